@@ -1,0 +1,208 @@
+//! The command line, defined once: help, errors and (later) completions come from here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use kovra_core::model::Sensitivity;
+use kovra_proto::Charset;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kovra",
+    version,
+    about = "A local secrets vault that lets AI agents use credentials without seeing them",
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 refused by policy, 5 needs a proof at a terminal,\n6 vault locked or not initialised, 7 daemon unreachable, 8 integrity failure. See docs/errors.md."
+)]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Project vault to address first (falls back to the global vault).
+    #[arg(long, global = true, env = "KOVRA_PROJECT")]
+    pub project: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where a passphrase comes from when there is no terminal to type it at.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PassphraseSource {
+    /// Read the passphrase from this file (first line).
+    #[arg(long, value_name = "PATH", env = "KOVRA_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the passphrase from this open file descriptor.
+    #[arg(long, value_name = "N", conflicts_with = "passphrase_file")]
+    pub passphrase_fd: Option<i32>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ValueSource {
+    /// Read the value from standard input (one trailing newline is dropped).
+    #[arg(long)]
+    pub stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a vault in $KOVRA_HOME and unlock it.
+    Init(PassphraseSource),
+    /// Unlock the vault in the daemon.
+    Unlock(PassphraseSource),
+    /// Lock the vault: the daemon forgets the key.
+    Lock,
+    /// Vault and daemon state.
+    Status,
+    /// Add a record; the value comes from a hidden prompt or --stdin, never from arguments.
+    Add {
+        coordinate: String,
+        #[arg(long, value_parser = parse_sensitivity)]
+        sensitivity: Option<Sensitivity>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Allow the value to be revealed (agents still never see high or production values).
+        #[arg(long)]
+        revealable: bool,
+        #[command(flatten)]
+        value: ValueSource,
+    },
+    /// Replace a record's value, keeping its history.
+    Set {
+        coordinate: String,
+        #[command(flatten)]
+        value: ValueSource,
+    },
+    /// Create (or with --overwrite, replace) a random value that is never printed.
+    Generate {
+        coordinate: String,
+        #[arg(long, default_value_t = 32)]
+        length: u32,
+        #[arg(long, value_enum, default_value = "alnum")]
+        charset: CharsetArg,
+        #[arg(long, value_parser = parse_sensitivity)]
+        sensitivity: Option<Sensitivity>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        revealable: bool,
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// List records (metadata only).
+    List {
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// Show one record's metadata.
+    Show { coordinate: String },
+    /// A keyed fingerprint of the value: compare values without seeing them.
+    Fingerprint { coordinate: String },
+    /// Change a record's description, sensitivity or revealable flag.
+    Edit {
+        coordinate: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, value_parser = parse_sensitivity)]
+        sensitivity: Option<Sensitivity>,
+        #[arg(long, conflicts_with = "no_revealable")]
+        revealable: bool,
+        #[arg(long)]
+        no_revealable: bool,
+    },
+    /// Delete a record and its history.
+    Rm { coordinate: String },
+    /// List a record's versions.
+    History { coordinate: String },
+    /// Restore an earlier version (as a new version).
+    Rollback { coordinate: String, version: u64 },
+    /// Print a value: the guarded path, attended by a human.
+    Reveal { coordinate: String },
+    /// Read or verify the audit trail.
+    Audit(AuditArgs),
+    /// Change the passphrase.
+    Passwd {
+        #[command(flatten)]
+        old: PassphraseSource,
+        /// Read the new passphrase from this file.
+        #[arg(long, value_name = "PATH")]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// Re-encrypt every record under new data keys, in one transaction.
+    RotateKey,
+    /// Create or list project vaults.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Run the key-holding daemon (started automatically when needed).
+    Daemon(DaemonArgs),
+    /// A guided tour on a throwaway vault in a temporary directory.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    #[arg(long)]
+    pub coordinate: Option<String>,
+    /// RFC 3339 time or a duration back from now (`1h`, `2days`).
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the chain: any edited, deleted, reordered or truncated entry fails.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    Create { name: String },
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    #[command(subcommand)]
+    pub command: Option<DaemonCommand>,
+    /// Lock after this many idle seconds (default 900, or idle_timeout_secs in config.toml).
+    #[arg(long)]
+    pub idle_timeout: Option<u64>,
+    /// Detach from the terminal (used by autostart).
+    #[arg(long, hide = true)]
+    pub background: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Lock and stop the running daemon.
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CharsetArg {
+    Alnum,
+    Alpha,
+    Digits,
+    Hex,
+    Base64url,
+    Symbols,
+}
+
+impl From<CharsetArg> for Charset {
+    fn from(c: CharsetArg) -> Self {
+        match c {
+            CharsetArg::Alnum => Charset::Alnum,
+            CharsetArg::Alpha => Charset::Alpha,
+            CharsetArg::Digits => Charset::Digits,
+            CharsetArg::Hex => Charset::Hex,
+            CharsetArg::Base64url => Charset::Base64url,
+            CharsetArg::Symbols => Charset::Symbols,
+        }
+    }
+}
+
+fn parse_sensitivity(s: &str) -> Result<Sensitivity, String> {
+    s.parse()
+}

@@ -1,0 +1,3 @@
+pub fn run() -> Result<(), crate::error::CliError> {
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The CLI's one error type: a stable code, a message, a hint, and the exit code it maps to.
+
+use kovra_client::ClientError;
+use kovra_proto::ErrorReply;
+
+#[derive(Debug, Clone)]
+pub struct CliError {
+    pub code: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    pub fn new(code: &str, message: impl Into<String>, hint: Option<&str>) -> Self {
+        CliError {
+            code: code.to_string(),
+            message: message.into(),
+            hint: hint.map(str::to_string),
+        }
+    }
+
+    /// Documented in docs/errors.md; stable.
+    pub fn exit_code(&self) -> u8 {
+        match self.code.as_str() {
+            "coordinate-invalid" => 2,
+            "not-found" => 3,
+            "policy-denied" | "proof-invalid" | "peer-refused" => 4,
+            "needs-proof" => 5,
+            "vault-locked" | "not-initialized" => 6,
+            "daemon-unreachable" => 7,
+            "record-tampered" | "vault-tampered" | "database-corrupt" | "audit-broken" => 8,
+            _ => 1,
+        }
+    }
+}
+
+impl From<ErrorReply> for CliError {
+    fn from(e: ErrorReply) -> Self {
+        CliError {
+            code: e.code,
+            message: e.message,
+            hint: e.hint,
+        }
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        CliError::new(e.code(), e.to_string(), Some(e.hint()))
+    }
+}
+
+impl From<kovra_core::coord::CoordError> for CliError {
+    fn from(e: kovra_core::coord::CoordError) -> Self {
+        CliError::new(
+            "coordinate-invalid",
+            format!("invalid coordinate: {e}"),
+            Some(e.hint()),
+        )
+    }
+}

@@ -1,0 +1,145 @@
+//! Where passphrases and values come from: a hidden prompt on the controlling terminal,
+//! a file, a file descriptor, or stdin. Never argv, never an environment variable's value.
+
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use kovra_proto::Secret;
+use zeroize::Zeroizing;
+
+use crate::cli::PassphraseSource;
+use crate::error::CliError;
+
+/// Whether this process has a controlling terminal to prompt on.
+pub fn has_tty() -> bool {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
+}
+
+fn first_line(mut bytes: Zeroizing<Vec<u8>>) -> Secret {
+    if let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+        bytes.truncate(end);
+    }
+    if bytes.last() == Some(&b'\r') {
+        bytes.pop();
+    }
+    Secret::new(std::mem::take(&mut *bytes))
+}
+
+fn read_all(mut r: impl Read, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let mut buf = Zeroizing::new(Vec::new());
+    r.read_to_end(&mut buf)
+        .map_err(|e| CliError::new("input-unreadable", format!("cannot read {what}: {e}"), None))?;
+    Ok(buf)
+}
+
+fn read_file(path: &Path) -> Result<Secret, CliError> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        CliError::new(
+            "passphrase-unreadable",
+            format!("cannot read the passphrase file {}: {e}", path.display()),
+            Some("check the path given by --passphrase-file or KOVRA_PASSPHRASE_FILE"),
+        )
+    })?;
+    if let Ok(meta) = file.metadata()
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "kovra: warning: {} is readable by other users; chmod 600 it",
+            path.display()
+        );
+    }
+    Ok(first_line(read_all(file, "the passphrase file")?))
+}
+
+/// Read a passphrase for `init`/`unlock`/`passwd` from the first source that is set.
+pub fn passphrase(src: &PassphraseSource, prompt: &str, confirm: bool) -> Result<Secret, CliError> {
+    let secret = if let Some(path) = &src.passphrase_file {
+        read_file(path)?
+    } else if let Some(fd) = src.passphrase_fd {
+        // Through /proc so no unsafe fd adoption is needed.
+        let path = format!("/proc/self/fd/{fd}");
+        let file = std::fs::File::open(&path).map_err(|e| {
+            CliError::new(
+                "passphrase-unreadable",
+                format!("cannot read file descriptor {fd}: {e}"),
+                Some("pass an open, readable descriptor"),
+            )
+        })?;
+        first_line(read_all(file, "the passphrase descriptor")?)
+    } else if has_tty() {
+        let first = tty_prompt(prompt)?;
+        if confirm {
+            let again = tty_prompt("repeat the passphrase: ")?;
+            if first.expose() != again.expose() {
+                return Err(CliError::new(
+                    "passphrase-mismatch",
+                    "the two passphrases differ",
+                    Some("run the command again"),
+                ));
+            }
+        }
+        first
+    } else {
+        return Err(CliError::new(
+            "no-passphrase-source",
+            "no terminal to prompt for the passphrase",
+            Some("use --passphrase-file PATH, --passphrase-fd N or KOVRA_PASSPHRASE_FILE"),
+        ));
+    };
+    if secret.is_empty() {
+        return Err(CliError::new(
+            "passphrase-empty",
+            "the passphrase is empty",
+            None,
+        ));
+    }
+    Ok(secret)
+}
+
+/// A hidden prompt on the controlling terminal.
+pub fn tty_prompt(prompt: &str) -> Result<Secret, CliError> {
+    let typed = rpassword::prompt_password(prompt).map_err(|e| {
+        CliError::new(
+            "no-terminal",
+            format!("cannot prompt on the terminal: {e}"),
+            None,
+        )
+    })?;
+    Ok(Secret::new(typed.into_bytes()))
+}
+
+/// A record's value: from stdin with --stdin, else a hidden prompt.
+pub fn value(coordinate: &str, from_stdin: bool) -> Result<Secret, CliError> {
+    let value = if from_stdin {
+        let mut bytes = read_all(std::io::stdin().lock(), "standard input")?;
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+        }
+        Secret::new(std::mem::take(&mut *bytes))
+    } else if has_tty() {
+        tty_prompt(&format!("value for {coordinate} (hidden): "))?
+    } else {
+        return Err(CliError::new(
+            "no-value-source",
+            "no terminal to prompt for the value",
+            Some("pipe the value in and pass --stdin"),
+        ));
+    };
+    if value.is_empty() {
+        return Err(CliError::new(
+            "empty-value",
+            format!("no value was given for {coordinate}"),
+            Some("standard input was empty or closed; pipe the value in with --stdin"),
+        ));
+    }
+    Ok(value)
+}

@@ -1,0 +1,296 @@
+//! `kovra`: a thin client of the daemon. It gathers input (never a value from argv),
+//! sends one request, renders the reply, and maps errors to documented exit codes.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod demo;
+mod error;
+mod input;
+mod output;
+mod session;
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use kovra_core::coord::Coordinate;
+use kovra_proto::{Reply, Request};
+
+use crate::cli::{AuditCommand, Cli, Command, DaemonCommand, ProjectCommand};
+use crate::error::CliError;
+use crate::session::Session;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let as_json = cli.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::error(&e, as_json);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Parse locally first, so a typo is reported before any connection is made.
+fn coord(text: &str) -> Result<String, CliError> {
+    Coordinate::parse(text)?;
+    Ok(text.to_string())
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let json = cli.json;
+    let show = |reply: Reply| output::reply(&reply, json);
+    match cli.command {
+        Command::Daemon(args) => return daemon(args),
+        Command::Demo => return demo::run(),
+        _ => {}
+    }
+    let mut s = Session::new(cli.project)?;
+    match cli.command {
+        Command::Daemon(_) | Command::Demo => Ok(()),
+        Command::Init(src) => {
+            if kovra_core::store::LockedStore::exists(&s.paths.home) {
+                return Err(CliError::new(
+                    "already-initialized",
+                    format!("a vault already exists at {}", s.paths.home.display()),
+                    Some("use `kovra unlock`; to start over, move the home away first"),
+                ));
+            }
+            let passphrase = input::passphrase(&src, "new passphrase: ", true)?;
+            show(s.call(Request::Init { passphrase })?)
+        }
+        Command::Unlock(src) => {
+            if !kovra_core::store::LockedStore::exists(&s.paths.home) {
+                return Err(CliError::new(
+                    "not-initialized",
+                    format!("no vault at {}", s.paths.home.display()),
+                    Some("run `kovra init` to create one"),
+                ));
+            }
+            let passphrase = input::passphrase(&src, "passphrase: ", false)?;
+            show(s.call(Request::Unlock { passphrase })?)
+        }
+        Command::Lock => match s.call_if_running(Request::Lock)? {
+            Some(r) => show(r),
+            None => show(Reply::Done {
+                message: "no daemon is running; the vault is locked".into(),
+            }),
+        },
+        Command::Status => match s.call_if_running(Request::Status)? {
+            Some(r) => show(r),
+            None => {
+                let initialized = kovra_core::store::LockedStore::exists(&s.paths.home);
+                if json {
+                    output::json(&serde_json::json!({
+                        "kind": "status", "daemon": "not-running", "home": s.paths.home.display().to_string(),
+                        "socket": s.paths.socket.display().to_string(), "initialized": initialized, "unlocked": false
+                    }))
+                } else {
+                    println!("home:        {}", s.paths.home.display());
+                    println!("socket:      {}", s.paths.socket.display());
+                    println!("daemon:      not running (starts on first use)");
+                    println!(
+                        "vault:       {}",
+                        if initialized {
+                            "initialised, locked"
+                        } else {
+                            "not initialised (run `kovra init`)"
+                        }
+                    );
+                    Ok(())
+                }
+            }
+        },
+        Command::Add {
+            coordinate,
+            sensitivity,
+            description,
+            revealable,
+            value,
+        } => {
+            let coordinate = coord(&coordinate)?;
+            let value = input::value(&coordinate, value.stdin)?;
+            show(s.call(Request::Add {
+                coordinate,
+                value,
+                sensitivity,
+                description,
+                revealable,
+            })?)
+        }
+        Command::Set { coordinate, value } => {
+            let coordinate = coord(&coordinate)?;
+            let value = input::value(&coordinate, value.stdin)?;
+            show(s.call(Request::Set {
+                coordinate,
+                value,
+                proof: None,
+            })?)
+        }
+        Command::Generate {
+            coordinate,
+            length,
+            charset,
+            sensitivity,
+            description,
+            revealable,
+            overwrite,
+        } => {
+            let coordinate = coord(&coordinate)?;
+            show(s.call(Request::Generate {
+                coordinate,
+                length,
+                charset: charset.into(),
+                sensitivity,
+                description,
+                revealable,
+                overwrite,
+                proof: None,
+            })?)
+        }
+        Command::List { env } => show(s.call(Request::List { env })?),
+        Command::Show { coordinate } => show(s.call(Request::Show {
+            coordinate: coord(&coordinate)?,
+        })?),
+        Command::Fingerprint { coordinate } => show(s.call(Request::Fingerprint {
+            coordinate: coord(&coordinate)?,
+        })?),
+        Command::Edit {
+            coordinate,
+            description,
+            sensitivity,
+            revealable,
+            no_revealable,
+        } => {
+            let revealable = match (revealable, no_revealable) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            show(s.call(Request::Edit {
+                coordinate: coord(&coordinate)?,
+                description,
+                sensitivity,
+                revealable,
+                proof: None,
+            })?)
+        }
+        Command::Rm { coordinate } => show(s.call(Request::Remove {
+            coordinate: coord(&coordinate)?,
+            proof: None,
+        })?),
+        Command::History { coordinate } => show(s.call(Request::History {
+            coordinate: coord(&coordinate)?,
+        })?),
+        Command::Rollback {
+            coordinate,
+            version,
+        } => show(s.call(Request::Rollback {
+            coordinate: coord(&coordinate)?,
+            version,
+            proof: None,
+        })?),
+        Command::Reveal { coordinate } => show(s.call(Request::Reveal {
+            coordinate: coord(&coordinate)?,
+            proof: None,
+        })?),
+        Command::Audit(args) => match args.command {
+            Some(AuditCommand::Verify) => show(s.call(Request::AuditVerify)?),
+            None => {
+                let since = args.since.as_deref().map(parse_since).transpose()?;
+                let coordinate = args.coordinate.as_deref().map(coord).transpose()?;
+                show(s.call(Request::Audit {
+                    coordinate,
+                    since,
+                    action: args.action,
+                })?)
+            }
+        },
+        Command::Passwd {
+            old,
+            new_passphrase_file,
+        } => {
+            let old = input::passphrase(&old, "current passphrase: ", false)?;
+            let new_src = cli::PassphraseSource {
+                passphrase_file: new_passphrase_file,
+                passphrase_fd: None,
+            };
+            let new = input::passphrase(&new_src, "new passphrase: ", true)?;
+            show(s.call(Request::Passwd { old, new })?)
+        }
+        Command::RotateKey => show(s.call(Request::RotateKey { proof: None })?),
+        Command::Project(ProjectCommand::Create { name }) => {
+            show(s.call(Request::ProjectCreate { name })?)
+        }
+        Command::Project(ProjectCommand::List) => show(s.call(Request::ProjectList)?),
+    }
+}
+
+/// `--since`: an RFC 3339 time, or a duration back from now.
+fn parse_since(text: &str) -> Result<u64, CliError> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        return Ok(t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0));
+    }
+    let d: Duration = humantime::parse_duration(text).map_err(|_| {
+        CliError::new(
+            "since-invalid",
+            format!("cannot read `{text}` as a time or a duration"),
+            Some("use an RFC 3339 time (2026-11-23T10:00:00Z) or a duration (90m, 2h, 3days)"),
+        )
+    })?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok(now.saturating_sub(d.as_secs()))
+}
+
+fn daemon(args: cli::DaemonArgs) -> Result<(), CliError> {
+    let paths = kovra_proto::paths::Paths::from_env()
+        .map_err(|e| CliError::new("no-home", e.to_string(), Some("set KOVRA_HOME")))?;
+    if let Some(DaemonCommand::Stop) = args.command {
+        let mut s = Session::new(None)?;
+        return match s.call_if_running(Request::Shutdown)? {
+            Some(r) => output::reply(&r, false),
+            None => {
+                eprintln!("kovra: no daemon is running");
+                Ok(())
+            }
+        };
+    }
+    if args.background {
+        // Leave the terminal's session so its hangup or Ctrl-C does not reach the daemon.
+        let _ = nix::unistd::setsid();
+    }
+    let _ = tracing_subscriber_init();
+    let config = kovra_daemon::config::Config::load(&paths.config_file(), args.idle_timeout)
+        .map_err(|e| {
+            CliError::new(
+                "config-invalid",
+                e.to_string(),
+                Some("fix or remove the config file"),
+            )
+        })?;
+    let daemon = kovra_daemon::Daemon::new(paths, config, kovra_core::crypto::KdfParams::default());
+    kovra_daemon::serve(daemon).map_err(|e| {
+        let code = if matches!(e, kovra_daemon::ServeError::AlreadyRunning(_)) {
+            "daemon-running"
+        } else {
+            "daemon-failed"
+        };
+        CliError::new(
+            code,
+            e.to_string(),
+            Some("`kovra status` shows the running daemon; `kovra daemon stop` stops it"),
+        )
+    })
+}
+
+fn tracing_subscriber_init() -> Result<(), CliError> {
+    kovra_daemon::init_logging();
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! Rendering replies. stdout carries data only; confirmations and warnings go to stderr.
+//! With --json, stdout holds exactly one JSON document.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, UNIX_EPOCH};
+
+use kovra_proto::{Listing, RecordView, Reply};
+use serde_json::json;
+
+use crate::error::CliError;
+
+pub fn time(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+fn stdout_line(s: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{s}").map_err(|e| CliError::new("output", e.to_string(), None))
+}
+
+pub fn json(value: &serde_json::Value) -> Result<(), CliError> {
+    stdout_line(&serde_json::to_string_pretty(value).unwrap_or_default())
+}
+
+pub fn error(e: &CliError, as_json: bool) {
+    if as_json {
+        let doc = json!({"error": {"code": e.code, "message": e.message, "hint": e.hint}});
+        let _ = json(&doc);
+    } else {
+        eprintln!("kovra: error: {}", e.message);
+        if let Some(h) = &e.hint {
+            eprintln!("  hint: {h}");
+        }
+        eprintln!("  code: {}", e.code);
+    }
+}
+
+fn record_lines(r: &RecordView) -> String {
+    format!(
+        "coordinate:  {}\nvault:       {}\nsensitivity: {}{}\nrevealable:  {}\ndescription: {}\nversion:     {}\ncreated:     {}\nupdated:     {}",
+        r.coordinate,
+        r.vault,
+        r.sensitivity,
+        if r.production { " (production)" } else { "" },
+        r.revealable,
+        r.description,
+        r.version,
+        time(r.created),
+        time(r.updated)
+    )
+}
+
+fn listing_table(l: &Listing) -> String {
+    let mut rows = vec![[
+        "COORDINATE".to_string(),
+        "VAULT".into(),
+        "SENSITIVITY".into(),
+        "REVEALABLE".into(),
+        "VERSION".into(),
+        "DESCRIPTION".into(),
+    ]];
+    for r in &l.records {
+        rows.push([
+            r.coordinate.clone(),
+            r.vault.clone(),
+            format!(
+                "{}{}",
+                r.sensitivity,
+                if r.production { "/prod" } else { "" }
+            ),
+            if r.revealable {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+            r.version.to_string(),
+            r.description.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == 5 {
+                        c.clone()
+                    } else {
+                        format!("{c:<w$}", w = widths[i])
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Print a reply. Returns an error where the reply itself reports a failure (a withheld
+/// record, a broken audit chain), so the exit code says so.
+pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
+    match reply {
+        Reply::Revealed { coordinate, value } => {
+            let bytes = value.expose();
+            if as_json {
+                let doc = match std::str::from_utf8(bytes) {
+                    Ok(s) => json!({"coordinate": coordinate, "value": s}),
+                    Err(_) => {
+                        json!({"coordinate": coordinate, "value_base64": serde_json::to_value(value).unwrap_or_default()})
+                    }
+                };
+                return json(&doc);
+            }
+            let mut out = std::io::stdout().lock();
+            let tty = out.is_terminal();
+            out.write_all(bytes)
+                .and_then(|_| if tty { out.write_all(b"\n") } else { Ok(()) })
+                .map_err(|e| CliError::new("output", e.to_string(), None))
+        }
+        other if as_json => {
+            json(&serde_json::to_value(other).unwrap_or_default())?;
+            integrity(other)
+        }
+        Reply::Status(s) => {
+            stdout_line(&format!(
+                "home:        {}\nsocket:      {}\ndaemon:      running (pid {})\nvault:       {}\nlocked:      {}",
+                s.home,
+                s.socket,
+                s.daemon_pid,
+                if s.initialized {
+                    s.vault_id.clone().unwrap_or_else(|| "initialised".into())
+                } else {
+                    "not initialised (run `kovra init`)".into()
+                },
+                if s.unlocked { "no" } else { "yes" }
+            ))?;
+            if let Some(n) = s.records {
+                stdout_line(&format!("records:     {n}"))?;
+            }
+            if let Some(p) = &s.projects {
+                stdout_line(&format!(
+                    "projects:    {}",
+                    if p.is_empty() {
+                        "-".into()
+                    } else {
+                        p.join(", ")
+                    }
+                ))?;
+            }
+            match s.locks_in_secs {
+                Some(t) => stdout_line(&format!(
+                    "idle lock:   in {t}s (timeout {}s)",
+                    s.idle_timeout_secs
+                ))?,
+                None => stdout_line(&format!("idle lock:   {}s", s.idle_timeout_secs))?,
+            }
+            stdout_line(&format!(
+                "production:  {}",
+                s.production_environments.join(", ")
+            ))
+        }
+        Reply::Done { message } => {
+            eprintln!("kovra: {message}");
+            Ok(())
+        }
+        Reply::Written {
+            coordinate,
+            vault,
+            version,
+        } => {
+            eprintln!("kovra: stored {coordinate} in {vault} (version {version})");
+            Ok(())
+        }
+        Reply::Record(r) => stdout_line(&record_lines(r)),
+        Reply::Records(l) => {
+            if l.records.is_empty() {
+                eprintln!("kovra: no records");
+            } else {
+                stdout_line(&listing_table(l))?;
+            }
+            integrity(reply)
+        }
+        Reply::History {
+            coordinate,
+            versions,
+        } => {
+            stdout_line(&format!("history of {coordinate}"))?;
+            for v in versions {
+                stdout_line(&format!(
+                    "  v{:<4} {}  {:<11} revealable={:<5} {}",
+                    v.version,
+                    time(v.updated),
+                    v.sensitivity.as_str(),
+                    v.revealable,
+                    v.description
+                ))?;
+            }
+            Ok(())
+        }
+        Reply::Fingerprint { fingerprint, .. } => stdout_line(fingerprint),
+        Reply::Audit { entries } => {
+            for e in entries {
+                stdout_line(&format!(
+                    "{:>6}  {}  {:<14} {:<14} {:<40} {}/{}  pid={} {}",
+                    e.seq,
+                    time(e.time),
+                    e.action,
+                    match &e.reason {
+                        Some(r) => format!("{}:{r}", e.decision),
+                        None => e.decision.clone(),
+                    },
+                    e.coordinate
+                        .clone()
+                        .or_else(|| e.vault.clone())
+                        .unwrap_or_else(|| "-".into()),
+                    e.surface,
+                    e.origin,
+                    e.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                    e.exe.clone().unwrap_or_default()
+                ))?;
+            }
+            Ok(())
+        }
+        Reply::AuditVerified(r) => {
+            if r.ok {
+                stdout_line(&format!(
+                    "audit trail verified: {} entries, chain intact",
+                    r.entries
+                ))
+            } else {
+                integrity(reply)
+            }
+        }
+        Reply::Projects { projects } => {
+            for p in projects {
+                stdout_line(p)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Failures a successful reply can carry.
+fn integrity(reply: &Reply) -> Result<(), CliError> {
+    match reply {
+        Reply::Records(l) if l.tampered > 0 || l.missing > 0 => Err(CliError::new(
+            "record-tampered",
+            format!(
+                "{} record(s) failed authentication and {} record(s) are missing; they were withheld",
+                l.tampered, l.missing
+            ),
+            Some("the vault file was changed outside kovra; restore it from a backup"),
+        )),
+        Reply::AuditVerified(r) if !r.ok => Err(CliError::new(
+            "audit-broken",
+            format!(
+                "the audit trail does not verify: {}",
+                r.problem
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "unknown problem".into())
+            ),
+            Some("the trail was edited outside kovra; keep this vault file for investigation"),
+        )),
+        _ => Ok(()),
+    }
+}

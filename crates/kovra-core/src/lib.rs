@@ -1,0 +1,12 @@
+//! kovra-core owns the model, coordinates, crypto, the sealed store, the one policy
+//! decision and the audit chain. It opens no socket, reads no environment variable and
+//! prints nothing: surfaces and the daemon sit on top of it.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod audit;
+pub mod coord;
+pub mod crypto;
+pub mod model;
+pub mod policy;
+pub mod store;

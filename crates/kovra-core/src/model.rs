@@ -1,0 +1,225 @@
+//! The vocabulary every surface shares: sensitivity, origin, surface, operations, metadata.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::coord::Coordinate;
+
+/// How carefully a value is handled. Ordered: each level is stricter than the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sensitivity {
+    Low,
+    Medium,
+    High,
+    /// Usable by injection only; never revealed to anyone.
+    InjectOnly,
+}
+
+impl Sensitivity {
+    pub const ALL: [Sensitivity; 4] = [
+        Sensitivity::Low,
+        Sensitivity::Medium,
+        Sensitivity::High,
+        Sensitivity::InjectOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sensitivity::Low => "low",
+            Sensitivity::Medium => "medium",
+            Sensitivity::High => "high",
+            Sensitivity::InjectOnly => "inject-only",
+        }
+    }
+}
+
+impl fmt::Display for Sensitivity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Sensitivity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Sensitivity::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown sensitivity `{s}`; use low, medium, high or inject-only")
+            })
+    }
+}
+
+/// Who is believed to be asking. A hint that can only tighten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Human,
+    Agent,
+}
+
+impl Origin {
+    /// Combine two observations: agent wins, so no observer can loosen another's verdict.
+    pub fn tighten(self, other: Origin) -> Origin {
+        if self == Origin::Agent || other == Origin::Agent {
+            Origin::Agent
+        } else {
+            Origin::Human
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Human => "human",
+            Origin::Agent => "agent",
+        }
+    }
+}
+
+/// The surface a request arrived through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Surface {
+    Cli,
+    Mcp,
+    Web,
+    SshAgent,
+    Broker,
+}
+
+impl Surface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Cli => "cli",
+            Surface::Mcp => "mcp",
+            Surface::Web => "web",
+            Surface::SshAgent => "ssh-agent",
+            Surface::Broker => "broker",
+        }
+    }
+}
+
+/// What a request wants to do with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    /// Read metadata (list, show, history, fingerprint).
+    Metadata,
+    /// Hand the value to a process kovra spawns or a call kovra makes.
+    Inject,
+    /// Return the plaintext to the requester.
+    Reveal,
+    Create,
+    /// Replace the value (set, generate over an existing record, rollback of the value).
+    Update,
+    Delete,
+    ChangeSensitivity,
+    ChangeRevealable,
+    EditDescription,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 9] = [
+        Operation::Metadata,
+        Operation::Inject,
+        Operation::Reveal,
+        Operation::Create,
+        Operation::Update,
+        Operation::Delete,
+        Operation::ChangeSensitivity,
+        Operation::ChangeRevealable,
+        Operation::EditDescription,
+    ];
+
+    /// The scope class an operation belongs to.
+    pub fn class(self) -> OperationClass {
+        match self {
+            Operation::Metadata => OperationClass::Metadata,
+            Operation::Inject => OperationClass::Inject,
+            Operation::Reveal => OperationClass::Reveal,
+            _ => OperationClass::Write,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Metadata => "metadata",
+            Operation::Inject => "inject",
+            Operation::Reveal => "reveal",
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+            Operation::ChangeSensitivity => "change-sensitivity",
+            Operation::ChangeRevealable => "change-revealable",
+            Operation::EditDescription => "edit-description",
+        }
+    }
+}
+
+/// The four operation classes a scope grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperationClass {
+    Metadata,
+    Inject,
+    Reveal,
+    Write,
+}
+
+impl OperationClass {
+    pub const ALL: [OperationClass; 4] = [
+        OperationClass::Metadata,
+        OperationClass::Inject,
+        OperationClass::Reveal,
+        OperationClass::Write,
+    ];
+}
+
+/// What is stored about a record besides its value. Sealed and authenticated at rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The vault-relative coordinate (`secret:env/group/key`).
+    pub coordinate: Coordinate,
+    pub sensitivity: Sensitivity,
+    pub revealable: bool,
+    pub description: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds.
+    pub updated: u64,
+    pub version: u64,
+}
+
+/// Which vault holds a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
+pub enum VaultName {
+    Global,
+    Project(String),
+}
+
+impl VaultName {
+    /// The stable label used in keyed lookups.
+    pub fn label(&self) -> String {
+        match self {
+            VaultName::Global => "global".to_string(),
+            VaultName::Project(p) => format!("project:{p}"),
+        }
+    }
+}
+
+impl fmt::Display for VaultName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VaultName::Global => f.write_str("global"),
+            VaultName::Project(p) => write!(f, "project {p}"),
+        }
+    }
+}
+
+/// Environments whose records are production whatever else is said. Configuration may add
+/// to this list, never remove from it (a config file is writable by the agent).
+pub const DEFAULT_PRODUCTION_ENVS: [&str; 2] = ["prod", "production"];

@@ -1,0 +1,321 @@
+//! The one policy decision. Every surface gathers facts, the daemon calls [`decide`], and
+//! nothing else in kovra decides whether a record may be read, used or changed.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::coord::Pin;
+use crate::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
+
+/// Which projects a scope may address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "names")]
+pub enum ProjectScope {
+    All,
+    Only(BTreeSet<String>),
+}
+
+/// Which environments a scope may address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "names")]
+pub enum EnvScope {
+    All,
+    NonProduction,
+    Only(BTreeSet<String>),
+}
+
+/// What a session may address and do. A scope only ever narrows what policy allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    pub operations: BTreeSet<OperationClass>,
+    pub projects: ProjectScope,
+    /// Whether the global vault is addressable.
+    pub global: bool,
+    pub environments: EnvScope,
+}
+
+impl Scope {
+    /// The whole vault: what a human at the CLI works with.
+    pub fn full() -> Self {
+        Scope {
+            operations: OperationClass::ALL.into_iter().collect(),
+            projects: ProjectScope::All,
+            global: true,
+            environments: EnvScope::All,
+        }
+    }
+
+    /// Whether a record in `vault` and `env` may be addressed at all.
+    pub fn addresses(&self, vault: &VaultName, env: &str, production: bool) -> bool {
+        let vault_ok = match vault {
+            VaultName::Global => self.global,
+            VaultName::Project(p) => match &self.projects {
+                ProjectScope::All => true,
+                ProjectScope::Only(set) => set.contains(p),
+            },
+        };
+        let env_ok = match &self.environments {
+            EnvScope::All => true,
+            EnvScope::NonProduction => !production,
+            EnvScope::Only(set) => set.contains(env),
+        };
+        vault_ok && env_ok
+    }
+
+    /// Narrow this scope by another: the result addresses only what both address.
+    pub fn intersect(&self, other: &Scope) -> Scope {
+        let operations = self
+            .operations
+            .intersection(&other.operations)
+            .copied()
+            .collect();
+        let projects = match (&self.projects, &other.projects) {
+            (ProjectScope::All, p) | (p, ProjectScope::All) => p.clone(),
+            (ProjectScope::Only(a), ProjectScope::Only(b)) => {
+                ProjectScope::Only(a.intersection(b).cloned().collect())
+            }
+        };
+        let environments = match (&self.environments, &other.environments) {
+            (EnvScope::All, e) | (e, EnvScope::All) => e.clone(),
+            (EnvScope::NonProduction, EnvScope::NonProduction) => EnvScope::NonProduction,
+            // An explicit list intersected with "non-production" keeps the list; the
+            // production check still applies through `addresses` on each side.
+            (EnvScope::Only(a), EnvScope::Only(b)) => {
+                EnvScope::Only(a.intersection(b).cloned().collect())
+            }
+            (EnvScope::Only(a), EnvScope::NonProduction)
+            | (EnvScope::NonProduction, EnvScope::Only(a)) => EnvScope::Only(a.clone()),
+        };
+        Scope {
+            operations,
+            projects,
+            global: self.global && other.global,
+            environments,
+        }
+    }
+}
+
+/// The vaults a coordinate may resolve in, in order. A project scope reaches the global vault
+/// only when the global vault is in scope; a `secret://global/` pin reaches nothing else.
+pub fn resolution_order(pin: Pin, project: Option<&str>, scope: &Scope) -> Vec<VaultName> {
+    match pin {
+        Pin::Global => vec![VaultName::Global],
+        Pin::Scope => {
+            let mut order = Vec::with_capacity(2);
+            if let Some(p) = project {
+                order.push(VaultName::Project(p.to_string()));
+            }
+            if scope.global {
+                order.push(VaultName::Global);
+            }
+            order
+        }
+    }
+}
+
+/// The stored facts of an existing record that policy depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordFacts {
+    pub sensitivity: Sensitivity,
+    pub revealable: bool,
+}
+
+/// Whether a proof of presence for this exact request was verified by the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    None,
+    Proven,
+}
+
+/// One request, as facts. Built by the daemon from what the surface sent and what the store holds.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub operation: Operation,
+    pub vault: &'a VaultName,
+    pub env: &'a str,
+    /// Whether `env` is a production environment (per the vault's list).
+    pub production: bool,
+    /// `None` when no record exists at the coordinate.
+    pub record: Option<RecordFacts>,
+    /// For `ChangeSensitivity`: the new sensitivity.
+    pub new_sensitivity: Option<Sensitivity>,
+    /// For `ChangeRevealable`: the new flag.
+    pub new_revealable: Option<bool>,
+    pub surface: Surface,
+    pub origin: Origin,
+    pub presence: Presence,
+}
+
+/// Why a request was refused or needs a proof. Codes are stable; wording may improve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    OperationOutOfScope,
+    InjectOnlyNeverRevealed,
+    AgentCannotRevealProtected,
+    RevealNeedsPresence,
+    InjectNeedsPresence,
+    OverwriteProtectedNeedsPresence,
+    DeleteProtectedNeedsPresence,
+    LoweringNeedsPresence,
+    SettingRevealableNeedsPresence,
+    ProductionFloorIsHigh,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::OperationOutOfScope => "operation-out-of-scope",
+            Reason::InjectOnlyNeverRevealed => "inject-only",
+            Reason::AgentCannotRevealProtected => "agent-reveal-refused",
+            Reason::RevealNeedsPresence => "reveal-needs-proof",
+            Reason::InjectNeedsPresence => "inject-needs-proof",
+            Reason::OverwriteProtectedNeedsPresence => "overwrite-needs-proof",
+            Reason::DeleteProtectedNeedsPresence => "delete-needs-proof",
+            Reason::LoweringNeedsPresence => "lowering-needs-proof",
+            Reason::SettingRevealableNeedsPresence => "revealable-needs-proof",
+            Reason::ProductionFloorIsHigh => "production-floor",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Reason::OperationOutOfScope => "this session's scope does not grant that operation",
+            Reason::InjectOnlyNeverRevealed => "inject-only records are never revealed, to anyone",
+            Reason::AgentCannotRevealProtected => {
+                "an agent never reveals high, production, inject-only or non-revealable records"
+            }
+            Reason::RevealNeedsPresence => "revealing this record needs a proof of presence",
+            Reason::InjectNeedsPresence => {
+                "injecting a high or production record needs a proof of presence"
+            }
+            Reason::OverwriteProtectedNeedsPresence => {
+                "overwriting a high or production record needs a proof of presence"
+            }
+            Reason::DeleteProtectedNeedsPresence => {
+                "deleting a high or production record needs a proof of presence"
+            }
+            Reason::LoweringNeedsPresence => "lowering sensitivity needs a proof of presence",
+            Reason::SettingRevealableNeedsPresence => {
+                "making a record revealable needs a proof of presence"
+            }
+            Reason::ProductionFloorIsHigh => "production records are at least high",
+        }
+    }
+}
+
+/// The outcome of [`decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    NeedsProof(Reason),
+    Deny(Reason),
+    /// Out of scope or absent: answered identically, so scope does not leak existence.
+    Unaddressable,
+}
+
+impl Decision {
+    /// A total order from most to least permissive, used to combine several decisions.
+    fn strictness(self) -> u8 {
+        match self {
+            Decision::Allow => 0,
+            Decision::NeedsProof(_) => 1,
+            Decision::Deny(_) => 2,
+            Decision::Unaddressable => 3,
+        }
+    }
+
+    /// The stricter of two decisions (the first one wins a tie).
+    pub fn and(self, other: Decision) -> Decision {
+        if other.strictness() > self.strictness() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Decide one request under one scope. Pure: the same facts always give the same answer.
+pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
+    // 1. Scope first: out of scope is indistinguishable from absent.
+    if !scope.addresses(req.vault, req.env, req.production) {
+        return Decision::Unaddressable;
+    }
+    let record = match (req.record, req.operation) {
+        (Some(r), _) => r,
+        (None, Operation::Create) => RecordFacts {
+            sensitivity: Sensitivity::Low,
+            revealable: false,
+        },
+        (None, _) => return Decision::Unaddressable,
+    };
+    // 2. Operation.
+    if !scope.operations.contains(&req.operation.class()) {
+        return Decision::Deny(Reason::OperationOutOfScope);
+    }
+    let proven = req.presence == Presence::Proven;
+    let protected = record.sensitivity >= Sensitivity::High || req.production;
+    let needs = |reason| {
+        if proven {
+            Decision::Allow
+        } else {
+            Decision::NeedsProof(reason)
+        }
+    };
+    match req.operation {
+        Operation::Metadata | Operation::EditDescription => Decision::Allow,
+        Operation::Create if req.record.is_none() => Decision::Allow,
+        Operation::Create | Operation::Update => {
+            if protected {
+                needs(Reason::OverwriteProtectedNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        Operation::Delete => {
+            if protected {
+                needs(Reason::DeleteProtectedNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        Operation::Inject => {
+            if protected {
+                needs(Reason::InjectNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        Operation::Reveal => {
+            // 3. Sensitivity, environment and origin.
+            if record.sensitivity == Sensitivity::InjectOnly {
+                Decision::Deny(Reason::InjectOnlyNeverRevealed)
+            } else if protected || !record.revealable {
+                match req.origin {
+                    Origin::Agent => Decision::Deny(Reason::AgentCannotRevealProtected),
+                    Origin::Human => needs(Reason::RevealNeedsPresence),
+                }
+            } else {
+                Decision::Allow
+            }
+        }
+        Operation::ChangeSensitivity => {
+            let new = req.new_sensitivity.unwrap_or(record.sensitivity);
+            if req.production && new < Sensitivity::High {
+                Decision::Deny(Reason::ProductionFloorIsHigh)
+            } else if new < record.sensitivity {
+                needs(Reason::LoweringNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        Operation::ChangeRevealable => {
+            if req.new_revealable == Some(true) && !record.revealable {
+                needs(Reason::SettingRevealableNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+    }
+}

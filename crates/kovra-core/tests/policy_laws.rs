@@ -1,0 +1,622 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The laws of the one policy decision, checked as properties over the whole input space of
+//! [`decide`]: every operation, sensitivity, flag, record present or absent, production or not,
+//! every surface, both origins, with or without a proof, under random scopes.
+//!
+//! Each property is named after the law it checks and quotes it in its doc comment. A few plain
+//! examples at the end pin concrete outcomes.
+
+use std::collections::BTreeSet;
+
+use kovra_core::coord::Pin;
+use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
+use kovra_core::policy::{
+    Decision, EnvScope, Presence, ProjectScope, Reason, RecordFacts, Request, Scope, decide,
+    resolution_order,
+};
+use proptest::prelude::*;
+
+/// At least 2048 per the test plan; `decide` is cheap, so take twice that.
+const CASES: u32 = 4096;
+
+/// Project names a request may name; scopes draw from these plus one no request uses.
+const PROJECTS: [&str; 3] = ["app", "api", "web"];
+const SCOPE_PROJECTS: [&str; 4] = ["app", "api", "web", "other"];
+/// Environment names a request may name; scopes draw from these plus one no request uses.
+const ENVS: [&str; 4] = ["dev", "staging", "prod", "production"];
+const SCOPE_ENVS: [&str; 5] = ["dev", "staging", "prod", "production", "qa"];
+
+const SURFACES: [Surface; 5] = [
+    Surface::Cli,
+    Surface::Mcp,
+    Surface::Web,
+    Surface::SshAgent,
+    Surface::Broker,
+];
+const ORIGINS: [Origin; 2] = [Origin::Human, Origin::Agent];
+const PRESENCES: [Presence; 2] = [Presence::None, Presence::Proven];
+
+/// The order of the laws: `Allow < NeedsProof < Deny < Unaddressable`.
+fn strictness(d: Decision) -> u8 {
+    match d {
+        Decision::Allow => 0,
+        Decision::NeedsProof(_) => 1,
+        Decision::Deny(_) => 2,
+        Decision::Unaddressable => 3,
+    }
+}
+
+/// One request with owned facts, so strategies can produce it and properties can vary it.
+#[derive(Debug, Clone)]
+struct Case {
+    operation: Operation,
+    vault: VaultName,
+    env: String,
+    production: bool,
+    record: Option<RecordFacts>,
+    new_sensitivity: Option<Sensitivity>,
+    new_revealable: Option<bool>,
+    surface: Surface,
+    origin: Origin,
+    presence: Presence,
+}
+
+impl Case {
+    fn request(&self) -> Request<'_> {
+        Request {
+            operation: self.operation,
+            vault: &self.vault,
+            env: &self.env,
+            production: self.production,
+            record: self.record,
+            new_sensitivity: self.new_sensitivity,
+            new_revealable: self.new_revealable,
+            surface: self.surface,
+            origin: self.origin,
+            presence: self.presence,
+        }
+    }
+
+    fn decide(&self, scope: &Scope) -> Decision {
+        decide(&self.request(), scope)
+    }
+
+    fn addressed_by(&self, scope: &Scope) -> bool {
+        scope.addresses(&self.vault, &self.env, self.production)
+    }
+
+    /// The same request with one or more facts changed.
+    fn with(&self, change: impl FnOnce(&mut Case)) -> Case {
+        let mut c = self.clone();
+        change(&mut c);
+        c
+    }
+}
+
+fn arb_operation() -> impl Strategy<Value = Operation> {
+    prop::sample::select(Operation::ALL.to_vec())
+}
+
+fn arb_sensitivity() -> impl Strategy<Value = Sensitivity> {
+    prop::sample::select(Sensitivity::ALL.to_vec())
+}
+
+fn arb_facts() -> impl Strategy<Value = RecordFacts> {
+    (arb_sensitivity(), any::<bool>()).prop_map(|(sensitivity, revealable)| RecordFacts {
+        sensitivity,
+        revealable,
+    })
+}
+
+fn arb_vault() -> impl Strategy<Value = VaultName> {
+    prop_oneof![
+        Just(VaultName::Global),
+        prop::sample::select(PROJECTS.to_vec()).prop_map(|p| VaultName::Project(p.to_string())),
+    ]
+}
+
+fn arb_env() -> impl Strategy<Value = String> {
+    prop::sample::select(ENVS.to_vec()).prop_map(str::to_string)
+}
+
+fn arb_case() -> impl Strategy<Value = Case> {
+    (
+        arb_operation(),
+        arb_vault(),
+        arb_env(),
+        any::<bool>(),
+        prop::option::of(arb_facts()),
+        prop::option::of(arb_sensitivity()),
+        prop::option::of(any::<bool>()),
+        prop::sample::select(SURFACES.to_vec()),
+        prop::sample::select(ORIGINS.to_vec()),
+        prop::sample::select(PRESENCES.to_vec()),
+    )
+        .prop_map(
+            |(
+                operation,
+                vault,
+                env,
+                production,
+                record,
+                new_sensitivity,
+                new_revealable,
+                surface,
+                origin,
+                presence,
+            )| Case {
+                operation,
+                vault,
+                env,
+                production,
+                record,
+                new_sensitivity,
+                new_revealable,
+                surface,
+                origin,
+                presence,
+            },
+        )
+}
+
+/// A case about an existing record.
+fn arb_existing_case() -> impl Strategy<Value = Case> {
+    (arb_case(), arb_facts()).prop_map(|(c, facts)| c.with(|c| c.record = Some(facts)))
+}
+
+fn name_set(names: &'static [&'static str]) -> impl Strategy<Value = BTreeSet<String>> {
+    prop::sample::subsequence(names.to_vec(), 0..=names.len())
+        .prop_map(|v| v.into_iter().map(str::to_string).collect())
+}
+
+fn arb_random_scope() -> impl Strategy<Value = Scope> {
+    let operations = prop::sample::subsequence(OperationClass::ALL.to_vec(), 0..=4)
+        .prop_map(|v| v.into_iter().collect::<BTreeSet<_>>());
+    let projects = prop_oneof![
+        Just(ProjectScope::All),
+        name_set(&SCOPE_PROJECTS).prop_map(ProjectScope::Only),
+    ];
+    let environments = prop_oneof![
+        Just(EnvScope::All),
+        Just(EnvScope::NonProduction),
+        name_set(&SCOPE_ENVS).prop_map(EnvScope::Only),
+    ];
+    (operations, projects, any::<bool>(), environments).prop_map(
+        |(operations, projects, global, environments)| Scope {
+            operations,
+            projects,
+            global,
+            environments,
+        },
+    )
+}
+
+/// Random scopes, with the full scope often enough that every branch past scope is reached.
+fn arb_scope() -> impl Strategy<Value = Scope> {
+    prop_oneof![
+        1 => Just(Scope::full()),
+        3 => arb_random_scope(),
+    ]
+}
+
+/// The requests that lower protection, for law 4.
+fn lowers_protection(c: &Case) -> bool {
+    let Some(r) = c.record else { return false };
+    let protected = r.sensitivity >= Sensitivity::High || c.production;
+    match c.operation {
+        Operation::ChangeSensitivity => c.new_sensitivity.is_some_and(|n| n < r.sensitivity),
+        Operation::ChangeRevealable => !r.revealable && c.new_revealable == Some(true),
+        Operation::Delete | Operation::Update | Operation::Create => protected,
+        Operation::Metadata
+        | Operation::Inject
+        | Operation::Reveal
+        | Operation::EditDescription => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    // ---- Law 1: scope first ----------------------------------------------------------------
+
+    /// Law 1, "scope first": if `!scope.addresses(vault, env, production)` the decision is
+    /// `Unaddressable`, and it equals the decision for the same request with `record: None`
+    /// (out-of-scope is answered exactly like absent).
+    #[test]
+    fn scope_first_out_of_scope_is_unaddressable_like_absent(c in arb_case(), scope in arb_scope()) {
+        if !c.addressed_by(&scope) {
+            let d = c.decide(&scope);
+            prop_assert_eq!(d, Decision::Unaddressable);
+            let absent = c.with(|c| c.record = None).decide(&scope);
+            prop_assert_eq!(d, absent);
+        }
+    }
+
+    /// Law 1, "scope first": a project-only scope (`global: false`) never yields anything but
+    /// `Unaddressable` for `VaultName::Global`.
+    #[test]
+    fn scope_first_project_only_scope_never_reaches_global(c in arb_case(), scope in arb_scope()) {
+        let scope = Scope { global: false, ..scope };
+        let c = c.with(|c| c.vault = VaultName::Global);
+        prop_assert_eq!(c.decide(&scope), Decision::Unaddressable);
+    }
+
+    /// Law 1, "scope first": `resolution_order(Pin::Scope, Some(p), scope)` contains `Global`
+    /// iff `scope.global`; `resolution_order(Pin::Global, ..)` is exactly `[Global]`.
+    #[test]
+    fn scope_first_resolution_reaches_global_iff_in_scope(
+        project in prop::option::of(prop::sample::select(PROJECTS.to_vec())),
+        scope in arb_scope(),
+    ) {
+        let order = resolution_order(Pin::Scope, project, &scope);
+        prop_assert_eq!(order.contains(&VaultName::Global), scope.global);
+        if let Some(p) = project {
+            // The project vault comes first, then global if in scope.
+            prop_assert_eq!(order.first(), Some(&VaultName::Project(p.to_string())));
+        }
+        prop_assert_eq!(resolution_order(Pin::Global, project, &scope), vec![VaultName::Global]);
+    }
+
+    // ---- Law 2 -----------------------------------------------------------------------------
+
+    /// Law 2, "inject-only is never revealed": `Reveal` of an `InjectOnly` record is never
+    /// `Allow` nor `NeedsProof`, for any origin or presence.
+    #[test]
+    fn inject_only_is_never_revealed(c in arb_case(), revealable in any::<bool>(), scope in arb_scope()) {
+        let c = c.with(|c| {
+            c.operation = Operation::Reveal;
+            c.record = Some(RecordFacts { sensitivity: Sensitivity::InjectOnly, revealable });
+        });
+        let d = c.decide(&scope);
+        prop_assert!(!matches!(d, Decision::Allow | Decision::NeedsProof(_)), "{c:?} -> {d:?}");
+    }
+
+    // ---- Law 3 -----------------------------------------------------------------------------
+
+    /// Law 3, "an agent never reveals high, production, inject-only or non-revealable values":
+    /// `Reveal` with origin `Agent` and (sensitivity >= High || production || !revealable) is
+    /// never `Allow`, even with `Presence::Proven`.
+    #[test]
+    fn agent_never_reveals_protected_values(c in arb_existing_case(), scope in arb_scope()) {
+        let c = c.with(|c| {
+            c.operation = Operation::Reveal;
+            c.origin = Origin::Agent;
+        });
+        let r = c.record.unwrap();
+        if r.sensitivity >= Sensitivity::High || c.production || !r.revealable {
+            let d = c.decide(&scope);
+            prop_assert_ne!(d, Decision::Allow, "{:?}", c);
+            let proven = c.with(|c| c.presence = Presence::Proven).decide(&scope);
+            prop_assert_ne!(proven, Decision::Allow, "{:?} with proof", c);
+        }
+    }
+
+    // ---- Law 4 -----------------------------------------------------------------------------
+
+    /// Law 4, "an agent can never lower protection without proof": with presence `None`,
+    /// `ChangeSensitivity` to a lower level, `ChangeRevealable` false -> true, `Delete` or
+    /// `Update` (and `Create` over an existing record) of a high/inject-only or production
+    /// record are never `Allow` — for ANY origin (only a proof loosens).
+    #[test]
+    fn agent_never_lowers_protection_without_proof(
+        c in arb_existing_case(),
+        op in prop::sample::select(vec![
+            Operation::ChangeSensitivity,
+            Operation::ChangeRevealable,
+            Operation::Delete,
+            Operation::Update,
+            Operation::Create,
+        ]),
+        scope in arb_scope(),
+    ) {
+        let c = c.with(|c| {
+            c.operation = op;
+            c.presence = Presence::None;
+        });
+        if lowers_protection(&c) {
+            for origin in ORIGINS {
+                let c = c.with(|c| c.origin = origin);
+                let d = c.decide(&scope);
+                prop_assert_ne!(d, Decision::Allow, "{:?}", c);
+            }
+        }
+    }
+
+    // ---- Law 5 -----------------------------------------------------------------------------
+
+    /// Law 5, "production plaintext reaches a context only through a human's attended reveal":
+    /// `Reveal` of a production record is `Allow` only when origin is `Human` and presence is
+    /// `Proven`.
+    #[test]
+    fn production_plaintext_only_through_attended_human_reveal(
+        c in arb_existing_case(),
+        scope in arb_scope(),
+    ) {
+        let c = c.with(|c| {
+            c.operation = Operation::Reveal;
+            c.production = true;
+        });
+        if c.decide(&scope) == Decision::Allow {
+            prop_assert_eq!(c.origin, Origin::Human, "{:?}", c);
+            prop_assert_eq!(c.presence, Presence::Proven, "{:?}", c);
+        }
+    }
+
+    // ---- Law 6 -----------------------------------------------------------------------------
+
+    /// Law 6, "origin can only tighten": for every request, if `decide` with origin `Agent` is
+    /// `Allow` then with origin `Human` it is `Allow` too (switching Human -> Agent never turns
+    /// a non-Allow into Allow); and more generally strictness(Agent) >= strictness(Human) in the
+    /// order `Allow < NeedsProof < Deny < Unaddressable`.
+    #[test]
+    fn origin_only_tightens(c in arb_case(), scope in arb_scope()) {
+        let human = c.with(|c| c.origin = Origin::Human).decide(&scope);
+        let agent = c.with(|c| c.origin = Origin::Agent).decide(&scope);
+        if agent == Decision::Allow {
+            prop_assert_eq!(human, Decision::Allow, "{:?}", c);
+        }
+        prop_assert!(
+            strictness(agent) >= strictness(human),
+            "{c:?}: agent {agent:?} looser than human {human:?}"
+        );
+    }
+
+    /// Law 6 on reveals, where origin matters most: the same law with the operation fixed to
+    /// `Reveal` of an existing record, so the origin-dependent branch is exercised densely.
+    #[test]
+    fn origin_only_tightens_on_reveal(c in arb_existing_case(), scope in arb_scope()) {
+        let c = c.with(|c| c.operation = Operation::Reveal);
+        let human = c.with(|c| c.origin = Origin::Human).decide(&scope);
+        let agent = c.with(|c| c.origin = Origin::Agent).decide(&scope);
+        prop_assert!(
+            strictness(agent) >= strictness(human),
+            "{c:?}: agent {agent:?} looser than human {human:?}"
+        );
+    }
+
+    // ---- Law 7 -----------------------------------------------------------------------------
+
+    /// Law 7, "a proof only loosens": switching presence `None` -> `Proven` never makes the
+    /// decision stricter, and `NeedsProof` without proof becomes `Allow` with proof.
+    #[test]
+    fn proof_only_loosens(c in arb_case(), scope in arb_scope()) {
+        let without = c.with(|c| c.presence = Presence::None).decide(&scope);
+        let with = c.with(|c| c.presence = Presence::Proven).decide(&scope);
+        prop_assert!(
+            strictness(with) <= strictness(without),
+            "{c:?}: proof tightened {without:?} into {with:?}"
+        );
+        if matches!(without, Decision::NeedsProof(_)) {
+            prop_assert_eq!(with, Decision::Allow, "{:?}", c);
+        }
+    }
+
+    // ---- Law 8 -----------------------------------------------------------------------------
+
+    /// Law 8, "operation not in scope": an addressable existing record whose operation class
+    /// is not in `scope.operations` is `Deny(Reason::OperationOutOfScope)`.
+    #[test]
+    fn operation_not_in_scope_is_denied(c in arb_existing_case(), scope in arb_scope()) {
+        let mut scope = scope;
+        scope.operations.remove(&c.operation.class());
+        if c.addressed_by(&scope) {
+            prop_assert_eq!(c.decide(&scope), Decision::Deny(Reason::OperationOutOfScope), "{:?}", c);
+        }
+    }
+
+    // ---- Law 9 -----------------------------------------------------------------------------
+
+    /// Law 9, "a production record never goes below high": `ChangeSensitivity` on a
+    /// production record to `Low`/`Medium` is `Deny(ProductionFloorIsHigh)` even with proof
+    /// (when the record is addressable and writes are in scope; otherwise scope answers first).
+    #[test]
+    fn production_record_never_goes_below_high(
+        c in arb_existing_case(),
+        new in prop::sample::select(vec![Sensitivity::Low, Sensitivity::Medium]),
+        write_in_scope in any::<bool>(),
+        scope in arb_scope(),
+    ) {
+        let c = c.with(|c| {
+            c.operation = Operation::ChangeSensitivity;
+            c.production = true;
+            c.new_sensitivity = Some(new);
+        });
+        let mut scope = scope;
+        if write_in_scope {
+            scope.operations.insert(OperationClass::Write);
+        }
+        for presence in PRESENCES {
+            let c = c.with(|c| c.presence = presence);
+            let d = c.decide(&scope);
+            prop_assert_ne!(d, Decision::Allow, "{:?}", c);
+            if c.addressed_by(&scope) && scope.operations.contains(&OperationClass::Write) {
+                prop_assert_eq!(d, Decision::Deny(Reason::ProductionFloorIsHigh), "{:?}", c);
+            }
+        }
+    }
+}
+
+// ---- Concrete examples ---------------------------------------------------------------------
+
+fn example(operation: Operation, env: &str, production: bool, record: Option<RecordFacts>) -> Case {
+    Case {
+        operation,
+        vault: VaultName::Project("app".to_string()),
+        env: env.to_string(),
+        production,
+        record,
+        new_sensitivity: None,
+        new_revealable: None,
+        surface: Surface::Cli,
+        origin: Origin::Human,
+        presence: Presence::None,
+    }
+}
+
+fn facts(sensitivity: Sensitivity, revealable: bool) -> Option<RecordFacts> {
+    Some(RecordFacts {
+        sensitivity,
+        revealable,
+    })
+}
+
+#[test]
+fn human_reveal_of_revealable_low_dev_record_is_allowed() {
+    let c = example(
+        Operation::Reveal,
+        "dev",
+        false,
+        facts(Sensitivity::Low, true),
+    );
+    assert_eq!(c.decide(&Scope::full()), Decision::Allow);
+}
+
+#[test]
+fn agent_reveal_of_production_is_refused_even_with_proof() {
+    let c = example(
+        Operation::Reveal,
+        "prod",
+        true,
+        facts(Sensitivity::High, true),
+    )
+    .with(|c| {
+        c.origin = Origin::Agent;
+        c.surface = Surface::Mcp;
+    });
+    assert_eq!(
+        c.decide(&Scope::full()),
+        Decision::Deny(Reason::AgentCannotRevealProtected)
+    );
+    let proven = c.with(|c| c.presence = Presence::Proven);
+    assert_eq!(
+        proven.decide(&Scope::full()),
+        Decision::Deny(Reason::AgentCannotRevealProtected)
+    );
+}
+
+#[test]
+fn human_reveal_of_production_needs_then_accepts_a_proof() {
+    let c = example(
+        Operation::Reveal,
+        "prod",
+        true,
+        facts(Sensitivity::High, true),
+    );
+    assert_eq!(
+        c.decide(&Scope::full()),
+        Decision::NeedsProof(Reason::RevealNeedsPresence)
+    );
+    let proven = c.with(|c| c.presence = Presence::Proven);
+    assert_eq!(proven.decide(&Scope::full()), Decision::Allow);
+}
+
+#[test]
+fn inject_only_is_refused_to_a_proven_human() {
+    let c = example(
+        Operation::Reveal,
+        "dev",
+        false,
+        facts(Sensitivity::InjectOnly, true),
+    )
+    .with(|c| c.presence = Presence::Proven);
+    assert_eq!(
+        c.decide(&Scope::full()),
+        Decision::Deny(Reason::InjectOnlyNeverRevealed)
+    );
+}
+
+#[test]
+fn agent_lowering_sensitivity_needs_a_proof() {
+    let c = example(
+        Operation::ChangeSensitivity,
+        "dev",
+        false,
+        facts(Sensitivity::High, false),
+    )
+    .with(|c| {
+        c.origin = Origin::Agent;
+        c.new_sensitivity = Some(Sensitivity::Low);
+    });
+    assert_eq!(
+        c.decide(&Scope::full()),
+        Decision::NeedsProof(Reason::LoweringNeedsPresence)
+    );
+}
+
+#[test]
+fn production_floor_holds_with_proof() {
+    let c = example(
+        Operation::ChangeSensitivity,
+        "prod",
+        true,
+        facts(Sensitivity::High, false),
+    )
+    .with(|c| {
+        c.new_sensitivity = Some(Sensitivity::Medium);
+        c.presence = Presence::Proven;
+    });
+    assert_eq!(
+        c.decide(&Scope::full()),
+        Decision::Deny(Reason::ProductionFloorIsHigh)
+    );
+}
+
+#[test]
+fn absent_and_out_of_scope_look_the_same() {
+    let present = example(
+        Operation::Reveal,
+        "dev",
+        false,
+        facts(Sensitivity::Low, true),
+    );
+    let absent = present.with(|c| c.record = None);
+    assert_eq!(absent.decide(&Scope::full()), Decision::Unaddressable);
+    let elsewhere = Scope {
+        projects: ProjectScope::Only(BTreeSet::from(["api".to_string()])),
+        ..Scope::full()
+    };
+    assert_eq!(present.decide(&elsewhere), Decision::Unaddressable);
+    let non_prod = Scope {
+        environments: EnvScope::NonProduction,
+        ..Scope::full()
+    };
+    let prod = example(
+        Operation::Metadata,
+        "prod",
+        true,
+        facts(Sensitivity::High, false),
+    );
+    assert_eq!(prod.decide(&non_prod), Decision::Unaddressable);
+}
+
+#[test]
+fn creating_an_absent_record_is_allowed_and_needs_write() {
+    let c = example(Operation::Create, "dev", false, None);
+    assert_eq!(c.decide(&Scope::full()), Decision::Allow);
+    let read_only = Scope {
+        operations: BTreeSet::from([OperationClass::Metadata, OperationClass::Reveal]),
+        ..Scope::full()
+    };
+    assert_eq!(
+        c.decide(&read_only),
+        Decision::Deny(Reason::OperationOutOfScope)
+    );
+}
+
+#[test]
+fn reveal_outside_the_granted_operations_is_denied() {
+    let c = example(
+        Operation::Reveal,
+        "dev",
+        false,
+        facts(Sensitivity::Low, true),
+    );
+    let inject_only = Scope {
+        operations: BTreeSet::from([OperationClass::Inject]),
+        ..Scope::full()
+    };
+    assert_eq!(
+        c.decide(&inject_only),
+        Decision::Deny(Reason::OperationOutOfScope)
+    );
+}

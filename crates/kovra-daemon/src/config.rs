@@ -1,0 +1,76 @@
+//! `$KOVRA_HOME/config.toml`. The file is writable by the agent, so it may only tighten:
+//! it can add production environments (never remove the built-in ones) and shorten or
+//! lengthen the idle timeout within fixed bounds.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use kovra_core::model::DEFAULT_PRODUCTION_ENVS;
+use serde::Deserialize;
+
+pub const DEFAULT_IDLE_SECS: u64 = 15 * 60;
+const MAX_IDLE_SECS: u64 = 24 * 60 * 60;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    idle_timeout_secs: Option<u64>,
+    #[serde(default)]
+    production_environments: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub idle_timeout_secs: u64,
+    pub production_envs: BTreeSet<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Config {
+    /// Read the config file if present; `idle_override` (from `kovra daemon --idle-timeout`)
+    /// wins over the file.
+    pub fn load(path: &Path, idle_override: Option<u64>) -> Result<Self, ConfigError> {
+        let file: File = match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
+            Err(e) => {
+                return Err(ConfigError {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let mut production_envs: BTreeSet<String> = DEFAULT_PRODUCTION_ENVS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for env in file.production_environments {
+            kovra_core::coord::validate_name(&env).map_err(|e| ConfigError {
+                path: path.display().to_string(),
+                message: format!("production_environments: `{env}`: {e}"),
+            })?;
+            production_envs.insert(env);
+        }
+        let idle = idle_override
+            .or(file.idle_timeout_secs)
+            .unwrap_or(DEFAULT_IDLE_SECS)
+            .clamp(1, MAX_IDLE_SECS);
+        Ok(Config {
+            idle_timeout_secs: idle,
+            production_envs,
+        })
+    }
+
+    pub fn is_production(&self, env: &str) -> bool {
+        self.production_envs.contains(env)
+    }
+}

@@ -1,0 +1,1359 @@
+//! The policy gate: every request is turned into facts, decided by `kovra_core::policy::decide`,
+//! audited, and only then carried out. This is the one place requests touch the store.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kovra_core::audit::AuditEntry;
+use kovra_core::coord::{self, Coordinate};
+use kovra_core::crypto::{self, KdfParams};
+use kovra_core::model::{Metadata, Operation, Origin, Sensitivity, VaultName};
+use kovra_core::policy::{self, Decision, Presence, RecordFacts, Scope};
+use kovra_core::store::{self, LockedStore, Record, StoreError, UnlockedStore};
+use kovra_proto::paths::Paths;
+use kovra_proto::{
+    Charset, Context, Envelope, ErrorReply, Listing, PROTOCOL_VERSION, Proof, RecordView, Reply,
+    Request, Response, Secret, StatusInfo,
+};
+
+use crate::config::Config;
+use crate::os::Peer;
+use crate::proof::{CHALLENGE_TTL, ChallengeError, Challenges};
+
+const MAX_VALUE: usize = 256 * 1024;
+const MAX_DESCRIPTION: usize = 1024;
+const MIN_PASSPHRASE: usize = 8;
+
+/// The daemon's shared state. One mutex: requests are short, and a vault has one writer.
+pub struct Daemon {
+    pub paths: Paths,
+    pub config: Config,
+    pub kdf: KdfParams,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    store: Option<UnlockedStore>,
+    challenges: Challenges,
+    /// Failed unlocks and proofs since the last success; drives the back-off delay.
+    failures: u32,
+    /// Failed unlocks while locked, written to the trail at the next unlock.
+    failed_unlocks_while_locked: u32,
+    last_activity: Instant,
+}
+
+/// What the kernel told us about the caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub peer: Peer,
+    pub exe: Option<String>,
+    pub tty: bool,
+}
+
+/// The facts of one request, after the daemon tightened what the surface claimed.
+struct Info {
+    context: Context,
+    origin: Origin,
+    scope: Scope,
+    project: Option<String>,
+    pid: u32,
+    exe: Option<String>,
+}
+
+impl Info {
+    fn entry(
+        &self,
+        action: &str,
+        coordinate: Option<&Coordinate>,
+        vault: Option<&VaultName>,
+        decision: &str,
+    ) -> AuditEntry {
+        AuditEntry {
+            action: action.to_string(),
+            coordinate: coordinate.map(|c| c.to_string()),
+            vault: vault.map(|v| v.label()),
+            surface: self.context.surface.as_str().to_string(),
+            origin: self.origin.as_str().to_string(),
+            decision: decision.to_string(),
+            pid: Some(self.pid),
+            exe: self.exe.clone(),
+            ..AuditEntry::default()
+        }
+    }
+}
+
+fn error(code: &str, message: impl Into<String>, hint: Option<&str>) -> Response {
+    Response::Error(ErrorReply {
+        code: code.to_string(),
+        message: message.into(),
+        hint: hint.map(str::to_string),
+    })
+}
+
+fn ok(reply: Reply) -> Response {
+    Response::Ok { reply }
+}
+
+fn store_error(e: &StoreError) -> Response {
+    let hint = match e {
+        StoreError::NotInitialized(_) => Some("run `kovra init` to create a vault"),
+        StoreError::AlreadyInitialized(_) => {
+            Some("use `kovra unlock`; to start over, move the home away first")
+        }
+        StoreError::WrongPassphrase => Some("try again; the passphrase is case-sensitive"),
+        StoreError::RecordTampered(_) => Some(
+            "the row was changed outside kovra; restore the vault from a backup or remove the record",
+        ),
+        StoreError::VaultTampered(_) => {
+            Some("the vault file was changed outside kovra; restore it from a backup")
+        }
+        StoreError::UnknownProject(_) => {
+            Some("create it with `kovra project create NAME`, or check `kovra project list`")
+        }
+        StoreError::ProjectExists(_) => Some("pick another name, or use the existing project"),
+        StoreError::AlreadyExists(_) => Some("use `kovra set` to replace its value"),
+        StoreError::NoSuchVersion(..) => Some("`kovra history COORD` lists the versions"),
+        StoreError::Corrupt(_) => Some("the database file is damaged; restore it from a backup"),
+        _ => None,
+    };
+    error(e.code(), e.to_string(), hint)
+}
+
+fn locked() -> Response {
+    error(
+        "vault-locked",
+        "the vault is locked",
+        Some("run `kovra unlock`"),
+    )
+}
+
+fn not_found(coord: &Coordinate) -> Response {
+    error(
+        "not-found",
+        format!("no record at {coord} in this scope"),
+        Some("`kovra list` shows the records you can address; `kovra add` creates one"),
+    )
+}
+
+fn parse_coord(text: &str) -> Result<Coordinate, Response> {
+    Coordinate::parse(text).map_err(|e| {
+        error(
+            "coordinate-invalid",
+            format!("invalid coordinate: {e}"),
+            Some(e.hint()),
+        )
+    })
+}
+
+/// The sensitivity a record is born with: production environments are at least high.
+fn birth_sensitivity(requested: Option<Sensitivity>, production: bool) -> Sensitivity {
+    let s = requested.unwrap_or(Sensitivity::Medium);
+    if production {
+        s.max(Sensitivity::High)
+    } else {
+        s
+    }
+}
+
+/// One operation on a record, with the change it would make.
+#[derive(Clone, Copy)]
+struct Op {
+    operation: Operation,
+    new_sensitivity: Option<Sensitivity>,
+    new_revealable: Option<bool>,
+}
+
+impl Op {
+    fn plain(operation: Operation) -> Self {
+        Op {
+            operation,
+            new_sensitivity: None,
+            new_revealable: None,
+        }
+    }
+}
+
+/// Where a coordinate landed and what policy said about it.
+struct Located {
+    vault: Option<VaultName>,
+    record: Option<Record>,
+    decision: Decision,
+}
+
+impl Daemon {
+    pub fn new(paths: Paths, config: Config, kdf: KdfParams) -> Self {
+        Daemon {
+            paths,
+            config,
+            kdf,
+            inner: Mutex::new(Inner {
+                store: None,
+                challenges: Challenges::default(),
+                failures: 0,
+                failed_unlocks_while_locked: 0,
+                last_activity: Instant::now(),
+            }),
+        }
+    }
+
+    fn lock_inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic in another request must not wedge the daemon: recover the state.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Lock if idle for longer than the timeout. Returns true if it locked now.
+    pub fn lock_if_idle(&self) -> bool {
+        let mut inner = self.lock_inner();
+        if inner.store.is_some()
+            && inner.last_activity.elapsed() >= Duration::from_secs(self.config.idle_timeout_secs)
+        {
+            Self::lock_now(&mut inner, "idle-timeout");
+            return true;
+        }
+        false
+    }
+
+    /// Drop the key and every cached data key (they zeroize on drop).
+    pub fn lock(&self, why: &str) {
+        let mut inner = self.lock_inner();
+        Self::lock_now(&mut inner, why);
+    }
+
+    fn lock_now(inner: &mut Inner, why: &str) {
+        if let Some(mut s) = inner.store.take() {
+            let _ = s.audit(AuditEntry {
+                action: "lock".into(),
+                surface: "daemon".into(),
+                origin: "daemon".into(),
+                decision: "ok".into(),
+                reason: Some(why.to_string()),
+                ..AuditEntry::default()
+            });
+        }
+        inner.challenges.clear();
+    }
+
+    /// Handle one request. Returns the reply and a delay to apply before sending it
+    /// (the back-off after failed proofs, applied outside the lock).
+    pub fn handle(&self, envelope: Envelope, caller: &Caller) -> (Response, Duration) {
+        if envelope.v != PROTOCOL_VERSION {
+            return (
+                error(
+                    "protocol-version",
+                    format!(
+                        "the daemon speaks protocol {PROTOCOL_VERSION}, the client sent {}",
+                        envelope.v
+                    ),
+                    Some(
+                        "restart the daemon with `kovra daemon stop`, then retry with the same kovra binary",
+                    ),
+                ),
+                Duration::ZERO,
+            );
+        }
+        let Envelope {
+            context,
+            mut request,
+            ..
+        } = envelope;
+        let observed = if caller.tty {
+            Origin::Human
+        } else {
+            Origin::Agent
+        };
+        let scope = match &context.scope {
+            Some(s) => Scope::full().intersect(s),
+            None => Scope::full(),
+        };
+        if let Some(p) = &context.project
+            && let Err(e) = coord::validate_name(p)
+        {
+            return (
+                error(
+                    "project-invalid",
+                    format!("invalid project name: {e}"),
+                    None,
+                ),
+                Duration::ZERO,
+            );
+        }
+        let info = Info {
+            origin: context.origin.tighten(observed),
+            scope,
+            project: context.project.clone(),
+            pid: caller.peer.pid,
+            exe: caller.exe.clone(),
+            context,
+        };
+        let proof = take_proof(&mut request);
+        let digest = request_digest(&info, &request);
+        let mut inner = self.lock_inner();
+        inner.last_activity = Instant::now();
+        let failures_before = inner.failures;
+        let response = self.dispatch(&mut inner, &info, request, proof, digest);
+        let delay = if inner.failures > failures_before {
+            Duration::from_millis(250u64.saturating_mul(1 << inner.failures.min(5)))
+        } else {
+            Duration::ZERO
+        };
+        (response, delay)
+    }
+
+    fn dispatch(
+        &self,
+        inner: &mut Inner,
+        info: &Info,
+        request: Request,
+        proof: Option<Proof>,
+        digest: [u8; 32],
+    ) -> Response {
+        match request {
+            Request::Status => ok(Reply::Status(self.status(inner))),
+            Request::Init { passphrase } => self.init(inner, info, &passphrase),
+            Request::Unlock { passphrase } => self.unlock(inner, info, &passphrase),
+            Request::Lock => {
+                Self::lock_now(inner, "requested");
+                ok(Reply::Done {
+                    message: "vault locked".into(),
+                })
+            }
+            Request::Shutdown => {
+                Self::lock_now(inner, "shutdown");
+                ok(Reply::Done {
+                    message: "daemon stopping".into(),
+                })
+            }
+            other => {
+                let Some(store) = inner.store.as_mut() else {
+                    return if LockedStore::exists(&self.paths.home) {
+                        locked()
+                    } else {
+                        store_error(&StoreError::NotInitialized(self.paths.home.clone()))
+                    };
+                };
+                let mut gate = Gate {
+                    daemon: self,
+                    store,
+                    challenges: &mut inner.challenges,
+                    info,
+                    digest,
+                    presence: Presence::None,
+                };
+                if let Some(p) = proof {
+                    match gate.verify_proof(&p) {
+                        Ok(()) => {
+                            inner.failures = 0;
+                            gate.presence = Presence::Proven;
+                        }
+                        Err(resp) => {
+                            inner.failures += 1;
+                            return resp;
+                        }
+                    }
+                }
+                gate.run(other)
+            }
+        }
+    }
+
+    fn status(&self, inner: &mut Inner) -> StatusInfo {
+        let idle = self.config.idle_timeout_secs;
+        let (vault_id, records, projects, locks_in) = match inner.store.as_mut() {
+            Some(s) => {
+                let projects = s.vaults().ok().map(|v| {
+                    v.into_iter()
+                        .filter_map(|n| {
+                            if let VaultName::Project(p) = n {
+                                Some(p)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect()
+                });
+                let left = idle.saturating_sub(inner.last_activity.elapsed().as_secs());
+                (
+                    Some(s.vault_id()),
+                    Some(s.record_count()),
+                    projects,
+                    Some(left),
+                )
+            }
+            None => (None, None, None, None),
+        };
+        StatusInfo {
+            protocol: PROTOCOL_VERSION,
+            daemon_pid: std::process::id(),
+            home: self.paths.home.display().to_string(),
+            socket: self.paths.socket.display().to_string(),
+            initialized: LockedStore::exists(&self.paths.home),
+            unlocked: inner.store.is_some(),
+            vault_id,
+            records,
+            projects,
+            idle_timeout_secs: idle,
+            locks_in_secs: locks_in,
+            production_environments: self.config.production_envs.iter().cloned().collect(),
+        }
+    }
+
+    fn init(&self, inner: &mut Inner, info: &Info, passphrase: &Secret) -> Response {
+        if passphrase.len() < MIN_PASSPHRASE {
+            return error(
+                "passphrase-weak",
+                format!("the passphrase must be at least {MIN_PASSPHRASE} characters"),
+                Some("choose a longer passphrase; a weak passphrase is weak protection"),
+            );
+        }
+        let mut store = match LockedStore::create(&self.paths.home, passphrase.expose(), self.kdf) {
+            Ok(s) => s,
+            Err(e) => return store_error(&e),
+        };
+        if let Err(e) = store.create_vault(
+            &VaultName::Global,
+            info.entry("init", None, Some(&VaultName::Global), "ok"),
+        ) {
+            return store_error(&e);
+        }
+        let id = store.vault_id();
+        inner.store = Some(store);
+        ok(Reply::Done {
+            message: format!("vault {id} created and unlocked"),
+        })
+    }
+
+    fn unlock(&self, inner: &mut Inner, info: &Info, passphrase: &Secret) -> Response {
+        if inner.store.is_some() {
+            return ok(Reply::Done {
+                message: "vault already unlocked".into(),
+            });
+        }
+        let locked = match LockedStore::open(&self.paths.home) {
+            Ok(l) => l,
+            Err(e) => return store_error(&e),
+        };
+        match locked.unlock(passphrase.expose()) {
+            Ok(mut store) => {
+                let failed = std::mem::take(&mut inner.failed_unlocks_while_locked);
+                inner.failures = 0;
+                let mut entry = info.entry("unlock", None, None, "ok");
+                if failed > 0 {
+                    entry.detail = Some(format!(
+                        "{failed} failed unlock attempt(s) since the last unlock"
+                    ));
+                }
+                if let Err(e) = store.audit(entry) {
+                    return store_error(&e);
+                }
+                inner.store = Some(store);
+                ok(Reply::Done {
+                    message: "vault unlocked".into(),
+                })
+            }
+            Err(e) => {
+                if matches!(e, StoreError::WrongPassphrase) {
+                    inner.failures += 1;
+                    inner.failed_unlocks_while_locked += 1;
+                }
+                store_error(&e)
+            }
+        }
+    }
+}
+
+fn take_proof(request: &mut Request) -> Option<Proof> {
+    match request {
+        Request::Set { proof, .. }
+        | Request::Generate { proof, .. }
+        | Request::Edit { proof, .. }
+        | Request::Remove { proof, .. }
+        | Request::Rollback { proof, .. }
+        | Request::Reveal { proof, .. }
+        | Request::RotateKey { proof } => proof.take(),
+        _ => None,
+    }
+}
+
+/// The digest a proof is bound to: the tightened facts and the request without its proof.
+fn request_digest(info: &Info, request: &Request) -> [u8; 32] {
+    let ctx = serde_json::to_vec(&(&info.context, info.origin, &info.project)).unwrap_or_default();
+    let req = zeroize::Zeroizing::new(serde_json::to_vec(request).unwrap_or_default());
+    crypto::sha256(&[&ctx, &req])
+}
+
+/// One request's passage through policy, with the unlocked store.
+struct Gate<'a> {
+    daemon: &'a Daemon,
+    store: &'a mut UnlockedStore,
+    challenges: &'a mut Challenges,
+    info: &'a Info,
+    digest: [u8; 32],
+    presence: Presence,
+}
+
+impl Gate<'_> {
+    fn verify_proof(&mut self, proof: &Proof) -> Result<(), Response> {
+        let refused = |gate: &mut Self, why: &str| {
+            let mut e = gate.info.entry("proof", None, None, "deny");
+            e.reason = Some(why.to_string());
+            if let Err(err) = gate.store.audit(e) {
+                return store_error(&err);
+            }
+            error(
+                "proof-invalid",
+                format!("the proof of presence was refused: {why}"),
+                Some("retry the command to get a new challenge"),
+            )
+        };
+        match self.challenges.take(&proof.challenge, &self.digest) {
+            Ok(()) => {}
+            Err(ChallengeError::Unknown) => {
+                return Err(refused(self, "unknown, expired or already used challenge"));
+            }
+            Err(ChallengeError::WrongRequest) => {
+                return Err(refused(
+                    self,
+                    "the challenge was issued for another request",
+                ));
+            }
+        }
+        if self
+            .store
+            .check_passphrase(proof.passphrase.expose())
+            .is_err()
+        {
+            return Err(refused(self, "wrong passphrase"));
+        }
+        Ok(())
+    }
+
+    fn production(&self, env: &str) -> bool {
+        self.daemon.config.is_production(env)
+    }
+
+    fn view(&self, record: &Record) -> RecordView {
+        let m = &record.meta;
+        RecordView {
+            coordinate: m.coordinate.to_string(),
+            vault: record.vault.label(),
+            env: m.coordinate.env().to_string(),
+            sensitivity: m.sensitivity,
+            revealable: m.revealable,
+            production: self.production(m.coordinate.env()),
+            description: m.description.clone(),
+            version: m.version,
+            created: m.created,
+            updated: m.updated,
+        }
+    }
+
+    fn facts(record: &Record) -> RecordFacts {
+        RecordFacts {
+            sensitivity: record.meta.sensitivity,
+            revealable: record.meta.revealable,
+        }
+    }
+
+    fn decide_one(
+        &self,
+        vault: &VaultName,
+        coord: &Coordinate,
+        record: Option<&Record>,
+        op: Op,
+    ) -> Decision {
+        let req = policy::Request {
+            operation: op.operation,
+            vault,
+            env: coord.env(),
+            production: self.production(coord.env()),
+            record: record.map(Self::facts),
+            new_sensitivity: op.new_sensitivity,
+            new_revealable: op.new_revealable,
+            surface: self.info.context.surface,
+            origin: self.info.origin,
+            presence: self.presence,
+        };
+        policy::decide(&req, &self.info.scope)
+    }
+
+    fn decide_all(
+        &self,
+        vault: &VaultName,
+        coord: &Coordinate,
+        record: Option<&Record>,
+        ops: &[Op],
+    ) -> Decision {
+        ops.iter().fold(Decision::Allow, |acc, op| {
+            acc.and(self.decide_one(vault, coord, record, *op))
+        })
+    }
+
+    /// Resolve a coordinate through the scope's vault order and decide.
+    fn locate(
+        &mut self,
+        coord: &Coordinate,
+        ops: &[Op],
+        create: bool,
+    ) -> Result<Located, StoreError> {
+        let order =
+            policy::resolution_order(coord.pin(), self.info.project.as_deref(), &self.info.scope);
+        if let Some(VaultName::Project(p)) = order.first()
+            && !self.store.vault_exists(&VaultName::Project(p.clone()))?
+        {
+            return Err(StoreError::UnknownProject(p.clone()));
+        }
+        if create {
+            let Some(vault) = order.into_iter().next() else {
+                return Ok(Located {
+                    vault: None,
+                    record: None,
+                    decision: Decision::Unaddressable,
+                });
+            };
+            let record = self.store.find(&vault, coord)?;
+            let decision = self.decide_all(&vault, coord, record.as_ref(), ops);
+            return Ok(Located {
+                vault: Some(vault),
+                record,
+                decision,
+            });
+        }
+        for vault in order {
+            if let Some(record) = self.store.find(&vault, coord)? {
+                let decision = self.decide_all(&vault, coord, Some(&record), ops);
+                if decision != Decision::Unaddressable {
+                    return Ok(Located {
+                        vault: Some(vault),
+                        record: Some(record),
+                        decision,
+                    });
+                }
+            }
+        }
+        Ok(Located {
+            vault: None,
+            record: None,
+            decision: Decision::Unaddressable,
+        })
+    }
+
+    /// Turn a non-Allow decision into its audited reply. `Ok(())` means go ahead.
+    fn enforce(
+        &mut self,
+        action: &str,
+        coord: &Coordinate,
+        located: &Located,
+    ) -> Result<(), Response> {
+        let vault = located.vault.as_ref();
+        let (decision, reason, reply) = match located.decision {
+            Decision::Allow => return Ok(()),
+            Decision::Unaddressable => ("unaddressable", None, not_found(coord)),
+            Decision::Deny(r) => (
+                "deny",
+                Some(r),
+                error(
+                    "policy-denied",
+                    format!("{action} {coord} refused: {}", r.message()),
+                    Some(match r {
+                        policy::Reason::OperationOutOfScope => {
+                            "widen the session's scope, or use the CLI as the human"
+                        }
+                        policy::Reason::ProductionFloorIsHigh => {
+                            "production records stay high or inject-only"
+                        }
+                        _ => {
+                            "use `kovra run` to inject it, or ask the human to reveal it at their terminal"
+                        }
+                    }),
+                ),
+            ),
+            Decision::NeedsProof(r) => {
+                let challenge = self.challenges.issue(self.digest);
+                (
+                    "needs-proof",
+                    Some(r),
+                    Response::NeedsProof {
+                        challenge,
+                        code: r.code().to_string(),
+                        message: format!("{action} {coord}: {}", r.message()),
+                        expires_in: CHALLENGE_TTL.as_secs(),
+                    },
+                )
+            }
+        };
+        let mut entry = self.info.entry(action, Some(coord), vault, decision);
+        entry.reason = reason.map(|r| r.code().to_string());
+        if let Err(e) = self.store.audit(entry) {
+            return Err(store_error(&e));
+        }
+        Err(reply)
+    }
+
+    fn allowed(&self, action: &str, coord: &Coordinate, vault: &VaultName) -> AuditEntry {
+        let mut e = self.info.entry(action, Some(coord), Some(vault), "allow");
+        if self.presence == Presence::Proven {
+            e.reason = Some("proof-of-presence".into());
+        }
+        e
+    }
+
+    fn run(mut self, request: Request) -> Response {
+        let result = match request {
+            Request::ProjectCreate { name } => self.project_create(&name),
+            Request::ProjectList => self.project_list(),
+            Request::Add {
+                coordinate,
+                value,
+                sensitivity,
+                description,
+                revealable,
+            } => self.add(&coordinate, value, sensitivity, description, revealable),
+            Request::Set {
+                coordinate, value, ..
+            } => self.set(&coordinate, value),
+            Request::Generate {
+                coordinate,
+                length,
+                charset,
+                sensitivity,
+                description,
+                revealable,
+                overwrite,
+                ..
+            } => self.generate(
+                &coordinate,
+                length,
+                charset,
+                sensitivity,
+                description,
+                revealable,
+                overwrite,
+            ),
+            Request::List { env } => self.list(env.as_deref()),
+            Request::Show { coordinate } => self.show(&coordinate),
+            Request::Fingerprint { coordinate } => self.fingerprint(&coordinate),
+            Request::Edit {
+                coordinate,
+                description,
+                sensitivity,
+                revealable,
+                ..
+            } => self.edit(&coordinate, description, sensitivity, revealable),
+            Request::Remove { coordinate, .. } => self.remove(&coordinate),
+            Request::History { coordinate } => self.history(&coordinate),
+            Request::Rollback {
+                coordinate,
+                version,
+                ..
+            } => self.rollback(&coordinate, version),
+            Request::Reveal { coordinate, .. } => self.reveal(&coordinate),
+            Request::Audit {
+                coordinate,
+                since,
+                action,
+            } => self.audit(coordinate, since, action),
+            Request::AuditVerify => self.audit_verify(),
+            Request::Passwd { old, new } => self.passwd(&old, &new),
+            Request::RotateKey { .. } => self.rotate_key(),
+            Request::Status
+            | Request::Init { .. }
+            | Request::Unlock { .. }
+            | Request::Lock
+            | Request::Shutdown => Err(error(
+                "internal",
+                "request routed to the wrong handler",
+                None,
+            )),
+        };
+        result.unwrap_or_else(|resp| resp)
+    }
+
+    fn project_create(&mut self, name: &str) -> Result<Response, Response> {
+        coord::validate_name(name).map_err(|e| {
+            error(
+                "project-invalid",
+                format!("invalid project name: {e}"),
+                None,
+            )
+        })?;
+        let vault = VaultName::Project(name.to_string());
+        self.store
+            .create_vault(
+                &vault,
+                self.info.entry("project-create", None, Some(&vault), "ok"),
+            )
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Done {
+            message: format!("project {name} created"),
+        }))
+    }
+
+    fn project_list(&mut self) -> Result<Response, Response> {
+        let mut projects: Vec<String> = self
+            .store
+            .vaults()
+            .map_err(|e| store_error(&e))?
+            .into_iter()
+            .filter_map(|v| match v {
+                VaultName::Project(p)
+                    if self
+                        .info
+                        .scope
+                        .addresses(&VaultName::Project(p.clone()), "", false) =>
+                {
+                    Some(p)
+                }
+                _ => None,
+            })
+            .collect();
+        projects.sort();
+        Ok(ok(Reply::Projects { projects }))
+    }
+
+    fn check_value(coord: &Coordinate, value: &Secret) -> Result<(), Response> {
+        if value.is_empty() {
+            return Err(error(
+                "empty-value",
+                format!("no value was given for {coord}"),
+                Some("type the value at the prompt, or pipe it to --stdin"),
+            ));
+        }
+        if value.len() > MAX_VALUE {
+            return Err(error(
+                "value-too-large",
+                format!("the value for {coord} exceeds {MAX_VALUE} bytes"),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_description(d: &Option<String>) -> Result<(), Response> {
+        match d {
+            Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(error(
+                "description-too-long",
+                format!("descriptions are limited to {MAX_DESCRIPTION} characters"),
+                None,
+            )),
+            Some(d) if d.chars().any(|c| c.is_control() && c != '\t') => Err(error(
+                "description-invalid",
+                "descriptions may not contain control characters",
+                Some("use plain text on one line"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn add(
+        &mut self,
+        coordinate: &str,
+        value: Secret,
+        sensitivity: Option<Sensitivity>,
+        description: Option<String>,
+        revealable: bool,
+    ) -> Result<Response, Response> {
+        let coord = parse_coord(coordinate)?;
+        Self::check_value(&coord, &value)?;
+        Self::check_description(&description)?;
+        self.create(
+            &coord,
+            value.expose(),
+            sensitivity,
+            description,
+            revealable,
+            "add",
+        )
+    }
+
+    fn create(
+        &mut self,
+        coord: &Coordinate,
+        value: &[u8],
+        sensitivity: Option<Sensitivity>,
+        description: Option<String>,
+        revealable: bool,
+        action: &str,
+    ) -> Result<Response, Response> {
+        let production = self.production(coord.env());
+        let born = birth_sensitivity(sensitivity, production);
+        // A new record's flags loosen nothing that existed: creation is one operation.
+        let located = self
+            .locate(coord, &[Op::plain(Operation::Create)], true)
+            .map_err(|e| store_error(&e))?;
+        self.enforce(action, coord, &located)?;
+        let vault = located.vault.clone().ok_or_else(|| not_found(coord))?;
+        if located.record.is_some() {
+            return Err(store_error(&StoreError::AlreadyExists(coord.to_string())));
+        }
+        let now = store::now();
+        let meta = Metadata {
+            coordinate: coord.unpinned(),
+            sensitivity: born,
+            revealable,
+            description: description.unwrap_or_default(),
+            created: now,
+            updated: now,
+            version: 0,
+        };
+        let version = self
+            .store
+            .put(
+                &vault,
+                meta,
+                Some(value),
+                self.allowed(action, coord, &vault),
+            )
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Written {
+            coordinate: coord.unpinned().to_string(),
+            vault: vault.label(),
+            version,
+        }))
+    }
+
+    fn update_value(
+        &mut self,
+        coord: &Coordinate,
+        value: &[u8],
+        action: &str,
+    ) -> Result<Response, Response> {
+        let located = self
+            .locate(coord, &[Op::plain(Operation::Update)], false)
+            .map_err(|e| store_error(&e))?;
+        self.enforce(action, coord, &located)?;
+        let (Some(vault), Some(record)) = (located.vault, located.record) else {
+            return Err(not_found(coord));
+        };
+        let meta = Metadata {
+            updated: store::now(),
+            ..record.meta
+        };
+        let version = self
+            .store
+            .put(
+                &vault,
+                meta,
+                Some(value),
+                self.allowed(action, coord, &vault),
+            )
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Written {
+            coordinate: coord.unpinned().to_string(),
+            vault: vault.label(),
+            version,
+        }))
+    }
+
+    fn set(&mut self, coordinate: &str, value: Secret) -> Result<Response, Response> {
+        let coord = parse_coord(coordinate)?;
+        Self::check_value(&coord, &value)?;
+        self.update_value(&coord, value.expose(), "set")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &mut self,
+        coordinate: &str,
+        length: u32,
+        charset: Charset,
+        sensitivity: Option<Sensitivity>,
+        description: Option<String>,
+        revealable: bool,
+        overwrite: bool,
+    ) -> Result<Response, Response> {
+        let coord = parse_coord(coordinate)?;
+        if !(8..=4096).contains(&length) {
+            return Err(error(
+                "length-invalid",
+                format!("--length must be between 8 and 4096, not {length}"),
+                None,
+            ));
+        }
+        Self::check_description(&description)?;
+        let value = generate_value(length as usize, charset);
+        if overwrite {
+            self.update_value(&coord, &value, "generate")
+        } else {
+            self.create(
+                &coord,
+                &value,
+                sensitivity,
+                description,
+                revealable,
+                "generate",
+            )
+        }
+    }
+
+    fn list(&mut self, env: Option<&str>) -> Result<Response, Response> {
+        let mut vaults = self.store.vaults().map_err(|e| store_error(&e))?;
+        if let Some(p) = &self.info.project {
+            let pv = VaultName::Project(p.clone());
+            if !vaults.contains(&pv) {
+                return Err(store_error(&StoreError::UnknownProject(p.clone())));
+            }
+            vaults.retain(|v| *v == pv || *v == VaultName::Global);
+        }
+        vaults.sort_by_key(|v| v.label());
+        let mut out = Listing {
+            records: Vec::new(),
+            tampered: 0,
+            missing: 0,
+        };
+        for vault in vaults {
+            let listing = self.store.list(&vault).map_err(|e| store_error(&e))?;
+            out.tampered += listing.tampered;
+            out.missing += listing.missing;
+            for record in listing.records {
+                let c = &record.meta.coordinate;
+                if env.is_some_and(|e| e != c.env()) {
+                    continue;
+                }
+                if self.decide_one(&vault, c, Some(&record), Op::plain(Operation::Metadata))
+                    == Decision::Allow
+                {
+                    out.records.push(self.view(&record));
+                }
+            }
+        }
+        let mut entry = self.info.entry("list", None, None, "allow");
+        entry.detail = Some(format!("{} records shown", out.records.len()));
+        self.store.audit(entry).map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Records(out)))
+    }
+
+    fn metadata_of(
+        &mut self,
+        coordinate: &str,
+        action: &str,
+    ) -> Result<(Coordinate, VaultName, Record), Response> {
+        let coord = parse_coord(coordinate)?;
+        let located = self
+            .locate(&coord, &[Op::plain(Operation::Metadata)], false)
+            .map_err(|e| store_error(&e))?;
+        self.enforce(action, &coord, &located)?;
+        let (Some(vault), Some(record)) = (located.vault, located.record) else {
+            return Err(not_found(&coord));
+        };
+        Ok((coord, vault, record))
+    }
+
+    fn show(&mut self, coordinate: &str) -> Result<Response, Response> {
+        let (coord, vault, record) = self.metadata_of(coordinate, "show")?;
+        self.store
+            .audit(self.allowed("show", &coord, &vault))
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Record(self.view(&record))))
+    }
+
+    fn fingerprint(&mut self, coordinate: &str) -> Result<Response, Response> {
+        let (coord, vault, _) = self.metadata_of(coordinate, "fingerprint")?;
+        let fp = self
+            .store
+            .fingerprint(&vault, &coord.unpinned())
+            .map_err(|e| store_error(&e))?;
+        self.store
+            .audit(self.allowed("fingerprint", &coord, &vault))
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Fingerprint {
+            coordinate: coord.to_string(),
+            fingerprint: fp,
+        }))
+    }
+
+    fn history(&mut self, coordinate: &str) -> Result<Response, Response> {
+        let (coord, vault, _) = self.metadata_of(coordinate, "history")?;
+        let versions = self
+            .store
+            .history(&vault, &coord.unpinned())
+            .map_err(|e| store_error(&e))?;
+        self.store
+            .audit(self.allowed("history", &coord, &vault))
+            .map_err(|e| store_error(&e))?;
+        let versions = versions
+            .into_iter()
+            .map(|meta| {
+                self.view(&Record {
+                    vault: vault.clone(),
+                    meta,
+                })
+            })
+            .collect();
+        Ok(ok(Reply::History {
+            coordinate: coord.to_string(),
+            versions,
+        }))
+    }
+
+    /// The operations that turn `from` into `to`, for policy.
+    fn change_ops(
+        from: &Metadata,
+        to_sensitivity: Sensitivity,
+        to_revealable: bool,
+        to_description: &str,
+    ) -> Vec<Op> {
+        let mut ops = vec![Op::plain(Operation::Metadata)];
+        if to_sensitivity != from.sensitivity {
+            ops.push(Op {
+                operation: Operation::ChangeSensitivity,
+                new_sensitivity: Some(to_sensitivity),
+                new_revealable: None,
+            });
+        }
+        if to_revealable != from.revealable {
+            ops.push(Op {
+                operation: Operation::ChangeRevealable,
+                new_sensitivity: None,
+                new_revealable: Some(to_revealable),
+            });
+        }
+        if to_description != from.description {
+            ops.push(Op::plain(Operation::EditDescription));
+        }
+        ops
+    }
+
+    fn edit(
+        &mut self,
+        coordinate: &str,
+        description: Option<String>,
+        sensitivity: Option<Sensitivity>,
+        revealable: Option<bool>,
+    ) -> Result<Response, Response> {
+        let coord = parse_coord(coordinate)?;
+        Self::check_description(&description)?;
+        if description.is_none() && sensitivity.is_none() && revealable.is_none() {
+            return Err(error(
+                "nothing-to-change",
+                "edit needs at least one of --description, --sensitivity, --revealable/--no-revealable",
+                None,
+            ));
+        }
+        // Locate with metadata first, then decide on the concrete change.
+        let located = self
+            .locate(&coord, &[Op::plain(Operation::Metadata)], false)
+            .map_err(|e| store_error(&e))?;
+        let Some(record) = located.record.clone() else {
+            self.enforce("edit", &coord, &located)?;
+            return Err(not_found(&coord));
+        };
+        let m = &record.meta;
+        let new_s = sensitivity.unwrap_or(m.sensitivity);
+        let new_r = revealable.unwrap_or(m.revealable);
+        let new_d = description.clone().unwrap_or_else(|| m.description.clone());
+        let ops = Self::change_ops(m, new_s, new_r, &new_d);
+        let vault = located.vault.clone().ok_or_else(|| not_found(&coord))?;
+        let decided = Located {
+            decision: self.decide_all(&vault, &coord, Some(&record), &ops),
+            vault: Some(vault.clone()),
+            record: Some(record.clone()),
+        };
+        self.enforce("edit", &coord, &decided)?;
+        let meta = Metadata {
+            sensitivity: new_s,
+            revealable: new_r,
+            description: new_d,
+            updated: store::now(),
+            ..record.meta
+        };
+        let version = self
+            .store
+            .put(&vault, meta, None, self.allowed("edit", &coord, &vault))
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Written {
+            coordinate: coord.unpinned().to_string(),
+            vault: vault.label(),
+            version,
+        }))
+    }
+
+    fn remove(&mut self, coordinate: &str) -> Result<Response, Response> {
+        let coord = parse_coord(coordinate)?;
+        let located = self
+            .locate(&coord, &[Op::plain(Operation::Delete)], false)
+            .map_err(|e| store_error(&e))?;
+        self.enforce("rm", &coord, &located)?;
+        let vault = located.vault.ok_or_else(|| not_found(&coord))?;
+        self.store
+            .delete(
+                &vault,
+                &coord.unpinned(),
+                self.allowed("rm", &coord, &vault),
+            )
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Done {
+            message: format!("{} removed from the {vault} vault", coord.unpinned()),
+        }))
+    }
+
+    fn rollback(&mut self, coordinate: &str, version: u64) -> Result<Response, Response> {
+        let coord = parse_coord(coordinate)?;
+        let located = self
+            .locate(&coord, &[Op::plain(Operation::Metadata)], false)
+            .map_err(|e| store_error(&e))?;
+        let Some(record) = located.record.clone() else {
+            self.enforce("rollback", &coord, &located)?;
+            return Err(not_found(&coord));
+        };
+        let vault = located.vault.clone().ok_or_else(|| not_found(&coord))?;
+        if version == 0 || version >= record.meta.version {
+            return Err(store_error(&StoreError::NoSuchVersion(
+                coord.to_string(),
+                version,
+            )));
+        }
+        let (old, value) = self
+            .store
+            .read_value(&vault, &coord.unpinned(), Some(version))
+            .map_err(|e| store_error(&e))?;
+        // Restoring an old version replaces the value and may restore weaker metadata:
+        // policy sees every part of that change.
+        let production = self.production(coord.env());
+        let target_s = if production {
+            old.sensitivity.max(Sensitivity::High)
+        } else {
+            old.sensitivity
+        };
+        let mut ops = Self::change_ops(&record.meta, target_s, old.revealable, &old.description);
+        ops.push(Op::plain(Operation::Update));
+        let decided = Located {
+            decision: self.decide_all(&vault, &coord, Some(&record), &ops),
+            vault: Some(vault.clone()),
+            record: Some(record.clone()),
+        };
+        self.enforce("rollback", &coord, &decided)?;
+        let meta = Metadata {
+            sensitivity: target_s,
+            revealable: old.revealable,
+            description: old.description,
+            updated: store::now(),
+            ..record.meta
+        };
+        let mut entry = self.allowed("rollback", &coord, &vault);
+        entry.detail = Some(format!("restored version {version}"));
+        let new_version = self
+            .store
+            .put(&vault, meta, Some(&value), entry)
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Written {
+            coordinate: coord.unpinned().to_string(),
+            vault: vault.label(),
+            version: new_version,
+        }))
+    }
+
+    fn reveal(&mut self, coordinate: &str) -> Result<Response, Response> {
+        let coord = parse_coord(coordinate)?;
+        let located = self
+            .locate(&coord, &[Op::plain(Operation::Reveal)], false)
+            .map_err(|e| store_error(&e))?;
+        self.enforce("reveal", &coord, &located)?;
+        let vault = located.vault.ok_or_else(|| not_found(&coord))?;
+        let (_, value) = self
+            .store
+            .read_value(&vault, &coord.unpinned(), None)
+            .map_err(|e| store_error(&e))?;
+        // The reveal is on the trail before the value leaves the daemon.
+        self.store
+            .audit(self.allowed("reveal", &coord, &vault))
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Revealed {
+            coordinate: coord.to_string(),
+            value: Secret::from(value),
+        }))
+    }
+
+    fn audit(
+        &mut self,
+        coordinate: Option<String>,
+        since: Option<u64>,
+        action: Option<String>,
+    ) -> Result<Response, Response> {
+        let filter_coord = match coordinate.as_deref() {
+            Some(c) => Some(parse_coord(c)?.unpinned().path()),
+            None => None,
+        };
+        let entries = self.store.audit_entries().map_err(|e| store_error(&e))?;
+        let entries = entries
+            .into_iter()
+            .filter(|e| since.is_none_or(|s| e.time >= s))
+            .filter(|e| action.as_deref().is_none_or(|a| e.action == a))
+            .filter(|e| {
+                filter_coord.as_deref().is_none_or(|want| {
+                    e.coordinate
+                        .as_deref()
+                        .and_then(|c| Coordinate::parse(c).ok())
+                        .is_some_and(|c| c.path() == want)
+                })
+            })
+            .collect();
+        Ok(ok(Reply::Audit { entries }))
+    }
+
+    fn audit_verify(&mut self) -> Result<Response, Response> {
+        let report = self.store.verify_audit().map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::AuditVerified(report)))
+    }
+
+    fn passwd(&mut self, old: &Secret, new: &Secret) -> Result<Response, Response> {
+        if self.store.check_passphrase(old.expose()).is_err() {
+            let mut e = self.info.entry("passwd", None, None, "deny");
+            e.reason = Some("wrong passphrase".into());
+            self.store.audit(e).map_err(|e| store_error(&e))?;
+            return Err(store_error(&StoreError::WrongPassphrase));
+        }
+        if new.len() < MIN_PASSPHRASE {
+            return Err(error(
+                "passphrase-weak",
+                format!("the new passphrase must be at least {MIN_PASSPHRASE} characters"),
+                None,
+            ));
+        }
+        let entry = self.info.entry("passwd", None, None, "ok");
+        self.store
+            .change_passphrase(new.expose(), self.daemon.kdf, entry)
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Done {
+            message: "passphrase changed".into(),
+        }))
+    }
+
+    fn rotate_key(&mut self) -> Result<Response, Response> {
+        let entry = self.info.entry("rotate-key", None, None, "ok");
+        let n = self
+            .store
+            .rotate_data_keys(entry)
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Done {
+            message: format!("data keys rotated; {n} versions re-sealed"),
+        }))
+    }
+}
+
+/// Draw `length` characters uniformly from the charset (rejection sampling, no modulo bias).
+fn generate_value(length: usize, charset: Charset) -> zeroize::Zeroizing<Vec<u8>> {
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const SYMBOLS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&()*+,-./:;<=>?@[]^_{|}~";
+    let alphabet: &[u8] = match charset {
+        Charset::Alnum => ALNUM,
+        Charset::Alpha => &ALNUM[..52],
+        Charset::Digits => b"0123456789",
+        Charset::Hex => b"0123456789abcdef",
+        Charset::Base64url => b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+        Charset::Symbols => SYMBOLS,
+    };
+    let limit = 256 - (256 % alphabet.len());
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(length));
+    let mut buf = zeroize::Zeroizing::new([0u8; 64]);
+    while out.len() < length {
+        crypto::fill_random(buf.as_mut());
+        for &b in buf.iter() {
+            if (b as usize) < limit && out.len() < length {
+                out.push(alphabet[b as usize % alphabet.len()]);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,26 @@
+//! kovra-daemon is the key holder: the one process where the unlocked key and plaintext
+//! live. It checks who connects, gates every request through the core's `decide`, writes
+//! the audit trail, and locks on request, on idle and on termination. It never sends
+//! plaintext over its socket except as the reply to an allowed reveal.
+#![deny(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod config;
+pub mod handler;
+pub mod os;
+pub mod proof;
+pub mod server;
+
+pub use handler::Daemon;
+pub use server::{ServeError, serve};
+
+/// Log to stderr (the autostarted daemon's stderr is `$KOVRA_HOME/daemon.log`).
+/// `KOVRA_LOG` sets the filter, e.g. `KOVRA_LOG=debug`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KOVRA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}

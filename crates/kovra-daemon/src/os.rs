@@ -1,0 +1,74 @@
+//! Operating-system facts and hardening: peer credentials, the peer's executable and
+//! terminal, core-dump and swap protection. All through safe wrappers.
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+
+/// Who is on the other end of a unix socket, as the kernel says.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub pid: u32,
+    pub uid: u32,
+}
+
+pub fn peer_of<F: AsFd>(sock: &F) -> std::io::Result<Peer> {
+    let cred = getsockopt(sock, PeerCredentials).map_err(std::io::Error::from)?;
+    Ok(Peer {
+        pid: cred.pid() as u32,
+        uid: cred.uid(),
+    })
+}
+
+pub fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// The peer's executable, for the audit trail (best effort: the process may be gone).
+pub fn exe_of(pid: u32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+/// Whether the process has a controlling terminal (field 7, `tty_nr`, of /proc/PID/stat).
+/// A process without one is treated as an agent whatever it claims.
+pub fn has_controlling_tty(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The command name (field 2) is in parentheses and may hold spaces: parse after it.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": state(3) ppid(4) pgrp(5) session(6) tty_nr(7).
+    fields
+        .get(4)
+        .and_then(|t| t.parse::<i64>().ok())
+        .is_some_and(|tty| tty != 0)
+}
+
+/// Refuse core dumps and ptrace attachment by other same-uid processes.
+pub fn harden() -> Hardening {
+    let dumpable_off = nix::sys::prctl::set_dumpable(false).is_ok();
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    // Lock all memory only where the limit is unlimited: under a finite RLIMIT_MEMLOCK,
+    // MCL_FUTURE would make later allocations fail.
+    let unlimited = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK)
+        .is_ok_and(|(soft, _)| soft == nix::sys::resource::RLIM_INFINITY);
+    let memory_locked = unlimited
+        && nix::sys::mman::mlockall(
+            nix::sys::mman::MlockAllFlags::MCL_CURRENT | nix::sys::mman::MlockAllFlags::MCL_FUTURE,
+        )
+        .is_ok();
+    Hardening {
+        dumpable_off,
+        memory_locked,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Hardening {
+    pub dumpable_off: bool,
+    pub memory_locked: bool,
+}

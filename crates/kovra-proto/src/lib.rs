@@ -1,0 +1,11 @@
+//! The daemon wire: versioned requests and replies as JSON inside capped, length-prefixed
+//! frames (see `docs/protocol.md`). Types and framing only: no sockets are opened here.
+#![forbid(unsafe_code)]
+
+pub mod frame;
+pub mod paths;
+pub mod secret;
+pub mod wire;
+
+pub use secret::Secret;
+pub use wire::*;

@@ -1,0 +1,71 @@
+//! Where a vault home, its socket and its files live. Part of the wire contract: a client
+//! and the daemon must agree on the socket path for a home.
+
+use std::path::{Path, PathBuf};
+
+/// The locations of one vault home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub home: PathBuf,
+    pub socket: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot find a home for the vault: set KOVRA_HOME, XDG_DATA_HOME or HOME")]
+pub struct NoHome;
+
+impl Paths {
+    /// Resolve from the environment: `KOVRA_HOME` (default `$XDG_DATA_HOME/kovra`, then
+    /// `~/.local/share/kovra`) and `KOVRA_SOCKET` (default in `$XDG_RUNTIME_DIR/kovra/`,
+    /// then `$KOVRA_HOME/run/`).
+    pub fn from_env() -> Result<Self, NoHome> {
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let home = var("KOVRA_HOME")
+            .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("kovra")))
+            .or_else(|| var("HOME").map(|h| h.join(".local/share/kovra")))
+            .ok_or(NoHome)?;
+        let home = absolute(&home);
+        let socket = match var("KOVRA_SOCKET") {
+            Some(s) => absolute(&s),
+            None => default_socket(&home, var("XDG_RUNTIME_DIR").as_deref()),
+        };
+        Ok(Paths { home, socket })
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.home.join("config.toml")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.home.join("daemon.log")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.home.join("daemon.lock")
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// One daemon per home: under a shared runtime dir the socket name carries a short digest
+/// of the home path, so two homes never share a socket.
+fn default_socket(home: &Path, runtime: Option<&Path>) -> PathBuf {
+    match runtime {
+        Some(rt) => {
+            // FNV-1a: a stable, dependency-free name digest (not a security function).
+            let mut h: u64 = 0xcbf29ce484222325;
+            for b in home.as_os_str().as_encoded_bytes() {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x100000001b3);
+            }
+            rt.join("kovra").join(format!("daemon-{h:016x}.sock"))
+        }
+        None => home.join("run").join("daemon.sock"),
+    }
+}

@@ -1,0 +1,302 @@
+//! Requests and replies. Each `Request` variant is one operation of `docs/protocol.md`.
+
+use kovra_core::audit::AuditEntry;
+use kovra_core::model::{Origin, Sensitivity, Surface};
+use kovra_core::policy::Scope;
+use kovra_core::store::AuditReport;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// Bumped on any incompatible change; the daemon refuses other versions.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One request and the facts its surface gathered.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    pub context: Context,
+    pub request: Request,
+}
+
+/// Facts the surface reports. The daemon may only tighten them (origin, scope).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Context {
+    pub surface: Surface,
+    /// What the client believes; the daemon combines it with what it observes itself.
+    pub origin: Origin,
+    /// The session's scope; `None` means the full vault (still subject to policy).
+    #[serde(default)]
+    pub scope: Option<Scope>,
+    /// The project a bare `secret:` coordinate resolves in first.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// A proof of presence for one pending challenge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Proof {
+    pub challenge: String,
+    pub passphrase: Secret,
+}
+
+/// How `generate` draws its characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Charset {
+    #[default]
+    Alnum,
+    Alpha,
+    Digits,
+    Hex,
+    Base64url,
+    /// Letters, digits and punctuation.
+    Symbols,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    Status,
+    Init {
+        passphrase: Secret,
+    },
+    Unlock {
+        passphrase: Secret,
+    },
+    Lock,
+    /// Stop the daemon (locking first).
+    Shutdown,
+    ProjectCreate {
+        name: String,
+    },
+    ProjectList,
+    Add {
+        coordinate: String,
+        value: Secret,
+        #[serde(default)]
+        sensitivity: Option<Sensitivity>,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(default)]
+        revealable: bool,
+    },
+    Set {
+        coordinate: String,
+        value: Secret,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    Generate {
+        coordinate: String,
+        length: u32,
+        #[serde(default)]
+        charset: Charset,
+        #[serde(default)]
+        sensitivity: Option<Sensitivity>,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(default)]
+        revealable: bool,
+        /// Replace the value of an existing record.
+        #[serde(default)]
+        overwrite: bool,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    List {
+        #[serde(default)]
+        env: Option<String>,
+    },
+    Show {
+        coordinate: String,
+    },
+    Fingerprint {
+        coordinate: String,
+    },
+    Edit {
+        coordinate: String,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(default)]
+        sensitivity: Option<Sensitivity>,
+        #[serde(default)]
+        revealable: Option<bool>,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    Remove {
+        coordinate: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    History {
+        coordinate: String,
+    },
+    Rollback {
+        coordinate: String,
+        version: u64,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    Reveal {
+        coordinate: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    Audit {
+        #[serde(default)]
+        coordinate: Option<String>,
+        /// Unix seconds.
+        #[serde(default)]
+        since: Option<u64>,
+        #[serde(default)]
+        action: Option<String>,
+    },
+    AuditVerify,
+    Passwd {
+        old: Secret,
+        new: Secret,
+    },
+    RotateKey {
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+}
+
+impl Request {
+    /// The proof attached to a request, if its kind can carry one.
+    pub fn proof(&self) -> Option<&Proof> {
+        match self {
+            Request::Set { proof, .. }
+            | Request::Generate { proof, .. }
+            | Request::Edit { proof, .. }
+            | Request::Remove { proof, .. }
+            | Request::Rollback { proof, .. }
+            | Request::Reveal { proof, .. }
+            | Request::RotateKey { proof } => proof.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Attach a proof (used by clients retrying after a challenge).
+    pub fn set_proof(&mut self, new: Proof) {
+        match self {
+            Request::Set { proof, .. }
+            | Request::Generate { proof, .. }
+            | Request::Edit { proof, .. }
+            | Request::Remove { proof, .. }
+            | Request::Rollback { proof, .. }
+            | Request::Reveal { proof, .. }
+            | Request::RotateKey { proof } => *proof = Some(new),
+            _ => {}
+        }
+    }
+}
+
+/// The daemon's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Response {
+    Ok {
+        reply: Reply,
+    },
+    /// Policy allows this only with a proof of presence for exactly this request.
+    NeedsProof {
+        challenge: String,
+        code: String,
+        message: String,
+        /// Seconds until the challenge expires.
+        expires_in: u64,
+    },
+    Error(ErrorReply),
+}
+
+/// A refusal or failure: a stable code, a message naming coordinates (never values), a hint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorReply {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// A record's metadata as shown to clients.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecordView {
+    pub coordinate: String,
+    /// `global` or `project:NAME`.
+    pub vault: String,
+    pub env: String,
+    pub sensitivity: Sensitivity,
+    pub revealable: bool,
+    pub production: bool,
+    pub description: String,
+    pub version: u64,
+    pub created: u64,
+    pub updated: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatusInfo {
+    pub protocol: u32,
+    pub daemon_pid: u32,
+    pub home: String,
+    pub socket: String,
+    pub initialized: bool,
+    pub unlocked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projects: Option<Vec<String>>,
+    pub idle_timeout_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks_in_secs: Option<u64>,
+    pub production_environments: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Listing {
+    pub records: Vec<RecordView>,
+    /// Rows withheld because they failed authentication.
+    pub tampered: usize,
+    /// Records the authenticated index knows but the database no longer holds.
+    pub missing: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Reply {
+    Status(StatusInfo),
+    Done {
+        message: String,
+    },
+    Written {
+        coordinate: String,
+        vault: String,
+        version: u64,
+    },
+    Record(RecordView),
+    Records(Listing),
+    History {
+        coordinate: String,
+        versions: Vec<RecordView>,
+    },
+    Fingerprint {
+        coordinate: String,
+        fingerprint: String,
+    },
+    Revealed {
+        coordinate: String,
+        value: Secret,
+    },
+    Audit {
+        entries: Vec<AuditEntry>,
+    },
+    AuditVerified(AuditReport),
+    Projects {
+        projects: Vec<String>,
+    },
+}
