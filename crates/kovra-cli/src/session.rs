@@ -97,7 +97,7 @@ impl Session {
             .call(&envelope)
             .map_err(CliError::from)?;
         match response {
-            Response::Ok { reply } => Ok(reply),
+            Response::Ok { reply } => Ok(*reply),
             Response::Error(e) => Err(e.into()),
             Response::NeedsProof {
                 challenge,
@@ -141,7 +141,7 @@ impl Session {
             .call(&envelope)
             .map_err(CliError::from)?
         {
-            Response::Ok { reply } => Ok(reply),
+            Response::Ok { reply } => Ok(*reply),
             Response::Error(e) => Err(e.into()),
             Response::NeedsProof { code, message, .. } => Err(CliError::new(
                 "needs-proof",

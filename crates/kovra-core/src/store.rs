@@ -857,9 +857,7 @@ impl UnlockedStore {
         }
         let known = self.index.values().filter(|(v, _)| *v == vlookup).count();
         listing.missing = known.saturating_sub(seen);
-        listing
-            .records
-            .sort_by(|a, b| a.meta.coordinate.path().cmp(&b.meta.coordinate.path()));
+        listing.records.sort_by_key(|r| r.meta.coordinate.path());
         Ok(listing)
     }
 

@@ -91,7 +91,9 @@ fn error(code: &str, message: impl Into<String>, hint: Option<&str>) -> Response
 }
 
 fn ok(reply: Reply) -> Response {
-    Response::Ok { reply }
+    Response::Ok {
+        reply: Box::new(reply),
+    }
 }
 
 fn store_error(e: &StoreError) -> Response {

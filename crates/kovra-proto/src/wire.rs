@@ -199,7 +199,7 @@ impl Request {
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Response {
     Ok {
-        reply: Reply,
+        reply: Box<Reply>,
     },
     /// Policy allows this only with a proof of presence for exactly this request.
     NeedsProof {

@@ -1,0 +1,269 @@
+//! A throwaway vault home per test: its own KOVRA_HOME and runtime dir, a passphrase file,
+//! the real `kovra` binary, and a transcript of everything printed, for canary scans.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine;
+
+pub const PASSPHRASE: &str = "test passphrase, long enough";
+
+pub fn kovra_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kovra"))
+}
+
+pub struct Home {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub home: PathBuf,
+    pub runtime: PathBuf,
+    pub pass_file: PathBuf,
+    /// Every byte any command printed, stdout and stderr.
+    pub transcript: RefCell<Vec<u8>>,
+}
+
+impl Home {
+    /// A fresh, uninitialised home. Lives under /tmp so socket paths stay short.
+    pub fn new() -> Home {
+        let dir = tempfile::Builder::new()
+            .prefix("kovra-t")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let root = dir.path().to_path_buf();
+        let pass_file = root.join("passphrase");
+        std::fs::write(&pass_file, format!("{PASSPHRASE}\n")).expect("write passphrase");
+        std::fs::set_permissions(&pass_file, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+        Home {
+            home: root.join("home"),
+            runtime: root.join("rt"),
+            pass_file,
+            root,
+            _dir: dir,
+            transcript: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A home with an initialised, unlocked vault.
+    pub fn init() -> Home {
+        let h = Home::new();
+        h.ok(&[
+            "init",
+            "--passphrase-file",
+            h.pass_file.to_str().expect("utf8"),
+        ]);
+        h
+    }
+
+    /// A `kovra` command with this home's environment and nothing else of ours.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(kovra_bin());
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("KOVRA_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("KOVRA_HOME", &self.home)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .args(args);
+        c
+    }
+
+    pub fn run_with(&self, mut c: Command, stdin: Option<&[u8]>) -> Output {
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn kovra");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input)
+                .expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("wait kovra");
+        let mut t = self.transcript.borrow_mut();
+        t.extend_from_slice(&out.stdout);
+        t.extend_from_slice(&out.stderr);
+        out
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(self.cmd(args), None)
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.run_with(self.cmd(args), Some(stdin))
+    }
+
+    /// Run and require exit 0.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kovra {args:?} failed: {}",
+            describe(&out)
+        );
+        out
+    }
+
+    /// Run with `--json` and parse stdout.
+    pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "kovra {args:?}: stdout is not JSON ({e}): {}",
+                describe(&out)
+            )
+        });
+        (out.status.code().unwrap_or(-1), v)
+    }
+
+    /// Add a record from stdin.
+    pub fn add(&self, coord: &str, value: &[u8], extra: &[&str]) -> Output {
+        let mut args = vec!["add", coord, "--stdin"];
+        args.extend_from_slice(extra);
+        self.run_stdin(&args, value)
+    }
+
+    /// Run under a real pseudo-terminal, typing `answers` at each passphrase prompt.
+    pub fn run_pty(&self, args: &[&str], answers: &[&str]) -> Output {
+        let answers_file = self.root.join("answers");
+        std::fs::write(
+            &answers_file,
+            answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
+        )
+        .expect("answers");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
+        let mut c = self.cmd(&[]);
+        let mut inner = vec![kovra_bin().display().to_string()];
+        inner.extend(args.iter().map(|s| s.to_string()));
+        let mut py = Command::new("python3");
+        py.arg(script).arg(&answers_file).arg("--").args(&inner);
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => py.env(k, v),
+                None => py.env_remove(k),
+            };
+        }
+        c = py;
+        self.run_with(c, None)
+    }
+
+    pub fn stop(&self) {
+        let _ = self
+            .cmd(&["daemon", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// The daemon's pid, from `status --json`.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let (_, v) = self.json(&["status"]);
+        v["daemon_pid"].as_u64().map(|p| p as u32)
+    }
+
+    /// Every file under the home and runtime dirs that contains any of `needles`.
+    pub fn files_containing(&self, needles: &[Vec<u8>]) -> Vec<PathBuf> {
+        let mut hits = Vec::new();
+        for dir in [&self.home, &self.runtime] {
+            walk(dir, &mut |p| {
+                if let Ok(bytes) = std::fs::read(p)
+                    && needles.iter().any(|n| contains(&bytes, n))
+                {
+                    hits.push(p.to_path_buf());
+                }
+            });
+        }
+        hits
+    }
+
+    pub fn transcript_contains(&self, needles: &[Vec<u8>]) -> bool {
+        let t = self.transcript.borrow();
+        needles.iter().any(|n| contains(&t, n))
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, f);
+        } else if p.is_file() {
+            f(&p);
+        }
+    }
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A canary value and the encodings it must not appear in either.
+pub fn canary_forms(value: &str) -> Vec<Vec<u8>> {
+    let b = value.as_bytes();
+    vec![
+        b.to_vec(),
+        base64::engine::general_purpose::STANDARD
+            .encode(b)
+            .into_bytes(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(b)
+            .into_bytes(),
+        hex::encode(b).into_bytes(),
+        hex::encode_upper(b).into_bytes(),
+    ]
+}
+
+/// A unique canary per call.
+pub fn canary(tag: &str) -> String {
+    let mut r = [0u8; 8];
+    getrandom_bytes(&mut r);
+    format!("CANARY-{tag}-{}", hex::encode(r))
+}
+
+fn getrandom_bytes(buf: &mut [u8]) {
+    let f = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, buf));
+    f.expect("urandom");
+}
+
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn db_path(h: &Home) -> PathBuf {
+    h.home.join("vault.db")
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real `kovra` binary against temporary vault homes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod bad_input;
+mod basics;
+mod canary;
+mod concurrency;
+mod crash;
+mod lifecycle;
+mod peer;
+mod proof;
+mod tamper;
