@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what the tests need (on a fresh Debian machine), then run every check and test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1; }
+missing=()
+have python3 || missing+=(python3)     # the PTY driver for attended-proof tests
+have setpriv || missing+=(util-linux)  # connect as another uid in the peer test
+have gcc || missing+=(gcc)             # SQLite and ring build C code
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+have cargo || { echo "cargo is required (Rust stable >= 1.89): install it with rustup" >&2; exit 1; }
+getent passwd nobody >/dev/null || { echo "the peer test needs a 'nobody' user" >&2; exit 1; }
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
