@@ -223,6 +223,16 @@ impl Daemon {
         Self::lock_now(&mut inner, why);
     }
 
+    /// Lock, remove the socket and exit, holding the state lock so no request starts
+    /// between the lock and the exit.
+    pub fn lock_and_exit(&self, why: &str) -> ! {
+        let mut inner = self.lock_inner();
+        Self::lock_now(&mut inner, why);
+        let _ = std::fs::remove_file(&self.paths.socket);
+        tracing::info!(reason = why, "stopped");
+        std::process::exit(0)
+    }
+
     fn lock_now(inner: &mut Inner, why: &str) {
         if let Some(mut s) = inner.store.take() {
             let _ = s.audit(AuditEntry {
@@ -665,8 +675,11 @@ impl Gate<'_> {
                         policy::Reason::ProductionFloorIsHigh => {
                             "production records stay high or inject-only"
                         }
+                        policy::Reason::InjectOnlyNeverRevealed => {
+                            "inject-only values can only be handed to a process kovra starts"
+                        }
                         _ => {
-                            "use `kovra run` to inject it, or ask the human to reveal it at their terminal"
+                            "a human can reveal it at their own terminal with `kovra reveal`, giving a proof of presence"
                         }
                     }),
                 ),

@@ -6,13 +6,13 @@ use std::io::{BufReader, BufWriter};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kovra_core::store::ensure_private_dir;
 use kovra_proto::frame::{self, FrameError, MAX_REQUEST};
 use kovra_proto::{Envelope, ErrorReply, Request, Response};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::handler::{Caller, Daemon};
 use crate::os;
@@ -35,7 +35,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
     move |source| ServeError::Io { what, source }
 }
 
-/// Serve until a shutdown request or a termination signal.
+/// Serve until a shutdown request or a termination signal ends the process.
 pub fn serve(daemon: Daemon) -> Result<(), ServeError> {
     let paths = daemon.paths.clone();
     ensure_private_dir(&paths.home).map_err(|e| ServeError::Setup(e.to_string()))?;
@@ -71,44 +71,48 @@ pub fn serve(daemon: Daemon) -> Result<(), ServeError> {
     tracing::info!(socket = %paths.socket.display(), pid = std::process::id(), "listening");
 
     let daemon = Arc::new(daemon);
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [SIGTERM, SIGINT, SIGHUP] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(io("installing signal handlers"))?;
-    }
-    listener
-        .set_nonblocking(true)
-        .map_err(io("configuring the socket"))?;
+    spawn_signal_thread(Arc::clone(&daemon))?;
+    spawn_idle_thread(Arc::clone(&daemon));
     let my_uid = os::effective_uid();
-    let mut ticks = 0u32;
-    while !stop.load(Ordering::SeqCst) {
+    // Blocking accept: a new connection is served at once. Shutdown happens in
+    // `Daemon::lock_and_exit`, from a signal or a shutdown request.
+    loop {
         match listener.accept() {
             Ok((stream, _)) => {
                 let daemon = Arc::clone(&daemon);
-                let stop = Arc::clone(&stop);
-                std::thread::spawn(move || connection(&daemon, stream, my_uid, &stop));
+                std::thread::spawn(move || connection(&daemon, stream, my_uid));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(5));
-                ticks += 1;
-                if ticks >= 200 {
-                    ticks = 0;
-                    if daemon.lock_if_idle() {
-                        tracing::info!("locked after the idle timeout");
-                    }
-                }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => tracing::warn!(error = %e, "accept failed"),
         }
     }
-    daemon.lock("shutdown");
-    let _ = std::fs::remove_file(&paths.socket);
-    drop(lock);
-    tracing::info!("stopped");
+}
+
+fn spawn_signal_thread(daemon: Arc<Daemon>) -> Result<(), ServeError> {
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(io("installing signal handlers"))?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            tracing::info!(signal = sig, "terminating");
+            daemon.lock_and_exit("signal");
+        }
+    });
     Ok(())
 }
 
-fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, stop: &AtomicBool) {
+fn spawn_idle_thread(daemon: Arc<Daemon>) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            if daemon.lock_if_idle() {
+                tracing::info!("locked after the idle timeout");
+            }
+        }
+    });
+}
+
+fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
     let _ = stream.set_nonblocking(false);
     let peer = match os::peer_of(&stream) {
         Ok(p) => p,
@@ -171,8 +175,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, stop: &AtomicBoo
             return;
         }
         if shutdown {
-            stop.store(true, Ordering::SeqCst);
-            return;
+            daemon.lock_and_exit("shutdown request");
         }
     }
 }
