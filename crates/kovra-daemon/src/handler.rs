@@ -897,11 +897,12 @@ impl Gate<'_> {
         let located = self
             .locate(coord, &[Op::plain(Operation::Create)], true)
             .map_err(|e| store_error(&e))?;
-        self.enforce(action, coord, &located)?;
-        let vault = located.vault.clone().ok_or_else(|| not_found(coord))?;
-        if located.record.is_some() {
+        // An addressable existing record is a plain conflict, not a request to overwrite.
+        if located.record.is_some() && located.decision != Decision::Unaddressable {
             return Err(store_error(&StoreError::AlreadyExists(coord.to_string())));
         }
+        self.enforce(action, coord, &located)?;
+        let vault = located.vault.clone().ok_or_else(|| not_found(coord))?;
         let now = store::now();
         let meta = Metadata {
             coordinate: coord.unpinned(),
