@@ -299,7 +299,7 @@ impl Daemon {
             exe: caller.exe.clone(),
             context,
         };
-        let proof = take_proof(&mut request);
+        let proof = request.take_proof();
         let digest = request_digest(&info, &request);
         let mut inner = self.lock_inner();
         inner.last_activity = Instant::now();
@@ -472,19 +472,6 @@ impl Daemon {
                 store_error(&e)
             }
         }
-    }
-}
-
-fn take_proof(request: &mut Request) -> Option<Proof> {
-    match request {
-        Request::Set { proof, .. }
-        | Request::Generate { proof, .. }
-        | Request::Edit { proof, .. }
-        | Request::Remove { proof, .. }
-        | Request::Rollback { proof, .. }
-        | Request::Reveal { proof, .. }
-        | Request::RotateKey { proof } => proof.take(),
-        _ => None,
     }
 }
 

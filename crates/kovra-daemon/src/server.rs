@@ -91,7 +91,8 @@ pub fn serve(daemon: Daemon) -> Result<(), ServeError> {
 }
 
 fn spawn_signal_thread(daemon: Arc<Daemon>) -> Result<(), ServeError> {
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(io("installing signal handlers"))?;
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(io("installing signal handlers"))?;
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
             tracing::info!(signal = sig, "terminating");

@@ -165,8 +165,8 @@ pub enum Request {
 }
 
 impl Request {
-    /// The proof attached to a request, if its kind can carry one.
-    pub fn proof(&self) -> Option<&Proof> {
+    /// Where a request kind keeps its proof; `None` for kinds that never need one.
+    fn proof_slot(&mut self) -> Option<&mut Option<Proof>> {
         match self {
             Request::Set { proof, .. }
             | Request::Generate { proof, .. }
@@ -174,23 +174,22 @@ impl Request {
             | Request::Remove { proof, .. }
             | Request::Rollback { proof, .. }
             | Request::Reveal { proof, .. }
-            | Request::RotateKey { proof } => proof.as_ref(),
+            | Request::RotateKey { proof } => Some(proof),
             _ => None,
         }
     }
 
     /// Attach a proof (used by clients retrying after a challenge).
     pub fn set_proof(&mut self, new: Proof) {
-        match self {
-            Request::Set { proof, .. }
-            | Request::Generate { proof, .. }
-            | Request::Edit { proof, .. }
-            | Request::Remove { proof, .. }
-            | Request::Rollback { proof, .. }
-            | Request::Reveal { proof, .. }
-            | Request::RotateKey { proof } => *proof = Some(new),
-            _ => {}
+        if let Some(slot) = self.proof_slot() {
+            *slot = Some(new);
         }
+    }
+
+    /// Remove and return the proof, leaving the request as it was before the challenge
+    /// (the form its digest is computed over).
+    pub fn take_proof(&mut self) -> Option<Proof> {
+        self.proof_slot().and_then(Option::take)
     }
 }
 
