@@ -84,7 +84,8 @@ pub enum Command {
         description: Option<String>,
         #[arg(long)]
         revealable: bool,
-        #[arg(long)]
+        /// Replace the value of an existing record (its metadata is kept: use `edit`).
+        #[arg(long, conflicts_with_all = ["sensitivity", "description", "revealable"])]
         overwrite: bool,
     },
     /// List records (metadata only).

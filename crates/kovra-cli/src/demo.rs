@@ -30,7 +30,9 @@ impl Demo {
                 c.env_remove(k);
             }
         }
-        c.env("KOVRA_HOME", self.dir.join("home")).env("KOVRA_SOCKET", self.dir.join("run/daemon.sock")).args(args);
+        c.env("KOVRA_HOME", self.dir.join("home"))
+            .env("KOVRA_SOCKET", self.dir.join("run/daemon.sock"))
+            .args(args);
         if agent {
             c.env("KOVRA_ORIGIN", "agent");
         }
@@ -38,11 +40,28 @@ impl Demo {
     }
 
     /// Run one step, show it, and check its output for the canary.
-    fn step(&mut self, note: &str, args: &[&str], stdin: Option<&[u8]>, agent: bool, expect_ok: bool) -> Result<(), CliError> {
+    fn step(
+        &mut self,
+        note: &str,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        agent: bool,
+        expect_ok: bool,
+    ) -> Result<(), CliError> {
         println!("\n# {note}");
-        println!("$ {}kovra {}", if agent { "KOVRA_ORIGIN=agent " } else { "" }, args.join(" "));
+        println!(
+            "$ {}kovra {}",
+            if agent { "KOVRA_ORIGIN=agent " } else { "" },
+            args.join(" ")
+        );
         let mut c = self.command(args, agent);
-        c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = c.spawn().map_err(fail)?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(input).map_err(fail)?;
@@ -56,10 +75,17 @@ impl Demo {
         print!("{}", String::from_utf8_lossy(&out.stdout));
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         if out.status.success() != expect_ok {
-            return Err(fail(format!("`kovra {}` exited with {:?}", args.join(" "), out.status.code())));
+            return Err(fail(format!(
+                "`kovra {}` exited with {:?}",
+                args.join(" "),
+                out.status.code()
+            )));
         }
         if !expect_ok {
-            println!("(refused, as it should be: exit code {})", out.status.code().unwrap_or(-1));
+            println!(
+                "(refused, as it should be: exit code {})",
+                out.status.code().unwrap_or(-1)
+            );
         }
         Ok(())
     }
@@ -70,7 +96,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 fn files_containing(dir: &Path, needle: &[u8], hits: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -93,10 +121,19 @@ pub fn run() -> Result<(), CliError> {
     let exe = std::env::current_exe().map_err(fail)?;
     let dir = std::env::temp_dir().join(format!("kovra-demo-{}", random_token(10)));
     kovra_core::store::ensure_private_dir(&dir).map_err(fail)?;
-    let mut demo = Demo { exe, dir: dir.clone(), canary: format!("kovra-demo-canary-{}", random_token(16)), leaked: false };
+    let mut demo = Demo {
+        exe,
+        dir: dir.clone(),
+        canary: format!("kovra-demo-canary-{}", random_token(16)),
+        leaked: false,
+    };
     let result = tour(&mut demo);
     // Always stop the daemon and remove the throwaway vault.
-    let _ = demo.command(&["daemon", "stop"], false).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let _ = demo
+        .command(&["daemon", "stop"], false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -109,24 +146,55 @@ fn tour(demo: &mut Demo) -> Result<(), CliError> {
     let pass = pass_file.display().to_string();
     let canary = demo.canary.clone();
 
-    demo.step("Create the vault (the passphrase comes from a 0600 file, never argv)", &["init", "--passphrase-file", &pass], None, false, true)?;
+    demo.step(
+        "Create the vault (the passphrase comes from a 0600 file, never argv)",
+        &["init", "--passphrase-file", &pass],
+        None,
+        false,
+        true,
+    )?;
     demo.step(
         "Hand over a value once, on stdin. Its text is a canary we will hunt for below",
-        &["add", "secret:dev/payments/api-key", "--stdin", "--description", "payments API key (demo canary)"],
+        &[
+            "add",
+            "secret:dev/payments/api-key",
+            "--stdin",
+            "--description",
+            "payments API key (demo canary)",
+        ],
         Some(format!("{canary}\n").as_bytes()),
         false,
         true,
     )?;
     demo.step(
         "Generate a production password inside the daemon: nobody ever sees it",
-        &["generate", "secret:prod/db/password", "--length", "40", "--description", "production database"],
+        &[
+            "generate",
+            "secret:prod/db/password",
+            "--length",
+            "40",
+            "--description",
+            "production database",
+        ],
         None,
         false,
         true,
     )?;
     demo.step("Everyone sees metadata only", &["list"], None, false, true)?;
-    demo.step("One record's metadata", &["show", "secret:dev/payments/api-key"], None, false, true)?;
-    demo.step("A keyed fingerprint compares values without showing them", &["fingerprint", "secret:dev/payments/api-key"], None, false, true)?;
+    demo.step(
+        "One record's metadata",
+        &["show", "secret:dev/payments/api-key"],
+        None,
+        false,
+        true,
+    )?;
+    demo.step(
+        "A keyed fingerprint compares values without showing them",
+        &["fingerprint", "secret:dev/payments/api-key"],
+        None,
+        false,
+        true,
+    )?;
     demo.step(
         "An agent asks for the production password: policy refuses",
         &["reveal", "secret:prod/db/password"],
@@ -141,15 +209,36 @@ fn tour(demo: &mut Demo) -> Result<(), CliError> {
         true,
         false,
     )?;
-    demo.step("Every decision is on the audit trail (never a value)", &["audit"], None, false, true)?;
-    demo.step("The trail is an HMAC chain: editing, deleting or reordering an entry breaks it", &["audit", "verify"], None, false, true)?;
-    demo.step("Lock: the daemon forgets the key", &["lock"], None, false, true)?;
+    demo.step(
+        "Every decision is on the audit trail (never a value)",
+        &["audit"],
+        None,
+        false,
+        true,
+    )?;
+    demo.step(
+        "The trail is an HMAC chain: editing, deleting or reordering an entry breaks it",
+        &["audit", "verify"],
+        None,
+        false,
+        true,
+    )?;
+    demo.step(
+        "Lock: the daemon forgets the key",
+        &["lock"],
+        None,
+        false,
+        true,
+    )?;
 
     println!("\n# Hunting for the canary in every output and every file of the vault home");
     let mut hits = Vec::new();
     files_containing(&demo.dir, canary.as_bytes(), &mut hits);
     if demo.leaked || !hits.is_empty() {
-        return Err(fail(format!("the canary leaked (outputs: {}, files: {hits:?})", demo.leaked)));
+        return Err(fail(format!(
+            "the canary leaked (outputs: {}, files: {hits:?})",
+            demo.leaked
+        )));
     }
     println!("canary found in no output and no file: ok");
     println!("\nDone. The throwaway vault is removed. Next: `kovra init` for your own vault.");

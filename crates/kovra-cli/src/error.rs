@@ -22,7 +22,7 @@ impl CliError {
     /// Documented in docs/errors.md; stable.
     pub fn exit_code(&self) -> u8 {
         match self.code.as_str() {
-            "coordinate-invalid" => 2,
+            "coordinate-invalid" | "usage" => 2,
             "not-found" => 3,
             "policy-denied" | "proof-invalid" | "peer-refused" => 4,
             "needs-proof" => 5,

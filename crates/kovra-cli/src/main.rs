@@ -21,7 +21,10 @@ use crate::error::CliError;
 use crate::session::Session;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let as_json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -30,6 +33,19 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// clap prints help and usage errors itself; with `--json`, a usage error is still one
+/// JSON document on stdout.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let wants_json = std::env::args().any(|a| a == "--json");
+    if wants_json && e.use_stderr() {
+        let err = CliError::new("usage", e.kind().to_string(), Some("see `kovra --help`"));
+        output::error(&err, true);
+        return ExitCode::from(2);
+    }
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { 2 } else { 0 })
 }
 
 /// Parse locally first, so a typo is reported before any connection is made.

@@ -15,7 +15,15 @@ pub fn time(secs: u64) -> String {
 
 fn stdout_line(s: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{s}").map_err(|e| CliError::new("output", e.to_string(), None))
+    writeln!(out, "{s}").map_err(output_error)
+}
+
+/// A closed pipe (`kovra list | head`) is a quiet success, as for any Unix filter.
+fn output_error(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    CliError::new("output", e.to_string(), None)
 }
 
 pub fn json(value: &serde_json::Value) -> Result<(), CliError> {
@@ -119,7 +127,7 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             let tty = out.is_terminal();
             out.write_all(bytes)
                 .and_then(|_| if tty { out.write_all(b"\n") } else { Ok(()) })
-                .map_err(|e| CliError::new("output", e.to_string(), None))
+                .map_err(output_error)
         }
         other if as_json => {
             json(&serde_json::to_value(other).unwrap_or_default())?;

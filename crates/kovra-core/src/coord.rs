@@ -37,7 +37,7 @@ pub struct Coordinate {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CoordError {
-    #[error("coordinate must start with `secret:` or `secret://global/`")]
+    #[error("coordinate must start with `secret:` or `secret://global/` (position 1)")]
     MissingPrefix,
     #[error("coordinate needs exactly three segments `<env>/<group>/<key>`, found {found}")]
     SegmentCount { found: usize },

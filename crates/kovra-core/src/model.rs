@@ -106,8 +106,11 @@ impl Surface {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Operation {
-    /// Read metadata (list, show, history, fingerprint).
+    /// Read metadata (list, show, history).
     Metadata,
+    /// A keyed fingerprint of the value: metadata, but derived from the value, so it can
+    /// confirm a guess and is guarded like a weak reveal.
+    Fingerprint,
     /// Hand the value to a process kovra spawns or a call kovra makes.
     Inject,
     /// Return the plaintext to the requester.
@@ -122,8 +125,9 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 10] = [
         Operation::Metadata,
+        Operation::Fingerprint,
         Operation::Inject,
         Operation::Reveal,
         Operation::Create,
@@ -137,7 +141,7 @@ impl Operation {
     /// The scope class an operation belongs to.
     pub fn class(self) -> OperationClass {
         match self {
-            Operation::Metadata => OperationClass::Metadata,
+            Operation::Metadata | Operation::Fingerprint => OperationClass::Metadata,
             Operation::Inject => OperationClass::Inject,
             Operation::Reveal => OperationClass::Reveal,
             _ => OperationClass::Write,
@@ -147,6 +151,7 @@ impl Operation {
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Metadata => "metadata",
+            Operation::Fingerprint => "fingerprint",
             Operation::Inject => "inject",
             Operation::Reveal => "reveal",
             Operation::Create => "create",

@@ -23,6 +23,8 @@ pub enum EnvScope {
     All,
     NonProduction,
     Only(BTreeSet<String>),
+    /// The listed environments, and only those that are not production.
+    OnlyNonProduction(BTreeSet<String>),
 }
 
 /// What a session may address and do. A scope only ever narrows what policy allows.
@@ -46,21 +48,31 @@ impl Scope {
         }
     }
 
-    /// Whether a record in `vault` and `env` may be addressed at all.
-    pub fn addresses(&self, vault: &VaultName, env: &str, production: bool) -> bool {
-        let vault_ok = match vault {
+    /// Whether a vault may be addressed at all (whatever the environment).
+    pub fn addresses_vault(&self, vault: &VaultName) -> bool {
+        match vault {
             VaultName::Global => self.global,
             VaultName::Project(p) => match &self.projects {
                 ProjectScope::All => true,
                 ProjectScope::Only(set) => set.contains(p),
             },
-        };
+        }
+    }
+
+    /// Whether a record in `vault` and `env` may be addressed at all.
+    pub fn addresses(&self, vault: &VaultName, env: &str, production: bool) -> bool {
         let env_ok = match &self.environments {
             EnvScope::All => true,
             EnvScope::NonProduction => !production,
             EnvScope::Only(set) => set.contains(env),
+            EnvScope::OnlyNonProduction(set) => set.contains(env) && !production,
         };
-        vault_ok && env_ok
+        self.addresses_vault(vault) && env_ok
+    }
+
+    /// Whether this scope is the whole vault (what vault-wide operations need).
+    pub fn is_full(&self) -> bool {
+        self.projects == ProjectScope::All && self.global && self.environments == EnvScope::All
     }
 
     /// Narrow this scope by another: the result addresses only what both address.
@@ -79,13 +91,22 @@ impl Scope {
         let environments = match (&self.environments, &other.environments) {
             (EnvScope::All, e) | (e, EnvScope::All) => e.clone(),
             (EnvScope::NonProduction, EnvScope::NonProduction) => EnvScope::NonProduction,
-            // An explicit list intersected with "non-production" keeps the list; the
-            // production check still applies through `addresses` on each side.
             (EnvScope::Only(a), EnvScope::Only(b)) => {
                 EnvScope::Only(a.intersection(b).cloned().collect())
             }
             (EnvScope::Only(a), EnvScope::NonProduction)
-            | (EnvScope::NonProduction, EnvScope::Only(a)) => EnvScope::Only(a.clone()),
+            | (EnvScope::NonProduction, EnvScope::Only(a))
+            | (EnvScope::OnlyNonProduction(a), EnvScope::NonProduction)
+            | (EnvScope::NonProduction, EnvScope::OnlyNonProduction(a)) => {
+                EnvScope::OnlyNonProduction(a.clone())
+            }
+            (
+                EnvScope::OnlyNonProduction(a),
+                EnvScope::Only(b) | EnvScope::OnlyNonProduction(b),
+            )
+            | (EnvScope::Only(a), EnvScope::OnlyNonProduction(b)) => {
+                EnvScope::OnlyNonProduction(a.intersection(b).cloned().collect())
+            }
         };
         Scope {
             operations,
@@ -161,6 +182,8 @@ pub enum Reason {
     LoweringNeedsPresence,
     SettingRevealableNeedsPresence,
     ProductionFloorIsHigh,
+    AgentCannotFingerprintProtected,
+    VaultOperationNeedsFullScope,
 }
 
 impl Reason {
@@ -176,6 +199,8 @@ impl Reason {
             Reason::LoweringNeedsPresence => "lowering-needs-proof",
             Reason::SettingRevealableNeedsPresence => "revealable-needs-proof",
             Reason::ProductionFloorIsHigh => "production-floor",
+            Reason::AgentCannotFingerprintProtected => "agent-fingerprint-refused",
+            Reason::VaultOperationNeedsFullScope => "vault-operation-out-of-scope",
         }
     }
 
@@ -201,6 +226,12 @@ impl Reason {
                 "making a record revealable needs a proof of presence"
             }
             Reason::ProductionFloorIsHigh => "production records are at least high",
+            Reason::AgentCannotFingerprintProtected => {
+                "an agent cannot fingerprint high or production records (a fingerprint can confirm a guess)"
+            }
+            Reason::VaultOperationNeedsFullScope => {
+                "this vault-wide operation needs a session scoped to the whole vault"
+            }
         }
     }
 }
@@ -265,6 +296,13 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
     };
     match req.operation {
         Operation::Metadata | Operation::EditDescription => Decision::Allow,
+        Operation::Fingerprint => {
+            if protected && req.origin == Origin::Agent {
+                Decision::Deny(Reason::AgentCannotFingerprintProtected)
+            } else {
+                Decision::Allow
+            }
+        }
         Operation::Create if req.record.is_none() => Decision::Allow,
         Operation::Create | Operation::Update => {
             if protected {
@@ -313,6 +351,59 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
         Operation::ChangeRevealable => {
             if req.new_revealable == Some(true) && !record.revealable {
                 needs(Reason::SettingRevealableNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+    }
+}
+
+/// Operations on the vault as a whole rather than on one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VaultOperation {
+    ListProjects,
+    CreateProject,
+    /// Read the audit trail (a scoped session sees only its scope's entries).
+    ReadAudit,
+    VerifyAudit,
+    /// The old passphrase is itself the proof.
+    ChangePassphrase,
+    RotateKeys,
+}
+
+/// Decide a vault-wide operation. Record-level rules do not apply; scope and the
+/// operation class still do, and what spans every vault needs an unrestricted scope.
+pub fn decide_vault(op: VaultOperation, scope: &Scope) -> Decision {
+    let has = |class: OperationClass| scope.operations.contains(&class);
+    let out_of_scope = Decision::Deny(Reason::OperationOutOfScope);
+    match op {
+        VaultOperation::ListProjects | VaultOperation::ReadAudit => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::CreateProject => {
+            if has(OperationClass::Write) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::VerifyAudit => {
+            if scope.is_full() {
+                Decision::Allow
+            } else {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            }
+        }
+        VaultOperation::ChangePassphrase | VaultOperation::RotateKeys => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
             } else {
                 Decision::Allow
             }

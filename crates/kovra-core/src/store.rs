@@ -100,7 +100,7 @@ struct Header {
     kdf: KdfParams,
     salt: Vec<u8>,
     wrapped_root: Vec<u8>,
-    state_tag: Vec<u8>,
+    state_mac: Vec<u8>,
     audit_seq: u64,
     audit_head: Vec<u8>,
 }
@@ -113,6 +113,28 @@ fn root_aad(uuid: &[u8], kdf: &KdfParams, salt: &[u8]) -> Vec<u8> {
     aad.extend_from_slice(&kdf.p.to_be_bytes());
     aad.extend_from_slice(salt);
     aad
+}
+
+/// Authenticates the header's mutable part: the record-set tag (never stored), the audit
+/// chain's length and head. Kept secret from the file, so no delta between two observed
+/// headers lets anyone forge a third.
+fn header_mac(
+    key: &Key,
+    uuid: &[u8],
+    tag: &[u8; 32],
+    audit_seq: u64,
+    audit_head: &[u8; 32],
+) -> [u8; 32] {
+    crypto::mac(
+        key.as_ref(),
+        &[
+            b"kovra-header-v1",
+            uuid,
+            tag,
+            &audit_seq.to_be_bytes(),
+            audit_head,
+        ],
+    )
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -196,10 +218,17 @@ impl LockedStore {
             let kek = crypto::derive_kek(passphrase, &salt, kdf)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let wrapped = crypto::seal(&kek, &root_aad(&uuid, &kdf, &salt), root.as_ref());
+            let state_mac = header_mac(
+                &crypto::subkey(&root, "header"),
+                &uuid,
+                &[0u8; 32],
+                0,
+                &GENESIS,
+            );
             let tx = conn.transaction()?;
             tx.execute_batch(SCHEMA)?;
             tx.execute(
-                "INSERT INTO header (id, format, vault_uuid, kdf, salt, wrapped_root, state_tag, audit_seq, audit_head)
+                "INSERT INTO header (id, format, vault_uuid, kdf, salt, wrapped_root, state_mac, audit_seq, audit_head)
                  VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
                 params![
                     FORMAT,
@@ -207,7 +236,7 @@ impl LockedStore {
                     serde_json::to_string(&kdf).unwrap_or_default(),
                     salt.as_slice(),
                     wrapped,
-                    [0u8; 32].as_slice(),
+                    state_mac.as_slice(),
                     GENESIS.as_slice()
                 ],
             )?;
@@ -243,7 +272,7 @@ impl LockedStore {
 fn read_header(conn: &Connection) -> Result<Header> {
     let row = conn
         .query_row(
-            "SELECT format, vault_uuid, kdf, salt, wrapped_root, state_tag, audit_seq, audit_head FROM header WHERE id = 1",
+            "SELECT format, vault_uuid, kdf, salt, wrapped_root, state_mac, audit_seq, audit_head FROM header WHERE id = 1",
             [],
             |r| {
                 Ok((
@@ -260,7 +289,7 @@ fn read_header(conn: &Connection) -> Result<Header> {
         )
         .optional()?
         .ok_or_else(|| StoreError::Corrupt("the header row is missing".into()))?;
-    let (format, uuid, kdf, salt, wrapped_root, state_tag, audit_seq, audit_head) = row;
+    let (format, uuid, kdf, salt, wrapped_root, state_mac, audit_seq, audit_head) = row;
     if format != FORMAT {
         return Err(StoreError::Corrupt(format!(
             "unsupported vault format {format}"
@@ -273,7 +302,7 @@ fn read_header(conn: &Connection) -> Result<Header> {
         kdf,
         salt,
         wrapped_root,
-        state_tag,
+        state_mac,
         audit_seq: audit_seq as u64,
         audit_head,
     })
@@ -296,7 +325,7 @@ CREATE TABLE header (
   kdf TEXT NOT NULL,
   salt BLOB NOT NULL,
   wrapped_root BLOB NOT NULL,
-  state_tag BLOB NOT NULL,
+  state_mac BLOB NOT NULL,
   audit_seq INTEGER NOT NULL,
   audit_head BLOB NOT NULL
 );
@@ -347,6 +376,7 @@ struct Keys {
     state: Key,
     wrap: Key,
     fingerprint: Key,
+    header: Key,
     audit: AuditKeys,
 }
 
@@ -383,6 +413,7 @@ impl UnlockedStore {
             state: crypto::subkey(&root, "state"),
             wrap: crypto::subkey(&root, "wrap"),
             fingerprint: crypto::subkey(&root, "fingerprint"),
+            header: crypto::subkey(&root, "header"),
             audit: AuditKeys::from_root(&root),
         };
         let audit_head: [u8; 32] = header
@@ -426,9 +457,16 @@ impl UnlockedStore {
             index.insert(lookup, (vault, version as u64));
         }
         drop(stmt);
-        if !crypto::mac_eq(&tag, &header.state_tag) {
+        let expected = header_mac(
+            &store.keys.header,
+            &store.uuid,
+            &tag,
+            header.audit_seq,
+            &audit_head,
+        );
+        if !crypto::mac_eq(&expected, &header.state_mac) {
             return Err(StoreError::VaultTampered(
-                "a record row was added, deleted or replaced with an older version outside kovra"
+                "a record row was added, deleted or replaced with an older version, or the audit head was moved, outside kovra"
                     .into(),
             ));
         }
@@ -451,9 +489,16 @@ impl UnlockedStore {
     }
 
     /// Check a passphrase against the stored wrapping (used for proofs of presence).
+    /// The header is read from the file, which anyone with the user's rights can replace;
+    /// so the unwrapped key must also be the very key this store holds.
     pub fn check_passphrase(&self, passphrase: &[u8]) -> Result<()> {
         let header = read_header(&self.conn)?;
-        unwrap_root(&header, passphrase).map(|_| ())
+        let root = unwrap_root(&header, passphrase)?;
+        if crypto::mac_eq(root.as_ref(), self.root.as_ref()) {
+            Ok(())
+        } else {
+            Err(StoreError::WrongPassphrase)
+        }
     }
 
     fn state_element(&self, record: &Lookup, vault: &Lookup, version: u64) -> [u8; 32] {
@@ -595,9 +640,16 @@ impl UnlockedStore {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&mut pending, &tx)?;
         tx.execute(
-            "UPDATE header SET state_tag = ?1, audit_seq = ?2, audit_head = ?3 WHERE id = 1",
+            "UPDATE header SET state_mac = ?1, audit_seq = ?2, audit_head = ?3 WHERE id = 1",
             params![
-                pending.state_tag.as_slice(),
+                header_mac(
+                    &self.keys.header,
+                    &self.uuid,
+                    &pending.state_tag,
+                    pending.audit_seq,
+                    &pending.audit_head
+                )
+                .as_slice(),
                 pending.audit_seq as i64,
                 pending.audit_head.as_slice()
             ],
@@ -1038,7 +1090,20 @@ impl UnlockedStore {
                 },
             );
         }
-        if !crypto::mac_eq(&prev, &self.audit_head) || !crypto::mac_eq(&prev, &header.audit_head) {
+        let header_ok = crypto::mac_eq(
+            &header_mac(
+                &self.keys.header,
+                &self.uuid,
+                &self.state_tag,
+                header.audit_seq,
+                &self.audit_head,
+            ),
+            &header.state_mac,
+        );
+        if !header_ok
+            || !crypto::mac_eq(&prev, &self.audit_head)
+            || !crypto::mac_eq(&prev, &header.audit_head)
+        {
             return fail(last, ChainBreak::HeadMismatch);
         }
         Ok(AuditReport {
@@ -1079,4 +1144,122 @@ impl Pending<'_> {
 
 fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: KdfParams = KdfParams {
+        m_kib: 8,
+        t: 1,
+        p: 1,
+    };
+
+    fn entry(action: &str) -> AuditEntry {
+        AuditEntry {
+            action: action.into(),
+            ..AuditEntry::default()
+        }
+    }
+
+    fn meta(coord: &str) -> Metadata {
+        Metadata {
+            coordinate: Coordinate::parse(coord).unwrap(),
+            sensitivity: crate::model::Sensitivity::Low,
+            revealable: true,
+            description: String::new(),
+            created: 0,
+            updated: 0,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn a_foreign_header_does_not_pass_as_the_passphrase() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let store = LockedStore::create(a.path(), b"owner passphrase", FAST).unwrap();
+        drop(LockedStore::create(b.path(), b"attacker passphrase", FAST).unwrap());
+        // Copy the attacker's key wrapping into the live vault's header.
+        let theirs = Connection::open(b.path().join(DB_FILE)).unwrap();
+        let (uuid, kdf, salt, wrapped): (Vec<u8>, String, Vec<u8>, Vec<u8>) = theirs
+            .query_row(
+                "SELECT vault_uuid, kdf, salt, wrapped_root FROM header",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE header SET vault_uuid = ?1, kdf = ?2, salt = ?3, wrapped_root = ?4",
+                params![uuid, kdf, salt, wrapped],
+            )
+            .unwrap();
+        assert!(matches!(
+            store.check_passphrase(b"attacker passphrase"),
+            Err(StoreError::WrongPassphrase)
+        ));
+    }
+
+    #[test]
+    fn rolling_back_a_record_row_is_detected_at_unlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+        store
+            .create_vault(&VaultName::Global, entry("init"))
+            .unwrap();
+        for v in [b"one".as_slice(), b"two", b"three"] {
+            store
+                .put(
+                    &VaultName::Global,
+                    meta("secret:dev/a/b"),
+                    Some(v),
+                    entry("put"),
+                )
+                .unwrap();
+        }
+        drop(store);
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute("UPDATE records SET version = 1", []).unwrap();
+        let reopened = LockedStore::open(dir.path())
+            .unwrap()
+            .unlock(b"pass phrase");
+        assert!(matches!(reopened, Err(StoreError::VaultTampered(_))));
+    }
+
+    #[test]
+    fn truncating_the_audit_trail_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+        for i in 0..5 {
+            store.audit(entry(&format!("e{i}"))).unwrap();
+        }
+        assert!(store.verify_audit().unwrap().ok);
+        // Drop the newest entries and move the header's head back to the last one kept.
+        let (seq, link): (i64, Vec<u8>) = store
+            .conn
+            .query_row("SELECT seq, link FROM audit WHERE seq = 3", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        store
+            .conn
+            .execute("DELETE FROM audit WHERE seq > 3", [])
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE header SET audit_seq = ?1, audit_head = ?2",
+                params![seq, link],
+            )
+            .unwrap();
+        assert!(!store.verify_audit().unwrap().ok);
+        drop(store);
+        let reopened = LockedStore::open(dir.path())
+            .unwrap()
+            .unlock(b"pass phrase");
+        assert!(matches!(reopened, Err(StoreError::VaultTampered(_))));
+    }
 }

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use kovra_core::coord::Pin;
 use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
 use kovra_core::policy::{
-    Decision, EnvScope, Presence, ProjectScope, Reason, RecordFacts, Request, Scope, decide,
-    resolution_order,
+    Decision, EnvScope, Presence, ProjectScope, Reason, RecordFacts, Request, Scope,
+    VaultOperation, decide, decide_vault, resolution_order,
 };
 use proptest::prelude::*;
 
@@ -180,6 +180,7 @@ fn arb_random_scope() -> impl Strategy<Value = Scope> {
         Just(EnvScope::All),
         Just(EnvScope::NonProduction),
         name_set(&SCOPE_ENVS).prop_map(EnvScope::Only),
+        name_set(&SCOPE_ENVS).prop_map(EnvScope::OnlyNonProduction),
     ];
     (operations, projects, any::<bool>(), environments).prop_map(
         |(operations, projects, global, environments)| Scope {
@@ -208,6 +209,7 @@ fn lowers_protection(c: &Case) -> bool {
         Operation::ChangeRevealable => !r.revealable && c.new_revealable == Some(true),
         Operation::Delete | Operation::Update | Operation::Create => protected,
         Operation::Metadata
+        | Operation::Fingerprint
         | Operation::Inject
         | Operation::Reveal
         | Operation::EditDescription => false,
@@ -619,4 +621,49 @@ fn reveal_outside_the_granted_operations_is_denied() {
         c.decide(&inject_only),
         Decision::Deny(Reason::OperationOutOfScope)
     );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// A fingerprint can confirm a guessed value, so an agent never fingerprints a high,
+    /// inject-only or production record, with or without a proof.
+    #[test]
+    fn agent_never_fingerprints_protected_values(c in arb_case(), scope in arb_scope()) {
+        let c = c.with(|c| { c.operation = Operation::Fingerprint; c.origin = Origin::Agent; });
+        if let Some(r) = c.record
+            && (r.sensitivity >= Sensitivity::High || c.production)
+        {
+            prop_assert_ne!(c.decide(&scope), Decision::Allow);
+        }
+    }
+
+    /// Narrowing a scope by another addresses exactly what both address.
+    #[test]
+    fn intersected_scope_addresses_only_what_both_address(
+        c in arb_case(), a in arb_scope(), b in arb_scope()
+    ) {
+        let both = a.intersect(&b);
+        prop_assert_eq!(c.addressed_by(&both), c.addressed_by(&a) && c.addressed_by(&b));
+        for class in OperationClass::ALL {
+            prop_assert_eq!(
+                both.operations.contains(&class),
+                a.operations.contains(&class) && b.operations.contains(&class)
+            );
+        }
+    }
+
+    /// Vault-wide operations that touch every vault (verify the whole trail, change the
+    /// passphrase, rotate keys) are never allowed to a session scoped to less than the vault.
+    #[test]
+    fn vault_wide_operations_need_the_full_scope(scope in arb_scope()) {
+        for op in [VaultOperation::VerifyAudit, VaultOperation::ChangePassphrase, VaultOperation::RotateKeys] {
+            if !scope.is_full() {
+                prop_assert_ne!(decide_vault(op, &scope), Decision::Allow);
+            }
+        }
+        if !scope.operations.contains(&OperationClass::Write) {
+            prop_assert_ne!(decide_vault(VaultOperation::CreateProject, &scope), Decision::Allow);
+        }
+    }
 }

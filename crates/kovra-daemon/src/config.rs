@@ -1,6 +1,6 @@
 //! `$KOVRA_HOME/config.toml`. The file is writable by the agent, so it may only tighten:
-//! it can add production environments (never remove the built-in ones) and shorten or
-//! lengthen the idle timeout within fixed bounds.
+//! it can add production environments (never remove the built-in ones) and shorten the
+//! idle timeout (never lengthen it past the default).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -9,7 +9,6 @@ use kovra_core::model::DEFAULT_PRODUCTION_ENVS;
 use serde::Deserialize;
 
 pub const DEFAULT_IDLE_SECS: u64 = 15 * 60;
-const MAX_IDLE_SECS: u64 = 24 * 60 * 60;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +62,7 @@ impl Config {
         let idle = idle_override
             .or(file.idle_timeout_secs)
             .unwrap_or(DEFAULT_IDLE_SECS)
-            .clamp(1, MAX_IDLE_SECS);
+            .clamp(1, DEFAULT_IDLE_SECS);
         Ok(Config {
             idle_timeout_secs: idle,
             production_envs,

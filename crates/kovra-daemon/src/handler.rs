@@ -302,7 +302,10 @@ impl Daemon {
         let proof = request.take_proof();
         let digest = request_digest(&info, &request);
         let mut inner = self.lock_inner();
-        inner.last_activity = Instant::now();
+        // Only work with the vault keeps it unlocked; polling `status` does not.
+        if !matches!(request, Request::Status | Request::Lock | Request::Shutdown) {
+            inner.last_activity = Instant::now();
+        }
         let failures_before = inner.failures;
         let response = self.dispatch(&mut inner, &info, request, proof, digest);
         let delay = if inner.failures > failures_before {
@@ -349,6 +352,7 @@ impl Daemon {
                     daemon: self,
                     store,
                     challenges: &mut inner.challenges,
+                    failures: &mut inner.failures,
                     info,
                     digest,
                     presence: Presence::None,
@@ -356,11 +360,11 @@ impl Daemon {
                 if let Some(p) = proof {
                     match gate.verify_proof(&p) {
                         Ok(()) => {
-                            inner.failures = 0;
+                            *gate.failures = 0;
                             gate.presence = Presence::Proven;
                         }
                         Err(resp) => {
-                            inner.failures += 1;
+                            *gate.failures += 1;
                             return resp;
                         }
                     }
@@ -437,10 +441,17 @@ impl Daemon {
     }
 
     fn unlock(&self, inner: &mut Inner, info: &Info, passphrase: &Secret) -> Response {
-        if inner.store.is_some() {
-            return ok(Reply::Done {
-                message: "vault already unlocked".into(),
-            });
+        if let Some(store) = inner.store.as_ref() {
+            // Still a passphrase check: "already unlocked" must not answer every guess with yes.
+            return match store.check_passphrase(passphrase.expose()) {
+                Ok(()) => ok(Reply::Done {
+                    message: "vault already unlocked".into(),
+                }),
+                Err(e) => {
+                    inner.failures += 1;
+                    store_error(&e)
+                }
+            };
         }
         let locked = match LockedStore::open(&self.paths.home) {
             Ok(l) => l,
@@ -487,6 +498,8 @@ struct Gate<'a> {
     daemon: &'a Daemon,
     store: &'a mut UnlockedStore,
     challenges: &'a mut Challenges,
+    /// Failed proofs and passphrases, for the back-off.
+    failures: &'a mut u32,
     info: &'a Info,
     digest: [u8; 32],
     presence: Presence,
@@ -598,7 +611,13 @@ impl Gate<'_> {
     ) -> Result<Located, StoreError> {
         let order =
             policy::resolution_order(coord.pin(), self.info.project.as_deref(), &self.info.scope);
+        // Only a project the scope can address may be reported as unknown; any other is
+        // answered like an absent record.
         if let Some(VaultName::Project(p)) = order.first()
+            && self
+                .info
+                .scope
+                .addresses_vault(&VaultName::Project(p.clone()))
             && !self.store.vault_exists(&VaultName::Project(p.clone()))?
         {
             return Err(StoreError::UnknownProject(p.clone()));
@@ -772,7 +791,29 @@ impl Gate<'_> {
         result.unwrap_or_else(|resp| resp)
     }
 
+    /// Gate a vault-wide operation through the core's decision, auditing a refusal.
+    fn vault_gate(&mut self, op: policy::VaultOperation, action: &str) -> Result<(), Response> {
+        match policy::decide_vault(op, &self.info.scope) {
+            Decision::Allow => Ok(()),
+            other => {
+                let reason = match other {
+                    Decision::Deny(r) | Decision::NeedsProof(r) => r,
+                    _ => policy::Reason::OperationOutOfScope,
+                };
+                let mut e = self.info.entry(action, None, None, "deny");
+                e.reason = Some(reason.code().to_string());
+                self.store.audit(e).map_err(|e| store_error(&e))?;
+                Err(error(
+                    "policy-denied",
+                    format!("{action} refused: {}", reason.message()),
+                    None,
+                ))
+            }
+        }
+    }
+
     fn project_create(&mut self, name: &str) -> Result<Response, Response> {
+        self.vault_gate(policy::VaultOperation::CreateProject, "project-create")?;
         coord::validate_name(name).map_err(|e| {
             error(
                 "project-invalid",
@@ -793,6 +834,7 @@ impl Gate<'_> {
     }
 
     fn project_list(&mut self) -> Result<Response, Response> {
+        self.vault_gate(policy::VaultOperation::ListProjects, "project-list")?;
         let mut projects: Vec<String> = self
             .store
             .vaults()
@@ -803,7 +845,7 @@ impl Gate<'_> {
                     if self
                         .info
                         .scope
-                        .addresses(&VaultName::Project(p.clone()), "", false) =>
+                        .addresses_vault(&VaultName::Project(p.clone())) =>
                 {
                     Some(p)
                 }
@@ -994,11 +1036,13 @@ impl Gate<'_> {
         let mut vaults = self.store.vaults().map_err(|e| store_error(&e))?;
         if let Some(p) = &self.info.project {
             let pv = VaultName::Project(p.clone());
-            if !vaults.contains(&pv) {
+            if !vaults.contains(&pv) && self.info.scope.addresses_vault(&pv) {
                 return Err(store_error(&StoreError::UnknownProject(p.clone())));
             }
             vaults.retain(|v| *v == pv || *v == VaultName::Global);
         }
+        // Vaults outside the scope are not read at all, so their counts cannot leak either.
+        vaults.retain(|v| self.info.scope.addresses_vault(v));
         vaults.sort_by_key(|v| v.label());
         let mut out = Listing {
             records: Vec::new(),
@@ -1031,10 +1075,11 @@ impl Gate<'_> {
         &mut self,
         coordinate: &str,
         action: &str,
+        operation: Operation,
     ) -> Result<(Coordinate, VaultName, Record), Response> {
         let coord = parse_coord(coordinate)?;
         let located = self
-            .locate(&coord, &[Op::plain(Operation::Metadata)], false)
+            .locate(&coord, &[Op::plain(operation)], false)
             .map_err(|e| store_error(&e))?;
         self.enforce(action, &coord, &located)?;
         let (Some(vault), Some(record)) = (located.vault, located.record) else {
@@ -1044,7 +1089,7 @@ impl Gate<'_> {
     }
 
     fn show(&mut self, coordinate: &str) -> Result<Response, Response> {
-        let (coord, vault, record) = self.metadata_of(coordinate, "show")?;
+        let (coord, vault, record) = self.metadata_of(coordinate, "show", Operation::Metadata)?;
         self.store
             .audit(self.allowed("show", &coord, &vault))
             .map_err(|e| store_error(&e))?;
@@ -1052,7 +1097,8 @@ impl Gate<'_> {
     }
 
     fn fingerprint(&mut self, coordinate: &str) -> Result<Response, Response> {
-        let (coord, vault, _) = self.metadata_of(coordinate, "fingerprint")?;
+        let (coord, vault, _) =
+            self.metadata_of(coordinate, "fingerprint", Operation::Fingerprint)?;
         let fp = self
             .store
             .fingerprint(&vault, &coord.unpinned())
@@ -1067,7 +1113,7 @@ impl Gate<'_> {
     }
 
     fn history(&mut self, coordinate: &str) -> Result<Response, Response> {
-        let (coord, vault, _) = self.metadata_of(coordinate, "history")?;
+        let (coord, vault, _) = self.metadata_of(coordinate, "history", Operation::Metadata)?;
         let versions = self
             .store
             .history(&vault, &coord.unpinned())
@@ -1274,6 +1320,7 @@ impl Gate<'_> {
         since: Option<u64>,
         action: Option<String>,
     ) -> Result<Response, Response> {
+        self.vault_gate(policy::VaultOperation::ReadAudit, "audit")?;
         let filter_coord = match coordinate.as_deref() {
             Some(c) => Some(parse_coord(c)?.unpinned().path()),
             None => None,
@@ -1281,6 +1328,7 @@ impl Gate<'_> {
         let entries = self.store.audit_entries().map_err(|e| store_error(&e))?;
         let entries = entries
             .into_iter()
+            .filter(|e| self.audit_entry_in_scope(e))
             .filter(|e| since.is_none_or(|s| e.time >= s))
             .filter(|e| action.as_deref().is_none_or(|a| e.action == a))
             .filter(|e| {
@@ -1295,13 +1343,42 @@ impl Gate<'_> {
         Ok(ok(Reply::Audit { entries }))
     }
 
+    /// A scoped session reads only entries about what it can address; vault-wide entries
+    /// (unlock, lock, passwd) are shown only to a full scope.
+    fn audit_entry_in_scope(&self, e: &kovra_core::audit::AuditEntry) -> bool {
+        if self.info.scope.is_full() {
+            return true;
+        }
+        let vault = match e.vault.as_deref() {
+            Some("global") => VaultName::Global,
+            Some(label) => match label.strip_prefix("project:") {
+                Some(p) => VaultName::Project(p.to_string()),
+                None => return false,
+            },
+            None => return false,
+        };
+        let Some(coord) = e
+            .coordinate
+            .as_deref()
+            .and_then(|c| Coordinate::parse(c).ok())
+        else {
+            return self.info.scope.addresses_vault(&vault);
+        };
+        self.info
+            .scope
+            .addresses(&vault, coord.env(), self.production(coord.env()))
+    }
+
     fn audit_verify(&mut self) -> Result<Response, Response> {
+        self.vault_gate(policy::VaultOperation::VerifyAudit, "audit-verify")?;
         let report = self.store.verify_audit().map_err(|e| store_error(&e))?;
         Ok(ok(Reply::AuditVerified(report)))
     }
 
     fn passwd(&mut self, old: &Secret, new: &Secret) -> Result<Response, Response> {
+        self.vault_gate(policy::VaultOperation::ChangePassphrase, "passwd")?;
         if self.store.check_passphrase(old.expose()).is_err() {
+            *self.failures += 1;
             let mut e = self.info.entry("passwd", None, None, "deny");
             e.reason = Some("wrong passphrase".into());
             self.store.audit(e).map_err(|e| store_error(&e))?;
@@ -1324,6 +1401,7 @@ impl Gate<'_> {
     }
 
     fn rotate_key(&mut self) -> Result<Response, Response> {
+        self.vault_gate(policy::VaultOperation::RotateKeys, "rotate-key")?;
         let entry = self.info.entry("rotate-key", None, None, "ok");
         let n = self
             .store

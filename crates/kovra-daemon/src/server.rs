@@ -61,7 +61,13 @@ pub fn serve(daemon: Daemon) -> Result<(), ServeError> {
         .socket
         .parent()
         .ok_or_else(|| ServeError::Setup("the socket path has no directory".into()))?;
-    ensure_private_dir(sock_dir).map_err(|e| ServeError::Setup(e.to_string()))?;
+    if paths.socket_is_default {
+        ensure_private_dir(sock_dir).map_err(|e| ServeError::Setup(e.to_string()))?;
+    } else if !sock_dir.exists() {
+        // A directory named by KOVRA_SOCKET is created private, but an existing one is
+        // never re-moded: it may be shared (the socket itself is 0600 and peers are checked).
+        ensure_private_dir(sock_dir).map_err(|e| ServeError::Setup(e.to_string()))?;
+    }
     // We hold the home lock, so any socket file here is stale.
     let _ = std::fs::remove_file(&paths.socket);
     let listener = UnixListener::bind(&paths.socket)
@@ -152,7 +158,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
             Err(FrameError::Closed) => return,
             Err(e) => {
                 // A framing failure closes the connection; the detail stays in our log.
-                tracing::warn!(error = %e, pid = peer.pid, "bad frame");
+                tracing::warn!(error = redact_frame_error(&e), pid = peer.pid, "bad frame");
                 let _ = frame::write(
                     &mut writer,
                     &Response::Error(ErrorReply {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub struct Paths {
     pub home: PathBuf,
     pub socket: PathBuf,
+    /// False when `KOVRA_SOCKET` chose the path: its directory is then not ours to re-mode.
+    pub socket_is_default: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,11 +31,18 @@ impl Paths {
             .or_else(|| var("HOME").map(|h| h.join(".local/share/kovra")))
             .ok_or(NoHome)?;
         let home = absolute(&home);
-        let socket = match var("KOVRA_SOCKET") {
-            Some(s) => absolute(&s),
-            None => default_socket(&home, var("XDG_RUNTIME_DIR").as_deref()),
+        let (socket, socket_is_default) = match var("KOVRA_SOCKET") {
+            Some(s) => (absolute(&s), false),
+            None => (
+                default_socket(&home, var("XDG_RUNTIME_DIR").as_deref()),
+                true,
+            ),
         };
-        Ok(Paths { home, socket })
+        Ok(Paths {
+            home,
+            socket,
+            socket_is_default,
+        })
     }
 
     pub fn config_file(&self) -> PathBuf {
