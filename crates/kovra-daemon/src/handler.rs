@@ -325,7 +325,7 @@ impl Daemon {
         digest: [u8; 32],
     ) -> Response {
         match request {
-            Request::Status => ok(Reply::Status(self.status(inner))),
+            Request::Status => ok(Reply::Status(self.status(inner, &info.scope))),
             Request::Init { passphrase } => self.init(inner, info, &passphrase),
             Request::Unlock { passphrase } => self.unlock(inner, info, &passphrase),
             Request::Lock => {
@@ -374,18 +374,16 @@ impl Daemon {
         }
     }
 
-    fn status(&self, inner: &mut Inner) -> StatusInfo {
+    fn status(&self, inner: &mut Inner, scope: &Scope) -> StatusInfo {
         let idle = self.config.idle_timeout_secs;
         let (vault_id, records, projects, locks_in) = match inner.store.as_mut() {
             Some(s) => {
                 let projects = s.vaults().ok().map(|v| {
                     v.into_iter()
-                        .filter_map(|n| {
-                            if let VaultName::Project(p) = n {
-                                Some(p)
-                            } else {
-                                None
-                            }
+                        .filter(|n| scope.addresses_vault(n))
+                        .filter_map(|n| match n {
+                            VaultName::Project(p) => Some(p),
+                            VaultName::Global => None,
                         })
                         .collect()
                 });

@@ -115,6 +115,11 @@ fn spawn_idle_thread(daemon: Arc<Daemon>) {
             if daemon.lock_if_idle() {
                 tracing::info!("locked after the idle timeout");
             }
+            // A daemon whose socket was removed (its home deleted, a test torn down) can
+            // never be reached again: stop rather than linger with a key in memory.
+            if !daemon.paths.socket.exists() {
+                daemon.lock_and_exit("socket removed");
+            }
         }
     });
 }
