@@ -1,0 +1,169 @@
+//! Streaming redaction: every occurrence of a known value, or of its common encodings, in
+//! a byte stream is replaced by a marker naming the variable (`[kovra:DB_PASSWORD]`).
+//!
+//! This is a safety net, not a boundary: a program holding a value can always transform it
+//! in a way no list of encodings foresees. Values shorter than [`MIN_VALUE_LEN`] bytes are
+//! not masked (masking them would shred ordinary output).
+//!
+//! Streaming is exact across read boundaries: only a tail that could still become a match
+//! (a prefix of some pattern) is held back, so output is never delayed by more than the
+//! longest pattern, and an idle child never has its complete output stuck.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod encodings;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use zeroize::Zeroizing;
+
+pub use encodings::forms;
+
+/// Values shorter than this are not masked.
+pub const MIN_VALUE_LEN: usize = 6;
+
+/// The compiled patterns for a set of named values.
+pub struct Redactor {
+    matcher: Option<AhoCorasick>,
+    /// For each pattern, the index of the marker it maps to.
+    pattern_marker: Vec<usize>,
+    markers: Vec<Vec<u8>>,
+    /// Every pattern, sorted, for the "could this tail still become a match" check.
+    sorted: Vec<Zeroizing<Vec<u8>>>,
+    max_len: usize,
+}
+
+impl Redactor {
+    /// Build from `(name, value)` pairs. Values under [`MIN_VALUE_LEN`] bytes are skipped.
+    pub fn new<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Redactor {
+        let mut patterns: Vec<(Zeroizing<Vec<u8>>, usize)> = Vec::new();
+        let mut markers = Vec::new();
+        for (name, value) in values {
+            if value.len() < MIN_VALUE_LEN {
+                continue;
+            }
+            let marker = markers.len();
+            markers.push(format!("[kovra:{name}]").into_bytes());
+            for form in encodings::forms(value) {
+                patterns.push((form, marker));
+            }
+        }
+        // One pattern, one marker: on a collision the first name wins.
+        patterns.sort_by(|a, b| a.0.as_slice().cmp(b.0.as_slice()));
+        patterns.dedup_by(|a, b| a.0.as_slice() == b.0.as_slice());
+        let max_len = patterns.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
+        let matcher = if patterns.is_empty() {
+            None
+        } else {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(patterns.iter().map(|(p, _)| p.as_slice()))
+                .ok()
+        };
+        let pattern_marker = patterns.iter().map(|(_, m)| *m).collect();
+        let sorted = patterns.into_iter().map(|(p, _)| p).collect();
+        Redactor {
+            matcher,
+            pattern_marker,
+            markers,
+            sorted,
+            max_len,
+        }
+    }
+
+    /// Whether there is anything to mask at all.
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_none()
+    }
+
+    /// The number of patterns (values times their encodings).
+    pub fn pattern_count(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// A fresh stream state; one per output stream.
+    pub fn stream(&self) -> Stream<'_> {
+        Stream {
+            redactor: self,
+            pending: Zeroizing::new(Vec::new()),
+        }
+    }
+
+    /// Redact a complete buffer at once.
+    pub fn redact_all(&self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len());
+        let mut s = self.stream();
+        s.push(input, &mut out);
+        s.finish(&mut out);
+        out
+    }
+
+    /// Whether `tail` is a proper prefix of some pattern (so it may still become a match).
+    fn is_partial(&self, tail: &[u8]) -> bool {
+        let i = self.sorted.partition_point(|p| p.as_slice() < tail);
+        self.sorted
+            .get(i)
+            .is_some_and(|p| p.len() > tail.len() && p.starts_with(tail))
+    }
+
+    /// Where the longest suffix of `buf` that could still grow into a match begins.
+    fn hold_from(&self, buf: &[u8]) -> usize {
+        let earliest = buf.len().saturating_sub(self.max_len.saturating_sub(1));
+        (earliest..buf.len())
+            .find(|&i| self.is_partial(&buf[i..]))
+            .unwrap_or(buf.len())
+    }
+}
+
+/// One output stream's redaction state: the held-back tail.
+pub struct Stream<'a> {
+    redactor: &'a Redactor,
+    pending: Zeroizing<Vec<u8>>,
+}
+
+impl Stream<'_> {
+    /// Redact `input` (the next bytes of the stream), appending what is safe to emit now.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let Some(matcher) = &self.redactor.matcher else {
+            out.extend_from_slice(input);
+            return;
+        };
+        let owned: Zeroizing<Vec<u8>>;
+        let buf: &[u8] = if self.pending.is_empty() {
+            input
+        } else {
+            self.pending.extend_from_slice(input);
+            owned = Zeroizing::new(std::mem::take(&mut *self.pending));
+            &owned
+        };
+        let hold = self.redactor.hold_from(buf);
+        let mut cursor = 0;
+        for m in matcher.find_iter(buf) {
+            if m.start() >= hold {
+                break;
+            }
+            out.extend_from_slice(&buf[cursor..m.start()]);
+            out.extend_from_slice(
+                &self.redactor.markers[self.redactor.pattern_marker[m.pattern().as_usize()]],
+            );
+            cursor = m.end();
+        }
+        let keep_from = cursor.max(hold);
+        out.extend_from_slice(&buf[cursor..keep_from]);
+        let mut rest = Zeroizing::new(buf[keep_from..].to_vec());
+        std::mem::swap(&mut self.pending, &mut rest);
+    }
+
+    /// End of stream: whatever is held back cannot complete a match any more.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.pending);
+        self.pending.clear();
+    }
+
+    /// Bytes currently held back.
+    pub fn held(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

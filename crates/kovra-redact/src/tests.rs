@@ -1,0 +1,120 @@
+use base64::Engine;
+use proptest::prelude::*;
+
+use super::*;
+
+const SECRET: &[u8] = b"s3cr3t/Value+with spaces&\"quotes\"";
+
+fn redactor() -> Redactor {
+    Redactor::new([("DB_PASSWORD", SECRET)])
+}
+
+fn leaks(out: &[u8]) -> bool {
+    forms(SECRET)
+        .iter()
+        .any(|f| out.windows(f.len()).any(|w| w == f.as_slice()))
+}
+
+#[test]
+fn masks_every_encoding() {
+    let r = redactor();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(SECRET);
+    let b64url = base64::engine::general_purpose::URL_SAFE.encode(SECRET);
+    let hex_lower: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
+    let json = "s3cr3t/Value+with spaces&\\\"quotes\\\"";
+    let url = "s3cr3t%2FValue%2Bwith%20spaces%26%22quotes%22";
+    for text in [
+        String::from_utf8(SECRET.to_vec()).unwrap(),
+        b64,
+        b64url,
+        hex_lower.clone(),
+        hex_lower.to_uppercase(),
+        json.to_string(),
+        url.to_string(),
+        "s3cr3t%2fValue%2bwith%20spaces%26%22quotes%22".to_string(),
+        "s3cr3t%2FValue%2Bwith+spaces%26%22quotes%22".to_string(),
+    ] {
+        let out = r.redact_all(format!("before {text} after").as_bytes());
+        let shown = String::from_utf8_lossy(&out);
+        assert!(
+            shown.contains("[kovra:DB_PASSWORD]"),
+            "not masked: {text} -> {shown}"
+        );
+        assert!(!leaks(&out), "leaked in {shown}");
+    }
+}
+
+#[test]
+fn masks_base64_inside_a_longer_encoded_run() {
+    let r = redactor();
+    for prefix in [b"".as_slice(), b"x", b"xy", b"xyz"] {
+        let mut data = prefix.to_vec();
+        data.extend_from_slice(SECRET);
+        data.extend_from_slice(b"tail");
+        let text = base64::engine::general_purpose::STANDARD.encode(&data);
+        let out = String::from_utf8(r.redact_all(text.as_bytes())).unwrap();
+        assert!(
+            out.contains("[kovra:DB_PASSWORD]"),
+            "prefix {prefix:?}: {out}"
+        );
+    }
+}
+
+#[test]
+fn short_values_are_not_masked() {
+    let r = Redactor::new([("PIN", b"1234".as_slice())]);
+    assert!(r.is_empty());
+    assert_eq!(r.redact_all(b"pin 1234"), b"pin 1234");
+}
+
+#[test]
+fn holds_back_only_a_possible_prefix() {
+    let r = redactor();
+    let mut s = r.stream();
+    let mut out = Vec::new();
+    s.push(b"prompt> ", &mut out);
+    assert_eq!(
+        out, b"prompt> ",
+        "text that cannot start a match is not held"
+    );
+    s.push(b"s3cr3t/Va", &mut out);
+    assert_eq!(s.held(), 9);
+    s.push(b"lue+with spaces&\"quotes\" done", &mut out);
+    s.finish(&mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "prompt> [kovra:DB_PASSWORD] done"
+    );
+}
+
+proptest! {
+    /// However the stream is cut into reads, the output is the same as redacting it whole,
+    /// and no encoded form of the value survives.
+    #[test]
+    fn split_reads_change_nothing(
+        noise_a in proptest::collection::vec(any::<u8>(), 0..64),
+        noise_b in proptest::collection::vec(any::<u8>(), 0..64),
+        cuts in proptest::collection::vec(0usize..200, 0..8),
+        which in 0usize..4,
+    ) {
+        let r = redactor();
+        let encoded = forms(SECRET)[which % forms(SECRET).len()].to_vec();
+        let mut data = noise_a.clone();
+        data.extend_from_slice(&encoded);
+        data.extend_from_slice(&noise_b);
+        let whole = r.redact_all(&data);
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+        cuts.sort();
+        let mut s = r.stream();
+        let mut out = Vec::new();
+        let mut last = 0;
+        for c in cuts {
+            s.push(&data[last..c], &mut out);
+            last = c;
+        }
+        s.push(&data[last..], &mut out);
+        s.finish(&mut out);
+        prop_assert_eq!(&out, &whole);
+        prop_assert!(!leaks(&out));
+    }
+}
