@@ -83,7 +83,7 @@ fn base64_fragment(
     };
     // The last group is tainted by unknown following bytes unless it ends on a boundary.
     let total = shift + value.len();
-    let stable_end = if total % 3 == 0 {
+    let stable_end = if total.is_multiple_of(3) {
         encoded.len()
     } else {
         (total / 3) * 4
