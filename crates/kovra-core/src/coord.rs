@@ -75,6 +75,19 @@ pub enum CoordError {
 }
 
 impl CoordError {
+    /// The 1-based character position the error points at, where there is one.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            CoordError::MissingPrefix => Some(1),
+            CoordError::EmptySegment { position, .. }
+            | CoordError::DotSegment { position, .. }
+            | CoordError::BadChar { position, .. }
+            | CoordError::TooLong { position, .. }
+            | CoordError::MisplacedPlaceholder { position } => Some(*position),
+            CoordError::SegmentCount { .. } | CoordError::Unsubstituted => None,
+        }
+    }
+
     pub fn hint(&self) -> &'static str {
         match self {
             CoordError::Unsubstituted => "pass --env ENV so `${ENV}` is replaced",

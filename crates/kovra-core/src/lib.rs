@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod coord;
 pub mod crypto;
+pub mod envrefs;
 pub mod model;
 pub mod policy;
 pub mod store;

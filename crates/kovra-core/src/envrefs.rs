@@ -1,0 +1,365 @@
+//! `.env.refs`: a project's wiring of variable names to coordinates. Addresses, never values.
+//! The grammar is in `docs/env-refs.md`; every error names the file, line and column.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::coord::{CoordError, CoordinateTemplate};
+
+/// One parsed `.env.refs` file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefsFile {
+    pub project: Option<String>,
+    pub entries: Vec<Entry>,
+}
+
+/// `NAME=…` with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub name: String,
+    pub value: RefValue,
+    pub line: usize,
+}
+
+/// What a variable is wired to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum RefValue {
+    /// `secret:…`, optionally `| fallback` (refused for production coordinates).
+    Secret {
+        coordinate: String,
+        fallback: Option<String>,
+        column: usize,
+    },
+    /// `${env:VAR}` from the caller's environment, optionally `| fallback`.
+    Env {
+        var: String,
+        fallback: Option<String>,
+    },
+    /// A plain value, written in the file.
+    Literal { text: String },
+    /// Text with `{{secret:…}}` and `{{env:VAR}}` parts, such as a connection URL.
+    Template { parts: Vec<Part> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Part {
+    Text { text: String },
+    Secret { coordinate: String, column: usize },
+    Env { var: String },
+}
+
+impl RefValue {
+    /// The coordinate templates this value refers to, with their columns.
+    pub fn coordinates(&self) -> Vec<(&str, usize)> {
+        match self {
+            RefValue::Secret {
+                coordinate, column, ..
+            } => vec![(coordinate.as_str(), *column)],
+            RefValue::Template { parts } => parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Secret { coordinate, column } => Some((coordinate.as_str(), *column)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A parse error at a position in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefsError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for RefsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for RefsError {}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Parse a file's text. `file` is only used in error messages.
+pub fn parse(file: &str, text: &str) -> Result<RefsFile, RefsError> {
+    let mut out = RefsFile {
+        project: None,
+        entries: Vec::new(),
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let err = |column: usize, message: String| RefsError {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        };
+        let indent = raw.len() - raw.trim_start().len();
+        let body = raw.trim();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let body = body
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(body);
+        let offset = indent + (raw.trim().len() - body.len()) + 1;
+        let Some(eq) = body.find('=') else {
+            return Err(err(
+                offset,
+                "expected `NAME=VALUE`, `project = NAME` or a `#` comment".into(),
+            ));
+        };
+        let name = body[..eq].trim();
+        let value_start = eq + 1 + (body[eq + 1..].len() - body[eq + 1..].trim_start().len());
+        let value = body[eq + 1..].trim();
+        let vcol = offset + value_start;
+        if name == "project" {
+            if out.project.is_some() {
+                return Err(err(
+                    offset,
+                    "`project` is set twice; a file belongs to one project".into(),
+                ));
+            }
+            crate::coord::validate_name(value)
+                .map_err(|e| err(vcol, format!("invalid project name: {e}")))?;
+            out.project = Some(value.to_string());
+            continue;
+        }
+        if !is_name(name) {
+            return Err(err(
+                offset,
+                format!(
+                    "`{name}` is not a variable name (letters, digits and `_`, not starting with a digit)"
+                ),
+            ));
+        }
+        if name.starts_with("KOVRA_") {
+            return Err(err(
+                offset,
+                format!("`{name}`: KOVRA_* variables are never passed to a child"),
+            ));
+        }
+        if !seen.insert(name.to_string()) {
+            return Err(err(offset, format!("`{name}` is defined twice")));
+        }
+        let value = parse_value(value, vcol).map_err(|(column, message)| err(column, message))?;
+        out.entries.push(Entry {
+            name: name.to_string(),
+            value,
+            line,
+        });
+    }
+    Ok(out)
+}
+
+/// Split `value | fallback` on the first ` | ` outside quotes.
+fn split_fallback(value: &str) -> (&str, Option<&str>) {
+    match value.find(" | ").or_else(|| value.find("|")) {
+        Some(at) if !value.starts_with('"') && !value.starts_with('\'') => {
+            let (main, rest) = value.split_at(at);
+            (
+                main.trim_end(),
+                Some(rest.trim_start_matches([' ', '|']).trim_start()),
+            )
+        }
+        _ => (value, None),
+    }
+}
+
+fn unquote(text: &str, col: usize) -> Result<(String, bool), (usize, String)> {
+    for q in ['"', '\''] {
+        if let Some(inner) = text.strip_prefix(q) {
+            let Some(inner) = inner.strip_suffix(q) else {
+                return Err((col, format!("unterminated {q}-quoted value")));
+            };
+            let unescaped = if q == '"' {
+                inner
+                    .replace("\\\"", "\"")
+                    .replace("\\n", "\n")
+                    .replace("\\\\", "\\")
+            } else {
+                inner.to_string()
+            };
+            return Ok((unescaped, q == '\''));
+        }
+    }
+    // Unquoted: a ` #` starts a comment.
+    let text = match text.find(" #") {
+        Some(at) => text[..at].trim_end(),
+        None => text,
+    };
+    Ok((text.to_string(), false))
+}
+
+fn check_coordinate(text: &str, col: usize) -> Result<(), (usize, String)> {
+    CoordinateTemplate::parse(text)
+        .map(|_| ())
+        .map_err(|e: CoordError| {
+            (
+                col + e.position().map_or(0, |p| p - 1),
+                format!("invalid coordinate `{text}`: {e}"),
+            )
+        })
+}
+
+fn parse_value(value: &str, col: usize) -> Result<RefValue, (usize, String)> {
+    let (main, fallback) = split_fallback(value);
+    let fallback = match fallback {
+        Some(f) => Some(unquote(f, col + value.len() - f.len())?.0),
+        None => None,
+    };
+    if main.starts_with("secret:") {
+        check_coordinate(main, col)?;
+        return Ok(RefValue::Secret {
+            coordinate: main.to_string(),
+            fallback,
+            column: col,
+        });
+    }
+    if let Some(var) = main
+        .strip_prefix("${env:")
+        .and_then(|r| r.strip_suffix('}'))
+    {
+        if !is_name(var) {
+            return Err((col, format!("`{var}` is not an environment variable name")));
+        }
+        return Ok(RefValue::Env {
+            var: var.to_string(),
+            fallback,
+        });
+    }
+    if fallback.is_some() {
+        return Err((
+            col,
+            "a `| fallback` follows only `secret:…` or `${env:VAR}`".into(),
+        ));
+    }
+    let (text, single_quoted) = unquote(main, col)?;
+    if single_quoted || !text.contains("{{") {
+        if text.contains("${") && !single_quoted {
+            return Err((
+                col,
+                "`${…}` is only `${env:VAR}` as a whole value; inside text use `{{env:VAR}}`"
+                    .into(),
+            ));
+        }
+        return Ok(RefValue::Literal { text });
+    }
+    parse_template(&text, col + usize::from(main.starts_with('"')))
+}
+
+fn parse_template(text: &str, col: usize) -> Result<RefValue, (usize, String)> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    let mut pos = 0;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            parts.push(Part::Text {
+                text: rest[..open].to_string(),
+            });
+        }
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            return Err((col + pos + open, "`{{` without a closing `}}`".into()));
+        };
+        let inner = after[..close].trim();
+        let at = col + pos + open + 2;
+        if inner.starts_with("secret:") {
+            check_coordinate(inner, at)?;
+            parts.push(Part::Secret {
+                coordinate: inner.to_string(),
+                column: at,
+            });
+        } else if let Some(var) = inner.strip_prefix("env:") {
+            if !is_name(var) {
+                return Err((at, format!("`{var}` is not an environment variable name")));
+            }
+            parts.push(Part::Env {
+                var: var.to_string(),
+            });
+        } else {
+            return Err((
+                at,
+                format!("`{{{{{inner}}}}}`: expected `{{{{secret:…}}}}` or `{{{{env:VAR}}}}`"),
+            ));
+        }
+        let consumed = open + 2 + close + 2;
+        pos += consumed;
+        rest = &rest[consumed..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text {
+            text: rest.to_string(),
+        });
+    }
+    Ok(RefValue::Template { parts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        let text = "# wiring\nproject = shop\nDB_PASSWORD=secret:${ENV}/db/password\nexport API=secret://global/dev/api/key | dev-key\nHOME_DIR=${env:HOME}\nREGION = eu-west-1 # a comment\nURL=\"postgres://app:{{secret:${ENV}/db/password}}@{{env:DB_HOST}}/shop\"\nRAW='{{not a template}}'\n";
+        let f = parse(".env.refs", text).unwrap();
+        assert_eq!(f.project.as_deref(), Some("shop"));
+        assert_eq!(f.entries.len(), 6);
+        assert!(
+            matches!(&f.entries[1].value, RefValue::Secret { fallback: Some(fb), .. } if fb == "dev-key")
+        );
+        assert_eq!(
+            f.entries[3].value,
+            RefValue::Literal {
+                text: "eu-west-1".into()
+            }
+        );
+        let RefValue::Template { parts } = &f.entries[4].value else {
+            panic!("not a template")
+        };
+        assert_eq!(parts.len(), 5);
+        assert_eq!(
+            f.entries[5].value,
+            RefValue::Literal {
+                text: "{{not a template}}".into()
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let e = parse("f", "A=1\nB=secret:dev/d b/x\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 15));
+        assert!(e.to_string().starts_with("f:2:15: invalid coordinate"));
+        let e = parse("f", "A=1\nA=2\n").unwrap_err();
+        assert_eq!((e.line, e.message.contains("twice")), (2, true));
+        assert_eq!(parse("f", "just words\n").unwrap_err().line, 1);
+        assert!(parse("f", "X=\"{{secret:dev/a/b\"\n").is_err());
+        assert!(parse("f", "X={{vault:dev/a/b}}\n").is_err());
+        assert!(parse("f", "KOVRA_HOME=x\n").is_err());
+        assert!(parse("f", "1X=x\n").is_err());
+        assert!(parse("f", "X=plain | fallback\n").is_err());
+    }
+}
