@@ -1,0 +1,127 @@
+//! `kovra-bench`: the benchmark driver behind `bench/run.sh`.
+//!
+//! - `populate` builds a large vault home directly through kovra-core, so the real daemon
+//!   can open it later (the CLI would need one process and one round-trip per record).
+//! - `roundtrip` times `status` requests against a running daemon, over one connection and
+//!   with a new connection per request.
+//! - `kdf` times the Argon2id derivation alone.
+//! - `list` times one `list` request in phases (daemon work, transfer, client parse), to
+//!   show where the time of `kovra list --json` goes.
+//!
+//! Nothing here runs under `cargo test`: benchmarks are driven by `bench/run.sh`.
+#![forbid(unsafe_code)]
+
+mod kdf;
+mod list;
+mod populate;
+mod roundtrip;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kovra-bench",
+    about = "Benchmark driver for kovra (see bench/README.md)"
+)]
+struct Cli {
+    /// Also print the results as one JSON object on stdout (after the human lines, which go
+    /// to stderr when this is set).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a vault home with N records through kovra-core (no daemon involved).
+    Populate {
+        /// The vault home to create (must not hold a vault yet). Prefer a tmpfs path.
+        #[arg(long)]
+        home: PathBuf,
+        /// How many records to write (one transaction each, as the daemon does).
+        #[arg(long)]
+        records: usize,
+        /// The passphrase, first line of this file (as `kovra --passphrase-file`).
+        #[arg(long)]
+        passphrase_file: PathBuf,
+    },
+    /// Time `status` round-trips against the running daemon of $KOVRA_HOME.
+    Roundtrip {
+        /// Requests over one connection.
+        #[arg(long, default_value_t = 10_000)]
+        iterations: usize,
+        /// Requests that each open a new connection (0 to skip).
+        #[arg(long, default_value_t = 1_000)]
+        connect_iterations: usize,
+        /// Untimed requests sent first.
+        #[arg(long, default_value_t = 200)]
+        warmup: usize,
+    },
+    /// Time the Argon2id key derivation alone, with the default parameters.
+    Kdf {
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+    },
+    /// Time `list` requests in phases against the running, unlocked daemon of $KOVRA_HOME.
+    List {
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Populate {
+            home,
+            records,
+            passphrase_file,
+        } => populate::run(&home, records, &passphrase_file, cli.json),
+        Command::Roundtrip {
+            iterations,
+            connect_iterations,
+            warmup,
+        } => roundtrip::run(iterations, connect_iterations, warmup, cli.json),
+        Command::Kdf { iterations } => kdf::run(iterations, cli.json),
+        Command::List { iterations } => list::run(iterations, cli.json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kovra-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Human lines go to stdout, or to stderr when stdout is reserved for the JSON object.
+pub(crate) fn say(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// The envelope every benchmark request travels in: the CLI surface, agent origin.
+pub(crate) fn envelope(request: kovra_proto::Request) -> kovra_proto::Envelope {
+    kovra_proto::Envelope {
+        v: kovra_proto::PROTOCOL_VERSION,
+        context: kovra_proto::Context {
+            surface: kovra_core::model::Surface::Cli,
+            origin: kovra_core::model::Origin::Agent,
+            scope: None,
+            project: None,
+        },
+        request,
+    }
+}
+
+pub(crate) fn paths() -> anyhow::Result<kovra_proto::paths::Paths> {
+    Ok(kovra_proto::paths::Paths::from_env()?)
+}
