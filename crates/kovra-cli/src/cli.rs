@@ -136,6 +136,55 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// A guided tour on a throwaway vault in a temporary directory.
     Demo,
+    /// Run a command with the `.env.refs` values in its environment; its output is redacted.
+    Run(RunArgs),
+    /// Check a `.env.refs` file against the vault: unresolved, unused, shadowed, fallbacks.
+    Doctor {
+        /// Substituted for `${ENV}` in coordinates.
+        #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+        env_name: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        refs: Option<PathBuf>,
+    },
+    /// The executables allowed to receive high and production values (pinned by SHA-256).
+    #[command(subcommand)]
+    Allow(AllowCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Substituted for `${ENV}` in coordinates.
+    #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+    pub env_name: Option<String>,
+    /// The refs file (default: ./.env.refs).
+    #[arg(long, value_name = "FILE")]
+    pub refs: Option<PathBuf>,
+    /// Inject only this variable (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Inject nothing (KOVRA_* variables are still removed).
+    #[arg(long, conflicts_with = "only")]
+    pub no_secrets: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AllowCommand {
+    /// Allow an executable (needs a proof of presence); pins its current SHA-256.
+    Add {
+        path: PathBuf,
+    },
+    List,
+    Rm {
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,8 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self.code.as_str() {
             "coordinate-invalid" | "usage" => 2,
+            "not-executable" => 126,
+            "command-not-found" => 127,
             "not-found" => 3,
             "policy-denied" | "proof-invalid" | "peer-refused" => 4,
             "needs-proof" => 5,

@@ -7,6 +7,7 @@ mod demo;
 mod error;
 mod input;
 mod output;
+mod run;
 mod session;
 
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use clap::Parser;
 use kovra_core::coord::Coordinate;
 use kovra_proto::{Reply, Request};
 
-use crate::cli::{AuditCommand, Cli, Command, DaemonCommand, ProjectCommand};
+use crate::cli::{AllowCommand, AuditCommand, Cli, Command, DaemonCommand, ProjectCommand};
 use crate::error::CliError;
 use crate::session::Session;
 
@@ -26,6 +27,17 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let as_json = cli.json;
+    if let Command::Run(args) = cli.command {
+        // `run` mirrors its child's exit code.
+        let result = Session::new(cli.project).and_then(|mut s| run::run(&mut s, args));
+        return match result {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                output::error(&e, as_json);
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -64,7 +76,33 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
     let mut s = Session::new(cli.project)?;
     match cli.command {
-        Command::Daemon(_) | Command::Demo => Ok(()),
+        Command::Daemon(_) | Command::Demo | Command::Run(_) => Ok(()),
+        Command::Doctor { env_name, refs } => {
+            let (text, path) = run::read_refs(refs)?;
+            let caller_vars = std::env::vars_os()
+                .filter_map(|(k, _)| k.into_string().ok())
+                .collect();
+            show(s.call(Request::Doctor {
+                refs: text,
+                refs_path: path,
+                env_name,
+                caller_vars,
+            })?)
+        }
+        Command::Allow(cmd) => {
+            let absolute =
+                |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();
+            show(s.call(match cmd {
+                AllowCommand::Add { path } => Request::AllowAdd {
+                    path: absolute(path),
+                    proof: None,
+                },
+                AllowCommand::List => Request::AllowList,
+                AllowCommand::Rm { path } => Request::AllowRm {
+                    path: absolute(path),
+                },
+            })?)
+        }
         Command::Init(src) => {
             if kovra_core::store::LockedStore::exists(&s.paths.home) {
                 return Err(CliError::new(

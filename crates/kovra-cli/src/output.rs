@@ -243,6 +243,32 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
                 integrity(reply)
             }
         }
+        Reply::RunReady { .. } | Reply::Exited { .. } => Ok(()),
+        Reply::Allowlist { entries } => {
+            if entries.is_empty() {
+                eprintln!("kovra: the allowlist is empty");
+            }
+            for e in entries {
+                stdout_line(&format!(
+                    "{}  {}  added {}",
+                    e.sha256,
+                    e.path,
+                    time(e.added)
+                ))?;
+            }
+            Ok(())
+        }
+        Reply::Doctor {
+            findings,
+            errors,
+            warnings,
+        } => {
+            for f in findings {
+                stdout_line(&format!("{}: {} [{}]", f.level, f.message, f.kind))?;
+            }
+            stdout_line(&format!("{errors} error(s), {warnings} warning(s)"))?;
+            integrity(reply)
+        }
         Reply::Projects { projects } => {
             for p in projects {
                 stdout_line(p)?;
@@ -262,6 +288,11 @@ fn integrity(reply: &Reply) -> Result<(), CliError> {
                 l.tampered, l.missing
             ),
             Some("the vault file was changed outside kovra; restore it from a backup"),
+        )),
+        Reply::Doctor { errors, .. } if *errors > 0 => Err(CliError::new(
+            "doctor-found-errors",
+            format!("{errors} error(s) in the refs file"),
+            Some("fix the lines named above; `kovra list` shows what exists"),
         )),
         Reply::AuditVerified(r) if !r.ok => Err(CliError::new(
             "audit-broken",

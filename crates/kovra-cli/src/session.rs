@@ -61,7 +61,7 @@ impl Session {
             .ok_or_else(|| CliError::new("internal", "no client", None))
     }
 
-    fn envelope(&self, request: Request) -> Envelope {
+    pub fn envelope(&self, request: Request) -> Envelope {
         Envelope {
             v: PROTOCOL_VERSION,
             context: Context {
@@ -84,6 +84,13 @@ impl Session {
             }
         }
         self.call_inner(request, false).map(Some)
+    }
+
+    /// The open connection (after a call), for a run's descriptors and control frames.
+    pub fn connection(&mut self) -> Result<&mut Client, CliError> {
+        self.client
+            .as_mut()
+            .ok_or_else(|| CliError::new("internal", "not connected", None))
     }
 
     pub fn call(&mut self, request: Request) -> Result<Reply, CliError> {

@@ -99,8 +99,56 @@ impl Client {
 
     /// Send one request and wait for its reply.
     pub fn call(&mut self, envelope: &Envelope) -> Result<Response, ClientError> {
-        frame::write(&mut self.writer, envelope)?;
+        self.send(envelope)?;
+        self.receive()
+    }
+
+    pub fn send(&mut self, envelope: &Envelope) -> Result<(), ClientError> {
+        Ok(frame::write(&mut self.writer, envelope)?)
+    }
+
+    pub fn receive(&mut self) -> Result<Response, ClientError> {
         Ok(frame::read(&mut self.reader, MAX_REPLY)?)
+    }
+
+    /// Pass descriptors (a run's stdin, stdout, stderr) to the daemon with SCM_RIGHTS.
+    pub fn send_fds(&self, fds: &[std::os::fd::RawFd]) -> Result<(), ClientError> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+        use std::os::fd::AsRawFd;
+        let byte = [0u8; 1];
+        let iov = [std::io::IoSlice::new(&byte)];
+        sendmsg::<()>(
+            self.writer.get_ref().as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| ClientError::Frame(FrameError::Io(e.into())))?;
+        Ok(())
+    }
+
+    /// A second handle for sending on the same connection (signals during a run).
+    pub fn sender(&self) -> Result<Sender, ClientError> {
+        let stream = self
+            .writer
+            .get_ref()
+            .try_clone()
+            .map_err(|e| ClientError::Frame(FrameError::Io(e)))?;
+        Ok(Sender {
+            writer: BufWriter::new(stream),
+        })
+    }
+}
+
+/// Sends frames on a connection whose replies another thread reads.
+pub struct Sender {
+    writer: BufWriter<UnixStream>,
+}
+
+impl Sender {
+    pub fn send(&mut self, envelope: &Envelope) -> Result<(), ClientError> {
+        Ok(frame::write(&mut self.writer, envelope)?)
     }
 }
 

@@ -204,6 +204,8 @@ pub struct Metadata {
 pub enum VaultName {
     Global,
     Project(String),
+    /// kovra's own settings (the executable allowlist): no scope can address it.
+    System,
 }
 
 impl VaultName {
@@ -211,6 +213,7 @@ impl VaultName {
     pub fn label(&self) -> String {
         match self {
             VaultName::Global => "global".to_string(),
+            VaultName::System => "system".to_string(),
             VaultName::Project(p) => format!("project:{p}"),
         }
     }
@@ -220,6 +223,7 @@ impl fmt::Display for VaultName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             VaultName::Global => f.write_str("global"),
+            VaultName::System => f.write_str("system"),
             VaultName::Project(p) => write!(f, "project {p}"),
         }
     }

@@ -52,6 +52,7 @@ impl Scope {
     pub fn addresses_vault(&self, vault: &VaultName) -> bool {
         match vault {
             VaultName::Global => self.global,
+            VaultName::System => false,
             VaultName::Project(p) => match &self.projects {
                 ProjectScope::All => true,
                 ProjectScope::Only(set) => set.contains(p),
@@ -166,6 +167,9 @@ pub struct Request<'a> {
     pub surface: Surface,
     pub origin: Origin,
     pub presence: Presence,
+    /// For `Inject`: whether the receiving executable is on the allowlist (pinned path and
+    /// content hash). Only allowlisted executables ever receive high or production values.
+    pub allowlisted: bool,
 }
 
 /// Why a request was refused or needs a proof. Codes are stable; wording may improve.
@@ -184,6 +188,8 @@ pub enum Reason {
     ProductionFloorIsHigh,
     AgentCannotFingerprintProtected,
     VaultOperationNeedsFullScope,
+    ExecutableNotAllowlisted,
+    AllowlistChangeNeedsPresence,
 }
 
 impl Reason {
@@ -201,6 +207,28 @@ impl Reason {
             Reason::ProductionFloorIsHigh => "production-floor",
             Reason::AgentCannotFingerprintProtected => "agent-fingerprint-refused",
             Reason::VaultOperationNeedsFullScope => "vault-operation-out-of-scope",
+            Reason::ExecutableNotAllowlisted => "executable-not-allowlisted",
+            Reason::AllowlistChangeNeedsPresence => "allowlist-needs-proof",
+        }
+    }
+
+    /// How the user gets past this refusal, where anything can be done at all.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Reason::OperationOutOfScope | Reason::VaultOperationNeedsFullScope => {
+                "this session's scope is set by the human (`kovra setup`); use the CLI at your own terminal"
+            }
+            Reason::ProductionFloorIsHigh => "production records stay high or inject-only",
+            Reason::InjectOnlyNeverRevealed => {
+                "inject-only values can only be handed to a process kovra starts"
+            }
+            Reason::AgentCannotRevealProtected | Reason::AgentCannotFingerprintProtected => {
+                "a human can do this at their own terminal, giving a proof of presence"
+            }
+            Reason::ExecutableNotAllowlisted => {
+                "a human can allow the executable with `kovra allow add PATH` (pinned by SHA-256)"
+            }
+            _ => "run the command yourself at a terminal, where kovra can ask for your passphrase",
         }
     }
 
@@ -228,6 +256,12 @@ impl Reason {
             Reason::ProductionFloorIsHigh => "production records are at least high",
             Reason::AgentCannotFingerprintProtected => {
                 "an agent cannot fingerprint high or production records (a fingerprint can confirm a guess)"
+            }
+            Reason::ExecutableNotAllowlisted => {
+                "high and production values go only to executables on the allowlist (`kovra allow add PATH`)"
+            }
+            Reason::AllowlistChangeNeedsPresence => {
+                "adding to the executable allowlist needs a proof of presence"
             }
             Reason::VaultOperationNeedsFullScope => {
                 "this vault-wide operation needs a session scoped to the whole vault"
@@ -319,10 +353,12 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
             }
         }
         Operation::Inject => {
-            if protected {
-                needs(Reason::InjectNeedsPresence)
-            } else {
+            if !protected {
                 Decision::Allow
+            } else if !req.allowlisted {
+                Decision::Deny(Reason::ExecutableNotAllowlisted)
+            } else {
+                needs(Reason::InjectNeedsPresence)
             }
         }
         Operation::Reveal => {
@@ -370,11 +406,16 @@ pub enum VaultOperation {
     /// The old passphrase is itself the proof.
     ChangePassphrase,
     RotateKeys,
+    ReadAllowlist,
+    /// Adding an executable loosens what may receive protected values.
+    AddToAllowlist,
+    /// Removing one only tightens.
+    RemoveFromAllowlist,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
 /// operation class still do, and what spans every vault needs an unrestricted scope.
-pub fn decide_vault(op: VaultOperation, scope: &Scope) -> Decision {
+pub fn decide_vault(op: VaultOperation, scope: &Scope, presence: Presence) -> Decision {
     let has = |class: OperationClass| scope.operations.contains(&class);
     let out_of_scope = Decision::Deny(Reason::OperationOutOfScope);
     match op {
@@ -397,6 +438,24 @@ pub fn decide_vault(op: VaultOperation, scope: &Scope) -> Decision {
                 Decision::Allow
             } else {
                 Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            }
+        }
+        VaultOperation::ReadAllowlist => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::AddToAllowlist | VaultOperation::RemoveFromAllowlist => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if op == VaultOperation::AddToAllowlist && presence != Presence::Proven {
+                Decision::NeedsProof(Reason::AllowlistChangeNeedsPresence)
+            } else {
+                Decision::Allow
             }
         }
         VaultOperation::ChangePassphrase | VaultOperation::RotateKeys => {

@@ -165,7 +165,9 @@ fn connect(path: &Path) -> Result<Connection> {
         )));
     }
     // Map the file rather than copy pages through a small cache: listings read every row.
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=268435456;")?;
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=268435456;",
+    )?;
     Ok(conn)
 }
 
@@ -566,7 +568,9 @@ impl UnlockedStore {
             Some(k) => Ok(k),
             None => Err(match vault {
                 VaultName::Project(p) => StoreError::UnknownProject(p.clone()),
-                VaultName::Global => StoreError::Corrupt("the global vault is missing".into()),
+                VaultName::Global | VaultName::System => {
+                    StoreError::Corrupt(format!("the {vault} vault is missing"))
+                }
             }),
         }
     }
@@ -580,7 +584,9 @@ impl UnlockedStore {
         if self.vault_exists(vault)? {
             return Err(match vault {
                 VaultName::Project(p) => StoreError::ProjectExists(p.clone()),
-                VaultName::Global => StoreError::AlreadyExists("the global vault".into()),
+                VaultName::Global | VaultName::System => {
+                    StoreError::AlreadyExists(format!("the {vault} vault"))
+                }
             });
         }
         let lookup = self.vault_lookup(vault);
@@ -876,7 +882,7 @@ impl UnlockedStore {
         let Some((vlookup, dek)) = self.dek(vault)? else {
             return Err(match vault {
                 VaultName::Project(p) => StoreError::UnknownProject(p.clone()),
-                VaultName::Global => return Ok(Listing::default()),
+                VaultName::Global | VaultName::System => return Ok(Listing::default()),
             });
         };
         let mut listing = Listing::default();
@@ -910,7 +916,9 @@ impl UnlockedStore {
         }
         let known = self.index.values().filter(|(v, _)| *v == vlookup).count();
         listing.missing = known.saturating_sub(seen);
-        listing.records.sort_by_cached_key(|r| r.meta.coordinate.path());
+        listing
+            .records
+            .sort_by_cached_key(|r| r.meta.coordinate.path());
         Ok(listing)
     }
 

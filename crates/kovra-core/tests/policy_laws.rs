@@ -59,6 +59,7 @@ struct Case {
     surface: Surface,
     origin: Origin,
     presence: Presence,
+    allowlisted: bool,
 }
 
 impl Case {
@@ -74,6 +75,7 @@ impl Case {
             surface: self.surface,
             origin: self.origin,
             presence: self.presence,
+            allowlisted: self.allowlisted,
         }
     }
 
@@ -131,6 +133,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
         prop::sample::select(SURFACES.to_vec()),
         prop::sample::select(ORIGINS.to_vec()),
         prop::sample::select(PRESENCES.to_vec()),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -144,6 +147,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
                 surface,
                 origin,
                 presence,
+                allowlisted,
             )| Case {
                 operation,
                 vault,
@@ -155,6 +159,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
                 surface,
                 origin,
                 presence,
+                allowlisted,
             },
         )
 }
@@ -452,6 +457,7 @@ fn example(operation: Operation, env: &str, production: bool, record: Option<Rec
         surface: Surface::Cli,
         origin: Origin::Human,
         presence: Presence::None,
+        allowlisted: false,
     }
 }
 
@@ -659,11 +665,35 @@ proptest! {
     fn vault_wide_operations_need_the_full_scope(scope in arb_scope()) {
         for op in [VaultOperation::VerifyAudit, VaultOperation::ChangePassphrase, VaultOperation::RotateKeys] {
             if !scope.is_full() {
-                prop_assert_ne!(decide_vault(op, &scope), Decision::Allow);
+                prop_assert_ne!(decide_vault(op, &scope, Presence::Proven), Decision::Allow);
             }
         }
         if !scope.operations.contains(&OperationClass::Write) {
-            prop_assert_ne!(decide_vault(VaultOperation::CreateProject, &scope), Decision::Allow);
+            prop_assert_ne!(decide_vault(VaultOperation::CreateProject, &scope, Presence::Proven), Decision::Allow);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// High and production values reach only allowlisted executables, and only with a proof.
+    #[test]
+    fn protected_values_are_injected_only_into_allowlisted_executables_with_proof(
+        c in arb_case(), scope in arb_scope()
+    ) {
+        let c = c.with(|c| c.operation = Operation::Inject);
+        if let Some(r) = c.record
+            && (r.sensitivity >= Sensitivity::High || c.production)
+            && c.decide(&scope) == Decision::Allow
+        {
+            prop_assert!(c.allowlisted && c.presence == Presence::Proven);
+        }
+    }
+
+    /// Adding to the allowlist always needs a proof; removing never loosens anything.
+    #[test]
+    fn allowlist_additions_need_a_proof(scope in arb_scope()) {
+        prop_assert_ne!(decide_vault(VaultOperation::AddToAllowlist, &scope, Presence::None), Decision::Allow);
     }
 }

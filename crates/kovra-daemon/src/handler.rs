@@ -19,6 +19,9 @@ use kovra_proto::{
 use crate::config::Config;
 use crate::os::Peer;
 use crate::proof::{CHALLENGE_TTL, ChallengeError, Challenges};
+use crate::run::RunPlan;
+
+mod refs;
 
 const MAX_VALUE: usize = 256 * 1024;
 const MAX_DESCRIPTION: usize = 1024;
@@ -249,7 +252,14 @@ impl Daemon {
 
     /// Handle one request. Returns the reply and a delay to apply before sending it
     /// (the back-off after failed proofs, applied outside the lock).
-    pub fn handle(&self, envelope: Envelope, caller: &Caller) -> (Response, Duration) {
+    /// Handle one request. Returns the reply, a delay to apply before sending it (the
+    /// back-off after failed proofs, applied outside the lock), and for an approved `run`
+    /// the plan the connection then carries out.
+    pub fn handle(
+        &self,
+        envelope: Envelope,
+        caller: &Caller,
+    ) -> (Response, Duration, Option<RunPlan>) {
         if envelope.v != PROTOCOL_VERSION {
             return (
                 error(
@@ -263,6 +273,7 @@ impl Daemon {
                     ),
                 ),
                 Duration::ZERO,
+                None,
             );
         }
         let Envelope {
@@ -289,6 +300,7 @@ impl Daemon {
                     None,
                 ),
                 Duration::ZERO,
+                None,
             );
         }
         let info = Info {
@@ -307,13 +319,13 @@ impl Daemon {
             inner.last_activity = Instant::now();
         }
         let failures_before = inner.failures;
-        let response = self.dispatch(&mut inner, &info, request, proof, digest);
+        let (response, plan) = self.dispatch(&mut inner, &info, request, proof, digest);
         let delay = if inner.failures > failures_before {
             Duration::from_millis(250u64.saturating_mul(1 << inner.failures.min(5)))
         } else {
             Duration::ZERO
         };
-        (response, delay)
+        (response, delay, plan)
     }
 
     fn dispatch(
@@ -323,8 +335,8 @@ impl Daemon {
         request: Request,
         proof: Option<Proof>,
         digest: [u8; 32],
-    ) -> Response {
-        match request {
+    ) -> (Response, Option<RunPlan>) {
+        let response = match request {
             Request::Status => ok(Reply::Status(self.status(inner, &info.scope))),
             Request::Init { passphrase } => self.init(inner, info, &passphrase),
             Request::Unlock { passphrase } => self.unlock(inner, info, &passphrase),
@@ -342,11 +354,12 @@ impl Daemon {
             }
             other => {
                 let Some(store) = inner.store.as_mut() else {
-                    return if LockedStore::exists(&self.paths.home) {
+                    let resp = if LockedStore::exists(&self.paths.home) {
                         locked()
                     } else {
                         store_error(&StoreError::NotInitialized(self.paths.home.clone()))
                     };
+                    return (resp, None);
                 };
                 let mut gate = Gate {
                     daemon: self,
@@ -356,6 +369,8 @@ impl Daemon {
                     info,
                     digest,
                     presence: Presence::None,
+                    project: info.project.clone(),
+                    allowlisted: false,
                 };
                 if let Some(p) = proof {
                     match gate.verify_proof(&p) {
@@ -365,13 +380,14 @@ impl Daemon {
                         }
                         Err(resp) => {
                             *gate.failures += 1;
-                            return resp;
+                            return (resp, None);
                         }
                     }
                 }
-                gate.run(other)
+                return gate.run(other);
             }
-        }
+        };
+        (response, None)
     }
 
     fn status(&self, inner: &mut Inner, scope: &Scope) -> StatusInfo {
@@ -383,7 +399,7 @@ impl Daemon {
                         .filter(|n| scope.addresses_vault(n))
                         .filter_map(|n| match n {
                             VaultName::Project(p) => Some(p),
-                            VaultName::Global => None,
+                            VaultName::Global | VaultName::System => None,
                         })
                         .collect()
                 });
@@ -501,6 +517,10 @@ struct Gate<'a> {
     info: &'a Info,
     digest: [u8; 32],
     presence: Presence,
+    /// The project bare coordinates resolve in (the request's, or a `.env.refs` file's).
+    project: Option<String>,
+    /// For injections: whether the receiving executable is allowlisted.
+    allowlisted: bool,
 }
 
 impl Gate<'_> {
@@ -584,6 +604,7 @@ impl Gate<'_> {
             surface: self.info.context.surface,
             origin: self.info.origin,
             presence: self.presence,
+            allowlisted: self.allowlisted,
         };
         policy::decide(&req, &self.info.scope)
     }
@@ -608,7 +629,7 @@ impl Gate<'_> {
         create: bool,
     ) -> Result<Located, StoreError> {
         let order =
-            policy::resolution_order(coord.pin(), self.info.project.as_deref(), &self.info.scope);
+            policy::resolution_order(coord.pin(), self.project.as_deref(), &self.info.scope);
         // Only a project the scope can address may be reported as unknown; any other is
         // answered like an absent record.
         if let Some(VaultName::Project(p)) = order.first()
@@ -672,20 +693,7 @@ impl Gate<'_> {
                 error(
                     "policy-denied",
                     format!("{action} {coord} refused: {}", r.message()),
-                    Some(match r {
-                        policy::Reason::OperationOutOfScope => {
-                            "widen the session's scope, or use the CLI as the human"
-                        }
-                        policy::Reason::ProductionFloorIsHigh => {
-                            "production records stay high or inject-only"
-                        }
-                        policy::Reason::InjectOnlyNeverRevealed => {
-                            "inject-only values can only be handed to a process kovra starts"
-                        }
-                        _ => {
-                            "a human can reveal it at their own terminal with `kovra reveal`, giving a proof of presence"
-                        }
-                    }),
+                    Some(r.hint()),
                 ),
             ),
             Decision::NeedsProof(r) => {
@@ -718,8 +726,28 @@ impl Gate<'_> {
         e
     }
 
-    fn run(mut self, request: Request) -> Response {
+    fn run(mut self, request: Request) -> (Response, Option<RunPlan>) {
         let result = match request {
+            Request::Run(run) => {
+                return match self.prepare_run(*run) {
+                    Ok((plan, injected)) => (ok(Reply::RunReady { injected }), Some(plan)),
+                    Err(resp) => (resp, None),
+                };
+            }
+            Request::Doctor {
+                refs,
+                refs_path,
+                env_name,
+                caller_vars,
+            } => self.doctor(&refs, &refs_path, env_name.as_deref(), &caller_vars),
+            Request::AllowAdd { path, .. } => self.allow_add(&path),
+            Request::AllowList => self.allow_list(),
+            Request::AllowRm { path } => self.allow_rm(&path),
+            Request::Signal { .. } | Request::Resize { .. } => Err(error(
+                "no-run",
+                "signal and resize are only valid during a run",
+                None,
+            )),
             Request::ProjectCreate { name } => self.project_create(&name),
             Request::ProjectList => self.project_list(),
             Request::Add {
@@ -786,13 +814,24 @@ impl Gate<'_> {
                 None,
             )),
         };
-        result.unwrap_or_else(|resp| resp)
+        (result.unwrap_or_else(|resp| resp), None)
     }
 
     /// Gate a vault-wide operation through the core's decision, auditing a refusal.
     fn vault_gate(&mut self, op: policy::VaultOperation, action: &str) -> Result<(), Response> {
-        match policy::decide_vault(op, &self.info.scope) {
+        match policy::decide_vault(op, &self.info.scope, self.presence) {
             Decision::Allow => Ok(()),
+            Decision::NeedsProof(r) => {
+                let mut e = self.info.entry(action, None, None, "needs-proof");
+                e.reason = Some(r.code().to_string());
+                self.store.audit(e).map_err(|e| store_error(&e))?;
+                Err(Response::NeedsProof {
+                    challenge: self.challenges.issue(self.digest),
+                    code: r.code().to_string(),
+                    message: format!("{action}: {}", r.message()),
+                    expires_in: CHALLENGE_TTL.as_secs(),
+                })
+            }
             other => {
                 let reason = match other {
                     Decision::Deny(r) | Decision::NeedsProof(r) => r,

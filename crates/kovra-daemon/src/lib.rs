@@ -9,6 +9,7 @@ pub mod config;
 pub mod handler;
 pub mod os;
 pub mod proof;
+pub mod run;
 pub mod server;
 
 pub use handler::Daemon;

@@ -72,3 +72,56 @@ pub struct Hardening {
     pub dumpable_off: bool,
     pub memory_locked: bool,
 }
+
+/// Adopt descriptors received with SCM_RIGHTS. They were installed in this process by the
+/// kernel for this message alone, so nothing else owns them.
+#[allow(unsafe_code)]
+pub fn adopt_received_fds(raw: Vec<std::os::fd::RawFd>) -> Vec<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    raw.into_iter()
+        // SAFETY: each fd came from a ScmRights control message just received; the kernel
+        // created it in our table for us, and no other object refers to it.
+        .map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+        .collect()
+}
+
+/// Make the child a session leader whose controlling terminal is its stdin (the PTY slave).
+#[allow(unsafe_code)]
+pub fn controlling_tty_on_exec(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs between fork and exec; setsid and ioctl(TIOCSCTTY) are async-signal-safe
+    // system calls, and the closure allocates nothing and touches no shared state.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Tell a PTY its new size; the kernel then sends SIGWINCH to its foreground group.
+#[allow(unsafe_code)]
+pub fn set_window_size<F: std::os::fd::AsRawFd>(
+    pty: &F,
+    rows: u16,
+    cols: u16,
+) -> std::io::Result<()> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which is valid for the call.
+    let rc = unsafe { libc::ioctl(pty.as_raw_fd(), libc::TIOCSWINSZ as _, &size) };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

@@ -179,7 +179,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
             }
         };
         let shutdown = matches!(envelope.request, Request::Shutdown);
-        let (response, delay) = daemon.handle(envelope, &caller);
+        let (response, delay, plan) = daemon.handle(envelope, &caller);
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
@@ -188,6 +188,14 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
         }
         if shutdown {
             daemon.lock_and_exit("shutdown request");
+        }
+        if let Some(plan) = plan {
+            // The connection now belongs to the run; it ends with the child.
+            let Ok(stream) = writer.get_ref().try_clone() else {
+                return;
+            };
+            crate::run::execute(plan, &stream, reader, &mut writer);
+            return;
         }
     }
 }

@@ -162,6 +162,38 @@ pub enum Request {
         #[serde(default)]
         proof: Option<Proof>,
     },
+    /// Run a program with `.env.refs` values injected (see `docs/protocol.md` §10). On
+    /// `run-ready` the client passes its stdin, stdout and stderr descriptors; then it may
+    /// send `signal` and `resize`; the daemon ends with `exited`.
+    Run(Box<RunRequest>),
+    /// During a run: deliver a signal to the child's process group.
+    Signal {
+        signal: i32,
+    },
+    /// During a run: the client's terminal changed size.
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
+    /// Check a `.env.refs` file against the vault (metadata only).
+    Doctor {
+        refs: String,
+        refs_path: String,
+        #[serde(default)]
+        env_name: Option<String>,
+        /// Names (not values) of the caller's environment variables, to find shadowing.
+        #[serde(default)]
+        caller_vars: Vec<String>,
+    },
+    AllowAdd {
+        path: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    AllowList,
+    AllowRm {
+        path: String,
+    },
 }
 
 impl Request {
@@ -174,7 +206,9 @@ impl Request {
             | Request::Remove { proof, .. }
             | Request::Rollback { proof, .. }
             | Request::Reveal { proof, .. }
-            | Request::RotateKey { proof } => Some(proof),
+            | Request::RotateKey { proof }
+            | Request::AllowAdd { proof, .. } => Some(proof),
+            Request::Run(run) => Some(&mut run.proof),
             _ => None,
         }
     }
@@ -191,6 +225,61 @@ impl Request {
     pub fn take_proof(&mut self) -> Option<Proof> {
         self.proof_slot().and_then(Option::take)
     }
+}
+
+/// A terminal's size, sent when the client runs on one (the child then gets a PTY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// Everything `kovra run` sends: the facts of the process to start, never a value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub argv: Vec<String>,
+    pub cwd: String,
+    /// The caller's environment; the child gets it minus every `KOVRA_*` variable.
+    pub env: Vec<(String, String)>,
+    /// The `.env.refs` text and where it came from (for error messages); `None` without one.
+    #[serde(default)]
+    pub refs: Option<String>,
+    #[serde(default)]
+    pub refs_path: Option<String>,
+    /// Substituted for `${ENV}` in coordinates.
+    #[serde(default)]
+    pub env_name: Option<String>,
+    /// Inject only these variables (all when empty).
+    #[serde(default)]
+    pub only: Vec<String>,
+    #[serde(default)]
+    pub no_secrets: bool,
+    /// Present when the client is on a terminal.
+    #[serde(default)]
+    pub tty: Option<TermSize>,
+    #[serde(default)]
+    pub proof: Option<Proof>,
+}
+
+/// An executable pinned by path and content.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AllowEntry {
+    pub path: String,
+    pub sha256: String,
+    pub added: u64,
+}
+
+/// One finding of `kovra doctor`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Finding {
+    /// `error` or `warning`.
+    pub level: String,
+    /// A stable kind: `unresolved`, `unused-record`, `production-fallback`, `shadows-caller`,
+    /// `shadows-global`, `parse-error`.
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 /// The daemon's answer.
@@ -297,5 +386,21 @@ pub enum Reply {
     AuditVerified(AuditReport),
     Projects {
         projects: Vec<String>,
+    },
+    /// The run is approved: send the standard descriptors now.
+    RunReady {
+        injected: Vec<String>,
+    },
+    /// The child ended; `code` is its exit code, or 128+N after signal N.
+    Exited {
+        code: i32,
+    },
+    Allowlist {
+        entries: Vec<AllowEntry>,
+    },
+    Doctor {
+        findings: Vec<Finding>,
+        errors: usize,
+        warnings: usize,
     },
 }

@@ -1,0 +1,160 @@
+//! `kovra run`: ask the daemon to start a command with the refs values injected, hand it
+//! our stdin, stdout and stderr, forward signals and window sizes, and exit as it exits.
+//! No value ever reaches this process.
+
+use std::io::IsTerminal;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use kovra_proto::{Reply, Request, Response, RunRequest, TermSize};
+use nix::sys::termios::{self, SetArg, Termios};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
+
+use crate::cli::RunArgs;
+use crate::error::CliError;
+use crate::session::Session;
+
+/// Puts the terminal back as it was, however the run ends.
+struct RawMode {
+    saved: Termios,
+}
+
+impl RawMode {
+    fn enter() -> Option<RawMode> {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+fn term_size() -> Option<TermSize> {
+    terminal_size::terminal_size_of(std::io::stdout()).map(|(w, h)| TermSize {
+        rows: h.0,
+        cols: w.0,
+    })
+}
+
+/// Read the refs file the command names, or `./.env.refs`.
+pub fn read_refs(path: Option<PathBuf>) -> Result<(String, String), CliError> {
+    let explicit = path.is_some();
+    let path = path.unwrap_or_else(|| PathBuf::from(".env.refs"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((text, path.display().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CliError::new(
+            "refs-missing",
+            format!("no refs file at {}", path.display()),
+            Some(if explicit {
+                "check the path given to --refs"
+            } else {
+                "create .env.refs here (see docs/env-refs.md), pass --refs FILE, or run with --no-secrets"
+            }),
+        )),
+        Err(e) => Err(CliError::new(
+            "refs-missing",
+            format!("cannot read {}: {e}", path.display()),
+            None,
+        )),
+    }
+}
+
+pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
+    let (refs, refs_path) = if args.no_secrets {
+        (None, None)
+    } else {
+        let (text, path) = read_refs(args.refs)?;
+        (Some(text), Some(path))
+    };
+    let cwd = std::env::current_dir().map_err(|e| {
+        CliError::new(
+            "cwd-invalid",
+            format!("cannot read the working directory: {e}"),
+            None,
+        )
+    })?;
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let request = RunRequest {
+        argv: args.command,
+        cwd: cwd.display().to_string(),
+        env,
+        refs,
+        refs_path,
+        env_name: args.env_name,
+        only: args.only,
+        no_secrets: args.no_secrets,
+        tty: if on_terminal { term_size() } else { None },
+        proof: None,
+    };
+    let tty = request.tty.is_some();
+    match session.call(Request::Run(Box::new(request)))? {
+        Reply::RunReady { .. } => {}
+        other => {
+            return Err(CliError::new(
+                "internal",
+                format!("unexpected reply {other:?}"),
+                None,
+            ));
+        }
+    }
+    let signal_envelope = |req| session.envelope(req);
+    let signal_frame = move |sig: i32| {
+        if sig == SIGWINCH {
+            term_size().map(|s| Request::Resize {
+                rows: s.rows,
+                cols: s.cols,
+            })
+        } else {
+            Some(Request::Signal { signal: sig })
+        }
+    };
+    let template = signal_envelope(Request::Status);
+    let client = session.connection()?;
+    client.send_fds(&[0, 1, 2])?;
+    let _raw = if tty { RawMode::enter() } else { None };
+
+    let mut sender = client.sender()?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH])
+            .map_err(|e| CliError::new("internal", format!("cannot watch signals: {e}"), None))?;
+    let handle = signals.handle();
+    let context = template.context.clone();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if let Some(request) = signal_frame(sig) {
+                let envelope = kovra_proto::Envelope {
+                    v: kovra_proto::PROTOCOL_VERSION,
+                    context: context.clone(),
+                    request,
+                };
+                if sender.send(&envelope).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let outcome = client.receive();
+    handle.close();
+    match outcome? {
+        Response::Ok { reply } => match *reply {
+            Reply::Exited { code } => Ok(u8::try_from(code).unwrap_or(1)),
+            other => Err(CliError::new(
+                "internal",
+                format!("unexpected reply {other:?}"),
+                None,
+            )),
+        },
+        Response::Error(e) => Err(e.into()),
+        Response::NeedsProof { message, .. } => Err(CliError::new("needs-proof", message, None)),
+    }
+}

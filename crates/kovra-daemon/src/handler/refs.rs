@@ -1,0 +1,675 @@
+//! `kovra run`, `kovra doctor` and the executable allowlist: resolving a `.env.refs` file
+//! through the policy gate, and deciding which executables may receive protected values.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use kovra_core::coord::{Coordinate, CoordinateTemplate};
+use kovra_core::envrefs::{self, Part, RefValue};
+use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
+use kovra_core::policy::{self, Decision};
+use kovra_core::store;
+use kovra_proto::{AllowEntry, Finding, Reply, Response, RunRequest};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::{Gate, Located, Op, error, ok, store_error};
+use crate::run::RunPlan;
+
+/// Where the allowlist lives: one record of the system vault, so it has the same sealing,
+/// history and tamper detection as every secret.
+const ALLOWLIST: &str = "secret:kovra/allowlist/executables";
+
+fn allowlist_coord() -> Result<Coordinate, Response> {
+    Coordinate::parse(ALLOWLIST).map_err(|e| error("internal", e.to_string(), None))
+}
+
+/// A value resolved for one variable, with the secrets inside it (for redaction).
+struct Resolved {
+    value: Zeroizing<String>,
+    secrets: Vec<Zeroizing<Vec<u8>>>,
+}
+
+/// Find the executable the way a shell would: a path with `/` is taken relative to the
+/// working directory, a bare name is searched in the caller's PATH.
+fn resolve_program(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, Response> {
+    let check = |p: &Path| -> Result<PathBuf, Response> {
+        let meta = std::fs::metadata(p).map_err(|_| {
+            error(
+                "command-not-found",
+                format!("`{arg0}`: no such file"),
+                Some("check the path"),
+            )
+        })?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(error(
+                "not-executable",
+                format!("`{}` is not an executable file", p.display()),
+                Some(
+                    "chmod +x it, or run it through its interpreter (`kovra run -- sh script.sh`)",
+                ),
+            ));
+        }
+        Ok(p.to_path_buf())
+    };
+    if arg0.contains('/') {
+        return check(&cwd.join(arg0));
+    }
+    for dir in path_var
+        .unwrap_or("/usr/local/bin:/usr/bin:/bin")
+        .split(':')
+    {
+        let dir = if dir.is_empty() {
+            cwd.to_path_buf()
+        } else {
+            cwd.join(dir)
+        };
+        let candidate = dir.join(arg0);
+        if candidate.is_file() {
+            return check(&candidate);
+        }
+    }
+    Err(error(
+        "command-not-found",
+        format!("`{arg0}`: command not found in PATH"),
+        Some("check the spelling, or give a path"),
+    ))
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Gate<'_> {
+    fn allowlist(&mut self) -> Result<Vec<AllowEntry>, Response> {
+        let coord = allowlist_coord()?;
+        if !self
+            .store
+            .vault_exists(&VaultName::System)
+            .map_err(|e| store_error(&e))?
+            || self
+                .store
+                .find(&VaultName::System, &coord)
+                .map_err(|e| store_error(&e))?
+                .is_none()
+        {
+            return Ok(Vec::new());
+        }
+        let (_, value) = self
+            .store
+            .read_value(&VaultName::System, &coord, None)
+            .map_err(|e| store_error(&e))?;
+        serde_json::from_slice(&value)
+            .map_err(|_| error("vault-tampered", "the allowlist is unreadable", None))
+    }
+
+    fn save_allowlist(
+        &mut self,
+        entries: &[AllowEntry],
+        audit: kovra_core::audit::AuditEntry,
+    ) -> Result<(), Response> {
+        let coord = allowlist_coord()?;
+        if !self
+            .store
+            .vault_exists(&VaultName::System)
+            .map_err(|e| store_error(&e))?
+        {
+            let mut e =
+                self.info
+                    .entry("system-vault-create", None, Some(&VaultName::System), "ok");
+            e.detail = Some("first allowlist entry".into());
+            self.store
+                .create_vault(&VaultName::System, e)
+                .map_err(|e| store_error(&e))?;
+        }
+        let now = store::now();
+        let created = self
+            .store
+            .find(&VaultName::System, &coord)
+            .map_err(|e| store_error(&e))?
+            .map(|r| r.meta.created);
+        let meta = Metadata {
+            coordinate: coord,
+            sensitivity: Sensitivity::High,
+            revealable: false,
+            description: "executables allowed to receive high and production values".into(),
+            created: created.unwrap_or(now),
+            updated: now,
+            version: 0,
+        };
+        let json = serde_json::to_vec(entries).unwrap_or_default();
+        self.store
+            .put(&VaultName::System, meta, Some(&json), audit)
+            .map_err(|e| store_error(&e))?;
+        Ok(())
+    }
+
+    /// Whether `program` is allowlisted. A listed path whose content changed is an error,
+    /// not a silent "no": the user should learn that the binary they trusted is different.
+    fn is_allowlisted(&mut self, program: &Path) -> Result<bool, Response> {
+        let entries = self.allowlist()?;
+        let canonical = program
+            .canonicalize()
+            .unwrap_or_else(|_| program.to_path_buf());
+        let path = canonical.display().to_string();
+        let listed: Vec<&AllowEntry> = entries.iter().filter(|e| e.path == path).collect();
+        if listed.is_empty() {
+            return Ok(false);
+        }
+        let hash = sha256_file(&canonical)
+            .map_err(|e| error("not-executable", format!("cannot read {path}: {e}"), None))?;
+        if listed.iter().any(|e| e.sha256 == hash) {
+            Ok(true)
+        } else {
+            Err(error(
+                "allowlist-hash-mismatch",
+                format!("{path} is allowlisted, but its content changed since (sha256 {hash})"),
+                Some(
+                    "check the binary; if it is a trusted update, run `kovra allow add` for it again",
+                ),
+            ))
+        }
+    }
+
+    pub(super) fn allow_add(&mut self, path: &str) -> Result<Response, Response> {
+        let canonical = Path::new(path).canonicalize().map_err(|e| {
+            error(
+                "command-not-found",
+                format!("{path}: {e}"),
+                Some("give the path of an existing executable"),
+            )
+        })?;
+        let meta = std::fs::metadata(&canonical)
+            .map_err(|e| error("command-not-found", e.to_string(), None))?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(error(
+                "not-executable",
+                format!("{} is not an executable file", canonical.display()),
+                None,
+            ));
+        }
+        self.vault_gate(policy::VaultOperation::AddToAllowlist, "allow-add")?;
+        let sha256 = sha256_file(&canonical).map_err(|e| error("io-error", e.to_string(), None))?;
+        let shown = canonical.display().to_string();
+        let mut entries = self.allowlist()?;
+        entries.retain(|e| e.path != shown);
+        entries.push(AllowEntry {
+            path: shown.clone(),
+            sha256: sha256.clone(),
+            added: store::now(),
+        });
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut audit = self
+            .info
+            .entry("allow-add", None, Some(&VaultName::System), "allow");
+        audit.detail = Some(format!("{shown} sha256:{sha256}"));
+        self.save_allowlist(&entries, audit)?;
+        Ok(ok(Reply::Allowlist { entries }))
+    }
+
+    pub(super) fn allow_list(&mut self) -> Result<Response, Response> {
+        self.vault_gate(policy::VaultOperation::ReadAllowlist, "allow-list")?;
+        Ok(ok(Reply::Allowlist {
+            entries: self.allowlist()?,
+        }))
+    }
+
+    pub(super) fn allow_rm(&mut self, path: &str) -> Result<Response, Response> {
+        self.vault_gate(policy::VaultOperation::RemoveFromAllowlist, "allow-rm")?;
+        let shown = Path::new(path)
+            .canonicalize()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| path.to_string());
+        let mut entries = self.allowlist()?;
+        let before = entries.len();
+        entries.retain(|e| e.path != shown && e.path != path);
+        if entries.len() == before {
+            return Err(error(
+                "not-found",
+                format!("{path} is not on the allowlist"),
+                Some("`kovra allow list` shows it"),
+            ));
+        }
+        let mut audit = self
+            .info
+            .entry("allow-rm", None, Some(&VaultName::System), "allow");
+        audit.detail = Some(shown);
+        self.save_allowlist(&entries, audit)?;
+        Ok(ok(Reply::Allowlist { entries }))
+    }
+
+    fn coordinate_in(
+        &self,
+        template: &str,
+        env_name: Option<&str>,
+        at: &str,
+    ) -> Result<Coordinate, Response> {
+        CoordinateTemplate::parse(template)
+            .and_then(|t| t.resolve(env_name))
+            .map_err(|e| {
+                error(
+                    "coordinate-invalid",
+                    format!("{at}: {template}: {e}"),
+                    Some(e.hint()),
+                )
+            })
+    }
+
+    /// Resolve every variable of the refs file, deciding each coordinate as an injection.
+    /// Nothing is read from the store until every decision allows it.
+    pub(super) fn prepare_run(
+        &mut self,
+        req: RunRequest,
+    ) -> Result<(RunPlan, Vec<String>), Response> {
+        let Some(arg0) = req.argv.first() else {
+            return Err(error(
+                "usage",
+                "no command given",
+                Some("kovra run [OPTIONS] -- COMMAND [ARGS]"),
+            ));
+        };
+        let cwd = PathBuf::from(&req.cwd);
+        if !cwd.is_absolute() || !cwd.is_dir() {
+            return Err(error(
+                "cwd-invalid",
+                format!("working directory {} does not exist", req.cwd),
+                None,
+            ));
+        }
+        let caller_env: Vec<(String, String)> = req
+            .env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("KOVRA_"))
+            .cloned()
+            .collect();
+        let lookup: HashMap<&str, &str> = caller_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let program = resolve_program(arg0, &cwd, lookup.get("PATH").copied())?;
+        let file = req.refs_path.clone().unwrap_or_else(|| ".env.refs".into());
+        let refs = match (&req.refs, req.no_secrets) {
+            (Some(text), false) => envrefs::parse(&file, text)
+                .map_err(|e| error("refs-invalid", e.to_string(), None))?,
+            _ => envrefs::RefsFile {
+                project: None,
+                entries: Vec::new(),
+            },
+        };
+        if self.project.is_none() {
+            self.project = refs.project.clone();
+        }
+        let only: BTreeSet<&str> = req.only.iter().map(String::as_str).collect();
+        for name in &only {
+            if !refs.entries.iter().any(|e| e.name == *name) {
+                return Err(error(
+                    "refs-invalid",
+                    format!("--only {name}: {file} defines no such variable"),
+                    None,
+                ));
+            }
+        }
+        let entries: Vec<&envrefs::Entry> = refs
+            .entries
+            .iter()
+            .filter(|e| only.is_empty() || only.contains(e.name.as_str()))
+            .collect();
+
+        // Pass 1: decide every coordinate (policy only; no value is read).
+        let needs_allowlist = !entries.is_empty();
+        self.allowlisted = needs_allowlist && self.is_allowlisted(&program)?;
+        let inject = [Op::plain(Operation::Inject)];
+        let mut decided: Vec<(String, Coordinate, Located)> = Vec::new();
+        for entry in &entries {
+            let at = format!("{file}:{}", entry.line);
+            let fallback = match &entry.value {
+                RefValue::Secret { fallback, .. } => fallback.is_some(),
+                _ => false,
+            };
+            for (template, column) in entry.value.coordinates() {
+                let at = format!("{at}:{column}");
+                let coord = self.coordinate_in(template, req.env_name.as_deref(), &at)?;
+                if fallback && self.production(coord.env()) {
+                    return Err(error(
+                        "fallback-refused",
+                        format!(
+                            "{at}: {} has a fallback, but {} is a production environment",
+                            entry.name,
+                            coord.env()
+                        ),
+                        Some("remove the `| fallback`: production values must come from the vault"),
+                    ));
+                }
+                let located = self
+                    .locate(&coord, &inject, false)
+                    .map_err(|e| store_error(&e))?;
+                decided.push((at, coord, located));
+            }
+        }
+        // Refusals first, then a single proof for the whole run.
+        let worst =
+            decided
+                .iter()
+                .fold(Decision::Allow, |acc, (_, _, l)| match (acc, l.decision) {
+                    (Decision::Deny(_), _) => acc,
+                    (_, Decision::Deny(r)) => Decision::Deny(r),
+                    (Decision::NeedsProof(_), _) => acc,
+                    (_, d @ Decision::NeedsProof(_)) => d,
+                    _ => acc,
+                });
+        for (at, coord, located) in &decided {
+            let has_fallback = entries.iter().any(|e| {
+                matches!(&e.value, RefValue::Secret { coordinate, fallback: Some(_), .. }
+                    if self.coordinate_in(coordinate, req.env_name.as_deref(), at).ok().as_ref() == Some(coord))
+            });
+            let relevant = match located.decision {
+                Decision::Unaddressable => !has_fallback,
+                Decision::Deny(_) => true,
+                Decision::NeedsProof(_) => matches!(worst, Decision::NeedsProof(_)),
+                Decision::Allow => false,
+            };
+            if relevant {
+                match self.enforce("inject", coord, located) {
+                    Err(Response::Error(e)) if e.code == "not-found" => {
+                        return Err(error(
+                            "unresolved",
+                            format!("{at}: {coord} does not resolve to a record in this scope"),
+                            Some(
+                                "add it with `kovra add`, fix the coordinate, or check --env and --project (`kovra doctor` lists every problem)",
+                            ),
+                        ));
+                    }
+                    Err(other) => return Err(other),
+                    Ok(()) => {}
+                }
+            }
+        }
+
+        // Pass 2: every decision allows; read the values and build the environment.
+        let mut env: Vec<(String, Zeroizing<String>)> = caller_env
+            .iter()
+            .map(|(k, v)| (k.clone(), Zeroizing::new(v.clone())))
+            .collect();
+        let mut secrets = Vec::new();
+        let mut injected = Vec::new();
+        let mut index = 0usize;
+        for entry in &entries {
+            let resolved = self.resolve_entry(entry, &decided, &mut index, &lookup, &program)?;
+            env.retain(|(k, _)| *k != entry.name);
+            env.push((entry.name.clone(), resolved.value));
+            for s in resolved.secrets {
+                secrets.push((entry.name.clone(), s));
+            }
+            injected.push(entry.name.clone());
+        }
+        let plan = RunPlan {
+            program,
+            argv: req.argv,
+            cwd,
+            env,
+            secrets,
+            tty: req.tty,
+        };
+        Ok((plan, injected))
+    }
+
+    fn resolve_entry(
+        &mut self,
+        entry: &envrefs::Entry,
+        decided: &[(String, Coordinate, Located)],
+        index: &mut usize,
+        caller: &HashMap<&str, &str>,
+        program: &Path,
+    ) -> Result<Resolved, Response> {
+        let mut next_secret = |gate: &mut Self| -> Result<Option<Zeroizing<Vec<u8>>>, Response> {
+            let (_, coord, located) = &decided[*index];
+            *index += 1;
+            let (Some(vault), Some(_)) = (&located.vault, &located.record) else {
+                return Ok(None);
+            };
+            let (_, value) = gate
+                .store
+                .read_value(vault, &coord.unpinned(), None)
+                .map_err(|e| store_error(&e))?;
+            let mut audit = gate.allowed("inject", coord, vault);
+            audit.detail = Some(format!("{} into {}", entry.name, program.display()));
+            gate.store.audit(audit).map_err(|e| store_error(&e))?;
+            Ok(Some(value))
+        };
+        let text = |bytes: &[u8]| -> Result<Zeroizing<String>, Response> {
+            std::str::from_utf8(bytes).map(|s| Zeroizing::new(s.to_string())).map_err(|_| {
+                error(
+                    "value-not-text",
+                    format!("{}: the value is not UTF-8 text and cannot go into an environment variable", entry.name),
+                    None,
+                )
+            })
+        };
+        match &entry.value {
+            RefValue::Secret { fallback, .. } => match next_secret(self)? {
+                Some(v) => Ok(Resolved {
+                    value: text(&v)?,
+                    secrets: vec![v],
+                }),
+                None => Ok(Resolved {
+                    value: Zeroizing::new(fallback.clone().unwrap_or_default()),
+                    secrets: Vec::new(),
+                }),
+            },
+            RefValue::Env { var, fallback } => match (caller.get(var.as_str()), fallback) {
+                (Some(v), _) => Ok(Resolved {
+                    value: Zeroizing::new((*v).to_string()),
+                    secrets: Vec::new(),
+                }),
+                (None, Some(f)) => Ok(Resolved {
+                    value: Zeroizing::new(f.clone()),
+                    secrets: Vec::new(),
+                }),
+                (None, None) => Err(error(
+                    "env-unset",
+                    format!(
+                        "{}: ${{env:{var}}} is not set in your environment and has no fallback",
+                        entry.name
+                    ),
+                    Some("export it, or add `| fallback`"),
+                )),
+            },
+            RefValue::Literal { text: t } => Ok(Resolved {
+                value: Zeroizing::new(t.clone()),
+                secrets: Vec::new(),
+            }),
+            RefValue::Template { parts } => {
+                let mut value = Zeroizing::new(String::new());
+                let mut secrets = Vec::new();
+                for part in parts {
+                    match part {
+                        Part::Text { text: t } => value.push_str(t),
+                        Part::Env { var } => {
+                            value.push_str(caller.get(var.as_str()).copied().unwrap_or_default())
+                        }
+                        Part::Secret { .. } => {
+                            if let Some(v) = next_secret(self)? {
+                                value.push_str(&text(&v)?);
+                                secrets.push(v);
+                            }
+                        }
+                    }
+                }
+                Ok(Resolved { value, secrets })
+            }
+        }
+    }
+
+    /// Check a refs file against the vault: metadata only, nothing is read or injected.
+    pub(super) fn doctor(
+        &mut self,
+        refs: &str,
+        refs_path: &str,
+        env_name: Option<&str>,
+        caller_vars: &[String],
+    ) -> Result<Response, Response> {
+        let mut findings = Vec::new();
+        let mut push = |level: &str, kind: &str, message: String, line: Option<usize>| {
+            findings.push(Finding {
+                level: level.into(),
+                kind: kind.into(),
+                message,
+                line,
+            });
+        };
+        let file = match envrefs::parse(refs_path, refs) {
+            Ok(f) => f,
+            Err(e) => {
+                push("error", "parse-error", e.to_string(), Some(e.line));
+                return Ok(doctor_reply(findings));
+            }
+        };
+        if self.project.is_none() {
+            self.project = file.project.clone();
+        }
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        let meta = [Op::plain(Operation::Metadata)];
+        for entry in &file.entries {
+            let at = format!("{refs_path}:{}", entry.line);
+            if caller_vars.contains(&entry.name) {
+                push(
+                    "warning",
+                    "shadows-caller",
+                    format!(
+                        "{at}: {} is also set in your environment; the refs value wins",
+                        entry.name
+                    ),
+                    Some(entry.line),
+                );
+            }
+            let has_fallback = matches!(
+                &entry.value,
+                RefValue::Secret {
+                    fallback: Some(_),
+                    ..
+                }
+            );
+            for (template, column) in entry.value.coordinates() {
+                let at = format!("{at}:{column}");
+                let coord =
+                    match CoordinateTemplate::parse(template).and_then(|t| t.resolve(env_name)) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            push(
+                                "error",
+                                "unresolved",
+                                format!("{at}: {template}: {e}"),
+                                Some(entry.line),
+                            );
+                            continue;
+                        }
+                    };
+                if has_fallback && self.production(coord.env()) {
+                    push(
+                        "error",
+                        "production-fallback",
+                        format!(
+                            "{at}: {} has a fallback on production coordinate {coord}",
+                            entry.name
+                        ),
+                        Some(entry.line),
+                    );
+                }
+                let located = self
+                    .locate(&coord, &meta, false)
+                    .map_err(|e| store_error(&e))?;
+                match (&located.vault, located.decision) {
+                    (Some(vault), Decision::Allow) => {
+                        used.insert(format!("{}|{}", vault.label(), coord.unpinned()));
+                        if matches!(vault, VaultName::Project(_))
+                            && self.info.scope.global
+                            && self
+                                .store
+                                .find(&VaultName::Global, &coord.unpinned())
+                                .map_err(|e| store_error(&e))?
+                                .is_some()
+                        {
+                            push(
+                                "warning",
+                                "shadows-global",
+                                format!(
+                                    "{at}: {coord} exists in the project and in the global vault; the project's wins"
+                                ),
+                                Some(entry.line),
+                            );
+                        }
+                    }
+                    _ if has_fallback => push(
+                        "warning",
+                        "unresolved",
+                        format!("{at}: {coord} does not resolve; its fallback will be used"),
+                        Some(entry.line),
+                    ),
+                    _ => push(
+                        "error",
+                        "unresolved",
+                        format!("{at}: {coord} does not resolve in this scope"),
+                        Some(entry.line),
+                    ),
+                }
+            }
+        }
+        if let Some(env) = env_name {
+            let order = policy::resolution_order(
+                kovra_core::coord::Pin::Scope,
+                self.project.as_deref(),
+                &self.info.scope,
+            );
+            for vault in order {
+                if !self
+                    .store
+                    .vault_exists(&vault)
+                    .map_err(|e| store_error(&e))?
+                {
+                    continue;
+                }
+                let listing = self.store.list(&vault).map_err(|e| store_error(&e))?;
+                for record in listing.records {
+                    let c = &record.meta.coordinate;
+                    if c.env() == env && !used.contains(&format!("{}|{c}", vault.label())) {
+                        push(
+                            "warning",
+                            "unused-record",
+                            format!(
+                                "{c} ({}) is in environment {env} but no line uses it",
+                                vault.label()
+                            ),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+        let mut audit = self.info.entry("doctor", None, None, "allow");
+        audit.detail = Some(format!("{} findings", findings.len()));
+        self.store.audit(audit).map_err(|e| store_error(&e))?;
+        Ok(doctor_reply(findings))
+    }
+}
+
+fn doctor_reply(findings: Vec<Finding>) -> Response {
+    let errors = findings.iter().filter(|f| f.level == "error").count();
+    let warnings = findings.len() - errors;
+    ok(Reply::Doctor {
+        findings,
+        errors,
+        warnings,
+    })
+}

@@ -1,0 +1,331 @@
+//! Starting a `kovra run` child inside the daemon: the values go from the vault straight
+//! into the child's environment, and its output is redacted on its way to the client's own
+//! stdout and stderr (passed to us as descriptors). Plaintext never crosses the socket.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use kovra_proto::frame::{self, MAX_REQUEST};
+use kovra_proto::{Envelope, ErrorReply, Reply, Request, Response, TermSize};
+use kovra_redact::Redactor;
+use nix::sys::signal::{Signal, killpg};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+use nix::unistd::Pid;
+use zeroize::Zeroizing;
+
+use crate::os;
+
+/// Everything needed to start one approved child. Dropped (and wiped) once it is running.
+pub struct RunPlan {
+    pub program: PathBuf,
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    /// The caller's environment without `KOVRA_*`, then the injected variables.
+    pub env: Vec<(String, Zeroizing<String>)>,
+    /// Values to mask in the child's output, named by variable.
+    pub secrets: Vec<(String, Zeroizing<Vec<u8>>)>,
+    pub tty: Option<TermSize>,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+/// How long output may keep flowing after the child exits (from its own children).
+const DRAIN_GRACE: Duration = Duration::from_millis(300);
+
+fn fail(code: &str, message: String) -> Response {
+    Response::Error(ErrorReply {
+        code: code.into(),
+        message,
+        hint: None,
+    })
+}
+
+/// Receive the client's stdin, stdout and stderr.
+fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| {
+        fail(
+            "run-failed",
+            format!("did not receive the terminal descriptors: {e}"),
+        )
+    })?;
+    let mut raw = Vec::new();
+    for cmsg in msg.cmsgs().map_err(|e| fail("run-failed", e.to_string()))? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            raw.extend(fds);
+        }
+    }
+    let _ = stream.set_read_timeout(None);
+    let fds = os::adopt_received_fds(raw);
+    if fds.len() != 3 {
+        return Err(fail(
+            "run-failed",
+            format!("expected 3 descriptors, received {}", fds.len()),
+        ));
+    }
+    Ok(fds)
+}
+
+/// Copy `from` to `to`, redacting, until EOF. Reports on `done` when finished.
+fn relay(mut from: impl Read, to: OwnedFd, redactor: Arc<Redactor>, done: mpsc::Sender<()>) {
+    let mut to = File::from(to);
+    let mut stream = redactor.stream();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut out = Vec::with_capacity(READ_CHUNK + 64);
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // EIO is how a PTY master reports that the last slave holder closed.
+            Err(_) => break,
+        };
+        out.clear();
+        stream.push(&buf[..n], &mut out);
+        if to.write_all(&out).is_err() {
+            // The client's output is gone: stop reading so the child sees a closed pipe.
+            let _ = done.send(());
+            return;
+        }
+    }
+    out.clear();
+    stream.finish(&mut out);
+    let _ = to.write_all(&out);
+    let _ = done.send(());
+}
+
+/// Copy the client's terminal input into the PTY until told to stop. Polls, so that it
+/// never keeps reading the user's terminal after the run is over.
+fn pump_input(input: OwnedFd, pty: Arc<OwnedFd>, stop: Arc<AtomicBool>) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut buf = [0u8; 4096];
+    let mut input = File::from(input);
+    let mut pty_writer = match pty.try_clone() {
+        Ok(fd) => File::from(fd),
+        Err(_) => return,
+    };
+    while !stop.load(Ordering::SeqCst) {
+        let mut fds = [PollFd::new(input.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(50u16)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(_) => return,
+        }
+        if !fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP))
+        {
+            continue;
+        }
+        match input.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if pty_writer.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Run the plan on this connection: take the descriptors, start the child, relay, and
+/// answer with its exit code. Consumes the connection.
+pub fn execute(
+    plan: RunPlan,
+    stream: &UnixStream,
+    reader: BufReader<UnixStream>,
+    writer: &mut BufWriter<UnixStream>,
+) {
+    let fds = match receive_fds(stream) {
+        Ok(f) => f,
+        Err(resp) => {
+            let _ = frame::write(writer, &resp);
+            return;
+        }
+    };
+    let mut fds = fds.into_iter();
+    let (Some(stdin), Some(stdout), Some(stderr)) = (fds.next(), fds.next(), fds.next()) else {
+        return;
+    };
+    let redactor = Arc::new(Redactor::new(
+        plan.secrets.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+    ));
+
+    let mut cmd = Command::new(&plan.program);
+    cmd.arg0(plan.argv.first().map(String::as_str).unwrap_or_default())
+        .args(plan.argv.iter().skip(1))
+        .current_dir(&plan.cwd)
+        .env_clear();
+    for (k, v) in &plan.env {
+        cmd.env(k, v.as_str());
+    }
+    let (done_tx, done_rx) = mpsc::channel();
+    let stop_input = Arc::new(AtomicBool::new(false));
+    let mut relays = 0;
+    let mut pty_master: Option<Arc<OwnedFd>> = None;
+
+    let spawned = if let Some(size) = plan.tty {
+        let winsize = nix::pty::Winsize {
+            ws_row: size.rows,
+            ws_col: size.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        match nix::pty::openpty(Some(&winsize), None) {
+            Ok(pty) => {
+                let master = Arc::new(pty.master);
+                let slave = pty.slave;
+                let (s1, s2) = match (slave.try_clone(), slave.try_clone()) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    _ => return,
+                };
+                cmd.stdin(Stdio::from(slave))
+                    .stdout(Stdio::from(s1))
+                    .stderr(Stdio::from(s2));
+                os::controlling_tty_on_exec(&mut cmd);
+                let child = cmd.spawn();
+                drop(cmd);
+                if child.is_ok() {
+                    if let Ok(reader_fd) = master.try_clone() {
+                        let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
+                        std::thread::spawn(move || relay(File::from(reader_fd), stdout, r, tx));
+                        relays += 1;
+                    }
+                    let (m, stop) = (Arc::clone(&master), Arc::clone(&stop_input));
+                    std::thread::spawn(move || pump_input(stdin, m, stop));
+                    drop(stderr);
+                }
+                pty_master = Some(master);
+                child
+            }
+            Err(e) => Err(std::io::Error::from(e)),
+        }
+    } else {
+        cmd.stdin(Stdio::from(stdin))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let child = cmd.spawn();
+        drop(cmd);
+        child.map(|mut c| {
+            if let Some(out) = c.stdout.take() {
+                let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
+                std::thread::spawn(move || relay(out, stdout, r, tx));
+                relays += 1;
+            }
+            if let Some(err) = c.stderr.take() {
+                let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
+                std::thread::spawn(move || relay(err, stderr, r, tx));
+                relays += 1;
+            }
+            c
+        })
+    };
+    drop(plan);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = frame::write(
+                writer,
+                &fail("run-failed", format!("could not start the command: {e}")),
+            );
+            return;
+        }
+    };
+    let pgid = Pid::from_raw(child.id() as i32);
+
+    // Control frames from the client: signals, window sizes, and disconnection.
+    let finished = Arc::new(AtomicBool::new(false));
+    {
+        let finished = Arc::clone(&finished);
+        let master = pty_master.clone();
+        std::thread::spawn(move || control(reader, pgid, master, finished));
+    }
+
+    let status = child.wait();
+    finished.store(true, Ordering::SeqCst);
+    for _ in 0..relays {
+        if done_rx.recv_timeout(DRAIN_GRACE).is_err() {
+            break;
+        }
+    }
+    stop_input.store(true, Ordering::SeqCst);
+    drop(pty_master);
+    let code = match status {
+        Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
+        Err(_) => 1,
+    };
+    let _ = frame::write(
+        writer,
+        &Response::Ok {
+            reply: Box::new(Reply::Exited { code }),
+        },
+    );
+}
+
+/// Read the client's control frames until it hangs up. A client that goes away before the
+/// child ends takes the child with it.
+fn control(
+    mut reader: BufReader<UnixStream>,
+    pgid: Pid,
+    pty: Option<Arc<OwnedFd>>,
+    finished: Arc<AtomicBool>,
+) {
+    loop {
+        let envelope: Envelope = match frame::read(&mut reader, MAX_REQUEST) {
+            Ok(e) => e,
+            Err(_) => break,
+        };
+        match envelope.request {
+            Request::Signal { signal } => {
+                if let Ok(sig) = Signal::try_from(signal)
+                    && matches!(
+                        sig,
+                        Signal::SIGINT
+                            | Signal::SIGTERM
+                            | Signal::SIGHUP
+                            | Signal::SIGQUIT
+                            | Signal::SIGWINCH
+                    )
+                {
+                    let _ = killpg(pgid, sig);
+                }
+            }
+            Request::Resize { rows, cols } => {
+                if let Some(pty) = &pty {
+                    let _ = os::set_window_size(pty.as_ref(), rows, cols);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !finished.load(Ordering::SeqCst) {
+        tracing::info!(
+            pgid = pgid.as_raw(),
+            "client disconnected; stopping its child"
+        );
+        let _ = killpg(pgid, Signal::SIGHUP);
+        let _ = killpg(pgid, Signal::SIGTERM);
+        std::thread::sleep(Duration::from_secs(2));
+        if !finished.load(Ordering::SeqCst) {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
