@@ -47,12 +47,15 @@ impl Demo {
         stdin: Option<&[u8]>,
         agent: bool,
         expect_ok: bool,
-    ) -> Result<(), CliError> {
+    ) -> Result<Vec<u8>, CliError> {
         println!("\n# {note}");
         println!(
             "$ {}kovra {}",
             if agent { "KOVRA_ORIGIN=agent " } else { "" },
-            args.join(" ")
+            args.iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         let mut c = self.command(args, agent);
         c.stdin(if stdin.is_some() {
@@ -67,8 +70,9 @@ impl Demo {
             pipe.write_all(input).map_err(fail)?;
         }
         let out = child.wait_with_output().map_err(fail)?;
+        let forms = kovra_redact::forms(self.canary.as_bytes());
         for stream in [&out.stdout, &out.stderr] {
-            if contains(stream, self.canary.as_bytes()) {
+            if forms.iter().any(|f| contains(stream, f)) {
                 self.leaked = true;
             }
         }
@@ -87,7 +91,19 @@ impl Demo {
                 out.status.code().unwrap_or(-1)
             );
         }
-        Ok(())
+        Ok(out.stdout)
+    }
+}
+
+/// Quote an argument for display the way a user would type it.
+fn shell_quote(arg: &str) -> String {
+    if arg
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+    {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
     }
 }
 
@@ -209,6 +225,45 @@ fn tour(demo: &mut Demo) -> Result<(), CliError> {
         true,
         false,
     )?;
+    // A project wires variables to coordinates; the daemon starts the child with the value.
+    let app = demo.dir.join("app");
+    std::fs::create_dir_all(&app).map_err(fail)?;
+    let refs = app.join(".env.refs");
+    std::fs::write(&refs, "# the demo app's wiring: addresses, never values\nAPI_KEY=secret:${ENV}/payments/api-key\n")
+        .map_err(fail)?;
+    let refs_arg = refs.display().to_string();
+    println!(
+        "\n# The project's .env.refs (safe to commit):\n{}",
+        std::fs::read_to_string(&refs).map_err(fail)?.trim_end()
+    );
+    let out = demo.step(
+        "A child uses the canary; its output is masked, also in base64",
+        &[
+            "run",
+            "--env",
+            "dev",
+            "--refs",
+            &refs_arg,
+            "--",
+            "sh",
+            "-c",
+            "echo \"API_KEY=$API_KEY\"; printf %s \"$API_KEY\" | base64; printf %s \"$API_KEY\" | sha256sum",
+        ],
+        None,
+        false,
+        true,
+    )?;
+    use sha2::Digest;
+    let expected: String = sha2::Sha256::digest(canary.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if !contains(&out, expected.as_bytes()) {
+        return Err(fail("the child did not receive the value"));
+    }
+    println!(
+        "(the SHA-256 the child printed is the canary's: it had the real value, and never showed it)"
+    );
     demo.step(
         "Every decision is on the audit trail (never a value)",
         &["audit"],

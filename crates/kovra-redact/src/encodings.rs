@@ -3,7 +3,7 @@
 //! escapes.
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
 
 /// Shortest encoded fragment still worth matching: shorter ones would shred ordinary text.
@@ -14,6 +14,9 @@ pub fn forms(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(value.to_vec())];
     out.push(Zeroizing::new(hex_encode(value, b"0123456789abcdef")));
     out.push(Zeroizing::new(hex_encode(value, b"0123456789ABCDEF")));
+    // Standing alone, with its padding (so the marker swallows the `=` too).
+    out.push(Zeroizing::new(STANDARD.encode(value).into_bytes()));
+    out.push(Zeroizing::new(URL_SAFE.encode(value).into_bytes()));
     for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
         for shift in 0..3 {
             if let Some(f) = base64_fragment(engine, value, shift) {
