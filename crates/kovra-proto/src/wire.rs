@@ -162,7 +162,7 @@ pub enum Request {
         #[serde(default)]
         proof: Option<Proof>,
     },
-    /// Run a program with `.env.refs` values injected (see `docs/protocol.md` §10). On
+    /// Run a program with `.env.refs` values injected (see `docs/protocol.md` §11). On
     /// `run-ready` the client passes its stdin, stdout and stderr descriptors; then it may
     /// send `signal` and `resize`; the daemon ends with `exited`.
     Run(Box<RunRequest>),
