@@ -8,6 +8,8 @@ pub struct CliError {
     pub code: String,
     pub message: String,
     pub hint: Option<String>,
+    /// Already printed as part of a `--json` document; only its exit code remains to give.
+    pub reported: bool,
 }
 
 impl CliError {
@@ -16,7 +18,13 @@ impl CliError {
             code: code.to_string(),
             message: message.into(),
             hint: hint.map(str::to_string),
+            reported: false,
         }
+    }
+
+    pub fn already_reported(mut self) -> Self {
+        self.reported = true;
+        self
     }
 
     /// Documented in docs/errors.md; stable.
@@ -42,6 +50,7 @@ impl From<ErrorReply> for CliError {
             code: e.code,
             message: e.message,
             hint: e.hint,
+            reported: false,
         }
     }
 }

@@ -31,6 +31,9 @@ pub fn json(value: &serde_json::Value) -> Result<(), CliError> {
 }
 
 pub fn error(e: &CliError, as_json: bool) {
+    if e.reported {
+        return;
+    }
     if as_json {
         let doc = json!({"error": {"code": e.code, "message": e.message, "hint": e.hint}});
         let _ = json(&doc);
@@ -130,8 +133,14 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
                 .map_err(output_error)
         }
         other if as_json => {
-            json(&serde_json::to_value(other).unwrap_or_default())?;
-            integrity(other)
+            // One document, always: a failure the reply carries is embedded in it.
+            let mut doc = serde_json::to_value(other).unwrap_or_default();
+            let failure = integrity(other);
+            if let (Err(e), Some(map)) = (&failure, doc.as_object_mut()) {
+                map.insert("error".into(), json!({"code": e.code, "message": e.message, "hint": e.hint}));
+            }
+            json(&doc)?;
+            failure.map_err(CliError::already_reported)
         }
         Reply::Status(s) => {
             stdout_line(&format!(
