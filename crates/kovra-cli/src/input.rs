@@ -102,16 +102,43 @@ pub fn passphrase(src: &PassphraseSource, prompt: &str, confirm: bool) -> Result
     Ok(secret)
 }
 
-/// A hidden prompt on the controlling terminal.
+/// A hidden prompt on the controlling terminal. Echo is turned off *before* the prompt is
+/// shown, so an answer typed ahead of it is never echoed either.
 pub fn tty_prompt(prompt: &str) -> Result<Secret, CliError> {
-    let typed = rpassword::prompt_password(prompt).map_err(|e| {
+    use nix::sys::termios::{self, LocalFlags, SetArg};
+    use std::io::{BufRead, Write};
+    use std::os::fd::AsFd;
+    let no_tty = |e: &dyn std::fmt::Display| {
         CliError::new(
             "no-terminal",
             format!("cannot prompt on the terminal: {e}"),
             None,
         )
-    })?;
-    Ok(Secret::new(typed.into_bytes()))
+    };
+    let tty = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| no_tty(&e))?;
+    let saved = termios::tcgetattr(tty.as_fd()).map_err(|e| no_tty(&e))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    termios::tcsetattr(tty.as_fd(), SetArg::TCSAFLUSH, &quiet).map_err(|e| no_tty(&e))?;
+    let result = (|| {
+        let mut out = &tty;
+        out.write_all(prompt.as_bytes())?;
+        out.flush()?;
+        let mut line = Zeroizing::new(String::new());
+        std::io::BufReader::new(&tty).read_line(&mut line)?;
+        Ok::<_, std::io::Error>(line)
+    })();
+    let _ = termios::tcsetattr(tty.as_fd(), SetArg::TCSANOW, &saved);
+    let mut line = result.map_err(|e| no_tty(&e))?;
+    while line.ends_with('\n') || line.ends_with('\r') {
+        line.pop();
+    }
+    Ok(Secret::new(line.as_bytes().to_vec()))
 }
 
 /// A record's value: from stdin with --stdin, else a hidden prompt.

@@ -209,6 +209,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         })?),
         Command::Fingerprint { coordinate } => show(s.call(Request::Fingerprint {
             coordinate: coord(&coordinate)?,
+            proof: None,
         })?),
         Command::Edit {
             coordinate,

@@ -137,7 +137,10 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             let mut doc = serde_json::to_value(other).unwrap_or_default();
             let failure = integrity(other);
             if let (Err(e), Some(map)) = (&failure, doc.as_object_mut()) {
-                map.insert("error".into(), json!({"code": e.code, "message": e.message, "hint": e.hint}));
+                map.insert(
+                    "error".into(),
+                    json!({"code": e.code, "message": e.message, "hint": e.hint}),
+                );
             }
             json(&doc)?;
             failure.map_err(CliError::already_reported)

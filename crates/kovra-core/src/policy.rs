@@ -190,6 +190,7 @@ pub enum Reason {
     VaultOperationNeedsFullScope,
     ExecutableNotAllowlisted,
     AllowlistChangeNeedsPresence,
+    FingerprintNeedsPresence,
 }
 
 impl Reason {
@@ -209,6 +210,7 @@ impl Reason {
             Reason::VaultOperationNeedsFullScope => "vault-operation-out-of-scope",
             Reason::ExecutableNotAllowlisted => "executable-not-allowlisted",
             Reason::AllowlistChangeNeedsPresence => "allowlist-needs-proof",
+            Reason::FingerprintNeedsPresence => "fingerprint-needs-proof",
         }
     }
 
@@ -262,6 +264,9 @@ impl Reason {
             }
             Reason::AllowlistChangeNeedsPresence => {
                 "adding to the executable allowlist needs a proof of presence"
+            }
+            Reason::FingerprintNeedsPresence => {
+                "fingerprinting a high or production record needs a proof of presence (it can confirm a guess)"
             }
             Reason::VaultOperationNeedsFullScope => {
                 "this vault-wide operation needs a session scoped to the whole vault"
@@ -331,10 +336,13 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
     match req.operation {
         Operation::Metadata | Operation::EditDescription => Decision::Allow,
         Operation::Fingerprint => {
-            if protected && req.origin == Origin::Agent {
+            // A terminal is no proof (an agent can fake one): a human also proves presence.
+            if !protected {
+                Decision::Allow
+            } else if req.origin == Origin::Agent {
                 Decision::Deny(Reason::AgentCannotFingerprintProtected)
             } else {
-                Decision::Allow
+                needs(Reason::FingerprintNeedsPresence)
             }
         }
         Operation::Create if req.record.is_none() => Decision::Allow,

@@ -186,6 +186,19 @@ impl LockedStore {
         if !path.exists() {
             return Err(StoreError::NotInitialized(home.to_path_buf()));
         }
+        // Check the file is a database before SQLite touches it: opening in WAL mode would
+        // otherwise turn an empty or foreign file into a fresh database.
+        let mut magic = [0u8; 16];
+        let is_sqlite = std::fs::File::open(&path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+            .is_ok()
+            && &magic == b"SQLite format 3\0";
+        if !is_sqlite {
+            return Err(StoreError::Corrupt(format!(
+                "{} is not a kovra vault database",
+                path.display()
+            )));
+        }
         let conn = connect(&path)?;
         let store = LockedStore { conn, path };
         store.header()?;

@@ -780,7 +780,7 @@ impl Gate<'_> {
             ),
             Request::List { env } => self.list(env.as_deref()),
             Request::Show { coordinate } => self.show(&coordinate),
-            Request::Fingerprint { coordinate } => self.fingerprint(&coordinate),
+            Request::Fingerprint { coordinate, .. } => self.fingerprint(&coordinate),
             Request::Edit {
                 coordinate,
                 description,

@@ -113,6 +113,8 @@ pub enum Request {
     },
     Fingerprint {
         coordinate: String,
+        #[serde(default)]
+        proof: Option<Proof>,
     },
     Edit {
         coordinate: String,
@@ -207,7 +209,8 @@ impl Request {
             | Request::Rollback { proof, .. }
             | Request::Reveal { proof, .. }
             | Request::RotateKey { proof }
-            | Request::AllowAdd { proof, .. } => Some(proof),
+            | Request::AllowAdd { proof, .. }
+            | Request::Fingerprint { proof, .. } => Some(proof),
             Request::Run(run) => Some(&mut run.proof),
             _ => None,
         }

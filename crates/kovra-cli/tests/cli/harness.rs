@@ -267,3 +267,22 @@ pub fn stdout(out: &Output) -> String {
 pub fn db_path(h: &Home) -> PathBuf {
     h.home.join("vault.db")
 }
+
+/// A record's fingerprint as a human at a terminal gets it (agents may not fingerprint high or
+/// production records). `passphrase` answers a proof-of-presence prompt, should one be asked.
+/// `args` come before `fingerprint COORD`, e.g. `["--project", "web"]`.
+pub fn human_fingerprint(h: &Home, args: &[&str], coord: &str, passphrase: &str) -> String {
+    let mut full = args.to_vec();
+    full.extend(["fingerprint", coord]);
+    let out = h.run_pty(&full, &[passphrase]);
+    assert!(
+        out.status.success(),
+        "human fingerprint {coord}: {}",
+        describe(&out)
+    );
+    stdout(&out)
+        .split_whitespace()
+        .find(|w| w.starts_with("kfp:"))
+        .unwrap_or_else(|| panic!("no fingerprint for {coord}: {}", describe(&out)))
+        .to_string()
+}

@@ -1,1 +1,706 @@
-//! (being written)
+//! The vault's life: lock and unlock, the idle timeout, termination signals, passphrase change,
+//! key rotation, history and rollback, projects, file modes, and one daemon per home.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+fn socket_files(h: &Home) -> Vec<PathBuf> {
+    std::fs::read_dir(h.runtime.join("kovra"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A live process (a zombie waiting to be reaped counts as gone).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next())
+                .is_some_and(|state| state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn stop_and_wait(h: &Home) {
+    let pid = h.daemon_pid();
+    h.stop();
+    wait_until("the daemon to stop", Duration::from_secs(10), || {
+        socket_files(h).is_empty() && !pid.is_some_and(alive)
+    });
+}
+
+fn pass_arg(h: &Home) -> String {
+    h.pass_file.to_str().unwrap().to_string()
+}
+
+fn unlock_with(h: &Home, file: &Path) -> std::process::Output {
+    h.run(&[
+        "--json",
+        "unlock",
+        "--passphrase-file",
+        file.to_str().unwrap(),
+    ])
+}
+
+fn status(h: &Home) -> Value {
+    let (code, v) = h.json(&["status"]);
+    assert_eq!(code, 0, "{v}");
+    v
+}
+
+fn fingerprint(h: &Home, coord: &str) -> String {
+    stdout(&h.ok(&["fingerprint", coord])).trim().to_string()
+}
+
+fn add(h: &Home, coord: &str, value: &str, extra: &[&str]) {
+    let out = h.add(coord, value.as_bytes(), extra);
+    assert!(out.status.success(), "add {coord}: {}", describe(&out));
+}
+
+fn set(h: &Home, coord: &str, value: &str, extra: &[&str]) {
+    let mut args = vec!["set", coord, "--stdin"];
+    args.extend_from_slice(extra);
+    let out = h.run_stdin(&args, value.as_bytes());
+    assert!(out.status.success(), "set {coord}: {}", describe(&out));
+}
+
+fn error_code(out: &std::process::Output) -> String {
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(out)));
+    v["error"]["code"].as_str().unwrap_or_default().to_string()
+}
+
+fn audit(h: &Home, filter: &[&str]) -> Vec<Value> {
+    let mut args = vec!["audit"];
+    args.extend_from_slice(filter);
+    let (code, v) = h.json(&args);
+    assert_eq!(code, 0, "{v}");
+    v["entries"].as_array().unwrap().clone()
+}
+
+fn audit_verifies(h: &Home) -> u64 {
+    let (code, v) = h.json(&["audit", "verify"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    v["entries"].as_u64().unwrap()
+}
+
+#[test]
+fn lock_and_unlock() {
+    let h = Home::init();
+    add(&h, "secret:dev/db/password", &canary("lock"), &[]);
+    let fp = fingerprint(&h, "secret:dev/db/password");
+    let s = status(&h);
+    assert_eq!(s["unlocked"], true, "{s}");
+    assert_eq!(s["records"], 1, "{s}");
+    assert!(s["locks_in_secs"].as_u64().is_some(), "{s}");
+    let out = h.ok(&["lock"]);
+    assert!(stderr(&out).contains("vault locked"), "{}", describe(&out));
+    let s = status(&h);
+    assert_eq!(s["unlocked"], false, "{s}");
+    assert!(
+        s["records"].is_null(),
+        "a locked daemon told the record count: {s}"
+    );
+    assert!(s["vault_id"].is_null(), "{s}");
+    h.ok(&["lock"]);
+    let out = h.run(&["--json", "fingerprint", "secret:dev/db/password"]);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let out = unlock_with(&h, &h.pass_file);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = unlock_with(&h, &h.pass_file);
+    assert!(
+        stdout(&out).contains("already unlocked"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(status(&h)["unlocked"], true);
+    assert_eq!(fingerprint(&h, "secret:dev/db/password"), fp);
+    let locks = audit(&h, &["--action", "lock"]);
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0]["reason"], "requested");
+    // `lock` with no daemon running says so and starts none.
+    stop_and_wait(&h);
+    let out = h.ok(&["lock"]);
+    assert!(
+        stderr(&out).contains("no daemon is running"),
+        "{}",
+        describe(&out)
+    );
+    assert!(socket_files(&h).is_empty(), "lock started a daemon");
+}
+
+#[test]
+fn the_idle_timeout_locks_the_vault() {
+    let h = Home::new();
+    std::fs::create_dir_all(&h.home).unwrap();
+    std::fs::set_permissions(&h.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(h.home.join("config.toml"), "idle_timeout_secs = 2\n").unwrap();
+    h.ok(&["init", "--passphrase-file", &pass_arg(&h)]);
+    add(&h, "secret:dev/db/password", &canary("idle"), &[]);
+    let s = status(&h);
+    assert_eq!(s["idle_timeout_secs"], 2, "{s}");
+    assert_eq!(s["unlocked"], true, "{s}");
+    // Work with the vault keeps it open: each such request restarts the clock.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        std::thread::sleep(Duration::from_millis(400));
+        let out = h.run(&["--json", "list"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "locked while in use: {}",
+            describe(&out)
+        );
+    }
+    // Left alone it locks; polling `status` does not count as use.
+    let idle_since = Instant::now();
+    wait_until("the idle lock", Duration::from_secs(8), || {
+        status(&h)["unlocked"] == false
+    });
+    assert!(
+        idle_since.elapsed() >= Duration::from_millis(1500),
+        "locked after only {:?} idle",
+        idle_since.elapsed()
+    );
+    let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap();
+    assert!(log.contains("locked after the idle timeout"), "{log}");
+    let out = h.run(&["--json", "list"]);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    assert_eq!(error_code(&out), "vault-locked");
+    h.ok(&["unlock", "--passphrase-file", &pass_arg(&h)]);
+    let locks = audit(&h, &["--action", "lock"]);
+    assert_eq!(locks.last().unwrap()["reason"], "idle-timeout", "{locks:?}");
+    assert_eq!(locks.last().unwrap()["origin"], "daemon", "{locks:?}");
+}
+
+#[test]
+fn termination_signals_lock_and_remove_the_socket() {
+    let h = Home::init();
+    add(&h, "secret:dev/db/password", &canary("sig"), &[]);
+    let fp = fingerprint(&h, "secret:dev/db/password");
+    for (n, sig) in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let pid = h.daemon_pid().expect("a running daemon");
+        let sockets = socket_files(&h);
+        assert_eq!(sockets.len(), 1, "{sockets:?}");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
+        wait_until("the daemon to exit", Duration::from_secs(10), || {
+            !alive(pid)
+        });
+        assert!(!sockets[0].exists(), "{sig}: the socket was left behind");
+        let mut c = h.cmd(&["--json", "status"]);
+        c.env("KOVRA_NO_AUTOSTART", "1");
+        let out = h.run_with(c, None);
+        let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(s["daemon"], "not-running", "{sig}: {s}");
+        // A new daemon starts locked; the lock is on the trail.
+        let out = h.run(&["--json", "list"]);
+        assert_eq!(out.status.code(), Some(6), "{sig}: {}", describe(&out));
+        h.ok(&["unlock", "--passphrase-file", &pass_arg(&h)]);
+        let locks = audit(&h, &["--action", "lock"]);
+        assert_eq!(locks.len(), n + 1, "{sig}: {locks:?}");
+        assert_eq!(locks[n]["reason"], "signal", "{sig}: {locks:?}");
+        assert_eq!(fingerprint(&h, "secret:dev/db/password"), fp);
+    }
+    audit_verifies(&h);
+}
+
+#[test]
+fn passwd_replaces_the_passphrase() {
+    let h = Home::init();
+    let value = canary("passwd");
+    add(
+        &h,
+        "secret:staging/api/key",
+        &value,
+        &["--sensitivity", "high"],
+    );
+    let fp = human_fingerprint(&h, &[], "secret:staging/api/key", PASSPHRASE);
+    let new = h.root.join("new-passphrase");
+    let new_pass = "a completely different passphrase";
+    std::fs::write(&new, format!("{new_pass}\n")).unwrap();
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let wrong = h.root.join("wrong-passphrase");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let short = h.root.join("short-passphrase");
+    std::fs::write(&short, "short\n").unwrap();
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let passwd = |old: &Path, new: &Path| {
+        h.run(&[
+            "--json",
+            "passwd",
+            "--passphrase-file",
+            old.to_str().unwrap(),
+            "--new-passphrase-file",
+            new.to_str().unwrap(),
+        ])
+    };
+    // A wrong current passphrase or a weak new one changes nothing.
+    let out = passwd(&wrong, &new);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(error_code(&out), "wrong-passphrase");
+    let denied = audit(&h, &["--action", "passwd"]);
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["decision"], "deny");
+    let out = passwd(&h.pass_file, &short);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(error_code(&out), "passphrase-weak");
+    // The real change.
+    let out = passwd(&h.pass_file, &new);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    // Proofs of presence now take the new passphrase.
+    let out = h.run_pty(&["reveal", "secret:staging/api/key"], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    assert!(!stdout(&out).contains(&value));
+    let out = h.run_pty(&["reveal", "secret:staging/api/key"], &[new_pass]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(stdout(&out).contains(&value), "{}", describe(&out));
+    // The old one no longer unlocks, in this daemon or the next one.
+    for restart in [false, true] {
+        if restart {
+            stop_and_wait(&h);
+        } else {
+            h.ok(&["lock"]);
+        }
+        let out = unlock_with(&h, &h.pass_file);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert_eq!(error_code(&out), "wrong-passphrase");
+        assert_eq!(status(&h)["unlocked"], false);
+        let out = unlock_with(&h, &new);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        assert_eq!(
+            human_fingerprint(&h, &[], "secret:staging/api/key", new_pass),
+            fp
+        );
+    }
+    audit_verifies(&h);
+}
+
+#[test]
+fn rotate_key_keeps_every_value_and_version() {
+    let h = Home::init();
+    h.ok(&["project", "create", "web"]);
+    let coords = [
+        (
+            "secret:dev/app/token",
+            &["--sensitivity", "low", "--revealable"][..],
+        ),
+        ("secret:dev/db/password", &[][..]),
+        ("secret:staging/api/key", &["--sensitivity", "high"][..]),
+        (
+            "secret:dev/signing/key",
+            &["--sensitivity", "inject-only"][..],
+        ),
+        ("secret:prod/db/password", &[][..]),
+        ("secret:dev/web/only", &["--project", "web"][..]),
+    ];
+    for (c, extra) in coords {
+        add(&h, c, &canary("rot"), extra);
+    }
+    let low_value = canary("low-v2");
+    let first_fp = fingerprint(&h, "secret:dev/app/token");
+    set(&h, "secret:dev/app/token", &low_value, &[]);
+    set(&h, "secret:dev/db/password", &canary("rot-v2"), &[]);
+    h.ok(&["edit", "secret:dev/db/password", "--description", "edited"]);
+    let fps = |h: &Home| -> Vec<String> {
+        coords
+            .iter()
+            .map(|(c, extra)| {
+                let project: &[&str] = if extra.contains(&"--project") {
+                    &["--project", "web"]
+                } else {
+                    &[]
+                };
+                human_fingerprint(h, project, c, PASSPHRASE)
+            })
+            .collect()
+    };
+    let before = fps(&h);
+    let (_, list) = h.json(&["list"]);
+    let versions: u64 = list["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_u64().unwrap())
+        .sum();
+    let records_before = list["records"].clone();
+    for round in 0..2 {
+        let out = h.ok(&["rotate-key"]);
+        assert!(
+            stderr(&out).contains(&format!("{versions} versions re-sealed")),
+            "round {round}: {}",
+            describe(&out)
+        );
+        assert_eq!(fps(&h), before, "round {round}: a value changed");
+    }
+    let (_, list) = h.json(&["list"]);
+    assert_eq!(list["records"], records_before);
+    assert_eq!(list["tampered"], 0);
+    // The new keys are what the next daemon unlocks with.
+    stop_and_wait(&h);
+    h.ok(&["unlock", "--passphrase-file", &pass_arg(&h)]);
+    assert_eq!(fps(&h), before);
+    assert_eq!(
+        h.ok(&["reveal", "secret:dev/app/token"]).stdout,
+        low_value.as_bytes()
+    );
+    audit_verifies(&h);
+    assert_eq!(audit(&h, &["--action", "rotate-key"]).len(), 2);
+    // Old versions were re-sealed too.
+    h.ok(&["rollback", "secret:dev/app/token", "1"]);
+    assert_eq!(fingerprint(&h, "secret:dev/app/token"), first_fp);
+}
+
+#[test]
+fn history_and_rollback() {
+    let h = Home::init();
+    let coord = "secret:dev/db/password";
+    let values = [canary("v1"), canary("v2"), canary("v3")];
+    add(
+        &h,
+        coord,
+        &values[0],
+        &[
+            "--sensitivity",
+            "low",
+            "--revealable",
+            "--description",
+            "first",
+        ],
+    );
+    let mut fps = vec![fingerprint(&h, coord)];
+    for v in &values[1..] {
+        set(&h, coord, v, &[]);
+        fps.push(fingerprint(&h, coord));
+    }
+    assert_ne!(fps[0], fps[1]);
+    assert_ne!(fps[1], fps[2]);
+    let (code, hist) = h.json(&["history", coord]);
+    assert_eq!(code, 0, "{hist}");
+    let numbers: Vec<u64> = hist["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3], "{hist}");
+    assert_eq!(hist["versions"][0]["description"], "first");
+    let out = h.ok(&["history", coord]);
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("history of {coord}")), "{text}");
+    for v in ["v1", "v2", "v3"] {
+        assert!(text.contains(v), "{text}");
+    }
+    for v in &values {
+        assert!(
+            !text.contains(v.as_str()),
+            "history printed a value: {text}"
+        );
+    }
+    // Rollback restores an old value as a new version.
+    let out = h.run(&["--json", "rollback", coord, "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["version"], 4, "{reply}");
+    assert_eq!(fingerprint(&h, coord), fps[0]);
+    assert_eq!(h.ok(&["reveal", coord]).stdout, values[0].as_bytes());
+    h.ok(&["rollback", coord, "2"]);
+    assert_eq!(fingerprint(&h, coord), fps[1]);
+    let (_, shown) = h.json(&["show", coord]);
+    assert_eq!(shown["version"], 5);
+    let (_, hist) = h.json(&["history", coord]);
+    assert_eq!(hist["versions"].as_array().unwrap().len(), 5);
+    let rollbacks = audit(&h, &["--action", "rollback", "--coordinate", coord]);
+    assert_eq!(rollbacks.len(), 2, "{rollbacks:?}");
+    assert_eq!(rollbacks[0]["detail"], "restored version 1");
+    audit_verifies(&h);
+}
+
+#[test]
+fn projects_shadow_and_fall_through_to_global() {
+    let h = Home::init();
+    let (g_shared, p_shared, g_only, p_only) = (
+        canary("g-shared"),
+        canary("p-shared"),
+        canary("g-only"),
+        canary("p-only"),
+    );
+    let low = ["--sensitivity", "low", "--revealable"];
+    add(&h, "secret:dev/db/password", &g_shared, &low);
+    add(&h, "secret:dev/global/only", &g_only, &low);
+    h.ok(&["project", "create", "web"]);
+    h.ok(&["project", "create", "api"]);
+    let (_, projects) = h.json(&["project", "list"]);
+    assert_eq!(projects["projects"], serde_json::json!(["api", "web"]));
+    // --project web add creates in the project, even where global has the coordinate.
+    let out = h.run_stdin(
+        &[
+            "--json",
+            "--project",
+            "web",
+            "add",
+            "secret:dev/db/password",
+            "--stdin",
+            "--sensitivity",
+            "low",
+            "--revealable",
+        ],
+        p_shared.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let written: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(written["vault"], "project:web", "{written}");
+    add(
+        &h,
+        "secret:dev/web/only",
+        &p_only,
+        &["--project", "web", "--sensitivity", "low", "--revealable"],
+    );
+
+    let in_web = |args: &[&str]| {
+        let mut full = vec!["--project", "web"];
+        full.extend_from_slice(args);
+        h.ok(&full).stdout
+    };
+    let vault_of = |project: Option<&str>, coord: &str| {
+        let mut args = vec![];
+        if let Some(p) = project {
+            args.extend(["--project", p]);
+        }
+        args.extend(["show", coord]);
+        let (code, v) = h.json(&args);
+        assert_eq!(code, 0, "{args:?}: {v}");
+        v["vault"].as_str().unwrap().to_string()
+    };
+    // The project record shadows the global one.
+    assert_eq!(
+        vault_of(Some("web"), "secret:dev/db/password"),
+        "project:web"
+    );
+    assert_eq!(
+        in_web(&["reveal", "secret:dev/db/password"]),
+        p_shared.as_bytes()
+    );
+    // A record only in global is reached through the project.
+    assert_eq!(vault_of(Some("web"), "secret:dev/global/only"), "global");
+    assert_eq!(
+        in_web(&["reveal", "secret:dev/global/only"]),
+        g_only.as_bytes()
+    );
+    // secret://global/ always reaches global.
+    assert_eq!(
+        vault_of(Some("web"), "secret://global/dev/db/password"),
+        "global"
+    );
+    assert_eq!(
+        in_web(&["reveal", "secret://global/dev/db/password"]),
+        g_shared.as_bytes()
+    );
+    // Without a project, and from another project, the project's records are not there.
+    assert_eq!(vault_of(None, "secret:dev/db/password"), "global");
+    assert_eq!(
+        h.ok(&["reveal", "secret:dev/db/password"]).stdout,
+        g_shared.as_bytes()
+    );
+    assert_eq!(vault_of(Some("api"), "secret:dev/db/password"), "global");
+    for args in [
+        &["--json", "show", "secret:dev/web/only"][..],
+        &["--json", "--project", "api", "show", "secret:dev/web/only"],
+        &[
+            "--json",
+            "--project",
+            "web",
+            "show",
+            "secret://global/dev/web/only",
+        ],
+    ] {
+        let out = h.run(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", describe(&out));
+    }
+    // KOVRA_PROJECT works like --project.
+    let mut c = h.cmd(&["reveal", "secret:dev/db/password"]);
+    c.env("KOVRA_PROJECT", "web");
+    assert_eq!(h.run_with(c, None).stdout, p_shared.as_bytes());
+    // Fingerprints tell the two values apart without showing them.
+    let web_fp = stdout(&h.ok(&["--project", "web", "fingerprint", "secret:dev/db/password"]));
+    assert_ne!(
+        web_fp,
+        stdout(&h.ok(&["fingerprint", "secret:dev/db/password"]))
+    );
+    // The project listing shows the project's records and the global ones.
+    let (_, list) = h.json(&["--project", "web", "list"]);
+    let mut seen: Vec<(String, String)> = list["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["vault"].as_str().unwrap().to_string(),
+                r["coordinate"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("global".to_string(), "secret:dev/db/password".to_string()),
+            ("global".into(), "secret:dev/global/only".into()),
+            ("project:web".into(), "secret:dev/db/password".into()),
+            ("project:web".into(), "secret:dev/web/only".into()),
+        ]
+    );
+    let (_, list) = h.json(&["--project", "api", "list"]);
+    assert!(
+        list["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["vault"] == "global"),
+        "{list}"
+    );
+    // Removing the project record uncovers the global one again.
+    h.ok(&["--project", "web", "rm", "secret:dev/db/password"]);
+    assert_eq!(vault_of(Some("web"), "secret:dev/db/password"), "global");
+}
+
+#[test]
+fn files_are_private() {
+    let h = Home::init();
+    add(&h, "secret:dev/db/password", &canary("modes"), &[]);
+    h.ok(&["list"]);
+    let sock = socket_files(&h);
+    assert_eq!(sock.len(), 1, "{sock:?}");
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    let expect: Vec<(PathBuf, u32)> = vec![
+        (h.home.clone(), 0o700),
+        (h.runtime.join("kovra"), 0o700),
+        (h.home.join("vault.db"), 0o600),
+        (h.home.join("vault.db-wal"), 0o600),
+        (h.home.join("vault.db-shm"), 0o600),
+        (h.home.join("daemon.log"), 0o600),
+        (h.home.join("daemon.lock"), 0o600),
+        (sock[0].clone(), 0o600),
+    ];
+    for (p, want) in &expect {
+        assert!(p.exists(), "{} is missing", p.display());
+        assert_eq!(mode(p), *want, "{} has mode {:o}", p.display(), mode(p));
+    }
+    assert!(
+        std::fs::symlink_metadata(&sock[0])
+            .unwrap()
+            .file_type()
+            .is_socket()
+    );
+    // And everything else kovra made under the home and runtime dirs.
+    fn check(dir: &Path, mode: &dyn Fn(&Path) -> u32) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let m = mode(&p);
+            if p.is_dir() {
+                assert_eq!(m, 0o700, "{} has mode {m:o}", p.display());
+                check(&p, mode);
+            } else {
+                assert_eq!(m, 0o600, "{} has mode {m:o}", p.display());
+            }
+        }
+    }
+    check(&h.home, &mode);
+    check(&h.runtime, &mode);
+    // The modes survive a restart and a checkpoint.
+    stop_and_wait(&h);
+    h.ok(&["unlock", "--passphrase-file", &pass_arg(&h)]);
+    check(&h.home, &mode);
+    assert_eq!(mode(&h.home.join("vault.db")), 0o600);
+}
+
+#[test]
+fn status_without_a_daemon_does_not_start_one() {
+    // Fresh: nothing is created.
+    let h = Home::new();
+    let out = h.ok(&["status"]);
+    let text = stdout(&out);
+    assert!(text.contains("not running"), "{text}");
+    assert!(text.contains("not initialised"), "{text}");
+    assert!(!h.home.exists(), "status created the home");
+    // Initialised, daemon stopped.
+    let h = Home::init();
+    stop_and_wait(&h);
+    let out = h.ok(&["status"]);
+    let text = stdout(&out);
+    assert!(text.contains("daemon:      not running"), "{text}");
+    assert!(text.contains("initialised, locked"), "{text}");
+    let (code, s) = h.json(&["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(s["daemon"], "not-running", "{s}");
+    assert_eq!(s["initialized"], true, "{s}");
+    assert_eq!(s["unlocked"], false, "{s}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(socket_files(&h).is_empty(), "status started a daemon");
+}
+
+#[test]
+fn one_daemon_per_home() {
+    let h = Home::new();
+    std::fs::create_dir_all(&h.home).unwrap();
+    std::fs::set_permissions(&h.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The flag wins over the config file.
+    std::fs::write(h.home.join("config.toml"), "idle_timeout_secs = 600\n").unwrap();
+    let mut first = h
+        .cmd(&["daemon", "--idle-timeout", "7"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the first daemon's socket", Duration::from_secs(10), || {
+        !socket_files(&h).is_empty()
+    });
+    let s = status(&h);
+    assert_eq!(s["daemon_pid"], first.id(), "{s}");
+    assert_eq!(s["idle_timeout_secs"], 7, "{s}");
+    let out = h.run(&["--json", "daemon"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(error_code(&out), "daemon-running");
+    let out = h.run(&["daemon"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("already running"),
+        "{}",
+        describe(&out)
+    );
+    // The first one is undisturbed and serves the CLI.
+    h.ok(&["init", "--passphrase-file", &pass_arg(&h)]);
+    assert_eq!(status(&h)["daemon_pid"], first.id());
+    h.stop();
+    let code = first.wait().unwrap();
+    assert!(code.success(), "{code:?}");
+    assert!(socket_files(&h).is_empty());
+}
