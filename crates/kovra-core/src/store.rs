@@ -699,6 +699,15 @@ impl UnlockedStore {
         self.write(|p, tx| p.append_audit_tx(tx, entry))
     }
 
+    /// Append several entries in one transaction (one sync for a whole run's injections).
+    pub fn audit_all(&mut self, entries: Vec<AuditEntry>) -> Result<()> {
+        self.write(|p, tx| {
+            entries
+                .into_iter()
+                .try_for_each(|e| p.append_audit_tx(tx, e))
+        })
+    }
+
     /// Find a record's current metadata in one vault. `Ok(None)` if absent.
     pub fn find(&mut self, vault: &VaultName, coord: &Coordinate) -> Result<Option<Record>> {
         let Some((vlookup, dek)) = self.dek(vault)? else {

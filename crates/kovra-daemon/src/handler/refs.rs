@@ -405,8 +405,10 @@ impl Gate<'_> {
         let mut secrets = Vec::new();
         let mut injected = Vec::new();
         let mut index = 0usize;
+        let mut audits = Vec::new();
         for entry in &entries {
-            let resolved = self.resolve_entry(entry, &decided, &mut index, &lookup, &program)?;
+            let resolved =
+                self.resolve_entry(entry, &decided, &mut index, &lookup, &program, &mut audits)?;
             env.retain(|(k, _)| *k != entry.name);
             env.push((entry.name.clone(), resolved.value));
             for s in resolved.secrets {
@@ -414,6 +416,8 @@ impl Gate<'_> {
             }
             injected.push(entry.name.clone());
         }
+        // Every injection is on the trail, in one transaction, before any value leaves.
+        self.store.audit_all(audits).map_err(|e| store_error(&e))?;
         let plan = RunPlan {
             program,
             argv: req.argv,
@@ -432,6 +436,7 @@ impl Gate<'_> {
         index: &mut usize,
         caller: &HashMap<&str, &str>,
         program: &Path,
+        audits: &mut Vec<kovra_core::audit::AuditEntry>,
     ) -> Result<Resolved, Response> {
         let mut next_secret = |gate: &mut Self| -> Result<Option<Zeroizing<Vec<u8>>>, Response> {
             let (_, coord, located) = &decided[*index];
@@ -445,7 +450,7 @@ impl Gate<'_> {
                 .map_err(|e| store_error(&e))?;
             let mut audit = gate.allowed("inject", coord, vault);
             audit.detail = Some(format!("{} into {}", entry.name, program.display()));
-            gate.store.audit(audit).map_err(|e| store_error(&e))?;
+            audits.push(audit);
             Ok(Some(value))
         };
         let text = |bytes: &[u8]| -> Result<Zeroizing<String>, Response> {
