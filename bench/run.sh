@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # kovra benchmarks: unlock time with the default Argon2id settings, daemon request round-trip,
-# and `kovra list --json` over a 100,000-record vault. Writes bench/results.md.
+# `kovra list --json` over a 100,000-record vault, `kovra run -- true` against `env X=y true`,
+# and redaction throughput (in-process and through `kovra run -- cat`). Writes
+# bench/results.md.
 #
 #   bash bench/run.sh
 #
 # Knobs (environment): KOVRA_BENCH_RECORDS (100000), KOVRA_BENCH_UNLOCK_RUNS (10),
 # KOVRA_BENCH_ROUNDTRIPS (10000), KOVRA_BENCH_LIST_RUNS (5), KOVRA_BENCH_STATUS_RUNS (20),
-# KOVRA_BENCH_NO_HYPERFINE=1 (time with `date +%s%N` even when hyperfine is installed),
-# KOVRA_BENCH_OUT (bench/results.md).
+# KOVRA_BENCH_RUN_RUNS (200: runs of each `true` command), KOVRA_BENCH_REDACT_BYTES (1 GiB:
+# in-process stream), KOVRA_BENCH_E2E_BYTES (1 GiB when the work directory has room, else
+# 256 MiB: the file `kovra run -- cat` prints), KOVRA_BENCH_E2E_RUNS (3),
+# KOVRA_BENCH_REDACT_VALUES (100), KOVRA_BENCH_NO_HYPERFINE=1 (time with `date +%s%N` even
+# when hyperfine is installed), KOVRA_BENCH_OUT (bench/results.md).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -18,6 +23,11 @@ UNLOCK_RUNS=${KOVRA_BENCH_UNLOCK_RUNS:-10}
 ROUNDTRIPS=${KOVRA_BENCH_ROUNDTRIPS:-10000}
 LIST_RUNS=${KOVRA_BENCH_LIST_RUNS:-5}
 STATUS_RUNS=${KOVRA_BENCH_STATUS_RUNS:-20}
+RUN_RUNS=${KOVRA_BENCH_RUN_RUNS:-200}
+REDACT_BYTES=${KOVRA_BENCH_REDACT_BYTES:-1073741824}
+E2E_BYTES=${KOVRA_BENCH_E2E_BYTES:-}
+E2E_RUNS=${KOVRA_BENCH_E2E_RUNS:-3}
+REDACT_VALUES=${KOVRA_BENCH_REDACT_VALUES:-100}
 OUT=${KOVRA_BENCH_OUT:-$REPO/bench/results.md}
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -39,6 +49,7 @@ umask 077
 WORK=$(mktemp -d "$BASE/kovra-bench.XXXXXX")
 SMALL=$WORK/small-home   # created by `kovra init`: no records
 BIG=$WORK/big-home       # created by `kovra-bench populate`: $RECORDS records
+RUNH=$WORK/run-home      # created by `kovra-bench redact-fixture`: $REDACT_VALUES low records
 PASS=$WORK/passphrase
 mkdir -p "$WORK/run"
 # Keep the daemons' sockets inside the throwaway directory, and ignore the caller's setup.
@@ -54,7 +65,7 @@ daemon_pid() {
 
 cleanup() {
     local home pid i
-    for home in "$SMALL" "$BIG"; do
+    for home in "$SMALL" "$BIG" "$RUNH"; do
         [[ -d $home ]] || continue
         pid=$(daemon_pid "$home" || true)
         KOVRA_HOME=$home "$KOVRA" daemon stop >/dev/null 2>&1 || true
@@ -123,6 +134,69 @@ measure() {
     log "$name: median ${M_MEDIAN} ms, min ${M_MIN} ms (${runs} runs)"
 }
 
+# side_by_side TAG RUNS WARMUP COMMAND...: time several commands (each one string, split into
+# words as hyperfine -N does, quotes included; no shell in between) in one go, stdin and
+# stdout on /dev/null. Sets SBS_MEAN,
+# SBS_SD and SBS_MIN (ms, arrays in command order). With hyperfine: one invocation, commands
+# one after another. Without: WARMUP untimed runs each, then rounds that time a block of runs
+# of each command in turn, so that drift in the machine's load hits every command alike.
+hf_nth() { awk -v k="\"$2\":" -v n="$3" '$1 == k { if (++c == n) { gsub(/,/, "", $2); printf "%.3f\n", $2 * 1000; exit } }' "$1"; }
+side_by_side() {
+    local tag=$1 runs=$2 warmup=$3 i r k
+    shift 3
+    SBS_MEAN=() SBS_SD=() SBS_MIN=()
+    if [[ -n $HYPERFINE ]]; then
+        local json=$WORK/hf-$tag.json
+        if ! "$HYPERFINE" -N --style none --warmup "$warmup" --runs "$runs" --export-json "$json" \
+            "$@" >/dev/null 2>"$WORK/hf.err"; then
+            cat "$WORK/hf.err" >&2
+            return 1
+        fi
+        for ((i = 1; i <= $#; i++)); do
+            SBS_MEAN+=("$(hf_nth "$json" mean "$i")")
+            SBS_SD+=("$(hf_nth "$json" stddev "$i")")
+            SBS_MIN+=("$(hf_nth "$json" min "$i")")
+        done
+    else
+        local cmds=("$@") rounds=$((runs < 10 ? runs : 10)) total=() best=() sq=() t0 ms
+        local per=$(((runs + rounds - 1) / rounds))
+        for ((i = 0; i < ${#cmds[@]}; i++)); do
+            # eval only splits the string into words: each run is one fork and exec, as with
+            # hyperfine -N.
+            for ((r = 0; r < warmup; r++)); do eval "${cmds[i]}" </dev/null >/dev/null 2>&1 || true; done
+            total[i]=0 best[i]=1e18 sq[i]=0
+        done
+        for ((r = 0; r < rounds; r++)); do
+            for ((i = 0; i < ${#cmds[@]}; i++)); do
+                t0=$(now_ns)
+                for ((k = 0; k < per; k++)); do
+                    eval "${cmds[i]}" </dev/null >/dev/null 2>"$WORK/last.err" || {
+                        cat "$WORK/last.err" >&2
+                        log "failed: ${cmds[i]}"
+                        return 1
+                    }
+                done
+                # Per-run mean of this block; the spread is over blocks.
+                ms=$(awk -v a="$t0" -v b="$(now_ns)" -v n="$per" 'BEGIN { printf "%.3f", (b - a) / 1e6 / n }')
+                total[i]=$(awk -v a="${total[i]}" -v b="$ms" 'BEGIN { print a + b }')
+                sq[i]=$(awk -v a="${sq[i]}" -v b="$ms" 'BEGIN { print a + b * b }')
+                best[i]=$(awk -v a="${best[i]}" -v b="$ms" 'BEGIN { print (b < a) ? b : a }')
+            done
+        done
+        for ((i = 0; i < ${#cmds[@]}; i++)); do
+            SBS_MEAN+=("$(awk -v t="${total[i]}" -v n="$rounds" 'BEGIN { printf "%.3f", t / n }')")
+            SBS_SD+=("$(awk -v t="${total[i]}" -v q="${sq[i]}" -v n="$rounds" 'BEGIN { m = t / n; v = q / n - m * m; printf "%.3f", (v > 0) ? sqrt(v) : 0 }')")
+            SBS_MIN+=("${best[i]}")
+        done
+    fi
+    for ((i = 0; i < $#; i++)); do
+        log "$tag: ${*:i+1:1}: mean ${SBS_MEAN[i]} ms ± ${SBS_SD[i]}, min ${SBS_MIN[i]} ms"
+    done
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# Throughput in GB/s (10^9 bytes per second) of BYTES in MS milliseconds.
+gbs() { awk -v b="$1" -v ms="$2" 'BEGIN { printf "%.2f", b / (ms / 1000) / 1e9 }'; }
+
 TIMER=${HYPERFINE:+hyperfine $("$HYPERFINE" --version | awk '{print $2}')}
 TIMER=${TIMER:-date +%s%N}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -182,6 +256,66 @@ BIG_UNLOCK_RUNS=$(((UNLOCK_RUNS + 1) / 2))
 measure unlock-big "$BIG_UNLOCK_RUNS" "$KOVRA lock" "$KOVRA" unlock --passphrase-file "$PASS"
 UNLOCK_BIG_MEDIAN=$M_MEDIAN UNLOCK_BIG_MIN=$M_MIN
 
+# --- 4. `kovra run -- true` against `env X=y true` ---------------------------------------------
+
+# A home of its own, holding the redaction values as low records (dev environment), so that
+# injecting them needs no proof and no allowlist.
+if [[ -z $E2E_BYTES ]]; then
+    avail=$(df -P -B1 "$WORK" | awk 'NR == 2 { print $4 }')
+    # 1 GiB when there is room for it with 1 GiB to spare; else 256 MiB.
+    if ((avail > 2 * 1073741824)); then E2E_BYTES=1073741824; else E2E_BYTES=268435456; fi
+fi
+E2E_FILE=$WORK/output.txt
+ALL_REFS=$WORK/all.env.refs
+ONE_REFS=$WORK/one.env.refs
+log "making the redaction fixture: $REDACT_VALUES values, $((E2E_BYTES / 1048576)) MiB of text"
+"$KBENCH" --json redact-fixture --home "$RUNH" --passphrase-file "$PASS" --refs "$ALL_REFS" \
+    --file "$E2E_FILE" --bytes "$E2E_BYTES" --values "$REDACT_VALUES" >"$WORK/fixture.json"
+FIX_OCC=$(jnum "$WORK/fixture.json" occurrences)
+FIX_PATTERNS=$(jnum "$WORK/fixture.json" patterns)
+printf 'BENCH_VALUE=secret:dev/bench/value-000\n' >"$ONE_REFS"
+export KOVRA_HOME=$RUNH
+"$KOVRA" unlock --passphrase-file "$PASS" >/dev/null 2>&1
+
+side_by_side run-true "$RUN_RUNS" 20 \
+    "env X=y true" \
+    "$KOVRA run --no-secrets -- true" \
+    "$KOVRA run --refs $ONE_REFS -- true"
+RT_ENV=${SBS_MEAN[0]} RT_ENV_SD=${SBS_SD[0]} RT_ENV_MIN=${SBS_MIN[0]}
+RT_NOSEC=${SBS_MEAN[1]} RT_NOSEC_SD=${SBS_SD[1]} RT_NOSEC_MIN=${SBS_MIN[1]}
+RT_ONE=${SBS_MEAN[2]} RT_ONE_SD=${SBS_SD[2]} RT_ONE_MIN=${SBS_MIN[2]}
+RT_RATIO=$(ratio "$RT_ONE" "$RT_ENV")
+RT_NOSEC_RATIO=$(ratio "$RT_NOSEC" "$RT_ENV")
+RT_GOAL=$(awk -v r="$RT_RATIO" 'BEGIN { print (r <= 1.2) ? "met" : "missed" }')
+log "kovra run -- true: ${RT_RATIO}x env X=y true (--no-secrets: ${RT_NOSEC_RATIO}x); goal <= 1.2x: $RT_GOAL"
+
+# --- 5. Redaction throughput -----------------------------------------------------------------
+
+log "redaction in-process: $REDACT_VALUES values, $((REDACT_BYTES / 1048576)) MiB in 64 KiB reads"
+"$KBENCH" --json redact --bytes "$REDACT_BYTES" --values "$REDACT_VALUES" >"$WORK/redact.json"
+for k in patterns redact_gbs redact_gibs copy_gbs copy_gibs occurrences markers max_held; do
+    printf -v "RD_${k^^}" '%s' "$(jnum "$WORK/redact.json" "$k")"
+done
+RD_GOAL=$(awk -v r="$RD_REDACT_GBS" 'BEGIN { print (r >= 1) ? "met" : "missed" }')
+
+# End to end: the daemon relays the child's output through the redactor (64 KiB reads) into
+# the client's stdout, here /dev/null. One untimed pass first also checks the redaction: every
+# occurrence in the file must come out as one marker (the text has no other `[`).
+E2E_MARKERS=$("$KOVRA" run --refs "$ALL_REFS" -- cat "$E2E_FILE" </dev/null | tr -cd '[' | wc -c)
+log "end to end: $FIX_OCC occurrences in the file, $E2E_MARKERS markers out of kovra run"
+side_by_side e2e "$E2E_RUNS" 1 \
+    "cat $E2E_FILE" \
+    "sh -c 'cat $E2E_FILE | cat'" \
+    "$KOVRA run --no-secrets -- cat $E2E_FILE" \
+    "$KOVRA run --refs $ALL_REFS -- cat $E2E_FILE"
+E2E_CAT=$(gbs "$E2E_BYTES" "${SBS_MEAN[0]}") E2E_PIPE=$(gbs "$E2E_BYTES" "${SBS_MEAN[1]}")
+E2E_NOSEC=$(gbs "$E2E_BYTES" "${SBS_MEAN[2]}") E2E_ALL=$(gbs "$E2E_BYTES" "${SBS_MEAN[3]}")
+E2E_MS=("${SBS_MEAN[@]}")
+E2E_GOAL=$(awk -v r="$E2E_ALL" 'BEGIN { print (r >= 1) ? "met" : "missed" }')
+log "end to end GB/s: cat $E2E_CAT, cat | cat $E2E_PIPE, kovra run --no-secrets $E2E_NOSEC, kovra run ($REDACT_VALUES values) $E2E_ALL"
+"$KOVRA" daemon stop >/dev/null 2>&1 || true
+rm -f "$E2E_FILE"
+
 # --- results -----------------------------------------------------------------------------------
 
 CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
@@ -220,6 +354,23 @@ Produced by \`bash bench/run.sh\` (see bench/README.md). Release build, throwawa
 | first \`kovra list --json\` after unlock | ${FIRST_LIST} ms |
 | list phases (p50 of 3): daemon / transfer / client parse / render | ${PH_DAEMON} / ${PH_TRANSFER} / ${PH_PARSE} / ${PH_RENDER} ms (reply ${PH_MIB} MiB) |
 | populate ${RECORDS} records through kovra-core (setup, not a product path) | ${POP_SECS} s, ${POP_US} µs per put; vault.db + WAL ${POP_MIB} MiB |
+
+## \`kovra run\` overhead and redaction
+
+Measured side by side in one run each, daemon unlocked, stdin and stdout on /dev/null (no PTY).
+Goals from issue 3: \`kovra run -- true\` at most 1.2× \`env X=y true\`; redaction at least 1 GB/s
+(10^9 bytes/s) with ${REDACT_VALUES} values.
+
+| benchmark | result |
+|---|---|
+| \`env X=y true\` | mean ${RT_ENV} ms ± ${RT_ENV_SD}, min ${RT_ENV_MIN} ms (${RUN_RUNS} runs) |
+| \`kovra run --no-secrets -- true\` | mean ${RT_NOSEC} ms ± ${RT_NOSEC_SD}, min ${RT_NOSEC_MIN} ms: **${RT_NOSEC_RATIO}×** \`env X=y true\` |
+| \`kovra run -- true\`, one low record injected | mean ${RT_ONE} ms ± ${RT_ONE_SD}, min ${RT_ONE_MIN} ms: **${RT_RATIO}×** \`env X=y true\` (goal ≤ 1.2×: ${RT_GOAL}) |
+| redaction in-process (\`kovra-bench redact\`), ${REDACT_VALUES} values → ${RD_PATTERNS} patterns, $((REDACT_BYTES / 1048576)) MiB of log text in 64 KiB pushes | **${RD_REDACT_GBS} GB/s** (${RD_REDACT_GIBS} GiB/s; goal ≥ 1 GB/s: ${RD_GOAL}); plain copy of the same reads ${RD_COPY_GBS} GB/s; ${RD_OCCURRENCES} occurrences in, ${RD_MARKERS} markers out; at most ${RD_MAX_HELD} bytes held back |
+| \`cat FILE > /dev/null\`, $((E2E_BYTES / 1048576)) MiB on ${FS} | ${E2E_CAT} GB/s (mean ${E2E_MS[0]} ms, ${E2E_RUNS} runs) |
+| \`cat FILE \| cat > /dev/null\` (one pipe hop, no redaction) | ${E2E_PIPE} GB/s (mean ${E2E_MS[1]} ms) |
+| \`kovra run --no-secrets -- cat FILE > /dev/null\` (daemon relay, nothing to mask) | ${E2E_NOSEC} GB/s (mean ${E2E_MS[2]} ms) |
+| \`kovra run -- cat FILE > /dev/null\`, ${REDACT_VALUES} values injected (${FIX_PATTERNS} patterns) | **${E2E_ALL} GB/s** (mean ${E2E_MS[3]} ms; goal ≥ 1 GB/s: ${E2E_GOAL}); ${FIX_OCC} occurrences in the file, ${E2E_MARKERS} markers out |
 EOF
 } >"$OUT"
 cat "$OUT"

@@ -7,6 +7,9 @@
 //! - `kdf` times the Argon2id derivation alone.
 //! - `list` times one `list` request in phases (daemon work, transfer, client parse), to
 //!   show where the time of `kovra list --json` goes.
+//! - `redact` times the streaming redactor in-process over a large generated stream, in the
+//!   daemon's 64 KiB reads; `redact-fixture` makes the vault, refs file and text file for the
+//!   end-to-end `kovra run -- cat FILE` benchmark.
 //!
 //! Nothing here runs under `cargo test`: benchmarks are driven by `bench/run.sh`.
 #![forbid(unsafe_code)]
@@ -14,6 +17,7 @@
 mod kdf;
 mod list;
 mod populate;
+mod redact;
 mod roundtrip;
 mod stats;
 
@@ -72,6 +76,59 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         iterations: usize,
     },
+    /// Time the streaming redactor in-process: N values, a generated log stream pushed in
+    /// the daemon's 64 KiB reads, against a plain copy of the same reads.
+    Redact {
+        /// Bytes of output to push through (default 1 GiB).
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+        #[command(flatten)]
+        values: ValueArgs,
+        /// Bytes per push (the daemon reads 64 KiB at a time).
+        #[arg(long, default_value_t = redact::DAEMON_READ)]
+        read: usize,
+    },
+    /// Make the end-to-end redaction fixture: a vault home holding N values as low records
+    /// (through kovra-core), a refs file injecting them all, and a text file with occurrences.
+    RedactFixture {
+        /// The vault home to create (must not hold a vault yet).
+        #[arg(long)]
+        home: PathBuf,
+        /// The passphrase, first line of this file.
+        #[arg(long)]
+        passphrase_file: PathBuf,
+        /// Where to write the refs file.
+        #[arg(long)]
+        refs: PathBuf,
+        /// Where to write the text file.
+        #[arg(long)]
+        file: PathBuf,
+        /// Size of the text file (default 1 GiB).
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+        #[command(flatten)]
+        values: ValueArgs,
+    },
+}
+
+/// The values a redaction benchmark masks, and how often they occur in the text.
+#[derive(Debug, clap::Args)]
+struct ValueArgs {
+    /// How many values.
+    #[arg(long = "values", default_value_t = 100)]
+    count: usize,
+    /// Shortest value, in bytes.
+    #[arg(long, default_value_t = 24)]
+    min_len: usize,
+    /// Longest value, in bytes.
+    #[arg(long, default_value_t = 40)]
+    max_len: usize,
+    /// Occurrences of values (cycling through the encodings) per MiB of text.
+    #[arg(long, default_value_t = 1)]
+    per_mib: usize,
+    /// Seed for values and text (random when absent).
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +146,44 @@ fn main() -> ExitCode {
         } => roundtrip::run(iterations, connect_iterations, warmup, cli.json),
         Command::Kdf { iterations } => kdf::run(iterations, cli.json),
         Command::List { iterations } => list::run(iterations, cli.json),
+        Command::Redact {
+            bytes,
+            values,
+            read,
+        } => redact::run(
+            &redact::Options {
+                bytes,
+                values: values.count,
+                min_len: values.min_len,
+                max_len: values.max_len,
+                per_mib: values.per_mib,
+                read,
+                seed: values.seed,
+            },
+            cli.json,
+        ),
+        Command::RedactFixture {
+            home,
+            passphrase_file,
+            refs,
+            file,
+            bytes,
+            values,
+        } => redact::fixture(
+            &redact::Fixture {
+                home: &home,
+                passphrase_file: &passphrase_file,
+                refs: &refs,
+                file: &file,
+                bytes,
+                values: values.count,
+                min_len: values.min_len,
+                max_len: values.max_len,
+                per_mib: values.per_mib,
+                seed: values.seed,
+            },
+            cli.json,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

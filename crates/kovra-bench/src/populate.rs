@@ -23,7 +23,7 @@ const GROUPS: [&str; 8] = [
 ];
 
 /// The first line of the passphrase file, as the CLI reads it.
-fn read_passphrase(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn read_passphrase(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let mut bytes = Zeroizing::new(Vec::new());
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -62,7 +62,7 @@ fn random_value() -> anyhow::Result<Zeroizing<Vec<u8>>> {
     Ok(Zeroizing::new(hex::encode(raw.as_ref()).into_bytes()))
 }
 
-fn entry(action: &str, coordinate: Option<&Coordinate>) -> AuditEntry {
+pub(crate) fn entry(action: &str, coordinate: Option<&Coordinate>) -> AuditEntry {
     AuditEntry {
         action: action.to_string(),
         coordinate: coordinate.map(|c| c.to_string()),

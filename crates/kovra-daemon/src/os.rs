@@ -125,3 +125,9 @@ pub fn set_window_size<F: std::os::fd::AsRawFd>(
         Ok(())
     }
 }
+
+/// Mark a descriptor close-on-exec, so no child process inherits it.
+pub fn close_on_exec<F: AsFd>(fd: &F) -> nix::Result<()> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map(|_| ())
+}

@@ -190,6 +190,12 @@ pub fn execute(
         };
         match nix::pty::openpty(Some(&winsize), None) {
             Ok(pty) => {
+                // openpty returns inheritable descriptors: any other child started while this
+                // run lasts would get a copy of the master (this run's unredacted output).
+                if os::close_on_exec(&pty.master).is_err() || os::close_on_exec(&pty.slave).is_err()
+                {
+                    return;
+                }
                 let master = Arc::new(pty.master);
                 let slave = pty.slave;
                 let (s1, s2) = match (slave.try_clone(), slave.try_clone()) {

@@ -12,8 +12,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod encodings;
+mod prefilter;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use zeroize::Zeroizing;
 
 pub use encodings::forms;
@@ -30,6 +31,7 @@ pub struct Redactor {
     /// Every pattern, sorted, for the "could this tail still become a match" check.
     sorted: Vec<Zeroizing<Vec<u8>>>,
     max_len: usize,
+    prefilter: Option<prefilter::Prefilter>,
 }
 
 impl Redactor {
@@ -54,11 +56,15 @@ impl Redactor {
         let matcher = if patterns.is_empty() {
             None
         } else {
+            // The pre-filter does the skimming; the NFA only confirms candidates, and is
+            // cheap to build (a run starts faster).
             AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .build(patterns.iter().map(|(p, _)| p.as_slice()))
                 .ok()
         };
+        let prefilter = prefilter::Prefilter::new(patterns.iter().map(|(p, _)| p.as_slice()));
         let pattern_marker = patterns.iter().map(|(_, m)| *m).collect();
         let sorted = patterns.into_iter().map(|(p, _)| p).collect();
         Redactor {
@@ -67,6 +73,7 @@ impl Redactor {
             markers,
             sorted,
             max_len,
+            prefilter,
         }
     }
 
@@ -85,6 +92,8 @@ impl Redactor {
         Stream {
             redactor: self,
             pending: Zeroizing::new(Vec::new()),
+            scratch: Zeroizing::new(Vec::new()),
+            regions: Vec::new(),
         }
     }
 
@@ -118,39 +127,61 @@ impl Redactor {
 pub struct Stream<'a> {
     redactor: &'a Redactor,
     pending: Zeroizing<Vec<u8>>,
+    /// Reused for the held tail plus the next input, so a push allocates nothing.
+    scratch: Zeroizing<Vec<u8>>,
+    regions: Vec<(usize, usize)>,
 }
 
 impl Stream<'_> {
     /// Redact `input` (the next bytes of the stream), appending what is safe to emit now.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let Some(matcher) = &self.redactor.matcher else {
+        let redactor = self.redactor;
+        let Some(matcher) = &redactor.matcher else {
             out.extend_from_slice(input);
             return;
         };
-        let owned: Zeroizing<Vec<u8>>;
+        let mut scratch = std::mem::take(&mut self.scratch);
         let buf: &[u8] = if self.pending.is_empty() {
             input
         } else {
-            self.pending.extend_from_slice(input);
-            owned = Zeroizing::new(std::mem::take(&mut *self.pending));
-            &owned
+            scratch.clear();
+            scratch.extend_from_slice(&self.pending);
+            scratch.extend_from_slice(input);
+            &scratch
         };
-        let hold = self.redactor.hold_from(buf);
+        let hold = redactor.hold_from(buf);
         let mut cursor = 0;
-        for m in matcher.find_iter(buf) {
-            if m.start() >= hold {
-                break;
+        let mut emit = |start: usize, end: usize, pattern: usize, out: &mut Vec<u8>| {
+            out.extend_from_slice(&buf[cursor..start]);
+            out.extend_from_slice(&redactor.markers[redactor.pattern_marker[pattern]]);
+            cursor = end;
+        };
+        match &redactor.prefilter {
+            None => {
+                for m in matcher.find_iter(buf) {
+                    if m.start() >= hold {
+                        break;
+                    }
+                    emit(m.start(), m.end(), m.pattern().as_usize(), out);
+                }
             }
-            out.extend_from_slice(&buf[cursor..m.start()]);
-            out.extend_from_slice(
-                &self.redactor.markers[self.redactor.pattern_marker[m.pattern().as_usize()]],
-            );
-            cursor = m.end();
+            Some(pf) => {
+                pf.candidates(buf, redactor.max_len, &mut self.regions);
+                'regions: for &(a, b) in &self.regions {
+                    for m in matcher.find_iter(Input::new(buf).span(a..b)) {
+                        if m.start() >= hold {
+                            break 'regions;
+                        }
+                        emit(m.start(), m.end(), m.pattern().as_usize(), out);
+                    }
+                }
+            }
         }
         let keep_from = cursor.max(hold);
         out.extend_from_slice(&buf[cursor..keep_from]);
-        let mut rest = Zeroizing::new(buf[keep_from..].to_vec());
-        std::mem::swap(&mut self.pending, &mut rest);
+        self.pending.clear();
+        self.pending.extend_from_slice(&buf[keep_from..]);
+        self.scratch = scratch;
     }
 
     /// End of stream: whatever is held back cannot complete a match any more.

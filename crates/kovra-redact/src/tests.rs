@@ -118,3 +118,43 @@ proptest! {
         prop_assert!(!leaks(&out));
     }
 }
+
+/// The whole-buffer matcher without the pre-filter: what the pre-filter must agree with.
+fn reference(r: &Redactor, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut cursor = 0;
+    if let Some(m) = &r.matcher {
+        for found in m.find_iter(data) {
+            out.extend_from_slice(&data[cursor..found.start()]);
+            out.extend_from_slice(&r.markers[r.pattern_marker[found.pattern().as_usize()]]);
+            cursor = found.end();
+        }
+    }
+    out.extend_from_slice(&data[cursor..]);
+    out
+}
+
+proptest! {
+    /// Skimming with the sampled pre-filter finds exactly what a full scan finds, wherever
+    /// the occurrences sit and however they overlap.
+    #[test]
+    fn prefilter_agrees_with_a_full_scan(
+        values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 16..40), 1..6),
+        noise in proptest::collection::vec(any::<u8>(), 0..3000),
+        inserts in proptest::collection::vec((any::<usize>(), any::<usize>(), any::<usize>()), 0..12),
+    ) {
+        let named: Vec<(String, Vec<u8>)> =
+            values.iter().enumerate().map(|(i, v)| (format!("V{i}"), v.clone())).collect();
+        let r = Redactor::new(named.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+        prop_assert!(r.prefilter.is_some());
+        let mut data = noise.clone();
+        for (which, form, at) in inserts {
+            let v = &values[which % values.len()];
+            let forms = forms(v);
+            let f = &forms[form % forms.len()];
+            let at = at % (data.len() + 1);
+            data.splice(at..at, f.iter().copied());
+        }
+        prop_assert_eq!(r.redact_all(&data), reference(&r, &data));
+    }
+}

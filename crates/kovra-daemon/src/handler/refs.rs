@@ -331,7 +331,8 @@ impl Gate<'_> {
         let needs_allowlist = !entries.is_empty();
         self.allowlisted = needs_allowlist && self.is_allowlisted(&program)?;
         let inject = [Op::plain(Operation::Inject)];
-        let mut decided: Vec<(String, Coordinate, Located)> = Vec::new();
+        // (where, coordinate, decision, whether this very line has a fallback)
+        let mut decided: Vec<(String, Coordinate, Located, bool)> = Vec::new();
         for entry in &entries {
             let at = format!("{file}:{}", entry.line);
             let fallback = match &entry.value {
@@ -355,25 +356,20 @@ impl Gate<'_> {
                 let located = self
                     .locate(&coord, &inject, false)
                     .map_err(|e| store_error(&e))?;
-                decided.push((at, coord, located));
+                decided.push((at, coord, located, fallback));
             }
         }
         // Refusals first, then a single proof for the whole run.
-        let worst =
-            decided
-                .iter()
-                .fold(Decision::Allow, |acc, (_, _, l)| match (acc, l.decision) {
-                    (Decision::Deny(_), _) => acc,
-                    (_, Decision::Deny(r)) => Decision::Deny(r),
-                    (Decision::NeedsProof(_), _) => acc,
-                    (_, d @ Decision::NeedsProof(_)) => d,
-                    _ => acc,
-                });
-        for (at, coord, located) in &decided {
-            let has_fallback = entries.iter().any(|e| {
-                matches!(&e.value, RefValue::Secret { coordinate, fallback: Some(_), .. }
-                    if self.coordinate_in(coordinate, req.env_name.as_deref(), at).ok().as_ref() == Some(coord))
-            });
+        let worst = decided.iter().fold(Decision::Allow, |acc, (_, _, l, _)| {
+            match (acc, l.decision) {
+                (Decision::Deny(_), _) => acc,
+                (_, Decision::Deny(r)) => Decision::Deny(r),
+                (Decision::NeedsProof(_), _) => acc,
+                (_, d @ Decision::NeedsProof(_)) => d,
+                _ => acc,
+            }
+        });
+        for (at, coord, located, has_fallback) in &decided {
             let relevant = match located.decision {
                 Decision::Unaddressable => !has_fallback,
                 Decision::Deny(_) => true,
@@ -432,14 +428,14 @@ impl Gate<'_> {
     fn resolve_entry(
         &mut self,
         entry: &envrefs::Entry,
-        decided: &[(String, Coordinate, Located)],
+        decided: &[(String, Coordinate, Located, bool)],
         index: &mut usize,
         caller: &HashMap<&str, &str>,
         program: &Path,
         audits: &mut Vec<kovra_core::audit::AuditEntry>,
     ) -> Result<Resolved, Response> {
         let mut next_secret = |gate: &mut Self| -> Result<Option<Zeroizing<Vec<u8>>>, Response> {
-            let (_, coord, located) = &decided[*index];
+            let (_, coord, located, _) = &decided[*index];
             *index += 1;
             let (Some(vault), Some(_)) = (&located.vault, &located.record) else {
                 return Ok(None);
