@@ -38,11 +38,13 @@ pub fn error(e: &CliError, as_json: bool) {
         let doc = json!({"error": {"code": e.code, "message": e.message, "hint": e.hint}});
         let _ = json(&doc);
     } else {
-        eprintln!("kovra: error: {}", e.message);
+        // One write, so the lines arrive together (a terminal reader never sees half).
+        let mut text = format!("kovra: error: {}\n", e.message);
         if let Some(h) = &e.hint {
-            eprintln!("  hint: {h}");
+            text.push_str(&format!("  hint: {h}\n"));
         }
-        eprintln!("  code: {}", e.code);
+        text.push_str(&format!("  code: {}\n", e.code));
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 }
 
