@@ -149,6 +149,10 @@ pub enum Command {
     /// The executables allowed to receive high and production values (pinned by SHA-256).
     #[command(subcommand)]
     Allow(AllowCommand),
+    /// List requests waiting for approval, or approve one (asks for your passphrase).
+    Approve { id: Option<String> },
+    /// Refuse a request waiting for approval.
+    Deny { id: String },
 }
 
 #[derive(Debug, Args)]

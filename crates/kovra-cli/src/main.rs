@@ -89,6 +89,25 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 caller_vars,
             })?)
         }
+        Command::Approve { id: None } => show(s.call(Request::ApprovalList)?),
+        Command::Approve { id: Some(id) } => {
+            // Show what is being approved before asking for the passphrase.
+            let Reply::Approvals { pending } = s.call(Request::ApprovalList)? else {
+                return Err(CliError::new("internal", "unexpected reply", None));
+            };
+            match pending.iter().find(|p| p.id == id) {
+                Some(view) => eprint!("{}", output::approval(view)),
+                None => {
+                    return Err(CliError::new(
+                        "approval-unknown",
+                        format!("no pending request {id} (unknown, expired or already decided)"),
+                        Some("`kovra approve` lists what is pending"),
+                    ));
+                }
+            }
+            show(s.call(Request::Approve { id, proof: None })?)
+        }
+        Command::Deny { id } => show(s.call(Request::Deny { id })?),
         Command::Allow(cmd) => {
             let absolute =
                 |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();

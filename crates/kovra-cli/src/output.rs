@@ -258,6 +258,19 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             }
         }
         Reply::RunReady { .. } | Reply::Exited { .. } => Ok(()),
+        Reply::Approvals { pending } => {
+            if pending.is_empty() {
+                eprintln!("kovra: no request is waiting for approval");
+            }
+            for view in pending {
+                stdout_line(approval(view).trim_end())?;
+            }
+            Ok(())
+        }
+        Reply::ApprovalState { id, state } => {
+            eprintln!("kovra: request {id} {state}");
+            Ok(())
+        }
         Reply::Allowlist { entries } => {
             if entries.is_empty() {
                 eprintln!("kovra: the allowlist is empty");
@@ -290,6 +303,31 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// One parked request, for the human deciding it. Text the requester chose is quoted and
+/// escaped, and marked as theirs, so it cannot pose as kovra's own words.
+pub fn approval(view: &kovra_proto::ApprovalView) -> String {
+    let mut out = format!(
+        "request {}: {} ({} via {}), expires in {}s\n",
+        view.id, view.action, view.origin, view.surface, view.expires_in
+    );
+    for f in &view.facts {
+        if f.untrusted {
+            out.push_str(&format!(
+                "  {:<20} {:?}   <- the requester's own text\n",
+                format!("{}:", f.name),
+                f.value
+            ));
+        } else {
+            out.push_str(&format!("  {:<20} {}\n", format!("{}:", f.name), f.value));
+        }
+    }
+    out.push_str(&format!(
+        "  approve: kovra approve {}    refuse: kovra deny {}\n",
+        view.id, view.id
+    ));
+    out
 }
 
 /// Failures a successful reply can carry.

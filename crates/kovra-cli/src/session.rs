@@ -107,11 +107,78 @@ impl Session {
             Response::Ok { reply } => Ok(*reply),
             Response::Error(e) => Err(e.into()),
             Response::NeedsProof {
+                approval: Some(id),
+                code,
+                message,
+                ..
+            } if !input::has_tty() || claimed_origin() == Origin::Agent => {
+                self.await_approval(request, &id, &code, &message)
+            }
+            Response::NeedsProof {
                 challenge,
                 code,
                 message,
                 expires_in,
+                ..
             } => self.prove(request, challenge, &code, &message, expires_in),
+        }
+    }
+
+    /// No terminal here, so the human approves out of band. Say so at once, wait for the
+    /// decision, then send the very same request again (an approval covers that request only).
+    fn await_approval(
+        &mut self,
+        request: Request,
+        id: &str,
+        code: &str,
+        message: &str,
+    ) -> Result<Reply, CliError> {
+        let hint = format!("ask the human to run `kovra approve {id}` in their own terminal");
+        eprintln!("kovra: approval needed: {id}: {message} ({code})");
+        eprintln!(
+            "kovra: {hint}; waiting up to 2 minutes (KOVRA_APPROVAL_WAIT=0 to return at once)"
+        );
+        let wait = !std::env::var("KOVRA_APPROVAL_WAIT").is_ok_and(|v| v == "0");
+        if !wait {
+            return Err(CliError::new(
+                "approval-needed",
+                format!("approval needed: {id}"),
+                Some(&hint),
+            ));
+        }
+        let wait_for = self.envelope(Request::ApprovalWait { id: id.to_string() });
+        let state = match self.client(false)?.call(&wait_for)? {
+            Response::Ok { reply } => match *reply {
+                Reply::ApprovalState { state, .. } => state,
+                _ => "expired".into(),
+            },
+            Response::Error(e) => return Err(e.into()),
+            Response::NeedsProof { .. } => "expired".into(),
+        };
+        match state.as_str() {
+            "approved" => {
+                eprintln!("kovra: request {id} approved");
+                let again = self.envelope(request);
+                match self.client(false)?.call(&again)? {
+                    Response::Ok { reply } => Ok(*reply),
+                    Response::Error(e) => Err(e.into()),
+                    Response::NeedsProof { code, message, .. } => Err(CliError::new(
+                        "needs-proof",
+                        format!("{message} ({code})"),
+                        Some(&hint),
+                    )),
+                }
+            }
+            "denied" => Err(CliError::new(
+                "approval-denied",
+                format!("request {id} was denied"),
+                None,
+            )),
+            _ => Err(CliError::new(
+                "approval-expired",
+                format!("request {id} was not approved in time"),
+                Some("run the command again and ask the human to approve it"),
+            )),
         }
     }
 

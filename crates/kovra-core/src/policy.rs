@@ -191,6 +191,7 @@ pub enum Reason {
     ExecutableNotAllowlisted,
     AllowlistChangeNeedsPresence,
     FingerprintNeedsPresence,
+    ApprovalNeedsPresence,
 }
 
 impl Reason {
@@ -211,6 +212,7 @@ impl Reason {
             Reason::ExecutableNotAllowlisted => "executable-not-allowlisted",
             Reason::AllowlistChangeNeedsPresence => "allowlist-needs-proof",
             Reason::FingerprintNeedsPresence => "fingerprint-needs-proof",
+            Reason::ApprovalNeedsPresence => "approval-needs-proof",
         }
     }
 
@@ -265,6 +267,7 @@ impl Reason {
             Reason::AllowlistChangeNeedsPresence => {
                 "adding to the executable allowlist needs a proof of presence"
             }
+            Reason::ApprovalNeedsPresence => "approving a parked request needs a proof of presence",
             Reason::FingerprintNeedsPresence => {
                 "fingerprinting a high or production record needs a proof of presence (it can confirm a guess)"
             }
@@ -419,6 +422,10 @@ pub enum VaultOperation {
     AddToAllowlist,
     /// Removing one only tightens.
     RemoveFromAllowlist,
+    ReadApprovals,
+    /// Approving a parked request is itself the loosening step: it needs presence.
+    ApproveRequest,
+    DenyRequest,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -446,6 +453,16 @@ pub fn decide_vault(op: VaultOperation, scope: &Scope, presence: Presence) -> De
                 Decision::Allow
             } else {
                 Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            }
+        }
+        VaultOperation::ReadApprovals | VaultOperation::DenyRequest => Decision::Allow,
+        VaultOperation::ApproveRequest => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if presence != Presence::Proven {
+                Decision::NeedsProof(Reason::ApprovalNeedsPresence)
+            } else {
+                Decision::Allow
             }
         }
         VaultOperation::ReadAllowlist => {

@@ -12,10 +12,11 @@ use kovra_core::policy::{self, Decision, Presence, RecordFacts, Scope};
 use kovra_core::store::{self, LockedStore, Record, StoreError, UnlockedStore};
 use kovra_proto::paths::Paths;
 use kovra_proto::{
-    Charset, Context, Envelope, ErrorReply, Listing, PROTOCOL_VERSION, Proof, RecordView, Reply,
-    Request, Response, Secret, StatusInfo,
+    ApprovalView, Charset, Context, Envelope, ErrorReply, Fact, Listing, PROTOCOL_VERSION, Proof,
+    RecordView, Reply, Request, Response, Secret, StatusInfo,
 };
 
+use crate::approvals::{Approvals, Outcome};
 use crate::config::Config;
 use crate::os::Peer;
 use crate::proof::{CHALLENGE_TTL, ChallengeError, Challenges};
@@ -38,6 +39,7 @@ pub struct Daemon {
 struct Inner {
     store: Option<UnlockedStore>,
     challenges: Challenges,
+    approvals: Approvals,
     /// Failed unlocks and proofs since the last success; drives the back-off delay.
     failures: u32,
     /// Failed unlocks while locked, written to the trail at the next unlock.
@@ -194,6 +196,7 @@ impl Daemon {
             inner: Mutex::new(Inner {
                 store: None,
                 challenges: Challenges::default(),
+                approvals: Approvals::default(),
                 failures: 0,
                 failed_unlocks_while_locked: 0,
                 last_activity: Instant::now(),
@@ -248,6 +251,7 @@ impl Daemon {
             });
         }
         inner.challenges.clear();
+        inner.approvals.clear();
     }
 
     /// Handle one request. Returns the reply and a delay to apply before sending it
@@ -281,6 +285,9 @@ impl Daemon {
             mut request,
             ..
         } = envelope;
+        if let Request::ApprovalWait { id } = &request {
+            return (self.wait_for_approval(id), Duration::ZERO, None);
+        }
         let observed = if caller.tty {
             Origin::Human
         } else {
@@ -361,10 +368,13 @@ impl Daemon {
                     };
                     return (resp, None);
                 };
+                let facts = describe(&other);
                 let mut gate = Gate {
                     daemon: self,
                     store,
                     challenges: &mut inner.challenges,
+                    approvals: &mut inner.approvals,
+                    facts,
                     failures: &mut inner.failures,
                     info,
                     digest,
@@ -372,6 +382,17 @@ impl Daemon {
                     project: info.project.clone(),
                     allowlisted: false,
                 };
+                // An out-of-band approval of this very request counts as its proof, once.
+                if proof.is_none()
+                    && let Some(id) = gate.approvals.take_approved(&digest)
+                {
+                    let mut e = info.entry("approval-used", None, None, "allow");
+                    e.detail = Some(format!("approval {id}"));
+                    if let Err(err) = gate.store.audit(e) {
+                        return (store_error(&err), None);
+                    }
+                    gate.presence = Presence::Proven;
+                }
                 if let Some(p) = proof {
                     match gate.verify_proof(&p) {
                         Ok(()) => {
@@ -388,6 +409,27 @@ impl Daemon {
             }
         };
         (response, None)
+    }
+
+    /// Block (without holding the state lock) until a parked request is decided or expires.
+    fn wait_for_approval(&self, id: &str) -> Response {
+        let deadline = Instant::now() + crate::approvals::APPROVAL_TTL + Duration::from_secs(2);
+        loop {
+            let outcome = self.lock_inner().approvals.outcome(id);
+            let state = match outcome {
+                Outcome::Pending if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(150));
+                    continue;
+                }
+                Outcome::Pending | Outcome::Expired => "expired",
+                Outcome::Approved => "approved",
+                Outcome::Denied => "denied",
+            };
+            return ok(Reply::ApprovalState {
+                id: id.to_string(),
+                state: state.into(),
+            });
+        }
     }
 
     fn status(&self, inner: &mut Inner, scope: &Scope) -> StatusInfo {
@@ -512,6 +554,9 @@ struct Gate<'a> {
     daemon: &'a Daemon,
     store: &'a mut UnlockedStore,
     challenges: &'a mut Challenges,
+    approvals: &'a mut Approvals,
+    /// What the human is shown if this request is parked for approval.
+    facts: Vec<Fact>,
     /// Failed proofs and passphrases, for the back-off.
     failures: &'a mut u32,
     info: &'a Info,
@@ -697,21 +742,40 @@ impl Gate<'_> {
                 ),
             ),
             Decision::NeedsProof(r) => {
-                let challenge = self.challenges.issue(self.digest);
+                let record = located.record.as_ref().map(|rec| {
+                    format!(
+                        "sensitivity {}{}, {} vault",
+                        rec.meta.sensitivity,
+                        if self.production(coord.env()) {
+                            ", production"
+                        } else {
+                            ""
+                        },
+                        rec.vault
+                    )
+                });
+                if !self.facts.iter().any(|f| f.name == coord.to_string()) {
+                    self.facts.push(Fact {
+                        name: coord.to_string(),
+                        value: record.unwrap_or_default(),
+                        untrusted: false,
+                    });
+                }
                 (
                     "needs-proof",
                     Some(r),
-                    Response::NeedsProof {
-                        challenge,
-                        code: r.code().to_string(),
-                        message: format!("{action} {coord}: {}", r.message()),
-                        expires_in: CHALLENGE_TTL.as_secs(),
-                    },
+                    self.challenge_reply(action, r, format!("{action} {coord}: {}", r.message())),
                 )
             }
         };
         let mut entry = self.info.entry(action, Some(coord), vault, decision);
         entry.reason = reason.map(|r| r.code().to_string());
+        if let Response::NeedsProof {
+            approval: Some(id), ..
+        } = &reply
+        {
+            entry.detail = Some(format!("parked for approval {id}"));
+        }
         if let Err(e) = self.store.audit(entry) {
             return Err(store_error(&e));
         }
@@ -743,6 +807,14 @@ impl Gate<'_> {
             Request::AllowAdd { path, .. } => self.allow_add(&path),
             Request::AllowList => self.allow_list(),
             Request::AllowRm { path } => self.allow_rm(&path),
+            Request::ApprovalList => self.approval_list(),
+            Request::Approve { id, .. } => self.approval_decide(&id, true),
+            Request::Deny { id } => self.approval_decide(&id, false),
+            Request::ApprovalWait { .. } => Err(error(
+                "internal",
+                "approval-wait is answered before the gate",
+                None,
+            )),
             Request::Signal { .. } | Request::Resize { .. } => Err(error(
                 "no-run",
                 "signal and resize are only valid during a run",
@@ -817,20 +889,97 @@ impl Gate<'_> {
         (result.unwrap_or_else(|resp| resp), None)
     }
 
+    /// Ask for a proof of presence. At a terminal the requester answers the challenge; an
+    /// agent has none, so the request is also parked for the human to approve out of band.
+    fn challenge_reply(
+        &mut self,
+        action: &str,
+        reason: policy::Reason,
+        message: String,
+    ) -> Response {
+        let challenge = self.challenges.issue(self.digest);
+        // Approving is itself the attended step: it is never parked for someone else.
+        let approval = (self.info.origin == Origin::Agent && action != "approve").then(|| {
+            let mut facts = vec![Fact {
+                name: "reason".into(),
+                value: reason.message().into(),
+                untrusted: false,
+            }];
+            facts.extend(self.facts.iter().cloned());
+            facts.extend(crate::approvals::process_chain(self.info.pid));
+            let view = ApprovalView {
+                id: String::new(),
+                action: action.to_string(),
+                surface: self.info.context.surface.as_str().to_string(),
+                origin: self.info.origin.as_str().to_string(),
+                created: 0,
+                expires_in: crate::approvals::APPROVAL_TTL.as_secs(),
+                facts,
+            };
+            let id = self.approvals.park(self.digest, view);
+            crate::approvals::notify(&id, action);
+            id
+        });
+        Response::NeedsProof {
+            challenge,
+            code: reason.code().to_string(),
+            message,
+            expires_in: CHALLENGE_TTL.as_secs(),
+            approval,
+        }
+    }
+
+    fn approval_list(&mut self) -> Result<Response, Response> {
+        self.vault_gate(policy::VaultOperation::ReadApprovals, "approval-list")?;
+        Ok(ok(Reply::Approvals {
+            pending: self.approvals.pending(),
+        }))
+    }
+
+    /// Approve (with a proof of presence) or deny one parked request.
+    fn approval_decide(&mut self, id: &str, approve: bool) -> Result<Response, Response> {
+        let Some(view) = self.approvals.view(id) else {
+            return Err(error(
+                "approval-unknown",
+                format!("no pending request {id} (unknown, expired or already decided)"),
+                Some("`kovra approve` lists what is pending; expired requests must be asked again"),
+            ));
+        };
+        let (op, action) = if approve {
+            (policy::VaultOperation::ApproveRequest, "approve")
+        } else {
+            (policy::VaultOperation::DenyRequest, "deny")
+        };
+        self.vault_gate(op, action)?;
+        self.approvals.decide(id, approve);
+        let mut e = self.info.entry(action, None, None, "ok");
+        e.detail = Some(format!(
+            "request {id}: {} ({} via {})",
+            view.action, view.origin, view.surface
+        ));
+        self.store.audit(e).map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::ApprovalState {
+            id: id.to_string(),
+            state: if approve { "approved" } else { "denied" }.into(),
+        }))
+    }
+
     /// Gate a vault-wide operation through the core's decision, auditing a refusal.
     fn vault_gate(&mut self, op: policy::VaultOperation, action: &str) -> Result<(), Response> {
         match policy::decide_vault(op, &self.info.scope, self.presence) {
             Decision::Allow => Ok(()),
             Decision::NeedsProof(r) => {
+                let reply = self.challenge_reply(action, r, format!("{action}: {}", r.message()));
                 let mut e = self.info.entry(action, None, None, "needs-proof");
                 e.reason = Some(r.code().to_string());
+                if let Response::NeedsProof {
+                    approval: Some(id), ..
+                } = &reply
+                {
+                    e.detail = Some(format!("parked for approval {id}"));
+                }
                 self.store.audit(e).map_err(|e| store_error(&e))?;
-                Err(Response::NeedsProof {
-                    challenge: self.challenges.issue(self.digest),
-                    code: r.code().to_string(),
-                    message: format!("{action}: {}", r.message()),
-                    expires_in: CHALLENGE_TTL.as_secs(),
-                })
+                Err(reply)
             }
             other => {
                 let reason = match other {
@@ -1472,6 +1621,67 @@ fn generate_value(length: usize, charset: Charset) -> zeroize::Zeroizing<Vec<u8>
                 out.push(alphabet[b as usize % alphabet.len()]);
             }
         }
+    }
+    out
+}
+
+/// The facts of a request as its requester stated them, for the human who approves it.
+fn describe(request: &Request) -> Vec<Fact> {
+    let fact = |name: &str, value: String, untrusted: bool| Fact {
+        name: name.into(),
+        value,
+        untrusted,
+    };
+    let mut out = Vec::new();
+    match request {
+        Request::Run(run) => {
+            out.push(fact("command", run.argv.join(" "), true));
+            out.push(fact("working directory", run.cwd.clone(), true));
+            if let Some(e) = &run.env_name {
+                out.push(fact("environment", e.clone(), false));
+            }
+            if let Some(path) = &run.refs_path {
+                out.push(fact("refs file", path.clone(), true));
+            }
+            if !run.only.is_empty() {
+                out.push(fact("only", run.only.join(", "), false));
+            }
+        }
+        Request::Edit {
+            coordinate,
+            description,
+            sensitivity,
+            revealable,
+            ..
+        } => {
+            out.push(fact("coordinate", coordinate.clone(), false));
+            if let Some(s) = sensitivity {
+                out.push(fact("new sensitivity", s.to_string(), false));
+            }
+            if let Some(r) = revealable {
+                out.push(fact("new revealable", r.to_string(), false));
+            }
+            if let Some(d) = description {
+                out.push(fact("new description", d.clone(), true));
+            }
+        }
+        Request::Rollback {
+            coordinate,
+            version,
+            ..
+        } => {
+            out.push(fact("coordinate", coordinate.clone(), false));
+            out.push(fact("restore version", version.to_string(), false));
+        }
+        Request::Set { coordinate, .. }
+        | Request::Generate { coordinate, .. }
+        | Request::Remove { coordinate, .. }
+        | Request::Reveal { coordinate, .. }
+        | Request::Fingerprint { coordinate, .. } => {
+            out.push(fact("coordinate", coordinate.clone(), false))
+        }
+        Request::AllowAdd { path, .. } => out.push(fact("executable", path.clone(), true)),
+        _ => {}
     }
     out
 }

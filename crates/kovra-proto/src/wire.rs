@@ -196,6 +196,22 @@ pub enum Request {
     AllowRm {
         path: String,
     },
+    /// The requests parked for out-of-band approval.
+    ApprovalList,
+    /// Approve one parked request; needs a proof of presence at the approver's terminal.
+    Approve {
+        id: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    /// Refuse one parked request.
+    Deny {
+        id: String,
+    },
+    /// Wait (up to two minutes) until a parked request is approved, denied or expired.
+    ApprovalWait {
+        id: String,
+    },
 }
 
 impl Request {
@@ -210,7 +226,8 @@ impl Request {
             | Request::Reveal { proof, .. }
             | Request::RotateKey { proof }
             | Request::AllowAdd { proof, .. }
-            | Request::Fingerprint { proof, .. } => Some(proof),
+            | Request::Fingerprint { proof, .. }
+            | Request::Approve { proof, .. } => Some(proof),
             Request::Run(run) => Some(&mut run.proof),
             _ => None,
         }
@@ -285,6 +302,28 @@ pub struct Finding {
     pub line: Option<usize>,
 }
 
+/// One fact shown to the human who approves a request. `untrusted` marks text the requester
+/// chose (command lines, arguments, descriptions), which is shown fenced.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Fact {
+    pub name: String,
+    pub value: String,
+    #[serde(default)]
+    pub untrusted: bool,
+}
+
+/// A request parked for out-of-band approval.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApprovalView {
+    pub id: String,
+    pub action: String,
+    pub surface: String,
+    pub origin: String,
+    pub created: u64,
+    pub expires_in: u64,
+    pub facts: Vec<Fact>,
+}
+
 /// The daemon's answer.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
@@ -299,6 +338,10 @@ pub enum Response {
         message: String,
         /// Seconds until the challenge expires.
         expires_in: u64,
+        /// Set when the requester has no terminal: the request is parked under this id
+        /// until the human runs `kovra approve ID` (or it expires).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval: Option<String>,
     },
     Error(ErrorReply),
 }
@@ -400,6 +443,14 @@ pub enum Reply {
     },
     Allowlist {
         entries: Vec<AllowEntry>,
+    },
+    Approvals {
+        pending: Vec<ApprovalView>,
+    },
+    /// `approved`, `denied`, `expired` or `pending`.
+    ApprovalState {
+        id: String,
+        state: String,
     },
     Doctor {
         findings: Vec<Finding>,

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod approval;
 mod bad_input;
 mod basics;
 mod canary;

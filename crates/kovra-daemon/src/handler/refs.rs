@@ -369,6 +369,25 @@ impl Gate<'_> {
                 _ => acc,
             }
         });
+        // The human approving this run sees every coordinate it would inject.
+        for (at, coord, located, _) in &decided {
+            if let Some(rec) = &located.record {
+                self.facts.push(kovra_proto::Fact {
+                    name: coord.to_string(),
+                    value: format!(
+                        "sensitivity {}{}, {} vault ({at})",
+                        rec.meta.sensitivity,
+                        if self.production(coord.env()) {
+                            ", production"
+                        } else {
+                            ""
+                        },
+                        rec.vault
+                    ),
+                    untrusted: false,
+                });
+            }
+        }
         for (at, coord, located, has_fallback) in &decided {
             let relevant = match located.decision {
                 Decision::Unaddressable => !has_fallback,

@@ -1,0 +1,188 @@
+//! Out-of-band approval: an agent (no terminal) that needs a proof parks its request; only a
+//! proof of presence at the human's terminal approves it, once.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+const HIGH: &str = "secret:dev/api/key";
+
+fn vault() -> Home {
+    let h = Home::init();
+    assert!(
+        h.add(
+            HIGH,
+            canary("approval").as_bytes(),
+            &["--sensitivity", "high"]
+        )
+        .status
+        .success()
+    );
+    h
+}
+
+/// Start an agent-origin request that will wait for approval.
+fn agent_request(h: &Home, args: &[&str]) -> Child {
+    let mut c: Command = h.cmd(args);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c.spawn().expect("spawn agent request")
+}
+
+fn pending_ids(h: &Home) -> Vec<String> {
+    let (_, v) = h.json(&["approve"]);
+    v["pending"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| p["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_for_pending(h: &Home) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(id) = pending_ids(h).into_iter().next() {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "no request was parked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sensitivity(h: &Home) -> String {
+    let (_, v) = h.json(&["show", HIGH]);
+    v["sensitivity"].as_str().unwrap().to_string()
+}
+
+fn finish(child: Child) -> std::process::Output {
+    child.wait_with_output().expect("agent output")
+}
+
+#[test]
+fn an_agent_request_waits_for_a_human_proof_and_runs_once() {
+    let h = vault();
+    let agent = agent_request(&h, &["edit", HIGH, "--sensitivity", "low"]);
+    let id = wait_for_pending(&h);
+    // The listing shows what is asked, the requester's own words fenced.
+    let out = h.ok(&["approve"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&id)
+            && text.contains("new sensitivity")
+            && text.contains("the requester's own text"),
+        "{text}"
+    );
+    // The agent cannot approve without the passphrase, and its attempt is not parked in turn.
+    let out = h.run(&["--json", "approve", &id]);
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
+    assert_eq!(pending_ids(&h), vec![id.clone()]);
+    // A wrong passphrase at a terminal is refused and audited.
+    let out = h.run_pty(&["approve", &id], &["not the passphrase"]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    assert_eq!(sensitivity(&h), "high");
+    // The right one approves; the waiting agent's very request then goes through.
+    let out = h.run_pty(&["approve", &id], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = finish(agent);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(sensitivity(&h), "low");
+    // Once: the same request again is parked anew, and approving the old id does nothing.
+    h.ok(&["edit", HIGH, "--sensitivity", "high"]);
+    let again = h
+        .cmd(&["edit", HIGH, "--sensitivity", "low"])
+        .env("KOVRA_APPROVAL_WAIT", "0")
+        .output()
+        .expect("run");
+    assert_eq!(again.status.code(), Some(5), "{}", describe(&again));
+    assert!(
+        stderr(&again).contains("approval needed"),
+        "{}",
+        describe(&again)
+    );
+    let out = h.run_pty(&["approve", &id], &[PASSPHRASE]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "an old approval id was accepted twice: {}",
+        describe(&out)
+    );
+    assert_eq!(sensitivity(&h), "high");
+    let (_, audit) = h.json(&["audit", "--action", "approval-used"]);
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
+}
+
+#[test]
+fn a_denied_request_fails_and_nothing_on_disk_stands_in_for_the_proof() {
+    let h = vault();
+    let agent = agent_request(&h, &["edit", HIGH, "--sensitivity", "low"]);
+    let id = wait_for_pending(&h);
+    // Files an agent could write change nothing: approvals live in the daemon's memory.
+    for name in ["approvals", "approved", &id] {
+        std::fs::write(h.home.join(name), format!("{id} approved\n")).unwrap();
+    }
+    std::fs::write(h.home.join("config.toml"), "idle_timeout_secs = 60\n").unwrap();
+    assert_eq!(pending_ids(&h), vec![id.clone()]);
+    h.ok(&["deny", &id]);
+    let out = finish(agent);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    assert!(stderr(&out).contains("denied"), "{}", describe(&out));
+    assert_eq!(sensitivity(&h), "high");
+    assert!(pending_ids(&h).is_empty());
+}
+
+/// The everyday case: an agent's `kovra run` needs a high value; the human approves it in
+/// their own terminal and the command runs with it, its output still masked.
+#[test]
+fn an_agent_run_of_a_high_value_proceeds_after_approval() {
+    let h = Home::init();
+    let value = canary("run-approval");
+    assert!(
+        h.add(HIGH, value.as_bytes(), &["--sensitivity", "high"])
+            .status
+            .success()
+    );
+    let project = h.root.join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
+    let script = project.join("tool.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf 'len=%s key=%s\\n' \"${#API_KEY}\" \"$API_KEY\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = h.run_pty(&["allow", "add", script.to_str().unwrap()], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let mut c = h.cmd(&["run", "--", script.to_str().unwrap()]);
+    c.current_dir(&project)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let agent = c.spawn().unwrap();
+    let id = wait_for_pending(&h);
+    let listing = stdout(&h.ok(&["approve"]));
+    assert!(
+        listing.contains("tool.sh")
+            && listing.contains(HIGH)
+            && listing.contains("sensitivity high"),
+        "{listing}"
+    );
+    let out = h.run_pty(&["approve", &id], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = finish(agent);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("len={}", value.len())), "{text}");
+    assert!(text.contains("key=[kovra:API_KEY]"), "{text}");
+    assert!(!h.transcript_contains(&canary_forms(&value)));
+    assert!(
+        !out.stdout
+            .windows(value.len())
+            .any(|w| w == value.as_bytes())
+    );
+}

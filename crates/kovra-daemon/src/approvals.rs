@@ -1,0 +1,228 @@
+//! Out-of-band approval. A request that needs a proof of presence but comes from a process
+//! without a terminal (an agent) is parked here under a short id. The human sees its facts
+//! with `kovra approve`, and `kovra approve ID` (a proof of presence at the human's own
+//! terminal) approves exactly that request digest, once. Nothing on disk stands in for it:
+//! the state lives in the daemon's memory only.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kovra_core::crypto;
+use kovra_proto::{ApprovalView, Fact};
+
+pub const APPROVAL_TTL: Duration = Duration::from_secs(120);
+const MAX_PENDING: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Approved,
+    Denied,
+}
+
+struct Parked {
+    digest: [u8; 32],
+    state: State,
+    expires: Instant,
+    created_unix: u64,
+    view: ApprovalView,
+}
+
+#[derive(Default)]
+pub struct Approvals {
+    parked: HashMap<String, Parked>,
+}
+
+/// What `wait` saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Pending,
+    Approved,
+    Denied,
+    /// Unknown or expired (expiry is a denial).
+    Expired,
+}
+
+impl Approvals {
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        self.parked.retain(|_, p| p.expires > now);
+    }
+
+    /// Park a request (or find it parked already, by digest). Returns its id.
+    pub fn park(&mut self, digest: [u8; 32], mut view: ApprovalView) -> String {
+        self.sweep();
+        if let Some((id, _)) = self
+            .parked
+            .iter()
+            .find(|(_, p)| p.state == State::Pending && p.digest == digest)
+        {
+            return id.clone();
+        }
+        if self.parked.len() >= MAX_PENDING
+            && let Some(oldest) = self
+                .parked
+                .iter()
+                .min_by_key(|(_, p)| p.expires)
+                .map(|(k, _)| k.clone())
+        {
+            self.parked.remove(&oldest);
+        }
+        let id = hex::encode(crypto::random_array::<4>());
+        view.id = id.clone();
+        let created_unix = kovra_core::store::now();
+        view.created = created_unix;
+        self.parked.insert(
+            id.clone(),
+            Parked {
+                digest,
+                state: State::Pending,
+                expires: Instant::now() + APPROVAL_TTL,
+                created_unix,
+                view,
+            },
+        );
+        id
+    }
+
+    /// Pending requests, oldest first, with seconds left.
+    pub fn pending(&mut self) -> Vec<ApprovalView> {
+        self.sweep();
+        let now = Instant::now();
+        let mut out: Vec<ApprovalView> = self
+            .parked
+            .values()
+            .filter(|p| p.state == State::Pending)
+            .map(|p| ApprovalView {
+                expires_in: p.expires.saturating_duration_since(now).as_secs(),
+                ..p.view.clone()
+            })
+            .collect();
+        out.sort_by_key(|v| v.created);
+        out
+    }
+
+    pub fn view(&mut self, id: &str) -> Option<ApprovalView> {
+        self.sweep();
+        self.parked
+            .get(id)
+            .filter(|p| p.state == State::Pending)
+            .map(|p| p.view.clone())
+    }
+
+    /// Decide a pending request. `false` when it is unknown, expired or already decided.
+    pub fn decide(&mut self, id: &str, approve: bool) -> bool {
+        self.sweep();
+        match self.parked.get_mut(id) {
+            Some(p) if p.state == State::Pending => {
+                p.state = if approve {
+                    State::Approved
+                } else {
+                    State::Denied
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn outcome(&mut self, id: &str) -> Outcome {
+        self.sweep();
+        match self.parked.get(id).map(|p| p.state) {
+            Some(State::Pending) => Outcome::Pending,
+            Some(State::Approved) => Outcome::Approved,
+            Some(State::Denied) => Outcome::Denied,
+            None => Outcome::Expired,
+        }
+    }
+
+    /// Consume an approval for this exact digest (single use).
+    pub fn take_approved(&mut self, digest: &[u8; 32]) -> Option<String> {
+        self.sweep();
+        let id = self
+            .parked
+            .iter()
+            .find(|(_, p)| p.state == State::Approved && crypto::mac_eq(&p.digest, digest))
+            .map(|(id, _)| id.clone())?;
+        self.parked.remove(&id);
+        Some(id)
+    }
+
+    /// When the approval was asked for (for the audit trail).
+    pub fn created(&self, id: &str) -> Option<u64> {
+        self.parked.get(id).map(|p| p.created_unix)
+    }
+
+    pub fn clear(&mut self) {
+        self.parked.clear();
+    }
+}
+
+/// The requester's process and its ancestors, from /proc: pid, executable, and command line.
+/// Command lines are the requester's own words and are shown fenced as untrusted.
+pub fn process_chain(pid: u32) -> Vec<Fact> {
+    let mut out = Vec::new();
+    let mut current = pid;
+    for depth in 0..5 {
+        if current <= 1 {
+            break;
+        }
+        let exe = crate::os::exe_of(current)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "?".into());
+        let cmdline = std::fs::read(format!("/proc/{current}/cmdline"))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let label = if depth == 0 {
+            "requester".to_string()
+        } else {
+            format!("parent {depth}")
+        };
+        out.push(Fact {
+            name: label,
+            value: format!("pid {current} {exe}"),
+            untrusted: false,
+        });
+        let mut cmdline = cmdline;
+        if cmdline.chars().count() > 160 {
+            cmdline = cmdline.chars().take(160).collect::<String>() + "…";
+        }
+        out.push(Fact {
+            name: "  command line".into(),
+            value: cmdline,
+            untrusted: true,
+        });
+        current = parent_of(current).unwrap_or(0);
+    }
+    out
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Tell the human something waits for them, where a desktop notifier exists.
+pub fn notify(id: &str, action: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("notify-send").is_file()))
+        .unwrap_or(false);
+    if found {
+        let _ = std::process::Command::new("notify-send")
+            .args([
+                "kovra: approval needed",
+                &format!("{action} — run `kovra approve {id}` in your terminal"),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+}
