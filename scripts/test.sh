@@ -8,6 +8,7 @@ missing=()
 have python3 || missing+=(python3)     # the PTY driver for attended-proof tests
 have setpriv || missing+=(util-linux)  # connect as another uid in the peer test
 have gcc || missing+=(gcc)             # SQLite and ring build C code
+have oathtool || missing+=(oathtool)   # the reference for TOTP codes
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

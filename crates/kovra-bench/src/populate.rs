@@ -142,6 +142,7 @@ pub fn run(home: &Path, records: usize, passphrase_file: &Path, json: bool) -> a
             created: stamp,
             updated: stamp,
             version: 0,
+            totp: None,
         };
         let value = random_value()?;
         store

@@ -607,6 +607,7 @@ pub fn fixture(f: &Fixture<'_>, json: bool) -> anyhow::Result<()> {
             created: stamp,
             updated: stamp,
             version: 0,
+            totp: None,
         };
         store
             .put(

@@ -35,6 +35,17 @@ pub struct PassphraseSource {
     pub passphrase_fd: Option<i32>,
 }
 
+/// Where a two-factor code comes from when there is no terminal to type it at.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CodeSource {
+    /// Read the two-factor code from this file (first line).
+    #[arg(long, value_name = "PATH")]
+    pub code_file: Option<PathBuf>,
+    /// Read the two-factor code from this open file descriptor.
+    #[arg(long, value_name = "N", conflicts_with = "code_file")]
+    pub code_fd: Option<i32>,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ValueSource {
     /// Read the value from standard input (one trailing newline is dropped).
@@ -46,8 +57,16 @@ pub struct ValueSource {
 pub enum Command {
     /// Create a vault in $KOVRA_HOME and unlock it.
     Init(PassphraseSource),
-    /// Unlock the vault in the daemon.
-    Unlock(PassphraseSource),
+    /// Unlock the vault in the daemon (with two-factor authentication on, also a code).
+    Unlock {
+        #[command(flatten)]
+        passphrase: PassphraseSource,
+        #[command(flatten)]
+        code: CodeSource,
+    },
+    /// TOTP as a second factor for unlock and proofs of presence.
+    #[command(subcommand, name = "2fa")]
+    TwoFa(TwoFaCommand),
     /// Lock the vault: the daemon forgets the key.
     Lock,
     /// Vault and daemon state.
@@ -62,8 +81,18 @@ pub enum Command {
         /// Allow the value to be revealed (agents still never see high or production values).
         #[arg(long)]
         revealable: bool,
+        /// The value is a TOTP seed: base32 or an otpauth://totp/ URI (`kovra code` prints codes).
+        #[arg(long)]
+        totp: bool,
         #[command(flatten)]
         value: ValueSource,
+    },
+    /// Print the current code of a TOTP record (never its seed).
+    Code {
+        coordinate: String,
+        /// If fewer than S seconds of the current code remain, wait for the next one.
+        #[arg(long, value_name = "S", default_value_t = 0)]
+        min_validity: u64,
     },
     /// Replace a record's value, keeping its history.
     Set {
@@ -177,6 +206,30 @@ pub struct RunArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TwoFaCommand {
+    /// Create a seed (asks for your passphrase), show it as a URI and QR code, and switch
+    /// the factor on once a code from your authenticator app confirms it.
+    Enable {
+        #[command(flatten)]
+        code: CodeSource,
+    },
+    /// Confirm a seed created by `enable` whose confirmation was interrupted.
+    Confirm {
+        #[command(flatten)]
+        code: CodeSource,
+    },
+    /// Switch the factor off (needs the passphrase and a code).
+    Disable {
+        #[command(flatten)]
+        passphrase: PassphraseSource,
+        #[command(flatten)]
+        code: CodeSource,
+    },
+    /// Whether the factor is enabled, pending confirmation, or disabled.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ use std::path::Path;
 use kovra_proto::Secret;
 use zeroize::Zeroizing;
 
-use crate::cli::PassphraseSource;
+use crate::cli::{CodeSource, PassphraseSource};
 use crate::error::CliError;
 
 /// Whether this process has a controlling terminal to prompt on.
@@ -100,6 +100,29 @@ pub fn passphrase(src: &PassphraseSource, prompt: &str, confirm: bool) -> Result
         ));
     }
     Ok(secret)
+}
+
+/// A two-factor code from a file, a descriptor or a prompt on the terminal.
+pub fn code(src: &CodeSource) -> Result<Secret, CliError> {
+    let passphrase_like = PassphraseSource {
+        passphrase_file: src.code_file.clone(),
+        passphrase_fd: src.code_fd,
+    };
+    if src.code_file.is_none() && src.code_fd.is_none() && !has_tty() {
+        return Err(CliError::new(
+            "no-code-source",
+            "no terminal to prompt for the two-factor code",
+            Some("use --code-file PATH or --code-fd N"),
+        ));
+    }
+    let code = passphrase(&passphrase_like, "two-factor code: ", false).map_err(|e| {
+        CliError::new(
+            "code-unreadable",
+            e.message.replace("passphrase", "code"),
+            None,
+        )
+    })?;
+    Ok(Secret::new(code.expose().trim_ascii().to_vec()))
 }
 
 /// A hidden prompt on the controlling terminal. Echo is turned off *before* the prompt is

@@ -17,7 +17,9 @@ use clap::Parser;
 use kovra_core::coord::Coordinate;
 use kovra_proto::{Reply, Request};
 
-use crate::cli::{AllowCommand, AuditCommand, Cli, Command, DaemonCommand, ProjectCommand};
+use crate::cli::{
+    AllowCommand, AuditCommand, Cli, Command, DaemonCommand, ProjectCommand, TwoFaCommand,
+};
 use crate::error::CliError;
 use crate::session::Session;
 
@@ -133,7 +135,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let passphrase = input::passphrase(&src, "new passphrase: ", true)?;
             show(s.call(Request::Init { passphrase })?)
         }
-        Command::Unlock(src) => {
+        Command::Unlock {
+            passphrase: src,
+            code: code_src,
+        } => {
             if !kovra_core::store::LockedStore::exists(&s.paths.home) {
                 return Err(CliError::new(
                     "not-initialized",
@@ -142,8 +147,21 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 ));
             }
             let passphrase = input::passphrase(&src, "passphrase: ", false)?;
-            show(s.call(Request::Unlock { passphrase })?)
+            let given = code_src.code_file.is_some() || code_src.code_fd.is_some();
+            let code = given.then(|| input::code(&code_src)).transpose()?;
+            match s.call(Request::Unlock {
+                passphrase: passphrase.clone(),
+                code,
+            }) {
+                // The factor lives inside the vault, so only the daemon knows it is on: ask now.
+                Err(e) if e.code == "2fa-code-required" && !given && input::has_tty() => {
+                    let code = Some(input::code(&code_src)?);
+                    show(s.call(Request::Unlock { passphrase, code })?)
+                }
+                other => show(other?),
+            }
         }
+        Command::TwoFa(cmd) => two_factor(&mut s, cmd, json),
         Command::Lock => match s.call_if_running(Request::Lock)? {
             Some(r) => show(r),
             None => show(Reply::Done {
@@ -180,6 +198,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             sensitivity,
             description,
             revealable,
+            totp,
             value,
         } => {
             let coordinate = coord(&coordinate)?;
@@ -190,8 +209,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 sensitivity,
                 description,
                 revealable,
+                totp,
             })?)
         }
+        Command::Code {
+            coordinate,
+            min_validity,
+        } => show(s.call(Request::Code {
+            coordinate: coord(&coordinate)?,
+            min_validity,
+            proof: None,
+        })?),
         Command::Set { coordinate, value } => {
             let coordinate = coord(&coordinate)?;
             let value = input::value(&coordinate, value.stdin)?;
@@ -298,6 +326,33 @@ fn run(cli: Cli) -> Result<(), CliError> {
             show(s.call(Request::ProjectCreate { name })?)
         }
         Command::Project(ProjectCommand::List) => show(s.call(Request::ProjectList)?),
+    }
+}
+
+fn two_factor(s: &mut Session, cmd: TwoFaCommand, json: bool) -> Result<(), CliError> {
+    let show = |reply: Reply| output::reply(&reply, json);
+    match cmd {
+        TwoFaCommand::Status => show(s.call(Request::TwoFactorStatus)?),
+        TwoFaCommand::Enable { code } => {
+            let Reply::TwoFactorSetup { uri } = s.call(Request::TwoFactorEnable { proof: None })?
+            else {
+                return Err(CliError::new("internal", "unexpected reply", None));
+            };
+            let uri = String::from_utf8_lossy(uri.expose()).into_owned();
+            output::two_factor_setup(&uri);
+            drop(uri);
+            let code = input::code(&code)?;
+            show(s.call(Request::TwoFactorConfirm { code })?)
+        }
+        TwoFaCommand::Confirm { code } => {
+            let code = input::code(&code)?;
+            show(s.call(Request::TwoFactorConfirm { code })?)
+        }
+        TwoFaCommand::Disable { passphrase, code } => {
+            let passphrase = input::passphrase(&passphrase, "passphrase: ", false)?;
+            let code = input::code(&code)?;
+            show(s.call(Request::TwoFactorDisable { passphrase, code })?)
+        }
     }
 }
 

@@ -48,7 +48,32 @@ pub fn error(e: &CliError, as_json: bool) {
     }
 }
 
+/// A new second-factor seed: the URI and, where it renders, a QR code to scan.
+pub fn two_factor_setup(uri: &str) {
+    eprintln!("kovra: add this account to your authenticator app (scan the code or copy the URI).");
+    eprintln!("kovra: it is shown once; anyone who sees it can produce your codes.");
+    if let Ok(qr) = qrcode::QrCode::new(uri.as_bytes()) {
+        use qrcode::render::unicode::Dense1x2;
+        let image = qr
+            .render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build();
+        println!("{image}");
+    }
+    println!("{uri}");
+}
+
 fn record_lines(r: &RecordView) -> String {
+    let totp = r.totp.map_or(String::new(), |t| {
+        format!(
+            "\ntotp:        {}, {} digits, {}s",
+            t.algorithm.as_str(),
+            t.digits,
+            t.period
+        )
+    });
     format!(
         "coordinate:  {}\nvault:       {}\nsensitivity: {}{}\nrevealable:  {}\ndescription: {}\nversion:     {}\ncreated:     {}\nupdated:     {}",
         r.coordinate,
@@ -60,7 +85,7 @@ fn record_lines(r: &RecordView) -> String {
         r.version,
         time(r.created),
         time(r.updated)
-    )
+    ) + &totp
 }
 
 fn listing_table(l: &Listing) -> String {
@@ -134,6 +159,24 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
                 .and_then(|_| if tty { out.write_all(b"\n") } else { Ok(()) })
                 .map_err(output_error)
         }
+        Reply::Code {
+            coordinate,
+            code,
+            starts_in,
+            valid_for,
+        } => {
+            if *starts_in > 0 {
+                // The next step's code: show it only once it is the current one.
+                std::thread::sleep(std::time::Duration::from_secs(*starts_in));
+            }
+            let code = String::from_utf8_lossy(code.expose()).into_owned();
+            if as_json {
+                return json(
+                    &json!({"kind": "code", "coordinate": coordinate, "code": code, "valid_for": valid_for}),
+                );
+            }
+            stdout_line(&code)
+        }
         other if as_json => {
             // One document, always: a failure the reply carries is embedded in it.
             let mut doc = serde_json::to_value(other).unwrap_or_default();
@@ -146,6 +189,11 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             }
             json(&doc)?;
             failure.map_err(CliError::already_reported)
+        }
+        Reply::TwoFactorState { state } => stdout_line(&format!("two-factor: {state}")),
+        Reply::TwoFactorSetup { uri } => {
+            two_factor_setup(&String::from_utf8_lossy(uri.expose()));
+            Ok(())
         }
         Reply::Status(s) => {
             stdout_line(&format!(

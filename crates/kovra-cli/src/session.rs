@@ -124,8 +124,9 @@ impl Session {
         }
     }
 
-    /// No terminal here, so the human approves out of band. Say so at once, wait for the
-    /// decision, then send the very same request again (an approval covers that request only).
+    /// No terminal here, so the human approves out of band. By default say so and stop: the
+    /// caller (often an agent's tool call, which must not hang) runs the same command again
+    /// once the human approved. With `KOVRA_APPROVAL_WAIT=1`, wait for the decision instead.
     fn await_approval(
         &mut self,
         request: Request,
@@ -133,19 +134,20 @@ impl Session {
         code: &str,
         message: &str,
     ) -> Result<Reply, CliError> {
-        let hint = format!("ask the human to run `kovra approve {id}` in their own terminal");
-        eprintln!("kovra: approval needed: {id}: {message} ({code})");
-        eprintln!(
-            "kovra: {hint}; waiting up to 2 minutes (KOVRA_APPROVAL_WAIT=0 to return at once)"
-        );
-        let wait = !std::env::var("KOVRA_APPROVAL_WAIT").is_ok_and(|v| v == "0");
+        let wait = std::env::var("KOVRA_APPROVAL_WAIT").is_ok_and(|v| v == "1");
         if !wait {
             return Err(CliError::new(
-                "approval-needed",
-                format!("approval needed: {id}"),
-                Some(&hint),
+                "needs-proof",
+                format!("approval needed: {id}: {message} ({code})"),
+                Some(&format!(
+                    "ask the human to run `kovra approve {id}` in their own terminal, then run this command again \
+                     (within 2 minutes; KOVRA_APPROVAL_WAIT=1 waits instead)"
+                )),
             ));
         }
+        let hint = format!("ask the human to run `kovra approve {id}` in their own terminal");
+        eprintln!("kovra: approval needed: {id}: {message} ({code})");
+        eprintln!("kovra: {hint}; waiting up to 2 minutes");
         let wait_for = self.envelope(Request::ApprovalWait { id: id.to_string() });
         let state = match self.client(false)?.call(&wait_for)? {
             Response::Ok { reply } => match *reply {
@@ -202,7 +204,7 @@ impl Session {
         }
         eprintln!("kovra: {message}");
         eprintln!(
-            "kovra: approve by typing your passphrase (expires in {expires_in}s), or press Ctrl-C to refuse."
+            "kovra: approve by typing your passphrase, or a two-factor code if that is on (expires in {expires_in}s), or press Ctrl-C to refuse."
         );
         let passphrase = input::tty_prompt("passphrase: ")?;
         request.set_proof(Proof {

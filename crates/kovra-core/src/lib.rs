@@ -11,3 +11,4 @@ pub mod envrefs;
 pub mod model;
 pub mod policy;
 pub mod store;
+pub mod totp;

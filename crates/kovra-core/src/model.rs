@@ -115,6 +115,8 @@ pub enum Operation {
     Inject,
     /// Return the plaintext to the requester.
     Reveal,
+    /// Return the current code of a TOTP record (derived from the seed, short-lived).
+    Code,
     Create,
     /// Replace the value (set, generate over an existing record, rollback of the value).
     Update,
@@ -125,11 +127,12 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 10] = [
+    pub const ALL: [Operation; 11] = [
         Operation::Metadata,
         Operation::Fingerprint,
         Operation::Inject,
         Operation::Reveal,
+        Operation::Code,
         Operation::Create,
         Operation::Update,
         Operation::Delete,
@@ -143,7 +146,8 @@ impl Operation {
         match self {
             Operation::Metadata | Operation::Fingerprint => OperationClass::Metadata,
             Operation::Inject => OperationClass::Inject,
-            Operation::Reveal => OperationClass::Reveal,
+            // A code is derived from the seed and goes back to the requester: a reveal class.
+            Operation::Reveal | Operation::Code => OperationClass::Reveal,
             _ => OperationClass::Write,
         }
     }
@@ -154,6 +158,7 @@ impl Operation {
             Operation::Fingerprint => "fingerprint",
             Operation::Inject => "inject",
             Operation::Reveal => "reveal",
+            Operation::Code => "code",
             Operation::Create => "create",
             Operation::Update => "update",
             Operation::Delete => "delete",
@@ -196,6 +201,10 @@ pub struct Metadata {
     /// Unix seconds.
     pub updated: u64,
     pub version: u64,
+    /// Set for a TOTP credential: the value is the raw seed, and codes are derived with these
+    /// parameters. Absent in vaults written before TOTP records existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<crate::totp::TotpParams>,
 }
 
 /// Which vault holds a record.

@@ -192,6 +192,9 @@ pub enum Reason {
     AllowlistChangeNeedsPresence,
     FingerprintNeedsPresence,
     ApprovalNeedsPresence,
+    AgentCannotGetProtectedCode,
+    CodeNeedsPresence,
+    TwoFactorNeedsPresence,
 }
 
 impl Reason {
@@ -213,6 +216,9 @@ impl Reason {
             Reason::AllowlistChangeNeedsPresence => "allowlist-needs-proof",
             Reason::FingerprintNeedsPresence => "fingerprint-needs-proof",
             Reason::ApprovalNeedsPresence => "approval-needs-proof",
+            Reason::AgentCannotGetProtectedCode => "agent-code-refused",
+            Reason::CodeNeedsPresence => "code-needs-proof",
+            Reason::TwoFactorNeedsPresence => "2fa-needs-proof",
         }
     }
 
@@ -226,7 +232,9 @@ impl Reason {
             Reason::InjectOnlyNeverRevealed => {
                 "inject-only values can only be handed to a process kovra starts"
             }
-            Reason::AgentCannotRevealProtected | Reason::AgentCannotFingerprintProtected => {
+            Reason::AgentCannotRevealProtected
+            | Reason::AgentCannotFingerprintProtected
+            | Reason::AgentCannotGetProtectedCode => {
                 "a human can do this at their own terminal, giving a proof of presence"
             }
             Reason::ExecutableNotAllowlisted => {
@@ -268,6 +276,15 @@ impl Reason {
                 "adding to the executable allowlist needs a proof of presence"
             }
             Reason::ApprovalNeedsPresence => "approving a parked request needs a proof of presence",
+            Reason::AgentCannotGetProtectedCode => {
+                "an agent gets TOTP codes only from low-sensitivity, non-production records"
+            }
+            Reason::CodeNeedsPresence => {
+                "a TOTP code of a high or production record needs a proof of presence"
+            }
+            Reason::TwoFactorNeedsPresence => {
+                "setting up a second factor needs a proof of presence"
+            }
             Reason::FingerprintNeedsPresence => {
                 "fingerprinting a high or production record needs a proof of presence (it can confirm a guess)"
             }
@@ -385,6 +402,23 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 Decision::Allow
             }
         }
+        Operation::Code => {
+            // A code is short-lived but still a login factor: agents get codes only from low
+            // records; a human gets low and medium freely, high and production with a proof.
+            if record.sensitivity == Sensitivity::InjectOnly {
+                Decision::Deny(Reason::InjectOnlyNeverRevealed)
+            } else if req.origin == Origin::Agent {
+                if record.sensitivity == Sensitivity::Low && !req.production {
+                    Decision::Allow
+                } else {
+                    Decision::Deny(Reason::AgentCannotGetProtectedCode)
+                }
+            } else if protected {
+                needs(Reason::CodeNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
         Operation::ChangeSensitivity => {
             let new = req.new_sensitivity.unwrap_or(record.sensitivity);
             if req.production && new < Sensitivity::High {
@@ -426,6 +460,12 @@ pub enum VaultOperation {
     /// Approving a parked request is itself the loosening step: it needs presence.
     ApproveRequest,
     DenyRequest,
+    /// Create a new second-factor seed (shown once): needs presence.
+    EnableTwoFactor,
+    /// Activate a pending seed (a valid code is itself the proof) or switch the factor off
+    /// (passphrase and code are the proof).
+    ConfirmTwoFactor,
+    DisableTwoFactor,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -483,7 +523,21 @@ pub fn decide_vault(op: VaultOperation, scope: &Scope, presence: Presence) -> De
                 Decision::Allow
             }
         }
-        VaultOperation::ChangePassphrase | VaultOperation::RotateKeys => {
+        VaultOperation::EnableTwoFactor => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if presence != Presence::Proven {
+                Decision::NeedsProof(Reason::TwoFactorNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::ChangePassphrase
+        | VaultOperation::RotateKeys
+        | VaultOperation::ConfirmTwoFactor
+        | VaultOperation::DisableTwoFactor => {
             if !scope.is_full() {
                 Decision::Deny(Reason::VaultOperationNeedsFullScope)
             } else if !has(OperationClass::Write) {

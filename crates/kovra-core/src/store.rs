@@ -1203,6 +1203,7 @@ mod tests {
             created: 0,
             updated: 0,
             version: 0,
+            totp: None,
         }
     }
 

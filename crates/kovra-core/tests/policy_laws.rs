@@ -217,6 +217,7 @@ fn lowers_protection(c: &Case) -> bool {
         | Operation::Fingerprint
         | Operation::Inject
         | Operation::Reveal
+        | Operation::Code
         | Operation::EditDescription => false,
     }
 }
@@ -695,5 +696,72 @@ proptest! {
     #[test]
     fn allowlist_additions_need_a_proof(scope in arb_scope()) {
         prop_assert_ne!(decide_vault(VaultOperation::AddToAllowlist, &scope, Presence::None), Decision::Allow);
+    }
+}
+
+// ---- TOTP codes ------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// An inject-only record never yields a code, to anyone, with or without a proof.
+    #[test]
+    fn inject_only_never_yields_a_code(c in arb_case(), revealable in any::<bool>(), scope in arb_scope()) {
+        let c = c.with(|c| {
+            c.operation = Operation::Code;
+            c.record = Some(RecordFacts { sensitivity: Sensitivity::InjectOnly, revealable });
+        });
+        for presence in [Presence::None, Presence::Proven] {
+            let d = c.with(|c| c.presence = presence).decide(&scope);
+            prop_assert!(!matches!(d, Decision::Allow | Decision::NeedsProof(_)), "{c:?} -> {d:?}");
+        }
+    }
+
+    /// An agent gets a code only from a low, non-production record; a proof changes nothing.
+    #[test]
+    fn agent_gets_codes_only_from_low_records(c in arb_existing_case(), scope in arb_scope()) {
+        let c = c.with(|c| {
+            c.operation = Operation::Code;
+            c.origin = Origin::Agent;
+        });
+        let r = c.record.unwrap();
+        for presence in [Presence::None, Presence::Proven] {
+            let d = c.with(|c| c.presence = presence).decide(&scope);
+            if r.sensitivity != Sensitivity::Low || c.production {
+                prop_assert!(!matches!(d, Decision::Allow | Decision::NeedsProof(_)), "{c:?} -> {d:?}");
+            }
+        }
+    }
+
+    /// A human gets codes from low and medium non-production records without a proof, and
+    /// from high or production records only with one.
+    #[test]
+    fn human_codes_need_a_proof_only_when_protected(c in arb_existing_case()) {
+        let scope = Scope::full();
+        let c = c.with(|c| {
+            c.operation = Operation::Code;
+            c.origin = Origin::Human;
+            c.presence = Presence::None;
+        });
+        let r = c.record.unwrap();
+        let d = c.decide(&scope);
+        let proven = c.with(|c| c.presence = Presence::Proven).decide(&scope);
+        if r.sensitivity == Sensitivity::InjectOnly {
+            prop_assert!(matches!(d, Decision::Deny(_)));
+        } else if r.sensitivity == Sensitivity::High || c.production {
+            prop_assert!(matches!(d, Decision::NeedsProof(_)), "{c:?} -> {d:?}");
+            prop_assert_eq!(proven, Decision::Allow);
+        } else {
+            prop_assert_eq!(d, Decision::Allow);
+        }
+    }
+
+    /// Codes are a reveal-class operation: a scope without the reveal class never gets one.
+    #[test]
+    fn codes_need_the_reveal_class(c in arb_existing_case(), scope in arb_scope()) {
+        let c = c.with(|c| c.operation = Operation::Code);
+        if !scope.operations.contains(&OperationClass::Reveal) {
+            prop_assert!(!matches!(c.decide(&scope), Decision::Allow | Decision::NeedsProof(_)));
+        }
     }
 }

@@ -10,6 +10,7 @@ use kovra_core::crypto::{self, KdfParams};
 use kovra_core::model::{Metadata, Operation, Origin, Sensitivity, VaultName};
 use kovra_core::policy::{self, Decision, Presence, RecordFacts, Scope};
 use kovra_core::store::{self, LockedStore, Record, StoreError, UnlockedStore};
+use kovra_core::totp;
 use kovra_proto::paths::Paths;
 use kovra_proto::{
     ApprovalView, Charset, Context, Envelope, ErrorReply, Fact, Listing, PROTOCOL_VERSION, Proof,
@@ -23,6 +24,7 @@ use crate::proof::{CHALLENGE_TTL, ChallengeError, Challenges};
 use crate::run::RunPlan;
 
 mod refs;
+mod twofactor;
 
 const MAX_VALUE: usize = 256 * 1024;
 const MAX_DESCRIPTION: usize = 1024;
@@ -148,6 +150,17 @@ fn parse_coord(text: &str) -> Result<Coordinate, Response> {
             "coordinate-invalid",
             format!("invalid coordinate: {e}"),
             Some(e.hint()),
+        )
+    })
+}
+
+/// A TOTP seed as the user gave it, refused with a stable code that never echoes it.
+fn parse_totp(value: &Secret) -> Result<(zeroize::Zeroizing<Vec<u8>>, totp::TotpParams), Response> {
+    totp::parse_seed(value.expose()).map_err(|e| {
+        error(
+            e.code(),
+            e.to_string(),
+            Some("give the base32 seed or the otpauth://totp/ URI your service showed"),
         )
     })
 }
@@ -346,7 +359,9 @@ impl Daemon {
         let response = match request {
             Request::Status => ok(Reply::Status(self.status(inner, &info.scope))),
             Request::Init { passphrase } => self.init(inner, info, &passphrase),
-            Request::Unlock { passphrase } => self.unlock(inner, info, &passphrase),
+            Request::Unlock { passphrase, code } => {
+                self.unlock(inner, info, &passphrase, code.as_ref())
+            }
             Request::Lock => {
                 Self::lock_now(inner, "requested");
                 ok(Reply::Done {
@@ -381,6 +396,7 @@ impl Daemon {
                     presence: Presence::None,
                     project: info.project.clone(),
                     allowlisted: false,
+                    totp_params: None,
                 };
                 // An out-of-band approval of this very request counts as its proof, once.
                 if proof.is_none()
@@ -496,16 +512,30 @@ impl Daemon {
         })
     }
 
-    fn unlock(&self, inner: &mut Inner, info: &Info, passphrase: &Secret) -> Response {
-        if let Some(store) = inner.store.as_ref() {
-            // Still a passphrase check: "already unlocked" must not answer every guess with yes.
-            return match store.check_passphrase(passphrase.expose()) {
+    fn unlock(
+        &self,
+        inner: &mut Inner,
+        info: &Info,
+        passphrase: &Secret,
+        code: Option<&Secret>,
+    ) -> Response {
+        if let Some(store) = inner.store.as_mut() {
+            // Still a passphrase (and code) check: "already unlocked" must not answer every
+            // guess with yes.
+            if let Err(e) = store.check_passphrase(passphrase.expose()) {
+                inner.failures += 1;
+                return store_error(&e);
+            }
+            let entry = info.entry("unlock", None, None, "ok");
+            return match twofactor::unlock_check(store, code, &entry) {
                 Ok(()) => ok(Reply::Done {
                     message: "vault already unlocked".into(),
                 }),
-                Err(e) => {
-                    inner.failures += 1;
-                    store_error(&e)
+                Err((resp, failed)) => {
+                    if failed {
+                        inner.failures += 1;
+                    }
+                    resp
                 }
             };
         }
@@ -522,6 +552,15 @@ impl Daemon {
                     entry.detail = Some(format!(
                         "{failed} failed unlock attempt(s) since the last unlock"
                     ));
+                }
+                // The second factor is inside the vault: checked once the passphrase opened
+                // it; on failure the opened store is dropped (and its keys zeroized).
+                if let Err((resp, failed)) = twofactor::unlock_check(&mut store, code, &entry) {
+                    if failed {
+                        inner.failures += 1;
+                        inner.failed_unlocks_while_locked += 1;
+                    }
+                    return resp;
                 }
                 if let Err(e) = store.audit(entry) {
                     return store_error(&e);
@@ -543,9 +582,27 @@ impl Daemon {
 }
 
 /// The digest a proof is bound to: the tightened facts and the request without its proof.
+/// A run's approval covers what the human judges (command, directory, refs, environment
+/// name), not the incidental rest of the caller's environment or terminal size, so the same
+/// command started again from another shell is the same request.
 fn request_digest(info: &Info, request: &Request) -> [u8; 32] {
     let ctx = serde_json::to_vec(&(&info.context, info.origin, &info.project)).unwrap_or_default();
-    let req = zeroize::Zeroizing::new(serde_json::to_vec(request).unwrap_or_default());
+    let req = match request {
+        Request::Run(run) => {
+            let stable = (
+                &run.argv,
+                &run.cwd,
+                &run.refs,
+                &run.refs_path,
+                &run.env_name,
+                &run.only,
+                run.no_secrets,
+            );
+            serde_json::to_vec(&("run", stable)).unwrap_or_default()
+        }
+        other => serde_json::to_vec(other).unwrap_or_default(),
+    };
+    let req = zeroize::Zeroizing::new(req);
     crypto::sha256(&[&ctx, &req])
 }
 
@@ -566,6 +623,8 @@ struct Gate<'a> {
     project: Option<String>,
     /// For injections: whether the receiving executable is allowlisted.
     allowlisted: bool,
+    /// For a TOTP record being created: its parameters.
+    totp_params: Option<totp::TotpParams>,
 }
 
 impl Gate<'_> {
@@ -594,6 +653,10 @@ impl Gate<'_> {
                 ));
             }
         }
+        // With the second factor on, a code answers the challenge as well as the passphrase.
+        if self.proof_by_code(proof.passphrase.expose())? {
+            return Ok(());
+        }
         if self
             .store
             .check_passphrase(proof.passphrase.expose())
@@ -621,6 +684,7 @@ impl Gate<'_> {
             version: m.version,
             created: m.created,
             updated: m.updated,
+            totp: m.totp,
         }
     }
 
@@ -820,6 +884,12 @@ impl Gate<'_> {
                 "signal and resize are only valid during a run",
                 None,
             )),
+            Request::TwoFactorEnable { .. } => self.two_factor_enable(),
+            Request::TwoFactorConfirm { code } => self.two_factor_confirm(&code),
+            Request::TwoFactorDisable { passphrase, code } => {
+                self.two_factor_disable(&passphrase, &code)
+            }
+            Request::TwoFactorStatus => self.two_factor_status(),
             Request::ProjectCreate { name } => self.project_create(&name),
             Request::ProjectList => self.project_list(),
             Request::Add {
@@ -828,7 +898,15 @@ impl Gate<'_> {
                 sensitivity,
                 description,
                 revealable,
-            } => self.add(&coordinate, value, sensitivity, description, revealable),
+                totp,
+            } => self.add(
+                &coordinate,
+                value,
+                sensitivity,
+                description,
+                revealable,
+                totp,
+            ),
             Request::Set {
                 coordinate, value, ..
             } => self.set(&coordinate, value),
@@ -868,6 +946,11 @@ impl Gate<'_> {
                 ..
             } => self.rollback(&coordinate, version),
             Request::Reveal { coordinate, .. } => self.reveal(&coordinate),
+            Request::Code {
+                coordinate,
+                min_validity,
+                ..
+            } => self.code(&coordinate, min_validity),
             Request::Audit {
                 coordinate,
                 since,
@@ -1083,10 +1166,16 @@ impl Gate<'_> {
         sensitivity: Option<Sensitivity>,
         description: Option<String>,
         revealable: bool,
+        totp: bool,
     ) -> Result<Response, Response> {
         let coord = parse_coord(coordinate)?;
         Self::check_value(&coord, &value)?;
         Self::check_description(&description)?;
+        if totp {
+            let (seed, params) = parse_totp(&value)?;
+            self.totp_params = Some(params);
+            return self.create(&coord, &seed, sensitivity, description, revealable, "add");
+        }
         self.create(
             &coord,
             value.expose(),
@@ -1095,6 +1184,65 @@ impl Gate<'_> {
             revealable,
             "add",
         )
+    }
+
+    /// The current code of a TOTP record, audited like a reveal; the seed never leaves.
+    fn code(&mut self, coordinate: &str, min_validity: u64) -> Result<Response, Response> {
+        let coord = parse_coord(coordinate)?;
+        let located = self
+            .locate(&coord, &[Op::plain(Operation::Code)], false)
+            .map_err(|e| store_error(&e))?;
+        // Whether a record is TOTP is metadata: checked only once policy let us address it.
+        if located.decision == Decision::Allow
+            && let Some(record) = &located.record
+            && record.meta.totp.is_none()
+        {
+            return Err(error(
+                "not-totp",
+                format!("{coord} is not a TOTP record"),
+                Some("add TOTP seeds with `kovra add COORD --totp`"),
+            ));
+        }
+        self.enforce("code", &coord, &located)?;
+        let vault = located.vault.ok_or_else(|| not_found(&coord))?;
+        let (meta, seed) = self
+            .store
+            .read_value(&vault, &coord.unpinned(), None)
+            .map_err(|e| store_error(&e))?;
+        let Some(params) = meta.totp else {
+            return Err(error(
+                "not-totp",
+                format!("{coord} is not a TOTP record"),
+                None,
+            ));
+        };
+        if min_validity > params.period {
+            return Err(error(
+                "min-validity-invalid",
+                format!(
+                    "--min-validity {min_validity} is longer than the record's period of {}s",
+                    params.period
+                ),
+                Some("give at most the period"),
+            ));
+        }
+        let now = store::now();
+        let left = totp::remaining(params, now);
+        let (at, starts_in, valid_for) = if left < min_validity {
+            (now + left, left, params.period)
+        } else {
+            (now, 0, left)
+        };
+        let code = totp::code_at(&seed, params, at);
+        self.store
+            .audit(self.allowed("code", &coord, &vault))
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Code {
+            coordinate: coord.to_string(),
+            code: Secret::new(code.as_bytes().to_vec()),
+            starts_in,
+            valid_for,
+        }))
     }
 
     fn create(
@@ -1127,6 +1275,7 @@ impl Gate<'_> {
             created: now,
             updated: now,
             version: 0,
+            totp: self.totp_params.take(),
         };
         let version = self
             .store
@@ -1157,10 +1306,18 @@ impl Gate<'_> {
         let (Some(vault), Some(record)) = (located.vault, located.record) else {
             return Err(not_found(coord));
         };
-        let meta = Metadata {
+        // A TOTP record's new value is a new seed, parsed like the first one.
+        let mut seed = None;
+        let mut meta = Metadata {
             updated: store::now(),
             ..record.meta
         };
+        if meta.totp.is_some() {
+            let (s, params) = parse_totp(&Secret::new(value.to_vec()))?;
+            meta.totp = Some(params);
+            seed = Some(s);
+        }
+        let value = seed.as_deref().map_or(value, |s| s.as_slice());
         let version = self
             .store
             .put(
@@ -1464,6 +1621,7 @@ impl Gate<'_> {
             revealable: old.revealable,
             description: old.description,
             updated: store::now(),
+            totp: old.totp,
             ..record.meta
         };
         let mut entry = self.allowed("rollback", &coord, &vault);
@@ -1677,6 +1835,7 @@ fn describe(request: &Request) -> Vec<Fact> {
         | Request::Generate { coordinate, .. }
         | Request::Remove { coordinate, .. }
         | Request::Reveal { coordinate, .. }
+        | Request::Code { coordinate, .. }
         | Request::Fingerprint { coordinate, .. } => {
             out.push(fact("coordinate", coordinate.clone(), false))
         }

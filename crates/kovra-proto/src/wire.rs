@@ -63,6 +63,9 @@ pub enum Request {
     },
     Unlock {
         passphrase: Secret,
+        /// The second factor's current code, when two-factor authentication is on.
+        #[serde(default)]
+        code: Option<Secret>,
     },
     Lock,
     /// Stop the daemon (locking first).
@@ -80,6 +83,9 @@ pub enum Request {
         description: Option<String>,
         #[serde(default)]
         revealable: bool,
+        /// The value is a TOTP seed (base32 or an `otpauth://totp/` URI); codes come from `code`.
+        #[serde(default)]
+        totp: bool,
     },
     Set {
         coordinate: String,
@@ -143,6 +149,15 @@ pub enum Request {
     },
     Reveal {
         coordinate: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    /// The current code of a TOTP record (never the seed).
+    Code {
+        coordinate: String,
+        /// If fewer seconds than this remain in the current step, answer the next step's code.
+        #[serde(default)]
+        min_validity: u64,
         #[serde(default)]
         proof: Option<Proof>,
     },
@@ -212,6 +227,21 @@ pub enum Request {
     ApprovalWait {
         id: String,
     },
+    /// Create a second-factor seed (pending until confirmed); needs a proof of presence.
+    TwoFactorEnable {
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    /// Activate the pending seed with one of its codes.
+    TwoFactorConfirm {
+        code: Secret,
+    },
+    /// Switch the second factor off: the passphrase and a code are the proof.
+    TwoFactorDisable {
+        passphrase: Secret,
+        code: Secret,
+    },
+    TwoFactorStatus,
 }
 
 impl Request {
@@ -224,9 +254,11 @@ impl Request {
             | Request::Remove { proof, .. }
             | Request::Rollback { proof, .. }
             | Request::Reveal { proof, .. }
+            | Request::Code { proof, .. }
             | Request::RotateKey { proof }
             | Request::AllowAdd { proof, .. }
             | Request::Fingerprint { proof, .. }
+            | Request::TwoFactorEnable { proof }
             | Request::Approve { proof, .. } => Some(proof),
             Request::Run(run) => Some(&mut run.proof),
             _ => None,
@@ -369,6 +401,9 @@ pub struct RecordView {
     pub version: u64,
     pub created: u64,
     pub updated: u64,
+    /// Set for TOTP credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<kovra_core::totp::TotpParams>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -426,6 +461,14 @@ pub enum Reply {
         coordinate: String,
         value: Secret,
     },
+    /// A TOTP code. `starts_in` > 0 when it is the next step's code (the client waits that
+    /// long before showing it); it then stays valid for `valid_for` seconds.
+    Code {
+        coordinate: String,
+        code: Secret,
+        starts_in: u64,
+        valid_for: u64,
+    },
     Audit {
         entries: Vec<AuditEntry>,
     },
@@ -456,5 +499,13 @@ pub enum Reply {
         findings: Vec<Finding>,
         errors: usize,
         warnings: usize,
+    },
+    /// A new second-factor seed as an `otpauth://` URI, shown once; confirm with a code.
+    TwoFactorSetup {
+        uri: Secret,
+    },
+    /// `disabled`, `pending` or `enabled`.
+    TwoFactorState {
+        state: String,
     },
 }

@@ -25,7 +25,8 @@ fn vault() -> Home {
 /// Start an agent-origin request that will wait for approval.
 fn agent_request(h: &Home, args: &[&str]) -> Child {
     let mut c: Command = h.cmd(args);
-    c.stdin(Stdio::null())
+    c.env("KOVRA_APPROVAL_WAIT", "1")
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c.spawn().expect("spawn agent request")
@@ -159,7 +160,8 @@ fn an_agent_run_of_a_high_value_proceeds_after_approval() {
     let out = h.run_pty(&["allow", "add", script.to_str().unwrap()], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let mut c = h.cmd(&["run", "--", script.to_str().unwrap()]);
-    c.current_dir(&project)
+    c.env("KOVRA_APPROVAL_WAIT", "1")
+        .current_dir(&project)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

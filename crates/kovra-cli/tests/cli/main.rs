@@ -15,3 +15,4 @@ mod peer;
 mod proof;
 mod run;
 mod tamper;
+mod totp;

@@ -4,11 +4,15 @@
 usage: pty_answer.py ANSWER_FILE -- CMD [ARGS...]
 
 ANSWER_FILE holds one answer per line; each time the child's terminal output shows a new
-line ending in ': ' that contains 'passphrase', the next answer is typed. Everything the
+line ending in ': ' that contains 'passphrase' (or ends in 'code: '), the next answer is
+typed. The answer `!totp` is replaced by oathtool's current code for the last
+`secret=BASE32` the child printed (an otpauth:// URI). Everything the
 child printed goes to our stdout; we exit with the child's status. A real PTY, so kovra
 sees a human-style terminal exactly as it would in an interactive shell.
 """
 import os
+import re
+import subprocess
 import pty
 import select
 import sys
@@ -40,8 +44,16 @@ def main() -> int:
             sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
         tail = seen[answered_at:]
-        if answers and b"passphrase" in tail and tail.rstrip(b" ").endswith(b":"):
-            os.write(fd, answers.pop(0) + b"\n")
+        prompt = tail.rstrip(b" ")
+        if answers and prompt.endswith(b":") and (b"passphrase" in tail or prompt.endswith(b"code:")):
+            answer = answers.pop(0)
+            if answer == b"!totp":
+                secret = re.findall(rb"secret=([A-Z2-7]+)", seen)[-1]
+                answer = subprocess.run(
+                    ["oathtool", "--totp", "--base32", secret.decode()],
+                    check=True, capture_output=True,
+                ).stdout.strip()
+            os.write(fd, answer + b"\n")
             answered_at = len(seen)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)

@@ -148,6 +148,7 @@ impl Gate<'_> {
             created: created.unwrap_or(now),
             updated: now,
             version: 0,
+            totp: None,
         };
         let json = serde_json::to_vec(entries).unwrap_or_default();
         self.store

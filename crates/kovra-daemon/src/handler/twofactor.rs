@@ -1,0 +1,340 @@
+//! TOTP as the second factor. The seed and the last accepted time step live in one record
+//! of the system vault (sealed, versioned and tamper-evident like the allowlist), so the
+//! factor can only be read after the passphrase opened the vault, and a code is single use.
+
+use kovra_core::audit::AuditEntry;
+use kovra_core::coord::Coordinate;
+use kovra_core::crypto;
+use kovra_core::model::{Metadata, Sensitivity, VaultName};
+use kovra_core::store::{self, StoreError, UnlockedStore};
+use kovra_core::totp::{self, TotpParams};
+use kovra_proto::{Reply, Response, Secret};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{Gate, error, ok, store_error};
+
+const TWO_FACTOR: &str = "secret:kovra/2fa/totp";
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct State {
+    /// The seed, hex.
+    seed: String,
+    /// False until a code confirmed that the user's authenticator holds the seed.
+    active: bool,
+    /// The last accepted time step; only later steps are accepted (codes are single use).
+    last_step: u64,
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+    }
+}
+
+impl State {
+    fn seed(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(hex::decode(&self.seed).unwrap_or_default())
+    }
+}
+
+fn coord() -> Result<Coordinate, Response> {
+    Coordinate::parse(TWO_FACTOR).map_err(|e| error("internal", e.to_string(), None))
+}
+
+fn params() -> TotpParams {
+    // What every authenticator app supports.
+    TotpParams::default()
+}
+
+/// The factor's state, if one was ever set up.
+pub(super) fn load(store: &mut UnlockedStore) -> Result<Option<State>, Response> {
+    let coord = coord()?;
+    if !store
+        .vault_exists(&VaultName::System)
+        .map_err(|e| store_error(&e))?
+        || store
+            .find(&VaultName::System, &coord)
+            .map_err(|e| store_error(&e))?
+            .is_none()
+    {
+        return Ok(None);
+    }
+    let (_, value) = store
+        .read_value(&VaultName::System, &coord, None)
+        .map_err(|e| store_error(&e))?;
+    serde_json::from_slice(&value).map(Some).map_err(|_| {
+        error(
+            "vault-tampered",
+            "the two-factor record is unreadable",
+            None,
+        )
+    })
+}
+
+fn save(store: &mut UnlockedStore, state: &State, audit: AuditEntry) -> Result<(), Response> {
+    let coord = coord()?;
+    if !store
+        .vault_exists(&VaultName::System)
+        .map_err(|e| store_error(&e))?
+    {
+        let mut e = audit.clone();
+        e.action = "system-vault-create".into();
+        e.coordinate = None;
+        e.detail = Some("first two-factor seed".into());
+        store
+            .create_vault(&VaultName::System, e)
+            .map_err(|e| store_error(&e))?;
+    }
+    let now = store::now();
+    let created = store
+        .find(&VaultName::System, &coord)
+        .map_err(|e| store_error(&e))?
+        .map(|r| r.meta.created);
+    let meta = Metadata {
+        coordinate: coord,
+        sensitivity: Sensitivity::High,
+        revealable: false,
+        description: "the second factor (TOTP) for unlock and proofs of presence".into(),
+        created: created.unwrap_or(now),
+        updated: now,
+        version: 0,
+        totp: Some(params()),
+    };
+    let json = Zeroizing::new(serde_json::to_vec(state).unwrap_or_default());
+    store
+        .put(&VaultName::System, meta, Some(&json), audit)
+        .map_err(|e| store_error(&e))?;
+    Ok(())
+}
+
+/// Whether a typed answer has the shape of a code (so it is tried as one).
+pub(super) fn looks_like_code(answer: &[u8]) -> bool {
+    answer.len() == usize::from(params().digits) && answer.iter().all(u8::is_ascii_digit)
+}
+
+/// Check a code against the factor (active, or pending when `pending` is set). A valid,
+/// not yet used code is remembered with `accepted` as its audit entry; any other answer is
+/// audited with `refused` and yields `false`.
+pub(super) fn check_code(
+    store: &mut UnlockedStore,
+    state: &mut State,
+    code: &[u8],
+    accepted: AuditEntry,
+    mut refused: AuditEntry,
+) -> Result<bool, Response> {
+    let text = std::str::from_utf8(code).unwrap_or("");
+    let step = totp::verify(&state.seed(), params(), text, store::now());
+    match step {
+        Some(s) if s > state.last_step => {
+            state.last_step = s;
+            state.active = true;
+            save(store, state, accepted)?;
+            Ok(true)
+        }
+        other => {
+            refused.decision = "deny".into();
+            refused.reason = Some(
+                if other.is_some() {
+                    "2fa-code-replayed"
+                } else {
+                    "2fa-code-wrong"
+                }
+                .into(),
+            );
+            store.audit(refused).map_err(|e| store_error(&e))?;
+            Ok(false)
+        }
+    }
+}
+
+pub(super) fn code_invalid() -> Response {
+    error(
+        "2fa-code-invalid",
+        "the two-factor code is wrong, expired or already used",
+        Some("wait for the next code in your authenticator app and try again"),
+    )
+}
+
+pub(super) fn code_required() -> Response {
+    error(
+        "2fa-code-required",
+        "two-factor authentication is on: a code is needed as well as the passphrase",
+        Some(
+            "give the current code from your authenticator app (prompted at a terminal, or --code-file)",
+        ),
+    )
+}
+
+/// The unlock check after the passphrase opened the vault: `Ok` when no factor is active
+/// or the code is valid and unused.
+pub(super) fn unlock_check(
+    store: &mut UnlockedStore,
+    code: Option<&Secret>,
+    entry: &AuditEntry,
+) -> Result<(), (Response, bool)> {
+    let mut state = match load(store).map_err(|r| (r, false))? {
+        Some(s) if s.active => s,
+        _ => return Ok(()),
+    };
+    let Some(code) = code else {
+        let mut e = entry.clone();
+        e.decision = "deny".into();
+        e.reason = Some("2fa-code-missing".into());
+        store.audit(e).map_err(|e| (store_error(&e), false))?;
+        return Err((code_required(), false));
+    };
+    let mut accepted = entry.clone();
+    accepted.action = "2fa-code".into();
+    accepted.detail = Some("accepted for unlock".into());
+    match check_code(store, &mut state, code.expose(), accepted, entry.clone()) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err((code_invalid(), true)),
+        Err(r) => Err((r, false)),
+    }
+}
+
+impl Gate<'_> {
+    /// With the factor active, a code typed at the proof prompt is a proof of presence.
+    /// `Ok(true)` when `answer` was accepted as a code.
+    pub(super) fn proof_by_code(&mut self, answer: &[u8]) -> Result<bool, Response> {
+        if !looks_like_code(answer) {
+            return Ok(false);
+        }
+        let mut state = match load(self.store)? {
+            Some(s) if s.active => s,
+            _ => return Ok(false),
+        };
+        let mut accepted = self.info.entry("2fa-code", None, None, "allow");
+        accepted.detail = Some("accepted as a proof of presence".into());
+        let refused = self.info.entry("proof", None, None, "deny");
+        check_code(self.store, &mut state, answer, accepted, refused)
+    }
+
+    pub(super) fn two_factor_status(&mut self) -> Result<Response, Response> {
+        let state = match load(self.store)? {
+            None => "disabled",
+            Some(s) if s.active => "enabled",
+            Some(_) => "pending",
+        };
+        Ok(ok(Reply::TwoFactorState {
+            state: state.into(),
+        }))
+    }
+
+    pub(super) fn two_factor_enable(&mut self) -> Result<Response, Response> {
+        // An agent would see the seed and could then mint proofs: never, even approved.
+        if self.info.origin == kovra_core::model::Origin::Agent {
+            let mut e = self.info.entry("2fa-enable", None, None, "deny");
+            e.reason = Some("agent".into());
+            self.store.audit(e).map_err(|e| store_error(&e))?;
+            return Err(error(
+                "policy-denied",
+                "2fa-enable refused: the seed is shown only to a human at their own terminal",
+                Some("run `kovra 2fa enable` yourself in a terminal"),
+            ));
+        }
+        self.vault_gate(
+            kovra_core::policy::VaultOperation::EnableTwoFactor,
+            "2fa-enable",
+        )?;
+        if load(self.store)?.is_some_and(|s| s.active) {
+            return Err(error(
+                "2fa-already-enabled",
+                "two-factor authentication is already on",
+                Some("`kovra 2fa disable` first to replace the seed"),
+            ));
+        }
+        let seed = Zeroizing::new(crypto::random_array::<20>());
+        let state = State {
+            seed: hex::encode(seed.as_slice()),
+            active: false,
+            last_step: 0,
+        };
+        let mut e = self.info.entry("2fa-enable", None, None, "ok");
+        e.detail = Some("new seed, pending confirmation".into());
+        save(self.store, &state, e)?;
+        let uri = totp::uri(seed.as_slice(), params(), "kovra", "vault");
+        Ok(ok(Reply::TwoFactorSetup {
+            uri: Secret::new(uri.as_bytes().to_vec()),
+        }))
+    }
+
+    pub(super) fn two_factor_confirm(&mut self, code: &Secret) -> Result<Response, Response> {
+        self.vault_gate(
+            kovra_core::policy::VaultOperation::ConfirmTwoFactor,
+            "2fa-confirm",
+        )?;
+        let mut state = match load(self.store)? {
+            Some(s) if !s.active => s,
+            Some(_) => {
+                return Err(error(
+                    "2fa-already-enabled",
+                    "two-factor authentication is already on",
+                    None,
+                ));
+            }
+            None => {
+                return Err(error(
+                    "2fa-not-pending",
+                    "no second factor is waiting for confirmation",
+                    Some("run `kovra 2fa enable` first"),
+                ));
+            }
+        };
+        let accepted = self.info.entry("2fa-confirm", None, None, "ok");
+        let refused = self.info.entry("2fa-confirm", None, None, "deny");
+        if !check_code(self.store, &mut state, code.expose(), accepted, refused)? {
+            *self.failures += 1;
+            return Err(code_invalid());
+        }
+        Ok(ok(Reply::Done {
+            message: "two-factor authentication is on: unlock now needs the passphrase and a code"
+                .into(),
+        }))
+    }
+
+    pub(super) fn two_factor_disable(
+        &mut self,
+        passphrase: &Secret,
+        code: &Secret,
+    ) -> Result<Response, Response> {
+        self.vault_gate(
+            kovra_core::policy::VaultOperation::DisableTwoFactor,
+            "2fa-disable",
+        )?;
+        let mut state = match load(self.store)? {
+            Some(s) if s.active => s,
+            _ => {
+                return Err(error(
+                    "2fa-not-enabled",
+                    "two-factor authentication is not on",
+                    None,
+                ));
+            }
+        };
+        if self.store.check_passphrase(passphrase.expose()).is_err() {
+            *self.failures += 1;
+            let mut e = self.info.entry("2fa-disable", None, None, "deny");
+            e.reason = Some("wrong passphrase".into());
+            self.store.audit(e).map_err(|e| store_error(&e))?;
+            return Err(store_error(&StoreError::WrongPassphrase));
+        }
+        let accepted = self.info.entry("2fa-code", None, None, "allow");
+        let refused = self.info.entry("2fa-disable", None, None, "deny");
+        if !check_code(self.store, &mut state, code.expose(), accepted, refused)? {
+            *self.failures += 1;
+            return Err(code_invalid());
+        }
+        self.store
+            .delete(
+                &VaultName::System,
+                &coord()?,
+                self.info.entry("2fa-disable", None, None, "ok"),
+            )
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Done {
+            message: "two-factor authentication is off".into(),
+        }))
+    }
+}
