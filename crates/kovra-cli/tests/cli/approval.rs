@@ -188,3 +188,56 @@ fn an_agent_run_of_a_high_value_proceeds_after_approval() {
             .any(|w| w == value.as_bytes())
     );
 }
+
+/// Without waiting, the agent is told the id and stops (a tool call must not hang). Once the
+/// human approved, the same command run again, from a shell whose environment differs in
+/// incidental ways, is the approved request, and only once.
+#[test]
+fn an_approved_run_is_the_same_request_when_started_again() {
+    let h = Home::init();
+    let value = canary("rerun");
+    assert!(
+        h.add(HIGH, value.as_bytes(), &["--sensitivity", "high"])
+            .status
+            .success()
+    );
+    let project = h.root.join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
+    let script = project.join("tool.sh");
+    std::fs::write(&script, "#!/bin/sh\necho \"len=${#API_KEY}\"\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = h.run_pty(&["allow", "add", script.to_str().unwrap()], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let run = |extra: &str| {
+        let mut c = h.cmd(&["run", "--", script.to_str().unwrap()]);
+        c.current_dir(&project).env("INCIDENTAL", extra);
+        h.run_with(c, None)
+    };
+    let first = run("one");
+    assert_eq!(first.status.code(), Some(5), "{}", describe(&first));
+    assert!(
+        stderr(&first).contains("approval needed"),
+        "{}",
+        describe(&first)
+    );
+    let id = wait_for_pending(&h);
+    assert!(stderr(&first).contains(&id), "{}", describe(&first));
+    let out = h.run_pty(&["approve", &id], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let second = run("two");
+    assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
+    assert!(
+        stdout(&second).contains(&format!("len={}", value.len())),
+        "{}",
+        describe(&second)
+    );
+    let third = run("three");
+    assert_eq!(
+        third.status.code(),
+        Some(5),
+        "approved once, used twice: {}",
+        describe(&third)
+    );
+    assert!(!h.transcript_contains(&canary_forms(&value)));
+}
