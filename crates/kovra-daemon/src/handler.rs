@@ -24,6 +24,7 @@ use crate::proof::{CHALLENGE_TTL, ChallengeError, Challenges};
 use crate::run::RunPlan;
 
 mod refs;
+mod system;
 mod twofactor;
 
 const MAX_VALUE: usize = 256 * 1024;

@@ -136,12 +136,14 @@ fn a_denied_request_fails_and_nothing_on_disk_stands_in_for_the_proof() {
     assert!(pending_ids(&h).is_empty());
 }
 
-/// The everyday case: an agent's `kovra run` needs a high value; the human approves it in
-/// their own terminal and the command runs with it, its output still masked.
-#[test]
-fn an_agent_run_of_a_high_value_proceeds_after_approval() {
+/// A home with a high record wired as API_KEY into an allowlisted script `body`; returns the
+/// home, the value, the project directory and the script.
+fn allowlisted_tool(
+    tag: &str,
+    body: &str,
+) -> (Home, String, std::path::PathBuf, std::path::PathBuf) {
     let h = Home::init();
-    let value = canary("run-approval");
+    let value = canary(tag);
     assert!(
         h.add(HIGH, value.as_bytes(), &["--sensitivity", "high"])
             .status
@@ -151,14 +153,21 @@ fn an_agent_run_of_a_high_value_proceeds_after_approval() {
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
     let script = project.join("tool.sh");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\nprintf 'len=%s key=%s\\n' \"${#API_KEY}\" \"$API_KEY\"\n",
-    )
-    .unwrap();
+    std::fs::write(&script, body).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = h.run_pty(&["allow", "add", script.to_str().unwrap()], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    (h, value, project, script)
+}
+
+/// The everyday case: an agent's `kovra run` needs a high value; the human approves it in
+/// their own terminal and the command runs with it, its output still masked.
+#[test]
+fn an_agent_run_of_a_high_value_proceeds_after_approval() {
+    let (h, value, project, script) = allowlisted_tool(
+        "run-approval",
+        "#!/bin/sh\nprintf 'len=%s key=%s\\n' \"${#API_KEY}\" \"$API_KEY\"\n",
+    );
     let mut c = h.cmd(&["run", "--", script.to_str().unwrap()]);
     c.env("KOVRA_APPROVAL_WAIT", "1")
         .current_dir(&project)
@@ -194,21 +203,8 @@ fn an_agent_run_of_a_high_value_proceeds_after_approval() {
 /// incidental ways, is the approved request, and only once.
 #[test]
 fn an_approved_run_is_the_same_request_when_started_again() {
-    let h = Home::init();
-    let value = canary("rerun");
-    assert!(
-        h.add(HIGH, value.as_bytes(), &["--sensitivity", "high"])
-            .status
-            .success()
-    );
-    let project = h.root.join("project");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
-    let script = project.join("tool.sh");
-    std::fs::write(&script, "#!/bin/sh\necho \"len=${#API_KEY}\"\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = h.run_pty(&["allow", "add", script.to_str().unwrap()], &[PASSPHRASE]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (h, value, project, script) =
+        allowlisted_tool("rerun", "#!/bin/sh\necho \"len=${#API_KEY}\"\n");
     let run = |extra: &str| {
         let mut c = h.cmd(&["run", "--", script.to_str().unwrap()]);
         c.current_dir(&project).env("INCIDENTAL", extra);

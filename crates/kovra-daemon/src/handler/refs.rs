@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use kovra_core::coord::{Coordinate, CoordinateTemplate};
 use kovra_core::envrefs::{self, Part, RefValue};
-use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
+use kovra_core::model::{Operation, VaultName};
 use kovra_core::policy::{self, Decision};
 use kovra_core::store;
 use kovra_proto::{AllowEntry, Finding, Reply, Response, RunRequest};
@@ -94,25 +94,7 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 
 impl Gate<'_> {
     fn allowlist(&mut self) -> Result<Vec<AllowEntry>, Response> {
-        let coord = allowlist_coord()?;
-        if !self
-            .store
-            .vault_exists(&VaultName::System)
-            .map_err(|e| store_error(&e))?
-            || self
-                .store
-                .find(&VaultName::System, &coord)
-                .map_err(|e| store_error(&e))?
-                .is_none()
-        {
-            return Ok(Vec::new());
-        }
-        let (_, value) = self
-            .store
-            .read_value(&VaultName::System, &coord, None)
-            .map_err(|e| store_error(&e))?;
-        serde_json::from_slice(&value)
-            .map_err(|_| error("vault-tampered", "the allowlist is unreadable", None))
+        Ok(super::system::load(self.store, &allowlist_coord()?, "allowlist")?.unwrap_or_default())
     }
 
     fn save_allowlist(
@@ -120,41 +102,15 @@ impl Gate<'_> {
         entries: &[AllowEntry],
         audit: kovra_core::audit::AuditEntry,
     ) -> Result<(), Response> {
-        let coord = allowlist_coord()?;
-        if !self
-            .store
-            .vault_exists(&VaultName::System)
-            .map_err(|e| store_error(&e))?
-        {
-            let mut e =
-                self.info
-                    .entry("system-vault-create", None, Some(&VaultName::System), "ok");
-            e.detail = Some("first allowlist entry".into());
-            self.store
-                .create_vault(&VaultName::System, e)
-                .map_err(|e| store_error(&e))?;
-        }
-        let now = store::now();
-        let created = self
-            .store
-            .find(&VaultName::System, &coord)
-            .map_err(|e| store_error(&e))?
-            .map(|r| r.meta.created);
-        let meta = Metadata {
-            coordinate: coord,
-            sensitivity: Sensitivity::High,
-            revealable: false,
-            description: "executables allowed to receive high and production values".into(),
-            created: created.unwrap_or(now),
-            updated: now,
-            version: 0,
-            totp: None,
-        };
-        let json = serde_json::to_vec(entries).unwrap_or_default();
-        self.store
-            .put(&VaultName::System, meta, Some(&json), audit)
-            .map_err(|e| store_error(&e))?;
-        Ok(())
+        let description = "executables allowed to receive high and production values";
+        super::system::save(
+            self.store,
+            &allowlist_coord()?,
+            description,
+            None,
+            &entries,
+            audit,
+        )
     }
 
     /// Whether `program` is allowlisted. A listed path whose content changed is an error,

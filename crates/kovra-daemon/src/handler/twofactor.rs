@@ -5,7 +5,7 @@
 use kovra_core::audit::AuditEntry;
 use kovra_core::coord::Coordinate;
 use kovra_core::crypto;
-use kovra_core::model::{Metadata, Sensitivity, VaultName};
+use kovra_core::model::VaultName;
 use kovra_core::store::{self, StoreError, UnlockedStore};
 use kovra_core::totp::{self, TotpParams};
 use kovra_proto::{Reply, Response, Secret};
@@ -49,63 +49,12 @@ fn params() -> TotpParams {
 
 /// The factor's state, if one was ever set up.
 pub(super) fn load(store: &mut UnlockedStore) -> Result<Option<State>, Response> {
-    let coord = coord()?;
-    if !store
-        .vault_exists(&VaultName::System)
-        .map_err(|e| store_error(&e))?
-        || store
-            .find(&VaultName::System, &coord)
-            .map_err(|e| store_error(&e))?
-            .is_none()
-    {
-        return Ok(None);
-    }
-    let (_, value) = store
-        .read_value(&VaultName::System, &coord, None)
-        .map_err(|e| store_error(&e))?;
-    serde_json::from_slice(&value).map(Some).map_err(|_| {
-        error(
-            "vault-tampered",
-            "the two-factor record is unreadable",
-            None,
-        )
-    })
+    super::system::load(store, &coord()?, "two-factor")
 }
 
 fn save(store: &mut UnlockedStore, state: &State, audit: AuditEntry) -> Result<(), Response> {
-    let coord = coord()?;
-    if !store
-        .vault_exists(&VaultName::System)
-        .map_err(|e| store_error(&e))?
-    {
-        let mut e = audit.clone();
-        e.action = "system-vault-create".into();
-        e.coordinate = None;
-        e.detail = Some("first two-factor seed".into());
-        store
-            .create_vault(&VaultName::System, e)
-            .map_err(|e| store_error(&e))?;
-    }
-    let now = store::now();
-    let created = store
-        .find(&VaultName::System, &coord)
-        .map_err(|e| store_error(&e))?
-        .map(|r| r.meta.created);
-    let meta = Metadata {
-        coordinate: coord,
-        sensitivity: Sensitivity::High,
-        revealable: false,
-        description: "the second factor (TOTP) for unlock and proofs of presence".into(),
-        created: created.unwrap_or(now),
-        updated: now,
-        version: 0,
-        totp: Some(params()),
-    };
-    let json = Zeroizing::new(serde_json::to_vec(state).unwrap_or_default());
-    store
-        .put(&VaultName::System, meta, Some(&json), audit)
-        .map_err(|e| store_error(&e))?;
-    Ok(())
+    let description = "the second factor (TOTP) for unlock and proofs of presence";
+    super::system::save(store, &coord()?, description, Some(params()), state, audit)
 }
 
 /// Whether a typed answer has the shape of a code (so it is tried as one).

@@ -1,0 +1,90 @@
+//! kovra's own settings (the executable allowlist, the second factor) as JSON records of the
+//! system vault: sealed, versioned and tamper-checked like every secret, and addressable by
+//! no scope.
+
+use kovra_core::audit::AuditEntry;
+use kovra_core::coord::Coordinate;
+use kovra_core::model::{Metadata, Sensitivity, VaultName};
+use kovra_core::store::{self, UnlockedStore};
+use kovra_core::totp::TotpParams;
+use kovra_proto::Response;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+use super::{error, store_error};
+
+/// Read a setting; `None` when it was never written.
+pub(super) fn load<T: DeserializeOwned>(
+    store: &mut UnlockedStore,
+    coord: &Coordinate,
+    what: &str,
+) -> Result<Option<T>, Response> {
+    if !store
+        .vault_exists(&VaultName::System)
+        .map_err(|e| store_error(&e))?
+        || store
+            .find(&VaultName::System, coord)
+            .map_err(|e| store_error(&e))?
+            .is_none()
+    {
+        return Ok(None);
+    }
+    let (_, value) = store
+        .read_value(&VaultName::System, coord, None)
+        .map_err(|e| store_error(&e))?;
+    serde_json::from_slice(&value).map(Some).map_err(|_| {
+        error(
+            "vault-tampered",
+            format!("the {what} record is unreadable"),
+            None,
+        )
+    })
+}
+
+/// Write a setting as a new version, creating the system vault on first use.
+pub(super) fn save<T: Serialize>(
+    store: &mut UnlockedStore,
+    coord: &Coordinate,
+    description: &str,
+    totp: Option<TotpParams>,
+    value: &T,
+    audit: AuditEntry,
+) -> Result<(), Response> {
+    if !store
+        .vault_exists(&VaultName::System)
+        .map_err(|e| store_error(&e))?
+    {
+        let e = AuditEntry {
+            action: "system-vault-create".into(),
+            coordinate: None,
+            vault: Some(VaultName::System.label()),
+            decision: "ok".into(),
+            detail: Some(format!("first write of {coord}")),
+            ..audit.clone()
+        };
+        store
+            .create_vault(&VaultName::System, e)
+            .map_err(|e| store_error(&e))?;
+    }
+    let now = store::now();
+    let created = store
+        .find(&VaultName::System, coord)
+        .map_err(|e| store_error(&e))?
+        .map(|r| r.meta.created);
+    let meta = Metadata {
+        coordinate: coord.clone(),
+        sensitivity: Sensitivity::High,
+        revealable: false,
+        description: description.into(),
+        created: created.unwrap_or(now),
+        updated: now,
+        version: 0,
+        totp,
+    };
+    let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
+    store
+        .put(&VaultName::System, meta, Some(&json), audit)
+        .map_err(|e| store_error(&e))?;
+    Ok(())
+}
