@@ -211,15 +211,27 @@ fn parent_of(pid: u32) -> Option<u32> {
 
 /// Tell the human something waits for them, where a desktop notifier exists.
 pub fn notify(id: &str, action: &str) {
+    notify_desktop(
+        "kovra: approval needed",
+        &format!("{action} — run `kovra approve {id}` in your terminal"),
+    );
+}
+
+/// Each use of a medium record is made visible (the audit trail has it too).
+pub fn notify_medium_use(action: &str, coordinate: &str) {
+    notify_desktop(
+        "kovra: medium secret used",
+        &format!("{action} {coordinate}"),
+    );
+}
+
+fn notify_desktop(title: &str, body: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("notify-send").is_file()))
         .unwrap_or(false);
     if found {
         let _ = std::process::Command::new("notify-send")
-            .args([
-                "kovra: approval needed",
-                &format!("{action} — run `kovra approve {id}` in your terminal"),
-            ])
+            .args([title, body])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

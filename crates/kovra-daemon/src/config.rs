@@ -16,12 +16,17 @@ struct File {
     idle_timeout_secs: Option<u64>,
     #[serde(default)]
     production_environments: Vec<String>,
+    /// Which answers count as a proof of presence: `passphrase`, `totp` (a code, once two-factor
+    /// is on). The file can narrow the default (both), never widen it.
+    proof_kinds: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub idle_timeout_secs: u64,
     pub production_envs: BTreeSet<String>,
+    pub proof_by_passphrase: bool,
+    pub proof_by_code: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +68,30 @@ impl Config {
             .or(file.idle_timeout_secs)
             .unwrap_or(DEFAULT_IDLE_SECS)
             .clamp(1, DEFAULT_IDLE_SECS);
+        let (proof_by_passphrase, proof_by_code) = match &file.proof_kinds {
+            None => (true, true),
+            Some(kinds) => {
+                for k in kinds {
+                    if k != "passphrase" && k != "totp" {
+                        return Err(ConfigError {
+                            path: path.display().to_string(),
+                            message: format!(
+                                "proof_kinds: unknown kind `{k}`; use \"passphrase\" and/or \"totp\""
+                            ),
+                        });
+                    }
+                }
+                (
+                    kinds.iter().any(|k| k == "passphrase"),
+                    kinds.iter().any(|k| k == "totp"),
+                )
+            }
+        };
         Ok(Config {
             idle_timeout_secs: idle,
             production_envs,
+            proof_by_passphrase,
+            proof_by_code,
         })
     }
 

@@ -654,9 +654,18 @@ impl Gate<'_> {
                 ));
             }
         }
-        // With the second factor on, a code answers the challenge as well as the passphrase.
-        if self.proof_by_code(proof.passphrase.expose())? {
+        // With the second factor on, a code answers the challenge as well as the passphrase,
+        // unless the configuration narrowed the kinds of proof.
+        let config = &self.daemon.config;
+        let (by_passphrase, by_code) = (config.proof_by_passphrase, config.proof_by_code);
+        if by_code && self.proof_by_code(proof.passphrase.expose())? {
             return Ok(());
+        }
+        if !by_passphrase {
+            return Err(refused(
+                self,
+                "only a TOTP code is accepted as a proof here (proof_kinds)",
+            ));
         }
         if self
             .store
@@ -1644,6 +1653,13 @@ impl Gate<'_> {
             .locate(&coord, &[Op::plain(Operation::Reveal)], false)
             .map_err(|e| store_error(&e))?;
         self.enforce("reveal", &coord, &located)?;
+        if located
+            .record
+            .as_ref()
+            .is_some_and(|r| r.meta.sensitivity == Sensitivity::Medium)
+        {
+            crate::approvals::notify_medium_use("reveal", &coord.to_string());
+        }
         let vault = located.vault.ok_or_else(|| not_found(&coord))?;
         let (_, value) = self
             .store

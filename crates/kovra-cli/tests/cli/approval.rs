@@ -237,3 +237,130 @@ fn an_approved_run_is_the_same_request_when_started_again() {
     );
     assert!(!h.transcript_contains(&canary_forms(&value)));
 }
+
+/// The human is told: a parked request and each use of a medium record raise a desktop
+/// notification (here a stand-in `notify-send` on the daemon's PATH records them).
+#[test]
+fn parked_requests_and_medium_uses_notify_the_human() {
+    let h = Home::new();
+    let bin = h.root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = h.root.join("notifications");
+    let notifier = bin.join("notify-send");
+    std::fs::write(
+        &notifier,
+        format!(
+            "#!/bin/sh\nprintf '%s | %s\\n' \"$1\" \"$2\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &notifier,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let with_path = |args: &[&str], stdin: Option<&[u8]>| {
+        let mut c = h.cmd(args);
+        c.env("PATH", &path);
+        h.run_with(c, stdin)
+    };
+    let pass = h.pass_file.to_str().unwrap().to_string();
+    assert!(
+        with_path(&["init", "--passphrase-file", &pass], None)
+            .status
+            .success()
+    );
+    let medium = canary("medium");
+    assert!(
+        with_path(
+            &["add", "secret:dev/app/token", "--stdin", "--revealable"],
+            Some(medium.as_bytes())
+        )
+        .status
+        .success()
+    );
+    assert!(
+        with_path(
+            &["add", HIGH, "--stdin", "--sensitivity", "high"],
+            Some(b"high-value-123456")
+        )
+        .status
+        .success()
+    );
+    assert!(
+        with_path(&["reveal", "secret:dev/app/token"], None)
+            .status
+            .success()
+    );
+    let out = with_path(&["edit", HIGH, "--sensitivity", "low"], None);
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
+    let id = wait_for_pending(&h);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if (text.contains(&id) && text.contains("medium secret used")) || Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        text.contains("medium secret used | reveal secret:dev/app/token"),
+        "{text}"
+    );
+    assert!(
+        text.contains("approval needed") && text.contains(&format!("kovra approve {id}")),
+        "{text}"
+    );
+    assert!(
+        !canary_forms(&medium)
+            .iter()
+            .any(|f| text.as_bytes().windows(f.len()).any(|w| w == f.as_slice()))
+    );
+}
+
+/// Variables and claims a same-user process can set do not approve anything.
+#[test]
+fn environment_variables_do_not_approve() {
+    let h = vault();
+    let agent = agent_request(&h, &["edit", HIGH, "--sensitivity", "low"]);
+    let id = wait_for_pending(&h);
+    let mut c = h.cmd(&["approve", &id]);
+    c.env("KOVRA_ORIGIN", "human")
+        .env("KOVRA_APPROVE", "1")
+        .env("KOVRA_PASSPHRASE_FILE", &h.pass_file);
+    let out = h.run_with(c, None);
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
+    assert_eq!(pending_ids(&h), vec![id.clone()]);
+    h.ok(&["deny", &id]);
+    assert_eq!(finish(agent).status.code(), Some(4));
+    assert_eq!(sensitivity(&h), "high");
+}
+
+/// The configuration can narrow the kinds of proof (never widen them): with only codes
+/// accepted, the passphrase no longer approves.
+#[test]
+fn proof_kinds_can_only_narrow() {
+    let h = vault();
+    h.stop();
+    std::fs::write(h.home.join("config.toml"), "proof_kinds = [\"totp\"]\n").unwrap();
+    h.ok(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
+    let out = h.run_pty(&["edit", HIGH, "--sensitivity", "low"], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("only a TOTP code"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(sensitivity(&h), "high");
+    h.stop();
+    std::fs::write(h.home.join("config.toml"), "proof_kinds = [\"anything\"]\n").unwrap();
+    let out = h.run(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
+    assert!(!out.status.success(), "{}", describe(&out));
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use kovra_core::coord::{Coordinate, CoordinateTemplate};
 use kovra_core::envrefs::{self, Part, RefValue};
-use kovra_core::model::{Operation, VaultName};
+use kovra_core::model::{Operation, Sensitivity, VaultName};
 use kovra_core::policy::{self, Decision};
 use kovra_core::store;
 use kovra_proto::{AllowEntry, Finding, Reply, Response, RunRequest};
@@ -422,6 +422,13 @@ impl Gate<'_> {
                 .map_err(|e| store_error(&e))?;
             let mut audit = gate.allowed("inject", coord, vault);
             audit.detail = Some(format!("{} into {}", entry.name, program.display()));
+            if located
+                .record
+                .as_ref()
+                .is_some_and(|r| r.meta.sensitivity == Sensitivity::Medium)
+            {
+                crate::approvals::notify_medium_use("inject", &coord.to_string());
+            }
             audits.push(audit);
             Ok(Some(value))
         };
