@@ -195,6 +195,7 @@ pub enum Reason {
     AgentCannotGetProtectedCode,
     CodeNeedsPresence,
     TwoFactorNeedsPresence,
+    AgentCannotEnrolSecondFactor,
 }
 
 impl Reason {
@@ -219,6 +220,7 @@ impl Reason {
             Reason::AgentCannotGetProtectedCode => "agent-code-refused",
             Reason::CodeNeedsPresence => "code-needs-proof",
             Reason::TwoFactorNeedsPresence => "2fa-needs-proof",
+            Reason::AgentCannotEnrolSecondFactor => "agent-2fa-refused",
         }
     }
 
@@ -281,6 +283,9 @@ impl Reason {
             }
             Reason::CodeNeedsPresence => {
                 "a TOTP code of a high or production record needs a proof of presence"
+            }
+            Reason::AgentCannotEnrolSecondFactor => {
+                "the second factor's seed is shown only to a human at their own terminal"
             }
             Reason::TwoFactorNeedsPresence => {
                 "setting up a second factor needs a proof of presence"
@@ -470,7 +475,12 @@ pub enum VaultOperation {
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
 /// operation class still do, and what spans every vault needs an unrestricted scope.
-pub fn decide_vault(op: VaultOperation, scope: &Scope, presence: Presence) -> Decision {
+pub fn decide_vault(
+    op: VaultOperation,
+    scope: &Scope,
+    presence: Presence,
+    origin: Origin,
+) -> Decision {
     let has = |class: OperationClass| scope.operations.contains(&class);
     let out_of_scope = Decision::Deny(Reason::OperationOutOfScope);
     match op {
@@ -524,7 +534,10 @@ pub fn decide_vault(op: VaultOperation, scope: &Scope, presence: Presence) -> De
             }
         }
         VaultOperation::EnableTwoFactor => {
-            if !scope.is_full() {
+            // Enrolment shows the seed; whoever sees it can mint proofs. Origin tightens here.
+            if origin == Origin::Agent {
+                Decision::Deny(Reason::AgentCannotEnrolSecondFactor)
+            } else if !scope.is_full() {
                 Decision::Deny(Reason::VaultOperationNeedsFullScope)
             } else if !has(OperationClass::Write) {
                 out_of_scope

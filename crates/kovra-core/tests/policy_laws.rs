@@ -666,11 +666,11 @@ proptest! {
     fn vault_wide_operations_need_the_full_scope(scope in arb_scope()) {
         for op in [VaultOperation::VerifyAudit, VaultOperation::ChangePassphrase, VaultOperation::RotateKeys] {
             if !scope.is_full() {
-                prop_assert_ne!(decide_vault(op, &scope, Presence::Proven), Decision::Allow);
+                prop_assert_ne!(decide_vault(op, &scope, Presence::Proven, Origin::Human), Decision::Allow);
             }
         }
         if !scope.operations.contains(&OperationClass::Write) {
-            prop_assert_ne!(decide_vault(VaultOperation::CreateProject, &scope, Presence::Proven), Decision::Allow);
+            prop_assert_ne!(decide_vault(VaultOperation::CreateProject, &scope, Presence::Proven, Origin::Human), Decision::Allow);
         }
     }
 }
@@ -695,7 +695,7 @@ proptest! {
     /// Adding to the allowlist always needs a proof; removing never loosens anything.
     #[test]
     fn allowlist_additions_need_a_proof(scope in arb_scope()) {
-        prop_assert_ne!(decide_vault(VaultOperation::AddToAllowlist, &scope, Presence::None), Decision::Allow);
+        prop_assert_ne!(decide_vault(VaultOperation::AddToAllowlist, &scope, Presence::None, Origin::Human), Decision::Allow);
     }
 }
 
@@ -762,6 +762,33 @@ proptest! {
         let c = c.with(|c| c.operation = Operation::Code);
         if !scope.operations.contains(&OperationClass::Reveal) {
             prop_assert!(!matches!(c.decide(&scope), Decision::Allow | Decision::NeedsProof(_)));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// Origin only tightens for vault-wide operations too: an agent never enrols a second
+    /// factor (it would see the seed), proof or not, and nothing an agent may do is refused
+    /// to a human.
+    #[test]
+    fn vault_operations_origin_only_tightens(scope in arb_scope(), proven in any::<bool>()) {
+        let presence = if proven { Presence::Proven } else { Presence::None };
+        prop_assert!(matches!(
+            decide_vault(VaultOperation::EnableTwoFactor, &scope, presence, Origin::Agent),
+            Decision::Deny(_)
+        ));
+        for op in [
+            VaultOperation::ListProjects, VaultOperation::CreateProject, VaultOperation::ReadAudit,
+            VaultOperation::VerifyAudit, VaultOperation::ChangePassphrase, VaultOperation::RotateKeys,
+            VaultOperation::ReadAllowlist, VaultOperation::AddToAllowlist, VaultOperation::RemoveFromAllowlist,
+            VaultOperation::ReadApprovals, VaultOperation::ApproveRequest, VaultOperation::DenyRequest,
+            VaultOperation::EnableTwoFactor, VaultOperation::ConfirmTwoFactor, VaultOperation::DisableTwoFactor,
+        ] {
+            if decide_vault(op, &scope, presence, Origin::Agent) == Decision::Allow {
+                prop_assert_eq!(decide_vault(op, &scope, presence, Origin::Human), Decision::Allow);
+            }
         }
     }
 }

@@ -1059,7 +1059,7 @@ impl Gate<'_> {
 
     /// Gate a vault-wide operation through the core's decision, auditing a refusal.
     fn vault_gate(&mut self, op: policy::VaultOperation, action: &str) -> Result<(), Response> {
-        match policy::decide_vault(op, &self.info.scope, self.presence) {
+        match policy::decide_vault(op, &self.info.scope, self.presence, self.info.origin) {
             Decision::Allow => Ok(()),
             Decision::NeedsProof(r) => {
                 let reply = self.challenge_reply(action, r, format!("{action}: {}", r.message()));

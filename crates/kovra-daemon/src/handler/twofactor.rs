@@ -172,17 +172,7 @@ impl Gate<'_> {
     }
 
     pub(super) fn two_factor_enable(&mut self) -> Result<Response, Response> {
-        // An agent would see the seed and could then mint proofs: never, even approved.
-        if self.info.origin == kovra_core::model::Origin::Agent {
-            let mut e = self.info.entry("2fa-enable", None, None, "deny");
-            e.reason = Some("agent".into());
-            self.store.audit(e).map_err(|e| store_error(&e))?;
-            return Err(error(
-                "policy-denied",
-                "2fa-enable refused: the seed is shown only to a human at their own terminal",
-                Some("run `kovra 2fa enable` yourself in a terminal"),
-            ));
-        }
+        // An agent would see the seed and could then mint proofs: `decide_vault` refuses it.
         self.vault_gate(
             kovra_core::policy::VaultOperation::EnableTwoFactor,
             "2fa-enable",
