@@ -15,6 +15,14 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+# The Python MCP SDK is the independent client of `kovra mcp` in the tests.
+if ! python3 -c 'import mcp' 2>/dev/null; then
+  python3 -m pip --version >/dev/null 2>&1 || {
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip
+  }
+  python3 -m pip install -q mcp || python3 -m pip install -q --break-system-packages mcp
+fi
 have cargo || { echo "cargo is required (Rust stable >= 1.89): install it with rustup" >&2; exit 1; }
 getent passwd nobody >/dev/null || { echo "the peer test needs a 'nobody' user" >&2; exit 1; }
 

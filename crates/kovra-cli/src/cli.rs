@@ -182,6 +182,28 @@ pub enum Command {
     Approve { id: Option<String> },
     /// Refuse a request waiting for approval.
     Deny { id: String },
+    /// The MCP server over stdio (what `.mcp.json` starts); scope from KOVRA_MCP_* variables.
+    Mcp,
+    /// Wire this directory for an MCP client: vault, project, .mcp.json, CLAUDE.md, hooks.
+    Setup {
+        /// Environments the agent may address (comma list or `*`; default: non-production).
+        #[arg(long)]
+        environments: Option<String>,
+        /// Operations the agent may use: metadata, inject, reveal, write (default: metadata,inject).
+        #[arg(long)]
+        operations: Option<String>,
+        /// Do not install the Claude Code hooks that keep file tools away from secret files.
+        #[arg(long)]
+        no_hooks: bool,
+        /// Show what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        passphrase: PassphraseSource,
+    },
+    /// Hooks for agent tools (used by the files `kovra setup` writes).
+    #[command(subcommand, hide = true)]
+    Hook(HookCommand),
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +252,12 @@ pub enum TwoFaCommand {
     },
     /// Whether the factor is enabled, pending confirmation, or disabled.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Claude Code PreToolUse: refuse file tools on secret files (exit 2).
+    FileGuard,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod input;
 mod output;
 mod run;
 mod session;
+mod setup;
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -73,12 +74,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let show = |reply: Reply| output::reply(&reply, json);
     match cli.command {
         Command::Daemon(args) => return daemon(args),
+        Command::Hook(cli::HookCommand::FileGuard) => {
+            std::process::exit(i32::from(setup::file_guard()))
+        }
         Command::Demo => return demo::run(),
+        Command::Mcp => {
+            return kovra_mcp::serve().map_err(|e| {
+                CliError::new("mcp-failed", format!("the MCP server stopped: {e:#}"), None)
+            });
+        }
         _ => {}
     }
+    let project_flag = cli.project.clone();
     let mut s = Session::new(cli.project)?;
     match cli.command {
-        Command::Daemon(_) | Command::Demo | Command::Run(_) => Ok(()),
+        Command::Daemon(_) | Command::Demo | Command::Run(_) | Command::Hook(_) | Command::Mcp => {
+            Ok(())
+        }
         Command::Doctor { env_name, refs } => {
             let (text, path) = run::read_refs(refs)?;
             let caller_vars = std::env::vars_os()
@@ -110,6 +122,82 @@ fn run(cli: Cli) -> Result<(), CliError> {
             show(s.call(Request::Approve { id, proof: None })?)
         }
         Command::Deny { id } => show(s.call(Request::Deny { id })?),
+        Command::Setup {
+            environments,
+            operations,
+            no_hooks,
+            dry_run,
+            passphrase,
+        } => {
+            let dir = std::env::current_dir().map_err(|e| {
+                CliError::new(
+                    "cwd-invalid",
+                    format!("cannot read the working directory: {e}"),
+                    None,
+                )
+            })?;
+            let project = match project_flag {
+                Some(p) => p,
+                None => dir
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(|n| {
+                        n.chars()
+                            .map(|c| {
+                                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                                    c
+                                } else {
+                                    '-'
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_else(|| "project".into()),
+            };
+            kovra_core::coord::validate_name(&project).map_err(|e| {
+                CliError::new(
+                    "project-invalid",
+                    format!("invalid project name `{project}`: {e}"),
+                    Some("pass --project NAME"),
+                )
+            })?;
+            if !dry_run {
+                if !kovra_core::store::LockedStore::exists(&s.paths.home) {
+                    let passphrase = input::passphrase(&passphrase, "new passphrase: ", true)?;
+                    show(s.call(Request::Init { passphrase })?)?;
+                }
+                match s.call(Request::ProjectCreate {
+                    name: project.clone(),
+                }) {
+                    Ok(reply) => show(reply)?,
+                    Err(e) if e.code == "project-exists" => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let plan = setup::SetupPlan {
+                project: project.clone(),
+                environments,
+                operations,
+                hooks: !no_hooks,
+                dry_run,
+            };
+            let changed = setup::apply(&dir, &plan)?;
+            match (changed.is_empty(), dry_run) {
+                (true, _) => eprintln!("kovra: project {project} is set up; nothing to change"),
+                (false, true) => {
+                    eprintln!("kovra: dry run: {} file(s) would change", changed.len())
+                }
+                (false, false) => eprintln!(
+                    "kovra: project {project} set up; wrote {}",
+                    changed
+                        .iter()
+                        .map(|p| p.strip_prefix(&dir).unwrap_or(p).display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+            Ok(())
+        }
         Command::Allow(cmd) => {
             let absolute =
                 |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();

@@ -1,0 +1,111 @@
+//! `kovra setup`: idempotent wiring that keeps everything it did not write.
+
+use std::process::Stdio;
+
+use crate::harness::*;
+
+fn setup_in(h: &Home, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut full = vec!["setup", "--passphrase-file", h.pass_file.to_str().unwrap()];
+    full.extend_from_slice(args);
+    let mut c = h.cmd(&full);
+    c.current_dir(dir);
+    h.run_with(c, None)
+}
+
+#[test]
+fn setup_twice_keeps_other_servers_and_text_and_changes_nothing_the_second_time() {
+    let h = Home::new();
+    let dir = h.root.join("shop");
+    std::fs::create_dir_all(&dir).unwrap();
+    let other = r#"{"mcpServers": {"github": {"command": "gh-mcp", "args": ["--stdio"]}}, "extra": [1, 2]}"#;
+    std::fs::write(dir.join(".mcp.json"), other).unwrap();
+    std::fs::write(dir.join("CLAUDE.md"), "# Shop\n\nHouse rules here.\n").unwrap();
+    let out = setup_in(&h, &dir, &["--environments", "dev,staging"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let mcp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(".mcp.json")).unwrap()).unwrap();
+    assert_eq!(mcp["mcpServers"]["github"]["command"], "gh-mcp");
+    assert_eq!(mcp["extra"], serde_json::json!([1, 2]));
+    assert_eq!(
+        mcp["mcpServers"]["kovra"]["args"],
+        serde_json::json!(["mcp"])
+    );
+    assert_eq!(
+        mcp["mcpServers"]["kovra"]["env"]["KOVRA_MCP_PROJECTS"],
+        "shop"
+    );
+    assert_eq!(
+        mcp["mcpServers"]["kovra"]["env"]["KOVRA_MCP_ENVIRONMENTS"],
+        "dev,staging"
+    );
+    let claude = std::fs::read_to_string(dir.join("CLAUDE.md")).unwrap();
+    assert!(
+        claude.starts_with("# Shop\n\nHouse rules here.\n"),
+        "{claude}"
+    );
+    assert_eq!(claude.matches("kovra:begin").count(), 1);
+    let (_, projects) = h.json(&["project", "list"]);
+    assert_eq!(projects["projects"], serde_json::json!(["shop"]));
+    let snapshot: Vec<Vec<u8>> = [".mcp.json", "CLAUDE.md", ".claude/settings.json"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    let out = setup_in(&h, &dir, &["--environments", "dev,staging"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("nothing to change"),
+        "{}",
+        describe(&out)
+    );
+    let again: Vec<Vec<u8>> = [".mcp.json", "CLAUDE.md", ".claude/settings.json"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    assert_eq!(snapshot, again);
+}
+
+#[test]
+fn invalid_json_is_reported_and_never_overwritten_and_dry_run_writes_nothing() {
+    let h = Home::new();
+    let dir = h.root.join("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = setup_in(&h, &dir, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("+++") && stdout(&out).contains("\"kovra\""),
+        "{}",
+        describe(&out)
+    );
+    assert!(!dir.join(".mcp.json").exists() && !dir.join("CLAUDE.md").exists());
+    std::fs::write(dir.join(".mcp.json"), "{not json").unwrap();
+    let out = setup_in(&h, &dir, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("setup-invalid-json"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".mcp.json")).unwrap(),
+        "{not json"
+    );
+}
+
+#[test]
+fn the_file_guard_hook_refuses_secret_files_only() {
+    let h = Home::new();
+    for (path, code) in [
+        (".env", 2),
+        ("config/.env.production", 2),
+        ("/home/u/.ssh/id_ed25519", 2),
+        (".env.refs", 0),
+        ("src/lib.rs", 0),
+    ] {
+        let mut c = h.cmd(&["hook", "file-guard"]);
+        c.stdin(Stdio::piped());
+        let input =
+            serde_json::json!({"tool_name": "Read", "tool_input": {"file_path": path}}).to_string();
+        let out = h.run_with(c, Some(input.as_bytes()));
+        assert_eq!(out.status.code(), Some(code), "{path}: {}", describe(&out));
+    }
+}
