@@ -472,7 +472,15 @@ fn daemon(args: cli::DaemonArgs) -> Result<(), CliError> {
     if let Some(DaemonCommand::Stop) = args.command {
         let mut s = Session::new(None)?;
         return match s.call_if_running(Request::Shutdown)? {
-            Some(r) => output::reply(&r, false),
+            Some(r) => {
+                // The daemon answers before it exits: wait until it is gone (its socket
+                // removed), so the next command cannot reach the one that is stopping.
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while s.paths.socket.exists() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                output::reply(&r, false)
+            }
             None => {
                 eprintln!("kovra: no daemon is running");
                 Ok(())

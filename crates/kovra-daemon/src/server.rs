@@ -47,8 +47,14 @@ pub fn serve(daemon: Daemon) -> Result<(), ServeError> {
         .mode(0o600)
         .open(paths.lock_file())
         .map_err(io(format!("opening {}", paths.lock_file().display())))?;
-    if lock.try_lock().is_err() {
-        return Err(ServeError::AlreadyRunning(paths.home.display().to_string()));
+    // A daemon that is stopping removes its socket just before it exits and releases the
+    // lock: give it a moment rather than refusing the one that replaces it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while lock.try_lock().is_err() {
+        if std::time::Instant::now() >= deadline || paths.socket.exists() {
+            return Err(ServeError::AlreadyRunning(paths.home.display().to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     let hardening = os::harden();
     tracing::info!(
