@@ -86,6 +86,20 @@ fn pretty(value: &Value) -> String {
     s
 }
 
+/// The change to a JSON file. Unchanged content keeps its exact bytes (and formatting), so
+/// a second run writes nothing.
+fn json_change(path: PathBuf, before: Option<String>, doc: &Value) -> Result<Change, CliError> {
+    let after = match &before {
+        Some(text) if parse_json(&path, text)? == *doc => text.clone(),
+        _ => pretty(doc),
+    };
+    Ok(Change {
+        path,
+        before,
+        after,
+    })
+}
+
 /// `.mcp.json` with the `kovra` server set and every other server kept as it was.
 fn mcp_json(dir: &Path, env: &Value) -> Result<Change, CliError> {
     let path = dir.join(".mcp.json");
@@ -109,16 +123,7 @@ fn mcp_json(dir: &Path, env: &Value) -> Result<Change, CliError> {
     if let Some(map) = servers.as_object_mut() {
         map.insert("kovra".into(), entry);
     }
-    let after = match &before {
-        // Unchanged content keeps its exact bytes (and formatting).
-        Some(text) if parse_json(&path, text)? == doc => text.clone(),
-        _ => pretty(&doc),
-    };
-    Ok(Change {
-        path,
-        before,
-        after,
-    })
+    json_change(path, before, &doc)
 }
 
 /// `CLAUDE.md` with the conventions block inserted or replaced between its markers.
@@ -190,15 +195,7 @@ fn claude_hooks(dir: &Path) -> Result<Change, CliError> {
     {
         list.push(hook);
     }
-    let after = match &before {
-        Some(text) if parse_json(&path, text)? == doc => text.clone(),
-        _ => pretty(&doc),
-    };
-    Ok(Change {
-        path,
-        before,
-        after,
-    })
+    json_change(path, before, &doc)
 }
 
 pub struct SetupPlan {

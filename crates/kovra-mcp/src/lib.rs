@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use kovra_client::Client;
-use kovra_core::model::{OperationClass, Origin, Sensitivity, Surface, VaultName};
+use kovra_core::model::{OperationClass, Origin, Sensitivity, Surface};
 use kovra_core::policy::{EnvScope, ProjectScope, Scope};
 use kovra_proto::paths::Paths;
 use kovra_proto::{
@@ -592,17 +592,9 @@ impl KovraMcp {
                     Reply::Status(s) => Ok(structured(&StatusOut {
                         initialized: s.initialized,
                         unlocked: s.unlocked,
-                        // The vault-wide record count and out-of-scope project names are not
-                        // this session's business (use `list` for addressable records).
-                        projects: s.projects.map(|all| {
-                            all.into_iter()
-                                .filter(|p| {
-                                    self.session
-                                        .scope
-                                        .addresses_vault(&VaultName::Project(p.clone()))
-                                })
-                                .collect()
-                        }),
+                        // The vault-wide record count is not this session's business (use
+                        // `list` for addressable records); the daemon already scoped projects.
+                        projects: s.projects,
                         locks_in_secs: s.locks_in_secs,
                         production_environments: s.production_environments,
                         project: self.session.project.clone(),
