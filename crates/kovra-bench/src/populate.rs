@@ -143,6 +143,8 @@ pub fn run(home: &Path, records: usize, passphrase_file: &Path, json: bool) -> a
             updated: stamp,
             version: 0,
             totp: None,
+            provider: None,
+            provider_host: None,
         };
         let value = random_value()?;
         store

@@ -608,6 +608,8 @@ pub fn fixture(f: &Fixture<'_>, json: bool) -> anyhow::Result<()> {
             updated: stamp,
             version: 0,
             totp: None,
+            provider: None,
+            provider_host: None,
         };
         store
             .put(

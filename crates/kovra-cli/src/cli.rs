@@ -84,6 +84,9 @@ pub enum Command {
         /// The value is a TOTP seed: base32 or an otpauth://totp/ URI (`kovra code` prints codes).
         #[arg(long)]
         totp: bool,
+        /// Pin the record to this broker provider for life (`kovra api` sends it only there).
+        #[arg(long, value_name = "NAME")]
+        provider: Option<String>,
         #[command(flatten)]
         value: ValueSource,
     },
@@ -114,8 +117,11 @@ pub enum Command {
         #[arg(long)]
         revealable: bool,
         /// Replace the value of an existing record (its metadata is kept: use `edit`).
-        #[arg(long, conflicts_with_all = ["sensitivity", "description", "revealable"])]
+        #[arg(long, conflicts_with_all = ["sensitivity", "description", "revealable", "provider"])]
         overwrite: bool,
+        /// Pin the new record to this broker provider for life.
+        #[arg(long, value_name = "NAME")]
+        provider: Option<String>,
     },
     /// List records (metadata only).
     List {
@@ -201,6 +207,18 @@ pub enum Command {
         #[command(flatten)]
         passphrase: PassphraseSource,
     },
+    /// Call a provider's API through the broker: kovra attaches the credential, you never hold it.
+    Api(ApiArgs),
+    /// The broker's provider registry (built-in and custom).
+    Providers(ProvidersArgs),
+    /// Pin a record to a provider for life (needs a proof of presence).
+    Bind {
+        coordinate: String,
+        provider: String,
+        /// One of the provider's hosts (for providers with several or wildcard hosts).
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// Hooks for agent tools (used by the files `kovra setup` writes).
     #[command(subcommand, hide = true)]
     Hook(HookCommand),
@@ -228,6 +246,56 @@ pub struct RunArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// A provider name (`kovra providers` lists them).
+    pub provider: String,
+    /// GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.
+    pub method: String,
+    /// The API path, e.g. `/v1/models` (the host comes from the registry).
+    pub path: String,
+    /// A request header `NAME: VALUE` (repeatable; auth headers are refused).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// A JSON request body.
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the request body from a file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// A query parameter `NAME=VALUE` (repeatable).
+    #[arg(short = 'q', long = "query", value_name = "NAME=VALUE")]
+    pub query: Vec<String>,
+    /// The record to use (default: `secret:ENV/PROVIDER/NAME` for each name the provider claims).
+    #[arg(long, value_name = "COORD")]
+    pub secret: Option<String>,
+    /// The environment of the default record.
+    #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+    pub env_name: Option<String>,
+    /// Seconds to wait for the upstream (default 30, at most 300).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Print the status line and response headers before the body.
+    #[arg(short = 'i', long)]
+    pub include: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    #[command(subcommand)]
+    pub command: Option<ProvidersCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCommand {
+    /// One provider: hosts, auth method, claimed names, rate limit, capabilities.
+    Show { name: String },
+    /// Store a custom provider (a TOML file in the provider format) in the vault; needs a proof.
+    Add { file: PathBuf },
+    /// Remove a custom provider.
+    Rm { name: String },
 }
 
 #[derive(Debug, Subcommand)]

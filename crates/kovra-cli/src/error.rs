@@ -30,10 +30,13 @@ impl CliError {
     /// Documented in docs/errors.md; stable.
     pub fn exit_code(&self) -> u8 {
         match self.code.as_str() {
-            "coordinate-invalid" | "usage" => 2,
+            "coordinate-invalid" | "usage" | "capability-denied" | "path-invalid"
+            | "method-invalid" | "header-forbidden" | "header-invalid" | "query-forbidden"
+            | "query-invalid" | "body-too-large" | "body-invalid" | "timeout-invalid"
+            | "host-invalid" | "provider-invalid" => 2,
             "not-executable" => 126,
             "command-not-found" => 127,
-            "not-found" => 3,
+            "not-found" | "unknown-provider" | "no-credential" => 3,
             "policy-denied" | "proof-invalid" | "peer-refused" => 4,
             "needs-proof" | "approval-needed" => 5,
             "approval-denied" | "approval-expired" => 4,

@@ -2,6 +2,7 @@
 //! sends one request, renders the reply, and maps errors to documented exit codes.
 #![forbid(unsafe_code)]
 
+mod api;
 mod cli;
 mod demo;
 mod error;
@@ -287,6 +288,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             description,
             revealable,
             totp,
+            provider,
             value,
         } => {
             let coordinate = coord(&coordinate)?;
@@ -298,8 +300,21 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 description,
                 revealable,
                 totp,
+                provider,
             })?)
         }
+        Command::Api(args) => api::api(&mut s, args, json),
+        Command::Providers(args) => api::providers(&mut s, args, json),
+        Command::Bind {
+            coordinate,
+            provider,
+            host,
+        } => show(s.call(Request::Bind {
+            coordinate: coord(&coordinate)?,
+            provider,
+            host,
+            proof: None,
+        })?),
         Command::Code {
             coordinate,
             min_validity,
@@ -325,6 +340,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             description,
             revealable,
             overwrite,
+            provider,
         } => {
             let coordinate = coord(&coordinate)?;
             show(s.call(Request::Generate {
@@ -335,6 +351,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 description,
                 revealable,
                 overwrite,
+                provider,
                 proof: None,
             })?)
         }

@@ -74,8 +74,16 @@ fn record_lines(r: &RecordView) -> String {
             t.period
         )
     });
+    let provider = r.provider.as_ref().map_or(String::new(), |p| {
+        format!(
+            "\nprovider:    {p}{}",
+            r.provider_host
+                .as_ref()
+                .map_or(String::new(), |h| format!(" (host {h})"))
+        )
+    });
     format!(
-        "coordinate:  {}\nvault:       {}\nsensitivity: {}{}\nrevealable:  {}\ndescription: {}\nversion:     {}\ncreated:     {}\nupdated:     {}",
+        "coordinate:  {}\nvault:       {}\nsensitivity: {}{}\nrevealable:  {}\ndescription: {}\nversion:     {}\ncreated:     {}\nupdated:     {}{provider}",
         r.coordinate,
         r.vault,
         r.sensitivity,
@@ -318,6 +326,10 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
         Reply::ApprovalState { id, state } => {
             eprintln!("kovra: request {id} {state}");
             Ok(())
+        }
+        Reply::Api(_) | Reply::Providers { .. } => {
+            // Rendered by `api.rs`, which knows the command's flags.
+            stdout_line(&serde_json::to_string(reply).unwrap_or_default())
         }
         Reply::Allowlist { entries } => {
             if entries.is_empty() {

@@ -124,10 +124,14 @@ pub enum Operation {
     ChangeSensitivity,
     ChangeRevealable,
     EditDescription,
+    /// Use the value in a call kovra makes to the provider the record is pinned to.
+    Broker,
+    /// Pin the record to a provider, so the broker may send it to that provider's hosts.
+    Bind,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 13] = [
         Operation::Metadata,
         Operation::Fingerprint,
         Operation::Inject,
@@ -139,13 +143,16 @@ impl Operation {
         Operation::ChangeSensitivity,
         Operation::ChangeRevealable,
         Operation::EditDescription,
+        Operation::Broker,
+        Operation::Bind,
     ];
 
     /// The scope class an operation belongs to.
     pub fn class(self) -> OperationClass {
         match self {
             Operation::Metadata | Operation::Fingerprint => OperationClass::Metadata,
-            Operation::Inject => OperationClass::Inject,
+            // A brokered call uses the value without handing it to anyone: an inject class.
+            Operation::Inject | Operation::Broker => OperationClass::Inject,
             // A code is derived from the seed and goes back to the requester: a reveal class.
             Operation::Reveal | Operation::Code => OperationClass::Reveal,
             _ => OperationClass::Write,
@@ -165,6 +172,8 @@ impl Operation {
             Operation::ChangeSensitivity => "change-sensitivity",
             Operation::ChangeRevealable => "change-revealable",
             Operation::EditDescription => "edit-description",
+            Operation::Broker => "broker",
+            Operation::Bind => "bind",
         }
     }
 }
@@ -205,6 +214,13 @@ pub struct Metadata {
     /// parameters. Absent in vaults written before TOTP records existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<crate::totp::TotpParams>,
+    /// The broker provider this record is pinned to. Once set it is kept by every later
+    /// version (the store carries it forward), so a pin lasts for the record's life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The one host of the provider this record may go to, when bound with a host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_host: Option<String>,
 }
 
 /// Which vault holds a record.

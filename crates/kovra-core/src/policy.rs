@@ -170,6 +170,17 @@ pub struct Request<'a> {
     /// For `Inject`: whether the receiving executable is on the allowlist (pinned path and
     /// content hash). Only allowlisted executables ever receive high or production values.
     pub allowlisted: bool,
+    /// For `Broker` and `Bind`: the provider the record is pinned to and the one the request
+    /// names.
+    pub pin: Option<PinFacts<'a>>,
+}
+
+/// A record's provider pin and the provider a request wants to use it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinFacts<'a> {
+    /// Bound explicitly, or claimed by the record's name; `None` when neither.
+    pub pinned: Option<&'a str>,
+    pub target: &'a str,
 }
 
 /// Why a request was refused or needs a proof. Codes are stable; wording may improve.
@@ -196,6 +207,11 @@ pub enum Reason {
     CodeNeedsPresence,
     TwoFactorNeedsPresence,
     AgentCannotEnrolSecondFactor,
+    PinnedToOtherProvider,
+    NotBoundToProvider,
+    BrokerProductionNeedsPresence,
+    BindNeedsPresence,
+    ProviderChangeNeedsPresence,
 }
 
 impl Reason {
@@ -221,6 +237,11 @@ impl Reason {
             Reason::CodeNeedsPresence => "code-needs-proof",
             Reason::TwoFactorNeedsPresence => "2fa-needs-proof",
             Reason::AgentCannotEnrolSecondFactor => "agent-2fa-refused",
+            Reason::PinnedToOtherProvider => "pinned-to-other-provider",
+            Reason::NotBoundToProvider => "not-bound-to-provider",
+            Reason::BrokerProductionNeedsPresence => "broker-needs-proof",
+            Reason::BindNeedsPresence => "bind-needs-proof",
+            Reason::ProviderChangeNeedsPresence => "provider-needs-proof",
         }
     }
 
@@ -241,6 +262,12 @@ impl Reason {
             }
             Reason::ExecutableNotAllowlisted => {
                 "a human can allow the executable with `kovra allow add PATH` (pinned by SHA-256)"
+            }
+            Reason::PinnedToOtherProvider => {
+                "use the provider the record is pinned to (`kovra show COORD`), or a record pinned to this one"
+            }
+            Reason::NotBoundToProvider => {
+                "a human can pin it with `kovra bind COORD PROVIDER` (with a proof of presence)"
             }
             _ => "run the command yourself at a terminal, where kovra can ask for your passphrase",
         }
@@ -295,6 +322,21 @@ impl Reason {
             }
             Reason::VaultOperationNeedsFullScope => {
                 "this vault-wide operation needs a session scoped to the whole vault"
+            }
+            Reason::PinnedToOtherProvider => {
+                "the record is pinned to another provider for life; it is never sent elsewhere"
+            }
+            Reason::NotBoundToProvider => {
+                "the record is pinned to no provider, so the broker never sends it anywhere"
+            }
+            Reason::BrokerProductionNeedsPresence => {
+                "a brokered call with a production record needs a proof of presence"
+            }
+            Reason::BindNeedsPresence => {
+                "pinning a record to a provider lets it leave the vault: it needs a proof of presence"
+            }
+            Reason::ProviderChangeNeedsPresence => {
+                "adding a custom provider needs a proof of presence"
             }
         }
     }
@@ -441,6 +483,35 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 Decision::Allow
             }
         }
+        Operation::Broker => {
+            // The value goes only to its pinned provider; what the caller names cannot move it.
+            match req.pin {
+                Some(PinFacts {
+                    pinned: Some(p),
+                    target,
+                }) if p == target => {
+                    if req.production {
+                        needs(Reason::BrokerProductionNeedsPresence)
+                    } else {
+                        Decision::Allow
+                    }
+                }
+                Some(PinFacts {
+                    pinned: Some(_), ..
+                }) => Decision::Deny(Reason::PinnedToOtherProvider),
+                _ => Decision::Deny(Reason::NotBoundToProvider),
+            }
+        }
+        Operation::Bind => match req.pin {
+            Some(PinFacts {
+                pinned: Some(p),
+                target,
+            }) if p == target => Decision::Allow,
+            Some(PinFacts {
+                pinned: Some(_), ..
+            }) => Decision::Deny(Reason::PinnedToOtherProvider),
+            _ => needs(Reason::BindNeedsPresence),
+        },
     }
 }
 
@@ -467,6 +538,11 @@ pub enum VaultOperation {
     DenyRequest,
     /// Create a new second-factor seed (shown once): needs presence.
     EnableTwoFactor,
+    ReadProviders,
+    /// A custom provider names new hosts credentials may go to: needs presence.
+    AddProvider,
+    /// Removing one only tightens.
+    RemoveProvider,
     /// Activate a pending seed (a valid code is itself the proof) or switch the factor off
     /// (passphrase and code are the proof).
     ConfirmTwoFactor,
@@ -511,6 +587,24 @@ pub fn decide_vault(
                 Decision::Deny(Reason::VaultOperationNeedsFullScope)
             } else if presence != Presence::Proven {
                 Decision::NeedsProof(Reason::ApprovalNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::ReadProviders => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::AddProvider | VaultOperation::RemoveProvider => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if op == VaultOperation::AddProvider && presence != Presence::Proven {
+                Decision::NeedsProof(Reason::ProviderChangeNeedsPresence)
             } else {
                 Decision::Allow
             }

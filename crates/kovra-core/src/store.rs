@@ -817,6 +817,14 @@ impl UnlockedStore {
             (None, Some(v)) => v,
             (None, None) => &[],
         };
+        if current.is_some()
+            && let Some(existing) = self.find(vault, &coord)?
+            && existing.meta.provider.is_some()
+        {
+            // A provider pin lasts for the record's life: no later version can drop or move it.
+            meta.provider = existing.meta.provider;
+            meta.provider_host = existing.meta.provider_host;
+        }
         let version = current.unwrap_or(0) + 1;
         meta.version = version;
         meta.coordinate = coord.clone();
@@ -1204,6 +1212,44 @@ mod tests {
             updated: 0,
             version: 0,
             totp: None,
+            provider: None,
+            provider_host: None,
+        }
+    }
+
+    #[test]
+    fn a_provider_pin_survives_every_later_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+        store
+            .create_vault(&VaultName::Global, entry("init"))
+            .unwrap();
+        let mut pinned = meta("secret:dev/a/b");
+        pinned.provider = Some("openai".into());
+        pinned.provider_host = Some("api.openai.com".into());
+        store
+            .put(&VaultName::Global, pinned, Some(b"one"), entry("add"))
+            .unwrap();
+        // A later version written without the pin (set, edit, rollback) keeps it.
+        for v in [Some(b"two".as_slice()), None] {
+            let mut other = meta("secret:dev/a/b");
+            other.provider = if v.is_none() {
+                Some("github".into())
+            } else {
+                None
+            };
+            store
+                .put(&VaultName::Global, other, v, entry("set"))
+                .unwrap();
+            let r = store
+                .find(
+                    &VaultName::Global,
+                    &Coordinate::parse("secret:dev/a/b").unwrap(),
+                )
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.meta.provider.as_deref(), Some("openai"));
+            assert_eq!(r.meta.provider_host.as_deref(), Some("api.openai.com"));
         }
     }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use kovra_core::coord::Pin;
 use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
 use kovra_core::policy::{
-    Decision, EnvScope, Presence, ProjectScope, Reason, RecordFacts, Request, Scope,
+    Decision, EnvScope, PinFacts, Presence, ProjectScope, Reason, RecordFacts, Request, Scope,
     VaultOperation, decide, decide_vault, resolution_order,
 };
 use proptest::prelude::*;
@@ -35,6 +35,7 @@ const SURFACES: [Surface; 5] = [
 ];
 const ORIGINS: [Origin; 2] = [Origin::Human, Origin::Agent];
 const PRESENCES: [Presence; 2] = [Presence::None, Presence::Proven];
+const PROVIDERS: [&str; 3] = ["openai", "github", "internal-api"];
 
 /// The order of the laws: `Allow < NeedsProof < Deny < Unaddressable`.
 fn strictness(d: Decision) -> u8 {
@@ -60,6 +61,9 @@ struct Case {
     origin: Origin,
     presence: Presence,
     allowlisted: bool,
+    /// For broker and bind: the record's pin and the provider the request names.
+    pinned: Option<&'static str>,
+    target: &'static str,
 }
 
 impl Case {
@@ -76,6 +80,10 @@ impl Case {
             origin: self.origin,
             presence: self.presence,
             allowlisted: self.allowlisted,
+            pin: Some(PinFacts {
+                pinned: self.pinned,
+                target: self.target,
+            }),
         }
     }
 
@@ -134,6 +142,10 @@ fn arb_case() -> impl Strategy<Value = Case> {
         prop::sample::select(ORIGINS.to_vec()),
         prop::sample::select(PRESENCES.to_vec()),
         any::<bool>(),
+        (
+            prop::option::of(prop::sample::select(PROVIDERS.to_vec())),
+            prop::sample::select(PROVIDERS.to_vec()),
+        ),
     )
         .prop_map(
             |(
@@ -148,6 +160,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
                 origin,
                 presence,
                 allowlisted,
+                (pinned, target),
             )| Case {
                 operation,
                 vault,
@@ -160,6 +173,8 @@ fn arb_case() -> impl Strategy<Value = Case> {
                 origin,
                 presence,
                 allowlisted,
+                pinned,
+                target,
             },
         )
 }
@@ -213,7 +228,10 @@ fn lowers_protection(c: &Case) -> bool {
         Operation::ChangeSensitivity => c.new_sensitivity.is_some_and(|n| n < r.sensitivity),
         Operation::ChangeRevealable => !r.revealable && c.new_revealable == Some(true),
         Operation::Delete | Operation::Update | Operation::Create => protected,
-        Operation::Metadata
+        // Pinning lets a value leave the vault for a provider's hosts.
+        Operation::Bind => c.pinned.is_none(),
+        Operation::Broker
+        | Operation::Metadata
         | Operation::Fingerprint
         | Operation::Inject
         | Operation::Reveal
@@ -459,6 +477,8 @@ fn example(operation: Operation, env: &str, production: bool, record: Option<Rec
         origin: Origin::Human,
         presence: Presence::None,
         allowlisted: false,
+        pinned: None,
+        target: "openai",
     }
 }
 
@@ -785,10 +805,59 @@ proptest! {
             VaultOperation::ReadAllowlist, VaultOperation::AddToAllowlist, VaultOperation::RemoveFromAllowlist,
             VaultOperation::ReadApprovals, VaultOperation::ApproveRequest, VaultOperation::DenyRequest,
             VaultOperation::EnableTwoFactor, VaultOperation::ConfirmTwoFactor, VaultOperation::DisableTwoFactor,
+            VaultOperation::ReadProviders, VaultOperation::AddProvider, VaultOperation::RemoveProvider,
         ] {
             if decide_vault(op, &scope, presence, Origin::Agent) == Decision::Allow {
                 prop_assert_eq!(decide_vault(op, &scope, presence, Origin::Human), Decision::Allow);
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// Pinning: a brokered use is allowed only to the provider the record is pinned to, an
+    /// unpinned record is never brokered, and no fact (presence, origin, surface, scope)
+    /// moves a value to another provider.
+    #[test]
+    fn broker_sends_a_value_only_to_its_pinned_provider(c in arb_case(), scope in arb_scope()) {
+        let c = c.with(|c| c.operation = Operation::Broker);
+        let d = c.decide(&scope);
+        if c.pinned != Some(c.target) {
+            prop_assert!(matches!(d, Decision::Deny(_) | Decision::Unaddressable), "{:?}", d);
+            let proven = c.with(|c| c.presence = Presence::Proven).decide(&scope);
+            prop_assert_ne!(proven, Decision::Allow);
+        }
+        if d == Decision::Allow {
+            prop_assert_eq!(c.pinned, Some(c.target));
+            prop_assert!(!c.production || c.presence == Presence::Proven);
+            prop_assert!(scope.operations.contains(&OperationClass::Inject));
+        }
+    }
+
+    /// A pin lasts: binding to another provider is refused even with a proof; binding an
+    /// unpinned record needs a proof; re-binding to the same provider changes nothing.
+    #[test]
+    fn bind_never_moves_a_pin_and_needs_presence_to_set_one(c in arb_case(), scope in arb_scope()) {
+        let c = c.with(|c| c.operation = Operation::Bind);
+        let d = c.with(|c| c.presence = Presence::Proven).decide(&scope);
+        if matches!(c.pinned, Some(p) if p != c.target) {
+            prop_assert_ne!(d, Decision::Allow);
+        }
+        if c.pinned.is_none() && c.presence == Presence::None {
+            prop_assert_ne!(c.decide(&scope), Decision::Allow);
+        }
+    }
+
+    /// Adding a custom provider needs a proof and the full scope; reading the registry never
+    /// needs more than metadata.
+    #[test]
+    fn custom_providers_need_presence(scope in arb_scope(), agent in any::<bool>()) {
+        let origin = if agent { Origin::Agent } else { Origin::Human };
+        prop_assert_ne!(decide_vault(VaultOperation::AddProvider, &scope, Presence::None, origin), Decision::Allow);
+        if !scope.is_full() {
+            prop_assert_ne!(decide_vault(VaultOperation::AddProvider, &scope, Presence::Proven, origin), Decision::Allow);
         }
     }
 }

@@ -18,11 +18,12 @@ use kovra_proto::{
 };
 
 use crate::approvals::{Approvals, Outcome};
+use crate::broker::Plan;
 use crate::config::Config;
 use crate::os::Peer;
 use crate::proof::{CHALLENGE_TTL, ChallengeError, Challenges};
-use crate::run::RunPlan;
 
+mod broker;
 mod refs;
 mod system;
 mod twofactor;
@@ -37,6 +38,10 @@ pub struct Daemon {
     pub config: Config,
     pub kdf: KdfParams,
     inner: Mutex<Inner>,
+    /// The compiled-in providers (custom ones are read from the vault per request).
+    registry: kovra_broker::Registry,
+    /// One HTTP client for the daemon's life, built on first use.
+    broker: std::sync::OnceLock<Result<kovra_broker::Broker, String>>,
 }
 
 struct Inner {
@@ -88,6 +93,29 @@ impl Info {
             ..AuditEntry::default()
         }
     }
+}
+
+#[cfg(debug_assertions)]
+fn test_upstream() -> Result<Option<kovra_broker::TestUpstream>, String> {
+    let (Ok(addr), Ok(ca)) = (
+        std::env::var("KOVRA_BROKER_TEST_UPSTREAM"),
+        std::env::var("KOVRA_BROKER_TEST_CA"),
+    ) else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| "KOVRA_BROKER_TEST_UPSTREAM is not an address:port".to_string())?;
+    if !addr.ip().is_loopback() {
+        return Err("KOVRA_BROKER_TEST_UPSTREAM must be a loopback address".into());
+    }
+    let ca_pem = std::fs::read(&ca).map_err(|e| format!("KOVRA_BROKER_TEST_CA: {e}"))?;
+    Ok(Some(kovra_broker::TestUpstream { addr, ca_pem }))
+}
+
+#[cfg(not(debug_assertions))]
+fn test_upstream() -> Result<Option<kovra_broker::TestUpstream>, String> {
+    Ok(None)
 }
 
 fn error(code: &str, message: impl Into<String>, hint: Option<&str>) -> Response {
@@ -215,6 +243,30 @@ impl Daemon {
                 failed_unlocks_while_locked: 0,
                 last_activity: Instant::now(),
             }),
+            registry: kovra_broker::Registry::builtin(),
+            broker: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn builtin_registry(&self) -> &kovra_broker::Registry {
+        &self.registry
+    }
+
+    /// The broker's client. A debug build honours the loopback test upstream
+    /// (`docs/broker.md` §5); a release build has no such switch.
+    pub fn broker(&self) -> Result<&kovra_broker::Broker, String> {
+        self.broker
+            .get_or_init(|| kovra_broker::Broker::new(test_upstream()?).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Append an audit entry from outside a request (a brokered call's result).
+    pub fn audit_outside(&self, entry: AuditEntry) -> Result<(), String> {
+        let mut inner = self.lock_inner();
+        match inner.store.as_mut() {
+            Some(store) => store.audit(entry).map_err(|e| e.to_string()),
+            None => Err("the vault was locked during the call".into()),
         }
     }
 
@@ -277,7 +329,7 @@ impl Daemon {
         &self,
         envelope: Envelope,
         caller: &Caller,
-    ) -> (Response, Duration, Option<RunPlan>) {
+    ) -> (Response, Duration, Option<Plan>) {
         if envelope.v != PROTOCOL_VERSION {
             return (
                 error(
@@ -356,7 +408,7 @@ impl Daemon {
         request: Request,
         proof: Option<Proof>,
         digest: [u8; 32],
-    ) -> (Response, Option<RunPlan>) {
+    ) -> (Response, Option<Plan>) {
         let response = match request {
             Request::Status => ok(Reply::Status(self.status(inner, &info.scope))),
             Request::Init { passphrase } => self.init(inner, info, &passphrase),
@@ -398,6 +450,9 @@ impl Daemon {
                     project: info.project.clone(),
                     allowlisted: false,
                     totp_params: None,
+                    registry: None,
+                    pin_target: None,
+                    new_pin: None,
                 };
                 // An out-of-band approval of this very request counts as its proof, once.
                 if proof.is_none()
@@ -626,6 +681,12 @@ struct Gate<'a> {
     allowlisted: bool,
     /// For a TOTP record being created: its parameters.
     totp_params: Option<totp::TotpParams>,
+    /// The provider registry, once a broker-related request loaded it.
+    registry: Option<kovra_broker::Registry>,
+    /// For `broker` and `bind` decisions: the provider the request names.
+    pin_target: Option<String>,
+    /// For a record being created with `--provider`: its pin.
+    new_pin: Option<String>,
 }
 
 impl Gate<'_> {
@@ -695,6 +756,8 @@ impl Gate<'_> {
             created: m.created,
             updated: m.updated,
             totp: m.totp,
+            provider: self.pinned_provider(m),
+            provider_host: m.provider_host.clone(),
         }
     }
 
@@ -724,7 +787,11 @@ impl Gate<'_> {
             origin: self.info.origin,
             presence: self.presence,
             allowlisted: self.allowlisted,
+            pin: None,
         };
+        if matches!(op.operation, Operation::Broker | Operation::Bind) {
+            return broker::pin_decision(self, record, req);
+        }
         policy::decide(&req, &self.info.scope)
     }
 
@@ -864,11 +931,13 @@ impl Gate<'_> {
         e
     }
 
-    fn run(mut self, request: Request) -> (Response, Option<RunPlan>) {
+    fn run(mut self, request: Request) -> (Response, Option<Plan>) {
         let result = match request {
             Request::Run(run) => {
                 return match self.prepare_run(*run) {
-                    Ok((plan, injected)) => (ok(Reply::RunReady { injected }), Some(plan)),
+                    Ok((plan, injected)) => {
+                        (ok(Reply::RunReady { injected }), Some(Plan::Run(plan)))
+                    }
                     Err(resp) => (resp, None),
                 };
             }
@@ -909,14 +978,19 @@ impl Gate<'_> {
                 description,
                 revealable,
                 totp,
-            } => self.add(
-                &coordinate,
-                value,
-                sensitivity,
-                description,
-                revealable,
-                totp,
-            ),
+                provider,
+            } => self
+                .pin_new(&coordinate, provider.as_deref())
+                .and_then(|()| {
+                    self.add(
+                        &coordinate,
+                        value,
+                        sensitivity,
+                        description,
+                        revealable,
+                        totp,
+                    )
+                }),
             Request::Set {
                 coordinate, value, ..
             } => self.set(&coordinate, value),
@@ -928,16 +1002,40 @@ impl Gate<'_> {
                 description,
                 revealable,
                 overwrite,
+                provider,
                 ..
-            } => self.generate(
-                &coordinate,
-                length,
-                charset,
-                sensitivity,
-                description,
-                revealable,
-                overwrite,
-            ),
+            } => self
+                .pin_new(&coordinate, provider.as_deref())
+                .and_then(|()| {
+                    self.generate(
+                        &coordinate,
+                        length,
+                        charset,
+                        sensitivity,
+                        description,
+                        revealable,
+                        overwrite,
+                    )
+                }),
+            Request::Api(api) => {
+                return match self.prepare_api(*api) {
+                    Ok(plan) => (
+                        error("internal", "a brokered call is answered by its plan", None),
+                        Some(Plan::Api(Box::new(plan))),
+                    ),
+                    Err(resp) => (resp, None),
+                };
+            }
+            Request::ProviderList => self.provider_list(),
+            Request::ProviderShow { name } => self.provider_show(&name),
+            Request::ProviderAdd { toml, .. } => self.provider_add(&toml),
+            Request::ProviderRemove { name } => self.provider_remove(&name),
+            Request::Bind {
+                coordinate,
+                provider,
+                host,
+                ..
+            } => self.bind(&coordinate, &provider, host.as_deref()),
             Request::List { env } => self.list(env.as_deref()),
             Request::Show { coordinate } => self.show(&coordinate),
             Request::Fingerprint { coordinate, .. } => self.fingerprint(&coordinate),
@@ -1153,6 +1251,15 @@ impl Gate<'_> {
         Ok(())
     }
 
+    /// Parse the coordinate only to check a requested pin; `create` parses it again.
+    fn pin_new(&mut self, coordinate: &str, provider: Option<&str>) -> Result<(), Response> {
+        if provider.is_none() {
+            return Ok(());
+        }
+        let coord = parse_coord(coordinate)?;
+        self.creation_pin(&coord, provider)
+    }
+
     fn check_description(d: &Option<String>) -> Result<(), Response> {
         match d {
             Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(error(
@@ -1286,6 +1393,8 @@ impl Gate<'_> {
             updated: now,
             version: 0,
             totp: self.totp_params.take(),
+            provider: self.new_pin.take(),
+            provider_host: None,
         };
         let version = self
             .store
@@ -1397,6 +1506,7 @@ impl Gate<'_> {
         // Vaults outside the scope are not read at all, so their counts cannot leak either.
         vaults.retain(|v| self.info.scope.addresses_vault(v));
         vaults.sort_by_key(|v| v.label());
+        self.registry()?;
         let mut out = Listing {
             records: Vec::new(),
             tampered: 0,
@@ -1443,6 +1553,8 @@ impl Gate<'_> {
 
     fn show(&mut self, coordinate: &str) -> Result<Response, Response> {
         let (coord, vault, record) = self.metadata_of(coordinate, "show", Operation::Metadata)?;
+        // The pin shown includes a claim by name, which the registry knows.
+        self.registry()?;
         self.store
             .audit(self.allowed("show", &coord, &vault))
             .map_err(|e| store_error(&e))?;

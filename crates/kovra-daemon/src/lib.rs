@@ -6,6 +6,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod approvals;
+pub mod broker;
 pub mod config;
 pub mod handler;
 pub mod os;

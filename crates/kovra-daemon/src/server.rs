@@ -14,6 +14,7 @@ use kovra_proto::{Envelope, ErrorReply, Request, Response};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::broker::Plan;
 use crate::handler::{Caller, Daemon};
 use crate::os;
 
@@ -189,13 +190,21 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
+        if let Some(Plan::Api(api)) = plan {
+            // The gate's reply is a placeholder: the call's own result is the answer.
+            let response = crate::broker::execute(daemon, *api);
+            if frame::write(&mut writer, &response).is_err() {
+                return;
+            }
+            continue;
+        }
         if frame::write(&mut writer, &response).is_err() {
             return;
         }
         if shutdown {
             daemon.lock_and_exit("shutdown request");
         }
-        if let Some(plan) = plan {
+        if let Some(Plan::Run(plan)) = plan {
             // The connection now belongs to the run; it ends with the child.
             let Ok(stream) = writer.get_ref().try_clone() else {
                 return;

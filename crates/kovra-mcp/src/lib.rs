@@ -423,6 +423,9 @@ pub struct GenerateArgs {
     pub charset: Option<CharsetArg>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Pin the new value to this broker provider for life (`providers` lists them).
+    #[serde(default)]
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -735,6 +738,7 @@ impl KovraMcp {
                     description: args.description,
                     revealable: false,
                     overwrite: false,
+                    provider: args.provider,
                     proof: None,
                 };
                 match accepted(self.call(request).await?, "generate")? {

@@ -86,6 +86,9 @@ pub enum Request {
         /// The value is a TOTP seed (base32 or an `otpauth://totp/` URI); codes come from `code`.
         #[serde(default)]
         totp: bool,
+        /// Pin the new record to this broker provider.
+        #[serde(default)]
+        provider: Option<String>,
     },
     Set {
         coordinate: String,
@@ -107,6 +110,9 @@ pub enum Request {
         /// Replace the value of an existing record.
         #[serde(default)]
         overwrite: bool,
+        /// Pin a new record to this broker provider.
+        #[serde(default)]
+        provider: Option<String>,
         #[serde(default)]
         proof: Option<Proof>,
     },
@@ -242,6 +248,70 @@ pub enum Request {
         code: Secret,
     },
     TwoFactorStatus,
+    /// A brokered API call (`docs/broker.md`): the daemon attaches the credential.
+    Api(Box<ApiRequest>),
+    /// The provider registry (built-in and custom).
+    ProviderList,
+    ProviderShow {
+        name: String,
+    },
+    /// Store a custom provider (TOML in the provider file format) in the vault.
+    ProviderAdd {
+        toml: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    ProviderRemove {
+        name: String,
+    },
+    /// Pin a record to a provider (optionally to one of its hosts).
+    Bind {
+        coordinate: String,
+        provider: String,
+        #[serde(default)]
+        host: Option<String>,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+}
+
+/// Everything `kovra api` sends: no credential, and no host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiRequest {
+    pub provider: String,
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub query: Vec<(String, String)>,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Base64 (standard, padded), so any bytes fit in a JSON frame.
+    #[serde(default)]
+    pub body_base64: Option<String>,
+    /// The record to use; by default `secret:ENV/PROVIDER/NAME` for each claimed name.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub env_name: Option<String>,
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub proof: Option<Proof>,
+}
+
+/// A brokered call's response, already stripped of auth headers and scrubbed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiReply {
+    pub status: u16,
+    pub host: String,
+    pub coordinate: String,
+    pub headers: Vec<(String, String)>,
+    /// The body when it is UTF-8.
+    pub body: Option<String>,
+    /// The body in base64 when it is not.
+    pub body_base64: Option<String>,
+    pub removed_headers: Vec<String>,
+    pub duration_ms: u64,
 }
 
 impl Request {
@@ -257,10 +327,13 @@ impl Request {
             | Request::Code { proof, .. }
             | Request::RotateKey { proof }
             | Request::AllowAdd { proof, .. }
+            | Request::ProviderAdd { proof, .. }
+            | Request::Bind { proof, .. }
             | Request::Fingerprint { proof, .. }
             | Request::TwoFactorEnable { proof }
             | Request::Approve { proof, .. } => Some(proof),
             Request::Run(run) => Some(&mut run.proof),
+            Request::Api(api) => Some(&mut api.proof),
             _ => None,
         }
     }
@@ -404,6 +477,12 @@ pub struct RecordView {
     /// Set for TOTP credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<kovra_core::totp::TotpParams>,
+    /// The broker provider the record is pinned to (bound, or claimed by its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The one host it may go to, when bound with a host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_host: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -486,6 +565,11 @@ pub enum Reply {
     },
     Allowlist {
         entries: Vec<AllowEntry>,
+    },
+    Api(Box<ApiReply>),
+    /// Provider objects in the provider file format, each with an added `origin`.
+    Providers {
+        providers: Vec<serde_json::Value>,
     },
     Approvals {
         pending: Vec<ApprovalView>,

@@ -81,6 +81,8 @@ pub(super) fn save<T: Serialize>(
         updated: now,
         version: 0,
         totp,
+        provider: None,
+        provider_host: None,
     };
     let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
     store

@@ -1,0 +1,443 @@
+//! The broker's side of the policy gate: choosing the credential, deciding `broker` and
+//! `bind`, custom providers in the system vault. The call itself runs outside the state lock
+//! (`crate::broker`).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use kovra_broker::registry::Origin as ProviderOrigin;
+use kovra_broker::{CallerRequest, Provider, Registry};
+use kovra_core::coord::Coordinate;
+use kovra_core::model::{Metadata, Operation};
+use kovra_core::policy::{self, Decision, VaultOperation};
+use kovra_core::store;
+use kovra_proto::{ApiRequest, Reply, Response};
+use zeroize::Zeroizing;
+
+use super::{Gate, Op, error, not_found, ok, parse_coord, store_error};
+use crate::broker::ApiPlan;
+
+/// Custom providers: one record of the system vault (sealed, versioned, tamper-checked).
+const CUSTOM_PROVIDERS: &str = "secret:kovra/broker/providers";
+
+fn custom_coord() -> Result<Coordinate, Response> {
+    Coordinate::parse(CUSTOM_PROVIDERS).map_err(|e| error("internal", e.to_string(), None))
+}
+
+pub(super) fn broker_error(e: &kovra_broker::BrokerError) -> Response {
+    error(e.code(), e.to_string(), e.hint())
+}
+
+fn provider_json(p: &Provider, origin: ProviderOrigin) -> serde_json::Value {
+    let mut v = serde_json::to_value(p).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "origin".into(),
+            serde_json::to_value(origin).unwrap_or_default(),
+        );
+        obj.insert("host".into(), p.host().into());
+        obj.insert(
+            "rate_limit".into(),
+            serde_json::to_value(p.rate_limit()).unwrap_or_default(),
+        );
+    }
+    v
+}
+
+impl Gate<'_> {
+    fn custom_providers(&mut self) -> Result<Vec<Provider>, Response> {
+        Ok(
+            super::system::load(self.store, &custom_coord()?, "custom providers")?
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The registry: built-in providers and the vault's custom ones.
+    pub(super) fn registry(&mut self) -> Result<Registry, Response> {
+        if let Some(r) = &self.registry {
+            return Ok(r.clone());
+        }
+        let custom = self.custom_providers()?;
+        let r = self
+            .daemon
+            .builtin_registry()
+            .clone()
+            .with_custom(custom)
+            .map_err(|e| broker_error(&e))?;
+        self.registry = Some(r.clone());
+        Ok(r)
+    }
+
+    /// The provider a record is pinned to: bound explicitly, or claimed by its key.
+    pub(super) fn pinned_provider(&self, meta: &Metadata) -> Option<String> {
+        if let Some(p) = &meta.provider {
+            return Some(p.clone());
+        }
+        self.registry
+            .as_ref()
+            .and_then(|r| r.claimant(meta.coordinate.key()))
+            .map(|p| p.name.clone())
+    }
+
+    pub(super) fn provider_list(&mut self) -> Result<Response, Response> {
+        self.vault_gate(VaultOperation::ReadProviders, "providers")?;
+        let registry = self.registry()?;
+        let providers = registry.iter().map(|(p, o)| provider_json(p, o)).collect();
+        Ok(ok(Reply::Providers { providers }))
+    }
+
+    pub(super) fn provider_show(&mut self, name: &str) -> Result<Response, Response> {
+        self.vault_gate(VaultOperation::ReadProviders, "providers")?;
+        let registry = self.registry()?;
+        let p = registry.get(name).ok_or_else(|| {
+            broker_error(&kovra_broker::BrokerError::UnknownProvider(name.into()))
+        })?;
+        let origin = registry.origin(name).unwrap_or(ProviderOrigin::Builtin);
+        Ok(ok(Reply::Providers {
+            providers: vec![provider_json(p, origin)],
+        }))
+    }
+
+    pub(super) fn provider_add(&mut self, text: &str) -> Result<Response, Response> {
+        // Parse first: a malformed file is a usage error whoever sends it.
+        if text.len() > 64 * 1024 {
+            return Err(error(
+                "provider-invalid",
+                "the provider file is larger than 64 KiB",
+                None,
+            ));
+        }
+        let provider = Provider::from_toml(text).map_err(|e| broker_error(&e))?;
+        let registry = self.registry()?;
+        if registry.get(&provider.name).is_some() {
+            return Err(error(
+                "provider-exists",
+                format!("a provider named `{}` already exists", provider.name),
+                Some("pick another name, or `kovra providers rm NAME` a custom one first"),
+            ));
+        }
+        self.vault_gate(VaultOperation::AddProvider, "provider-add")?;
+        let mut custom = self.custom_providers()?;
+        custom.push(provider.clone());
+        let mut entry = self.info.entry("provider-add", None, None, "allow");
+        entry.detail = Some(format!(
+            "provider {} hosts {}",
+            provider.name,
+            provider.hosts.join(",")
+        ));
+        entry.reason = Some("proof-of-presence".into());
+        super::system::save(
+            self.store,
+            &custom_coord()?,
+            "custom broker providers",
+            None,
+            &custom,
+            entry,
+        )?;
+        self.registry = None;
+        Ok(ok(Reply::Done {
+            message: format!(
+                "provider {} added (hosts {})",
+                provider.name,
+                provider.hosts.join(", ")
+            ),
+        }))
+    }
+
+    pub(super) fn provider_remove(&mut self, name: &str) -> Result<Response, Response> {
+        self.vault_gate(VaultOperation::RemoveProvider, "provider-rm")?;
+        let mut custom = self.custom_providers()?;
+        let before = custom.len();
+        custom.retain(|p| p.name != name);
+        if custom.len() == before {
+            let builtin = self.daemon.builtin_registry().get(name).is_some();
+            return Err(error(
+                if builtin {
+                    "provider-builtin"
+                } else {
+                    "unknown-provider"
+                },
+                if builtin {
+                    format!("`{name}` is built in and cannot be removed")
+                } else {
+                    format!("no custom provider named `{name}`")
+                },
+                Some("`kovra providers` lists them, with their origin"),
+            ));
+        }
+        let mut entry = self.info.entry("provider-rm", None, None, "allow");
+        entry.detail = Some(format!("provider {name}"));
+        super::system::save(
+            self.store,
+            &custom_coord()?,
+            "custom broker providers",
+            None,
+            &custom,
+            entry,
+        )?;
+        self.registry = None;
+        Ok(ok(Reply::Done {
+            message: format!("custom provider {name} removed"),
+        }))
+    }
+
+    /// Check that a provider exists and that a requested host is one of its hosts.
+    fn provider_and_host(
+        &mut self,
+        name: &str,
+        host: Option<&str>,
+    ) -> Result<(Provider, Option<String>), Response> {
+        let registry = self.registry()?;
+        let provider = registry.get(name).cloned().ok_or_else(|| {
+            broker_error(&kovra_broker::BrokerError::UnknownProvider(name.into()))
+        })?;
+        let host = match host {
+            None => None,
+            Some(h) => {
+                let h = h.to_ascii_lowercase();
+                if h.starts_with("*.") || !provider.allows_host(&h) {
+                    return Err(error(
+                        "host-invalid",
+                        format!(
+                            "{h} is not one of provider {}'s hosts ({})",
+                            provider.name,
+                            provider.hosts.join(", ")
+                        ),
+                        Some("`kovra providers show NAME` lists its hosts"),
+                    ));
+                }
+                Some(h)
+            }
+        };
+        Ok((provider, host))
+    }
+
+    /// For `add --provider` / `generate --provider`: the pin a new record is born with.
+    pub(super) fn creation_pin(
+        &mut self,
+        coord: &Coordinate,
+        provider: Option<&str>,
+    ) -> Result<(), Response> {
+        let Some(name) = provider else {
+            return Ok(());
+        };
+        let (p, _) = self.provider_and_host(name, None)?;
+        if let Some(claimant) = self.registry.as_ref().and_then(|r| r.claimant(coord.key()))
+            && claimant.name != p.name
+        {
+            return Err(error(
+                "policy-denied",
+                format!(
+                    "{coord} is claimed by provider {} by its name; it cannot be pinned to {}",
+                    claimant.name, p.name
+                ),
+                Some("pick a key that no provider claims, or the claiming provider"),
+            ));
+        }
+        self.new_pin = Some(p.name);
+        Ok(())
+    }
+
+    pub(super) fn bind(
+        &mut self,
+        coordinate: &str,
+        provider: &str,
+        host: Option<&str>,
+    ) -> Result<Response, Response> {
+        let coord = parse_coord(coordinate)?;
+        let (p, host) = self.provider_and_host(provider, host)?;
+        self.pin_target = Some(p.name.clone());
+        let located = self
+            .locate(&coord, &[Op::plain(Operation::Bind)], false)
+            .map_err(|e| store_error(&e))?;
+        self.enforce("bind", &coord, &located)?;
+        let (Some(vault), Some(record)) = (located.vault, located.record) else {
+            return Err(not_found(&coord));
+        };
+        if record.meta.provider.as_deref() == Some(p.name.as_str())
+            && record.meta.provider_host == host
+        {
+            return Ok(ok(Reply::Done {
+                message: format!("{coord} is already pinned to {}", p.name),
+            }));
+        }
+        if record.meta.provider.is_some() {
+            return Err(error(
+                "policy-denied",
+                format!(
+                    "{coord} is already bound to {}; a pin lasts for the record's life",
+                    p.name
+                ),
+                Some("a pin's host cannot change either: add a new record bound the way you need"),
+            ));
+        }
+        let meta = Metadata {
+            updated: store::now(),
+            provider: Some(p.name.clone()),
+            provider_host: host.clone(),
+            ..record.meta
+        };
+        let mut entry = self.allowed("bind", &coord, &vault);
+        entry.detail = Some(format!(
+            "provider {} host {}",
+            p.name,
+            host.as_deref().unwrap_or(p.host())
+        ));
+        let version = self
+            .store
+            .put(&vault, meta, None, entry)
+            .map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Written {
+            coordinate: coord.unpinned().to_string(),
+            vault: vault.label(),
+            version,
+        }))
+    }
+
+    /// Decide a brokered call and hand back the plan the connection then carries out.
+    pub(super) fn prepare_api(&mut self, req: ApiRequest) -> Result<ApiPlan, Response> {
+        let registry = self.registry()?;
+        let provider = registry.get(&req.provider).cloned().ok_or_else(|| {
+            broker_error(&kovra_broker::BrokerError::UnknownProvider(
+                req.provider.clone(),
+            ))
+        })?;
+        let body = match &req.body_base64 {
+            None => None,
+            Some(b) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|_| error("body-invalid", "the body is not valid base64", None))?,
+            ),
+        };
+        // Every caller-side rule runs before the vault is even consulted.
+        let checked = kovra_broker::rules::check(
+            &provider,
+            CallerRequest {
+                method: req.method.clone(),
+                path: req.path.clone(),
+                query: req.query.clone(),
+                headers: req.headers.clone(),
+                body,
+            },
+        )
+        .map_err(|e| broker_error(&e))?;
+        let timeout = match req.timeout_secs {
+            None => kovra_broker::call::DEFAULT_TIMEOUT,
+            Some(s) if (1..=300).contains(&s) => Duration::from_secs(s),
+            Some(s) => {
+                return Err(error(
+                    "timeout-invalid",
+                    format!("--timeout must be 1 to 300 seconds, not {s}"),
+                    None,
+                ));
+            }
+        };
+        let coord = self.api_coordinate(&provider, &req)?;
+        self.pin_target = Some(provider.name.clone());
+        let located = self
+            .locate(&coord, &[Op::plain(Operation::Broker)], false)
+            .map_err(|e| store_error(&e))?;
+        self.enforce("api", &coord, &located)?;
+        let (Some(vault), Some(record)) = (located.vault, located.record) else {
+            return Err(not_found(&coord));
+        };
+        let host = record
+            .meta
+            .provider_host
+            .clone()
+            .unwrap_or_else(|| provider.host().to_string());
+        self.daemon
+            .broker()
+            .map_err(|e| error("broker-unavailable", e, None))?
+            .admit(&provider)
+            .map_err(|e| broker_error(&e))?;
+        let (_, value) = self
+            .store
+            .read_value(&vault, &coord.unpinned(), None)
+            .map_err(|e| store_error(&e))?;
+        let mut entry = self.allowed("api", &coord, &vault);
+        entry.detail = Some(format!(
+            "provider {} {} https://{host}{} request_bytes {}",
+            provider.name,
+            checked.method,
+            checked.path,
+            checked.request_bytes()
+        ));
+        self.store.audit(entry).map_err(|e| store_error(&e))?;
+        let secret_name = provider
+            .secrets
+            .iter()
+            .find(|s| s.eq_ignore_ascii_case(coord.key()))
+            .cloned()
+            .unwrap_or_else(|| coord.key().to_string());
+        let result = self
+            .info
+            .entry("api-result", Some(&coord), Some(&vault), "allow");
+        Ok(ApiPlan {
+            provider,
+            host,
+            checked,
+            secret: Zeroizing::new(value.to_vec()),
+            secret_name,
+            timeout,
+            coordinate: coord.unpinned().to_string(),
+            audit: result,
+        })
+    }
+
+    /// `--secret`, or the first existing addressable `secret:ENV/PROVIDER/NAME`.
+    fn api_coordinate(
+        &mut self,
+        provider: &Provider,
+        req: &ApiRequest,
+    ) -> Result<Coordinate, Response> {
+        if let Some(c) = &req.secret {
+            return parse_coord(c);
+        }
+        let env = req.env_name.as_deref().unwrap_or("dev");
+        let mut tried = Vec::new();
+        for name in &provider.secrets {
+            let text = format!(
+                "secret:{env}/{}/{}",
+                provider.name,
+                name.to_ascii_lowercase()
+            );
+            let coord = parse_coord(&text)?;
+            let located = self
+                .locate(&coord, &[Op::plain(Operation::Metadata)], false)
+                .map_err(|e| store_error(&e))?;
+            if located.decision != Decision::Unaddressable && located.record.is_some() {
+                return Ok(coord);
+            }
+            tried.push(text);
+        }
+        Err(error(
+            "no-credential",
+            format!(
+                "no credential for provider {} in environment {env}: tried {}",
+                provider.name,
+                tried.join(", ")
+            ),
+            Some("add one with `kovra add COORD`, or name a record with --secret"),
+        ))
+    }
+}
+
+/// The facts `decide` needs for `broker` and `bind`.
+pub(super) fn pin_decision(
+    gate: &Gate<'_>,
+    record: Option<&kovra_core::store::Record>,
+    base: policy::Request<'_>,
+) -> Decision {
+    let pinned = record.and_then(|r| gate.pinned_provider(&r.meta));
+    let target = gate.pin_target.clone().unwrap_or_default();
+    let req = policy::Request {
+        pin: Some(policy::PinFacts {
+            pinned: pinned.as_deref(),
+            target: &target,
+        }),
+        ..base
+    };
+    policy::decide(&req, &gate.info.scope)
+}
