@@ -186,6 +186,8 @@ pub enum Command {
     Allow(AllowCommand),
     /// List requests waiting for approval, or approve one (asks for your passphrase).
     Approve { id: Option<String> },
+    /// Values agents asked for (`request_secret`), until you add them with `kovra add`.
+    Requests,
     /// Refuse a request waiting for approval.
     Deny { id: String },
     /// The MCP server over stdio (what `.mcp.json` starts); scope from KOVRA_MCP_* variables.

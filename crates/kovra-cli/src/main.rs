@@ -123,6 +123,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             show(s.call(Request::Approve { id, proof: None })?)
         }
         Command::Deny { id } => show(s.call(Request::Deny { id })?),
+        Command::Requests => show(s.call(Request::SecretRequests)?),
         Command::Setup {
             environments,
             operations,

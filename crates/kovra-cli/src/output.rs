@@ -327,6 +327,27 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             eprintln!("kovra: request {id} {state}");
             Ok(())
         }
+        Reply::SecretRequests { pending } => {
+            if pending.is_empty() {
+                eprintln!("kovra: no open value requests");
+            }
+            for r in pending {
+                let project = r
+                    .vault
+                    .strip_prefix("project:")
+                    .map_or(String::new(), |p| format!(" --project {p}"));
+                stdout_line(&format!(
+                    "{}  {}  requested {} by {}\n    \"{}\" (the requester's words)\n    add it: kovra add{project} {}",
+                    r.coordinate,
+                    r.vault,
+                    time(r.requested),
+                    r.by,
+                    r.description,
+                    r.coordinate
+                ))?;
+            }
+            Ok(())
+        }
         Reply::Api(_) | Reply::Providers { .. } => {
             // Rendered by `api.rs`, which knows the command's flags.
             stdout_line(&serde_json::to_string(reply).unwrap_or_default())

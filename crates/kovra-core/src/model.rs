@@ -128,10 +128,12 @@ pub enum Operation {
     Broker,
     /// Pin the record to a provider, so the broker may send it to that provider's hosts.
     Bind,
+    /// Ask the human to store a value at a coordinate (records the request, reads nothing).
+    RequestValue,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 13] = [
+    pub const ALL: [Operation; 14] = [
         Operation::Metadata,
         Operation::Fingerprint,
         Operation::Inject,
@@ -145,12 +147,15 @@ impl Operation {
         Operation::EditDescription,
         Operation::Broker,
         Operation::Bind,
+        Operation::RequestValue,
     ];
 
     /// The scope class an operation belongs to.
     pub fn class(self) -> OperationClass {
         match self {
-            Operation::Metadata | Operation::Fingerprint => OperationClass::Metadata,
+            Operation::Metadata | Operation::Fingerprint | Operation::RequestValue => {
+                OperationClass::Metadata
+            }
             // A brokered call uses the value without handing it to anyone: an inject class.
             Operation::Inject | Operation::Broker => OperationClass::Inject,
             // A code is derived from the seed and goes back to the requester: a reveal class.
@@ -174,6 +179,7 @@ impl Operation {
             Operation::EditDescription => "edit-description",
             Operation::Broker => "broker",
             Operation::Bind => "bind",
+            Operation::RequestValue => "request-value",
         }
     }
 }

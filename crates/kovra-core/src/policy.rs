@@ -381,7 +381,7 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
     }
     let record = match (req.record, req.operation) {
         (Some(r), _) => r,
-        (None, Operation::Create) => RecordFacts {
+        (None, Operation::Create | Operation::RequestValue) => RecordFacts {
             sensitivity: Sensitivity::Low,
             revealable: false,
         },
@@ -401,7 +401,9 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
         }
     };
     match req.operation {
-        Operation::Metadata | Operation::EditDescription => Decision::Allow,
+        Operation::Metadata | Operation::EditDescription | Operation::RequestValue => {
+            Decision::Allow
+        }
         Operation::Fingerprint => {
             // A terminal is no proof (an agent can fake one): a human also proves presence.
             if !protected {

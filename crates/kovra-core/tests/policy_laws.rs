@@ -231,6 +231,7 @@ fn lowers_protection(c: &Case) -> bool {
         // Pinning lets a value leave the vault for a provider's hosts.
         Operation::Bind => c.pinned.is_none(),
         Operation::Broker
+        | Operation::RequestValue
         | Operation::Metadata
         | Operation::Fingerprint
         | Operation::Inject

@@ -225,6 +225,11 @@ pub fn notify_medium_use(action: &str, coordinate: &str) {
     );
 }
 
+/// An agent asked for a value: the human adds it with the command given.
+pub fn notify_value_request(command: &str) {
+    notify_desktop("kovra: a value is requested", &format!("run `{command}`"));
+}
+
 fn notify_desktop(title: &str, body: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("notify-send").is_file()))

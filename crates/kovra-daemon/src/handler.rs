@@ -25,6 +25,7 @@ use crate::proof::{CHALLENGE_TTL, ChallengeError, Challenges};
 
 mod broker;
 mod refs;
+mod requests;
 mod system;
 mod twofactor;
 
@@ -1026,6 +1027,11 @@ impl Gate<'_> {
                     Err(resp) => (resp, None),
                 };
             }
+            Request::SecretRequest {
+                coordinate,
+                description,
+            } => self.secret_request(&coordinate, &description),
+            Request::SecretRequests => self.secret_requests(),
             Request::ProviderList => self.provider_list(),
             Request::ProviderShow { name } => self.provider_show(&name),
             Request::ProviderAdd { toml, .. } => self.provider_add(&toml),
@@ -1405,6 +1411,7 @@ impl Gate<'_> {
                 self.allowed(action, coord, &vault),
             )
             .map_err(|e| store_error(&e))?;
+        self.close_request(coord, &vault);
         Ok(ok(Reply::Written {
             coordinate: coord.unpinned().to_string(),
             vault: vault.label(),
@@ -1446,6 +1453,7 @@ impl Gate<'_> {
                 self.allowed(action, coord, &vault),
             )
             .map_err(|e| store_error(&e))?;
+        self.close_request(coord, &vault);
         Ok(ok(Reply::Written {
             coordinate: coord.unpinned().to_string(),
             vault: vault.label(),

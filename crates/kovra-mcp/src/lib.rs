@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+mod broker;
+
 use kovra_client::Client;
 use kovra_core::model::{OperationClass, Origin, Sensitivity, Surface};
 use kovra_core::policy::{EnvScope, ProjectScope, Scope};
@@ -758,36 +760,85 @@ impl KovraMcp {
         )
     }
 
-    /// Ask the human to add a secret value. This tool never takes a value: it tells you
-    /// what to ask the human to run in their own terminal.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    /// Ask the human to add a secret value. This tool never takes a value: kovra records the
+    /// request (the human sees it in `kovra requests` and a notification) and tells you what
+    /// to ask the human to run in their own terminal.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        open_world_hint = false
+    ))]
     async fn request_secret(
         &self,
         Parameters(args): Parameters<RequestSecretArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        finish((|| {
-            check_coordinate(&args.coordinate)?;
-            check_description(Some(&args.description))?;
-            if args
-                .coordinate
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(invalid("coordinate contains whitespace"));
-            }
-            let project = match &self.session.project {
-                Some(p) if !args.coordinate.starts_with("secret://") => {
-                    format!(" --project {p}")
+        finish(
+            async {
+                check_coordinate(&args.coordinate)?;
+                check_description(Some(&args.description))?;
+                let request = Request::SecretRequest {
+                    coordinate: args.coordinate,
+                    description: args.description,
+                };
+                match accepted(self.call(request).await?, "request_secret")? {
+                    Reply::Done { message } => Ok(text(format!(
+                        "{message}. Never ask the human to paste the value into this conversation. Once added, use it with the run or api tool."
+                    ))),
+                    _ => Err(unexpected()),
                 }
-                _ => String::new(),
-            };
-            Ok(text(format!(
-                "Ask the human to run `kovra add{project} {coord}` in their own terminal and enter the value there (purpose: {desc}). \
-                 Never ask them to paste the value into this conversation. Once added, use it with the run tool.",
-                coord = args.coordinate,
-                desc = args.description.replace(['\n', '\r'], " "),
-            )))
-        })())
+            }
+            .await,
+        )
+    }
+
+    /// Call a provider's HTTP API through kovra's broker. kovra picks the credential pinned to
+    /// the provider, sends the request to the provider's registered host, and returns the
+    /// response with auth headers removed and the credential scrubbed. You never see the key.
+    #[tool(
+        annotations(read_only_hint = false, destructive_hint = true, open_world_hint = true),
+        output_schema = schema_for_output::<broker::ApiOut>()
+    )]
+    async fn api(
+        &self,
+        Parameters(args): Parameters<broker::ApiArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        finish(
+            async {
+                let request = Request::Api(Box::new(args.into_request()?));
+                match accepted(self.call(request).await?, "api")? {
+                    Reply::Api(r) => Ok(structured(&broker::ApiOut::from(*r))),
+                    _ => Err(unexpected()),
+                }
+            }
+            .await,
+        )
+    }
+
+    /// The providers the `api` tool can call: hosts, auth kind, claimed variable names and
+    /// the methods and paths each allows.
+    #[tool(
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<broker::ProvidersOut>()
+    )]
+    async fn providers(
+        &self,
+        Parameters(args): Parameters<broker::ProvidersArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        finish(
+            async {
+                let request = match args.name {
+                    Some(name) => Request::ProviderShow { name },
+                    None => Request::ProviderList,
+                };
+                match accepted(self.call(request).await?, "providers")? {
+                    Reply::Providers { providers } => {
+                        Ok(structured(&broker::ProvidersOut { providers }))
+                    }
+                    _ => Err(unexpected()),
+                }
+            }
+            .await,
+        )
     }
 
     /// Change a record's description, sensitivity or revealable flag. Loosening needs the

@@ -165,6 +165,10 @@ async def call(h, session, name, args, expect_error=None, where=None):
     return err, text, getattr(res, "structured_content", None)
 
 
+def p_desc(pending):
+    return pending[0]["description"] if pending else None
+
+
 def code_of(text):
     return text.split(":", 1)[0].strip()
 
@@ -274,6 +278,19 @@ async def scenario(h):
                                         expect_error=False)
                 check("kovra add" in text and "secret:dev/stripe/key" in text,
                       f"request_secret: {text}")
+                # The request is recorded for the human, and closed once the value is added.
+                pending = json.loads(h.kovra("requests", "--json").stdout)["pending"]
+                check([p["coordinate"] for p in pending] == ["secret:dev/stripe/key"]
+                      and p_desc(pending) == "Stripe test key", f"requests: {pending}")
+                h.kovra("add", "--project", "app", "--stdin", "secret:dev/stripe/key",
+                        stdin=canary("stripe"))
+                pending = json.loads(h.kovra("requests", "--json").stdout)["pending"]
+                check(pending == [], f"request not closed by add: {pending}")
+                _, text, _ = await call(h, s, "request_secret",
+                                        {"coordinate": "secret://global/dev/x/y",
+                                         "description": "out of scope"},
+                                        expect_error=True)
+                check(code_of(text) == "not-found", f"request_secret out of scope: {text}")
                 await call(h, s, "edit_metadata",
                            {"coordinate": "secret:dev/canary/low", "description": "renamed"},
                            expect_error=False)
@@ -349,7 +366,7 @@ async def scenario(h):
                         ("run true", "run", {"command": ["true"]}, 50),
                         ("run with refs", "run",
                          {"command": ["true"], "refs": "LOW=secret:dev/canary/low\n"}, 50),
-                        ("request_secret (no daemon call)", "request_secret",
+                        ("request_secret", "request_secret",
                          {"coordinate": "secret:dev/a/b", "description": "d"}, 200),
                     ):
                         times = []

@@ -264,6 +264,13 @@ pub enum Request {
     ProviderRemove {
         name: String,
     },
+    /// Record that the agent asks the human to store a value at a coordinate.
+    SecretRequest {
+        coordinate: String,
+        description: String,
+    },
+    /// The value requests still open (a request closes when the record is added).
+    SecretRequests,
     /// Pin a record to a provider (optionally to one of its hosts).
     Bind {
         coordinate: String,
@@ -297,6 +304,19 @@ pub struct ApiRequest {
     pub timeout_secs: Option<u64>,
     #[serde(default)]
     pub proof: Option<Proof>,
+}
+
+/// An open request for the human to add a value. The description is the requester's words.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SecretRequestView {
+    pub coordinate: String,
+    /// `global` or `project:NAME`.
+    pub vault: String,
+    pub description: String,
+    /// Unix seconds.
+    pub requested: u64,
+    /// Surface and origin of the requester, e.g. `mcp/agent`.
+    pub by: String,
 }
 
 /// A brokered call's response, already stripped of auth headers and scrubbed.
@@ -567,6 +587,9 @@ pub enum Reply {
         entries: Vec<AllowEntry>,
     },
     Api(Box<ApiReply>),
+    SecretRequests {
+        pending: Vec<SecretRequestView>,
+    },
     /// Provider objects in the provider file format, each with an added `origin`.
     Providers {
         providers: Vec<serde_json::Value>,
