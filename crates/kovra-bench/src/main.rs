@@ -11,9 +11,13 @@
 //!   daemon's 64 KiB reads; `redact-fixture` makes the vault, refs file and text file for the
 //!   end-to-end `kovra run -- cat FILE` benchmark.
 //!
+//! - `broker` times a brokered call through the warm daemon against the same request made
+//!   directly, interleaved, to a loopback HTTPS upstream (`bench/broker.sh` sets it up).
+//!
 //! Nothing here runs under `cargo test`: benchmarks are driven by `bench/run.sh`.
 #![forbid(unsafe_code)]
 
+mod broker;
 mod kdf;
 mod list;
 mod populate;
@@ -64,6 +68,22 @@ enum Command {
         connect_iterations: usize,
         /// Untimed requests sent first.
         #[arg(long, default_value_t = 200)]
+        warmup: usize,
+    },
+    /// Time a brokered `api` call against the same request made directly (see bench/broker.sh).
+    Broker {
+        /// The loopback upstream every provider host resolves to.
+        #[arg(long)]
+        upstream: std::net::SocketAddr,
+        /// The upstream's CA certificate (PEM).
+        #[arg(long)]
+        ca: PathBuf,
+        /// A file holding the credential the vault holds (the direct request sends it).
+        #[arg(long)]
+        secret_file: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        iterations: usize,
+        #[arg(long, default_value_t = 50)]
         warmup: usize,
     },
     /// Time the Argon2id key derivation alone, with the default parameters.
@@ -145,6 +165,22 @@ fn main() -> ExitCode {
             warmup,
         } => roundtrip::run(iterations, connect_iterations, warmup, cli.json),
         Command::Kdf { iterations } => kdf::run(iterations, cli.json),
+        Command::Broker {
+            upstream,
+            ca,
+            secret_file,
+            iterations,
+            warmup,
+        } => broker::run(
+            &broker::Options {
+                upstream,
+                ca: &ca,
+                secret_file: &secret_file,
+                iterations,
+                warmup,
+            },
+            cli.json,
+        ),
         Command::List { iterations } => list::run(iterations, cli.json),
         Command::Redact {
             bytes,

@@ -62,30 +62,36 @@ impl reqwest::dns::Resolve for Loopback {
     }
 }
 
+/// The HTTP client every brokered call uses: no redirects, no proxy, HTTPS only, and with a
+/// test upstream, every name resolved to it and its CA the only root. Public so a benchmark
+/// can make the same request directly, with the same client, and isolate kovra's overhead.
+pub fn client(test: Option<&TestUpstream>) -> Result<Client, BrokerError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .https_only(true)
+        .referer(false)
+        .user_agent(concat!("kovra/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(None)
+        .pool_idle_timeout(Duration::from_secs(60));
+    if let Some(t) = test {
+        let ca = reqwest::Certificate::from_pem(&t.ca_pem)
+            .map_err(|e| BrokerError::Setup(format!("test CA: {e}")))?;
+        builder = builder
+            .tls_certs_only([ca])
+            .dns_resolver(Arc::new(Loopback(t.addr)));
+    }
+    builder
+        .build()
+        .map_err(|e| BrokerError::Setup(e.to_string()))
+}
+
 impl Broker {
     pub fn new(test: Option<TestUpstream>) -> Result<Broker, BrokerError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .https_only(true)
-            .referer(false)
-            .user_agent(concat!("kovra/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(None)
-            .pool_idle_timeout(Duration::from_secs(60));
-        if let Some(t) = test {
-            let ca = reqwest::Certificate::from_pem(&t.ca_pem)
-                .map_err(|e| BrokerError::Setup(format!("test CA: {e}")))?;
-            builder = builder
-                .tls_certs_only([ca])
-                .dns_resolver(Arc::new(Loopback(t.addr)));
-        }
-        let client = builder
-            .build()
-            .map_err(|e| BrokerError::Setup(e.to_string()))?;
         Ok(Broker {
-            client,
+            client: client(test.as_ref())?,
             limiter: Mutex::new(RateLimiter::default()),
         })
     }

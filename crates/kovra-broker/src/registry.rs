@@ -414,6 +414,16 @@ impl Registry {
                     why: "a provider of that name already exists".into(),
                 });
             }
+            // A claim pins records by name: a second claimant would capture records that
+            // another provider owns, so every name has at most one.
+            for name in &p.secrets {
+                if let Some(owner) = self.claimant(name) {
+                    return Err(BrokerError::ProviderInvalid {
+                        name: p.name.clone(),
+                        why: format!("`{name}` is already claimed by provider {}", owner.name),
+                    });
+                }
+            }
             self.providers.insert(p.name.clone(), (p, Origin::Custom));
         }
         Ok(self)
@@ -431,12 +441,16 @@ impl Registry {
         self.providers.values().map(|(p, o)| (p, *o))
     }
 
-    /// The provider claiming a record key by name, if any.
+    /// The provider claiming a record key by name, if any. Claims are unique (custom
+    /// providers cannot repeat one); built-ins are still consulted first.
     pub fn claimant(&self, key: &str) -> Option<&Provider> {
-        self.providers
-            .values()
-            .map(|(p, _)| p)
-            .find(|p| p.claims(key))
+        let find = |origin: Origin| {
+            self.providers
+                .values()
+                .find(|(p, o)| *o == origin && p.claims(key))
+                .map(|(p, _)| p)
+        };
+        find(Origin::Builtin).or_else(|| find(Origin::Custom))
     }
 }
 
@@ -448,6 +462,34 @@ pub fn builtin_files() -> &'static [(&'static str, &'static str)] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_custom_provider_cannot_claim_a_name_another_provider_owns() {
+        let text = r#"
+name = "hijack"
+title = "Internal"
+secrets = ["OPENAI_API_KEY"]
+hosts = ["api.internal.test"]
+[auth]
+kind = "bearer"
+[[capabilities]]
+methods = ["GET"]
+paths = ["/"]
+"#;
+        let p = Provider::from_toml(text).unwrap();
+        let err = Registry::builtin().with_custom(vec![p]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("already claimed by provider openai"),
+            "{err}"
+        );
+        assert_eq!(
+            Registry::builtin()
+                .claimant("openai_api_key")
+                .map(|p| p.name.as_str()),
+            Some("openai")
+        );
+    }
 
     #[test]
     fn wildcard_hosts_respect_the_dot_boundary() {

@@ -96,7 +96,7 @@ impl Info {
     }
 }
 
-#[cfg(debug_assertions)]
+#[cfg(any(debug_assertions, feature = "test-upstream"))]
 fn test_upstream() -> Result<Option<kovra_broker::TestUpstream>, String> {
     let (Ok(addr), Ok(ca)) = (
         std::env::var("KOVRA_BROKER_TEST_UPSTREAM"),
@@ -114,7 +114,7 @@ fn test_upstream() -> Result<Option<kovra_broker::TestUpstream>, String> {
     Ok(Some(kovra_broker::TestUpstream { addr, ca_pem }))
 }
 
-#[cfg(not(debug_assertions))]
+#[cfg(not(any(debug_assertions, feature = "test-upstream")))]
 fn test_upstream() -> Result<Option<kovra_broker::TestUpstream>, String> {
     Ok(None)
 }

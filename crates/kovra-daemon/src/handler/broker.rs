@@ -116,6 +116,10 @@ impl Gate<'_> {
                 Some("pick another name, or `kovra providers rm NAME` a custom one first"),
             ));
         }
+        // Every rule the registry applies on load (unique claims), checked before saving.
+        registry
+            .with_custom(vec![provider.clone()])
+            .map_err(|e| broker_error(&e))?;
         self.vault_gate(VaultOperation::AddProvider, "provider-add")?;
         let mut custom = self.custom_providers()?;
         custom.push(provider.clone());

@@ -1,0 +1,1903 @@
+//! `kovra api`, `kovra providers`, `kovra bind` (docs/broker.md) against a real HTTPS
+//! upstream on loopback (tests/support/https_upstream.py) that trusts nothing but a test CA
+//! made here with the `openssl` CLI.
+//!
+//! The debug daemon resolves every provider host to `KOVRA_BROKER_TEST_UPSTREAM` and trusts
+//! only `KOVRA_BROKER_TEST_CA`; both are set on every command of a home (the first one,
+//! `init`, autostarts the daemon, which inherits them). Canary credentials are planted; the
+//! upstream's request log proves they DID go out on the wire, and every output, file and
+//! audit entry is searched for them in every encoding the broker promises to scrub.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// Host names the test certificate covers besides every built-in provider's.
+const EXTRA_HOSTS: &[&str] = &[
+    "api.openai.com",
+    "api.anthropic.com",
+    "api.github.com",
+    "api.telegram.org",
+    "generativelanguage.googleapis.com",
+    "api.internal.test",
+    "second.test",
+];
+
+const OPENAI: &str = "secret:dev/openai/openai_api_key";
+const MARK_OPENAI: &str = "[kovra:OPENAI_API_KEY]";
+
+// ---------------------------------------------------------------------------------------
+// Test PKI
+// ---------------------------------------------------------------------------------------
+
+struct Pki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl (apt-get install openssl)");
+    assert!(out.status.success(), "openssl {args:?}: {}", describe(&out));
+}
+
+/// Every host named in a built-in provider file (`hosts`, `default_host`), wildcards included.
+fn builtin_hosts() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kovra-broker/providers");
+    let mut hosts = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return hosts;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let mut in_hosts = false;
+        for line in text.lines() {
+            let t = line.trim_start();
+            let starts = t.starts_with("hosts") || t.starts_with("default_host");
+            if starts || in_hosts {
+                let t = t.split('#').next().unwrap_or("");
+                for (i, part) in t.split('"').enumerate() {
+                    if i % 2 == 1 && !part.is_empty() {
+                        hosts.push(part.to_string());
+                    }
+                }
+                in_hosts = if starts {
+                    t.starts_with("hosts") && !t.contains(']')
+                } else {
+                    !t.contains(']')
+                };
+            }
+        }
+    }
+    hosts
+}
+
+/// A CA (CA:TRUE) and a leaf it signed (CA:FALSE, serverAuth) for every provider host and
+/// 127.0.0.1 / 127.0.0.2. `tag` keeps two PKIs in one directory apart.
+fn make_pki(dir: &Path, tag: &str) -> Pki {
+    std::fs::create_dir_all(dir).unwrap();
+    let ca = format!("{tag}-ca.pem");
+    let ca_key = format!("{tag}-ca.key");
+    let key = format!("{tag}-leaf.key");
+    let csr = format!("{tag}-leaf.csr");
+    let cert = format!("{tag}-leaf.pem");
+    let ext = format!("{tag}-leaf.ext");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=kovra broker test CA {tag}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            "/CN=kovra broker test upstream",
+        ],
+    );
+    let mut names: Vec<String> = EXTRA_HOSTS.iter().map(|s| s.to_string()).collect();
+    names.extend(builtin_hosts());
+    names.sort();
+    names.dedup();
+    let san = names
+        .iter()
+        .map(|n| format!("DNS:{n}"))
+        .chain(["IP:127.0.0.1".to_string(), "IP:127.0.0.2".to_string()])
+        .collect::<Vec<_>>()
+        .join(",");
+    std::fs::write(
+        dir.join(&ext),
+        format!(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName={san}\n"
+        ),
+    )
+    .unwrap();
+    let mut serial = [0u8; 8];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap(),
+        &mut serial,
+    )
+    .unwrap();
+    serial[0] &= 0x7f;
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-set_serial",
+            &format!("0x{}", hex::encode(serial)),
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &cert,
+        ],
+    );
+    Pki {
+        ca: dir.join(ca),
+        cert: dir.join(cert),
+        key: dir.join(key),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The upstream
+// ---------------------------------------------------------------------------------------
+
+struct Upstream {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Upstream {
+    fn start(bind: &str, pki: &Pki, log: PathBuf, redirect_port: Option<u16>) -> Upstream {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/https_upstream.py");
+        let mut c = Command::new("python3");
+        c.arg(script)
+            .args(["--bind", bind, "--timeout", "120"])
+            .arg("--cert")
+            .arg(&pki.cert)
+            .arg("--key")
+            .arg(&pki.key)
+            .arg("--log")
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(p) = redirect_port {
+            c.args(["--redirect-port", &p.to_string()]);
+        }
+        let mut child = c.spawn().expect("python3");
+        let stdin = child.stdin.take();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("upstream on {bind} did not start: {line:?}"));
+        Upstream {
+            child,
+            stdin,
+            port,
+            log,
+        }
+    }
+
+    /// Every request it received, oldest first.
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn count(&self) -> usize {
+        self.requests().len()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of request header `name` (lower-case) in a logged request.
+fn req_header(req: &Value, name: &str) -> Option<String> {
+    req["headers"]
+        .as_array()?
+        .iter()
+        .find(|kv| kv[0].as_str() == Some(name))
+        .and_then(|kv| kv[1].as_str().map(str::to_string))
+}
+
+// ---------------------------------------------------------------------------------------
+// A home wired to the upstream
+// ---------------------------------------------------------------------------------------
+
+struct Broker {
+    up: Upstream,
+    second: Upstream,
+    vars: Vec<(String, String)>,
+    h: Home,
+}
+
+impl Broker {
+    /// A fresh home whose daemon talks to a fresh upstream, trusting its CA.
+    fn new() -> Broker {
+        Broker::with(|_, _| None)
+    }
+
+    /// As `new`, but `over(pki dir, upstream port)` may replace the two variables.
+    fn with(over: impl FnOnce(&Path, u16) -> Option<(String, String)>) -> Broker {
+        let h = Home::new();
+        let pki_dir = h.root.join("pki");
+        let pki = make_pki(&pki_dir, "t");
+        let second = Upstream::start("127.0.0.2", &pki, h.root.join("second.jsonl"), None);
+        let up = Upstream::start(
+            "127.0.0.1",
+            &pki,
+            h.root.join("upstream.jsonl"),
+            Some(second.port),
+        );
+        let (addr, ca) = over(&pki_dir, up.port).unwrap_or_else(|| {
+            (
+                format!("127.0.0.1:{}", up.port),
+                pki.ca.display().to_string(),
+            )
+        });
+        let b = Broker {
+            up,
+            second,
+            vars: vec![
+                ("KOVRA_BROKER_TEST_UPSTREAM".into(), addr),
+                ("KOVRA_BROKER_TEST_CA".into(), ca),
+            ],
+            h,
+        };
+        let pass = b.h.pass_file.display().to_string();
+        let out = b.run(&["init", "--passphrase-file", &pass]);
+        assert!(out.status.success(), "init: {}", describe(&out));
+        b
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.h.cmd(args);
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.h.run_with(self.cmd(args), None)
+    }
+
+    fn expect(&self, code: i32, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "kovra {args:?}: {}",
+            describe(&out)
+        );
+        out
+    }
+
+    /// `kovra --json ARGS`: exit code, document.
+    fn json(&self, args: &[&str]) -> (i32, Value, Output) {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "kovra {full:?}: stdout is not JSON ({e}): {}",
+                describe(&out)
+            )
+        });
+        (out.status.code().unwrap_or(-1), v, out)
+    }
+
+    /// `kovra --json ARGS` must fail with `exit` and error `code`; returns the error object.
+    fn refused(&self, exit: i32, code: &str, args: &[&str]) -> Value {
+        let (got, v, out) = self.json(args);
+        assert_eq!(got, exit, "kovra {args:?}: {}", describe(&out));
+        assert_eq!(
+            v["error"]["code"],
+            code,
+            "kovra {args:?}: {}",
+            describe(&out)
+        );
+        v["error"].clone()
+    }
+
+    fn add(&self, coord: &str, value: &str, extra: &[&str]) {
+        let mut args = vec!["add", coord, "--stdin"];
+        args.extend_from_slice(extra);
+        let out = self.h.run_with(self.cmd(&args), Some(value.as_bytes()));
+        assert!(out.status.success(), "add {coord}: {}", describe(&out));
+    }
+
+    /// Under a real pseudo-terminal (a human), typing `answers` at passphrase prompts.
+    fn pty(&self, args: &[&str], answers: &[&str]) -> Output {
+        let answers_file = self.h.root.join("answers-broker");
+        std::fs::write(
+            &answers_file,
+            answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
+        let env_of = self.cmd(&[]);
+        let mut py = Command::new("python3");
+        py.arg(script)
+            .arg(&answers_file)
+            .arg("--")
+            .arg(kovra_bin())
+            .args(args);
+        for (k, v) in env_of.get_envs() {
+            match v {
+                Some(v) => py.env(k, v),
+                None => py.env_remove(k),
+            };
+        }
+        self.h.run_with(py, None)
+    }
+
+    /// No file under the home or runtime dir and nothing printed so far holds `canary`.
+    fn assert_nowhere(&self, canary: &str) {
+        let forms = forms(canary)
+            .into_iter()
+            .map(|(_, f)| f.into_bytes())
+            .collect::<Vec<_>>();
+        let files = self.h.files_containing(&forms);
+        assert!(files.is_empty(), "the canary is in {files:?}");
+        let t = self.h.transcript.borrow();
+        let found = leaks(&t, canary);
+        assert!(
+            found.is_empty(),
+            "the transcript holds the canary as {found:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Canaries and their forms
+// ---------------------------------------------------------------------------------------
+
+fn rand_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
+    hex::encode(b)
+}
+
+/// A bearer-style canary with `/`, `+` and `=` in it, so its base64, URL-encoded and
+/// JSON-escaped (`\/`) forms all differ from the plain one.
+fn token_canary(tag: &str) -> String {
+    format!(
+        "sk-canary-{tag}-{}/{}+{}=",
+        rand_hex(12),
+        rand_hex(6),
+        rand_hex(6)
+    )
+}
+
+fn pct(raw: &[u8], upper: bool, plus: bool) -> String {
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let mut s = String::new();
+    for &b in raw {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                s.push(b as char)
+            }
+            b' ' if plus => s.push('+'),
+            _ => {
+                s.push('%');
+                s.push(digits[(b >> 4) as usize] as char);
+                s.push(digits[(b & 15) as usize] as char);
+            }
+        }
+    }
+    s
+}
+
+/// A query-string value as a server reads it (`+` is a space).
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every form of `value` that must never be printed, labelled.
+fn forms(value: &str) -> Vec<(&'static str, String)> {
+    let raw = value.as_bytes();
+    let mut v = vec![
+        ("plain", value.to_string()),
+        ("base64", STANDARD.encode(raw)),
+        ("base64-nopad", STANDARD_NO_PAD.encode(raw)),
+        ("base64url", URL_SAFE.encode(raw)),
+        ("base64url-nopad", URL_SAFE_NO_PAD.encode(raw)),
+        ("hex", hex::encode(raw)),
+        ("HEX", hex::encode_upper(raw)),
+        ("percent", pct(raw, true, false)),
+        ("percent-lower", pct(raw, false, false)),
+        ("json-slash", value.replace('/', "\\/")),
+    ];
+    // Inside a longer base64 run at the other two alignments: the middle, which depends on
+    // the value alone.
+    for (label, prefix) in [("base64-shift1", &b"x"[..]), ("base64-shift2", &b"xy"[..])] {
+        let mut p = prefix.to_vec();
+        p.extend_from_slice(raw);
+        let enc = STANDARD.encode(&p);
+        v.push((label, enc[4..enc.len() - 4].to_string()));
+        let enc = URL_SAFE.encode(&p);
+        v.push((label, enc[4..enc.len() - 4].to_string()));
+    }
+    v.retain(|(_, f)| f.len() >= 8);
+    v
+}
+
+/// Labels of the forms of `value` present in `hay` (plus `core` for the random middle).
+fn leaks(hay: &[u8], value: &str) -> Vec<&'static str> {
+    let mut found: Vec<&'static str> = forms(value)
+        .into_iter()
+        .filter(|(_, f)| contains(hay, f.as_bytes()))
+        .map(|(l, _)| l)
+        .collect();
+    // The longest random run of the canary, should only a piece of it leak.
+    if let Some(core) = value
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .max_by_key(|s| s.len())
+        .filter(|s| s.len() >= 16)
+        && contains(hay, core.as_bytes())
+    {
+        found.push("core");
+    }
+    found.dedup();
+    found
+}
+
+fn assert_clean(what: &str, out: &Output, value: &str) {
+    let o = leaks(&out.stdout, value);
+    let e = leaks(&out.stderr, value);
+    assert!(
+        o.is_empty() && e.is_empty(),
+        "{what}: the credential leaked (stdout {o:?}, stderr {e:?}): {}",
+        describe(out)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) echo
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn echo_via_openai_sends_the_bearer_credential_and_scrubs_it_from_the_response() {
+    let b = Broker::new();
+    let key = token_canary("openai");
+    b.add(OPENAI, &key, &[]);
+    let out = b.expect(
+        0,
+        &[
+            "api",
+            "openai",
+            "POST",
+            "/v1/echo",
+            "--body",
+            r#"{"hello":"world"}"#,
+            "-q",
+            "limit=2",
+            "-H",
+            "X-Custom: yes",
+        ],
+    );
+    assert_clean("echo", &out, &key);
+    let echo: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("the echo is not JSON ({e}): {}", describe(&out)));
+    assert_eq!(echo["method"], "POST", "{echo}");
+    assert_eq!(echo["path"], "/v1/echo", "{echo}");
+    assert_eq!(echo["query"], "limit=2", "{echo}");
+    assert!(echo["body"].as_str().unwrap().contains("world"), "{echo}");
+    let echoed = echo.to_string();
+    assert!(
+        echoed.contains(MARK_OPENAI),
+        "no scrub marker in the echo: {echo}"
+    );
+
+    // The credential did go out, on the wire, to the pinned host name.
+    let reqs = b.up.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let r = &reqs[0];
+    assert_eq!(
+        req_header(r, "authorization").as_deref(),
+        Some(format!("Bearer {key}").as_str()),
+        "the upstream did not get the credential: {r}"
+    );
+    assert_eq!(r["sni"], "api.openai.com", "{r}");
+    let host = req_header(r, "host").unwrap_or_default();
+    assert!(
+        host == "api.openai.com" || host == "api.openai.com:443",
+        "host {host:?}"
+    );
+    assert_eq!(req_header(r, "x-custom").as_deref(), Some("yes"), "{r}");
+    assert!(
+        req_header(r, "content-type").is_some_and(|c| c.starts_with("application/json")),
+        "--body must set content-type: {r}"
+    );
+    assert_eq!(r["body"], r#"{"hello":"world"}"#, "{r}");
+
+    // A body from stdin.
+    let out = b.h.run_with(
+        b.cmd(&["api", "openai", "POST", "/v1/echo", "--body-file", "-"]),
+        Some(br#"{"from":"stdin"}"#),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_clean("stdin body", &out, &key);
+    assert_eq!(b.up.requests()[1]["body"], r#"{"from":"stdin"}"#);
+
+    // The --json form.
+    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/echo"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_clean("echo --json", &out, &key);
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(v["host"], "api.openai.com", "{v}");
+    assert_eq!(v["coordinate"], OPENAI, "{v}");
+    assert!(v["duration_ms"].is_u64(), "{v}");
+    let body = v["body"].as_str().unwrap_or_else(|| panic!("no body: {v}"));
+    assert!(body.contains(MARK_OPENAI), "{v}");
+    assert!(
+        v["headers"].as_array().unwrap().iter().any(|kv| kv[0]
+            .as_str()
+            .is_some_and(|k| k.eq_ignore_ascii_case("content-type"))),
+        "{v}"
+    );
+    assert_eq!(b.up.count(), 3);
+    b.assert_nowhere(&key);
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) every encoding, split across stream chunks
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn every_encoding_of_the_credential_is_scrubbed_across_stream_chunks() {
+    let b = Broker::new();
+    let key = token_canary("enc");
+    b.add(OPENAI, &key, &[]);
+    let out = b.expect(0, &["api", "openai", "GET", "/v1/encodings"]);
+    assert_eq!(b.up.count(), 1);
+    assert!(
+        out.stdout.len() > 15 * 200 * 1024,
+        "short body: {} bytes",
+        out.stdout.len()
+    );
+    assert!(out.stdout.ends_with(b"end\n"), "the body was cut short");
+    let found = leaks(&out.stdout, &key);
+    assert!(found.is_empty(), "forms left in the body: {found:?}");
+    assert!(leaks(&out.stderr, &key).is_empty(), "{}", stderr(&out));
+    // Each labelled line was rewritten to the marker, not dropped or mangled.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('.'))
+        .collect();
+    let labelled: Vec<&&str> = lines.iter().filter(|l| l.contains(": ")).collect();
+    assert_eq!(labelled.len(), 15, "{lines:?}");
+    for l in labelled {
+        assert!(l.contains(MARK_OPENAI), "not scrubbed to the marker: {l}");
+    }
+    // The padding survived unchanged.
+    let dots = out.stdout.iter().filter(|&&c| c == b'.').count();
+    assert!(dots >= 15 * 200 * 1024, "{dots} padding bytes");
+    b.assert_nowhere(&key);
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) response headers
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn credential_response_headers_are_removed_and_the_rest_scrubbed() {
+    let b = Broker::new();
+    let key = token_canary("hdr");
+    b.add(OPENAI, &key, &[]);
+
+    let out = b.expect(0, &["api", "openai", "GET", "/v1/headers", "--include"]);
+    assert_clean("--include", &out, &key);
+    let text = stdout(&out);
+    let (head, body) = text
+        .split_once("\n\n")
+        .or_else(|| text.split_once("\r\n\r\n"))
+        .unwrap_or_else(|| panic!("no blank line after the headers: {text}"));
+    let mut lines = head.lines();
+    let first = lines.next().unwrap_or_default().trim();
+    assert!(first.starts_with("HTTP") && first.contains("200"), "{text}");
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (k, v) = l
+                .split_once(':')
+                .unwrap_or_else(|| panic!("header line {l:?}"));
+            (k.trim().to_ascii_lowercase(), v.trim().to_string())
+        })
+        .collect();
+    for gone in ["set-cookie", "www-authenticate"] {
+        assert!(
+            !headers.iter().any(|(k, _)| k == gone),
+            "{gone} was not removed: {text}"
+        );
+    }
+    let echo = headers
+        .iter()
+        .find(|(k, _)| k == "x-echo-auth")
+        .unwrap_or_else(|| panic!("x-echo-auth dropped instead of scrubbed: {text}"));
+    assert!(echo.1.contains(MARK_OPENAI), "x-echo-auth: {:?}", echo.1);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "x-plain" && v == "kept-header-value"),
+        "{text}"
+    );
+    assert!(body.contains(r#"{"headers":"sent"}"#), "{text}");
+
+    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/headers"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_clean("headers --json", &out, &key);
+    let removed: Vec<String> = v["removed_headers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no removed_headers: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    assert!(removed.contains(&"set-cookie".to_string()), "{v}");
+    assert!(removed.contains(&"www-authenticate".to_string()), "{v}");
+    let hs = v["headers"].as_array().unwrap();
+    assert!(
+        !hs.iter().any(|kv| {
+            let k = kv[0].as_str().unwrap().to_ascii_lowercase();
+            k == "set-cookie" || k == "www-authenticate"
+        }),
+        "{v}"
+    );
+    assert!(
+        hs.iter().any(
+            |kv| kv[0].as_str().unwrap().eq_ignore_ascii_case("x-echo-auth")
+                && kv[1].as_str().unwrap().contains(MARK_OPENAI)
+        ),
+        "{v}"
+    );
+    // The upstream did send the credential back in that header (so the test can fail).
+    assert_eq!(b.up.count(), 2);
+    assert!(!contains(&b.h.transcript.borrow(), b"kovra-test-session"));
+    b.assert_nowhere(&key);
+}
+
+// ---------------------------------------------------------------------------------------
+// (d) redirects
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn redirects_come_back_to_the_caller_and_are_never_followed() {
+    let b = Broker::new();
+    let key = token_canary("redir");
+    b.add(OPENAI, &key, &[]);
+    let location = format!("https://second.test:{}/steal", b.second.port);
+
+    let out = b.expect(0, &["api", "openai", "GET", "/v1/redirect"]);
+    assert_clean("redirect", &out, &key);
+    let err = stderr(&out);
+    assert!(
+        err.contains("HTTP 302")
+            && err.contains("api.openai.com")
+            && err.contains(&location)
+            && err.contains("not followed"),
+        "{}",
+        describe(&out)
+    );
+
+    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/redirect"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_eq!(v["status"], 302, "{v}");
+    assert!(
+        v["headers"].as_array().unwrap().iter().any(|kv| {
+            kv[0].as_str().unwrap().eq_ignore_ascii_case("location") && kv[1] == location.as_str()
+        }),
+        "{v}"
+    );
+    // A location holding the credential is scrubbed, on stderr and in the headers.
+    let out = b.expect(0, &["api", "openai", "GET", "/v1/redirect-leak"]);
+    assert_clean("redirect-leak", &out, &key);
+    assert!(stderr(&out).contains("HTTP 302"), "{}", describe(&out));
+    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/redirect-leak"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_clean("redirect-leak --json", &out, &key);
+    assert!(v.to_string().contains(MARK_OPENAI), "{v}");
+
+    // Give a stray follow-up a moment to land, then look.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.second.count(), 0, "{:?}", b.second.requests());
+    let reqs = b.up.requests();
+    assert_eq!(reqs.len(), 4, "{reqs:?}");
+    assert!(
+        reqs.iter()
+            .all(|r| r["path"] == "/v1/redirect" || r["path"] == "/v1/redirect-leak"),
+        "{reqs:?}"
+    );
+    b.assert_nowhere(&key);
+}
+
+// ---------------------------------------------------------------------------------------
+// (e) caller credentials and bad headers / query
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn caller_credential_headers_and_queries_are_refused_before_any_connection() {
+    let b = Broker::new();
+    let key = token_canary("callerhdr");
+    b.add(OPENAI, &key, &[]);
+    let base = ["api", "openai", "GET", "/v1/echo"];
+    for (flag, arg, code) in [
+        ("-H", "Authorization: Bearer x", "header-forbidden"),
+        ("-H", "authorization: Basic eDp5", "header-forbidden"),
+        ("-H", "x-api-key: y", "header-forbidden"),
+        ("-H", "Cookie: a=b", "header-forbidden"),
+        ("-H", "Proxy-Authorization: Basic eDp5", "header-forbidden"),
+        ("-H", "Private-Token: z", "header-forbidden"),
+        ("-H", "Host: evil.test", "header-invalid"),
+        ("-H", "Content-Length: 5", "header-invalid"),
+        ("-H", "Transfer-Encoding: chunked", "header-invalid"),
+        ("-H", "Connection: close", "header-invalid"),
+        ("-q", "access_token=x", "query-forbidden"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend([flag, arg]);
+        let e = b.refused(2, code, &args);
+        assert!(!e.to_string().contains(&key), "{e}");
+    }
+    assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
+    // The same call without them goes through (the upstream was reachable all along).
+    b.expect(0, &base);
+    assert_eq!(b.up.count(), 1);
+    b.assert_nowhere(&key);
+}
+
+// ---------------------------------------------------------------------------------------
+// (f) paths
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn traversal_and_encoded_separators_in_paths_are_refused() {
+    let b = Broker::new();
+    let key = token_canary("path");
+    b.add(OPENAI, &key, &[]);
+    for path in [
+        "/v1/../../etc/passwd",
+        "/v1/%2e%2e/x",
+        "/v1/%2E%2E/x",
+        "/v1/%252e%252e/x",
+        "/v1/./x",
+        "/v1/a%2fb",
+        "/v1/a%2Fb",
+        "/v1/a%252fb",
+        "/v1/a%5cb",
+        "/v1/a\\b",
+        "/v1//x",
+        "/v1/x?y=1",
+        "/v1/x#frag",
+        "v1/x",
+        "/v1/..",
+    ] {
+        let e = b.refused(2, "path-invalid", &["api", "openai", "GET", path]);
+        assert!(!e.to_string().contains(&key), "{e}");
+    }
+    assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
+    b.expect(0, &["api", "openai", "GET", "/v1/echo"]);
+    let reqs = b.up.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0]["target"], "/v1/echo", "sent exactly as checked");
+}
+
+// ---------------------------------------------------------------------------------------
+// (g) pinning
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn records_are_used_only_with_the_provider_they_are_pinned_to() {
+    let b = Broker::new();
+    let openai_key = token_canary("pin");
+    let misc = token_canary("misc");
+    b.add(OPENAI, &openai_key, &[]);
+    b.add("secret:dev/misc/token", &misc, &[]);
+
+    // Pinned by name to openai: not usable with anthropic.
+    let e = b.refused(
+        4,
+        "policy-denied",
+        &[
+            "api",
+            "anthropic",
+            "POST",
+            "/v1/messages",
+            "--body",
+            "{}",
+            "--secret",
+            OPENAI,
+        ],
+    );
+    assert!(!e.to_string().contains(&openai_key), "{e}");
+    // Pinned to nothing: never sent.
+    let e = b.refused(
+        4,
+        "policy-denied",
+        &[
+            "api",
+            "openai",
+            "GET",
+            "/v1/echo",
+            "--secret",
+            "secret:dev/misc/token",
+        ],
+    );
+    let audit = b.run(&["--json", "audit"]);
+    assert!(
+        e.to_string().contains("not-bound-to-provider")
+            || stdout(&audit).contains("not-bound-to-provider"),
+        "reason not-bound-to-provider neither in the error nor the audit trail: {e}"
+    );
+    assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
+
+    // Binding a name-pinned record to another provider is refused, even for a human.
+    let out = b.pty(&["bind", OPENAI, "anthropic"], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("policy-denied") || text.contains("pinned-to-other-provider"),
+        "{text}"
+    );
+
+    // An agent may not bind at all (it lets a value leave the vault).
+    let (code, v, out) = b.json(&["bind", "secret:dev/misc/token", "openai"]);
+    assert_eq!(code, 5, "{}", describe(&out));
+    assert!(
+        v["error"]["code"] == "needs-proof" || v["error"]["code"] == "approval-needed",
+        "{v}"
+    );
+    b.refused(
+        4,
+        "policy-denied",
+        &[
+            "api",
+            "openai",
+            "GET",
+            "/v1/echo",
+            "--secret",
+            "secret:dev/misc/token",
+        ],
+    );
+
+    // A human binds the unbound record to openai: now it works there…
+    let out = b.pty(&["bind", "secret:dev/misc/token", "openai"], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = b.expect(
+        0,
+        &[
+            "api",
+            "openai",
+            "GET",
+            "/v1/echo",
+            "--secret",
+            "secret:dev/misc/token",
+        ],
+    );
+    assert_clean("bound misc", &out, &misc);
+    let reqs = b.up.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(
+        req_header(&reqs[0], "authorization"),
+        Some(format!("Bearer {misc}"))
+    );
+    // …and, pinned for life, can be neither rebound nor used elsewhere, even after a new
+    // version.
+    let out = b.pty(
+        &["bind", "secret:dev/misc/token", "anthropic"],
+        &[PASSPHRASE],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let misc2 = token_canary("misc2");
+    let set = b.h.run_with(
+        b.cmd(&["set", "secret:dev/misc/token", "--stdin"]),
+        Some(misc2.as_bytes()),
+    );
+    assert!(set.status.success(), "{}", describe(&set));
+    b.refused(
+        4,
+        "policy-denied",
+        &[
+            "api",
+            "anthropic",
+            "POST",
+            "/v1/messages",
+            "--body",
+            "{}",
+            "--secret",
+            "secret:dev/misc/token",
+        ],
+    );
+    b.expect(
+        0,
+        &[
+            "api",
+            "openai",
+            "GET",
+            "/v1/echo",
+            "--secret",
+            "secret:dev/misc/token",
+        ],
+    );
+    let reqs = b.up.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(
+        req_header(&reqs[1], "authorization"),
+        Some(format!("Bearer {misc2}"))
+    );
+    for k in [&openai_key, &misc, &misc2] {
+        b.assert_nowhere(k);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (h) custom providers
+// ---------------------------------------------------------------------------------------
+
+const INTERNAL_TOML: &str = r#"
+name = "internal"
+title = "Internal API"
+docs = "https://api.internal.test/docs"
+secrets = ["INTERNAL_API_TOKEN"]
+hosts = ["api.internal.test"]
+
+[auth]
+kind = "header"
+name = "x-internal-token"
+template = "Token {secret}"
+
+[[capabilities]]
+methods = ["GET", "POST"]
+paths = ["/api/"]
+"#;
+
+fn provider_names(v: &Value) -> Vec<String> {
+    let list = v
+        .as_array()
+        .or_else(|| v["providers"].as_array())
+        .unwrap_or_else(|| panic!("no provider list: {v}"));
+    list.iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_custom_provider_needs_a_proof_to_add_and_then_brokers_calls() {
+    let b = Broker::new();
+    let file = b.h.root.join("internal.toml");
+    std::fs::write(&file, INTERNAL_TOML).unwrap();
+    let file = file.display().to_string();
+    let key = token_canary("internal");
+
+    // Without a proof (no terminal): refused, nothing stored.
+    let (code, v, out) = b.json(&["providers", "add", &file]);
+    assert_eq!(code, 5, "{}", describe(&out));
+    assert!(
+        v["error"]["code"] == "needs-proof" || v["error"]["code"] == "approval-needed",
+        "{v}"
+    );
+    let (code, v, _) = b.json(&["providers"]);
+    assert_eq!(code, 0);
+    assert!(!provider_names(&v).contains(&"internal".to_string()), "{v}");
+    b.refused(
+        3,
+        "unknown-provider",
+        &["api", "internal", "GET", "/api/echo"],
+    );
+
+    // A human with the passphrase adds it.
+    let out = b.pty(&["providers", "add", &file], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (code, v, out) = b.json(&["providers", "show", "internal"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    let p = if v["name"].is_string() {
+        v.clone()
+    } else {
+        v["provider"].clone()
+    };
+    assert_eq!(p["name"], "internal", "{v}");
+    assert_eq!(p["origin"], "custom", "{v}");
+    b.add("secret:dev/internal/internal_api_token", &key, &[]);
+
+    let out = b.expect(0, &["api", "internal", "GET", "/api/echo"]);
+    assert_clean("custom", &out, &key);
+    assert!(
+        stdout(&out).contains("[kovra:INTERNAL_API_TOKEN]"),
+        "{}",
+        describe(&out)
+    );
+    let reqs = b.up.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0]["sni"], "api.internal.test");
+    assert_eq!(
+        req_header(&reqs[0], "x-internal-token"),
+        Some(format!("Token {key}"))
+    );
+    assert_eq!(req_header(&reqs[0], "authorization"), None);
+    // Its own auth header is forbidden to the caller; its capabilities bind.
+    b.refused(
+        2,
+        "header-forbidden",
+        &[
+            "api",
+            "internal",
+            "GET",
+            "/api/echo",
+            "-H",
+            "X-Internal-Token: x",
+        ],
+    );
+    b.refused(
+        2,
+        "capability-denied",
+        &["api", "internal", "DELETE", "/api/echo"],
+    );
+    b.refused(
+        2,
+        "capability-denied",
+        &["api", "internal", "GET", "/other/echo"],
+    );
+    assert_eq!(b.up.count(), 1);
+
+    // A custom provider claiming a built-in's variable name does not capture its records.
+    let openai_key = token_canary("hijack");
+    b.add(OPENAI, &openai_key, &[]);
+    let hijack = b.h.root.join("hijack.toml");
+    std::fs::write(
+        &hijack,
+        INTERNAL_TOML
+            .replace("name = \"internal\"", "name = \"hijack\"")
+            .replace("INTERNAL_API_TOKEN", "OPENAI_API_KEY"),
+    )
+    .unwrap();
+    let out = b.pty(
+        &["providers", "add", hijack.to_str().unwrap()],
+        &[PASSPHRASE],
+    );
+    if out.status.success() {
+        // Accepted: then the openai record must still be pinned to openai alone.
+        let (code, v, out) = b.json(&["api", "hijack", "GET", "/api/echo", "--secret", OPENAI]);
+        assert!(
+            code == 4 && v["error"]["code"] == "policy-denied",
+            "a custom provider claiming OPENAI_API_KEY captured the openai-pinned record {OPENAI} \
+             and sent it to api.internal.test ({} request(s) reached the upstream): {}",
+            b.up.count() - 1,
+            describe(&out)
+        );
+        // Nor is it the default credential of the impostor.
+        let (code, v, out) = b.json(&["api", "hijack", "GET", "/api/echo"]);
+        assert!(code == 3 || code == 4, "{v}: {}", describe(&out));
+    }
+    assert_eq!(b.up.count(), 1, "{:?}", b.up.requests());
+    b.assert_nowhere(&openai_key);
+
+    // It cannot take a built-in name.
+    let clash = b.h.root.join("clash.toml");
+    std::fs::write(
+        &clash,
+        INTERNAL_TOML.replace("name = \"internal\"", "name = \"openai\""),
+    )
+    .unwrap();
+    let out = b.pty(
+        &["providers", "add", clash.to_str().unwrap()],
+        &[PASSPHRASE],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let (_, v, _) = b.json(&["providers", "show", "openai"]);
+    let p = if v["name"].is_string() {
+        v.clone()
+    } else {
+        v["provider"].clone()
+    };
+    assert!(p["origin"] == "built-in" || p["origin"] == "builtin", "{v}");
+
+    // Removing tightens: no proof needed; then it is gone.
+    let (code, _, out) = b.json(&["providers", "rm", "internal"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    b.refused(
+        3,
+        "unknown-provider",
+        &["api", "internal", "GET", "/api/echo"],
+    );
+    assert_eq!(b.up.count(), 1);
+    b.assert_nowhere(&key);
+}
+
+// ---------------------------------------------------------------------------------------
+// (i) bad input and upstream failures
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn bad_requests_are_refused_with_their_codes_before_any_connection() {
+    let b = Broker::new();
+    // No record yet: no-credential, naming what it looked for.
+    let e = b.refused(3, "no-credential", &["api", "openai", "GET", "/v1/echo"]);
+    assert!(e["message"].as_str().unwrap().contains(OPENAI), "{e}");
+
+    let key = token_canary("bad");
+    b.add(OPENAI, &key, &[]);
+    let big = b.h.root.join("big.json");
+    let mut body = String::from("{\"pad\":\"");
+    body.push_str(&"a".repeat(512 * 1024 + 16));
+    body.push_str("\"}");
+    std::fs::write(&big, &body).unwrap();
+    let big = big.display().to_string();
+    let cases: Vec<(i32, &str, Vec<&str>)> = vec![
+        (
+            3,
+            "unknown-provider",
+            vec!["api", "no-such-provider", "GET", "/v1/echo"],
+        ),
+        (
+            2,
+            "capability-denied",
+            vec!["api", "openai", "PUT", "/v1/echo"],
+        ),
+        (
+            2,
+            "capability-denied",
+            vec!["api", "openai", "PATCH", "/v1/echo"],
+        ),
+        (
+            2,
+            "capability-denied",
+            vec!["api", "openai", "GET", "/v2/echo"],
+        ),
+        (2, "capability-denied", vec!["api", "openai", "GET", "/v1"]),
+        (
+            2,
+            "method-invalid",
+            vec!["api", "openai", "TRACE", "/v1/echo"],
+        ),
+        (
+            2,
+            "method-invalid",
+            vec!["api", "openai", "CONNECT", "/v1/echo"],
+        ),
+        (
+            2,
+            "body-too-large",
+            vec!["api", "openai", "POST", "/v1/echo", "--body-file", &big],
+        ),
+        (
+            2,
+            "body-invalid",
+            vec!["api", "openai", "POST", "/v1/echo", "--body", "not json"],
+        ),
+    ];
+    for (exit, code, args) in &cases {
+        let e = b.refused(*exit, code, args);
+        assert!(!e.to_string().contains(&key), "{e}");
+    }
+    // A --secret that names no record.
+    let (code, v, out) = b.json(&[
+        "api",
+        "openai",
+        "GET",
+        "/v1/echo",
+        "--secret",
+        "secret:dev/openai/nope",
+    ]);
+    assert_eq!(code, 3, "{}", describe(&out));
+    assert!(
+        v["error"]["code"] == "not-found" || v["error"]["code"] == "no-credential",
+        "{v}"
+    );
+    assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
+    // 512 KiB exactly is fine.
+    let mut ok = String::from("{\"pad\":\"");
+    ok.push_str(&"a".repeat(512 * 1024 - 10));
+    ok.push_str("\"}");
+    assert_eq!(ok.len(), 512 * 1024);
+    let f = b.h.root.join("ok.json");
+    std::fs::write(&f, &ok).unwrap();
+    b.expect(
+        0,
+        &[
+            "api",
+            "openai",
+            "POST",
+            "/v1/echo",
+            "--body-file",
+            f.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(b.up.count(), 1);
+    b.assert_nowhere(&key);
+}
+
+#[test]
+fn upstream_errors_timeouts_and_oversized_responses_are_reported_without_the_credential() {
+    let b = Broker::new();
+    let key = token_canary("upfail");
+    b.add(OPENAI, &key, &[]);
+
+    // 404: exit 1, the body still printed, a note on stderr.
+    let out = b.expect(1, &["api", "openai", "GET", "/v1/status404"]);
+    assert!(
+        stderr(&out).contains("HTTP 404 from api.openai.com"),
+        "{}",
+        describe(&out)
+    );
+    assert!(stdout(&out).contains("not found"), "{}", describe(&out));
+    assert_clean("404", &out, &key);
+    assert!(stdout(&out).contains(MARK_OPENAI), "{}", describe(&out));
+    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/status404"]);
+    assert_eq!(code, 1, "{}", describe(&out));
+    assert_eq!(v["status"], 404, "{v}");
+
+    assert_clean("404", &out, &key);
+    assert!(v["body"].as_str().unwrap().contains(MARK_OPENAI), "{v}");
+
+    // A body that is not UTF-8 comes back as base64, scrubbed before encoding.
+    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/binary"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_clean("binary --json", &out, &key);
+    assert!(v["body"].is_null(), "{v}");
+    let raw = STANDARD
+        .decode(
+            v["body_base64"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no body_base64: {v}")),
+        )
+        .unwrap();
+    assert!(
+        leaks(&raw, &key).is_empty(),
+        "the decoded body holds the credential"
+    );
+    assert!(contains(&raw, MARK_OPENAI.as_bytes()), "{raw:?}");
+    assert!(raw.starts_with(b"\xff\xfe\x00binary:"), "{raw:?}");
+    let out = b.expect(0, &["api", "openai", "GET", "/v1/binary"]);
+    assert_clean("binary", &out, &key);
+    assert!(
+        out.stdout.starts_with(b"\xff\xfe\x00binary:"),
+        "{:?}",
+        out.stdout
+    );
+
+    // Slow upstream, short timeout.
+    let t = Instant::now();
+    let e = b.refused(
+        1,
+        "upstream-timeout",
+        &["api", "openai", "GET", "/v1/slow", "--timeout", "1"],
+    );
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(4500),
+        "the timeout took {took:?}"
+    );
+    assert!(!e.to_string().contains(&key), "{e}");
+
+    // 9 MiB response.
+    let e = b.refused(
+        1,
+        "response-too-large",
+        &["api", "openai", "GET", "/v1/big"],
+    );
+    assert!(!e.to_string().contains(&key), "{e}");
+    // They all reached the upstream (so these are upstream failures, not refusals).
+    assert_eq!(b.up.count(), 6, "{:?}", b.up.requests());
+    b.assert_nowhere(&key);
+}
+
+#[test]
+fn an_upstream_that_is_not_listening_is_unreachable() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let b = Broker::with(|dir, _| {
+        Some((
+            format!("127.0.0.1:{port}"),
+            dir.join("t-ca.pem").display().to_string(),
+        ))
+    });
+    let key = token_canary("unreach");
+    b.add(OPENAI, &key, &[]);
+    let e = b.refused(
+        1,
+        "upstream-unreachable",
+        &["api", "openai", "GET", "/v1/echo"],
+    );
+    assert!(!e.to_string().contains(&key), "{e}");
+    assert_eq!(b.up.count(), 0);
+    b.assert_nowhere(&key);
+}
+
+#[test]
+fn an_upstream_whose_certificate_is_not_from_the_trusted_ca_fails_tls_without_the_credential() {
+    let b = Broker::with(|dir, port| {
+        let other = make_pki(dir, "other");
+        Some((format!("127.0.0.1:{port}"), other.ca.display().to_string()))
+    });
+    let key = token_canary("tls");
+    b.add(OPENAI, &key, &[]);
+    let e = b.refused(1, "upstream-tls", &["api", "openai", "GET", "/v1/echo"]);
+    assert!(!e.to_string().contains(&key), "{e}");
+    // The handshake failed, so no request was ever logged.
+    assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
+    b.assert_nowhere(&key);
+}
+
+// ---------------------------------------------------------------------------------------
+// (j) audit
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn brokered_calls_are_audited_without_values() {
+    let b = Broker::new();
+    let key = token_canary("audit");
+    b.add(OPENAI, &key, &[]);
+    b.expect(
+        0,
+        &["api", "openai", "POST", "/v1/echo", "--body", r#"{"a":1}"#],
+    );
+    b.expect(1, &["api", "openai", "GET", "/v1/status404"]);
+    b.refused(2, "path-invalid", &["api", "openai", "GET", "/v1/../x"]);
+    b.refused(
+        1,
+        "upstream-timeout",
+        &["api", "openai", "GET", "/v1/slow", "--timeout", "1"],
+    );
+
+    let (code, v, out) = b.json(&["audit"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert!(
+        leaks(&out.stdout, &key).is_empty(),
+        "the audit trail holds the canary"
+    );
+    let entries = v["entries"].as_array().unwrap();
+    let of = |action: &str| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| e.to_string())
+            .collect()
+    };
+    let calls = of("api");
+    let results = of("api-result");
+    assert!(calls.len() >= 2, "api entries: {calls:?}");
+    assert!(results.len() >= 2, "api-result entries: {results:?}");
+    assert!(
+        calls.iter().any(|e| e.contains("openai")
+            && e.contains("api.openai.com")
+            && e.contains("/v1/echo")
+            && e.contains("POST")
+            && e.contains(OPENAI)),
+        "{calls:?}"
+    );
+    assert!(results.iter().any(|e| e.contains("200")), "{results:?}");
+    assert!(results.iter().any(|e| e.contains("404")), "{results:?}");
+    assert!(
+        results.iter().any(|e| e.contains("upstream-timeout")),
+        "the timeout's api-result names no error code: {results:?}"
+    );
+    // Neither bodies nor header values.
+    let all = v.to_string();
+    assert!(
+        !all.contains("\\\"a\\\":1"),
+        "a body in the audit trail: {all}"
+    );
+    b.assert_nowhere(&key);
+}
+
+// ---------------------------------------------------------------------------------------
+// (k) the provider list
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn providers_lists_the_built_in_registry() {
+    let b = Broker::new();
+    let (code, v, out) = b.json(&["providers"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    let names = provider_names(&v);
+    assert!(
+        names.len() >= 20,
+        "only {} providers: {names:?}",
+        names.len()
+    );
+    for n in ["openai", "anthropic"] {
+        assert!(names.contains(&n.to_string()), "{names:?}");
+    }
+    let list = v.as_array().or_else(|| v["providers"].as_array()).unwrap();
+    for p in list {
+        assert!(p["origin"] == "built-in" || p["origin"] == "builtin", "{p}");
+        assert!(!p["hosts"].as_array().unwrap().is_empty(), "{p}");
+        assert!(p["auth"]["kind"].is_string(), "{p}");
+    }
+
+    let out = b.expect(0, &["providers"]);
+    assert!(
+        stdout(&out).contains("api.openai.com"),
+        "{}",
+        describe(&out)
+    );
+    let out = b.expect(0, &["providers", "show", "openai"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("api.openai.com") && text.contains("OPENAI_API_KEY") && text.contains("/v1/"),
+        "{text}"
+    );
+    let (code, v, out) = b.json(&["providers", "show", "openai"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    let p = if v["name"].is_string() {
+        v.clone()
+    } else {
+        v["provider"].clone()
+    };
+    assert_eq!(p["name"], "openai", "{v}");
+    assert_eq!(p["auth"]["kind"], "bearer", "{v}");
+    assert!(
+        p["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "OPENAI_API_KEY"),
+        "{v}"
+    );
+    assert!(!p["capabilities"].as_array().unwrap().is_empty(), "{v}");
+    b.refused(
+        3,
+        "unknown-provider",
+        &["providers", "show", "no-such-provider"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// production records
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn production_credentials_need_a_proof_of_presence() {
+    let b = Broker::new();
+    let key = token_canary("prod");
+    b.add("secret:prod/openai/openai_api_key", &key, &[]);
+    for args in [
+        vec!["api", "openai", "GET", "/v1/echo", "--env", "prod"],
+        vec![
+            "api",
+            "openai",
+            "GET",
+            "/v1/echo",
+            "--secret",
+            "secret:prod/openai/openai_api_key",
+        ],
+    ] {
+        let (code, v, out) = b.json(&args);
+        assert_eq!(code, 5, "{args:?}: {}", describe(&out));
+        assert!(
+            v["error"]["code"] == "needs-proof" || v["error"]["code"] == "approval-needed",
+            "{v}"
+        );
+        assert_clean("prod", &out, &key);
+    }
+    assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
+    // A human at a terminal proves presence and the call goes through, scrubbed.
+    let out = b.pty(
+        &["api", "openai", "GET", "/v1/echo", "--env", "prod"],
+        &[PASSPHRASE],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_clean("prod, human", &out, &key);
+    let reqs = b.up.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(
+        req_header(&reqs[0], "authorization"),
+        Some(format!("Bearer {key}"))
+    );
+    b.assert_nowhere(&key);
+}
+
+// ---------------------------------------------------------------------------------------
+// Every auth kind, through a built-in provider of that kind
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn every_auth_kind_puts_the_credential_on_the_wire_and_scrubs_the_echo() {
+    let b = Broker::new();
+    let (code, v, out) = b.json(&["providers"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    let list = v
+        .as_array()
+        .or_else(|| v["providers"].as_array())
+        .unwrap()
+        .clone();
+    let mut tried = Vec::new();
+    for kind in ["bearer", "header", "query", "basic", "path"] {
+        // The first provider of this kind with an exact host and a GET or POST capability.
+        let Some(brief) = list.iter().find(|p| p["auth"]["kind"] == kind) else {
+            continue;
+        };
+        let name = brief["name"].as_str().unwrap().to_string();
+        let (_, full, _) = b.json(&["providers", "show", &name]);
+        let p = if full["name"].is_string() {
+            full.clone()
+        } else {
+            full["provider"].clone()
+        };
+        let caps = p["capabilities"].as_array().unwrap();
+        let pick = caps.iter().find_map(|c| {
+            let ms: Vec<&str> = c["methods"]
+                .as_array()?
+                .iter()
+                .filter_map(|m| m.as_str())
+                .collect();
+            let m = ["GET", "POST"].into_iter().find(|m| ms.contains(m))?;
+            let path = c["paths"].as_array()?.first()?.as_str()?.to_string();
+            Some((m.to_string(), path))
+        });
+        let Some((method, prefix)) = pick else {
+            continue;
+        };
+        let path = format!("{}/echo", prefix.trim_end_matches('/'));
+        let claimed = p["secrets"][0].as_str().unwrap().to_string();
+        let coord = format!("secret:dev/{name}/{}", claimed.to_ascii_lowercase());
+        let (value, parts): (String, Vec<String>) = match kind {
+            "basic" => {
+                let u = format!("user{}", rand_hex(10));
+                let pw = format!("pw-{}/{}+x", rand_hex(10), rand_hex(4));
+                (format!("{u}:{pw}"), vec![u, pw])
+            }
+            "path" => (
+                format!(
+                    "{}:AA{}",
+                    1_000_000_000 + u64::from_str_radix(&rand_hex(3), 16).unwrap(),
+                    rand_hex(16)
+                ),
+                vec![],
+            ),
+            _ => (token_canary(kind), vec![]),
+        };
+        b.add(&coord, &value, &[]);
+        let before = b.up.count();
+        let mut args = vec!["api", name.as_str(), method.as_str(), path.as_str()];
+        if method == "POST" {
+            args.extend(["--body", "{}"]);
+        }
+        let out = b.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{kind} via {name}: {}",
+            describe(&out)
+        );
+        assert_clean(&format!("{kind} via {name}"), &out, &value);
+        for part in &parts {
+            assert_clean(&format!("{kind} part"), &out, part);
+        }
+        assert!(
+            stdout(&out).contains(&format!("[kovra:{claimed}]")),
+            "{kind} via {name}: no marker: {}",
+            describe(&out)
+        );
+        let reqs = b.up.requests();
+        assert_eq!(reqs.len(), before + 1, "{kind} via {name}: {reqs:?}");
+        let r = reqs.last().unwrap();
+        let host = p["default_host"]
+            .as_str()
+            .or_else(|| p["hosts"][0].as_str())
+            .unwrap();
+        assert_eq!(r["sni"], host, "{kind} via {name}: {r}");
+        let wire = r.to_string();
+        let arrived = match kind {
+            "basic" => {
+                let (u, pw) = value.split_once(':').unwrap();
+                let render = |t: &Value| {
+                    t.as_str()
+                        .unwrap_or("")
+                        .replace("{secret.user}", u)
+                        .replace("{secret.password}", pw)
+                        .replace("{secret}", &value)
+                };
+                let pair = format!(
+                    "{}:{}",
+                    render(&p["auth"]["username"]),
+                    render(&p["auth"]["password"])
+                );
+                req_header(r, "authorization")
+                    == Some(format!("Basic {}", STANDARD.encode(pair.as_bytes())))
+            }
+            "query" => r["query"]
+                .as_str()
+                .unwrap()
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .any(|(_, v)| form_decode(v) == value),
+            "path" => {
+                r["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("/bot{value}/"))
+                    || r["target"].as_str().unwrap().contains(&value)
+            }
+            _ => wire.contains(&value),
+        };
+        assert!(
+            arrived,
+            "{kind} via {name}: the credential did not arrive: {r}"
+        );
+        // The provider's own auth header / parameter is the caller's to leave alone.
+        let mut own = vec!["api", name.as_str(), method.as_str(), path.as_str()];
+        let arg;
+        match kind {
+            "header" => {
+                arg = format!("{}: x", p["auth"]["name"].as_str().unwrap());
+                own.extend(["-H", &arg]);
+                b.refused(2, "header-forbidden", &own);
+            }
+            "query" => {
+                arg = format!("{}=x", p["auth"]["param"].as_str().unwrap());
+                own.extend(["-q", &arg]);
+                b.refused(2, "query-forbidden", &own);
+            }
+            _ => {}
+        }
+        assert_eq!(
+            b.up.count(),
+            before + 1,
+            "{kind} via {name}: a refused call went out"
+        );
+        tried.push(kind);
+    }
+    for kind in ["bearer", "header", "query", "path"] {
+        assert!(
+            tried.contains(&kind),
+            "no built-in provider exercised auth kind {kind}: {tried:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rate limits
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_providers_rate_limit_refuses_calls_beyond_it() {
+    let b = Broker::new();
+    let file = b.h.root.join("limited.toml");
+    std::fs::write(
+        &file,
+        INTERNAL_TOML
+            .replace("name = \"internal\"", "name = \"limited\"")
+            .replace("INTERNAL_API_TOKEN", "LIMITED_TOKEN")
+            .replace(
+                "[auth]",
+                "rate_limit = { requests = 2, per_seconds = 3600 }\n\n[auth]",
+            ),
+    )
+    .unwrap();
+    let out = b.pty(&["providers", "add", file.to_str().unwrap()], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let key = token_canary("limited");
+    b.add("secret:dev/limited/limited_token", &key, &[]);
+    b.expect(0, &["api", "limited", "GET", "/api/echo"]);
+    b.expect(0, &["api", "limited", "GET", "/api/echo"]);
+    let e = b.refused(1, "rate-limited", &["api", "limited", "GET", "/api/echo"]);
+    assert!(!e.to_string().contains(&key), "{e}");
+    assert_eq!(b.up.count(), 2, "{:?}", b.up.requests());
+    // Per provider: openai is not affected.
+    let okey = token_canary("notlimited");
+    b.add(OPENAI, &okey, &[]);
+    b.expect(0, &["api", "openai", "GET", "/v1/echo"]);
+    assert_eq!(b.up.count(), 3);
+    b.assert_nowhere(&key);
+    b.assert_nowhere(&okey);
+}
+
+// ---------------------------------------------------------------------------------------
+// Explicit pins: `--provider` at creation, `bind --host`
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn explicit_pins_choose_the_provider_and_host_for_life() {
+    let b = Broker::new();
+    // Pinned at creation.
+    let ci = token_canary("ci");
+    b.add("secret:dev/tools/ci_token", &ci, &["--provider", "openai"]);
+    let out = b.expect(
+        0,
+        &[
+            "api",
+            "openai",
+            "GET",
+            "/v1/echo",
+            "--secret",
+            "secret:dev/tools/ci_token",
+        ],
+    );
+    assert_clean("--provider openai", &out, &ci);
+    assert!(stdout(&out).contains("[kovra:"), "{}", describe(&out));
+    assert_eq!(
+        req_header(&b.up.requests()[0], "authorization"),
+        Some(format!("Bearer {ci}"))
+    );
+    b.refused(
+        4,
+        "policy-denied",
+        &[
+            "api",
+            "anthropic",
+            "POST",
+            "/v1/messages",
+            "--body",
+            "{}",
+            "--secret",
+            "secret:dev/tools/ci_token",
+        ],
+    );
+    // A key some provider claims cannot be pinned to another at creation.
+    let out = b.h.run_with(
+        b.cmd(&[
+            "add",
+            "secret:dev/x/openai_api_key",
+            "--stdin",
+            "--provider",
+            "anthropic",
+        ]),
+        Some(b"whatever-value-123456"),
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+
+    // Bound to one of several hosts of a provider.
+    let eu = token_canary("eu");
+    b.add("secret:dev/monitoring/eu_key", &eu, &[]);
+    let out = b.pty(
+        &[
+            "bind",
+            "secret:dev/monitoring/eu_key",
+            "datadog",
+            "--host",
+            "evil.example.com",
+        ],
+        &[PASSPHRASE],
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a host outside the provider's: {}",
+        describe(&out)
+    );
+    let out = b.pty(
+        &[
+            "bind",
+            "secret:dev/monitoring/eu_key",
+            "datadog",
+            "--host",
+            "api.datadoghq.eu",
+        ],
+        &[PASSPHRASE],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (code, v, out) = b.json(&[
+        "api",
+        "datadog",
+        "GET",
+        "/api/v1/validate",
+        "--secret",
+        "secret:dev/monitoring/eu_key",
+    ]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_clean("datadog eu", &out, &eu);
+    assert_eq!(v["host"], "api.datadoghq.eu", "{v}");
+    let r = b.up.requests().last().unwrap().clone();
+    assert_eq!(r["sni"], "api.datadoghq.eu", "{r}");
+    assert_eq!(req_header(&r, "dd-api-key"), Some(eu.clone()), "{r}");
+    // The host is part of the pin.
+    let out = b.pty(
+        &[
+            "bind",
+            "secret:dev/monitoring/eu_key",
+            "datadog",
+            "--host",
+            "api.datadoghq.com",
+        ],
+        &[PASSPHRASE],
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "rebound to another host: {}",
+        describe(&out)
+    );
+    // A name-claimed record goes to the default host.
+    let us = token_canary("us");
+    b.add("secret:dev/datadog/dd_api_key", &us, &[]);
+    let (code, v, out) = b.json(&["api", "datadog", "GET", "/api/v1/validate"]);
+    assert_eq!(code, 0, "{}", describe(&out));
+    assert_eq!(v["host"], "api.datadoghq.com", "{v}");
+    assert_eq!(b.up.requests().last().unwrap()["sni"], "api.datadoghq.com");
+    assert_eq!(b.up.count(), 3, "{:?}", b.up.requests());
+    for k in [&ci, &eu, &us] {
+        b.assert_nowhere(k);
+    }
+}
