@@ -9,6 +9,7 @@ have python3 || missing+=(python3)     # the PTY driver for attended-proof tests
 have setpriv || missing+=(util-linux)  # connect as another uid in the peer test
 have gcc || missing+=(gcc)             # SQLite and ring build C code
 have oathtool || missing+=(oathtool)   # the reference for TOTP codes
+have openssl || missing+=(openssl)     # the test CA for the broker's loopback HTTPS upstreams
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -23,6 +24,9 @@ if ! python3 -c 'import mcp' 2>/dev/null; then
   }
   python3 -m pip install -q mcp || python3 -m pip install -q --break-system-packages mcp
 fi
+# The MCP Inspector (CLI mode) is the second independent client of `kovra mcp` (exit 3: Node
+# is older than 18 and that test skips). openssl makes the broker tests' CA.
+bash scripts/install-inspector.sh || [ $? = 3 ]
 have cargo || { echo "cargo is required (Rust stable >= 1.89): install it with rustup" >&2; exit 1; }
 getent passwd nobody >/dev/null || { echo "the peer test needs a 'nobody' user" >&2; exit 1; }
 

@@ -39,7 +39,7 @@ pub struct Daemon {
     pub config: Config,
     pub kdf: KdfParams,
     inner: Mutex<Inner>,
-    /// The compiled-in providers (custom ones are read from the vault per request).
+    /// The compiled-in providers.
     registry: kovra_broker::Registry,
     /// One HTTP client for the daemon's life, built on first use.
     broker: std::sync::OnceLock<Result<kovra_broker::Broker, String>>,
@@ -54,6 +54,9 @@ struct Inner {
     /// Failed unlocks while locked, written to the trail at the next unlock.
     failed_unlocks_while_locked: u32,
     last_activity: Instant,
+    /// Built-in plus the vault's custom providers, while unlocked. Only this daemon writes
+    /// the vault, so clearing it on every provider change (and on lock) keeps it exact.
+    registry: Option<std::sync::Arc<kovra_broker::Registry>>,
 }
 
 /// What the kernel told us about the caller.
@@ -243,6 +246,7 @@ impl Daemon {
                 failures: 0,
                 failed_unlocks_while_locked: 0,
                 last_activity: Instant::now(),
+                registry: None,
             }),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
@@ -319,6 +323,7 @@ impl Daemon {
         }
         inner.challenges.clear();
         inner.approvals.clear();
+        inner.registry = None;
     }
 
     /// Handle one request. Returns the reply and a delay to apply before sending it
@@ -452,6 +457,7 @@ impl Daemon {
                     allowlisted: false,
                     totp_params: None,
                     registry: None,
+                    registry_cache: &mut inner.registry,
                     pin_target: None,
                     new_pin: None,
                 };
@@ -683,7 +689,9 @@ struct Gate<'a> {
     /// For a TOTP record being created: its parameters.
     totp_params: Option<totp::TotpParams>,
     /// The provider registry, once a broker-related request loaded it.
-    registry: Option<kovra_broker::Registry>,
+    registry: Option<std::sync::Arc<kovra_broker::Registry>>,
+    /// The daemon's copy of it, shared between requests while unlocked.
+    registry_cache: &'a mut Option<std::sync::Arc<kovra_broker::Registry>>,
     /// For `broker` and `bind` decisions: the provider the request names.
     pin_target: Option<String>,
     /// For a record being created with `--provider`: its pin.

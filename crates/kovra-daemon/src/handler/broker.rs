@@ -2,6 +2,7 @@
 //! `bind`, custom providers in the system vault. The call itself runs outside the state lock
 //! (`crate::broker`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -53,19 +54,32 @@ impl Gate<'_> {
     }
 
     /// The registry: built-in providers and the vault's custom ones.
-    pub(super) fn registry(&mut self) -> Result<Registry, Response> {
+    pub(super) fn registry(&mut self) -> Result<Arc<Registry>, Response> {
         if let Some(r) = &self.registry {
-            return Ok(r.clone());
+            return Ok(Arc::clone(r));
+        }
+        if let Some(r) = self.registry_cache.as_ref() {
+            let r = Arc::clone(r);
+            self.registry = Some(Arc::clone(&r));
+            return Ok(r);
         }
         let custom = self.custom_providers()?;
-        let r = self
-            .daemon
-            .builtin_registry()
-            .clone()
-            .with_custom(custom)
-            .map_err(|e| broker_error(&e))?;
-        self.registry = Some(r.clone());
+        let r = Arc::new(
+            self.daemon
+                .builtin_registry()
+                .clone()
+                .with_custom(custom)
+                .map_err(|e| broker_error(&e))?,
+        );
+        *self.registry_cache = Some(Arc::clone(&r));
+        self.registry = Some(Arc::clone(&r));
         Ok(r)
+    }
+
+    /// Forget the registry after a custom provider changed.
+    fn registry_changed(&mut self) {
+        self.registry = None;
+        *self.registry_cache = None;
     }
 
     /// The provider a record is pinned to: bound explicitly, or claimed by its key.
@@ -117,7 +131,7 @@ impl Gate<'_> {
             ));
         }
         // Every rule the registry applies on load (unique claims), checked before saving.
-        registry
+        Registry::clone(&registry)
             .with_custom(vec![provider.clone()])
             .map_err(|e| broker_error(&e))?;
         self.vault_gate(VaultOperation::AddProvider, "provider-add")?;
@@ -138,7 +152,7 @@ impl Gate<'_> {
             &custom,
             entry,
         )?;
-        self.registry = None;
+        self.registry_changed();
         Ok(ok(Reply::Done {
             message: format!(
                 "provider {} added (hosts {})",
@@ -179,7 +193,7 @@ impl Gate<'_> {
             &custom,
             entry,
         )?;
-        self.registry = None;
+        self.registry_changed();
         Ok(ok(Reply::Done {
             message: format!("custom provider {name} removed"),
         }))

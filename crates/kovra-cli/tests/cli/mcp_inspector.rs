@@ -1,0 +1,1007 @@
+//! `kovra mcp` driven by a second independent client: the MCP Inspector in CLI mode
+//! (`@modelcontextprotocol/inspector`, pinned and installed by scripts/install-inspector.sh
+//! into target/test-tools/inspector; the test runs that script itself).
+//!
+//! Canaries are planted at every sensitivity, in dev, staging and prod, revealable or not, and
+//! in the global vault. Each inspector invocation starts its own `kovra mcp` (scope from
+//! `-e KOVRA_MCP_*`), lists the tools or calls one, and exits. Every tool is called; results
+//! are checked; then every byte the inspector printed (results, JSON-RPC errors, its own
+//! stderr), the MCP server's stderr, the daemon's log and the harness transcript are searched
+//! for each canary, plain, base64 and hex. A canary may appear only in the result of a call
+//! that policy allows to return it (the reveal of a low, revealable, in-scope dev record; the
+//! global one once the scope includes the global vault), and the search is shown to find it
+//! there and nowhere else.
+//!
+//! Needs Node >= 18 and npm (the install script gets them with apt-get when npm is missing);
+//! with an older Node the test prints why and passes without running.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// Pinned in scripts/install-inspector.sh (the last line that runs on Node 18/20).
+const INSPECTOR_VERSION: &str = "0.21.2";
+
+const TOOLS: [&str; 9] = [
+    "list",
+    "status",
+    "fingerprint",
+    "run",
+    "reveal",
+    "generate",
+    "request_secret",
+    "edit_metadata",
+    "delete",
+];
+
+type Scope = &'static [(&'static str, &'static str)];
+
+/// The agent session most tests use: project `app`, every operation, non-production envs.
+const MAIN: Scope = &[
+    ("KOVRA_PROJECT", "app"),
+    ("KOVRA_MCP_OPERATIONS", "metadata,inject,reveal,write"),
+];
+/// Default operations (metadata, inject) with the global vault in scope.
+const WITH_GLOBAL: Scope = &[
+    ("KOVRA_PROJECT", "app"),
+    ("KOVRA_MCP_PROJECTS", "app,global"),
+];
+/// The widest scope there is: policy alone must still refuse.
+const WIDEST: Scope = &[
+    ("KOVRA_PROJECT", "app"),
+    ("KOVRA_MCP_OPERATIONS", "*"),
+    ("KOVRA_MCP_PROJECTS", "*"),
+    ("KOVRA_MCP_ENVIRONMENTS", "*"),
+];
+
+const LOW: &str = "secret:dev/canary/low";
+const MEDIUM: &str = "secret:dev/canary/medium";
+const HIGH: &str = "secret:dev/canary/high";
+const INJECT: &str = "secret:dev/canary/injectonly";
+const TARGET: &str = "secret:dev/canary/target";
+const SHOWN: &str = "secret:dev/open/shown";
+const STAGING: &str = "secret:staging/canary/medium";
+const PROD_LOW: &str = "secret:prod/canary/low";
+const PROD_HIGH: &str = "secret:prod/canary/high";
+const PROD_INJECT: &str = "secret:prod/canary/injectonly";
+const GLOBAL: &str = "secret://global/dev/canary/global";
+const GLOBAL_ABSENT: &str = "secret://global/dev/canary/nothing";
+
+/// What one inspector invocation printed.
+struct Rec {
+    label: String,
+    code: Option<i32>,
+    secs: f64,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// A tool call's answer.
+#[derive(Debug)]
+enum Reply {
+    /// A `tools/call` result: `isError`, the text content, `structuredContent`.
+    Result {
+        is_error: bool,
+        text: String,
+        structured: Option<Value>,
+    },
+    /// The inspector failed: a JSON-RPC error or no connection (its stderr).
+    Failed(String),
+}
+
+struct Inspector {
+    home: PathBuf,
+    runtime: PathBuf,
+    bin: PathBuf,
+    /// `kovra mcp` with its stderr appended to `server_log`.
+    server: PathBuf,
+    server_log: PathBuf,
+    work: PathBuf,
+    recs: Mutex<Vec<Rec>>,
+    /// (label, canary): the calls whose output may carry that canary.
+    allowed: Mutex<Vec<(String, String)>>,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Install the pinned inspector when missing; `None` (with the reason printed) when this
+/// machine's Node is too old for it.
+fn inspector_bin() -> Option<PathBuf> {
+    let root = workspace_root();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/install-inspector.sh"))
+        .current_dir(&root)
+        .output()
+        .expect("run bash scripts/install-inspector.sh");
+    if out.status.code() == Some(3) {
+        eprintln!(
+            "SKIPPED mcp_inspector: the MCP Inspector {INSPECTOR_VERSION} needs Node >= 18: {}",
+            stderr(&out).trim()
+        );
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "scripts/install-inspector.sh failed (it needs npm, or apt-get to install nodejs and npm): {}",
+        describe(&out)
+    );
+    let prefix = root.join("target/test-tools/inspector/node_modules");
+    let pkg = std::fs::read_to_string(prefix.join("@modelcontextprotocol/inspector/package.json"))
+        .expect("inspector package.json");
+    let pkg: Value = serde_json::from_str(&pkg).expect("inspector package.json is JSON");
+    assert_eq!(pkg["version"], INSPECTOR_VERSION, "inspector version");
+    Some(prefix.join(".bin/mcp-inspector"))
+}
+
+impl Inspector {
+    fn new(h: &Home, bin: PathBuf) -> Inspector {
+        let work = h.root.join("work");
+        std::fs::create_dir_all(&work).expect("work dir");
+        let server_log = h.root.join("mcp-server.stderr");
+        let server = h.root.join("kovra-mcp.sh");
+        std::fs::write(
+            &server,
+            format!(
+                "#!/bin/sh\nexec '{}' mcp 2>>'{}'\n",
+                kovra_bin().display(),
+                server_log.display()
+            ),
+        )
+        .expect("server wrapper");
+        std::fs::set_permissions(&server, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        Inspector {
+            home: h.home.clone(),
+            runtime: h.runtime.clone(),
+            bin,
+            server,
+            server_log,
+            work,
+            recs: Mutex::new(Vec::new()),
+            allowed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Run the inspector CLI against a fresh `kovra mcp` with `scope`; `method_args` are
+    /// `--method …` and what follows. Everything printed is recorded under `label`.
+    fn invoke(&self, label: &str, scope: Scope, method_args: &[String]) -> (Option<i32>, String) {
+        let mut c = Command::new(&self.bin);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("KOVRA_") {
+                c.env_remove(k);
+            }
+        }
+        c.arg("--cli");
+        let base = [
+            ("KOVRA_HOME", self.home.display().to_string()),
+            ("XDG_RUNTIME_DIR", self.runtime.display().to_string()),
+            ("KOVRA_NO_AUTOSTART", "1".to_string()),
+            ("KOVRA_LOG", "trace".to_string()),
+        ];
+        for (k, v) in base
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .chain(scope.iter().copied())
+        {
+            c.arg("-e").arg(format!("{k}={v}"));
+        }
+        c.arg(&self.server)
+            .args(method_args)
+            .current_dir(&self.work)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let t0 = Instant::now();
+        let mut child = c.spawn().expect("spawn mcp-inspector (node)");
+        let mut so = child.stdout.take().expect("stdout");
+        let mut se = child.stderr.take().expect("stderr");
+        let t_out = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = so.read_to_end(&mut b);
+            b
+        });
+        let t_err = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = se.read_to_end(&mut b);
+            b
+        });
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait inspector") {
+                break Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = t_out.join().expect("stdout reader");
+        let stderr = t_err.join().expect("stderr reader");
+        let code = status.and_then(|s| s.code());
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+        self.recs.lock().expect("recs").push(Rec {
+            label: label.to_string(),
+            code,
+            secs: t0.elapsed().as_secs_f64(),
+            stdout: stdout.clone(),
+            stderr,
+        });
+        assert!(status.is_some(), "{label}: the inspector hung:\n{text}");
+        (code, String::from_utf8_lossy(&stdout).into_owned())
+    }
+
+    fn list_tools(&self, scope: Scope) -> Value {
+        let (code, out) = self.invoke(
+            "tools/list",
+            scope,
+            &["--method".into(), "tools/list".into()],
+        );
+        assert_eq!(code, Some(0), "tools/list: {}", self.printed("tools/list"));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("tools/list is not JSON ({e}): {out}"))
+    }
+
+    /// Call `tool` with `args` (`key=value`; the inspector parses JSON values).
+    fn call(&self, label: &str, scope: Scope, tool: &str, args: &[String]) -> Reply {
+        let mut a: Vec<String> = vec![
+            "--method".into(),
+            "tools/call".into(),
+            "--tool-name".into(),
+            tool.into(),
+        ];
+        if !args.is_empty() {
+            a.push("--tool-arg".into());
+            a.extend(args.iter().cloned());
+        }
+        let (code, out) = self.invoke(label, scope, &a);
+        if code != Some(0) {
+            return Reply::Failed(self.printed(label));
+        }
+        let v: Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{label}: stdout is not JSON ({e}): {out}"));
+        let text = v["content"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{label}: no content: {out}"))
+            .iter()
+            .filter_map(|c| c["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Reply::Result {
+            is_error: v["isError"].as_bool().unwrap_or(false),
+            text,
+            structured: v.get("structuredContent").cloned(),
+        }
+    }
+
+    /// A call that must succeed: its text and structured content.
+    fn ok(&self, label: &str, scope: Scope, tool: &str, args: &[String]) -> (String, Value) {
+        match self.call(label, scope, tool, args) {
+            Reply::Result {
+                is_error: false,
+                text,
+                structured,
+            } => (text, structured.unwrap_or(Value::Null)),
+            other => panic!("{label}: expected success, got {other:?}"),
+        }
+    }
+
+    /// A call that must be answered with an error result (`isError: true`): its text.
+    fn refused(&self, label: &str, scope: Scope, tool: &str, args: &[String]) -> String {
+        match self.call(label, scope, tool, args) {
+            Reply::Result {
+                is_error: true,
+                text,
+                ..
+            } => text,
+            other => panic!("{label}: expected an error result, got {other:?}"),
+        }
+    }
+
+    /// Everything the inspector printed for `label` (the last call with it).
+    fn printed(&self, label: &str) -> String {
+        let recs = self.recs.lock().expect("recs");
+        recs.iter()
+            .rev()
+            .find(|r| r.label == label)
+            .map(|r| {
+                format!(
+                    "exit {:?}\nstdout: {}\nstderr: {}",
+                    r.code,
+                    String::from_utf8_lossy(&r.stdout),
+                    String::from_utf8_lossy(&r.stderr)
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    fn allow(&self, label: &str, canary: &str) {
+        self.allowed
+            .lock()
+            .expect("allowed")
+            .push((label.to_string(), canary.to_string()));
+    }
+
+    /// (where, canary tag) for every canary form found where it is not allowed.
+    fn leaks(
+        &self,
+        h: &Home,
+        canaries: &[(&str, String)],
+        honour_allowed: bool,
+    ) -> Vec<(String, String)> {
+        let allowed = self.allowed.lock().expect("allowed");
+        let is_allowed = |label: &str, value: &str| {
+            honour_allowed && allowed.iter().any(|(l, v)| l == label && v == value)
+        };
+        let mut found = Vec::new();
+        let mut scan = |label: &str, bytes: &[u8]| {
+            for (tag, value) in canaries {
+                if !is_allowed(label, value)
+                    && canary_forms(value).iter().any(|f| contains(bytes, f))
+                {
+                    found.push((label.to_string(), tag.to_string()));
+                }
+            }
+        };
+        for r in self.recs.lock().expect("recs").iter() {
+            scan(&r.label, &r.stdout);
+            scan(&r.label, &r.stderr);
+        }
+        for (name, path) in [
+            ("mcp server stderr", self.server_log.clone()),
+            ("daemon log", self.home.join("daemon.log")),
+        ] {
+            scan(name, &std::fs::read(path).unwrap_or_default());
+        }
+        scan("kovra transcript", &h.transcript.borrow());
+        found
+    }
+}
+
+type Job<'a> = Box<dyn FnOnce() + Send + 'a>;
+
+/// Run independent calls a few at a time: each is two node processes and a server, so more
+/// than the CPUs can run at once only slows every call down.
+fn par(jobs: Vec<Job<'_>>) {
+    let n = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let queue = Mutex::new(jobs);
+    std::thread::scope(|s| {
+        for _ in 0..n {
+            s.spawn(|| {
+                loop {
+                    let job = queue.lock().expect("queue").pop();
+                    match job {
+                        Some(job) => job(),
+                        None => break,
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn arg(k: &str, v: &str) -> String {
+    format!("{k}={v}")
+}
+
+fn coord(c: &str) -> Vec<String> {
+    vec![arg("coordinate", c)]
+}
+
+/// A JSON value for `--tool-arg` (the inspector JSON-parses each value).
+fn json_arg(k: &str, v: &Value) -> String {
+    format!("{k}={v}")
+}
+
+fn code_of(text: &str) -> &str {
+    text.split(':').next().unwrap_or("").trim()
+}
+
+fn coordinates(listing: &Value) -> Vec<(String, String)> {
+    listing["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no records: {listing}"))
+        .iter()
+        .map(|r| {
+            (
+                r["coordinate"].as_str().unwrap_or("").to_string(),
+                r["vault"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
+    let started = Instant::now();
+    let Some(bin) = inspector_bin() else {
+        return;
+    };
+
+    // --- the vault: a project, canaries at every sensitivity and environment, the global vault.
+    let h = Home::new();
+    let mut init = h.cmd(&[
+        "init",
+        "--passphrase-file",
+        h.pass_file.to_str().expect("utf8"),
+    ]);
+    init.env("KOVRA_LOG", "trace"); // the autostarted daemon logs all it can
+    let out = h.run_with(init, None);
+    assert!(out.status.success(), "init: {}", describe(&out));
+    h.ok(&["project", "create", "app"]);
+    let mut canaries: Vec<(&str, String)> = Vec::new();
+    let mut plant = |tag: &'static str, c: &str, extra: &[&str], project: bool| -> String {
+        let value = canary(tag);
+        let mut flags = extra.to_vec();
+        if project {
+            flags.extend(["--project", "app"]);
+        }
+        let out = h.add(c, value.as_bytes(), &flags);
+        assert!(out.status.success(), "add {c}: {}", describe(&out));
+        canaries.push((tag, value.clone()));
+        value
+    };
+    plant("low", LOW, &["--sensitivity", "low"], true);
+    plant("medium", MEDIUM, &["--sensitivity", "medium"], true);
+    plant(
+        "high",
+        HIGH,
+        &["--sensitivity", "high", "--revealable"],
+        true,
+    );
+    plant(
+        "injectonly",
+        INJECT,
+        &["--sensitivity", "inject-only"],
+        true,
+    );
+    plant("target", TARGET, &["--sensitivity", "high"], true);
+    let shown = plant(
+        "shown",
+        SHOWN,
+        &["--sensitivity", "low", "--revealable"],
+        true,
+    );
+    plant("staging", STAGING, &["--sensitivity", "medium"], true);
+    plant(
+        "prodlow",
+        PROD_LOW,
+        &["--sensitivity", "low", "--revealable"],
+        true,
+    );
+    plant("prodhigh", PROD_HIGH, &["--sensitivity", "high"], true);
+    plant(
+        "prodinject",
+        PROD_INJECT,
+        &["--sensitivity", "inject-only"],
+        true,
+    );
+    let global = plant(
+        "global",
+        GLOBAL,
+        &["--sensitivity", "low", "--revealable"],
+        false,
+    );
+    let insp = Inspector::new(&h, bin);
+    let insp = &insp;
+    let setup_done = started.elapsed();
+
+    // --- tools/list names every tool; none takes a value.
+    let tools = insp.list_tools(MAIN);
+    let listed: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("tools/list: {tools}"))
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for t in TOOLS {
+        assert!(listed.contains(&t), "tools/list misses {t}: {listed:?}");
+    }
+    for t in tools["tools"].as_array().into_iter().flatten() {
+        assert!(
+            t["inputSchema"]["properties"].get("value").is_none(),
+            "{} takes a value argument",
+            t["name"]
+        );
+    }
+
+    // --- every other call, as independent jobs (a sequence that depends on its own order is
+    // one job). Each job starts its own inspector and server.
+    let shown = &shown;
+    let global = &global;
+    let mut jobs: Vec<Job> = Vec::new();
+
+    // status, list, fingerprint.
+    jobs.push(Box::new(move || {
+        let (_, st) = insp.ok("status", MAIN, "status", &[]);
+        assert_eq!(st["unlocked"], true, "status: {st}");
+        assert!(!st.to_string().contains("global/"), "status: {st}");
+    }));
+    jobs.push(Box::new(move || {
+        let (_, listing) = insp.ok("list", MAIN, "list", &[]);
+        let coords = coordinates(&listing);
+        for c in [LOW, MEDIUM, HIGH, INJECT, SHOWN, STAGING] {
+            assert!(
+                coords.iter().any(|(x, _)| x == c),
+                "list misses {c}: {coords:?}"
+            );
+        }
+        assert!(
+            !coords
+                .iter()
+                .any(|(x, v)| x.contains("prod/") || v == "global"),
+            "list shows production or the global vault out of scope: {coords:?}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        let (_, dev) = insp.ok("list env=dev", MAIN, "list", &[arg("env", "dev")]);
+        let coords = coordinates(&dev);
+        assert!(
+            !coords.is_empty() && coords.iter().all(|(x, _)| x.starts_with("secret:dev/")),
+            "list env=dev: {dev}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        let (_, fp) = insp.ok("fingerprint low", MAIN, "fingerprint", &coord(LOW));
+        assert!(fp.to_string().contains("kfp:"), "fingerprint: {fp}");
+    }));
+    for c in [HIGH, INJECT] {
+        jobs.push(Box::new(move || {
+            insp.refused(&format!("fingerprint {c}"), MAIN, "fingerprint", &coord(c));
+        }));
+    }
+
+    // reveal: only the low, revealable, in-scope record.
+    jobs.push(Box::new(move || {
+        let label = "reveal low revealable (allowed)";
+        insp.allow(label, shown);
+        let (text, _) = insp.ok(label, MAIN, "reveal", &coord(SHOWN));
+        assert_eq!(
+            text.trim(),
+            shown,
+            "reveal of an allowed value did not return it"
+        );
+    }));
+    for c in [
+        LOW,
+        MEDIUM,
+        HIGH,
+        INJECT,
+        TARGET,
+        STAGING,
+        PROD_LOW,
+        PROD_HIGH,
+        PROD_INJECT,
+    ] {
+        jobs.push(Box::new(move || {
+            let text = insp.refused(&format!("reveal {c}"), MAIN, "reveal", &coord(c));
+            assert!(
+                matches!(code_of(&text), "policy-denied" | "not-found"),
+                "reveal {c}: {text}"
+            );
+        }));
+    }
+
+    // run: values injected, output masked in every common encoding.
+    jobs.push(Box::new(move || {
+        let script = "echo \"low=$LOW\"; echo \"shown=$SHOWN\"; printf %s \"$LOW\" | base64; \
+                      printf %s \"$SHOWN\" | od -An -tx1 | tr -d ' \\n'; echo; \
+                      echo to-stderr >&2; exit 3";
+        let (_, out) = insp.ok(
+            "run masked",
+            MAIN,
+            "run",
+            &[
+                json_arg("command", &serde_json::json!(["sh", "-c", script])),
+                json_arg(
+                    "refs",
+                    &Value::String(format!("LOW={LOW}\nSHOWN={SHOWN}\n")),
+                ),
+            ],
+        );
+        assert_eq!(out["exit_code"], 3, "run: {out}");
+        let so = out["stdout"].as_str().unwrap_or("");
+        assert!(
+            so.starts_with("low=[kovra:LOW]\nshown=[kovra:SHOWN]\n"),
+            "run stdout not masked as expected: {out}"
+        );
+        assert_eq!(out["stderr"], "to-stderr\n", "run stderr: {out}");
+        let injected = out["injected"].to_string();
+        assert!(
+            injected.contains("LOW") && injected.contains("SHOWN"),
+            "run injected: {out}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        match insp.call(
+            "run medium",
+            MAIN,
+            "run",
+            &[
+                json_arg("command", &serde_json::json!(["sh", "-c", "echo med=$MED"])),
+                json_arg("refs", &Value::String(format!("MED={MEDIUM}\n"))),
+            ],
+        ) {
+            Reply::Result {
+                is_error: false,
+                structured: Some(out),
+                ..
+            } => assert_eq!(out["stdout"], "med=[kovra:MED]\n", "run medium: {out}"),
+            Reply::Result {
+                is_error: true,
+                text,
+                ..
+            } => assert!(
+                matches!(code_of(&text), "approval-needed" | "policy-denied"),
+                "run medium: {text}"
+            ),
+            other => panic!("run medium: {other:?}"),
+        }
+    }));
+    jobs.push(Box::new(move || {
+        let (_, out) = insp.ok(
+            "run timeout",
+            MAIN,
+            "run",
+            &[
+                json_arg("command", &serde_json::json!(["sleep", "30"])),
+                arg("timeout_secs", "1"),
+            ],
+        );
+        assert_eq!(out["timed_out"], true, "run timeout: {out}");
+    }));
+    // Protected values are never injected into an arbitrary program.
+    for c in [HIGH, INJECT, PROD_LOW] {
+        jobs.push(Box::new(move || {
+            let label = format!("run with {c}");
+            let args = [
+                json_arg("command", &serde_json::json!(["sh", "-c", "echo X=$X"])),
+                json_arg("refs", &Value::String(format!("X={c}\n"))),
+            ];
+            match insp.call(&label, MAIN, "run", &args) {
+                Reply::Result {
+                    is_error: true,
+                    text,
+                    ..
+                } => assert!(
+                    matches!(
+                        code_of(&text),
+                        "policy-denied" | "approval-needed" | "not-found" | "unresolved"
+                    ),
+                    "{label}: {text}"
+                ),
+                Reply::Result { structured, .. } => {
+                    // Injected only if the daemon redacted it; the canary scan decides.
+                    assert!(structured.is_some(), "{label}: no structured output");
+                }
+                Reply::Failed(e) => panic!("{label}: {e}"),
+            }
+        }));
+    }
+
+    // generate (never returns the value), reveal it (refused), delete it.
+    jobs.push(Box::new(move || {
+        let (text, out) = insp.ok(
+            "generate",
+            MAIN,
+            "generate",
+            &[
+                arg("coordinate", "secret:dev/gen/token"),
+                arg("length", "40"),
+            ],
+        );
+        assert!(
+            out["coordinate"]
+                .as_str()
+                .is_some_and(|c| c.ends_with("dev/gen/token")),
+            "generate: {text}"
+        );
+        insp.refused(
+            "reveal generated",
+            MAIN,
+            "reveal",
+            &coord("secret:dev/gen/token"),
+        );
+        match insp.call(
+            "delete generated",
+            MAIN,
+            "delete",
+            &coord("secret:dev/gen/token"),
+        ) {
+            Reply::Result {
+                is_error: false, ..
+            } => {}
+            Reply::Result {
+                is_error: true,
+                text,
+                ..
+            } => assert_eq!(code_of(&text), "approval-needed", "delete: {text}"),
+            other => panic!("delete: {other:?}"),
+        }
+    }));
+    jobs.push(Box::new(move || {
+        let (text, _) = insp.ok(
+            "request_secret",
+            MAIN,
+            "request_secret",
+            &[
+                arg("coordinate", "secret:dev/stripe/key"),
+                arg("description", "Stripe test key"),
+            ],
+        );
+        assert!(
+            text.contains("kovra add") && text.contains("secret:dev/stripe/key"),
+            "request_secret: {text}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        insp.ok(
+            "edit_metadata description",
+            MAIN,
+            "edit_metadata",
+            &[
+                arg("coordinate", MEDIUM),
+                arg("description", "renamed by the inspector"),
+            ],
+        );
+        let (_, listing) = insp.ok("list after edit", MAIN, "list", &[]);
+        assert!(
+            listing.to_string().contains("renamed by the inspector"),
+            "edit_metadata had no effect: {listing}"
+        );
+    }));
+
+    // Attack (a): loosen a high record to low + revealable, then reveal it.
+    jobs.push(Box::new(move || {
+        let text = insp.refused(
+            "attack-a edit",
+            MAIN,
+            "edit_metadata",
+            &[
+                arg("coordinate", TARGET),
+                arg("sensitivity", "low"),
+                arg("revealable", "true"),
+            ],
+        );
+        assert!(
+            matches!(
+                code_of(&text),
+                "approval-needed" | "needs-proof" | "policy-denied"
+            ),
+            "attack a: {text}"
+        );
+        if code_of(&text) == "approval-needed" {
+            assert!(text.contains("kovra approve"), "approval message: {text}");
+        }
+        insp.refused("attack-a reveal", MAIN, "reveal", &coord(TARGET));
+        for (i, edit) in [arg("sensitivity", "low"), arg("revealable", "true")]
+            .into_iter()
+            .enumerate()
+        {
+            insp.refused(
+                &format!("attack-a step {i}"),
+                MAIN,
+                "edit_metadata",
+                &[arg("coordinate", TARGET), edit],
+            );
+        }
+        insp.refused("attack-a reveal 2", MAIN, "reveal", &coord(TARGET));
+    }));
+
+    // Attack (b): an out-of-scope global record is answered like an absent one.
+    for tool in ["reveal", "fingerprint", "delete"] {
+        jobs.push(Box::new(move || {
+            let got = insp.refused(&format!("global {tool}"), MAIN, tool, &coord(GLOBAL));
+            let none = insp.refused(&format!("absent {tool}"), MAIN, tool, &coord(GLOBAL_ABSENT));
+            assert_eq!(code_of(&none), "not-found", "absent {tool}: {none}");
+            assert_eq!(
+                got.replace("canary/global", "canary/X"),
+                none.replace("canary/nothing", "canary/X"),
+                "global {tool}: the out-of-scope global record is answered differently \
+                 from an absent one"
+            );
+        }));
+    }
+    jobs.push(Box::new(move || {
+        insp.refused(
+            "global edit",
+            MAIN,
+            "edit_metadata",
+            &[arg("coordinate", GLOBAL), arg("description", "x")],
+        );
+    }));
+    jobs.push(Box::new(move || {
+        insp.refused(
+            "global run",
+            MAIN,
+            "run",
+            &[
+                json_arg("command", &serde_json::json!(["sh", "-c", "echo G=$G"])),
+                json_arg("refs", &Value::String(format!("G={GLOBAL}\n"))),
+            ],
+        );
+    }));
+
+    // Bad input: JSON-RPC errors or error results, never a value.
+    jobs.push(Box::new(move || {
+        match insp.call("unknown tool", MAIN, "no_such_tool", &[]) {
+            Reply::Failed(_) | Reply::Result { is_error: true, .. } => {}
+            other => panic!("unknown tool: {other:?}"),
+        }
+    }));
+    jobs.push(Box::new(move || {
+        match insp.call("run command string", MAIN, "run", &[arg("command", "ls")]) {
+            Reply::Failed(_) | Reply::Result { is_error: true, .. } => {}
+            other => panic!("run with a string command: {other:?}"),
+        }
+    }));
+    jobs.push(Box::new(move || {
+        let text = insp.refused("malformed", MAIN, "reveal", &coord("not a coordinate"));
+        assert_eq!(code_of(&text), "coordinate-invalid", "malformed: {text}");
+    }));
+
+    // The global vault in scope, default operations (metadata, inject).
+    jobs.push(Box::new(move || {
+        let (_, fp) = insp.ok(
+            "global in scope fingerprint",
+            WITH_GLOBAL,
+            "fingerprint",
+            &coord(GLOBAL),
+        );
+        assert!(fp.to_string().contains("kfp:"), "global fingerprint: {fp}");
+    }));
+    jobs.push(Box::new(move || {
+        let (_, listing) = insp.ok("global in scope list", WITH_GLOBAL, "list", &[]);
+        assert!(
+            coordinates(&listing).iter().any(|(_, v)| v == "global"),
+            "global vault in scope but not listed: {listing}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        let text = insp.refused(
+            "reveal without the operation",
+            WITH_GLOBAL,
+            "reveal",
+            &coord(SHOWN),
+        );
+        assert_eq!(
+            code_of(&text),
+            "policy-denied",
+            "reveal out of scope: {text}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        insp.refused(
+            "generate without the operation",
+            WITH_GLOBAL,
+            "generate",
+            &coord("secret:dev/gen/y"),
+        );
+    }));
+    jobs.push(Box::new(move || {
+        let (_, out) = insp.ok(
+            "global in scope run",
+            WITH_GLOBAL,
+            "run",
+            &[
+                json_arg("command", &serde_json::json!(["sh", "-c", "echo G=$G"])),
+                json_arg("refs", &Value::String(format!("G={GLOBAL}\n"))),
+            ],
+        );
+        assert_eq!(out["stdout"], "G=[kovra:G]\n", "global run: {out}");
+    }));
+
+    // The widest scope: policy alone refuses production, high and inject-only values.
+    jobs.push(Box::new(move || {
+        let (_, listing) = insp.ok("widest list prod", WIDEST, "list", &[arg("env", "prod")]);
+        let prod = coordinates(&listing);
+        for c in [PROD_LOW, PROD_HIGH, PROD_INJECT] {
+            assert!(
+                prod.iter().any(|(x, _)| x == c),
+                "widest list misses {c}: {listing}"
+            );
+        }
+    }));
+    for c in [PROD_LOW, PROD_HIGH, PROD_INJECT, HIGH, INJECT, LOW] {
+        jobs.push(Box::new(move || {
+            let text = insp.refused(&format!("widest reveal {c}"), WIDEST, "reveal", &coord(c));
+            assert_eq!(code_of(&text), "policy-denied", "widest reveal {c}: {text}");
+        }));
+    }
+    jobs.push(Box::new(move || {
+        insp.refused(
+            "widest fingerprint prod",
+            WIDEST,
+            "fingerprint",
+            &coord(PROD_LOW),
+        );
+    }));
+    jobs.push(Box::new(move || {
+        insp.refused(
+            "widest run prod",
+            WIDEST,
+            "run",
+            &[
+                json_arg("command", &serde_json::json!(["sh", "-c", "echo P=$P"])),
+                json_arg("refs", &Value::String(format!("P={PROD_LOW}\n"))),
+            ],
+        );
+    }));
+    // The global record is revealable once in scope: the not-found above came from the scope.
+    jobs.push(Box::new(move || {
+        let label = "widest reveal global (allowed)";
+        insp.allow(label, global);
+        let (text, _) = insp.ok(label, WIDEST, "reveal", &coord(GLOBAL));
+        assert_eq!(text.trim(), global, "widest reveal of the global record");
+    }));
+
+    // An unknown operation stops the server at start (fail closed).
+    jobs.push(Box::new(move || {
+        const BOGUS: Scope = &[("KOVRA_MCP_OPERATIONS", "metadata,bogus")];
+        match insp.call("bogus operation", BOGUS, "reveal", &coord(SHOWN)) {
+            Reply::Failed(_) => {}
+            other => panic!("an unknown operation did not stop the server: {other:?}"),
+        }
+    }));
+    par(jobs);
+    let log = std::fs::read_to_string(&insp.server_log).unwrap_or_default();
+    assert!(
+        log.contains("unknown operation `bogus`"),
+        "server stderr: {log}"
+    );
+
+    // --- the search: no canary anywhere except the two allowed reveals. The search is shown
+    // to work: without the allowances it finds exactly those two values in those two calls.
+    let leaks = insp.leaks(&h, &canaries, true);
+    assert!(
+        leaks.is_empty(),
+        "canaries leaked (where, canary): {leaks:?}"
+    );
+    let mut unallowed = insp.leaks(&h, &canaries, false);
+    unallowed.sort();
+    assert_eq!(
+        unallowed,
+        vec![
+            (
+                "reveal low revealable (allowed)".to_string(),
+                "shown".to_string()
+            ),
+            (
+                "widest reveal global (allowed)".to_string(),
+                "global".to_string()
+            ),
+        ],
+        "the canary search did not find the allowed values where they were revealed"
+    );
+
+    let recs = insp.recs.lock().expect("recs");
+    let slowest = recs
+        .iter()
+        .max_by(|a, b| a.secs.total_cmp(&b.secs))
+        .map(|r| format!("{:.1}s ({})", r.secs, r.label))
+        .unwrap_or_default();
+    eprintln!(
+        "mcp_inspector: {} inspector invocations, {} canaries, no forbidden canary; \
+         setup {:.1}s, total {:.1}s, slowest call {slowest}",
+        recs.len(),
+        canaries.len(),
+        setup_done.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
