@@ -10,6 +10,8 @@ have setpriv || missing+=(util-linux)  # connect as another uid in the peer test
 have gcc || missing+=(gcc)             # SQLite and ring build C code
 have oathtool || missing+=(oathtool)   # the reference for TOTP codes
 have openssl || missing+=(openssl)     # the test CA for the broker's loopback HTTPS upstreams
+have age || missing+=(age)             # a stock age must open what `kovra share` seals
+have ssh-keygen || missing+=(openssh-client)  # an ssh-ed25519 recipient for `kovra share`
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

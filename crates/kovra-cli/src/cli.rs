@@ -221,6 +221,15 @@ pub enum Command {
         #[arg(long)]
         host: Option<String>,
     },
+    /// This vault's sharing identity (created on first use): recipient, signing key, fingerprint.
+    Identity,
+    /// Seal a non-production environment for a recipient; prints a one-time token to the terminal.
+    Share(ShareArgs),
+    /// Open a package from `kovra share` and import its records.
+    Receive(ReceiveArgs),
+    /// A USB kit that bootstraps a new machine: install, seal for it, open on it.
+    #[command(subcommand)]
+    Kit(KitCommand),
     /// Hooks for agent tools (used by the files `kovra setup` writes).
     #[command(subcommand, hide = true)]
     Hook(HookCommand),
@@ -282,6 +291,71 @@ pub struct ApiArgs {
     /// Print the status line and response headers before the body.
     #[arg(short = 'i', long)]
     pub include: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// The environment to share (never a production one).
+    #[arg(long = "env", value_name = "ENV")]
+    pub env_name: String,
+    /// Only these groups (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// The recipient: an age1… key, an ssh-ed25519 public key, or a file holding one.
+    #[arg(long, value_name = "RECIPIENT")]
+    pub to: String,
+    /// Where to write the package (default ./kovra-share-ENV-ID.age).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// How long the package may be received (default 7d, at most 30d).
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub ttl: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// The package file.
+    pub file: PathBuf,
+    /// Replace existing records (asks for your passphrase).
+    #[arg(long)]
+    pub force: bool,
+    /// Read the token from this file (first line) instead of a hidden prompt.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Trust this sender fingerprint without asking (still needs your passphrase).
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub accept_sender: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KitCommand {
+    /// Write the kit into DIR: a copy of this kovra binary, install.sh and README.txt.
+    Init { dir: PathBuf },
+    /// On the new machine (run by install.sh): create the vault and identity, and write the
+    /// machine's recipient and fingerprint into DIR.
+    Enroll {
+        dir: PathBuf,
+        #[command(flatten)]
+        passphrase: PassphraseSource,
+    },
+    /// On the origin: check the new machine's fingerprint, seal an environment into DIR.
+    Seal {
+        dir: PathBuf,
+        #[arg(long = "env", value_name = "ENV")]
+        env_name: String,
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        #[arg(long, value_name = "DURATION", default_value = "7d")]
+        ttl: String,
+    },
+    /// On the new machine: receive the package in DIR (asks for the token).
+    Open {
+        dir: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        #[arg(long, value_name = "FINGERPRINT")]
+        accept_sender: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

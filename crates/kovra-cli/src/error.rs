@@ -33,12 +33,12 @@ impl CliError {
             "coordinate-invalid" | "usage" | "capability-denied" | "path-invalid"
             | "method-invalid" | "header-forbidden" | "header-invalid" | "query-forbidden"
             | "query-invalid" | "body-too-large" | "body-invalid" | "timeout-invalid"
-            | "host-invalid" | "provider-invalid" => 2,
+            | "host-invalid" | "provider-invalid" | "recipient-invalid" | "ttl-invalid" => 2,
             "not-executable" => 126,
             "command-not-found" => 127,
-            "not-found" | "unknown-provider" | "no-credential" => 3,
+            "not-found" | "unknown-provider" | "no-credential" | "nothing-to-share" => 3,
             "policy-denied" | "proof-invalid" | "peer-refused" => 4,
-            "needs-proof" | "approval-needed" => 5,
+            "needs-proof" | "approval-needed" | "sender-unknown" => 5,
             "approval-denied" | "approval-expired" => 4,
             "vault-locked" | "not-initialized" => 6,
             "daemon-unreachable" => 7,

@@ -11,6 +11,7 @@ mod output;
 mod run;
 mod session;
 mod setup;
+mod share;
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -305,6 +306,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
             })?)
         }
         Command::Api(args) => api::api(&mut s, args, json),
+        Command::Identity => share::identity(&mut s, json),
+        Command::Share(args) => share::share(&mut s, args, json),
+        Command::Receive(args) => share::receive(
+            &mut s,
+            &args.file,
+            args.token_file.as_deref(),
+            args.force,
+            args.accept_sender,
+            json,
+        ),
+        Command::Kit(cmd) => share::kit(&mut s, cmd, json),
         Command::Providers(args) => api::providers(&mut s, args, json),
         Command::Bind {
             coordinate,

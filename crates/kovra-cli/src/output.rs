@@ -185,6 +185,12 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             }
             stdout_line(&code)
         }
+        // The token belongs on the terminal only (`share.rs`); a generic rendering never shows it.
+        Reply::Shared { package_id, .. } => Err(CliError::new(
+            "internal",
+            format!("package {package_id} must be rendered by the share command"),
+            None,
+        )),
         other if as_json => {
             // One document, always: a failure the reply carries is embedded in it.
             let mut doc = serde_json::to_value(other).unwrap_or_default();
@@ -348,7 +354,11 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Reply::Api(_) | Reply::Providers { .. } => {
+        Reply::Api(_)
+        | Reply::Providers { .. }
+        | Reply::Identity { .. }
+        | Reply::SenderUnknown { .. }
+        | Reply::Received { .. } => {
             // Rendered by `api.rs`, which knows the command's flags.
             stdout_line(&serde_json::to_string(reply).unwrap_or_default())
         }

@@ -130,10 +130,14 @@ pub enum Operation {
     Bind,
     /// Ask the human to store a value at a coordinate (records the request, reads nothing).
     RequestValue,
+    /// Seal the value into a package for another vault (`kovra share`).
+    Export,
+    /// Write a value received in a package (`kovra receive`): create, or replace with --force.
+    Import,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 14] = [
+    pub const ALL: [Operation; 16] = [
         Operation::Metadata,
         Operation::Fingerprint,
         Operation::Inject,
@@ -148,6 +152,8 @@ impl Operation {
         Operation::Broker,
         Operation::Bind,
         Operation::RequestValue,
+        Operation::Export,
+        Operation::Import,
     ];
 
     /// The scope class an operation belongs to.
@@ -159,7 +165,8 @@ impl Operation {
             // A brokered call uses the value without handing it to anyone: an inject class.
             Operation::Inject | Operation::Broker => OperationClass::Inject,
             // A code is derived from the seed and goes back to the requester: a reveal class.
-            Operation::Reveal | Operation::Code => OperationClass::Reveal,
+            // A package hands the plaintext to another party: a reveal class too.
+            Operation::Reveal | Operation::Code | Operation::Export => OperationClass::Reveal,
             _ => OperationClass::Write,
         }
     }
@@ -180,6 +187,8 @@ impl Operation {
             Operation::Broker => "broker",
             Operation::Bind => "bind",
             Operation::RequestValue => "request-value",
+            Operation::Export => "export",
+            Operation::Import => "import",
         }
     }
 }

@@ -212,6 +212,11 @@ pub enum Reason {
     BrokerProductionNeedsPresence,
     BindNeedsPresence,
     ProviderChangeNeedsPresence,
+    ProductionNeverShared,
+    InjectOnlyNeverShared,
+    ExportNeedsPresence,
+    ImportOverwriteNeedsPresence,
+    AcceptSenderNeedsPresence,
 }
 
 impl Reason {
@@ -242,6 +247,11 @@ impl Reason {
             Reason::BrokerProductionNeedsPresence => "broker-needs-proof",
             Reason::BindNeedsPresence => "bind-needs-proof",
             Reason::ProviderChangeNeedsPresence => "provider-needs-proof",
+            Reason::ProductionNeverShared => "production-never-shared",
+            Reason::InjectOnlyNeverShared => "inject-only-never-shared",
+            Reason::ExportNeedsPresence => "share-needs-proof",
+            Reason::ImportOverwriteNeedsPresence => "receive-force-needs-proof",
+            Reason::AcceptSenderNeedsPresence => "accept-sender-needs-proof",
         }
     }
 
@@ -269,6 +279,10 @@ impl Reason {
             Reason::NotBoundToProvider => {
                 "a human can pin it with `kovra bind COORD PROVIDER` (with a proof of presence)"
             }
+            Reason::ProductionNeverShared => {
+                "production values move only by a human's own means, never in a package"
+            }
+            Reason::InjectOnlyNeverShared => "leave them out with --group",
             _ => "run the command yourself at a terminal, where kovra can ask for your passphrase",
         }
     }
@@ -338,6 +352,15 @@ impl Reason {
             Reason::ProviderChangeNeedsPresence => {
                 "adding a custom provider needs a proof of presence"
             }
+            Reason::ProductionNeverShared => "production records are never shared or received",
+            Reason::InjectOnlyNeverShared => {
+                "inject-only records never leave the vault, not even sealed"
+            }
+            Reason::ExportNeedsPresence => "sharing exports values: it needs a proof of presence",
+            Reason::ImportOverwriteNeedsPresence => {
+                "replacing existing records from a package needs a proof of presence"
+            }
+            Reason::AcceptSenderNeedsPresence => "trusting a new sender needs a proof of presence",
         }
     }
 }
@@ -381,7 +404,7 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
     }
     let record = match (req.record, req.operation) {
         (Some(r), _) => r,
-        (None, Operation::Create | Operation::RequestValue) => RecordFacts {
+        (None, Operation::Create | Operation::RequestValue | Operation::Import) => RecordFacts {
             sensitivity: Sensitivity::Low,
             revealable: false,
         },
@@ -504,6 +527,24 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 _ => Decision::Deny(Reason::NotBoundToProvider),
             }
         }
+        Operation::Export => {
+            if req.production {
+                Decision::Deny(Reason::ProductionNeverShared)
+            } else if record.sensitivity == Sensitivity::InjectOnly {
+                Decision::Deny(Reason::InjectOnlyNeverShared)
+            } else {
+                needs(Reason::ExportNeedsPresence)
+            }
+        }
+        Operation::Import => {
+            if req.production {
+                Decision::Deny(Reason::ProductionNeverShared)
+            } else if req.record.is_some() {
+                needs(Reason::ImportOverwriteNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
         Operation::Bind => match req.pin {
             Some(PinFacts {
                 pinned: Some(p),
@@ -545,6 +586,10 @@ pub enum VaultOperation {
     AddProvider,
     /// Removing one only tightens.
     RemoveProvider,
+    ReadIdentity,
+    CreateIdentity,
+    /// Trusting a sender's packages loosens what may be written: needs presence.
+    AcceptSender,
     /// Activate a pending seed (a valid code is itself the proof) or switch the factor off
     /// (passphrase and code are the proof).
     ConfirmTwoFactor,
@@ -607,6 +652,31 @@ pub fn decide_vault(
                 out_of_scope
             } else if op == VaultOperation::AddProvider && presence != Presence::Proven {
                 Decision::NeedsProof(Reason::ProviderChangeNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::ReadIdentity => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::CreateIdentity => {
+            if has(OperationClass::Write) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::AcceptSender => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if presence != Presence::Proven {
+                Decision::NeedsProof(Reason::AcceptSenderNeedsPresence)
             } else {
                 Decision::Allow
             }

@@ -81,6 +81,47 @@ impl From<rusqlite::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// One sealed record version waiting for its transaction.
+struct PreparedPut {
+    rlookup: Lookup,
+    vlookup: Lookup,
+    version: u64,
+    sealed_meta: Vec<u8>,
+    sealed_value: Vec<u8>,
+    old_elem: Option<[u8; 32]>,
+    new_elem: [u8; 32],
+}
+
+impl PreparedPut {
+    fn apply(self, p: &mut Pending<'_>, tx: &Transaction<'_>) -> Result<()> {
+        tx.execute(
+            "INSERT INTO versions (record, version, meta, value) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                self.rlookup.as_slice(),
+                self.version as i64,
+                self.sealed_meta,
+                self.sealed_value
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO records (lookup, vault, version) VALUES (?1, ?2, ?3)
+             ON CONFLICT (lookup) DO UPDATE SET version = excluded.version, vault = excluded.vault",
+            params![
+                self.rlookup.as_slice(),
+                self.vlookup.as_slice(),
+                self.version as i64
+            ],
+        )?;
+        if let Some(old) = self.old_elem {
+            xor_into(&mut p.state_tag, &old);
+        }
+        xor_into(&mut p.state_tag, &self.new_elem);
+        p.index_changes
+            .push((self.rlookup, Some((self.vlookup, self.version))));
+        Ok(())
+    }
+}
+
 pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -797,10 +838,57 @@ impl UnlockedStore {
     pub fn put(
         &mut self,
         vault: &VaultName,
-        mut meta: Metadata,
+        meta: Metadata,
         value: Option<&[u8]>,
         audit: AuditEntry,
     ) -> Result<u64> {
+        let prepared = self.prepare_put(vault, meta, value)?;
+        let version = prepared.version;
+        self.write(|p, tx| {
+            prepared.apply(p, tx)?;
+            p.append_audit_tx(tx, audit)
+        })?;
+        Ok(version)
+    }
+
+    /// Write several records (each a new version) and their audit entries in one
+    /// transaction: all of them are acknowledged, or none. A record may appear once.
+    pub fn put_many(
+        &mut self,
+        items: Vec<(VaultName, Metadata, Option<&[u8]>)>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Vec<u64>> {
+        let mut prepared: Vec<PreparedPut> = Vec::with_capacity(items.len());
+        for (vault, meta, value) in items {
+            let coord = meta.coordinate.unpinned();
+            let p = self.prepare_put(&vault, meta, value)?;
+            if prepared.iter().any(|q| q.rlookup == p.rlookup) {
+                return Err(StoreError::Corrupt(format!(
+                    "{coord} appears twice in one write"
+                )));
+            }
+            prepared.push(p);
+        }
+        let versions = prepared.iter().map(|p| p.version).collect();
+        self.write(|p, tx| {
+            for item in prepared {
+                item.apply(p, tx)?;
+            }
+            for entry in audit {
+                p.append_audit_tx(tx, entry)?;
+            }
+            Ok(())
+        })?;
+        Ok(versions)
+    }
+
+    /// Seal one new version of a record, ready to be written inside a transaction.
+    fn prepare_put(
+        &mut self,
+        vault: &VaultName,
+        mut meta: Metadata,
+        value: Option<&[u8]>,
+    ) -> Result<PreparedPut> {
         let (vlookup, dek) = self.require_dek(vault)?;
         let coord = meta.coordinate.unpinned();
         let rlookup = self.record_lookup(vault, &coord);
@@ -842,24 +930,15 @@ impl UnlockedStore {
         let sealed_value = crypto::seal(&dek, &value_aad, value);
         let old_elem = current.map(|v| self.state_element(&rlookup, &vlookup, v));
         let new_elem = self.state_element(&rlookup, &vlookup, version);
-        self.write(|p, tx| {
-            tx.execute(
-                "INSERT INTO versions (record, version, meta, value) VALUES (?1, ?2, ?3, ?4)",
-                params![rlookup.as_slice(), version as i64, sealed_meta, sealed_value],
-            )?;
-            tx.execute(
-                "INSERT INTO records (lookup, vault, version) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (lookup) DO UPDATE SET version = excluded.version, vault = excluded.vault",
-                params![rlookup.as_slice(), vlookup.as_slice(), version as i64],
-            )?;
-            if let Some(old) = old_elem {
-                xor_into(&mut p.state_tag, &old);
-            }
-            xor_into(&mut p.state_tag, &new_elem);
-            p.index_changes.push((rlookup, Some((vlookup, version))));
-            p.append_audit_tx(tx, audit)
-        })?;
-        Ok(version)
+        Ok(PreparedPut {
+            rlookup,
+            vlookup,
+            version,
+            sealed_meta,
+            sealed_value,
+            old_elem,
+            new_elem,
+        })
     }
 
     /// Delete a record and its history.

@@ -228,6 +228,9 @@ fn lowers_protection(c: &Case) -> bool {
         Operation::ChangeSensitivity => c.new_sensitivity.is_some_and(|n| n < r.sensitivity),
         Operation::ChangeRevealable => !r.revealable && c.new_revealable == Some(true),
         Operation::Delete | Operation::Update | Operation::Create => protected,
+        // Sharing hands values to another party; replacing records from a package overwrites.
+        Operation::Export => true,
+        Operation::Import => c.record.is_some(),
         // Pinning lets a value leave the vault for a provider's hosts.
         Operation::Bind => c.pinned.is_none(),
         Operation::Broker
@@ -807,6 +810,7 @@ proptest! {
             VaultOperation::ReadApprovals, VaultOperation::ApproveRequest, VaultOperation::DenyRequest,
             VaultOperation::EnableTwoFactor, VaultOperation::ConfirmTwoFactor, VaultOperation::DisableTwoFactor,
             VaultOperation::ReadProviders, VaultOperation::AddProvider, VaultOperation::RemoveProvider,
+            VaultOperation::ReadIdentity, VaultOperation::CreateIdentity, VaultOperation::AcceptSender,
         ] {
             if decide_vault(op, &scope, presence, Origin::Agent) == Decision::Allow {
                 prop_assert_eq!(decide_vault(op, &scope, presence, Origin::Human), Decision::Allow);
@@ -860,5 +864,28 @@ proptest! {
         if !scope.is_full() {
             prop_assert_ne!(decide_vault(VaultOperation::AddProvider, &scope, Presence::Proven, origin), Decision::Allow);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// Production records are never exported or imported, and inject-only records are never
+    /// exported, whatever else is true (a proof included); any export needs a proof.
+    #[test]
+    fn sharing_never_touches_production_or_inject_only(c in arb_case(), scope in arb_scope()) {
+        let proven = c.with(|c| c.presence = Presence::Proven);
+        for op in [Operation::Export, Operation::Import] {
+            let d = proven.with(|c| c.operation = op).decide(&scope);
+            if c.production {
+                prop_assert_ne!(d, Decision::Allow);
+            }
+        }
+        let export = proven.with(|c| c.operation = Operation::Export).decide(&scope);
+        if c.record.is_some_and(|r| r.sensitivity == Sensitivity::InjectOnly) {
+            prop_assert_ne!(export, Decision::Allow);
+        }
+        let unproven = c.with(|c| { c.operation = Operation::Export; c.presence = Presence::None });
+        prop_assert_ne!(unproven.decide(&scope), Decision::Allow);
     }
 }

@@ -26,6 +26,7 @@ use crate::proof::{CHALLENGE_TTL, ChallengeError, Challenges};
 mod broker;
 mod refs;
 mod requests;
+mod sharing;
 mod system;
 mod twofactor;
 
@@ -784,12 +785,40 @@ impl Gate<'_> {
         record: Option<&Record>,
         op: Op,
     ) -> Decision {
-        let req = policy::Request {
+        if matches!(op.operation, Operation::Broker | Operation::Bind) {
+            let req = self.request_facts(vault, coord, record.map(Self::facts), op);
+            return broker::pin_decision(self, record, req);
+        }
+        self.decide_facts(vault, coord, record.map(Self::facts), op)
+    }
+
+    /// Decide from record facts alone (what an environment-wide or package check needs).
+    fn decide_facts(
+        &self,
+        vault: &VaultName,
+        coord: &Coordinate,
+        facts: Option<RecordFacts>,
+        op: Op,
+    ) -> Decision {
+        policy::decide(
+            &self.request_facts(vault, coord, facts, op),
+            &self.info.scope,
+        )
+    }
+
+    fn request_facts<'r>(
+        &self,
+        vault: &'r VaultName,
+        coord: &'r Coordinate,
+        facts: Option<RecordFacts>,
+        op: Op,
+    ) -> policy::Request<'r> {
+        policy::Request {
             operation: op.operation,
             vault,
             env: coord.env(),
             production: self.production(coord.env()),
-            record: record.map(Self::facts),
+            record: facts,
             new_sensitivity: op.new_sensitivity,
             new_revealable: op.new_revealable,
             surface: self.info.context.surface,
@@ -797,11 +826,7 @@ impl Gate<'_> {
             presence: self.presence,
             allowlisted: self.allowlisted,
             pin: None,
-        };
-        if matches!(op.operation, Operation::Broker | Operation::Bind) {
-            return broker::pin_decision(self, record, req);
         }
-        policy::decide(&req, &self.info.scope)
     }
 
     fn decide_all(
@@ -1040,6 +1065,21 @@ impl Gate<'_> {
                 description,
             } => self.secret_request(&coordinate, &description),
             Request::SecretRequests => self.secret_requests(),
+            Request::Identity { create } => self.identity(create),
+            Request::Share {
+                env,
+                groups,
+                to,
+                ttl_secs,
+                ..
+            } => self.share(&env, &groups, &to, ttl_secs),
+            Request::Receive {
+                package,
+                token,
+                force,
+                accept_sender,
+                ..
+            } => self.receive(&package, &token, force, accept_sender.as_deref()),
             Request::ProviderList => self.provider_list(),
             Request::ProviderShow { name } => self.provider_show(&name),
             Request::ProviderAdd { toml, .. } => self.provider_add(&toml),
@@ -1985,6 +2025,43 @@ fn describe(request: &Request) -> Vec<Fact> {
             out.push(fact("coordinate", coordinate.clone(), false))
         }
         Request::AllowAdd { path, .. } => out.push(fact("executable", path.clone(), true)),
+        Request::Share {
+            env, groups, to, ..
+        } => {
+            out.push(fact("environment", env.clone(), false));
+            if !groups.is_empty() {
+                out.push(fact("groups", groups.join(", "), false));
+            }
+            out.push(fact("recipient", to.clone(), true));
+        }
+        Request::Api(api) => {
+            out.push(fact("provider", api.provider.clone(), false));
+            out.push(fact(
+                "request",
+                format!("{} {}", api.method, api.path),
+                true,
+            ));
+        }
+        Request::Bind {
+            coordinate,
+            provider,
+            host,
+            ..
+        } => {
+            out.push(fact("coordinate", coordinate.clone(), false));
+            out.push(fact("provider", provider.clone(), false));
+            if let Some(h) = host {
+                out.push(fact("host", h.clone(), true));
+            }
+        }
+        Request::ProviderAdd { toml, .. } => {
+            let summary: String = toml
+                .lines()
+                .filter(|l| l.starts_with("name") || l.starts_with("hosts"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.push(fact("provider file", summary, true));
+        }
         _ => {}
     }
     out

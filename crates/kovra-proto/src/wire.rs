@@ -271,6 +271,35 @@ pub enum Request {
     },
     /// The value requests still open (a request closes when the record is added).
     SecretRequests,
+    /// The vault's sharing identity; `create` makes it when absent.
+    Identity {
+        #[serde(default)]
+        create: bool,
+    },
+    /// Seal an environment's records for a recipient (`docs/sharing.md`).
+    Share {
+        env: String,
+        #[serde(default)]
+        groups: Vec<String>,
+        /// `age1…` or `ssh-ed25519 …`.
+        to: String,
+        ttl_secs: u64,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    /// Open a package and import its records.
+    Receive {
+        /// The armored package.
+        package: String,
+        token: Secret,
+        #[serde(default)]
+        force: bool,
+        /// Trust this sender fingerprint (needs a proof).
+        #[serde(default)]
+        accept_sender: Option<String>,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
     /// Pin a record to a provider (optionally to one of its hosts).
     Bind {
         coordinate: String,
@@ -348,6 +377,8 @@ impl Request {
             | Request::RotateKey { proof }
             | Request::AllowAdd { proof, .. }
             | Request::ProviderAdd { proof, .. }
+            | Request::Share { proof, .. }
+            | Request::Receive { proof, .. }
             | Request::Bind { proof, .. }
             | Request::Fingerprint { proof, .. }
             | Request::TwoFactorEnable { proof }
@@ -587,6 +618,38 @@ pub enum Reply {
         entries: Vec<AllowEntry>,
     },
     Api(Box<ApiReply>),
+    Identity {
+        recipient: String,
+        signing_key: String,
+        fingerprint: String,
+        /// Whether this request created it.
+        created: bool,
+    },
+    /// A sealed package. The token goes to the human's terminal only.
+    Shared {
+        package: String,
+        token: Secret,
+        package_id: String,
+        environment: String,
+        coordinates: Vec<String>,
+        expires: u64,
+        recipient: String,
+    },
+    /// The package is from a sender this vault has not accepted.
+    SenderUnknown {
+        fingerprint: String,
+        recipient: String,
+        package_id: String,
+        environment: String,
+        records: usize,
+    },
+    Received {
+        package_id: String,
+        sender_fingerprint: String,
+        environment: String,
+        imported: Vec<String>,
+        vault: String,
+    },
     SecretRequests {
         pending: Vec<SecretRequestView>,
     },

@@ -42,6 +42,72 @@ pub(super) fn load<T: DeserializeOwned>(
     })
 }
 
+/// Read a setting's raw bytes (for settings that are themselves secrets, such as keys).
+pub(super) fn load_raw(
+    store: &mut UnlockedStore,
+    coord: &Coordinate,
+) -> Result<Option<Zeroizing<Vec<u8>>>, Response> {
+    if !store
+        .vault_exists(&VaultName::System)
+        .map_err(|e| store_error(&e))?
+        || store
+            .find(&VaultName::System, coord)
+            .map_err(|e| store_error(&e))?
+            .is_none()
+    {
+        return Ok(None);
+    }
+    let (_, value) = store
+        .read_value(&VaultName::System, coord, None)
+        .map_err(|e| store_error(&e))?;
+    Ok(Some(Zeroizing::new(value.to_vec())))
+}
+
+/// Create the system vault if it does not exist yet (its own small transaction).
+pub(super) fn ensure_vault(store: &mut UnlockedStore, audit: &AuditEntry) -> Result<(), Response> {
+    if store
+        .vault_exists(&VaultName::System)
+        .map_err(|e| store_error(&e))?
+    {
+        return Ok(());
+    }
+    let e = AuditEntry {
+        action: "system-vault-create".into(),
+        coordinate: None,
+        vault: Some(VaultName::System.label()),
+        decision: "ok".into(),
+        ..audit.clone()
+    };
+    store
+        .create_vault(&VaultName::System, e)
+        .map_err(|e| store_error(&e))
+}
+
+/// The metadata of a setting's next version.
+pub(super) fn meta(
+    store: &mut UnlockedStore,
+    coord: &Coordinate,
+    description: &str,
+) -> Result<Metadata, Response> {
+    let now = store::now();
+    let created = store
+        .find(&VaultName::System, coord)
+        .map_err(|e| store_error(&e))?
+        .map(|r| r.meta.created);
+    Ok(Metadata {
+        coordinate: coord.clone(),
+        sensitivity: Sensitivity::High,
+        revealable: false,
+        description: description.into(),
+        created: created.unwrap_or(now),
+        updated: now,
+        version: 0,
+        totp: None,
+        provider: None,
+        provider_host: None,
+    })
+}
+
 /// Write a setting as a new version, creating the system vault on first use.
 pub(super) fn save<T: Serialize>(
     store: &mut UnlockedStore,

@@ -1,0 +1,646 @@
+//! Sharing through the policy gate (`docs/sharing.md`): the vault's identity, sealing an
+//! environment for a recipient, and receiving a package. Keys, accepted senders and the
+//! ledger of received packages live in the system vault.
+
+use kovra_core::audit::AuditEntry;
+use kovra_core::coord::Coordinate;
+use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
+use kovra_core::policy::{Decision, Reason, RecordFacts, VaultOperation};
+use kovra_core::store::{self, StoreError};
+use kovra_proto::{Reply, Response, Secret};
+use kovra_share::package::{self, Manifest, PackageRecord, Sender};
+use kovra_share::{Identity, Recipient, ShareError, Token};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{Gate, Op, birth_sensitivity, error, ok, store_error};
+
+const IDENTITY: &str = "secret:kovra/sharing/identity";
+const SENDERS: &str = "secret:kovra/sharing/senders";
+const LEDGER: &str = "secret:kovra/sharing/received";
+/// Received package ids kept (the newest); far more than anyone receives.
+const LEDGER_MAX: usize = 100_000;
+pub const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
+/// A package dated this far in the future is refused (clocks differ a little, not more).
+const CLOCK_SKEW_SECS: u64 = 300;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AcceptedSender {
+    fingerprint: String,
+    recipient: String,
+    signing_key: String,
+    accepted: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReceivedPackage {
+    package_id: String,
+    sender: String,
+    received: u64,
+}
+
+fn coord(text: &str) -> Result<Coordinate, Response> {
+    Coordinate::parse(text).map_err(|e| error("internal", e.to_string(), None))
+}
+
+fn share_error(e: &ShareError) -> Response {
+    let hint = match e {
+        ShareError::RecipientInvalid(_) => Some(
+            "give an age1… recipient (`kovra identity` on the other side) or an ssh-ed25519 public key",
+        ),
+        ShareError::NotForUs => Some(
+            "it was sealed to another identity; ask the sender to share to `kovra identity`'s recipient",
+        ),
+        ShareError::TokenInvalid => {
+            Some("type the token exactly as the sender received it (spaces and case do not matter)")
+        }
+        _ => None,
+    };
+    error(e.code(), e.to_string(), hint)
+}
+
+impl Gate<'_> {
+    fn load_identity(&mut self) -> Result<Option<Identity>, Response> {
+        match super::system::load_raw(self.store, &coord(IDENTITY)?)? {
+            None => Ok(None),
+            Some(bytes) => Identity::from_stored(&bytes)
+                .map(Some)
+                .map_err(|e| share_error(&e)),
+        }
+    }
+
+    /// The identity, created on first use when `create` (a write, audited).
+    fn ensure_identity(&mut self, create: bool) -> Result<(Identity, bool), Response> {
+        if let Some(id) = self.load_identity()? {
+            return Ok((id, false));
+        }
+        if !create {
+            return Err(error(
+                "no-identity",
+                "this vault has no sharing identity yet",
+                Some("run `kovra identity` to create it"),
+            ));
+        }
+        self.vault_gate(VaultOperation::CreateIdentity, "identity-create")?;
+        let id = Identity::generate().map_err(|e| share_error(&e))?;
+        let mut entry = self.info.entry("identity-create", None, None, "allow");
+        entry.detail = Some(format!("fingerprint {}", id.public().fingerprint));
+        let c = coord(IDENTITY)?;
+        super::system::ensure_vault(self.store, &entry)?;
+        let meta = super::system::meta(
+            self.store,
+            &c,
+            "this vault's sharing identity (age X25519 and Ed25519)",
+        )?;
+        let stored = id.to_stored();
+        self.store
+            .put(&VaultName::System, meta, Some(&stored), entry)
+            .map_err(|e| store_error(&e))?;
+        Ok((id, true))
+    }
+
+    pub(super) fn identity(&mut self, create: bool) -> Result<Response, Response> {
+        self.vault_gate(VaultOperation::ReadIdentity, "identity")?;
+        let (id, created) = self.ensure_identity(create)?;
+        let p = id.public();
+        Ok(ok(Reply::Identity {
+            recipient: p.recipient,
+            signing_key: p.signing_key,
+            fingerprint: p.fingerprint,
+            created,
+        }))
+    }
+
+    /// The vault an environment is shared from or received into.
+    fn sharing_vault(&mut self) -> Result<VaultName, Response> {
+        let vault = match &self.project {
+            Some(p) => VaultName::Project(p.clone()),
+            None => VaultName::Global,
+        };
+        let exists = self
+            .store
+            .vault_exists(&vault)
+            .map_err(|e| store_error(&e))?;
+        if !self.info.scope.addresses_vault(&vault) || !exists {
+            return Err(match &vault {
+                VaultName::Project(p) => store_error(&StoreError::UnknownProject(p.clone())),
+                _ => error(
+                    "not-found",
+                    "the global vault is not addressable in this scope",
+                    None,
+                ),
+            });
+        }
+        Ok(vault)
+    }
+
+    /// Refuse, audited, with the policy reason.
+    fn sharing_denied(&mut self, action: &str, reason: Reason, what: String) -> Response {
+        let mut e = self.info.entry(action, None, None, "deny");
+        e.reason = Some(reason.code().to_string());
+        e.detail = Some(what.clone());
+        if let Err(err) = self.store.audit(e) {
+            return store_error(&err);
+        }
+        error(
+            "policy-denied",
+            format!("{action} refused: {} ({what})", reason.message()),
+            Some(reason.hint()),
+        )
+    }
+
+    pub(super) fn share(
+        &mut self,
+        env: &str,
+        groups: &[String],
+        to: &str,
+        ttl_secs: u64,
+    ) -> Result<Response, Response> {
+        let recipient = Recipient::parse(to).map_err(|e| share_error(&e))?;
+        if !(1..=MAX_TTL_SECS).contains(&ttl_secs) {
+            return Err(error(
+                "ttl-invalid",
+                format!("--ttl must be between 1 second and 30 days, not {ttl_secs} s"),
+                None,
+            ));
+        }
+        kovra_core::coord::validate_name(env)
+            .map_err(|e| error("usage", format!("invalid environment `{env}`: {e}"), None))?;
+        let vault = self.sharing_vault()?;
+        // The environment itself first: production is refused even when it is empty.
+        let env_coord = coord(&format!("secret:{env}/kovra/share"))?;
+        let env_facts = Some(RecordFacts {
+            sensitivity: Sensitivity::Low,
+            revealable: false,
+        });
+        let mut decision =
+            self.decide_facts(&vault, &env_coord, env_facts, Op::plain(Operation::Export));
+        if decision == Decision::Deny(Reason::ProductionNeverShared) {
+            return Err(self.sharing_denied(
+                "share",
+                Reason::ProductionNeverShared,
+                format!("environment {env}"),
+            ));
+        }
+        let listing = self.store.list(&vault).map_err(|e| store_error(&e))?;
+        if listing.tampered > 0 || listing.missing > 0 {
+            return Err(store_error(&StoreError::RecordTampered(format!(
+                "{} record(s) of the {vault} vault",
+                listing.tampered + listing.missing
+            ))));
+        }
+        let selected: Vec<_> = listing
+            .records
+            .into_iter()
+            .filter(|r| {
+                let c = &r.meta.coordinate;
+                c.env() == env && (groups.is_empty() || groups.iter().any(|g| g == c.group()))
+            })
+            .collect();
+        let mut inject_only = Vec::new();
+        for r in &selected {
+            let d = self.decide_one(
+                &vault,
+                &r.meta.coordinate,
+                Some(r),
+                Op::plain(Operation::Export),
+            );
+            if d == Decision::Deny(Reason::InjectOnlyNeverShared) {
+                inject_only.push(r.meta.coordinate.to_string());
+            }
+            decision = decision.and(d);
+        }
+        if !inject_only.is_empty() {
+            return Err(self.sharing_denied(
+                "share",
+                Reason::InjectOnlyNeverShared,
+                inject_only.join(", "),
+            ));
+        }
+        if selected.is_empty() {
+            return Err(error(
+                "nothing-to-share",
+                format!(
+                    "no records in environment {env}{} of the {vault} vault",
+                    if groups.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (groups {})", groups.join(", "))
+                    }
+                ),
+                Some("`kovra list --env ENV` shows what there is"),
+            ));
+        }
+        let coordinates: Vec<String> = selected
+            .iter()
+            .map(|r| r.meta.coordinate.to_string())
+            .collect();
+        match decision {
+            Decision::Allow => {}
+            Decision::NeedsProof(r) => {
+                self.facts.push(kovra_proto::Fact {
+                    name: "records".into(),
+                    value: coordinates.join(", "),
+                    untrusted: false,
+                });
+                self.facts.push(kovra_proto::Fact {
+                    name: "recipient".into(),
+                    value: recipient.to_text(),
+                    untrusted: true,
+                });
+                let reply = self.challenge_reply(
+                    "share",
+                    r,
+                    format!("share {env} ({} records): {}", selected.len(), r.message()),
+                );
+                let mut e = self.info.entry("share", None, Some(&vault), "needs-proof");
+                e.reason = Some(r.code().to_string());
+                self.store.audit(e).map_err(|e| store_error(&e))?;
+                return Err(reply);
+            }
+            Decision::Deny(r) => {
+                return Err(self.sharing_denied("share", r, format!("environment {env}")));
+            }
+            Decision::Unaddressable => {
+                return Err(error(
+                    "not-found",
+                    format!("nothing to share in {env}"),
+                    None,
+                ));
+            }
+        }
+        let (identity, _) = self.ensure_identity(true)?;
+        let mut records = Vec::with_capacity(selected.len());
+        for r in &selected {
+            let (meta, value) = self
+                .store
+                .read_value(&vault, &r.meta.coordinate, None)
+                .map_err(|e| store_error(&e))?;
+            records.push(PackageRecord::with_value(
+                meta.coordinate.to_string(),
+                meta.sensitivity,
+                meta.revealable,
+                meta.description.clone(),
+                meta.totp,
+                &value,
+            ));
+        }
+        let now = store::now();
+        let manifest = Manifest {
+            version: 1,
+            package_id: package::new_package_id().map_err(|e| share_error(&e))?,
+            sender: Sender::of(&identity.public()),
+            recipient: recipient.to_text(),
+            environment: env.to_string(),
+            project: match &vault {
+                VaultName::Project(p) => Some(p.clone()),
+                _ => None,
+            },
+            created: now,
+            expires: now + ttl_secs,
+            records,
+        };
+        let (armored, token) =
+            package::seal(&manifest, &identity, &recipient).map_err(|e| share_error(&e))?;
+        let mut entry = self.info.entry("share", None, Some(&vault), "allow");
+        entry.reason = Some("proof-of-presence".into());
+        entry.detail = Some(format!(
+            "package {} from {} to {} env {env} records {}",
+            manifest.package_id,
+            manifest.sender.fingerprint,
+            manifest.recipient,
+            coordinates.join(",")
+        ));
+        self.store.audit(entry).map_err(|e| store_error(&e))?;
+        Ok(ok(Reply::Shared {
+            package: armored,
+            token: Secret::new(token.expose().as_bytes().to_vec()),
+            package_id: manifest.package_id.clone(),
+            environment: env.to_string(),
+            coordinates,
+            expires: manifest.expires,
+            recipient: manifest.recipient.clone(),
+        }))
+    }
+
+    /// Audit a refused receive and answer with its code.
+    fn receive_refused(
+        &mut self,
+        code: &str,
+        resp: Response,
+        package_id: Option<&str>,
+    ) -> Response {
+        let mut e = self.info.entry("receive", None, None, "deny");
+        e.reason = Some(code.to_string());
+        e.detail = package_id.map(|id| format!("package {id}"));
+        if let Err(err) = self.store.audit(e) {
+            return store_error(&err);
+        }
+        resp
+    }
+
+    pub(super) fn receive(
+        &mut self,
+        armored: &str,
+        token: &Secret,
+        force: bool,
+        accept_sender: Option<&str>,
+    ) -> Result<Response, Response> {
+        let Some(token) = Token::parse(token.expose()) else {
+            let e = ShareError::TokenInvalid;
+            return Err(self.receive_refused(e.code(), share_error(&e), None));
+        };
+        let Some(identity) = self.load_identity()? else {
+            let e = ShareError::NotForUs;
+            return Err(self.receive_refused(e.code(), share_error(&e), None));
+        };
+        let manifest = match package::open(armored.as_bytes(), &identity, &token) {
+            Ok(m) => m,
+            Err(e) => return Err(self.receive_refused(e.code(), share_error(&e), None)),
+        };
+        let id = manifest.package_id.clone();
+        let me = identity.public();
+        if manifest.recipient != me.recipient {
+            let e = ShareError::NotForUs;
+            return Err(self.receive_refused(e.code(), share_error(&e), Some(&id)));
+        }
+        let now = store::now();
+        if now > manifest.expires {
+            let resp = error(
+                "package-expired",
+                format!("package {id} expired at {} (unix)", manifest.expires),
+                Some("ask the sender for a new package"),
+            );
+            return Err(self.receive_refused("package-expired", resp, Some(&id)));
+        }
+        if manifest.created > now + CLOCK_SKEW_SECS || manifest.expires < manifest.created {
+            let e = ShareError::Invalid("its dates are impossible".into());
+            return Err(self.receive_refused(e.code(), share_error(&e), Some(&id)));
+        }
+        let ledger: Vec<ReceivedPackage> =
+            super::system::load(self.store, &coord(LEDGER)?, "received packages")?
+                .unwrap_or_default();
+        if ledger.iter().any(|p| p.package_id == id) {
+            let resp = error(
+                "package-already-received",
+                format!("package {id} was received already: a token opens a package once"),
+                Some("ask the sender for a new package"),
+            );
+            return Err(self.receive_refused("package-already-received", resp, Some(&id)));
+        }
+        // Every coordinate: valid, unique, in the package's environment, never production.
+        let vault = self.sharing_vault()?;
+        let mut coords = Vec::with_capacity(manifest.records.len());
+        for r in &manifest.records {
+            let c = Coordinate::parse(&r.coordinate)
+                .ok()
+                .filter(|c| {
+                    c.pin() == kovra_core::coord::Pin::Scope && c.env() == manifest.environment
+                })
+                .ok_or_else(|| {
+                    error(
+                        "package-invalid",
+                        format!("package {id} holds an invalid coordinate"),
+                        None,
+                    )
+                })?;
+            if coords.contains(&c) {
+                return Err(error(
+                    "package-invalid",
+                    format!("package {id} holds {c} twice"),
+                    None,
+                ));
+            }
+            coords.push(c);
+        }
+        let env_coord =
+            coord(&format!("secret:{}/kovra/share", manifest.environment)).map_err(|_| {
+                error(
+                    "package-invalid",
+                    format!("package {id} names an invalid environment"),
+                    None,
+                )
+            })?;
+        if self.decide_facts(&vault, &env_coord, None, Op::plain(Operation::Import))
+            == Decision::Deny(Reason::ProductionNeverShared)
+        {
+            return Err(self.sharing_denied(
+                "receive",
+                Reason::ProductionNeverShared,
+                format!("package {id}, environment {}", manifest.environment),
+            ));
+        }
+        // The sender.
+        let senders: Vec<AcceptedSender> =
+            super::system::load(self.store, &coord(SENDERS)?, "accepted senders")?
+                .unwrap_or_default();
+        let known = senders.iter().any(|s| {
+            s.fingerprint == manifest.sender.fingerprint
+                && s.signing_key == manifest.sender.signing_key
+        });
+        let accepting = !known && accept_sender == Some(manifest.sender.fingerprint.as_str());
+        if !known && !accepting {
+            let mut e = self
+                .info
+                .entry("receive", None, Some(&vault), "sender-unknown");
+            e.detail = Some(format!("package {id} from {}", manifest.sender.fingerprint));
+            self.store.audit(e).map_err(|e| store_error(&e))?;
+            return Ok(ok(Reply::SenderUnknown {
+                fingerprint: manifest.sender.fingerprint.clone(),
+                recipient: manifest.sender.recipient.clone(),
+                package_id: id,
+                environment: manifest.environment.clone(),
+                records: manifest.records.len(),
+            }));
+        }
+        // Records: new ones are created, existing ones only with --force and a proof.
+        let mut existing = Vec::with_capacity(coords.len());
+        let mut decision = Decision::Allow;
+        let mut conflicts = Vec::new();
+        for c in &coords {
+            let record = self.store.find(&vault, c).map_err(|e| store_error(&e))?;
+            let d = self.decide_one(&vault, c, record.as_ref(), Op::plain(Operation::Import));
+            if let Decision::Deny(r) = d {
+                return Err(self.sharing_denied("receive", r, format!("package {id}, {c}")));
+            }
+            if record.is_some() {
+                conflicts.push(c.to_string());
+            }
+            decision = decision.and(d);
+            existing.push(record);
+        }
+        if !conflicts.is_empty() && !force {
+            let resp = error(
+                "record-exists",
+                format!(
+                    "{} already exist: {}",
+                    conflicts.len(),
+                    conflicts.join(", ")
+                ),
+                Some(
+                    "receive into another project with --project, or replace them with --force (asks for your passphrase)",
+                ),
+            );
+            return Err(self.receive_refused("record-exists", resp, Some(&id)));
+        }
+        if accepting {
+            self.facts.push(kovra_proto::Fact {
+                name: "sender".into(),
+                value: manifest.sender.fingerprint.clone(),
+                untrusted: true,
+            });
+            self.vault_gate(VaultOperation::AcceptSender, "accept-sender")?;
+        }
+        if let Decision::NeedsProof(r) = decision {
+            self.facts.push(kovra_proto::Fact {
+                name: "replaces".into(),
+                value: conflicts.join(", "),
+                untrusted: false,
+            });
+            let reply = self.challenge_reply(
+                "receive",
+                r,
+                format!("receive package {id}: {}", r.message()),
+            );
+            let mut e = self
+                .info
+                .entry("receive", None, Some(&vault), "needs-proof");
+            e.reason = Some(r.code().to_string());
+            self.store.audit(e).map_err(|e| store_error(&e))?;
+            return Err(reply);
+        }
+        self.import(
+            &manifest, &vault, coords, existing, ledger, senders, accepting,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn import(
+        &mut self,
+        manifest: &Manifest,
+        vault: &VaultName,
+        coords: Vec<Coordinate>,
+        existing: Vec<Option<kovra_core::store::Record>>,
+        mut ledger: Vec<ReceivedPackage>,
+        mut senders: Vec<AcceptedSender>,
+        accepting: bool,
+    ) -> Result<Response, Response> {
+        let id = &manifest.package_id;
+        let now = store::now();
+        let mut values: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(coords.len());
+        let mut metas: Vec<Metadata> = Vec::with_capacity(coords.len());
+        for ((c, r), old) in coords.iter().zip(&manifest.records).zip(&existing) {
+            let value = r.value().map_err(|e| share_error(&e))?;
+            if value.is_empty() || value.len() > 256 * 1024 {
+                return Err(error(
+                    "package-invalid",
+                    format!("{c} has an empty or oversized value"),
+                    None,
+                ));
+            }
+            // Never lower: at least what the package says, and what the replaced record had.
+            let floor = old
+                .as_ref()
+                .map_or(r.sensitivity, |o| o.meta.sensitivity.max(r.sensitivity));
+            let sensitivity = birth_sensitivity(Some(floor), self.production(c.env())).max(floor);
+            metas.push(Metadata {
+                coordinate: c.clone(),
+                sensitivity,
+                revealable: r.revealable && sensitivity != Sensitivity::InjectOnly,
+                description: r.description.chars().take(1024).collect(),
+                created: old.as_ref().map_or(now, |o| o.meta.created),
+                updated: now,
+                version: 0,
+                totp: r.totp,
+                provider: None,
+                provider_host: None,
+            });
+            values.push(value);
+        }
+        ledger.push(ReceivedPackage {
+            package_id: id.clone(),
+            sender: manifest.sender.fingerprint.clone(),
+            received: now,
+        });
+        if ledger.len() > LEDGER_MAX {
+            let excess = ledger.len() - LEDGER_MAX;
+            ledger.drain(..excess);
+        }
+        if accepting {
+            senders.push(AcceptedSender {
+                fingerprint: manifest.sender.fingerprint.clone(),
+                recipient: manifest.sender.recipient.clone(),
+                signing_key: manifest.sender.signing_key.clone(),
+                accepted: now,
+            });
+        }
+        let mut summary = self.info.entry("receive", None, Some(vault), "allow");
+        if self.presence == kovra_core::policy::Presence::Proven {
+            summary.reason = Some("proof-of-presence".into());
+        }
+        summary.detail = Some(format!(
+            "package {id} from {} env {} records {}",
+            manifest.sender.fingerprint,
+            manifest.environment,
+            coords
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+        super::system::ensure_vault(self.store, &summary)?;
+        let ledger_json = Zeroizing::new(serde_json::to_vec(&ledger).unwrap_or_default());
+        let senders_json = Zeroizing::new(serde_json::to_vec(&senders).unwrap_or_default());
+        let ledger_meta = super::system::meta(
+            self.store,
+            &coord(LEDGER)?,
+            "packages received (each opens once)",
+        )?;
+        let senders_meta = super::system::meta(
+            self.store,
+            &coord(SENDERS)?,
+            "senders whose packages this vault accepts",
+        )?;
+        let mut items: Vec<(VaultName, Metadata, Option<&[u8]>)> = metas
+            .into_iter()
+            .zip(values.iter())
+            .map(|(m, v)| (vault.clone(), m, Some(v.as_slice())))
+            .collect();
+        items.push((VaultName::System, ledger_meta, Some(ledger_json.as_slice())));
+        if accepting {
+            items.push((
+                VaultName::System,
+                senders_meta,
+                Some(senders_json.as_slice()),
+            ));
+        }
+        let mut audit: Vec<AuditEntry> = coords
+            .iter()
+            .map(|c| {
+                let mut e = self.allowed("receive", c, vault);
+                e.detail = Some(format!("package {id}"));
+                e
+            })
+            .collect();
+        if accepting {
+            let mut e = self.info.entry("accept-sender", None, None, "allow");
+            e.reason = Some("proof-of-presence".into());
+            e.detail = Some(format!("sender {}", manifest.sender.fingerprint));
+            audit.push(e);
+        }
+        audit.push(summary);
+        self.store
+            .put_many(items, audit)
+            .map_err(|e| store_error(&e))?;
+        for c in &coords {
+            self.close_request(c, vault);
+        }
+        Ok(ok(Reply::Received {
+            package_id: id.clone(),
+            sender_fingerprint: manifest.sender.fingerprint.clone(),
+            environment: manifest.environment.clone(),
+            imported: coords.iter().map(ToString::to_string).collect(),
+            vault: vault.label(),
+        }))
+    }
+}
