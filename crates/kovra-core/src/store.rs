@@ -1297,6 +1297,42 @@ mod tests {
     }
 
     #[test]
+    fn put_many_writes_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+        store
+            .create_vault(&VaultName::Global, entry("init"))
+            .unwrap();
+        let g = VaultName::Global;
+        // The same record twice: refused before anything is written.
+        let dup = vec![
+            (g.clone(), meta("secret:dev/a/one"), Some(b"v1".as_slice())),
+            (g.clone(), meta("secret:dev/a/one"), Some(b"v2".as_slice())),
+        ];
+        assert!(store.put_many(dup, vec![entry("receive")]).is_err());
+        assert_eq!(store.record_count(), 0);
+        let audit_before = store.audit_entries().unwrap().len();
+        let ok = vec![
+            (g.clone(), meta("secret:dev/a/one"), Some(b"v1".as_slice())),
+            (g.clone(), meta("secret:dev/a/two"), Some(b"v2".as_slice())),
+        ];
+        assert_eq!(
+            store
+                .put_many(ok, vec![entry("receive"), entry("receive")])
+                .unwrap(),
+            vec![1, 1]
+        );
+        assert_eq!(store.record_count(), 2);
+        assert_eq!(store.audit_entries().unwrap().len(), audit_before + 2);
+        drop(store);
+        // Still consistent after reopening: the header MAC covers both rows.
+        let reopened = LockedStore::open(dir.path()).unwrap();
+        let mut unlocked = reopened.unlock(b"pass phrase").unwrap();
+        let two = Coordinate::parse("secret:dev/a/two").unwrap();
+        assert_eq!(&*unlocked.read_value(&g, &two, None).unwrap().1, b"v2");
+    }
+
+    #[test]
     fn a_provider_pin_survives_every_later_version() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
