@@ -76,10 +76,23 @@ impl Gate<'_> {
         Ok(r)
     }
 
-    /// Forget the registry after a custom provider changed.
-    fn registry_changed(&mut self) {
+    /// Store the custom providers and forget the registry built from the old list.
+    fn save_custom(
+        &mut self,
+        custom: &[Provider],
+        entry: kovra_core::audit::AuditEntry,
+    ) -> Result<(), Response> {
+        super::system::save(
+            self.store,
+            &custom_coord()?,
+            "custom broker providers",
+            None,
+            &custom,
+            entry,
+        )?;
         self.registry = None;
         *self.registry_cache = None;
+        Ok(())
     }
 
     /// The provider a record is pinned to: bound explicitly, or claimed by its key.
@@ -144,15 +157,7 @@ impl Gate<'_> {
             provider.hosts.join(",")
         ));
         entry.reason = Some("proof-of-presence".into());
-        super::system::save(
-            self.store,
-            &custom_coord()?,
-            "custom broker providers",
-            None,
-            &custom,
-            entry,
-        )?;
-        self.registry_changed();
+        self.save_custom(&custom, entry)?;
         Ok(ok(Reply::Done {
             message: format!(
                 "provider {} added (hosts {})",
@@ -185,15 +190,7 @@ impl Gate<'_> {
         }
         let mut entry = self.info.entry("provider-rm", None, None, "allow");
         entry.detail = Some(format!("provider {name}"));
-        super::system::save(
-            self.store,
-            &custom_coord()?,
-            "custom broker providers",
-            None,
-            &custom,
-            entry,
-        )?;
-        self.registry_changed();
+        self.save_custom(&custom, entry)?;
         Ok(ok(Reply::Done {
             message: format!("custom provider {name} removed"),
         }))

@@ -20,19 +20,9 @@ pub(super) fn load<T: DeserializeOwned>(
     coord: &Coordinate,
     what: &str,
 ) -> Result<Option<T>, Response> {
-    if !store
-        .vault_exists(&VaultName::System)
-        .map_err(|e| store_error(&e))?
-        || store
-            .find(&VaultName::System, coord)
-            .map_err(|e| store_error(&e))?
-            .is_none()
-    {
+    let Some(value) = load_raw(store, coord)? else {
         return Ok(None);
-    }
-    let (_, value) = store
-        .read_value(&VaultName::System, coord, None)
-        .map_err(|e| store_error(&e))?;
+    };
     serde_json::from_slice(&value).map(Some).map_err(|_| {
         error(
             "vault-tampered",
