@@ -373,5 +373,6 @@ Goals from issue 3: \`kovra run -- true\` at most 1.2× \`env X=y true\`; redact
 | \`kovra run -- cat FILE > /dev/null\`, ${REDACT_VALUES} values injected (${FIX_PATTERNS} patterns) | **${E2E_ALL} GB/s** (mean ${E2E_MS[3]} ms; goal ≥ 1 GB/s: ${E2E_GOAL}); ${FIX_OCC} occurrences in the file, ${E2E_MARKERS} markers out |
 EOF
 } >"$OUT"
+KOVRA_BENCH_OUT=$OUT bash "$REPO/bench/broker.sh"
 cat "$OUT"
 log "wrote ${OUT#"$REPO"/}"

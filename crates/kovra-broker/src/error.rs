@@ -79,7 +79,7 @@ impl BrokerError {
                 "`kovra providers show NAME` lists the methods and paths a provider allows"
             }
             BrokerError::PathInvalid(_) => {
-                "give the path as the API documents it, starting with `/`, without `.` or `..` segments; put the query in --query"
+                "give the path as the API documents it, starting with `/`, without `.` or `..` segments; pass query parameters separately (--query, or the tool's query argument)"
             }
             BrokerError::HeaderForbidden(_) | BrokerError::QueryForbidden(_) => {
                 "drop it: kovra attaches the credential bound to this provider"

@@ -912,7 +912,7 @@ impl KovraMcp {
 #[tool_handler(
     name = "kovra",
     version = "0.1.0",
-    instructions = "kovra holds this project's secrets. Use `run` to start programs with secrets injected (never write values into files), `list`/`status` for metadata, `request_secret` to ask the human for a new value. Approvals are given by the human with `kovra approve ID`."
+    instructions = "kovra holds this project's secrets. Use `api` to call a provider's HTTP API with the credential attached by kovra (`providers` lists them), `run` to start programs with secrets injected (never write values into files), `list`/`status` for metadata, `request_secret` to ask the human for a new value. Approvals are given by the human with `kovra approve ID`."
 )]
 impl ServerHandler for KovraMcp {}
 

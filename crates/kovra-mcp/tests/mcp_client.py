@@ -37,6 +37,8 @@ EXPECTED_TOOLS = {
     "reveal",
     "generate",
     "request_secret",
+    "api",
+    "providers",
     "edit_metadata",
     "delete",
 }

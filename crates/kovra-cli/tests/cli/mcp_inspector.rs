@@ -32,7 +32,7 @@ use crate::harness::*;
 /// Pinned in scripts/install-inspector.sh (the last line that runs on Node 18/20).
 const INSPECTOR_VERSION: &str = "0.21.2";
 
-const TOOLS: [&str; 9] = [
+const TOOLS: [&str; 11] = [
     "list",
     "status",
     "fingerprint",
@@ -42,6 +42,8 @@ const TOOLS: [&str; 9] = [
     "request_secret",
     "edit_metadata",
     "delete",
+    "api",
+    "providers",
 ];
 
 type Scope = &'static [(&'static str, &'static str)];
@@ -520,6 +522,42 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
             t["name"]
         );
     }
+    // The broker's tools: schemas both ways; `api` reaches out (destructive, open world).
+    let tool = |name: &str| -> &Value {
+        tools["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("tools/list misses {name}: {tools}"))
+    };
+    for name in ["api", "providers"] {
+        let t = tool(name);
+        assert_eq!(t["inputSchema"]["type"], "object", "{name}: {t}");
+        assert_eq!(t["outputSchema"]["type"], "object", "{name}: {t}");
+    }
+    let api = tool("api");
+    assert_eq!(api["annotations"]["destructiveHint"], true, "api: {api}");
+    assert_eq!(api["annotations"]["openWorldHint"], true, "api: {api}");
+    assert_ne!(api["annotations"]["readOnlyHint"], true, "api: {api}");
+    for field in [
+        "status",
+        "host",
+        "coordinate",
+        "headers",
+        "body",
+        "removed_headers",
+    ] {
+        assert!(
+            api["outputSchema"]["properties"].get(field).is_some(),
+            "api output schema misses {field}: {api}"
+        );
+    }
+    let providers = tool("providers");
+    assert_eq!(
+        providers["annotations"]["readOnlyHint"], true,
+        "providers: {providers}"
+    );
 
     // --- every other call, as independent jobs (a sequence that depends on its own order is
     // one job). Each job starts its own inspector and server.
@@ -949,6 +987,104 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
         insp.allow(label, global);
         let (text, _) = insp.ok(label, WIDEST, "reveal", &coord(GLOBAL));
         assert_eq!(text.trim(), global, "widest reveal of the global record");
+    }));
+
+    // The broker's tools: the registry, and refusals that need no upstream (the rules run
+    // before the vault is consulted or a connection is made).
+    jobs.push(Box::new(move || {
+        let (_, out) = insp.ok("providers", MAIN, "providers", &[]);
+        let names: Vec<&str> = out["providers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("providers: {out}"))
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert!(
+            names.len() >= 20 && names.contains(&"openai") && names.contains(&"anthropic"),
+            "providers: {names:?}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        let (_, out) = insp.ok(
+            "providers openai",
+            MAIN,
+            "providers",
+            &[arg("name", "openai")],
+        );
+        let list = out["providers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{out}"));
+        assert_eq!(list.len(), 1, "providers openai: {out}");
+        let p = &list[0];
+        assert_eq!(p["name"], "openai", "{p}");
+        assert_eq!(p["auth"]["kind"], "bearer", "{p}");
+        assert!(
+            p["hosts"].to_string().contains("api.openai.com")
+                && p["secrets"].to_string().contains("OPENAI_API_KEY"),
+            "{p}"
+        );
+        let text = insp.refused(
+            "providers unknown",
+            MAIN,
+            "providers",
+            &[arg("name", "no-such-provider")],
+        );
+        assert_eq!(
+            code_of(&text),
+            "unknown-provider",
+            "providers unknown: {text}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        let text = insp.refused(
+            "api unknown provider",
+            MAIN,
+            "api",
+            &[
+                arg("provider", "no-such-provider"),
+                arg("method", "GET"),
+                arg("path", "/v1/models"),
+            ],
+        );
+        assert_eq!(
+            code_of(&text),
+            "unknown-provider",
+            "api unknown provider: {text}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        let text = insp.refused(
+            "api authorization header",
+            MAIN,
+            "api",
+            &[
+                arg("provider", "openai"),
+                arg("method", "GET"),
+                arg("path", "/v1/models"),
+                json_arg(
+                    "headers",
+                    &serde_json::json!({"Authorization": "Bearer caller-chosen"}),
+                ),
+            ],
+        );
+        assert_eq!(
+            code_of(&text),
+            "header-forbidden",
+            "api authorization header: {text}"
+        );
+    }));
+    jobs.push(Box::new(move || {
+        let text = insp.refused(
+            "api traversal",
+            MAIN,
+            "api",
+            &[
+                arg("provider", "openai"),
+                arg("method", "GET"),
+                arg("path", "/v1/../../etc/passwd"),
+            ],
+        );
+        assert_eq!(code_of(&text), "path-invalid", "api traversal: {text}");
     }));
 
     // An unknown operation stops the server at start (fail closed).

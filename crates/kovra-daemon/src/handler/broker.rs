@@ -343,7 +343,7 @@ impl Gate<'_> {
             Some(s) => {
                 return Err(error(
                     "timeout-invalid",
-                    format!("--timeout must be 1 to 300 seconds, not {s}"),
+                    format!("the timeout must be 1 to 300 seconds, not {s}"),
                     None,
                 ));
             }
