@@ -26,6 +26,10 @@ if ! python3 -c 'import mcp' 2>/dev/null; then
   }
   python3 -m pip install -q mcp || python3 -m pip install -q --break-system-packages mcp
 fi
+# The sharing tests forge signed packages with Python's `cryptography`.
+if ! python3 -c 'import cryptography' 2>/dev/null; then
+  python3 -m pip install -q cryptography || python3 -m pip install -q --break-system-packages cryptography
+fi
 # The MCP Inspector (CLI mode) is the second independent client of `kovra mcp` (exit 3: Node
 # is older than 18 and that test skips). openssl makes the broker tests' CA.
 bash scripts/install-inspector.sh || [ $? = 3 ]

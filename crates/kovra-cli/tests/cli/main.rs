@@ -18,5 +18,6 @@ mod peer;
 mod proof;
 mod run;
 mod setup;
+mod sharing;
 mod tamper;
 mod totp;

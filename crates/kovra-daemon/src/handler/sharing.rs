@@ -373,7 +373,18 @@ impl Gate<'_> {
             );
             return Err(self.receive_refused("package-expired", resp, Some(&id)));
         }
-        if manifest.created > now + CLOCK_SKEW_SECS || manifest.expires < manifest.created {
+        if manifest.created > now + CLOCK_SKEW_SECS {
+            let resp = error(
+                "package-expired",
+                format!(
+                    "package {id} is not valid yet: it is dated {} (unix), in the future",
+                    manifest.created
+                ),
+                Some("check both machines' clocks"),
+            );
+            return Err(self.receive_refused("package-expired", resp, Some(&id)));
+        }
+        if manifest.expires < manifest.created {
             let e = ShareError::Invalid("its dates are impossible".into());
             return Err(self.receive_refused(e.code(), share_error(&e), Some(&id)));
         }
