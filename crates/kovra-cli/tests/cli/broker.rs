@@ -272,6 +272,39 @@ fn req_header(req: &Value, name: &str) -> Option<String> {
         .and_then(|kv| kv[1].as_str().map(str::to_string))
 }
 
+/// The upstream got `Authorization: Bearer KEY` in logged request `r`.
+fn assert_bearer(r: &Value, key: &str) {
+    assert_eq!(
+        req_header(r, "authorization"),
+        Some(format!("Bearer {key}")),
+        "the upstream did not get the credential: {r}"
+    );
+}
+
+/// `kovra api PROVIDER METHOD PATH`.
+fn api<'a>(provider: &'a str, method: &'a str, path: &'a str) -> [&'a str; 4] {
+    ["api", provider, method, path]
+}
+
+/// `kovra api openai GET /v1/echo --secret COORD`.
+fn echo_with(coord: &str) -> [&str; 6] {
+    ["api", "openai", "GET", "/v1/echo", "--secret", coord]
+}
+
+/// `kovra api anthropic POST /v1/messages --body {} --secret COORD`.
+fn anthropic_with(coord: &str) -> [&str; 8] {
+    [
+        "api",
+        "anthropic",
+        "POST",
+        "/v1/messages",
+        "--body",
+        "{}",
+        "--secret",
+        coord,
+    ]
+}
+
 // ---------------------------------------------------------------------------------------
 // A home wired to the upstream
 // ---------------------------------------------------------------------------------------
@@ -287,6 +320,13 @@ impl Broker {
     /// A fresh home whose daemon talks to a fresh upstream, trusting its CA.
     fn new() -> Broker {
         Broker::with(|_, _| None)
+    }
+
+    /// As `new`, with a new canary `tag` stored as the openai key: (broker, canary).
+    fn with_openai_key(tag: &str) -> (Broker, String) {
+        let b = Broker::new();
+        let key = b.openai_key(tag);
+        (b, key)
     }
 
     /// As `new`, but `over(pki dir, upstream port)` may replace the two variables.
@@ -334,6 +374,18 @@ impl Broker {
         self.h.run_with(self.cmd(args), None)
     }
 
+    /// Another program, with the environment of this home's commands (test upstream and CA
+    /// included).
+    fn with_env(&self, mut c: Command) -> Command {
+        for (k, v) in self.cmd(&[]).get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+
     fn expect(&self, code: i32, args: &[&str]) -> Output {
         let out = self.run(args);
         assert_eq!(
@@ -372,11 +424,68 @@ impl Broker {
         v["error"].clone()
     }
 
+    /// `kovra --json ARGS`, which must exit 0: the document and the output.
+    fn json_ok(&self, args: &[&str]) -> (Value, Output) {
+        let (code, v, out) = self.json(args);
+        assert_eq!(code, 0, "kovra {args:?}: {}", describe(&out));
+        (v, out)
+    }
+
+    /// `refused`, and the error does not hold the credential `key`.
+    fn refused_without(&self, key: &str, exit: i32, code: &str, args: &[&str]) -> Value {
+        let e = self.refused(exit, code, args);
+        assert!(!e.to_string().contains(key), "{e}");
+        e
+    }
+
+    /// `kovra --json ARGS` from an agent, which must be stopped (exit 5) for a proof of
+    /// presence or an approval.
+    fn needs_proof(&self, args: &[&str]) -> Output {
+        let (code, v, out) = self.json(args);
+        assert_eq!(code, 5, "{args:?}: {}", describe(&out));
+        assert!(
+            v["error"]["code"] == "needs-proof" || v["error"]["code"] == "approval-needed",
+            "{v}"
+        );
+        out
+    }
+
+    /// `kovra ARGS` with `stdin`.
+    fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.h.run_with(self.cmd(args), Some(stdin))
+    }
+
     fn add(&self, coord: &str, value: &str, extra: &[&str]) {
         let mut args = vec!["add", coord, "--stdin"];
         args.extend_from_slice(extra);
-        let out = self.h.run_with(self.cmd(&args), Some(value.as_bytes()));
+        let out = self.run_stdin(&args, value.as_bytes());
         assert!(out.status.success(), "add {coord}: {}", describe(&out));
+    }
+
+    /// A new canary `tag` stored as the openai key.
+    fn openai_key(&self, tag: &str) -> String {
+        let key = token_canary(tag);
+        self.add(OPENAI, &key, &[]);
+        key
+    }
+
+    /// A human at a terminal typing the passphrase: `kovra ARGS` must exit `code`.
+    fn human(&self, code: i32, args: &[&str]) -> Output {
+        let out = self.pty(args, &[PASSPHRASE]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            describe(&out)
+        );
+        out
+    }
+
+    /// A human at a terminal typing the passphrase: `kovra ARGS` must fail (`why`).
+    fn human_refused(&self, why: &str, args: &[&str]) -> Output {
+        let out = self.pty(args, &[PASSPHRASE]);
+        assert_ne!(out.status.code(), Some(0), "{why}: {}", describe(&out));
+        out
     }
 
     /// Under a real pseudo-terminal (a human), typing `answers` at passphrase prompts.
@@ -388,20 +497,13 @@ impl Broker {
         )
         .unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
-        let env_of = self.cmd(&[]);
         let mut py = Command::new("python3");
         py.arg(script)
             .arg(&answers_file)
             .arg("--")
             .arg(kovra_bin())
             .args(args);
-        for (k, v) in env_of.get_envs() {
-            match v {
-                Some(v) => py.env(k, v),
-                None => py.env_remove(k),
-            };
-        }
-        self.h.run_with(py, None)
+        self.h.run_with(self.with_env(py), None)
     }
 
     /// No file under the home or runtime dir and nothing printed so far holds `canary`.
@@ -549,9 +651,7 @@ fn assert_clean(what: &str, out: &Output, value: &str) {
 
 #[test]
 fn echo_via_openai_sends_the_bearer_credential_and_scrubs_it_from_the_response() {
-    let b = Broker::new();
-    let key = token_canary("openai");
-    b.add(OPENAI, &key, &[]);
+    let (b, key) = Broker::with_openai_key("openai");
     let out = b.expect(
         0,
         &[
@@ -584,11 +684,7 @@ fn echo_via_openai_sends_the_bearer_credential_and_scrubs_it_from_the_response()
     let reqs = b.up.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
     let r = &reqs[0];
-    assert_eq!(
-        req_header(r, "authorization").as_deref(),
-        Some(format!("Bearer {key}").as_str()),
-        "the upstream did not get the credential: {r}"
-    );
+    assert_bearer(r, &key);
     assert_eq!(r["sni"], "api.openai.com", "{r}");
     let host = req_header(r, "host").unwrap_or_default();
     assert!(
@@ -603,17 +699,16 @@ fn echo_via_openai_sends_the_bearer_credential_and_scrubs_it_from_the_response()
     assert_eq!(r["body"], r#"{"hello":"world"}"#, "{r}");
 
     // A body from stdin.
-    let out = b.h.run_with(
-        b.cmd(&["api", "openai", "POST", "/v1/echo", "--body-file", "-"]),
-        Some(br#"{"from":"stdin"}"#),
+    let out = b.run_stdin(
+        &["api", "openai", "POST", "/v1/echo", "--body-file", "-"],
+        br#"{"from":"stdin"}"#,
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_clean("stdin body", &out, &key);
     assert_eq!(b.up.requests()[1]["body"], r#"{"from":"stdin"}"#);
 
     // The --json form.
-    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/echo"]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    let (v, out) = b.json_ok(&api("openai", "GET", "/v1/echo"));
     assert_clean("echo --json", &out, &key);
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(v["host"], "api.openai.com", "{v}");
@@ -637,10 +732,8 @@ fn echo_via_openai_sends_the_bearer_credential_and_scrubs_it_from_the_response()
 
 #[test]
 fn every_encoding_of_the_credential_is_scrubbed_across_stream_chunks() {
-    let b = Broker::new();
-    let key = token_canary("enc");
-    b.add(OPENAI, &key, &[]);
-    let out = b.expect(0, &["api", "openai", "GET", "/v1/encodings"]);
+    let (b, key) = Broker::with_openai_key("enc");
+    let out = b.expect(0, &api("openai", "GET", "/v1/encodings"));
     assert_eq!(b.up.count(), 1);
     assert!(
         out.stdout.len() > 15 * 200 * 1024,
@@ -674,9 +767,7 @@ fn every_encoding_of_the_credential_is_scrubbed_across_stream_chunks() {
 
 #[test]
 fn credential_response_headers_are_removed_and_the_rest_scrubbed() {
-    let b = Broker::new();
-    let key = token_canary("hdr");
-    b.add(OPENAI, &key, &[]);
+    let (b, key) = Broker::with_openai_key("hdr");
 
     let out = b.expect(0, &["api", "openai", "GET", "/v1/headers", "--include"]);
     assert_clean("--include", &out, &key);
@@ -715,8 +806,7 @@ fn credential_response_headers_are_removed_and_the_rest_scrubbed() {
     );
     assert!(body.contains(r#"{"headers":"sent"}"#), "{text}");
 
-    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/headers"]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    let (v, out) = b.json_ok(&api("openai", "GET", "/v1/headers"));
     assert_clean("headers --json", &out, &key);
     let removed: Vec<String> = v["removed_headers"]
         .as_array()
@@ -753,12 +843,10 @@ fn credential_response_headers_are_removed_and_the_rest_scrubbed() {
 
 #[test]
 fn redirects_come_back_to_the_caller_and_are_never_followed() {
-    let b = Broker::new();
-    let key = token_canary("redir");
-    b.add(OPENAI, &key, &[]);
+    let (b, key) = Broker::with_openai_key("redir");
     let location = format!("https://second.test:{}/steal", b.second.port);
 
-    let out = b.expect(0, &["api", "openai", "GET", "/v1/redirect"]);
+    let out = b.expect(0, &api("openai", "GET", "/v1/redirect"));
     assert_clean("redirect", &out, &key);
     let err = stderr(&out);
     assert!(
@@ -770,8 +858,7 @@ fn redirects_come_back_to_the_caller_and_are_never_followed() {
         describe(&out)
     );
 
-    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/redirect"]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    let (v, _) = b.json_ok(&api("openai", "GET", "/v1/redirect"));
     assert_eq!(v["status"], 302, "{v}");
     assert!(
         v["headers"].as_array().unwrap().iter().any(|kv| {
@@ -780,11 +867,10 @@ fn redirects_come_back_to_the_caller_and_are_never_followed() {
         "{v}"
     );
     // A location holding the credential is scrubbed, on stderr and in the headers.
-    let out = b.expect(0, &["api", "openai", "GET", "/v1/redirect-leak"]);
+    let out = b.expect(0, &api("openai", "GET", "/v1/redirect-leak"));
     assert_clean("redirect-leak", &out, &key);
     assert!(stderr(&out).contains("HTTP 302"), "{}", describe(&out));
-    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/redirect-leak"]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    let (v, out) = b.json_ok(&api("openai", "GET", "/v1/redirect-leak"));
     assert_clean("redirect-leak --json", &out, &key);
     assert!(v.to_string().contains(MARK_OPENAI), "{v}");
 
@@ -807,9 +893,7 @@ fn redirects_come_back_to_the_caller_and_are_never_followed() {
 
 #[test]
 fn caller_credential_headers_and_queries_are_refused_before_any_connection() {
-    let b = Broker::new();
-    let key = token_canary("callerhdr");
-    b.add(OPENAI, &key, &[]);
+    let (b, key) = Broker::with_openai_key("callerhdr");
     let base = ["api", "openai", "GET", "/v1/echo"];
     for (flag, arg, code) in [
         ("-H", "Authorization: Bearer x", "header-forbidden"),
@@ -826,8 +910,7 @@ fn caller_credential_headers_and_queries_are_refused_before_any_connection() {
     ] {
         let mut args = base.to_vec();
         args.extend([flag, arg]);
-        let e = b.refused(2, code, &args);
-        assert!(!e.to_string().contains(&key), "{e}");
+        b.refused_without(&key, 2, code, &args);
     }
     assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
     // The same call without them goes through (the upstream was reachable all along).
@@ -842,9 +925,7 @@ fn caller_credential_headers_and_queries_are_refused_before_any_connection() {
 
 #[test]
 fn traversal_and_encoded_separators_in_paths_are_refused() {
-    let b = Broker::new();
-    let key = token_canary("path");
-    b.add(OPENAI, &key, &[]);
+    let (b, key) = Broker::with_openai_key("path");
     for path in [
         "/v1/../../etc/passwd",
         "/v1/%2e%2e/x",
@@ -862,11 +943,10 @@ fn traversal_and_encoded_separators_in_paths_are_refused() {
         "v1/x",
         "/v1/..",
     ] {
-        let e = b.refused(2, "path-invalid", &["api", "openai", "GET", path]);
-        assert!(!e.to_string().contains(&key), "{e}");
+        b.refused_without(&key, 2, "path-invalid", &["api", "openai", "GET", path]);
     }
     assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
-    b.expect(0, &["api", "openai", "GET", "/v1/echo"]);
+    b.expect(0, &api("openai", "GET", "/v1/echo"));
     let reqs = b.up.requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0]["target"], "/v1/echo", "sent exactly as checked");
@@ -885,34 +965,9 @@ fn records_are_used_only_with_the_provider_they_are_pinned_to() {
     b.add("secret:dev/misc/token", &misc, &[]);
 
     // Pinned by name to openai: not usable with anthropic.
-    let e = b.refused(
-        4,
-        "policy-denied",
-        &[
-            "api",
-            "anthropic",
-            "POST",
-            "/v1/messages",
-            "--body",
-            "{}",
-            "--secret",
-            OPENAI,
-        ],
-    );
-    assert!(!e.to_string().contains(&openai_key), "{e}");
+    b.refused_without(&openai_key, 4, "policy-denied", &anthropic_with(OPENAI));
     // Pinned to nothing: never sent.
-    let e = b.refused(
-        4,
-        "policy-denied",
-        &[
-            "api",
-            "openai",
-            "GET",
-            "/v1/echo",
-            "--secret",
-            "secret:dev/misc/token",
-        ],
-    );
+    let e = b.refused(4, "policy-denied", &echo_with("secret:dev/misc/token"));
     let audit = b.run(&["--json", "audit"]);
     assert!(
         e.to_string().contains("not-bound-to-provider")
@@ -922,8 +977,7 @@ fn records_are_used_only_with_the_provider_they_are_pinned_to() {
     assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
 
     // Binding a name-pinned record to another provider is refused, even for a human.
-    let out = b.pty(&["bind", OPENAI, "anthropic"], &[PASSPHRASE]);
-    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let out = b.human(4, &["bind", OPENAI, "anthropic"]);
     let text = stdout(&out);
     assert!(
         text.contains("policy-denied") || text.contains("pinned-to-other-provider"),
@@ -931,90 +985,30 @@ fn records_are_used_only_with_the_provider_they_are_pinned_to() {
     );
 
     // An agent may not bind at all (it lets a value leave the vault).
-    let (code, v, out) = b.json(&["bind", "secret:dev/misc/token", "openai"]);
-    assert_eq!(code, 5, "{}", describe(&out));
-    assert!(
-        v["error"]["code"] == "needs-proof" || v["error"]["code"] == "approval-needed",
-        "{v}"
-    );
-    b.refused(
-        4,
-        "policy-denied",
-        &[
-            "api",
-            "openai",
-            "GET",
-            "/v1/echo",
-            "--secret",
-            "secret:dev/misc/token",
-        ],
-    );
+    b.needs_proof(&["bind", "secret:dev/misc/token", "openai"]);
+    b.refused(4, "policy-denied", &echo_with("secret:dev/misc/token"));
 
     // A human binds the unbound record to openai: now it works there…
-    let out = b.pty(&["bind", "secret:dev/misc/token", "openai"], &[PASSPHRASE]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let out = b.expect(
-        0,
-        &[
-            "api",
-            "openai",
-            "GET",
-            "/v1/echo",
-            "--secret",
-            "secret:dev/misc/token",
-        ],
-    );
+    b.human(0, &["bind", "secret:dev/misc/token", "openai"]);
+    let out = b.expect(0, &echo_with("secret:dev/misc/token"));
     assert_clean("bound misc", &out, &misc);
     let reqs = b.up.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
-    assert_eq!(
-        req_header(&reqs[0], "authorization"),
-        Some(format!("Bearer {misc}"))
-    );
+    assert_bearer(&reqs[0], &misc);
     // …and, pinned for life, can be neither rebound nor used elsewhere, even after a new
     // version.
-    let out = b.pty(
-        &["bind", "secret:dev/misc/token", "anthropic"],
-        &[PASSPHRASE],
-    );
-    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    b.human(4, &["bind", "secret:dev/misc/token", "anthropic"]);
     let misc2 = token_canary("misc2");
-    let set = b.h.run_with(
-        b.cmd(&["set", "secret:dev/misc/token", "--stdin"]),
-        Some(misc2.as_bytes()),
+    let set = b.run_stdin(
+        &["set", "secret:dev/misc/token", "--stdin"],
+        misc2.as_bytes(),
     );
     assert!(set.status.success(), "{}", describe(&set));
-    b.refused(
-        4,
-        "policy-denied",
-        &[
-            "api",
-            "anthropic",
-            "POST",
-            "/v1/messages",
-            "--body",
-            "{}",
-            "--secret",
-            "secret:dev/misc/token",
-        ],
-    );
-    b.expect(
-        0,
-        &[
-            "api",
-            "openai",
-            "GET",
-            "/v1/echo",
-            "--secret",
-            "secret:dev/misc/token",
-        ],
-    );
+    b.refused(4, "policy-denied", &anthropic_with("secret:dev/misc/token"));
+    b.expect(0, &echo_with("secret:dev/misc/token"));
     let reqs = b.up.requests();
     assert_eq!(reqs.len(), 2, "{reqs:?}");
-    assert_eq!(
-        req_header(&reqs[1], "authorization"),
-        Some(format!("Bearer {misc2}"))
-    );
+    assert_bearer(&reqs[1], &misc2);
     for k in [&openai_key, &misc, &misc2] {
         b.assert_nowhere(k);
     }
@@ -1041,6 +1035,26 @@ methods = ["GET", "POST"]
 paths = ["/api/"]
 "#;
 
+/// The provider of `providers show --json` (the document itself or its `provider`).
+fn provider_doc(v: &Value) -> Value {
+    if v["name"].is_string() {
+        v.clone()
+    } else {
+        v["provider"].clone()
+    }
+}
+
+/// A copy of INTERNAL_TOML named `name`, claiming `secret`, written to the home: its path.
+fn custom_provider(b: &Broker, name: &str, secret: &str, auth_extra: &str) -> String {
+    let file = b.h.root.join(format!("{name}.toml"));
+    let toml = INTERNAL_TOML
+        .replace("name = \"internal\"", &format!("name = \"{name}\""))
+        .replace("INTERNAL_API_TOKEN", secret)
+        .replace("[auth]", &format!("{auth_extra}[auth]"));
+    std::fs::write(&file, toml).unwrap();
+    file.display().to_string()
+}
+
 fn provider_names(v: &Value) -> Vec<String> {
     let list = v
         .as_array()
@@ -1054,42 +1068,25 @@ fn provider_names(v: &Value) -> Vec<String> {
 #[test]
 fn a_custom_provider_needs_a_proof_to_add_and_then_brokers_calls() {
     let b = Broker::new();
-    let file = b.h.root.join("internal.toml");
-    std::fs::write(&file, INTERNAL_TOML).unwrap();
-    let file = file.display().to_string();
+    let file = custom_provider(&b, "internal", "INTERNAL_API_TOKEN", "");
     let key = token_canary("internal");
 
     // Without a proof (no terminal): refused, nothing stored.
-    let (code, v, out) = b.json(&["providers", "add", &file]);
-    assert_eq!(code, 5, "{}", describe(&out));
-    assert!(
-        v["error"]["code"] == "needs-proof" || v["error"]["code"] == "approval-needed",
-        "{v}"
-    );
+    b.needs_proof(&["providers", "add", &file]);
     let (code, v, _) = b.json(&["providers"]);
     assert_eq!(code, 0);
     assert!(!provider_names(&v).contains(&"internal".to_string()), "{v}");
-    b.refused(
-        3,
-        "unknown-provider",
-        &["api", "internal", "GET", "/api/echo"],
-    );
+    b.refused(3, "unknown-provider", &api("internal", "GET", "/api/echo"));
 
     // A human with the passphrase adds it.
-    let out = b.pty(&["providers", "add", &file], &[PASSPHRASE]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let (code, v, out) = b.json(&["providers", "show", "internal"]);
-    assert_eq!(code, 0, "{}", describe(&out));
-    let p = if v["name"].is_string() {
-        v.clone()
-    } else {
-        v["provider"].clone()
-    };
+    b.human(0, &["providers", "add", &file]);
+    let (v, _) = b.json_ok(&["providers", "show", "internal"]);
+    let p = provider_doc(&v);
     assert_eq!(p["name"], "internal", "{v}");
     assert_eq!(p["origin"], "custom", "{v}");
     b.add("secret:dev/internal/internal_api_token", &key, &[]);
 
-    let out = b.expect(0, &["api", "internal", "GET", "/api/echo"]);
+    let out = b.expect(0, &api("internal", "GET", "/api/echo"));
     assert_clean("custom", &out, &key);
     assert!(
         stdout(&out).contains("[kovra:INTERNAL_API_TOKEN]"),
@@ -1120,30 +1117,19 @@ fn a_custom_provider_needs_a_proof_to_add_and_then_brokers_calls() {
     b.refused(
         2,
         "capability-denied",
-        &["api", "internal", "DELETE", "/api/echo"],
+        &api("internal", "DELETE", "/api/echo"),
     );
     b.refused(
         2,
         "capability-denied",
-        &["api", "internal", "GET", "/other/echo"],
+        &api("internal", "GET", "/other/echo"),
     );
     assert_eq!(b.up.count(), 1);
 
     // A custom provider claiming a built-in's variable name does not capture its records.
-    let openai_key = token_canary("hijack");
-    b.add(OPENAI, &openai_key, &[]);
-    let hijack = b.h.root.join("hijack.toml");
-    std::fs::write(
-        &hijack,
-        INTERNAL_TOML
-            .replace("name = \"internal\"", "name = \"hijack\"")
-            .replace("INTERNAL_API_TOKEN", "OPENAI_API_KEY"),
-    )
-    .unwrap();
-    let out = b.pty(
-        &["providers", "add", hijack.to_str().unwrap()],
-        &[PASSPHRASE],
-    );
+    let openai_key = b.openai_key("hijack");
+    let hijack = custom_provider(&b, "hijack", "OPENAI_API_KEY", "");
+    let out = b.pty(&["providers", "add", &hijack], &[PASSPHRASE]);
     if out.status.success() {
         // Accepted: then the openai record must still be pinned to openai alone.
         let (code, v, out) = b.json(&["api", "hijack", "GET", "/api/echo", "--secret", OPENAI]);
@@ -1155,40 +1141,26 @@ fn a_custom_provider_needs_a_proof_to_add_and_then_brokers_calls() {
             describe(&out)
         );
         // Nor is it the default credential of the impostor.
-        let (code, v, out) = b.json(&["api", "hijack", "GET", "/api/echo"]);
+        let (code, v, out) = b.json(&api("hijack", "GET", "/api/echo"));
         assert!(code == 3 || code == 4, "{v}: {}", describe(&out));
     }
     assert_eq!(b.up.count(), 1, "{:?}", b.up.requests());
     b.assert_nowhere(&openai_key);
 
     // It cannot take a built-in name.
-    let clash = b.h.root.join("clash.toml");
-    std::fs::write(
-        &clash,
-        INTERNAL_TOML.replace("name = \"internal\"", "name = \"openai\""),
-    )
-    .unwrap();
-    let out = b.pty(
-        &["providers", "add", clash.to_str().unwrap()],
-        &[PASSPHRASE],
+    let clash = custom_provider(&b, "openai", "INTERNAL_API_TOKEN", "");
+    b.human_refused(
+        "a custom provider named openai",
+        &["providers", "add", &clash],
     );
-    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     let (_, v, _) = b.json(&["providers", "show", "openai"]);
-    let p = if v["name"].is_string() {
-        v.clone()
-    } else {
-        v["provider"].clone()
-    };
+    let p = provider_doc(&v);
     assert!(p["origin"] == "built-in" || p["origin"] == "builtin", "{v}");
 
     // Removing tightens: no proof needed; then it is gone.
     let (code, _, out) = b.json(&["providers", "rm", "internal"]);
     assert_eq!(code, 0, "{}", describe(&out));
-    b.refused(
-        3,
-        "unknown-provider",
-        &["api", "internal", "GET", "/api/echo"],
-    );
+    b.refused(3, "unknown-provider", &api("internal", "GET", "/api/echo"));
     assert_eq!(b.up.count(), 1);
     b.assert_nowhere(&key);
 }
@@ -1201,73 +1173,55 @@ fn a_custom_provider_needs_a_proof_to_add_and_then_brokers_calls() {
 fn bad_requests_are_refused_with_their_codes_before_any_connection() {
     let b = Broker::new();
     // No record yet: no-credential, naming what it looked for.
-    let e = b.refused(3, "no-credential", &["api", "openai", "GET", "/v1/echo"]);
+    let e = b.refused(3, "no-credential", &api("openai", "GET", "/v1/echo"));
     assert!(e["message"].as_str().unwrap().contains(OPENAI), "{e}");
 
-    let key = token_canary("bad");
-    b.add(OPENAI, &key, &[]);
+    let key = b.openai_key("bad");
     let big = b.h.root.join("big.json");
     let mut body = String::from("{\"pad\":\"");
     body.push_str(&"a".repeat(512 * 1024 + 16));
     body.push_str("\"}");
     std::fs::write(&big, &body).unwrap();
     let big = big.display().to_string();
-    let cases: Vec<(i32, &str, Vec<&str>)> = vec![
+    let none: &[&str] = &[];
+    for (exit, code, provider, method, path, extra) in [
         (
             3,
             "unknown-provider",
-            vec!["api", "no-such-provider", "GET", "/v1/echo"],
+            "no-such-provider",
+            "GET",
+            "/v1/echo",
+            none,
         ),
-        (
-            2,
-            "capability-denied",
-            vec!["api", "openai", "PUT", "/v1/echo"],
-        ),
-        (
-            2,
-            "capability-denied",
-            vec!["api", "openai", "PATCH", "/v1/echo"],
-        ),
-        (
-            2,
-            "capability-denied",
-            vec!["api", "openai", "GET", "/v2/echo"],
-        ),
-        (2, "capability-denied", vec!["api", "openai", "GET", "/v1"]),
-        (
-            2,
-            "method-invalid",
-            vec!["api", "openai", "TRACE", "/v1/echo"],
-        ),
-        (
-            2,
-            "method-invalid",
-            vec!["api", "openai", "CONNECT", "/v1/echo"],
-        ),
+        (2, "capability-denied", "openai", "PUT", "/v1/echo", none),
+        (2, "capability-denied", "openai", "PATCH", "/v1/echo", none),
+        (2, "capability-denied", "openai", "GET", "/v2/echo", none),
+        (2, "capability-denied", "openai", "GET", "/v1", none),
+        (2, "method-invalid", "openai", "TRACE", "/v1/echo", none),
+        (2, "method-invalid", "openai", "CONNECT", "/v1/echo", none),
         (
             2,
             "body-too-large",
-            vec!["api", "openai", "POST", "/v1/echo", "--body-file", &big],
+            "openai",
+            "POST",
+            "/v1/echo",
+            &["--body-file", big.as_str()],
         ),
         (
             2,
             "body-invalid",
-            vec!["api", "openai", "POST", "/v1/echo", "--body", "not json"],
+            "openai",
+            "POST",
+            "/v1/echo",
+            &["--body", "not json"],
         ),
-    ];
-    for (exit, code, args) in &cases {
-        let e = b.refused(*exit, code, args);
-        assert!(!e.to_string().contains(&key), "{e}");
+    ] {
+        let mut args = api(provider, method, path).to_vec();
+        args.extend_from_slice(extra);
+        b.refused_without(&key, exit, code, &args);
     }
     // A --secret that names no record.
-    let (code, v, out) = b.json(&[
-        "api",
-        "openai",
-        "GET",
-        "/v1/echo",
-        "--secret",
-        "secret:dev/openai/nope",
-    ]);
+    let (code, v, out) = b.json(&echo_with("secret:dev/openai/nope"));
     assert_eq!(code, 3, "{}", describe(&out));
     assert!(
         v["error"]["code"] == "not-found" || v["error"]["code"] == "no-credential",
@@ -1298,12 +1252,10 @@ fn bad_requests_are_refused_with_their_codes_before_any_connection() {
 
 #[test]
 fn upstream_errors_timeouts_and_oversized_responses_are_reported_without_the_credential() {
-    let b = Broker::new();
-    let key = token_canary("upfail");
-    b.add(OPENAI, &key, &[]);
+    let (b, key) = Broker::with_openai_key("upfail");
 
     // 404: exit 1, the body still printed, a note on stderr.
-    let out = b.expect(1, &["api", "openai", "GET", "/v1/status404"]);
+    let out = b.expect(1, &api("openai", "GET", "/v1/status404"));
     assert!(
         stderr(&out).contains("HTTP 404 from api.openai.com"),
         "{}",
@@ -1312,7 +1264,7 @@ fn upstream_errors_timeouts_and_oversized_responses_are_reported_without_the_cre
     assert!(stdout(&out).contains("not found"), "{}", describe(&out));
     assert_clean("404", &out, &key);
     assert!(stdout(&out).contains(MARK_OPENAI), "{}", describe(&out));
-    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/status404"]);
+    let (code, v, out) = b.json(&api("openai", "GET", "/v1/status404"));
     assert_eq!(code, 1, "{}", describe(&out));
     assert_eq!(v["status"], 404, "{v}");
 
@@ -1320,8 +1272,7 @@ fn upstream_errors_timeouts_and_oversized_responses_are_reported_without_the_cre
     assert!(v["body"].as_str().unwrap().contains(MARK_OPENAI), "{v}");
 
     // A body that is not UTF-8 comes back as base64, scrubbed before encoding.
-    let (code, v, out) = b.json(&["api", "openai", "GET", "/v1/binary"]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    let (v, out) = b.json_ok(&api("openai", "GET", "/v1/binary"));
     assert_clean("binary --json", &out, &key);
     assert!(v["body"].is_null(), "{v}");
     let raw = STANDARD
@@ -1337,7 +1288,7 @@ fn upstream_errors_timeouts_and_oversized_responses_are_reported_without_the_cre
     );
     assert!(contains(&raw, MARK_OPENAI.as_bytes()), "{raw:?}");
     assert!(raw.starts_with(b"\xff\xfe\x00binary:"), "{raw:?}");
-    let out = b.expect(0, &["api", "openai", "GET", "/v1/binary"]);
+    let out = b.expect(0, &api("openai", "GET", "/v1/binary"));
     assert_clean("binary", &out, &key);
     assert!(
         out.stdout.starts_with(b"\xff\xfe\x00binary:"),
@@ -1360,12 +1311,12 @@ fn upstream_errors_timeouts_and_oversized_responses_are_reported_without_the_cre
     assert!(!e.to_string().contains(&key), "{e}");
 
     // 9 MiB response.
-    let e = b.refused(
+    b.refused_without(
+        &key,
         1,
         "response-too-large",
-        &["api", "openai", "GET", "/v1/big"],
+        &api("openai", "GET", "/v1/big"),
     );
-    assert!(!e.to_string().contains(&key), "{e}");
     // They all reached the upstream (so these are upstream failures, not refusals).
     assert_eq!(b.up.count(), 6, "{:?}", b.up.requests());
     b.assert_nowhere(&key);
@@ -1382,14 +1333,13 @@ fn an_upstream_that_is_not_listening_is_unreachable() {
             dir.join("t-ca.pem").display().to_string(),
         ))
     });
-    let key = token_canary("unreach");
-    b.add(OPENAI, &key, &[]);
-    let e = b.refused(
+    let key = b.openai_key("unreach");
+    b.refused_without(
+        &key,
         1,
         "upstream-unreachable",
-        &["api", "openai", "GET", "/v1/echo"],
+        &api("openai", "GET", "/v1/echo"),
     );
-    assert!(!e.to_string().contains(&key), "{e}");
     assert_eq!(b.up.count(), 0);
     b.assert_nowhere(&key);
 }
@@ -1400,10 +1350,8 @@ fn an_upstream_whose_certificate_is_not_from_the_trusted_ca_fails_tls_without_th
         let other = make_pki(dir, "other");
         Some((format!("127.0.0.1:{port}"), other.ca.display().to_string()))
     });
-    let key = token_canary("tls");
-    b.add(OPENAI, &key, &[]);
-    let e = b.refused(1, "upstream-tls", &["api", "openai", "GET", "/v1/echo"]);
-    assert!(!e.to_string().contains(&key), "{e}");
+    let key = b.openai_key("tls");
+    b.refused_without(&key, 1, "upstream-tls", &api("openai", "GET", "/v1/echo"));
     // The handshake failed, so no request was ever logged.
     assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
     b.assert_nowhere(&key);
@@ -1415,23 +1363,20 @@ fn an_upstream_whose_certificate_is_not_from_the_trusted_ca_fails_tls_without_th
 
 #[test]
 fn brokered_calls_are_audited_without_values() {
-    let b = Broker::new();
-    let key = token_canary("audit");
-    b.add(OPENAI, &key, &[]);
+    let (b, key) = Broker::with_openai_key("audit");
     b.expect(
         0,
         &["api", "openai", "POST", "/v1/echo", "--body", r#"{"a":1}"#],
     );
-    b.expect(1, &["api", "openai", "GET", "/v1/status404"]);
-    b.refused(2, "path-invalid", &["api", "openai", "GET", "/v1/../x"]);
+    b.expect(1, &api("openai", "GET", "/v1/status404"));
+    b.refused(2, "path-invalid", &api("openai", "GET", "/v1/../x"));
     b.refused(
         1,
         "upstream-timeout",
         &["api", "openai", "GET", "/v1/slow", "--timeout", "1"],
     );
 
-    let (code, v, out) = b.json(&["audit"]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    let (v, out) = b.json_ok(&["audit"]);
     assert!(
         leaks(&out.stdout, &key).is_empty(),
         "the audit trail holds the canary"
@@ -1478,8 +1423,7 @@ fn brokered_calls_are_audited_without_values() {
 #[test]
 fn providers_lists_the_built_in_registry() {
     let b = Broker::new();
-    let (code, v, out) = b.json(&["providers"]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    let (v, _) = b.json_ok(&["providers"]);
     let names = provider_names(&v);
     assert!(
         names.len() >= 20,
@@ -1508,13 +1452,8 @@ fn providers_lists_the_built_in_registry() {
         text.contains("api.openai.com") && text.contains("OPENAI_API_KEY") && text.contains("/v1/"),
         "{text}"
     );
-    let (code, v, out) = b.json(&["providers", "show", "openai"]);
-    assert_eq!(code, 0, "{}", describe(&out));
-    let p = if v["name"].is_string() {
-        v.clone()
-    } else {
-        v["provider"].clone()
-    };
+    let (v, _) = b.json_ok(&["providers", "show", "openai"]);
+    let p = provider_doc(&v);
     assert_eq!(p["name"], "openai", "{v}");
     assert_eq!(p["auth"]["kind"], "bearer", "{v}");
     assert!(
@@ -1542,39 +1481,18 @@ fn production_credentials_need_a_proof_of_presence() {
     let b = Broker::new();
     let key = token_canary("prod");
     b.add("secret:prod/openai/openai_api_key", &key, &[]);
-    for args in [
-        vec!["api", "openai", "GET", "/v1/echo", "--env", "prod"],
-        vec![
-            "api",
-            "openai",
-            "GET",
-            "/v1/echo",
-            "--secret",
-            "secret:prod/openai/openai_api_key",
-        ],
-    ] {
-        let (code, v, out) = b.json(&args);
-        assert_eq!(code, 5, "{args:?}: {}", describe(&out));
-        assert!(
-            v["error"]["code"] == "needs-proof" || v["error"]["code"] == "approval-needed",
-            "{v}"
-        );
+    let by_env = ["api", "openai", "GET", "/v1/echo", "--env", "prod"];
+    for args in [&by_env[..], &echo_with("secret:prod/openai/openai_api_key")] {
+        let out = b.needs_proof(args);
         assert_clean("prod", &out, &key);
     }
     assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
     // A human at a terminal proves presence and the call goes through, scrubbed.
-    let out = b.pty(
-        &["api", "openai", "GET", "/v1/echo", "--env", "prod"],
-        &[PASSPHRASE],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = b.human(0, &by_env);
     assert_clean("prod, human", &out, &key);
     let reqs = b.up.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
-    assert_eq!(
-        req_header(&reqs[0], "authorization"),
-        Some(format!("Bearer {key}"))
-    );
+    assert_bearer(&reqs[0], &key);
     b.assert_nowhere(&key);
 }
 
@@ -1585,8 +1503,7 @@ fn production_credentials_need_a_proof_of_presence() {
 #[test]
 fn every_auth_kind_puts_the_credential_on_the_wire_and_scrubs_the_echo() {
     let b = Broker::new();
-    let (code, v, out) = b.json(&["providers"]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    let (v, _) = b.json_ok(&["providers"]);
     let list = v
         .as_array()
         .or_else(|| v["providers"].as_array())
@@ -1600,11 +1517,7 @@ fn every_auth_kind_puts_the_credential_on_the_wire_and_scrubs_the_echo() {
         };
         let name = brief["name"].as_str().unwrap().to_string();
         let (_, full, _) = b.json(&["providers", "show", &name]);
-        let p = if full["name"].is_string() {
-            full.clone()
-        } else {
-            full["provider"].clone()
-        };
+        let p = provider_doc(&full);
         let caps = p["capabilities"].as_array().unwrap();
         let pick = caps.iter().find_map(|c| {
             let ms: Vec<&str> = c["methods"]
@@ -1744,31 +1657,18 @@ fn every_auth_kind_puts_the_credential_on_the_wire_and_scrubs_the_echo() {
 #[test]
 fn a_providers_rate_limit_refuses_calls_beyond_it() {
     let b = Broker::new();
-    let file = b.h.root.join("limited.toml");
-    std::fs::write(
-        &file,
-        INTERNAL_TOML
-            .replace("name = \"internal\"", "name = \"limited\"")
-            .replace("INTERNAL_API_TOKEN", "LIMITED_TOKEN")
-            .replace(
-                "[auth]",
-                "rate_limit = { requests = 2, per_seconds = 3600 }\n\n[auth]",
-            ),
-    )
-    .unwrap();
-    let out = b.pty(&["providers", "add", file.to_str().unwrap()], &[PASSPHRASE]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let limit = "rate_limit = { requests = 2, per_seconds = 3600 }\n\n";
+    let file = custom_provider(&b, "limited", "LIMITED_TOKEN", limit);
+    b.human(0, &["providers", "add", &file]);
     let key = token_canary("limited");
     b.add("secret:dev/limited/limited_token", &key, &[]);
-    b.expect(0, &["api", "limited", "GET", "/api/echo"]);
-    b.expect(0, &["api", "limited", "GET", "/api/echo"]);
-    let e = b.refused(1, "rate-limited", &["api", "limited", "GET", "/api/echo"]);
-    assert!(!e.to_string().contains(&key), "{e}");
+    b.expect(0, &api("limited", "GET", "/api/echo"));
+    b.expect(0, &api("limited", "GET", "/api/echo"));
+    b.refused_without(&key, 1, "rate-limited", &api("limited", "GET", "/api/echo"));
     assert_eq!(b.up.count(), 2, "{:?}", b.up.requests());
     // Per provider: openai is not affected.
-    let okey = token_canary("notlimited");
-    b.add(OPENAI, &okey, &[]);
-    b.expect(0, &["api", "openai", "GET", "/v1/echo"]);
+    let okey = b.openai_key("notlimited");
+    b.expect(0, &api("openai", "GET", "/v1/echo"));
     assert_eq!(b.up.count(), 3);
     b.assert_nowhere(&key);
     b.assert_nowhere(&okey);
@@ -1784,17 +1684,7 @@ fn explicit_pins_choose_the_provider_and_host_for_life() {
     // Pinned at creation.
     let ci = token_canary("ci");
     b.add("secret:dev/tools/ci_token", &ci, &["--provider", "openai"]);
-    let out = b.expect(
-        0,
-        &[
-            "api",
-            "openai",
-            "GET",
-            "/v1/echo",
-            "--secret",
-            "secret:dev/tools/ci_token",
-        ],
-    );
+    let out = b.expect(0, &echo_with("secret:dev/tools/ci_token"));
     assert_clean("--provider openai", &out, &ci);
     assert!(stdout(&out).contains("[kovra:"), "{}", describe(&out));
     assert_eq!(
@@ -1804,96 +1694,43 @@ fn explicit_pins_choose_the_provider_and_host_for_life() {
     b.refused(
         4,
         "policy-denied",
-        &[
-            "api",
-            "anthropic",
-            "POST",
-            "/v1/messages",
-            "--body",
-            "{}",
-            "--secret",
-            "secret:dev/tools/ci_token",
-        ],
+        &anthropic_with("secret:dev/tools/ci_token"),
     );
     // A key some provider claims cannot be pinned to another at creation.
-    let out = b.h.run_with(
-        b.cmd(&[
+    let out = b.run_stdin(
+        &[
             "add",
             "secret:dev/x/openai_api_key",
             "--stdin",
             "--provider",
             "anthropic",
-        ]),
-        Some(b"whatever-value-123456"),
+        ],
+        b"whatever-value-123456",
     );
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
 
     // Bound to one of several hosts of a provider.
     let eu = token_canary("eu");
-    b.add("secret:dev/monitoring/eu_key", &eu, &[]);
-    let out = b.pty(
-        &[
-            "bind",
-            "secret:dev/monitoring/eu_key",
-            "datadog",
-            "--host",
-            "evil.example.com",
-        ],
-        &[PASSPHRASE],
+    const EU: &str = "secret:dev/monitoring/eu_key";
+    b.add(EU, &eu, &[]);
+    let bind_eu = |host| ["bind", EU, "datadog", "--host", host];
+    b.human_refused(
+        "a host outside the provider's",
+        &bind_eu("evil.example.com"),
     );
-    assert_ne!(
-        out.status.code(),
-        Some(0),
-        "a host outside the provider's: {}",
-        describe(&out)
-    );
-    let out = b.pty(
-        &[
-            "bind",
-            "secret:dev/monitoring/eu_key",
-            "datadog",
-            "--host",
-            "api.datadoghq.eu",
-        ],
-        &[PASSPHRASE],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let (code, v, out) = b.json(&[
-        "api",
-        "datadog",
-        "GET",
-        "/api/v1/validate",
-        "--secret",
-        "secret:dev/monitoring/eu_key",
-    ]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    b.human(0, &bind_eu("api.datadoghq.eu"));
+    let (v, out) = b.json_ok(&["api", "datadog", "GET", "/api/v1/validate", "--secret", EU]);
     assert_clean("datadog eu", &out, &eu);
     assert_eq!(v["host"], "api.datadoghq.eu", "{v}");
     let r = b.up.requests().last().unwrap().clone();
     assert_eq!(r["sni"], "api.datadoghq.eu", "{r}");
     assert_eq!(req_header(&r, "dd-api-key"), Some(eu.clone()), "{r}");
     // The host is part of the pin.
-    let out = b.pty(
-        &[
-            "bind",
-            "secret:dev/monitoring/eu_key",
-            "datadog",
-            "--host",
-            "api.datadoghq.com",
-        ],
-        &[PASSPHRASE],
-    );
-    assert_ne!(
-        out.status.code(),
-        Some(0),
-        "rebound to another host: {}",
-        describe(&out)
-    );
+    b.human_refused("rebound to another host", &bind_eu("api.datadoghq.com"));
     // A name-claimed record goes to the default host.
     let us = token_canary("us");
     b.add("secret:dev/datadog/dd_api_key", &us, &[]);
-    let (code, v, out) = b.json(&["api", "datadog", "GET", "/api/v1/validate"]);
-    assert_eq!(code, 0, "{}", describe(&out));
+    let (v, _) = b.json_ok(&api("datadog", "GET", "/api/v1/validate"));
     assert_eq!(v["host"], "api.datadoghq.com", "{v}");
     assert_eq!(b.up.requests().last().unwrap()["sni"], "api.datadoghq.com");
     assert_eq!(b.up.count(), 3, "{:?}", b.up.requests());
@@ -1918,21 +1755,14 @@ fn mcp_api_client(b: &Broker, canaries: &[(&str, &str)]) -> Output {
     });
     std::fs::write(&fixture, doc.to_string()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mcp_api_client.py");
-    // The home's environment, test upstream and CA included (`Broker::cmd`).
-    let env_of = b.cmd(&[]);
     let mut py = Command::new("timeout");
     py.args(["300", "python3"])
         .arg(script)
         .arg(kovra_bin())
         .arg(&fixture)
         .current_dir(&b.h.root);
-    for (k, v) in env_of.get_envs() {
-        match v {
-            Some(v) => py.env(k, v),
-            None => py.env_remove(k),
-        };
-    }
-    let out = b.h.run_with(py, None);
+    // The home's environment, test upstream and CA included (`Broker::cmd`).
+    let out = b.h.run_with(b.with_env(py), None);
     let _ = std::fs::remove_file(&fixture);
     out
 }
@@ -1989,11 +1819,7 @@ fn the_python_mcp_client_calls_the_broker_and_never_sees_a_credential() {
     );
     for (i, r) in reqs.iter().enumerate() {
         let key = if i == 3 { &ci } else { &openai };
-        assert_eq!(
-            req_header(r, "authorization"),
-            Some(format!("Bearer {key}")),
-            "the upstream did not get the credential: {r}"
-        );
+        assert_bearer(r, key);
         assert_eq!(r["sni"], "api.openai.com", "{r}");
     }
     let first = &reqs[0];

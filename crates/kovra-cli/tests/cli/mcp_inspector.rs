@@ -316,6 +316,20 @@ impl Inspector {
         }
     }
 
+    /// A call that must be answered with an error result of code `code`: its text.
+    fn refused_code(
+        &self,
+        label: &str,
+        scope: Scope,
+        tool: &str,
+        args: &[String],
+        code: &str,
+    ) -> String {
+        let text = self.refused(label, scope, tool, args);
+        assert_eq!(code_of(&text), code, "{label}: {text}");
+        text
+    }
+
     /// Everything the inspector printed for `label` (the last call with it).
     fn printed(&self, label: &str) -> String {
         let recs = self.recs.lock().expect("recs");
@@ -398,6 +412,26 @@ fn par(jobs: Vec<Job<'_>>) {
     });
 }
 
+/// A job: `tool` with `args` in `scope` must be answered with an error result (of error
+/// `code`, when given).
+fn refusal<'a>(
+    insp: &'a Inspector,
+    label: String,
+    scope: Scope,
+    tool: &'static str,
+    args: Vec<String>,
+    code: Option<&'static str>,
+) -> Job<'a> {
+    Box::new(move || match code {
+        Some(code) => {
+            insp.refused_code(&label, scope, tool, &args, code);
+        }
+        None => {
+            insp.refused(&label, scope, tool, &args);
+        }
+    })
+}
+
 fn arg(k: &str, v: &str) -> String {
     format!("{k}={v}")
 }
@@ -409,6 +443,31 @@ fn coord(c: &str) -> Vec<String> {
 /// A JSON value for `--tool-arg` (the inspector JSON-parses each value).
 fn json_arg(k: &str, v: &Value) -> String {
     format!("{k}={v}")
+}
+
+/// The arguments of a `run` call: `command` (an argv) and the refs file `refs`.
+fn run_args(command: Value, refs: &str) -> Vec<String> {
+    vec![
+        json_arg("command", &command),
+        json_arg("refs", &Value::String(refs.to_string())),
+    ]
+}
+
+/// A `run` of `sh -c SCRIPT` with `VAR` referring to `coordinate`.
+fn sh_run(script: &str, var: &str, coordinate: &str) -> Vec<String> {
+    run_args(
+        serde_json::json!(["sh", "-c", script]),
+        &format!("{var}={coordinate}\n"),
+    )
+}
+
+/// The arguments of an `api` call.
+fn api_args(provider: &str, method: &str, path: &str) -> Vec<String> {
+    vec![
+        arg("provider", provider),
+        arg("method", method),
+        arg("path", path),
+    ]
 }
 
 fn code_of(text: &str) -> &str {
@@ -447,59 +506,43 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
     let out = h.run_with(init, None);
     assert!(out.status.success(), "init: {}", describe(&out));
     h.ok(&["project", "create", "app"]);
+    // (tag, coordinate, sensitivity, revealable); all in project `app` but the global one.
+    let planted: [(&str, &str, &str, bool); 11] = [
+        ("low", LOW, "low", false),
+        ("medium", MEDIUM, "medium", false),
+        ("high", HIGH, "high", true),
+        ("injectonly", INJECT, "inject-only", false),
+        ("target", TARGET, "high", false),
+        ("shown", SHOWN, "low", true),
+        ("staging", STAGING, "medium", false),
+        ("prodlow", PROD_LOW, "low", true),
+        ("prodhigh", PROD_HIGH, "high", false),
+        ("prodinject", PROD_INJECT, "inject-only", false),
+        ("global", GLOBAL, "low", true),
+    ];
     let mut canaries: Vec<(&str, String)> = Vec::new();
-    let mut plant = |tag: &'static str, c: &str, extra: &[&str], project: bool| -> String {
+    for (tag, c, sensitivity, revealable) in planted {
         let value = canary(tag);
-        let mut flags = extra.to_vec();
-        if project {
+        let mut flags = vec!["--sensitivity", sensitivity];
+        if revealable {
+            flags.push("--revealable");
+        }
+        if c != GLOBAL {
             flags.extend(["--project", "app"]);
         }
         let out = h.add(c, value.as_bytes(), &flags);
         assert!(out.status.success(), "add {c}: {}", describe(&out));
-        canaries.push((tag, value.clone()));
-        value
+        canaries.push((tag, value));
+    }
+    let value_of = |tag: &str| -> String {
+        canaries
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no canary {tag}"))
     };
-    plant("low", LOW, &["--sensitivity", "low"], true);
-    plant("medium", MEDIUM, &["--sensitivity", "medium"], true);
-    plant(
-        "high",
-        HIGH,
-        &["--sensitivity", "high", "--revealable"],
-        true,
-    );
-    plant(
-        "injectonly",
-        INJECT,
-        &["--sensitivity", "inject-only"],
-        true,
-    );
-    plant("target", TARGET, &["--sensitivity", "high"], true);
-    let shown = plant(
-        "shown",
-        SHOWN,
-        &["--sensitivity", "low", "--revealable"],
-        true,
-    );
-    plant("staging", STAGING, &["--sensitivity", "medium"], true);
-    plant(
-        "prodlow",
-        PROD_LOW,
-        &["--sensitivity", "low", "--revealable"],
-        true,
-    );
-    plant("prodhigh", PROD_HIGH, &["--sensitivity", "high"], true);
-    plant(
-        "prodinject",
-        PROD_INJECT,
-        &["--sensitivity", "inject-only"],
-        true,
-    );
-    let global = plant(
-        "global",
-        GLOBAL,
-        &["--sensitivity", "low", "--revealable"],
-        false,
-    );
+    let shown = value_of("shown");
+    let global = value_of("global");
     let insp = Inspector::new(&h, bin);
     let insp = &insp;
     let setup_done = started.elapsed();
@@ -600,9 +643,8 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
         assert!(fp.to_string().contains("kfp:"), "fingerprint: {fp}");
     }));
     for c in [HIGH, INJECT] {
-        jobs.push(Box::new(move || {
-            insp.refused(&format!("fingerprint {c}"), MAIN, "fingerprint", &coord(c));
-        }));
+        let label = format!("fingerprint {c}");
+        jobs.push(refusal(insp, label, MAIN, "fingerprint", coord(c), None));
     }
 
     // reveal: only the low, revealable, in-scope record.
@@ -671,10 +713,7 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
             "run medium",
             MAIN,
             "run",
-            &[
-                json_arg("command", &serde_json::json!(["sh", "-c", "echo med=$MED"])),
-                json_arg("refs", &Value::String(format!("MED={MEDIUM}\n"))),
-            ],
+            &sh_run("echo med=$MED", "MED", MEDIUM),
         ) {
             Reply::Result {
                 is_error: false,
@@ -708,10 +747,7 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
     for c in [HIGH, INJECT, PROD_LOW] {
         jobs.push(Box::new(move || {
             let label = format!("run with {c}");
-            let args = [
-                json_arg("command", &serde_json::json!(["sh", "-c", "echo X=$X"])),
-                json_arg("refs", &Value::String(format!("X={c}\n"))),
-            ];
+            let args = sh_run("echo X=$X", "X", c);
             match insp.call(&label, MAIN, "run", &args) {
                 Reply::Result {
                     is_error: true,
@@ -856,25 +892,24 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
             );
         }));
     }
-    jobs.push(Box::new(move || {
-        insp.refused(
-            "global edit",
-            MAIN,
-            "edit_metadata",
-            &[arg("coordinate", GLOBAL), arg("description", "x")],
-        );
-    }));
-    jobs.push(Box::new(move || {
-        insp.refused(
-            "global run",
-            MAIN,
-            "run",
-            &[
-                json_arg("command", &serde_json::json!(["sh", "-c", "echo G=$G"])),
-                json_arg("refs", &Value::String(format!("G={GLOBAL}\n"))),
-            ],
-        );
-    }));
+    let edit_global = vec![arg("coordinate", GLOBAL), arg("description", "x")];
+    jobs.push(refusal(
+        insp,
+        "global edit".into(),
+        MAIN,
+        "edit_metadata",
+        edit_global,
+        None,
+    ));
+    let run_global = sh_run("echo G=$G", "G", GLOBAL);
+    jobs.push(refusal(
+        insp,
+        "global run".into(),
+        MAIN,
+        "run",
+        run_global,
+        None,
+    ));
 
     // Bad input: JSON-RPC errors or error results, never a value.
     jobs.push(Box::new(move || {
@@ -889,10 +924,16 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
             other => panic!("run with a string command: {other:?}"),
         }
     }));
-    jobs.push(Box::new(move || {
-        let text = insp.refused("malformed", MAIN, "reveal", &coord("not a coordinate"));
-        assert_eq!(code_of(&text), "coordinate-invalid", "malformed: {text}");
-    }));
+    let malformed = coord("not a coordinate");
+    let invalid = Some("coordinate-invalid");
+    jobs.push(refusal(
+        insp,
+        "malformed".into(),
+        MAIN,
+        "reveal",
+        malformed,
+        invalid,
+    ));
 
     // The global vault in scope, default operations (metadata, inject).
     jobs.push(Box::new(move || {
@@ -911,36 +952,19 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
             "global vault in scope but not listed: {listing}"
         );
     }));
-    jobs.push(Box::new(move || {
-        let text = insp.refused(
-            "reveal without the operation",
-            WITH_GLOBAL,
-            "reveal",
-            &coord(SHOWN),
-        );
-        assert_eq!(
-            code_of(&text),
-            "policy-denied",
-            "reveal out of scope: {text}"
-        );
-    }));
-    jobs.push(Box::new(move || {
-        insp.refused(
-            "generate without the operation",
-            WITH_GLOBAL,
-            "generate",
-            &coord("secret:dev/gen/y"),
-        );
-    }));
+    for (tool, c, code) in [
+        ("reveal", SHOWN, Some("policy-denied")),
+        ("generate", "secret:dev/gen/y", None),
+    ] {
+        let label = format!("{tool} without the operation");
+        jobs.push(refusal(insp, label, WITH_GLOBAL, tool, coord(c), code));
+    }
     jobs.push(Box::new(move || {
         let (_, out) = insp.ok(
             "global in scope run",
             WITH_GLOBAL,
             "run",
-            &[
-                json_arg("command", &serde_json::json!(["sh", "-c", "echo G=$G"])),
-                json_arg("refs", &Value::String(format!("G={GLOBAL}\n"))),
-            ],
+            &sh_run("echo G=$G", "G", GLOBAL),
         );
         assert_eq!(out["stdout"], "G=[kovra:G]\n", "global run: {out}");
     }));
@@ -957,30 +981,28 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
         }
     }));
     for c in [PROD_LOW, PROD_HIGH, PROD_INJECT, HIGH, INJECT, LOW] {
-        jobs.push(Box::new(move || {
-            let text = insp.refused(&format!("widest reveal {c}"), WIDEST, "reveal", &coord(c));
-            assert_eq!(code_of(&text), "policy-denied", "widest reveal {c}: {text}");
-        }));
+        let label = format!("widest reveal {c}");
+        let denied = Some("policy-denied");
+        jobs.push(refusal(insp, label, WIDEST, "reveal", coord(c), denied));
     }
-    jobs.push(Box::new(move || {
-        insp.refused(
-            "widest fingerprint prod",
-            WIDEST,
-            "fingerprint",
-            &coord(PROD_LOW),
-        );
-    }));
-    jobs.push(Box::new(move || {
-        insp.refused(
-            "widest run prod",
-            WIDEST,
-            "run",
-            &[
-                json_arg("command", &serde_json::json!(["sh", "-c", "echo P=$P"])),
-                json_arg("refs", &Value::String(format!("P={PROD_LOW}\n"))),
-            ],
-        );
-    }));
+    let (fp_label, run_label) = ("widest fingerprint prod", "widest run prod");
+    jobs.push(refusal(
+        insp,
+        fp_label.into(),
+        WIDEST,
+        "fingerprint",
+        coord(PROD_LOW),
+        None,
+    ));
+    let run_prod = sh_run("echo P=$P", "P", PROD_LOW);
+    jobs.push(refusal(
+        insp,
+        run_label.into(),
+        WIDEST,
+        "run",
+        run_prod,
+        None,
+    ));
     // The global record is revealable once in scope: the not-found above came from the scope.
     jobs.push(Box::new(move || {
         let label = "widest reveal global (allowed)";
@@ -1035,57 +1057,36 @@ fn the_mcp_inspector_calls_every_tool_and_sees_no_forbidden_canary() {
             "providers unknown: {text}"
         );
     }));
-    jobs.push(Box::new(move || {
-        let text = insp.refused(
+    let caller_auth = serde_json::json!({"Authorization": "Bearer caller-chosen"});
+    for (label, provider, path, headers, code) in [
+        (
             "api unknown provider",
-            MAIN,
-            "api",
-            &[
-                arg("provider", "no-such-provider"),
-                arg("method", "GET"),
-                arg("path", "/v1/models"),
-            ],
-        );
-        assert_eq!(
-            code_of(&text),
+            "no-such-provider",
+            "/v1/models",
+            None,
             "unknown-provider",
-            "api unknown provider: {text}"
-        );
-    }));
-    jobs.push(Box::new(move || {
-        let text = insp.refused(
+        ),
+        (
             "api authorization header",
-            MAIN,
-            "api",
-            &[
-                arg("provider", "openai"),
-                arg("method", "GET"),
-                arg("path", "/v1/models"),
-                json_arg(
-                    "headers",
-                    &serde_json::json!({"Authorization": "Bearer caller-chosen"}),
-                ),
-            ],
-        );
-        assert_eq!(
-            code_of(&text),
+            "openai",
+            "/v1/models",
+            Some(caller_auth),
             "header-forbidden",
-            "api authorization header: {text}"
-        );
-    }));
-    jobs.push(Box::new(move || {
-        let text = insp.refused(
+        ),
+        (
             "api traversal",
-            MAIN,
-            "api",
-            &[
-                arg("provider", "openai"),
-                arg("method", "GET"),
-                arg("path", "/v1/../../etc/passwd"),
-            ],
-        );
-        assert_eq!(code_of(&text), "path-invalid", "api traversal: {text}");
-    }));
+            "openai",
+            "/v1/../../etc/passwd",
+            None,
+            "path-invalid",
+        ),
+    ] {
+        let mut args = api_args(provider, "GET", path);
+        if let Some(h) = &headers {
+            args.push(json_arg("headers", h));
+        }
+        jobs.push(refusal(insp, label.into(), MAIN, "api", args, Some(code)));
+    }
 
     // An unknown operation stops the server at start (fail closed).
     jobs.push(Box::new(move || {

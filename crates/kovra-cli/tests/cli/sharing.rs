@@ -31,6 +31,8 @@ const PROD: &str = "secret:prod/db/password";
 
 const PASSPHRASE_PROMPT: &str = r"(?i)passphrase[^\n]*: ?$";
 const YES_NO: &str = r"\[y/N\] ?$";
+/// The proof of presence, typed at the passphrase prompt.
+const PROOF: &[(&str, &str, u32)] = &[(PASSPHRASE_PROMPT, PASSPHRASE, 2)];
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -183,9 +185,20 @@ fn sh_pty(h: &Home, cwd: &Path, line: &str, passphrase: &str) -> Run {
 
 /// Every `XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX` (base32) in `text`.
 fn tokens_in(text: &str) -> Vec<String> {
+    dashed_base32_in(text, 8)
+}
+
+/// Every `ABCD-EFGH-IJKL-MNOP` fingerprint in `text`.
+fn fingerprints_in(text: &str) -> Vec<String> {
+    dashed_base32_in(text, 4)
+}
+
+/// Every run of exactly `groups` groups of four base32 characters joined by `-` in `text`,
+/// standing alone (no base32 character or `-` on either side).
+fn dashed_base32_in(text: &str, groups: usize) -> Vec<String> {
     let b = text.as_bytes();
     let b32 = |c: u8| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c);
-    let len = 39;
+    let len = groups * 5 - 1;
     let mut found = Vec::new();
     let mut i = 0;
     while i + len <= b.len() {
@@ -201,27 +214,6 @@ fn tokens_in(text: &str) -> Vec<String> {
             i += len;
         } else {
             i += 1;
-        }
-    }
-    found
-}
-
-/// Every `ABCD-EFGH-IJKL-MNOP` fingerprint in `text`.
-fn fingerprints_in(text: &str) -> Vec<String> {
-    let b = text.as_bytes();
-    let b32 = |c: u8| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c);
-    let len = 19;
-    let mut found = Vec::new();
-    for i in 0..b.len().saturating_sub(len - 1) {
-        let w = &b[i..i + len];
-        let ok = w
-            .iter()
-            .enumerate()
-            .all(|(j, &c)| if j % 5 == 4 { c == b'-' } else { b32(c) });
-        let left = i == 0 || !(b32(b[i - 1]) || b[i - 1] == b'-');
-        let right = i + len == b.len() || !(b32(b[i + len]) || b[i + len] == b'-');
-        if ok && left && right {
-            found.push(String::from_utf8_lossy(w).into_owned());
         }
     }
     found
@@ -342,10 +334,7 @@ impl Sender {
             prod: canary(&format!("{tag}-prod")),
             h,
         };
-        let add = |c: &str, v: &str, extra: &[&str]| {
-            let out = s.h.add(c, v.as_bytes(), extra);
-            assert!(out.status.success(), "add {c}: {}", describe(&out));
-        };
+        let add = |c: &str, v: &str, extra: &[&str]| add_ok(&s.h, c, v, extra);
         add(
             LOW,
             &s.low,
@@ -379,8 +368,39 @@ impl Sender {
     }
 }
 
+/// `kovra add COORD` with `value`, which must succeed.
+fn add_ok(h: &Home, coord: &str, value: &str, extra: &[&str]) {
+    let out = h.add(coord, value.as_bytes(), extra);
+    assert!(out.status.success(), "add {coord}: {}", describe(&out));
+}
+
+/// Make `h` treat `staging` as a production environment (config, then unlock again).
+fn declare_staging_production(h: &Home) {
+    h.stop();
+    std::fs::write(
+        h.home.join("config.toml"),
+        "production_environments = [\"staging\"]\n",
+    )
+    .unwrap();
+    h.ok(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
+}
+
 /// The groups of `dev` that may be shared (not `signing`, which is inject-only).
 const SHAREABLE: &[&str] = &["--group", "app", "--group", "db", "--group", "api"];
+
+/// The arguments of `share`: `env` to `to`, written to `out`, then `extra`.
+fn share_args<'a>(env: &'a str, to: &'a str, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--env", env, "--to", to, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `kovra share ARGS` at a terminal (proof typed), whatever the outcome.
+fn share_tty(h: &Home, args: &[&str]) -> Run {
+    let mut full = vec!["share"];
+    full.extend_from_slice(args);
+    kpty(h, &full, PROOF)
+}
 
 struct Shared {
     file: PathBuf,
@@ -397,7 +417,7 @@ fn share(h: &Home, args: &[&str]) -> Shared {
 fn share_in(h: &Home, args: &[&str], cwd: Option<&Path>) -> Shared {
     let mut full = vec!["share"];
     full.extend_from_slice(args);
-    let run = kpty_in(h, &full, &[(PASSPHRASE_PROMPT, PASSPHRASE, 2)], cwd);
+    let run = kpty_in(h, &full, PROOF, cwd);
     assert_eq!(run.code, Some(0), "share {args:?}: {}", run.describe());
     let tokens = tokens_in(&run.tty);
     assert_eq!(
@@ -504,6 +524,41 @@ fn refused_run(h: &Home, before: &Value, what: &str, run: &Run, codes: &[&str]) 
     assert_eq!(&records(h), before, "{what}: records changed");
 }
 
+/// A receiving home and its records before a series of refused receives.
+struct Refusals<'a> {
+    h: &'a Home,
+    before: Value,
+}
+
+impl<'a> Refusals<'a> {
+    fn new(h: &'a Home) -> Refusals<'a> {
+        Refusals {
+            h,
+            before: records(h),
+        }
+    }
+
+    /// `receive FILE --token-file`, refused with one of `codes`.
+    fn file(&self, what: &str, file: &Path, token: &str, codes: &[&str]) -> Output {
+        let out = receive_file(self.h, file, token, &[]);
+        refused(self.h, &self.before, what, &out, codes);
+        out
+    }
+
+    /// `receive FILE` at a terminal (the sender accepted), refused with one of `codes`.
+    fn tty(&self, what: &str, file: &Path, token: &str, codes: &[&str]) -> Run {
+        let run = receive_tty(self.h, file, token, "y", &[]);
+        refused_run(self.h, &self.before, what, &run, codes);
+        run
+    }
+
+    /// Both ways: `what` without a terminal, then at one.
+    fn both(&self, what: &str, file: &Path, token: &str, codes: &[&str]) {
+        self.file(what, file, token, codes);
+        self.tty(&format!("{what}, at a terminal"), file, token, codes);
+    }
+}
+
 /// The sha256 of a record's value, as a child of `kovra run` computes it.
 fn hash_via_run(h: &Home, coord: &str) -> String {
     let refs = h.root.join(format!("refs-{}", next()));
@@ -553,7 +608,7 @@ fn reveal_tty(h: &Home, coord: &str) -> String {
         "reveal".into(),
         coord.into(),
     ];
-    let run = pty(h, &argv, &[(PASSPHRASE_PROMPT, PASSPHRASE, 2)], None, false);
+    let run = pty(h, &argv, PROOF, None, false);
     assert_eq!(run.code, Some(0), "reveal {coord}: {}", run.describe());
     run.all()
 }
@@ -659,6 +714,20 @@ fn age_keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, stdout(&out).trim().to_string())
 }
 
+/// `age -d -i IDENTITY -o OUT FILE`: the outer layer opened, which must succeed.
+fn age_decrypt_outer(identity: &Path, file: &Path, out: &Path) {
+    let o = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(identity)
+        .arg("-o")
+        .arg(out)
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "age -d -i: {}", describe(&o));
+}
+
 /// `age -r RECIPIENT -a -o OUT IN`, no terminal needed.
 fn age_encrypt_to(recipient: &str, input: &Path, out: &Path) {
     let _ = std::fs::remove_file(out);
@@ -689,6 +758,18 @@ fn age_open_both(h: &Home, identity: &Path, file: &Path, passphrase: &str) -> Re
         Ok(p) if run.code == Some(0) => Ok(p),
         _ => Err(run),
     }
+}
+
+/// Both layers opened with stock age, which must succeed: the payload decoded.
+fn age_open_payload(
+    h: &Home,
+    identity: &Path,
+    file: &Path,
+    token: &str,
+) -> (Value, Vec<u8>, Value) {
+    let plain =
+        age_open_both(h, identity, file, token).unwrap_or_else(|r| panic!("{}", r.describe()));
+    decode_payload(&plain)
 }
 
 /// `age -p -o OUT IN` with `passphrase` typed twice.
@@ -873,16 +954,7 @@ fn stock_age_opens_a_package_with_identity_and_token_and_not_with_either_alone()
 
     // The identity alone: the outer layer opens, to an age scrypt file, not the values.
     let inner = a.h.root.join("inner.age");
-    let o = Command::new("age")
-        .args(["-d", "-i"])
-        .arg(&key)
-        .arg("-o")
-        .arg(&inner)
-        .arg(&s.file)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "age -d -i: {}", describe(&o));
+    age_decrypt_outer(&key, &s.file, &inner);
     let inner_bytes = std::fs::read(&inner).unwrap();
     assert!(
         inner_bytes.starts_with(b"age-encryption.org/v1\n-> scrypt "),
@@ -934,9 +1006,7 @@ fn stock_age_opens_a_package_with_identity_and_token_and_not_with_either_alone()
     );
 
     // Both: the payload.
-    let plain =
-        age_open_both(&a.h, &key, &s.file, &token).unwrap_or_else(|r| panic!("{}", r.describe()));
-    let (payload, mbytes, m) = decode_payload(&plain);
+    let (payload, mbytes, m) = age_open_payload(&a.h, &key, &s.file, &token);
     assert_eq!(m["version"], 1, "{m}");
     let id = m["package_id"].as_str().unwrap_or_default();
     assert!(
@@ -1026,36 +1096,17 @@ fn an_ssh_ed25519_recipient_opens_with_stock_age() {
     assert!(o.status.success(), "{}", describe(&o));
     let pubfile = a.h.root.join("id_ed25519.pub");
     let out = a.h.root.join("pkg.age");
-    let mut args = vec![
-        "--env",
-        "dev",
-        "--to",
-        pubfile.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHAREABLE);
-    let s = share(&a.h, &args);
+    let s = share(
+        &a.h,
+        &share_args("dev", pubfile.to_str().unwrap(), &out, SHAREABLE),
+    );
     // The same key given inline, too.
     let line = std::fs::read_to_string(&pubfile).unwrap();
     let out2 = a.h.root.join("pkg2.age");
-    let mut args = vec![
-        "--env",
-        "dev",
-        "--group",
-        "db",
-        "--to",
-        line.trim(),
-        "--out",
-        out2.to_str().unwrap(),
-    ];
-    args.push("--ttl");
-    args.push("1h");
-    let s2 = share(&a.h, &args);
+    let db_1h = ["--group", "db", "--ttl", "1h"];
+    let s2 = share(&a.h, &share_args("dev", line.trim(), &out2, &db_1h));
 
-    let plain =
-        age_open_both(&a.h, &key, &s.file, &s.token).unwrap_or_else(|r| panic!("{}", r.describe()));
-    let (_, _, m) = decode_payload(&plain);
+    let (_, _, m) = age_open_payload(&a.h, &key, &s.file, &s.token);
     let recs = m["records"].as_array().unwrap();
     assert_eq!(recs.len(), 3, "{m}");
     let r = recs.iter().find(|r| r["coordinate"] == HIGH).unwrap();
@@ -1064,9 +1115,7 @@ fn an_ssh_ed25519_recipient_opens_with_stock_age() {
         a.high.as_bytes()
     );
 
-    let plain = age_open_both(&a.h, &key, &s2.file, &s2.token)
-        .unwrap_or_else(|r| panic!("{}", r.describe()));
-    let (_, _, m) = decode_payload(&plain);
+    let (_, _, m) = age_open_payload(&a.h, &key, &s2.file, &s2.token);
     assert_eq!(m["records"].as_array().unwrap().len(), 1, "{m}");
     assert_eq!(
         m["expires"].as_u64().unwrap() - m["created"].as_u64().unwrap(),
@@ -1094,28 +1143,12 @@ fn round_trip_between_two_vaults() {
         (idb.recipient.clone(), idb.fingerprint.clone())
     );
     let pre = canary("trip-b-own");
-    assert!(
-        b.add("secret:dev/own/thing", pre.as_bytes(), &[])
-            .status
-            .success()
-    );
+    add_ok(&b, "secret:dev/own/thing", &pre, &[]);
     let before = records(&b);
 
     // The whole of dev holds an inject-only record: refused, no package.
     let out = a.h.root.join("pkg.age");
-    let run = kpty(
-        &a.h,
-        &[
-            "share",
-            "--env",
-            "dev",
-            "--to",
-            &idb.recipient,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[(PASSPHRASE_PROMPT, PASSPHRASE, 2)],
-    );
+    let run = share_tty(&a.h, &share_args("dev", &idb.recipient, &out, &[]));
     assert_eq!(run.code, Some(4), "{}", run.describe());
     assert_eq!(run.error_code(), "policy-denied", "{}", run.describe());
     assert!(!out.exists(), "a package was written although refused");
@@ -1130,22 +1163,12 @@ fn round_trip_between_two_vaults() {
         "the refusal's reason is not audited"
     );
 
-    let mut args = vec![
-        "--env",
-        "dev",
-        "--to",
-        &idb.recipient,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHAREABLE);
+    let args = share_args("dev", &idb.recipient, &out, SHAREABLE);
     let s = share(&a.h, &args);
 
     // The same --out again: not overwritten.
     let pkg_bytes = std::fs::read(&s.file).unwrap();
-    let mut again = vec!["share"];
-    again.extend_from_slice(&args);
-    let run = kpty(&a.h, &again, &[(PASSPHRASE_PROMPT, PASSPHRASE, 2)]);
+    let run = share_tty(&a.h, &args);
     assert_ne!(run.code, Some(0), "{}", run.describe());
     assert_eq!(run.error_code(), "output-exists", "{}", run.describe());
     assert_eq!(std::fs::read(&s.file).unwrap(), pkg_bytes);
@@ -1195,25 +1218,12 @@ fn round_trip_between_two_vaults() {
     // Agents still may not reveal what was high in the package.
     let o = b.run(&["reveal", HIGH]);
     assert_eq!(o.status.code(), Some(4), "{}", describe(&o));
-    let after = records(&b);
+    let after = Refusals::new(&b);
 
     // The same package again: single use, whatever the sender answer.
-    let run = receive_tty(&b, &s.file, &s.token, "y", &[]);
-    refused_run(
-        &b,
-        &after,
-        "second receive",
-        &run,
-        &["package-already-received"],
-    );
-    let o = receive_file(&b, &s.file, &s.token, &[]);
-    refused(
-        &b,
-        &after,
-        "second receive (token file)",
-        &o,
-        &["package-already-received"],
-    );
+    let again = ["package-already-received"];
+    after.tty("second receive", &s.file, &s.token, &again);
+    after.file("second receive (token file)", &s.file, &s.token, &again);
     assert_eq!(hash_via_run(&b, MEDIUM), sha256_hex(a.medium.as_bytes()));
 
     // Audits: A's share and B's receive name the package; B's refusals are audited too.
@@ -1261,13 +1271,10 @@ fn share_refuses_production_inject_only_empty_bad_recipients_and_no_terminal() {
     let b = Home::init();
     let idb = identity(&b);
     let out = a.h.root.join("pkg.age");
-    let o = out.to_str().unwrap();
-    let at_tty = |args: &[&str]| {
-        let mut full = vec!["share"];
-        full.extend_from_slice(args);
-        kpty(&a.h, &full, &[(PASSPHRASE_PROMPT, PASSPHRASE, 2)])
-    };
-    let check = |what: &str, run: &Run, exit: i32, code: &str| {
+    // `share` of `env` to `to` with `extra`, at a terminal: exit `exit`, error `code`, no
+    // package written, no token shown.
+    let refuse = |what: &str, env: &str, to: &str, extra: &[&str], exit: i32, code: &str| {
+        let run = share_tty(&a.h, &share_args(env, to, &out, extra));
         assert_eq!(run.code, Some(exit), "{what}: {}", run.describe());
         assert_eq!(run.error_code(), code, "{what}: {}", run.describe());
         assert!(!out.exists(), "{what}: a package was written");
@@ -1275,72 +1282,46 @@ fn share_refuses_production_inject_only_empty_bad_recipients_and_no_terminal() {
             tokens_in(&run.all()).is_empty(),
             "{what}: a token was shown"
         );
+        run
     };
+    let db: &[&str] = &["--group", "db"];
     // Production: never, with or without groups, whatever the proof.
-    let run = at_tty(&["--env", "prod", "--to", &idb.recipient, "--out", o]);
-    check("prod", &run, 4, "policy-denied");
-    let run = at_tty(&[
-        "--env",
-        "prod",
-        "--group",
-        "db",
-        "--to",
-        &idb.recipient,
-        "--out",
-        o,
-    ]);
-    check("prod group", &run, 4, "policy-denied");
+    for (what, extra) in [("prod", &[][..]), ("prod group", db)] {
+        refuse(what, "prod", &idb.recipient, extra, 4, "policy-denied");
+    }
     let audit = serde_json::to_string(&audit_entries(&a.h, "share")).unwrap();
     assert!(audit.contains("production-never-shared"), "{audit}");
     // A config-declared production environment is production too.
-    a.h.stop();
-    std::fs::write(
-        a.h.home.join("config.toml"),
-        "production_environments = [\"staging\"]\n",
-    )
-    .unwrap();
-    a.h.ok(&[
-        "unlock",
-        "--passphrase-file",
-        a.h.pass_file.to_str().unwrap(),
-    ]);
-    assert!(
-        a.h.add(
-            "secret:staging/app/x",
-            canary("refuse-staging").as_bytes(),
-            &[]
-        )
-        .status
-        .success()
-    );
-    let run = at_tty(&["--env", "staging", "--to", &idb.recipient, "--out", o]);
-    check("staging (configured production)", &run, 4, "policy-denied");
-    // Inject-only in the selection.
-    let run = at_tty(&[
-        "--env",
-        "dev",
-        "--group",
-        "signing",
-        "--to",
-        &idb.recipient,
-        "--out",
-        o,
-    ]);
-    check("inject-only", &run, 4, "policy-denied");
-    // Nothing selected.
-    let run = at_tty(&["--env", "qa", "--to", &idb.recipient, "--out", o]);
-    check("empty env", &run, 3, "nothing-to-share");
-    let run = at_tty(&[
-        "--env",
-        "dev",
-        "--group",
-        "nosuch",
-        "--to",
-        &idb.recipient,
-        "--out",
-        o,
-    ]);
-    check("empty group", &run, 3, "nothing-to-share");
+    declare_staging_production(&a.h);
+    add_ok(&a.h, "secret:staging/app/x", &canary("refuse-staging"), &[]);
+    for (what, env, extra, exit, code) in [
+        (
+            "staging (configured production)",
+            "staging",
+            &[][..],
+            4,
+            "policy-denied",
+        ),
+        // Inject-only in the selection.
+        (
+            "inject-only",
+            "dev",
+            &["--group", "signing"][..],
+            4,
+            "policy-denied",
+        ),
+        // Nothing selected.
+        ("empty env", "qa", &[][..], 3, "nothing-to-share"),
+        (
+            "empty group",
+            "dev",
+            &["--group", "nosuch"][..],
+            3,
+            "nothing-to-share",
+        ),
+    ] {
+        refuse(what, env, &idb.recipient, extra, exit, code);
+    }
     // Recipients that are not X25519 or ssh-ed25519.
     let garbage = a.h.root.join("garbage.pub");
     std::fs::write(&garbage, "hello, I am not a key\n").unwrap();
@@ -1365,52 +1346,29 @@ fn share_refuses_production_inject_only_empty_bad_recipients_and_no_terminal() {
         "ssh-ed25519 AAAAnotbase64!! user@host",
         garbage.to_str().unwrap(),
     ] {
-        let run = at_tty(&["--env", "dev", "--group", "db", "--to", bad, "--out", o]);
-        check(&format!("recipient {bad:?}"), &run, 2, "recipient-invalid");
+        let what = format!("recipient {bad:?}");
+        let run = refuse(&what, "dev", bad, db, 2, "recipient-invalid");
         assert!(
             !run.all().contains("AGE-SECRET-KEY-") || bad != secret_key,
             "the secret key was echoed"
         );
     }
-    // A ttl beyond 30 days.
-    let run = at_tty(&[
-        "--env",
-        "dev",
-        "--group",
-        "db",
-        "--to",
-        &idb.recipient,
-        "--out",
-        o,
-        "--ttl",
-        "31d",
-    ]);
-    check("ttl 31d", &run, 2, "ttl-invalid");
-    let run = at_tty(&[
-        "--env",
-        "dev",
-        "--group",
-        "db",
-        "--to",
-        &idb.recipient,
-        "--out",
-        o,
-        "--ttl",
-        "soon",
-    ]);
-    check("ttl soon", &run, 2, "ttl-invalid");
+    // A ttl beyond 30 days, or not one.
+    for ttl in ["31d", "soon"] {
+        let extra = ["--group", "db", "--ttl", ttl];
+        refuse(
+            &format!("ttl {ttl}"),
+            "dev",
+            &idb.recipient,
+            &extra,
+            2,
+            "ttl-invalid",
+        );
+    }
     // No terminal: no token can be shown, so no package.
-    let o2 = a.h.run(&[
-        "share",
-        "--env",
-        "dev",
-        "--group",
-        "db",
-        "--to",
-        &idb.recipient,
-        "--out",
-        o,
-    ]);
+    let mut args = vec!["share"];
+    args.extend(share_args("dev", &idb.recipient, &out, db));
+    let o2 = a.h.run(&args);
     assert!(!o2.status.success(), "{}", describe(&o2));
     let code = code_of(&o2);
     assert!(code == "no-terminal", "{}", describe(&o2));
@@ -1429,21 +1387,12 @@ fn an_unknown_sender_is_refused_until_accepted() {
     let ida = identity(&a.h);
     let idb = identity(&b);
     let out = a.h.root.join("pkg.age");
-    let mut args = vec![
-        "--env",
-        "dev",
-        "--to",
-        &idb.recipient,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHAREABLE);
-    let s = share(&a.h, &args);
-    let before = records(&b);
+    let s = share(&a.h, &share_args("dev", &idb.recipient, &out, SHAREABLE));
+    let r = Refusals::new(&b);
+    let unknown = ["sender-unknown"];
 
     // No terminal: sender-unknown (exit 5), naming the fingerprint; nothing imported.
-    let o = receive_file(&b, &s.file, &s.token, &[]);
-    refused(&b, &before, "unknown sender", &o, &["sender-unknown"]);
+    let o = r.file("unknown sender", &s.file, &s.token, &unknown);
     assert_eq!(o.status.code(), Some(5), "{}", describe(&o));
     assert!(
         stdout(&o).contains(&ida.fingerprint) || stderr(&o).contains(&ida.fingerprint),
@@ -1453,17 +1402,11 @@ fn an_unknown_sender_is_refused_until_accepted() {
     // At a terminal, answering no.
     let run = receive_tty(&b, &s.file, &s.token, "n", &[]);
     assert!(run.tty.contains(&ida.fingerprint), "{}", run.describe());
-    refused_run(&b, &before, "answered no", &run, &["sender-unknown"]);
+    refused_run(&b, &r.before, "answered no", &run, &unknown);
     // A wrong fingerprint given to --accept-sender.
     let wrong = random_token()[..19].to_string();
     let run = receive_tty(&b, &s.file, &s.token, "n", &["--accept-sender", &wrong]);
-    refused_run(
-        &b,
-        &before,
-        "wrong --accept-sender",
-        &run,
-        &["sender-unknown"],
-    );
+    refused_run(&b, &r.before, "wrong --accept-sender", &run, &unknown);
     // The right one, with a proof.
     let run = kpty(
         &b,
@@ -1483,47 +1426,17 @@ fn an_unknown_sender_is_refused_until_accepted() {
     assert_eq!(coordinates(&b), vec![HIGH, LOW, MEDIUM]);
 
     // A second package from the accepted sender: no question, no terminal needed.
-    assert!(
-        a.h.add(
-            "secret:qa/app/x",
-            canary("sender-qa").as_bytes(),
-            &["--sensitivity", "low"]
-        )
-        .status
-        .success()
-    );
+    let low = ["--sensitivity", "low"];
+    add_ok(&a.h, "secret:qa/app/x", &canary("sender-qa"), &low);
     let qa = canary("sender-qa2");
-    assert!(
-        a.h.add("secret:qa/app/y", qa.as_bytes(), &["--sensitivity", "low"])
-            .status
-            .success()
-    );
+    add_ok(&a.h, "secret:qa/app/y", &qa, &low);
     let own = canary("sender-own");
-    assert!(
-        b.add(
-            "secret:qa/app/y",
-            own.as_bytes(),
-            &["--sensitivity", "high"]
-        )
-        .status
-        .success()
-    );
+    add_ok(&b, "secret:qa/app/y", &own, &["--sensitivity", "high"]);
     let out2 = a.h.root.join("pkg2.age");
-    let s2 = share(
-        &a.h,
-        &[
-            "--env",
-            "qa",
-            "--to",
-            &idb.recipient,
-            "--out",
-            out2.to_str().unwrap(),
-        ],
-    );
-    let before = records(&b);
+    let s2 = share(&a.h, &share_args("qa", &idb.recipient, &out2, &[]));
     // An existing coordinate: record-exists without --force.
-    let o = receive_file(&b, &s2.file, &format!(" {} ", s2.token.to_lowercase()), &[]);
-    refused(&b, &before, "existing record", &o, &["record-exists"]);
+    let sloppy = format!(" {} ", s2.token.to_lowercase());
+    Refusals::new(&b).file("existing record", &s2.file, &sloppy, &["record-exists"]);
     // With --force (a proof): replaced, keeping the higher sensitivity.
     let run = receive_tty(&b, &s2.file, &s2.token, "n", &["--force"]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
@@ -1555,75 +1468,30 @@ fn expired_packages_and_receiver_production_environments_are_refused() {
     let b = Home::init();
     let idb = identity(&b);
     // B treats `staging` as production; A does not.
-    b.stop();
-    std::fs::write(
-        b.home.join("config.toml"),
-        "production_environments = [\"staging\"]\n",
-    )
-    .unwrap();
-    b.ok(&["unlock", "--passphrase-file", b.pass_file.to_str().unwrap()]);
+    declare_staging_production(&b);
     let staging = canary("expiry-staging");
-    assert!(
-        a.h.add(
-            "secret:staging/app/x",
-            staging.as_bytes(),
-            &["--sensitivity", "low"]
-        )
-        .status
-        .success()
+    add_ok(
+        &a.h,
+        "secret:staging/app/x",
+        &staging,
+        &["--sensitivity", "low"],
     );
-    let before = records(&b);
+    let r = Refusals::new(&b);
 
     let p1 = a.h.root.join("short.age");
-    let mut args = vec![
-        "--env",
-        "dev",
-        "--group",
-        "db",
-        "--to",
-        &idb.recipient,
-        "--out",
-        p1.to_str().unwrap(),
-        "--ttl",
-        "1s",
-    ];
-    let short = share(&a.h, &args);
+    let db_1s = ["--group", "db", "--ttl", "1s"];
+    let short = share(&a.h, &share_args("dev", &idb.recipient, &p1, &db_1s));
     let p2 = a.h.root.join("staging.age");
-    args = vec![
-        "--env",
-        "staging",
-        "--to",
-        &idb.recipient,
-        "--out",
-        p2.to_str().unwrap(),
-    ];
-    let st = share(&a.h, &args);
+    let st = share(&a.h, &share_args("staging", &idb.recipient, &p2, &[]));
     std::thread::sleep(std::time::Duration::from_millis(2200));
-    let o = receive_file(&b, &short.file, &short.token, &[]);
-    refused(&b, &before, "expired", &o, &["package-expired"]);
-    let run = receive_tty(&b, &short.file, &short.token, "y", &[]);
-    refused_run(
-        &b,
-        &before,
-        "expired at a terminal",
-        &run,
-        &["package-expired"],
-    );
-    let o = receive_file(&b, &st.file, &st.token, &[]);
-    refused(
-        &b,
-        &before,
-        "production by B's config",
-        &o,
-        &["policy-denied"],
-    );
+    r.both("expired", &short.file, &short.token, &["package-expired"]);
+    let what = "production by B's config";
+    let o = r.file(what, &st.file, &st.token, &["policy-denied"]);
     assert_eq!(o.status.code(), Some(4));
-    let run = receive_tty(&b, &st.file, &st.token, "y", &[]);
-    refused_run(
-        &b,
-        &before,
-        "production by B's config, at a terminal",
-        &run,
+    r.tty(
+        &format!("{what}, at a terminal"),
+        &st.file,
+        &st.token,
         &["policy-denied"],
     );
     let receives = serde_json::to_string(&audit_entries(&b, "receive")).unwrap();
@@ -1657,31 +1525,14 @@ fn opened(tag: &str) -> Opened {
     let idb = identity(&b);
     let (key, recipient) = age_keygen(&a.h.root, "x.txt");
     let out = a.h.root.join("to-x.age");
-    let mut args = vec![
-        "--env",
-        "dev",
-        "--to",
-        &recipient,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHAREABLE);
-    let s = share(&a.h, &args);
+    let s = share(&a.h, &share_args("dev", &recipient, &out, SHAREABLE));
     let token = s.token.clone();
     let work = b.root.join("work");
     std::fs::create_dir_all(&work).unwrap();
 
     // Both layers opened with stock age.
     let inner = work.join("inner.age");
-    let o = Command::new("age")
-        .args(["-d", "-i"])
-        .arg(&key)
-        .arg("-o")
-        .arg(&inner)
-        .arg(&s.file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", describe(&o));
+    age_decrypt_outer(&key, &s.file, &inner);
     let plain =
         age_open_both(&b, &key, &s.file, &token).unwrap_or_else(|r| panic!("{}", r.describe()));
     let (payload, mbytes, manifest) = decode_payload(&plain);
@@ -1709,7 +1560,6 @@ fn tampered_and_forwarded_packages_are_refused() {
     let Opened {
         a,
         b,
-        ida,
         idb,
         s,
         token,
@@ -1719,8 +1569,9 @@ fn tampered_and_forwarded_packages_are_refused() {
         payload,
         mbytes,
         manifest,
+        ..
     } = opened("tamper");
-    let before = records(&b);
+    let r = Refusals::new(&b);
 
     let reseal = |name: &str, payload_text: &[u8], pass: &str| -> PathBuf {
         let p = work.join(format!("{name}.json"));
@@ -1737,45 +1588,39 @@ fn tampered_and_forwarded_packages_are_refused() {
         p["manifest"] = Value::String(STANDARD.encode(m));
         serde_json::to_vec(&p).unwrap()
     };
+    // A package whose payload carries manifest `m` (re-serialised), under the token.
+    let resealed = |name: &str, m: &Value| -> PathBuf {
+        reseal(
+            name,
+            &with_manifest(&serde_json::to_vec(m).unwrap()),
+            &token,
+        )
+    };
+    let bad_signature = ["signature-invalid"];
+    let invalid = ["package-invalid"];
 
     // 1. Forwarded intact: the inner layer as is, the outer layer to B. Signed, but for X.
     let fwd = work.join("forwarded.age");
     age_encrypt_to(&idb.recipient, &inner, &fwd);
-    let o = receive_file(&b, &fwd, &token, &[]);
-    refused(&b, &before, "forwarded", &o, &["package-not-for-us"]);
-    let run = receive_tty(&b, &fwd, &token, "y", &[]);
-    refused_run(
-        &b,
-        &before,
-        "forwarded, at a terminal",
-        &run,
-        &["package-not-for-us"],
-    );
+    r.both("forwarded", &fwd, &token, &["package-not-for-us"]);
 
     // 2. The manifest re-addressed to B: the signature no longer verifies.
     let mut m = manifest.clone();
     m["recipient"] = Value::String(idb.recipient.clone());
-    let pkg = reseal(
-        "readdressed",
-        &with_manifest(&serde_json::to_vec(&m).unwrap()),
+    r.file(
+        "re-addressed",
+        &resealed("readdressed", &m),
         &token,
+        &bad_signature,
     );
-    let o = receive_file(&b, &pkg, &token, &[]);
-    refused(&b, &before, "re-addressed", &o, &["signature-invalid"]);
 
     // 3. A sensitivity lowered, re-addressed too.
     let mut m2 = m.clone();
-    for r in m2["records"].as_array_mut().unwrap() {
-        r["sensitivity"] = json!("low");
-        r["revealable"] = json!(true);
+    for rec in m2["records"].as_array_mut().unwrap() {
+        rec["sensitivity"] = json!("low");
+        rec["revealable"] = json!(true);
     }
-    let pkg = reseal(
-        "lowered",
-        &with_manifest(&serde_json::to_vec(&m2).unwrap()),
-        &token,
-    );
-    let o = receive_file(&b, &pkg, &token, &[]);
-    refused(&b, &before, "lowered", &o, &["signature-invalid"]);
+    r.file("lowered", &resealed("lowered", &m2), &token, &bad_signature);
 
     // 4. A production record added.
     let mut m3 = m.clone();
@@ -1783,65 +1628,33 @@ fn tampered_and_forwarded_packages_are_refused() {
         "coordinate": "secret:prod/db/password", "sensitivity": "low", "revealable": true,
         "description": "", "totp": null, "value": STANDARD.encode(b"planted"),
     }));
-    let pkg = reseal(
-        "prod-added",
-        &with_manifest(&serde_json::to_vec(&m3).unwrap()),
-        &token,
-    );
-    let o = receive_file(&b, &pkg, &token, &[]);
-    refused(
-        &b,
-        &before,
-        "production record added",
-        &o,
-        &["signature-invalid"],
-    );
+    let pkg = resealed("prod-added", &m3);
+    r.file("production record added", &pkg, &token, &bad_signature);
 
     // 5. One byte of the original manifest changed (whitespace-free edit of the bytes).
     let mut mb = mbytes.clone();
     let at = mb.len() / 2;
     mb[at] = if mb[at] == b'a' { b'b' } else { b'a' };
     let pkg = reseal("byte", &with_manifest(&mb), &token);
-    let o = receive_file(&b, &pkg, &token, &[]);
-    refused(
-        &b,
-        &before,
+    r.file(
         "manifest byte",
-        &o,
+        &pkg,
+        &token,
         &["signature-invalid", "package-invalid"],
     );
 
     // 6. Not a payload, or an unknown format.
     let pkg = reseal("not-json", b"this is not json", &token);
-    refused(
-        &b,
-        &before,
-        "not JSON",
-        &receive_file(&b, &pkg, &token, &[]),
-        &["package-invalid"],
-    );
+    r.file("not JSON", &pkg, &token, &invalid);
     let mut p = payload.clone();
     p["format"] = json!("kovra-share-v9");
     let pkg = reseal("format", &serde_json::to_vec(&p).unwrap(), &token);
-    refused(
-        &b,
-        &before,
-        "unknown format",
-        &receive_file(&b, &pkg, &token, &[]),
-        &["package-invalid"],
-    );
+    r.file("unknown format", &pkg, &token, &invalid);
 
     // 7. The inner layer under another passphrase: the token no longer opens it.
     let pkg = reseal("other-pass", &plain, &random_token());
-    refused(
-        &b,
-        &before,
-        "other passphrase",
-        &receive_file(&b, &pkg, &token, &[]),
-        &["token-invalid"],
-    );
+    r.file("other passphrase", &pkg, &token, &["token-invalid"]);
 
-    let _ = (&ida, &mbytes, &manifest);
     assert_no_values(&[&a.h, &b], &a.values(), &[&s.file]);
     assert_token_nowhere(&[&b], &token, &[]);
 }
@@ -1859,31 +1672,18 @@ fn forged_packages_are_refused() {
         s,
         token,
         work,
-        inner,
-        plain,
-        payload,
-        mbytes,
         manifest,
+        ..
     } = opened("forge");
-    let _ = (&inner, &plain, &mbytes, &payload);
     // B accepts A through a genuine package, for the impersonation case below.
     let genuine_out = a.h.root.join("to-b.age");
     let genuine = share(
         &a.h,
-        &[
-            "--env",
-            "dev",
-            "--group",
-            "db",
-            "--to",
-            &idb.recipient,
-            "--out",
-            genuine_out.to_str().unwrap(),
-        ],
+        &share_args("dev", &idb.recipient, &genuine_out, &["--group", "db"]),
     );
     let run = receive_tty(&b, &genuine.file, &genuine.token, "y", &[]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
-    let before = records(&b);
+    let r = Refusals::new(&b);
     assert_eq!(coordinates(&b), vec![MEDIUM]);
 
     // Forged packages, validly signed by a key of the attacker's.
@@ -1922,18 +1722,16 @@ fn forged_packages_are_refused() {
         })
     };
     let ftoken = random_token();
-    let forged = |f: &Value| forge(&b, f, &seed, &ftoken, &idb.recipient).unwrap();
+    // Forge manifest `f`, then receive it: refused with one of `codes`.
+    let refuse_forged = |what: &str, f: &Value, codes: &[&str]| -> Output {
+        let pkg = forge(&b, f, &seed, &ftoken, &idb.recipient).unwrap();
+        r.file(what, &pkg, &ftoken, codes)
+    };
+    let not_a = ["sender-unknown", "signature-invalid", "package-invalid"];
 
     // F1: unknown sender, shown by the forger's own fingerprint.
-    let f1 = forged(&base(json!([rec("secret:dev/planted/one")])));
-    let o = receive_file(&b, &f1, &ftoken, &[]);
-    refused(
-        &b,
-        &before,
-        "forged, unknown sender",
-        &o,
-        &["sender-unknown"],
-    );
+    let f = base(json!([rec("secret:dev/planted/one")]));
+    let o = refuse_forged("forged, unknown sender", &f, &["sender-unknown"]);
     let text = format!("{}{}", stdout(&o), stderr(&o));
     assert!(
         text.contains(&forger_fp) && !text.contains(&ida.fingerprint),
@@ -1943,97 +1741,55 @@ fn forged_packages_are_refused() {
     // F2: claiming A's fingerprint (A is accepted) does not make it A's.
     let mut f = base(json!([rec("secret:dev/planted/two")]));
     f["sender"]["fingerprint"] = json!(ida.fingerprint);
-    let f2 = forged(&f);
-    let o = receive_file(&b, &f2, &ftoken, &[]);
-    refused(
-        &b,
-        &before,
-        "forged, claiming A",
-        &o,
-        &["sender-unknown", "signature-invalid", "package-invalid"],
-    );
+    refuse_forged("forged, claiming A", &f, &not_a);
     // …nor does naming A's encryption key as the sender's recipient.
     let mut f = base(json!([rec("secret:dev/planted/three")]));
     f["sender"] = json!({"recipient": ida.recipient, "signing_key": forger_key, "fingerprint": ida.fingerprint});
-    let f3 = forged(&f);
-    let o = receive_file(&b, &f3, &ftoken, &[]);
-    refused(
-        &b,
-        &before,
-        "forged, A's recipient",
-        &o,
-        &["sender-unknown", "signature-invalid", "package-invalid"],
-    );
+    refuse_forged("forged, A's recipient", &f, &not_a);
     // F4: production, refused by policy before the sender is even considered.
     let mut f = base(json!([rec("secret:prod/planted/four")]));
     f["environment"] = json!("prod");
-    let o = receive_file(&b, &forged(&f), &ftoken, &[]);
-    refused(&b, &before, "forged, production", &o, &["policy-denied"]);
+    refuse_forged("forged, production", &f, &["policy-denied"]);
     // …also hidden among records of another environment (a package that mixes environments
     // may fairly be called invalid instead).
-    let f4 = forged(&base(json!([
+    let f = base(json!([
         rec("secret:dev/planted/four"),
         rec("secret:prod/planted/four")
-    ])));
-    let o = receive_file(&b, &f4, &ftoken, &[]);
-    refused(
-        &b,
-        &before,
-        "forged, production among dev",
-        &o,
-        &["policy-denied", "package-invalid"],
-    );
+    ]));
+    let mixed = ["policy-denied", "package-invalid"];
+    refuse_forged("forged, production among dev", &f, &mixed);
     let mut f = base(json!([rec("secret:production/planted/five")]));
     f["environment"] = json!("production");
-    let o = receive_file(&b, &forged(&f), &ftoken, &[]);
-    refused(
-        &b,
-        &before,
-        "forged, production environment",
-        &o,
-        &["policy-denied"],
-    );
-    // F5: expired, and not yet valid.
-    let mut f = base(json!([rec("secret:dev/planted/six")]));
-    f["created"] = json!(now() - 7200);
-    f["expires"] = json!(now() - 3600);
-    let o = receive_file(&b, &forged(&f), &ftoken, &[]);
-    refused(&b, &before, "forged, expired", &o, &["package-expired"]);
+    refuse_forged("forged, production environment", &f, &["policy-denied"]);
+    // F5: expired, and not yet valid (created in the future: outside created…expires).
+    for (what, coord, created, expires) in [
+        (
+            "forged, expired",
+            "secret:dev/planted/six",
+            now() - 7200,
+            now() - 3600,
+        ),
+        (
+            "forged, from the future",
+            "secret:dev/planted/seven",
+            now() + 3600,
+            now() + 7200,
+        ),
+    ] {
+        let mut f = base(json!([rec(coord)]));
+        f["created"] = json!(created);
+        f["expires"] = json!(expires);
+        refuse_forged(what, &f, &["package-expired"]);
+    }
     // F6: duplicate and invalid coordinates.
-    let f6 = forged(&base(json!([
+    let f = base(json!([
         rec("secret:dev/planted/dup"),
         rec("secret:dev/planted/dup")
-    ])));
-    let o = receive_file(&b, &f6, &ftoken, &[]);
-    refused(
-        &b,
-        &before,
-        "forged, duplicate coordinates",
-        &o,
-        &["package-invalid"],
-    );
-    let f7 = forged(&base(json!([rec("secret:dev/../etc")])));
-    let o = receive_file(&b, &f7, &ftoken, &[]);
-    refused(
-        &b,
-        &before,
-        "forged, invalid coordinate",
-        &o,
-        &["package-invalid"],
-    );
+    ]));
+    refuse_forged("forged, duplicate coordinates", &f, &["package-invalid"]);
+    let f = base(json!([rec("secret:dev/../etc")]));
+    refuse_forged("forged, invalid coordinate", &f, &["package-invalid"]);
 
-    // Not yet valid (created in the future): outside created…expires.
-    let mut f = base(json!([rec("secret:dev/planted/seven")]));
-    f["created"] = json!(now() + 3600);
-    f["expires"] = json!(now() + 7200);
-    let o = receive_file(&b, &forged(&f), &ftoken, &[]);
-    refused(
-        &b,
-        &before,
-        "forged, from the future",
-        &o,
-        &["package-expired"],
-    );
     let mut values = a.values();
     values.push(&planted);
     assert_no_values(&[&a.h, &b], &values, &[&s.file, &genuine.file]);
@@ -2050,68 +1806,27 @@ fn bad_packages_and_tokens_import_nothing() {
     let idb = identity(&b);
     let idc = identity(&c);
     let own = canary("bad-own");
-    assert!(
-        b.add("secret:dev/own/thing", own.as_bytes(), &[])
-            .status
-            .success()
-    );
-    let before = records(&b);
+    add_ok(&b, "secret:dev/own/thing", &own, &[]);
+    let r = Refusals::new(&b);
     let pb = a.h.root.join("to-b.age");
-    let mut args = vec![
-        "--env",
-        "dev",
-        "--to",
-        &idb.recipient,
-        "--out",
-        pb.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHAREABLE);
-    let to_b = share(&a.h, &args);
+    let to_b = share(&a.h, &share_args("dev", &idb.recipient, &pb, SHAREABLE));
     let pc = a.h.root.join("to-c.age");
     let to_c = share(
         &a.h,
-        &[
-            "--env",
-            "dev",
-            "--group",
-            "db",
-            "--to",
-            &idc.recipient,
-            "--out",
-            pc.to_str().unwrap(),
-        ],
+        &share_args("dev", &idc.recipient, &pc, &["--group", "db"]),
     );
 
     let wrong = random_token();
-    refused(
-        &b,
-        &before,
-        "wrong token",
-        &receive_file(&b, &to_b.file, &wrong, &[]),
-        &["token-invalid"],
-    );
-    refused(
-        &b,
-        &before,
-        "not a token",
-        &receive_file(&b, &to_b.file, "hello", &[]),
-        &["token-invalid"],
-    );
-    let run = receive_tty(&b, &to_b.file, &wrong, "y", &[]);
-    refused_run(
-        &b,
-        &before,
+    let token_invalid = ["token-invalid"];
+    r.file("wrong token", &to_b.file, &wrong, &token_invalid);
+    r.file("not a token", &to_b.file, "hello", &token_invalid);
+    r.tty(
         "wrong token at a terminal",
-        &run,
-        &["token-invalid"],
+        &to_b.file,
+        &wrong,
+        &token_invalid,
     );
-    refused(
-        &b,
-        &before,
-        "for C",
-        &receive_file(&b, &to_c.file, &to_c.token, &[]),
-        &["package-not-for-us"],
-    );
+    r.file("for C", &to_c.file, &to_c.token, &["package-not-for-us"]);
 
     let bytes = std::fs::read(&to_b.file).unwrap();
     let write = |name: &str, data: &[u8]| {
@@ -2141,18 +1856,16 @@ fn bad_packages_and_tokens_import_nothing() {
         ("empty", &empty),
         ("junk", &junk),
     ] {
-        let o = receive_file(&b, p, &to_b.token, &[]);
-        refused(
-            &b,
-            &before,
+        r.file(
             what,
-            &o,
+            p,
+            &to_b.token,
             &["package-invalid", "package-not-for-us"],
         );
     }
     let o = receive_file(&b, &b.root.join("no-such.age"), &to_b.token, &[]);
     assert!(!o.status.success(), "{}", describe(&o));
-    assert_eq!(records(&b), before);
+    assert_eq!(records(&b), r.before);
     let receives = audit_entries(&b, "receive");
     let denied = receives.iter().filter(|e| e["decision"] == "deny").count();
     assert!(denied >= 4, "refusals are not audited: {receives:?}");
@@ -2173,7 +1886,7 @@ fn bad_packages_and_tokens_import_nothing() {
             "--token-file",
             tf.to_str().unwrap(),
         ],
-        &[(YES_NO, "y", 1), (PASSPHRASE_PROMPT, PASSPHRASE, 2)],
+        &[(YES_NO, "y", 1), PROOF[0]],
     );
     let _ = std::fs::remove_file(tf);
     assert_eq!(run.code, Some(0), "{}", run.describe());
@@ -2276,11 +1989,7 @@ fn the_usb_kit_carries_records_to_a_new_vault() {
     let seal = |answer: &str| {
         let mut args = vec!["kit", "seal", d, "--env", "dev"];
         args.extend_from_slice(SHAREABLE);
-        kpty(
-            &a.h,
-            &args,
-            &[(YES_NO, answer, 1), (PASSPHRASE_PROMPT, PASSPHRASE, 2)],
-        )
+        kpty(&a.h, &args, &[(YES_NO, answer, 1), PROOF[0]])
     };
     let run = seal("n");
     assert_ne!(run.code, Some(0), "{}", run.describe());
@@ -2316,15 +2025,14 @@ fn the_usb_kit_carries_records_to_a_new_vault() {
     assert_token_nowhere(&[&a.h], &token, &[&dir]);
 
     // open, on the new machine, with the token; A's fingerprint shown for acceptance.
-    let run = kpty(
-        &b,
-        &["kit", "open", d],
-        &[
-            (r"token: ?$", &token, 1),
-            (YES_NO, "y", 1),
-            (PASSPHRASE_PROMPT, PASSPHRASE, 2),
-        ],
-    );
+    let open = || {
+        kpty(
+            &b,
+            &["kit", "open", d],
+            &[(r"token: ?$", &token, 1), (YES_NO, "y", 1), PROOF[0]],
+        )
+    };
+    let run = open();
     assert_eq!(run.code, Some(0), "open: {}", run.describe());
     assert!(run.tty.contains(&ida.fingerprint), "{}", run.describe());
     assert_eq!(coordinates(&b), vec![HIGH, LOW, MEDIUM]);
@@ -2332,15 +2040,7 @@ fn the_usb_kit_carries_records_to_a_new_vault() {
     assert_eq!(hash_via_run(&b, MEDIUM), sha256_hex(a.medium.as_bytes()));
     // Once only.
     let before = records(&b);
-    let run = kpty(
-        &b,
-        &["kit", "open", d],
-        &[
-            (r"token: ?$", &token, 1),
-            (YES_NO, "y", 1),
-            (PASSPHRASE_PROMPT, PASSPHRASE, 2),
-        ],
-    );
+    let run = open();
     refused_run(
         &b,
         &before,
