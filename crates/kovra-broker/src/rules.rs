@@ -57,9 +57,10 @@ pub const AUTH_RESPONSE_HEADERS: [&str; 7] = [
 
 /// Whether `name` is an auth-class header, generally or for this provider.
 pub fn is_auth_class_header(name: &str, provider_header: Option<&str>) -> bool {
-    let lower = name.to_ascii_lowercase();
-    AUTH_HEADERS.contains(&lower.as_str())
-        || provider_header.is_some_and(|h| h.eq_ignore_ascii_case(&lower))
+    // Some servers read `x_api_key` as `x-api-key`: compare with underscores as dashes.
+    let norm = |s: &str| s.to_ascii_lowercase().replace('_', "-");
+    let lower = norm(name);
+    AUTH_HEADERS.contains(&lower.as_str()) || provider_header.is_some_and(|h| norm(h) == lower)
 }
 
 /// A request as the caller described it.
@@ -269,6 +270,15 @@ fn printable(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_headers_are_recognised_in_any_case_and_with_underscores() {
+        for h in ["Authorization", "X_API_KEY", "x-Api-Key", "PRIVATE_TOKEN", "cookie"] {
+            assert!(is_auth_class_header(h, None), "{h}");
+        }
+        assert!(is_auth_class_header("X_Internal_Token", Some("x-internal-token")));
+        assert!(!is_auth_class_header("x-request-id", Some("x-internal-token")));
+    }
 
     #[test]
     fn dot_segments_are_refused_in_every_encoding() {
