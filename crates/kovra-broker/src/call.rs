@@ -143,6 +143,11 @@ impl Broker {
                 headers.insert(n, v);
             }
         }
+        // The whole body, unencoded: only then can every form of the credential be scrubbed.
+        headers.insert(
+            reqwest::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
         for (k, v) in &req.headers {
             let name = HeaderName::try_from(k.as_str())
                 .map_err(|_| BrokerError::HeaderInvalid(format!("name `{k}` is invalid")))?;
@@ -172,6 +177,24 @@ impl Broker {
         let mut response = builder.send().map_err(|e| classify(&e, host, timeout))?;
         let redactor = scrubber(secret_name, &secret_text, &auth);
         let status = response.status().as_u16();
+        let encoded = response
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        let partial = status == 206
+            || response
+                .headers()
+                .contains_key(reqwest::header::CONTENT_RANGE);
+        if encoded || partial {
+            return Err(BrokerError::ResponseUnscrubbable {
+                host: host.to_string(),
+                what: if encoded {
+                    "compressed (content-encoding)".into()
+                } else {
+                    "a partial body (range)".into()
+                },
+            });
+        }
         let auth_header = provider.auth.header_name();
         let mut out_headers = Vec::new();
         let mut removed = Vec::new();
@@ -189,8 +212,9 @@ impl Broker {
                 continue;
             }
             let scrubbed = redactor.redact_all(value.as_bytes());
+            let name = redactor.redact_all(n.as_bytes());
             out_headers.push((
-                n.to_string(),
+                String::from_utf8_lossy(&name).into_owned(),
                 String::from_utf8_lossy(&scrubbed).into_owned(),
             ));
         }

@@ -29,6 +29,8 @@ pub enum BrokerError {
     QueryInvalid(String),
     #[error("the request body is {size} bytes; the limit is {limit}")]
     BodyTooLarge { size: usize, limit: usize },
+    #[error("the response from {host} is {what}: kovra cannot scrub it, so it is withheld")]
+    ResponseUnscrubbable { host: String, what: String },
     #[error("the response from {host} is larger than {limit} bytes")]
     ResponseTooLarge { host: String, limit: usize },
     #[error("{host} did not answer within {secs} s")]
@@ -64,6 +66,7 @@ impl BrokerError {
             BrokerError::QueryInvalid(_) => "query-invalid",
             BrokerError::BodyTooLarge { .. } => "body-too-large",
             BrokerError::ResponseTooLarge { .. } => "response-too-large",
+            BrokerError::ResponseUnscrubbable { .. } => "response-unscrubbable",
             BrokerError::Timeout { .. } => "upstream-timeout",
             BrokerError::Unreachable { .. } => "upstream-unreachable",
             BrokerError::Tls { .. } => "upstream-tls",

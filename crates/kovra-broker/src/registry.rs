@@ -214,6 +214,9 @@ impl Provider {
             Auth::Bearer => {}
             Auth::Header { name, template } => {
                 validate_header_name(name).map_err(|why| bad(format!("auth.name {why}")))?;
+                if crate::rules::is_broker_owned_header(name) {
+                    return Err(bad(format!("auth.name `{name}` is set by the broker")));
+                }
                 validate_template(template).map_err(|why| bad(format!("auth.template {why}")))?;
             }
             Auth::Query { param } => {
@@ -252,6 +255,9 @@ impl Provider {
             validate_header_name(k).map_err(|why| bad(format!("headers: `{k}` {why}")))?;
             if crate::rules::is_auth_class_header(k, None) {
                 return Err(bad(format!("headers: `{k}` is an auth header")));
+            }
+            if crate::rules::is_broker_owned_header(k) {
+                return Err(bad(format!("headers: `{k}` is set by the broker")));
             }
             if v.contains("{secret") || v.bytes().any(|b| b < 0x20 || b == 0x7f) {
                 return Err(bad(format!("headers: `{k}` has an invalid value")));

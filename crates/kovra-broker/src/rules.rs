@@ -44,6 +44,34 @@ const FRAMING_HEADERS: [&str; 9] = [
     "expect",
 ];
 
+/// Headers the broker owns because scrubbing depends on them: a compressed or partial body
+/// could carry the credential past the scrubber (in pieces, or encoded), so the broker asks
+/// for the identity encoding and the whole body itself.
+const SCRUB_HEADERS: [&str; 3] = ["accept-encoding", "range", "if-range"];
+
+/// Headers some servers and proxies obey to change the method or target after the
+/// capability check: refused, so what was checked is what runs.
+const OVERRIDE_HEADERS: [&str; 7] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-method",
+    "forwarded",
+];
+
+/// Whether a header is the broker's to set (framing, scrubbing, overrides): refused from
+/// callers and from provider files alike.
+pub fn is_broker_owned_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase().replace('_', "-");
+    FRAMING_HEADERS.contains(&lower.as_str())
+        || SCRUB_HEADERS.contains(&lower.as_str())
+        || OVERRIDE_HEADERS.contains(&lower.as_str())
+        || lower.starts_with("proxy-")
+        || lower.starts_with("x-forwarded-")
+}
+
 /// Response headers that carry or solicit credentials: removed before the caller sees them.
 pub const AUTH_RESPONSE_HEADERS: [&str; 7] = [
     "set-cookie",
@@ -131,7 +159,7 @@ pub fn check(provider: &Provider, req: CallerRequest) -> Result<Checked, BrokerE
             return Err(BrokerError::HeaderForbidden(name.to_ascii_lowercase()));
         }
         let lower = name.to_ascii_lowercase();
-        if FRAMING_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+        if is_broker_owned_header(&lower) {
             return Err(BrokerError::HeaderInvalid(format!(
                 "`{lower}` is set by the broker"
             )));
@@ -272,12 +300,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn headers_that_defeat_scrubbing_or_the_capability_check_are_the_brokers() {
+        for h in [
+            "Accept-Encoding",
+            "range",
+            "If-Range",
+            "X-HTTP-Method-Override",
+            "x_http_method_override",
+            "X-Forwarded-Host",
+            "Forwarded",
+            "Host",
+            "Proxy-Connection",
+        ] {
+            assert!(is_broker_owned_header(h), "{h}");
+        }
+        assert!(!is_broker_owned_header("accept"));
+        assert!(!is_broker_owned_header("content-type"));
+    }
+
+    #[test]
     fn auth_headers_are_recognised_in_any_case_and_with_underscores() {
-        for h in ["Authorization", "X_API_KEY", "x-Api-Key", "PRIVATE_TOKEN", "cookie"] {
+        for h in [
+            "Authorization",
+            "X_API_KEY",
+            "x-Api-Key",
+            "PRIVATE_TOKEN",
+            "cookie",
+        ] {
             assert!(is_auth_class_header(h, None), "{h}");
         }
-        assert!(is_auth_class_header("X_Internal_Token", Some("x-internal-token")));
-        assert!(!is_auth_class_header("x-request-id", Some("x-internal-token")));
+        assert!(is_auth_class_header(
+            "X_Internal_Token",
+            Some("x-internal-token")
+        ));
+        assert!(!is_auth_class_header(
+            "x-request-id",
+            Some("x-internal-token")
+        ));
     }
 
     #[test]

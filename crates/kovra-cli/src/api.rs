@@ -184,8 +184,12 @@ fn render(r: &ApiReply, include: bool, as_json: bool) -> Result<(), CliError> {
         ),
         (None, None) => {}
     }
-    if out.is_terminal() && !text.ends_with(b"\n") && !text.is_empty() {
-        text.push(b'\n');
+    if out.is_terminal() {
+        // An upstream's bytes must not drive the user's terminal (escape sequences).
+        text = escape_controls(&text);
+        if !text.ends_with(b"\n") && !text.is_empty() {
+            text.push(b'\n');
+        }
     }
     match out.write_all(&text).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
@@ -277,6 +281,19 @@ pub fn providers(s: &mut Session, args: ProvidersArgs, json: bool) -> Result<(),
             output::reply(&s.call(Request::ProviderRemove { name })?, json)
         }
     }
+}
+
+/// Show control bytes other than newline and tab as `\xNN`.
+fn escape_controls(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }
 
 fn list(v: &serde_json::Value) -> String {

@@ -2055,12 +2055,32 @@ fn describe(request: &Request) -> Vec<Fact> {
             }
         }
         Request::ProviderAdd { toml, .. } => {
-            let summary: String = toml
-                .lines()
-                .filter(|l| l.starts_with("name") || l.starts_with("hosts"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            out.push(fact("provider file", summary, true));
+            // What the daemon will store, from the parsed file (never from its raw lines).
+            match kovra_broker::Provider::from_toml(toml) {
+                Ok(p) => {
+                    out.push(fact("provider", format!("{} ({})", p.name, p.title), true));
+                    out.push(fact(
+                        "hosts credentials may go to",
+                        p.hosts.join(", "),
+                        true,
+                    ));
+                    out.push(fact("default host", p.host().to_string(), true));
+                    out.push(fact("claims variables", p.secrets.join(", "), true));
+                    out.push(fact(
+                        "auth",
+                        match p.auth.header_name() {
+                            Some(h) => format!("{} (header {h})", p.auth.kind()),
+                            None => p.auth.kind().to_string(),
+                        },
+                        true,
+                    ));
+                    if !p.headers.is_empty() {
+                        let fixed: Vec<String> = p.headers.keys().cloned().collect();
+                        out.push(fact("fixed headers", fixed.join(", "), true));
+                    }
+                }
+                Err(_) => out.push(fact("provider file", "invalid".into(), true)),
+            }
         }
         _ => {}
     }

@@ -147,6 +147,15 @@ impl Gate<'_> {
         Registry::clone(&registry)
             .with_custom(vec![provider.clone()])
             .map_err(|e| broker_error(&e))?;
+        let captured = self.records_claimed_by(&provider)?;
+        if !captured.is_empty() {
+            self.facts.push(kovra_proto::Fact {
+                name: "existing records it would pin (their values could then go to its hosts)"
+                    .into(),
+                value: captured.join(", "),
+                untrusted: false,
+            });
+        }
         self.vault_gate(VaultOperation::AddProvider, "provider-add")?;
         let mut custom = self.custom_providers()?;
         custom.push(provider.clone());
@@ -194,6 +203,23 @@ impl Gate<'_> {
         Ok(ok(Reply::Done {
             message: format!("custom provider {name} removed"),
         }))
+    }
+
+    /// Unpinned records whose key a new provider would claim, in every vault.
+    fn records_claimed_by(&mut self, provider: &Provider) -> Result<Vec<String>, Response> {
+        let mut out = Vec::new();
+        for vault in self.store.vaults().map_err(|e| store_error(&e))? {
+            if vault == kovra_core::model::VaultName::System {
+                continue;
+            }
+            let listing = self.store.list(&vault).map_err(|e| store_error(&e))?;
+            for r in listing.records {
+                if r.meta.provider.is_none() && provider.claims(r.meta.coordinate.key()) {
+                    out.push(format!("{} ({vault})", r.meta.coordinate));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Check that a provider exists and that a requested host is one of its hosts.
@@ -445,8 +471,17 @@ pub(super) fn pin_decision(
     record: Option<&kovra_core::store::Record>,
     base: policy::Request<'_>,
 ) -> Decision {
-    let pinned = record.and_then(|r| gate.pinned_provider(&r.meta));
     let target = gate.pin_target.clone().unwrap_or_default();
+    let pinned = match (base.operation, record) {
+        // Writing an explicit pin (perhaps to one host of a wildcard provider) is a binding
+        // even where the name already claims the record for the same provider: only an
+        // explicit pin counts as "already bound", and a claim by another provider refuses.
+        (kovra_core::model::Operation::Bind, Some(r)) => r.meta.provider.clone().or_else(|| {
+            gate.pinned_provider(&r.meta)
+                .filter(|claimant| *claimant != target)
+        }),
+        (_, r) => r.and_then(|r| gate.pinned_provider(&r.meta)),
+    };
     let req = policy::Request {
         pin: Some(policy::PinFacts {
             pinned: pinned.as_deref(),

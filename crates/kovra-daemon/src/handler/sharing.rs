@@ -384,8 +384,11 @@ impl Gate<'_> {
             );
             return Err(self.receive_refused("package-expired", resp, Some(&id)));
         }
-        if manifest.expires < manifest.created {
-            let e = ShareError::Invalid("its dates are impossible".into());
+        if manifest.expires < manifest.created || manifest.expires - manifest.created > MAX_TTL_SECS
+        {
+            let e = ShareError::Invalid(
+                "it expires before it was created, or lives longer than 30 days".into(),
+            );
             return Err(self.receive_refused(e.code(), share_error(&e), Some(&id)));
         }
         let ledger: Vec<ReceivedPackage> =
@@ -432,14 +435,28 @@ impl Gate<'_> {
                     None,
                 )
             })?;
-        if self.decide_facts(&vault, &env_coord, None, Op::plain(Operation::Import))
-            == Decision::Deny(Reason::ProductionNeverShared)
-        {
-            return Err(self.sharing_denied(
-                "receive",
-                Reason::ProductionNeverShared,
-                format!("package {id}, environment {}", manifest.environment),
-            ));
+        // Scope first, as everywhere: an environment this session cannot address refuses the
+        // whole package (a narrower scope must never skip a rule, only add refusals).
+        match self.decide_facts(&vault, &env_coord, None, Op::plain(Operation::Import)) {
+            Decision::Allow | Decision::NeedsProof(_) => {}
+            Decision::Deny(r) => {
+                return Err(self.sharing_denied(
+                    "receive",
+                    r,
+                    format!("package {id}, environment {}", manifest.environment),
+                ));
+            }
+            Decision::Unaddressable => {
+                let resp = error(
+                    "not-found",
+                    format!(
+                        "environment {} is not addressable in this session's scope",
+                        manifest.environment
+                    ),
+                    None,
+                );
+                return Err(self.receive_refused("not-found", resp, Some(&id)));
+            }
         }
         // The sender.
         let senders: Vec<AcceptedSender> =
@@ -471,8 +488,15 @@ impl Gate<'_> {
         for c in &coords {
             let record = self.store.find(&vault, c).map_err(|e| store_error(&e))?;
             let d = self.decide_one(&vault, c, record.as_ref(), Op::plain(Operation::Import));
-            if let Decision::Deny(r) = d {
-                return Err(self.sharing_denied("receive", r, format!("package {id}, {c}")));
+            match d {
+                Decision::Allow | Decision::NeedsProof(_) => {}
+                Decision::Deny(r) => {
+                    return Err(self.sharing_denied("receive", r, format!("package {id}, {c}")));
+                }
+                Decision::Unaddressable => {
+                    let resp = super::not_found(c);
+                    return Err(self.receive_refused("not-found", resp, Some(&id)));
+                }
             }
             if record.is_some() {
                 conflicts.push(c.to_string());
@@ -557,7 +581,10 @@ impl Gate<'_> {
             metas.push(Metadata {
                 coordinate: c.clone(),
                 sensitivity,
-                revealable: r.revealable && sensitivity != Sensitivity::InjectOnly,
+                // A replacement never makes a record revealable that was not.
+                revealable: r.revealable
+                    && sensitivity != Sensitivity::InjectOnly
+                    && old.as_ref().is_none_or(|o| o.meta.revealable),
                 description: r.description.chars().take(1024).collect(),
                 created: old.as_ref().map_or(now, |o| o.meta.created),
                 updated: now,
