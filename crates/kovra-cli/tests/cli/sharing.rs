@@ -780,6 +780,57 @@ fn age_encrypt_passphrase(h: &Home, input: &Path, out: &Path, passphrase: &str) 
     assert_eq!(run.code, Some(0), "age -p: {}", run.describe());
 }
 
+/// The inner (token) layer built by hand, as an age scrypt file at work factor 2^`log_n`
+/// (Python's `cryptography`; age v1 as specified at age-encryption.org/v1). kovra seals at
+/// 2^15 and opens at most 2^16, while stock `age -p` uses 2^18, so forged packages need this.
+/// Panics without the Python module.
+fn seal_token_layer(input: &Path, out: &Path, passphrase: &str, log_n: u32) {
+    let script = r#"
+import base64, hashlib, hmac, os, sys
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+def b64(b): return base64.b64encode(b).decode().rstrip("=")
+def hkdf(ikm, salt, info): return HKDF(hashes.SHA256(), 32, salt, info).derive(ikm)
+pt = open(sys.argv[1], "rb").read(); log_n = int(sys.argv[3])
+pw = sys.stdin.buffer.read().rstrip(b"\n")
+fk = os.urandom(16); salt = os.urandom(16)
+k = Scrypt(salt=b"age-encryption.org/v1/scrypt" + salt, length=32, n=2**log_n, r=8, p=1).derive(pw)
+body = ChaCha20Poly1305(k).encrypt(b"\x00" * 12, fk, None)
+hdr = "age-encryption.org/v1\n-> scrypt %s %d\n%s\n---" % (b64(salt), log_n, b64(body))
+mac = hmac.new(hkdf(fk, b"", b"header"), hdr.encode(), hashlib.sha256).digest()
+out = hdr.encode() + b" " + b64(mac).encode() + b"\n"
+nonce = os.urandom(16); aead = ChaCha20Poly1305(hkdf(fk, nonce, b"payload"))
+chunks = [pt[i:i + 65536] for i in range(0, len(pt), 65536)] or [b""]
+out += nonce
+for i, c in enumerate(chunks):
+    last = b"\x01" if i == len(chunks) - 1 else b"\x00"
+    out += aead.encrypt(i.to_bytes(11, "big") + last, c, None)
+open(sys.argv[2], "wb").write(out)
+"#;
+    let _ = std::fs::remove_file(out);
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(input)
+        .arg(out)
+        .arg(log_n.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), passphrase.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "sealing the token layer (python3 cryptography): {}",
+        describe(&o)
+    );
+}
+
 /// The payload of §2, decoded: (payload, manifest bytes as embedded, manifest).
 fn decode_payload(plain: &[u8]) -> (Value, Vec<u8>, Value) {
     let payload: Value = serde_json::from_slice(plain).unwrap_or_else(|e| {
@@ -831,8 +882,8 @@ except Exception as e:
 }
 
 /// A package built by hand, as an attacker with stock tools could: the manifest signed by
-/// `signer` (a fresh Ed25519 key, Python's `cryptography`), sealed with age -p (`token`) and
-/// age -r `recipient`. Returns the package file, or `None` without the Python module.
+/// `signer` (a fresh Ed25519 key, Python's `cryptography`), sealed to `token` (at kovra's own
+/// work factor, `seal_token_layer`) and with age -r `recipient`. Returns the package file, or `None` without the Python module.
 fn forge(
     h: &Home,
     manifest: &Value,
@@ -870,7 +921,7 @@ print(json.dumps({"format": "kovra-share-v1", "manifest": base64.b64encode(m).de
     let payload = h.root.join(format!("forged-payload-{n}.json"));
     std::fs::write(&payload, text.trim()).unwrap();
     let inner = h.root.join(format!("forged-inner-{n}.age"));
-    age_encrypt_passphrase(h, &payload, &inner, token);
+    seal_token_layer(&payload, &inner, token, 15);
     let pkg = h.root.join(format!("forged-{n}.age"));
     age_encrypt_to(recipient, &inner, &pkg);
     let _ = std::fs::remove_file(payload);
@@ -1429,9 +1480,15 @@ fn an_unknown_sender_is_refused_until_accepted() {
     let low = ["--sensitivity", "low"];
     add_ok(&a.h, "secret:qa/app/x", &canary("sender-qa"), &low);
     let qa = canary("sender-qa2");
-    add_ok(&a.h, "secret:qa/app/y", &qa, &low);
+    // Revealable in the package: the replaced records were not, and must stay so.
+    let low_revealable = ["--sensitivity", "low", "--revealable"];
+    add_ok(&a.h, "secret:qa/app/y", &qa, &low_revealable);
     let own = canary("sender-own");
     add_ok(&b, "secret:qa/app/y", &own, &["--sensitivity", "high"]);
+    let qz = canary("sender-qz");
+    add_ok(&a.h, "secret:qa/app/z", &qz, &low_revealable);
+    let own_z = canary("sender-own-z");
+    add_ok(&b, "secret:qa/app/z", &own_z, &low);
     let out2 = a.h.root.join("pkg2.age");
     let s2 = share(&a.h, &share_args("qa", &idb.recipient, &out2, &[]));
     // An existing coordinate: record-exists without --force.
@@ -1450,14 +1507,38 @@ fn an_unknown_sender_is_refused_until_accepted() {
         v["sensitivity"], "high",
         "--force lowered the existing record: {v}"
     );
+    assert_eq!(
+        v["revealable"], false,
+        "--force made a non-revealable record revealable: {v}"
+    );
     let shown = reveal_tty(&b, "secret:qa/app/y");
     assert!(shown.contains(&qa), "not replaced: {shown}");
     let (_, v) = b.json(&["show", "secret:qa/app/x"]);
     assert_eq!(v["sensitivity"], "low", "{v}");
+    // A low record, not revealable: replaced, still low, still not revealable, so an agent
+    // still cannot read it back.
+    let (_, v) = b.json(&["show", "secret:qa/app/z"]);
+    assert_eq!(v["sensitivity"], "low", "{v}");
+    assert_eq!(
+        v["revealable"], false,
+        "--force made a non-revealable record revealable: {v}"
+    );
+    assert_eq!(
+        hash_via_run(&b, "secret:qa/app/z"),
+        sha256_hex(qz.as_bytes())
+    );
+    let o = b.run(&["reveal", "secret:qa/app/z"]);
+    assert!(
+        !o.status.success(),
+        "an agent revealed a record that was never revealable: exit {:?}",
+        o.status.code()
+    );
 
     let mut values = a.values();
     values.push(&own);
     values.push(&qa);
+    values.push(&qz);
+    values.push(&own_z);
     assert_no_values(&[&a.h, &b], &values, &[&s.file, &s2.file]);
 }
 
@@ -1577,7 +1658,7 @@ fn tampered_and_forwarded_packages_are_refused() {
         let p = work.join(format!("{name}.json"));
         std::fs::write(&p, payload_text).unwrap();
         let i = work.join(format!("{name}.inner.age"));
-        age_encrypt_passphrase(&b, &p, &i, pass);
+        seal_token_layer(&p, &i, pass, 15);
         let pkg = work.join(format!("{name}.age"));
         age_encrypt_to(&idb.recipient, &i, &pkg);
         let _ = std::fs::remove_file(p);
@@ -1654,6 +1735,24 @@ fn tampered_and_forwarded_packages_are_refused() {
     // 7. The inner layer under another passphrase: the token no longer opens it.
     let pkg = reseal("other-pass", &plain, &random_token());
     r.file("other passphrase", &pkg, &token, &["token-invalid"]);
+
+    // 8. The inner layer at stock `age -p`'s scrypt work factor (2^18, above kovra's 2^16
+    // ceiling): refused before any work, whatever it holds (a stranger who knows B's public
+    // recipient must not make the daemon spend gigabytes and seconds).
+    let p = work.join("heavy.json");
+    std::fs::write(&p, &plain).unwrap();
+    let heavy_inner = work.join("heavy.inner.age");
+    age_encrypt_passphrase(&b, &p, &heavy_inner, &token);
+    let _ = std::fs::remove_file(&p);
+    let header = std::fs::read(&heavy_inner).unwrap();
+    assert!(
+        contains(&header[..header.len().min(200)], b" 18\n"),
+        "stock age no longer seals at 2^18: {:?}",
+        String::from_utf8_lossy(&header[..header.len().min(120)])
+    );
+    let heavy = work.join("heavy.age");
+    age_encrypt_to(&idb.recipient, &heavy_inner, &heavy);
+    r.file("work factor 2^18", &heavy, &token, &invalid);
 
     assert_no_values(&[&a.h, &b], &a.values(), &[&s.file]);
     assert_token_nowhere(&[&b], &token, &[]);
@@ -1780,6 +1879,26 @@ fn forged_packages_are_refused() {
         f["created"] = json!(created);
         f["expires"] = json!(expires);
         refuse_forged(what, &f, &["package-expired"]);
+    }
+    // F7: a lifetime beyond the 30 days `share --ttl` allows (a package that would stay
+    // receivable for years): invalid, before the sender is considered.
+    for (what, coord, lifetime) in [
+        (
+            "forged, 31-day lifetime",
+            "secret:dev/planted/ttl31",
+            31 * 86400,
+        ),
+        (
+            "forged, ten-year lifetime",
+            "secret:dev/planted/ttl10y",
+            10 * 365 * 86400,
+        ),
+    ] {
+        let mut f = base(json!([rec(coord)]));
+        let created = now() - 5;
+        f["created"] = json!(created);
+        f["expires"] = json!(created + lifetime);
+        refuse_forged(what, &f, &["package-invalid"]);
     }
     // F6: duplicate and invalid coordinates.
     let f = base(json!([
@@ -2059,4 +2178,160 @@ fn the_usb_kit_carries_records_to_a_new_vault() {
         &a.values(),
         &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
     );
+}
+
+/// `receive` sent raw on `h`'s daemon socket (tests/support/raw_request.py), as a same-user
+/// agent that declares `scope` (`null`: the full vault): the daemon's reply.
+fn raw_receive(h: &Home, file: &Path, token: &str, scope: Value, force: bool) -> Value {
+    let (code, status) = h.json(&["status"]);
+    assert_eq!(code, 0, "status: {status}");
+    let socket = status["socket"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no socket in status: {status}"))
+        .to_string();
+    let envelope = json!({
+        "v": 1,
+        "context": {"surface": "cli", "origin": "agent", "scope": scope, "project": null},
+        "request": {
+            "op": "receive",
+            "package": std::fs::read_to_string(file).unwrap(),
+            "token": STANDARD.encode(token.as_bytes()),
+            "force": force,
+            "accept_sender": null,
+            "proof": null,
+        },
+    });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/raw_request.py");
+    let mut py = Command::new("python3");
+    py.arg(script).arg(&socket);
+    let out = h.run_with(with_env(h, py), Some(envelope.to_string().as_bytes()));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "raw request: {}",
+        describe(&out)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("the reply is not JSON ({e}): {}", describe(&out)))
+}
+
+/// A scope that grants everything but the environment `none`.
+fn env_none_scope() -> Value {
+    json!({
+        "operations": ["metadata", "inject", "reveal", "write"],
+        "projects": {"kind": "all"},
+        "global": true,
+        "environments": {"kind": "only", "names": ["none"]},
+    })
+}
+
+/// §3, policy: a same-user agent that declares a scope narrowed to an environment the package
+/// is not in must not skip a rule. A replacing `--force` without a proof imports nothing, and a
+/// package for an environment the receiver declares production is refused, as with the full
+/// scope.
+#[test]
+fn a_narrowed_agent_scope_skips_no_receive_rule() {
+    let a = Sender::new("narrow");
+    let b = Home::init();
+    let idb = identity(&b);
+    // B treats `live` as production; A does not, and shares it.
+    b.stop();
+    std::fs::write(
+        b.home.join("config.toml"),
+        "production_environments = [\"live\"]\n",
+    )
+    .unwrap();
+    b.ok(&["unlock", "--passphrase-file", b.pass_file.to_str().unwrap()]);
+    let live = canary("narrow-live");
+    add_ok(&a.h, "secret:live/app/x", &live, &["--sensitivity", "low"]);
+
+    // B accepts A through a genuine package: it now holds MEDIUM.
+    let p1 = a.h.root.join("first.age");
+    let first = share(
+        &a.h,
+        &share_args("dev", &idb.recipient, &p1, &["--group", "db"]),
+    );
+    let run = receive_tty(&b, &first.file, &first.token, "y", &[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(coordinates(&b), vec![MEDIUM]);
+    let held = sha256_hex(a.medium.as_bytes());
+    assert_eq!(hash_via_run(&b, MEDIUM), held);
+
+    // A changes the value and shares it again: a package that would replace MEDIUM.
+    let newer = canary("narrow-newer");
+    let o = a.h.run_stdin(&["set", MEDIUM, "--stdin"], newer.as_bytes());
+    assert!(o.status.success(), "set: {}", describe(&o));
+    let p2 = a.h.root.join("second.age");
+    let second = share(
+        &a.h,
+        &share_args("dev", &idb.recipient, &p2, &["--group", "db"]),
+    );
+    let p3 = a.h.root.join("live.age");
+    let to_live = share(&a.h, &share_args("live", &idb.recipient, &p3, &[]));
+    let before = records(&b);
+
+    // The raw client itself: with the full scope, the replacement needs a proof and the
+    // production package is refused by policy.
+    let v = raw_receive(&b, &second.file, &second.token, Value::Null, true);
+    assert_eq!(v["status"], "needs-proof", "full scope, --force: {v}");
+    let v = raw_receive(&b, &to_live.file, &to_live.token, Value::Null, false);
+    assert_eq!(v["status"], "error", "full scope, production: {v}");
+    assert_eq!(v["code"], "policy-denied", "full scope, production: {v}");
+    assert_eq!(records(&b), before);
+
+    // (a) Narrowed scope, force, no proof: never imported.
+    let v = raw_receive(&b, &second.file, &second.token, env_none_scope(), true);
+    let refused_or_proof = (v["status"] == "error"
+        && ["not-found", "policy-denied"].contains(&v["code"].as_str().unwrap_or_default()))
+        || v["status"] == "needs-proof";
+    assert!(
+        refused_or_proof,
+        "a narrowed scope replaced records without a proof: {v}"
+    );
+    assert_eq!(records(&b), before, "records changed: {v}");
+    assert_eq!(
+        hash_via_run(&b, MEDIUM),
+        held,
+        "the value was replaced without a proof: {v}"
+    );
+
+    // (b) Narrowed scope, a package for B's production environment: refused, nothing imported.
+    let v = raw_receive(&b, &to_live.file, &to_live.token, env_none_scope(), false);
+    assert!(
+        v["status"] == "error"
+            && ["not-found", "policy-denied"].contains(&v["code"].as_str().unwrap_or_default()),
+        "a narrowed scope imported a production package: {v}"
+    );
+    assert_eq!(records(&b), before, "records changed: {v}");
+    assert!(
+        !coordinates(&b)
+            .iter()
+            .any(|c| c.starts_with("secret:live/")),
+        "{v}"
+    );
+
+    // Neither was used up: the human with a proof still can (the first), and production is
+    // still refused at a terminal (the second).
+    let run = receive_tty(&b, &second.file, &second.token, "n", &["--force"]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(hash_via_run(&b, MEDIUM), sha256_hex(newer.as_bytes()));
+    let after = Refusals::new(&b);
+    after.tty(
+        "production at a terminal",
+        &to_live.file,
+        &to_live.token,
+        &["policy-denied"],
+    );
+
+    let mut values = a.values();
+    values.push(&live);
+    values.push(&newer);
+    assert_no_values(
+        &[&a.h, &b],
+        &values,
+        &[&first.file, &second.file, &to_live.file],
+    );
+    for t in [&first.token, &second.token, &to_live.token] {
+        assert_token_nowhere(&[&b], t, &[]);
+    }
 }

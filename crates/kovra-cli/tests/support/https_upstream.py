@@ -22,6 +22,11 @@ Answers by the last segment of the path (any prefix: `/v1/echo`, `/bot<token>/ec
 - `slow`      waits 5 s, then 200;
 - `big`       200 with a 9 MiB body;
 - `status404` 404, a JSON body holding the credential;
+- `gzip`      200, `Content-Encoding: gzip`, a gzip body holding the credential (sent
+              whatever the request's Accept-Encoding);
+- `partial`   206 with `Content-Range`, a body holding the first half of the credential;
+- `headername` 200 with a header named `X-<credential>` (when the credential is a valid
+              header name token);
 - anything else 200 `{"ok":true}`.
 
 The credential is taken from Authorization (after the scheme; Basic is decoded), x-api-key,
@@ -30,6 +35,7 @@ x-goog-api-key, api-key, private-token and similar headers, the `key` / `api_key
 """
 import argparse
 import base64
+import gzip
 import json
 import os
 import socket
@@ -255,6 +261,22 @@ class Handler(BaseHTTPRequestHandler):
             while sent < size:
                 self.wfile.write(chunk)
                 sent += len(chunk)
+        elif last == "gzip":
+            body = gzip.compress(json.dumps({"echo": cred}).encode())
+            self.send_simple(200, body, extra=[("Content-Encoding", "gzip")])
+        elif last == "partial":
+            whole = json.dumps({"key": cred}).encode()
+            half = cred.encode()[: max(1, len(cred) // 2)]
+            self.send_simple(
+                206,
+                half,
+                ctype="application/octet-stream",
+                extra=[("Content-Range", "bytes 8-%d/%d" % (8 + len(half) - 1, len(whole)))],
+            )
+        elif last == "headername":
+            token_ok = cred and all(c.isalnum() or c in "-_.!#$%&'*+^`|~" for c in cred)
+            extra = [("X-" + cred, "1")] if token_ok else []
+            self.send_simple(200, b'{"headername":"sent"}', extra=extra + [("X-Plain", "kept")])
         elif last == "status404":
             self.send_simple(404, json.dumps({"error": "not found", "key": cred}).encode())
         else:
