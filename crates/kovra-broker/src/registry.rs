@@ -384,6 +384,8 @@ pub fn prefix_matches(prefix: &str, path: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Registry {
     providers: BTreeMap<String, (Provider, Origin)>,
+    /// Claimed variable name (upper case) → provider name: `list` asks once per record.
+    claims: BTreeMap<String, String>,
 }
 
 /// Where a provider came from.
@@ -407,7 +409,28 @@ impl Registry {
                 _ => {}
             }
         }
-        Registry { providers }
+        let mut r = Registry {
+            providers,
+            claims: BTreeMap::new(),
+        };
+        r.index_claims();
+        r
+    }
+
+    fn index_claims(&mut self) {
+        self.claims.clear();
+        // Built-ins first: should two ever claim a name, the built-in keeps it.
+        for origin in [Origin::Builtin, Origin::Custom] {
+            for (p, o) in self.providers.values() {
+                if *o == origin {
+                    for s in &p.secrets {
+                        self.claims
+                            .entry(s.to_ascii_uppercase())
+                            .or_insert_with(|| p.name.clone());
+                    }
+                }
+            }
+        }
     }
 
     /// Add custom providers; a name already built in is refused.
@@ -431,6 +454,7 @@ impl Registry {
                 }
             }
             self.providers.insert(p.name.clone(), (p, Origin::Custom));
+            self.index_claims();
         }
         Ok(self)
     }
@@ -450,13 +474,9 @@ impl Registry {
     /// The provider claiming a record key by name, if any. Claims are unique (custom
     /// providers cannot repeat one); built-ins are still consulted first.
     pub fn claimant(&self, key: &str) -> Option<&Provider> {
-        let find = |origin: Origin| {
-            self.providers
-                .values()
-                .find(|(p, o)| *o == origin && p.claims(key))
-                .map(|(p, _)| p)
-        };
-        find(Origin::Builtin).or_else(|| find(Origin::Custom))
+        self.claims
+            .get(&key.to_ascii_uppercase())
+            .and_then(|name| self.get(name))
     }
 }
 
