@@ -312,31 +312,23 @@ fn read_package(path: &Path) -> Result<String, CliError> {
     })
 }
 
+/// The token from a file (read like a passphrase file: first line, a warning when others can
+/// read it) or a hidden prompt.
 fn read_token(file: Option<&Path>) -> Result<Secret, CliError> {
-    match file {
-        Some(p) => {
-            let mut text = std::fs::read(p).map_err(|e| {
-                fail(
-                    "token-invalid",
-                    format!("cannot read the token file {}: {e}", p.display()),
-                    None,
-                )
-            })?;
-            if let Ok(meta) = std::fs::metadata(p)
-                && meta.permissions().mode() & 0o077 != 0
-            {
-                eprintln!(
-                    "kovra: warning: {} is readable by other users; chmod 600 it",
-                    p.display()
-                );
-            }
-            if let Some(end) = text.iter().position(|&b| b == b'\n') {
-                text.truncate(end);
-            }
-            Ok(Secret::new(text))
-        }
-        None => crate::input::tty_prompt("token: "),
-    }
+    let Some(path) = file else {
+        return crate::input::tty_prompt("token: ");
+    };
+    let src = crate::cli::PassphraseSource {
+        passphrase_file: Some(path.to_path_buf()),
+        passphrase_fd: None,
+    };
+    crate::input::passphrase(&src, "token: ", false).map_err(|e| {
+        fail(
+            "token-invalid",
+            e.message.replace("passphrase", "token"),
+            None,
+        )
+    })
 }
 
 pub fn receive(
