@@ -100,6 +100,15 @@ fn the_file_guard_hook_refuses_secret_files_only() {
         ("/home/u/.ssh/id_ed25519", 2),
         (".env.refs", 0),
         ("src/lib.rs", 0),
+        (".env ", 2),
+        ("staging.env.bak", 2),
+        ("config/.env.production.bak", 2),
+        ("id_ed25519.bak", 2),
+        ("id_rsa.old", 2),
+        ("tls/key.pem~", 2),
+        (".env.example", 0),
+        (".env.sample", 0),
+        (".env.template", 0),
     ] {
         let mut c = h.cmd(&["hook", "file-guard"]);
         c.stdin(Stdio::piped());
@@ -108,4 +117,113 @@ fn the_file_guard_hook_refuses_secret_files_only() {
         let out = h.run_with(c, Some(input.as_bytes()));
         assert_eq!(out.status.code(), Some(code), "{path}: {}", describe(&out));
     }
+}
+
+/// The guard's input as Claude Code sends it, and its exit code and stderr.
+fn guard(h: &Home, input: &str) -> std::process::Output {
+    let mut c = h.cmd(&["hook", "file-guard"]);
+    c.stdin(Stdio::piped());
+    h.run_with(c, Some(input.as_bytes()))
+}
+
+fn tool_call(tool: &str, input: serde_json::Value, cwd: &std::path::Path) -> String {
+    serde_json::json!({"tool_name": tool, "tool_input": input, "cwd": cwd}).to_string()
+}
+
+#[test]
+fn the_file_guard_sees_through_backups_links_and_searches_and_fails_closed() {
+    let h = Home::new();
+    let dir = h.root.join("app");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(dir.join("config/.env.production"), "TOKEN=x\n").unwrap();
+    std::os::unix::fs::symlink("config/.env.production", dir.join("notes.md")).unwrap();
+    let check = |tool: &str, input: serde_json::Value, code: i32| {
+        let out = guard(&h, &tool_call(tool, input.clone(), &dir));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{tool} {input}: {}",
+            describe(&out)
+        );
+        if code == 2 {
+            assert!(stderr(&out).starts_with("kovra: "), "{}", describe(&out));
+        }
+    };
+    // Names that are copies of secret files, or the same name with trailing blanks.
+    for path in [
+        ".env ",
+        ".env.",
+        "prod.env.bak",
+        ".env.production.bak",
+        "/home/u/.ssh/id_ed25519.bak",
+        "id_ed25519.bak",
+        "id_rsa.old",
+        "certs/key.pem~",
+        ".env.~1~",
+    ] {
+        check("Read", serde_json::json!({"file_path": path}), 2);
+    }
+    for path in [
+        ".env.refs",
+        ".env.example",
+        ".env.sample",
+        ".env.template",
+        "src/main.rs",
+    ] {
+        check("Read", serde_json::json!({"file_path": path}), 0);
+    }
+    // A link with an innocent name is judged by its target, relative to the call's cwd.
+    check("Read", serde_json::json!({"file_path": "notes.md"}), 2);
+    check(
+        "Edit",
+        serde_json::json!({"file_path": dir.join("notes.md")}),
+        2,
+    );
+    // Grep reads contents: a search over a tree holding a secret file needs a glob that leaves
+    // it out, or a narrower path. Glob lists names only.
+    check("Grep", serde_json::json!({"pattern": "TOKEN"}), 2);
+    check(
+        "Grep",
+        serde_json::json!({"pattern": "TOKEN", "path": dir}),
+        2,
+    );
+    check(
+        "Grep",
+        serde_json::json!({"pattern": "TOKEN", "glob": "*.rs"}),
+        0,
+    );
+    check(
+        "Grep",
+        serde_json::json!({"pattern": "TOKEN", "path": "src"}),
+        0,
+    );
+    check("Glob", serde_json::json!({"pattern": "**/*.rs"}), 0);
+    let out = guard(
+        &h,
+        &tool_call("Grep", serde_json::json!({"pattern": "T"}), &dir),
+    );
+    assert!(
+        stderr(&out).contains("config/.env.production") && stderr(&out).contains("glob"),
+        "{}",
+        describe(&out)
+    );
+    // Input the guard cannot understand is refused, never waved through.
+    for input in [
+        "",
+        "not json",
+        r#"{"tool_name": "Read"}"#,
+        r#"{"tool_name": "Read", "tool_input": {"file_path": ["a"]}}"#,
+    ] {
+        let out = guard(&h, input);
+        assert_eq!(out.status.code(), Some(2), "{input:?}: {}", describe(&out));
+        assert!(
+            stderr(&out).contains("refuses this call"),
+            "{}",
+            describe(&out)
+        );
+    }
+    // Nothing the guard printed holds the value.
+    assert!(!h.transcript_contains(&[b"TOKEN=x".to_vec()]));
 }
