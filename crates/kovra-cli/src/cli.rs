@@ -35,6 +35,14 @@ pub struct PassphraseSource {
     pub passphrase_fd: Option<i32>,
 }
 
+impl PassphraseSource {
+    /// Read from a file or descriptor rather than typed: any process of the user could
+    /// have read it too.
+    pub fn unattended(&self) -> bool {
+        self.passphrase_file.is_some() || self.passphrase_fd.is_some()
+    }
+}
+
 /// Where a two-factor code comes from when there is no terminal to type it at.
 #[derive(Debug, Args, Clone, Default)]
 pub struct CodeSource {
@@ -180,6 +188,9 @@ pub enum Command {
         env_name: Option<String>,
         #[arg(long, value_name = "FILE")]
         refs: Option<PathBuf>,
+        /// Check this machine's defences against a same-user agent instead (no vault needed).
+        #[arg(long, conflicts_with = "refs")]
+        system: bool,
     },
     /// The executables allowed to receive high and production values (pinned by SHA-256).
     #[command(subcommand)]
@@ -249,6 +260,11 @@ pub struct RunArgs {
     /// Inject nothing (KOVRA_* variables are still removed).
     #[arg(long, conflicts_with = "only")]
     pub no_secrets: bool,
+    /// Keep this variable of yours in a run that gets protected values (repeatable; those
+    /// runs otherwise get only PATH, HOME, USER, LANG, LC_*, TERM, TZ, TMPDIR and the refs).
+    /// Loader and interpreter hooks (LD_*, NODE_OPTIONS, PYTHON*, BASH_ENV, …) are refused.
+    #[arg(long = "keep-env", value_name = "NAME")]
+    pub keep_env: Vec<String>,
     /// The command and its arguments, after `--`.
     #[arg(
         required = true,
@@ -451,6 +467,10 @@ pub struct DaemonArgs {
     /// Detach from the terminal (used by autostart).
     #[arg(long, hide = true)]
     pub background: bool,
+    /// Standard input is a socket from the client that started this daemon; serve it first
+    /// (how `unlock` and `init` hand over a passphrase without the socket path).
+    #[arg(long, hide = true)]
+    pub boot_stdin: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -42,7 +42,11 @@ impl CliError {
             "approval-denied" | "approval-expired" => 4,
             "vault-locked" | "not-initialized" => 6,
             "daemon-unreachable" => 7,
-            "record-tampered" | "vault-tampered" | "database-corrupt" | "audit-broken" => 8,
+            "record-tampered"
+            | "vault-tampered"
+            | "database-corrupt"
+            | "audit-broken"
+            | "daemon-unauthenticated" => 8,
             _ => 1,
         }
     }

@@ -6,12 +6,14 @@ mod api;
 mod cli;
 mod demo;
 mod error;
+mod file_guard;
 mod input;
 mod output;
 mod run;
 mod session;
 mod setup;
 mod share;
+mod system_check;
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,6 +29,8 @@ use crate::error::CliError;
 use crate::session::Session;
 
 fn main() -> ExitCode {
+    // First, before any prompt, read or reply: nothing of ours may be traced or dumped.
+    kovra_client::harden_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
@@ -77,9 +81,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Daemon(args) => return daemon(args),
         Command::Hook(cli::HookCommand::FileGuard) => {
-            std::process::exit(i32::from(setup::file_guard()))
+            std::process::exit(i32::from(file_guard::run()))
         }
         Command::Demo => return demo::run(),
+        Command::Doctor { system: true, .. } => return system_check::run(json),
         Command::Mcp => {
             return kovra_mcp::serve().map_err(|e| {
                 CliError::new("mcp-failed", format!("the MCP server stopped: {e:#}"), None)
@@ -93,7 +98,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Daemon(_) | Command::Demo | Command::Run(_) | Command::Hook(_) | Command::Mcp => {
             Ok(())
         }
-        Command::Doctor { env_name, refs } => {
+        Command::Doctor { env_name, refs, .. } => {
             let (text, path) = run::read_refs(refs)?;
             let caller_vars = std::env::vars_os()
                 .filter_map(|(k, _)| k.into_string().ok())
@@ -166,8 +171,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             })?;
             if !dry_run {
                 if !kovra_core::store::LockedStore::exists(&s.paths.home) {
+                    let unattended = passphrase.unattended();
                     let passphrase = input::passphrase(&passphrase, "new passphrase: ", true)?;
-                    show(s.call(Request::Init { passphrase })?)?;
+                    show(s.hand_over(
+                        Request::Init {
+                            passphrase: passphrase.clone(),
+                            unattended,
+                        },
+                        &passphrase,
+                    )?)?;
                 }
                 match s.call(Request::ProjectCreate {
                     name: project.clone(),
@@ -224,7 +236,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 ));
             }
             let passphrase = input::passphrase(&src, "new passphrase: ", true)?;
-            show(s.call(Request::Init { passphrase })?)
+            show(s.hand_over(
+                Request::Init {
+                    passphrase: passphrase.clone(),
+                    unattended: src.unattended(),
+                },
+                &passphrase,
+            )?)
         }
         Command::Unlock {
             passphrase: src,
@@ -240,14 +258,18 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let passphrase = input::passphrase(&src, "passphrase: ", false)?;
             let given = code_src.code_file.is_some() || code_src.code_fd.is_some();
             let code = given.then(|| input::code(&code_src)).transpose()?;
-            match s.call(Request::Unlock {
+            let unattended = src.unattended();
+            let unlock = |code| Request::Unlock {
                 passphrase: passphrase.clone(),
                 code,
-            }) {
+                unattended,
+                prior_failures: 0,
+            };
+            match s.hand_over(unlock(code), &passphrase) {
                 // The factor lives inside the vault, so only the daemon knows it is on: ask now.
                 Err(e) if e.code == "2fa-code-required" && !given && input::has_tty() => {
                     let code = Some(input::code(&code_src)?);
-                    show(s.call(Request::Unlock { passphrase, code })?)
+                    show(s.hand_over(unlock(code), &passphrase)?)
                 }
                 other => show(other?),
             }
@@ -437,6 +459,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 passphrase_fd: None,
             };
             let new = input::passphrase(&new_src, "new passphrase: ", true)?;
+            // The daemon first shows it holds the key the current passphrase derives: a
+            // process posing as it never sees either passphrase.
+            s.verify(&old)?;
             show(s.call(Request::Passwd { old, new })?)
         }
         Command::RotateKey => show(s.call(Request::RotateKey { proof: None })?),
@@ -469,6 +494,7 @@ fn two_factor(s: &mut Session, cmd: TwoFaCommand, json: bool) -> Result<(), CliE
         TwoFaCommand::Disable { passphrase, code } => {
             let passphrase = input::passphrase(&passphrase, "passphrase: ", false)?;
             let code = input::code(&code)?;
+            s.verify(&passphrase)?;
             show(s.call(Request::TwoFactorDisable { passphrase, code })?)
         }
     }
@@ -517,6 +543,13 @@ fn daemon(args: cli::DaemonArgs) -> Result<(), CliError> {
             }
         };
     }
+    kovra_daemon::os::startup_check().map_err(|why| {
+        CliError::new(
+            "daemon-refused",
+            format!("the daemon will not start: {why}"),
+            Some("start it from a clean environment (no LD_* variables), not under a debugger"),
+        )
+    })?;
     if args.background {
         // Leave the terminal's session so its hangup or Ctrl-C does not reach the daemon.
         let _ = nix::unistd::setsid();
@@ -530,8 +563,19 @@ fn daemon(args: cli::DaemonArgs) -> Result<(), CliError> {
                 Some("fix or remove the config file"),
             )
         })?;
+    let boot = args
+        .boot_stdin
+        .then(kovra_daemon::os::boot_socket_from_stdin)
+        .transpose()
+        .map_err(|e| {
+            CliError::new(
+                "daemon-failed",
+                format!("--boot-stdin: {e}"),
+                Some("started by hand? leave --boot-stdin out"),
+            )
+        })?;
     let daemon = kovra_daemon::Daemon::new(paths, config, kovra_core::crypto::KdfParams::default());
-    kovra_daemon::serve(daemon).map_err(|e| {
+    kovra_daemon::serve(daemon, boot).map_err(|e| {
         let code = if matches!(e, kovra_daemon::ServeError::AlreadyRunning(_)) {
             "daemon-running"
         } else {

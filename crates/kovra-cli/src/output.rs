@@ -245,12 +245,18 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             stdout_line(&format!(
                 "production:  {}",
                 s.production_environments.join(", ")
-            ))
+            ))?;
+            stdout_line(if s.passphrase_proofs {
+                "proofs:      passphrase or two-factor code"
+            } else {
+                "proofs:      two-factor code only (unlocked with a passphrase from a file or descriptor)"
+            })
         }
         Reply::Done { message } => {
             eprintln!("kovra: {message}");
             Ok(())
         }
+        Reply::HandedOver { .. } | Reply::Verified { .. } => Ok(()),
         Reply::Written {
             coordinate,
             vault,

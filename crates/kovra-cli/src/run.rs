@@ -93,6 +93,7 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
         env_name: args.env_name,
         only: args.only,
         no_secrets: args.no_secrets,
+        keep_env: args.keep_env,
         // A new terminal may report 0x0; it is still a terminal.
         tty: on_terminal.then(|| term_size().unwrap_or(TermSize { rows: 24, cols: 80 })),
         proof: None,

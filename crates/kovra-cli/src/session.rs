@@ -2,8 +2,12 @@
 
 use kovra_client::{Client, ClientError};
 use kovra_core::model::{Origin, Surface};
+use kovra_core::proof;
 use kovra_proto::paths::Paths;
-use kovra_proto::{Context, Envelope, PROTOCOL_VERSION, Proof, Reply, Request, Response};
+use kovra_proto::{
+    Context, Envelope, PROTOCOL_VERSION, PassphraseChallenge, Proof, ProofOptions, Reply, Request,
+    Response, Secret,
+};
 
 use crate::error::CliError;
 use crate::input;
@@ -74,6 +78,115 @@ impl Session {
         }
     }
 
+    /// `init` and `unlock`: the passphrase goes only to a daemon this process starts itself,
+    /// over a socket pair (`kovra_client::boot`), never to whatever listens at the socket
+    /// path. A locked daemon found running hands over and exits first; an unlocked one is
+    /// asked to show it holds the key this passphrase derives, and nothing is sent to it.
+    pub fn hand_over(
+        &mut self,
+        mut request: Request,
+        passphrase: &Secret,
+    ) -> Result<Reply, CliError> {
+        self.client = None;
+        match Client::connect(&self.paths) {
+            Ok(mut client) => {
+                let status = match client.call(&self.envelope(Request::Status))? {
+                    Response::Ok { reply } => match *reply {
+                        Reply::Status(s) => s,
+                        _ => return Err(CliError::new("internal", "unexpected reply", None)),
+                    },
+                    Response::Error(e) => return Err(e.into()),
+                    Response::NeedsProof { .. } => {
+                        return Err(CliError::new("internal", "unexpected reply", None));
+                    }
+                };
+                if status.unlocked {
+                    if matches!(request, Request::Init { .. }) {
+                        return Err(CliError::new(
+                            "already-initialized",
+                            format!("a vault already exists at {}", self.paths.home.display()),
+                            Some("use `kovra unlock`; to start over, move the home away first"),
+                        ));
+                    }
+                    self.client = Some(client);
+                    self.verify(passphrase)?;
+                    return Ok(Reply::Done {
+                        message: "vault already unlocked".into(),
+                    });
+                }
+                let failed = match client.call(&self.envelope(Request::Handover))? {
+                    Response::Ok { reply } => match *reply {
+                        Reply::HandedOver { failed_unlocks } => failed_unlocks,
+                        _ => 0,
+                    },
+                    Response::Error(e) => return Err(e.into()),
+                    Response::NeedsProof { .. } => 0,
+                };
+                if let Request::Unlock { prior_failures, .. } = &mut request {
+                    *prior_failures = failed;
+                }
+                // It answers before it exits: wait until its socket is gone.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while self.paths.socket.exists() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+            Err(ClientError::NotRunning(_)) if autostart_enabled() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let exe = std::env::current_exe().map_err(|e| {
+            CliError::new(
+                "daemon-unreachable",
+                format!("cannot locate the kovra binary: {e}"),
+                None,
+            )
+        })?;
+        match kovra_client::boot(&self.paths, &exe, &self.envelope(request))? {
+            Response::Ok { reply } => Ok(*reply),
+            Response::Error(e) => Err(e.into()),
+            Response::NeedsProof { message, code, .. } => Err(CliError::new(
+                "needs-proof",
+                format!("{message} ({code})"),
+                None,
+            )),
+        }
+    }
+
+    /// Check, before anything else is sent with this passphrase, that the daemon holds the
+    /// key it derives (a nonce of ours, tagged with the proof key). A process posing as the
+    /// daemon cannot answer, and neither can a wrong passphrase: both are refused here.
+    pub fn verify(&mut self, passphrase: &Secret) -> Result<(), CliError> {
+        let nonce = hex::encode(kovra_core::crypto::random_array::<16>());
+        let Reply::Verified { kdf, daemon_tag } = self.call(Request::Verify {
+            nonce: nonce.clone(),
+        })?
+        else {
+            return Err(CliError::new("internal", "unexpected reply", None));
+        };
+        let key = proof::key_from_passphrase(passphrase.expose(), &kdf).map_err(|_| {
+            CliError::new(
+                "daemon-unauthenticated",
+                "the daemon asked for a key derivation no kovra vault uses; nothing was sent",
+                Some("another process may be posing as the daemon: `kovra daemon stop` and retry"),
+            )
+        })?;
+        if proof::verify(
+            &key,
+            proof::Role::Daemon,
+            &nonce,
+            &proof::VERIFY_DIGEST,
+            &daemon_tag,
+        ) {
+            Ok(())
+        } else {
+            Err(CliError::new(
+                "wrong-passphrase",
+                "the passphrase does not open this vault (or the process at the socket is not its daemon); nothing was sent",
+                Some("try again; check the keyboard layout"),
+            ))
+        }
+    }
+
     /// Send without autostart; `Ok(None)` when no daemon is running.
     pub fn call_if_running(&mut self, request: Request) -> Result<Option<Reply>, CliError> {
         if self.client.is_none() {
@@ -119,8 +232,18 @@ impl Session {
                 code,
                 message,
                 expires_in,
+                answer,
                 ..
-            } => self.prove(request, challenge, &code, &message, expires_in),
+            } => {
+                let asked = Challenge {
+                    id: challenge,
+                    code,
+                    message,
+                    expires_in,
+                    options: *answer,
+                };
+                self.prove(request, asked)
+            }
         }
     }
 
@@ -184,33 +307,87 @@ impl Session {
         }
     }
 
-    /// The attended step: only a human at this process's terminal can answer it.
-    fn prove(
-        &mut self,
-        mut request: Request,
-        challenge: String,
-        code: &str,
-        message: &str,
-        expires_in: u64,
-    ) -> Result<Reply, CliError> {
+    /// The attended step: only a human at this process's terminal can answer it. The answer
+    /// never leaves this process as typed: a passphrase becomes a MAC over this challenge and
+    /// the digest of the request we sent (computed here, not taken from the daemon), after the
+    /// daemon showed it holds the same key; a code goes as the code.
+    fn prove(&mut self, mut request: Request, asked: Challenge) -> Result<Reply, CliError> {
         if !input::has_tty() || claimed_origin() == Origin::Agent {
             return Err(CliError::new(
                 "needs-proof",
-                format!("{message} ({code})"),
+                format!("{} ({})", asked.message, asked.code),
                 Some(
                     "run this command yourself in a terminal, where kovra can ask for your passphrase",
                 ),
             ));
         }
-        eprintln!("kovra: {message}");
+        let how = match (&asked.options.passphrase, asked.options.code_accepted) {
+            (Some(_), true) => "typing your passphrase or a two-factor code",
+            (Some(_), false) => "typing your passphrase",
+            (None, true) => "typing a two-factor code (a passphrase is not accepted here)",
+            (None, false) => {
+                let why = asked
+                    .options
+                    .passphrase_refused
+                    .as_deref()
+                    .unwrap_or("this daemon accepts no passphrase");
+                return Err(CliError::new(
+                    "proof-invalid",
+                    format!("{}: {why}, and no second factor is enrolled", asked.message),
+                    Some(
+                        "`kovra daemon stop`, unlock at a terminal (typing the passphrase), and retry; with `kovra 2fa enable` a code also answers after an unattended unlock",
+                    ),
+                ));
+            }
+        };
+        if let Some(why) = &asked.options.passphrase_refused {
+            eprintln!("kovra: {why}");
+        }
+        eprintln!("kovra: {}", asked.message);
+        if let Some(sha) = &asked.options.program {
+            eprintln!("kovra: the executable's sha256 is {sha}");
+        }
         eprintln!(
-            "kovra: approve by typing your passphrase, or a two-factor code if that is on (expires in {expires_in}s), or press Ctrl-C to refuse."
+            "kovra: approve by {how} (expires in {}s), or press Ctrl-C to refuse.",
+            asked.expires_in
         );
-        let passphrase = input::tty_prompt("passphrase: ")?;
-        request.set_proof(Proof {
-            challenge,
-            passphrase,
-        });
+        let prompt = if asked.options.passphrase.is_some() {
+            "passphrase: "
+        } else {
+            "two-factor code: "
+        };
+        let answer = input::tty_prompt(prompt)?;
+        let envelope = self.envelope(request.clone());
+        let digest = kovra_proto::digest::request_digest(
+            &envelope.context,
+            &envelope.request,
+            asked.options.program.as_deref(),
+        );
+        let looks_like_code =
+            (6..=8).contains(&answer.len()) && answer.expose().iter().all(u8::is_ascii_digit);
+        let mut daemon_shown = true;
+        let proof = if asked.options.code_accepted && looks_like_code {
+            Proof {
+                challenge: asked.id,
+                mac: None,
+                code: Some(answer),
+            }
+        } else if let Some(pc) = &asked.options.passphrase {
+            let (mac, shown) = proof_mac(&answer, pc, &asked.id, &digest)?;
+            daemon_shown = shown;
+            Proof {
+                challenge: asked.id,
+                mac: Some(mac),
+                code: None,
+            }
+        } else {
+            return Err(CliError::new(
+                "proof-invalid",
+                "that is not a two-factor code",
+                Some("type the current code from your authenticator app"),
+            ));
+        };
+        request.set_proof(proof);
         let envelope = self.envelope(request);
         match self
             .client(false)?
@@ -218,6 +395,13 @@ impl Session {
             .map_err(CliError::from)?
         {
             Response::Ok { reply } => Ok(*reply),
+            Response::Error(e) if !daemon_shown && e.code == "proof-invalid" => Err(CliError::new(
+                "proof-invalid",
+                "wrong passphrase, or the process at the socket is not your vault's daemon (it could not show it holds your vault's key)",
+                Some(
+                    "run the command again and retype the passphrase; if it is right, check `kovra status` before typing it again",
+                ),
+            )),
             Response::Error(e) => Err(e.into()),
             Response::NeedsProof { code, message, .. } => Err(CliError::new(
                 "needs-proof",
@@ -226,4 +410,42 @@ impl Session {
             )),
         }
     }
+}
+
+/// A challenge as the daemon asked it.
+struct Challenge {
+    id: String,
+    code: String,
+    message: String,
+    expires_in: u64,
+    options: ProofOptions,
+}
+
+/// Derive the proof key from the typed passphrase, check the daemon's tag for this very
+/// challenge and digest, and make our own tag. Returns the tag and whether the daemon's
+/// tag matched: a process posing as the daemon cannot make it, but neither matches a
+/// mistyped passphrase, so the tag is sent either way (it opens nothing and fits no other
+/// request) and the daemon's refusal, audit and back-off apply as for any wrong answer.
+fn proof_mac(
+    passphrase: &Secret,
+    asked: &PassphraseChallenge,
+    challenge: &str,
+    digest: &[u8; 32],
+) -> Result<(String, bool), CliError> {
+    let key = proof::key_from_passphrase(passphrase.expose(), &asked.kdf).map_err(|_| {
+        CliError::new(
+            "daemon-unauthenticated",
+            "the daemon asked for a key derivation weaker or costlier than any kovra vault uses; nothing was sent",
+            Some("another process may be posing as the daemon: `kovra daemon stop` and retry"),
+        )
+    })?;
+    let shown = proof::verify(
+        &key,
+        proof::Role::Daemon,
+        challenge,
+        digest,
+        &asked.daemon_tag,
+    );
+    let mac = hex::encode(proof::tag(&key, proof::Role::Client, challenge, digest));
+    Ok((mac, shown))
 }

@@ -551,8 +551,15 @@ pub fn kit(s: &mut Session, cmd: KitCommand, json: bool) -> Result<(), CliError>
         }
         KitCommand::Enroll { dir, passphrase } => {
             if !kovra_core::store::LockedStore::exists(&s.paths.home) {
+                let unattended = passphrase.unattended();
                 let passphrase = crate::input::passphrase(&passphrase, "new passphrase: ", true)?;
-                s.call(Request::Init { passphrase })?;
+                s.hand_over(
+                    Request::Init {
+                        passphrase: passphrase.clone(),
+                        unattended,
+                    },
+                    &passphrase,
+                )?;
             }
             let Reply::Identity {
                 recipient,

@@ -2,6 +2,8 @@
 //! send one envelope, read one reply. Used by every surface that is not the daemon.
 #![forbid(unsafe_code)]
 
+pub mod peer;
+
 use std::io::{BufReader, BufWriter};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
@@ -26,15 +28,27 @@ pub enum ClientError {
     StartFailed(String),
     #[error("lost the connection to the daemon: {0}")]
     Frame(#[from] FrameError),
+    /// Something other than this home's daemon listens at the socket; nothing was sent.
+    #[error("refusing to talk to {socket}: {source}; nothing was sent")]
+    Unauthenticated {
+        socket: PathBuf,
+        source: peer::PeerError,
+    },
 }
 
 impl ClientError {
     pub fn code(&self) -> &'static str {
-        "daemon-unreachable"
+        match self {
+            ClientError::Unauthenticated { .. } => "daemon-unauthenticated",
+            _ => "daemon-unreachable",
+        }
     }
 
     pub fn hint(&self) -> &'static str {
         match self {
+            ClientError::Unauthenticated { .. } => {
+                "another process may stand between you and the daemon: do not type secrets; find the process (ps, /proc/PID), stop it, then `kovra daemon stop` and retry"
+            }
             ClientError::NotRunning(_) => {
                 "start it with `kovra daemon`, or let the CLI start it (unset KOVRA_NO_AUTOSTART)"
             }
@@ -50,9 +64,47 @@ pub struct Client {
     writer: BufWriter<UnixStream>,
 }
 
+/// The executable a daemon started by this process runs: the running image itself, even if
+/// its file was replaced on disk since.
+const OWN_EXE: &str = "/proc/self/exe";
+
 impl Client {
-    /// Connect to a running daemon.
+    /// Connect to a running daemon, after checking it is this home's daemon running this
+    /// executable (`peer`).
     pub fn connect(paths: &Paths) -> Result<Self, ClientError> {
+        Self::connect_expecting(paths, Path::new(OWN_EXE))
+    }
+
+    /// Connect to a daemon that runs `daemon_exe` (for programs other than `kovra` itself).
+    pub fn connect_expecting(paths: &Paths, daemon_exe: &Path) -> Result<Self, ClientError> {
+        // A daemon that is exiting can still be connected to for a moment after its lock
+        // was released (or another daemon took it): look again briefly before calling the
+        // peer an impostor. One that is gone by then was just a daemon stopping.
+        let mut tries = 0;
+        loop {
+            let client = Self::connect_unauthenticated(paths)?;
+            match peer::authenticate(client.writer.get_ref(), &paths.lock_file(), daemon_exe) {
+                Ok(_) => return Ok(client),
+                Err(peer::PeerError::Gone(_)) => {
+                    return Err(ClientError::NotRunning(paths.socket.clone()));
+                }
+                Err(peer::PeerError::NotLockHolder { .. }) if tries < 5 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(source) => {
+                    return Err(ClientError::Unauthenticated {
+                        socket: paths.socket.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Connect without checking the peer: only for requests that carry nothing and whose
+    /// answer decides nothing (asking a daemon to stop).
+    pub fn connect_unauthenticated(paths: &Paths) -> Result<Self, ClientError> {
         let stream = UnixStream::connect(&paths.socket).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
                 ClientError::NotRunning(paths.socket.clone())
@@ -74,14 +126,14 @@ impl Client {
 
     /// Connect, starting `kovra daemon` from `exe` first if none is running.
     pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Self, ClientError> {
-        match Self::connect(paths) {
+        match Self::connect_expecting(paths, exe) {
             Err(ClientError::NotRunning(_)) => {}
             other => return other,
         }
         start_daemon(paths, exe)?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match Self::connect(paths) {
+            match Self::connect_expecting(paths, exe) {
                 Err(ClientError::NotRunning(_)) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
@@ -152,7 +204,38 @@ impl Sender {
     }
 }
 
+/// Start a daemon from `exe` and hand it `envelope` over a socket pair that is its standard
+/// input, never over the socket path: a passphrase sent this way reaches only a process this
+/// one started from its own executable, whatever listens at the path. The daemon serves the
+/// path once it holds the home's lock; if it cannot take the lock, it says so here.
+pub fn boot(paths: &Paths, exe: &Path, envelope: &Envelope) -> Result<Response, ClientError> {
+    let io = |e: std::io::Error| ClientError::StartFailed(e.to_string());
+    let (mine, theirs) = UnixStream::pair().map_err(io)?;
+    spawn_daemon(
+        paths,
+        exe,
+        Stdio::from(std::os::fd::OwnedFd::from(theirs)),
+        true,
+    )?;
+    mine.set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(io)?;
+    let read = mine.try_clone().map_err(io)?;
+    frame::write(&mut BufWriter::new(mine), envelope)?;
+    match frame::read(&mut BufReader::new(read), MAX_REPLY) {
+        Ok(response) => Ok(response),
+        Err(FrameError::Closed) => Err(ClientError::StartFailed(format!(
+            "the daemon stopped before answering (see {})",
+            paths.log_file().display()
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn start_daemon(paths: &Paths, exe: &Path) -> Result<(), ClientError> {
+    spawn_daemon(paths, exe, Stdio::null(), false)
+}
+
+fn spawn_daemon(paths: &Paths, exe: &Path, stdin: Stdio, boot: bool) -> Result<(), ClientError> {
     kovra_core::store::ensure_private_dir(&paths.home)
         .map_err(|e| ClientError::StartFailed(e.to_string()))?;
     let log = std::fs::OpenOptions::new()
@@ -161,12 +244,29 @@ fn start_daemon(paths: &Paths, exe: &Path) -> Result<(), ClientError> {
         .mode(0o600)
         .open(paths.log_file())
         .map_err(|e| ClientError::StartFailed(format!("{}: {e}", paths.log_file().display())))?;
-    Command::new(exe)
-        .args(["daemon", "--background"])
-        .stdin(Stdio::null())
+    let mut cmd = Command::new(exe);
+    // The daemon refuses to start with loader hooks in its environment; it never needs them.
+    for (name, _) in std::env::vars_os() {
+        if kovra_core::childenv::is_loader_variable(&name.to_string_lossy()) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(["daemon", "--background"]);
+    if boot {
+        cmd.arg("--boot-stdin");
+    }
+    cmd.stdin(stdin)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .map_err(|e| ClientError::StartFailed(format!("{}: {e}", exe.display())))?;
     Ok(())
+}
+
+/// Make this process non-dumpable and core-less before it reads anything typed or prints a
+/// revealed value: a same-user process can then neither trace it (`strace -p`, ptrace) nor
+/// read its memory or environment through `/proc`. Returns whether the kernel agreed.
+pub fn harden_process() -> bool {
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    nix::sys::prctl::set_dumpable(false).is_ok()
 }

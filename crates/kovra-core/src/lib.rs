@@ -5,10 +5,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod audit;
+pub mod childenv;
 pub mod coord;
 pub mod crypto;
 pub mod envrefs;
 pub mod model;
 pub mod policy;
+pub mod proof;
 pub mod store;
 pub mod totp;

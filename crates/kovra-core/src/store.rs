@@ -17,6 +17,7 @@ use crate::audit::{AuditEntry, AuditKeys, ChainBreak, GENESIS};
 use crate::coord::Coordinate;
 use crate::crypto::{self, KdfParams, Key};
 use crate::model::{Metadata, VaultName};
+use crate::proof;
 
 pub const DB_FILE: &str = "vault.db";
 const FORMAT: i64 = 1;
@@ -315,14 +316,15 @@ impl LockedStore {
 
     /// Check a passphrase without consuming the store.
     pub fn check_passphrase(&self, passphrase: &[u8]) -> Result<Key> {
-        unwrap_root(&self.header()?, passphrase)
+        unwrap_root(&self.header()?, passphrase).map(|(root, _)| root)
     }
 
     /// Unwrap the root key and verify the record index against its authenticated state.
     pub fn unlock(self, passphrase: &[u8]) -> Result<UnlockedStore> {
         let header = self.header()?;
-        let root = unwrap_root(&header, passphrase)?;
-        UnlockedStore::new(self.conn, self.path, root, header)
+        let (root, kek) = unwrap_root(&header, passphrase)?;
+        let proof = ProofVerifier::new(&kek, &header);
+        UnlockedStore::new(self.conn, self.path, root, header, proof)
     }
 }
 
@@ -365,13 +367,35 @@ fn read_header(conn: &Connection) -> Result<Header> {
     })
 }
 
-fn unwrap_root(header: &Header, passphrase: &[u8]) -> Result<Key> {
+/// The root key and the key-encryption key that opened it.
+fn unwrap_root(header: &Header, passphrase: &[u8]) -> Result<(Key, Key)> {
     let kek = crypto::derive_kek(passphrase, &header.salt, header.kdf)
         .map_err(|_| StoreError::WrongPassphrase)?;
     let aad = root_aad(&header.uuid, &header.kdf, &header.salt);
     let opened =
         crypto::open(&kek, &aad, &header.wrapped_root).map_err(|_| StoreError::WrongPassphrase)?;
-    crypto::key_from_slice(&opened).map_err(|_| StoreError::WrongPassphrase)
+    let root = crypto::key_from_slice(&opened).map_err(|_| StoreError::WrongPassphrase)?;
+    Ok((root, kek))
+}
+
+/// What checks a passphrase-derived proof of presence (`crate::proof`) without the
+/// passphrase: the proof key derived at unlock, and the public salt and cost a client needs
+/// to derive it again.
+pub struct ProofVerifier {
+    pub key: Key,
+    pub kdf: proof::ProofKdf,
+}
+
+impl ProofVerifier {
+    fn new(kek: &Key, header: &Header) -> Self {
+        ProofVerifier {
+            key: proof::key_from_kek(kek),
+            kdf: proof::ProofKdf {
+                salt: hex_lower(&header.salt),
+                kdf: header.kdf,
+            },
+        }
+    }
 }
 
 const SCHEMA: &str = "
@@ -450,6 +474,7 @@ pub struct UnlockedStore {
     audit_seq: u64,
     audit_head: [u8; 32],
     deks: HashMap<Lookup, Key>,
+    proof: ProofVerifier,
 }
 
 fn xor_into(acc: &mut [u8; 32], x: &[u8; 32]) {
@@ -464,7 +489,13 @@ fn lookup_from(v: Vec<u8>) -> Result<Lookup> {
 }
 
 impl UnlockedStore {
-    fn new(conn: Connection, path: PathBuf, root: Key, header: Header) -> Result<Self> {
+    fn new(
+        conn: Connection,
+        path: PathBuf,
+        root: Key,
+        header: Header,
+        proof: ProofVerifier,
+    ) -> Result<Self> {
         let keys = Keys {
             index: crypto::subkey(&root, "index"),
             state: crypto::subkey(&root, "state"),
@@ -489,6 +520,7 @@ impl UnlockedStore {
             audit_seq: header.audit_seq,
             audit_head,
             deks: HashMap::new(),
+            proof,
         };
         // Rebuild the index and check it against the authenticated state tag: a deleted,
         // added or rolled-back row changes the tag.
@@ -550,7 +582,7 @@ impl UnlockedStore {
     /// so the unwrapped key must also be the very key this store holds.
     pub fn check_passphrase(&self, passphrase: &[u8]) -> Result<()> {
         let header = read_header(&self.conn)?;
-        let root = unwrap_root(&header, passphrase)?;
+        let (root, _) = unwrap_root(&header, passphrase)?;
         if crypto::mac_eq(root.as_ref(), self.root.as_ref()) {
             Ok(())
         } else {
@@ -1057,7 +1089,20 @@ impl UnlockedStore {
                 params![kdf_json, salt.as_slice(), wrapped],
             )?;
             p.append_audit_tx(tx, audit)
-        })
+        })?;
+        self.proof = ProofVerifier {
+            key: proof::key_from_kek(&kek),
+            kdf: proof::ProofKdf {
+                salt: hex_lower(&salt),
+                kdf,
+            },
+        };
+        Ok(())
+    }
+
+    /// The verifier of passphrase proofs for the passphrase this store was opened with.
+    pub fn proof_verifier(&self) -> &ProofVerifier {
+        &self.proof
     }
 
     /// Give every vault a new data key and re-seal every version of every record under it,

@@ -230,6 +230,16 @@ pub fn notify_value_request(command: &str) {
     notify_desktop("kovra: a value is requested", &format!("run `{command}`"));
 }
 
+/// The daemon found its socket or lock file replaced and stopped.
+pub fn notify_socket_replaced(what: &str) {
+    notify_desktop(
+        "kovra: daemon stopped (socket replaced)",
+        &format!(
+            "{what}; another process may be relaying kovra's socket — check before typing a passphrase"
+        ),
+    );
+}
+
 fn notify_desktop(title: &str, body: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("notify-send").is_file()))

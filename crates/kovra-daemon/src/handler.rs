@@ -9,12 +9,14 @@ use kovra_core::coord::{self, Coordinate};
 use kovra_core::crypto::{self, KdfParams};
 use kovra_core::model::{Metadata, Operation, Origin, Sensitivity, VaultName};
 use kovra_core::policy::{self, Decision, Presence, RecordFacts, Scope};
+use kovra_core::proof;
 use kovra_core::store::{self, LockedStore, Record, StoreError, UnlockedStore};
 use kovra_core::totp;
 use kovra_proto::paths::Paths;
 use kovra_proto::{
-    ApprovalView, Charset, Context, Envelope, ErrorReply, Fact, Listing, PROTOCOL_VERSION, Proof,
-    RecordView, Reply, Request, Response, Secret, StatusInfo,
+    ApprovalView, Charset, Context, Envelope, ErrorReply, Fact, Listing, PROTOCOL_VERSION,
+    PassphraseChallenge, Proof, ProofOptions, RecordView, Reply, Request, Response, Secret,
+    StatusInfo,
 };
 
 use crate::approvals::{Approvals, Outcome};
@@ -58,6 +60,10 @@ struct Inner {
     /// Built-in plus the vault's custom providers, while unlocked. Only this daemon writes
     /// the vault, so clearing it on every provider change (and on lock) keeps it exact.
     registry: Option<std::sync::Arc<kovra_broker::Registry>>,
+    /// False once this daemon was unlocked (or created) with a passphrase read from a file
+    /// or descriptor: any process of the user could have read it, so for the rest of this
+    /// daemon's life only a second-factor code proves presence.
+    passphrase_proofs: bool,
 }
 
 /// What the kernel told us about the caller.
@@ -248,6 +254,7 @@ impl Daemon {
                 failed_unlocks_while_locked: 0,
                 last_activity: Instant::now(),
                 registry: None,
+                passphrase_proofs: true,
             }),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
@@ -304,11 +311,41 @@ impl Daemon {
     /// Lock, remove the socket and exit, holding the state lock so no request starts
     /// between the lock and the exit.
     pub fn lock_and_exit(&self, why: &str) -> ! {
+        self.stop(why, true)
+    }
+
+    fn stop(&self, why: &str, remove_socket: bool) -> ! {
         let mut inner = self.lock_inner();
         Self::lock_now(&mut inner, why);
-        let _ = std::fs::remove_file(&self.paths.socket);
+        if remove_socket {
+            let _ = std::fs::remove_file(&self.paths.socket);
+        }
         tracing::info!(reason = why, "stopped");
         std::process::exit(0)
+    }
+
+    /// The socket path (or the lock file) no longer names what this daemon bound: another
+    /// process may be relaying between clients and us. Record it, tell the human, lock and
+    /// stop, so no client keeps talking through the relay.
+    pub fn socket_replaced(&self, what: &str) -> ! {
+        {
+            let mut inner = self.lock_inner();
+            if let Some(s) = inner.store.as_mut() {
+                let _ = s.audit(AuditEntry {
+                    action: "socket-replaced".into(),
+                    surface: "daemon".into(),
+                    origin: "daemon".into(),
+                    decision: "lock".into(),
+                    detail: Some(what.to_string()),
+                    ..AuditEntry::default()
+                });
+            }
+        }
+        tracing::warn!(what, "socket or lock file replaced; locking and stopping");
+        crate::approvals::notify_socket_replaced(what);
+        // The path is no longer ours: leave whatever is there for the human to find (the
+        // next client refuses to talk to it) rather than clear the way for it.
+        self.stop("socket-replaced", false)
     }
 
     fn lock_now(inner: &mut Inner, why: &str) {
@@ -392,14 +429,28 @@ impl Daemon {
             context,
         };
         let proof = request.take_proof();
-        let digest = request_digest(&info, &request);
+        // A run's executable is opened and hashed before anything is decided: the digest
+        // covers its content, and the run later executes this very descriptor.
+        let program = match &request {
+            Request::Run(run) => Some(crate::program::for_run(run)),
+            _ => None,
+        };
+        let program_sha = program
+            .as_ref()
+            .and_then(|p| p.as_ref().ok())
+            .map(|p| p.sha256.clone());
+        let digest =
+            kovra_proto::digest::request_digest(&info.context, &request, program_sha.as_deref());
         let mut inner = self.lock_inner();
         // Only work with the vault keeps it unlocked; polling `status` does not.
-        if !matches!(request, Request::Status | Request::Lock | Request::Shutdown) {
+        if !matches!(
+            request,
+            Request::Status | Request::Lock | Request::Shutdown | Request::Handover
+        ) {
             inner.last_activity = Instant::now();
         }
         let failures_before = inner.failures;
-        let (response, plan) = self.dispatch(&mut inner, &info, request, proof, digest);
+        let (response, plan) = self.dispatch(&mut inner, &info, request, proof, digest, program);
         let delay = if inner.failures > failures_before {
             Duration::from_millis(250u64.saturating_mul(1 << inner.failures.min(5)))
         } else {
@@ -415,12 +466,27 @@ impl Daemon {
         request: Request,
         proof: Option<Proof>,
         digest: [u8; 32],
+        program: Option<Result<crate::program::Program, Response>>,
     ) -> (Response, Option<Plan>) {
         let response = match request {
             Request::Status => ok(Reply::Status(self.status(inner, &info.scope))),
-            Request::Init { passphrase } => self.init(inner, info, &passphrase),
-            Request::Unlock { passphrase, code } => {
-                self.unlock(inner, info, &passphrase, code.as_ref())
+            Request::Init {
+                passphrase,
+                unattended,
+            } => self.init(inner, info, &passphrase, unattended),
+            Request::Unlock {
+                passphrase,
+                code,
+                unattended,
+                prior_failures,
+            } => {
+                // Carried over from the locked daemon this one replaced, so a guess made
+                // there still shows at the next unlock.
+                inner.failed_unlocks_while_locked = inner
+                    .failed_unlocks_while_locked
+                    .saturating_add(prior_failures.min(1000));
+                inner.failures = inner.failures.max(prior_failures.min(5));
+                self.unlock(inner, info, &passphrase, code.as_ref(), unattended)
             }
             Request::Lock => {
                 Self::lock_now(inner, "requested");
@@ -434,6 +500,31 @@ impl Daemon {
                     message: "daemon stopping".into(),
                 })
             }
+            Request::Handover => match inner.store {
+                Some(_) => error(
+                    "vault-unlocked",
+                    "this daemon is unlocked; it hands over only while locked",
+                    Some("`kovra lock` or `kovra daemon stop` first"),
+                ),
+                None => ok(Reply::HandedOver {
+                    failed_unlocks: inner.failed_unlocks_while_locked,
+                }),
+            },
+            Request::Verify { nonce } => match inner.store.as_ref() {
+                Some(store) => {
+                    let verifier = store.proof_verifier();
+                    ok(Reply::Verified {
+                        kdf: verifier.kdf.clone(),
+                        daemon_tag: hex::encode(proof::tag(
+                            &verifier.key,
+                            proof::Role::Daemon,
+                            &nonce,
+                            &proof::VERIFY_DIGEST,
+                        )),
+                    })
+                }
+                None => locked(),
+            },
             other => {
                 let Some(store) = inner.store.as_mut() else {
                     let resp = if LockedStore::exists(&self.paths.home) {
@@ -461,7 +552,15 @@ impl Daemon {
                     registry_cache: &mut inner.registry,
                     pin_target: None,
                     new_pin: None,
+                    program,
+                    program_sha: None,
+                    passphrase_proofs: inner.passphrase_proofs,
                 };
+                gate.program_sha = gate
+                    .program
+                    .as_ref()
+                    .and_then(|p| p.as_ref().ok())
+                    .map(|p| p.sha256.clone());
                 // An out-of-band approval of this very request counts as its proof, once.
                 if proof.is_none()
                     && let Some(id) = gate.approvals.take_approved(&digest)
@@ -548,10 +647,50 @@ impl Daemon {
             idle_timeout_secs: idle,
             locks_in_secs: locks_in,
             production_environments: self.config.production_envs.iter().cloned().collect(),
+            passphrase_proofs: inner.passphrase_proofs,
         }
     }
 
-    fn init(&self, inner: &mut Inner, info: &Info, passphrase: &Secret) -> Response {
+    /// Refuse to take a passphrase while traced (the daemon refused to start traced, but
+    /// look again before a key comes into memory).
+    fn before_passphrase() -> Option<Response> {
+        let tracer = crate::os::own_tracer().filter(|t| *t != 0)?;
+        tracing::error!(tracer, "traced: refusing to take a passphrase");
+        Some(error(
+            "daemon-traced",
+            format!("the daemon is being traced by pid {tracer}; it will not take a passphrase"),
+            Some("stop the tracing process, then `kovra daemon stop` and retry"),
+        ))
+    }
+
+    /// A correct passphrase that came from a file or descriptor (or from a caller without a
+    /// terminal) is known to whatever could read that file: from now on only a second
+    /// factor proves presence to this daemon.
+    fn passphrase_accepted(inner: &mut Inner, info: &Info, unattended: bool) {
+        if unattended || info.origin == Origin::Agent {
+            inner.passphrase_proofs = false;
+        }
+    }
+
+    /// What a new or opened vault says after an unattended unlock without a second factor.
+    fn unattended_note(inner: &Inner, store: &mut UnlockedStore) -> &'static str {
+        if inner.passphrase_proofs || twofactor::active(store) {
+            ""
+        } else {
+            "; the passphrase came from a file, so a typed passphrase no longer proves presence to this daemon and no second factor is enrolled: stop the daemon and unlock at a terminal, then `kovra 2fa enable` so a code can answer after unattended unlocks"
+        }
+    }
+
+    fn init(
+        &self,
+        inner: &mut Inner,
+        info: &Info,
+        passphrase: &Secret,
+        unattended: bool,
+    ) -> Response {
+        if let Some(refused) = Self::before_passphrase() {
+            return refused;
+        }
         if passphrase.len() < MIN_PASSPHRASE {
             return error(
                 "passphrase-weak",
@@ -570,9 +709,11 @@ impl Daemon {
             return store_error(&e);
         }
         let id = store.vault_id();
+        Self::passphrase_accepted(inner, info, unattended);
+        let note = Self::unattended_note(inner, &mut store);
         inner.store = Some(store);
         ok(Reply::Done {
-            message: format!("vault {id} created and unlocked"),
+            message: format!("vault {id} created and unlocked{note}"),
         })
     }
 
@@ -582,7 +723,11 @@ impl Daemon {
         info: &Info,
         passphrase: &Secret,
         code: Option<&Secret>,
+        unattended: bool,
     ) -> Response {
+        if let Some(refused) = Self::before_passphrase() {
+            return refused;
+        }
         if let Some(store) = inner.store.as_mut() {
             // Still a passphrase (and code) check: "already unlocked" must not answer every
             // guess with yes.
@@ -592,9 +737,12 @@ impl Daemon {
             }
             let entry = info.entry("unlock", None, None, "ok");
             return match twofactor::unlock_check(store, code, &entry) {
-                Ok(()) => ok(Reply::Done {
-                    message: "vault already unlocked".into(),
-                }),
+                Ok(()) => {
+                    Self::passphrase_accepted(inner, info, unattended);
+                    ok(Reply::Done {
+                        message: "vault already unlocked".into(),
+                    })
+                }
                 Err((resp, failed)) => {
                     if failed {
                         inner.failures += 1;
@@ -629,9 +777,11 @@ impl Daemon {
                 if let Err(e) = store.audit(entry) {
                     return store_error(&e);
                 }
+                Self::passphrase_accepted(inner, info, unattended);
+                let note = Self::unattended_note(inner, &mut store);
                 inner.store = Some(store);
                 ok(Reply::Done {
-                    message: "vault unlocked".into(),
+                    message: format!("vault unlocked{note}"),
                 })
             }
             Err(e) => {
@@ -643,31 +793,6 @@ impl Daemon {
             }
         }
     }
-}
-
-/// The digest a proof is bound to: the tightened facts and the request without its proof.
-/// A run's approval covers what the human judges (command, directory, refs, environment
-/// name), not the incidental rest of the caller's environment or terminal size, so the same
-/// command started again from another shell is the same request.
-fn request_digest(info: &Info, request: &Request) -> [u8; 32] {
-    let ctx = serde_json::to_vec(&(&info.context, info.origin, &info.project)).unwrap_or_default();
-    let req = match request {
-        Request::Run(run) => {
-            let stable = (
-                &run.argv,
-                &run.cwd,
-                &run.refs,
-                &run.refs_path,
-                &run.env_name,
-                &run.only,
-                run.no_secrets,
-            );
-            serde_json::to_vec(&("run", stable)).unwrap_or_default()
-        }
-        other => serde_json::to_vec(other).unwrap_or_default(),
-    };
-    let req = zeroize::Zeroizing::new(req);
-    crypto::sha256(&[&ctx, &req])
 }
 
 /// One request's passage through policy, with the unlocked store.
@@ -697,6 +822,12 @@ struct Gate<'a> {
     pin_target: Option<String>,
     /// For a record being created with `--provider`: its pin.
     new_pin: Option<String>,
+    /// For a run: its executable, opened and hashed (or why it could not be).
+    program: Option<Result<crate::program::Program, Response>>,
+    /// Its hash, which the digest covers and a challenge shows.
+    program_sha: Option<String>,
+    /// Whether a passphrase can still prove presence to this daemon.
+    passphrase_proofs: bool,
 }
 
 impl Gate<'_> {
@@ -725,24 +856,46 @@ impl Gate<'_> {
                 ));
             }
         }
-        // With the second factor on, a code answers the challenge as well as the passphrase,
-        // unless the configuration narrowed the kinds of proof.
         let config = &self.daemon.config;
         let (by_passphrase, by_code) = (config.proof_by_passphrase, config.proof_by_code);
-        if by_code && self.proof_by_code(proof.passphrase.expose())? {
-            return Ok(());
+        if let Some(code) = &proof.code {
+            if !by_code {
+                return Err(refused(
+                    self,
+                    "a two-factor code is not accepted as a proof here (proof_kinds)",
+                ));
+            }
+            if self.proof_by_code(code.expose())? {
+                return Ok(());
+            }
+            return Err(refused(self, "wrong, used or expired two-factor code"));
         }
+        let Some(mac) = &proof.mac else {
+            return Err(refused(
+                self,
+                "the proof carries neither a passphrase proof nor a code",
+            ));
+        };
         if !by_passphrase {
             return Err(refused(
                 self,
                 "only a TOTP code is accepted as a proof here (proof_kinds)",
             ));
         }
-        if self
-            .store
-            .check_passphrase(proof.passphrase.expose())
-            .is_err()
-        {
+        if !self.passphrase_proofs {
+            return Err(refused(
+                self,
+                "this daemon was unlocked with a passphrase read from a file or descriptor, so a passphrase no longer proves presence; answer with a two-factor code",
+            ));
+        }
+        let key = &self.store.proof_verifier().key;
+        if !proof::verify(
+            key,
+            proof::Role::Client,
+            &proof.challenge,
+            &self.digest,
+            mac,
+        ) {
             return Err(refused(self, "wrong passphrase"));
         }
         Ok(())
@@ -1125,7 +1278,9 @@ impl Gate<'_> {
             | Request::Init { .. }
             | Request::Unlock { .. }
             | Request::Lock
-            | Request::Shutdown => Err(error(
+            | Request::Shutdown
+            | Request::Handover
+            | Request::Verify { .. } => Err(error(
                 "internal",
                 "request routed to the wrong handler",
                 None,
@@ -1165,12 +1320,39 @@ impl Gate<'_> {
             crate::approvals::notify(&id, action);
             id
         });
+        let config = &self.daemon.config;
+        let passphrase = (config.proof_by_passphrase && self.passphrase_proofs).then(|| {
+            let verifier = self.store.proof_verifier();
+            PassphraseChallenge {
+                kdf: verifier.kdf.clone(),
+                daemon_tag: hex::encode(proof::tag(
+                    &verifier.key,
+                    proof::Role::Daemon,
+                    &challenge,
+                    &self.digest,
+                )),
+            }
+        });
+        let passphrase_refused = if !config.proof_by_passphrase {
+            Some("only a TOTP code is accepted as a proof here (proof_kinds)".to_string())
+        } else if !self.passphrase_proofs {
+            Some("this daemon was unlocked with a passphrase read from a file or descriptor, so a typed passphrase no longer proves presence to it".to_string())
+        } else {
+            None
+        };
+        let code_accepted = config.proof_by_code && twofactor::active(self.store);
         Response::NeedsProof {
             challenge,
             code: reason.code().to_string(),
             message,
             expires_in: CHALLENGE_TTL.as_secs(),
             approval,
+            answer: Box::new(ProofOptions {
+                passphrase,
+                passphrase_refused,
+                code_accepted,
+                program: self.program_sha.clone(),
+            }),
         }
     }
 

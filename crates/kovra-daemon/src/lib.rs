@@ -10,6 +10,7 @@ pub mod broker;
 pub mod config;
 pub mod handler;
 pub mod os;
+pub mod program;
 pub mod proof;
 pub mod run;
 pub mod server;

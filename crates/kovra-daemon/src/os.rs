@@ -131,3 +131,69 @@ pub fn close_on_exec<F: AsFd>(fd: &F) -> nix::Result<()> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map(|_| ())
 }
+
+/// `TracerPid` of this process (0 when nobody traces it).
+pub fn own_tracer() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    kovra_proto::procfs::tracer_pid(&status)
+}
+
+/// Refuse to hold a key in a process someone else steers: traced, or with loader hooks in
+/// its environment. Called once the process is already non-dumpable, so no tracer can
+/// attach after the check.
+pub fn startup_check() -> Result<(), String> {
+    let hooks: Vec<String> = std::env::vars_os()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .filter(|k| kovra_core::childenv::is_loader_variable(k))
+        .collect();
+    if !hooks.is_empty() {
+        return Err(format!(
+            "loader variables are set ({}); they could run other code inside the daemon",
+            hooks.join(", ")
+        ));
+    }
+    match own_tracer() {
+        Some(0) => Ok(()),
+        Some(pid) => Err(format!("it is being traced by pid {pid}")),
+        None => Err("cannot read /proc/self/status to check for a tracer".into()),
+    }
+}
+
+/// A command that executes an open file, as `fexecve` does: through `/proc/self/fd/N`, so no
+/// path is looked up again between the hash and the exec. N stays open across the exec
+/// (cleared of close-on-exec in the child only) because an interpreter reads a `#!` script
+/// through that same name.
+#[allow(unsafe_code)]
+pub fn command_for_descriptor(file: &std::fs::File) -> std::process::Command {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = file.as_raw_fd();
+    let mut cmd = std::process::Command::new(format!("/proc/self/fd/{fd}"));
+    // SAFETY: runs between fork and exec; fcntl is async-signal-safe, and the closure only
+    // touches the descriptor number it captured by value.
+    unsafe {
+        cmd.pre_exec(move || {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// The connection a client handed this daemon as its standard input when it started it
+/// (`kovra daemon --boot-stdin`): a socket only that client holds the other end of, so what
+/// comes over it (a passphrase) never passed through the socket path.
+pub fn boot_socket_from_stdin() -> std::io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::stat::{SFlag, fstat};
+    let stdin = std::io::stdin();
+    let st = fstat(&stdin).map_err(std::io::Error::from)?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
+        return Err(std::io::Error::other("standard input is not a socket"));
+    }
+    let fd = nix::unistd::dup(&stdin).map_err(std::io::Error::from)?;
+    close_on_exec(&fd).map_err(std::io::Error::from)?;
+    Ok(std::os::unix::net::UnixStream::from(fd))
+}

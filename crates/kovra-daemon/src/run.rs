@@ -26,7 +26,10 @@ use crate::os;
 
 /// Everything needed to start one approved child. Dropped (and wiped) once it is running.
 pub struct RunPlan {
-    pub program: PathBuf,
+    /// Opened and hashed before the decision (`crate::program`).
+    pub program: crate::program::Program,
+    /// Execute the very descriptor that was hashed (protected runs), not the path again.
+    pub exec_by_descriptor: bool,
     pub argv: Vec<String>,
     pub cwd: PathBuf,
     /// The caller's environment without `KOVRA_*`, then the injected variables.
@@ -168,7 +171,11 @@ pub fn execute(
         plan.secrets.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
     ));
 
-    let mut cmd = Command::new(&plan.program);
+    let mut cmd = if plan.exec_by_descriptor {
+        os::command_for_descriptor(&plan.program.file)
+    } else {
+        Command::new(&plan.program.path)
+    };
     cmd.arg0(plan.argv.first().map(String::as_str).unwrap_or_default())
         .args(plan.argv.iter().skip(1))
         .current_dir(&plan.cwd)

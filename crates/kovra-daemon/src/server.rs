@@ -36,8 +36,30 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
     move |source| ServeError::Io { what, source }
 }
 
-/// Serve until a shutdown request or a termination signal ends the process.
-pub fn serve(daemon: Daemon) -> Result<(), ServeError> {
+/// Serve until a shutdown request or a termination signal ends the process. `boot` is a
+/// connection inherited from the client that started this daemon (its stdin): served like
+/// any other once this daemon holds the home, or told why it does not.
+pub fn serve(daemon: Daemon, boot: Option<UnixStream>) -> Result<(), ServeError> {
+    let mut boot = boot;
+    let result = serve_inner(daemon, &mut boot);
+    if let (Err(e), Some(stream)) = (&result, boot) {
+        let code = match e {
+            ServeError::AlreadyRunning(_) => "daemon-running",
+            _ => "daemon-failed",
+        };
+        let _ = frame::write(
+            &mut BufWriter::new(stream),
+            &Response::Error(ErrorReply {
+                code: code.into(),
+                message: e.to_string(),
+                hint: None,
+            }),
+        );
+    }
+    result
+}
+
+fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), ServeError> {
     let paths = daemon.paths.clone();
     ensure_private_dir(&paths.home).map_err(|e| ServeError::Setup(e.to_string()))?;
     // One daemon per home: an exclusive lock held for the daemon's life.
@@ -81,12 +103,22 @@ pub fn serve(daemon: Daemon) -> Result<(), ServeError> {
         .map_err(io(format!("binding {}", paths.socket.display())))?;
     std::fs::set_permissions(&paths.socket, std::fs::Permissions::from_mode(0o600))
         .map_err(io("setting the socket's mode"))?;
+    let bound = Bound {
+        socket: file_id(
+            &std::fs::symlink_metadata(&paths.socket).map_err(io("reading the socket"))?,
+        ),
+        lock: file_id(&lock.metadata().map_err(io("reading the lock file"))?),
+    };
     tracing::info!(socket = %paths.socket.display(), pid = std::process::id(), "listening");
 
     let daemon = Arc::new(daemon);
     spawn_signal_thread(Arc::clone(&daemon))?;
-    spawn_idle_thread(Arc::clone(&daemon));
+    spawn_watch_thread(Arc::clone(&daemon), bound);
     let my_uid = os::effective_uid();
+    if let Some(stream) = boot.take() {
+        let daemon = Arc::clone(&daemon);
+        std::thread::spawn(move || connection(&daemon, stream, my_uid));
+    }
     // Blocking accept: a new connection is served at once. Shutdown happens in
     // `Daemon::lock_and_exit`, from a signal or a shutdown request.
     loop {
@@ -115,20 +147,56 @@ fn spawn_signal_thread(daemon: Arc<Daemon>) -> Result<(), ServeError> {
     Ok(())
 }
 
-fn spawn_idle_thread(daemon: Arc<Daemon>) {
+/// The files this daemon bound and locked, by identity (device, inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Bound {
+    socket: (u64, u64),
+    lock: (u64, u64),
+}
+
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// How often the paths are checked: a relay renamed onto the socket path is noticed within
+/// this interval (two `stat` calls each time).
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound) {
     std::thread::spawn(move || {
+        let mut ticks = 0u32;
         loop {
-            std::thread::sleep(Duration::from_millis(500));
-            if daemon.lock_if_idle() {
+            std::thread::sleep(WATCH_INTERVAL);
+            ticks = ticks.wrapping_add(1);
+            if ticks.is_multiple_of(5) && daemon.lock_if_idle() {
                 tracing::info!("locked after the idle timeout");
             }
-            // A daemon whose socket was removed (its home deleted, a test torn down) can
-            // never be reached again: stop rather than linger with a key in memory.
-            if !daemon.paths.socket.exists() {
-                daemon.lock_and_exit("socket removed");
-            }
+            watch_paths(&daemon, bound);
         }
     });
+}
+
+/// The path, not the inode, is what clients dial: it must still name our socket, with no
+/// second name, and the lock file must still be the one we hold.
+fn watch_paths(daemon: &Daemon, bound: Bound) {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(&daemon.paths.socket) {
+        // A daemon whose socket was removed (its home deleted, a test torn down) can never
+        // be reached again: stop rather than linger with a key in memory.
+        Err(_) => daemon.lock_and_exit("socket removed"),
+        Ok(meta) if file_id(&meta) != bound.socket => {
+            daemon.socket_replaced("the socket path names another socket")
+        }
+        Ok(meta) if meta.nlink() > 1 => {
+            daemon.socket_replaced("the socket was given a second name (hard link)")
+        }
+        Ok(_) => {}
+    }
+    match std::fs::symlink_metadata(daemon.paths.lock_file()) {
+        Ok(meta) if file_id(&meta) == bound.lock => {}
+        _ => daemon.socket_replaced("the daemon lock file was moved or replaced"),
+    }
 }
 
 fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
@@ -185,8 +253,9 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
                 return;
             }
         };
-        let shutdown = matches!(envelope.request, Request::Shutdown);
+        let stops = matches!(envelope.request, Request::Shutdown | Request::Handover);
         let (response, delay, plan) = daemon.handle(envelope, &caller);
+        let shutdown = stops && matches!(response, Response::Ok { .. });
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }

@@ -1052,6 +1052,7 @@ fn run_blocking(
         env_name: args.env,
         only: Vec::new(),
         no_secrets,
+        keep_env: Vec::new(),
         tty: None,
         proof: None,
     };

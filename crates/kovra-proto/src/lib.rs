@@ -2,8 +2,10 @@
 //! frames (see `docs/protocol.md`). Types and framing only: no sockets are opened here.
 #![forbid(unsafe_code)]
 
+pub mod digest;
 pub mod frame;
 pub mod paths;
+pub mod procfs;
 pub mod secret;
 pub mod wire;
 

@@ -33,11 +33,44 @@ pub struct Context {
     pub project: Option<String>,
 }
 
-/// A proof of presence for one pending challenge.
+/// A proof of presence for one pending challenge: a MAC derived from the typed passphrase
+/// (`kovra_core::proof`; the passphrase itself never travels), or a two-factor code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Proof {
     pub challenge: String,
-    pub passphrase: Secret,
+    /// Hex `proof::tag(proof key, Client, challenge, digest)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Secret>,
+}
+
+/// How a client answers a challenge with a passphrase, and the daemon's own tag showing it
+/// holds the proof key for this very challenge and digest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PassphraseChallenge {
+    #[serde(flatten)]
+    pub kdf: kovra_core::proof::ProofKdf,
+    /// Hex `proof::tag(proof key, Daemon, challenge, digest)`.
+    pub daemon_tag: String,
+}
+
+/// What can answer a challenge, and what the client must bind its answer to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProofOptions {
+    /// Present when a passphrase typed at the terminal can answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<PassphraseChallenge>,
+    /// Why a passphrase cannot answer, when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_refused: Option<String>,
+    /// Whether a two-factor code can answer.
+    #[serde(default)]
+    pub code_accepted: bool,
+    /// For a run: the SHA-256 of the executable the daemon would start, which the
+    /// digest covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// How `generate` draws its characters.
@@ -60,14 +93,33 @@ pub enum Request {
     Status,
     Init {
         passphrase: Secret,
+        /// As for `Unlock`.
+        #[serde(default)]
+        unattended: bool,
     },
     Unlock {
         passphrase: Secret,
         /// The second factor's current code, when two-factor authentication is on.
         #[serde(default)]
         code: Option<Secret>,
+        /// The passphrase came from a file or descriptor, not a prompt: any process of the
+        /// user could have read it, so it stops counting as a proof of presence.
+        #[serde(default)]
+        unattended: bool,
+        /// Failed unlocks the daemon this one replaced had counted (`Handover`).
+        #[serde(default)]
+        prior_failures: u32,
     },
     Lock,
+    /// A locked daemon stops so that a client can start a fresh one and hand it the
+    /// passphrase over an inherited socket (never over the socket path). Refused while
+    /// unlocked.
+    Handover,
+    /// Show knowledge of the proof key for the client's nonce: lets a client that has the
+    /// passphrase check it talks to this vault's daemon before it sends anything more.
+    Verify {
+        nonce: String,
+    },
     /// Stop the daemon (locking first).
     Shutdown,
     ProjectCreate {
@@ -430,6 +482,9 @@ pub struct RunRequest {
     pub only: Vec<String>,
     #[serde(default)]
     pub no_secrets: bool,
+    /// Variables (besides the clean set) a run with protected values may keep.
+    #[serde(default)]
+    pub keep_env: Vec<String>,
     /// Present when the client is on a terminal.
     #[serde(default)]
     pub tty: Option<TermSize>,
@@ -498,6 +553,9 @@ pub enum Response {
         /// until the human runs `kovra approve ID` (or it expires).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         approval: Option<String>,
+        /// How this challenge can be answered.
+        #[serde(default)]
+        answer: Box<ProofOptions>,
     },
     Error(ErrorReply),
 }
@@ -554,6 +612,14 @@ pub struct StatusInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locks_in_secs: Option<u64>,
     pub production_environments: Vec<String>,
+    /// Whether a typed passphrase still proves presence to this daemon (false once it was
+    /// unlocked with a passphrase from a file or descriptor).
+    #[serde(default = "yes")]
+    pub passphrase_proofs: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -571,6 +637,15 @@ pub enum Reply {
     Status(StatusInfo),
     Done {
         message: String,
+    },
+    /// A locked daemon about to exit, and the failed unlocks it counted.
+    HandedOver {
+        failed_unlocks: u32,
+    },
+    /// `proof::tag(proof key, Daemon, nonce, VERIFY_DIGEST)` and how to derive the key.
+    Verified {
+        kdf: kovra_core::proof::ProofKdf,
+        daemon_tag: String,
     },
     Written {
         coordinate: String,

@@ -2,20 +2,19 @@
 //! through the policy gate, and deciding which executables may receive protected values.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use kovra_core::childenv;
 use kovra_core::coord::{Coordinate, CoordinateTemplate};
 use kovra_core::envrefs::{self, Part, RefValue};
 use kovra_core::model::{Operation, Sensitivity, VaultName};
 use kovra_core::policy::{self, Decision};
 use kovra_core::store;
 use kovra_proto::{AllowEntry, Finding, Reply, Response, RunRequest};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{Gate, Located, Op, error, ok, store_error};
+use crate::program::Program;
 use crate::run::RunPlan;
 
 /// Where the allowlist lives: one record of the system vault, so it has the same sealing,
@@ -30,66 +29,6 @@ fn allowlist_coord() -> Result<Coordinate, Response> {
 struct Resolved {
     value: Zeroizing<String>,
     secrets: Vec<Zeroizing<Vec<u8>>>,
-}
-
-/// Find the executable the way a shell would: a path with `/` is taken relative to the
-/// working directory, a bare name is searched in the caller's PATH.
-fn resolve_program(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, Response> {
-    let check = |p: &Path| -> Result<PathBuf, Response> {
-        let meta = std::fs::metadata(p).map_err(|_| {
-            error(
-                "command-not-found",
-                format!("`{arg0}`: no such file"),
-                Some("check the path"),
-            )
-        })?;
-        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-            return Err(error(
-                "not-executable",
-                format!("`{}` is not an executable file", p.display()),
-                Some(
-                    "chmod +x it, or run it through its interpreter (`kovra run -- sh script.sh`)",
-                ),
-            ));
-        }
-        Ok(p.to_path_buf())
-    };
-    if arg0.contains('/') {
-        return check(&cwd.join(arg0));
-    }
-    for dir in path_var
-        .unwrap_or("/usr/local/bin:/usr/bin:/bin")
-        .split(':')
-    {
-        let dir = if dir.is_empty() {
-            cwd.to_path_buf()
-        } else {
-            cwd.join(dir)
-        };
-        let candidate = dir.join(arg0);
-        if candidate.is_file() {
-            return check(&candidate);
-        }
-    }
-    Err(error(
-        "command-not-found",
-        format!("`{arg0}`: command not found in PATH"),
-        Some("check the spelling, or give a path"),
-    ))
-}
-
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Gate<'_> {
@@ -115,19 +54,16 @@ impl Gate<'_> {
 
     /// Whether `program` is allowlisted. A listed path whose content changed is an error,
     /// not a silent "no": the user should learn that the binary they trusted is different.
-    fn is_allowlisted(&mut self, program: &Path) -> Result<bool, Response> {
+    /// The hash is of the descriptor the run will execute.
+    fn is_allowlisted(&mut self, program: &Program) -> Result<bool, Response> {
         let entries = self.allowlist()?;
-        let canonical = program
-            .canonicalize()
-            .unwrap_or_else(|_| program.to_path_buf());
-        let path = canonical.display().to_string();
+        let path = program.canonical.display().to_string();
         let listed: Vec<&AllowEntry> = entries.iter().filter(|e| e.path == path).collect();
         if listed.is_empty() {
             return Ok(false);
         }
-        let hash = sha256_file(&canonical)
-            .map_err(|e| error("not-executable", format!("cannot read {path}: {e}"), None))?;
-        if listed.iter().any(|e| e.sha256 == hash) {
+        let hash = &program.sha256;
+        if listed.iter().any(|e| e.sha256 == *hash) {
             Ok(true)
         } else {
             Err(error(
@@ -148,17 +84,21 @@ impl Gate<'_> {
                 Some("give the path of an existing executable"),
             )
         })?;
-        let meta = std::fs::metadata(&canonical)
-            .map_err(|e| error("command-not-found", e.to_string(), None))?;
-        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        let program = crate::program::open_path(&canonical, path)?;
+        if program.user_writable {
             return Err(error(
-                "not-executable",
-                format!("{} is not an executable file", canonical.display()),
-                None,
+                "allowlist-writable",
+                format!(
+                    "{} can be rewritten by your user, so an agent running as you could change it after it was pinned",
+                    canonical.display()
+                ),
+                Some(
+                    "allowlist only files you cannot write (e.g. installed by root under /usr), or copy it somewhere read-only for you",
+                ),
             ));
         }
         self.vault_gate(policy::VaultOperation::AddToAllowlist, "allow-add")?;
-        let sha256 = sha256_file(&canonical).map_err(|e| error("io-error", e.to_string(), None))?;
+        let sha256 = program.sha256;
         let shown = canonical.display().to_string();
         let mut entries = self.allowlist()?;
         entries.retain(|e| e.path != shown);
@@ -230,19 +170,22 @@ impl Gate<'_> {
         &mut self,
         req: RunRequest,
     ) -> Result<(RunPlan, Vec<String>), Response> {
-        let Some(arg0) = req.argv.first() else {
-            return Err(error(
-                "usage",
-                "no command given",
-                Some("kovra run [OPTIONS] -- COMMAND [ARGS]"),
-            ));
-        };
+        let program = self
+            .program
+            .take()
+            .unwrap_or_else(|| Err(error("internal", "a run without its program", None)))?;
         let cwd = PathBuf::from(&req.cwd);
-        if !cwd.is_absolute() || !cwd.is_dir() {
+        if let Some(name) = req
+            .keep_env
+            .iter()
+            .find(|n| childenv::is_hook_variable(n) || n.starts_with("KOVRA_"))
+        {
             return Err(error(
-                "cwd-invalid",
-                format!("working directory {} does not exist", req.cwd),
-                None,
+                "keep-env-refused",
+                format!(
+                    "--keep-env {name}: a variable that makes a loader, interpreter or shell run other code is never passed to a run"
+                ),
+                Some("pass what the program needs another way (an argument, a refs line)"),
             ));
         }
         let caller_env: Vec<(String, String)> = req
@@ -255,7 +198,6 @@ impl Gate<'_> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let program = resolve_program(arg0, &cwd, lookup.get("PATH").copied())?;
         let file = req.refs_path.clone().unwrap_or_else(|| ".env.refs".into());
         let refs = match (&req.refs, req.no_secrets) {
             (Some(text), false) => envrefs::parse(&file, text)
@@ -287,6 +229,20 @@ impl Gate<'_> {
         // Pass 1: decide every coordinate (policy only; no value is read).
         let needs_allowlist = !entries.is_empty();
         self.allowlisted = needs_allowlist && self.is_allowlisted(&program)?;
+        self.facts.push(kovra_proto::Fact {
+            name: "executable".into(),
+            value: format!(
+                "{} (sha256 {}){}",
+                program.canonical.display(),
+                program.sha256,
+                if program.user_writable {
+                    "; your user can rewrite this file"
+                } else {
+                    ""
+                }
+            ),
+            untrusted: true,
+        });
         let inject = [Op::plain(Operation::Inject)];
         // (where, coordinate, decision, whether this very line has a fallback)
         let mut decided: Vec<(String, Coordinate, Located, bool)> = Vec::new();
@@ -345,6 +301,32 @@ impl Gate<'_> {
                 });
             }
         }
+        let records: Vec<(Sensitivity, bool)> = decided
+            .iter()
+            .filter_map(|(_, coord, located, _)| {
+                let rec = located.record.as_ref()?;
+                Some((rec.meta.sensitivity, self.production(coord.env())))
+            })
+            .collect();
+        let proof_involved = matches!(worst, Decision::NeedsProof(_))
+            || self.presence == policy::Presence::Proven
+            || self.allowlisted;
+        let protected = childenv::run_is_protected(&records, proof_involved);
+        if protected {
+            let mut names: Vec<&str> = childenv::CLEAN.to_vec();
+            names.push("LC_*");
+            names.extend(req.keep_env.iter().map(String::as_str));
+            self.facts.push(kovra_proto::Fact {
+                name: "environment".into(),
+                value: format!("only {} and the refs", names.join(", ")),
+                untrusted: false,
+            });
+            self.facts.push(kovra_proto::Fact {
+                name: "note".into(),
+                value: "while this runs, any process of yours can read these values (/proc/PID/environ of the child)".into(),
+                untrusted: false,
+            });
+        }
         for (at, coord, located, has_fallback) in &decided {
             let relevant = match located.decision {
                 Decision::Unaddressable => !has_fallback,
@@ -370,8 +352,13 @@ impl Gate<'_> {
         }
 
         // Pass 2: every decision allows; read the values and build the environment.
-        let mut env: Vec<(String, Zeroizing<String>)> = caller_env
-            .iter()
+        let inherited: Vec<&(String, String)> = if protected {
+            childenv::protected(&caller_env, &req.keep_env)
+        } else {
+            caller_env.iter().collect()
+        };
+        let mut env: Vec<(String, Zeroizing<String>)> = inherited
+            .into_iter()
             .map(|(k, v)| (k.clone(), Zeroizing::new(v.clone())))
             .collect();
         let mut secrets = Vec::new();
@@ -379,8 +366,14 @@ impl Gate<'_> {
         let mut index = 0usize;
         let mut audits = Vec::new();
         for entry in &entries {
-            let resolved =
-                self.resolve_entry(entry, &decided, &mut index, &lookup, &program, &mut audits)?;
+            let resolved = self.resolve_entry(
+                entry,
+                &decided,
+                &mut index,
+                &lookup,
+                &program.canonical,
+                &mut audits,
+            )?;
             env.retain(|(k, _)| *k != entry.name);
             env.push((entry.name.clone(), resolved.value));
             for s in resolved.secrets {
@@ -397,6 +390,7 @@ impl Gate<'_> {
             env,
             secrets,
             tty: req.tty,
+            exec_by_descriptor: protected,
         };
         Ok((plan, injected))
     }
@@ -513,6 +507,14 @@ impl Gate<'_> {
                 line,
             });
         };
+        if !self.passphrase_proofs {
+            push(
+                "warning",
+                "passphrase-proofs-off",
+                "this daemon was unlocked with a passphrase from a file or descriptor, so a typed passphrase no longer proves presence to it: only a two-factor code does; stop the daemon and unlock at a terminal (and `kovra 2fa enable` there, so a code can answer after unattended unlocks)".into(),
+                None,
+            );
+        }
         let file = match envrefs::parse(refs_path, refs) {
             Ok(f) => f,
             Err(e) => {

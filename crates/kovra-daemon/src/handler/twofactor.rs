@@ -52,6 +52,11 @@ pub(super) fn load(store: &mut UnlockedStore) -> Result<Option<State>, Response>
     super::system::load(store, &coord()?, "two-factor")
 }
 
+/// Whether a second factor is enrolled and on.
+pub(super) fn active(store: &mut UnlockedStore) -> bool {
+    matches!(load(store), Ok(Some(s)) if s.active)
+}
+
 fn save(store: &mut UnlockedStore, state: &State, audit: AuditEntry) -> Result<(), Response> {
     let description = "the second factor (TOTP) for unlock and proofs of presence";
     super::system::save(store, &coord()?, description, Some(params()), state, audit)
