@@ -12,6 +12,7 @@ have oathtool || missing+=(oathtool)   # the reference for TOTP codes
 have openssl || missing+=(openssl)     # the test CA for the broker's loopback HTTPS upstreams
 have age || missing+=(age)             # a stock age must open what `kovra share` seals
 have ssh-keygen || missing+=(openssh-client)  # an ssh-ed25519 recipient for `kovra share`
+have strace || missing+=(strace)       # the trusted-path tests: tracing a waiting CLI is refused
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -35,6 +36,11 @@ fi
 bash scripts/install-inspector.sh || [ $? = 3 ]
 have cargo || { echo "cargo is required (Rust stable >= 1.89): install it with rustup" >&2; exit 1; }
 getent passwd nobody >/dev/null || { echo "the peer test needs a 'nobody' user" >&2; exit 1; }
+# The trusted-path tests attack kovra as a same-user, non-root agent: run as root, they
+# re-run themselves as this user (root can ptrace and read everything, hiding the difference).
+if [ "$(id -u)" = 0 ]; then
+  id kovra-test >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash kovra-test
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -350,7 +350,7 @@ fn proof_kinds_can_only_narrow() {
     let h = vault();
     h.stop();
     std::fs::write(h.home.join("config.toml"), "proof_kinds = [\"totp\"]\n").unwrap();
-    h.ok(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
+    h.unlock_typed();
     let out = h.run_pty(&["edit", HIGH, "--sensitivity", "low"], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     assert!(

@@ -356,8 +356,9 @@ impl Broker {
             ],
             h,
         };
-        let pass = b.h.pass_file.display().to_string();
-        let out = b.run(&["init", "--passphrase-file", &pass]);
+        // Created at a terminal, so a typed passphrase proves presence to this daemon.
+        let out =
+            b.h.run_pty_env(&["init"], &[PASSPHRASE, PASSPHRASE], &b.vars);
         assert!(out.status.success(), "init: {}", describe(&out));
         b
     }

@@ -180,6 +180,10 @@ fn canaries_appear_only_in_approved_reveals() {
     s.ok(&["--json", "unlock", "--passphrase-file", &old_pass]);
     s.ok(&["--json", "lock"]);
     s.ok(&["unlock", "--passphrase-file", &old_pass]);
+    // A passphrase from a file proves nothing to the daemon it unlocked; the proofs below
+    // are typed to a daemon unlocked at a terminal.
+    s.ok(&["daemon", "stop"]);
+    s.h.unlock_typed();
 
     // --- add at every level, from stdin ---
     s.ok_in(

@@ -258,8 +258,7 @@ fn a_fallback_on_a_production_coordinate_is_an_error() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
-    let pass = d.h.pass_file.display().to_string();
-    d.h.ok(&["unlock", "--passphrase-file", &pass]);
+    d.h.unlock_typed();
     let (code, findings, _) = d.doctor(&["--env", "live"]);
     assert_eq!(code, 1);
     assert_eq!(
@@ -486,4 +485,67 @@ fn json_output_with_errors_is_still_one_document() {
     assert_eq!(findings[0]["kind"], "unresolved");
     assert_eq!(doc["errors"], 1);
     assert_eq!(doc["error"]["code"], "doctor-found-errors");
+}
+
+/// `doctor --system` reads the host, not a vault: it works on an uninitialised home, never
+/// starts a daemon, exits 0 whatever it finds, and its shape does not depend on this machine.
+#[test]
+fn system_checks_need_no_vault_and_have_a_fixed_shape() {
+    let h = Home::new();
+    let out = h.run(&["--json", "doctor", "--system"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let docs = json_docs(&out);
+    assert_eq!(docs.len(), 1, "{}", describe(&out));
+    let doc = docs[0].as_object().unwrap();
+    assert_eq!(
+        doc.keys().collect::<Vec<_>>(),
+        ["checks"],
+        "{}",
+        describe(&out)
+    );
+    let checks = doc["checks"].as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "ptrace_scope",
+            "proc_hidepid",
+            "user_namespaces",
+            "bubblewrap",
+            "core_pattern",
+            "suid_dumpable"
+        ]
+    );
+    for c in checks {
+        let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["name", "status", "detail", "fix"], "{c}");
+        assert!(
+            ["ok", "warn", "info"].contains(&c["status"].as_str().unwrap()),
+            "{c}"
+        );
+        assert!(!c["detail"].as_str().unwrap().is_empty(), "{c}");
+        assert!(c["fix"].is_null() || c["fix"].is_string(), "{c}");
+        if c["status"] == "warn" {
+            assert!(c["fix"].is_string(), "a warning says what to set: {c}");
+        }
+    }
+    // The human table: one line per check, then the count.
+    let out = h.run(&["doctor", "--system"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), names.len() + 1, "{text}");
+    for (line, name) in lines.iter().zip(&names) {
+        let mut words = line.split_whitespace();
+        let status = words.next().unwrap();
+        assert!(["ok", "warn", "info"].contains(&status), "{line}");
+        assert_eq!(words.next(), Some(*name), "{line}");
+    }
+    assert!(lines[names.len()].ends_with("note(s)"), "{text}");
+    // No vault was needed or created, and no daemon was started.
+    assert!(!h.home.join("vault.db").exists());
+    assert!(!h.runtime.exists() || std::fs::read_dir(&h.runtime).unwrap().next().is_none());
+    // `--system` checks the host, not a refs file.
+    let out = h.run(&["doctor", "--system", "--refs", "x.refs"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }

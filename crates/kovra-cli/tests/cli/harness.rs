@@ -11,8 +11,22 @@ use base64::Engine;
 
 pub const PASSPHRASE: &str = "test passphrase, long enough";
 
+/// The `kovra` binary under test: `KOVRA_TEST_BIN` when set (a copy another user can run),
+/// else the one cargo built.
 pub fn kovra_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_kovra"))
+    std::env::var_os("KOVRA_TEST_BIN")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kovra")))
+}
+
+/// `tests/support`: `KOVRA_TEST_SUPPORT` when set (a copy another user can read), else the
+/// source tree's.
+pub fn support_dir() -> PathBuf {
+    std::env::var_os("KOVRA_TEST_SUPPORT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support"))
 }
 
 pub struct Home {
@@ -47,22 +61,41 @@ impl Home {
         }
     }
 
-    /// A home with an initialised, unlocked vault.
+    /// A home with an initialised, unlocked vault, created at a terminal (the passphrase
+    /// typed), so a typed passphrase proves presence to its daemon.
     pub fn init() -> Home {
         let h = Home::new();
-        h.ok(&[
-            "init",
-            "--passphrase-file",
-            h.pass_file.to_str().expect("utf8"),
-        ]);
+        let out = h.run_pty(&["init"], &[PASSPHRASE, PASSPHRASE]);
+        assert!(
+            out.status.success(),
+            "kovra init failed: {}",
+            describe(&out)
+        );
         h
+    }
+
+    /// Unlock at a terminal, typing the passphrase.
+    pub fn unlock_typed(&self) {
+        self.unlock_typed_with(PASSPHRASE);
+    }
+
+    pub fn unlock_typed_with(&self, passphrase: &str) {
+        let out = self.run_pty(&["unlock"], &[passphrase]);
+        assert!(
+            out.status.success(),
+            "kovra unlock failed: {}",
+            describe(&out)
+        );
     }
 
     /// A `kovra` command with this home's environment and nothing else of ours.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(kovra_bin());
+        // KOVRA_* of ours, and the loader variables cargo sets for test binaries: a daemon
+        // started with them refuses to run.
         for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("KOVRA_") {
+            let name = k.to_string_lossy();
+            if name.starts_with("KOVRA_") || name.starts_with("LD_") {
                 c.env_remove(k);
             }
         }
@@ -137,13 +170,23 @@ impl Home {
 
     /// Run under a real pseudo-terminal, typing `answers` at each passphrase prompt.
     pub fn run_pty(&self, args: &[&str], answers: &[&str]) -> Output {
+        self.run_pty_env(args, answers, &[])
+    }
+
+    /// `run_pty` with extra environment variables for the command.
+    pub fn run_pty_env(
+        &self,
+        args: &[&str],
+        answers: &[&str],
+        vars: &[(String, String)],
+    ) -> Output {
         let answers_file = self.root.join("answers");
         std::fs::write(
             &answers_file,
             answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
         )
         .expect("answers");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
+        let script = support_dir().join("pty_answer.py");
         let mut c = self.cmd(&[]);
         let mut inner = vec![kovra_bin().display().to_string()];
         inner.extend(args.iter().map(|s| s.to_string()));
@@ -155,6 +198,7 @@ impl Home {
                 None => py.env_remove(k),
             };
         }
+        py.envs(vars.iter().map(|(k, v)| (k, v)));
         c = py;
         self.run_with(c, None)
     }

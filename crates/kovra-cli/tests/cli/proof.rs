@@ -539,3 +539,54 @@ fn a_terminal_alone_does_not_loosen_fingerprint() {
         );
     }
 }
+
+/// A passphrase read from a file is readable by any process of the user: once a daemon was
+/// unlocked with one, a typed passphrase stops proving presence to it, and every place that
+/// reports the daemon's state says so.
+#[test]
+fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
+    let h = Home::new();
+    let out = h.ok(&["init", "--passphrase-file", h.pass_file.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("no second factor is enrolled"),
+        "{}",
+        describe(&out)
+    );
+    let value = canary("unattended");
+    assert!(
+        h.add(
+            HIGH,
+            value.as_bytes(),
+            &["--sensitivity", "high", "--revealable"]
+        )
+        .status
+        .success()
+    );
+    let (_, status) = h.json(&["status"]);
+    assert_eq!(status["passphrase_proofs"], false, "{status}");
+    let out = h.run(&["status"]);
+    assert!(
+        stdout(&out).contains("two-factor code only"),
+        "{}",
+        describe(&out)
+    );
+    let refs = h.root.join("refs");
+    std::fs::write(&refs, "TOKEN=secret:staging/api/key\n").unwrap();
+    let (_, doctor) = h.json(&["doctor", "--refs", refs.to_str().unwrap()]);
+    assert!(
+        doctor["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "passphrase-proofs-off"),
+        "{doctor}"
+    );
+    let out = h.run_pty(&["reveal", HIGH], &[PASSPHRASE]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("unlocked with a passphrase"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!h.transcript_contains(&canary_forms(&value)));
+}

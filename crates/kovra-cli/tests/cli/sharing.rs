@@ -2143,6 +2143,11 @@ fn the_usb_kit_carries_records_to_a_new_vault() {
     );
     assert_token_nowhere(&[&a.h], &token, &[&dir]);
 
+    // install.sh unlocked B from a passphrase file, which proves nothing; the human on the
+    // new machine unlocks at a terminal before opening.
+    b.stop();
+    b.unlock_typed();
+
     // open, on the new machine, with the token; A's fingerprint shown for acceptance.
     let open = || {
         kpty(
@@ -2241,7 +2246,7 @@ fn a_narrowed_agent_scope_skips_no_receive_rule() {
         "production_environments = [\"live\"]\n",
     )
     .unwrap();
-    b.ok(&["unlock", "--passphrase-file", b.pass_file.to_str().unwrap()]);
+    b.unlock_typed();
     let live = canary("narrow-live");
     add_ok(&a.h, "secret:live/app/x", &live, &["--sensitivity", "low"]);
 
