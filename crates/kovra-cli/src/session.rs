@@ -82,7 +82,21 @@ impl Session {
     /// over a socket pair (`kovra_client::boot`), never to whatever listens at the socket
     /// path. A locked daemon found running hands over and exits first; an unlocked one is
     /// asked to show it holds the key this passphrase derives, and nothing is sent to it.
-    pub fn hand_over(
+    pub fn hand_over(&mut self, request: Request, passphrase: &Secret) -> Result<Reply, CliError> {
+        // Another `init` or `unlock` racing this one may win the home's lock first (its
+        // daemon then answers the next round) or take over ours before it answered.
+        let mut tries = 0;
+        loop {
+            match self.hand_over_once(request.clone(), passphrase) {
+                Err(e) if tries < 5 && (e.code == "daemon-running" || e.code == "boot-lost") => {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn hand_over_once(
         &mut self,
         mut request: Request,
         passphrase: &Secret,
@@ -141,7 +155,15 @@ impl Session {
                 None,
             )
         })?;
-        match kovra_client::boot(&self.paths, &exe, &self.envelope(request))? {
+        let answer = kovra_client::boot(&self.paths, &exe, &self.envelope(request)).map_err(
+            |e| match e {
+                kovra_client::ClientError::BootLost(_) => {
+                    CliError::new("boot-lost", e.to_string(), Some(e.hint()))
+                }
+                other => other.into(),
+            },
+        )?;
+        match answer {
             Response::Ok { reply } => Ok(*reply),
             Response::Error(e) => Err(e.into()),
             Response::NeedsProof { message, code, .. } => Err(CliError::new(

@@ -28,6 +28,9 @@ pub enum ClientError {
     StartFailed(String),
     #[error("lost the connection to the daemon: {0}")]
     Frame(#[from] FrameError),
+    /// A daemon started to receive a passphrase (`boot`) stopped before it answered.
+    #[error("{0}")]
+    BootLost(String),
     /// Something other than this home's daemon listens at the socket; nothing was sent.
     #[error("refusing to talk to {socket}: {source}; nothing was sent")]
     Unauthenticated {
@@ -220,15 +223,17 @@ pub fn boot(paths: &Paths, exe: &Path, envelope: &Envelope) -> Result<Response, 
     mine.set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(io)?;
     let read = mine.try_clone().map_err(io)?;
-    frame::write(&mut BufWriter::new(mine), envelope)?;
-    match frame::read(&mut BufReader::new(read), MAX_REPLY) {
-        Ok(response) => Ok(response),
-        Err(FrameError::Closed) => Err(ClientError::StartFailed(format!(
-            "the daemon stopped before answering (see {})",
+    // A daemon that could not take the home (another won it) or was made to hand over
+    // before it answered closes its end: the caller may try again.
+    let lost = |e: FrameError| match e {
+        FrameError::Closed | FrameError::Io(_) => ClientError::BootLost(format!(
+            "the daemon it started stopped before answering (see {})",
             paths.log_file().display()
-        ))),
-        Err(e) => Err(e.into()),
-    }
+        )),
+        other => other.into(),
+    };
+    frame::write(&mut BufWriter::new(mine), envelope).map_err(lost)?;
+    frame::read(&mut BufReader::new(read), MAX_REPLY).map_err(lost)
 }
 
 fn start_daemon(paths: &Paths, exe: &Path) -> Result<(), ClientError> {

@@ -33,6 +33,10 @@ pub enum RefValue {
         fallback: Option<String>,
         column: usize,
     },
+    /// `fd:secret:…`: the value goes to the child on a file descriptor (a pipe it reads),
+    /// and the variable holds that descriptor's number, so the value never sits in the
+    /// child's environment. No fallback.
+    Descriptor { coordinate: String, column: usize },
     /// `${env:VAR}` from the caller's environment, optionally `| fallback`.
     Env {
         var: String,
@@ -58,7 +62,8 @@ impl RefValue {
         match self {
             RefValue::Secret {
                 coordinate, column, ..
-            } => vec![(coordinate.as_str(), *column)],
+            }
+            | RefValue::Descriptor { coordinate, column } => vec![(coordinate.as_str(), *column)],
             RefValue::Template { parts } => parts
                 .iter()
                 .filter_map(|p| match p {
@@ -230,6 +235,22 @@ fn parse_value(value: &str, col: usize) -> Result<RefValue, (usize, String)> {
         Some(f) => Some(unquote(f, col + value.len() - f.len())?.0),
         None => None,
     };
+    if let Some(coordinate) = main.strip_prefix("fd:") {
+        if !coordinate.starts_with("secret:") {
+            return Err((col, "`fd:` is followed by a `secret:…` coordinate".into()));
+        }
+        if fallback.is_some() {
+            return Err((
+                col,
+                "`fd:secret:…` takes no `| fallback`: a descriptor carries a vault value or the run does not start".into(),
+            ));
+        }
+        check_coordinate(coordinate, col + 3)?;
+        return Ok(RefValue::Descriptor {
+            coordinate: coordinate.to_string(),
+            column: col + 3,
+        });
+    }
     if main.starts_with("secret:") {
         check_coordinate(main, col)?;
         return Ok(RefValue::Secret {
@@ -357,6 +378,16 @@ mod tests {
         assert_eq!((e.line, e.message.contains("twice")), (2, true));
         assert_eq!(parse("f", "just words\n").unwrap_err().line, 1);
         assert!(parse("f", "X=\"{{secret:dev/a/b\"\n").is_err());
+        let fd = parse("f", "TOKEN_FD=fd:secret:dev/app/token\n").unwrap();
+        assert_eq!(
+            fd.entries[0].value,
+            RefValue::Descriptor {
+                coordinate: "secret:dev/app/token".into(),
+                column: 13
+            }
+        );
+        assert!(parse("f", "X=fd:secret:dev/a/b | nope\n").is_err());
+        assert!(parse("f", "X=fd:dev/a/b\n").is_err());
         assert!(parse("f", "X={{vault:dev/a/b}}\n").is_err());
         assert!(parse("f", "KOVRA_HOME=x\n").is_err());
         assert!(parse("f", "1X=x\n").is_err());

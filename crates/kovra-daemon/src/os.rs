@@ -197,3 +197,40 @@ pub fn boot_socket_from_stdin() -> std::io::Result<std::os::unix::net::UnixStrea
     close_on_exec(&fd).map_err(std::io::Error::from)?;
     Ok(std::os::unix::net::UnixStream::from(fd))
 }
+
+/// A close-on-exec copy of `fd` numbered at least `min`, so that it cannot collide with the
+/// descriptor numbers a child is given (`give_descriptors`).
+#[allow(unsafe_code)]
+pub fn dup_above<F: AsFd>(fd: &F, min: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: F_DUPFD_CLOEXEC on a valid descriptor either fails or returns a new descriptor
+    // that nothing else owns; it is wrapped at once.
+    let raw = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` was just returned by fcntl and is owned by no other object.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
+}
+
+/// In the child, place each `(source, target)` descriptor at `target` (without
+/// close-on-exec). Every source must be numbered above every target (`dup_above`).
+#[allow(unsafe_code)]
+pub fn give_descriptors(cmd: &mut std::process::Command, pairs: Vec<(i32, i32)>) {
+    use std::os::unix::process::CommandExt;
+    if pairs.is_empty() {
+        return;
+    }
+    // SAFETY: runs between fork and exec; dup2 is async-signal-safe, and the closure only
+    // reads the numbers it owns (no allocation).
+    unsafe {
+        cmd.pre_exec(move || {
+            for &(source, target) in &pairs {
+                if libc::dup2(source, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}

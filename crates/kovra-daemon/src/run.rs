@@ -30,6 +30,9 @@ pub struct RunPlan {
     pub program: crate::program::Program,
     /// Execute the very descriptor that was hashed (protected runs), not the path again.
     pub exec_by_descriptor: bool,
+    /// Values delivered on descriptors (`fd:secret:…`): the child's descriptor number and
+    /// the bytes, written into a pipe before it starts.
+    pub descriptors: Vec<(usize, Zeroizing<Vec<u8>>)>,
     pub argv: Vec<String>,
     pub cwd: PathBuf,
     /// The caller's environment without `KOVRA_*`, then the injected variables.
@@ -49,6 +52,27 @@ fn fail(code: &str, message: String) -> Response {
         message,
         hint: None,
     })
+}
+
+/// The read ends of one pipe per descriptor value (filled and closed for writing), numbered
+/// above every target, and — when targets exist — the program's descriptor moved above them
+/// too, so that placing the targets in the child clobbers neither.
+#[allow(clippy::type_complexity)]
+fn descriptor_pipes(plan: &RunPlan) -> std::io::Result<(Vec<(i32, OwnedFd)>, Option<File>)> {
+    if plan.descriptors.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let floor = i32::try_from(3 + plan.descriptors.len()).unwrap_or(i32::MAX);
+    let program = File::from(os::dup_above(&plan.program.file, floor)?);
+    let mut pipes = Vec::new();
+    for (target, bytes) in &plan.descriptors {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        // At most 64 KiB (checked when the run was prepared): an empty pipe takes it whole.
+        File::from(write).write_all(bytes)?;
+        let read = os::dup_above(&read, floor)?;
+        pipes.push((i32::try_from(*target).unwrap_or(i32::MAX), read));
+    }
+    Ok((pipes, Some(program)))
 }
 
 /// Receive the client's stdin, stdout and stderr.
@@ -171,11 +195,31 @@ pub fn execute(
         plan.secrets.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
     ));
 
+    let (pipes, program_file) = match descriptor_pipes(&plan) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = frame::write(
+                writer,
+                &fail(
+                    "run-failed",
+                    format!("could not set up the descriptors: {e}"),
+                ),
+            );
+            return;
+        }
+    };
     let mut cmd = if plan.exec_by_descriptor {
-        os::command_for_descriptor(&plan.program.file)
+        os::command_for_descriptor(program_file.as_ref().unwrap_or(&plan.program.file))
     } else {
         Command::new(&plan.program.path)
     };
+    os::give_descriptors(
+        &mut cmd,
+        pipes
+            .iter()
+            .map(|(target, read)| (read.as_raw_fd(), *target))
+            .collect(),
+    );
     cmd.arg0(plan.argv.first().map(String::as_str).unwrap_or_default())
         .args(plan.argv.iter().skip(1))
         .current_dir(&plan.cwd)
@@ -252,6 +296,8 @@ pub fn execute(
         })
     };
     drop(plan);
+    drop(pipes);
+    drop(program_file);
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {

@@ -702,11 +702,16 @@ fn one_daemon_per_home() {
         "{}",
         describe(&out)
     );
-    // The first one is undisturbed and serves the CLI.
+    // `init` hands the passphrase only to a daemon it starts itself: the first one, locked,
+    // hands over and exits cleanly, and the new one serves the home alone.
     h.ok(&["init", "--passphrase-file", &pass_arg(&h)]);
-    assert_eq!(status(&h)["daemon_pid"], first.id());
-    h.stop();
     let code = first.wait().unwrap();
     assert!(code.success(), "{code:?}");
-    assert!(socket_files(&h).is_empty());
+    let s = status(&h);
+    assert_ne!(s["daemon_pid"], first.id(), "{s}");
+    assert_eq!(s["unlocked"], true, "{s}");
+    h.stop();
+    wait_until("the socket to go", Duration::from_secs(10), || {
+        socket_files(&h).is_empty()
+    });
 }

@@ -2168,3 +2168,41 @@ fn an_allowlisted_executable_whose_content_changed_is_refused() {
     assert_eq!(std::fs::read(p.dir.join("stolen")).unwrap(), b"");
     assert!(!p.h.transcript_contains(&canary_forms(&value)));
 }
+
+/// `NAME=fd:secret:…` delivers the value on a descriptor the child reads; the variable holds
+/// only the descriptor's number, so the value is never in the child's environment (nor in
+/// `/proc/PID/environ` for its whole life). The output is masked as for any value.
+#[test]
+fn a_value_on_a_descriptor_never_enters_the_childs_environment() {
+    let p = Proj::new();
+    let value = canary("fd");
+    p.add("secret:dev/app/token", &value, &["--sensitivity", "medium"]);
+    let low = canary("fd-low");
+    p.add("secret:dev/app/low", &low, &[]);
+    p.refs("TOKEN_FD=fd:secret:dev/app/token\nLOW_FD=fd:secret:dev/app/low\n");
+    // The child reads the value into an unexported variable, looks for it in its own
+    // /proc/PID/environ, and prints only a hash and the verdict.
+    let script = concat!(
+        "printf 'fds %s %s\\n' \"$TOKEN_FD\" \"$LOW_FD\"; ",
+        "v=$(cat <&\"$TOKEN_FD\"); printf %s \"$v\" | sha256sum; ",
+        "cat <&\"$LOW_FD\" | sha256sum; ",
+        "if tr '\\0' '\\n' < /proc/$$/environ | grep -qF \"$v\"; then echo IN-ENV; else echo NOT-IN-ENV; fi; ",
+        "cat <&\"$TOKEN_FD\" | wc -c",
+    );
+    let out = p.run(&["run", "--", "sh", "-c", script]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(text.contains("fds 3 4"), "{text}");
+    assert!(text.contains("NOT-IN-ENV"), "{text}");
+    assert!(text.contains(&sha256_hex(value.as_bytes())), "{text}");
+    assert!(text.contains(&sha256_hex(low.as_bytes())), "{text}");
+    // Read once: a second read finds the pipe empty.
+    assert!(text.trim_end().ends_with('0'), "{text}");
+    assert_no_leak(&out_err(&out), &value, "fd delivery");
+    assert_no_leak(&out_err(&out), &low, "fd delivery");
+    // A fallback makes no sense for a descriptor.
+    p.refs("TOKEN_FD=fd:secret:dev/app/token | x\n");
+    let out = p.run(&["run", "--", "true"]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+}

@@ -29,7 +29,13 @@ fn allowlist_coord() -> Result<Coordinate, Response> {
 struct Resolved {
     value: Zeroizing<String>,
     secrets: Vec<Zeroizing<Vec<u8>>>,
+    /// For `fd:secret:…`: the bytes to deliver on a descriptor instead of `value`.
+    descriptor: Option<Zeroizing<Vec<u8>>>,
 }
+
+/// The most a value delivered on a descriptor may hold: what a pipe takes without a reader,
+/// so the daemon writes it whole before the child starts.
+const DESCRIPTOR_MAX: usize = 64 * 1024;
 
 impl Gate<'_> {
     fn allowlist(&mut self) -> Result<Vec<AllowEntry>, Response> {
@@ -363,6 +369,7 @@ impl Gate<'_> {
             .collect();
         let mut secrets = Vec::new();
         let mut injected = Vec::new();
+        let mut descriptors = Vec::new();
         let mut index = 0usize;
         let mut audits = Vec::new();
         for entry in &entries {
@@ -375,7 +382,16 @@ impl Gate<'_> {
                 &mut audits,
             )?;
             env.retain(|(k, _)| *k != entry.name);
-            env.push((entry.name.clone(), resolved.value));
+            let value = match resolved.descriptor {
+                // The child reads descriptor 3, 4, …; the variable names it.
+                Some(bytes) => {
+                    let target = 3 + descriptors.len();
+                    descriptors.push((target, bytes));
+                    Zeroizing::new(target.to_string())
+                }
+                None => resolved.value,
+            };
+            env.push((entry.name.clone(), value));
             for s in resolved.secrets {
                 secrets.push((entry.name.clone(), s));
             }
@@ -391,6 +407,7 @@ impl Gate<'_> {
             secrets,
             tty: req.tty,
             exec_by_descriptor: protected,
+            descriptors,
         };
         Ok((plan, injected))
     }
@@ -436,24 +453,49 @@ impl Gate<'_> {
             })
         };
         match &entry.value {
+            RefValue::Descriptor { coordinate, .. } => match next_secret(self)? {
+                Some(v) if v.len() > DESCRIPTOR_MAX => Err(error(
+                    "value-too-large",
+                    format!(
+                        "{}: {coordinate} holds more than {} KiB, more than a descriptor carries here",
+                        entry.name,
+                        DESCRIPTOR_MAX / 1024
+                    ),
+                    Some("deliver it as a file the program reads, or in the environment"),
+                )),
+                Some(v) => Ok(Resolved {
+                    value: Zeroizing::new(String::new()),
+                    secrets: vec![v.clone()],
+                    descriptor: Some(v),
+                }),
+                None => Err(error(
+                    "unresolved",
+                    format!("{}: {coordinate} does not resolve to a record", entry.name),
+                    None,
+                )),
+            },
             RefValue::Secret { fallback, .. } => match next_secret(self)? {
                 Some(v) => Ok(Resolved {
                     value: text(&v)?,
                     secrets: vec![v],
+                    descriptor: None,
                 }),
                 None => Ok(Resolved {
                     value: Zeroizing::new(fallback.clone().unwrap_or_default()),
                     secrets: Vec::new(),
+                    descriptor: None,
                 }),
             },
             RefValue::Env { var, fallback } => match (caller.get(var.as_str()), fallback) {
                 (Some(v), _) => Ok(Resolved {
                     value: Zeroizing::new((*v).to_string()),
                     secrets: Vec::new(),
+                    descriptor: None,
                 }),
                 (None, Some(f)) => Ok(Resolved {
                     value: Zeroizing::new(f.clone()),
                     secrets: Vec::new(),
+                    descriptor: None,
                 }),
                 (None, None) => Err(error(
                     "env-unset",
@@ -467,6 +509,7 @@ impl Gate<'_> {
             RefValue::Literal { text: t } => Ok(Resolved {
                 value: Zeroizing::new(t.clone()),
                 secrets: Vec::new(),
+                descriptor: None,
             }),
             RefValue::Template { parts } => {
                 let mut value = Zeroizing::new(String::new());
@@ -485,7 +528,11 @@ impl Gate<'_> {
                         }
                     }
                 }
-                Ok(Resolved { value, secrets })
+                Ok(Resolved {
+                    value,
+                    secrets,
+                    descriptor: None,
+                })
             }
         }
     }
