@@ -91,6 +91,18 @@ impl Session {
                 Err(e) if tries < 5 && (e.code == "daemon-running" || e.code == "boot-lost") => {
                     tries += 1;
                 }
+                Err(e) if e.code == "daemon-running" => {
+                    return Err(CliError::new(
+                        "daemon-running",
+                        format!(
+                            "another process holds this home's daemon lock and did not hand over ({}); the passphrase was not sent",
+                            e.message
+                        ),
+                        Some(
+                            "if it is not a kovra daemon you started, find it (`cat /proc/locks`, ps) and stop it",
+                        ),
+                    ));
+                }
                 other => return other,
             }
         }
@@ -140,7 +152,7 @@ impl Session {
                     *prior_failures = failed;
                 }
                 // It answers before it exits: wait until its socket is gone.
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
                 while self.paths.socket.exists() && std::time::Instant::now() < deadline {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }

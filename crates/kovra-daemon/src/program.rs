@@ -89,7 +89,7 @@ pub fn open_path(path: &Path, shown: &str) -> Result<Program, Response> {
             "chmod +x it, or run it through its interpreter (`kovra run -- sh script.sh`)",
         ));
     }
-    let sha256 = sha256_of(&file).map_err(|e| {
+    let sha256 = hash_cached(&file, &meta).map_err(|e| {
         error(
             "not-executable",
             format!("cannot read {}: {e}", path.display()),
@@ -130,6 +130,46 @@ fn resolve(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, Re
         format!("`{arg0}`: command not found in PATH"),
         "check the spelling, or give a path",
     ))
+}
+
+/// What identifies one content of one file: the kernel changes `ctime` on every write to
+/// the inode (and no unprivileged process can set it back), so an unchanged key means
+/// unchanged content.
+type ContentKey = (u64, u64, u64, i64, i64, i64, i64);
+
+fn content_key(meta: &std::fs::Metadata) -> ContentKey {
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    )
+}
+
+/// Hashing a large interpreter on every run would dominate the run's start-up, so hashes
+/// are remembered by `ContentKey`, and only when the key did not change while hashing.
+fn hash_cached(file: &File, before: &std::fs::Metadata) -> std::io::Result<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<ContentKey, String>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = content_key(before);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let sha = sha256_of(file)?;
+    if content_key(&file.metadata()?) == key
+        && let Ok(mut c) = cache.lock()
+    {
+        if c.len() >= 512 {
+            c.clear();
+        }
+        c.insert(key, sha.clone());
+    }
+    Ok(sha)
 }
 
 fn sha256_of(mut file: &File) -> std::io::Result<String> {
