@@ -62,7 +62,7 @@ pub fn run(o: &Options<'_>, json: bool) -> anyhow::Result<()> {
     }))
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let paths = paths()?;
-    let mut daemon = Client::connect(&paths).context("connecting to the daemon")?;
+    let mut daemon = crate::roundtrip::connect(&paths)?;
     let env = envelope(Request::Api(Box::new(ApiRequest {
         provider: PROVIDER.into(),
         method: "GET".into(),

@@ -29,6 +29,17 @@ fn claimed_origin() -> Origin {
     }
 }
 
+/// This program, which is what a daemon started from here runs.
+fn own_exe() -> Result<std::path::PathBuf, CliError> {
+    std::env::current_exe().map_err(|e| {
+        CliError::new(
+            "daemon-unreachable",
+            format!("cannot locate the kovra binary: {e}"),
+            None,
+        )
+    })
+}
+
 fn autostart_enabled() -> bool {
     !std::env::var("KOVRA_NO_AUTOSTART").is_ok_and(|v| !v.is_empty() && v != "0")
 }
@@ -47,14 +58,7 @@ impl Session {
     fn client(&mut self, autostart: bool) -> Result<&mut Client, CliError> {
         if self.client.is_none() {
             let client = if autostart && autostart_enabled() {
-                let exe = std::env::current_exe().map_err(|e| {
-                    CliError::new(
-                        "daemon-unreachable",
-                        format!("cannot locate the kovra binary: {e}"),
-                        None,
-                    )
-                })?;
-                Client::connect_or_start(&self.paths, &exe)?
+                Client::connect_or_start(&self.paths, &own_exe()?)?
             } else {
                 Client::connect(&self.paths)?
             };
@@ -160,21 +164,13 @@ impl Session {
             Err(ClientError::NotRunning(_)) if autostart_enabled() => {}
             Err(e) => return Err(e.into()),
         }
-        let exe = std::env::current_exe().map_err(|e| {
-            CliError::new(
-                "daemon-unreachable",
-                format!("cannot locate the kovra binary: {e}"),
-                None,
-            )
-        })?;
-        let answer = kovra_client::boot(&self.paths, &exe, &self.envelope(request)).map_err(
-            |e| match e {
+        let answer = kovra_client::boot(&self.paths, &own_exe()?, &self.envelope(request))
+            .map_err(|e| match e {
                 kovra_client::ClientError::BootLost(_) => {
                     CliError::new("boot-lost", e.to_string(), Some(e.hint()))
                 }
                 other => other.into(),
-            },
-        )?;
+            })?;
         match answer {
             Response::Ok { reply } => Ok(*reply),
             Response::Error(e) => Err(e.into()),
