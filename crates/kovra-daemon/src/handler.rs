@@ -438,7 +438,7 @@ impl Daemon {
         let program_sha = program
             .as_ref()
             .and_then(|p| p.as_ref().ok())
-            .map(|p| p.sha256.clone());
+            .map(crate::program::Program::fingerprint);
         let digest =
             kovra_proto::digest::request_digest(&info.context, &request, program_sha.as_deref());
         let mut inner = self.lock_inner();
@@ -560,7 +560,7 @@ impl Daemon {
                     .program
                     .as_ref()
                     .and_then(|p| p.as_ref().ok())
-                    .map(|p| p.sha256.clone());
+                    .map(crate::program::Program::fingerprint);
                 // An out-of-band approval of this very request counts as its proof, once.
                 if proof.is_none()
                     && let Some(id) = gate.approvals.take_approved(&digest)

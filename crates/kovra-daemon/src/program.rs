@@ -23,6 +23,10 @@ pub struct Program {
     pub sha256: String,
     /// Whether the user (and so an agent running as them) could rewrite it.
     pub user_writable: bool,
+    /// Arguments naming files the user could rewrite (a script given to an interpreter),
+    /// with their SHA-256 when the run was checked: what the program will read is part of
+    /// what an approval covers.
+    pub inputs: Vec<(String, String)>,
 }
 
 fn error(code: &str, message: String, hint: &str) -> Response {
@@ -56,7 +60,29 @@ pub fn for_run(run: &kovra_proto::RunRequest) -> Result<Program, Response> {
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str());
-    open(arg0, cwd, path_var)
+    let mut program = open(arg0, cwd, path_var)?;
+    program.inputs = writable_inputs(&run.argv[1..], cwd);
+    Ok(program)
+}
+
+/// The largest argument file hashed; a bigger one is not a script.
+const INPUT_MAX: u64 = 16 * 1024 * 1024;
+
+fn writable_inputs(args: &[String], cwd: &Path) -> Vec<(String, String)> {
+    args.iter()
+        .filter_map(|arg| {
+            let file = File::open(cwd.join(arg)).ok()?;
+            let meta = file.metadata().ok()?;
+            if !meta.is_file() || meta.len() > INPUT_MAX {
+                return None;
+            }
+            let canonical = cwd.join(arg).canonicalize().ok()?;
+            if !writable_by_us(&meta, &canonical) {
+                return None;
+            }
+            Some((arg.clone(), hash_cached(&file, &meta).ok()?))
+        })
+        .collect()
 }
 
 /// Find `arg0` as a shell would (a path with `/` relative to `cwd`, a bare name in
@@ -104,7 +130,81 @@ pub fn open_path(path: &Path, shown: &str) -> Result<Program, Response> {
         file,
         sha256,
         user_writable,
+        inputs: Vec::new(),
     })
+}
+
+impl Program {
+    /// What the digest and a challenge carry for this run: the executable's SHA-256, then
+    /// `;ARG=SHA-256` for each argument file the user could rewrite.
+    pub fn fingerprint(&self) -> String {
+        let mut out = self.sha256.clone();
+        for (arg, sha) in &self.inputs {
+            out.push_str(&format!(";{arg}={sha}"));
+        }
+        out
+    }
+
+    /// For a file the user can rewrite in place: replace `file` with a sealed in-memory copy
+    /// whose content must hash to what was checked, so the bytes that run are exactly the
+    /// bytes that were approved, however long after the check the exec comes. A file
+    /// rewritten since the check is refused.
+    pub fn seal(&mut self) -> Result<(), Response> {
+        if !self.user_writable {
+            return Ok(());
+        }
+        let failed = |e: std::io::Error| {
+            error(
+                "run-failed",
+                format!(
+                    "could not take a sealed copy of {}: {e}",
+                    self.path.display()
+                ),
+                "check the file, or run it through its interpreter",
+            )
+        };
+        let copy = sealed_copy(&self.file).map_err(failed)?;
+        let sha256 = sha256_of(&copy).map_err(failed)?;
+        if sha256 != self.sha256 {
+            return Err(error(
+                "executable-changed",
+                format!(
+                    "{} changed after it was checked (sha256 {} then, {sha256} now)",
+                    self.path.display(),
+                    self.sha256
+                ),
+                "nothing ran; run the command again and check what you approve",
+            ));
+        }
+        self.file = copy;
+        Ok(())
+    }
+}
+
+/// A memfd holding the file's content, sealed against any further change.
+fn sealed_copy(file: &File) -> std::io::Result<File> {
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    use std::io::{Seek, SeekFrom};
+    let fd = memfd_create(
+        c"kovra-run",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
+    let mut copy = File::from(fd);
+    let mut source = file.try_clone()?;
+    source.seek(SeekFrom::Start(0))?;
+    std::io::copy(&mut source, &mut copy)?;
+    fcntl(
+        &copy,
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_WRITE
+                | SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_SEAL,
+        ),
+    )?;
+    copy.seek(SeekFrom::Start(0))?;
+    Ok(copy)
 }
 
 fn resolve(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, Response> {
@@ -198,4 +298,34 @@ fn writable_by_us(meta: &std::fs::Metadata, canonical: &Path) -> bool {
     meta.uid() == uid
         || by_mode
         || nix::unistd::access(canonical, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_sealed_copy_runs_the_checked_bytes_and_refuses_a_changed_file() {
+        let dir = std::env::temp_dir().join(format!("kovra-seal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tool.sh");
+        std::fs::write(&path, "#!/bin/sh\necho sealed-ok\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut program = open_path(&path, "tool.sh").unwrap();
+        program.user_writable = true;
+        program.seal().unwrap();
+        // The copy cannot be written, and it is what runs.
+        assert!((&program.file).write_all(b"x").is_err());
+        let out = crate::os::command_for_descriptor(&program.file)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "sealed-ok\n");
+        // A file rewritten after the check is refused.
+        let mut changed = open_path(&path, "tool.sh").unwrap();
+        changed.user_writable = true;
+        std::fs::write(&path, "#!/bin/sh\necho evil\n").unwrap();
+        assert!(changed.seal().is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -189,6 +189,39 @@ fn repointed_symlink_never_executes() {
         }
     }
 
+    // 3. An allowlisted interpreter given a script the user can write: the script's content
+    //    is part of what was approved, so rewriting it (same inode) after the approval makes
+    //    it another request, and the new content never runs with the value.
+    let _ = std::fs::remove_file(&marker);
+    let out = human_allows(&h, Path::new("/bin/sh"));
+    assert!(
+        out.status.success(),
+        "allow add /bin/sh: {}",
+        describe(&out)
+    );
+    let own = work.join("own.sh");
+    std::fs::write(&own, "echo approved\n").expect("script");
+    let run = ["run", "--", "sh", "./own.sh"];
+    match park_and_approve(&h, &work, &run, &[]) {
+        Err(e) => findings.push(format!("script rewritten after approval: {e}")),
+        Ok(()) => {
+            std::fs::write(&own, format!("echo evil >> '{}'\n", marker.display()))
+                .expect("rewrite");
+            let out = agent(&h, &work, &run, &[]);
+            if marker.exists() {
+                findings.push(format!(
+                    "script rewritten after approval: the new content ran (exit {:?})",
+                    out.status.code()
+                ));
+            } else if out.status.code() != Some(5) {
+                findings.push(format!(
+                    "script rewritten after approval: want it parked again (exit 5): {}",
+                    describe(&out)
+                ));
+            }
+        }
+    }
+
     assert_no_findings("a re-pointed symlink", &findings);
     assert!(
         !h.transcript_contains(&canary_forms(&value)),

@@ -176,7 +176,7 @@ impl Gate<'_> {
         &mut self,
         req: RunRequest,
     ) -> Result<(RunPlan, Vec<String>), Response> {
-        let program = self
+        let mut program = self
             .program
             .take()
             .unwrap_or_else(|| Err(error("internal", "a run without its program", None)))?;
@@ -249,6 +249,13 @@ impl Gate<'_> {
             ),
             untrusted: true,
         });
+        for (arg, sha) in &program.inputs {
+            self.facts.push(kovra_proto::Fact {
+                name: "reads".into(),
+                value: format!("{arg} (sha256 {sha}; your user can rewrite this file)"),
+                untrusted: true,
+            });
+        }
         let inject = [Op::plain(Operation::Inject)];
         // (where, coordinate, decision, whether this very line has a fallback)
         let mut decided: Vec<(String, Coordinate, Located, bool)> = Vec::new();
@@ -357,6 +364,10 @@ impl Gate<'_> {
             }
         }
 
+        // A protected run executes exactly the bytes that were hashed and approved.
+        if protected {
+            program.seal()?;
+        }
         // Pass 2: every decision allows; read the values and build the environment.
         let inherited: Vec<&(String, String)> = if protected {
             childenv::protected(&caller_env, &req.keep_env)
