@@ -27,7 +27,7 @@ pub struct ApiPlan {
 
 /// What a connection carries out after the gate allowed it.
 pub enum Plan {
-    Run(crate::run::RunPlan),
+    Run(Box<crate::run::RunPlan>),
     Api(Box<ApiPlan>),
 }
 

@@ -1122,9 +1122,10 @@ impl Gate<'_> {
         let result = match request {
             Request::Run(run) => {
                 return match self.prepare_run(*run) {
-                    Ok((plan, injected)) => {
-                        (ok(Reply::RunReady { injected }), Some(Plan::Run(plan)))
-                    }
+                    Ok((plan, injected)) => (
+                        ok(Reply::RunReady { injected }),
+                        Some(Plan::Run(Box::new(plan))),
+                    ),
                     Err(resp) => (resp, None),
                 };
             }

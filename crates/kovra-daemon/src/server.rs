@@ -278,7 +278,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
             let Ok(stream) = writer.get_ref().try_clone() else {
                 return;
             };
-            crate::run::execute(plan, &stream, reader, &mut writer);
+            crate::run::execute(*plan, &stream, reader, &mut writer);
             return;
         }
     }
