@@ -29,8 +29,20 @@ use crate::error::CliError;
 use crate::session::Session;
 
 fn main() -> ExitCode {
-    // First, before any prompt, read or reply: nothing of ours may be traced or dumped.
+    // First, before any prompt, read or reply: nothing of ours may be traced or dumped. A
+    // tracer attached before this (one that raced the exec) stays attached: refuse then.
     kovra_client::harden_process();
+    if let Some(tracer) = kovra_client::own_tracer().filter(|t| *t != 0) {
+        let e = CliError::new(
+            "traced",
+            format!(
+                "this kovra process is being traced by pid {tracer}; it will not read or print anything secret"
+            ),
+            Some("stop the tracing process and run the command again"),
+        );
+        output::error(&e, std::env::args().any(|a| a == "--json"));
+        return ExitCode::from(e.exit_code());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

@@ -108,15 +108,24 @@ impl Client {
     /// Connect without checking the peer: only for requests that carry nothing and whose
     /// answer decides nothing (asking a daemon to stop).
     pub fn connect_unauthenticated(paths: &Paths) -> Result<Self, ClientError> {
-        let stream = UnixStream::connect(&paths.socket).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                ClientError::NotRunning(paths.socket.clone())
-            }
-            _ => ClientError::Unreachable {
-                socket: paths.socket.clone(),
-                source: e,
-            },
-        })?;
+        // The abstract name first: while the daemon lives no other process can hold it,
+        // whatever was renamed onto the path. The path only when no daemon holds the name.
+        let named = {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(paths.abstract_name())
+                .and_then(|addr| UnixStream::connect_addr(&addr))
+        };
+        let stream = named
+            .or_else(|_| UnixStream::connect(&paths.socket))
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    ClientError::NotRunning(paths.socket.clone())
+                }
+                _ => ClientError::Unreachable {
+                    socket: paths.socket.clone(),
+                    source: e,
+                },
+            })?;
         let read = stream.try_clone().map_err(|e| ClientError::Unreachable {
             socket: paths.socket.clone(),
             source: e,
@@ -274,4 +283,10 @@ fn spawn_daemon(paths: &Paths, exe: &Path, stdin: Stdio, boot: bool) -> Result<(
 pub fn harden_process() -> bool {
     let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
     nix::sys::prctl::set_dumpable(false).is_ok()
+}
+
+/// `TracerPid` of this process (0 when nobody traces it; `None` if it cannot be read).
+pub fn own_tracer() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    kovra_proto::procfs::tracer_pid(&status)
 }

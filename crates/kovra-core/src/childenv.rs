@@ -59,12 +59,23 @@ pub fn is_clean(name: &str) -> bool {
     CLEAN.contains(&name) || (name.starts_with("LC_") && !is_hook_variable(name))
 }
 
+/// Set in every protected child: Python otherwise runs `.pth` files from the user's own
+/// site directory (under `HOME`, writable by an agent) and puts the script's directory first
+/// on its import path.
+pub const HARDENING: &[(&str, &str)] = &[("PYTHONNOUSERSITE", "1"), ("PYTHONSAFEPATH", "1")];
+
 /// The environment of a protected child, before its refs: the clean set and the variables
-/// kept by name, in the caller's order. Hooks never pass.
-pub fn protected<'a>(caller: &'a [(String, String)], keep: &[String]) -> Vec<&'a (String, String)> {
+/// kept by name, in the caller's order, then `HARDENING`. Hooks never pass.
+pub fn protected(caller: &[(String, String)], keep: &[String]) -> Vec<(String, String)> {
     caller
         .iter()
         .filter(|(k, _)| !is_hook_variable(k) && (is_clean(k) || keep.contains(k)))
+        .cloned()
+        .chain(
+            HARDENING
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+        )
         .collect()
 }
 
@@ -105,11 +116,18 @@ mod tests {
             ("OTHER", "2"),
         ]);
         let keep = vec!["KEEPME".to_string(), "LD_PRELOAD".to_string()];
-        let names: Vec<&str> = protected(&caller, &keep)
-            .into_iter()
-            .map(|(k, _)| k.as_str())
-            .collect();
-        assert_eq!(names, ["PATH", "LC_ALL", "KEEPME"]);
+        let env = protected(&caller, &keep);
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "PATH",
+                "LC_ALL",
+                "KEEPME",
+                "PYTHONNOUSERSITE",
+                "PYTHONSAFEPATH"
+            ]
+        );
     }
 
     #[test]

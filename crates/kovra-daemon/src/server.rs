@@ -111,6 +111,9 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     };
     tracing::info!(socket = %paths.socket.display(), pid = std::process::id(), "listening");
 
+    // The name clients dial first. A name already taken while we hold the home's lock is
+    // someone posing as the daemon: refuse to run beside it.
+    let named = bind_name(&paths)?;
     let daemon = Arc::new(daemon);
     spawn_signal_thread(Arc::clone(&daemon))?;
     spawn_watch_thread(Arc::clone(&daemon), bound);
@@ -119,12 +122,20 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
         let daemon = Arc::clone(&daemon);
         std::thread::spawn(move || connection(&daemon, stream, my_uid));
     }
-    // Blocking accept: a new connection is served at once. Shutdown happens in
-    // `Daemon::lock_and_exit`, from a signal or a shutdown request.
+    {
+        let daemon = Arc::clone(&daemon);
+        std::thread::spawn(move || accept_loop(&daemon, &named, my_uid));
+    }
+    accept_loop(&daemon, &listener, my_uid)
+}
+
+/// Blocking accept: a new connection is served at once, on its own thread.
+/// Shutdown happens in `Daemon::lock_and_exit`, from a signal or a shutdown request.
+fn accept_loop(daemon: &Arc<Daemon>, listener: &UnixListener, my_uid: u32) -> ! {
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
-                let daemon = Arc::clone(&daemon);
+                let daemon = Arc::clone(daemon);
                 std::thread::spawn(move || connection(&daemon, stream, my_uid));
             }
             Err(e) => {
@@ -145,6 +156,33 @@ fn spawn_signal_thread(daemon: Arc<Daemon>) -> Result<(), ServeError> {
         }
     });
     Ok(())
+}
+
+/// Bind the daemon's abstract name. A daemon that handed over may hold it for a moment
+/// after it released the lock (its descriptors close one by one as it exits).
+fn bind_name(paths: &kovra_proto::paths::Paths) -> Result<UnixListener, ServeError> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(paths.abstract_name())
+        .map_err(io("naming the abstract socket"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        match UnixListener::bind_addr(&addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                return Err(ServeError::Io {
+                    what: "binding the daemon's abstract socket name (another process holds it)"
+                        .into(),
+                    source: e,
+                });
+            }
+        }
+    }
 }
 
 /// The files this daemon bound and locked, by identity (device, inode).

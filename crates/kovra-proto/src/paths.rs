@@ -56,6 +56,41 @@ impl Paths {
     pub fn lock_file(&self) -> PathBuf {
         self.home.join("daemon.lock")
     }
+
+    /// The daemon's name in the abstract socket namespace (Linux). Unlike the path, a name
+    /// the live daemon holds cannot be renamed, replaced or taken by another process, so
+    /// clients dial it first; the path serves where the name cannot reach (another network
+    /// namespace) and clients of older versions.
+    pub fn abstract_name(&self) -> String {
+        format!(
+            "kovra/{}/{:016x}",
+            effective_uid_text(),
+            fnv1a(self.home.as_os_str().as_encoded_bytes())
+        )
+    }
+}
+
+/// The effective uid, read without a dependency: `/proc/self/status` (`Uid:` real,
+/// effective, …). Names of different users never collide.
+fn effective_uid_text() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
+        })
+        .unwrap_or_default()
+}
+
+/// FNV-1a: a stable, dependency-free name digest (not a security function).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -67,12 +102,7 @@ fn absolute(p: &Path) -> PathBuf {
 fn default_socket(home: &Path, runtime: Option<&Path>) -> PathBuf {
     match runtime {
         Some(rt) => {
-            // FNV-1a: a stable, dependency-free name digest (not a security function).
-            let mut h: u64 = 0xcbf29ce484222325;
-            for b in home.as_os_str().as_encoded_bytes() {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x100000001b3);
-            }
+            let h = fnv1a(home.as_os_str().as_encoded_bytes());
             rt.join("kovra").join(format!("daemon-{h:016x}.sock"))
         }
         None => home.join("run").join("daemon.sock"),

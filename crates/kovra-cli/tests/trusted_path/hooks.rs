@@ -21,6 +21,8 @@ fn allowed(name: &str) -> bool {
         "PATH" | "HOME" | "USER" | "LANG" | "TERM" | "TZ" | "TMPDIR" | "TOKEN"
     ) || name.starts_with("LC_")
         || matches!(name, "PWD" | "OLDPWD" | "SHLVL" | "_")
+        // Set by the daemon itself in every protected child (`childenv::HARDENING`).
+        || matches!(name, "PYTHONNOUSERSITE" | "PYTHONSAFEPATH")
 }
 
 /// The variable names in `env` output (never their values).

@@ -182,3 +182,67 @@ fn relay_never_receives_a_passphrase_and_the_daemon_notices() {
         "the record's value was printed"
     );
 }
+
+/// While the daemon lives, clients dial the name it holds in the abstract socket namespace,
+/// which no other process can rename or take: whatever listens at the socket path gets
+/// nothing, even in the instant before the daemon notices a swap. Shown without a race: the
+/// client is pointed (KOVRA_SOCKET) at a path where a listener logs every byte.
+#[test]
+fn while_the_daemon_lives_nothing_at_the_path_is_dialed() {
+    if nonroot::test_user("relay::while_the_daemon_lives_nothing_at_the_path_is_dialed") {
+        return;
+    }
+    let h = typed_home();
+    let pid = h.daemon_pid().expect("daemon pid");
+    let elsewhere = h.root.join("rt").join("elsewhere.sock");
+    let log = h.root.join("listener.log");
+    let py = r#"
+import os, socket, sys, time
+path, log = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path); s.listen(8); s.settimeout(0.2)
+end = time.time() + 30
+with open(log, "ab") as f:
+    f.write(b"listening\n"); f.flush()
+    while time.time() < end:
+        try:
+            c, _ = s.accept()
+        except socket.timeout:
+            continue
+        c.settimeout(1)
+        try:
+            f.write(b"CONNECTED " + c.recv(65536) + b"\n")
+        except OSError:
+            f.write(b"CONNECTED\n")
+        f.flush()
+        c.close()
+"#;
+    let mut listener = Command::new("python3")
+        .args(["-c", py])
+        .arg(&elsewhere)
+        .arg(&log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn listener");
+    assert!(wait_until(Instant::now() + Duration::from_secs(10), || {
+        std::fs::read(&log).is_ok_and(|l| !l.is_empty())
+    }));
+    let mut c = h.cmd(&["--json", "status"]);
+    c.env("KOVRA_SOCKET", &elsewhere);
+    let out = h.run_with(c, None);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let mut findings = Vec::new();
+    if logged.contains("CONNECTED") {
+        findings.push(format!("the client dialed the path: {logged}"));
+    }
+    if status["daemon_pid"] != pid {
+        findings.push(format!(
+            "status did not reach the daemon (pid {pid}): {}",
+            describe(&out)
+        ));
+    }
+    assert_no_findings("a listener at the path", &findings);
+}

@@ -334,6 +334,16 @@ impl Gate<'_> {
                 value: format!("only {} and the refs", names.join(", ")),
                 untrusted: false,
             });
+            // Values that decide which programs a name finds, as the requester sent them.
+            for name in std::iter::once("PATH").chain(req.keep_env.iter().map(String::as_str)) {
+                if let Some(v) = lookup.get(name) {
+                    self.facts.push(kovra_proto::Fact {
+                        name: name.to_string(),
+                        value: (*v).to_string(),
+                        untrusted: true,
+                    });
+                }
+            }
             self.facts.push(kovra_proto::Fact {
                 name: "note".into(),
                 value: "while this runs, any process of yours can read these values (/proc/PID/environ of the child)".into(),
@@ -369,14 +379,14 @@ impl Gate<'_> {
             program.seal()?;
         }
         // Pass 2: every decision allows; read the values and build the environment.
-        let inherited: Vec<&(String, String)> = if protected {
+        let inherited = if protected {
             childenv::protected(&caller_env, &req.keep_env)
         } else {
-            caller_env.iter().collect()
+            caller_env.clone()
         };
         let mut env: Vec<(String, Zeroizing<String>)> = inherited
             .into_iter()
-            .map(|(k, v)| (k.clone(), Zeroizing::new(v.clone())))
+            .map(|(k, v)| (k, Zeroizing::new(v)))
             .collect();
         let mut secrets = Vec::new();
         let mut injected = Vec::new();
