@@ -139,7 +139,14 @@ impl Session {
                         ));
                     }
                     self.client = Some(client);
-                    self.verify(passphrase)?;
+                    let unattended = matches!(
+                        request,
+                        Request::Unlock {
+                            unattended: true,
+                            ..
+                        }
+                    );
+                    self.verify_as(passphrase, unattended)?;
                     return Ok(Reply::Done {
                         message: "vault already unlocked".into(),
                     });
@@ -186,9 +193,14 @@ impl Session {
     /// key it derives (a nonce of ours, tagged with the proof key). A process posing as the
     /// daemon cannot answer, and neither can a wrong passphrase: both are refused here.
     pub fn verify(&mut self, passphrase: &Secret) -> Result<(), CliError> {
+        self.verify_as(passphrase, false)
+    }
+
+    fn verify_as(&mut self, passphrase: &Secret, unattended: bool) -> Result<(), CliError> {
         let nonce = hex::encode(kovra_core::crypto::random_array::<16>());
         let Reply::Verified { kdf, daemon_tag } = self.call(Request::Verify {
             nonce: nonce.clone(),
+            unattended,
         })?
         else {
             return Err(CliError::new("internal", "unexpected reply", None));

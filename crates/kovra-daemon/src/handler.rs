@@ -510,8 +510,11 @@ impl Daemon {
                     failed_unlocks: inner.failed_unlocks_while_locked,
                 }),
             },
-            Request::Verify { nonce } => match inner.store.as_ref() {
+            Request::Verify { nonce, unattended } => match inner.store.as_ref() {
                 Some(store) => {
+                    if unattended {
+                        inner.passphrase_proofs = false;
+                    }
                     let verifier = store.proof_verifier();
                     ok(Reply::Verified {
                         kdf: verifier.kdf.clone(),

@@ -31,7 +31,10 @@ pub fn flock_holders(locks: &str, dev: u64, ino: u64) -> Vec<u32> {
             let maj = u64::from_str_radix(id.next()?, 16).ok()?;
             let min = u64::from_str_radix(id.next()?, 16).ok()?;
             let file: u64 = id.next()?.parse().ok()?;
-            (maj == major && min == minor && file == ino).then_some(pid)
+            // Anonymous devices (major 0: btrfs subvolumes, overlayfs) may show the
+            // superblock's number here and another one to `stat`: match the inode there.
+            let same_dev = (maj == major && min == minor) || (maj == 0 && major == 0);
+            (same_dev && file == ino).then_some(pid)
         })
         .collect()
 }
@@ -50,6 +53,10 @@ mod tests {
                      4: FLOCK  ADVISORY  READ 500 fe:00:10010873 0 EOF\n";
         assert_eq!(flock_holders(locks, dev, 10010873), vec![11799]);
         assert!(flock_holders(locks, dev, 1).is_empty());
+        // btrfs: the superblock's anonymous device in /proc/locks, the subvolume's in stat.
+        let btrfs = "1: FLOCK  ADVISORY  WRITE 77 00:2a:261 0 EOF\n";
+        assert_eq!(flock_holders(btrfs, 0x30, 261), vec![77]);
+        assert!(flock_holders(btrfs, 0x30, 262).is_empty());
     }
 
     #[test]

@@ -119,6 +119,11 @@ pub enum Request {
     /// passphrase check it talks to this vault's daemon before it sends anything more.
     Verify {
         nonce: String,
+        /// The client holds the passphrase from a file or descriptor (an `unlock` of an
+        /// already unlocked vault): passphrase proofs stop for this daemon, as after an
+        /// unattended unlock. Only tightens.
+        #[serde(default)]
+        unattended: bool,
     },
     /// Stop the daemon (locking first).
     Shutdown,

@@ -590,3 +590,20 @@ fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
     );
     assert!(!h.transcript_contains(&canary_forms(&value)));
 }
+
+/// `unlock --passphrase-file` against a daemon that is already unlocked sends no passphrase,
+/// but it still says the passphrase sits in a file: passphrase proofs stop there too.
+#[test]
+fn a_passphrase_file_used_on_an_unlocked_daemon_also_stops_passphrase_proofs() {
+    let h = Home::init();
+    let (_, status) = h.json(&["status"]);
+    assert_eq!(status["passphrase_proofs"], true, "{status}");
+    let out = h.ok(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("already unlocked"),
+        "{}",
+        describe(&out)
+    );
+    let (_, status) = h.json(&["status"]);
+    assert_eq!(status["passphrase_proofs"], false, "{status}");
+}
