@@ -74,6 +74,17 @@ pub struct Caller {
     pub tty: bool,
 }
 
+/// An audit entry of the daemon's own doing (no caller behind it).
+fn daemon_entry(action: &str, decision: &str) -> AuditEntry {
+    AuditEntry {
+        action: action.into(),
+        surface: "daemon".into(),
+        origin: "daemon".into(),
+        decision: decision.into(),
+        ..AuditEntry::default()
+    }
+}
+
 /// The facts of one request, after the daemon tightened what the surface claimed.
 struct Info {
     context: Context,
@@ -332,12 +343,8 @@ impl Daemon {
             let mut inner = self.lock_inner();
             if let Some(s) = inner.store.as_mut() {
                 let _ = s.audit(AuditEntry {
-                    action: "socket-replaced".into(),
-                    surface: "daemon".into(),
-                    origin: "daemon".into(),
-                    decision: "lock".into(),
                     detail: Some(what.to_string()),
-                    ..AuditEntry::default()
+                    ..daemon_entry("socket-replaced", "lock")
                 });
             }
         }
@@ -351,12 +358,8 @@ impl Daemon {
     fn lock_now(inner: &mut Inner, why: &str) {
         if let Some(mut s) = inner.store.take() {
             let _ = s.audit(AuditEntry {
-                action: "lock".into(),
-                surface: "daemon".into(),
-                origin: "daemon".into(),
-                decision: "ok".into(),
                 reason: Some(why.to_string()),
-                ..AuditEntry::default()
+                ..daemon_entry("lock", "ok")
             });
         }
         inner.challenges.clear();
