@@ -99,8 +99,14 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
         proof: None,
     };
     let tty = request.tty.is_some();
-    match session.call(Request::Run(Box::new(request)))? {
-        Reply::RunReady { .. } => {}
+    // Our stdin, stdout and stderr go with the request: the daemon holds them before it
+    // decides, and starts the child as soon as it has.
+    session.attach_run_fds([0, 1, 2]);
+    let sent_with_request = match session.call(Request::Run(Box::new(request)))? {
+        Reply::RunReady {
+            descriptors_received,
+            ..
+        } => descriptors_received,
         other => {
             return Err(CliError::new(
                 "internal",
@@ -108,7 +114,7 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
                 None,
             ));
         }
-    }
+    };
     let signal_envelope = |req| session.envelope(req);
     let signal_frame = move |sig: i32| {
         if sig == SIGWINCH {
@@ -122,7 +128,9 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
     };
     let template = signal_envelope(Request::Status);
     let client = session.connection()?;
-    client.send_fds(&[0, 1, 2])?;
+    if !sent_with_request {
+        client.send_fds(&[0, 1, 2])?;
+    }
     let _raw = if tty { RawMode::enter() } else { None };
 
     let mut sender = client.sender()?;

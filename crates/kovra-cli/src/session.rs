@@ -16,6 +16,9 @@ pub struct Session {
     pub paths: Paths,
     project: Option<String>,
     client: Option<Client>,
+    /// Descriptors that go with every `run` request (its stdin, stdout and stderr), so the
+    /// daemon holds them before it decides.
+    run_fds: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// The origin this client claims. Without a terminal, or when told so, it is an agent;
@@ -52,6 +55,7 @@ impl Session {
             paths,
             project,
             client: None,
+            run_fds: None,
         })
     }
 
@@ -252,12 +256,26 @@ impl Session {
         self.call_inner(request, true)
     }
 
+    /// Attach these descriptors to every `run` request this session sends.
+    pub fn attach_run_fds(&mut self, fds: [std::os::fd::RawFd; 3]) {
+        self.run_fds = Some(fds);
+    }
+
+    /// One request and its reply, with the run's descriptors when it is a run.
+    fn exchange(&mut self, envelope: &Envelope, autostart: bool) -> Result<Response, CliError> {
+        let fds = self
+            .run_fds
+            .filter(|_| matches!(envelope.request, Request::Run(_)));
+        let client = self.client(autostart)?;
+        Ok(match fds {
+            Some(fds) => client.call_with_fds(envelope, &fds)?,
+            None => client.call(envelope)?,
+        })
+    }
+
     fn call_inner(&mut self, request: Request, autostart: bool) -> Result<Reply, CliError> {
         let envelope = self.envelope(request.clone());
-        let response = self
-            .client(autostart)?
-            .call(&envelope)
-            .map_err(CliError::from)?;
+        let response = self.exchange(&envelope, autostart)?;
         match response {
             Response::Ok { reply } => Ok(*reply),
             Response::Error(e) => Err(e.into()),
@@ -326,7 +344,7 @@ impl Session {
             "approved" => {
                 eprintln!("kovra: request {id} approved");
                 let again = self.envelope(request);
-                match self.client(false)?.call(&again)? {
+                match self.exchange(&again, false)? {
                     Response::Ok { reply } => Ok(*reply),
                     Response::Error(e) => Err(e.into()),
                     Response::NeedsProof { code, message, .. } => Err(CliError::new(
@@ -431,11 +449,7 @@ impl Session {
         };
         request.set_proof(proof);
         let envelope = self.envelope(request);
-        match self
-            .client(false)?
-            .call(&envelope)
-            .map_err(CliError::from)?
-        {
+        match self.exchange(&envelope, false)? {
             Response::Ok { reply } => Ok(*reply),
             Response::Error(e) if !daemon_shown && e.code == "proof-invalid" => Err(CliError::new(
                 "proof-invalid",

@@ -167,6 +167,34 @@ impl Client {
         self.receive()
     }
 
+    /// Send one request with descriptors attached to its first bytes (a run's stdin,
+    /// stdout and stderr), and wait for its reply.
+    pub fn call_with_fds(
+        &mut self,
+        envelope: &Envelope,
+        fds: &[std::os::fd::RawFd],
+    ) -> Result<Response, ClientError> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let mut bytes = zeroize::Zeroizing::new(Vec::new());
+        frame::write(&mut *bytes, envelope)?;
+        let io = |e: std::io::Error| ClientError::Frame(FrameError::Io(e));
+        let stream = self.writer.get_mut();
+        // The length prefix carries the descriptors; the rest follows as plain bytes.
+        let head = [std::io::IoSlice::new(&bytes[..4])];
+        let sent = sendmsg::<()>(
+            stream.as_raw_fd(),
+            &head,
+            &[ControlMessage::ScmRights(fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| io(e.into()))?;
+        stream.write_all(&bytes[sent..]).map_err(io)?;
+        self.receive()
+    }
+
     pub fn send(&mut self, envelope: &Envelope) -> Result<(), ClientError> {
         Ok(frame::write(&mut self.writer, envelope)?)
     }

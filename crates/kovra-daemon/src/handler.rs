@@ -1129,7 +1129,10 @@ impl Gate<'_> {
             Request::Run(run) => {
                 return match self.prepare_run(*run) {
                     Ok((plan, injected)) => (
-                        ok(Reply::RunReady { injected }),
+                        ok(Reply::RunReady {
+                            injected,
+                            descriptors_received: false,
+                        }),
                         Some(Plan::Run(Box::new(plan))),
                     ),
                     Err(resp) => (resp, None),

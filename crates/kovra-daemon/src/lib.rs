@@ -8,6 +8,7 @@
 pub mod approvals;
 pub mod broker;
 pub mod config;
+pub mod fdreader;
 pub mod handler;
 pub mod os;
 pub mod program;

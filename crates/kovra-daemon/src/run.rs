@@ -22,6 +22,7 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use nix::unistd::Pid;
 use zeroize::Zeroizing;
 
+use crate::fdreader::FdReader;
 use crate::os;
 
 /// Everything needed to start one approved child. Dropped (and wiped) once it is running.
@@ -176,11 +177,13 @@ fn pump_input(input: OwnedFd, pty: Arc<OwnedFd>, stop: Arc<AtomicBool>) {
 /// answer with its exit code. Consumes the connection.
 pub fn execute(
     plan: RunPlan,
+    received: Option<Vec<OwnedFd>>,
     stream: &UnixStream,
-    reader: BufReader<UnixStream>,
+    reader: BufReader<FdReader>,
     writer: &mut BufWriter<UnixStream>,
 ) {
-    let fds = match receive_fds(stream) {
+    // Sent with the request, or (older clients, the MCP server) after `run-ready`.
+    let fds = match received.map_or_else(|| receive_fds(stream), Ok) {
         Ok(f) => f,
         Err(resp) => {
             let _ = frame::write(writer, &resp);
@@ -342,7 +345,7 @@ pub fn execute(
 /// Read the client's control frames until it hangs up. A client that goes away before the
 /// child ends takes the child with it.
 fn control(
-    mut reader: BufReader<UnixStream>,
+    mut reader: BufReader<FdReader>,
     pgid: Pid,
     pty: Option<Arc<OwnedFd>>,
     finished: Arc<AtomicBool>,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kovra_core::store::ensure_private_dir;
 use kovra_proto::frame::{self, FrameError, MAX_REQUEST};
-use kovra_proto::{Envelope, ErrorReply, Request, Response};
+use kovra_proto::{Envelope, ErrorReply, Reply, Request, Response};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -249,7 +249,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
-    let mut reader = BufReader::new(read_half);
+    let mut reader = BufReader::new(crate::fdreader::FdReader::new(read_half));
     let mut writer = BufWriter::new(stream);
     if peer.uid != my_uid {
         tracing::warn!(
@@ -291,8 +291,21 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
                 return;
             }
         };
+        // Descriptors sent with this request (a run's stdin, stdout, stderr) are in hand
+        // before anything is decided; any sent with another request are closed here.
+        let fds = reader.get_mut().take_fds();
         let stops = matches!(envelope.request, Request::Shutdown | Request::Handover);
-        let (response, delay, plan) = daemon.handle(envelope, &caller);
+        let (mut response, delay, plan) = daemon.handle(envelope, &caller);
+        let with_fds = fds.len() == 3 && matches!(plan, Some(Plan::Run(_)));
+        if with_fds
+            && let Response::Ok { reply } = &mut response
+            && let Reply::RunReady {
+                descriptors_received,
+                ..
+            } = reply.as_mut()
+        {
+            *descriptors_received = true;
+        }
         let shutdown = stops && matches!(response, Response::Ok { .. });
         if !delay.is_zero() {
             std::thread::sleep(delay);
@@ -316,7 +329,9 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
             let Ok(stream) = writer.get_ref().try_clone() else {
                 return;
             };
-            crate::run::execute(*plan, &stream, reader, &mut writer);
+            tracing::debug!(with_request = with_fds, "run descriptors");
+            let fds = with_fds.then_some(fds);
+            crate::run::execute(*plan, fds, &stream, reader, &mut writer);
             return;
         }
     }

@@ -1062,7 +1062,7 @@ fn run_blocking(
         .call(&session.envelope(Request::Run(Box::new(request))))
         .map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let injected = match accepted(response, "run")? {
-        Reply::RunReady { injected } => injected,
+        Reply::RunReady { injected, .. } => injected,
         _ => return Err(unexpected()),
     };
 

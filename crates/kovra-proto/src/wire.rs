@@ -689,6 +689,10 @@ pub enum Reply {
     /// The run is approved: send the standard descriptors now.
     RunReady {
         injected: Vec<String>,
+        /// The client's stdin, stdout and stderr came with the request (before anything was
+        /// decided); otherwise the client sends them now.
+        #[serde(default)]
+        descriptors_received: bool,
     },
     /// The child ended; `code` is its exit code, or 128+N after signal N.
     Exited {
