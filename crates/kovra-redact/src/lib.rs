@@ -106,12 +106,58 @@ impl Redactor {
         out
     }
 
-    /// Whether `tail` is a proper prefix of some pattern (so it may still become a match).
+    /// Whether `tail` is a proper prefix of some pattern (so it may still become a match,
+    /// or a longer one than it already is). Patterns starting with `tail` sort together
+    /// from its position; the first may be `tail` itself, a complete match that a longer
+    /// pattern still extends.
     fn is_partial(&self, tail: &[u8]) -> bool {
         let i = self.sorted.partition_point(|p| p.as_slice() < tail);
-        self.sorted
-            .get(i)
-            .is_some_and(|p| p.len() > tail.len() && p.starts_with(tail))
+        self.sorted[i..]
+            .iter()
+            .take_while(|p| p.starts_with(tail))
+            .any(|p| p.len() > tail.len())
+    }
+
+    /// Append `buf` to `out` up to the last match that starts before `hold`, each match
+    /// replaced by its marker. Returns how far `buf` was consumed.
+    fn replace_matches(
+        &self,
+        buf: &[u8],
+        hold: usize,
+        regions: &mut Vec<(usize, usize)>,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let Some(matcher) = &self.matcher else {
+            return 0;
+        };
+        let mut cursor = 0;
+        let mut emit = |start: usize, end: usize, pattern: usize, out: &mut Vec<u8>| {
+            out.extend_from_slice(&buf[cursor..start]);
+            out.extend_from_slice(&self.markers[self.pattern_marker[pattern]]);
+            cursor = end;
+        };
+        match &self.prefilter {
+            None => {
+                for m in matcher.find_iter(buf) {
+                    if m.start() >= hold {
+                        break;
+                    }
+                    emit(m.start(), m.end(), m.pattern().as_usize(), out);
+                }
+            }
+            Some(pf) => {
+                pf.candidates(buf, self.max_len, regions);
+                'regions: for &(a, b) in regions.iter() {
+                    for m in matcher.find_iter(Input::new(buf).span(a..b)) {
+                        if m.start() >= hold {
+                            break 'regions;
+                        }
+                        emit(m.start(), m.end(), m.pattern().as_usize(), out);
+                    }
+                }
+            }
+        }
+        cursor
     }
 
     /// Where the longest suffix of `buf` that could still grow into a match begins.
@@ -136,10 +182,10 @@ impl Stream<'_> {
     /// Redact `input` (the next bytes of the stream), appending what is safe to emit now.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
         let redactor = self.redactor;
-        let Some(matcher) = &redactor.matcher else {
+        if redactor.matcher.is_none() {
             out.extend_from_slice(input);
             return;
-        };
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         let buf: &[u8] = if self.pending.is_empty() {
             input
@@ -150,33 +196,7 @@ impl Stream<'_> {
             &scratch
         };
         let hold = redactor.hold_from(buf);
-        let mut cursor = 0;
-        let mut emit = |start: usize, end: usize, pattern: usize, out: &mut Vec<u8>| {
-            out.extend_from_slice(&buf[cursor..start]);
-            out.extend_from_slice(&redactor.markers[redactor.pattern_marker[pattern]]);
-            cursor = end;
-        };
-        match &redactor.prefilter {
-            None => {
-                for m in matcher.find_iter(buf) {
-                    if m.start() >= hold {
-                        break;
-                    }
-                    emit(m.start(), m.end(), m.pattern().as_usize(), out);
-                }
-            }
-            Some(pf) => {
-                pf.candidates(buf, redactor.max_len, &mut self.regions);
-                'regions: for &(a, b) in &self.regions {
-                    for m in matcher.find_iter(Input::new(buf).span(a..b)) {
-                        if m.start() >= hold {
-                            break 'regions;
-                        }
-                        emit(m.start(), m.end(), m.pattern().as_usize(), out);
-                    }
-                }
-            }
-        }
+        let cursor = redactor.replace_matches(buf, hold, &mut self.regions, out);
         let keep_from = cursor.max(hold);
         out.extend_from_slice(&buf[cursor..keep_from]);
         self.pending.clear();
@@ -184,10 +204,14 @@ impl Stream<'_> {
         self.scratch = scratch;
     }
 
-    /// End of stream: whatever is held back cannot complete a match any more.
+    /// End of stream: whatever is held back cannot grow any more, but it may hold complete
+    /// matches (a value that was also the start of a longer one): mask those too.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.pending);
-        self.pending.clear();
+        let pending = std::mem::take(&mut self.pending);
+        let cursor = self
+            .redactor
+            .replace_matches(&pending, pending.len(), &mut self.regions, out);
+        out.extend_from_slice(&pending[cursor..]);
     }
 
     /// Bytes currently held back.

@@ -158,3 +158,75 @@ proptest! {
         prop_assert_eq!(r.redact_all(&data), reference(&r, &data));
     }
 }
+
+/// A value that is also the start of another, at the very end of a stream: the held tail
+/// must be masked at `finish`, not printed (`printf 'my-%s' "$A"` with A and B = my-A-2).
+#[test]
+fn the_end_of_a_stream_is_masked_too() {
+    let r = Redactor::new([
+        ("A", b"hunter2-token".as_slice()),
+        ("B", b"my-hunter2-token-2".as_slice()),
+    ]);
+    let mut s = r.stream();
+    let mut out = Vec::new();
+    s.push(b"my-hunter2-token", &mut out);
+    s.finish(&mut out);
+    assert_eq!(String::from_utf8(out).unwrap(), "my-[kovra:A]");
+}
+
+/// A read that ends right after the shorter of two values, one the prefix of the other: the
+/// longer one must still be found whole once the next read comes.
+#[test]
+fn a_value_that_starts_another_is_held_until_the_longer_one_is_decided() {
+    let r = Redactor::new([
+        ("A", b"abcdef12".as_slice()),
+        ("B", b"abcdef12-SUFFIX-OF-B".as_slice()),
+    ]);
+    let mut s = r.stream();
+    let mut out = Vec::new();
+    s.push(b"x=abcdef12", &mut out);
+    s.push(b"-SUFFIX-OF-B!", &mut out);
+    s.finish(&mut out);
+    assert_eq!(String::from_utf8(out).unwrap(), "x=[kovra:B]!");
+}
+
+proptest! {
+    /// Values that are prefixes of one another (and base64 with and without padding), cut
+    /// into reads anywhere: the stream gives exactly what the whole-buffer matcher gives,
+    /// and no value is left in clear.
+    #[test]
+    fn streamed_equals_whole_buffer_for_prefix_values(
+        stem in proptest::collection::vec(b'a'..=b'z', 8..16),
+        ext in proptest::collection::vec(b'a'..=b'z', 1..8),
+        noise in proptest::collection::vec(b' '..=b'~', 0..40),
+        pick in proptest::collection::vec((0usize..2, 0usize..8, 0usize..64), 1..5),
+        cuts in proptest::collection::vec(0usize..400, 0..10),
+    ) {
+        let short = stem.clone();
+        let mut long = stem.clone();
+        long.extend_from_slice(&ext);
+        let r = Redactor::new([("SHORT", short.as_slice()), ("LONG", long.as_slice())]);
+        let mut data = noise.clone();
+        for (which, form, at) in pick {
+            let v = if which == 0 { &short } else { &long };
+            let forms = forms(v);
+            let f = &forms[form % forms.len()];
+            let at = at % (data.len() + 1);
+            data.splice(at..at, f.iter().copied());
+        }
+        let whole = reference(&r, &data);
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+        cuts.sort();
+        let mut s = r.stream();
+        let mut out = Vec::new();
+        let mut last = 0;
+        for c in cuts {
+            s.push(&data[last..c], &mut out);
+            last = c;
+        }
+        s.push(&data[last..], &mut out);
+        s.finish(&mut out);
+        prop_assert_eq!(&out, &whole);
+        prop_assert_eq!(r.redact_all(&data), whole);
+    }
+}

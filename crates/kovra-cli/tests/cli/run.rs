@@ -2206,3 +2206,19 @@ fn a_value_on_a_descriptor_never_enters_the_childs_environment() {
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(!p.h.transcript_contains(&canary_forms(&value)));
 }
+
+/// A value that is also the start of another value, printed at the very end of the output:
+/// the redactor's held-back tail is masked when the stream ends, never printed in clear.
+#[test]
+fn a_value_at_the_end_of_the_output_is_masked_even_when_it_starts_another() {
+    let p = Proj::new();
+    let a = canary("tail");
+    let b = format!("my-{a}-2");
+    p.add("secret:dev/app/a", &a, &[]);
+    p.add("secret:dev/app/b", &b, &[]);
+    p.refs("A=secret:dev/app/a\nB=secret:dev/app/b\n");
+    let out = p.run(&["run", "--", "sh", "-c", "printf 'my-%s' \"$A\""]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(!contains(&out.stdout, a.as_bytes()), "{}", describe(&out));
+    assert_eq!(stdout(&out), "my-[kovra:A]");
+}
