@@ -77,29 +77,42 @@ fn descriptor_pipes(plan: &RunPlan) -> std::io::Result<(Vec<(i32, OwnedFd)>, Opt
 }
 
 /// Receive the client's stdin, stdout and stderr.
-fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
+/// One `recvmsg` of the descriptor message: the raw descriptors it carried.
+fn recv_fds_once(stream: &UnixStream) -> nix::Result<Vec<std::os::fd::RawFd>> {
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let msg = recvmsg::<()>(
         stream.as_raw_fd(),
         &mut iov,
         Some(&mut space),
         MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|e| {
-        fail(
-            "run-failed",
-            format!("did not receive the terminal descriptors: {e}"),
-        )
-    })?;
+    )?;
     let mut raw = Vec::new();
-    for cmsg in msg.cmsgs().map_err(|e| fail("run-failed", e.to_string()))? {
+    for cmsg in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             raw.extend(fds);
         }
     }
+    Ok(raw)
+}
+
+fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    // A signal arriving meanwhile (EINTR) is no reason to fail the run: ask again.
+    let raw = loop {
+        match recv_fds_once(stream) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => {
+                break other.map_err(|e| {
+                    fail(
+                        "run-failed",
+                        format!("did not receive the terminal descriptors: {e}"),
+                    )
+                })?;
+            }
+        }
+    };
     let _ = stream.set_read_timeout(None);
     let fds = os::adopt_received_fds(raw);
     if fds.len() != 3 {
