@@ -217,8 +217,13 @@ pub fn verify(seed: &[u8], params: TotpParams, code: &str, time: u64) -> Option<
     }
     let now = step(params, time);
     let mut found = None;
-    for s in [now.saturating_sub(1), now, now + 1] {
-        let candidate = code_at(seed, params, s * params.period.max(1));
+    // Steps whose start time does not fit in a u64 (only at absurd times) are skipped.
+    let candidates = [now.checked_sub(1), Some(now), now.checked_add(1)];
+    for s in candidates.into_iter().flatten() {
+        let Some(at) = s.checked_mul(params.period.max(1)) else {
+            continue;
+        };
+        let candidate = code_at(seed, params, at);
         let same = candidate
             .bytes()
             .zip(code.bytes())
@@ -231,8 +236,18 @@ pub fn verify(seed: &[u8], params: TotpParams, code: &str, time: u64) -> Option<
     found
 }
 
-/// The `otpauth://` URI an authenticator app imports.
+/// The `otpauth://` URI an authenticator app imports. The label and issuer are
+/// percent-encoded (every byte outside RFC 3986's unreserved set), so a `:`, `?`, `&` or
+/// space in them cannot change the URI's structure.
 pub fn uri(seed: &[u8], params: TotpParams, issuer: &str, account: &str) -> Zeroizing<String> {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let issuer = utf8_percent_encode(issuer, KEEP).to_string();
+    let account = utf8_percent_encode(account, KEEP).to_string();
     Zeroizing::new(format!(
         "otpauth://totp/{issuer}:{account}?secret={}&issuer={issuer}&algorithm={}&digits={}&period={}",
         encode_base32(seed).as_str(),
@@ -245,6 +260,30 @@ pub fn uri(seed: &[u8], params: TotpParams, issuer: &str, account: &str) -> Zero
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// At the far end of time, the neighbouring steps overflow: they are skipped, nothing
+    /// panics.
+    #[test]
+    fn verify_survives_extreme_times() {
+        let seed = b"12345678901234567890".as_slice();
+        let params = TotpParams::default();
+        for time in [u64::MAX, u64::MAX - 1, u64::MAX - 30, 0] {
+            let _ = verify(seed, params, "000000", time);
+        }
+    }
+
+    /// Label and issuer cannot break out of their places in the URI.
+    #[test]
+    fn uri_labels_are_percent_encoded() {
+        let seed = b"12345678901234567890".as_slice();
+        let u = uri(seed, TotpParams::default(), "my co?x=1", "me:you&secret=A");
+        assert!(
+            u.starts_with("otpauth://totp/my%20co%3Fx%3D1:me%3Ayou%26secret%3DA?secret="),
+            "{}",
+            u.as_str()
+        );
+        assert_eq!(u.matches("secret=").count(), 1, "{}", u.as_str());
+    }
 
     /// RFC 6238 Appendix B: the seeds are the ASCII strings below, one per algorithm.
     #[test]
