@@ -96,7 +96,14 @@ impl Session {
         let mut tries = 0;
         loop {
             match self.hand_over_once(request.clone(), passphrase) {
-                Err(e) if tries < 5 && (e.code == "daemon-running" || e.code == "boot-lost") => {
+                // Or unlock the daemon we found locked before it could hand over to us.
+                Err(e)
+                    if tries < 5
+                        && matches!(
+                            e.code.as_str(),
+                            "daemon-running" | "boot-lost" | "vault-unlocked"
+                        ) =>
+                {
                     tries += 1;
                 }
                 Err(e) if e.code == "daemon-running" => {
