@@ -87,6 +87,22 @@ fn holds_back_only_a_possible_prefix() {
     );
 }
 
+/// `data` pushed through a stream in reads cut at `cuts` (taken modulo its length).
+fn streamed(r: &Redactor, data: &[u8], cuts: Vec<usize>) -> Vec<u8> {
+    let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+    cuts.sort();
+    let mut s = r.stream();
+    let mut out = Vec::new();
+    let mut last = 0;
+    for c in cuts {
+        s.push(&data[last..c], &mut out);
+        last = c;
+    }
+    s.push(&data[last..], &mut out);
+    s.finish(&mut out);
+    out
+}
+
 proptest! {
     /// However the stream is cut into reads, the output is the same as redacting it whole,
     /// and no encoded form of the value survives.
@@ -103,17 +119,7 @@ proptest! {
         data.extend_from_slice(&encoded);
         data.extend_from_slice(&noise_b);
         let whole = r.redact_all(&data);
-        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
-        cuts.sort();
-        let mut s = r.stream();
-        let mut out = Vec::new();
-        let mut last = 0;
-        for c in cuts {
-            s.push(&data[last..c], &mut out);
-            last = c;
-        }
-        s.push(&data[last..], &mut out);
-        s.finish(&mut out);
+        let out = streamed(&r, &data, cuts);
         prop_assert_eq!(&out, &whole);
         prop_assert!(!leaks(&out));
     }
@@ -215,17 +221,7 @@ proptest! {
             data.splice(at..at, f.iter().copied());
         }
         let whole = reference(&r, &data);
-        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
-        cuts.sort();
-        let mut s = r.stream();
-        let mut out = Vec::new();
-        let mut last = 0;
-        for c in cuts {
-            s.push(&data[last..c], &mut out);
-            last = c;
-        }
-        s.push(&data[last..], &mut out);
-        s.finish(&mut out);
+        let out = streamed(&r, &data, cuts);
         prop_assert_eq!(&out, &whole);
         prop_assert_eq!(r.redact_all(&data), whole);
     }

@@ -49,20 +49,6 @@ pub fn pty(
     out
 }
 
-/// A vault created at a terminal, the passphrase typed by the human: its daemon takes a
-/// typed passphrase as a proof of presence (one unlocked from a file would not, issue 11 §4),
-/// so a refusal in these tests comes from the defence under test and nothing else.
-pub fn typed_home() -> Home {
-    let h = Home::new();
-    let out = h.run_pty(&["init"], &[PASSPHRASE, PASSPHRASE]);
-    assert!(
-        out.status.success(),
-        "init at a terminal: {}",
-        describe(&out)
-    );
-    h
-}
-
 /// The environment `h.cmd` gives kovra, on another command.
 pub fn copy_env(h: &Home, into: &mut Command) {
     let base = h.cmd(&[]);

@@ -109,7 +109,7 @@ fn approved_run_cannot_gain_loader_hooks() {
     if nonroot::test_user("hooks::approved_run_cannot_gain_loader_hooks") {
         return;
     }
-    let h = typed_home();
+    let h = Home::init();
     let value = canary("hooks");
     let out = h.add(TOKEN, value.as_bytes(), &["--sensitivity", "high"]);
     assert!(out.status.success(), "add: {}", describe(&out));

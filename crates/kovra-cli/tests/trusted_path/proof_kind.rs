@@ -35,7 +35,7 @@ fn a_vault_unlocked_from_a_file_takes_no_passphrase_proof() {
         return;
     }
     // The human creates the vault typing the passphrase, and turns the second factor on.
-    let h = typed_home();
+    let h = Home::init();
     let out = h.run_pty(&["2fa", "enable"], &[PASSPHRASE, "!totp"]);
     assert!(out.status.success(), "2fa enable: {}", describe(&out));
     let shown = stdout(&out);

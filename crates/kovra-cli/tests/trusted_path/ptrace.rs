@@ -41,7 +41,7 @@ fn tracing_a_waiting_cli_is_refused() {
         strace.is_ok_and(|o| o.status.success()),
         "strace is required (scripts/test.sh installs it)"
     );
-    let h = typed_home();
+    let h = Home::init();
     let out = h.add(
         HIGH,
         canary("ptrace").as_bytes(),

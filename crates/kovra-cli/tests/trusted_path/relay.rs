@@ -62,7 +62,7 @@ fn relay_never_receives_a_passphrase_and_the_daemon_notices() {
     if nonroot::test_user("relay::relay_never_receives_a_passphrase_and_the_daemon_notices") {
         return;
     }
-    let h = typed_home();
+    let h = Home::init();
     let value = canary("relay");
     let out = h.add(
         HIGH,
@@ -192,7 +192,7 @@ fn while_the_daemon_lives_nothing_at_the_path_is_dialed() {
     if nonroot::test_user("relay::while_the_daemon_lives_nothing_at_the_path_is_dialed") {
         return;
     }
-    let h = typed_home();
+    let h = Home::init();
     let pid = h.daemon_pid().expect("daemon pid");
     let elsewhere = h.root.join("rt").join("elsewhere.sock");
     let log = h.root.join("listener.log");

@@ -84,7 +84,7 @@ fn repointed_symlink_never_executes() {
     if nonroot::test_user("symlink::repointed_symlink_never_executes") {
         return;
     }
-    let h = typed_home();
+    let h = Home::init();
     let value = canary("symlink");
     let out = h.add(TOKEN, value.as_bytes(), &["--sensitivity", "high"]);
     assert!(out.status.success(), "add: {}", describe(&out));
