@@ -1,7 +1,7 @@
 //! The CLI's one error type: a stable code, a message, a hint, and the exit code it maps to.
 
 use kovra_client::ClientError;
-use kovra_proto::ErrorReply;
+use kovra_proto::{ErrorCode, ErrorReply};
 
 #[derive(Debug, Clone)]
 pub struct CliError {
@@ -27,28 +27,11 @@ impl CliError {
         self
     }
 
-    /// Documented in docs/errors.md; stable.
+    /// From the one catalogue (`kovra_proto::ErrorCode`, documented in docs/errors.md).
     pub fn exit_code(&self) -> u8 {
-        match self.code.as_str() {
-            "coordinate-invalid" | "usage" | "capability-denied" | "path-invalid"
-            | "method-invalid" | "header-forbidden" | "header-invalid" | "query-forbidden"
-            | "query-invalid" | "body-too-large" | "body-invalid" | "timeout-invalid"
-            | "host-invalid" | "provider-invalid" | "recipient-invalid" | "ttl-invalid" => 2,
-            "not-executable" => 126,
-            "command-not-found" => 127,
-            "not-found" | "unknown-provider" | "no-credential" | "nothing-to-share" => 3,
-            "policy-denied" | "proof-invalid" | "peer-refused" => 4,
-            "needs-proof" | "approval-needed" | "sender-unknown" => 5,
-            "approval-denied" | "approval-expired" => 4,
-            "vault-locked" | "not-initialized" => 6,
-            "daemon-unreachable" => 7,
-            "record-tampered"
-            | "vault-tampered"
-            | "database-corrupt"
-            | "audit-broken"
-            | "daemon-unauthenticated" => 8,
-            _ => 1,
-        }
+        self.code
+            .parse::<ErrorCode>()
+            .map_or(1, ErrorCode::exit_code)
     }
 }
 

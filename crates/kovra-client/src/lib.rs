@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use kovra_proto::frame::{self, FrameError, MAX_REPLY};
 use kovra_proto::paths::Paths;
-use kovra_proto::{Envelope, Response};
+use kovra_proto::{Envelope, ErrorCode, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -41,9 +41,13 @@ pub enum ClientError {
 
 impl ClientError {
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            ClientError::Unauthenticated { .. } => "daemon-unauthenticated",
-            _ => "daemon-unreachable",
+            ClientError::Unauthenticated { .. } => ErrorCode::DaemonUnauthenticated,
+            _ => ErrorCode::DaemonUnreachable,
         }
     }
 

@@ -1,0 +1,268 @@
+//! The catalogue of error codes: every code kovra reports, its exit code and its usual hint.
+//!
+//! The code is the contract (`docs/errors.md`): scripts and agents match on the kebab-case
+//! string, so the strings never change. Surfaces name a code through this enum, never a
+//! literal, and the CLI's exit code comes from [`ErrorCode::exit_code`], so the table exists
+//! once. A test checks `docs/errors.md` against [`ErrorCode::ALL`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Declares the enum and its tables from one list, so a code, its exit code and its hint
+/// cannot drift apart.
+macro_rules! catalogue {
+    ($($variant:ident = $code:literal, $exit:literal, $hint:expr;)+) => {
+        /// A stable error code (`docs/errors.md` §3).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $(
+                #[doc = concat!("`", $code, "`")]
+                $variant,
+            )+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the list.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The kebab-case string that travels on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)+
+                }
+            }
+
+            /// The CLI's exit code for this error (`docs/errors.md` §2).
+            pub const fn exit_code(self) -> u8 {
+                match self {
+                    $(ErrorCode::$variant => $exit,)+
+                }
+            }
+
+            /// The hint shown when the site that reports the error has no better one.
+            pub const fn hint(self) -> Option<&'static str> {
+                match self {
+                    $(ErrorCode::$variant => $hint,)+
+                }
+            }
+        }
+
+        impl FromStr for ErrorCode {
+            type Err = UnknownCode;
+
+            fn from_str(s: &str) -> Result<Self, UnknownCode> {
+                match s {
+                    $($code => Ok(ErrorCode::$variant),)+
+                    _ => Err(UnknownCode),
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    TwoFactorAlreadyEnabled = "2fa-already-enabled", 1, Some("`kovra 2fa disable` first to replace the seed");
+    TwoFactorCodeInvalid = "2fa-code-invalid", 1, Some("wait for the next code in your authenticator app and try again");
+    TwoFactorCodeRequired = "2fa-code-required", 1, Some("give the current code from your authenticator app (prompted at a terminal, or --code-file)");
+    TwoFactorNotEnabled = "2fa-not-enabled", 1, None;
+    TwoFactorNotPending = "2fa-not-pending", 1, Some("run `kovra 2fa enable` first");
+    AllowlistHashMismatch = "allowlist-hash-mismatch", 1, None;
+    AllowlistWritable = "allowlist-writable", 1, None;
+    AlreadyExists = "already-exists", 1, Some("use `kovra set` to replace its value");
+    AlreadyInitialized = "already-initialized", 1, Some("use `kovra unlock`; to start over, move the home away first");
+    ApprovalDenied = "approval-denied", 4, None;
+    ApprovalExpired = "approval-expired", 4, None;
+    ApprovalNeeded = "approval-needed", 5, None;
+    ApprovalUnknown = "approval-unknown", 1, None;
+    AuditBroken = "audit-broken", 8, Some("the trail was edited outside kovra; keep this vault file for investigation");
+    AuditFailed = "audit-failed", 1, Some("unlock the vault and check `kovra audit verify`");
+    BadRequest = "bad-request", 1, Some("use a kovra client of the same version");
+    BodyInvalid = "body-invalid", 2, None;
+    BodyTooLarge = "body-too-large", 2, Some("send a smaller body");
+    BootLost = "boot-lost", 1, Some("check `kovra status`; restart with `kovra daemon stop` and retry");
+    BrokerUnavailable = "broker-unavailable", 1, None;
+    CapabilityDenied = "capability-denied", 2, Some("`kovra providers show NAME` lists the methods and paths a provider allows");
+    CodeUnreadable = "code-unreadable", 1, None;
+    CommandNotFound = "command-not-found", 127, None;
+    ConfigInvalid = "config-invalid", 1, Some("fix or remove the config file");
+    CoordinateInvalid = "coordinate-invalid", 2, None;
+    CwdInvalid = "cwd-invalid", 1, None;
+    DaemonFailed = "daemon-failed", 1, None;
+    DaemonRefused = "daemon-refused", 1, Some("start it from a clean environment (no LD_* variables), not under a debugger");
+    DaemonRunning = "daemon-running", 1, Some("`kovra status` shows the running daemon; `kovra daemon stop` stops it");
+    DaemonTraced = "daemon-traced", 1, Some("stop the tracing process, then `kovra daemon stop` and retry");
+    DaemonUnauthenticated = "daemon-unauthenticated", 8, Some("another process may stand between you and the daemon: do not type secrets; find the process (ps, /proc/PID), stop it, then `kovra daemon stop` and retry");
+    DaemonUnreachable = "daemon-unreachable", 7, None;
+    DatabaseCorrupt = "database-corrupt", 8, Some("the database file is damaged; restore it from a backup");
+    DemoFailed = "demo-failed", 1, None;
+    DescriptionInvalid = "description-invalid", 1, None;
+    DescriptionTooLong = "description-too-long", 1, None;
+    DoctorFoundErrors = "doctor-found-errors", 1, None;
+    EmptyValue = "empty-value", 1, None;
+    EnvUnset = "env-unset", 1, None;
+    ExecutableChanged = "executable-changed", 1, None;
+    FallbackRefused = "fallback-refused", 1, None;
+    FingerprintMismatch = "fingerprint-mismatch", 1, Some("compare with what install.sh printed on the new machine");
+    HeaderForbidden = "header-forbidden", 2, Some("drop it: kovra attaches the credential bound to this provider");
+    HeaderInvalid = "header-invalid", 2, None;
+    HostInvalid = "host-invalid", 2, Some("`kovra providers show NAME` lists its hosts");
+    HttpError = "http-error", 1, None;
+    IdentityInvalid = "identity-invalid", 1, None;
+    InputUnreadable = "input-unreadable", 1, None;
+    Internal = "internal", 1, None;
+    InvalidArgument = "invalid-argument", 1, None;
+    IoError = "io-error", 1, None;
+    KeepEnvRefused = "keep-env-refused", 1, None;
+    KitInvalid = "kit-invalid", 1, None;
+    LengthInvalid = "length-invalid", 1, None;
+    McpFailed = "mcp-failed", 1, None;
+    MethodInvalid = "method-invalid", 2, None;
+    MinValidityInvalid = "min-validity-invalid", 1, Some("give at most the period");
+    NeedsProof = "needs-proof", 5, None;
+    NoCodeSource = "no-code-source", 1, Some("use --code-file PATH or --code-fd N");
+    NoCredential = "no-credential", 3, Some("add one with `kovra add COORD`, or name a record with --secret");
+    NoHome = "no-home", 1, Some("set KOVRA_HOME");
+    NoIdentity = "no-identity", 1, Some("run `kovra identity` to create it");
+    NoPassphraseSource = "no-passphrase-source", 1, Some("use --passphrase-file PATH, --passphrase-fd N or KOVRA_PASSPHRASE_FILE");
+    NoRun = "no-run", 1, None;
+    NoSuchVersion = "no-such-version", 1, Some("`kovra history COORD` lists the versions");
+    NoTerminal = "no-terminal", 1, None;
+    NoValueSource = "no-value-source", 1, Some("pipe the value in and pass --stdin");
+    NotExecutable = "not-executable", 126, None;
+    NotFound = "not-found", 3, Some("`kovra list` shows the records you can address; `kovra add` creates one");
+    NotInitialized = "not-initialized", 6, None;
+    NotText = "not-text", 1, None;
+    NotTotp = "not-totp", 1, Some("add TOTP seeds with `kovra add COORD --totp`");
+    NothingToChange = "nothing-to-change", 1, None;
+    NothingToShare = "nothing-to-share", 3, Some("`kovra list --env ENV` shows what there is");
+    Output = "output", 1, None;
+    OutputExists = "output-exists", 1, Some("pass another --out, or move the file away");
+    OutputFailed = "output-failed", 1, None;
+    PackageAlreadyReceived = "package-already-received", 1, Some("ask the sender for a new package");
+    PackageExpired = "package-expired", 1, None;
+    PackageInvalid = "package-invalid", 1, None;
+    PackageNotForUs = "package-not-for-us", 1, Some("it was sealed to another identity; ask the sender to share to `kovra identity`'s recipient");
+    PassphraseEmpty = "passphrase-empty", 1, None;
+    PassphraseMismatch = "passphrase-mismatch", 1, Some("run the command again");
+    PassphraseUnreadable = "passphrase-unreadable", 1, None;
+    PassphraseWeak = "passphrase-weak", 1, None;
+    PathInvalid = "path-invalid", 2, Some("give the path as the API documents it, starting with `/`, without `.` or `..` segments; put the query in --query");
+    PeerRefused = "peer-refused", 4, None;
+    PolicyDenied = "policy-denied", 4, None;
+    ProjectExists = "project-exists", 1, Some("pick another name, or use the existing project");
+    ProjectInvalid = "project-invalid", 1, None;
+    ProofInvalid = "proof-invalid", 4, Some("retry the command to get a new challenge");
+    ProtocolVersion = "protocol-version", 1, Some("restart the daemon with `kovra daemon stop`, then retry with the same kovra binary");
+    ProviderBuiltin = "provider-builtin", 1, Some("`kovra providers` lists them, with their origin");
+    ProviderExists = "provider-exists", 1, Some("pick another name, or `kovra providers rm NAME` a custom one first");
+    ProviderInvalid = "provider-invalid", 2, None;
+    QueryForbidden = "query-forbidden", 2, Some("drop it: kovra attaches the credential bound to this provider");
+    QueryInvalid = "query-invalid", 2, None;
+    RateLimited = "rate-limited", 1, Some("wait, then retry");
+    RecipientInvalid = "recipient-invalid", 2, Some("give an age1… recipient (`kovra identity` on the other side) or an ssh-ed25519 public key");
+    RecordExists = "record-exists", 1, Some("receive into another project with --project, or replace them with --force (asks for your passphrase)");
+    RecordTampered = "record-tampered", 8, None;
+    RefsInvalid = "refs-invalid", 1, None;
+    RefsMissing = "refs-missing", 1, None;
+    ResponseTooLarge = "response-too-large", 1, None;
+    ResponseUnscrubbable = "response-unscrubbable", 1, None;
+    RunFailed = "run-failed", 1, None;
+    SealFailed = "seal-failed", 1, None;
+    SenderUnknown = "sender-unknown", 5, Some("compare the fingerprint with the sender, then receive again at a terminal or with --accept-sender FINGERPRINT");
+    SetupFailed = "setup-failed", 1, None;
+    SetupInvalidJson = "setup-invalid-json", 1, Some("fix the file (or move it away), then run `kovra setup` again");
+    SignatureInvalid = "signature-invalid", 1, None;
+    SinceInvalid = "since-invalid", 1, Some("use an RFC 3339 time (2026-11-23T10:00:00Z) or a duration (90m, 2h, 3days)");
+    TimeoutInvalid = "timeout-invalid", 2, None;
+    TokenInvalid = "token-invalid", 1, Some("type the token exactly as the sender received it (spaces and case do not matter)");
+    TotpAlgorithmUnsupported = "totp-algorithm-unsupported", 1, None;
+    TotpBase32Invalid = "totp-base32-invalid", 1, Some("give the base32 seed or the otpauth://totp/ URI your service showed");
+    TotpDigitsInvalid = "totp-digits-invalid", 1, None;
+    TotpPeriodInvalid = "totp-period-invalid", 1, None;
+    TotpUriInvalid = "totp-uri-invalid", 1, None;
+    TtlInvalid = "ttl-invalid", 2, None;
+    UnknownProject = "unknown-project", 1, Some("create it with `kovra project create NAME`, or check `kovra project list`");
+    UnknownProvider = "unknown-provider", 3, None;
+    Unresolved = "unresolved", 1, None;
+    UpstreamTimeout = "upstream-timeout", 1, Some("retry, or raise --timeout (at most 300 s)");
+    UpstreamTls = "upstream-tls", 1, None;
+    UpstreamUnreachable = "upstream-unreachable", 1, None;
+    Usage = "usage", 2, Some("see `kovra --help`");
+    ValueNotText = "value-not-text", 1, None;
+    ValueTooLarge = "value-too-large", 1, None;
+    VaultLocked = "vault-locked", 6, Some("run `kovra unlock`");
+    VaultTampered = "vault-tampered", 8, Some("the vault file was changed outside kovra; restore it from a backup");
+    VaultUnlocked = "vault-unlocked", 1, Some("`kovra lock` or `kovra daemon stop` first");
+    WrongPassphrase = "wrong-passphrase", 1, Some("try again; the passphrase is case-sensitive");
+}
+
+/// A string that names no code of this catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownCode;
+
+impl fmt::Display for UnknownCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown error code")
+    }
+}
+
+impl std::error::Error for UnknownCode {}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        text.parse()
+            .map_err(|_| serde::de::Error::custom("unknown error code"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_its_string() {
+        for &code in ErrorCode::ALL {
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for &code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "{s} listed twice");
+            assert!(
+                s.split('-').all(|p| !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())),
+                "{s} is not kebab-case"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_string_is_refused() {
+        assert_eq!("no-such-code".parse::<ErrorCode>(), Err(UnknownCode));
+        assert!(serde_json::from_str::<ErrorCode>("\"no-such-code\"").is_err());
+    }
+}
