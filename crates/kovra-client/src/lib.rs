@@ -4,7 +4,6 @@
 
 pub mod peer;
 
-use std::io::{BufReader, BufWriter};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -65,10 +64,11 @@ impl ClientError {
     }
 }
 
-/// One connection to the daemon.
+/// One connection to the daemon. Unbuffered: frames are read and written whole
+/// (`kovra_proto::frame`), and a buffer of ours would keep copies of their bytes (values,
+/// passphrases) that nothing wipes.
 pub struct Client {
-    reader: BufReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
+    stream: UnixStream,
 }
 
 /// The executable a daemon started by this process runs: the running image itself, even if
@@ -90,7 +90,7 @@ impl Client {
         let mut tries = 0;
         loop {
             let client = Self::connect_unauthenticated(paths)?;
-            match peer::authenticate(client.writer.get_ref(), &paths.lock_file(), daemon_exe) {
+            match peer::authenticate(&client.stream, &paths.lock_file(), daemon_exe) {
                 Ok(_) => return Ok(client),
                 Err(peer::PeerError::Gone(_)) => {
                     return Err(ClientError::NotRunning(paths.socket.clone()));
@@ -130,14 +130,7 @@ impl Client {
                     source: e,
                 },
             })?;
-        let read = stream.try_clone().map_err(|e| ClientError::Unreachable {
-            socket: paths.socket.clone(),
-            source: e,
-        })?;
-        Ok(Client {
-            reader: BufReader::new(read),
-            writer: BufWriter::new(stream),
-        })
+        Ok(Client { stream })
     }
 
     /// Connect, starting `kovra daemon` from `exe` first if none is running.
@@ -184,7 +177,7 @@ impl Client {
         let mut bytes = zeroize::Zeroizing::new(Vec::new());
         frame::write(&mut *bytes, envelope)?;
         let io = |e: std::io::Error| ClientError::Frame(FrameError::Io(e));
-        let stream = self.writer.get_mut();
+        let stream = &mut self.stream;
         // The length prefix carries the descriptors; the rest follows as plain bytes.
         let head = [std::io::IoSlice::new(&bytes[..4])];
         let sent = sendmsg::<()>(
@@ -200,11 +193,11 @@ impl Client {
     }
 
     pub fn send(&mut self, envelope: &Envelope) -> Result<(), ClientError> {
-        Ok(frame::write(&mut self.writer, envelope)?)
+        Ok(frame::write(&mut self.stream, envelope)?)
     }
 
     pub fn receive(&mut self) -> Result<Response, ClientError> {
-        Ok(frame::read(&mut self.reader, MAX_REPLY)?)
+        Ok(frame::read(&mut self.stream, MAX_REPLY)?)
     }
 
     /// Pass descriptors (a run's stdin, stdout, stderr) to the daemon with SCM_RIGHTS.
@@ -214,7 +207,7 @@ impl Client {
         let byte = [0u8; 1];
         let iov = [std::io::IoSlice::new(&byte)];
         sendmsg::<()>(
-            self.writer.get_ref().as_raw_fd(),
+            self.stream.as_raw_fd(),
             &iov,
             &[ControlMessage::ScmRights(fds)],
             MsgFlags::empty(),
@@ -227,24 +220,21 @@ impl Client {
     /// A second handle for sending on the same connection (signals during a run).
     pub fn sender(&self) -> Result<Sender, ClientError> {
         let stream = self
-            .writer
-            .get_ref()
+            .stream
             .try_clone()
             .map_err(|e| ClientError::Frame(FrameError::Io(e)))?;
-        Ok(Sender {
-            writer: BufWriter::new(stream),
-        })
+        Ok(Sender { stream })
     }
 }
 
 /// Sends frames on a connection whose replies another thread reads.
 pub struct Sender {
-    writer: BufWriter<UnixStream>,
+    stream: UnixStream,
 }
 
 impl Sender {
     pub fn send(&mut self, envelope: &Envelope) -> Result<(), ClientError> {
-        Ok(frame::write(&mut self.writer, envelope)?)
+        Ok(frame::write(&mut self.stream, envelope)?)
     }
 }
 
@@ -263,7 +253,6 @@ pub fn boot(paths: &Paths, exe: &Path, envelope: &Envelope) -> Result<Response, 
     )?;
     mine.set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(io)?;
-    let read = mine.try_clone().map_err(io)?;
     // A daemon that could not take the home (another won it) or was made to hand over
     // before it answered closes its end: the caller may try again.
     let lost = |e: FrameError| match e {
@@ -273,8 +262,9 @@ pub fn boot(paths: &Paths, exe: &Path, envelope: &Envelope) -> Result<Response, 
         )),
         other => other.into(),
     };
-    frame::write(&mut BufWriter::new(mine), envelope).map_err(lost)?;
-    frame::read(&mut BufReader::new(read), MAX_REPLY).map_err(lost)
+    let mut mine = mine;
+    frame::write(&mut mine, envelope).map_err(lost)?;
+    frame::read(&mut mine, MAX_REPLY).map_err(lost)
 }
 
 fn start_daemon(paths: &Paths, exe: &Path) -> Result<(), ClientError> {

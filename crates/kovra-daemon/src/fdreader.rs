@@ -2,14 +2,12 @@
 //! stdin, stdout and stderr) arrive with it, before anything is decided, and cannot be lost
 //! to a plain `read` (which would discard them).
 
-use std::io::{IoSliceMut, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-
 /// The most descriptors kept with one request: a run's three.
-const MAX_FDS: usize = 3;
+const MAX_FDS: usize = crate::os::MAX_RECEIVED_FDS;
 
 /// A connection's read half that keeps the descriptors arriving with the bytes.
 pub struct FdReader {
@@ -37,24 +35,9 @@ impl FdReader {
 
 impl Read for FdReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut iov = [IoSliceMut::new(buf)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
-        let msg = recvmsg::<()>(
-            self.stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(std::io::Error::from)?;
-        let mut raw = Vec::new();
-        for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
-            if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                raw.extend(fds);
-            }
-        }
-        let n = msg.bytes;
-        // Adopt every descriptor (so each is closed when dropped), keep at most three.
-        for fd in crate::os::adopt_received_fds(raw) {
+        let (n, fds) = crate::os::recv_with_fds(&self.stream, buf)?;
+        // Keep at most three (a run's); any others are closed here.
+        for fd in fds {
             if self.fds.len() < MAX_FDS {
                 self.fds.push(fd);
             }

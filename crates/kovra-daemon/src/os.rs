@@ -73,14 +73,50 @@ pub struct Hardening {
     pub memory_locked: bool,
 }
 
-/// Adopt descriptors received with SCM_RIGHTS. They were installed in this process by the
-/// kernel for this message alone, so nothing else owns them.
+/// The most descriptors taken from one message: a run's stdin, stdout and stderr. The kernel
+/// closes any beyond the space given to `recvmsg`.
+pub const MAX_RECEIVED_FDS: usize = 3;
+
+/// One `recvmsg` on `stream` into `buf`: the bytes read and the descriptors that came with
+/// them, already owned (closed when dropped), close-on-exec.
+pub fn recv_with_fds(
+    stream: &std::os::unix::net::UnixStream,
+    buf: &mut [u8],
+) -> nix::Result<(usize, Vec<std::os::fd::OwnedFd>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; MAX_RECEIVED_FDS]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut raw = Vec::new();
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            raw.extend(fds);
+        }
+    }
+    // SAFETY: `raw` holds exactly the descriptors the kernel installed for this message,
+    // each once, and nothing else has seen their numbers.
+    #[allow(unsafe_code)]
+    let fds = unsafe { adopt_received_fds(raw) };
+    Ok((msg.bytes, fds))
+}
+
+/// Adopt descriptors received with SCM_RIGHTS, so each is closed when dropped.
+///
+/// # Safety
+/// Every descriptor in `raw` must be open and owned by nobody else: exactly those the kernel
+/// installed in this process for one `ScmRights` control message just received, each passed
+/// here once and never used through its raw number afterwards.
 #[allow(unsafe_code)]
-pub fn adopt_received_fds(raw: Vec<std::os::fd::RawFd>) -> Vec<std::os::fd::OwnedFd> {
+unsafe fn adopt_received_fds(raw: Vec<std::os::fd::RawFd>) -> Vec<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     raw.into_iter()
-        // SAFETY: each fd came from a ScmRights control message just received; the kernel
-        // created it in our table for us, and no other object refers to it.
+        // SAFETY: the caller's contract: each fd is open and has no other owner.
         .map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
         .collect()
 }

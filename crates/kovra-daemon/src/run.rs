@@ -3,7 +3,7 @@
 //! stdout and stderr (passed to us as descriptors). Plaintext never crosses the socket.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, IoSliceMut, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -18,7 +18,6 @@ use kovra_proto::frame::{self, MAX_REQUEST};
 use kovra_proto::{Envelope, ErrorReply, Reply, Request, Response, TermSize};
 use kovra_redact::Redactor;
 use nix::sys::signal::{Signal, killpg};
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use nix::unistd::Pid;
 use zeroize::Zeroizing;
 
@@ -77,30 +76,16 @@ fn descriptor_pipes(plan: &RunPlan) -> std::io::Result<(Vec<(i32, OwnedFd)>, Opt
 }
 
 /// Receive the client's stdin, stdout and stderr.
-/// One `recvmsg` of the descriptor message: the raw descriptors it carried.
-fn recv_fds_once(stream: &UnixStream) -> nix::Result<Vec<std::os::fd::RawFd>> {
+/// One `recvmsg` of the descriptor message: the descriptors it carried.
+fn recv_fds_once(stream: &UnixStream) -> nix::Result<Vec<OwnedFd>> {
     let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 3]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    let mut raw = Vec::new();
-    for cmsg in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            raw.extend(fds);
-        }
-    }
-    Ok(raw)
+    os::recv_with_fds(stream, &mut byte).map(|(_, fds)| fds)
 }
 
 fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     // A signal arriving meanwhile (EINTR) is no reason to fail the run: ask again.
-    let raw = loop {
+    let fds = loop {
         match recv_fds_once(stream) {
             Err(nix::errno::Errno::EINTR) => continue,
             other => {
@@ -114,7 +99,6 @@ fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
         }
     };
     let _ = stream.set_read_timeout(None);
-    let fds = os::adopt_received_fds(raw);
     if fds.len() != 3 {
         return Err(fail(
             "run-failed",
@@ -192,8 +176,8 @@ pub fn execute(
     plan: RunPlan,
     received: Option<Vec<OwnedFd>>,
     stream: &UnixStream,
-    reader: BufReader<FdReader>,
-    writer: &mut BufWriter<UnixStream>,
+    reader: FdReader,
+    writer: &mut UnixStream,
 ) {
     // Sent with the request, or (older clients, the MCP server) after `run-ready`.
     let fds = match received.map_or_else(|| receive_fds(stream), Ok) {
@@ -357,12 +341,7 @@ pub fn execute(
 
 /// Read the client's control frames until it hangs up. A client that goes away before the
 /// child ends takes the child with it.
-fn control(
-    mut reader: BufReader<FdReader>,
-    pgid: Pid,
-    pty: Option<Arc<OwnedFd>>,
-    finished: Arc<AtomicBool>,
-) {
+fn control(mut reader: FdReader, pgid: Pid, pty: Option<Arc<OwnedFd>>, finished: Arc<AtomicBool>) {
     loop {
         let envelope: Envelope = match frame::read(&mut reader, MAX_REQUEST) {
             Ok(e) => e,

@@ -2,7 +2,6 @@
 //! connection, an idle timer, and a clean lock on SIGTERM/SIGINT/SIGHUP.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
@@ -47,8 +46,9 @@ pub fn serve(daemon: Daemon, boot: Option<UnixStream>) -> Result<(), ServeError>
             ServeError::AlreadyRunning(_) => "daemon-running",
             _ => "daemon-failed",
         };
+        let mut stream = stream;
         let _ = frame::write(
-            &mut BufWriter::new(stream),
+            &mut stream,
             &Response::Error(ErrorReply {
                 code: code.into(),
                 message: e.to_string(),
@@ -249,8 +249,10 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
-    let mut reader = BufReader::new(crate::fdreader::FdReader::new(read_half));
-    let mut writer = BufWriter::new(stream);
+    // Unbuffered on both sides: frames are read and written whole, and a buffer of ours
+    // would keep copies of their bytes (passphrases, values) that nothing wipes.
+    let mut reader = crate::fdreader::FdReader::new(read_half);
+    let mut writer = stream;
     if peer.uid != my_uid {
         tracing::warn!(
             peer_uid = peer.uid,
@@ -293,7 +295,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
         };
         // Descriptors sent with this request (a run's stdin, stdout, stderr) are in hand
         // before anything is decided; any sent with another request are closed here.
-        let fds = reader.get_mut().take_fds();
+        let fds = reader.take_fds();
         let stops = matches!(envelope.request, Request::Shutdown | Request::Handover);
         let (mut response, delay, plan) = daemon.handle(envelope, &caller);
         let with_fds = fds.len() == 3 && matches!(plan, Some(Plan::Run(_)));
@@ -326,7 +328,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
         }
         if let Some(Plan::Run(plan)) = plan {
             // The connection now belongs to the run; it ends with the child.
-            let Ok(stream) = writer.get_ref().try_clone() else {
+            let Ok(stream) = writer.try_clone() else {
                 return;
             };
             tracing::debug!(with_request = with_fds, "run descriptors");
