@@ -1,24 +1,20 @@
 //! One CLI invocation's conversation with the daemon, including the attended proof step.
+//! Envelopes, error mapping and proof tags come from `kovra_client::Session`; what is the
+//! CLI's own is the terminal: prompting for a proof, waiting for an approval, handing a
+//! typed passphrase only to a daemon it started itself.
 
-use kovra_client::{Client, ClientError};
+use kovra_client::{CallError, Challenge, Client, ClientError};
 use kovra_core::model::{Origin, Surface};
 use kovra_core::proof;
 use kovra_proto::paths::Paths;
-use kovra_proto::{
-    Context, Envelope, PROTOCOL_VERSION, PassphraseChallenge, Proof, ProofOptions, Reply, Request,
-    Response, Secret,
-};
+use kovra_proto::{Context, Proof, Reply, Request, Secret};
 
 use crate::error::CliError;
 use crate::input;
 
 pub struct Session {
     pub paths: Paths,
-    project: Option<String>,
-    client: Option<Client>,
-    /// Descriptors that go with every `run` request (its stdin, stdout and stderr), so the
-    /// daemon holds them before it decides.
-    run_fds: Option<[std::os::fd::RawFd; 3]>,
+    inner: kovra_client::Session,
 }
 
 /// The origin this client claims. Without a terminal, or when told so, it is an agent;
@@ -47,43 +43,38 @@ fn autostart_enabled() -> bool {
     !std::env::var("KOVRA_NO_AUTOSTART").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
+impl From<CallError> for CliError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Refused(e) => e.into(),
+            CallError::Client(e) => e.into(),
+            CallError::NeedsProof(c) => {
+                CliError::new("needs-proof", format!("{} ({})", c.message, c.code), None)
+            }
+        }
+    }
+}
+
 impl Session {
     pub fn new(project: Option<String>) -> Result<Self, CliError> {
         let paths = Paths::from_env()
             .map_err(|e| CliError::new("no-home", e.to_string(), Some("set KOVRA_HOME")))?;
-        Ok(Session {
-            paths,
+        let context = Context {
+            surface: Surface::Cli,
+            origin: claimed_origin(),
+            scope: None,
             project,
-            client: None,
-            run_fds: None,
-        })
+        };
+        // Located once; a failure only matters when a daemon must be started.
+        let autostart = autostart_enabled()
+            .then(|| std::env::current_exe().ok())
+            .flatten();
+        let inner = kovra_client::Session::new(paths.clone(), context).with_autostart(autostart);
+        Ok(Session { paths, inner })
     }
 
-    fn client(&mut self, autostart: bool) -> Result<&mut Client, CliError> {
-        if self.client.is_none() {
-            let client = if autostart && autostart_enabled() {
-                Client::connect_or_start(&self.paths, &own_exe()?)?
-            } else {
-                Client::connect(&self.paths)?
-            };
-            self.client = Some(client);
-        }
-        self.client
-            .as_mut()
-            .ok_or_else(|| CliError::new("internal", "no client", None))
-    }
-
-    pub fn envelope(&self, request: Request) -> Envelope {
-        Envelope {
-            v: PROTOCOL_VERSION,
-            context: Context {
-                surface: Surface::Cli,
-                origin: claimed_origin(),
-                scope: None,
-                project: self.project.clone(),
-            },
-            request,
-        }
+    pub fn envelope(&self, request: Request) -> kovra_proto::Envelope {
+        self.inner.envelope(request)
     }
 
     /// `init` and `unlock`: the passphrase goes only to a daemon this process starts itself,
@@ -128,19 +119,9 @@ impl Session {
         mut request: Request,
         passphrase: &Secret,
     ) -> Result<Reply, CliError> {
-        self.client = None;
-        match Client::connect(&self.paths) {
-            Ok(mut client) => {
-                let status = match client.call(&self.envelope(Request::Status))? {
-                    Response::Ok { reply } => match *reply {
-                        Reply::Status(s) => s,
-                        _ => return Err(CliError::new("internal", "unexpected reply", None)),
-                    },
-                    Response::Error(e) => return Err(e.into()),
-                    Response::NeedsProof { .. } => {
-                        return Err(CliError::new("internal", "unexpected reply", None));
-                    }
-                };
+        self.inner.disconnect();
+        match self.inner.call_if_running(Request::Status)? {
+            Some(Reply::Status(status)) => {
                 if status.unlocked {
                     if matches!(request, Request::Init { .. }) {
                         return Err(CliError::new(
@@ -149,7 +130,6 @@ impl Session {
                             Some("use `kovra unlock`; to start over, move the home away first"),
                         ));
                     }
-                    self.client = Some(client);
                     let unattended = matches!(
                         request,
                         Request::Unlock {
@@ -162,42 +142,33 @@ impl Session {
                         message: "vault already unlocked".into(),
                     });
                 }
-                let failed = match client.call(&self.envelope(Request::Handover))? {
-                    Response::Ok { reply } => match *reply {
-                        Reply::HandedOver { failed_unlocks } => failed_unlocks,
-                        _ => 0,
-                    },
-                    Response::Error(e) => return Err(e.into()),
-                    Response::NeedsProof { .. } => 0,
+                let failed = match self.inner.call_existing(Request::Handover) {
+                    Ok(Reply::HandedOver { failed_unlocks }) => failed_unlocks,
+                    Ok(_) | Err(CallError::NeedsProof(_)) => 0,
+                    Err(e) => return Err(e.into()),
                 };
                 if let Request::Unlock { prior_failures, .. } = &mut request {
                     *prior_failures = failed;
                 }
+                self.inner.disconnect();
                 // It answers before it exits: wait until its socket is gone.
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
                 while self.paths.socket.exists() && std::time::Instant::now() < deadline {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
             }
-            Err(ClientError::NotRunning(_)) if autostart_enabled() => {}
-            Err(e) => return Err(e.into()),
+            Some(_) => return Err(CliError::new("internal", "unexpected reply", None)),
+            None if autostart_enabled() => {}
+            None => return Err(ClientError::NotRunning(self.paths.socket.clone()).into()),
         }
         let answer = kovra_client::boot(&self.paths, &own_exe()?, &self.envelope(request))
             .map_err(|e| match e {
-                kovra_client::ClientError::BootLost(_) => {
+                ClientError::BootLost(_) => {
                     CliError::new("boot-lost", e.to_string(), Some(e.hint()))
                 }
                 other => other.into(),
             })?;
-        match answer {
-            Response::Ok { reply } => Ok(*reply),
-            Response::Error(e) => Err(e.into()),
-            Response::NeedsProof { message, code, .. } => Err(CliError::new(
-                "needs-proof",
-                format!("{message} ({code})"),
-                None,
-            )),
-        }
+        Ok(kovra_client::settle(answer)?)
     }
 
     /// Check, before anything else is sent with this passphrase, that the daemon holds the
@@ -242,75 +213,41 @@ impl Session {
 
     /// Send without autostart; `Ok(None)` when no daemon is running.
     pub fn call_if_running(&mut self, request: Request) -> Result<Option<Reply>, CliError> {
-        if self.client.is_none() {
-            match Client::connect(&self.paths) {
-                Ok(c) => self.client = Some(c),
-                Err(ClientError::NotRunning(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+        match self.inner.call_if_running(request.clone()) {
+            Ok(reply) => Ok(reply),
+            Err(CallError::NeedsProof(asked)) => self.answer(request, *asked).map(Some),
+            Err(e) => Err(e.into()),
         }
-        self.call_inner(request, false).map(Some)
     }
 
     /// The open connection (after a call), for a run's descriptors and control frames.
     pub fn connection(&mut self) -> Result<&mut Client, CliError> {
-        self.client
-            .as_mut()
+        self.inner
+            .connection()
             .ok_or_else(|| CliError::new("internal", "not connected", None))
     }
 
     pub fn call(&mut self, request: Request) -> Result<Reply, CliError> {
-        self.call_inner(request, true)
+        match self.inner.call(request.clone()) {
+            Ok(reply) => Ok(reply),
+            Err(CallError::NeedsProof(asked)) => self.answer(request, *asked),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Attach these descriptors to every `run` request this session sends.
     pub fn attach_run_fds(&mut self, fds: [std::os::fd::RawFd; 3]) {
-        self.run_fds = Some(fds);
+        self.inner.attach_run_fds(fds);
     }
 
-    /// One request and its reply, with the run's descriptors when it is a run.
-    fn exchange(&mut self, envelope: &Envelope, autostart: bool) -> Result<Response, CliError> {
-        let fds = self
-            .run_fds
-            .filter(|_| matches!(envelope.request, Request::Run(_)));
-        let client = self.client(autostart)?;
-        Ok(match fds {
-            Some(fds) => client.call_with_fds(envelope, &fds)?,
-            None => client.call(envelope)?,
-        })
-    }
-
-    fn call_inner(&mut self, request: Request, autostart: bool) -> Result<Reply, CliError> {
-        let envelope = self.envelope(request.clone());
-        let response = self.exchange(&envelope, autostart)?;
-        match response {
-            Response::Ok { reply } => Ok(*reply),
-            Response::Error(e) => Err(e.into()),
-            Response::NeedsProof {
-                approval: Some(id),
-                code,
-                message,
-                ..
-            } if !input::has_tty() || claimed_origin() == Origin::Agent => {
-                self.await_approval(request, &id, &code, &message)
+    /// A challenge: parked for approval when there is no terminal here, else proven at it.
+    fn answer(&mut self, request: Request, asked: Challenge) -> Result<Reply, CliError> {
+        match &asked.approval {
+            Some(id) if !input::has_tty() || claimed_origin() == Origin::Agent => {
+                let id = id.clone();
+                self.await_approval(request, &id, &asked.code, &asked.message)
             }
-            Response::NeedsProof {
-                challenge,
-                code,
-                message,
-                expires_in,
-                answer,
-                ..
-            } => {
-                let asked = Challenge {
-                    id: challenge,
-                    code,
-                    message,
-                    expires_in,
-                    options: *answer,
-                };
-                self.prove(request, asked)
-            }
+            _ => self.prove(request, asked),
         }
     }
 
@@ -338,27 +275,24 @@ impl Session {
         let hint = format!("ask the human to run `kovra approve {id}` in their own terminal");
         eprintln!("kovra: approval needed: {id}: {message} ({code})");
         eprintln!("kovra: {hint}; waiting up to 2 minutes");
-        let wait_for = self.envelope(Request::ApprovalWait { id: id.to_string() });
-        let state = match self.client(false)?.call(&wait_for)? {
-            Response::Ok { reply } => match *reply {
-                Reply::ApprovalState { state, .. } => state,
-                _ => "expired".into(),
-            },
-            Response::Error(e) => return Err(e.into()),
-            Response::NeedsProof { .. } => "expired".into(),
+        let state = match self
+            .inner
+            .call_existing(Request::ApprovalWait { id: id.to_string() })
+        {
+            Ok(Reply::ApprovalState { state, .. }) => state,
+            Ok(_) | Err(CallError::NeedsProof(_)) => "expired".into(),
+            Err(e) => return Err(e.into()),
         };
         match state.as_str() {
             "approved" => {
                 eprintln!("kovra: request {id} approved");
-                let again = self.envelope(request);
-                match self.exchange(&again, false)? {
-                    Response::Ok { reply } => Ok(*reply),
-                    Response::Error(e) => Err(e.into()),
-                    Response::NeedsProof { code, message, .. } => Err(CliError::new(
+                match self.inner.call_existing(request) {
+                    Err(CallError::NeedsProof(c)) => Err(CliError::new(
                         "needs-proof",
-                        format!("{message} ({code})"),
+                        format!("{} ({})", c.message, c.code),
                         Some(&hint),
                     )),
+                    other => Ok(other?),
                 }
             }
             "denied" => Err(CliError::new(
@@ -378,7 +312,7 @@ impl Session {
     /// never leaves this process as typed: a passphrase becomes a MAC over this challenge and
     /// the digest of the request we sent (computed here, not taken from the daemon), after the
     /// daemon showed it holds the same key; a code goes as the code.
-    fn prove(&mut self, mut request: Request, asked: Challenge) -> Result<Reply, CliError> {
+    fn prove(&mut self, request: Request, asked: Challenge) -> Result<Reply, CliError> {
         if !input::has_tty() || claimed_origin() == Origin::Agent {
             return Err(CliError::new(
                 "needs-proof",
@@ -424,12 +358,6 @@ impl Session {
             "two-factor code: "
         };
         let answer = input::tty_prompt(prompt)?;
-        let envelope = self.envelope(request.clone());
-        let digest = kovra_proto::digest::request_digest(
-            &envelope.context,
-            &envelope.request,
-            asked.options.program.as_deref(),
-        );
         let looks_like_code =
             (6..=8).contains(&answer.len()) && answer.expose().iter().all(u8::is_ascii_digit);
         let mut daemon_shown = true;
@@ -440,13 +368,18 @@ impl Session {
                 code: Some(answer),
             }
         } else if let Some(pc) = &asked.options.passphrase {
-            let (mac, shown) = proof_mac(&answer, pc, &asked.id, &digest)?;
+            let (proof, shown) = self
+                .inner
+                .passphrase_proof(&request, &asked, pc, &answer)
+                .map_err(|_| {
+                    CliError::new(
+                        "daemon-unauthenticated",
+                        "the daemon asked for a key derivation weaker or costlier than any kovra vault uses; nothing was sent",
+                        Some("another process may be posing as the daemon: `kovra daemon stop` and retry"),
+                    )
+                })?;
             daemon_shown = shown;
-            Proof {
-                challenge: asked.id,
-                mac: Some(mac),
-                code: None,
-            }
+            proof
         } else {
             return Err(CliError::new(
                 "proof-invalid",
@@ -454,61 +387,23 @@ impl Session {
                 Some("type the current code from your authenticator app"),
             ));
         };
-        request.set_proof(proof);
-        let envelope = self.envelope(request);
-        match self.exchange(&envelope, false)? {
-            Response::Ok { reply } => Ok(*reply),
-            Response::Error(e) if !daemon_shown && e.code == "proof-invalid" => Err(CliError::new(
-                "proof-invalid",
-                "wrong passphrase, or the process at the socket is not your vault's daemon (it could not show it holds your vault's key)",
-                Some(
-                    "run the command again and retype the passphrase; if it is right, check `kovra status` before typing it again",
-                ),
-            )),
-            Response::Error(e) => Err(e.into()),
-            Response::NeedsProof { code, message, .. } => Err(CliError::new(
+        match self.inner.call_with_proof(request, proof) {
+            Ok(reply) => Ok(reply),
+            Err(CallError::Refused(e)) if !daemon_shown && e.code == "proof-invalid" => {
+                Err(CliError::new(
+                    "proof-invalid",
+                    "wrong passphrase, or the process at the socket is not your vault's daemon (it could not show it holds your vault's key)",
+                    Some(
+                        "run the command again and retype the passphrase; if it is right, check `kovra status` before typing it again",
+                    ),
+                ))
+            }
+            Err(CallError::NeedsProof(c)) => Err(CliError::new(
                 "needs-proof",
-                format!("{message} ({code})"),
+                format!("{} ({})", c.message, c.code),
                 Some("the proof was not accepted for this request; run the command again"),
             )),
+            Err(e) => Err(e.into()),
         }
     }
-}
-
-/// A challenge as the daemon asked it.
-struct Challenge {
-    id: String,
-    code: String,
-    message: String,
-    expires_in: u64,
-    options: ProofOptions,
-}
-
-/// Derive the proof key from the typed passphrase, check the daemon's tag for this very
-/// challenge and digest, and make our own tag. Returns the tag and whether the daemon's
-/// tag matched: a process posing as the daemon cannot make it, but neither matches a
-/// mistyped passphrase, so the tag is sent either way (it opens nothing and fits no other
-/// request) and the daemon's refusal, audit and back-off apply as for any wrong answer.
-fn proof_mac(
-    passphrase: &Secret,
-    asked: &PassphraseChallenge,
-    challenge: &str,
-    digest: &[u8; 32],
-) -> Result<(String, bool), CliError> {
-    let key = proof::key_from_passphrase(passphrase.expose(), &asked.kdf).map_err(|_| {
-        CliError::new(
-            "daemon-unauthenticated",
-            "the daemon asked for a key derivation weaker or costlier than any kovra vault uses; nothing was sent",
-            Some("another process may be posing as the daemon: `kovra daemon stop` and retry"),
-        )
-    })?;
-    let shown = proof::verify(
-        &key,
-        proof::Role::Daemon,
-        challenge,
-        digest,
-        &asked.daemon_tag,
-    );
-    let mac = hex::encode(proof::tag(&key, proof::Role::Client, challenge, digest));
-    Ok((mac, shown))
 }

@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod peer;
+pub mod session;
+
+pub use session::{CallError, Challenge, KdfRefused, Session, settle};
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
