@@ -8,7 +8,8 @@ use kovra_proto::{ApiReply, ApiRequest};
 use rmcp::schemars;
 use serde::{Deserialize, Serialize};
 
-use crate::{Failure, check_coordinate, invalid};
+use crate::args::check_coordinate;
+use crate::outcome::{Failure, invalid};
 
 /// Largest request body accepted from the model (the broker's own limit).
 const MAX_BODY: usize = 512 * 1024;

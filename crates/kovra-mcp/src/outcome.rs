@@ -1,0 +1,60 @@
+//! How a tool call ends for the agent: a result (structured or text) or a [`Failure`] shown
+//! as an error result. Never a JSON-RPC error: the agent reads the code and message.
+
+use rmcp::ErrorData;
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde::Serialize;
+
+/// A refusal or failure as the agent sees it: a stable code and a message (never a value).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Failure {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The error result the agent receives: `CODE: MESSAGE`.
+    pub(crate) fn result(self) -> CallToolResult {
+        CallToolResult::error(vec![ContentBlock::text(format!(
+            "{}: {}",
+            self.code, self.message
+        ))])
+    }
+}
+
+/// A tool argument refused before anything reaches the daemon.
+pub(crate) fn invalid(message: impl Into<String>) -> Failure {
+    Failure::new("invalid-argument", message)
+}
+
+/// The daemon answered with a reply this tool never asked for.
+pub(crate) fn unexpected() -> Failure {
+    Failure::new("internal", "unexpected reply from the daemon")
+}
+
+/// A result carrying `value` as structured content (and its JSON text).
+pub(crate) fn structured<T: Serialize>(value: &T) -> CallToolResult {
+    match serde_json::to_value(value) {
+        Ok(v) => CallToolResult::structured(v),
+        Err(e) => Failure::new("internal", format!("cannot encode the result: {e}")).result(),
+    }
+}
+
+/// A plain text result.
+pub(crate) fn text(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(message.into())])
+}
+
+/// The tool's answer: a failure becomes an error result, never a protocol error.
+pub(crate) fn finish(
+    outcome: Result<CallToolResult, Failure>,
+) -> Result<CallToolResult, ErrorData> {
+    Ok(outcome.unwrap_or_else(Failure::result))
+}

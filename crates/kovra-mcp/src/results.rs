@@ -1,0 +1,108 @@
+//! The tools' structured results (their output schemas): what the daemon answered, in the
+//! shape the agent reads. Never a value (only `reveal` returns one, as text).
+
+use rmcp::schemars;
+use serde::Serialize;
+
+/// A value's name on the wire (`inject-only`, `metadata`, ...); `None` if it has none.
+pub(crate) fn wire_name<T: Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct RecordOut {
+    pub coordinate: String,
+    /// `global` or `project:NAME`.
+    pub vault: String,
+    pub env: String,
+    pub sensitivity: String,
+    pub revealable: bool,
+    pub production: bool,
+    pub description: String,
+    pub version: u64,
+    pub updated: u64,
+    pub totp: bool,
+}
+
+impl From<kovra_proto::RecordView> for RecordOut {
+    fn from(r: kovra_proto::RecordView) -> Self {
+        RecordOut {
+            coordinate: r.coordinate,
+            vault: r.vault,
+            env: r.env,
+            sensitivity: wire_name(&r.sensitivity).unwrap_or_default(),
+            revealable: r.revealable,
+            production: r.production,
+            description: r.description,
+            version: r.version,
+            updated: r.updated,
+            totp: r.totp.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ListOut {
+    pub records: Vec<RecordOut>,
+    /// Rows withheld because they failed authentication.
+    pub tampered: usize,
+    pub missing: usize,
+}
+
+impl From<kovra_proto::Listing> for ListOut {
+    fn from(l: kovra_proto::Listing) -> Self {
+        ListOut {
+            records: l.records.into_iter().map(RecordOut::from).collect(),
+            tampered: l.tampered,
+            missing: l.missing,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct StatusOut {
+    pub initialized: bool,
+    pub unlocked: bool,
+    /// The project vaults this session may address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projects: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locks_in_secs: Option<u64>,
+    pub production_environments: Vec<String>,
+    /// The project bare coordinates resolve in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// This session's operations.
+    pub operations: Vec<String>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct FingerprintOut {
+    pub coordinate: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct RunOut {
+    /// The exit code, or 128+N after signal N.
+    pub exit_code: i32,
+    /// Redacted standard output.
+    pub stdout: String,
+    /// Redacted standard error.
+    pub stderr: String,
+    /// Whether output beyond `max_output_bytes` was dropped.
+    pub truncated: bool,
+    /// Whether the program was stopped at its timeout.
+    pub timed_out: bool,
+    /// The names (not values) of the variables injected.
+    pub injected: Vec<String>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct WrittenOut {
+    pub coordinate: String,
+    pub vault: String,
+    pub version: u64,
+}

@@ -1,0 +1,303 @@
+//! The server and its tools. Each tool is one daemon request through [`KovraMcp::call_tool`]:
+//! it builds the request (checks that need no daemon first), and renders the one reply it
+//! expects; failures, approvals and proofs are mapped once, in the call.
+
+use std::sync::Arc;
+
+use kovra_proto::{Reply, Request};
+use rmcp::handler::server::common::schema_for_output;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+
+use crate::args::{
+    CoordinateArgs, EditArgs, GenerateArgs, ListArgs, RequestSecretArgs, RunArgs, StatusArgs,
+};
+use crate::broker;
+use crate::outcome::{Failure, finish, structured, text, unexpected};
+use crate::results::{
+    FingerprintOut, ListOut, RecordOut, RunOut, StatusOut, WrittenOut, wire_name,
+};
+use crate::run;
+use crate::session::Session;
+
+#[derive(Clone)]
+pub struct KovraMcp {
+    pub(crate) session: Arc<Session>,
+}
+
+impl KovraMcp {
+    /// One tool call: send `request` (unless building it failed), then `render` the reply;
+    /// `render` answers `None` for a reply its tool never expects.
+    async fn call_tool(
+        &self,
+        tool: &'static str,
+        request: Result<Request, Failure>,
+        render: impl FnOnce(Reply) -> Option<CallToolResult>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let outcome = async {
+            let request = request?;
+            let session = self.session.clone();
+            let reply = tokio::task::spawn_blocking(move || session.call(request, tool))
+                .await
+                .map_err(|e| Failure::new("internal", format!("worker failed: {e}")))??;
+            render(reply).ok_or_else(unexpected)
+        };
+        finish(outcome.await)
+    }
+}
+
+/// The result of a write: where the value now lives, and its version.
+fn written(reply: Reply) -> Option<CallToolResult> {
+    match reply {
+        Reply::Written {
+            coordinate,
+            vault,
+            version,
+        } => Some(structured(&WrittenOut {
+            coordinate,
+            vault,
+            version,
+        })),
+        _ => None,
+    }
+}
+
+#[tool_router]
+impl KovraMcp {
+    /// List the records this session may address (metadata only, never values).
+    #[tool(
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<ListOut>()
+    )]
+    async fn list(
+        &self,
+        Parameters(args): Parameters<ListArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = Request::List { env: args.env };
+        self.call_tool("list", Ok(request), |reply| match reply {
+            Reply::Records(l) => Some(structured(&ListOut::from(l))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Vault and session state: whether the vault is unlocked, what this session may do.
+    #[tool(
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<StatusOut>()
+    )]
+    async fn status(
+        &self,
+        Parameters(_args): Parameters<StatusArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.call_tool("status", Ok(Request::Status), |reply| match reply {
+            Reply::Status(s) => Some(structured(&StatusOut {
+                initialized: s.initialized,
+                unlocked: s.unlocked,
+                // The vault-wide record count is not this session's business (use `list`
+                // for addressable records); the daemon already scoped projects.
+                projects: s.projects,
+                locks_in_secs: s.locks_in_secs,
+                production_environments: s.production_environments,
+                project: self.session.project.clone(),
+                operations: self
+                    .session
+                    .scope
+                    .operations
+                    .iter()
+                    .filter_map(wire_name)
+                    .collect(),
+            })),
+            _ => None,
+        })
+        .await
+    }
+
+    /// A keyed fingerprint of a value: compare two records without seeing either.
+    #[tool(
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<FingerprintOut>()
+    )]
+    async fn fingerprint(
+        &self,
+        Parameters(args): Parameters<CoordinateArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = args.checked().map(|coordinate| Request::Fingerprint {
+            coordinate,
+            proof: None,
+        });
+        self.call_tool("fingerprint", request, |reply| match reply {
+            Reply::Fingerprint {
+                coordinate,
+                fingerprint,
+            } => Some(structured(&FingerprintOut {
+                coordinate,
+                fingerprint,
+            })),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Run a program with secrets injected from `.env.refs`-style wiring. Returns the exit
+    /// code and the redacted output. Values never appear in the result.
+    #[tool(
+        annotations(read_only_hint = false, destructive_hint = true, open_world_hint = true),
+        output_schema = schema_for_output::<RunOut>()
+    )]
+    async fn run(
+        &self,
+        Parameters(args): Parameters<RunArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        finish(run::run(self.session.clone(), args, context.ct.cancelled()).await)
+    }
+
+    /// Print a value, when policy allows: only revealable, non-production, non-high values
+    /// in a session with the reveal operation. Everything else is refused without the value.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn reveal(
+        &self,
+        Parameters(args): Parameters<CoordinateArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = args.checked().map(|coordinate| Request::Reveal {
+            coordinate,
+            proof: None,
+        });
+        self.call_tool("reveal", request, |reply| match reply {
+            Reply::Revealed { value, .. } => Some(match std::str::from_utf8(value.expose()) {
+                Ok(s) => text(s),
+                Err(_) => Failure::new(
+                    "not-text",
+                    "the value is not UTF-8 text; use it through run instead",
+                )
+                .result(),
+            }),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Create a random value at a coordinate. The value is never returned; use it via run.
+    #[tool(
+        annotations(read_only_hint = false, destructive_hint = false, open_world_hint = false),
+        output_schema = schema_for_output::<WrittenOut>()
+    )]
+    async fn generate(
+        &self,
+        Parameters(args): Parameters<GenerateArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.call_tool("generate", args.into_request(), written)
+            .await
+    }
+
+    /// Ask the human to add a secret value. This tool never takes a value: kovra records the
+    /// request (the human sees it in `kovra requests` and a notification) and tells you what
+    /// to ask the human to run in their own terminal.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        open_world_hint = false
+    ))]
+    async fn request_secret(
+        &self,
+        Parameters(args): Parameters<RequestSecretArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.call_tool("request_secret", args.into_request(), |reply| match reply {
+            Reply::Done { message } => Some(text(format!(
+                "{message}. Never ask the human to paste the value into this conversation. Once added, use it with the run or api tool."
+            ))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Call a provider's HTTP API through kovra's broker. kovra picks the credential pinned to
+    /// the provider, sends the request to the provider's registered host, and returns the
+    /// response with auth headers removed and the credential scrubbed. You never see the key.
+    #[tool(
+        annotations(read_only_hint = false, destructive_hint = true, open_world_hint = true),
+        output_schema = schema_for_output::<broker::ApiOut>()
+    )]
+    async fn api(
+        &self,
+        Parameters(args): Parameters<broker::ApiArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = args.into_request().map(|r| Request::Api(Box::new(r)));
+        self.call_tool("api", request, |reply| match reply {
+            Reply::Api(r) => Some(structured(&broker::ApiOut::from(*r))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The providers the `api` tool can call: hosts, auth kind, claimed variable names and
+    /// the methods and paths each allows.
+    #[tool(
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<broker::ProvidersOut>()
+    )]
+    async fn providers(
+        &self,
+        Parameters(args): Parameters<broker::ProvidersArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = match args.name {
+            Some(name) => Request::ProviderShow { name },
+            None => Request::ProviderList,
+        };
+        self.call_tool("providers", Ok(request), |reply| match reply {
+            Reply::Providers { providers } => Some(structured(&broker::ProvidersOut { providers })),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Change a record's description, sensitivity or revealable flag. Loosening needs the
+    /// human's approval.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        open_world_hint = false
+    ))]
+    async fn edit_metadata(
+        &self,
+        Parameters(args): Parameters<EditArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.call_tool("edit_metadata", args.into_request(), |reply| match reply {
+            Reply::Record(r) => Some(structured(&RecordOut::from(r))),
+            Reply::Done { message } => Some(text(message)),
+            other => written(other),
+        })
+        .await
+    }
+
+    /// Delete a record and its history. Protected records need the human's approval.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = true,
+        open_world_hint = false
+    ))]
+    async fn delete(
+        &self,
+        Parameters(args): Parameters<CoordinateArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let deleted = args.coordinate.clone();
+        let request = args.checked().map(|coordinate| Request::Remove {
+            coordinate,
+            proof: None,
+        });
+        self.call_tool("delete", request, |reply| match reply {
+            Reply::Done { message } => Some(text(message)),
+            _ => Some(text(format!("deleted {deleted}"))),
+        })
+        .await
+    }
+}
+#[tool_handler(
+    name = "kovra",
+    version = "0.1.0",
+    instructions = "kovra holds this project's secrets. Use `api` to call a provider's HTTP API with the credential attached by kovra (`providers` lists them), `run` to start programs with secrets injected (never write values into files), `list`/`status` for metadata, `request_secret` to ask the human for a new value. Approvals are given by the human with `kovra approve ID`."
+)]
+impl ServerHandler for KovraMcp {}
