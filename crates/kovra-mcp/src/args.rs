@@ -1,7 +1,7 @@
 //! The tools' arguments (their input schemas) and the checks that need no daemon: each
 //! turns into the daemon request it asks for, or an `invalid-argument` failure.
 
-use kovra_core::model::Sensitivity;
+use kovra_proto::Sensitivity;
 use kovra_proto::{Charset, Request};
 use rmcp::schemars;
 use serde::Deserialize;

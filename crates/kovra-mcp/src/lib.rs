@@ -7,12 +7,12 @@
 //!
 //! Stdout is the protocol channel: nothing here prints to it; diagnostics go to stderr.
 //!
-//! [`Scope`]: kovra_core::policy::Scope
+//! [`Scope`]: kovra_proto::Scope
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kovra_core::policy::ProjectScope;
+use kovra_proto::ProjectScope;
 use rmcp::ServiceExt;
 
 mod args;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use kovra_core::model::OperationClass;
-use kovra_core::policy::{EnvScope, ProjectScope, Scope};
+use kovra_proto::OperationClass;
+use kovra_proto::{EnvScope, ProjectScope, Scope};
 
 /// A comma-separated variable's non-empty items; `None` when unset or empty.
 pub(crate) fn env_list(name: &str) -> Option<Vec<String>> {

@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use kovra_client::Client;
-use kovra_core::model::{Origin, Surface};
-use kovra_core::policy::Scope;
+use kovra_client::{CallError, Client, ClientError, settle};
 use kovra_proto::paths::Paths;
-use kovra_proto::{Context, Envelope, PROTOCOL_VERSION, Reply, Request, Response};
+use kovra_proto::{
+    Context, Envelope, Origin, PROTOCOL_VERSION, Reply, Request, Response, Scope, Surface,
+};
 
 use crate::outcome::Failure;
 use crate::scope::{env_list, scope_from};
@@ -65,49 +65,62 @@ impl Session {
         }
     }
 
+    /// A client session for one call: its context, and permission to start the daemon.
+    fn client_session(&self) -> kovra_client::Session {
+        kovra_client::Session::new(self.paths.clone(), self.context())
+            .with_autostart(self.exe.clone())
+    }
+
     pub(crate) fn connect(&self) -> Result<Client, Failure> {
         let result = match &self.exe {
             Some(exe) => Client::connect_or_start(&self.paths, exe),
             None => Client::connect(&self.paths),
         };
-        result.map_err(|e| Failure::new(e.code(), format!("{e} ({})", e.hint())))
+        result.map_err(|e| failure(CallError::Client(e), ""))
     }
 
     /// One request, one reply, on a fresh connection (blocking); `tool` names the tool to
     /// call again after an approval.
     pub(crate) fn call(&self, request: Request, tool: &str) -> Result<Reply, Failure> {
-        let mut client = self.connect()?;
-        let response = client
-            .call(&self.envelope(request))
-            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-        accepted(response, tool)
+        self.client_session()
+            .call(request)
+            .map_err(|e| failure(e, tool))
     }
 }
 
 /// The reply of an accepted request, or the failure to hand back.
 pub(crate) fn accepted(response: Response, tool: &str) -> Result<Reply, Failure> {
-    match response {
-        Response::Ok { reply } => Ok(*reply),
-        Response::Error(e) => {
+    settle(response).map_err(|e| failure(e, tool))
+}
+
+/// What the agent is told: the code, and a message that says what to do (never a value).
+fn failure(e: CallError, tool: &str) -> Failure {
+    match e {
+        // Reaching the daemon failed: say how to fix it. A connection that broke mid-call
+        // has no better advice than its own words.
+        CallError::Client(e @ ClientError::Frame(_)) => Failure::new(e.code(), e.to_string()),
+        CallError::Client(e) => Failure::new(e.code(), format!("{e} ({})", e.hint())),
+        CallError::Refused(e) => {
             let mut message = e.message;
             if let Some(hint) = e.hint {
                 message.push_str(&format!(" (hint: {hint})"));
             }
-            Err(Failure::new(e.code, message))
+            Failure::new(e.code, message)
         }
-        Response::NeedsProof {
-            approval: Some(id), ..
-        } => Err(Failure::new(
-            "approval-needed",
-            format!(
-                "approval needed: {id} — ask the human to run `kovra approve {id}` in their terminal, then call {tool} again"
+        CallError::NeedsProof(c) => match c.approval {
+            Some(id) => Failure::new(
+                "approval-needed",
+                format!(
+                    "approval needed: {id} — ask the human to run `kovra approve {id}` in their terminal, then call {tool} again"
+                ),
             ),
-        )),
-        Response::NeedsProof { code, message, .. } => Err(Failure::new(
-            "needs-proof",
-            format!(
-                "{message} [{code}] — this needs a proof of presence at the human's terminal; ask the human to do it with the kovra CLI"
+            None => Failure::new(
+                "needs-proof",
+                format!(
+                    "{} [{}] — this needs a proof of presence at the human's terminal; ask the human to do it with the kovra CLI",
+                    c.message, c.code
+                ),
             ),
-        )),
+        },
     }
 }

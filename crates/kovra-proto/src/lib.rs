@@ -12,5 +12,11 @@ pub mod secret;
 pub mod wire;
 
 pub use error_code::ErrorCode;
+/// The model and policy types that travel on the wire, so a surface needs this crate and
+/// the client, not the core.
+pub use kovra_core::audit::AuditEntry;
+pub use kovra_core::model::{OperationClass, Origin, Sensitivity, Surface};
+pub use kovra_core::policy::{EnvScope, ProjectScope, Scope};
+pub use kovra_core::store::AuditReport;
 pub use secret::Secret;
 pub use wire::*;
