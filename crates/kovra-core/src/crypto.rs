@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub const KEY_LEN: usize = 32;
-const NONCE_LEN: usize = 24;
+pub const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
 /// A 256-bit key that is wiped when dropped.
@@ -42,9 +42,19 @@ pub fn random_array<const N: usize>() -> [u8; N] {
 
 /// Seal `plaintext` under `key`, binding `aad`. Output: nonce ‖ ciphertext ‖ tag.
 pub fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    seal_with_nonce(key, &random_array(), aad, plaintext)
+}
+
+/// [`seal`] with a given nonce. Only for the store's format, whose test vectors fix the
+/// nonce; every real seal draws a fresh random one.
+pub(crate) fn seal_with_nonce(
+    key: &Key,
+    nonce_bytes: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let cipher = cipher(key);
-    let nonce_bytes: [u8; NONCE_LEN] = random_array();
-    let nonce = XNonce::from(nonce_bytes);
+    let nonce = XNonce::from(*nonce_bytes);
     // Encryption with a valid key and in-memory buffers cannot fail.
     #[allow(clippy::expect_used)]
     let ct = cipher
@@ -57,7 +67,7 @@ pub fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         )
         .expect("XChaCha20-Poly1305 encryption of an in-memory buffer");
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(nonce_bytes);
     out.extend_from_slice(&ct);
     out
 }
