@@ -152,8 +152,12 @@ fn vault_name_aad(vault: &[u8]) -> Vec<u8> {
 
 /// `sealed_name`: the JSON of a vault's name under the `wrap` subkey.
 pub(super) fn seal_vault_name(wrap: &Key, vault: &Lookup, name: &VaultName) -> Vec<u8> {
+    seal_vault_name_with(&crypto::random_array(), wrap, vault, name)
+}
+
+fn seal_vault_name_with(nonce: &Nonce, wrap: &Key, vault: &Lookup, name: &VaultName) -> Vec<u8> {
     let json = serde_json::to_vec(name).unwrap_or_default();
-    crypto::seal(wrap, &vault_name_aad(vault), &json)
+    crypto::seal_with_nonce(wrap, nonce, &vault_name_aad(vault), &json)
 }
 
 /// Open a `sealed_name`. `Ok(None)`: it authenticates but does not parse as a name.
@@ -233,6 +237,11 @@ fn seal_version_with(
     SealedVersion { meta, value }
 }
 
+/// The plaintext of `versions.meta`.
+fn meta_json(meta: &Metadata) -> Vec<u8> {
+    serde_json::to_vec(meta).unwrap_or_default()
+}
+
 /// Seal a version of `meta` (its JSON) and `value`.
 pub(super) fn seal_record(
     dek: &Key,
@@ -240,12 +249,7 @@ pub(super) fn seal_record(
     meta: &Metadata,
     value: &[u8],
 ) -> SealedVersion {
-    seal_version(
-        dek,
-        slot,
-        &serde_json::to_vec(meta).unwrap_or_default(),
-        value,
-    )
+    seal_version(dek, slot, &meta_json(meta), value)
 }
 
 /// Open a version's metadata as JSON bytes.
