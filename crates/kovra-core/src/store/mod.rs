@@ -73,6 +73,12 @@ pub enum StoreError {
     /// A caller asked to keep the current value of a record that has none.
     #[error("{0} has no value to keep")]
     NoValueToKeep(String),
+    /// A caller's `Allowed` token is for another operation than the one it used it for.
+    #[error("{coordinate}: the decision allowed {operation}, not this")]
+    NotAllowed {
+        coordinate: String,
+        operation: String,
+    },
     #[error("cannot write the vault at {path}: {source}")]
     Io {
         path: PathBuf,
@@ -95,9 +101,10 @@ impl StoreError {
             StoreError::AlreadyExists(_) => "already-exists",
             StoreError::NoSuchVersion(..) => "no-such-version",
             StoreError::Corrupt(_) => "database-corrupt",
-            StoreError::Kdf(_) | StoreError::DuplicateInWrite(_) | StoreError::NoValueToKeep(_) => {
-                "internal"
-            }
+            StoreError::Kdf(_)
+            | StoreError::DuplicateInWrite(_)
+            | StoreError::NoValueToKeep(_)
+            | StoreError::NotAllowed { .. } => "internal",
             StoreError::Io { .. } => "io-error",
         }
     }

@@ -9,6 +9,8 @@ use crate::audit::AuditEntry;
 use crate::coord::Coordinate;
 use crate::crypto::{self, Key};
 use crate::model::{Metadata, VaultName};
+use crate::policy::Allowed;
+use crate::secret::SecretBytes;
 
 /// One sealed record version waiting for its transaction.
 struct PreparedPut {
@@ -314,6 +316,41 @@ impl UnlockedStore {
         Ok(listing)
     }
 
+    /// Read the plaintext of the record (current or given version) that `allowed` names,
+    /// if its operation uses a value. What the daemon moves to from [`read_value`].
+    ///
+    /// [`read_value`]: UnlockedStore::read_value
+    pub fn read_allowed(
+        &mut self,
+        allowed: &Allowed,
+        version: Option<u64>,
+    ) -> Result<(Metadata, SecretBytes)> {
+        if !allowed.reads_value() {
+            return Err(not_allowed(allowed));
+        }
+        let (meta, value) = self.read_value(allowed.vault(), allowed.coordinate(), version)?;
+        Ok((meta, SecretBytes::from(value)))
+    }
+
+    /// The fingerprint of the record `allowed` names, if it was allowed for a fingerprint.
+    pub fn fingerprint_allowed(&mut self, allowed: &Allowed) -> Result<String> {
+        if !allowed.fingerprints() {
+            return Err(not_allowed(allowed));
+        }
+        self.fingerprint(allowed.vault(), allowed.coordinate())
+    }
+
+    /// One of the daemon's own settings (the system vault, which no scope addresses, so no
+    /// decision covers it). `Ok(None)` when it was never written.
+    pub fn read_setting(&mut self, coord: &Coordinate) -> Result<Option<(Metadata, SecretBytes)>> {
+        let system = VaultName::System;
+        if !self.vault_exists(&system)? || self.find(&system, coord)?.is_none() {
+            return Ok(None);
+        }
+        let (meta, value) = self.read_value(&system, coord, None)?;
+        Ok(Some((meta, SecretBytes::from(value))))
+    }
+
     /// A keyed fingerprint of the current value: equal values compare equal within this
     /// vault home, and a guess cannot be confirmed without the key.
     pub fn fingerprint(&mut self, vault: &VaultName, coord: &Coordinate) -> Result<String> {
@@ -324,5 +361,12 @@ impl UnlockedStore {
     pub(super) fn fingerprint_of(&self, value: &[u8]) -> String {
         let mac = crypto::mac(self.keys.fingerprint.as_ref(), &[value]);
         format!("kfp:{}", hex_lower(&mac[..12]))
+    }
+}
+
+fn not_allowed(allowed: &Allowed) -> StoreError {
+    StoreError::NotAllowed {
+        coordinate: allowed.coordinate().to_string(),
+        operation: format!("{:?}", allowed.operation()),
     }
 }
