@@ -10,11 +10,43 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub const KEY_LEN: usize = 32;
-const NONCE_LEN: usize = 24;
+pub const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
-/// A 256-bit key that is wiped when dropped.
-pub type Key = Zeroizing<[u8; KEY_LEN]>;
+/// A 256-bit key: wiped when dropped, redacted in `Debug`, compared in constant time.
+#[derive(Clone)]
+pub struct Key(Zeroizing<[u8; KEY_LEN]>);
+
+impl Key {
+    pub fn from_array(bytes: [u8; KEY_LEN]) -> Self {
+        Key(Zeroizing::new(bytes))
+    }
+
+    /// The key's bytes, for a cipher or a MAC.
+    pub fn expose(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Key {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(<redacted>)")
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        crate::secret::ct_eq(self.as_ref(), other.as_ref())
+    }
+}
+
+impl Eq for Key {}
 
 /// Every AEAD or MAC failure collapses into this one error: callers learn *that* it
 /// failed, never how.
@@ -29,8 +61,8 @@ pub fn fill_random(buf: &mut [u8]) {
 }
 
 pub fn random_key() -> Key {
-    let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    fill_random(key.as_mut());
+    let mut key = Key::from_array([0u8; KEY_LEN]);
+    fill_random(key.0.as_mut());
     key
 }
 
@@ -42,9 +74,19 @@ pub fn random_array<const N: usize>() -> [u8; N] {
 
 /// Seal `plaintext` under `key`, binding `aad`. Output: nonce ‖ ciphertext ‖ tag.
 pub fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    seal_with_nonce(key, &random_array(), aad, plaintext)
+}
+
+/// [`seal`] with a given nonce. Only for the store's format, whose test vectors fix the
+/// nonce; every real seal draws a fresh random one.
+pub(crate) fn seal_with_nonce(
+    key: &Key,
+    nonce_bytes: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let cipher = cipher(key);
-    let nonce_bytes: [u8; NONCE_LEN] = random_array();
-    let nonce = XNonce::from(nonce_bytes);
+    let nonce = XNonce::from(*nonce_bytes);
     // Encryption with a valid key and in-memory buffers cannot fail.
     #[allow(clippy::expect_used)]
     let ct = cipher
@@ -57,7 +99,7 @@ pub fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         )
         .expect("XChaCha20-Poly1305 encryption of an in-memory buffer");
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(nonce_bytes);
     out.extend_from_slice(&ct);
     out
 }
@@ -95,23 +137,12 @@ pub fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 
 /// Constant-time comparison of a MAC.
 pub fn mac_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle_eq::ct_eq;
-    ct_eq(a, b)
-}
-
-mod subtle_eq {
-    /// Compare without an early exit, so timing does not tell how many bytes matched.
-    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        if a.len() != b.len() {
-            return false;
-        }
-        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
+    crate::secret::ct_eq(a, b)
 }
 
 /// A subkey for one purpose, derived from the root key so purposes never share a key.
 pub fn subkey(root: &Key, purpose: &str) -> Key {
-    Zeroizing::new(mac(
+    Key::from_array(mac(
         root.as_ref(),
         &[b"kovra-subkey-v1", purpose.as_bytes()],
     ))
@@ -152,9 +183,9 @@ pub struct KdfError;
 /// Derive the key-encryption key from a passphrase.
 pub fn derive_kek(passphrase: &[u8], salt: &[u8], params: KdfParams) -> Result<Key, KdfError> {
     let p = Params::new(params.m_kib, params.t, params.p, Some(KEY_LEN)).map_err(|_| KdfError)?;
-    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    let mut out = Key::from_array([0u8; KEY_LEN]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, p)
-        .hash_password_into(passphrase, salt, out.as_mut())
+        .hash_password_into(passphrase, salt, out.0.as_mut())
         .map_err(|_| KdfError)?;
     Ok(out)
 }
@@ -162,7 +193,7 @@ pub fn derive_kek(passphrase: &[u8], salt: &[u8], params: KdfParams) -> Result<K
 /// Turn opened bytes back into a key, refusing any other length.
 pub fn key_from_slice(bytes: &[u8]) -> Result<Key, AuthError> {
     let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| AuthError)?;
-    Ok(Zeroizing::new(arr))
+    Ok(Key::from_array(arr))
 }
 
 #[cfg(test)]

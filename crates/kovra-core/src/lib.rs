@@ -12,5 +12,6 @@ pub mod envrefs;
 pub mod model;
 pub mod policy;
 pub mod proof;
+pub mod secret;
 pub mod store;
 pub mod totp;

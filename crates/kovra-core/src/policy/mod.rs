@@ -8,6 +8,17 @@ use serde::{Deserialize, Serialize};
 use crate::coord::Pin;
 use crate::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
 
+mod allowed;
+mod reason;
+mod rules;
+
+pub use allowed::{Allowed, Obligations, authorize};
+pub use reason::Reason;
+pub use rules::{
+    Offered, birth_sensitivity, fallback_refused, imported_metadata, line_enforced,
+    parks_for_approval, production_floor,
+};
+
 /// Which projects a scope may address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "names")]
@@ -183,188 +194,6 @@ pub struct PinFacts<'a> {
     pub target: &'a str,
 }
 
-/// Why a request was refused or needs a proof. Codes are stable; wording may improve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Reason {
-    OperationOutOfScope,
-    InjectOnlyNeverRevealed,
-    AgentCannotRevealProtected,
-    RevealNeedsPresence,
-    InjectNeedsPresence,
-    OverwriteProtectedNeedsPresence,
-    DeleteProtectedNeedsPresence,
-    LoweringNeedsPresence,
-    SettingRevealableNeedsPresence,
-    ProductionFloorIsHigh,
-    AgentCannotFingerprintProtected,
-    VaultOperationNeedsFullScope,
-    ExecutableNotAllowlisted,
-    AllowlistChangeNeedsPresence,
-    FingerprintNeedsPresence,
-    ApprovalNeedsPresence,
-    AgentCannotGetProtectedCode,
-    CodeNeedsPresence,
-    TwoFactorNeedsPresence,
-    AgentCannotEnrolSecondFactor,
-    PinnedToOtherProvider,
-    NotBoundToProvider,
-    BrokerProductionNeedsPresence,
-    BindNeedsPresence,
-    ProviderChangeNeedsPresence,
-    ProductionNeverShared,
-    InjectOnlyNeverShared,
-    ExportNeedsPresence,
-    ImportOverwriteNeedsPresence,
-    AcceptSenderNeedsPresence,
-}
-
-impl Reason {
-    pub fn code(self) -> &'static str {
-        match self {
-            Reason::OperationOutOfScope => "operation-out-of-scope",
-            Reason::InjectOnlyNeverRevealed => "inject-only",
-            Reason::AgentCannotRevealProtected => "agent-reveal-refused",
-            Reason::RevealNeedsPresence => "reveal-needs-proof",
-            Reason::InjectNeedsPresence => "inject-needs-proof",
-            Reason::OverwriteProtectedNeedsPresence => "overwrite-needs-proof",
-            Reason::DeleteProtectedNeedsPresence => "delete-needs-proof",
-            Reason::LoweringNeedsPresence => "lowering-needs-proof",
-            Reason::SettingRevealableNeedsPresence => "revealable-needs-proof",
-            Reason::ProductionFloorIsHigh => "production-floor",
-            Reason::AgentCannotFingerprintProtected => "agent-fingerprint-refused",
-            Reason::VaultOperationNeedsFullScope => "vault-operation-out-of-scope",
-            Reason::ExecutableNotAllowlisted => "executable-not-allowlisted",
-            Reason::AllowlistChangeNeedsPresence => "allowlist-needs-proof",
-            Reason::FingerprintNeedsPresence => "fingerprint-needs-proof",
-            Reason::ApprovalNeedsPresence => "approval-needs-proof",
-            Reason::AgentCannotGetProtectedCode => "agent-code-refused",
-            Reason::CodeNeedsPresence => "code-needs-proof",
-            Reason::TwoFactorNeedsPresence => "2fa-needs-proof",
-            Reason::AgentCannotEnrolSecondFactor => "agent-2fa-refused",
-            Reason::PinnedToOtherProvider => "pinned-to-other-provider",
-            Reason::NotBoundToProvider => "not-bound-to-provider",
-            Reason::BrokerProductionNeedsPresence => "broker-needs-proof",
-            Reason::BindNeedsPresence => "bind-needs-proof",
-            Reason::ProviderChangeNeedsPresence => "provider-needs-proof",
-            Reason::ProductionNeverShared => "production-never-shared",
-            Reason::InjectOnlyNeverShared => "inject-only-never-shared",
-            Reason::ExportNeedsPresence => "share-needs-proof",
-            Reason::ImportOverwriteNeedsPresence => "receive-force-needs-proof",
-            Reason::AcceptSenderNeedsPresence => "accept-sender-needs-proof",
-        }
-    }
-
-    /// How the user gets past this refusal, where anything can be done at all.
-    pub fn hint(self) -> &'static str {
-        match self {
-            Reason::OperationOutOfScope | Reason::VaultOperationNeedsFullScope => {
-                "this session's scope is set by the human (`kovra setup`); use the CLI at your own terminal"
-            }
-            Reason::ProductionFloorIsHigh => "production records stay high or inject-only",
-            Reason::InjectOnlyNeverRevealed => {
-                "inject-only values can only be handed to a process kovra starts"
-            }
-            Reason::AgentCannotRevealProtected
-            | Reason::AgentCannotFingerprintProtected
-            | Reason::AgentCannotGetProtectedCode => {
-                "a human can do this at their own terminal, giving a proof of presence"
-            }
-            Reason::ExecutableNotAllowlisted => {
-                "a human can allow the executable with `kovra allow add PATH` (pinned by SHA-256)"
-            }
-            Reason::PinnedToOtherProvider => {
-                "use the provider the record is pinned to (`kovra show COORD`), or a record pinned to this one"
-            }
-            Reason::NotBoundToProvider => {
-                "a human can pin it with `kovra bind COORD PROVIDER` (with a proof of presence)"
-            }
-            Reason::ProductionNeverShared => {
-                "production values move only by a human's own means, never in a package"
-            }
-            Reason::InjectOnlyNeverShared => "leave them out with --group",
-            _ => "run the command yourself at a terminal, where kovra can ask for your passphrase",
-        }
-    }
-
-    pub fn message(self) -> &'static str {
-        match self {
-            Reason::OperationOutOfScope => "this session's scope does not grant that operation",
-            Reason::InjectOnlyNeverRevealed => "inject-only records are never revealed, to anyone",
-            Reason::AgentCannotRevealProtected => {
-                "an agent never reveals high, production, inject-only or non-revealable records"
-            }
-            Reason::RevealNeedsPresence => "revealing this record needs a proof of presence",
-            Reason::InjectNeedsPresence => {
-                "injecting a high or production record needs a proof of presence"
-            }
-            Reason::OverwriteProtectedNeedsPresence => {
-                "overwriting a high or production record needs a proof of presence"
-            }
-            Reason::DeleteProtectedNeedsPresence => {
-                "deleting a high or production record needs a proof of presence"
-            }
-            Reason::LoweringNeedsPresence => "lowering sensitivity needs a proof of presence",
-            Reason::SettingRevealableNeedsPresence => {
-                "making a record revealable needs a proof of presence"
-            }
-            Reason::ProductionFloorIsHigh => "production records are at least high",
-            Reason::AgentCannotFingerprintProtected => {
-                "an agent cannot fingerprint high or production records (a fingerprint can confirm a guess)"
-            }
-            Reason::ExecutableNotAllowlisted => {
-                "high and production values go only to executables on the allowlist (`kovra allow add PATH`)"
-            }
-            Reason::AllowlistChangeNeedsPresence => {
-                "adding to the executable allowlist needs a proof of presence"
-            }
-            Reason::ApprovalNeedsPresence => "approving a parked request needs a proof of presence",
-            Reason::AgentCannotGetProtectedCode => {
-                "an agent gets TOTP codes only from low-sensitivity, non-production records"
-            }
-            Reason::CodeNeedsPresence => {
-                "a TOTP code of a high or production record needs a proof of presence"
-            }
-            Reason::AgentCannotEnrolSecondFactor => {
-                "the second factor's seed is shown only to a human at their own terminal"
-            }
-            Reason::TwoFactorNeedsPresence => {
-                "setting up a second factor needs a proof of presence"
-            }
-            Reason::FingerprintNeedsPresence => {
-                "fingerprinting a high or production record needs a proof of presence (it can confirm a guess)"
-            }
-            Reason::VaultOperationNeedsFullScope => {
-                "this vault-wide operation needs a session scoped to the whole vault"
-            }
-            Reason::PinnedToOtherProvider => {
-                "the record is pinned to another provider for life; it is never sent elsewhere"
-            }
-            Reason::NotBoundToProvider => {
-                "the record is pinned to no provider, so the broker never sends it anywhere"
-            }
-            Reason::BrokerProductionNeedsPresence => {
-                "a brokered call with a production record needs a proof of presence"
-            }
-            Reason::BindNeedsPresence => {
-                "pinning a record to a provider lets it leave the vault: it needs a proof of presence"
-            }
-            Reason::ProviderChangeNeedsPresence => {
-                "adding a custom provider needs a proof of presence"
-            }
-            Reason::ProductionNeverShared => "production records are never shared or received",
-            Reason::InjectOnlyNeverShared => {
-                "inject-only records never leave the vault, not even sealed"
-            }
-            Reason::ExportNeedsPresence => "sharing exports values: it needs a proof of presence",
-            Reason::ImportOverwriteNeedsPresence => {
-                "replacing existing records from a package needs a proof of presence"
-            }
-            Reason::AcceptSenderNeedsPresence => "trusting a new sender needs a proof of presence",
-        }
-    }
-}
-
 /// The outcome of [`decide`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -393,6 +222,29 @@ impl Decision {
         } else {
             self
         }
+    }
+
+    /// Several decisions about one request (each part of a change), combined with [`and`]:
+    /// the strictest, the first of equals; `Allow` when there are none.
+    ///
+    /// [`and`]: Decision::and
+    pub fn all(decisions: impl IntoIterator<Item = Decision>) -> Decision {
+        decisions.into_iter().fold(Decision::Allow, Decision::and)
+    }
+
+    /// Decisions about several records used together (the lines of one run): the first
+    /// `Deny`, else the first `NeedsProof`, else `Allow`. `Unaddressable` does not count
+    /// here, since a line may fall back; [`line_enforced`] judges each line.
+    pub fn worst(decisions: impl IntoIterator<Item = Decision>) -> Decision {
+        decisions
+            .into_iter()
+            .fold(Decision::Allow, |acc, d| match (acc, d) {
+                (Decision::Deny(_), _) => acc,
+                (_, Decision::Deny(r)) => Decision::Deny(r),
+                (Decision::NeedsProof(_), _) => acc,
+                (_, d @ Decision::NeedsProof(_)) => d,
+                _ => acc,
+            })
     }
 }
 

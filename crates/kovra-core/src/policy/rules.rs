@@ -1,0 +1,99 @@
+//! The rules the daemon applies around [`decide`](super::decide): what a record is born
+//! with, what a package may bring in, when a fallback is refused, which line of a run is
+//! enforced, and which request is parked for a human. Pure functions of facts, each with
+//! a law in `tests/policy_laws.rs`, so no surface spells a rule of its own.
+
+use super::Decision;
+use crate::coord::Coordinate;
+use crate::model::{Metadata, Origin, Sensitivity};
+use crate::totp::TotpParams;
+
+/// The longest description a record keeps, in characters.
+pub const DESCRIPTION_MAX_CHARS: usize = 1024;
+
+/// Production records are at least high: `sensitivity`, raised to high in production.
+pub fn production_floor(sensitivity: Sensitivity, production: bool) -> Sensitivity {
+    if production {
+        sensitivity.max(Sensitivity::High)
+    } else {
+        sensitivity
+    }
+}
+
+/// The sensitivity a record is born with (`add`, `generate`, `rollback` restoring an old
+/// one, `receive`): what was asked for (medium when nothing was), at the production floor.
+pub fn birth_sensitivity(requested: Option<Sensitivity>, production: bool) -> Sensitivity {
+    production_floor(requested.unwrap_or(Sensitivity::Medium), production)
+}
+
+/// Whether a refs line's `| fallback` is refused: production values come from the vault
+/// or not at all.
+pub fn fallback_refused(has_fallback: bool, production: bool) -> bool {
+    has_fallback && production
+}
+
+/// Whether one line of a run must be enforced (refused or proven) given the run's
+/// [`Decision::worst`]: a refusal always; a missing record unless the line falls back;
+/// a needed proof only when nothing is refused outright, so a refused run never asks a
+/// human for a proof first.
+pub fn line_enforced(line: Decision, worst: Decision, has_fallback: bool) -> bool {
+    match line {
+        Decision::Unaddressable => !has_fallback,
+        Decision::Deny(_) => true,
+        Decision::NeedsProof(_) => matches!(worst, Decision::NeedsProof(_)),
+        Decision::Allow => false,
+    }
+}
+
+/// Whether a request that needs a proof is also parked for a human to approve out of band:
+/// only an agent's (a human at a terminal answers the challenge), and never the approval
+/// of a parked request itself, which is the attended step.
+pub fn parks_for_approval(decision: Decision, origin: Origin, approving: bool) -> bool {
+    matches!(decision, Decision::NeedsProof(_)) && origin == Origin::Agent && !approving
+}
+
+/// What a package offers for one record (kovra-share's record, as facts).
+#[derive(Debug, Clone, Copy)]
+pub struct Offered<'a> {
+    pub sensitivity: Sensitivity,
+    pub revealable: bool,
+    pub description: &'a str,
+    pub totp: Option<TotpParams>,
+}
+
+/// The metadata a received record is written with. A package never weakens what the vault
+/// holds: the sensitivity is at least the offered one, the replaced record's and the
+/// production floor; a record becomes revealable only if the package says so, it is not
+/// inject-only, and the record it replaces was revealable too. A provider pin is never
+/// imported (the store keeps a replaced record's own). The description is cut to
+/// [`DESCRIPTION_MAX_CHARS`]; a replaced record keeps its creation time.
+pub fn imported_metadata(
+    coordinate: Coordinate,
+    offered: Offered<'_>,
+    existing: Option<&Metadata>,
+    production: bool,
+    now: u64,
+) -> Metadata {
+    let floor = existing.map_or(offered.sensitivity, |o| {
+        o.sensitivity.max(offered.sensitivity)
+    });
+    let sensitivity = birth_sensitivity(Some(floor), production).max(floor);
+    Metadata {
+        coordinate,
+        sensitivity,
+        revealable: offered.revealable
+            && sensitivity != Sensitivity::InjectOnly
+            && existing.is_none_or(|o| o.revealable),
+        description: offered
+            .description
+            .chars()
+            .take(DESCRIPTION_MAX_CHARS)
+            .collect(),
+        created: existing.map_or(now, |o| o.created),
+        updated: now,
+        version: 0,
+        totp: offered.totp,
+        provider: None,
+        provider_host: None,
+    }
+}

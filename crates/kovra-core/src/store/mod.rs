@@ -1,0 +1,208 @@
+//! The sealed SQLite store. Every name, description, flag and value is sealed; rows are
+//! found by keyed lookups, so the file shows only counts and sizes. Every write is one
+//! transaction that also appends its audit entry: a write that cannot be audited does not
+//! happen.
+//!
+//! - `layout`: the on-disk format — every lookup, every AAD, every seal and open.
+//! - `locked`: opening and creating the file, the header, unwrapping the root key.
+//! - `unlocked`: the unlocked store, its authenticated index and its write transaction.
+//! - `records`: reading and writing records.
+//! - `maintenance`: passphrase change, key rotation and the audit trail.
+
+use std::collections::HashMap;
+use std::fs::{self, DirBuilder};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditKeys, ChainBreak};
+use crate::crypto::{KdfError, Key};
+use crate::model::{Metadata, VaultName};
+
+mod layout;
+mod locked;
+mod maintenance;
+mod records;
+#[cfg(test)]
+mod tests;
+mod unlocked;
+
+pub use locked::ProofVerifier;
+
+use layout::Lookup;
+
+pub const DB_FILE: &str = "vault.db";
+
+/// What can go wrong in the store. Messages name coordinates, never values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("no vault at {0}")]
+    NotInitialized(PathBuf),
+    #[error("a vault already exists at {0}")]
+    AlreadyInitialized(PathBuf),
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    #[error("record {0} failed authentication and is refused")]
+    RecordTampered(String),
+    #[error("the vault's record index does not match its authenticated state ({0})")]
+    VaultTampered(String),
+    #[error("no project named `{0}`")]
+    UnknownProject(String),
+    #[error("project `{0}` already exists")]
+    ProjectExists(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} has no version {1}")]
+    NoSuchVersion(String, u64),
+    /// The file itself: SQLite failed, or what it holds has the wrong shape. Only for what
+    /// the file did, never for what a caller asked.
+    #[error("the vault database is unreadable or corrupt: {0}")]
+    Corrupt(String),
+    /// The key-derivation parameters given for a new wrapping are not usable (a caller's
+    /// parameters, not the file's).
+    #[error("cannot derive a key: {0}")]
+    Kdf(KdfError),
+    /// A caller asked to write the same record twice in one transaction.
+    #[error("{0} appears twice in one write")]
+    DuplicateInWrite(String),
+    /// A caller asked to keep the current value of a record that has none.
+    #[error("{0} has no value to keep")]
+    NoValueToKeep(String),
+    /// A caller's `Allowed` token is for another operation than the one it used it for.
+    #[error("{coordinate}: the decision allowed {operation}, not this")]
+    NotAllowed {
+        coordinate: String,
+        operation: String,
+    },
+    #[error("cannot write the vault at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// The stable machine code (see docs/errors.md). A caller's mistake is `internal`: the
+    /// daemon checks its requests before it writes, so reaching the store with one is a bug.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::NotInitialized(_) => "not-initialized",
+            StoreError::AlreadyInitialized(_) => "already-initialized",
+            StoreError::WrongPassphrase => "wrong-passphrase",
+            StoreError::RecordTampered(_) => "record-tampered",
+            StoreError::VaultTampered(_) => "vault-tampered",
+            StoreError::UnknownProject(_) => "unknown-project",
+            StoreError::ProjectExists(_) => "project-exists",
+            StoreError::AlreadyExists(_) => "already-exists",
+            StoreError::NoSuchVersion(..) => "no-such-version",
+            StoreError::Corrupt(_) => "database-corrupt",
+            StoreError::Kdf(_)
+            | StoreError::DuplicateInWrite(_)
+            | StoreError::NoValueToKeep(_)
+            | StoreError::NotAllowed { .. } => "internal",
+            StoreError::Io { .. } => "io-error",
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Create `dir` (and parents) with mode 0700, and tighten it if it already exists.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err(dir))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))
+}
+
+/// A vault home whose key is not (yet) available.
+pub struct LockedStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A record's current metadata, with the vault that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub vault: VaultName,
+    pub meta: Metadata,
+}
+
+/// A plaintext value, wiped on drop.
+pub type Value = Zeroizing<Vec<u8>>;
+
+/// The result of listing one vault: authentic records, plus counts of what was withheld.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub records: Vec<Record>,
+    /// Rows that failed authentication (edited, swapped or replayed).
+    pub tampered: usize,
+    /// Records the authenticated index knows but the database no longer holds.
+    pub missing: usize,
+}
+
+/// The outcome of verifying the audit chain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditReport {
+    pub entries: u64,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<ChainBreak>,
+}
+
+/// The purpose keys derived from the root key.
+struct Keys {
+    index: Key,
+    state: Key,
+    wrap: Key,
+    fingerprint: Key,
+    header: Key,
+    audit: AuditKeys,
+}
+
+/// The unlocked store. Holds the root key; lives only inside the daemon.
+pub struct UnlockedStore {
+    conn: Connection,
+    path: PathBuf,
+    root: Key,
+    uuid: Vec<u8>,
+    keys: Keys,
+    /// The authenticated record index: lookup → (vault lookup, version).
+    index: HashMap<Lookup, (Lookup, u64)>,
+    state_tag: [u8; 32],
+    audit_seq: u64,
+    audit_head: [u8; 32],
+    deks: HashMap<Lookup, Key>,
+    proof: ProofVerifier,
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

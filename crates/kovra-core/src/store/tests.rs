@@ -1,0 +1,236 @@
+//! The store's own tests: all-or-nothing writes, provider pins, and tampering found at unlock.
+
+use rusqlite::{Connection, params};
+
+use super::*;
+use crate::audit::AuditEntry;
+use crate::coord::Coordinate;
+use crate::crypto::KdfParams;
+
+const FAST: KdfParams = KdfParams {
+    m_kib: 8,
+    t: 1,
+    p: 1,
+};
+
+fn entry(action: &str) -> AuditEntry {
+    AuditEntry {
+        action: action.into(),
+        ..AuditEntry::default()
+    }
+}
+
+fn meta(coord: &str) -> Metadata {
+    Metadata {
+        coordinate: Coordinate::parse(coord).unwrap(),
+        sensitivity: crate::model::Sensitivity::Low,
+        revealable: true,
+        description: String::new(),
+        created: 0,
+        updated: 0,
+        version: 0,
+        totp: None,
+        provider: None,
+        provider_host: None,
+    }
+}
+
+#[test]
+fn put_many_writes_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    store
+        .create_vault(&VaultName::Global, entry("init"))
+        .unwrap();
+    let g = VaultName::Global;
+    // The same record twice: refused before anything is written.
+    let dup = vec![
+        (g.clone(), meta("secret:dev/a/one"), Some(b"v1".as_slice())),
+        (g.clone(), meta("secret:dev/a/one"), Some(b"v2".as_slice())),
+    ];
+    assert!(store.put_many(dup, vec![entry("receive")]).is_err());
+    assert_eq!(store.record_count(), 0);
+    let audit_before = store.audit_entries().unwrap().len();
+    let ok = vec![
+        (g.clone(), meta("secret:dev/a/one"), Some(b"v1".as_slice())),
+        (g.clone(), meta("secret:dev/a/two"), Some(b"v2".as_slice())),
+    ];
+    assert_eq!(
+        store
+            .put_many(ok, vec![entry("receive"), entry("receive")])
+            .unwrap(),
+        vec![1, 1]
+    );
+    assert_eq!(store.record_count(), 2);
+    assert_eq!(store.audit_entries().unwrap().len(), audit_before + 2);
+    drop(store);
+    // Still consistent after reopening: the header MAC covers both rows.
+    let reopened = LockedStore::open(dir.path()).unwrap();
+    let mut unlocked = reopened.unlock(b"pass phrase").unwrap();
+    let two = Coordinate::parse("secret:dev/a/two").unwrap();
+    assert_eq!(&*unlocked.read_value(&g, &two, None).unwrap().1, b"v2");
+}
+
+#[test]
+fn a_provider_pin_survives_every_later_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    store
+        .create_vault(&VaultName::Global, entry("init"))
+        .unwrap();
+    let mut pinned = meta("secret:dev/a/b");
+    pinned.provider = Some("openai".into());
+    pinned.provider_host = Some("api.openai.com".into());
+    store
+        .put(&VaultName::Global, pinned, Some(b"one"), entry("add"))
+        .unwrap();
+    // A later version written without the pin (set, edit, rollback) keeps it.
+    for v in [Some(b"two".as_slice()), None] {
+        let mut other = meta("secret:dev/a/b");
+        other.provider = if v.is_none() {
+            Some("github".into())
+        } else {
+            None
+        };
+        store
+            .put(&VaultName::Global, other, v, entry("set"))
+            .unwrap();
+        let r = store
+            .find(
+                &VaultName::Global,
+                &Coordinate::parse("secret:dev/a/b").unwrap(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.meta.provider.as_deref(), Some("openai"));
+        assert_eq!(r.meta.provider_host.as_deref(), Some("api.openai.com"));
+    }
+}
+
+#[test]
+fn a_foreign_header_does_not_pass_as_the_passphrase() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let store = LockedStore::create(a.path(), b"owner passphrase", FAST).unwrap();
+    drop(LockedStore::create(b.path(), b"attacker passphrase", FAST).unwrap());
+    // Copy the attacker's key wrapping into the live vault's header.
+    let theirs = Connection::open(b.path().join(DB_FILE)).unwrap();
+    let (uuid, kdf, salt, wrapped): (Vec<u8>, String, Vec<u8>, Vec<u8>) = theirs
+        .query_row(
+            "SELECT vault_uuid, kdf, salt, wrapped_root FROM header",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    store
+        .conn
+        .execute(
+            "UPDATE header SET vault_uuid = ?1, kdf = ?2, salt = ?3, wrapped_root = ?4",
+            params![uuid, kdf, salt, wrapped],
+        )
+        .unwrap();
+    assert!(matches!(
+        store.check_passphrase(b"attacker passphrase"),
+        Err(StoreError::WrongPassphrase)
+    ));
+}
+
+#[test]
+fn rolling_back_a_record_row_is_detected_at_unlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    store
+        .create_vault(&VaultName::Global, entry("init"))
+        .unwrap();
+    for v in [b"one".as_slice(), b"two", b"three"] {
+        store
+            .put(
+                &VaultName::Global,
+                meta("secret:dev/a/b"),
+                Some(v),
+                entry("put"),
+            )
+            .unwrap();
+    }
+    drop(store);
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute("UPDATE records SET version = 1", []).unwrap();
+    let reopened = LockedStore::open(dir.path())
+        .unwrap()
+        .unlock(b"pass phrase");
+    assert!(matches!(reopened, Err(StoreError::VaultTampered(_))));
+}
+
+#[test]
+fn truncating_the_audit_trail_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    for i in 0..5 {
+        store.audit(entry(&format!("e{i}"))).unwrap();
+    }
+    assert!(store.verify_audit().unwrap().ok);
+    // Drop the newest entries and move the header's head back to the last one kept.
+    let (seq, link): (i64, Vec<u8>) = store
+        .conn
+        .query_row("SELECT seq, link FROM audit WHERE seq = 3", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    store
+        .conn
+        .execute("DELETE FROM audit WHERE seq > 3", [])
+        .unwrap();
+    store
+        .conn
+        .execute(
+            "UPDATE header SET audit_seq = ?1, audit_head = ?2",
+            params![seq, link],
+        )
+        .unwrap();
+    assert!(!store.verify_audit().unwrap().ok);
+    drop(store);
+    let reopened = LockedStore::open(dir.path())
+        .unwrap()
+        .unlock(b"pass phrase");
+    assert!(matches!(reopened, Err(StoreError::VaultTampered(_))));
+}
+
+#[test]
+fn rotating_the_data_keys_keeps_every_version_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    let g = VaultName::Global;
+    store.create_vault(&g, entry("init")).unwrap();
+    for v in [b"one".as_slice(), b"two"] {
+        store
+            .put(&g, meta("secret:dev/a/b"), Some(v), entry("put"))
+            .unwrap();
+    }
+    let before: Vec<Vec<u8>> = store
+        .conn
+        .query_row("SELECT value FROM versions WHERE version = 1", [], |r| {
+            r.get(0)
+        })
+        .map(|v: Vec<u8>| vec![v])
+        .unwrap();
+    assert_eq!(store.rotate_data_keys(entry("rotate")).unwrap(), 2);
+    let after: Vec<u8> = store
+        .conn
+        .query_row("SELECT value FROM versions WHERE version = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_ne!(before[0], after);
+    drop(store);
+    let mut reopened = LockedStore::open(dir.path())
+        .unwrap()
+        .unlock(b"pass phrase")
+        .unwrap();
+    let coord = Coordinate::parse("secret:dev/a/b").unwrap();
+    assert_eq!(
+        &*reopened.read_value(&g, &coord, Some(1)).unwrap().1,
+        b"one"
+    );
+    assert_eq!(&*reopened.read_value(&g, &coord, None).unwrap().1, b"two");
+    assert_eq!(reopened.history(&g, &coord).unwrap().len(), 2);
+}
