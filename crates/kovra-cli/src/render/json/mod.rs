@@ -1,7 +1,8 @@
 //! The `--json` contract (`docs/errors.md` §1, the README's command table): one document on
-//! stdout. Every document is a serialize-only type of this module, built from the daemon's
-//! reply, so the contract changes only when this file does. Field order is the contract's
-//! (serde_json keeps insertion order here); a reply's documents carry its `kind` first.
+//! stdout. Every document is a serialize-only type of this module (a reply's: `reply.rs`),
+//! built from the daemon's reply, so the contract changes only when this module does, never
+//! with the wire types. Field order is the contract's (serde_json keeps insertion order
+//! here); a reply's document carries its `kind` first. `tests.rs` pins the shapes.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
