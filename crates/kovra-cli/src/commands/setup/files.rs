@@ -239,11 +239,12 @@ pub fn apply(dir: &Path, plan: &SetupPlan) -> Result<Vec<PathBuf>, CliError> {
             let old = c.before.clone().unwrap_or_default();
             let name = c.path.display().to_string();
             let diff = similar::TextDiff::from_lines(&old, &c.after);
-            print!(
-                "{}",
-                diff.unified_diff()
+            crate::render::text(
+                &diff
+                    .unified_diff()
                     .header(&format!("{name} (now)"), &format!("{name} (after setup)"))
-            );
+                    .to_string(),
+            )?;
         } else {
             if let Some(parent) = c.path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| {

@@ -6,7 +6,6 @@
 //! kernel has warnings here, and a check that fails CI for them would be noise; a pipeline that
 //! wants to gate parses `--json` and looks for `"status": "warn"`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::error::CliError;
+use crate::render::{Renderer, View};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -556,18 +556,8 @@ pub fn human(checks: &[Check]) -> String {
 }
 
 /// `kovra doctor --system`.
-pub fn run(as_json: bool) -> Result<(), CliError> {
-    let checks = checks(&read_facts());
-    if as_json {
-        return crate::output::json(&serde_json::json!({ "checks": checks }));
-    }
-    let mut out = std::io::stdout().lock();
-    match out.write_all(human(&checks).as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(CliError::new("output", e.to_string(), None))
-        }
-        _ => Ok(()),
-    }
+pub fn run(out: &Renderer) -> Result<(), CliError> {
+    out.show(View::SystemChecks(&checks(&read_facts())))
 }
 
 #[cfg(test)]

@@ -1,55 +1,34 @@
-//! Rendering replies. stdout carries data only; confirmations and warnings go to stderr.
-//! With --json, stdout holds exactly one JSON document.
+//! The human printer: text for a person. Data goes to stdout, one write per line or block;
+//! confirmations and notes go to stderr.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
-use kovra_proto::{Listing, RecordView, Reply};
-use serde_json::json;
+use base64::Engine as _;
+use kovra_proto::{ApiReply, Listing, RecordView, Reply};
+use zeroize::Zeroizing;
 
+use super::{View, integrity, json, line, write_stdout};
 use crate::error::CliError;
 
-pub fn time(secs: u64) -> String {
+fn time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
-fn stdout_line(s: &str) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{s}").map_err(output_error)
-}
-
-/// A closed pipe (`kovra list | head`) is a quiet success, as for any Unix filter.
-fn output_error(e: std::io::Error) -> CliError {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        std::process::exit(0);
+/// `kovra: error: …` with its hint and code, in one write so the lines arrive together (a
+/// terminal reader never sees half).
+pub(super) fn error(e: &CliError) {
+    let mut text = format!("kovra: error: {}\n", e.message);
+    if let Some(h) = &e.hint {
+        text.push_str(&format!("  hint: {h}\n"));
     }
-    CliError::new("output", e.to_string(), None)
+    text.push_str(&format!("  code: {}\n", e.code));
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-pub fn json(value: &serde_json::Value) -> Result<(), CliError> {
-    stdout_line(&serde_json::to_string_pretty(value).unwrap_or_default())
-}
-
-pub fn error(e: &CliError, as_json: bool) {
-    if e.reported {
-        return;
-    }
-    if as_json {
-        let doc = json!({"error": {"code": e.code, "message": e.message, "hint": e.hint}});
-        let _ = json(&doc);
-    } else {
-        // One write, so the lines arrive together (a terminal reader never sees half).
-        let mut text = format!("kovra: error: {}\n", e.message);
-        if let Some(h) = &e.hint {
-            text.push_str(&format!("  hint: {h}\n"));
-        }
-        text.push_str(&format!("  code: {}\n", e.code));
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
-    }
-}
-
-/// A new second-factor seed: the URI and, where it renders, a QR code to scan.
-pub fn two_factor_setup(uri: &str) {
+/// A new second-factor seed: the URI and, where it renders, a QR code to scan. Shown in
+/// both modes: it is the one chance to enrol, not a reply.
+pub fn two_factor_setup(uri: &str) -> Result<(), CliError> {
     eprintln!("kovra: add this account to your authenticator app (scan the code or copy the URI).");
     eprintln!("kovra: it is shown once; anyone who sees it can produce your codes.");
     if let Ok(qr) = qrcode::QrCode::new(uri.as_bytes()) {
@@ -60,9 +39,9 @@ pub fn two_factor_setup(uri: &str) {
             .light_color(Dense1x2::Dark)
             .quiet_zone(true)
             .build();
-        println!("{image}");
+        line(&image)?;
     }
-    println!("{uri}");
+    line(uri)
 }
 
 fn record_lines(r: &RecordView) -> String {
@@ -146,71 +125,91 @@ fn listing_table(l: &Listing) -> String {
         .join("\n")
 }
 
-/// Print a reply. Returns an error where the reply itself reports a failure (a withheld
-/// record, a broken audit chain), so the exit code says so.
-pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
-    match reply {
-        Reply::Revealed { coordinate, value } => {
-            let bytes = value.expose();
-            if as_json {
-                let doc = match std::str::from_utf8(bytes) {
-                    Ok(s) => json!({"coordinate": coordinate, "value": s}),
-                    Err(_) => {
-                        json!({"coordinate": coordinate, "value_base64": serde_json::to_value(value).unwrap_or_default()})
-                    }
-                };
-                return json(&doc);
+pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
+    match *view {
+        View::Reply(r) => reply(r),
+        View::Offline {
+            home,
+            socket,
+            initialized,
+        } => line(&format!(
+            "home:        {}\nsocket:      {}\ndaemon:      not running (starts on first use)\nvault:       {}",
+            home.display(),
+            socket.display(),
+            if initialized {
+                "initialised, locked"
+            } else {
+                "not initialised (run `kovra init`)"
             }
-            let mut out = std::io::stdout().lock();
-            let tty = out.is_terminal();
-            out.write_all(bytes)
-                .and_then(|_| if tty { out.write_all(b"\n") } else { Ok(()) })
-                .map_err(output_error)
-        }
-        Reply::Code {
-            coordinate,
-            code,
-            starts_in,
-            valid_for,
-        } => {
-            if *starts_in > 0 {
-                // The next step's code: show it only once it is the current one.
-                std::thread::sleep(std::time::Duration::from_secs(*starts_in));
-            }
-            let code = String::from_utf8_lossy(code.expose()).into_owned();
-            if as_json {
-                return json(
-                    &json!({"kind": "code", "coordinate": coordinate, "code": code, "valid_for": valid_for}),
-                );
-            }
-            stdout_line(&code)
-        }
-        // The token belongs on the terminal only (`share.rs`); a generic rendering never shows it.
-        Reply::Shared { package_id, .. } => Err(CliError::new(
-            "internal",
-            format!("package {package_id} must be rendered by the share command"),
-            None,
         )),
-        other if as_json => {
-            // One document, always: a failure the reply carries is embedded in it.
-            let mut doc = serde_json::to_value(other).unwrap_or_default();
-            let failure = integrity(other);
-            if let (Err(e), Some(map)) = (&failure, doc.as_object_mut()) {
-                map.insert(
-                    "error".into(),
-                    json!({"code": e.code, "message": e.message, "hint": e.hint}),
-                );
+        View::Api { reply, include } => api(reply, include),
+        View::Providers(providers) => self::providers(providers),
+        View::Provider(p) => provider(p),
+        View::Identity {
+            recipient,
+            signing_key,
+            fingerprint,
+            created,
+        } => {
+            if created {
+                eprintln!("kovra: created this vault's sharing identity");
             }
-            json(&doc)?;
-            failure.map_err(CliError::already_reported)
+            line(&format!(
+                "recipient:   {recipient}\nsigning key: {signing_key}\nfingerprint: {fingerprint}"
+            ))
         }
-        Reply::TwoFactorState { state } => stdout_line(&format!("two-factor: {state}")),
-        Reply::TwoFactorSetup { uri } => {
-            two_factor_setup(&String::from_utf8_lossy(uri.expose()));
+        View::Sealed {
+            file,
+            package_id,
+            environment,
+            records,
+            expires,
+            recipient,
+        } => line(&format!(
+            "package:   {}\nid:        {package_id}\nrecords:   {} of {environment}\nrecipient: {recipient}\nexpires:   {}",
+            file.display(),
+            records.len(),
+            time(expires)
+        )),
+        View::Received {
+            package_id,
+            sender,
+            environment,
+            imported,
+            vault,
+        } => {
+            eprintln!(
+                "kovra: received package {package_id} from {sender}: {} record(s) of {environment} into {vault}",
+                imported.len()
+            );
+            for c in imported {
+                line(c)?;
+            }
             Ok(())
         }
+        View::SystemChecks(checks) => super::text(&crate::commands::system_check::human(checks)),
+    }
+}
+
+fn reply(reply: &Reply) -> Result<(), CliError> {
+    match reply {
+        Reply::Revealed { value, .. } => {
+            write_stdout(value.expose(), false, "output")?;
+            if std::io::stdout().is_terminal() {
+                write_stdout(b"\n", false, "output")?;
+            }
+            Ok(())
+        }
+        Reply::Code { code, .. } => line(&Zeroizing::new(
+            String::from_utf8_lossy(code.expose()).into_owned(),
+        )),
+        Reply::Shared { package_id, .. } => Err(super::unprintable_package(package_id)),
+        Reply::TwoFactorState { state } => line(&format!("two-factor: {state}")),
+        Reply::TwoFactorSetup { uri } => two_factor_setup(&Zeroizing::new(
+            String::from_utf8_lossy(uri.expose()).into_owned(),
+        )),
         Reply::Status(s) => {
-            stdout_line(&format!(
+            line(&format!(
                 "home:        {}\nsocket:      {}\ndaemon:      running (pid {})\nvault:       {}\nlocked:      {}",
                 s.home,
                 s.socket,
@@ -223,10 +222,10 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
                 if s.unlocked { "no" } else { "yes" }
             ))?;
             if let Some(n) = s.records {
-                stdout_line(&format!("records:     {n}"))?;
+                line(&format!("records:     {n}"))?;
             }
             if let Some(p) = &s.projects {
-                stdout_line(&format!(
+                line(&format!(
                     "projects:    {}",
                     if p.is_empty() {
                         "-".into()
@@ -236,17 +235,17 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
                 ))?;
             }
             match s.locks_in_secs {
-                Some(t) => stdout_line(&format!(
+                Some(t) => line(&format!(
                     "idle lock:   in {t}s (timeout {}s)",
                     s.idle_timeout_secs
                 ))?,
-                None => stdout_line(&format!("idle lock:   {}s", s.idle_timeout_secs))?,
+                None => line(&format!("idle lock:   {}s", s.idle_timeout_secs))?,
             }
-            stdout_line(&format!(
+            line(&format!(
                 "production:  {}",
                 s.production_environments.join(", ")
             ))?;
-            stdout_line(if s.passphrase_proofs {
+            line(if s.passphrase_proofs {
                 "proofs:      passphrase or two-factor code"
             } else {
                 "proofs:      two-factor code only (unlocked with a passphrase from a file or descriptor)"
@@ -265,12 +264,12 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             eprintln!("kovra: stored {coordinate} in {vault} (version {version})");
             Ok(())
         }
-        Reply::Record(r) => stdout_line(&record_lines(r)),
+        Reply::Record(r) => line(&record_lines(r)),
         Reply::Records(l) => {
             if l.records.is_empty() {
                 eprintln!("kovra: no records");
             } else {
-                stdout_line(&listing_table(l))?;
+                line(&listing_table(l))?;
             }
             integrity(reply)
         }
@@ -278,9 +277,9 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             coordinate,
             versions,
         } => {
-            stdout_line(&format!("history of {coordinate}"))?;
+            line(&format!("history of {coordinate}"))?;
             for v in versions {
-                stdout_line(&format!(
+                line(&format!(
                     "  v{:<4} {}  {:<11} revealable={:<5} {}",
                     v.version,
                     time(v.updated),
@@ -291,10 +290,10 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Reply::Fingerprint { fingerprint, .. } => stdout_line(fingerprint),
+        Reply::Fingerprint { fingerprint, .. } => line(fingerprint),
         Reply::Audit { entries } => {
             for e in entries {
-                stdout_line(&format!(
+                line(&format!(
                     "{:>6}  {}  {:<14} {:<14} {:<40} {}/{}  pid={} {}",
                     e.seq,
                     time(e.time),
@@ -317,7 +316,7 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
         }
         Reply::AuditVerified(r) => {
             if r.ok {
-                stdout_line(&format!(
+                line(&format!(
                     "audit trail verified: {} entries, chain intact",
                     r.entries
                 ))
@@ -331,7 +330,7 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
                 eprintln!("kovra: no request is waiting for approval");
             }
             for view in pending {
-                stdout_line(approval(view).trim_end())?;
+                line(approval(view).trim_end())?;
             }
             Ok(())
         }
@@ -348,7 +347,7 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
                     .vault
                     .strip_prefix("project:")
                     .map_or(String::new(), |p| format!(" --project {p}"));
-                stdout_line(&format!(
+                line(&format!(
                     "{}  {}  requested {} by {}\n    \"{}\" (the requester's words)\n    add it: kovra add{project} {}",
                     r.coordinate,
                     r.vault,
@@ -365,15 +364,15 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
         | Reply::Identity { .. }
         | Reply::SenderUnknown { .. }
         | Reply::Received { .. } => {
-            // Rendered by `api.rs`, which knows the command's flags.
-            stdout_line(&serde_json::to_string(reply).unwrap_or_default())
+            // Rendered by their commands, which know the flags; this is only a fallback.
+            line(&json::compact(reply))
         }
         Reply::Allowlist { entries } => {
             if entries.is_empty() {
                 eprintln!("kovra: the allowlist is empty");
             }
             for e in entries {
-                stdout_line(&format!(
+                line(&format!(
                     "{}  {}  added {}",
                     e.sha256,
                     e.path,
@@ -388,14 +387,14 @@ pub fn reply(reply: &Reply, as_json: bool) -> Result<(), CliError> {
             warnings,
         } => {
             for f in findings {
-                stdout_line(&format!("{}: {} [{}]", f.level, f.message, f.kind))?;
+                line(&format!("{}: {} [{}]", f.level, f.message, f.kind))?;
             }
-            stdout_line(&format!("{errors} error(s), {warnings} warning(s)"))?;
+            line(&format!("{errors} error(s), {warnings} warning(s)"))?;
             integrity(reply)
         }
         Reply::Projects { projects } => {
             for p in projects {
-                stdout_line(p)?;
+                line(p)?;
             }
             Ok(())
         }
@@ -427,33 +426,138 @@ pub fn approval(view: &kovra_proto::ApprovalView) -> String {
     out
 }
 
-/// Failures a successful reply can carry.
-fn integrity(reply: &Reply) -> Result<(), CliError> {
-    match reply {
-        Reply::Records(l) if l.tampered > 0 || l.missing > 0 => Err(CliError::new(
-            "record-tampered",
-            format!(
-                "{} record(s) failed authentication and {} record(s) are missing; they were withheld",
-                l.tampered, l.missing
-            ),
-            Some("the vault file was changed outside kovra; restore it from a backup"),
-        )),
-        Reply::Doctor { errors, .. } if *errors > 0 => Err(CliError::new(
-            "doctor-found-errors",
-            format!("{errors} error(s) in the refs file"),
-            Some("fix the lines named above; `kovra list` shows what exists"),
-        )),
-        Reply::AuditVerified(r) if !r.ok => Err(CliError::new(
-            "audit-broken",
-            format!(
-                "the audit trail does not verify: {}",
-                r.problem
-                    .as_ref()
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "unknown problem".into())
-            ),
-            Some("the trail was edited outside kovra; keep this vault file for investigation"),
-        )),
-        _ => Ok(()),
+/// A brokered response: the body (with `include`, the status line and headers first), then a
+/// note on stderr for an error status or a redirect not followed.
+fn api(r: &ApiReply, include: bool) -> Result<(), CliError> {
+    let mut text = Vec::new();
+    if include {
+        text.extend_from_slice(format!("HTTP {}\n", r.status).as_bytes());
+        for (k, v) in &r.headers {
+            text.extend_from_slice(format!("{k}: {v}\n").as_bytes());
+        }
+        text.push(b'\n');
     }
+    match (&r.body, &r.body_base64) {
+        (Some(b), _) => text.extend_from_slice(b.as_bytes()),
+        (None, Some(b)) => text.extend(
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default(),
+        ),
+        (None, None) => {}
+    }
+    if std::io::stdout().is_terminal() {
+        // An upstream's bytes must not drive the user's terminal (escape sequences).
+        text = escape_controls(&text);
+        if !text.ends_with(b"\n") && !text.is_empty() {
+            text.push(b'\n');
+        }
+    }
+    write_stdout(&text, true, "output-failed")?;
+    if r.status >= 400 {
+        eprintln!("kovra: HTTP {} from {}", r.status, r.host);
+    } else if (300..400).contains(&r.status) {
+        let location = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "location")
+            .map_or("(none)", |(_, v)| v.as_str());
+        eprintln!(
+            "kovra: HTTP {} from {}: redirect to {location} not followed",
+            r.status, r.host
+        );
+    }
+    Ok(())
+}
+
+/// Show control bytes other than newline and tab as `\xNN`.
+fn escape_controls(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+fn providers(providers: &[serde_json::Value]) -> Result<(), CliError> {
+    let mut lines = vec![format!(
+        "{:<20} {:<8} {:<8} {}",
+        "PROVIDER", "AUTH", "ORIGIN", "HOSTS"
+    )];
+    for p in providers {
+        lines.push(format!(
+            "{:<20} {:<8} {:<8} {}",
+            p["name"].as_str().unwrap_or(""),
+            p["auth"]["kind"].as_str().unwrap_or(""),
+            p["origin"].as_str().unwrap_or(""),
+            list(&p["hosts"]),
+        ));
+    }
+    print_lines(&lines)
+}
+
+fn provider(p: &serde_json::Value) -> Result<(), CliError> {
+    let mut lines = vec![
+        format!(
+            "provider:   {} ({})",
+            p["name"].as_str().unwrap_or(""),
+            p["title"].as_str().unwrap_or("")
+        ),
+        format!("origin:     {}", p["origin"].as_str().unwrap_or("")),
+        format!("host:       {}", p["host"].as_str().unwrap_or("")),
+        format!("hosts:      {}", list(&p["hosts"])),
+        format!("auth:       {}", auth(&p["auth"])),
+        format!("claims:     {}", list(&p["secrets"])),
+        format!(
+            "rate limit: {} per {} s",
+            p["rate_limit"]["requests"], p["rate_limit"]["per_seconds"]
+        ),
+    ];
+    if let Some(d) = p["docs"].as_str() {
+        lines.push(format!("docs:       {d}"));
+    }
+    lines.push("capabilities:".into());
+    for c in p["capabilities"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "  {:<24} {}",
+            list(&c["methods"]),
+            list(&c["paths"])
+        ));
+    }
+    print_lines(&lines)
+}
+
+fn list(v: &serde_json::Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// How the credential is attached, without any value (there is none in the registry).
+fn auth(a: &serde_json::Value) -> String {
+    let kind = a["kind"].as_str().unwrap_or("");
+    match kind {
+        "bearer" => "bearer (authorization header)".into(),
+        "header" => format!("header {}", a["name"].as_str().unwrap_or("")),
+        "query" => format!("query parameter {}", a["param"].as_str().unwrap_or("")),
+        "basic" => "basic".into(),
+        "path" => format!("path prefix {}", a["prefix"].as_str().unwrap_or("")),
+        other => other.to_string(),
+    }
+}
+
+fn print_lines(lines: &[String]) -> Result<(), CliError> {
+    for l in lines {
+        write_stdout(format!("{l}\n").as_bytes(), false, "output-failed")?;
+    }
+    Ok(())
 }

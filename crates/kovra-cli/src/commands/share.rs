@@ -8,11 +8,10 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use kovra_proto::{Reply, Request, Secret};
-use serde_json::json;
 
 use crate::cli::KitCommand;
 use crate::error::CliError;
-use crate::output;
+use crate::render::{self, Renderer, View};
 use crate::session::Session;
 
 const MAX_PACKAGE: u64 = 512 * 1024;
@@ -117,7 +116,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     })
 }
 
-pub fn identity(s: &mut Session, json: bool) -> Result<(), CliError> {
+pub fn identity(s: &mut Session, out: &Renderer) -> Result<(), CliError> {
     let Reply::Identity {
         recipient,
         signing_key,
@@ -127,18 +126,12 @@ pub fn identity(s: &mut Session, json: bool) -> Result<(), CliError> {
     else {
         return Err(fail("internal", "unexpected reply".into(), None));
     };
-    if json {
-        return output::json(&json!({
-            "recipient": recipient, "signing_key": signing_key, "fingerprint": fingerprint, "created": created
-        }));
-    }
-    if created {
-        eprintln!("kovra: created this vault's sharing identity");
-    }
-    println!("recipient:   {recipient}");
-    println!("signing key: {signing_key}");
-    println!("fingerprint: {fingerprint}");
-    Ok(())
+    out.show(View::Identity {
+        recipient: &recipient,
+        signing_key: &signing_key,
+        fingerprint: &fingerprint,
+        created,
+    })
 }
 
 /// `--to` is a recipient, or a file holding one (its first non-empty line).
@@ -244,26 +237,18 @@ fn seal_to(
     })
 }
 
-fn report_sealed(sealed: &Sealed, environment: &str, json: bool) -> Result<(), CliError> {
-    if json {
-        return output::json(&json!({
-            "file": sealed.path.display().to_string(),
-            "package_id": sealed.package_id,
-            "environment": environment,
-            "records": sealed.coordinates,
-            "expires": sealed.expires,
-            "recipient": sealed.recipient,
-        }));
-    }
-    println!("package:   {}", sealed.path.display());
-    println!("id:        {}", sealed.package_id);
-    println!("records:   {} of {environment}", sealed.coordinates.len());
-    println!("recipient: {}", sealed.recipient);
-    println!("expires:   {}", output::time(sealed.expires));
-    Ok(())
+fn report_sealed(sealed: &Sealed, environment: &str, out: &Renderer) -> Result<(), CliError> {
+    out.show(View::Sealed {
+        file: &sealed.path,
+        package_id: &sealed.package_id,
+        environment,
+        records: &sealed.coordinates,
+        expires: sealed.expires,
+        recipient: &sealed.recipient,
+    })
 }
 
-pub fn share(s: &mut Session, args: crate::cli::ShareArgs, json: bool) -> Result<(), CliError> {
+pub fn share(s: &mut Session, args: crate::cli::ShareArgs, out: &Renderer) -> Result<(), CliError> {
     let ttl_secs = ttl(&args.ttl)?;
     let env = args.env_name.clone();
     let sealed = seal_to(
@@ -275,7 +260,7 @@ pub fn share(s: &mut Session, args: crate::cli::ShareArgs, json: bool) -> Result
         args.out,
         false,
     )?;
-    report_sealed(&sealed, &env, json)
+    report_sealed(&sealed, &env, out)
 }
 
 fn read_package(path: &Path) -> Result<String, CliError> {
@@ -337,7 +322,7 @@ pub fn receive(
     token_file: Option<&Path>,
     force: bool,
     accept_sender: Option<String>,
-    json: bool,
+    out: &Renderer,
 ) -> Result<(), CliError> {
     let package = read_package(file)?;
     let token = read_token(token_file)?;
@@ -361,9 +346,9 @@ pub fn receive(
         let trusted = asked
             && {
                 let tty = terminal()?;
-                let mut out = &tty;
+                let mut shown = &tty;
                 let _ = write!(
-                    out,
+                    shown,
                     "package {package_id}: {records} record(s) of {environment}\nfrom a sender this vault does not know yet:\n  fingerprint: {fingerprint}\n  recipient:   {recipient}\nCompare the fingerprint with what the sender's `kovra identity` shows (by voice, not by the same channel as the file).\n"
                 );
                 confirm(&format!("accept sender {fingerprint}? [y/N] "))?
@@ -400,20 +385,13 @@ pub fn receive(
         }
         return Err(fail("internal", "unexpected reply".into(), None));
     };
-    if json {
-        return output::json(&json!({
-            "package_id": package_id, "sender": sender_fingerprint, "environment": environment,
-            "imported": imported, "vault": vault
-        }));
-    }
-    eprintln!(
-        "kovra: received package {package_id} from {sender_fingerprint}: {} record(s) of {environment} into {vault}",
-        imported.len()
-    );
-    for c in imported {
-        println!("{c}");
-    }
-    Ok(())
+    out.show(View::Received {
+        package_id: &package_id,
+        sender: &sender_fingerprint,
+        environment: &environment,
+        imported: &imported,
+        vault: &vault,
+    })
 }
 
 const INSTALL_SH: &str = r#"#!/bin/sh
@@ -496,7 +474,7 @@ fn read_recipient(dir: &Path) -> Result<(String, String, String), CliError> {
     Ok((recipient, signing, computed))
 }
 
-pub fn kit(s: &mut Session, cmd: KitCommand, json: bool) -> Result<(), CliError> {
+pub fn kit(s: &mut Session, cmd: KitCommand, out: &Renderer) -> Result<(), CliError> {
     match cmd {
         KitCommand::Init { dir } => {
             std::fs::create_dir_all(&dir).map_err(|e| {
@@ -576,12 +554,11 @@ pub fn kit(s: &mut Session, cmd: KitCommand, json: bool) -> Result<(), CliError>
                 format!("recipient: {recipient}\nsigning_key: {signing_key}\nfingerprint: {fingerprint}\n"),
             )
             .map_err(|e| fail("output-failed", format!("cannot write {}: {e}", path.display()), None))?;
-            println!("this machine's fingerprint: {fingerprint}");
-            println!(
-                "tell it to the person sealing the kit; then run `kovra kit open {}`",
+            // The enrolment's own instructions, in both modes.
+            render::line(&format!(
+                "this machine's fingerprint: {fingerprint}\ntell it to the person sealing the kit; then run `kovra kit open {}`",
                 dir.display()
-            );
-            Ok(())
+            ))
         }
         KitCommand::Seal {
             dir,
@@ -592,9 +569,9 @@ pub fn kit(s: &mut Session, cmd: KitCommand, json: bool) -> Result<(), CliError>
             let ttl_secs = ttl(&ttl_text)?;
             let (recipient, _, fingerprint) = read_recipient(&dir)?;
             let tty = terminal()?;
-            let mut out = &tty;
+            let mut shown = &tty;
             let _ = write!(
-                out,
+                shown,
                 "the kit's new machine has the fingerprint:\n\n    {fingerprint}\n\n"
             );
             if !confirm(&format!("does the new machine show {fingerprint}? [y/N] "))? {
@@ -613,7 +590,7 @@ pub fn kit(s: &mut Session, cmd: KitCommand, json: bool) -> Result<(), CliError>
                 Some(kit_file(&dir, "package.age")),
                 true,
             )?;
-            report_sealed(&sealed, &env_name, json)
+            report_sealed(&sealed, &env_name, out)
         }
         KitCommand::Open {
             dir,
@@ -625,7 +602,7 @@ pub fn kit(s: &mut Session, cmd: KitCommand, json: bool) -> Result<(), CliError>
             token_file.as_deref(),
             false,
             accept_sender,
-            json,
+            out,
         ),
     }
 }

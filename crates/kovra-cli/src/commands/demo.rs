@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use kovra_core::crypto;
 
 use crate::error::CliError;
+use crate::render::{line, text};
 
 struct Demo {
     exe: PathBuf,
@@ -48,15 +49,15 @@ impl Demo {
         agent: bool,
         expect_ok: bool,
     ) -> Result<Vec<u8>, CliError> {
-        println!("\n# {note}");
-        println!(
+        line(&format!("\n# {note}"))?;
+        line(&format!(
             "$ {}kovra {}",
             if agent { "KOVRA_ORIGIN=agent " } else { "" },
             args.iter()
                 .map(|a| shell_quote(a))
                 .collect::<Vec<_>>()
                 .join(" ")
-        );
+        ))?;
         let mut c = self.command(args, agent);
         c.stdin(if stdin.is_some() {
             Stdio::piped()
@@ -76,7 +77,7 @@ impl Demo {
                 self.leaked = true;
             }
         }
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        text(&String::from_utf8_lossy(&out.stdout))?;
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         if out.status.success() != expect_ok {
             return Err(fail(format!(
@@ -86,10 +87,10 @@ impl Demo {
             )));
         }
         if !expect_ok {
-            println!(
+            line(&format!(
                 "(refused, as it should be: exit code {})",
                 out.status.code().unwrap_or(-1)
-            );
+            ))?;
         }
         Ok(out.stdout)
     }
@@ -155,7 +156,10 @@ pub fn run() -> Result<(), CliError> {
 }
 
 fn tour(demo: &mut Demo) -> Result<(), CliError> {
-    println!("kovra demo: a throwaway vault in {}", demo.dir.display());
+    line(&format!(
+        "kovra demo: a throwaway vault in {}",
+        demo.dir.display()
+    ))?;
     let pass_file = demo.dir.join("passphrase");
     std::fs::write(&pass_file, format!("{}\n", random_token(32))).map_err(fail)?;
     std::fs::set_permissions(&pass_file, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
@@ -232,10 +236,10 @@ fn tour(demo: &mut Demo) -> Result<(), CliError> {
     std::fs::write(&refs, "# the demo app's wiring: addresses, never values\nAPI_KEY=secret:${ENV}/payments/api-key\n")
         .map_err(fail)?;
     let refs_arg = refs.display().to_string();
-    println!(
+    line(&format!(
         "\n# The project's .env.refs (safe to commit):\n{}",
         std::fs::read_to_string(&refs).map_err(fail)?.trim_end()
-    );
+    ))?;
     let out = demo.step(
         "A child uses the canary; its output is masked, also in base64",
         &[
@@ -261,9 +265,9 @@ fn tour(demo: &mut Demo) -> Result<(), CliError> {
     if !contains(&out, expected.as_bytes()) {
         return Err(fail("the child did not receive the value"));
     }
-    println!(
-        "(the SHA-256 the child printed is the canary's: it had the real value, and never showed it)"
-    );
+    line(
+        "(the SHA-256 the child printed is the canary's: it had the real value, and never showed it)",
+    )?;
     demo.step(
         "Every decision is on the audit trail (never a value)",
         &["audit"],
@@ -286,7 +290,7 @@ fn tour(demo: &mut Demo) -> Result<(), CliError> {
         true,
     )?;
 
-    println!("\n# Hunting for the canary in every output and every file of the vault home");
+    line("\n# Hunting for the canary in every output and every file of the vault home")?;
     let mut hits = Vec::new();
     files_containing(&demo.dir, canary.as_bytes(), &mut hits);
     if demo.leaked || !hits.is_empty() {
@@ -295,7 +299,7 @@ fn tour(demo: &mut Demo) -> Result<(), CliError> {
             demo.leaked
         )));
     }
-    println!("canary found in no output and no file: ok");
-    println!("\nDone. The throwaway vault is removed. Next: `kovra init` for your own vault.");
+    line("canary found in no output and no file: ok")?;
+    line("\nDone. The throwaway vault is removed. Next: `kovra init` for your own vault.")?;
     Ok(())
 }

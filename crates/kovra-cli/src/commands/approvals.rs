@@ -1,0 +1,50 @@
+//! The human's side of out-of-band decisions: `approve`, `deny`, `requests` (values an agent
+//! asked for) and `allow` (the executables pinned for `run`).
+
+use kovra_proto::{Reply, Request};
+
+use crate::cli::{AllowCommand, Command};
+use crate::error::CliError;
+use crate::render::{self, Renderer};
+use crate::session::Session;
+
+pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
+    match command {
+        Command::Approve { id: None } => out.reply(&s.call(Request::ApprovalList)?),
+        Command::Approve { id: Some(id) } => {
+            // Show what is being approved before asking for the passphrase.
+            let Reply::Approvals { pending } = s.call(Request::ApprovalList)? else {
+                return Err(CliError::new("internal", "unexpected reply", None));
+            };
+            match pending.iter().find(|p| p.id == id) {
+                Some(view) => eprint!("{}", render::approval(view)),
+                None => {
+                    return Err(CliError::new(
+                        "approval-unknown",
+                        format!("no pending request {id} (unknown, expired or already decided)"),
+                        Some("`kovra approve` lists what is pending"),
+                    ));
+                }
+            }
+            out.reply(&s.call(Request::Approve { id, proof: None })?)
+        }
+        Command::Deny { id } => out.reply(&s.call(Request::Deny { id })?),
+        Command::Requests => out.reply(&s.call(Request::SecretRequests)?),
+        Command::Allow(cmd) => {
+            let absolute =
+                |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();
+            out.reply(&s.call(match cmd {
+                AllowCommand::Add { path } => Request::AllowAdd {
+                    path: absolute(path),
+                    proof: None,
+                },
+                AllowCommand::List => Request::AllowList,
+                AllowCommand::Rm { path } => Request::AllowRm {
+                    path: absolute(path),
+                },
+            })?)
+        }
+        // Not an approval command: the dispatcher sends none here.
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,130 @@
+//! The commands, one module per command or family. Each gathers its input (never a value
+//! from argv), talks to the daemon through a [`Session`], and hands what it got to the
+//! [`Renderer`]; none prints a reply itself or exits the process.
+
+mod api;
+mod approvals;
+mod audit;
+mod daemon;
+mod demo;
+mod doctor;
+mod file_guard;
+mod projects;
+mod records;
+mod run;
+mod setup;
+mod share;
+pub mod system_check;
+mod two_factor;
+mod vault;
+
+use kovra_core::coord::Coordinate;
+
+use crate::cli::{Cli, Command, HookCommand};
+use crate::error::CliError;
+use crate::render::Renderer;
+use crate::session::Session;
+
+/// Run the parsed command line. Success carries the exit code: 0, or the code `run` mirrors
+/// from its child and the file-guard hook gives its verdict with.
+pub fn run(cli: Cli) -> Result<u8, CliError> {
+    let out = Renderer::new(cli.json);
+    let project = cli.project;
+    match cli.command {
+        Command::Run(args) => {
+            let mut s = Session::new(project)?;
+            return run::run(&mut s, args);
+        }
+        Command::Hook(HookCommand::FileGuard) => return Ok(file_guard::run()),
+        Command::Daemon(args) => daemon::run(args)?,
+        Command::Demo => demo::run()?,
+        Command::Doctor { system: true, .. } => system_check::run(&out)?,
+        Command::Mcp => kovra_mcp::serve().map_err(|e| {
+            CliError::new("mcp-failed", format!("the MCP server stopped: {e:#}"), None)
+        })?,
+        command => {
+            let mut s = Session::new(project.clone())?;
+            with_session(&mut s, command, project, &out)?;
+        }
+    }
+    Ok(0)
+}
+
+/// The commands that talk to the daemon. `project` is the `--project` flag as given.
+fn with_session(
+    s: &mut Session,
+    command: Command,
+    project: Option<String>,
+    out: &Renderer,
+) -> Result<(), CliError> {
+    match command {
+        c @ (Command::Add { .. }
+        | Command::Code { .. }
+        | Command::Set { .. }
+        | Command::Generate { .. }
+        | Command::List { .. }
+        | Command::Show { .. }
+        | Command::Fingerprint { .. }
+        | Command::Edit { .. }
+        | Command::Rm { .. }
+        | Command::History { .. }
+        | Command::Rollback { .. }
+        | Command::Reveal { .. }
+        | Command::Bind { .. }) => records::run(s, c, out),
+        c @ (Command::Init(_)
+        | Command::Unlock { .. }
+        | Command::Lock
+        | Command::Status
+        | Command::Passwd { .. }
+        | Command::RotateKey) => vault::run(s, c, out),
+        c @ (Command::Approve { .. }
+        | Command::Deny { .. }
+        | Command::Requests
+        | Command::Allow(_)) => approvals::run(s, c, out),
+        Command::TwoFa(cmd) => two_factor::run(s, cmd, out),
+        Command::Audit(args) => audit::run(s, args, out),
+        Command::Project(cmd) => projects::run(s, cmd, out),
+        Command::Doctor { env_name, refs, .. } => doctor::run(s, env_name, refs, out),
+        Command::Setup {
+            environments,
+            operations,
+            no_hooks,
+            dry_run,
+            passphrase,
+        } => setup::run(
+            s,
+            setup::Options {
+                project,
+                environments,
+                operations,
+                no_hooks,
+                dry_run,
+                passphrase,
+            },
+            out,
+        ),
+        Command::Api(args) => api::api(s, args, out),
+        Command::Providers(args) => api::providers(s, args, out),
+        Command::Identity => share::identity(s, out),
+        Command::Share(args) => share::share(s, args, out),
+        Command::Receive(args) => share::receive(
+            s,
+            &args.file,
+            args.token_file.as_deref(),
+            args.force,
+            args.accept_sender,
+            out,
+        ),
+        Command::Kit(cmd) => share::kit(s, cmd, out),
+        // Handled in `run`, without a session.
+        Command::Daemon(_) | Command::Demo | Command::Run(_) | Command::Hook(_) | Command::Mcp => {
+            Ok(())
+        }
+    }
+}
+
+/// Parse locally first, so a typo is reported before any connection is made.
+fn coord(text: &str) -> Result<String, CliError> {
+    Coordinate::parse(text)?;
+    Ok(text.to_string())
+}

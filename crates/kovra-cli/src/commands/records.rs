@@ -1,0 +1,147 @@
+//! Records: `add`, `set`, `generate`, `list`, `show`, `fingerprint`, `edit`, `rm`, `history`,
+//! `rollback`, `reveal`, `code` and `bind`. Each is one request; a value comes from a hidden
+//! prompt or stdin (`input.rs`), never from argv.
+
+use kovra_proto::{Reply, Request};
+
+use super::coord;
+use crate::cli::Command;
+use crate::error::CliError;
+use crate::input;
+use crate::render::Renderer;
+use crate::session::Session;
+
+pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
+    let reply = match command {
+        Command::Add {
+            coordinate,
+            sensitivity,
+            description,
+            revealable,
+            totp,
+            provider,
+            value,
+        } => {
+            let coordinate = coord(&coordinate)?;
+            let value = input::value(&coordinate, value.stdin)?;
+            s.call(Request::Add {
+                coordinate,
+                value,
+                sensitivity,
+                description,
+                revealable,
+                totp,
+                provider,
+            })?
+        }
+        Command::Bind {
+            coordinate,
+            provider,
+            host,
+        } => s.call(Request::Bind {
+            coordinate: coord(&coordinate)?,
+            provider,
+            host,
+            proof: None,
+        })?,
+        Command::Code {
+            coordinate,
+            min_validity,
+        } => {
+            let reply = s.call(Request::Code {
+                coordinate: coord(&coordinate)?,
+                min_validity,
+                proof: None,
+            })?;
+            if let Reply::Code { starts_in, .. } = reply
+                && starts_in > 0
+            {
+                // The next step's code: show it only once it is the current one.
+                std::thread::sleep(std::time::Duration::from_secs(starts_in));
+            }
+            reply
+        }
+        Command::Set { coordinate, value } => {
+            let coordinate = coord(&coordinate)?;
+            let value = input::value(&coordinate, value.stdin)?;
+            s.call(Request::Set {
+                coordinate,
+                value,
+                proof: None,
+            })?
+        }
+        Command::Generate {
+            coordinate,
+            length,
+            charset,
+            sensitivity,
+            description,
+            revealable,
+            overwrite,
+            provider,
+        } => {
+            let coordinate = coord(&coordinate)?;
+            s.call(Request::Generate {
+                coordinate,
+                length,
+                charset: charset.into(),
+                sensitivity,
+                description,
+                revealable,
+                overwrite,
+                provider,
+                proof: None,
+            })?
+        }
+        Command::List { env } => s.call(Request::List { env })?,
+        Command::Show { coordinate } => s.call(Request::Show {
+            coordinate: coord(&coordinate)?,
+        })?,
+        Command::Fingerprint { coordinate } => s.call(Request::Fingerprint {
+            coordinate: coord(&coordinate)?,
+            proof: None,
+        })?,
+        Command::Edit {
+            coordinate,
+            description,
+            sensitivity,
+            revealable,
+            no_revealable,
+        } => {
+            let revealable = match (revealable, no_revealable) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            s.call(Request::Edit {
+                coordinate: coord(&coordinate)?,
+                description,
+                sensitivity,
+                revealable,
+                proof: None,
+            })?
+        }
+        Command::Rm { coordinate } => s.call(Request::Remove {
+            coordinate: coord(&coordinate)?,
+            proof: None,
+        })?,
+        Command::History { coordinate } => s.call(Request::History {
+            coordinate: coord(&coordinate)?,
+        })?,
+        Command::Rollback {
+            coordinate,
+            version,
+        } => s.call(Request::Rollback {
+            coordinate: coord(&coordinate)?,
+            version,
+            proof: None,
+        })?,
+        Command::Reveal { coordinate } => s.call(Request::Reveal {
+            coordinate: coord(&coordinate)?,
+            proof: None,
+        })?,
+        // Not a record command: the dispatcher sends none here.
+        _ => return Ok(()),
+    };
+    out.reply(&reply)
+}

@@ -1,0 +1,95 @@
+//! The vault's life: `init`, `unlock`, `lock`, `status`, `passwd` and `rotate-key`. A
+//! passphrase goes only to a daemon this process starts or one that showed it holds the key
+//! (`Session::hand_over`, `Session::verify`).
+
+use kovra_proto::{Reply, Request};
+
+use crate::cli::{self, Command};
+use crate::error::CliError;
+use crate::input;
+use crate::render::{Renderer, View};
+use crate::session::Session;
+
+pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
+    match command {
+        Command::Init(src) => {
+            if kovra_core::store::LockedStore::exists(&s.paths.home) {
+                return Err(CliError::new(
+                    "already-initialized",
+                    format!("a vault already exists at {}", s.paths.home.display()),
+                    Some("use `kovra unlock`; to start over, move the home away first"),
+                ));
+            }
+            let passphrase = input::passphrase(&src, "new passphrase: ", true)?;
+            out.reply(&s.hand_over(
+                Request::Init {
+                    passphrase: passphrase.clone(),
+                    unattended: src.unattended(),
+                },
+                &passphrase,
+            )?)
+        }
+        Command::Unlock {
+            passphrase: src,
+            code: code_src,
+        } => {
+            if !kovra_core::store::LockedStore::exists(&s.paths.home) {
+                return Err(CliError::new(
+                    "not-initialized",
+                    format!("no vault at {}", s.paths.home.display()),
+                    Some("run `kovra init` to create one"),
+                ));
+            }
+            let passphrase = input::passphrase(&src, "passphrase: ", false)?;
+            let given = code_src.code_file.is_some() || code_src.code_fd.is_some();
+            let code = given.then(|| input::code(&code_src)).transpose()?;
+            let unattended = src.unattended();
+            let unlock = |code| Request::Unlock {
+                passphrase: passphrase.clone(),
+                code,
+                unattended,
+                prior_failures: 0,
+            };
+            match s.hand_over(unlock(code), &passphrase) {
+                // The factor lives inside the vault, so only the daemon knows it is on: ask now.
+                Err(e) if e.code == "2fa-code-required" && !given && input::has_tty() => {
+                    let code = Some(input::code(&code_src)?);
+                    out.reply(&s.hand_over(unlock(code), &passphrase)?)
+                }
+                other => out.reply(&other?),
+            }
+        }
+        Command::Lock => match s.call_if_running(Request::Lock)? {
+            Some(r) => out.reply(&r),
+            None => out.reply(&Reply::Done {
+                message: "no daemon is running; the vault is locked".into(),
+            }),
+        },
+        Command::Status => match s.call_if_running(Request::Status)? {
+            Some(r) => out.reply(&r),
+            None => out.show(View::Offline {
+                home: &s.paths.home,
+                socket: &s.paths.socket,
+                initialized: kovra_core::store::LockedStore::exists(&s.paths.home),
+            }),
+        },
+        Command::Passwd {
+            old,
+            new_passphrase_file,
+        } => {
+            let old = input::passphrase(&old, "current passphrase: ", false)?;
+            let new_src = cli::PassphraseSource {
+                passphrase_file: new_passphrase_file,
+                passphrase_fd: None,
+            };
+            let new = input::passphrase(&new_src, "new passphrase: ", true)?;
+            // The daemon first shows it holds the key the current passphrase derives: a
+            // process posing as it never sees either passphrase.
+            s.verify(&old)?;
+            out.reply(&s.call(Request::Passwd { old, new })?)
+        }
+        Command::RotateKey => out.reply(&s.call(Request::RotateKey { proof: None })?),
+        // Not a vault command: the dispatcher sends none here.
+        _ => Ok(()),
+    }
+}

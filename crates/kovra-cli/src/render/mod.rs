@@ -1,0 +1,175 @@
+//! Printing what a command produced. A command builds a [`View`] and hands it to the
+//! [`Renderer`], which picks one of two printers: `human` (text for a person) or `json` (the
+//! documented `--json` contract, in its own serialize-only types, so a change to the daemon's
+//! wire types cannot silently change it). stdout carries data only; confirmations and warnings
+//! go to stderr. With `--json`, stdout holds exactly one JSON document.
+
+mod human;
+mod json;
+
+use std::io::Write;
+use std::path::Path;
+
+use kovra_proto::{ApiReply, Reply};
+
+use crate::commands::system_check::Check;
+use crate::error::CliError;
+
+pub use human::{approval, two_factor_setup};
+
+/// What a command has to show. Most commands show a daemon reply as it came; the rest build
+/// one of the other shapes from what they did.
+pub enum View<'a> {
+    Reply(&'a Reply),
+    /// `status` when no daemon is running.
+    Offline {
+        home: &'a Path,
+        socket: &'a Path,
+        initialized: bool,
+    },
+    /// A brokered response; `include` prints the status line and headers before the body.
+    Api {
+        reply: &'a ApiReply,
+        include: bool,
+    },
+    /// `kovra providers`: provider objects in the provider file format.
+    Providers(&'a [serde_json::Value]),
+    /// `kovra providers show NAME`.
+    Provider(&'a serde_json::Value),
+    Identity {
+        recipient: &'a str,
+        signing_key: &'a str,
+        fingerprint: &'a str,
+        created: bool,
+    },
+    /// A package written by `share` or `kit seal`.
+    Sealed {
+        file: &'a Path,
+        package_id: &'a str,
+        environment: &'a str,
+        records: &'a [String],
+        expires: u64,
+        recipient: &'a str,
+    },
+    Received {
+        package_id: &'a str,
+        sender: &'a str,
+        environment: &'a str,
+        imported: &'a [String],
+        vault: &'a str,
+    },
+    /// `doctor --system`.
+    SystemChecks(&'a [Check]),
+}
+
+/// The printer the command line asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Renderer {
+    json: bool,
+}
+
+impl Renderer {
+    pub fn new(json: bool) -> Self {
+        Renderer { json }
+    }
+
+    /// Print a view. Returns an error where the view itself reports a failure (a withheld
+    /// record, a broken audit chain), so the exit code says so.
+    pub fn show(&self, view: View<'_>) -> Result<(), CliError> {
+        if self.json {
+            json::show(&view)
+        } else {
+            human::show(&view)
+        }
+    }
+
+    pub fn reply(&self, reply: &Reply) -> Result<(), CliError> {
+        self.show(View::Reply(reply))
+    }
+
+    /// Report a failure: on stderr for a person, as the one `--json` document on stdout.
+    /// Fails only when stdout is closed (see [`is_broken_pipe`]).
+    pub fn error(&self, e: &CliError) -> Result<(), CliError> {
+        if e.reported {
+            return Ok(());
+        }
+        if self.json {
+            json::error(e)
+        } else {
+            human::error(e);
+            Ok(())
+        }
+    }
+}
+
+/// The code of the error a closed stdout becomes. It is never printed: `main` ends quietly.
+const BROKEN_PIPE: &str = "stdout-closed";
+
+/// A closed pipe (`kovra list | head`): `main` ends quietly with exit 0, as any Unix filter.
+pub fn is_broken_pipe(e: &CliError) -> bool {
+    e.code == BROKEN_PIPE
+}
+
+/// Write to stdout; `failure` is the code of any error but a closed pipe.
+fn write_stdout(bytes: &[u8], flush: bool, failure: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| if flush { out.flush() } else { Ok(()) })
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                CliError::new(BROKEN_PIPE, "stdout was closed", None)
+            } else {
+                CliError::new(failure, e.to_string(), None)
+            }
+        })
+}
+
+/// One line of data on stdout.
+pub fn line(s: &str) -> Result<(), CliError> {
+    write_stdout(format!("{s}\n").as_bytes(), false, "output")
+}
+
+/// Text on stdout as it is (a diff, a narrative).
+pub fn text(s: &str) -> Result<(), CliError> {
+    write_stdout(s.as_bytes(), false, "output")
+}
+
+/// The token belongs on the terminal only (`commands/share.rs`); no printer shows a package.
+fn unprintable_package(package_id: &str) -> CliError {
+    CliError::new(
+        "internal",
+        format!("package {package_id} must be rendered by the share command"),
+        None,
+    )
+}
+
+/// Failures a successful reply can carry.
+fn integrity(reply: &Reply) -> Result<(), CliError> {
+    match reply {
+        Reply::Records(l) if l.tampered > 0 || l.missing > 0 => Err(CliError::new(
+            "record-tampered",
+            format!(
+                "{} record(s) failed authentication and {} record(s) are missing; they were withheld",
+                l.tampered, l.missing
+            ),
+            Some("the vault file was changed outside kovra; restore it from a backup"),
+        )),
+        Reply::Doctor { errors, .. } if *errors > 0 => Err(CliError::new(
+            "doctor-found-errors",
+            format!("{errors} error(s) in the refs file"),
+            Some("fix the lines named above; `kovra list` shows what exists"),
+        )),
+        Reply::AuditVerified(r) if !r.ok => Err(CliError::new(
+            "audit-broken",
+            format!(
+                "the audit trail does not verify: {}",
+                r.problem
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "unknown problem".into())
+            ),
+            Some("the trail was edited outside kovra; keep this vault file for investigation"),
+        )),
+        _ => Ok(()),
+    }
+}
