@@ -57,6 +57,13 @@ impl Paths {
         self.home.join("daemon.lock")
     }
 
+    /// Whether this home holds a vault file. Only for a surface's early word (`init` on a
+    /// vault, `unlock` without one, an offline `status`) before any daemon is asked; the
+    /// daemon, which opens the file, decides.
+    pub fn has_vault(&self) -> bool {
+        self.home.join(kovra_core::store::DB_FILE).exists()
+    }
+
     /// The daemon's name in the abstract socket namespace (Linux). Unlike the path, a name
     /// the live daemon holds cannot be renamed, replaced or taken by another process, so
     /// clients dial it first; the path serves where the name cannot reach (another network

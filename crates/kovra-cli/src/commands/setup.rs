@@ -38,7 +38,7 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
         )
     })?;
     if !o.dry_run {
-        if !kovra_core::store::LockedStore::exists(&s.paths.home) {
+        if !s.paths.has_vault() {
             let unattended = o.passphrase.unattended();
             let passphrase = input::passphrase(&o.passphrase, "new passphrase: ", true)?;
             out.reply(&s.hand_over(

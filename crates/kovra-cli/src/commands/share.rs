@@ -528,7 +528,7 @@ pub fn kit(s: &mut Session, cmd: KitCommand, out: &Renderer) -> Result<(), CliEr
             Ok(())
         }
         KitCommand::Enroll { dir, passphrase } => {
-            if !kovra_core::store::LockedStore::exists(&s.paths.home) {
+            if !s.paths.has_vault() {
                 let unattended = passphrase.unattended();
                 let passphrase = crate::input::passphrase(&passphrase, "new passphrase: ", true)?;
                 s.hand_over(

@@ -13,7 +13,7 @@ use crate::session::Session;
 pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
     match command {
         Command::Init(src) => {
-            if kovra_core::store::LockedStore::exists(&s.paths.home) {
+            if s.paths.has_vault() {
                 return Err(CliError::new(
                     "already-initialized",
                     format!("a vault already exists at {}", s.paths.home.display()),
@@ -33,7 +33,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             passphrase: src,
             code: code_src,
         } => {
-            if !kovra_core::store::LockedStore::exists(&s.paths.home) {
+            if !s.paths.has_vault() {
                 return Err(CliError::new(
                     "not-initialized",
                     format!("no vault at {}", s.paths.home.display()),
@@ -70,7 +70,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             None => out.show(View::Offline {
                 home: &s.paths.home,
                 socket: &s.paths.socket,
-                initialized: kovra_core::store::LockedStore::exists(&s.paths.home),
+                initialized: s.paths.has_vault(),
             }),
         },
         Command::Passwd {
