@@ -14,10 +14,11 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::leak::*;
 
 /// Host names the test certificate covers besides every built-in provider's.
 const EXTRA_HOSTS: &[&str] = &[
@@ -508,65 +509,15 @@ impl Broker {
     }
 
     /// No file under the home or runtime dir and nothing printed so far holds `canary`.
+    #[track_caller]
     fn assert_nowhere(&self, canary: &str) {
-        let forms = forms(canary)
-            .into_iter()
-            .map(|(_, f)| f.into_bytes())
-            .collect::<Vec<_>>();
-        let files = self.h.files_containing(&forms);
-        assert!(files.is_empty(), "the canary is in {files:?}");
-        let t = self.h.transcript.borrow();
-        let found = leaks(&t, canary);
-        assert!(
-            found.is_empty(),
-            "the transcript holds the canary as {found:?}"
-        );
+        assert_nowhere(&self.h, canary, "a broker canary");
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Canaries and their forms
 // ---------------------------------------------------------------------------------------
-
-fn rand_hex(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
-    hex::encode(b)
-}
-
-/// A bearer-style canary with `/`, `+` and `=` in it, so its base64, URL-encoded and
-/// JSON-escaped (`\/`) forms all differ from the plain one.
-fn token_canary(tag: &str) -> String {
-    format!(
-        "sk-canary-{tag}-{}/{}+{}=",
-        rand_hex(12),
-        rand_hex(6),
-        rand_hex(6)
-    )
-}
-
-fn pct(raw: &[u8], upper: bool, plus: bool) -> String {
-    let digits: &[u8; 16] = if upper {
-        b"0123456789ABCDEF"
-    } else {
-        b"0123456789abcdef"
-    };
-    let mut s = String::new();
-    for &b in raw {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                s.push(b as char)
-            }
-            b' ' if plus => s.push('+'),
-            _ => {
-                s.push('%');
-                s.push(digits[(b >> 4) as usize] as char);
-                s.push(digits[(b & 15) as usize] as char);
-            }
-        }
-    }
-    s
-}
 
 /// A query-string value as a server reads it (`+` is a space).
 fn form_decode(s: &str) -> String {
@@ -587,63 +538,10 @@ fn form_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Every form of `value` that must never be printed, labelled.
-fn forms(value: &str) -> Vec<(&'static str, String)> {
-    let raw = value.as_bytes();
-    let mut v = vec![
-        ("plain", value.to_string()),
-        ("base64", STANDARD.encode(raw)),
-        ("base64-nopad", STANDARD_NO_PAD.encode(raw)),
-        ("base64url", URL_SAFE.encode(raw)),
-        ("base64url-nopad", URL_SAFE_NO_PAD.encode(raw)),
-        ("hex", hex::encode(raw)),
-        ("HEX", hex::encode_upper(raw)),
-        ("percent", pct(raw, true, false)),
-        ("percent-lower", pct(raw, false, false)),
-        ("json-slash", value.replace('/', "\\/")),
-    ];
-    // Inside a longer base64 run at the other two alignments: the middle, which depends on
-    // the value alone.
-    for (label, prefix) in [("base64-shift1", &b"x"[..]), ("base64-shift2", &b"xy"[..])] {
-        let mut p = prefix.to_vec();
-        p.extend_from_slice(raw);
-        let enc = STANDARD.encode(&p);
-        v.push((label, enc[4..enc.len() - 4].to_string()));
-        let enc = URL_SAFE.encode(&p);
-        v.push((label, enc[4..enc.len() - 4].to_string()));
-    }
-    v.retain(|(_, f)| f.len() >= 8);
-    v
-}
-
-/// Labels of the forms of `value` present in `hay` (plus `core` for the random middle).
-fn leaks(hay: &[u8], value: &str) -> Vec<&'static str> {
-    let mut found: Vec<&'static str> = forms(value)
-        .into_iter()
-        .filter(|(_, f)| contains(hay, f.as_bytes()))
-        .map(|(l, _)| l)
-        .collect();
-    // The longest random run of the canary, should only a piece of it leak.
-    if let Some(core) = value
-        .split(|c: char| !c.is_ascii_hexdigit())
-        .max_by_key(|s| s.len())
-        .filter(|s| s.len() >= 16)
-        && contains(hay, core.as_bytes())
-    {
-        found.push("core");
-    }
-    found.dedup();
-    found
-}
-
+/// Neither stdout nor stderr of `out` holds the credential `value`, in any form.
 fn assert_clean(what: &str, out: &Output, value: &str) {
-    let o = leaks(&out.stdout, value);
-    let e = leaks(&out.stderr, value);
-    assert!(
-        o.is_empty() && e.is_empty(),
-        "{what}: the credential leaked (stdout {o:?}, stderr {e:?}): {}",
-        describe(out)
-    );
+    assert_absent(&out.stdout, value, &format!("{what}: stdout"));
+    assert_absent(&out.stderr, value, &format!("{what}: stderr"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -742,9 +640,8 @@ fn every_encoding_of_the_credential_is_scrubbed_across_stream_chunks() {
         out.stdout.len()
     );
     assert!(out.stdout.ends_with(b"end\n"), "the body was cut short");
-    let found = leaks(&out.stdout, &key);
-    assert!(found.is_empty(), "forms left in the body: {found:?}");
-    assert!(leaks(&out.stderr, &key).is_empty(), "{}", stderr(&out));
+    assert_absent(&out.stdout, &key, "the streamed body");
+    assert_absent(&out.stderr, &key, "stderr");
     // Each labelled line was rewritten to the marker, not dropped or mangled.
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text
@@ -1283,10 +1180,7 @@ fn upstream_errors_timeouts_and_oversized_responses_are_reported_without_the_cre
                 .unwrap_or_else(|| panic!("no body_base64: {v}")),
         )
         .unwrap();
-    assert!(
-        leaks(&raw, &key).is_empty(),
-        "the decoded body holds the credential"
-    );
+    assert_absent(&raw, &key, "the decoded body");
     assert!(contains(&raw, MARK_OPENAI.as_bytes()), "{raw:?}");
     assert!(raw.starts_with(b"\xff\xfe\x00binary:"), "{raw:?}");
     let out = b.expect(0, &api("openai", "GET", "/v1/binary"));
@@ -1378,10 +1272,7 @@ fn brokered_calls_are_audited_without_values() {
     );
 
     let (v, out) = b.json_ok(&["audit"]);
-    assert!(
-        leaks(&out.stdout, &key).is_empty(),
-        "the audit trail holds the canary"
-    );
+    assert_absent(&out.stdout, &key, "the audit trail");
     let entries = v["entries"].as_array().unwrap();
     let of = |action: &str| -> Vec<String> {
         entries
@@ -1538,15 +1429,15 @@ fn every_auth_kind_puts_the_credential_on_the_wire_and_scrubs_the_echo() {
         let coord = format!("secret:dev/{name}/{}", claimed.to_ascii_lowercase());
         let (value, parts): (String, Vec<String>) = match kind {
             "basic" => {
-                let u = format!("user{}", rand_hex(10));
-                let pw = format!("pw-{}/{}+x", rand_hex(10), rand_hex(4));
+                let u = format!("user{}", random_hex(10));
+                let pw = format!("pw-{}/{}+x", random_hex(10), random_hex(4));
                 (format!("{u}:{pw}"), vec![u, pw])
             }
             "path" => (
                 format!(
                     "{}:AA{}",
-                    1_000_000_000 + u64::from_str_radix(&rand_hex(3), 16).unwrap(),
-                    rand_hex(16)
+                    1_000_000_000 + u64::from_str_radix(&random_hex(3), 16).unwrap(),
+                    random_hex(16)
                 ),
                 vec![],
             ),
@@ -1850,9 +1741,10 @@ fn the_python_mcp_client_calls_the_broker_and_never_sees_a_credential() {
     let (code, v, audit) = b.json(&["audit"]);
     assert_eq!(code, 0, "{}", describe(&audit));
     for (tag, value) in canaries {
-        assert!(
-            leaks(&audit.stdout, value).is_empty(),
-            "the audit trail holds canary {tag}"
+        assert_absent(
+            &audit.stdout,
+            value,
+            &format!("the audit trail (canary {tag})"),
         );
     }
     let entries = v["entries"].as_array().unwrap();
@@ -1968,7 +1860,7 @@ fn headers_that_defeat_scrubbing_are_the_brokers_and_unscrubbable_responses_are_
 fn a_response_header_named_after_the_credential_is_scrubbed() {
     let b = Broker::new();
     // A valid header-name token (letters, digits, dashes), lower-case as it comes back.
-    let key = format!("sk-canary-hname-{}", rand_hex(16));
+    let key = format!("sk-canary-hname-{}", random_hex(16));
     b.add(OPENAI, &key, &[]);
 
     let out = b.expect(0, &["api", "openai", "GET", "/v1/headername", "--include"]);

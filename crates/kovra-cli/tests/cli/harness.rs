@@ -1,13 +1,12 @@
 //! A throwaway vault home per test: its own KOVRA_HOME and runtime dir, a passphrase file,
-//! the real `kovra` binary, and a transcript of everything printed, for canary scans.
+//! the real `kovra` binary, and a transcript of everything printed, for canary scans
+//! (`leak.rs`).
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-use base64::Engine;
 
 pub const PASSPHRASE: &str = "test passphrase, long enough";
 
@@ -260,35 +259,6 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// A canary value and the encodings it must not appear in either.
-pub fn canary_forms(value: &str) -> Vec<Vec<u8>> {
-    let b = value.as_bytes();
-    vec![
-        b.to_vec(),
-        base64::engine::general_purpose::STANDARD
-            .encode(b)
-            .into_bytes(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(b)
-            .into_bytes(),
-        hex::encode(b).into_bytes(),
-        hex::encode_upper(b).into_bytes(),
-    ]
-}
-
-/// A unique canary per call.
-pub fn canary(tag: &str) -> String {
-    let mut r = [0u8; 8];
-    getrandom_bytes(&mut r);
-    format!("CANARY-{tag}-{}", hex::encode(r))
-}
-
-fn getrandom_bytes(buf: &mut [u8]) {
-    let f = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, buf));
-    f.expect("urandom");
 }
 
 pub fn describe(out: &Output) -> String {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::leak::*;
 
 fn socket_files(h: &Home) -> Vec<PathBuf> {
     std::fs::read_dir(h.runtime.join("kovra"))

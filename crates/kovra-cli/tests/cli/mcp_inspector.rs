@@ -28,6 +28,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::leak::*;
 
 /// Pinned in scripts/install-inspector.sh (the last line that runs on Node 18/20).
 const INSPECTOR_VERSION: &str = "0.21.2";
@@ -368,9 +369,7 @@ impl Inspector {
         let mut found = Vec::new();
         let mut scan = |label: &str, bytes: &[u8]| {
             for (tag, value) in canaries {
-                if !is_allowed(label, value)
-                    && canary_forms(value).iter().any(|f| contains(bytes, f))
-                {
+                if !is_allowed(label, value) && find(bytes, value).is_some() {
                     found.push((label.to_string(), tag.to_string()));
                 }
             }

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::harness::*;
+use crate::leak::*;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -238,210 +239,6 @@ fn out_err(out: &Output) -> Vec<u8> {
     all
 }
 
-/// A canary with characters that URL-encoding and JSON escaping change (`/`, space, `"`,
-/// `+`, non-ASCII), chosen so that its standard and URL-safe base64 differ.
-fn tricky_canary(tag: &str) -> String {
-    for _ in 0..1000 {
-        let v = format!("{}/é q\"+~???", canary(tag));
-        let b64 = base64::engine::general_purpose::STANDARD.encode(v.as_bytes());
-        if b64.contains('+') || b64.contains('/') {
-            return v;
-        }
-    }
-    panic!("no canary whose base64 differs between alphabets");
-}
-
-/// The encoded forms of `value` a careless program prints, beyond `canary_forms`.
-fn more_forms(value: &str) -> Vec<Vec<u8>> {
-    let b = value.as_bytes();
-    let mut forms = canary_forms(value);
-    forms.push(
-        base64::engine::general_purpose::STANDARD_NO_PAD
-            .encode(b)
-            .into_bytes(),
-    );
-    forms.push(
-        base64::engine::general_purpose::URL_SAFE
-            .encode(b)
-            .into_bytes(),
-    );
-    let mut url = Vec::new();
-    for &c in b {
-        if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
-            url.push(c);
-        } else {
-            url.extend_from_slice(format!("%{c:02X}").as_bytes());
-        }
-    }
-    forms.push(url);
-    let json = serde_json::to_string(value).unwrap();
-    forms.push(json.trim_matches('"').as_bytes().to_vec());
-    forms
-}
-
-/// Every way `needle` shows through in `out`: plain, or after decoding any run of base64
-/// (either alphabet, any alignment), hex (either case, either parity), percent-encoding or
-/// JSON string escapes. Independent of how the redactor works, and of where a value sits
-/// inside a longer encoded run.
-fn leaks(out: &[u8], needle: &[u8]) -> Vec<&'static str> {
-    let mut found = Vec::new();
-    if contains(out, needle) {
-        found.push("plain");
-    }
-    if contains(&percent_decode(out, false), needle) || contains(&percent_decode(out, true), needle)
-    {
-        found.push("url");
-    }
-    if contains(&json_unescape(out), needle) {
-        found.push("json");
-    }
-    for run in runs(out, |b| b.is_ascii_hexdigit()) {
-        for start in 0..2 {
-            let decoded: Vec<u8> = run[start.min(run.len())..]
-                .chunks_exact(2)
-                .map(|p| {
-                    let s = std::str::from_utf8(p).unwrap();
-                    u8::from_str_radix(s, 16).unwrap()
-                })
-                .collect();
-            if contains(&decoded, needle) {
-                found.push("hex");
-            }
-        }
-    }
-    for run in runs(out, |b| b.is_ascii_alphanumeric() || b"+/-_".contains(&b)) {
-        for start in 0..4 {
-            if contains(&base64_decode(&run[start.min(run.len())..]), needle) {
-                found.push("base64");
-            }
-        }
-    }
-    found.dedup();
-    found
-}
-
-fn runs(hay: &[u8], class: impl Fn(u8) -> bool) -> Vec<&[u8]> {
-    hay.split(|&b| !class(b)).filter(|r| r.len() >= 8).collect()
-}
-
-fn base64_decode(text: &[u8]) -> Vec<u8> {
-    let sextet = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' | b'-' => 62,
-            _ => 63,
-        }
-    };
-    let mut out = Vec::new();
-    for group in text.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in group.iter().enumerate() {
-            acc |= sextet(c) << (18 - 6 * i);
-        }
-        let bytes = [(acc >> 16) as u8, (acc >> 8) as u8, acc as u8];
-        let n = match group.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => 0,
-        };
-        out.extend_from_slice(&bytes[..n]);
-    }
-    out
-}
-
-fn percent_decode(text: &[u8], plus_is_space: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        let c = text[i];
-        if c == b'%'
-            && i + 2 < text.len()
-            && let Some(b) = std::str::from_utf8(&text[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if plus_is_space && c == b'+' { b' ' } else { c });
-        i += 1;
-    }
-    out
-}
-
-fn json_unescape(text: &[u8]) -> Vec<u8> {
-    let s = String::from_utf8_lossy(text);
-    let chars: Vec<char> = s.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    let hex4 = |at: usize| -> Option<u32> {
-        let h: String = chars.get(at..at + 4)?.iter().collect();
-        u32::from_str_radix(&h, 16).ok()
-    };
-    while i < chars.len() {
-        if chars[i] == '\\' && i + 1 < chars.len() {
-            match chars[i + 1] {
-                'u' => {
-                    if let Some(u) = hex4(i + 2) {
-                        if (0xd800..0xdc00).contains(&u)
-                            && chars.get(i + 6) == Some(&'\\')
-                            && chars.get(i + 7) == Some(&'u')
-                            && let Some(l) = hex4(i + 8)
-                        {
-                            let c = 0x10000 + ((u - 0xd800) << 10) + (l - 0xdc00);
-                            out.extend(char::from_u32(c));
-                            i += 12;
-                            continue;
-                        }
-                        out.extend(char::from_u32(u));
-                        i += 6;
-                        continue;
-                    }
-                }
-                'n' => {
-                    out.push('\n');
-                    i += 2;
-                    continue;
-                }
-                c @ ('"' | '\\' | '/') => {
-                    out.push(c);
-                    i += 2;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out.into_bytes()
-}
-
-/// Neither `value` nor its canary part shows through in `out`, in any encoding.
-fn assert_no_leak(out: &[u8], value: &str, what: &str) {
-    let core = value.split('/').next().unwrap();
-    for needle in [value, core] {
-        let found = leaks(out, needle.as_bytes());
-        assert!(
-            found.is_empty(),
-            "{what}: the value leaked ({found:?}):\n{}",
-            String::from_utf8_lossy(out)
-        );
-    }
-    for form in more_forms(value) {
-        assert!(
-            !contains(out, &form),
-            "{what}: an encoded form leaked: {}\n{}",
-            String::from_utf8_lossy(&form),
-            String::from_utf8_lossy(out)
-        );
-    }
-}
-
 /// Whether a process exists (and is not a zombie).
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -622,29 +419,6 @@ fn write_executable(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk_files(&p, out);
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-}
-
-fn files_under_containing(dir: &Path, needles: &[Vec<u8>]) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    walk_files(dir, &mut files);
-    files
-        .into_iter()
-        .filter(|p| std::fs::read(p).is_ok_and(|bytes| needles.iter().any(|n| contains(&bytes, n))))
-        .collect()
-}
-
 /// A project with one medium record, `TOKEN`, wired in `.env.refs`.
 fn with_token(tag: &str) -> (Proj, String) {
     let p = Proj::new();
@@ -729,7 +503,7 @@ fn sh_python_and_cat_children_receive_the_values_without_printing_them() {
                 && e["detail"].as_str().unwrap().starts_with("TOKEN into ")),
         "{injected:?}"
     );
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -773,7 +547,7 @@ fn the_childs_exit_code_and_signal_death_become_kovras_exit_code() {
             describe(&out)
         );
     }
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -958,7 +732,7 @@ fn sigint_to_kovra_stops_a_python_http_server_and_kovra_exits_with_its_status() 
         "the server survived"
     );
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -1083,7 +857,7 @@ fn a_child_gets_a_terminal_of_the_callers_size_only_when_kovra_is_on_one() {
     // Without a terminal: pipes, no PTY.
     let out = p.expect(0, &["run", "--env", "dev", "--", "python3", "-c", PY_TTY]);
     assert_eq!(stdout(&out), "tty False False False\nsize None\n");
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -1156,7 +930,7 @@ fn on_a_terminal_input_line_editing_ctrl_c_and_window_size_changes_reach_the_chi
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(stdout(&out).contains("winch 132 50"), "{}", describe(&out));
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -1192,7 +966,7 @@ fn on_a_terminal_the_childs_output_is_redacted_too() {
             "{label}: {text}"
         );
     }
-    assert_no_leak(&out.stdout, &value, "pty output");
+    assert_absent_decoded(&out.stdout, &value, "pty output");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1299,7 +1073,7 @@ fn a_second_run_cannot_read_a_terminal_runs_unredacted_output() {
         "run B holds run A's terminal: {}",
         describe(&out)
     );
-    assert_no_leak(&out_err(&out), &value, "run B");
+    assert_absent_decoded(&out_err(&out), &value, "run B");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1365,14 +1139,14 @@ fn the_leak_detector_finds_every_encoding() {
     ];
     for (kind, form) in forms {
         let out = format!("some text: {form} more text\n");
-        let found = leaks(out.as_bytes(), b);
+        let found = decoded_leaks(out.as_bytes(), b);
         assert!(
             found.contains(&kind),
             "{kind} not found in {out}: {found:?}"
         );
     }
     let masked = "some text: [kovra:TOKEN] and Q0FO[kovra:TOKEN]== and 4341[kovra:TOKEN]\n";
-    assert!(leaks(masked.as_bytes(), b).is_empty());
+    assert!(decoded_leaks(masked.as_bytes(), b).is_empty());
 }
 
 #[test]
@@ -1422,9 +1196,9 @@ fn no_encoding_of_an_injected_value_reaches_the_callers_stdout_or_stderr() {
         so.lines().find(|l| l.starts_with("split:")).unwrap(),
         "split:[kovra:TOKEN]"
     );
-    assert_no_leak(&out.stdout, &value, "stdout");
-    assert_no_leak(&out.stderr, &value, "stderr");
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_absent_decoded(&out.stdout, &value, "stdout");
+    assert_absent_decoded(&out.stderr, &value, "stderr");
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -1470,7 +1244,7 @@ fn a_value_inside_a_template_is_masked_inside_the_url() {
         "{}",
         describe(&out)
     );
-    assert!(!p.h.transcript_contains(&canary_forms(&password)));
+    assert_not_printed(&p.h, &password, "password");
 }
 
 #[test]
@@ -1534,7 +1308,7 @@ fn the_child_never_sees_a_kovra_variable() {
         "{}",
         describe(&out)
     );
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -1562,7 +1336,7 @@ fn no_secrets_injects_nothing_and_needs_no_refs_file() {
     // --no-secrets and --only do not combine.
     let out = p.run(&["run", "--no-secrets", "--only", "TOKEN", "--", "true"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -1596,8 +1370,8 @@ fn only_injects_just_the_named_variables() {
     assert!(stderr(&out).contains("NOPE"), "{}", describe(&out));
     assert!(stderr(&out).contains("code: refs-invalid"));
     assert!(!p.marker().exists());
-    assert!(!p.h.transcript_contains(&canary_forms(&a)));
-    assert!(!p.h.transcript_contains(&canary_forms(&b)));
+    assert_not_printed(&p.h, &a, "a");
+    assert_not_printed(&p.h, &b, "b");
 }
 
 #[test]
@@ -1726,18 +1500,14 @@ fn no_plaintext_lands_in_any_file_under_the_home_or_the_project() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 
     stop_and_wait(&p.h);
-    let mut needles = Vec::new();
-    for v in [&token, &password, &high] {
-        needles.extend(more_forms(v));
+    for (what, v) in [("token", &token), ("password", &password), ("high", &high)] {
+        assert_not_in_files(&p.h, v, what);
+        assert_not_in_dirs(&[&p.dir], v, &format!("the project ({what})"));
     }
-    let hits = p.h.files_containing(&needles);
-    assert!(hits.is_empty(), "plaintext in {hits:?}");
-    let hits = files_under_containing(&p.dir, &needles);
-    assert!(hits.is_empty(), "plaintext in {hits:?}");
     // And nothing of it was printed.
     let t = p.h.transcript.borrow();
     for v in [&token, &password, &high] {
-        assert_no_leak(&t, v, "transcript");
+        assert_absent_decoded(&t, v, "transcript");
     }
 }
 
@@ -1922,7 +1692,7 @@ fn a_fallback_on_a_production_coordinate_is_refused() {
         &["run", "--env", "dev", "--", "sh", "-c", "echo \"DB=$DB\""],
     );
     assert_eq!(stdout(&out), "DB=devpass\n");
-    assert!(!p.h.transcript_contains(&canary_forms(&prod)));
+    assert_not_printed(&p.h, &prod, "prod");
 }
 
 #[test]
@@ -1946,7 +1716,7 @@ fn a_locked_vault_is_refused() {
     let pass = p.h.pass_file.display().to_string();
     p.h.ok(&["unlock", "--passphrase-file", &pass]);
     assert!(p.injections("allow").is_empty());
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -1975,7 +1745,7 @@ fn a_command_that_does_not_exist_or_cannot_be_executed_is_refused() {
         &["run", "--env", "dev", "--", "python3", "-c", "pass"],
     );
     assert_refused(&p, &out, 127, "command-not-found", &["python3"]);
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2046,7 +1816,7 @@ fn a_high_record_never_goes_into_an_executable_that_is_not_allowlisted() {
         let out = run_touch(&p, &[]);
         assert_refused(&p, &out, 4, "policy-denied", &["allowlist"]);
     }
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -2110,7 +1880,7 @@ fn an_allowlisted_executable_gets_a_high_value_only_with_a_proof_of_presence() {
         describe(&out)
     );
     assert!(!p.marker().exists());
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 #[test]
@@ -2166,7 +1936,7 @@ fn an_allowlisted_executable_whose_content_changed_is_refused() {
     let out = p.expect(0, &["run", "--no-secrets", "--", "./tool.sh"]);
     assert!(out.stderr.is_empty(), "{}", describe(&out));
     assert_eq!(std::fs::read(p.dir.join("stolen")).unwrap(), b"");
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 /// `NAME=fd:secret:…` delivers the value on a descriptor the child reads; the variable holds
@@ -2198,13 +1968,13 @@ fn a_value_on_a_descriptor_never_enters_the_childs_environment() {
     assert!(text.contains(&sha256_hex(low.as_bytes())), "{text}");
     // Read once: a second read finds the pipe empty.
     assert!(text.trim_end().ends_with('0'), "{text}");
-    assert_no_leak(&out_err(&out), &value, "fd delivery");
-    assert_no_leak(&out_err(&out), &low, "fd delivery");
+    assert_absent_decoded(&out_err(&out), &value, "fd delivery");
+    assert_absent_decoded(&out_err(&out), &low, "fd delivery");
     // A fallback makes no sense for a descriptor.
     p.refs("TOKEN_FD=fd:secret:dev/app/token | x\n");
     let out = p.run(&["run", "--", "true"]);
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(!p.h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&p.h, &value, "value");
 }
 
 /// A value that is also the start of another value, printed at the very end of the output:

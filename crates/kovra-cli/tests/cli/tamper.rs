@@ -12,6 +12,7 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::leak::*;
 
 // ---- helpers -------------------------------------------------------------------------
 
@@ -165,14 +166,7 @@ fn restart(h: &Home) -> (i32, Option<String>) {
 /// Nothing of these canaries in any output so far, nor in any file of the home.
 fn assert_unrevealed(h: &Home, canaries: &[&str]) {
     for c in canaries {
-        let forms = canary_forms(c);
-        assert!(
-            !h.transcript_contains(&forms),
-            "canary {c} was printed: {}",
-            String::from_utf8_lossy(&h.transcript.borrow())
-        );
-        let files = h.files_containing(&forms);
-        assert!(files.is_empty(), "canary {c} found in {files:?}");
+        assert_nowhere(h, c, "a tamper canary");
     }
 }
 
