@@ -300,3 +300,17 @@ pub fn human_fingerprint(h: &Home, args: &[&str], coord: &str, passphrase: &str)
         .unwrap_or_else(|| panic!("no fingerprint for {coord}: {}", describe(&out)))
         .to_string()
 }
+
+/// Fail, naming the script that installs it, when python3 cannot import `module` (a pip
+/// install, done by scripts/test.sh): a test that needs it never passes by skipping itself.
+pub fn require_python_module(module: &str) {
+    let out = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python3 cannot import `{module}`: run `bash scripts/test.sh` (it installs it with pip): {}",
+        stderr(&out).trim()
+    );
+}

@@ -9,6 +9,7 @@ use super::*;
 /// Run tests/support/mcp_api_client.py (the `mcp` SDK, stdio client launching `kovra mcp`)
 /// against this home, with `canaries` (tag, value) in a fixture file outside the home.
 fn mcp_api_client(b: &Broker, canaries: &[(&str, &str)]) -> Output {
+    require_python_module("mcp");
     let fixture = b.h.root.join("mcp-api-canaries.json");
     let doc = serde_json::json!({
         "canaries": canaries
