@@ -314,3 +314,34 @@ pub fn require_python_module(module: &str) {
         stderr(&out).trim()
     );
 }
+
+/// Pids of live `kovra daemon` processes whose `KOVRA_HOME` is this home (their environment
+/// is readable to root): a daemon a command spawned is listed from the moment it was forked,
+/// before it listens.
+pub fn daemons_of(h: &Home) -> Vec<u32> {
+    let want = format!("KOVRA_HOME={}", h.home.display());
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let is_daemon = cmdline.split(|b| *b == 0).any(|a| a == b"daemon");
+        let ours = environ.split(|b| *b == 0).any(|v| v == want.as_bytes());
+        if is_daemon && ours && !zombie(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next().map(str::to_string))
+        })
+        .is_none_or(|state| state == "Z" || state == "X")
+}

@@ -278,7 +278,7 @@ fn sigint_to_kovra_stops_a_python_http_server_and_kovra_exits_with_its_status() 
     assert!(alive(server));
 
     // Ctrl-C, as a shell delivers it to the foreground command: SIGINT to the kovra client.
-    std::thread::sleep(Duration::from_millis(200));
+    wait_catching(live.pid(), Signal::SIGINT, Duration::from_secs(10));
     let sent = Instant::now();
     kill(live.pid(), Signal::SIGINT).unwrap();
     let done = live.finish(&p.h, Duration::from_secs(10));
@@ -328,7 +328,8 @@ fn signals_to_kovra_reach_the_child_and_its_status_comes_back() {
         ]));
         live.wait_for("pid=", Duration::from_secs(10));
         let child: i32 = live.line_after("pid=").trim().parse().unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        wait_comm(child, "sleep", Duration::from_secs(10));
+        wait_catching(live.pid(), sig, Duration::from_secs(10));
         kill(live.pid(), sig).unwrap();
         let done = live.finish(&p.h, Duration::from_secs(10));
         assert_eq!(
@@ -354,7 +355,7 @@ fn signals_to_kovra_reach_the_child_and_its_status_comes_back() {
          time.sleep(30)",
     ]));
     live.wait_for("ready", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(200));
+    wait_catching(live.pid(), Signal::SIGINT, Duration::from_secs(10));
     kill(live.pid(), Signal::SIGINT).unwrap();
     let done = live.finish(&p.h, Duration::from_secs(10));
     assert_eq!(done.status.code(), Some(42), "{}", done.describe());
@@ -370,7 +371,7 @@ fn signals_to_kovra_reach_the_child_and_its_status_comes_back() {
         "import time\nprint('ready')\ntime.sleep(30)",
     ]));
     live.wait_for("ready", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(200));
+    wait_catching(live.pid(), Signal::SIGINT, Duration::from_secs(10));
     kill(live.pid(), Signal::SIGINT).unwrap();
     let done = live.finish(&p.h, Duration::from_secs(10));
     assert_eq!(done.status.code(), Some(130), "{}", done.describe());

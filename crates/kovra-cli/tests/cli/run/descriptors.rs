@@ -64,7 +64,9 @@ fn a_second_run_cannot_read_a_terminal_runs_unredacted_output() {
     let value = canary("crossrun");
     p.add("secret:dev/app/token", &value, &["--sensitivity", "medium"]);
     p.refs("TOKEN=secret:dev/app/token\n");
-    // Run A, on a terminal: prints its value (redacted on the way out) for a few seconds.
+    // Run A, on a terminal: prints its value (redacted on the way out) for a few seconds, and
+    // says when it has started.
+    let started = p.dir.join("run-a-started");
     let mut a = p.pty_drive(
         24,
         200,
@@ -74,12 +76,20 @@ fn a_second_run_cannot_read_a_terminal_runs_unredacted_output() {
             "--",
             "sh",
             "-c",
-            "echo started; i=0; while [ $i -lt 30 ]; do echo \"A $TOKEN\"; sleep 0.1; i=$((i+1)); done",
+            &format!(
+                "echo started; : > '{}'; i=0; while [ $i -lt 30 ]; do echo \"A $TOKEN\"; sleep 0.1; i=$((i+1)); done",
+                started.display()
+            ),
         ],
     );
     a.stdout(Stdio::piped()).stderr(Stdio::piped());
     let a = a.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    // Run B starts once run A's child runs (and holds its terminal), not after a guess.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "run A never started its child");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // Run B, with nothing injected, looks for terminal masters among its descriptors and
     // reads from them.
     let out = p.run(&[

@@ -270,6 +270,44 @@ fn wait_gone(pid: i32, within: Duration) -> bool {
     !alive(pid)
 }
 
+/// Wait until process `pid` catches `sig` (`SigCgt` in /proc/PID/status). The child's stdio is
+/// the kovra client's own, handed to the daemon, so the child can print before the client
+/// watches signals: a signal sent before then would kill the client instead of reaching the
+/// child.
+fn wait_catching(pid: Pid, sig: Signal, within: Duration) {
+    let bit = 1u64 << (sig as i32 - 1);
+    let deadline = Instant::now() + within;
+    loop {
+        let caught = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("SigCgt:"))
+                    .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+            });
+        if caught.is_some_and(|mask| mask & bit != 0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kovra run ({pid}) did not start watching {sig:?} within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Wait until process `pid` runs the program named `comm` (a shell's `exec` has happened).
+fn wait_comm(pid: i32, comm: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or(true, |c| c.trim() != comm) {
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} did not become {comm} within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A `kovra run` in flight, its stdout read as it arrives.
 struct Live {
     child: Child,
