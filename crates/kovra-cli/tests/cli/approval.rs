@@ -191,7 +191,7 @@ fn an_agent_run_of_a_high_value_proceeds_after_approval() {
     let text = stdout(&out);
     assert!(text.contains(&format!("len={}", value.len())), "{text}");
     assert!(text.contains("key=[kovra:API_KEY]"), "{text}");
-    assert_not_printed(&h, &value, "value");
+    assert_not_printed(&h, &value, "the record's value");
     assert!(
         !out.stdout
             .windows(value.len())
@@ -236,7 +236,7 @@ fn an_approved_run_is_the_same_request_when_started_again() {
         "approved once, used twice: {}",
         describe(&third)
     );
-    assert_not_printed(&h, &value, "value");
+    assert_not_printed(&h, &value, "the record's value");
 }
 
 /// The human is told: a parked request and each use of a medium record raise a desktop

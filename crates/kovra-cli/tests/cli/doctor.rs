@@ -166,7 +166,7 @@ fn unresolved_coordinates_are_errors_naming_the_line() {
         2,
         "{findings:?}"
     );
-    assert_not_printed(&d.h, &db, "db");
+    assert_not_printed(&d.h, &db, "the db value");
 }
 
 #[test]
@@ -214,7 +214,7 @@ fn records_of_the_environment_that_no_line_uses_are_warnings() {
         "{findings:?}"
     );
     for v in &values {
-        assert_not_printed(&d.h, v, "v");
+        assert_not_printed(&d.h, v, "a doctor canary");
     }
 }
 
@@ -271,7 +271,7 @@ fn a_fallback_on_a_production_coordinate_is_an_error() {
     let (code, findings, _) = d.doctor(&["--env", "dev"]);
     assert_eq!(code, 0);
     assert!(findings.is_empty(), "{findings:?}");
-    assert_not_printed(&d.h, &prod, "prod");
+    assert_not_printed(&d.h, &prod, "the production value");
 }
 
 #[test]
@@ -344,7 +344,7 @@ fn a_coordinate_in_both_a_project_and_the_global_vault_is_a_warning() {
         "{findings:?}"
     );
     for v in [&project_v, &global_v, &api] {
-        assert_not_printed(&d.h, v, "v");
+        assert_not_printed(&d.h, v, "a doctor canary");
     }
 }
 
@@ -387,7 +387,7 @@ fn a_clean_file_exits_zero_and_reads_no_value() {
         "{entries:?}"
     );
     for v in &values {
-        assert_not_printed(&d.h, v, "v");
+        assert_not_printed(&d.h, v, "a doctor canary");
     }
 }
 

@@ -435,7 +435,7 @@ fn agents_never_reveal_what_a_human_could() {
         describe(&out)
     );
     for secret in [&v.high, &v.medium, &v.prod, &v.inject] {
-        assert_not_printed(h, secret, "secret");
+        assert_not_printed(h, secret, "the secret");
     }
     // Revealable, low or medium, non-production: an agent may.
     for (coord, value) in [(LOW, &v.low), (MEDIUM_REVEALABLE, &v.medium_revealable)] {
@@ -457,7 +457,7 @@ fn agents_never_reveal_what_a_human_could() {
         "{text}"
     );
     assert!(!text.contains("passphrase: "), "{text}");
-    assert_not_printed(h, &v.inject, "v.inject");
+    assert_not_printed(h, &v.inject, "the inject-only value");
     let last = audit(h, &["--coordinate", INJECT, "--action", "reveal"])
         .pop()
         .unwrap();
@@ -507,7 +507,7 @@ fn origin_only_tightens() {
     assert_eq!(error_of(&out)["code"], "policy-denied");
     let last = audit(h, &["--action", "reveal"]).pop().unwrap();
     assert_eq!(last["origin"], "agent", "{last}");
-    assert_not_printed(h, &v.high, "v.high");
+    assert_not_printed(h, &v.high, "the high value");
     // And the same terminal without the variable is a human again.
     let out = h.run_pty(&["reveal", HIGH], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
@@ -589,7 +589,7 @@ fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
         "{}",
         describe(&out)
     );
-    assert_not_printed(&h, &value, "value");
+    assert_not_printed(&h, &value, "the record's value");
 }
 
 /// `unlock --passphrase-file` against a daemon that is already unlocked sends no passphrase,

@@ -281,5 +281,5 @@ __attribute__((constructor)) static void kovra_test_hook(void) {{
     }
 
     assert_no_findings("an approved run gaining hooks", &findings);
-    assert_not_printed(&h, &value, "the value was printed unmasked");
+    assert_not_printed(&h, &value, "the record's value");
 }

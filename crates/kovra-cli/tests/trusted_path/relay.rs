@@ -178,7 +178,7 @@ fn relay_never_receives_a_passphrase_and_the_daemon_notices() {
     }
     assert_no_findings("a relay on the socket path", &findings);
     // No reveal went through, so the value was never printed.
-    assert_not_printed(&h, &value, "the record's value was printed");
+    assert_not_printed(&h, &value, "the record's value");
 }
 
 /// While the daemon lives, clients dial the name it holds in the abstract socket namespace,

@@ -224,5 +224,5 @@ fn repointed_symlink_never_executes() {
     }
 
     assert_no_findings("a re-pointed symlink", &findings);
-    assert_not_printed(&h, &value, "the value was printed unmasked");
+    assert_not_printed(&h, &value, "the record's value");
 }

@@ -75,7 +75,7 @@ fn sh_python_and_cat_children_receive_the_values_without_printing_them() {
                 && e["detail"].as_str().unwrap().starts_with("TOKEN into ")),
         "{injected:?}"
     );
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn the_childs_exit_code_and_signal_death_become_kovras_exit_code() {
             describe(&out)
         );
     }
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn sigint_to_kovra_stops_a_python_http_server_and_kovra_exits_with_its_status() 
         "the server survived"
     );
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn the_child_never_sees_a_kovra_variable() {
         "{}",
         describe(&out)
     );
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn no_secrets_injects_nothing_and_needs_no_refs_file() {
     // --no-secrets and --only do not combine.
     let out = p.run(&["run", "--no-secrets", "--only", "TOKEN", "--", "true"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
@@ -115,8 +115,8 @@ fn only_injects_just_the_named_variables() {
     assert!(stderr(&out).contains("NOPE"), "{}", describe(&out));
     assert!(stderr(&out).contains("code: refs-invalid"));
     assert!(!p.marker().exists());
-    assert_not_printed(&p.h, &a, "a");
-    assert_not_printed(&p.h, &b, "b");
+    assert_not_printed(&p.h, &a, "value a");
+    assert_not_printed(&p.h, &b, "value b");
 }
 
 #[test]

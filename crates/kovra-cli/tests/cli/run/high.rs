@@ -72,7 +72,7 @@ fn a_high_record_never_goes_into_an_executable_that_is_not_allowlisted() {
         let out = run_touch(&p, &[]);
         assert_refused(&p, &out, 4, "policy-denied", &["allowlist"]);
     }
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn an_allowlisted_executable_gets_a_high_value_only_with_a_proof_of_presence() {
         describe(&out)
     );
     assert!(!p.marker().exists());
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn an_allowlisted_executable_whose_content_changed_is_refused() {
     let out = p.expect(0, &["run", "--no-secrets", "--", "./tool.sh"]);
     assert!(out.stderr.is_empty(), "{}", describe(&out));
     assert_eq!(std::fs::read(p.dir.join("stolen")).unwrap(), b"");
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 /// `NAME=fd:secret:…` delivers the value on a descriptor the child reads; the variable holds
@@ -230,7 +230,7 @@ fn a_value_on_a_descriptor_never_enters_the_childs_environment() {
     p.refs("TOKEN_FD=fd:secret:dev/app/token | x\n");
     let out = p.run(&["run", "--", "true"]);
     assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 /// A value that is also the start of another value, printed at the very end of the output:

@@ -125,7 +125,7 @@ fn no_encoding_of_an_injected_value_reaches_the_callers_stdout_or_stderr() {
     );
     assert_absent_decoded(&out.stdout, &value, "stdout");
     assert_absent_decoded(&out.stderr, &value, "stderr");
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn a_value_inside_a_template_is_masked_inside_the_url() {
         "{}",
         describe(&out)
     );
-    assert_not_printed(&p.h, &password, "password");
+    assert_not_printed(&p.h, &password, "the password");
 }
 
 #[test]

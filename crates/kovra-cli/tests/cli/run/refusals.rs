@@ -183,7 +183,7 @@ fn a_fallback_on_a_production_coordinate_is_refused() {
         &["run", "--env", "dev", "--", "sh", "-c", "echo \"DB=$DB\""],
     );
     assert_eq!(stdout(&out), "DB=devpass\n");
-    assert_not_printed(&p.h, &prod, "prod");
+    assert_not_printed(&p.h, &prod, "the production value");
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn a_locked_vault_is_refused() {
     let pass = p.h.pass_file.display().to_string();
     p.h.ok(&["unlock", "--passphrase-file", &pass]);
     assert!(p.injections("allow").is_empty());
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
@@ -236,5 +236,5 @@ fn a_command_that_does_not_exist_or_cannot_be_executed_is_refused() {
         &["run", "--env", "dev", "--", "python3", "-c", "pass"],
     );
     assert_refused(&p, &out, 127, "command-not-found", &["python3"]);
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }

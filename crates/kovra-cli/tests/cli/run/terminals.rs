@@ -28,7 +28,7 @@ fn a_child_gets_a_terminal_of_the_callers_size_only_when_kovra_is_on_one() {
     // Without a terminal: pipes, no PTY.
     let out = p.expect(0, &["run", "--env", "dev", "--", "python3", "-c", PY_TTY]);
     assert_eq!(stdout(&out), "tty False False False\nsize None\n");
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn on_a_terminal_input_line_editing_ctrl_c_and_window_size_changes_reach_the_chi
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(stdout(&out).contains("winch 132 50"), "{}", describe(&out));
-    assert_not_printed(&p.h, &value, "value");
+    assert_not_printed(&p.h, &value, "the injected value");
 }
 
 #[test]
