@@ -48,10 +48,10 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# No test passes by skipping itself. A test that needs a tool installed above fails, naming
-# this script, when the tool is missing (python3's `mcp` and `cryptography`, age, openssl,
-# oathtool...): those are quick apt/pip installs, and a bare `cargo test --workspace` must
-# not report them as passed. The one that needs an npm download of hundreds of packages and
+# No test passes by skipping itself. A test that needs a tool installed above fails when the
+# tool is missing (python3's `mcp` and `cryptography` with a message naming this script; age,
+# openssl, oathtool... on the missing command): those are quick apt/pip installs, and a bare
+# `cargo test --workspace` must not report them as passed. The one that needs an npm download of hundreds of packages and
 # minutes of Node processes (the MCP Inspector, crates/kovra-cli/tests/cli/mcp_inspector/) is
 # `#[ignore = "... run scripts/test.sh"]` instead: `cargo test --workspace` lists it as
 # ignored, with that reason, and this script, having installed it, runs it with the rest.
