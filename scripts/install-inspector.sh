@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the MCP Inspector (the second independent MCP client of `kovra mcp` in the tests,
-# crates/kovra-cli/tests/cli/mcp_inspector.rs) into target/test-tools/inspector, at a pinned
+# crates/kovra-cli/tests/cli/mcp_inspector/) into target/test-tools/inspector, at a pinned
 # version. Idempotent; installs Node with apt-get when npm is missing. Prints one line on
-# success. Exits 3 when Node is older than 18 (the test then skips itself).
+# success. Exits 3 when Node is older than 18 (scripts/test.sh then stops; the test, an
+# ignored one that scripts/test.sh runs, fails naming this script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -5,6 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
+use crate::leak::*;
 
 const HIGH: &str = "secret:dev/api/key";
 
@@ -190,7 +191,7 @@ fn an_agent_run_of_a_high_value_proceeds_after_approval() {
     let text = stdout(&out);
     assert!(text.contains(&format!("len={}", value.len())), "{text}");
     assert!(text.contains("key=[kovra:API_KEY]"), "{text}");
-    assert!(!h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&h, &value, "the record's value");
     assert!(
         !out.stdout
             .windows(value.len())
@@ -235,7 +236,7 @@ fn an_approved_run_is_the_same_request_when_started_again() {
         "approved once, used twice: {}",
         describe(&third)
     );
-    assert!(!h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&h, &value, "the record's value");
 }
 
 /// The human is told: a parked request and each use of a medium record raise a desktop
@@ -318,10 +319,10 @@ fn parked_requests_and_medium_uses_notify_the_human() {
         text.contains("approval needed") && text.contains(&format!("kovra approve {id}")),
         "{text}"
     );
-    assert!(
-        !canary_forms(&medium)
-            .iter()
-            .any(|f| text.as_bytes().windows(f.len()).any(|w| w == f.as_slice()))
+    assert_absent(
+        text.as_bytes(),
+        &medium,
+        "the approval notice (medium canary)",
     );
 }
 

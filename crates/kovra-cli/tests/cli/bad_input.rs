@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::leak::*;
 
 /// What must not change: every record's metadata (versions and times included) and the count.
 fn snapshot(h: &Home) -> (Value, u64) {

@@ -1,4 +1,5 @@
 use crate::harness::*;
+use crate::leak::*;
 
 #[test]
 fn init_add_list_show_reveal_round_trip() {
@@ -42,5 +43,5 @@ fn production_records_are_born_high_and_agents_cannot_reveal_them() {
     let out = h.run(&["reveal", "secret:prod/db/password"]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     assert!(stderr(&out).contains("policy-denied"));
-    assert!(!h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&h, &value, "the record's value");
 }

@@ -1,6 +1,6 @@
 //! The canary test: distinct canary values at every sensitivity, environment and vault, a
 //! scenario that runs every command (human and `--json` forms), and then a search for each
-//! canary, plain, base64 and hex, in every file kovra wrote, in everything it printed, and in
+//! canary, in every form `leak::forms` lists, in every file kovra wrote, in everything it printed, and in
 //! the audit trail. Only one canary is ever revealed, and only by approved reveals; it may appear
 //! in those outputs and nowhere else.
 
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::leak::*;
 
 /// The scenario's calls: every one with `KOVRA_LOG=trace`, so an autostarted daemon logs all it can.
 struct Scenario {
@@ -414,13 +415,11 @@ fn canaries_appear_only_in_approved_reveals() {
     let entries = trail["entries"].as_array().unwrap();
     assert!(entries.len() > 60, "a thin trail: {}", entries.len());
     for (what, value) in hidden.iter().copied().chain([("revealed", &revealed)]) {
-        for form in canary_forms(value) {
-            assert!(
-                !contains(&trail_bytes, &form),
-                "the {what} canary is in `audit --json` ({})",
-                String::from_utf8_lossy(&form)
-            );
-        }
+        assert_absent(
+            &trail_bytes,
+            value,
+            &format!("`audit --json` (the {what} canary)"),
+        );
     }
     for action in [
         "add",
@@ -445,8 +444,7 @@ fn canaries_appear_only_in_approved_reveals() {
     all.push(("old passphrase", &old_passphrase));
     let scan = |when: &str| {
         for (what, value) in &all {
-            let hits = s.h.files_containing(&canary_forms(value));
-            assert!(hits.is_empty(), "{when}: the {what} canary is in {hits:?}");
+            assert_not_in_files(&s.h, value, &format!("{when}: the {what} canary"));
         }
     };
     assert!(
@@ -467,30 +465,20 @@ fn canaries_appear_only_in_approved_reveals() {
     let log = std::fs::read(s.h.home.join("daemon.log")).unwrap();
     assert!(log.len() > 200, "the daemon log is nearly empty");
     for (what, value) in &all {
-        for form in canary_forms(value) {
-            assert!(!contains(&log, &form), "the {what} canary is in daemon.log");
-        }
+        assert_absent(&log, value, &format!("daemon.log (the {what} canary)"));
     }
 
     // --- the transcript: hidden canaries nowhere; the revealed one only in approved reveals ---
     for (what, value) in &hidden {
-        assert!(
-            !s.h.transcript_contains(&canary_forms(value)),
-            "the {what} canary was printed"
-        );
+        assert_not_printed(&s.h, value, &format!("the {what} canary"));
     }
-    assert!(
-        !s.h.transcript_contains(&canary_forms(PASSPHRASE)),
-        "the passphrase was printed"
-    );
+    assert_not_printed(&s.h, PASSPHRASE, "the passphrase");
     let rest = s.unapproved_transcript();
-    for form in canary_forms(&revealed) {
-        assert!(
-            !contains(&rest, &form),
-            "the revealed canary was printed outside an approved reveal ({})",
-            String::from_utf8_lossy(&form)
-        );
-    }
+    assert_absent(
+        &rest,
+        &revealed,
+        "the transcript outside approved reveals (the revealed canary)",
+    );
     let t = s.h.transcript.borrow();
     for r in &s.approved {
         assert_eq!(
@@ -500,4 +488,28 @@ fn canaries_appear_only_in_approved_reveals() {
         );
     }
     assert_eq!(s.approved.len(), 4);
+}
+
+/// The scanners find every listed form, and a failure names the form and the offset but
+/// never shows the value: a leak test must not leak what it looks for.
+#[test]
+fn a_failed_scan_names_the_form_and_offset_but_never_the_value() {
+    let value = tricky_canary("kit");
+    for form in forms(&value) {
+        let mut hay = b"prefix ".to_vec();
+        hay.extend_from_slice(&form.bytes);
+        hay.extend_from_slice(b" suffix");
+        let hit = find(&hay, &value).unwrap_or_else(|| panic!("{} not found", form.label));
+        assert_eq!(hit.offset, 7, "{}", form.label);
+        let err = std::panic::catch_unwind(|| assert_absent(&hay, &value, "the test haystack"))
+            .expect_err("assert_absent passed over a planted form");
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("the test haystack"), "{msg}");
+        assert!(msg.contains("at offset 7"), "{msg}");
+        assert!(
+            find(msg.as_bytes(), &value).is_none(),
+            "the message shows the value"
+        );
+    }
+    assert!(find(b"nothing to see here", &value).is_none());
 }

@@ -235,35 +235,6 @@ fn eight_processes_racing_to_autostart_share_one_daemon() {
     );
 }
 
-/// Pids of live `kovra daemon` processes whose KOVRA_HOME is this home.
-fn daemons_of(h: &Home) -> Vec<u32> {
-    let want = format!("KOVRA_HOME={}", h.home.display());
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let is_daemon = cmdline.split(|b| *b == 0).any(|a| a == b"daemon");
-        let ours = environ.split(|b| *b == 0).any(|v| v == want.as_bytes());
-        if is_daemon && ours && !zombie(pid) {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
-fn zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rfind(')')
-                .and_then(|i| s[i + 1..].split_whitespace().next().map(str::to_string))
-        })
-        .is_none_or(|state| state == "Z" || state == "X")
-}
-
 fn wait_until_stopped(h: &Home) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !daemons_of(h).is_empty() {

@@ -1,13 +1,12 @@
 //! A throwaway vault home per test: its own KOVRA_HOME and runtime dir, a passphrase file,
-//! the real `kovra` binary, and a transcript of everything printed, for canary scans.
+//! the real `kovra` binary, and a transcript of everything printed, for canary scans
+//! (`leak.rs`).
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-use base64::Engine;
 
 pub const PASSPHRASE: &str = "test passphrase, long enough";
 
@@ -262,35 +261,6 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// A canary value and the encodings it must not appear in either.
-pub fn canary_forms(value: &str) -> Vec<Vec<u8>> {
-    let b = value.as_bytes();
-    vec![
-        b.to_vec(),
-        base64::engine::general_purpose::STANDARD
-            .encode(b)
-            .into_bytes(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(b)
-            .into_bytes(),
-        hex::encode(b).into_bytes(),
-        hex::encode_upper(b).into_bytes(),
-    ]
-}
-
-/// A unique canary per call.
-pub fn canary(tag: &str) -> String {
-    let mut r = [0u8; 8];
-    getrandom_bytes(&mut r);
-    format!("CANARY-{tag}-{}", hex::encode(r))
-}
-
-fn getrandom_bytes(buf: &mut [u8]) {
-    let f = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, buf));
-    f.expect("urandom");
-}
-
 pub fn describe(out: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
@@ -329,4 +299,49 @@ pub fn human_fingerprint(h: &Home, args: &[&str], coord: &str, passphrase: &str)
         .find(|w| w.starts_with("kfp:"))
         .unwrap_or_else(|| panic!("no fingerprint for {coord}: {}", describe(&out)))
         .to_string()
+}
+
+/// Fail, naming the script that installs it, when python3 cannot import `module` (a pip
+/// install, done by scripts/test.sh): a test that needs it never passes by skipping itself.
+pub fn require_python_module(module: &str) {
+    let out = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python3 cannot import `{module}`: run `bash scripts/test.sh` (it installs it with pip): {}",
+        stderr(&out).trim()
+    );
+}
+
+/// Pids of live `kovra daemon` processes whose `KOVRA_HOME` is this home (their environment
+/// is readable to root): a daemon a command spawned is listed from the moment it was forked,
+/// before it listens.
+pub fn daemons_of(h: &Home) -> Vec<u32> {
+    let want = format!("KOVRA_HOME={}", h.home.display());
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let is_daemon = cmdline.split(|b| *b == 0).any(|a| a == b"daemon");
+        let ours = environ.split(|b| *b == 0).any(|v| v == want.as_bytes());
+        if is_daemon && ours && !zombie(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next().map(str::to_string))
+        })
+        .is_none_or(|state| state == "Z" || state == "X")
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::leak::*;
 
 fn socket_files(h: &Home) -> Vec<PathBuf> {
     std::fs::read_dir(h.runtime.join("kovra"))
@@ -668,7 +669,8 @@ fn status_without_a_daemon_does_not_start_one() {
     assert_eq!(s["daemon"], "not-running", "{s}");
     assert_eq!(s["initialized"], true, "{s}");
     assert_eq!(s["unlocked"], false, "{s}");
-    std::thread::sleep(Duration::from_millis(200));
+    // A daemon `status` spawned would be a process before `status` returned, listening or not.
+    assert!(daemons_of(&h).is_empty(), "status started a daemon");
     assert!(socket_files(&h).is_empty(), "status started a daemon");
 }
 

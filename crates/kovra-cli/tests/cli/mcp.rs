@@ -8,6 +8,7 @@ use crate::harness::*;
 
 #[test]
 fn the_python_mcp_client_drives_every_tool_and_sees_no_canary() {
+    require_python_module("mcp");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kovra-mcp/tests/mcp_client.py");
     let out = Command::new("python3")
         .arg(&script)

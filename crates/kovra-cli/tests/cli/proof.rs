@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::leak::*;
 
 const HIGH: &str = "secret:staging/api/key";
 const MEDIUM: &str = "secret:dev/db/password";
@@ -195,7 +196,7 @@ fn a_wrong_passphrase_reveals_nothing_and_is_audited() {
     let text = stdout(&out);
     assert!(text.contains("code: proof-invalid"), "{text}");
     assert!(text.contains("wrong passphrase"), "{text}");
-    assert!(!h.transcript_contains(&canary_forms(&v.high)), "{text}");
+    assert_not_printed(h, &v.high, "the high value");
     let proofs = audit(h, &["--action", "proof"]);
     assert_eq!(proofs.len(), 1, "{proofs:?}");
     assert_eq!(proofs[0]["decision"], "deny");
@@ -434,7 +435,7 @@ fn agents_never_reveal_what_a_human_could() {
         describe(&out)
     );
     for secret in [&v.high, &v.medium, &v.prod, &v.inject] {
-        assert!(!h.transcript_contains(&canary_forms(secret)));
+        assert_not_printed(h, secret, "the secret");
     }
     // Revealable, low or medium, non-production: an agent may.
     for (coord, value) in [(LOW, &v.low), (MEDIUM_REVEALABLE, &v.medium_revealable)] {
@@ -456,7 +457,7 @@ fn agents_never_reveal_what_a_human_could() {
         "{text}"
     );
     assert!(!text.contains("passphrase: "), "{text}");
-    assert!(!h.transcript_contains(&canary_forms(&v.inject)));
+    assert_not_printed(h, &v.inject, "the inject-only value");
     let last = audit(h, &["--coordinate", INJECT, "--action", "reveal"])
         .pop()
         .unwrap();
@@ -506,7 +507,7 @@ fn origin_only_tightens() {
     assert_eq!(error_of(&out)["code"], "policy-denied");
     let last = audit(h, &["--action", "reveal"]).pop().unwrap();
     assert_eq!(last["origin"], "agent", "{last}");
-    assert!(!h.transcript_contains(&canary_forms(&v.high)));
+    assert_not_printed(h, &v.high, "the high value");
     // And the same terminal without the variable is a human again.
     let out = h.run_pty(&["reveal", HIGH], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
@@ -588,7 +589,7 @@ fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
         "{}",
         describe(&out)
     );
-    assert!(!h.transcript_contains(&canary_forms(&value)));
+    assert_not_printed(&h, &value, "the record's value");
 }
 
 /// `unlock --passphrase-file` against a daemon that is already unlocked sends no passphrase,

@@ -7,6 +7,9 @@
 #[allow(dead_code)]
 #[path = "../cli/harness.rs"]
 mod harness;
+#[allow(dead_code)]
+#[path = "../cli/leak.rs"]
+mod leak;
 
 mod common;
 mod nonroot;

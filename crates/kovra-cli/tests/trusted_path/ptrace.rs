@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use crate::harness::*;
+use crate::leak::*;
 use crate::nonroot;
 
 const HIGH: &str = "secret:dev/api/key";

@@ -1,0 +1,479 @@
+//! `kovra run`: real children (`sh`, `python3`, `cat`, `python3 -m http.server`) started by
+//! the daemon with `.env.refs` values in their environment. Exit codes and signal deaths,
+//! stdin passthrough, streaming, signal forwarding, pseudo-terminals; redaction of every
+//! common encoding of a canary; `KOVRA_*` scrubbing; `--only`, `--no-secrets`, literals and
+//! fallbacks; no plaintext in any file; and bad input that must stop the run before anything
+//! is injected or started.
+//!
+//! A value is proven to be injected without ever printing it: the child prints its SHA-256
+//! or its length, and the test compares with what it computes itself.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::*;
+use crate::leak::*;
+
+mod at_rest;
+mod children;
+mod descriptors;
+mod environment;
+mod high;
+mod redaction;
+mod refusals;
+mod terminals;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+/// A vault home plus a project directory to run in (the children's working directory).
+struct Proj {
+    h: Home,
+    dir: PathBuf,
+}
+
+impl Proj {
+    fn new() -> Proj {
+        let h = Home::init();
+        let dir = h.root.join("proj");
+        std::fs::create_dir_all(&dir).unwrap();
+        Proj { h, dir }
+    }
+
+    /// Write `./.env.refs`.
+    fn refs(&self, text: &str) {
+        std::fs::write(self.dir.join(".env.refs"), text).unwrap();
+    }
+
+    /// Store a record; it must succeed.
+    fn add(&self, coord: &str, value: &str, extra: &[&str]) {
+        let out = self.h.add(coord, value.as_bytes(), extra);
+        assert!(out.status.success(), "add {coord}: {}", describe(&out));
+    }
+
+    /// A `kovra` command in the project directory.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.h.cmd(args);
+        c.current_dir(&self.dir);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.h.run_with(self.cmd(args), None)
+    }
+
+    fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        self.h.run_with(c, None)
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.h.run_with(self.cmd(args), Some(stdin))
+    }
+
+    /// `args` must exit with `code`.
+    fn expect(&self, code: i32, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            describe(&out)
+        );
+        out
+    }
+
+    /// The harness's `pty_answer.py` (a real PTY of size 0x0, typing passphrases), run in
+    /// the project directory.
+    fn pty_answer(&self, args: &[&str], answers: &[&str]) -> Output {
+        let answers_file = self.h.root.join("answers-run");
+        std::fs::write(
+            &answers_file,
+            answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
+        let mut py = Command::new("python3");
+        py.arg(script)
+            .arg(&answers_file)
+            .arg("--")
+            .arg(kovra_bin())
+            .args(args)
+            .current_dir(&self.dir);
+        copy_env(&self.h, &mut py);
+        self.h.run_with(py, None)
+    }
+
+    /// A command that runs `kovra ARGS` on a fresh PTY of `rows` x `cols` (its controlling
+    /// terminal), following `steps`: `[wait_for_text, "type", text]`,
+    /// `[wait_for_text, "resize", [rows, cols]]` or `[wait_for_text, "sleep", seconds]`.
+    /// Everything the terminal showed goes to stdout; it exits with kovra's status.
+    fn pty_drive(&self, rows: u16, cols: u16, steps: Value, args: &[&str]) -> Command {
+        let script = self.h.root.join("pty_drive.py");
+        std::fs::write(&script, PTY_DRIVE).unwrap();
+        let mut py = Command::new("python3");
+        py.arg(script)
+            .arg(rows.to_string())
+            .arg(cols.to_string())
+            .arg(steps.to_string())
+            .arg("--")
+            .arg(kovra_bin())
+            .args(args)
+            .current_dir(&self.dir);
+        copy_env(&self.h, &mut py);
+        py
+    }
+
+    fn pty_run(&self, rows: u16, cols: u16, steps: Value, args: &[&str]) -> Output {
+        self.h
+            .run_with(self.pty_drive(rows, cols, steps, args), None)
+    }
+
+    /// The file a child creates when it actually runs.
+    fn marker(&self) -> PathBuf {
+        self.dir.join("child-ran")
+    }
+
+    /// Audit entries of `inject` actions with the given decision.
+    fn injections(&self, decision: &str) -> Vec<Value> {
+        let (code, v) = self.h.json(&["audit", "--action", "inject"]);
+        assert_eq!(code, 0, "{v}");
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["decision"] == decision)
+            .cloned()
+            .collect()
+    }
+
+    /// Nothing was injected, and the child never ran.
+    fn assert_nothing_ran(&self, out: &Output) {
+        assert!(
+            !self.marker().exists(),
+            "the child ran although the run was refused: {}",
+            describe(out)
+        );
+        let allowed = self.injections("allow");
+        assert!(
+            allowed.is_empty(),
+            "values were injected: {allowed:?}\n{}",
+            describe(out)
+        );
+    }
+}
+
+fn copy_env(h: &Home, into: &mut Command) {
+    let base = h.cmd(&[]);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => into.env(k, v),
+            None => into.env_remove(k),
+        };
+    }
+}
+
+/// A PTY driver (Python's `pty`): sets the window size before exec, follows the steps,
+/// prints everything the terminal showed, exits with the child's status.
+const PTY_DRIVE: &str = r#"
+import fcntl, json, os, pty, select, signal, struct, sys, termios, time
+rows, cols = int(sys.argv[1]), int(sys.argv[2])
+steps = json.loads(sys.argv[3])
+assert sys.argv[4] == "--"
+argv = sys.argv[5:]
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    os.execvp(argv[0], argv)
+seen = b""
+mark = 0
+deadline = time.time() + 30
+while True:
+    if time.time() > deadline:
+        os.kill(pid, signal.SIGKILL)
+        seen += b"\n[pty_drive: timed out]\n"
+        break
+    if steps:
+        at = seen.find(steps[0][0].encode(), mark)
+        if at >= 0:
+            _, action, arg = steps.pop(0)
+            mark = at + 1
+            if action == "type":
+                os.write(fd, arg.encode())
+            elif action == "resize":
+                fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", arg[0], arg[1], 0, 0))
+            elif action == "sleep":
+                time.sleep(arg)
+            continue
+    r, _, _ = select.select([fd], [], [], 0.05)
+    if fd in r:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+sys.stdout.buffer.write(seen)
+sys.stdout.flush()
+_, status = os.waitpid(pid, 0)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"#;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn out_err(out: &Output) -> Vec<u8> {
+    let mut all = out.stdout.clone();
+    all.extend_from_slice(&out.stderr);
+    all
+}
+
+/// Whether a process exists (and is not a zombie).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn wait_gone(pid: i32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    !alive(pid)
+}
+
+/// Wait until process `pid` catches `sig` (`SigCgt` in /proc/PID/status). The child's stdio is
+/// the kovra client's own, handed to the daemon, so the child can print before the client
+/// watches signals: a signal sent before then would kill the client instead of reaching the
+/// child.
+fn wait_catching(pid: Pid, sig: Signal, within: Duration) {
+    let bit = 1u64 << (sig as i32 - 1);
+    let deadline = Instant::now() + within;
+    loop {
+        let caught = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("SigCgt:"))
+                    .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+            });
+        if caught.is_some_and(|mask| mask & bit != 0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kovra run ({pid}) did not start watching {sig:?} within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Wait until process `pid` runs the program named `comm` (a shell's `exec` has happened).
+fn wait_comm(pid: i32, comm: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or(true, |c| c.trim() != comm) {
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} did not become {comm} within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A `kovra run` in flight, its stdout read as it arrives.
+struct Live {
+    child: Child,
+    chunks: mpsc::Receiver<(Instant, Vec<u8>)>,
+    err: mpsc::Receiver<Vec<u8>>,
+    out: Vec<u8>,
+    /// (stdout length after a chunk, when that chunk arrived)
+    arrivals: Vec<(usize, Instant)>,
+}
+
+struct Finished {
+    status: ExitStatus,
+    out: Vec<u8>,
+    err: Vec<u8>,
+    exited_at: Instant,
+}
+
+impl Finished {
+    fn describe(&self) -> String {
+        format!(
+            "status {:?}\nstdout: {}\nstderr: {}",
+            self.status,
+            String::from_utf8_lossy(&self.out),
+            String::from_utf8_lossy(&self.err)
+        )
+    }
+}
+
+impl Live {
+    fn start(mut c: Command) -> Live {
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut so = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let (tx, chunks) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = so.read(&mut buf) {
+                if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+        });
+        let (etx, err) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = se.read_to_end(&mut v);
+            let _ = etx.send(v);
+        });
+        Live {
+            child,
+            chunks,
+            err,
+            out: Vec::new(),
+            arrivals: Vec::new(),
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Wait until stdout shows `needle`; returns when the chunk completing it arrived.
+    fn wait_for(&mut self, needle: &str, within: Duration) -> Instant {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(at) = self
+                .out
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+            {
+                let end = at + needle.len();
+                return self
+                    .arrivals
+                    .iter()
+                    .find(|(upto, _)| *upto >= end)
+                    .map(|(_, t)| *t)
+                    .unwrap();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok((at, chunk)) => {
+                    self.out.extend_from_slice(&chunk);
+                    self.arrivals.push((self.out.len(), at));
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "`{needle}` did not appear within {within:?}; stdout so far: {}",
+                        String::from_utf8_lossy(&self.out)
+                    );
+                }
+            }
+        }
+    }
+
+    /// The text after `prefix` on the first stdout line holding it.
+    fn line_after(&self, prefix: &str) -> String {
+        let text = String::from_utf8_lossy(&self.out);
+        let line = text.lines().find(|l| l.contains(prefix)).unwrap();
+        line[line.find(prefix).unwrap() + prefix.len()..].to_string()
+    }
+
+    /// Wait for the CLI to exit (killing it and failing after `within`).
+    fn finish(mut self, h: &Home, within: Duration) -> Finished {
+        let deadline = Instant::now() + within;
+        let (status, exited_at) = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break (s, Instant::now());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "kovra run did not exit within {within:?}; stdout: {}",
+                    String::from_utf8_lossy(&self.out)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        while let Ok((_, chunk)) = self.chunks.recv_timeout(Duration::from_secs(3)) {
+            self.out.extend_from_slice(&chunk);
+        }
+        let err = self
+            .err
+            .recv_timeout(Duration::from_secs(3))
+            .unwrap_or_default();
+        let mut t = h.transcript.borrow_mut();
+        t.extend_from_slice(&self.out);
+        t.extend_from_slice(&err);
+        Finished {
+            status,
+            out: self.out,
+            err,
+            exited_at,
+        }
+    }
+}
+
+/// Stop the daemon and wait until it is gone (`daemon stop` answers before it exits).
+fn stop_and_wait(h: &Home) {
+    let pid = h.daemon_pid();
+    h.stop();
+    if let Some(pid) = pid {
+        assert!(
+            wait_gone(pid as i32, Duration::from_secs(10)),
+            "the daemon did not stop"
+        );
+    }
+}
+
+fn write_executable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A project with one medium record, `TOKEN`, wired in `.env.refs`.
+fn with_token(tag: &str) -> (Proj, String) {
+    let p = Proj::new();
+    let value = canary(tag);
+    p.add("secret:dev/app/token", &value, &[]);
+    p.refs("TOKEN=secret:${ENV}/app/token\n");
+    (p, value)
+}
+
+const PY_SHA_OF: &str =
+    "import hashlib,os,sys;print(hashlib.sha256(os.environ[sys.argv[1]].encode()).hexdigest())";
