@@ -31,6 +31,8 @@ mod refs;
 mod requests;
 mod sharing;
 mod system;
+#[cfg(test)]
+mod tests;
 mod twofactor;
 mod vault;
 
