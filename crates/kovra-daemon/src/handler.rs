@@ -23,7 +23,6 @@ use crate::proof::Challenges;
 mod approval;
 mod broker;
 mod challenge;
-mod error;
 mod gate;
 mod lifecycle;
 mod records;
@@ -36,8 +35,8 @@ mod tests;
 mod twofactor;
 mod vault;
 
+use crate::error::GateError;
 use approval::describe;
-use error::{error, locked, not_found, ok, parse_coord, parse_totp, store_error};
 use gate::{Gate, Located, Op};
 use records::birth_sensitivity;
 
@@ -91,6 +90,13 @@ fn daemon_entry(action: &str, decision: &str) -> AuditEntry {
         origin: "daemon".into(),
         decision: decision.into(),
         ..AuditEntry::default()
+    }
+}
+
+/// A reply on the wire.
+fn ok(reply: Reply) -> Response {
+    Response::Ok {
+        reply: Box::new(reply),
     }
 }
 
@@ -265,8 +271,6 @@ impl Daemon {
         inner.registry = None;
     }
 
-    /// Handle one request. Returns the reply and a delay to apply before sending it
-    /// (the back-off after failed proofs, applied outside the lock).
     /// Handle one request. Returns the reply, a delay to apply before sending it (the
     /// back-off after failed proofs, applied outside the lock), and for an approved `run`
     /// the plan the connection then carries out.
@@ -275,18 +279,32 @@ impl Daemon {
         envelope: Envelope,
         caller: &Caller,
     ) -> (Response, Duration, Option<Plan>) {
+        let (result, delay, plan) = self.answer(envelope, caller);
+        // The one place a handler's result becomes the wire reply.
+        let response = match result {
+            Ok(reply) => ok(reply),
+            Err(refused) => refused.into_response(),
+        };
+        (response, delay, plan)
+    }
+
+    fn answer(
+        &self,
+        envelope: Envelope,
+        caller: &Caller,
+    ) -> (Result<Reply, GateError>, Duration, Option<Plan>) {
         if envelope.v != PROTOCOL_VERSION {
             return (
-                error(
+                Err(GateError::new(
                     "protocol-version",
                     format!(
                         "the daemon speaks protocol {PROTOCOL_VERSION}, the client sent {}",
                         envelope.v
                     ),
-                    Some(
-                        "restart the daemon with `kovra daemon stop`, then retry with the same kovra binary",
-                    ),
-                ),
+                )
+                .hint(
+                    "restart the daemon with `kovra daemon stop`, then retry with the same kovra binary",
+                )),
                 Duration::ZERO,
                 None,
             );
@@ -297,7 +315,7 @@ impl Daemon {
             ..
         } = envelope;
         if let Request::ApprovalWait { id } = &request {
-            return (self.wait_for_approval(id), Duration::ZERO, None);
+            return (Ok(self.wait_for_approval(id)), Duration::ZERO, None);
         }
         let observed = if caller.tty {
             Origin::Human
@@ -312,11 +330,10 @@ impl Daemon {
             && let Err(e) = coord::validate_name(p)
         {
             return (
-                error(
+                Err(GateError::new(
                     "project-invalid",
                     format!("invalid project name: {e}"),
-                    None,
-                ),
+                )),
                 Duration::ZERO,
                 None,
             );
@@ -351,13 +368,13 @@ impl Daemon {
             inner.last_activity = Instant::now();
         }
         let failures_before = inner.failures;
-        let (response, plan) = self.dispatch(&mut inner, &info, request, proof, digest, program);
+        let (result, plan) = self.dispatch(&mut inner, &info, request, proof, digest, program);
         let delay = if inner.failures > failures_before {
             Duration::from_millis(250u64.saturating_mul(1 << inner.failures.min(5)))
         } else {
             Duration::ZERO
         };
-        (response, delay, plan)
+        (result, delay, plan)
     }
 
     fn dispatch(
@@ -367,10 +384,10 @@ impl Daemon {
         request: Request,
         proof: Option<Proof>,
         digest: [u8; 32],
-        program: Option<Result<crate::program::Program, Response>>,
-    ) -> (Response, Option<Plan>) {
-        let response = match request {
-            Request::Status => ok(Reply::Status(self.status(inner, &info.scope))),
+        program: Option<Result<crate::program::Program, GateError>>,
+    ) -> (Result<Reply, GateError>, Option<Plan>) {
+        let result = match request {
+            Request::Status => Ok(Reply::Status(self.status(inner, &info.scope))),
             Request::Init {
                 passphrase,
                 unattended,
@@ -391,23 +408,23 @@ impl Daemon {
             }
             Request::Lock => {
                 Self::lock_now(inner, "requested");
-                ok(Reply::Done {
+                Ok(Reply::Done {
                     message: "vault locked".into(),
                 })
             }
             Request::Shutdown => {
                 Self::lock_now(inner, "shutdown");
-                ok(Reply::Done {
+                Ok(Reply::Done {
                     message: "daemon stopping".into(),
                 })
             }
             Request::Handover => match inner.store {
-                Some(_) => error(
+                Some(_) => Err(GateError::new(
                     "vault-unlocked",
                     "this daemon is unlocked; it hands over only while locked",
-                    Some("`kovra lock` or `kovra daemon stop` first"),
-                ),
-                None => ok(Reply::HandedOver {
+                )
+                .hint("`kovra lock` or `kovra daemon stop` first")),
+                None => Ok(Reply::HandedOver {
                     failed_unlocks: inner.failed_unlocks_while_locked,
                 }),
             },
@@ -417,7 +434,7 @@ impl Daemon {
                         inner.passphrase_proofs = false;
                     }
                     let verifier = store.proof_verifier();
-                    ok(Reply::Verified {
+                    Ok(Reply::Verified {
                         kdf: verifier.kdf.clone(),
                         daemon_tag: hex::encode(proof::tag(
                             &verifier.key,
@@ -427,16 +444,16 @@ impl Daemon {
                         )),
                     })
                 }
-                None => locked(),
+                None => Err(GateError::locked()),
             },
             other => {
                 let Some(store) = inner.store.as_mut() else {
-                    let resp = if LockedStore::exists(&self.paths.home) {
-                        locked()
+                    let refused = if LockedStore::exists(&self.paths.home) {
+                        GateError::locked()
                     } else {
-                        store_error(&StoreError::NotInitialized(self.paths.home.clone()))
+                        GateError::from(StoreError::NotInitialized(self.paths.home.clone()))
                     };
-                    return (resp, None);
+                    return (Err(refused), None);
                 };
                 let facts = describe(&other);
                 let mut gate = Gate {
@@ -472,7 +489,7 @@ impl Daemon {
                     let mut e = info.entry("approval-used", None, None, "allow");
                     e.detail = Some(format!("approval {id}"));
                     if let Err(err) = gate.store.audit(e) {
-                        return (store_error(&err), None);
+                        return (Err(GateError::from(err)), None);
                     }
                     gate.presence = Presence::Proven;
                 }
@@ -482,20 +499,20 @@ impl Daemon {
                             *gate.failures = 0;
                             gate.presence = Presence::Proven;
                         }
-                        Err(resp) => {
+                        Err(refused) => {
                             *gate.failures += 1;
-                            return (resp, None);
+                            return (Err(refused), None);
                         }
                     }
                 }
                 return gate.run(other);
             }
         };
-        (response, None)
+        (result, None)
     }
 
     /// Block (without holding the state lock) until a parked request is decided or expires.
-    fn wait_for_approval(&self, id: &str) -> Response {
+    fn wait_for_approval(&self, id: &str) -> Reply {
         let deadline = Instant::now() + crate::approvals::APPROVAL_TTL + Duration::from_secs(2);
         loop {
             let outcome = self.lock_inner().approvals.outcome(id);
@@ -508,27 +525,27 @@ impl Daemon {
                 Outcome::Approved => "approved",
                 Outcome::Denied => "denied",
             };
-            return ok(Reply::ApprovalState {
+            return Reply::ApprovalState {
                 id: id.to_string(),
                 state: state.into(),
-            });
+            };
         }
     }
 }
 
 impl Gate<'_> {
-    fn run(mut self, request: Request) -> (Response, Option<Plan>) {
+    fn run(mut self, request: Request) -> (Result<Reply, GateError>, Option<Plan>) {
         let result = match request {
             Request::Run(run) => {
                 return match self.prepare_run(*run) {
                     Ok((plan, injected)) => (
-                        ok(Reply::RunReady {
+                        Ok(Reply::RunReady {
                             injected,
                             descriptors_received: false,
                         }),
                         Some(Plan::Run(Box::new(plan))),
                     ),
-                    Err(resp) => (resp, None),
+                    Err(refused) => (Err(refused), None),
                 };
             }
             Request::Doctor {
@@ -543,15 +560,13 @@ impl Gate<'_> {
             Request::ApprovalList => self.approval_list(),
             Request::Approve { id, .. } => self.approval_decide(&id, true),
             Request::Deny { id } => self.approval_decide(&id, false),
-            Request::ApprovalWait { .. } => Err(error(
+            Request::ApprovalWait { .. } => Err(GateError::new(
                 "internal",
                 "approval-wait is answered before the gate",
-                None,
             )),
-            Request::Signal { .. } | Request::Resize { .. } => Err(error(
+            Request::Signal { .. } | Request::Resize { .. } => Err(GateError::new(
                 "no-run",
                 "signal and resize are only valid during a run",
-                None,
             )),
             Request::TwoFactorEnable { .. } => self.two_factor_enable(),
             Request::TwoFactorConfirm { code } => self.two_factor_confirm(&code),
@@ -610,10 +625,13 @@ impl Gate<'_> {
             Request::Api(api) => {
                 return match self.prepare_api(*api) {
                     Ok(plan) => (
-                        error("internal", "a brokered call is answered by its plan", None),
+                        Err(GateError::new(
+                            "internal",
+                            "a brokered call is answered by its plan",
+                        )),
                         Some(Plan::Api(Box::new(plan))),
                     ),
-                    Err(resp) => (resp, None),
+                    Err(refused) => (Err(refused), None),
                 };
             }
             Request::SecretRequest {
@@ -683,12 +701,11 @@ impl Gate<'_> {
             | Request::Lock
             | Request::Shutdown
             | Request::Handover
-            | Request::Verify { .. } => Err(error(
+            | Request::Verify { .. } => Err(GateError::new(
                 "internal",
                 "request routed to the wrong handler",
-                None,
             )),
         };
-        (result.unwrap_or_else(|resp| resp), None)
+        (result, None)
     }
 }

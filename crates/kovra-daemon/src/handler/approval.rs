@@ -1,30 +1,27 @@
 //! Parked requests: what the approving human is shown, and the approve/deny decision.
 
-use kovra_core::policy::{self};
-use kovra_proto::{Fact, Reply, Request, Response};
+use kovra_core::policy;
+use kovra_proto::{Fact, Reply, Request};
 
-use super::{Gate, error, ok, store_error};
+use super::Gate;
+use crate::error::GateError;
 
 impl Gate<'_> {
-    pub(super) fn approval_list(&mut self) -> Result<Response, Response> {
+    pub(super) fn approval_list(&mut self) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::ReadApprovals, "approval-list")?;
-        Ok(ok(Reply::Approvals {
+        Ok(Reply::Approvals {
             pending: self.approvals.pending(),
-        }))
+        })
     }
 
     /// Approve (with a proof of presence) or deny one parked request.
-    pub(super) fn approval_decide(
-        &mut self,
-        id: &str,
-        approve: bool,
-    ) -> Result<Response, Response> {
+    pub(super) fn approval_decide(&mut self, id: &str, approve: bool) -> Result<Reply, GateError> {
         let Some(view) = self.approvals.view(id) else {
-            return Err(error(
+            return Err(GateError::new(
                 "approval-unknown",
                 format!("no pending request {id} (unknown, expired or already decided)"),
-                Some("`kovra approve` lists what is pending; expired requests must be asked again"),
-            ));
+            )
+            .hint("`kovra approve` lists what is pending; expired requests must be asked again"));
         };
         let (op, action) = if approve {
             (policy::VaultOperation::ApproveRequest, "approve")
@@ -38,11 +35,11 @@ impl Gate<'_> {
             "request {id}: {} ({} via {})",
             view.action, view.origin, view.surface
         ));
-        self.store.audit(e).map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::ApprovalState {
+        self.store.audit(e)?;
+        Ok(Reply::ApprovalState {
             id: id.to_string(),
             state: if approve { "approved" } else { "denied" }.into(),
-        }))
+        })
     }
 }
 

@@ -2,13 +2,14 @@
 //! agent an approval parked for the human.
 
 use kovra_core::model::Origin;
-use kovra_core::policy::{self};
+use kovra_core::policy;
 use kovra_core::proof;
-use kovra_proto::{ApprovalView, Fact, PassphraseChallenge, ProofOptions, Response};
+use kovra_proto::{ApprovalView, Fact, PassphraseChallenge, ProofOptions};
 
 use crate::proof::CHALLENGE_TTL;
 
 use super::{Gate, twofactor};
+use crate::error::{Challenge, GateError};
 
 impl Gate<'_> {
     /// Ask for a proof of presence. At a terminal the requester answers the challenge; an
@@ -18,7 +19,7 @@ impl Gate<'_> {
         action: &str,
         reason: policy::Reason,
         message: String,
-    ) -> Response {
+    ) -> GateError {
         let challenge = self.challenges.issue(self.digest);
         // Approving is itself the attended step: it is never parked for someone else.
         let approval = (self.info.origin == Origin::Agent && action != "approve").then(|| {
@@ -63,18 +64,20 @@ impl Gate<'_> {
             None
         };
         let code_accepted = config.proof_by_code && twofactor::active(self.store);
-        Response::NeedsProof {
-            challenge,
-            code: reason.code().to_string(),
+        GateError::needs_proof(
+            reason.code(),
             message,
-            expires_in: CHALLENGE_TTL.as_secs(),
-            approval,
-            answer: Box::new(ProofOptions {
-                passphrase,
-                passphrase_refused,
-                code_accepted,
-                program: self.program_sha.clone(),
-            }),
-        }
+            Challenge {
+                challenge,
+                expires_in: CHALLENGE_TTL.as_secs(),
+                approval,
+                answer: Box::new(ProofOptions {
+                    passphrase,
+                    passphrase_refused,
+                    code_accepted,
+                    program: self.program_sha.clone(),
+                }),
+            },
+        )
     }
 }

@@ -8,12 +8,13 @@ use kovra_core::policy::{self, Decision, Presence, RecordFacts};
 use kovra_core::proof;
 use kovra_core::store::{Record, StoreError, UnlockedStore};
 use kovra_core::totp;
-use kovra_proto::{Fact, Proof, RecordView, Response};
+use kovra_proto::{Fact, Proof, RecordView};
 
 use crate::approvals::Approvals;
 use crate::proof::{ChallengeError, Challenges};
 
-use super::{Daemon, Info, broker, error, not_found, store_error};
+use super::{Daemon, Info, broker};
+use crate::error::GateError;
 
 /// One operation on a record, with the change it would make.
 #[derive(Clone, Copy)]
@@ -68,7 +69,7 @@ pub(super) struct Gate<'a> {
     /// For a record being created with `--provider`: its pin.
     pub(super) new_pin: Option<String>,
     /// For a run: its executable, opened and hashed (or why it could not be).
-    pub(super) program: Option<Result<crate::program::Program, Response>>,
+    pub(super) program: Option<Result<crate::program::Program, GateError>>,
     /// Its hash, which the digest covers and a challenge shows.
     pub(super) program_sha: Option<String>,
     /// Whether a passphrase can still prove presence to this daemon.
@@ -76,18 +77,18 @@ pub(super) struct Gate<'a> {
 }
 
 impl Gate<'_> {
-    pub(super) fn verify_proof(&mut self, proof: &Proof) -> Result<(), Response> {
+    pub(super) fn verify_proof(&mut self, proof: &Proof) -> Result<(), GateError> {
         let refused = |gate: &mut Self, why: &str| {
             let mut e = gate.info.entry("proof", None, None, "deny");
             e.reason = Some(why.to_string());
             if let Err(err) = gate.store.audit(e) {
-                return store_error(&err);
+                return GateError::from(err);
             }
-            error(
+            GateError::new(
                 "proof-invalid",
                 format!("the proof of presence was refused: {why}"),
-                Some("retry the command to get a new challenge"),
             )
+            .hint("retry the command to get a new challenge")
         };
         match self.challenges.take(&proof.challenge, &self.digest) {
             Ok(()) => {}
@@ -300,19 +301,19 @@ impl Gate<'_> {
         action: &str,
         coord: &Coordinate,
         located: &Located,
-    ) -> Result<(), Response> {
+    ) -> Result<(), GateError> {
         let vault = located.vault.as_ref();
         let (decision, reason, reply) = match located.decision {
             Decision::Allow => return Ok(()),
-            Decision::Unaddressable => ("unaddressable", None, not_found(coord)),
+            Decision::Unaddressable => ("unaddressable", None, GateError::not_found(coord)),
             Decision::Deny(r) => (
                 "deny",
                 Some(r),
-                error(
+                GateError::new(
                     "policy-denied",
                     format!("{action} {coord} refused: {}", r.message()),
-                    Some(r.hint()),
-                ),
+                )
+                .hint(r.hint()),
             ),
             Decision::NeedsProof(r) => {
                 let record = located.record.as_ref().map(|rec| {
@@ -343,15 +344,10 @@ impl Gate<'_> {
         };
         let mut entry = self.info.entry(action, Some(coord), vault, decision);
         entry.reason = reason.map(|r| r.code().to_string());
-        if let Response::NeedsProof {
-            approval: Some(id), ..
-        } = &reply
-        {
+        if let Some(id) = reply.approval() {
             entry.detail = Some(format!("parked for approval {id}"));
         }
-        if let Err(e) = self.store.audit(entry) {
-            return Err(store_error(&e));
-        }
+        self.store.audit(entry)?;
         Err(reply)
     }
 
@@ -373,20 +369,17 @@ impl Gate<'_> {
         &mut self,
         op: policy::VaultOperation,
         action: &str,
-    ) -> Result<(), Response> {
+    ) -> Result<(), GateError> {
         match policy::decide_vault(op, &self.info.scope, self.presence, self.info.origin) {
             Decision::Allow => Ok(()),
             Decision::NeedsProof(r) => {
                 let reply = self.challenge_reply(action, r, format!("{action}: {}", r.message()));
                 let mut e = self.info.entry(action, None, None, "needs-proof");
                 e.reason = Some(r.code().to_string());
-                if let Response::NeedsProof {
-                    approval: Some(id), ..
-                } = &reply
-                {
+                if let Some(id) = reply.approval() {
                     e.detail = Some(format!("parked for approval {id}"));
                 }
-                self.store.audit(e).map_err(|e| store_error(&e))?;
+                self.store.audit(e)?;
                 Err(reply)
             }
             other => {
@@ -396,11 +389,10 @@ impl Gate<'_> {
                 };
                 let mut e = self.info.entry(action, None, None, "deny");
                 e.reason = Some(reason.code().to_string());
-                self.store.audit(e).map_err(|e| store_error(&e))?;
-                Err(error(
+                self.store.audit(e)?;
+                Err(GateError::new(
                     "policy-denied",
                     format!("{action} refused: {}", reason.message()),
-                    None,
                 ))
             }
         }

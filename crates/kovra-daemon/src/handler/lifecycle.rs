@@ -4,9 +4,10 @@
 use kovra_core::model::{Origin, VaultName};
 use kovra_core::policy::Scope;
 use kovra_core::store::{LockedStore, StoreError, UnlockedStore};
-use kovra_proto::{PROTOCOL_VERSION, Reply, Response, Secret, StatusInfo};
+use kovra_proto::{PROTOCOL_VERSION, Reply, Secret, StatusInfo};
 
-use super::{Daemon, Info, Inner, MIN_PASSPHRASE, error, ok, store_error, twofactor};
+use super::{Daemon, Info, Inner, MIN_PASSPHRASE, twofactor};
+use crate::error::GateError;
 
 impl Daemon {
     pub(super) fn status(&self, inner: &mut Inner, scope: &Scope) -> StatusInfo {
@@ -51,14 +52,18 @@ impl Daemon {
 
     /// Refuse to take a passphrase while traced (the daemon refused to start traced, but
     /// look again before a key comes into memory).
-    pub(super) fn before_passphrase() -> Option<Response> {
+    pub(super) fn before_passphrase() -> Option<GateError> {
         let tracer = crate::os::own_tracer().filter(|t| *t != 0)?;
         tracing::error!(tracer, "traced: refusing to take a passphrase");
-        Some(error(
-            "daemon-traced",
-            format!("the daemon is being traced by pid {tracer}; it will not take a passphrase"),
-            Some("stop the tracing process, then `kovra daemon stop` and retry"),
-        ))
+        Some(
+            GateError::new(
+                "daemon-traced",
+                format!(
+                    "the daemon is being traced by pid {tracer}; it will not take a passphrase"
+                ),
+            )
+            .hint("stop the tracing process, then `kovra daemon stop` and retry"),
+        )
     }
 
     /// A correct passphrase that came from a file or descriptor (or from a caller without a
@@ -85,32 +90,27 @@ impl Daemon {
         info: &Info,
         passphrase: &Secret,
         unattended: bool,
-    ) -> Response {
+    ) -> Result<Reply, GateError> {
         if let Some(refused) = Self::before_passphrase() {
-            return refused;
+            return Err(refused);
         }
         if passphrase.len() < MIN_PASSPHRASE {
-            return error(
+            return Err(GateError::new(
                 "passphrase-weak",
                 format!("the passphrase must be at least {MIN_PASSPHRASE} characters"),
-                Some("choose a longer passphrase; a weak passphrase is weak protection"),
-            );
+            )
+            .hint("choose a longer passphrase; a weak passphrase is weak protection"));
         }
-        let mut store = match LockedStore::create(&self.paths.home, passphrase.expose(), self.kdf) {
-            Ok(s) => s,
-            Err(e) => return store_error(&e),
-        };
-        if let Err(e) = store.create_vault(
+        let mut store = LockedStore::create(&self.paths.home, passphrase.expose(), self.kdf)?;
+        store.create_vault(
             &VaultName::Global,
             info.entry("init", None, Some(&VaultName::Global), "ok"),
-        ) {
-            return store_error(&e);
-        }
+        )?;
         let id = store.vault_id();
         Self::passphrase_accepted(inner, info, unattended);
         let note = Self::unattended_note(inner, &mut store);
         inner.store = Some(store);
-        ok(Reply::Done {
+        Ok(Reply::Done {
             message: format!("vault {id} created and unlocked{note}"),
         })
     }
@@ -122,37 +122,34 @@ impl Daemon {
         passphrase: &Secret,
         code: Option<&Secret>,
         unattended: bool,
-    ) -> Response {
+    ) -> Result<Reply, GateError> {
         if let Some(refused) = Self::before_passphrase() {
-            return refused;
+            return Err(refused);
         }
         if let Some(store) = inner.store.as_mut() {
             // Still a passphrase (and code) check: "already unlocked" must not answer every
             // guess with yes.
             if let Err(e) = store.check_passphrase(passphrase.expose()) {
                 inner.failures += 1;
-                return store_error(&e);
+                return Err(GateError::from(e));
             }
             let entry = info.entry("unlock", None, None, "ok");
             return match twofactor::unlock_check(store, code, &entry) {
                 Ok(()) => {
                     Self::passphrase_accepted(inner, info, unattended);
-                    ok(Reply::Done {
+                    Ok(Reply::Done {
                         message: "vault already unlocked".into(),
                     })
                 }
-                Err((resp, failed)) => {
+                Err((refused, failed)) => {
                     if failed {
                         inner.failures += 1;
                     }
-                    resp
+                    Err(refused)
                 }
             };
         }
-        let locked = match LockedStore::open(&self.paths.home) {
-            Ok(l) => l,
-            Err(e) => return store_error(&e),
-        };
+        let locked = LockedStore::open(&self.paths.home)?;
         match locked.unlock(passphrase.expose()) {
             Ok(mut store) => {
                 let failed = std::mem::take(&mut inner.failed_unlocks_while_locked);
@@ -165,20 +162,18 @@ impl Daemon {
                 }
                 // The second factor is inside the vault: checked once the passphrase opened
                 // it; on failure the opened store is dropped (and its keys zeroized).
-                if let Err((resp, failed)) = twofactor::unlock_check(&mut store, code, &entry) {
+                if let Err((refused, failed)) = twofactor::unlock_check(&mut store, code, &entry) {
                     if failed {
                         inner.failures += 1;
                         inner.failed_unlocks_while_locked += 1;
                     }
-                    return resp;
+                    return Err(refused);
                 }
-                if let Err(e) = store.audit(entry) {
-                    return store_error(&e);
-                }
+                store.audit(entry)?;
                 Self::passphrase_accepted(inner, info, unattended);
                 let note = Self::unattended_note(inner, &mut store);
                 inner.store = Some(store);
-                ok(Reply::Done {
+                Ok(Reply::Done {
                     message: format!("vault unlocked{note}"),
                 })
             }
@@ -187,7 +182,7 @@ impl Daemon {
                     inner.failures += 1;
                     inner.failed_unlocks_while_locked += 1;
                 }
-                store_error(&e)
+                Err(GateError::from(e))
             }
         }
     }

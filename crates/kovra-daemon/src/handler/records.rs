@@ -7,12 +7,10 @@ use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
 use kovra_core::policy::Decision;
 use kovra_core::store::{self, Record, StoreError};
 use kovra_core::totp;
-use kovra_proto::{Charset, Listing, Reply, Response, Secret};
+use kovra_proto::{Charset, Listing, Reply, Secret};
 
-use super::{
-    Gate, Located, MAX_DESCRIPTION, MAX_VALUE, Op, error, not_found, ok, parse_coord, parse_totp,
-    store_error,
-};
+use super::{Gate, Located, MAX_DESCRIPTION, MAX_VALUE, Op};
+use crate::error::{GateError, parse_coord, parse_totp};
 
 /// The sensitivity a record is born with: production environments are at least high.
 pub(super) fn birth_sensitivity(requested: Option<Sensitivity>, production: bool) -> Sensitivity {
@@ -25,19 +23,17 @@ pub(super) fn birth_sensitivity(requested: Option<Sensitivity>, production: bool
 }
 
 impl Gate<'_> {
-    pub(super) fn check_value(coord: &Coordinate, value: &Secret) -> Result<(), Response> {
+    pub(super) fn check_value(coord: &Coordinate, value: &Secret) -> Result<(), GateError> {
         if value.is_empty() {
-            return Err(error(
-                "empty-value",
-                format!("no value was given for {coord}"),
-                Some("type the value at the prompt, or pipe it to --stdin"),
-            ));
+            return Err(
+                GateError::new("empty-value", format!("no value was given for {coord}"))
+                    .hint("type the value at the prompt, or pipe it to --stdin"),
+            );
         }
         if value.len() > MAX_VALUE {
-            return Err(error(
+            return Err(GateError::new(
                 "value-too-large",
                 format!("the value for {coord} exceeds {MAX_VALUE} bytes"),
-                None,
             ));
         }
         Ok(())
@@ -48,7 +44,7 @@ impl Gate<'_> {
         &mut self,
         coordinate: &str,
         provider: Option<&str>,
-    ) -> Result<(), Response> {
+    ) -> Result<(), GateError> {
         if provider.is_none() {
             return Ok(());
         }
@@ -56,18 +52,17 @@ impl Gate<'_> {
         self.creation_pin(&coord, provider)
     }
 
-    pub(super) fn check_description(d: &Option<String>) -> Result<(), Response> {
+    pub(super) fn check_description(d: &Option<String>) -> Result<(), GateError> {
         match d {
-            Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(error(
+            Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(GateError::new(
                 "description-too-long",
                 format!("descriptions are limited to {MAX_DESCRIPTION} characters"),
-                None,
             )),
-            Some(d) if d.chars().any(|c| c.is_control() && c != '\t') => Err(error(
+            Some(d) if d.chars().any(|c| c.is_control() && c != '\t') => Err(GateError::new(
                 "description-invalid",
                 "descriptions may not contain control characters",
-                Some("use plain text on one line"),
-            )),
+            )
+            .hint("use plain text on one line")),
             _ => Ok(()),
         }
     }
@@ -80,7 +75,7 @@ impl Gate<'_> {
         description: Option<String>,
         revealable: bool,
         totp: bool,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         Self::check_value(&coord, &value)?;
         Self::check_description(&description)?;
@@ -100,48 +95,37 @@ impl Gate<'_> {
     }
 
     /// The current code of a TOTP record, audited like a reveal; the seed never leaves.
-    pub(super) fn code(
-        &mut self,
-        coordinate: &str,
-        min_validity: u64,
-    ) -> Result<Response, Response> {
+    pub(super) fn code(&mut self, coordinate: &str, min_validity: u64) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
-        let located = self
-            .locate(&coord, &[Op::plain(Operation::Code)], false)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(&coord, &[Op::plain(Operation::Code)], false)?;
         // Whether a record is TOTP is metadata: checked only once policy let us address it.
         if located.decision == Decision::Allow
             && let Some(record) = &located.record
             && record.meta.totp.is_none()
         {
-            return Err(error(
-                "not-totp",
-                format!("{coord} is not a TOTP record"),
-                Some("add TOTP seeds with `kovra add COORD --totp`"),
-            ));
+            return Err(
+                GateError::new("not-totp", format!("{coord} is not a TOTP record"))
+                    .hint("add TOTP seeds with `kovra add COORD --totp`"),
+            );
         }
         self.enforce("code", &coord, &located)?;
-        let vault = located.vault.ok_or_else(|| not_found(&coord))?;
-        let (meta, seed) = self
-            .store
-            .read_value(&vault, &coord.unpinned(), None)
-            .map_err(|e| store_error(&e))?;
+        let vault = located.vault.ok_or_else(|| GateError::not_found(&coord))?;
+        let (meta, seed) = self.store.read_value(&vault, &coord.unpinned(), None)?;
         let Some(params) = meta.totp else {
-            return Err(error(
+            return Err(GateError::new(
                 "not-totp",
                 format!("{coord} is not a TOTP record"),
-                None,
             ));
         };
         if min_validity > params.period {
-            return Err(error(
+            return Err(GateError::new(
                 "min-validity-invalid",
                 format!(
                     "--min-validity {min_validity} is longer than the record's period of {}s",
                     params.period
                 ),
-                Some("give at most the period"),
-            ));
+            )
+            .hint("give at most the period"));
         }
         let now = store::now();
         let left = totp::remaining(params, now);
@@ -151,15 +135,13 @@ impl Gate<'_> {
             (now, 0, left)
         };
         let code = totp::code_at(&seed, params, at);
-        self.store
-            .audit(self.allowed("code", &coord, &vault))
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Code {
+        self.store.audit(self.allowed("code", &coord, &vault))?;
+        Ok(Reply::Code {
             coordinate: coord.to_string(),
             code: Secret::new(code.as_bytes().to_vec()),
             starts_in,
             valid_for,
-        }))
+        })
     }
 
     pub(super) fn create(
@@ -170,19 +152,22 @@ impl Gate<'_> {
         description: Option<String>,
         revealable: bool,
         action: &str,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         let production = self.production(coord.env());
         let born = birth_sensitivity(sensitivity, production);
         // A new record's flags loosen nothing that existed: creation is one operation.
-        let located = self
-            .locate(coord, &[Op::plain(Operation::Create)], true)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(coord, &[Op::plain(Operation::Create)], true)?;
         // An addressable existing record is a plain conflict, not a request to overwrite.
         if located.record.is_some() && located.decision != Decision::Unaddressable {
-            return Err(store_error(&StoreError::AlreadyExists(coord.to_string())));
+            return Err(GateError::from(StoreError::AlreadyExists(
+                coord.to_string(),
+            )));
         }
         self.enforce(action, coord, &located)?;
-        let vault = located.vault.clone().ok_or_else(|| not_found(coord))?;
+        let vault = located
+            .vault
+            .clone()
+            .ok_or_else(|| GateError::not_found(coord))?;
         let now = store::now();
         let meta = Metadata {
             coordinate: coord.unpinned(),
@@ -196,21 +181,18 @@ impl Gate<'_> {
             provider: self.new_pin.take(),
             provider_host: None,
         };
-        let version = self
-            .store
-            .put(
-                &vault,
-                meta,
-                Some(value),
-                self.allowed(action, coord, &vault),
-            )
-            .map_err(|e| store_error(&e))?;
+        let version = self.store.put(
+            &vault,
+            meta,
+            Some(value),
+            self.allowed(action, coord, &vault),
+        )?;
         self.close_request(coord, &vault);
-        Ok(ok(Reply::Written {
+        Ok(Reply::Written {
             coordinate: coord.unpinned().to_string(),
             vault: vault.label(),
             version,
-        }))
+        })
     }
 
     pub(super) fn update_value(
@@ -218,13 +200,11 @@ impl Gate<'_> {
         coord: &Coordinate,
         value: &[u8],
         action: &str,
-    ) -> Result<Response, Response> {
-        let located = self
-            .locate(coord, &[Op::plain(Operation::Update)], false)
-            .map_err(|e| store_error(&e))?;
+    ) -> Result<Reply, GateError> {
+        let located = self.locate(coord, &[Op::plain(Operation::Update)], false)?;
         self.enforce(action, coord, &located)?;
         let (Some(vault), Some(record)) = (located.vault, located.record) else {
-            return Err(not_found(coord));
+            return Err(GateError::not_found(coord));
         };
         // A TOTP record's new value is a new seed, parsed like the first one.
         let mut seed = None;
@@ -238,24 +218,21 @@ impl Gate<'_> {
             seed = Some(s);
         }
         let value = seed.as_deref().map_or(value, |s| s.as_slice());
-        let version = self
-            .store
-            .put(
-                &vault,
-                meta,
-                Some(value),
-                self.allowed(action, coord, &vault),
-            )
-            .map_err(|e| store_error(&e))?;
+        let version = self.store.put(
+            &vault,
+            meta,
+            Some(value),
+            self.allowed(action, coord, &vault),
+        )?;
         self.close_request(coord, &vault);
-        Ok(ok(Reply::Written {
+        Ok(Reply::Written {
             coordinate: coord.unpinned().to_string(),
             vault: vault.label(),
             version,
-        }))
+        })
     }
 
-    pub(super) fn set(&mut self, coordinate: &str, value: Secret) -> Result<Response, Response> {
+    pub(super) fn set(&mut self, coordinate: &str, value: Secret) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         Self::check_value(&coord, &value)?;
         self.update_value(&coord, value.expose(), "set")
@@ -271,13 +248,12 @@ impl Gate<'_> {
         description: Option<String>,
         revealable: bool,
         overwrite: bool,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         if !(8..=4096).contains(&length) {
-            return Err(error(
+            return Err(GateError::new(
                 "length-invalid",
                 format!("--length must be between 8 and 4096, not {length}"),
-                None,
             ));
         }
         Self::check_description(&description)?;
@@ -296,12 +272,12 @@ impl Gate<'_> {
         }
     }
 
-    pub(super) fn list(&mut self, env: Option<&str>) -> Result<Response, Response> {
-        let mut vaults = self.store.vaults().map_err(|e| store_error(&e))?;
+    pub(super) fn list(&mut self, env: Option<&str>) -> Result<Reply, GateError> {
+        let mut vaults = self.store.vaults()?;
         if let Some(p) = &self.info.project {
             let pv = VaultName::Project(p.clone());
             if !vaults.contains(&pv) && self.info.scope.addresses_vault(&pv) {
-                return Err(store_error(&StoreError::UnknownProject(p.clone())));
+                return Err(GateError::from(StoreError::UnknownProject(p.clone())));
             }
             vaults.retain(|v| *v == pv || *v == VaultName::Global);
         }
@@ -315,7 +291,7 @@ impl Gate<'_> {
             missing: 0,
         };
         for vault in vaults {
-            let listing = self.store.list(&vault).map_err(|e| store_error(&e))?;
+            let listing = self.store.list(&vault)?;
             out.tampered += listing.tampered;
             out.missing += listing.missing;
             for record in listing.records {
@@ -332,8 +308,8 @@ impl Gate<'_> {
         }
         let mut entry = self.info.entry("list", None, None, "allow");
         entry.detail = Some(format!("{} records shown", out.records.len()));
-        self.store.audit(entry).map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Records(out)))
+        self.store.audit(entry)?;
+        Ok(Reply::Records(out))
     }
 
     pub(super) fn metadata_of(
@@ -341,53 +317,40 @@ impl Gate<'_> {
         coordinate: &str,
         action: &str,
         operation: Operation,
-    ) -> Result<(Coordinate, VaultName, Record), Response> {
+    ) -> Result<(Coordinate, VaultName, Record), GateError> {
         let coord = parse_coord(coordinate)?;
-        let located = self
-            .locate(&coord, &[Op::plain(operation)], false)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(&coord, &[Op::plain(operation)], false)?;
         self.enforce(action, &coord, &located)?;
         let (Some(vault), Some(record)) = (located.vault, located.record) else {
-            return Err(not_found(&coord));
+            return Err(GateError::not_found(&coord));
         };
         Ok((coord, vault, record))
     }
 
-    pub(super) fn show(&mut self, coordinate: &str) -> Result<Response, Response> {
+    pub(super) fn show(&mut self, coordinate: &str) -> Result<Reply, GateError> {
         let (coord, vault, record) = self.metadata_of(coordinate, "show", Operation::Metadata)?;
         // The pin shown includes a claim by name, which the registry knows.
         self.registry()?;
-        self.store
-            .audit(self.allowed("show", &coord, &vault))
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Record(self.view(&record))))
+        self.store.audit(self.allowed("show", &coord, &vault))?;
+        Ok(Reply::Record(self.view(&record)))
     }
 
-    pub(super) fn fingerprint(&mut self, coordinate: &str) -> Result<Response, Response> {
+    pub(super) fn fingerprint(&mut self, coordinate: &str) -> Result<Reply, GateError> {
         let (coord, vault, _) =
             self.metadata_of(coordinate, "fingerprint", Operation::Fingerprint)?;
-        let fp = self
-            .store
-            .fingerprint(&vault, &coord.unpinned())
-            .map_err(|e| store_error(&e))?;
+        let fp = self.store.fingerprint(&vault, &coord.unpinned())?;
         self.store
-            .audit(self.allowed("fingerprint", &coord, &vault))
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Fingerprint {
+            .audit(self.allowed("fingerprint", &coord, &vault))?;
+        Ok(Reply::Fingerprint {
             coordinate: coord.to_string(),
             fingerprint: fp,
-        }))
+        })
     }
 
-    pub(super) fn history(&mut self, coordinate: &str) -> Result<Response, Response> {
+    pub(super) fn history(&mut self, coordinate: &str) -> Result<Reply, GateError> {
         let (coord, vault, _) = self.metadata_of(coordinate, "history", Operation::Metadata)?;
-        let versions = self
-            .store
-            .history(&vault, &coord.unpinned())
-            .map_err(|e| store_error(&e))?;
-        self.store
-            .audit(self.allowed("history", &coord, &vault))
-            .map_err(|e| store_error(&e))?;
+        let versions = self.store.history(&vault, &coord.unpinned())?;
+        self.store.audit(self.allowed("history", &coord, &vault))?;
         let versions = versions
             .into_iter()
             .map(|meta| {
@@ -397,10 +360,10 @@ impl Gate<'_> {
                 })
             })
             .collect();
-        Ok(ok(Reply::History {
+        Ok(Reply::History {
             coordinate: coord.to_string(),
             versions,
-        }))
+        })
     }
 
     /// The operations that turn `from` into `to`, for policy.
@@ -437,30 +400,30 @@ impl Gate<'_> {
         description: Option<String>,
         sensitivity: Option<Sensitivity>,
         revealable: Option<bool>,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         Self::check_description(&description)?;
         if description.is_none() && sensitivity.is_none() && revealable.is_none() {
-            return Err(error(
+            return Err(GateError::new(
                 "nothing-to-change",
                 "edit needs at least one of --description, --sensitivity, --revealable/--no-revealable",
-                None,
             ));
         }
         // Locate with metadata first, then decide on the concrete change.
-        let located = self
-            .locate(&coord, &[Op::plain(Operation::Metadata)], false)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(&coord, &[Op::plain(Operation::Metadata)], false)?;
         let Some(record) = located.record.clone() else {
             self.enforce("edit", &coord, &located)?;
-            return Err(not_found(&coord));
+            return Err(GateError::not_found(&coord));
         };
         let m = &record.meta;
         let new_s = sensitivity.unwrap_or(m.sensitivity);
         let new_r = revealable.unwrap_or(m.revealable);
         let new_d = description.clone().unwrap_or_else(|| m.description.clone());
         let ops = Self::change_ops(m, new_s, new_r, &new_d);
-        let vault = located.vault.clone().ok_or_else(|| not_found(&coord))?;
+        let vault = located
+            .vault
+            .clone()
+            .ok_or_else(|| GateError::not_found(&coord))?;
         let decided = Located {
             decision: self.decide_all(&vault, &coord, Some(&record), &ops),
             vault: Some(vault.clone()),
@@ -476,58 +439,49 @@ impl Gate<'_> {
         };
         let version = self
             .store
-            .put(&vault, meta, None, self.allowed("edit", &coord, &vault))
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Written {
+            .put(&vault, meta, None, self.allowed("edit", &coord, &vault))?;
+        Ok(Reply::Written {
             coordinate: coord.unpinned().to_string(),
             vault: vault.label(),
             version,
-        }))
+        })
     }
 
-    pub(super) fn remove(&mut self, coordinate: &str) -> Result<Response, Response> {
+    pub(super) fn remove(&mut self, coordinate: &str) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
-        let located = self
-            .locate(&coord, &[Op::plain(Operation::Delete)], false)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(&coord, &[Op::plain(Operation::Delete)], false)?;
         self.enforce("rm", &coord, &located)?;
-        let vault = located.vault.ok_or_else(|| not_found(&coord))?;
-        self.store
-            .delete(
-                &vault,
-                &coord.unpinned(),
-                self.allowed("rm", &coord, &vault),
-            )
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Done {
+        let vault = located.vault.ok_or_else(|| GateError::not_found(&coord))?;
+        self.store.delete(
+            &vault,
+            &coord.unpinned(),
+            self.allowed("rm", &coord, &vault),
+        )?;
+        Ok(Reply::Done {
             message: format!("{} removed from the {vault} vault", coord.unpinned()),
-        }))
+        })
     }
 
-    pub(super) fn rollback(
-        &mut self,
-        coordinate: &str,
-        version: u64,
-    ) -> Result<Response, Response> {
+    pub(super) fn rollback(&mut self, coordinate: &str, version: u64) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
-        let located = self
-            .locate(&coord, &[Op::plain(Operation::Metadata)], false)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(&coord, &[Op::plain(Operation::Metadata)], false)?;
         let Some(record) = located.record.clone() else {
             self.enforce("rollback", &coord, &located)?;
-            return Err(not_found(&coord));
+            return Err(GateError::not_found(&coord));
         };
-        let vault = located.vault.clone().ok_or_else(|| not_found(&coord))?;
+        let vault = located
+            .vault
+            .clone()
+            .ok_or_else(|| GateError::not_found(&coord))?;
         if version == 0 || version >= record.meta.version {
-            return Err(store_error(&StoreError::NoSuchVersion(
+            return Err(GateError::from(StoreError::NoSuchVersion(
                 coord.to_string(),
                 version,
             )));
         }
         let (old, value) = self
             .store
-            .read_value(&vault, &coord.unpinned(), Some(version))
-            .map_err(|e| store_error(&e))?;
+            .read_value(&vault, &coord.unpinned(), Some(version))?;
         // Restoring an old version replaces the value and may restore weaker metadata:
         // policy sees every part of that change.
         let production = self.production(coord.env());
@@ -554,22 +508,17 @@ impl Gate<'_> {
         };
         let mut entry = self.allowed("rollback", &coord, &vault);
         entry.detail = Some(format!("restored version {version}"));
-        let new_version = self
-            .store
-            .put(&vault, meta, Some(&value), entry)
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Written {
+        let new_version = self.store.put(&vault, meta, Some(&value), entry)?;
+        Ok(Reply::Written {
             coordinate: coord.unpinned().to_string(),
             vault: vault.label(),
             version: new_version,
-        }))
+        })
     }
 
-    pub(super) fn reveal(&mut self, coordinate: &str) -> Result<Response, Response> {
+    pub(super) fn reveal(&mut self, coordinate: &str) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
-        let located = self
-            .locate(&coord, &[Op::plain(Operation::Reveal)], false)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(&coord, &[Op::plain(Operation::Reveal)], false)?;
         self.enforce("reveal", &coord, &located)?;
         if located
             .record
@@ -578,19 +527,14 @@ impl Gate<'_> {
         {
             crate::approvals::notify_medium_use("reveal", &coord.to_string());
         }
-        let vault = located.vault.ok_or_else(|| not_found(&coord))?;
-        let (_, value) = self
-            .store
-            .read_value(&vault, &coord.unpinned(), None)
-            .map_err(|e| store_error(&e))?;
+        let vault = located.vault.ok_or_else(|| GateError::not_found(&coord))?;
+        let (_, value) = self.store.read_value(&vault, &coord.unpinned(), None)?;
         // The reveal is on the trail before the value leaves the daemon.
-        self.store
-            .audit(self.allowed("reveal", &coord, &vault))
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Revealed {
+        self.store.audit(self.allowed("reveal", &coord, &vault))?;
+        Ok(Reply::Revealed {
             coordinate: coord.to_string(),
             value: Secret::from(value),
-        }))
+        })
     }
 }
 

@@ -2,40 +2,33 @@
 
 use kovra_core::coord::{self, Coordinate};
 use kovra_core::model::VaultName;
-use kovra_core::policy::{self};
+use kovra_core::policy;
 use kovra_core::store::StoreError;
-use kovra_proto::{Reply, Response, Secret};
+use kovra_proto::{Reply, Secret};
 
-use super::{Gate, MIN_PASSPHRASE, error, ok, parse_coord, store_error};
+use super::{Gate, MIN_PASSPHRASE};
+use crate::error::{GateError, parse_coord};
 
 impl Gate<'_> {
-    pub(super) fn project_create(&mut self, name: &str) -> Result<Response, Response> {
+    pub(super) fn project_create(&mut self, name: &str) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::CreateProject, "project-create")?;
-        coord::validate_name(name).map_err(|e| {
-            error(
-                "project-invalid",
-                format!("invalid project name: {e}"),
-                None,
-            )
-        })?;
+        coord::validate_name(name)
+            .map_err(|e| GateError::new("project-invalid", format!("invalid project name: {e}")))?;
         let vault = VaultName::Project(name.to_string());
-        self.store
-            .create_vault(
-                &vault,
-                self.info.entry("project-create", None, Some(&vault), "ok"),
-            )
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Done {
+        self.store.create_vault(
+            &vault,
+            self.info.entry("project-create", None, Some(&vault), "ok"),
+        )?;
+        Ok(Reply::Done {
             message: format!("project {name} created"),
-        }))
+        })
     }
 
-    pub(super) fn project_list(&mut self) -> Result<Response, Response> {
+    pub(super) fn project_list(&mut self) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::ListProjects, "project-list")?;
         let mut projects: Vec<String> = self
             .store
-            .vaults()
-            .map_err(|e| store_error(&e))?
+            .vaults()?
             .into_iter()
             .filter_map(|v| match v {
                 VaultName::Project(p)
@@ -50,7 +43,7 @@ impl Gate<'_> {
             })
             .collect();
         projects.sort();
-        Ok(ok(Reply::Projects { projects }))
+        Ok(Reply::Projects { projects })
     }
 
     pub(super) fn audit(
@@ -58,13 +51,13 @@ impl Gate<'_> {
         coordinate: Option<String>,
         since: Option<u64>,
         action: Option<String>,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::ReadAudit, "audit")?;
         let filter_coord = match coordinate.as_deref() {
             Some(c) => Some(parse_coord(c)?.unpinned().path()),
             None => None,
         };
-        let entries = self.store.audit_entries().map_err(|e| store_error(&e))?;
+        let entries = self.store.audit_entries()?;
         let entries = entries
             .into_iter()
             .filter(|e| self.audit_entry_in_scope(e))
@@ -79,7 +72,7 @@ impl Gate<'_> {
                 })
             })
             .collect();
-        Ok(ok(Reply::Audit { entries }))
+        Ok(Reply::Audit { entries })
     }
 
     /// A scoped session reads only entries about what it can address; vault-wide entries
@@ -108,46 +101,41 @@ impl Gate<'_> {
             .addresses(&vault, coord.env(), self.production(coord.env()))
     }
 
-    pub(super) fn audit_verify(&mut self) -> Result<Response, Response> {
+    pub(super) fn audit_verify(&mut self) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::VerifyAudit, "audit-verify")?;
-        let report = self.store.verify_audit().map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::AuditVerified(report)))
+        let report = self.store.verify_audit()?;
+        Ok(Reply::AuditVerified(report))
     }
 
-    pub(super) fn passwd(&mut self, old: &Secret, new: &Secret) -> Result<Response, Response> {
+    pub(super) fn passwd(&mut self, old: &Secret, new: &Secret) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::ChangePassphrase, "passwd")?;
         if self.store.check_passphrase(old.expose()).is_err() {
             *self.failures += 1;
             let mut e = self.info.entry("passwd", None, None, "deny");
             e.reason = Some("wrong passphrase".into());
-            self.store.audit(e).map_err(|e| store_error(&e))?;
-            return Err(store_error(&StoreError::WrongPassphrase));
+            self.store.audit(e)?;
+            return Err(GateError::from(StoreError::WrongPassphrase));
         }
         if new.len() < MIN_PASSPHRASE {
-            return Err(error(
+            return Err(GateError::new(
                 "passphrase-weak",
                 format!("the new passphrase must be at least {MIN_PASSPHRASE} characters"),
-                None,
             ));
         }
         let entry = self.info.entry("passwd", None, None, "ok");
         self.store
-            .change_passphrase(new.expose(), self.daemon.kdf, entry)
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Done {
+            .change_passphrase(new.expose(), self.daemon.kdf, entry)?;
+        Ok(Reply::Done {
             message: "passphrase changed".into(),
-        }))
+        })
     }
 
-    pub(super) fn rotate_key(&mut self) -> Result<Response, Response> {
+    pub(super) fn rotate_key(&mut self) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::RotateKeys, "rotate-key")?;
         let entry = self.info.entry("rotate-key", None, None, "ok");
-        let n = self
-            .store
-            .rotate_data_keys(entry)
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Done {
+        let n = self.store.rotate_data_keys(entry)?;
+        Ok(Reply::Done {
             message: format!("data keys rotated; {n} versions re-sealed"),
-        }))
+        })
     }
 }
