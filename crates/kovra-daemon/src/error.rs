@@ -187,3 +187,54 @@ pub fn parse_totp(
             .hint("give the base32 seed or the otpauth://totp/ URI your service showed")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(e: GateError) -> serde_json::Value {
+        serde_json::to_value(e.into_response()).unwrap()
+    }
+
+    #[test]
+    fn an_error_keeps_its_code_message_and_hint_on_the_wire() {
+        let v = wire(GateError::new("passphrase-weak", "too short").hint("longer"));
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "status": "error", "code": "passphrase-weak", "message": "too short", "hint": "longer"
+            })
+        );
+        let v = wire(GateError::new("no-run", "no hint"));
+        assert!(v.get("hint").is_none(), "{v}");
+    }
+
+    #[test]
+    fn a_store_error_keeps_the_store_code_and_its_hint() {
+        let e = GateError::from(StoreError::WrongPassphrase);
+        assert!(e.is_error("wrong-passphrase"));
+        let v = wire(e);
+        assert_eq!(v["hint"], "try again; the passphrase is case-sensitive");
+    }
+
+    #[test]
+    fn a_proof_request_becomes_needs_proof_with_its_approval() {
+        let e = GateError::needs_proof(
+            "reveal-needs-proof",
+            "reveal: needs a proof".into(),
+            Challenge {
+                challenge: "c1".into(),
+                expires_in: 60,
+                approval: Some("a1".into()),
+                answer: Box::default(),
+            },
+        );
+        assert_eq!(e.approval(), Some("a1"));
+        assert!(!e.is_error("reveal-needs-proof"));
+        let v = wire(e);
+        assert_eq!(v["status"], "needs-proof");
+        assert_eq!(v["code"], "reveal-needs-proof");
+        assert_eq!(v["challenge"], "c1");
+        assert_eq!(v["approval"], "a1");
+    }
+}

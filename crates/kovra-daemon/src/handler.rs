@@ -1,5 +1,11 @@
 //! The policy gate: every request is turned into facts, decided by `kovra_core::policy::decide`,
 //! audited, and only then carried out. This is the one place requests touch the store.
+//!
+//! This file routes: the daemon's state, `handle` (where a handler's result becomes the wire
+//! reply), `dispatch` and `Gate::run`. Each idea has its own room: `lifecycle` (status, init,
+//! unlock), `gate` (facts, proofs, the policy call and its audited refusals), `challenge`
+//! (asking for a proof), `records`, `vault` (projects, audit, passphrase, keys), `approval`,
+//! and the surfaces' own: `refs` (runs), `broker`, `sharing`, `requests`, `twofactor`.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,6 +23,7 @@ use kovra_proto::{Context, Envelope, PROTOCOL_VERSION, Proof, Reply, Request, Re
 use crate::approvals::{Approvals, Outcome};
 use crate::broker::Plan;
 use crate::config::Config;
+use crate::error::GateError;
 use crate::os::Peer;
 use crate::proof::Challenges;
 
@@ -35,7 +42,6 @@ mod tests;
 mod twofactor;
 mod vault;
 
-use crate::error::GateError;
 use approval::describe;
 use gate::{Gate, Located, Op};
 use records::birth_sensitivity;

@@ -6,10 +6,10 @@ use kovra_core::policy;
 use kovra_core::proof;
 use kovra_proto::{ApprovalView, Fact, PassphraseChallenge, ProofOptions};
 
+use crate::error::{Challenge, GateError};
 use crate::proof::CHALLENGE_TTL;
 
 use super::{Gate, twofactor};
-use crate::error::{Challenge, GateError};
 
 impl Gate<'_> {
     /// Ask for a proof of presence. At a terminal the requester answers the challenge; an

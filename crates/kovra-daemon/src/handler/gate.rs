@@ -11,10 +11,10 @@ use kovra_core::totp;
 use kovra_proto::{Fact, Proof, RecordView};
 
 use crate::approvals::Approvals;
+use crate::error::GateError;
 use crate::proof::{ChallengeError, Challenges};
 
 use super::{Daemon, Info, broker};
-use crate::error::GateError;
 
 /// One operation on a record, with the change it would make.
 #[derive(Clone, Copy)]
