@@ -8,6 +8,7 @@
 pub mod approvals;
 pub mod broker;
 pub mod config;
+mod error;
 pub mod fdreader;
 pub mod handler;
 pub mod os;

@@ -8,8 +8,9 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use kovra_proto::{ErrorReply, Response};
 use sha2::{Digest, Sha256};
+
+use crate::error::GateError;
 
 /// One opened executable.
 #[derive(Debug)]
@@ -29,31 +30,19 @@ pub struct Program {
     pub inputs: Vec<(String, String)>,
 }
 
-fn error(code: &str, message: String, hint: &str) -> Response {
-    Response::Error(ErrorReply {
-        code: code.into(),
-        message,
-        hint: Some(hint.into()),
-    })
-}
-
 /// The executable of a run request, checked in the order the caller's mistakes are
 /// reported: no command, a bad working directory, then the program itself.
-pub fn for_run(run: &kovra_proto::RunRequest) -> Result<Program, Response> {
+pub fn for_run(run: &kovra_proto::RunRequest) -> Result<Program, GateError> {
     let Some(arg0) = run.argv.first() else {
-        return Err(Response::Error(ErrorReply {
-            code: "usage".into(),
-            message: "no command given".into(),
-            hint: Some("kovra run [OPTIONS] -- COMMAND [ARGS]".into()),
-        }));
+        return Err(GateError::new("usage", "no command given")
+            .hint("kovra run [OPTIONS] -- COMMAND [ARGS]"));
     };
     let cwd = Path::new(&run.cwd);
     if !cwd.is_absolute() || !cwd.is_dir() {
-        return Err(Response::Error(ErrorReply {
-            code: "cwd-invalid".into(),
-            message: format!("working directory {} does not exist", run.cwd),
-            hint: None,
-        }));
+        return Err(GateError::new(
+            "cwd-invalid",
+            format!("working directory {} does not exist", run.cwd),
+        ));
     }
     let path_var = run
         .env
@@ -87,40 +76,33 @@ fn writable_inputs(args: &[String], cwd: &Path) -> Vec<(String, String)> {
 
 /// Find `arg0` as a shell would (a path with `/` relative to `cwd`, a bare name in
 /// `path_var`), open it and hash it.
-pub fn open(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<Program, Response> {
+pub fn open(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<Program, GateError> {
     let path = resolve(arg0, cwd, path_var)?;
     open_path(&path, arg0)
 }
 
 /// Open and hash a file named directly (the allowlist's `allow add PATH`).
-pub fn open_path(path: &Path, shown: &str) -> Result<Program, Response> {
+pub fn open_path(path: &Path, shown: &str) -> Result<Program, GateError> {
     let file = File::open(path).map_err(|_| {
-        error(
-            "command-not-found",
-            format!("`{shown}`: no such file"),
-            "check the path",
-        )
+        GateError::new("command-not-found", format!("`{shown}`: no such file"))
+            .hint("check the path")
     })?;
     let meta = file.metadata().map_err(|e| {
-        error(
-            "not-executable",
-            format!("`{shown}`: {e}"),
-            "check the path",
-        )
+        GateError::new("not-executable", format!("`{shown}`: {e}")).hint("check the path")
     })?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-        return Err(error(
+        return Err(GateError::new(
             "not-executable",
             format!("`{}` is not an executable file", path.display()),
-            "chmod +x it, or run it through its interpreter (`kovra run -- sh script.sh`)",
-        ));
+        )
+        .hint("chmod +x it, or run it through its interpreter (`kovra run -- sh script.sh`)"));
     }
     let sha256 = hash_cached(&file, &meta).map_err(|e| {
-        error(
+        GateError::new(
             "not-executable",
             format!("cannot read {}: {e}", path.display()),
-            "check the file's permissions",
         )
+        .hint("check the file's permissions")
     })?;
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let user_writable = writable_by_us(&meta, &canonical);
@@ -149,32 +131,32 @@ impl Program {
     /// whose content must hash to what was checked, so the bytes that run are exactly the
     /// bytes that were approved, however long after the check the exec comes. A file
     /// rewritten since the check is refused.
-    pub fn seal(&mut self) -> Result<(), Response> {
+    pub fn seal(&mut self) -> Result<(), GateError> {
         if !self.user_writable {
             return Ok(());
         }
         let failed = |e: std::io::Error| {
-            error(
+            GateError::new(
                 "run-failed",
                 format!(
                     "could not take a sealed copy of {}: {e}",
                     self.path.display()
                 ),
-                "check the file, or run it through its interpreter",
             )
+            .hint("check the file, or run it through its interpreter")
         };
         let copy = sealed_copy(&self.file).map_err(failed)?;
         let sha256 = sha256_of(&copy).map_err(failed)?;
         if sha256 != self.sha256 {
-            return Err(error(
+            return Err(GateError::new(
                 "executable-changed",
                 format!(
                     "{} changed after it was checked (sha256 {} then, {sha256} now)",
                     self.path.display(),
                     self.sha256
                 ),
-                "nothing ran; run the command again and check what you approve",
-            ));
+            )
+            .hint("nothing ran; run the command again and check what you approve"));
         }
         self.file = copy;
         Ok(())
@@ -207,7 +189,7 @@ fn sealed_copy(file: &File) -> std::io::Result<File> {
     Ok(copy)
 }
 
-fn resolve(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, Response> {
+fn resolve(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, GateError> {
     if arg0.contains('/') {
         return Ok(cwd.join(arg0));
     }
@@ -225,11 +207,11 @@ fn resolve(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, Re
             return Ok(candidate);
         }
     }
-    Err(error(
+    Err(GateError::new(
         "command-not-found",
         format!("`{arg0}`: command not found in PATH"),
-        "check the spelling, or give a path",
-    ))
+    )
+    .hint("check the spelling, or give a path"))
 }
 
 /// What identifies one content of one file: the kernel changes `ctime` on every write to

@@ -12,21 +12,18 @@ use kovra_core::coord::Coordinate;
 use kovra_core::model::{Metadata, Operation};
 use kovra_core::policy::{self, Decision, VaultOperation};
 use kovra_core::store;
-use kovra_proto::{ApiRequest, Reply, Response};
+use kovra_proto::{ApiRequest, Reply};
 use zeroize::Zeroizing;
 
-use super::{Gate, Op, error, not_found, ok, parse_coord, store_error};
+use super::{Gate, Op};
 use crate::broker::ApiPlan;
+use crate::error::{GateError, parse_coord};
 
 /// Custom providers: one record of the system vault (sealed, versioned, tamper-checked).
 const CUSTOM_PROVIDERS: &str = "secret:kovra/broker/providers";
 
-fn custom_coord() -> Result<Coordinate, Response> {
-    Coordinate::parse(CUSTOM_PROVIDERS).map_err(|e| error("internal", e.to_string(), None))
-}
-
-pub(super) fn broker_error(e: &kovra_broker::BrokerError) -> Response {
-    error(e.code(), e.to_string(), e.hint())
+fn custom_coord() -> Result<Coordinate, GateError> {
+    Coordinate::parse(CUSTOM_PROVIDERS).map_err(|e| GateError::new("internal", e.to_string()))
 }
 
 fn provider_json(p: &Provider, origin: ProviderOrigin) -> serde_json::Value {
@@ -46,7 +43,7 @@ fn provider_json(p: &Provider, origin: ProviderOrigin) -> serde_json::Value {
 }
 
 impl Gate<'_> {
-    fn custom_providers(&mut self) -> Result<Vec<Provider>, Response> {
+    fn custom_providers(&mut self) -> Result<Vec<Provider>, GateError> {
         Ok(
             super::system::load(self.store, &custom_coord()?, "custom providers")?
                 .unwrap_or_default(),
@@ -54,7 +51,7 @@ impl Gate<'_> {
     }
 
     /// The registry: built-in providers and the vault's custom ones.
-    pub(super) fn registry(&mut self) -> Result<Arc<Registry>, Response> {
+    pub(super) fn registry(&mut self) -> Result<Arc<Registry>, GateError> {
         if let Some(r) = &self.registry {
             return Ok(Arc::clone(r));
         }
@@ -64,13 +61,7 @@ impl Gate<'_> {
             return Ok(r);
         }
         let custom = self.custom_providers()?;
-        let r = Arc::new(
-            self.daemon
-                .builtin_registry()
-                .clone()
-                .with_custom(custom)
-                .map_err(|e| broker_error(&e))?,
-        );
+        let r = Arc::new(self.daemon.builtin_registry().clone().with_custom(custom)?);
         *self.registry_cache = Some(Arc::clone(&r));
         self.registry = Some(Arc::clone(&r));
         Ok(r)
@@ -81,7 +72,7 @@ impl Gate<'_> {
         &mut self,
         custom: &[Provider],
         entry: kovra_core::audit::AuditEntry,
-    ) -> Result<(), Response> {
+    ) -> Result<(), GateError> {
         super::system::save(
             self.store,
             &custom_coord()?,
@@ -106,47 +97,44 @@ impl Gate<'_> {
             .map(|p| p.name.clone())
     }
 
-    pub(super) fn provider_list(&mut self) -> Result<Response, Response> {
+    pub(super) fn provider_list(&mut self) -> Result<Reply, GateError> {
         self.vault_gate(VaultOperation::ReadProviders, "providers")?;
         let registry = self.registry()?;
         let providers = registry.iter().map(|(p, o)| provider_json(p, o)).collect();
-        Ok(ok(Reply::Providers { providers }))
+        Ok(Reply::Providers { providers })
     }
 
-    pub(super) fn provider_show(&mut self, name: &str) -> Result<Response, Response> {
+    pub(super) fn provider_show(&mut self, name: &str) -> Result<Reply, GateError> {
         self.vault_gate(VaultOperation::ReadProviders, "providers")?;
         let registry = self.registry()?;
         let p = registry.get(name).ok_or_else(|| {
-            broker_error(&kovra_broker::BrokerError::UnknownProvider(name.into()))
+            GateError::from(kovra_broker::BrokerError::UnknownProvider(name.into()))
         })?;
         let origin = registry.origin(name).unwrap_or(ProviderOrigin::Builtin);
-        Ok(ok(Reply::Providers {
+        Ok(Reply::Providers {
             providers: vec![provider_json(p, origin)],
-        }))
+        })
     }
 
-    pub(super) fn provider_add(&mut self, text: &str) -> Result<Response, Response> {
+    pub(super) fn provider_add(&mut self, text: &str) -> Result<Reply, GateError> {
         // Parse first: a malformed file is a usage error whoever sends it.
         if text.len() > 64 * 1024 {
-            return Err(error(
+            return Err(GateError::new(
                 "provider-invalid",
                 "the provider file is larger than 64 KiB",
-                None,
             ));
         }
-        let provider = Provider::from_toml(text).map_err(|e| broker_error(&e))?;
+        let provider = Provider::from_toml(text)?;
         let registry = self.registry()?;
         if registry.get(&provider.name).is_some() {
-            return Err(error(
+            return Err(GateError::new(
                 "provider-exists",
                 format!("a provider named `{}` already exists", provider.name),
-                Some("pick another name, or `kovra providers rm NAME` a custom one first"),
-            ));
+            )
+            .hint("pick another name, or `kovra providers rm NAME` a custom one first"));
         }
         // Every rule the registry applies on load (unique claims), checked before saving.
-        Registry::clone(&registry)
-            .with_custom(vec![provider.clone()])
-            .map_err(|e| broker_error(&e))?;
+        Registry::clone(&registry).with_custom(vec![provider.clone()])?;
         let captured = self.records_claimed_by(&provider)?;
         if !captured.is_empty() {
             self.facts.push(kovra_proto::Fact {
@@ -167,52 +155,50 @@ impl Gate<'_> {
         ));
         entry.reason = Some("proof-of-presence".into());
         self.save_custom(&custom, entry)?;
-        Ok(ok(Reply::Done {
+        Ok(Reply::Done {
             message: format!(
                 "provider {} added (hosts {})",
                 provider.name,
                 provider.hosts.join(", ")
             ),
-        }))
+        })
     }
 
-    pub(super) fn provider_remove(&mut self, name: &str) -> Result<Response, Response> {
+    pub(super) fn provider_remove(&mut self, name: &str) -> Result<Reply, GateError> {
         self.vault_gate(VaultOperation::RemoveProvider, "provider-rm")?;
         let mut custom = self.custom_providers()?;
         let before = custom.len();
         custom.retain(|p| p.name != name);
         if custom.len() == before {
-            let builtin = self.daemon.builtin_registry().get(name).is_some();
-            return Err(error(
-                if builtin {
-                    "provider-builtin"
-                } else {
-                    "unknown-provider"
-                },
-                if builtin {
-                    format!("`{name}` is built in and cannot be removed")
-                } else {
-                    format!("no custom provider named `{name}`")
-                },
-                Some("`kovra providers` lists them, with their origin"),
-            ));
+            let refused = if self.daemon.builtin_registry().get(name).is_some() {
+                GateError::new(
+                    "provider-builtin",
+                    format!("`{name}` is built in and cannot be removed"),
+                )
+            } else {
+                GateError::new(
+                    "unknown-provider",
+                    format!("no custom provider named `{name}`"),
+                )
+            };
+            return Err(refused.hint("`kovra providers` lists them, with their origin"));
         }
         let mut entry = self.info.entry("provider-rm", None, None, "allow");
         entry.detail = Some(format!("provider {name}"));
         self.save_custom(&custom, entry)?;
-        Ok(ok(Reply::Done {
+        Ok(Reply::Done {
             message: format!("custom provider {name} removed"),
-        }))
+        })
     }
 
     /// Unpinned records whose key a new provider would claim, in every vault.
-    fn records_claimed_by(&mut self, provider: &Provider) -> Result<Vec<String>, Response> {
+    fn records_claimed_by(&mut self, provider: &Provider) -> Result<Vec<String>, GateError> {
         let mut out = Vec::new();
-        for vault in self.store.vaults().map_err(|e| store_error(&e))? {
+        for vault in self.store.vaults()? {
             if vault == kovra_core::model::VaultName::System {
                 continue;
             }
-            let listing = self.store.list(&vault).map_err(|e| store_error(&e))?;
+            let listing = self.store.list(&vault)?;
             for r in listing.records {
                 if r.meta.provider.is_none() && provider.claims(r.meta.coordinate.key()) {
                     out.push(format!("{} ({vault})", r.meta.coordinate));
@@ -227,25 +213,25 @@ impl Gate<'_> {
         &mut self,
         name: &str,
         host: Option<&str>,
-    ) -> Result<(Provider, Option<String>), Response> {
+    ) -> Result<(Provider, Option<String>), GateError> {
         let registry = self.registry()?;
         let provider = registry.get(name).cloned().ok_or_else(|| {
-            broker_error(&kovra_broker::BrokerError::UnknownProvider(name.into()))
+            GateError::from(kovra_broker::BrokerError::UnknownProvider(name.into()))
         })?;
         let host = match host {
             None => None,
             Some(h) => {
                 let h = h.to_ascii_lowercase();
                 if h.starts_with("*.") || !provider.allows_host(&h) {
-                    return Err(error(
+                    return Err(GateError::new(
                         "host-invalid",
                         format!(
                             "{h} is not one of provider {}'s hosts ({})",
                             provider.name,
                             provider.hosts.join(", ")
                         ),
-                        Some("`kovra providers show NAME` lists its hosts"),
-                    ));
+                    )
+                    .hint("`kovra providers show NAME` lists its hosts"));
                 }
                 Some(h)
             }
@@ -258,7 +244,7 @@ impl Gate<'_> {
         &mut self,
         coord: &Coordinate,
         provider: Option<&str>,
-    ) -> Result<(), Response> {
+    ) -> Result<(), GateError> {
         let Some(name) = provider else {
             return Ok(());
         };
@@ -266,14 +252,14 @@ impl Gate<'_> {
         if let Some(claimant) = self.registry.as_ref().and_then(|r| r.claimant(coord.key()))
             && claimant.name != p.name
         {
-            return Err(error(
+            return Err(GateError::new(
                 "policy-denied",
                 format!(
                     "{coord} is claimed by provider {} by its name; it cannot be pinned to {}",
                     claimant.name, p.name
                 ),
-                Some("pick a key that no provider claims, or the claiming provider"),
-            ));
+            )
+            .hint("pick a key that no provider claims, or the claiming provider"));
         }
         self.new_pin = Some(p.name);
         Ok(())
@@ -284,33 +270,31 @@ impl Gate<'_> {
         coordinate: &str,
         provider: &str,
         host: Option<&str>,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         let (p, host) = self.provider_and_host(provider, host)?;
         self.pin_target = Some(p.name.clone());
-        let located = self
-            .locate(&coord, &[Op::plain(Operation::Bind)], false)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(&coord, &[Op::plain(Operation::Bind)], false)?;
         self.enforce("bind", &coord, &located)?;
         let (Some(vault), Some(record)) = (located.vault, located.record) else {
-            return Err(not_found(&coord));
+            return Err(GateError::not_found(&coord));
         };
         if record.meta.provider.as_deref() == Some(p.name.as_str())
             && record.meta.provider_host == host
         {
-            return Ok(ok(Reply::Done {
+            return Ok(Reply::Done {
                 message: format!("{coord} is already pinned to {}", p.name),
-            }));
+            });
         }
         if record.meta.provider.is_some() {
-            return Err(error(
+            return Err(GateError::new(
                 "policy-denied",
                 format!(
                     "{coord} is already bound to {}; a pin lasts for the record's life",
                     p.name
                 ),
-                Some("a pin's host cannot change either: add a new record bound the way you need"),
-            ));
+            )
+            .hint("a pin's host cannot change either: add a new record bound the way you need"));
         }
         let meta = Metadata {
             updated: store::now(),
@@ -324,22 +308,19 @@ impl Gate<'_> {
             p.name,
             host.as_deref().unwrap_or(p.host())
         ));
-        let version = self
-            .store
-            .put(&vault, meta, None, entry)
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Written {
+        let version = self.store.put(&vault, meta, None, entry)?;
+        Ok(Reply::Written {
             coordinate: coord.unpinned().to_string(),
             vault: vault.label(),
             version,
-        }))
+        })
     }
 
     /// Decide a brokered call and hand back the plan the connection then carries out.
-    pub(super) fn prepare_api(&mut self, req: ApiRequest) -> Result<ApiPlan, Response> {
+    pub(super) fn prepare_api(&mut self, req: ApiRequest) -> Result<ApiPlan, GateError> {
         let registry = self.registry()?;
         let provider = registry.get(&req.provider).cloned().ok_or_else(|| {
-            broker_error(&kovra_broker::BrokerError::UnknownProvider(
+            GateError::from(kovra_broker::BrokerError::UnknownProvider(
                 req.provider.clone(),
             ))
         })?;
@@ -348,7 +329,7 @@ impl Gate<'_> {
             Some(b) => Some(
                 base64::engine::general_purpose::STANDARD
                     .decode(b)
-                    .map_err(|_| error("body-invalid", "the body is not valid base64", None))?,
+                    .map_err(|_| GateError::new("body-invalid", "the body is not valid base64"))?,
             ),
         };
         // Every caller-side rule runs before the vault is even consulted.
@@ -361,27 +342,23 @@ impl Gate<'_> {
                 headers: req.headers.clone(),
                 body,
             },
-        )
-        .map_err(|e| broker_error(&e))?;
+        )?;
         let timeout = match req.timeout_secs {
             None => kovra_broker::call::DEFAULT_TIMEOUT,
             Some(s) if (1..=300).contains(&s) => Duration::from_secs(s),
             Some(s) => {
-                return Err(error(
+                return Err(GateError::new(
                     "timeout-invalid",
                     format!("the timeout must be 1 to 300 seconds, not {s}"),
-                    None,
                 ));
             }
         };
         let coord = self.api_coordinate(&provider, &req)?;
         self.pin_target = Some(provider.name.clone());
-        let located = self
-            .locate(&coord, &[Op::plain(Operation::Broker)], false)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(&coord, &[Op::plain(Operation::Broker)], false)?;
         self.enforce("api", &coord, &located)?;
         let (Some(vault), Some(record)) = (located.vault, located.record) else {
-            return Err(not_found(&coord));
+            return Err(GateError::not_found(&coord));
         };
         let host = record
             .meta
@@ -390,13 +367,9 @@ impl Gate<'_> {
             .unwrap_or_else(|| provider.host().to_string());
         self.daemon
             .broker()
-            .map_err(|e| error("broker-unavailable", e, None))?
-            .admit(&provider)
-            .map_err(|e| broker_error(&e))?;
-        let (_, value) = self
-            .store
-            .read_value(&vault, &coord.unpinned(), None)
-            .map_err(|e| store_error(&e))?;
+            .map_err(|e| GateError::new("broker-unavailable", e))?
+            .admit(&provider)?;
+        let (_, value) = self.store.read_value(&vault, &coord.unpinned(), None)?;
         let mut entry = self.allowed("api", &coord, &vault);
         entry.detail = Some(format!(
             "provider {} {} https://{host}{} request_bytes {}",
@@ -405,7 +378,7 @@ impl Gate<'_> {
             checked.path,
             checked.request_bytes()
         ));
-        self.store.audit(entry).map_err(|e| store_error(&e))?;
+        self.store.audit(entry)?;
         let secret_name = provider
             .secrets
             .iter()
@@ -432,7 +405,7 @@ impl Gate<'_> {
         &mut self,
         provider: &Provider,
         req: &ApiRequest,
-    ) -> Result<Coordinate, Response> {
+    ) -> Result<Coordinate, GateError> {
         if let Some(c) = &req.secret {
             return parse_coord(c);
         }
@@ -445,23 +418,21 @@ impl Gate<'_> {
                 name.to_ascii_lowercase()
             );
             let coord = parse_coord(&text)?;
-            let located = self
-                .locate(&coord, &[Op::plain(Operation::Metadata)], false)
-                .map_err(|e| store_error(&e))?;
+            let located = self.locate(&coord, &[Op::plain(Operation::Metadata)], false)?;
             if located.decision != Decision::Unaddressable && located.record.is_some() {
                 return Ok(coord);
             }
             tried.push(text);
         }
-        Err(error(
+        Err(GateError::new(
             "no-credential",
             format!(
                 "no credential for provider {} in environment {env}: tried {}",
                 provider.name,
                 tried.join(", ")
             ),
-            Some("add one with `kovra add COORD`, or name a record with --secret"),
-        ))
+        )
+        .hint("add one with `kovra add COORD`, or name a record with --secret"))
     }
 }
 

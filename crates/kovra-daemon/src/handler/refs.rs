@@ -10,10 +10,11 @@ use kovra_core::envrefs::{self, Part, RefValue};
 use kovra_core::model::{Operation, Sensitivity, VaultName};
 use kovra_core::policy::{self, Decision};
 use kovra_core::store;
-use kovra_proto::{AllowEntry, Finding, Reply, Response, RunRequest};
+use kovra_proto::{AllowEntry, Finding, Reply, RunRequest};
 use zeroize::Zeroizing;
 
-use super::{Gate, Located, Op, error, ok, store_error};
+use super::{Gate, Located, Op};
+use crate::error::GateError;
 use crate::program::Program;
 use crate::run::RunPlan;
 
@@ -21,8 +22,8 @@ use crate::run::RunPlan;
 /// history and tamper detection as every secret.
 const ALLOWLIST: &str = "secret:kovra/allowlist/executables";
 
-fn allowlist_coord() -> Result<Coordinate, Response> {
-    Coordinate::parse(ALLOWLIST).map_err(|e| error("internal", e.to_string(), None))
+fn allowlist_coord() -> Result<Coordinate, GateError> {
+    Coordinate::parse(ALLOWLIST).map_err(|e| GateError::new("internal", e.to_string()))
 }
 
 /// A value resolved for one variable, with the secrets inside it (for redaction).
@@ -38,7 +39,7 @@ struct Resolved {
 const DESCRIPTOR_MAX: usize = 64 * 1024;
 
 impl Gate<'_> {
-    fn allowlist(&mut self) -> Result<Vec<AllowEntry>, Response> {
+    fn allowlist(&mut self) -> Result<Vec<AllowEntry>, GateError> {
         Ok(super::system::load(self.store, &allowlist_coord()?, "allowlist")?.unwrap_or_default())
     }
 
@@ -46,7 +47,7 @@ impl Gate<'_> {
         &mut self,
         entries: &[AllowEntry],
         audit: kovra_core::audit::AuditEntry,
-    ) -> Result<(), Response> {
+    ) -> Result<(), GateError> {
         let description = "executables allowed to receive high and production values";
         super::system::save(
             self.store,
@@ -61,7 +62,7 @@ impl Gate<'_> {
     /// Whether `program` is allowlisted. A listed path whose content changed is an error,
     /// not a silent "no": the user should learn that the binary they trusted is different.
     /// The hash is of the descriptor the run will execute.
-    fn is_allowlisted(&mut self, program: &Program) -> Result<bool, Response> {
+    fn is_allowlisted(&mut self, program: &Program) -> Result<bool, GateError> {
         let entries = self.allowlist()?;
         let path = program.canonical.display().to_string();
         let listed: Vec<&AllowEntry> = entries.iter().filter(|e| e.path == path).collect();
@@ -72,35 +73,32 @@ impl Gate<'_> {
         if listed.iter().any(|e| e.sha256 == *hash) {
             Ok(true)
         } else {
-            Err(error(
+            Err(GateError::new(
                 "allowlist-hash-mismatch",
                 format!("{path} is allowlisted, but its content changed since (sha256 {hash})"),
-                Some(
-                    "check the binary; if it is a trusted update, run `kovra allow add` for it again",
-                ),
+            )
+            .hint(
+                "check the binary; if it is a trusted update, run `kovra allow add` for it again",
             ))
         }
     }
 
-    pub(super) fn allow_add(&mut self, path: &str) -> Result<Response, Response> {
+    pub(super) fn allow_add(&mut self, path: &str) -> Result<Reply, GateError> {
         let canonical = Path::new(path).canonicalize().map_err(|e| {
-            error(
-                "command-not-found",
-                format!("{path}: {e}"),
-                Some("give the path of an existing executable"),
-            )
+            GateError::new("command-not-found", format!("{path}: {e}"))
+                .hint("give the path of an existing executable")
         })?;
         let program = crate::program::open_path(&canonical, path)?;
         if program.user_writable {
-            return Err(error(
+            return Err(GateError::new(
                 "allowlist-writable",
                 format!(
                     "{} can be rewritten by your user, so an agent running as you could change it after it was pinned",
                     canonical.display()
                 ),
-                Some(
-                    "allowlist only files you cannot write (e.g. installed by root under /usr), or copy it somewhere read-only for you",
-                ),
+            )
+            .hint(
+                "allowlist only files you cannot write (e.g. installed by root under /usr), or copy it somewhere read-only for you",
             ));
         }
         self.vault_gate(policy::VaultOperation::AddToAllowlist, "allow-add")?;
@@ -119,17 +117,17 @@ impl Gate<'_> {
             .entry("allow-add", None, Some(&VaultName::System), "allow");
         audit.detail = Some(format!("{shown} sha256:{sha256}"));
         self.save_allowlist(&entries, audit)?;
-        Ok(ok(Reply::Allowlist { entries }))
+        Ok(Reply::Allowlist { entries })
     }
 
-    pub(super) fn allow_list(&mut self) -> Result<Response, Response> {
+    pub(super) fn allow_list(&mut self) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::ReadAllowlist, "allow-list")?;
-        Ok(ok(Reply::Allowlist {
+        Ok(Reply::Allowlist {
             entries: self.allowlist()?,
-        }))
+        })
     }
 
-    pub(super) fn allow_rm(&mut self, path: &str) -> Result<Response, Response> {
+    pub(super) fn allow_rm(&mut self, path: &str) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::RemoveFromAllowlist, "allow-rm")?;
         let shown = Path::new(path)
             .canonicalize()
@@ -139,18 +137,17 @@ impl Gate<'_> {
         let before = entries.len();
         entries.retain(|e| e.path != shown && e.path != path);
         if entries.len() == before {
-            return Err(error(
-                "not-found",
-                format!("{path} is not on the allowlist"),
-                Some("`kovra allow list` shows it"),
-            ));
+            return Err(
+                GateError::new("not-found", format!("{path} is not on the allowlist"))
+                    .hint("`kovra allow list` shows it"),
+            );
         }
         let mut audit = self
             .info
             .entry("allow-rm", None, Some(&VaultName::System), "allow");
         audit.detail = Some(shown);
         self.save_allowlist(&entries, audit)?;
-        Ok(ok(Reply::Allowlist { entries }))
+        Ok(Reply::Allowlist { entries })
     }
 
     fn coordinate_in(
@@ -158,15 +155,12 @@ impl Gate<'_> {
         template: &str,
         env_name: Option<&str>,
         at: &str,
-    ) -> Result<Coordinate, Response> {
+    ) -> Result<Coordinate, GateError> {
         CoordinateTemplate::parse(template)
             .and_then(|t| t.resolve(env_name))
             .map_err(|e| {
-                error(
-                    "coordinate-invalid",
-                    format!("{at}: {template}: {e}"),
-                    Some(e.hint()),
-                )
+                GateError::new("coordinate-invalid", format!("{at}: {template}: {e}"))
+                    .hint(e.hint())
             })
     }
 
@@ -175,24 +169,24 @@ impl Gate<'_> {
     pub(super) fn prepare_run(
         &mut self,
         req: RunRequest,
-    ) -> Result<(RunPlan, Vec<String>), Response> {
+    ) -> Result<(RunPlan, Vec<String>), GateError> {
         let mut program = self
             .program
             .take()
-            .unwrap_or_else(|| Err(error("internal", "a run without its program", None)))?;
+            .unwrap_or_else(|| Err(GateError::new("internal", "a run without its program")))?;
         let cwd = PathBuf::from(&req.cwd);
         if let Some(name) = req
             .keep_env
             .iter()
             .find(|n| childenv::is_hook_variable(n) || n.starts_with("KOVRA_"))
         {
-            return Err(error(
+            return Err(GateError::new(
                 "keep-env-refused",
                 format!(
                     "--keep-env {name}: a variable that makes a loader, interpreter or shell run other code is never passed to a run"
                 ),
-                Some("pass what the program needs another way (an argument, a refs line)"),
-            ));
+            )
+            .hint("pass what the program needs another way (an argument, a refs line)"));
         }
         let caller_env: Vec<(String, String)> = req
             .env
@@ -207,7 +201,7 @@ impl Gate<'_> {
         let file = req.refs_path.clone().unwrap_or_else(|| ".env.refs".into());
         let refs = match (&req.refs, req.no_secrets) {
             (Some(text), false) => envrefs::parse(&file, text)
-                .map_err(|e| error("refs-invalid", e.to_string(), None))?,
+                .map_err(|e| GateError::new("refs-invalid", e.to_string()))?,
             _ => envrefs::RefsFile {
                 project: None,
                 entries: Vec::new(),
@@ -219,10 +213,9 @@ impl Gate<'_> {
         let only: BTreeSet<&str> = req.only.iter().map(String::as_str).collect();
         for name in &only {
             if !refs.entries.iter().any(|e| e.name == *name) {
-                return Err(error(
+                return Err(GateError::new(
                     "refs-invalid",
                     format!("--only {name}: {file} defines no such variable"),
-                    None,
                 ));
             }
         }
@@ -269,19 +262,17 @@ impl Gate<'_> {
                 let at = format!("{at}:{column}");
                 let coord = self.coordinate_in(template, req.env_name.as_deref(), &at)?;
                 if fallback && self.production(coord.env()) {
-                    return Err(error(
+                    return Err(GateError::new(
                         "fallback-refused",
                         format!(
                             "{at}: {} has a fallback, but {} is a production environment",
                             entry.name,
                             coord.env()
                         ),
-                        Some("remove the `| fallback`: production values must come from the vault"),
-                    ));
+                    )
+                    .hint("remove the `| fallback`: production values must come from the vault"));
                 }
-                let located = self
-                    .locate(&coord, &inject, false)
-                    .map_err(|e| store_error(&e))?;
+                let located = self.locate(&coord, &inject, false)?;
                 decided.push((at, coord, located, fallback));
             }
         }
@@ -359,13 +350,13 @@ impl Gate<'_> {
             };
             if relevant {
                 match self.enforce("inject", coord, located) {
-                    Err(Response::Error(e)) if e.code == "not-found" => {
-                        return Err(error(
+                    Err(e) if e.is_error("not-found") => {
+                        return Err(GateError::new(
                             "unresolved",
                             format!("{at}: {coord} does not resolve to a record in this scope"),
-                            Some(
-                                "add it with `kovra add`, fix the coordinate, or check --env and --project (`kovra doctor` lists every problem)",
-                            ),
+                        )
+                        .hint(
+                            "add it with `kovra add`, fix the coordinate, or check --env and --project (`kovra doctor` lists every problem)",
                         ));
                     }
                     Err(other) => return Err(other),
@@ -419,7 +410,7 @@ impl Gate<'_> {
             injected.push(entry.name.clone());
         }
         // Every injection is on the trail, in one transaction, before any value leaves.
-        self.store.audit_all(audits).map_err(|e| store_error(&e))?;
+        self.store.audit_all(audits)?;
         let plan = RunPlan {
             program,
             argv: req.argv,
@@ -441,17 +432,14 @@ impl Gate<'_> {
         caller: &HashMap<&str, &str>,
         program: &Path,
         audits: &mut Vec<kovra_core::audit::AuditEntry>,
-    ) -> Result<Resolved, Response> {
-        let mut next_secret = |gate: &mut Self| -> Result<Option<Zeroizing<Vec<u8>>>, Response> {
+    ) -> Result<Resolved, GateError> {
+        let mut next_secret = |gate: &mut Self| -> Result<Option<Zeroizing<Vec<u8>>>, GateError> {
             let (_, coord, located, _) = &decided[*index];
             *index += 1;
             let (Some(vault), Some(_)) = (&located.vault, &located.record) else {
                 return Ok(None);
             };
-            let (_, value) = gate
-                .store
-                .read_value(vault, &coord.unpinned(), None)
-                .map_err(|e| store_error(&e))?;
+            let (_, value) = gate.store.read_value(vault, &coord.unpinned(), None)?;
             let mut audit = gate.allowed("inject", coord, vault);
             audit.detail = Some(format!("{} into {}", entry.name, program.display()));
             if located
@@ -464,35 +452,36 @@ impl Gate<'_> {
             audits.push(audit);
             Ok(Some(value))
         };
-        let text = |bytes: &[u8]| -> Result<Zeroizing<String>, Response> {
+        let text = |bytes: &[u8]| -> Result<Zeroizing<String>, GateError> {
             std::str::from_utf8(bytes).map(|s| Zeroizing::new(s.to_string())).map_err(|_| {
-                error(
+                GateError::new(
                     "value-not-text",
-                    format!("{}: the value is not UTF-8 text and cannot go into an environment variable", entry.name),
-                    None,
+                    format!(
+                        "{}: the value is not UTF-8 text and cannot go into an environment variable",
+                        entry.name
+                    ),
                 )
             })
         };
         match &entry.value {
             RefValue::Descriptor { coordinate, .. } => match next_secret(self)? {
-                Some(v) if v.len() > DESCRIPTOR_MAX => Err(error(
+                Some(v) if v.len() > DESCRIPTOR_MAX => Err(GateError::new(
                     "value-too-large",
                     format!(
                         "{}: {coordinate} holds more than {} KiB, more than a descriptor carries here",
                         entry.name,
                         DESCRIPTOR_MAX / 1024
                     ),
-                    Some("deliver it as a file the program reads, or in the environment"),
-                )),
+                )
+                .hint("deliver it as a file the program reads, or in the environment")),
                 Some(v) => Ok(Resolved {
                     value: Zeroizing::new(String::new()),
                     secrets: vec![v.clone()],
                     descriptor: Some(v),
                 }),
-                None => Err(error(
+                None => Err(GateError::new(
                     "unresolved",
                     format!("{}: {coordinate} does not resolve to a record", entry.name),
-                    None,
                 )),
             },
             RefValue::Secret { fallback, .. } => match next_secret(self)? {
@@ -518,14 +507,14 @@ impl Gate<'_> {
                     secrets: Vec::new(),
                     descriptor: None,
                 }),
-                (None, None) => Err(error(
+                (None, None) => Err(GateError::new(
                     "env-unset",
                     format!(
                         "{}: ${{env:{var}}} is not set in your environment and has no fallback",
                         entry.name
                     ),
-                    Some("export it, or add `| fallback`"),
-                )),
+                )
+                .hint("export it, or add `| fallback`")),
             },
             RefValue::Literal { text: t } => Ok(Resolved {
                 value: Zeroizing::new(t.clone()),
@@ -565,7 +554,7 @@ impl Gate<'_> {
         refs_path: &str,
         env_name: Option<&str>,
         caller_vars: &[String],
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         let mut findings = Vec::new();
         let mut push = |level: &str, kind: &str, message: String, line: Option<usize>| {
             findings.push(Finding {
@@ -641,9 +630,7 @@ impl Gate<'_> {
                         Some(entry.line),
                     );
                 }
-                let located = self
-                    .locate(&coord, &meta, false)
-                    .map_err(|e| store_error(&e))?;
+                let located = self.locate(&coord, &meta, false)?;
                 match (&located.vault, located.decision) {
                     (Some(vault), Decision::Allow) => {
                         used.insert(format!("{}|{}", vault.label(), coord.unpinned()));
@@ -651,8 +638,7 @@ impl Gate<'_> {
                             && self.info.scope.global
                             && self
                                 .store
-                                .find(&VaultName::Global, &coord.unpinned())
-                                .map_err(|e| store_error(&e))?
+                                .find(&VaultName::Global, &coord.unpinned())?
                                 .is_some()
                         {
                             push(
@@ -687,14 +673,10 @@ impl Gate<'_> {
                 &self.info.scope,
             );
             for vault in order {
-                if !self
-                    .store
-                    .vault_exists(&vault)
-                    .map_err(|e| store_error(&e))?
-                {
+                if !self.store.vault_exists(&vault)? {
                     continue;
                 }
-                let listing = self.store.list(&vault).map_err(|e| store_error(&e))?;
+                let listing = self.store.list(&vault)?;
                 for record in listing.records {
                     let c = &record.meta.coordinate;
                     if c.env() == env && !used.contains(&format!("{}|{c}", vault.label())) {
@@ -713,17 +695,17 @@ impl Gate<'_> {
         }
         let mut audit = self.info.entry("doctor", None, None, "allow");
         audit.detail = Some(format!("{} findings", findings.len()));
-        self.store.audit(audit).map_err(|e| store_error(&e))?;
+        self.store.audit(audit)?;
         Ok(doctor_reply(findings))
     }
 }
 
-fn doctor_reply(findings: Vec<Finding>) -> Response {
+fn doctor_reply(findings: Vec<Finding>) -> Reply {
     let errors = findings.iter().filter(|f| f.level == "error").count();
     let warnings = findings.len() - errors;
-    ok(Reply::Doctor {
+    Reply::Doctor {
         findings,
         errors,
         warnings,
-    })
+    }
 }

@@ -6,10 +6,11 @@ use kovra_core::coord::Coordinate;
 use kovra_core::model::{Operation, VaultName};
 use kovra_core::policy::Decision;
 use kovra_core::store;
-use kovra_proto::{Reply, Response, SecretRequestView};
+use kovra_proto::{Reply, SecretRequestView};
 use serde::{Deserialize, Serialize};
 
-use super::{Gate, Op, error, ok, parse_coord, store_error};
+use super::{Gate, Op};
+use crate::error::{GateError, parse_coord};
 
 const REQUESTS: &str = "secret:kovra/requests/pending";
 /// The oldest open requests are dropped beyond this many.
@@ -25,12 +26,12 @@ struct Open {
     by: String,
 }
 
-fn requests_coord() -> Result<Coordinate, Response> {
-    Coordinate::parse(REQUESTS).map_err(|e| error("internal", e.to_string(), None))
+fn requests_coord() -> Result<Coordinate, GateError> {
+    Coordinate::parse(REQUESTS).map_err(|e| GateError::new("internal", e.to_string()))
 }
 
 impl Gate<'_> {
-    fn open_requests(&mut self) -> Result<Vec<Open>, Response> {
+    fn open_requests(&mut self) -> Result<Vec<Open>, GateError> {
         Ok(
             super::system::load(self.store, &requests_coord()?, "value requests")?
                 .unwrap_or_default(),
@@ -41,7 +42,7 @@ impl Gate<'_> {
         &mut self,
         open: &[Open],
         audit: kovra_core::audit::AuditEntry,
-    ) -> Result<(), Response> {
+    ) -> Result<(), GateError> {
         super::system::save(
             self.store,
             &requests_coord()?,
@@ -56,25 +57,22 @@ impl Gate<'_> {
         &mut self,
         coordinate: &str,
         description: &str,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         if description.len() > MAX_DESCRIPTION {
-            return Err(error(
+            return Err(GateError::new(
                 "description-invalid",
                 format!("the description is longer than {MAX_DESCRIPTION} bytes"),
-                None,
             ));
         }
         let description: String = description
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        let located = self
-            .locate(&coord, &[Op::plain(Operation::RequestValue)], true)
-            .map_err(|e| store_error(&e))?;
+        let located = self.locate(&coord, &[Op::plain(Operation::RequestValue)], true)?;
         self.enforce("request-value", &coord, &located)?;
         let Some(vault) = located.vault.clone() else {
-            return Err(super::not_found(&coord));
+            return Err(GateError::not_found(&coord));
         };
         let exists = located.record.is_some();
         let key = coord.unpinned().to_string();
@@ -103,14 +101,14 @@ impl Gate<'_> {
         };
         let verb = if exists { "set" } else { "add" };
         crate::approvals::notify_value_request(&format!("kovra {verb}{project} {key}"));
-        Ok(ok(Reply::Done {
+        Ok(Reply::Done {
             message: format!(
                 "request recorded for {key} in the {vault} vault: ask the human to run `kovra {verb}{project} {key}` in their own terminal (`kovra requests` lists open requests)"
             ),
-        }))
+        })
     }
 
-    pub(super) fn secret_requests(&mut self) -> Result<Response, Response> {
+    pub(super) fn secret_requests(&mut self) -> Result<Reply, GateError> {
         let open = self.open_requests()?;
         let mut pending = Vec::new();
         for o in open {
@@ -130,7 +128,7 @@ impl Gate<'_> {
                 });
             }
         }
-        Ok(ok(Reply::SecretRequests { pending }))
+        Ok(Reply::SecretRequests { pending })
     }
 
     /// Close the request for a record that now exists. Best effort: the record is written

@@ -7,13 +7,14 @@ use kovra_core::coord::Coordinate;
 use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
 use kovra_core::policy::{Decision, Reason, RecordFacts, VaultOperation};
 use kovra_core::store::{self, StoreError};
-use kovra_proto::{Reply, Response, Secret};
+use kovra_proto::{Reply, Secret};
 use kovra_share::package::{self, Manifest, PackageRecord, Sender};
 use kovra_share::{Identity, Recipient, ShareError, Token};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Gate, Op, birth_sensitivity, error, ok, store_error};
+use super::{Gate, Op, birth_sensitivity};
+use crate::error::GateError;
 
 const IDENTITY: &str = "secret:kovra/sharing/identity";
 const SENDERS: &str = "secret:kovra/sharing/senders";
@@ -39,50 +40,33 @@ struct ReceivedPackage {
     received: u64,
 }
 
-fn coord(text: &str) -> Result<Coordinate, Response> {
-    Coordinate::parse(text).map_err(|e| error("internal", e.to_string(), None))
-}
-
-fn share_error(e: &ShareError) -> Response {
-    let hint = match e {
-        ShareError::RecipientInvalid(_) => Some(
-            "give an age1… recipient (`kovra identity` on the other side) or an ssh-ed25519 public key",
-        ),
-        ShareError::NotForUs => Some(
-            "it was sealed to another identity; ask the sender to share to `kovra identity`'s recipient",
-        ),
-        ShareError::TokenInvalid => {
-            Some("type the token exactly as the sender received it (spaces and case do not matter)")
-        }
-        _ => None,
-    };
-    error(e.code(), e.to_string(), hint)
+fn coord(text: &str) -> Result<Coordinate, GateError> {
+    Coordinate::parse(text).map_err(|e| GateError::new("internal", e.to_string()))
 }
 
 impl Gate<'_> {
-    fn load_identity(&mut self) -> Result<Option<Identity>, Response> {
+    fn load_identity(&mut self) -> Result<Option<Identity>, GateError> {
         match super::system::load_raw(self.store, &coord(IDENTITY)?)? {
             None => Ok(None),
             Some(bytes) => Identity::from_stored(&bytes)
                 .map(Some)
-                .map_err(|e| share_error(&e)),
+                .map_err(GateError::from),
         }
     }
 
     /// The identity, created on first use when `create` (a write, audited).
-    fn ensure_identity(&mut self, create: bool) -> Result<(Identity, bool), Response> {
+    fn ensure_identity(&mut self, create: bool) -> Result<(Identity, bool), GateError> {
         if let Some(id) = self.load_identity()? {
             return Ok((id, false));
         }
         if !create {
-            return Err(error(
-                "no-identity",
-                "this vault has no sharing identity yet",
-                Some("run `kovra identity` to create it"),
-            ));
+            return Err(
+                GateError::new("no-identity", "this vault has no sharing identity yet")
+                    .hint("run `kovra identity` to create it"),
+            );
         }
         self.vault_gate(VaultOperation::CreateIdentity, "identity-create")?;
-        let id = Identity::generate().map_err(|e| share_error(&e))?;
+        let id = Identity::generate()?;
         let mut entry = self.info.entry("identity-create", None, None, "allow");
         entry.detail = Some(format!("fingerprint {}", id.public().fingerprint));
         let c = coord(IDENTITY)?;
@@ -94,40 +78,35 @@ impl Gate<'_> {
         )?;
         let stored = id.to_stored();
         self.store
-            .put(&VaultName::System, meta, Some(&stored), entry)
-            .map_err(|e| store_error(&e))?;
+            .put(&VaultName::System, meta, Some(&stored), entry)?;
         Ok((id, true))
     }
 
-    pub(super) fn identity(&mut self, create: bool) -> Result<Response, Response> {
+    pub(super) fn identity(&mut self, create: bool) -> Result<Reply, GateError> {
         self.vault_gate(VaultOperation::ReadIdentity, "identity")?;
         let (id, created) = self.ensure_identity(create)?;
         let p = id.public();
-        Ok(ok(Reply::Identity {
+        Ok(Reply::Identity {
             recipient: p.recipient,
             signing_key: p.signing_key,
             fingerprint: p.fingerprint,
             created,
-        }))
+        })
     }
 
     /// The vault an environment is shared from or received into.
-    fn sharing_vault(&mut self) -> Result<VaultName, Response> {
+    fn sharing_vault(&mut self) -> Result<VaultName, GateError> {
         let vault = match &self.project {
             Some(p) => VaultName::Project(p.clone()),
             None => VaultName::Global,
         };
-        let exists = self
-            .store
-            .vault_exists(&vault)
-            .map_err(|e| store_error(&e))?;
+        let exists = self.store.vault_exists(&vault)?;
         if !self.info.scope.addresses_vault(&vault) || !exists {
             return Err(match &vault {
-                VaultName::Project(p) => store_error(&StoreError::UnknownProject(p.clone())),
-                _ => error(
+                VaultName::Project(p) => GateError::from(StoreError::UnknownProject(p.clone())),
+                _ => GateError::new(
                     "not-found",
                     "the global vault is not addressable in this scope",
-                    None,
                 ),
             });
         }
@@ -135,18 +114,18 @@ impl Gate<'_> {
     }
 
     /// Refuse, audited, with the policy reason.
-    fn sharing_denied(&mut self, action: &str, reason: Reason, what: String) -> Response {
+    fn sharing_denied(&mut self, action: &str, reason: Reason, what: String) -> GateError {
         let mut e = self.info.entry(action, None, None, "deny");
         e.reason = Some(reason.code().to_string());
         e.detail = Some(what.clone());
         if let Err(err) = self.store.audit(e) {
-            return store_error(&err);
+            return GateError::from(err);
         }
-        error(
+        GateError::new(
             "policy-denied",
             format!("{action} refused: {} ({what})", reason.message()),
-            Some(reason.hint()),
         )
+        .hint(reason.hint())
     }
 
     pub(super) fn share(
@@ -155,17 +134,16 @@ impl Gate<'_> {
         groups: &[String],
         to: &str,
         ttl_secs: u64,
-    ) -> Result<Response, Response> {
-        let recipient = Recipient::parse(to).map_err(|e| share_error(&e))?;
+    ) -> Result<Reply, GateError> {
+        let recipient = Recipient::parse(to)?;
         if !(1..=MAX_TTL_SECS).contains(&ttl_secs) {
-            return Err(error(
+            return Err(GateError::new(
                 "ttl-invalid",
                 format!("--ttl must be between 1 second and 30 days, not {ttl_secs} s"),
-                None,
             ));
         }
         kovra_core::coord::validate_name(env)
-            .map_err(|e| error("usage", format!("invalid environment `{env}`: {e}"), None))?;
+            .map_err(|e| GateError::new("usage", format!("invalid environment `{env}`: {e}")))?;
         let vault = self.sharing_vault()?;
         // The environment itself first: production is refused even when it is empty.
         let env_coord = coord(&format!("secret:{env}/kovra/share"))?;
@@ -182,9 +160,9 @@ impl Gate<'_> {
                 format!("environment {env}"),
             ));
         }
-        let listing = self.store.list(&vault).map_err(|e| store_error(&e))?;
+        let listing = self.store.list(&vault)?;
         if listing.tampered > 0 || listing.missing > 0 {
-            return Err(store_error(&StoreError::RecordTampered(format!(
+            return Err(GateError::from(StoreError::RecordTampered(format!(
                 "{} record(s) of the {vault} vault",
                 listing.tampered + listing.missing
             ))));
@@ -218,7 +196,7 @@ impl Gate<'_> {
             ));
         }
         if selected.is_empty() {
-            return Err(error(
+            return Err(GateError::new(
                 "nothing-to-share",
                 format!(
                     "no records in environment {env}{} of the {vault} vault",
@@ -228,8 +206,8 @@ impl Gate<'_> {
                         format!(" (groups {})", groups.join(", "))
                     }
                 ),
-                Some("`kovra list --env ENV` shows what there is"),
-            ));
+            )
+            .hint("`kovra list --env ENV` shows what there is"));
         }
         let coordinates: Vec<String> = selected
             .iter()
@@ -255,27 +233,23 @@ impl Gate<'_> {
                 );
                 let mut e = self.info.entry("share", None, Some(&vault), "needs-proof");
                 e.reason = Some(r.code().to_string());
-                self.store.audit(e).map_err(|e| store_error(&e))?;
+                self.store.audit(e)?;
                 return Err(reply);
             }
             Decision::Deny(r) => {
                 return Err(self.sharing_denied("share", r, format!("environment {env}")));
             }
             Decision::Unaddressable => {
-                return Err(error(
+                return Err(GateError::new(
                     "not-found",
                     format!("nothing to share in {env}"),
-                    None,
                 ));
             }
         }
         let (identity, _) = self.ensure_identity(true)?;
         let mut records = Vec::with_capacity(selected.len());
         for r in &selected {
-            let (meta, value) = self
-                .store
-                .read_value(&vault, &r.meta.coordinate, None)
-                .map_err(|e| store_error(&e))?;
+            let (meta, value) = self.store.read_value(&vault, &r.meta.coordinate, None)?;
             records.push(PackageRecord::with_value(
                 meta.coordinate.to_string(),
                 meta.sensitivity,
@@ -288,7 +262,7 @@ impl Gate<'_> {
         let now = store::now();
         let manifest = Manifest {
             version: 1,
-            package_id: package::new_package_id().map_err(|e| share_error(&e))?,
+            package_id: package::new_package_id()?,
             sender: Sender::of(&identity.public()),
             recipient: recipient.to_text(),
             environment: env.to_string(),
@@ -300,8 +274,7 @@ impl Gate<'_> {
             expires: now + ttl_secs,
             records,
         };
-        let (armored, token) =
-            package::seal(&manifest, &identity, &recipient).map_err(|e| share_error(&e))?;
+        let (armored, token) = package::seal(&manifest, &identity, &recipient)?;
         let mut entry = self.info.entry("share", None, Some(&vault), "allow");
         entry.reason = Some("proof-of-presence".into());
         entry.detail = Some(format!(
@@ -311,8 +284,8 @@ impl Gate<'_> {
             manifest.recipient,
             coordinates.join(",")
         ));
-        self.store.audit(entry).map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Shared {
+        self.store.audit(entry)?;
+        Ok(Reply::Shared {
             package: armored,
             token: Secret::new(token.expose().as_bytes().to_vec()),
             package_id: manifest.package_id.clone(),
@@ -320,23 +293,23 @@ impl Gate<'_> {
             coordinates,
             expires: manifest.expires,
             recipient: manifest.recipient.clone(),
-        }))
+        })
     }
 
     /// Audit a refused receive and answer with its code.
     fn receive_refused(
         &mut self,
         code: &str,
-        resp: Response,
+        refused: GateError,
         package_id: Option<&str>,
-    ) -> Response {
+    ) -> GateError {
         let mut e = self.info.entry("receive", None, None, "deny");
         e.reason = Some(code.to_string());
         e.detail = package_id.map(|id| format!("package {id}"));
         if let Err(err) = self.store.audit(e) {
-            return store_error(&err);
+            return GateError::from(err);
         }
-        resp
+        refused
     }
 
     pub(super) fn receive(
@@ -345,43 +318,43 @@ impl Gate<'_> {
         token: &Secret,
         force: bool,
         accept_sender: Option<&str>,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         let Some(token) = Token::parse(token.expose()) else {
             let e = ShareError::TokenInvalid;
-            return Err(self.receive_refused(e.code(), share_error(&e), None));
+            return Err(self.receive_refused(e.code(), GateError::from(e), None));
         };
         let Some(identity) = self.load_identity()? else {
             let e = ShareError::NotForUs;
-            return Err(self.receive_refused(e.code(), share_error(&e), None));
+            return Err(self.receive_refused(e.code(), GateError::from(e), None));
         };
         let manifest = match package::open(armored.as_bytes(), &identity, &token) {
             Ok(m) => m,
-            Err(e) => return Err(self.receive_refused(e.code(), share_error(&e), None)),
+            Err(e) => return Err(self.receive_refused(e.code(), GateError::from(e), None)),
         };
         let id = manifest.package_id.clone();
         let me = identity.public();
         if manifest.recipient != me.recipient {
             let e = ShareError::NotForUs;
-            return Err(self.receive_refused(e.code(), share_error(&e), Some(&id)));
+            return Err(self.receive_refused(e.code(), GateError::from(e), Some(&id)));
         }
         let now = store::now();
         if now > manifest.expires {
-            let resp = error(
+            let resp = GateError::new(
                 "package-expired",
                 format!("package {id} expired at {} (unix)", manifest.expires),
-                Some("ask the sender for a new package"),
-            );
+            )
+            .hint("ask the sender for a new package");
             return Err(self.receive_refused("package-expired", resp, Some(&id)));
         }
         if manifest.created > now + CLOCK_SKEW_SECS {
-            let resp = error(
+            let resp = GateError::new(
                 "package-expired",
                 format!(
                     "package {id} is not valid yet: it is dated {} (unix), in the future",
                     manifest.created
                 ),
-                Some("check both machines' clocks"),
-            );
+            )
+            .hint("check both machines' clocks");
             return Err(self.receive_refused("package-expired", resp, Some(&id)));
         }
         if manifest.expires < manifest.created || manifest.expires - manifest.created > MAX_TTL_SECS
@@ -389,17 +362,17 @@ impl Gate<'_> {
             let e = ShareError::Invalid(
                 "it expires before it was created, or lives longer than 30 days".into(),
             );
-            return Err(self.receive_refused(e.code(), share_error(&e), Some(&id)));
+            return Err(self.receive_refused(e.code(), GateError::from(e), Some(&id)));
         }
         let ledger: Vec<ReceivedPackage> =
             super::system::load(self.store, &coord(LEDGER)?, "received packages")?
                 .unwrap_or_default();
         if ledger.iter().any(|p| p.package_id == id) {
-            let resp = error(
+            let resp = GateError::new(
                 "package-already-received",
                 format!("package {id} was received already: a token opens a package once"),
-                Some("ask the sender for a new package"),
-            );
+            )
+            .hint("ask the sender for a new package");
             return Err(self.receive_refused("package-already-received", resp, Some(&id)));
         }
         // Every coordinate: valid, unique, in the package's environment, never production.
@@ -412,27 +385,24 @@ impl Gate<'_> {
                     c.pin() == kovra_core::coord::Pin::Scope && c.env() == manifest.environment
                 })
                 .ok_or_else(|| {
-                    error(
+                    GateError::new(
                         "package-invalid",
                         format!("package {id} holds an invalid coordinate"),
-                        None,
                     )
                 })?;
             if coords.contains(&c) {
-                return Err(error(
+                return Err(GateError::new(
                     "package-invalid",
                     format!("package {id} holds {c} twice"),
-                    None,
                 ));
             }
             coords.push(c);
         }
         let env_coord =
             coord(&format!("secret:{}/kovra/share", manifest.environment)).map_err(|_| {
-                error(
+                GateError::new(
                     "package-invalid",
                     format!("package {id} names an invalid environment"),
-                    None,
                 )
             })?;
         // Scope first, as everywhere: an environment this session cannot address refuses the
@@ -447,13 +417,12 @@ impl Gate<'_> {
                 ));
             }
             Decision::Unaddressable => {
-                let resp = error(
+                let resp = GateError::new(
                     "not-found",
                     format!(
                         "environment {} is not addressable in this session's scope",
                         manifest.environment
                     ),
-                    None,
                 );
                 return Err(self.receive_refused("not-found", resp, Some(&id)));
             }
@@ -472,21 +441,21 @@ impl Gate<'_> {
                 .info
                 .entry("receive", None, Some(&vault), "sender-unknown");
             e.detail = Some(format!("package {id} from {}", manifest.sender.fingerprint));
-            self.store.audit(e).map_err(|e| store_error(&e))?;
-            return Ok(ok(Reply::SenderUnknown {
+            self.store.audit(e)?;
+            return Ok(Reply::SenderUnknown {
                 fingerprint: manifest.sender.fingerprint.clone(),
                 recipient: manifest.sender.recipient.clone(),
                 package_id: id,
                 environment: manifest.environment.clone(),
                 records: manifest.records.len(),
-            }));
+            });
         }
         // Records: new ones are created, existing ones only with --force and a proof.
         let mut existing = Vec::with_capacity(coords.len());
         let mut decision = Decision::Allow;
         let mut conflicts = Vec::new();
         for c in &coords {
-            let record = self.store.find(&vault, c).map_err(|e| store_error(&e))?;
+            let record = self.store.find(&vault, c)?;
             let d = self.decide_one(&vault, c, record.as_ref(), Op::plain(Operation::Import));
             match d {
                 Decision::Allow | Decision::NeedsProof(_) => {}
@@ -494,7 +463,7 @@ impl Gate<'_> {
                     return Err(self.sharing_denied("receive", r, format!("package {id}, {c}")));
                 }
                 Decision::Unaddressable => {
-                    let resp = super::not_found(c);
+                    let resp = GateError::not_found(c);
                     return Err(self.receive_refused("not-found", resp, Some(&id)));
                 }
             }
@@ -505,16 +474,16 @@ impl Gate<'_> {
             existing.push(record);
         }
         if !conflicts.is_empty() && !force {
-            let resp = error(
+            let resp = GateError::new(
                 "record-exists",
                 format!(
                     "{} already exist: {}",
                     conflicts.len(),
                     conflicts.join(", ")
                 ),
-                Some(
-                    "receive into another project with --project, or replace them with --force (asks for your passphrase)",
-                ),
+            )
+            .hint(
+                "receive into another project with --project, or replace them with --force (asks for your passphrase)",
             );
             return Err(self.receive_refused("record-exists", resp, Some(&id)));
         }
@@ -541,7 +510,7 @@ impl Gate<'_> {
                 .info
                 .entry("receive", None, Some(&vault), "needs-proof");
             e.reason = Some(r.code().to_string());
-            self.store.audit(e).map_err(|e| store_error(&e))?;
+            self.store.audit(e)?;
             return Err(reply);
         }
         self.import(
@@ -559,18 +528,17 @@ impl Gate<'_> {
         mut ledger: Vec<ReceivedPackage>,
         mut senders: Vec<AcceptedSender>,
         accepting: bool,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         let id = &manifest.package_id;
         let now = store::now();
         let mut values: Vec<Zeroizing<Vec<u8>>> = Vec::with_capacity(coords.len());
         let mut metas: Vec<Metadata> = Vec::with_capacity(coords.len());
         for ((c, r), old) in coords.iter().zip(&manifest.records).zip(&existing) {
-            let value = r.value().map_err(|e| share_error(&e))?;
+            let value = r.value()?;
             if value.is_empty() || value.len() > 256 * 1024 {
-                return Err(error(
+                return Err(GateError::new(
                     "package-invalid",
                     format!("{c} has an empty or oversized value"),
-                    None,
                 ));
             }
             // Never lower: at least what the package says, and what the replaced record had.
@@ -667,18 +635,16 @@ impl Gate<'_> {
             audit.push(e);
         }
         audit.push(summary);
-        self.store
-            .put_many(items, audit)
-            .map_err(|e| store_error(&e))?;
+        self.store.put_many(items, audit)?;
         for c in &coords {
             self.close_request(c, vault);
         }
-        Ok(ok(Reply::Received {
+        Ok(Reply::Received {
             package_id: id.clone(),
             sender_fingerprint: manifest.sender.fingerprint.clone(),
             environment: manifest.environment.clone(),
             imported: coords.iter().map(ToString::to_string).collect(),
             vault: vault.label(),
-        }))
+        })
     }
 }

@@ -2,63 +2,46 @@
 //! system vault: sealed, versioned and tamper-checked like every secret, and addressable by
 //! no scope.
 
+use crate::error::GateError;
 use kovra_core::audit::AuditEntry;
 use kovra_core::coord::Coordinate;
 use kovra_core::model::{Metadata, Sensitivity, VaultName};
 use kovra_core::store::{self, UnlockedStore};
 use kovra_core::totp::TotpParams;
-use kovra_proto::Response;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
-
-use super::{error, store_error};
 
 /// Read a setting; `None` when it was never written.
 pub(super) fn load<T: DeserializeOwned>(
     store: &mut UnlockedStore,
     coord: &Coordinate,
     what: &str,
-) -> Result<Option<T>, Response> {
+) -> Result<Option<T>, GateError> {
     let Some(value) = load_raw(store, coord)? else {
         return Ok(None);
     };
-    serde_json::from_slice(&value).map(Some).map_err(|_| {
-        error(
-            "vault-tampered",
-            format!("the {what} record is unreadable"),
-            None,
-        )
-    })
+    serde_json::from_slice(&value)
+        .map(Some)
+        .map_err(|_| GateError::new("vault-tampered", format!("the {what} record is unreadable")))
 }
 
 /// Read a setting's raw bytes (for settings that are themselves secrets, such as keys).
 pub(super) fn load_raw(
     store: &mut UnlockedStore,
     coord: &Coordinate,
-) -> Result<Option<Zeroizing<Vec<u8>>>, Response> {
-    if !store
-        .vault_exists(&VaultName::System)
-        .map_err(|e| store_error(&e))?
-        || store
-            .find(&VaultName::System, coord)
-            .map_err(|e| store_error(&e))?
-            .is_none()
+) -> Result<Option<Zeroizing<Vec<u8>>>, GateError> {
+    if !store.vault_exists(&VaultName::System)? || store.find(&VaultName::System, coord)?.is_none()
     {
         return Ok(None);
     }
-    let (_, value) = store
-        .read_value(&VaultName::System, coord, None)
-        .map_err(|e| store_error(&e))?;
+    let (_, value) = store.read_value(&VaultName::System, coord, None)?;
     Ok(Some(Zeroizing::new(value.to_vec())))
 }
 
 /// Create the system vault if it does not exist yet (its own small transaction).
-pub(super) fn ensure_vault(store: &mut UnlockedStore, audit: &AuditEntry) -> Result<(), Response> {
-    if store
-        .vault_exists(&VaultName::System)
-        .map_err(|e| store_error(&e))?
-    {
+pub(super) fn ensure_vault(store: &mut UnlockedStore, audit: &AuditEntry) -> Result<(), GateError> {
+    if store.vault_exists(&VaultName::System)? {
         return Ok(());
     }
     let e = AuditEntry {
@@ -70,7 +53,7 @@ pub(super) fn ensure_vault(store: &mut UnlockedStore, audit: &AuditEntry) -> Res
     };
     store
         .create_vault(&VaultName::System, e)
-        .map_err(|e| store_error(&e))
+        .map_err(GateError::from)
 }
 
 /// The metadata of a setting's next version.
@@ -78,11 +61,10 @@ pub(super) fn meta(
     store: &mut UnlockedStore,
     coord: &Coordinate,
     description: &str,
-) -> Result<Metadata, Response> {
+) -> Result<Metadata, GateError> {
     let now = store::now();
     let created = store
-        .find(&VaultName::System, coord)
-        .map_err(|e| store_error(&e))?
+        .find(&VaultName::System, coord)?
         .map(|r| r.meta.created);
     Ok(Metadata {
         coordinate: coord.clone(),
@@ -106,11 +88,8 @@ pub(super) fn save<T: Serialize>(
     totp: Option<TotpParams>,
     value: &T,
     audit: AuditEntry,
-) -> Result<(), Response> {
-    if !store
-        .vault_exists(&VaultName::System)
-        .map_err(|e| store_error(&e))?
-    {
+) -> Result<(), GateError> {
+    if !store.vault_exists(&VaultName::System)? {
         let e = AuditEntry {
             action: "system-vault-create".into(),
             coordinate: None,
@@ -119,14 +98,11 @@ pub(super) fn save<T: Serialize>(
             detail: Some(format!("first write of {coord}")),
             ..audit.clone()
         };
-        store
-            .create_vault(&VaultName::System, e)
-            .map_err(|e| store_error(&e))?;
+        store.create_vault(&VaultName::System, e)?;
     }
     let now = store::now();
     let created = store
-        .find(&VaultName::System, coord)
-        .map_err(|e| store_error(&e))?
+        .find(&VaultName::System, coord)?
         .map(|r| r.meta.created);
     let meta = Metadata {
         coordinate: coord.clone(),
@@ -141,8 +117,6 @@ pub(super) fn save<T: Serialize>(
         provider_host: None,
     };
     let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
-    store
-        .put(&VaultName::System, meta, Some(&json), audit)
-        .map_err(|e| store_error(&e))?;
+    store.put(&VaultName::System, meta, Some(&json), audit)?;
     Ok(())
 }

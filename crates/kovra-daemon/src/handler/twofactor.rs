@@ -8,11 +8,12 @@ use kovra_core::crypto;
 use kovra_core::model::VaultName;
 use kovra_core::store::{self, StoreError, UnlockedStore};
 use kovra_core::totp::{self, TotpParams};
-use kovra_proto::{Reply, Response, Secret};
+use kovra_proto::{Reply, Secret};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{Gate, error, ok, store_error};
+use super::Gate;
+use crate::error::GateError;
 
 const TWO_FACTOR: &str = "secret:kovra/2fa/totp";
 
@@ -38,8 +39,8 @@ impl State {
     }
 }
 
-fn coord() -> Result<Coordinate, Response> {
-    Coordinate::parse(TWO_FACTOR).map_err(|e| error("internal", e.to_string(), None))
+fn coord() -> Result<Coordinate, GateError> {
+    Coordinate::parse(TWO_FACTOR).map_err(|e| GateError::new("internal", e.to_string()))
 }
 
 fn params() -> TotpParams {
@@ -48,7 +49,7 @@ fn params() -> TotpParams {
 }
 
 /// The factor's state, if one was ever set up.
-pub(super) fn load(store: &mut UnlockedStore) -> Result<Option<State>, Response> {
+pub(super) fn load(store: &mut UnlockedStore) -> Result<Option<State>, GateError> {
     super::system::load(store, &coord()?, "two-factor")
 }
 
@@ -57,7 +58,7 @@ pub(super) fn active(store: &mut UnlockedStore) -> bool {
     matches!(load(store), Ok(Some(s)) if s.active)
 }
 
-fn save(store: &mut UnlockedStore, state: &State, audit: AuditEntry) -> Result<(), Response> {
+fn save(store: &mut UnlockedStore, state: &State, audit: AuditEntry) -> Result<(), GateError> {
     let description = "the second factor (TOTP) for unlock and proofs of presence";
     super::system::save(store, &coord()?, description, Some(params()), state, audit)
 }
@@ -76,7 +77,7 @@ pub(super) fn check_code(
     code: &[u8],
     accepted: AuditEntry,
     mut refused: AuditEntry,
-) -> Result<bool, Response> {
+) -> Result<bool, GateError> {
     let text = std::str::from_utf8(code).unwrap_or("");
     let step = totp::verify(&state.seed(), params(), text, store::now());
     match step {
@@ -96,27 +97,27 @@ pub(super) fn check_code(
                 }
                 .into(),
             );
-            store.audit(refused).map_err(|e| store_error(&e))?;
+            store.audit(refused)?;
             Ok(false)
         }
     }
 }
 
-pub(super) fn code_invalid() -> Response {
-    error(
+pub(super) fn code_invalid() -> GateError {
+    GateError::new(
         "2fa-code-invalid",
         "the two-factor code is wrong, expired or already used",
-        Some("wait for the next code in your authenticator app and try again"),
     )
+    .hint("wait for the next code in your authenticator app and try again")
 }
 
-pub(super) fn code_required() -> Response {
-    error(
+pub(super) fn code_required() -> GateError {
+    GateError::new(
         "2fa-code-required",
         "two-factor authentication is on: a code is needed as well as the passphrase",
-        Some(
-            "give the current code from your authenticator app (prompted at a terminal, or --code-file)",
-        ),
+    )
+    .hint(
+        "give the current code from your authenticator app (prompted at a terminal, or --code-file)",
     )
 }
 
@@ -126,7 +127,7 @@ pub(super) fn unlock_check(
     store: &mut UnlockedStore,
     code: Option<&Secret>,
     entry: &AuditEntry,
-) -> Result<(), (Response, bool)> {
+) -> Result<(), (GateError, bool)> {
     let mut state = match load(store).map_err(|r| (r, false))? {
         Some(s) if s.active => s,
         _ => return Ok(()),
@@ -135,7 +136,7 @@ pub(super) fn unlock_check(
         let mut e = entry.clone();
         e.decision = "deny".into();
         e.reason = Some("2fa-code-missing".into());
-        store.audit(e).map_err(|e| (store_error(&e), false))?;
+        store.audit(e).map_err(|e| (GateError::from(e), false))?;
         return Err((code_required(), false));
     };
     let mut accepted = entry.clone();
@@ -144,14 +145,14 @@ pub(super) fn unlock_check(
     match check_code(store, &mut state, code.expose(), accepted, entry.clone()) {
         Ok(true) => Ok(()),
         Ok(false) => Err((code_invalid(), true)),
-        Err(r) => Err((r, false)),
+        Err(refused) => Err((refused, false)),
     }
 }
 
 impl Gate<'_> {
     /// With the factor active, a code typed at the proof prompt is a proof of presence.
     /// `Ok(true)` when `answer` was accepted as a code.
-    pub(super) fn proof_by_code(&mut self, answer: &[u8]) -> Result<bool, Response> {
+    pub(super) fn proof_by_code(&mut self, answer: &[u8]) -> Result<bool, GateError> {
         if !looks_like_code(answer) {
             return Ok(false);
         }
@@ -165,29 +166,29 @@ impl Gate<'_> {
         check_code(self.store, &mut state, answer, accepted, refused)
     }
 
-    pub(super) fn two_factor_status(&mut self) -> Result<Response, Response> {
+    pub(super) fn two_factor_status(&mut self) -> Result<Reply, GateError> {
         let state = match load(self.store)? {
             None => "disabled",
             Some(s) if s.active => "enabled",
             Some(_) => "pending",
         };
-        Ok(ok(Reply::TwoFactorState {
+        Ok(Reply::TwoFactorState {
             state: state.into(),
-        }))
+        })
     }
 
-    pub(super) fn two_factor_enable(&mut self) -> Result<Response, Response> {
+    pub(super) fn two_factor_enable(&mut self) -> Result<Reply, GateError> {
         // An agent would see the seed and could then mint proofs: `decide_vault` refuses it.
         self.vault_gate(
             kovra_core::policy::VaultOperation::EnableTwoFactor,
             "2fa-enable",
         )?;
         if load(self.store)?.is_some_and(|s| s.active) {
-            return Err(error(
+            return Err(GateError::new(
                 "2fa-already-enabled",
                 "two-factor authentication is already on",
-                Some("`kovra 2fa disable` first to replace the seed"),
-            ));
+            )
+            .hint("`kovra 2fa disable` first to replace the seed"));
         }
         let seed = Zeroizing::new(crypto::random_array::<20>());
         let state = State {
@@ -199,12 +200,12 @@ impl Gate<'_> {
         e.detail = Some("new seed, pending confirmation".into());
         save(self.store, &state, e)?;
         let uri = totp::uri(seed.as_slice(), params(), "kovra", "vault");
-        Ok(ok(Reply::TwoFactorSetup {
+        Ok(Reply::TwoFactorSetup {
             uri: Secret::new(uri.as_bytes().to_vec()),
-        }))
+        })
     }
 
-    pub(super) fn two_factor_confirm(&mut self, code: &Secret) -> Result<Response, Response> {
+    pub(super) fn two_factor_confirm(&mut self, code: &Secret) -> Result<Reply, GateError> {
         self.vault_gate(
             kovra_core::policy::VaultOperation::ConfirmTwoFactor,
             "2fa-confirm",
@@ -212,18 +213,17 @@ impl Gate<'_> {
         let mut state = match load(self.store)? {
             Some(s) if !s.active => s,
             Some(_) => {
-                return Err(error(
+                return Err(GateError::new(
                     "2fa-already-enabled",
                     "two-factor authentication is already on",
-                    None,
                 ));
             }
             None => {
-                return Err(error(
+                return Err(GateError::new(
                     "2fa-not-pending",
                     "no second factor is waiting for confirmation",
-                    Some("run `kovra 2fa enable` first"),
-                ));
+                )
+                .hint("run `kovra 2fa enable` first"));
             }
         };
         let accepted = self.info.entry("2fa-confirm", None, None, "ok");
@@ -232,17 +232,17 @@ impl Gate<'_> {
             *self.failures += 1;
             return Err(code_invalid());
         }
-        Ok(ok(Reply::Done {
+        Ok(Reply::Done {
             message: "two-factor authentication is on: unlock now needs the passphrase and a code"
                 .into(),
-        }))
+        })
     }
 
     pub(super) fn two_factor_disable(
         &mut self,
         passphrase: &Secret,
         code: &Secret,
-    ) -> Result<Response, Response> {
+    ) -> Result<Reply, GateError> {
         self.vault_gate(
             kovra_core::policy::VaultOperation::DisableTwoFactor,
             "2fa-disable",
@@ -250,10 +250,9 @@ impl Gate<'_> {
         let mut state = match load(self.store)? {
             Some(s) if s.active => s,
             _ => {
-                return Err(error(
+                return Err(GateError::new(
                     "2fa-not-enabled",
                     "two-factor authentication is not on",
-                    None,
                 ));
             }
         };
@@ -261,8 +260,8 @@ impl Gate<'_> {
             *self.failures += 1;
             let mut e = self.info.entry("2fa-disable", None, None, "deny");
             e.reason = Some("wrong passphrase".into());
-            self.store.audit(e).map_err(|e| store_error(&e))?;
-            return Err(store_error(&StoreError::WrongPassphrase));
+            self.store.audit(e)?;
+            return Err(GateError::from(StoreError::WrongPassphrase));
         }
         let accepted = self.info.entry("2fa-code", None, None, "allow");
         let refused = self.info.entry("2fa-disable", None, None, "deny");
@@ -270,15 +269,13 @@ impl Gate<'_> {
             *self.failures += 1;
             return Err(code_invalid());
         }
-        self.store
-            .delete(
-                &VaultName::System,
-                &coord()?,
-                self.info.entry("2fa-disable", None, None, "ok"),
-            )
-            .map_err(|e| store_error(&e))?;
-        Ok(ok(Reply::Done {
+        self.store.delete(
+            &VaultName::System,
+            &coord()?,
+            self.info.entry("2fa-disable", None, None, "ok"),
+        )?;
+        Ok(Reply::Done {
             message: "two-factor authentication is off".into(),
-        }))
+        })
     }
 }

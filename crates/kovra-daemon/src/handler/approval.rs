@@ -1,0 +1,163 @@
+//! Parked requests: what the approving human is shown, and the approve/deny decision.
+
+use kovra_core::policy;
+use kovra_proto::{Fact, Reply, Request};
+
+use super::Gate;
+use crate::error::GateError;
+
+impl Gate<'_> {
+    pub(super) fn approval_list(&mut self) -> Result<Reply, GateError> {
+        self.vault_gate(policy::VaultOperation::ReadApprovals, "approval-list")?;
+        Ok(Reply::Approvals {
+            pending: self.approvals.pending(),
+        })
+    }
+
+    /// Approve (with a proof of presence) or deny one parked request.
+    pub(super) fn approval_decide(&mut self, id: &str, approve: bool) -> Result<Reply, GateError> {
+        let Some(view) = self.approvals.view(id) else {
+            return Err(GateError::new(
+                "approval-unknown",
+                format!("no pending request {id} (unknown, expired or already decided)"),
+            )
+            .hint("`kovra approve` lists what is pending; expired requests must be asked again"));
+        };
+        let (op, action) = if approve {
+            (policy::VaultOperation::ApproveRequest, "approve")
+        } else {
+            (policy::VaultOperation::DenyRequest, "deny")
+        };
+        self.vault_gate(op, action)?;
+        self.approvals.decide(id, approve);
+        let mut e = self.info.entry(action, None, None, "ok");
+        e.detail = Some(format!(
+            "request {id}: {} ({} via {})",
+            view.action, view.origin, view.surface
+        ));
+        self.store.audit(e)?;
+        Ok(Reply::ApprovalState {
+            id: id.to_string(),
+            state: if approve { "approved" } else { "denied" }.into(),
+        })
+    }
+}
+
+/// The facts of a request as its requester stated them, for the human who approves it.
+pub(super) fn describe(request: &Request) -> Vec<Fact> {
+    let fact = |name: &str, value: String, untrusted: bool| Fact {
+        name: name.into(),
+        value,
+        untrusted,
+    };
+    let mut out = Vec::new();
+    match request {
+        Request::Run(run) => {
+            out.push(fact("command", run.argv.join(" "), true));
+            out.push(fact("working directory", run.cwd.clone(), true));
+            if let Some(e) = &run.env_name {
+                out.push(fact("environment", e.clone(), false));
+            }
+            if let Some(path) = &run.refs_path {
+                out.push(fact("refs file", path.clone(), true));
+            }
+            if !run.only.is_empty() {
+                out.push(fact("only", run.only.join(", "), false));
+            }
+        }
+        Request::Edit {
+            coordinate,
+            description,
+            sensitivity,
+            revealable,
+            ..
+        } => {
+            out.push(fact("coordinate", coordinate.clone(), false));
+            if let Some(s) = sensitivity {
+                out.push(fact("new sensitivity", s.to_string(), false));
+            }
+            if let Some(r) = revealable {
+                out.push(fact("new revealable", r.to_string(), false));
+            }
+            if let Some(d) = description {
+                out.push(fact("new description", d.clone(), true));
+            }
+        }
+        Request::Rollback {
+            coordinate,
+            version,
+            ..
+        } => {
+            out.push(fact("coordinate", coordinate.clone(), false));
+            out.push(fact("restore version", version.to_string(), false));
+        }
+        Request::Set { coordinate, .. }
+        | Request::Generate { coordinate, .. }
+        | Request::Remove { coordinate, .. }
+        | Request::Reveal { coordinate, .. }
+        | Request::Code { coordinate, .. }
+        | Request::Fingerprint { coordinate, .. } => {
+            out.push(fact("coordinate", coordinate.clone(), false))
+        }
+        Request::AllowAdd { path, .. } => out.push(fact("executable", path.clone(), true)),
+        Request::Share {
+            env, groups, to, ..
+        } => {
+            out.push(fact("environment", env.clone(), false));
+            if !groups.is_empty() {
+                out.push(fact("groups", groups.join(", "), false));
+            }
+            out.push(fact("recipient", to.clone(), true));
+        }
+        Request::Api(api) => {
+            out.push(fact("provider", api.provider.clone(), false));
+            out.push(fact(
+                "request",
+                format!("{} {}", api.method, api.path),
+                true,
+            ));
+        }
+        Request::Bind {
+            coordinate,
+            provider,
+            host,
+            ..
+        } => {
+            out.push(fact("coordinate", coordinate.clone(), false));
+            out.push(fact("provider", provider.clone(), false));
+            if let Some(h) = host {
+                out.push(fact("host", h.clone(), true));
+            }
+        }
+        Request::ProviderAdd { toml, .. } => {
+            // What the daemon will store, from the parsed file (never from its raw lines).
+            match kovra_broker::Provider::from_toml(toml) {
+                Ok(p) => {
+                    out.push(fact("provider", format!("{} ({})", p.name, p.title), true));
+                    out.push(fact(
+                        "hosts credentials may go to",
+                        p.hosts.join(", "),
+                        true,
+                    ));
+                    out.push(fact("default host", p.host().to_string(), true));
+                    out.push(fact("claims variables", p.secrets.join(", "), true));
+                    out.push(fact(
+                        "auth",
+                        match p.auth.header_name() {
+                            Some(h) => format!("{} (header {h})", p.auth.kind()),
+                            None => p.auth.kind().to_string(),
+                        },
+                        true,
+                    ));
+                    if !p.headers.is_empty() {
+                        let fixed: Vec<String> = p.headers.keys().cloned().collect();
+                        out.push(fact("fixed headers", fixed.join(", "), true));
+                    }
+                }
+                Err(_) => out.push(fact("provider file", "invalid".into(), true)),
+            }
+        }
+        _ => {}
+    }
+    out
+}

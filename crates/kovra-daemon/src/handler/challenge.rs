@@ -1,0 +1,83 @@
+//! Asking for a proof of presence: a challenge bound to the request's digest, and for an
+//! agent an approval parked for the human.
+
+use kovra_core::model::Origin;
+use kovra_core::policy;
+use kovra_core::proof;
+use kovra_proto::{ApprovalView, Fact, PassphraseChallenge, ProofOptions};
+
+use crate::error::{Challenge, GateError};
+use crate::proof::CHALLENGE_TTL;
+
+use super::{Gate, twofactor};
+
+impl Gate<'_> {
+    /// Ask for a proof of presence. At a terminal the requester answers the challenge; an
+    /// agent has none, so the request is also parked for the human to approve out of band.
+    pub(super) fn challenge_reply(
+        &mut self,
+        action: &str,
+        reason: policy::Reason,
+        message: String,
+    ) -> GateError {
+        let challenge = self.challenges.issue(self.digest);
+        // Approving is itself the attended step: it is never parked for someone else.
+        let approval = (self.info.origin == Origin::Agent && action != "approve").then(|| {
+            let mut facts = vec![Fact {
+                name: "reason".into(),
+                value: reason.message().into(),
+                untrusted: false,
+            }];
+            facts.extend(self.facts.iter().cloned());
+            facts.extend(crate::approvals::process_chain(self.info.pid));
+            let view = ApprovalView {
+                id: String::new(),
+                action: action.to_string(),
+                surface: self.info.context.surface.as_str().to_string(),
+                origin: self.info.origin.as_str().to_string(),
+                created: 0,
+                expires_in: crate::approvals::APPROVAL_TTL.as_secs(),
+                facts,
+            };
+            let id = self.approvals.park(self.digest, view);
+            crate::approvals::notify(&id, action);
+            id
+        });
+        let config = &self.daemon.config;
+        let passphrase = (config.proof_by_passphrase && self.passphrase_proofs).then(|| {
+            let verifier = self.store.proof_verifier();
+            PassphraseChallenge {
+                kdf: verifier.kdf.clone(),
+                daemon_tag: hex::encode(proof::tag(
+                    &verifier.key,
+                    proof::Role::Daemon,
+                    &challenge,
+                    &self.digest,
+                )),
+            }
+        });
+        let passphrase_refused = if !config.proof_by_passphrase {
+            Some("only a TOTP code is accepted as a proof here (proof_kinds)".to_string())
+        } else if !self.passphrase_proofs {
+            Some("this daemon was unlocked with a passphrase read from a file or descriptor, so a typed passphrase no longer proves presence to it".to_string())
+        } else {
+            None
+        };
+        let code_accepted = config.proof_by_code && twofactor::active(self.store);
+        GateError::needs_proof(
+            reason.code(),
+            message,
+            Challenge {
+                challenge,
+                expires_in: CHALLENGE_TTL.as_secs(),
+                approval,
+                answer: Box::new(ProofOptions {
+                    passphrase,
+                    passphrase_refused,
+                    code_accepted,
+                    program: self.program_sha.clone(),
+                }),
+            },
+        )
+    }
+}

@@ -1,0 +1,400 @@
+//! The gate itself: a request's facts, the proof that may come with it, the one call to
+//! policy per coordinate, and the audited reply for every decision that is not `Allow`.
+
+use kovra_core::audit::AuditEntry;
+use kovra_core::coord::Coordinate;
+use kovra_core::model::{Operation, Sensitivity, VaultName};
+use kovra_core::policy::{self, Decision, Presence, RecordFacts};
+use kovra_core::proof;
+use kovra_core::store::{Record, StoreError, UnlockedStore};
+use kovra_core::totp;
+use kovra_proto::{Fact, Proof, RecordView};
+
+use crate::approvals::Approvals;
+use crate::error::GateError;
+use crate::proof::{ChallengeError, Challenges};
+
+use super::{Daemon, Info, broker};
+
+/// One operation on a record, with the change it would make.
+#[derive(Clone, Copy)]
+pub(super) struct Op {
+    pub(super) operation: Operation,
+    pub(super) new_sensitivity: Option<Sensitivity>,
+    pub(super) new_revealable: Option<bool>,
+}
+
+impl Op {
+    pub(super) fn plain(operation: Operation) -> Self {
+        Op {
+            operation,
+            new_sensitivity: None,
+            new_revealable: None,
+        }
+    }
+}
+
+/// Where a coordinate landed and what policy said about it.
+pub(super) struct Located {
+    pub(super) vault: Option<VaultName>,
+    pub(super) record: Option<Record>,
+    pub(super) decision: Decision,
+}
+
+/// One request's passage through policy, with the unlocked store.
+pub(super) struct Gate<'a> {
+    pub(super) daemon: &'a Daemon,
+    pub(super) store: &'a mut UnlockedStore,
+    pub(super) challenges: &'a mut Challenges,
+    pub(super) approvals: &'a mut Approvals,
+    /// What the human is shown if this request is parked for approval.
+    pub(super) facts: Vec<Fact>,
+    /// Failed proofs and passphrases, for the back-off.
+    pub(super) failures: &'a mut u32,
+    pub(super) info: &'a Info,
+    pub(super) digest: [u8; 32],
+    pub(super) presence: Presence,
+    /// The project bare coordinates resolve in (the request's, or a `.env.refs` file's).
+    pub(super) project: Option<String>,
+    /// For injections: whether the receiving executable is allowlisted.
+    pub(super) allowlisted: bool,
+    /// For a TOTP record being created: its parameters.
+    pub(super) totp_params: Option<totp::TotpParams>,
+    /// The provider registry, once a broker-related request loaded it.
+    pub(super) registry: Option<std::sync::Arc<kovra_broker::Registry>>,
+    /// The daemon's copy of it, shared between requests while unlocked.
+    pub(super) registry_cache: &'a mut Option<std::sync::Arc<kovra_broker::Registry>>,
+    /// For `broker` and `bind` decisions: the provider the request names.
+    pub(super) pin_target: Option<String>,
+    /// For a record being created with `--provider`: its pin.
+    pub(super) new_pin: Option<String>,
+    /// For a run: its executable, opened and hashed (or why it could not be).
+    pub(super) program: Option<Result<crate::program::Program, GateError>>,
+    /// Its hash, which the digest covers and a challenge shows.
+    pub(super) program_sha: Option<String>,
+    /// Whether a passphrase can still prove presence to this daemon.
+    pub(super) passphrase_proofs: bool,
+}
+
+impl Gate<'_> {
+    pub(super) fn verify_proof(&mut self, proof: &Proof) -> Result<(), GateError> {
+        let refused = |gate: &mut Self, why: &str| {
+            let mut e = gate.info.entry("proof", None, None, "deny");
+            e.reason = Some(why.to_string());
+            if let Err(err) = gate.store.audit(e) {
+                return GateError::from(err);
+            }
+            GateError::new(
+                "proof-invalid",
+                format!("the proof of presence was refused: {why}"),
+            )
+            .hint("retry the command to get a new challenge")
+        };
+        match self.challenges.take(&proof.challenge, &self.digest) {
+            Ok(()) => {}
+            Err(ChallengeError::Unknown) => {
+                return Err(refused(self, "unknown, expired or already used challenge"));
+            }
+            Err(ChallengeError::WrongRequest) => {
+                return Err(refused(
+                    self,
+                    "the challenge was issued for another request",
+                ));
+            }
+        }
+        let config = &self.daemon.config;
+        let (by_passphrase, by_code) = (config.proof_by_passphrase, config.proof_by_code);
+        if let Some(code) = &proof.code {
+            if !by_code {
+                return Err(refused(
+                    self,
+                    "a two-factor code is not accepted as a proof here (proof_kinds)",
+                ));
+            }
+            if self.proof_by_code(code.expose())? {
+                return Ok(());
+            }
+            return Err(refused(self, "wrong, used or expired two-factor code"));
+        }
+        let Some(mac) = &proof.mac else {
+            return Err(refused(
+                self,
+                "the proof carries neither a passphrase proof nor a code",
+            ));
+        };
+        if !by_passphrase {
+            return Err(refused(
+                self,
+                "only a TOTP code is accepted as a proof here (proof_kinds)",
+            ));
+        }
+        if !self.passphrase_proofs {
+            return Err(refused(
+                self,
+                "this daemon was unlocked with a passphrase read from a file or descriptor, so a passphrase no longer proves presence; answer with a two-factor code",
+            ));
+        }
+        let key = &self.store.proof_verifier().key;
+        if !proof::verify(
+            key,
+            proof::Role::Client,
+            &proof.challenge,
+            &self.digest,
+            mac,
+        ) {
+            return Err(refused(self, "wrong passphrase"));
+        }
+        Ok(())
+    }
+
+    pub(super) fn production(&self, env: &str) -> bool {
+        self.daemon.config.is_production(env)
+    }
+
+    pub(super) fn view(&self, record: &Record) -> RecordView {
+        let m = &record.meta;
+        RecordView {
+            coordinate: m.coordinate.to_string(),
+            vault: record.vault.label(),
+            env: m.coordinate.env().to_string(),
+            sensitivity: m.sensitivity,
+            revealable: m.revealable,
+            production: self.production(m.coordinate.env()),
+            description: m.description.clone(),
+            version: m.version,
+            created: m.created,
+            updated: m.updated,
+            totp: m.totp,
+            provider: self.pinned_provider(m),
+            provider_host: m.provider_host.clone(),
+        }
+    }
+
+    pub(super) fn facts(record: &Record) -> RecordFacts {
+        RecordFacts {
+            sensitivity: record.meta.sensitivity,
+            revealable: record.meta.revealable,
+        }
+    }
+
+    pub(super) fn decide_one(
+        &self,
+        vault: &VaultName,
+        coord: &Coordinate,
+        record: Option<&Record>,
+        op: Op,
+    ) -> Decision {
+        if matches!(op.operation, Operation::Broker | Operation::Bind) {
+            let req = self.request_facts(vault, coord, record.map(Self::facts), op);
+            return broker::pin_decision(self, record, req);
+        }
+        self.decide_facts(vault, coord, record.map(Self::facts), op)
+    }
+
+    /// Decide from record facts alone (what an environment-wide or package check needs).
+    pub(super) fn decide_facts(
+        &self,
+        vault: &VaultName,
+        coord: &Coordinate,
+        facts: Option<RecordFacts>,
+        op: Op,
+    ) -> Decision {
+        policy::decide(
+            &self.request_facts(vault, coord, facts, op),
+            &self.info.scope,
+        )
+    }
+
+    pub(super) fn request_facts<'r>(
+        &self,
+        vault: &'r VaultName,
+        coord: &'r Coordinate,
+        facts: Option<RecordFacts>,
+        op: Op,
+    ) -> policy::Request<'r> {
+        policy::Request {
+            operation: op.operation,
+            vault,
+            env: coord.env(),
+            production: self.production(coord.env()),
+            record: facts,
+            new_sensitivity: op.new_sensitivity,
+            new_revealable: op.new_revealable,
+            surface: self.info.context.surface,
+            origin: self.info.origin,
+            presence: self.presence,
+            allowlisted: self.allowlisted,
+            pin: None,
+        }
+    }
+
+    pub(super) fn decide_all(
+        &self,
+        vault: &VaultName,
+        coord: &Coordinate,
+        record: Option<&Record>,
+        ops: &[Op],
+    ) -> Decision {
+        ops.iter().fold(Decision::Allow, |acc, op| {
+            acc.and(self.decide_one(vault, coord, record, *op))
+        })
+    }
+
+    /// Resolve a coordinate through the scope's vault order and decide.
+    pub(super) fn locate(
+        &mut self,
+        coord: &Coordinate,
+        ops: &[Op],
+        create: bool,
+    ) -> Result<Located, StoreError> {
+        let order =
+            policy::resolution_order(coord.pin(), self.project.as_deref(), &self.info.scope);
+        // Only a project the scope can address may be reported as unknown; any other is
+        // answered like an absent record.
+        if let Some(VaultName::Project(p)) = order.first()
+            && self
+                .info
+                .scope
+                .addresses_vault(&VaultName::Project(p.clone()))
+            && !self.store.vault_exists(&VaultName::Project(p.clone()))?
+        {
+            return Err(StoreError::UnknownProject(p.clone()));
+        }
+        if create {
+            let Some(vault) = order.into_iter().next() else {
+                return Ok(Located {
+                    vault: None,
+                    record: None,
+                    decision: Decision::Unaddressable,
+                });
+            };
+            let record = self.store.find(&vault, coord)?;
+            let decision = self.decide_all(&vault, coord, record.as_ref(), ops);
+            return Ok(Located {
+                vault: Some(vault),
+                record,
+                decision,
+            });
+        }
+        for vault in order {
+            if let Some(record) = self.store.find(&vault, coord)? {
+                let decision = self.decide_all(&vault, coord, Some(&record), ops);
+                if decision != Decision::Unaddressable {
+                    return Ok(Located {
+                        vault: Some(vault),
+                        record: Some(record),
+                        decision,
+                    });
+                }
+            }
+        }
+        Ok(Located {
+            vault: None,
+            record: None,
+            decision: Decision::Unaddressable,
+        })
+    }
+
+    /// Turn a non-Allow decision into its audited reply. `Ok(())` means go ahead.
+    pub(super) fn enforce(
+        &mut self,
+        action: &str,
+        coord: &Coordinate,
+        located: &Located,
+    ) -> Result<(), GateError> {
+        let vault = located.vault.as_ref();
+        let (decision, reason, reply) = match located.decision {
+            Decision::Allow => return Ok(()),
+            Decision::Unaddressable => ("unaddressable", None, GateError::not_found(coord)),
+            Decision::Deny(r) => (
+                "deny",
+                Some(r),
+                GateError::new(
+                    "policy-denied",
+                    format!("{action} {coord} refused: {}", r.message()),
+                )
+                .hint(r.hint()),
+            ),
+            Decision::NeedsProof(r) => {
+                let record = located.record.as_ref().map(|rec| {
+                    format!(
+                        "sensitivity {}{}, {} vault",
+                        rec.meta.sensitivity,
+                        if self.production(coord.env()) {
+                            ", production"
+                        } else {
+                            ""
+                        },
+                        rec.vault
+                    )
+                });
+                if !self.facts.iter().any(|f| f.name == coord.to_string()) {
+                    self.facts.push(Fact {
+                        name: coord.to_string(),
+                        value: record.unwrap_or_default(),
+                        untrusted: false,
+                    });
+                }
+                (
+                    "needs-proof",
+                    Some(r),
+                    self.challenge_reply(action, r, format!("{action} {coord}: {}", r.message())),
+                )
+            }
+        };
+        let mut entry = self.info.entry(action, Some(coord), vault, decision);
+        entry.reason = reason.map(|r| r.code().to_string());
+        if let Some(id) = reply.approval() {
+            entry.detail = Some(format!("parked for approval {id}"));
+        }
+        self.store.audit(entry)?;
+        Err(reply)
+    }
+
+    pub(super) fn allowed(
+        &self,
+        action: &str,
+        coord: &Coordinate,
+        vault: &VaultName,
+    ) -> AuditEntry {
+        let mut e = self.info.entry(action, Some(coord), Some(vault), "allow");
+        if self.presence == Presence::Proven {
+            e.reason = Some("proof-of-presence".into());
+        }
+        e
+    }
+
+    /// Gate a vault-wide operation through the core's decision, auditing a refusal.
+    pub(super) fn vault_gate(
+        &mut self,
+        op: policy::VaultOperation,
+        action: &str,
+    ) -> Result<(), GateError> {
+        match policy::decide_vault(op, &self.info.scope, self.presence, self.info.origin) {
+            Decision::Allow => Ok(()),
+            Decision::NeedsProof(r) => {
+                let reply = self.challenge_reply(action, r, format!("{action}: {}", r.message()));
+                let mut e = self.info.entry(action, None, None, "needs-proof");
+                e.reason = Some(r.code().to_string());
+                if let Some(id) = reply.approval() {
+                    e.detail = Some(format!("parked for approval {id}"));
+                }
+                self.store.audit(e)?;
+                Err(reply)
+            }
+            other => {
+                let reason = match other {
+                    Decision::Deny(r) | Decision::NeedsProof(r) => r,
+                    _ => policy::Reason::OperationOutOfScope,
+                };
+                let mut e = self.info.entry(action, None, None, "deny");
+                e.reason = Some(reason.code().to_string());
+                self.store.audit(e)?;
+                Err(GateError::new(
+                    "policy-denied",
+                    format!("{action} refused: {}", reason.message()),
+                ))
+            }
+        }
+    }
+}
