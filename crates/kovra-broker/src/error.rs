@@ -53,28 +53,6 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            BrokerError::UnknownProvider(_) => "unknown-provider",
-            BrokerError::ProviderInvalid { .. } => "provider-invalid",
-            BrokerError::PathInvalid(_) => "path-invalid",
-            BrokerError::CapabilityDenied { .. } => "capability-denied",
-            BrokerError::MethodInvalid(_) => "method-invalid",
-            BrokerError::HeaderForbidden(_) => "header-forbidden",
-            BrokerError::HeaderInvalid(_) => "header-invalid",
-            BrokerError::QueryForbidden(_) => "query-forbidden",
-            BrokerError::QueryInvalid(_) => "query-invalid",
-            BrokerError::BodyTooLarge { .. } => "body-too-large",
-            BrokerError::ResponseTooLarge { .. } => "response-too-large",
-            BrokerError::ResponseUnscrubbable { .. } => "response-unscrubbable",
-            BrokerError::Timeout { .. } => "upstream-timeout",
-            BrokerError::Unreachable { .. } => "upstream-unreachable",
-            BrokerError::Tls { .. } => "upstream-tls",
-            BrokerError::RateLimited { .. } => "rate-limited",
-            BrokerError::Setup(_) => "broker-unavailable",
-        }
-    }
-
     pub fn hint(&self) -> Option<&'static str> {
         Some(match self {
             BrokerError::UnknownProvider(_) => "`kovra providers` lists every provider",

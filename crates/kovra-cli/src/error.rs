@@ -5,7 +5,7 @@ use kovra_proto::{ErrorCode, ErrorReply};
 
 #[derive(Debug, Clone)]
 pub struct CliError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     pub hint: Option<String>,
     /// Already printed as part of a `--json` document; only its exit code remains to give.
@@ -13,9 +13,9 @@ pub struct CliError {
 }
 
 impl CliError {
-    pub fn new(code: &str, message: impl Into<String>, hint: Option<&str>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>, hint: Option<&str>) -> Self {
         CliError {
-            code: code.to_string(),
+            code,
             message: message.into(),
             hint: hint.map(str::to_string),
             reported: false,
@@ -29,9 +29,7 @@ impl CliError {
 
     /// From the one catalogue (`kovra_proto::ErrorCode`, documented in docs/errors.md).
     pub fn exit_code(&self) -> u8 {
-        self.code
-            .parse::<ErrorCode>()
-            .map_or(1, ErrorCode::exit_code)
+        self.code.exit_code()
     }
 }
 
@@ -55,7 +53,7 @@ impl From<ClientError> for CliError {
 impl From<kovra_core::coord::CoordError> for CliError {
     fn from(e: kovra_core::coord::CoordError) -> Self {
         CliError::new(
-            "coordinate-invalid",
+            ErrorCode::CoordinateInvalid,
             format!("invalid coordinate: {e}"),
             Some(e.hint()),
         )

@@ -1,6 +1,7 @@
 //! Where passphrases and values come from: a hidden prompt on the controlling terminal,
 //! a file, a file descriptor, or stdin. Never argv, never an environment variable's value.
 
+use kovra_proto::ErrorCode;
 use std::fs::OpenOptions;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -33,15 +34,20 @@ fn first_line(mut bytes: Zeroizing<Vec<u8>>) -> Secret {
 
 fn read_all(mut r: impl Read, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
     let mut buf = Zeroizing::new(Vec::new());
-    r.read_to_end(&mut buf)
-        .map_err(|e| CliError::new("input-unreadable", format!("cannot read {what}: {e}"), None))?;
+    r.read_to_end(&mut buf).map_err(|e| {
+        CliError::new(
+            ErrorCode::InputUnreadable,
+            format!("cannot read {what}: {e}"),
+            None,
+        )
+    })?;
     Ok(buf)
 }
 
 fn read_file(path: &Path) -> Result<Secret, CliError> {
     let file = std::fs::File::open(path).map_err(|e| {
         CliError::new(
-            "passphrase-unreadable",
+            ErrorCode::PassphraseUnreadable,
             format!("cannot read the passphrase file {}: {e}", path.display()),
             Some("check the path given by --passphrase-file or KOVRA_PASSPHRASE_FILE"),
         )
@@ -66,7 +72,7 @@ pub fn passphrase(src: &PassphraseSource, prompt: &str, confirm: bool) -> Result
         let path = format!("/proc/self/fd/{fd}");
         let file = std::fs::File::open(&path).map_err(|e| {
             CliError::new(
-                "passphrase-unreadable",
+                ErrorCode::PassphraseUnreadable,
                 format!("cannot read file descriptor {fd}: {e}"),
                 Some("pass an open, readable descriptor"),
             )
@@ -78,7 +84,7 @@ pub fn passphrase(src: &PassphraseSource, prompt: &str, confirm: bool) -> Result
             let again = tty_prompt("repeat the passphrase: ")?;
             if first.expose() != again.expose() {
                 return Err(CliError::new(
-                    "passphrase-mismatch",
+                    ErrorCode::PassphraseMismatch,
                     "the two passphrases differ",
                     Some("run the command again"),
                 ));
@@ -87,14 +93,14 @@ pub fn passphrase(src: &PassphraseSource, prompt: &str, confirm: bool) -> Result
         first
     } else {
         return Err(CliError::new(
-            "no-passphrase-source",
+            ErrorCode::NoPassphraseSource,
             "no terminal to prompt for the passphrase",
             Some("use --passphrase-file PATH, --passphrase-fd N or KOVRA_PASSPHRASE_FILE"),
         ));
     };
     if secret.is_empty() {
         return Err(CliError::new(
-            "passphrase-empty",
+            ErrorCode::PassphraseEmpty,
             "the passphrase is empty",
             None,
         ));
@@ -110,14 +116,14 @@ pub fn code(src: &CodeSource) -> Result<Secret, CliError> {
     };
     if src.code_file.is_none() && src.code_fd.is_none() && !has_tty() {
         return Err(CliError::new(
-            "no-code-source",
+            ErrorCode::NoCodeSource,
             "no terminal to prompt for the two-factor code",
             Some("use --code-file PATH or --code-fd N"),
         ));
     }
     let code = passphrase(&passphrase_like, "two-factor code: ", false).map_err(|e| {
         CliError::new(
-            "code-unreadable",
+            ErrorCode::CodeUnreadable,
             e.message.replace("passphrase", "code"),
             None,
         )
@@ -133,7 +139,7 @@ pub fn tty_prompt(prompt: &str) -> Result<Secret, CliError> {
     use std::os::fd::AsFd;
     let no_tty = |e: &dyn std::fmt::Display| {
         CliError::new(
-            "no-terminal",
+            ErrorCode::NoTerminal,
             format!("cannot prompt on the terminal: {e}"),
             None,
         )
@@ -179,14 +185,14 @@ pub fn value(coordinate: &str, from_stdin: bool) -> Result<Secret, CliError> {
         tty_prompt(&format!("value for {coordinate} (hidden): "))?
     } else {
         return Err(CliError::new(
-            "no-value-source",
+            ErrorCode::NoValueSource,
             "no terminal to prompt for the value",
             Some("pipe the value in and pass --stdin"),
         ));
     };
     if value.is_empty() {
         return Err(CliError::new(
-            "empty-value",
+            ErrorCode::EmptyValue,
             format!("no value was given for {coordinate}"),
             Some("standard input was empty or closed; pipe the value in with --stdin"),
         ));

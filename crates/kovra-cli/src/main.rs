@@ -11,6 +11,7 @@ mod input;
 mod render;
 mod session;
 
+use kovra_proto::ErrorCode;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
     kovra_client::harden_process();
     if let Some(tracer) = kovra_client::own_tracer().filter(|t| *t != 0) {
         let e = CliError::new(
-            "traced",
+            kovra_proto::ErrorCode::Traced,
             format!(
                 "this kovra process is being traced by pid {tracer}; it will not read or print anything secret"
             ),
@@ -65,7 +66,11 @@ fn fail(e: &CliError, as_json: bool) -> ExitCode {
 /// JSON document on stdout.
 fn usage_error(e: clap::Error) -> ExitCode {
     if wants_json() && e.use_stderr() {
-        let err = CliError::new("usage", e.kind().to_string(), Some("see `kovra --help`"));
+        let err = CliError::new(
+            ErrorCode::Usage,
+            e.kind().to_string(),
+            Some("see `kovra --help`"),
+        );
         return fail(&err, true);
     }
     let _ = e.print();

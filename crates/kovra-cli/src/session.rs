@@ -6,6 +6,7 @@
 use kovra_client::{CallError, Challenge, Client, ClientError};
 use kovra_core::model::{Origin, Surface};
 use kovra_core::proof;
+use kovra_proto::ErrorCode;
 use kovra_proto::paths::Paths;
 use kovra_proto::{Context, Proof, Reply, Request, Secret};
 
@@ -32,7 +33,7 @@ fn claimed_origin() -> Origin {
 fn own_exe() -> Result<std::path::PathBuf, CliError> {
     std::env::current_exe().map_err(|e| {
         CliError::new(
-            "daemon-unreachable",
+            ErrorCode::DaemonUnreachable,
             format!("cannot locate the kovra binary: {e}"),
             None,
         )
@@ -48,9 +49,11 @@ impl From<CallError> for CliError {
         match e {
             CallError::Refused(e) => e.into(),
             CallError::Client(e) => e.into(),
-            CallError::NeedsProof(c) => {
-                CliError::new("needs-proof", format!("{} ({})", c.message, c.code), None)
-            }
+            CallError::NeedsProof(c) => CliError::new(
+                ErrorCode::NeedsProof,
+                format!("{} ({})", c.message, c.code),
+                None,
+            ),
         }
     }
 }
@@ -58,7 +61,7 @@ impl From<CallError> for CliError {
 impl Session {
     pub fn new(project: Option<String>) -> Result<Self, CliError> {
         let paths = Paths::from_env()
-            .map_err(|e| CliError::new("no-home", e.to_string(), Some("set KOVRA_HOME")))?;
+            .map_err(|e| CliError::new(ErrorCode::NoHome, e.to_string(), Some("set KOVRA_HOME")))?;
         let context = Context {
             surface: Surface::Cli,
             origin: claimed_origin(),
@@ -91,15 +94,17 @@ impl Session {
                 Err(e)
                     if tries < 5
                         && matches!(
-                            e.code.as_str(),
-                            "daemon-running" | "boot-lost" | "vault-unlocked"
+                            e.code,
+                            ErrorCode::DaemonRunning
+                                | ErrorCode::BootLost
+                                | ErrorCode::VaultUnlocked
                         ) =>
                 {
                     tries += 1;
                 }
-                Err(e) if e.code == "daemon-running" => {
+                Err(e) if e.code == ErrorCode::DaemonRunning => {
                     return Err(CliError::new(
-                        "daemon-running",
+                        ErrorCode::DaemonRunning,
                         format!(
                             "another process holds this home's daemon lock and did not hand over ({}); the passphrase was not sent",
                             e.message
@@ -125,7 +130,7 @@ impl Session {
                 if status.unlocked {
                     if matches!(request, Request::Init { .. }) {
                         return Err(CliError::new(
-                            "already-initialized",
+                            ErrorCode::AlreadyInitialized,
                             format!("a vault already exists at {}", self.paths.home.display()),
                             Some("use `kovra unlock`; to start over, move the home away first"),
                         ));
@@ -157,14 +162,14 @@ impl Session {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
             }
-            Some(_) => return Err(CliError::new("internal", "unexpected reply", None)),
+            Some(_) => return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None)),
             None if autostart_enabled() => {}
             None => return Err(ClientError::NotRunning(self.paths.socket.clone()).into()),
         }
         let answer = kovra_client::boot(&self.paths, &own_exe()?, &self.envelope(request))
             .map_err(|e| match e {
                 ClientError::BootLost(_) => {
-                    CliError::new("boot-lost", e.to_string(), Some(e.hint()))
+                    CliError::new(ErrorCode::BootLost, e.to_string(), Some(e.hint()))
                 }
                 other => other.into(),
             })?;
@@ -185,11 +190,11 @@ impl Session {
             unattended,
         })?
         else {
-            return Err(CliError::new("internal", "unexpected reply", None));
+            return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None));
         };
         let key = proof::key_from_passphrase(passphrase.expose(), &kdf).map_err(|_| {
             CliError::new(
-                "daemon-unauthenticated",
+                ErrorCode::DaemonUnauthenticated,
                 "the daemon asked for a key derivation no kovra vault uses; nothing was sent",
                 Some("another process may be posing as the daemon: `kovra daemon stop` and retry"),
             )
@@ -204,7 +209,7 @@ impl Session {
             Ok(())
         } else {
             Err(CliError::new(
-                "wrong-passphrase",
+                ErrorCode::WrongPassphrase,
                 "the passphrase does not open this vault (or the process at the socket is not its daemon); nothing was sent",
                 Some("try again; check the keyboard layout"),
             ))
@@ -224,7 +229,7 @@ impl Session {
     pub fn connection(&mut self) -> Result<&mut Client, CliError> {
         self.inner
             .connection()
-            .ok_or_else(|| CliError::new("internal", "not connected", None))
+            .ok_or_else(|| CliError::new(ErrorCode::Internal, "not connected", None))
     }
 
     pub fn call(&mut self, request: Request) -> Result<Reply, CliError> {
@@ -264,7 +269,7 @@ impl Session {
         let wait = std::env::var("KOVRA_APPROVAL_WAIT").is_ok_and(|v| v == "1");
         if !wait {
             return Err(CliError::new(
-                "needs-proof",
+                ErrorCode::NeedsProof,
                 format!("approval needed: {id}: {message} ({code})"),
                 Some(&format!(
                     "ask the human to run `kovra approve {id}` in their own terminal, then run this command again \
@@ -288,7 +293,7 @@ impl Session {
                 eprintln!("kovra: request {id} approved");
                 match self.inner.call_existing(request) {
                     Err(CallError::NeedsProof(c)) => Err(CliError::new(
-                        "needs-proof",
+                        ErrorCode::NeedsProof,
                         format!("{} ({})", c.message, c.code),
                         Some(&hint),
                     )),
@@ -296,12 +301,12 @@ impl Session {
                 }
             }
             "denied" => Err(CliError::new(
-                "approval-denied",
+                ErrorCode::ApprovalDenied,
                 format!("request {id} was denied"),
                 None,
             )),
             _ => Err(CliError::new(
-                "approval-expired",
+                ErrorCode::ApprovalExpired,
                 format!("request {id} was not approved in time"),
                 Some("run the command again and ask the human to approve it"),
             )),
@@ -315,7 +320,7 @@ impl Session {
     fn prove(&mut self, request: Request, asked: Challenge) -> Result<Reply, CliError> {
         if !input::has_tty() || claimed_origin() == Origin::Agent {
             return Err(CliError::new(
-                "needs-proof",
+                ErrorCode::NeedsProof,
                 format!("{} ({})", asked.message, asked.code),
                 Some(
                     "run this command yourself in a terminal, where kovra can ask for your passphrase",
@@ -333,7 +338,7 @@ impl Session {
                     .as_deref()
                     .unwrap_or("this daemon accepts no passphrase");
                 return Err(CliError::new(
-                    "proof-invalid",
+                    ErrorCode::ProofInvalid,
                     format!("{}: {why}, and no second factor is enrolled", asked.message),
                     Some(
                         "`kovra daemon stop`, unlock at a terminal (typing the passphrase), and retry; with `kovra 2fa enable` a code also answers after an unattended unlock",
@@ -373,7 +378,7 @@ impl Session {
                 .passphrase_proof(&request, &asked, pc, &answer)
                 .map_err(|_| {
                     CliError::new(
-                        "daemon-unauthenticated",
+                        ErrorCode::DaemonUnauthenticated,
                         "the daemon asked for a key derivation weaker or costlier than any kovra vault uses; nothing was sent",
                         Some("another process may be posing as the daemon: `kovra daemon stop` and retry"),
                     )
@@ -382,16 +387,16 @@ impl Session {
             proof
         } else {
             return Err(CliError::new(
-                "proof-invalid",
+                ErrorCode::ProofInvalid,
                 "that is not a two-factor code",
                 Some("type the current code from your authenticator app"),
             ));
         };
         match self.inner.call_with_proof(request, proof) {
             Ok(reply) => Ok(reply),
-            Err(CallError::Refused(e)) if !daemon_shown && e.code == "proof-invalid" => {
+            Err(CallError::Refused(e)) if !daemon_shown && e.code == ErrorCode::ProofInvalid => {
                 Err(CliError::new(
-                    "proof-invalid",
+                    ErrorCode::ProofInvalid,
                     "wrong passphrase, or the process at the socket is not your vault's daemon (it could not show it holds your vault's key)",
                     Some(
                         "run the command again and retype the passphrase; if it is right, check `kovra status` before typing it again",
@@ -399,7 +404,7 @@ impl Session {
                 ))
             }
             Err(CallError::NeedsProof(c)) => Err(CliError::new(
-                "needs-proof",
+                ErrorCode::NeedsProof,
                 format!("{} ({})", c.message, c.code),
                 Some("the proof was not accepted for this request; run the command again"),
             )),

@@ -42,11 +42,7 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    pub fn code(&self) -> &'static str {
-        self.error_code().as_str()
-    }
-
-    pub fn error_code(&self) -> ErrorCode {
+    pub fn code(&self) -> ErrorCode {
         match self {
             ClientError::Unauthenticated { .. } => ErrorCode::DaemonUnauthenticated,
             _ => ErrorCode::DaemonUnreachable,

@@ -34,10 +34,10 @@ impl CallError {
     /// `approval-needed` when the request was parked.
     pub fn code(&self) -> ErrorCode {
         match self {
-            CallError::Refused(e) => e.code.parse().unwrap_or(ErrorCode::Internal),
+            CallError::Refused(e) => e.code,
             CallError::NeedsProof(c) if c.approval.is_some() => ErrorCode::ApprovalNeeded,
             CallError::NeedsProof(_) => ErrorCode::NeedsProof,
-            CallError::Client(e) => e.error_code(),
+            CallError::Client(e) => e.code(),
         }
     }
 }

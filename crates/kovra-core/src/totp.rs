@@ -59,18 +59,6 @@ pub enum TotpError {
     Period,
 }
 
-impl TotpError {
-    pub fn code(self) -> &'static str {
-        match self {
-            TotpError::Base32 => "totp-base32-invalid",
-            TotpError::Uri => "totp-uri-invalid",
-            TotpError::Algorithm => "totp-algorithm-unsupported",
-            TotpError::Digits => "totp-digits-invalid",
-            TotpError::Period => "totp-period-invalid",
-        }
-    }
-}
-
 /// Decode base32 the way authenticator apps write it: any case, spaces, dashes and
 /// trailing padding tolerated.
 pub fn decode_base32(text: &str) -> Result<Zeroizing<Vec<u8>>, TotpError> {

@@ -1,6 +1,7 @@
 //! Carrying out an approved brokered call, outside the daemon's state lock: other requests
 //! keep flowing while the upstream answers. The result is audited before it is returned.
 
+use kovra_proto::ErrorCode;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -44,7 +45,7 @@ pub fn execute(daemon: &Daemon, plan: ApiPlan) -> Response {
     } = plan;
     let broker = match daemon.broker() {
         Ok(b) => b,
-        Err(e) => return error("broker-unavailable", e, None),
+        Err(e) => return error(ErrorCode::BrokerUnavailable, e, None),
     };
     let path = checked.path.clone();
     let method = checked.method.clone();
@@ -82,17 +83,17 @@ pub fn execute(daemon: &Daemon, plan: ApiPlan) -> Response {
         }
         Err(e) => {
             audit.decision = "error".into();
-            audit.reason = Some(e.code().to_string());
+            audit.reason = Some(crate::error::broker_code(&e).to_string());
             audit.detail = Some(format!(
                 "provider {} {method} https://{host}{path}",
                 provider.name
             ));
-            error(e.code(), e.to_string(), e.hint())
+            error(crate::error::broker_code(&e), e.to_string(), e.hint())
         }
     };
     if let Err(why) = daemon.audit_outside(audit) {
         return error(
-            "audit-failed",
+            ErrorCode::AuditFailed,
             format!(
                 "the call to {host} finished, but its audit entry could not be written ({why}); the response is withheld"
             ),
@@ -102,9 +103,9 @@ pub fn execute(daemon: &Daemon, plan: ApiPlan) -> Response {
     response
 }
 
-fn error(code: &str, message: impl Into<String>, hint: Option<&str>) -> Response {
+fn error(code: ErrorCode, message: impl Into<String>, hint: Option<&str>) -> Response {
     Response::Error(ErrorReply {
-        code: code.into(),
+        code,
         message: message.into(),
         hint: hint.map(str::to_string),
     })

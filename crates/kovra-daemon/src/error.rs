@@ -7,6 +7,7 @@
 use kovra_core::coord::Coordinate;
 use kovra_core::store::StoreError;
 use kovra_core::totp;
+use kovra_proto::ErrorCode;
 use kovra_proto::{ErrorReply, ProofOptions, Response, Secret};
 use kovra_share::ShareError;
 
@@ -15,7 +16,7 @@ use kovra_share::ShareError;
 /// the client may answer.
 #[derive(Debug)]
 pub struct GateError {
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     hint: Option<String>,
     challenge: Option<Box<Challenge>>,
@@ -24,6 +25,8 @@ pub struct GateError {
 /// What a client needs to answer a proof request (`Response::NeedsProof`).
 #[derive(Debug)]
 pub struct Challenge {
+    /// The policy reason's code (`docs/errors.md` §4), not an error code.
+    pub reason: &'static str,
     pub challenge: String,
     pub expires_in: u64,
     /// Set when the request was also parked for the human to approve out of band.
@@ -32,7 +35,7 @@ pub struct Challenge {
 }
 
 impl GateError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         GateError {
             code,
             message: message.into(),
@@ -53,21 +56,29 @@ impl GateError {
         self
     }
 
-    /// Policy wants a proof of presence first; `reason` is the policy reason's code.
-    pub fn needs_proof(reason: &'static str, message: String, challenge: Challenge) -> Self {
+    /// Policy wants a proof of presence first (the challenge names the reason).
+    pub fn needs_proof(message: String, challenge: Challenge) -> Self {
         GateError {
             challenge: Some(Box::new(challenge)),
-            ..GateError::new(reason, message)
+            ..GateError::new(ErrorCode::NeedsProof, message)
         }
     }
 
-    /// The code on the wire (for a proof request, the policy reason's).
-    pub fn code(&self) -> &'static str {
+    /// The error code (`needs-proof` for a proof request).
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 
+    /// The code the audit trail records: the policy reason for a proof request.
+    pub fn audit_code(&self) -> &'static str {
+        match &self.challenge {
+            Some(c) => c.reason,
+            None => self.code.as_str(),
+        }
+    }
+
     /// Whether this is an error reply with `code` (not a proof request).
-    pub fn is_error(&self, code: &str) -> bool {
+    pub fn is_error(&self, code: ErrorCode) -> bool {
         self.challenge.is_none() && self.code == code
     }
 
@@ -81,14 +92,14 @@ impl GateError {
         match self.challenge {
             Some(c) => Response::NeedsProof {
                 challenge: c.challenge,
-                code: self.code.to_string(),
+                code: c.reason.to_string(),
                 message: self.message,
                 expires_in: c.expires_in,
                 approval: c.approval,
                 answer: c.answer,
             },
             None => Response::Error(ErrorReply {
-                code: self.code.to_string(),
+                code: self.code,
                 message: self.message,
                 hint: self.hint,
             }),
@@ -96,13 +107,16 @@ impl GateError {
     }
 
     pub fn locked() -> Self {
-        GateError::new("vault-locked", "the vault is locked").hint("run `kovra unlock`")
+        GateError::new(ErrorCode::VaultLocked, "the vault is locked").hint("run `kovra unlock`")
     }
 
     /// Absent and out of scope are answered alike, so a scope cannot probe what it hides.
     pub fn not_found(coord: &Coordinate) -> Self {
-        GateError::new("not-found", format!("no record at {coord} in this scope"))
-            .hint("`kovra list` shows the records you can address; `kovra add` creates one")
+        GateError::new(
+            ErrorCode::NotFound,
+            format!("no record at {coord} in this scope"),
+        )
+        .hint("`kovra list` shows the records you can address; `kovra add` creates one")
     }
 
     fn store(e: &StoreError) -> Self {
@@ -129,11 +143,11 @@ impl GateError {
             }
             _ => None,
         };
-        GateError::new(e.code(), e.to_string()).maybe_hint(hint)
+        GateError::new(ErrorCode::from(e), e.to_string()).maybe_hint(hint)
     }
 
     fn broker(e: &kovra_broker::BrokerError) -> Self {
-        GateError::new(e.code(), e.to_string()).maybe_hint(e.hint())
+        GateError::new(broker_code(e), e.to_string()).maybe_hint(e.hint())
     }
 
     fn share(e: &ShareError) -> Self {
@@ -149,7 +163,44 @@ impl GateError {
             ),
             _ => None,
         };
-        GateError::new(e.code(), e.to_string()).maybe_hint(hint)
+        GateError::new(share_code(e), e.to_string()).maybe_hint(hint)
+    }
+}
+
+/// The code the daemon reports for a broker error.
+pub fn broker_code(e: &kovra_broker::BrokerError) -> ErrorCode {
+    use kovra_broker::BrokerError;
+    match e {
+        BrokerError::UnknownProvider(_) => ErrorCode::UnknownProvider,
+        BrokerError::ProviderInvalid { .. } => ErrorCode::ProviderInvalid,
+        BrokerError::PathInvalid(_) => ErrorCode::PathInvalid,
+        BrokerError::CapabilityDenied { .. } => ErrorCode::CapabilityDenied,
+        BrokerError::MethodInvalid(_) => ErrorCode::MethodInvalid,
+        BrokerError::HeaderForbidden(_) => ErrorCode::HeaderForbidden,
+        BrokerError::HeaderInvalid(_) => ErrorCode::HeaderInvalid,
+        BrokerError::QueryForbidden(_) => ErrorCode::QueryForbidden,
+        BrokerError::QueryInvalid(_) => ErrorCode::QueryInvalid,
+        BrokerError::BodyTooLarge { .. } => ErrorCode::BodyTooLarge,
+        BrokerError::ResponseTooLarge { .. } => ErrorCode::ResponseTooLarge,
+        BrokerError::ResponseUnscrubbable { .. } => ErrorCode::ResponseUnscrubbable,
+        BrokerError::Timeout { .. } => ErrorCode::UpstreamTimeout,
+        BrokerError::Unreachable { .. } => ErrorCode::UpstreamUnreachable,
+        BrokerError::Tls { .. } => ErrorCode::UpstreamTls,
+        BrokerError::RateLimited { .. } => ErrorCode::RateLimited,
+        BrokerError::Setup(_) => ErrorCode::BrokerUnavailable,
+    }
+}
+
+/// The code the daemon reports for a sharing error.
+pub fn share_code(e: &ShareError) -> ErrorCode {
+    match e {
+        ShareError::RecipientInvalid(_) => ErrorCode::RecipientInvalid,
+        ShareError::NotForUs => ErrorCode::PackageNotForUs,
+        ShareError::TokenInvalid => ErrorCode::TokenInvalid,
+        ShareError::Invalid(_) => ErrorCode::PackageInvalid,
+        ShareError::SignatureInvalid => ErrorCode::SignatureInvalid,
+        ShareError::IdentityInvalid => ErrorCode::IdentityInvalid,
+        ShareError::Seal(_) => ErrorCode::SealFailed,
     }
 }
 
@@ -174,7 +225,11 @@ impl From<ShareError> for GateError {
 /// A coordinate as the user gave it.
 pub fn parse_coord(text: &str) -> Result<Coordinate, GateError> {
     Coordinate::parse(text).map_err(|e| {
-        GateError::new("coordinate-invalid", format!("invalid coordinate: {e}")).hint(e.hint())
+        GateError::new(
+            ErrorCode::CoordinateInvalid,
+            format!("invalid coordinate: {e}"),
+        )
+        .hint(e.hint())
     })
 }
 
@@ -183,7 +238,7 @@ pub fn parse_totp(
     value: &Secret,
 ) -> Result<(zeroize::Zeroizing<Vec<u8>>, totp::TotpParams), GateError> {
     totp::parse_seed(value.expose()).map_err(|e| {
-        GateError::new(e.code(), e.to_string())
+        GateError::new(ErrorCode::from(e), e.to_string())
             .hint("give the base32 seed or the otpauth://totp/ URI your service showed")
     })
 }
@@ -198,21 +253,21 @@ mod tests {
 
     #[test]
     fn an_error_keeps_its_code_message_and_hint_on_the_wire() {
-        let v = wire(GateError::new("passphrase-weak", "too short").hint("longer"));
+        let v = wire(GateError::new(ErrorCode::PassphraseWeak, "too short").hint("longer"));
         assert_eq!(
             v,
             serde_json::json!({
                 "status": "error", "code": "passphrase-weak", "message": "too short", "hint": "longer"
             })
         );
-        let v = wire(GateError::new("no-run", "no hint"));
+        let v = wire(GateError::new(ErrorCode::NoRun, "no hint"));
         assert!(v.get("hint").is_none(), "{v}");
     }
 
     #[test]
     fn a_store_error_keeps_the_store_code_and_its_hint() {
         let e = GateError::from(StoreError::WrongPassphrase);
-        assert!(e.is_error("wrong-passphrase"));
+        assert!(e.is_error(ErrorCode::WrongPassphrase));
         let v = wire(e);
         assert_eq!(v["hint"], "try again; the passphrase is case-sensitive");
     }
@@ -220,9 +275,9 @@ mod tests {
     #[test]
     fn a_proof_request_becomes_needs_proof_with_its_approval() {
         let e = GateError::needs_proof(
-            "reveal-needs-proof",
             "reveal: needs a proof".into(),
             Challenge {
+                reason: "reveal-needs-proof",
                 challenge: "c1".into(),
                 expires_in: 60,
                 approval: Some("a1".into()),
@@ -230,7 +285,7 @@ mod tests {
             },
         );
         assert_eq!(e.approval(), Some("a1"));
-        assert!(!e.is_error("reveal-needs-proof"));
+        assert!(!e.is_error(ErrorCode::NeedsProof));
         let v = wire(e);
         assert_eq!(v["status"], "needs-proof");
         assert_eq!(v["code"], "reveal-needs-proof");

@@ -7,6 +7,7 @@
 //! (asking for a proof), `records`, `vault` (projects, audit, passphrase, keys), `approval`,
 //! and the surfaces' own: `refs` (runs), `broker`, `sharing`, `requests`, `twofactor`.
 
+use kovra_proto::ErrorCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -302,7 +303,7 @@ impl Daemon {
         if envelope.v != PROTOCOL_VERSION {
             return (
                 Err(GateError::new(
-                    "protocol-version",
+                    ErrorCode::ProtocolVersion,
                     format!(
                         "the daemon speaks protocol {PROTOCOL_VERSION}, the client sent {}",
                         envelope.v
@@ -337,7 +338,7 @@ impl Daemon {
         {
             return (
                 Err(GateError::new(
-                    "project-invalid",
+                    ErrorCode::ProjectInvalid,
                     format!("invalid project name: {e}"),
                 )),
                 Duration::ZERO,
@@ -426,7 +427,7 @@ impl Daemon {
             }
             Request::Handover => match inner.store {
                 Some(_) => Err(GateError::new(
-                    "vault-unlocked",
+                    ErrorCode::VaultUnlocked,
                     "this daemon is unlocked; it hands over only while locked",
                 )
                 .hint("`kovra lock` or `kovra daemon stop` first")),
@@ -567,11 +568,11 @@ impl Gate<'_> {
             Request::Approve { id, .. } => self.approval_decide(&id, true),
             Request::Deny { id } => self.approval_decide(&id, false),
             Request::ApprovalWait { .. } => Err(GateError::new(
-                "internal",
+                ErrorCode::Internal,
                 "approval-wait is answered before the gate",
             )),
             Request::Signal { .. } | Request::Resize { .. } => Err(GateError::new(
-                "no-run",
+                ErrorCode::NoRun,
                 "signal and resize are only valid during a run",
             )),
             Request::TwoFactorEnable { .. } => self.two_factor_enable(),
@@ -632,7 +633,7 @@ impl Gate<'_> {
                 return match self.prepare_api(*api) {
                     Ok(plan) => (
                         Err(GateError::new(
-                            "internal",
+                            ErrorCode::Internal,
                             "a brokered call is answered by its plan",
                         )),
                         Some(Plan::Api(Box::new(plan))),
@@ -708,7 +709,7 @@ impl Gate<'_> {
             | Request::Shutdown
             | Request::Handover
             | Request::Verify { .. } => Err(GateError::new(
-                "internal",
+                ErrorCode::Internal,
                 "request routed to the wrong handler",
             )),
         };

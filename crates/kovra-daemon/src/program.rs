@@ -3,6 +3,7 @@
 //! (`/proc/self/fd/N`, which is what `fexecve` does), so a symlink re-pointed or a path
 //! swapped after the check never changes what runs.
 
+use kovra_proto::ErrorCode;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -34,13 +35,13 @@ pub struct Program {
 /// reported: no command, a bad working directory, then the program itself.
 pub fn for_run(run: &kovra_proto::RunRequest) -> Result<Program, GateError> {
     let Some(arg0) = run.argv.first() else {
-        return Err(GateError::new("usage", "no command given")
+        return Err(GateError::new(ErrorCode::Usage, "no command given")
             .hint("kovra run [OPTIONS] -- COMMAND [ARGS]"));
     };
     let cwd = Path::new(&run.cwd);
     if !cwd.is_absolute() || !cwd.is_dir() {
         return Err(GateError::new(
-            "cwd-invalid",
+            ErrorCode::CwdInvalid,
             format!("working directory {} does not exist", run.cwd),
         ));
     }
@@ -84,22 +85,25 @@ pub fn open(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<Program, G
 /// Open and hash a file named directly (the allowlist's `allow add PATH`).
 pub fn open_path(path: &Path, shown: &str) -> Result<Program, GateError> {
     let file = File::open(path).map_err(|_| {
-        GateError::new("command-not-found", format!("`{shown}`: no such file"))
-            .hint("check the path")
+        GateError::new(
+            ErrorCode::CommandNotFound,
+            format!("`{shown}`: no such file"),
+        )
+        .hint("check the path")
     })?;
     let meta = file.metadata().map_err(|e| {
-        GateError::new("not-executable", format!("`{shown}`: {e}")).hint("check the path")
+        GateError::new(ErrorCode::NotExecutable, format!("`{shown}`: {e}")).hint("check the path")
     })?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Err(GateError::new(
-            "not-executable",
+            ErrorCode::NotExecutable,
             format!("`{}` is not an executable file", path.display()),
         )
         .hint("chmod +x it, or run it through its interpreter (`kovra run -- sh script.sh`)"));
     }
     let sha256 = hash_cached(&file, &meta).map_err(|e| {
         GateError::new(
-            "not-executable",
+            ErrorCode::NotExecutable,
             format!("cannot read {}: {e}", path.display()),
         )
         .hint("check the file's permissions")
@@ -137,7 +141,7 @@ impl Program {
         }
         let failed = |e: std::io::Error| {
             GateError::new(
-                "run-failed",
+                ErrorCode::RunFailed,
                 format!(
                     "could not take a sealed copy of {}: {e}",
                     self.path.display()
@@ -149,7 +153,7 @@ impl Program {
         let sha256 = sha256_of(&copy).map_err(failed)?;
         if sha256 != self.sha256 {
             return Err(GateError::new(
-                "executable-changed",
+                ErrorCode::ExecutableChanged,
                 format!(
                     "{} changed after it was checked (sha256 {} then, {sha256} now)",
                     self.path.display(),
@@ -208,7 +212,7 @@ fn resolve(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, Ga
         }
     }
     Err(GateError::new(
-        "command-not-found",
+        ErrorCode::CommandNotFound,
         format!("`{arg0}`: command not found in PATH"),
     )
     .hint("check the spelling, or give a path"))

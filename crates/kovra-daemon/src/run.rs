@@ -2,6 +2,7 @@
 //! into the child's environment, and its output is redacted on its way to the client's own
 //! stdout and stderr (passed to us as descriptors). Plaintext never crosses the socket.
 
+use kovra_proto::ErrorCode;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -46,9 +47,9 @@ const READ_CHUNK: usize = 64 * 1024;
 /// How long output may keep flowing after the child exits (from its own children).
 const DRAIN_GRACE: Duration = Duration::from_millis(300);
 
-fn fail(code: &str, message: String) -> Response {
+fn fail(code: ErrorCode, message: String) -> Response {
     Response::Error(ErrorReply {
-        code: code.into(),
+        code,
         message,
         hint: None,
     })
@@ -91,7 +92,7 @@ fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
             other => {
                 break other.map_err(|e| {
                     fail(
-                        "run-failed",
+                        ErrorCode::RunFailed,
                         format!("did not receive the terminal descriptors: {e}"),
                     )
                 })?;
@@ -101,7 +102,7 @@ fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
     let _ = stream.set_read_timeout(None);
     if fds.len() != 3 {
         return Err(fail(
-            "run-failed",
+            ErrorCode::RunFailed,
             format!("expected 3 descriptors, received {}", fds.len()),
         ));
     }
@@ -201,7 +202,7 @@ pub fn execute(
             let _ = frame::write(
                 writer,
                 &fail(
-                    "run-failed",
+                    ErrorCode::RunFailed,
                     format!("could not set up the descriptors: {e}"),
                 ),
             );
@@ -303,7 +304,10 @@ pub fn execute(
         Err(e) => {
             let _ = frame::write(
                 writer,
-                &fail("run-failed", format!("could not start the command: {e}")),
+                &fail(
+                    ErrorCode::RunFailed,
+                    format!("could not start the command: {e}"),
+                ),
             );
             return;
         }

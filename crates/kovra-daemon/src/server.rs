@@ -1,6 +1,7 @@
 //! The socket server: one daemon per home, peers of another uid refused, a thread per
 //! connection, an idle timer, and a clean lock on SIGTERM/SIGINT/SIGHUP.
 
+use kovra_proto::ErrorCode;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -43,14 +44,14 @@ pub fn serve(daemon: Daemon, boot: Option<UnixStream>) -> Result<(), ServeError>
     let result = serve_inner(daemon, &mut boot);
     if let (Err(e), Some(stream)) = (&result, boot) {
         let code = match e {
-            ServeError::AlreadyRunning(_) => "daemon-running",
-            _ => "daemon-failed",
+            ServeError::AlreadyRunning(_) => ErrorCode::DaemonRunning,
+            _ => ErrorCode::DaemonFailed,
         };
         let mut stream = stream;
         let _ = frame::write(
             &mut stream,
             &Response::Error(ErrorReply {
-                code: code.into(),
+                code,
                 message: e.to_string(),
                 hint: None,
             }),
@@ -260,7 +261,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
             "refused a peer of another user"
         );
         let refusal = Response::Error(ErrorReply {
-            code: "peer-refused".into(),
+            code: ErrorCode::PeerRefused,
             message: "this daemon serves only its own user".into(),
             hint: None,
         });
@@ -282,7 +283,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
                 let _ = frame::write(
                     &mut writer,
                     &Response::Error(ErrorReply {
-                        code: "bad-request".into(),
+                        code: ErrorCode::BadRequest,
                         message: format!(
                             "the daemon could not read the request: {}",
                             redact_frame_error(&e)

@@ -1,6 +1,7 @@
 //! The `api` and `providers` tools' arguments and results: a brokered call through the
 //! daemon, so the credential never enters the model's context.
 
+use kovra_proto::ErrorCode;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -111,7 +112,7 @@ impl ApiArgs {
                     .map_err(|e| invalid(format!("body cannot be encoded: {e}")))?;
                 if bytes.len() > MAX_BODY {
                     return Err(Failure::new(
-                        "body-too-large",
+                        ErrorCode::BodyTooLarge,
                         format!("the body is {} bytes; the limit is {MAX_BODY}", bytes.len()),
                     ));
                 }

@@ -1,6 +1,7 @@
 //! How a tool call ends for the agent: a result (structured or text) or a [`Failure`] shown
 //! as an error result. Never a JSON-RPC error: the agent reads the code and message.
 
+use kovra_proto::ErrorCode;
 use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
@@ -8,14 +9,14 @@ use serde::Serialize;
 /// A refusal or failure as the agent sees it: a stable code and a message (never a value).
 #[derive(Debug)]
 pub(crate) struct Failure {
-    code: String,
+    code: ErrorCode,
     message: String,
 }
 
 impl Failure {
-    pub(crate) fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Failure {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
@@ -31,19 +32,23 @@ impl Failure {
 
 /// A tool argument refused before anything reaches the daemon.
 pub(crate) fn invalid(message: impl Into<String>) -> Failure {
-    Failure::new("invalid-argument", message)
+    Failure::new(ErrorCode::InvalidArgument, message)
 }
 
 /// The daemon answered with a reply this tool never asked for.
 pub(crate) fn unexpected() -> Failure {
-    Failure::new("internal", "unexpected reply from the daemon")
+    Failure::new(ErrorCode::Internal, "unexpected reply from the daemon")
 }
 
 /// A result carrying `value` as structured content (and its JSON text).
 pub(crate) fn structured<T: Serialize>(value: &T) -> CallToolResult {
     match serde_json::to_value(value) {
         Ok(v) => CallToolResult::structured(v),
-        Err(e) => Failure::new("internal", format!("cannot encode the result: {e}")).result(),
+        Err(e) => Failure::new(
+            ErrorCode::Internal,
+            format!("cannot encode the result: {e}"),
+        )
+        .result(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! redacted; this side hands it /dev/null and two pipes, captures what comes back (capped),
 //! and stops the program at its timeout or when the agent cancels.
 
+use kovra_proto::ErrorCode;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -46,7 +47,12 @@ pub(crate) async fn run(
         }
     };
     drop(guard);
-    outcome.unwrap_or_else(|e| Err(Failure::new("internal", format!("worker failed: {e}"))))
+    outcome.unwrap_or_else(|e| {
+        Err(Failure::new(
+            ErrorCode::Internal,
+            format!("worker failed: {e}"),
+        ))
+    })
 }
 
 /// What the run's timer thread hears besides its timeout.
@@ -106,7 +112,7 @@ fn drain(fd: OwnedFd, cap: usize, sink: Arc<Mutex<Captured>>, done: mpsc::Sender
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Failure::new("internal", format!("cannot create a pipe: {e}")))
+        .map_err(|e| Failure::new(ErrorCode::Internal, format!("cannot create a pipe: {e}")))
 }
 
 fn run_blocking(
@@ -134,12 +140,13 @@ fn run_blocking(
         .min(MAX_OUTPUT_BYTES);
     let cwd = match &args.cwd {
         Some(c) => PathBuf::from(c),
-        None => std::env::current_dir()
-            .map_err(|e| Failure::new("cwd-invalid", format!("no working directory: {e}")))?,
+        None => std::env::current_dir().map_err(|e| {
+            Failure::new(ErrorCode::CwdInvalid, format!("no working directory: {e}"))
+        })?,
     };
     if !cwd.is_dir() {
         return Err(Failure::new(
-            "cwd-invalid",
+            ErrorCode::CwdInvalid,
             format!("{} is not a directory", cwd.display()),
         ));
     }
@@ -155,7 +162,7 @@ fn run_blocking(
             let path = cwd.join(file);
             let text = read_refs(&path)?.ok_or_else(|| {
                 Failure::new(
-                    "refs-missing",
+                    ErrorCode::RefsMissing,
                     format!("no refs file at {}", path.display()),
                 )
             })?;
@@ -197,7 +204,7 @@ fn run_blocking(
     };
 
     let null = std::fs::File::open("/dev/null")
-        .map_err(|e| Failure::new("internal", format!("cannot open /dev/null: {e}")))?;
+        .map_err(|e| Failure::new(ErrorCode::Internal, format!("cannot open /dev/null: {e}")))?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     client
@@ -297,14 +304,14 @@ fn read_refs(path: &std::path::Path) -> Result<Option<String>, Failure> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(Failure::new(
-                "refs-missing",
+                ErrorCode::RefsMissing,
                 format!("cannot read {}: {e}", path.display()),
             ));
         }
     }
     std::fs::read_to_string(path).map(Some).map_err(|e| {
         Failure::new(
-            "refs-missing",
+            ErrorCode::RefsMissing,
             format!("cannot read {}: {e}", path.display()),
         )
     })

@@ -2,6 +2,7 @@
 //! under the session's scope, and every answer other than a reply becomes one [`Failure`]
 //! (errors, approvals and proofs mapped here once).
 
+use kovra_proto::ErrorCode;
 use std::path::PathBuf;
 
 use kovra_client::{CallError, Client, ClientError, settle};
@@ -109,13 +110,13 @@ fn failure(e: CallError, tool: &str) -> Failure {
         }
         CallError::NeedsProof(c) => match c.approval {
             Some(id) => Failure::new(
-                "approval-needed",
+                ErrorCode::ApprovalNeeded,
                 format!(
                     "approval needed: {id} — ask the human to run `kovra approve {id}` in their terminal, then call {tool} again"
                 ),
             ),
             None => Failure::new(
-                "needs-proof",
+                ErrorCode::NeedsProof,
                 format!(
                     "{} [{}] — this needs a proof of presence at the human's terminal; ask the human to do it with the kovra CLI",
                     c.message, c.code

@@ -2,6 +2,7 @@
 //! it builds the request (checks that need no daemon first), and renders the one reply it
 //! expects; failures, approvals and proofs are mapped once, in the call.
 
+use kovra_proto::ErrorCode;
 use std::sync::Arc;
 
 use kovra_proto::{Reply, Request};
@@ -41,7 +42,7 @@ impl KovraMcp {
             let session = self.session.clone();
             let reply = tokio::task::spawn_blocking(move || session.call(request, tool))
                 .await
-                .map_err(|e| Failure::new("internal", format!("worker failed: {e}")))??;
+                .map_err(|e| Failure::new(ErrorCode::Internal, format!("worker failed: {e}")))??;
             render(reply).ok_or_else(unexpected)
         };
         finish(outcome.await)
@@ -170,7 +171,7 @@ impl KovraMcp {
             Reply::Revealed { value, .. } => Some(match std::str::from_utf8(value.expose()) {
                 Ok(s) => text(s),
                 Err(_) => Failure::new(
-                    "not-text",
+                    ErrorCode::NotText,
                     "the value is not UTF-8 text; use it through run instead",
                 )
                 .result(),

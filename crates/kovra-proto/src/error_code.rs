@@ -174,6 +174,8 @@ catalogue! {
     SenderUnknown = "sender-unknown", 5, Some("compare the fingerprint with the sender, then receive again at a terminal or with --accept-sender FINGERPRINT");
     SetupFailed = "setup-failed", 1, None;
     SetupInvalidJson = "setup-invalid-json", 1, Some("fix the file (or move it away), then run `kovra setup` again");
+    StdoutClosed = "stdout-closed", 0, None;
+    Traced = "traced", 1, Some("stop the tracing process and run the command again");
     SignatureInvalid = "signature-invalid", 1, None;
     SinceInvalid = "since-invalid", 1, Some("use an RFC 3339 time (2026-11-23T10:00:00Z) or a duration (90m, 2h, 3days)");
     TimeoutInvalid = "timeout-invalid", 2, None;
@@ -228,6 +230,45 @@ impl<'de> Deserialize<'de> for ErrorCode {
         let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
         text.parse()
             .map_err(|_| serde::de::Error::custom("unknown error code"))
+    }
+}
+
+/// The code the surfaces report for a store error. A caller's mistake is `internal`: the
+/// daemon checks its requests before it writes, so reaching the store with one is a bug.
+impl From<&kovra_core::store::StoreError> for ErrorCode {
+    fn from(e: &kovra_core::store::StoreError) -> Self {
+        use kovra_core::store::StoreError;
+        match e {
+            StoreError::NotInitialized(_) => ErrorCode::NotInitialized,
+            StoreError::AlreadyInitialized(_) => ErrorCode::AlreadyInitialized,
+            StoreError::WrongPassphrase => ErrorCode::WrongPassphrase,
+            StoreError::RecordTampered(_) => ErrorCode::RecordTampered,
+            StoreError::VaultTampered(_) => ErrorCode::VaultTampered,
+            StoreError::UnknownProject(_) => ErrorCode::UnknownProject,
+            StoreError::ProjectExists(_) => ErrorCode::ProjectExists,
+            StoreError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            StoreError::NoSuchVersion(..) => ErrorCode::NoSuchVersion,
+            StoreError::Corrupt(_) => ErrorCode::DatabaseCorrupt,
+            StoreError::Kdf(_)
+            | StoreError::DuplicateInWrite(_)
+            | StoreError::NoValueToKeep(_)
+            | StoreError::NotAllowed { .. } => ErrorCode::Internal,
+            StoreError::Io { .. } => ErrorCode::IoError,
+        }
+    }
+}
+
+/// The code of a TOTP seed the user gave that does not parse.
+impl From<kovra_core::totp::TotpError> for ErrorCode {
+    fn from(e: kovra_core::totp::TotpError) -> Self {
+        use kovra_core::totp::TotpError;
+        match e {
+            TotpError::Base32 => ErrorCode::TotpBase32Invalid,
+            TotpError::Uri => ErrorCode::TotpUriInvalid,
+            TotpError::Algorithm => ErrorCode::TotpAlgorithmUnsupported,
+            TotpError::Digits => ErrorCode::TotpDigitsInvalid,
+            TotpError::Period => ErrorCode::TotpPeriodInvalid,
+        }
     }
 }
 

@@ -568,7 +568,7 @@ pub enum Response {
 /// A refusal or failure: a stable code, a message naming coordinates (never values), a hint.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorReply {
-    pub code: String,
+    pub code: crate::ErrorCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,

@@ -50,7 +50,7 @@ fn exit_table(doc: &str) -> BTreeMap<u8, BTreeSet<String>> {
         let Ok(exit) = cells.next().unwrap().trim().parse::<u8>() else {
             continue;
         };
-        if exit <= 1 {
+        if exit == 1 {
             continue;
         }
         let named = cells

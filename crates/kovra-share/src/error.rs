@@ -20,16 +20,4 @@ pub enum ShareError {
     Seal(String),
 }
 
-impl ShareError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            ShareError::RecipientInvalid(_) => "recipient-invalid",
-            ShareError::NotForUs => "package-not-for-us",
-            ShareError::TokenInvalid => "token-invalid",
-            ShareError::Invalid(_) => "package-invalid",
-            ShareError::SignatureInvalid => "signature-invalid",
-            ShareError::IdentityInvalid => "identity-invalid",
-            ShareError::Seal(_) => "seal-failed",
-        }
-    }
-}
+impl ShareError {}

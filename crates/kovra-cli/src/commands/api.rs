@@ -1,6 +1,7 @@
 //! `kovra api` and `kovra providers`: gather the request (never a credential, never a host),
 //! send it to the daemon's broker, render what comes back.
 
+use kovra_proto::ErrorCode;
 use std::io::Read;
 
 use base64::Engine as _;
@@ -14,7 +15,7 @@ use crate::session::Session;
 /// The largest body the CLI reads before the daemon's own limit applies (`docs/broker.md`).
 const MAX_BODY: usize = 512 * 1024;
 
-fn usage(code: &str, message: String, hint: &str) -> CliError {
+fn usage(code: ErrorCode, message: String, hint: &str) -> CliError {
     CliError::new(code, message, Some(hint))
 }
 
@@ -22,7 +23,7 @@ fn header(text: &str) -> Result<(String, String), CliError> {
     match text.split_once(':') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
         _ => Err(usage(
-            "header-invalid",
+            ErrorCode::HeaderInvalid,
             "a --header must look like `NAME: VALUE`".into(),
             "for example -H 'accept: application/json'",
         )),
@@ -33,7 +34,7 @@ fn query(text: &str) -> Result<(String, String), CliError> {
     match text.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(usage(
-            "query-invalid",
+            ErrorCode::QueryInvalid,
             "a --query must look like `NAME=VALUE`".into(),
             "for example -q per_page=10",
         )),
@@ -42,7 +43,7 @@ fn query(text: &str) -> Result<(String, String), CliError> {
 
 fn too_large(size: usize) -> CliError {
     usage(
-        "body-too-large",
+        ErrorCode::BodyTooLarge,
         format!("the request body is {size} bytes; the limit is {MAX_BODY}"),
         "send a smaller body",
     )
@@ -53,7 +54,7 @@ fn body(args: &ApiArgs) -> Result<Option<(Vec<u8>, bool)>, CliError> {
     if let Some(text) = &args.body {
         if serde_json::from_str::<serde_json::Value>(text).is_err() {
             return Err(usage(
-                "body-invalid",
+                ErrorCode::BodyInvalid,
                 "--body is not valid JSON".into(),
                 "pass JSON, or raw bytes with --body-file",
             ));
@@ -77,7 +78,7 @@ fn body(args: &ApiArgs) -> Result<Option<(Vec<u8>, bool)>, CliError> {
     };
     read.map_err(|e| {
         usage(
-            "body-invalid",
+            ErrorCode::BodyInvalid,
             format!("cannot read {}: {e}", path.display()),
             "check the path",
         )
@@ -124,7 +125,7 @@ pub fn api(s: &mut Session, args: ApiArgs, out: &Renderer) -> Result<(), CliErro
         proof: None,
     })))?;
     let Reply::Api(r) = reply else {
-        return Err(CliError::new("internal", "unexpected reply", None));
+        return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None));
     };
     out.show(View::Api {
         reply: &r,
@@ -133,7 +134,7 @@ pub fn api(s: &mut Session, args: ApiArgs, out: &Renderer) -> Result<(), CliErro
     if r.status >= 400 {
         // The response is the output; the status still decides the exit code.
         return Err(CliError::new(
-            "http-error",
+            ErrorCode::HttpError,
             format!("HTTP {} from {}", r.status, r.host),
             None,
         )
@@ -146,23 +147,23 @@ pub fn providers(s: &mut Session, args: ProvidersArgs, out: &Renderer) -> Result
     match args.command {
         None => {
             let Reply::Providers { providers } = s.call(Request::ProviderList)? else {
-                return Err(CliError::new("internal", "unexpected reply", None));
+                return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None));
             };
             out.show(View::Providers(&providers))
         }
         Some(ProvidersCommand::Show { name }) => {
             let Reply::Providers { providers } = s.call(Request::ProviderShow { name })? else {
-                return Err(CliError::new("internal", "unexpected reply", None));
+                return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None));
             };
             let Some(p) = providers.first() else {
-                return Err(CliError::new("internal", "empty reply", None));
+                return Err(CliError::new(ErrorCode::Internal, "empty reply", None));
             };
             out.show(View::Provider(p))
         }
         Some(ProvidersCommand::Add { file }) => {
             let text = std::fs::read_to_string(&file).map_err(|e| {
                 usage(
-                    "provider-invalid",
+                    ErrorCode::ProviderInvalid,
                     format!("cannot read {}: {e}", file.display()),
                     "give the path of a provider TOML file",
                 )

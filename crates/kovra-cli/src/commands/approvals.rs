@@ -1,6 +1,7 @@
 //! The human's side of out-of-band decisions: `approve`, `deny`, `requests` (values an agent
 //! asked for) and `allow` (the executables pinned for `run`).
 
+use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Request};
 
 use crate::cli::{AllowCommand, Command};
@@ -14,13 +15,13 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         Command::Approve { id: Some(id) } => {
             // Show what is being approved before asking for the passphrase.
             let Reply::Approvals { pending } = s.call(Request::ApprovalList)? else {
-                return Err(CliError::new("internal", "unexpected reply", None));
+                return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None));
             };
             match pending.iter().find(|p| p.id == id) {
                 Some(view) => eprint!("{}", render::approval(view)),
                 None => {
                     return Err(CliError::new(
-                        "approval-unknown",
+                        ErrorCode::ApprovalUnknown,
                         format!("no pending request {id} (unknown, expired or already decided)"),
                         Some("`kovra approve` lists what is pending"),
                     ));

@@ -1,5 +1,6 @@
 //! `kovra audit [verify]`: the trail of decisions (never a value), and its HMAC chain.
 
+use kovra_proto::ErrorCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kovra_proto::Request;
@@ -35,7 +36,7 @@ fn parse_since(text: &str) -> Result<u64, CliError> {
     }
     let d: Duration = humantime::parse_duration(text).map_err(|_| {
         CliError::new(
-            "since-invalid",
+            ErrorCode::SinceInvalid,
             format!("cannot read `{text}` as a time or a duration"),
             Some("use an RFC 3339 time (2026-11-23T10:00:00Z) or a duration (90m, 2h, 3days)"),
         )

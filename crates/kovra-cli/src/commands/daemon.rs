@@ -1,6 +1,7 @@
 //! `kovra daemon [stop]`: this binary is also the daemon. Starting refuses an unsafe
 //! environment (`kovra_daemon::os::startup_check`); stopping waits until it is gone.
 
+use kovra_proto::ErrorCode;
 use std::time::Duration;
 
 use kovra_proto::Request;
@@ -12,13 +13,13 @@ use crate::session::Session;
 
 pub fn run(args: DaemonArgs) -> Result<(), CliError> {
     let paths = kovra_proto::paths::Paths::from_env()
-        .map_err(|e| CliError::new("no-home", e.to_string(), Some("set KOVRA_HOME")))?;
+        .map_err(|e| CliError::new(ErrorCode::NoHome, e.to_string(), Some("set KOVRA_HOME")))?;
     if let Some(DaemonCommand::Stop) = args.command {
         return stop();
     }
     kovra_daemon::os::startup_check().map_err(|why| {
         CliError::new(
-            "daemon-refused",
+            ErrorCode::DaemonRefused,
             format!("the daemon will not start: {why}"),
             Some("start it from a clean environment (no LD_* variables), not under a debugger"),
         )
@@ -31,7 +32,7 @@ pub fn run(args: DaemonArgs) -> Result<(), CliError> {
     let config = kovra_daemon::config::Config::load(&paths.config_file(), args.idle_timeout)
         .map_err(|e| {
             CliError::new(
-                "config-invalid",
+                ErrorCode::ConfigInvalid,
                 e.to_string(),
                 Some("fix or remove the config file"),
             )
@@ -42,7 +43,7 @@ pub fn run(args: DaemonArgs) -> Result<(), CliError> {
         .transpose()
         .map_err(|e| {
             CliError::new(
-                "daemon-failed",
+                ErrorCode::DaemonFailed,
                 format!("--boot-stdin: {e}"),
                 Some("started by hand? leave --boot-stdin out"),
             )
@@ -50,9 +51,9 @@ pub fn run(args: DaemonArgs) -> Result<(), CliError> {
     let daemon = kovra_daemon::Daemon::new(paths, config, kovra_core::crypto::KdfParams::default());
     kovra_daemon::serve(daemon, boot).map_err(|e| {
         let code = if matches!(e, kovra_daemon::ServeError::AlreadyRunning(_)) {
-            "daemon-running"
+            kovra_proto::ErrorCode::DaemonRunning
         } else {
-            "daemon-failed"
+            kovra_proto::ErrorCode::DaemonFailed
         };
         CliError::new(
             code,

@@ -2,6 +2,7 @@
 //! It runs the real binary as a user would, and checks its own promise at the end: the
 //! canary value appeared in no output and no file.
 
+use kovra_proto::ErrorCode;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,11 @@ struct Demo {
 }
 
 fn fail(what: impl std::fmt::Display) -> CliError {
-    CliError::new("demo-failed", format!("the demo failed: {what}"), None)
+    CliError::new(
+        ErrorCode::DemoFailed,
+        format!("the demo failed: {what}"),
+        None,
+    )
 }
 
 impl Demo {

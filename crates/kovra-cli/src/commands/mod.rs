@@ -19,6 +19,7 @@ mod two_factor;
 mod vault;
 
 use kovra_core::coord::Coordinate;
+use kovra_proto::ErrorCode;
 
 use crate::cli::{Cli, Command, HookCommand};
 use crate::error::CliError;
@@ -40,7 +41,11 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Demo => demo::run()?,
         Command::Doctor { system: true, .. } => system_check::run(&out)?,
         Command::Mcp => kovra_mcp::serve().map_err(|e| {
-            CliError::new("mcp-failed", format!("the MCP server stopped: {e:#}"), None)
+            CliError::new(
+                ErrorCode::McpFailed,
+                format!("the MCP server stopped: {e:#}"),
+                None,
+            )
         })?,
         command => {
             let mut s = Session::new(project.clone())?;

@@ -2,6 +2,7 @@
 //! our stdin, stdout and stderr, forward signals and window sizes, and exit as it exits.
 //! No value ever reaches this process.
 
+use kovra_proto::ErrorCode;
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -50,7 +51,7 @@ pub fn read_refs(path: Option<PathBuf>) -> Result<(String, String), CliError> {
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok((text, path.display().to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CliError::new(
-            "refs-missing",
+            ErrorCode::RefsMissing,
             format!("no refs file at {}", path.display()),
             Some(if explicit {
                 "check the path given to --refs"
@@ -59,7 +60,7 @@ pub fn read_refs(path: Option<PathBuf>) -> Result<(String, String), CliError> {
             }),
         )),
         Err(e) => Err(CliError::new(
-            "refs-missing",
+            ErrorCode::RefsMissing,
             format!("cannot read {}: {e}", path.display()),
             None,
         )),
@@ -75,7 +76,7 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
     };
     let cwd = std::env::current_dir().map_err(|e| {
         CliError::new(
-            "cwd-invalid",
+            ErrorCode::CwdInvalid,
             format!("cannot read the working directory: {e}"),
             None,
         )
@@ -109,7 +110,7 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
         } => descriptors_received,
         other => {
             return Err(CliError::new(
-                "internal",
+                ErrorCode::Internal,
                 format!("unexpected reply {other:?}"),
                 None,
             ));
@@ -135,8 +136,15 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
 
     let mut sender = client.sender()?;
     let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH])
-            .map_err(|e| CliError::new("internal", format!("cannot watch signals: {e}"), None))?;
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH]).map_err(
+            |e| {
+                CliError::new(
+                    ErrorCode::Internal,
+                    format!("cannot watch signals: {e}"),
+                    None,
+                )
+            },
+        )?;
     let handle = signals.handle();
     let context = template.context.clone();
     std::thread::spawn(move || {
@@ -159,12 +167,14 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
         Response::Ok { reply } => match *reply {
             Reply::Exited { code } => Ok(u8::try_from(code).unwrap_or(1)),
             other => Err(CliError::new(
-                "internal",
+                ErrorCode::Internal,
                 format!("unexpected reply {other:?}"),
                 None,
             )),
         },
         Response::Error(e) => Err(e.into()),
-        Response::NeedsProof { message, .. } => Err(CliError::new("needs-proof", message, None)),
+        Response::NeedsProof { message, .. } => {
+            Err(CliError::new(ErrorCode::NeedsProof, message, None))
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod files;
 
+use kovra_proto::ErrorCode;
 use kovra_proto::Request;
 
 use crate::cli::PassphraseSource;
@@ -24,7 +25,7 @@ pub struct Options {
 pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> {
     let dir = std::env::current_dir().map_err(|e| {
         CliError::new(
-            "cwd-invalid",
+            ErrorCode::CwdInvalid,
             format!("cannot read the working directory: {e}"),
             None,
         )
@@ -32,7 +33,7 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
     let project = o.project.unwrap_or_else(|| project_from_dir(&dir));
     kovra_core::coord::validate_name(&project).map_err(|e| {
         CliError::new(
-            "project-invalid",
+            ErrorCode::ProjectInvalid,
             format!("invalid project name `{project}`: {e}"),
             Some("pass --project NAME"),
         )
@@ -53,7 +54,7 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
             name: project.clone(),
         }) {
             Ok(reply) => out.reply(&reply)?,
-            Err(e) if e.code == "project-exists" => {}
+            Err(e) if e.code == ErrorCode::ProjectExists => {}
             Err(e) => return Err(e),
         }
     }

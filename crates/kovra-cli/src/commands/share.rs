@@ -2,6 +2,7 @@
 //! opens packages; this side moves files, asks the human, and shows the one-time token on the
 //! controlling terminal only.
 
+use kovra_proto::ErrorCode;
 use std::fs::OpenOptions;
 use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -17,7 +18,7 @@ use crate::session::Session;
 const MAX_PACKAGE: u64 = 512 * 1024;
 const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
 
-fn fail(code: &str, message: String, hint: Option<&str>) -> CliError {
+fn fail(code: ErrorCode, message: String, hint: Option<&str>) -> CliError {
     CliError::new(code, message, hint)
 }
 
@@ -25,7 +26,7 @@ fn ttl(text: &str) -> Result<u64, CliError> {
     let secs = humantime::parse_duration(text)
         .map_err(|e| {
             fail(
-                "ttl-invalid",
+                ErrorCode::TtlInvalid,
                 format!("--ttl `{text}`: {e}"),
                 Some("for example 1h, 7d, 30d"),
             )
@@ -33,7 +34,7 @@ fn ttl(text: &str) -> Result<u64, CliError> {
         .as_secs();
     if !(1..=MAX_TTL_SECS).contains(&secs) {
         return Err(fail(
-            "ttl-invalid",
+            ErrorCode::TtlInvalid,
             format!("--ttl must be between 1s and 30d, not {text}"),
             None,
         ));
@@ -49,7 +50,7 @@ fn terminal() -> Result<std::fs::File, CliError> {
         .open("/dev/tty")
         .map_err(|_| {
             fail(
-                "no-terminal",
+                ErrorCode::NoTerminal,
                 "this needs a terminal: the one-time token is shown only there".into(),
                 Some("run it yourself in a terminal"),
             )
@@ -66,7 +67,13 @@ fn confirm(question: &str) -> Result<bool, CliError> {
     std::io::BufReader::new(&tty)
         .take(256)
         .read_line(&mut line)
-        .map_err(|e| fail("no-terminal", format!("cannot read the answer: {e}"), None))?;
+        .map_err(|e| {
+            fail(
+                ErrorCode::NoTerminal,
+                format!("cannot read the answer: {e}"),
+                None,
+            )
+        })?;
     Ok(matches!(
         line.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
@@ -82,7 +89,13 @@ fn show_token(token: &Secret, package: &Path) -> Result<(), CliError> {
     );
     tty.write_all(text.as_bytes())
         .and_then(|()| tty.flush())
-        .map_err(|e| fail("no-terminal", format!("cannot show the token: {e}"), None))
+        .map_err(|e| {
+            fail(
+                ErrorCode::NoTerminal,
+                format!("cannot show the token: {e}"),
+                None,
+            )
+        })
 }
 
 /// Write a new file with mode 0600, never replacing one.
@@ -95,13 +108,13 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 fail(
-                    "output-exists",
+                    ErrorCode::OutputExists,
                     format!("{} exists; kovra does not overwrite it", path.display()),
                     Some("pass another --out, or move the file away"),
                 )
             } else {
                 fail(
-                    "output-failed",
+                    ErrorCode::OutputFailed,
                     format!("cannot write {}: {e}", path.display()),
                     None,
                 )
@@ -109,7 +122,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         })?;
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| {
         fail(
-            "output-failed",
+            ErrorCode::OutputFailed,
             format!("cannot write {}: {e}", path.display()),
             None,
         )
@@ -124,7 +137,7 @@ pub fn identity(s: &mut Session, out: &Renderer) -> Result<(), CliError> {
         created,
     } = s.call(Request::Identity { create: true })?
     else {
-        return Err(fail("internal", "unexpected reply".into(), None));
+        return Err(fail(ErrorCode::Internal, "unexpected reply".into(), None));
     };
     out.show(View::Identity {
         recipient: &recipient,
@@ -173,7 +186,7 @@ fn seal_to(
     // Bad input first, then the terminal the token needs, before anything is sealed.
     kovra_share::Recipient::parse(&to).map_err(|e| {
         fail(
-            e.code(),
+            ErrorCode::RecipientInvalid,
             e.to_string(),
             Some("give an age1… recipient (`kovra identity` on the other side) or an ssh-ed25519 public key"),
         )
@@ -184,7 +197,7 @@ fn seal_to(
         && !replace
     {
         return Err(fail(
-            "output-exists",
+            ErrorCode::OutputExists,
             format!("{} exists; kovra does not overwrite it", p.display()),
             Some("pass another --out, or move the file away"),
         ));
@@ -205,7 +218,7 @@ fn seal_to(
         proof: None,
     })?
     else {
-        return Err(fail("internal", "unexpected reply".into(), None));
+        return Err(fail(ErrorCode::Internal, "unexpected reply".into(), None));
     };
     let path = out.unwrap_or_else(|| {
         PathBuf::from(format!(
@@ -219,7 +232,7 @@ fn seal_to(
         write_new(&tmp, package.as_bytes())?;
         std::fs::rename(&tmp, &path).map_err(|e| {
             fail(
-                "output-failed",
+                ErrorCode::OutputFailed,
                 format!("cannot write {}: {e}", path.display()),
                 None,
             )
@@ -266,7 +279,7 @@ pub fn share(s: &mut Session, args: crate::cli::ShareArgs, out: &Renderer) -> Re
 fn read_package(path: &Path) -> Result<String, CliError> {
     let f = std::fs::File::open(path).map_err(|e| {
         fail(
-            "package-invalid",
+            ErrorCode::PackageInvalid,
             format!("cannot read {}: {e}", path.display()),
             None,
         )
@@ -276,21 +289,21 @@ fn read_package(path: &Path) -> Result<String, CliError> {
         .read_to_end(&mut bytes)
         .map_err(|e| {
             fail(
-                "package-invalid",
+                ErrorCode::PackageInvalid,
                 format!("cannot read {}: {e}", path.display()),
                 None,
             )
         })?;
     if bytes.len() as u64 > MAX_PACKAGE {
         return Err(fail(
-            "package-invalid",
+            ErrorCode::PackageInvalid,
             format!("{} is larger than {MAX_PACKAGE} bytes", path.display()),
             None,
         ));
     }
     String::from_utf8(bytes).map_err(|_| {
         fail(
-            "package-invalid",
+            ErrorCode::PackageInvalid,
             format!("{} is not an armored kovra package", path.display()),
             None,
         )
@@ -309,7 +322,7 @@ fn read_token(file: Option<&Path>) -> Result<Secret, CliError> {
     };
     crate::input::passphrase(&src, "token: ", false).map_err(|e| {
         fail(
-            "token-invalid",
+            ErrorCode::TokenInvalid,
             e.message.replace("passphrase", "token"),
             None,
         )
@@ -355,7 +368,7 @@ pub fn receive(
             };
         if !trusted {
             return Err(fail(
-                "sender-unknown",
+                ErrorCode::SenderUnknown,
                 format!(
                     "package {package_id} is from sender {fingerprint}, whom this vault has not accepted"
                 ),
@@ -376,14 +389,14 @@ pub fn receive(
     else {
         if let Reply::SenderUnknown { fingerprint, .. } = reply {
             return Err(fail(
-                "sender-unknown",
+                ErrorCode::SenderUnknown,
                 format!(
                     "sender {fingerprint} is not accepted (the fingerprint given does not match)"
                 ),
                 Some("pass the exact fingerprint the package's sender shows"),
             ));
         }
-        return Err(fail("internal", "unexpected reply".into(), None));
+        return Err(fail(ErrorCode::Internal, "unexpected reply".into(), None));
     };
     out.show(View::Received {
         package_id: &package_id,
@@ -429,7 +442,7 @@ fn read_recipient(dir: &Path) -> Result<(String, String, String), CliError> {
     let path = kit_file(dir, "recipient.txt");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         fail(
-            "kit-invalid",
+            ErrorCode::KitInvalid,
             format!("cannot read {}: {e}", path.display()),
             Some("run install.sh from the kit on the new machine first"),
         )
@@ -445,7 +458,7 @@ fn read_recipient(dir: &Path) -> Result<(String, String, String), CliError> {
         field("fingerprint:"),
     ) else {
         return Err(fail(
-            "kit-invalid",
+            ErrorCode::KitInvalid,
             format!(
                 "{} lacks recipient, signing_key or fingerprint",
                 path.display()
@@ -455,7 +468,7 @@ fn read_recipient(dir: &Path) -> Result<(String, String, String), CliError> {
     };
     let key = kovra_share::identity::verifying_key(&signing).ok_or_else(|| {
         fail(
-            "kit-invalid",
+            ErrorCode::KitInvalid,
             format!("{} holds an invalid signing key", path.display()),
             None,
         )
@@ -463,7 +476,7 @@ fn read_recipient(dir: &Path) -> Result<(String, String, String), CliError> {
     let computed = kovra_share::identity::fingerprint(&recipient, key.as_bytes());
     if computed != claimed {
         return Err(fail(
-            "kit-invalid",
+            ErrorCode::KitInvalid,
             format!(
                 "{} does not match its own fingerprint: it was edited",
                 path.display()
@@ -479,14 +492,14 @@ pub fn kit(s: &mut Session, cmd: KitCommand, out: &Renderer) -> Result<(), CliEr
         KitCommand::Init { dir } => {
             std::fs::create_dir_all(&dir).map_err(|e| {
                 fail(
-                    "output-failed",
+                    ErrorCode::OutputFailed,
                     format!("cannot create {}: {e}", dir.display()),
                     None,
                 )
             })?;
             let exe = std::env::current_exe().map_err(|e| {
                 fail(
-                    "output-failed",
+                    ErrorCode::OutputFailed,
                     format!("cannot find this binary: {e}"),
                     None,
                 )
@@ -498,7 +511,7 @@ pub fn kit(s: &mut Session, cmd: KitCommand, out: &Renderer) -> Result<(), CliEr
                 })
                 .map_err(|e| {
                     fail(
-                        "output-failed",
+                        ErrorCode::OutputFailed,
                         format!("cannot write {}: {e}", bin.display()),
                         None,
                     )
@@ -514,7 +527,7 @@ pub fn kit(s: &mut Session, cmd: KitCommand, out: &Renderer) -> Result<(), CliEr
                     })
                     .map_err(|e| {
                         fail(
-                            "output-failed",
+                            ErrorCode::OutputFailed,
                             format!("cannot write {}: {e}", path.display()),
                             None,
                         )
@@ -546,14 +559,14 @@ pub fn kit(s: &mut Session, cmd: KitCommand, out: &Renderer) -> Result<(), CliEr
                 ..
             } = s.call(Request::Identity { create: true })?
             else {
-                return Err(fail("internal", "unexpected reply".into(), None));
+                return Err(fail(ErrorCode::Internal, "unexpected reply".into(), None));
             };
             let path = kit_file(&dir, "recipient.txt");
             std::fs::write(
                 &path,
                 format!("recipient: {recipient}\nsigning_key: {signing_key}\nfingerprint: {fingerprint}\n"),
             )
-            .map_err(|e| fail("output-failed", format!("cannot write {}: {e}", path.display()), None))?;
+            .map_err(|e| fail(ErrorCode::OutputFailed, format!("cannot write {}: {e}", path.display()), None))?;
             // The enrolment's own instructions, in both modes.
             render::line(&format!(
                 "this machine's fingerprint: {fingerprint}\ntell it to the person sealing the kit; then run `kovra kit open {}`",
@@ -576,7 +589,7 @@ pub fn kit(s: &mut Session, cmd: KitCommand, out: &Renderer) -> Result<(), CliEr
             );
             if !confirm(&format!("does the new machine show {fingerprint}? [y/N] "))? {
                 return Err(fail(
-                    "fingerprint-mismatch",
+                    ErrorCode::FingerprintMismatch,
                     "the fingerprint was not confirmed; nothing was sealed".into(),
                     Some("compare with what install.sh printed on the new machine"),
                 ));

@@ -1,5 +1,6 @@
 //! `kovra 2fa status|enable|confirm|disable`: TOTP as a second factor for unlock and proofs.
 
+use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Request};
 use zeroize::Zeroizing;
 
@@ -15,7 +16,7 @@ pub fn run(s: &mut Session, command: TwoFaCommand, out: &Renderer) -> Result<(),
         TwoFaCommand::Enable { code } => {
             let Reply::TwoFactorSetup { uri } = s.call(Request::TwoFactorEnable { proof: None })?
             else {
-                return Err(CliError::new("internal", "unexpected reply", None));
+                return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None));
             };
             let uri = Zeroizing::new(String::from_utf8_lossy(uri.expose()).into_owned());
             render::two_factor_setup(&uri)?;

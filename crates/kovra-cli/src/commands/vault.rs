@@ -2,6 +2,7 @@
 //! passphrase goes only to a daemon this process starts or one that showed it holds the key
 //! (`Session::hand_over`, `Session::verify`).
 
+use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Request};
 
 use crate::cli::{self, Command};
@@ -15,7 +16,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         Command::Init(src) => {
             if s.paths.has_vault() {
                 return Err(CliError::new(
-                    "already-initialized",
+                    ErrorCode::AlreadyInitialized,
                     format!("a vault already exists at {}", s.paths.home.display()),
                     Some("use `kovra unlock`; to start over, move the home away first"),
                 ));
@@ -35,7 +36,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         } => {
             if !s.paths.has_vault() {
                 return Err(CliError::new(
-                    "not-initialized",
+                    ErrorCode::NotInitialized,
                     format!("no vault at {}", s.paths.home.display()),
                     Some("run `kovra init` to create one"),
                 ));
@@ -52,7 +53,9 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             };
             match s.hand_over(unlock(code), &passphrase) {
                 // The factor lives inside the vault, so only the daemon knows it is on: ask now.
-                Err(e) if e.code == "2fa-code-required" && !given && input::has_tty() => {
+                Err(e)
+                    if e.code == ErrorCode::TwoFactorCodeRequired && !given && input::has_tty() =>
+                {
                     let code = Some(input::code(&code_src)?);
                     out.reply(&s.hand_over(unlock(code), &passphrase)?)
                 }

@@ -1,6 +1,7 @@
 //! The human printer: text for a person. Data goes to stdout, one write per line or block;
 //! confirmations and notes go to stderr.
 
+use kovra_proto::ErrorCode;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -194,9 +195,9 @@ pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
 fn reply(reply: &Reply) -> Result<(), CliError> {
     match reply {
         Reply::Revealed { value, .. } => {
-            write_stdout(value.expose(), false, "output")?;
+            write_stdout(value.expose(), false, ErrorCode::Output)?;
             if std::io::stdout().is_terminal() {
-                write_stdout(b"\n", false, "output")?;
+                write_stdout(b"\n", false, ErrorCode::Output)?;
             }
             Ok(())
         }
@@ -453,7 +454,7 @@ fn api(r: &ApiReply, include: bool) -> Result<(), CliError> {
             text.push(b'\n');
         }
     }
-    write_stdout(&text, true, "output-failed")?;
+    write_stdout(&text, true, ErrorCode::OutputFailed)?;
     if r.status >= 400 {
         eprintln!("kovra: HTTP {} from {}", r.status, r.host);
     } else if (300..400).contains(&r.status) {
@@ -557,7 +558,7 @@ fn auth(a: &serde_json::Value) -> String {
 
 fn print_lines(lines: &[String]) -> Result<(), CliError> {
     for l in lines {
-        write_stdout(format!("{l}\n").as_bytes(), false, "output-failed")?;
+        write_stdout(format!("{l}\n").as_bytes(), false, ErrorCode::OutputFailed)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 mod human;
 mod json;
 
+use kovra_proto::ErrorCode;
 use std::io::Write;
 use std::path::Path;
 
@@ -103,7 +104,7 @@ impl Renderer {
 }
 
 /// The code of the error a closed stdout becomes. It is never printed: `main` ends quietly.
-const BROKEN_PIPE: &str = "stdout-closed";
+const BROKEN_PIPE: ErrorCode = ErrorCode::StdoutClosed;
 
 /// A closed pipe (`kovra list | head`): `main` ends quietly with exit 0, as any Unix filter.
 pub fn is_broken_pipe(e: &CliError) -> bool {
@@ -111,7 +112,7 @@ pub fn is_broken_pipe(e: &CliError) -> bool {
 }
 
 /// Write to stdout; `failure` is the code of any error but a closed pipe.
-fn write_stdout(bytes: &[u8], flush: bool, failure: &str) -> Result<(), CliError> {
+fn write_stdout(bytes: &[u8], flush: bool, failure: ErrorCode) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| if flush { out.flush() } else { Ok(()) })
@@ -126,18 +127,18 @@ fn write_stdout(bytes: &[u8], flush: bool, failure: &str) -> Result<(), CliError
 
 /// One line of data on stdout.
 pub fn line(s: &str) -> Result<(), CliError> {
-    write_stdout(format!("{s}\n").as_bytes(), false, "output")
+    write_stdout(format!("{s}\n").as_bytes(), false, ErrorCode::Output)
 }
 
 /// Text on stdout as it is (a diff, a narrative).
 pub fn text(s: &str) -> Result<(), CliError> {
-    write_stdout(s.as_bytes(), false, "output")
+    write_stdout(s.as_bytes(), false, ErrorCode::Output)
 }
 
 /// The token belongs on the terminal only (`commands/share.rs`); no printer shows a package.
 fn unprintable_package(package_id: &str) -> CliError {
     CliError::new(
-        "internal",
+        ErrorCode::Internal,
         format!("package {package_id} must be rendered by the share command"),
         None,
     )
@@ -147,7 +148,7 @@ fn unprintable_package(package_id: &str) -> CliError {
 fn integrity(reply: &Reply) -> Result<(), CliError> {
     match reply {
         Reply::Records(l) if l.tampered > 0 || l.missing > 0 => Err(CliError::new(
-            "record-tampered",
+            ErrorCode::RecordTampered,
             format!(
                 "{} record(s) failed authentication and {} record(s) are missing; they were withheld",
                 l.tampered, l.missing
@@ -155,12 +156,12 @@ fn integrity(reply: &Reply) -> Result<(), CliError> {
             Some("the vault file was changed outside kovra; restore it from a backup"),
         )),
         Reply::Doctor { errors, .. } if *errors > 0 => Err(CliError::new(
-            "doctor-found-errors",
+            ErrorCode::DoctorFoundErrors,
             format!("{errors} error(s) in the refs file"),
             Some("fix the lines named above; `kovra list` shows what exists"),
         )),
         Reply::AuditVerified(r) if !r.ok => Err(CliError::new(
-            "audit-broken",
+            ErrorCode::AuditBroken,
             format!(
                 "the audit trail does not verify: {}",
                 r.problem

@@ -39,7 +39,6 @@ pub const DB_FILE: &str = "vault.db";
 
 /// What can go wrong in the store. Messages name coordinates, never values.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum StoreError {
     #[error("no vault at {0}")]
     NotInitialized(PathBuf),
@@ -84,30 +83,6 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-impl StoreError {
-    /// The stable machine code (see docs/errors.md). A caller's mistake is `internal`: the
-    /// daemon checks its requests before it writes, so reaching the store with one is a bug.
-    pub fn code(&self) -> &'static str {
-        match self {
-            StoreError::NotInitialized(_) => "not-initialized",
-            StoreError::AlreadyInitialized(_) => "already-initialized",
-            StoreError::WrongPassphrase => "wrong-passphrase",
-            StoreError::RecordTampered(_) => "record-tampered",
-            StoreError::VaultTampered(_) => "vault-tampered",
-            StoreError::UnknownProject(_) => "unknown-project",
-            StoreError::ProjectExists(_) => "project-exists",
-            StoreError::AlreadyExists(_) => "already-exists",
-            StoreError::NoSuchVersion(..) => "no-such-version",
-            StoreError::Corrupt(_) => "database-corrupt",
-            StoreError::Kdf(_)
-            | StoreError::DuplicateInWrite(_)
-            | StoreError::NoValueToKeep(_)
-            | StoreError::NotAllowed { .. } => "internal",
-            StoreError::Io { .. } => "io-error",
-        }
-    }
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -1,6 +1,7 @@
 //! Parked requests: what the approving human is shown, and the approve/deny decision.
 
 use kovra_core::policy;
+use kovra_proto::ErrorCode;
 use kovra_proto::{Fact, Reply, Request};
 
 use super::Gate;
@@ -18,7 +19,7 @@ impl Gate<'_> {
     pub(super) fn approval_decide(&mut self, id: &str, approve: bool) -> Result<Reply, GateError> {
         let Some(view) = self.approvals.view(id) else {
             return Err(GateError::new(
-                "approval-unknown",
+                ErrorCode::ApprovalUnknown,
                 format!("no pending request {id} (unknown, expired or already decided)"),
             )
             .hint("`kovra approve` lists what is pending; expired requests must be asked again"));

@@ -2,6 +2,7 @@
 //! `bind`, custom providers in the system vault. The call itself runs outside the state lock
 //! (`crate::broker`).
 
+use kovra_proto::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,8 @@ use crate::error::{GateError, parse_coord};
 const CUSTOM_PROVIDERS: &str = "secret:kovra/broker/providers";
 
 fn custom_coord() -> Result<Coordinate, GateError> {
-    Coordinate::parse(CUSTOM_PROVIDERS).map_err(|e| GateError::new("internal", e.to_string()))
+    Coordinate::parse(CUSTOM_PROVIDERS)
+        .map_err(|e| GateError::new(ErrorCode::Internal, e.to_string()))
 }
 
 fn provider_json(p: &Provider, origin: ProviderOrigin) -> serde_json::Value {
@@ -120,7 +122,7 @@ impl Gate<'_> {
         // Parse first: a malformed file is a usage error whoever sends it.
         if text.len() > 64 * 1024 {
             return Err(GateError::new(
-                "provider-invalid",
+                ErrorCode::ProviderInvalid,
                 "the provider file is larger than 64 KiB",
             ));
         }
@@ -128,7 +130,7 @@ impl Gate<'_> {
         let registry = self.registry()?;
         if registry.get(&provider.name).is_some() {
             return Err(GateError::new(
-                "provider-exists",
+                ErrorCode::ProviderExists,
                 format!("a provider named `{}` already exists", provider.name),
             )
             .hint("pick another name, or `kovra providers rm NAME` a custom one first"));
@@ -172,12 +174,12 @@ impl Gate<'_> {
         if custom.len() == before {
             let refused = if self.daemon.builtin_registry().get(name).is_some() {
                 GateError::new(
-                    "provider-builtin",
+                    ErrorCode::ProviderBuiltin,
                     format!("`{name}` is built in and cannot be removed"),
                 )
             } else {
                 GateError::new(
-                    "unknown-provider",
+                    ErrorCode::UnknownProvider,
                     format!("no custom provider named `{name}`"),
                 )
             };
@@ -224,7 +226,7 @@ impl Gate<'_> {
                 let h = h.to_ascii_lowercase();
                 if h.starts_with("*.") || !provider.allows_host(&h) {
                     return Err(GateError::new(
-                        "host-invalid",
+                        ErrorCode::HostInvalid,
                         format!(
                             "{h} is not one of provider {}'s hosts ({})",
                             provider.name,
@@ -253,7 +255,7 @@ impl Gate<'_> {
             && claimant.name != p.name
         {
             return Err(GateError::new(
-                "policy-denied",
+                ErrorCode::PolicyDenied,
                 format!(
                     "{coord} is claimed by provider {} by its name; it cannot be pinned to {}",
                     claimant.name, p.name
@@ -288,7 +290,7 @@ impl Gate<'_> {
         }
         if record.meta.provider.is_some() {
             return Err(GateError::new(
-                "policy-denied",
+                ErrorCode::PolicyDenied,
                 format!(
                     "{coord} is already bound to {}; a pin lasts for the record's life",
                     p.name
@@ -329,7 +331,9 @@ impl Gate<'_> {
             Some(b) => Some(
                 base64::engine::general_purpose::STANDARD
                     .decode(b)
-                    .map_err(|_| GateError::new("body-invalid", "the body is not valid base64"))?,
+                    .map_err(|_| {
+                        GateError::new(ErrorCode::BodyInvalid, "the body is not valid base64")
+                    })?,
             ),
         };
         // Every caller-side rule runs before the vault is even consulted.
@@ -348,7 +352,7 @@ impl Gate<'_> {
             Some(s) if (1..=300).contains(&s) => Duration::from_secs(s),
             Some(s) => {
                 return Err(GateError::new(
-                    "timeout-invalid",
+                    ErrorCode::TimeoutInvalid,
                     format!("the timeout must be 1 to 300 seconds, not {s}"),
                 ));
             }
@@ -367,7 +371,7 @@ impl Gate<'_> {
             .unwrap_or_else(|| provider.host().to_string());
         self.daemon
             .broker()
-            .map_err(|e| GateError::new("broker-unavailable", e))?
+            .map_err(|e| GateError::new(ErrorCode::BrokerUnavailable, e))?
             .admit(&provider)?;
         let (_, value) = self.store.read_value(&vault, &coord.unpinned(), None)?;
         let mut entry = self.allowed("api", &coord, &vault);
@@ -425,7 +429,7 @@ impl Gate<'_> {
             tried.push(text);
         }
         Err(GateError::new(
-            "no-credential",
+            ErrorCode::NoCredential,
             format!(
                 "no credential for provider {} in environment {env}: tried {}",
                 provider.name,

@@ -65,9 +65,9 @@ impl Gate<'_> {
         };
         let code_accepted = config.proof_by_code && twofactor::active(self.store);
         GateError::needs_proof(
-            reason.code(),
             message,
             Challenge {
+                reason: reason.code(),
                 challenge,
                 expires_in: CHALLENGE_TTL.as_secs(),
                 approval,

@@ -8,6 +8,7 @@ use kovra_core::policy::{self, Decision, Presence, RecordFacts};
 use kovra_core::proof;
 use kovra_core::store::{Record, StoreError, UnlockedStore};
 use kovra_core::totp;
+use kovra_proto::ErrorCode;
 use kovra_proto::{Fact, Proof, RecordView};
 
 use crate::approvals::Approvals;
@@ -85,7 +86,7 @@ impl Gate<'_> {
                 return GateError::from(err);
             }
             GateError::new(
-                "proof-invalid",
+                ErrorCode::ProofInvalid,
                 format!("the proof of presence was refused: {why}"),
             )
             .hint("retry the command to get a new challenge")
@@ -310,7 +311,7 @@ impl Gate<'_> {
                 "deny",
                 Some(r),
                 GateError::new(
-                    "policy-denied",
+                    ErrorCode::PolicyDenied,
                     format!("{action} {coord} refused: {}", r.message()),
                 )
                 .hint(r.hint()),
@@ -391,7 +392,7 @@ impl Gate<'_> {
                 e.reason = Some(reason.code().to_string());
                 self.store.audit(e)?;
                 Err(GateError::new(
-                    "policy-denied",
+                    ErrorCode::PolicyDenied,
                     format!("{action} refused: {}", reason.message()),
                 ))
             }

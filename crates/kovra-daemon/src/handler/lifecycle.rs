@@ -4,6 +4,7 @@
 use kovra_core::model::{Origin, VaultName};
 use kovra_core::policy::Scope;
 use kovra_core::store::{LockedStore, StoreError, UnlockedStore};
+use kovra_proto::ErrorCode;
 use kovra_proto::{PROTOCOL_VERSION, Reply, Secret, StatusInfo};
 
 use super::{Daemon, Info, Inner, MIN_PASSPHRASE, twofactor};
@@ -57,7 +58,7 @@ impl Daemon {
         tracing::error!(tracer, "traced: refusing to take a passphrase");
         Some(
             GateError::new(
-                "daemon-traced",
+                ErrorCode::DaemonTraced,
                 format!(
                     "the daemon is being traced by pid {tracer}; it will not take a passphrase"
                 ),
@@ -96,7 +97,7 @@ impl Daemon {
         }
         if passphrase.len() < MIN_PASSPHRASE {
             return Err(GateError::new(
-                "passphrase-weak",
+                ErrorCode::PassphraseWeak,
                 format!("the passphrase must be at least {MIN_PASSPHRASE} characters"),
             )
             .hint("choose a longer passphrase; a weak passphrase is weak protection"));

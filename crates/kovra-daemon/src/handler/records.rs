@@ -7,6 +7,7 @@ use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
 use kovra_core::policy::Decision;
 use kovra_core::store::{self, Record, StoreError};
 use kovra_core::totp;
+use kovra_proto::ErrorCode;
 use kovra_proto::{Charset, Listing, Reply, Secret};
 
 use super::{Gate, Located, MAX_DESCRIPTION, MAX_VALUE, Op};
@@ -25,14 +26,15 @@ pub(super) fn birth_sensitivity(requested: Option<Sensitivity>, production: bool
 impl Gate<'_> {
     pub(super) fn check_value(coord: &Coordinate, value: &Secret) -> Result<(), GateError> {
         if value.is_empty() {
-            return Err(
-                GateError::new("empty-value", format!("no value was given for {coord}"))
-                    .hint("type the value at the prompt, or pipe it to --stdin"),
-            );
+            return Err(GateError::new(
+                ErrorCode::EmptyValue,
+                format!("no value was given for {coord}"),
+            )
+            .hint("type the value at the prompt, or pipe it to --stdin"));
         }
         if value.len() > MAX_VALUE {
             return Err(GateError::new(
-                "value-too-large",
+                ErrorCode::ValueTooLarge,
                 format!("the value for {coord} exceeds {MAX_VALUE} bytes"),
             ));
         }
@@ -55,11 +57,11 @@ impl Gate<'_> {
     pub(super) fn check_description(d: &Option<String>) -> Result<(), GateError> {
         match d {
             Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(GateError::new(
-                "description-too-long",
+                ErrorCode::DescriptionTooLong,
                 format!("descriptions are limited to {MAX_DESCRIPTION} characters"),
             )),
             Some(d) if d.chars().any(|c| c.is_control() && c != '\t') => Err(GateError::new(
-                "description-invalid",
+                ErrorCode::DescriptionInvalid,
                 "descriptions may not contain control characters",
             )
             .hint("use plain text on one line")),
@@ -103,23 +105,24 @@ impl Gate<'_> {
             && let Some(record) = &located.record
             && record.meta.totp.is_none()
         {
-            return Err(
-                GateError::new("not-totp", format!("{coord} is not a TOTP record"))
-                    .hint("add TOTP seeds with `kovra add COORD --totp`"),
-            );
+            return Err(GateError::new(
+                ErrorCode::NotTotp,
+                format!("{coord} is not a TOTP record"),
+            )
+            .hint("add TOTP seeds with `kovra add COORD --totp`"));
         }
         self.enforce("code", &coord, &located)?;
         let vault = located.vault.ok_or_else(|| GateError::not_found(&coord))?;
         let (meta, seed) = self.store.read_value(&vault, &coord.unpinned(), None)?;
         let Some(params) = meta.totp else {
             return Err(GateError::new(
-                "not-totp",
+                ErrorCode::NotTotp,
                 format!("{coord} is not a TOTP record"),
             ));
         };
         if min_validity > params.period {
             return Err(GateError::new(
-                "min-validity-invalid",
+                ErrorCode::MinValidityInvalid,
                 format!(
                     "--min-validity {min_validity} is longer than the record's period of {}s",
                     params.period
@@ -252,7 +255,7 @@ impl Gate<'_> {
         let coord = parse_coord(coordinate)?;
         if !(8..=4096).contains(&length) {
             return Err(GateError::new(
-                "length-invalid",
+                ErrorCode::LengthInvalid,
                 format!("--length must be between 8 and 4096, not {length}"),
             ));
         }
@@ -405,7 +408,7 @@ impl Gate<'_> {
         Self::check_description(&description)?;
         if description.is_none() && sensitivity.is_none() && revealable.is_none() {
             return Err(GateError::new(
-                "nothing-to-change",
+                ErrorCode::NothingToChange,
                 "edit needs at least one of --description, --sensitivity, --revealable/--no-revealable",
             ));
         }

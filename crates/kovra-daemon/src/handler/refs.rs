@@ -1,6 +1,7 @@
 //! `kovra run`, `kovra doctor` and the executable allowlist: resolving a `.env.refs` file
 //! through the policy gate, and deciding which executables may receive protected values.
 
+use kovra_proto::ErrorCode;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ use crate::run::RunPlan;
 const ALLOWLIST: &str = "secret:kovra/allowlist/executables";
 
 fn allowlist_coord() -> Result<Coordinate, GateError> {
-    Coordinate::parse(ALLOWLIST).map_err(|e| GateError::new("internal", e.to_string()))
+    Coordinate::parse(ALLOWLIST).map_err(|e| GateError::new(ErrorCode::Internal, e.to_string()))
 }
 
 /// A value resolved for one variable, with the secrets inside it (for redaction).
@@ -74,7 +75,7 @@ impl Gate<'_> {
             Ok(true)
         } else {
             Err(GateError::new(
-                "allowlist-hash-mismatch",
+                ErrorCode::AllowlistHashMismatch,
                 format!("{path} is allowlisted, but its content changed since (sha256 {hash})"),
             )
             .hint(
@@ -85,13 +86,13 @@ impl Gate<'_> {
 
     pub(super) fn allow_add(&mut self, path: &str) -> Result<Reply, GateError> {
         let canonical = Path::new(path).canonicalize().map_err(|e| {
-            GateError::new("command-not-found", format!("{path}: {e}"))
+            GateError::new(ErrorCode::CommandNotFound, format!("{path}: {e}"))
                 .hint("give the path of an existing executable")
         })?;
         let program = crate::program::open_path(&canonical, path)?;
         if program.user_writable {
             return Err(GateError::new(
-                "allowlist-writable",
+                ErrorCode::AllowlistWritable,
                 format!(
                     "{} can be rewritten by your user, so an agent running as you could change it after it was pinned",
                     canonical.display()
@@ -137,10 +138,11 @@ impl Gate<'_> {
         let before = entries.len();
         entries.retain(|e| e.path != shown && e.path != path);
         if entries.len() == before {
-            return Err(
-                GateError::new("not-found", format!("{path} is not on the allowlist"))
-                    .hint("`kovra allow list` shows it"),
-            );
+            return Err(GateError::new(
+                ErrorCode::NotFound,
+                format!("{path} is not on the allowlist"),
+            )
+            .hint("`kovra allow list` shows it"));
         }
         let mut audit = self
             .info
@@ -159,8 +161,11 @@ impl Gate<'_> {
         CoordinateTemplate::parse(template)
             .and_then(|t| t.resolve(env_name))
             .map_err(|e| {
-                GateError::new("coordinate-invalid", format!("{at}: {template}: {e}"))
-                    .hint(e.hint())
+                GateError::new(
+                    ErrorCode::CoordinateInvalid,
+                    format!("{at}: {template}: {e}"),
+                )
+                .hint(e.hint())
             })
     }
 
@@ -170,10 +175,12 @@ impl Gate<'_> {
         &mut self,
         req: RunRequest,
     ) -> Result<(RunPlan, Vec<String>), GateError> {
-        let mut program = self
-            .program
-            .take()
-            .unwrap_or_else(|| Err(GateError::new("internal", "a run without its program")))?;
+        let mut program = self.program.take().unwrap_or_else(|| {
+            Err(GateError::new(
+                ErrorCode::Internal,
+                "a run without its program",
+            ))
+        })?;
         let cwd = PathBuf::from(&req.cwd);
         if let Some(name) = req
             .keep_env
@@ -181,7 +188,7 @@ impl Gate<'_> {
             .find(|n| childenv::is_hook_variable(n) || n.starts_with("KOVRA_"))
         {
             return Err(GateError::new(
-                "keep-env-refused",
+                ErrorCode::KeepEnvRefused,
                 format!(
                     "--keep-env {name}: a variable that makes a loader, interpreter or shell run other code is never passed to a run"
                 ),
@@ -201,7 +208,7 @@ impl Gate<'_> {
         let file = req.refs_path.clone().unwrap_or_else(|| ".env.refs".into());
         let refs = match (&req.refs, req.no_secrets) {
             (Some(text), false) => envrefs::parse(&file, text)
-                .map_err(|e| GateError::new("refs-invalid", e.to_string()))?,
+                .map_err(|e| GateError::new(ErrorCode::RefsInvalid, e.to_string()))?,
             _ => envrefs::RefsFile {
                 project: None,
                 entries: Vec::new(),
@@ -214,7 +221,7 @@ impl Gate<'_> {
         for name in &only {
             if !refs.entries.iter().any(|e| e.name == *name) {
                 return Err(GateError::new(
-                    "refs-invalid",
+                    ErrorCode::RefsInvalid,
                     format!("--only {name}: {file} defines no such variable"),
                 ));
             }
@@ -263,7 +270,7 @@ impl Gate<'_> {
                 let coord = self.coordinate_in(template, req.env_name.as_deref(), &at)?;
                 if fallback && self.production(coord.env()) {
                     return Err(GateError::new(
-                        "fallback-refused",
+                        ErrorCode::FallbackRefused,
                         format!(
                             "{at}: {} has a fallback, but {} is a production environment",
                             entry.name,
@@ -350,9 +357,9 @@ impl Gate<'_> {
             };
             if relevant {
                 match self.enforce("inject", coord, located) {
-                    Err(e) if e.is_error("not-found") => {
+                    Err(e) if e.is_error(ErrorCode::NotFound) => {
                         return Err(GateError::new(
-                            "unresolved",
+                            ErrorCode::Unresolved,
                             format!("{at}: {coord} does not resolve to a record in this scope"),
                         )
                         .hint(
@@ -455,7 +462,7 @@ impl Gate<'_> {
         let text = |bytes: &[u8]| -> Result<Zeroizing<String>, GateError> {
             std::str::from_utf8(bytes).map(|s| Zeroizing::new(s.to_string())).map_err(|_| {
                 GateError::new(
-                    "value-not-text",
+                    ErrorCode::ValueNotText,
                     format!(
                         "{}: the value is not UTF-8 text and cannot go into an environment variable",
                         entry.name
@@ -466,7 +473,7 @@ impl Gate<'_> {
         match &entry.value {
             RefValue::Descriptor { coordinate, .. } => match next_secret(self)? {
                 Some(v) if v.len() > DESCRIPTOR_MAX => Err(GateError::new(
-                    "value-too-large",
+                    ErrorCode::ValueTooLarge,
                     format!(
                         "{}: {coordinate} holds more than {} KiB, more than a descriptor carries here",
                         entry.name,
@@ -480,7 +487,7 @@ impl Gate<'_> {
                     descriptor: Some(v),
                 }),
                 None => Err(GateError::new(
-                    "unresolved",
+                    ErrorCode::Unresolved,
                     format!("{}: {coordinate} does not resolve to a record", entry.name),
                 )),
             },
@@ -508,7 +515,7 @@ impl Gate<'_> {
                     descriptor: None,
                 }),
                 (None, None) => Err(GateError::new(
-                    "env-unset",
+                    ErrorCode::EnvUnset,
                     format!(
                         "{}: ${{env:{var}}} is not set in your environment and has no fallback",
                         entry.name

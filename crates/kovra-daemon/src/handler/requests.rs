@@ -6,6 +6,7 @@ use kovra_core::coord::Coordinate;
 use kovra_core::model::{Operation, VaultName};
 use kovra_core::policy::Decision;
 use kovra_core::store;
+use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, SecretRequestView};
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +28,7 @@ struct Open {
 }
 
 fn requests_coord() -> Result<Coordinate, GateError> {
-    Coordinate::parse(REQUESTS).map_err(|e| GateError::new("internal", e.to_string()))
+    Coordinate::parse(REQUESTS).map_err(|e| GateError::new(ErrorCode::Internal, e.to_string()))
 }
 
 impl Gate<'_> {
@@ -61,7 +62,7 @@ impl Gate<'_> {
         let coord = parse_coord(coordinate)?;
         if description.len() > MAX_DESCRIPTION {
             return Err(GateError::new(
-                "description-invalid",
+                ErrorCode::DescriptionInvalid,
                 format!("the description is longer than {MAX_DESCRIPTION} bytes"),
             ));
         }

@@ -7,6 +7,7 @@ use kovra_core::coord::Coordinate;
 use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
 use kovra_core::policy::{Decision, Reason, RecordFacts, VaultOperation};
 use kovra_core::store::{self, StoreError};
+use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Secret};
 use kovra_share::package::{self, Manifest, PackageRecord, Sender};
 use kovra_share::{Identity, Recipient, ShareError, Token};
@@ -41,7 +42,7 @@ struct ReceivedPackage {
 }
 
 fn coord(text: &str) -> Result<Coordinate, GateError> {
-    Coordinate::parse(text).map_err(|e| GateError::new("internal", e.to_string()))
+    Coordinate::parse(text).map_err(|e| GateError::new(ErrorCode::Internal, e.to_string()))
 }
 
 impl Gate<'_> {
@@ -60,10 +61,11 @@ impl Gate<'_> {
             return Ok((id, false));
         }
         if !create {
-            return Err(
-                GateError::new("no-identity", "this vault has no sharing identity yet")
-                    .hint("run `kovra identity` to create it"),
-            );
+            return Err(GateError::new(
+                ErrorCode::NoIdentity,
+                "this vault has no sharing identity yet",
+            )
+            .hint("run `kovra identity` to create it"));
         }
         self.vault_gate(VaultOperation::CreateIdentity, "identity-create")?;
         let id = Identity::generate()?;
@@ -105,7 +107,7 @@ impl Gate<'_> {
             return Err(match &vault {
                 VaultName::Project(p) => GateError::from(StoreError::UnknownProject(p.clone())),
                 _ => GateError::new(
-                    "not-found",
+                    ErrorCode::NotFound,
                     "the global vault is not addressable in this scope",
                 ),
             });
@@ -122,7 +124,7 @@ impl Gate<'_> {
             return GateError::from(err);
         }
         GateError::new(
-            "policy-denied",
+            ErrorCode::PolicyDenied,
             format!("{action} refused: {} ({what})", reason.message()),
         )
         .hint(reason.hint())
@@ -138,12 +140,16 @@ impl Gate<'_> {
         let recipient = Recipient::parse(to)?;
         if !(1..=MAX_TTL_SECS).contains(&ttl_secs) {
             return Err(GateError::new(
-                "ttl-invalid",
+                ErrorCode::TtlInvalid,
                 format!("--ttl must be between 1 second and 30 days, not {ttl_secs} s"),
             ));
         }
-        kovra_core::coord::validate_name(env)
-            .map_err(|e| GateError::new("usage", format!("invalid environment `{env}`: {e}")))?;
+        kovra_core::coord::validate_name(env).map_err(|e| {
+            GateError::new(
+                ErrorCode::Usage,
+                format!("invalid environment `{env}`: {e}"),
+            )
+        })?;
         let vault = self.sharing_vault()?;
         // The environment itself first: production is refused even when it is empty.
         let env_coord = coord(&format!("secret:{env}/kovra/share"))?;
@@ -197,7 +203,7 @@ impl Gate<'_> {
         }
         if selected.is_empty() {
             return Err(GateError::new(
-                "nothing-to-share",
+                ErrorCode::NothingToShare,
                 format!(
                     "no records in environment {env}{} of the {vault} vault",
                     if groups.is_empty() {
@@ -241,7 +247,7 @@ impl Gate<'_> {
             }
             Decision::Unaddressable => {
                 return Err(GateError::new(
-                    "not-found",
+                    ErrorCode::NotFound,
                     format!("nothing to share in {env}"),
                 ));
             }
@@ -299,7 +305,7 @@ impl Gate<'_> {
     /// Audit a refused receive and answer with its code.
     fn receive_refused(
         &mut self,
-        code: &str,
+        code: ErrorCode,
         refused: GateError,
         package_id: Option<&str>,
     ) -> GateError {
@@ -321,59 +327,81 @@ impl Gate<'_> {
     ) -> Result<Reply, GateError> {
         let Some(token) = Token::parse(token.expose()) else {
             let e = ShareError::TokenInvalid;
-            return Err(self.receive_refused(e.code(), GateError::from(e), None));
+            return Err(self.receive_refused(
+                crate::error::share_code(&e),
+                GateError::from(e),
+                None,
+            ));
         };
         let Some(identity) = self.load_identity()? else {
             let e = ShareError::NotForUs;
-            return Err(self.receive_refused(e.code(), GateError::from(e), None));
+            return Err(self.receive_refused(
+                crate::error::share_code(&e),
+                GateError::from(e),
+                None,
+            ));
         };
         let manifest = match package::open(armored.as_bytes(), &identity, &token) {
             Ok(m) => m,
-            Err(e) => return Err(self.receive_refused(e.code(), GateError::from(e), None)),
+            Err(e) => {
+                return Err(self.receive_refused(
+                    crate::error::share_code(&e),
+                    GateError::from(e),
+                    None,
+                ));
+            }
         };
         let id = manifest.package_id.clone();
         let me = identity.public();
         if manifest.recipient != me.recipient {
             let e = ShareError::NotForUs;
-            return Err(self.receive_refused(e.code(), GateError::from(e), Some(&id)));
+            return Err(self.receive_refused(
+                crate::error::share_code(&e),
+                GateError::from(e),
+                Some(&id),
+            ));
         }
         let now = store::now();
         if now > manifest.expires {
             let resp = GateError::new(
-                "package-expired",
+                ErrorCode::PackageExpired,
                 format!("package {id} expired at {} (unix)", manifest.expires),
             )
             .hint("ask the sender for a new package");
-            return Err(self.receive_refused("package-expired", resp, Some(&id)));
+            return Err(self.receive_refused(ErrorCode::PackageExpired, resp, Some(&id)));
         }
         if manifest.created > now + CLOCK_SKEW_SECS {
             let resp = GateError::new(
-                "package-expired",
+                ErrorCode::PackageExpired,
                 format!(
                     "package {id} is not valid yet: it is dated {} (unix), in the future",
                     manifest.created
                 ),
             )
             .hint("check both machines' clocks");
-            return Err(self.receive_refused("package-expired", resp, Some(&id)));
+            return Err(self.receive_refused(ErrorCode::PackageExpired, resp, Some(&id)));
         }
         if manifest.expires < manifest.created || manifest.expires - manifest.created > MAX_TTL_SECS
         {
             let e = ShareError::Invalid(
                 "it expires before it was created, or lives longer than 30 days".into(),
             );
-            return Err(self.receive_refused(e.code(), GateError::from(e), Some(&id)));
+            return Err(self.receive_refused(
+                crate::error::share_code(&e),
+                GateError::from(e),
+                Some(&id),
+            ));
         }
         let ledger: Vec<ReceivedPackage> =
             super::system::load(self.store, &coord(LEDGER)?, "received packages")?
                 .unwrap_or_default();
         if ledger.iter().any(|p| p.package_id == id) {
             let resp = GateError::new(
-                "package-already-received",
+                ErrorCode::PackageAlreadyReceived,
                 format!("package {id} was received already: a token opens a package once"),
             )
             .hint("ask the sender for a new package");
-            return Err(self.receive_refused("package-already-received", resp, Some(&id)));
+            return Err(self.receive_refused(ErrorCode::PackageAlreadyReceived, resp, Some(&id)));
         }
         // Every coordinate: valid, unique, in the package's environment, never production.
         let vault = self.sharing_vault()?;
@@ -386,13 +414,13 @@ impl Gate<'_> {
                 })
                 .ok_or_else(|| {
                     GateError::new(
-                        "package-invalid",
+                        ErrorCode::PackageInvalid,
                         format!("package {id} holds an invalid coordinate"),
                     )
                 })?;
             if coords.contains(&c) {
                 return Err(GateError::new(
-                    "package-invalid",
+                    ErrorCode::PackageInvalid,
                     format!("package {id} holds {c} twice"),
                 ));
             }
@@ -401,7 +429,7 @@ impl Gate<'_> {
         let env_coord =
             coord(&format!("secret:{}/kovra/share", manifest.environment)).map_err(|_| {
                 GateError::new(
-                    "package-invalid",
+                    ErrorCode::PackageInvalid,
                     format!("package {id} names an invalid environment"),
                 )
             })?;
@@ -418,13 +446,13 @@ impl Gate<'_> {
             }
             Decision::Unaddressable => {
                 let resp = GateError::new(
-                    "not-found",
+                    ErrorCode::NotFound,
                     format!(
                         "environment {} is not addressable in this session's scope",
                         manifest.environment
                     ),
                 );
-                return Err(self.receive_refused("not-found", resp, Some(&id)));
+                return Err(self.receive_refused(ErrorCode::NotFound, resp, Some(&id)));
             }
         }
         // The sender.
@@ -464,7 +492,7 @@ impl Gate<'_> {
                 }
                 Decision::Unaddressable => {
                     let resp = GateError::not_found(c);
-                    return Err(self.receive_refused("not-found", resp, Some(&id)));
+                    return Err(self.receive_refused(ErrorCode::NotFound, resp, Some(&id)));
                 }
             }
             if record.is_some() {
@@ -475,7 +503,7 @@ impl Gate<'_> {
         }
         if !conflicts.is_empty() && !force {
             let resp = GateError::new(
-                "record-exists",
+                ErrorCode::RecordExists,
                 format!(
                     "{} already exist: {}",
                     conflicts.len(),
@@ -485,7 +513,7 @@ impl Gate<'_> {
             .hint(
                 "receive into another project with --project, or replace them with --force (asks for your passphrase)",
             );
-            return Err(self.receive_refused("record-exists", resp, Some(&id)));
+            return Err(self.receive_refused(ErrorCode::RecordExists, resp, Some(&id)));
         }
         if accepting {
             self.facts.push(kovra_proto::Fact {
@@ -537,7 +565,7 @@ impl Gate<'_> {
             let value = r.value()?;
             if value.is_empty() || value.len() > 256 * 1024 {
                 return Err(GateError::new(
-                    "package-invalid",
+                    ErrorCode::PackageInvalid,
                     format!("{c} has an empty or oversized value"),
                 ));
             }

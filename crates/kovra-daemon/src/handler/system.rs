@@ -8,6 +8,7 @@ use kovra_core::coord::Coordinate;
 use kovra_core::model::{Metadata, Sensitivity, VaultName};
 use kovra_core::store::{self, UnlockedStore};
 use kovra_core::totp::TotpParams;
+use kovra_proto::ErrorCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
@@ -21,9 +22,12 @@ pub(super) fn load<T: DeserializeOwned>(
     let Some(value) = load_raw(store, coord)? else {
         return Ok(None);
     };
-    serde_json::from_slice(&value)
-        .map(Some)
-        .map_err(|_| GateError::new("vault-tampered", format!("the {what} record is unreadable")))
+    serde_json::from_slice(&value).map(Some).map_err(|_| {
+        GateError::new(
+            ErrorCode::VaultTampered,
+            format!("the {what} record is unreadable"),
+        )
+    })
 }
 
 /// Read a setting's raw bytes (for settings that are themselves secrets, such as keys).

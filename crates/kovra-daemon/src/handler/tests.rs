@@ -5,6 +5,7 @@
 
 mod harness;
 
+use kovra_proto::ErrorCode;
 use std::time::Duration;
 
 use kovra_proto::PROTOCOL_VERSION;
@@ -42,7 +43,9 @@ fn a_locked_vault_refuses_every_read_with_vault_locked() {
         json!({"op": "list"}),
         json!({"op": "audit"}),
     ] {
-        let a = h.send(&human(), request).expect_error("vault-locked");
+        let a = h
+            .send(&human(), request)
+            .expect_error(ErrorCode::VaultLocked);
         assert_eq!(a.json["hint"], "run `kovra unlock`");
     }
     h.assert_no_leak();
@@ -52,7 +55,7 @@ fn a_locked_vault_refuses_every_read_with_vault_locked() {
 fn a_missing_vault_says_so_without_creating_one() {
     let h = Harness::new();
     h.send(&human(), json!({"op": "list"}))
-        .expect_error("not-initialized");
+        .expect_error(ErrorCode::NotInitialized);
     assert!(files_under(&h.home).is_empty(), "a read created files");
 }
 
@@ -61,12 +64,12 @@ fn inject_only_values_are_never_returned_and_no_proof_is_offered() {
     let h = Harness::unlocked();
     h.add(DEV, CANARY, "inject-only", false);
     h.send(&human(), json!({"op": "reveal", "coordinate": DEV}))
-        .expect_error("policy-denied");
+        .expect_error(ErrorCode::PolicyDenied);
     h.send(&human(), json!({"op": "code", "coordinate": DEV}))
-        .expect_error("policy-denied");
+        .expect_error(ErrorCode::PolicyDenied);
     let agent = mcp(full_scope());
     h.send(&agent, json!({"op": "reveal", "coordinate": DEV}))
-        .expect_error("policy-denied");
+        .expect_error(ErrorCode::PolicyDenied);
     for c in ["show", "history", "fingerprint"] {
         h.send(&human(), json!({"op": c, "coordinate": DEV}));
     }
@@ -84,7 +87,7 @@ fn a_non_revealable_record_needs_a_proof_from_a_human_and_is_refused_to_an_agent
         &mcp(full_scope()),
         json!({"op": "reveal", "coordinate": DEV}),
     );
-    a.expect_error("policy-denied");
+    a.expect_error(ErrorCode::PolicyDenied);
     h.assert_no_leak();
 }
 
@@ -119,9 +122,9 @@ fn an_agent_cannot_reveal_a_protected_record_even_claiming_to_be_human() {
     };
     for who in [mcp(full_scope()), claims_human] {
         let a = h.send(&who, json!({"op": "reveal", "coordinate": PROD}));
-        a.expect_error("policy-denied");
+        a.expect_error(ErrorCode::PolicyDenied);
         h.send(&who, json!({"op": "fingerprint", "coordinate": PROD}))
-            .expect_error("policy-denied");
+            .expect_error(ErrorCode::PolicyDenied);
     }
     h.assert_no_leak();
     assert!(!holds_canary(&h.audit_text()));
@@ -144,7 +147,7 @@ fn a_wrong_proof_is_refused_audited_and_slows_the_next_answer() {
     h.add(PROD, CANARY, "high", true);
     let request = json!({"op": "reveal", "coordinate": PROD});
     let a = h.send_proven(&human(), request, "not the passphrase");
-    let a = a.expect_error("proof-invalid");
+    let a = a.expect_error(ErrorCode::ProofInvalid);
     assert!(a.delay > Duration::ZERO, "no back-off after a failed proof");
     assert!(h.audit_text().contains("wrong passphrase"));
     h.assert_no_leak();
@@ -158,7 +161,8 @@ fn a_proof_is_used_once() {
     let first = h.send(&human(), request.clone()).expect_needs_proof();
     let proven = h.with_proof(&human(), request, &first, PASSPHRASE);
     h.send(&human(), proven.clone()).expect_ok();
-    h.send(&human(), proven).expect_error("proof-invalid");
+    h.send(&human(), proven)
+        .expect_error(ErrorCode::ProofInvalid);
     h.assert_no_leak_except(|t| t.contains("\"revealed\""));
     assert_eq!(
         h.replies
@@ -181,7 +185,9 @@ fn a_proof_for_one_request_does_not_answer_another() {
     // The same challenge and MAC, moved onto a request for another record.
     let mut moved = json!({"op": "reveal", "coordinate": PROD});
     moved["proof"] = proven["proof"].clone();
-    let a = h.send(&human(), moved).expect_error("proof-invalid");
+    let a = h
+        .send(&human(), moved)
+        .expect_error(ErrorCode::ProofInvalid);
     assert!(
         a.json["message"]
             .as_str()
@@ -204,7 +210,8 @@ fn locking_forgets_outstanding_challenges() {
         json!({"op": "unlock", "passphrase": b64(PASSPHRASE)}),
     )
     .expect_ok();
-    h.send(&human(), proven).expect_error("proof-invalid");
+    h.send(&human(), proven)
+        .expect_error(ErrorCode::ProofInvalid);
     h.assert_no_leak();
 }
 
@@ -217,9 +224,9 @@ fn a_wrong_unlock_passphrase_leaves_the_vault_locked() {
         &human(),
         json!({"op": "unlock", "passphrase": b64("wrong passphrase")}),
     );
-    assert!(a.expect_error("wrong-passphrase").delay > Duration::ZERO);
+    assert!(a.expect_error(ErrorCode::WrongPassphrase).delay > Duration::ZERO);
     h.send(&human(), json!({"op": "reveal", "coordinate": DEV}))
-        .expect_error("vault-locked");
+        .expect_error(ErrorCode::VaultLocked);
     h.assert_no_leak();
 }
 
@@ -247,11 +254,11 @@ fn a_scope_limits_what_a_caller_sees_and_out_of_scope_looks_absent() {
         &dev_only,
         json!({"op": "show", "coordinate": "secret:prod/db/none"}),
     );
-    let hidden = hidden.expect_error("not-found");
-    let absent = absent.expect_error("not-found");
+    let hidden = hidden.expect_error(ErrorCode::NotFound);
+    let absent = absent.expect_error(ErrorCode::NotFound);
     assert_eq!(hidden.json["hint"], absent.json["hint"]);
     h.send(&dev_only, json!({"op": "reveal", "coordinate": PROD}))
-        .expect_error("not-found");
+        .expect_error(ErrorCode::NotFound);
     // A scoped session reads only the trail of what it can address.
     let trail = h.send(&dev_only, json!({"op": "audit"})).expect_ok();
     assert!(!trail.text.contains("secret:prod/"), "{}", trail.text);
@@ -269,12 +276,12 @@ fn a_scope_without_reveal_cannot_reveal() {
         "environments": {"kind": "all"},
     }));
     h.send(&metadata_only, json!({"op": "reveal", "coordinate": DEV}))
-        .expect_error("policy-denied");
+        .expect_error(ErrorCode::PolicyDenied);
     h.send(
         &metadata_only,
         json!({"op": "set", "coordinate": DEV, "value": b64("replaced")}),
     )
-    .expect_error("policy-denied");
+    .expect_error(ErrorCode::PolicyDenied);
     h.send(&metadata_only, json!({"op": "show", "coordinate": DEV}))
         .expect_ok();
     h.assert_no_leak();
@@ -302,7 +309,7 @@ fn a_project_scope_hides_other_projects() {
         &alpha,
         json!({"op": "reveal", "coordinate": "secret://global/dev/db/password"}),
     )
-    .expect_error("not-found");
+    .expect_error(ErrorCode::NotFound);
     h.assert_no_leak();
 }
 
@@ -378,12 +385,12 @@ fn a_bad_remove_leaves_the_vault_unchanged() {
         &human(),
         json!({"op": "remove", "coordinate": "secret:dev/db/none"}),
     )
-    .expect_error("not-found");
+    .expect_error(ErrorCode::NotFound);
     h.send(
         &human(),
         json!({"op": "remove", "coordinate": "not a coordinate"}),
     )
-    .expect_error("coordinate-invalid");
+    .expect_error(ErrorCode::CoordinateInvalid);
     // A protected record without a proof, from a human and from an agent.
     h.send(&human(), json!({"op": "remove", "coordinate": PROD}))
         .expect_needs_proof();
@@ -420,13 +427,13 @@ fn a_bad_rollback_leaves_the_vault_unchanged() {
             &human(),
             json!({"op": "rollback", "coordinate": DEV, "version": version}),
         )
-        .expect_error("no-such-version");
+        .expect_error(ErrorCode::NoSuchVersion);
     }
     h.send(
         &human(),
         json!({"op": "rollback", "coordinate": "secret:dev/db/none", "version": 1}),
     )
-    .expect_error("not-found");
+    .expect_error(ErrorCode::NotFound);
     h.send(
         &human(),
         json!({"op": "rollback", "coordinate": PROD, "version": 1}),
@@ -484,7 +491,7 @@ fn loosening_a_record_needs_a_proof_and_production_never_drops_below_high() {
     assert_eq!(h.show(DEV)["revealable"], false);
     // Refused outright: no challenge is offered, so no proof can answer it.
     h.send(&human(), edit(PROD, json!({"sensitivity": "low"})))
-        .expect_error("policy-denied");
+        .expect_error(ErrorCode::PolicyDenied);
     assert_eq!(h.show(PROD)["sensitivity"], "high");
     h.assert_no_leak();
 }
@@ -516,7 +523,7 @@ fn a_client_of_another_protocol_is_refused_before_anything_is_decided() {
     let mut envelope = Harness::envelope(&human(), json!({"op": "reveal", "coordinate": DEV}));
     envelope.v = PROTOCOL_VERSION + 1;
     h.send_envelope(&human(), envelope)
-        .expect_error("protocol-version");
+        .expect_error(ErrorCode::ProtocolVersion);
     h.assert_no_leak();
 }
 
@@ -528,12 +535,12 @@ fn an_oversized_or_empty_value_is_refused_and_nothing_is_written() {
         &human(),
         json!({"op": "add", "coordinate": DEV, "value": b64(&huge)}),
     )
-    .expect_error("value-too-large");
+    .expect_error(ErrorCode::ValueTooLarge);
     h.send(
         &human(),
         json!({"op": "add", "coordinate": DEV, "value": b64("")}),
     )
-    .expect_error("empty-value");
+    .expect_error(ErrorCode::EmptyValue);
     h.send(&human(), json!({"op": "show", "coordinate": DEV}))
-        .expect_error("not-found");
+        .expect_error(ErrorCode::NotFound);
 }

@@ -8,6 +8,7 @@ use kovra_core::crypto;
 use kovra_core::model::VaultName;
 use kovra_core::store::{self, StoreError, UnlockedStore};
 use kovra_core::totp::{self, TotpParams};
+use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Secret};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
@@ -40,7 +41,7 @@ impl State {
 }
 
 fn coord() -> Result<Coordinate, GateError> {
-    Coordinate::parse(TWO_FACTOR).map_err(|e| GateError::new("internal", e.to_string()))
+    Coordinate::parse(TWO_FACTOR).map_err(|e| GateError::new(ErrorCode::Internal, e.to_string()))
 }
 
 fn params() -> TotpParams {
@@ -105,7 +106,7 @@ pub(super) fn check_code(
 
 pub(super) fn code_invalid() -> GateError {
     GateError::new(
-        "2fa-code-invalid",
+        ErrorCode::TwoFactorCodeInvalid,
         "the two-factor code is wrong, expired or already used",
     )
     .hint("wait for the next code in your authenticator app and try again")
@@ -113,7 +114,7 @@ pub(super) fn code_invalid() -> GateError {
 
 pub(super) fn code_required() -> GateError {
     GateError::new(
-        "2fa-code-required",
+        ErrorCode::TwoFactorCodeRequired,
         "two-factor authentication is on: a code is needed as well as the passphrase",
     )
     .hint(
@@ -185,7 +186,7 @@ impl Gate<'_> {
         )?;
         if load(self.store)?.is_some_and(|s| s.active) {
             return Err(GateError::new(
-                "2fa-already-enabled",
+                ErrorCode::TwoFactorAlreadyEnabled,
                 "two-factor authentication is already on",
             )
             .hint("`kovra 2fa disable` first to replace the seed"));
@@ -214,13 +215,13 @@ impl Gate<'_> {
             Some(s) if !s.active => s,
             Some(_) => {
                 return Err(GateError::new(
-                    "2fa-already-enabled",
+                    ErrorCode::TwoFactorAlreadyEnabled,
                     "two-factor authentication is already on",
                 ));
             }
             None => {
                 return Err(GateError::new(
-                    "2fa-not-pending",
+                    ErrorCode::TwoFactorNotPending,
                     "no second factor is waiting for confirmation",
                 )
                 .hint("run `kovra 2fa enable` first"));
@@ -251,7 +252,7 @@ impl Gate<'_> {
             Some(s) if s.active => s,
             _ => {
                 return Err(GateError::new(
-                    "2fa-not-enabled",
+                    ErrorCode::TwoFactorNotEnabled,
                     "two-factor authentication is not on",
                 ));
             }

@@ -4,6 +4,7 @@ use kovra_core::coord::{self, Coordinate};
 use kovra_core::model::VaultName;
 use kovra_core::policy;
 use kovra_core::store::StoreError;
+use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Secret};
 
 use super::{Gate, MIN_PASSPHRASE};
@@ -12,8 +13,12 @@ use crate::error::{GateError, parse_coord};
 impl Gate<'_> {
     pub(super) fn project_create(&mut self, name: &str) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::CreateProject, "project-create")?;
-        coord::validate_name(name)
-            .map_err(|e| GateError::new("project-invalid", format!("invalid project name: {e}")))?;
+        coord::validate_name(name).map_err(|e| {
+            GateError::new(
+                ErrorCode::ProjectInvalid,
+                format!("invalid project name: {e}"),
+            )
+        })?;
         let vault = VaultName::Project(name.to_string());
         self.store.create_vault(
             &vault,
@@ -118,7 +123,7 @@ impl Gate<'_> {
         }
         if new.len() < MIN_PASSPHRASE {
             return Err(GateError::new(
-                "passphrase-weak",
+                ErrorCode::PassphraseWeak,
                 format!("the new passphrase must be at least {MIN_PASSPHRASE} characters"),
             ));
         }

@@ -3,6 +3,7 @@
 //! `./CLAUDE.md`, and install Claude Code hooks that stop the agent's file tools from reading
 //! secret files. Idempotent: a second run changes nothing. `--dry-run` shows the diff only.
 
+use kovra_proto::ErrorCode;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -49,7 +50,7 @@ fn read(path: &Path) -> Result<Option<String>, CliError> {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(CliError::new(
-            "setup-failed",
+            ErrorCode::SetupFailed,
             format!("cannot read {}: {e}", path.display()),
             None,
         )),
@@ -59,7 +60,7 @@ fn read(path: &Path) -> Result<Option<String>, CliError> {
 fn parse_json(path: &Path, text: &str) -> Result<Value, CliError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         CliError::new(
-            "setup-invalid-json",
+            ErrorCode::SetupInvalidJson,
             format!(
                 "{} is not valid JSON ({e}); it was left untouched",
                 path.display()
@@ -69,7 +70,7 @@ fn parse_json(path: &Path, text: &str) -> Result<Value, CliError> {
     })?;
     if !value.is_object() {
         return Err(CliError::new(
-            "setup-invalid-json",
+            ErrorCode::SetupInvalidJson,
             format!(
                 "{} is not a JSON object; it was left untouched",
                 path.display()
@@ -114,7 +115,7 @@ fn mcp_json(dir: &Path, env: &Value) -> Result<Change, CliError> {
         .filter(|s| s.is_object())
         .ok_or_else(|| {
             CliError::new(
-                "setup-invalid-json",
+                ErrorCode::SetupInvalidJson,
                 format!("{}: `mcpServers` is not an object", path.display()),
                 None,
             )
@@ -173,9 +174,13 @@ fn claude_hooks(dir: &Path) -> Result<Change, CliError> {
         "matcher": "Read|Edit|MultiEdit|Write|NotebookEdit|Grep|Glob",
         "hooks": [{"type": "command", "command": "kovra hook file-guard"}]
     });
-    let root = doc
-        .as_object_mut()
-        .ok_or_else(|| CliError::new("setup-invalid-json", "settings is not an object", None))?;
+    let root = doc.as_object_mut().ok_or_else(|| {
+        CliError::new(
+            ErrorCode::SetupInvalidJson,
+            "settings is not an object",
+            None,
+        )
+    })?;
     let hooks = root.entry("hooks").or_insert_with(|| json!({}));
     let pre = hooks
         .as_object_mut()
@@ -183,7 +188,7 @@ fn claude_hooks(dir: &Path) -> Result<Change, CliError> {
         .filter(|p| p.is_array())
         .ok_or_else(|| {
             CliError::new(
-                "setup-invalid-json",
+                ErrorCode::SetupInvalidJson,
                 format!("{}: hooks.PreToolUse is not a list", path.display()),
                 None,
             )
@@ -248,12 +253,16 @@ pub fn apply(dir: &Path, plan: &SetupPlan) -> Result<Vec<PathBuf>, CliError> {
         } else {
             if let Some(parent) = c.path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| {
-                    CliError::new("setup-failed", format!("{}: {e}", parent.display()), None)
+                    CliError::new(
+                        ErrorCode::SetupFailed,
+                        format!("{}: {e}", parent.display()),
+                        None,
+                    )
                 })?;
             }
             std::fs::write(&c.path, &c.after).map_err(|e| {
                 CliError::new(
-                    "setup-failed",
+                    ErrorCode::SetupFailed,
                     format!("cannot write {}: {e}", c.path.display()),
                     None,
                 )

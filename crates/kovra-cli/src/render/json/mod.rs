@@ -34,7 +34,7 @@ struct ErrorDoc<'a> {
 impl<'a> From<&'a CliError> for ErrorDoc<'a> {
     fn from(e: &'a CliError) -> Self {
         ErrorDoc {
-            code: &e.code,
+            code: e.code.as_str(),
             message: &e.message,
             hint: e.hint.as_deref(),
         }

@@ -69,7 +69,7 @@ fn a_failure_the_reply_carries_is_embedded_last() {
 
 #[test]
 fn documents_of_the_cli_itself() {
-    let e = CliError::new("not-found", "no record", None);
+    let e = CliError::new(kovra_proto::ErrorCode::NotFound, "no record", None);
     assert_eq!(
         serde_json::to_string(&ErrorOnly { error: (&e).into() }).unwrap(),
         r#"{"error":{"code":"not-found","message":"no record","hint":null}}"#

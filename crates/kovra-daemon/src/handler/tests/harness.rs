@@ -107,9 +107,9 @@ impl Answer {
         self
     }
     #[track_caller]
-    pub(super) fn expect_error(self, code: &str) -> Self {
+    pub(super) fn expect_error(self, code: kovra_proto::ErrorCode) -> Self {
         assert_eq!(self.status(), "error", "expected error, got {}", self.text);
-        assert_eq!(self.code(), code, "wrong code in {}", self.text);
+        assert_eq!(self.code(), code.as_str(), "wrong code in {}", self.text);
         self
     }
     #[track_caller]
