@@ -163,7 +163,15 @@ fn test_upstream() -> Result<Option<kovra_broker::TestUpstream>, String> {
 }
 
 impl Daemon {
-    pub fn new(paths: Paths, config: Config, kdf: KdfParams) -> Self {
+    /// A daemon for this home. The cost of the key derivation for new passphrases is the
+    /// daemon's own choice (`KdfParams::default()`), never a client's.
+    pub fn new(paths: Paths, config: Config) -> Self {
+        Self::with_kdf(paths, config, KdfParams::default())
+    }
+
+    /// With another key-derivation cost: for in-process tests, which may go down to the
+    /// minimum the proofs accept.
+    pub fn with_kdf(paths: Paths, config: Config, kdf: KdfParams) -> Self {
         Daemon {
             paths,
             config,

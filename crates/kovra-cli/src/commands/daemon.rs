@@ -48,7 +48,7 @@ pub fn run(args: DaemonArgs) -> Result<(), CliError> {
                 Some("started by hand? leave --boot-stdin out"),
             )
         })?;
-    let daemon = kovra_daemon::Daemon::new(paths, config, kovra_core::crypto::KdfParams::default());
+    let daemon = kovra_daemon::Daemon::new(paths, config);
     kovra_daemon::serve(daemon, boot).map_err(|e| {
         let code = if matches!(e, kovra_daemon::ServeError::AlreadyRunning(_)) {
             kovra_proto::ErrorCode::DaemonRunning

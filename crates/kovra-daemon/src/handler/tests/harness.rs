@@ -146,7 +146,7 @@ impl Harness {
         };
         let config = Config::load(&paths.config_file(), None).unwrap();
         Harness {
-            daemon: Daemon::new(paths, config, TEST_KDF),
+            daemon: Daemon::with_kdf(paths, config, TEST_KDF),
             home,
             replies: Default::default(),
         }
