@@ -241,16 +241,13 @@ pub(crate) fn say(json: bool, line: &str) {
 
 /// The envelope every benchmark request travels in: the CLI surface, agent origin.
 pub(crate) fn envelope(request: kovra_proto::Request) -> kovra_proto::Envelope {
-    kovra_proto::Envelope {
-        v: kovra_proto::PROTOCOL_VERSION,
-        context: kovra_proto::Context {
-            surface: kovra_core::model::Surface::Cli,
-            origin: kovra_core::model::Origin::Agent,
-            scope: None,
-            project: None,
-        },
-        request,
-    }
+    let context = kovra_proto::Context {
+        surface: kovra_proto::Surface::Cli,
+        origin: kovra_proto::Origin::Agent,
+        scope: None,
+        project: None,
+    };
+    kovra_proto::Envelope::new(context, request)
 }
 
 pub(crate) fn paths() -> anyhow::Result<kovra_proto::paths::Paths> {

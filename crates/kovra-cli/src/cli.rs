@@ -10,8 +10,7 @@ use kovra_proto::Charset;
 #[command(
     name = "kovra",
     version,
-    about = "A local secrets vault that lets AI agents use credentials without seeing them",
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 refused by policy, 5 needs a proof at a terminal,\n6 vault locked or not initialised, 7 daemon unreachable, 8 integrity failure. See docs/errors.md."
+    about = "A local secrets vault that lets AI agents use credentials without seeing them"
 )]
 pub struct Cli {
     /// Print machine-readable JSON on stdout (errors too).

@@ -32,16 +32,39 @@ fn first_line(mut bytes: Zeroizing<Vec<u8>>) -> Secret {
     Secret::new(std::mem::take(&mut *bytes))
 }
 
-fn read_all(mut r: impl Read, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let mut buf = Zeroizing::new(Vec::new());
-    r.read_to_end(&mut buf).map_err(|e| {
+fn read_all(r: impl Read, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    read_wiped(r, None).map_err(|e| {
         CliError::new(
             ErrorCode::InputUnreadable,
             format!("cannot read {what}: {e}"),
             None,
         )
-    })?;
-    Ok(buf)
+    })
+}
+
+/// Read `r` to its end, or through the first `stop` byte, leaving no unwiped copy behind:
+/// the buffer grows by moving into a larger wiped one, never by a reallocation that would
+/// abandon the old bytes, and nothing else buffers the reads.
+fn read_wiped(mut r: impl Read, stop: Option<u8>) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(1024));
+    let mut chunk = Zeroizing::new([0u8; 1024]);
+    loop {
+        let n = match r.read(&mut chunk[..]) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.len() + n > buf.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity((buf.len() + n) * 2));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if stop.is_some_and(|b| chunk[..n].contains(&b)) {
+            return Ok(buf);
+        }
+    }
 }
 
 fn read_file(path: &Path) -> Result<Secret, CliError> {
@@ -135,7 +158,7 @@ pub fn code(src: &CodeSource) -> Result<Secret, CliError> {
 /// shown, so an answer typed ahead of it is never echoed either.
 pub fn tty_prompt(prompt: &str) -> Result<Secret, CliError> {
     use nix::sys::termios::{self, LocalFlags, SetArg};
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     use std::os::fd::AsFd;
     let no_tty = |e: &dyn std::fmt::Display| {
         CliError::new(
@@ -158,16 +181,17 @@ pub fn tty_prompt(prompt: &str) -> Result<Secret, CliError> {
         let mut out = &tty;
         out.write_all(prompt.as_bytes())?;
         out.flush()?;
-        let mut line = Zeroizing::new(String::new());
-        std::io::BufReader::new(&tty).read_line(&mut line)?;
-        Ok::<_, std::io::Error>(line)
+        read_wiped(&tty, Some(b'\n'))
     })();
     let _ = termios::tcsetattr(tty.as_fd(), SetArg::TCSANOW, &saved);
     let mut line = result.map_err(|e| no_tty(&e))?;
-    while line.ends_with('\n') || line.ends_with('\r') {
+    if let Some(end) = line.iter().position(|&b| b == b'\n') {
+        line.truncate(end);
+    }
+    while line.last().is_some_and(|&b| b == b'\r' || b == b'\n') {
         line.pop();
     }
-    Ok(Secret::new(line.as_bytes().to_vec()))
+    Ok(Secret::new(std::mem::take(&mut *line)))
 }
 
 /// A record's value: from stdin with --stdin, else a hidden prompt.

@@ -14,7 +14,7 @@ mod session;
 use kovra_proto::ErrorCode;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::Cli;
 use crate::error::CliError;
@@ -34,7 +34,12 @@ fn main() -> ExitCode {
         );
         return fail(&e, wants_json());
     }
-    let cli = match Cli::try_parse() {
+    // The exit codes in the help come from the error catalogue, not from a copy here.
+    let command = Cli::command().after_help(kovra_proto::error_code::exit_code_help());
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };

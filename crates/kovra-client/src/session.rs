@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use kovra_core::proof;
 use kovra_proto::paths::Paths;
 use kovra_proto::{
-    Context, Envelope, ErrorCode, ErrorReply, PROTOCOL_VERSION, PassphraseChallenge, Proof,
-    ProofOptions, Reply, Request, Response, Secret,
+    Context, Envelope, ErrorCode, ErrorReply, PassphraseChallenge, Proof, ProofOptions, Reply,
+    Request, Response, Secret,
 };
 
 use crate::{Client, ClientError};
@@ -118,11 +118,7 @@ impl Session {
 
     /// The envelope this session sends `request` in.
     pub fn envelope(&self, request: Request) -> Envelope {
-        Envelope {
-            v: PROTOCOL_VERSION,
-            context: self.context.clone(),
-            request,
-        }
+        Envelope::new(self.context.clone(), request)
     }
 
     /// Attach these descriptors to every `run` request this session sends.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use kovra_proto::{Envelope, PROTOCOL_VERSION, Reply, Request, RunRequest};
+use kovra_proto::{Envelope, Reply, Request, RunRequest};
 use rmcp::model::CallToolResult;
 
 use crate::args::RunArgs;
@@ -235,11 +235,7 @@ fn run_blocking(
                 Ok(Control::Cancel) => {}
                 Ok(Control::Done) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
-            let envelope = Envelope {
-                v: PROTOCOL_VERSION,
-                context: signal_context.clone(),
-                request: Request::Signal { signal },
-            };
+            let envelope = Envelope::new(signal_context.clone(), Request::Signal { signal });
             if sender.send(&envelope).is_err() {
                 return;
             }

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 
 use kovra_client::{CallError, Client, ClientError, settle};
 use kovra_proto::paths::Paths;
-use kovra_proto::{
-    Context, Envelope, Origin, PROTOCOL_VERSION, Reply, Request, Response, Scope, Surface,
-};
+use kovra_proto::{Context, Envelope, Origin, Reply, Request, Response, Scope, Surface};
 
 use crate::outcome::Failure;
 use crate::scope::{env_list, scope_from};
@@ -59,11 +57,7 @@ impl Session {
     }
 
     pub(crate) fn envelope(&self, request: Request) -> Envelope {
-        Envelope {
-            v: PROTOCOL_VERSION,
-            context: self.context(),
-            request,
-        }
+        Envelope::new(self.context(), request)
     }
 
     /// A client session for one call: its context, and permission to start the daemon.

@@ -201,6 +201,32 @@ catalogue! {
     WrongPassphrase = "wrong-passphrase", 1, Some("try again; the passphrase is case-sensitive");
 }
 
+/// What each exit code means, in a word (`docs/errors.md` §2): the CLI's help is written
+/// from this, so it cannot miss a code the catalogue uses.
+pub const EXIT_MEANINGS: &[(u8, &str)] = &[
+    (0, "ok"),
+    (1, "error"),
+    (2, "usage or invalid input"),
+    (3, "not found"),
+    (4, "refused by policy"),
+    (5, "needs a proof at a terminal"),
+    (6, "vault locked or not initialised"),
+    (7, "daemon unreachable"),
+    (8, "integrity failure"),
+    (126, "command not executable"),
+    (127, "command not found"),
+];
+
+/// One line per exit code, for a help text.
+pub fn exit_code_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_MEANINGS {
+        text.push_str(&format!("  {code:>3}  {meaning}\n"));
+    }
+    text.push_str("See docs/errors.md.");
+    text
+}
+
 /// A string that names no code of this catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownCode;
@@ -297,6 +323,17 @@ mod tests {
                     && p.bytes()
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())),
                 "{s} is not kebab-case"
+            );
+        }
+    }
+
+    #[test]
+    fn every_exit_code_has_a_meaning() {
+        for &code in ErrorCode::ALL {
+            let exit = code.exit_code();
+            assert!(
+                EXIT_MEANINGS.iter().any(|(c, _)| *c == exit),
+                "{code} exits with {exit}, which EXIT_MEANINGS does not explain"
             );
         }
     }

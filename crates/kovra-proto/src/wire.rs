@@ -19,6 +19,17 @@ pub struct Envelope {
     pub request: Request,
 }
 
+impl Envelope {
+    /// The one way a client wraps a request: this protocol's version, the surface's context.
+    pub fn new(context: Context, request: Request) -> Self {
+        Envelope {
+            v: PROTOCOL_VERSION,
+            context,
+            request,
+        }
+    }
+}
+
 /// Facts the surface reports. The daemon may only tighten them (origin, scope).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Context {

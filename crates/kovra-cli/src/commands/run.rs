@@ -150,11 +150,7 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
     std::thread::spawn(move || {
         for sig in signals.forever() {
             if let Some(request) = signal_frame(sig) {
-                let envelope = kovra_proto::Envelope {
-                    v: kovra_proto::PROTOCOL_VERSION,
-                    context: context.clone(),
-                    request,
-                };
+                let envelope = kovra_proto::Envelope::new(context.clone(), request);
                 if sender.send(&envelope).is_err() {
                     break;
                 }

@@ -2,7 +2,6 @@
 
 use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Request};
-use zeroize::Zeroizing;
 
 use crate::cli::TwoFaCommand;
 use crate::error::CliError;
@@ -18,8 +17,7 @@ pub fn run(s: &mut Session, command: TwoFaCommand, out: &Renderer) -> Result<(),
             else {
                 return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None));
             };
-            let uri = Zeroizing::new(String::from_utf8_lossy(uri.expose()).into_owned());
-            render::two_factor_setup(&uri)?;
+            render::two_factor_setup(uri.expose())?;
             drop(uri);
             let code = input::code(&code)?;
             out.reply(&s.call(Request::TwoFactorConfirm { code })?)

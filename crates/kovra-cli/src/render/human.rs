@@ -9,7 +9,7 @@ use base64::Engine as _;
 use kovra_proto::{ApiReply, Listing, RecordView, Reply};
 use zeroize::Zeroizing;
 
-use super::{View, integrity, json, line, write_stdout};
+use super::{View, integrity, json, line, secret_line, write_stdout};
 use crate::error::CliError;
 
 fn time(secs: u64) -> String {
@@ -29,20 +29,22 @@ pub(super) fn error(e: &CliError) {
 
 /// A new second-factor seed: the URI and, where it renders, a QR code to scan. Shown in
 /// both modes: it is the one chance to enrol, not a reply.
-pub fn two_factor_setup(uri: &str) -> Result<(), CliError> {
+/// The URI stays bytes and the rendered code is wiped: no plain `String` copy of the seed.
+pub fn two_factor_setup(uri: &[u8]) -> Result<(), CliError> {
     eprintln!("kovra: add this account to your authenticator app (scan the code or copy the URI).");
     eprintln!("kovra: it is shown once; anyone who sees it can produce your codes.");
-    if let Ok(qr) = qrcode::QrCode::new(uri.as_bytes()) {
+    if let Ok(qr) = qrcode::QrCode::new(uri) {
         use qrcode::render::unicode::Dense1x2;
-        let image = qr
-            .render::<Dense1x2>()
-            .dark_color(Dense1x2::Light)
-            .light_color(Dense1x2::Dark)
-            .quiet_zone(true)
-            .build();
-        line(&image)?;
+        let image = Zeroizing::new(
+            qr.render::<Dense1x2>()
+                .dark_color(Dense1x2::Light)
+                .light_color(Dense1x2::Dark)
+                .quiet_zone(true)
+                .build(),
+        );
+        secret_line(image.as_bytes())?;
     }
-    line(uri)
+    secret_line(uri)
 }
 
 fn record_lines(r: &RecordView) -> String {
@@ -201,14 +203,10 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Reply::Code { code, .. } => line(&Zeroizing::new(
-            String::from_utf8_lossy(code.expose()).into_owned(),
-        )),
+        Reply::Code { code, .. } => secret_line(code.expose()),
         Reply::Shared { package_id, .. } => Err(super::unprintable_package(package_id)),
         Reply::TwoFactorState { state } => line(&format!("two-factor: {state}")),
-        Reply::TwoFactorSetup { uri } => two_factor_setup(&Zeroizing::new(
-            String::from_utf8_lossy(uri.expose()).into_owned(),
-        )),
+        Reply::TwoFactorSetup { uri } => two_factor_setup(uri.expose()),
         Reply::Status(s) => {
             line(&format!(
                 "home:        {}\nsocket:      {}\ndaemon:      running (pid {})\nvault:       {}\nlocked:      {}",

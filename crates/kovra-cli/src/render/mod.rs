@@ -130,6 +130,12 @@ pub fn line(s: &str) -> Result<(), CliError> {
     write_stdout(format!("{s}\n").as_bytes(), false, ErrorCode::Output)
 }
 
+/// One line of secret material on stdout, written from its own bytes (no formatted copy).
+pub fn secret_line(bytes: &[u8]) -> Result<(), CliError> {
+    write_stdout(bytes, false, ErrorCode::Output)?;
+    write_stdout(b"\n", false, ErrorCode::Output)
+}
+
 /// Text on stdout as it is (a diff, a narrative).
 pub fn text(s: &str) -> Result<(), CliError> {
     write_stdout(s.as_bytes(), false, ErrorCode::Output)
