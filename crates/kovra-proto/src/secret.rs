@@ -1,24 +1,26 @@
-//! A secret on the wire: base64 in JSON, zeroized in memory, `[redacted]` in Debug.
+//! A secret on the wire: base64 in JSON; in memory the core's `SecretBytes` (zeroized,
+//! `[redacted]` in Debug, compared in constant time).
 
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use kovra_core::secret::SecretBytes;
 use zeroize::Zeroizing;
 
 /// Bytes that must never be printed or logged: passphrases and values.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(Zeroizing<Vec<u8>>);
+pub struct Secret(SecretBytes);
 
 impl Secret {
     pub fn new(bytes: Vec<u8>) -> Self {
-        Secret(Zeroizing::new(bytes))
+        Secret(SecretBytes::new(bytes))
     }
 
     /// The one way to read the bytes: every caller is a seal, inject, verify or reveal site.
     pub fn expose(&self) -> &[u8] {
-        &self.0
+        self.0.expose()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -32,7 +34,19 @@ impl Secret {
 
 impl From<Zeroizing<Vec<u8>>> for Secret {
     fn from(value: Zeroizing<Vec<u8>>) -> Self {
+        Secret(value.into())
+    }
+}
+
+impl From<SecretBytes> for Secret {
+    fn from(value: SecretBytes) -> Self {
         Secret(value)
+    }
+}
+
+impl From<Secret> for SecretBytes {
+    fn from(value: Secret) -> Self {
+        value.0
     }
 }
 
@@ -44,7 +58,7 @@ impl fmt::Debug for Secret {
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let encoded = Zeroizing::new(STANDARD.encode(self.0.as_slice()));
+        let encoded = Zeroizing::new(STANDARD.encode(self.0.expose()));
         s.serialize_str(&encoded)
     }
 }
