@@ -45,10 +45,10 @@ mod vault;
 
 use approval::describe;
 use gate::{Gate, Located, Op};
-use records::birth_sensitivity;
 
 const MAX_VALUE: usize = 256 * 1024;
-const MAX_DESCRIPTION: usize = 1024;
+/// In characters: the core's limit, which a received record is cut to.
+const MAX_DESCRIPTION: usize = kovra_core::policy::DESCRIPTION_MAX_CHARS;
 const MIN_PASSPHRASE: usize = 8;
 
 /// The daemon's shared state. One mutex: requests are short, and a vault has one writer.
