@@ -372,7 +372,7 @@ impl Gate<'_> {
             .broker()
             .map_err(|e| GateError::new(ErrorCode::BrokerUnavailable, e))?
             .admit(&provider)?;
-        let (_, value) = self.store.read_allowed(&allowed, None)?;
+        let (_, value) = self.open(&allowed, None)?;
         let mut entry = self.allowed("api", &coord, &vault);
         entry.detail = Some(format!(
             "provider {} {} https://{host}{} request_bytes {}",

@@ -3,9 +3,10 @@
 
 use kovra_core::audit::AuditEntry;
 use kovra_core::coord::Coordinate;
-use kovra_core::model::{Operation, Sensitivity, VaultName};
+use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
 use kovra_core::policy::{self, Allowed, Decision, Presence, RecordFacts};
 use kovra_core::proof;
+use kovra_core::secret::SecretBytes;
 use kovra_core::store::{Record, StoreError, UnlockedStore};
 use kovra_core::totp;
 use kovra_proto::ErrorCode;
@@ -371,6 +372,23 @@ impl Gate<'_> {
             .ok_or_else(|| GateError::not_found(coord))
     }
 
+    /// Open the value `allowed` names (a given version, or the current one): the one place
+    /// a request reads a record's plaintext, and only with its decision's token.
+    pub(super) fn open(
+        &mut self,
+        allowed: &Allowed,
+        version: Option<u64>,
+    ) -> Result<(Metadata, SecretBytes), GateError> {
+        opened(allowed);
+        Ok(self.store.read_allowed(allowed, version)?)
+    }
+
+    /// The fingerprint of the value `allowed` names (which opens it inside the store).
+    pub(super) fn open_fingerprint(&mut self, allowed: &Allowed) -> Result<String, GateError> {
+        opened(allowed);
+        Ok(self.store.fingerprint_allowed(allowed)?)
+    }
+
     /// Turn a non-Allow decision into its audited reply. `Ok(())` means go ahead.
     pub(super) fn enforce(
         &mut self,
@@ -473,4 +491,26 @@ impl Gate<'_> {
             }
         }
     }
+}
+
+/// What the gate tests see of an opening: `operation coordinate`, on this thread.
+#[cfg(test)]
+fn opened(allowed: &Allowed) {
+    OPENED.with(|o| {
+        o.borrow_mut().push(format!(
+            "{:?} {}",
+            allowed.operation(),
+            allowed.coordinate()
+        ))
+    });
+}
+
+#[cfg(not(test))]
+fn opened(_: &Allowed) {}
+
+#[cfg(test)]
+thread_local! {
+    /// Every value this thread's requests opened, in order (the gate tests read it).
+    pub(super) static OPENED: std::cell::RefCell<Vec<String>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }

@@ -103,7 +103,7 @@ impl Gate<'_> {
         }
         let allowed = self.admit("code", &coord, &mut located, Operation::Code)?;
         let vault = allowed.vault().clone();
-        let (meta, seed) = self.store.read_allowed(&allowed, None)?;
+        let (meta, seed) = self.open(&allowed, None)?;
         let Some(params) = meta.totp else {
             return Err(GateError::new(
                 ErrorCode::NotTotp,
@@ -333,7 +333,7 @@ impl Gate<'_> {
         let mut located = self.locate(&coord, &[Op::plain(Operation::Fingerprint)], false)?;
         let allowed = self.admit("fingerprint", &coord, &mut located, Operation::Fingerprint)?;
         let vault = allowed.vault().clone();
-        let fp = self.store.fingerprint_allowed(&allowed)?;
+        let fp = self.open_fingerprint(&allowed)?;
         self.store
             .audit(self.allowed("fingerprint", &coord, &vault))?;
         Ok(Reply::Fingerprint {
@@ -481,7 +481,7 @@ impl Gate<'_> {
         ops.push(Op::plain(Operation::Update));
         let mut decided = self.decide_all(&vault, &coord, Some(record.clone()), &ops);
         let allowed = self.admit("rollback", &coord, &mut decided, Operation::Update)?;
-        let (old, value) = self.store.read_allowed(&allowed, Some(version))?;
+        let (old, value) = self.open(&allowed, Some(version))?;
         let meta = Metadata {
             sensitivity: target_s,
             revealable: old.revealable,
@@ -508,7 +508,7 @@ impl Gate<'_> {
             crate::approvals::notify_medium_use("reveal", &coord.to_string());
         }
         let vault = allowed.vault().clone();
-        let (_, value) = self.store.read_allowed(&allowed, None)?;
+        let (_, value) = self.open(&allowed, None)?;
         // The reveal is on the trail before the value leaves the daemon.
         self.store.audit(self.allowed("reveal", &coord, &vault))?;
         Ok(Reply::Revealed {

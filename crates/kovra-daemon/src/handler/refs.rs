@@ -434,7 +434,7 @@ impl Gate<'_> {
             let Some(allowed) = located.grant(Operation::Inject) else {
                 return Ok(None);
             };
-            let (_, value) = gate.store.read_allowed(&allowed, None)?;
+            let (_, value) = gate.open(&allowed, None)?;
             let mut audit = gate.allowed("inject", coord, allowed.vault());
             audit.detail = Some(format!("{} into {}", entry.name, program.display()));
             if allowed.obligations().notify_medium_use {

@@ -267,7 +267,7 @@ impl Gate<'_> {
         let mut records = Vec::with_capacity(selected.len());
         // Every record was allowed (the decision is `Allow`): one token each.
         for allowed in &tokens {
-            let (meta, value) = self.store.read_allowed(allowed, None)?;
+            let (meta, value) = self.open(allowed, None)?;
             records.push(PackageRecord::with_value(
                 meta.coordinate.to_string(),
                 meta.sensitivity,
