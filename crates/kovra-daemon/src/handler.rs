@@ -1,5 +1,7 @@
 //! The policy gate: every request is turned into facts, decided by `kovra_core::policy::decide`,
-//! audited, and only then carried out. This is the one place requests touch the store.
+//! audited, and only then carried out. This is the one place requests touch the store, and
+//! a value is opened only with the `Allowed` token an allowing decision minted
+//! (`Gate::admit`, then `Gate::open`): nothing is read before the decision.
 //!
 //! This file routes: the daemon's state, `handle` (where a handler's result becomes the wire
 //! reply), `dispatch` and `Gate::run`. Each idea has its own room: `lifecycle` (status, init,

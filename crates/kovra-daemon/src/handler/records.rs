@@ -305,14 +305,14 @@ impl Gate<'_> {
         Ok(Reply::Records(out))
     }
 
+    /// A record's metadata, once a metadata look at it is allowed (opens no value).
     pub(super) fn metadata_of(
         &mut self,
         coordinate: &str,
         action: &str,
-        operation: Operation,
     ) -> Result<(Coordinate, VaultName, Record), GateError> {
         let coord = parse_coord(coordinate)?;
-        let located = self.locate(&coord, &[Op::plain(operation)], false)?;
+        let located = self.locate(&coord, &[Op::plain(Operation::Metadata)], false)?;
         self.enforce(action, &coord, &located)?;
         let (Some(vault), Some(record)) = (located.vault, located.record) else {
             return Err(GateError::not_found(&coord));
@@ -321,7 +321,7 @@ impl Gate<'_> {
     }
 
     pub(super) fn show(&mut self, coordinate: &str) -> Result<Reply, GateError> {
-        let (coord, vault, record) = self.metadata_of(coordinate, "show", Operation::Metadata)?;
+        let (coord, vault, record) = self.metadata_of(coordinate, "show")?;
         // The pin shown includes a claim by name, which the registry knows.
         self.registry()?;
         self.store.audit(self.allowed("show", &coord, &vault))?;
@@ -343,7 +343,7 @@ impl Gate<'_> {
     }
 
     pub(super) fn history(&mut self, coordinate: &str) -> Result<Reply, GateError> {
-        let (coord, vault, _) = self.metadata_of(coordinate, "history", Operation::Metadata)?;
+        let (coord, vault, _) = self.metadata_of(coordinate, "history")?;
         let versions = self.store.history(&vault, &coord.unpinned())?;
         self.store.audit(self.allowed("history", &coord, &vault))?;
         let versions = versions
