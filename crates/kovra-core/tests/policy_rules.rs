@@ -347,11 +347,19 @@ fn a_token_reads_only_its_record_for_its_operation() {
             "{op:?}"
         );
     }
-    let fp_a = token("secret:dev/a/one", Operation::Fingerprint);
-    assert_eq!(
-        store.fingerprint_allowed(&fp_a).unwrap(),
-        store.fingerprint(&g, &a).unwrap()
-    );
+    // Equal values fingerprint equal, different ones differ.
+    let meta = metadata("secret:dev/a/same", Sensitivity::Low, true, 0);
+    store
+        .put(&g, meta, Some(b"first"), AuditEntry::default())
+        .unwrap();
+    let mut fp = |c: &str| {
+        store
+            .fingerprint_allowed(&token(c, Operation::Fingerprint))
+            .unwrap()
+    };
+    let fp_a = fp("secret:dev/a/one");
+    assert_eq!(fp_a, fp("secret:dev/a/same"));
+    assert_ne!(fp_a, fp("secret:dev/a/two"));
     let inject_b = token("secret:dev/a/two", Operation::Inject);
     assert_eq!(
         store.read_allowed(&inject_b, None).unwrap().1.expose(),

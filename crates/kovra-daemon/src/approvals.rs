@@ -219,6 +219,8 @@ pub fn notify(id: &str, action: &str) {
 
 /// Each use of a medium record is made visible (the audit trail has it too).
 pub fn notify_medium_use(action: &str, coordinate: &str) {
+    #[cfg(test)]
+    MEDIUM_NOTICES.with(|n| n.borrow_mut().push(format!("{action} {coordinate}")));
     notify_desktop(
         "kovra: medium secret used",
         &format!("{action} {coordinate}"),
@@ -252,4 +254,11 @@ fn notify_desktop(title: &str, body: &str) {
             .stderr(std::process::Stdio::null())
             .spawn();
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The medium-use notices this thread gave, as `action coordinate` (for the gate tests).
+    pub(crate) static MEDIUM_NOTICES: std::cell::RefCell<Vec<String>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }

@@ -1,5 +1,7 @@
 //! The policy gate: every request is turned into facts, decided by `kovra_core::policy::decide`,
-//! audited, and only then carried out. This is the one place requests touch the store.
+//! audited, and only then carried out. This is the one place requests touch the store, and
+//! a value is opened only with the `Allowed` token an allowing decision minted
+//! (`Gate::admit`, then `Gate::open`): nothing is read before the decision.
 //!
 //! This file routes: the daemon's state, `handle` (where a handler's result becomes the wire
 //! reply), `dispatch` and `Gate::run`. Each idea has its own room: `lifecycle` (status, init,
@@ -45,10 +47,10 @@ mod vault;
 
 use approval::describe;
 use gate::{Gate, Located, Op};
-use records::birth_sensitivity;
 
 const MAX_VALUE: usize = 256 * 1024;
-const MAX_DESCRIPTION: usize = 1024;
+/// In characters: the core's limit, which a received record is cut to.
+const MAX_DESCRIPTION: usize = kovra_core::policy::DESCRIPTION_MAX_CHARS;
 const MIN_PASSPHRASE: usize = 8;
 
 /// The daemon's shared state. One mutex: requests are short, and a vault has one writer.

@@ -15,8 +15,8 @@ mod rules;
 pub use allowed::{Allowed, Obligations, authorize};
 pub use reason::Reason;
 pub use rules::{
-    Offered, birth_sensitivity, fallback_refused, imported_metadata, line_enforced,
-    parks_for_approval, production_floor,
+    DESCRIPTION_MAX_CHARS, Offered, birth_sensitivity, fallback_refused, imported_metadata,
+    line_enforced, parks_for_approval, production_floor,
 };
 
 /// Which projects a scope may address.

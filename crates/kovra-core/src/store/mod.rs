@@ -130,8 +130,9 @@ pub struct Record {
     pub meta: Metadata,
 }
 
-/// A plaintext value, wiped on drop.
-pub type Value = Zeroizing<Vec<u8>>;
+/// A plaintext value, wiped on drop. Inside the store only: what leaves it is a
+/// [`SecretBytes`](crate::secret::SecretBytes), read with a decision's token.
+pub(crate) type Value = Zeroizing<Vec<u8>>;
 
 /// The result of listing one vault: authentic records, plus counts of what was withheld.
 #[derive(Debug, Default)]

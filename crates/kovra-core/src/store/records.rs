@@ -72,9 +72,9 @@ impl UnlockedStore {
         }))
     }
 
-    /// Read the plaintext of a record's current (or a given) version. Callers must have a
-    /// policy decision that allows it.
-    pub fn read_value(
+    /// Read the plaintext of a record's current (or a given) version, unguarded: only the
+    /// store's own maintenance and the guarded reads below call it.
+    pub(super) fn read_value(
         &mut self,
         vault: &VaultName,
         coord: &Coordinate,
@@ -94,6 +94,30 @@ impl UnlockedStore {
         }
         let (meta, value) = self.load_version(&dek, &vlookup, &rlookup, version, true, coord)?;
         Ok((meta, value.unwrap_or_default()))
+    }
+
+    /// The metadata of one version (current or older), without its value: what a rollback
+    /// is decided on before anything is opened.
+    pub fn version_metadata(
+        &mut self,
+        vault: &VaultName,
+        coord: &Coordinate,
+        version: u64,
+    ) -> Result<Metadata> {
+        let (vlookup, dek) = self.require_dek(vault)?;
+        let rlookup = self.record_lookup(vault, coord);
+        let Some(&(ivault, current)) = self.index.get(&rlookup) else {
+            return Err(StoreError::RecordTampered(coord.to_string()));
+        };
+        if ivault != vlookup {
+            return Err(StoreError::RecordTampered(coord.to_string()));
+        }
+        if version == 0 || version > current {
+            return Err(StoreError::NoSuchVersion(coord.to_string(), version));
+        }
+        Ok(self
+            .load_version(&dek, &vlookup, &rlookup, version, false, coord)?
+            .0)
     }
 
     fn load_version(
@@ -317,9 +341,7 @@ impl UnlockedStore {
     }
 
     /// Read the plaintext of the record (current or given version) that `allowed` names,
-    /// if its operation uses a value. What the daemon moves to from [`read_value`].
-    ///
-    /// [`read_value`]: UnlockedStore::read_value
+    /// if its operation uses a value: the only way a value leaves the store for a record.
     pub fn read_allowed(
         &mut self,
         allowed: &Allowed,
@@ -353,7 +375,7 @@ impl UnlockedStore {
 
     /// A keyed fingerprint of the current value: equal values compare equal within this
     /// vault home, and a guess cannot be confirmed without the key.
-    pub fn fingerprint(&mut self, vault: &VaultName, coord: &Coordinate) -> Result<String> {
+    fn fingerprint(&mut self, vault: &VaultName, coord: &Coordinate) -> Result<String> {
         let (_, value) = self.read_value(vault, coord, None)?;
         Ok(self.fingerprint_of(&value))
     }

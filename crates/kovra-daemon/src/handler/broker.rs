@@ -11,10 +11,9 @@ use kovra_broker::registry::Origin as ProviderOrigin;
 use kovra_broker::{CallerRequest, Provider, Registry};
 use kovra_core::coord::Coordinate;
 use kovra_core::model::{Metadata, Operation};
-use kovra_core::policy::{self, Decision, VaultOperation};
+use kovra_core::policy::{Decision, VaultOperation};
 use kovra_core::store;
 use kovra_proto::{ApiRequest, Reply};
-use zeroize::Zeroizing;
 
 use super::{Gate, Op};
 use crate::broker::ApiPlan;
@@ -359,8 +358,8 @@ impl Gate<'_> {
         };
         let coord = self.api_coordinate(&provider, &req)?;
         self.pin_target = Some(provider.name.clone());
-        let located = self.locate(&coord, &[Op::plain(Operation::Broker)], false)?;
-        self.enforce("api", &coord, &located)?;
+        let mut located = self.locate(&coord, &[Op::plain(Operation::Broker)], false)?;
+        let allowed = self.admit("api", &coord, &mut located, Operation::Broker)?;
         let (Some(vault), Some(record)) = (located.vault, located.record) else {
             return Err(GateError::not_found(&coord));
         };
@@ -373,7 +372,7 @@ impl Gate<'_> {
             .broker()
             .map_err(|e| GateError::new(ErrorCode::BrokerUnavailable, e))?
             .admit(&provider)?;
-        let (_, value) = self.store.read_value(&vault, &coord.unpinned(), None)?;
+        let (_, value) = self.open(&allowed, None)?;
         let mut entry = self.allowed("api", &coord, &vault);
         entry.detail = Some(format!(
             "provider {} {} https://{host}{} request_bytes {}",
@@ -396,7 +395,7 @@ impl Gate<'_> {
             provider,
             host,
             checked,
-            secret: Zeroizing::new(value.to_vec()),
+            secret: value.into_zeroizing(),
             secret_name,
             timeout,
             coordinate: coord.unpinned().to_string(),
@@ -440,14 +439,15 @@ impl Gate<'_> {
     }
 }
 
-/// The facts `decide` needs for `broker` and `bind`.
-pub(super) fn pin_decision(
+/// The pin facts `decide` needs for `broker` and `bind`: the provider the record is pinned
+/// to (or claimed by), and the one the request names.
+pub(super) fn pin_facts(
     gate: &Gate<'_>,
     record: Option<&kovra_core::store::Record>,
-    base: policy::Request<'_>,
-) -> Decision {
+    operation: kovra_core::model::Operation,
+) -> (Option<String>, String) {
     let target = gate.pin_target.clone().unwrap_or_default();
-    let pinned = match (base.operation, record) {
+    let pinned = match (operation, record) {
         // Writing an explicit pin (perhaps to one host of a wildcard provider) is a binding
         // even where the name already claims the record for the same provider: only an
         // explicit pin counts as "already bound", and a claim by another provider refuses.
@@ -457,12 +457,5 @@ pub(super) fn pin_decision(
         }),
         (_, r) => r.and_then(|r| gate.pinned_provider(&r.meta)),
     };
-    let req = policy::Request {
-        pin: Some(policy::PinFacts {
-            pinned: pinned.as_deref(),
-            target: &target,
-        }),
-        ..base
-    };
-    policy::decide(&req, &gate.info.scope)
+    (pinned, target)
 }

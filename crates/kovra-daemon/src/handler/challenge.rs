@@ -1,7 +1,6 @@
 //! Asking for a proof of presence: a challenge bound to the request's digest, and for an
 //! agent an approval parked for the human.
 
-use kovra_core::model::Origin;
 use kovra_core::policy;
 use kovra_core::proof;
 use kovra_proto::{ApprovalView, Fact, PassphraseChallenge, ProofOptions};
@@ -22,7 +21,12 @@ impl Gate<'_> {
     ) -> GateError {
         let challenge = self.challenges.issue(self.digest);
         // Approving is itself the attended step: it is never parked for someone else.
-        let approval = (self.info.origin == Origin::Agent && action != "approve").then(|| {
+        let parks = policy::parks_for_approval(
+            policy::Decision::NeedsProof(reason),
+            self.info.origin,
+            action == "approve",
+        );
+        let approval = parks.then(|| {
             let mut facts = vec![Fact {
                 name: "reason".into(),
                 value: reason.message().into(),

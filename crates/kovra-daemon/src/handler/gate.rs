@@ -3,9 +3,10 @@
 
 use kovra_core::audit::AuditEntry;
 use kovra_core::coord::Coordinate;
-use kovra_core::model::{Operation, Sensitivity, VaultName};
-use kovra_core::policy::{self, Decision, Presence, RecordFacts};
+use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
+use kovra_core::policy::{self, Allowed, Decision, Presence, RecordFacts};
 use kovra_core::proof;
+use kovra_core::secret::SecretBytes;
 use kovra_core::store::{Record, StoreError, UnlockedStore};
 use kovra_core::totp;
 use kovra_proto::ErrorCode;
@@ -40,6 +41,30 @@ pub(super) struct Located {
     pub(super) vault: Option<VaultName>,
     pub(super) record: Option<Record>,
     pub(super) decision: Decision,
+    /// When every operation was allowed: the tokens `authorize` minted, one per operation.
+    /// Private to the gate, so a `Located` (and a token) only comes from a decision.
+    tokens: Vec<Allowed>,
+}
+
+impl Located {
+    /// The token for `operation` (one of the located request's), if the decision allowed
+    /// the whole request: what opening a value takes.
+    pub(super) fn grant(&mut self, operation: Operation) -> Option<Allowed> {
+        let at = self
+            .tokens
+            .iter()
+            .position(|t| t.operation() == operation)?;
+        Some(self.tokens.swap_remove(at))
+    }
+
+    fn nowhere() -> Self {
+        Located {
+            vault: None,
+            record: None,
+            decision: Decision::Unaddressable,
+            tokens: Vec::new(),
+        }
+    }
 }
 
 /// One request's passage through policy, with the unlocked store.
@@ -178,6 +203,7 @@ impl Gate<'_> {
         }
     }
 
+    /// Decide one operation on a record (`Allow` included), minting nothing.
     pub(super) fn decide_one(
         &self,
         vault: &VaultName,
@@ -185,11 +211,45 @@ impl Gate<'_> {
         record: Option<&Record>,
         op: Op,
     ) -> Decision {
+        self.judged(vault, coord, record, op, |req| {
+            policy::decide(req, &self.info.scope)
+        })
+    }
+
+    /// Decide one operation on a record and, when allowed, mint its token.
+    pub(super) fn authorize_one(
+        &self,
+        vault: &VaultName,
+        coord: &Coordinate,
+        record: Option<&Record>,
+        op: Op,
+    ) -> Result<Allowed, Decision> {
+        self.judged(vault, coord, record, op, |req| {
+            policy::authorize(req, coord, &self.info.scope)
+        })
+    }
+
+    /// Build the request's facts (with the provider pin for `broker` and `bind`) and judge.
+    fn judged<T>(
+        &self,
+        vault: &VaultName,
+        coord: &Coordinate,
+        record: Option<&Record>,
+        op: Op,
+        judge: impl FnOnce(&policy::Request<'_>) -> T,
+    ) -> T {
+        let req = self.request_facts(vault, coord, record.map(Self::facts), op);
         if matches!(op.operation, Operation::Broker | Operation::Bind) {
-            let req = self.request_facts(vault, coord, record.map(Self::facts), op);
-            return broker::pin_decision(self, record, req);
+            let (pinned, target) = broker::pin_facts(self, record, op.operation);
+            return judge(&policy::Request {
+                pin: Some(policy::PinFacts {
+                    pinned: pinned.as_deref(),
+                    target: &target,
+                }),
+                ..req
+            });
         }
-        self.decide_facts(vault, coord, record.map(Self::facts), op)
+        judge(&req)
     }
 
     /// Decide from record facts alone (what an environment-wide or package check needs).
@@ -229,16 +289,34 @@ impl Gate<'_> {
         }
     }
 
+    /// Decide every part of one request on a record ([`Decision::all`]); the tokens come
+    /// with it only when every part is allowed.
     pub(super) fn decide_all(
         &self,
         vault: &VaultName,
         coord: &Coordinate,
-        record: Option<&Record>,
+        record: Option<Record>,
         ops: &[Op],
-    ) -> Decision {
-        ops.iter().fold(Decision::Allow, |acc, op| {
-            acc.and(self.decide_one(vault, coord, record, *op))
-        })
+    ) -> Located {
+        let judged: Vec<Result<Allowed, Decision>> = ops
+            .iter()
+            .map(|op| self.authorize_one(vault, coord, record.as_ref(), *op))
+            .collect();
+        let decision = Decision::all(judged.iter().map(|j| match j {
+            Ok(_) => Decision::Allow,
+            Err(d) => *d,
+        }));
+        let tokens = if decision == Decision::Allow {
+            judged.into_iter().filter_map(Result::ok).collect()
+        } else {
+            Vec::new()
+        };
+        Located {
+            vault: Some(vault.clone()),
+            record,
+            decision,
+            tokens,
+        }
     }
 
     /// Resolve a coordinate through the scope's vault order and decide.
@@ -263,37 +341,52 @@ impl Gate<'_> {
         }
         if create {
             let Some(vault) = order.into_iter().next() else {
-                return Ok(Located {
-                    vault: None,
-                    record: None,
-                    decision: Decision::Unaddressable,
-                });
+                return Ok(Located::nowhere());
             };
             let record = self.store.find(&vault, coord)?;
-            let decision = self.decide_all(&vault, coord, record.as_ref(), ops);
-            return Ok(Located {
-                vault: Some(vault),
-                record,
-                decision,
-            });
+            return Ok(self.decide_all(&vault, coord, record, ops));
         }
         for vault in order {
             if let Some(record) = self.store.find(&vault, coord)? {
-                let decision = self.decide_all(&vault, coord, Some(&record), ops);
-                if decision != Decision::Unaddressable {
-                    return Ok(Located {
-                        vault: Some(vault),
-                        record: Some(record),
-                        decision,
-                    });
+                let located = self.decide_all(&vault, coord, Some(record), ops);
+                if located.decision != Decision::Unaddressable {
+                    return Ok(located);
                 }
             }
         }
-        Ok(Located {
-            vault: None,
-            record: None,
-            decision: Decision::Unaddressable,
-        })
+        Ok(Located::nowhere())
+    }
+
+    /// Enforce the decision ([`enforce`](Gate::enforce)) and hand out the token for
+    /// `operation` (one of the located request's): what a handler that opens a value needs.
+    pub(super) fn admit(
+        &mut self,
+        action: &str,
+        coord: &Coordinate,
+        located: &mut Located,
+        operation: Operation,
+    ) -> Result<Allowed, GateError> {
+        self.enforce(action, coord, located)?;
+        located
+            .grant(operation)
+            .ok_or_else(|| GateError::not_found(coord))
+    }
+
+    /// Open the value `allowed` names (a given version, or the current one): the one place
+    /// a request reads a record's plaintext, and only with its decision's token.
+    pub(super) fn open(
+        &mut self,
+        allowed: &Allowed,
+        version: Option<u64>,
+    ) -> Result<(Metadata, SecretBytes), GateError> {
+        opened(allowed);
+        Ok(self.store.read_allowed(allowed, version)?)
+    }
+
+    /// The fingerprint of the value `allowed` names (which opens it inside the store).
+    pub(super) fn open_fingerprint(&mut self, allowed: &Allowed) -> Result<String, GateError> {
+        opened(allowed);
+        Ok(self.store.fingerprint_allowed(allowed)?)
     }
 
     /// Turn a non-Allow decision into its audited reply. `Ok(())` means go ahead.
@@ -398,4 +491,26 @@ impl Gate<'_> {
             }
         }
     }
+}
+
+/// What the gate tests see of an opening: `operation coordinate`, on this thread.
+#[cfg(test)]
+fn opened(allowed: &Allowed) {
+    OPENED.with(|o| {
+        o.borrow_mut().push(format!(
+            "{:?} {}",
+            allowed.operation(),
+            allowed.coordinate()
+        ))
+    });
+}
+
+#[cfg(not(test))]
+fn opened(_: &Allowed) {}
+
+#[cfg(test)]
+thread_local! {
+    /// Every value this thread's requests opened, in order (the gate tests read it).
+    pub(super) static OPENED: std::cell::RefCell<Vec<String>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }

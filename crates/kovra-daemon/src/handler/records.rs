@@ -4,24 +4,14 @@
 use kovra_core::coord::Coordinate;
 use kovra_core::crypto;
 use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
-use kovra_core::policy::Decision;
+use kovra_core::policy::{Decision, birth_sensitivity, production_floor};
 use kovra_core::store::{self, Record, StoreError};
 use kovra_core::totp;
 use kovra_proto::ErrorCode;
 use kovra_proto::{Charset, Listing, Reply, Secret};
 
-use super::{Gate, Located, MAX_DESCRIPTION, MAX_VALUE, Op};
+use super::{Gate, MAX_DESCRIPTION, MAX_VALUE, Op};
 use crate::error::{GateError, parse_coord, parse_totp};
-
-/// The sensitivity a record is born with: production environments are at least high.
-pub(super) fn birth_sensitivity(requested: Option<Sensitivity>, production: bool) -> Sensitivity {
-    let s = requested.unwrap_or(Sensitivity::Medium);
-    if production {
-        s.max(Sensitivity::High)
-    } else {
-        s
-    }
-}
 
 impl Gate<'_> {
     pub(super) fn check_value(coord: &Coordinate, value: &Secret) -> Result<(), GateError> {
@@ -99,7 +89,7 @@ impl Gate<'_> {
     /// The current code of a TOTP record, audited like a reveal; the seed never leaves.
     pub(super) fn code(&mut self, coordinate: &str, min_validity: u64) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
-        let located = self.locate(&coord, &[Op::plain(Operation::Code)], false)?;
+        let mut located = self.locate(&coord, &[Op::plain(Operation::Code)], false)?;
         // Whether a record is TOTP is metadata: checked only once policy let us address it.
         if located.decision == Decision::Allow
             && let Some(record) = &located.record
@@ -111,9 +101,9 @@ impl Gate<'_> {
             )
             .hint("add TOTP seeds with `kovra add COORD --totp`"));
         }
-        self.enforce("code", &coord, &located)?;
-        let vault = located.vault.ok_or_else(|| GateError::not_found(&coord))?;
-        let (meta, seed) = self.store.read_value(&vault, &coord.unpinned(), None)?;
+        let allowed = self.admit("code", &coord, &mut located, Operation::Code)?;
+        let vault = allowed.vault().clone();
+        let (meta, seed) = self.open(&allowed, None)?;
         let Some(params) = meta.totp else {
             return Err(GateError::new(
                 ErrorCode::NotTotp,
@@ -137,7 +127,7 @@ impl Gate<'_> {
         } else {
             (now, 0, left)
         };
-        let code = totp::code_at(&seed, params, at);
+        let code = totp::code_at(seed.expose(), params, at);
         self.store.audit(self.allowed("code", &coord, &vault))?;
         Ok(Reply::Code {
             coordinate: coord.to_string(),
@@ -315,14 +305,14 @@ impl Gate<'_> {
         Ok(Reply::Records(out))
     }
 
+    /// A record's metadata, once a metadata look at it is allowed (opens no value).
     pub(super) fn metadata_of(
         &mut self,
         coordinate: &str,
         action: &str,
-        operation: Operation,
     ) -> Result<(Coordinate, VaultName, Record), GateError> {
         let coord = parse_coord(coordinate)?;
-        let located = self.locate(&coord, &[Op::plain(operation)], false)?;
+        let located = self.locate(&coord, &[Op::plain(Operation::Metadata)], false)?;
         self.enforce(action, &coord, &located)?;
         let (Some(vault), Some(record)) = (located.vault, located.record) else {
             return Err(GateError::not_found(&coord));
@@ -331,7 +321,7 @@ impl Gate<'_> {
     }
 
     pub(super) fn show(&mut self, coordinate: &str) -> Result<Reply, GateError> {
-        let (coord, vault, record) = self.metadata_of(coordinate, "show", Operation::Metadata)?;
+        let (coord, vault, record) = self.metadata_of(coordinate, "show")?;
         // The pin shown includes a claim by name, which the registry knows.
         self.registry()?;
         self.store.audit(self.allowed("show", &coord, &vault))?;
@@ -339,9 +329,11 @@ impl Gate<'_> {
     }
 
     pub(super) fn fingerprint(&mut self, coordinate: &str) -> Result<Reply, GateError> {
-        let (coord, vault, _) =
-            self.metadata_of(coordinate, "fingerprint", Operation::Fingerprint)?;
-        let fp = self.store.fingerprint(&vault, &coord.unpinned())?;
+        let coord = parse_coord(coordinate)?;
+        let mut located = self.locate(&coord, &[Op::plain(Operation::Fingerprint)], false)?;
+        let allowed = self.admit("fingerprint", &coord, &mut located, Operation::Fingerprint)?;
+        let vault = allowed.vault().clone();
+        let fp = self.open_fingerprint(&allowed)?;
         self.store
             .audit(self.allowed("fingerprint", &coord, &vault))?;
         Ok(Reply::Fingerprint {
@@ -351,7 +343,7 @@ impl Gate<'_> {
     }
 
     pub(super) fn history(&mut self, coordinate: &str) -> Result<Reply, GateError> {
-        let (coord, vault, _) = self.metadata_of(coordinate, "history", Operation::Metadata)?;
+        let (coord, vault, _) = self.metadata_of(coordinate, "history")?;
         let versions = self.store.history(&vault, &coord.unpinned())?;
         self.store.audit(self.allowed("history", &coord, &vault))?;
         let versions = versions
@@ -427,11 +419,7 @@ impl Gate<'_> {
             .vault
             .clone()
             .ok_or_else(|| GateError::not_found(&coord))?;
-        let decided = Located {
-            decision: self.decide_all(&vault, &coord, Some(&record), &ops),
-            vault: Some(vault.clone()),
-            record: Some(record.clone()),
-        };
+        let decided = self.decide_all(&vault, &coord, Some(record.clone()), &ops);
         self.enforce("edit", &coord, &decided)?;
         let meta = Metadata {
             sensitivity: new_s,
@@ -482,25 +470,18 @@ impl Gate<'_> {
                 version,
             )));
         }
-        let (old, value) = self
+        // Decided on the old version's metadata: its value is opened only once allowed.
+        let old = self
             .store
-            .read_value(&vault, &coord.unpinned(), Some(version))?;
+            .version_metadata(&vault, &coord.unpinned(), version)?;
         // Restoring an old version replaces the value and may restore weaker metadata:
         // policy sees every part of that change.
-        let production = self.production(coord.env());
-        let target_s = if production {
-            old.sensitivity.max(Sensitivity::High)
-        } else {
-            old.sensitivity
-        };
+        let target_s = production_floor(old.sensitivity, self.production(coord.env()));
         let mut ops = Self::change_ops(&record.meta, target_s, old.revealable, &old.description);
         ops.push(Op::plain(Operation::Update));
-        let decided = Located {
-            decision: self.decide_all(&vault, &coord, Some(&record), &ops),
-            vault: Some(vault.clone()),
-            record: Some(record.clone()),
-        };
-        self.enforce("rollback", &coord, &decided)?;
+        let mut decided = self.decide_all(&vault, &coord, Some(record.clone()), &ops);
+        let allowed = self.admit("rollback", &coord, &mut decided, Operation::Update)?;
+        let (old, value) = self.open(&allowed, Some(version))?;
         let meta = Metadata {
             sensitivity: target_s,
             revealable: old.revealable,
@@ -511,7 +492,7 @@ impl Gate<'_> {
         };
         let mut entry = self.allowed("rollback", &coord, &vault);
         entry.detail = Some(format!("restored version {version}"));
-        let new_version = self.store.put(&vault, meta, Some(&value), entry)?;
+        let new_version = self.store.put(&vault, meta, Some(value.expose()), entry)?;
         Ok(Reply::Written {
             coordinate: coord.unpinned().to_string(),
             vault: vault.label(),
@@ -521,22 +502,18 @@ impl Gate<'_> {
 
     pub(super) fn reveal(&mut self, coordinate: &str) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
-        let located = self.locate(&coord, &[Op::plain(Operation::Reveal)], false)?;
-        self.enforce("reveal", &coord, &located)?;
-        if located
-            .record
-            .as_ref()
-            .is_some_and(|r| r.meta.sensitivity == Sensitivity::Medium)
-        {
+        let mut located = self.locate(&coord, &[Op::plain(Operation::Reveal)], false)?;
+        let allowed = self.admit("reveal", &coord, &mut located, Operation::Reveal)?;
+        if allowed.obligations().notify_medium_use {
             crate::approvals::notify_medium_use("reveal", &coord.to_string());
         }
-        let vault = located.vault.ok_or_else(|| GateError::not_found(&coord))?;
-        let (_, value) = self.store.read_value(&vault, &coord.unpinned(), None)?;
+        let vault = allowed.vault().clone();
+        let (_, value) = self.open(&allowed, None)?;
         // The reveal is on the trail before the value leaves the daemon.
         self.store.audit(self.allowed("reveal", &coord, &vault))?;
         Ok(Reply::Revealed {
             coordinate: coord.to_string(),
-            value: Secret::from(value),
+            value: Secret::from(value.into_zeroizing()),
         })
     }
 }

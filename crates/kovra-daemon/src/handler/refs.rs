@@ -9,7 +9,7 @@ use kovra_core::childenv;
 use kovra_core::coord::{Coordinate, CoordinateTemplate};
 use kovra_core::envrefs::{self, Part, RefValue};
 use kovra_core::model::{Operation, Sensitivity, VaultName};
-use kovra_core::policy::{self, Decision};
+use kovra_core::policy::{self, Decision, fallback_refused, line_enforced};
 use kovra_core::store;
 use kovra_proto::{AllowEntry, Finding, Reply, RunRequest};
 use zeroize::Zeroizing;
@@ -268,7 +268,7 @@ impl Gate<'_> {
             for (template, column) in entry.value.coordinates() {
                 let at = format!("{at}:{column}");
                 let coord = self.coordinate_in(template, req.env_name.as_deref(), &at)?;
-                if fallback && self.production(coord.env()) {
+                if fallback_refused(fallback, self.production(coord.env())) {
                     return Err(GateError::new(
                         ErrorCode::FallbackRefused,
                         format!(
@@ -284,15 +284,7 @@ impl Gate<'_> {
             }
         }
         // Refusals first, then a single proof for the whole run.
-        let worst = decided.iter().fold(Decision::Allow, |acc, (_, _, l, _)| {
-            match (acc, l.decision) {
-                (Decision::Deny(_), _) => acc,
-                (_, Decision::Deny(r)) => Decision::Deny(r),
-                (Decision::NeedsProof(_), _) => acc,
-                (_, d @ Decision::NeedsProof(_)) => d,
-                _ => acc,
-            }
-        });
+        let worst = Decision::worst(decided.iter().map(|(_, _, l, _)| l.decision));
         // The human approving this run sees every coordinate it would inject.
         for (at, coord, located, _) in &decided {
             if let Some(rec) = &located.record {
@@ -349,13 +341,7 @@ impl Gate<'_> {
             });
         }
         for (at, coord, located, has_fallback) in &decided {
-            let relevant = match located.decision {
-                Decision::Unaddressable => !has_fallback,
-                Decision::Deny(_) => true,
-                Decision::NeedsProof(_) => matches!(worst, Decision::NeedsProof(_)),
-                Decision::Allow => false,
-            };
-            if relevant {
+            if line_enforced(located.decision, worst, *has_fallback) {
                 match self.enforce("inject", coord, located) {
                     Err(e) if e.is_error(ErrorCode::NotFound) => {
                         return Err(GateError::new(
@@ -394,7 +380,7 @@ impl Gate<'_> {
         for entry in &entries {
             let resolved = self.resolve_entry(
                 entry,
-                &decided,
+                &mut decided,
                 &mut index,
                 &lookup,
                 &program.canonical,
@@ -434,30 +420,28 @@ impl Gate<'_> {
     fn resolve_entry(
         &mut self,
         entry: &envrefs::Entry,
-        decided: &[(String, Coordinate, Located, bool)],
+        decided: &mut [(String, Coordinate, Located, bool)],
         index: &mut usize,
         caller: &HashMap<&str, &str>,
         program: &Path,
         audits: &mut Vec<kovra_core::audit::AuditEntry>,
     ) -> Result<Resolved, GateError> {
+        // A line's value is opened with the token its decision minted; a line without one
+        // (absent, and falling back) has none to open.
         let mut next_secret = |gate: &mut Self| -> Result<Option<Zeroizing<Vec<u8>>>, GateError> {
-            let (_, coord, located, _) = &decided[*index];
+            let (_, coord, located, _) = &mut decided[*index];
             *index += 1;
-            let (Some(vault), Some(_)) = (&located.vault, &located.record) else {
+            let Some(allowed) = located.grant(Operation::Inject) else {
                 return Ok(None);
             };
-            let (_, value) = gate.store.read_value(vault, &coord.unpinned(), None)?;
-            let mut audit = gate.allowed("inject", coord, vault);
+            let (_, value) = gate.open(&allowed, None)?;
+            let mut audit = gate.allowed("inject", coord, allowed.vault());
             audit.detail = Some(format!("{} into {}", entry.name, program.display()));
-            if located
-                .record
-                .as_ref()
-                .is_some_and(|r| r.meta.sensitivity == Sensitivity::Medium)
-            {
+            if allowed.obligations().notify_medium_use {
                 crate::approvals::notify_medium_use("inject", &coord.to_string());
             }
             audits.push(audit);
-            Ok(Some(value))
+            Ok(Some(value.into_zeroizing()))
         };
         let text = |bytes: &[u8]| -> Result<Zeroizing<String>, GateError> {
             std::str::from_utf8(bytes).map(|s| Zeroizing::new(s.to_string())).map_err(|_| {
@@ -626,7 +610,7 @@ impl Gate<'_> {
                             continue;
                         }
                     };
-                if has_fallback && self.production(coord.env()) {
+                if fallback_refused(has_fallback, self.production(coord.env())) {
                     push(
                         "error",
                         "production-fallback",

@@ -5,7 +5,9 @@
 use kovra_core::audit::AuditEntry;
 use kovra_core::coord::Coordinate;
 use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
-use kovra_core::policy::{Decision, Reason, RecordFacts, VaultOperation};
+use kovra_core::policy::{
+    Decision, Offered, Reason, RecordFacts, VaultOperation, imported_metadata,
+};
 use kovra_core::store::{self, StoreError};
 use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Secret};
@@ -14,7 +16,7 @@ use kovra_share::{Identity, Recipient, ShareError, Token};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Gate, Op, birth_sensitivity};
+use super::{Gate, Op};
 use crate::error::GateError;
 
 const IDENTITY: &str = "secret:kovra/sharing/identity";
@@ -49,7 +51,7 @@ impl Gate<'_> {
     fn load_identity(&mut self) -> Result<Option<Identity>, GateError> {
         match super::system::load_raw(self.store, &coord(IDENTITY)?)? {
             None => Ok(None),
-            Some(bytes) => Identity::from_stored(&bytes)
+            Some(bytes) => Identity::from_stored(bytes.expose())
                 .map(Some)
                 .map_err(GateError::from),
         }
@@ -157,9 +159,9 @@ impl Gate<'_> {
             sensitivity: Sensitivity::Low,
             revealable: false,
         });
-        let mut decision =
+        let env_decision =
             self.decide_facts(&vault, &env_coord, env_facts, Op::plain(Operation::Export));
-        if decision == Decision::Deny(Reason::ProductionNeverShared) {
+        if env_decision == Decision::Deny(Reason::ProductionNeverShared) {
             return Err(self.sharing_denied(
                 "share",
                 Reason::ProductionNeverShared,
@@ -182,18 +184,27 @@ impl Gate<'_> {
             })
             .collect();
         let mut inject_only = Vec::new();
+        let mut decisions = vec![env_decision];
+        let mut tokens = Vec::with_capacity(selected.len());
         for r in &selected {
-            let d = self.decide_one(
+            let d = match self.authorize_one(
                 &vault,
                 &r.meta.coordinate,
                 Some(r),
                 Op::plain(Operation::Export),
-            );
+            ) {
+                Ok(allowed) => {
+                    tokens.push(allowed);
+                    Decision::Allow
+                }
+                Err(d) => d,
+            };
             if d == Decision::Deny(Reason::InjectOnlyNeverShared) {
                 inject_only.push(r.meta.coordinate.to_string());
             }
-            decision = decision.and(d);
+            decisions.push(d);
         }
+        let decision = Decision::all(decisions);
         if !inject_only.is_empty() {
             return Err(self.sharing_denied(
                 "share",
@@ -254,15 +265,16 @@ impl Gate<'_> {
         }
         let (identity, _) = self.ensure_identity(true)?;
         let mut records = Vec::with_capacity(selected.len());
-        for r in &selected {
-            let (meta, value) = self.store.read_value(&vault, &r.meta.coordinate, None)?;
+        // Every record was allowed (the decision is `Allow`): one token each.
+        for allowed in &tokens {
+            let (meta, value) = self.open(allowed, None)?;
             records.push(PackageRecord::with_value(
                 meta.coordinate.to_string(),
                 meta.sensitivity,
                 meta.revealable,
                 meta.description.clone(),
                 meta.totp,
-                &value,
+                value.expose(),
             ));
         }
         let now = store::now();
@@ -480,7 +492,7 @@ impl Gate<'_> {
         }
         // Records: new ones are created, existing ones only with --force and a proof.
         let mut existing = Vec::with_capacity(coords.len());
-        let mut decision = Decision::Allow;
+        let mut decisions = Vec::with_capacity(coords.len());
         let mut conflicts = Vec::new();
         for c in &coords {
             let record = self.store.find(&vault, c)?;
@@ -498,9 +510,10 @@ impl Gate<'_> {
             if record.is_some() {
                 conflicts.push(c.to_string());
             }
-            decision = decision.and(d);
+            decisions.push(d);
             existing.push(record);
         }
+        let decision = Decision::all(decisions);
         if !conflicts.is_empty() && !force {
             let resp = GateError::new(
                 ErrorCode::RecordExists,
@@ -569,26 +582,18 @@ impl Gate<'_> {
                     format!("{c} has an empty or oversized value"),
                 ));
             }
-            // Never lower: at least what the package says, and what the replaced record had.
-            let floor = old
-                .as_ref()
-                .map_or(r.sensitivity, |o| o.meta.sensitivity.max(r.sensitivity));
-            let sensitivity = birth_sensitivity(Some(floor), self.production(c.env())).max(floor);
-            metas.push(Metadata {
-                coordinate: c.clone(),
-                sensitivity,
-                // A replacement never makes a record revealable that was not.
-                revealable: r.revealable
-                    && sensitivity != Sensitivity::InjectOnly
-                    && old.as_ref().is_none_or(|o| o.meta.revealable),
-                description: r.description.chars().take(1024).collect(),
-                created: old.as_ref().map_or(now, |o| o.meta.created),
-                updated: now,
-                version: 0,
-                totp: r.totp,
-                provider: None,
-                provider_host: None,
-            });
+            metas.push(imported_metadata(
+                c.clone(),
+                Offered {
+                    sensitivity: r.sensitivity,
+                    revealable: r.revealable,
+                    description: &r.description,
+                    totp: r.totp,
+                },
+                old.as_ref().map(|o| &o.meta),
+                self.production(c.env()),
+                now,
+            ));
             values.push(value);
         }
         ledger.push(ReceivedPackage {

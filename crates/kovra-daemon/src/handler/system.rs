@@ -6,6 +6,7 @@ use crate::error::GateError;
 use kovra_core::audit::AuditEntry;
 use kovra_core::coord::Coordinate;
 use kovra_core::model::{Metadata, Sensitivity, VaultName};
+use kovra_core::secret::SecretBytes;
 use kovra_core::store::{self, UnlockedStore};
 use kovra_core::totp::TotpParams;
 use kovra_proto::ErrorCode;
@@ -22,25 +23,22 @@ pub(super) fn load<T: DeserializeOwned>(
     let Some(value) = load_raw(store, coord)? else {
         return Ok(None);
     };
-    serde_json::from_slice(&value).map(Some).map_err(|_| {
-        GateError::new(
-            ErrorCode::VaultTampered,
-            format!("the {what} record is unreadable"),
-        )
-    })
+    serde_json::from_slice(value.expose())
+        .map(Some)
+        .map_err(|_| {
+            GateError::new(
+                ErrorCode::VaultTampered,
+                format!("the {what} record is unreadable"),
+            )
+        })
 }
 
 /// Read a setting's raw bytes (for settings that are themselves secrets, such as keys).
 pub(super) fn load_raw(
     store: &mut UnlockedStore,
     coord: &Coordinate,
-) -> Result<Option<Zeroizing<Vec<u8>>>, GateError> {
-    if !store.vault_exists(&VaultName::System)? || store.find(&VaultName::System, coord)?.is_none()
-    {
-        return Ok(None);
-    }
-    let (_, value) = store.read_value(&VaultName::System, coord, None)?;
-    Ok(Some(Zeroizing::new(value.to_vec())))
+) -> Result<Option<SecretBytes>, GateError> {
+    Ok(store.read_setting(coord)?.map(|(_, value)| value))
 }
 
 /// Create the system vault if it does not exist yet (its own small transaction).
