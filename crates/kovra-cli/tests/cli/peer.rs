@@ -403,6 +403,15 @@ fn the_daemon_is_non_dumpable() {
     let control = Reaped(control, Signal::SIGKILL);
     let control_pid = control.0.id();
     wait_for_nobody(control_pid);
+    // Between setpriv's setuid and its exec the kernel keeps a process non-dumpable; only
+    // the exec'd `sleep` shows what a dumpable process of nobody's looks like.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{control_pid}/comm"))
+        .map_or(true, |c| c.trim() != "sleep")
+    {
+        assert!(Instant::now() < deadline, "the control never exec'd sleep");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     let owner = |pid: u32| {
         std::fs::metadata(format!("/proc/{pid}/environ"))
