@@ -230,12 +230,7 @@ fn an_approved_run_is_the_same_request_when_started_again() {
         describe(&second)
     );
     let third = run("three");
-    assert_eq!(
-        third.status.code(),
-        Some(5),
-        "approved once, used twice: {}",
-        describe(&third)
-    );
+    assert_exit(&third, 5, "approved once, used twice");
     assert_not_printed(&h, &value, "the record's value");
 }
 

@@ -11,28 +11,6 @@ use serde_json::Value;
 use crate::harness::*;
 use crate::leak::*;
 
-fn socket_files(h: &Home) -> Vec<PathBuf> {
-    std::fs::read_dir(h.runtime.join("kovra"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A live process (a zombie waiting to be reaped counts as gone).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rfind(')')
-                .and_then(|i| s[i + 1..].split_whitespace().next())
-                .is_some_and(|state| state != "Z" && state != "X")
-        })
-        .unwrap_or(false)
-}
-
 fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
@@ -88,14 +66,6 @@ fn error_code(out: &std::process::Output) -> String {
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(out)));
     v["error"]["code"].as_str().unwrap_or_default().to_string()
-}
-
-fn audit(h: &Home, filter: &[&str]) -> Vec<Value> {
-    let mut args = vec!["audit"];
-    args.extend_from_slice(filter);
-    let (code, v) = h.json(&args);
-    assert_eq!(code, 0, "{v}");
-    v["entries"].as_array().unwrap().clone()
 }
 
 fn audit_verifies(h: &Home) -> u64 {
@@ -166,12 +136,7 @@ fn the_idle_timeout_locks_the_vault() {
     while start.elapsed() < Duration::from_millis(2500) {
         std::thread::sleep(Duration::from_millis(400));
         let out = h.run(&["--json", "list"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "locked while in use: {}",
-            describe(&out)
-        );
+        assert_exit(&out, 0, "locked while in use");
     }
     // Left alone it locks; polling `status` does not count as use.
     let idle_since = Instant::now();
@@ -222,7 +187,7 @@ fn termination_signals_lock_and_remove_the_socket() {
         assert_eq!(s["daemon"], "not-running", "{sig}: {s}");
         // A new daemon starts locked; the lock is on the trail.
         let out = h.run(&["--json", "list"]);
-        assert_eq!(out.status.code(), Some(6), "{sig}: {}", describe(&out));
+        assert_exit(&out, 6, sig);
         h.ok(&["unlock", "--passphrase-file", &pass_arg(&h)]);
         let locks = audit(&h, &["--action", "lock"]);
         assert_eq!(locks.len(), n + 1, "{sig}: {locks:?}");
@@ -549,7 +514,7 @@ fn projects_shadow_and_fall_through_to_global() {
         ],
     ] {
         let out = h.run(args);
-        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", describe(&out));
+        assert_exit(&out, 3, format!("{args:?}"));
     }
     // KOVRA_PROJECT works like --project.
     let mut c = h.cmd(&["reveal", "secret:dev/db/password"]);

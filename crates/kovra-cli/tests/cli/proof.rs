@@ -1,8 +1,7 @@
 //! Proof of presence: what an agent (no terminal) is refused or asked to prove, what a human
 //! at a real pseudo-terminal can do after typing the passphrase, and that origin only tightens.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -19,35 +18,9 @@ const INJECT: &str = "secret:dev/signing/key";
 /// Arguments, standard input, and the reason code the refusal must carry.
 type Case<'a> = (&'a [&'a str], Option<&'a [u8]>, &'a str);
 
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return 0;
-    }
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
-}
-
 /// `run_pty` with extra environment for the kovra process.
 fn pty_env(h: &Home, env: &[(&str, &str)], args: &[&str], answers: &[&str]) -> Output {
-    let answers_file = h.root.join("answers-env");
-    std::fs::write(
-        &answers_file,
-        answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
-    )
-    .unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
-    let base = h.cmd(&[]);
-    let mut py = Command::new("python3");
-    py.arg(script)
-        .arg(&answers_file)
-        .arg("--")
-        .arg(kovra_bin())
-        .args(args);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => py.env(k, v),
-            None => py.env_remove(k),
-        };
-    }
+    let mut py = h.pty_answer_cmd("answers-env", args, answers);
     for (k, v) in env {
         py.env(k, v);
     }
@@ -127,14 +100,6 @@ fn state(h: &Home) -> Vec<(Value, String)> {
             (r.clone(), fingerprint(h, c))
         })
         .collect()
-}
-
-fn audit(h: &Home, filter: &[&str]) -> Vec<Value> {
-    let mut args = vec!["audit"];
-    args.extend_from_slice(filter);
-    let (code, v) = h.json(&args);
-    assert_eq!(code, 0, "{v}");
-    v["entries"].as_array().unwrap().clone()
 }
 
 fn error_of(out: &Output) -> Value {
@@ -273,7 +238,7 @@ fn an_agent_needs_a_proof_to_lower_protection_and_nothing_changes() {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
         let out = h.run_with(h.cmd(&full), *stdin);
-        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", describe(&out));
+        assert_exit(&out, 5, format!("{args:?}"));
         let err = error_of(&out);
         assert_eq!(err["code"], "needs-proof", "{args:?}: {err}");
         assert!(
@@ -345,7 +310,7 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
 
     let run = |args: &[&str], answers: &[&str]| {
         let out = h.run_pty(args, answers);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+        assert_exit(&out, 0, format!("{args:?}"));
         assert!(
             stdout(&out).contains("needs a proof of presence"),
             "{args:?} was not asked for a proof: {}",
@@ -419,7 +384,7 @@ fn agents_never_reveal_what_a_human_could() {
         (INJECT, "inject-only"),
     ] {
         let out = h.run(&["--json", "reveal", coord]);
-        assert_eq!(out.status.code(), Some(4), "{coord}: {}", describe(&out));
+        assert_exit(&out, 4, coord);
         let err = error_of(&out);
         assert_eq!(err["code"], "policy-denied", "{coord}: {err}");
         let trail = audit(h, &["--coordinate", coord, "--action", "reveal"]);
@@ -445,7 +410,7 @@ fn agents_never_reveal_what_a_human_could() {
     // A human, with a proof, can reveal the high, the non-revealable and the production record.
     for (coord, value) in [(HIGH, &v.high), (MEDIUM, &v.medium), (PROD, &v.prod)] {
         let out = h.run_pty(&["reveal", coord], &[PASSPHRASE]);
-        assert_eq!(out.status.code(), Some(0), "{coord}: {}", describe(&out));
+        assert_exit(&out, 0, coord);
         assert_eq!(count(&out.stdout, value.as_bytes()), 1, "{coord}");
     }
     // Inject-only is never revealed, proof or not: refused before any prompt.
@@ -529,10 +494,10 @@ fn a_terminal_alone_does_not_loosen_fingerprint() {
             "{coord}: fingerprinted without a proof: {}",
             describe(&out)
         );
-        assert_eq!(out.status.code(), Some(4), "{coord}: {}", describe(&out));
+        assert_exit(&out, 4, coord);
         assert!(stdout(&out).contains("proof-invalid"), "{}", describe(&out));
         let out = h.run_pty(&["fingerprint", coord], &[PASSPHRASE]);
-        assert_eq!(out.status.code(), Some(0), "{coord}: {}", describe(&out));
+        assert_exit(&out, 0, coord);
         assert!(
             stdout(&out).contains("needs a proof of presence"),
             "{coord}: no proof was asked: {}",

@@ -115,7 +115,7 @@ fn the_file_guard_hook_refuses_secret_files_only() {
         let input =
             serde_json::json!({"tool_name": "Read", "tool_input": {"file_path": path}}).to_string();
         let out = h.run_with(c, Some(input.as_bytes()));
-        assert_eq!(out.status.code(), Some(code), "{path}: {}", describe(&out));
+        assert_exit(&out, code, path);
     }
 }
 
@@ -141,12 +141,7 @@ fn the_file_guard_sees_through_backups_links_and_searches_and_fails_closed() {
     std::os::unix::fs::symlink("config/.env.production", dir.join("notes.md")).unwrap();
     let check = |tool: &str, input: serde_json::Value, code: i32| {
         let out = guard(&h, &tool_call(tool, input.clone(), &dir));
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{tool} {input}: {}",
-            describe(&out)
-        );
+        assert_exit(&out, code, format!("{tool} {input}"));
         if code == 2 {
             assert!(stderr(&out).starts_with("kovra: "), "{}", describe(&out));
         }
@@ -217,7 +212,7 @@ fn the_file_guard_sees_through_backups_links_and_searches_and_fails_closed() {
         r#"{"tool_name": "Read", "tool_input": {"file_path": ["a"]}}"#,
     ] {
         let out = guard(&h, input);
-        assert_eq!(out.status.code(), Some(2), "{input:?}: {}", describe(&out));
+        assert_exit(&out, 2, format!("{input:?}"));
         assert!(
             stderr(&out).contains("refuses this call"),
             "{}",

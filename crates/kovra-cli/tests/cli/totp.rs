@@ -156,7 +156,7 @@ fn bad_totp_input_is_refused_and_nothing_is_stored() {
             &["--json", "add", &coord, "--stdin", "--totp"],
             input.as_bytes(),
         );
-        assert_eq!(out.status.code(), Some(1), "{input}: {}", describe(&out));
+        assert_exit(&out, 1, input);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["error"]["code"], *want, "{input}: {v}");
         // The error never echoes the input.
@@ -217,7 +217,7 @@ fn agents_get_codes_only_from_low_records_and_humans_prove_for_high() {
     assert!(h.run(&["code", "secret:dev/t/lo"]).status.success());
     for name in ["me", "hi", "io"] {
         let out = h.run(&["code", &format!("secret:dev/t/{name}")]);
-        assert_eq!(out.status.code(), Some(4), "{name}: {}", describe(&out));
+        assert_exit(&out, 4, name);
     }
     // A human at a terminal: medium freely, high with the passphrase, inject-only never.
     let out = h.run_pty(&["code", "secret:dev/t/me"], &[]);

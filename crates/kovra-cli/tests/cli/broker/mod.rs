@@ -386,24 +386,17 @@ impl Broker {
 
     /// Another program, with the environment of this home's commands (test upstream and CA
     /// included).
-    fn with_env(&self, mut c: Command) -> Command {
-        for (k, v) in self.cmd(&[]).get_envs() {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
+    fn with_env(&self, c: Command) -> Command {
+        let mut c = self.h.with_env(c);
+        for (k, v) in &self.vars {
+            c.env(k, v);
         }
         c
     }
 
     fn expect(&self, code: i32, args: &[&str]) -> Output {
         let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "kovra {args:?}: {}",
-            describe(&out)
-        );
+        assert_exit(&out, code, format!("kovra {args:?}"));
         out
     }
 
@@ -482,12 +475,7 @@ impl Broker {
     /// A human at a terminal typing the passphrase: `kovra ARGS` must exit `code`.
     fn human(&self, code: i32, args: &[&str]) -> Output {
         let out = self.pty(args, &[PASSPHRASE]);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{args:?}: {}",
-            describe(&out)
-        );
+        assert_exit(&out, code, format!("{args:?}"));
         out
     }
 
@@ -500,19 +488,7 @@ impl Broker {
 
     /// Under a real pseudo-terminal (a human), typing `answers` at passphrase prompts.
     fn pty(&self, args: &[&str], answers: &[&str]) -> Output {
-        let answers_file = self.h.root.join("answers-broker");
-        std::fs::write(
-            &answers_file,
-            answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
-        )
-        .unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
-        let mut py = Command::new("python3");
-        py.arg(script)
-            .arg(&answers_file)
-            .arg("--")
-            .arg(kovra_bin())
-            .args(args);
+        let py = self.h.pty_answer_cmd("answers-broker", args, answers);
         self.h.run_with(self.with_env(py), None)
     }
 

@@ -331,7 +331,7 @@ fn provider_files_that_set_the_brokers_headers_are_invalid() {
         assert_eq!(code, 2, "{what}: {}", describe(&out));
         assert_eq!(v["error"]["code"], "provider-invalid", "{what}: {v}");
         let out = b.pty(&["providers", "add", &file], &[PASSPHRASE]);
-        assert_eq!(out.status.code(), Some(2), "{what}: {}", describe(&out));
+        assert_exit(&out, 2, what);
     }
     let (_, v, _) = b.json(&["providers"]);
     let names = provider_names(&v);

@@ -136,16 +136,12 @@ fn env_passthrough_fallbacks_and_literals_reach_the_child() {
     ));
     let out = p.run_env(
         &[("MY_INPUT", "from-the-caller")],
-        &[
-            "run",
-            "--env",
-            "dev",
-            "--",
+        &run_dev(&[
             "python3",
             "-c",
             "import os,json;print(json.dumps({k: os.environ.get(k) for k in \
              ['FROM_ENV','FROM_ENV_FB','UNSET_FB','SECRET_FB','LIT','DQ','SQ','MIX']}))",
-        ],
+        ]),
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();

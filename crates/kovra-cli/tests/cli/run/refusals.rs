@@ -178,10 +178,7 @@ fn a_fallback_on_a_production_coordinate_is_refused() {
         );
     }
     // Under a non-production environment the fallback applies.
-    let out = p.expect(
-        0,
-        &["run", "--env", "dev", "--", "sh", "-c", "echo \"DB=$DB\""],
-    );
+    let out = p.expect(0, &run_dev(&["sh", "-c", "echo \"DB=$DB\""]));
     assert_eq!(stdout(&out), "DB=devpass\n");
     assert_not_printed(&p.h, &prod, "the production value");
 }
@@ -233,7 +230,7 @@ fn a_command_that_does_not_exist_or_cannot_be_executed_is_refused() {
     // A PATH without the command: not found, although it exists elsewhere.
     let out = p.run_env(
         &[("PATH", p.dir.display().to_string().as_str())],
-        &["run", "--env", "dev", "--", "python3", "-c", "pass"],
+        &run_dev(&["python3", "-c", "pass"]),
     );
     assert_refused(&p, &out, 127, "command-not-found", &["python3"]);
     assert_not_printed(&p.h, &value, "the injected value");

@@ -182,13 +182,13 @@ fn the_usb_kit_carries_records_to_a_new_vault() {
     let prefix = b.root.join("prefix");
     let mut sh = Command::new("sh");
     sh.arg(dir.join("install.sh"));
-    let mut sh = with_env(&b, sh);
+    let mut sh = b.with_env(sh);
     sh.env("KOVRA_KIT_PREFIX", &prefix)
         .env("KOVRA_PASSPHRASE_FILE", &b.pass_file)
         .env("HOME", &b.root)
         .current_dir(&b.root);
     let o = b.run_with(sh, None);
-    assert_eq!(o.status.code(), Some(0), "install.sh: {}", describe(&o));
+    assert_exit(&o, 0, "install.sh");
     let installed = prefix.join("bin/kovra");
     assert!(
         installed.is_file()
