@@ -11,14 +11,10 @@ const HIGH: &str = "secret:dev/api/key";
 
 fn vault() -> Home {
     let h = Home::init();
-    assert!(
-        h.add(
-            HIGH,
-            canary("approval").as_bytes(),
-            &["--sensitivity", "high"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        HIGH,
+        canary("approval").as_bytes(),
+        &["--sensitivity", "high"],
     );
     h
 }
@@ -145,11 +141,7 @@ fn allowlisted_tool(
 ) -> (Home, String, std::path::PathBuf, std::path::PathBuf) {
     let h = Home::init();
     let value = canary(tag);
-    assert!(
-        h.add(HIGH, value.as_bytes(), &["--sensitivity", "high"])
-            .status
-            .success()
-    );
+    h.add_ok(HIGH, value.as_bytes(), &["--sensitivity", "high"]);
     let project = h.root.join("project");
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();

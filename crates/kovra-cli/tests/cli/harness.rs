@@ -167,6 +167,13 @@ impl Home {
         self.run_stdin(&args, value)
     }
 
+    /// Add a record from stdin; it must succeed.
+    #[track_caller]
+    pub fn add_ok(&self, coord: &str, value: &[u8], extra: &[&str]) {
+        let out = self.add(coord, value, extra);
+        assert!(out.status.success(), "add {coord}: {}", describe(&out));
+    }
+
     /// Run under a real pseudo-terminal, typing `answers` at each passphrase prompt.
     pub fn run_pty(&self, args: &[&str], answers: &[&str]) -> Output {
         self.run_pty_env(args, answers, &[])
@@ -262,6 +269,49 @@ impl Home {
 impl Drop for Home {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A vault home plus a project directory to work in (`kovra run`'s children and `kovra doctor`
+/// see it as their working directory).
+pub struct Project {
+    pub h: Home,
+    pub dir: PathBuf,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let h = Home::init();
+        let dir = h.root.join("proj");
+        std::fs::create_dir_all(&dir).expect("mkdir proj");
+        Project { h, dir }
+    }
+
+    /// Write `./.env.refs`.
+    pub fn refs(&self, text: &str) {
+        std::fs::write(self.dir.join(".env.refs"), text).expect("write .env.refs");
+    }
+
+    /// Store a record; it must succeed.
+    pub fn add(&self, coord: &str, value: &str, extra: &[&str]) {
+        let out = self.h.add(coord, value.as_bytes(), extra);
+        assert!(out.status.success(), "add {coord}: {}", describe(&out));
+    }
+
+    /// A `kovra` command in the project directory.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.h.cmd(args);
+        c.current_dir(&self.dir);
+        c
+    }
+
+    /// `kovra ARGS` in the project directory, with extra environment.
+    pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        self.h.run_with(c, None)
     }
 }
 

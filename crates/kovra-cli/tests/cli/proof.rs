@@ -185,11 +185,7 @@ fn an_agent_needs_a_proof_to_lower_protection_and_nothing_changes() {
     let h = &v.h;
     // A high record with history: low v1, low v2, raised to high (raising needs no proof).
     let hist = "secret:dev/hist/key";
-    assert!(
-        h.add(hist, b"first value", &["--sensitivity", "low"])
-            .status
-            .success()
-    );
+    h.add_ok(hist, b"first value", &["--sensitivity", "low"]);
     assert!(
         h.run_stdin(&["set", hist, "--stdin"], b"second value")
             .status
@@ -281,11 +277,7 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
     let v = vault();
     let h = &v.h;
     let hist = "secret:dev/hist/key";
-    assert!(
-        h.add(hist, b"first value", &["--sensitivity", "low"])
-            .status
-            .success()
-    );
+    h.add_ok(hist, b"first value", &["--sensitivity", "low"]);
     let first_fp = fingerprint(h, hist);
     assert!(
         h.run_stdin(&["set", hist, "--stdin"], b"second value")
@@ -296,14 +288,10 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
     // The value prompt mentions the coordinate; one with "passphrase" in it gets answered too.
     let typed = "passphrase/key";
     let high_typed = format!("secret:staging/{typed}");
-    assert!(
-        h.add(
-            &high_typed,
-            canary("old").as_bytes(),
-            &["--sensitivity", "high"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        &high_typed,
+        canary("old").as_bytes(),
+        &["--sensitivity", "high"],
     );
     let medium_fp = fingerprint(h, MEDIUM);
     let high_fp = fingerprint(h, HIGH);
@@ -333,11 +321,7 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
     // set: the value typed at the prompt, then the passphrase for the proof.
     let new_value = canary("typed");
     run(&["set", &high_typed], &[&new_value, PASSPHRASE]);
-    assert!(
-        h.add("secret:dev/check/same", new_value.as_bytes(), &[])
-            .status
-            .success()
-    );
+    h.add_ok("secret:dev/check/same", new_value.as_bytes(), &[]);
     assert_eq!(
         fingerprint(h, &high_typed),
         fingerprint(h, "secret:dev/check/same"),
@@ -358,11 +342,7 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
         &[PASSPHRASE],
     );
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
-    assert!(
-        h.add("secret:prod/x/y", b"prod value", &[])
-            .status
-            .success()
-    );
+    h.add_ok("secret:prod/x/y", b"prod value", &[]);
     let out = h.run_pty(
         &["edit", "secret:prod/x/y", "--sensitivity", "low"],
         &[PASSPHRASE],
@@ -519,14 +499,10 @@ fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
         describe(&out)
     );
     let value = canary("unattended");
-    assert!(
-        h.add(
-            HIGH,
-            value.as_bytes(),
-            &["--sensitivity", "high", "--revealable"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        HIGH,
+        value.as_bytes(),
+        &["--sensitivity", "high", "--revealable"],
     );
     let (_, status) = h.json(&["status"]);
     assert_eq!(status["passphrase_proofs"], false, "{status}");

@@ -62,6 +62,22 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "openssl {args:?}: {}", describe(&out));
 }
 
+/// `openssl req LEAD... -new` with a fresh P-256 key (unencrypted), then `REST...`.
+fn new_p256_key_request(dir: &Path, lead: &[&str], rest: &[&str]) {
+    let mut args = vec!["req"];
+    args.extend_from_slice(lead);
+    args.extend_from_slice(&[
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ]);
+    args.extend_from_slice(rest);
+    openssl(dir, &args);
+}
+
 /// Every host named in a built-in provider file (`hosts`, `default_host`), wildcards included.
 fn builtin_hosts() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kovra-broker/providers");
@@ -107,17 +123,10 @@ fn make_pki(dir: &Path, tag: &str) -> Pki {
     let csr = format!("{tag}-leaf.csr");
     let cert = format!("{tag}-leaf.pem");
     let ext = format!("{tag}-leaf.ext");
-    openssl(
+    new_p256_key_request(
         dir,
+        &["-x509"],
         &[
-            "req",
-            "-x509",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
             "-keyout",
             &ca_key,
             "-out",
@@ -132,16 +141,10 @@ fn make_pki(dir: &Path, tag: &str) -> Pki {
             "keyUsage=critical,keyCertSign,cRLSign",
         ],
     );
-    openssl(
+    new_p256_key_request(
         dir,
+        &[],
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
             "-keyout",
             &key,
             "-out",

@@ -37,48 +37,12 @@ mod terminals;
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// A vault home plus a project directory to run in (the children's working directory).
-struct Proj {
-    h: Home,
-    dir: PathBuf,
-}
+/// The project of a run test (`Project`, with the helpers below).
+type Proj = Project;
 
 impl Proj {
-    fn new() -> Proj {
-        let h = Home::init();
-        let dir = h.root.join("proj");
-        std::fs::create_dir_all(&dir).unwrap();
-        Proj { h, dir }
-    }
-
-    /// Write `./.env.refs`.
-    fn refs(&self, text: &str) {
-        std::fs::write(self.dir.join(".env.refs"), text).unwrap();
-    }
-
-    /// Store a record; it must succeed.
-    fn add(&self, coord: &str, value: &str, extra: &[&str]) {
-        let out = self.h.add(coord, value.as_bytes(), extra);
-        assert!(out.status.success(), "add {coord}: {}", describe(&out));
-    }
-
-    /// A `kovra` command in the project directory.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.h.cmd(args);
-        c.current_dir(&self.dir);
-        c
-    }
-
     fn run(&self, args: &[&str]) -> Output {
         self.h.run_with(self.cmd(args), None)
-    }
-
-    fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
-        let mut c = self.cmd(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        self.h.run_with(c, None)
     }
 
     fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
