@@ -300,11 +300,7 @@ fn locked_vault_refuses_every_data_command() {
     }
     let out = h.run(&["list"]);
     assert_eq!(out.status.code(), Some(6));
-    assert!(
-        stderr(&out).contains("the vault is locked"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "the vault is locked", &out);
     h.ok(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
     assert_eq!(snapshot(&h), before);
     assert_eq!(
@@ -377,7 +373,7 @@ fn uninitialised_home() {
     assert_eq!(status["unlocked"], false, "{status}");
     let out = h.run(&["list"]);
     assert_eq!(out.status.code(), Some(6));
-    assert!(stderr(&out).contains("kovra init"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "kovra init", &out);
 }
 
 /// Stop the daemon, damage vault.db with `damage`, then check unlock reports database-corrupt,
@@ -681,7 +677,7 @@ fn other_invalid_arguments() {
         "extreme",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(stderr(&out).contains("extreme"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "extreme", &out);
     let out = h.run(&["add", "secret:dev/x/y", "--value", "inline"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert_eq!(snapshot(&h), before);

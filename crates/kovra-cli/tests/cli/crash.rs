@@ -283,7 +283,7 @@ fn kill_9_during_writes_loses_no_acknowledged_write() {
                         "fingerprint {coord}: {}",
                         describe(&out)
                     );
-                    assert!(stdout(&out).contains("kfp:"), "{}", describe(&out));
+                    assert_contains(&stdout(&out), "kfp:", &out);
                     if i % 10 == 0 {
                         let out = v.run(&["reveal", coord]);
                         assert!(out.status.success(), "reveal {coord}: {}", describe(&out));

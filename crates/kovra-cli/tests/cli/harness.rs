@@ -400,6 +400,12 @@ pub fn assert_exit(out: &Output, code: i32, what: impl std::fmt::Display) {
     assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
 }
 
+/// `text` (something `out` printed) contains `needle`; otherwise fail showing all of `out`.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str, out: &Output) {
+    assert!(text.contains(needle), "{}", describe(out));
+}
+
 pub fn describe(out: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",

@@ -85,7 +85,7 @@ fn lock_and_unlock() {
     assert_eq!(s["records"], 1, "{s}");
     assert!(s["locks_in_secs"].as_u64().is_some(), "{s}");
     let out = h.ok(&["lock"]);
-    assert!(stderr(&out).contains("vault locked"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "vault locked", &out);
     let s = status(&h);
     assert_eq!(s["unlocked"], false, "{s}");
     assert!(
@@ -99,11 +99,7 @@ fn lock_and_unlock() {
     let out = unlock_with(&h, &h.pass_file);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let out = unlock_with(&h, &h.pass_file);
-    assert!(
-        stdout(&out).contains("already unlocked"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "already unlocked", &out);
     assert_eq!(status(&h)["unlocked"], true);
     assert_eq!(fingerprint(&h, "secret:dev/db/password"), fp);
     let locks = audit(&h, &["--action", "lock"]);
@@ -112,11 +108,7 @@ fn lock_and_unlock() {
     // `lock` with no daemon running says so and starts none.
     stop_and_wait(&h);
     let out = h.ok(&["lock"]);
-    assert!(
-        stderr(&out).contains("no daemon is running"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "no daemon is running", &out);
     assert!(socket_files(&h).is_empty(), "lock started a daemon");
 }
 
@@ -253,7 +245,7 @@ fn passwd_replaces_the_passphrase() {
     assert!(!stdout(&out).contains(&value));
     let out = h.run_pty(&["reveal", "secret:staging/api/key"], &[new_pass]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(stdout(&out).contains(&value), "{}", describe(&out));
+    assert_contains(&stdout(&out), &value, &out);
     // The old one no longer unlocks, in this daemon or the next one.
     for restart in [false, true] {
         if restart {
@@ -664,11 +656,7 @@ fn one_daemon_per_home() {
     assert_eq!(error_code(&out), "daemon-running");
     let out = h.run(&["daemon"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("already running"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "already running", &out);
     // `init` hands the passphrase only to a daemon it starts itself: the first one, locked,
     // hands over and exits cleanly, and the new one serves the home alone.
     h.ok(&["init", "--passphrase-file", &pass_arg(&h)]);

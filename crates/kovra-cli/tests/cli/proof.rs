@@ -348,7 +348,7 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
         &[PASSPHRASE],
     );
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-    assert!(stdout(&out).contains("policy-denied"), "{}", describe(&out));
+    assert_contains(&stdout(&out), "policy-denied", &out);
     assert!(!stdout(&out).contains("passphrase: "), "{}", describe(&out));
     assert_eq!(show(h, "secret:prod/x/y")["sensitivity"], "high");
 }
@@ -374,11 +374,7 @@ fn agents_never_reveal_what_a_human_could() {
         assert_eq!(last["origin"], "agent", "{coord}: {last}");
     }
     let out = h.run(&["reveal", HIGH]);
-    assert!(
-        stderr(&out).contains("an agent never reveals"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "an agent never reveals", &out);
     for secret in [&v.high, &v.medium, &v.prod, &v.inject] {
         assert_not_printed(h, secret, "the secret");
     }
@@ -437,11 +433,7 @@ fn origin_only_tightens() {
         &[PASSPHRASE],
     );
     assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
-    assert!(
-        stdout(&out).contains("code: needs-proof"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "code: needs-proof", &out);
     assert!(!stdout(&out).contains("passphrase: "), "{}", describe(&out));
     assert_eq!(show(h, HIGH), before);
     // Without a terminal, claiming to be human changes nothing.
@@ -475,7 +467,7 @@ fn a_terminal_alone_does_not_loosen_fingerprint() {
             describe(&out)
         );
         assert_exit(&out, 4, coord);
-        assert!(stdout(&out).contains("proof-invalid"), "{}", describe(&out));
+        assert_contains(&stdout(&out), "proof-invalid", &out);
         let out = h.run_pty(&["fingerprint", coord], &[PASSPHRASE]);
         assert_exit(&out, 0, coord);
         assert!(
@@ -493,11 +485,7 @@ fn a_terminal_alone_does_not_loosen_fingerprint() {
 fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
     let h = Home::new();
     let out = h.ok(&["init", "--passphrase-file", h.pass_file.to_str().unwrap()]);
-    assert!(
-        stderr(&out).contains("no second factor is enrolled"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "no second factor is enrolled", &out);
     let value = canary("unattended");
     h.add_ok(
         HIGH,
@@ -507,11 +495,7 @@ fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
     let (_, status) = h.json(&["status"]);
     assert_eq!(status["passphrase_proofs"], false, "{status}");
     let out = h.run(&["status"]);
-    assert!(
-        stdout(&out).contains("two-factor code only"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "two-factor code only", &out);
     let refs = h.root.join("refs");
     std::fs::write(&refs, "TOKEN=secret:staging/api/key\n").unwrap();
     let (_, doctor) = h.json(&["doctor", "--refs", refs.to_str().unwrap()]);
@@ -525,11 +509,7 @@ fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
     );
     let out = h.run_pty(&["reveal", HIGH], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-    assert!(
-        stdout(&out).contains("unlocked with a passphrase"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "unlocked with a passphrase", &out);
     assert_not_printed(&h, &value, "the record's value");
 }
 
@@ -541,11 +521,7 @@ fn a_passphrase_file_used_on_an_unlocked_daemon_also_stops_passphrase_proofs() {
     let (_, status) = h.json(&["status"]);
     assert_eq!(status["passphrase_proofs"], true, "{status}");
     let out = h.ok(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
-    assert!(
-        stderr(&out).contains("already unlocked"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "already unlocked", &out);
     let (_, status) = h.json(&["status"]);
     assert_eq!(status["passphrase_proofs"], false, "{status}");
 }

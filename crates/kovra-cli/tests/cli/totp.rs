@@ -114,11 +114,7 @@ fn min_validity_waits_for_a_fresh_code() {
     // Longer than the period: refused.
     let out = h.run(&["code", "secret:dev/totp/w", "--min-validity", "6"]);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("min-validity-invalid"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "min-validity-invalid", &out);
 }
 
 #[test]
@@ -168,7 +164,7 @@ fn bad_totp_input_is_refused_and_nothing_is_stored() {
     );
     let out = h.run(&["code", "secret:dev/plain/k"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("not-totp"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "not-totp", &out);
     // Set on a TOTP record takes a new seed and refuses a bad one.
     h.add_ok(
         "secret:dev/totp/s",
@@ -177,11 +173,7 @@ fn bad_totp_input_is_refused_and_nothing_is_stored() {
     );
     let out = h.run_stdin(&["set", "secret:dev/totp/s", "--stdin"], b"no such base32!");
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("totp-base32-invalid"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "totp-base32-invalid", &out);
 }
 
 #[test]

@@ -105,7 +105,7 @@ fn a_second_run_cannot_read_a_terminal_runs_unredacted_output() {
     ]);
     let a = a.wait_with_output().unwrap();
     assert_eq!(a.status.code(), Some(0), "{}", describe(&a));
-    assert!(stdout(&a).contains("A [kovra:TOKEN]"), "{}", describe(&a));
+    assert_contains(&stdout(&a), "A [kovra:TOKEN]", &a);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(
         !stdout(&out).contains("master"),

@@ -126,12 +126,8 @@ fn an_unresolved_coordinate_is_refused_naming_its_line() {
     // `${ENV}` with no --env: the coordinate cannot be addressed at all.
     let out = run_touch(&p, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(stderr(&out).contains(".env.refs:2:7"), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("code: coordinate-invalid"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), ".env.refs:2:7", &out);
+    assert_contains(&stderr(&out), "code: coordinate-invalid", &out);
     p.assert_nothing_ran(&out);
 }
 

@@ -50,7 +50,7 @@ fn on_a_terminal_input_line_editing_ctrl_c_and_window_size_changes_reach_the_chi
         ]),
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(stdout(&out).contains("got olleh 5"), "{}", describe(&out));
+    assert_contains(&stdout(&out), "got olleh 5", &out);
 
     // Ctrl-C typed at the terminal interrupts the child, not just kovra.
     let out = p.pty_run(
@@ -81,7 +81,7 @@ fn on_a_terminal_input_line_editing_ctrl_c_and_window_size_changes_reach_the_chi
              print('no winch')"]),
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(stdout(&out).contains("winch 132 50"), "{}", describe(&out));
+    assert_contains(&stdout(&out), "winch 132 50", &out);
     assert_not_printed(&p.h, &value, "the injected value");
 }
 

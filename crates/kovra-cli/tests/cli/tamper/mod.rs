@@ -191,7 +191,7 @@ fn assert_audit_broken(h: &Home, problems: &[&str]) -> Value {
     // The human form says so too, with the stable code.
     let out = h.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(8), "{}", describe(&out));
-    assert!(stderr(&out).contains("audit-broken"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "audit-broken", &out);
     doc
 }
 
