@@ -63,6 +63,16 @@ struct Run {
 }
 
 impl Run {
+    /// The first line the terminal showed that contains `marker` (the question asked);
+    /// fails naming `what` when there is none.
+    fn tty_line(&self, marker: &str, what: &str) -> String {
+        self.tty
+            .lines()
+            .find(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("no {what} question: {}", self.describe()))
+            .to_string()
+    }
+
     fn describe(&self) -> String {
         format!(
             "status {:?}\n--- terminal:\n{}\n--- stdout:\n{}\n--- stderr:\n{}",
