@@ -9,13 +9,10 @@
 # target directory (target/bench-broker): the normal release binary never has that switch.
 # Knobs: KOVRA_BENCH_BROKER_ITERATIONS (2000), KOVRA_BENCH_BROKER_CLI_RUNS (200),
 # KOVRA_BENCH_BASE (where the throwaway vault lives; default /dev/shm).
-set -euo pipefail
-shopt -s inherit_errexit
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-REPO=$PWD
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ITER=${KOVRA_BENCH_BROKER_ITERATIONS:-2000}
 CLI_RUNS=${KOVRA_BENCH_BROKER_CLI_RUNS:-200}
-log() { printf 'bench: %s\n' "$*" >&2; }
 
 log "building kovra (release, test-upstream) into target/bench-broker"
 cargo build --release -q -p kovra-cli --features test-upstream --target-dir target/bench-broker

@@ -13,11 +13,8 @@
 # 256 MiB: the file `kovra run -- cat` prints), KOVRA_BENCH_E2E_RUNS (3),
 # KOVRA_BENCH_REDACT_VALUES (100), KOVRA_BENCH_NO_HYPERFINE=1 (time with `date +%s%N` even
 # when hyperfine is installed), KOVRA_BENCH_OUT (bench/results.md).
-set -euo pipefail
-shopt -s inherit_errexit
-
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-REPO=$PWD
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 RECORDS=${KOVRA_BENCH_RECORDS:-100000}
 UNLOCK_RUNS=${KOVRA_BENCH_UNLOCK_RUNS:-10}
 ROUNDTRIPS=${KOVRA_BENCH_ROUNDTRIPS:-10000}
@@ -30,7 +27,6 @@ E2E_RUNS=${KOVRA_BENCH_E2E_RUNS:-3}
 REDACT_VALUES=${KOVRA_BENCH_REDACT_VALUES:-100}
 OUT=${KOVRA_BENCH_OUT:-$REPO/bench/results.md}
 
-log() { printf 'bench: %s\n' "$*" >&2; }
 
 log "building release binaries"
 cargo build --release -p kovra-cli -p kovra-bench

@@ -9,15 +9,12 @@
 # own executable). Timing is python3 `perf_counter_ns` around `subprocess.run`, interleaved:
 # every round runs each command once, starting one further along each time.
 # Knobs: KOVRA_BENCH_STARTUP_ROUNDS (200), KOVRA_BENCH_PEER_ITERATIONS (2000), KOVRA_BENCH_OUT.
-set -euo pipefail
-shopt -s inherit_errexit
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-REPO=$PWD
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROUNDS=${KOVRA_BENCH_STARTUP_ROUNDS:-200}
 PEER_ITER=${KOVRA_BENCH_PEER_ITERATIONS:-2000}
 OUT=${KOVRA_BENCH_OUT:-$REPO/bench/results.md}
 TRIPLE=x86_64-unknown-linux-gnu
-log() { printf 'bench: %s\n' "$*" >&2; }
 
 if [[ -d /dev/shm && -w /dev/shm ]]; then BASE=/dev/shm; else BASE=${TMPDIR:-/tmp}; fi
 umask 077

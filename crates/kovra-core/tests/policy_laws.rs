@@ -16,6 +16,9 @@ use kovra_core::policy::{
 };
 use proptest::prelude::*;
 
+mod common;
+use common::strictness;
+
 /// At least 2048 per the test plan; `decide` is cheap, so take twice that.
 const CASES: u32 = 4096;
 
@@ -36,16 +39,6 @@ const SURFACES: [Surface; 5] = [
 const ORIGINS: [Origin; 2] = [Origin::Human, Origin::Agent];
 const PRESENCES: [Presence; 2] = [Presence::None, Presence::Proven];
 const PROVIDERS: [&str; 3] = ["openai", "github", "internal-api"];
-
-/// The order of the laws: `Allow < NeedsProof < Deny < Unaddressable`.
-fn strictness(d: Decision) -> u8 {
-    match d {
-        Decision::Allow => 0,
-        Decision::NeedsProof(_) => 1,
-        Decision::Deny(_) => 2,
-        Decision::Unaddressable => 3,
-    }
-}
 
 /// One request with owned facts, so strategies can produce it and properties can vary it.
 #[derive(Debug, Clone)]

@@ -15,6 +15,9 @@ use kovra_core::policy::{
 use kovra_core::store::{LockedStore, StoreError};
 use proptest::prelude::*;
 
+mod common;
+use common::strictness;
+
 const CASES: u32 = 2048;
 
 fn arb_sensitivity() -> impl Strategy<Value = Sensitivity> {
@@ -38,15 +41,6 @@ fn arb_decision() -> impl Strategy<Value = Decision> {
         arb_reason().prop_map(Decision::Deny),
         Just(Decision::Unaddressable),
     ]
-}
-
-fn strictness(d: Decision) -> u8 {
-    match d {
-        Decision::Allow => 0,
-        Decision::NeedsProof(_) => 1,
-        Decision::Deny(_) => 2,
-        Decision::Unaddressable => 3,
-    }
 }
 
 fn metadata(coord: &str, sensitivity: Sensitivity, revealable: bool, created: u64) -> Metadata {

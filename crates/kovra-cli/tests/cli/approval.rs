@@ -11,14 +11,10 @@ const HIGH: &str = "secret:dev/api/key";
 
 fn vault() -> Home {
     let h = Home::init();
-    assert!(
-        h.add(
-            HIGH,
-            canary("approval").as_bytes(),
-            &["--sensitivity", "high"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        HIGH,
+        canary("approval").as_bytes(),
+        &["--sensitivity", "high"],
     );
     h
 }
@@ -101,11 +97,7 @@ fn an_agent_request_waits_for_a_human_proof_and_runs_once() {
         .output()
         .expect("run");
     assert_eq!(again.status.code(), Some(5), "{}", describe(&again));
-    assert!(
-        stderr(&again).contains("approval needed"),
-        "{}",
-        describe(&again)
-    );
+    assert_contains(&stderr(&again), "approval needed", &again);
     let out = h.run_pty(&["approve", &id], &[PASSPHRASE]);
     assert_ne!(
         out.status.code(),
@@ -132,7 +124,7 @@ fn a_denied_request_fails_and_nothing_on_disk_stands_in_for_the_proof() {
     h.ok(&["deny", &id]);
     let out = finish(agent);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-    assert!(stderr(&out).contains("denied"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "denied", &out);
     assert_eq!(sensitivity(&h), "high");
     assert!(pending_ids(&h).is_empty());
 }
@@ -145,11 +137,7 @@ fn allowlisted_tool(
 ) -> (Home, String, std::path::PathBuf, std::path::PathBuf) {
     let h = Home::init();
     let value = canary(tag);
-    assert!(
-        h.add(HIGH, value.as_bytes(), &["--sensitivity", "high"])
-            .status
-            .success()
-    );
+    h.add_ok(HIGH, value.as_bytes(), &["--sensitivity", "high"]);
     let project = h.root.join("project");
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
@@ -213,13 +201,9 @@ fn an_approved_run_is_the_same_request_when_started_again() {
     };
     let first = run("one");
     assert_eq!(first.status.code(), Some(5), "{}", describe(&first));
-    assert!(
-        stderr(&first).contains("approval needed"),
-        "{}",
-        describe(&first)
-    );
+    assert_contains(&stderr(&first), "approval needed", &first);
     let id = wait_for_pending(&h);
-    assert!(stderr(&first).contains(&id), "{}", describe(&first));
+    assert_contains(&stderr(&first), &id, &first);
     let out = h.run_pty(&["approve", &id], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let second = run("two");
@@ -230,12 +214,7 @@ fn an_approved_run_is_the_same_request_when_started_again() {
         describe(&second)
     );
     let third = run("three");
-    assert_eq!(
-        third.status.code(),
-        Some(5),
-        "approved once, used twice: {}",
-        describe(&third)
-    );
+    assert_exit(&third, 5, "approved once, used twice");
     assert_not_printed(&h, &value, "the record's value");
 }
 
@@ -354,11 +333,7 @@ fn proof_kinds_can_only_narrow() {
     h.unlock_typed();
     let out = h.run_pty(&["edit", HIGH, "--sensitivity", "low"], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-    assert!(
-        stdout(&out).contains("only a TOTP code"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "only a TOTP code", &out);
     assert_eq!(sensitivity(&h), "high");
     h.stop();
     std::fs::write(h.home.join("config.toml"), "proof_kinds = [\"anything\"]\n").unwrap();

@@ -1,7 +1,6 @@
 //! Bad input: each mistake gets a stable error code, a message naming the problem, a hint,
 //! the documented non-zero exit code, and leaves the vault exactly as it was.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -37,12 +36,7 @@ fn fails_cmd(
     what: &[&str],
 ) -> Value {
     let out = h.run_with(cmd, stdin);
-    assert_eq!(
-        out.status.code(),
-        Some(exit),
-        "kovra {what:?}: wrong exit: {}",
-        describe(&out)
-    );
+    assert_exit(&out, exit, format!("kovra {what:?}: wrong exit"));
     let doc: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("kovra {what:?}: not JSON ({e}): {}", describe(&out)));
     let err = doc["error"].clone();
@@ -89,27 +83,6 @@ fn seeded() -> Home {
         assert!(out.status.success(), "{}", describe(&out));
     }
     h
-}
-
-fn socket_files(h: &Home) -> Vec<PathBuf> {
-    std::fs::read_dir(h.runtime.join("kovra"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rfind(')')
-                .and_then(|i| s[i + 1..].split_whitespace().next())
-                .is_some_and(|state| state != "Z" && state != "X")
-        })
-        .unwrap_or(false)
 }
 
 /// Stop the daemon and wait until it is really gone (socket removed, process exited).
@@ -327,11 +300,7 @@ fn locked_vault_refuses_every_data_command() {
     }
     let out = h.run(&["list"]);
     assert_eq!(out.status.code(), Some(6));
-    assert!(
-        stderr(&out).contains("the vault is locked"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "the vault is locked", &out);
     h.ok(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
     assert_eq!(snapshot(&h), before);
     assert_eq!(
@@ -404,7 +373,7 @@ fn uninitialised_home() {
     assert_eq!(status["unlocked"], false, "{status}");
     let out = h.run(&["list"]);
     assert_eq!(out.status.code(), Some(6));
-    assert!(stderr(&out).contains("kovra init"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "kovra init", &out);
 }
 
 /// Stop the daemon, damage vault.db with `damage`, then check unlock reports database-corrupt,
@@ -708,7 +677,7 @@ fn other_invalid_arguments() {
         "extreme",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(stderr(&out).contains("extreme"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "extreme", &out);
     let out = h.run(&["add", "secret:dev/x/y", "--value", "inline"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert_eq!(snapshot(&h), before);

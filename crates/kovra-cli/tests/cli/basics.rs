@@ -28,14 +28,10 @@ fn init_add_list_show_reveal_round_trip() {
 fn production_records_are_born_high_and_agents_cannot_reveal_them() {
     let h = Home::init();
     let value = canary("prod");
-    assert!(
-        h.add(
-            "secret:prod/db/password",
-            value.as_bytes(),
-            &["--sensitivity", "low", "--revealable"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        "secret:prod/db/password",
+        value.as_bytes(),
+        &["--sensitivity", "low", "--revealable"],
     );
     let (_, shown) = h.json(&["show", "secret:prod/db/password"]);
     assert_eq!(shown["sensitivity"], "high");

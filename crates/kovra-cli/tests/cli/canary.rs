@@ -31,12 +31,7 @@ impl Scenario {
     /// Run and require `exit`.
     fn expect(&self, exit: i32, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let out = self.run_in(args, stdin);
-        assert_eq!(
-            out.status.code(),
-            Some(exit),
-            "kovra {args:?}: {}",
-            describe(&out)
-        );
+        assert_exit(&out, exit, format!("kovra {args:?}"));
         out
     }
 
@@ -106,13 +101,6 @@ fn socket_exists(h: &Home) -> bool {
         d.flatten()
             .any(|e| e.path().extension().is_some_and(|x| x == "sock"))
     })
-}
-
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return 0;
-    }
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 fn private_file(h: &Home, name: &str, content: &str) -> std::path::PathBuf {

@@ -155,7 +155,7 @@ fn eight_processes_writing_one_record_keep_every_version() {
     const SETS: usize = 6;
     let h = Home::init();
     let coord = "secret:dev/shared/counter";
-    assert!(h.add(coord, b"initial", &["--revealable"]).status.success());
+    h.add_ok(coord, b"initial", &["--revealable"]);
     let failures = at_once(&h, move |paths, p| {
         let mut failed = Vec::new();
         for i in 0..SETS {

@@ -98,16 +98,6 @@ impl Rng {
     }
 }
 
-fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(s) => s
-            .rfind(')')
-            .and_then(|i| s[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
-    }
-}
-
 struct Vault {
     home: PathBuf,
     runtime: PathBuf,
@@ -293,7 +283,7 @@ fn kill_9_during_writes_loses_no_acknowledged_write() {
                         "fingerprint {coord}: {}",
                         describe(&out)
                     );
-                    assert!(stdout(&out).contains("kfp:"), "{}", describe(&out));
+                    assert_contains(&stdout(&out), "kfp:", &out);
                     if i % 10 == 0 {
                         let out = v.run(&["reveal", coord]);
                         assert!(out.status.success(), "reveal {coord}: {}", describe(&out));

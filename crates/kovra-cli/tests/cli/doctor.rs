@@ -4,7 +4,6 @@
 //! records that shadow global ones are warnings. Human output is `level: message [kind]`
 //! lines and a summary; `--json` is one document.
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::Value;
@@ -12,41 +11,13 @@ use serde_json::Value;
 use crate::harness::*;
 use crate::leak::*;
 
-struct Doc {
-    h: Home,
-    dir: PathBuf,
-}
+/// The project of a doctor test (`Project`, with the helpers below).
+type Doc = Project;
 
 /// One finding of the human output: (level, kind, message).
 type Finding = (String, String, String);
 
-impl Doc {
-    fn new() -> Doc {
-        let h = Home::init();
-        let dir = h.root.join("proj");
-        std::fs::create_dir_all(&dir).unwrap();
-        Doc { h, dir }
-    }
-
-    fn refs(&self, text: &str) {
-        std::fs::write(self.dir.join(".env.refs"), text).unwrap();
-    }
-
-    fn add(&self, coord: &str, value: &str, extra: &[&str]) {
-        let out = self.h.add(coord, value.as_bytes(), extra);
-        assert!(out.status.success(), "add {coord}: {}", describe(&out));
-    }
-
-    /// `kovra ARGS` in the project directory, with extra environment.
-    fn run(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
-        let mut c = self.h.cmd(args);
-        c.current_dir(&self.dir);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        self.h.run_with(c, None)
-    }
-
+impl Project {
     /// `kovra doctor ARGS`: its exit code and findings.
     fn doctor(&self, args: &[&str]) -> (i32, Vec<Finding>, Output) {
         self.doctor_env(&[], args)
@@ -55,7 +26,7 @@ impl Doc {
     fn doctor_env(&self, env: &[(&str, &str)], args: &[&str]) -> (i32, Vec<Finding>, Output) {
         let mut full = vec!["doctor"];
         full.extend_from_slice(args);
-        let out = self.run(env, &full);
+        let out = self.run_env(env, &full);
         let code = out.status.code().unwrap_or(-1);
         let text = stdout(&out);
         let mut lines: Vec<&str> = text.lines().collect();
@@ -408,7 +379,7 @@ fn parse_errors_and_a_missing_file_are_errors() {
     std::fs::write(d.dir.join("other.refs"), "A=1\nA=2\n").unwrap();
     let (_, findings, _) = d.doctor(&["--refs", "other.refs"]);
     assert!(findings[0].2.starts_with("other.refs:2:1:"), "{findings:?}");
-    let out = d.run(&[], &["doctor", "--refs", "nope.refs"]);
+    let out = d.run_env(&[], &["doctor", "--refs", "nope.refs"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(stderr(&out).contains("nope.refs"));
     assert!(stderr(&out).contains("code: refs-missing"));
@@ -420,7 +391,7 @@ fn json_output_is_one_document_of_findings() {
     d.add("secret:dev/db/password", &canary("json-a"), &[]);
     d.add("secret:dev/old/token", &canary("json-b"), &[]);
     d.refs("DB=secret:${ENV}/db/password\nKV_TEST_SHADOWED=x\n");
-    let out = d.run(
+    let out = d.run_env(
         &[("KV_TEST_SHADOWED", "1")],
         &["--json", "doctor", "--env", "dev"],
     );
@@ -461,7 +432,7 @@ fn json_output_is_one_document_of_findings() {
     );
     // A parse error carries its line too.
     d.refs("A=1\nthis is wrong\n");
-    let out = d.run(&[], &["--json", "doctor"]);
+    let out = d.run_env(&[], &["--json", "doctor"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let docs = json_docs(&out);
     assert_eq!(docs.len(), 1, "{}", describe(&out));
@@ -476,7 +447,7 @@ fn json_output_is_one_document_of_findings() {
 fn json_output_with_errors_is_still_one_document() {
     let d = Doc::new();
     d.refs("DB=secret:dev/db/password\n");
-    let out = d.run(&[], &["--json", "doctor", "--env", "dev"]);
+    let out = d.run_env(&[], &["--json", "doctor", "--env", "dev"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let docs = json_docs(&out);
     assert_eq!(docs.len(), 1, "{}", describe(&out));

@@ -167,6 +167,13 @@ impl Home {
         self.run_stdin(&args, value)
     }
 
+    /// Add a record from stdin; it must succeed.
+    #[track_caller]
+    pub fn add_ok(&self, coord: &str, value: &[u8], extra: &[&str]) {
+        let out = self.add(coord, value, extra);
+        assert!(out.status.success(), "add {coord}: {}", describe(&out));
+    }
+
     /// Run under a real pseudo-terminal, typing `answers` at each passphrase prompt.
     pub fn run_pty(&self, args: &[&str], answers: &[&str]) -> Output {
         self.run_pty_env(args, answers, &[])
@@ -179,27 +186,49 @@ impl Home {
         answers: &[&str],
         vars: &[(String, String)],
     ) -> Output {
-        let answers_file = self.root.join("answers");
+        let mut py = self.pty_answer_cmd("answers", args, answers);
+        py.envs(vars.iter().map(|(k, v)| (k, v)));
+        self.run_with(py, None)
+    }
+
+    /// `python3 tests/support/pty_answer.py FILE -- kovra ARGS` with this home's environment:
+    /// a real pseudo-terminal typing `answers` (written to `answers_name` under the root) at
+    /// each passphrase prompt.
+    pub fn pty_answer_cmd(&self, answers_name: &str, args: &[&str], answers: &[&str]) -> Command {
+        let answers_file = self.root.join(answers_name);
         std::fs::write(
             &answers_file,
             answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
         )
         .expect("answers");
-        let script = support_dir().join("pty_answer.py");
-        let mut c = self.cmd(&[]);
-        let mut inner = vec![kovra_bin().display().to_string()];
-        inner.extend(args.iter().map(|s| s.to_string()));
+        self.support_cmd("pty_answer.py", [&answers_file], args)
+    }
+
+    /// `python3 tests/support/SCRIPT LEAD... -- kovra ARGS` with this home's environment.
+    pub fn support_cmd<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        script: &str,
+        lead: impl IntoIterator<Item = S>,
+        args: &[&str],
+    ) -> Command {
         let mut py = Command::new("python3");
-        py.arg(script).arg(&answers_file).arg("--").args(&inner);
-        for (k, v) in c.get_envs() {
+        py.arg(support_dir().join(script))
+            .args(lead)
+            .arg("--")
+            .arg(kovra_bin())
+            .args(args);
+        self.with_env(py)
+    }
+
+    /// The environment `cmd` gives kovra (set and removed variables), on another program.
+    pub fn with_env(&self, mut c: Command) -> Command {
+        for (k, v) in self.cmd(&[]).get_envs() {
             match v {
-                Some(v) => py.env(k, v),
-                None => py.env_remove(k),
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
             };
         }
-        py.envs(vars.iter().map(|(k, v)| (k, v)));
-        c = py;
-        self.run_with(c, None)
+        c
     }
 
     pub fn stop(&self) {
@@ -243,7 +272,51 @@ impl Drop for Home {
     }
 }
 
-fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+/// A vault home plus a project directory to work in (`kovra run`'s children and `kovra doctor`
+/// see it as their working directory).
+pub struct Project {
+    pub h: Home,
+    pub dir: PathBuf,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let h = Home::init();
+        let dir = h.root.join("proj");
+        std::fs::create_dir_all(&dir).expect("mkdir proj");
+        Project { h, dir }
+    }
+
+    /// Write `./.env.refs`.
+    pub fn refs(&self, text: &str) {
+        std::fs::write(self.dir.join(".env.refs"), text).expect("write .env.refs");
+    }
+
+    /// Store a record; it must succeed.
+    pub fn add(&self, coord: &str, value: &str, extra: &[&str]) {
+        let out = self.h.add(coord, value.as_bytes(), extra);
+        assert!(out.status.success(), "add {coord}: {}", describe(&out));
+    }
+
+    /// A `kovra` command in the project directory.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.h.cmd(args);
+        c.current_dir(&self.dir);
+        c
+    }
+
+    /// `kovra ARGS` in the project directory, with extra environment.
+    pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        self.h.run_with(c, None)
+    }
+}
+
+/// Call `f` on every regular file under `dir`, depth first.
+pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -257,8 +330,80 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
     }
 }
 
+/// Read `r` to its end on a thread of its own (a child's pipe, so the other one never fills up).
+pub fn drain(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = r.read_to_end(&mut b);
+        b
+    })
+}
+
+/// The sockets in the home's runtime directory (none once the daemon has gone).
+pub fn socket_files(h: &Home) -> Vec<PathBuf> {
+    std::fs::read_dir(h.runtime.join("kovra"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A live process (a zombie waiting to be reaped counts as gone).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next())
+                .is_some_and(|state| state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Whether process `pid` has exited (gone, or a zombie nobody reaped yet).
+pub fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+/// How often `needle` occurs in `hay` (overlaps counted).
+pub fn count(hay: &[u8], needle: &[u8]) -> usize {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return 0;
+    }
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// The audit entries `kovra audit FILTER...` lists; the command must succeed.
+pub fn audit(h: &Home, filter: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["audit"];
+    args.extend_from_slice(filter);
+    let (code, v) = h.json(&args);
+    assert_eq!(code, 0, "{v}");
+    v["entries"].as_array().expect("entries").clone()
+}
+
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `out` exited with `code`; otherwise fail naming `what` and everything it printed.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32, what: impl std::fmt::Display) {
+    assert_eq!(out.status.code(), Some(code), "{what}: {}", describe(out));
+}
+
+/// `text` (something `out` printed) contains `needle`; otherwise fail showing all of `out`.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str, out: &Output) {
+    assert!(text.contains(needle), "{}", describe(out));
 }
 
 pub fn describe(out: &Output) -> String {

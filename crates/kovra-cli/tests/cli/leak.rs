@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
-use crate::harness::{Home, contains};
+use crate::harness::{Home, contains, walk};
 
 // ---------------------------------------------------------------------------------------
 // Canaries
@@ -238,20 +238,13 @@ pub fn assert_not_printed(h: &Home, value: &str, what: &str) {
 /// Every file under `dir` holding a form of `value`, with the first hit in each.
 pub fn files_with(dir: &Path, value: &str) -> Vec<(PathBuf, Hit)> {
     let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.is_file()
-                && let Ok(bytes) = std::fs::read(&p)
-                && let Some(hit) = find(&bytes, value)
-            {
-                hits.push((p, hit));
-            }
+    walk(dir, &mut |p| {
+        if let Ok(bytes) = std::fs::read(p)
+            && let Some(hit) = find(&bytes, value)
+        {
+            hits.push((p.to_path_buf(), hit));
         }
-    }
+    });
     hits
 }
 

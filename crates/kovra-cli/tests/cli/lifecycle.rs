@@ -11,28 +11,6 @@ use serde_json::Value;
 use crate::harness::*;
 use crate::leak::*;
 
-fn socket_files(h: &Home) -> Vec<PathBuf> {
-    std::fs::read_dir(h.runtime.join("kovra"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A live process (a zombie waiting to be reaped counts as gone).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rfind(')')
-                .and_then(|i| s[i + 1..].split_whitespace().next())
-                .is_some_and(|state| state != "Z" && state != "X")
-        })
-        .unwrap_or(false)
-}
-
 fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
@@ -90,14 +68,6 @@ fn error_code(out: &std::process::Output) -> String {
     v["error"]["code"].as_str().unwrap_or_default().to_string()
 }
 
-fn audit(h: &Home, filter: &[&str]) -> Vec<Value> {
-    let mut args = vec!["audit"];
-    args.extend_from_slice(filter);
-    let (code, v) = h.json(&args);
-    assert_eq!(code, 0, "{v}");
-    v["entries"].as_array().unwrap().clone()
-}
-
 fn audit_verifies(h: &Home) -> u64 {
     let (code, v) = h.json(&["audit", "verify"]);
     assert_eq!(code, 0, "{v}");
@@ -115,7 +85,7 @@ fn lock_and_unlock() {
     assert_eq!(s["records"], 1, "{s}");
     assert!(s["locks_in_secs"].as_u64().is_some(), "{s}");
     let out = h.ok(&["lock"]);
-    assert!(stderr(&out).contains("vault locked"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "vault locked", &out);
     let s = status(&h);
     assert_eq!(s["unlocked"], false, "{s}");
     assert!(
@@ -129,11 +99,7 @@ fn lock_and_unlock() {
     let out = unlock_with(&h, &h.pass_file);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let out = unlock_with(&h, &h.pass_file);
-    assert!(
-        stdout(&out).contains("already unlocked"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "already unlocked", &out);
     assert_eq!(status(&h)["unlocked"], true);
     assert_eq!(fingerprint(&h, "secret:dev/db/password"), fp);
     let locks = audit(&h, &["--action", "lock"]);
@@ -142,11 +108,7 @@ fn lock_and_unlock() {
     // `lock` with no daemon running says so and starts none.
     stop_and_wait(&h);
     let out = h.ok(&["lock"]);
-    assert!(
-        stderr(&out).contains("no daemon is running"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "no daemon is running", &out);
     assert!(socket_files(&h).is_empty(), "lock started a daemon");
 }
 
@@ -166,12 +128,7 @@ fn the_idle_timeout_locks_the_vault() {
     while start.elapsed() < Duration::from_millis(2500) {
         std::thread::sleep(Duration::from_millis(400));
         let out = h.run(&["--json", "list"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "locked while in use: {}",
-            describe(&out)
-        );
+        assert_exit(&out, 0, "locked while in use");
     }
     // Left alone it locks; polling `status` does not count as use.
     let idle_since = Instant::now();
@@ -222,7 +179,7 @@ fn termination_signals_lock_and_remove_the_socket() {
         assert_eq!(s["daemon"], "not-running", "{sig}: {s}");
         // A new daemon starts locked; the lock is on the trail.
         let out = h.run(&["--json", "list"]);
-        assert_eq!(out.status.code(), Some(6), "{sig}: {}", describe(&out));
+        assert_exit(&out, 6, sig);
         h.ok(&["unlock", "--passphrase-file", &pass_arg(&h)]);
         let locks = audit(&h, &["--action", "lock"]);
         assert_eq!(locks.len(), n + 1, "{sig}: {locks:?}");
@@ -288,7 +245,7 @@ fn passwd_replaces_the_passphrase() {
     assert!(!stdout(&out).contains(&value));
     let out = h.run_pty(&["reveal", "secret:staging/api/key"], &[new_pass]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(stdout(&out).contains(&value), "{}", describe(&out));
+    assert_contains(&stdout(&out), &value, &out);
     // The old one no longer unlocks, in this daemon or the next one.
     for restart in [false, true] {
         if restart {
@@ -549,7 +506,7 @@ fn projects_shadow_and_fall_through_to_global() {
         ],
     ] {
         let out = h.run(args);
-        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", describe(&out));
+        assert_exit(&out, 3, format!("{args:?}"));
     }
     // KOVRA_PROJECT works like --project.
     let mut c = h.cmd(&["reveal", "secret:dev/db/password"]);
@@ -699,11 +656,7 @@ fn one_daemon_per_home() {
     assert_eq!(error_code(&out), "daemon-running");
     let out = h.run(&["daemon"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("already running"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "already running", &out);
     // `init` hands the passphrase only to a daemon it starts itself: the first one, locked,
     // hands over and exits cleanly, and the new one serves the home alone.
     h.ok(&["init", "--passphrase-file", &pass_arg(&h)]);

@@ -18,9 +18,5 @@ fn the_python_mcp_client_drives_every_tool_and_sees_no_canary() {
         .output()
         .expect("python3");
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(
-        stdout(&out).contains("no canary leaked"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "no canary leaked", &out);
 }

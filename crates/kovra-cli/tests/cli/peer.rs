@@ -135,14 +135,10 @@ impl Drop for Opened {
 fn a_peer_of_another_uid_is_refused() {
     let h = Home::init();
     let secret = canary("peer");
-    assert!(
-        h.add(
-            "secret:dev/peer/token",
-            secret.as_bytes(),
-            &["--revealable"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        "secret:dev/peer/token",
+        secret.as_bytes(),
+        &["--revealable"],
     );
     let socket = socket_of(&h);
     // First line of defence: the socket is 0600 in a 0700 directory.

@@ -1,8 +1,7 @@
 //! Proof of presence: what an agent (no terminal) is refused or asked to prove, what a human
 //! at a real pseudo-terminal can do after typing the passphrase, and that origin only tightens.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -19,35 +18,9 @@ const INJECT: &str = "secret:dev/signing/key";
 /// Arguments, standard input, and the reason code the refusal must carry.
 type Case<'a> = (&'a [&'a str], Option<&'a [u8]>, &'a str);
 
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return 0;
-    }
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
-}
-
 /// `run_pty` with extra environment for the kovra process.
 fn pty_env(h: &Home, env: &[(&str, &str)], args: &[&str], answers: &[&str]) -> Output {
-    let answers_file = h.root.join("answers-env");
-    std::fs::write(
-        &answers_file,
-        answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
-    )
-    .unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
-    let base = h.cmd(&[]);
-    let mut py = Command::new("python3");
-    py.arg(script)
-        .arg(&answers_file)
-        .arg("--")
-        .arg(kovra_bin())
-        .args(args);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => py.env(k, v),
-            None => py.env_remove(k),
-        };
-    }
+    let mut py = h.pty_answer_cmd("answers-env", args, answers);
     for (k, v) in env {
         py.env(k, v);
     }
@@ -127,14 +100,6 @@ fn state(h: &Home) -> Vec<(Value, String)> {
             (r.clone(), fingerprint(h, c))
         })
         .collect()
-}
-
-fn audit(h: &Home, filter: &[&str]) -> Vec<Value> {
-    let mut args = vec!["audit"];
-    args.extend_from_slice(filter);
-    let (code, v) = h.json(&args);
-    assert_eq!(code, 0, "{v}");
-    v["entries"].as_array().unwrap().clone()
 }
 
 fn error_of(out: &Output) -> Value {
@@ -220,11 +185,7 @@ fn an_agent_needs_a_proof_to_lower_protection_and_nothing_changes() {
     let h = &v.h;
     // A high record with history: low v1, low v2, raised to high (raising needs no proof).
     let hist = "secret:dev/hist/key";
-    assert!(
-        h.add(hist, b"first value", &["--sensitivity", "low"])
-            .status
-            .success()
-    );
+    h.add_ok(hist, b"first value", &["--sensitivity", "low"]);
     assert!(
         h.run_stdin(&["set", hist, "--stdin"], b"second value")
             .status
@@ -273,7 +234,7 @@ fn an_agent_needs_a_proof_to_lower_protection_and_nothing_changes() {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
         let out = h.run_with(h.cmd(&full), *stdin);
-        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", describe(&out));
+        assert_exit(&out, 5, format!("{args:?}"));
         let err = error_of(&out);
         assert_eq!(err["code"], "needs-proof", "{args:?}: {err}");
         assert!(
@@ -316,11 +277,7 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
     let v = vault();
     let h = &v.h;
     let hist = "secret:dev/hist/key";
-    assert!(
-        h.add(hist, b"first value", &["--sensitivity", "low"])
-            .status
-            .success()
-    );
+    h.add_ok(hist, b"first value", &["--sensitivity", "low"]);
     let first_fp = fingerprint(h, hist);
     assert!(
         h.run_stdin(&["set", hist, "--stdin"], b"second value")
@@ -331,21 +288,17 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
     // The value prompt mentions the coordinate; one with "passphrase" in it gets answered too.
     let typed = "passphrase/key";
     let high_typed = format!("secret:staging/{typed}");
-    assert!(
-        h.add(
-            &high_typed,
-            canary("old").as_bytes(),
-            &["--sensitivity", "high"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        &high_typed,
+        canary("old").as_bytes(),
+        &["--sensitivity", "high"],
     );
     let medium_fp = fingerprint(h, MEDIUM);
     let high_fp = fingerprint(h, HIGH);
 
     let run = |args: &[&str], answers: &[&str]| {
         let out = h.run_pty(args, answers);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+        assert_exit(&out, 0, format!("{args:?}"));
         assert!(
             stdout(&out).contains("needs a proof of presence"),
             "{args:?} was not asked for a proof: {}",
@@ -368,11 +321,7 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
     // set: the value typed at the prompt, then the passphrase for the proof.
     let new_value = canary("typed");
     run(&["set", &high_typed], &[&new_value, PASSPHRASE]);
-    assert!(
-        h.add("secret:dev/check/same", new_value.as_bytes(), &[])
-            .status
-            .success()
-    );
+    h.add_ok("secret:dev/check/same", new_value.as_bytes(), &[]);
     assert_eq!(
         fingerprint(h, &high_typed),
         fingerprint(h, "secret:dev/check/same"),
@@ -393,17 +342,13 @@ fn a_human_with_a_proof_can_do_what_the_agent_could_not() {
         &[PASSPHRASE],
     );
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
-    assert!(
-        h.add("secret:prod/x/y", b"prod value", &[])
-            .status
-            .success()
-    );
+    h.add_ok("secret:prod/x/y", b"prod value", &[]);
     let out = h.run_pty(
         &["edit", "secret:prod/x/y", "--sensitivity", "low"],
         &[PASSPHRASE],
     );
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-    assert!(stdout(&out).contains("policy-denied"), "{}", describe(&out));
+    assert_contains(&stdout(&out), "policy-denied", &out);
     assert!(!stdout(&out).contains("passphrase: "), "{}", describe(&out));
     assert_eq!(show(h, "secret:prod/x/y")["sensitivity"], "high");
 }
@@ -419,7 +364,7 @@ fn agents_never_reveal_what_a_human_could() {
         (INJECT, "inject-only"),
     ] {
         let out = h.run(&["--json", "reveal", coord]);
-        assert_eq!(out.status.code(), Some(4), "{coord}: {}", describe(&out));
+        assert_exit(&out, 4, coord);
         let err = error_of(&out);
         assert_eq!(err["code"], "policy-denied", "{coord}: {err}");
         let trail = audit(h, &["--coordinate", coord, "--action", "reveal"]);
@@ -429,11 +374,7 @@ fn agents_never_reveal_what_a_human_could() {
         assert_eq!(last["origin"], "agent", "{coord}: {last}");
     }
     let out = h.run(&["reveal", HIGH]);
-    assert!(
-        stderr(&out).contains("an agent never reveals"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "an agent never reveals", &out);
     for secret in [&v.high, &v.medium, &v.prod, &v.inject] {
         assert_not_printed(h, secret, "the secret");
     }
@@ -445,7 +386,7 @@ fn agents_never_reveal_what_a_human_could() {
     // A human, with a proof, can reveal the high, the non-revealable and the production record.
     for (coord, value) in [(HIGH, &v.high), (MEDIUM, &v.medium), (PROD, &v.prod)] {
         let out = h.run_pty(&["reveal", coord], &[PASSPHRASE]);
-        assert_eq!(out.status.code(), Some(0), "{coord}: {}", describe(&out));
+        assert_exit(&out, 0, coord);
         assert_eq!(count(&out.stdout, value.as_bytes()), 1, "{coord}");
     }
     // Inject-only is never revealed, proof or not: refused before any prompt.
@@ -492,11 +433,7 @@ fn origin_only_tightens() {
         &[PASSPHRASE],
     );
     assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
-    assert!(
-        stdout(&out).contains("code: needs-proof"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "code: needs-proof", &out);
     assert!(!stdout(&out).contains("passphrase: "), "{}", describe(&out));
     assert_eq!(show(h, HIGH), before);
     // Without a terminal, claiming to be human changes nothing.
@@ -529,10 +466,10 @@ fn a_terminal_alone_does_not_loosen_fingerprint() {
             "{coord}: fingerprinted without a proof: {}",
             describe(&out)
         );
-        assert_eq!(out.status.code(), Some(4), "{coord}: {}", describe(&out));
-        assert!(stdout(&out).contains("proof-invalid"), "{}", describe(&out));
+        assert_exit(&out, 4, coord);
+        assert_contains(&stdout(&out), "proof-invalid", &out);
         let out = h.run_pty(&["fingerprint", coord], &[PASSPHRASE]);
-        assert_eq!(out.status.code(), Some(0), "{coord}: {}", describe(&out));
+        assert_exit(&out, 0, coord);
         assert!(
             stdout(&out).contains("needs a proof of presence"),
             "{coord}: no proof was asked: {}",
@@ -548,29 +485,17 @@ fn a_terminal_alone_does_not_loosen_fingerprint() {
 fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
     let h = Home::new();
     let out = h.ok(&["init", "--passphrase-file", h.pass_file.to_str().unwrap()]);
-    assert!(
-        stderr(&out).contains("no second factor is enrolled"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "no second factor is enrolled", &out);
     let value = canary("unattended");
-    assert!(
-        h.add(
-            HIGH,
-            value.as_bytes(),
-            &["--sensitivity", "high", "--revealable"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        HIGH,
+        value.as_bytes(),
+        &["--sensitivity", "high", "--revealable"],
     );
     let (_, status) = h.json(&["status"]);
     assert_eq!(status["passphrase_proofs"], false, "{status}");
     let out = h.run(&["status"]);
-    assert!(
-        stdout(&out).contains("two-factor code only"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "two-factor code only", &out);
     let refs = h.root.join("refs");
     std::fs::write(&refs, "TOKEN=secret:staging/api/key\n").unwrap();
     let (_, doctor) = h.json(&["doctor", "--refs", refs.to_str().unwrap()]);
@@ -584,11 +509,7 @@ fn an_unattended_unlock_warns_and_the_passphrase_stops_being_a_proof() {
     );
     let out = h.run_pty(&["reveal", HIGH], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-    assert!(
-        stdout(&out).contains("unlocked with a passphrase"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "unlocked with a passphrase", &out);
     assert_not_printed(&h, &value, "the record's value");
 }
 
@@ -600,11 +521,7 @@ fn a_passphrase_file_used_on_an_unlocked_daemon_also_stops_passphrase_proofs() {
     let (_, status) = h.json(&["status"]);
     assert_eq!(status["passphrase_proofs"], true, "{status}");
     let out = h.ok(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
-    assert!(
-        stderr(&out).contains("already unlocked"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "already unlocked", &out);
     let (_, status) = h.json(&["status"]);
     assert_eq!(status["passphrase_proofs"], false, "{status}");
 }

@@ -52,11 +52,7 @@ fn setup_twice_keeps_other_servers_and_text_and_changes_nothing_the_second_time(
         .collect();
     let out = setup_in(&h, &dir, &["--environments", "dev,staging"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("nothing to change"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "nothing to change", &out);
     let again: Vec<Vec<u8>> = [".mcp.json", "CLAUDE.md", ".claude/settings.json"]
         .iter()
         .map(|f| std::fs::read(dir.join(f)).unwrap())
@@ -80,11 +76,7 @@ fn invalid_json_is_reported_and_never_overwritten_and_dry_run_writes_nothing() {
     std::fs::write(dir.join(".mcp.json"), "{not json").unwrap();
     let out = setup_in(&h, &dir, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("setup-invalid-json"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "setup-invalid-json", &out);
     assert_eq!(
         std::fs::read_to_string(dir.join(".mcp.json")).unwrap(),
         "{not json"
@@ -115,7 +107,7 @@ fn the_file_guard_hook_refuses_secret_files_only() {
         let input =
             serde_json::json!({"tool_name": "Read", "tool_input": {"file_path": path}}).to_string();
         let out = h.run_with(c, Some(input.as_bytes()));
-        assert_eq!(out.status.code(), Some(code), "{path}: {}", describe(&out));
+        assert_exit(&out, code, path);
     }
 }
 
@@ -141,12 +133,7 @@ fn the_file_guard_sees_through_backups_links_and_searches_and_fails_closed() {
     std::os::unix::fs::symlink("config/.env.production", dir.join("notes.md")).unwrap();
     let check = |tool: &str, input: serde_json::Value, code: i32| {
         let out = guard(&h, &tool_call(tool, input.clone(), &dir));
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{tool} {input}: {}",
-            describe(&out)
-        );
+        assert_exit(&out, code, format!("{tool} {input}"));
         if code == 2 {
             assert!(stderr(&out).starts_with("kovra: "), "{}", describe(&out));
         }
@@ -217,12 +204,8 @@ fn the_file_guard_sees_through_backups_links_and_searches_and_fails_closed() {
         r#"{"tool_name": "Read", "tool_input": {"file_path": ["a"]}}"#,
     ] {
         let out = guard(&h, input);
-        assert_eq!(out.status.code(), Some(2), "{input:?}: {}", describe(&out));
-        assert!(
-            stderr(&out).contains("refuses this call"),
-            "{}",
-            describe(&out)
-        );
+        assert_exit(&out, 2, format!("{input:?}"));
+        assert_contains(&stderr(&out), "refuses this call", &out);
     }
     // Nothing the guard printed holds the value.
     assert!(!h.transcript_contains(&[b"TOKEN=x".to_vec()]));

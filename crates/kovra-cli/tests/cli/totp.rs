@@ -100,14 +100,10 @@ fn min_validity_waits_for_a_fresh_code() {
     let h = Home::init();
     let (_, b32) = seed("wait");
     let uri = format!("otpauth://totp/x?secret={b32}&period=5");
-    assert!(
-        h.add(
-            "secret:dev/totp/w",
-            uri.as_bytes(),
-            &["--totp", "--sensitivity", "low"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        "secret:dev/totp/w",
+        uri.as_bytes(),
+        &["--totp", "--sensitivity", "low"],
     );
     // With the whole period required, the code is always the next step's, shown at its start.
     let out = h.run(&["--json", "code", "secret:dev/totp/w", "--min-validity", "5"]);
@@ -118,11 +114,7 @@ fn min_validity_waits_for_a_fresh_code() {
     // Longer than the period: refused.
     let out = h.run(&["code", "secret:dev/totp/w", "--min-validity", "6"]);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("min-validity-invalid"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "min-validity-invalid", &out);
 }
 
 #[test]
@@ -156,7 +148,7 @@ fn bad_totp_input_is_refused_and_nothing_is_stored() {
             &["--json", "add", &coord, "--stdin", "--totp"],
             input.as_bytes(),
         );
-        assert_eq!(out.status.code(), Some(1), "{input}: {}", describe(&out));
+        assert_exit(&out, 1, input);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["error"]["code"], *want, "{input}: {v}");
         // The error never echoes the input.
@@ -165,35 +157,23 @@ fn bad_totp_input_is_refused_and_nothing_is_stored() {
     let (_, v) = h.json(&["list"]);
     assert_eq!(v["records"].as_array().map(Vec::len), Some(0), "{v}");
     // A code from a record that is not TOTP.
-    assert!(
-        h.add(
-            "secret:dev/plain/k",
-            b"just-a-password",
-            &["--sensitivity", "low"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        "secret:dev/plain/k",
+        b"just-a-password",
+        &["--sensitivity", "low"],
     );
     let out = h.run(&["code", "secret:dev/plain/k"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("not-totp"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "not-totp", &out);
     // Set on a TOTP record takes a new seed and refuses a bad one.
-    assert!(
-        h.add(
-            "secret:dev/totp/s",
-            b"GEZDGNBVGY3TQOJQ",
-            &["--totp", "--sensitivity", "low"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        "secret:dev/totp/s",
+        b"GEZDGNBVGY3TQOJQ",
+        &["--totp", "--sensitivity", "low"],
     );
     let out = h.run_stdin(&["set", "secret:dev/totp/s", "--stdin"], b"no such base32!");
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("totp-base32-invalid"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "totp-base32-invalid", &out);
 }
 
 #[test]
@@ -217,7 +197,7 @@ fn agents_get_codes_only_from_low_records_and_humans_prove_for_high() {
     assert!(h.run(&["code", "secret:dev/t/lo"]).status.success());
     for name in ["me", "hi", "io"] {
         let out = h.run(&["code", &format!("secret:dev/t/{name}")]);
-        assert_eq!(out.status.code(), Some(4), "{name}: {}", describe(&out));
+        assert_exit(&out, 4, name);
     }
     // A human at a terminal: medium freely, high with the passphrase, inject-only never.
     let out = h.run_pty(&["code", "secret:dev/t/me"], &[]);
@@ -377,14 +357,10 @@ fn unlock_with_2fa_needs_a_fresh_code() {
 fn a_code_is_a_proof_of_presence_once() {
     let h = Home::init();
     let b32 = enable_2fa(&h);
-    assert!(
-        h.add(
-            "secret:dev/db/pw",
-            b"a-high-revealable-value",
-            &["--sensitivity", "high", "--revealable"]
-        )
-        .status
-        .success()
+    h.add_ok(
+        "secret:dev/db/pw",
+        b"a-high-revealable-value",
+        &["--sensitivity", "high", "--revealable"],
     );
     let next = oathtool(&b32, "sha1", 6, 30, now() + 30);
     let out = h.run_pty(&["reveal", "secret:dev/db/pw"], &[&next]);

@@ -13,10 +13,11 @@ sees a human-style terminal exactly as it would in an interactive shell.
 import os
 import re
 import subprocess
-import pty
-import select
 import sys
 import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from pty_common import read_some, spawn
 
 
 def main() -> int:
@@ -25,21 +26,15 @@ def main() -> int:
     argv = sys.argv[3:]
     with open(answers_path, "rb") as f:
         answers = [line.rstrip(b"\n") for line in f]
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp(argv[0], argv)
+    pid, fd = spawn(argv)
     seen = b""
     answered_at = 0
     deadline = time.time() + 60
     while time.time() < deadline:
-        r, _, _ = select.select([fd], [], [], 0.1)
-        if fd in r:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
+        chunk = read_some(fd, 0.1, 4096)
+        if chunk is None:
+            break
+        if chunk:
             seen += chunk
             sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()

@@ -9,23 +9,19 @@ typed. After SECONDS, on SIGTERM, or when the command exits, the command is kill
 terminal showed is written to STATE_DIR/screen, and we exit.
 """
 import os
-import pty
-import select
 import signal
 import sys
 import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from pty_common import read_some, spawn
 
 
 def main() -> int:
     state, seconds = sys.argv[1], float(sys.argv[2])
     assert sys.argv[3] == "--", "usage: pty_hold.py STATE_DIR SECONDS -- CMD [ARGS...]"
     argv = sys.argv[4:]
-    pid, fd = pty.fork()
-    if pid == 0:
-        try:
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)
+    pid, fd = spawn(argv)
 
     def write(name, text):
         with open(os.path.join(state, name + ".tmp"), "w") as f:
@@ -39,18 +35,10 @@ def main() -> int:
     prompted = False
     deadline = time.time() + seconds
     while time.time() < deadline and not stop:
-        try:
-            r, _, _ = select.select([fd], [], [], 0.05)
-        except InterruptedError:
-            continue
-        if fd in r:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        chunk = read_some(fd, 0.05, 4096)
+        if chunk is None:
+            break
+        seen += chunk
         tail = seen.rstrip(b" ")
         if not prompted and tail.endswith(b":") and (b"passphrase" in tail.lower() or tail.endswith(b"code:")):
             prompted = True

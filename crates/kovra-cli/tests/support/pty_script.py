@@ -21,12 +21,13 @@ SPEC_FILE is JSON:
 """
 import json
 import os
-import pty
 import re
-import select
 import signal
 import sys
 import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from pty_common import exit_code, read_some, spawn
 
 
 def main() -> int:
@@ -42,21 +43,19 @@ def main() -> int:
     # A moment before typing, so a program that prints its prompt before turning echo off
     # (stock age) does not echo the answer.
     delay = float(spec.get("answer_delay", 0.15))
-    pid, fd = pty.fork()
-    if pid == 0:
-        try:
-            if spec.get("stdin"):
-                f = os.open(spec["stdin"], os.O_RDONLY)
-                os.dup2(f, 0)
+
+    def redirect():
+        if spec.get("stdin"):
+            f = os.open(spec["stdin"], os.O_RDONLY)
+            os.dup2(f, 0)
+            os.close(f)
+        for key, target in (("stdout", 1), ("stderr", 2)):
+            if spec.get(key):
+                f = os.open(spec[key], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.dup2(f, target)
                 os.close(f)
-            for key, target in (("stdout", 1), ("stderr", 2)):
-                if spec.get(key):
-                    f = os.open(spec[key], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                    os.dup2(f, target)
-                    os.close(f)
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)
+
+    pid, fd = spawn(argv, redirect)
     seen = b""
     mark = 0
     deadline = time.time() + timeout
@@ -66,15 +65,10 @@ def main() -> int:
             os.kill(pid, signal.SIGKILL)
             timed_out = True
             break
-        r, _, _ = select.select([fd], [], [], 0.05)
-        if fd in r:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        chunk = read_some(fd, 0.05)
+        if chunk is None:
+            break
+        seen += chunk
         tail = seen[mark:]
         for rule in rules:
             if rule[2] > 0 and rule[0].search(tail):
@@ -84,16 +78,7 @@ def main() -> int:
                 mark = len(seen)
                 break
     # Drain what is left once the child closed the terminal or was killed.
-    while True:
-        try:
-            r, _, _ = select.select([fd], [], [], 0.05)
-            if fd not in r:
-                break
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
+    while chunk := read_some(fd, 0.05):
         seen += chunk
     if timed_out:
         seen += b"\n[pty_script: timed out]\n"
@@ -102,8 +87,7 @@ def main() -> int:
     _, status = os.waitpid(pid, 0)
     if timed_out:
         return 124
-    code = os.waitstatus_to_exitcode(status)
-    return code if code >= 0 else 128 - code
+    return exit_code(status)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::*;
+use crate::leak::canary;
 
 /// A prompt for a passphrase or a code, at the end of what the terminal shows.
 const PROMPT: &str = r"(?:passphrase|code)[^\n]*:\s*$";
@@ -34,13 +35,7 @@ pub fn pty(
         .root
         .join(format!("pty-{}.json", N.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&spec_file, spec.to_string()).expect("write pty spec");
-    let mut py = Command::new("python3");
-    py.arg(support_dir().join("pty_script.py"))
-        .arg(&spec_file)
-        .arg("--")
-        .arg(kovra_bin())
-        .args(args);
-    copy_env(h, &mut py);
+    let mut py = h.support_cmd("pty_script.py", [&spec_file], args);
     if let Some(d) = dir {
         py.current_dir(d);
     }
@@ -49,15 +44,38 @@ pub fn pty(
     out
 }
 
-/// The environment `h.cmd` gives kovra, on another command.
-pub fn copy_env(h: &Home, into: &mut Command) {
-    let base = h.cmd(&[]);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => into.env(k, v),
-            None => into.env_remove(k),
-        };
-    }
+/// Store `value` at `coord` with `extra` flags; it must succeed.
+pub fn add_ok(h: &Home, coord: &str, value: &str, extra: &[&str]) {
+    let out = h.add(coord, value.as_bytes(), extra);
+    assert!(out.status.success(), "add: {}", describe(&out));
+}
+
+/// A fresh unlocked home holding a canary (named after `tag`) at `coord`, stored with `extra`
+/// flags; the home and the canary.
+pub fn home_with_canary(tag: &str, coord: &str, extra: &[&str]) -> (Home, String) {
+    let h = Home::init();
+    let value = canary(tag);
+    add_ok(&h, coord, &value, extra);
+    (h, value)
+}
+
+/// A project directory `work` under the root whose `.env.refs` has `TOKEN=coord`.
+pub fn work_with_token(h: &Home, coord: &str) -> PathBuf {
+    let work = h.root.join("work");
+    std::fs::create_dir_all(&work).expect("mkdir work");
+    std::fs::write(work.join(".env.refs"), format!("TOKEN={coord}\n")).expect("refs");
+    work
+}
+
+/// The human allowlists `path`; it must succeed.
+pub fn human_allows_ok(h: &Home, path: &Path) {
+    let out = human_allows(h, path);
+    assert!(
+        out.status.success(),
+        "allow add {}: {}",
+        path.display(),
+        describe(&out)
+    );
 }
 
 /// The agent: `kovra ARGS` in `dir`, no terminal, stdin closed, with `env` added.
@@ -141,16 +159,6 @@ pub fn wait_until(deadline: Instant, mut f: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Whether process `pid` has exited (gone, or a zombie nobody reaped yet).
-pub fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(s) => s
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
     }
 }
 

@@ -110,13 +110,8 @@ fn approved_run_cannot_gain_loader_hooks() {
     if nonroot::test_user("hooks::approved_run_cannot_gain_loader_hooks") {
         return;
     }
-    let h = Home::init();
-    let value = canary("hooks");
-    let out = h.add(TOKEN, value.as_bytes(), &["--sensitivity", "high"]);
-    assert!(out.status.success(), "add: {}", describe(&out));
-    let work = h.root.join("work");
-    std::fs::create_dir_all(&work).expect("mkdir work");
-    std::fs::write(work.join(".env.refs"), format!("TOKEN={TOKEN}\n")).expect("refs");
+    let (h, value) = home_with_canary("hooks", TOKEN, &["--sensitivity", "high"]);
+    let work = work_with_token(&h, TOKEN);
     let evil = h.root.join("evil");
     std::fs::create_dir_all(&evil).expect("mkdir evil");
 

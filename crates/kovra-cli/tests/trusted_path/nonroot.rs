@@ -12,14 +12,13 @@
 //! side asserts that the child ran the test and passed, and shows the child's output when it
 //! did not. When we are not root, the body runs here, directly.
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::harness::{describe, support_dir};
+use crate::harness::{describe, drain, support_dir};
 
 pub const TEST_USER: &str = "kovra-test";
 /// A whole test body, as the user, must finish within this.
@@ -157,18 +156,8 @@ fn run_child(test: &str) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn setpriv");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_thread = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
+    let out_thread = drain(child.stdout.take().expect("stdout"));
+    let err_thread = drain(child.stderr.take().expect("stderr"));
     let deadline = Instant::now() + CHILD_TIMEOUT;
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {

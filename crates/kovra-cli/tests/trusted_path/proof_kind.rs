@@ -47,12 +47,7 @@ fn a_vault_unlocked_from_a_file_takes_no_passphrase_proof() {
         .unwrap_or_else(|| panic!("no otpauth URI: {}", describe(&out)))
         .to_string();
     let value = canary("proofkind");
-    let out = h.add(
-        HIGH,
-        value.as_bytes(),
-        &["--sensitivity", "high", "--revealable"],
-    );
-    assert!(out.status.success(), "add: {}", describe(&out));
+    add_ok(&h, HIGH, &value, &["--sensitivity", "high", "--revealable"]);
 
     // An unattended unlock: the passphrase from its file, the code from a file.
     let pid = h.daemon_pid().expect("daemon pid");

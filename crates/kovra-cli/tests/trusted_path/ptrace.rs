@@ -43,12 +43,7 @@ fn tracing_a_waiting_cli_is_refused() {
         "strace is required (scripts/test.sh installs it)"
     );
     let h = Home::init();
-    let out = h.add(
-        HIGH,
-        canary("ptrace").as_bytes(),
-        &["--sensitivity", "high"],
-    );
-    assert!(out.status.success(), "add: {}", describe(&out));
+    add_ok(&h, HIGH, &canary("ptrace"), &["--sensitivity", "high"]);
     let parked = agent(&h, &h.root, &["edit", HIGH, "--sensitivity", "low"], &[]);
     let id = approval_id(&parked)
         .filter(|_| parked.status.code() == Some(5))
@@ -67,7 +62,7 @@ fn tracing_a_waiting_cli_is_refused() {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    copy_env(&h, &mut c);
+    let mut c = h.with_env(c);
     let waiting = Waiting {
         holder: c.spawn().expect("spawn pty_hold.py"),
         state: state.clone(),

@@ -63,14 +63,7 @@ fn relay_never_receives_a_passphrase_and_the_daemon_notices() {
     if nonroot::test_user("relay::relay_never_receives_a_passphrase_and_the_daemon_notices") {
         return;
     }
-    let h = Home::init();
-    let value = canary("relay");
-    let out = h.add(
-        HIGH,
-        value.as_bytes(),
-        &["--sensitivity", "high", "--revealable"],
-    );
-    assert!(out.status.success(), "add: {}", describe(&out));
+    let (h, value) = home_with_canary("relay", HIGH, &["--sensitivity", "high", "--revealable"]);
     // A request the agent parked earlier, for the human to approve later.
     let parked = agent(&h, &h.root, &["edit", HIGH, "--sensitivity", "low"], &[]);
     let id = approval_id(&parked)

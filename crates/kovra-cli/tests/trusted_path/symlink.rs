@@ -85,13 +85,8 @@ fn repointed_symlink_never_executes() {
     if nonroot::test_user("symlink::repointed_symlink_never_executes") {
         return;
     }
-    let h = Home::init();
-    let value = canary("symlink");
-    let out = h.add(TOKEN, value.as_bytes(), &["--sensitivity", "high"]);
-    assert!(out.status.success(), "add: {}", describe(&out));
-    let work = h.root.join("work");
-    std::fs::create_dir_all(&work).expect("mkdir work");
-    std::fs::write(work.join(".env.refs"), format!("TOKEN={TOKEN}\n")).expect("refs");
+    let (h, value) = home_with_canary("symlink", TOKEN, &["--sensitivity", "high"]);
+    let work = work_with_token(&h, TOKEN);
     let marker = work.join("evil-ran");
     let evil = work.join("evil.sh");
     script(&evil, &format!("echo evil >> '{}'", marker.display()));
@@ -115,12 +110,7 @@ fn repointed_symlink_never_executes() {
         ));
     }
     // A root-owned program is.
-    let out = human_allows(&h, Path::new("/bin/true"));
-    assert!(
-        out.status.success(),
-        "allow add /bin/true: {}",
-        describe(&out)
-    );
+    human_allows_ok(&h, Path::new("/bin/true"));
 
     let tool = work.join("tool");
     let run = ["run", "--", "./tool"];
@@ -194,12 +184,7 @@ fn repointed_symlink_never_executes() {
     //    is part of what was approved, so rewriting it (same inode) after the approval makes
     //    it another request, and the new content never runs with the value.
     let _ = std::fs::remove_file(&marker);
-    let out = human_allows(&h, Path::new("/bin/sh"));
-    assert!(
-        out.status.success(),
-        "allow add /bin/sh: {}",
-        describe(&out)
-    );
+    human_allows_ok(&h, Path::new("/bin/sh"));
     let own = work.join("own.sh");
     std::fs::write(&own, "echo approved\n").expect("script");
     let run = ["run", "--", "sh", "./own.sh"];

@@ -65,12 +65,7 @@ fn every_auth_kind_puts_the_credential_on_the_wire_and_scrubs_the_echo() {
             args.extend(["--body", "{}"]);
         }
         let out = b.run(&args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{kind} via {name}: {}",
-            describe(&out)
-        );
+        assert_exit(&out, 0, format!("{kind} via {name}"));
         assert_clean(&format!("{kind} via {name}"), &out, &value);
         for part in &parts {
             assert_clean(&format!("{kind} part"), &out, part);

@@ -62,6 +62,22 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "openssl {args:?}: {}", describe(&out));
 }
 
+/// `openssl req LEAD... -new` with a fresh P-256 key (unencrypted), then `REST...`.
+fn new_p256_key_request(dir: &Path, lead: &[&str], rest: &[&str]) {
+    let mut args = vec!["req"];
+    args.extend_from_slice(lead);
+    args.extend_from_slice(&[
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ]);
+    args.extend_from_slice(rest);
+    openssl(dir, &args);
+}
+
 /// Every host named in a built-in provider file (`hosts`, `default_host`), wildcards included.
 fn builtin_hosts() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kovra-broker/providers");
@@ -107,17 +123,10 @@ fn make_pki(dir: &Path, tag: &str) -> Pki {
     let csr = format!("{tag}-leaf.csr");
     let cert = format!("{tag}-leaf.pem");
     let ext = format!("{tag}-leaf.ext");
-    openssl(
+    new_p256_key_request(
         dir,
+        &["-x509"],
         &[
-            "req",
-            "-x509",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
             "-keyout",
             &ca_key,
             "-out",
@@ -132,16 +141,10 @@ fn make_pki(dir: &Path, tag: &str) -> Pki {
             "keyUsage=critical,keyCertSign,cRLSign",
         ],
     );
-    openssl(
+    new_p256_key_request(
         dir,
+        &[],
         &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
             "-keyout",
             &key,
             "-out",
@@ -386,24 +389,17 @@ impl Broker {
 
     /// Another program, with the environment of this home's commands (test upstream and CA
     /// included).
-    fn with_env(&self, mut c: Command) -> Command {
-        for (k, v) in self.cmd(&[]).get_envs() {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
+    fn with_env(&self, c: Command) -> Command {
+        let mut c = self.h.with_env(c);
+        for (k, v) in &self.vars {
+            c.env(k, v);
         }
         c
     }
 
     fn expect(&self, code: i32, args: &[&str]) -> Output {
         let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "kovra {args:?}: {}",
-            describe(&out)
-        );
+        assert_exit(&out, code, format!("kovra {args:?}"));
         out
     }
 
@@ -482,12 +478,7 @@ impl Broker {
     /// A human at a terminal typing the passphrase: `kovra ARGS` must exit `code`.
     fn human(&self, code: i32, args: &[&str]) -> Output {
         let out = self.pty(args, &[PASSPHRASE]);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{args:?}: {}",
-            describe(&out)
-        );
+        assert_exit(&out, code, format!("{args:?}"));
         out
     }
 
@@ -500,19 +491,7 @@ impl Broker {
 
     /// Under a real pseudo-terminal (a human), typing `answers` at passphrase prompts.
     fn pty(&self, args: &[&str], answers: &[&str]) -> Output {
-        let answers_file = self.h.root.join("answers-broker");
-        std::fs::write(
-            &answers_file,
-            answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
-        )
-        .unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
-        let mut py = Command::new("python3");
-        py.arg(script)
-            .arg(&answers_file)
-            .arg("--")
-            .arg(kovra_bin())
-            .args(args);
+        let py = self.h.pty_answer_cmd("answers-broker", args, answers);
         self.h.run_with(self.with_env(py), None)
     }
 

@@ -77,7 +77,7 @@ fn explicit_pins_choose_the_provider_and_host_for_life() {
     b.add("secret:dev/tools/ci_token", &ci, &["--provider", "openai"]);
     let out = b.expect(0, &echo_with("secret:dev/tools/ci_token"));
     assert_clean("--provider openai", &out, &ci);
-    assert!(stdout(&out).contains("[kovra:"), "{}", describe(&out));
+    assert_contains(&stdout(&out), "[kovra:", &out);
     assert_eq!(
         req_header(&b.up.requests()[0], "authorization"),
         Some(format!("Bearer {ci}"))

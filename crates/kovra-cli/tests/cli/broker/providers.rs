@@ -77,11 +77,7 @@ fn a_custom_provider_needs_a_proof_to_add_and_then_brokers_calls() {
 
     let out = b.expect(0, &api("internal", "GET", "/api/echo"));
     assert_clean("custom", &out, &key);
-    assert!(
-        stdout(&out).contains("[kovra:INTERNAL_API_TOKEN]"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "[kovra:INTERNAL_API_TOKEN]", &out);
     let reqs = b.up.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
     assert_eq!(reqs[0]["sni"], "api.internal.test");
@@ -179,11 +175,7 @@ fn providers_lists_the_built_in_registry() {
     }
 
     let out = b.expect(0, &["providers"]);
-    assert!(
-        stdout(&out).contains("api.openai.com"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "api.openai.com", &out);
     let out = b.expect(0, &["providers", "show", "openai"]);
     let text = stdout(&out);
     assert!(
@@ -331,7 +323,7 @@ fn provider_files_that_set_the_brokers_headers_are_invalid() {
         assert_eq!(code, 2, "{what}: {}", describe(&out));
         assert_eq!(v["error"]["code"], "provider-invalid", "{what}: {v}");
         let out = b.pty(&["providers", "add", &file], &[PASSPHRASE]);
-        assert_eq!(out.status.code(), Some(2), "{what}: {}", describe(&out));
+        assert_exit(&out, 2, what);
     }
     let (_, v, _) = b.json(&["providers"]);
     let names = provider_names(&v);

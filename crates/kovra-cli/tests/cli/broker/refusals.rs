@@ -160,12 +160,8 @@ fn upstream_errors_timeouts_and_oversized_responses_are_reported_without_the_cre
 
     // 404: exit 1, the body still printed, a note on stderr.
     let out = b.expect(1, &api("openai", "GET", "/v1/status404"));
-    assert!(
-        stderr(&out).contains("HTTP 404 from api.openai.com"),
-        "{}",
-        describe(&out)
-    );
-    assert!(stdout(&out).contains("not found"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "HTTP 404 from api.openai.com", &out);
+    assert_contains(&stdout(&out), "not found", &out);
     assert_clean("404", &out, &key);
     assert!(stdout(&out).contains(MARK_OPENAI), "{}", describe(&out));
     let (code, v, out) = b.json(&api("openai", "GET", "/v1/status404"));

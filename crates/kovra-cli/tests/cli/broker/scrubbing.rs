@@ -227,7 +227,7 @@ fn redirects_come_back_to_the_caller_and_are_never_followed() {
     // A location holding the credential is scrubbed, on stderr and in the headers.
     let out = b.expect(0, &api("openai", "GET", "/v1/redirect-leak"));
     assert_clean("redirect-leak", &out, &key);
-    assert!(stderr(&out).contains("HTTP 302"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "HTTP 302", &out);
     let (v, out) = b.json_ok(&api("openai", "GET", "/v1/redirect-leak"));
     assert_clean("redirect-leak --json", &out, &key);
     assert!(v.to_string().contains(MARK_OPENAI), "{v}");

@@ -143,18 +143,8 @@ impl Inspector {
             .process_group(0);
         let t0 = Instant::now();
         let mut child = c.spawn().expect("spawn mcp-inspector (node)");
-        let mut so = child.stdout.take().expect("stdout");
-        let mut se = child.stderr.take().expect("stderr");
-        let t_out = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = so.read_to_end(&mut b);
-            b
-        });
-        let t_err = std::thread::spawn(move || {
-            let mut b = Vec::new();
-            let _ = se.read_to_end(&mut b);
-            b
-        });
+        let t_out = drain(child.stdout.take().expect("stdout"));
+        let t_err = drain(child.stderr.take().expect("stderr"));
         let deadline = Instant::now() + Duration::from_secs(120);
         let status = loop {
             if let Some(s) = child.try_wait().expect("wait inspector") {

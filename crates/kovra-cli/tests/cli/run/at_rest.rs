@@ -30,9 +30,9 @@ fn no_plaintext_lands_in_any_file_under_the_home_or_the_project() {
         "URL=\"postgres://u:{{secret:${ENV}/db/password}}@h/db\"\n",
     ));
     let runs: &[&[&str]] = &[
-        &["run", "--env", "dev", "--", "python3", "-c", PY_ENCODINGS],
-        &["run", "--env", "dev", "--", "sh", "-c", "echo \"$URL\" >&2"],
-        &["run", "--env", "dev", "--", "env"],
+        &run_dev(&["python3", "-c", PY_ENCODINGS]),
+        &run_dev(&["sh", "-c", "echo \"$URL\" >&2"]),
+        &run_dev(&["env"]),
     ];
     for args in runs {
         let out = p.run(args);
@@ -42,7 +42,7 @@ fn no_plaintext_lands_in_any_file_under_the_home_or_the_project() {
     // daemon writes into that file, redacted.
     let log = p.dir.join("run.log");
     let file = std::fs::File::create(&log).unwrap();
-    let mut c = p.cmd(&["run", "--env", "dev", "--", "python3", "-c", PY_ENCODINGS]);
+    let mut c = p.cmd(&run_dev(&["python3", "-c", PY_ENCODINGS]));
     c.stdin(Stdio::null())
         .stdout(file.try_clone().unwrap())
         .stderr(file);

@@ -15,37 +15,24 @@ fn sh_python_and_cat_children_receive_the_values_without_printing_them() {
     // sh: hash and length, computed by the child.
     let out = p.expect(
         0,
-        &[
-            "run",
-            "--env",
-            "dev",
-            "--",
+        &run_dev(&[
             "sh",
             "-c",
             "printf %s \"$TOKEN\" | sha256sum; echo \"len=${#TOKEN}\"",
-        ],
+        ]),
     );
     let text = stdout(&out);
     assert!(text.starts_with(&want), "sh saw another value: {text}");
     assert!(text.contains(&format!("len={}", value.len())), "{text}");
 
     // python3: the same hash, from os.environ.
-    let out = p.expect(
-        0,
-        &[
-            "run", "--env", "dev", "--", "python3", "-c", PY_SHA_OF, "TOKEN",
-        ],
-    );
+    let out = p.expect(0, &run_dev(&["python3", "-c", PY_SHA_OF, "TOKEN"]));
     assert_eq!(stdout(&out).trim(), want, "{}", describe(&out));
 
     // The working directory and argv reach the child intact (spaces, empty strings, dashes).
     let out = p.expect(
         0,
-        &[
-            "run",
-            "--env",
-            "dev",
-            "--",
+        &run_dev(&[
             "python3",
             "-c",
             "import os,sys,json;print(json.dumps([os.getcwd()]+sys.argv[1:]))",
@@ -53,7 +40,7 @@ fn sh_python_and_cat_children_receive_the_values_without_printing_them() {
             "",
             "--x",
             "$TOKEN",
-        ],
+        ]),
     );
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     let cwd = p.dir.canonicalize().unwrap().display().to_string();
@@ -61,7 +48,7 @@ fn sh_python_and_cat_children_receive_the_values_without_printing_them() {
 
     // cat: stdin passes through unchanged.
     let input = b"hello\nworld, from stdin\n\tno secret here\n";
-    let out = p.run_stdin(&["run", "--env", "dev", "--", "cat"], input);
+    let out = p.run_stdin(&run_dev(&["cat"]), input);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(out.stdout, input);
 
@@ -103,15 +90,8 @@ fn the_childs_exit_code_and_signal_death_become_kovras_exit_code() {
         (&["true"], 0),
     ];
     for (argv, code) in cases {
-        let mut args = vec!["run", "--env", "dev", "--"];
-        args.extend_from_slice(argv);
-        let out = p.run(&args);
-        assert_eq!(
-            out.status.code(),
-            Some(*code),
-            "{argv:?}: {}",
-            describe(&out)
-        );
+        let out = p.run(&run_dev(argv));
+        assert_exit(&out, *code, format!("{argv:?}"));
         // A child's own failure is not dressed up as a kovra error.
         assert!(
             !stderr(&out).contains("kovra: error"),
@@ -144,7 +124,7 @@ fn large_stdin_through_cat_arrives_complete_with_the_value_masked() {
     }
     let input_file = p.h.root.join("cat-input");
     std::fs::write(&input_file, &data).unwrap();
-    let mut c = p.cmd(&["run", "--env", "dev", "--", "cat"]);
+    let mut c = p.cmd(&run_dev(&["cat"]));
     c.stdin(std::fs::File::open(&input_file).unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -183,15 +163,11 @@ fn large_stdin_through_cat_arrives_complete_with_the_value_masked() {
 fn output_streams_while_the_child_runs() {
     let (p, value) = with_token("stream");
     let started = Instant::now();
-    let mut live = Live::start(p.cmd(&[
-        "run",
-        "--env",
-        "dev",
-        "--",
+    let mut live = Live::start(p.cmd(&run_dev(&[
         "sh",
         "-c",
         "echo \"first line ${#TOKEN}\"; printf 'prompt> '; sleep 2; echo; echo second line",
-    ]));
+    ])));
     let first = live.wait_for("first line", Duration::from_secs(10));
     let prompt = live.wait_for("prompt> ", Duration::from_secs(10));
     let done = live.finish(&p.h, Duration::from_secs(15));
@@ -217,7 +193,7 @@ fn output_streams_while_the_child_runs() {
 fn a_reader_that_goes_away_stops_the_child() {
     let (p, _) = with_token("pipe");
     // `yes | head -1`: once our end of the pipe is closed, the child must not run forever.
-    let mut c = p.cmd(&["run", "--env", "dev", "--", "yes", "still here"]);
+    let mut c = p.cmd(&run_dev(&["yes", "still here"]));
     c.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -245,15 +221,11 @@ fn a_reader_that_goes_away_stops_the_child() {
 #[test]
 fn sigint_to_kovra_stops_a_python_http_server_and_kovra_exits_with_its_status() {
     let (p, value) = with_token("http");
-    let mut live = Live::start(p.cmd(&[
-        "run",
-        "--env",
-        "dev",
-        "--",
+    let mut live = Live::start(p.cmd(&run_dev(&[
         "sh",
         "-c",
         "echo \"pid=$$\"; exec python3 -u -m http.server 0 --bind 127.0.0.1",
-    ]));
+    ])));
     live.wait_for("Serving HTTP on 127.0.0.1 port ", Duration::from_secs(20));
     let server: i32 = live.line_after("pid=").trim().parse().unwrap();
     let port: u16 = live
@@ -317,15 +289,8 @@ fn signals_to_kovra_reach_the_child_and_its_status_comes_back() {
         (Signal::SIGHUP, 129),
         (Signal::SIGQUIT, 131),
     ] {
-        let mut live = Live::start(p.cmd(&[
-            "run",
-            "--env",
-            "dev",
-            "--",
-            "sh",
-            "-c",
-            "echo \"pid=$$\"; exec sleep 30",
-        ]));
+        let mut live =
+            Live::start(p.cmd(&run_dev(&["sh", "-c", "echo \"pid=$$\"; exec sleep 30"])));
         live.wait_for("pid=", Duration::from_secs(10));
         let child: i32 = live.line_after("pid=").trim().parse().unwrap();
         wait_comm(child, "sleep", Duration::from_secs(10));
@@ -341,11 +306,7 @@ fn signals_to_kovra_reach_the_child_and_its_status_comes_back() {
         assert!(!alive(child), "{sig:?}: the child survived");
     }
     // A child that handles the signal exits with its own code, which kovra passes on.
-    let mut live = Live::start(p.cmd(&[
-        "run",
-        "--env",
-        "dev",
-        "--",
+    let mut live = Live::start(p.cmd(&run_dev(&[
         "python3",
         "-u",
         "-c",
@@ -353,23 +314,19 @@ fn signals_to_kovra_reach_the_child_and_its_status_comes_back() {
          signal.signal(signal.SIGINT, lambda *a: sys.exit(42))\n\
          print('ready')\n\
          time.sleep(30)",
-    ]));
+    ])));
     live.wait_for("ready", Duration::from_secs(10));
     wait_catching(live.pid(), Signal::SIGINT, Duration::from_secs(10));
     kill(live.pid(), Signal::SIGINT).unwrap();
     let done = live.finish(&p.h, Duration::from_secs(10));
     assert_eq!(done.status.code(), Some(42), "{}", done.describe());
     // Python's own KeyboardInterrupt: it re-raises SIGINT on exit, so 130.
-    let mut live = Live::start(p.cmd(&[
-        "run",
-        "--env",
-        "dev",
-        "--",
+    let mut live = Live::start(p.cmd(&run_dev(&[
         "python3",
         "-u",
         "-c",
         "import time\nprint('ready')\ntime.sleep(30)",
-    ]));
+    ])));
     live.wait_for("ready", Duration::from_secs(10));
     wait_catching(live.pid(), Signal::SIGINT, Duration::from_secs(10));
     kill(live.pid(), Signal::SIGINT).unwrap();
@@ -385,15 +342,7 @@ fn signals_to_kovra_reach_the_child_and_its_status_comes_back() {
 #[test]
 fn a_killed_client_takes_its_child_with_it() {
     let (p, _) = with_token("orphan");
-    let mut live = Live::start(p.cmd(&[
-        "run",
-        "--env",
-        "dev",
-        "--",
-        "sh",
-        "-c",
-        "echo \"pid=$$\"; exec sleep 60",
-    ]));
+    let mut live = Live::start(p.cmd(&run_dev(&["sh", "-c", "echo \"pid=$$\"; exec sleep 60"])));
     live.wait_for("pid=", Duration::from_secs(10));
     let child: i32 = live.line_after("pid=").trim().parse().unwrap();
     assert!(alive(child));

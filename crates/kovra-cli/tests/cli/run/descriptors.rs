@@ -35,7 +35,7 @@ fn foreign_fds(listing: &str, h: &Home, own_stdio_tty: bool) -> Vec<String> {
 #[test]
 fn a_child_inherits_no_socket_or_vault_file_of_the_daemon() {
     let (p, _) = with_token("fds");
-    let out = p.expect(0, &["run", "--env", "dev", "--", "python3", "-c", PY_FDS]);
+    let out = p.expect(0, &run_dev(&["python3", "-c", PY_FDS]));
     let text = stdout(&out);
     assert!(text.contains("fd 0 ") && text.contains("fd 2 "), "{text}");
     let foreign = foreign_fds(&text, &p.h, false);
@@ -45,12 +45,7 @@ fn a_child_inherits_no_socket_or_vault_file_of_the_daemon() {
 #[test]
 fn a_pty_child_holds_only_its_own_terminal() {
     let (p, _) = with_token("ptyfds");
-    let out = p.pty_run(
-        24,
-        200,
-        json!([]),
-        &["run", "--env", "dev", "--", "python3", "-c", PY_FDS],
-    );
+    let out = p.pty_run(24, 200, json!([]), &run_dev(&["python3", "-c", PY_FDS]));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let text = stdout(&out);
     assert!(text.contains("fd 0 /dev/pts/"), "{text}");
@@ -110,7 +105,7 @@ fn a_second_run_cannot_read_a_terminal_runs_unredacted_output() {
     ]);
     let a = a.wait_with_output().unwrap();
     assert_eq!(a.status.code(), Some(0), "{}", describe(&a));
-    assert!(stdout(&a).contains("A [kovra:TOKEN]"), "{}", describe(&a));
+    assert_contains(&stdout(&a), "A [kovra:TOKEN]", &a);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(
         !stdout(&out).contains("master"),

@@ -112,7 +112,7 @@ fn only_injects_just_the_named_variables() {
     // A name the file does not define is an error, and nothing runs.
     let out = p.run(&["run", "--only", "NOPE", "--", "sh", "-c", "touch child-ran"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(stderr(&out).contains("NOPE"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "NOPE", &out);
     assert!(stderr(&out).contains("code: refs-invalid"));
     assert!(!p.marker().exists());
     assert_not_printed(&p.h, &a, "value a");
@@ -136,16 +136,12 @@ fn env_passthrough_fallbacks_and_literals_reach_the_child() {
     ));
     let out = p.run_env(
         &[("MY_INPUT", "from-the-caller")],
-        &[
-            "run",
-            "--env",
-            "dev",
-            "--",
+        &run_dev(&[
             "python3",
             "-c",
             "import os,json;print(json.dumps({k: os.environ.get(k) for k in \
              ['FROM_ENV','FROM_ENV_FB','UNSET_FB','SECRET_FB','LIT','DQ','SQ','MIX']}))",
-        ],
+        ]),
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -172,15 +168,7 @@ fn env_passthrough_fallbacks_and_literals_reach_the_child() {
     p.refs("NEEDED=${env:SURELY_UNSET_VAR_Y}\n");
     let out = p.run(&["run", "--", "sh", "-c", "touch child-ran"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("SURELY_UNSET_VAR_Y"),
-        "{}",
-        describe(&out)
-    );
-    assert!(
-        stderr(&out).contains("code: env-unset"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "SURELY_UNSET_VAR_Y", &out);
+    assert_contains(&stderr(&out), "code: env-unset", &out);
     assert!(!p.marker().exists());
 }

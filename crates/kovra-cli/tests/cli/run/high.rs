@@ -44,11 +44,7 @@ fn a_high_record_never_goes_into_an_executable_that_is_not_allowlisted() {
         // Not even for a human with the passphrase: no prompt, still refused.
         let out = p.pty_answer(&args, &[PASSPHRASE]);
         assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-        assert!(
-            stdout(&out).contains("code: policy-denied"),
-            "{}",
-            describe(&out)
-        );
+        assert_contains(&stdout(&out), "code: policy-denied", &out);
         assert!(!stdout(&out).contains("passphrase: "), "{}", describe(&out));
         p.assert_nothing_ran(&out);
     }
@@ -100,11 +96,7 @@ fn an_allowlisted_executable_gets_a_high_value_only_with_a_proof_of_presence() {
     // A human with a wrong passphrase: refused, nothing runs.
     let out = p.pty_answer(&["run", "--", "./tool.sh"], &["not the passphrase"]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-    assert!(
-        stdout(&out).contains("code: proof-invalid"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stdout(&out), "code: proof-invalid", &out);
     p.assert_nothing_ran(&out);
     // A human who types the passphrase: it runs, with the value.
     let out = p.pty_answer(&["run", "--", "./tool.sh"], &[PASSPHRASE]);
@@ -130,11 +122,7 @@ fn an_allowlisted_executable_gets_a_high_value_only_with_a_proof_of_presence() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let out = p.run(&["run", "--", "./tool.sh"]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("code: policy-denied"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), "code: policy-denied", &out);
     assert!(!p.marker().exists());
     assert_not_printed(&p.h, &value, "the injected value");
 }

@@ -37,48 +37,12 @@ mod terminals;
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// A vault home plus a project directory to run in (the children's working directory).
-struct Proj {
-    h: Home,
-    dir: PathBuf,
-}
+/// The project of a run test (`Project`, with the helpers below).
+type Proj = Project;
 
 impl Proj {
-    fn new() -> Proj {
-        let h = Home::init();
-        let dir = h.root.join("proj");
-        std::fs::create_dir_all(&dir).unwrap();
-        Proj { h, dir }
-    }
-
-    /// Write `./.env.refs`.
-    fn refs(&self, text: &str) {
-        std::fs::write(self.dir.join(".env.refs"), text).unwrap();
-    }
-
-    /// Store a record; it must succeed.
-    fn add(&self, coord: &str, value: &str, extra: &[&str]) {
-        let out = self.h.add(coord, value.as_bytes(), extra);
-        assert!(out.status.success(), "add {coord}: {}", describe(&out));
-    }
-
-    /// A `kovra` command in the project directory.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.h.cmd(args);
-        c.current_dir(&self.dir);
-        c
-    }
-
     fn run(&self, args: &[&str]) -> Output {
         self.h.run_with(self.cmd(args), None)
-    }
-
-    fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
-        let mut c = self.cmd(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        self.h.run_with(c, None)
     }
 
     fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
@@ -88,53 +52,29 @@ impl Proj {
     /// `args` must exit with `code`.
     fn expect(&self, code: i32, args: &[&str]) -> Output {
         let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{args:?}: {}",
-            describe(&out)
-        );
+        assert_exit(&out, code, format!("{args:?}"));
         out
     }
 
     /// The harness's `pty_answer.py` (a real PTY of size 0x0, typing passphrases), run in
     /// the project directory.
     fn pty_answer(&self, args: &[&str], answers: &[&str]) -> Output {
-        let answers_file = self.h.root.join("answers-run");
-        std::fs::write(
-            &answers_file,
-            answers.iter().map(|a| format!("{a}\n")).collect::<String>(),
-        )
-        .unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_answer.py");
-        let mut py = Command::new("python3");
-        py.arg(script)
-            .arg(&answers_file)
-            .arg("--")
-            .arg(kovra_bin())
-            .args(args)
-            .current_dir(&self.dir);
-        copy_env(&self.h, &mut py);
+        let mut py = self.h.pty_answer_cmd("answers-run", args, answers);
+        py.current_dir(&self.dir);
         self.h.run_with(py, None)
     }
 
     /// A command that runs `kovra ARGS` on a fresh PTY of `rows` x `cols` (its controlling
-    /// terminal), following `steps`: `[wait_for_text, "type", text]`,
-    /// `[wait_for_text, "resize", [rows, cols]]` or `[wait_for_text, "sleep", seconds]`.
+    /// terminal; `tests/support/pty_drive.py`), following `steps`: `[wait_for_text, "type",
+    /// text]`, `[wait_for_text, "resize", [rows, cols]]` or `[wait_for_text, "sleep", seconds]`.
     /// Everything the terminal showed goes to stdout; it exits with kovra's status.
     fn pty_drive(&self, rows: u16, cols: u16, steps: Value, args: &[&str]) -> Command {
-        let script = self.h.root.join("pty_drive.py");
-        std::fs::write(&script, PTY_DRIVE).unwrap();
-        let mut py = Command::new("python3");
-        py.arg(script)
-            .arg(rows.to_string())
-            .arg(cols.to_string())
-            .arg(steps.to_string())
-            .arg("--")
-            .arg(kovra_bin())
-            .args(args)
-            .current_dir(&self.dir);
-        copy_env(&self.h, &mut py);
+        let mut py = self.h.support_cmd(
+            "pty_drive.py",
+            [rows.to_string(), cols.to_string(), steps.to_string()],
+            args,
+        );
+        py.current_dir(&self.dir);
         py
     }
 
@@ -176,64 +116,6 @@ impl Proj {
         );
     }
 }
-
-fn copy_env(h: &Home, into: &mut Command) {
-    let base = h.cmd(&[]);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => into.env(k, v),
-            None => into.env_remove(k),
-        };
-    }
-}
-
-/// A PTY driver (Python's `pty`): sets the window size before exec, follows the steps,
-/// prints everything the terminal showed, exits with the child's status.
-const PTY_DRIVE: &str = r#"
-import fcntl, json, os, pty, select, signal, struct, sys, termios, time
-rows, cols = int(sys.argv[1]), int(sys.argv[2])
-steps = json.loads(sys.argv[3])
-assert sys.argv[4] == "--"
-argv = sys.argv[5:]
-pid, fd = pty.fork()
-if pid == 0:
-    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    os.execvp(argv[0], argv)
-seen = b""
-mark = 0
-deadline = time.time() + 30
-while True:
-    if time.time() > deadline:
-        os.kill(pid, signal.SIGKILL)
-        seen += b"\n[pty_drive: timed out]\n"
-        break
-    if steps:
-        at = seen.find(steps[0][0].encode(), mark)
-        if at >= 0:
-            _, action, arg = steps.pop(0)
-            mark = at + 1
-            if action == "type":
-                os.write(fd, arg.encode())
-            elif action == "resize":
-                fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", arg[0], arg[1], 0, 0))
-            elif action == "sleep":
-                time.sleep(arg)
-            continue
-    r, _, _ = select.select([fd], [], [], 0.05)
-    if fd in r:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-sys.stdout.buffer.write(seen)
-sys.stdout.flush()
-_, status = os.waitpid(pid, 0)
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"#;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -467,6 +349,13 @@ fn write_executable(path: &Path, text: &str) {
 }
 
 /// A project with one medium record, `TOKEN`, wired in `.env.refs`.
+/// The arguments of `kovra run --env dev -- CHILD...` (the dev refs, then the child).
+fn run_dev<'a>(child: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "--env", "dev", "--"];
+    args.extend_from_slice(child);
+    args
+}
+
 fn with_token(tag: &str) -> (Proj, String) {
     let p = Proj::new();
     let value = canary(tag);

@@ -82,7 +82,7 @@ fn no_encoding_of_an_injected_value_reaches_the_callers_stdout_or_stderr() {
     let value = tricky_canary("redact");
     p.add("secret:dev/app/token", &value, &[]);
     p.refs("TOKEN=secret:${ENV}/app/token\n");
-    let out = p.run(&["run", "--env", "dev", "--", "python3", "-c", PY_ENCODINGS]);
+    let out = p.run(&run_dev(&["python3", "-c", PY_ENCODINGS]));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (so, se) = (stdout(&out), stderr(&out));
     for label in [
@@ -136,15 +136,7 @@ fn a_value_inside_a_template_is_masked_inside_the_url() {
     p.refs("DATABASE_URL=\"postgres://u:{{secret:${ENV}/db/password}}@{{env:DB_HOST}}/db\"\n");
     let out = p.run_env(
         &[("DB_HOST", "db.internal")],
-        &[
-            "run",
-            "--env",
-            "dev",
-            "--",
-            "sh",
-            "-c",
-            "echo \"$DATABASE_URL\"",
-        ],
+        &run_dev(&["sh", "-c", "echo \"$DATABASE_URL\""]),
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(
@@ -154,16 +146,7 @@ fn a_value_inside_a_template_is_masked_inside_the_url() {
     // The child did get the real URL.
     let out = p.run_env(
         &[("DB_HOST", "db.internal")],
-        &[
-            "run",
-            "--env",
-            "dev",
-            "--",
-            "python3",
-            "-c",
-            PY_SHA_OF,
-            "DATABASE_URL",
-        ],
+        &run_dev(&["python3", "-c", PY_SHA_OF, "DATABASE_URL"]),
     );
     assert_eq!(
         stdout(&out).trim(),

@@ -126,12 +126,8 @@ fn an_unresolved_coordinate_is_refused_naming_its_line() {
     // `${ENV}` with no --env: the coordinate cannot be addressed at all.
     let out = run_touch(&p, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(stderr(&out).contains(".env.refs:2:7"), "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("code: coordinate-invalid"),
-        "{}",
-        describe(&out)
-    );
+    assert_contains(&stderr(&out), ".env.refs:2:7", &out);
+    assert_contains(&stderr(&out), "code: coordinate-invalid", &out);
     p.assert_nothing_ran(&out);
 }
 
@@ -178,10 +174,7 @@ fn a_fallback_on_a_production_coordinate_is_refused() {
         );
     }
     // Under a non-production environment the fallback applies.
-    let out = p.expect(
-        0,
-        &["run", "--env", "dev", "--", "sh", "-c", "echo \"DB=$DB\""],
-    );
+    let out = p.expect(0, &run_dev(&["sh", "-c", "echo \"DB=$DB\""]));
     assert_eq!(stdout(&out), "DB=devpass\n");
     assert_not_printed(&p.h, &prod, "the production value");
 }
@@ -233,7 +226,7 @@ fn a_command_that_does_not_exist_or_cannot_be_executed_is_refused() {
     // A PATH without the command: not found, although it exists elsewhere.
     let out = p.run_env(
         &[("PATH", p.dir.display().to_string().as_str())],
-        &["run", "--env", "dev", "--", "python3", "-c", "pass"],
+        &run_dev(&["python3", "-c", "pass"]),
     );
     assert_refused(&p, &out, 127, "command-not-found", &["python3"]);
     assert_not_printed(&p.h, &value, "the injected value");

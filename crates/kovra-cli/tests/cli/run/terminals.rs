@@ -12,12 +12,7 @@ const PY_TTY: &str = "import os,sys;print('tty', sys.stdin.isatty(), sys.stdout.
 #[test]
 fn a_child_gets_a_terminal_of_the_callers_size_only_when_kovra_is_on_one() {
     let (p, value) = with_token("pty");
-    let out = p.pty_run(
-        40,
-        120,
-        json!([]),
-        &["run", "--env", "dev", "--", "python3", "-c", PY_TTY],
-    );
+    let out = p.pty_run(40, 120, json!([]), &run_dev(&["python3", "-c", PY_TTY]));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let text = stdout(&out);
     assert!(text.contains("tty True True True"), "{text}");
@@ -26,7 +21,7 @@ fn a_child_gets_a_terminal_of_the_callers_size_only_when_kovra_is_on_one() {
         "{text}"
     );
     // Without a terminal: pipes, no PTY.
-    let out = p.expect(0, &["run", "--env", "dev", "--", "python3", "-c", PY_TTY]);
+    let out = p.expect(0, &run_dev(&["python3", "-c", PY_TTY]));
     assert_eq!(stdout(&out), "tty False False False\nsize None\n");
     assert_not_printed(&p.h, &value, "the injected value");
 }
@@ -34,7 +29,7 @@ fn a_child_gets_a_terminal_of_the_callers_size_only_when_kovra_is_on_one() {
 #[test]
 fn a_child_gets_a_terminal_even_when_the_callers_terminal_has_no_size() {
     let (p, _) = with_token("pty0");
-    let out = p.pty_answer(&["run", "--env", "dev", "--", "python3", "-c", PY_TTY], &[]);
+    let out = p.pty_answer(&run_dev(&["python3", "-c", PY_TTY]), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let text = stdout(&out);
     assert!(text.contains("tty True True True"), "{text}");
@@ -48,33 +43,25 @@ fn on_a_terminal_input_line_editing_ctrl_c_and_window_size_changes_reach_the_chi
         24,
         80,
         json!([["ready>", "type", "helo\u{7f}lo\r"]]),
-        &[
-            "run",
-            "--env",
-            "dev",
-            "--",
+        &run_dev(&[
             "python3",
             "-c",
             "print('ready>', flush=True); s=input(); print('got', s[::-1], len(s))",
-        ],
+        ]),
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(stdout(&out).contains("got olleh 5"), "{}", describe(&out));
+    assert_contains(&stdout(&out), "got olleh 5", &out);
 
     // Ctrl-C typed at the terminal interrupts the child, not just kovra.
     let out = p.pty_run(
         24,
         80,
         json!([["sleeping", "sleep", 0.2], ["", "type", "\u{3}"]]),
-        &[
-            "run",
-            "--env",
-            "dev",
-            "--",
+        &run_dev(&[
             "python3",
             "-c",
             "import time; print('sleeping', flush=True); time.sleep(20); print('overslept')",
-        ],
+        ]),
     );
     assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
     assert!(!stdout(&out).contains("overslept"), "{}", describe(&out));
@@ -84,23 +71,17 @@ fn on_a_terminal_input_line_editing_ctrl_c_and_window_size_changes_reach_the_chi
         24,
         80,
         json!([["ready>", "sleep", 0.3], ["", "resize", [50, 132]]]),
-        &[
-            "run",
-            "--env",
-            "dev",
-            "--",
-            "python3",
+        &run_dev(&["python3",
             "-c",
             "import os,signal,sys,time\n\
              def winch(*a):\n    s=os.get_terminal_size(1); print('winch', s.columns, s.lines, flush=True); sys.exit(0)\n\
              signal.signal(signal.SIGWINCH, winch)\n\
              print('ready>', flush=True)\n\
              time.sleep(10)\n\
-             print('no winch')",
-        ],
+             print('no winch')"]),
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(stdout(&out).contains("winch 132 50"), "{}", describe(&out));
+    assert_contains(&stdout(&out), "winch 132 50", &out);
     assert_not_printed(&p.h, &value, "the injected value");
 }
 

@@ -63,6 +63,16 @@ struct Run {
 }
 
 impl Run {
+    /// The first line the terminal showed that contains `marker` (the question asked);
+    /// fails naming `what` when there is none.
+    fn tty_line(&self, marker: &str, what: &str) -> String {
+        self.tty
+            .lines()
+            .find(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("no {what} question: {}", self.describe()))
+            .to_string()
+    }
+
     fn describe(&self) -> String {
         format!(
             "status {:?}\n--- terminal:\n{}\n--- stdout:\n{}\n--- stderr:\n{}",
@@ -99,18 +109,6 @@ fn code_of(out: &Output) -> String {
     error_code_of(&stdout(out), &stderr(out))
 }
 
-/// The environment of `h`'s commands, on another program.
-fn with_env(h: &Home, mut c: Command) -> Command {
-    let base = h.cmd(&[]);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    c
-}
-
 /// Run `argv` at a fresh pseudo-terminal with `h`'s environment, answering by `rules`
 /// (`[regex, answer, times]`). Stdout and stderr go to files (the terminal stays the
 /// controlling terminal). `record`: add everything to `h`'s transcript (off only for the
@@ -137,7 +135,7 @@ fn pty(
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_script.py");
     let mut py = Command::new("python3");
     py.arg(script).arg(&spec_path).arg("--").args(argv);
-    let mut py = with_env(h, py);
+    let mut py = h.with_env(py);
     if let Some(d) = cwd {
         py.current_dir(d);
     }
@@ -581,12 +579,7 @@ fn hash_via_run(h: &Home, coord: &str) -> String {
         "-c",
         "printf %s \"$X\" | sha256sum",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "run {coord}: {}",
-        describe(&out)
-    );
+    assert_exit(&out, 0, format!("run {coord}"));
     stdout(&out)
         .split_whitespace()
         .next()
@@ -601,12 +594,7 @@ fn reveal_plain(h: &Home, coord: &str) -> Vec<u8> {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "reveal {coord}: {}",
-        describe(&out)
-    );
+    assert_exit(&out, 0, format!("reveal {coord}"));
     out.stdout
 }
 
@@ -676,17 +664,11 @@ fn assert_token_nowhere(homes: &[&Home], token: &str, dirs: &[&Path]) {
 /// are made; too large to search naively, and built before any canary existed).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.is_file() && p.file_name().is_none_or(|n| n != "kovra") {
-                out.push(p);
-            }
+    walk(dir, &mut |p| {
+        if p.file_name().is_none_or(|n| n != "kovra") {
+            out.push(p.to_path_buf());
         }
-    }
+    });
     out
 }
 

@@ -51,12 +51,7 @@ fn round_trip_between_two_vaults() {
     // B receives: asked for the token, then to accept A's fingerprint, then a proof.
     let run = receive_tty(&b, &s.file, &s.token, "y", &[]);
     assert_eq!(run.code, Some(0), "receive: {}", run.describe());
-    let q = run
-        .tty
-        .lines()
-        .find(|l| l.contains("accept sender"))
-        .unwrap_or_else(|| panic!("no sender question: {}", run.describe()))
-        .to_string();
+    let q = run.tty_line("accept sender", "sender");
     assert!(
         q.contains(&ida.fingerprint),
         "the question does not show A's fingerprint: {q}"
@@ -182,13 +177,13 @@ fn the_usb_kit_carries_records_to_a_new_vault() {
     let prefix = b.root.join("prefix");
     let mut sh = Command::new("sh");
     sh.arg(dir.join("install.sh"));
-    let mut sh = with_env(&b, sh);
+    let mut sh = b.with_env(sh);
     sh.env("KOVRA_KIT_PREFIX", &prefix)
         .env("KOVRA_PASSPHRASE_FILE", &b.pass_file)
         .env("HOME", &b.root)
         .current_dir(&b.root);
     let o = b.run_with(sh, None);
-    assert_eq!(o.status.code(), Some(0), "install.sh: {}", describe(&o));
+    assert_exit(&o, 0, "install.sh");
     let installed = prefix.join("bin/kovra");
     assert!(
         installed.is_file()
@@ -239,12 +234,7 @@ fn the_usb_kit_carries_records_to_a_new_vault() {
     assert!(tokens_in(&run.all()).is_empty());
     let run = seal("y");
     assert_eq!(run.code, Some(0), "seal: {}", run.describe());
-    let q = run
-        .tty
-        .lines()
-        .find(|l| l.contains("does the new machine show"))
-        .unwrap_or_else(|| panic!("no fingerprint question: {}", run.describe()))
-        .to_string();
+    let q = run.tty_line("does the new machine show", "fingerprint");
     assert_eq!(fingerprints_in(&q), vec![idb.fingerprint.clone()], "{q}");
     assert!(dir.join("package.age").is_file());
     let tokens = tokens_in(&run.tty);

@@ -26,13 +26,8 @@ fn raw_receive(h: &Home, file: &Path, token: &str, scope: Value, force: bool) ->
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/raw_request.py");
     let mut py = Command::new("python3");
     py.arg(script).arg(&socket);
-    let out = h.run_with(with_env(h, py), Some(envelope.to_string().as_bytes()));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "raw request: {}",
-        describe(&out)
-    );
+    let out = h.run_with(h.with_env(py), Some(envelope.to_string().as_bytes()));
+    assert_exit(&out, 0, "raw request");
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("the reply is not JSON ({e}): {}", describe(&out)))
 }

@@ -130,17 +130,6 @@ fn set_version_blobs(c: &Connection, lookup: &[u8], version: i64, meta: &[u8], v
     assert_eq!(n, 1);
 }
 
-/// Is the process gone (or a zombie)?
-fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(s) => s
-            .rfind(')')
-            .and_then(|i| s[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
-    }
-}
-
 /// Stop the daemon and wait until it has let go of the home.
 pub(crate) fn stop_and_wait(h: &Home) {
     let pid = h.daemon_pid();
@@ -202,7 +191,7 @@ fn assert_audit_broken(h: &Home, problems: &[&str]) -> Value {
     // The human form says so too, with the stable code.
     let out = h.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(8), "{}", describe(&out));
-    assert!(stderr(&out).contains("audit-broken"), "{}", describe(&out));
+    assert_contains(&stderr(&out), "audit-broken", &out);
     doc
 }
 
