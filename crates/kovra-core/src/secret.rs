@@ -143,6 +143,20 @@ impl PartialEq for SecretString {
 
 impl Eq for SecretString {}
 
+/// Stored secret text (a seed in a settings record) goes into the sealed JSON as a string
+/// and comes out straight into a `SecretString`: the parsed `String` is moved, not copied.
+impl serde::Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.expose())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(SecretString::new)
+    }
+}
+
 /// Constant-time equality: the time depends on the lengths only, never on where the
 /// contents first differ.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {

@@ -1,6 +1,7 @@
 //! Carrying out an approved brokered call, outside the daemon's state lock: other requests
 //! keep flowing while the upstream answers. The result is audited before it is returned.
 
+use kovra_core::secret::SecretBytes;
 use kovra_proto::ErrorCode;
 use std::time::Duration;
 
@@ -8,7 +9,6 @@ use base64::Engine as _;
 use kovra_broker::{Checked, Provider};
 use kovra_core::audit::AuditEntry;
 use kovra_proto::{ApiReply, ErrorReply, Reply, Response};
-use zeroize::Zeroizing;
 
 use crate::handler::Daemon;
 
@@ -17,7 +17,7 @@ pub struct ApiPlan {
     pub provider: Provider,
     pub host: String,
     pub checked: Checked,
-    pub secret: Zeroizing<Vec<u8>>,
+    pub secret: SecretBytes,
     /// The name responses are scrubbed to (`[kovra:OPENAI_API_KEY]`).
     pub secret_name: String,
     pub timeout: Duration,
@@ -49,7 +49,14 @@ pub fn execute(daemon: &Daemon, plan: ApiPlan) -> Response {
     };
     let path = checked.path.clone();
     let method = checked.method.clone();
-    let result = broker.call(&provider, &host, checked, &secret, &secret_name, timeout);
+    let result = broker.call(
+        &provider,
+        &host,
+        checked,
+        secret.expose(),
+        &secret_name,
+        timeout,
+    );
     drop(secret);
     let response = match result {
         Ok(out) => {

@@ -2,6 +2,7 @@
 //! into the child's environment, and its output is redacted on its way to the client's own
 //! stdout and stderr (passed to us as descriptors). Plaintext never crosses the socket.
 
+use kovra_core::secret::{SecretBytes, SecretString};
 use kovra_proto::ErrorCode;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -20,7 +21,6 @@ use kovra_proto::{Envelope, ErrorReply, Reply, Request, Response, TermSize};
 use kovra_redact::Redactor;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use zeroize::Zeroizing;
 
 use crate::fdreader::FdReader;
 use crate::os;
@@ -33,13 +33,13 @@ pub struct RunPlan {
     pub exec_by_descriptor: bool,
     /// Values delivered on descriptors (`fd:secret:…`): the child's descriptor number and
     /// the bytes, written into a pipe before it starts.
-    pub descriptors: Vec<(usize, Zeroizing<Vec<u8>>)>,
+    pub descriptors: Vec<(usize, SecretBytes)>,
     pub argv: Vec<String>,
     pub cwd: PathBuf,
     /// The caller's environment without `KOVRA_*`, then the injected variables.
-    pub env: Vec<(String, Zeroizing<String>)>,
+    pub env: Vec<(String, SecretString)>,
     /// Values to mask in the child's output, named by variable.
-    pub secrets: Vec<(String, Zeroizing<Vec<u8>>)>,
+    pub secrets: Vec<(String, SecretBytes)>,
     pub tty: Option<TermSize>,
 }
 
@@ -69,7 +69,7 @@ fn descriptor_pipes(plan: &RunPlan) -> std::io::Result<(Vec<(i32, OwnedFd)>, Opt
     for (target, bytes) in &plan.descriptors {
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         // At most 64 KiB (checked when the run was prepared): an empty pipe takes it whole.
-        File::from(write).write_all(bytes)?;
+        File::from(write).write_all(bytes.expose())?;
         let read = os::dup_above(&read, floor)?;
         pipes.push((i32::try_from(*target).unwrap_or(i32::MAX), read));
     }
@@ -193,7 +193,7 @@ pub fn execute(
         return;
     };
     let redactor = Arc::new(Redactor::new(
-        plan.secrets.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+        plan.secrets.iter().map(|(n, v)| (n.as_str(), v.expose())),
     ));
 
     let (pipes, program_file) = match descriptor_pipes(&plan) {
@@ -226,7 +226,7 @@ pub fn execute(
         .current_dir(&plan.cwd)
         .env_clear();
     for (k, v) in &plan.env {
-        cmd.env(k, v.as_str());
+        cmd.env(k, v.expose());
     }
     let (done_tx, done_rx) = mpsc::channel();
     let stop_input = Arc::new(AtomicBool::new(false));

@@ -4,9 +4,10 @@
 use age::secrecy::ExposeSecret;
 use base64::Engine as _;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use kovra_core::secret::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::ShareError;
 
@@ -17,11 +18,12 @@ pub struct Identity {
     signing: SigningKey,
 }
 
-/// What is stored in the vault: both private keys, as text.
+/// What is stored in the vault: both private keys, as text that is wiped when dropped
+/// (both on the way in and on the way out).
 #[derive(Serialize, Deserialize)]
 struct Stored {
-    age: String,
-    signing: String,
+    age: SecretString,
+    signing: SecretString,
 }
 
 /// The public half, as `kovra identity` prints it.
@@ -44,24 +46,24 @@ impl Identity {
 
     /// The stored form (a secret: it goes only into the vault).
     pub fn to_stored(&self) -> Zeroizing<Vec<u8>> {
-        let mut stored = Stored {
-            age: self.age.to_string().expose_secret().to_string(),
-            signing: B64.encode(self.signing.to_bytes()),
+        let signing = Zeroizing::new(self.signing.to_bytes());
+        let stored = Stored {
+            age: SecretString::new(self.age.to_string().expose_secret().to_string()),
+            signing: SecretString::new(B64.encode(signing.as_slice())),
         };
-        let out = Zeroizing::new(serde_json::to_vec(&stored).unwrap_or_default());
-        stored.age.zeroize();
-        stored.signing.zeroize();
-        out
+        Zeroizing::new(serde_json::to_vec(&stored).unwrap_or_default())
     }
 
     pub fn from_stored(bytes: &[u8]) -> Result<Identity, ShareError> {
         let stored: Stored =
             serde_json::from_slice(bytes).map_err(|_| ShareError::IdentityInvalid)?;
-        let age_key = Zeroizing::new(stored.age);
-        let age: age::x25519::Identity =
-            age_key.parse().map_err(|_| ShareError::IdentityInvalid)?;
+        let age: age::x25519::Identity = stored
+            .age
+            .expose()
+            .parse()
+            .map_err(|_| ShareError::IdentityInvalid)?;
         let raw = Zeroizing::new(
-            B64.decode(stored.signing.as_bytes())
+            B64.decode(stored.signing.expose().as_bytes())
                 .map_err(|_| ShareError::IdentityInvalid)?,
         );
         let seed: [u8; 32] = raw

@@ -395,7 +395,7 @@ impl Gate<'_> {
             provider,
             host,
             checked,
-            secret: value.into_zeroizing(),
+            secret: value,
             secret_name,
             timeout,
             coordinate: coord.unpinned().to_string(),

@@ -10,6 +10,7 @@ use kovra_core::coord::{Coordinate, CoordinateTemplate};
 use kovra_core::envrefs::{self, Part, RefValue};
 use kovra_core::model::{Operation, Sensitivity, VaultName};
 use kovra_core::policy::{self, Decision, fallback_refused, line_enforced};
+use kovra_core::secret::{SecretBytes, SecretString};
 use kovra_core::store;
 use kovra_proto::{AllowEntry, Finding, Reply, RunRequest};
 use zeroize::Zeroizing;
@@ -368,9 +369,9 @@ impl Gate<'_> {
         } else {
             caller_env.clone()
         };
-        let mut env: Vec<(String, Zeroizing<String>)> = inherited
+        let mut env: Vec<(String, SecretString)> = inherited
             .into_iter()
-            .map(|(k, v)| (k, Zeroizing::new(v)))
+            .map(|(k, v)| (k, SecretString::new(v)))
             .collect();
         let mut secrets = Vec::new();
         let mut injected = Vec::new();
@@ -391,14 +392,14 @@ impl Gate<'_> {
                 // The child reads descriptor 3, 4, …; the variable names it.
                 Some(bytes) => {
                     let target = 3 + descriptors.len();
-                    descriptors.push((target, bytes));
-                    Zeroizing::new(target.to_string())
+                    descriptors.push((target, SecretBytes::from(bytes)));
+                    SecretString::new(target.to_string())
                 }
-                None => resolved.value,
+                None => SecretString::from(resolved.value),
             };
             env.push((entry.name.clone(), value));
             for s in resolved.secrets {
-                secrets.push((entry.name.clone(), s));
+                secrets.push((entry.name.clone(), SecretBytes::from(s)));
             }
             injected.push(entry.name.clone());
         }

@@ -6,12 +6,13 @@ use kovra_core::audit::AuditEntry;
 use kovra_core::coord::Coordinate;
 use kovra_core::crypto;
 use kovra_core::model::VaultName;
+use kovra_core::secret::SecretString;
 use kovra_core::store::{self, StoreError, UnlockedStore};
 use kovra_core::totp::{self, TotpParams};
 use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Secret};
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::Gate;
 use crate::error::GateError;
@@ -21,22 +22,16 @@ const TWO_FACTOR: &str = "secret:kovra/2fa/totp";
 #[derive(Serialize, Deserialize)]
 pub(super) struct State {
     /// The seed, hex.
-    seed: String,
+    seed: SecretString,
     /// False until a code confirmed that the user's authenticator holds the seed.
     active: bool,
     /// The last accepted time step; only later steps are accepted (codes are single use).
     last_step: u64,
 }
 
-impl Drop for State {
-    fn drop(&mut self) {
-        self.seed.zeroize();
-    }
-}
-
 impl State {
     fn seed(&self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(hex::decode(&self.seed).unwrap_or_default())
+        Zeroizing::new(hex::decode(self.seed.expose()).unwrap_or_default())
     }
 }
 
@@ -193,7 +188,7 @@ impl Gate<'_> {
         }
         let seed = Zeroizing::new(crypto::random_array::<20>());
         let state = State {
-            seed: hex::encode(seed.as_slice()),
+            seed: SecretString::new(hex::encode(seed.as_slice())),
             active: false,
             last_step: 0,
         };
