@@ -174,13 +174,23 @@ impl Gate<'_> {
             provider: self.new_pin.take(),
             provider_host: None,
         };
-        let version = self.store.put(
-            &vault,
-            meta,
-            Some(value),
-            self.allowed(action, coord, &vault),
-        )?;
-        self.close_request(coord, &vault);
+        self.write_value(coord, &vault, meta, value, action)
+    }
+
+    /// Write a version that carries a value, close any open request for the record, and
+    /// answer with where it went.
+    fn write_value(
+        &mut self,
+        coord: &Coordinate,
+        vault: &VaultName,
+        meta: Metadata,
+        value: &[u8],
+        action: &str,
+    ) -> Result<Reply, GateError> {
+        let version =
+            self.store
+                .put(vault, meta, Some(value), self.allowed(action, coord, vault))?;
+        self.close_request(coord, vault);
         Ok(Reply::Written {
             coordinate: coord.unpinned().to_string(),
             vault: vault.label(),
@@ -211,18 +221,7 @@ impl Gate<'_> {
             seed = Some(s);
         }
         let value = seed.as_deref().map_or(value, |s| s.as_slice());
-        let version = self.store.put(
-            &vault,
-            meta,
-            Some(value),
-            self.allowed(action, coord, &vault),
-        )?;
-        self.close_request(coord, &vault);
-        Ok(Reply::Written {
-            coordinate: coord.unpinned().to_string(),
-            vault: vault.label(),
-            version,
-        })
+        self.write_value(coord, &vault, meta, value, action)
     }
 
     pub(super) fn set(&mut self, coordinate: &str, value: Secret) -> Result<Reply, GateError> {
