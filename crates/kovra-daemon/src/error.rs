@@ -141,7 +141,8 @@ impl GateError {
             StoreError::Corrupt(_) => {
                 Some("the database file is damaged; restore it from a backup")
             }
-            _ => None,
+            // A full disk, a lock held elsewhere, a read-only file: the catalogue's advice.
+            _ => ErrorCode::from(e).hint(),
         };
         GateError::new(ErrorCode::from(e), e.to_string()).maybe_hint(hint)
     }

@@ -175,6 +175,9 @@ catalogue! {
     SetupFailed = "setup-failed", 1, None;
     SetupInvalidJson = "setup-invalid-json", 1, Some("fix the file (or move it away), then run `kovra setup` again");
     StdoutClosed = "stdout-closed", 0, None;
+    DiskFull = "disk-full", 1, Some("free space on the disk that holds the vault (`df` on the kovra home), then retry; nothing was written");
+    VaultBusy = "vault-busy", 1, Some("another process has the vault database open and locked (sqlite3, a backup or sync tool): close it, then retry");
+    VaultReadOnly = "vault-read-only", 1, Some("make the vault writable again (remount its filesystem read-write, or give the file back to its owner with mode 0600), then retry");
     Traced = "traced", 1, Some("stop the tracing process and run the command again");
     SignatureInvalid = "signature-invalid", 1, None;
     SinceInvalid = "since-invalid", 1, Some("use an RFC 3339 time (2026-11-23T10:00:00Z) or a duration (90m, 2h, 3days)");
@@ -275,6 +278,9 @@ impl From<&kovra_core::store::StoreError> for ErrorCode {
             StoreError::AlreadyExists(_) => ErrorCode::AlreadyExists,
             StoreError::NoSuchVersion(..) => ErrorCode::NoSuchVersion,
             StoreError::Corrupt(_) => ErrorCode::DatabaseCorrupt,
+            StoreError::DiskFull(_) => ErrorCode::DiskFull,
+            StoreError::Busy(_) => ErrorCode::VaultBusy,
+            StoreError::ReadOnly(_) => ErrorCode::VaultReadOnly,
             StoreError::Kdf(_)
             | StoreError::DuplicateInWrite(_)
             | StoreError::NoValueToKeep(_)

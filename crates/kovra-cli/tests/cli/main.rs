@@ -12,6 +12,7 @@ mod canary;
 mod concurrency;
 mod crash;
 mod doctor;
+mod faults;
 mod lifecycle;
 mod mcp;
 mod mcp_inspector;

@@ -23,6 +23,8 @@ use crate::audit::{AuditKeys, ChainBreak};
 use crate::crypto::{KdfError, Key};
 use crate::model::{Metadata, VaultName};
 
+#[cfg(test)]
+mod faults;
 mod layout;
 mod locked;
 mod maintenance;
@@ -62,6 +64,15 @@ pub enum StoreError {
     /// the file did, never for what a caller asked.
     #[error("the vault database is unreadable or corrupt: {0}")]
     Corrupt(String),
+    /// The disk (or the database's size limit) is full: nothing of the write was kept.
+    #[error("the disk holding the vault is full; nothing was written ({0})")]
+    DiskFull(String),
+    /// Another process holds a lock on the database file for longer than the store waits.
+    #[error("another process holds the vault database locked ({0})")]
+    Busy(String),
+    /// The file or its filesystem cannot be written.
+    #[error("the vault database cannot be written: it or its filesystem is read-only ({0})")]
+    ReadOnly(String),
     /// The key-derivation parameters given for a new wrapping are not usable (a caller's
     /// parameters, not the file's).
     #[error("cannot derive a key: {0}")]
@@ -85,9 +96,22 @@ pub enum StoreError {
     },
 }
 
+/// SQLite says why it failed; only a failure of the file itself is `Corrupt`. A full disk,
+/// a lock held elsewhere or a read-only file are conditions to fix, and advice to restore
+/// a backup would be wrong for them.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Corrupt(e.to_string())
+        use rusqlite::ErrorCode as Sqlite;
+        let code = match &e {
+            rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),
+            _ => None,
+        };
+        match code {
+            Some(Sqlite::DiskFull) => StoreError::DiskFull(e.to_string()),
+            Some(Sqlite::DatabaseBusy | Sqlite::DatabaseLocked) => StoreError::Busy(e.to_string()),
+            Some(Sqlite::ReadOnly) => StoreError::ReadOnly(e.to_string()),
+            _ => StoreError::Corrupt(e.to_string()),
+        }
     }
 }
 

@@ -1,0 +1,59 @@
+//! The vault's surroundings fail: the error names what to fix, never "restore a backup".
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::harness::*;
+
+/// Another process (here Python's sqlite3) holds the database locked while `kovra add`
+/// writes: the daemon waits its 10 s, then reports `vault-busy` (exit 1), not
+/// `database-corrupt` (exit 8), and nothing is written.
+#[test]
+fn a_lock_held_by_another_process_is_vault_busy_not_corrupt() {
+    let h = Home::init();
+    h.add_ok("secret:dev/app/first", b"one", &[]);
+    let script = "import sqlite3, sys\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                  c.execute('BEGIN EXCLUSIVE')\n\
+                  print('locked', flush=True)\n\
+                  sys.stdin.read()\n\
+                  c.execute('ROLLBACK')\n";
+    let mut holder = Command::new("python3")
+        .args(["-c", script])
+        .arg(db_path(&h))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut ready = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "locked", "the lock holder did not start");
+
+    let (code, doc) = {
+        let out = h.run_stdin(
+            &["--json", "add", "secret:dev/app/second", "--stdin"],
+            b"two",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&out)));
+        (out.status.code().unwrap_or(-1), v)
+    };
+    // Closing its stdin lets the holder roll back and exit.
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+
+    assert_eq!(doc["error"]["code"], "vault-busy", "{doc}");
+    assert_eq!(code, 1);
+    let hint = doc["error"]["hint"].as_str().unwrap_or_default();
+    assert!(hint.contains("close it"), "hint: {hint}");
+    assert!(!hint.contains("restore"), "hint: {hint}");
+    // Nothing was written; with the lock gone the same write goes through.
+    let (_, list) = h.json(&["list"]);
+    assert!(
+        !list.to_string().contains("secret:dev/app/second"),
+        "{list}"
+    );
+    h.add_ok("secret:dev/app/second", b"two", &[]);
+}
