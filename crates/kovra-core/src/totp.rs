@@ -224,6 +224,40 @@ pub fn verify(seed: &[u8], params: TotpParams, code: &str, time: u64) -> Option<
     found
 }
 
+/// What a typed code does to the replay floor `last` (the step of the last accepted code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// A valid code newer than the floor: the floor moves up to this step.
+    Fresh(u64),
+    /// A valid code while the floor lies beyond this clock's window: the clock was set back
+    /// since that code was accepted (it had jumped forward then, or jumps back now). Without
+    /// this every valid code would fail until real time caught up, locking the user out of
+    /// `unlock` and `2fa disable`; the current window is accepted again, the floor moves back
+    /// to this step, and the caller audits it.
+    AfterClockSetBack(u64),
+    /// A valid code at or below the floor: already used.
+    Replayed,
+    /// No step of the window matches.
+    Wrong,
+}
+
+/// Judge a typed code at `time` against the floor `last`.
+pub fn accept(seed: &[u8], params: TotpParams, code: &str, time: u64, last: u64) -> Acceptance {
+    let Some(found) = verify(seed, params, code, time) else {
+        return Acceptance::Wrong;
+    };
+    // The window reaches one step ahead; a floor beyond that was set by a clock ahead of
+    // this one.
+    let window_end = step(params, time).saturating_add(1);
+    if last > window_end {
+        Acceptance::AfterClockSetBack(found)
+    } else if found > last {
+        Acceptance::Fresh(found)
+    } else {
+        Acceptance::Replayed
+    }
+}
+
 /// The `otpauth://` URI an authenticator app imports. The label and issuer are
 /// percent-encoded (every byte outside RFC 3986's unreserved set), so a `:`, `?`, `&` or
 /// space in them cannot change the URI's structure.
@@ -248,6 +282,59 @@ pub fn uri(seed: &[u8], params: TotpParams, issuer: &str, account: &str) -> Zero
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lockout: the clock jumps a day ahead, a code of that clock is accepted
+    /// (the floor moves a day ahead), the clock is corrected. The current code must open
+    /// again, once; a replay of it, and a wrong code, still fail.
+    #[test]
+    fn a_clock_set_back_after_a_forward_jump_does_not_lock_the_user_out() {
+        let seed = b"12345678901234567890".as_slice();
+        let params = TotpParams::default();
+        let real = 1_800_000_000u64;
+        let jumped = real + 86_400;
+        let ahead = code_at(seed, params, jumped);
+        let Acceptance::Fresh(floor) = accept(seed, params, &ahead, jumped, 0) else {
+            panic!("a code of the jumped clock is accepted by it");
+        };
+        let now = code_at(seed, params, real);
+        // Before this fix: `Replayed` (the floor is a day ahead), for a day.
+        let back = accept(seed, params, &now, real, floor);
+        assert_eq!(back, Acceptance::AfterClockSetBack(step(params, real)));
+        let Acceptance::AfterClockSetBack(floor) = back else {
+            unreachable!()
+        };
+        assert_eq!(
+            accept(seed, params, &now, real, floor),
+            Acceptance::Replayed
+        );
+        assert_eq!(
+            accept(seed, params, "000000", real, floor),
+            Acceptance::Wrong
+        );
+        let next = code_at(seed, params, real + 30);
+        assert!(matches!(
+            accept(seed, params, &next, real + 30, floor),
+            Acceptance::Fresh(_)
+        ));
+    }
+
+    /// Within the window's one step of skew nothing is reset: a used code stays used.
+    #[test]
+    fn a_code_used_within_the_window_stays_used() {
+        let seed = b"12345678901234567890".as_slice();
+        let params = TotpParams::default();
+        let t = 1_800_000_000u64;
+        let code = code_at(seed, params, t);
+        let Acceptance::Fresh(floor) = accept(seed, params, &code, t, 0) else {
+            panic!("fresh");
+        };
+        assert_eq!(accept(seed, params, &code, t, floor), Acceptance::Replayed);
+        // The floor one step ahead (a code of the next step was used): still no reset.
+        assert_eq!(
+            accept(seed, params, &code, t, floor + 1),
+            Acceptance::Replayed
+        );
+    }
 
     /// At the far end of time, the neighbouring steps overflow: they are skipped, nothing
     /// panics.

@@ -8,7 +8,7 @@ use kovra_core::crypto;
 use kovra_core::model::VaultName;
 use kovra_core::secret::SecretString;
 use kovra_core::store::{self, StoreError, UnlockedStore};
-use kovra_core::totp::{self, TotpParams};
+use kovra_core::totp::{self, Acceptance, TotpParams};
 use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Secret};
 use serde::{Deserialize, Serialize};
@@ -75,18 +75,19 @@ pub(super) fn check_code(
     mut refused: AuditEntry,
 ) -> Result<bool, GateError> {
     let text = std::str::from_utf8(code).unwrap_or("");
-    let step = totp::verify(&state.seed(), params(), text, store::now());
-    match step {
-        Some(s) if s > state.last_step => {
-            state.last_step = s;
-            state.active = true;
-            save(store, state, accepted)?;
-            Ok(true)
+    let judged = totp::accept(&state.seed(), params(), text, store::now(), state.last_step);
+    let (step, accepted) = match judged {
+        Acceptance::Fresh(s) => (s, accepted),
+        Acceptance::AfterClockSetBack(s) => {
+            // Accepted again in the current window; the trail says why.
+            let mut accepted = accepted;
+            accepted.reason = Some("2fa-clock-set-back".into());
+            (s, accepted)
         }
-        other => {
+        Acceptance::Replayed | Acceptance::Wrong => {
             refused.decision = "deny".into();
             refused.reason = Some(
-                if other.is_some() {
+                if judged == Acceptance::Replayed {
                     "2fa-code-replayed"
                 } else {
                     "2fa-code-wrong"
@@ -94,9 +95,13 @@ pub(super) fn check_code(
                 .into(),
             );
             store.audit(refused)?;
-            Ok(false)
+            return Ok(false);
         }
-    }
+    };
+    state.last_step = step;
+    state.active = true;
+    save(store, state, accepted)?;
+    Ok(true)
 }
 
 pub(super) fn code_invalid() -> GateError {
