@@ -22,11 +22,17 @@ pub use server::{ServeError, serve};
 
 /// Log to stderr (the autostarted daemon's stderr is `$KOVRA_HOME/daemon.log`).
 /// `KOVRA_LOG` sets the filter, e.g. `KOVRA_LOG=debug`.
+///
+/// A log line that cannot be written is dropped. The subscriber's own report of such a
+/// failure is off: it goes to stderr with `eprintln!`, which panics when stderr is the very
+/// thing that fails (a full disk, a closed pipe), and a panic in the signal thread would
+/// leave the daemon running unlocked, deaf to SIGTERM.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KOVRA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .try_init();
 }

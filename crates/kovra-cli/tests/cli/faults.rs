@@ -57,3 +57,32 @@ fn a_lock_held_by_another_process_is_vault_busy_not_corrupt() {
     );
     h.add_ok("secret:dev/app/second", b"two", &[]);
 }
+
+/// A daemon that cannot write its log (the log is `/dev/full`) still locks and stops on
+/// SIGTERM: a failed log line must never take the signal thread down.
+#[test]
+fn a_daemon_that_cannot_log_still_stops_on_sigterm() {
+    let h = Home::init();
+    h.stop();
+    let log = h.home.join("daemon.log");
+    let _ = std::fs::remove_file(&log);
+    std::os::unix::fs::symlink("/dev/full", &log).unwrap();
+    // The daemon this unlock starts writes its log (its stderr) to /dev/full.
+    h.unlock_typed();
+    let pid = h.daemon_pid().expect("a running daemon");
+    h.add_ok("secret:dev/app/one", b"one", &[]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon ignored SIGTERM while its log was unwritable (still unlocked)"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_file(&log);
+}
