@@ -120,8 +120,7 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     spawn_watch_thread(Arc::clone(&daemon), bound);
     let my_uid = os::effective_uid();
     if let Some(stream) = boot.take() {
-        let daemon = Arc::clone(&daemon);
-        std::thread::spawn(move || connection(&daemon, stream, my_uid));
+        serve_connection(&daemon, stream, my_uid);
     }
     {
         let daemon = Arc::clone(&daemon);
@@ -130,15 +129,29 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     accept_loop(&daemon, &listener, my_uid)
 }
 
+/// How long a new connection may take to send its first request. A client sends it at once;
+/// a connection that stays silent only holds a thread and two descriptors, so it is closed.
+const FIRST_FRAME: Duration = Duration::from_secs(10);
+
+/// Serve a connection on its own thread. When no thread can be created (a process or memory
+/// limit) the connection is closed and the daemon serves on: `std::thread::spawn` would
+/// panic and take the accept loop, or the whole daemon, with it.
+fn serve_connection(daemon: &Arc<Daemon>, stream: UnixStream, my_uid: u32) {
+    let daemon = Arc::clone(daemon);
+    let spawned = std::thread::Builder::new()
+        .name("kovra-connection".into())
+        .spawn(move || connection(&daemon, stream, my_uid));
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start a thread for a connection; closing it");
+    }
+}
+
 /// Blocking accept: a new connection is served at once, on its own thread.
 /// Shutdown happens in `Daemon::lock_and_exit`, from a signal or a shutdown request.
 fn accept_loop(daemon: &Arc<Daemon>, listener: &UnixListener, my_uid: u32) -> ! {
     loop {
         match listener.accept() {
-            Ok((stream, _)) => {
-                let daemon = Arc::clone(daemon);
-                std::thread::spawn(move || connection(&daemon, stream, my_uid));
-            }
+            Ok((stream, _)) => serve_connection(daemon, stream, my_uid),
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 std::thread::sleep(Duration::from_millis(50));
@@ -273,10 +286,24 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
         exe: os::exe_of(peer.pid).map(|p| p.display().to_string()),
         tty: os::has_controlling_tty(peer.pid),
     };
+    // The first request must come soon; later ones may wait as long as the client likes
+    // (a human typing a passphrase between a challenge and its answer).
+    let _ = writer.set_read_timeout(Some(FIRST_FRAME));
+    let mut first = true;
     loop {
         let envelope: Envelope = match frame::read(&mut reader, MAX_REQUEST) {
             Ok(e) => e,
             Err(FrameError::Closed) => return,
+            Err(FrameError::Io(e))
+                if first
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+            {
+                tracing::debug!(pid = peer.pid, "closing a connection that sent nothing");
+                return;
+            }
             Err(e) => {
                 // A framing failure closes the connection; the detail stays in our log.
                 tracing::warn!(error = redact_frame_error(&e), pid = peer.pid, "bad frame");
@@ -294,6 +321,10 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
                 return;
             }
         };
+        if first {
+            first = false;
+            let _ = writer.set_read_timeout(None);
+        }
         // Descriptors sent with this request (a run's stdin, stdout, stderr) are in hand
         // before anything is decided; any sent with another request are closed here.
         let fds = reader.take_fds();

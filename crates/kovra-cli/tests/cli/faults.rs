@@ -86,3 +86,29 @@ fn a_daemon_that_cannot_log_still_stops_on_sigterm() {
     }
     let _ = std::fs::remove_file(&log);
 }
+
+/// A connection that never sends a request is closed after the daemon's first-frame
+/// timeout (10 s): idle connections cannot pile up until the daemon runs out of
+/// descriptors. The daemon serves on.
+#[test]
+fn a_connection_that_sends_nothing_is_closed() {
+    use std::io::Read;
+    let h = Home::init();
+    let socket = socket_files(&h)
+        .into_iter()
+        .next()
+        .expect("the daemon's socket");
+    let mut silent = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    // Before: no answer at all, so the read times out here with an error.
+    let n = silent
+        .read(&mut buf)
+        .expect("the daemon closes the silent connection before 20 s");
+    assert_eq!(n, 0, "closed without a reply");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+    h.add_ok("secret:dev/app/after", b"v", &[]);
+}
