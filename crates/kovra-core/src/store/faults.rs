@@ -4,38 +4,9 @@
 
 use rusqlite::Connection;
 
+use super::tests::{FAST, entry, meta};
 use super::*;
 use crate::audit::AuditEntry;
-use crate::coord::Coordinate;
-use crate::crypto::KdfParams;
-
-const FAST: KdfParams = KdfParams {
-    m_kib: 8,
-    t: 1,
-    p: 1,
-};
-
-fn meta(coord: &str) -> Metadata {
-    Metadata {
-        coordinate: Coordinate::parse(coord).unwrap(),
-        sensitivity: crate::model::Sensitivity::Low,
-        revealable: true,
-        description: String::new(),
-        created: 0,
-        updated: 0,
-        version: 0,
-        totp: None,
-        provider: None,
-        provider_host: None,
-    }
-}
-
-fn entry() -> AuditEntry {
-    AuditEntry {
-        action: "add".into(),
-        ..AuditEntry::default()
-    }
-}
 
 fn vault() -> (tempfile::TempDir, UnlockedStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -47,7 +18,7 @@ fn vault() -> (tempfile::TempDir, UnlockedStore) {
 }
 
 fn add(store: &mut UnlockedStore, coord: &str, value: &[u8]) -> Result<u64> {
-    store.put(&VaultName::Global, meta(coord), Some(value), entry())
+    store.put(&VaultName::Global, meta(coord), Some(value), entry("add"))
 }
 
 #[test]

@@ -7,20 +7,20 @@ use crate::audit::AuditEntry;
 use crate::coord::Coordinate;
 use crate::crypto::KdfParams;
 
-const FAST: KdfParams = KdfParams {
+pub(super) const FAST: KdfParams = KdfParams {
     m_kib: 8,
     t: 1,
     p: 1,
 };
 
-fn entry(action: &str) -> AuditEntry {
+pub(super) fn entry(action: &str) -> AuditEntry {
     AuditEntry {
         action: action.into(),
         ..AuditEntry::default()
     }
 }
 
-fn meta(coord: &str) -> Metadata {
+pub(super) fn meta(coord: &str) -> Metadata {
     Metadata {
         coordinate: Coordinate::parse(coord).unwrap(),
         sensitivity: crate::model::Sensitivity::Low,
