@@ -14,7 +14,6 @@ use crate::error::CliError;
 use crate::input;
 
 pub struct Session {
-    pub paths: Paths,
     inner: kovra_client::Session,
 }
 
@@ -27,17 +26,6 @@ fn claimed_origin() -> Origin {
     } else {
         Origin::Human
     }
-}
-
-/// This program, which is what a daemon started from here runs.
-fn own_exe() -> Result<std::path::PathBuf, CliError> {
-    std::env::current_exe().map_err(|e| {
-        CliError::new(
-            ErrorCode::DaemonUnreachable,
-            format!("cannot locate the kovra binary: {e}"),
-            None,
-        )
-    })
 }
 
 fn autostart_enabled() -> bool {
@@ -72,8 +60,17 @@ impl Session {
         let autostart = autostart_enabled()
             .then(|| std::env::current_exe().ok())
             .flatten();
-        let inner = kovra_client::Session::new(paths.clone(), context).with_autostart(autostart);
-        Ok(Session { paths, inner })
+        let inner = kovra_client::Session::new(paths, context).with_autostart(autostart);
+        Ok(Session { inner })
+    }
+
+    pub fn paths(&self) -> &Paths {
+        self.inner.paths()
+    }
+
+    /// The context every request of this invocation carries.
+    pub fn context(&self) -> &Context {
+        self.inner.context()
     }
 
     pub fn envelope(&self, request: Request) -> kovra_proto::Envelope {
@@ -131,7 +128,10 @@ impl Session {
                     if matches!(request, Request::Init { .. }) {
                         return Err(CliError::new(
                             ErrorCode::AlreadyInitialized,
-                            format!("a vault already exists at {}", self.paths.home.display()),
+                            format!(
+                                "a vault already exists at {}",
+                                self.inner.paths().home.display()
+                            ),
                             Some("use `kovra unlock`; to start over, move the home away first"),
                         ));
                     }
@@ -158,20 +158,25 @@ impl Session {
                 self.inner.disconnect();
                 // It answers before it exits: wait until its socket is gone.
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-                while self.paths.socket.exists() && std::time::Instant::now() < deadline {
+                while self.inner.paths().socket.exists() && std::time::Instant::now() < deadline {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
             }
             Some(_) => return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None)),
-            None if autostart_enabled() => {}
-            None => return Err(ClientError::NotRunning(self.paths.socket.clone()).into()),
+            None => {}
         }
-        let answer = kovra_client::boot(&self.paths, &own_exe()?, &self.envelope(request))
-            .map_err(|e| match e {
-                ClientError::BootLost(_) => {
-                    CliError::new(ErrorCode::BootLost, e.to_string(), Some(e.hint()))
+        // The executable `new` located (none when autostart is off): a daemon of our own.
+        let Some(exe) = self.inner.autostart() else {
+            return Err(ClientError::NotRunning(self.inner.paths().socket.clone()).into());
+        };
+        let answer =
+            kovra_client::boot(self.inner.paths(), exe, &self.envelope(request)).map_err(|e| {
+                match e {
+                    ClientError::BootLost(_) => {
+                        CliError::new(ErrorCode::BootLost, e.to_string(), Some(e.hint()))
+                    }
+                    other => other.into(),
                 }
-                other => other.into(),
             })?;
         Ok(kovra_client::settle(answer)?)
     }

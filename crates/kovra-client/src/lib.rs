@@ -306,8 +306,4 @@ pub fn harden_process() -> bool {
     nix::sys::prctl::set_dumpable(false).is_ok()
 }
 
-/// `TracerPid` of this process (0 when nobody traces it; `None` if it cannot be read).
-pub fn own_tracer() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    kovra_proto::procfs::tracer_pid(&status)
-}
+pub use kovra_proto::procfs::own_tracer;

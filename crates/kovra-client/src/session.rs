@@ -108,6 +108,11 @@ impl Session {
         self
     }
 
+    /// The executable this session starts a daemon from (`None`: it never starts one).
+    pub fn autostart(&self) -> Option<&std::path::Path> {
+        self.autostart.as_deref()
+    }
+
     pub fn paths(&self) -> &Paths {
         &self.paths
     }
@@ -129,11 +134,6 @@ impl Session {
     /// Drop the connection; the next call opens a new one.
     pub fn disconnect(&mut self) {
         self.client = None;
-    }
-
-    /// Use this connection (one the caller opened, e.g. to a daemon it started itself).
-    pub fn adopt(&mut self, client: Client) {
-        self.client = Some(client);
     }
 
     /// The open connection, after a call: a run's control frames travel on it.
@@ -200,7 +200,7 @@ impl Session {
 
     /// The digest a proof for `request` is bound to, computed here from what this session
     /// sends (never taken from the daemon).
-    pub fn digest(&self, request: &Request, program: Option<&str>) -> [u8; 32] {
+    fn digest(&self, request: &Request, program: Option<&str>) -> [u8; 32] {
         kovra_proto::digest::request_digest(&self.context, request, program)
     }
 

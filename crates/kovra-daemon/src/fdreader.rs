@@ -27,10 +27,6 @@ impl FdReader {
     pub fn take_fds(&mut self) -> Vec<OwnedFd> {
         std::mem::take(&mut self.fds)
     }
-
-    pub fn stream(&self) -> &UnixStream {
-        &self.stream
-    }
 }
 
 impl Read for FdReader {

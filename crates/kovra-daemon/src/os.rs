@@ -168,11 +168,7 @@ pub fn close_on_exec<F: AsFd>(fd: &F) -> nix::Result<()> {
     fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map(|_| ())
 }
 
-/// `TracerPid` of this process (0 when nobody traces it).
-pub fn own_tracer() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    kovra_proto::procfs::tracer_pid(&status)
-}
+pub use kovra_proto::procfs::own_tracer;
 
 /// Refuse to hold a key in a process someone else steers: traced, or with loader hooks in
 /// its environment. Called once the process is already non-dumpable, so no tracer can

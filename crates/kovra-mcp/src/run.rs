@@ -15,7 +15,7 @@ use rmcp::model::CallToolResult;
 use crate::args::RunArgs;
 use crate::outcome::{Failure, invalid, structured, unexpected};
 use crate::results::RunOut;
-use crate::session::{Session, accepted};
+use crate::session::{Session, accepted, failure};
 
 /// Largest inline `.env.refs` text or refs file (bytes).
 const MAX_REFS: usize = 256 * 1024;
@@ -194,14 +194,15 @@ fn run_blocking(
         proof: None,
     };
 
-    let mut client = session.connect()?;
-    let response = client
-        .call(&session.envelope(Request::Run(Box::new(request))))
-        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-    let injected = match accepted(response, "run")? {
+    let mut calls = session.client_session();
+    let injected = match calls
+        .call(Request::Run(Box::new(request)))
+        .map_err(|e| failure(e, "run"))?
+    {
         Reply::RunReady { injected, .. } => injected,
         _ => return Err(unexpected()),
     };
+    let client = calls.connection().ok_or_else(unexpected)?;
 
     let null = std::fs::File::open("/dev/null")
         .map_err(|e| Failure::new(ErrorCode::Internal, format!("cannot open /dev/null: {e}")))?;

@@ -5,9 +5,9 @@
 use kovra_proto::ErrorCode;
 use std::path::PathBuf;
 
-use kovra_client::{CallError, Client, ClientError, settle};
+use kovra_client::{CallError, ClientError, settle};
 use kovra_proto::paths::Paths;
-use kovra_proto::{Context, Envelope, Origin, Reply, Request, Response, Scope, Surface};
+use kovra_proto::{Context, Origin, Reply, Request, Response, Scope, Surface};
 
 use crate::outcome::Failure;
 use crate::scope::{env_list, scope_from};
@@ -56,22 +56,10 @@ impl Session {
         }
     }
 
-    pub(crate) fn envelope(&self, request: Request) -> Envelope {
-        Envelope::new(self.context(), request)
-    }
-
     /// A client session for one call: its context, and permission to start the daemon.
-    fn client_session(&self) -> kovra_client::Session {
+    pub(crate) fn client_session(&self) -> kovra_client::Session {
         kovra_client::Session::new(self.paths.clone(), self.context())
             .with_autostart(self.exe.clone())
-    }
-
-    pub(crate) fn connect(&self) -> Result<Client, Failure> {
-        let result = match &self.exe {
-            Some(exe) => Client::connect_or_start(&self.paths, exe),
-            None => Client::connect(&self.paths),
-        };
-        result.map_err(|e| failure(CallError::Client(e), ""))
     }
 
     /// One request, one reply, on a fresh connection (blocking); `tool` names the tool to
@@ -89,7 +77,7 @@ pub(crate) fn accepted(response: Response, tool: &str) -> Result<Reply, Failure>
 }
 
 /// What the agent is told: the code, and a message that says what to do (never a value).
-fn failure(e: CallError, tool: &str) -> Failure {
+pub(crate) fn failure(e: CallError, tool: &str) -> Failure {
     match e {
         // Reaching the daemon failed: say how to fix it. A connection that broke mid-call
         // has no better advice than its own words.

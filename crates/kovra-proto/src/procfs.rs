@@ -9,6 +9,12 @@ pub fn tracer_pid(status: &str) -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// `TracerPid` of this process (0 when nobody traces it; `None` if it cannot be read).
+pub fn own_tracer() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    tracer_pid(&status)
+}
+
 /// The pids holding an exclusive `flock` on the file `(dev, ino)`, from a `/proc/locks`
 /// text. Lines look like `1: FLOCK  ADVISORY  WRITE 4242 fe:00:1234 0 EOF`; waiters are
 /// marked `->` and hold nothing.

@@ -19,5 +19,3 @@ pub enum ShareError {
     #[error("sealing failed: {0}")]
     Seal(String),
 }
-
-impl ShareError {}

@@ -71,7 +71,7 @@ fn stop() -> Result<(), CliError> {
             // The daemon answers before it exits: wait until it is gone (its socket
             // removed), so the next command cannot reach the one that is stopping.
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while s.paths.socket.exists() && std::time::Instant::now() < deadline {
+            while s.paths().socket.exists() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
             Renderer::new(false).reply(&r)

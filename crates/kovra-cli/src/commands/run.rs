@@ -116,7 +116,6 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
             ));
         }
     };
-    let signal_envelope = |req| session.envelope(req);
     let signal_frame = move |sig: i32| {
         if sig == SIGWINCH {
             term_size().map(|s| Request::Resize {
@@ -127,7 +126,7 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
             Some(Request::Signal { signal: sig })
         }
     };
-    let template = signal_envelope(Request::Status);
+    let context = session.context().clone();
     let client = session.connection()?;
     if !sent_with_request {
         client.send_fds(&[0, 1, 2])?;
@@ -146,7 +145,6 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
             },
         )?;
     let handle = signals.handle();
-    let context = template.context.clone();
     std::thread::spawn(move || {
         for sig in signals.forever() {
             if let Some(request) = signal_frame(sig) {

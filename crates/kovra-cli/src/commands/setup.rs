@@ -39,7 +39,7 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
         )
     })?;
     if !o.dry_run {
-        if !s.paths.has_vault() {
+        if !s.paths().has_vault() {
             let unattended = o.passphrase.unattended();
             let passphrase = input::passphrase(&o.passphrase, "new passphrase: ", true)?;
             out.reply(&s.hand_over(

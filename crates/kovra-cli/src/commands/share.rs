@@ -541,7 +541,7 @@ pub fn kit(s: &mut Session, cmd: KitCommand, out: &Renderer) -> Result<(), CliEr
             Ok(())
         }
         KitCommand::Enroll { dir, passphrase } => {
-            if !s.paths.has_vault() {
+            if !s.paths().has_vault() {
                 let unattended = passphrase.unattended();
                 let passphrase = crate::input::passphrase(&passphrase, "new passphrase: ", true)?;
                 s.hand_over(

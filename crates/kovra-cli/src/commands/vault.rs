@@ -14,10 +14,10 @@ use crate::session::Session;
 pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
     match command {
         Command::Init(src) => {
-            if s.paths.has_vault() {
+            if s.paths().has_vault() {
                 return Err(CliError::new(
                     ErrorCode::AlreadyInitialized,
-                    format!("a vault already exists at {}", s.paths.home.display()),
+                    format!("a vault already exists at {}", s.paths().home.display()),
                     Some("use `kovra unlock`; to start over, move the home away first"),
                 ));
             }
@@ -34,10 +34,10 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             passphrase: src,
             code: code_src,
         } => {
-            if !s.paths.has_vault() {
+            if !s.paths().has_vault() {
                 return Err(CliError::new(
                     ErrorCode::NotInitialized,
-                    format!("no vault at {}", s.paths.home.display()),
+                    format!("no vault at {}", s.paths().home.display()),
                     Some("run `kovra init` to create one"),
                 ));
             }
@@ -71,9 +71,9 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         Command::Status => match s.call_if_running(Request::Status)? {
             Some(r) => out.reply(&r),
             None => out.show(View::Offline {
-                home: &s.paths.home,
-                socket: &s.paths.socket,
-                initialized: s.paths.has_vault(),
+                home: &s.paths().home,
+                socket: &s.paths().socket,
+                initialized: s.paths().has_vault(),
             }),
         },
         Command::Passwd {

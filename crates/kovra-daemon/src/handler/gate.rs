@@ -177,6 +177,19 @@ impl Gate<'_> {
         self.daemon.config.is_production(env)
     }
 
+    /// A record as the human approving a request reads it: sensitivity, production, vault.
+    pub(super) fn describe_record(&self, coord: &Coordinate, rec: &Record) -> String {
+        let production = if self.production(coord.env()) {
+            ", production"
+        } else {
+            ""
+        };
+        format!(
+            "sensitivity {}{production}, {} vault",
+            rec.meta.sensitivity, rec.vault
+        )
+    }
+
     pub(super) fn view(&self, record: &Record) -> RecordView {
         let m = &record.meta;
         RecordView {
@@ -330,12 +343,9 @@ impl Gate<'_> {
             policy::resolution_order(coord.pin(), self.project.as_deref(), &self.info.scope);
         // Only a project the scope can address may be reported as unknown; any other is
         // answered like an absent record.
-        if let Some(VaultName::Project(p)) = order.first()
-            && self
-                .info
-                .scope
-                .addresses_vault(&VaultName::Project(p.clone()))
-            && !self.store.vault_exists(&VaultName::Project(p.clone()))?
+        if let Some(project @ VaultName::Project(p)) = order.first()
+            && self.info.scope.addresses_vault(project)
+            && !self.store.vault_exists(project)?
         {
             return Err(StoreError::UnknownProject(p.clone()));
         }
@@ -410,18 +420,10 @@ impl Gate<'_> {
                 .hint(r.hint()),
             ),
             Decision::NeedsProof(r) => {
-                let record = located.record.as_ref().map(|rec| {
-                    format!(
-                        "sensitivity {}{}, {} vault",
-                        rec.meta.sensitivity,
-                        if self.production(coord.env()) {
-                            ", production"
-                        } else {
-                            ""
-                        },
-                        rec.vault
-                    )
-                });
+                let record = located
+                    .record
+                    .as_ref()
+                    .map(|rec| self.describe_record(coord, rec));
                 if !self.facts.iter().any(|f| f.name == coord.to_string()) {
                     self.facts.push(Fact {
                         name: coord.to_string(),
@@ -478,7 +480,7 @@ impl Gate<'_> {
             }
             other => {
                 let reason = match other {
-                    Decision::Deny(r) | Decision::NeedsProof(r) => r,
+                    Decision::Deny(r) => r,
                     _ => policy::Reason::OperationOutOfScope,
                 };
                 let mut e = self.info.entry(action, None, None, "deny");

@@ -291,16 +291,7 @@ impl Gate<'_> {
             if let Some(rec) = &located.record {
                 self.facts.push(kovra_proto::Fact {
                     name: coord.to_string(),
-                    value: format!(
-                        "sensitivity {}{}, {} vault ({at})",
-                        rec.meta.sensitivity,
-                        if self.production(coord.env()) {
-                            ", production"
-                        } else {
-                            ""
-                        },
-                        rec.vault
-                    ),
+                    value: format!("{} ({at})", self.describe_record(coord, rec)),
                     untrusted: false,
                 });
             }
