@@ -87,7 +87,9 @@ impl Session {
         let mut tries = 0;
         loop {
             match self.hand_over_once(request.clone(), passphrase) {
-                // Or unlock the daemon we found locked before it could hand over to us.
+                // Or unlock the daemon we found locked before it could hand over to us, or
+                // make it hand over (and exit) between our `status` and our `handover`, which
+                // then finds the connection gone. Nothing secret was sent by then.
                 Err(e)
                     if tries < 5
                         && matches!(
@@ -95,6 +97,7 @@ impl Session {
                             ErrorCode::DaemonRunning
                                 | ErrorCode::BootLost
                                 | ErrorCode::VaultUnlocked
+                                | ErrorCode::DaemonUnreachable
                         ) =>
                 {
                     tries += 1;
