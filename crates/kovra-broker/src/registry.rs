@@ -35,7 +35,69 @@ pub struct Provider {
     pub headers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// What a run's child gets instead of the value, and how its requests reach kovra.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<PlaceholderSpec>,
     pub capabilities: Vec<Capability>,
+}
+
+/// The shape of a placeholder: SDKs that check a key's format (a prefix, a length) accept it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceholderSpec {
+    /// Fixed text the provider's keys start with (`sk-`).
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub charset: Charset,
+    /// Random characters after the prefix (at least 24: a placeholder cannot be guessed).
+    #[serde(default = "default_placeholder_length")]
+    pub length: usize,
+    /// An SDK variable naming the API's base URL (`OPENAI_BASE_URL`): the child gets a
+    /// loopback URL of kovra's there and needs no proxy and no CA for this provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url_variable: Option<String>,
+    /// The path the SDK expects at the end of that base URL (`/v1`), if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base_url_path: String,
+}
+
+impl Default for PlaceholderSpec {
+    fn default() -> Self {
+        PlaceholderSpec {
+            prefix: String::new(),
+            charset: Charset::default(),
+            length: default_placeholder_length(),
+            base_url_variable: None,
+            base_url_path: String::new(),
+        }
+    }
+}
+
+fn default_placeholder_length() -> usize {
+    40
+}
+
+/// The alphabet of a placeholder's random part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Charset {
+    #[default]
+    Alnum,
+    Hex,
+    Base64url,
+}
+
+impl Charset {
+    pub fn alphabet(self) -> &'static [u8] {
+        match self {
+            Charset::Alnum => b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            Charset::Hex => b"0123456789abcdef",
+            Charset::Base64url => {
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            }
+        }
+    }
 }
 
 /// How the credential is attached to a request. Templates use `{secret}` (the whole value),
@@ -137,6 +199,11 @@ impl Provider {
                 .map(String::as_str)
                 .unwrap_or(""),
         }
+    }
+
+    /// The placeholder shape: the file's, or a plain random token.
+    pub fn placeholder(&self) -> PlaceholderSpec {
+        self.placeholder.clone().unwrap_or_default()
     }
 
     pub fn rate_limit(&self) -> RateLimit {
@@ -270,6 +337,42 @@ impl Provider {
                 "rate_limit: requests and per_seconds must be positive (per_seconds at most 86400)"
                     .into(),
             ));
+        }
+        if let Some(ph) = &self.placeholder {
+            if ph.length < 24 || ph.length > 200 {
+                return Err(bad(
+                    "placeholder.length: use 24 to 200 random characters".into()
+                ));
+            }
+            if ph.prefix.len() > 40
+                || !ph
+                    .prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(bad(
+                    "placeholder.prefix: at most 40 letters, digits, `-` and `_`".into(),
+                ));
+            }
+            if let Some(v) = &ph.base_url_variable
+                && (v.is_empty()
+                    || !v
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+            {
+                return Err(bad(
+                    "placeholder.base_url_variable: an upper-case variable name".into(),
+                ));
+            }
+            if !ph.base_url_path.is_empty()
+                && (ph.base_url_path.ends_with('/')
+                    || crate::rules::check_path(&ph.base_url_path).is_err())
+            {
+                return Err(bad(
+                    "placeholder.base_url_path: start with `/`, no dot segments, no trailing `/`"
+                        .into(),
+                ));
+            }
         }
         if self.capabilities.is_empty() {
             return Err(bad("capabilities: list at least one".into()));
