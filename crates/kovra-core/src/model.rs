@@ -88,6 +88,8 @@ pub enum Surface {
     Web,
     SshAgent,
     Broker,
+    /// The egress proxy, swapping a run's placeholder for the value on the wire.
+    Proxy,
 }
 
 impl Surface {
@@ -98,6 +100,7 @@ impl Surface {
             Surface::Web => "web",
             Surface::SshAgent => "ssh-agent",
             Surface::Broker => "broker",
+            Surface::Proxy => "proxy",
         }
     }
 }

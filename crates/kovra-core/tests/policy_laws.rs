@@ -11,207 +11,17 @@ use std::collections::BTreeSet;
 use kovra_core::coord::Pin;
 use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
 use kovra_core::policy::{
-    Decision, EnvScope, PinFacts, Presence, ProjectScope, Reason, RecordFacts, Request, Scope,
-    VaultOperation, decide, decide_vault, resolution_order,
+    Decision, Delivery, DeliveryChoice, EnvScope, PinFacts, Presence, ProjectScope, Reason,
+    RecordFacts, Request, Scope, VaultOperation, decide, decide_vault, delivery_for,
+    resolution_order,
 };
 use proptest::prelude::*;
 
 mod common;
 use common::strictness;
 
-/// At least 2048 per the test plan; `decide` is cheap, so take twice that.
-const CASES: u32 = 4096;
-
-/// Project names a request may name; scopes draw from these plus one no request uses.
-const PROJECTS: [&str; 3] = ["app", "api", "web"];
-const SCOPE_PROJECTS: [&str; 4] = ["app", "api", "web", "other"];
-/// Environment names a request may name; scopes draw from these plus one no request uses.
-const ENVS: [&str; 4] = ["dev", "staging", "prod", "production"];
-const SCOPE_ENVS: [&str; 5] = ["dev", "staging", "prod", "production", "qa"];
-
-const SURFACES: [Surface; 5] = [
-    Surface::Cli,
-    Surface::Mcp,
-    Surface::Web,
-    Surface::SshAgent,
-    Surface::Broker,
-];
-const ORIGINS: [Origin; 2] = [Origin::Human, Origin::Agent];
-const PRESENCES: [Presence; 2] = [Presence::None, Presence::Proven];
-const PROVIDERS: [&str; 3] = ["openai", "github", "internal-api"];
-
-/// One request with owned facts, so strategies can produce it and properties can vary it.
-#[derive(Debug, Clone)]
-struct Case {
-    operation: Operation,
-    vault: VaultName,
-    env: String,
-    production: bool,
-    record: Option<RecordFacts>,
-    new_sensitivity: Option<Sensitivity>,
-    new_revealable: Option<bool>,
-    surface: Surface,
-    origin: Origin,
-    presence: Presence,
-    allowlisted: bool,
-    /// For broker and bind: the record's pin and the provider the request names.
-    pinned: Option<&'static str>,
-    target: &'static str,
-}
-
-impl Case {
-    fn request(&self) -> Request<'_> {
-        Request {
-            operation: self.operation,
-            vault: &self.vault,
-            env: &self.env,
-            production: self.production,
-            record: self.record,
-            new_sensitivity: self.new_sensitivity,
-            new_revealable: self.new_revealable,
-            surface: self.surface,
-            origin: self.origin,
-            presence: self.presence,
-            allowlisted: self.allowlisted,
-            pin: Some(PinFacts {
-                pinned: self.pinned,
-                target: self.target,
-            }),
-        }
-    }
-
-    fn decide(&self, scope: &Scope) -> Decision {
-        decide(&self.request(), scope)
-    }
-
-    fn addressed_by(&self, scope: &Scope) -> bool {
-        scope.addresses(&self.vault, &self.env, self.production)
-    }
-
-    /// The same request with one or more facts changed.
-    fn with(&self, change: impl FnOnce(&mut Case)) -> Case {
-        let mut c = self.clone();
-        change(&mut c);
-        c
-    }
-}
-
-fn arb_operation() -> impl Strategy<Value = Operation> {
-    prop::sample::select(Operation::ALL.to_vec())
-}
-
-fn arb_sensitivity() -> impl Strategy<Value = Sensitivity> {
-    prop::sample::select(Sensitivity::ALL.to_vec())
-}
-
-fn arb_facts() -> impl Strategy<Value = RecordFacts> {
-    (arb_sensitivity(), any::<bool>()).prop_map(|(sensitivity, revealable)| RecordFacts {
-        sensitivity,
-        revealable,
-    })
-}
-
-fn arb_vault() -> impl Strategy<Value = VaultName> {
-    prop_oneof![
-        Just(VaultName::Global),
-        prop::sample::select(PROJECTS.to_vec()).prop_map(|p| VaultName::Project(p.to_string())),
-    ]
-}
-
-fn arb_env() -> impl Strategy<Value = String> {
-    prop::sample::select(ENVS.to_vec()).prop_map(str::to_string)
-}
-
-fn arb_case() -> impl Strategy<Value = Case> {
-    (
-        arb_operation(),
-        arb_vault(),
-        arb_env(),
-        any::<bool>(),
-        prop::option::of(arb_facts()),
-        prop::option::of(arb_sensitivity()),
-        prop::option::of(any::<bool>()),
-        prop::sample::select(SURFACES.to_vec()),
-        prop::sample::select(ORIGINS.to_vec()),
-        prop::sample::select(PRESENCES.to_vec()),
-        any::<bool>(),
-        (
-            prop::option::of(prop::sample::select(PROVIDERS.to_vec())),
-            prop::sample::select(PROVIDERS.to_vec()),
-        ),
-    )
-        .prop_map(
-            |(
-                operation,
-                vault,
-                env,
-                production,
-                record,
-                new_sensitivity,
-                new_revealable,
-                surface,
-                origin,
-                presence,
-                allowlisted,
-                (pinned, target),
-            )| Case {
-                operation,
-                vault,
-                env,
-                production,
-                record,
-                new_sensitivity,
-                new_revealable,
-                surface,
-                origin,
-                presence,
-                allowlisted,
-                pinned,
-                target,
-            },
-        )
-}
-
-/// A case about an existing record.
-fn arb_existing_case() -> impl Strategy<Value = Case> {
-    (arb_case(), arb_facts()).prop_map(|(c, facts)| c.with(|c| c.record = Some(facts)))
-}
-
-fn name_set(names: &'static [&'static str]) -> impl Strategy<Value = BTreeSet<String>> {
-    prop::sample::subsequence(names.to_vec(), 0..=names.len())
-        .prop_map(|v| v.into_iter().map(str::to_string).collect())
-}
-
-fn arb_random_scope() -> impl Strategy<Value = Scope> {
-    let operations = prop::sample::subsequence(OperationClass::ALL.to_vec(), 0..=4)
-        .prop_map(|v| v.into_iter().collect::<BTreeSet<_>>());
-    let projects = prop_oneof![
-        Just(ProjectScope::All),
-        name_set(&SCOPE_PROJECTS).prop_map(ProjectScope::Only),
-    ];
-    let environments = prop_oneof![
-        Just(EnvScope::All),
-        Just(EnvScope::NonProduction),
-        name_set(&SCOPE_ENVS).prop_map(EnvScope::Only),
-        name_set(&SCOPE_ENVS).prop_map(EnvScope::OnlyNonProduction),
-    ];
-    (operations, projects, any::<bool>(), environments).prop_map(
-        |(operations, projects, global, environments)| Scope {
-            operations,
-            projects,
-            global,
-            environments,
-        },
-    )
-}
-
-/// Random scopes, with the full scope often enough that every branch past scope is reached.
-fn arb_scope() -> impl Strategy<Value = Scope> {
-    prop_oneof![
-        1 => Just(Scope::full()),
-        3 => arb_random_scope(),
-    ]
-}
+mod policy_cases;
+use policy_cases::*;
 
 /// The requests that lower protection, for law 4.
 fn lowers_protection(c: &Case) -> bool {
@@ -476,6 +286,7 @@ fn example(operation: Operation, env: &str, production: bool, record: Option<Rec
         allowlisted: false,
         pinned: None,
         target: "openai",
+        delivery: Delivery::Value,
     }
 }
 
@@ -696,11 +507,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
     /// High and production values reach only allowlisted executables, and only with a proof.
+    /// (A placeholder is not the value: the child never holds it.)
     #[test]
     fn protected_values_are_injected_only_into_allowlisted_executables_with_proof(
         c in arb_case(), scope in arb_scope()
     ) {
-        let c = c.with(|c| c.operation = Operation::Inject);
+        let c = c.with(|c| {
+            c.operation = Operation::Inject;
+            c.delivery = Delivery::Value;
+        });
         if let Some(r) = c.record
             && (r.sensitivity >= Sensitivity::High || c.production)
             && c.decide(&scope) == Decision::Allow
@@ -881,4 +696,110 @@ proptest! {
         let unproven = c.with(|c| { c.operation = Operation::Export; c.presence = Presence::None });
         prop_assert_ne!(unproven.decide(&scope), Decision::Allow);
     }
+}
+
+// ---- Placeholders: the inject mode where the child never holds the value -------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// A placeholder stands for a value only towards the record's pinned provider: an
+    /// unpinned record is never delivered as one, whatever the other facts.
+    #[test]
+    fn placeholders_exist_only_for_pinned_records(c in arb_existing_case(), scope in arb_scope()) {
+        let c = c.with(|c| {
+            c.operation = Operation::Inject;
+            c.delivery = Delivery::Placeholder;
+            c.pinned = None;
+        });
+        let d = c.decide(&scope);
+        prop_assert!(matches!(d, Decision::Deny(_) | Decision::Unaddressable), "{c:?}: {d:?}");
+        let proven = c.with(|c| c.presence = Presence::Proven).decide(&scope);
+        prop_assert_ne!(proven, Decision::Allow);
+    }
+
+    /// A placeholder is never harder to get than the value it stands for: the child holds
+    /// less, so no fact makes the placeholder stricter. A production record's placeholder
+    /// still needs a proof, as a brokered call with it does.
+    #[test]
+    fn a_placeholder_is_never_stricter_than_the_value(c in arb_existing_case(), scope in arb_scope()) {
+        let c = c.with(|c| {
+            c.operation = Operation::Inject;
+            c.pinned = Some(c.target);
+        });
+        let value = c.with(|c| c.delivery = Delivery::Value).decide(&scope);
+        let placeholder = c.with(|c| c.delivery = Delivery::Placeholder).decide(&scope);
+        prop_assert!(
+            strictness(placeholder) <= strictness(value),
+            "{c:?}: placeholder {placeholder:?} stricter than value {value:?}"
+        );
+        if placeholder == Decision::Allow {
+            prop_assert!(!c.production || c.presence == Presence::Proven, "{:?}", c);
+            prop_assert!(scope.operations.contains(&OperationClass::Inject));
+        }
+    }
+
+    /// An agent's run never holds the real value of a pinned record without a proof: with
+    /// no proof, the value is never `Allow` for an agent, whatever else is true.
+    #[test]
+    fn an_agent_gets_a_pinned_value_only_with_a_proof(c in arb_existing_case(), scope in arb_scope()) {
+        let c = c.with(|c| {
+            c.operation = Operation::Inject;
+            c.delivery = Delivery::Value;
+            c.origin = Origin::Agent;
+            c.pinned = Some(c.target);
+            c.presence = Presence::None;
+        });
+        prop_assert_ne!(c.decide(&scope), Decision::Allow, "{:?}", c);
+    }
+
+    /// The delivery rule: unpinned records always go as values; an agent's run gets
+    /// placeholders unless it asks for values; a human's run gets values unless they ask for
+    /// placeholders or made them the default. What is asked wins over the default.
+    #[test]
+    fn delivery_follows_pin_origin_and_request(
+        pinned in any::<bool>(),
+        origin in prop::sample::select(ORIGINS.to_vec()),
+        asked in prop::sample::select(vec![
+            DeliveryChoice::Default,
+            DeliveryChoice::Values,
+            DeliveryChoice::Placeholders,
+        ]),
+        by_default in any::<bool>(),
+    ) {
+        let d = delivery_for(pinned, origin, asked, by_default);
+        let expected = match (pinned, asked) {
+            (false, _) | (true, DeliveryChoice::Values) => Delivery::Value,
+            (true, DeliveryChoice::Placeholders) => Delivery::Placeholder,
+            (true, DeliveryChoice::Default) if origin == Origin::Agent || by_default => {
+                Delivery::Placeholder
+            }
+            (true, DeliveryChoice::Default) => Delivery::Value,
+        };
+        prop_assert_eq!(d, expected);
+    }
+}
+
+#[test]
+fn an_agent_run_with_a_pinned_high_record_gets_a_placeholder_without_the_allowlist() {
+    let mut c = example(
+        Operation::Inject,
+        "dev",
+        false,
+        facts(Sensitivity::High, false),
+    );
+    c.origin = Origin::Agent;
+    c.pinned = Some("openai");
+    c.delivery = Delivery::Placeholder;
+    assert_eq!(c.decide(&Scope::full()), Decision::Allow);
+    c.delivery = Delivery::Value;
+    assert_eq!(
+        c.decide(&Scope::full()),
+        Decision::Deny(Reason::ExecutableNotAllowlisted)
+    );
+    c.record = facts(Sensitivity::Low, false);
+    assert_eq!(
+        c.decide(&Scope::full()),
+        Decision::NeedsProof(Reason::AgentValueOfPinnedNeedsPresence)
+    );
 }

@@ -8,9 +8,9 @@ use kovra_core::coord::Coordinate;
 use kovra_core::crypto::KdfParams;
 use kovra_core::model::{Metadata, Operation, Origin, Sensitivity, Surface, VaultName};
 use kovra_core::policy::{
-    Allowed, Decision, Obligations, Offered, Presence, Reason, RecordFacts, Request, Scope,
-    authorize, birth_sensitivity, decide, fallback_refused, imported_metadata, line_enforced,
-    parks_for_approval, production_floor,
+    Allowed, Decision, Delivery, Obligations, Offered, Presence, Reason, RecordFacts, Request,
+    Scope, authorize, birth_sensitivity, decide, fallback_refused, imported_metadata,
+    line_enforced, parks_for_approval, production_floor,
 };
 use kovra_core::store::{LockedStore, StoreError};
 use proptest::prelude::*;
@@ -102,6 +102,7 @@ proptest! {
             presence: Presence::Proven,
             allowlisted: false,
             pin: None,
+            delivery: Delivery::Value,
         };
         prop_assert_ne!(decide(&req, &Scope::full()), Decision::Deny(Reason::ProductionFloorIsHigh));
     }
@@ -232,6 +233,7 @@ fn request<'a>(
         presence: Presence::None,
         allowlisted: false,
         pin: None,
+        delivery: Delivery::Value,
     }
 }
 

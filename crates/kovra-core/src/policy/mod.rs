@@ -15,8 +15,8 @@ mod rules;
 pub use allowed::{Allowed, Obligations, authorize};
 pub use reason::Reason;
 pub use rules::{
-    DESCRIPTION_MAX_CHARS, Offered, birth_sensitivity, fallback_refused, imported_metadata,
-    line_enforced, parks_for_approval, production_floor,
+    DESCRIPTION_MAX_CHARS, Offered, birth_sensitivity, delivery_for, fallback_refused,
+    imported_metadata, line_enforced, parks_for_approval, production_floor,
 };
 
 /// Which projects a scope may address.
@@ -182,8 +182,30 @@ pub struct Request<'a> {
     /// content hash). Only allowlisted executables ever receive high or production values.
     pub allowlisted: bool,
     /// For `Broker` and `Bind`: the provider the record is pinned to and the one the request
-    /// names.
+    /// names. For `Inject`: the record's pin (target = the pin itself).
     pub pin: Option<PinFacts<'a>>,
+    /// For `Inject`: the value itself, or a placeholder (see [`delivery_for`]).
+    pub delivery: Delivery,
+}
+
+/// How an injected record reaches a run's child: the value itself, or a placeholder that the
+/// egress proxy swaps for the value on the wire, only towards the record's pinned provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    #[default]
+    Value,
+    Placeholder,
+}
+
+/// What the person starting a run asked for (`--values`, `--placeholders`, or neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryChoice {
+    #[default]
+    Default,
+    Values,
+    Placeholders,
 }
 
 /// A record's provider pin and the provider a request wants to use it with.
@@ -305,12 +327,29 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
             }
         }
         Operation::Inject => {
-            if !protected {
-                Decision::Allow
-            } else if !req.allowlisted {
-                Decision::Deny(Reason::ExecutableNotAllowlisted)
-            } else {
-                needs(Reason::InjectNeedsPresence)
+            let pinned = req.pin.is_some_and(|p| p.pinned.is_some());
+            match req.delivery {
+                // The child never holds the value: it goes only to the pinned provider, as a
+                // brokered call's does, so the allowlist (which guards the child) is moot.
+                Delivery::Placeholder if !pinned => Decision::Deny(Reason::NotBoundToProvider),
+                Delivery::Placeholder if req.production => {
+                    needs(Reason::PlaceholderProductionNeedsPresence)
+                }
+                Delivery::Placeholder => Decision::Allow,
+                Delivery::Value => {
+                    let value = if !protected {
+                        Decision::Allow
+                    } else if !req.allowlisted {
+                        Decision::Deny(Reason::ExecutableNotAllowlisted)
+                    } else {
+                        needs(Reason::InjectNeedsPresence)
+                    };
+                    if pinned && req.origin == Origin::Agent {
+                        value.and(needs(Reason::AgentValueOfPinnedNeedsPresence))
+                    } else {
+                        value
+                    }
+                }
             }
         }
         Operation::Reveal => {

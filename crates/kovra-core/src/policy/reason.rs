@@ -36,6 +36,8 @@ pub enum Reason {
     ExportNeedsPresence,
     ImportOverwriteNeedsPresence,
     AcceptSenderNeedsPresence,
+    PlaceholderProductionNeedsPresence,
+    AgentValueOfPinnedNeedsPresence,
 }
 
 impl Reason {
@@ -71,6 +73,8 @@ impl Reason {
             Reason::ExportNeedsPresence => "share-needs-proof",
             Reason::ImportOverwriteNeedsPresence => "receive-force-needs-proof",
             Reason::AcceptSenderNeedsPresence => "accept-sender-needs-proof",
+            Reason::PlaceholderProductionNeedsPresence => "placeholder-needs-proof",
+            Reason::AgentValueOfPinnedNeedsPresence => "value-needs-proof",
         }
     }
 
@@ -102,6 +106,9 @@ impl Reason {
                 "production values move only by a human's own means, never in a package"
             }
             Reason::InjectOnlyNeverShared => "leave them out with --group",
+            Reason::AgentValueOfPinnedNeedsPresence => {
+                "drop --values: the program gets a placeholder that works towards the provider's hosts; or a human approves the run"
+            }
             _ => "run the command yourself at a terminal, where kovra can ask for your passphrase",
         }
     }
@@ -180,6 +187,12 @@ impl Reason {
                 "replacing existing records from a package needs a proof of presence"
             }
             Reason::AcceptSenderNeedsPresence => "trusting a new sender needs a proof of presence",
+            Reason::PlaceholderProductionNeedsPresence => {
+                "a run using a production record through its placeholder needs a proof of presence"
+            }
+            Reason::AgentValueOfPinnedNeedsPresence => {
+                "an agent's run gets a placeholder for a record pinned to a provider; the real value needs a proof of presence"
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! enforced, and which request is parked for a human. Pure functions of facts, each with
 //! a law in `tests/policy_laws.rs`, so no surface spells a rule of its own.
 
-use super::Decision;
+use super::{Decision, Delivery, DeliveryChoice};
 use crate::coord::Coordinate;
 use crate::model::{Metadata, Origin, Sensitivity};
 use crate::totp::TotpParams;
@@ -42,6 +42,30 @@ pub fn line_enforced(line: Decision, worst: Decision, has_fallback: bool) -> boo
         Decision::Deny(_) => true,
         Decision::NeedsProof(_) => matches!(worst, Decision::NeedsProof(_)),
         Decision::Allow => false,
+    }
+}
+
+/// How a run delivers a record: a record pinned to a provider goes to an agent's run as a
+/// placeholder unless the agent asks for the value (which `decide` then guards with a proof);
+/// a human's run gets the value unless they ask for placeholders or made them the default.
+/// An unpinned record has nothing a placeholder could be swapped towards: always the value.
+pub fn delivery_for(
+    pinned: bool,
+    origin: Origin,
+    asked: DeliveryChoice,
+    placeholders_by_default: bool,
+) -> Delivery {
+    match (pinned, asked) {
+        (false, _) => Delivery::Value,
+        (true, DeliveryChoice::Values) => Delivery::Value,
+        (true, DeliveryChoice::Placeholders) => Delivery::Placeholder,
+        (true, DeliveryChoice::Default) => {
+            if origin == Origin::Agent || placeholders_by_default {
+                Delivery::Placeholder
+            } else {
+                Delivery::Value
+            }
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub(super) struct Op {
     pub(super) operation: Operation,
     pub(super) new_sensitivity: Option<Sensitivity>,
     pub(super) new_revealable: Option<bool>,
+    pub(super) delivery: policy::Delivery,
 }
 
 impl Op {
@@ -32,6 +33,15 @@ impl Op {
             operation,
             new_sensitivity: None,
             new_revealable: None,
+            delivery: policy::Delivery::Value,
+        }
+    }
+
+    /// An injection delivered as `delivery`.
+    pub(super) fn inject(delivery: policy::Delivery) -> Self {
+        Op {
+            delivery,
+            ..Op::plain(Operation::Inject)
         }
     }
 }
@@ -262,6 +272,16 @@ impl Gate<'_> {
                 ..req
             });
         }
+        if op.operation == Operation::Inject {
+            let pinned = record.and_then(|r| self.pinned_provider(&r.meta));
+            return judge(&policy::Request {
+                pin: Some(policy::PinFacts {
+                    pinned: pinned.as_deref(),
+                    target: pinned.as_deref().unwrap_or_default(),
+                }),
+                ..req
+            });
+        }
         judge(&req)
     }
 
@@ -299,6 +319,7 @@ impl Gate<'_> {
             presence: self.presence,
             allowlisted: self.allowlisted,
             pin: None,
+            delivery: op.delivery,
         }
     }
 

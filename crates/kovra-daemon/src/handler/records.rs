@@ -370,16 +370,14 @@ impl Gate<'_> {
         let mut ops = vec![Op::plain(Operation::Metadata)];
         if to_sensitivity != from.sensitivity {
             ops.push(Op {
-                operation: Operation::ChangeSensitivity,
                 new_sensitivity: Some(to_sensitivity),
-                new_revealable: None,
+                ..Op::plain(Operation::ChangeSensitivity)
             });
         }
         if to_revealable != from.revealable {
             ops.push(Op {
-                operation: Operation::ChangeRevealable,
-                new_sensitivity: None,
                 new_revealable: Some(to_revealable),
+                ..Op::plain(Operation::ChangeRevealable)
             });
         }
         if to_description != from.description {

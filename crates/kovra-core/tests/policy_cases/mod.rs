@@ -1,0 +1,213 @@
+//! The cases the policy laws range over: one request's owned facts, and strategies drawing
+//! every operation, sensitivity, flag, surface, origin, presence, pin and delivery.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+
+use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
+use kovra_core::policy::{
+    Decision, Delivery, EnvScope, PinFacts, Presence, ProjectScope, RecordFacts, Request, Scope,
+    decide,
+};
+use proptest::prelude::*;
+
+/// At least 2048 per the test plan; `decide` is cheap, so take twice that.
+pub const CASES: u32 = 4096;
+
+/// Project names a request may name; scopes draw from these plus one no request uses.
+pub const PROJECTS: [&str; 3] = ["app", "api", "web"];
+pub const SCOPE_PROJECTS: [&str; 4] = ["app", "api", "web", "other"];
+/// Environment names a request may name; scopes draw from these plus one no request uses.
+pub const ENVS: [&str; 4] = ["dev", "staging", "prod", "production"];
+pub const SCOPE_ENVS: [&str; 5] = ["dev", "staging", "prod", "production", "qa"];
+
+pub const SURFACES: [Surface; 6] = [
+    Surface::Cli,
+    Surface::Mcp,
+    Surface::Web,
+    Surface::SshAgent,
+    Surface::Broker,
+    Surface::Proxy,
+];
+pub const DELIVERIES: [Delivery; 2] = [Delivery::Value, Delivery::Placeholder];
+pub const ORIGINS: [Origin; 2] = [Origin::Human, Origin::Agent];
+pub const PRESENCES: [Presence; 2] = [Presence::None, Presence::Proven];
+pub const PROVIDERS: [&str; 3] = ["openai", "github", "internal-api"];
+
+/// One request with owned facts, so strategies can produce it and properties can vary it.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub operation: Operation,
+    pub vault: VaultName,
+    pub env: String,
+    pub production: bool,
+    pub record: Option<RecordFacts>,
+    pub new_sensitivity: Option<Sensitivity>,
+    pub new_revealable: Option<bool>,
+    pub surface: Surface,
+    pub origin: Origin,
+    pub presence: Presence,
+    pub allowlisted: bool,
+    /// For broker and bind: the record's pin and the provider the request names.
+    pub pinned: Option<&'static str>,
+    pub target: &'static str,
+    /// For inject: the value or a placeholder.
+    pub delivery: Delivery,
+}
+
+impl Case {
+    pub fn request(&self) -> Request<'_> {
+        Request {
+            operation: self.operation,
+            vault: &self.vault,
+            env: &self.env,
+            production: self.production,
+            record: self.record,
+            new_sensitivity: self.new_sensitivity,
+            new_revealable: self.new_revealable,
+            surface: self.surface,
+            origin: self.origin,
+            presence: self.presence,
+            allowlisted: self.allowlisted,
+            pin: Some(PinFacts {
+                pinned: self.pinned,
+                target: self.target,
+            }),
+            delivery: self.delivery,
+        }
+    }
+
+    pub fn decide(&self, scope: &Scope) -> Decision {
+        decide(&self.request(), scope)
+    }
+
+    pub fn addressed_by(&self, scope: &Scope) -> bool {
+        scope.addresses(&self.vault, &self.env, self.production)
+    }
+
+    /// The same request with one or more facts changed.
+    pub fn with(&self, change: impl FnOnce(&mut Case)) -> Case {
+        let mut c = self.clone();
+        change(&mut c);
+        c
+    }
+}
+
+pub fn arb_operation() -> impl Strategy<Value = Operation> {
+    prop::sample::select(Operation::ALL.to_vec())
+}
+
+pub fn arb_sensitivity() -> impl Strategy<Value = Sensitivity> {
+    prop::sample::select(Sensitivity::ALL.to_vec())
+}
+
+pub fn arb_facts() -> impl Strategy<Value = RecordFacts> {
+    (arb_sensitivity(), any::<bool>()).prop_map(|(sensitivity, revealable)| RecordFacts {
+        sensitivity,
+        revealable,
+    })
+}
+
+pub fn arb_vault() -> impl Strategy<Value = VaultName> {
+    prop_oneof![
+        Just(VaultName::Global),
+        prop::sample::select(PROJECTS.to_vec()).prop_map(|p| VaultName::Project(p.to_string())),
+    ]
+}
+
+pub fn arb_env() -> impl Strategy<Value = String> {
+    prop::sample::select(ENVS.to_vec()).prop_map(str::to_string)
+}
+
+pub fn arb_case() -> impl Strategy<Value = Case> {
+    (
+        arb_operation(),
+        arb_vault(),
+        arb_env(),
+        any::<bool>(),
+        prop::option::of(arb_facts()),
+        prop::option::of(arb_sensitivity()),
+        prop::option::of(any::<bool>()),
+        prop::sample::select(SURFACES.to_vec()),
+        prop::sample::select(ORIGINS.to_vec()),
+        prop::sample::select(PRESENCES.to_vec()),
+        any::<bool>(),
+        (
+            prop::option::of(prop::sample::select(PROVIDERS.to_vec())),
+            prop::sample::select(PROVIDERS.to_vec()),
+            prop::sample::select(DELIVERIES.to_vec()),
+        ),
+    )
+        .prop_map(
+            |(
+                operation,
+                vault,
+                env,
+                production,
+                record,
+                new_sensitivity,
+                new_revealable,
+                surface,
+                origin,
+                presence,
+                allowlisted,
+                (pinned, target, delivery),
+            )| Case {
+                operation,
+                vault,
+                env,
+                production,
+                record,
+                new_sensitivity,
+                new_revealable,
+                surface,
+                origin,
+                presence,
+                allowlisted,
+                pinned,
+                target,
+                delivery,
+            },
+        )
+}
+
+/// A case about an existing record.
+pub fn arb_existing_case() -> impl Strategy<Value = Case> {
+    (arb_case(), arb_facts()).prop_map(|(c, facts)| c.with(|c| c.record = Some(facts)))
+}
+
+pub fn name_set(names: &'static [&'static str]) -> impl Strategy<Value = BTreeSet<String>> {
+    prop::sample::subsequence(names.to_vec(), 0..=names.len())
+        .prop_map(|v| v.into_iter().map(str::to_string).collect())
+}
+
+pub fn arb_random_scope() -> impl Strategy<Value = Scope> {
+    let operations = prop::sample::subsequence(OperationClass::ALL.to_vec(), 0..=4)
+        .prop_map(|v| v.into_iter().collect::<BTreeSet<_>>());
+    let projects = prop_oneof![
+        Just(ProjectScope::All),
+        name_set(&SCOPE_PROJECTS).prop_map(ProjectScope::Only),
+    ];
+    let environments = prop_oneof![
+        Just(EnvScope::All),
+        Just(EnvScope::NonProduction),
+        name_set(&SCOPE_ENVS).prop_map(EnvScope::Only),
+        name_set(&SCOPE_ENVS).prop_map(EnvScope::OnlyNonProduction),
+    ];
+    (operations, projects, any::<bool>(), environments).prop_map(
+        |(operations, projects, global, environments)| Scope {
+            operations,
+            projects,
+            global,
+            environments,
+        },
+    )
+}
+
+/// Random scopes, with the full scope often enough that every branch past scope is reached.
+pub fn arb_scope() -> impl Strategy<Value = Scope> {
+    prop_oneof![
+        1 => Just(Scope::full()),
+        3 => arb_random_scope(),
+    ]
+}
