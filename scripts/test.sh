@@ -13,6 +13,7 @@ have openssl || missing+=(openssl)     # the test CA for the broker's loopback H
 have age || missing+=(age)             # a stock age must open what `kovra share` seals
 have ssh-keygen || missing+=(openssh-client)  # an ssh-ed25519 recipient for `kovra share`
 have strace || missing+=(strace)       # the trusted-path tests: tracing a waiting CLI is refused
+have curl || missing+=(curl)           # a real client of the egress proxy
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -31,6 +32,13 @@ fi
 if ! python3 -c 'import cryptography' 2>/dev/null; then
   python3 -m pip install -q cryptography || python3 -m pip install -q --break-system-packages cryptography
 fi
+# Real clients of the egress proxy (crates/kovra-cli/tests/cli/broker/egress.rs): Python
+# requests and httpx here, Node's undici after the Inspector (which installs npm).
+for mod in requests httpx; do
+  if ! python3 -c "import $mod" 2>/dev/null; then
+    python3 -m pip install -q "$mod" || python3 -m pip install -q --break-system-packages "$mod"
+  fi
+done
 # The MCP Inspector (CLI mode) is the second independent client of `kovra mcp`. Exit 3 means
 # Node is older than 18: stop here rather than run the suite without that client.
 bash scripts/install-inspector.sh || {
@@ -38,6 +46,11 @@ bash scripts/install-inspector.sh || {
   [ "$rc" = 3 ] && echo "the MCP Inspector test needs Node >= 18: install a newer nodejs, then re-run" >&2
   exit "$rc"
 }
+# Node's fetch ignores HTTPS_PROXY before Node 24: the egress test uses undici's env agent.
+if [ ! -f target/test-tools/undici/node_modules/undici/package.json ]; then
+  mkdir -p target/test-tools/undici
+  (cd target/test-tools/undici && npm install --silent --no-audit --no-fund undici@6.21.3 >/dev/null)
+fi
 have cargo || { echo "cargo is required (Rust stable >= 1.89): install it with rustup" >&2; exit 1; }
 getent passwd nobody >/dev/null || { echo "the peer test needs a 'nobody' user" >&2; exit 1; }
 # The trusted-path tests attack kovra as a same-user, non-root agent: run as root, they

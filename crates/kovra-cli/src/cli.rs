@@ -264,6 +264,17 @@ pub struct RunArgs {
     /// Loader and interpreter hooks (LD_*, NODE_OPTIONS, PYTHON*, BASH_ENV, …) are refused.
     #[arg(long = "keep-env", value_name = "NAME")]
     pub keep_env: Vec<String>,
+    /// Give the real values of records pinned to a provider, not placeholders (an agent's
+    /// run then needs a proof).
+    #[arg(long, conflicts_with = "placeholders")]
+    pub values: bool,
+    /// Give placeholders for records pinned to a provider: the egress proxy puts the value
+    /// on the wire, only towards the provider's hosts (an agent's run always gets them).
+    #[arg(long)]
+    pub placeholders: bool,
+    /// `pinned-only`: refuse tunnels to hosts no placeholder of the run is pinned to.
+    #[arg(long, value_name = "POLICY", value_parser = ["open", "pinned-only"], default_value = "open")]
+    pub egress: String,
     /// The command and its arguments, after `--`.
     #[arg(
         required = true,

@@ -227,6 +227,14 @@ pub fn notify_medium_use(action: &str, coordinate: &str) {
     );
 }
 
+/// A placeholder went towards a host its record is not pinned to: refused, and shown.
+pub fn notify_placeholder_misuse(coordinate: &str, host: &str) {
+    notify_desktop(
+        "kovra: placeholder misuse refused",
+        &format!("{coordinate} was sent towards {host}, which it is not pinned to"),
+    );
+}
+
 /// An agent asked for a value: the human adds it with the command given.
 pub fn notify_value_request(command: &str) {
     notify_desktop("kovra: a value is requested", &format!("run `{command}`"));

@@ -19,6 +19,10 @@ struct File {
     /// Which answers count as a proof of presence: `passphrase`, `totp` (a code, once two-factor
     /// is on). The file can narrow the default (both), never widen it.
     proof_kinds: Option<Vec<String>>,
+    /// Who gets placeholders for records pinned to a provider: `agents` (the default) or
+    /// `always` (a human's runs too, unless `--values`). The file can only tighten: there
+    /// is no setting that gives agents values.
+    placeholders: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +31,7 @@ pub struct Config {
     pub production_envs: BTreeSet<String>,
     pub proof_by_passphrase: bool,
     pub proof_by_code: bool,
+    pub placeholders_by_default: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +92,20 @@ impl Config {
                 )
             }
         };
+        let placeholders_by_default = match file.placeholders.as_deref() {
+            None | Some("agents") => false,
+            Some("always") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "placeholders: unknown value `{other}`; use \"agents\" or \"always\""
+                    ),
+                });
+            }
+        };
         Ok(Config {
+            placeholders_by_default,
             idle_timeout_secs: idle,
             production_envs,
             proof_by_passphrase,

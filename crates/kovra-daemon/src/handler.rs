@@ -33,6 +33,7 @@ use crate::proof::Challenges;
 mod approval;
 mod broker;
 mod challenge;
+mod egress;
 mod gate;
 mod lifecycle;
 mod records;
@@ -46,6 +47,7 @@ mod twofactor;
 mod vault;
 
 use approval::describe;
+pub use egress::EgressTicket;
 use gate::{Gate, Located, Op};
 
 const MAX_VALUE: usize = 256 * 1024;
@@ -58,7 +60,10 @@ pub struct Daemon {
     pub paths: Paths,
     pub config: Config,
     pub kdf: KdfParams,
-    inner: Mutex<Inner>,
+    /// Shared with the egress proxy's judge, which writes the trail from the proxy's threads.
+    inner: std::sync::Arc<Mutex<Inner>>,
+    /// The egress proxy, started with the first run that has placeholders.
+    egress: Mutex<Option<std::sync::Arc<egress::EgressHost>>>,
     /// The compiled-in providers.
     registry: kovra_broker::Registry,
     /// One HTTP client for the daemon's life, built on first use.
@@ -178,7 +183,8 @@ impl Daemon {
             paths,
             config,
             kdf,
-            inner: Mutex::new(Inner {
+            egress: Mutex::new(None),
+            inner: std::sync::Arc::new(Mutex::new(Inner {
                 store: None,
                 challenges: Challenges::default(),
                 approvals: Approvals::default(),
@@ -187,7 +193,7 @@ impl Daemon {
                 last_activity: Instant::now(),
                 registry: None,
                 passphrase_proofs: true,
-            }),
+            })),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
         }

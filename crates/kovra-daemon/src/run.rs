@@ -41,6 +41,9 @@ pub struct RunPlan {
     /// Values to mask in the child's output, named by variable.
     pub secrets: Vec<(String, SecretBytes)>,
     pub tty: Option<TermSize>,
+    /// The run's hold on the egress proxy: its placeholders work until this is dropped,
+    /// when the child has exited.
+    pub egress: Option<crate::handler::EgressTicket>,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -174,7 +177,7 @@ fn pump_input(input: OwnedFd, pty: Arc<OwnedFd>, stop: Arc<AtomicBool>) {
 /// Run the plan on this connection: take the descriptors, start the child, relay, and
 /// answer with its exit code. Consumes the connection.
 pub fn execute(
-    plan: RunPlan,
+    mut plan: RunPlan,
     received: Option<Vec<OwnedFd>>,
     stream: &UnixStream,
     reader: FdReader,
@@ -192,6 +195,7 @@ pub fn execute(
     let (Some(stdin), Some(stdout), Some(stderr)) = (fds.next(), fds.next(), fds.next()) else {
         return;
     };
+    let _egress = plan.egress.take();
     let redactor = Arc::new(Redactor::new(
         plan.secrets.iter().map(|(n, v)| (n.as_str(), v.expose())),
     ));

@@ -192,6 +192,8 @@ fn run_blocking(
         keep_env: Vec::new(),
         tty: None,
         proof: None,
+        delivery: Default::default(),
+        egress: Default::default(),
     };
 
     let mut calls = session.client_session();

@@ -9,7 +9,8 @@ use crate::{Context, Request};
 
 /// The request without its proof, with the context it came in. A run is covered by what
 /// decides what it does — the executable's content (`program`, hashed by the daemon),
-/// argv, directory, refs, and the environment a protected child gets — and not by the
+/// argv, directory, refs, the environment a protected child gets, values or placeholders
+/// and the egress policy — and not by the
 /// incidental rest of the caller's environment or terminal size, so the same command
 /// started again from another shell is the same request.
 pub fn request_digest(context: &Context, request: &Request, program: Option<&str>) -> [u8; 32] {
@@ -27,6 +28,10 @@ pub fn request_digest(context: &Context, request: &Request, program: Option<&str
                 run.no_secrets,
                 &run.keep_env,
                 env,
+                // What the child gets: an approval of a placeholder run is no approval of
+                // the values, nor of a wider egress.
+                run.delivery,
+                run.egress,
             );
             serde_json::to_vec(&("run", stable)).unwrap_or_default()
         }

@@ -16,7 +16,7 @@ pub use error_code::ErrorCode;
 /// the client, not the core.
 pub use kovra_core::audit::AuditEntry;
 pub use kovra_core::model::{OperationClass, Origin, Sensitivity, Surface};
-pub use kovra_core::policy::{EnvScope, ProjectScope, Scope};
+pub use kovra_core::policy::{DeliveryChoice, EnvScope, ProjectScope, Scope};
 pub use kovra_core::store::AuditReport;
 pub use secret::Secret;
 pub use wire::*;

@@ -506,6 +506,24 @@ pub struct RunRequest {
     pub tty: Option<TermSize>,
     #[serde(default)]
     pub proof: Option<Proof>,
+    /// Values or placeholders for records pinned to a provider (`docs/placeholders.md`).
+    #[serde(default)]
+    pub delivery: crate::DeliveryChoice,
+    /// Which other hosts the child may reach through the egress proxy.
+    #[serde(default)]
+    pub egress: EgressChoice,
+}
+
+/// `kovra run --egress`: what the egress proxy does with a tunnel to a host no placeholder
+/// of the run is pinned to.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum EgressChoice {
+    /// Tunnelled untouched.
+    #[default]
+    Open,
+    /// Refused.
+    PinnedOnly,
 }
 
 /// An executable pinned by path and content.

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use kovra_proto::{Reply, Request, Response, RunRequest, TermSize};
+use kovra_proto::{DeliveryChoice, EgressChoice, Reply, Request, Response, RunRequest, TermSize};
 use nix::sys::termios::{self, SetArg, Termios};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 
@@ -98,6 +98,18 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
         // A new terminal may report 0x0; it is still a terminal.
         tty: on_terminal.then(|| term_size().unwrap_or(TermSize { rows: 24, cols: 80 })),
         proof: None,
+        delivery: if args.values {
+            DeliveryChoice::Values
+        } else if args.placeholders {
+            DeliveryChoice::Placeholders
+        } else {
+            DeliveryChoice::Default
+        },
+        egress: if args.egress == "pinned-only" {
+            EgressChoice::PinnedOnly
+        } else {
+            EgressChoice::Open
+        },
     };
     let tty = request.tty.is_some();
     // Our stdin, stdout and stderr go with the request: the daemon holds them before it

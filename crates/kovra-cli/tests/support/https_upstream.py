@@ -18,6 +18,8 @@ Answers by the last segment of the path (any prefix: `/v1/echo`, `/bot<token>/ec
 - `headers`   200 with Set-Cookie, WWW-Authenticate and X-Echo-Auth: <credential>;
 - `redirect`  302 to https://second.test:<redirect-port>/steal;
 - `redirect-leak` 302 to that host with the credential in the location's query;
+- `redirect-http` 302 to http://second.test:<redirect-port>/steal (plain HTTP: a client
+              that follows it goes back through the egress proxy in the clear);
 - `binary`    200, a non-UTF-8 body holding the credential;
 - `slow`      waits 5 s, then 200;
 - `big`       200 with a 9 MiB body;
@@ -235,6 +237,9 @@ class Handler(BaseHTTPRequestHandler):
             )
         elif last == "redirect":
             loc = "https://second.test:%d/steal" % ARGS.redirect_port
+            self.send_simple(302, b'{"moved":true}', extra=[("Location", loc)])
+        elif last == "redirect-http":
+            loc = "http://second.test:%d/steal" % ARGS.redirect_port
             self.send_simple(302, b'{"moved":true}', extra=[("Location", loc)])
         elif last == "redirect-leak":
             # A redirect whose location carries the credential (a pre-signed URL, say).

@@ -9,7 +9,7 @@ use kovra_core::childenv;
 use kovra_core::coord::{Coordinate, CoordinateTemplate};
 use kovra_core::envrefs::{self, Part, RefValue};
 use kovra_core::model::{Operation, Sensitivity, VaultName};
-use kovra_core::policy::{self, Decision, fallback_refused, line_enforced};
+use kovra_core::policy::{self, Decision, Delivery, fallback_refused, line_enforced};
 use kovra_core::secret::{SecretBytes, SecretString};
 use kovra_core::store;
 use kovra_proto::{AllowEntry, Finding, Reply, RunRequest};
@@ -26,6 +26,27 @@ const ALLOWLIST: &str = "secret:kovra/allowlist/executables";
 
 fn allowlist_coord() -> Result<Coordinate, GateError> {
     Coordinate::parse(ALLOWLIST).map_err(|e| GateError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// The bytes a line's child gets, and whether they are the secret itself (masked in its
+/// output) or a placeholder.
+type Opened = (Zeroizing<Vec<u8>>, bool);
+
+/// One coordinate of a refs file, as decided.
+pub(super) struct Line {
+    pub(super) at: String,
+    pub(super) coord: Coordinate,
+    pub(super) located: Located,
+    /// Whether this very line has a fallback.
+    pub(super) fallback: bool,
+    pub(super) delivery: Delivery,
+}
+
+/// What pass 2 produces besides the environment: the trail and the placeholders issued.
+#[derive(Default)]
+pub(super) struct Delivered {
+    audits: Vec<kovra_core::audit::AuditEntry>,
+    issued: super::egress::Issued,
 }
 
 /// A value resolved for one variable, with the secrets inside it (for redaction).
@@ -259,7 +280,11 @@ impl Gate<'_> {
         }
         let inject = [Op::plain(Operation::Inject)];
         // (where, coordinate, decision, whether this very line has a fallback)
-        let mut decided: Vec<(String, Coordinate, Located, bool)> = Vec::new();
+        let mut decided: Vec<Line> = Vec::new();
+        if !entries.is_empty() {
+            // Pins by name need the registry (built-in and custom providers).
+            self.registry()?;
+        }
         for entry in &entries {
             let at = format!("{file}:{}", entry.line);
             let fallback = match &entry.value {
@@ -281,26 +306,49 @@ impl Gate<'_> {
                     .hint("remove the `| fallback`: production values must come from the vault"));
                 }
                 let located = self.locate(&coord, &inject, false)?;
-                decided.push((at, coord, located, fallback));
+                let (located, delivery) = self.delivered(&coord, located, req.delivery);
+                decided.push(Line {
+                    at,
+                    coord,
+                    located,
+                    fallback,
+                    delivery,
+                });
             }
         }
         // Refusals first, then a single proof for the whole run.
-        let worst = Decision::worst(decided.iter().map(|(_, _, l, _)| l.decision));
+        let worst = Decision::worst(decided.iter().map(|l| l.located.decision));
         // The human approving this run sees every coordinate it would inject.
-        for (at, coord, located, _) in &decided {
+        for Line {
+            at,
+            coord,
+            located,
+            delivery,
+            ..
+        } in &decided
+        {
             if let Some(rec) = &located.record {
+                let how = match delivery {
+                    Delivery::Value => String::new(),
+                    Delivery::Placeholder => format!(
+                        "; as a placeholder, the value going only to {}'s hosts",
+                        self.pinned_provider(&rec.meta).unwrap_or_default()
+                    ),
+                };
                 self.facts.push(kovra_proto::Fact {
                     name: coord.to_string(),
-                    value: format!("{} ({at})", self.describe_record(coord, rec)),
+                    value: format!("{}{how} ({at})", self.describe_record(coord, rec)),
                     untrusted: false,
                 });
             }
         }
         let records: Vec<(Sensitivity, bool)> = decided
             .iter()
-            .filter_map(|(_, coord, located, _)| {
-                let rec = located.record.as_ref()?;
-                Some((rec.meta.sensitivity, self.production(coord.env())))
+            // A placeholder line puts no value in the child: it does not protect the run.
+            .filter(|l| l.delivery == Delivery::Value)
+            .filter_map(|l| {
+                let rec = l.located.record.as_ref()?;
+                Some((rec.meta.sensitivity, self.production(l.coord.env())))
             })
             .collect();
         let proof_involved = matches!(worst, Decision::NeedsProof(_))
@@ -332,7 +380,14 @@ impl Gate<'_> {
                 untrusted: false,
             });
         }
-        for (at, coord, located, has_fallback) in &decided {
+        for Line {
+            at,
+            coord,
+            located,
+            fallback: has_fallback,
+            ..
+        } in &decided
+        {
             if line_enforced(located.decision, worst, *has_fallback) {
                 match self.enforce("inject", coord, located) {
                     Err(e) if e.is_error(ErrorCode::NotFound) => {
@@ -368,7 +423,7 @@ impl Gate<'_> {
         let mut injected = Vec::new();
         let mut descriptors = Vec::new();
         let mut index = 0usize;
-        let mut audits = Vec::new();
+        let mut out = Delivered::default();
         for entry in &entries {
             let resolved = self.resolve_entry(
                 entry,
@@ -376,7 +431,7 @@ impl Gate<'_> {
                 &mut index,
                 &lookup,
                 &program.canonical,
-                &mut audits,
+                &mut out,
             )?;
             env.retain(|(k, _)| *k != entry.name);
             let value = match resolved.descriptor {
@@ -395,8 +450,14 @@ impl Gate<'_> {
             injected.push(entry.name.clone());
         }
         // Every injection is on the trail, in one transaction, before any value leaves.
-        self.store.audit_all(audits)?;
+        self.store.audit_all(out.audits)?;
+        let egress = if out.issued.swaps.is_empty() {
+            None
+        } else {
+            Some(self.egress_for_run(out.issued, req.egress, &mut env)?)
+        };
         let plan = RunPlan {
+            egress,
             program,
             argv: req.argv,
             cwd,
@@ -412,28 +473,43 @@ impl Gate<'_> {
     fn resolve_entry(
         &mut self,
         entry: &envrefs::Entry,
-        decided: &mut [(String, Coordinate, Located, bool)],
+        decided: &mut [Line],
         index: &mut usize,
         caller: &HashMap<&str, &str>,
         program: &Path,
-        audits: &mut Vec<kovra_core::audit::AuditEntry>,
+        out: &mut Delivered,
     ) -> Result<Resolved, GateError> {
         // A line's value is opened with the token its decision minted; a line without one
         // (absent, and falling back) has none to open.
-        let mut next_secret = |gate: &mut Self| -> Result<Option<Zeroizing<Vec<u8>>>, GateError> {
-            let (_, coord, located, _) = &mut decided[*index];
+        // The bytes the child gets, and whether they are the secret itself (to be masked in
+        // its output) or a placeholder standing for it.
+        let mut next_secret = |gate: &mut Self| -> Result<Option<Opened>, GateError> {
+            let line = &mut decided[*index];
             *index += 1;
-            let Some(allowed) = located.grant(Operation::Inject) else {
+            let Some(allowed) = line.located.grant(Operation::Inject) else {
                 return Ok(None);
             };
             let (_, value) = gate.open(&allowed, None)?;
-            let mut audit = gate.allowed("inject", coord, allowed.vault());
-            audit.detail = Some(format!("{} into {}", entry.name, program.display()));
+            let placeholder = line.delivery == Delivery::Placeholder;
+            let mut audit = gate.allowed("inject", &line.coord, allowed.vault());
+            audit.detail = Some(format!(
+                "{} into {}{}",
+                entry.name,
+                program.display(),
+                if placeholder { " as a placeholder" } else { "" }
+            ));
             if allowed.obligations().notify_medium_use {
-                crate::approvals::notify_medium_use("inject", &coord.to_string());
+                crate::approvals::notify_medium_use("inject", &line.coord.to_string());
             }
-            audits.push(audit);
-            Ok(Some(value.into_zeroizing()))
+            out.audits.push(audit);
+            if placeholder {
+                let stand_in = gate.issue_placeholder(line, value, &entry.name, &mut out.issued)?;
+                return Ok(Some((stand_in, false)));
+            }
+            Ok(Some((value.into_zeroizing(), true)))
+        };
+        let masked = |v: &Zeroizing<Vec<u8>>, secret: bool| -> Vec<Zeroizing<Vec<u8>>> {
+            if secret { vec![v.clone()] } else { Vec::new() }
         };
         let text = |bytes: &[u8]| -> Result<Zeroizing<String>, GateError> {
             std::str::from_utf8(bytes).map(|s| Zeroizing::new(s.to_string())).map_err(|_| {
@@ -448,7 +524,7 @@ impl Gate<'_> {
         };
         match &entry.value {
             RefValue::Descriptor { coordinate, .. } => match next_secret(self)? {
-                Some(v) if v.len() > DESCRIPTOR_MAX => Err(GateError::new(
+                Some((v, _)) if v.len() > DESCRIPTOR_MAX => Err(GateError::new(
                     ErrorCode::ValueTooLarge,
                     format!(
                         "{}: {coordinate} holds more than {} KiB, more than a descriptor carries here",
@@ -457,9 +533,9 @@ impl Gate<'_> {
                     ),
                 )
                 .hint("deliver it as a file the program reads, or in the environment")),
-                Some(v) => Ok(Resolved {
+                Some((v, secret)) => Ok(Resolved {
                     value: Zeroizing::new(String::new()),
-                    secrets: vec![v.clone()],
+                    secrets: masked(&v, secret),
                     descriptor: Some(v),
                 }),
                 None => Err(GateError::new(
@@ -468,9 +544,9 @@ impl Gate<'_> {
                 )),
             },
             RefValue::Secret { fallback, .. } => match next_secret(self)? {
-                Some(v) => Ok(Resolved {
+                Some((v, secret)) => Ok(Resolved {
                     value: text(&v)?,
-                    secrets: vec![v],
+                    secrets: masked(&v, secret),
                     descriptor: None,
                 }),
                 None => Ok(Resolved {
@@ -514,9 +590,9 @@ impl Gate<'_> {
                             value.push_str(caller.get(var.as_str()).copied().unwrap_or_default())
                         }
                         Part::Secret { .. } => {
-                            if let Some(v) = next_secret(self)? {
+                            if let Some((v, secret)) = next_secret(self)? {
                                 value.push_str(&text(&v)?);
-                                secrets.push(v);
+                                secrets.extend(masked(&v, secret));
                             }
                         }
                     }
@@ -614,6 +690,14 @@ impl Gate<'_> {
                     );
                 }
                 let located = self.locate(&coord, &meta, false)?;
+                if let Some(note) = self.delivery_note(&located, &entry.name) {
+                    push(
+                        "info",
+                        "placeholder",
+                        format!("{at}: {note}"),
+                        Some(entry.line),
+                    );
+                }
                 match (&located.vault, located.decision) {
                     (Some(vault), Decision::Allow) => {
                         used.insert(format!("{}|{}", vault.label(), coord.unpinned()));
@@ -685,7 +769,7 @@ impl Gate<'_> {
 
 fn doctor_reply(findings: Vec<Finding>) -> Reply {
     let errors = findings.iter().filter(|f| f.level == "error").count();
-    let warnings = findings.len() - errors;
+    let warnings = findings.iter().filter(|f| f.level == "warning").count();
     Reply::Doctor {
         findings,
         errors,

@@ -21,6 +21,7 @@ use crate::harness::*;
 use crate::leak::*;
 
 mod auth_kinds;
+mod egress;
 mod mcp;
 mod pinning;
 mod policy;
