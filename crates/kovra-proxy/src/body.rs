@@ -49,6 +49,9 @@ impl std::fmt::Display for MisuseInBody {
 
 impl std::error::Error for MisuseInBody {}
 
+/// Called once, with the placeholder found.
+pub(crate) type OnHit = Box<dyn FnOnce(&Live) + Send>;
+
 /// Passes a request body through while looking for `foreign` placeholders. The last
 /// (longest placeholder − 1) bytes are held back until the next chunk, so no part of a
 /// placeholder leaves before it could be recognised; on a hit the body fails, which aborts
@@ -58,16 +61,12 @@ pub(crate) struct ScanBody {
     foreign: Arc<Vec<Live>>,
     hold: usize,
     carry: Vec<u8>,
-    on_hit: Option<Box<dyn FnOnce(&Live) + Send>>,
+    on_hit: Option<OnHit>,
     done: bool,
 }
 
 impl ScanBody {
-    pub(crate) fn new(
-        inner: Body,
-        foreign: Vec<Live>,
-        on_hit: Box<dyn FnOnce(&Live) + Send>,
-    ) -> ScanBody {
+    pub(crate) fn new(inner: Body, foreign: Vec<Live>, on_hit: OnHit) -> ScanBody {
         let hold = foreign
             .iter()
             .map(|l| l.placeholder().len())

@@ -134,8 +134,11 @@ async fn connect(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> 
     };
     let host = authority.host().to_ascii_lowercase();
     let port = authority.port_u16().unwrap_or(443);
+    // Host names are case-insensitive: a client may have lower-cased the placeholder.
+    let target = authority.as_str().to_ascii_lowercase();
     for l in shared.runs.live().iter() {
-        if contains(authority.as_str().as_bytes(), l.placeholder().as_bytes()) {
+        let ph = l.placeholder().to_ascii_lowercase();
+        if contains(target.as_bytes(), ph.as_bytes()) {
             return misuse(&shared, Some(run.id), l, &host, Place::ConnectTarget);
         }
     }
