@@ -83,6 +83,8 @@ fn scanned(
 fn upstream_headers(headers: &mut http::HeaderMap, identity: bool) {
     drop_hop_by_hop(headers);
     headers.remove(header::HOST);
+    // The proxy reads the child's body as it goes; it does not relay interim responses.
+    headers.remove(header::EXPECT);
     if identity {
         headers.insert(
             header::ACCEPT_ENCODING,

@@ -226,3 +226,12 @@ impl Drop for Proxy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_proxy_can_be_shared_between_daemon_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<super::Proxy>();
+    }
+}

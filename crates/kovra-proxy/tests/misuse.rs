@@ -249,3 +249,27 @@ fn the_inner_host_header_cannot_steer_an_intercepted_request() {
     let host = seen.header("host").unwrap_or_default();
     assert!(host.is_empty() || host == "api.example.test", "{host}");
 }
+
+#[test]
+fn a_tls_name_other_than_the_connect_host_fails_the_handshake() {
+    let f = fixture();
+    let a = swap(bearer(), CANARY);
+    let a_ph = a.placeholder.clone();
+    f.proxy.register(grant(1, "tok", Egress::Open, vec![a]));
+    // CONNECT api.example.test (pinned), but the TLS name asks for other.example.test.
+    let auth = format!("Authorization: Bearer {a_ph}");
+    let out = f.curl(
+        Some("tok"),
+        false,
+        &[
+            "--connect-to",
+            "other.example.test:443:api.example.test:443",
+            "-H",
+            &auth,
+            "https://other.example.test/echo",
+        ],
+    );
+    assert_eq!(out.connect_status, 200, "{out:?}");
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(f.upstream.seen().is_empty());
+}
