@@ -273,3 +273,54 @@ fn a_tls_name_other_than_the_connect_host_fails_the_handshake() {
     assert_ne!(out.code, 0, "{out:?}");
     assert!(f.upstream.seen().is_empty());
 }
+
+#[test]
+fn open_egress_forwards_plain_http_after_the_scan() {
+    let f = fixture();
+    let a = swap(bearer(), CANARY);
+    let a_ph = a.placeholder.clone();
+    f.proxy.register(grant(1, "tok", Egress::Open, vec![a]));
+    let url = format!("http://{}/echo", f.upstream.plain_addr);
+    let out = f.curl(
+        Some("tok"),
+        true,
+        &["-H", "x-hello: yes", "-d", "plain body", &url],
+    );
+    assert_eq!(out.status, 200, "{out:?}");
+    let seen = &f.upstream.seen()[0];
+    assert_eq!(seen.header("x-hello").unwrap(), "yes");
+    assert!(seen.header("proxy-authorization").is_none());
+    assert_eq!(seen.body, b"plain body");
+    // A placeholder in the streamed body stops the upload and is reported.
+    let mut body = "p".repeat(300 * 1024);
+    body.push_str(&a_ph);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.bin");
+    std::fs::write(&file, body).unwrap();
+    let at = format!("@{}", file.display());
+    let out = f.curl(Some("tok"), true, &["--data-binary", &at, &url]);
+    assert_eq!(out.status, 403, "{out:?}");
+    assert_eq!(f.misuses()[0].place, Place::Body);
+    assert!(!f.upstream.seen_any(&a_ph));
+}
+
+#[test]
+fn a_base_url_sent_through_the_proxy_still_works() {
+    let f = fixture();
+    let p = bearer();
+    let a = swap(p.clone(), CANARY);
+    let a_ph = a.placeholder.clone();
+    f.proxy
+        .register(grant(1, "tok", Egress::PinnedOnly, vec![a]));
+    // A child with HTTP_PROXY set sends its base-URL request to the proxy in absolute form.
+    let url = format!("{}/echo", f.proxy.base_url("tok", &p).as_str());
+    let auth = format!("Authorization: Bearer {a_ph}");
+    let out = f.curl(Some("tok"), true, &["-H", &auth, &url]);
+    assert_eq!(out.status, 200, "{out:?}");
+    assert!(!out.body.contains(CANARY));
+    assert_eq!(f.upstream.seen()[0].path, "/v1/echo");
+    assert_eq!(
+        f.upstream.seen()[0].header("authorization").unwrap(),
+        format!("Bearer {CANARY}")
+    );
+}

@@ -68,6 +68,8 @@ impl Seen {
 /// The HTTPS test upstream. It stops with its runtime when dropped.
 pub struct Upstream {
     pub addr: SocketAddr,
+    /// The same routes over plain HTTP, for forwarding under `Egress::Open`.
+    pub plain_addr: SocketAddr,
     pub ca_pem: Vec<u8>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     rt: Option<tokio::runtime::Runtime>,
@@ -247,8 +249,31 @@ impl Upstream {
                 });
             }
         });
+        let plain = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let plain_addr = plain.local_addr().unwrap();
+        let seen3 = seen.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = plain.accept().await else {
+                    continue;
+                };
+                let seen = seen3.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let seen = seen.clone();
+                        async move { Ok::<_, Infallible>(handle(req, seen).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
         Upstream {
             addr,
+            plain_addr,
             ca_pem: ca_cert.pem().into_bytes(),
             seen,
             rt: Some(rt),
