@@ -8,11 +8,26 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod auth;
+mod body;
+mod ca;
+mod forward;
+mod placeholder;
+mod response;
+mod runs;
+mod scan;
+mod serve;
+mod swap;
+mod upstream;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use ca::new_ca;
+pub use placeholder::mint_placeholder;
+
 pub use kovra_broker::TestUpstream;
-use kovra_broker::registry::{PlaceholderSpec, Provider};
+use kovra_broker::registry::Provider;
 use zeroize::Zeroizing;
 
 /// The per-vault local certificate authority that signs the leaves the proxy presents to a
@@ -109,20 +124,12 @@ pub enum ProxyError {
     Ca(String),
 }
 
-/// A fresh placeholder of `spec`'s shape.
-pub fn mint_placeholder(spec: &PlaceholderSpec) -> String {
-    let _ = spec;
-    unimplemented!()
-}
-
-/// A new CA (ECDSA P-256).
-pub fn new_ca() -> Result<Ca, ProxyError> {
-    unimplemented!()
-}
-
-/// The running proxy: a loopback listener and its own small runtime.
+/// The running proxy: a loopback listener and its own small runtime (two workers on
+/// background threads), so the daemon's std threads call it synchronously.
 pub struct Proxy {
-    _private: Arc<()>,
+    shared: Arc<serve::Shared>,
+    ca_pem: String,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Proxy {
@@ -133,39 +140,98 @@ impl Proxy {
         test: Option<TestUpstream>,
         judge: Arc<dyn Judge>,
     ) -> Result<Proxy, ProxyError> {
-        let _ = (ca, test, judge);
-        unimplemented!()
+        let minter = ca::Minter::new(&ca)?;
+        let ca_pem = ca.cert_pem();
+        drop(ca);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kovra-proxy")
+            .enable_all()
+            .build()
+            .map_err(|e| ProxyError::Start(format!("runtime: {e}")))?;
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| ProxyError::Start(format!("bind 127.0.0.1: {e}")))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| ProxyError::Start(e.to_string()))?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(|e| ProxyError::Start(e.to_string()))?;
+        let (listener, https, plain) = {
+            let _guard = runtime.enter();
+            let listener = tokio::net::TcpListener::from_std(std_listener)
+                .map_err(|e| ProxyError::Start(e.to_string()))?;
+            (
+                listener,
+                upstream::https_client(test.as_ref())?,
+                upstream::plain_client(),
+            )
+        };
+        let shared = Arc::new(serve::Shared {
+            runs: runs::Runs::default(),
+            minter,
+            judge,
+            https,
+            plain,
+            addr,
+        });
+        runtime.spawn(serve::accept_loop(shared.clone(), listener));
+        Ok(Proxy {
+            shared,
+            ca_pem,
+            runtime: Some(runtime),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        unimplemented!()
+        self.shared.addr
     }
 
     /// The CA certificate, PEM, for the child's trust bundle.
     pub fn ca_pem(&self) -> String {
-        unimplemented!()
+        self.ca_pem.clone()
     }
 
     pub fn register(&self, grant: RunGrant) {
-        let _ = grant;
-        unimplemented!()
+        self.shared.runs.register(grant);
     }
 
     /// The run ended: its placeholders stop working at once.
     pub fn unregister(&self, run: u64) {
-        let _ = run;
-        unimplemented!()
+        self.shared.runs.unregister(run);
     }
 
     /// `http://kovra:TOKEN@127.0.0.1:PORT`, for `HTTPS_PROXY` and friends.
     pub fn proxy_url(&self, token: &str) -> Zeroizing<String> {
-        let _ = token;
-        unimplemented!()
+        Zeroizing::new(format!("http://kovra:{token}@{}", self.addr()))
     }
 
     /// `http://127.0.0.1:PORT/kovra/TOKEN/PROVIDER` + the provider's `base_url_path`.
     pub fn base_url(&self, token: &str, provider: &Provider) -> Zeroizing<String> {
-        let _ = (token, provider);
-        unimplemented!()
+        Zeroizing::new(format!(
+            "http://{}/kovra/{token}/{}{}",
+            self.addr(),
+            provider.name,
+            provider.placeholder().base_url_path
+        ))
+    }
+}
+
+impl Drop for Proxy {
+    /// Stop serving without waiting for open connections; safe from any thread, even inside
+    /// another runtime.
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_proxy_can_be_shared_between_daemon_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<super::Proxy>();
     }
 }

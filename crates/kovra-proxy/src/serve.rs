@@ -1,0 +1,212 @@
+//! The loopback listener: proxy authentication, `CONNECT` (intercepted, tunnelled or
+//! refused), absolute-form plain HTTP, and base-URL requests (`/kovra/TOKEN/PROVIDER/...`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::Egress;
+use crate::Judge;
+use crate::Place;
+use crate::auth::proxy_token;
+use crate::body::{Body, boxed, empty};
+use crate::ca::{ForHost, Minter};
+use crate::forward::{misuse, pinned, plain};
+use crate::response::{proxy_auth_required, text};
+use crate::runs::{Run, Runs};
+use crate::scan::contains;
+use crate::upstream::{HttpsClient, PlainClient};
+
+/// Everything a connection needs, for the proxy's life.
+pub(crate) struct Shared {
+    pub(crate) runs: Runs,
+    pub(crate) minter: Minter,
+    pub(crate) judge: Arc<dyn Judge>,
+    pub(crate) https: HttpsClient,
+    pub(crate) plain: PlainClient,
+    pub(crate) addr: SocketAddr,
+}
+
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(outer(shared, req).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+fn authenticate(shared: &Shared, req: &Request<Incoming>) -> Option<Arc<Run>> {
+    let token = proxy_token(req.headers())?;
+    shared.runs.by_token(&token)
+}
+
+/// Whether `authority` names this proxy itself.
+fn is_self(shared: &Shared, authority: &http::uri::Authority) -> bool {
+    let port = shared.addr.port();
+    authority.port_u16() == Some(port)
+        && matches!(
+            authority.host(),
+            "127.0.0.1" | "localhost" | "[::1]" | "::1"
+        )
+}
+
+async fn outer(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    if req.method() == Method::CONNECT {
+        return connect(shared, req).await;
+    }
+    let authority = req.uri().authority().cloned();
+    match authority {
+        Some(a) if !is_self(&shared, &a) => {
+            let Some(run) = authenticate(&shared, &req) else {
+                return proxy_auth_required();
+            };
+            if req.uri().scheme_str() != Some("http") {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "only http:// URLs go in absolute form",
+                );
+            }
+            let host = a.host().to_ascii_lowercase();
+            let req = req.map(boxed);
+            if run.pins(&host) {
+                // A value never travels in plaintext: a pinned host is always reached by TLS.
+                let path = req.uri().path().to_string();
+                let query = req.uri().query().map(str::to_string);
+                pinned(shared, run.id, host, req, path, query).await
+            } else {
+                plain(shared, run.id, run.egress == Egress::Open, host, req).await
+            }
+        }
+        _ => base_url(shared, req.map(boxed)).await,
+    }
+}
+
+/// `/kovra/TOKEN/PROVIDER/REST`: the token in the path is the credential.
+async fn base_url(shared: Arc<Shared>, req: Request<Body>) -> Response<Body> {
+    let not_found = || text(StatusCode::NOT_FOUND, "not found");
+    let path = req.uri().path().to_string();
+    let Some(rest) = path.strip_prefix("/kovra/") else {
+        return not_found();
+    };
+    let mut it = rest.splitn(3, '/');
+    let (Some(token), Some(name)) = (it.next(), it.next()) else {
+        return not_found();
+    };
+    let tail = format!("/{}", it.next().unwrap_or(""));
+    let Some(run) = shared.runs.by_token(token.as_bytes()) else {
+        return not_found();
+    };
+    let Some(swap) = run.swaps.iter().find(|s| s.provider.name == name) else {
+        return not_found();
+    };
+    let host = swap
+        .host
+        .clone()
+        .unwrap_or_else(|| swap.provider.host().to_string());
+    let query = req.uri().query().map(str::to_string);
+    pinned(shared, run.id, host, req, tail, query).await
+}
+
+async fn connect(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    let Some(run) = authenticate(&shared, &req) else {
+        return proxy_auth_required();
+    };
+    let Some(authority) = req.uri().authority().cloned() else {
+        return text(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+    };
+    let host = authority.host().to_ascii_lowercase();
+    let port = authority.port_u16().unwrap_or(443);
+    // Host names are case-insensitive: a client may have lower-cased the placeholder.
+    let target = authority.as_str().to_ascii_lowercase();
+    for l in shared.runs.live().iter() {
+        let ph = l.placeholder().to_ascii_lowercase();
+        if contains(target.as_bytes(), ph.as_bytes()) {
+            return misuse(&shared, Some(run.id), l, &host, Place::ConnectTarget);
+        }
+    }
+    if port == 443 && run.pins(&host) {
+        let run_id = run.id;
+        tokio::spawn(intercept(shared, run_id, host, req));
+        return Response::new(empty());
+    }
+    if run.egress == Egress::PinnedOnly {
+        return text(
+            StatusCode::FORBIDDEN,
+            &format!("this run may only reach its providers' hosts, not {host}"),
+        );
+    }
+    let upstream = match TcpStream::connect((host.as_str(), port)).await {
+        Ok(s) => s,
+        Err(_) => {
+            return text(
+                StatusCode::BAD_GATEWAY,
+                &format!("{host} could not be reached"),
+            );
+        }
+    };
+    tokio::spawn(async move {
+        if let Ok(upgraded) = hyper::upgrade::on(req).await {
+            let mut client = TokioIo::new(upgraded);
+            let mut upstream = upstream;
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        }
+    });
+    Response::new(empty())
+}
+
+/// Terminate the child's TLS with a leaf for the CONNECT host and serve h1 or h2 inside;
+/// every request goes to that host, whatever its own Host or :authority says.
+async fn intercept(shared: Arc<Shared>, run_id: u64, host: String, req: Request<Incoming>) {
+    let Ok(upgraded) = hyper::upgrade::on(req).await else {
+        return;
+    };
+    let leaf = shared.minter.leaf(&host);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let Ok(builder) =
+        rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()
+    else {
+        return;
+    };
+    let mut config = builder
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(ForHost {
+            host: host.clone(),
+            leaf,
+        }));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let Ok(tls) = acceptor.accept(TokioIo::new(upgraded)).await else {
+        return;
+    };
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        let host = host.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let query = req.uri().query().map(str::to_string);
+            let resp = pinned(shared, run_id, host, req.map(boxed), path, query).await;
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(tls), svc)
+        .await;
+}
