@@ -11,9 +11,8 @@ use std::collections::BTreeSet;
 use kovra_core::coord::Pin;
 use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
 use kovra_core::policy::{
-    Decision, Delivery, DeliveryChoice, EnvScope, PinFacts, Presence, ProjectScope, Reason,
-    RecordFacts, Request, Scope, VaultOperation, decide, decide_vault, delivery_for,
-    resolution_order,
+    Decision, Delivery, DeliveryChoice, EnvScope, Presence, ProjectScope, Reason, RecordFacts,
+    Scope, VaultOperation, decide_vault, delivery_for, resolution_order,
 };
 use proptest::prelude::*;
 

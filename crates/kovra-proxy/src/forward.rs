@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt as _;
+use hyper::body::Body as _;
 use kovra_redact::Redactor;
 use zeroize::Zeroizing;
 
@@ -16,6 +18,9 @@ use crate::scan::scan_head;
 use crate::serve::Shared;
 use crate::swap::{Head, apply};
 use crate::{Misuse, Place, Use};
+
+/// Bodies up to this size (by their declared length) are scanned whole before forwarding.
+const PREFETCH: u64 = 1024 * 1024;
 
 fn place_name(place: &Place) -> String {
     match place {
@@ -238,6 +243,21 @@ pub(crate) async fn plain(
         );
     }
     let foreign: Vec<Live> = live.iter().cloned().collect();
+    // A body of known, small size is read and scanned before any connection is made, so a
+    // placeholder in it is caught (and reported) even when the host cannot be reached.
+    let body = match body.size_hint().upper() {
+        Some(n) if n <= PREFETCH && !foreign.is_empty() => {
+            let Ok(collected) = body.collect().await else {
+                return text(StatusCode::BAD_REQUEST, "the request body broke off");
+            };
+            let bytes = collected.to_bytes();
+            if let Some(l) = crate::scan::first_in(&bytes, &foreign) {
+                return misuse(&shared, Some(run_id), l, &host, Place::Body);
+            }
+            crate::body::full(bytes)
+        }
+        _ => body,
+    };
     let tripped = Arc::new(AtomicBool::new(false));
     let body = scanned(&shared, Some(run_id), &host, body, foreign, tripped.clone());
     parts.version = Version::HTTP_11;

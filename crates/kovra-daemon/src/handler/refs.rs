@@ -641,6 +641,8 @@ impl Gate<'_> {
         if self.project.is_none() {
             self.project = file.project.clone();
         }
+        // Pins by name (which lines become placeholders) need the registry.
+        self.registry()?;
         let mut used: BTreeSet<String> = BTreeSet::new();
         let meta = [Op::plain(Operation::Metadata)];
         for entry in &file.entries {

@@ -25,14 +25,6 @@ fn undici_dir() -> String {
     dir.canonicalize().unwrap().display().to_string()
 }
 
-/// The line `NAME=...` a child printed.
-fn printed(out: &str, name: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("the child printed no {name}=: {out}"))
-        .to_string()
-}
-
 impl Broker {
     fn refs_file(&self, text: &str) -> String {
         let path = self.h.root.join("egress.refs");
