@@ -290,3 +290,27 @@ fn an_agent_gets_the_value_of_a_pinned_record_only_with_a_proof_and_doctor_says_
     );
     b.assert_nowhere(&key);
 }
+
+#[test]
+fn an_mcp_run_gets_placeholders_and_the_proxy_swaps_them() {
+    require_python_module("mcp");
+    let (b, key) = Broker::with_openai_key("egress-mcp");
+    let script = "echo PH=$OPENAI_API_KEY; \
+         curl -sS -w '\\nstatus %{http_code}\\n' https://api.openai.com/v1/echo -H \"Authorization: Bearer $OPENAI_API_KEY\"";
+    let mut py = Command::new("timeout");
+    py.args(["120", "python3"])
+        .arg(support("mcp_egress_client.py"))
+        .arg(kovra_bin())
+        .arg(script)
+        .current_dir(&b.h.root);
+    let out = b.h.run_with(b.with_env(py), None);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(text.contains("PH=sk-proj-"), "{text}");
+    assert!(text.contains("status 200") && text.contains(MARK_OPENAI), "{text}");
+    assert!(text.contains("isError=False"), "{text}");
+    assert_clean("mcp run", &out, &key);
+    let last = b.up.requests().pop().unwrap();
+    assert_bearer(&last, &key);
+    b.assert_nowhere(&key);
+}
