@@ -29,6 +29,8 @@ Answers by the last segment of the path (any prefix: `/v1/echo`, `/bot<token>/ec
 - `partial`   206 with `Content-Range`, a body holding the first half of the credential;
 - `headername` 200 with a header named `X-<credential>` (when the credential is a valid
               header name token);
+- `refs`      (git's `/info/refs`) 401 with `WWW-Authenticate: Basic` without a credential,
+              404 with one (the log shows what arrived);
 - anything else 200 `{"ok":true}`.
 
 The credential is taken from Authorization (after the scheme; Basic is decoded), x-api-key,
@@ -195,7 +197,13 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def answer(self, last, entry, cred):
-        if last == "echo":
+        if last == "refs" and not cred:
+            # git's smart-HTTP discovery: credentials only after this challenge.
+            self.send_simple(401, b"authentication required", ctype="text/plain",
+                             extra=[("WWW-Authenticate", 'Basic realm="kovra-test-git"')])
+        elif last == "refs":
+            self.send_simple(404, b"no such repository", ctype="text/plain")
+        elif last == "echo":
             doc = {
                 "method": entry["method"],
                 "path": entry["path"],

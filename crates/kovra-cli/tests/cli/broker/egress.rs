@@ -307,10 +307,42 @@ fn an_mcp_run_gets_placeholders_and_the_proxy_swaps_them() {
     assert!(out.status.success(), "{}", describe(&out));
     let text = stdout(&out);
     assert!(text.contains("PH=sk-proj-"), "{text}");
-    assert!(text.contains("status 200") && text.contains(MARK_OPENAI), "{text}");
+    assert!(
+        text.contains("status 200") && text.contains(MARK_OPENAI),
+        "{text}"
+    );
     assert!(text.contains("isError=False"), "{text}");
     assert_clean("mcp run", &out, &key);
     let last = b.up.requests().pop().unwrap();
     assert_bearer(&last, &key);
+    b.assert_nowhere(&key);
+}
+
+#[test]
+fn git_sends_its_placeholder_only_after_the_challenge_and_the_value_arrives_in_basic_auth() {
+    let b = Broker::new();
+    let key = token_canary("egress-git");
+    b.add("secret:dev/mail/mailgun_api_key", &key, &[]);
+    let refs = b.refs_file("MAILGUN_API_KEY=secret:dev/mail/mailgun_api_key\n");
+    // git reads the proxy from https_proxy and trusts GIT_SSL_CAINFO; the token is the URL's
+    // password, sent (as Basic) only after the server's 401.
+    let script = "git -c credential.helper= clone -q \
+         \"https://x:$MAILGUN_API_KEY@api.mailgun.net/v3/repo.git\" repo 2>&1; echo git=$?";
+    let mut c = b.sh_cmd(&refs, &[], script);
+    c.current_dir(&b.h.root).env("GIT_TERMINAL_PROMPT", "0");
+    let out = b.h.run_with(c, None);
+    assert_clean("git", &out, &key);
+    let got = b.up.requests();
+    let refs_requests: Vec<&Value> = got
+        .iter()
+        .filter(|r| r["path"] == "/v3/repo.git/info/refs")
+        .collect();
+    assert!(refs_requests.len() >= 2, "{}: {got:?}", describe(&out));
+    assert_eq!(req_header(refs_requests[0], "authorization"), None);
+    let basic = req_header(refs_requests[1], "authorization").unwrap();
+    let pair = STANDARD
+        .decode(basic.strip_prefix("Basic ").unwrap())
+        .unwrap();
+    assert_eq!(String::from_utf8(pair).unwrap(), format!("x:{key}"));
     b.assert_nowhere(&key);
 }
