@@ -58,9 +58,7 @@ fn bearer_is_swapped_over_h1_and_h2_and_the_echo_is_scrubbed() {
 #[test]
 fn header_kind_swaps_its_header_only() {
     let f = fixture();
-    let s = swap(header(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(header(), CANARY);
     let h = format!("x-api-key: {ph}");
     // The same placeholder elsewhere, towards its own host, is harmless and left alone.
     let other = format!("x-note: {ph}");
@@ -79,9 +77,7 @@ fn header_kind_swaps_its_header_only() {
 #[test]
 fn query_kind_swaps_its_parameter() {
     let f = fixture();
-    let s = swap(query(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(query(), CANARY);
     let url = format!("https://q.example.test/echo?a=1&key={ph}&b=2");
     let out = f.curl(Some("tok"), true, &["-i", &url]);
     assert_eq!(out.status, 200, "{out:?}");
@@ -96,9 +92,7 @@ fn query_kind_swaps_its_parameter() {
 #[test]
 fn basic_kind_swaps_inside_the_pair_like_git_sends_it() {
     let f = fixture();
-    let s = swap(basic(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(basic(), CANARY);
     // git's first request has no credential: forwarded as is, the challenge kept.
     let out = f.curl(
         Some("tok"),
@@ -135,9 +129,7 @@ fn basic_kind_swaps_inside_the_pair_like_git_sends_it() {
 #[test]
 fn path_kind_swaps_the_prefix_segment() {
     let f = fixture();
-    let s = swap(path(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(path(), CANARY);
     let url = format!("https://tg.example.test/bot{ph}/echo");
     let out = f.curl(Some("tok"), false, &[&url]);
     assert_eq!(out.status, 200, "{out:?}");
@@ -191,9 +183,7 @@ fn base_url_mode_needs_no_proxy_and_no_ca() {
 #[test]
 fn plain_http_to_a_pinned_host_goes_over_tls() {
     let f = fixture();
-    let s = swap(bearer(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(bearer(), CANARY);
     let auth = format!("Authorization: Bearer {ph}");
     let out = f.curl(
         Some("tok"),
@@ -211,9 +201,7 @@ fn plain_http_to_a_pinned_host_goes_over_tls() {
 #[test]
 fn redirects_are_handed_back_not_followed() {
     let f = fixture();
-    let s = swap(bearer(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(bearer(), CANARY);
     let auth = format!("Authorization: Bearer {ph}");
     let out = f.curl(
         Some("tok"),
@@ -230,9 +218,7 @@ fn sse_streams_through_incrementally() {
     use std::io::Read as _;
     use std::time::{Duration, Instant};
     let f = fixture();
-    let s = swap(bearer(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(bearer(), CANARY);
     let mut c = curl_cmd();
     let auth = format!("Authorization: Bearer {ph}");
     c.arg("-x")
@@ -271,9 +257,7 @@ fn sse_streams_through_incrementally() {
 #[test]
 fn big_bodies_stream_both_ways() {
     let f = fixture();
-    let s = swap(bearer(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(bearer(), CANARY);
     let auth = format!("Authorization: Bearer {ph}");
     let out = f.curl(
         Some("tok"),
@@ -305,9 +289,7 @@ fn big_bodies_stream_both_ways() {
 #[test]
 fn a_compressed_response_is_refused() {
     let f = fixture();
-    let s = swap(bearer(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(bearer(), CANARY);
     let auth = format!("Authorization: Bearer {ph}");
     let out = f.curl(
         Some("tok"),
@@ -321,9 +303,7 @@ fn a_compressed_response_is_refused() {
 #[test]
 fn a_refused_swap_never_reaches_the_upstream() {
     let f = fixture();
-    let s = swap(bearer(), CANARY);
-    let ph = s.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+    let ph = f.one_run(bearer(), CANARY);
     *f.judge.deny.lock().unwrap() = Some("policy says no".into());
     let auth = format!("Authorization: Bearer {ph}");
     let out = f.curl(

@@ -440,6 +440,17 @@ pub fn fixture() -> Fixture {
     }
 }
 
+impl Fixture {
+    /// Register run 1 (token `tok`, open egress) with one swap of `provider` for `value`;
+    /// the placeholder.
+    pub fn one_run(&self, provider: Provider, value: &str) -> String {
+        let s = swap(provider, value);
+        let ph = s.placeholder.clone();
+        self.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
+        ph
+    }
+}
+
 /// What curl printed: the body, the status, the CONNECT status and its exit code.
 #[derive(Debug)]
 pub struct Curl {
