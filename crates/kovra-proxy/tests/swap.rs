@@ -258,12 +258,7 @@ fn sse_streams_through_incrementally() {
 fn big_bodies_stream_both_ways() {
     let f = fixture();
     let ph = f.one_run(bearer(), CANARY);
-    let auth = format!("Authorization: Bearer {ph}");
-    let out = f.curl(
-        Some("tok"),
-        false,
-        &["-H", &auth, "https://api.example.test/big"],
-    );
+    let out = f.bearer_get(&ph, "/big");
     assert_eq!(out.status, 200);
     assert_eq!(out.body.len(), 4 * 1024 * 1024);
     // An upload bigger than any buffer, scanned on its way.
@@ -271,6 +266,7 @@ fn big_bodies_stream_both_ways() {
     let file = dir.path().join("up.bin");
     std::fs::write(&file, "z".repeat(3 * 1024 * 1024 + 7)).unwrap();
     let at = format!("@{}", file.display());
+    let auth = format!("Authorization: Bearer {ph}");
     let out = f.curl(
         Some("tok"),
         true,
@@ -290,12 +286,7 @@ fn big_bodies_stream_both_ways() {
 fn a_compressed_response_is_refused() {
     let f = fixture();
     let ph = f.one_run(bearer(), CANARY);
-    let auth = format!("Authorization: Bearer {ph}");
-    let out = f.curl(
-        Some("tok"),
-        false,
-        &["-H", &auth, "https://api.example.test/gzip"],
-    );
+    let out = f.bearer_get(&ph, "/gzip");
     assert_eq!(out.status, 502, "{out:?}");
     assert!(out.body.contains("compressed"), "{}", out.body);
 }
@@ -305,12 +296,7 @@ fn a_refused_swap_never_reaches_the_upstream() {
     let f = fixture();
     let ph = f.one_run(bearer(), CANARY);
     *f.judge.deny.lock().unwrap() = Some("policy says no".into());
-    let auth = format!("Authorization: Bearer {ph}");
-    let out = f.curl(
-        Some("tok"),
-        false,
-        &["-H", &auth, "https://api.example.test/echo"],
-    );
+    let out = f.bearer_get(&ph, "/echo");
     assert_eq!(out.status, 403, "{out:?}");
     assert!(out.body.contains("policy says no"), "{}", out.body);
     assert!(f.upstream.seen().is_empty());

@@ -449,6 +449,14 @@ impl Fixture {
         self.proxy.register(grant(1, "tok", Egress::Open, vec![s]));
         ph
     }
+
+    /// curl (h2, through run `tok`) GETs `https://api.example.test` + `path` with
+    /// `Authorization: Bearer ph`.
+    pub fn bearer_get(&self, ph: &str, path: &str) -> Curl {
+        let auth = format!("Authorization: Bearer {ph}");
+        let url = format!("https://api.example.test{path}");
+        self.curl(Some("tok"), false, &["-H", &auth, &url])
+    }
 }
 
 /// What curl printed: the body, the status, the CONNECT status and its exit code.
