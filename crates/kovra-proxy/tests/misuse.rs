@@ -185,9 +185,7 @@ fn a_placeholder_late_in_a_big_body_stops_the_upload_before_it() {
 #[test]
 fn a_placeholder_in_the_connect_target_is_refused() {
     let f = fixture();
-    let a = swap(bearer(), CANARY);
-    let a_ph = a.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![a]));
+    let a_ph = f.one_run(bearer(), CANARY);
     let url = format!("https://{a_ph}.example.test/echo");
     let out = f.curl(Some("tok"), false, &[&url]);
     assert_eq!(out.connect_status, 403, "{out:?}");
@@ -227,9 +225,7 @@ fn pinned_only_refuses_other_tunnels_and_open_passes_them_untouched() {
 #[test]
 fn the_inner_host_header_cannot_steer_an_intercepted_request() {
     let f = fixture();
-    let a = swap(bearer(), CANARY);
-    let a_ph = a.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![a]));
+    let a_ph = f.one_run(bearer(), CANARY);
     let auth = format!("Authorization: Bearer {a_ph}");
     let out = f.curl(
         Some("tok"),
@@ -253,9 +249,7 @@ fn the_inner_host_header_cannot_steer_an_intercepted_request() {
 #[test]
 fn a_tls_name_other_than_the_connect_host_fails_the_handshake() {
     let f = fixture();
-    let a = swap(bearer(), CANARY);
-    let a_ph = a.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![a]));
+    let a_ph = f.one_run(bearer(), CANARY);
     // CONNECT api.example.test (pinned), but the TLS name asks for other.example.test.
     let auth = format!("Authorization: Bearer {a_ph}");
     let out = f.curl(
@@ -277,9 +271,7 @@ fn a_tls_name_other_than_the_connect_host_fails_the_handshake() {
 #[test]
 fn open_egress_forwards_plain_http_after_the_scan() {
     let f = fixture();
-    let a = swap(bearer(), CANARY);
-    let a_ph = a.placeholder.clone();
-    f.proxy.register(grant(1, "tok", Egress::Open, vec![a]));
+    let a_ph = f.one_run(bearer(), CANARY);
     let url = format!("http://{}/echo", f.upstream.plain_addr);
     let out = f.curl(
         Some("tok"),
