@@ -131,66 +131,93 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A swap decided as what it is: the record's value going to its pinned provider (surface
+/// proxy), with the facts the run was decided with.
+fn swap_decision(facts: &JudgeRun, line: &LineFacts, swap: &Swap) -> Decision {
+    policy::decide(
+        &policy::Request {
+            operation: Operation::Broker,
+            vault: &line.vault,
+            env: &line.env,
+            production: line.production,
+            record: Some(line.record),
+            new_sensitivity: None,
+            new_revealable: None,
+            surface: Surface::Proxy,
+            origin: facts.origin,
+            presence: facts.presence,
+            allowlisted: false,
+            pin: Some(PinFacts {
+                pinned: Some(&line.pinned),
+                target: &swap.provider.name,
+            }),
+            delivery: policy::Delivery::Value,
+        },
+        &facts.scope,
+    )
+}
+
 impl kovra_proxy::Judge for RunJudge {
     fn may_swap(&self, run: u64, swap: &Swap, host: &str) -> Result<(), String> {
-        let mut runs = lock(&self.runs);
-        let Some(facts) = runs.get_mut(&run) else {
-            return Err("the run this placeholder belongs to has ended".into());
+        // Lock order: never hold `runs` while taking `inner` (a run being prepared holds
+        // `inner` and then registers in `runs`).
+        let (refused, entry) = {
+            let runs = lock(&self.runs);
+            let Some(facts) = runs.get(&run) else {
+                return Err("the run this placeholder belongs to has ended".into());
+            };
+            let Some(line) = facts.lines.get(&swap.coordinate) else {
+                return Err("this placeholder was not issued to this run".into());
+            };
+            let refused = match swap_decision(facts, line, swap) {
+                Decision::Allow => None,
+                Decision::NeedsProof(r) | Decision::Deny(r) => Some(r.message().to_string()),
+                Decision::Unaddressable => Some("the record is out of this run's scope".into()),
+            };
+            let first = !facts
+                .audited
+                .contains(&(swap.coordinate.clone(), host.to_string()));
+            let entry = (refused.is_some() || first).then(|| {
+                let mut e = self.entry(Some(facts), "proxy-use", &swap.coordinate);
+                e.vault = Some(line.vault.label());
+                match &refused {
+                    Some(why) => {
+                        e.decision = "deny".into();
+                        e.detail = Some(format!("{} to {host} (run {run}): {why}", swap.variable));
+                    }
+                    None => {
+                        e.decision = "allow".into();
+                        e.detail = Some(format!(
+                            "{} to {host} (run {run}; later uses in this run are not listed)",
+                            swap.variable
+                        ));
+                    }
+                }
+                e
+            });
+            (refused, entry)
         };
-        let Some(line) = facts.lines.get(&swap.coordinate) else {
-            return Err("this placeholder was not issued to this run".into());
-        };
-        let decision = policy::decide(
-            &policy::Request {
-                operation: Operation::Broker,
-                vault: &line.vault,
-                env: &line.env,
-                production: line.production,
-                record: Some(line.record),
-                new_sensitivity: None,
-                new_revealable: None,
-                surface: Surface::Proxy,
-                origin: facts.origin,
-                presence: facts.presence,
-                allowlisted: false,
-                pin: Some(PinFacts {
-                    pinned: Some(&line.pinned),
-                    target: &swap.provider.name,
-                }),
-                delivery: policy::Delivery::Value,
-            },
-            &facts.scope,
-        );
-        let refused = match decision {
-            Decision::Allow => None,
-            Decision::NeedsProof(r) | Decision::Deny(r) => Some(r.message().to_string()),
-            Decision::Unaddressable => Some("the record is out of this run's scope".into()),
-        };
-        let key = (swap.coordinate.clone(), host.to_string());
-        let first = !facts.audited.contains(&key);
         let mut inner = lock(&self.inner);
         let Some(store) = inner.store.as_mut() else {
             return Err("the vault is locked: unlock it (`kovra unlock`), then retry".into());
         };
         if let Some(why) = refused {
-            let mut e = self.entry(Some(facts), "proxy-use", &swap.coordinate);
-            e.decision = "deny".into();
-            e.detail = Some(format!("{} to {host} (run {run}): {why}", swap.variable));
-            let _ = store.audit(e);
+            if let Some(e) = entry {
+                let _ = store.audit(e);
+            }
             return Err(why);
         }
-        if first {
-            let mut e = self.entry(Some(facts), "proxy-use", &swap.coordinate);
-            e.decision = "allow".into();
-            e.vault = Some(line.vault.label());
-            e.detail = Some(format!(
-                "{} to {host} (run {run}; later uses in this run are not listed)",
-                swap.variable
-            ));
+        if let Some(e) = entry {
             store
                 .audit(e)
                 .map_err(|_| "the audit trail cannot be written".to_string())?;
-            facts.audited.insert(key);
+            drop(inner);
+            if let Some(facts) = lock(&self.runs).get_mut(&run) {
+                facts
+                    .audited
+                    .insert((swap.coordinate.clone(), host.to_string()));
+            }
+            inner = lock(&self.inner);
         }
         inner.last_activity = Instant::now();
         Ok(())
