@@ -346,3 +346,47 @@ fn git_sends_its_placeholder_only_after_the_challenge_and_the_value_arrives_in_b
     assert_eq!(String::from_utf8(pair).unwrap(), format!("x:{key}"));
     b.assert_nowhere(&key);
 }
+
+#[test]
+fn a_human_gets_values_unless_asking_for_placeholders_and_a_locked_vault_stops_every_swap() {
+    let (b, key) = Broker::with_openai_key("egress-human");
+    let refs = b.refs_file(REFS);
+    let show = [
+        "run",
+        "--refs",
+        &refs,
+        "--",
+        "sh",
+        "-c",
+        "echo V=$OPENAI_API_KEY",
+    ];
+    // At a terminal, a human's run gets the value (masked in its output) ...
+    let out = b.pty(&show, &[]);
+    assert!(
+        stdout(&out).contains("V=[kovra:OPENAI_API_KEY]"),
+        "{}",
+        describe(&out)
+    );
+    // ... and a placeholder when asking for one.
+    let mut asked = show.to_vec();
+    asked.insert(1, "--placeholders");
+    let out = b.pty(&asked, &[]);
+    assert!(stdout(&out).contains("V=sk-proj-"), "{}", describe(&out));
+    assert_clean("human runs", &out, &key);
+
+    // Lock while a run lives: its placeholder stops working (no swap can be audited).
+    let mut held = Held::start(b.sh_cmd(
+        &refs,
+        &[],
+        "echo READY=1; read go; curl -sS -w '\\nstatus %{http_code}\\n' https://api.openai.com/v1/echo -H \"Authorization: Bearer $OPENAI_API_KEY\"",
+    ));
+    held.until("READY");
+    b.expect(0, &["lock"]);
+    let out = held.finish(&b.h);
+    assert!(
+        out.contains("status 403") && out.contains("locked"),
+        "{out}"
+    );
+    assert_eq!(b.up.count(), 0);
+    b.assert_nowhere(&key);
+}
