@@ -200,7 +200,10 @@ pub fn run(o: &Options<'_>, json: bool) -> anyhow::Result<()> {
     let (d95, p95v) = (p95(&d), p95(&p));
     let overhead = sp.p50 - sd.p50;
     say(json, &line("direct HTTPS request (keep-alive)", &sd, d95));
-    say(json, &line("through the egress proxy (keep-alive)", &sp, p95v));
+    say(
+        json,
+        &line("through the egress proxy (keep-alive)", &sp, p95v),
+    );
     say(
         json,
         &format!(
@@ -261,7 +264,10 @@ pub fn run(o: &Options<'_>, json: bool) -> anyhow::Result<()> {
         m.insert("stream_runs".into(), json!(o.stream_runs));
         m.insert("stream_direct_mb_s".into(), json!(r(dm)));
         m.insert("stream_proxied_mb_s".into(), json!(r(pm)));
-        m.insert("stream_ratio".into(), json!((ratio * 1000.0).round() / 1000.0));
+        m.insert(
+            "stream_ratio".into(),
+            json!((ratio * 1000.0).round() / 1000.0),
+        );
     }
     say(
         json,

@@ -146,10 +146,7 @@ async fn handle(
                     Generated::small(b"{\"ok\":false,\"why\":\"bytes\"}\n"),
                 ),
             },
-            _ => (
-                StatusCode::NOT_FOUND,
-                Generated::small(b"{\"ok\":false}\n"),
-            ),
+            _ => (StatusCode::NOT_FOUND, Generated::small(b"{\"ok\":false}\n")),
         }
     };
     let mut resp = Response::new(body);
