@@ -13,17 +13,22 @@
 //!
 //! - `broker` times a brokered call through the warm daemon against the same request made
 //!   directly, interleaved, to a loopback HTTPS upstream (`bench/broker.sh` sets it up).
+//! - `egress-upstream` is a loopback HTTPS upstream (h2 and HTTP/1.1, generated bodies) and
+//!   `egress-client`, started by `kovra run`, times requests through the run's egress proxy
+//!   against the same requests made directly (`bench/egress.sh`).
 //!
 //! Nothing here runs under `cargo test`: benchmarks are driven by `bench/run.sh`.
 #![forbid(unsafe_code)]
 
 mod broker;
+mod egress;
 mod kdf;
 mod list;
 mod populate;
 mod redact;
 mod roundtrip;
 mod stats;
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +90,49 @@ enum Command {
         iterations: usize,
         #[arg(long, default_value_t = 50)]
         warmup: usize,
+    },
+    /// Serve a loopback HTTPS upstream for bench/egress.sh until stdin closes (prints its port).
+    EgressUpstream {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: std::net::SocketAddr,
+        /// The leaf certificate (PEM) for the provider's host.
+        #[arg(long)]
+        cert: PathBuf,
+        /// Its key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The credential requests must carry (`Authorization: Bearer VALUE`).
+        #[arg(long)]
+        secret_file: PathBuf,
+    },
+    /// Time requests through the egress proxy of the `kovra run` this runs in, against the
+    /// same requests made directly (see bench/egress.sh).
+    EgressClient {
+        /// The loopback upstream the provider's host resolves to.
+        #[arg(long)]
+        upstream: std::net::SocketAddr,
+        /// The upstream's CA certificate (PEM), for the direct leg.
+        #[arg(long)]
+        ca: PathBuf,
+        /// The value the vault holds (the direct leg sends it).
+        #[arg(long)]
+        secret_file: PathBuf,
+        /// The variable holding the placeholder.
+        #[arg(long, default_value = "OPENAI_API_KEY")]
+        var: String,
+        /// The provider's host.
+        #[arg(long, default_value = "api.openai.com")]
+        host: String,
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+        #[arg(long, default_value_t = 100)]
+        warmup: usize,
+        /// Size of the streamed body.
+        #[arg(long, default_value_t = 100_000_000)]
+        stream_bytes: u64,
+        /// Streams each way (0 to skip).
+        #[arg(long, default_value_t = 5)]
+        stream_runs: usize,
     },
     /// Time the Argon2id key derivation alone, with the default parameters.
     Kdf {
@@ -178,6 +226,41 @@ fn main() -> ExitCode {
                 secret_file: &secret_file,
                 iterations,
                 warmup,
+            },
+            cli.json,
+        ),
+        Command::EgressUpstream {
+            bind,
+            cert,
+            key,
+            secret_file,
+        } => upstream::run(&upstream::Options {
+            bind,
+            cert: &cert,
+            key: &key,
+            secret_file: &secret_file,
+        }),
+        Command::EgressClient {
+            upstream,
+            ca,
+            secret_file,
+            var,
+            host,
+            iterations,
+            warmup,
+            stream_bytes,
+            stream_runs,
+        } => egress::run(
+            &egress::Options {
+                upstream,
+                ca: &ca,
+                secret_file: &secret_file,
+                var: &var,
+                host: &host,
+                iterations,
+                warmup,
+                stream_bytes,
+                stream_runs,
             },
             cli.json,
         ),
