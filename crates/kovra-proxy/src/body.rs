@@ -10,7 +10,6 @@ use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use kovra_redact::Redactor;
-use tokio::sync::mpsc;
 
 use crate::runs::Live;
 use crate::scan::first_in;
@@ -148,12 +147,17 @@ impl HttpBody for ScanBody {
     }
 }
 
-/// A body fed by a task through a channel.
-struct ChannelBody {
-    rx: mpsc::Receiver<Result<Bytes, BoxError>>,
+/// A response body with every form of the redactor's values masked, chunk by chunk as it
+/// arrives, in the poll that reads it: no task, no channel, no extra hop between threads.
+struct ScrubBody {
+    inner: Body,
+    stream: kovra_redact::Stream<Arc<Redactor>>,
+    /// Reused for every chunk's output.
+    out: Vec<u8>,
+    done: bool,
 }
 
-impl HttpBody for ChannelBody {
+impl HttpBody for ScrubBody {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -161,42 +165,55 @@ impl HttpBody for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|item| item.map(|r| r.map(Frame::data)))
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers are dropped: nothing is sent that was not scrubbed.
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    this.out.clear();
+                    this.stream.push(&data, &mut this.out);
+                    if !this.out.is_empty() {
+                        let chunk = Bytes::copy_from_slice(&this.out);
+                        return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    this.out.clear();
+                    this.stream.finish(&mut this.out);
+                    if this.out.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    let rest = Bytes::from(std::mem::take(&mut this.out));
+                    return Poll::Ready(Some(Ok(Frame::data(rest))));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
     }
 }
 
 /// `body` with every form of the redactor's values masked, chunk by chunk as it arrives.
-/// The redaction stream borrows its redactor, so it lives in a task of its own.
-pub(crate) fn scrubbed(mut body: Body, redactor: Arc<Redactor>) -> Body {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, BoxError>>(8);
-    tokio::spawn(async move {
-        let mut stream = redactor.stream();
-        let mut out = Vec::new();
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(frame) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    out.clear();
-                    stream.push(&data, &mut out);
-                    if !out.is_empty() && tx.send(Ok(Bytes::copy_from_slice(&out))).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            }
-        }
-        out.clear();
-        stream.finish(&mut out);
-        if !out.is_empty() {
-            let _ = tx.send(Ok(Bytes::from(std::mem::take(&mut out)))).await;
-        }
-    });
-    ChannelBody { rx }.boxed_unsync()
+pub(crate) fn scrubbed(body: Body, redactor: Arc<Redactor>) -> Body {
+    ScrubBody {
+        inner: body,
+        stream: kovra_redact::Stream::over(redactor),
+        out: Vec::new(),
+        done: false,
+    }
+    .boxed_unsync()
 }

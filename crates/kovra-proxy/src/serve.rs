@@ -39,6 +39,8 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Small writes (a response head, then its body) must not wait for delayed ACKs.
+        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
@@ -154,7 +156,10 @@ async fn connect(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> 
         );
     }
     let upstream = match TcpStream::connect((host.as_str(), port)).await {
-        Ok(s) => s,
+        Ok(s) => {
+            let _ = s.set_nodelay(true);
+            s
+        }
         Err(_) => {
             return text(
                 StatusCode::BAD_GATEWAY,

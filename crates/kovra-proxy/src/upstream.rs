@@ -89,6 +89,9 @@ pub(crate) fn https_client(test: Option<&TestUpstream>) -> Result<HttpsClient, P
     });
     http.enforce_http(false);
     http.set_connect_timeout(Some(Duration::from_secs(10)));
+    // Headers and a small body go out as separate writes: with Nagle's algorithm the second
+    // waits for the peer's delayed ACK (~40 ms a request).
+    http.set_nodelay(true);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls_config(test)?)
         .https_only()
@@ -102,6 +105,7 @@ pub(crate) fn https_client(test: Option<&TestUpstream>) -> Result<HttpsClient, P
 pub(crate) fn plain_client() -> PlainClient {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(Duration::from_secs(10)));
+    http.set_nodelay(true);
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .build(http)

@@ -14,6 +14,8 @@
 mod encodings;
 mod prefilter;
 
+use std::ops::Deref;
+
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use zeroize::Zeroizing;
 
@@ -88,13 +90,8 @@ impl Redactor {
     }
 
     /// A fresh stream state; one per output stream.
-    pub fn stream(&self) -> Stream<'_> {
-        Stream {
-            redactor: self,
-            pending: Zeroizing::new(Vec::new()),
-            scratch: Zeroizing::new(Vec::new()),
-            regions: Vec::new(),
-        }
+    pub fn stream(&self) -> Stream<&Redactor> {
+        Stream::over(self)
     }
 
     /// Redact a complete buffer at once.
@@ -170,18 +167,30 @@ impl Redactor {
 }
 
 /// One output stream's redaction state: the held-back tail.
-pub struct Stream<'a> {
-    redactor: &'a Redactor,
+/// The stream state over a redactor held as `R` (a reference, or an `Arc` where the stream
+/// must own its redactor, as a response body polled by an async runtime does).
+pub struct Stream<R: Deref<Target = Redactor>> {
+    redactor: R,
     pending: Zeroizing<Vec<u8>>,
     /// Reused for the held tail plus the next input, so a push allocates nothing.
     scratch: Zeroizing<Vec<u8>>,
     regions: Vec<(usize, usize)>,
 }
 
-impl Stream<'_> {
+impl<R: Deref<Target = Redactor>> Stream<R> {
+    /// A fresh stream state over `redactor`.
+    pub fn over(redactor: R) -> Self {
+        Stream {
+            redactor,
+            pending: Zeroizing::new(Vec::new()),
+            scratch: Zeroizing::new(Vec::new()),
+            regions: Vec::new(),
+        }
+    }
+
     /// Redact `input` (the next bytes of the stream), appending what is safe to emit now.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let redactor = self.redactor;
+        let redactor = &*self.redactor;
         if redactor.matcher.is_none() {
             out.extend_from_slice(input);
             return;
