@@ -164,11 +164,17 @@ pub(crate) async fn pinned(
         );
     };
     parts.uri = uri;
-    // hyper's client speaks h2 itself when the upstream offers it; an HTTP/2 request on an
-    // h1 connection would be refused (pitfall 2).
+    // A child speaking h2 gets h2 upstream where the host offers it; hyper's client speaks
+    // h2 itself on such a connection, and an HTTP/2 request on an h1 connection would be
+    // refused (pitfall 2), so the request is marked HTTP/1.1 either way.
+    let client = if parts.version == Version::HTTP_2 {
+        &shared.https_h2
+    } else {
+        &shared.https
+    };
     parts.version = Version::HTTP_11;
     let method = parts.method.to_string();
-    let resp = match shared.https.request(Request::from_parts(parts, body)).await {
+    let resp = match client.request(Request::from_parts(parts, body)).await {
         Ok(r) => r,
         Err(_) if tripped.load(Ordering::SeqCst) => {
             return text(

@@ -157,13 +157,14 @@ impl Proxy {
         let addr = std_listener
             .local_addr()
             .map_err(|e| ProxyError::Start(e.to_string()))?;
-        let (listener, https, plain) = {
+        let (listener, https, https_h2, plain) = {
             let _guard = runtime.enter();
             let listener = tokio::net::TcpListener::from_std(std_listener)
                 .map_err(|e| ProxyError::Start(e.to_string()))?;
             (
                 listener,
-                upstream::https_client(test.as_ref())?,
+                upstream::https_client(test.as_ref(), false)?,
+                upstream::https_client(test.as_ref(), true)?,
                 upstream::plain_client(),
             )
         };
@@ -172,6 +173,7 @@ impl Proxy {
             minter,
             judge,
             https,
+            https_h2,
             plain,
             addr,
         });

@@ -29,7 +29,9 @@ pub(crate) struct Shared {
     pub(crate) runs: Runs,
     pub(crate) minter: Minter,
     pub(crate) judge: Arc<dyn Judge>,
+    /// Towards pinned hosts: HTTP/1.1, and (for requests the child sent over h2) h2 by ALPN.
     pub(crate) https: HttpsClient,
+    pub(crate) https_h2: HttpsClient,
     pub(crate) plain: PlainClient,
     pub(crate) addr: SocketAddr,
 }

@@ -83,7 +83,17 @@ fn tls_config(test: Option<&TestUpstream>) -> Result<rustls::ClientConfig, Proxy
     Ok(config)
 }
 
-pub(crate) fn https_client(test: Option<&TestUpstream>) -> Result<HttpsClient, ProxyError> {
+const H2_STREAM_WINDOW: u32 = 4 * 1024 * 1024;
+const H2_CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+const H2_MAX_FRAME: u32 = 256 * 1024;
+
+/// The HTTPS client towards pinned hosts. `h2`: offer HTTP/2 by ALPN (for children that
+/// speak it to the proxy); otherwise HTTP/1.1 only, which moves a large body with less work
+/// than HTTP/2's framing and flow control (bench/results.md, "Egress proxy").
+pub(crate) fn https_client(
+    test: Option<&TestUpstream>,
+    h2: bool,
+) -> Result<HttpsClient, ProxyError> {
     let mut http = HttpConnector::new_with_resolver(Resolver {
         test: test.map(|t| t.addr),
     });
@@ -92,13 +102,21 @@ pub(crate) fn https_client(test: Option<&TestUpstream>) -> Result<HttpsClient, P
     // Headers and a small body go out as separate writes: with Nagle's algorithm the second
     // waits for the peer's delayed ACK (~40 ms a request).
     http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls_config(test)?)
-        .https_only()
-        .enable_all_versions()
-        .wrap_connector(http);
+        .https_only();
+    let https = if h2 {
+        builder.enable_all_versions().wrap_connector(http)
+    } else {
+        builder.enable_http1().wrap_connector(http)
+    };
+    // HTTP/2's default 64 KiB windows make a large download wait on WINDOW_UPDATE round
+    // trips; wider windows and frames let a stream run at the link's pace.
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
+        .http2_initial_stream_window_size(H2_STREAM_WINDOW)
+        .http2_initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .http2_max_frame_size(H2_MAX_FRAME)
         .build(https))
 }
 
