@@ -152,7 +152,7 @@ impl HttpBody for ScanBody {
 struct ScrubBody {
     inner: Body,
     stream: kovra_redact::Stream<Arc<Redactor>>,
-    /// Reused for every chunk's output.
+    /// The next chunk's output.
     out: Vec<u8>,
     done: bool,
 }
@@ -180,7 +180,10 @@ impl HttpBody for ScrubBody {
                     this.out.clear();
                     this.stream.push(&data, &mut this.out);
                     if !this.out.is_empty() {
-                        let chunk = Bytes::copy_from_slice(&this.out);
+                        // Hand the buffer over rather than copy it; the next chunk gets a
+                        // fresh one of the same size.
+                        let next = Vec::with_capacity(this.out.capacity());
+                        let chunk = Bytes::from(std::mem::replace(&mut this.out, next));
                         return Poll::Ready(Some(Ok(Frame::data(chunk))));
                     }
                 }
