@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use kovra_proto::frame::{self, FrameError, MAX_REPLY};
 use kovra_proto::paths::Paths;
-use kovra_proto::{Envelope, ErrorCode, Response};
+use kovra_proto::{Envelope, ErrorCode, Request, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -33,6 +33,9 @@ pub enum ClientError {
     /// A daemon started to receive a passphrase (`boot`) stopped before it answered.
     #[error("{0}")]
     BootLost(String),
+    /// The daemon took the request but sent no reply in time.
+    #[error("the daemon did not answer within {0} s")]
+    Timeout(u64),
     /// Something other than this home's daemon listens at the socket; nothing was sent.
     #[error("refusing to talk to {socket}: {source}; nothing was sent")]
     Unauthenticated {
@@ -45,6 +48,7 @@ impl ClientError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ClientError::Unauthenticated { .. } => ErrorCode::DaemonUnauthenticated,
+            ClientError::Timeout(_) => ErrorCode::DaemonTimeout,
             _ => ErrorCode::DaemonUnreachable,
         }
     }
@@ -58,6 +62,9 @@ impl ClientError {
                 "start it with `kovra daemon`, or let the CLI start it (unset KOVRA_NO_AUTOSTART)"
             }
             ClientError::StartFailed(_) => "run `kovra daemon` in a terminal to see why it stops",
+            ClientError::Timeout(_) => {
+                "the daemon did not answer in time: check `kovra status`; `kovra daemon stop` restarts it on the next command"
+            }
             _ => "check `kovra status`; restart with `kovra daemon stop` and retry",
         }
     }
@@ -157,10 +164,29 @@ impl Client {
         }
     }
 
-    /// Send one request and wait for its reply.
+    /// Send one request and wait for its reply, at most [`reply_timeout`] long.
     pub fn call(&mut self, envelope: &Envelope) -> Result<Response, ClientError> {
         self.send(envelope)?;
-        self.receive()
+        self.receive_within(reply_timeout(&envelope.request))
+    }
+
+    /// The reply to the request just sent, or `Timeout`. Later reads on this connection
+    /// (a run's exit, which comes when the child ends) wait as long as it takes.
+    fn receive_within(&mut self, limit: Option<Duration>) -> Result<Response, ClientError> {
+        let _ = self.stream.set_read_timeout(limit);
+        let reply = frame::read(&mut self.stream, MAX_REPLY);
+        let _ = self.stream.set_read_timeout(None);
+        match reply {
+            Err(FrameError::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(ClientError::Timeout(limit.map_or(0, |d| d.as_secs())))
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Send one request with descriptors attached to its first bytes (a run's stdin,
@@ -188,7 +214,7 @@ impl Client {
         )
         .map_err(|e| io(e.into()))?;
         stream.write_all(&bytes[sent..]).map_err(io)?;
-        self.receive()
+        self.receive_within(reply_timeout(&envelope.request))
     }
 
     pub fn send(&mut self, envelope: &Envelope) -> Result<(), ClientError> {
@@ -223,6 +249,17 @@ impl Client {
             .try_clone()
             .map_err(|e| ClientError::Frame(FrameError::Io(e)))?;
         Ok(Sender { stream })
+    }
+}
+
+/// How long the daemon may take to answer `request`: long enough for anything it does
+/// itself (a key derivation, a large list), for a brokered call the upstream's longest
+/// timeout and then some, and no limit where it waits for a human (an approval).
+pub fn reply_timeout(request: &Request) -> Option<Duration> {
+    match request {
+        Request::ApprovalWait { .. } => None,
+        Request::Api(_) => Some(Duration::from_secs(330)),
+        _ => Some(Duration::from_secs(120)),
     }
 }
 

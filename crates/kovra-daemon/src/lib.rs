@@ -16,6 +16,7 @@ pub mod program;
 pub mod proof;
 pub mod run;
 pub mod server;
+pub mod slots;
 
 pub use handler::Daemon;
 pub use server::{ServeError, serve};

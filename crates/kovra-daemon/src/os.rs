@@ -266,3 +266,27 @@ pub fn give_descriptors(cmd: &mut std::process::Command, pairs: Vec<(i32, i32)>)
         });
     }
 }
+
+/// Give freed heap memory back to the system (glibc keeps it in its arenas, one per thread
+/// that allocated, long after the threads are gone).
+#[allow(unsafe_code)]
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointer
+    // and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Raise the soft descriptor limit to the hard one (at most 65,536): a run holds several
+/// descriptors, and the common soft limit of 1,024 is below what the connection cap allows.
+pub fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let want = hard.min(65_536);
+        if soft < want {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, want, hard);
+        }
+    }
+}

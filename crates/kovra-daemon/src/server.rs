@@ -17,6 +17,7 @@ use signal_hook::iterator::Signals;
 use crate::broker::Plan;
 use crate::handler::{Caller, Daemon};
 use crate::os;
+use crate::slots::{Slot, Slots};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -118,15 +119,140 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     let daemon = Arc::new(daemon);
     spawn_signal_thread(Arc::clone(&daemon))?;
     spawn_watch_thread(Arc::clone(&daemon), bound);
-    let my_uid = os::effective_uid();
+    os::raise_descriptor_limit();
+    let gate = Arc::new(Admission {
+        my_uid: os::effective_uid(),
+        slots: Arc::new(Slots::default()),
+        refuse: spawn_refuser(),
+    });
     if let Some(stream) = boot.take() {
-        serve_connection(&daemon, stream, my_uid);
+        admit(&daemon, &gate, stream);
     }
     {
-        let daemon = Arc::clone(&daemon);
-        std::thread::spawn(move || accept_loop(&daemon, &named, my_uid));
+        let (daemon, gate) = (Arc::clone(&daemon), Arc::clone(&gate));
+        std::thread::spawn(move || accept_loop(&daemon, &gate, &named));
     }
-    accept_loop(&daemon, &listener, my_uid)
+    accept_loop(&daemon, &gate, &listener)
+}
+
+/// What decides whether an accepted connection is served.
+struct Admission {
+    my_uid: u32,
+    slots: Arc<Slots>,
+    /// Connections answered with a refusal and closed, off the accept loop.
+    refuse: std::sync::mpsc::SyncSender<(UnixStream, ErrorReply)>,
+}
+
+/// Check the peer and take a slot before anything else: a peer of another user, or one
+/// over a connection limit, costs no thread of its own.
+fn admit(daemon: &Arc<Daemon>, gate: &Admission, stream: UnixStream) {
+    let refusal = |code, message: String| ErrorReply {
+        code,
+        message,
+        hint: code.hint().map(str::to_string),
+    };
+    let peer = match os::peer_of(&stream) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "no peer credentials; closing");
+            return;
+        }
+    };
+    if peer.uid != gate.my_uid {
+        tracing::warn!(
+            peer_uid = peer.uid,
+            peer_pid = peer.pid,
+            "refused a peer of another user"
+        );
+        let reply = refusal(
+            ErrorCode::PeerRefused,
+            "this daemon serves only its own user".into(),
+        );
+        let _ = gate.refuse.try_send((stream, reply));
+        return;
+    }
+    match gate
+        .slots
+        .take(peer.pid, || os::has_controlling_tty(peer.pid))
+    {
+        Ok(slot) => serve_connection(daemon, stream, gate.my_uid, slot),
+        Err(why) => {
+            tracing::warn!(pid = peer.pid, "connection refused: {}", why.message());
+            let reply = refusal(ErrorCode::TooManyConnections, why.message());
+            // A full queue (a flood) just closes the connection.
+            let _ = gate.refuse.try_send((stream, reply));
+        }
+    }
+}
+
+/// How long a refused connection is kept, after its refusal was written, for its request to
+/// arrive. The request must be read before the socket is closed: closing a unix socket with
+/// unread data resets the connection, and the client would never read its refusal.
+const REFUSAL_LINGER: Duration = Duration::from_millis(300);
+/// Refused connections lingering at once; beyond this (a flood) the oldest are closed.
+const MAX_LINGERING: usize = 1024;
+
+/// One thread answers every refused connection: it writes the refusal at once, then reads
+/// (and discards) the request as it arrives, and closes. Nothing here blocks on a client.
+fn spawn_refuser() -> std::sync::mpsc::SyncSender<(UnixStream, ErrorReply)> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(UnixStream, ErrorReply)>(MAX_LINGERING);
+    let _ = std::thread::Builder::new()
+        .name("kovra-refuser".into())
+        .spawn(move || {
+            let mut lingering: std::collections::VecDeque<(UnixStream, std::time::Instant)> =
+                std::collections::VecDeque::new();
+            let refuse = |(stream, reply): (UnixStream, ErrorReply),
+                          lingering: &mut std::collections::VecDeque<_>| {
+                let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+                let mut writer = &stream;
+                let _ = frame::write(&mut writer, &Response::Error(reply));
+                if stream.set_nonblocking(true).is_ok() {
+                    // Full: the oldest has waited longest without sending anything (a
+                    // flood's idle connection); close it rather than the newcomer.
+                    if lingering.len() >= MAX_LINGERING {
+                        lingering.pop_front();
+                    }
+                    lingering.push_back((stream, std::time::Instant::now() + REFUSAL_LINGER));
+                }
+            };
+            loop {
+                let first = if lingering.is_empty() {
+                    match rx.recv() {
+                        Ok(item) => Some(item),
+                        Err(_) => return,
+                    }
+                } else {
+                    rx.recv_timeout(Duration::from_millis(10)).ok()
+                };
+                if let Some(item) = first {
+                    refuse(item, &mut lingering);
+                }
+                while let Ok(item) = rx.try_recv() {
+                    refuse(item, &mut lingering);
+                }
+                let now = std::time::Instant::now();
+                lingering.retain(|(stream, deadline)| !drained(stream) && now < *deadline);
+            }
+        });
+    tx
+}
+
+/// Read what a refused connection sent; true once it sent something and paused, or hung up
+/// (then it can be closed without resetting it).
+fn drained(stream: &UnixStream) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 4096];
+    let mut got = false;
+    let mut reader = stream;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => got = true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
 }
 
 /// How long a new connection may take to send its first request. A client sends it at once;
@@ -136,11 +262,14 @@ const FIRST_FRAME: Duration = Duration::from_secs(10);
 /// Serve a connection on its own thread. When no thread can be created (a process or memory
 /// limit) the connection is closed and the daemon serves on: `std::thread::spawn` would
 /// panic and take the accept loop, or the whole daemon, with it.
-fn serve_connection(daemon: &Arc<Daemon>, stream: UnixStream, my_uid: u32) {
+fn serve_connection(daemon: &Arc<Daemon>, stream: UnixStream, my_uid: u32, slot: Slot) {
     let daemon = Arc::clone(daemon);
     let spawned = std::thread::Builder::new()
         .name("kovra-connection".into())
-        .spawn(move || connection(&daemon, stream, my_uid));
+        .spawn(move || {
+            connection(&daemon, stream, my_uid);
+            drop(slot);
+        });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start a thread for a connection; closing it");
     }
@@ -148,10 +277,10 @@ fn serve_connection(daemon: &Arc<Daemon>, stream: UnixStream, my_uid: u32) {
 
 /// Blocking accept: a new connection is served at once, on its own thread.
 /// Shutdown happens in `Daemon::lock_and_exit`, from a signal or a shutdown request.
-fn accept_loop(daemon: &Arc<Daemon>, listener: &UnixListener, my_uid: u32) -> ! {
+fn accept_loop(daemon: &Arc<Daemon>, gate: &Admission, listener: &UnixListener) -> ! {
     loop {
         match listener.accept() {
-            Ok((stream, _)) => serve_connection(daemon, stream, my_uid),
+            Ok((stream, _)) => admit(daemon, gate, stream),
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 std::thread::sleep(Duration::from_millis(50));

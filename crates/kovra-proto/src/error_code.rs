@@ -96,6 +96,7 @@ catalogue! {
     DaemonTraced = "daemon-traced", 1, Some("stop the tracing process, then `kovra daemon stop` and retry");
     DaemonUnauthenticated = "daemon-unauthenticated", 8, Some("another process may stand between you and the daemon: do not type secrets; find the process (ps, /proc/PID), stop it, then `kovra daemon stop` and retry");
     DaemonUnreachable = "daemon-unreachable", 7, None;
+    DaemonTimeout = "daemon-timeout", 7, Some("the daemon did not answer in time: check `kovra status`; `kovra daemon stop` restarts it on the next command");
     DatabaseCorrupt = "database-corrupt", 8, Some("the database file is damaged; restore it from a backup");
     DemoFailed = "demo-failed", 1, None;
     DescriptionInvalid = "description-invalid", 1, None;
@@ -181,6 +182,7 @@ catalogue! {
     Traced = "traced", 1, Some("stop the tracing process and run the command again");
     SignatureInvalid = "signature-invalid", 1, None;
     SinceInvalid = "since-invalid", 1, Some("use an RFC 3339 time (2026-11-23T10:00:00Z) or a duration (90m, 2h, 3days)");
+    TooManyConnections = "too-many-connections", 7, Some("a process of yours holds many connections to the daemon: find it (`ss -xp`), stop it, and retry");
     TimeoutInvalid = "timeout-invalid", 2, None;
     TokenInvalid = "token-invalid", 1, Some("type the token exactly as the sender received it (spaces and case do not matter)");
     TotpAlgorithmUnsupported = "totp-algorithm-unsupported", 1, None;

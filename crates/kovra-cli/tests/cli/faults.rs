@@ -112,3 +112,168 @@ fn a_connection_that_sends_nothing_is_closed() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(9));
     h.add_ok("secret:dev/app/after", b"v", &[]);
 }
+
+/// A daemon started with its stderr closed (its log has nowhere to go) starts, serves, and
+/// still stops on SIGTERM: logging never panics and never takes a thread down.
+#[test]
+fn a_daemon_with_a_closed_stderr_serves_and_stops_on_sigterm() {
+    let h = Home::init();
+    h.stop();
+    // The home's environment, and a shell that closes descriptor 2 before exec.
+    let c = h.cmd(&["daemon"]);
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c").arg("exec \"$0\" daemon 2>&-").arg(kovra_bin());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let mut daemon = sh
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pid = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            panic!("the daemon exited at start with a closed stderr: {status}");
+        }
+        if let Some(pid) = h.daemon_pid() {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no daemon came up");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = h.run(&["status"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = daemon.wait().unwrap();
+    assert!(
+        !alive(pid),
+        "the daemon ignored SIGTERM with a closed stderr"
+    );
+    assert_ne!(status.code(), Some(101), "the daemon panicked: {status}");
+}
+
+/// One status request as a raw frame (4-byte big-endian length, then the JSON).
+fn status_frame() -> Vec<u8> {
+    let json = br#"{"v":1,"context":{"surface":"cli","origin":"agent"},"request":{"op":"status"}}"#;
+    let mut out = (json.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(json);
+    out
+}
+
+/// The reply frame on `s`, as JSON.
+fn read_reply(s: &mut std::os::unix::net::UnixStream) -> serde_json::Value {
+    use std::io::Read;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// A process that floods the daemon with idle connections gets its own limit (32), then a
+/// `too-many-connections` reply at once for each further one; the daemon keeps serving
+/// everyone else (the human's CLI answers while 2,000 connections are held open), and
+/// frees them when the flood ends.
+#[test]
+fn a_connection_flood_is_refused_at_once_and_others_are_still_served() {
+    use std::io::Write;
+    let h = Home::init();
+    let socket = socket_files(&h)
+        .into_iter()
+        .next()
+        .expect("the daemon's socket");
+    let mut held = Vec::new();
+    for _ in 0..2000 {
+        held.push(std::os::unix::net::UnixStream::connect(&socket).unwrap());
+    }
+    let mut extra = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    extra
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    extra.write_all(&status_frame()).unwrap();
+    let reply = read_reply(&mut extra);
+    assert_eq!(reply["code"], "too-many-connections", "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("32 connections"),
+        "{reply}"
+    );
+    // Another process (the human's CLI) is served while the flood holds its connections.
+    let out = h.run(&["status"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    drop(held);
+    drop(extra);
+    h.add_ok("secret:dev/app/after-flood", b"v", &[]);
+}
+
+/// The daemon's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Under a flood of connections (2,000 idle ones held open at once, then 10,000 status
+/// requests from 8 threads) and after it the daemon is back near its resident size:
+/// the cap keeps it from running thousands of threads at once, and what their allocations
+/// left in glibc's arenas is given back once it is idle.
+#[test]
+fn a_daemon_gives_back_the_memory_of_a_connection_flood() {
+    use std::io::Write;
+    let h = Home::init();
+    let pid = h.daemon_pid().expect("a running daemon");
+    let socket = socket_files(&h)
+        .into_iter()
+        .next()
+        .expect("the daemon's socket");
+    let before = rss_kib(pid);
+    // 2,000 idle connections held at once: without a cap, 2,000 threads.
+    let held: Vec<_> = (0..2000)
+        .map(|_| std::os::unix::net::UnixStream::connect(&socket).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let during = rss_kib(pid);
+    drop(held);
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                for _ in 0..1250 {
+                    let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+                    s.write_all(&status_frame()).unwrap();
+                    let reply = read_reply(&mut s);
+                    assert!(reply.get("code").is_none(), "{reply}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = rss_kib(pid);
+    eprintln!("daemon RSS: {before} KiB before, {during} KiB during, {after} KiB after the flood");
+    assert!(
+        during < before + 16 * 1024,
+        "the daemon grew by {} KiB under 2,000 idle connections ({before} -> {during})",
+        during - before
+    );
+    assert!(
+        after < before + 16 * 1024,
+        "the daemon kept {} KiB after the flood ({before} -> {after})",
+        after - before
+    );
+}
