@@ -255,11 +255,18 @@ impl Client {
 /// How long the daemon may take to answer `request`: long enough for anything it does
 /// itself (a key derivation, a large list), for a brokered call the upstream's longest
 /// timeout and then some, and no limit where it waits for a human (an approval).
+/// `KOVRA_REPLY_TIMEOUT_SECS` sets the ordinary limit (tests, very slow machines); it only
+/// bounds how long this client waits, so whoever sets it can only hurt their own calls.
 pub fn reply_timeout(request: &Request) -> Option<Duration> {
+    let ordinary = std::env::var("KOVRA_REPLY_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(Duration::from_secs(120), Duration::from_secs);
     match request {
         Request::ApprovalWait { .. } => None,
-        Request::Api(_) => Some(Duration::from_secs(330)),
-        _ => Some(Duration::from_secs(120)),
+        Request::Api(_) => Some(ordinary.max(Duration::from_secs(330))),
+        _ => Some(ordinary),
     }
 }
 

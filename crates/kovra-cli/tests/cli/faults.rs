@@ -277,3 +277,87 @@ fn a_daemon_gives_back_the_memory_of_a_connection_flood() {
         after - before
     );
 }
+
+/// Unmounts the test's tmpfs when the test ends, however it ends.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A vault on a real full filesystem (a 1 MiB tmpfs): `add` fails with `disk-full` and its
+/// hint, not `database-corrupt`; the vault keeps what it had, and works again once there
+/// is room. (The SQLite-level variant, which needs no mount, is in kovra-core's
+/// `store/faults.rs`.)
+#[test]
+fn a_full_filesystem_is_disk_full_and_the_vault_is_unchanged() {
+    assert_eq!(
+        nix::unistd::geteuid().as_raw(),
+        0,
+        "this test mounts a tmpfs: run it as root (scripts/test.sh in CI does)"
+    );
+    let h = Home::new();
+    std::fs::create_dir_all(&h.home).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+        .arg(&h.home)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount a tmpfs at {}", h.home.display());
+    let _mounted = Mounted(h.home.clone());
+    let out = h.run_pty(&["init"], &[PASSPHRASE, PASSPHRASE]);
+    assert!(out.status.success(), "{}", describe(&out));
+    h.add_ok("secret:dev/app/before", b"kept-value", &[]);
+    // Fill what is left.
+    let filler = h.home.join("filler");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=4096"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(std::process::Stdio::null())
+        .status();
+    let out = h.run_stdin(
+        &["--json", "add", "secret:dev/app/after", "--stdin"],
+        b"new-value",
+    );
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(err["error"]["code"], "disk-full", "{}", describe(&out));
+    assert_ne!(
+        out.status.code(),
+        Some(8),
+        "not the corrupt-database exit code"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let list = h.run(&["--json", "list"]);
+    let text = stdout(&list);
+    assert!(text.contains("secret:dev/app/before"), "{text}");
+    assert!(!text.contains("secret:dev/app/after"), "{text}");
+    h.add_ok("secret:dev/app/after", b"new-value", &[]);
+    h.stop();
+}
+
+/// A daemon that takes a request and never answers (here: stopped with SIGSTOP) no longer
+/// hangs the CLI: it gives up after its reply timeout with `daemon-timeout` (exit 7).
+#[test]
+fn a_daemon_that_never_answers_times_out_with_a_clear_error() {
+    let h = Home::init();
+    let pid = h.daemon_pid().expect("a running daemon");
+    let daemon = nix::unistd::Pid::from_raw(pid as i32);
+    nix::sys::signal::kill(daemon, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let mut c = h.cmd(&["--json", "status"]);
+    c.env("KOVRA_REPLY_TIMEOUT_SECS", "2");
+    let started = std::time::Instant::now();
+    let out = h.run_with(c, None);
+    let waited = started.elapsed();
+    nix::sys::signal::kill(daemon, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(v["error"]["code"], "daemon-timeout", "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(7));
+    assert!(waited < std::time::Duration::from_secs(30), "{waited:?}");
+    let out = h.run(&["status"]);
+    assert!(out.status.success(), "{}", describe(&out));
+}
