@@ -591,7 +591,7 @@ pub fn flood(opts: &FloodOptions, json: bool) -> anyhow::Result<()> {
         m.insert("secs".into(), json!((wall * 1000.0).round() / 1000.0));
         m.insert(
             "per_sec".into(),
-            json!((opts.connections as f64 / wall.max(1e-9)).round()),
+            json!((opts.connections as f64 / wall.max(1e-9)).round() as u64),
         );
         m.insert("ok".into(), json!(ok));
         m.insert("replies".into(), json!(join(&replies)));

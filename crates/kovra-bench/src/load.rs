@@ -506,7 +506,7 @@ pub fn run(opts: &Options<'_>, json: bool) -> anyhow::Result<()> {
     m.insert("ops".into(), json!(ops));
     m.insert(
         "ops_per_sec".into(),
-        json!((ops as f64 / wall.as_secs_f64().max(1e-9)).round()),
+        json!((ops as f64 / wall.as_secs_f64().max(1e-9)).round() as u64),
     );
     m.insert("errors".into(), json!(errors));
     m.insert("reconnects".into(), json!(tally.reconnects));
