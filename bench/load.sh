@@ -96,6 +96,7 @@ log "load-mix: $CLIENTS clients for $SECS s"
 "$KBENCH" --json load-mix --clients "$CLIENTS" --secs "$SECS" --records "$RECORDS" \
     --run-every "$RUN_EVERY" --kovra "$KOVRA" --work "$WORK" >"$WORK/mix.json" 2> >(tee "$WORK/mix.err" >&2)
 RSS_MIX=$(rss_kib) THREADS_MIX=$(threads)
+DB_MIB=$(du -cm "$HOMED"/vault.db* | awk 'END { print $1 }')
 
 # --- 2. idle connections ------------------------------------------------------------------
 
@@ -169,7 +170,8 @@ $(row run)
 | errors | **$(jnum "$M" errors)**; reconnects $(jnum "$M" reconnects)${PROBLEMS:+; first: ${PROBLEMS}} |
 | lost updates (read back ≠ last acknowledged) | **$(jnum "$M" lost_updates)** of $(jnum "$M" verified) records (read-back errors $(jnum "$M" verify_errors)) |
 | \`show\` behind the last acknowledged version / \`set\` answering a version other than the next | $(jnum "$M" stale_shows) / $(jnum "$M" version_skips) |
-| daemon RSS at start → after the mix | $(mib "$RSS_START") → $(mib "$RSS_MIX") MiB (threads ${THREADS_START} → ${THREADS_MIX}) |
+| daemon RSS at start → after the mix | $(mib "$RSS_START") → $(mib "$RSS_MIX") MiB (threads ${THREADS_START} → ${THREADS_MIX}); vault.db + WAL ${DB_MIB} MiB after the mix |
+| daemon RSS (RssAnon) every 5 s of the mix, MiB | $(jstr "$M" rss_trace_mib) |
 
 **2. ${IDLE} idle connections** (\`kovra-bench load-idle\`, its soft RLIMIT_NOFILE raised to $(jnum "$I" nofile_soft)): opened one after
 another (abstract name first, as the CLI dials), never written to, watched every 20 ms for replies and EOF; meanwhile
@@ -178,18 +180,18 @@ another (abstract name first, as the CLI dials), never written to, watched every
 | | |
 |---|---|
 | connects | $(jnum "$I" held) of ${IDLE} succeeded in $(jnum "$I" connect_secs) s; failed $(jnum "$I" connect_failed)$(f=$(jstr "$I" connect_failures); [[ -n $f ]] && printf ' (%s)' "$f"); stalled: $(jstr "$I" connect_stalled) |
-| \`kovra status\` with them open (goal < 100 ms) | **median $(jnum "$I" status_held_median_ms) ms, max $(jnum "$I" status_held_max_ms) ms** ($(jnum "$I" status_held_n) of ${STATUS_RUNS} succeeded; goal: ${STATUS_GOAL}) |
+| \`kovra status\` with them open (goal < 100 ms) | **median $(jnum "$I" status_held_median_ms) ms, max $(jnum "$I" status_held_max_ms) ms** ($(jnum "$I" status_held_n) of ${STATUS_RUNS} succeeded; goal: ${STATUS_GOAL}); in order: $(jstr "$I" status_held_all_ms) |
 | \`kovra status\` before / after | median $(jnum "$I" status_before_median_ms) ms, max $(jnum "$I" status_before_max_ms) ms / median $(jnum "$I" status_after_median_ms) ms |
 | closed by the daemon | $(jnum "$I" closed_by_daemon) (after $(jnum "$I" closed_min_s)–$(jnum "$I" closed_max_s) s from their connect, median $(jnum "$I" closed_median_s) s); $(jnum "$I" closed_during_status) while \`kovra status\` was being timed; $(jnum "$I" still_open) still open after the hold |
 | replies before the close (by code) | $(jnum "$I" replied)$(r=$(jstr "$I" replies); [[ -n $r ]] && printf ' (%s)' "$r") |
-| daemon while they were held | RSS $(mib "$(jnum "$I" rss_before_kib)") → $(mib "$(jnum "$I" rss_open_kib)") MiB, threads $(jnum "$I" threads_before) → $(jnum "$I" threads_open), descriptors $(jnum "$I" daemon_fds_open); after they closed: RSS $(mib "$(jnum "$I" rss_released_kib)") MiB, threads $(jnum "$I" threads_released) |
+| daemon while they were held | right after the connects: RSS $(mib "$(jnum "$I" rss_before_kib)") → $(mib "$(jnum "$I" rss_open_kib)") MiB, threads $(jnum "$I" threads_before) → $(jnum "$I" threads_open), descriptors $(jnum "$I" daemon_fds_open) (the rest still in the listen backlog); peak RSS $(mib "$(jnum "$I" rss_peak_kib)") MiB, threads $(jnum "$I" threads_peak); RssAnon $(mib "$(jnum "$I" anon_before_kib)") → peak $(mib "$(jnum "$I" anon_peak_kib)") MiB; after they closed: RSS $(mib "$(jnum "$I" rss_released_kib)") MiB (RssAnon $(mib "$(jnum "$I" anon_released_kib)")), threads $(jnum "$I" threads_released) |
 
 **3. Flood** (\`kovra-bench load-flood\`): ${FLOOD} connections from ${FLOOD_THREADS} threads, each one \`status\` and closed after the reply.
 
 | | |
 |---|---|
 | connections | $(jnum "$F" ok) ok of ${FLOOD} in $(jnum "$F" secs) s ($(jnum "$F" per_sec)/s); failed $(jnum "$F" failed)$(f=$(jstr "$F" failures); [[ -n $f ]] && printf ' (%s)' "$f"); replies: $(jstr "$F" replies) |
-| daemon RSS before / peak / right after / ${SETTLE} s later | $(mib "$(jnum "$F" rss_before_kib)") / $(mib "$(jnum "$F" rss_peak_kib)") / $(mib "$(jnum "$F" rss_after_kib)") / **$(mib "$(jnum "$F" rss_later_kib)") MiB** (threads $(jnum "$F" threads_before) / $(jnum "$F" threads_peak) / $(jnum "$F" threads_after) / $(jnum "$F" threads_later)) |
+| daemon RSS before / peak / right after / ${SETTLE} s later | $(mib "$(jnum "$F" rss_before_kib)") / $(mib "$(jnum "$F" rss_peak_kib)") / $(mib "$(jnum "$F" rss_after_kib)") / **$(mib "$(jnum "$F" rss_later_kib)") MiB** (threads $(jnum "$F" threads_before) / $(jnum "$F" threads_peak) / $(jnum "$F" threads_after) / $(jnum "$F" threads_later)); RssAnon before / right after / later $(mib "$(jnum "$F" anon_before_kib)") / $(mib "$(jnum "$F" anon_after_kib)") / $(mib "$(jnum "$F" anon_later_kib)") MiB |
 | daemon afterwards | ${STILL}; daemon.log lines with warn/error: ${LOG_WARN:-0}${LOG_SAMPLE:+ (most frequent: ${LOG_SAMPLE})} |
 EOF
 )

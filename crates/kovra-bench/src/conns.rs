@@ -37,7 +37,7 @@ fn dial(paths: &Paths) -> std::io::Result<UnixStream> {
 }
 
 /// The daemon's pid, from a `status` request.
-fn daemon_pid(paths: &Paths) -> anyhow::Result<u32> {
+pub(crate) fn daemon_pid(paths: &Paths) -> anyhow::Result<u32> {
     let mut s = dial(paths).context("connecting to the daemon")?;
     frame::write(&mut s, &envelope(Request::Status)).context("sending status")?;
     match frame::read(&mut s, frame::MAX_REPLY).context("reading status")? {
@@ -50,16 +50,26 @@ fn daemon_pid(paths: &Paths) -> anyhow::Result<u32> {
 }
 
 /// VmRSS (KiB) and Threads of a process, from /proc/PID/status.
-fn proc_status(pid: u32) -> (u64, u64) {
+pub(crate) fn proc_status(pid: u32) -> (u64, u64) {
+    let f = proc_fields(pid, &["VmRSS:", "Threads:"]);
+    (f[0], f[1])
+}
+
+/// RssAnon (KiB): the heap and stacks, without the mapped vault file (on tmpfs the file's
+/// pages count as RssShmem, elsewhere as RssFile).
+pub(crate) fn rss_anon(pid: u32) -> u64 {
+    proc_fields(pid, &["RssAnon:"])[0]
+}
+
+fn proc_fields<const N: usize>(pid: u32, names: &[&str; N]) -> [u64; N] {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
+    names.map(|name| {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("Threads:"))
+    })
 }
 
 fn open_fds(pid: u32) -> u64 {
@@ -195,6 +205,7 @@ pub fn idle(opts: &IdleOptions<'_>, json: bool) -> anyhow::Result<()> {
         ),
     );
     let (rss0, threads0) = proc_status(pid);
+    let anon0 = rss_anon(pid);
     let (base_times, base_errors) = time_status(opts.kovra, opts.status_runs);
 
     // Connect from a thread of its own: a connect can block for as long as the daemon does
@@ -288,8 +299,13 @@ pub fn idle(opts: &IdleOptions<'_>, json: bool) -> anyhow::Result<()> {
         let hold_until = Instant::now() + Duration::from_secs(opts.hold_secs);
         let mut mid = (0, 0);
         let mut sampled = false;
+        let mut peak = after_open;
+        let mut anon_peak = rss_anon(pid);
         while Instant::now() < hold_until && conns.iter().any(|c| c.closed.is_none()) {
             poll_closed(&mut conns);
+            let now = proc_status(pid);
+            peak = (peak.0.max(now.0), peak.1.max(now.1));
+            anon_peak = anon_peak.max(rss_anon(pid));
             if !sampled && t_open.elapsed() > Duration::from_secs(5) {
                 mid = proc_status(pid);
                 sampled = true;
@@ -322,6 +338,7 @@ pub fn idle(opts: &IdleOptions<'_>, json: bool) -> anyhow::Result<()> {
         drop(conns);
         std::thread::sleep(Duration::from_millis(500));
         let (rss_after, threads_after) = proc_status(pid);
+        let anon_after = rss_anon(pid);
         let (after_times, after_errors) = time_status(opts.kovra, opts.status_runs.min(5));
 
         let failures = failures.lock().map(|f| f.clone()).unwrap_or_default();
@@ -366,6 +383,11 @@ pub fn idle(opts: &IdleOptions<'_>, json: bool) -> anyhow::Result<()> {
         m.insert("rss_open_kib".into(), json!(after_open.0));
         m.insert("threads_open".into(), json!(after_open.1));
         m.insert("daemon_fds_open".into(), json!(daemon_fds));
+        m.insert("rss_peak_kib".into(), json!(peak.0));
+        m.insert("threads_peak".into(), json!(peak.1));
+        m.insert("anon_before_kib".into(), json!(anon0));
+        m.insert("anon_peak_kib".into(), json!(anon_peak));
+        m.insert("anon_released_kib".into(), json!(anon_after));
         m.insert("rss_5s_kib".into(), json!(mid.0));
         m.insert("threads_5s".into(), json!(mid.1));
         m.insert("rss_end_kib".into(), json!(rss_end));
@@ -374,6 +396,21 @@ pub fn idle(opts: &IdleOptions<'_>, json: bool) -> anyhow::Result<()> {
         m.insert("threads_released".into(), json!(threads_after));
         summary("status_before", &base_times, &mut m);
         summary("status_held", &status_times, &mut m);
+        // The first run meets the backlog of connections the daemon has not accepted yet.
+        m.insert(
+            "status_held_first_ms".into(),
+            json!(r1(status_times.first().copied().unwrap_or(0.0))),
+        );
+        m.insert(
+            "status_held_all_ms".into(),
+            json!(
+                status_times
+                    .iter()
+                    .map(|t| format!("{t:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        );
         summary("status_after", &after_times, &mut m);
         let errors: Vec<String> = base_errors
             .iter()
@@ -475,6 +512,7 @@ pub fn flood(opts: &FloodOptions, json: bool) -> anyhow::Result<()> {
     let paths = paths()?;
     let pid = daemon_pid(&paths)?;
     let (rss0, threads0) = proc_status(pid);
+    let anon0 = rss_anon(pid);
     let next = AtomicUsize::new(0);
     let replies: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
     let errors: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
@@ -538,11 +576,13 @@ pub fn flood(opts: &FloodOptions, json: bool) -> anyhow::Result<()> {
     });
     let wall = t.elapsed().as_secs_f64();
     let (rss1, threads1) = proc_status(pid);
+    let anon1 = rss_anon(pid);
     let mut later = Vec::new();
     for _ in 0..opts.settle_secs {
         std::thread::sleep(Duration::from_secs(1));
         later.push(proc_status(pid));
     }
+    let anon2 = rss_anon(pid);
     let (rss2, threads2) = later.last().copied().unwrap_or((rss1, threads1));
     let replies = replies.lock().map(|r| r.clone()).unwrap_or_default();
     let errors = errors.lock().map(|r| r.clone()).unwrap_or_default();
@@ -572,7 +612,7 @@ pub fn flood(opts: &FloodOptions, json: bool) -> anyhow::Result<()> {
     say(
         json,
         &format!(
-            "load-flood: daemon RSS before {rss0} KiB ({threads0} threads), peak {} KiB ({} threads), right after {rss1} KiB ({threads1} threads), {} s later {rss2} KiB ({threads2} threads); each second: {}",
+            "load-flood: daemon RSS before {rss0} KiB ({threads0} threads), peak {} KiB ({} threads), right after {rss1} KiB ({threads1} threads), {} s later {rss2} KiB ({threads2} threads); RssAnon {anon0} / {anon1} / {anon2} KiB; each second: {}",
             peak.0,
             peak.1,
             opts.settle_secs,
@@ -604,6 +644,9 @@ pub fn flood(opts: &FloodOptions, json: bool) -> anyhow::Result<()> {
         m.insert("rss_after_kib".into(), json!(rss1));
         m.insert("threads_after".into(), json!(threads1));
         m.insert("rss_later_kib".into(), json!(rss2));
+        m.insert("anon_before_kib".into(), json!(anon0));
+        m.insert("anon_after_kib".into(), json!(anon1));
+        m.insert("anon_later_kib".into(), json!(anon2));
         m.insert("threads_later".into(), json!(threads2));
         m.insert("settle_secs".into(), json!(opts.settle_secs));
         println!("{}", serde_json::Value::Object(m));

@@ -397,9 +397,26 @@ pub fn run(opts: &Options<'_>, json: bool) -> anyhow::Result<()> {
     let total = Mutex::new(Tally::default());
     let held_all: Mutex<Vec<(usize, Vec<Held>)>> = Mutex::new(Vec::new());
     let ops_total = Mutex::new(0u64);
+    let pid = crate::conns::daemon_pid(&paths)?;
+    let rss_start = crate::conns::proc_status(pid).0;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
+    // The daemon's RSS every 5 s of the mix: a steady climb would be a leak.
+    let mut rss_trace: Vec<(u64, u64)> = vec![(rss_start, crate::conns::rss_anon(pid))];
     std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut trace = Vec::new();
+            let mut next = started + Duration::from_secs(5);
+            while next <= deadline {
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                trace.push((
+                    crate::conns::proc_status(pid).0,
+                    crate::conns::rss_anon(pid),
+                ));
+                next += Duration::from_secs(5);
+            }
+            trace
+        });
         for (id, (client, held, refs, crng)) in setup.into_iter().enumerate() {
             let total = &total;
             let held_all = &held_all;
@@ -416,6 +433,9 @@ pub fn run(opts: &Options<'_>, json: bool) -> anyhow::Result<()> {
                     *o += done.ops;
                 }
             });
+        }
+        if let Ok(t) = sampler.join() {
+            rss_trace.extend(t);
         }
     });
     let wall = started.elapsed();
@@ -509,6 +529,16 @@ pub fn run(opts: &Options<'_>, json: bool) -> anyhow::Result<()> {
         json!((ops as f64 / wall.as_secs_f64().max(1e-9)).round() as u64),
     );
     m.insert("errors".into(), json!(errors));
+    let trace = rss_trace
+        .iter()
+        .map(|(rss, anon)| format!("{:.1} ({:.1})", *rss as f64 / 1024.0, *anon as f64 / 1024.0))
+        .collect::<Vec<_>>()
+        .join(" ");
+    say(
+        json,
+        &format!("load-mix: daemon RSS (RssAnon) every 5 s, MiB: {trace}"),
+    );
+    m.insert("rss_trace_mib".into(), json!(trace));
     m.insert("reconnects".into(), json!(tally.reconnects));
     m.insert("verified".into(), json!(checked));
     m.insert("lost_updates".into(), json!(lost));
