@@ -76,6 +76,7 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status"; }
 threads() { awk '/^Threads:/ { print $2 }' "/proc/$DAEMON_PID/status"; }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+KNOBS=$(env | grep '^KOVRA_BENCH_LOAD_' | sort | paste -sd' ' - || true)
 
 # The daemon starts with `kovra init` (or unlock), inheriting this shell's limits; a knob
 # lowers its soft descriptor limit to a desktop's usual 1024, say.
@@ -113,7 +114,7 @@ log "load-flood: $FLOOD connections from $FLOOD_THREADS threads"
 # The daemon must still answer, unlocked, after all of it.
 STILL=$("$KOVRA" status --json | jq -r 'if .unlocked then "unlocked" else "locked" end' 2>/dev/null || echo "not answering")
 LOG_WARN=$(grep -ciE 'warn|error' "$HOMED/daemon.log" 2>/dev/null || true)
-LOG_SAMPLE=$(grep -iE 'warn|error' "$HOMED/daemon.log" 2>/dev/null | sed -E 's/^[^ ]+ +//' | sort | uniq -c | sort -rn | head -n 3 | sed -E 's/^ +//; s/\|/\\|/g' | paste -sd ';' - || true)
+LOG_SAMPLE=$(grep -iE 'warn|error' "$HOMED/daemon.log" 2>/dev/null | sed -E 's/\x1b\[[0-9;]*m//g; s/^[^ ]+ +//' | sort | uniq -c | sort -rn | head -n 3 | sed -E 's/^ +//; s/\|/\\|/g' | paste -sd ';' - || true)
 
 # --- results --------------------------------------------------------------------------------
 
@@ -139,6 +140,7 @@ Release build; one daemon (\`kovra init\` + \`kovra unlock --passphrase-file\`),
 daemon's open-files limit (soft/hard) ${DAEMON_LIMIT}. Wire-level clients are \`kovra-bench\` threads, each
 with its own connection (\`kovra_client::Client\`, peer check included, surface cli, origin agent);
 \`run\` is the real CLI, \`kovra run --refs F -- true\` with F injecting the client's ${RECORDS} low \`dev\` records.
+Knobs set: ${KNOBS:-none (defaults)}.
 
 | machine | |
 |---|---|
