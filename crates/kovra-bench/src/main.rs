@@ -17,13 +17,19 @@
 //!   `egress-client`, started by `kovra run`, times requests through the run's egress proxy
 //!   against the same requests made directly (`bench/egress.sh`).
 //!
+//! - `load-mix`, `load-idle` and `load-flood` load one running daemon (`bench/load.sh`,
+//!   issue 15): concurrent mixed clients with a lost-update check, thousands of idle
+//!   connections while `kovra status` is timed, and a connection flood with the daemon's RSS.
+//!
 //! Nothing here runs under `cargo test`: benchmarks are driven by `bench/run.sh`.
 #![forbid(unsafe_code)]
 
 mod broker;
+mod conns;
 mod egress;
 mod kdf;
 mod list;
+mod load;
 mod populate;
 mod redact;
 mod roundtrip;
@@ -133,6 +139,51 @@ enum Command {
         /// Streams each way (0 to skip).
         #[arg(long, default_value_t = 5)]
         stream_runs: usize,
+    },
+    /// Concurrent clients mixing status, list, show, set and `kovra run` against the
+    /// running, unlocked daemon of $KOVRA_HOME; then every record is read back (lost updates).
+    LoadMix {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+        /// Records each client owns (created with `add`; the vault must not hold them yet).
+        #[arg(long, default_value_t = 4)]
+        records: usize,
+        /// One operation in this many is a `kovra run --refs F -- true` (0: none).
+        #[arg(long, default_value_t = 10)]
+        run_every: usize,
+        /// The `kovra` binary (default: beside kovra-bench).
+        #[arg(long)]
+        kovra: Option<PathBuf>,
+        /// Where to write the clients' refs files.
+        #[arg(long)]
+        work: PathBuf,
+    },
+    /// Hold N silent connections to the running daemon and time `kovra status` meanwhile.
+    LoadIdle {
+        #[arg(long, default_value_t = 2000)]
+        connections: usize,
+        #[arg(long, default_value_t = 20)]
+        status_runs: usize,
+        /// Seconds to keep watching the connections after `kovra status` was timed.
+        #[arg(long, default_value_t = 15)]
+        hold_secs: u64,
+        /// Seconds to wait for all the connects before reporting what there is.
+        #[arg(long, default_value_t = 60)]
+        connect_timeout_secs: u64,
+        #[arg(long)]
+        kovra: Option<PathBuf>,
+    },
+    /// N connections, each one `status` and closed, from several threads; the daemon's RSS.
+    LoadFlood {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+        /// Seconds to watch the RSS afterwards.
+        #[arg(long, default_value_t = 5)]
+        settle_secs: u64,
     },
     /// Time the Argon2id key derivation alone, with the default parameters.
     Kdf {
@@ -265,6 +316,56 @@ fn main() -> ExitCode {
             cli.json,
         ),
         Command::List { iterations } => list::run(iterations, cli.json),
+        Command::LoadMix {
+            clients,
+            secs,
+            records,
+            run_every,
+            kovra,
+            work,
+        } => kovra_path(kovra).and_then(|kovra| {
+            load::run(
+                &load::Options {
+                    clients,
+                    secs,
+                    records,
+                    run_every,
+                    kovra: &kovra,
+                    work: &work,
+                },
+                cli.json,
+            )
+        }),
+        Command::LoadIdle {
+            connections,
+            status_runs,
+            hold_secs,
+            connect_timeout_secs,
+            kovra,
+        } => kovra_path(kovra).and_then(|kovra| {
+            conns::idle(
+                &conns::IdleOptions {
+                    connections,
+                    status_runs,
+                    hold_secs,
+                    connect_timeout_secs,
+                    kovra: &kovra,
+                },
+                cli.json,
+            )
+        }),
+        Command::LoadFlood {
+            connections,
+            threads,
+            settle_secs,
+        } => conns::flood(
+            &conns::FloodOptions {
+                connections,
+                threads,
+                settle_secs,
+            },
+            cli.json,
+        ),
         Command::Redact {
             bytes,
             values,
@@ -331,6 +432,14 @@ pub(crate) fn envelope(request: kovra_proto::Request) -> kovra_proto::Envelope {
         project: None,
     };
     kovra_proto::Envelope::new(context, request)
+}
+
+/// The `kovra` binary: the one given, else the one built beside this benchmark.
+fn kovra_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p),
+        None => Ok(std::env::current_exe()?.with_file_name("kovra")),
+    }
 }
 
 pub(crate) fn paths() -> anyhow::Result<kovra_proto::paths::Paths> {
