@@ -31,8 +31,11 @@ pub use server::{ServeError, serve};
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KOVRA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
+    // The log usually goes to a file (daemon.log): colour codes only on a terminal.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .log_internal_errors(false)
         .try_init();
