@@ -7,7 +7,7 @@ use crate::bytes::{Bytes, Rng, occurrences};
 
 const NAMES: [&str; 4] = ["API_KEY", "DB_PASSWORD", "T0KEN", "X"];
 /// Inputs beyond this add time, not coverage.
-const MAX_INPUT: usize = 16 * 1024;
+const MAX_INPUT: usize = 4 * 1024;
 
 /// The input is a plan: up to three values (some shorter than `MIN_VALUE_LEN`, which are
 /// not masked) with names, then pieces of a stream: raw bytes, a value in one of its
