@@ -25,8 +25,10 @@ impl TotpAlgorithm {
     }
 }
 
-/// How codes are derived from a seed.
+/// How codes are derived from a seed. Deserializing checks the ranges (see
+/// [`UncheckedParams`]), so parameters read from bytes are always usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedParams")]
 pub struct TotpParams {
     pub algorithm: TotpAlgorithm,
     pub digits: u8,
@@ -41,6 +43,29 @@ impl Default for TotpParams {
             digits: 6,
             period: 30,
         }
+    }
+}
+
+/// [`TotpParams`] as written in a record's metadata, on the wire or in a received package's
+/// manifest; they become parameters only through [`check`]. Unchecked, `"digits": 10` made
+/// `code_at` panic inside totp-rs (10^10 does not fit its u32), so a sender could share a
+/// TOTP record that crashed the receiver's daemon at the first `kovra get` (found by the
+/// `share` and `totp` fuzz targets).
+#[derive(Deserialize)]
+struct UncheckedParams {
+    algorithm: TotpAlgorithm,
+    digits: u8,
+    period: u64,
+}
+
+impl TryFrom<UncheckedParams> for TotpParams {
+    type Error = TotpError;
+    fn try_from(p: UncheckedParams) -> Result<Self, TotpError> {
+        check(TotpParams {
+            algorithm: p.algorithm,
+            digits: p.digits,
+            period: p.period,
+        })
     }
 }
 
@@ -286,6 +311,20 @@ mod tests {
     /// The issue's lockout: the clock jumps a day ahead, a code of that clock is accepted
     /// (the floor moves a day ahead), the clock is corrected. The current code must open
     /// again, once; a replay of it, and a wrong code, still fail.
+    #[test]
+    fn parameters_read_from_bytes_are_checked() {
+        let ok: TotpParams =
+            serde_json::from_str(r#"{"algorithm":"SHA256","digits":8,"period":60}"#).unwrap();
+        assert_eq!((ok.digits, ok.period), (8, 60));
+        for bad in [
+            r#"{"algorithm":"SHA1","digits":10,"period":30}"#,
+            r#"{"algorithm":"SHA1","digits":5,"period":30}"#,
+            r#"{"algorithm":"SHA1","digits":6,"period":0}"#,
+        ] {
+            assert!(serde_json::from_str::<TotpParams>(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn a_clock_set_back_after_a_forward_jump_does_not_lock_the_user_out() {
         let seed = b"12345678901234567890".as_slice();

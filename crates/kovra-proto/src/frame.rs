@@ -50,9 +50,32 @@ pub fn read<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, Fr
     if len > max {
         return Err(FrameError::TooLarge(len, max));
     }
-    let mut buf = Zeroizing::new(vec![0u8; len]);
-    r.read_exact(&mut buf)?;
+    let buf = read_body(r, len)?;
     serde_json::from_slice(&buf).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// The first step of a body's buffer; it doubles from there.
+const FIRST_STEP: usize = 64 * 1024;
+
+/// Read a body of `len` bytes into a buffer that grows with the bytes that actually arrive.
+/// The cap alone was not enough: a reply may be 512 MiB, so six bytes declaring that made
+/// the client allocate (and later wipe) 512 MiB before any of the body came (found by the
+/// `frame_response` fuzz target). The buffer is moved, never reallocated in place, so no
+/// unwiped copy of a body is left behind when it grows.
+fn read_body<R: Read>(r: &mut R, len: usize) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(len.min(FIRST_STEP)));
+    while buf.len() < len {
+        let start = buf.len();
+        let end = start + (len - start).min(start.max(FIRST_STEP));
+        if buf.capacity() < end {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(end));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        buf.resize(end, 0);
+        r.read_exact(&mut buf[start..])?;
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -64,6 +87,22 @@ mod tests {
         let mut input: &[u8] = &[0xff, 0xff, 0xff, 0xff];
         let r: Result<serde_json::Value, _> = read(&mut input, MAX_REQUEST);
         assert!(matches!(r, Err(FrameError::TooLarge(_, _))));
+    }
+
+    #[test]
+    fn a_declared_length_commits_no_memory_the_peer_did_not_send() {
+        let mut input: &[u8] = &[0x1f, 0xff, 0xff, 0xff, b'{'];
+        let r: Result<serde_json::Value, _> = read(&mut input, MAX_REPLY);
+        assert!(matches!(r, Err(FrameError::Io(_))));
+    }
+
+    #[test]
+    fn a_body_longer_than_the_first_step_reads_whole() {
+        let text = "x".repeat(3 * FIRST_STEP + 5);
+        let mut buf = Vec::new();
+        write(&mut buf, &text).unwrap();
+        let back: String = read(&mut buf.as_slice(), MAX_REQUEST).unwrap();
+        assert_eq!(back, text);
     }
 
     #[test]

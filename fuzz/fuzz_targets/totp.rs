@@ -1,0 +1,4 @@
+#![no_main]
+//! See `kovra_fuzz::totp` for what this target asserts.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kovra_fuzz::totp(data));
