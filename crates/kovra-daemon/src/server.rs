@@ -390,7 +390,10 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
         }
     };
     let Ok(read_half) = stream.try_clone() else {
-        tracing::warn!(pid = peer.pid, "cannot duplicate the connection's descriptor; closing");
+        tracing::warn!(
+            pid = peer.pid,
+            "cannot duplicate the connection's descriptor; closing"
+        );
         return;
     };
     // Unbuffered on both sides: frames are read and written whole, and a buffer of ours
