@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 pub const MAX_CONNECTIONS: usize = 256;
 /// Connections one process may hold at once (a CLI needs one or two; an MCP server one per
 /// session plus one per running `run`).
-pub const MAX_PER_PEER: usize = 32;
+pub const MAX_PER_PEER: usize = 64;
 /// Of `MAX_CONNECTIONS`, kept for callers at a terminal.
 pub const RESERVED_FOR_TERMINALS: usize = 16;
 /// Connections served between two returns of freed memory to the system.

@@ -178,7 +178,7 @@ fn read_reply(s: &mut std::os::unix::net::UnixStream) -> serde_json::Value {
     serde_json::from_slice(&body).unwrap()
 }
 
-/// A process that floods the daemon with idle connections gets its own limit (32), then a
+/// A process that floods the daemon with idle connections gets its own limit (64), then a
 /// `too-many-connections` reply at once for each further one; the daemon keeps serving
 /// everyone else (the human's CLI answers while 2,000 connections are held open), and
 /// frees them when the flood ends.
@@ -205,7 +205,7 @@ fn a_connection_flood_is_refused_at_once_and_others_are_still_served() {
         reply["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("32 connections"),
+            .contains("64 connections"),
         "{reply}"
     );
     // Another process (the human's CLI) is served while the flood holds its connections.
