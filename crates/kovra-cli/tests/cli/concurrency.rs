@@ -242,3 +242,45 @@ fn wait_until_stopped(h: &Home) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// 32 `kovra run` processes at once, three rounds: every run gets its descriptors and its
+/// value (signals interrupting the daemon's receive are retried, not fatal), and exits 0.
+#[test]
+fn thirty_two_runs_at_once_all_succeed() {
+    let h = Home::init();
+    h.add_ok("secret:dev/app/token", b"run-load-value-1234", &[]);
+    let refs = h.root.join("load.refs");
+    std::fs::write(&refs, "TOKEN=secret:dev/app/token\n").unwrap();
+    for round in 0..3 {
+        let barrier = Arc::new(Barrier::new(32));
+        let runs: Vec<_> = (0..32)
+            .map(|_| {
+                let mut c = h.cmd(&[
+                    "run",
+                    "--refs",
+                    refs.to_str().unwrap(),
+                    "--",
+                    "sh",
+                    "-c",
+                    "test -n \"$TOKEN\" && echo ok",
+                ]);
+                c.stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    c.output().expect("kovra run")
+                })
+            })
+            .collect();
+        for r in runs {
+            let out = r.join().unwrap();
+            assert!(
+                out.status.success() && stdout(&out).trim() == "ok",
+                "round {round}: {}",
+                describe(&out)
+            );
+        }
+    }
+}
