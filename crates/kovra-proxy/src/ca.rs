@@ -19,6 +19,9 @@ use crate::{Ca, ProxyError};
 
 const CA_NAME: &str = "kovra local egress CA";
 const DAY: Duration = Duration::from_secs(86_400);
+/// Leaves kept at most (one per intercepted host name).
+const MAX_CACHED_LEAVES: usize = 1024;
+
 /// A leaf lives 30 days; the cache mints a new one well before that.
 const LEAF_LIFE: Duration = Duration::from_secs(30 * 86_400);
 const LEAF_REFRESH: Duration = Duration::from_secs(7 * 86_400);
@@ -147,6 +150,11 @@ impl Minter {
         let pkcs8 = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let signer = rustls::crypto::ring::sign::any_supported_type(&pkcs8).ok()?;
         let certified = Arc::new(CertifiedKey::new(vec![der, self.ca_der.clone()], signer));
+        // Wildcard providers allow any number of names below their domain: the cache never
+        // grows past a bound (a full cache simply starts again).
+        if cache.len() >= MAX_CACHED_LEAVES {
+            cache.clear();
+        }
         cache.insert(host, (now, certified.clone()));
         Some(certified)
     }

@@ -302,3 +302,13 @@ fn a_refused_swap_never_reaches_the_upstream() {
     assert!(f.upstream.seen().is_empty());
     assert!(f.uses().is_empty());
 }
+
+#[test]
+fn a_partial_response_is_refused() {
+    let f = fixture();
+    let ph = f.one_run(bearer(), CANARY);
+    let out = f.bearer_get(&ph, "/partial");
+    assert_eq!(out.status, 502, "{out:?}");
+    assert!(out.body.contains("partial"), "{}", out.body);
+    assert!(!out.body.contains(&CANARY[..CANARY.len() / 2]));
+}

@@ -160,6 +160,20 @@ async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<Seen>>>) -> Response
             .body(bytes_body(vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0]))
             .unwrap();
     }
+    if path.ends_with("/partial") {
+        // The first half of whatever credential came in, as a range of a larger body.
+        let cred = headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let half = cred[..cred.len() / 2].to_string();
+        return builder
+            .status(206)
+            .header("content-range", format!("bytes 0-{}/999", half.len()))
+            .body(bytes_body(half))
+            .unwrap();
+    }
     if path.ends_with("/challenge") {
         return builder
             .status(401)
