@@ -361,7 +361,12 @@ impl Gate<'_> {
             names.extend(req.keep_env.iter().map(String::as_str));
             self.facts.push(kovra_proto::Fact {
                 name: "environment".into(),
-                value: format!("only {} and the refs", names.join(", ")),
+                // What the child gets is what the approver reads: the two Python settings
+                // are set as well (no `.pth` file of the user's site runs).
+                value: format!(
+                    "only {}, PYTHONNOUSERSITE=1, PYTHONSAFEPATH=1 and the refs",
+                    names.join(", ")
+                ),
                 untrusted: false,
             });
             // Values that decide which programs a name finds, as the requester sent them.
