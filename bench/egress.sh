@@ -174,10 +174,6 @@ STREAM_GOAL=$(awk -v r="$RATIO" 'BEGIN { print (r >= 0.5) ? "met" : "missed" }')
 ms() { awk -v u="$(jnum "$1")" 'BEGIN { printf "%.3f", u / 1000 }'; }
 
 # --- results ------------------------------------------------------------------------------------
-CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
-MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$REPO" diff --quiet HEAD 2>/dev/null || REV="$REV (with uncommitted changes)"
 TIMER=${HYPERFINE:+hyperfine $("$HYPERFINE" --version | awk '{print $2}'), one invocation per block}
 TIMER=${TIMER:-date +%s%N around each block}
 SECTION=$(
@@ -196,13 +192,7 @@ placeholder from its environment. One process, the two legs alternating, keep-al
 
 | machine | |
 |---|---|
-| cpu | ${CPU:-unknown} |
-| nproc | $(nproc) |
-| load average at start / end | ${LOAD_START} / $(cut -d' ' -f1-3 /proc/loadavg) |
-| memory | ${MEM} |
-| kernel | $(uname -r) |
-| rustc | $(rustc --version 2>/dev/null || echo unknown) |
-| commit | ${REV} |
+$(machine_rows)
 | timer (\`kovra run\` rows) | ${TIMER} |
 
 | benchmark | result |

@@ -118,10 +118,6 @@ LOG_SAMPLE=$(grep -iE 'warn|error' "$HOMED/daemon.log" 2>/dev/null | sed -E 's/\
 
 # --- results --------------------------------------------------------------------------------
 
-CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
-MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$REPO" diff --quiet HEAD 2>/dev/null || REV="$REV (with uncommitted changes)"
 M=$WORK/mix.json I=$WORK/idle.json F=$WORK/flood.json
 row() {
     printf '| `%s` | %s | %s | %s / %s / %s | %s |\n' "$1" "$(jnum "$M" "$1_n")" "$(jnum "$M" "$1_errors")" \
@@ -144,13 +140,7 @@ Knobs set: ${KNOBS:-none (defaults)}.
 
 | machine | |
 |---|---|
-| cpu | ${CPU:-unknown} |
-| nproc | $(nproc) |
-| load average at start / end | ${LOAD_START} / $(cut -d' ' -f1-3 /proc/loadavg) |
-| memory | ${MEM} |
-| kernel | $(uname -r) |
-| rustc | $(rustc --version 2>/dev/null || echo unknown) |
-| commit | ${REV} |
+$(machine_rows)
 
 **1. ${CLIENTS} concurrent clients for $(jnum "$M" secs) s** (\`kovra-bench load-mix\`): per operation 1 in ${RUN_EVERY} a
 \`kovra run\`, else 40 % \`set\` (a new unique value, the request \`kovra set\` sends), 20 % each \`show\`,

@@ -314,10 +314,6 @@ rm -f "$E2E_FILE"
 
 # --- results -----------------------------------------------------------------------------------
 
-CPU=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
-MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$REPO" diff --quiet HEAD 2>/dev/null || REV="$REV (with uncommitted changes)"
 FS=$(stat -f -c %T "$WORK")
 {
     cat <<EOF
@@ -328,13 +324,7 @@ Produced by \`bash bench/run.sh\` (see bench/README.md). Release build, throwawa
 | machine | |
 |---|---|
 | date | $(date -u '+%Y-%m-%d %H:%M UTC') |
-| cpu | ${CPU:-unknown} |
-| nproc | $(nproc) |
-| load average at start / end | ${LOAD_START} / $(cut -d' ' -f1-3 /proc/loadavg) |
-| memory | ${MEM} |
-| kernel | $(uname -r) |
-| rustc | $(rustc --version 2>/dev/null || echo unknown) |
-| commit | ${REV} |
+$(machine_rows)
 | timer | ${TIMER} |
 
 | benchmark | result |
