@@ -14,16 +14,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ITER=${KOVRA_BENCH_BROKER_ITERATIONS:-2000}
 CLI_RUNS=${KOVRA_BENCH_BROKER_CLI_RUNS:-200}
 
-log "building kovra (release, test-upstream) into target/bench-broker"
-cargo build --release -q -p kovra-cli --features test-upstream --target-dir target/bench-broker
-cargo build --release -q -p kovra-bench
-KOVRA=$REPO/target/bench-broker/release/kovra
-KBENCH=${CARGO_TARGET_DIR:-$REPO/target}/release/kovra-bench
+build_test_upstream_binaries
 
 # The vault on tmpfs by default, so the two audit fsyncs per call measure kovra, not the disk;
 # KOVRA_BENCH_BASE=DIR puts it on a real filesystem instead.
-if [[ -n ${KOVRA_BENCH_BASE:-} ]]; then BASE=$KOVRA_BENCH_BASE
-elif [[ -d /dev/shm && -w /dev/shm ]]; then BASE=/dev/shm; else BASE=${TMPDIR:-/tmp}; fi
+BASE=$(bench_base)
 umask 077
 WORK=$(mktemp -d "$BASE/kovra-broker-bench.XXXXXX")
 UPSTREAM_PID=
@@ -38,14 +33,7 @@ export XDG_RUNTIME_DIR=$WORK/run KOVRA_HOME=$WORK/home
 unset KOVRA_SOCKET KOVRA_PROJECT KOVRA_NO_AUTOSTART KOVRA_ORIGIN
 
 # A CA and a leaf for the bench provider's host (rustls refuses a CA as its own end entity).
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj "/CN=kovra bench CA" -keyout "$WORK/ca.key" -out "$WORK/ca.pem" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=api.bench.test" \
-    -keyout "$WORK/leaf.key" -out "$WORK/leaf.csr" 2>/dev/null
-printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:api.bench.test\n' >"$WORK/ext.cnf"
-openssl x509 -req -in "$WORK/leaf.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-    -days 1 -extfile "$WORK/ext.cnf" -out "$WORK/leaf.pem" 2>/dev/null
+test_pki "$WORK" api.bench.test "kovra bench CA"
 
 # The upstream answers `{"ok":true}`; its stdin is a pipe we hold, so it stops with us.
 exec 3> >(exec python3 "$REPO/crates/kovra-cli/tests/support/https_upstream.py" --bind 127.0.0.1 \

@@ -19,3 +19,34 @@ machine_rows() {
     printf '| memory | %s |\n| kernel | %s |\n| rustc | %s |\n| commit | %s |\n' \
         "$mem" "$(uname -r)" "$(rustc --version 2>/dev/null || echo unknown)" "$rev"
 }
+
+# Where throwaway homes go: KOVRA_BENCH_BASE, else tmpfs (/dev/shm), else TMPDIR or /tmp.
+bench_base() {
+    if [[ -n ${KOVRA_BENCH_BASE:-} ]]; then echo "$KOVRA_BENCH_BASE"
+    elif [[ -d /dev/shm && -w /dev/shm ]]; then echo /dev/shm
+    else echo "${TMPDIR:-/tmp}"; fi
+}
+
+# Release kovra with the loopback test upstream, in its own target directory (a shipped
+# build never has that switch), and kovra-bench: sets KOVRA and KBENCH.
+build_test_upstream_binaries() {
+    log "building kovra (release, test-upstream) into target/bench-broker"
+    cargo build --release -q -p kovra-cli --features test-upstream --target-dir target/bench-broker
+    cargo build --release -q -p kovra-bench
+    KOVRA=$REPO/target/bench-broker/release/kovra
+    KBENCH=${CARGO_TARGET_DIR:-$REPO/target}/release/kovra-bench
+}
+
+# test_pki DIR HOST CN: an openssl P-256 CA (DIR/ca.pem) and a leaf for HOST (DIR/leaf.pem,
+# DIR/leaf.key); rustls refuses a CA as its own end entity, so the two are separate.
+test_pki() {
+    local dir=$1 host=$2 cn=$3
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj "/CN=$cn" -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$host" \
+        -keyout "$dir/leaf.key" -out "$dir/leaf.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:%s\n' "$host" >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/leaf.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 1 -extfile "$dir/ext.cnf" -out "$dir/leaf.pem" 2>/dev/null
+}

@@ -33,14 +33,9 @@ if [[ -z ${KOVRA_BENCH_NO_HYPERFINE:-} ]] && command -v hyperfine >/dev/null 2>&
     HYPERFINE=$(command -v hyperfine)
 fi
 
-log "building kovra (release, test-upstream) into target/bench-broker"
-cargo build --release -q -p kovra-cli --features test-upstream --target-dir target/bench-broker
-cargo build --release -q -p kovra-bench
-KOVRA=$REPO/target/bench-broker/release/kovra
-KBENCH=${CARGO_TARGET_DIR:-$REPO/target}/release/kovra-bench
+build_test_upstream_binaries
 
-if [[ -n ${KOVRA_BENCH_BASE:-} ]]; then BASE=$KOVRA_BENCH_BASE
-elif [[ -d /dev/shm && -w /dev/shm ]]; then BASE=/dev/shm; else BASE=${TMPDIR:-/tmp}; fi
+BASE=$(bench_base)
 umask 077
 WORK=$(mktemp -d "$BASE/kovra-egress-bench.XXXXXX")
 UPSTREAM_PID=
@@ -58,14 +53,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # A CA and a leaf for api.openai.com (the record below is pinned to the openai provider).
 HOST=api.openai.com
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj "/CN=kovra egress bench CA" -keyout "$WORK/ca.key" -out "$WORK/ca.pem" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$HOST" \
-    -keyout "$WORK/leaf.key" -out "$WORK/leaf.csr" 2>/dev/null
-printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:%s\n' "$HOST" >"$WORK/ext.cnf"
-openssl x509 -req -in "$WORK/leaf.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-    -days 1 -extfile "$WORK/ext.cnf" -out "$WORK/leaf.pem" 2>/dev/null
+test_pki "$WORK" "$HOST" "kovra egress bench CA"
 
 head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/pass"; echo >>"$WORK/pass"
 printf 'sk-bench-%s' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$WORK/secret"

@@ -39,8 +39,7 @@ KOVRA=$BIN/kovra
 KBENCH=$BIN/kovra-bench
 
 # A throwaway home on tmpfs, sockets inside it, the caller's setup ignored.
-if [[ -n ${KOVRA_BENCH_BASE:-} ]]; then BASE=$KOVRA_BENCH_BASE
-elif [[ -d /dev/shm && -w /dev/shm ]]; then BASE=/dev/shm; else BASE=${TMPDIR:-/tmp}; fi
+BASE=$(bench_base)
 umask 077
 WORK=$(mktemp -d "$BASE/kovra-load-bench.XXXXXX")
 HOMED=$WORK/home

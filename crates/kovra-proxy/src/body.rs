@@ -51,113 +51,27 @@ impl std::error::Error for MisuseInBody {}
 /// Called once, with the placeholder found.
 pub(crate) type OnHit = Box<dyn FnOnce(&Live) + Send>;
 
-/// Passes a request body through while looking for `foreign` placeholders. The last
-/// (longest placeholder − 1) bytes are held back until the next chunk, so no part of a
-/// placeholder leaves before it could be recognised; on a hit the body fails, which aborts
-/// the upstream request.
-pub(crate) struct ScanBody {
+/// What a streamed body does to each data chunk on its way, and to what it still holds at
+/// the end: one poll loop ([`Passing`]) serves the request scan and the response scrub.
+trait Pass: Send + Unpin + 'static {
+    /// The bytes to send now for `data` (empty: nothing yet), or an error that ends the body.
+    fn chunk(&mut self, data: &[u8]) -> Result<Bytes, BoxError>;
+    /// What is still held back when the stream ends.
+    fn finish(&mut self) -> Bytes;
+    /// Whether the bytes that go out are the bytes that came in (the size hint stays true,
+    /// so a request keeps its content-length).
+    fn keeps_length(&self) -> bool;
+}
+
+/// A body passed through `P`, chunk by chunk, in the poll that reads it. Trailers are
+/// dropped: nothing goes out that did not pass.
+struct Passing<P> {
     inner: Body,
-    foreign: Arc<Vec<Live>>,
-    hold: usize,
-    carry: Vec<u8>,
-    on_hit: Option<OnHit>,
+    pass: P,
     done: bool,
 }
 
-impl ScanBody {
-    pub(crate) fn new(inner: Body, foreign: Vec<Live>, on_hit: OnHit) -> ScanBody {
-        let hold = foreign
-            .iter()
-            .map(|l| l.placeholder().len())
-            .max()
-            .unwrap_or(1)
-            .saturating_sub(1);
-        ScanBody {
-            inner,
-            foreign: Arc::new(foreign),
-            hold,
-            carry: Vec::new(),
-            on_hit: Some(on_hit),
-            done: false,
-        }
-    }
-}
-
-impl HttpBody for ScanBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        loop {
-            if this.done {
-                return Poll::Ready(None);
-            }
-            let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(f) => f,
-            };
-            match frame {
-                Some(Ok(frame)) => {
-                    // Trailers are dropped: nothing is sent that was not scanned.
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    let mut buf = std::mem::take(&mut this.carry);
-                    buf.extend_from_slice(&data);
-                    if let Some(hit) = first_in(&buf, &this.foreign) {
-                        if let Some(report) = this.on_hit.take() {
-                            report(hit);
-                        }
-                        this.done = true;
-                        return Poll::Ready(Some(Err(Box::new(MisuseInBody))));
-                    }
-                    let cut = buf.len().saturating_sub(this.hold);
-                    this.carry = buf.split_off(cut);
-                    if !buf.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))));
-                    }
-                }
-                Some(Err(e)) => {
-                    this.done = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                None => {
-                    this.done = true;
-                    let rest = std::mem::take(&mut this.carry);
-                    if rest.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        // The same bytes go out as come in.
-        self.inner.size_hint()
-    }
-}
-
-/// A response body with every form of the redactor's values masked, chunk by chunk as it
-/// arrives, in the poll that reads it: no task, no channel, no extra hop between threads.
-struct ScrubBody {
-    inner: Body,
-    stream: kovra_redact::Stream<Arc<Redactor>>,
-    /// The next chunk's output.
-    out: Vec<u8>,
-    done: bool,
-}
-
-impl HttpBody for ScrubBody {
+impl<P: Pass> HttpBody for Passing<P> {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -173,18 +87,16 @@ impl HttpBody for ScrubBody {
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(frame))) => {
-                    // Trailers are dropped: nothing is sent that was not scrubbed.
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
-                    this.out.clear();
-                    this.stream.push(&data, &mut this.out);
-                    if !this.out.is_empty() {
-                        // Hand the buffer over rather than copy it; the next chunk gets a
-                        // fresh one of the same size.
-                        let next = Vec::with_capacity(this.out.capacity());
-                        let chunk = Bytes::from(std::mem::replace(&mut this.out, next));
-                        return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                    match this.pass.chunk(&data) {
+                        Ok(out) if out.is_empty() => {}
+                        Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
+                        Err(e) => {
+                            this.done = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -193,12 +105,10 @@ impl HttpBody for ScrubBody {
                 }
                 Poll::Ready(None) => {
                     this.done = true;
-                    this.out.clear();
-                    this.stream.finish(&mut this.out);
-                    if this.out.is_empty() {
+                    let rest = this.pass.finish();
+                    if rest.is_empty() {
                         return Poll::Ready(None);
                     }
-                    let rest = Bytes::from(std::mem::take(&mut this.out));
                     return Poll::Ready(Some(Ok(Frame::data(rest))));
                 }
             }
@@ -208,14 +118,111 @@ impl HttpBody for ScrubBody {
     fn is_end_stream(&self) -> bool {
         self.done
     }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.pass.keeps_length() {
+            self.inner.size_hint()
+        } else {
+            SizeHint::default()
+        }
+    }
+}
+
+/// Looks for `foreign` placeholders in a request body. The last (longest placeholder − 1)
+/// bytes are held back until the next chunk, so no part of a placeholder leaves before it
+/// could be recognised; on a hit the body fails, which aborts the upstream request.
+struct Scan {
+    foreign: Vec<Live>,
+    hold: usize,
+    carry: Vec<u8>,
+    on_hit: Option<OnHit>,
+}
+
+impl Pass for Scan {
+    fn chunk(&mut self, data: &[u8]) -> Result<Bytes, BoxError> {
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.extend_from_slice(data);
+        if let Some(hit) = first_in(&buf, &self.foreign) {
+            if let Some(report) = self.on_hit.take() {
+                report(hit);
+            }
+            return Err(Box::new(MisuseInBody));
+        }
+        let cut = buf.len().saturating_sub(self.hold);
+        self.carry = buf.split_off(cut);
+        Ok(Bytes::from(buf))
+    }
+
+    fn finish(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(&mut self.carry))
+    }
+
+    fn keeps_length(&self) -> bool {
+        true
+    }
+}
+
+/// `body`, failing (and reporting through `on_hit`) where a placeholder of `foreign` appears.
+pub(crate) fn scanned(body: Body, foreign: Vec<Live>, on_hit: OnHit) -> Body {
+    let hold = foreign
+        .iter()
+        .map(|l| l.placeholder().len())
+        .max()
+        .unwrap_or(1)
+        .saturating_sub(1);
+    let pass = Scan {
+        foreign,
+        hold,
+        carry: Vec::new(),
+        on_hit: Some(on_hit),
+    };
+    Passing {
+        inner: body,
+        pass,
+        done: false,
+    }
+    .boxed_unsync()
+}
+
+/// Masks every form of the redactor's values in a response body.
+struct Scrub {
+    stream: kovra_redact::Stream<Arc<Redactor>>,
+    /// The next chunk's output.
+    out: Vec<u8>,
+}
+
+impl Pass for Scrub {
+    fn chunk(&mut self, data: &[u8]) -> Result<Bytes, BoxError> {
+        self.out.clear();
+        self.stream.push(data, &mut self.out);
+        if self.out.is_empty() {
+            return Ok(Bytes::new());
+        }
+        // Hand the buffer over rather than copy it; the next chunk gets a fresh one.
+        let next = Vec::with_capacity(self.out.capacity());
+        Ok(Bytes::from(std::mem::replace(&mut self.out, next)))
+    }
+
+    fn finish(&mut self) -> Bytes {
+        self.out.clear();
+        self.stream.finish(&mut self.out);
+        Bytes::from(std::mem::take(&mut self.out))
+    }
+
+    fn keeps_length(&self) -> bool {
+        false
+    }
 }
 
 /// `body` with every form of the redactor's values masked, chunk by chunk as it arrives.
 pub(crate) fn scrubbed(body: Body, redactor: Arc<Redactor>) -> Body {
-    ScrubBody {
-        inner: body,
+    let pass = Scrub {
         stream: kovra_redact::Stream::over(redactor),
         out: Vec::new(),
+    };
+    Passing {
+        inner: body,
+        pass,
         done: false,
     }
     .boxed_unsync()

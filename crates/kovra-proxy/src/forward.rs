@@ -11,7 +11,7 @@ use hyper::body::Body as _;
 use kovra_redact::Redactor;
 use zeroize::Zeroizing;
 
-use crate::body::{Body, ScanBody};
+use crate::body::Body;
 use crate::response::{self, drop_hop_by_hop, text};
 use crate::runs::Live;
 use crate::scan::scan_head;
@@ -79,7 +79,7 @@ fn scanned(
         tripped.store(true, Ordering::SeqCst);
         report(&shared, run, live, &host, Place::Body);
     });
-    crate::body::boxed(ScanBody::new(body, foreign, on_hit))
+    crate::body::scanned(body, foreign, on_hit)
 }
 
 /// Prepare headers for the upstream: no connection headers, no `Host` (the URI names the
