@@ -176,18 +176,9 @@ pub(crate) async fn pinned(
     let method = parts.method.to_string();
     let resp = match client.request(Request::from_parts(parts, body)).await {
         Ok(r) => r,
-        Err(_) if tripped.load(Ordering::SeqCst) => {
-            return text(
-                StatusCode::FORBIDDEN,
-                &format!("a placeholder cannot go to {host} in the body; refused"),
-            );
-        }
         Err(e) => {
             tracing::debug!(host = %host, "upstream request failed: {}", e.is_connect());
-            return text(
-                StatusCode::BAD_GATEWAY,
-                &format!("{host} could not be reached"),
-            );
+            return not_sent(&tripped, &host);
         }
     };
     let status = resp.status().as_u16();
@@ -269,13 +260,22 @@ pub(crate) async fn plain(
     parts.version = Version::HTTP_11;
     match shared.plain.request(Request::from_parts(parts, body)).await {
         Ok(r) => response::passthrough(r),
-        Err(_) if tripped.load(Ordering::SeqCst) => text(
+        Err(_) => not_sent(&tripped, &host),
+    }
+}
+
+/// The answer for a request the upstream did not answer: refused when the body scan cut
+/// it (`tripped`), unreachable otherwise.
+fn not_sent(tripped: &AtomicBool, host: &str) -> Response<Body> {
+    if tripped.load(Ordering::SeqCst) {
+        text(
             StatusCode::FORBIDDEN,
             &format!("a placeholder cannot go to {host} in the body; refused"),
-        ),
-        Err(_) => text(
+        )
+    } else {
+        text(
             StatusCode::BAD_GATEWAY,
             &format!("{host} could not be reached"),
-        ),
+        )
     }
 }
