@@ -44,7 +44,10 @@ export KOVRA_BROKER_TEST_UPSTREAM=127.0.0.1:$PORT KOVRA_BROKER_TEST_CA=$WORK/ca.
 
 head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/pass"; echo >>"$WORK/pass"
 printf 'sk-bench-%s' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$WORK/secret"
-"$KOVRA" init --passphrase-file "$WORK/pass" >/dev/null 2>&1
+# Created at a (pseudo-)terminal: a daemon unlocked from a passphrase file no longer takes a
+# typed passphrase as a proof, and adding the provider below needs one.
+cat "$WORK/pass" "$WORK/pass" >"$WORK/answers"
+python3 "$REPO/crates/kovra-cli/tests/support/pty_answer.py" "$WORK/answers" -- "$KOVRA" init >/dev/null
 # A custom provider like any internal API, with a rate limit the benchmark cannot reach
 # (built-ins allow a few hundred calls a minute). Adding it needs a proof: the passphrase,
 # typed on a pseudo-terminal.

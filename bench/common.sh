@@ -28,13 +28,14 @@ bench_base() {
 }
 
 # Release kovra with the loopback test upstream, in its own target directory (a shipped
-# build never has that switch), and kovra-bench: sets KOVRA and KBENCH.
+# build never has that switch), and kovra-bench beside it (its client checks that the daemon
+# runs the kovra next to it): sets KOVRA and KBENCH.
 build_test_upstream_binaries() {
-    log "building kovra (release, test-upstream) into target/bench-broker"
-    cargo build --release -q -p kovra-cli --features test-upstream --target-dir target/bench-broker
-    cargo build --release -q -p kovra-bench
+    log "building kovra and kovra-bench (release, test-upstream) into target/bench-broker"
+    cargo build --release -q -p kovra-cli -p kovra-bench --features kovra-cli/test-upstream \
+        --target-dir target/bench-broker
     KOVRA=$REPO/target/bench-broker/release/kovra
-    KBENCH=${CARGO_TARGET_DIR:-$REPO/target}/release/kovra-bench
+    KBENCH=$REPO/target/bench-broker/release/kovra-bench
 }
 
 # test_pki DIR HOST CN: an openssl P-256 CA (DIR/ca.pem) and a leaf for HOST (DIR/leaf.pem,
