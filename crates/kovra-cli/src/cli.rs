@@ -77,7 +77,11 @@ pub enum Command {
     /// Lock the vault: the daemon forgets the key.
     Lock,
     /// Vault and daemon state.
-    Status,
+    Status {
+        /// Also list the agent profiles: their scope, sockets, sandboxes and last request.
+        #[arg(long)]
+        agents: bool,
+    },
     /// Add a record; the value comes from a hidden prompt or --stdin, never from arguments.
     Add {
         coordinate: String,
@@ -201,7 +205,21 @@ pub enum Command {
     /// Refuse a request waiting for approval.
     Deny { id: String },
     /// The MCP server over stdio (what `.mcp.json` starts); scope from KOVRA_MCP_* variables.
-    Mcp,
+    Mcp {
+        /// Serve through this agent profile's socket: the daemon decides every call under
+        /// the profile, whatever KOVRA_MCP_* say (they can only narrow it).
+        #[arg(long, value_name = "NAME")]
+        agent: Option<String>,
+    },
+    /// Agent profiles: a fixed scope bound to a socket of its own (`kovra sandbox` uses one).
+    #[command(subcommand)]
+    Agent(crate::cli_agent::AgentCommand),
+    /// Run a command (an agent) in a sandbox: no vault, no human socket, no ~/.ssh, and a
+    /// network that only reaches kovra's egress proxy.
+    Sandbox(crate::cli_agent::SandboxArgs),
+    /// Inside a sandbox: bridge the egress proxy and start the command (used by `sandbox`).
+    #[command(name = "sandbox-init", hide = true)]
+    SandboxInit(crate::cli_agent::SandboxInitArgs),
     /// Wire this directory for an MCP client: vault, project, .mcp.json, CLAUDE.md, hooks.
     Setup {
         /// Environments the agent may address (comma list or `*`; default: non-production).

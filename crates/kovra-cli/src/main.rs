@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod cli_agent;
 mod commands;
 mod error;
 mod input;

@@ -20,7 +20,8 @@ pub struct Session {
 /// The origin this client claims. Without a terminal, or when told so, it is an agent;
 /// the daemon tightens this further with what it observes.
 fn claimed_origin() -> Origin {
-    let forced_agent = std::env::var("KOVRA_ORIGIN").is_ok_and(|v| v.eq_ignore_ascii_case("agent"));
+    let forced_agent = std::env::var("KOVRA_ORIGIN").is_ok_and(|v| v.eq_ignore_ascii_case("agent"))
+        || std::env::var_os("KOVRA_AGENT_SOCKET").is_some_and(|v| !v.is_empty());
     if forced_agent || !input::has_tty() {
         Origin::Agent
     } else {
@@ -82,6 +83,16 @@ impl Session {
     /// path. A locked daemon found running hands over and exits first; an unlocked one is
     /// asked to show it holds the key this passphrase derives, and nothing is sent to it.
     pub fn hand_over(&mut self, request: Request, passphrase: &Secret) -> Result<Reply, CliError> {
+        if let Some(socket) = &self.paths().agent_socket {
+            return Err(CliError::new(
+                ErrorCode::AgentSocketRefused,
+                format!(
+                    "this session talks to an agent profile's socket ({}); a passphrase is never sent there",
+                    socket.display()
+                ),
+                Some("the human creates and unlocks the vault at their own terminal"),
+            ));
+        }
         // Another `init` or `unlock` racing this one may win the home's lock first (its
         // daemon then answers the next round) or take over ours before it answered.
         let mut tries = 0;

@@ -90,6 +90,9 @@ impl Client {
 
     /// Connect to a daemon that runs `daemon_exe` (for programs other than `kovra` itself).
     pub fn connect_expecting(paths: &Paths, daemon_exe: &Path) -> Result<Self, ClientError> {
+        if let Some(socket) = &paths.agent_socket {
+            return Self::connect_agent(socket);
+        }
         // A daemon that is exiting can still be connected to for a moment after its lock
         // was released (or another daemon took it): look again briefly before calling the
         // peer an impostor. One that is gone by then was just a daemon stopping.
@@ -139,8 +142,28 @@ impl Client {
         Ok(Client { stream })
     }
 
+    /// An agent profile's socket. Its peer is not authenticated (inside a sandbox the
+    /// daemon's process is not visible): a client on it never sends a passphrase, a code or
+    /// a proof, and the daemon decides everything there under the profile.
+    fn connect_agent(socket: &Path) -> Result<Self, ClientError> {
+        let stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning(socket.to_path_buf())
+            }
+            _ => ClientError::Unreachable {
+                socket: socket.to_path_buf(),
+                source: e,
+            },
+        })?;
+        Ok(Client { stream })
+    }
+
     /// Connect, starting `kovra daemon` from `exe` first if none is running.
     pub fn connect_or_start(paths: &Paths, exe: &Path) -> Result<Self, ClientError> {
+        if paths.agent_socket.is_some() {
+            // A profile's socket belongs to the human's daemon: never start one for it.
+            return Self::connect_expecting(paths, exe);
+        }
         match Self::connect_expecting(paths, exe) {
             Err(ClientError::NotRunning(_)) => {}
             other => return other,

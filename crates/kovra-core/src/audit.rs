@@ -33,6 +33,9 @@ pub struct AuditEntry {
     /// Free-form, value-free detail (a version number, a count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The agent profile whose socket the request came through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// The chain's genesis link.

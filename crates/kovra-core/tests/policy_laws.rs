@@ -286,6 +286,7 @@ fn example(operation: Operation, env: &str, production: bool, record: Option<Rec
         pinned: None,
         target: "openai",
         delivery: Delivery::Value,
+        profile: None,
     }
 }
 

@@ -103,6 +103,7 @@ proptest! {
             allowlisted: false,
             pin: None,
             delivery: Delivery::Value,
+            profile: None,
         };
         prop_assert_ne!(decide(&req, &Scope::full()), Decision::Deny(Reason::ProductionFloorIsHigh));
     }
@@ -234,6 +235,7 @@ fn request<'a>(
         allowlisted: false,
         pin: None,
         delivery: Delivery::Value,
+        profile: None,
     }
 }
 

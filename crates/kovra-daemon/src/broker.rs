@@ -30,6 +30,8 @@ pub struct ApiPlan {
 pub enum Plan {
     Run(Box<crate::run::RunPlan>),
     Api(Box<ApiPlan>),
+    /// A sandbox's egress: held until the client hangs up.
+    Sandbox(Box<crate::handler::SandboxTicket>),
 }
 
 pub fn execute(daemon: &Daemon, plan: ApiPlan) -> Response {

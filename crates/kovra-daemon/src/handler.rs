@@ -30,6 +30,7 @@ use crate::error::GateError;
 use crate::os::Peer;
 use crate::proof::Challenges;
 
+mod agent;
 mod approval;
 mod broker;
 mod challenge;
@@ -39,6 +40,7 @@ mod lifecycle;
 mod records;
 mod refs;
 mod requests;
+mod sandbox;
 mod sharing;
 mod system;
 #[cfg(test)]
@@ -49,6 +51,7 @@ mod vault;
 use approval::describe;
 pub use egress::EgressTicket;
 use gate::{Gate, Located, Op};
+pub use sandbox::SandboxTicket;
 
 const MAX_VALUE: usize = 256 * 1024;
 /// In characters: the core's limit, which a received record is cut to.
@@ -68,6 +71,8 @@ pub struct Daemon {
     registry: kovra_broker::Registry,
     /// One HTTP client for the daemon's life, built on first use.
     broker: std::sync::OnceLock<Result<kovra_broker::Broker, String>>,
+    /// The agent profiles' sockets.
+    agents: crate::agents::AgentSockets,
 }
 
 struct Inner {
@@ -86,6 +91,8 @@ struct Inner {
     /// or descriptor: any process of the user could have read it, so for the rest of this
     /// daemon's life only a second-factor code proves presence.
     passphrase_proofs: bool,
+    /// The agent profiles sealed in the vault, while unlocked.
+    profiles: Option<std::sync::Arc<agent::Profiles>>,
 }
 
 /// What the kernel told us about the caller.
@@ -94,6 +101,8 @@ pub struct Caller {
     pub peer: Peer,
     pub exe: Option<String>,
     pub tty: bool,
+    /// The agent profile whose socket the connection arrived on.
+    pub agent: Option<std::sync::Arc<str>>,
 }
 
 /// An audit entry of the daemon's own doing (no caller behind it).
@@ -122,6 +131,9 @@ struct Info {
     project: Option<String>,
     pid: u32,
     exe: Option<String>,
+    /// The profile of the agent socket the request came through: its scope and origin
+    /// replaced whatever the client claimed.
+    agent: Option<std::sync::Arc<kovra_core::agent::AgentProfile>>,
 }
 
 impl Info {
@@ -141,6 +153,7 @@ impl Info {
             decision: decision.to_string(),
             pid: Some(self.pid),
             exe: self.exe.clone(),
+            agent: self.agent.as_ref().map(|p| p.name.clone()),
             ..AuditEntry::default()
         }
     }
@@ -179,6 +192,7 @@ impl Daemon {
     /// With another key-derivation cost: for in-process tests, which may go down to the
     /// minimum the proofs accept.
     pub fn with_kdf(paths: Paths, config: Config, kdf: KdfParams) -> Self {
+        let paths_agents = paths.agents_dir();
         Daemon {
             paths,
             config,
@@ -193,10 +207,17 @@ impl Daemon {
                 last_activity: Instant::now(),
                 registry: None,
                 passphrase_proofs: true,
+                profiles: None,
             })),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
+            agents: crate::agents::AgentSockets::new(paths_agents),
         }
+    }
+
+    /// The agent profiles' sockets (the server serves them).
+    pub fn agents(&self) -> &crate::agents::AgentSockets {
+        &self.agents
     }
 
     pub fn builtin_registry(&self) -> &kovra_broker::Registry {
@@ -292,6 +313,7 @@ impl Daemon {
         inner.challenges.clear();
         inner.approvals.clear();
         inner.registry = None;
+        inner.profiles = None;
     }
 
     /// Handle one request. Returns the reply, a delay to apply before sending it (the
@@ -345,9 +367,13 @@ impl Daemon {
         } else {
             Origin::Agent
         };
-        let scope = match &context.scope {
+        let claimed = match &context.scope {
             Some(s) => Scope::full().intersect(s),
             None => Scope::full(),
+        };
+        let (agent, scope) = match self.bind_agent(caller, &request, claimed) {
+            Ok(bound) => bound,
+            Err(refused) => return (Err(refused), Duration::ZERO, None),
         };
         if let Some(p) = &context.project
             && let Err(e) = coord::validate_name(p)
@@ -361,15 +387,32 @@ impl Daemon {
                 None,
             );
         }
+        let origin = if agent.is_some() {
+            Origin::Agent
+        } else {
+            context.origin.tighten(observed)
+        };
         let info = Info {
-            origin: context.origin.tighten(observed),
+            origin,
             scope,
             project: context.project.clone(),
             pid: caller.peer.pid,
             exe: caller.exe.clone(),
+            agent,
             context,
         };
         let proof = request.take_proof();
+        if proof.is_some() && caller.agent.is_some() {
+            return (
+                Err(GateError::new(
+                    ErrorCode::AgentSocketRefused,
+                    "a proof of presence is never answered on an agent profile's socket",
+                )
+                .hint("the human approves the parked request with `kovra approve ID` at their own terminal")),
+                Duration::ZERO,
+                None,
+            );
+        }
         // A run's executable is opened and hashed before anything is decided: the digest
         // covers its content, and the run later executes this very descriptor.
         let program = match &request {
@@ -410,7 +453,11 @@ impl Daemon {
         program: Option<Result<crate::program::Program, GateError>>,
     ) -> (Result<Reply, GateError>, Option<Plan>) {
         let result = match request {
-            Request::Status => Ok(Reply::Status(self.status(inner, &info.scope))),
+            Request::Status => {
+                let mut status = self.status(inner, &info.scope);
+                status.agent = info.agent.as_ref().map(|p| p.name.clone());
+                Ok(Reply::Status(status))
+            }
             Request::Init {
                 passphrase,
                 unattended,
@@ -499,6 +546,7 @@ impl Daemon {
                     program,
                     program_sha: None,
                     passphrase_proofs: inner.passphrase_proofs,
+                    profiles_cache: &mut inner.profiles,
                 };
                 gate.program_sha = gate
                     .program
@@ -577,6 +625,18 @@ impl Gate<'_> {
                 env_name,
                 caller_vars,
             } => self.doctor(&refs, &refs_path, env_name.as_deref(), &caller_vars),
+            Request::AgentCreate { spec, .. } => self.agent_create(*spec),
+            Request::AgentList => self.agent_list(),
+            Request::AgentRevoke { name } => self.agent_revoke(&name),
+            Request::SandboxOpen { agent } => {
+                return match self.sandbox_open(&agent) {
+                    Ok((grant, ticket)) => (
+                        Ok(Reply::SandboxReady(Box::new(grant))),
+                        Some(Plan::Sandbox(Box::new(ticket))),
+                    ),
+                    Err(refused) => (Err(refused), None),
+                };
+            }
             Request::AllowAdd { path, .. } => self.allow_add(&path),
             Request::AllowList => self.allow_list(),
             Request::AllowRm { path } => self.allow_rm(&path),

@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod agents;
 pub mod approvals;
 pub mod broker;
 pub mod config;

@@ -125,8 +125,33 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
         slots: Arc::new(Slots::default()),
         refuse: spawn_refuser(),
     });
+    {
+        let (weak, gate) = (Arc::downgrade(&daemon), Arc::clone(&gate));
+        daemon
+            .agents()
+            .set_spawner(Box::new(move |listener, name, closed| {
+                let (weak, gate) = (weak.clone(), Arc::clone(&gate));
+                let spawned = std::thread::Builder::new()
+                    .name("kovra-agent-accept".into())
+                    .spawn(move || {
+                        if let Some(daemon) = weak.upgrade() {
+                            agent_accept_loop(&daemon, &gate, &listener, &name, &closed);
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::warn!(error = %e, "cannot start an agent socket's accept thread");
+                }
+            }));
+        // Sandboxes may have outlived the last daemon: their profiles' sockets come back at
+        // once, answering "locked" until the human unlocks (then only sealed profiles stay).
+        for name in daemon.agents().on_disk() {
+            if let Err(e) = daemon.agents().open(&name) {
+                tracing::warn!(agent = %name, error = %e, "cannot reopen an agent socket");
+            }
+        }
+    }
     if let Some(stream) = boot.take() {
-        admit(&daemon, &gate, stream);
+        admit(&daemon, &gate, stream, None);
     }
     {
         let (daemon, gate) = (Arc::clone(&daemon), Arc::clone(&gate));
@@ -145,7 +170,7 @@ struct Admission {
 
 /// Check the peer and take a slot before anything else: a peer of another user, or one
 /// over a connection limit, costs no thread of its own.
-fn admit(daemon: &Arc<Daemon>, gate: &Admission, stream: UnixStream) {
+fn admit(daemon: &Arc<Daemon>, gate: &Admission, stream: UnixStream, agent: Option<Arc<str>>) {
     let refusal = |code, message: String| ErrorReply {
         code,
         message,
@@ -175,7 +200,7 @@ fn admit(daemon: &Arc<Daemon>, gate: &Admission, stream: UnixStream) {
         .slots
         .take(peer.pid, || os::has_controlling_tty(peer.pid))
     {
-        Ok(slot) => serve_connection(daemon, stream, gate.my_uid, slot),
+        Ok(slot) => serve_connection(daemon, stream, gate.my_uid, slot, agent),
         Err(why) => {
             tracing::warn!(pid = peer.pid, "connection refused: {}", why.message());
             let reply = refusal(ErrorCode::TooManyConnections, why.message());
@@ -262,12 +287,18 @@ const FIRST_FRAME: Duration = Duration::from_secs(10);
 /// Serve a connection on its own thread. When no thread can be created (a process or memory
 /// limit) the connection is closed and the daemon serves on: `std::thread::spawn` would
 /// panic and take the accept loop, or the whole daemon, with it.
-fn serve_connection(daemon: &Arc<Daemon>, stream: UnixStream, my_uid: u32, slot: Slot) {
+fn serve_connection(
+    daemon: &Arc<Daemon>,
+    stream: UnixStream,
+    my_uid: u32,
+    slot: Slot,
+    agent: Option<Arc<str>>,
+) {
     let daemon = Arc::clone(daemon);
     let spawned = std::thread::Builder::new()
         .name("kovra-connection".into())
         .spawn(move || {
-            connection(&daemon, stream, my_uid);
+            connection(&daemon, stream, my_uid, agent);
             drop(slot);
         });
     if let Err(e) = spawned {
@@ -280,9 +311,34 @@ fn serve_connection(daemon: &Arc<Daemon>, stream: UnixStream, my_uid: u32, slot:
 fn accept_loop(daemon: &Arc<Daemon>, gate: &Admission, listener: &UnixListener) -> ! {
     loop {
         match listener.accept() {
-            Ok((stream, _)) => admit(daemon, gate, stream),
+            Ok((stream, _)) => admit(daemon, gate, stream, None),
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// An agent profile's socket: every connection is bound to the profile. Ends when the
+/// profile's socket is closed (revoked, expired, or no longer sealed after an unlock).
+fn agent_accept_loop(
+    daemon: &Arc<Daemon>,
+    gate: &Admission,
+    listener: &UnixListener,
+    name: &Arc<str>,
+    closed: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let accepted = listener.accept();
+        if closed.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, _)) => admit(daemon, gate, stream, Some(Arc::clone(name))),
+            Err(e) => {
+                tracing::warn!(agent = %name, error = %e, "accept failed");
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -380,7 +436,7 @@ fn watch_paths(daemon: &Daemon, bound: Bound) {
     }
 }
 
-fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
+fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Arc<str>>) {
     let _ = stream.set_nonblocking(false);
     let peer = match os::peer_of(&stream) {
         Ok(p) => p,
@@ -418,6 +474,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
         peer,
         exe: os::exe_of(peer.pid).map(|p| p.display().to_string()),
         tty: os::has_controlling_tty(peer.pid),
+        agent,
     };
     // The first request must come soon; later ones may wait as long as the client likes
     // (a human typing a passphrase between a challenge and its answer).
@@ -490,6 +547,23 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32) {
         }
         if shutdown {
             daemon.lock_and_exit("shutdown request");
+        }
+        if let Some(Plan::Sandbox(ticket)) = plan {
+            // The sandbox's egress lives as long as `kovra sandbox` keeps this connection.
+            daemon.agents().sandbox_started(&ticket.agent);
+            let _ = writer.set_read_timeout(None);
+            let mut sink = [0u8; 64];
+            loop {
+                match std::io::Read::read(&mut reader, &mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            daemon.agents().sandbox_ended(&ticket.agent);
+            drop(ticket);
+            return;
         }
         if let Some(Plan::Run(plan)) = plan {
             // The connection now belongs to the run; it ends with the child.

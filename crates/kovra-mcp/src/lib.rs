@@ -35,8 +35,15 @@ pub use tools::KovraMcp;
 use session::Session;
 
 /// Serve MCP over stdin/stdout until the client closes stdin.
-pub fn serve() -> anyhow::Result<()> {
-    let session = Session::from_env()?;
+/// With `agent`, every call goes through that agent profile's socket (the daemon decides
+/// it under the profile).
+pub fn serve(agent: Option<String>) -> anyhow::Result<()> {
+    let mut session = Session::from_env()?;
+    if let Some(name) = agent {
+        kovra_core::coord::validate_name(&name)
+            .map_err(|e| anyhow::anyhow!("agent-invalid: `{name}`: {e}"))?;
+        session.bind_agent(&name);
+    }
     eprintln!(
         "kovra mcp: serving on stdio (project {}, scope from KOVRA_MCP_*)",
         session.project.as_deref().unwrap_or("none")

@@ -46,6 +46,12 @@ impl Session {
         })
     }
 
+    /// Talk to agent profile `name`'s socket instead of the human's.
+    pub(crate) fn bind_agent(&mut self, name: &str) {
+        self.paths.agent_socket = Some(self.paths.agent_socket_of(name));
+        self.exe = None;
+    }
+
     /// The context every request of this session carries.
     pub(crate) fn context(&self) -> Context {
         Context {

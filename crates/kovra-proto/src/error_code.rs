@@ -73,6 +73,11 @@ catalogue! {
     AllowlistWritable = "allowlist-writable", 1, None;
     AlreadyExists = "already-exists", 1, Some("use `kovra set` to replace its value");
     AlreadyInitialized = "already-initialized", 1, Some("use `kovra unlock`; to start over, move the home away first");
+    AgentExists = "agent-exists", 1, Some("pass --replace to replace it, or choose another name");
+    AgentInvalid = "agent-invalid", 2, None;
+    AgentRevoked = "agent-revoked", 4, Some("the human revoked this agent profile or it expired: ask them for a new one (`kovra agent create`)");
+    AgentSocketRefused = "agent-socket-refused", 4, Some("an agent profile's socket serves only that profile's requests: the human does this at their own terminal");
+    AgentUnknown = "agent-unknown", 3, Some("`kovra agent list` shows the agent profiles");
     ApprovalDenied = "approval-denied", 4, None;
     ApprovalExpired = "approval-expired", 4, None;
     ApprovalNeeded = "approval-needed", 5, None;
@@ -171,6 +176,7 @@ catalogue! {
     ResponseTooLarge = "response-too-large", 1, None;
     ResponseUnscrubbable = "response-unscrubbable", 1, None;
     RunFailed = "run-failed", 1, None;
+    SandboxUnavailable = "sandbox-unavailable", 1, Some("`kovra doctor --system` says what is missing; kovra never runs the command unconfined instead");
     SealFailed = "seal-failed", 1, None;
     SenderUnknown = "sender-unknown", 5, Some("compare the fingerprint with the sender, then receive again at a terminal or with --accept-sender FINGERPRINT");
     SetupFailed = "setup-failed", 1, None;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod agents;
 pub mod digest;
 pub mod error_code;
 pub mod frame;
@@ -11,7 +12,9 @@ pub mod procfs;
 pub mod secret;
 pub mod wire;
 
+pub use agents::{AgentSpec, AgentView, SandboxGrant};
 pub use error_code::ErrorCode;
+pub use kovra_core::agent::EgressPolicy;
 /// The model and policy types that travel on the wire, so a surface needs this crate and
 /// the client, not the core.
 pub use kovra_core::audit::AuditEntry;

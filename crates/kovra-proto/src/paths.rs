@@ -10,6 +10,10 @@ pub struct Paths {
     pub socket: PathBuf,
     /// False when `KOVRA_SOCKET` chose the path: its directory is then not ours to re-mode.
     pub socket_is_default: bool,
+    /// `KOVRA_AGENT_SOCKET`: talk to this agent profile's socket instead (inside a sandbox).
+    /// Requests there are decided under the profile whatever the client sends, and nothing
+    /// typed is ever sent to it, so the client does not authenticate its peer.
+    pub agent_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,7 @@ impl Paths {
             home,
             socket,
             socket_is_default,
+            agent_socket: var("KOVRA_AGENT_SOCKET").map(|p| absolute(&p)),
         })
     }
 
@@ -51,6 +56,16 @@ impl Paths {
 
     pub fn log_file(&self) -> PathBuf {
         self.home.join("daemon.log")
+    }
+
+    /// Where the daemon keeps its agent profiles' sockets: `NAME/daemon.sock` under it.
+    pub fn agents_dir(&self) -> PathBuf {
+        self.socket.with_extension("agents")
+    }
+
+    /// The socket bound to agent profile `name`.
+    pub fn agent_socket_of(&self, name: &str) -> PathBuf {
+        self.agents_dir().join(name).join("daemon.sock")
     }
 
     pub fn lock_file(&self) -> PathBuf {

@@ -293,6 +293,22 @@ pub enum Request {
         #[serde(default)]
         proof: Option<Proof>,
     },
+    /// Make (or with `replace`, replace) an agent profile and open its socket.
+    AgentCreate {
+        spec: Box<crate::AgentSpec>,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    AgentList,
+    /// Revoke a profile: its socket closes and every request on it is refused.
+    AgentRevoke {
+        name: String,
+    },
+    /// Open a sandbox under a profile (`kovra sandbox`): the reply says how to build it,
+    /// and the connection stays open for the sandbox's life.
+    SandboxOpen {
+        agent: String,
+    },
     /// Refuse one parked request.
     Deny {
         id: String,
@@ -450,7 +466,8 @@ impl Request {
             | Request::Bind { proof, .. }
             | Request::Fingerprint { proof, .. }
             | Request::TwoFactorEnable { proof }
-            | Request::Approve { proof, .. } => Some(proof),
+            | Request::Approve { proof, .. }
+            | Request::AgentCreate { proof, .. } => Some(proof),
             Request::Run(run) => Some(&mut run.proof),
             Request::Api(api) => Some(&mut api.proof),
             _ => None,
@@ -650,6 +667,9 @@ pub struct StatusInfo {
     /// unlocked with a passphrase from a file or descriptor).
     #[serde(default = "yes")]
     pub passphrase_proofs: bool,
+    /// The agent profile this connection's socket is bound to, if it is an agent socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 fn yes() -> bool {
@@ -791,4 +811,8 @@ pub enum Reply {
     TwoFactorState {
         state: String,
     },
+    Agents {
+        agents: Vec<crate::AgentView>,
+    },
+    SandboxReady(Box<crate::SandboxGrant>),
 }

@@ -40,7 +40,7 @@ pub struct Ca {
 }
 
 /// Which tunnels a run may open besides the intercepted ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Egress {
     /// Any other `CONNECT` is tunnelled untouched; plain HTTP is forwarded after the
     /// misuse scan.
@@ -48,6 +48,45 @@ pub enum Egress {
     Open,
     /// Only hosts of the run's pinned providers; everything else is refused (403).
     PinnedOnly,
+    /// Those, and these domains with their subdomains (lower-case, validated).
+    Domains(Arc<[String]>),
+}
+
+impl Egress {
+    /// Whether a host no swap of the run pins may be reached.
+    pub fn allows_unpinned(&self, host: &str) -> bool {
+        match self {
+            Egress::Open => true,
+            Egress::PinnedOnly => false,
+            Egress::Domains(list) => kovra_core::agent::domain_listed(list.iter(), host),
+        }
+    }
+}
+
+/// A listener the proxy serves besides its own port, bound to one grant: requests without a
+/// token are that grant's, and every request through it is also held to that grant's egress
+/// (a sandbox's network namespace reaches the proxy only through such a listener). Dropping
+/// it stops the listener (and removes its socket file).
+pub struct Bound {
+    task: tokio::task::JoinHandle<()>,
+    path: Option<std::path::PathBuf>,
+    port: u16,
+}
+
+impl Bound {
+    /// The loopback port of a TCP listener (0 for a unix socket).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(p) = &self.path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// One placeholder of a run and the value it stands for.
@@ -177,7 +216,7 @@ impl Proxy {
             plain,
             addr,
         });
-        runtime.spawn(serve::accept_loop(shared.clone(), listener));
+        runtime.spawn(serve::accept_loop(shared.clone(), listener, None));
         Ok(Proxy {
             shared,
             ca_pem,
@@ -192,6 +231,59 @@ impl Proxy {
     /// The CA certificate, PEM, for the child's trust bundle.
     pub fn ca_pem(&self) -> String {
         self.ca_pem.clone()
+    }
+
+    /// Serve grant `run` on a new unix socket at `path` (mode 0600).
+    pub fn listen_unix(&self, path: &std::path::Path, run: u64) -> Result<Bound, ProxyError> {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::remove_file(path);
+        let std_listener = std::os::unix::net::UnixListener::bind(path)
+            .map_err(|e| ProxyError::Start(format!("bind {}: {e}", path.display())))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| ProxyError::Start(e.to_string()))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| ProxyError::Start(e.to_string()))?;
+        let runtime = self.handle()?;
+        let _guard = runtime.enter();
+        let listener = tokio::net::UnixListener::from_std(std_listener)
+            .map_err(|e| ProxyError::Start(e.to_string()))?;
+        let task = runtime.spawn(serve::accept_unix(self.shared.clone(), listener, run));
+        Ok(Bound {
+            task,
+            path: Some(path.to_path_buf()),
+            port: 0,
+        })
+    }
+
+    /// Serve grant `run` on `127.0.0.1:port` (0: any free port).
+    pub fn listen_tcp(&self, port: u16, run: u64) -> Result<Bound, ProxyError> {
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .map_err(|e| ProxyError::Start(format!("bind 127.0.0.1:{port}: {e}")))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| ProxyError::Start(e.to_string()))?;
+        let port = std_listener
+            .local_addr()
+            .map_err(|e| ProxyError::Start(e.to_string()))?
+            .port();
+        let runtime = self.handle()?;
+        let _guard = runtime.enter();
+        let listener = tokio::net::TcpListener::from_std(std_listener)
+            .map_err(|e| ProxyError::Start(e.to_string()))?;
+        let task = runtime.spawn(serve::accept_loop(self.shared.clone(), listener, Some(run)));
+        Ok(Bound {
+            task,
+            path: None,
+            port,
+        })
+    }
+
+    fn handle(&self) -> Result<tokio::runtime::Handle, ProxyError> {
+        self.runtime
+            .as_ref()
+            .map(|r| r.handle().clone())
+            .ok_or_else(|| ProxyError::Start("the proxy is stopping".into()))
     }
 
     pub fn register(&self, grant: RunGrant) {

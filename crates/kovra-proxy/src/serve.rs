@@ -10,9 +10,9 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 
-use crate::Egress;
 use crate::Judge;
 use crate::Place;
 use crate::auth::proxy_token;
@@ -36,30 +36,70 @@ pub(crate) struct Shared {
     pub(crate) addr: SocketAddr,
 }
 
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, bound: Option<u64>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         // Small writes (a response head, then its body) must not wait for delayed ACKs.
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(outer(shared, req).await) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await;
-        });
+        tokio::spawn(serve_one(shared.clone(), stream, bound));
     }
 }
 
-fn authenticate(shared: &Shared, req: &Request<Incoming>) -> Option<Arc<Run>> {
-    let token = proxy_token(req.headers())?;
-    shared.runs.by_token(&token)
+/// A listener bound to grant `bound` on a unix socket (a sandbox's way out).
+pub(crate) async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, bound: u64) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(serve_one(shared.clone(), stream, Some(bound)));
+    }
+}
+
+async fn serve_one<S>(shared: Arc<Shared>, stream: S, bound: Option<u64>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(outer(shared, bound, req).await) }
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades()
+        .await;
+}
+
+/// Whose a request is: the run its token names (on a bound listener, the bound grant when
+/// it names none), and the bound grant, whose egress holds as well.
+struct Asker {
+    run: Arc<Run>,
+    floor: Option<Arc<Run>>,
+}
+
+impl Asker {
+    /// Whether a host no swap of the run pins may be reached.
+    fn may_reach(&self, host: &str) -> bool {
+        self.run.egress.allows_unpinned(host)
+            && self
+                .floor
+                .as_ref()
+                .is_none_or(|f| f.egress.allows_unpinned(host))
+    }
+}
+
+fn authenticate(shared: &Shared, bound: Option<u64>, req: &Request<Incoming>) -> Option<Asker> {
+    let floor = match bound {
+        // A bound listener whose grant ended serves nobody.
+        Some(id) => Some(shared.runs.by_id(id)?),
+        None => None,
+    };
+    let run = match proxy_token(req.headers()) {
+        Some(token) => shared.runs.by_token(&token)?,
+        None => floor.clone()?,
+    };
+    Some(Asker { run, floor })
 }
 
 /// Whether `authority` names this proxy itself.
@@ -72,16 +112,17 @@ fn is_self(shared: &Shared, authority: &http::uri::Authority) -> bool {
         )
 }
 
-async fn outer(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+async fn outer(shared: Arc<Shared>, bound: Option<u64>, req: Request<Incoming>) -> Response<Body> {
     if req.method() == Method::CONNECT {
-        return connect(shared, req).await;
+        return connect(shared, bound, req).await;
     }
     let authority = req.uri().authority().cloned();
     match authority {
         Some(a) if !is_self(&shared, &a) => {
-            let Some(run) = authenticate(&shared, &req) else {
+            let Some(asker) = authenticate(&shared, bound, &req) else {
                 return proxy_auth_required();
             };
+            let run = &asker.run;
             if req.uri().scheme_str() != Some("http") {
                 return text(
                     StatusCode::BAD_REQUEST,
@@ -96,7 +137,8 @@ async fn outer(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 let query = req.uri().query().map(str::to_string);
                 pinned(shared, run.id, host, req, path, query).await
             } else {
-                plain(shared, run.id, run.egress == Egress::Open, host, req).await
+                let open = asker.may_reach(&host);
+                plain(shared, run.id, open, host, req).await
             }
         }
         _ => base_url(shared, req.map(boxed)).await,
@@ -129,10 +171,15 @@ async fn base_url(shared: Arc<Shared>, req: Request<Body>) -> Response<Body> {
     pinned(shared, run.id, host, req, tail, query).await
 }
 
-async fn connect(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
-    let Some(run) = authenticate(&shared, &req) else {
+async fn connect(
+    shared: Arc<Shared>,
+    bound: Option<u64>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let Some(asker) = authenticate(&shared, bound, &req) else {
         return proxy_auth_required();
     };
+    let run = &asker.run;
     let Some(authority) = req.uri().authority().cloned() else {
         return text(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     };
@@ -151,10 +198,12 @@ async fn connect(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> 
         tokio::spawn(intercept(shared, run_id, host, req));
         return Response::new(empty());
     }
-    if run.egress == Egress::PinnedOnly {
+    if !asker.may_reach(&host) {
         return text(
             StatusCode::FORBIDDEN,
-            &format!("this run may only reach its providers' hosts, not {host}"),
+            &format!(
+                "{host} is outside this run's egress policy (its providers' hosts and any listed domains)"
+            ),
         );
     }
     let upstream = match TcpStream::connect((host.as_str(), port)).await {

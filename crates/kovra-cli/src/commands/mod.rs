@@ -2,6 +2,7 @@
 //! from argv), talks to the daemon through a [`Session`], and hands what it got to the
 //! [`Renderer`]; none prints a reply itself or exits the process.
 
+mod agent;
 mod api;
 mod approvals;
 mod audit;
@@ -12,6 +13,7 @@ mod file_guard;
 mod projects;
 mod records;
 mod run;
+mod sandbox;
 mod setup;
 mod share;
 pub mod system_check;
@@ -40,7 +42,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Daemon(args) => daemon::run(args)?,
         Command::Demo => demo::run()?,
         Command::Doctor { system: true, .. } => system_check::run(&out)?,
-        Command::Mcp => kovra_mcp::serve().map_err(|e| {
+        Command::SandboxInit(args) => return sandbox::init(args),
+        Command::Sandbox(args) => {
+            let mut s = Session::new(project)?;
+            return sandbox::run(&mut s, args);
+        }
+        Command::Mcp { agent } => kovra_mcp::serve(agent).map_err(|e| {
             CliError::new(
                 ErrorCode::McpFailed,
                 format!("the MCP server stopped: {e:#}"),
@@ -79,7 +86,7 @@ fn with_session(
         c @ (Command::Init(_)
         | Command::Unlock { .. }
         | Command::Lock
-        | Command::Status
+        | Command::Status { .. }
         | Command::Passwd { .. }
         | Command::RotateKey) => vault::run(s, c, out),
         c @ (Command::Approve { .. }
@@ -87,6 +94,7 @@ fn with_session(
         | Command::Requests
         | Command::Allow(_)) => approvals::run(s, c, out),
         Command::TwoFa(cmd) => two_factor::run(s, cmd, out),
+        Command::Agent(cmd) => agent::run(s, cmd, out),
         Command::Audit(args) => audit::run(s, args, out),
         Command::Project(cmd) => projects::run(s, cmd, out),
         Command::Doctor { env_name, refs, .. } => doctor::run(s, env_name, refs, out),
@@ -122,9 +130,13 @@ fn with_session(
         ),
         Command::Kit(cmd) => share::kit(s, cmd, out),
         // Handled in `run`, without a session.
-        Command::Daemon(_) | Command::Demo | Command::Run(_) | Command::Hook(_) | Command::Mcp => {
-            Ok(())
-        }
+        Command::Daemon(_)
+        | Command::Demo
+        | Command::Run(_)
+        | Command::Hook(_)
+        | Command::Mcp { .. }
+        | Command::Sandbox(_)
+        | Command::SandboxInit(_) => Ok(()),
     }
 }
 

@@ -68,14 +68,20 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 message: "no daemon is running; the vault is locked".into(),
             }),
         },
-        Command::Status => match s.call_if_running(Request::Status)? {
-            Some(r) => out.reply(&r),
-            None => out.show(View::Offline {
-                home: &s.paths().home,
-                socket: &s.paths().socket,
-                initialized: s.paths().has_vault(),
-            }),
-        },
+        Command::Status { agents } => {
+            match s.call_if_running(Request::Status)? {
+                Some(r) => out.reply(&r)?,
+                None => out.show(View::Offline {
+                    home: &s.paths().home,
+                    socket: &s.paths().socket,
+                    initialized: s.paths().has_vault(),
+                })?,
+            }
+            if agents {
+                super::agent::status_agents(s, out)?;
+            }
+            Ok(())
+        }
         Command::Passwd {
             old,
             new_passphrase_file,

@@ -206,6 +206,9 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
         Reply::Code { code, .. } => secret_line(code.expose()),
         Reply::Shared { package_id, .. } => Err(super::unprintable_package(package_id)),
         Reply::TwoFactorState { state } => line(&format!("two-factor: {state}")),
+        Reply::Agents { agents } => super::agents::agents(agents),
+        // Consumed by `kovra sandbox`, never shown.
+        Reply::SandboxReady(_) => Ok(()),
         Reply::TwoFactorSetup { uri } => two_factor_setup(uri.expose()),
         Reply::Status(s) => {
             line(&format!(
@@ -220,6 +223,11 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
                 },
                 if s.unlocked { "no" } else { "yes" }
             ))?;
+            if let Some(a) = &s.agent {
+                line(&format!(
+                    "agent:       {a} (this socket decides everything under that profile)"
+                ))?;
+            }
             if let Some(n) = s.records {
                 line(&format!("records:     {n}"))?;
             }

@@ -4,6 +4,7 @@
 //! wire types cannot silently change it). stdout carries data only; confirmations and warnings
 //! go to stderr. With `--json`, stdout holds exactly one JSON document.
 
+mod agents;
 mod human;
 mod json;
 

@@ -186,6 +186,15 @@ pub struct Request<'a> {
     pub pin: Option<PinFacts<'a>>,
     /// For `Inject`: the value itself, or a placeholder (see [`delivery_for`]).
     pub delivery: Delivery,
+    /// The agent profile the request arrived under (an agent socket), if any.
+    pub profile: Option<ProfileFacts>,
+}
+
+/// What an agent profile says about the record at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileFacts {
+    /// The human opted this record (or its group) in to value injections for the profile.
+    pub value_opt_in: bool,
 }
 
 /// How an injected record reaches a run's child: the value itself, or a placeholder that the
@@ -344,6 +353,16 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                     } else {
                         needs(Reason::InjectNeedsPresence)
                     };
+                    // A program an agent started can print what it was given, in any encoding:
+                    // for a profile, handing it a value it could not reveal is a reveal.
+                    let reveal_by_proxy = req.profile.is_some_and(|p| !p.value_opt_in)
+                        && !req.allowlisted
+                        && (!record.revealable || protected);
+                    let value = if reveal_by_proxy {
+                        value.and(Decision::Deny(Reason::AgentInjectionIsReveal))
+                    } else {
+                        value
+                    };
                     if pinned && req.origin == Origin::Agent {
                         value.and(needs(Reason::AgentValueOfPinnedNeedsPresence))
                     } else {
@@ -485,6 +504,15 @@ pub enum VaultOperation {
     /// (passphrase and code are the proof).
     ConfirmTwoFactor,
     DisableTwoFactor,
+    ReadAgents,
+    /// Make an agent profile (and its socket); `widens` per [`AgentProfile::widens`].
+    ///
+    /// [`AgentProfile::widens`]: crate::agent::AgentProfile::widens
+    CreateAgent {
+        widens: bool,
+    },
+    /// Revoking only tightens.
+    RevokeAgent,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -602,6 +630,31 @@ pub fn decide_vault(
                 Decision::NeedsProof(Reason::TwoFactorNeedsPresence)
             } else {
                 Decision::Allow
+            }
+        }
+        VaultOperation::ReadAgents => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::CreateAgent { widens } => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if widens && presence != Presence::Proven {
+                Decision::NeedsProof(Reason::AgentProfileNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::RevokeAgent => {
+            if scope.is_full() {
+                Decision::Allow
+            } else {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
             }
         }
         VaultOperation::ChangePassphrase

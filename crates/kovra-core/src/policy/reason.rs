@@ -38,6 +38,8 @@ pub enum Reason {
     AcceptSenderNeedsPresence,
     PlaceholderProductionNeedsPresence,
     AgentValueOfPinnedNeedsPresence,
+    AgentInjectionIsReveal,
+    AgentProfileNeedsPresence,
 }
 
 impl Reason {
@@ -75,6 +77,8 @@ impl Reason {
             Reason::AcceptSenderNeedsPresence => "accept-sender-needs-proof",
             Reason::PlaceholderProductionNeedsPresence => "placeholder-needs-proof",
             Reason::AgentValueOfPinnedNeedsPresence => "value-needs-proof",
+            Reason::AgentInjectionIsReveal => "agent-injection-is-reveal",
+            Reason::AgentProfileNeedsPresence => "agent-profile-needs-proof",
         }
     }
 
@@ -106,6 +110,9 @@ impl Reason {
                 "production values move only by a human's own means, never in a package"
             }
             Reason::InjectOnlyNeverShared => "leave them out with --group",
+            Reason::AgentInjectionIsReveal => {
+                "pin the record to a provider so the program gets a placeholder, allow the program (`kovra allow add PATH`), or have the human opt the group in (`kovra agent create NAME --inject-values ENV/GROUP`)"
+            }
             Reason::AgentValueOfPinnedNeedsPresence => {
                 "drop --values: the program gets a placeholder that works towards the provider's hosts; or a human approves the run"
             }
@@ -189,6 +196,12 @@ impl Reason {
             Reason::AcceptSenderNeedsPresence => "trusting a new sender needs a proof of presence",
             Reason::PlaceholderProductionNeedsPresence => {
                 "a run using a production record through its placeholder needs a proof of presence"
+            }
+            Reason::AgentInjectionIsReveal => {
+                "a program an agent starts can print what it is given: under an agent profile, values it could not reveal go only to allowlisted programs or opted-in groups"
+            }
+            Reason::AgentProfileNeedsPresence => {
+                "an agent profile wider than metadata and inject on non-production (or with value opt-ins or open egress) needs a proof of presence"
             }
             Reason::AgentValueOfPinnedNeedsPresence => {
                 "an agent's run gets a placeholder for a record pinned to a provider; the real value needs a proof of presence"

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
 use kovra_core::policy::{
-    Decision, Delivery, EnvScope, PinFacts, Presence, ProjectScope, RecordFacts, Request, Scope,
-    decide,
+    Decision, Delivery, EnvScope, PinFacts, Presence, ProfileFacts, ProjectScope, RecordFacts,
+    Request, Scope, decide,
 };
 use proptest::prelude::*;
 
@@ -53,6 +53,8 @@ pub struct Case {
     pub target: &'static str,
     /// For inject: the value or a placeholder.
     pub delivery: Delivery,
+    /// The agent profile the request arrived under, if any.
+    pub profile: Option<ProfileFacts>,
 }
 
 impl Case {
@@ -74,6 +76,7 @@ impl Case {
                 target: self.target,
             }),
             delivery: self.delivery,
+            profile: self.profile,
         }
     }
 
@@ -136,6 +139,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
             prop::option::of(prop::sample::select(PROVIDERS.to_vec())),
             prop::sample::select(PROVIDERS.to_vec()),
             prop::sample::select(DELIVERIES.to_vec()),
+            prop::option::of(any::<bool>().prop_map(|value_opt_in| ProfileFacts { value_opt_in })),
         ),
     )
         .prop_map(
@@ -151,7 +155,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 origin,
                 presence,
                 allowlisted,
-                (pinned, target, delivery),
+                (pinned, target, delivery, profile),
             )| Case {
                 operation,
                 vault,
@@ -167,6 +171,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 pinned,
                 target,
                 delivery,
+                profile,
             },
         )
 }
@@ -210,4 +215,29 @@ pub fn arb_scope() -> impl Strategy<Value = Scope> {
         1 => Just(Scope::full()),
         3 => arb_random_scope(),
     ]
+}
+
+/// An injection of a value from an existing dev record in the global vault, by a human,
+/// into an unallowlisted program, with no proof and no profile.
+pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
+    Case {
+        operation: Operation::Inject,
+        vault: VaultName::Global,
+        env: "dev".into(),
+        production: false,
+        record: Some(RecordFacts {
+            sensitivity,
+            revealable,
+        }),
+        new_sensitivity: None,
+        new_revealable: None,
+        surface: Surface::Cli,
+        origin: Origin::Human,
+        presence: Presence::None,
+        allowlisted: false,
+        pinned: None,
+        target: "openai",
+        delivery: Delivery::Value,
+        profile: None,
+    }
 }

@@ -55,17 +55,52 @@ const PROXY_VARS: [&str; 6] = [
 
 /// The running proxy and what goes with it, for the daemon's life.
 pub(crate) struct EgressHost {
-    proxy: kovra_proxy::Proxy,
+    pub(super) proxy: kovra_proxy::Proxy,
     judge: Arc<RunJudge>,
-    bundle: PathBuf,
+    pub(super) bundle: PathBuf,
     next_run: AtomicU64,
+}
+
+impl EgressHost {
+    /// A fresh grant id and its proxy credential.
+    pub(super) fn new_grant(&self) -> (u64, Zeroizing<String>) {
+        let id = self.next_run.fetch_add(1, Ordering::Relaxed);
+        let token = Zeroizing::new(kovra_proxy::mint_placeholder(
+            &kovra_broker::registry::PlaceholderSpec::default(),
+        ));
+        (id, token)
+    }
+
+    /// The variables that route a process through the proxy with `token` and make it trust
+    /// kovra's CA, then the base-URL variables.
+    pub(super) fn route_env(
+        &self,
+        token: &str,
+        base_urls: Vec<(String, Zeroizing<String>)>,
+    ) -> Vec<(String, Zeroizing<String>)> {
+        let url = self.proxy.proxy_url(token);
+        let mut out: Vec<(String, Zeroizing<String>)> = Vec::new();
+        for k in PROXY_VARS {
+            out.push((k.into(), url.clone()));
+        }
+        for k in ["NO_PROXY", "no_proxy"] {
+            out.push((k.into(), Zeroizing::new(String::new())));
+        }
+        let bundle = self.bundle.display().to_string();
+        for k in BUNDLE_VARS {
+            out.push((k.into(), Zeroizing::new(bundle.clone())));
+        }
+        out.push(("NODE_USE_ENV_PROXY".into(), Zeroizing::new("1".into())));
+        out.extend(base_urls);
+        out
+    }
 }
 
 /// One run's hold on the proxy: dropped when the run's child has exited (or the run never
 /// started), and its placeholders stop working at that moment.
 pub struct EgressTicket {
-    host: Arc<EgressHost>,
-    id: u64,
+    pub(super) host: Arc<EgressHost>,
+    pub(super) id: u64,
 }
 
 impl Drop for EgressTicket {
@@ -152,6 +187,7 @@ fn swap_decision(facts: &JudgeRun, line: &LineFacts, swap: &Swap) -> Decision {
                 target: &swap.provider.name,
             }),
             delivery: policy::Delivery::Value,
+            profile: None,
         },
         &facts.scope,
     )
@@ -267,7 +303,7 @@ impl kovra_proxy::Judge for RunJudge {
 
 impl Daemon {
     /// The proxy, started on first use with the CA `ca` gives (called only then).
-    fn egress_host(
+    pub(super) fn egress_host(
         &self,
         ca: impl FnOnce() -> Result<kovra_proxy::Ca, GateError>,
     ) -> Result<Arc<EgressHost>, GateError> {
@@ -431,7 +467,7 @@ impl super::Gate<'_> {
 
     /// The vault's egress CA: read from the system vault, or made and sealed there on first
     /// use. Its key is never written anywhere else.
-    fn egress_ca(&mut self) -> Result<kovra_proxy::Ca, GateError> {
+    pub(super) fn egress_ca(&mut self) -> Result<kovra_proxy::Ca, GateError> {
         let coord = Coordinate::parse(CA_RECORD)
             .map_err(|e| GateError::new(ErrorCode::Internal, e.to_string()))?;
         if let Some(raw) = super::system::load_raw(self.store, &coord)? {
@@ -471,10 +507,7 @@ impl super::Gate<'_> {
         let Issued { swaps, lines } = issued;
         let daemon = self.daemon;
         let host = daemon.egress_host(|| self.egress_ca())?;
-        let id = host.next_run.fetch_add(1, Ordering::Relaxed);
-        let token = Zeroizing::new(kovra_proxy::mint_placeholder(
-            &kovra_broker::registry::PlaceholderSpec::default(),
-        ));
+        let (id, token) = host.new_grant();
         let mut base_urls = Vec::new();
         for s in &swaps {
             if let Some(var) = &s.provider.placeholder().base_url_variable
@@ -495,7 +528,7 @@ impl super::Gate<'_> {
                 audited: HashSet::new(),
             },
         );
-        let url = host.proxy.proxy_url(&token);
+        let routes = host.route_env(&token, base_urls);
         host.proxy.register(kovra_proxy::RunGrant {
             id,
             token,
@@ -505,22 +538,9 @@ impl super::Gate<'_> {
             },
             swaps,
         });
-        let mut set = |k: &str, v: &str| {
-            env.retain(|(name, _)| name != k);
-            env.push((k.to_string(), SecretString::new(v.to_string())));
-        };
-        for k in PROXY_VARS {
-            set(k, &url);
-        }
-        set("NO_PROXY", "");
-        set("no_proxy", "");
-        let bundle = host.bundle.display().to_string();
-        for k in BUNDLE_VARS {
-            set(k, &bundle);
-        }
-        set("NODE_USE_ENV_PROXY", "1");
-        for (k, v) in &base_urls {
-            set(k, v);
+        for (k, v) in routes {
+            env.retain(|(name, _)| *name != k);
+            env.push((k, SecretString::new(v.to_string())));
         }
         Ok(EgressTicket { host, id })
     }

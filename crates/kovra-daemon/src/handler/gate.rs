@@ -110,6 +110,8 @@ pub(super) struct Gate<'a> {
     pub(super) program_sha: Option<String>,
     /// Whether a passphrase can still prove presence to this daemon.
     pub(super) passphrase_proofs: bool,
+    /// The daemon's copy of the agent profiles, replaced when they change.
+    pub(super) profiles_cache: &'a mut Option<std::sync::Arc<super::agent::Profiles>>,
 }
 
 impl Gate<'_> {
@@ -320,6 +322,9 @@ impl Gate<'_> {
             allowlisted: self.allowlisted,
             pin: None,
             delivery: op.delivery,
+            profile: self.info.agent.as_ref().map(|p| policy::ProfileFacts {
+                value_opt_in: p.injects_value_of(coord),
+            }),
         }
     }
 

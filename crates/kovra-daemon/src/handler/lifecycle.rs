@@ -48,6 +48,7 @@ impl Daemon {
             locks_in_secs: locks_in,
             production_environments: self.config.production_envs.iter().cloned().collect(),
             passphrase_proofs: inner.passphrase_proofs,
+            agent: None,
         }
     }
 
@@ -111,6 +112,7 @@ impl Daemon {
         Self::passphrase_accepted(inner, info, unattended);
         let note = Self::unattended_note(inner, &mut store);
         inner.store = Some(store);
+        self.load_profiles(inner);
         Ok(Reply::Done {
             message: format!("vault {id} created and unlocked{note}"),
         })
@@ -174,6 +176,7 @@ impl Daemon {
                 Self::passphrase_accepted(inner, info, unattended);
                 let note = Self::unattended_note(inner, &mut store);
                 inner.store = Some(store);
+                self.load_profiles(inner);
                 Ok(Reply::Done {
                     message: format!("vault unlocked{note}"),
                 })

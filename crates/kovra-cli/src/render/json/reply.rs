@@ -103,6 +103,9 @@ pub(super) enum ReplyDoc<'a> {
     TwoFactorState {
         state: &'a str,
     },
+    Agents {
+        agents: &'a [kovra_proto::AgentView],
+    },
     /// Never printed: `reply` writes these itself, and `Renderer::show` refuses a package.
     #[serde(skip)]
     Unprinted,
@@ -227,9 +230,11 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
                 uri: Base64(uri.expose()),
             },
             Reply::TwoFactorState { state } => ReplyDoc::TwoFactorState { state },
-            Reply::Revealed { .. } | Reply::Code { .. } | Reply::Shared { .. } => {
-                ReplyDoc::Unprinted
-            }
+            Reply::Agents { agents } => ReplyDoc::Agents { agents },
+            Reply::Revealed { .. }
+            | Reply::Code { .. }
+            | Reply::Shared { .. }
+            | Reply::SandboxReady(_) => ReplyDoc::Unprinted,
         }
     }
 }
@@ -253,6 +258,8 @@ pub(super) struct StatusDoc<'a> {
     locks_in_secs: Option<u64>,
     production_environments: &'a [String],
     passphrase_proofs: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<&'a str>,
 }
 
 impl<'a> From<&'a StatusInfo> for StatusDoc<'a> {
@@ -271,6 +278,7 @@ impl<'a> From<&'a StatusInfo> for StatusDoc<'a> {
             locks_in_secs: s.locks_in_secs,
             production_environments: &s.production_environments,
             passphrase_proofs: s.passphrase_proofs,
+            agent: s.agent.as_deref(),
         }
     }
 }

@@ -34,6 +34,8 @@ pub(super) struct Who {
     pub(super) tty: bool,
     pub(super) scope: Option<Value>,
     pub(super) project: Option<&'static str>,
+    /// The agent profile whose socket the request arrives on.
+    pub(super) agent: Option<&'static str>,
 }
 
 /// A human at the CLI: full scope, a terminal.
@@ -44,6 +46,7 @@ pub(super) fn human() -> Who {
         tty: true,
         scope: None,
         project: None,
+        agent: None,
     }
 }
 
@@ -55,6 +58,7 @@ pub(super) fn mcp(scope: Value) -> Who {
         tty: false,
         scope: Some(scope),
         project: None,
+        agent: None,
     }
 }
 
@@ -143,6 +147,7 @@ impl Harness {
             socket: home.join("daemon.sock"),
             home: home.clone(),
             socket_is_default: false,
+            agent_socket: None,
         };
         let config = Config::load(&paths.config_file(), None).unwrap();
         Harness {
@@ -190,6 +195,7 @@ impl Harness {
             },
             exe: None,
             tty: who.tty,
+            agent: who.agent.map(std::sync::Arc::from),
         };
         let (response, delay, _plan) = self.daemon.handle(envelope, &caller);
         let text = serde_json::to_string(&response).unwrap();

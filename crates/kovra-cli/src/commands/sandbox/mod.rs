@@ -1,0 +1,116 @@
+//! `kovra sandbox [--agent NAME] -- CMD`: run a command (an agent) in a bubblewrap sandbox
+//! built from what the daemon grants the profile. Inside, the vault home, the daemon's
+//! socket directory, `~/.ssh`, `~/.gnupg`, `~/.aws`, other configured paths and the
+//! project's `.env*` files are hidden; the project is writable; the only kovra socket is the
+//! profile's; the network is a fresh namespace whose only way out is kovra's egress proxy.
+//! Without bubblewrap or user namespaces it refuses to start: never unconfined.
+
+mod bridge;
+mod mounts;
+
+pub use bridge::init;
+
+use std::process::Command;
+
+use kovra_proto::{ErrorCode, Reply, Request, SandboxGrant};
+
+use crate::cli_agent::SandboxArgs;
+use crate::error::CliError;
+use crate::session::Session;
+
+/// The profile used when `--agent` is not given; made narrow on first use.
+const DEFAULT_AGENT: &str = "sandbox";
+
+fn unavailable(message: String) -> CliError {
+    CliError::new(ErrorCode::SandboxUnavailable, message, None)
+}
+
+pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
+    if s.paths().agent_socket.is_some() {
+        return Err(CliError::new(
+            ErrorCode::AgentSocketRefused,
+            "already inside a sandbox (KOVRA_AGENT_SOCKET is set); sandboxes do not nest",
+            None,
+        ));
+    }
+    let bwrap = mounts::find_bwrap().ok_or_else(|| {
+        unavailable("bubblewrap (`bwrap`) is not installed, so kovra cannot build a sandbox; the command was not started".into())
+    })?;
+    let name = args.agent.clone().unwrap_or_else(|| DEFAULT_AGENT.into());
+    let grant = match open(s, &name) {
+        Err(e) if e.code == ErrorCode::AgentUnknown && args.agent.is_none() => {
+            s.call(Request::AgentCreate {
+                spec: Box::new(super::agent::narrow(DEFAULT_AGENT)),
+                proof: None,
+            })?;
+            eprintln!(
+                "kovra: made agent profile `{DEFAULT_AGENT}` (metadata and inject, non-production, pinned hosts only); `kovra agent create` makes others"
+            );
+            open(s, &name)?
+        }
+        other => other?,
+    };
+    let cwd = std::env::current_dir().map_err(|e| {
+        CliError::new(
+            ErrorCode::CwdInvalid,
+            format!("cannot read the working directory: {e}"),
+            None,
+        )
+    })?;
+    let plan = mounts::Plan::new(&grant, &cwd, &args.hide, &args.command)?;
+    let argv = plan.bwrap_args();
+    if args.dry_run {
+        println!(
+            "{} {}",
+            bwrap.display(),
+            argv.iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        return Ok(0);
+    }
+    let mut cmd = Command::new(&bwrap);
+    cmd.args(&argv);
+    for k in mounts::UNSET {
+        cmd.env_remove(k);
+    }
+    for (k, v) in plan.env() {
+        cmd.env(k, v);
+    }
+    // The connection that holds the sandbox's egress stays open until the command ends.
+    let status = cmd
+        .status()
+        .map_err(|e| unavailable(format!("cannot start {}: {e}", bwrap.display())))?;
+    drop(grant);
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => u8::try_from(c).unwrap_or(1),
+        (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),
+        _ => 1,
+    })
+}
+
+fn open(s: &mut Session, name: &str) -> Result<SandboxGrant, CliError> {
+    match s.call(Request::SandboxOpen {
+        agent: name.to_string(),
+    })? {
+        Reply::SandboxReady(grant) => Ok(*grant),
+        _ => Err(CliError::new(
+            ErrorCode::Internal,
+            "the daemon answered the sandbox request with something else",
+            None,
+        )),
+    }
+}
+
+fn shell_quote(a: &str) -> String {
+    if !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:,@+".contains(&b))
+    {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}

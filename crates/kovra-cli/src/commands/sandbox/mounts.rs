@@ -1,0 +1,231 @@
+//! What the sandbox shows and hides, as bubblewrap arguments. Order matters: bubblewrap
+//! applies mounts in order, so the project is bound before anything inside it is hidden,
+//! and the profile's socket, the trust bundle and kovra itself are bound last.
+
+use std::path::{Path, PathBuf};
+
+use kovra_proto::{ErrorCode, SandboxGrant};
+
+use crate::error::CliError;
+
+/// Where the profile's socket directory appears inside.
+pub const AGENT_DIR: &str = "/run/kovra-agent";
+/// Where kovra itself appears inside (first on `PATH`).
+pub const BIN_DIR: &str = "/run/kovra-sandbox";
+
+/// Variables never passed in: they name the human's sockets and passphrase.
+pub const UNSET: [&str; 5] = [
+    "KOVRA_SOCKET",
+    "KOVRA_PASSPHRASE_FILE",
+    "SSH_AUTH_SOCK",
+    "GPG_AGENT_INFO",
+    "DBUS_SESSION_BUS_ADDRESS",
+];
+
+/// Under the home directory: credentials every sandbox hides.
+const HOME_SECRETS: [&str; 8] = [
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".kube",
+    ".docker",
+    ".netrc",
+    ".config/gcloud",
+    ".password-store",
+];
+
+/// `.env*` files that hold no values by convention, left visible.
+const ENV_FILES_KEPT: [&str; 5] = [
+    ".env.refs",
+    ".env.example",
+    ".env.sample",
+    ".env.template",
+    ".envrc.example",
+];
+
+/// Directories the search for `.env*` files does not enter.
+const SKIPPED_DIRS: [&str; 7] = [
+    ".git",
+    "node_modules",
+    "target",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".cache",
+];
+const ENV_SEARCH_DEPTH: usize = 4;
+
+pub fn find_bwrap() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("bwrap"))
+        .find(|p| p.is_file())
+}
+
+pub struct Plan {
+    project: PathBuf,
+    hidden_dirs: Vec<PathBuf>,
+    hidden_files: Vec<PathBuf>,
+    read_only: Vec<PathBuf>,
+    socket_dir: PathBuf,
+    exe: PathBuf,
+    grant_env: Vec<(String, String)>,
+    agent: String,
+    inner: Vec<String>,
+}
+
+impl Plan {
+    pub fn new(
+        grant: &SandboxGrant,
+        cwd: &Path,
+        extra: &[PathBuf],
+        command: &[String],
+    ) -> Result<Plan, CliError> {
+        let exe = std::fs::canonicalize("/proc/self/exe").map_err(|e| {
+            CliError::new(
+                ErrorCode::SandboxUnavailable,
+                format!("cannot find kovra's own executable: {e}"),
+                None,
+            )
+        })?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let mut hide: Vec<PathBuf> = grant.hidden.iter().map(PathBuf::from).collect();
+        if let Some(h) = &home {
+            hide.extend(HOME_SECRETS.iter().map(|s| h.join(s)));
+        }
+        hide.extend(extra.iter().map(|p| absolute(cwd, p)));
+        let (mut hidden_dirs, mut hidden_files) = (Vec::new(), Vec::new());
+        for p in hide {
+            match std::fs::metadata(&p) {
+                Ok(m) if m.is_dir() => hidden_dirs.push(p),
+                Ok(_) => hidden_files.push(p),
+                Err(_) => {}
+            }
+        }
+        env_files(cwd, 0, &mut hidden_files);
+        let port = grant.proxy_port.to_string();
+        let mut inner = vec![
+            format!("{BIN_DIR}/kovra"),
+            "sandbox-init".into(),
+            "--egress-socket".into(),
+            format!("{AGENT_DIR}/{}", grant.egress_socket),
+            "--port".into(),
+            port,
+            "--".into(),
+        ];
+        inner.extend(command.iter().cloned());
+        Ok(Plan {
+            project: cwd.to_path_buf(),
+            hidden_dirs,
+            hidden_files,
+            read_only: grant.read_only.iter().map(PathBuf::from).collect(),
+            socket_dir: PathBuf::from(&grant.socket_dir),
+            exe,
+            grant_env: grant.env.clone(),
+            agent: grant.agent.clone(),
+            inner,
+        })
+    }
+
+    pub fn bwrap_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            // No controlling terminal: TIOCSTI cannot push keystrokes into the human's shell.
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/run",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut pair = |flag: &str, from: &Path, to: &Path| {
+            a.push(flag.into());
+            a.push(from.display().to_string());
+            a.push(to.display().to_string());
+        };
+        pair("--bind", &self.project, &self.project);
+        let mut a2 = Vec::new();
+        for d in &self.hidden_dirs {
+            a2.push("--tmpfs".to_string());
+            a2.push(d.display().to_string());
+        }
+        a.extend(a2);
+        let mut pair = |flag: &str, from: &Path, to: &Path| {
+            a.push(flag.into());
+            a.push(from.display().to_string());
+            a.push(to.display().to_string());
+        };
+        for f in &self.hidden_files {
+            pair("--ro-bind", Path::new("/dev/null"), f);
+        }
+        for f in self.read_only.iter().filter(|f| f.exists()) {
+            pair("--ro-bind", f, f);
+        }
+        pair("--bind", &self.socket_dir, Path::new(AGENT_DIR));
+        pair("--ro-bind", &self.exe, &Path::new(BIN_DIR).join("kovra"));
+        a.push("--chdir".into());
+        a.push(self.project.display().to_string());
+        a.push("--".into());
+        a.extend(self.inner.iter().cloned());
+        a
+    }
+
+    /// Variables for the command inside (bubblewrap passes its environment on).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        let mut env = vec![
+            (
+                "KOVRA_AGENT_SOCKET".into(),
+                format!("{AGENT_DIR}/daemon.sock"),
+            ),
+            ("KOVRA_SANDBOX".into(), self.agent.clone()),
+            ("PATH".into(), format!("{BIN_DIR}:{path}")),
+        ];
+        env.extend(self.grant_env.iter().cloned());
+        env
+    }
+}
+
+fn absolute(cwd: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    }
+}
+
+/// The project's `.env*` files (values, by convention), except those that hold none.
+fn env_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() {
+            if depth < ENV_SEARCH_DEPTH && !SKIPPED_DIRS.contains(&name) {
+                env_files(&e.path(), depth + 1, out);
+            }
+        } else if name.starts_with(".env") && !ENV_FILES_KEPT.contains(&name) {
+            out.push(e.path());
+        }
+    }
+}

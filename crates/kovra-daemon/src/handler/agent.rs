@@ -1,0 +1,334 @@
+//! Agent profiles: made by the human (`kovra agent create`), sealed in the system vault as one
+//! record, each served on its own socket. A request on such a socket is decided with origin
+//! `agent` and the profile's scope, whatever the client claims; proofs are never answered
+//! there (an approval is parked for the human instead).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use kovra_core::agent::{AgentProfile, EgressPolicy};
+use kovra_core::coord::Coordinate;
+use kovra_core::model::VaultName;
+use kovra_core::policy::{self, EnvScope, ProjectScope, Scope};
+use kovra_core::store;
+use kovra_proto::{AgentSpec, AgentView, ErrorCode, Reply, Request};
+
+use super::{Caller, Daemon, Gate, Inner, system};
+use crate::error::GateError;
+
+/// Every profile, by name.
+pub(crate) type Profiles = BTreeMap<String, Arc<AgentProfile>>;
+
+/// Where the profiles live: one record of the system vault, which no scope addresses.
+const PROFILES_RECORD: &str = "secret:kovra/agents/profiles";
+
+/// The longest a profile may live when a TTL is given (a year).
+const MAX_TTL_SECS: u64 = 366 * 24 * 3600;
+
+fn record() -> Result<Coordinate, GateError> {
+    Coordinate::parse(PROFILES_RECORD)
+        .map_err(|e| GateError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// A scope that addresses nothing: what a locked daemon knows of a profile.
+fn nothing() -> Scope {
+    Scope {
+        operations: BTreeSet::new(),
+        projects: ProjectScope::Only(BTreeSet::new()),
+        global: false,
+        environments: EnvScope::Only(BTreeSet::new()),
+    }
+}
+
+impl Daemon {
+    /// The profile (and scope) a request is decided under. On an agent socket the profile
+    /// replaces what the client claimed; the claim can only narrow it further.
+    pub(super) fn bind_agent(
+        &self,
+        caller: &Caller,
+        request: &Request,
+        claimed: Scope,
+    ) -> Result<(Option<Arc<AgentProfile>>, Scope), GateError> {
+        let Some(name) = &caller.agent else {
+            return Ok((None, claimed));
+        };
+        let refused = |what: &str| {
+            GateError::new(
+                ErrorCode::AgentSocketRefused,
+                format!("`{what}` is not served on an agent profile's socket"),
+            )
+        };
+        match request {
+            Request::Init { .. } => return Err(refused("init")),
+            Request::Unlock { .. } | Request::Verify { .. } => return Err(refused("unlock")),
+            Request::Lock => return Err(refused("lock")),
+            Request::Shutdown | Request::Handover => return Err(refused("daemon stop")),
+            Request::SandboxOpen { .. } => return Err(refused("sandbox")),
+            _ => {}
+        }
+        let now = store::now();
+        let inner = self.lock_inner();
+        let Some(profiles) = inner.profiles.clone() else {
+            // Locked: nothing can be decided yet; `status` still says whose socket this is.
+            let stub = AgentProfile {
+                name: name.to_string(),
+                scope: nothing(),
+                egress: EgressPolicy::PinnedOnly,
+                value_injections: BTreeSet::new(),
+                created: 0,
+                expires: None,
+                egress_port: None,
+            };
+            return Ok((Some(Arc::new(stub)), nothing()));
+        };
+        drop(inner);
+        match profiles.get(&**name) {
+            Some(p) if p.expired(now) => Err(GateError::new(
+                ErrorCode::AgentRevoked,
+                format!("agent profile `{name}` expired"),
+            )),
+            Some(p) => {
+                self.agents.note_request(name, now);
+                Ok((Some(Arc::clone(p)), p.scope.intersect(&claimed)))
+            }
+            None => Err(GateError::new(
+                ErrorCode::AgentRevoked,
+                format!("agent profile `{name}` was revoked"),
+            )),
+        }
+    }
+
+    /// After an unlock (or init): read the sealed profiles and serve exactly their sockets.
+    pub(super) fn load_profiles(&self, inner: &mut Inner) {
+        let Some(store) = inner.store.as_mut() else {
+            return;
+        };
+        let loaded = record().and_then(|c| {
+            system::load::<BTreeMap<String, AgentProfile>>(store, &c, "agent profiles")
+        });
+        let profiles: Profiles = match loaded {
+            Ok(Some(map)) => map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+            Ok(None) => Profiles::new(),
+            Err(_) => {
+                tracing::warn!("agent profiles unreadable; serving none");
+                Profiles::new()
+            }
+        };
+        let now = store::now();
+        let live: BTreeSet<String> = profiles
+            .values()
+            .filter(|p| !p.expired(now))
+            .map(|p| p.name.clone())
+            .collect();
+        inner.profiles = Some(Arc::new(profiles));
+        self.agents.reconcile(&live);
+    }
+
+    pub(super) fn agent_view(&self, p: &AgentProfile) -> AgentView {
+        let activity = self.agents.activity(&p.name);
+        AgentView {
+            name: p.name.clone(),
+            scope: p.scope.clone(),
+            egress: p.egress.clone(),
+            value_injections: p.value_injections.iter().cloned().collect(),
+            created: p.created,
+            expires: p.expires,
+            socket: self.agents.socket_of(&p.name).display().to_string(),
+            egress_port: p.egress_port,
+            requests: activity.requests,
+            last_request: activity.last_request,
+            sandboxes: activity.sandboxes,
+        }
+    }
+}
+
+/// A spec checked and turned into a profile.
+fn profile_of(spec: AgentSpec, now: u64) -> Result<AgentProfile, GateError> {
+    let invalid = |m: String| GateError::new(ErrorCode::AgentInvalid, m);
+    AgentProfile::validate_name(&spec.name)
+        .map_err(|e| invalid(format!("invalid agent profile name `{}`: {e}", spec.name)))?;
+    if spec.operations.is_empty() {
+        return Err(invalid(
+            "an agent profile needs at least one operation".into(),
+        ));
+    }
+    if let ProjectScope::Only(set) = &spec.projects {
+        for p in set {
+            kovra_core::coord::validate_name(p)
+                .map_err(|e| invalid(format!("invalid project name `{p}`: {e}")))?;
+        }
+    }
+    let egress = match spec.egress {
+        EgressPolicy::Domains(list) => EgressPolicy::Domains(
+            list.iter()
+                .map(|d| kovra_core::agent::validate_domain(d).map_err(&invalid))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other,
+    };
+    let value_injections = spec
+        .value_injections
+        .iter()
+        .map(|e| AgentProfile::parse_value_injection(e).map_err(&invalid))
+        .collect::<Result<_, _>>()?;
+    let expires = match spec.ttl_secs {
+        Some(0) => return Err(invalid("--ttl must be positive".into())),
+        Some(t) if t > MAX_TTL_SECS => {
+            return Err(invalid(
+                "--ttl is at most a year; revoke and recreate to go longer".into(),
+            ));
+        }
+        Some(t) => Some(now + t),
+        None => None,
+    };
+    Ok(AgentProfile {
+        name: spec.name,
+        scope: Scope {
+            operations: spec.operations,
+            projects: spec.projects,
+            global: spec.global,
+            environments: spec.environments,
+        },
+        egress,
+        value_injections,
+        created: now,
+        expires,
+        egress_port: spec.egress_port,
+    })
+}
+
+impl Gate<'_> {
+    fn profiles(&mut self) -> Result<BTreeMap<String, AgentProfile>, GateError> {
+        Ok(system::load(self.store, &record()?, "agent profiles")?.unwrap_or_default())
+    }
+
+    fn save_profiles(
+        &mut self,
+        profiles: &BTreeMap<String, AgentProfile>,
+        audit: kovra_core::audit::AuditEntry,
+    ) -> Result<(), GateError> {
+        system::save(
+            self.store,
+            &record()?,
+            "agent profiles (kovra agent create)",
+            None,
+            profiles,
+            audit,
+        )?;
+        *self.profiles_cache = Some(Arc::new(
+            profiles
+                .iter()
+                .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
+                .collect(),
+        ));
+        Ok(())
+    }
+
+    pub(super) fn agent_create(&mut self, spec: AgentSpec) -> Result<Reply, GateError> {
+        let replace = spec.replace;
+        let profile = profile_of(spec, store::now())?;
+        self.vault_gate(
+            policy::VaultOperation::CreateAgent {
+                widens: profile.widens(),
+            },
+            "agent-create",
+        )?;
+        let mut all = self.profiles()?;
+        if all.contains_key(&profile.name) && !replace {
+            return Err(GateError::new(
+                ErrorCode::AgentExists,
+                format!("an agent profile named `{}` exists", profile.name),
+            ));
+        }
+        let mut audit = self
+            .info
+            .entry("agent-create", None, Some(&VaultName::System), "allow");
+        audit.detail = Some(format!(
+            "{}: operations {}, egress {}{}",
+            profile.name,
+            profile
+                .scope
+                .operations
+                .iter()
+                .map(|o| format!("{o:?}").to_lowercase())
+                .collect::<Vec<_>>()
+                .join(","),
+            profile.egress.describe(),
+            if profile.value_injections.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", values for {}",
+                    profile
+                        .value_injections
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            }
+        ));
+        all.insert(profile.name.clone(), profile.clone());
+        self.save_profiles(&all, audit)?;
+        self.daemon.agents.open(&profile.name).map_err(|e| {
+            GateError::new(
+                ErrorCode::IoError,
+                format!("the profile was saved, but its socket could not be opened: {e}"),
+            )
+        })?;
+        Ok(Reply::Agents {
+            agents: vec![self.daemon.agent_view(&profile)],
+        })
+    }
+
+    pub(super) fn agent_list(&mut self) -> Result<Reply, GateError> {
+        self.vault_gate(policy::VaultOperation::ReadAgents, "agent-list")?;
+        let all = self.profiles()?;
+        // Under a profile, only itself.
+        let mine = self.info.agent.as_ref().map(|p| p.name.clone());
+        Ok(Reply::Agents {
+            agents: all
+                .values()
+                .filter(|p| mine.as_ref().is_none_or(|m| *m == p.name))
+                .map(|p| self.daemon.agent_view(p))
+                .collect(),
+        })
+    }
+
+    pub(super) fn agent_revoke(&mut self, name: &str) -> Result<Reply, GateError> {
+        self.vault_gate(policy::VaultOperation::RevokeAgent, "agent-revoke")?;
+        let mut all = self.profiles()?;
+        if all.remove(name).is_none() {
+            return Err(GateError::new(
+                ErrorCode::AgentUnknown,
+                format!("no agent profile named `{name}`"),
+            ));
+        }
+        let mut audit = self
+            .info
+            .entry("agent-revoke", None, Some(&VaultName::System), "allow");
+        audit.detail = Some(name.to_string());
+        self.save_profiles(&all, audit)?;
+        self.daemon.agents.close(name);
+        Ok(Reply::Done {
+            message: format!("agent profile {name} revoked; its socket is closed"),
+        })
+    }
+
+    /// The profile named `name`, for a sandbox or a setup; `agent-unknown` if none.
+    pub(super) fn profile_named(&mut self, name: &str) -> Result<AgentProfile, GateError> {
+        let now = store::now();
+        match self.profiles()?.remove(name) {
+            Some(p) if p.expired(now) => Err(GateError::new(
+                ErrorCode::AgentRevoked,
+                format!("agent profile `{name}` expired"),
+            )),
+            Some(p) => Ok(p),
+            None => Err(GateError::new(
+                ErrorCode::AgentUnknown,
+                format!("no agent profile named `{name}`"),
+            )
+            .hint("create it with `kovra agent create NAME`")),
+        }
+    }
+}
