@@ -220,7 +220,8 @@ pub enum Command {
     /// Inside a sandbox: bridge the egress proxy and start the command (used by `sandbox`).
     #[command(name = "sandbox-init", hide = true)]
     SandboxInit(crate::cli_agent::SandboxInitArgs),
-    /// Wire this directory for an MCP client: vault, project, .mcp.json, CLAUDE.md, hooks.
+    /// Wire this directory for MCP clients: vault, project, each client's MCP config and
+    /// instructions file, Claude Code's hooks (docs/setup.md).
     Setup {
         /// Environments the agent may address (comma list or `*`; default: non-production).
         #[arg(long)]
@@ -234,6 +235,21 @@ pub enum Command {
         /// Show what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The clients to wire (repeatable, or a comma list; default: claude-code).
+        #[arg(long = "client", value_name = "CLIENT", value_delimiter = ',')]
+        clients: Vec<SetupClient>,
+        /// The agent profile the clients run as (default: CLIENT-PROJECT, e.g. claude-code-shop).
+        #[arg(long, value_name = "NAME")]
+        agent: Option<String>,
+        /// Turn on Claude Code's sandbox for its Bash tool: kovra's files and socket, ~/.ssh,
+        /// ~/.gnupg, ~/.aws and the project's .env files unreadable, the network only
+        /// through the agent's kovra proxy.
+        #[arg(long)]
+        sandbox: bool,
+        /// With --sandbox: also write the same rules as a settings file for Anthropic's
+        /// sandbox runtime (`srt --settings FILE`).
+        #[arg(long, value_name = "FILE", requires = "sandbox")]
+        srt_settings: Option<PathBuf>,
         #[command(flatten)]
         passphrase: PassphraseSource,
     },
@@ -505,6 +521,24 @@ pub struct DaemonArgs {
 pub enum DaemonCommand {
     /// Lock and stop the running daemon.
     Stop,
+}
+
+/// An MCP client `kovra setup` can wire (`commands/setup/clients.rs` says where each one's
+/// files are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SetupClient {
+    /// Claude Code: .mcp.json, CLAUDE.md, .claude/settings.json.
+    ClaudeCode,
+    /// Cursor: .cursor/mcp.json, .cursor/rules/kovra.mdc.
+    Cursor,
+    /// Codex CLI: .codex/config.toml, AGENTS.md.
+    Codex,
+    /// Gemini CLI: .gemini/settings.json, GEMINI.md.
+    Gemini,
+    /// VS Code: .vscode/mcp.json, .github/copilot-instructions.md.
+    Vscode,
+    /// Windsurf: ~/.codeium/windsurf/mcp_config.json, .windsurf/rules/kovra.md.
+    Windsurf,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

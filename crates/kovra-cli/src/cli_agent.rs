@@ -13,6 +13,16 @@ pub enum AgentCommand {
     List,
     /// Revoke a profile: its socket closes and every request on it is refused.
     Revoke { name: String },
+    /// The profile's placeholders for `.env.refs`, as dotenv lines (nothing secret: each
+    /// works only through kovra's proxy, towards its provider, while the vault is unlocked).
+    Env {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        refs: Option<PathBuf>,
+        /// Substituted for `${ENV}` in coordinates.
+        #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+        env_name: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +72,12 @@ pub struct SandboxArgs {
     /// Show the bubblewrap command line instead of running it.
     #[arg(long)]
     pub dry_run: bool,
+    /// The refs file whose pinned lines become placeholders inside (default ./.env.refs).
+    #[arg(long, value_name = "FILE")]
+    pub refs: Option<PathBuf>,
+    /// Substituted for `${ENV}` in coordinates.
+    #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+    pub env_name: Option<String>,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,

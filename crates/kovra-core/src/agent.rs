@@ -101,6 +101,10 @@ pub struct AgentProfile {
     /// name a proxy port, like Claude Code's); `None` when the profile has none.
     #[serde(default)]
     pub egress_port: Option<u16>,
+    /// Hex of 32 random bytes: the profile's placeholders are derived from it, so they stay
+    /// the same for the profile's life and die with it.
+    #[serde(default)]
+    pub placeholder_seed: String,
 }
 
 impl AgentProfile {
@@ -180,6 +184,7 @@ mod tests {
             created: 0,
             expires: None,
             egress_port: None,
+            placeholder_seed: String::new(),
         }
     }
 

@@ -34,6 +34,13 @@ pub struct Challenge {
     pub answer: Box<ProofOptions>,
 }
 
+/// For the daemon's log: the code and message (which never hold a value).
+impl std::fmt::Display for GateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
 impl GateError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         GateError {

@@ -31,6 +31,7 @@ use crate::os::Peer;
 use crate::proof::Challenges;
 
 mod agent;
+mod agent_grant;
 mod approval;
 mod broker;
 mod challenge;
@@ -73,6 +74,9 @@ pub struct Daemon {
     broker: std::sync::OnceLock<Result<kovra_broker::Broker, String>>,
     /// The agent profiles' sockets.
     agents: crate::agents::AgentSockets,
+    /// Each profile's grant id and proxy credential, stable for the daemon's life (sockets
+    /// bound to a grant outlive a lock and an unlock).
+    grant_ids: Mutex<std::collections::HashMap<String, (u64, zeroize::Zeroizing<String>)>>,
 }
 
 struct Inner {
@@ -93,6 +97,8 @@ struct Inner {
     passphrase_proofs: bool,
     /// The agent profiles sealed in the vault, while unlocked.
     profiles: Option<std::sync::Arc<agent::Profiles>>,
+    /// The profiles' grants on the egress proxy (values included), while unlocked.
+    grants: std::collections::HashMap<String, agent_grant::ProfileGrant>,
 }
 
 /// What the kernel told us about the caller.
@@ -208,10 +214,12 @@ impl Daemon {
                 registry: None,
                 passphrase_proofs: true,
                 profiles: None,
+                grants: std::collections::HashMap::new(),
             })),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
             agents: crate::agents::AgentSockets::new(paths_agents),
+            grant_ids: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -314,6 +322,8 @@ impl Daemon {
         inner.approvals.clear();
         inner.registry = None;
         inner.profiles = None;
+        // Dropping a grant unregisters it: the proxy forgets its values.
+        inner.grants.clear();
     }
 
     /// Handle one request. Returns the reply, a delay to apply before sending it (the
@@ -547,6 +557,7 @@ impl Daemon {
                     program_sha: None,
                     passphrase_proofs: inner.passphrase_proofs,
                     profiles_cache: &mut inner.profiles,
+                    grants: &mut inner.grants,
                 };
                 gate.program_sha = gate
                     .program
@@ -604,8 +615,36 @@ impl Daemon {
     }
 }
 
+/// Whether a request may change what an agent profile's grant serves (a value, a pin, a
+/// record's sensitivity, the registry).
+fn changes_grants(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Add { .. }
+            | Request::Set { .. }
+            | Request::Generate { .. }
+            | Request::Edit { .. }
+            | Request::Remove { .. }
+            | Request::Rollback { .. }
+            | Request::Bind { .. }
+            | Request::Receive { .. }
+            | Request::ProviderAdd { .. }
+            | Request::ProviderRemove { .. }
+            | Request::RotateKey { .. }
+    )
+}
+
 impl Gate<'_> {
     fn run(mut self, request: Request) -> (Result<Reply, GateError>, Option<Plan>) {
+        let refresh = changes_grants(&request);
+        let (result, plan) = self.route(request);
+        if refresh && result.is_ok() && !self.grants.is_empty() {
+            self.refresh_grants();
+        }
+        (result, plan)
+    }
+
+    fn route(&mut self, request: Request) -> (Result<Reply, GateError>, Option<Plan>) {
         let result = match request {
             Request::Run(run) => {
                 return match self.prepare_run(*run) {
@@ -628,8 +667,27 @@ impl Gate<'_> {
             Request::AgentCreate { spec, .. } => self.agent_create(*spec),
             Request::AgentList => self.agent_list(),
             Request::AgentRevoke { name } => self.agent_revoke(&name),
-            Request::SandboxOpen { agent } => {
-                return match self.sandbox_open(&agent) {
+            Request::AgentEnv {
+                agent,
+                refs,
+                refs_path,
+                env_name,
+            } => self.agent_env(
+                &agent,
+                refs.as_deref(),
+                refs_path.as_deref(),
+                env_name.as_deref(),
+            ),
+            Request::SandboxOpen {
+                agent,
+                refs,
+                refs_path,
+                env_name,
+            } => {
+                let refs = refs
+                    .as_deref()
+                    .map(|t| (t, refs_path.as_deref().unwrap_or(".env.refs")));
+                return match self.sandbox_open(&agent, refs, env_name.as_deref()) {
                     Ok((grant, ticket)) => (
                         Ok(Reply::SandboxReady(Box::new(grant))),
                         Some(Plan::Sandbox(Box::new(ticket))),

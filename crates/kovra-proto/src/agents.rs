@@ -79,4 +79,7 @@ pub struct SandboxGrant {
     pub read_only: Vec<String>,
     /// Paths the sandbox hides: the vault home, the daemon's socket directory.
     pub hidden: Vec<String>,
+    /// Refs variables the sandbox's environment does not get (and why).
+    #[serde(default)]
+    pub skipped: Vec<String>,
 }

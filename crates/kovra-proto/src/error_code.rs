@@ -181,6 +181,7 @@ catalogue! {
     SenderUnknown = "sender-unknown", 5, Some("compare the fingerprint with the sender, then receive again at a terminal or with --accept-sender FINGERPRINT");
     SetupFailed = "setup-failed", 1, None;
     SetupInvalidJson = "setup-invalid-json", 1, Some("fix the file (or move it away), then run `kovra setup` again");
+    SetupInvalidToml = "setup-invalid-toml", 1, Some("fix the file (or move it away), then run `kovra setup` again");
     StdoutClosed = "stdout-closed", 0, None;
     DiskFull = "disk-full", 1, Some("free space on the disk that holds the vault (`df` on the kovra home), then retry; nothing was written");
     VaultBusy = "vault-busy", 1, Some("another process has the vault database open and locked (sqlite3, a backup or sync tool): close it, then retry");

@@ -308,6 +308,24 @@ pub enum Request {
     /// and the connection stays open for the sandbox's life.
     SandboxOpen {
         agent: String,
+        /// The project's `.env.refs` (text and path): its pinned lines become placeholders
+        /// in the sandbox's environment.
+        #[serde(default)]
+        refs: Option<String>,
+        #[serde(default)]
+        refs_path: Option<String>,
+        #[serde(default)]
+        env_name: Option<String>,
+    },
+    /// A profile's placeholders for a refs file (`kovra agent env`): nothing secret.
+    AgentEnv {
+        agent: String,
+        #[serde(default)]
+        refs: Option<String>,
+        #[serde(default)]
+        refs_path: Option<String>,
+        #[serde(default)]
+        env_name: Option<String>,
     },
     /// Refuse one parked request.
     Deny {
@@ -815,4 +833,13 @@ pub enum Reply {
         agents: Vec<crate::AgentView>,
     },
     SandboxReady(Box<crate::SandboxGrant>),
+    /// `NAME=placeholder` lines of a profile, and the lines it does not serve.
+    AgentEnv {
+        agent: String,
+        variables: Vec<(String, String)>,
+        skipped: Vec<String>,
+        /// Where programs send their requests (the profile's port), if it has one.
+        #[serde(default)]
+        egress_port: Option<u16>,
+    },
 }

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use ca::new_ca;
-pub use placeholder::mint_placeholder;
+pub use placeholder::{derive_placeholder, mint_placeholder};
 
 pub use kovra_broker::TestUpstream;
 use kovra_broker::registry::Provider;

@@ -6,6 +6,32 @@ use kovra_broker::registry::PlaceholderSpec;
 /// uniformly from the charset. Rejection sampling keeps every character equally likely
 /// (a modulo would favour the alphabet's first letters).
 pub fn mint_placeholder(spec: &PlaceholderSpec) -> String {
+    shaped(spec, fill)
+}
+
+/// The same shape, drawn from `seed` and `label` instead of the system generator: an agent
+/// profile's placeholders stay the same across unlocks and restarts (so a file may hold
+/// them), and differ between profiles and records. HMAC-SHA-256 in counter mode; a holder of
+/// the placeholder learns nothing of the seed.
+pub fn derive_placeholder(spec: &PlaceholderSpec, seed: &[u8], label: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut counter: u32 = 0;
+    shaped(spec, |buf: &mut [u8]| {
+        for chunk in buf.chunks_mut(32) {
+            let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(seed) else {
+                // HMAC takes keys of any length; unreachable.
+                std::process::abort();
+            };
+            mac.update(label.as_bytes());
+            mac.update(&counter.to_be_bytes());
+            counter = counter.wrapping_add(1);
+            let out = mac.finalize().into_bytes();
+            chunk.copy_from_slice(&out[..chunk.len()]);
+        }
+    })
+}
+
+fn shaped(spec: &PlaceholderSpec, mut fill: impl FnMut(&mut [u8])) -> String {
     let alphabet = spec.charset.alphabet();
     let n = alphabet.len();
     // The largest multiple of `n` that fits in a byte: bytes at or above it are redrawn.
@@ -59,6 +85,30 @@ mod tests {
             let rest = a.strip_prefix("sk-").unwrap();
             assert!(rest.bytes().all(|c| charset.alphabet().contains(&c)), "{a}");
         }
+    }
+
+    #[test]
+    fn derived_placeholders_are_stable_per_seed_and_label() {
+        let spec = PlaceholderSpec {
+            prefix: "sk-".into(),
+            length: 40,
+            ..PlaceholderSpec::default()
+        };
+        let a = derive_placeholder(&spec, b"seed-one", "secret:dev/openai/key");
+        assert_eq!(
+            a,
+            derive_placeholder(&spec, b"seed-one", "secret:dev/openai/key")
+        );
+        assert_ne!(
+            a,
+            derive_placeholder(&spec, b"seed-two", "secret:dev/openai/key")
+        );
+        assert_ne!(
+            a,
+            derive_placeholder(&spec, b"seed-one", "secret:dev/openai/other")
+        );
+        assert_eq!(a.len(), 43);
+        assert!(a.starts_with("sk-"));
     }
 
     #[test]

@@ -20,6 +20,31 @@ pub fn run(s: &mut Session, cmd: AgentCommand, out: &Renderer) -> Result<(), Cli
         }
         AgentCommand::List => out.reply(&s.call(Request::AgentList)?),
         AgentCommand::Revoke { name } => out.reply(&s.call(Request::AgentRevoke { name })?),
+        AgentCommand::Env {
+            name,
+            refs,
+            env_name,
+        } => {
+            let (refs, refs_path) = optional_refs(refs)?;
+            out.reply(&s.call(Request::AgentEnv {
+                agent: name,
+                refs,
+                refs_path,
+                env_name,
+            })?)
+        }
+    }
+}
+
+/// The refs file named, or `./.env.refs` when there is one (none is not an error).
+pub fn optional_refs(
+    path: Option<std::path::PathBuf>,
+) -> Result<(Option<String>, Option<String>), CliError> {
+    let explicit = path.is_some();
+    match super::run::read_refs(path) {
+        Ok((text, path)) => Ok((Some(text), Some(path))),
+        Err(e) if !explicit && e.code == ErrorCode::RefsMissing => Ok((None, None)),
+        Err(e) => Err(e),
     }
 }
 

@@ -84,3 +84,26 @@ pub fn agents(list: &[AgentView]) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// Dotenv lines on stdout (placeholders are no secrets); what was left out on stderr.
+pub fn agent_env(
+    variables: &[(String, String)],
+    skipped: &[String],
+    egress_port: Option<u16>,
+) -> Result<(), CliError> {
+    for (k, v) in variables {
+        line(&format!("{k}={v}"))?;
+    }
+    for why in skipped {
+        eprintln!("kovra: no placeholder for {why}");
+    }
+    match egress_port {
+        Some(p) => eprintln!(
+            "kovra: these work through kovra's proxy at http://127.0.0.1:{p} (HTTPS_PROXY), towards each record's provider only"
+        ),
+        None => eprintln!(
+            "kovra: these work inside `kovra sandbox`, or with a profile egress port (`kovra agent create --egress-port 0 --replace`)"
+        ),
+    }
+    Ok(())
+}

@@ -207,6 +207,12 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
         Reply::Shared { package_id, .. } => Err(super::unprintable_package(package_id)),
         Reply::TwoFactorState { state } => line(&format!("two-factor: {state}")),
         Reply::Agents { agents } => super::agents::agents(agents),
+        Reply::AgentEnv {
+            variables,
+            skipped,
+            egress_port,
+            ..
+        } => super::agents::agent_env(variables, skipped, *egress_port),
         // Consumed by `kovra sandbox`, never shown.
         Reply::SandboxReady(_) => Ok(()),
         Reply::TwoFactorSetup { uri } => two_factor_setup(uri.expose()),

@@ -20,6 +20,7 @@ mod peer;
 mod proof;
 mod run;
 mod setup;
+mod setup_clients;
 mod sharing;
 mod tamper;
 mod totp;

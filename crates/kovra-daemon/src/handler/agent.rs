@@ -78,6 +78,7 @@ impl Daemon {
                 created: 0,
                 expires: None,
                 egress_port: None,
+                placeholder_seed: String::new(),
             };
             return Ok((Some(Arc::new(stub)), nothing()));
         };
@@ -98,8 +99,56 @@ impl Daemon {
         }
     }
 
-    /// After an unlock (or init): read the sealed profiles and serve exactly their sockets.
-    pub(super) fn load_profiles(&self, inner: &mut Inner) {
+    /// Profile `name`'s grant id and proxy credential: made once, kept for the daemon's life.
+    pub(super) fn grant_id(
+        &self,
+        name: &str,
+        host: &super::egress::EgressHost,
+    ) -> (u64, zeroize::Zeroizing<String>) {
+        let mut ids = self.grant_ids.lock().unwrap_or_else(|p| p.into_inner());
+        let (id, token) = ids
+            .entry(name.to_string())
+            .or_insert_with(|| host.new_grant());
+        (*id, token.clone())
+    }
+
+    /// A gate for the daemon's own work after an unlock (no request, no proof).
+    fn internal_gate<R>(
+        &self,
+        inner: &mut Inner,
+        info: &super::Info,
+        work: impl FnOnce(&mut Gate<'_>) -> R,
+    ) -> Option<R> {
+        let store = inner.store.as_mut()?;
+        let mut gate = Gate {
+            daemon: self,
+            store,
+            challenges: &mut inner.challenges,
+            approvals: &mut inner.approvals,
+            facts: Vec::new(),
+            failures: &mut inner.failures,
+            info,
+            digest: [0u8; 32],
+            presence: policy::Presence::None,
+            project: None,
+            allowlisted: false,
+            totp_params: None,
+            registry: None,
+            registry_cache: &mut inner.registry,
+            pin_target: None,
+            new_pin: None,
+            program: None,
+            program_sha: None,
+            passphrase_proofs: inner.passphrase_proofs,
+            profiles_cache: &mut inner.profiles,
+            grants: &mut inner.grants,
+        };
+        Some(work(&mut gate))
+    }
+
+    /// After an unlock (or init): read the sealed profiles and serve exactly their sockets,
+    /// and the grants of those with an egress port or a sandbox still running.
+    pub(super) fn load_profiles(&self, inner: &mut Inner, info: &super::Info) {
         let Some(store) = inner.store.as_mut() else {
             return;
         };
@@ -120,8 +169,21 @@ impl Daemon {
             .filter(|p| !p.expired(now))
             .map(|p| p.name.clone())
             .collect();
+        let serving: Vec<Arc<AgentProfile>> = profiles
+            .values()
+            .filter(|p| live.contains(&p.name))
+            .filter(|p| p.egress_port.is_some() || self.agents.activity(&p.name).sandboxes > 0)
+            .cloned()
+            .collect();
         inner.profiles = Some(Arc::new(profiles));
         self.agents.reconcile(&live);
+        self.internal_gate(inner, info, |gate| {
+            for p in &serving {
+                if let Err(e) = gate.refresh_grant(p) {
+                    tracing::warn!(agent = %p.name, error = %e, "cannot serve the profile's grant");
+                }
+            }
+        });
     }
 
     pub(super) fn agent_view(&self, p: &AgentProfile) -> AgentView {
@@ -140,6 +202,25 @@ impl Daemon {
             sandboxes: activity.sandboxes,
         }
     }
+}
+
+fn random_seed() -> Result<[u8; 32], GateError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| {
+        GateError::new(
+            ErrorCode::Internal,
+            format!("the system random generator failed: {e}"),
+        )
+    })?;
+    Ok(seed)
+}
+
+/// A loopback port free now, for a profile's egress (kept for the profile's life).
+fn free_port() -> Result<u16, GateError> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| GateError::new(ErrorCode::IoError, format!("no free loopback port: {e}")))
 }
 
 /// A spec checked and turned into a profile.
@@ -194,6 +275,7 @@ fn profile_of(spec: AgentSpec, now: u64) -> Result<AgentProfile, GateError> {
         created: now,
         expires,
         egress_port: spec.egress_port,
+        placeholder_seed: String::new(),
     })
 }
 
@@ -234,11 +316,20 @@ impl Gate<'_> {
             "agent-create",
         )?;
         let mut all = self.profiles()?;
-        if all.contains_key(&profile.name) && !replace {
-            return Err(GateError::new(
-                ErrorCode::AgentExists,
-                format!("an agent profile named `{}` exists", profile.name),
-            ));
+        let mut profile = profile;
+        match all.get(&profile.name) {
+            Some(_) if !replace => {
+                return Err(GateError::new(
+                    ErrorCode::AgentExists,
+                    format!("an agent profile named `{}` exists", profile.name),
+                ));
+            }
+            // Replacing keeps the placeholders (files may hold them).
+            Some(old) => profile.placeholder_seed = old.placeholder_seed.clone(),
+            None => profile.placeholder_seed = hex::encode(random_seed()?),
+        }
+        if profile.egress_port == Some(0) {
+            profile.egress_port = Some(free_port()?);
         }
         let mut audit = self
             .info
@@ -276,6 +367,9 @@ impl Gate<'_> {
                 format!("the profile was saved, but its socket could not be opened: {e}"),
             )
         })?;
+        if profile.egress_port.is_some() || self.grants.contains_key(&profile.name) {
+            self.refresh_grant(&profile)?;
+        }
         Ok(Reply::Agents {
             agents: vec![self.daemon.agent_view(&profile)],
         })
@@ -309,9 +403,71 @@ impl Gate<'_> {
             .entry("agent-revoke", None, Some(&VaultName::System), "allow");
         audit.detail = Some(name.to_string());
         self.save_profiles(&all, audit)?;
+        self.grants.remove(name);
         self.daemon.agents.close(name);
         Ok(Reply::Done {
             message: format!("agent profile {name} revoked; its socket is closed"),
+        })
+    }
+
+    /// Give profile `name` a placeholder seed (sealed with the profile) and return it.
+    pub(super) fn seed_profile(&mut self, name: &str) -> Result<Vec<u8>, GateError> {
+        let seed = random_seed()?;
+        let mut all = self.profiles()?;
+        if let Some(p) = all.get_mut(name) {
+            p.placeholder_seed = hex::encode(seed);
+        }
+        let mut audit = self
+            .info
+            .entry("agent-seed", None, Some(&VaultName::System), "ok");
+        audit.detail = Some(name.to_string());
+        self.save_profiles(&all, audit)?;
+        Ok(seed.to_vec())
+    }
+
+    /// Rebuild every live grant after a change to records (a value, a pin, a sensitivity).
+    pub(super) fn refresh_grants(&mut self) {
+        let names: Vec<String> = self.grants.keys().cloned().collect();
+        for name in names {
+            match self.profile_named(&name) {
+                Ok(p) => {
+                    if let Err(e) = self.refresh_grant(&p) {
+                        tracing::warn!(agent = %name, error = %e, "cannot refresh the profile's grant");
+                        self.grants.remove(&name);
+                    }
+                }
+                Err(_) => {
+                    self.grants.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// `kovra agent env NAME`: the profile's placeholders for a refs file.
+    pub(super) fn agent_env(
+        &mut self,
+        agent: &str,
+        refs: Option<&str>,
+        refs_path: Option<&str>,
+        env_name: Option<&str>,
+    ) -> Result<Reply, GateError> {
+        self.vault_gate(policy::VaultOperation::ReadAgents, "agent-env")?;
+        if let Some(mine) = &self.info.agent
+            && mine.name != agent
+        {
+            return Err(GateError::new(
+                ErrorCode::AgentUnknown,
+                format!("no agent profile named `{agent}`"),
+            ));
+        }
+        let profile = self.profile_named(agent)?;
+        let refs = refs.map(|t| (t, refs_path.unwrap_or(".env.refs")));
+        let env = self.grant_env(&profile, refs, env_name)?;
+        Ok(Reply::AgentEnv {
+            agent: profile.name,
+            variables: env.variables,
+            skipped: env.skipped,
+            egress_port: profile.egress_port,
         })
     }
 

@@ -71,6 +71,29 @@ impl EgressHost {
         (id, token)
     }
 
+    /// Tell the judge how an agent profile's grant `id` was decided: each swap is decided
+    /// again, under the profile, as it happens.
+    pub(super) fn judge_profile(
+        &self,
+        id: u64,
+        scope: Scope,
+        agent: &str,
+        lines: HashMap<String, LineFacts>,
+    ) {
+        lock(&self.judge.runs).insert(
+            id,
+            JudgeRun {
+                scope,
+                origin: Origin::Agent,
+                presence: Presence::None,
+                pid: 0,
+                exe: Some(format!("agent profile {agent}")),
+                lines,
+                audited: HashSet::new(),
+            },
+        );
+    }
+
     /// The variables that route a process through the proxy with `token` and make it trust
     /// kovra's CA, then the base-URL variables.
     pub(super) fn route_env(
@@ -111,12 +134,12 @@ impl Drop for EgressTicket {
 }
 
 /// The facts one placeholder line was decided with, kept to decide each swap the same way.
-struct LineFacts {
-    vault: VaultName,
-    env: String,
-    production: bool,
-    record: RecordFacts,
-    pinned: String,
+pub(super) struct LineFacts {
+    pub(super) vault: VaultName,
+    pub(super) env: String,
+    pub(super) production: bool,
+    pub(super) record: RecordFacts,
+    pub(super) pinned: String,
 }
 
 /// The placeholders one run was issued, and the facts each was decided with.

@@ -112,6 +112,8 @@ pub(super) struct Gate<'a> {
     pub(super) passphrase_proofs: bool,
     /// The daemon's copy of the agent profiles, replaced when they change.
     pub(super) profiles_cache: &'a mut Option<std::sync::Arc<super::agent::Profiles>>,
+    /// The agent profiles' live grants on the egress proxy.
+    pub(super) grants: &'a mut std::collections::HashMap<String, super::agent_grant::ProfileGrant>,
 }
 
 impl Gate<'_> {

@@ -112,7 +112,7 @@ impl Daemon {
         Self::passphrase_accepted(inner, info, unattended);
         let note = Self::unattended_note(inner, &mut store);
         inner.store = Some(store);
-        self.load_profiles(inner);
+        self.load_profiles(inner, info);
         Ok(Reply::Done {
             message: format!("vault {id} created and unlocked{note}"),
         })
@@ -176,7 +176,7 @@ impl Daemon {
                 Self::passphrase_accepted(inner, info, unattended);
                 let note = Self::unattended_note(inner, &mut store);
                 inner.store = Some(store);
-                self.load_profiles(inner);
+                self.load_profiles(inner, info);
                 Ok(Reply::Done {
                     message: format!("vault unlocked{note}"),
                 })

@@ -9,15 +9,15 @@ use kovra_core::policy;
 use kovra_proto::{ErrorCode, SandboxGrant};
 
 use super::Gate;
-use super::egress::EgressTicket;
 use crate::error::GateError;
 
-/// A running sandbox's hold on the proxy: dropped when `kovra sandbox` disconnects.
+/// A running sandbox's hold on the proxy: dropped when `kovra sandbox` disconnects. The
+/// egress socket is bound to the profile's grant, which the vault's lock suspends and the
+/// next unlock restores under the same id.
 pub struct SandboxTicket {
     /// The profile, for `kovra status --agents`.
     pub agent: String,
     _listener: kovra_proxy::Bound,
-    _egress: EgressTicket,
 }
 
 /// The proxy's form of a profile's egress policy.
@@ -35,6 +35,8 @@ impl Gate<'_> {
     pub(super) fn sandbox_open(
         &mut self,
         agent: &str,
+        refs: Option<(&str, &str)>,
+        env_name: Option<&str>,
     ) -> Result<(SandboxGrant, SandboxTicket), GateError> {
         self.vault_gate(policy::VaultOperation::ReadAgents, "sandbox-open")?;
         let profile = self.profile_named(agent)?;
@@ -45,38 +47,24 @@ impl Gate<'_> {
                 format!("the agent socket of `{agent}` cannot be opened: {e}"),
             )
         })?;
-        let host = daemon.egress_host(|| self.egress_ca())?;
-        let (id, token) = host.new_grant();
-        let env = host
-            .route_env(&token, Vec::new())
-            .into_iter()
-            .map(|(k, v)| (k, v.to_string()))
-            .collect();
-        host.proxy.register(kovra_proxy::RunGrant {
-            id,
-            token,
-            egress: proxy_egress(&profile.egress),
-            swaps: Vec::new(),
-        });
-        let ticket_egress = EgressTicket {
-            host: host.clone(),
-            id,
-        };
+        let granted = self.grant_env(&profile, refs, env_name)?;
         let dir = daemon.agents.dir_of(&profile.name);
-        let egress_socket = format!("egress-{id}.sock");
-        let listener = host
+        let egress_socket = format!("egress-{}.sock", unique());
+        let listener = granted
+            .host
             .proxy
-            .listen_unix(&dir.join(&egress_socket), id)
+            .listen_unix(&dir.join(&egress_socket), granted.id)
             .map_err(|e| GateError::new(ErrorCode::SandboxUnavailable, e.to_string()))?;
         let mut audit = self
             .info
             .entry("sandbox-open", None, Some(&VaultName::System), "allow");
         audit.agent = Some(profile.name.clone());
         audit.detail = Some(format!(
-            "{}: egress {} through {}",
+            "{}: egress {} through {}; {} placeholder variable(s)",
             profile.name,
             profile.egress.describe(),
-            socket.display()
+            socket.display(),
+            granted.variables.len()
         ));
         self.store.audit(audit)?;
         let paths = &daemon.paths;
@@ -84,22 +72,31 @@ impl Gate<'_> {
         if let Some(dir) = paths.socket.parent() {
             hidden.push(dir.display().to_string());
         }
+        let mut env = granted.routes;
+        env.extend(granted.variables);
         let grant = SandboxGrant {
             agent: profile.name.clone(),
             socket_dir: dir.display().to_string(),
             egress_socket,
-            proxy_port: host.proxy.addr().port(),
+            proxy_port: granted.host.proxy.addr().port(),
             env,
-            read_only: vec![host.bundle.display().to_string()],
+            read_only: vec![granted.host.bundle.display().to_string()],
             hidden,
+            skipped: granted.skipped,
         };
         Ok((
             grant,
             SandboxTicket {
                 agent: profile.name,
                 _listener: listener,
-                _egress: ticket_egress,
             },
         ))
     }
+}
+
+/// A name no other sandbox of this daemon uses.
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

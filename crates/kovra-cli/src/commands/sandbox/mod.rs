@@ -37,6 +37,16 @@ pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
         unavailable("bubblewrap (`bwrap`) is not installed, so kovra cannot build a sandbox; the command was not started".into())
     })?;
     let name = args.agent.clone().unwrap_or_else(|| DEFAULT_AGENT.into());
+    let (refs, refs_path) = super::agent::optional_refs(args.refs.clone())?;
+    let open = |s: &mut Session, name: &str| {
+        open(
+            s,
+            name,
+            refs.clone(),
+            refs_path.clone(),
+            args.env_name.clone(),
+        )
+    };
     let grant = match open(s, &name) {
         Err(e) if e.code == ErrorCode::AgentUnknown && args.agent.is_none() => {
             s.call(Request::AgentCreate {
@@ -91,11 +101,25 @@ pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
     })
 }
 
-fn open(s: &mut Session, name: &str) -> Result<SandboxGrant, CliError> {
+fn open(
+    s: &mut Session,
+    name: &str,
+    refs: Option<String>,
+    refs_path: Option<String>,
+    env_name: Option<String>,
+) -> Result<SandboxGrant, CliError> {
     match s.call(Request::SandboxOpen {
         agent: name.to_string(),
+        refs,
+        refs_path,
+        env_name,
     })? {
-        Reply::SandboxReady(grant) => Ok(*grant),
+        Reply::SandboxReady(grant) => {
+            for why in &grant.skipped {
+                eprintln!("kovra: sandbox: no placeholder for {why}");
+            }
+            Ok(*grant)
+        }
         _ => Err(CliError::new(
             ErrorCode::Internal,
             "the daemon answered the sandbox request with something else",

@@ -106,6 +106,12 @@ pub(super) enum ReplyDoc<'a> {
     Agents {
         agents: &'a [kovra_proto::AgentView],
     },
+    AgentEnv {
+        agent: &'a str,
+        variables: &'a [(String, String)],
+        skipped: &'a [String],
+        egress_port: Option<u16>,
+    },
     /// Never printed: `reply` writes these itself, and `Renderer::show` refuses a package.
     #[serde(skip)]
     Unprinted,
@@ -231,6 +237,17 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             },
             Reply::TwoFactorState { state } => ReplyDoc::TwoFactorState { state },
             Reply::Agents { agents } => ReplyDoc::Agents { agents },
+            Reply::AgentEnv {
+                agent,
+                variables,
+                skipped,
+                egress_port,
+            } => ReplyDoc::AgentEnv {
+                agent,
+                variables,
+                skipped,
+                egress_port: *egress_port,
+            },
             Reply::Revealed { .. }
             | Reply::Code { .. }
             | Reply::Shared { .. }

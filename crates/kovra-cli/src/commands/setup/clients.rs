@@ -1,0 +1,218 @@
+//! Each MCP client's own format and place for the `kovra` server, and its instructions file.
+//! Project-level wherever the client reads a project file, so one project's scope never
+//! serves another's workspace. Where each was checked:
+//!
+//! | client | server entry | instructions |
+//! |---|---|---|
+//! | Claude Code | `.mcp.json` `mcpServers` | `CLAUDE.md` |
+//! | Cursor | `.cursor/mcp.json` `mcpServers` (cursor.com/docs/mcp) | `.cursor/rules/kovra.mdc`, `alwaysApply: true` |
+//! | Codex CLI | `.codex/config.toml` `[mcp_servers.kovra]`, read in trusted projects only (developers.openai.com/codex/config-reference) | `AGENTS.md` (…/codex/guides/agents-md) |
+//! | Gemini CLI | `.gemini/settings.json` `mcpServers` (geminicli.com/docs/cli/configuration) | `GEMINI.md` (…/docs/cli/gemini-md) |
+//! | VS Code | `.vscode/mcp.json` `servers`, `"type": "stdio"` (code.visualstudio.com/docs/agents/reference/mcp-configuration) | `.github/copilot-instructions.md` |
+//! | Windsurf | `~/.codeium/windsurf/mcp_config.json` `mcpServers`, user-level only (docs.windsurf.com/windsurf/cascade/mcp) | `.windsurf/rules/kovra.md`, `trigger: always_on` |
+
+use std::path::{Path, PathBuf};
+
+use kovra_proto::ErrorCode;
+use serde_json::{Map, Value, json};
+
+use super::files::Change;
+use super::merge::{self, TomlServer};
+use crate::cli::SetupClient;
+use crate::error::CliError;
+
+/// Variables Codex must pass through for `kovra mcp` to find the vault and the daemon's
+/// socket where the user's shell does: Codex gives an MCP server only a short list of its
+/// own environment unless `env_vars` names more.
+const CODEX_PASS_THROUGH: &[&str] = &[
+    "KOVRA_HOME",
+    "KOVRA_SOCKET",
+    "XDG_DATA_HOME",
+    "XDG_RUNTIME_DIR",
+];
+
+impl SetupClient {
+    /// The name on the command line, and the first half of the default agent name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SetupClient::ClaudeCode => "claude-code",
+            SetupClient::Cursor => "cursor",
+            SetupClient::Codex => "codex",
+            SetupClient::Gemini => "gemini",
+            SetupClient::Vscode => "vscode",
+            SetupClient::Windsurf => "windsurf",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            SetupClient::ClaudeCode => "Claude Code",
+            SetupClient::Cursor => "Cursor",
+            SetupClient::Codex => "Codex CLI",
+            SetupClient::Gemini => "Gemini CLI",
+            SetupClient::Vscode => "VS Code",
+            SetupClient::Windsurf => "Windsurf",
+        }
+    }
+
+    /// How the user starts the client inside `kovra sandbox`; `None` for Claude Code, which
+    /// has a sandbox of its own (`kovra setup --sandbox`).
+    pub fn start_command(self) -> Option<&'static str> {
+        match self {
+            SetupClient::ClaudeCode => None,
+            SetupClient::Cursor => Some("cursor ."),
+            SetupClient::Codex => Some("codex"),
+            SetupClient::Gemini => Some("gemini"),
+            SetupClient::Vscode => Some("code ."),
+            SetupClient::Windsurf => Some("windsurf ."),
+        }
+    }
+
+    /// An editor whose launcher hands a folder to a window already open, outside the
+    /// sandbox the launcher was started in.
+    pub fn is_editor(self) -> bool {
+        matches!(
+            self,
+            SetupClient::Cursor | SetupClient::Vscode | SetupClient::Windsurf
+        )
+    }
+
+    /// The files the agent is told to leave alone (the conventions block's last line).
+    pub fn protected_files(self) -> &'static str {
+        match self {
+            SetupClient::ClaudeCode => "`.mcp.json`,\n  `.claude/settings.json`",
+            SetupClient::Cursor => "`.cursor/mcp.json`",
+            SetupClient::Codex => "`.codex/config.toml`",
+            SetupClient::Gemini => "`.gemini/settings.json`",
+            SetupClient::Vscode => "`.vscode/mcp.json`",
+            SetupClient::Windsurf => "`~/.codeium/windsurf/mcp_config.json`",
+        }
+    }
+
+    /// Where the client reads its instructions, and what a new file starts with.
+    pub fn instructions_file(self, dir: &Path) -> (PathBuf, &'static str) {
+        match self {
+            SetupClient::ClaudeCode => (dir.join("CLAUDE.md"), ""),
+            SetupClient::Cursor => (
+                dir.join(".cursor/rules/kovra.mdc"),
+                "---\ndescription: How this project's secrets are used (kovra)\nalwaysApply: true\n---\n",
+            ),
+            SetupClient::Codex => (dir.join("AGENTS.md"), ""),
+            SetupClient::Gemini => (dir.join("GEMINI.md"), ""),
+            SetupClient::Vscode => (dir.join(".github/copilot-instructions.md"), ""),
+            SetupClient::Windsurf => (
+                dir.join(".windsurf/rules/kovra.md"),
+                "---\ntrigger: always_on\n---\n",
+            ),
+        }
+    }
+}
+
+/// The `kovra` server every client starts: `kovra mcp --agent NAME` with the scope in its
+/// environment.
+pub struct Server<'a> {
+    pub agent: &'a str,
+    pub env: &'a [(String, String)],
+    /// The project the scope names, for the note on a shared user-level file.
+    pub project: &'a str,
+}
+
+impl Server<'_> {
+    fn args(&self) -> Vec<String> {
+        vec!["mcp".into(), "--agent".into(), self.agent.into()]
+    }
+
+    fn json_entry(&self, stdio_type: bool) -> Map<String, Value> {
+        let mut entry = Map::new();
+        if stdio_type {
+            entry.insert("type".into(), json!("stdio"));
+        }
+        entry.insert("command".into(), json!("kovra"));
+        entry.insert("args".into(), json!(self.args()));
+        let env: Map<String, Value> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        entry.insert("env".into(), Value::Object(env));
+        entry
+    }
+}
+
+/// The client's server configuration with `kovra` set, and a note for the user when the
+/// change reaches beyond this project.
+pub fn server_config(
+    client: SetupClient,
+    dir: &Path,
+    home: Option<&Path>,
+    server: &Server<'_>,
+) -> Result<(Change, Option<String>), CliError> {
+    let (path, key, stdio_type) = match client {
+        SetupClient::ClaudeCode => (dir.join(".mcp.json"), "mcpServers", false),
+        SetupClient::Cursor => (dir.join(".cursor/mcp.json"), "mcpServers", false),
+        SetupClient::Gemini => (dir.join(".gemini/settings.json"), "mcpServers", false),
+        SetupClient::Vscode => (dir.join(".vscode/mcp.json"), "servers", true),
+        SetupClient::Windsurf => {
+            let home = home.ok_or_else(|| {
+                CliError::new(
+                    ErrorCode::SetupFailed,
+                    "Windsurf reads its MCP servers from ~/.codeium/windsurf/mcp_config.json, and HOME is not set",
+                    Some("set HOME, then run `kovra setup --client windsurf` again"),
+                )
+            })?;
+            (
+                home.join(".codeium/windsurf/mcp_config.json"),
+                "mcpServers",
+                false,
+            )
+        }
+        SetupClient::Codex => {
+            let change = merge::toml_server(
+                dir.join(".codex/config.toml"),
+                &TomlServer {
+                    name: "kovra",
+                    command: "kovra",
+                    args: &server.args(),
+                    env: server.env,
+                    env_vars: CODEX_PASS_THROUGH,
+                },
+            )?;
+            let note = change.changes().then(|| {
+                "Codex CLI reads .codex/config.toml only in a project you trust: answer its \
+                 trust prompt (or set it in ~/.codex/config.toml) to get the kovra server"
+                    .to_string()
+            });
+            return Ok((change, note));
+        }
+    };
+    let (before, mut doc) = merge::read_json(&path)?;
+    let previous =
+        merge::json_server(&mut doc, key, "kovra", server.json_entry(stdio_type), &path)?;
+    let change = merge::json_change(path, before, &doc)?;
+    let note = match client {
+        SetupClient::Windsurf if change.changes() => {
+            Some(shared_note(&change.path, previous, server))
+        }
+        _ => None,
+    };
+    Ok((change, note))
+}
+
+/// Windsurf has one server list for every workspace: say whose scope its `kovra` server
+/// now carries, and whose it carried before.
+fn shared_note(path: &Path, previous: Option<Value>, server: &Server<'_>) -> String {
+    let before = previous
+        .as_ref()
+        .and_then(|p| p.pointer("/env/KOVRA_MCP_PROJECTS"))
+        .and_then(Value::as_str)
+        .filter(|p| *p != server.project);
+    let mut note = format!(
+        "{} is Windsurf's one server list for every workspace: its kovra server now serves project {}",
+        path.display(),
+        server.project
+    );
+    if let Some(old) = before {
+        note.push_str(&format!(" (it served {old})"));
+    }
+    note
+}
