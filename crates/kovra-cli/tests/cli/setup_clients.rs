@@ -414,7 +414,16 @@ fn sandbox_denies_kovra_and_secret_files_sends_the_network_to_the_proxy_and_merg
     assert_eq!(sandbox["excludedCommands"], json!(["docker"]));
     assert_eq!(sandbox["network"]["allowedDomains"], json!(["example.com"]));
     let port = sandbox["network"]["httpProxyPort"].as_u64().unwrap();
-    assert!((20000..40000).contains(&port), "{port}");
+    // The daemon chose the profile's egress port; settings name that very port.
+    let (_, agents) = h.json(&["agent", "list"]);
+    let profile = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "claude-code-shop")
+        .cloned()
+        .unwrap_or_else(|| panic!("no claude-code-shop profile: {agents}"));
+    assert_eq!(profile["egress_port"].as_u64(), Some(port), "{agents}");
     assert!(
         !settings["hooks"]["PreToolUse"]
             .as_array()

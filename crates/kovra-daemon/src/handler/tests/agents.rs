@@ -1,0 +1,182 @@
+//! Agent sockets: whatever a client on a profile's socket claims (origin, scope, a proof,
+//! a terminal), the request is decided under the profile; lifecycle requests are refused;
+//! a revoked or expired profile serves nothing.
+
+use kovra_proto::ErrorCode;
+use serde_json::{Value, json};
+
+use super::harness::{CANARY, Harness, Who, full_scope, human};
+
+const DEV: &str = "secret:dev/db/password";
+const STAGING: &str = "secret:staging/db/password";
+
+/// A client on agent socket `name` that claims everything: a human at a terminal with the
+/// whole vault.
+fn forged(name: &'static str) -> Who {
+    Who {
+        surface: "cli",
+        origin: "human",
+        tty: true,
+        scope: Some(full_scope()),
+        project: None,
+        agent: Some(name),
+    }
+}
+
+fn create(h: &Harness, name: &str, extra: Value) -> super::harness::Answer {
+    let mut spec = json!({
+        "name": name,
+        "operations": ["metadata", "inject"],
+        "projects": {"kind": "all"},
+        "global": true,
+        "environments": {"kind": "only-non-production", "names": ["dev"]},
+    });
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    h.send(&human(), json!({"op": "agent-create", "spec": spec}))
+}
+
+#[test]
+fn a_forged_human_with_a_forged_full_scope_is_decided_under_the_profile() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "low", true);
+    h.add(STAGING, "staging-canary-0000000000", "low", true);
+    create(&h, "bot", json!({})).expect_ok();
+    let bot = forged("bot");
+    // The profile grants no reveal, however revealable the record.
+    h.send(&bot, json!({"op": "reveal", "coordinate": DEV}))
+        .expect_error(ErrorCode::PolicyDenied);
+    // Outside the profile's environments: as absent.
+    h.send(&bot, json!({"op": "show", "coordinate": STAGING}))
+        .expect_error(ErrorCode::NotFound);
+    let listed = h.send(&bot, json!({"op": "list"})).expect_ok();
+    let text = listed.text.clone();
+    assert!(text.contains(DEV), "{text}");
+    assert!(!text.contains(STAGING), "{text}");
+    // Status says whose socket this is.
+    let status = h.send(&bot, json!({"op": "status"})).expect_ok();
+    assert_eq!(status.reply()["agent"], "bot", "{}", status.text);
+    // The trail names the profile, and records the origin as agent.
+    let audit = h.send(&human(), json!({"op": "audit"})).expect_ok();
+    let entries = audit.reply()["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let denied = entries
+        .iter()
+        .find(|e| e["action"] == "reveal" && e["decision"] == "deny")
+        .unwrap_or_else(|| panic!("no refused reveal on the trail: {}", audit.text));
+    assert_eq!(denied["agent"], "bot");
+    assert_eq!(denied["origin"], "agent");
+    h.assert_no_leak();
+}
+
+#[test]
+fn an_agent_socket_answers_no_proof_and_no_lifecycle_request() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "high", false);
+    create(&h, "bot", json!({})).expect_ok();
+    let bot = forged("bot");
+    let proof = json!({"challenge": "00", "mac": "00"});
+    h.send(
+        &bot,
+        json!({"op": "reveal", "coordinate": DEV, "proof": proof}),
+    )
+    .expect_error(ErrorCode::AgentSocketRefused);
+    for request in [
+        json!({"op": "lock"}),
+        json!({"op": "shutdown"}),
+        json!({"op": "handover"}),
+        json!({"op": "unlock", "passphrase": super::harness::b64("whatever-passphrase")}),
+        json!({"op": "init", "passphrase": super::harness::b64("whatever-passphrase")}),
+        json!({"op": "sandbox-open", "agent": "bot"}),
+    ] {
+        h.send(&bot, request)
+            .expect_error(ErrorCode::AgentSocketRefused);
+    }
+    // Still unlocked: the refused lock did nothing.
+    h.send(&human(), json!({"op": "list"})).expect_ok();
+    // A vault-wide loosening from the profile's socket is out of its scope.
+    h.send(
+        &bot,
+        json!({"op": "agent-create", "spec": {
+            "name": "wider", "operations": ["reveal"], "projects": {"kind": "all"},
+            "global": true, "environments": {"kind": "all"}}}),
+    )
+    .expect_error(ErrorCode::PolicyDenied);
+    h.assert_no_leak();
+}
+
+#[test]
+fn a_wide_profile_needs_a_proof_and_a_narrow_one_does_not() {
+    let h = Harness::unlocked();
+    create(
+        &h,
+        "narrow",
+        json!({"egress": {"kind": "domains", "domains": ["pypi.org"]}}),
+    )
+    .expect_ok();
+    // An agent without a terminal on the human's socket: parked for approval.
+    let agent = Who {
+        tty: false,
+        origin: "agent",
+        ..human()
+    };
+    h.send(
+        &agent,
+        json!({"op": "agent-create", "spec": {
+            "name": "wide", "operations": ["metadata", "reveal"], "projects": {"kind": "all"},
+            "global": true, "environments": {"kind": "non-production"}}}),
+    )
+    .expect_needs_proof();
+    create(&h, "values", json!({"value_injections": ["dev/db"]})).expect_needs_proof();
+    create(&h, "open", json!({"egress": {"kind": "any"}})).expect_needs_proof();
+    create(&h, "narrow", json!({})).expect_error(ErrorCode::AgentExists);
+    create(&h, "bad name!", json!({})).expect_error(ErrorCode::AgentInvalid);
+    create(
+        &h,
+        "bad-egress",
+        json!({"egress": {"kind": "domains", "domains": ["https://x"]}}),
+    )
+    .expect_error(ErrorCode::AgentInvalid);
+}
+
+#[test]
+fn a_revoked_or_expired_profile_serves_nothing() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "low", true);
+    create(&h, "bot", json!({})).expect_ok();
+    let bot = forged("bot");
+    h.send(&bot, json!({"op": "list"})).expect_ok();
+    h.send(&human(), json!({"op": "agent-revoke", "name": "bot"}))
+        .expect_ok();
+    h.send(&bot, json!({"op": "list"}))
+        .expect_error(ErrorCode::AgentRevoked);
+    h.send(&human(), json!({"op": "agent-revoke", "name": "bot"}))
+        .expect_error(ErrorCode::AgentUnknown);
+    create(&h, "brief", json!({"ttl_secs": 1})).expect_ok();
+    let brief = forged("brief");
+    h.send(&brief, json!({"op": "list"})).expect_ok();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let a = h
+        .send(&brief, json!({"op": "list"}))
+        .expect_error(ErrorCode::AgentRevoked);
+    assert!(a.text.contains("expired"), "{}", a.text);
+}
+
+#[test]
+fn a_locked_daemon_tells_an_agent_socket_whose_it_is_and_nothing_else() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "low", true);
+    create(&h, "bot", json!({})).expect_ok();
+    h.send(&human(), json!({"op": "lock"})).expect_ok();
+    let bot = forged("bot");
+    let status = h.send(&bot, json!({"op": "status"})).expect_ok();
+    assert_eq!(status.reply()["agent"], "bot");
+    h.send(&bot, json!({"op": "list"}))
+        .expect_error(ErrorCode::VaultLocked);
+    h.assert_no_leak();
+}
