@@ -79,7 +79,7 @@ pub struct Facts {
     pub apparmor_restrict_userns: Option<String>,
     /// `bwrap` found on PATH.
     pub bwrap: Option<PathBuf>,
-    /// The outcome of `bwrap --ro-bind / / true`: `Err` holds bwrap's first stderr line.
+    /// The outcome of a trial sandbox with the namespaces `kovra sandbox` uses: `Err` holds bwrap's first stderr line.
     pub bwrap_trial: Option<Result<(), String>>,
     /// /proc/sys/kernel/core_pattern
     pub core_pattern: Option<String>,
@@ -330,8 +330,9 @@ pub fn bubblewrap(path: Option<&Path>, trial: Option<&Result<(), String>>) -> Ch
         return Check::new(
             NAME,
             Status::Warn,
-            "bwrap is not on PATH: without it (or another sandbox) nothing confines an agent's \
-             process tree, so it reaches every file and socket of yours, kovra's CLI included",
+            "bwrap is not on PATH: `kovra sandbox` refuses to start without it, and nothing \
+             else confines an agent's process tree, so it reaches every file and socket of \
+             yours, kovra's CLI included",
         )
         .fix("install bubblewrap (sudo apt install bubblewrap, sudo dnf install bubblewrap, …)");
     };
@@ -340,7 +341,7 @@ pub fn bubblewrap(path: Option<&Path>, trial: Option<&Result<(), String>>) -> Ch
             NAME,
             Status::Ok,
             format!(
-                "{} starts a sandbox (`bwrap --ro-bind / / true` works)",
+                "{} starts a sandbox with its own user, pid and network namespaces, as `kovra sandbox` needs",
                 path.display()
             ),
         ),
@@ -348,7 +349,7 @@ pub fn bubblewrap(path: Option<&Path>, trial: Option<&Result<(), String>>) -> Ch
             NAME,
             Status::Warn,
             format!(
-                "{} is installed but cannot start a sandbox ({e})",
+                "{} is installed but cannot start a sandbox ({e}); `kovra sandbox` refuses to start",
                 path.display()
             ),
         )
@@ -468,10 +469,24 @@ pub fn find_on_path(path: &std::ffi::OsStr, name: &str) -> Option<PathBuf> {
         })
 }
 
-/// `bwrap --ro-bind / / true`, given five seconds.
+/// The namespaces `kovra sandbox` asks for, around `true`, given five seconds.
 fn try_bwrap(bwrap: &Path) -> Result<(), String> {
     let mut child = Command::new(bwrap)
-        .args(["--ro-bind", "/", "/", "true"])
+        .args([
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--ro-bind",
+            "/",
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "true",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
