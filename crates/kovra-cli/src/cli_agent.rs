@@ -69,6 +69,10 @@ pub struct SandboxArgs {
     /// Hide this path too (repeatable).
     #[arg(long, value_name = "PATH")]
     pub hide: Vec<PathBuf>,
+    /// Make this path writable too, e.g. the agent's own state (`~/.claude`); repeatable.
+    /// Hidden paths stay hidden.
+    #[arg(long, value_name = "PATH")]
+    pub writable: Vec<PathBuf>,
     /// Show the bubblewrap command line instead of running it.
     #[arg(long)]
     pub dry_run: bool,

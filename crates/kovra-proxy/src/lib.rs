@@ -12,6 +12,7 @@ mod auth;
 mod body;
 mod ca;
 mod forward;
+mod peer;
 mod placeholder;
 mod response;
 mod runs;

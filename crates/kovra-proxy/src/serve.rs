@@ -37,10 +37,20 @@ pub(crate) struct Shared {
 }
 
 pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, bound: Option<u64>) {
+    let me = crate::peer::my_uid();
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
+        // A bound listener asks for no credential: only our own user may use it.
+        if bound.is_some() {
+            let local = stream.local_addr().ok();
+            let theirs = local.and_then(|l| crate::peer::peer_uid(l, peer));
+            if theirs.is_none() || theirs != me {
+                tracing::warn!(uid = ?theirs, "refused a connection of another user to a bound port");
+                continue;
+            }
+        }
         // Small writes (a response head, then its body) must not wait for delayed ACKs.
         let _ = stream.set_nodelay(true);
         tokio::spawn(serve_one(shared.clone(), stream, bound));

@@ -67,7 +67,7 @@ pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
             None,
         )
     })?;
-    let plan = mounts::Plan::new(&grant, &cwd, &args.hide, &args.command)?;
+    let plan = mounts::Plan::new(&grant, &cwd, &args.hide, &args.writable, &args.command)?;
     let argv = plan.bwrap_args();
     if args.dry_run {
         println!(

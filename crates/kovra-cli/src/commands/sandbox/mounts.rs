@@ -34,6 +34,22 @@ const HOME_SECRETS: [&str; 8] = [
     ".password-store",
 ];
 
+/// Files in the project that configure what runs outside the sandbox later (MCP servers and
+/// their scope, client settings, git hooks and `core.fsmonitor`): read-only inside, so the
+/// agent cannot loosen its next session or plant code you would run.
+const PROJECT_READ_ONLY: [&str; 10] = [
+    ".mcp.json",
+    ".claude/settings.json",
+    ".claude/settings.local.json",
+    ".cursor/mcp.json",
+    ".codex/config.toml",
+    ".gemini/settings.json",
+    ".vscode/mcp.json",
+    ".vscode/settings.json",
+    ".git/config",
+    ".git/hooks",
+];
+
 /// `.env*` files that hold no values by convention, left visible.
 const ENV_FILES_KEPT: [&str; 5] = [
     ".env.refs",
@@ -68,6 +84,10 @@ pub struct Plan {
     hidden_files: Vec<PathBuf>,
     read_only: Vec<PathBuf>,
     socket_dir: PathBuf,
+    /// Paths bound writable besides the project (`--writable`).
+    writable: Vec<PathBuf>,
+    /// Project files bound read-only over themselves.
+    frozen: Vec<PathBuf>,
     exe: PathBuf,
     grant_env: Vec<(String, String)>,
     agent: String,
@@ -79,6 +99,7 @@ impl Plan {
         grant: &SandboxGrant,
         cwd: &Path,
         extra: &[PathBuf],
+        writable: &[PathBuf],
         command: &[String],
     ) -> Result<Plan, CliError> {
         let exe = std::fs::canonicalize("/proc/self/exe").map_err(|e| {
@@ -103,6 +124,16 @@ impl Plan {
             }
         }
         env_files(cwd, 0, &mut hidden_files);
+        let frozen = PROJECT_READ_ONLY
+            .iter()
+            .map(|f| cwd.join(f))
+            .filter(|p| p.exists())
+            .collect();
+        let writable = writable
+            .iter()
+            .map(|p| absolute(cwd, p))
+            .filter(|p| p.exists())
+            .collect();
         let port = grant.proxy_port.to_string();
         let mut inner = vec![
             format!("{BIN_DIR}/kovra"),
@@ -120,6 +151,8 @@ impl Plan {
             hidden_files,
             read_only: grant.read_only.iter().map(PathBuf::from).collect(),
             socket_dir: PathBuf::from(&grant.socket_dir),
+            writable,
+            frozen,
             exe,
             grant_env: grant.env.clone(),
             agent: grant.agent.clone(),
@@ -161,6 +194,12 @@ impl Plan {
             a.push(to.display().to_string());
         };
         pair("--bind", &self.project, &self.project);
+        for w in &self.writable {
+            pair("--bind", w, w);
+        }
+        for f in &self.frozen {
+            pair("--ro-bind", f, f);
+        }
         let mut a2 = Vec::new();
         for d in &self.hidden_dirs {
             a2.push("--tmpfs".to_string());
