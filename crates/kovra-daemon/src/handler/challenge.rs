@@ -32,6 +32,14 @@ impl Gate<'_> {
                 value: reason.message().into(),
                 untrusted: false,
             }];
+            if let Some(profile) = &self.info.agent {
+                // Fixed by the socket the request came through, not by anything the agent said.
+                facts.push(Fact {
+                    name: "agent profile".into(),
+                    value: format!("{} (egress {})", profile.name, profile.egress.describe()),
+                    untrusted: false,
+                });
+            }
             facts.extend(self.facts.iter().cloned());
             facts.extend(crate::approvals::process_chain(self.info.pid));
             let view = ApprovalView {

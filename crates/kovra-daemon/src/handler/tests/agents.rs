@@ -180,3 +180,29 @@ fn a_locked_daemon_tells_an_agent_socket_whose_it_is_and_nothing_else() {
         .expect_error(ErrorCode::VaultLocked);
     h.assert_no_leak();
 }
+
+#[test]
+fn a_request_that_needs_a_proof_on_an_agent_socket_is_parked_naming_the_profile() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "high", false);
+    // A profile that may write (made with the human's proof).
+    let spec = json!({"op": "agent-create", "spec": {
+        "name": "writer", "operations": ["metadata", "write"], "projects": {"kind": "all"},
+        "global": true, "environments": {"kind": "non-production"}}});
+    h.send_proven(&human(), spec, super::harness::PASSPHRASE)
+        .expect_ok();
+    // Overwriting a high record needs a proof: on the profile's socket it is parked.
+    let a = h
+        .send(
+            &forged("writer"),
+            json!({"op": "set", "coordinate": DEV, "value": super::harness::b64("new-value-123456")}),
+        )
+        .expect_needs_proof();
+    let id = a.json["approval"].as_str().unwrap_or_default().to_string();
+    assert!(!id.is_empty(), "no approval parked: {}", a.text);
+    let pending = h.send(&human(), json!({"op": "approval-list"})).expect_ok();
+    let facts = pending.text.clone();
+    assert!(facts.contains("agent profile"), "{facts}");
+    assert!(facts.contains("writer"), "{facts}");
+    h.assert_no_leak();
+}
