@@ -14,6 +14,9 @@ have age || missing+=(age)             # a stock age must open what `kovra share
 have ssh-keygen || missing+=(openssh-client)  # an ssh-ed25519 recipient for `kovra share`
 have strace || missing+=(strace)       # the trusted-path tests: tracing a waiting CLI is refused
 have curl || missing+=(curl)           # a real client of the egress proxy
+have bwrap || missing+=(bubblewrap)    # `kovra sandbox` (the containment tests), and srt on Linux
+have socat || missing+=(socat)         # srt on Linux bridges its sandbox's proxy ports with socat
+have rg || missing+=(ripgrep)          # srt on Linux scans for files to deny with ripgrep
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -50,6 +53,12 @@ bash scripts/install-inspector.sh || {
 if [ ! -f target/test-tools/undici/node_modules/undici/package.json ]; then
   mkdir -p target/test-tools/undici
   (cd target/test-tools/undici && npm install --silent --no-audit --no-fund undici@6.21.3 >/dev/null)
+fi
+# Anthropic's sandbox runtime, run by the containment tests with the settings file
+# `kovra setup --sandbox --srt-settings` writes (crates/kovra-cli/tests/containment/srt.rs).
+if ! grep -qs '"version": "0.0.78"' target/test-tools/srt/node_modules/@anthropic-ai/sandbox-runtime/package.json; then
+  mkdir -p target/test-tools/srt
+  (cd target/test-tools/srt && npm install --silent --no-audit --no-fund @anthropic-ai/sandbox-runtime@0.0.78 >/dev/null)
 fi
 have cargo || { echo "cargo is required (Rust stable >= 1.89): install it with rustup" >&2; exit 1; }
 getent passwd nobody >/dev/null || { echo "the peer test needs a 'nobody' user" >&2; exit 1; }

@@ -306,7 +306,7 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
         Reply::Fingerprint { fingerprint, .. } => line(fingerprint),
         Reply::Audit { entries } => {
             for e in entries {
-                line(&format!(
+                let mut text = format!(
                     "{:>6}  {}  {:<14} {:<14} {:<40} {}/{}  pid={} {}",
                     e.seq,
                     time(e.time),
@@ -323,7 +323,11 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
                     e.origin,
                     e.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                     e.exe.clone().unwrap_or_default()
-                ))?;
+                );
+                if let Some(agent) = &e.agent {
+                    text.push_str(&format!("  agent={agent}"));
+                }
+                line(&text)?;
             }
             Ok(())
         }

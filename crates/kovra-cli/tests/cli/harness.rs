@@ -19,6 +19,16 @@ pub fn kovra_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kovra")))
 }
 
+/// `target/test-tools/NAME` (what scripts/test.sh installs there): under `KOVRA_TEST_TOOLS`
+/// when set (a copy another user can read), else in this checkout's target directory.
+pub fn test_tool_dir(name: &str) -> PathBuf {
+    std::env::var_os("KOVRA_TEST_TOOLS")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-tools"))
+        .join(name)
+}
+
 /// `tests/support`: `KOVRA_TEST_SUPPORT` when set (a copy another user can read), else the
 /// source tree's.
 pub fn support_dir() -> PathBuf {
@@ -41,9 +51,15 @@ pub struct Home {
 impl Home {
     /// A fresh, uninitialised home. Lives under /tmp so socket paths stay short.
     pub fn new() -> Home {
+        Home::new_in(Path::new("/tmp"))
+    }
+
+    /// A fresh, uninitialised home in a new directory under `base` (a short path: socket
+    /// paths must fit in 108 bytes).
+    pub fn new_in(base: &Path) -> Home {
         let dir = tempfile::Builder::new()
             .prefix("kovra-t")
-            .tempdir_in("/tmp")
+            .tempdir_in(base)
             .expect("tempdir");
         let root = dir.path().to_path_buf();
         let pass_file = root.join("passphrase");

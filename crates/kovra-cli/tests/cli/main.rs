@@ -3,6 +3,7 @@
 
 mod harness;
 mod leak;
+mod upstream;
 
 mod approval;
 mod bad_input;

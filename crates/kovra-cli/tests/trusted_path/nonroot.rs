@@ -7,7 +7,8 @@
 //! where the filesystem allows, else copies), creates the user if it is missing, and runs
 //! this one test again from that copy as the user: in a new session (no controlling
 //! terminal), through `setpriv` (no supplementary groups, no capabilities), with a small fixed
-//! environment. `KOVRA_TEST_BIN` and `KOVRA_TEST_SUPPORT` point the harness at the copies,
+//! environment. `KOVRA_TEST_BIN`, `KOVRA_TEST_SUPPORT` (and `KOVRA_TEST_TOOLS`, for the
+//! `target/test-tools` a test asks for) point the harness at the copies,
 //! `HOME` at a home of the user's own, and `KOVRA_TEST_NONROOT=1` marks the run. The root
 //! side asserts that the child ran the test and passed, and shows the child's output when it
 //! did not. When we are not root, the body runs here, directly.
@@ -29,11 +30,18 @@ const CHILD_TIMEOUT: Duration = Duration::from_secs(420);
 /// passed) in a child as the test user; `false` when the caller is the test user and must
 /// run the body now.
 pub fn test_user(test: &str) -> bool {
+    test_user_with_tools(test, &[])
+}
+
+/// [`test_user`], with the `target/test-tools` directories named in `tools` (installed by
+/// scripts/test.sh) copied where the user can read them: `harness::test_tool_dir` finds
+/// them there. A tool that is not installed is not copied (the body then says so).
+pub fn test_user_with_tools(test: &str, tools: &[&str]) -> bool {
     if !nix::unistd::geteuid().is_root() {
         assert_not_root();
         return false;
     }
-    run_child(test);
+    run_child(test, tools);
     true
 }
 
@@ -102,7 +110,31 @@ fn chown(p: &Path, uid: u32, gid: u32) {
         .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
 }
 
-fn run_child(test: &str) {
+/// A copy of the tree at `from` at `to` (hard links where possible), symbolic links kept as
+/// links, readable by everyone.
+fn place_tree(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.expect("entry");
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().expect("file type");
+        if kind.is_symlink() {
+            let target = std::fs::read_link(&src).expect("readlink");
+            std::os::unix::fs::symlink(target, &dst).expect("symlink");
+        } else if kind.is_dir() {
+            place_tree(&src, &dst);
+        } else {
+            let mode = std::fs::metadata(&src)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            place(&src, &dst, mode & 0o111 != 0);
+        }
+    }
+}
+
+fn run_child(test: &str, tools: &[&str]) {
     let (uid, gid) = ensure_user();
     let dir = tempfile::Builder::new()
         .prefix("kovra-nr")
@@ -111,7 +143,7 @@ fn run_child(test: &str) {
     let root = dir.path();
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let me = std::env::current_exe().expect("current_exe");
-    let exe = root.join("trusted_path");
+    let exe = root.join(me.file_name().expect("the test binary's name"));
     place(&me, &exe, true);
     let kovra = root.join("kovra");
     place(&crate::harness::kovra_bin(), &kovra, true);
@@ -122,6 +154,15 @@ fn run_child(test: &str) {
         let p = entry.expect("entry").path();
         if p.extension().is_some_and(|e| e == "py") {
             place(&p, &support.join(p.file_name().expect("name")), false);
+        }
+    }
+    let tools_dir = root.join("tools");
+    std::fs::create_dir(&tools_dir).expect("mkdir tools");
+    std::fs::set_permissions(&tools_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for tool in tools {
+        let from = crate::harness::test_tool_dir(tool);
+        if from.is_dir() {
+            place_tree(&from, &tools_dir.join(tool));
         }
     }
     let home = root.join("home");
@@ -150,6 +191,7 @@ fn run_child(test: &str) {
         .env("TMPDIR", "/tmp")
         .env("KOVRA_TEST_BIN", &kovra)
         .env("KOVRA_TEST_SUPPORT", &support)
+        .env("KOVRA_TEST_TOOLS", &tools_dir)
         .env("KOVRA_TEST_NONROOT", "1")
         .current_dir(root)
         .stdin(Stdio::null())

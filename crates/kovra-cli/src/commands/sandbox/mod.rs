@@ -1,7 +1,7 @@
 //! `kovra sandbox [--agent NAME] -- CMD`: run a command (an agent) in a bubblewrap sandbox
 //! built from what the daemon grants the profile. Inside, the vault home, the daemon's
-//! socket directory, `~/.ssh`, `~/.gnupg`, `~/.aws`, other configured paths and the
-//! project's `.env*` files are hidden; the project is writable; the only kovra socket is the
+//! socket directory, `~/.ssh`, `~/.gnupg`, `~/.aws`, the file `KOVRA_PASSPHRASE_FILE` names,
+//! other configured paths and the project's `.env*` files are hidden; the project is writable; the only kovra socket is the
 //! profile's; the network is a fresh namespace whose only way out is kovra's egress proxy.
 //! Without bubblewrap or user namespaces it refuses to start: never unconfined.
 

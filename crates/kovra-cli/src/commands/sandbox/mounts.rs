@@ -115,6 +115,11 @@ impl Plan {
             hide.extend(HOME_SECRETS.iter().map(|s| h.join(s)));
         }
         hide.extend(extra.iter().map(|p| absolute(cwd, p)));
+        // The file the human unlocks from unattended: `UNSET` keeps its name out, and this its
+        // content (it opens the vault to anyone who later gets a copy of the database).
+        if let Some(p) = std::env::var_os("KOVRA_PASSPHRASE_FILE").filter(|p| !p.is_empty()) {
+            hide.push(absolute(cwd, Path::new(&p)));
+        }
         let (mut hidden_dirs, mut hidden_files) = (Vec::new(), Vec::new());
         for p in hide {
             match std::fs::metadata(&p) {

@@ -401,6 +401,9 @@ pub(super) struct AuditEntryDoc<'a> {
     exe: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
+    /// The agent profile whose socket the request came through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<&'a str>,
 }
 
 impl<'a> From<&'a AuditEntry> for AuditEntryDoc<'a> {
@@ -418,6 +421,7 @@ impl<'a> From<&'a AuditEntry> for AuditEntryDoc<'a> {
             pid: e.pid,
             exe: e.exe.as_deref(),
             detail: e.detail.as_deref(),
+            agent: e.agent.as_deref(),
         }
     }
 }

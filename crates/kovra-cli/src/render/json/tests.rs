@@ -15,7 +15,7 @@ const REPLIES: &[&str] = &[
     r#"{"kind":"records","records":[{"coordinate":"secret:prod/a/b","vault":"project:app","env":"prod","sensitivity":"high","revealable":true,"production":true,"description":"","version":3,"created":1,"updated":2}],"tampered":1,"missing":0}"#,
     r#"{"kind":"history","coordinate":"secret:dev/a/b","versions":[{"coordinate":"secret:dev/a/b","vault":"global","env":"dev","sensitivity":"low","revealable":true,"production":false,"description":"x","version":1,"created":1,"updated":1}]}"#,
     r#"{"kind":"fingerprint","coordinate":"secret:dev/a/b","fingerprint":"kfp1:abc"}"#,
-    r#"{"kind":"audit","entries":[{"seq":1,"time":5,"action":"reveal","coordinate":"secret:dev/a/b","vault":"global","surface":"cli","origin":"agent","decision":"deny","reason":"policy","pid":7,"exe":"/bin/sh","detail":"d"},{"seq":2,"time":6,"action":"unlock","surface":"cli","origin":"human","decision":"allow"}]}"#,
+    r#"{"kind":"audit","entries":[{"seq":1,"time":5,"action":"reveal","coordinate":"secret:dev/a/b","vault":"global","surface":"cli","origin":"agent","decision":"deny","reason":"policy","pid":7,"exe":"/bin/sh","detail":"d","agent":"bot"},{"seq":2,"time":6,"action":"unlock","surface":"cli","origin":"human","decision":"allow"}]}"#,
     r#"{"kind":"audit-verified","entries":4,"ok":false,"problem":{"problem":"gap","expected":2,"found":3}}"#,
     r#"{"kind":"audit-verified","entries":4,"ok":false,"problem":{"problem":"truncated","expected_last":9,"found_last":4}}"#,
     r#"{"kind":"audit-verified","entries":4,"ok":false,"problem":{"problem":"head-mismatch"}}"#,

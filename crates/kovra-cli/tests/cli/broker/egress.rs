@@ -16,8 +16,7 @@ fn support(name: &str) -> String {
 
 /// Where `scripts/test.sh` installs undici (Node 20's fetch ignores the proxy variables).
 fn undici_dir() -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/test-tools/undici/node_modules/undici");
+    let dir = test_tool_dir("undici").join("node_modules/undici");
     assert!(
         dir.join("package.json").is_file(),
         "undici is missing: run scripts/test.sh, which installs it into target/test-tools/undici"
