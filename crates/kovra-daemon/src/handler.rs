@@ -466,6 +466,10 @@ impl Daemon {
             Request::Status => {
                 let mut status = self.status(inner, &info.scope);
                 status.agent = info.agent.as_ref().map(|p| p.name.clone());
+                if status.agent.is_some() {
+                    // The vault's size is not the profile's business.
+                    status.records = None;
+                }
                 Ok(Reply::Status(status))
             }
             Request::Init {
