@@ -75,8 +75,10 @@ impl Rules {
         deny_read.extend(HOME_SECRETS.iter().map(|rel| at(rel)));
         deny_read.push(Place::Abs(dir.join(".env*")));
         // A passphrase file for unattended unlocks is readable by anything of yours.
-        if let Some(file) = std::env::var_os("KOVRA_PASSPHRASE_FILE").filter(|f| !f.is_empty()) {
-            deny_read.push(Place::Abs(std::path::absolute(file).unwrap_or_default()));
+        if let Some(file) = std::env::var_os("KOVRA_PASSPHRASE_FILE").filter(|f| !f.is_empty())
+            && let Ok(file) = std::path::absolute(file)
+        {
+            deny_read.push(Place::Abs(file));
         }
         let mut nested = Vec::new();
         scan_env_files(dir, 0, &mut nested);
