@@ -14,6 +14,8 @@ have age || missing+=(age)             # a stock age must open what `kovra share
 have ssh-keygen || missing+=(openssh-client)  # an ssh-ed25519 recipient for `kovra share`
 have strace || missing+=(strace)       # the trusted-path tests: tracing a waiting CLI is refused
 have curl || missing+=(curl)           # a real client of the egress proxy
+have bwrap || missing+=(bubblewrap)    # a real sandbox for the daemon's runs inside a caller's namespaces
+have unshare || missing+=(util-linux)  # namespaces only root can make, in the same tests
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
