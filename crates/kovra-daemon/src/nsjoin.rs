@@ -136,10 +136,23 @@ fn of_pidfd(pidfd: OwnedFd, pid: u32) -> io::Result<Option<Foreign>> {
             "the caller is not visible in the daemon's pid namespace",
         ));
     }
+    // Every link is read through one handle on this process's /proc entry, which never
+    // comes to name another process.
+    let ns = nix::fcntl::open(
+        format!("/proc/{pid}/ns").as_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("cannot open the caller's /proc/{pid}/ns: {e}"),
+        )
+    })?;
     let mut flags = 0;
     for ((name, flag), own) in KINDS.iter().zip(own_namespaces()?) {
         let Some(own) = own else { continue };
-        let theirs = match std::fs::read_link(format!("/proc/{pid}/ns/{name}")) {
+        let theirs = match nix::fcntl::readlinkat(&ns, *name).map_err(io::Error::from) {
             Ok(link) => link,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 no_sign_of_other_namespaces(pid)?;
