@@ -94,6 +94,9 @@ pub struct Caller {
     pub peer: Peer,
     pub exe: Option<String>,
     pub tty: bool,
+    /// The caller's namespaces when they are not the daemon's (a sandbox): its runs are
+    /// looked up and started inside them.
+    pub namespaces: crate::nsjoin::Namespaces,
 }
 
 /// An audit entry of the daemon's own doing (no caller behind it).
@@ -122,6 +125,7 @@ struct Info {
     project: Option<String>,
     pid: u32,
     exe: Option<String>,
+    namespaces: crate::nsjoin::Namespaces,
 }
 
 impl Info {
@@ -367,13 +371,14 @@ impl Daemon {
             project: context.project.clone(),
             pid: caller.peer.pid,
             exe: caller.exe.clone(),
+            namespaces: caller.namespaces.clone(),
             context,
         };
         let proof = request.take_proof();
         // A run's executable is opened and hashed before anything is decided: the digest
         // covers its content, and the run later executes this very descriptor.
         let program = match &request {
-            Request::Run(run) => Some(crate::program::for_run(run)),
+            Request::Run(run) => Some(crate::program::for_run(run, &info.namespaces)),
             _ => None,
         };
         let program_sha = program

@@ -190,6 +190,7 @@ impl Harness {
             },
             exe: None,
             tty: who.tty,
+            namespaces: crate::nsjoin::Namespaces::Own,
         };
         let (response, delay, _plan) = self.daemon.handle(envelope, &caller);
         let text = serde_json::to_string(&response).unwrap();
