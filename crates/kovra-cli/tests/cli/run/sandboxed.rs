@@ -8,7 +8,8 @@
 use super::*;
 
 /// In a bubblewrap sandbox that hides /tmp (and so the vault's home, and the daemon's own
-/// temporary files) but shows the project directory and the daemon's socket: run the shell
+/// temporary files) but shows the project directory, the daemon's socket and the client
+/// (which may live under /tmp too, in a copy for another user): run the shell
 /// command `prepare`, then ask the daemon, as an agent, for a run of `argv` in the project
 /// directory with `refs`. The output is the sandbox's: the run's own, then the client's
 /// (an error reply's JSON on stderr, exit 100).
@@ -40,6 +41,8 @@ fn run_in_sandbox(p: &Proj, prepare: &str, argv: &[&str], refs: &str) -> Output 
         .args([&p.dir, &p.dir])
         .arg("--bind")
         .args([&socket, &socket])
+        .arg("--ro-bind")
+        .args([&client, &client])
         .args([
             "--unshare-pid",
             "--unshare-net",
