@@ -497,8 +497,8 @@ impl Foreign {
 /// The intermediate process: wait for the grandchild and end as it ended. Never returns.
 #[allow(unsafe_code)]
 fn intermediate(child: libc::pid_t) -> ! {
-    // SAFETY: signal, close_range, waitpid, sigprocmask, kill, getpid and _exit are
-    // async-signal-safe system calls on integers and stack values.
+    // SAFETY: signal, close_range, getrlimit, close, waitpid, sigprocmask, kill, getpid and
+    // _exit are async-signal-safe system calls on integers and stack values.
     unsafe {
         for sig in [
             libc::SIGINT,
@@ -511,13 +511,25 @@ fn intermediate(child: libc::pid_t) -> ! {
             libc::signal(sig, libc::SIG_IGN);
         }
         // Every descriptor, std's error pipe included: its closing is what tells the daemon
-        // that the exec happened (the grandchild holds the other copy until then).
-        libc::syscall(
+        // that the exec happened (the grandchild holds the other copy until then). Before
+        // Linux 5.9 there is no close_range: close them one by one, up to the limit.
+        if libc::syscall(
             libc::SYS_close_range,
             0 as libc::c_long,
             libc::c_long::from(u32::MAX),
             0 as libc::c_long,
-        );
+        ) < 0
+        {
+            let mut limit: libc::rlimit = std::mem::zeroed();
+            let top = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                c_int::try_from(limit.rlim_cur.min(1 << 20)).unwrap_or(1 << 20)
+            } else {
+                65_536
+            };
+            for fd in 0..top {
+                libc::close(fd);
+            }
+        }
         let mut status: c_int = 0;
         loop {
             let rc = libc::waitpid(child, &mut status, 0);

@@ -276,6 +276,19 @@ fn the_program_runs_by_the_descriptor_opened_inside() {
         .unwrap();
     let out = cmd.output().unwrap();
     assert_eq!(text(&out), "script-ran canary\n");
+    // A sealed in-memory copy (what a protected run of a file the user can rewrite
+    // executes) runs inside as well.
+    let copy = nix::sys::memfd::memfd_create(c"kovra-test", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .unwrap();
+    let mut copy = std::fs::File::from(copy);
+    std::io::Write::write_all(&mut copy, b"#!/bin/sh\necho copy-ran $(cat /tmp/x)\n").unwrap();
+    let mut cmd = kovra_daemon::os::command_for_descriptor(&copy);
+    cmd.arg0("tool").env_clear().env("PATH", "/usr/bin:/bin");
+    foreign
+        .start_inside(&mut cmd, Path::new("/tmp/work"))
+        .unwrap();
+    let out = cmd.output().unwrap();
+    assert_eq!(text(&out), "copy-ran canary\n");
 }
 
 #[test]
