@@ -467,6 +467,7 @@ fn undumpable(prefix: &[&str]) -> (Child, u32) {
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut ready = [0u8; 6];
@@ -485,6 +486,17 @@ fn undumpable(prefix: &[&str]) -> (Child, u32) {
     panic!("no python3 below {prefix:?}");
 }
 
+/// End a process `undumpable` started: the python3 itself first (below `unshare --fork` it
+/// is not the child), then what was started. Nothing is left holding the test's output.
+fn stop(mut child: Child, pid: u32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// As root: processes of `user` that made themselves non-dumpable, each in one namespace
 /// of its own made by root (a privileged sandbox, as a setuid bwrap makes): (what differs,
 /// the process, its pid).
@@ -497,7 +509,10 @@ fn privileged_sandboxes(user: &nix::unistd::User) -> Vec<(&'static str, Child, u
     [
         ("mount", &["unshare", "--mount", "--"][..]),
         ("network", &["unshare", "--net", "--"][..]),
-        ("pid", &["unshare", "--pid", "--fork", "--"][..]),
+        (
+            "pid",
+            &["unshare", "--pid", "--fork", "--kill-child", "--"][..],
+        ),
     ]
     .into_iter()
     .map(|(what, tool)| {
@@ -515,23 +530,21 @@ const PRIVILEGED: &str = "KOVRA_NSJOIN_PRIVILEGED";
 fn a_non_dumpable_caller_is_looked_at_without_ptrace() {
     // Ours: its namespace links are closed to a non-root daemon, and it lives in the
     // daemon's namespaces, as the kovra CLI does.
-    let (mut own, pid) = undumpable(&[]);
+    let (own, pid) = undumpable(&[]);
     assert!(nsjoin::of_peer(pid).unwrap().is_none());
-    let _ = own.kill();
-    let _ = own.wait();
+    stop(own, pid);
     if nix::unistd::geteuid().is_root() {
         // Root reads every link: each privileged namespace is seen, and can be joined.
         let user = nix::unistd::User::from_name("nobody").unwrap().unwrap();
-        for (what, mut child, pid) in privileged_sandboxes(&user) {
+        for (what, child, pid) in privileged_sandboxes(&user) {
             let foreign = nsjoin::of_peer(pid).unwrap().expect(what);
             let flag = match what {
                 "mount" => libc::CLONE_NEWNS,
                 "network" => libc::CLONE_NEWNET,
                 _ => libc::CLONE_NEWPID,
             };
+            stop(child, pid);
             assert_eq!(foreign.flags(), flag, "{what}: {foreign:?}");
-            let _ = child.kill();
-            let _ = child.wait();
         }
     } else if let Ok(list) = std::env::var(PRIVILEGED) {
         // Made by root for this user (`every_test_again_as_a_non_root_user`): the links are
@@ -605,9 +618,8 @@ fn every_test_again_as_a_non_root_user() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    for (_, mut child, _) in sandboxes {
-        let _ = child.kill();
-        let _ = child.wait();
+    for (_, child, pid) in sandboxes {
+        stop(child, pid);
     }
     let text = text(&out);
     assert!(out.status.success(), "as {USER}:\n{text}");
