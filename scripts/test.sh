@@ -17,6 +17,7 @@ have curl || missing+=(curl)           # a real client of the egress proxy
 have bwrap || missing+=(bubblewrap)    # `kovra sandbox` (the containment tests), and srt on Linux
 have socat || missing+=(socat)         # srt on Linux bridges its sandbox's proxy ports with socat
 have rg || missing+=(ripgrep)          # srt on Linux scans for files to deny with ripgrep
+have unshare || missing+=(util-linux)  # namespaces only root can make, in the daemon's nsjoin tests
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

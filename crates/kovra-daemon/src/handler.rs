@@ -109,6 +109,9 @@ pub struct Caller {
     pub tty: bool,
     /// The agent profile whose socket the connection arrived on.
     pub agent: Option<std::sync::Arc<str>>,
+    /// The caller's namespaces when they are not the daemon's (a sandbox): its runs are
+    /// looked up and started inside them.
+    pub namespaces: crate::nsjoin::Namespaces,
 }
 
 /// An audit entry of the daemon's own doing (no caller behind it).
@@ -140,6 +143,7 @@ struct Info {
     /// The profile of the agent socket the request came through: its scope and origin
     /// replaced whatever the client claimed.
     agent: Option<std::sync::Arc<kovra_core::agent::AgentProfile>>,
+    namespaces: crate::nsjoin::Namespaces,
 }
 
 impl Info {
@@ -409,6 +413,7 @@ impl Daemon {
             pid: caller.peer.pid,
             exe: caller.exe.clone(),
             agent,
+            namespaces: caller.namespaces.clone(),
             context,
         };
         let proof = request.take_proof();
@@ -426,7 +431,7 @@ impl Daemon {
         // A run's executable is opened and hashed before anything is decided: the digest
         // covers its content, and the run later executes this very descriptor.
         let program = match &request {
-            Request::Run(run) => Some(crate::program::for_run(run)),
+            Request::Run(run) => Some(crate::program::for_run(run, &info.namespaces)),
             _ => None,
         };
         let program_sha = program

@@ -12,6 +12,7 @@ pub mod config;
 mod error;
 pub mod fdreader;
 pub mod handler;
+pub mod nsjoin;
 pub mod os;
 pub mod program;
 pub mod proof;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::GateError;
+use crate::nsjoin::{Foreign, Namespaces};
 
 /// One opened executable.
 #[derive(Debug)]
@@ -32,14 +33,31 @@ pub struct Program {
 }
 
 /// The executable of a run request, checked in the order the caller's mistakes are
-/// reported: no command, a bad working directory, then the program itself.
-pub fn for_run(run: &kovra_proto::RunRequest) -> Result<Program, GateError> {
+/// reported: no command, a bad working directory, then the program itself. For a caller in
+/// other namespaces than the daemon's, every path is looked up inside its root, as it sees
+/// it (`crate::nsjoin`).
+pub fn for_run(
+    run: &kovra_proto::RunRequest,
+    namespaces: &Namespaces,
+) -> Result<Program, GateError> {
     let Some(arg0) = run.argv.first() else {
         return Err(GateError::new(ErrorCode::Usage, "no command given")
             .hint("kovra run [OPTIONS] -- COMMAND [ARGS]"));
     };
+    let view = match namespaces {
+        Namespaces::Own => View::Own,
+        Namespaces::Foreign(foreign) => View::Inside(foreign),
+        // Started in the daemon's namespaces, the run might leave the caller's sandbox.
+        Namespaces::Unreadable(why) => {
+            return Err(GateError::new(
+                ErrorCode::RunFailed,
+                format!("cannot tell which namespaces the caller lives in ({why}), and a run starts only where its caller lives"),
+            )
+            .hint("run kovra from a process of your own that the daemon can look at (docs/protocol.md §11.1)"));
+        }
+    };
     let cwd = Path::new(&run.cwd);
-    if !cwd.is_absolute() || !cwd.is_dir() {
+    if !cwd.is_absolute() || !view.is_dir(cwd) {
         return Err(GateError::new(
             ErrorCode::CwdInvalid,
             format!("working directory {} does not exist", run.cwd),
@@ -50,24 +68,78 @@ pub fn for_run(run: &kovra_proto::RunRequest) -> Result<Program, GateError> {
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str());
-    let mut program = open(arg0, cwd, path_var)?;
-    program.inputs = writable_inputs(&run.argv[1..], cwd);
+    let path = resolve(arg0, cwd, path_var, view)?;
+    let mut program = open_found(&path, arg0, view)?;
+    program.inputs = writable_inputs(&run.argv[1..], cwd, view);
     Ok(program)
+}
+
+/// Where a run's paths are looked up: the daemon's own file system, or beneath the root of
+/// a caller in other namespaces.
+#[derive(Clone, Copy)]
+enum View<'a> {
+    Own,
+    Inside(&'a Foreign),
+}
+
+impl View<'_> {
+    fn open(self, path: &Path) -> std::io::Result<File> {
+        match self {
+            View::Own => File::open(path),
+            View::Inside(foreign) => foreign.open(path),
+        }
+    }
+
+    fn is_dir(self, path: &Path) -> bool {
+        match self {
+            View::Own => path.is_dir(),
+            View::Inside(foreign) => foreign.is_dir(path),
+        }
+    }
+
+    fn is_file(self, path: &Path) -> bool {
+        match self {
+            View::Own => path.is_file(),
+            View::Inside(foreign) => foreign.is_file(path),
+        }
+    }
+
+    /// The file with every symlink resolved, as the allowlist names it. Inside a foreign
+    /// caller's root the path stays as found: such a caller is never allowlisted, and the
+    /// daemon's own resolution would name another file.
+    fn canonical(self, path: &Path) -> PathBuf {
+        match self {
+            View::Own => path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+            View::Inside(_) => path.to_path_buf(),
+        }
+    }
+
+    /// Whether the user could rewrite the file (`writable_by_us`). Inside a foreign root
+    /// the daemon cannot ask `access` about the path, so owner and mode decide.
+    fn writable(self, meta: &std::fs::Metadata, canonical: &Path) -> bool {
+        match self {
+            View::Own => writable_by_us(meta, Some(canonical)),
+            View::Inside(_) => writable_by_us(meta, None),
+        }
+    }
 }
 
 /// The largest argument file hashed; a bigger one is not a script.
 const INPUT_MAX: u64 = 16 * 1024 * 1024;
 
-fn writable_inputs(args: &[String], cwd: &Path) -> Vec<(String, String)> {
+fn writable_inputs(args: &[String], cwd: &Path, view: View<'_>) -> Vec<(String, String)> {
     args.iter()
         .filter_map(|arg| {
-            let file = File::open(cwd.join(arg)).ok()?;
+            let file = view.open(&cwd.join(arg)).ok()?;
             let meta = file.metadata().ok()?;
             if !meta.is_file() || meta.len() > INPUT_MAX {
                 return None;
             }
-            let canonical = cwd.join(arg).canonicalize().ok()?;
-            if !writable_by_us(&meta, &canonical) {
+            let canonical = match view {
+                View::Own => cwd.join(arg).canonicalize().ok()?,
+                View::Inside(_) => cwd.join(arg),
+            };
+            if !view.writable(&meta, &canonical) {
                 return None;
             }
             Some((arg.clone(), hash_cached(&file, &meta).ok()?))
@@ -78,13 +150,17 @@ fn writable_inputs(args: &[String], cwd: &Path) -> Vec<(String, String)> {
 /// Find `arg0` as a shell would (a path with `/` relative to `cwd`, a bare name in
 /// `path_var`), open it and hash it.
 pub fn open(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<Program, GateError> {
-    let path = resolve(arg0, cwd, path_var)?;
-    open_path(&path, arg0)
+    let path = resolve(arg0, cwd, path_var, View::Own)?;
+    open_found(&path, arg0, View::Own)
 }
 
 /// Open and hash a file named directly (the allowlist's `allow add PATH`).
 pub fn open_path(path: &Path, shown: &str) -> Result<Program, GateError> {
-    let file = File::open(path).map_err(|_| {
+    open_found(path, shown, View::Own)
+}
+
+fn open_found(path: &Path, shown: &str, view: View<'_>) -> Result<Program, GateError> {
+    let file = view.open(path).map_err(|_| {
         GateError::new(
             ErrorCode::CommandNotFound,
             format!("`{shown}`: no such file"),
@@ -108,8 +184,8 @@ pub fn open_path(path: &Path, shown: &str) -> Result<Program, GateError> {
         )
         .hint("check the file's permissions")
     })?;
-    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let user_writable = writable_by_us(&meta, &canonical);
+    let canonical = view.canonical(path);
+    let user_writable = view.writable(&meta, &canonical);
     Ok(Program {
         path: path.to_path_buf(),
         canonical,
@@ -193,7 +269,12 @@ fn sealed_copy(file: &File) -> std::io::Result<File> {
     Ok(copy)
 }
 
-fn resolve(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, GateError> {
+fn resolve(
+    arg0: &str,
+    cwd: &Path,
+    path_var: Option<&str>,
+    view: View<'_>,
+) -> Result<PathBuf, GateError> {
     if arg0.contains('/') {
         return Ok(cwd.join(arg0));
     }
@@ -207,7 +288,7 @@ fn resolve(arg0: &str, cwd: &Path, path_var: Option<&str>) -> Result<PathBuf, Ga
             cwd.join(dir)
         };
         let candidate = dir.join(arg0);
-        if candidate.is_file() {
+        if view.is_file(&candidate) {
             return Ok(candidate);
         }
     }
@@ -272,10 +353,10 @@ fn sha256_of(mut file: &File) -> std::io::Result<String> {
 }
 
 /// Whether this user could change the file's content in place (between a hash and an
-/// exec): it owns it (and so can chmod it) or its mode lets it write. Replacing the file by
-/// another name changes the hash and is caught anyway. Root is judged by owner and mode
-/// bits alone, as it could write anything.
-fn writable_by_us(meta: &std::fs::Metadata, canonical: &Path) -> bool {
+/// exec): it owns it (and so can chmod it) or its mode lets it write, or (given its path)
+/// `access` says it may. Replacing the file by another name changes the hash and is caught
+/// anyway. Root is judged by owner and mode bits alone, as it could write anything.
+fn writable_by_us(meta: &std::fs::Metadata, canonical: Option<&Path>) -> bool {
     let uid = nix::unistd::geteuid().as_raw();
     let by_mode = meta.permissions().mode() & 0o022 != 0;
     if uid == 0 {
@@ -283,7 +364,7 @@ fn writable_by_us(meta: &std::fs::Metadata, canonical: &Path) -> bool {
     }
     meta.uid() == uid
         || by_mode
-        || nix::unistd::access(canonical, nix::unistd::AccessFlags::W_OK).is_ok()
+        || canonical.is_some_and(|p| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok())
 }
 
 #[cfg(test)]

@@ -44,6 +44,9 @@ pub struct RunPlan {
     /// The run's hold on the egress proxy: its placeholders work until this is dropped,
     /// when the child has exited.
     pub egress: Option<crate::handler::EgressTicket>,
+    /// For a caller in other namespaces (a sandbox): the child starts inside them, and
+    /// `cwd` is the caller's path there.
+    pub foreign: Option<Arc<crate::nsjoin::Foreign>>,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -77,6 +80,16 @@ fn descriptor_pipes(plan: &RunPlan) -> std::io::Result<(Vec<(i32, OwnedFd)>, Opt
         pipes.push((i32::try_from(*target).unwrap_or(i32::MAX), read));
     }
     Ok((pipes, Some(program)))
+}
+
+/// For a foreign caller, make `cmd` start inside its namespaces. The last `pre_exec` hook:
+/// the ones before it (descriptors, session, terminal) run in the process that forks the
+/// one that executes, which inherits what they did.
+fn enter_inside(cmd: &mut Command, plan: &RunPlan) -> std::io::Result<()> {
+    match &plan.foreign {
+        Some(foreign) => foreign.start_inside(cmd, &plan.cwd),
+        None => Ok(()),
+    }
 }
 
 /// Receive the client's stdin, stdout and stderr.
@@ -227,8 +240,11 @@ pub fn execute(
     );
     cmd.arg0(plan.argv.first().map(String::as_str).unwrap_or_default())
         .args(plan.argv.iter().skip(1))
-        .current_dir(&plan.cwd)
         .env_clear();
+    // A foreign caller's cwd is its path inside: entered after the join (`enter_inside`).
+    if plan.foreign.is_none() {
+        cmd.current_dir(&plan.cwd);
+    }
     for (k, v) in &plan.env {
         cmd.env(k, v.expose());
     }
@@ -262,7 +278,8 @@ pub fn execute(
                     .stdout(Stdio::from(s1))
                     .stderr(Stdio::from(s2));
                 os::controlling_tty_on_exec(&mut cmd);
-                let child = cmd.spawn();
+                // After the session: the grandchild inherits it and its terminal.
+                let child = enter_inside(&mut cmd, &plan).and_then(|()| cmd.spawn());
                 drop(cmd);
                 if child.is_ok() {
                     if let Ok(reader_fd) = master.try_clone() {
@@ -284,7 +301,7 @@ pub fn execute(
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let child = cmd.spawn();
+        let child = enter_inside(&mut cmd, &plan).and_then(|()| cmd.spawn());
         drop(cmd);
         child.map(|mut c| {
             if let Some(out) = c.stdout.take() {

@@ -475,7 +475,21 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
         exe: os::exe_of(peer.pid).map(|p| p.display().to_string()),
         tty: os::has_controlling_tty(peer.pid),
         agent,
+        namespaces: crate::nsjoin::Namespaces::of_connection(&writer, peer.pid),
     };
+    match &caller.namespaces {
+        crate::nsjoin::Namespaces::Own => {}
+        crate::nsjoin::Namespaces::Foreign(f) => {
+            tracing::debug!(pid = peer.pid, namespaces = ?f, "caller in other namespaces");
+        }
+        crate::nsjoin::Namespaces::Unreadable(why) => {
+            tracing::debug!(
+                pid = peer.pid,
+                why,
+                "cannot read the caller's namespaces; its runs are refused"
+            );
+        }
+    }
     // The first request must come soon; later ones may wait as long as the client likes
     // (a human typing a passphrase between a challenge and its answer).
     let _ = writer.set_read_timeout(Some(FIRST_FRAME));

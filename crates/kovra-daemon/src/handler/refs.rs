@@ -256,13 +256,24 @@ impl Gate<'_> {
 
         // Pass 1: decide every coordinate (policy only; no value is read).
         let needs_allowlist = !entries.is_empty();
-        self.allowlisted = needs_allowlist && self.is_allowlisted(&program)?;
+        // A caller in other namespaces (a sandbox) is never allowlisted. What a program does
+        // there depends on files the daemon never checked: the sandbox decides what every
+        // path means inside (its loader and libraries, its /tmp, whatever it bind-mounts),
+        // and the allowlist's entries are the daemon's paths. Being in a sandbox may only
+        // tighten what a run gets, so such a run is treated as an unlisted program's.
+        let foreign = self.info.namespaces.foreign().cloned();
+        self.allowlisted = needs_allowlist && foreign.is_none() && self.is_allowlisted(&program)?;
         self.facts.push(kovra_proto::Fact {
             name: "executable".into(),
             value: format!(
-                "{} (sha256 {}){}",
+                "{} (sha256 {}){}{}",
                 program.canonical.display(),
                 program.sha256,
+                if foreign.is_some() {
+                    "; as the caller's sandbox shows it (the run starts in there)"
+                } else {
+                    ""
+                },
                 if program.user_writable {
                     "; your user can rewrite this file"
                 } else {
@@ -469,8 +480,11 @@ impl Gate<'_> {
             env,
             secrets,
             tty: req.tty,
-            exec_by_descriptor: protected,
+            // A foreign caller's program was opened beneath its root: that descriptor is
+            // exactly the file it sees, and its path means something else to the daemon.
+            exec_by_descriptor: protected || foreign.is_some(),
             descriptors,
+            foreign,
         };
         Ok((plan, injected))
     }

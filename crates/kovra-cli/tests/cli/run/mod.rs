@@ -31,6 +31,7 @@ mod environment;
 mod high;
 mod redaction;
 mod refusals;
+mod sandboxed;
 mod terminals;
 
 // ---------------------------------------------------------------------------------------

@@ -196,6 +196,7 @@ impl Harness {
             exe: None,
             tty: who.tty,
             agent: who.agent.map(std::sync::Arc::from),
+            namespaces: crate::nsjoin::Namespaces::Own,
         };
         let (response, delay, _plan) = self.daemon.handle(envelope, &caller);
         let text = serde_json::to_string(&response).unwrap();
