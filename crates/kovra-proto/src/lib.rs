@@ -9,6 +9,7 @@ pub mod error_code;
 pub mod frame;
 pub mod paths;
 pub mod procfs;
+pub mod reply;
 pub mod secret;
 pub mod wire;
 
@@ -21,5 +22,6 @@ pub use kovra_core::audit::AuditEntry;
 pub use kovra_core::model::{OperationClass, Origin, Sensitivity, Surface};
 pub use kovra_core::policy::{DeliveryChoice, EnvScope, ProjectScope, Scope};
 pub use kovra_core::store::AuditReport;
+pub use reply::*;
 pub use secret::Secret;
 pub use wire::*;

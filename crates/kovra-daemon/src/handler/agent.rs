@@ -443,6 +443,37 @@ impl Gate<'_> {
         }
     }
 
+    /// What `kovra doctor` says of the profiles that loosen the defaults: value opt-ins
+    /// (values their programs can print) and open egress. (kind, message) pairs.
+    pub(super) fn profile_findings(&mut self) -> Vec<(&'static str, String)> {
+        let Ok(all) = self.profiles() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for p in all.values() {
+            if !p.value_injections.is_empty() {
+                out.push((
+                    "agent-value-opt-in",
+                    format!(
+                        "agent profile {}: programs its agents start receive the values of {} (an agent can print them)",
+                        p.name,
+                        p.value_injections.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            if p.egress == EgressPolicy::Any {
+                out.push((
+                    "agent-egress-any",
+                    format!(
+                        "agent profile {}: its sandboxes may connect to any host (through the proxy)",
+                        p.name
+                    ),
+                ));
+            }
+        }
+        out
+    }
+
     /// `kovra agent env NAME`: the profile's placeholders for a refs file.
     pub(super) fn agent_env(
         &mut self,

@@ -101,6 +101,55 @@ pub(super) fn describe(request: &Request) -> Vec<Fact> {
             out.push(fact("coordinate", coordinate.clone(), false))
         }
         Request::AllowAdd { path, .. } => out.push(fact("executable", path.clone(), true)),
+        Request::AgentCreate { spec, .. } => {
+            let ops: Vec<String> = spec
+                .operations
+                .iter()
+                .map(|o| format!("{o:?}").to_lowercase())
+                .collect();
+            out.push(fact("agent profile", spec.name.clone(), false));
+            out.push(fact("operations", ops.join(", "), false));
+            out.push(fact(
+                "projects",
+                format!(
+                    "{}{}",
+                    match &spec.projects {
+                        kovra_core::policy::ProjectScope::All => "*".to_string(),
+                        kovra_core::policy::ProjectScope::Only(p) =>
+                            p.iter().cloned().collect::<Vec<_>>().join(", "),
+                    },
+                    if spec.global { " + global" } else { "" }
+                ),
+                false,
+            ));
+            out.push(fact(
+                "environments",
+                match &spec.environments {
+                    kovra_core::policy::EnvScope::All => "all, production included".to_string(),
+                    kovra_core::policy::EnvScope::NonProduction => "non-production".to_string(),
+                    kovra_core::policy::EnvScope::Only(e) => format!(
+                        "{} (production included if listed)",
+                        e.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                    kovra_core::policy::EnvScope::OnlyNonProduction(e) => format!(
+                        "{} (non-production)",
+                        e.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                },
+                false,
+            ));
+            out.push(fact("egress", spec.egress.describe(), false));
+            if !spec.value_injections.is_empty() {
+                out.push(fact(
+                    "values its programs may receive (and print)",
+                    spec.value_injections.join(", "),
+                    false,
+                ));
+            }
+            if let Some(t) = spec.ttl_secs {
+                out.push(fact("expires after", format!("{t} s"), false));
+            }
+        }
         Request::Share {
             env, groups, to, ..
         } => {

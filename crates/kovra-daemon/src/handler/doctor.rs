@@ -1,0 +1,191 @@
+//! `kovra doctor`: a refs file checked against the vault, metadata only (unresolved,
+//! unused, shadowed and fallback lines, what a run would get), and the agent profiles that
+//! loosen the defaults.
+
+use std::collections::BTreeSet;
+
+use kovra_core::coord::CoordinateTemplate;
+use kovra_core::envrefs::{self, RefValue};
+use kovra_core::model::{Operation, VaultName};
+use kovra_core::policy::{self, Decision, fallback_refused};
+use kovra_proto::{Finding, Reply};
+
+use super::{Gate, Op};
+use crate::error::GateError;
+
+impl Gate<'_> {
+    /// Check a refs file against the vault: metadata only, nothing is read or injected.
+    pub(super) fn doctor(
+        &mut self,
+        refs: &str,
+        refs_path: &str,
+        env_name: Option<&str>,
+        caller_vars: &[String],
+    ) -> Result<Reply, GateError> {
+        let mut findings = Vec::new();
+        let mut push = |level: &str, kind: &str, message: String, line: Option<usize>| {
+            findings.push(Finding {
+                level: level.into(),
+                kind: kind.into(),
+                message,
+                line,
+            });
+        };
+        if !self.passphrase_proofs {
+            push(
+                "warning",
+                "passphrase-proofs-off",
+                "this daemon was unlocked with a passphrase from a file or descriptor, so a typed passphrase no longer proves presence to it: only a two-factor code does; stop the daemon and unlock at a terminal (and `kovra 2fa enable` there, so a code can answer after unattended unlocks)".into(),
+                None,
+            );
+        }
+        for (kind, message) in self.profile_findings() {
+            push("info", kind, message, None);
+        }
+        let file = match envrefs::parse(refs_path, refs) {
+            Ok(f) => f,
+            Err(e) => {
+                push("error", "parse-error", e.to_string(), Some(e.line));
+                return Ok(doctor_reply(findings));
+            }
+        };
+        if self.project.is_none() {
+            self.project = file.project.clone();
+        }
+        // Pins by name (which lines become placeholders) need the registry.
+        self.registry()?;
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        let meta = [Op::plain(Operation::Metadata)];
+        for entry in &file.entries {
+            let at = format!("{refs_path}:{}", entry.line);
+            if caller_vars.contains(&entry.name) {
+                push(
+                    "warning",
+                    "shadows-caller",
+                    format!(
+                        "{at}: {} is also set in your environment; the refs value wins",
+                        entry.name
+                    ),
+                    Some(entry.line),
+                );
+            }
+            let has_fallback = matches!(
+                &entry.value,
+                RefValue::Secret {
+                    fallback: Some(_),
+                    ..
+                }
+            );
+            for (template, column) in entry.value.coordinates() {
+                let at = format!("{at}:{column}");
+                let coord =
+                    match CoordinateTemplate::parse(template).and_then(|t| t.resolve(env_name)) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            push(
+                                "error",
+                                "unresolved",
+                                format!("{at}: {template}: {e}"),
+                                Some(entry.line),
+                            );
+                            continue;
+                        }
+                    };
+                if fallback_refused(has_fallback, self.production(coord.env())) {
+                    push(
+                        "error",
+                        "production-fallback",
+                        format!(
+                            "{at}: {} has a fallback on production coordinate {coord}",
+                            entry.name
+                        ),
+                        Some(entry.line),
+                    );
+                }
+                let located = self.locate(&coord, &meta, false)?;
+                if let Some(note) = self.delivery_note(&located, &entry.name) {
+                    push(
+                        "info",
+                        "placeholder",
+                        format!("{at}: {note}"),
+                        Some(entry.line),
+                    );
+                }
+                match (&located.vault, located.decision) {
+                    (Some(vault), Decision::Allow) => {
+                        used.insert(format!("{}|{}", vault.label(), coord.unpinned()));
+                        if matches!(vault, VaultName::Project(_))
+                            && self.info.scope.global
+                            && self
+                                .store
+                                .find(&VaultName::Global, &coord.unpinned())?
+                                .is_some()
+                        {
+                            push(
+                                "warning",
+                                "shadows-global",
+                                format!(
+                                    "{at}: {coord} exists in the project and in the global vault; the project's wins"
+                                ),
+                                Some(entry.line),
+                            );
+                        }
+                    }
+                    _ if has_fallback => push(
+                        "warning",
+                        "unresolved",
+                        format!("{at}: {coord} does not resolve; its fallback will be used"),
+                        Some(entry.line),
+                    ),
+                    _ => push(
+                        "error",
+                        "unresolved",
+                        format!("{at}: {coord} does not resolve in this scope"),
+                        Some(entry.line),
+                    ),
+                }
+            }
+        }
+        if let Some(env) = env_name {
+            let order = policy::resolution_order(
+                kovra_core::coord::Pin::Scope,
+                self.project.as_deref(),
+                &self.info.scope,
+            );
+            for vault in order {
+                if !self.store.vault_exists(&vault)? {
+                    continue;
+                }
+                let listing = self.store.list(&vault)?;
+                for record in listing.records {
+                    let c = &record.meta.coordinate;
+                    if c.env() == env && !used.contains(&format!("{}|{c}", vault.label())) {
+                        push(
+                            "warning",
+                            "unused-record",
+                            format!(
+                                "{c} ({}) is in environment {env} but no line uses it",
+                                vault.label()
+                            ),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+        let mut audit = self.info.entry("doctor", None, None, "allow");
+        audit.detail = Some(format!("{} findings", findings.len()));
+        self.store.audit(audit)?;
+        Ok(doctor_reply(findings))
+    }
+}
+
+fn doctor_reply(findings: Vec<Finding>) -> Reply {
+    let errors = findings.iter().filter(|f| f.level == "error").count();
+    let warnings = findings.iter().filter(|f| f.level == "warning").count();
+    Reply::Doctor {
+        findings,
+        errors,
+        warnings,
+    }
+}

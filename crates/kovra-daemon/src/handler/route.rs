@@ -1,0 +1,245 @@
+//! Routing a request that passed the gate's preliminaries to its handler, and keeping the
+//! agent profiles' grants in step with what the request changed.
+
+use kovra_proto::ErrorCode;
+use kovra_proto::{Reply, Request};
+
+use super::Gate;
+use crate::broker::Plan;
+use crate::error::GateError;
+
+/// Whether a request may change what an agent profile's grant serves (a value, a pin, a
+/// record's sensitivity, the registry).
+fn changes_grants(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Add { .. }
+            | Request::Set { .. }
+            | Request::Generate { .. }
+            | Request::Edit { .. }
+            | Request::Remove { .. }
+            | Request::Rollback { .. }
+            | Request::Bind { .. }
+            | Request::Receive { .. }
+            | Request::ProviderAdd { .. }
+            | Request::ProviderRemove { .. }
+            | Request::RotateKey { .. }
+    )
+}
+
+impl Gate<'_> {
+    pub(super) fn run(mut self, request: Request) -> (Result<Reply, GateError>, Option<Plan>) {
+        let refresh = changes_grants(&request);
+        let (result, plan) = self.route(request);
+        if refresh && result.is_ok() && !self.grants.is_empty() {
+            self.refresh_grants();
+        }
+        (result, plan)
+    }
+
+    fn route(&mut self, request: Request) -> (Result<Reply, GateError>, Option<Plan>) {
+        let result = match request {
+            Request::Run(run) => {
+                return match self.prepare_run(*run) {
+                    Ok((plan, injected)) => (
+                        Ok(Reply::RunReady {
+                            injected,
+                            descriptors_received: false,
+                        }),
+                        Some(Plan::Run(Box::new(plan))),
+                    ),
+                    Err(refused) => (Err(refused), None),
+                };
+            }
+            Request::Doctor {
+                refs,
+                refs_path,
+                env_name,
+                caller_vars,
+            } => self.doctor(&refs, &refs_path, env_name.as_deref(), &caller_vars),
+            Request::AgentCreate { spec, .. } => self.agent_create(*spec),
+            Request::AgentList => self.agent_list(),
+            Request::AgentRevoke { name } => self.agent_revoke(&name),
+            Request::AgentEnv {
+                agent,
+                refs,
+                refs_path,
+                env_name,
+            } => self.agent_env(
+                &agent,
+                refs.as_deref(),
+                refs_path.as_deref(),
+                env_name.as_deref(),
+            ),
+            Request::SandboxOpen {
+                agent,
+                refs,
+                refs_path,
+                env_name,
+            } => {
+                let refs = refs
+                    .as_deref()
+                    .map(|t| (t, refs_path.as_deref().unwrap_or(".env.refs")));
+                return match self.sandbox_open(&agent, refs, env_name.as_deref()) {
+                    Ok((grant, ticket)) => (
+                        Ok(Reply::SandboxReady(Box::new(grant))),
+                        Some(Plan::Sandbox(Box::new(ticket))),
+                    ),
+                    Err(refused) => (Err(refused), None),
+                };
+            }
+            Request::AllowAdd { path, .. } => self.allow_add(&path),
+            Request::AllowList => self.allow_list(),
+            Request::AllowRm { path } => self.allow_rm(&path),
+            Request::ApprovalList => self.approval_list(),
+            Request::Approve { id, .. } => self.approval_decide(&id, true),
+            Request::Deny { id } => self.approval_decide(&id, false),
+            Request::ApprovalWait { .. } => Err(GateError::new(
+                ErrorCode::Internal,
+                "approval-wait is answered before the gate",
+            )),
+            Request::Signal { .. } | Request::Resize { .. } => Err(GateError::new(
+                ErrorCode::NoRun,
+                "signal and resize are only valid during a run",
+            )),
+            Request::TwoFactorEnable { .. } => self.two_factor_enable(),
+            Request::TwoFactorConfirm { code } => self.two_factor_confirm(&code),
+            Request::TwoFactorDisable { passphrase, code } => {
+                self.two_factor_disable(&passphrase, &code)
+            }
+            Request::TwoFactorStatus => self.two_factor_status(),
+            Request::ProjectCreate { name } => self.project_create(&name),
+            Request::ProjectList => self.project_list(),
+            Request::Add {
+                coordinate,
+                value,
+                sensitivity,
+                description,
+                revealable,
+                totp,
+                provider,
+            } => self
+                .pin_new(&coordinate, provider.as_deref())
+                .and_then(|()| {
+                    self.add(
+                        &coordinate,
+                        value,
+                        sensitivity,
+                        description,
+                        revealable,
+                        totp,
+                    )
+                }),
+            Request::Set {
+                coordinate, value, ..
+            } => self.set(&coordinate, value),
+            Request::Generate {
+                coordinate,
+                length,
+                charset,
+                sensitivity,
+                description,
+                revealable,
+                overwrite,
+                provider,
+                ..
+            } => self
+                .pin_new(&coordinate, provider.as_deref())
+                .and_then(|()| {
+                    self.generate(
+                        &coordinate,
+                        length,
+                        charset,
+                        sensitivity,
+                        description,
+                        revealable,
+                        overwrite,
+                    )
+                }),
+            Request::Api(api) => {
+                return match self.prepare_api(*api) {
+                    Ok(plan) => (
+                        Err(GateError::new(
+                            ErrorCode::Internal,
+                            "a brokered call is answered by its plan",
+                        )),
+                        Some(Plan::Api(Box::new(plan))),
+                    ),
+                    Err(refused) => (Err(refused), None),
+                };
+            }
+            Request::SecretRequest {
+                coordinate,
+                description,
+            } => self.secret_request(&coordinate, &description),
+            Request::SecretRequests => self.secret_requests(),
+            Request::Identity { create } => self.identity(create),
+            Request::Share {
+                env,
+                groups,
+                to,
+                ttl_secs,
+                ..
+            } => self.share(&env, &groups, &to, ttl_secs),
+            Request::Receive {
+                package,
+                token,
+                force,
+                accept_sender,
+                ..
+            } => self.receive(&package, &token, force, accept_sender.as_deref()),
+            Request::ProviderList => self.provider_list(),
+            Request::ProviderShow { name } => self.provider_show(&name),
+            Request::ProviderAdd { toml, .. } => self.provider_add(&toml),
+            Request::ProviderRemove { name } => self.provider_remove(&name),
+            Request::Bind {
+                coordinate,
+                provider,
+                host,
+                ..
+            } => self.bind(&coordinate, &provider, host.as_deref()),
+            Request::List { env } => self.list(env.as_deref()),
+            Request::Show { coordinate } => self.show(&coordinate),
+            Request::Fingerprint { coordinate, .. } => self.fingerprint(&coordinate),
+            Request::Edit {
+                coordinate,
+                description,
+                sensitivity,
+                revealable,
+                ..
+            } => self.edit(&coordinate, description, sensitivity, revealable),
+            Request::Remove { coordinate, .. } => self.remove(&coordinate),
+            Request::History { coordinate } => self.history(&coordinate),
+            Request::Rollback {
+                coordinate,
+                version,
+                ..
+            } => self.rollback(&coordinate, version),
+            Request::Reveal { coordinate, .. } => self.reveal(&coordinate),
+            Request::Code {
+                coordinate,
+                min_validity,
+                ..
+            } => self.code(&coordinate, min_validity),
+            Request::Audit {
+                coordinate,
+                since,
+                action,
+            } => self.audit(coordinate, since, action),
+            Request::AuditVerify => self.audit_verify(),
+            Request::Passwd { old, new } => self.passwd(&old, &new),
+            Request::RotateKey { .. } => self.rotate_key(),
+            Request::Status
+            | Request::Init { .. }
+            | Request::Unlock { .. }
+            | Request::Lock
+            | Request::Shutdown
+            | Request::Handover
+            | Request::Verify { .. } => Err(GateError::new(
+                ErrorCode::Internal,
+                "request routed to the wrong handler",
+            )),
+        };
+        (result, None)
+    }
+}

@@ -1,0 +1,250 @@
+//! The daemon's answers: a response (ok, error, needs-proof) and every reply kind, with the
+//! views of records, status and listings they carry.
+
+use kovra_core::audit::AuditEntry;
+use kovra_core::model::Sensitivity;
+use kovra_core::store::AuditReport;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+use crate::wire::*;
+
+/// The daemon's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Response {
+    Ok {
+        reply: Box<Reply>,
+    },
+    /// Policy allows this only with a proof of presence for exactly this request.
+    NeedsProof {
+        challenge: String,
+        code: String,
+        message: String,
+        /// Seconds until the challenge expires.
+        expires_in: u64,
+        /// Set when the requester has no terminal: the request is parked under this id
+        /// until the human runs `kovra approve ID` (or it expires).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval: Option<String>,
+        /// How this challenge can be answered.
+        #[serde(default)]
+        answer: Box<ProofOptions>,
+    },
+    Error(ErrorReply),
+}
+
+/// A refusal or failure: a stable code, a message naming coordinates (never values), a hint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorReply {
+    pub code: crate::ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// A record's metadata as shown to clients.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecordView {
+    pub coordinate: String,
+    /// `global` or `project:NAME`.
+    pub vault: String,
+    pub env: String,
+    pub sensitivity: Sensitivity,
+    pub revealable: bool,
+    pub production: bool,
+    pub description: String,
+    pub version: u64,
+    pub created: u64,
+    pub updated: u64,
+    /// Set for TOTP credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<kovra_core::totp::TotpParams>,
+    /// The broker provider the record is pinned to (bound, or claimed by its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The one host it may go to, when bound with a host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_host: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatusInfo {
+    pub protocol: u32,
+    pub daemon_pid: u32,
+    pub home: String,
+    pub socket: String,
+    pub initialized: bool,
+    pub unlocked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projects: Option<Vec<String>>,
+    pub idle_timeout_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks_in_secs: Option<u64>,
+    pub production_environments: Vec<String>,
+    /// Whether a typed passphrase still proves presence to this daemon (false once it was
+    /// unlocked with a passphrase from a file or descriptor).
+    #[serde(default = "yes")]
+    pub passphrase_proofs: bool,
+    /// The agent profile this connection's socket is bound to, if it is an agent socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Listing {
+    pub records: Vec<RecordView>,
+    /// Rows withheld because they failed authentication.
+    pub tampered: usize,
+    /// Records the authenticated index knows but the database no longer holds.
+    pub missing: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Reply {
+    Status(StatusInfo),
+    Done {
+        message: String,
+    },
+    /// A locked daemon about to exit, and the failed unlocks it counted.
+    HandedOver {
+        failed_unlocks: u32,
+    },
+    /// `proof::tag(proof key, Daemon, nonce, VERIFY_DIGEST)` and how to derive the key.
+    Verified {
+        kdf: kovra_core::proof::ProofKdf,
+        daemon_tag: String,
+    },
+    Written {
+        coordinate: String,
+        vault: String,
+        version: u64,
+    },
+    Record(RecordView),
+    Records(Listing),
+    History {
+        coordinate: String,
+        versions: Vec<RecordView>,
+    },
+    Fingerprint {
+        coordinate: String,
+        fingerprint: String,
+    },
+    Revealed {
+        coordinate: String,
+        value: Secret,
+    },
+    /// A TOTP code. `starts_in` > 0 when it is the next step's code (the client waits that
+    /// long before showing it); it then stays valid for `valid_for` seconds.
+    Code {
+        coordinate: String,
+        code: Secret,
+        starts_in: u64,
+        valid_for: u64,
+    },
+    Audit {
+        entries: Vec<AuditEntry>,
+    },
+    AuditVerified(AuditReport),
+    Projects {
+        projects: Vec<String>,
+    },
+    /// The run is approved: send the standard descriptors now.
+    RunReady {
+        injected: Vec<String>,
+        /// The client's stdin, stdout and stderr came with the request (before anything was
+        /// decided); otherwise the client sends them now.
+        #[serde(default)]
+        descriptors_received: bool,
+    },
+    /// The child ended; `code` is its exit code, or 128+N after signal N.
+    Exited {
+        code: i32,
+    },
+    Allowlist {
+        entries: Vec<AllowEntry>,
+    },
+    Api(Box<ApiReply>),
+    Identity {
+        recipient: String,
+        signing_key: String,
+        fingerprint: String,
+        /// Whether this request created it.
+        created: bool,
+    },
+    /// A sealed package. The token goes to the human's terminal only.
+    Shared {
+        package: String,
+        token: Secret,
+        package_id: String,
+        environment: String,
+        coordinates: Vec<String>,
+        expires: u64,
+        recipient: String,
+    },
+    /// The package is from a sender this vault has not accepted.
+    SenderUnknown {
+        fingerprint: String,
+        recipient: String,
+        package_id: String,
+        environment: String,
+        records: usize,
+    },
+    Received {
+        package_id: String,
+        sender_fingerprint: String,
+        environment: String,
+        imported: Vec<String>,
+        vault: String,
+    },
+    SecretRequests {
+        pending: Vec<SecretRequestView>,
+    },
+    /// Provider objects in the provider file format, each with an added `origin`.
+    Providers {
+        providers: Vec<serde_json::Value>,
+    },
+    Approvals {
+        pending: Vec<ApprovalView>,
+    },
+    /// `approved`, `denied`, `expired` or `pending`.
+    ApprovalState {
+        id: String,
+        state: String,
+    },
+    Doctor {
+        findings: Vec<Finding>,
+        errors: usize,
+        warnings: usize,
+    },
+    /// A new second-factor seed as an `otpauth://` URI, shown once; confirm with a code.
+    TwoFactorSetup {
+        uri: Secret,
+    },
+    /// `disabled`, `pending` or `enabled`.
+    TwoFactorState {
+        state: String,
+    },
+    Agents {
+        agents: Vec<crate::AgentView>,
+    },
+    SandboxReady(Box<crate::SandboxGrant>),
+    /// `NAME=placeholder` lines of a profile, and the lines it does not serve.
+    AgentEnv {
+        agent: String,
+        variables: Vec<(String, String)>,
+        skipped: Vec<String>,
+        /// Where programs send their requests (the profile's port), if it has one.
+        #[serde(default)]
+        egress_port: Option<u16>,
+    },
+}
