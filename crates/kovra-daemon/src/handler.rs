@@ -540,7 +540,8 @@ impl Daemon {
                 None => Err(GateError::locked()),
             },
             other => {
-                let Some(store) = inner.store.as_mut() else {
+                let facts = describe(&other);
+                let Some(mut gate) = Gate::over(self, inner, info, digest, facts, program) else {
                     let refused = if LockedStore::exists(&self.paths.home) {
                         GateError::locked()
                     } else {
@@ -548,35 +549,6 @@ impl Daemon {
                     };
                     return (Err(refused), None);
                 };
-                let facts = describe(&other);
-                let mut gate = Gate {
-                    daemon: self,
-                    store,
-                    challenges: &mut inner.challenges,
-                    approvals: &mut inner.approvals,
-                    facts,
-                    failures: &mut inner.failures,
-                    info,
-                    digest,
-                    presence: Presence::None,
-                    project: info.project.clone(),
-                    allowlisted: false,
-                    totp_params: None,
-                    registry: None,
-                    registry_cache: &mut inner.registry,
-                    pin_target: None,
-                    new_pin: None,
-                    program,
-                    program_sha: None,
-                    passphrase_proofs: inner.passphrase_proofs,
-                    profiles_cache: &mut inner.profiles,
-                    grants: &mut inner.grants,
-                };
-                gate.program_sha = gate
-                    .program
-                    .as_ref()
-                    .and_then(|p| p.as_ref().ok())
-                    .map(crate::program::Program::fingerprint);
                 // An out-of-band approval of this very request counts as its proof, once.
                 if proof.is_none()
                     && let Some(id) = gate.approvals.take_approved(&digest)

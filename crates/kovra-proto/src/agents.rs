@@ -33,6 +33,17 @@ pub struct AgentSpec {
     pub replace: bool,
 }
 
+/// A project's `.env.refs` as a client read it: its text and path, and the `${ENV}` value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefsSource {
+    #[serde(default)]
+    pub refs: Option<String>,
+    #[serde(default)]
+    pub refs_path: Option<String>,
+    #[serde(default)]
+    pub env_name: Option<String>,
+}
+
 /// One agent profile as `kovra agent list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentView {

@@ -13,7 +13,7 @@ pub mod reply;
 pub mod secret;
 pub mod wire;
 
-pub use agents::{AgentSpec, AgentView, SandboxGrant};
+pub use agents::{AgentSpec, AgentView, RefsSource, SandboxGrant};
 pub use error_code::ErrorCode;
 pub use kovra_core::agent::EgressPolicy;
 /// The model and policy types that travel on the wire, so a surface needs this crate and

@@ -307,24 +307,15 @@ pub enum Request {
     /// and the connection stays open for the sandbox's life.
     SandboxOpen {
         agent: String,
-        /// The project's `.env.refs` (text and path): its pinned lines become placeholders
-        /// in the sandbox's environment.
-        #[serde(default)]
-        refs: Option<String>,
-        #[serde(default)]
-        refs_path: Option<String>,
-        #[serde(default)]
-        env_name: Option<String>,
+        /// Its pinned lines become placeholders in the sandbox's environment.
+        #[serde(flatten)]
+        refs: crate::agents::RefsSource,
     },
     /// A profile's placeholders for a refs file (`kovra agent env`): nothing secret.
     AgentEnv {
         agent: String,
-        #[serde(default)]
-        refs: Option<String>,
-        #[serde(default)]
-        refs_path: Option<String>,
-        #[serde(default)]
-        env_name: Option<String>,
+        #[serde(flatten)]
+        refs: crate::agents::RefsSource,
     },
     /// Refuse one parked request.
     Deny {

@@ -28,9 +28,11 @@ pub fn run(s: &mut Session, cmd: AgentCommand, out: &Renderer) -> Result<(), Cli
             let (refs, refs_path) = optional_refs(refs)?;
             out.reply(&s.call(Request::AgentEnv {
                 agent: name,
-                refs,
-                refs_path,
-                env_name,
+                refs: kovra_proto::RefsSource {
+                    refs,
+                    refs_path,
+                    env_name,
+                },
             })?)
         }
     }

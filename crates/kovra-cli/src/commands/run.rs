@@ -44,6 +44,17 @@ fn term_size() -> Option<TermSize> {
     })
 }
 
+/// The working directory, or why it cannot be read.
+pub fn working_dir() -> Result<PathBuf, CliError> {
+    std::env::current_dir().map_err(|e| {
+        CliError::new(
+            ErrorCode::CwdInvalid,
+            format!("cannot read the working directory: {e}"),
+            None,
+        )
+    })
+}
+
 /// Read the refs file the command names, or `./.env.refs`.
 pub fn read_refs(path: Option<PathBuf>) -> Result<(String, String), CliError> {
     let explicit = path.is_some();
@@ -74,13 +85,7 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
         let (text, path) = read_refs(args.refs)?;
         (Some(text), Some(path))
     };
-    let cwd = std::env::current_dir().map_err(|e| {
-        CliError::new(
-            ErrorCode::CwdInvalid,
-            format!("cannot read the working directory: {e}"),
-            None,
-        )
-    })?;
+    let cwd = working_dir()?;
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();

@@ -298,6 +298,29 @@ impl Lab {
         self.h.run_with(c, None)
     }
 
+    /// The upstream got exactly one request, the pinned call, and it carried the real key
+    /// (which only the proxy put there).
+    #[track_caller]
+    pub fn assert_the_pinned_call_alone_carried_the_key(&self) {
+        let got: Vec<serde_json::Value> = self
+            .up
+            .requests()
+            .into_iter()
+            .filter(|r| r["path"] == "/v1/echo")
+            .collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            crate::upstream::req_header(&got[0], "authorization"),
+            Some(format!("Bearer {}", self.c.key)),
+            "the upstream did not get the real value"
+        );
+        assert_eq!(
+            self.up.count(),
+            1,
+            "only the pinned call reached the upstream"
+        );
+    }
+
     /// No canary, in any form, in `bytes` (`what` says where they came from).
     #[track_caller]
     pub fn assert_clean(&self, bytes: &[u8], what: &str) {

@@ -112,37 +112,15 @@ impl Daemon {
         (*id, token.clone())
     }
 
-    /// A gate for the daemon's own work after an unlock (no request, no proof).
+    /// A gate for the daemon's own work after an unlock (no request, no proof, the digest of
+    /// nothing: no challenge it could issue would fit a request).
     fn internal_gate<R>(
         &self,
         inner: &mut Inner,
         info: &super::Info,
         work: impl FnOnce(&mut Gate<'_>) -> R,
     ) -> Option<R> {
-        let store = inner.store.as_mut()?;
-        let mut gate = Gate {
-            daemon: self,
-            store,
-            challenges: &mut inner.challenges,
-            approvals: &mut inner.approvals,
-            facts: Vec::new(),
-            failures: &mut inner.failures,
-            info,
-            digest: [0u8; 32],
-            presence: policy::Presence::None,
-            project: None,
-            allowlisted: false,
-            totp_params: None,
-            registry: None,
-            registry_cache: &mut inner.registry,
-            pin_target: None,
-            new_pin: None,
-            program: None,
-            program_sha: None,
-            passphrase_proofs: inner.passphrase_proofs,
-            profiles_cache: &mut inner.profiles,
-            grants: &mut inner.grants,
-        };
+        let mut gate = Gate::over(self, inner, info, [0u8; 32], Vec::new(), None)?;
         Some(work(&mut gate))
     }
 
@@ -478,9 +456,7 @@ impl Gate<'_> {
     pub(super) fn agent_env(
         &mut self,
         agent: &str,
-        refs: Option<&str>,
-        refs_path: Option<&str>,
-        env_name: Option<&str>,
+        refs: &kovra_proto::RefsSource,
     ) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::ReadAgents, "agent-env")?;
         if let Some(mine) = &self.info.agent
@@ -492,8 +468,7 @@ impl Gate<'_> {
             ));
         }
         let profile = self.profile_named(agent)?;
-        let refs = refs.map(|t| (t, refs_path.unwrap_or(".env.refs")));
-        let env = self.grant_env(&profile, refs, env_name)?;
+        let env = self.grant_env(&profile, refs)?;
         Ok(Reply::AgentEnv {
             agent: profile.name,
             variables: env.variables,

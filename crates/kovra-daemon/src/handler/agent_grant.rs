@@ -180,9 +180,13 @@ impl Gate<'_> {
     pub(super) fn grant_env(
         &mut self,
         profile: &AgentProfile,
-        refs: Option<(&str, &str)>,
-        env_name: Option<&str>,
+        source: &kovra_proto::RefsSource,
     ) -> Result<GrantEnv, GateError> {
+        let env_name = source.env_name.as_deref();
+        let refs = source
+            .refs
+            .as_deref()
+            .map(|text| (text, source.refs_path.as_deref().unwrap_or(".env.refs")));
         if !self.grants.contains_key(&profile.name) {
             self.refresh_grant(profile)?;
         }

@@ -116,6 +116,48 @@ pub(super) struct Gate<'a> {
     pub(super) grants: &'a mut std::collections::HashMap<String, super::agent_grant::ProfileGrant>,
 }
 
+impl<'a> Gate<'a> {
+    /// A gate over the unlocked store for one request (`None` while locked): nothing proven
+    /// yet, the request's project, no registry loaded.
+    pub(super) fn over(
+        daemon: &'a Daemon,
+        inner: &'a mut super::Inner,
+        info: &'a Info,
+        digest: [u8; 32],
+        facts: Vec<Fact>,
+        program: Option<Result<crate::program::Program, GateError>>,
+    ) -> Option<Gate<'a>> {
+        let store = inner.store.as_mut()?;
+        let program_sha = program
+            .as_ref()
+            .and_then(|p| p.as_ref().ok())
+            .map(crate::program::Program::fingerprint);
+        Some(Gate {
+            daemon,
+            store,
+            challenges: &mut inner.challenges,
+            approvals: &mut inner.approvals,
+            facts,
+            failures: &mut inner.failures,
+            info,
+            digest,
+            presence: Presence::None,
+            project: info.project.clone(),
+            allowlisted: false,
+            totp_params: None,
+            registry: None,
+            registry_cache: &mut inner.registry,
+            pin_target: None,
+            new_pin: None,
+            program,
+            program_sha,
+            passphrase_proofs: inner.passphrase_proofs,
+            profiles_cache: &mut inner.profiles,
+            grants: &mut inner.grants,
+        })
+    }
+}
+
 impl Gate<'_> {
     pub(super) fn verify_proof(&mut self, proof: &Proof) -> Result<(), GateError> {
         let refused = |gate: &mut Self, why: &str| {

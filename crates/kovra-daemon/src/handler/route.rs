@@ -60,27 +60,9 @@ impl Gate<'_> {
             Request::AgentCreate { spec, .. } => self.agent_create(*spec),
             Request::AgentList => self.agent_list(),
             Request::AgentRevoke { name } => self.agent_revoke(&name),
-            Request::AgentEnv {
-                agent,
-                refs,
-                refs_path,
-                env_name,
-            } => self.agent_env(
-                &agent,
-                refs.as_deref(),
-                refs_path.as_deref(),
-                env_name.as_deref(),
-            ),
-            Request::SandboxOpen {
-                agent,
-                refs,
-                refs_path,
-                env_name,
-            } => {
-                let refs = refs
-                    .as_deref()
-                    .map(|t| (t, refs_path.as_deref().unwrap_or(".env.refs")));
-                return match self.sandbox_open(&agent, refs, env_name.as_deref()) {
+            Request::AgentEnv { agent, refs } => self.agent_env(&agent, &refs),
+            Request::SandboxOpen { agent, refs } => {
+                return match self.sandbox_open(&agent, &refs) {
                     Ok((grant, ticket)) => (
                         Ok(Reply::SandboxReady(Box::new(grant))),
                         Some(Plan::Sandbox(Box::new(ticket))),

@@ -35,8 +35,7 @@ impl Gate<'_> {
     pub(super) fn sandbox_open(
         &mut self,
         agent: &str,
-        refs: Option<(&str, &str)>,
-        env_name: Option<&str>,
+        refs: &kovra_proto::RefsSource,
     ) -> Result<(SandboxGrant, SandboxTicket), GateError> {
         self.vault_gate(policy::VaultOperation::ReadAgents, "sandbox-open")?;
         let profile = self.profile_named(agent)?;
@@ -47,7 +46,7 @@ impl Gate<'_> {
                 format!("the agent socket of `{agent}` cannot be opened: {e}"),
             )
         })?;
-        let granted = self.grant_env(&profile, refs, env_name)?;
+        let granted = self.grant_env(&profile, refs)?;
         let dir = daemon.agents.dir_of(&profile.name);
         let egress_socket = format!("egress-{}.sock", unique());
         let listener = granted

@@ -7,7 +7,6 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -44,11 +43,7 @@ pub fn init(args: SandboxInitArgs) -> Result<u8, CliError> {
         };
         CliError::new(code, format!("`{program}` inside the sandbox: {e}"), None)
     })?;
-    Ok(match (status.code(), status.signal()) {
-        (Some(c), _) => u8::try_from(c).unwrap_or(1),
-        (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),
-        _ => 1,
-    })
+    Ok(super::exit_code(status))
 }
 
 fn serve(listener: &TcpListener, socket: &Path) {

@@ -60,13 +60,7 @@ pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
         }
         other => other?,
     };
-    let cwd = std::env::current_dir().map_err(|e| {
-        CliError::new(
-            ErrorCode::CwdInvalid,
-            format!("cannot read the working directory: {e}"),
-            None,
-        )
-    })?;
+    let cwd = super::run::working_dir()?;
     let plan = mounts::Plan::new(&grant, &cwd, &args.hide, &args.writable, &args.command)?;
     let argv = plan.bwrap_args();
     if args.dry_run {
@@ -93,12 +87,17 @@ pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
         .status()
         .map_err(|e| unavailable(format!("cannot start {}: {e}", bwrap.display())))?;
     drop(grant);
+    Ok(exit_code(status))
+}
+
+/// A child's end as our exit code: its own, or 128+N after signal N (as a shell reports it).
+fn exit_code(status: std::process::ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
-    Ok(match (status.code(), status.signal()) {
+    match (status.code(), status.signal()) {
         (Some(c), _) => u8::try_from(c).unwrap_or(1),
         (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),
         _ => 1,
-    })
+    }
 }
 
 fn open(
@@ -110,9 +109,11 @@ fn open(
 ) -> Result<SandboxGrant, CliError> {
     match s.call(Request::SandboxOpen {
         agent: name.to_string(),
-        refs,
-        refs_path,
-        env_name,
+        refs: kovra_proto::RefsSource {
+            refs,
+            refs_path,
+            env_name,
+        },
     })? {
         Reply::SandboxReady(grant) => {
             for why in &grant.skipped {
