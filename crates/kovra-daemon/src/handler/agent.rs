@@ -64,6 +64,12 @@ impl Daemon {
             Request::Lock => return Err(refused("lock")),
             Request::Shutdown | Request::Handover => return Err(refused("daemon stop")),
             Request::SandboxOpen { .. } => return Err(refused("sandbox")),
+            // The human's, however wide the profile: a full-scope profile would otherwise
+            // make profiles (and loopback ports) of its own, revoke others', or park an
+            // approval of an approval.
+            Request::AgentCreate { .. } => return Err(refused("agent create")),
+            Request::AgentRevoke { .. } => return Err(refused("agent revoke")),
+            Request::Approve { .. } => return Err(refused("approve")),
             _ => {}
         }
         let now = store::now();

@@ -99,14 +99,14 @@ fn an_agent_socket_answers_no_proof_and_no_lifecycle_request() {
     }
     // Still unlocked: the refused lock did nothing.
     h.send(&human(), json!({"op": "list"})).expect_ok();
-    // A vault-wide loosening from the profile's socket is out of its scope.
+    // Making a profile is never served on a profile's socket.
     h.send(
         &bot,
         json!({"op": "agent-create", "spec": {
             "name": "wider", "operations": ["reveal"], "projects": {"kind": "all"},
             "global": true, "environments": {"kind": "all"}}}),
     )
-    .expect_error(ErrorCode::PolicyDenied);
+    .expect_error(ErrorCode::AgentSocketRefused);
     h.assert_no_leak();
 }
 
@@ -205,4 +205,44 @@ fn a_request_that_needs_a_proof_on_an_agent_socket_is_parked_naming_the_profile(
     assert!(facts.contains("agent profile"), "{facts}");
     assert!(facts.contains("writer"), "{facts}");
     h.assert_no_leak();
+}
+
+/// A profile as wide as the vault (made with the human's proof): its socket's scope is full.
+fn make_full(h: &Harness, name: &str) {
+    let spec = json!({"op": "agent-create", "spec": {
+        "name": name, "operations": ["metadata", "inject", "reveal", "write"],
+        "projects": {"kind": "all"}, "global": true, "environments": {"kind": "all"}}});
+    h.send_proven(&human(), spec, super::harness::PASSPHRASE)
+        .expect_ok();
+}
+
+/// Review: making, revoking and approving are the human's, never an agent socket's, however
+/// wide the profile (protocol §13.2: `agent-create` needs the whole vault, "never an agent
+/// socket"). A full-scope profile made profiles of its own, revoked others' and parked
+/// approvals of approvals.
+#[test]
+fn no_agent_socket_makes_revokes_or_approves_even_with_a_full_scope() {
+    let h = Harness::unlocked();
+    make_full(&h, "root");
+    create(&h, "other", json!({})).expect_ok();
+    let root = forged("root");
+    h.send(
+        &root,
+        json!({"op": "agent-create", "spec": {
+            "name": "child", "operations": ["metadata"], "projects": {"kind": "all"},
+            "global": true, "environments": {"kind": "non-production"}, "egress_port": 0}}),
+    )
+    .expect_error(ErrorCode::AgentSocketRefused);
+    h.send(&root, json!({"op": "agent-revoke", "name": "other"}))
+        .expect_error(ErrorCode::AgentSocketRefused);
+    h.send(&root, json!({"op": "approve", "id": "0123abcd"}))
+        .expect_error(ErrorCode::AgentSocketRefused);
+    let listed = h.send(&human(), json!({"op": "agent-list"})).expect_ok();
+    let names: Vec<&str> = listed.reply()["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["other", "root"], "{}", listed.text);
 }
