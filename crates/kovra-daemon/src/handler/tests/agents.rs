@@ -246,3 +246,37 @@ fn no_agent_socket_makes_revokes_or_approves_even_with_a_full_scope() {
         .collect();
     assert_eq!(names, ["other", "root"], "{}", listed.text);
 }
+
+/// Review: a profile's socket listed every parked request (other profiles' and the human's
+/// own agents': coordinates and command lines outside its scope) and could deny them.
+#[test]
+fn an_agent_socket_sees_and_denies_only_its_own_parked_requests() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "high", false);
+    h.add(STAGING, "staging-canary-0000000000", "high", false);
+    create(&h, "bot", json!({})).expect_ok();
+    // An agent on the human's socket (no terminal) parks an overwrite of a staging record.
+    let agent = Who {
+        tty: false,
+        origin: "agent",
+        ..human()
+    };
+    let parked = h
+        .send(
+            &agent,
+            json!({"op": "set", "coordinate": STAGING, "value": super::harness::b64("new-value-123456")}),
+        )
+        .expect_needs_proof();
+    let id = parked.json["approval"].as_str().unwrap().to_string();
+    let bot = forged("bot");
+    let seen = h.send(&bot, json!({"op": "approval-list"})).expect_ok();
+    assert!(
+        !seen.text.contains(&id) && !seen.text.contains("staging"),
+        "the profile sees another's parked request: {}",
+        seen.text
+    );
+    h.send(&bot, json!({"op": "deny", "id": id}))
+        .expect_error(ErrorCode::ApprovalUnknown);
+    let still = h.send(&human(), json!({"op": "approval-list"})).expect_ok();
+    assert!(still.text.contains(&id), "{}", still.text);
+}
