@@ -152,13 +152,19 @@ impl Approvals {
         }
     }
 
-    /// Consume an approval for this exact digest (single use).
-    pub fn take_approved(&mut self, digest: &[u8; 32]) -> Option<String> {
+    /// Consume an approval for this exact digest (single use), sent through the same socket
+    /// it was parked from (`agent`: the profile's, `None`: the human's). The human approved
+    /// what that socket asked: the profile the approval names, and where its run starts.
+    pub fn take_approved(&mut self, digest: &[u8; 32], agent: Option<&str>) -> Option<String> {
         self.sweep();
         let id = self
             .parked
             .iter()
-            .find(|(_, p)| p.state == State::Approved && crypto::mac_eq(&p.digest, digest))
+            .find(|(_, p)| {
+                p.state == State::Approved
+                    && crypto::mac_eq(&p.digest, digest)
+                    && p.agent.as_deref() == agent
+            })
             .map(|(id, _)| id.clone())?;
         self.parked.remove(&id);
         Some(id)

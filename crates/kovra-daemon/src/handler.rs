@@ -573,9 +573,11 @@ impl Daemon {
                     .as_ref()
                     .and_then(|p| p.as_ref().ok())
                     .map(crate::program::Program::fingerprint);
-                // An out-of-band approval of this very request counts as its proof, once.
+                // An out-of-band approval of this very request counts as its proof, once, on
+                // the socket it was parked from.
+                let asker = info.agent.as_ref().map(|p| p.name.as_str());
                 if proof.is_none()
-                    && let Some(id) = gate.approvals.take_approved(&digest)
+                    && let Some(id) = gate.approvals.take_approved(&digest, asker)
                 {
                     let mut e = info.entry("approval-used", None, None, "allow");
                     e.detail = Some(format!("approval {id}"));

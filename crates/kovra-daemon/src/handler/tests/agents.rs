@@ -280,3 +280,37 @@ fn an_agent_socket_sees_and_denies_only_its_own_parked_requests() {
     let still = h.send(&human(), json!({"op": "approval-list"})).expect_ok();
     assert!(still.text.contains(&id), "{}", still.text);
 }
+
+/// Review: an approval the human gave to a request parked on profile `writer`'s socket (the
+/// approval names the profile) was taken by the same request sent anywhere else first: the
+/// human's socket, another profile's.
+#[test]
+fn an_approval_parked_on_a_profile_socket_is_used_only_there() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "high", false);
+    let spec = json!({"op": "agent-create", "spec": {
+        "name": "writer", "operations": ["metadata", "write"], "projects": {"kind": "all"},
+        "global": true, "environments": {"kind": "non-production"}}});
+    h.send_proven(&human(), spec, super::harness::PASSPHRASE)
+        .expect_ok();
+    let set =
+        json!({"op": "set", "coordinate": DEV, "value": super::harness::b64("new-value-123456")});
+    let writer = forged("writer");
+    let parked = h.send(&writer, set.clone()).expect_needs_proof();
+    let id = parked.json["approval"].as_str().unwrap().to_string();
+    h.send_proven(
+        &human(),
+        json!({"op": "approve", "id": id}),
+        super::harness::PASSPHRASE,
+    )
+    .expect_ok();
+    // The very same envelope on the human's socket, from a process without a terminal.
+    let elsewhere = Who {
+        tty: false,
+        agent: None,
+        ..forged("writer")
+    };
+    h.send(&elsewhere, set.clone()).expect_needs_proof();
+    // Where it was parked, it is still approved.
+    h.send(&writer, set).expect_ok();
+}
