@@ -29,3 +29,34 @@ fn a_profiles_use_of_the_proxy_is_audited_under_its_name() {
     }
     lab.assert_nothing_printed();
 }
+
+/// The profile's socket directory is shared by every sandbox of the profile (their egress
+/// sockets live there too) and by its MCP servers: inside, it must be read-only. Bound
+/// writable, an agent could move `daemon.sock` or another sandbox's `egress-N.sock` aside
+/// and listen there itself, in the middle of its siblings' kovra requests and traffic.
+#[test]
+fn the_profiles_socket_directory_is_read_only_inside() {
+    if test_user("review::the_profiles_socket_directory_is_read_only_inside") {
+        return;
+    }
+    let lab = Lab::new("rv-sockdir");
+    let socket = lab.agent_socket(AGENT);
+    let script = format!(
+        "{STEP}step mv mv /run/kovra-agent/daemon.sock /run/kovra-agent/moved.sock\n\
+         step plant touch /run/kovra-agent/planted.sock\n\
+         step status kovra --json status\n"
+    );
+    let out = lab.sandbox(&script, &[]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    let all = steps(&text);
+    let (rc, o) = step(&all, "mv", &out);
+    assert_ne!(*rc, 0, "the profile's socket was moved from inside:\n{o}");
+    let (rc, o) = step(&all, "plant", &out);
+    assert_ne!(*rc, 0, "a file was planted in the socket directory:\n{o}");
+    let (rc, o) = step(&all, "status", &out);
+    assert!(*rc == 0 && o.contains(AGENT), "kovra inside: {o}");
+    let dir = socket.parent().unwrap();
+    assert!(socket.exists(), "{}", socket.display());
+    assert!(!dir.join("moved.sock").exists() && !dir.join("planted.sock").exists());
+    lab.assert_nothing_printed();
+}

@@ -222,7 +222,10 @@ impl Plan {
         for f in self.read_only.iter().filter(|f| f.exists()) {
             pair("--ro-bind", f, f);
         }
-        pair("--bind", &self.socket_dir, Path::new(AGENT_DIR));
+        // Read-only: connecting to a socket needs no write access to its mount, and the
+        // directory is shared with the profile's other sandboxes (their egress sockets) and
+        // MCP servers, whose sockets an agent could otherwise move aside and stand in for.
+        pair("--ro-bind", &self.socket_dir, Path::new(AGENT_DIR));
         pair("--ro-bind", &self.exe, &Path::new(BIN_DIR).join("kovra"));
         a.push("--chdir".into());
         a.push(self.project.display().to_string());
