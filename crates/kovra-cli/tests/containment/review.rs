@@ -60,3 +60,38 @@ fn the_profiles_socket_directory_is_read_only_inside() {
     assert!(!dir.join("moved.sock").exists() && !dir.join("planted.sock").exists());
     lab.assert_nothing_printed();
 }
+
+/// Descriptors `kovra sandbox` inherited (from a wrapper script, an editor's task runner, a
+/// terminal multiplexer) must not reach the command: one open on the vault database, or on
+/// the vault home directory, is a way around every mount that hides them.
+#[test]
+fn descriptors_kovra_sandbox_inherits_do_not_reach_the_command() {
+    if test_user("review::descriptors_kovra_sandbox_inherits_do_not_reach_the_command") {
+        return;
+    }
+    let lab = Lab::new("rv-fds");
+    let script =
+        format!("{STEP}step db head -c 16 /proc/self/fd/7\nstep home ls -A /proc/self/fd/8/\n");
+    let mut c = lab.other("sh");
+    c.arg("-c")
+        .arg("exec \"$0\" sandbox --agent bot -- sh -c \"$1\" 7<\"$2\" 8<\"$3\"")
+        .arg(kovra_bin())
+        .arg(&script)
+        .arg(db_path(&lab.h))
+        .arg(&lab.h.home)
+        .env("KOVRA_PROJECT", WEB);
+    let out = lab.h.run_with(c, None);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    let all = steps(&text);
+    let (rc, o) = step(&all, "db", &out);
+    assert!(
+        *rc != 0 && !o.contains("SQLite"),
+        "the vault database, through an inherited descriptor:\n{o}"
+    );
+    let (rc, o) = step(&all, "home", &out);
+    assert!(
+        *rc != 0 && !o.contains("vault.db"),
+        "the vault home, through an inherited descriptor:\n{o}"
+    );
+    lab.assert_nothing_printed();
+}
