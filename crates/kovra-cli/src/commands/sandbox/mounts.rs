@@ -134,11 +134,16 @@ impl Plan {
             .map(|f| cwd.join(f))
             .filter(|p| p.exists())
             .collect();
-        let writable = writable
+        let writable: Vec<PathBuf> = writable
             .iter()
             .map(|p| absolute(cwd, p))
             .filter(|p| p.exists())
             .collect();
+        if let Some(home) = home.as_deref() {
+            for place in std::iter::once(cwd).chain(writable.iter().map(PathBuf::as_path)) {
+                holds_no_home(place, home)?;
+            }
+        }
         let port = grant.proxy_port.to_string();
         let mut inner = vec![
             format!("{BIN_DIR}/kovra"),
@@ -248,6 +253,27 @@ impl Plan {
         env.extend(self.grant_env.iter().cloned());
         env
     }
+}
+
+/// The home directory, or a directory above it, bound writable would let the agent rewrite
+/// the human's shell start-up files (`~/.bashrc`, `~/.profile`), user services and the like,
+/// which run as the human later, outside the sandbox.
+fn holds_no_home(place: &Path, home: &Path) -> Result<(), CliError> {
+    let resolve = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (place, home) = (resolve(place), resolve(home));
+    if home.starts_with(&place) {
+        return Err(CliError::new(
+            ErrorCode::CwdInvalid,
+            format!(
+                "{} holds your home directory: a sandbox would make your shell start-up files writable",
+                place.display()
+            ),
+            Some(
+                "start the sandbox in the project's own directory; `--writable` the few paths the agent needs (e.g. `~/.claude`)",
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn absolute(cwd: &Path, p: &Path) -> PathBuf {
