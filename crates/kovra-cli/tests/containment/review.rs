@@ -142,3 +142,76 @@ fn a_sandbox_never_makes_the_home_directory_writable() {
     let out = lab.sandbox("true", &[]);
     assert!(out.status.success(), "{project}: {}", describe(&out));
 }
+
+/// The files that configure what runs outside later (`.git/config`, `.git/hooks`, the
+/// clients' MCP and settings files) are read-only inside, but their directories were not: an
+/// agent renamed `.git` (or `.claude`) aside and wrote a new one, with a hook, around the
+/// read-only mounts, and the human's next `git commit` outside ran it. A worktree's `.git`
+/// file (which names the git directory, and so the config git reads) was not frozen at all.
+#[test]
+fn frozen_project_files_cannot_be_replaced_by_renaming_their_directory() {
+    if test_user("review::frozen_project_files_cannot_be_replaced_by_renaming_their_directory") {
+        return;
+    }
+    let lab = Lab::new("rv-frozen");
+    let p = &lab.project;
+    write(&p.join(".git/config"), "[core]\n\tbare = false\n");
+    write(&p.join(".git/hooks/pre-commit.sample"), "#!/bin/sh\n");
+    write(&p.join(".claude/settings.json"), "{}\n");
+    let sub = p.join("wt");
+    write(&sub.join(".git"), "gitdir: /elsewhere/.git/worktrees/wt\n");
+    let script = format!(
+        "{STEP}step git sh -c 'mv .git .git-aside && mkdir -p .git/hooks && echo planted > .git/hooks/pre-commit'\n\
+         step claude sh -c 'mv .claude .claude-aside && mkdir .claude && echo planted > .claude/settings.json'\n\
+         step worktree sh -c 'echo gitdir: planted > wt/.git'\n"
+    );
+    let out = lab.sandbox(&script, &[]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    let all = steps(&text);
+    for name in ["git", "claude", "worktree"] {
+        let (rc, o) = step(&all, name, &out);
+        assert_ne!(*rc, 0, "{name}: replaced from inside:\n{o}");
+    }
+    assert!(
+        !p.join(".git/hooks/pre-commit").exists(),
+        "a hook was planted"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join(".claude/settings.json")).unwrap(),
+        "{}\n"
+    );
+    assert!(
+        std::fs::read_to_string(sub.join(".git"))
+            .unwrap()
+            .contains("/elsewhere/"),
+        "the worktree's .git file was rewritten"
+    );
+}
+
+/// REVIEW: a file on the frozen list that does not exist when the sandbox starts (no
+/// `.mcp.json` yet, no `.claude/settings.local.json`) is not frozen: the agent creates it, and
+/// the client started outside later reads it (an MCP server it runs, hooks). Likewise
+/// `.git/commondir`, which no list has: git then reads the config and hooks of the directory
+/// it names (`core.fsmonitor` runs at the next `git status`). No mount can cover a path that
+/// does not exist without creating it in the real project; the fix is a decision
+/// (check these paths when the sandbox ends, or keep `.git` read-only).
+#[test]
+#[ignore = "REVIEW: absent config files and .git/commondir can be planted from inside"]
+fn files_that_configure_what_runs_outside_cannot_be_created_inside() {
+    if test_user("review::files_that_configure_what_runs_outside_cannot_be_created_inside") {
+        return;
+    }
+    let lab = Lab::new("rv-absent");
+    let p = &lab.project;
+    write(&p.join(".git/config"), "[core]\n\tbare = false\n");
+    let script = "echo '{\"mcpServers\":{\"x\":{\"command\":\"sh\"}}}' > .mcp.json; \
+                  mkdir -p .claude && echo '{}' > .claude/settings.local.json; \
+                  echo ../elsewhere > .git/commondir; true";
+    let out = lab.sandbox(script, &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let planted: Vec<&str> = [".mcp.json", ".claude/settings.local.json", ".git/commondir"]
+        .into_iter()
+        .filter(|f| p.join(f).exists())
+        .collect();
+    assert!(planted.is_empty(), "planted from inside: {planted:?}");
+}

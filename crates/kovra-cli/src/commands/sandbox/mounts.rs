@@ -88,6 +88,10 @@ pub struct Plan {
     writable: Vec<PathBuf>,
     /// Project files bound read-only over themselves.
     frozen: Vec<PathBuf>,
+    /// Their directories inside the project, bound (writable) over themselves first: a mount
+    /// point cannot be renamed, so the agent cannot move one aside and put a copy of its own,
+    /// without the read-only files, in its place.
+    pinned_dirs: Vec<PathBuf>,
     exe: PathBuf,
     grant_env: Vec<(String, String)>,
     agent: String,
@@ -129,11 +133,26 @@ impl Plan {
             }
         }
         env_files(cwd, 0, &mut hidden_files);
-        let frozen = PROJECT_READ_ONLY
+        let mut frozen: Vec<PathBuf> = PROJECT_READ_ONLY
             .iter()
             .map(|f| cwd.join(f))
             .filter(|p| p.exists())
             .collect();
+        // A worktree's (or submodule's) `.git` is a file naming the git directory, and so
+        // the config and hooks git uses there.
+        frozen.extend(git_files(cwd, 0));
+        let mut pinned_dirs: Vec<PathBuf> = Vec::new();
+        for f in &frozen {
+            let mut dir = f.parent();
+            while let Some(d) = dir.filter(|d| d.starts_with(cwd) && *d != cwd) {
+                if !pinned_dirs.iter().any(|p| p == d) && !frozen.iter().any(|p| p == d) {
+                    pinned_dirs.push(d.to_path_buf());
+                }
+                dir = d.parent();
+            }
+        }
+        // Outer directories first: a mount over a directory hides mounts made inside it before.
+        pinned_dirs.sort_by_key(|d| d.components().count());
         let writable: Vec<PathBuf> = writable
             .iter()
             .map(|p| absolute(cwd, p))
@@ -163,6 +182,7 @@ impl Plan {
             socket_dir: PathBuf::from(&grant.socket_dir),
             writable,
             frozen,
+            pinned_dirs,
             exe,
             grant_env: grant.env.clone(),
             agent: grant.agent.clone(),
@@ -206,6 +226,9 @@ impl Plan {
         pair("--bind", &self.project, &self.project);
         for w in &self.writable {
             pair("--bind", w, w);
+        }
+        for d in &self.pinned_dirs {
+            pair("--bind", d, d);
         }
         for f in &self.frozen {
             pair("--ro-bind", f, f);
@@ -282,6 +305,27 @@ fn absolute(cwd: &Path, p: &Path) -> PathBuf {
     } else {
         cwd.join(p)
     }
+}
+
+/// `.git` entries that are files (a worktree's, a submodule's checkout), a few levels down.
+fn git_files(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let Ok(kind) = e.file_type() else { continue };
+        let name = e.file_name();
+        if kind.is_file() && name == ".git" {
+            out.push(e.path());
+        } else if kind.is_dir()
+            && depth < ENV_SEARCH_DEPTH
+            && !SKIPPED_DIRS.contains(&name.to_str().unwrap_or(".git"))
+        {
+            out.extend(git_files(&e.path(), depth + 1));
+        }
+    }
+    out
 }
 
 /// The project's `.env*` files (values, by convention), except those that hold none.
