@@ -215,3 +215,35 @@ fn files_that_configure_what_runs_outside_cannot_be_created_inside() {
         .collect();
     assert!(planted.is_empty(), "planted from inside: {planted:?}");
 }
+
+/// REVIEW: under Claude Code's sandbox (`kovra setup --sandbox`, srt), the agent's way to
+/// secrets is the MCP server `kovra mcp --agent NAME`, which Claude Code starts outside its
+/// sandbox. Its `run` tool asks for a run on the profile's socket from the daemon's own
+/// namespaces, so the daemon starts the agent's command on the host: the vault database,
+/// the human's socket, the whole network and every file are the command's, and
+/// `allowUnsandboxedCommands: false` is void. This test is that caller (a client on the
+/// profile's socket outside any sandbox); the run reads the vault database. What to do is
+/// a decision: refuse runs on an agent socket from the daemon's own namespaces (srt users
+/// then use placeholders through the profile's port only), or start them in a sandbox.
+#[test]
+#[ignore = "REVIEW: a run asked on an agent socket from outside any sandbox (kovra mcp --agent under srt) runs unconfined"]
+fn a_run_on_an_agent_socket_from_outside_a_sandbox_is_not_unconfined() {
+    if test_user("review::a_run_on_an_agent_socket_from_outside_a_sandbox_is_not_unconfined") {
+        return;
+    }
+    let lab = Lab::new("rv-mcprun");
+    let socket = lab.agent_socket(AGENT);
+    let child = format!(
+        "if head -c 16 {db} 2>/dev/null | grep -q SQLite; then echo DB=readable; else echo DB=hidden; fi",
+        db = q(db_path(&lab.h))
+    );
+    let mut c = lab.cmd(&["run", "--", "sh", "-c", &child]);
+    c.env("KOVRA_AGENT_SOCKET", &socket).env("KOVRA_PROJECT", WEB);
+    let out = lab.h.run_with(c, None);
+    let text = stdout(&out);
+    assert!(text.contains("DB="), "the run did not start: {}", describe(&out));
+    assert!(
+        text.contains("DB=hidden"),
+        "a run asked on the profile's socket read the vault database: {text}"
+    );
+}
