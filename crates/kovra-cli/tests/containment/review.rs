@@ -238,10 +238,15 @@ fn a_run_on_an_agent_socket_from_outside_a_sandbox_is_not_unconfined() {
         db = q(db_path(&lab.h))
     );
     let mut c = lab.cmd(&["run", "--", "sh", "-c", &child]);
-    c.env("KOVRA_AGENT_SOCKET", &socket).env("KOVRA_PROJECT", WEB);
+    c.env("KOVRA_AGENT_SOCKET", &socket)
+        .env("KOVRA_PROJECT", WEB);
     let out = lab.h.run_with(c, None);
     let text = stdout(&out);
-    assert!(text.contains("DB="), "the run did not start: {}", describe(&out));
+    assert!(
+        text.contains("DB="),
+        "the run did not start: {}",
+        describe(&out)
+    );
     assert!(
         text.contains("DB=hidden"),
         "a run asked on the profile's socket read the vault database: {text}"
