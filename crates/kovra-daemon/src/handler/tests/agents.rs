@@ -314,3 +314,37 @@ fn an_approval_parked_on_a_profile_socket_is_used_only_there() {
     // Where it was parked, it is still approved.
     h.send(&writer, set).expect_ok();
 }
+
+/// Review: what a profile tried and was refused before the gate (a lifecycle request, a
+/// proof, a request on a revoked profile's socket) left no trace on the trail; only what the
+/// gate decided did.
+#[test]
+fn refusals_on_an_agent_socket_are_on_the_trail_under_the_profile() {
+    let h = Harness::unlocked();
+    create(&h, "bot", json!({})).expect_ok();
+    let bot = forged("bot");
+    let secret = "a-passphrase-the-agent-guessed";
+    h.send(
+        &bot,
+        json!({"op": "unlock", "passphrase": super::harness::b64(secret)}),
+    )
+    .expect_error(ErrorCode::AgentSocketRefused);
+    h.send(&bot, json!({"op": "lock"}))
+        .expect_error(ErrorCode::AgentSocketRefused);
+    h.send(
+        &bot,
+        json!({"op": "reveal", "coordinate": DEV, "proof": {"challenge": "00", "mac": "00"}}),
+    )
+    .expect_error(ErrorCode::AgentSocketRefused);
+    let trail = h.audit_text();
+    let entries: Vec<Value> = serde_json::from_str(&trail).unwrap();
+    let refused: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["agent"] == "bot" && e["decision"] == "deny")
+        .collect();
+    assert_eq!(refused.len(), 3, "{trail}");
+    assert!(
+        !trail.contains(secret) && !trail.contains(&super::harness::b64(secret)),
+        "{trail}"
+    );
+}
