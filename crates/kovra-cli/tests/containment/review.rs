@@ -252,3 +252,39 @@ fn a_run_on_an_agent_socket_from_outside_a_sandbox_is_not_unconfined() {
         "a run asked on the profile's socket read the vault database: {text}"
     );
 }
+
+/// What else runs code of the project's when the human opens it outside (the list
+/// Anthropic's sandbox runtime protects too): a VS Code task set to run on folder open
+/// (`.vscode/tasks.json`), an IntelliJ run configuration (`.idea`), Claude Code's commands
+/// and subagents (`.claude/commands`, `.claude/agents`), `.gitmodules`. Where they exist,
+/// they are read-only inside.
+#[test]
+fn editor_tasks_and_client_commands_are_frozen_where_they_exist() {
+    if test_user("review::editor_tasks_and_client_commands_are_frozen_where_they_exist") {
+        return;
+    }
+    let lab = Lab::new("rv-tasks");
+    let p = &lab.project;
+    write(&p.join(".vscode/settings.json"), "{}\n");
+    write(&p.join(".idea/workspace.xml"), "<project/>\n");
+    write(&p.join(".claude/commands/review.md"), "review\n");
+    write(&p.join(".claude/agents/helper.md"), "helper\n");
+    write(&p.join(".gitmodules"), "");
+    let script = format!(
+        "{STEP}step tasks sh -c 'echo planted > .vscode/tasks.json'\n\
+         step idea sh -c 'mkdir -p .idea/runConfigurations && echo planted > .idea/runConfigurations/x.xml'\n\
+         step commands sh -c 'echo planted > .claude/commands/review.md'\n\
+         step agents sh -c 'echo planted > .claude/agents/new.md'\n\
+         step gitmodules sh -c 'echo planted > .gitmodules'\n"
+    );
+    let out = lab.sandbox(&script, &[]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    let all = steps(&text);
+    for name in ["tasks", "idea", "commands", "agents", "gitmodules"] {
+        let (rc, o) = step(&all, name, &out);
+        assert_ne!(*rc, 0, "{name}: written from inside:\n{o}");
+    }
+    assert!(!p.join(".vscode/tasks.json").exists());
+    assert!(!p.join(".claude/agents/new.md").exists());
+    assert_eq!(std::fs::read_to_string(p.join(".gitmodules")).unwrap(), "");
+}

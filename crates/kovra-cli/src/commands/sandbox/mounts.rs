@@ -35,19 +35,26 @@ const HOME_SECRETS: [&str; 8] = [
 ];
 
 /// Files in the project that configure what runs outside the sandbox later (MCP servers and
-/// their scope, client settings, git hooks and `core.fsmonitor`): read-only inside, so the
-/// agent cannot loosen its next session or plant code you would run.
-const PROJECT_READ_ONLY: [&str; 10] = [
+/// their scope, client settings, commands and subagents, editor tasks and run
+/// configurations, git hooks and `core.fsmonitor`): read-only inside, so the agent cannot
+/// loosen its next session or plant code you would run. (Anthropic's sandbox runtime
+/// protects the same kinds of paths.)
+const PROJECT_READ_ONLY: [&str; 13] = [
     ".mcp.json",
     ".claude/settings.json",
     ".claude/settings.local.json",
+    ".claude/commands",
+    ".claude/agents",
     ".cursor/mcp.json",
     ".codex/config.toml",
     ".gemini/settings.json",
-    ".vscode/mcp.json",
-    ".vscode/settings.json",
+    // VS Code runs a `tasks.json` task on folder open; MCP servers, settings.
+    ".vscode",
+    // IntelliJ's run configurations and startup tasks.
+    ".idea",
     ".git/config",
     ".git/hooks",
+    ".gitmodules",
 ];
 
 /// `.env*` files that hold no values by convention, left visible.
