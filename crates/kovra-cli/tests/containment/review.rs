@@ -288,3 +288,42 @@ fn editor_tasks_and_client_commands_are_frozen_where_they_exist() {
     assert!(!p.join(".claude/agents/new.md").exists());
     assert_eq!(std::fs::read_to_string(p.join(".gitmodules")).unwrap(), "");
 }
+
+/// Paths to hide given to bubblewrap as symlinks: an agent (or a cloned repository) leaves a
+/// `.env*` symlink to nothing, or to a directory, in the project; a `.env*` file or `~/.aws`
+/// is an absolute symlink (dotfile managers make them). Bubblewrap resolves an absolute
+/// symlink in a mount's destination outside the new root and refused to start: the next
+/// `kovra sandbox` there must start, and hide what the links point to.
+#[test]
+fn a_dangling_env_symlink_does_not_stop_the_next_sandbox() {
+    if test_user("review::a_dangling_env_symlink_does_not_stop_the_next_sandbox") {
+        return;
+    }
+    let lab = Lab::new("rv-dangle");
+    let p = &lab.project;
+    std::os::unix::fs::symlink("/nonexistent/dir/file", p.join(".env.dangling")).unwrap();
+    std::fs::create_dir_all(p.join("venv")).unwrap();
+    std::os::unix::fs::symlink(p.join("venv"), p.join(".env.venv")).unwrap();
+    let elsewhere = lab.user_home.join("secrets.env");
+    write(&elsewhere, &format!("SECRET={}\n", lab.c.env_file));
+    std::os::unix::fs::symlink(&elsewhere, p.join(".env.linked")).unwrap();
+    // A dotfile manager's way: `~/.aws` an absolute symlink to where the files really are.
+    let dotfiles = lab.h.root.join("dotfiles/aws");
+    write(&dotfiles.join("credentials"), &format!("{}\n", lab.c.ssh));
+    std::os::unix::fs::symlink(&dotfiles, lab.user_home.join(".aws")).unwrap();
+    let aws = lab.user_home.join(".aws/credentials");
+    let out = lab.sandbox(
+        &format!(
+            "cat .env.linked; cat {}; cat {}; echo started",
+            q(&aws),
+            q(dotfiles.join("credentials"))
+        ),
+        &[],
+    );
+    assert!(
+        out.status.success() && stdout(&out).contains("started"),
+        "the sandbox did not start: {}",
+        describe(&out)
+    );
+    lab.assert_nothing_printed();
+}

@@ -131,19 +131,21 @@ impl Plan {
         if let Some(p) = std::env::var_os("KOVRA_PASSPHRASE_FILE").filter(|p| !p.is_empty()) {
             hide.push(absolute(cwd, Path::new(&p)));
         }
+        // Every path bubblewrap mounts over is given resolved: it would resolve an absolute
+        // symlink in a destination outside the new root and refuse to start, and what must
+        // be hidden is what a link points to. A link to nothing hides nothing.
         let (mut hidden_dirs, mut hidden_files) = (Vec::new(), Vec::new());
-        for p in hide {
-            match std::fs::metadata(&p) {
-                Ok(m) if m.is_dir() => hidden_dirs.push(p),
-                Ok(_) => hidden_files.push(p),
-                Err(_) => {}
+        for p in hide.iter().filter_map(|p| real(p)) {
+            if p.is_dir() {
+                hidden_dirs.push(p);
+            } else {
+                hidden_files.push(p);
             }
         }
         env_files(cwd, 0, &mut hidden_files);
         let mut frozen: Vec<PathBuf> = PROJECT_READ_ONLY
             .iter()
-            .map(|f| cwd.join(f))
-            .filter(|p| p.exists())
+            .filter_map(|f| real(&cwd.join(f)))
             .collect();
         // A worktree's (or submodule's) `.git` is a file naming the git directory, and so
         // the config and hooks git uses there.
@@ -162,8 +164,7 @@ impl Plan {
         pinned_dirs.sort_by_key(|d| d.components().count());
         let writable: Vec<PathBuf> = writable
             .iter()
-            .map(|p| absolute(cwd, p))
-            .filter(|p| p.exists())
+            .filter_map(|p| real(&absolute(cwd, p)))
             .collect();
         if let Some(home) = home.as_deref() {
             for place in std::iter::once(cwd).chain(writable.iter().map(PathBuf::as_path)) {
@@ -306,6 +307,11 @@ fn holds_no_home(place: &Path, home: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `p` with every symlink resolved; `None` when it names nothing.
+fn real(p: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(p).ok()
+}
+
 fn absolute(cwd: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -349,7 +355,11 @@ fn env_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
                 env_files(&e.path(), depth + 1, out);
             }
         } else if name.starts_with(".env") && !ENV_FILES_KEPT.contains(&name) {
-            out.push(e.path());
+            // A symlink: what it points to, if that is a file (a link to a directory is
+            // treated as the directory would be, a link to nothing hides nothing).
+            if let Some(target) = real(&e.path()).filter(|t| !t.is_dir()) {
+                out.push(target);
+            }
         }
     }
 }
