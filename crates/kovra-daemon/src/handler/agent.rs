@@ -118,6 +118,15 @@ impl Daemon {
         (*id, token.clone())
     }
 
+    /// Forget profile `name`'s grant id and credential (revoked, or made anew): its next
+    /// grant gets fresh ones.
+    pub(super) fn forget_grant_id(&self, name: &str) {
+        self.grant_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
     /// A gate for the daemon's own work after an unlock (no request, no proof).
     fn internal_gate<R>(
         &self,
@@ -332,7 +341,12 @@ impl Gate<'_> {
             }
             // Replacing keeps the placeholders (files may hold them).
             Some(old) => profile.placeholder_seed = old.placeholder_seed.clone(),
-            None => profile.placeholder_seed = hex::encode(random_seed()?),
+            // A new profile, perhaps under a name used before: new placeholders, and a new
+            // proxy credential (whatever held the old one holds nothing of this one).
+            None => {
+                profile.placeholder_seed = hex::encode(random_seed()?);
+                self.daemon.forget_grant_id(&profile.name);
+            }
         }
         if profile.egress_port == Some(0) {
             profile.egress_port = Some(free_port()?);
@@ -410,6 +424,7 @@ impl Gate<'_> {
         audit.detail = Some(name.to_string());
         self.save_profiles(&all, audit)?;
         self.grants.remove(name);
+        self.daemon.forget_grant_id(name);
         self.daemon.agents.close(name);
         Ok(Reply::Done {
             message: format!("agent profile {name} revoked; its socket is closed"),

@@ -348,3 +348,51 @@ fn refusals_on_an_agent_socket_are_on_the_trail_under_the_profile() {
         "{trail}"
     );
 }
+
+/// The proxy credential in a profile's base URLs (`kovra agent env`), out of `OPENAI_BASE_URL`.
+fn grant_token(h: &Harness, name: &str) -> String {
+    let env = h
+        .send(
+            &human(),
+            json!({"op": "agent-env", "agent": name,
+                   "refs": "OPENAI_API_KEY=secret:dev/openai/openai_api_key\n"}),
+        )
+        .expect_ok();
+    let vars = env.reply()["variables"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let url = vars
+        .iter()
+        .find(|v| v[0] == "OPENAI_BASE_URL")
+        .and_then(|v| v[1].as_str())
+        .unwrap_or_else(|| panic!("no base URL: {}", env.text))
+        .to_string();
+    url.split("/kovra/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string()
+}
+
+/// Review: a profile's grant credential (in its sandboxes' HTTPS_PROXY, in base URLs that
+/// `kovra agent env` prints for dotenv files) outlived `agent-revoke`: a profile made again
+/// under the same name was served the very same credential, so whatever held the revoked
+/// profile's had the new one's grant.
+#[test]
+fn a_revoked_profiles_proxy_credential_does_not_come_back_with_its_name() {
+    let h = Harness::unlocked();
+    h.add(
+        "secret:dev/openai/openai_api_key",
+        "sk-proj-CANARY-7f3a9c-do-not-leak-00000000",
+        "medium",
+        false,
+    );
+    create(&h, "bot", json!({})).expect_ok();
+    let before = grant_token(&h, "bot");
+    h.send(&human(), json!({"op": "agent-revoke", "name": "bot"}))
+        .expect_ok();
+    create(&h, "bot", json!({})).expect_ok();
+    let after = grant_token(&h, "bot");
+    assert_ne!(before, after, "the revoked profile's credential came back");
+}
