@@ -327,3 +327,36 @@ fn a_dangling_env_symlink_does_not_stop_the_next_sandbox() {
     );
     lab.assert_nothing_printed();
 }
+
+/// The clients without a sandbox of their own are told to start inside `kovra sandbox`, and
+/// their MCP configuration runs `kovra mcp --agent NAME`. Inside, that server looked for the
+/// profile's socket beside the human's (hidden there) instead of the sandbox's
+/// (`KOVRA_AGENT_SOCKET`), so every tool call failed: daemon-unreachable.
+#[test]
+fn kovra_mcp_inside_the_sandbox_reaches_the_sandboxs_profile() {
+    if test_user("review::kovra_mcp_inside_the_sandbox_reaches_the_sandboxs_profile") {
+        return;
+    }
+    let lab = Lab::new("rv-mcp");
+    let frames = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"status","arguments":{}}}"#,
+    ]
+    .join("\n");
+    write(&lab.project.join("frames.jsonl"), &format!("{frames}\n"));
+    let out = lab.sandbox(
+        &format!("(cat frames.jsonl; sleep 3) | kovra mcp --agent {AGENT}"),
+        &[],
+    );
+    let text = stdout(&out);
+    let reply = text
+        .lines()
+        .find(|l| l.contains(r#""id":2"#))
+        .unwrap_or_else(|| panic!("no reply to the tool call: {}", describe(&out)));
+    assert!(
+        !reply.contains("daemon-unreachable") && !reply.contains(r#""isError":true"#),
+        "{reply}"
+    );
+    assert!(reply.contains(r#"\"unlocked\":true"#), "{reply}");
+}
