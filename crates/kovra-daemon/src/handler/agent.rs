@@ -118,6 +118,45 @@ impl Daemon {
         (*id, token.clone())
     }
 
+    /// End what profiles whose TTL ran out still have: their grants (the proxy forgets their
+    /// values; their egress ports and sandboxes' sockets serve nobody) and their sockets.
+    /// Called by the daemon's watch thread; a request on such a socket meanwhile is refused
+    /// by [`Daemon::bind_agent`] already.
+    pub fn expire_profiles(&self) {
+        let now = store::now();
+        let mut inner = self.lock_inner();
+        let Some(profiles) = inner.profiles.clone() else {
+            return;
+        };
+        let expired: Vec<String> = profiles
+            .values()
+            .filter(|p| {
+                p.expired(now)
+                    && (inner.grants.contains_key(&p.name) || self.agents.is_open(&p.name))
+            })
+            .map(|p| p.name.clone())
+            .collect();
+        for name in expired {
+            inner.grants.remove(&name);
+            self.forget_grant_id(&name);
+            self.agents.close(&name);
+            if let Some(store) = inner.store.as_mut() {
+                let _ = store.audit(kovra_core::audit::AuditEntry {
+                    action: "agent-expired".into(),
+                    vault: Some(VaultName::System.label()),
+                    surface: "daemon".into(),
+                    origin: "daemon".into(),
+                    decision: "ok".into(),
+                    agent: Some(name.clone()),
+                    detail: Some(format!(
+                        "agent profile {name}: its TTL ran out; grant dropped, socket closed"
+                    )),
+                    ..kovra_core::audit::AuditEntry::default()
+                });
+            }
+        }
+    }
+
     /// Forget profile `name`'s grant id and credential (revoked, or made anew): its next
     /// grant gets fresh ones.
     pub(super) fn forget_grant_id(&self, name: &str) {

@@ -396,3 +396,49 @@ fn a_revoked_profiles_proxy_credential_does_not_come_back_with_its_name() {
     let after = grant_token(&h, "bot");
     assert_ne!(before, after, "the revoked profile's credential came back");
 }
+
+/// The first line of the proxy's answer to a CONNECT sent to `127.0.0.1:port`.
+fn connect_status(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return "closed".into();
+    };
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _ = s.write_all(
+        b"CONNECT elsewhere.example:443 HTTP/1.1\r\nHost: elsewhere.example:443\r\n\r\n",
+    );
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("closed")
+        .to_string()
+}
+
+/// Review: a profile's `--ttl` ended its socket's service (agent-revoked on the next
+/// request), but not its grant: the profile's egress port (and its sandboxes' sockets) went
+/// on serving the grant, placeholders swapped for values, until something else rebuilt the
+/// grants or the vault locked.
+#[test]
+fn an_expired_profiles_grant_is_no_longer_served() {
+    let h = Harness::unlocked();
+    let made = create(&h, "brief", json!({"ttl_secs": 1, "egress_port": 0})).expect_ok();
+    let port = made.reply()["agents"][0]["egress_port"].as_u64().unwrap() as u16;
+    // Served: refused by the grant's egress policy (pinned hosts only), not for a credential.
+    assert!(
+        connect_status(port).contains("403"),
+        "{}",
+        connect_status(port)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    h.daemon.expire_profiles();
+    let after = connect_status(port);
+    assert!(
+        !after.contains("403"),
+        "the expired profile's port still serves: {after}"
+    );
+    let audit = h.audit_text();
+    assert!(audit.contains("agent-expired"), "{audit}");
+}
