@@ -235,8 +235,35 @@ impl Session {
         }
     }
 
+    /// Refuse, before anything is sent, a request that carries what a human typed (a
+    /// two-factor code, a passphrase) when this session talks to an agent profile's socket:
+    /// its peer is not authenticated, and the daemon refuses such requests there anyway.
+    fn guard_agent_socket(&self, request: &Request) -> Result<(), CliError> {
+        let typed = matches!(
+            request,
+            Request::TwoFactorConfirm { .. }
+                | Request::TwoFactorDisable { .. }
+                | Request::Passwd { .. }
+                | Request::Verify { .. }
+                | Request::Init { .. }
+                | Request::Unlock { .. }
+        );
+        match &self.paths().agent_socket {
+            Some(socket) if typed => Err(CliError::new(
+                ErrorCode::AgentSocketRefused,
+                format!(
+                    "this session talks to an agent profile's socket ({}); a passphrase or a code is never sent there",
+                    socket.display()
+                ),
+                Some("the human runs this at their own terminal, outside the sandbox"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Send without autostart; `Ok(None)` when no daemon is running.
     pub fn call_if_running(&mut self, request: Request) -> Result<Option<Reply>, CliError> {
+        self.guard_agent_socket(&request)?;
         match self.inner.call_if_running(request.clone()) {
             Ok(reply) => Ok(reply),
             Err(CallError::NeedsProof(asked)) => self.answer(request, *asked).map(Some),
@@ -252,6 +279,7 @@ impl Session {
     }
 
     pub fn call(&mut self, request: Request) -> Result<Reply, CliError> {
+        self.guard_agent_socket(&request)?;
         match self.inner.call(request.clone()) {
             Ok(reply) => Ok(reply),
             Err(CallError::NeedsProof(asked)) => self.answer(request, *asked),

@@ -48,12 +48,19 @@ impl EgressPolicy {
     }
 }
 
-/// Whether `host` is one of `domains` or a subdomain of one (`domains` lower-case).
+/// Whether `host` is one of `domains` or a subdomain of one (`domains` lower-case). An IP
+/// address has no subdomains: it matches only an entry equal to it (else an entry `0.1`
+/// would admit `127.0.0.1`).
 pub fn domain_listed<S: AsRef<str>>(domains: impl IntoIterator<Item = S>, host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let address = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok();
     domains.into_iter().any(|d| {
         let d = d.as_ref();
-        host == d || host.strip_suffix(d).is_some_and(|rest| rest.ends_with('.'))
+        host == d || (!address && host.strip_suffix(d).is_some_and(|rest| rest.ends_with('.')))
     })
 }
 
@@ -219,6 +226,15 @@ mod tests {
         assert!(!p.allows_unpinned("pypi.org.evil.com"));
         assert!(!EgressPolicy::PinnedOnly.allows_unpinned("pypi.org"));
         assert!(validate_domain("https://x.org").is_err());
+        // An address has no subdomains: a numeric entry matches only itself.
+        let p = EgressPolicy::Domains(["0.1".to_string(), "10.0.0.5".to_string()].into());
+        assert!(
+            !p.allows_unpinned("127.0.0.1"),
+            "127.0.0.1 as a 'subdomain' of 0.1"
+        );
+        assert!(!p.allows_unpinned("192.168.0.1"));
+        assert!(p.allows_unpinned("10.0.0.5"));
+        assert!(!p.allows_unpinned("110.0.0.5"));
         assert_eq!(validate_domain("PyPI.org.").unwrap(), "pypi.org");
     }
 

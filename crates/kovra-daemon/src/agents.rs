@@ -145,6 +145,11 @@ impl AgentSockets {
         }
     }
 
+    /// Whether this daemon serves `name`'s socket.
+    pub fn is_open(&self, name: &str) -> bool {
+        lock(&self.open).contains_key(name)
+    }
+
     pub fn note_request(&self, name: &str, now: u64) {
         let mut a = lock(&self.activity);
         let entry = a.entry(name.to_string()).or_default();

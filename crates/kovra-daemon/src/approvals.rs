@@ -26,6 +26,15 @@ struct Parked {
     expires: Instant,
     created_unix: u64,
     view: ApprovalView,
+    /// The agent profile whose socket the request came through (`None`: the human's).
+    agent: Option<String>,
+}
+
+impl Parked {
+    /// The human's socket sees every parked request; a profile's only those parked there.
+    fn seen_by(&self, asker: Option<&str>) -> bool {
+        asker.is_none() || self.agent.as_deref() == asker
+    }
 }
 
 #[derive(Default)]
@@ -49,14 +58,18 @@ impl Approvals {
         self.parked.retain(|_, p| p.expires > now);
     }
 
-    /// Park a request (or find it parked already, by digest). Returns its id.
-    pub fn park(&mut self, digest: [u8; 32], mut view: ApprovalView) -> String {
+    /// Park a request (or find it parked already, by digest) that came through agent
+    /// profile `agent`'s socket (`None`: the human's). Returns its id.
+    pub fn park(
+        &mut self,
+        digest: [u8; 32],
+        mut view: ApprovalView,
+        agent: Option<&str>,
+    ) -> String {
         self.sweep();
-        if let Some((id, _)) = self
-            .parked
-            .iter()
-            .find(|(_, p)| p.state == State::Pending && p.digest == digest)
-        {
+        if let Some((id, _)) = self.parked.iter().find(|(_, p)| {
+            p.state == State::Pending && p.digest == digest && p.agent.as_deref() == agent
+        }) {
             return id.clone();
         }
         if self.parked.len() >= MAX_PENDING
@@ -80,19 +93,21 @@ impl Approvals {
                 expires: Instant::now() + APPROVAL_TTL,
                 created_unix,
                 view,
+                agent: agent.map(str::to_string),
             },
         );
         id
     }
 
-    /// Pending requests, oldest first, with seconds left.
-    pub fn pending(&mut self) -> Vec<ApprovalView> {
+    /// Pending requests, oldest first, with seconds left: every one for the human's socket
+    /// (`asker` `None`), only its own for an agent profile's.
+    pub fn pending(&mut self, asker: Option<&str>) -> Vec<ApprovalView> {
         self.sweep();
         let now = Instant::now();
         let mut out: Vec<ApprovalView> = self
             .parked
             .values()
-            .filter(|p| p.state == State::Pending)
+            .filter(|p| p.state == State::Pending && p.seen_by(asker))
             .map(|p| ApprovalView {
                 expires_in: p.expires.saturating_duration_since(now).as_secs(),
                 ..p.view.clone()
@@ -102,11 +117,12 @@ impl Approvals {
         out
     }
 
-    pub fn view(&mut self, id: &str) -> Option<ApprovalView> {
+    /// A pending request as `asker` may see it (see [`Approvals::pending`]).
+    pub fn view(&mut self, id: &str, asker: Option<&str>) -> Option<ApprovalView> {
         self.sweep();
         self.parked
             .get(id)
-            .filter(|p| p.state == State::Pending)
+            .filter(|p| p.state == State::Pending && p.seen_by(asker))
             .map(|p| p.view.clone())
     }
 
@@ -136,13 +152,19 @@ impl Approvals {
         }
     }
 
-    /// Consume an approval for this exact digest (single use).
-    pub fn take_approved(&mut self, digest: &[u8; 32]) -> Option<String> {
+    /// Consume an approval for this exact digest (single use), sent through the same socket
+    /// it was parked from (`agent`: the profile's, `None`: the human's). The human approved
+    /// what that socket asked: the profile the approval names, and where its run starts.
+    pub fn take_approved(&mut self, digest: &[u8; 32], agent: Option<&str>) -> Option<String> {
         self.sweep();
         let id = self
             .parked
             .iter()
-            .find(|(_, p)| p.state == State::Approved && crypto::mac_eq(&p.digest, digest))
+            .find(|(_, p)| {
+                p.state == State::Approved
+                    && crypto::mac_eq(&p.digest, digest)
+                    && p.agent.as_deref() == agent
+            })
             .map(|(id, _)| id.clone())?;
         self.parked.remove(&id);
         Some(id)

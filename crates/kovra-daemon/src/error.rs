@@ -72,6 +72,10 @@ impl GateError {
     }
 
     /// The error code (`needs-proof` for a proof request).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn code(&self) -> ErrorCode {
         self.code
     }

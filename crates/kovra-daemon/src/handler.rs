@@ -391,7 +391,10 @@ impl Daemon {
         };
         let (agent, scope) = match self.bind_agent(caller, &request, claimed) {
             Ok(bound) => bound,
-            Err(refused) => return (Err(refused), Duration::ZERO, None),
+            Err(refused) => {
+                self.audit_agent_refusal(caller, &context, &refused);
+                return (Err(refused), Duration::ZERO, None);
+            }
         };
         if let Some(p) = &context.project
             && let Err(e) = coord::validate_name(p)
@@ -422,15 +425,13 @@ impl Daemon {
         };
         let proof = request.take_proof();
         if proof.is_some() && caller.agent.is_some() {
-            return (
-                Err(GateError::new(
-                    ErrorCode::AgentSocketRefused,
-                    "a proof of presence is never answered on an agent profile's socket",
-                )
-                .hint("the human approves the parked request with `kovra approve ID` at their own terminal")),
-                Duration::ZERO,
-                None,
-            );
+            let refused = GateError::new(
+                ErrorCode::AgentSocketRefused,
+                "a proof of presence is never answered on an agent profile's socket",
+            )
+            .hint("the human approves the parked request with `kovra approve ID` at their own terminal");
+            self.audit_agent_refusal(caller, &info.context, &refused);
+            return (Err(refused), Duration::ZERO, None);
         }
         // A run's executable is opened and hashed before anything is decided: the digest
         // covers its content, and the run later executes this very descriptor.
@@ -549,9 +550,11 @@ impl Daemon {
                     };
                     return (Err(refused), None);
                 };
-                // An out-of-band approval of this very request counts as its proof, once.
+                // An out-of-band approval of this very request counts as its proof, once, on
+                // the socket it was parked from.
+                let asker = info.agent.as_ref().map(|p| p.name.as_str());
                 if proof.is_none()
-                    && let Some(id) = gate.approvals.take_approved(&digest)
+                    && let Some(id) = gate.approvals.take_approved(&digest, asker)
                 {
                     let mut e = info.entry("approval-used", None, None, "allow");
                     e.detail = Some(format!("approval {id}"));
@@ -576,6 +579,29 @@ impl Daemon {
             }
         };
         (result, None)
+    }
+
+    /// Put a request an agent socket refused before the gate (a lifecycle request, a proof, a
+    /// revoked or expired profile) on the trail under the profile, when the vault is open.
+    /// The entry holds the refusal's message, never what the request carried.
+    fn audit_agent_refusal(&self, caller: &Caller, context: &Context, refused: &GateError) {
+        let Some(name) = &caller.agent else {
+            return;
+        };
+        let mut inner = self.lock_inner();
+        if let Some(store) = inner.store.as_mut() {
+            let _ = store.audit(AuditEntry {
+                action: "agent-socket-refused".into(),
+                surface: context.surface.as_str().into(),
+                origin: Origin::Agent.as_str().into(),
+                decision: "deny".into(),
+                pid: Some(caller.peer.pid),
+                exe: caller.exe.clone(),
+                agent: Some(name.to_string()),
+                detail: Some(refused.message().to_string()),
+                ..AuditEntry::default()
+            });
+        }
     }
 
     /// Block (without holding the state lock) until a parked request is decided or expires.

@@ -409,6 +409,9 @@ fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound) {
             if ticks.is_multiple_of(5) && daemon.lock_if_idle() {
                 tracing::info!("locked after the idle timeout");
             }
+            if ticks.is_multiple_of(10) {
+                daemon.expire_profiles();
+            }
             watch_paths(&daemon, bound);
         }
     });

@@ -46,9 +46,13 @@ impl Session {
         })
     }
 
-    /// Talk to agent profile `name`'s socket instead of the human's.
+    /// Talk to agent profile `name`'s socket instead of the human's. Inside a sandbox
+    /// (`KOVRA_AGENT_SOCKET` set) the sandbox's profile socket is the only one there is, and
+    /// the one its requests are decided under: it stays.
     pub(crate) fn bind_agent(&mut self, name: &str) {
-        self.paths.agent_socket = Some(self.paths.agent_socket_of(name));
+        if self.paths.agent_socket.is_none() {
+            self.paths.agent_socket = Some(self.paths.agent_socket_of(name));
+        }
         self.exe = None;
     }
 

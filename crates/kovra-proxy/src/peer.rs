@@ -1,6 +1,7 @@
 //! Who is on the other end of a loopback TCP connection. A listener bound to a grant needs no
-//! proxy credential (Claude Code's sandbox cannot send one), so it must at least refuse other
-//! users of the machine: the kernel's socket table (`/proc/net/tcp`, `/proc/net/tcp6`) says
+//! proxy credential (Claude Code's sandbox cannot send one), and an agent profile's credential
+//! lives as long as the daemon and is printed for dotenv files, so every listener refuses
+//! other users of the machine: the kernel's socket table (`/proc/net/tcp`, `/proc/net/tcp6`) says
 //! which uid owns the connecting socket. Hand-written: it is a few lines of a fixed text
 //! format, and no socket option gives a TCP peer's uid.
 

@@ -42,14 +42,14 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, boun
         let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
-        // A bound listener asks for no credential: only our own user may use it.
-        if bound.is_some() {
-            let local = stream.local_addr().ok();
-            let theirs = local.and_then(|l| crate::peer::peer_uid(l, peer));
-            if theirs.is_none() || theirs != me {
-                tracing::warn!(uid = ?theirs, "refused a connection of another user to a bound port");
-                continue;
-            }
+        // Only our own user: a bound listener asks for no credential, and a credential is no
+        // secret from other users once it is in a file (`kovra agent env` prints a profile's,
+        // fixed for the daemon's life, in base URLs for dotenv files).
+        let local = stream.local_addr().ok();
+        let theirs = local.and_then(|l| crate::peer::peer_uid(l, peer));
+        if theirs.is_none() || theirs != me {
+            tracing::warn!(uid = ?theirs, bound = bound.is_some(), "refused a connection of another user");
+            continue;
         }
         // Small writes (a response head, then its body) must not wait for delayed ACKs.
         let _ = stream.set_nodelay(true);

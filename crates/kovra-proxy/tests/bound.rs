@@ -113,3 +113,58 @@ fn a_bound_unix_socket_serves_its_grant_and_is_removed_when_dropped() {
     drop(bound);
     assert!(!path.exists());
 }
+
+/// `curl` as the user `nobody` (another uid; the tests run as root, as for the daemon's
+/// peer tests).
+fn as_nobody_curl(args: &[&str]) -> Curl {
+    let mut c = std::process::Command::new("setpriv");
+    c.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        "--noproxy",
+        "*",
+        "-w",
+        "\n%{http_code} %{http_connect}",
+    ]);
+    c.args(args);
+    run_curl(c)
+}
+
+/// Review: a profile's grant token is fixed for the daemon's life and `kovra agent env`
+/// prints it inside a base URL (`OPENAI_BASE_URL=http://127.0.0.1:PORT/kovra/TOKEN/…`) for a
+/// dotenv file, which other users of the machine may be able to read. The proxy's own port
+/// checked no peer, so another user with that line and the placeholder beside it had the
+/// human's credential used for them. Only our own uid is served, on every port.
+#[test]
+fn the_proxys_own_port_serves_no_other_user_even_with_a_credential() {
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata("/proc/self").unwrap().uid(),
+        0,
+        "this test connects as another user: run it as root"
+    );
+    let f = fixture();
+    let s = swap(bearer(), CANARY);
+    let ph = s.placeholder.clone();
+    f.proxy
+        .register(grant(1, "profile-token", Egress::PinnedOnly, vec![s]));
+    let url = format!("http://{}/kovra/profile-token/bearer/echo", f.proxy.addr());
+    let auth = format!("Authorization: Bearer {ph}");
+    let theirs = as_nobody_curl(&["-H", &auth, &url]);
+    assert_ne!(theirs.status, 200, "{theirs:?}");
+    assert!(
+        !f.upstream.seen_any(CANARY),
+        "another user's request reached the upstream with the value"
+    );
+    // Our own uid, the same request: served.
+    let mut c = curl_cmd();
+    c.args(["-H", &auth, &url]);
+    let ours = run_curl(c);
+    assert_eq!(ours.status, 200, "{ours:?}");
+    assert!(f.upstream.seen_any(CANARY));
+}

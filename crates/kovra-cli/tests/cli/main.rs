@@ -5,6 +5,7 @@ mod harness;
 mod leak;
 mod upstream;
 
+mod agent_socket_client;
 mod approval;
 mod bad_input;
 mod basics;

@@ -27,5 +27,6 @@ mod lab;
 
 mod agent_socket;
 mod injection;
+mod review;
 mod sandbox;
 mod srt;

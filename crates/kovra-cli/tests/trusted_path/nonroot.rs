@@ -178,7 +178,15 @@ fn run_child(test: &str, tools: &[&str]) {
         .arg(format!("--regid={gid}"))
         .args(["--clear-groups", "--inh-caps=-all", "--"])
         .arg(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        // This body runs only when this test was asked for, `--ignored` included: so the
+        // child runs it even when it is `#[ignore]`d (else it would skip it, and pass).
+        .args([
+            test,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env_clear()
         .env(
             "PATH",
@@ -223,7 +231,7 @@ fn run_child(test: &str, tools: &[&str]) {
         "{test} did not run as {TEST_USER} ({status}):\n{stdout}\n{stderr}"
     );
     assert!(
-        status.success(),
+        status.success() && stdout.contains("1 passed"),
         "{test} failed as {TEST_USER} ({status}):\n{stdout}\n{stderr}"
     );
     drop(dir);

@@ -64,6 +64,12 @@ impl Daemon {
             Request::Lock => return Err(refused("lock")),
             Request::Shutdown | Request::Handover => return Err(refused("daemon stop")),
             Request::SandboxOpen { .. } => return Err(refused("sandbox")),
+            // The human's, however wide the profile: a full-scope profile would otherwise
+            // make profiles (and loopback ports) of its own, revoke others', or park an
+            // approval of an approval.
+            Request::AgentCreate { .. } => return Err(refused("agent create")),
+            Request::AgentRevoke { .. } => return Err(refused("agent revoke")),
+            Request::Approve { .. } => return Err(refused("approve")),
             _ => {}
         }
         let now = store::now();
@@ -110,6 +116,54 @@ impl Daemon {
             .entry(name.to_string())
             .or_insert_with(|| host.new_grant());
         (*id, token.clone())
+    }
+
+    /// End what profiles whose TTL ran out still have: their grants (the proxy forgets their
+    /// values; their egress ports and sandboxes' sockets serve nobody) and their sockets.
+    /// Called by the daemon's watch thread; a request on such a socket meanwhile is refused
+    /// by [`Daemon::bind_agent`] already.
+    pub fn expire_profiles(&self) {
+        let now = store::now();
+        let mut inner = self.lock_inner();
+        let Some(profiles) = inner.profiles.clone() else {
+            return;
+        };
+        let expired: Vec<String> = profiles
+            .values()
+            .filter(|p| {
+                p.expired(now)
+                    && (inner.grants.contains_key(&p.name) || self.agents.is_open(&p.name))
+            })
+            .map(|p| p.name.clone())
+            .collect();
+        for name in expired {
+            inner.grants.remove(&name);
+            self.forget_grant_id(&name);
+            self.agents.close(&name);
+            if let Some(store) = inner.store.as_mut() {
+                let _ = store.audit(kovra_core::audit::AuditEntry {
+                    action: "agent-expired".into(),
+                    vault: Some(VaultName::System.label()),
+                    surface: "daemon".into(),
+                    origin: "daemon".into(),
+                    decision: "ok".into(),
+                    agent: Some(name.clone()),
+                    detail: Some(format!(
+                        "agent profile {name}: its TTL ran out; grant dropped, socket closed"
+                    )),
+                    ..kovra_core::audit::AuditEntry::default()
+                });
+            }
+        }
+    }
+
+    /// Forget profile `name`'s grant id and credential (revoked, or made anew): its next
+    /// grant gets fresh ones.
+    pub(super) fn forget_grant_id(&self, name: &str) {
+        self.grant_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
     }
 
     /// A gate for the daemon's own work after an unlock (no request, no proof, the digest of
@@ -304,7 +358,12 @@ impl Gate<'_> {
             }
             // Replacing keeps the placeholders (files may hold them).
             Some(old) => profile.placeholder_seed = old.placeholder_seed.clone(),
-            None => profile.placeholder_seed = hex::encode(random_seed()?),
+            // A new profile, perhaps under a name used before: new placeholders, and a new
+            // proxy credential (whatever held the old one holds nothing of this one).
+            None => {
+                profile.placeholder_seed = hex::encode(random_seed()?);
+                self.daemon.forget_grant_id(&profile.name);
+            }
         }
         if profile.egress_port == Some(0) {
             profile.egress_port = Some(free_port()?);
@@ -382,6 +441,7 @@ impl Gate<'_> {
         audit.detail = Some(name.to_string());
         self.save_profiles(&all, audit)?;
         self.grants.remove(name);
+        self.daemon.forget_grant_id(name);
         self.daemon.agents.close(name);
         Ok(Reply::Done {
             message: format!("agent profile {name} revoked; its socket is closed"),

@@ -10,14 +10,17 @@ use crate::error::GateError;
 impl Gate<'_> {
     pub(super) fn approval_list(&mut self) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::ReadApprovals, "approval-list")?;
+        let asker = self.info.agent.as_ref().map(|p| p.name.clone());
         Ok(Reply::Approvals {
-            pending: self.approvals.pending(),
+            pending: self.approvals.pending(asker.as_deref()),
         })
     }
 
     /// Approve (with a proof of presence) or deny one parked request.
     pub(super) fn approval_decide(&mut self, id: &str, approve: bool) -> Result<Reply, GateError> {
-        let Some(view) = self.approvals.view(id) else {
+        // On a profile's socket, only what was parked there (others' are as unknown).
+        let asker = self.info.agent.as_ref().map(|p| p.name.clone());
+        let Some(view) = self.approvals.view(id, asker.as_deref()) else {
             return Err(GateError::new(
                 ErrorCode::ApprovalUnknown,
                 format!("no pending request {id} (unknown, expired or already decided)"),

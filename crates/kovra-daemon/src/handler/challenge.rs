@@ -51,7 +51,8 @@ impl Gate<'_> {
                 expires_in: crate::approvals::APPROVAL_TTL.as_secs(),
                 facts,
             };
-            let id = self.approvals.park(self.digest, view);
+            let agent = self.info.agent.as_ref().map(|p| p.name.as_str());
+            let id = self.approvals.park(self.digest, view, agent);
             crate::approvals::notify(&id, action);
             id
         });

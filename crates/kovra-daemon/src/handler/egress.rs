@@ -88,6 +88,7 @@ impl EgressHost {
                 presence: Presence::None,
                 pid: 0,
                 exe: Some(format!("agent profile {agent}")),
+                agent: Some(agent.to_string()),
                 lines,
                 audited: HashSet::new(),
             },
@@ -156,6 +157,8 @@ struct JudgeRun {
     presence: Presence,
     pid: u32,
     exe: Option<String>,
+    /// The agent profile the run (or the profile's own grant) was decided under.
+    agent: Option<String>,
     lines: HashMap<String, LineFacts>,
     /// (coordinate, host) pairs already on the trail for this run.
     audited: HashSet<(String, String)>,
@@ -180,6 +183,7 @@ impl RunJudge {
             origin: run.map_or(Origin::Agent, |r| r.origin).as_str().into(),
             pid: run.map(|r| r.pid),
             exe: run.and_then(|r| r.exe.clone()),
+            agent: run.and_then(|r| r.agent.clone()),
             ..AuditEntry::default()
         }
     }
@@ -547,6 +551,7 @@ impl super::Gate<'_> {
                 presence: self.presence,
                 pid: self.info.pid,
                 exe: self.info.exe.clone(),
+                agent: self.info.agent.as_ref().map(|p| p.name.clone()),
                 lines,
                 audited: HashSet::new(),
             },

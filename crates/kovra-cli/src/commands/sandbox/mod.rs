@@ -26,6 +26,7 @@ fn unavailable(message: String) -> CliError {
 }
 
 pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
+    close_inherited_descriptors();
     if s.paths().agent_socket.is_some() {
         return Err(CliError::new(
             ErrorCode::AgentSocketRefused,
@@ -97,6 +98,26 @@ fn exit_code(status: std::process::ExitStatus) -> u8 {
         (Some(c), _) => u8::try_from(c).unwrap_or(1),
         (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),
         _ => 1,
+    }
+}
+
+/// Close every descriptor above stderr that this process inherited, before it opens any of
+/// its own: bubblewrap passes whatever it is given on to the command, and one open on the
+/// vault database or a hidden directory (from a wrapper script, an editor's task runner)
+/// would reach past every mount that hides it. Called first, while this process is single
+/// threaded and owns no descriptor of its own above 2.
+fn close_inherited_descriptors() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let inherited: Vec<i32> = dir
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    // The listing's own descriptor is among them, already closed: EBADF, ignored.
+    for fd in inherited {
+        let _ = nix::unistd::close(fd);
     }
 }
 

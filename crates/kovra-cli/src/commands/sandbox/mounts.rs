@@ -35,19 +35,26 @@ const HOME_SECRETS: [&str; 8] = [
 ];
 
 /// Files in the project that configure what runs outside the sandbox later (MCP servers and
-/// their scope, client settings, git hooks and `core.fsmonitor`): read-only inside, so the
-/// agent cannot loosen its next session or plant code you would run.
-const PROJECT_READ_ONLY: [&str; 10] = [
+/// their scope, client settings, commands and subagents, editor tasks and run
+/// configurations, git hooks and `core.fsmonitor`): read-only inside, so the agent cannot
+/// loosen its next session or plant code you would run. (Anthropic's sandbox runtime
+/// protects the same kinds of paths.)
+const PROJECT_READ_ONLY: [&str; 13] = [
     ".mcp.json",
     ".claude/settings.json",
     ".claude/settings.local.json",
+    ".claude/commands",
+    ".claude/agents",
     ".cursor/mcp.json",
     ".codex/config.toml",
     ".gemini/settings.json",
-    ".vscode/mcp.json",
-    ".vscode/settings.json",
+    // VS Code runs a `tasks.json` task on folder open; MCP servers, settings.
+    ".vscode",
+    // IntelliJ's run configurations and startup tasks.
+    ".idea",
     ".git/config",
     ".git/hooks",
+    ".gitmodules",
 ];
 
 /// `.env*` files that hold no values by convention, left visible.
@@ -88,6 +95,10 @@ pub struct Plan {
     writable: Vec<PathBuf>,
     /// Project files bound read-only over themselves.
     frozen: Vec<PathBuf>,
+    /// Their directories inside the project, bound (writable) over themselves first: a mount
+    /// point cannot be renamed, so the agent cannot move one aside and put a copy of its own,
+    /// without the read-only files, in its place.
+    pinned_dirs: Vec<PathBuf>,
     exe: PathBuf,
     grant_env: Vec<(String, String)>,
     agent: String,
@@ -120,25 +131,46 @@ impl Plan {
         if let Some(p) = std::env::var_os("KOVRA_PASSPHRASE_FILE").filter(|p| !p.is_empty()) {
             hide.push(absolute(cwd, Path::new(&p)));
         }
+        // Every path bubblewrap mounts over is given resolved: it would resolve an absolute
+        // symlink in a destination outside the new root and refuse to start, and what must
+        // be hidden is what a link points to. A link to nothing hides nothing.
         let (mut hidden_dirs, mut hidden_files) = (Vec::new(), Vec::new());
-        for p in hide {
-            match std::fs::metadata(&p) {
-                Ok(m) if m.is_dir() => hidden_dirs.push(p),
-                Ok(_) => hidden_files.push(p),
-                Err(_) => {}
+        for p in hide.iter().filter_map(|p| real(p)) {
+            if p.is_dir() {
+                hidden_dirs.push(p);
+            } else {
+                hidden_files.push(p);
             }
         }
         env_files(cwd, 0, &mut hidden_files);
-        let frozen = PROJECT_READ_ONLY
+        let mut frozen: Vec<PathBuf> = PROJECT_READ_ONLY
             .iter()
-            .map(|f| cwd.join(f))
-            .filter(|p| p.exists())
+            .filter_map(|f| real(&cwd.join(f)))
             .collect();
-        let writable = writable
+        // A worktree's (or submodule's) `.git` is a file naming the git directory, and so
+        // the config and hooks git uses there.
+        frozen.extend(git_files(cwd, 0));
+        let mut pinned_dirs: Vec<PathBuf> = Vec::new();
+        for f in &frozen {
+            let mut dir = f.parent();
+            while let Some(d) = dir.filter(|d| d.starts_with(cwd) && *d != cwd) {
+                if !pinned_dirs.iter().any(|p| p == d) && !frozen.iter().any(|p| p == d) {
+                    pinned_dirs.push(d.to_path_buf());
+                }
+                dir = d.parent();
+            }
+        }
+        // Outer directories first: a mount over a directory hides mounts made inside it before.
+        pinned_dirs.sort_by_key(|d| d.components().count());
+        let writable: Vec<PathBuf> = writable
             .iter()
-            .map(|p| absolute(cwd, p))
-            .filter(|p| p.exists())
+            .filter_map(|p| real(&absolute(cwd, p)))
             .collect();
+        if let Some(home) = home.as_deref() {
+            for place in std::iter::once(cwd).chain(writable.iter().map(PathBuf::as_path)) {
+                holds_no_home(place, home)?;
+            }
+        }
         let port = grant.proxy_port.to_string();
         let mut inner = vec![
             format!("{BIN_DIR}/kovra"),
@@ -158,6 +190,7 @@ impl Plan {
             socket_dir: PathBuf::from(&grant.socket_dir),
             writable,
             frozen,
+            pinned_dirs,
             exe,
             grant_env: grant.env.clone(),
             agent: grant.agent.clone(),
@@ -202,6 +235,9 @@ impl Plan {
         for w in &self.writable {
             pair("--bind", w, w);
         }
+        for d in &self.pinned_dirs {
+            pair("--bind", d, d);
+        }
         for f in &self.frozen {
             pair("--ro-bind", f, f);
         }
@@ -222,7 +258,10 @@ impl Plan {
         for f in self.read_only.iter().filter(|f| f.exists()) {
             pair("--ro-bind", f, f);
         }
-        pair("--bind", &self.socket_dir, Path::new(AGENT_DIR));
+        // Read-only: connecting to a socket needs no write access to its mount, and the
+        // directory is shared with the profile's other sandboxes (their egress sockets) and
+        // MCP servers, whose sockets an agent could otherwise move aside and stand in for.
+        pair("--ro-bind", &self.socket_dir, Path::new(AGENT_DIR));
         pair("--ro-bind", &self.exe, &Path::new(BIN_DIR).join("kovra"));
         a.push("--chdir".into());
         a.push(self.project.display().to_string());
@@ -247,12 +286,59 @@ impl Plan {
     }
 }
 
+/// The home directory, or a directory above it, bound writable would let the agent rewrite
+/// the human's shell start-up files (`~/.bashrc`, `~/.profile`), user services and the like,
+/// which run as the human later, outside the sandbox.
+fn holds_no_home(place: &Path, home: &Path) -> Result<(), CliError> {
+    let resolve = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (place, home) = (resolve(place), resolve(home));
+    if home.starts_with(&place) {
+        return Err(CliError::new(
+            ErrorCode::CwdInvalid,
+            format!(
+                "{} holds your home directory: a sandbox would make your shell start-up files writable",
+                place.display()
+            ),
+            Some(
+                "start the sandbox in the project's own directory; `--writable` the few paths the agent needs (e.g. `~/.claude`)",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `p` with every symlink resolved; `None` when it names nothing.
+fn real(p: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(p).ok()
+}
+
 fn absolute(cwd: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
         cwd.join(p)
     }
+}
+
+/// `.git` entries that are files (a worktree's, a submodule's checkout), a few levels down.
+fn git_files(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let Ok(kind) = e.file_type() else { continue };
+        let name = e.file_name();
+        if kind.is_file() && name == ".git" {
+            out.push(e.path());
+        } else if kind.is_dir()
+            && depth < ENV_SEARCH_DEPTH
+            && !SKIPPED_DIRS.contains(&name.to_str().unwrap_or(".git"))
+        {
+            out.extend(git_files(&e.path(), depth + 1));
+        }
+    }
+    out
 }
 
 /// The project's `.env*` files (values, by convention), except those that hold none.
@@ -269,7 +355,11 @@ fn env_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
                 env_files(&e.path(), depth + 1, out);
             }
         } else if name.starts_with(".env") && !ENV_FILES_KEPT.contains(&name) {
-            out.push(e.path());
+            // A symlink: what it points to, if that is a file (a link to a directory is
+            // treated as the directory would be, a link to nothing hides nothing).
+            if let Some(target) = real(&e.path()).filter(|t| !t.is_dir()) {
+                out.push(target);
+            }
         }
     }
 }

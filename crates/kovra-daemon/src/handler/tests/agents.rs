@@ -99,14 +99,14 @@ fn an_agent_socket_answers_no_proof_and_no_lifecycle_request() {
     }
     // Still unlocked: the refused lock did nothing.
     h.send(&human(), json!({"op": "list"})).expect_ok();
-    // A vault-wide loosening from the profile's socket is out of its scope.
+    // Making a profile is never served on a profile's socket.
     h.send(
         &bot,
         json!({"op": "agent-create", "spec": {
             "name": "wider", "operations": ["reveal"], "projects": {"kind": "all"},
             "global": true, "environments": {"kind": "all"}}}),
     )
-    .expect_error(ErrorCode::PolicyDenied);
+    .expect_error(ErrorCode::AgentSocketRefused);
     h.assert_no_leak();
 }
 
@@ -205,4 +205,240 @@ fn a_request_that_needs_a_proof_on_an_agent_socket_is_parked_naming_the_profile(
     assert!(facts.contains("agent profile"), "{facts}");
     assert!(facts.contains("writer"), "{facts}");
     h.assert_no_leak();
+}
+
+/// A profile as wide as the vault (made with the human's proof): its socket's scope is full.
+fn make_full(h: &Harness, name: &str) {
+    let spec = json!({"op": "agent-create", "spec": {
+        "name": name, "operations": ["metadata", "inject", "reveal", "write"],
+        "projects": {"kind": "all"}, "global": true, "environments": {"kind": "all"}}});
+    h.send_proven(&human(), spec, super::harness::PASSPHRASE)
+        .expect_ok();
+}
+
+/// Review: making, revoking and approving are the human's, never an agent socket's, however
+/// wide the profile (protocol §13.2: `agent-create` needs the whole vault, "never an agent
+/// socket"). A full-scope profile made profiles of its own, revoked others' and parked
+/// approvals of approvals.
+#[test]
+fn no_agent_socket_makes_revokes_or_approves_even_with_a_full_scope() {
+    let h = Harness::unlocked();
+    make_full(&h, "root");
+    create(&h, "other", json!({})).expect_ok();
+    let root = forged("root");
+    h.send(
+        &root,
+        json!({"op": "agent-create", "spec": {
+            "name": "child", "operations": ["metadata"], "projects": {"kind": "all"},
+            "global": true, "environments": {"kind": "non-production"}, "egress_port": 0}}),
+    )
+    .expect_error(ErrorCode::AgentSocketRefused);
+    h.send(&root, json!({"op": "agent-revoke", "name": "other"}))
+        .expect_error(ErrorCode::AgentSocketRefused);
+    h.send(&root, json!({"op": "approve", "id": "0123abcd"}))
+        .expect_error(ErrorCode::AgentSocketRefused);
+    let listed = h.send(&human(), json!({"op": "agent-list"})).expect_ok();
+    let names: Vec<&str> = listed.reply()["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["other", "root"], "{}", listed.text);
+}
+
+/// Review: a profile's socket listed every parked request (other profiles' and the human's
+/// own agents': coordinates and command lines outside its scope) and could deny them.
+#[test]
+fn an_agent_socket_sees_and_denies_only_its_own_parked_requests() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "high", false);
+    h.add(STAGING, "staging-canary-0000000000", "high", false);
+    create(&h, "bot", json!({})).expect_ok();
+    // An agent on the human's socket (no terminal) parks an overwrite of a staging record.
+    let agent = Who {
+        tty: false,
+        origin: "agent",
+        ..human()
+    };
+    let parked = h
+        .send(
+            &agent,
+            json!({"op": "set", "coordinate": STAGING, "value": super::harness::b64("new-value-123456")}),
+        )
+        .expect_needs_proof();
+    let id = parked.json["approval"].as_str().unwrap().to_string();
+    let bot = forged("bot");
+    let seen = h.send(&bot, json!({"op": "approval-list"})).expect_ok();
+    assert!(
+        !seen.text.contains(&id) && !seen.text.contains("staging"),
+        "the profile sees another's parked request: {}",
+        seen.text
+    );
+    h.send(&bot, json!({"op": "deny", "id": id}))
+        .expect_error(ErrorCode::ApprovalUnknown);
+    let still = h.send(&human(), json!({"op": "approval-list"})).expect_ok();
+    assert!(still.text.contains(&id), "{}", still.text);
+}
+
+/// Review: an approval the human gave to a request parked on profile `writer`'s socket (the
+/// approval names the profile) was taken by the same request sent anywhere else first: the
+/// human's socket, another profile's.
+#[test]
+fn an_approval_parked_on_a_profile_socket_is_used_only_there() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "high", false);
+    let spec = json!({"op": "agent-create", "spec": {
+        "name": "writer", "operations": ["metadata", "write"], "projects": {"kind": "all"},
+        "global": true, "environments": {"kind": "non-production"}}});
+    h.send_proven(&human(), spec, super::harness::PASSPHRASE)
+        .expect_ok();
+    let set =
+        json!({"op": "set", "coordinate": DEV, "value": super::harness::b64("new-value-123456")});
+    let writer = forged("writer");
+    let parked = h.send(&writer, set.clone()).expect_needs_proof();
+    let id = parked.json["approval"].as_str().unwrap().to_string();
+    h.send_proven(
+        &human(),
+        json!({"op": "approve", "id": id}),
+        super::harness::PASSPHRASE,
+    )
+    .expect_ok();
+    // The very same envelope on the human's socket, from a process without a terminal.
+    let elsewhere = Who {
+        tty: false,
+        agent: None,
+        ..forged("writer")
+    };
+    h.send(&elsewhere, set.clone()).expect_needs_proof();
+    // Where it was parked, it is still approved.
+    h.send(&writer, set).expect_ok();
+}
+
+/// Review: what a profile tried and was refused before the gate (a lifecycle request, a
+/// proof, a request on a revoked profile's socket) left no trace on the trail; only what the
+/// gate decided did.
+#[test]
+fn refusals_on_an_agent_socket_are_on_the_trail_under_the_profile() {
+    let h = Harness::unlocked();
+    create(&h, "bot", json!({})).expect_ok();
+    let bot = forged("bot");
+    let secret = "a-passphrase-the-agent-guessed";
+    h.send(
+        &bot,
+        json!({"op": "unlock", "passphrase": super::harness::b64(secret)}),
+    )
+    .expect_error(ErrorCode::AgentSocketRefused);
+    h.send(&bot, json!({"op": "lock"}))
+        .expect_error(ErrorCode::AgentSocketRefused);
+    h.send(
+        &bot,
+        json!({"op": "reveal", "coordinate": DEV, "proof": {"challenge": "00", "mac": "00"}}),
+    )
+    .expect_error(ErrorCode::AgentSocketRefused);
+    let trail = h.audit_text();
+    let entries: Vec<Value> = serde_json::from_str(&trail).unwrap();
+    let refused: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["agent"] == "bot" && e["decision"] == "deny")
+        .collect();
+    assert_eq!(refused.len(), 3, "{trail}");
+    assert!(
+        !trail.contains(secret) && !trail.contains(&super::harness::b64(secret)),
+        "{trail}"
+    );
+}
+
+/// The proxy credential in a profile's base URLs (`kovra agent env`), out of `OPENAI_BASE_URL`.
+fn grant_token(h: &Harness, name: &str) -> String {
+    let env = h
+        .send(
+            &human(),
+            json!({"op": "agent-env", "agent": name,
+                   "refs": "OPENAI_API_KEY=secret:dev/openai/openai_api_key\n"}),
+        )
+        .expect_ok();
+    let vars = env.reply()["variables"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let url = vars
+        .iter()
+        .find(|v| v[0] == "OPENAI_BASE_URL")
+        .and_then(|v| v[1].as_str())
+        .unwrap_or_else(|| panic!("no base URL: {}", env.text))
+        .to_string();
+    url.split("/kovra/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string()
+}
+
+/// Review: a profile's grant credential (in its sandboxes' HTTPS_PROXY, in base URLs that
+/// `kovra agent env` prints for dotenv files) outlived `agent-revoke`: a profile made again
+/// under the same name was served the very same credential, so whatever held the revoked
+/// profile's had the new one's grant.
+#[test]
+fn a_revoked_profiles_proxy_credential_does_not_come_back_with_its_name() {
+    let h = Harness::unlocked();
+    h.add(
+        "secret:dev/openai/openai_api_key",
+        "sk-proj-CANARY-7f3a9c-do-not-leak-00000000",
+        "medium",
+        false,
+    );
+    create(&h, "bot", json!({})).expect_ok();
+    let before = grant_token(&h, "bot");
+    h.send(&human(), json!({"op": "agent-revoke", "name": "bot"}))
+        .expect_ok();
+    create(&h, "bot", json!({})).expect_ok();
+    let after = grant_token(&h, "bot");
+    assert_ne!(before, after, "the revoked profile's credential came back");
+}
+
+/// The first line of the proxy's answer to a CONNECT sent to `127.0.0.1:port`.
+fn connect_status(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return "closed".into();
+    };
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _ = s.write_all(
+        b"CONNECT elsewhere.example:443 HTTP/1.1\r\nHost: elsewhere.example:443\r\n\r\n",
+    );
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("closed")
+        .to_string()
+}
+
+/// Review: a profile's `--ttl` ended its socket's service (agent-revoked on the next
+/// request), but not its grant: the profile's egress port (and its sandboxes' sockets) went
+/// on serving the grant, placeholders swapped for values, until something else rebuilt the
+/// grants or the vault locked.
+#[test]
+fn an_expired_profiles_grant_is_no_longer_served() {
+    let h = Harness::unlocked();
+    let made = create(&h, "brief", json!({"ttl_secs": 1, "egress_port": 0})).expect_ok();
+    let port = made.reply()["agents"][0]["egress_port"].as_u64().unwrap() as u16;
+    // Served: refused by the grant's egress policy (pinned hosts only), not for a credential.
+    assert!(
+        connect_status(port).contains("403"),
+        "{}",
+        connect_status(port)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    h.daemon.expire_profiles();
+    let after = connect_status(port);
+    assert!(
+        !after.contains("403"),
+        "the expired profile's port still serves: {after}"
+    );
+    let audit = h.audit_text();
+    assert!(audit.contains("agent-expired"), "{audit}");
 }
