@@ -37,6 +37,7 @@ proptest! {
             let r = c.record.unwrap();
             prop_assert!(r.revealable, "{:?}", c);
             prop_assert!(r.sensitivity < Sensitivity::High && !c.production, "{:?}", c);
+            prop_assert!(scope.operations.contains(&OperationClass::Reveal), "{:?}", c);
         }
     }
 
@@ -133,18 +134,38 @@ fn printenv_of_a_medium_record_is_refused_under_a_profile_and_allowed_once_opted
         sensitivity: Sensitivity::Low,
         revealable: true,
     });
-    assert_eq!(c.decide(&scope), Decision::Allow, "revealable low");
+    assert_eq!(
+        c.decide(&scope),
+        Decision::Deny(Reason::AgentInjectionIsReveal),
+        "revealable low, but the profile may not reveal"
+    );
+    let mut revealing = scope.clone();
+    revealing.operations.insert(OperationClass::Reveal);
+    assert_eq!(
+        c.decide(&revealing),
+        Decision::Allow,
+        "revealable low, to a profile that may reveal it anyway"
+    );
 }
 
-/// REVIEW: the narrow default profile has no `reveal` class, so its socket refuses `reveal`
-/// of every record, revealable or not (tests/containment: `reveal_notes` is policy-denied);
-/// yet the same record injected as a value into any program the agent starts (`printenv`) is
-/// allowed, since the rule asks only whether the *record* is revealable, not whether the
-/// *profile* may reveal. `reveal` is then no widening for revealable records (only for codes
-/// and packages), though making a profile with it needs a proof. Whether a profile without
-/// `reveal` should get placeholders or nothing for such records is a decision.
+/// "Everything an agent session starts runs inside the boundary": under a profile, a run
+/// starts only for a caller the daemon can start it beside (another namespace: a sandbox).
 #[test]
-#[ignore = "REVIEW: a profile without the reveal class gets revealable values through printenv"]
+fn a_run_under_a_profile_starts_only_inside_a_sandbox() {
+    use kovra_core::policy::run_allowed;
+    assert_eq!(
+        run_allowed(true, false),
+        Decision::Deny(Reason::AgentRunNotContained)
+    );
+    assert_eq!(run_allowed(true, true), Decision::Allow);
+    assert_eq!(run_allowed(false, false), Decision::Allow);
+    assert_eq!(run_allowed(false, true), Decision::Allow);
+}
+
+/// The narrow default profile has no `reveal` class, so its socket refuses `reveal` of every
+/// record, revealable or not; a value injected into a program the agent starts would be the
+/// same reveal, so it is refused too (found by review).
+#[test]
 fn a_profile_without_reveal_gets_no_value_it_could_print() {
     let mut c = policy_cases::example_inject(Sensitivity::Low, true);
     c.origin = Origin::Agent;

@@ -28,7 +28,16 @@ fn setup_twice_keeps_other_servers_and_text_and_changes_nothing_the_second_time(
     assert_eq!(mcp["extra"], serde_json::json!([1, 2]));
     assert_eq!(
         mcp["mcpServers"]["kovra"]["args"],
-        serde_json::json!(["mcp", "--agent", "claude-code-shop"])
+        serde_json::json!([
+            "sandbox",
+            "--agent",
+            "claude-code-shop",
+            "--",
+            "kovra",
+            "mcp",
+            "--agent",
+            "claude-code-shop"
+        ])
     );
     assert_eq!(
         mcp["mcpServers"]["kovra"]["env"]["KOVRA_MCP_PROJECTS"],

@@ -151,12 +151,15 @@ fn each_client_gets_its_server_where_it_reads_it_keeps_the_rest_and_a_second_run
         let kovra = &servers["kovra"];
         let agent = format!("{}-{project}", case.client);
         assert_eq!(kovra["command"], "kovra", "{}", case.client);
-        assert_eq!(
-            kovra["args"],
-            json!(["mcp", "--agent", agent]),
-            "{}",
-            case.client
-        );
+        // Claude Code starts its server beside its own sandbox: inside kovra's, then.
+        let expected = if case.client == "claude-code" {
+            json!([
+                "sandbox", "--agent", agent, "--", "kovra", "mcp", "--agent", agent
+            ])
+        } else {
+            json!(["mcp", "--agent", agent])
+        };
+        assert_eq!(kovra["args"], expected, "{}", case.client);
         assert_eq!(kovra["env"]["KOVRA_PROJECT"], project.as_str());
         assert_eq!(kovra["env"]["KOVRA_MCP_PROJECTS"], project.as_str());
         assert_eq!(kovra["env"]["KOVRA_MCP_ENVIRONMENTS"], "dev");

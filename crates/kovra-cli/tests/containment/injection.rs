@@ -1,5 +1,5 @@
 //! The injection rule under an agent profile, end to end through its socket
-//! (`KOVRA_AGENT_SOCKET=… kovra run`, as a CLI inside a sandbox talks): a value the agent could
+//! (`kovra run` inside `kovra sandbox`, through the profile's socket): a value the agent could
 //! not reveal is refused to the programs it starts, a pinned record becomes a placeholder, and
 //! the value is injected only once the human opts the group in, with a proof.
 
@@ -64,9 +64,13 @@ fn under_a_profile_a_value_the_agent_cannot_reveal_is_injected_only_once_the_hum
         &lab.project.join("absent.refs"),
         &format!("project = {WEB}\nX={ABSENT}\n"),
     );
+    // The agent's CLI, inside its sandbox (a run under a profile starts only there).
+    let _ = &socket;
     let agent = |args: &[&str]| -> Output {
-        let mut c = lab.cmd(args);
-        c.env("KOVRA_AGENT_SOCKET", &socket);
+        let mut full = vec!["sandbox", "--agent", AGENT, "--", "kovra"];
+        full.extend_from_slice(args);
+        let mut c = lab.cmd(&full);
+        c.env("KOVRA_PROJECT", WEB);
         lab.h.run_with(c, None)
     };
     let digest = "printf %s \"$X\" | sha256sum";

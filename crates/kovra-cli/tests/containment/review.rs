@@ -188,15 +188,12 @@ fn frozen_project_files_cannot_be_replaced_by_renaming_their_directory() {
     );
 }
 
-/// REVIEW: a file on the frozen list that does not exist when the sandbox starts (no
-/// `.mcp.json` yet, no `.claude/settings.local.json`) is not frozen: the agent creates it, and
-/// the client started outside later reads it (an MCP server it runs, hooks). Likewise
-/// `.git/commondir`, which no list has: git then reads the config and hooks of the directory
-/// it names (`core.fsmonitor` runs at the next `git status`). No mount can cover a path that
-/// does not exist without creating it in the real project; the fix is a decision
-/// (check these paths when the sandbox ends, or keep `.git` read-only).
+/// A file on the frozen list that does not exist when the sandbox starts (no `.mcp.json`
+/// yet, no `.claude/settings.local.json`), or `.git/commondir` (git then reads the config and
+/// hooks of the directory it names): no mount can cover it without creating it in the real
+/// project, so when the sandbox ends, what the command created there is moved aside and
+/// named (found by review).
 #[test]
-#[ignore = "REVIEW: absent config files and .git/commondir can be planted from inside"]
 fn files_that_configure_what_runs_outside_cannot_be_created_inside() {
     if test_user("review::files_that_configure_what_runs_outside_cannot_be_created_inside") {
         return;
@@ -214,19 +211,33 @@ fn files_that_configure_what_runs_outside_cannot_be_created_inside() {
         .filter(|f| p.join(f).exists())
         .collect();
     assert!(planted.is_empty(), "planted from inside: {planted:?}");
+    for f in [".mcp.json", ".git/commondir"] {
+        assert_contains(
+            &stderr(&out),
+            &format!("created {}", p.join(f).display()),
+            &out,
+        );
+    }
+    let aside = std::fs::read_dir(p)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".mcp.json.kovra-quarantined-")
+        });
+    assert!(
+        aside,
+        "the planted .mcp.json was not kept aside for the human"
+    );
 }
 
-/// REVIEW: under Claude Code's sandbox (`kovra setup --sandbox`, srt), the agent's way to
-/// secrets is the MCP server `kovra mcp --agent NAME`, which Claude Code starts outside its
-/// sandbox. Its `run` tool asks for a run on the profile's socket from the daemon's own
-/// namespaces, so the daemon starts the agent's command on the host: the vault database,
-/// the human's socket, the whole network and every file are the command's, and
-/// `allowUnsandboxedCommands: false` is void. This test is that caller (a client on the
-/// profile's socket outside any sandbox); the run reads the vault database. What to do is
-/// a decision: refuse runs on an agent socket from the daemon's own namespaces (srt users
-/// then use placeholders through the profile's port only), or start them in a sandbox.
+/// Under Claude Code's sandbox (`kovra setup --sandbox`, srt) the agent's way to secrets is
+/// the MCP server, which Claude Code starts outside its sandbox. A run asked for on the
+/// profile's socket from the daemon's own namespaces would start on the host (the vault, the
+/// human's socket, the network, every file): it is refused (`agent-run-not-contained`), and
+/// setup starts Claude Code's server inside `kovra sandbox` instead (found by review).
 #[test]
-#[ignore = "REVIEW: a run asked on an agent socket from outside any sandbox (kovra mcp --agent under srt) runs unconfined"]
 fn a_run_on_an_agent_socket_from_outside_a_sandbox_is_not_unconfined() {
     if test_user("review::a_run_on_an_agent_socket_from_outside_a_sandbox_is_not_unconfined") {
         return;
@@ -243,14 +254,12 @@ fn a_run_on_an_agent_socket_from_outside_a_sandbox_is_not_unconfined() {
     let out = lab.h.run_with(c, None);
     let text = stdout(&out);
     assert!(
-        text.contains("DB="),
-        "the run did not start: {}",
-        describe(&out)
-    );
-    assert!(
-        text.contains("DB=hidden"),
+        !text.contains("DB=readable"),
         "a run asked on the profile's socket read the vault database: {text}"
     );
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert_contains(&stderr(&out), "starts only inside a sandbox", &out);
+    assert_contains(&stderr(&out), "policy-denied", &out);
 }
 
 /// What else runs code of the project's when the human opens it outside (the list

@@ -16,7 +16,7 @@ pub use allowed::{Allowed, Obligations, authorize};
 pub use reason::Reason;
 pub use rules::{
     DESCRIPTION_MAX_CHARS, Offered, birth_sensitivity, delivery_for, fallback_refused,
-    imported_metadata, line_enforced, parks_for_approval, production_floor,
+    imported_metadata, line_enforced, parks_for_approval, production_floor, run_allowed,
 };
 
 /// Which projects a scope may address.
@@ -354,10 +354,16 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                         needs(Reason::InjectNeedsPresence)
                     };
                     // A program an agent started can print what it was given, in any encoding:
-                    // for a profile, handing it a value it could not reveal is a reveal.
+                    // for a profile, handing it a value it could not reveal is a reveal. It
+                    // could reveal only a revealable, unprotected record, and only with the
+                    // reveal class in its scope.
+                    let could_reveal = record.revealable
+                        && !protected
+                        && record.sensitivity != Sensitivity::InjectOnly
+                        && scope.operations.contains(&OperationClass::Reveal);
                     let reveal_by_proxy = req.profile.is_some_and(|p| !p.value_opt_in)
                         && !req.allowlisted
-                        && (!record.revealable || protected);
+                        && !could_reveal;
                     let value = if reveal_by_proxy {
                         value.and(Decision::Deny(Reason::AgentInjectionIsReveal))
                     } else {

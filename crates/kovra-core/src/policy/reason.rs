@@ -40,6 +40,7 @@ pub enum Reason {
     AgentValueOfPinnedNeedsPresence,
     AgentInjectionIsReveal,
     AgentProfileNeedsPresence,
+    AgentRunNotContained,
 }
 
 impl Reason {
@@ -79,6 +80,7 @@ impl Reason {
             Reason::AgentValueOfPinnedNeedsPresence => "value-needs-proof",
             Reason::AgentInjectionIsReveal => "agent-injection-is-reveal",
             Reason::AgentProfileNeedsPresence => "agent-profile-needs-proof",
+            Reason::AgentRunNotContained => "agent-run-not-contained",
         }
     }
 
@@ -110,6 +112,9 @@ impl Reason {
                 "production values move only by a human's own means, never in a package"
             }
             Reason::InjectOnlyNeverShared => "leave them out with --group",
+            Reason::AgentRunNotContained => {
+                "start the agent (or its MCP server) inside `kovra sandbox --agent NAME`; `kovra setup` writes MCP entries that do"
+            }
             Reason::AgentInjectionIsReveal => {
                 "pin the record to a provider so the program gets a placeholder, allow the program (`kovra allow add PATH`), or have the human opt the group in (`kovra agent create NAME --inject-values ENV/GROUP`)"
             }
@@ -199,6 +204,9 @@ impl Reason {
             }
             Reason::AgentInjectionIsReveal => {
                 "a program an agent starts can print what it is given: under an agent profile, values it could not reveal go only to allowlisted programs or opted-in groups"
+            }
+            Reason::AgentRunNotContained => {
+                "a run under an agent profile starts only inside a sandbox; this one was asked for from outside any"
             }
             Reason::AgentProfileNeedsPresence => {
                 "an agent profile wider than metadata and inject on non-production (or with value opt-ins or open egress) needs a proof of presence"

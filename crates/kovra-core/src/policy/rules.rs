@@ -26,6 +26,19 @@ pub fn birth_sensitivity(requested: Option<Sensitivity>, production: bool) -> Se
     production_floor(requested.unwrap_or(Sensitivity::Medium), production)
 }
 
+/// Whether a run may start at all. Under an agent profile it starts only inside a boundary:
+/// for a caller in other namespaces than the daemon's (a sandbox), which the daemon starts
+/// the child in. From the daemon's own namespaces (an MCP server a client started beside its
+/// sandbox, a shell outside any) the child would have the whole machine, whatever the
+/// program: so such a run is refused, secrets or not.
+pub fn run_allowed(under_profile: bool, contained: bool) -> Decision {
+    if under_profile && !contained {
+        Decision::Deny(super::Reason::AgentRunNotContained)
+    } else {
+        Decision::Allow
+    }
+}
+
 /// Whether a refs line's `| fallback` is refused: production values come from the vault
 /// or not at all.
 pub fn fallback_refused(has_fallback: bool, production: bool) -> bool {

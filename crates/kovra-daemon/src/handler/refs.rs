@@ -197,6 +197,18 @@ impl Gate<'_> {
         &mut self,
         req: RunRequest,
     ) -> Result<(RunPlan, Vec<String>), GateError> {
+        let contained = matches!(self.info.namespaces, crate::nsjoin::Namespaces::Foreign(_));
+        if let Decision::Deny(reason) = policy::run_allowed(self.info.agent.is_some(), contained) {
+            let mut e = self.info.entry("run", None, None, "deny");
+            e.reason = Some(reason.code().to_string());
+            e.detail = Some(req.argv.first().cloned().unwrap_or_default());
+            self.store.audit(e)?;
+            return Err(GateError::new(
+                ErrorCode::PolicyDenied,
+                format!("run refused: {}", reason.message()),
+            )
+            .hint(reason.hint()));
+        }
         let mut program = self.program.take().unwrap_or_else(|| {
             Err(GateError::new(
                 ErrorCode::Internal,

@@ -8,7 +8,6 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kovra_proto::ErrorCode;
 
@@ -31,19 +30,7 @@ pub fn init(args: SandboxInitArgs) -> Result<u8, CliError> {
         .name("kovra-egress-bridge".into())
         .spawn(move || serve(&listener, &socket))
         .map_err(|e| CliError::new(ErrorCode::SandboxUnavailable, e.to_string(), None))?;
-    let (program, rest) = args
-        .command
-        .split_first()
-        .ok_or_else(|| CliError::new(ErrorCode::Usage, "no command given", None))?;
-    let status = Command::new(program).args(rest).status().map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound {
-            ErrorCode::CommandNotFound
-        } else {
-            ErrorCode::NotExecutable
-        };
-        CliError::new(code, format!("`{program}` inside the sandbox: {e}"), None)
-    })?;
-    Ok(super::exit_code(status))
+    super::run_here(&args.command)
 }
 
 fn serve(listener: &TcpListener, socket: &Path) {

@@ -28,9 +28,19 @@ fn unavailable(message: String) -> CliError {
 pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
     close_inherited_descriptors();
     if s.paths().agent_socket.is_some() {
+        // Already inside one: under the same profile the command just runs here (an MCP
+        // entry that starts its server in a sandbox works from inside one too).
+        let inside = std::env::var("KOVRA_SANDBOX").ok();
+        let wanted = args.agent.clone().unwrap_or_else(|| DEFAULT_AGENT.into());
+        if inside.as_deref() == Some(wanted.as_str()) {
+            return run_here(&args.command);
+        }
         return Err(CliError::new(
             ErrorCode::AgentSocketRefused,
-            "already inside a sandbox (KOVRA_AGENT_SOCKET is set); sandboxes do not nest",
+            format!(
+                "already inside the sandbox of agent profile `{}`; sandboxes do not nest, and a profile is not switched from inside",
+                inside.as_deref().unwrap_or("?")
+            ),
             None,
         ));
     }
@@ -83,11 +93,59 @@ pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
     for (k, v) in plan.env() {
         cmd.env(k, v);
     }
+    let absent = mounts::absent_guarded(&cwd);
     // The connection that holds the sandbox's egress stays open until the command ends.
     let status = cmd
         .status()
-        .map_err(|e| unavailable(format!("cannot start {}: {e}", bwrap.display())))?;
+        .map_err(|e| unavailable(format!("cannot start {}: {e}", bwrap.display())));
+    quarantine(&absent);
+    let status = status?;
     drop(grant);
+    Ok(exit_code(status))
+}
+
+/// Move aside what the sandboxed command created among the files that configure what runs
+/// outside it later (MCP servers, client settings, git's `commondir`, `.envrc`), and say so:
+/// the human decides whether to keep them.
+fn quarantine(absent: &[std::path::PathBuf]) {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for path in absent {
+        if std::fs::symlink_metadata(path).is_err() {
+            continue;
+        }
+        let mut aside = path.clone().into_os_string();
+        aside.push(format!(".kovra-quarantined-{stamp}"));
+        let aside = std::path::PathBuf::from(aside);
+        match std::fs::rename(path, &aside) {
+            Ok(()) => eprintln!(
+                "kovra: sandbox: the command created {}, which configures what runs outside the sandbox; moved to {} (read it before you put it back)",
+                path.display(),
+                aside.display()
+            ),
+            Err(e) => eprintln!(
+                "kovra: sandbox: the command created {} ({e} moving it aside): read it before you use this project outside the sandbox",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// The command itself, in this process's own (already contained) world.
+pub(super) fn run_here(command: &[String]) -> Result<u8, CliError> {
+    let (program, rest) = command
+        .split_first()
+        .ok_or_else(|| CliError::new(ErrorCode::Usage, "no command given", None))?;
+    let status = Command::new(program).args(rest).status().map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            ErrorCode::CommandNotFound
+        } else {
+            ErrorCode::NotExecutable
+        };
+        CliError::new(code, format!("`{program}` inside the sandbox: {e}"), None)
+    })?;
     Ok(exit_code(status))
 }
 

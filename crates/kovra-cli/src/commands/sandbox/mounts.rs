@@ -39,8 +39,10 @@ const HOME_SECRETS: [&str; 8] = [
 /// configurations, git hooks and `core.fsmonitor`): read-only inside, so the agent cannot
 /// loosen its next session or plant code you would run. (Anthropic's sandbox runtime
 /// protects the same kinds of paths.)
-const PROJECT_READ_ONLY: [&str; 13] = [
+const PROJECT_READ_ONLY: [&str; 14] = [
     ".mcp.json",
+    // direnv runs it when you enter the directory.
+    ".envrc",
     ".claude/settings.json",
     ".claude/settings.local.json",
     ".claude/commands",
@@ -56,6 +58,21 @@ const PROJECT_READ_ONLY: [&str; 13] = [
     ".git/hooks",
     ".gitmodules",
 ];
+
+/// Besides those: `.git/commondir` points git at another directory's config and hooks.
+const ALSO_GUARDED_IF_ABSENT: [&str; 1] = [".git/commondir"];
+
+/// The guarded project paths that do not exist now. No mount can cover a path that does not
+/// exist without creating it in the real project, so these are checked when the sandbox ends
+/// instead ([`super::quarantine`]).
+pub fn absent_guarded(project: &Path) -> Vec<PathBuf> {
+    PROJECT_READ_ONLY
+        .iter()
+        .chain(ALSO_GUARDED_IF_ABSENT.iter())
+        .map(|f| project.join(f))
+        .filter(|p| std::fs::symlink_metadata(p).is_err())
+        .collect()
+}
 
 /// `.env*` files that hold no values by convention, left visible.
 const ENV_FILES_KEPT: [&str; 5] = [

@@ -109,7 +109,9 @@ impl SetupClient {
 }
 
 /// The `kovra` server every client starts: `kovra mcp --agent NAME` with the scope in its
-/// environment.
+/// environment. Claude Code starts it beside its own sandbox, so there it starts inside
+/// `kovra sandbox --agent NAME` (the daemon refuses a profile's runs from outside any); the
+/// other clients are themselves started inside one.
 pub struct Server<'a> {
     pub agent: &'a str,
     pub env: &'a [(String, String)],
@@ -118,17 +120,25 @@ pub struct Server<'a> {
 }
 
 impl Server<'_> {
-    fn args(&self) -> Vec<String> {
-        vec!["mcp".into(), "--agent".into(), self.agent.into()]
+    fn args(&self, client: SetupClient) -> Vec<String> {
+        let mcp = ["mcp", "--agent", self.agent];
+        let words: Vec<&str> = match client {
+            SetupClient::ClaudeCode => ["sandbox", "--agent", self.agent, "--", "kovra"]
+                .into_iter()
+                .chain(mcp)
+                .collect(),
+            _ => mcp.to_vec(),
+        };
+        words.into_iter().map(String::from).collect()
     }
 
-    fn json_entry(&self, stdio_type: bool) -> Map<String, Value> {
+    fn json_entry(&self, client: SetupClient, stdio_type: bool) -> Map<String, Value> {
         let mut entry = Map::new();
         if stdio_type {
             entry.insert("type".into(), json!("stdio"));
         }
         entry.insert("command".into(), json!("kovra"));
-        entry.insert("args".into(), json!(self.args()));
+        entry.insert("args".into(), json!(self.args(client)));
         let env: Map<String, Value> = self
             .env
             .iter()
@@ -172,7 +182,7 @@ pub fn server_config(
                 &TomlServer {
                     name: "kovra",
                     command: "kovra",
-                    args: &server.args(),
+                    args: &server.args(client),
                     env: server.env,
                     env_vars: CODEX_PASS_THROUGH,
                 },
@@ -186,8 +196,13 @@ pub fn server_config(
         }
     };
     let (before, mut doc) = merge::read_json(&path)?;
-    let previous =
-        merge::json_server(&mut doc, key, "kovra", server.json_entry(stdio_type), &path)?;
+    let previous = merge::json_server(
+        &mut doc,
+        key,
+        "kovra",
+        server.json_entry(client, stdio_type),
+        &path,
+    )?;
     let change = merge::json_change(path, before, &doc)?;
     let note = match client {
         SetupClient::Windsurf if change.changes() => {
