@@ -147,7 +147,13 @@ async fn outer(shared: Arc<Shared>, bound: Option<u64>, req: Request<Incoming>) 
                 let query = req.uri().query().map(str::to_string);
                 pinned(shared, run.id, host, req, path, query).await
             } else {
-                let open = asker.may_reach(&host);
+                // Through a bound listener, never the machine's own addresses (refused after
+                // the misuse scan, as any host outside the egress).
+                let open = asker.may_reach(&host)
+                    && (asker.floor.is_none()
+                        || reachable(&host, a.port_u16().unwrap_or(80), true)
+                            .await
+                            .is_ok());
                 plain(shared, run.id, open, host, req).await
             }
         }
@@ -216,7 +222,11 @@ async fn connect(
             ),
         );
     }
-    let upstream = match TcpStream::connect((host.as_str(), port)).await {
+    let targets = match reachable(&host, port, asker.floor.is_some()).await {
+        Ok(t) => t,
+        Err(refusal) => return refusal,
+    };
+    let upstream = match TcpStream::connect(&targets[..]).await {
         Ok(s) => {
             let _ = s.set_nodelay(true);
             s
@@ -236,6 +246,62 @@ async fn connect(
         }
     });
     Response::new(empty())
+}
+
+/// The addresses `host:port` resolves to. Through a bound listener (a sandbox, a profile's
+/// port) none may be the machine's own (loopback, unspecified, link-local): a sandbox has no
+/// route to the host's services, and a listed domain that resolves there must not give it
+/// one. The tunnel then connects to exactly these addresses (no second lookup to rebind).
+async fn reachable(
+    host: &str,
+    port: u16,
+    bounded: bool,
+) -> Result<Vec<std::net::SocketAddr>, Response<Body>> {
+    let unreachable = || {
+        text(
+            StatusCode::BAD_GATEWAY,
+            &format!("{host} could not be reached"),
+        )
+    };
+    // An IPv6 literal comes bracketed in an authority.
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(|_| unreachable())?
+        .collect();
+    if !bounded {
+        return if found.is_empty() {
+            Err(unreachable())
+        } else {
+            Ok(found)
+        };
+    }
+    let local = |a: &std::net::SocketAddr| match a.ip() {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_unspecified() || v4.is_link_local() || v4.is_broadcast()
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_unicast_link_local()
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
+        }
+    };
+    let outside: Vec<std::net::SocketAddr> = found.iter().copied().filter(|a| !local(a)).collect();
+    if outside.is_empty() && !found.is_empty() {
+        return Err(text(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "{host} is this machine's own address; a sandbox never reaches the host's services"
+            ),
+        ));
+    }
+    if outside.is_empty() {
+        return Err(unreachable());
+    }
+    Ok(outside)
 }
 
 /// Terminate the child's TLS with a leaf for the CONNECT host and serve h1 or h2 inside;

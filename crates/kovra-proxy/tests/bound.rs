@@ -168,3 +168,38 @@ fn the_proxys_own_port_serves_no_other_user_even_with_a_credential() {
     assert_eq!(ours.status, 200, "{ours:?}");
     assert!(f.upstream.seen_any(CANARY));
 }
+
+#[test]
+fn through_a_bound_listener_even_open_egress_never_reaches_the_machines_own_addresses() {
+    let f = fixture();
+    f.proxy.register(grant(1, "any", Egress::Open, vec![]));
+    let bound = f.proxy.listen_tcp(0, 1).unwrap();
+    let port = f.upstream.addr.port();
+    for target in [
+        format!("https://127.0.0.1:{port}/echo"),
+        format!("https://localhost:{port}/echo"),
+        format!("https://[::1]:{port}/echo"),
+    ] {
+        let out = via(&f, bound.port(), None, &[&target]);
+        assert_eq!(out.connect_status, 403, "{target}: {out:?}");
+    }
+    let out = via(
+        &f,
+        bound.port(),
+        None,
+        &[&format!("http://127.0.0.1:{port}/echo")],
+    );
+    assert_eq!(out.status, 403, "{out:?}");
+    assert!(
+        f.upstream.seen().is_empty(),
+        "nothing reached the loopback upstream"
+    );
+    // The same grant's credential on the proxy's own port (a run outside any sandbox, which
+    // reaches loopback by itself anyway) still tunnels there.
+    let out = f.curl(
+        Some("any"),
+        false,
+        &[&format!("https://127.0.0.1:{port}/echo")],
+    );
+    assert_eq!(out.status, 200, "{out:?}");
+}
