@@ -403,7 +403,8 @@ impl Gate<'_> {
         })
     }
 
-    /// `--secret`, or the first existing addressable `secret:ENV/PROVIDER/NAME`.
+    /// `--secret`, or the first existing addressable `secret:ENV/PROVIDER/NAME`, for each
+    /// name the provider claims in lower case, then as the provider file spells it.
     fn api_coordinate(
         &mut self,
         provider: &Provider,
@@ -414,12 +415,18 @@ impl Gate<'_> {
         }
         let env = req.env_name.as_deref().unwrap_or("dev");
         let mut tried = Vec::new();
+        // A record claims a provider by its name in any case (`OPENAI_API_KEY` or
+        // `openai_api_key`), so both spellings are looked for; coordinates are exact.
+        let mut names: Vec<String> = Vec::new();
         for name in &provider.secrets {
-            let text = format!(
-                "secret:{env}/{}/{}",
-                provider.name,
-                name.to_ascii_lowercase()
-            );
+            for spelling in [name.to_ascii_lowercase(), name.clone()] {
+                if !names.contains(&spelling) {
+                    names.push(spelling);
+                }
+            }
+        }
+        for name in &names {
+            let text = format!("secret:{env}/{}/{name}", provider.name);
             let coord = parse_coord(&text)?;
             let located = self.locate(&coord, &[Op::plain(Operation::Metadata)], false)?;
             if located.decision != Decision::Unaddressable && located.record.is_some() {

@@ -253,3 +253,16 @@ fn an_upstream_whose_certificate_is_not_from_the_trusted_ca_fails_tls_without_th
     assert_eq!(b.up.count(), 0, "{:?}", b.up.requests());
     b.assert_nowhere(&key);
 }
+
+/// A record named as the provider file spells the variable (`OPENAI_API_KEY`) is claimed by
+/// the provider whatever the case, and `kovra api` finds it without `--secret` too.
+#[test]
+fn a_claimed_name_in_upper_case_is_found_by_api() {
+    let b = Broker::new();
+    let key = token_canary("upper");
+    b.add("secret:dev/openai/OPENAI_API_KEY", &key, &[]);
+    b.expect(0, &api("openai", "GET", "/v1/echo"));
+    let reqs = b.up.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_bearer(&reqs[0], &key);
+}
