@@ -160,7 +160,12 @@ pub enum Command {
     /// List a record's versions.
     History { coordinate: String },
     /// Restore an earlier version (as a new version).
-    Rollback { coordinate: String, version: u64 },
+    Rollback {
+        coordinate: String,
+        /// The version to restore, as `kovra history` shows it (`3` or `v3`).
+        #[arg(value_parser = parse_version)]
+        version: u64,
+    },
     /// Print a value: the guarded path, attended by a human.
     Reveal { coordinate: String },
     /// Read or verify the audit trail.
@@ -561,6 +566,17 @@ impl From<CharsetArg> for Charset {
             CharsetArg::Base64url => Charset::Base64url,
             CharsetArg::Symbols => Charset::Symbols,
         }
+    }
+}
+
+/// A record version: `3`, or `v3` as `kovra history` prints it.
+fn parse_version(s: &str) -> Result<u64, String> {
+    let digits = s.strip_prefix(['v', 'V']).unwrap_or(s);
+    match digits.parse::<u64>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a version: give a number from `kovra history`, like 3 or v3"
+        )),
     }
 }
 

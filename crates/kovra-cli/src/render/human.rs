@@ -291,9 +291,11 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
             versions,
         } => {
             line(&format!("history of {coordinate}"))?;
+            let current = versions.iter().map(|v| v.version).max();
             for v in versions {
+                let mark = if Some(v.version) == current { '*' } else { ' ' };
                 line(&format!(
-                    "  v{:<4} {}  {:<11} revealable={:<5} {}",
+                    "{mark} v{:<4} {}  {:<11} revealable={:<5} {}",
                     v.version,
                     time(v.updated),
                     v.sensitivity.as_str(),
@@ -301,7 +303,7 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
                     v.description
                 ))?;
             }
-            Ok(())
+            line("(* current; `kovra rollback COORD VERSION` restores another)")
         }
         Reply::Fingerprint { fingerprint, .. } => line(fingerprint),
         Reply::Audit { entries } => {

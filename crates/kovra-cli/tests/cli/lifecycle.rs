@@ -382,6 +382,9 @@ fn history_and_rollback() {
     for v in ["v1", "v2", "v3"] {
         assert!(text.contains(v), "{text}");
     }
+    // The current version is marked, and only it.
+    assert!(text.contains("* v3"), "{text}");
+    assert!(!text.contains("* v1") && !text.contains("* v2"), "{text}");
     for v in &values {
         assert!(
             !text.contains(v.as_str()),
@@ -395,8 +398,12 @@ fn history_and_rollback() {
     assert_eq!(reply["version"], 4, "{reply}");
     assert_eq!(fingerprint(&h, coord), fps[0]);
     assert_eq!(h.ok(&["reveal", coord]).stdout, values[0].as_bytes());
-    h.ok(&["rollback", coord, "2"]);
+    // As history prints it: `v2`.
+    h.ok(&["rollback", coord, "v2"]);
     assert_eq!(fingerprint(&h, coord), fps[1]);
+    let out = h.run(&["rollback", coord, "version-two"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(stderr(&out).contains("like 3 or v3"), "{}", describe(&out));
     let (_, shown) = h.json(&["show", coord]);
     assert_eq!(shown["version"], 5);
     let (_, hist) = h.json(&["history", coord]);
