@@ -490,8 +490,12 @@ pub struct AuditArgs {
     /// RFC 3339 time or a duration back from now (`1h`, `2days`).
     #[arg(long)]
     pub since: Option<String>,
+    /// Only entries with this action (`reveal`, `run`, `agent-create`, …).
     #[arg(long)]
     pub action: Option<String>,
+    /// Only the last N entries.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -573,8 +577,8 @@ impl From<CharsetArg> for Charset {
 fn parse_version(s: &str) -> Result<u64, String> {
     let digits = s.strip_prefix(['v', 'V']).unwrap_or(s);
     match digits.parse::<u64>() {
-        Ok(v) if v > 0 => Ok(v),
-        _ => Err(format!(
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!(
             "`{s}` is not a version: give a number from `kovra history`, like 3 or v3"
         )),
     }

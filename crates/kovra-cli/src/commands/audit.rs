@@ -17,11 +17,16 @@ pub fn run(s: &mut Session, args: AuditArgs, out: &Renderer) -> Result<(), CliEr
         None => {
             let since = args.since.as_deref().map(parse_since).transpose()?;
             let coordinate = args.coordinate.as_deref().map(coord).transpose()?;
-            out.reply(&s.call(Request::Audit {
+            let mut reply = s.call(Request::Audit {
                 coordinate,
                 since,
                 action: args.action,
-            })?)
+            })?;
+            if let (Some(n), kovra_proto::Reply::Audit { entries }) = (args.limit, &mut reply) {
+                let skip = entries.len().saturating_sub(n);
+                entries.drain(..skip);
+            }
+            out.reply(&reply)
         }
     }
 }

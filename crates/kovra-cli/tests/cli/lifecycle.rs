@@ -411,6 +411,20 @@ fn history_and_rollback() {
     let rollbacks = audit(&h, &["--action", "rollback", "--coordinate", coord]);
     assert_eq!(rollbacks.len(), 2, "{rollbacks:?}");
     assert_eq!(rollbacks[0]["detail"], "restored version 1");
+    // --limit keeps the last entries.
+    let last = audit(
+        &h,
+        &[
+            "--action",
+            "rollback",
+            "--coordinate",
+            coord,
+            "--limit",
+            "1",
+        ],
+    );
+    assert_eq!(last.len(), 1, "{last:?}");
+    assert_eq!(last[0]["seq"], rollbacks[1]["seq"], "{last:?}");
     audit_verifies(&h);
 }
 
