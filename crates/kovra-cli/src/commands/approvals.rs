@@ -32,8 +32,19 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         Command::Deny { id } => out.reply(&s.call(Request::Deny { id })?),
         Command::Requests => out.reply(&s.call(Request::SecretRequests)?),
         Command::Allow(cmd) => {
-            let absolute =
-                |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();
+            // A bare name (`python3`) is found on PATH, as `kovra run` finds its program.
+            let absolute = |p: std::path::PathBuf| {
+                let found = (p.components().count() == 1)
+                    .then(|| std::env::var_os("PATH"))
+                    .flatten()
+                    .and_then(|path| {
+                        std::env::split_paths(&path)
+                            .map(|d| d.join(&p))
+                            .find(|c| c.is_file())
+                    });
+                let p = found.unwrap_or(p);
+                std::path::absolute(&p).unwrap_or(p).display().to_string()
+            };
             out.reply(&s.call(match cmd {
                 AllowCommand::Add { path } => Request::AllowAdd {
                     path: absolute(path),

@@ -340,3 +340,29 @@ fn proof_kinds_can_only_narrow() {
     let out = h.run(&["unlock", "--passphrase-file", h.pass_file.to_str().unwrap()]);
     assert!(!out.status.success(), "{}", describe(&out));
 }
+
+/// `kovra allow add NAME` finds a bare name on PATH, as `kovra run` finds its program, and
+/// pins the file it found.
+#[test]
+fn allow_add_finds_a_bare_name_on_path() {
+    let h = Home::init();
+    let real = std::fs::canonicalize("/usr/bin/true")
+        .or_else(|_| std::fs::canonicalize("/bin/true"))
+        .unwrap();
+    let dir = real.parent().unwrap().to_path_buf();
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let out = h.run_pty_env(
+        &["allow", "add", "true"],
+        &[PASSPHRASE],
+        &[("PATH".to_string(), path)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (_, list) = h.json(&["allow", "list"]);
+    let entries = list["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["path"] == real.display().to_string()),
+        "{list}"
+    );
+}
