@@ -414,3 +414,18 @@ pub fn connects_abstract(name: &str) -> bool {
     };
     std::os::unix::net::UnixStream::connect_addr(&addr).is_ok()
 }
+
+/// Probe step `name` ran (126/127, its own program missing, proves nothing) and failed:
+/// `why` it must, `place` where it ran (in the message).
+#[track_caller]
+pub fn refused(
+    all: &BTreeMap<String, (i32, String)>,
+    name: &str,
+    out: &Output,
+    why: &str,
+    place: &str,
+) {
+    let (rc, o) = step(all, name, out);
+    assert!(![126, 127].contains(rc), "{name} could not run:\n{o}");
+    assert_ne!(*rc, 0, "{name}: {why}, yet it worked {place}:\n{o}");
+}

@@ -14,15 +14,7 @@ import socket
 import struct
 import sys
 
-
-def read_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("the daemon closed the connection")
-        buf += chunk
-    return buf
+from raw_request import read_exact  # the same framing, beside this script
 
 
 def say(text):
