@@ -3,13 +3,16 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
 use kovra_core::model::Sensitivity;
 use kovra_proto::Charset;
+
+use crate::examples;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "kovra",
-    version,
+    version = env!("KOVRA_VERSION"),
     about = "A local secrets vault that lets AI agents use credentials without seeing them"
 )]
 pub struct Cli {
@@ -63,8 +66,10 @@ pub struct ValueSource {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a vault in $KOVRA_HOME and unlock it.
+    #[command(after_help = examples::INIT)]
     Init(PassphraseSource),
     /// Unlock the vault in the daemon (with two-factor authentication on, also a code).
+    #[command(after_help = examples::UNLOCK)]
     Unlock {
         #[command(flatten)]
         passphrase: PassphraseSource,
@@ -72,22 +77,29 @@ pub enum Command {
         code: CodeSource,
     },
     /// TOTP as a second factor for unlock and proofs of presence.
-    #[command(subcommand, name = "2fa")]
+    #[command(subcommand, name = "2fa", after_help = examples::TWO_FA)]
     TwoFa(TwoFaCommand),
     /// Lock the vault: the daemon forgets the key.
+    #[command(after_help = examples::LOCK)]
     Lock,
     /// Vault and daemon state.
+    #[command(after_help = examples::STATUS)]
     Status {
         /// Also list the agent profiles: their scope, sockets, sandboxes and last request.
         #[arg(long)]
         agents: bool,
     },
     /// Add a record; the value comes from a hidden prompt or --stdin, never from arguments.
+    #[command(after_help = examples::ADD)]
     Add {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
         coordinate: String,
-        #[arg(long, value_parser = parse_sensitivity)]
+        /// How protected: low, medium, high or inject-only (default medium; production
+        /// records at least high; inject-only values are never revealed).
+        #[arg(long, value_parser = parse_sensitivity, value_name = "LEVEL")]
         sensitivity: Option<Sensitivity>,
-        #[arg(long)]
+        /// What the value is for, shown by `list` and `show` (never the value itself).
+        #[arg(long, value_name = "TEXT")]
         description: Option<String>,
         /// Allow the value to be revealed (agents still never see high or production values).
         #[arg(long)]
@@ -102,29 +114,41 @@ pub enum Command {
         value: ValueSource,
     },
     /// Print the current code of a TOTP record (never its seed).
+    #[command(after_help = examples::CODE)]
     Code {
+        /// The TOTP record's coordinate, e.g. `secret:dev/aws/mfa`.
         coordinate: String,
         /// If fewer than S seconds of the current code remain, wait for the next one.
         #[arg(long, value_name = "S", default_value_t = 0)]
         min_validity: u64,
     },
     /// Replace a record's value, keeping its history.
+    #[command(after_help = examples::SET)]
     Set {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
         coordinate: String,
         #[command(flatten)]
         value: ValueSource,
     },
     /// Create (or with --overwrite, replace) a random value that is never printed.
+    #[command(after_help = examples::GENERATE)]
     Generate {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
         coordinate: String,
-        #[arg(long, default_value_t = 32)]
+        /// How many characters.
+        #[arg(long, default_value_t = 32, value_name = "N")]
         length: u32,
+        /// The characters to draw from.
         #[arg(long, value_enum, default_value = "alnum")]
         charset: CharsetArg,
-        #[arg(long, value_parser = parse_sensitivity)]
+        /// How protected: low, medium, high or inject-only (default medium; production at
+        /// least high).
+        #[arg(long, value_parser = parse_sensitivity, value_name = "LEVEL")]
         sensitivity: Option<Sensitivity>,
-        #[arg(long)]
+        /// What the value is for, shown by `list` and `show`.
+        #[arg(long, value_name = "TEXT")]
         description: Option<String>,
+        /// Allow the value to be revealed (agents still never see high or production values).
         #[arg(long)]
         revealable: bool,
         /// Replace the value of an existing record (its metadata is kept: use `edit`).
@@ -135,42 +159,74 @@ pub enum Command {
         provider: Option<String>,
     },
     /// List records (metadata only).
+    #[command(after_help = examples::LIST)]
     List {
-        #[arg(long)]
+        /// Only records of this environment (the ENV in `secret:ENV/GROUP/KEY`).
+        #[arg(long, value_name = "ENV")]
         env: Option<String>,
     },
     /// Show one record's metadata.
-    Show { coordinate: String },
-    /// A keyed fingerprint of the value: compare values without seeing them.
-    Fingerprint { coordinate: String },
-    /// Change a record's description, sensitivity or revealable flag.
-    Edit {
+    #[command(after_help = examples::SHOW)]
+    Show {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
         coordinate: String,
-        #[arg(long)]
+    },
+    /// A keyed fingerprint of the value: compare values without seeing them.
+    #[command(after_help = examples::FINGERPRINT)]
+    Fingerprint {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
+        coordinate: String,
+    },
+    /// Change a record's description, sensitivity or revealable flag.
+    #[command(after_help = examples::EDIT)]
+    Edit {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
+        coordinate: String,
+        /// The new description (what the value is for).
+        #[arg(long, value_name = "TEXT")]
         description: Option<String>,
-        #[arg(long, value_parser = parse_sensitivity)]
+        /// The new sensitivity: low, medium, high or inject-only (lowering it needs a proof).
+        #[arg(long, value_parser = parse_sensitivity, value_name = "LEVEL")]
         sensitivity: Option<Sensitivity>,
+        /// Allow the value to be revealed from now on.
         #[arg(long, conflicts_with = "no_revealable")]
         revealable: bool,
+        /// Stop the value from being revealed.
         #[arg(long)]
         no_revealable: bool,
     },
     /// Delete a record and its history.
-    Rm { coordinate: String },
+    #[command(after_help = examples::RM)]
+    Rm {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
+        coordinate: String,
+    },
     /// List a record's versions.
-    History { coordinate: String },
+    #[command(after_help = examples::HISTORY)]
+    History {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
+        coordinate: String,
+    },
     /// Restore an earlier version (as a new version).
+    #[command(after_help = examples::ROLLBACK)]
     Rollback {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
         coordinate: String,
         /// The version to restore, as `kovra history` shows it (`3` or `v3`).
         #[arg(value_parser = parse_version)]
         version: u64,
     },
     /// Print a value: the guarded path, attended by a human.
-    Reveal { coordinate: String },
+    #[command(after_help = examples::REVEAL)]
+    Reveal {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
+        coordinate: String,
+    },
     /// Read or verify the audit trail.
+    #[command(after_help = examples::AUDIT)]
     Audit(AuditArgs),
     /// Change the passphrase.
+    #[command(after_help = examples::PASSWD)]
     Passwd {
         #[command(flatten)]
         old: PassphraseSource,
@@ -179,21 +235,27 @@ pub enum Command {
         new_passphrase_file: Option<PathBuf>,
     },
     /// Re-encrypt every record under new data keys, in one transaction.
+    #[command(after_help = examples::ROTATE_KEY)]
     RotateKey,
     /// Create or list project vaults.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::PROJECT)]
     Project(ProjectCommand),
     /// Run the key-holding daemon (started automatically when needed).
+    #[command(after_help = examples::DAEMON)]
     Daemon(DaemonArgs),
     /// A guided tour on a throwaway vault in a temporary directory.
+    #[command(after_help = examples::DEMO)]
     Demo,
     /// Run a command with the `.env.refs` values in its environment; its output is redacted.
+    #[command(after_help = examples::RUN)]
     Run(RunArgs),
     /// Check a `.env.refs` file against the vault: unresolved, unused, shadowed, fallbacks.
+    #[command(after_help = examples::DOCTOR)]
     Doctor {
         /// Substituted for `${ENV}` in coordinates.
         #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
         env_name: Option<String>,
+        /// The refs file (default: ./.env.refs).
         #[arg(long, value_name = "FILE")]
         refs: Option<PathBuf>,
         /// Check this machine's defences against a same-user agent instead (no vault needed).
@@ -201,15 +263,25 @@ pub enum Command {
         system: bool,
     },
     /// The executables allowed to receive high and production values (pinned by SHA-256).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::ALLOW)]
     Allow(AllowCommand),
     /// List requests waiting for approval, or approve one (asks for your passphrase).
-    Approve { id: Option<String> },
+    #[command(after_help = examples::APPROVE)]
+    Approve {
+        /// The request to approve, as `kovra approve` lists it (none: list them).
+        id: Option<String>,
+    },
     /// Values agents asked for (`request_secret`), until you add them with `kovra add`.
+    #[command(after_help = examples::REQUESTS)]
     Requests,
     /// Refuse a request waiting for approval.
-    Deny { id: String },
+    #[command(after_help = examples::DENY)]
+    Deny {
+        /// The request to refuse, as `kovra approve` lists it.
+        id: String,
+    },
     /// The MCP server over stdio (what `.mcp.json` starts); scope from KOVRA_MCP_* variables.
+    #[command(after_help = examples::MCP)]
     Mcp {
         /// Serve through this agent profile's socket: the daemon decides every call under
         /// the profile, whatever KOVRA_MCP_* say (they can only narrow it).
@@ -217,22 +289,28 @@ pub enum Command {
         agent: Option<String>,
     },
     /// Agent profiles: a fixed scope bound to a socket of its own (`kovra sandbox` uses one).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::AGENT)]
     Agent(crate::cli_agent::AgentCommand),
-    /// Run a command (an agent) in a sandbox: no vault, no human socket, no ~/.ssh, and a
-    /// network that only reaches kovra's egress proxy.
+    /// Run a command (an agent) in a sandbox: no vault, no ~/.ssh, network only via kovra.
+    ///
+    /// The sandbox has no vault, no human socket, no ~/.ssh, and a network that only reaches
+    /// kovra's egress proxy.
+    #[command(after_help = examples::SANDBOX)]
     Sandbox(crate::cli_agent::SandboxArgs),
     /// Inside a sandbox: bridge the egress proxy and start the command (used by `sandbox`).
-    #[command(name = "sandbox-init", hide = true)]
+    #[command(name = "sandbox-init", hide = true, after_help = examples::SANDBOX_INIT)]
     SandboxInit(crate::cli_agent::SandboxInitArgs),
-    /// Wire this directory for MCP clients: vault, project, each client's MCP config and
-    /// instructions file, Claude Code's hooks (docs/setup.md).
+    /// Wire this directory for MCP clients: vault, project, MCP configs, hooks (docs/setup.md).
+    ///
+    /// Creates the vault and project if needed, merges a kovra server into each client's MCP
+    /// configuration and instructions file, and installs Claude Code's hooks.
+    #[command(after_help = examples::SETUP)]
     Setup {
         /// Environments the agent may address (comma list or `*`; default: non-production).
-        #[arg(long)]
+        #[arg(long, value_name = "LIST")]
         environments: Option<String>,
         /// Operations the agent may use: metadata, inject, reveal, write (default: metadata,inject).
-        #[arg(long)]
+        #[arg(long, value_name = "LIST")]
         operations: Option<String>,
         /// Do not install the Claude Code hooks that keep file tools away from secret files.
         #[arg(long)]
@@ -240,7 +318,8 @@ pub enum Command {
         /// Show what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// The clients to wire (repeatable, or a comma list; default: claude-code).
+        /// The clients to wire (repeatable, or a comma list; default: claude-code): claude-code,
+        /// cursor, codex, gemini, vscode or windsurf.
         #[arg(long = "client", value_name = "CLIENT", value_delimiter = ',')]
         clients: Vec<SetupClient>,
         /// The agent profile the clients run as (default: CLIENT-PROJECT, e.g. claude-code-shop).
@@ -258,29 +337,50 @@ pub enum Command {
         #[command(flatten)]
         passphrase: PassphraseSource,
     },
-    /// Call a provider's API through the broker: kovra attaches the credential, you never hold it.
+    /// Call a provider's API through the broker, which attaches the credential for you.
+    #[command(after_help = examples::API)]
     Api(ApiArgs),
     /// The broker's provider registry (built-in and custom).
+    #[command(after_help = examples::PROVIDERS)]
     Providers(ProvidersArgs),
     /// Pin a record to a provider for life (needs a proof of presence).
+    #[command(after_help = examples::BIND)]
     Bind {
+        /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
         coordinate: String,
+        /// The provider (`kovra providers` lists them); the value is only ever sent to its hosts.
         provider: String,
         /// One of the provider's hosts (for providers with several or wildcard hosts).
         #[arg(long)]
         host: Option<String>,
     },
-    /// This vault's sharing identity (created on first use): recipient, signing key, fingerprint.
+    /// This vault's sharing identity (made on first use): recipient, signing key, fingerprint.
+    #[command(after_help = examples::IDENTITY)]
     Identity,
-    /// Seal a non-production environment for a recipient; prints a one-time token to the terminal.
+    /// Seal a non-production environment for a recipient; shows a one-time token.
+    #[command(after_help = examples::SHARE)]
     Share(ShareArgs),
     /// Open a package from `kovra share` and import its records.
+    #[command(after_help = examples::RECEIVE)]
     Receive(ReceiveArgs),
     /// A USB kit that bootstraps a new machine: install, seal for it, open on it.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::KIT)]
     Kit(KitCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    #[command(hide = true, after_help = examples::MAN)]
+    Man {
+        /// Write `kovra.1`, `kovra-add.1`, … into this existing directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Hooks for agent tools (used by the files `kovra setup` writes).
-    #[command(subcommand, hide = true)]
+    #[command(subcommand, hide = true, after_help = examples::HOOK)]
     Hook(HookCommand),
 }
 
@@ -395,29 +495,44 @@ pub struct ReceiveArgs {
 #[derive(Debug, Subcommand)]
 pub enum KitCommand {
     /// Write the kit into DIR: a copy of this kovra binary, install.sh and README.txt.
-    Init { dir: PathBuf },
+    #[command(after_help = examples::KIT_INIT)]
+    Init {
+        /// The kit directory, e.g. on a USB stick (created if missing).
+        dir: PathBuf,
+    },
     /// On the new machine (run by install.sh): create the vault and identity, and write the
     /// machine's recipient and fingerprint into DIR.
+    #[command(after_help = examples::KIT_ENROLL)]
     Enroll {
+        /// The kit directory.
         dir: PathBuf,
         #[command(flatten)]
         passphrase: PassphraseSource,
     },
     /// On the origin: check the new machine's fingerprint, seal an environment into DIR.
+    #[command(after_help = examples::KIT_SEAL)]
     Seal {
+        /// The kit directory, after the new machine's install.sh wrote into it.
         dir: PathBuf,
+        /// The environment to seal (never a production one).
         #[arg(long = "env", value_name = "ENV")]
         env_name: String,
+        /// Only these groups (repeatable).
         #[arg(long = "group", value_name = "GROUP")]
         groups: Vec<String>,
+        /// How long the package may be opened (default 7d, at most 30d).
         #[arg(long, value_name = "DURATION", default_value = "7d")]
         ttl: String,
     },
     /// On the new machine: receive the package in DIR (asks for the token).
+    #[command(after_help = examples::KIT_OPEN)]
     Open {
+        /// The kit directory holding package.age.
         dir: PathBuf,
+        /// Read the token from this file (first line) instead of a hidden prompt.
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
+        /// Trust this sender fingerprint without asking (still needs your passphrase).
         #[arg(long, value_name = "FINGERPRINT")]
         accept_sender: Option<String>,
     },
@@ -432,27 +547,42 @@ pub struct ProvidersArgs {
 #[derive(Debug, Subcommand)]
 pub enum ProvidersCommand {
     /// One provider: hosts, auth method, claimed names, rate limit, capabilities.
-    Show { name: String },
+    #[command(after_help = examples::PROVIDERS_SHOW)]
+    Show {
+        /// The provider's name, as `kovra providers` lists it.
+        name: String,
+    },
     /// Store a custom provider (a TOML file in the provider format) in the vault; needs a proof.
-    Add { file: PathBuf },
+    #[command(after_help = examples::PROVIDERS_ADD)]
+    Add {
+        /// The provider file (TOML, the format of docs/broker.md).
+        file: PathBuf,
+    },
     /// Remove a custom provider.
-    Rm { name: String },
+    #[command(after_help = examples::PROVIDERS_RM)]
+    Rm {
+        /// The custom provider's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TwoFaCommand {
     /// Create a seed (asks for your passphrase), show it as a URI and QR code, and switch
     /// the factor on once a code from your authenticator app confirms it.
+    #[command(after_help = examples::TWO_FA_ENABLE)]
     Enable {
         #[command(flatten)]
         code: CodeSource,
     },
     /// Confirm a seed created by `enable` whose confirmation was interrupted.
+    #[command(after_help = examples::TWO_FA_CONFIRM)]
     Confirm {
         #[command(flatten)]
         code: CodeSource,
     },
     /// Switch the factor off (needs the passphrase and a code).
+    #[command(after_help = examples::TWO_FA_DISABLE)]
     Disable {
         #[command(flatten)]
         passphrase: PassphraseSource,
@@ -460,23 +590,32 @@ pub enum TwoFaCommand {
         code: CodeSource,
     },
     /// Whether the factor is enabled, pending confirmation, or disabled.
+    #[command(after_help = examples::TWO_FA_STATUS)]
     Status,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum HookCommand {
     /// Claude Code PreToolUse: refuse file tools on secret files (exit 2).
+    #[command(after_help = examples::HOOK_FILE_GUARD)]
     FileGuard,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AllowCommand {
     /// Allow an executable (needs a proof of presence); pins its current SHA-256.
+    #[command(after_help = examples::ALLOW_ADD)]
     Add {
+        /// The executable: a path, or a bare name looked up on PATH as `run` does.
         path: PathBuf,
     },
+    /// The allowed executables and their pinned hashes.
+    #[command(after_help = examples::ALLOW_LIST)]
     List,
+    /// Remove an executable from the allowlist.
+    #[command(after_help = examples::ALLOW_RM)]
     Rm {
+        /// The executable's path, as `kovra allow list` shows it.
         path: PathBuf,
     },
 }
@@ -485,10 +624,11 @@ pub enum AllowCommand {
 pub struct AuditArgs {
     #[command(subcommand)]
     pub command: Option<AuditCommand>,
-    #[arg(long)]
+    /// Only entries about this record, e.g. `secret:prod/db/password`.
+    #[arg(long, value_name = "COORD")]
     pub coordinate: Option<String>,
-    /// RFC 3339 time or a duration back from now (`1h`, `2days`).
-    #[arg(long)]
+    /// Only entries since this RFC 3339 time or a duration back from now (`1h`, `2days`).
+    #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Only entries with this action (`reveal`, `run`, `agent-create`, …).
     #[arg(long)]
@@ -501,12 +641,20 @@ pub struct AuditArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the chain: any edited, deleted, reordered or truncated entry fails.
+    #[command(after_help = examples::AUDIT_VERIFY)]
     Verify,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
-    Create { name: String },
+    /// Create a project vault (records addressed with --project NAME or `project = NAME`).
+    #[command(after_help = examples::PROJECT_CREATE)]
+    Create {
+        /// The project's name, e.g. `shop` (the rules of a coordinate segment).
+        name: String,
+    },
+    /// The project vaults.
+    #[command(after_help = examples::PROJECT_LIST)]
     List,
 }
 
@@ -515,7 +663,7 @@ pub struct DaemonArgs {
     #[command(subcommand)]
     pub command: Option<DaemonCommand>,
     /// Lock after this many idle seconds (default 900, or idle_timeout_secs in config.toml).
-    #[arg(long)]
+    #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<u64>,
     /// Detach from the terminal (used by autostart).
     #[arg(long, hide = true)]
@@ -529,6 +677,7 @@ pub struct DaemonArgs {
 #[derive(Debug, Subcommand)]
 pub enum DaemonCommand {
     /// Lock and stop the running daemon.
+    #[command(after_help = examples::DAEMON_STOP)]
     Stop,
 }
 
@@ -550,13 +699,20 @@ pub enum SetupClient {
     Windsurf,
 }
 
+/// The characters `generate` draws from.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum CharsetArg {
+    /// Letters and digits.
     Alnum,
+    /// Letters.
     Alpha,
+    /// Digits 0-9.
     Digits,
+    /// Lower-case hexadecimal.
     Hex,
+    /// Letters, digits, `-` and `_`.
     Base64url,
+    /// Letters, digits and punctuation.
     Symbols,
 }
 

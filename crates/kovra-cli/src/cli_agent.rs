@@ -4,19 +4,30 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use crate::examples;
+
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
     /// Make an agent profile and open its socket. Wider than metadata+inject on
     /// non-production (or with value opt-ins, or `--egress any`) needs a proof of presence.
+    #[command(after_help = examples::AGENT_CREATE)]
     Create(AgentCreateArgs),
     /// The agent profiles, their sockets and activity.
+    #[command(after_help = examples::AGENT_LIST)]
     List,
     /// Revoke a profile: its socket closes and every request on it is refused.
-    Revoke { name: String },
+    #[command(after_help = examples::AGENT_REVOKE)]
+    Revoke {
+        /// The profile's name, as `kovra agent list` shows it.
+        name: String,
+    },
     /// The profile's placeholders for `.env.refs`, as dotenv lines (nothing secret: each
     /// works only through kovra's proxy, towards its provider, while the vault is unlocked).
+    #[command(after_help = examples::AGENT_ENV)]
     Env {
+        /// The profile's name.
         name: String,
+        /// The refs file (default: ./.env.refs).
         #[arg(long, value_name = "FILE")]
         refs: Option<PathBuf>,
         /// Substituted for `${ENV}` in coordinates.
@@ -95,6 +106,7 @@ pub struct SandboxInitArgs {
     /// The loopback port to serve it on inside the sandbox's network namespace.
     #[arg(long, value_name = "PORT")]
     pub port: u16,
+    /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }

@@ -8,6 +8,8 @@ mod cli;
 mod cli_agent;
 mod commands;
 mod error;
+mod examples;
+mod help;
 mod input;
 mod render;
 mod session;
@@ -15,7 +17,7 @@ mod session;
 use kovra_proto::ErrorCode;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 use crate::cli::Cli;
 use crate::error::CliError;
@@ -35,8 +37,8 @@ fn main() -> ExitCode {
         );
         return fail(&e, wants_json());
     }
-    // The exit codes in the help come from the error catalogue, not from a copy here.
-    let command = Cli::command().after_help(kovra_proto::error_code::exit_code_help());
+    // Grouped help, examples and exit codes (from the error catalogue): `help::command`.
+    let command = help::command();
     let cli = match command
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m))

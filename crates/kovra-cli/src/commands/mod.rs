@@ -6,6 +6,7 @@ mod agent;
 mod api;
 mod approvals;
 mod audit;
+mod completions;
 mod daemon;
 mod demo;
 mod doctor;
@@ -41,6 +42,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Hook(HookCommand::FileGuard) => return Ok(file_guard::run()),
         Command::Daemon(args) => daemon::run(args)?,
         Command::Demo => demo::run()?,
+        Command::Completions { shell } => completions::completions(shell)?,
+        Command::Man { dir } => completions::man(dir.as_deref())?,
         Command::Doctor { system: true, .. } => system_check::run(&out)?,
         Command::SandboxInit(args) => return sandbox::init(args),
         Command::Sandbox(args) => {
@@ -140,6 +143,8 @@ fn with_session(
         // Handled in `run`, without a session.
         Command::Daemon(_)
         | Command::Demo
+        | Command::Completions { .. }
+        | Command::Man { .. }
         | Command::Run(_)
         | Command::Hook(_)
         | Command::Mcp { .. }
