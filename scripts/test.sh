@@ -18,6 +18,8 @@ have bwrap || missing+=(bubblewrap)    # `kovra sandbox` (the containment tests)
 have socat || missing+=(socat)         # srt on Linux bridges its sandbox's proxy ports with socat
 have rg || missing+=(ripgrep)          # srt on Linux scans for files to deny with ripgrep
 have unshare || missing+=(util-linux)  # namespaces only root can make, in the daemon's nsjoin tests
+have man || missing+=(man-db)          # `man -l` renders kovra's man pages (help tests)
+have groff || missing+=(groff-base)    # man's formatter
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
