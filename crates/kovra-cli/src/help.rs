@@ -101,7 +101,7 @@ pub fn command() -> Command {
     // Built first, so the global flags have reached every subcommand and can be hidden there
     // (a built command is not propagated again), and the `help` subcommand exists to group.
     cmd.build();
-    // The global flags come last in every command's options, after its own.
+    // Every command's own options first, then the global flags, then --help.
     cmd = last_globals(cmd);
     for path in NO_JSON {
         hide_arg(&mut cmd, path, "json");
@@ -115,8 +115,10 @@ pub fn command() -> Command {
 
 fn last_globals(cmd: Command) -> Command {
     cmd.mut_args(|a| {
-        if a.is_global_set() {
+        if a.get_id() == "help" {
             a.display_order(usize::MAX)
+        } else if a.is_global_set() {
+            a.display_order(usize::MAX - 1)
         } else {
             a
         }
