@@ -13,6 +13,8 @@ fn main() {
         None => version.to_string(),
     };
     println!("cargo:rustc-env=KOVRA_VERSION={full}");
+    // Without git there is nothing to watch: do not rerun on every change of the package.
+    println!("cargo:rerun-if-changed=build.rs");
 }
 
 /// The short hash of HEAD, with `+dirty` when tracked files differ from it; None when git or
