@@ -238,6 +238,19 @@ fn a_second_run_keeps_hand_edits_and_says_so() {
     let refs = "A=secret:${ENV}/api/token\n# mine\nproject = shop\nenv = dev\n";
     std::fs::write(dir.join(".env.refs"), refs).unwrap();
     let before = std::fs::read(&path).unwrap();
+    // And the profile, replaced by hand with a scope of the human's choosing.
+    let out = h.run(&[
+        "agent",
+        "create",
+        "claude-code-shop",
+        "--replace",
+        "--projects",
+        "shop,global",
+        "--environments",
+        "dev,qa",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (_, hand_made) = h.json(&["agent", "list"]);
 
     for _ in 0..2 {
         let out = setup(&h, &dir, &[]);
@@ -247,6 +260,12 @@ fn a_second_run_keeps_hand_edits_and_says_so() {
             "kept your kovra server's env.KOVRA_MCP_ENVIRONMENTS = `dev,qa` (setup would write `dev`)",
             &out,
         );
+        assert_contains(
+            &stderr(&out),
+            "agent profile claude-code-shop: kept the scope you gave it (projects shop + global vault; environments dev, qa;",
+            &out,
+        );
+        assert_eq!(h.json(&["agent", "list"]).1["agents"][0]["scope"], hand_made["agents"][0]["scope"]);
         assert_eq!(std::fs::read(&path).unwrap(), before, "{}", describe(&out));
         assert_eq!(
             std::fs::read_to_string(dir.join(".env.refs")).unwrap(),
