@@ -228,14 +228,36 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
         ),
     }
     for summary in summaries {
-        for line in summary.lines() {
-            eprintln!("kovra: {line}");
+        for paragraph in summary.lines() {
+            eprintln!("{}", wrapped(paragraph));
         }
     }
     for note in notes {
         eprintln!("kovra: {note}");
     }
     Ok(())
+}
+
+/// `kovra: TEXT`, broken at spaces to fit 100 columns, continuation lines indented.
+fn wrapped(text: &str) -> String {
+    const WIDTH: usize = 100;
+    const PREFIX: &str = "kovra: ";
+    let mut out = String::from(PREFIX);
+    let mut column = PREFIX.len();
+    for (i, word) in text.split(' ').enumerate() {
+        let len = word.chars().count();
+        if i > 0 && column + 1 + len > WIDTH {
+            out.push('\n');
+            out.push_str(&" ".repeat(PREFIX.len()));
+            column = PREFIX.len();
+        } else if i > 0 {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += len;
+    }
+    out
 }
 
 /// Every file `setup` keeps, as one plan.

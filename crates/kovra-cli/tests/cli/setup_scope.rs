@@ -21,6 +21,11 @@ fn setup(h: &Home, dir: &Path, args: &[&str]) -> Output {
     h.run_with(c, None)
 }
 
+/// setup's messages with each wrapped paragraph on one line again.
+fn said(out: &Output) -> String {
+    stderr(out).replace("\n       ", " ")
+}
+
 fn read_json(path: PathBuf) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -94,7 +99,7 @@ fn default_setup_lets_the_agent_see_global_records_and_request_secret_round_trip
     let out = setup(&h, &dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_contains(
-        &stderr(&out),
+        &said(&out),
         "kovra: agent claude-code-app will see metadata of 3 records in dev (global vault: 2, project app: 1); it will not see production records (1) or any value.\nkovra: Its runs get a value",
         &out,
     );
@@ -225,8 +230,8 @@ fn a_second_run_keeps_hand_edits_and_says_so() {
     std::fs::create_dir_all(&dir).unwrap();
     let out = setup(&h, &dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert_contains(&stderr(&out), "global vault: 0, project shop: 1", &out);
-    assert_contains(&stderr(&out), "the global vault is left out", &out);
+    assert_contains(&said(&out), "global vault: 0, project shop: 1", &out);
+    assert_contains(&said(&out), "the global vault is left out", &out);
 
     // Hand edits: one more environment for the server, a variable of the user's own, and
     // lines of their own in `.env.refs` (one reordered above setup's).
@@ -256,16 +261,19 @@ fn a_second_run_keeps_hand_edits_and_says_so() {
         let out = setup(&h, &dir, &[]);
         assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
         assert_contains(
-            &stderr(&out),
+            &said(&out),
             "kept your kovra server's env.KOVRA_MCP_ENVIRONMENTS = `dev,qa` (setup would write `dev`)",
             &out,
         );
         assert_contains(
-            &stderr(&out),
+            &said(&out),
             "agent profile claude-code-shop: kept the scope you gave it (projects shop + global vault; environments dev, qa;",
             &out,
         );
-        assert_eq!(h.json(&["agent", "list"]).1["agents"][0]["scope"], hand_made["agents"][0]["scope"]);
+        assert_eq!(
+            h.json(&["agent", "list"]).1["agents"][0]["scope"],
+            hand_made["agents"][0]["scope"]
+        );
         assert_eq!(std::fs::read(&path).unwrap(), before, "{}", describe(&out));
         assert_eq!(
             std::fs::read_to_string(dir.join(".env.refs")).unwrap(),
@@ -278,7 +286,7 @@ fn a_second_run_keeps_hand_edits_and_says_so() {
     h.add_ok("secret:dev/other/token", canary("gl").as_bytes(), &[]);
     let out = setup(&h, &dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert_contains(&stderr(&out), "global vault: 1, project shop: 1", &out);
+    assert_contains(&said(&out), "global vault: 1, project shop: 1", &out);
     let mcp = read_json(path);
     let env = &mcp["mcpServers"]["kovra"]["env"];
     assert_eq!(env["KOVRA_MCP_PROJECTS"], "shop,global", "{mcp}");
