@@ -252,8 +252,9 @@ pub enum Command {
     /// Check a `.env.refs` file against the vault: unresolved, unused, shadowed, fallbacks.
     #[command(after_help = examples::DOCTOR)]
     Doctor {
-        /// Substituted for `${ENV}` in coordinates.
-        #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+        /// The environment substituted for `${ENV}` in coordinates (default: the `.env.refs`
+        /// `env =` line, then KOVRA_ENV).
+        #[arg(long = "env", value_name = "ENV")]
         env_name: Option<String>,
         /// The refs file (default: ./.env.refs).
         #[arg(long, value_name = "FILE")]
@@ -386,8 +387,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Substituted for `${ENV}` in coordinates.
-    #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+    /// The environment substituted for `${ENV}` in coordinates (default: the `.env.refs`
+    /// `env =` line, then KOVRA_ENV).
+    #[arg(long = "env", value_name = "ENV")]
     pub env_name: Option<String>,
     /// The refs file (default: ./.env.refs).
     #[arg(long, value_name = "FILE")]
@@ -447,8 +449,9 @@ pub struct ApiArgs {
     /// The record to use (default: `secret:ENV/PROVIDER/NAME` for each name the provider claims).
     #[arg(long, value_name = "COORD")]
     pub secret: Option<String>,
-    /// The environment of the default record.
-    #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+    /// The environment of the default record (default: the `.env.refs` `env =` line, then
+    /// KOVRA_ENV, then dev).
+    #[arg(long = "env", value_name = "ENV")]
     pub env_name: Option<String>,
     /// Seconds to wait for the upstream (default 30, at most 300).
     #[arg(long, value_name = "SECS")]

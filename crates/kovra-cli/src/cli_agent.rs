@@ -30,8 +30,9 @@ pub enum AgentCommand {
         /// The refs file (default: ./.env.refs).
         #[arg(long, value_name = "FILE")]
         refs: Option<PathBuf>,
-        /// Substituted for `${ENV}` in coordinates.
-        #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+        /// The environment substituted for `${ENV}` in coordinates (default: the `.env.refs`
+        /// `env =` line, then KOVRA_ENV).
+        #[arg(long = "env", value_name = "ENV")]
         env_name: Option<String>,
     },
 }
@@ -90,8 +91,9 @@ pub struct SandboxArgs {
     /// The refs file whose pinned lines become placeholders inside (default ./.env.refs).
     #[arg(long, value_name = "FILE")]
     pub refs: Option<PathBuf>,
-    /// Substituted for `${ENV}` in coordinates.
-    #[arg(long = "env", env = "KOVRA_ENV", value_name = "ENV")]
+    /// The environment substituted for `${ENV}` in coordinates (default: the `.env.refs`
+    /// `env =` line, then KOVRA_ENV).
+    #[arg(long = "env", value_name = "ENV")]
     pub env_name: Option<String>,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]

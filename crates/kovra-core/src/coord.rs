@@ -90,7 +90,9 @@ impl CoordError {
 
     pub fn hint(&self) -> &'static str {
         match self {
-            CoordError::Unsubstituted => "pass --env ENV so `${ENV}` is replaced",
+            CoordError::Unsubstituted => {
+                "add `env = dev` to .env.refs or set KOVRA_ENV=dev (or pass --env) so `${ENV}` is replaced"
+            }
             _ => "write it as secret:ENV/GROUP/NAME, e.g. secret:dev/db/password",
         }
     }
@@ -277,6 +279,11 @@ impl From<Coordinate> for String {
 /// Names of vaults and projects share the segment alphabet.
 pub fn validate_name(name: &str) -> Result<(), CoordError> {
     validate_segment(name, 1, "name")
+}
+
+/// Check an environment name as it would stand in a coordinate's first segment.
+pub fn validate_env(name: &str) -> Result<(), CoordError> {
+    validate_segment(name, 1, "env")
 }
 
 #[cfg(test)]

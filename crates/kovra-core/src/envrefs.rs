@@ -12,6 +12,9 @@ use crate::coord::{CoordError, CoordinateTemplate};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefsFile {
     pub project: Option<String>,
+    /// `env = NAME`: what `${ENV}` stands for when no `--env` is given (see [`choose_env`]).
+    #[serde(default)]
+    pub env: Option<String>,
     pub entries: Vec<Entry>,
 }
 
@@ -109,6 +112,7 @@ fn is_name(s: &str) -> bool {
 pub fn parse(file: &str, text: &str) -> Result<RefsFile, RefsError> {
     let mut out = RefsFile {
         project: None,
+        env: None,
         entries: Vec::new(),
     };
     let mut seen: HashSet<String> = HashSet::new();
@@ -133,7 +137,7 @@ pub fn parse(file: &str, text: &str) -> Result<RefsFile, RefsError> {
         let Some(eq) = body.find('=') else {
             return Err(err(
                 offset,
-                "expected `NAME=VALUE`, `project = NAME` or a `#` comment".into(),
+                "expected `NAME=VALUE`, `project = NAME`, `env = NAME` or a `#` comment".into(),
             ));
         };
         let name = body[..eq].trim();
@@ -150,6 +154,24 @@ pub fn parse(file: &str, text: &str) -> Result<RefsFile, RefsError> {
             crate::coord::validate_name(value)
                 .map_err(|e| err(vcol, format!("invalid project name: {e}")))?;
             out.project = Some(value.to_string());
+            continue;
+        }
+        if name == "env" {
+            if out.env.is_some() {
+                return Err(err(
+                    offset,
+                    "`env` is set twice; a file names one default environment".into(),
+                ));
+            }
+            if value.contains("${") {
+                return Err(err(
+                    vcol,
+                    "`env` names an environment, e.g. `env = dev`; it cannot hold `${…}`".into(),
+                ));
+            }
+            crate::coord::validate_env(value)
+                .map_err(|e| err(vcol, format!("invalid environment name: {e}")))?;
+            out.env = Some(value.to_string());
             continue;
         }
         if !is_name(name) {
@@ -177,6 +199,85 @@ pub fn parse(file: &str, text: &str) -> Result<RefsFile, RefsError> {
         });
     }
     Ok(out)
+}
+
+/// Where the environment `${ENV}` stands for came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvSource {
+    /// `--env`, or an MCP tool's `env` argument.
+    Explicit,
+    /// The refs file's `env = NAME` line.
+    File,
+    /// `KOVRA_ENV`.
+    Variable,
+}
+
+/// The one rule every surface (CLI `run`, `doctor`, `sandbox`, `agent env`, `api`, and the
+/// MCP tools) follows for `${ENV}`: what the caller said for this call, then what the
+/// project's file says, then the shell's `KOVRA_ENV`. The file beats the variable because
+/// it is the project's own statement, and a variable left exported from another project
+/// must not silently switch environments. Core reads no environment: callers pass
+/// `KOVRA_ENV`'s value.
+pub fn choose_env<'a>(
+    explicit: Option<&'a str>,
+    file: Option<&'a str>,
+    variable: Option<&'a str>,
+) -> Option<(&'a str, EnvSource)> {
+    let non_empty = |v: Option<&'a str>| v.filter(|v| !v.trim().is_empty());
+    non_empty(explicit)
+        .map(|e| (e, EnvSource::Explicit))
+        .or_else(|| non_empty(file).map(|e| (e, EnvSource::File)))
+        .or_else(|| non_empty(variable).map(|e| (e, EnvSource::Variable)))
+}
+
+/// [`choose_env`] for a client holding a refs text it has not parsed. A text that does not
+/// parse contributes nothing here; the daemon reports its error with the position.
+pub fn env_for_text(
+    explicit: Option<&str>,
+    text: Option<&str>,
+    variable: Option<&str>,
+) -> Option<String> {
+    let file = text.and_then(|t| parse("", t).ok()).and_then(|f| f.env);
+    choose_env(explicit, file.as_deref(), variable).map(|(e, _)| e.to_string())
+}
+
+/// How to give an environment, for the message when none was given.
+pub const ENV_HINT: &str = "add `env = dev` to .env.refs or set KOVRA_ENV=dev (or pass --env; over MCP, the `env` argument)";
+
+impl RefsFile {
+    /// The line and column of the first coordinate holding `${ENV}`, if any.
+    pub fn first_placeholder(&self) -> Option<(usize, usize)> {
+        self.entries.iter().find_map(|e| {
+            e.value
+                .coordinates()
+                .into_iter()
+                .find(|(c, _)| c.contains("${ENV}"))
+                .map(|(_, column)| (e.line, column))
+        })
+    }
+
+    /// The environment for this file's `${ENV}` by [`choose_env`]; `None` when none was
+    /// given and no coordinate needs one. The error names the first `${ENV}` and how to
+    /// give an environment.
+    pub fn environment(
+        &self,
+        file: &str,
+        explicit: Option<&str>,
+        variable: Option<&str>,
+    ) -> Result<Option<String>, RefsError> {
+        if let Some((env, _)) = choose_env(explicit, self.env.as_deref(), variable) {
+            return Ok(Some(env.to_string()));
+        }
+        match self.first_placeholder() {
+            None => Ok(None),
+            Some((line, column)) => Err(RefsError {
+                file: file.to_string(),
+                line,
+                column,
+                message: format!("`${{ENV}}` needs an environment: {ENV_HINT}"),
+            }),
+        }
+    }
 }
 
 /// Split `value | fallback` on the first ` | ` outside quotes.
@@ -367,6 +468,68 @@ mod tests {
                 text: "{{not a template}}".into()
             }
         );
+    }
+
+    #[test]
+    fn env_line_parses_once_and_validates() {
+        let f = parse("f", "# x\nenv = dev\nA=secret:${ENV}/a/b\n").unwrap();
+        assert_eq!(f.env.as_deref(), Some("dev"));
+        let e = parse("f", "env = dev\nenv=qa\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.message.contains("twice")),
+            (2, 1, true)
+        );
+        let e = parse("f", "A=1\n  env = d v\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 9));
+        assert!(e.to_string().starts_with("f:2:9: invalid environment name"));
+        assert!(parse("f", "env = ${ENV}\n").is_err());
+        assert!(parse("f", "env =\n").is_err());
+    }
+
+    #[test]
+    fn the_flag_beats_the_file_which_beats_the_variable() {
+        use EnvSource::*;
+        assert_eq!(
+            choose_env(Some("a"), Some("b"), Some("c")),
+            Some(("a", Explicit))
+        );
+        assert_eq!(choose_env(None, Some("b"), Some("c")), Some(("b", File)));
+        assert_eq!(choose_env(None, None, Some("c")), Some(("c", Variable)));
+        assert_eq!(choose_env(Some(""), None, Some("c")), Some(("c", Variable)));
+        assert_eq!(choose_env(None, None, None), None);
+        let text = "env = staging\nA=secret:${ENV}/a/b\n";
+        assert_eq!(
+            env_for_text(None, Some(text), Some("dev")).as_deref(),
+            Some("staging")
+        );
+        assert_eq!(
+            env_for_text(None, Some("A=b c d\n==\n"), Some("dev")).as_deref(),
+            Some("dev")
+        );
+    }
+
+    #[test]
+    fn a_placeholder_without_environment_names_where_and_how() {
+        let f = parse(".env.refs", "project = app\nX=1\nDB=secret:${ENV}/db/pw\n").unwrap();
+        let e = f.environment(".env.refs", None, None).unwrap_err();
+        assert_eq!((e.line, e.column), (3, 4));
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(".env.refs:3:4: `${ENV}` needs an environment"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("env = dev") && shown.contains("KOVRA_ENV=dev"),
+            "{shown}"
+        );
+        assert_eq!(
+            f.environment(".env.refs", None, Some("qa"))
+                .unwrap()
+                .as_deref(),
+            Some("qa")
+        );
+        let fixed = parse("f", "DB=secret:dev/db/pw\n").unwrap();
+        assert_eq!(fixed.environment("f", None, None).unwrap(), None);
     }
 
     #[test]

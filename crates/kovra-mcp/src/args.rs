@@ -76,7 +76,8 @@ pub struct RunArgs {
     /// Working directory (default: the server's).
     #[serde(default)]
     pub cwd: Option<String>,
-    /// The environment substituted for `${ENV}` in coordinates.
+    /// The environment substituted for `${ENV}` in coordinates (default: the refs file's
+    /// `env =` line, then KOVRA_ENV).
     #[serde(default)]
     pub env: Option<String>,
     /// Seconds before the program is stopped (default 60, at most 600).

@@ -36,7 +36,8 @@ pub struct ApiArgs {
     /// The record to use; by default `secret:ENV/PROVIDER/NAME` for a name the provider claims.
     #[serde(default)]
     pub secret: Option<String>,
-    /// The environment of the default record (default `dev`).
+    /// The environment of the default record (default: the `env =` line of `./.env.refs`,
+    /// then KOVRA_ENV, then `dev`).
     #[serde(default)]
     pub env: Option<String>,
     /// Seconds to wait for the upstream (default 30, at most 300).
@@ -133,7 +134,7 @@ impl ApiArgs {
             headers,
             body_base64: body,
             secret: self.secret,
-            env_name: self.env,
+            env_name: crate::run::env_name(self.env, crate::run::local_refs().as_deref()),
             timeout_secs: self.timeout_secs,
             proof: None,
         })

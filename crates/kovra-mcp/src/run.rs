@@ -180,13 +180,14 @@ fn run_blocking(
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
+    let env_name = env_name(args.env, refs.as_deref());
     let request = RunRequest {
         argv: args.command,
         cwd: cwd.display().to_string(),
         env,
         refs,
         refs_path,
-        env_name: args.env,
+        env_name,
         only: Vec::new(),
         no_secrets,
         keep_env: Vec::new(),
@@ -291,6 +292,18 @@ fn run_blocking(
 }
 
 /// A refs file's text; `None` when it does not exist.
+/// The environment for `${ENV}` by the rule the CLI follows too (`envrefs::choose_env`): the
+/// tool's `env` argument, else the refs file's `env =` line, else the server's KOVRA_ENV.
+pub(crate) fn env_name(explicit: Option<String>, refs: Option<&str>) -> Option<String> {
+    let variable = std::env::var("KOVRA_ENV").ok();
+    kovra_core::envrefs::env_for_text(explicit.as_deref(), refs, variable.as_deref())
+}
+
+/// The server's `./.env.refs`, when there is one to read (for the default environment).
+pub(crate) fn local_refs() -> Option<String> {
+    read_refs(std::path::Path::new(".env.refs")).ok().flatten()
+}
+
 fn read_refs(path: &std::path::Path) -> Result<Option<String>, Failure> {
     match std::fs::metadata(path) {
         Ok(m) if m.len() > MAX_REFS as u64 => {

@@ -108,6 +108,7 @@ catalogue! {
     DescriptionTooLong = "description-too-long", 1, None;
     DoctorFoundErrors = "doctor-found-errors", 1, None;
     EmptyValue = "empty-value", 1, None;
+    EnvNeeded = "env-needed", 1, Some("add `env = dev` to .env.refs or set KOVRA_ENV=dev (or pass --env; over MCP, the `env` argument)");
     EnvUnset = "env-unset", 1, None;
     ExecutableChanged = "executable-changed", 1, None;
     FallbackRefused = "fallback-refused", 1, None;

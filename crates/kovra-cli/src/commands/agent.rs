@@ -26,6 +26,7 @@ pub fn run(s: &mut Session, cmd: AgentCommand, out: &Renderer) -> Result<(), Cli
             env_name,
         } => {
             let (refs, refs_path) = optional_refs(refs)?;
+            let env_name = super::run::env_name(env_name, refs.as_deref());
             out.reply(&s.call(Request::AgentEnv {
                 agent: name,
                 refs: kovra_proto::RefsSource {

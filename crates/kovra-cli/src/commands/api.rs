@@ -112,6 +112,9 @@ pub fn api(s: &mut Session, args: ApiArgs, out: &Renderer) -> Result<(), CliErro
     if let Some(c) = &args.secret {
         kovra_core::coord::Coordinate::parse(c)?;
     }
+    // The default record's environment follows the `${ENV}` rule (`./.env.refs` if any).
+    let refs = super::agent::optional_refs(None).ok().and_then(|(t, _)| t);
+    let env_name = super::run::env_name(args.env_name, refs.as_deref());
     let reply = s.call(Request::Api(Box::new(ApiRequest {
         provider: args.provider,
         method: args.method,
@@ -120,7 +123,7 @@ pub fn api(s: &mut Session, args: ApiArgs, out: &Renderer) -> Result<(), CliErro
         headers,
         body_base64: body.map(|(b, _)| base64::engine::general_purpose::STANDARD.encode(b)),
         secret: args.secret,
-        env_name: args.env_name,
+        env_name,
         timeout_secs: args.timeout,
         proof: None,
     })))?;

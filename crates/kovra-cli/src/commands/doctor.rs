@@ -21,6 +21,7 @@ pub fn run(
     let caller_vars = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .collect();
+    let env_name = super::run::env_name(env_name, Some(&text));
     out.reply(&s.call(Request::Doctor {
         refs: text,
         refs_path: path,

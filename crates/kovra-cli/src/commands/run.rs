@@ -78,6 +78,13 @@ pub fn read_refs(path: Option<PathBuf>) -> Result<(String, String), CliError> {
     }
 }
 
+/// The environment for `${ENV}` by the one rule (`envrefs::choose_env`): `--env`, else the
+/// refs file's `env =` line, else KOVRA_ENV. `None` lets the daemon say where one is needed.
+pub fn env_name(explicit: Option<String>, refs: Option<&str>) -> Option<String> {
+    let variable = std::env::var("KOVRA_ENV").ok();
+    kovra_core::envrefs::env_for_text(explicit.as_deref(), refs, variable.as_deref())
+}
+
 pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
     let (refs, refs_path) = if args.no_secrets {
         (None, None)
@@ -90,13 +97,14 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
     let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let env_name = env_name(args.env_name, refs.as_deref());
     let request = RunRequest {
         argv: args.command,
         cwd: cwd.display().to_string(),
         env,
         refs,
         refs_path,
-        env_name: args.env_name,
+        env_name,
         only: args.only,
         no_secrets: args.no_secrets,
         keep_env: args.keep_env,

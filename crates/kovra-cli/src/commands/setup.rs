@@ -10,7 +10,13 @@ mod clients;
 mod conventions;
 mod files;
 mod merge;
+mod profile;
+mod refs_file;
 mod sandbox;
+mod scope;
+mod state;
+
+pub use profile::ProfileScope;
 
 use std::path::{Path, PathBuf};
 
@@ -38,84 +44,6 @@ pub struct Options {
     pub srt_settings: Option<PathBuf>,
 }
 
-/// What an agent profile may reach: the scope its MCP server is started with.
-pub struct ProfileScope {
-    pub project: String,
-    /// `None`: the MCP server's default (non-production environments).
-    pub environments: Option<String>,
-    /// `None`: the MCP server's default (metadata and inject).
-    pub operations: Option<String>,
-}
-
-/// Make sure the agent profile `name` exists with `scope`; with `sandbox_port`, return the
-/// loopback port of its egress proxy, which Claude Code's sandbox sends every connection to.
-/// Creating a profile that exists with the same scope is not an error.
-pub fn ensure_agent_profile(
-    s: &mut Session,
-    name: &str,
-    scope: &ProfileScope,
-    sandbox_port: bool,
-) -> Result<Option<u16>, CliError> {
-    let list = |raw: &str| -> Vec<String> {
-        raw.split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect()
-    };
-    let mut spec = super::agent::narrow(name);
-    spec.projects = kovra_proto::ProjectScope::Only([scope.project.clone()].into());
-    spec.global = true;
-    if let Some(ops) = &scope.operations {
-        spec.operations = kovra_mcp::scope_from(Some(list(ops)), None, None, None)
-            .map_err(|e| {
-                CliError::new(
-                    ErrorCode::AgentInvalid,
-                    e.to_string()
-                        .replace("KOVRA_MCP_OPERATIONS", "--operations"),
-                    None,
-                )
-            })?
-            .scope
-            .operations;
-    }
-    spec.environments = match scope.environments.as_deref().map(list) {
-        None => kovra_proto::EnvScope::NonProduction,
-        Some(l) if l.iter().any(|e| e == "*") => kovra_proto::EnvScope::All,
-        Some(l) => kovra_proto::EnvScope::OnlyNonProduction(l.into_iter().collect()),
-    };
-    let existing = match s.call(Request::AgentList)? {
-        kovra_proto::Reply::Agents { agents } => agents.into_iter().find(|a| a.name == name),
-        _ => None,
-    };
-    // Keep a port once given: Claude Code's settings name it.
-    spec.egress_port = match (&existing, sandbox_port) {
-        (Some(a), true) if a.egress_port.is_some() => a.egress_port,
-        (_, true) => Some(0),
-        (Some(a), false) => a.egress_port,
-        (None, false) => None,
-    };
-    if let Some(a) = &existing {
-        let same = a.scope.operations == spec.operations
-            && a.scope.projects == spec.projects
-            && a.scope.global == spec.global
-            && a.scope.environments == spec.environments
-            && a.egress_port == spec.egress_port
-            && a.expires.is_none();
-        if same {
-            return Ok(a.egress_port);
-        }
-    }
-    spec.replace = existing.is_some();
-    let made = s.call(Request::AgentCreate {
-        spec: Box::new(spec),
-        proof: None,
-    })?;
-    Ok(match made {
-        kovra_proto::Reply::Agents { agents } => agents.first().and_then(|a| a.egress_port),
-        _ => None,
-    })
-}
-
 pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> {
     let dir = std::env::current_dir().map_err(|e| {
         CliError::new(
@@ -124,7 +52,11 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
             None,
         )
     })?;
-    let project = o.project.unwrap_or_else(|| project_from_dir(&dir));
+    let (refs_text, refs) = refs_file::read(&dir)?;
+    let project = o
+        .project
+        .or_else(|| refs.as_ref().and_then(|r| r.project.clone()))
+        .unwrap_or_else(|| project_from_dir(&dir));
     kovra_core::coord::validate_name(&project).map_err(|e| {
         CliError::new(
             ErrorCode::ProjectInvalid,
@@ -165,12 +97,20 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
             Ok(name)
         })
         .collect::<Result<Vec<_>, CliError>>()?;
-    let scope = ProfileScope {
-        project: project.clone(),
-        environments: o.environments,
-        operations: o.operations,
-    };
     let mut port = None;
+    let mut notes = Vec::new();
+    let home_dir = s.paths().home.clone();
+    let saved = state::State::load(&home_dir);
+    let base = saved.dir(&dir);
+    let mut now = state::DirState::default();
+    let mut scope = ProfileScope {
+        project: project.clone(),
+        global: false,
+        environments: None,
+        operations: o.operations.clone(),
+        legacy_environments: o.environments.clone(),
+    };
+    let mut found = scope::Found::none();
     if !o.dry_run {
         if !s.paths().has_vault() {
             let unattended = o.passphrase.unattended();
@@ -190,11 +130,26 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
             Err(e) if e.code == ErrorCode::ProjectExists => {}
             Err(e) => return Err(e),
         }
+        found = scope::Found::gather(&project)?;
+    } else if s.paths().has_vault() {
+        // A dry run proposes from what it can see; a locked or absent vault shows nothing.
+        found = scope::Found::gather(&project).unwrap_or_else(|_| scope::Found::none());
+    }
+    let proposal = scope::propose(refs.as_ref(), &found, o.environments.as_deref());
+    scope.global = proposal.global;
+    scope.environments = proposal
+        .environments
+        .as_ref()
+        .map(|l| l.iter().cloned().collect::<Vec<_>>().join(","));
+    if !o.dry_run {
         for (client, agent) in clients.iter().zip(&agents) {
             let sandboxed = o.sandbox && *client == SetupClient::ClaudeCode;
-            if let Some(p) = ensure_agent_profile(s, agent, &scope, sandboxed)? {
+            let made = profile::ensure(s, agent, &scope, sandboxed, base.profiles.get(agent))?;
+            if let Some(p) = made.port {
                 port = Some(p);
             }
+            now.profiles.insert(agent.clone(), made.written);
+            notes.extend(made.notes);
         }
     }
     let home = std::env::var_os("HOME")
@@ -219,9 +174,30 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
             .collect(),
         sandbox: sandbox.as_ref(),
         home: home.as_deref(),
+        default_env: &proposal.default_env,
+        base: &base,
     };
-    let (changes, mut notes) = plan.changes(&dir)?;
+    let (mut changes, plan_notes, entries) = plan.changes(&dir)?;
+    notes.extend(plan_notes);
+    now.entries = entries;
+    let (refs_change, refs_notes) = refs_file::merge(
+        &dir,
+        refs_text,
+        refs.as_ref(),
+        &project,
+        &proposal.default_env,
+    );
+    changes.push(refs_change);
+    notes.extend(refs_notes);
     let changed = files::apply(changes, o.dry_run)?;
+    if !o.dry_run {
+        saved.save(&home_dir, &dir, now);
+    }
+    let operations = o.operations.as_deref();
+    let summaries: Vec<String> = agents
+        .iter()
+        .map(|agent| scope::summary(agent, &project, &proposal, operations, &found))
+        .collect();
     for (client, agent) in clients.iter().zip(&agents) {
         if let Some(command) = client.start_command() {
             let mut note = format!(
@@ -251,10 +227,37 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
                 .join(", ")
         ),
     }
+    for summary in summaries {
+        for paragraph in summary.lines() {
+            eprintln!("{}", wrapped(paragraph));
+        }
+    }
     for note in notes {
         eprintln!("kovra: {note}");
     }
     Ok(())
+}
+
+/// `kovra: TEXT`, broken at spaces to fit 100 columns, continuation lines indented.
+fn wrapped(text: &str) -> String {
+    const WIDTH: usize = 100;
+    const PREFIX: &str = "kovra: ";
+    let mut out = String::from(PREFIX);
+    let mut column = PREFIX.len();
+    for (i, word) in text.split(' ').enumerate() {
+        let len = word.chars().count();
+        if i > 0 && column + 1 + len > WIDTH {
+            out.push('\n');
+            out.push_str(&" ".repeat(PREFIX.len()));
+            column = PREFIX.len();
+        } else if i > 0 {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += len;
+    }
+    out
 }
 
 /// Every file `setup` keeps, as one plan.
@@ -265,33 +268,81 @@ struct Plan<'a> {
     clients: Vec<(SetupClient, &'a str)>,
     sandbox: Option<&'a sandbox::SandboxPlan>,
     home: Option<&'a Path>,
+    /// What `${ENV}` stands for (the `env =` line setup keeps in `.env.refs`).
+    default_env: &'a str,
+    /// What setup wrote here last time.
+    base: &'a state::DirState,
 }
 
 impl Plan<'_> {
     /// The environment every client starts `kovra mcp` with.
     fn env(&self) -> Vec<(String, String)> {
         let s = self.scope;
+        let projects = if s.global {
+            format!("{},global", s.project)
+        } else {
+            s.project.clone()
+        };
+        Self::env_of(
+            &s.project,
+            projects,
+            s.environments.as_deref(),
+            s.operations.as_deref(),
+        )
+    }
+
+    /// The environment a setup without state wrote (to recognise its entries as setup's).
+    fn legacy_env(&self) -> Vec<(String, String)> {
+        let s = self.scope;
+        Self::env_of(
+            &s.project,
+            s.project.clone(),
+            s.legacy_environments.as_deref(),
+            s.operations.as_deref(),
+        )
+    }
+
+    fn env_of(
+        project: &str,
+        projects: String,
+        environments: Option<&str>,
+        operations: Option<&str>,
+    ) -> Vec<(String, String)> {
         let mut env = vec![
-            ("KOVRA_PROJECT".to_string(), s.project.clone()),
-            ("KOVRA_MCP_PROJECTS".to_string(), s.project.clone()),
+            ("KOVRA_PROJECT".to_string(), project.to_string()),
+            ("KOVRA_MCP_PROJECTS".to_string(), projects),
         ];
-        if let Some(e) = &s.environments {
-            env.push(("KOVRA_MCP_ENVIRONMENTS".into(), e.clone()));
+        if let Some(e) = environments {
+            env.push(("KOVRA_MCP_ENVIRONMENTS".into(), e.to_string()));
         }
-        if let Some(o) = &s.operations {
-            env.push(("KOVRA_MCP_OPERATIONS".into(), o.clone()));
+        if let Some(o) = operations {
+            env.push(("KOVRA_MCP_OPERATIONS".into(), o.to_string()));
         }
         env
     }
 
     /// Every file's change, and notes for the user. Reads and checks every file before
     /// anything is written.
-    fn changes(&self, dir: &Path) -> Result<(Vec<files::Change>, Vec<String>), CliError> {
+    #[allow(clippy::type_complexity)]
+    fn changes(
+        &self,
+        dir: &Path,
+    ) -> Result<
+        (
+            Vec<files::Change>,
+            Vec<String>,
+            std::collections::BTreeMap<String, clients::Flat>,
+        ),
+        CliError,
+    > {
         let env = self.env();
+        let legacy_env = self.legacy_env();
+        let mut entries = std::collections::BTreeMap::new();
         let shown_envs = self
             .scope
             .environments
-            .clone()
+            .as_ref()
+            .map(|e| e.replace(',', ", "))
             .unwrap_or_else(|| "the non-production ones".into());
         let rules = self
             .sandbox
@@ -299,18 +350,23 @@ impl Plan<'_> {
         let mut changes = Vec::new();
         let mut notes = Vec::new();
         for &(client, agent) in &self.clients {
+            let key = client.name().to_string();
             let server = clients::Server {
                 agent,
                 env: &env,
                 project: &self.scope.project,
+                base: self.base.entries.get(&key),
+                legacy_env: &legacy_env,
             };
-            let (change, note) = clients::server_config(client, dir, self.home, &server)?;
-            changes.push(change);
-            notes.extend(note);
+            let made = clients::server_config(client, dir, self.home, &server)?;
+            changes.push(made.change);
+            notes.extend(made.notes);
+            entries.insert(key, made.written);
             let claude = client == SetupClient::ClaudeCode;
             let block = conventions::block(&conventions::Conventions {
                 project: &self.scope.project,
                 environments: &shown_envs,
+                default_env: self.default_env,
                 client,
                 agent,
                 sandbox: claude && rules.is_some(),
@@ -326,7 +382,7 @@ impl Plan<'_> {
         {
             changes.push(sandbox::srt_settings(dir.join(file), rules)?);
         }
-        Ok((changes, notes))
+        Ok((changes, notes, entries))
     }
 }
 

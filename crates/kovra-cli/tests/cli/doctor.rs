@@ -120,9 +120,10 @@ fn unresolved_coordinates_are_errors_naming_the_line() {
         "{findings:?}"
     );
 
-    // Without --env, `${ENV}` cannot be resolved: every such line is an error saying so.
-    let (_, findings, _) = d.doctor(&[]);
-    let errors = of_kind(&findings, "unresolved");
+    // Without --env, an `env =` line or KOVRA_ENV, `${ENV}` cannot be resolved: every such
+    // line is an error saying so.
+    let (_, findings, _) = d.doctor_env(&[], &[]);
+    let errors = of_kind(&findings, "env-needed");
     assert_eq!(
         errors.iter().filter(|f| f.0 == "error").count(),
         4,

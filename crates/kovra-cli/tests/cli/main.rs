@@ -24,6 +24,7 @@ mod proof;
 mod run;
 mod setup;
 mod setup_clients;
+mod setup_scope;
 mod sharing;
 mod tamper;
 mod totp;

@@ -212,6 +212,8 @@ impl Gate<'_> {
         let parsed = envrefs::parse(file, text)
             .map_err(|e| GateError::new(ErrorCode::RefsInvalid, e.to_string()))?;
         let project = self.project.clone().or(parsed.project.clone());
+        // The one `${ENV}` rule; see `refs.rs`.
+        let env_name = envrefs::choose_env(env_name, parsed.env.as_deref(), None).map(|(e, _)| e);
         let Some(grant) = self.grants.get(&profile.name) else {
             return Err(GateError::new(ErrorCode::Internal, "the grant vanished"));
         };

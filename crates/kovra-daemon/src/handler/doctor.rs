@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use kovra_core::coord::CoordinateTemplate;
+use kovra_core::coord::{CoordError, CoordinateTemplate};
 use kovra_core::envrefs::{self, RefValue};
 use kovra_core::model::{Operation, VaultName};
 use kovra_core::policy::{self, Decision, fallback_refused};
@@ -52,6 +52,8 @@ impl Gate<'_> {
         if self.project.is_none() {
             self.project = file.project.clone();
         }
+        // The one `${ENV}` rule; see `refs.rs`.
+        let env_name = envrefs::choose_env(env_name, file.env.as_deref(), None).map(|(e, _)| e);
         // Pins by name (which lines become placeholders) need the registry.
         self.registry()?;
         let mut used: BTreeSet<String> = BTreeSet::new();
@@ -81,6 +83,18 @@ impl Gate<'_> {
                 let coord =
                     match CoordinateTemplate::parse(template).and_then(|t| t.resolve(env_name)) {
                         Ok(c) => c,
+                        Err(CoordError::Unsubstituted) => {
+                            push(
+                                "error",
+                                "env-needed",
+                                format!(
+                                    "`${{ENV}}` in {at} needs an environment: {}",
+                                    envrefs::ENV_HINT
+                                ),
+                                Some(entry.line),
+                            );
+                            continue;
+                        }
                         Err(e) => {
                             push(
                                 "error",

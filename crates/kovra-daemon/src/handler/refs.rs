@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use kovra_core::childenv;
-use kovra_core::coord::{Coordinate, CoordinateTemplate};
+use kovra_core::coord::{CoordError, Coordinate, CoordinateTemplate};
 use kovra_core::envrefs::{self, Part, RefValue};
 use kovra_core::model::{Operation, Sensitivity, VaultName};
 use kovra_core::policy::{self, Decision, Delivery, fallback_refused, line_enforced};
@@ -182,12 +182,17 @@ impl Gate<'_> {
     ) -> Result<Coordinate, GateError> {
         CoordinateTemplate::parse(template)
             .and_then(|t| t.resolve(env_name))
-            .map_err(|e| {
-                GateError::new(
+            .map_err(|e| match e {
+                CoordError::Unsubstituted => GateError::new(
+                    ErrorCode::EnvNeeded,
+                    format!("`${{ENV}}` in {at} needs an environment"),
+                )
+                .hint(envrefs::ENV_HINT),
+                e => GateError::new(
                     ErrorCode::CoordinateInvalid,
                     format!("{at}: {template}: {e}"),
                 )
-                .hint(e.hint())
+                .hint(e.hint()),
             })
     }
 
@@ -245,9 +250,15 @@ impl Gate<'_> {
                 .map_err(|e| GateError::new(ErrorCode::RefsInvalid, e.to_string()))?,
             _ => envrefs::RefsFile {
                 project: None,
+                env: None,
                 entries: Vec::new(),
             },
         };
+        // The one `${ENV}` rule (`envrefs::choose_env`): the client sent `--env` or, without
+        // one, what the rule gave it (the file, then KOVRA_ENV); a client that sent nothing
+        // still gets the file's `env =` line.
+        let env_name = envrefs::choose_env(req.env_name.as_deref(), refs.env.as_deref(), None)
+            .map(|(e, _)| e.to_string());
         if self.project.is_none() {
             self.project = refs.project.clone();
         }
@@ -316,7 +327,7 @@ impl Gate<'_> {
             };
             for (template, column) in entry.value.coordinates() {
                 let at = format!("{at}:{column}");
-                let coord = self.coordinate_in(template, req.env_name.as_deref(), &at)?;
+                let coord = self.coordinate_in(template, env_name.as_deref(), &at)?;
                 if fallback_refused(fallback, self.production(coord.env())) {
                     return Err(GateError::new(
                         ErrorCode::FallbackRefused,

@@ -49,14 +49,9 @@ pub fn run(s: &mut Session, args: SandboxArgs) -> Result<u8, CliError> {
     })?;
     let name = args.agent.clone().unwrap_or_else(|| DEFAULT_AGENT.into());
     let (refs, refs_path) = super::agent::optional_refs(args.refs.clone())?;
+    let env_name = super::run::env_name(args.env_name.clone(), refs.as_deref());
     let open = |s: &mut Session, name: &str| {
-        open(
-            s,
-            name,
-            refs.clone(),
-            refs_path.clone(),
-            args.env_name.clone(),
-        )
+        open(s, name, refs.clone(), refs_path.clone(), env_name.clone())
     };
     let grant = match open(s, &name) {
         Err(e) if e.code == ErrorCode::AgentUnknown && args.agent.is_none() => {

@@ -11,6 +11,7 @@
 //! | VS Code | `.vscode/mcp.json` `servers`, `"type": "stdio"` (code.visualstudio.com/docs/agents/reference/mcp-configuration) | `.github/copilot-instructions.md` |
 //! | Windsurf | `~/.codeium/windsurf/mcp_config.json` `mcpServers`, user-level only (docs.windsurf.com/windsurf/cascade/mcp) | `.windsurf/rules/kovra.md`, `trigger: always_on` |
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use kovra_proto::ErrorCode;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::files::Change;
 use super::merge::{self, TomlServer};
+use super::state;
 use crate::cli::SetupClient;
 use crate::error::CliError;
 
@@ -117,6 +119,31 @@ pub struct Server<'a> {
     pub env: &'a [(String, String)],
     /// The project the scope names, for the note on a shared user-level file.
     pub project: &'a str,
+    /// What setup wrote in this file's entry last time (`state.rs`), flat.
+    pub base: Option<&'a Flat>,
+    /// What a setup without state wrote: its environment.
+    pub legacy_env: &'a [(String, String)],
+}
+
+/// A server entry's keys setup manages, flat: `command`, `args`, `type`, `env.NAME`.
+pub type Flat = BTreeMap<String, Value>;
+
+fn flat(entry: &Map<String, Value>) -> Flat {
+    let mut out = Flat::new();
+    for (k, v) in entry {
+        match (k.as_str(), v) {
+            ("env", Value::Object(env)) => {
+                for (ek, ev) in env {
+                    out.insert(format!("env.{ek}"), ev.clone());
+                }
+            }
+            ("command" | "args" | "type", _) => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 impl Server<'_> {
@@ -132,31 +159,99 @@ impl Server<'_> {
         words.into_iter().map(String::from).collect()
     }
 
-    fn json_entry(&self, client: SetupClient, stdio_type: bool) -> Map<String, Value> {
+    fn json_entry(
+        &self,
+        client: SetupClient,
+        stdio_type: bool,
+        env: &[(String, String)],
+    ) -> Map<String, Value> {
         let mut entry = Map::new();
         if stdio_type {
             entry.insert("type".into(), json!("stdio"));
         }
         entry.insert("command".into(), json!("kovra"));
         entry.insert("args".into(), json!(self.args(client)));
-        let env: Map<String, Value> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
+        let env: Map<String, Value> = env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         entry.insert("env".into(), Value::Object(env));
         entry
     }
+
+    /// The entry as it should become: setup's keys where they are still setup's own, the
+    /// user's where they edited them (with a note each), and every other key as it is.
+    fn merged(
+        &self,
+        current: Option<&Map<String, Value>>,
+        ours: &Map<String, Value>,
+        legacy: &Map<String, Value>,
+        path: &Path,
+    ) -> (Map<String, Value>, Vec<String>) {
+        let Some(current) = current else {
+            return (ours.clone(), Vec::new());
+        };
+        let (theirs, ours, legacy) = (flat(current), flat(ours), flat(legacy));
+        let empty = Flat::new();
+        let base = self.base.unwrap_or(&empty);
+        let keys: BTreeSet<&String> = ours.keys().chain(base.keys()).collect();
+        let mut result = current.clone();
+        let mut notes = Vec::new();
+        for key in keys {
+            let (step, conflict) = state::decide(
+                theirs.get(key),
+                ours.get(key),
+                base.get(key),
+                legacy.get(key),
+            );
+            if conflict {
+                notes.push(format!(
+                    "{}: kept your kovra server's {key} = {} (setup would write {}); remove it and run setup again to take setup's",
+                    path.display(),
+                    state::shown(theirs.get(key)),
+                    state::shown(ours.get(key)),
+                ));
+            }
+            let (map, name) = match key.strip_prefix("env.") {
+                Some(name) => {
+                    let env = result.entry("env").or_insert_with(|| json!({}));
+                    if !env.is_object() {
+                        *env = json!({});
+                    }
+                    match env.as_object_mut() {
+                        Some(env) => (env, name),
+                        None => continue,
+                    }
+                }
+                None => (&mut result, key.as_str()),
+            };
+            match step {
+                state::Step::Set(v) => {
+                    map.insert(name.to_string(), v);
+                }
+                state::Step::Remove => {
+                    map.remove(name);
+                }
+                state::Step::Keep => {}
+            }
+        }
+        (result, notes)
+    }
 }
 
-/// The client's server configuration with `kovra` set, and a note for the user when the
-/// change reaches beyond this project.
+/// What `server_config` produced: the change, notes for the user, and what setup wrote in
+/// the entry (for `state.rs`).
+pub struct Configured {
+    pub change: Change,
+    pub notes: Vec<String>,
+    pub written: Flat,
+}
+
+/// The client's server configuration with `kovra` set, and notes for the user (hand edits
+/// kept; a change that reaches beyond this project).
 pub fn server_config(
     client: SetupClient,
     dir: &Path,
     home: Option<&Path>,
     server: &Server<'_>,
-) -> Result<(Change, Option<String>), CliError> {
+) -> Result<Configured, CliError> {
     let (path, key, stdio_type) = match client {
         SetupClient::ClaudeCode => (dir.join(".mcp.json"), "mcpServers", false),
         SetupClient::Cursor => (dir.join(".cursor/mcp.json"), "mcpServers", false),
@@ -177,40 +272,75 @@ pub fn server_config(
             )
         }
         SetupClient::Codex => {
+            let path = dir.join(".codex/config.toml");
+            // The same merge over the entry's environment (Codex's TOML, read as JSON).
+            let current = merge::toml_server_env(&path)?;
+            let ours = server.json_entry(client, false, server.env);
+            let legacy = server.json_entry(client, false, server.legacy_env);
+            let env_only = |m: &Map<String, Value>| -> Map<String, Value> {
+                m.iter()
+                    .filter(|(k, _)| *k == "env")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            let (merged, mut notes) = server.merged(
+                current.as_ref(),
+                &env_only(&ours),
+                &env_only(&legacy),
+                &path,
+            );
+            let env: Vec<(String, String)> = merged
+                .get("env")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
             let change = merge::toml_server(
-                dir.join(".codex/config.toml"),
+                path,
                 &TomlServer {
                     name: "kovra",
                     command: "kovra",
                     args: &server.args(client),
-                    env: server.env,
+                    env: &env,
                     env_vars: CODEX_PASS_THROUGH,
                 },
             )?;
-            let note = change.changes().then(|| {
-                "Codex CLI reads .codex/config.toml only in a project you trust: answer its \
-                 trust prompt (or set it in ~/.codex/config.toml) to get the kovra server"
-                    .to_string()
+            if change.changes() {
+                notes.push(
+                    "Codex CLI reads .codex/config.toml only in a project you trust: answer its \
+                     trust prompt (or set it in ~/.codex/config.toml) to get the kovra server"
+                        .to_string(),
+                );
+            }
+            return Ok(Configured {
+                change,
+                notes,
+                written: flat(&env_only(&ours)),
             });
-            return Ok((change, note));
         }
     };
     let (before, mut doc) = merge::read_json(&path)?;
-    let previous = merge::json_server(
-        &mut doc,
-        key,
-        "kovra",
-        server.json_entry(client, stdio_type),
-        &path,
-    )?;
+    let ours = server.json_entry(client, stdio_type, server.env);
+    let legacy = server.json_entry(client, stdio_type, server.legacy_env);
+    let current = doc
+        .get(key)
+        .and_then(|s| s.get("kovra"))
+        .and_then(Value::as_object)
+        .cloned();
+    let (entry, mut notes) = server.merged(current.as_ref(), &ours, &legacy, &path);
+    let previous = merge::json_server(&mut doc, key, "kovra", entry, &path)?;
     let change = merge::json_change(path, before, &doc)?;
-    let note = match client {
-        SetupClient::Windsurf if change.changes() => {
-            Some(shared_note(&change.path, previous, server))
-        }
-        _ => None,
-    };
-    Ok((change, note))
+    if client == SetupClient::Windsurf && change.changes() {
+        notes.push(shared_note(&change.path, previous, server));
+    }
+    Ok(Configured {
+        change,
+        notes,
+        written: flat(&ours),
+    })
 }
 
 /// Windsurf has one server list for every workspace: say whose scope its `kovra` server

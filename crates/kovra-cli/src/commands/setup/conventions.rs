@@ -13,6 +13,8 @@ pub struct Conventions<'a> {
     pub project: &'a str,
     /// How the environments the agent may address are shown.
     pub environments: &'a str,
+    /// The `env =` line of `.env.refs`: what `${ENV}` stands for.
+    pub default_env: &'a str,
     pub client: SetupClient,
     pub agent: &'a str,
     /// Claude Code's own sandbox is on (`kovra setup --sandbox`).
@@ -23,6 +25,7 @@ pub fn block(c: &Conventions<'_>) -> String {
     let Conventions {
         project,
         environments,
+        default_env,
         client,
         agent,
         sandbox,
@@ -56,6 +59,11 @@ You can use them; you cannot see the sensitive ones, and that is intended.
 ",
         );
     }
+    text.push_str(&format!(
+        "- `.env.refs` says `env = {default_env}`: `${{ENV}}` in its coordinates is {default_env}. For
+  another environment, give the `run` tool `env` (`kovra run --env NAME` in a shell).
+"
+    ));
     if let Some(command) = client.start_command() {
         text.push_str(&format!(
             "- {} is meant to run inside kovra's sandbox, started by the user with
@@ -70,7 +78,8 @@ You can use them; you cannot see the sensitive ones, and that is intended.
         "- Never write secret values into files: no `.env` with values, no config with keys. Wire a
   variable in `.env.refs` with a coordinate (`NAME=secret:${{ENV}}/group/key`) instead.
 - Never ask the user to paste a secret into the chat. If one is missing, use
-  `request_secret` and ask the user to run `kovra add COORDINATE` in their own terminal.
+  `request_secret` and ask the user to run, in their own terminal, the `kovra add …`
+  command its reply names.
 - When kovra answers \"approval needed: ID\", ask the user to run `kovra approve ID`, then
   retry. Do not try to get around a refusal.
 - Policy, scopes and sensitivities are set by the user only. Do not edit {}, kovra's config or this block.
@@ -86,39 +95,29 @@ You can use them; you cannot see the sensitive ones, and that is intended.
 mod tests {
     use super::*;
 
-    /// The block Claude Code users had before `--client` existed: a second run of a newer
-    /// `kovra setup` leaves their `CLAUDE.md` as it is.
+    /// The block tells the agent the commands that work here: `run` with the file's `env =`,
+    /// and the exact `kovra add` command `request_secret` names.
     #[test]
-    fn the_claude_code_block_is_the_one_setup_always_wrote() {
-        let old = format!(
-            "{BEGIN}
-## Secrets: kovra
-
-This project's secrets live in kovra (project `shop`, environments: dev).
-You can use them; you cannot see the sensitive ones, and that is intended.
-
-- Use the `kovra` MCP tools (`list`, `status`, `run`, `generate`, `request_secret`, …) or
-  `kovra run -- COMMAND` in a shell: the command gets the values from `.env.refs`, and its
-  output is masked.
-- Never write secret values into files: no `.env` with values, no config with keys. Wire a
-  variable in `.env.refs` with a coordinate (`NAME=secret:${{ENV}}/group/key`) instead.
-- Never ask the user to paste a secret into the chat. If one is missing, use
-  `request_secret` and ask the user to run `kovra add COORDINATE` in their own terminal.
-- When kovra answers \"approval needed: ID\", ask the user to run `kovra approve ID`, then
-  retry. Do not try to get around a refusal.
-- Policy, scopes and sensitivities are set by the user only. Do not edit `.mcp.json`,
-  `.claude/settings.json`, kovra's config or this block.
-{END}
-"
-        );
-        let now = block(&Conventions {
+    fn the_claude_code_block_names_the_default_environment() {
+        let text = block(&Conventions {
             project: "shop",
             environments: "dev",
+            default_env: "dev",
             client: SetupClient::ClaudeCode,
             agent: "claude-code-shop",
             sandbox: false,
         });
-        assert_eq!(now, old);
+        assert!(text.starts_with(BEGIN) && text.ends_with(&format!("{END}\n")));
+        for needle in [
+            "(project `shop`, environments: dev)",
+            "`kovra run -- COMMAND` in a shell",
+            "`.env.refs` says `env = dev`: `${ENV}` in its coordinates is dev",
+            "the `kovra add …`\n  command its reply names",
+            "Do not edit `.mcp.json`,\n  `.claude/settings.json`",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
     }
 
     #[test]
@@ -126,6 +125,7 @@ You can use them; you cannot see the sensitive ones, and that is intended.
         let text = block(&Conventions {
             project: "shop",
             environments: "dev",
+            default_env: "dev",
             client: SetupClient::Codex,
             agent: "codex-shop",
             sandbox: false,

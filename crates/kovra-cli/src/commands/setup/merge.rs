@@ -123,8 +123,8 @@ pub fn json_change(path: PathBuf, before: Option<String>, doc: &Value) -> Result
     })
 }
 
-/// Set `entry`'s keys on the server `name` under `servers_key`, keeping the file's other
-/// servers and any other key of that server. Returns the server's previous value.
+/// Set the server `name` under `servers_key` to `entry` (already merged with what was
+/// there), keeping the file's other servers. Returns the server's previous value.
 pub fn json_server(
     doc: &mut Value,
     servers_key: &str,
@@ -134,8 +134,8 @@ pub fn json_server(
 ) -> Result<Option<Value>, CliError> {
     let servers = object_in(root(doc, path)?, servers_key, path, servers_key)?;
     let previous = servers.get(name).cloned();
-    let server = object_in(servers, name, path, &format!("{servers_key}.{name}"))?;
-    server.extend(entry);
+    object_in(servers, name, path, &format!("{servers_key}.{name}"))?;
+    servers.insert(name.to_string(), Value::Object(entry));
     Ok(previous)
 }
 
@@ -155,6 +155,43 @@ fn not_a_table(path: &Path, name: &str) -> CliError {
         path,
         &format!("`{name}` is not a table"),
     )
+}
+
+/// The `env` of `[mcp_servers.kovra]` in Codex's `config.toml`, as a JSON object entry
+/// (`None` when there is no such server), for the same merge as the JSON clients'.
+pub fn toml_server_env(path: &Path) -> Result<Option<Map<String, Value>>, CliError> {
+    let Some(text) = read(path)? else {
+        return Ok(None);
+    };
+    parse_toml(path, &text)?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        invalid(
+            ErrorCode::SetupInvalidToml,
+            path,
+            &format!("not valid TOML ({})", e.to_string().trim_end()),
+        )
+    })?;
+    let Some(server) = table
+        .get("mcp_servers")
+        .and_then(|s| s.get("kovra"))
+        .and_then(|s| s.as_table())
+    else {
+        return Ok(None);
+    };
+    let env: Map<String, Value> = server
+        .get("env")
+        .and_then(|e| e.as_table())
+        .map(|t| {
+            t.iter()
+                .filter_map(|(k, v)| Some((k.clone(), json!(v.as_str()?))))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(
+        [("env".to_string(), Value::Object(env))]
+            .into_iter()
+            .collect(),
+    ))
 }
 
 /// A server for Codex's `config.toml`: `[mcp_servers.NAME]` with `command`, `args`, `env`

@@ -26,6 +26,7 @@ use crate::leak::*;
 
 mod at_rest;
 mod children;
+mod default_env;
 mod descriptors;
 mod environment;
 mod high;

@@ -123,11 +123,11 @@ fn an_unresolved_coordinate_is_refused_naming_its_line() {
         "unresolved",
         &[".env.refs:2:7", "secret:staging/app/token"],
     );
-    // `${ENV}` with no --env: the coordinate cannot be addressed at all.
+    // `${ENV}` with no --env, `env =` line or KOVRA_ENV: the coordinate cannot be addressed.
     let out = run_touch(&p, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert_contains(&stderr(&out), ".env.refs:2:7", &out);
-    assert_contains(&stderr(&out), "code: coordinate-invalid", &out);
+    assert_contains(&stderr(&out), "code: env-needed", &out);
     p.assert_nothing_ran(&out);
 }
 
