@@ -335,6 +335,11 @@ pub enum Command {
         /// sandbox runtime (`srt --settings FILE`).
         #[arg(long, value_name = "FILE", requires = "sandbox")]
         srt_settings: Option<PathBuf>,
+        /// Let programs the agent starts receive the values of these groups (`ENV/GROUP`,
+        /// repeatable or a comma list, e.g. `dev/db`); added to what the profile already has.
+        /// Needs your passphrase: a value in a program the agent runs is as good as shown to it.
+        #[arg(long, value_name = "ENV/GROUP", value_delimiter = ',')]
+        inject_values: Vec<String>,
         #[command(flatten)]
         passphrase: PassphraseSource,
     },

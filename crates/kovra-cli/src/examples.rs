@@ -170,7 +170,8 @@ pub const SANDBOX: &str = "Examples:
 pub const SETUP: &str = "Examples:
   kovra setup                                  # wire this directory for Claude Code
   kovra setup --client cursor,codex --dry-run  # show what would change
-  kovra setup --sandbox --environments dev,staging";
+  kovra setup --sandbox --environments dev,staging
+  kovra setup --inject-values dev/db            # the agent's runs may get dev/db values (asks your passphrase)";
 
 pub const API: &str = "Examples:
   kovra api openai GET /v1/models --env dev

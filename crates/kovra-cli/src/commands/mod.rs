@@ -110,6 +110,7 @@ fn with_session(
             agent,
             sandbox,
             srt_settings,
+            inject_values,
             passphrase,
         } => setup::run(
             s,
@@ -124,6 +125,7 @@ fn with_session(
                 agent,
                 sandbox,
                 srt_settings,
+                inject_values,
             },
             out,
         ),

@@ -42,6 +42,8 @@ pub struct Options {
     pub agent: Option<String>,
     pub sandbox: bool,
     pub srt_settings: Option<PathBuf>,
+    /// `ENV/GROUP` value opt-ins to add to each profile (a proof is asked for).
+    pub inject_values: Vec<String>,
 }
 
 pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> {
@@ -99,6 +101,9 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
         .collect::<Result<Vec<_>, CliError>>()?;
     let mut port = None;
     let mut notes = Vec::new();
+    // Per agent: its value opt-ins; and the profiles made or changed.
+    let mut opted = std::collections::BTreeMap::new();
+    let mut updated = Vec::new();
     let home_dir = s.paths().home.clone();
     let saved = state::State::load(&home_dir);
     let base = saved.dir(&dir);
@@ -109,6 +114,7 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
         environments: None,
         operations: o.operations.clone(),
         legacy_environments: o.environments.clone(),
+        inject_values: o.inject_values.clone(),
     };
     let mut found = scope::Found::none();
     if !o.dry_run {
@@ -149,6 +155,10 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
                 port = Some(p);
             }
             now.profiles.insert(agent.clone(), made.written);
+            if made.updated {
+                updated.push(agent.clone());
+            }
+            opted.insert(agent.clone(), made.value_injections);
             notes.extend(made.notes);
         }
     }
@@ -196,7 +206,10 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
     let operations = o.operations.as_deref();
     let summaries: Vec<String> = agents
         .iter()
-        .map(|agent| scope::summary(agent, &project, &proposal, operations, &found))
+        .map(|agent| {
+            let opted = opted.get(agent).map(Vec::as_slice).unwrap_or_default();
+            scope::summary(agent, &project, &proposal, operations, &found, opted)
+        })
         .collect();
     for (client, agent) in clients.iter().zip(&agents) {
         if let Some(command) = client.start_command() {
@@ -214,7 +227,13 @@ pub fn run(s: &mut Session, o: Options, out: &Renderer) -> Result<(), CliError> 
         notes.push("dry run: no agent profile was made, so the sandbox's proxy port is set when setup runs for real".into());
     }
     match (changed.is_empty(), o.dry_run) {
-        (true, _) => eprintln!("kovra: project {project} is set up; nothing to change"),
+        (true, _) if updated.is_empty() => {
+            eprintln!("kovra: project {project} is set up; nothing to change")
+        }
+        (true, _) => eprintln!(
+            "kovra: project {project} is set up; agent profile {} updated",
+            updated.join(", ")
+        ),
         (false, true) => {
             eprintln!("kovra: dry run: {} file(s) would change", changed.len())
         }

@@ -15,6 +15,7 @@ mod concurrency;
 mod crash;
 mod doctor;
 mod faults;
+mod first_hour;
 mod help;
 mod lifecycle;
 mod mcp;

@@ -116,7 +116,7 @@ impl Reason {
                 "start the agent (or its MCP server) inside `kovra sandbox --agent NAME`; `kovra setup` writes MCP entries that do"
             }
             Reason::AgentInjectionIsReveal => {
-                "pin the record to a provider so the program gets a placeholder, allow the program (`kovra allow add PATH`), or have the human opt the group in (`kovra agent create NAME --inject-values ENV/GROUP`)"
+                "pin the record to a provider so the program gets a placeholder, allow the program (`kovra allow add PATH`), or have the human opt the group in (`kovra setup --inject-values ENV/GROUP` in the project)"
             }
             Reason::AgentValueOfPinnedNeedsPresence => {
                 "drop --values: the program gets a placeholder that works towards the provider's hosts; or a human approves the run"

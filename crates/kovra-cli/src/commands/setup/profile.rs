@@ -20,6 +20,8 @@ pub struct ProfileScope {
     pub operations: Option<String>,
     /// `--environments` as given: what a setup before this one (without state) wrote.
     pub legacy_environments: Option<String>,
+    /// `--inject-values`: opt-ins added to the profile's own (never removed here).
+    pub inject_values: Vec<String>,
 }
 
 fn list(raw: &str) -> Vec<String> {
@@ -50,6 +52,10 @@ fn scope_value(spec: &kovra_proto::AgentSpec) -> Value {
 /// What `ensure` did: the egress port, the scope setup gave (for `state.rs`), and notes.
 pub struct Ensured {
     pub port: Option<u16>,
+    /// The profile's value opt-ins (`ENV/GROUP`) after this run.
+    pub value_injections: Vec<String>,
+    /// Whether the profile was made or changed.
+    pub updated: bool,
     pub written: Value,
     pub notes: Vec<String>,
 }
@@ -102,6 +108,11 @@ pub fn ensure(
     if let Some(a) = &existing {
         // What setup does not decide stays as the human set it.
         spec.value_injections = a.value_injections.clone();
+        for group in &scope.inject_values {
+            if !spec.value_injections.contains(group) {
+                spec.value_injections.push(group.clone());
+            }
+        }
         spec.egress = a.egress.clone();
         let mut theirs = spec.clone();
         theirs.operations = a.scope.operations.clone();
@@ -118,17 +129,25 @@ pub fn ensure(
             ));
             spec = theirs;
         }
-        let same =
-            step == state::Step::Keep && a.egress_port == spec.egress_port && a.expires.is_none();
+        let same = step == state::Step::Keep
+            && a.egress_port == spec.egress_port
+            && a.expires.is_none()
+            && spec.value_injections == a.value_injections;
         if same {
             return Ok(Ensured {
                 port: a.egress_port,
+                value_injections: spec.value_injections,
+                updated: false,
                 written: ours,
                 notes,
             });
         }
     }
+    if existing.is_none() {
+        spec.value_injections = scope.inject_values.clone();
+    }
     spec.replace = existing.is_some();
+    let value_injections = spec.value_injections.clone();
     let made = s.call(Request::AgentCreate {
         spec: Box::new(spec),
         proof: None,
@@ -138,6 +157,8 @@ pub fn ensure(
             Reply::Agents { agents } => agents.first().and_then(|a| a.egress_port),
             _ => None,
         },
+        value_injections,
+        updated: true,
         written: ours,
         notes,
     })

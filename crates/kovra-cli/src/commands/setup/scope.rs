@@ -173,6 +173,7 @@ pub fn summary(
     proposal: &Proposal,
     operations: Option<&str>,
     found: &Found,
+    opted: &[String],
 ) -> String {
     let all_envs = proposal
         .environments
@@ -226,6 +227,12 @@ pub fn summary(
         },
     );
     text.push_str(&format!("; it will not see {}", joined(&not, "or")));
+    if !opted.is_empty() {
+        text.push_str(&format!(
+            ", but programs it runs get the values of {} (opted in)",
+            joined(opted, "and")
+        ));
+    }
     if !proposal.global {
         text.push_str(" (the global vault is left out: no record there is in scope; run setup again after adding one)");
     }
@@ -234,7 +241,7 @@ pub fn summary(
         text.push_str(&format!(
             ".\nIts runs get a value as a placeholder when the record is pinned to a provider, and \
              otherwise only in a program you allow (`kovra allow add PATH`) or a group you opt in \
-             (`kovra agent create {agent} --replace --inject-values {env}/GROUP …`)"
+             (`kovra setup --inject-values {env}/GROUP`, which asks for your passphrase)"
         ));
     }
     text
@@ -267,7 +274,7 @@ mod tests {
         assert!(p.global);
         assert_eq!(p.default_env, "dev");
         assert_eq!(p.environments, Some(["dev".to_string()].into()));
-        let text = summary("claude-code-app", "app", &p, None, &f);
+        let text = summary("claude-code-app", "app", &p, None, &f, &[]);
         assert!(
             text.starts_with("agent claude-code-app will see metadata of 3 records in dev (global vault: 2, project app: 1); it will not see production records (1) or any value.\nIts runs get"),
             "{text}"
@@ -289,7 +296,7 @@ mod tests {
         assert_eq!(p.default_env, "staging");
         assert_eq!(p.environments, Some(["staging".to_string()].into()));
         assert!(!p.global);
-        let text = summary("a", "app", &p, None, &f);
+        let text = summary("a", "app", &p, None, &f, &[]);
         assert!(text.contains("1 record outside its scope"), "{text}");
         assert!(text.contains("the global vault is left out"), "{text}");
         let refs = kovra_core::envrefs::parse("f", "env = qa\nA=secret:${ENV}/db/pw\n").unwrap();
