@@ -79,6 +79,8 @@ fn with_session(
         | Command::Fingerprint { .. }
         | Command::Edit { .. }
         | Command::Rm { .. }
+        | Command::Mv { .. }
+        | Command::Rename { .. }
         | Command::History { .. }
         | Command::Rollback { .. }
         | Command::Reveal { .. }

@@ -1,4 +1,5 @@
-//! Records: `add`, `set`, `generate`, `list`, `show`, `fingerprint`, `edit`, `rm`, `history`,
+//! Records: `add`, `set`, `generate`, `list`, `show`, `fingerprint`, `edit`, `rm`, `mv`,
+//! `rename`, `history`,
 //! `rollback`, `reveal`, `code` and `bind`. Each is one request; a value comes from a hidden
 //! prompt or stdin (`input.rs`), never from argv.
 
@@ -123,6 +124,27 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         }
         Command::Rm { coordinate } => s.call(Request::Remove {
             coordinate: coord(&coordinate)?,
+            proof: None,
+        })?,
+        Command::Mv {
+            coordinate,
+            to_project,
+            to_global,
+        } => s.call(Request::Move {
+            coordinate: coord(&coordinate)?,
+            to: None,
+            to_project,
+            to_global,
+            proof: None,
+        })?,
+        Command::Rename {
+            coordinate,
+            new_coordinate,
+        } => s.call(Request::Move {
+            coordinate: coord(&coordinate)?,
+            to: Some(coord(&new_coordinate)?),
+            to_project: None,
+            to_global: false,
             proof: None,
         })?,
         Command::History { coordinate } => s.call(Request::History {
