@@ -130,23 +130,31 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             coordinate,
             to_project,
             to_global,
-        } => s.call(Request::Move {
-            coordinate: coord(&coordinate)?,
-            to: None,
-            to_project,
-            to_global,
-            proof: None,
-        })?,
+        } => {
+            let from = coord(&coordinate)?;
+            let reply = s.call(Request::Move {
+                coordinate: from.clone(),
+                to: None,
+                to_project,
+                to_global,
+                proof: None,
+            })?;
+            return moved(&from, &reply, out);
+        }
         Command::Rename {
             coordinate,
             new_coordinate,
-        } => s.call(Request::Move {
-            coordinate: coord(&coordinate)?,
-            to: Some(coord(&new_coordinate)?),
-            to_project: None,
-            to_global: false,
-            proof: None,
-        })?,
+        } => {
+            let from = coord(&coordinate)?;
+            let reply = s.call(Request::Move {
+                coordinate: from.clone(),
+                to: Some(coord(&new_coordinate)?),
+                to_project: None,
+                to_global: false,
+                proof: None,
+            })?;
+            return moved(&from, &reply, out);
+        }
         Command::History { coordinate } => s.call(Request::History {
             coordinate: coord(&coordinate)?,
         })?,
@@ -166,4 +174,20 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         _ => return Ok(()),
     };
     out.reply(&reply)
+}
+
+/// A move's answer: the `written` reply as JSON; for a person, where the record went.
+fn moved(from: &str, reply: &Reply, out: &Renderer) -> Result<(), CliError> {
+    match reply {
+        Reply::Written {
+            coordinate,
+            vault,
+            version,
+        } if !out.is_json() => {
+            let versions = if *version == 1 { "version" } else { "versions" };
+            eprintln!("kovra: moved {from} to {coordinate} in {vault} ({version} {versions})");
+            Ok(())
+        }
+        _ => out.reply(reply),
+    }
 }
