@@ -201,6 +201,28 @@ pub enum Command {
         /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
         coordinate: String,
     },
+    /// Move a record, with its history and metadata, between the global vault and a
+    /// project vault (high and production records need a proof of presence).
+    #[command(after_help = examples::MV)]
+    Mv {
+        /// The record to move (`secret:ENV/GROUP/NAME`, found as `kovra show` finds it; use
+        /// --project for a project's record, `secret://global/…` for the global one).
+        coordinate: String,
+        /// The project vault to move it to (it must exist: `kovra project list`).
+        #[arg(long, value_name = "PROJECT", required_unless_present = "to_global")]
+        to_project: Option<String>,
+        /// Move it to the global vault.
+        #[arg(long, conflicts_with = "to_project")]
+        to_global: bool,
+    },
+    /// Give a record a new coordinate in its own vault, keeping its history and metadata.
+    #[command(after_help = examples::RENAME)]
+    Rename {
+        /// The record to rename (`secret:ENV/GROUP/NAME`).
+        coordinate: String,
+        /// Its new coordinate; nothing may be there yet.
+        new_coordinate: String,
+    },
     /// List a record's versions.
     #[command(after_help = examples::HISTORY)]
     History {

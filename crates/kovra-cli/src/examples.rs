@@ -73,6 +73,14 @@ pub const EDIT: &str = "Examples:
 pub const RM: &str = "Examples:
   kovra rm secret:dev/old/token                # the record and all its versions";
 
+pub const MV: &str = "Examples:
+  kovra mv secret:dev/stripe/key --to-project app              # global -> project app
+  kovra mv secret:dev/stripe/key --project app --to-global     # project app -> global";
+
+pub const RENAME: &str = "Examples:
+  kovra rename secret:dev/db/pass secret:dev/db/password       # same vault, new name
+  kovra rename secret:dev/api/key secret:staging/api/key --project app";
+
 pub const HISTORY: &str = "Examples:
   kovra history secret:dev/db/password         # its versions, the current one marked";
 

@@ -36,6 +36,8 @@ const GROUPS: &[(&str, &[&str])] = &[
             "fingerprint",
             "edit",
             "rm",
+            "mv",
+            "rename",
             "history",
             "rollback",
             "reveal",

@@ -43,6 +43,7 @@ mod gate;
 mod lifecycle;
 mod records;
 mod refs;
+mod relocate;
 mod requests;
 mod route;
 mod sandbox;

@@ -15,8 +15,10 @@ use std::time::Duration;
 use kovra_proto::ProjectScope;
 use rmcp::ServiceExt;
 
+mod access;
 mod args;
 mod broker;
+mod hints;
 mod outcome;
 mod results;
 mod run;

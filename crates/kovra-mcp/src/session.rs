@@ -9,6 +9,7 @@ use kovra_client::{CallError, ClientError, settle};
 use kovra_proto::paths::Paths;
 use kovra_proto::{Context, Origin, Reply, Request, Response, Scope, Surface};
 
+use crate::hints;
 use crate::outcome::Failure;
 use crate::scope::{env_list, scope_from};
 
@@ -20,6 +21,9 @@ pub(crate) struct Session {
     /// This executable, to start the daemon when it is not running (unless
     /// `KOVRA_NO_AUTOSTART` is set).
     exe: Option<PathBuf>,
+    /// The scope the daemon last said this session's requests are decided under, when they
+    /// go through an agent profile's socket (the profile narrows `scope`).
+    decided: std::sync::Mutex<Option<Scope>>,
 }
 
 impl Session {
@@ -43,6 +47,7 @@ impl Session {
             scope: config.scope,
             project: config.project,
             exe,
+            decided: std::sync::Mutex::new(None),
         })
     }
 
@@ -72,6 +77,34 @@ impl Session {
             .with_autostart(self.exe.clone())
     }
 
+    /// The scope this session's calls are decided under, for listing tools: the
+    /// environment's, narrowed by the agent profile when the session talks to a profile's
+    /// socket (`kovra mcp --agent NAME`, or inside a sandbox). The profile's part is asked
+    /// of the daemon (`status` answers even while the vault is locked) when `refresh` is
+    /// set or nothing is known yet; if the daemon cannot say, the last answer (or the
+    /// environment's scope) stands, and the daemon still decides every call.
+    pub(crate) fn decided_scope(&self, refresh: bool) -> Scope {
+        if self.paths.agent_socket.is_none() {
+            return self.scope.clone();
+        }
+        let known = self.decided.lock().ok().and_then(|d| d.clone());
+        if let Some(scope) = known.as_ref().filter(|_| !refresh) {
+            return scope.clone();
+        }
+        match self.client_session().call(Request::Status) {
+            Ok(Reply::Status(status)) => {
+                let scope = status
+                    .scope
+                    .map_or_else(|| self.scope.clone(), |s| s.intersect(&self.scope));
+                if let Ok(mut d) = self.decided.lock() {
+                    *d = Some(scope.clone());
+                }
+                scope
+            }
+            _ => known.unwrap_or_else(|| self.scope.clone()),
+        }
+    }
+
     /// One request, one reply, on a fresh connection (blocking); `tool` names the tool to
     /// call again after an approval.
     pub(crate) fn call(&self, request: Request, tool: &str) -> Result<Reply, Failure> {
@@ -92,14 +125,14 @@ pub(crate) fn failure(e: CallError, tool: &str) -> Failure {
         // Reaching the daemon failed: say how to fix it. A connection that broke mid-call
         // has no better advice than its own words.
         CallError::Client(e @ ClientError::Frame(_)) => Failure::new(e.code(), e.to_string()),
-        CallError::Client(e) => Failure::new(e.code(), format!("{e} ({})", e.hint())),
-        CallError::Refused(e) => {
-            let mut message = e.message;
-            if let Some(hint) = e.hint {
-                message.push_str(&format!(" (hint: {hint})"));
-            }
-            Failure::new(e.code, message)
+        CallError::Client(e) => {
+            Failure::new(e.code(), hints::for_agent_client(&e.to_string(), e.hint()))
         }
+        // The daemon's words are for the CLI: said again in terms of tools and arguments.
+        CallError::Refused(e) => Failure::new(
+            e.code,
+            hints::for_agent(e.code, &e.message, e.hint.as_deref(), tool),
+        ),
         CallError::NeedsProof(c) => match c.approval {
             Some(id) => Failure::new(
                 ErrorCode::ApprovalNeeded,

@@ -7,11 +7,16 @@ use std::sync::Arc;
 
 use kovra_proto::{Reply, Request};
 use rmcp::handler::server::common::schema_for_output;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::CallToolResult;
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ResultType, Tool,
+};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
+use crate::access;
 use crate::args::{
     CoordinateArgs, EditArgs, GenerateArgs, ListArgs, RequestSecretArgs, RunArgs, StatusArgs,
 };
@@ -65,7 +70,7 @@ fn written(reply: Reply) -> Option<CallToolResult> {
     }
 }
 
-#[tool_router]
+#[tool_router(vis = "pub(crate)")]
 impl KovraMcp {
     /// List the records this session may address (metadata only, never values).
     #[tool(
@@ -103,9 +108,11 @@ impl KovraMcp {
                 locks_in_secs: s.locks_in_secs,
                 production_environments: s.production_environments,
                 project: self.session.project.clone(),
-                operations: self
-                    .session
+                // What the daemon decides under (the profile's scope narrows ours).
+                operations: s
                     .scope
+                    .as_ref()
+                    .unwrap_or(&self.session.scope)
                     .operations
                     .iter()
                     .filter_map(wire_name)
@@ -299,6 +306,62 @@ impl KovraMcp {
 #[tool_handler(
     name = "kovra",
     version = "0.1.0",
-    instructions = "kovra holds this project's secrets. Use `api` to call a provider's HTTP API with the credential attached by kovra (`providers` lists them), `run` to start programs with secrets injected (never write values into files), `list`/`status` for metadata, `request_secret` to ask the human for a new value. Approvals are given by the human with `kovra approve ID`."
+    instructions = "kovra holds this project's secrets. Use `api` to call a provider's HTTP API with the credential attached by kovra (`providers` lists them), `run` to start programs with secrets injected (never write values into files), `list`/`status` for metadata, `request_secret` to ask the human for a new value. Approvals are given by the human with `kovra approve ID`. Only the tools this session's scope allows are listed; the human sets the scope."
 )]
-impl ServerHandler for KovraMcp {}
+impl ServerHandler for KovraMcp {
+    /// Only the tools this session's scope allows (`access::TOOLS`): a tool that could
+    /// never succeed only costs the model a call.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let session = self.session.clone();
+        let scope = tokio::task::spawn_blocking(move || session.decided_scope(true))
+            .await
+            .unwrap_or_else(|_| self.session.scope.clone());
+        let tools = Self::tool_router()
+            .list_all()
+            .into_iter()
+            .filter(|t| access::allows(&scope, &t.name))
+            .collect();
+        let era_2026 = context
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            // The list depends on this session's scope: never cached across sessions.
+            ttl_ms: era_2026.then_some(0),
+            cache_scope: era_2026.then_some(CacheScope::Private),
+        })
+    }
+
+    /// A call to a tool the scope does not list is refused here, with what it needs.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        let router = Self::tool_router();
+        if router.has_route(&name) {
+            let session = self.session.clone();
+            let scope = tokio::task::spawn_blocking(move || session.decided_scope(false))
+                .await
+                .unwrap_or_else(|_| self.session.scope.clone());
+            if !access::allows(&scope, &name) {
+                return Ok(access::refusal(&scope, &name).result().into());
+            }
+        }
+        router
+            .call(ToolCallContext::new(self, request, context))
+            .await
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        Self::tool_router().get(name).cloned()
+    }
+}

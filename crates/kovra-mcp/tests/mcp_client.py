@@ -11,12 +11,17 @@ the MCP server over stdio under a project scope, lists the tools, calls each one
 - attack (b): a project-scoped session reaching a global record through status, reveal,
   fingerprint, run or a `secret://global/...` coordinate: answered as absent;
 - unknown tools, wrong argument types, malformed and huge arguments are errors, and the
-  server keeps serving.
+  server keeps serving;
+- tools/list offers only the tools the session's scope allows (from KOVRA_MCP_OPERATIONS or
+  an agent profile), and a call to an unlisted tool is refused with what it needs;
+- no error names a CLI flag outside a `kovra ...` command the human is asked to run, and a
+  locked vault answers with the human step `kovra unlock`.
 Exits 0 on success; non-zero with a message on failure. Always stops the daemon it started.
 """
 
 import base64
 import json
+import re
 import os
 import secrets
 import shutil
@@ -42,6 +47,9 @@ EXPECTED_TOOLS = {
     "edit_metadata",
     "delete",
 }
+# The tools each scope offers (crates/kovra-mcp/src/access.rs).
+DEFAULT_TOOLS = {"list", "status", "fingerprint", "run", "request_secret", "api", "providers"}
+METADATA_TOOLS = {"list", "status", "fingerprint", "request_secret"}
 
 
 class Failed(Exception):
@@ -79,6 +87,7 @@ class Harness:
         self.env = base
         self.canaries = {}
         self.texts = []  # every text the client saw, for the final scan
+        self.errors = []  # every error text, for the flag check
         self.errlog_path = os.path.join(self.tmp, "server-stderr.log")
 
     def kovra(self, *args, stdin=None, ok=True):
@@ -154,6 +163,7 @@ async def call(h, session, name, args, expect_error=None, where=None):
     except Exception as e:  # a JSON-RPC error
         text = f"{type(e).__name__}: {e}"
         h.texts.append((where or name, text))
+        h.errors.append((where or name, text))
         h.scan(where or name, text)
         if expect_error is False:
             raise Failed(f"{name} {args!r:.200} raised {text}")
@@ -162,9 +172,22 @@ async def call(h, session, name, args, expect_error=None, where=None):
     h.texts.append((where or name, text))
     h.scan(where or name, text)
     err = bool(res.is_error)
+    if err:
+        h.errors.append((where or name, text))
     if expect_error is not None and err != expect_error:
         raise Failed(f"{name} {args!r:.200}: is_error={err}, text={text[:400]!r}")
     return err, text, getattr(res, "structured_content", None)
+
+
+def bare_flag(text):
+    """A `--flag` outside a backticked `kovra ...` command (which the human runs), if any."""
+    parts = text.split("`")
+    outside = [p for i, p in enumerate(parts) if i % 2 == 0 or not p.startswith("kovra ")]
+    for part in outside:
+        m = re.search(r"(?<![A-Za-z0-9-])--[a-z][a-z-]*", part)
+        if m:
+            return m.group(0)
+    return None
 
 
 def p_desc(pending):
@@ -341,6 +364,34 @@ async def scenario(h):
                 check(err, f"attack b: run with a global ref succeeded: {text[:300]}")
                 _, text, st = await call(h, s, "status", {}, expect_error=False)
 
+                # Error paths whose hints must speak in tools and arguments.
+                _, text, _ = await call(h, s, "fingerprint", {"coordinate": "secret:dev/no/such"},
+                                        expect_error=True)
+                check("`list`" in text and "`request_secret`" in text, f"not-found: {text}")
+                _, text, _ = await call(h, s, "run",
+                                        {"command": ["true"], "refs": "X=secret:${ENV}/canary/low\n"},
+                                        expect_error=True, where="run without env")
+                check("`env`" in text, f"run without env: {text}")
+                _, text, _ = await call(h, s, "run",
+                                        {"command": ["true"], "refs": "X=secret:dev/no/such\n"},
+                                        expect_error=True, where="run unresolved")
+                check("`request_secret`" in text, f"unresolved: {text}")
+                await call(h, s, "run", {"command": ["true"], "refs": "X=${env:KOVRA_NO_SUCH}\n"},
+                           expect_error=True, where="run env unset")
+                _, text, _ = await call(h, s, "generate", {"coordinate": "secret:dev/canary/low"},
+                                        expect_error=True, where="generate existing")
+                _, text, _ = await call(h, s, "api", {"provider": "nosuch", "method": "GET",
+                                                      "path": "/"},
+                                        expect_error=True, where="api unknown provider")
+                check("`providers`" in text, f"api unknown provider: {text}")
+                await call(h, s, "api", {"provider": "github", "method": "GET", "path": "/user"},
+                           expect_error=True, where="api no credential")
+                await call(h, s, "api", {"provider": "github", "method": "GET", "path": "../x",
+                                         "secret": "secret:dev/canary/low"},
+                           expect_error=True, where="api bad path")
+                await call(h, s, "reveal", {"coordinate": "secret:${ENV}/canary/low"},
+                           expect_error=True, where="reveal template")
+
                 # Bad input: the server answers with errors and keeps serving.
                 await call(h, s, "no_such_tool", {}, expect_error=True)
                 await call(h, s, "list", {"env": 5}, expect_error=True)
@@ -399,7 +450,7 @@ async def discover_session(h):
             async with ClientSession(r, w) as s:
                 await s.discover()
                 tools = {t.name for t in (await s.list_tools()).tools}
-                check(EXPECTED_TOOLS <= tools, f"discover tools: {sorted(tools)}")
+                check(tools == DEFAULT_TOOLS, f"default scope tools: {sorted(tools)}")
                 _, text, _ = await call(h, s, "fingerprint",
                                         {"coordinate": "secret://global/dev/canary/global"},
                                         expect_error=False, where="global in scope")
@@ -409,9 +460,81 @@ async def discover_session(h):
                 # Default operations: no reveal, no write.
                 _, text, _ = await call(h, s, "reveal", {"coordinate": "secret:dev/open/shown"},
                                         expect_error=True, where="reveal out of scope")
-                check(code_of(text) == "policy-denied", f"reveal without the operation: {text}")
+                check(code_of(text) == "policy-denied" and "reveal operation" in text,
+                      f"reveal without the operation: {text}")
                 await call(h, s, "generate", {"coordinate": "secret:dev/gen/y"},
                            expect_error=True, where="write out of scope")
+
+
+async def narrow_sessions(h):
+    """Scopes without reveal or write, from the environment and from an agent profile:
+    tools/list leaves out what they forbid, and calling one anyway is refused with why."""
+    server_env = dict(h.env)
+    server_env.pop("KOVRA_PASSPHRASE_FILE", None)
+    server_env.update(KOVRA_PROJECT="app", KOVRA_MCP_OPERATIONS="metadata",
+                      KOVRA_NO_AUTOSTART="1")
+    params = StdioServerParameters(command=h.bin, args=["mcp"], env=server_env, cwd=h.work)
+    with open(h.errlog_path, "a") as errlog:
+        async with stdio_client(params, errlog=errlog) as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                tools = {t.name for t in (await s.list_tools()).tools}
+                check(tools == METADATA_TOOLS, f"metadata scope tools: {sorted(tools)}")
+                for tool, args in (("run", {"command": ["true"]}),
+                                   ("delete", {"coordinate": "secret:dev/canary/low"})):
+                    _, text, _ = await call(h, s, tool, args, expect_error=True,
+                                            where=f"unlisted {tool}")
+                    check(code_of(text) == "policy-denied" and f"`{tool}`" in text,
+                          f"unlisted {tool}: {text}")
+                await call(h, s, "list", {}, expect_error=False, where="metadata list")
+
+    # An agent profile narrows whatever the environment says (here: everything).
+    h.kovra("agent", "create", "narrow", "--operations", "metadata,inject", "--projects", "app")
+    server_env.update(KOVRA_MCP_OPERATIONS="*")
+    params = StdioServerParameters(command=h.bin, args=["mcp", "--agent", "narrow"],
+                                   env=server_env, cwd=h.work)
+    with open(h.errlog_path, "a") as errlog:
+        async with stdio_client(params, errlog=errlog) as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                tools = {t.name for t in (await s.list_tools()).tools}
+                check(tools == DEFAULT_TOOLS, f"profile scope tools: {sorted(tools)}")
+                _, text, st = await call(h, s, "status", {}, expect_error=False,
+                                         where="profile status")
+                check(sorted(st["operations"]) == ["inject", "metadata"], f"profile status: {text}")
+                _, text, _ = await call(h, s, "reveal", {"coordinate": "secret:dev/open/shown"},
+                                        expect_error=True, where="profile reveal")
+                check(code_of(text) == "policy-denied", f"profile reveal: {text}")
+
+
+async def locked_session(h):
+    """A locked vault: the answer is the human's step, never a command for the model."""
+    h.kovra("lock")
+    server_env = dict(h.env)
+    server_env.pop("KOVRA_PASSPHRASE_FILE", None)
+    server_env.update(KOVRA_PROJECT="app", KOVRA_NO_AUTOSTART="1")
+    params = StdioServerParameters(command=h.bin, args=["mcp"], env=server_env, cwd=h.work)
+    with open(h.errlog_path, "a") as errlog:
+        async with stdio_client(params, errlog=errlog) as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                for tool, args in (("list", {}),
+                                   ("fingerprint", {"coordinate": "secret:dev/canary/low"}),
+                                   ("run", {"command": ["true"],
+                                            "refs": "X=secret:dev/canary/low\n"})):
+                    _, text, _ = await call(h, s, tool, args, expect_error=True,
+                                            where=f"locked {tool}")
+                    check(code_of(text) == "vault-locked"
+                          and "ask the human to run `kovra unlock` in a terminal" in text
+                          and f"call {tool} again" in text, f"locked {tool}: {text}")
+
+
+def check_no_flags(h):
+    """Every error the model saw speaks in tools and arguments."""
+    check(len(h.errors) > 30, f"only {len(h.errors)} errors seen")
+    for where, text in h.errors:
+        flag = bare_flag(text)
+        check(flag is None, f"{where}: error names the CLI flag {flag}: {text[:400]}")
 
 
 async def disconnect_session(h):
@@ -452,6 +575,9 @@ def main():
         anyio.run(scenario, h)
         anyio.run(discover_session, h)
         anyio.run(disconnect_session, h)
+        anyio.run(narrow_sessions, h)
+        anyio.run(locked_session, h)
+        check_no_flags(h)
         with open(h.errlog_path) as f:
             h.scan("server stderr", f.read())
         log = os.path.join(h.home, "daemon.log")

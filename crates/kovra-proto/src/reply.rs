@@ -93,6 +93,10 @@ pub struct StatusInfo {
     /// The agent profile this connection's socket is bound to, if it is an agent socket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// The scope this connection's requests are decided under (the request's scope
+    /// narrowed by the socket's profile): an MCP server lists only the tools it allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<kovra_core::policy::Scope>,
 }
 
 fn yes() -> bool {

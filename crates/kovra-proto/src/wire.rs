@@ -214,6 +214,22 @@ pub enum Request {
     History {
         coordinate: String,
     },
+    /// Move a record with its whole history: to another vault (`to_project`, `to_global`;
+    /// `kovra mv`) or to another coordinate in its own vault (`to`; `kovra rename`).
+    Move {
+        coordinate: String,
+        /// The new coordinate; absent: the same one in the destination vault.
+        #[serde(default)]
+        to: Option<String>,
+        /// The destination project vault.
+        #[serde(default)]
+        to_project: Option<String>,
+        /// The destination is the global vault.
+        #[serde(default)]
+        to_global: bool,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
     Rollback {
         coordinate: String,
         version: u64,
@@ -463,6 +479,7 @@ impl Request {
             | Request::Generate { proof, .. }
             | Request::Edit { proof, .. }
             | Request::Remove { proof, .. }
+            | Request::Move { proof, .. }
             | Request::Rollback { proof, .. }
             | Request::Reveal { proof, .. }
             | Request::Code { proof, .. }

@@ -82,6 +82,8 @@ fn with_session(
         | Command::Fingerprint { .. }
         | Command::Edit { .. }
         | Command::Rm { .. }
+        | Command::Mv { .. }
+        | Command::Rename { .. }
         | Command::History { .. }
         | Command::Rollback { .. }
         | Command::Reveal { .. }

@@ -1,4 +1,5 @@
-//! Records: `add`, `set`, `generate`, `list`, `show`, `fingerprint`, `edit`, `rm`, `history`,
+//! Records: `add`, `set`, `generate`, `list`, `show`, `fingerprint`, `edit`, `rm`, `mv`,
+//! `rename`, `history`,
 //! `rollback`, `reveal`, `code` and `bind`. Each is one request; a value comes from a hidden
 //! prompt or stdin (`input.rs`), never from argv.
 
@@ -125,6 +126,35 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             coordinate: coord(&coordinate)?,
             proof: None,
         })?,
+        Command::Mv {
+            coordinate,
+            to_project,
+            to_global,
+        } => {
+            let from = coord(&coordinate)?;
+            let reply = s.call(Request::Move {
+                coordinate: from.clone(),
+                to: None,
+                to_project,
+                to_global,
+                proof: None,
+            })?;
+            return moved(&from, &reply, out);
+        }
+        Command::Rename {
+            coordinate,
+            new_coordinate,
+        } => {
+            let from = coord(&coordinate)?;
+            let reply = s.call(Request::Move {
+                coordinate: from.clone(),
+                to: Some(coord(&new_coordinate)?),
+                to_project: None,
+                to_global: false,
+                proof: None,
+            })?;
+            return moved(&from, &reply, out);
+        }
         Command::History { coordinate } => s.call(Request::History {
             coordinate: coord(&coordinate)?,
         })?,
@@ -144,4 +174,20 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         _ => return Ok(()),
     };
     out.reply(&reply)
+}
+
+/// A move's answer: the `written` reply as JSON; for a person, where the record went.
+fn moved(from: &str, reply: &Reply, out: &Renderer) -> Result<(), CliError> {
+    match reply {
+        Reply::Written {
+            coordinate,
+            vault,
+            version,
+        } if !out.is_json() => {
+            let versions = if *version == 1 { "version" } else { "versions" };
+            eprintln!("kovra: moved {from} to {coordinate} in {vault} ({version} {versions})");
+            Ok(())
+        }
+        _ => out.reply(reply),
+    }
 }

@@ -85,6 +85,12 @@ impl Renderer {
         }
     }
 
+    /// Whether output is the `--json` document (a command with its own human wording
+    /// asks before printing it).
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
     pub fn reply(&self, reply: &Reply) -> Result<(), CliError> {
         self.show(View::Reply(reply))
     }

@@ -22,6 +22,7 @@ mod mcp;
 mod mcp_inspector;
 mod peer;
 mod proof;
+mod relocate;
 mod run;
 mod setup;
 mod setup_clients;

@@ -7,6 +7,7 @@
 //! - `locked`: opening and creating the file, the header, unwrapping the root key.
 //! - `unlocked`: the unlocked store, its authenticated index and its write transaction.
 //! - `records`: reading and writing records.
+//! - `relocate`: moving a record, with its history, to another coordinate or vault.
 //! - `maintenance`: passphrase change, key rotation and the audit trail.
 
 use std::collections::HashMap;
@@ -29,11 +30,13 @@ mod layout;
 mod locked;
 mod maintenance;
 mod records;
+mod relocate;
 #[cfg(test)]
 mod tests;
 mod unlocked;
 
 pub use locked::ProofVerifier;
+pub use relocate::Place;
 
 use layout::Lookup;
 

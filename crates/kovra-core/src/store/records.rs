@@ -120,7 +120,7 @@ impl UnlockedStore {
             .0)
     }
 
-    fn load_version(
+    pub(super) fn load_version(
         &self,
         dek: &Key,
         vlookup: &Lookup,

@@ -87,6 +87,24 @@ pub(super) fn describe(request: &Request) -> Vec<Fact> {
                 out.push(fact("new description", d.clone(), true));
             }
         }
+        Request::Move {
+            coordinate,
+            to,
+            to_project,
+            to_global,
+            ..
+        } => {
+            out.push(fact("coordinate", coordinate.clone(), false));
+            if let Some(to) = to {
+                out.push(fact("new coordinate", to.clone(), false));
+            }
+            if let Some(p) = to_project {
+                out.push(fact("to project", p.clone(), false));
+            }
+            if *to_global {
+                out.push(fact("to", "the global vault".into(), false));
+            }
+        }
         Request::Rollback {
             coordinate,
             version,

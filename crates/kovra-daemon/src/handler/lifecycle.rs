@@ -49,6 +49,7 @@ impl Daemon {
             production_environments: self.config.production_envs.iter().cloned().collect(),
             passphrase_proofs: inner.passphrase_proofs,
             agent: None,
+            scope: Some(scope.clone()),
         }
     }
 

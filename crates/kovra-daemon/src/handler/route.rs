@@ -18,6 +18,7 @@ fn changes_grants(request: &Request) -> bool {
             | Request::Generate { .. }
             | Request::Edit { .. }
             | Request::Remove { .. }
+            | Request::Move { .. }
             | Request::Rollback { .. }
             | Request::Bind { .. }
             | Request::Receive { .. }
@@ -191,6 +192,20 @@ impl Gate<'_> {
                 ..
             } => self.edit(&coordinate, description, sensitivity, revealable),
             Request::Remove { coordinate, .. } => self.remove(&coordinate),
+            Request::Move {
+                coordinate,
+                to,
+                to_project,
+                to_global,
+                ..
+            } => self.relocate(
+                &coordinate,
+                super::relocate::Destination {
+                    to: to.as_deref(),
+                    project: to_project.as_deref(),
+                    global: to_global,
+                },
+            ),
             Request::History { coordinate } => self.history(&coordinate),
             Request::Rollback {
                 coordinate,

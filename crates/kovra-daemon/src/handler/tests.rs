@@ -6,6 +6,7 @@
 mod agents;
 mod decided;
 mod harness;
+mod relocate;
 
 use kovra_proto::ErrorCode;
 use std::time::Duration;
