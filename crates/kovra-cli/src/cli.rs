@@ -138,6 +138,9 @@ pub enum Command {
     List {
         #[arg(long)]
         env: Option<String>,
+        /// Print descriptions whole instead of fitting the terminal.
+        #[arg(long)]
+        wide: bool,
     },
     /// Show one record's metadata.
     Show { coordinate: String },
@@ -158,7 +161,12 @@ pub enum Command {
     /// Delete a record and its history.
     Rm { coordinate: String },
     /// List a record's versions.
-    History { coordinate: String },
+    History {
+        coordinate: String,
+        /// Print descriptions whole instead of fitting the terminal.
+        #[arg(long)]
+        wide: bool,
+    },
     /// Restore an earlier version (as a new version).
     Rollback {
         coordinate: String,
@@ -490,12 +498,28 @@ pub struct AuditArgs {
     /// RFC 3339 time or a duration back from now (`1h`, `2days`).
     #[arg(long)]
     pub since: Option<String>,
-    /// Only entries with this action (`reveal`, `run`, `agent-create`, …).
-    #[arg(long)]
+    /// Only entries with this action (`reveal`, `inject`, `run`, `agent-create`, …; an
+    /// unknown name is refused with the list of valid ones).
+    #[arg(long, value_parser = parse_audit_action)]
     pub action: Option<String>,
     /// Only the last N entries.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Print every cell whole instead of fitting the terminal (80-120 columns).
+    #[arg(long)]
+    pub wide: bool,
+}
+
+/// `--action`: one of the actions the daemon records (`kovra_core::audit::ACTIONS`).
+fn parse_audit_action(s: &str) -> Result<String, String> {
+    if kovra_core::audit::is_action(s) {
+        return Ok(s.to_string());
+    }
+    let names: Vec<&str> = kovra_core::audit::ACTIONS.iter().map(|(a, _)| *a).collect();
+    Err(format!(
+        "no audit action is called `{s}`; valid actions: {}",
+        names.join(", ")
+    ))
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,11 @@ use crate::render::Renderer;
 use crate::session::Session;
 
 pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
+    let wide = matches!(
+        command,
+        Command::List { wide: true, .. } | Command::History { wide: true, .. }
+    );
+    let out = &out.wide(wide);
     let reply = match command {
         Command::Add {
             coordinate,
@@ -93,7 +98,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 proof: None,
             })?
         }
-        Command::List { env } => s.call(Request::List { env })?,
+        Command::List { env, .. } => s.call(Request::List { env })?,
         Command::Show { coordinate } => s.call(Request::Show {
             coordinate: coord(&coordinate)?,
         })?,
@@ -125,7 +130,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             coordinate: coord(&coordinate)?,
             proof: None,
         })?,
-        Command::History { coordinate } => s.call(Request::History {
+        Command::History { coordinate, .. } => s.call(Request::History {
             coordinate: coord(&coordinate)?,
         })?,
         Command::Rollback {

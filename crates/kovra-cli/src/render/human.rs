@@ -9,10 +9,11 @@ use base64::Engine as _;
 use kovra_proto::{ApiReply, Listing, RecordView, Reply};
 use zeroize::Zeroizing;
 
+use super::width::fit;
 use super::{View, integrity, json, line, secret_line, write_stdout};
 use crate::error::CliError;
 
-fn time(secs: u64) -> String {
+pub(super) fn time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
@@ -78,7 +79,7 @@ fn record_lines(r: &RecordView) -> String {
     ) + &totp
 }
 
-fn listing_table(l: &Listing) -> String {
+fn listing_table(l: &Listing, width: Option<usize>) -> String {
     let mut rows = vec![[
         "COORDINATE".to_string(),
         "VAULT".into(),
@@ -124,13 +125,15 @@ fn listing_table(l: &Listing) -> String {
                 .trim_end()
                 .to_string()
         })
+        // The description is last: it is what a narrow terminal cuts.
+        .map(|l| fit(&l, width))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
+pub(super) fn show(view: &View<'_>, width: Option<usize>) -> Result<(), CliError> {
     match *view {
-        View::Reply(r) => reply(r),
+        View::Reply(r) => reply(r, width),
         View::Offline {
             home,
             socket,
@@ -146,7 +149,7 @@ pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
             }
         )),
         View::Api { reply, include } => api(reply, include),
-        View::Providers(providers) => self::providers(providers),
+        View::Providers(providers) => self::providers(providers, width),
         View::Provider(p) => provider(p),
         View::Identity {
             recipient,
@@ -194,7 +197,7 @@ pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
     }
 }
 
-fn reply(reply: &Reply) -> Result<(), CliError> {
+fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
     match reply {
         Reply::Revealed { value, .. } => {
             write_stdout(value.expose(), false, ErrorCode::Output)?;
@@ -282,7 +285,7 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
             if l.records.is_empty() {
                 eprintln!("kovra: no records");
             } else {
-                line(&listing_table(l))?;
+                line(&listing_table(l, width))?;
             }
             integrity(reply)
         }
@@ -294,45 +297,22 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
             let current = versions.iter().map(|v| v.version).max();
             for v in versions {
                 let mark = if Some(v.version) == current { '*' } else { ' ' };
-                line(&format!(
-                    "{mark} v{:<4} {}  {:<11} revealable={:<5} {}",
-                    v.version,
-                    time(v.updated),
-                    v.sensitivity.as_str(),
-                    v.revealable,
-                    v.description
+                line(&fit(
+                    &format!(
+                        "{mark} v{:<4} {}  {:<11} revealable={:<5} {}",
+                        v.version,
+                        time(v.updated),
+                        v.sensitivity.as_str(),
+                        v.revealable,
+                        v.description
+                    ),
+                    width,
                 ))?;
             }
             line("(* current; `kovra rollback COORD VERSION` restores another)")
         }
         Reply::Fingerprint { fingerprint, .. } => line(fingerprint),
-        Reply::Audit { entries } => {
-            for e in entries {
-                let mut text = format!(
-                    "{:>6}  {}  {:<14} {:<14} {:<40} {}/{}  pid={} {}",
-                    e.seq,
-                    time(e.time),
-                    e.action,
-                    match &e.reason {
-                        Some(r) => format!("{}:{r}", e.decision),
-                        None => e.decision.clone(),
-                    },
-                    e.coordinate
-                        .clone()
-                        .or_else(|| e.vault.clone())
-                        .unwrap_or_else(|| "-".into()),
-                    e.surface,
-                    e.origin,
-                    e.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                    e.exe.clone().unwrap_or_default()
-                );
-                if let Some(agent) = &e.agent {
-                    text.push_str(&format!("  agent={agent}"));
-                }
-                line(&text)?;
-            }
-            Ok(())
-        }
+        Reply::Audit { entries } => super::audit::entries(entries, width),
         Reply::AuditVerified(r) => {
             if r.ok {
                 line(&format!(
@@ -366,13 +346,20 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
                     .vault
                     .strip_prefix("project:")
                     .map_or(String::new(), |p| format!(" --project {p}"));
+                let quoted = format!("\"{}\" (the requester's words)", r.description);
                 line(&format!(
-                    "{}  {}  requested {} by {}\n    \"{}\" (the requester's words)\n    add it: kovra add{project} {}",
-                    r.coordinate,
-                    r.vault,
-                    time(r.requested),
-                    r.by,
-                    r.description,
+                    "{}\n    {}\n    add it: kovra add{project} {}",
+                    fit(
+                        &format!(
+                            "{}  {}  requested {} by {}",
+                            r.coordinate,
+                            r.vault,
+                            time(r.requested),
+                            r.by
+                        ),
+                        width
+                    ),
+                    fit(&quoted, width.map(|w| w.saturating_sub(4))),
                     r.coordinate
                 ))?;
             }
@@ -390,12 +377,14 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
             if entries.is_empty() {
                 eprintln!("kovra: the allowlist is empty");
             }
+            // Path first (what a person looks for), the 64-digit pin on its own line.
             for e in entries {
+                let added = format!("  added {}", time(e.added));
+                let room = width.map(|w| w.saturating_sub(added.len()));
                 line(&format!(
-                    "{}  {}  added {}",
-                    e.sha256,
-                    e.path,
-                    time(e.added)
+                    "{}{added}\n  sha256:{}",
+                    fit(&e.path, room),
+                    e.sha256
                 ))?;
             }
             Ok(())
@@ -502,7 +491,7 @@ fn escape_controls(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn providers(providers: &[serde_json::Value]) -> Result<(), CliError> {
+fn providers(providers: &[serde_json::Value], width: Option<usize>) -> Result<(), CliError> {
     let mut lines = vec![format!(
         "{:<20} {:<8} {:<8} {}",
         "PROVIDER", "AUTH", "ORIGIN", "HOSTS"
@@ -516,6 +505,8 @@ fn providers(providers: &[serde_json::Value]) -> Result<(), CliError> {
             list(&p["hosts"]),
         ));
     }
+    // Hosts come last; `kovra providers show NAME` lists them all.
+    let lines: Vec<String> = lines.iter().map(|l| fit(l, width)).collect();
     print_lines(&lines)
 }
 

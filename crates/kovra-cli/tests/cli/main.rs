@@ -24,5 +24,6 @@ mod run;
 mod setup;
 mod setup_clients;
 mod sharing;
+mod tables;
 mod tamper;
 mod totp;
