@@ -27,3 +27,4 @@ mod sharing;
 mod tables;
 mod tamper;
 mod totp;
+mod unlock_prompt;
