@@ -171,12 +171,16 @@ pub(super) fn show(view: &View<'_>, width: Option<usize>) -> Result<(), CliError
             records,
             expires,
             recipient,
-        } => line(&format!(
-            "package:   {}\nid:        {package_id}\nrecords:   {} of {environment}\nrecipient: {recipient}\nexpires:   {}",
-            file.display(),
-            records.len(),
-            time(expires)
-        )),
+        } => {
+            // Names only, so the sender sees exactly what left; never a value.
+            let listed: String = records.iter().map(|c| format!("\n  {c}")).collect();
+            line(&format!(
+                "package:   {}\nid:        {package_id}\nrecords:   {} of {environment}{listed}\nrecipient: {recipient}\nexpires:   {}",
+                file.display(),
+                records.len(),
+                time(expires)
+            ))
+        }
         View::Received {
             package_id,
             sender,
