@@ -28,3 +28,4 @@ mod tables;
 mod tamper;
 mod totp;
 mod unlock_prompt;
+mod xdg;
