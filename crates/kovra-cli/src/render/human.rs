@@ -213,7 +213,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         Reply::Code { code, .. } => secret_line(code.expose()),
         Reply::Shared { package_id, .. } => Err(super::unprintable_package(package_id)),
         Reply::TwoFactorState { state } => line(&format!("two-factor: {state}")),
-        Reply::Agents { agents } => super::agents::agents(agents),
+        Reply::Agents { agents } => super::agents::agents(agents, width),
         Reply::AgentEnv {
             variables,
             skipped,
@@ -268,7 +268,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
             line(if s.passphrase_proofs {
                 "proofs:      passphrase or two-factor code"
             } else {
-                "proofs:      two-factor code only (unlocked with a passphrase from a file or descriptor)"
+                "proofs:      two-factor code only (the passphrase came from a file or descriptor)"
             })
         }
         Reply::Done { message } => {
