@@ -420,21 +420,62 @@ pub fn approval(view: &kovra_proto::ApprovalView) -> String {
         "request {}: {} ({} via {}), expires in {}s\n",
         view.id, view.action, view.origin, view.surface, view.expires_in
     );
+    // Never cut here: a person decides on these facts, and a requester could pad a command
+    // line to push its telling part past an ellipsis. Long values wrap instead.
+    let width = super::width::columns(false);
     for f in &view.facts {
-        if f.untrusted {
-            out.push_str(&format!(
-                "  {:<20} {:?}   <- the requester's own text\n",
-                format!("{}:", f.name),
-                f.value
-            ));
+        let label = format!("  {:<20} ", format!("{}:", f.name));
+        let value = if f.untrusted {
+            format!("{:?}", f.value)
         } else {
-            out.push_str(&format!("  {:<20} {}\n", format!("{}:", f.name), f.value));
-        }
+            f.value.clone()
+        };
+        let marker = if f.untrusted {
+            "   <- the requester's own text"
+        } else {
+            ""
+        };
+        out.push_str(&wrap_fact(&label, &value, marker, width));
     }
     out.push_str(&format!(
         "  approve: kovra approve {}    refuse: kovra deny {}\n",
         view.id, view.id
     ));
+    out
+}
+
+/// `label` and `value` with continuation lines under the value's first column, then
+/// `marker` where it fits (else on a line of its own); every character of `value` is kept.
+fn wrap_fact(label: &str, value: &str, marker: &str, width: Option<usize>) -> String {
+    let indent = " ".repeat(label.chars().count());
+    let room = width.map_or(usize::MAX, |w| w.saturating_sub(indent.len()).max(20));
+    let chars: Vec<char> = value.chars().collect();
+    let mut lines: Vec<String> = chars
+        .chunks(room)
+        .map(|c| c.iter().collect::<String>())
+        .collect();
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        out.push_str(if i == 0 { label } else { &indent });
+        out.push_str(l);
+        if i + 1 < lines.len() {
+            out.push('\n');
+        }
+    }
+    if !marker.is_empty() {
+        let last = lines.last().map_or(0, |l| l.chars().count());
+        if last + marker.len() > room {
+            out.push('\n');
+            out.push_str(&indent);
+            out.push_str(marker.trim_start());
+        } else {
+            out.push_str(marker);
+        }
+    }
+    out.push('\n');
     out
 }
 
@@ -574,4 +615,26 @@ fn print_lines(lines: &[String]) -> Result<(), CliError> {
         write_stdout(format!("{l}\n").as_bytes(), false, ErrorCode::OutputFailed)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_approval_fact_wraps_and_keeps_every_character() {
+        let label = format!("  {:<20} ", "command:");
+        let value = format!("python3 -c {}rm -rf ~", "x".repeat(150));
+        let text = wrap_fact(&label, &value, "   <- the requester's own text", Some(80));
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        let kept: String = text
+            .lines()
+            .map(|l| l[label.len()..].trim_end_matches("   <- the requester's own text"))
+            .filter(|l| !l.starts_with("<- "))
+            .collect();
+        assert_eq!(kept, value);
+        assert!(text.contains("rm -rf ~"), "{text}");
+        assert!(text.contains("the requester's own text"), "{text}");
+    }
 }
