@@ -444,29 +444,41 @@ pub fn approval(view: &kovra_proto::ApprovalView) -> String {
     out
 }
 
-/// `label` and `value` with continuation lines under the value's first column, then
-/// `marker` where it fits (else on a line of its own); every character of `value` is kept.
+/// `label` and `value`, wrapped at spaces onto lines indented under the value column, then
+/// `marker` where it fits (else on a line of its own). A word longer than a line stays whole
+/// (a path or a coordinate must remain one piece to read and copy), and joining the lines
+/// with single spaces gives `value` back: nothing is cut.
 fn wrap_fact(label: &str, value: &str, marker: &str, width: Option<usize>) -> String {
-    let indent = " ".repeat(label.chars().count());
-    let room = width.map_or(usize::MAX, |w| w.saturating_sub(indent.len()).max(20));
-    let chars: Vec<char> = value.chars().collect();
-    let mut lines: Vec<String> = chars
-        .chunks(room)
-        .map(|c| c.iter().collect::<String>())
-        .collect();
-    if lines.is_empty() {
-        lines.push(String::new());
+    const INDENT: usize = 23;
+    let Some(width) = width else {
+        return format!("{label}{value}{marker}\n");
+    };
+    let indent = " ".repeat(INDENT);
+    let mut rows: Vec<String> = vec![String::new()];
+    let mut room = width.saturating_sub(label.chars().count());
+    for (i, word) in value.split(' ').enumerate() {
+        let last = rows.last_mut().map_or(0, |r| r.chars().count());
+        let need = word.chars().count() + usize::from(i > 0);
+        if i > 0 && last + need > room {
+            rows.push(word.to_string());
+            room = width.saturating_sub(INDENT);
+        } else if let Some(r) = rows.last_mut() {
+            if i > 0 {
+                r.push(' ');
+            }
+            r.push_str(word);
+        }
     }
     let mut out = String::new();
-    for (i, l) in lines.iter().enumerate() {
+    for (i, r) in rows.iter().enumerate() {
         out.push_str(if i == 0 { label } else { &indent });
-        out.push_str(l);
-        if i + 1 < lines.len() {
+        out.push_str(r);
+        if i + 1 < rows.len() {
             out.push('\n');
         }
     }
     if !marker.is_empty() {
-        let last = lines.last().map_or(0, |l| l.chars().count());
+        let last = rows.last().map_or(0, |r| r.chars().count());
         if last + marker.len() > room {
             out.push('\n');
             out.push_str(&indent);
@@ -623,18 +635,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_approval_fact_wraps_and_keeps_every_character() {
+    fn an_approval_fact_wraps_at_spaces_and_keeps_every_character() {
         let label = format!("  {:<20} ", "command:");
-        let value = format!("python3 -c {}rm -rf ~", "x".repeat(150));
-        let text = wrap_fact(&label, &value, "   <- the requester's own text", Some(80));
+        let marker = "   <- the requester's own text";
+        let value = format!("python3 -c {} rm -rf ~ /a/long/path", "word ".repeat(30));
+        let text = wrap_fact(&label, &value, marker, Some(80));
         assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
-        let kept: String = text
+        let rows: Vec<&str> = text
             .lines()
-            .map(|l| l[label.len()..].trim_end_matches("   <- the requester's own text"))
+            .map(|l| l[label.len()..].trim_end_matches(marker))
             .filter(|l| !l.starts_with("<- "))
             .collect();
-        assert_eq!(kept, value);
-        assert!(text.contains("rm -rf ~"), "{text}");
+        assert_eq!(rows.join(" "), value, "{text}");
         assert!(text.contains("the requester's own text"), "{text}");
+        // A word longer than a line is never split.
+        let long = "x".repeat(120);
+        let text = wrap_fact(&label, &format!("a {long}"), "", Some(80));
+        assert!(text.contains(&long), "{text}");
     }
 }
