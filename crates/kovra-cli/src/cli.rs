@@ -164,6 +164,9 @@ pub enum Command {
         /// Only records of this environment (the ENV in `secret:ENV/GROUP/KEY`).
         #[arg(long, value_name = "ENV")]
         env: Option<String>,
+        /// Print descriptions whole instead of fitting the terminal.
+        #[arg(long)]
+        wide: bool,
     },
     /// Show one record's metadata.
     #[command(after_help = examples::SHOW)]
@@ -228,6 +231,9 @@ pub enum Command {
     History {
         /// The record's coordinate, e.g. `secret:dev/db/password` (`secret:ENV/GROUP/KEY`).
         coordinate: String,
+        /// Print descriptions whole instead of fitting the terminal.
+        #[arg(long)]
+        wide: bool,
     },
     /// Restore an earlier version (as a new version).
     #[command(after_help = examples::ROLLBACK)]
@@ -660,12 +666,28 @@ pub struct AuditArgs {
     /// Only entries since this RFC 3339 time or a duration back from now (`1h`, `2days`).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// Only entries with this action (`reveal`, `run`, `agent-create`, …).
-    #[arg(long)]
+    /// Only entries with this action (`reveal`, `inject`, `run`, `agent-create`, …; an
+    /// unknown name is refused with the list of valid ones).
+    #[arg(long, value_parser = parse_audit_action)]
     pub action: Option<String>,
     /// Only the last N entries.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Print every cell whole instead of fitting the terminal (80-120 columns).
+    #[arg(long)]
+    pub wide: bool,
+}
+
+/// `--action`: one of the actions the daemon records (`kovra_core::audit::ACTIONS`).
+fn parse_audit_action(s: &str) -> Result<String, String> {
+    if kovra_core::audit::is_action(s) {
+        return Ok(s.to_string());
+    }
+    let names: Vec<&str> = kovra_core::audit::ACTIONS.iter().map(|(a, _)| *a).collect();
+    Err(format!(
+        "no audit action is called `{s}`; valid actions: {}",
+        names.join(", ")
+    ))
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,6 +13,29 @@ use zeroize::Zeroizing;
 use crate::cli::{CodeSource, PassphraseSource};
 use crate::error::CliError;
 
+/// The controlling terminal, opened for a prompt or for what must reach only a person.
+/// Without one (a pipe, cron, an agent's tool call) the open fails with a bare "No such
+/// device or address (os error 6)"; this says instead what needed the terminal (`to`, as
+/// in "this needs a terminal to …") and how to do without one (`hint`).
+pub fn terminal(to: &str, hint: &str) -> Result<std::fs::File, CliError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| {
+            let why = match e.raw_os_error() {
+                // ENXIO: no controlling terminal; ENOENT: no /dev/tty at all (a container).
+                Some(6) | Some(2) => "this process has no controlling terminal".to_string(),
+                _ => format!("/dev/tty cannot be opened: {e}"),
+            };
+            CliError::new(
+                ErrorCode::NoTerminal,
+                format!("this needs a terminal to {to}, and {why}"),
+                Some(hint),
+            )
+        })
+}
+
 /// Whether this process has a controlling terminal to prompt on.
 pub fn has_tty() -> bool {
     OpenOptions::new()
@@ -167,11 +190,11 @@ pub fn tty_prompt(prompt: &str) -> Result<Secret, CliError> {
             None,
         )
     };
-    let tty = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|e| no_tty(&e))?;
+    let what = prompt.trim_end().trim_end_matches(':');
+    let tty = terminal(
+        &format!("ask for the {what}"),
+        "run it yourself in a terminal, or give the answer from a file (see the command's --help)",
+    )?;
     let saved = termios::tcgetattr(tty.as_fd()).map_err(|e| no_tty(&e))?;
     let mut quiet = saved.clone();
     quiet.local_flags.remove(LocalFlags::ECHO);

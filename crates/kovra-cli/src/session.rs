@@ -13,6 +13,8 @@ use kovra_proto::{Context, Proof, Reply, Request, Secret};
 use crate::error::CliError;
 use crate::input;
 
+mod unlock;
+
 pub struct Session {
     inner: kovra_client::Session,
 }
@@ -278,7 +280,19 @@ impl Session {
             .ok_or_else(|| CliError::new(ErrorCode::Internal, "not connected", None))
     }
 
+    /// Send `request`. A locked vault, with a person at this terminal, is offered to be
+    /// unlocked (`unlock::offer_unlock`), and the request is then sent once more.
     pub fn call(&mut self, request: Request) -> Result<Reply, CliError> {
+        match self.call_once(request.clone()) {
+            Err(e) if e.code == ErrorCode::VaultLocked && self.may_offer_unlock(&request) => {
+                self.offer_unlock(e)?;
+                self.call_once(request)
+            }
+            other => other,
+        }
+    }
+
+    fn call_once(&mut self, request: Request) -> Result<Reply, CliError> {
         self.guard_agent_socket(&request)?;
         match self.inner.call(request.clone()) {
             Ok(reply) => Ok(reply),

@@ -340,6 +340,13 @@ fn start_daemon(paths: &Paths, exe: &Path) -> Result<(), ClientError> {
 fn spawn_daemon(paths: &Paths, exe: &Path, stdin: Stdio, boot: bool) -> Result<(), ClientError> {
     kovra_core::store::ensure_private_dir(&paths.home)
         .map_err(|e| ClientError::StartFailed(e.to_string()))?;
+    kovra_core::store::ensure_private_dir(&paths.state_dir)
+        .map_err(|e| ClientError::StartFailed(e.to_string()))?;
+    // An earlier version's log in the data directory: carried over once, else left behind.
+    let old_log = paths.legacy_log_file();
+    if old_log != paths.log_file() && std::fs::symlink_metadata(paths.log_file()).is_err() {
+        let _ = std::fs::rename(&old_log, paths.log_file());
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

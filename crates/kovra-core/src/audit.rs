@@ -38,6 +38,91 @@ pub struct AuditEntry {
     pub agent: Option<String>,
 }
 
+/// Every action the daemon writes into the trail, with what it records, in one place: the
+/// daemon writes only these names (a test there scans its sources), and `kovra audit
+/// --action` accepts only these, so a typo is an error rather than an empty answer.
+pub const ACTIONS: &[(&str, &str)] = &[
+    ("2fa-code", "a second-factor code checked"),
+    ("2fa-confirm", "second factor confirmed"),
+    ("2fa-disable", "second factor turned off"),
+    ("2fa-enable", "second factor enrolment started"),
+    ("accept-sender", "a sharing sender trusted"),
+    ("add", "a record created"),
+    ("agent-create", "an agent profile created"),
+    ("agent-env", "an agent profile's environment read"),
+    ("agent-expired", "an agent profile expired"),
+    ("agent-grant", "a record granted to an agent profile"),
+    ("agent-list", "agent profiles listed"),
+    ("agent-revoke", "an agent profile revoked"),
+    ("agent-seed", "an agent profile's seed made"),
+    (
+        "agent-socket-refused",
+        "a connection to an agent socket refused",
+    ),
+    ("allow-add", "an executable allowlisted"),
+    ("allow-list", "the allowlist read"),
+    ("allow-rm", "an executable removed from the allowlist"),
+    ("api", "a brokered API call"),
+    ("api-result", "a brokered call's upstream status"),
+    ("approval-list", "pending approvals listed"),
+    ("approval-used", "an approval consumed by its request"),
+    ("approve", "a parked request approved"),
+    ("audit", "the trail read"),
+    ("audit-verify", "the trail's chain verified"),
+    ("bind", "a record pinned to a provider"),
+    ("code", "a one-time code produced"),
+    ("deny", "a parked request refused"),
+    ("doctor", "a refs file checked"),
+    ("edit", "a record's metadata changed"),
+    ("egress-ca-create", "the egress proxy's CA made"),
+    ("fingerprint", "a value's fingerprint produced"),
+    ("generate", "a value generated"),
+    ("history", "a record's versions listed"),
+    ("identity", "the sharing identity read"),
+    ("identity-create", "the sharing identity made"),
+    ("init", "the vault created"),
+    ("inject", "a value handed to a process"),
+    ("list", "records listed"),
+    ("lock", "the vault locked"),
+    ("mv", "a record moved to another vault"),
+    ("passwd", "the passphrase changed"),
+    (
+        "placeholder-misuse",
+        "a run's placeholder sent to another host",
+    ),
+    ("project-create", "a project vault created"),
+    ("project-list", "project vaults listed"),
+    ("proof", "a proof of presence checked"),
+    ("provider-add", "a provider added"),
+    ("provider-rm", "a provider removed"),
+    ("providers", "the provider registry read"),
+    (
+        "proxy-use",
+        "a run's placeholder swapped for its value by the egress proxy",
+    ),
+    ("receive", "a package received"),
+    ("rename", "a record given a new coordinate"),
+    ("request-closed", "a value request answered"),
+    ("request-value", "a value requested by an agent"),
+    ("reveal", "a value revealed"),
+    ("rm", "a record removed"),
+    ("rollback", "a record rolled back"),
+    ("rotate-key", "the data keys rotated"),
+    ("run", "a process started with values"),
+    ("sandbox-open", "a sandbox opened"),
+    ("set", "a value replaced"),
+    ("share", "a package sealed"),
+    ("show", "a record's metadata read"),
+    ("socket-replaced", "the daemon socket replaced"),
+    ("system-vault-create", "the system vault created"),
+    ("unlock", "the vault unlocked"),
+];
+
+/// Whether `action` is one the daemon writes ([`ACTIONS`]).
+pub fn is_action(action: &str) -> bool {
+    ACTIONS.iter().any(|(a, _)| *a == action)
+}
+
 /// The chain's genesis link.
 pub const GENESIS: [u8; 32] = [0u8; 32];
 
@@ -116,5 +201,20 @@ impl std::fmt::Display for ChainBreak {
                 f.write_str("the last entry does not match the recorded chain head")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_action_catalogue_is_sorted_and_unique() {
+        let names: Vec<&str> = ACTIONS.iter().map(|(a, _)| *a).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        assert!(is_action("reveal") && !is_action("bogus"));
     }
 }

@@ -311,13 +311,13 @@ fn a_token_reads_only_its_record_for_its_operation() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
     let g = VaultName::Global;
-    store.create_vault(&g, AuditEntry::default()).unwrap();
+    store.create_vault(&g, audited("init")).unwrap();
     for (c, v) in [
         ("secret:dev/a/one", b"first".as_slice()),
         ("secret:dev/a/two", b"second"),
     ] {
         let meta = metadata(c, Sensitivity::Low, true, 0);
-        store.put(&g, meta, Some(v), AuditEntry::default()).unwrap();
+        store.put(&g, meta, Some(v), audited("add")).unwrap();
     }
     let a = Coordinate::parse("secret:dev/a/one").unwrap();
     let reveal_a = token("secret:dev/a/one", Operation::Reveal);
@@ -347,9 +347,7 @@ fn a_token_reads_only_its_record_for_its_operation() {
     }
     // Equal values fingerprint equal, different ones differ.
     let meta = metadata("secret:dev/a/same", Sensitivity::Low, true, 0);
-    store
-        .put(&g, meta, Some(b"first"), AuditEntry::default())
-        .unwrap();
+    store.put(&g, meta, Some(b"first"), audited("add")).unwrap();
     let mut fp = |c: &str| {
         store
             .fingerprint_allowed(&token(c, Operation::Fingerprint))
@@ -372,7 +370,7 @@ fn a_token_reads_only_its_record_for_its_operation() {
     let setting = Coordinate::parse("secret:kovra/settings/allowlist").unwrap();
     assert!(store.read_setting(&setting).unwrap().is_none());
     let system = VaultName::System;
-    store.create_vault(&system, AuditEntry::default()).unwrap();
+    store.create_vault(&system, audited("init")).unwrap();
     let meta = metadata(
         "secret:kovra/settings/allowlist",
         Sensitivity::High,
@@ -380,8 +378,16 @@ fn a_token_reads_only_its_record_for_its_operation() {
         0,
     );
     store
-        .put(&system, meta, Some(b"[]"), AuditEntry::default())
+        .put(&system, meta, Some(b"[]"), audited("add"))
         .unwrap();
     let (_, value) = store.read_setting(&setting).unwrap().unwrap();
     assert_eq!(value.expose(), b"[]");
+}
+
+/// An entry naming a catalogued action (the store checks, in debug builds).
+fn audited(action: &str) -> AuditEntry {
+    AuditEntry {
+        action: action.into(),
+        ..AuditEntry::default()
+    }
 }

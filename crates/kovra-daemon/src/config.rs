@@ -1,9 +1,12 @@
-//! `$KOVRA_HOME/config.toml`. The file is writable by the agent, so it may only tighten:
-//! it can add production environments (never remove the built-in ones) and shorten the
-//! idle timeout (never lengthen it past the default).
+//! `config.toml` (`$XDG_CONFIG_HOME/kovra/`, or `$KOVRA_HOME/` when that is set). The file
+//! is writable by the agent, so it may only tighten: it can add production environments
+//! (never remove the built-in ones) and shorten the idle timeout (never lengthen it past the
+//! default).
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use kovra_proto::paths::Paths;
 
 use kovra_core::model::DEFAULT_PRODUCTION_ENVS;
 use serde::Deserialize;
@@ -39,6 +42,50 @@ pub struct Config {
 pub struct ConfigError {
     pub path: String,
     pub message: String,
+}
+
+/// Move a `config.toml` an earlier version kept in the data directory to the config
+/// directory, once: only when the new one does not exist. A rename moves a symlink as the
+/// link (a dotfile manager's link keeps working); across file systems a regular file is
+/// copied (0600) and the old one removed. Returns the new path when something moved. A
+/// failure is an error, not a skip: a config dropped on the way would silently undo the
+/// tightening it holds.
+pub fn migrate_legacy(paths: &Paths) -> Result<Option<PathBuf>, ConfigError> {
+    let (old, new) = (paths.legacy_config_file(), paths.config_file());
+    if old == new || std::fs::symlink_metadata(&new).is_ok() {
+        return Ok(None);
+    }
+    let Ok(meta) = std::fs::symlink_metadata(&old) else {
+        return Ok(None);
+    };
+    let failed = |e: &dyn std::fmt::Display| ConfigError {
+        path: old.display().to_string(),
+        message: format!(
+            "cannot move it to {} ({e}); move it there by hand",
+            new.display()
+        ),
+    };
+    kovra_core::store::ensure_private_dir(&paths.config_dir).map_err(|e| failed(&e))?;
+    if std::fs::rename(&old, &new).is_ok() {
+        return Ok(Some(new));
+    }
+    if !meta.is_file() {
+        return Err(failed(&"a link cannot be copied across file systems"));
+    }
+    let text = std::fs::read(&old).map_err(|e| failed(&e))?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&new)
+            .map_err(|e| failed(&e))?;
+        f.write_all(&text).map_err(|e| failed(&e))?;
+    }
+    std::fs::remove_file(&old).map_err(|e| failed(&e))?;
+    Ok(Some(new))
 }
 
 impl Config {

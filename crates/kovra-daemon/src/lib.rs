@@ -23,7 +23,8 @@ pub mod slots;
 pub use handler::Daemon;
 pub use server::{ServeError, serve};
 
-/// Log to stderr (the autostarted daemon's stderr is `$KOVRA_HOME/daemon.log`).
+/// Log to stderr (the autostarted daemon's stderr is `daemon.log` in the state directory,
+/// `Paths::log_file`).
 /// `KOVRA_LOG` sets the filter, e.g. `KOVRA_LOG=debug`.
 ///
 /// A log line that cannot be written is dropped. The subscriber's own report of such a

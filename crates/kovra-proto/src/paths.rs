@@ -14,7 +14,16 @@ pub struct Paths {
     /// Requests there are decided under the profile whatever the client sends, and nothing
     /// typed is ever sent to it, so the client does not authenticate its peer.
     pub agent_socket: Option<PathBuf>,
+    /// Where `config.toml` lives: `$XDG_CONFIG_HOME/kovra` (`~/.config/kovra`), or the home
+    /// itself when `KOVRA_HOME` chose it (a throwaway home keeps all its files together).
+    pub config_dir: PathBuf,
+    /// Where `daemon.log` lives: `$XDG_STATE_HOME/kovra` (`~/.local/state/kovra`), or the
+    /// home itself when `KOVRA_HOME` chose it.
+    pub state_dir: PathBuf,
 }
+
+const CONFIG_FILE: &str = "config.toml";
+const LOG_FILE: &str = "daemon.log";
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot find a home for the vault: set KOVRA_HOME, XDG_DATA_HOME or HOME")]
@@ -30,11 +39,25 @@ impl Paths {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        let home = var("KOVRA_HOME")
+        let explicit = var("KOVRA_HOME");
+        let chosen = explicit.is_some();
+        let home = explicit
             .or_else(|| var("XDG_DATA_HOME").map(|d| d.join("kovra")))
             .or_else(|| var("HOME").map(|h| h.join(".local/share/kovra")))
             .ok_or(NoHome)?;
         let home = absolute(&home);
+        // KOVRA_HOME set: everything under it. Otherwise each kind of file in its XDG place,
+        // falling back to the home when not even HOME is set.
+        let xdg = |var_name: &str, below_home: &str| {
+            if chosen {
+                return home.clone();
+            }
+            var(var_name)
+                .or_else(|| var("HOME").map(|h| h.join(below_home)))
+                .map_or_else(|| home.clone(), |d| absolute(&d.join("kovra")))
+        };
+        let config_dir = xdg("XDG_CONFIG_HOME", ".config");
+        let state_dir = xdg("XDG_STATE_HOME", ".local/state");
         let (socket, socket_is_default) = match var("KOVRA_SOCKET") {
             Some(s) => (absolute(&s), false),
             None => (
@@ -47,15 +70,39 @@ impl Paths {
             socket,
             socket_is_default,
             agent_socket: var("KOVRA_AGENT_SOCKET").map(|p| absolute(&p)),
+            config_dir,
+            state_dir,
         })
     }
 
+    /// Every file of a home in the one directory `home` (tests, tools, `KOVRA_HOME`).
+    pub fn under(home: PathBuf, socket: PathBuf) -> Self {
+        Paths {
+            config_dir: home.clone(),
+            state_dir: home.clone(),
+            home,
+            socket,
+            socket_is_default: false,
+            agent_socket: None,
+        }
+    }
+
     pub fn config_file(&self) -> PathBuf {
-        self.home.join("config.toml")
+        self.config_dir.join(CONFIG_FILE)
     }
 
     pub fn log_file(&self) -> PathBuf {
-        self.home.join("daemon.log")
+        self.state_dir.join(LOG_FILE)
+    }
+
+    /// Where earlier versions kept `config.toml`: the data directory (the home).
+    pub fn legacy_config_file(&self) -> PathBuf {
+        self.home.join(CONFIG_FILE)
+    }
+
+    /// Where earlier versions kept `daemon.log`.
+    pub fn legacy_log_file(&self) -> PathBuf {
+        self.home.join(LOG_FILE)
     }
 
     /// Where the daemon keeps its agent profiles' sockets: `NAME/daemon.sock` under it.

@@ -12,6 +12,7 @@ use crate::render::Renderer;
 use crate::session::Session;
 
 pub fn run(s: &mut Session, args: AuditArgs, out: &Renderer) -> Result<(), CliError> {
+    let out = &out.wide(args.wide);
     match args.command {
         Some(AuditCommand::Verify) => out.reply(&s.call(Request::AuditVerify)?),
         None => {

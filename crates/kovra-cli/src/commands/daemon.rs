@@ -29,6 +29,20 @@ pub fn run(args: DaemonArgs) -> Result<(), CliError> {
         let _ = nix::unistd::setsid();
     }
     kovra_daemon::init_logging();
+    let invalid = |e: kovra_daemon::config::ConfigError| {
+        CliError::new(
+            ErrorCode::ConfigInvalid,
+            e.to_string(),
+            Some("fix or remove the config file"),
+        )
+    };
+    if let Some(to) = kovra_daemon::config::migrate_legacy(&paths).map_err(invalid)? {
+        // The daemon's stderr: its log.
+        eprintln!(
+            "kovra daemon: moved config.toml from the data directory to {}",
+            to.display()
+        );
+    }
     let config = kovra_daemon::config::Config::load(&paths.config_file(), args.idle_timeout)
         .map_err(|e| {
             CliError::new(

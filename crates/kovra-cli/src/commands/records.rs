@@ -13,6 +13,11 @@ use crate::render::Renderer;
 use crate::session::Session;
 
 pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
+    let wide = matches!(
+        command,
+        Command::List { wide: true, .. } | Command::History { wide: true, .. }
+    );
+    let out = &out.wide(wide);
     let reply = match command {
         Command::Add {
             coordinate,
@@ -94,7 +99,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 proof: None,
             })?
         }
-        Command::List { env } => s.call(Request::List { env })?,
+        Command::List { env, .. } => s.call(Request::List { env })?,
         Command::Show { coordinate } => s.call(Request::Show {
             coordinate: coord(&coordinate)?,
         })?,
@@ -155,7 +160,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             })?;
             return moved(&from, &reply, out);
         }
-        Command::History { coordinate } => s.call(Request::History {
+        Command::History { coordinate, .. } => s.call(Request::History {
             coordinate: coord(&coordinate)?,
         })?,
         Command::Rollback {

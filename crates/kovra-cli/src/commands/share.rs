@@ -44,17 +44,10 @@ fn ttl(text: &str) -> Result<u64, CliError> {
 
 /// The controlling terminal, for what must never reach a pipe or a file (the token).
 fn terminal() -> Result<std::fs::File, CliError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|_| {
-            fail(
-                ErrorCode::NoTerminal,
-                "this needs a terminal: the one-time token is shown only there".into(),
-                Some("run it yourself in a terminal"),
-            )
-        })
+    crate::input::terminal(
+        "show the one-time token (it is shown only there, never on stdout)",
+        "run it yourself in a terminal",
+    )
 }
 
 /// Ask a yes/no question on the terminal; anything but `y`/`yes` is no.
@@ -192,6 +185,18 @@ fn seal_to(
         )
     })?;
     drop(terminal()?);
+    // What is about to leave, before it does (names only; the daemon decides which records
+    // qualify, and the report below lists them).
+    eprintln!(
+        "kovra: sealing {}{} for {to}, receivable for {}",
+        env,
+        if groups.is_empty() {
+            String::new()
+        } else {
+            format!(" (groups {})", groups.join(", "))
+        },
+        humantime::format_duration(std::time::Duration::from_secs(ttl_secs))
+    );
     if let Some(p) = &out
         && p.exists()
         && !replace
@@ -314,6 +319,10 @@ fn read_package(path: &Path) -> Result<String, CliError> {
 /// read it) or a hidden prompt.
 fn read_token(file: Option<&Path>) -> Result<Secret, CliError> {
     let Some(path) = file else {
+        drop(crate::input::terminal(
+            "ask for the package's one-time token",
+            "pass --token-file FILE (first line: the token), or run it at a terminal",
+        )?);
         return crate::input::tty_prompt("token: ");
     };
     let src = crate::cli::PassphraseSource {

@@ -41,25 +41,14 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                     Some("run `kovra init` to create one"),
                 ));
             }
+            let typed =
+                src.passphrase_file.is_none() && src.passphrase_fd.is_none() && input::has_tty();
             let passphrase = input::passphrase(&src, "passphrase: ", false)?;
-            let given = code_src.code_file.is_some() || code_src.code_fd.is_some();
-            let code = given.then(|| input::code(&code_src)).transpose()?;
-            let unattended = src.unattended();
-            let unlock = |code| Request::Unlock {
-                passphrase: passphrase.clone(),
-                code,
-                unattended,
-                prior_failures: 0,
-            };
-            match s.hand_over(unlock(code), &passphrase) {
-                // The factor lives inside the vault, so only the daemon knows it is on: ask now.
-                Err(e)
-                    if e.code == ErrorCode::TwoFactorCodeRequired && !given && input::has_tty() =>
-                {
-                    let code = Some(input::code(&code_src)?);
-                    out.reply(&s.hand_over(unlock(code), &passphrase)?)
-                }
-                other => out.reply(&other?),
+            if typed {
+                // At a terminal a mistyped passphrase is asked again.
+                out.reply(&s.unlock_prompting(Some(passphrase), &code_src)?)
+            } else {
+                out.reply(&s.unlock_once(&passphrase, src.unattended(), &code_src)?)
             }
         }
         Command::Lock => match s.call_if_running(Request::Lock)? {

@@ -32,7 +32,7 @@ fn span(s: u64) -> String {
     }
 }
 
-pub fn agents(list: &[AgentView]) -> Result<(), CliError> {
+pub fn agents(list: &[AgentView], width: Option<usize>) -> Result<(), CliError> {
     if list.is_empty() {
         return line("no agent profiles (`kovra agent create NAME` makes one)");
     }
@@ -59,12 +59,12 @@ pub fn agents(list: &[AgentView]) -> Result<(), CliError> {
             EnvScope::OnlyNonProduction(set) => format!("{} (non-production)", joined(set)),
         };
         line(&format!("agent {}", a.name))?;
-        line(&format!("  operations:   {}", ops.join(",")))?;
+        line(&wrapped("  operations:   ", &ops, width))?;
         line(&format!("  projects:     {projects}"))?;
         line(&format!("  environments: {envs}"))?;
         line(&format!("  egress:       {}", a.egress.describe()))?;
         if !a.value_injections.is_empty() {
-            line(&format!("  values for:   {}", joined(&a.value_injections)))?;
+            line(&wrapped("  values for:   ", &a.value_injections, width))?;
         }
         if let Some(e) = a.expires {
             line(&format!("  expires:      {}", when(e)))?;
@@ -83,6 +83,33 @@ pub fn agents(list: &[AgentView]) -> Result<(), CliError> {
         ))?;
     }
     Ok(())
+}
+
+/// `label` then `items` joined by commas, continued on lines indented under the first item
+/// where they would pass `width`: nothing is cut (each item is a name to act on).
+fn wrapped(label: &str, items: &[String], width: Option<usize>) -> String {
+    if items.is_empty() {
+        return format!("{label}-");
+    }
+    let indent = " ".repeat(label.chars().count());
+    let mut out = label.to_string();
+    let mut col = out.chars().count();
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() {
+            format!("{item},")
+        } else {
+            item.clone()
+        };
+        let n = piece.chars().count();
+        if i > 0 && width.is_some_and(|w| col + n > w) {
+            out.push('\n');
+            out.push_str(&indent);
+            col = indent.len();
+        }
+        out.push_str(&piece);
+        col += n;
+    }
+    out
 }
 
 /// Dotenv lines on stdout (placeholders are no secrets); what was left out on stderr.
@@ -106,4 +133,22 @@ pub fn agent_env(
         ),
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lists_wrap_under_their_first_item_and_lose_nothing() {
+        let items: Vec<String> = (0..30).map(|i| format!("operation{i}")).collect();
+        let text = wrapped("  operations:   ", &items, Some(80));
+        assert!(text.lines().count() > 1, "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        assert!(text.lines().skip(1).all(|l| l.starts_with(&" ".repeat(16))));
+        let joined: String = text.split_whitespace().skip(1).collect();
+        assert_eq!(joined, items.join(","));
+        assert_eq!(wrapped("  x: ", &[], Some(80)), "  x: -");
+    }
 }

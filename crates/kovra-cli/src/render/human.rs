@@ -9,10 +9,11 @@ use base64::Engine as _;
 use kovra_proto::{ApiReply, Listing, RecordView, Reply};
 use zeroize::Zeroizing;
 
+use super::width::fit;
 use super::{View, integrity, json, line, secret_line, write_stdout};
 use crate::error::CliError;
 
-fn time(secs: u64) -> String {
+pub(super) fn time(secs: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
@@ -78,7 +79,7 @@ fn record_lines(r: &RecordView) -> String {
     ) + &totp
 }
 
-fn listing_table(l: &Listing) -> String {
+fn listing_table(l: &Listing, width: Option<usize>) -> String {
     let mut rows = vec![[
         "COORDINATE".to_string(),
         "VAULT".into(),
@@ -124,13 +125,15 @@ fn listing_table(l: &Listing) -> String {
                 .trim_end()
                 .to_string()
         })
+        // The description is last: it is what a narrow terminal cuts.
+        .map(|l| fit(&l, width))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
+pub(super) fn show(view: &View<'_>, width: Option<usize>) -> Result<(), CliError> {
     match *view {
-        View::Reply(r) => reply(r),
+        View::Reply(r) => reply(r, width),
         View::Offline {
             home,
             socket,
@@ -146,7 +149,7 @@ pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
             }
         )),
         View::Api { reply, include } => api(reply, include),
-        View::Providers(providers) => self::providers(providers),
+        View::Providers(providers) => self::providers(providers, width),
         View::Provider(p) => provider(p),
         View::Identity {
             recipient,
@@ -168,12 +171,16 @@ pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
             records,
             expires,
             recipient,
-        } => line(&format!(
-            "package:   {}\nid:        {package_id}\nrecords:   {} of {environment}\nrecipient: {recipient}\nexpires:   {}",
-            file.display(),
-            records.len(),
-            time(expires)
-        )),
+        } => {
+            // Names only, so the sender sees exactly what left; never a value.
+            let listed: String = records.iter().map(|c| format!("\n  {c}")).collect();
+            line(&format!(
+                "package:   {}\nid:        {package_id}\nrecords:   {} of {environment}{listed}\nrecipient: {recipient}\nexpires:   {}",
+                file.display(),
+                records.len(),
+                time(expires)
+            ))
+        }
         View::Received {
             package_id,
             sender,
@@ -194,7 +201,7 @@ pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
     }
 }
 
-fn reply(reply: &Reply) -> Result<(), CliError> {
+fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
     match reply {
         Reply::Revealed { value, .. } => {
             write_stdout(value.expose(), false, ErrorCode::Output)?;
@@ -206,7 +213,7 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
         Reply::Code { code, .. } => secret_line(code.expose()),
         Reply::Shared { package_id, .. } => Err(super::unprintable_package(package_id)),
         Reply::TwoFactorState { state } => line(&format!("two-factor: {state}")),
-        Reply::Agents { agents } => super::agents::agents(agents),
+        Reply::Agents { agents } => super::agents::agents(agents, width),
         Reply::AgentEnv {
             variables,
             skipped,
@@ -261,7 +268,7 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
             line(if s.passphrase_proofs {
                 "proofs:      passphrase or two-factor code"
             } else {
-                "proofs:      two-factor code only (unlocked with a passphrase from a file or descriptor)"
+                "proofs:      two-factor code only (the passphrase came from a file or descriptor)"
             })
         }
         Reply::Done { message } => {
@@ -282,7 +289,7 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
             if l.records.is_empty() {
                 eprintln!("kovra: no records");
             } else {
-                line(&listing_table(l))?;
+                line(&listing_table(l, width))?;
             }
             integrity(reply)
         }
@@ -294,45 +301,22 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
             let current = versions.iter().map(|v| v.version).max();
             for v in versions {
                 let mark = if Some(v.version) == current { '*' } else { ' ' };
-                line(&format!(
-                    "{mark} v{:<4} {}  {:<11} revealable={:<5} {}",
-                    v.version,
-                    time(v.updated),
-                    v.sensitivity.as_str(),
-                    v.revealable,
-                    v.description
+                line(&fit(
+                    &format!(
+                        "{mark} v{:<4} {}  {:<11} revealable={:<5} {}",
+                        v.version,
+                        time(v.updated),
+                        v.sensitivity.as_str(),
+                        v.revealable,
+                        v.description
+                    ),
+                    width,
                 ))?;
             }
             line("(* current; `kovra rollback COORD VERSION` restores another)")
         }
         Reply::Fingerprint { fingerprint, .. } => line(fingerprint),
-        Reply::Audit { entries } => {
-            for e in entries {
-                let mut text = format!(
-                    "{:>6}  {}  {:<14} {:<14} {:<40} {}/{}  pid={} {}",
-                    e.seq,
-                    time(e.time),
-                    e.action,
-                    match &e.reason {
-                        Some(r) => format!("{}:{r}", e.decision),
-                        None => e.decision.clone(),
-                    },
-                    e.coordinate
-                        .clone()
-                        .or_else(|| e.vault.clone())
-                        .unwrap_or_else(|| "-".into()),
-                    e.surface,
-                    e.origin,
-                    e.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-                    e.exe.clone().unwrap_or_default()
-                );
-                if let Some(agent) = &e.agent {
-                    text.push_str(&format!("  agent={agent}"));
-                }
-                line(&text)?;
-            }
-            Ok(())
-        }
+        Reply::Audit { entries } => super::audit::entries(entries, width),
         Reply::AuditVerified(r) => {
             if r.ok {
                 line(&format!(
@@ -366,13 +350,20 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
                     .vault
                     .strip_prefix("project:")
                     .map_or(String::new(), |p| format!(" --project {p}"));
+                let quoted = format!("\"{}\" (the requester's words)", r.description);
                 line(&format!(
-                    "{}  {}  requested {} by {}\n    \"{}\" (the requester's words)\n    add it: kovra add{project} {}",
-                    r.coordinate,
-                    r.vault,
-                    time(r.requested),
-                    r.by,
-                    r.description,
+                    "{}\n    {}\n    add it: kovra add{project} {}",
+                    fit(
+                        &format!(
+                            "{}  {}  requested {} by {}",
+                            r.coordinate,
+                            r.vault,
+                            time(r.requested),
+                            r.by
+                        ),
+                        width
+                    ),
+                    fit(&quoted, width.map(|w| w.saturating_sub(4))),
                     r.coordinate
                 ))?;
             }
@@ -390,12 +381,14 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
             if entries.is_empty() {
                 eprintln!("kovra: the allowlist is empty");
             }
+            // Path first (what a person looks for), the 64-digit pin on its own line.
             for e in entries {
+                let added = format!("  added {}", time(e.added));
+                let room = width.map(|w| w.saturating_sub(added.len()));
                 line(&format!(
-                    "{}  {}  added {}",
-                    e.sha256,
-                    e.path,
-                    time(e.added)
+                    "{}{added}\n  sha256:{}",
+                    fit(&e.path, room),
+                    e.sha256
                 ))?;
             }
             Ok(())
@@ -427,21 +420,74 @@ pub fn approval(view: &kovra_proto::ApprovalView) -> String {
         "request {}: {} ({} via {}), expires in {}s\n",
         view.id, view.action, view.origin, view.surface, view.expires_in
     );
+    // Never cut here: a person decides on these facts, and a requester could pad a command
+    // line to push its telling part past an ellipsis. Long values wrap instead.
+    let width = super::width::columns(false);
     for f in &view.facts {
-        if f.untrusted {
-            out.push_str(&format!(
-                "  {:<20} {:?}   <- the requester's own text\n",
-                format!("{}:", f.name),
-                f.value
-            ));
+        let label = format!("  {:<20} ", format!("{}:", f.name));
+        let value = if f.untrusted {
+            format!("{:?}", f.value)
         } else {
-            out.push_str(&format!("  {:<20} {}\n", format!("{}:", f.name), f.value));
-        }
+            f.value.clone()
+        };
+        let marker = if f.untrusted {
+            "   <- the requester's own text"
+        } else {
+            ""
+        };
+        out.push_str(&wrap_fact(&label, &value, marker, width));
     }
     out.push_str(&format!(
         "  approve: kovra approve {}    refuse: kovra deny {}\n",
         view.id, view.id
     ));
+    out
+}
+
+/// `label` and `value`, wrapped at spaces onto lines indented under the value column, then
+/// `marker` where it fits (else on a line of its own). A word longer than a line stays whole
+/// (a path or a coordinate must remain one piece to read and copy), and joining the lines
+/// with single spaces gives `value` back: nothing is cut.
+fn wrap_fact(label: &str, value: &str, marker: &str, width: Option<usize>) -> String {
+    const INDENT: usize = 23;
+    let Some(width) = width else {
+        return format!("{label}{value}{marker}\n");
+    };
+    let indent = " ".repeat(INDENT);
+    let mut rows: Vec<String> = vec![String::new()];
+    let mut room = width.saturating_sub(label.chars().count());
+    for (i, word) in value.split(' ').enumerate() {
+        let last = rows.last_mut().map_or(0, |r| r.chars().count());
+        let need = word.chars().count() + usize::from(i > 0);
+        if i > 0 && last + need > room {
+            rows.push(word.to_string());
+            room = width.saturating_sub(INDENT);
+        } else if let Some(r) = rows.last_mut() {
+            if i > 0 {
+                r.push(' ');
+            }
+            r.push_str(word);
+        }
+    }
+    let mut out = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        out.push_str(if i == 0 { label } else { &indent });
+        out.push_str(r);
+        if i + 1 < rows.len() {
+            out.push('\n');
+        }
+    }
+    if !marker.is_empty() {
+        let last = rows.last().map_or(0, |r| r.chars().count());
+        if last + marker.len() > room {
+            out.push('\n');
+            out.push_str(&indent);
+            out.push_str(marker.trim_start());
+        } else {
+            out.push_str(marker);
+        }
+    }
+    out.push('\n');
     out
 }
 
@@ -502,7 +548,7 @@ fn escape_controls(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn providers(providers: &[serde_json::Value]) -> Result<(), CliError> {
+fn providers(providers: &[serde_json::Value], width: Option<usize>) -> Result<(), CliError> {
     let mut lines = vec![format!(
         "{:<20} {:<8} {:<8} {}",
         "PROVIDER", "AUTH", "ORIGIN", "HOSTS"
@@ -516,6 +562,8 @@ fn providers(providers: &[serde_json::Value]) -> Result<(), CliError> {
             list(&p["hosts"]),
         ));
     }
+    // Hosts come last; `kovra providers show NAME` lists them all.
+    let lines: Vec<String> = lines.iter().map(|l| fit(l, width)).collect();
     print_lines(&lines)
 }
 
@@ -579,4 +627,30 @@ fn print_lines(lines: &[String]) -> Result<(), CliError> {
         write_stdout(format!("{l}\n").as_bytes(), false, ErrorCode::OutputFailed)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_approval_fact_wraps_at_spaces_and_keeps_every_character() {
+        let label = format!("  {:<20} ", "command:");
+        let marker = "   <- the requester's own text";
+        let value = format!("python3 -c {} rm -rf ~ /a/long/path", "word ".repeat(30));
+        let text = wrap_fact(&label, &value, marker, Some(80));
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        let rows: Vec<&str> = text
+            .lines()
+            .map(|l| l[label.len()..].trim_end_matches(marker))
+            .filter(|l| !l.starts_with("<- "))
+            .collect();
+        assert_eq!(rows.join(" "), value, "{text}");
+        assert!(text.contains("the requester's own text"), "{text}");
+        // A word longer than a line is never split.
+        let long = "x".repeat(120);
+        let text = wrap_fact(&label, &format!("a {long}"), "", Some(80));
+        assert!(text.contains(&long), "{text}");
+    }
 }

@@ -5,8 +5,10 @@
 //! go to stderr. With `--json`, stdout holds exactly one JSON document.
 
 mod agents;
+mod audit;
 mod human;
 mod json;
+mod width;
 
 use kovra_proto::ErrorCode;
 use std::io::Write;
@@ -68,11 +70,24 @@ pub enum View<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Renderer {
     json: bool,
+    /// Columns a human table may use; `None` with `--wide`.
+    width: Option<usize>,
 }
 
 impl Renderer {
     pub fn new(json: bool) -> Self {
-        Renderer { json }
+        Renderer {
+            json,
+            width: width::columns(false),
+        }
+    }
+
+    /// The same printer, without truncation when `wide` (a command's `--wide`).
+    pub fn wide(self, wide: bool) -> Self {
+        Renderer {
+            width: width::columns(wide),
+            ..self
+        }
     }
 
     /// Print a view. Returns an error where the view itself reports a failure (a withheld
@@ -81,7 +96,7 @@ impl Renderer {
         if self.json {
             json::show(&view)
         } else {
-            human::show(&view)
+            human::show(&view, self.width)
         }
     }
 

@@ -28,5 +28,8 @@ mod setup;
 mod setup_clients;
 mod setup_scope;
 mod sharing;
+mod tables;
 mod tamper;
 mod totp;
+mod unlock_prompt;
+mod xdg;

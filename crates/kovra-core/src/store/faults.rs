@@ -6,13 +6,12 @@ use rusqlite::Connection;
 
 use super::tests::{FAST, entry, meta};
 use super::*;
-use crate::audit::AuditEntry;
 
 fn vault() -> (tempfile::TempDir, UnlockedStore) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
     store
-        .create_vault(&VaultName::Global, AuditEntry::default())
+        .create_vault(&VaultName::Global, entry("init"))
         .unwrap();
     (dir, store)
 }

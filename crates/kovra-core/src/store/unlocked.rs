@@ -330,6 +330,13 @@ impl Pending<'_> {
         tx: &Transaction<'_>,
         mut entry: AuditEntry,
     ) -> Result<()> {
+        // Every writer names a catalogued action (`kovra audit --action` accepts only
+        // those); a test in the daemon checks its sources, this catches the rest in tests.
+        debug_assert!(
+            crate::audit::is_action(&entry.action),
+            "audit action `{}` is not in kovra_core::audit::ACTIONS",
+            entry.action
+        );
         let seq = self.audit_seq + 1;
         entry.seq = seq;
         if entry.time == 0 {

@@ -68,6 +68,13 @@ impl Gate<'_> {
         self.store.audit(audit)?;
         let paths = &daemon.paths;
         let mut hidden = vec![paths.home.display().to_string()];
+        // The config and the log, when they live in their XDG places: hidden like the home
+        // that used to hold them.
+        for dir in [&paths.config_dir, &paths.state_dir] {
+            if *dir != paths.home {
+                hidden.push(dir.display().to_string());
+            }
+        }
         if let Some(dir) = paths.socket.parent() {
             hidden.push(dir.display().to_string());
         }

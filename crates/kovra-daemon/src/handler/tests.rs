@@ -3,6 +3,7 @@
 //! does after reading a frame. Each test plants a canary value and asserts it appears
 //! nowhere it must not, so a leak fails the test instead of passing unnoticed.
 
+mod actions;
 mod agents;
 mod decided;
 mod harness;

@@ -83,10 +83,10 @@ fn an_allowlisted_executable_gets_a_high_value_only_with_a_proof_of_presence() {
     let listing = stdout(&p.expect(0, &["allow", "list"]));
     let canonical = tool.canonicalize().unwrap().display().to_string();
     let sha = sha256_hex(&std::fs::read(&tool).unwrap());
+    // The path and when, then its pin on the next line.
     assert!(
-        listing
-            .lines()
-            .any(|l| l.starts_with(&format!("{sha}  {canonical}  added "))),
+        listing.contains(&format!("{canonical}  added "))
+            && listing.contains(&format!("\n  sha256:{sha}")),
         "{listing}"
     );
 

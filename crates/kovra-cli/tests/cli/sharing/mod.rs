@@ -466,6 +466,12 @@ fn share_in(h: &Home, args: &[&str], cwd: Option<&Path>) -> Shared {
         file.display(),
         run.describe()
     );
+    if !args.contains(&"--json") {
+        // It says what leaves: the scope and lifetime first, then each coordinate sent.
+        assert!(run.stderr.contains("kovra: sealing "), "{}", run.describe());
+        assert!(run.stderr.contains("receivable for "), "{}", run.describe());
+        assert!(run.stdout.contains("\n  secret:"), "{}", run.describe());
+    }
     Shared { file, token, run }
 }
 

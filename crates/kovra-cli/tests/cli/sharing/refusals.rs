@@ -113,6 +113,13 @@ fn share_refuses_production_inject_only_empty_bad_recipients_and_no_terminal() {
     assert!(code == "no-terminal", "{}", describe(&o2));
     assert!(!out.exists(), "a package was written without a terminal");
     assert!(tokens_in(&stdout(&o2)).is_empty() && tokens_in(&stderr(&o2)).is_empty());
+    // Nor can a token be asked for: a clear error with a way round, not "os error 6".
+    let not_a_package = a.h.root.join("some.age");
+    std::fs::write(&not_a_package, "text").unwrap();
+    let o3 = a.h.run(&["receive", not_a_package.to_str().unwrap()]);
+    assert_eq!(code_of(&o3), "no-terminal", "{}", describe(&o3));
+    assert!(!stderr(&o3).contains("os error"), "{}", describe(&o3));
+    assert!(stderr(&o3).contains("--token-file"), "{}", describe(&o3));
     assert_no_values(&[&a.h], &a.values(), &[]);
 }
 

@@ -143,12 +143,7 @@ impl Harness {
         ));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).unwrap();
-        let paths = Paths {
-            socket: home.join("daemon.sock"),
-            home: home.clone(),
-            socket_is_default: false,
-            agent_socket: None,
-        };
+        let paths = Paths::under(home.clone(), home.join("daemon.sock"));
         let config = Config::load(&paths.config_file(), None).unwrap();
         Harness {
             daemon: Daemon::with_kdf(paths, config, TEST_KDF),
