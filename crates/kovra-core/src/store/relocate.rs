@@ -125,7 +125,7 @@ mod tests {
         let g = VaultName::Global;
         store.create_vault(&g, entry("init")).unwrap();
         let app = VaultName::Project("app".into());
-        store.create_vault(&app, entry("project")).unwrap();
+        store.create_vault(&app, entry("project-create")).unwrap();
         let mut m = meta("secret:dev/a/key");
         m.provider = Some("github".into());
         m.description = "the key".into();

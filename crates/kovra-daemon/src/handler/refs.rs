@@ -438,6 +438,18 @@ impl Gate<'_> {
                             "add it with `kovra add`, fix the coordinate, or check --env and --project (`kovra doctor` lists every problem)",
                         ));
                     }
+                    // Name the very program, as `allow add` needs it (a sandboxed caller's
+                    // programs are never allowlisted, so no command would help there).
+                    Err(e)
+                        if located.decision
+                            == Decision::Deny(policy::Reason::ExecutableNotAllowlisted)
+                            && foreign.is_none() =>
+                    {
+                        return Err(e.hint(format!(
+                            "a human can allow this program with `kovra allow add {}` (pinned by SHA-256)",
+                            program.canonical.display()
+                        )));
+                    }
                     Err(other) => return Err(other),
                     Ok(()) => {}
                 }

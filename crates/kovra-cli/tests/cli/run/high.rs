@@ -39,7 +39,7 @@ fn a_high_record_never_goes_into_an_executable_that_is_not_allowlisted() {
             &out,
             4,
             "policy-denied",
-            &["secret:dev/api/key", "allowlist"],
+            &["secret:dev/api/key", "allowlist", "`kovra allow add /"],
         );
         // Not even for a human with the passphrase: no prompt, still refused.
         let out = p.pty_answer(&args, &[PASSPHRASE]);
