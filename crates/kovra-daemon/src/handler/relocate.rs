@@ -147,6 +147,10 @@ impl Gate<'_> {
             floor,
             entry,
         )?;
+        // An approval binds a request, which names coordinates, not records: after a move
+        // a coordinate may name a record the human never saw (or a line's fallback may now
+        // find one), so every parked approval, given or pending, is void.
+        self.approvals.clear();
         self.close_request(&to_coord, &to_vault);
         Ok(Reply::Written {
             coordinate: to_coord.to_string(),

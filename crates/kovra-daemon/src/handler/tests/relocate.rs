@@ -156,3 +156,27 @@ fn a_move_into_a_group_opted_in_to_values_needs_a_proof_on_a_profile() {
         .expect_ok();
     h.assert_no_leak();
 }
+
+/// Review: an approval binds a request (a coordinate), not the record there. An agent got
+/// the human to approve pinning one record to a provider, then moved it away and another
+/// record (one the human never saw) onto its coordinate, and used the approval for that
+/// one. A move voids every parked approval.
+#[test]
+fn a_move_voids_the_approvals_given_before_it() {
+    let h = with_app();
+    let (shown, hidden) = ("secret:dev/a/token", "secret:dev/b/internal");
+    h.add(shown, CANARY, "medium", false);
+    h.add(hidden, "other-value-5d1c", "medium", false);
+    let agent = mcp(full_scope());
+    let bind = json!({"op": "bind", "coordinate": shown, "provider": "openai"});
+    let parked = h.send(&agent, bind.clone()).expect_needs_proof();
+    let id = parked.json["approval"].as_str().unwrap().to_string();
+    h.send_proven(&human(), json!({"op": "approve", "id": id}), PASSPHRASE)
+        .expect_ok();
+    h.send(&agent, mv(shown, json!({"to": "secret:dev/a/old"})))
+        .expect_ok();
+    h.send(&agent, mv(hidden, json!({"to": shown}))).expect_ok();
+    h.send(&agent, bind).expect_needs_proof();
+    assert!(h.show(shown)["provider"].is_null(), "{}", h.show(shown));
+    h.assert_no_leak();
+}
