@@ -151,6 +151,13 @@ fn a_move_into_a_group_opted_in_to_values_needs_a_proof_on_a_profile() {
     h.send(&writer, mv(DEV, json!({"to": "secret:dev/test/password"})))
         .expect_needs_proof();
     assert_eq!(h.show(DEV)["vault"], "global");
+    // The human deciding the parked move reads which record moves where.
+    let pending = h.send(&human(), json!({"op": "approval-list"})).expect_ok();
+    assert!(
+        pending.text.contains(DEV) && pending.text.contains("secret:dev/test/password"),
+        "{}",
+        pending.text
+    );
     // Within the opted-in group, or out of it, nothing widens.
     h.send(&writer, mv(DEV, json!({"to": "secret:dev/db/other"})))
         .expect_ok();
