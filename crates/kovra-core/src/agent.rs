@@ -136,19 +136,41 @@ impl AgentProfile {
     /// non-production environments, placeholders only, pinned hosts (or listed domains).
     /// Making a profile that widens needs a proof of presence.
     pub fn widens(&self) -> bool {
-        let narrow_ops = self
+        !self.widening().is_empty()
+    }
+
+    /// What this profile grants beyond the narrow default, in words (empty when nothing):
+    /// what a proof prompt names, so the human knows what the passphrase approves.
+    pub fn widening(&self) -> Vec<String> {
+        let mut wider = Vec::new();
+        let ops: Vec<&str> = self
             .scope
             .operations
             .iter()
-            .all(|o| matches!(o, OperationClass::Metadata | OperationClass::Inject));
-        let non_production = matches!(
+            .filter(|o| !matches!(o, OperationClass::Metadata | OperationClass::Inject))
+            .map(|o| match o {
+                OperationClass::Reveal => "reveal",
+                OperationClass::Write => "write",
+                _ => "other",
+            })
+            .collect();
+        if !ops.is_empty() {
+            wider.push(format!("operations {}", ops.join(", ")));
+        }
+        if !matches!(
             self.scope.environments,
             EnvScope::NonProduction | EnvScope::OnlyNonProduction(_)
-        );
-        !narrow_ops
-            || !non_production
-            || !self.value_injections.is_empty()
-            || self.egress == EgressPolicy::Any
+        ) {
+            wider.push("production environments".into());
+        }
+        if !self.value_injections.is_empty() {
+            let groups: Vec<&str> = self.value_injections.iter().map(String::as_str).collect();
+            wider.push(format!("values of {}", groups.join(", ")));
+        }
+        if self.egress == EgressPolicy::Any {
+            wider.push("egress to any host".into());
+        }
+        wider
     }
 
     /// Check an opt-in entry: `ENV/GROUP` or `secret:ENV/GROUP/NAME`.

@@ -8,9 +8,9 @@ use kovra_core::coord::Coordinate;
 use kovra_core::crypto::KdfParams;
 use kovra_core::model::{Metadata, Operation, Origin, Sensitivity, Surface, VaultName};
 use kovra_core::policy::{
-    Allowed, Decision, Delivery, Obligations, Offered, Presence, Reason, RecordFacts, Request,
-    Scope, authorize, birth_sensitivity, decide, fallback_refused, imported_metadata,
-    line_enforced, parks_for_approval, production_floor,
+    Allowed, Decision, Delivery, NameFacts, Obligations, Offered, Presence, Reason, RecordFacts,
+    Request, Scope, authorize, birth_sensitivity, decide, fallback_refused, imported_metadata,
+    line_enforced, parks_for_approval, production_floor, relocation,
 };
 use kovra_core::store::{LockedStore, StoreError};
 use proptest::prelude::*;
@@ -389,5 +389,34 @@ fn audited(action: &str) -> AuditEntry {
     AuditEntry {
         action: action.into(),
         ..AuditEntry::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// Law: a move loosens nothing without a proof: a new name that changes the provider
+    /// (claim lost, gained or swapped) or newly falls under a profile's value opt-in needs
+    /// one; anything else, or any move with a proof, is allowed.
+    #[test]
+    fn a_move_that_loosens_by_name_needs_a_proof(
+        from_pin in prop::option::of(prop::sample::select(vec!["openai", "github"])),
+        to_pin in prop::option::of(prop::sample::select(vec!["openai", "github"])),
+        from_opt in any::<bool>(),
+        to_opt in any::<bool>(),
+        proven in any::<bool>(),
+    ) {
+        let presence = if proven { Presence::Proven } else { Presence::None };
+        let d = relocation(
+            NameFacts { pinned: from_pin, value_opt_in: from_opt },
+            NameFacts { pinned: to_pin, value_opt_in: to_opt },
+            presence,
+        );
+        let loosens = from_pin != to_pin || (to_opt && !from_opt);
+        if loosens && !proven {
+            prop_assert_eq!(d, Decision::NeedsProof(Reason::MoveLoosensNeedsPresence));
+        } else {
+            prop_assert_eq!(d, Decision::Allow);
+        }
     }
 }

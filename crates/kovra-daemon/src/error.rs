@@ -57,6 +57,12 @@ impl GateError {
         self
     }
 
+    /// The same reply in other words (a proof request naming what it approves).
+    pub fn saying(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// A hint that only some variants of a library error have.
     fn maybe_hint(mut self, hint: Option<&str>) -> Self {
         self.hint = hint.map(str::to_string);

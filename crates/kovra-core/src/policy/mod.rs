@@ -15,8 +15,9 @@ mod rules;
 pub use allowed::{Allowed, Obligations, authorize};
 pub use reason::Reason;
 pub use rules::{
-    DESCRIPTION_MAX_CHARS, Offered, birth_sensitivity, delivery_for, fallback_refused,
-    imported_metadata, line_enforced, parks_for_approval, production_floor, run_allowed,
+    DESCRIPTION_MAX_CHARS, NameFacts, Offered, birth_sensitivity, delivery_for, fallback_refused,
+    imported_metadata, line_enforced, parks_for_approval, production_floor, relocation,
+    run_allowed,
 };
 
 /// Which projects a scope may address.

@@ -41,6 +41,7 @@ pub enum Reason {
     AgentInjectionIsReveal,
     AgentProfileNeedsPresence,
     AgentRunNotContained,
+    MoveLoosensNeedsPresence,
 }
 
 impl Reason {
@@ -81,6 +82,7 @@ impl Reason {
             Reason::AgentInjectionIsReveal => "agent-injection-is-reveal",
             Reason::AgentProfileNeedsPresence => "agent-profile-needs-proof",
             Reason::AgentRunNotContained => "agent-run-not-contained",
+            Reason::MoveLoosensNeedsPresence => "move-needs-proof",
         }
     }
 
@@ -210,6 +212,9 @@ impl Reason {
             }
             Reason::AgentProfileNeedsPresence => {
                 "an agent profile wider than metadata and inject on non-production (or with value opt-ins or open egress) needs a proof of presence"
+            }
+            Reason::MoveLoosensNeedsPresence => {
+                "this move changes the provider the record is pinned to by its name, or puts it in a group the agent profile gets values of: it needs a proof of presence"
             }
             Reason::AgentValueOfPinnedNeedsPresence => {
                 "an agent's run gets a placeholder for a record pinned to a provider; the real value needs a proof of presence"

@@ -3,7 +3,7 @@
 //! enforced, and which request is parked for a human. Pure functions of facts, each with
 //! a law in `tests/policy_laws.rs`, so no surface spells a rule of its own.
 
-use super::{Decision, Delivery, DeliveryChoice};
+use super::{Decision, Delivery, DeliveryChoice, Presence, Reason};
 use crate::coord::Coordinate;
 use crate::model::{Metadata, Origin, Sensitivity};
 use crate::totp::TotpParams;
@@ -24,6 +24,27 @@ pub fn production_floor(sensitivity: Sensitivity, production: bool) -> Sensitivi
 /// one, `receive`): what was asked for (medium when nothing was), at the production floor.
 pub fn birth_sensitivity(requested: Option<Sensitivity>, production: bool) -> Sensitivity {
     production_floor(requested.unwrap_or(Sensitivity::Medium), production)
+}
+
+/// What a record's name decides about it, beside what is stored with it: the provider it
+/// is pinned to (bound, or claimed by its key) and whether the agent profile at hand opted
+/// its coordinate or group in to values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameFacts<'a> {
+    pub pinned: Option<&'a str>,
+    pub value_opt_in: bool,
+}
+
+/// What a move (`mv`, `rename`) needs beyond a delete at `from` and a create at `to`: a new
+/// name that changes the provider (a claim lost, gained or swapped) or newly falls under the
+/// profile's value opt-ins loosens where the value goes, so it needs a proof of presence.
+pub fn relocation(from: NameFacts<'_>, to: NameFacts<'_>, presence: Presence) -> Decision {
+    let loosens = from.pinned != to.pinned || (to.value_opt_in && !from.value_opt_in);
+    if loosens && presence != Presence::Proven {
+        Decision::NeedsProof(Reason::MoveLoosensNeedsPresence)
+    } else {
+        Decision::Allow
+    }
 }
 
 /// Whether a run may start at all. Under an agent profile it starts only inside a boundary:

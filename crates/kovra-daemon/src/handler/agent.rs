@@ -346,7 +346,21 @@ impl Gate<'_> {
                 widens: profile.widens(),
             },
             "agent-create",
-        )?;
+        )
+        .map_err(|e| {
+            // The prompt is what the human reads before proving: name what they approve.
+            let said = format!(
+                "agent-create {}: {}; {}",
+                profile.name,
+                profile.widening().join("; "),
+                e.message().trim_start_matches("agent-create: ")
+            );
+            if e.code() == ErrorCode::NeedsProof {
+                e.saying(said)
+            } else {
+                e
+            }
+        })?;
         let mut all = self.profiles()?;
         let mut profile = profile;
         match all.get(&profile.name) {

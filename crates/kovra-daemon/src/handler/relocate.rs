@@ -8,8 +8,8 @@
 //! the move in one transaction (`kovra_core::store::relocate`).
 
 use kovra_core::coord::Pin;
-use kovra_core::model::{Operation, Sensitivity, VaultName};
-use kovra_core::policy::{Decision, production_floor};
+use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
+use kovra_core::policy::{self, Decision, NameFacts, production_floor};
 use kovra_core::store::{Place, StoreError};
 use kovra_proto::{ErrorCode, Reply};
 
@@ -80,7 +80,8 @@ impl Gate<'_> {
             .hint("name another project (--to-project NAME) or the global vault (--to-global)"));
         }
         // The destination: a new record there, decided before anything about it is said.
-        let target = self.decide_all(&to_vault, &to_coord, None, &[Op::plain(Operation::Create)]);
+        let mut target =
+            self.decide_all(&to_vault, &to_coord, None, &[Op::plain(Operation::Create)]);
         if target.decision == Decision::Unaddressable || !self.info.scope.addresses_vault(&to_vault)
         {
             return Err(GateError::new(
@@ -100,6 +101,35 @@ impl Gate<'_> {
             )
             .hint("pick another coordinate (`kovra rename`), or remove the one there first (`kovra rm`)"));
         }
+        // What the name alone decides (a provider's claim, a profile's value opt-in) is
+        // neither a delete's nor a create's business: policy weighs the change.
+        self.registry()?;
+        let moved = Metadata {
+            coordinate: to_coord.clone(),
+            ..record.meta.clone()
+        };
+        let (from_pin, to_pin) = (
+            self.pinned_provider(&record.meta),
+            self.pinned_provider(&moved),
+        );
+        let opt_in = |c| {
+            self.info
+                .agent
+                .as_ref()
+                .is_some_and(|p| p.injects_value_of(c))
+        };
+        let names = policy::relocation(
+            NameFacts {
+                pinned: from_pin.as_deref(),
+                value_opt_in: opt_in(&coord),
+            },
+            NameFacts {
+                pinned: to_pin.as_deref(),
+                value_opt_in: opt_in(&to_coord),
+            },
+            self.presence,
+        );
+        target.decision = target.decision.and(names);
         self.enforce(action, &coord, &located)?;
         self.enforce(action, &to_coord, &target)?;
         let floor = production_floor(Sensitivity::Low, self.production(to_coord.env()));
@@ -117,6 +147,10 @@ impl Gate<'_> {
             floor,
             entry,
         )?;
+        // An approval binds a request, which names coordinates, not records: after a move
+        // a coordinate may name a record the human never saw (or a line's fallback may now
+        // find one), so every parked approval, given or pending, is void.
+        self.approvals.clear();
         self.close_request(&to_coord, &to_vault);
         Ok(Reply::Written {
             coordinate: to_coord.to_string(),

@@ -118,3 +118,27 @@ fn doctor_follows_the_same_rule() {
     let out = p.run_var(Some("qa"), &["doctor"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 }
+
+/// Review: `env =` is agent-writable, so naming production there must change nothing about
+/// production's rules: the value still goes only to an allowlisted program, with a proof.
+#[test]
+fn an_env_line_naming_production_keeps_production_rules() {
+    let p = Proj::new();
+    let value = canary("env-prod");
+    p.add("secret:prod/app/token", &value, &[]);
+    p.refs("env = prod\nTOKEN=secret:${ENV}/app/token\n");
+    let out = p.run_var(None, &["run", "--", "python3", "-c", PY_SHA_OF, "TOKEN"]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    // Refused for being production (not for want of a record), naming the coordinate.
+    let said = describe(&out);
+    assert!(
+        said.contains("secret:prod/app/token") && said.contains("allowlist"),
+        "{said}"
+    );
+    assert!(
+        !stdout(&out).contains(&sha256_hex(value.as_bytes())),
+        "{}",
+        describe(&out)
+    );
+    assert_not_printed(&p.h, &value, "a production token");
+}

@@ -144,6 +144,31 @@ fn a_wide_profile_needs_a_proof_and_a_narrow_one_does_not() {
     .expect_error(ErrorCode::AgentInvalid);
 }
 
+/// Review: the proof prompt is all a human sees before typing the passphrase (`kovra setup
+/// --inject-values`, or a re-run of setup that replaces a profile): it names the profile and
+/// what widens it, not only the general rule.
+#[test]
+fn the_proof_for_a_wide_profile_names_it_and_what_widens_it() {
+    let h = Harness::unlocked();
+    let a = create(
+        &h,
+        "claude-app",
+        json!({"value_injections": ["dev/api"], "operations": ["metadata", "inject", "write"],
+               "environments": {"kind": "all"}, "egress": {"kind": "any"}}),
+    )
+    .expect_needs_proof();
+    let message = a.json["message"].as_str().unwrap_or_default();
+    for part in [
+        "claude-app",
+        "values of dev/api",
+        "write",
+        "production",
+        "egress to any host",
+    ] {
+        assert!(message.contains(part), "`{part}` missing from {message}");
+    }
+}
+
 #[test]
 fn a_revoked_or_expired_profile_serves_nothing() {
     let h = Harness::unlocked();

@@ -109,3 +109,81 @@ fn a_record_renamed_into_production_is_raised_to_high() {
     );
     h.assert_no_leak();
 }
+
+/// Review: a key a provider claims by name is pinned by that name (an agent's run gets a
+/// placeholder). Renaming it to a key nobody claims dropped the pin, so the agent's next run
+/// got the value itself. A move that changes a record's provider needs a proof.
+#[test]
+fn a_rename_that_drops_a_provider_claim_needs_a_proof() {
+    let h = with_app();
+    let claimed = "secret:dev/openai/openai_api_key";
+    h.add(claimed, CANARY, "medium", false);
+    assert_eq!(h.show(claimed)["provider"], "openai");
+    h.send(
+        &mcp(full_scope()),
+        mv(claimed, json!({"to": "secret:dev/openai/plain_key"})),
+    )
+    .expect_needs_proof();
+    assert_eq!(h.show(claimed)["provider"], "openai");
+    // A human with a proof may.
+    h.send_proven(
+        &human(),
+        mv(claimed, json!({"to": "secret:dev/openai/plain_key"})),
+        PASSPHRASE,
+    )
+    .expect_ok();
+    h.assert_no_leak();
+}
+
+/// Review: a profile opted in to values for one group (`dev/test`) may write; renaming a
+/// record of another group into it made the profile's runs get that record's value.
+#[test]
+fn a_move_into_a_group_opted_in_to_values_needs_a_proof_on_a_profile() {
+    let h = with_app();
+    h.add(DEV, CANARY, "medium", false);
+    let spec = json!({"op": "agent-create", "spec": {
+        "name": "writer", "operations": ["metadata", "inject", "write"],
+        "projects": {"kind": "all"}, "global": true,
+        "environments": {"kind": "non-production"}, "value_injections": ["dev/test"]}});
+    h.send_proven(&human(), spec, PASSPHRASE).expect_ok();
+    let mut writer = mcp(full_scope());
+    writer.agent = Some("writer");
+    h.send(&writer, mv(DEV, json!({"to": "secret:dev/test/password"})))
+        .expect_needs_proof();
+    assert_eq!(h.show(DEV)["vault"], "global");
+    // The human deciding the parked move reads which record moves where.
+    let pending = h.send(&human(), json!({"op": "approval-list"})).expect_ok();
+    assert!(
+        pending.text.contains(DEV) && pending.text.contains("secret:dev/test/password"),
+        "{}",
+        pending.text
+    );
+    // Within the opted-in group, or out of it, nothing widens.
+    h.send(&writer, mv(DEV, json!({"to": "secret:dev/db/other"})))
+        .expect_ok();
+    h.assert_no_leak();
+}
+
+/// Review: an approval binds a request (a coordinate), not the record there. An agent got
+/// the human to approve pinning one record to a provider, then moved it away and another
+/// record (one the human never saw) onto its coordinate, and used the approval for that
+/// one. A move voids every parked approval.
+#[test]
+fn a_move_voids_the_approvals_given_before_it() {
+    let h = with_app();
+    let (shown, hidden) = ("secret:dev/a/token", "secret:dev/b/internal");
+    h.add(shown, CANARY, "medium", false);
+    h.add(hidden, "other-value-5d1c", "medium", false);
+    let agent = mcp(full_scope());
+    let bind = json!({"op": "bind", "coordinate": shown, "provider": "openai"});
+    let parked = h.send(&agent, bind.clone()).expect_needs_proof();
+    let id = parked.json["approval"].as_str().unwrap().to_string();
+    h.send_proven(&human(), json!({"op": "approve", "id": id}), PASSPHRASE)
+        .expect_ok();
+    h.send(&agent, mv(shown, json!({"to": "secret:dev/a/old"})))
+        .expect_ok();
+    h.send(&agent, mv(hidden, json!({"to": shown}))).expect_ok();
+    h.send(&agent, bind).expect_needs_proof();
+    assert!(h.show(shown)["provider"].is_null(), "{}", h.show(shown));
+    h.assert_no_leak();
+}
