@@ -219,3 +219,32 @@ fn the_file_guard_sees_through_backups_links_and_searches_and_fails_closed() {
     // Nothing the guard printed holds the value.
     assert!(!h.transcript_contains(&[b"TOKEN=x".to_vec()]));
 }
+
+/// A link the agent planted in the project (`.env.refs` dangling into the home, a `.claude`
+/// directory pointing elsewhere) is refused before setup writes anything.
+#[test]
+fn setup_never_writes_through_a_link_in_the_project() {
+    let h = Home::init();
+    let dir = h.root.join("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = h.root.join("outside-target");
+    std::os::unix::fs::symlink(&target, dir.join(".env.refs")).unwrap();
+    let out = setup_in(&h, &dir, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_contains(&stderr(&out), "symbolic link", &out);
+    assert!(!target.exists(), "setup wrote through the link");
+    assert!(
+        !dir.join(".mcp.json").exists(),
+        "setup wrote part of its files"
+    );
+    std::fs::remove_file(dir.join(".env.refs")).unwrap();
+    let elsewhere = h.root.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.join(".claude")).unwrap();
+    let out = setup_in(&h, &dir, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        std::fs::read_dir(&elsewhere).unwrap().next().is_none(),
+        "setup wrote through the .claude link"
+    );
+}

@@ -84,6 +84,10 @@ pub fn apply(changes: Vec<Change>, dry_run: bool) -> Result<Vec<PathBuf>, CliErr
             ));
         }
     }
+    // All or nothing: no file is written while another would be refused.
+    for c in changes.iter().filter(|c| c.changes()) {
+        refuse_project_link(&c.path)?;
+    }
     let mut written = Vec::new();
     for c in changes {
         if !c.changes() {
@@ -124,4 +128,30 @@ fn write(path: &Path, text: &str) -> Result<(), CliError> {
             None,
         )
     })
+}
+
+/// The project directory is the agent's to write: a link planted there (`.env.refs` pointing
+/// into the home, say) would have setup write where the agent could not. Files outside the
+/// project (a client's config in the home) may be links, as dotfile managers make them.
+fn refuse_project_link(path: &Path) -> Result<(), CliError> {
+    let Ok(dir) = std::env::current_dir() else {
+        return Ok(());
+    };
+    // The file and every directory between it and the project (`.claude/` too).
+    for at in path
+        .ancestors()
+        .take_while(|a| a.starts_with(&dir) && *a != dir)
+    {
+        if std::fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(CliError::new(
+                ErrorCode::SetupFailed,
+                format!(
+                    "{} is a symbolic link; setup does not write through links in the project",
+                    at.display()
+                ),
+                Some("replace the link with a regular file or directory, then run setup again"),
+            ));
+        }
+    }
+    Ok(())
 }
