@@ -16,12 +16,8 @@ use crate::examples;
     about = "A local secrets vault that lets AI agents use credentials without seeing them"
 )]
 pub struct Cli {
-    /// Print machine-readable JSON on stdout (errors too).
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Project vault to address first (falls back to the global vault).
-    #[arg(long, global = true, env = "KOVRA_PROJECT")]
-    pub project: Option<String>,
+    #[command(flatten)]
+    pub globals: crate::cli_hot::Globals,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -84,11 +80,7 @@ pub enum Command {
     Lock,
     /// Vault and daemon state.
     #[command(after_help = examples::STATUS)]
-    Status {
-        /// Also list the agent profiles: their scope, sockets, sandboxes and last request.
-        #[arg(long)]
-        agents: bool,
-    },
+    Status(crate::cli_hot::StatusArgs),
     /// Add a record; the value comes from a hidden prompt or --stdin, never from arguments.
     #[command(after_help = examples::ADD)]
     Add {
@@ -276,7 +268,7 @@ pub enum Command {
     Demo,
     /// Run a command with the `.env.refs` values in its environment; its output is redacted.
     #[command(after_help = examples::RUN)]
-    Run(RunArgs),
+    Run(crate::cli_hot::RunArgs),
     /// Check a `.env.refs` file against the vault: unresolved, unused, shadowed, fallbacks.
     #[command(after_help = examples::DOCTOR)]
     Doctor {
@@ -416,47 +408,6 @@ pub enum Command {
     /// Hooks for agent tools (used by the files `kovra setup` writes).
     #[command(subcommand, hide = true, after_help = examples::HOOK)]
     Hook(HookCommand),
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// The environment substituted for `${ENV}` in coordinates (default: the `.env.refs`
-    /// `env =` line, then KOVRA_ENV).
-    #[arg(long = "env", value_name = "ENV")]
-    pub env_name: Option<String>,
-    /// The refs file (default: ./.env.refs).
-    #[arg(long, value_name = "FILE")]
-    pub refs: Option<PathBuf>,
-    /// Inject only this variable (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub only: Vec<String>,
-    /// Inject nothing (KOVRA_* variables are still removed).
-    #[arg(long, conflicts_with = "only")]
-    pub no_secrets: bool,
-    /// Keep this variable of yours in a run that gets protected values (repeatable; those
-    /// runs otherwise get only PATH, HOME, USER, LANG, LC_*, TERM, TZ, TMPDIR and the refs).
-    /// Loader and interpreter hooks (LD_*, NODE_OPTIONS, PYTHON*, BASH_ENV, …) are refused.
-    #[arg(long = "keep-env", value_name = "NAME")]
-    pub keep_env: Vec<String>,
-    /// Give the real values of records pinned to a provider, not placeholders (an agent's
-    /// run then needs a proof).
-    #[arg(long, conflicts_with = "placeholders")]
-    pub values: bool,
-    /// Give placeholders for records pinned to a provider: the egress proxy puts the value
-    /// on the wire, only towards the provider's hosts (an agent's run always gets them).
-    #[arg(long)]
-    pub placeholders: bool,
-    /// `pinned-only`: refuse tunnels to hosts no placeholder of the run is pinned to.
-    #[arg(long, value_name = "POLICY", value_parser = ["open", "pinned-only"], default_value = "open")]
-    pub egress: String,
-    /// The command and its arguments, after `--`.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
-    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 
 mod cli;
 mod cli_agent;
+mod cli_hot;
 mod commands;
 mod error;
 mod examples;
@@ -37,16 +38,19 @@ fn main() -> ExitCode {
         );
         return fail(&e, wants_json());
     }
-    // Grouped help, examples and exit codes (from the error catalogue): `help::command`.
-    let command = help::command();
-    let cli = match command
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
-        Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli_hot::parse(&args) {
+        Some(cli) => cli,
+        // Grouped help, examples and exit codes (from the error catalogue): `help::command`.
+        None => match help::command()
+            .try_get_matches_from(&args)
+            .and_then(|m| Cli::from_arg_matches(&m))
+        {
+            Ok(cli) => cli,
+            Err(e) => return usage_error(e),
+        },
     };
-    let as_json = cli.json;
+    let as_json = cli.globals.json;
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => fail(&e, as_json),

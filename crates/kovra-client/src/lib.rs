@@ -10,7 +10,7 @@ pub use session::{CallError, Challenge, KdfRefused, Session, settle};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kovra_proto::frame::{self, FrameError, MAX_REPLY};
@@ -168,19 +168,37 @@ impl Client {
             Err(ClientError::NotRunning(_)) => {}
             other => return other,
         }
-        start_daemon(paths, exe)?;
+        let mut daemon = start_daemon(paths, exe)?;
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut exited = None;
         loop {
             match Self::connect_expecting(paths, exe) {
-                Err(ClientError::NotRunning(_)) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
+                // A daemon that exited (a bad config, an unsafe environment, another one won
+                // the home) will never serve: say why now rather than after the deadline.
+                // One more connect after its exit, for the daemon that won the race.
+                Err(ClientError::NotRunning(_))
+                    if exited.is_none() && Instant::now() < deadline =>
+                {
+                    exited = daemon.try_wait().ok().flatten();
+                    if exited.is_none() {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                 }
                 Err(ClientError::NotRunning(s)) => {
-                    return Err(ClientError::StartFailed(format!(
-                        "no socket appeared at {} (see {})",
-                        s.display(),
-                        paths.log_file().display()
-                    )));
+                    return Err(ClientError::StartFailed(match exited {
+                        Some(status) => format!(
+                            "the daemon it started exited ({status}){} (see {})",
+                            last_log_line(paths)
+                                .map(|l| format!(": {l}"))
+                                .unwrap_or_default(),
+                            paths.log_file().display()
+                        ),
+                        None => format!(
+                            "no socket appeared at {} (see {})",
+                            s.display(),
+                            paths.log_file().display()
+                        ),
+                    }));
                 }
                 other => return other,
             }
@@ -333,11 +351,22 @@ pub fn boot(paths: &Paths, exe: &Path, envelope: &Envelope) -> Result<Response, 
     frame::read(&mut mine, MAX_REPLY).map_err(lost)
 }
 
-fn start_daemon(paths: &Paths, exe: &Path) -> Result<(), ClientError> {
+fn start_daemon(paths: &Paths, exe: &Path) -> Result<Child, ClientError> {
     spawn_daemon(paths, exe, Stdio::null(), false)
 }
 
-fn spawn_daemon(paths: &Paths, exe: &Path, stdin: Stdio, boot: bool) -> Result<(), ClientError> {
+/// The last error the daemon wrote to its log (its stderr, `kovra: error: …`): why it
+/// stopped. The log holds coordinates and reasons, never a value (the daemon's logging rule).
+fn last_log_line(paths: &Paths) -> Option<String> {
+    let text = std::fs::read(paths.log_file()).ok()?;
+    let tail = &text[text.len().saturating_sub(4096)..];
+    String::from_utf8_lossy(tail).lines().rev().find_map(|l| {
+        l.split_once("error: ")
+            .map(|(_, why)| why.trim().to_string())
+    })
+}
+
+fn spawn_daemon(paths: &Paths, exe: &Path, stdin: Stdio, boot: bool) -> Result<Child, ClientError> {
     kovra_core::store::ensure_private_dir(&paths.home)
         .map_err(|e| ClientError::StartFailed(e.to_string()))?;
     kovra_core::store::ensure_private_dir(&paths.state_dir)
@@ -368,8 +397,7 @@ fn spawn_daemon(paths: &Paths, exe: &Path, stdin: Stdio, boot: bool) -> Result<(
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .map_err(|e| ClientError::StartFailed(format!("{}: {e}", exe.display())))?;
-    Ok(())
+        .map_err(|e| ClientError::StartFailed(format!("{}: {e}", exe.display())))
 }
 
 /// Make this process non-dumpable and core-less before it reads anything typed or prints a

@@ -32,8 +32,8 @@ use crate::session::Session;
 /// Run the parsed command line. Success carries the exit code: 0, or the code `run` mirrors
 /// from its child and the file-guard hook gives its verdict with.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
-    let out = Renderer::new(cli.json);
-    let project = cli.project;
+    let out = Renderer::new(cli.globals.json);
+    let project = cli.globals.project;
     match cli.command {
         Command::Run(args) => {
             let mut s = Session::new(project)?;

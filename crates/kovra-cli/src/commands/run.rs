@@ -11,7 +11,7 @@ use kovra_proto::{DeliveryChoice, EgressChoice, Reply, Request, Response, RunReq
 use nix::sys::termios::{self, SetArg, Termios};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 
-use crate::cli::RunArgs;
+use crate::cli_hot::RunArgs;
 use crate::error::CliError;
 use crate::session::Session;
 

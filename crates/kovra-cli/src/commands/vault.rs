@@ -6,6 +6,7 @@ use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Request};
 
 use crate::cli::{self, Command};
+use crate::cli_hot;
 use crate::error::CliError;
 use crate::input;
 use crate::render::{Renderer, View};
@@ -57,7 +58,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 message: "no daemon is running; the vault is locked".into(),
             }),
         },
-        Command::Status { agents } => {
+        Command::Status(cli_hot::StatusArgs { agents }) => {
             match s.call_if_running(Request::Status)? {
                 Some(r) => out.reply(&r)?,
                 None => out.show(View::Offline {

@@ -691,3 +691,21 @@ fn one_daemon_per_home() {
         socket_files(&h).is_empty()
     });
 }
+
+/// A daemon that cannot start (here: an invalid config file) is reported with its reason as
+/// soon as it exits, not after the client's ten-second wait for its socket.
+#[test]
+fn an_autostarted_daemon_that_exits_is_reported_with_its_reason() {
+    let h = Home::init();
+    stop_and_wait(&h);
+    std::fs::write(h.home.join("config.toml"), "proof_kinds = [\"anything\"]\n").unwrap();
+    let out = h.run(&["list"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the daemon it started exited"),
+        "{}",
+        describe(&out)
+    );
+    assert!(err.contains("proof_kinds"), "{}", describe(&out));
+}

@@ -1,0 +1,205 @@
+//! The arguments of the commands scripts and agents call in loops (`run`, `status`), and a
+//! parser for them alone. Building the whole command tree (every command, its help and
+//! examples, `help::command`'s rearranging) costs more than the rest of a `kovra run -- true`
+//! in the client: [`parse`] tries these commands first and gives way to the full parser for
+//! anything else, including every error and help request, so what is printed never differs.
+
+use std::path::PathBuf;
+
+use clap::{Args, FromArgMatches, Parser, Subcommand};
+
+use crate::cli::{Cli, Command};
+
+/// The flags every command takes (also parsed by the fast path, `crate::hot`).
+#[derive(Debug, Args)]
+pub struct Globals {
+    /// Print machine-readable JSON on stdout (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Project vault to address first (falls back to the global vault).
+    #[arg(long, global = true, env = "KOVRA_PROJECT")]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Also list the agent profiles: their scope, sockets, sandboxes and last request.
+    #[arg(long)]
+    pub agents: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The environment substituted for `${ENV}` in coordinates (default: the `.env.refs`
+    /// `env =` line, then KOVRA_ENV).
+    #[arg(long = "env", value_name = "ENV")]
+    pub env_name: Option<String>,
+    /// The refs file (default: ./.env.refs).
+    #[arg(long, value_name = "FILE")]
+    pub refs: Option<PathBuf>,
+    /// Inject only this variable (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Inject nothing (KOVRA_* variables are still removed).
+    #[arg(long, conflicts_with = "only")]
+    pub no_secrets: bool,
+    /// Keep this variable of yours in a run that gets protected values (repeatable; those
+    /// runs otherwise get only PATH, HOME, USER, LANG, LC_*, TERM, TZ, TMPDIR and the refs).
+    /// Loader and interpreter hooks (LD_*, NODE_OPTIONS, PYTHON*, BASH_ENV, …) are refused.
+    #[arg(long = "keep-env", value_name = "NAME")]
+    pub keep_env: Vec<String>,
+    /// Give the real values of records pinned to a provider, not placeholders (an agent's
+    /// run then needs a proof).
+    #[arg(long, conflicts_with = "placeholders")]
+    pub values: bool,
+    /// Give placeholders for records pinned to a provider: the egress proxy puts the value
+    /// on the wire, only towards the provider's hosts (an agent's run always gets them).
+    #[arg(long)]
+    pub placeholders: bool,
+    /// `pinned-only`: refuse tunnels to hosts no placeholder of the run is pinned to.
+    #[arg(long, value_name = "POLICY", value_parser = ["open", "pinned-only"], default_value = "open")]
+    pub egress: String,
+    /// The command and its arguments, after `--`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// The hot commands with the global flags, parsed exactly as in [`Cli`] (same structs).
+#[derive(Debug, Parser)]
+#[command(name = "kovra")]
+struct HotCli {
+    #[command(flatten)]
+    globals: Globals,
+    #[command(subcommand)]
+    command: HotCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum HotCommand {
+    Run(RunArgs),
+    Status(StatusArgs),
+}
+
+/// The command line when it is one of the hot commands and parses cleanly; `None` for
+/// anything else (another command, `--help`, `--version`, a usage error), which the full
+/// parser then handles and reports.
+pub fn parse(args: &[std::ffi::OsString]) -> Option<Cli> {
+    let mut rest = args.iter().skip(1);
+    let first = loop {
+        let arg = rest.next()?;
+        if arg == "--project" {
+            rest.next()?;
+        } else if arg != "--json" && !arg.to_string_lossy().starts_with("--project=") {
+            break arg;
+        }
+    };
+    if first != "run" && first != "status" {
+        return None;
+    }
+    let matches = HotCli::command_for_hot().try_get_matches_from(args).ok()?;
+    let hot = HotCli::from_arg_matches(&matches).ok()?;
+    let command = match hot.command {
+        HotCommand::Run(args) => Command::Run(args),
+        HotCommand::Status(args) => Command::Status(args),
+    };
+    Some(Cli {
+        globals: hot.globals,
+        command,
+    })
+}
+
+impl HotCli {
+    fn command_for_hot() -> clap::Command {
+        <HotCli as clap::CommandFactory>::command()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn full(line: &[&str]) -> Result<Cli, clap::Error> {
+        crate::help::command()
+            .try_get_matches_from(line)
+            .and_then(|m| Cli::from_arg_matches(&m))
+    }
+
+    fn os(line: &[&str]) -> Vec<std::ffi::OsString> {
+        line.iter().map(Into::into).collect()
+    }
+
+    /// Whatever the fast path accepts, the full parser reads identically; whatever it does
+    /// not, it leaves to the full parser.
+    #[test]
+    fn the_fast_path_parses_exactly_as_the_full_parser() {
+        let hot: &[&[&str]] = &[
+            &["kovra", "run", "--", "true"],
+            &["kovra", "run", "true"],
+            &[
+                "kovra", "--json", "run", "--env", "dev", "--", "sh", "-c", "x",
+            ],
+            &[
+                "kovra",
+                "--project",
+                "p",
+                "run",
+                "--refs",
+                "f",
+                "--",
+                "true",
+            ],
+            &["kovra", "--project=p", "status", "--agents"],
+            &["kovra", "--project", "run", "status"],
+            &["kovra", "status", "--json"],
+            &[
+                "kovra",
+                "run",
+                "--only",
+                "A",
+                "--only",
+                "B",
+                "--keep-env",
+                "K",
+                "--",
+                "a",
+                "--json",
+            ],
+            &[
+                "kovra",
+                "run",
+                "--placeholders",
+                "--egress",
+                "pinned-only",
+                "--",
+                "curl",
+            ],
+            &["kovra", "run", "--no-secrets", "--", "true"],
+        ];
+        for line in hot {
+            let fast = parse(&os(line)).unwrap_or_else(|| panic!("{line:?} not fast"));
+            let full = full(line).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{line:?}");
+        }
+        let not_hot: &[&[&str]] = &[
+            &["kovra"],
+            &["kovra", "--version"],
+            &["kovra", "--help"],
+            &["kovra", "run", "--help"],
+            &["kovra", "run"],
+            &["kovra", "run", "--egress", "nowhere", "--", "true"],
+            &["kovra", "run", "--only", "A", "--no-secrets", "--", "true"],
+            &["kovra", "status", "extra"],
+            &["kovra", "list"],
+            &["kovra", "help", "run"],
+        ];
+        for line in not_hot {
+            assert!(parse(&os(line)).is_none(), "{line:?} took the fast path");
+        }
+    }
+}
