@@ -1,0 +1,93 @@
+"""Time short commands side by side, interleaved, by wall clock and by CPU (bench/run.sh).
+
+    python3 bench/hotpath.py ROUNDS LABEL=PID... -- NAME=COMMAND...
+
+Every round runs each command once (no shell; stdin, stdout and stderr on /dev/null; leading
+`NAME=value` words set that command's environment, as in a shell, without an `env` exec), starting
+one further along the list each time, so that drift in the machine's load hits all alike.
+Wall time is `perf_counter_ns` around the spawn and wait. CPU time of a command is what the
+process and its waited-for children used (`RUSAGE_CHILDREN`) plus, for a `kovra` command,
+what its daemon used meanwhile (utime + stime + cutime + cstime in /proc/PID/stat: the daemon's
+threads and the child it started and reaped), since the work of `kovra run` is split between
+the client and the daemon. LABEL=PID names the daemon whose CPU a command named LABEL... is
+charged with. Prints one JSON object: per command the min, p50 and mean wall time and the
+mean CPU time, in milliseconds.
+"""
+
+import json
+import os
+import resource
+import shlex
+import subprocess
+import sys
+import time
+
+TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def daemon_cpu_ms(pid):
+    """The daemon's CPU so far, its reaped children included (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command name: state is field 3; utime..cstime are fields 14..17.
+    return sum(int(x) for x in fields[11:15]) * TICK_MS
+
+
+def children_cpu_ms():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1000.0
+
+
+def split_env(cmd):
+    """`A=1 B=2 prog args` -> (["prog", "args"], this environment with A and B set)."""
+    words = shlex.split(cmd)
+    env = dict(os.environ)
+    while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
+        k, v = words.pop(0).split("=", 1)
+        env[k] = v
+    return words, env
+
+
+def main():
+    rounds = int(sys.argv[1])
+    split = sys.argv.index("--")
+    daemons = dict(a.split("=", 1) for a in sys.argv[2:split])
+    commands = [a.split("=", 1) for a in sys.argv[split + 1 :]]
+    walls = {name: [] for name, _ in commands}
+    cpu = {name: 0.0 for name, _ in commands}
+    devnull = subprocess.DEVNULL
+    prepared = {name: split_env(cmd) for name, cmd in commands}
+    for name, cmd in commands:  # warm caches and the daemon
+        argv, env = prepared[name]
+        for _ in range(10):
+            subprocess.run(argv, env=env, stdin=devnull, stdout=devnull, stderr=devnull)
+    for r in range(rounds):
+        for i in range(len(commands)):
+            name, cmd = commands[(r + i) % len(commands)]
+            argv, env = prepared[name]
+            pid = next((p for label, p in daemons.items() if name.startswith(label)), None)
+            d0 = daemon_cpu_ms(pid) if pid else 0.0
+            c0 = children_cpu_ms()
+            t0 = time.perf_counter_ns()
+            done = subprocess.run(argv, env=env, stdin=devnull, stdout=devnull, stderr=devnull)
+            walls[name].append((time.perf_counter_ns() - t0) / 1e6)
+            cpu[name] += children_cpu_ms() - c0 + ((daemon_cpu_ms(pid) - d0) if pid else 0.0)
+            if done.returncode != 0:
+                sys.exit(f"{name}: `{cmd}` exited {done.returncode}")
+    out = {}
+    for name, _ in commands:
+        w = sorted(walls[name])
+        out[name] = {
+            "min_ms": round(w[0], 3),
+            "p50_ms": round(w[len(w) // 2], 3),
+            "mean_ms": round(sum(w) / len(w), 3),
+            "cpu_ms": round(cpu[name] / rounds, 3),
+        }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
