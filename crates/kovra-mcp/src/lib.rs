@@ -9,7 +9,6 @@
 //!
 //! [`Scope`]: kovra_proto::Scope
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kovra_proto::ProjectScope;
@@ -20,6 +19,7 @@ mod args;
 mod broker;
 mod hints;
 mod outcome;
+mod page;
 mod results;
 mod run;
 mod scope;
@@ -59,9 +59,7 @@ pub fn serve(agent: Option<String>) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let served = runtime.block_on(async move {
-        let server = KovraMcp {
-            session: Arc::new(session),
-        };
+        let server = KovraMcp::new(session);
         let running = server
             .serve(rmcp::transport::stdio())
             .await
