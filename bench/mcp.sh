@@ -3,8 +3,9 @@
 # the official Python MCP SDK (`pip install mcp`), next to the same calls as raw JSON-RPC
 # over the server's stdio (no SDK: no result models, no output-schema validation), in one
 # interleaved run. The raw round trip is the server's time as a client sees it at best: the
-# anchor. Prints a markdown table on stdout (p50, p90 and mean per call, and the bytes of each
-# answer).
+# anchor. Each server also reports its own time per call (`KOVRA_MCP_TIMING`: request to
+# result, the daemon's answer included), a build without that knob shows n/a. Prints a
+# markdown table on stdout (p50, p90 and mean per call, in-server p50, bytes of each answer).
 #
 #   bash bench/mcp.sh
 #   KOVRA_BENCH_MCP_BASELINE=/path/to/old/kovra bash bench/mcp.sh   # an older build beside it
@@ -80,13 +81,20 @@ builds = dict(zip(rest[::2], rest[1::2]))
 def env(b):
     # The global vault (where populate writes) and every environment: all records listed.
     return dict(os.environ, KOVRA_HOME=f"{work}/home-{b}", XDG_RUNTIME_DIR=f"{work}/run-{b}",
-                KOVRA_MCP_PROJECTS="global", KOVRA_MCP_ENVIRONMENTS="*", KOVRA_NO_AUTOSTART="1")
+                KOVRA_MCP_PROJECTS="global", KOVRA_MCP_ENVIRONMENTS="*", KOVRA_NO_AUTOSTART="1",
+                KOVRA_MCP_TIMING="1")
+
+def in_server(path):
+    """The server's own time per call (`KOVRA_MCP_TIMING`), warm-up calls left out."""
+    with open(path) as f:
+        us = [int(l.split()[-2]) for l in f if l.startswith("kovra mcp: timing: ")]
+    return us[warmup:]
 
 class Raw:
     """JSON-RPC over the server's stdio, one line each way: no SDK in between."""
-    def __init__(self, exe, e):
+    def __init__(self, exe, e, errlog):
         self.p = subprocess.Popen([exe, "mcp"], env=e, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                  stdout=subprocess.PIPE, stderr=errlog)
         self.id = 0
         self.rpc("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                                 "clientInfo": {"name": "kovra-bench", "version": "0"}})
@@ -124,17 +132,25 @@ def check(result, tool, want):
 
 async def main():
     async with contextlib.AsyncExitStack() as stack:
-        cases = []
-        for b, exe in builds.items():
+        cases, logs = [], []
+        # One SDK session and one raw client per build and call, each with its own server,
+        # so that each server's timing lines belong to one row.
+        async def sdk_session(b, exe):
+            logs.append(f"{work}/server-{len(logs)}.err")
             r, w = await stack.enter_async_context(
                 stdio_client(StdioServerParameters(command=exe, args=["mcp"], env=env(b)),
-                             errlog=open(os.devnull, "w")))
+                             errlog=open(logs[-1], "w")))
             s = await stack.enter_async_context(ClientSession(r, w))
             await s.initialize()
-            tools = {t.name: t for t in (await s.list_tools()).tools}
-            raw = Raw(exe, env(b))
+            return s, {t.name: t for t in (await s.list_tools()).tools}
+        def raw_client(b, exe):
+            logs.append(f"{work}/server-{len(logs)}.err")
+            raw = Raw(exe, env(b), open(logs[-1], "w"))
             stack.callback(raw.close)
             raw.rpc("tools/list", {})
+            return raw
+        for b, exe in builds.items():
+            _, tools = await sdk_session(b, exe)
             # A build whose `list` takes `limit` pages; `limit` 1000 asks for the whole vault.
             paged = "limit" in tools["list"].input_schema.get("properties", {})
             calls = [("status", {}, None),
@@ -142,6 +158,8 @@ async def main():
             if paged:
                 calls.append(("list", {}, None))  # the first page, at the server's page size
             for tool, args, want in calls:
+                s, _ = await sdk_session(b, exe)
+                raw = raw_client(b, exe)
                 label = f"{b}: `{tool} {json.dumps(args, separators=(',', ':'))}`"
                 def sdk_call(s=s, tool=tool, args=args, want=want):
                     async def go():
@@ -157,10 +175,10 @@ async def main():
                         check(result, tool, want)
                         return t, size
                     return go()
-                cases.append((f"{label} through the SDK", sdk_call))
-                cases.append((f"{label} raw JSON-RPC (anchor)", raw_call))
+                cases.append((f"{label} through the SDK", sdk_call, logs[-2]))
+                cases.append((f"{label} raw JSON-RPC (anchor)", raw_call, logs[-1]))
         for _ in range(warmup):
-            for _, call in cases:
+            for _, call, _ in cases:
                 await call()
         times = [[] for _ in cases]
         sizes = [None] * len(cases)
@@ -173,9 +191,12 @@ async def main():
     def q(xs, p):
         xs = sorted(xs)
         return xs[min(len(xs) - 1, int(p * len(xs)))]
-    print("| call | p50 ms | p90 ms | mean ms | answer bytes |\n|---|---|---|---|---|")
-    for (name, _), t, size in zip(cases, times, sizes):
-        print(f"| {name} | {q(t, .5):.3f} | {q(t, .9):.3f} | {statistics.fmean(t):.3f} | {size or ''} |")
+        # The servers' stderr is complete once they have exited (leaving the stack).
+    print("| call | p50 ms | p90 ms | mean ms | in the server: p50 ms | answer bytes |\n|---|---|---|---|---|---|")
+    for (name, _, log), t, size in zip(cases, times, sizes):
+        us = in_server(log)
+        own = f"{q(us, .5) / 1000:.3f}" if us else "n/a"
+        print(f"| {name} | {q(t, .5):.3f} | {q(t, .9):.3f} | {statistics.fmean(t):.3f} | {own} | {size or ''} |")
 
 asyncio.run(main())
 PY

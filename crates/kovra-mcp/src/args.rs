@@ -44,7 +44,7 @@ pub struct ListArgs {
     /// the first page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// At most this many records in the page (default 100, at most 1000).
+    /// At most this many records in the page (default 50, at most 1000).
     #[serde(default)]
     pub limit: Option<u32>,
 }

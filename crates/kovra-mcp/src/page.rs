@@ -20,7 +20,7 @@ use crate::outcome::{Failure, invalid};
 use crate::results::{ListOut, RecordOut};
 
 /// Records in a page when the agent does not ask for fewer.
-pub(crate) const DEFAULT_LIMIT: usize = 100;
+pub(crate) const DEFAULT_LIMIT: usize = 50;
 /// The most records one page holds, whatever `limit` asks.
 pub(crate) const MAX_LIMIT: usize = 1000;
 /// Longest cursor accepted (bytes): a vault label and a coordinate, encoded.

@@ -29,9 +29,10 @@ pub(crate) struct Session {
     idle: Mutex<Vec<kovra_client::Session>>,
 }
 
-/// Idle connections kept at most: concurrent calls beyond this open their own and close
-/// them after (the daemon allows one process 64 connections).
-const MAX_IDLE: usize = 4;
+/// Idle connections kept at most. Calls mostly come one at a time, so one is used again and
+/// again; concurrent calls beyond this open their own and close them after. Each kept one
+/// holds a daemon thread and one of its connection slots (`kovra-daemon/src/slots.rs`).
+const MAX_IDLE: usize = 2;
 
 impl Session {
     pub(crate) fn from_env() -> anyhow::Result<Self> {

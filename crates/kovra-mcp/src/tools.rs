@@ -36,6 +36,9 @@ pub struct KovraMcp {
     /// The tools, built once: listing and every call read it (building it anew each time
     /// costs every tool's definition).
     router: Arc<ToolRouter<KovraMcp>>,
+    /// `KOVRA_MCP_TIMING` set: each call's time in this server (from the request to its
+    /// result, the daemon's answer included) goes to stderr, with the tool's name only.
+    timing: bool,
 }
 
 impl KovraMcp {
@@ -43,6 +46,7 @@ impl KovraMcp {
         KovraMcp {
             session: Arc::new(session),
             router: Arc::new(Self::tool_router()),
+            timing: std::env::var_os("KOVRA_MCP_TIMING").is_some_and(|v| !v.is_empty()),
         }
     }
 
@@ -108,7 +112,7 @@ impl KovraMcp {
     /// vault then coordinate, in pages: the records are in the structured result
     /// (`records`), the text is a one-line summary. When more records follow, the result's
     /// `next_cursor` is set: call list again with `cursor` set to it (and the same `env`) for
-    /// the next page. `limit` asks for at most that many records per page (default 100, at
+    /// the next page. `limit` asks for at most that many records per page (default 50, at
     /// most 1000); a page may hold fewer.
     #[tool(
         annotations(read_only_hint = true, open_world_hint = false),
@@ -379,8 +383,29 @@ impl ServerHandler for KovraMcp {
         })
     }
 
-    /// A call to a tool the scope does not list is refused here, with what it needs.
     async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let started = self
+            .timing
+            .then(|| (std::time::Instant::now(), request.name.clone()));
+        let response = self.routed(request, context).await;
+        if let Some((at, tool)) = started {
+            eprintln!("kovra mcp: timing: {tool} {} us", at.elapsed().as_micros());
+        }
+        response
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.router.get(name).cloned()
+    }
+}
+
+impl KovraMcp {
+    /// A call to a tool the scope does not list is refused here, with what it needs.
+    async fn routed(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -395,9 +420,5 @@ impl ServerHandler for KovraMcp {
         self.router
             .call(ToolCallContext::new(self, request, context))
             .await
-    }
-
-    fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.router.get(name).cloned()
     }
 }
