@@ -161,9 +161,12 @@ pub(crate) fn summary(out: &ListOut, env: Option<&str>) -> String {
     }
     match &out.next_cursor {
         Some(cursor) => {
-            let env = env.map_or(String::new(), |e| format!(", \"env\": \"{e}\""));
+            // JSON-quoted: an `env` holding a quote still reads as the arguments to pass.
+            let quoted = |v: &str| serde_json::Value::from(v).to_string();
+            let env = env.map_or(String::new(), |e| format!(", \"env\": {}", quoted(e)));
             text.push_str(&format!(
-                "; next page: call list with {{\"cursor\": \"{cursor}\"{env}}}"
+                "; next page: call list with {{\"cursor\": {}{env}}}",
+                quoted(cursor)
             ));
         }
         None => text.push_str("; no more pages"),
@@ -321,6 +324,13 @@ mod tests {
             !text.contains("secret:dev/g/k0001"),
             "records repeated in the text: {text}"
         );
+        let odd = PageRequest::new(Some("a\"b".into()), None, Some(1))
+            .unwrap()
+            .page(listing(2));
+        let text = summary(&odd, Some("a\"b"));
+        let args = text.split("call list with ").nth(1).unwrap();
+        let args: serde_json::Value = serde_json::from_str(args).unwrap();
+        assert_eq!(args["env"], "a\"b", "{text}");
         let all = PageRequest::new(None, None, None).unwrap().page(listing(1));
         assert_eq!(
             summary(&all, None),
