@@ -25,7 +25,7 @@ pub(crate) struct Session {
     /// The scope the daemon last said this session's requests are decided under, when they
     /// go through an agent profile's socket (the profile narrows `scope`).
     decided: Mutex<Option<Scope>>,
-    /// Connections kept between calls (see [`Session::call`]).
+    /// Connections kept between calls (see [`Session::exchange`]).
     idle: Mutex<Vec<kovra_client::Session>>,
 }
 

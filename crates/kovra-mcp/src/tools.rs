@@ -388,8 +388,8 @@ impl ServerHandler for KovraMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let started = self
-            .timing
+        // Only a tool this server has is named: the name is the client's input.
+        let started = (self.timing && self.router.has_route(&request.name))
             .then(|| (std::time::Instant::now(), request.name.clone()));
         let response = self.routed(request, context).await;
         if let Some((at, tool)) = started {
