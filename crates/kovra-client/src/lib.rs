@@ -283,6 +283,25 @@ impl Client {
         Ok(())
     }
 
+    /// Whether this idle connection can no longer carry a request: the daemon hung up (it
+    /// stopped, or handed over), or bytes wait that no request asked for (a reply that came
+    /// after its timeout). One non-blocking peek; nothing is consumed. A caller that keeps a
+    /// connection between requests asks this before reusing it.
+    pub fn is_stale(&self) -> bool {
+        use nix::sys::socket::{MsgFlags, recv};
+        use std::os::fd::AsRawFd;
+        let mut byte = [0u8; 1];
+        match recv(
+            self.stream.as_raw_fd(),
+            &mut byte,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Err(nix::errno::Errno::EAGAIN) => false,
+            // Closed (0), unread bytes (1), or an error: never send on it.
+            _ => true,
+        }
+    }
+
     /// A second handle for sending on the same connection (signals during a run).
     pub fn sender(&self) -> Result<Sender, ClientError> {
         let stream = self

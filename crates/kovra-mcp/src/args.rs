@@ -40,6 +40,13 @@ pub struct ListArgs {
     /// Only records in this environment (e.g. `dev`).
     #[serde(default)]
     pub env: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged (with the same `env`); omit it for
+    /// the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// At most this many records in the page (default 50, at most 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

@@ -9,7 +9,6 @@
 //!
 //! [`Scope`]: kovra_proto::Scope
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kovra_proto::ProjectScope;
@@ -20,6 +19,7 @@ mod args;
 mod broker;
 mod hints;
 mod outcome;
+mod page;
 mod results;
 mod run;
 mod scope;
@@ -59,11 +59,14 @@ pub fn serve(agent: Option<String>) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let served = runtime.block_on(async move {
-        let server = KovraMcp {
-            session: Arc::new(session),
-        };
+        let server = KovraMcp::new(session);
+        // The pipes an MCP client starts us with, read and written on the runtime's reactor
+        // (rmcp reopens them with their own O_NONBLOCK file descriptions, so the process's
+        // own stdin/stdout and a run's child keep theirs); anything else (a terminal, a
+        // file) goes through tokio's blocking stdio, as before. Saves two thread hand-offs
+        // per message.
         let running = server
-            .serve(rmcp::transport::stdio())
+            .serve(rmcp::transport::stdio_pipes())
             .await
             .map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
         running.waiting().await?;

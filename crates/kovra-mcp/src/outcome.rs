@@ -52,6 +52,23 @@ pub(crate) fn structured<T: Serialize>(value: &T) -> CallToolResult {
     }
 }
 
+/// A result carrying `value` as structured content once, with `summary` as its text: for
+/// results too large to repeat as text (the summary says where the data is).
+pub(crate) fn structured_with_summary<T: Serialize>(value: &T, summary: String) -> CallToolResult {
+    match serde_json::to_value(value) {
+        Ok(v) => {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(summary)]);
+            result.structured_content = Some(v);
+            result
+        }
+        Err(e) => Failure::new(
+            ErrorCode::Internal,
+            format!("cannot encode the result: {e}"),
+        )
+        .result(),
+    }
+}
+
 /// A plain text result.
 pub(crate) fn text(message: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(message.into())])

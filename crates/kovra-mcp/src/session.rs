@@ -4,6 +4,7 @@
 
 use kovra_proto::ErrorCode;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use kovra_client::{CallError, ClientError, settle};
 use kovra_proto::paths::Paths;
@@ -23,8 +24,15 @@ pub(crate) struct Session {
     exe: Option<PathBuf>,
     /// The scope the daemon last said this session's requests are decided under, when they
     /// go through an agent profile's socket (the profile narrows `scope`).
-    decided: std::sync::Mutex<Option<Scope>>,
+    decided: Mutex<Option<Scope>>,
+    /// Connections kept between calls (see [`Session::exchange`]).
+    idle: Mutex<Vec<kovra_client::Session>>,
 }
+
+/// Idle connections kept at most. Calls mostly come one at a time, so one is used again and
+/// again; concurrent calls beyond this open their own and close them after. Each kept one
+/// holds a daemon thread and one of its connection slots (`kovra-daemon/src/slots.rs`).
+const MAX_IDLE: usize = 2;
 
 impl Session {
     pub(crate) fn from_env() -> anyhow::Result<Self> {
@@ -47,7 +55,8 @@ impl Session {
             scope: config.scope,
             project: config.project,
             exe,
-            decided: std::sync::Mutex::new(None),
+            decided: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -77,6 +86,15 @@ impl Session {
             .with_autostart(self.exe.clone())
     }
 
+    /// The scope this session's calls are decided under, when it is known without asking
+    /// the daemon: always for the human's socket; for a profile's, once the daemon said it.
+    pub(crate) fn known_scope(&self) -> Option<Scope> {
+        if self.paths.agent_socket.is_none() {
+            return Some(self.scope.clone());
+        }
+        self.decided.lock().ok().and_then(|d| d.clone())
+    }
+
     /// The scope this session's calls are decided under, for listing tools: the
     /// environment's, narrowed by the agent profile when the session talks to a profile's
     /// socket (`kovra mcp --agent NAME`, or inside a sandbox). The profile's part is asked
@@ -91,7 +109,7 @@ impl Session {
         if let Some(scope) = known.as_ref().filter(|_| !refresh) {
             return scope.clone();
         }
-        match self.client_session().call(Request::Status) {
+        match self.exchange(Request::Status) {
             Ok(Reply::Status(status)) => {
                 let scope = status
                     .scope
@@ -105,13 +123,75 @@ impl Session {
         }
     }
 
-    /// One request, one reply, on a fresh connection (blocking); `tool` names the tool to
-    /// call again after an approval.
+    /// One request, one reply (blocking); `tool` names the tool to call again after an
+    /// approval.
     pub(crate) fn call(&self, request: Request, tool: &str) -> Result<Reply, Failure> {
-        self.client_session()
-            .call(request)
-            .map_err(|e| failure(e, tool))
+        self.exchange(request).map_err(|e| failure(e, tool))
     }
+
+    /// One request and its reply on a kept connection when one is idle, else on a new one.
+    ///
+    /// A new connection costs a connect and the peer check on this side, and a thread and
+    /// `/proc` reads on the daemon's; an MCP session makes many small calls, so connections
+    /// are kept. The peer was checked when the connection was made, and a unix socket's
+    /// peer never changes; the daemon decides every request on it afresh (an agent
+    /// profile's revocation included). A connection the daemon hung up on (it stopped or
+    /// handed over) is noticed before use and dropped. If a kept connection breaks during a
+    /// read-only request anyway, that request is sent once more on a new connection; any
+    /// other request reports the break, since the daemon may have acted on it.
+    fn exchange(&self, request: Request) -> Result<Reply, CallError> {
+        let (mut conn, reused) = match self.take_idle() {
+            Some(conn) => (conn, true),
+            None => (self.client_session(), false),
+        };
+        let again = (reused && read_only(&request)).then(|| request.clone());
+        let mut result = conn.call(request);
+        if let (Err(CallError::Client(ClientError::Frame(_))), Some(request)) = (&result, again) {
+            conn = self.client_session();
+            result = conn.call(request);
+        }
+        // An answer (a reply, a refusal, a challenge) leaves the connection ready for the
+        // next request; a client error (a timeout, a broken frame) leaves it in no known
+        // state.
+        if !matches!(result, Err(CallError::Client(_))) {
+            self.keep(conn);
+        }
+        result
+    }
+
+    /// An idle connection the daemon has not hung up on, if any.
+    fn take_idle(&self) -> Option<kovra_client::Session> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(mut conn) = idle.pop() {
+            if conn.connection().is_some_and(|c| !c.is_stale()) {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn keep(&self, mut conn: kovra_client::Session) {
+        if conn.connection().is_none() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+/// Requests that change nothing, which may be sent again when a kept connection broke.
+fn read_only(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Status
+            | Request::List { .. }
+            | Request::Fingerprint { .. }
+            | Request::ProviderList
+            | Request::ProviderShow { .. }
+    )
 }
 
 /// The reply of an accepted request, or the failure to hand back.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use kovra_proto::{Reply, Request};
 use rmcp::handler::server::common::schema_for_output;
+use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -21,7 +22,8 @@ use crate::args::{
     CoordinateArgs, EditArgs, GenerateArgs, ListArgs, RequestSecretArgs, RunArgs, StatusArgs,
 };
 use crate::broker;
-use crate::outcome::{Failure, finish, structured, text, unexpected};
+use crate::outcome::{Failure, finish, structured, structured_with_summary, text, unexpected};
+use crate::page::{PageRequest, summary};
 use crate::results::{
     FingerprintOut, ListOut, RecordOut, RunOut, StatusOut, WrittenOut, wire_name,
 };
@@ -31,9 +33,35 @@ use crate::session::Session;
 #[derive(Clone)]
 pub struct KovraMcp {
     pub(crate) session: Arc<Session>,
+    /// The tools, built once: listing and every call read it (building it anew each time
+    /// costs every tool's definition).
+    router: Arc<ToolRouter<KovraMcp>>,
+    /// `KOVRA_MCP_TIMING` set: each call's time in this server (from the request to its
+    /// result, the daemon's answer included) goes to stderr, with the tool's name only.
+    timing: bool,
 }
 
 impl KovraMcp {
+    pub(crate) fn new(session: Session) -> Self {
+        KovraMcp {
+            session: Arc::new(session),
+            router: Arc::new(Self::tool_router()),
+            timing: std::env::var_os("KOVRA_MCP_TIMING").is_some_and(|v| !v.is_empty()),
+        }
+    }
+
+    /// The scope a call is checked against: known at once for the human's socket (and for a
+    /// profile's once the daemon said it); otherwise asked of the daemon off the runtime.
+    async fn scope(&self, refresh: bool) -> kovra_proto::Scope {
+        if !refresh && let Some(scope) = self.session.known_scope() {
+            return scope;
+        }
+        let session = self.session.clone();
+        tokio::task::spawn_blocking(move || session.decided_scope(refresh))
+            .await
+            .unwrap_or_else(|_| self.session.scope.clone())
+    }
+
     /// One tool call: send `request` (unless building it failed), then `render` the reply;
     /// `render` answers `None` for a reply its tool never expects.
     async fn call_tool(
@@ -51,6 +79,14 @@ impl KovraMcp {
             render(reply).ok_or_else(unexpected)
         };
         finish(outcome.await)
+    }
+}
+
+/// The records of a `list` reply (the one place this server reads the daemon's listing).
+fn listing(reply: Reply) -> Option<kovra_proto::Listing> {
+    match reply {
+        Reply::Records(listing) => Some(listing),
+        _ => None,
     }
 }
 
@@ -72,7 +108,12 @@ fn written(reply: Reply) -> Option<CallToolResult> {
 
 #[tool_router(vis = "pub(crate)")]
 impl KovraMcp {
-    /// List the records this session may address (metadata only, never values).
+    /// List the records this session may address (metadata only, never values), ordered by
+    /// vault then coordinate, in pages: the records are in the structured result
+    /// (`records`), the text is a one-line summary. When more records follow, the result's
+    /// `next_cursor` is set: call list again with `cursor` set to it (and the same `env`) for
+    /// the next page. `limit` asks for at most that many records per page (default 50, at
+    /// most 1000); a page may hold fewer.
     #[tool(
         annotations(read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<ListOut>()
@@ -81,10 +122,15 @@ impl KovraMcp {
         &self,
         Parameters(args): Parameters<ListArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = Request::List { env: args.env };
-        self.call_tool("list", Ok(request), |reply| match reply {
-            Reply::Records(l) => Some(structured(&ListOut::from(l))),
-            _ => None,
+        let page = match PageRequest::new(args.env, args.cursor.as_deref(), args.limit) {
+            Ok(page) => page,
+            Err(failure) => return finish(Err(failure)),
+        };
+        let request = Request::List { env: page.env() };
+        self.call_tool("list", Ok(request), |reply| {
+            let out = page.page(listing(reply)?);
+            let text = summary(&out, page.env().as_deref());
+            Some(structured_with_summary(&out, text))
         })
         .await
     }
@@ -316,11 +362,9 @@ impl ServerHandler for KovraMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let session = self.session.clone();
-        let scope = tokio::task::spawn_blocking(move || session.decided_scope(true))
-            .await
-            .unwrap_or_else(|_| self.session.scope.clone());
-        let tools = Self::tool_router()
+        let scope = self.scope(true).await;
+        let tools = self
+            .router
             .list_all()
             .into_iter()
             .filter(|t| access::allows(&scope, &t.name))
@@ -339,29 +383,42 @@ impl ServerHandler for KovraMcp {
         })
     }
 
-    /// A call to a tool the scope does not list is refused here, with what it needs.
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let name = request.name.to_string();
-        let router = Self::tool_router();
-        if router.has_route(&name) {
-            let session = self.session.clone();
-            let scope = tokio::task::spawn_blocking(move || session.decided_scope(false))
-                .await
-                .unwrap_or_else(|_| self.session.scope.clone());
-            if !access::allows(&scope, &name) {
-                return Ok(access::refusal(&scope, &name).result().into());
-            }
+        // Only a tool this server has is named: the name is the client's input.
+        let started = (self.timing && self.router.has_route(&request.name))
+            .then(|| (std::time::Instant::now(), request.name.clone()));
+        let response = self.routed(request, context).await;
+        if let Some((at, tool)) = started {
+            eprintln!("kovra mcp: timing: {tool} {} us", at.elapsed().as_micros());
         }
-        router
-            .call(ToolCallContext::new(self, request, context))
-            .await
+        response
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        Self::tool_router().get(name).cloned()
+        self.router.get(name).cloned()
+    }
+}
+
+impl KovraMcp {
+    /// A call to a tool the scope does not list is refused here, with what it needs.
+    async fn routed(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.as_ref();
+        if self.router.has_route(name) {
+            let scope = self.scope(false).await;
+            if !access::allows(&scope, name) {
+                return Ok(access::refusal(&scope, name).result().into());
+            }
+        }
+        self.router
+            .call(ToolCallContext::new(self, request, context))
+            .await
     }
 }

@@ -234,7 +234,33 @@ async def scenario(h):
                 check(not any("prod/" in c for c in coords), f"list shows production: {coords}")
                 check(all(r["vault"] != "global" for r in listing["records"]),
                       f"list shows the global vault: {coords}")
-                await call(h, s, "list", {"env": "dev"}, expect_error=False)
+                # The records travel once: structured; the text is a summary pointing there.
+                check(listing.get("total") == len(listing["records"]) and
+                      "next_cursor" not in listing, f"list is one page: {text[:300]}")
+                summary = text.split("\n", 1)[0]  # the text content (then the structured)
+                check("structured content" in summary and "secret:dev/" not in summary,
+                      f"list text is not a summary: {summary[:300]}")
+                # Pages of one record walk the same listing, in order, once.
+                walked, cursor, pages = [], None, 0
+                while True:
+                    args = {"env": "dev", "limit": 1}
+                    if cursor:
+                        args["cursor"] = cursor
+                    _, text, page = await call(h, s, "list", args, expect_error=False,
+                                               where="list page")
+                    walked += [r["coordinate"] for r in page["records"]]
+                    pages += 1
+                    cursor = page.get("next_cursor")
+                    if not cursor:
+                        check("no more pages" in text, f"last page: {text[:300]}")
+                        break
+                    check(cursor in text, f"the summary does not give the cursor: {text[:300]}")
+                    check(pages < 100, "list pages never end")
+                _, _, dev = await call(h, s, "list", {"env": "dev"}, expect_error=False)
+                check(walked == [r["coordinate"] for r in dev["records"]] and pages == len(walked),
+                      f"pages walked {walked}, one page holds {dev['records']}")
+                _, text, _ = await call(h, s, "list", {"cursor": "forged"}, expect_error=True)
+                check(code_of(text) == "invalid-argument", f"forged cursor: {text[:200]}")
                 await call(h, s, "fingerprint", {"coordinate": "secret:dev/canary/low"},
                            expect_error=False)
                 _, text, _ = await call(h, s, "fingerprint",
@@ -416,6 +442,7 @@ async def scenario(h):
                     for label, tool, args, n in (
                         ("status", "status", {}, 200),
                         ("list", "list", {}, 200),
+                        ("list, pages of 1", "list", {"limit": 1}, 200),
                         ("run true", "run", {"command": ["true"]}, 50),
                         ("run with refs", "run",
                          {"command": ["true"], "refs": "LOW=secret:dev/canary/low\n"}, 50),
