@@ -4,19 +4,35 @@
 //! one 8-byte window starting at a multiple of `stride = min_len - 7`. Sampling only those
 //! windows, and rejecting those whose 8 bytes are no 8-byte piece of any pattern, leaves
 //! the automaton only the few regions around real candidates.
+//!
+//! Both tables are sized to the number of distinct pieces, not fixed: a run starts with a
+//! build, and zeroing a fixed table big enough for the largest value set cost more than
+//! the rest of the build together. The pieces are pieces of secret values, so both live in
+//! `Zeroizing` buffers and are wiped when the redactor is dropped.
 
-use std::collections::HashSet;
+use zeroize::Zeroizing;
 
 const GRAM: usize = 8;
-const BITMAP_BITS: u32 = 22;
 /// Below this the stride would be too short to gain anything over the full matcher.
 pub const MIN_USEFUL_LEN: usize = GRAM + 8;
+/// Bitmap bits per distinct piece: at 16, about one sample in 16 that is no piece passes
+/// the bitmap and costs a probe of the exact table.
+const BITS_PER_GRAM: usize = 16;
+/// The bitmap stays within these sizes (in bits): 512 B for a handful of values, 512 KiB
+/// (the old fixed size) at most.
+const MIN_BITMAP_BITS: u32 = 12;
+const MAX_BITMAP_BITS: u32 = 22;
 
 pub struct Prefilter {
     stride: usize,
-    /// A fast, lossy membership test in front of the exact set.
-    bitmap: Vec<u64>,
-    grams: HashSet<u64>,
+    /// A fast, lossy membership test in front of the exact set: `1 << bitmap_bits` bits.
+    bitmap: Zeroizing<Vec<u64>>,
+    bitmap_shift: u32,
+    /// The exact set: an open-addressing table of pieces, 0 meaning an empty slot (a piece
+    /// of eight NUL bytes is `has_zero` instead).
+    table: Zeroizing<Vec<u64>>,
+    table_shift: u32,
+    has_zero: bool,
 }
 
 fn gram_at(bytes: &[u8], at: usize) -> u64 {
@@ -25,8 +41,14 @@ fn gram_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(g)
 }
 
-fn slot(gram: u64) -> usize {
-    (gram.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - BITMAP_BITS)) as usize
+/// Fibonacci hashing: the top bits of the product are well mixed.
+fn mix(gram: u64) -> u64 {
+    gram.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// A second, independent mix for the exact table, so its clusters are not the bitmap's.
+fn mix2(gram: u64) -> u64 {
+    (gram ^ (gram >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
 }
 
 impl Prefilter {
@@ -36,21 +58,79 @@ impl Prefilter {
         if min_len < MIN_USEFUL_LEN {
             return None;
         }
-        let mut bitmap = vec![0u64; (1usize << BITMAP_BITS) / 64];
-        let mut grams = HashSet::new();
-        for p in patterns {
+        let most: usize = patterns.clone().map(|p| p.len() - GRAM + 1).sum();
+        // At most half full: probes stay short.
+        let table_bits = (most * 2).next_power_of_two().trailing_zeros().max(4);
+        let mut table = Zeroizing::new(vec![0u64; 1 << table_bits]);
+        let table_shift = 64 - table_bits;
+        let mask = table.len() - 1;
+        let mut has_zero = false;
+        let mut distinct = 0usize;
+        for p in patterns.clone() {
             for at in 0..=p.len() - GRAM {
                 let g = gram_at(p, at);
-                let s = slot(g);
-                bitmap[s / 64] |= 1 << (s % 64);
-                grams.insert(g);
+                if g == 0 {
+                    has_zero = true;
+                    continue;
+                }
+                let mut i = (mix2(g) >> table_shift) as usize;
+                loop {
+                    match table[i] {
+                        0 => {
+                            table[i] = g;
+                            distinct += 1;
+                            break;
+                        }
+                        t if t == g => break,
+                        _ => i = (i + 1) & mask,
+                    }
+                }
             }
+        }
+        let bitmap_bits = (distinct.max(1) * BITS_PER_GRAM)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(MIN_BITMAP_BITS, MAX_BITMAP_BITS);
+        let mut bitmap = Zeroizing::new(vec![0u64; (1usize << bitmap_bits) / 64]);
+        let bitmap_shift = 64 - bitmap_bits;
+        let mut set = |g: u64| {
+            let s = (mix(g) >> bitmap_shift) as usize;
+            bitmap[s / 64] |= 1 << (s % 64);
+        };
+        for &g in table.iter().filter(|&&g| g != 0) {
+            set(g);
+        }
+        if has_zero {
+            set(0);
         }
         Some(Prefilter {
             stride: min_len - GRAM + 1,
             bitmap,
-            grams,
+            bitmap_shift,
+            table,
+            table_shift,
+            has_zero,
         })
+    }
+
+    /// Whether `g` is a piece of some pattern.
+    fn contains(&self, g: u64) -> bool {
+        let s = (mix(g) >> self.bitmap_shift) as usize;
+        if self.bitmap[s / 64] & (1 << (s % 64)) == 0 {
+            return false;
+        }
+        if g == 0 {
+            return self.has_zero;
+        }
+        let mask = self.table.len() - 1;
+        let mut i = (mix2(g) >> self.table_shift) as usize;
+        loop {
+            match self.table[i] {
+                0 => return false,
+                t if t == g => return true,
+                _ => i = (i + 1) & mask,
+            }
+        }
     }
 
     /// The regions of `hay` (merged, in order) that may contain an occurrence; anything
@@ -63,9 +143,7 @@ impl Prefilter {
         }
         let mut at = 0;
         while at + GRAM <= hay.len() {
-            let g = gram_at(hay, at);
-            let s = slot(g);
-            if self.bitmap[s / 64] & (1 << (s % 64)) != 0 && self.grams.contains(&g) {
+            if self.contains(gram_at(hay, at)) {
                 let start = at.saturating_sub(reach - GRAM);
                 let end = (at + reach).min(hay.len());
                 match out.last_mut() {
@@ -84,5 +162,31 @@ impl Prefilter {
                 _ => out.push((start, hay.len())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_piece_is_found_and_the_tables_fit_the_patterns() {
+        let patterns: Vec<Vec<u8>> = (0..50u8)
+            .map(|i| {
+                (0..24)
+                    .map(|j| i.wrapping_mul(31).wrapping_add(j * 7))
+                    .collect()
+            })
+            .chain([vec![0u8; 20]])
+            .collect();
+        let pf = Prefilter::new(patterns.iter().map(Vec::as_slice)).unwrap();
+        for p in &patterns {
+            for at in 0..=p.len() - GRAM {
+                assert!(pf.contains(gram_at(p, at)));
+            }
+        }
+        assert!(!pf.contains(u64::from_le_bytes(*b"zzzzzzzz")));
+        // 50 × 17 + 1 pieces at 16 bits each: 16 Ki bits, far under the old 4 Mi.
+        assert!(pf.bitmap.len() * 64 <= 1 << 15, "{}", pf.bitmap.len());
     }
 }
