@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 
 use crate::fdreader::FdReader;
 use crate::os;
+use crate::pool;
 
 /// Everything needed to start one approved child. Dropped (and wiped) once it is running.
 pub struct RunPlan {
@@ -40,6 +41,8 @@ pub struct RunPlan {
     pub env: Vec<(String, SecretString)>,
     /// Values to mask in the child's output, named by variable.
     pub secrets: Vec<(String, SecretBytes)>,
+    /// The daemon's redactors, where the one for `secrets` is found or built.
+    pub redactors: Arc<crate::redactors::Redactors>,
     pub tty: Option<TermSize>,
     /// The run's hold on the egress proxy: its placeholders work until this is dropped,
     /// when the child has exited.
@@ -49,7 +52,12 @@ pub struct RunPlan {
     pub foreign: Option<Arc<crate::nsjoin::Foreign>>,
 }
 
-const READ_CHUNK: usize = 64 * 1024;
+/// One read of the child's output: large, so a fast writer costs few system calls and the
+/// pre-filter's per-read work (the held-back tail) is spread over more bytes.
+const READ_CHUNK: usize = 256 * 1024;
+/// The capacity asked for the child's output pipes (the unprivileged maximum by default):
+/// a fast writer then runs ahead of the relay instead of waiting on it at every 64 KiB.
+const PIPE_CAPACITY: i32 = 1024 * 1024;
 /// How long output may keep flowing after the child exits (from its own children).
 const DRAIN_GRACE: Duration = Duration::from_millis(300);
 
@@ -125,23 +133,22 @@ fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
     Ok(fds)
 }
 
-/// Copy `from` to `to`, redacting, until EOF. Reports on `done` when finished.
+/// Copy `from` to `to`, redacting, until EOF. Reports on `done` when finished. Reads go
+/// straight into the stream's window, and a read with nothing to mask is written from
+/// there: the bytes are copied only by the kernel.
 fn relay(mut from: impl Read, to: OwnedFd, redactor: Arc<Redactor>, done: mpsc::Sender<()>) {
     let mut to = File::from(to);
-    let mut stream = redactor.stream();
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut out = Vec::with_capacity(READ_CHUNK + 64);
+    let mut stream = kovra_redact::Stream::over(redactor);
+    let mut out = Vec::new();
     loop {
-        let n = match from.read(&mut buf) {
+        let n = match from.read(stream.spare(READ_CHUNK)) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             // EIO is how a PTY master reports that the last slave holder closed.
             Err(_) => break,
         };
-        out.clear();
-        stream.push(&buf[..n], &mut out);
-        if to.write_all(&out).is_err() {
+        if to.write_all(stream.commit(n, &mut out)).is_err() {
             // The client's output is gone: stop reading so the child sees a closed pipe.
             let _ = done.send(());
             return;
@@ -209,9 +216,7 @@ pub fn execute(
         return;
     };
     let _egress = plan.egress.take();
-    let redactor = Arc::new(Redactor::new(
-        plan.secrets.iter().map(|(n, v)| (n.as_str(), v.expose())),
-    ));
+    let redactor = plan.redactors.get(&plan.secrets);
 
     let (pipes, program_file) = match descriptor_pipes(&plan) {
         Ok(p) => p,
@@ -284,11 +289,14 @@ pub fn execute(
                 if child.is_ok() {
                     if let Ok(reader_fd) = master.try_clone() {
                         let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
-                        std::thread::spawn(move || relay(File::from(reader_fd), stdout, r, tx));
-                        relays += 1;
+                        if started(pool::spawn(move || {
+                            relay(File::from(reader_fd), stdout, r, tx);
+                        })) {
+                            relays += 1;
+                        }
                     }
                     let (m, stop) = (Arc::clone(&master), Arc::clone(&stop_input));
-                    std::thread::spawn(move || pump_input(stdin, m, stop));
+                    started(pool::spawn(move || pump_input(stdin, m, stop)));
                     drop(stderr);
                 }
                 pty_master = Some(master);
@@ -305,14 +313,18 @@ pub fn execute(
         drop(cmd);
         child.map(|mut c| {
             if let Some(out) = c.stdout.take() {
+                widen(&out);
                 let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
-                std::thread::spawn(move || relay(out, stdout, r, tx));
-                relays += 1;
+                if started(pool::spawn(move || relay(out, stdout, r, tx))) {
+                    relays += 1;
+                }
             }
             if let Some(err) = c.stderr.take() {
+                widen(&err);
                 let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
-                std::thread::spawn(move || relay(err, stderr, r, tx));
-                relays += 1;
+                if started(pool::spawn(move || relay(err, stderr, r, tx))) {
+                    relays += 1;
+                }
             }
             c
         })
@@ -340,7 +352,7 @@ pub fn execute(
     {
         let finished = Arc::clone(&finished);
         let master = pty_master.clone();
-        std::thread::spawn(move || control(reader, pgid, master, finished));
+        started(pool::spawn(move || control(reader, pgid, master, finished)));
     }
 
     let status = child.wait();
@@ -362,6 +374,20 @@ pub fn execute(
             reply: Box::new(Reply::Exited { code }),
         },
     );
+}
+
+/// Ask for a larger pipe behind the child's output (best effort: the default still works).
+fn widen(pipe: &impl AsFd) {
+    let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_CAPACITY));
+}
+
+/// Whether a run's thread started; one that could not (a process or memory limit) dropped
+/// its job, closing what it held, and is logged.
+fn started(spawned: std::io::Result<()>) -> bool {
+    if let Err(e) = &spawned {
+        tracing::warn!(error = %e, "cannot start a thread for a run");
+    }
+    spawned.is_ok()
 }
 
 /// Read the client's control frames until it hangs up. A client that goes away before the
