@@ -16,7 +16,7 @@ const GRAM: usize = 8;
 /// Below this the stride would be too short to gain anything over the full matcher.
 pub const MIN_USEFUL_LEN: usize = GRAM + 8;
 /// Bitmap bits per distinct piece: at 16, about one sample in 16 that is no piece passes
-/// the bitmap and costs a probe of the exact table.
+/// the bitmap and costs a probe of the table behind it.
 const BITS_PER_GRAM: usize = 16;
 /// The bitmap stays within these sizes (in bits): 512 B for a handful of values, 512 KiB
 /// (the old fixed size) at most.
@@ -25,14 +25,14 @@ const MAX_BITMAP_BITS: u32 = 22;
 
 pub struct Prefilter {
     stride: usize,
-    /// A fast, lossy membership test in front of the exact set: `1 << bitmap_bits` bits.
+    /// A fast, lossy membership test in front of the table: `1 << bitmap_bits` bits.
     bitmap: Zeroizing<Vec<u64>>,
     bitmap_shift: u32,
-    /// The exact set: an open-addressing table of pieces, 0 meaning an empty slot (a piece
-    /// of eight NUL bytes is `has_zero` instead).
-    table: Zeroizing<Vec<u64>>,
+    /// Behind it, a near-exact set: an open-addressing table of 32-bit fingerprints of the
+    /// pieces (0 marks an empty slot). Two pieces may share a fingerprint; that costs the
+    /// automaton a look at one more small region, never a missed match.
+    table: Zeroizing<Vec<u32>>,
     table_shift: u32,
-    has_zero: bool,
 }
 
 fn gram_at(bytes: &[u8], at: usize) -> u64 {
@@ -46,9 +46,14 @@ fn mix(gram: u64) -> u64 {
     gram.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// A second, independent mix for the exact table, so its clusters are not the bitmap's.
+/// A second, independent mix for the table, so its clusters are not the bitmap's: the
+/// slot from its top bits, the fingerprint (never 0) from its low half.
 fn mix2(gram: u64) -> u64 {
     (gram ^ (gram >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+}
+
+fn fingerprint(mixed: u64) -> u32 {
+    (mixed as u32) | 1
 }
 
 impl Prefilter {
@@ -61,27 +66,24 @@ impl Prefilter {
         let most: usize = patterns.clone().map(|p| p.len() - GRAM + 1).sum();
         // At most half full: probes stay short.
         let table_bits = (most * 2).next_power_of_two().trailing_zeros().max(4);
-        let mut table = Zeroizing::new(vec![0u64; 1 << table_bits]);
+        let mut table = Zeroizing::new(vec![0u32; 1 << table_bits]);
         let table_shift = 64 - table_bits;
         let mask = table.len() - 1;
-        let mut has_zero = false;
         let mut distinct = 0usize;
         for p in patterns.clone() {
             for at in 0..=p.len() - GRAM {
                 let g = gram_at(p, at);
-                if g == 0 {
-                    has_zero = true;
-                    continue;
-                }
-                let mut i = (mix2(g) >> table_shift) as usize;
+                let mixed = mix2(g);
+                let f = fingerprint(mixed);
+                let mut i = (mixed >> table_shift) as usize;
                 loop {
                     match table[i] {
                         0 => {
-                            table[i] = g;
+                            table[i] = f;
                             distinct += 1;
                             break;
                         }
-                        t if t == g => break,
+                        t if t == f => break,
                         _ => i = (i + 1) & mask,
                     }
                 }
@@ -97,11 +99,12 @@ impl Prefilter {
             let s = (mix(g) >> bitmap_shift) as usize;
             bitmap[s / 64] |= 1 << (s % 64);
         };
-        for &g in table.iter().filter(|&&g| g != 0) {
-            set(g);
-        }
-        if has_zero {
-            set(0);
+        // Every piece, not one per fingerprint: a piece whose fingerprint another shares
+        // must still pass the bitmap.
+        for p in patterns {
+            for at in 0..=p.len() - GRAM {
+                set(gram_at(p, at));
+            }
         }
         Some(Prefilter {
             stride: min_len - GRAM + 1,
@@ -109,25 +112,23 @@ impl Prefilter {
             bitmap_shift,
             table,
             table_shift,
-            has_zero,
         })
     }
 
-    /// Whether `g` is a piece of some pattern.
+    /// Whether `g` may be a piece of some pattern (it is, but for a rare shared fingerprint).
     fn contains(&self, g: u64) -> bool {
         let s = (mix(g) >> self.bitmap_shift) as usize;
         if self.bitmap[s / 64] & (1 << (s % 64)) == 0 {
             return false;
         }
-        if g == 0 {
-            return self.has_zero;
-        }
         let mask = self.table.len() - 1;
-        let mut i = (mix2(g) >> self.table_shift) as usize;
+        let mixed = mix2(g);
+        let f = fingerprint(mixed);
+        let mut i = (mixed >> self.table_shift) as usize;
         loop {
             match self.table[i] {
                 0 => return false,
-                t if t == g => return true,
+                t if t == f => return true,
                 _ => i = (i + 1) & mask,
             }
         }
