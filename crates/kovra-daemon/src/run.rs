@@ -55,6 +55,10 @@ pub struct RunPlan {
 /// One read of the child's output: large, so a fast writer costs few system calls and the
 /// pre-filter's per-read work (the held-back tail) is spread over more bytes.
 const READ_CHUNK: usize = 256 * 1024;
+/// The first read's size: a short run's output fits, and its buffer (wiped when the run
+/// ends) stays small. Each read that fills the buffer makes the next one 4 times larger, up
+/// to `READ_CHUNK`.
+const FIRST_READ: usize = 16 * 1024;
 /// The capacity asked for the child's output pipes (the unprivileged maximum by default):
 /// a fast writer then runs ahead of the relay instead of waiting on it at every 64 KiB.
 const PIPE_CAPACITY: i32 = 1024 * 1024;
@@ -140,14 +144,18 @@ fn relay(mut from: impl Read, to: OwnedFd, redactor: Arc<Redactor>, done: mpsc::
     let mut to = File::from(to);
     let mut stream = kovra_redact::Stream::over(redactor);
     let mut out = Vec::new();
+    let mut want = FIRST_READ;
     loop {
-        let n = match from.read(stream.spare(READ_CHUNK)) {
+        let n = match from.read(stream.spare(want)) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             // EIO is how a PTY master reports that the last slave holder closed.
             Err(_) => break,
         };
+        if n == want {
+            want = (want * 4).min(READ_CHUNK);
+        }
         if to.write_all(stream.commit(n, &mut out)).is_err() {
             // The client's output is gone: stop reading so the child sees a closed pipe.
             let _ = done.send(());
