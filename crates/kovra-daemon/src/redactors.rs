@@ -12,7 +12,8 @@
 //! The cache is emptied on every lock (`Daemon::lock_now`: requested, idle, shutdown, a
 //! stopping daemon), which drops the redactors and so wipes their patterns (held in
 //! `Zeroizing`). A run still going keeps its own reference until it ends, as it did when
-//! each run built its own; a redactor built while a lock happened is not kept.
+//! each run built its own. A run whose plan was made before a lock (`Claim`) builds its own
+//! redactor and leaves the cache empty, as does a build that a lock overtook.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -26,6 +27,24 @@ use zeroize::Zeroizing;
 const CAPACITY: usize = 8;
 
 type CacheKey = [u8; 32];
+
+/// A run's way to its redactor (`Redactors::claim`).
+pub struct Claim {
+    cache: Arc<Redactors>,
+    generation: u64,
+}
+
+impl Claim {
+    /// The redactor for the run's `secrets` (`Redactors::get`).
+    pub fn get(&self, secrets: &[(String, SecretBytes)]) -> Arc<Redactor> {
+        self.cache.get(secrets, self.generation)
+    }
+
+    /// The cache this claim is on.
+    pub fn cache(&self) -> &Arc<Redactors> {
+        &self.cache
+    }
+}
 
 /// The daemon's cache of built redactors.
 #[derive(Default)]
@@ -76,9 +95,19 @@ impl Redactors {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The redactor for `secrets`: the cached one, or a new one (built without holding the
-    /// cache's lock) that is then kept.
-    pub fn get(&self, secrets: &[(String, SecretBytes)]) -> Arc<Redactor> {
+    /// A run's claim on the cache, taken while the vault is unlocked (with the run's plan):
+    /// a run that starts after a lock builds its own redactor and keeps it out of the cache.
+    pub fn claim(self: &Arc<Self>) -> Claim {
+        Claim {
+            cache: Arc::clone(self),
+            generation: self.state().generation,
+        }
+    }
+
+    /// The redactor for `secrets`, for a claim taken in `generation`: the cached one, or a
+    /// new one (built without holding the cache's lock) that is then kept, unless a lock
+    /// came since the claim.
+    fn get(&self, secrets: &[(String, SecretBytes)], claimed: u64) -> Arc<Redactor> {
         let build = || {
             Arc::new(Redactor::new(
                 secrets.iter().map(|(n, v)| (n.as_str(), v.expose())),
@@ -89,6 +118,11 @@ impl Redactors {
         }
         let (key, generation) = {
             let mut s = self.state();
+            if s.generation != claimed {
+                s.builds += 1;
+                drop(s);
+                return build();
+            }
             let Some(key) = s.key_of(secrets) else {
                 s.builds += 1;
                 drop(s);
@@ -157,10 +191,10 @@ mod tests {
 
     #[test]
     fn one_build_per_value_set_and_a_clear_forgets_them() {
-        let cache = Redactors::default();
-        let a = cache.get(&set("a"));
-        assert!(Arc::ptr_eq(&a, &cache.get(&set("a"))));
-        assert!(!Arc::ptr_eq(&a, &cache.get(&set("b"))));
+        let cache = Arc::new(Redactors::default());
+        let a = cache.claim().get(&set("a"));
+        assert!(Arc::ptr_eq(&a, &cache.claim().get(&set("a"))));
+        assert!(!Arc::ptr_eq(&a, &cache.claim().get(&set("b"))));
         assert_eq!(cache.builds(), 2);
         let weak = Arc::downgrade(&a);
         drop(a);
@@ -168,18 +202,28 @@ mod tests {
         cache.clear();
         assert!(cache.is_empty());
         assert!(weak.upgrade().is_none(), "dropped on clear");
-        cache.get(&set("a"));
+        cache.claim().get(&set("a"));
         assert_eq!(cache.builds(), 3, "rebuilt after a clear");
     }
 
     #[test]
+    fn a_run_claimed_before_a_lock_keeps_its_redactor_out_of_the_cache() {
+        let cache = Arc::new(Redactors::default());
+        let claim = cache.claim();
+        cache.clear();
+        claim.get(&set("a"));
+        assert!(cache.is_empty());
+        assert_eq!(cache.builds(), 1);
+    }
+
+    #[test]
     fn the_cache_is_bounded_and_drops_the_least_recently_used() {
-        let cache = Redactors::default();
-        let first = Arc::downgrade(&cache.get(&set("0")));
-        let kept = Arc::downgrade(&cache.get(&set("1")));
+        let cache = Arc::new(Redactors::default());
+        let first = Arc::downgrade(&cache.claim().get(&set("0")));
+        let kept = Arc::downgrade(&cache.claim().get(&set("1")));
         for i in 2..=CAPACITY {
-            cache.get(&set(&i.to_string()));
-            cache.get(&set("1"));
+            cache.claim().get(&set(&i.to_string()));
+            cache.claim().get(&set("1"));
         }
         assert_eq!(cache.len(), CAPACITY);
         assert!(first.upgrade().is_none(), "the least recently used went");
@@ -188,10 +232,10 @@ mod tests {
 
     #[test]
     fn names_are_part_of_the_key() {
-        let cache = Redactors::default();
+        let cache = Arc::new(Redactors::default());
         let value = SecretBytes::from_slice(b"same-value-long-enough");
-        let a = cache.get(&[("A".to_string(), value.clone())]);
-        let b = cache.get(&[("B".to_string(), value)]);
+        let a = cache.claim().get(&[("A".to_string(), value.clone())]);
+        let b = cache.claim().get(&[("B".to_string(), value)]);
         assert!(!Arc::ptr_eq(&a, &b));
     }
 }

@@ -41,8 +41,9 @@ pub struct RunPlan {
     pub env: Vec<(String, SecretString)>,
     /// Values to mask in the child's output, named by variable.
     pub secrets: Vec<(String, SecretBytes)>,
-    /// The daemon's redactors, where the one for `secrets` is found or built.
-    pub redactors: Arc<crate::redactors::Redactors>,
+    /// The daemon's redactors, where the one for `secrets` is found or built (claimed
+    /// while the vault was unlocked).
+    pub redactors: crate::redactors::Claim,
     pub tty: Option<TermSize>,
     /// The run's hold on the egress proxy: its placeholders work until this is dropped,
     /// when the child has exited.

@@ -582,8 +582,8 @@ fn a_runs_redactor_is_built_once_per_value_set_and_forgotten_on_lock() {
     h.add(DEV, CANARY, "low", true);
     let refs = format!("DB_PASSWORD={DEV}\n");
     let plan = run_plan(&h, &refs);
-    let cache = std::sync::Arc::clone(&plan.redactors);
-    let first = cache.get(&plan.secrets);
+    let cache = std::sync::Arc::clone(plan.redactors.cache());
+    let first = plan.redactors.get(&plan.secrets);
     let again = run_plan(&h, &refs);
     assert!(std::sync::Arc::ptr_eq(
         &first,
@@ -601,6 +601,7 @@ fn a_runs_redactor_is_built_once_per_value_set_and_forgotten_on_lock() {
     let kept = std::sync::Arc::downgrade(&first);
     drop((first, plan, again));
     assert!(kept.upgrade().is_some(), "kept while unlocked");
+    let planned_before_the_lock = run_plan(&h, &refs);
 
     h.send(&human(), json!({"op": "lock"})).expect_ok();
     assert!(cache.is_empty(), "the lock emptied the cache");
@@ -608,6 +609,12 @@ fn a_runs_redactor_is_built_once_per_value_set_and_forgotten_on_lock() {
         kept.upgrade().is_none(),
         "the lock dropped (and so wiped) the redactor"
     );
+    // A run that starts after the lock (its plan made before) builds its own, uncached.
+    let own = planned_before_the_lock
+        .redactors
+        .get(&planned_before_the_lock.secrets);
+    assert!(!own.is_empty());
+    assert!(cache.is_empty(), "nothing cached while locked");
 
     h.send(
         &human(),
@@ -615,11 +622,16 @@ fn a_runs_redactor_is_built_once_per_value_set_and_forgotten_on_lock() {
     )
     .expect_ok();
     let plan = run_plan(&h, &refs);
-    plan.redactors.get(&plan.secrets);
+    let rebuilt = plan.redactors.get(&plan.secrets);
+    // The first build, the locked-out run's own, and this one.
     assert_eq!(
         cache.builds(),
-        2,
+        3,
         "after lock and unlock the redactor is built anew"
     );
+    assert!(std::sync::Arc::ptr_eq(
+        &rebuilt,
+        &plan.redactors.get(&plan.secrets)
+    ));
     h.assert_no_leak();
 }
