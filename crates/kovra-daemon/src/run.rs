@@ -173,7 +173,9 @@ fn relay(mut from: impl Read, to: OwnedFd, redactor: Arc<Redactor>, done: mpsc::
 /// never keeps reading the user's terminal after the run is over.
 fn pump_input(input: OwnedFd, pty: Arc<OwnedFd>, stop: Arc<AtomicBool>) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut buf = [0u8; 4096];
+    // What the user types may be a secret for the child: wiped when the pump ends, as its
+    // thread now lives on in the pool.
+    let mut buf = zeroize::Zeroizing::new([0u8; 4096]);
     let mut input = File::from(input);
     let mut pty_writer = match pty.try_clone() {
         Ok(fd) => File::from(fd),
@@ -192,7 +194,7 @@ fn pump_input(input: OwnedFd, pty: Arc<OwnedFd>, stop: Arc<AtomicBool>) {
         {
             continue;
         }
-        match input.read(&mut buf) {
+        match input.read(&mut buf[..]) {
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 if pty_writer.write_all(&buf[..n]).is_err() {
