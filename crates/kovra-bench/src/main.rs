@@ -8,7 +8,7 @@
 //! - `list` times one `list` request in phases (daemon work, transfer, client parse), to
 //!   show where the time of `kovra list --json` goes.
 //! - `redact` times the streaming redactor in-process over a large generated stream, in the
-//!   daemon's 64 KiB reads; `redact-fixture` makes the vault, refs file and text file for the
+//!   daemon's 256 KiB reads; `redact-fixture` makes the vault, refs file and text file for the
 //!   end-to-end `kovra run -- cat FILE` benchmark.
 //!
 //! - `broker` times a brokered call through the warm daemon against the same request made
@@ -196,14 +196,14 @@ enum Command {
         iterations: usize,
     },
     /// Time the streaming redactor in-process: N values, a generated log stream pushed in
-    /// the daemon's 64 KiB reads, against a plain copy of the same reads.
+    /// the daemon's 256 KiB reads, against a plain copy of the same reads.
     Redact {
         /// Bytes of output to push through (default 1 GiB).
         #[arg(long, default_value_t = 1 << 30)]
         bytes: u64,
         #[command(flatten)]
         values: ValueArgs,
-        /// Bytes per push (the daemon reads 64 KiB at a time).
+        /// Bytes per push (the daemon reads 256 KiB at a time).
         #[arg(long, default_value_t = redact::DAEMON_READ)]
         read: usize,
     },

@@ -3,10 +3,11 @@
 //! - `redact` builds a [`Redactor`] over N random values (as the daemon does for a
 //!   `kovra run`), generates a stream of log-like text in memory with a few real occurrences
 //!   of those values sprinkled in (plain, base64 standard and URL-safe at every alignment,
-//!   hex in both cases, URL-encoded, JSON-escaped), and pushes it through one
-//!   [`kovra_redact::Stream`] in 64 KiB reads, exactly as `kovra-daemon/src/run.rs: relay`
-//!   does. The same bytes are also copied into an output buffer without redaction, as the
-//!   floor any relay pays. Generation is not timed.
+//!   hex in both cases, URL-encoded, JSON-escaped), and feeds it to one
+//!   [`kovra_redact::Stream`] in 256 KiB reads landing in its window (`spare`, `commit`),
+//!   exactly as `kovra-daemon/src/run.rs: relay` does. The same bytes are also copied into
+//!   an output buffer without redaction, as the floor any relay pays. Generation is not
+//!   timed.
 //! - `redact-fixture` makes what the end-to-end benchmark (`kovra run -- cat FILE`) needs:
 //!   a vault home holding the values as low-sensitivity records (written through
 //!   kovra-core, as `populate` does), a refs file injecting all of them, and a file of the
@@ -35,7 +36,7 @@ use crate::populate::{entry, filesystem_of, read_passphrase};
 use crate::say;
 
 /// How the daemon reads a child's output (`kovra-daemon/src/run.rs: READ_CHUNK`).
-pub const DAEMON_READ: usize = 64 * 1024;
+pub const DAEMON_READ: usize = 256 * 1024;
 /// Text is generated, and occurrences are scheduled, one block of this size at a time.
 const BLOCK: usize = 1 << 20;
 const MIB: f64 = 1024.0 * 1024.0;
@@ -444,6 +445,7 @@ pub fn run(o: &Options, json: bool) -> anyhow::Result<()> {
     let mut input = Vec::with_capacity(BLOCK);
     let mut out = Vec::with_capacity(BLOCK + BLOCK / 8);
     let mut copy = Vec::with_capacity(BLOCK);
+    let mut masked = Vec::new();
     let mut stream = redactor.stream();
     let (mut t_redact, mut t_copy, mut t_gen) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut done, mut out_bytes, mut markers, mut max_held) = (0u64, 0u64, 0u64, 0usize);
@@ -455,16 +457,19 @@ pub fn run(o: &Options, json: bool) -> anyhow::Result<()> {
         text.block(len, &mut input);
         t_gen += tg.elapsed();
 
-        // The daemon's relay: push each read, append what is safe to emit. Its `out` is
-        // cleared after every write to the client; here the block's output accumulates so
-        // the markers can be counted afterwards, outside the timed region.
+        // The daemon's relay: each read lands in the stream's window (the copy stands for
+        // read(2)'s), and `commit` gives what is safe to write, from the window or from
+        // `masked`. Here the block's output accumulates so the markers can be counted
+        // afterwards; that copy (write(2)'s, in the daemon) is not timed.
         out.clear();
-        let t0 = Instant::now();
         for read in input.chunks(o.read) {
-            stream.push(read, &mut out);
+            let t0 = Instant::now();
+            stream.spare(read.len()).copy_from_slice(read);
+            let emitted = std::hint::black_box(stream.commit(read.len(), &mut masked));
+            t_redact += t0.elapsed();
+            out.extend_from_slice(emitted);
             max_held = max_held.max(stream.held());
         }
-        t_redact += t0.elapsed();
         out_bytes += out.len() as u64;
         markers += count_markers(&out);
         std::hint::black_box(&out);

@@ -104,6 +104,8 @@ struct Inner {
     profiles: Option<std::sync::Arc<agent::Profiles>>,
     /// The profiles' grants on the egress proxy (values included), while unlocked.
     grants: std::collections::HashMap<String, agent_grant::ProfileGrant>,
+    /// Runs' redactors, built once per value set while unlocked (`crate::redactors`).
+    redactors: std::sync::Arc<crate::redactors::Redactors>,
 }
 
 /// What the kernel told us about the caller.
@@ -224,6 +226,7 @@ impl Daemon {
                 passphrase_proofs: true,
                 profiles: None,
                 grants: std::collections::HashMap::new(),
+                redactors: std::sync::Arc::default(),
             })),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
@@ -333,6 +336,8 @@ impl Daemon {
         inner.profiles = None;
         // Dropping a grant unregisters it: the proxy forgets its values.
         inner.grants.clear();
+        // Dropping the cached redactors wipes their patterns (the values' encodings).
+        inner.redactors.clear();
     }
 
     /// Handle one request. Returns the reply, a delay to apply before sending it (the

@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 
 use crate::fdreader::FdReader;
 use crate::os;
+use crate::pool;
 
 /// Everything needed to start one approved child. Dropped (and wiped) once it is running.
 pub struct RunPlan {
@@ -40,6 +41,9 @@ pub struct RunPlan {
     pub env: Vec<(String, SecretString)>,
     /// Values to mask in the child's output, named by variable.
     pub secrets: Vec<(String, SecretBytes)>,
+    /// The daemon's redactors, where the one for `secrets` is found or built (claimed
+    /// while the vault was unlocked).
+    pub redactors: crate::redactors::Claim,
     pub tty: Option<TermSize>,
     /// The run's hold on the egress proxy: its placeholders work until this is dropped,
     /// when the child has exited.
@@ -49,7 +53,16 @@ pub struct RunPlan {
     pub foreign: Option<Arc<crate::nsjoin::Foreign>>,
 }
 
-const READ_CHUNK: usize = 64 * 1024;
+/// One read of the child's output: large, so a fast writer costs few system calls and the
+/// pre-filter's per-read work (the held-back tail) is spread over more bytes.
+const READ_CHUNK: usize = 256 * 1024;
+/// The first read's size: a short run's output fits, and its buffer (wiped when the run
+/// ends) stays small. Each read that fills the buffer makes the next one 4 times larger, up
+/// to `READ_CHUNK`.
+const FIRST_READ: usize = 16 * 1024;
+/// The capacity asked for the child's output pipes (the unprivileged maximum by default):
+/// a fast writer then runs ahead of the relay instead of waiting on it at every 64 KiB.
+const PIPE_CAPACITY: i32 = 1024 * 1024;
 /// How long output may keep flowing after the child exits (from its own children).
 const DRAIN_GRACE: Duration = Duration::from_millis(300);
 
@@ -125,23 +138,26 @@ fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
     Ok(fds)
 }
 
-/// Copy `from` to `to`, redacting, until EOF. Reports on `done` when finished.
+/// Copy `from` to `to`, redacting, until EOF. Reports on `done` when finished. Reads go
+/// straight into the stream's window, and a read with nothing to mask is written from
+/// there: the bytes are copied only by the kernel.
 fn relay(mut from: impl Read, to: OwnedFd, redactor: Arc<Redactor>, done: mpsc::Sender<()>) {
     let mut to = File::from(to);
-    let mut stream = redactor.stream();
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut out = Vec::with_capacity(READ_CHUNK + 64);
+    let mut stream = kovra_redact::Stream::over(redactor);
+    let mut out = Vec::new();
+    let mut want = FIRST_READ;
     loop {
-        let n = match from.read(&mut buf) {
+        let n = match from.read(stream.spare(want)) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             // EIO is how a PTY master reports that the last slave holder closed.
             Err(_) => break,
         };
-        out.clear();
-        stream.push(&buf[..n], &mut out);
-        if to.write_all(&out).is_err() {
+        if n == want {
+            want = (want * 4).min(READ_CHUNK);
+        }
+        if to.write_all(stream.commit(n, &mut out)).is_err() {
             // The client's output is gone: stop reading so the child sees a closed pipe.
             let _ = done.send(());
             return;
@@ -157,7 +173,9 @@ fn relay(mut from: impl Read, to: OwnedFd, redactor: Arc<Redactor>, done: mpsc::
 /// never keeps reading the user's terminal after the run is over.
 fn pump_input(input: OwnedFd, pty: Arc<OwnedFd>, stop: Arc<AtomicBool>) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut buf = [0u8; 4096];
+    // What the user types may be a secret for the child: wiped when the pump ends, as its
+    // thread now lives on in the pool.
+    let mut buf = zeroize::Zeroizing::new([0u8; 4096]);
     let mut input = File::from(input);
     let mut pty_writer = match pty.try_clone() {
         Ok(fd) => File::from(fd),
@@ -176,7 +194,7 @@ fn pump_input(input: OwnedFd, pty: Arc<OwnedFd>, stop: Arc<AtomicBool>) {
         {
             continue;
         }
-        match input.read(&mut buf) {
+        match input.read(&mut buf[..]) {
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 if pty_writer.write_all(&buf[..n]).is_err() {
@@ -209,9 +227,7 @@ pub fn execute(
         return;
     };
     let _egress = plan.egress.take();
-    let redactor = Arc::new(Redactor::new(
-        plan.secrets.iter().map(|(n, v)| (n.as_str(), v.expose())),
-    ));
+    let redactor = plan.redactors.get(&plan.secrets);
 
     let (pipes, program_file) = match descriptor_pipes(&plan) {
         Ok(p) => p,
@@ -284,11 +300,14 @@ pub fn execute(
                 if child.is_ok() {
                     if let Ok(reader_fd) = master.try_clone() {
                         let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
-                        std::thread::spawn(move || relay(File::from(reader_fd), stdout, r, tx));
-                        relays += 1;
+                        if started(pool::spawn(move || {
+                            relay(File::from(reader_fd), stdout, r, tx);
+                        })) {
+                            relays += 1;
+                        }
                     }
                     let (m, stop) = (Arc::clone(&master), Arc::clone(&stop_input));
-                    std::thread::spawn(move || pump_input(stdin, m, stop));
+                    started(pool::spawn(move || pump_input(stdin, m, stop)));
                     drop(stderr);
                 }
                 pty_master = Some(master);
@@ -305,14 +324,18 @@ pub fn execute(
         drop(cmd);
         child.map(|mut c| {
             if let Some(out) = c.stdout.take() {
+                widen(&out);
                 let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
-                std::thread::spawn(move || relay(out, stdout, r, tx));
-                relays += 1;
+                if started(pool::spawn(move || relay(out, stdout, r, tx))) {
+                    relays += 1;
+                }
             }
             if let Some(err) = c.stderr.take() {
+                widen(&err);
                 let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
-                std::thread::spawn(move || relay(err, stderr, r, tx));
-                relays += 1;
+                if started(pool::spawn(move || relay(err, stderr, r, tx))) {
+                    relays += 1;
+                }
             }
             c
         })
@@ -340,7 +363,7 @@ pub fn execute(
     {
         let finished = Arc::clone(&finished);
         let master = pty_master.clone();
-        std::thread::spawn(move || control(reader, pgid, master, finished));
+        started(pool::spawn(move || control(reader, pgid, master, finished)));
     }
 
     let status = child.wait();
@@ -362,6 +385,20 @@ pub fn execute(
             reply: Box::new(Reply::Exited { code }),
         },
     );
+}
+
+/// Ask for a larger pipe behind the child's output (best effort: the default still works).
+fn widen(pipe: &impl AsFd) {
+    let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_CAPACITY));
+}
+
+/// Whether a run's thread started; one that could not (a process or memory limit) dropped
+/// its job, closing what it held, and is logged.
+fn started(spawned: std::io::Result<()>) -> bool {
+    if let Err(e) = &spawned {
+        tracing::warn!(error = %e, "cannot start a thread for a run");
+    }
+    spawned.is_ok()
 }
 
 /// Read the client's control frames until it hangs up. A client that goes away before the

@@ -284,9 +284,9 @@ fn drained(stream: &UnixStream) -> bool {
 /// a connection that stays silent only holds a thread and two descriptors, so it is closed.
 const FIRST_FRAME: Duration = Duration::from_secs(10);
 
-/// Serve a connection on its own thread. When no thread can be created (a process or memory
-/// limit) the connection is closed and the daemon serves on: `std::thread::spawn` would
-/// panic and take the accept loop, or the whole daemon, with it.
+/// Serve a connection on its own thread (a pooled one, `crate::pool`). When no thread can
+/// be created (a process or memory limit) the connection is closed and the daemon serves
+/// on: `std::thread::spawn` would panic and take the accept loop, or the whole daemon, with it.
 fn serve_connection(
     daemon: &Arc<Daemon>,
     stream: UnixStream,
@@ -295,12 +295,10 @@ fn serve_connection(
     agent: Option<Arc<str>>,
 ) {
     let daemon = Arc::clone(daemon);
-    let spawned = std::thread::Builder::new()
-        .name("kovra-connection".into())
-        .spawn(move || {
-            connection(&daemon, stream, my_uid, agent);
-            drop(slot);
-        });
+    let spawned = crate::pool::spawn(move || {
+        connection(&daemon, stream, my_uid, agent);
+        drop(slot);
+    });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start a thread for a connection; closing it");
     }

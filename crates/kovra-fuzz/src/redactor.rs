@@ -14,8 +14,9 @@ const MAX_INPUT: usize = 4 * 1024;
 /// encodings, a cut-off encoding, or a marker's text. A seed picks how the stream is split.
 ///
 /// Asserted:
-/// - `Stream::push` in those splits, then `finish`, equals `redact_all` of the whole, and
-///   the held-back tail is always shorter than the longest pattern;
+/// - `Stream::push` in those splits (every other piece read into the window with `spare`
+///   and `commit` instead), then `finish`, equals `redact_all` of the whole, and the
+///   held-back tail is always shorter than the longest pattern;
 /// - with nothing to mask, the output is the input;
 /// - every occurrence, in the output, of any encoding of a masked value overlaps the text of
 ///   a marker. That is the most that holds: a marker may itself contain a value (a value
@@ -79,6 +80,8 @@ pub fn redactor(data: &[u8]) {
     let mut streamed = Vec::new();
     let mut stream = redactor.stream();
     let mut rest = input.as_slice();
+    let mut scratch = Vec::new();
+    let mut odd = false;
     while !rest.is_empty() {
         let n = match rng.below(4) {
             0 => 0,
@@ -88,7 +91,14 @@ pub fn redactor(data: &[u8]) {
         }
         .min(rest.len());
         let (piece, tail) = rest.split_at(n);
-        stream.push(piece, &mut streamed);
+        // Every other piece is read into the stream's window, as the daemon's relay does.
+        if odd {
+            stream.spare(piece.len()).copy_from_slice(piece);
+            streamed.extend_from_slice(stream.commit(piece.len(), &mut scratch));
+        } else {
+            stream.push(piece, &mut streamed);
+        }
+        odd = !odd;
         rest = tail;
         assert!(
             stream.held() < longest.max(1),

@@ -169,11 +169,17 @@ impl Redactor {
 /// One output stream's redaction state: the held-back tail.
 /// The stream state over a redactor held as `R` (a reference, or an `Arc` where the stream
 /// must own its redactor, as a response body polled by an async runtime does).
+///
+/// Two ways to feed it: [`Stream::push`] takes bytes from anywhere; a reader instead reads
+/// straight into [`Stream::spare`] (after the held-back tail) and calls [`Stream::commit`],
+/// which spares a copy of every read, and of the output when nothing in it was masked.
 pub struct Stream<R: Deref<Target = Redactor>> {
     redactor: R,
-    pending: Zeroizing<Vec<u8>>,
-    /// Reused for the held tail plus the next input, so a push allocates nothing.
-    scratch: Zeroizing<Vec<u8>>,
+    /// `window[start..end]` is the held-back tail; a reader's bytes follow it. Reused, so a
+    /// read allocates nothing.
+    window: Zeroizing<Vec<u8>>,
+    start: usize,
+    end: usize,
     regions: Vec<(usize, usize)>,
 }
 
@@ -182,50 +188,122 @@ impl<R: Deref<Target = Redactor>> Stream<R> {
     pub fn over(redactor: R) -> Self {
         Stream {
             redactor,
-            pending: Zeroizing::new(Vec::new()),
-            scratch: Zeroizing::new(Vec::new()),
+            window: Zeroizing::new(Vec::new()),
+            start: 0,
+            end: 0,
             regions: Vec::new(),
         }
     }
 
     /// Redact `input` (the next bytes of the stream), appending what is safe to emit now.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let redactor = &*self.redactor;
-        if redactor.matcher.is_none() {
+        if self.redactor.matcher.is_none() {
             out.extend_from_slice(input);
             return;
         }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let buf: &[u8] = if self.pending.is_empty() {
-            input
-        } else {
-            scratch.clear();
-            scratch.extend_from_slice(&self.pending);
-            scratch.extend_from_slice(input);
-            &scratch
-        };
+        if self.start == self.end {
+            // Nothing held: scan the input where it is.
+            let redactor = &*self.redactor;
+            let hold = redactor.hold_from(input);
+            let cursor = redactor.replace_matches(input, hold, &mut self.regions, out);
+            let keep_from = cursor.max(hold);
+            out.extend_from_slice(&input[cursor..keep_from]);
+            self.start = 0;
+            self.end = 0;
+            self.keep(input, keep_from);
+            return;
+        }
+        self.spare(input.len()).copy_from_slice(input);
+        if let Some(range) = self.take(input.len(), out) {
+            out.extend_from_slice(&self.window[range]);
+        }
+    }
+
+    /// Remember `buf[from..]` as the held-back tail.
+    fn keep(&mut self, buf: &[u8], from: usize) {
+        let tail = &buf[from..];
+        if self.window.len() < tail.len() {
+            self.regrow(tail.len());
+        }
+        self.window[..tail.len()].copy_from_slice(tail);
+        self.start = 0;
+        self.end = tail.len();
+    }
+
+    /// Make the window hold at least `len` bytes, wiping the old allocation.
+    fn regrow(&mut self, len: usize) {
+        let mut bigger = Zeroizing::new(vec![0u8; len]);
+        bigger[..self.end - self.start].copy_from_slice(&self.window[self.start..self.end]);
+        self.end -= self.start;
+        self.start = 0;
+        self.window = bigger;
+    }
+
+    /// Room for the next `n` bytes of the stream, right after the held-back tail: read into
+    /// it, then [`Stream::commit`] how many bytes were read.
+    pub fn spare(&mut self, n: usize) -> &mut [u8] {
+        if self.start > 0 {
+            self.window.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.window.len() < self.end + n {
+            self.regrow(self.end + n);
+        }
+        &mut self.window[self.end..self.end + n]
+    }
+
+    /// Redact the `n` bytes just read into [`Stream::spare`]. Returns what is safe to emit
+    /// now: a slice of the stream's own window when nothing was masked (no copy), else of
+    /// `out` (cleared first).
+    pub fn commit<'s>(&'s mut self, n: usize, out: &'s mut Vec<u8>) -> &'s [u8] {
+        out.clear();
+        match self.take(n, out) {
+            Some(range) => &self.window[range],
+            None => out,
+        }
+    }
+
+    /// Redact the held tail and the `n` bytes after it. What is safe to emit is either
+    /// appended to `out` (`None`), or, when nothing was masked, left in the window at the
+    /// range returned.
+    fn take(&mut self, n: usize, out: &mut Vec<u8>) -> Option<std::ops::Range<usize>> {
+        let base = self.start;
+        let end = self.end + n;
+        self.end = end;
+        let redactor = &*self.redactor;
+        if redactor.matcher.is_none() {
+            self.start = end;
+            return Some(base..end);
+        }
+        let buf = &self.window[base..end];
         let hold = redactor.hold_from(buf);
+        let before = out.len();
         let cursor = redactor.replace_matches(buf, hold, &mut self.regions, out);
         let keep_from = cursor.max(hold);
-        out.extend_from_slice(&buf[cursor..keep_from]);
-        self.pending.clear();
-        self.pending.extend_from_slice(&buf[keep_from..]);
-        self.scratch = scratch;
+        self.start = base + keep_from;
+        if cursor == 0 && out.len() == before {
+            // Nothing masked: the output is the window itself.
+            return Some(base..base + keep_from);
+        }
+        out.extend_from_slice(&self.window[base + cursor..base + keep_from]);
+        None
     }
 
     /// End of stream: whatever is held back cannot grow any more, but it may hold complete
     /// matches (a value that was also the start of a longer one): mask those too.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        let pending = std::mem::take(&mut self.pending);
+        let pending = &self.window[self.start..self.end];
         let cursor = self
             .redactor
-            .replace_matches(&pending, pending.len(), &mut self.regions, out);
+            .replace_matches(pending, pending.len(), &mut self.regions, out);
         out.extend_from_slice(&pending[cursor..]);
+        self.start = self.end;
     }
 
     /// Bytes currently held back.
     pub fn held(&self) -> usize {
-        self.pending.len()
+        self.end - self.start
     }
 }
 

@@ -226,3 +226,54 @@ proptest! {
         prop_assert_eq!(r.redact_all(&data), whole);
     }
 }
+
+/// `data` read into the stream's own window in pieces cut at `cuts`, as a relay reads.
+fn read_in_place(r: &Redactor, data: &[u8], cuts: Vec<usize>) -> Vec<u8> {
+    let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (data.len() + 1)).collect();
+    cuts.sort();
+    cuts.push(data.len());
+    let mut s = r.stream();
+    let mut out = Vec::new();
+    let mut scratch = Vec::new();
+    let mut last = 0;
+    for c in cuts {
+        let piece = &data[last..c];
+        s.spare(piece.len()).copy_from_slice(piece);
+        out.extend_from_slice(s.commit(piece.len(), &mut scratch));
+        last = c;
+    }
+    s.finish(&mut out);
+    out
+}
+
+proptest! {
+    /// Reading into the window gives what pushing gives, and what redacting whole gives.
+    #[test]
+    fn reading_in_place_equals_pushing(
+        stem in proptest::collection::vec(b'a'..=b'z', 8..20),
+        noise in proptest::collection::vec(b' '..=b'~', 0..200),
+        pick in proptest::collection::vec((0usize..16, 0usize..256), 0..5),
+        cuts in proptest::collection::vec(0usize..600, 0..10),
+    ) {
+        let r = Redactor::new([("V", stem.as_slice())]);
+        let mut data = noise.clone();
+        for (form, at) in pick {
+            let forms = forms(&stem);
+            let f = &forms[form % forms.len()];
+            let at = at % (data.len() + 1);
+            data.splice(at..at, f.iter().copied());
+        }
+        let whole = r.redact_all(&data);
+        prop_assert_eq!(&read_in_place(&r, &data, cuts.clone()), &whole);
+        prop_assert_eq!(&streamed(&r, &data, cuts), &whole);
+    }
+}
+
+#[test]
+fn an_empty_redactor_passes_reads_through() {
+    let r = Redactor::new([("PIN", b"1234".as_slice())]);
+    assert_eq!(
+        read_in_place(&r, b"pin 1234 and more", vec![3, 9]),
+        b"pin 1234 and more"
+    );
+}

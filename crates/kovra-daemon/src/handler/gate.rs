@@ -114,6 +114,8 @@ pub(super) struct Gate<'a> {
     pub(super) profiles_cache: &'a mut Option<std::sync::Arc<super::agent::Profiles>>,
     /// The agent profiles' live grants on the egress proxy.
     pub(super) grants: &'a mut std::collections::HashMap<String, super::agent_grant::ProfileGrant>,
+    /// Where a run finds the redactor for its values (built once per value set).
+    pub(super) redactors: std::sync::Arc<crate::redactors::Redactors>,
 }
 
 impl<'a> Gate<'a> {
@@ -154,6 +156,7 @@ impl<'a> Gate<'a> {
             passphrase_proofs: inner.passphrase_proofs,
             profiles_cache: &mut inner.profiles,
             grants: &mut inner.grants,
+            redactors: std::sync::Arc::clone(&inner.redactors),
         })
     }
 }

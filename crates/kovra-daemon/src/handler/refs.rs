@@ -514,6 +514,7 @@ impl Gate<'_> {
             cwd,
             env,
             secrets,
+            redactors: self.redactors.claim(),
             tty: req.tty,
             // A foreign caller's program was opened beneath its root: that descriptor is
             // exactly the file it sees, and its path means something else to the daemon.

@@ -548,3 +548,90 @@ fn an_oversized_or_empty_value_is_refused_and_nothing_is_written() {
     h.send(&human(), json!({"op": "show", "coordinate": DEV}))
         .expect_error(ErrorCode::NotFound);
 }
+
+/// A run's plan, through `handle` as the server gets it, for a human at a terminal.
+fn run_plan(h: &Harness, refs: &str) -> Box<crate::run::RunPlan> {
+    let request = json!({
+        "op": "run", "argv": ["true"], "cwd": "/",
+        "env": [["PATH", "/usr/bin:/bin"]], "refs": refs,
+    });
+    let caller = crate::handler::Caller {
+        peer: crate::os::Peer {
+            pid: std::process::id(),
+            uid: nix::unistd::getuid().as_raw(),
+        },
+        exe: None,
+        tty: true,
+        agent: None,
+        namespaces: crate::nsjoin::Namespaces::Own,
+    };
+    let (response, _, plan) = h
+        .daemon
+        .handle(Harness::envelope(&human(), request), &caller);
+    let text = serde_json::to_string(&response).unwrap();
+    assert!(!holds_canary(&text), "the run's reply holds the value");
+    match plan {
+        Some(crate::broker::Plan::Run(plan)) => plan,
+        _ => panic!("no run plan: {text}"),
+    }
+}
+
+#[test]
+fn a_runs_redactor_is_built_once_per_value_set_and_forgotten_on_lock() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "low", true);
+    let refs = format!("DB_PASSWORD={DEV}\n");
+    let plan = run_plan(&h, &refs);
+    let cache = std::sync::Arc::clone(plan.redactors.cache());
+    let first = plan.redactors.get(&plan.secrets);
+    let again = run_plan(&h, &refs);
+    assert!(std::sync::Arc::ptr_eq(
+        &first,
+        &again.redactors.get(&again.secrets)
+    ));
+    assert_eq!(
+        cache.builds(),
+        1,
+        "a second run with the same values builds nothing"
+    );
+    assert_eq!(
+        first.redact_all(format!("x {CANARY} y").as_bytes()),
+        b"x [kovra:DB_PASSWORD] y"
+    );
+    let kept = std::sync::Arc::downgrade(&first);
+    drop((first, plan, again));
+    assert!(kept.upgrade().is_some(), "kept while unlocked");
+    let planned_before_the_lock = run_plan(&h, &refs);
+
+    h.send(&human(), json!({"op": "lock"})).expect_ok();
+    assert!(cache.is_empty(), "the lock emptied the cache");
+    assert!(
+        kept.upgrade().is_none(),
+        "the lock dropped (and so wiped) the redactor"
+    );
+    // A run that starts after the lock (its plan made before) builds its own, uncached.
+    let own = planned_before_the_lock
+        .redactors
+        .get(&planned_before_the_lock.secrets);
+    assert!(!own.is_empty());
+    assert!(cache.is_empty(), "nothing cached while locked");
+
+    h.send(
+        &human(),
+        json!({"op": "unlock", "passphrase": b64(PASSPHRASE)}),
+    )
+    .expect_ok();
+    let plan = run_plan(&h, &refs);
+    let rebuilt = plan.redactors.get(&plan.secrets);
+    // The first build, the locked-out run's own, and this one.
+    assert_eq!(
+        cache.builds(),
+        3,
+        "after lock and unlock the redactor is built anew"
+    );
+    assert!(std::sync::Arc::ptr_eq(
+        &rebuilt,
+        &plan.redactors.get(&plan.secrets)
+    ));
+    h.assert_no_leak();
+}
