@@ -58,6 +58,7 @@ impl UnlockedStore {
             audit_head,
             deks: HashMap::new(),
             proof,
+            listed: Default::default(),
         };
         // Rebuild the index and check it against the authenticated state tag: a deleted,
         // added or rolled-back row changes the tag.
@@ -291,6 +292,10 @@ impl UnlockedStore {
         self.audit_seq = audit_seq;
         self.audit_head = audit_head;
         self.state_tag = state_tag;
+        if !index_changes.is_empty() {
+            // A record was written, moved or removed: what was listed is stale.
+            self.forget_listings();
+        }
         for (lookup, entry) in index_changes {
             match entry {
                 Some(e) => self.index.insert(lookup, e),
