@@ -248,6 +248,14 @@ impl Client {
         Ok(frame::read(&mut self.stream, MAX_REPLY)?)
     }
 
+    /// The next page of a streamed reply (after a `records-stream` or `audit-stream` head):
+    /// read as it comes, so a client holds one page at a time.
+    pub fn receive_page<T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Result<kovra_proto::Page<T>, ClientError> {
+        Ok(frame::read(&mut self.stream, kovra_proto::frame::MAX_PAGE)?)
+    }
+
     /// Pass descriptors (a run's stdin, stdout, stderr) to the daemon with SCM_RIGHTS.
     pub fn send_fds(&self, fds: &[std::os::fd::RawFd]) -> Result<(), ClientError> {
         use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};

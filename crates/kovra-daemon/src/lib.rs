@@ -19,6 +19,7 @@ pub mod proof;
 pub mod run;
 pub mod server;
 pub mod slots;
+pub mod stream;
 
 pub use handler::Daemon;
 pub use server::{ServeError, serve};

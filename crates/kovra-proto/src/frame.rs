@@ -11,6 +11,9 @@ use zeroize::Zeroizing;
 pub const MAX_REQUEST: usize = 1 << 20;
 /// The largest reply a client accepts (a listing of a very large vault).
 pub const MAX_REPLY: usize = 512 << 20;
+/// The largest page of a streamed reply a client accepts (`PAGE_ITEMS` records or entries
+/// of the longest allowed descriptions fit many times over).
+pub const MAX_PAGE: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {

@@ -112,6 +112,22 @@ pub struct Listing {
     pub missing: usize,
 }
 
+/// How many items a [`Page`] carries at most: about 250 KiB of records, so neither end
+/// holds a whole listing's frame.
+pub const PAGE_ITEMS: usize = 1000;
+
+/// One frame of a streamed reply, after its head. A plain struct, not a tagged enum, so a
+/// client parses it straight into its items.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+}
+
+/// The pages of a stream of `total` items: how many frames follow its head.
+pub fn pages_for(total: usize) -> usize {
+    total.div_ceil(PAGE_ITEMS)
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Reply {
@@ -157,6 +173,17 @@ pub enum Reply {
     },
     Audit {
         entries: Vec<AuditEntry>,
+    },
+    /// The head of a streamed listing (`ListStream`): `total` records follow in
+    /// [`Page`] frames of at most [`PAGE_ITEMS`] each.
+    RecordsStream {
+        total: usize,
+        tampered: usize,
+        missing: usize,
+    },
+    /// The head of a streamed trail (`AuditStream`): `total` entries follow in [`Page`]s.
+    AuditStream {
+        total: usize,
     },
     AuditVerified(AuditReport),
     Projects {

@@ -264,7 +264,16 @@ impl Gate<'_> {
         }
     }
 
-    pub(super) fn list(&mut self, env: Option<&str>) -> Result<Reply, GateError> {
+    /// The records the caller may see (metadata only), sorted by vault then path;
+    /// `offset` and `limit` cut a window out of them for a client that pages. The
+    /// listings are the store's kept ones (`kovra_core::store::listed`): no row is opened
+    /// again here, and each record costs one decision and one view.
+    pub(super) fn list(
+        &mut self,
+        env: Option<&str>,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<Reply, GateError> {
         let mut vaults = self.store.vaults()?;
         if let Some(p) = &self.info.project {
             let pv = VaultName::Project(p.clone());
@@ -282,19 +291,27 @@ impl Gate<'_> {
             tampered: 0,
             missing: 0,
         };
+        let end = limit.map_or(usize::MAX, |l| offset.saturating_add(l));
+        let mut seen = 0usize;
         for vault in vaults {
-            let listing = self.store.list(&vault)?;
+            let listing = self.store.list_shared(&vault)?;
             out.tampered += listing.tampered;
             out.missing += listing.missing;
-            for record in listing.records {
+            for record in &listing.records {
+                if seen >= end {
+                    break;
+                }
                 let c = &record.meta.coordinate;
                 if env.is_some_and(|e| e != c.env()) {
                     continue;
                 }
-                if self.decide_one(&vault, c, Some(&record), Op::plain(Operation::Metadata))
+                if self.decide_one(&vault, c, Some(record), Op::plain(Operation::Metadata))
                     == Decision::Allow
                 {
-                    out.records.push(self.view(&record));
+                    if seen >= offset {
+                        out.records.push(self.view(record));
+                    }
+                    seen += 1;
                 }
             }
         }

@@ -181,7 +181,8 @@ impl Gate<'_> {
                 host,
                 ..
             } => self.bind(&coordinate, &provider, host.as_deref()),
-            Request::List { env } => self.list(env.as_deref()),
+            Request::List { env } => self.list(env.as_deref(), 0, None),
+            Request::ListStream { env, offset, limit } => self.list(env.as_deref(), offset, limit),
             Request::Show { coordinate } => self.show(&coordinate),
             Request::Fingerprint { coordinate, .. } => self.fingerprint(&coordinate),
             Request::Edit {
@@ -222,7 +223,13 @@ impl Gate<'_> {
                 coordinate,
                 since,
                 action,
-            } => self.audit(coordinate, since, action),
+            } => self.audit(coordinate, since, action, None),
+            Request::AuditStream {
+                coordinate,
+                since,
+                action,
+                limit,
+            } => self.audit(coordinate, since, action, limit),
             Request::AuditVerify => self.audit_verify(),
             Request::Passwd { old, new } => self.passwd(&old, &new),
             Request::RotateKey { .. } => self.rotate_key(),

@@ -10,12 +10,13 @@ use kovra_proto::Reply;
 use serde::{Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use super::{BROKEN_PIPE, View, integrity, line};
+use super::{BROKEN_PIPE, ListingCounts, NextPage, View, integrity, line, pull, stdout_failure};
 use crate::error::CliError;
 
 mod reply;
+mod stream;
 
-use reply::{ApiDoc, ReplyDoc};
+use reply::{ApiDoc, AuditEntryDoc, RecordDoc, ReplyDoc};
 
 /// Print one document.
 fn write<T: Serialize>(doc: &T) -> Result<(), CliError> {
@@ -153,6 +154,78 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
         })?,
     }
     failure.map_err(CliError::already_reported)
+}
+
+/// A streamed listing as the `records` document, printed page by page. A failure the head
+/// carries (withheld records) is embedded last, as for a one-frame reply.
+pub(super) fn records_stream(
+    head: ListingCounts,
+    next: NextPage<'_, kovra_proto::RecordView>,
+) -> Result<(), CliError> {
+    let failure = integrity(&Reply::Records(kovra_proto::Listing {
+        records: Vec::new(),
+        tampered: head.tampered,
+        missing: head.missing,
+    }));
+    let item =
+        |s: &mut stream::DocStream<Out>, r: &kovra_proto::RecordView| s.item(&RecordDoc::from(r));
+    streamed("records", "records", head.total, next, item, |tail| {
+        tail.field("tampered", &head.tampered)?;
+        tail.field("missing", &head.missing)?;
+        if let Err(e) = &failure {
+            tail.field("error", &ErrorDoc::from(e))?;
+        }
+        Ok(())
+    })?;
+    failure.map_err(CliError::already_reported)
+}
+
+/// A streamed trail as the `audit` document, printed page by page.
+pub(super) fn audit_stream(
+    total: usize,
+    next: NextPage<'_, kovra_core::audit::AuditEntry>,
+) -> Result<(), CliError> {
+    let item = |s: &mut stream::DocStream<Out>, e: &kovra_core::audit::AuditEntry| {
+        s.item(&AuditEntryDoc::from(e))
+    };
+    streamed("audit", "entries", total, next, item, |_| Ok(()))
+}
+
+/// Where a streamed document goes: stdout, in large writes.
+type Out = std::io::BufWriter<std::io::StdoutLock<'static>>;
+
+/// Write `{"kind": KIND, "FIELD": [items…], tail…}` as the items arrive. A failure after the
+/// document began (the daemon went away mid-stream) cannot become a second document: it
+/// goes to stderr, and the exit code says so.
+fn streamed<T>(
+    kind: &str,
+    field: &str,
+    total: usize,
+    next: NextPage<'_, T>,
+    item: impl Fn(&mut stream::DocStream<Out>, &T) -> std::io::Result<()>,
+    tail: impl FnOnce(&mut stream::DocTail<Out>) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let failed = |e| stdout_failure(e, kovra_proto::ErrorCode::Output);
+    let out: Out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut items = stream::DocStream::begin(out, kind, field).map_err(failed)?;
+    let pulled = pull(total, next, |page| {
+        page.iter()
+            .try_for_each(|one| item(&mut items, one))
+            .map_err(failed)
+    });
+    if let Err(e) = pulled {
+        // Dropping the writer flushes what was printed so far.
+        drop(items);
+        if e.code == BROKEN_PIPE {
+            return Err(e);
+        }
+        eprintln!("kovra: error: {}", e.message);
+        return Err(e.already_reported());
+    }
+    let mut rest = items.end_items().map_err(failed)?;
+    tail(&mut rest).map_err(failed)?;
+    let mut out = rest.finish().map_err(failed)?;
+    std::io::Write::flush(&mut out).map_err(failed)
 }
 
 #[derive(Serialize)]

@@ -252,6 +252,8 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             | Reply::Code { .. }
             | Reply::Shared { .. }
             | Reply::SandboxReady(_) => ReplyDoc::Unprinted,
+            // A stream's head: its command prints the pages (`Renderer::records_stream`).
+            Reply::RecordsStream { .. } | Reply::AuditStream { .. } => ReplyDoc::Unprinted,
         }
     }
 }
