@@ -563,6 +563,12 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
         if crate::stream::write_response(&mut writer, response, streamed).is_err() {
             return;
         }
+        if let Some(Plan::Records(records)) = plan {
+            if crate::stream::write_records(&mut writer, &records).is_err() {
+                return;
+            }
+            continue;
+        }
         if shutdown {
             daemon.lock_and_exit("shutdown request");
         }

@@ -181,8 +181,13 @@ impl Gate<'_> {
                 host,
                 ..
             } => self.bind(&coordinate, &provider, host.as_deref()),
-            Request::List { env } => self.list(env.as_deref(), 0, None),
-            Request::ListStream { env, offset, limit } => self.list(env.as_deref(), offset, limit),
+            Request::List { env } => self.list(env.as_deref()),
+            Request::ListStream { env, offset, limit } => {
+                return match self.list_stream(env.as_deref(), offset, limit) {
+                    Ok((head, plan)) => (Ok(head), Some(Plan::Records(Box::new(plan)))),
+                    Err(refused) => (Err(refused), None),
+                };
+            }
             Request::Show { coordinate } => self.show(&coordinate),
             Request::Fingerprint { coordinate, .. } => self.fingerprint(&coordinate),
             Request::Edit {
