@@ -112,13 +112,14 @@ pub fn write_records<W: Write>(w: &mut W, plan: &RecordsPlan) -> Result<(), Fram
 fn write_pages<W: Write>(w: &mut W, plan: &RecordsPlan) -> Result<(), FrameError> {
     let mut views = plan.views();
     let mut page: Vec<RecordViewRef<'_>> = Vec::with_capacity(PAGE_ITEMS);
+    let mut buf = zeroize::Zeroizing::new(Vec::new());
     loop {
         page.clear();
         page.extend(views.by_ref().take(PAGE_ITEMS));
         if page.is_empty() {
             return Ok(());
         }
-        frame::write(w, &PageOut { items: &page })?;
+        frame::write_reusing(w, &PageOut { items: &page }, &mut buf)?;
     }
 }
 
@@ -199,8 +200,9 @@ fn write_stream<W: Write, T: Serialize>(
             reply: Box::new(head),
         },
     )?;
+    let mut buf = zeroize::Zeroizing::new(Vec::new());
     for page in items.chunks(PAGE_ITEMS) {
-        frame::write(w, &PageOut { items: page })?;
+        frame::write_reusing(w, &PageOut { items: page }, &mut buf)?;
     }
     Ok(())
 }
