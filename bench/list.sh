@@ -3,7 +3,8 @@
 # vaults of 1,000 / 10,000 / 100,000 records (each record add is one audit entry, so the
 # trail grows alike), and per size: unlock, status, show, list --json (end to end, the
 # daemon's part, the client's max RSS), audit verify, audit --json, the database size and
-# the daemon's RSS (idle, right after the lists, and a while later). Prints one table with
+# the daemon's RSS (idle after unlock; after the first list, which opens and keeps the
+# metadata; right after all the lists and audits; and a while later). Prints one table with
 # a fitted growth exponent between sizes (the log-log slope: 1 is linear, 0 constant).
 #
 # Anchor: `cat` of the very output, interleaved run by run with the command that printed
@@ -101,14 +102,14 @@ maxrss_kb() {
     }
     tail -n1 "$WORK/rss"
 }
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 jnum() { sed -n "s/.*\"$2\":\\([0-9.eE+-]*\\).*/\\1/p" "$1" | head -n1; }
 
 declare -A R
 ROWS=(populate_s unlock_first_ms unlock_ms status_ms show_ms
-    list_ms list_cat_ms list_daemon_ms list_first_byte_ms list_bytes list_maxrss_kb
+    list_first_ms list_ms list_cat_ms list_daemon_ms list_first_byte_ms list_bytes list_maxrss_kb
     verify_ms audit_ms audit_cat_ms audit_bytes audit_maxrss_kb db_bytes
-    rss_idle_kb rss_after_kb rss_later_kb)
+    rss_idle_kb rss_listed_kb rss_after_kb rss_later_kb)
 
 for n in $SIZES; do
     home=$WORK/home-$n
@@ -118,16 +119,19 @@ for n in $SIZES; do
     "$KBENCH" --json populate --home "$home" --records "$n" --passphrase-file "$PASS" >"$WORK/pop.json" 2>/dev/null
     R[populate_s,$n]=$(awk -v a="$t0" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
     R[unlock_first_ms,$n]=$(t_ms "$KOVRA" unlock --passphrase-file "$PASS")
-    pid=$(daemon_pid)
-    R[rss_idle_kb,$n]=$(rss_kb "$pid")
+    # Unlocking a locked daemon starts a fresh one (a handover): each run is lock + unlock.
     for ((i = 0; i < RUNS; i++)); do
-        "$KOVRA" lock >/dev/null
+        "$KOVRA" lock >/dev/null 2>&1
         t_ms "$KOVRA" unlock --passphrase-file "$PASS"
     done >"$WORK/unlock.txt"
     R[unlock_ms,$n]=$(median <"$WORK/unlock.txt")
+    pid=$(daemon_pid)
+    R[rss_idle_kb,$n]=$(rss_kb "$pid")
     R[status_ms,$n]=$(med_ms "$KOVRA" status --json)
     R[show_ms,$n]=$(med_ms "$KOVRA" show secret:dev/db/key-0000000 --json)
 
+    R[list_first_ms,$n]=$(t_ms "$KOVRA" list --json)
+    R[rss_listed_kb,$n]=$(rss_kb "$pid")
     "$KOVRA" list --json >"$WORK/list.json"
     R[list_bytes,$n]=$(wc -c <"$WORK/list.json")
     pair_with_cat "$WORK/list.json" "$KOVRA" list --json

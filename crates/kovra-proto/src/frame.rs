@@ -69,6 +69,14 @@ pub fn write_reusing<W: Write, T: Serialize>(
 
 /// Read one frame of at most `max` bytes and deserialize it.
 pub fn read<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, FrameError> {
+    let buf = read_raw(r, max)?;
+    serde_json::from_slice(&buf).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Read one frame of at most `max` bytes as its JSON text, for a caller that parses it
+/// borrowing from the bytes (a streamed page's strings need no copies of their own). The
+/// buffer is wiped on drop.
+pub fn read_raw<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
@@ -79,8 +87,7 @@ pub fn read<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, Fr
     if len > max {
         return Err(FrameError::TooLarge(len, max));
     }
-    let buf = read_body(r, len)?;
-    serde_json::from_slice(&buf).map_err(|e| FrameError::Malformed(e.to_string()))
+    read_body(r, len)
 }
 
 /// The first step of a body's buffer; it doubles from there.

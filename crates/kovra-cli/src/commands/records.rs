@@ -201,7 +201,7 @@ fn list(
         return out.reply(&head);
     };
     let conn = s.connection()?;
-    let mut next = || Ok(conn.receive_page()?.items);
+    let mut next = || Ok(conn.receive_raw_page()?);
     out.records_stream(
         ListingCounts {
             total,

@@ -14,6 +14,8 @@ use kovra_proto::ErrorCode;
 use std::io::Write;
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use kovra_proto::{ApiReply, AuditEntry, Listing, RecordView, Reply};
 
 /// The head of a streamed listing: how many records follow, and what was withheld.
@@ -121,15 +123,11 @@ impl Renderer {
     /// A streamed listing (`records-stream` and its pages). With `--json` each page is
     /// printed as it comes, so a listing of any size takes the memory of one page; the
     /// document is the one a `records` reply prints.
-    pub fn records_stream(
-        &self,
-        head: ListingCounts,
-        next: NextPage<'_, RecordView>,
-    ) -> Result<(), CliError> {
+    pub fn records_stream(&self, head: ListingCounts, next: NextPage<'_>) -> Result<(), CliError> {
         if self.json {
             json::records_stream(head, next)
         } else {
-            let records = gather(head.total, next)?;
+            let records: Vec<RecordView> = gather(head.total, next)?;
             self.reply(&Reply::Records(Listing {
                 records,
                 tampered: head.tampered,
@@ -139,15 +137,11 @@ impl Renderer {
     }
 
     /// A streamed trail (`audit-stream` and its pages), as [`records_stream`](Self::records_stream).
-    pub fn audit_stream(
-        &self,
-        total: usize,
-        next: NextPage<'_, AuditEntry>,
-    ) -> Result<(), CliError> {
+    pub fn audit_stream(&self, total: usize, next: NextPage<'_>) -> Result<(), CliError> {
         if self.json {
             json::audit_stream(total, next)
         } else {
-            let entries = gather(total, next)?;
+            let entries: Vec<AuditEntry> = gather(total, next)?;
             self.reply(&Reply::Audit { entries })
         }
     }
@@ -192,40 +186,58 @@ fn stdout_failure(e: std::io::Error, failure: ErrorCode) -> CliError {
     }
 }
 
-/// The next page of a streamed reply's items (`Client::receive_page`).
-pub type NextPage<'a, T> = &'a mut dyn FnMut() -> Result<Vec<T>, CliError>;
+/// The next page of a streamed reply, as its frame's JSON (`Client::receive_raw_page`).
+pub type NextPage<'a> = &'a mut dyn FnMut() -> Result<Zeroizing<Vec<u8>>, CliError>;
 
-/// Pull pages until `total` items came; a page that brings none before that is an error.
-fn pull<T>(
+/// One page's items, parsed from its frame (borrowing from it where `T` does).
+fn parse_page<'a, T: serde::Deserialize<'a>>(raw: &'a [u8]) -> Result<Vec<T>, CliError> {
+    serde_json::from_slice::<kovra_proto::Page<T>>(raw)
+        .map(|page| page.items)
+        .map_err(|_| {
+            CliError::new(
+                ErrorCode::Internal,
+                "a page of the daemon's streamed reply does not parse",
+                Some("use a kovra client of the same version as the daemon"),
+            )
+        })
+}
+
+/// Pull pages until `total` items came. `each` parses and handles one page and says how
+/// many items it held; a page that brings none, or too many, is an error.
+fn pull(
     total: usize,
-    next: NextPage<'_, T>,
-    mut each: impl FnMut(Vec<T>) -> Result<(), CliError>,
+    next: NextPage<'_>,
+    mut each: impl FnMut(&[u8]) -> Result<usize, CliError>,
 ) -> Result<(), CliError> {
     let mut got = 0usize;
     while got < total {
-        let page = next()?;
-        if page.is_empty() || got + page.len() > total {
+        let raw = next()?;
+        let n = each(&raw)?;
+        if n == 0 || got + n > total {
             return Err(CliError::new(
                 ErrorCode::Internal,
                 format!(
-                    "the daemon's streamed reply held {got} of {total} items, then a page of {}",
-                    page.len()
+                    "the daemon's streamed reply held {got} of {total} items, then a page of {n}"
                 ),
                 Some("use a kovra client of the same version as the daemon"),
             ));
         }
-        got += page.len();
-        each(page)?;
+        got += n;
     }
     Ok(())
 }
 
 /// Every item of a stream, gathered (a person's table needs all rows for its widths).
-fn gather<T>(total: usize, next: NextPage<'_, T>) -> Result<Vec<T>, CliError> {
+fn gather<T: serde::de::DeserializeOwned>(
+    total: usize,
+    next: NextPage<'_>,
+) -> Result<Vec<T>, CliError> {
     let mut all = Vec::with_capacity(total.min(1 << 20));
-    pull(total, next, |page| {
+    pull(total, next, |raw| {
+        let page: Vec<T> = parse_page(raw)?;
+        let n = page.len();
         all.extend(page);
-        Ok(())
+        Ok(n)
     })?;
     Ok(all)
 }

@@ -10,13 +10,15 @@ use kovra_proto::Reply;
 use serde::{Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use super::{BROKEN_PIPE, ListingCounts, NextPage, View, integrity, line, pull, stdout_failure};
+use super::{
+    BROKEN_PIPE, ListingCounts, NextPage, View, integrity, line, parse_page, pull, stdout_failure,
+};
 use crate::error::CliError;
 
 mod reply;
 mod stream;
 
-use reply::{ApiDoc, AuditEntryDoc, RecordDoc, ReplyDoc};
+use reply::{ApiDoc, AuditEntryDoc, RecordDoc, RecordIn, ReplyDoc};
 
 /// Print one document.
 fn write<T: Serialize>(doc: &T) -> Result<(), CliError> {
@@ -158,18 +160,21 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
 
 /// A streamed listing as the `records` document, printed page by page. A failure the head
 /// carries (withheld records) is embedded last, as for a one-frame reply.
-pub(super) fn records_stream(
-    head: ListingCounts,
-    next: NextPage<'_, kovra_proto::RecordView>,
-) -> Result<(), CliError> {
+pub(super) fn records_stream(head: ListingCounts, next: NextPage<'_>) -> Result<(), CliError> {
     let failure = integrity(&Reply::Records(kovra_proto::Listing {
         records: Vec::new(),
         tampered: head.tampered,
         missing: head.missing,
     }));
-    let item =
-        |s: &mut stream::DocStream<Out>, r: &kovra_proto::RecordView| s.item(&RecordDoc::from(r));
-    streamed("records", "records", head.total, next, item, |tail| {
+    // Each page is parsed borrowing its strings from the frame's bytes.
+    let page = |s: &mut stream::DocStream<Out>, raw: &[u8]| {
+        let records: Vec<RecordIn<'_>> = parse_page(raw)?;
+        for r in &records {
+            s.item(&RecordDoc::from(r)).map_err(failed)?;
+        }
+        Ok(records.len())
+    };
+    streamed("records", "records", head.total, next, page, |tail| {
         tail.field("tampered", &head.tampered)?;
         tail.field("missing", &head.missing)?;
         if let Err(e) = &failure {
@@ -181,38 +186,38 @@ pub(super) fn records_stream(
 }
 
 /// A streamed trail as the `audit` document, printed page by page.
-pub(super) fn audit_stream(
-    total: usize,
-    next: NextPage<'_, kovra_core::audit::AuditEntry>,
-) -> Result<(), CliError> {
-    let item = |s: &mut stream::DocStream<Out>, e: &kovra_core::audit::AuditEntry| {
-        s.item(&AuditEntryDoc::from(e))
+pub(super) fn audit_stream(total: usize, next: NextPage<'_>) -> Result<(), CliError> {
+    let page = |s: &mut stream::DocStream<Out>, raw: &[u8]| {
+        let entries: Vec<kovra_core::audit::AuditEntry> = parse_page(raw)?;
+        for e in &entries {
+            s.item(&AuditEntryDoc::from(e)).map_err(failed)?;
+        }
+        Ok(entries.len())
     };
-    streamed("audit", "entries", total, next, item, |_| Ok(()))
+    streamed("audit", "entries", total, next, page, |_| Ok(()))
 }
 
 /// Where a streamed document goes: stdout, in large writes.
 type Out = std::io::BufWriter<std::io::StdoutLock<'static>>;
 
-/// Write `{"kind": KIND, "FIELD": [items…], tail…}` as the items arrive. A failure after the
+fn failed(e: std::io::Error) -> CliError {
+    stdout_failure(e, kovra_proto::ErrorCode::Output)
+}
+
+/// Write `{"kind": KIND, "FIELD": [items…], tail…}` as the pages arrive. A failure after the
 /// document began (the daemon went away mid-stream) cannot become a second document: it
 /// goes to stderr, and the exit code says so.
-fn streamed<T>(
+fn streamed(
     kind: &str,
     field: &str,
     total: usize,
-    next: NextPage<'_, T>,
-    item: impl Fn(&mut stream::DocStream<Out>, &T) -> std::io::Result<()>,
+    next: NextPage<'_>,
+    mut page: impl FnMut(&mut stream::DocStream<Out>, &[u8]) -> Result<usize, CliError>,
     tail: impl FnOnce(&mut stream::DocTail<Out>) -> std::io::Result<()>,
 ) -> Result<(), CliError> {
-    let failed = |e| stdout_failure(e, kovra_proto::ErrorCode::Output);
     let out: Out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut items = stream::DocStream::begin(out, kind, field).map_err(failed)?;
-    let pulled = pull(total, next, |page| {
-        page.iter()
-            .try_for_each(|one| item(&mut items, one))
-            .map_err(failed)
-    });
+    let pulled = pull(total, next, |raw| page(&mut items, raw));
     if let Err(e) = pulled {
         // Dropping the writer flushes what was printed so far.
         drop(items);
