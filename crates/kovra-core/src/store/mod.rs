@@ -213,11 +213,12 @@ pub struct UnlockedStore {
 
 /// Opened listings by vault lookup, and the SQLite `data_version` they were read at.
 ///
-/// Metadata is kept *plain* in the daemon's memory, not sealed: it is what `list` shows to
-/// any client allowed to list, the daemon is non-dumpable and locks its memory the same way
-/// for the root key it already holds, and re-opening 100,000 sealed rows (a keyed lookup and
-/// an AEAD open each) is what made a large `list` slow. Values are never kept here. The
-/// whole map is dropped with the store on lock.
+/// Metadata is kept *plain* in the daemon's memory, not sealed again: it is what `list`
+/// shows to any client allowed to list; it sits in the same non-dumpable process as the root
+/// key that opens it, so a reader of this memory would have the key anyway; and re-opening
+/// 100,000 sealed rows (a keyed lookup and an AEAD open each) per `list` is what made a large
+/// list slow. Values are never kept here. The whole map is dropped with the store on lock
+/// (`docs/design/daemon.md` §1).
 #[derive(Default)]
 struct Listed {
     vaults: HashMap<Lookup, Arc<Listing>>,
