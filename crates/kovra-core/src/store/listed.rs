@@ -3,9 +3,10 @@
 //! Opening a listing costs a keyed lookup and an AEAD open per record; a vault of 100,000
 //! records took seconds per `list`. The opened listing is kept (plain, see [`Listed`]) and
 //! handed out shared until it can be stale:
-//! - every write that changes a record (add, set, rm, mv, rename, rollback, import, receive,
-//!   rotation) goes through `UnlockedStore::write`, which forgets all listings when its
-//!   transaction changed the index;
+//! - every write that changes a record (add, set, rm, mv, rename, rollback, import, receive)
+//!   goes through `UnlockedStore::write`, which forgets the listing of each vault whose
+//!   records its transaction changed (a write to the system vault's settings leaves the
+//!   others kept); a key rotation forgets them all;
 //! - a change by another connection (the file edited outside kovra) moves SQLite's
 //!   `data_version`, which is checked on each list, so tampering is still seen at once;
 //! - locking drops the store and the listings with it.
@@ -45,9 +46,14 @@ impl UnlockedStore {
         Ok(listing)
     }
 
-    /// Forget every kept listing (a write changed records, or the file changed under us).
+    /// Forget every kept listing (the file changed under us, or the keys were rotated).
     pub(super) fn forget_listings(&mut self) {
         self.listed.vaults.clear();
+    }
+
+    /// Forget one vault's kept listing (a write changed one of its records).
+    pub(super) fn forget_listing(&mut self, vault: &super::Lookup) {
+        self.listed.vaults.remove(vault);
     }
 
     /// Read and open one vault's listing from the file.

@@ -343,6 +343,22 @@ fn a_kept_listing_is_fresh_after_every_kind_of_write() {
         .unwrap();
     assert_eq!(shown(&mut store, &g).len(), 2);
     assert_eq!(shown(&mut store, &app), [row("secret:dev/a/uno", "", 3)]);
+    // A write in one vault keeps another vault's listing.
+    let kept = store.list_shared(&app).unwrap();
+    store
+        .put(&g, meta("secret:dev/d/four"), Some(b"z"), entry("add"))
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &kept,
+        &store.list_shared(&app).unwrap()
+    ));
+    let four = Coordinate::parse("secret:dev/d/four").unwrap();
+    store.delete(&g, &four, entry("rm")).unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &kept,
+        &store.list_shared(&app).unwrap()
+    ));
+    assert_eq!(shown(&mut store, &g).len(), 2);
 
     // rm
     let two = Coordinate::parse("secret:dev/b/two").unwrap();

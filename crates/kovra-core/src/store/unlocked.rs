@@ -292,9 +292,16 @@ impl UnlockedStore {
         self.audit_seq = audit_seq;
         self.audit_head = audit_head;
         self.state_tag = state_tag;
-        if !index_changes.is_empty() {
-            // A record was written, moved or removed: what was listed is stale.
-            self.forget_listings();
+        for (lookup, entry) in &index_changes {
+            // A record was written, moved or removed: its vault's kept listing is stale
+            // (a removal names no vault; the index still knows it).
+            let vault = entry
+                .map(|(v, _)| v)
+                .or_else(|| self.index.get(lookup).map(|e| e.0));
+            match vault {
+                Some(v) => self.forget_listing(&v),
+                None => self.forget_listings(),
+            }
         }
         for (lookup, entry) in index_changes {
             match entry {
