@@ -5,8 +5,8 @@
 //! - `roundtrip` times `status` requests against a running daemon, over one connection and
 //!   with a new connection per request.
 //! - `kdf` times the Argon2id derivation alone.
-//! - `list` times one `list` request in phases (daemon work, transfer, client parse), to
-//!   show where the time of `kovra list --json` goes.
+//! - `list` times `list` requests (streamed and one-frame) in phases (daemon work, transfer,
+//!   client parse), to show where the time of `kovra list --json` goes.
 //! - `redact` times the streaming redactor in-process over a large generated stream, in the
 //!   daemon's 256 KiB reads; `redact-fixture` makes the vault, refs file and text file for the
 //!   end-to-end `kovra run -- cat FILE` benchmark.

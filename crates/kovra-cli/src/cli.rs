@@ -159,6 +159,12 @@ pub enum Command {
         /// Print descriptions whole instead of fitting the terminal.
         #[arg(long)]
         wide: bool,
+        /// Skip the first N records (in the order shown), to read a large vault in pages.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        offset: usize,
+        /// Show at most N records (after --offset).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
     /// Show one record's metadata.
     #[command(after_help = examples::SHOW)]

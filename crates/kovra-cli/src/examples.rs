@@ -57,7 +57,8 @@ pub const GENERATE: &str = "Examples:
 
 pub const LIST: &str = "Examples:
   kovra list                                   # every record's metadata (no values)
-  kovra list --env dev --json";
+  kovra list --env dev --json
+  kovra list --json --offset 1000 --limit 1000  # the second page of 1,000 records";
 
 pub const SHOW: &str = "Examples:
   kovra show secret:dev/db/password            # sensitivity, description, versions, provider";

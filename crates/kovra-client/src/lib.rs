@@ -266,6 +266,23 @@ impl Client {
         Ok(frame::read(&mut self.stream, MAX_REPLY)?)
     }
 
+    /// The next page of a streamed reply as its frame's JSON, for a caller that parses it
+    /// borrowing from the bytes ([`Client::receive_page`] parses it into owned items).
+    pub fn receive_raw_page(&mut self) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError> {
+        Ok(frame::read_raw(
+            &mut self.stream,
+            kovra_proto::frame::MAX_PAGE,
+        )?)
+    }
+
+    /// The next page of a streamed reply (after a `records-stream` or `audit-stream` head):
+    /// read as it comes, so a client holds one page at a time.
+    pub fn receive_page<T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Result<kovra_proto::Page<T>, ClientError> {
+        Ok(frame::read(&mut self.stream, kovra_proto::frame::MAX_PAGE)?)
+    }
+
     /// Pass descriptors (a run's stdin, stdout, stderr) to the daemon with SCM_RIGHTS.
     pub fn send_fds(&self, fds: &[std::os::fd::RawFd]) -> Result<(), ClientError> {
         use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};

@@ -32,6 +32,8 @@ pub enum Plan {
     Api(Box<ApiPlan>),
     /// A sandbox's egress: held until the client hangs up.
     Sandbox(Box<crate::handler::SandboxTicket>),
+    /// A streamed listing's pages, written after its head (`crate::stream`).
+    Records(Box<crate::stream::RecordsPlan>),
 }
 
 pub fn execute(daemon: &Daemon, plan: ApiPlan) -> Response {

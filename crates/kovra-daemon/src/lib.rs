@@ -21,6 +21,7 @@ pub mod redactors;
 pub mod run;
 pub mod server;
 pub mod slots;
+pub mod stream;
 
 pub use handler::Daemon;
 pub use server::{ServeError, serve};

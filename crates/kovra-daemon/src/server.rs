@@ -534,6 +534,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
         // before anything is decided; any sent with another request are closed here.
         let fds = reader.take_fds();
         let stops = matches!(envelope.request, Request::Shutdown | Request::Handover);
+        let streamed = crate::stream::is_streamed(&envelope.request);
         let (mut response, delay, plan) = daemon.handle(envelope, &caller);
         let with_fds = fds.len() == 3 && matches!(plan, Some(Plan::Run(_)));
         if with_fds
@@ -557,8 +558,14 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
             }
             continue;
         }
-        if frame::write(&mut writer, &response).is_err() {
+        if crate::stream::write_response(&mut writer, response, streamed).is_err() {
             return;
+        }
+        if let Some(Plan::Records(records)) = plan {
+            if crate::stream::write_records(&mut writer, &records).is_err() {
+                return;
+            }
+            continue;
         }
         if shutdown {
             daemon.lock_and_exit("shutdown request");

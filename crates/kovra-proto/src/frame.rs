@@ -11,6 +11,9 @@ use zeroize::Zeroizing;
 pub const MAX_REQUEST: usize = 1 << 20;
 /// The largest reply a client accepts (a listing of a very large vault).
 pub const MAX_REPLY: usize = 512 << 20;
+/// The largest page of a streamed reply a client accepts (`PAGE_ITEMS` records or entries
+/// of the longest allowed descriptions fit many times over).
+pub const MAX_PAGE: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -38,8 +41,42 @@ pub fn write<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameErro
     Ok(())
 }
 
+/// [`write`] through a buffer the caller keeps for a run of frames (a streamed reply's
+/// pages): it grows once rather than doubling from empty per frame, and is wiped after each
+/// frame as `write`'s own is.
+pub fn write_reusing<W: Write, T: Serialize>(
+    w: &mut W,
+    msg: &T,
+    buf: &mut Zeroizing<Vec<u8>>,
+) -> Result<(), FrameError> {
+    use zeroize::Zeroize;
+    buf.clear();
+    buf.extend_from_slice(&[0u8; 4]);
+    let written = serde_json::to_writer(&mut **buf, msg)
+        .map_err(|e| FrameError::Malformed(e.to_string()))
+        .and_then(|()| {
+            let body = buf.len() - 4;
+            let len =
+                u32::try_from(body).map_err(|_| FrameError::TooLarge(body, u32::MAX as usize))?;
+            buf[..4].copy_from_slice(&len.to_be_bytes());
+            w.write_all(buf)?;
+            w.flush()?;
+            Ok(())
+        });
+    buf.as_mut_slice().zeroize();
+    written
+}
+
 /// Read one frame of at most `max` bytes and deserialize it.
 pub fn read<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, FrameError> {
+    let buf = read_raw(r, max)?;
+    serde_json::from_slice(&buf).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Read one frame of at most `max` bytes as its JSON text, for a caller that parses it
+/// borrowing from the bytes (a streamed page's strings need no copies of their own). The
+/// buffer is wiped on drop.
+pub fn read_raw<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
@@ -50,8 +87,7 @@ pub fn read<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, Fr
     if len > max {
         return Err(FrameError::TooLarge(len, max));
     }
-    let buf = read_body(r, len)?;
-    serde_json::from_slice(&buf).map_err(|e| FrameError::Malformed(e.to_string()))
+    read_body(r, len)
 }
 
 /// The first step of a body's buffer; it doubles from there.
@@ -103,6 +139,19 @@ mod tests {
         write(&mut buf, &text).unwrap();
         let back: String = read(&mut buf.as_slice(), MAX_REQUEST).unwrap();
         assert_eq!(back, text);
+    }
+
+    #[test]
+    fn a_reused_buffer_writes_the_same_frames_and_is_wiped() {
+        let mut buf = Zeroizing::new(Vec::new());
+        let mut reused = Vec::new();
+        let mut fresh = Vec::new();
+        for msg in ["a long first message", "short"] {
+            write_reusing(&mut reused, &msg, &mut buf).unwrap();
+            assert!(buf.iter().all(|b| *b == 0));
+            write(&mut fresh, &msg).unwrap();
+        }
+        assert_eq!(reused, fresh);
     }
 
     #[test]

@@ -68,6 +68,37 @@ pub struct RecordView {
     pub provider_host: Option<String>,
 }
 
+/// A [`RecordView`] serialized from borrowed parts, as the same JSON (a test holds them
+/// equal): the daemon streams a listing from the metadata it keeps without copying each
+/// record's strings into a view first.
+#[derive(Debug, Serialize)]
+pub struct RecordViewRef<'a> {
+    #[serde(serialize_with = "as_display")]
+    pub coordinate: &'a kovra_core::coord::Coordinate,
+    pub vault: &'a str,
+    pub env: &'a str,
+    pub sensitivity: Sensitivity,
+    pub revealable: bool,
+    pub production: bool,
+    pub description: &'a str,
+    pub version: u64,
+    pub created: u64,
+    pub updated: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp: Option<kovra_core::totp::TotpParams>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_host: Option<&'a str>,
+}
+
+fn as_display<S: serde::Serializer>(
+    c: &&kovra_core::coord::Coordinate,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(*c)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StatusInfo {
     pub protocol: u32,
@@ -110,6 +141,22 @@ pub struct Listing {
     pub tampered: usize,
     /// Records the authenticated index knows but the database no longer holds.
     pub missing: usize,
+}
+
+/// How many items a [`Page`] carries at most: about 250 KiB of records, so neither end
+/// holds a whole listing's frame.
+pub const PAGE_ITEMS: usize = 1000;
+
+/// One frame of a streamed reply, after its head. A plain struct, not a tagged enum, so a
+/// client parses it straight into its items.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+}
+
+/// The pages of a stream of `total` items: how many frames follow its head.
+pub fn pages_for(total: usize) -> usize {
+    total.div_ceil(PAGE_ITEMS)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -157,6 +204,17 @@ pub enum Reply {
     },
     Audit {
         entries: Vec<AuditEntry>,
+    },
+    /// The head of a streamed listing (`ListStream`): `total` records follow in
+    /// [`Page`] frames of at most [`PAGE_ITEMS`] each.
+    RecordsStream {
+        total: usize,
+        tampered: usize,
+        missing: usize,
+    },
+    /// The head of a streamed trail (`AuditStream`): `total` entries follow in [`Page`]s.
+    AuditStream {
+        total: usize,
     },
     AuditVerified(AuditReport),
     Projects {
@@ -251,4 +309,57 @@ pub enum Reply {
         #[serde(default)]
         egress_port: Option<u16>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kovra_core::coord::Coordinate;
+    use kovra_core::totp::TotpParams;
+
+    #[test]
+    fn a_borrowed_view_serializes_as_the_view() {
+        let coordinate = Coordinate::parse("secret:prod/a/B_KEY").unwrap();
+        let totp: TotpParams =
+            serde_json::from_str(r#"{"algorithm":"SHA256","digits":8,"period":60}"#).unwrap();
+        for (totp, provider, description) in [
+            (None, None, ""),
+            (Some(totp), Some("github"), "with \"quotes\" and\ttab"),
+        ] {
+            let view = RecordView {
+                coordinate: coordinate.to_string(),
+                vault: "project:app".into(),
+                env: coordinate.env().into(),
+                sensitivity: Sensitivity::High,
+                revealable: false,
+                production: true,
+                description: description.into(),
+                version: 3,
+                created: 1,
+                updated: 2,
+                totp,
+                provider: provider.map(String::from),
+                provider_host: provider.map(|_| "api.github.com".to_string()),
+            };
+            let borrowed = RecordViewRef {
+                coordinate: &coordinate,
+                vault: &view.vault,
+                env: coordinate.env(),
+                sensitivity: view.sensitivity,
+                revealable: view.revealable,
+                production: view.production,
+                description: &view.description,
+                version: view.version,
+                created: view.created,
+                updated: view.updated,
+                totp: view.totp,
+                provider: view.provider.as_deref(),
+                provider_host: view.provider_host.as_deref(),
+            };
+            assert_eq!(
+                serde_json::to_string(&borrowed).unwrap(),
+                serde_json::to_string(&view).unwrap()
+            );
+        }
+    }
 }

@@ -187,6 +187,18 @@ pub enum Request {
         #[serde(default)]
         env: Option<String>,
     },
+    /// `List` answered as a stream (`docs/protocol.md`, "Streamed replies"): a
+    /// `records-stream` head with the counts, then the records in [`Page`](crate::Page)
+    /// frames. `offset` skips that many of the records the caller may see (sorted as
+    /// `list` sorts them); `limit` keeps at most that many after it.
+    ListStream {
+        #[serde(default)]
+        env: Option<String>,
+        #[serde(default)]
+        offset: usize,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
     Show {
         coordinate: String,
     },
@@ -258,6 +270,19 @@ pub enum Request {
         since: Option<u64>,
         #[serde(default)]
         action: Option<String>,
+    },
+    /// `Audit` answered as a stream: an `audit-stream` head, then the entries, oldest
+    /// first, in [`Page`](crate::Page) frames. `limit` keeps only the last that many.
+    AuditStream {
+        #[serde(default)]
+        coordinate: Option<String>,
+        /// Unix seconds.
+        #[serde(default)]
+        since: Option<u64>,
+        #[serde(default)]
+        action: Option<String>,
+        #[serde(default)]
+        limit: Option<usize>,
     },
     AuditVerify,
     Passwd {

@@ -18,16 +18,18 @@ pub fn run(s: &mut Session, args: AuditArgs, out: &Renderer) -> Result<(), CliEr
         None => {
             let since = args.since.as_deref().map(parse_since).transpose()?;
             let coordinate = args.coordinate.as_deref().map(coord).transpose()?;
-            let mut reply = s.call(Request::Audit {
+            let head = s.call(Request::AuditStream {
                 coordinate,
                 since,
                 action: args.action,
+                limit: args.limit,
             })?;
-            if let (Some(n), kovra_proto::Reply::Audit { entries }) = (args.limit, &mut reply) {
-                let skip = entries.len().saturating_sub(n);
-                entries.drain(..skip);
-            }
-            out.reply(&reply)
+            let kovra_proto::Reply::AuditStream { total } = head else {
+                return out.reply(&head);
+            };
+            let conn = s.connection()?;
+            let mut next = || Ok(conn.receive_raw_page()?);
+            out.audit_stream(total, &mut next)
         }
     }
 }

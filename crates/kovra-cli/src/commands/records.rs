@@ -9,7 +9,7 @@ use super::coord;
 use crate::cli::Command;
 use crate::error::CliError;
 use crate::input;
-use crate::render::Renderer;
+use crate::render::{ListingCounts, Renderer};
 use crate::session::Session;
 
 pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
@@ -99,7 +99,9 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 proof: None,
             })?
         }
-        Command::List { env, .. } => s.call(Request::List { env })?,
+        Command::List {
+            env, offset, limit, ..
+        } => return list(s, out, env, offset, limit),
         Command::Show { coordinate } => s.call(Request::Show {
             coordinate: coord(&coordinate)?,
         })?,
@@ -179,6 +181,35 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         _ => return Ok(()),
     };
     out.reply(&reply)
+}
+
+/// `list`: asked as a stream, so a vault of any size is printed page by page.
+fn list(
+    s: &mut Session,
+    out: &Renderer,
+    env: Option<String>,
+    offset: usize,
+    limit: Option<usize>,
+) -> Result<(), CliError> {
+    let head = s.call(Request::ListStream { env, offset, limit })?;
+    let Reply::RecordsStream {
+        total,
+        tampered,
+        missing,
+    } = head
+    else {
+        return out.reply(&head);
+    };
+    let conn = s.connection()?;
+    let mut next = || Ok(conn.receive_raw_page()?);
+    out.records_stream(
+        ListingCounts {
+            total,
+            tampered,
+            missing,
+        },
+        &mut next,
+    )
 }
 
 /// A move's answer: the `written` reply as JSON; for a person, where the record went.

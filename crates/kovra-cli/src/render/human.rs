@@ -317,6 +317,9 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         }
         Reply::Fingerprint { fingerprint, .. } => line(fingerprint),
         Reply::Audit { entries } => super::audit::entries(entries, width),
+        // A stream's head: its command prints the pages (`Renderer::records_stream`).
+        Reply::RecordsStream { total, .. } => line(&format!("{total} records")),
+        Reply::AuditStream { total } => line(&format!("{total} audit entries")),
         Reply::AuditVerified(r) => {
             if r.ok {
                 line(&format!(

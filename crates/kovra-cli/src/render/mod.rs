@@ -14,7 +14,17 @@ use kovra_proto::ErrorCode;
 use std::io::Write;
 use std::path::Path;
 
-use kovra_proto::{ApiReply, Reply};
+use zeroize::Zeroizing;
+
+use kovra_proto::{ApiReply, AuditEntry, Listing, RecordView, Reply};
+
+/// The head of a streamed listing: how many records follow, and what was withheld.
+#[derive(Debug, Clone, Copy)]
+pub struct ListingCounts {
+    pub total: usize,
+    pub tampered: usize,
+    pub missing: usize,
+}
 
 use crate::commands::system_check::Check;
 use crate::error::CliError;
@@ -110,6 +120,32 @@ impl Renderer {
         self.show(View::Reply(reply))
     }
 
+    /// A streamed listing (`records-stream` and its pages). With `--json` each page is
+    /// printed as it comes, so a listing of any size takes the memory of one page; the
+    /// document is the one a `records` reply prints.
+    pub fn records_stream(&self, head: ListingCounts, next: NextPage<'_>) -> Result<(), CliError> {
+        if self.json {
+            json::records_stream(head, next)
+        } else {
+            let records: Vec<RecordView> = gather(head.total, next)?;
+            self.reply(&Reply::Records(Listing {
+                records,
+                tampered: head.tampered,
+                missing: head.missing,
+            }))
+        }
+    }
+
+    /// A streamed trail (`audit-stream` and its pages), as [`records_stream`](Self::records_stream).
+    pub fn audit_stream(&self, total: usize, next: NextPage<'_>) -> Result<(), CliError> {
+        if self.json {
+            json::audit_stream(total, next)
+        } else {
+            let entries: Vec<AuditEntry> = gather(total, next)?;
+            self.reply(&Reply::Audit { entries })
+        }
+    }
+
     /// Report a failure: on stderr for a person, as the one `--json` document on stdout.
     /// Fails only when stdout is closed (see [`is_broken_pipe`]).
     pub fn error(&self, e: &CliError) -> Result<(), CliError> {
@@ -138,13 +174,72 @@ fn write_stdout(bytes: &[u8], flush: bool, failure: ErrorCode) -> Result<(), Cli
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| if flush { out.flush() } else { Ok(()) })
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                CliError::new(BROKEN_PIPE, "stdout was closed", None)
-            } else {
-                CliError::new(failure, e.to_string(), None)
-            }
+        .map_err(|e| stdout_failure(e, failure))
+}
+
+/// A failed write to stdout: a closed pipe, or `failure`.
+fn stdout_failure(e: std::io::Error, failure: ErrorCode) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::new(BROKEN_PIPE, "stdout was closed", None)
+    } else {
+        CliError::new(failure, e.to_string(), None)
+    }
+}
+
+/// The next page of a streamed reply, as its frame's JSON (`Client::receive_raw_page`).
+pub type NextPage<'a> = &'a mut dyn FnMut() -> Result<Zeroizing<Vec<u8>>, CliError>;
+
+/// One page's items, parsed from its frame (borrowing from it where `T` does).
+fn parse_page<'a, T: serde::Deserialize<'a>>(raw: &'a [u8]) -> Result<Vec<T>, CliError> {
+    serde_json::from_slice::<kovra_proto::Page<T>>(raw)
+        .map(|page| page.items)
+        .map_err(|_| {
+            CliError::new(
+                ErrorCode::Internal,
+                "a page of the daemon's streamed reply does not parse",
+                Some("use a kovra client of the same version as the daemon"),
+            )
         })
+}
+
+/// Pull pages until `total` items came. `each` parses and handles one page and says how
+/// many items it held; a page that brings none, or too many, is an error.
+fn pull(
+    total: usize,
+    next: NextPage<'_>,
+    mut each: impl FnMut(&[u8]) -> Result<usize, CliError>,
+) -> Result<(), CliError> {
+    let mut got = 0usize;
+    while got < total {
+        let raw = next()?;
+        let n = each(&raw)?;
+        if n == 0 || got + n > total {
+            return Err(CliError::new(
+                ErrorCode::Internal,
+                format!(
+                    "the daemon's streamed reply held {got} of {total} items, then a page of {n}"
+                ),
+                Some("use a kovra client of the same version as the daemon"),
+            ));
+        }
+        got += n;
+    }
+    Ok(())
+}
+
+/// Every item of a stream, gathered (a person's table needs all rows for its widths).
+fn gather<T: serde::de::DeserializeOwned>(
+    total: usize,
+    next: NextPage<'_>,
+) -> Result<Vec<T>, CliError> {
+    let mut all = Vec::with_capacity(total.min(1 << 20));
+    pull(total, next, |raw| {
+        let page: Vec<T> = parse_page(raw)?;
+        let n = page.len();
+        all.extend(page);
+        Ok(n)
+    })?;
+    Ok(all)
 }
 
 /// One line of data on stdout.

@@ -7,6 +7,7 @@
 //! - `locked`: opening and creating the file, the header, unwrapping the root key.
 //! - `unlocked`: the unlocked store, its authenticated index and its write transaction.
 //! - `records`: reading and writing records.
+//! - `listed`: the opened metadata of listed vaults, kept until a write changes it.
 //! - `relocate`: moving a record, with its history, to another coordinate or vault.
 //! - `maintenance`: passphrase change, key rotation and the audit trail.
 
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use std::fs::{self, DirBuilder};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
@@ -27,6 +29,7 @@ use crate::model::{Metadata, VaultName};
 #[cfg(test)]
 mod faults;
 mod layout;
+mod listed;
 mod locked;
 mod maintenance;
 mod records;
@@ -162,7 +165,7 @@ pub struct Record {
 pub(crate) type Value = Zeroizing<Vec<u8>>;
 
 /// The result of listing one vault: authentic records, plus counts of what was withheld.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Listing {
     pub records: Vec<Record>,
     /// Rows that failed authentication (edited, swapped or replayed).
@@ -204,6 +207,22 @@ pub struct UnlockedStore {
     audit_head: [u8; 32],
     deks: HashMap<Lookup, Key>,
     proof: ProofVerifier,
+    /// Each listed vault's opened metadata, kept for the next `list` (see `listed.rs`).
+    listed: Listed,
+}
+
+/// Opened listings by vault lookup, and the SQLite `data_version` they were read at.
+///
+/// Metadata is kept *plain* in the daemon's memory, not sealed again: it is what `list`
+/// shows to any client allowed to list; it sits in the same non-dumpable process as the root
+/// key that opens it, so a reader of this memory would have the key anyway; and re-opening
+/// 100,000 sealed rows (a keyed lookup and an AEAD open each) per `list` is what made a large
+/// list slow. Values are never kept here. The whole map is dropped with the store on lock
+/// (`docs/design/daemon.md` §1).
+#[derive(Default)]
+struct Listed {
+    vaults: HashMap<Lookup, Arc<Listing>>,
+    data_version: i64,
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

@@ -1,10 +1,10 @@
-//! Reading and writing records: find, read, put, delete, history, list, fingerprint.
+//! Reading and writing records: find, read, put, delete, history, fingerprint.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::layout::{self, Lookup};
-use super::unlocked::{Pending, lookup_from, xor_into};
-use super::{Listing, Record, Result, StoreError, UnlockedStore, Value, hex_lower};
+use super::unlocked::{Pending, xor_into};
+use super::{Record, Result, StoreError, UnlockedStore, Value, hex_lower};
 use crate::audit::AuditEntry;
 use crate::coord::Coordinate;
 use crate::crypto::{self, Key};
@@ -294,50 +294,6 @@ impl UnlockedStore {
             );
         }
         Ok(out)
-    }
-
-    /// The current metadata of every record in one vault.
-    pub fn list(&mut self, vault: &VaultName) -> Result<Listing> {
-        let Some((vlookup, dek)) = self.dek(vault)? else {
-            return Err(match vault {
-                VaultName::Project(p) => StoreError::UnknownProject(p.clone()),
-                VaultName::Global | VaultName::System => return Ok(Listing::default()),
-            });
-        };
-        let mut listing = Listing::default();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT r.lookup, r.version, v.meta FROM records r
-             LEFT JOIN versions v ON v.record = r.lookup AND v.version = r.version
-             WHERE r.vault = ?1",
-        )?;
-        let mut seen = 0usize;
-        let mut rows = stmt.query([vlookup.as_slice()])?;
-        while let Some(row) = rows.next()? {
-            seen += 1;
-            let rlookup = lookup_from(row.get(0)?)?;
-            let version = row.get::<_, i64>(1)? as u64;
-            let sealed_meta: Option<Vec<u8>> = row.get(2)?;
-            let authentic = self.index.get(&rlookup) == Some(&(vlookup, version));
-            let meta = sealed_meta.filter(|_| authentic).and_then(|sealed| {
-                let slot = self.slot(&vlookup, &rlookup, version);
-                let meta = layout::open_meta(&dek, &slot, &sealed).ok()?;
-                let expected = self.record_lookup(vault, &meta.coordinate);
-                (meta.version == version && expected == rlookup).then_some(meta)
-            });
-            match meta {
-                Some(meta) => listing.records.push(Record {
-                    vault: vault.clone(),
-                    meta,
-                }),
-                None => listing.tampered += 1,
-            }
-        }
-        let known = self.index.values().filter(|(v, _)| *v == vlookup).count();
-        listing.missing = known.saturating_sub(seen);
-        listing
-            .records
-            .sort_by_cached_key(|r| r.meta.coordinate.path());
-        Ok(listing)
     }
 
     /// Read the plaintext of the record (current or given version) that `allowed` names,

@@ -234,3 +234,151 @@ fn rotating_the_data_keys_keeps_every_version_readable() {
     assert_eq!(&*reopened.read_value(&g, &coord, None).unwrap().1, b"two");
     assert_eq!(reopened.history(&g, &coord).unwrap().len(), 2);
 }
+
+/// The listing kept between `list` calls follows every kind of write, and a change made to
+/// the file by another connection.
+#[test]
+fn a_kept_listing_is_fresh_after_every_kind_of_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    let g = VaultName::Global;
+    let app = VaultName::Project("app".into());
+    store.create_vault(&g, entry("init")).unwrap();
+    let shown = |store: &mut UnlockedStore, vault: &VaultName| -> Vec<(String, String, u64)> {
+        store
+            .list(vault)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| {
+                (
+                    r.meta.coordinate.to_string(),
+                    r.meta.description,
+                    r.meta.version,
+                )
+            })
+            .collect()
+    };
+    let row = |c: &str, d: &str, v: u64| (c.to_string(), d.to_string(), v);
+    assert!(shown(&mut store, &g).is_empty());
+
+    // add
+    store
+        .put(&g, meta("secret:dev/a/one"), Some(b"v1"), entry("add"))
+        .unwrap();
+    assert_eq!(shown(&mut store, &g), [row("secret:dev/a/one", "", 1)]);
+    // An audit-only write keeps the listing: the same one is handed out.
+    let before = store.list_shared(&g).unwrap();
+    store.audit(entry("list")).unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &before,
+        &store.list_shared(&g).unwrap()
+    ));
+
+    // edit (new metadata, value kept) and set (new value)
+    let mut edited = meta("secret:dev/a/one");
+    edited.description = "edited".into();
+    store.put(&g, edited, None, entry("edit")).unwrap();
+    assert_eq!(
+        shown(&mut store, &g),
+        [row("secret:dev/a/one", "edited", 2)]
+    );
+    store
+        .put(&g, meta("secret:dev/a/one"), Some(b"v2"), entry("set"))
+        .unwrap();
+    assert_eq!(shown(&mut store, &g), [row("secret:dev/a/one", "", 3)]);
+
+    // import / receive: several records in one transaction
+    store
+        .put_many(
+            vec![
+                (g.clone(), meta("secret:dev/b/two"), Some(b"x".as_slice())),
+                (g.clone(), meta("secret:dev/c/three"), Some(b"y".as_slice())),
+            ],
+            vec![entry("receive")],
+        )
+        .unwrap();
+    assert_eq!(shown(&mut store, &g).len(), 3);
+
+    // rename, then mv to a project
+    let one = Coordinate::parse("secret:dev/a/one").unwrap();
+    let renamed = Coordinate::parse("secret:dev/a/uno").unwrap();
+    store
+        .relocate(
+            Place {
+                vault: &g,
+                coordinate: &one,
+            },
+            Place {
+                vault: &g,
+                coordinate: &renamed,
+            },
+            crate::model::Sensitivity::Low,
+            entry("rename"),
+        )
+        .unwrap();
+    assert_eq!(
+        shown(&mut store, &g),
+        [
+            row("secret:dev/a/uno", "", 3),
+            row("secret:dev/b/two", "", 1),
+            row("secret:dev/c/three", "", 1)
+        ]
+    );
+    store.create_vault(&app, entry("project-create")).unwrap();
+    assert!(shown(&mut store, &app).is_empty());
+    store
+        .relocate(
+            Place {
+                vault: &g,
+                coordinate: &renamed,
+            },
+            Place {
+                vault: &app,
+                coordinate: &renamed,
+            },
+            crate::model::Sensitivity::Low,
+            entry("mv"),
+        )
+        .unwrap();
+    assert_eq!(shown(&mut store, &g).len(), 2);
+    assert_eq!(shown(&mut store, &app), [row("secret:dev/a/uno", "", 3)]);
+    // A write in one vault keeps another vault's listing.
+    let kept = store.list_shared(&app).unwrap();
+    store
+        .put(&g, meta("secret:dev/d/four"), Some(b"z"), entry("add"))
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &kept,
+        &store.list_shared(&app).unwrap()
+    ));
+    let four = Coordinate::parse("secret:dev/d/four").unwrap();
+    store.delete(&g, &four, entry("rm")).unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &kept,
+        &store.list_shared(&app).unwrap()
+    ));
+    assert_eq!(shown(&mut store, &g).len(), 2);
+
+    // rm
+    let two = Coordinate::parse("secret:dev/b/two").unwrap();
+    store.delete(&g, &two, entry("rm")).unwrap();
+    assert_eq!(shown(&mut store, &g), [row("secret:dev/c/three", "", 1)]);
+
+    // rotate-key and passwd re-seal or re-wrap: the listing reads the same after them
+    store.rotate_data_keys(entry("rotate-key")).unwrap();
+    assert_eq!(shown(&mut store, &g), [row("secret:dev/c/three", "", 1)]);
+    store
+        .change_passphrase(b"another phrase", FAST, entry("passwd"))
+        .unwrap();
+    assert_eq!(shown(&mut store, &app), [row("secret:dev/a/uno", "", 3)]);
+
+    // Another connection deletes the current version row: the next list withholds it.
+    let outside = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    outside
+        .execute("DELETE FROM versions WHERE version = 3", params![])
+        .unwrap();
+    let listing = store.list(&app).unwrap();
+    assert!(listing.records.is_empty());
+    assert_eq!(listing.tampered, 1);
+}

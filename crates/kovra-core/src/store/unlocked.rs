@@ -58,6 +58,7 @@ impl UnlockedStore {
             audit_head,
             deks: HashMap::new(),
             proof,
+            listed: Default::default(),
         };
         // Rebuild the index and check it against the authenticated state tag: a deleted,
         // added or rolled-back row changes the tag.
@@ -291,6 +292,17 @@ impl UnlockedStore {
         self.audit_seq = audit_seq;
         self.audit_head = audit_head;
         self.state_tag = state_tag;
+        for (lookup, entry) in &index_changes {
+            // A record was written, moved or removed: its vault's kept listing is stale
+            // (a removal names no vault; the index still knows it).
+            let vault = entry
+                .map(|(v, _)| v)
+                .or_else(|| self.index.get(lookup).map(|e| e.0));
+            match vault {
+                Some(v) => self.forget_listing(&v),
+                None => self.forget_listings(),
+            }
+        }
         for (lookup, entry) in index_changes {
             match entry {
                 Some(e) => self.index.insert(lookup, e),

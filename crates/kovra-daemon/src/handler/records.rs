@@ -8,7 +8,9 @@ use kovra_core::policy::{Decision, birth_sensitivity, production_floor};
 use kovra_core::store::{self, Record, StoreError};
 use kovra_core::totp;
 use kovra_proto::ErrorCode;
-use kovra_proto::{Charset, Listing, Reply, Secret};
+use kovra_proto::{Charset, Reply, Secret};
+
+use crate::stream::{Picked, RecordsPlan, VaultPart};
 
 use super::{Gate, MAX_DESCRIPTION, MAX_VALUE, Op};
 use crate::error::{GateError, parse_coord, parse_totp};
@@ -264,7 +266,40 @@ impl Gate<'_> {
         }
     }
 
+    /// The records the caller may see (metadata only), sorted by vault then path, in one
+    /// frame (`List`, what the MCP server sends).
     pub(super) fn list(&mut self, env: Option<&str>) -> Result<Reply, GateError> {
+        let plan = self.select(env, 0, None)?;
+        Ok(Reply::Records(plan.into_listing()))
+    }
+
+    /// The same records as a stream (`ListStream`, `docs/protocol.md` §3.1): the head now,
+    /// the pages from the plan once the state lock is released.
+    pub(super) fn list_stream(
+        &mut self,
+        env: Option<&str>,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<(Reply, RecordsPlan), GateError> {
+        let plan = self.select(env, offset, limit)?;
+        let head = Reply::RecordsStream {
+            total: plan.total(),
+            tampered: plan.tampered,
+            missing: plan.missing,
+        };
+        Ok((head, plan))
+    }
+
+    /// Decide each record of the vaults the caller may read; `offset` and `limit` cut a
+    /// window out of the allowed ones for a client that pages. The listings are the store's
+    /// kept ones (`kovra_core::store::listed`): no row is opened again here, and each record
+    /// costs one decision. Audited once, with how many records are shown.
+    fn select(
+        &mut self,
+        env: Option<&str>,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<RecordsPlan, GateError> {
         let mut vaults = self.store.vaults()?;
         if let Some(p) = &self.info.project {
             let pv = VaultName::Project(p.clone());
@@ -277,31 +312,45 @@ impl Gate<'_> {
         vaults.retain(|v| self.info.scope.addresses_vault(v));
         vaults.sort_by_key(|v| v.label());
         self.registry()?;
-        let mut out = Listing {
-            records: Vec::new(),
-            tampered: 0,
-            missing: 0,
-        };
+        let mut plan = RecordsPlan::default();
+        let end = limit.map_or(usize::MAX, |l| offset.saturating_add(l));
+        let mut seen = 0usize;
         for vault in vaults {
-            let listing = self.store.list(&vault)?;
-            out.tampered += listing.tampered;
-            out.missing += listing.missing;
-            for record in listing.records {
+            let listing = self.store.list_shared(&vault)?;
+            plan.tampered += listing.tampered;
+            plan.missing += listing.missing;
+            let mut picked = Vec::new();
+            for (index, record) in listing.records.iter().enumerate() {
+                if seen >= end {
+                    break;
+                }
                 let c = &record.meta.coordinate;
                 if env.is_some_and(|e| e != c.env()) {
                     continue;
                 }
-                if self.decide_one(&vault, c, Some(&record), Op::plain(Operation::Metadata))
+                if self.decide_one(&vault, c, Some(record), Op::plain(Operation::Metadata))
                     == Decision::Allow
                 {
-                    out.records.push(self.view(&record));
+                    if seen >= offset {
+                        picked.push(Picked {
+                            index,
+                            production: self.production(c.env()),
+                            provider: self.pinned_provider(&record.meta),
+                        });
+                    }
+                    seen += 1;
                 }
             }
+            plan.parts.push(VaultPart {
+                listing,
+                label: vault.label(),
+                picked,
+            });
         }
         let mut entry = self.info.entry("list", None, None, "allow");
-        entry.detail = Some(format!("{} records shown", out.records.len()));
+        entry.detail = Some(format!("{} records shown", plan.total()));
         self.store.audit(entry)?;
-        Ok(Reply::Records(out))
+        Ok(plan)
     }
 
     /// A record's metadata, once a metadata look at it is allowed (opens no value).

@@ -182,6 +182,12 @@ impl Gate<'_> {
                 ..
             } => self.bind(&coordinate, &provider, host.as_deref()),
             Request::List { env } => self.list(env.as_deref()),
+            Request::ListStream { env, offset, limit } => {
+                return match self.list_stream(env.as_deref(), offset, limit) {
+                    Ok((head, plan)) => (Ok(head), Some(Plan::Records(Box::new(plan)))),
+                    Err(refused) => (Err(refused), None),
+                };
+            }
             Request::Show { coordinate } => self.show(&coordinate),
             Request::Fingerprint { coordinate, .. } => self.fingerprint(&coordinate),
             Request::Edit {
@@ -222,7 +228,13 @@ impl Gate<'_> {
                 coordinate,
                 since,
                 action,
-            } => self.audit(coordinate, since, action),
+            } => self.audit(coordinate, since, action, None),
+            Request::AuditStream {
+                coordinate,
+                since,
+                action,
+                limit,
+            } => self.audit(coordinate, since, action, limit),
             Request::AuditVerify => self.audit_verify(),
             Request::Passwd { old, new } => self.passwd(&old, &new),
             Request::RotateKey { .. } => self.rotate_key(),

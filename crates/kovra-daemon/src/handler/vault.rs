@@ -56,6 +56,7 @@ impl Gate<'_> {
         coordinate: Option<String>,
         since: Option<u64>,
         action: Option<String>,
+        last: Option<usize>,
     ) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::ReadAudit, "audit")?;
         let filter_coord = match coordinate.as_deref() {
@@ -63,7 +64,7 @@ impl Gate<'_> {
             None => None,
         };
         let entries = self.store.audit_entries()?;
-        let entries = entries
+        let mut entries: Vec<_> = entries
             .into_iter()
             .filter(|e| self.audit_entry_in_scope(e))
             .filter(|e| since.is_none_or(|s| e.time >= s))
@@ -77,6 +78,9 @@ impl Gate<'_> {
                 })
             })
             .collect();
+        if let Some(n) = last {
+            entries.drain(..entries.len().saturating_sub(n));
+        }
         Ok(Reply::Audit { entries })
     }
 

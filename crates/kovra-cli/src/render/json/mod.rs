@@ -10,12 +10,15 @@ use kovra_proto::Reply;
 use serde::{Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use super::{BROKEN_PIPE, View, integrity, line};
+use super::{
+    BROKEN_PIPE, ListingCounts, NextPage, View, integrity, line, parse_page, pull, stdout_failure,
+};
 use crate::error::CliError;
 
 mod reply;
+mod stream;
 
-use reply::{ApiDoc, ReplyDoc};
+use reply::{ApiDoc, AuditEntryDoc, RecordDoc, RecordIn, ReplyDoc};
 
 /// Print one document.
 fn write<T: Serialize>(doc: &T) -> Result<(), CliError> {
@@ -153,6 +156,81 @@ fn reply(reply: &Reply) -> Result<(), CliError> {
         })?,
     }
     failure.map_err(CliError::already_reported)
+}
+
+/// A streamed listing as the `records` document, printed page by page. A failure the head
+/// carries (withheld records) is embedded last, as for a one-frame reply.
+pub(super) fn records_stream(head: ListingCounts, next: NextPage<'_>) -> Result<(), CliError> {
+    let failure = integrity(&Reply::Records(kovra_proto::Listing {
+        records: Vec::new(),
+        tampered: head.tampered,
+        missing: head.missing,
+    }));
+    // Each page is parsed borrowing its strings from the frame's bytes.
+    let page = |s: &mut stream::DocStream<Out>, raw: &[u8]| {
+        let records: Vec<RecordIn<'_>> = parse_page(raw)?;
+        for r in &records {
+            s.item(&RecordDoc::from(r)).map_err(failed)?;
+        }
+        Ok(records.len())
+    };
+    streamed("records", "records", head.total, next, page, |tail| {
+        tail.field("tampered", &head.tampered)?;
+        tail.field("missing", &head.missing)?;
+        if let Err(e) = &failure {
+            tail.field("error", &ErrorDoc::from(e))?;
+        }
+        Ok(())
+    })?;
+    failure.map_err(CliError::already_reported)
+}
+
+/// A streamed trail as the `audit` document, printed page by page.
+pub(super) fn audit_stream(total: usize, next: NextPage<'_>) -> Result<(), CliError> {
+    let page = |s: &mut stream::DocStream<Out>, raw: &[u8]| {
+        let entries: Vec<kovra_core::audit::AuditEntry> = parse_page(raw)?;
+        for e in &entries {
+            s.item(&AuditEntryDoc::from(e)).map_err(failed)?;
+        }
+        Ok(entries.len())
+    };
+    streamed("audit", "entries", total, next, page, |_| Ok(()))
+}
+
+/// Where a streamed document goes: stdout, in large writes.
+type Out = std::io::BufWriter<std::io::StdoutLock<'static>>;
+
+fn failed(e: std::io::Error) -> CliError {
+    stdout_failure(e, kovra_proto::ErrorCode::Output)
+}
+
+/// Write `{"kind": KIND, "FIELD": [items…], tail…}` as the pages arrive. A failure after the
+/// document began (the daemon went away mid-stream) cannot become a second document: it
+/// goes to stderr, and the exit code says so.
+fn streamed(
+    kind: &str,
+    field: &str,
+    total: usize,
+    next: NextPage<'_>,
+    mut page: impl FnMut(&mut stream::DocStream<Out>, &[u8]) -> Result<usize, CliError>,
+    tail: impl FnOnce(&mut stream::DocTail<Out>) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let out: Out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut items = stream::DocStream::begin(out, kind, field).map_err(failed)?;
+    let pulled = pull(total, next, |raw| page(&mut items, raw));
+    if let Err(e) = pulled {
+        // Dropping the writer flushes what was printed so far.
+        drop(items);
+        if e.code == BROKEN_PIPE {
+            return Err(e);
+        }
+        eprintln!("kovra: error: {}", e.message);
+        return Err(e.already_reported());
+    }
+    let mut rest = items.end_items().map_err(failed)?;
+    tail(&mut rest).map_err(failed)?;
+    let mut out = rest.finish().map_err(failed)?;
+    std::io::Write::flush(&mut out).map_err(failed)
 }
 
 #[derive(Serialize)]

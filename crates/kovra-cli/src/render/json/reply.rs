@@ -7,7 +7,9 @@ use kovra_proto::{
     AllowEntry, ApiReply, ApprovalView, Fact, Finding, Listing, RecordView, Reply,
     SecretRequestView, StatusInfo,
 };
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use super::Base64;
 
@@ -252,6 +254,8 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             | Reply::Code { .. }
             | Reply::Shared { .. }
             | Reply::SandboxReady(_) => ReplyDoc::Unprinted,
+            // A stream's head: its command prints the pages (`Renderer::records_stream`).
+            Reply::RecordsStream { .. } | Reply::AuditStream { .. } => ReplyDoc::Unprinted,
         }
     }
 }
@@ -342,6 +346,57 @@ pub(super) struct RecordDoc<'a> {
 
 impl<'a> From<&'a RecordView> for RecordDoc<'a> {
     fn from(r: &'a RecordView) -> Self {
+        RecordDoc {
+            coordinate: &r.coordinate,
+            vault: &r.vault,
+            env: &r.env,
+            sensitivity: r.sensitivity.as_str(),
+            revealable: r.revealable,
+            production: r.production,
+            description: &r.description,
+            version: r.version,
+            created: r.created,
+            updated: r.updated,
+            totp: r.totp.map(|t| TotpDoc {
+                algorithm: t.algorithm.as_str(),
+                digits: t.digits,
+                period: t.period,
+            }),
+            provider: r.provider.as_deref(),
+            provider_host: r.provider_host.as_deref(),
+        }
+    }
+}
+
+/// A record view as a streamed page carries it, read borrowing its strings from the page's
+/// bytes (a string with an escape is copied). Read only to build a [`RecordDoc`]; the same
+/// fields as [`RecordView`], and a test holds the two documents equal.
+#[derive(Deserialize)]
+pub(super) struct RecordIn<'a> {
+    #[serde(borrow)]
+    coordinate: Cow<'a, str>,
+    #[serde(borrow)]
+    vault: Cow<'a, str>,
+    #[serde(borrow)]
+    env: Cow<'a, str>,
+    sensitivity: kovra_core::model::Sensitivity,
+    revealable: bool,
+    production: bool,
+    #[serde(borrow)]
+    description: Cow<'a, str>,
+    version: u64,
+    created: u64,
+    updated: u64,
+    #[serde(default)]
+    totp: Option<kovra_core::totp::TotpParams>,
+    #[serde(default, borrow)]
+    provider: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    provider_host: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&'a RecordIn<'a>> for RecordDoc<'a> {
+    fn from(r: &'a RecordIn<'a>) -> Self {
         RecordDoc {
             coordinate: &r.coordinate,
             vault: &r.vault,

@@ -113,3 +113,21 @@ fn documents_of_the_cli_itself() {
         r#"{"kind":"status","daemon":"not-running","home":"/h","socket":"/s","initialized":true,"unlocked":false}"#
     );
 }
+
+/// A streamed page's records, read borrowing from the page, print as the records of a
+/// one-frame reply do.
+#[test]
+fn a_borrowed_record_prints_as_its_view() {
+    let records = [
+        r#"{"coordinate":"secret:dev/a/b","vault":"global","env":"dev","sensitivity":"inject-only","revealable":false,"production":false,"description":"d \"q\" \\ é","version":1,"created":10,"updated":11,"totp":{"algorithm":"SHA256","digits":8,"period":60},"provider":"github","provider_host":"api.github.com"}"#,
+        r#"{"coordinate":"secret:prod/a/b","vault":"project:app","env":"prod","sensitivity":"high","revealable":true,"production":true,"description":"","version":3,"created":1,"updated":2}"#,
+    ];
+    for wire in records {
+        let view: kovra_proto::RecordView = serde_json::from_str(wire).unwrap();
+        let borrowed: reply::RecordIn<'_> = serde_json::from_str(wire).unwrap();
+        assert_eq!(
+            serde_json::to_string_pretty(&reply::RecordDoc::from(&borrowed)).unwrap(),
+            serde_json::to_string_pretty(&reply::RecordDoc::from(&view)).unwrap()
+        );
+    }
+}

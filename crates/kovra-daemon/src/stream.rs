@@ -1,0 +1,348 @@
+//! Streamed replies (`docs/protocol.md`, "Streamed replies"): a `ListStream` or
+//! `AuditStream` request is answered with a small head frame, then its items in pages of at
+//! most [`PAGE_ITEMS`], instead of one frame holding them all. Neither end then serializes,
+//! buffers or parses a 25 MB frame for a vault of 100,000 records, and the client can print
+//! each page as it comes.
+//!
+//! A trail is answered like its one-frame form (`Audit`) and cut into pages here. A listing
+//! is answered with its head and a [`RecordsPlan`]: which of the kept records to show, by
+//! index, with the two facts a view adds; the pages are serialized straight from the kept
+//! metadata, so no record's strings are copied. Refusals and errors are the usual single
+//! frame.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use kovra_core::store::Listing as Kept;
+use kovra_proto::frame::{self, FrameError};
+use kovra_proto::{Listing, PAGE_ITEMS, RecordView, RecordViewRef, Reply, Request, Response};
+use serde::Serialize;
+
+/// What a list shows, chosen by the handler under the state lock, written after it.
+#[derive(Default)]
+pub struct RecordsPlan {
+    pub(crate) parts: Vec<VaultPart>,
+    pub(crate) tampered: usize,
+    pub(crate) missing: usize,
+}
+
+/// One vault's kept listing and the records of it shown, in order.
+pub(crate) struct VaultPart {
+    pub(crate) listing: Arc<Kept>,
+    /// `global` or `project:NAME`.
+    pub(crate) label: String,
+    pub(crate) picked: Vec<Picked>,
+}
+
+/// A record shown: its index in the kept listing, and what its view adds to its metadata.
+pub(crate) struct Picked {
+    pub(crate) index: usize,
+    pub(crate) production: bool,
+    pub(crate) provider: Option<String>,
+}
+
+impl RecordsPlan {
+    /// How many records are shown.
+    pub fn total(&self) -> usize {
+        self.parts.iter().map(|p| p.picked.len()).sum()
+    }
+
+    /// The shown records' views, borrowed from the kept metadata.
+    fn views(&self) -> impl Iterator<Item = RecordViewRef<'_>> {
+        self.parts.iter().flat_map(|part| {
+            part.picked.iter().filter_map(move |p| {
+                let m = &part.listing.records.get(p.index)?.meta;
+                Some(RecordViewRef {
+                    coordinate: &m.coordinate,
+                    vault: &part.label,
+                    env: m.coordinate.env(),
+                    sensitivity: m.sensitivity,
+                    revealable: m.revealable,
+                    production: p.production,
+                    description: &m.description,
+                    version: m.version,
+                    created: m.created,
+                    updated: m.updated,
+                    totp: m.totp,
+                    provider: p.provider.as_deref(),
+                    provider_host: m.provider_host.as_deref(),
+                })
+            })
+        })
+    }
+
+    /// The one-frame `records` reply of the same records.
+    pub fn into_listing(self) -> Listing {
+        let records = self
+            .views()
+            .map(|v| RecordView {
+                coordinate: v.coordinate.to_string(),
+                vault: v.vault.to_string(),
+                env: v.env.to_string(),
+                sensitivity: v.sensitivity,
+                revealable: v.revealable,
+                production: v.production,
+                description: v.description.to_string(),
+                version: v.version,
+                created: v.created,
+                updated: v.updated,
+                totp: v.totp,
+                provider: v.provider.map(str::to_string),
+                provider_host: v.provider_host.map(str::to_string),
+            })
+            .collect();
+        Listing {
+            records,
+            tampered: self.tampered,
+            missing: self.missing,
+        }
+    }
+}
+
+/// The pages of a listing's stream, after its head. A long one gives back what its
+/// pages (and the listing opened for it, on a first list) left in the allocator.
+pub fn write_records<W: Write>(w: &mut W, plan: &RecordsPlan) -> Result<(), FrameError> {
+    let written = write_pages(w, plan);
+    if plan.total() > PAGE_ITEMS {
+        crate::os::release_free_memory();
+    }
+    written
+}
+
+fn write_pages<W: Write>(w: &mut W, plan: &RecordsPlan) -> Result<(), FrameError> {
+    let mut views = plan.views();
+    let mut page: Vec<RecordViewRef<'_>> = Vec::with_capacity(PAGE_ITEMS);
+    let mut buf = zeroize::Zeroizing::new(Vec::new());
+    loop {
+        page.clear();
+        page.extend(views.by_ref().take(PAGE_ITEMS));
+        if page.is_empty() {
+            return Ok(());
+        }
+        frame::write_reusing(w, &PageOut { items: &page }, &mut buf)?;
+    }
+}
+
+/// Whether `request` asked for its reply as a stream.
+pub fn is_streamed(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::ListStream { .. } | Request::AuditStream { .. }
+    )
+}
+
+/// A page as [`kovra_proto::Page`] serializes it, borrowing its items.
+#[derive(Serialize)]
+struct PageOut<'a, T> {
+    items: &'a [T],
+}
+
+/// Write `response`: streamed when `streamed` and it carries a listing or a trail, else as
+/// one frame. A large reply gives its memory back to the system once written.
+pub fn write_response<W: Write>(
+    w: &mut W,
+    response: Response,
+    streamed: bool,
+) -> Result<(), FrameError> {
+    let large = match &response {
+        Response::Ok { reply } => match reply.as_ref() {
+            Reply::Records(l) => l.records.len() > PAGE_ITEMS,
+            Reply::Audit { entries } => entries.len() > PAGE_ITEMS,
+            _ => false,
+        },
+        _ => false,
+    };
+    let written = write_either(w, response, streamed);
+    if large {
+        // The items are dropped by now; glibc would keep their pages in its arenas.
+        crate::os::release_free_memory();
+    }
+    written
+}
+
+fn write_either<W: Write>(w: &mut W, response: Response, streamed: bool) -> Result<(), FrameError> {
+    let reply = match response {
+        Response::Ok { reply } if streamed => reply,
+        other => return frame::write(w, &other),
+    };
+    match *reply {
+        Reply::Records(listing) => {
+            let head = Reply::RecordsStream {
+                total: listing.records.len(),
+                tampered: listing.tampered,
+                missing: listing.missing,
+            };
+            write_stream(w, head, &listing.records)
+        }
+        Reply::Audit { entries } => {
+            let head = Reply::AuditStream {
+                total: entries.len(),
+            };
+            write_stream(w, head, &entries)
+        }
+        other => frame::write(
+            w,
+            &Response::Ok {
+                reply: Box::new(other),
+            },
+        ),
+    }
+}
+
+fn write_stream<W: Write, T: Serialize>(
+    w: &mut W,
+    head: Reply,
+    items: &[T],
+) -> Result<(), FrameError> {
+    frame::write(
+        w,
+        &Response::Ok {
+            reply: Box::new(head),
+        },
+    )?;
+    let mut buf = zeroize::Zeroizing::new(Vec::new());
+    for page in items.chunks(PAGE_ITEMS) {
+        frame::write_reusing(w, &PageOut { items: page }, &mut buf)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kovra_proto::frame::MAX_REPLY;
+    use kovra_proto::{Listing, Page, RecordView, Sensitivity};
+
+    fn record(i: usize) -> RecordView {
+        RecordView {
+            coordinate: format!("secret:dev/g/K{i}"),
+            vault: "global".into(),
+            env: "dev".into(),
+            sensitivity: Sensitivity::Low,
+            revealable: true,
+            production: false,
+            description: String::new(),
+            version: 1,
+            created: 1,
+            updated: 1,
+            totp: None,
+            provider: None,
+            provider_host: None,
+        }
+    }
+
+    #[test]
+    fn a_listing_streams_as_a_head_and_its_pages() {
+        for total in [0, 1, PAGE_ITEMS, PAGE_ITEMS + 1, 2 * PAGE_ITEMS + 7] {
+            let records: Vec<RecordView> = (0..total).map(record).collect();
+            let response = Response::Ok {
+                reply: Box::new(Reply::Records(Listing {
+                    records: records.clone(),
+                    tampered: 2,
+                    missing: 1,
+                })),
+            };
+            let mut wire = Vec::new();
+            write_response(&mut wire, response, true).unwrap();
+            let mut r = wire.as_slice();
+            let head: Response = frame::read(&mut r, MAX_REPLY).unwrap();
+            let Response::Ok { reply } = head else {
+                panic!("not ok")
+            };
+            let Reply::RecordsStream {
+                total: t,
+                tampered: 2,
+                missing: 1,
+            } = *reply
+            else {
+                panic!("not a records-stream head")
+            };
+            assert_eq!(t, total);
+            let mut back = Vec::new();
+            for _ in 0..kovra_proto::pages_for(t) {
+                let page: Page<RecordView> = frame::read(&mut r, MAX_REPLY).unwrap();
+                assert!(page.items.len() <= PAGE_ITEMS);
+                back.extend(page.items);
+            }
+            assert!(r.is_empty());
+            assert_eq!(back, records);
+        }
+    }
+
+    #[test]
+    fn a_plan_pages_its_picked_records_as_their_views() {
+        use kovra_core::coord::Coordinate;
+        use kovra_core::model::{Metadata, VaultName};
+        use kovra_core::store::Record;
+        let n = 2 * PAGE_ITEMS + 7;
+        let kept = Kept {
+            records: (0..n)
+                .map(|i| Record {
+                    vault: VaultName::Global,
+                    meta: Metadata {
+                        coordinate: Coordinate::parse(&format!("secret:dev/g/K{i}")).unwrap(),
+                        sensitivity: Sensitivity::Low,
+                        revealable: true,
+                        description: String::new(),
+                        created: 1,
+                        updated: 1,
+                        version: 1,
+                        totp: None,
+                        provider: None,
+                        provider_host: None,
+                    },
+                })
+                .collect(),
+            tampered: 0,
+            missing: 0,
+        };
+        // Every other record, the first one pinned by a claim.
+        let picked: Vec<Picked> = (0..n)
+            .step_by(2)
+            .map(|index| Picked {
+                index,
+                production: false,
+                provider: (index == 0).then(|| "github".to_string()),
+            })
+            .collect();
+        let plan = RecordsPlan {
+            parts: vec![VaultPart {
+                listing: Arc::new(kept),
+                label: "global".into(),
+                picked,
+            }],
+            tampered: 0,
+            missing: 0,
+        };
+        let mut wire = Vec::new();
+        write_records(&mut wire, &plan).unwrap();
+        let mut r = wire.as_slice();
+        let mut back = Vec::new();
+        for _ in 0..kovra_proto::pages_for(plan.total()) {
+            let page: Page<RecordView> = frame::read(&mut r, MAX_REPLY).unwrap();
+            back.extend(page.items);
+        }
+        assert!(r.is_empty());
+        let mut want: Vec<RecordView> = (0..n).step_by(2).map(record).collect();
+        want[0].provider = Some("github".into());
+        assert_eq!(back, want);
+        assert_eq!(plan.into_listing().records, want);
+    }
+
+    #[test]
+    fn an_unstreamed_request_gets_one_frame() {
+        let response = Response::Ok {
+            reply: Box::new(Reply::Records(Listing {
+                records: vec![record(1)],
+                tampered: 0,
+                missing: 0,
+            })),
+        };
+        let mut wire = Vec::new();
+        write_response(&mut wire, response, false).unwrap();
+        let mut r = wire.as_slice();
+        let one: Response = frame::read(&mut r, MAX_REPLY).unwrap();
+        assert!(matches!(one, Response::Ok { reply } if matches!(*reply, Reply::Records(_))));
+        assert!(r.is_empty());
+    }
+}
