@@ -152,20 +152,7 @@ pub enum Command {
     },
     /// List records (metadata only).
     #[command(after_help = examples::LIST)]
-    List {
-        /// Only records of this environment (the ENV in `secret:ENV/GROUP/KEY`).
-        #[arg(long, value_name = "ENV")]
-        env: Option<String>,
-        /// Print descriptions whole instead of fitting the terminal.
-        #[arg(long)]
-        wide: bool,
-        /// Skip the first N records (in the order shown), to read a large vault in pages.
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        offset: usize,
-        /// Show at most N records (after --offset).
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
-    },
+    List(crate::cli_hot::ListArgs),
     /// Show one record's metadata.
     #[command(after_help = examples::SHOW)]
     Show {

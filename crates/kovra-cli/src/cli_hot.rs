@@ -1,4 +1,4 @@
-//! The arguments of the commands scripts and agents call in loops (`run`, `status`), and a
+//! The arguments of the commands scripts and agents call in loops (`run`, `status`, `list`), and a
 //! parser for them alone. Building the whole command tree (every command, its help and
 //! examples, `help::command`'s rearranging) costs more than the rest of a `kovra run -- true`
 //! in the client: [`parse`] tries these commands first and gives way to the full parser for
@@ -26,6 +26,22 @@ pub struct StatusArgs {
     /// Also list the agent profiles: their scope, sockets, sandboxes and last request.
     #[arg(long)]
     pub agents: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only records of this environment (the ENV in `secret:ENV/GROUP/KEY`).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Print descriptions whole instead of fitting the terminal.
+    #[arg(long)]
+    pub wide: bool,
+    /// Skip the first N records (in the order shown), to read a large vault in pages.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: usize,
+    /// Show at most N records (after --offset).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +99,7 @@ struct HotCli {
 enum HotCommand {
     Run(RunArgs),
     Status(StatusArgs),
+    List(ListArgs),
 }
 
 /// The command line when it is one of the hot commands and parses cleanly; `None` for
@@ -98,7 +115,7 @@ pub fn parse(args: &[std::ffi::OsString]) -> Option<Cli> {
             break arg;
         }
     };
-    if first != "run" && first != "status" {
+    if !["run", "status", "list"].iter().any(|hot| first == *hot) {
         return None;
     }
     let matches = HotCli::command_for_hot().try_get_matches_from(args).ok()?;
@@ -106,6 +123,7 @@ pub fn parse(args: &[std::ffi::OsString]) -> Option<Cli> {
     let command = match hot.command {
         HotCommand::Run(args) => Command::Run(args),
         HotCommand::Status(args) => Command::Status(args),
+        HotCommand::List(args) => Command::List(args),
     };
     Some(Cli {
         globals: hot.globals,
@@ -156,6 +174,11 @@ mod tests {
             ],
             &["kovra", "--project=p", "status", "--agents"],
             &["kovra", "--project", "run", "status"],
+            &["kovra", "list"],
+            &[
+                "kovra", "list", "--json", "--env", "dev", "--offset", "10", "--limit", "5",
+            ],
+            &["kovra", "--project", "p", "list", "--wide"],
             &["kovra", "status", "--json"],
             &[
                 "kovra",
@@ -195,7 +218,8 @@ mod tests {
             &["kovra", "run", "--egress", "nowhere", "--", "true"],
             &["kovra", "run", "--only", "A", "--no-secrets", "--", "true"],
             &["kovra", "status", "extra"],
-            &["kovra", "list"],
+            &["kovra", "list", "--limit", "many"],
+            &["kovra", "lists"],
             &["kovra", "help", "run"],
         ];
         for line in not_hot {

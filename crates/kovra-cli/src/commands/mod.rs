@@ -77,7 +77,7 @@ fn with_session(
         | Command::Code { .. }
         | Command::Set { .. }
         | Command::Generate { .. }
-        | Command::List { .. }
+        | Command::List(_)
         | Command::Show { .. }
         | Command::Fingerprint { .. }
         | Command::Edit { .. }

@@ -7,6 +7,7 @@ use kovra_proto::{Reply, Request};
 
 use super::coord;
 use crate::cli::Command;
+use crate::cli_hot::ListArgs;
 use crate::error::CliError;
 use crate::input;
 use crate::render::{ListingCounts, Renderer};
@@ -15,7 +16,7 @@ use crate::session::Session;
 pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
     let wide = matches!(
         command,
-        Command::List { wide: true, .. } | Command::History { wide: true, .. }
+        Command::List(ListArgs { wide: true, .. }) | Command::History { wide: true, .. }
     );
     let out = &out.wide(wide);
     let reply = match command {
@@ -99,9 +100,9 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 proof: None,
             })?
         }
-        Command::List {
+        Command::List(ListArgs {
             env, offset, limit, ..
-        } => return list(s, out, env, offset, limit),
+        }) => return list(s, out, env, offset, limit),
         Command::Show { coordinate } => s.call(Request::Show {
             coordinate: coord(&coordinate)?,
         })?,
