@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How `kovra list --json`, `kovra audit --json` and `kovra audit verify` grow with the vault:
 # vaults of 1,000 / 10,000 / 100,000 records (each record add is one audit entry, so the
-# trail grows alike), and per size: unlock, status, show, list --json (end to end, the
+# trail grows alike), and per size: unlock, status, show, run, list --json (end to end, the
 # daemon's part, the client's max RSS), audit verify, audit --json, the database size and
 # the daemon's RSS (idle after unlock; after the first list, which opens and keeps the
 # metadata; right after all the lists and audits; and a while later). Prints one table with
@@ -106,7 +106,7 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; 
 jnum() { sed -n "s/.*\"$2\":\\([0-9.eE+-]*\\).*/\\1/p" "$1" | head -n1; }
 
 declare -A R
-ROWS=(populate_s unlock_first_ms unlock_ms status_ms show_ms
+ROWS=(populate_s unlock_first_ms unlock_ms status_ms show_ms run_ms
     list_first_ms list_ms list_cat_ms list_daemon_ms list_first_byte_ms list_bytes list_maxrss_kb
     verify_ms audit_ms audit_cat_ms audit_bytes audit_maxrss_kb db_bytes
     rss_idle_kb rss_listed_kb rss_after_kb rss_later_kb)
@@ -129,6 +129,9 @@ for n in $SIZES; do
     R[rss_idle_kb,$n]=$(rss_kb "$pid")
     R[status_ms,$n]=$(med_ms "$KOVRA" status --json)
     R[show_ms,$n]=$(med_ms "$KOVRA" show secret:dev/db/key-0000000 --json)
+    # One low dev record injected: what a run's resolve and audit cost as the vault grows.
+    printf 'K=secret:dev/db/key-0000000\n' >"$WORK/run.refs"
+    R[run_ms,$n]=$(med_ms "$KOVRA" run --refs "$WORK/run.refs" -- true)
 
     R[list_first_ms,$n]=$(t_ms "$KOVRA" list --json)
     R[rss_listed_kb,$n]=$(rss_kb "$pid")

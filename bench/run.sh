@@ -438,8 +438,9 @@ KOVRA_BENCH_OUT=$OUT bash "$REPO/bench/broker.sh"
     printf '\n## Growth with the vault (`bench/list.sh`, load at start %s)\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     bash "$REPO/bench/list.sh"
 } >>"$OUT"
+# bench/mcp.sh's own heading and machine table (load included) come with it.
 {
-    printf '\n## The MCP server through the Python SDK (`bench/mcp.sh`, load at start %s)\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
     bash "$REPO/bench/mcp.sh"
 } >>"$OUT"
 cat "$OUT"

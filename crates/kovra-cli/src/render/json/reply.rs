@@ -344,8 +344,10 @@ pub(super) struct RecordDoc<'a> {
     provider_host: Option<&'a str>,
 }
 
-impl<'a> From<&'a RecordView> for RecordDoc<'a> {
-    fn from(r: &'a RecordView) -> Self {
+/// A [`RecordDoc`] from anything with a record view's fields ([`RecordView`], [`RecordIn`]).
+macro_rules! record_doc {
+    ($r:expr) => {{
+        let r = $r;
         RecordDoc {
             coordinate: &r.coordinate,
             vault: &r.vault,
@@ -365,6 +367,12 @@ impl<'a> From<&'a RecordView> for RecordDoc<'a> {
             provider: r.provider.as_deref(),
             provider_host: r.provider_host.as_deref(),
         }
+    }};
+}
+
+impl<'a> From<&'a RecordView> for RecordDoc<'a> {
+    fn from(r: &'a RecordView) -> Self {
+        record_doc!(r)
     }
 }
 
@@ -397,25 +405,7 @@ pub(super) struct RecordIn<'a> {
 
 impl<'a> From<&'a RecordIn<'a>> for RecordDoc<'a> {
     fn from(r: &'a RecordIn<'a>) -> Self {
-        RecordDoc {
-            coordinate: &r.coordinate,
-            vault: &r.vault,
-            env: &r.env,
-            sensitivity: r.sensitivity.as_str(),
-            revealable: r.revealable,
-            production: r.production,
-            description: &r.description,
-            version: r.version,
-            created: r.created,
-            updated: r.updated,
-            totp: r.totp.map(|t| TotpDoc {
-                algorithm: t.algorithm.as_str(),
-                digits: t.digits,
-                period: t.period,
-            }),
-            provider: r.provider.as_deref(),
-            provider_host: r.provider_host.as_deref(),
-        }
+        record_doc!(r)
     }
 }
 
