@@ -20,6 +20,21 @@ machine_rows() {
         "$mem" "$(uname -r)" "$(rustc --version 2>/dev/null || echo unknown)" "$rev"
 }
 
+# The pid of the daemon the command "$@" (a kovra binary, maybe behind `env A=b`) reaches with
+# `status`; empty when none answers.
+kovra_daemon_pid() {
+    "$@" status --json 2>/dev/null | sed -n 's/.*"daemon_pid": *\([0-9][0-9]*\).*/\1/p' | head -n1
+}
+
+# Wait up to 5 s for each pid to be gone (a daemon told to stop); stop one still there.
+await_exit() {
+    local p
+    for p in "$@"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$p" 2>/dev/null; then kill "$p" 2>/dev/null || true; fi
+    done
+}
+
 # Where throwaway homes go: KOVRA_BENCH_BASE, else tmpfs (/dev/shm), else TMPDIR or /tmp.
 bench_base() {
     if [[ -n ${KOVRA_BENCH_BASE:-} ]]; then echo "$KOVRA_BENCH_BASE"

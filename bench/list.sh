@@ -38,21 +38,14 @@ unset KOVRA_HOME KOVRA_SOCKET KOVRA_PROJECT KOVRA_PASSPHRASE_FILE KOVRA_NO_AUTOS
 head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$PASS"
 echo >>"$PASS"
 
-daemon_pid() {
-    "$KOVRA" status --json 2>/dev/null | sed -n 's/.*"daemon_pid": *\([0-9][0-9]*\).*/\1/p' | head -n1
-}
+daemon_pid() { kovra_daemon_pid "$KOVRA"; }
 
 # Stop the daemon of $KOVRA_HOME (the one this script started), by its pid if it lingers.
 stop_daemon() {
-    local pid i
+    local pid
     pid=$(daemon_pid || true)
     "$KOVRA" daemon stop >/dev/null 2>&1 || true
-    [[ -n $pid ]] || return 0
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill "$pid" 2>/dev/null || true
+    [[ -z $pid ]] || await_exit "$pid"
 }
 
 cleanup() {

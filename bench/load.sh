@@ -52,16 +52,8 @@ echo >>"$PASS"
 DAEMON_PID=
 
 cleanup() {
-    local i
     "$KOVRA" daemon stop >/dev/null 2>&1 || true
-    if [[ -n $DAEMON_PID ]]; then
-        for i in $(seq 50); do
-            kill -0 "$DAEMON_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        # Still there: stop the daemon this script started, by its pid.
-        if kill -0 "$DAEMON_PID" 2>/dev/null; then kill "$DAEMON_PID" 2>/dev/null || true; fi
-    fi
+    [[ -z $DAEMON_PID ]] || await_exit "$DAEMON_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -84,7 +76,7 @@ KNOBS=$(env | grep '^KOVRA_BENCH_LOAD_' | sort | paste -sd' ' - || true)
     "$KOVRA" init --passphrase-file "$PASS" >/dev/null
     "$KOVRA" unlock --passphrase-file "$PASS" >/dev/null
 )
-DAEMON_PID=$("$KOVRA" status --json | sed -n 's/.*"daemon_pid": *\([0-9][0-9]*\).*/\1/p' | head -n1)
+DAEMON_PID=$(kovra_daemon_pid "$KOVRA")
 [[ -n $DAEMON_PID ]] || { log "no daemon pid"; exit 1; }
 DAEMON_LIMIT=$(awk '/^Max open files/ { print $4 "/" $5 }' "/proc/$DAEMON_PID/limits")
 RSS_START=$(rss_kib) THREADS_START=$(threads)

@@ -40,17 +40,14 @@ head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$PASS"
 echo >>"$PASS"
 PIDS=()
 henv() { echo "KOVRA_HOME=$WORK/home-$1 XDG_RUNTIME_DIR=$WORK/run-$1"; }
-dpid() { env $(henv "$1") "${BUILD[$1]}" status --json 2>/dev/null | sed -n 's/.*"daemon_pid": *\([0-9]*\).*/\1/p'; }
+dpid() { kovra_daemon_pid env $(henv "$1") "${BUILD[$1]}"; }
 cleanup() {
-    local b p
+    local b
     for b in "${!BUILD[@]}"; do
         [[ -d $WORK/home-$b ]] && env $(henv "$b") "${BUILD[$b]}" daemon stop >/dev/null 2>&1 || true
     done
-    # Wait for the daemons this script started; one still there after 5 s is stopped by its pid.
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$p" 2>/dev/null; then kill "$p"; fi
-    done
+    # The daemons this script started: one still there after 5 s is stopped by its pid.
+    await_exit "${PIDS[@]}"
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -67,13 +67,10 @@ unset KOVRA_HOME KOVRA_SOCKET KOVRA_PROJECT KOVRA_PASSPHRASE_FILE KOVRA_NO_AUTOS
 head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$PASS"
 echo >>"$PASS"
 
-daemon_pid() {
-    KOVRA_HOME=$1 "$KOVRA" status --json 2>/dev/null |
-        sed -n 's/.*"daemon_pid": *\([0-9][0-9]*\).*/\1/p' | head -n1
-}
+daemon_pid() { KOVRA_HOME=$1 kovra_daemon_pid "$KOVRA"; }
 
 cleanup() {
-    local home pid i
+    local home pid
     for home in "$SMALL" "$BIG" "$RUNH" "$RUNS_HOME"; do
         [[ -d $home ]] || continue
         # A client talks only to a daemon of its own executable.
@@ -81,14 +78,7 @@ cleanup() {
         [[ $home != "$RUNS_HOME" ]] || kovra=$KOVRA_STATIC
         pid=$(KOVRA=$kovra daemon_pid "$home" || true)
         KOVRA_HOME=$home "$kovra" daemon stop >/dev/null 2>&1 || true
-        if [[ -n $pid ]]; then
-            for i in $(seq 50); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            # Still there: stop the daemon this script started, by its pid.
-            if kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
-        fi
+        [[ -z $pid ]] || await_exit "$pid"
     done
     rm -rf "$WORK"
 }

@@ -126,8 +126,7 @@ done
 # however busy the machine is.
 daemon_cpu_ms() {
     local b=$1 runs=$2 pid before after
-    pid=$(KOVRA_HOME=$WORK/home-$b "${KOVRA_OF[$b]}" status --json 2>/dev/null |
-        sed -n 's/.*"daemon_pid": *\([0-9][0-9]*\).*/\1/p' | head -n1)
+    pid=$(KOVRA_HOME=$WORK/home-$b kovra_daemon_pid "${KOVRA_OF[$b]}")
     before=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
     for ((i = 0; i < runs; i++)); do
         KOVRA_HOME=$WORK/home-$b "${KOVRA_OF[$b]}" run --refs "$ALL" -- true </dev/null

@@ -25,17 +25,14 @@ declare -A NOTE=()
 VARIANTS=() PIDS=()
 henv() { echo "KOVRA_HOME=$WORK/home-$1 XDG_RUNTIME_DIR=$WORK/run-$1"; }
 # The daemon of a home, as `kovra status --json` reports it (empty when none answers).
-dpid() { env $(henv "$1") "$2" status --json 2>/dev/null | sed -n 's/.*"daemon_pid": *\([0-9]*\).*/\1/p'; }
+dpid() { kovra_daemon_pid env $(henv "$1") "$2"; }
 cleanup() {
-    local v p
+    local v
     for v in dynamic static idle; do
         [[ -d $WORK/home-$v ]] && env $(henv "$v") "${BIN[${v/idle/dynamic}]}" daemon stop >/dev/null 2>&1 || true
     done
-    # Wait for the daemons this script started; one still there after 5 s is stopped by its pid.
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$p" 2>/dev/null; then kill "$p"; fi
-    done
+    # The daemons this script started: one still there after 5 s is stopped by its pid.
+    await_exit "${PIDS[@]}"
     rm -rf "$WORK"
 }
 trap cleanup EXIT

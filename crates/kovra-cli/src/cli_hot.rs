@@ -10,7 +10,7 @@ use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use crate::cli::{Cli, Command};
 
-/// The flags every command takes (also parsed by the fast path, `crate::hot`).
+/// The flags every command takes (also by the fast path, [`parse`]).
 #[derive(Debug, Args)]
 pub struct Globals {
     /// Print machine-readable JSON on stdout (errors too).
@@ -118,7 +118,9 @@ pub fn parse(args: &[std::ffi::OsString]) -> Option<Cli> {
     if !["run", "status", "list"].iter().any(|hot| first == *hot) {
         return None;
     }
-    let matches = HotCli::command_for_hot().try_get_matches_from(args).ok()?;
+    let matches = <HotCli as clap::CommandFactory>::command()
+        .try_get_matches_from(args)
+        .ok()?;
     let hot = HotCli::from_arg_matches(&matches).ok()?;
     let command = match hot.command {
         HotCommand::Run(args) => Command::Run(args),
@@ -129,12 +131,6 @@ pub fn parse(args: &[std::ffi::OsString]) -> Option<Cli> {
         globals: hot.globals,
         command,
     })
-}
-
-impl HotCli {
-    fn command_for_hot() -> clap::Command {
-        <HotCli as clap::CommandFactory>::command()
-    }
 }
 
 #[cfg(test)]

@@ -283,20 +283,22 @@ impl Session {
     /// Send `request`. A locked vault, with a person at this terminal, is offered to be
     /// unlocked (`unlock::offer_unlock`), and the request is then sent once more.
     pub fn call(&mut self, request: Request) -> Result<Reply, CliError> {
-        match self.call_once(request.clone()) {
+        match self.call_once(&request) {
             Err(e) if e.code == ErrorCode::VaultLocked && self.may_offer_unlock(&request) => {
                 self.offer_unlock(e)?;
-                self.call_once(request)
+                self.call_once(&request)
             }
             other => other,
         }
     }
 
-    fn call_once(&mut self, request: Request) -> Result<Reply, CliError> {
-        self.guard_agent_socket(&request)?;
+    /// One copy of the request per attempt (a value it carries is wiped with it), and one
+    /// more only when a proof is asked for.
+    fn call_once(&mut self, request: &Request) -> Result<Reply, CliError> {
+        self.guard_agent_socket(request)?;
         match self.inner.call(request.clone()) {
             Ok(reply) => Ok(reply),
-            Err(CallError::NeedsProof(asked)) => self.answer(request, *asked),
+            Err(CallError::NeedsProof(asked)) => self.answer(request.clone(), *asked),
             Err(e) => Err(e.into()),
         }
     }

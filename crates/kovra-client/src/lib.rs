@@ -394,9 +394,14 @@ fn start_daemon(paths: &Paths, exe: &Path) -> Result<Child, ClientError> {
 /// The last error the daemon wrote to its log (its stderr, `kovra: error: …`): why it
 /// stopped. The log holds coordinates and reasons, never a value (the daemon's logging rule).
 fn last_log_line(paths: &Paths) -> Option<String> {
-    let text = std::fs::read(paths.log_file()).ok()?;
-    let tail = &text[text.len().saturating_sub(4096)..];
-    String::from_utf8_lossy(tail).lines().rev().find_map(|l| {
+    use std::io::{Read, Seek, SeekFrom};
+    // The end of the file only: a log of a long-lived home can be large.
+    let mut log = std::fs::File::open(paths.log_file()).ok()?;
+    let len = log.metadata().ok()?.len();
+    log.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    log.take(4096).read_to_end(&mut tail).ok()?;
+    String::from_utf8_lossy(&tail).lines().rev().find_map(|l| {
         l.split_once("error: ")
             .map(|(_, why)| why.trim().to_string())
     })

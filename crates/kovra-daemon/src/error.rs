@@ -251,6 +251,16 @@ pub fn parse_coord(text: &str) -> Result<Coordinate, GateError> {
     })
 }
 
+/// A project name as the caller gave it, checked (`project-invalid`).
+pub fn check_project(name: &str) -> Result<(), GateError> {
+    kovra_core::coord::validate_name(name).map_err(|e| {
+        GateError::new(
+            ErrorCode::ProjectInvalid,
+            format!("invalid project name: {e}"),
+        )
+    })
+}
+
 /// A TOTP seed as the user gave it, refused with a stable code that never echoes it.
 pub fn parse_totp(
     value: &Secret,

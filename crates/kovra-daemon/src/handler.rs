@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kovra_core::audit::AuditEntry;
-use kovra_core::coord::{self, Coordinate};
+use kovra_core::coord::Coordinate;
 use kovra_core::crypto::KdfParams;
 use kovra_core::model::{Origin, VaultName};
 use kovra_core::policy::{Presence, Scope};
@@ -403,16 +403,9 @@ impl Daemon {
             }
         };
         if let Some(p) = &context.project
-            && let Err(e) = coord::validate_name(p)
+            && let Err(e) = crate::error::check_project(p)
         {
-            return (
-                Err(GateError::new(
-                    ErrorCode::ProjectInvalid,
-                    format!("invalid project name: {e}"),
-                )),
-                Duration::ZERO,
-                None,
-            );
+            return (Err(e), Duration::ZERO, None);
         }
         let origin = if agent.is_some() {
             Origin::Agent
@@ -462,7 +455,7 @@ impl Daemon {
         let failures_before = inner.failures;
         let (result, plan) = self.dispatch(&mut inner, &info, request, proof, digest, program);
         let delay = if inner.failures > failures_before {
-            Duration::from_millis(250u64.saturating_mul(1 << inner.failures.min(5)))
+            kovra_proto::wrong_passphrase_pause(inner.failures)
         } else {
             Duration::ZERO
         };

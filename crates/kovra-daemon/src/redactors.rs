@@ -17,11 +17,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use hmac::{Hmac, KeyInit, Mac};
+use kovra_core::crypto::{self, KeyedMac};
 use kovra_core::secret::SecretBytes;
 use kovra_redact::Redactor;
-use sha2::Sha256;
-use zeroize::Zeroizing;
 
 /// Value sets kept at most; the least recently used goes first.
 const CAPACITY: usize = 8;
@@ -54,9 +52,8 @@ pub struct Redactors {
 
 #[derive(Default)]
 struct State {
-    /// Drawn at first use after a lock; `None` also when the system gave no randomness
-    /// (then nothing is cached).
-    mac_key: Option<Zeroizing<[u8; 32]>>,
+    /// Keyed at first use after a lock, with a fresh random key.
+    mac: Option<KeyedMac>,
     /// Bumped by every `clear`, so a build that straddles a lock is not kept.
     generation: u64,
     tick: u64,
@@ -72,21 +69,15 @@ struct Entry {
 }
 
 impl State {
-    fn key_of(&mut self, secrets: &[(String, SecretBytes)]) -> Option<CacheKey> {
-        if self.mac_key.is_none() {
-            let mut k = Zeroizing::new([0u8; 32]);
-            getrandom::fill(k.as_mut()).ok()?;
-            self.mac_key = Some(k);
-        }
-        let key = self.mac_key.as_ref()?;
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_ref()).ok()?;
-        for (name, value) in secrets {
-            mac.update(&(name.len() as u64).to_le_bytes());
-            mac.update(name.as_bytes());
-            mac.update(&(value.len() as u64).to_le_bytes());
-            mac.update(value.expose());
-        }
-        Some(mac.finalize().into_bytes().into())
+    fn key_of(&mut self, secrets: &[(String, SecretBytes)]) -> CacheKey {
+        let mac = self
+            .mac
+            .get_or_insert_with(|| KeyedMac::new(&crypto::random_key()));
+        let parts: Vec<&[u8]> = secrets
+            .iter()
+            .flat_map(|(name, value)| [name.as_bytes(), value.expose()])
+            .collect();
+        mac.mac(&parts)
     }
 }
 
@@ -123,11 +114,7 @@ impl Redactors {
                 drop(s);
                 return build();
             }
-            let Some(key) = s.key_of(secrets) else {
-                s.builds += 1;
-                drop(s);
-                return build();
-            };
+            let key = s.key_of(secrets);
             s.tick += 1;
             let tick = s.tick;
             if let Some(e) = s.entries.iter_mut().find(|e| e.key == key) {
@@ -159,7 +146,7 @@ impl Redactors {
     pub fn clear(&self) {
         let mut s = self.state();
         s.entries.clear();
-        s.mac_key = None;
+        s.mac = None;
         s.generation += 1;
     }
 

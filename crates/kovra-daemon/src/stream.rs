@@ -73,24 +73,7 @@ impl RecordsPlan {
 
     /// The one-frame `records` reply of the same records.
     pub fn into_listing(self) -> Listing {
-        let records = self
-            .views()
-            .map(|v| RecordView {
-                coordinate: v.coordinate.to_string(),
-                vault: v.vault.to_string(),
-                env: v.env.to_string(),
-                sensitivity: v.sensitivity,
-                revealable: v.revealable,
-                production: v.production,
-                description: v.description.to_string(),
-                version: v.version,
-                created: v.created,
-                updated: v.updated,
-                totp: v.totp,
-                provider: v.provider.map(str::to_string),
-                provider_host: v.provider_host.map(str::to_string),
-            })
-            .collect();
+        let records = self.views().map(RecordView::from).collect();
         Listing {
             records,
             tampered: self.tampered,

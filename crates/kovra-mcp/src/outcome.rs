@@ -40,33 +40,29 @@ pub(crate) fn unexpected() -> Failure {
     Failure::new(ErrorCode::Internal, "unexpected reply from the daemon")
 }
 
-/// A result carrying `value` as structured content (and its JSON text).
-pub(crate) fn structured<T: Serialize>(value: &T) -> CallToolResult {
-    match serde_json::to_value(value) {
-        Ok(v) => CallToolResult::structured(v),
-        Err(e) => Failure::new(
+/// `value` as JSON, or why it could not be encoded.
+fn encode<T: Serialize>(value: &T) -> Result<serde_json::Value, Failure> {
+    serde_json::to_value(value).map_err(|e| {
+        Failure::new(
             ErrorCode::Internal,
             format!("cannot encode the result: {e}"),
         )
-        .result(),
-    }
+    })
+}
+
+/// A result carrying `value` as structured content (and its JSON text).
+pub(crate) fn structured<T: Serialize>(value: &T) -> CallToolResult {
+    encode(value).map_or_else(Failure::result, CallToolResult::structured)
 }
 
 /// A result carrying `value` as structured content once, with `summary` as its text: for
 /// results too large to repeat as text (the summary says where the data is).
 pub(crate) fn structured_with_summary<T: Serialize>(value: &T, summary: String) -> CallToolResult {
-    match serde_json::to_value(value) {
-        Ok(v) => {
-            let mut result = CallToolResult::success(vec![ContentBlock::text(summary)]);
-            result.structured_content = Some(v);
-            result
-        }
-        Err(e) => Failure::new(
-            ErrorCode::Internal,
-            format!("cannot encode the result: {e}"),
-        )
-        .result(),
-    }
+    encode(value).map_or_else(Failure::result, |v| {
+        let mut result = CallToolResult::success(vec![ContentBlock::text(summary)]);
+        result.structured_content = Some(v);
+        result
+    })
 }
 
 /// A plain text result.

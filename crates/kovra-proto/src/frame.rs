@@ -31,14 +31,7 @@ pub enum FrameError {
 /// buffer of its own. The serialized bytes are wiped afterwards, since a frame may carry a
 /// passphrase or a value; both ends read and write frames unbuffered for the same reason.
 pub fn write<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
-    let mut bytes = Zeroizing::new(vec![0u8; 4]);
-    serde_json::to_writer(&mut *bytes, msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    let body = bytes.len() - 4;
-    let len = u32::try_from(body).map_err(|_| FrameError::TooLarge(body, u32::MAX as usize))?;
-    bytes[..4].copy_from_slice(&len.to_be_bytes());
-    w.write_all(&bytes)?;
-    w.flush()?;
-    Ok(())
+    write_reusing(w, msg, &mut Zeroizing::new(Vec::new()))
 }
 
 /// [`write`] through a buffer the caller keeps for a run of frames (a streamed reply's

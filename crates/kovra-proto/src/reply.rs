@@ -92,6 +92,26 @@ pub struct RecordViewRef<'a> {
     pub provider_host: Option<&'a str>,
 }
 
+impl From<RecordViewRef<'_>> for RecordView {
+    fn from(v: RecordViewRef<'_>) -> Self {
+        RecordView {
+            coordinate: v.coordinate.to_string(),
+            vault: v.vault.to_string(),
+            env: v.env.to_string(),
+            sensitivity: v.sensitivity,
+            revealable: v.revealable,
+            production: v.production,
+            description: v.description.to_string(),
+            version: v.version,
+            created: v.created,
+            updated: v.updated,
+            totp: v.totp,
+            provider: v.provider.map(str::to_string),
+            provider_host: v.provider_host.map(str::to_string),
+        }
+    }
+}
+
 fn as_display<S: serde::Serializer>(
     c: &&kovra_core::coord::Coordinate,
     s: S,

@@ -635,3 +635,10 @@ pub struct ApprovalView {
     pub expires_in: u64,
     pub facts: Vec<Fact>,
 }
+
+/// How long the daemon waits before it answers a wrong passphrase, after `failures` of them
+/// in a row: doubling from half a second up to 8 s. Part of the protocol, so that a client
+/// can say how long its next try will take.
+pub fn wrong_passphrase_pause(failures: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(250u64 << failures.min(5))
+}

@@ -208,8 +208,6 @@ impl<R: Deref<Target = Redactor>> Stream<R> {
             let cursor = redactor.replace_matches(input, hold, &mut self.regions, out);
             let keep_from = cursor.max(hold);
             out.extend_from_slice(&input[cursor..keep_from]);
-            self.start = 0;
-            self.end = 0;
             self.keep(input, keep_from);
             return;
         }

@@ -17,10 +17,9 @@ use crate::input;
 /// Passphrases typed at one prompt before giving up.
 pub const TRIES: u32 = 3;
 
-/// The daemon's pause before it answers a wrong passphrase, after `failures` of them (it
-/// doubles each time, from half a second up to 8 s; `Daemon::handle` in kovra-daemon).
+/// The daemon's pause before it answers a wrong passphrase, after `failures` of them.
 fn daemon_pause_secs(failures: u32) -> f64 {
-    0.25 * f64::from(1u32 << failures.min(5))
+    kovra_proto::wrong_passphrase_pause(failures).as_secs_f64()
 }
 
 impl Session {

@@ -67,7 +67,8 @@ impl Gate<'_> {
             if vault == VaultName::System || !profile.scope.addresses_vault(&vault) {
                 continue;
             }
-            for rec in self.store.list(&vault)?.records {
+            let listing = self.store.list_shared(&vault)?;
+            for rec in &listing.records {
                 let Some(pinned) = self.pinned_provider(&rec.meta) else {
                     continue;
                 };

@@ -199,8 +199,8 @@ impl Gate<'_> {
             if vault == kovra_core::model::VaultName::System {
                 continue;
             }
-            let listing = self.store.list(&vault)?;
-            for r in listing.records {
+            let listing = self.store.list_shared(&vault)?;
+            for r in &listing.records {
                 if r.meta.provider.is_none() && provider.claims(r.meta.coordinate.key()) {
                     out.push(format!("{} ({vault})", r.meta.coordinate));
                 }

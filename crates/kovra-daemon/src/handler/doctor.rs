@@ -170,8 +170,8 @@ impl Gate<'_> {
                 if !self.store.vault_exists(&vault)? {
                     continue;
                 }
-                let listing = self.store.list(&vault)?;
-                for record in listing.records {
+                let listing = self.store.list_shared(&vault)?;
+                for record in &listing.records {
                     let c = &record.meta.coordinate;
                     if c.env() == env && !used.contains(&format!("{}|{c}", vault.label())) {
                         push(

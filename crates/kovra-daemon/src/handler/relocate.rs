@@ -50,12 +50,7 @@ impl Gate<'_> {
             }
             (true, None) => VaultName::Global,
             (false, Some(p)) => {
-                kovra_core::coord::validate_name(p).map_err(|e| {
-                    GateError::new(
-                        ErrorCode::ProjectInvalid,
-                        format!("invalid project name: {e}"),
-                    )
-                })?;
+                crate::error::check_project(p)?;
                 VaultName::Project(p.to_string())
             }
             (false, None) => from_vault.clone(),
@@ -82,8 +77,9 @@ impl Gate<'_> {
         // The destination: a new record there, decided before anything about it is said.
         let mut target =
             self.decide_all(&to_vault, &to_coord, None, &[Op::plain(Operation::Create)]);
-        if target.decision == Decision::Unaddressable || !self.info.scope.addresses_vault(&to_vault)
-        {
+        // Out of scope (a vault or environment the scope does not address) is decided by
+        // policy, like every other request, and answered as absent.
+        if target.decision == Decision::Unaddressable {
             return Err(GateError::new(
                 ErrorCode::NotFound,
                 format!("{to_coord} in the {to_vault} vault is not in this scope"),

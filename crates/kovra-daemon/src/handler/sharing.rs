@@ -168,7 +168,7 @@ impl Gate<'_> {
                 format!("environment {env}"),
             ));
         }
-        let listing = self.store.list(&vault)?;
+        let listing = self.store.list_shared(&vault)?;
         if listing.tampered > 0 || listing.missing > 0 {
             return Err(GateError::from(StoreError::RecordTampered(format!(
                 "{} record(s) of the {vault} vault",
@@ -177,11 +177,12 @@ impl Gate<'_> {
         }
         let selected: Vec<_> = listing
             .records
-            .into_iter()
+            .iter()
             .filter(|r| {
                 let c = &r.meta.coordinate;
                 c.env() == env && (groups.is_empty() || groups.iter().any(|g| g == c.group()))
             })
+            .cloned()
             .collect();
         let mut inject_only = Vec::new();
         let mut decisions = vec![env_decision];

@@ -1,6 +1,6 @@
 //! Vault-wide operations: projects, the audit trail, the passphrase and the data keys.
 
-use kovra_core::coord::{self, Coordinate};
+use kovra_core::coord::Coordinate;
 use kovra_core::model::VaultName;
 use kovra_core::policy;
 use kovra_core::store::StoreError;
@@ -8,17 +8,12 @@ use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Secret};
 
 use super::{Gate, MIN_PASSPHRASE};
-use crate::error::{GateError, parse_coord};
+use crate::error::{GateError, check_project, parse_coord};
 
 impl Gate<'_> {
     pub(super) fn project_create(&mut self, name: &str) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::CreateProject, "project-create")?;
-        coord::validate_name(name).map_err(|e| {
-            GateError::new(
-                ErrorCode::ProjectInvalid,
-                format!("invalid project name: {e}"),
-            )
-        })?;
+        check_project(name)?;
         let vault = VaultName::Project(name.to_string());
         self.store.create_vault(
             &vault,
