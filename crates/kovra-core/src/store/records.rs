@@ -129,13 +129,14 @@ impl UnlockedStore {
         with_value: bool,
         coord: &Coordinate,
     ) -> Result<(Metadata, Option<Value>)> {
+        // Cached: a run reads each of its records twice (decide, then inject), and parsing
+        // the statement cost more than the lookup itself.
         let row: Option<(Vec<u8>, Vec<u8>)> = self
             .conn
-            .query_row(
-                "SELECT meta, value FROM versions WHERE record = ?1 AND version = ?2",
-                params![rlookup.as_slice(), version as i64],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT meta, value FROM versions WHERE record = ?1 AND version = ?2")?
+            .query_row(params![rlookup.as_slice(), version as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         let tampered = || StoreError::RecordTampered(coord.to_string());
         let Some((sealed_meta, sealed_value)) = row else {

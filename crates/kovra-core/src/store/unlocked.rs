@@ -356,10 +356,9 @@ impl Pending<'_> {
         }
         let sealed = self.audit.seal_entry(&entry);
         let link = self.audit.link(&self.audit_head, seq, &sealed);
-        tx.execute(
-            "INSERT INTO audit (seq, entry, link) VALUES (?1, ?2, ?3)",
-            params![seq as i64, sealed, link.as_slice()],
-        )?;
+        // Cached: a run appends one entry per injected value.
+        tx.prepare_cached("INSERT INTO audit (seq, entry, link) VALUES (?1, ?2, ?3)")?
+            .execute(params![seq as i64, sealed, link.as_slice()])?;
         self.audit_seq = seq;
         self.audit_head = link;
         Ok(())
