@@ -36,14 +36,27 @@ cargo build --release -p kovra-cli -p kovra-bench
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
 KOVRA=$BIN/kovra
 KBENCH=$BIN/kovra-bench
-# The build scripts/install.sh installs on Linux/glibc: the C runtime linked in (static-pie).
-# KOVRA_BENCH_STATIC=0 skips it (a second release build, ~10 minutes on 2 cores the first time).
+# The build scripts/install.sh installs on Linux/glibc: kovra-full with the C runtime linked in
+# (static-pie), and the `kovra` front program built with musl when the musl target and
+# musl-gcc are there (else the static glibc one). KOVRA_BENCH_STATIC=0 skips it (two more
+# release builds, ~18 minutes on 2 cores the first time). Put together in one directory, as
+# installed: the front finds kovra-full beside it.
 KOVRA_STATIC=
+STATIC_FRONT=
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 if [[ ${KOVRA_BENCH_STATIC:-1} != 0 && $HOST == *-linux-gnu ]]; then
-    log "building the static-C-runtime release binary (--target $HOST)"
+    log "building the static-C-runtime release binaries (--target $HOST)"
     RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p kovra-cli --target "$HOST"
-    KOVRA_STATIC=${CARGO_TARGET_DIR:-$REPO/target}/$HOST/release/kovra
+    STATIC_BIN=${CARGO_TARGET_DIR:-$REPO/target}/$HOST/release
+    front=$STATIC_BIN/kovra
+    STATIC_FRONT="static glibc"
+    MUSL=${HOST%%-*}-unknown-linux-musl
+    if command -v musl-gcc >/dev/null 2>&1 && [[ -d $(rustc --print target-libdir --target "$MUSL" 2>/dev/null) ]]; then
+        log "building the kovra front program with musl (--target $MUSL)"
+        cargo build --release -p kovra-cli --bin kovra --target "$MUSL"
+        front=${CARGO_TARGET_DIR:-$REPO/target}/$MUSL/release/kovra
+        STATIC_FRONT=musl
+    fi
 fi
 
 HYPERFINE=
@@ -61,6 +74,11 @@ RUNH=$WORK/run-home      # created by `kovra-bench redact-fixture`: $REDACT_VALU
 RUNS_HOME=$WORK/run-home-static   # a copy of $RUNH for the static build's own daemon
 PASS=$WORK/passphrase
 mkdir -p "$WORK/run"
+if [[ -n $STATIC_FRONT ]]; then
+    mkdir -p "$WORK/static"
+    cp "$STATIC_BIN/kovra-full" "$front" "$WORK/static/"
+    KOVRA_STATIC=$WORK/static/kovra
+fi
 # Keep the daemons' sockets inside the throwaway directory, and ignore the caller's setup.
 export XDG_RUNTIME_DIR=$WORK/run
 unset KOVRA_HOME KOVRA_SOCKET KOVRA_PROJECT KOVRA_PASSPHRASE_FILE KOVRA_NO_AUTOSTART KOVRA_ORIGIN
@@ -317,8 +335,8 @@ RUN_ROWS=$(
     hp_row dyn-one '`kovra run -- true`, 1 low record'
     hp_row dyn-twenty '`kovra run -- true`, 20 low records'
     if [[ -n $KOVRA_STATIC ]]; then
-        hp_row static-one 'static C runtime: `kovra run -- true`, 1 low record'
-        hp_row static-twenty 'static C runtime: `kovra run -- true`, 20 low records'
+        hp_row static-one "static C runtime ($STATIC_FRONT front): \`kovra run -- true\`, 1 low record"
+        hp_row static-twenty "static C runtime ($STATIC_FRONT front): \`kovra run -- true\`, 20 low records"
     fi
 )
 best=static

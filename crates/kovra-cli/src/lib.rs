@@ -2,6 +2,10 @@
 //! sends one request, renders the reply, and maps errors to documented exit codes
 //! (`docs/errors.md`). This file only hardens the process, parses the command line,
 //! dispatches (`commands`) and turns the outcome into the exit code.
+//!
+//! Two programs are built from it (`front`): `kovra`, which runs `run`, `status` and
+//! `list` itself and executes `kovra-full` for everything else, and `kovra-full`, which
+//! runs every command and is the daemon.
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -10,6 +14,7 @@ mod cli_hot;
 mod commands;
 mod error;
 mod examples;
+mod front;
 mod help;
 mod input;
 mod render;
@@ -24,9 +29,12 @@ use crate::cli::Cli;
 use crate::error::CliError;
 use crate::render::Renderer;
 
-fn main() -> ExitCode {
-    // First, before any prompt, read or reply: nothing of ours may be traced or dumped. A
-    // tracer attached before this (one that raced the exec) stays attached: refuse then.
+pub use front::main as front_main;
+
+/// Harden this process first, before any prompt, read or reply: nothing of ours may be
+/// traced or dumped. A tracer attached before this (one that raced the exec) stays
+/// attached: refuse then.
+fn harden() -> Result<(), ExitCode> {
     kovra_client::harden_process();
     if let Some(tracer) = kovra_client::own_tracer().filter(|t| *t != 0) {
         let e = CliError::new(
@@ -36,7 +44,15 @@ fn main() -> ExitCode {
             ),
             Some("stop the tracing process and run the command again"),
         );
-        return fail(&e, wants_json());
+        return Err(fail(&e, wants_json()));
+    }
+    Ok(())
+}
+
+/// `kovra-full`: every command, and the daemon.
+pub fn full_main() -> ExitCode {
+    if let Err(code) = harden() {
+        return code;
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match cli_hot::parse(&args) {

@@ -59,11 +59,15 @@ impl Session {
             scope: None,
             project,
         };
+        // The front binary's daemon is the full binary beside it; the full binary's is itself.
+        let daemon_exe = crate::front::full_binary().map(std::path::Path::to_path_buf);
         // Located once; a failure only matters when a daemon must be started.
         let autostart = autostart_enabled()
-            .then(|| std::env::current_exe().ok())
+            .then(|| daemon_exe.clone().or_else(|| std::env::current_exe().ok()))
             .flatten();
-        let inner = kovra_client::Session::new(paths, context).with_autostart(autostart);
+        let inner = kovra_client::Session::new(paths, context)
+            .with_autostart(autostart)
+            .with_daemon_exe(daemon_exe);
         Ok(Session { inner })
     }
 

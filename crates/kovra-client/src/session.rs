@@ -85,6 +85,8 @@ pub struct Session {
     context: Context,
     /// The executable to start a daemon from when none runs; `None`: never start one.
     autostart: Option<PathBuf>,
+    /// The executable the daemon must be running; `None`: this process's own.
+    daemon_exe: Option<PathBuf>,
     client: Option<Client>,
     /// Descriptors that go with every `run` request (its stdin, stdout and stderr), so the
     /// daemon holds them before it decides.
@@ -97,6 +99,7 @@ impl Session {
             paths,
             context,
             autostart: None,
+            daemon_exe: None,
             client: None,
             run_fds: None,
         }
@@ -105,6 +108,13 @@ impl Session {
     /// Start a daemon from `exe` when none is running (`None`: never).
     pub fn with_autostart(mut self, exe: Option<PathBuf>) -> Self {
         self.autostart = exe;
+        self
+    }
+
+    /// Expect the daemon to run `exe` rather than this process's own executable: for a
+    /// client that is not itself the program the daemon runs (the `kovra` front binary).
+    pub fn with_daemon_exe(mut self, exe: Option<PathBuf>) -> Self {
+        self.daemon_exe = exe;
         self
     }
 
@@ -146,7 +156,10 @@ impl Session {
             Some(client) => client,
             None => match (&self.autostart, autostart) {
                 (Some(exe), true) => Client::connect_or_start(&self.paths, exe)?,
-                _ => Client::connect(&self.paths)?,
+                _ => match &self.daemon_exe {
+                    Some(exe) => Client::connect_expecting(&self.paths, exe)?,
+                    None => Client::connect(&self.paths)?,
+                },
             },
         };
         Ok(self.client.insert(client))

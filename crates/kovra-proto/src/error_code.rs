@@ -119,6 +119,7 @@ catalogue! {
     HttpError = "http-error", 1, None;
     IdentityInvalid = "identity-invalid", 1, None;
     InputUnreadable = "input-unreadable", 1, None;
+    InstallIncomplete = "install-incomplete", 1, Some("reinstall kovra: bash scripts/install.sh");
     Internal = "internal", 1, None;
     InvalidArgument = "invalid-argument", 1, None;
     IoError = "io-error", 1, None;

@@ -140,7 +140,7 @@ fn hex_string(b: &[u8]) -> String {
 }
 
 pub fn run() -> Result<(), CliError> {
-    let exe = std::env::current_exe().map_err(fail)?;
+    let exe = crate::front::user_program().map_err(fail)?;
     let dir = std::env::temp_dir().join(format!("kovra-demo-{}", random_token(10)));
     kovra_core::store::ensure_private_dir(&dir).map_err(fail)?;
     let mut demo = Demo {

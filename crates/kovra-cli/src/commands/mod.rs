@@ -32,13 +32,15 @@ use crate::session::Session;
 /// Run the parsed command line. Success carries the exit code: 0, or the code `run` mirrors
 /// from its child and the file-guard hook gives its verdict with.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Status(_) | Command::List(_)
+    ) {
+        return run_hot(cli);
+    }
     let out = Renderer::new(cli.globals.json);
     let project = cli.globals.project;
     match cli.command {
-        Command::Run(args) => {
-            let mut s = Session::new(project)?;
-            return run::run(&mut s, args);
-        }
         Command::Hook(HookCommand::FileGuard) => return Ok(file_guard::run()),
         Command::Daemon(args) => daemon::run(args)?,
         Command::Demo => demo::run()?,
@@ -65,6 +67,32 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
     Ok(0)
 }
 
+/// The commands the front program runs itself (`crate::front`): they alone are linked
+/// into it, so nothing here may reach the rest of the command set.
+pub fn run_hot(cli: Cli) -> Result<u8, CliError> {
+    let project = cli.globals.project;
+    let out = Renderer::new(cli.globals.json);
+    let mut s = Session::new(project)?;
+    match cli.command {
+        Command::Run(args) => return run::run(&mut s, args),
+        Command::Status(args) => vault::status(&mut s, args.agents, &out)?,
+        Command::List(crate::cli_hot::ListArgs {
+            env,
+            wide,
+            offset,
+            limit,
+        }) => records::list(&mut s, &out.wide(wide), env, offset, limit)?,
+        _ => {
+            return Err(CliError::new(
+                ErrorCode::Internal,
+                "not a command of the front program",
+                None,
+            ));
+        }
+    }
+    Ok(0)
+}
+
 /// The commands that talk to the daemon. `project` is the `--project` flag as given.
 fn with_session(
     s: &mut Session,
@@ -77,7 +105,6 @@ fn with_session(
         | Command::Code { .. }
         | Command::Set { .. }
         | Command::Generate { .. }
-        | Command::List(_)
         | Command::Show { .. }
         | Command::Fingerprint { .. }
         | Command::Edit { .. }
@@ -91,7 +118,6 @@ fn with_session(
         c @ (Command::Init(_)
         | Command::Unlock { .. }
         | Command::Lock
-        | Command::Status { .. }
         | Command::Passwd { .. }
         | Command::RotateKey) => vault::run(s, c, out),
         c @ (Command::Approve { .. }
@@ -150,6 +176,8 @@ fn with_session(
         | Command::Completions { .. }
         | Command::Man { .. }
         | Command::Run(_)
+        | Command::Status(_)
+        | Command::List(_)
         | Command::Hook(_)
         | Command::Mcp { .. }
         | Command::Sandbox(_)

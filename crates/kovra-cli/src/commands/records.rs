@@ -7,17 +7,13 @@ use kovra_proto::{Reply, Request};
 
 use super::coord;
 use crate::cli::Command;
-use crate::cli_hot::ListArgs;
 use crate::error::CliError;
 use crate::input;
 use crate::render::{ListingCounts, Renderer};
 use crate::session::Session;
 
 pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
-    let wide = matches!(
-        command,
-        Command::List(ListArgs { wide: true, .. }) | Command::History { wide: true, .. }
-    );
+    let wide = matches!(command, Command::History { wide: true, .. });
     let out = &out.wide(wide);
     let reply = match command {
         Command::Add {
@@ -100,9 +96,6 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 proof: None,
             })?
         }
-        Command::List(ListArgs {
-            env, offset, limit, ..
-        }) => return list(s, out, env, offset, limit),
         Command::Show { coordinate } => s.call(Request::Show {
             coordinate: coord(&coordinate)?,
         })?,
@@ -185,7 +178,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
 }
 
 /// `list`: asked as a stream, so a vault of any size is printed page by page.
-fn list(
+pub fn list(
     s: &mut Session,
     out: &Renderer,
     env: Option<String>,

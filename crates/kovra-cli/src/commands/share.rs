@@ -417,17 +417,19 @@ pub fn receive(
 }
 
 const INSTALL_SH: &str = r#"#!/bin/sh
-# kovra kit installer. Installs the kovra binary next to this script, creates a vault (asks for
-# a passphrase) and its sharing identity, and writes this machine's recipient and fingerprint
-# into the kit. It never reads or writes a secret value.
-#   KOVRA_KIT_PREFIX  where to install (default ~/.local): the binary goes to PREFIX/bin/kovra
+# kovra kit installer. Installs the kovra programs next to this script (kovra and kovra-full),
+# creates a vault (asks for a passphrase) and its sharing identity, and writes this machine's
+# recipient and fingerprint into the kit. It never reads or writes a secret value.
+#   KOVRA_KIT_PREFIX  where to install (default ~/.local): the programs go to PREFIX/bin
 set -eu
 KIT=$(cd "$(dirname "$0")" && pwd)
 PREFIX=${KOVRA_KIT_PREFIX:-$HOME/.local}
 mkdir -p "$PREFIX/bin"
-cp "$KIT/kovra" "$PREFIX/bin/kovra.new"
-chmod 0755 "$PREFIX/bin/kovra.new"
-mv "$PREFIX/bin/kovra.new" "$PREFIX/bin/kovra"
+for p in kovra-full kovra; do
+  cp "$KIT/$p" "$PREFIX/bin/$p.new"
+  chmod 0755 "$PREFIX/bin/$p.new"
+  mv "$PREFIX/bin/$p.new" "$PREFIX/bin/$p"
+done
 echo "kovra installed: $PREFIX/bin/kovra"
 exec "$PREFIX/bin/kovra" kit enroll "$KIT"
 "#;
@@ -513,18 +515,21 @@ pub fn kit(s: &mut Session, cmd: KitCommand, out: &Renderer) -> Result<(), CliEr
                     None,
                 )
             })?;
-            let bin = kit_file(&dir, "kovra");
-            std::fs::copy(&exe, &bin)
-                .and_then(|_| {
-                    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
-                })
-                .map_err(|e| {
-                    fail(
-                        ErrorCode::OutputFailed,
-                        format!("cannot write {}: {e}", bin.display()),
-                        None,
-                    )
-                })?;
+            // Both programs kovra is installed as (`crate::front`), from beside this one.
+            for name in ["kovra", crate::front::FULL_NAME] {
+                let bin = kit_file(&dir, name);
+                std::fs::copy(exe.with_file_name(name), &bin)
+                    .and_then(|_| {
+                        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
+                    })
+                    .map_err(|e| {
+                        fail(
+                            ErrorCode::OutputFailed,
+                            format!("cannot write {}: {e}", bin.display()),
+                            None,
+                        )
+                    })?;
+            }
             for (name, text, mode) in [
                 ("install.sh", INSTALL_SH, 0o755),
                 ("README.txt", README, 0o644),

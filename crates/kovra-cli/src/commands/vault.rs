@@ -6,11 +6,26 @@ use kovra_proto::ErrorCode;
 use kovra_proto::{Reply, Request};
 
 use crate::cli::{self, Command};
-use crate::cli_hot;
 use crate::error::CliError;
 use crate::input;
 use crate::render::{Renderer, View};
 use crate::session::Session;
+
+/// `status`: the daemon's answer, or what can be said without one.
+pub fn status(s: &mut Session, agents: bool, out: &Renderer) -> Result<(), CliError> {
+    match s.call_if_running(Request::Status)? {
+        Some(r) => out.reply(&r)?,
+        None => out.show(View::Offline {
+            home: &s.paths().home,
+            socket: &s.paths().socket,
+            initialized: s.paths().has_vault(),
+        })?,
+    }
+    if agents {
+        super::agent::status_agents(s, out)?;
+    }
+    Ok(())
+}
 
 pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
     match command {
@@ -58,20 +73,6 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 message: "no daemon is running; the vault is locked".into(),
             }),
         },
-        Command::Status(cli_hot::StatusArgs { agents }) => {
-            match s.call_if_running(Request::Status)? {
-                Some(r) => out.reply(&r)?,
-                None => out.show(View::Offline {
-                    home: &s.paths().home,
-                    socket: &s.paths().socket,
-                    initialized: s.paths().has_vault(),
-                })?,
-            }
-            if agents {
-                super::agent::status_agents(s, out)?;
-            }
-            Ok(())
-        }
         Command::Passwd {
             old,
             new_passphrase_file,

@@ -344,6 +344,7 @@ fn install_script_puts_binary_completions_and_man_pages_in_the_prefix() {
     let man1 = prefix.join("share/man/man1");
     for f in [
         &bin,
+        &prefix.join("bin/kovra-full"),
         &bash,
         &zsh,
         &fish,

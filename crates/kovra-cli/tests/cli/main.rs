@@ -16,6 +16,7 @@ mod crash;
 mod doctor;
 mod faults;
 mod first_hour;
+mod front;
 mod help;
 mod lifecycle;
 mod mcp;

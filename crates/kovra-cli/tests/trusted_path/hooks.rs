@@ -146,7 +146,7 @@ __attribute__((constructor)) static void kovra_test_hook(void) {{
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n < 0) n = 0;
     exe[n] = 0;
-    if (strcmp(exe, {kovra}) == 0) return;
+    if (strcmp(exe, {kovra}) == 0 || strcmp(exe, {full}) == 0) return;
     int fd = open({marker}, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {{
         write(fd, exe, (size_t)n);
@@ -156,6 +156,12 @@ __attribute__((constructor)) static void kovra_test_hook(void) {{
 }}
 "#,
             kovra = c_str(&kovra_bin().canonicalize().expect("kovra binary")),
+            full = c_str(
+                &kovra_bin()
+                    .with_file_name("kovra-full")
+                    .canonicalize()
+                    .expect("kovra-full binary")
+            ),
             marker = c_str(&marker),
         ),
     );

@@ -147,6 +147,9 @@ fn run_child(test: &str, tools: &[&str]) {
     place(&me, &exe, true);
     let kovra = root.join("kovra");
     place(&crate::harness::kovra_bin(), &kovra, true);
+    // The front hands every command but run/status/list to kovra-full beside it.
+    let full = crate::harness::kovra_bin().with_file_name("kovra-full");
+    place(&full, &root.join("kovra-full"), true);
     let support = root.join("support");
     std::fs::create_dir(&support).expect("mkdir support");
     std::fs::set_permissions(&support, std::fs::Permissions::from_mode(0o755)).expect("chmod");

@@ -666,12 +666,14 @@ fn assert_token_nowhere(homes: &[&Home], token: &str, dirs: &[&Path]) {
     }
 }
 
-/// Every file under `dir`, except copies of the kovra binary (checked byte for byte where they
-/// are made; too large to search naively, and built before any canary existed).
+/// Every file under `dir`, except copies of the kovra programs (checked byte for byte where
+/// they are made; too large to search naively, and built before any canary existed).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     walk(dir, &mut |p| {
-        if p.file_name().is_none_or(|n| n != "kovra") {
+        if p.file_name()
+            .is_none_or(|n| n != "kovra" && n != "kovra-full")
+        {
             out.push(p.to_path_buf());
         }
     });

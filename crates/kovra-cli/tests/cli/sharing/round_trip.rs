@@ -152,18 +152,23 @@ fn the_usb_kit_carries_records_to_a_new_vault() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, vec!["README.txt", "install.sh", "kovra"]);
-    let meta = std::fs::metadata(dir.join("kovra")).unwrap();
     assert_eq!(
-        meta.permissions().mode() & 0o777,
-        0o755,
-        "DIR/kovra is not 0755"
+        names,
+        vec!["README.txt", "install.sh", "kovra", "kovra-full"]
     );
-    assert_eq!(
-        std::fs::read(dir.join("kovra")).unwrap(),
-        std::fs::read(kovra_bin()).unwrap(),
-        "DIR/kovra is not a copy of the running binary"
-    );
+    for name in ["kovra", "kovra-full"] {
+        let meta = std::fs::metadata(dir.join(name)).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o755,
+            "DIR/{name} is not 0755"
+        );
+        assert_eq!(
+            std::fs::read(dir.join(name)).unwrap(),
+            std::fs::read(kovra_bin().with_file_name(name)).unwrap(),
+            "DIR/{name} is not a copy of the installed program"
+        );
+    }
     assert_no_values(
         &[],
         &a.values(),

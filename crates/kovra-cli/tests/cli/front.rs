@@ -1,0 +1,135 @@
+//! The two programs (`src/front.rs`): `kovra` runs `run`, `status` and `list` itself and
+//! hands everything else to `kovra-full` beside it; its daemon is `kovra-full`.
+
+use crate::harness::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output};
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_front_runs_hot_commands_itself_and_hands_the_rest_to_kovra_full() {
+    let h = Home::init();
+    h.add_ok("secret:dev/front/TOKEN", b"front-canary-7f3a", &[]);
+    // Copies of both programs, kovra-full not executable: a hand-over would fail.
+    let dir = tempfile::tempdir().unwrap();
+    let front = dir.path().join("kovra");
+    std::fs::copy(kovra_bin(), &front).unwrap();
+    let full = dir.path().join("kovra-full");
+    std::fs::copy(kovra_bin().with_file_name("kovra-full"), &full).unwrap();
+    std::fs::set_permissions(&full, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let in_home = |args: &[&str]| {
+        h.with_env(Command::new(&front))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // status, list and run: answered by the front, from the daemon the real kovra-full
+    // runs (a copy of the same program passes the peer check).
+    let status = in_home(&["--json", "status"]);
+    assert!(status.status.success(), "{}", describe(&status));
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["unlocked"], true, "{v}");
+    let list = in_home(&["list", "--json"]);
+    assert!(list.status.success(), "{}", describe(&list));
+    assert!(
+        text(&list).contains("secret:dev/front/TOKEN"),
+        "{}",
+        describe(&list)
+    );
+    let refs = dir.path().join("refs");
+    std::fs::write(&refs, "TOKEN=secret:dev/front/TOKEN\n").unwrap();
+    let run = in_home(&[
+        "run",
+        "--refs",
+        refs.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "test -n \"$TOKEN\" && echo \"got $TOKEN\"",
+    ]);
+    assert!(run.status.success(), "{}", describe(&run));
+    assert!(text(&run).starts_with("got "), "{}", describe(&run));
+
+    // Anything else is kovra-full's: here it cannot be executed, and the front says so.
+    let version = in_home(&["--version"]);
+    assert_eq!(version.status.code(), Some(1), "{}", describe(&version));
+    assert!(
+        String::from_utf8_lossy(&version.stderr).contains("cannot execute"),
+        "{}",
+        describe(&version)
+    );
+    // Once it can, its output and exit codes are the front's, usage errors included.
+    std::fs::set_permissions(&full, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let version = in_home(&["--version"]);
+    assert!(version.status.success() && text(&version).starts_with("kovra "));
+    let typo = in_home(&["lsit"]);
+    assert_eq!(typo.status.code(), Some(2), "{}", describe(&typo));
+    let bad_run = in_home(&["run", "--egress", "nowhere", "--", "true"]);
+    assert_eq!(bad_run.status.code(), Some(2), "{}", describe(&bad_run));
+    for out in [&status, &list, &run, &version, &typo, &bad_run] {
+        assert!(
+            !contains(&out.stdout, b"front-canary-7f3a"),
+            "{}",
+            describe(out)
+        );
+        assert!(
+            !contains(&out.stderr, b"front-canary-7f3a"),
+            "{}",
+            describe(out)
+        );
+    }
+}
+
+#[test]
+fn a_front_without_kovra_full_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let front = dir.path().join("kovra");
+    std::fs::copy(kovra_bin(), &front).unwrap();
+    for args in [&["status"][..], &["--version"], &["--json", "list"]] {
+        let out = Command::new(&front).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let said = format!("{}{}", text(&out), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            said.contains("install-incomplete") || said.contains("kovra-full is missing"),
+            "{said}"
+        );
+        assert!(said.contains("kovra-full"), "{said}");
+    }
+    let out = Command::new(&front)
+        .args(["--json", "list"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "install-incomplete", "{v}");
+}
+
+#[test]
+fn a_front_refuses_a_daemon_that_is_not_its_kovra_full() {
+    // The daemon runs the real kovra-full; this front's kovra-full is another file.
+    let h = Home::init();
+    let dir = tempfile::tempdir().unwrap();
+    let front = dir.path().join("kovra");
+    std::fs::copy(kovra_bin(), &front).unwrap();
+    let other = dir.path().join("kovra-full");
+    std::fs::write(&other, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = h
+        .with_env(Command::new(&front))
+        .args(["--json", "status"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    if nix::unistd::geteuid().is_root() {
+        // Root can read the daemon's executable: the check runs, and refuses.
+        assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+        assert_eq!(v["error"]["code"], "daemon-unauthenticated", "{v}");
+    } else {
+        // A non-dumpable daemon's executable cannot be read by its own user: the lock
+        // holder and uid checks remain (crates/kovra-client/src/peer.rs).
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+}
