@@ -3,7 +3,7 @@
 //! to a plain `read` (which would discard them).
 
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 /// The most descriptors kept with one request: a run's three.
@@ -26,6 +26,13 @@ impl FdReader {
     /// The descriptors received since the last call (for the request just read).
     pub fn take_fds(&mut self) -> Vec<OwnedFd> {
         std::mem::take(&mut self.fds)
+    }
+}
+
+/// For `poll`: a run waits on the connection for the client's control frames.
+impl AsFd for FdReader {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
     }
 }
 

@@ -18,6 +18,7 @@ pub mod pool;
 pub mod program;
 pub mod proof;
 pub mod redactors;
+pub mod relay;
 pub mod run;
 pub mod server;
 pub mod slots;

@@ -273,7 +273,7 @@ fn own_namespaces() -> io::Result<&'static [Option<OsString>]> {
 }
 
 #[allow(unsafe_code)]
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     let pid = libc::pid_t::try_from(pid)
         .ok()
         .filter(|p| *p > 0)

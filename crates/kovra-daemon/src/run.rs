@@ -16,15 +16,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use kovra_proto::frame::{self, MAX_REQUEST};
-use kovra_proto::{Envelope, ErrorReply, Reply, Request, Response, TermSize};
-use kovra_redact::Redactor;
+use kovra_proto::frame;
+use kovra_proto::{ErrorReply, Reply, Response, TermSize};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::fdreader::FdReader;
 use crate::os;
 use crate::pool;
+use crate::relay::{self, Outputs, Relay};
 
 /// Everything needed to start one approved child. Dropped (and wiped) once it is running.
 pub struct RunPlan {
@@ -53,19 +53,9 @@ pub struct RunPlan {
     pub foreign: Option<Arc<crate::nsjoin::Foreign>>,
 }
 
-/// One read of the child's output: large, so a fast writer costs few system calls and the
-/// pre-filter's per-read work (the held-back tail) is spread over more bytes.
-const READ_CHUNK: usize = 256 * 1024;
-/// The first read's size: a short run's output fits, and its buffer (wiped when the run
-/// ends) stays small. Each read that fills the buffer makes the next one 4 times larger, up
-/// to `READ_CHUNK`.
-const FIRST_READ: usize = 16 * 1024;
 /// The capacity asked for the child's output pipes (the unprivileged maximum by default):
 /// a fast writer then runs ahead of the relay instead of waiting on it at every 64 KiB.
 const PIPE_CAPACITY: i32 = 1024 * 1024;
-/// How long output may keep flowing after the child exits (from its own children).
-const DRAIN_GRACE: Duration = Duration::from_millis(300);
-
 fn fail(code: ErrorCode, message: String) -> Response {
     Response::Error(ErrorReply {
         code,
@@ -136,37 +126,6 @@ fn receive_fds(stream: &UnixStream) -> Result<Vec<OwnedFd>, Response> {
         ));
     }
     Ok(fds)
-}
-
-/// Copy `from` to `to`, redacting, until EOF. Reports on `done` when finished. Reads go
-/// straight into the stream's window, and a read with nothing to mask is written from
-/// there: the bytes are copied only by the kernel.
-fn relay(mut from: impl Read, to: OwnedFd, redactor: Arc<Redactor>, done: mpsc::Sender<()>) {
-    let mut to = File::from(to);
-    let mut stream = kovra_redact::Stream::over(redactor);
-    let mut out = Vec::new();
-    let mut want = FIRST_READ;
-    loop {
-        let n = match from.read(stream.spare(want)) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // EIO is how a PTY master reports that the last slave holder closed.
-            Err(_) => break,
-        };
-        if n == want {
-            want = (want * 4).min(READ_CHUNK);
-        }
-        if to.write_all(stream.commit(n, &mut out)).is_err() {
-            // The client's output is gone: stop reading so the child sees a closed pipe.
-            let _ = done.send(());
-            return;
-        }
-    }
-    out.clear();
-    stream.finish(&mut out);
-    let _ = to.write_all(&out);
-    let _ = done.send(());
 }
 
 /// Copy the client's terminal input into the PTY until told to stop. Polls, so that it
@@ -268,6 +227,8 @@ pub fn execute(
     let stop_input = Arc::new(AtomicBool::new(false));
     let mut relays = 0;
     let mut pty_master: Option<Arc<OwnedFd>> = None;
+    // A run without a terminal: its outputs, followed on this thread (`relay::follow`).
+    let mut plain = None;
 
     let spawned = if let Some(size) = plan.tty {
         let winsize = nix::pty::Winsize {
@@ -301,7 +262,8 @@ pub fn execute(
                     if let Ok(reader_fd) = master.try_clone() {
                         let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
                         if started(pool::spawn(move || {
-                            relay(File::from(reader_fd), stdout, r, tx);
+                            Relay::new(File::from(reader_fd), stdout, r).run();
+                            let _ = tx.send(());
                         })) {
                             relays += 1;
                         }
@@ -323,20 +285,18 @@ pub fn execute(
         let child = enter_inside(&mut cmd, &plan).and_then(|()| cmd.spawn());
         drop(cmd);
         child.map(|mut c| {
-            if let Some(out) = c.stdout.take() {
-                widen(&out);
-                let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
-                if started(pool::spawn(move || relay(out, stdout, r, tx))) {
-                    relays += 1;
-                }
-            }
-            if let Some(err) = c.stderr.take() {
-                widen(&err);
-                let (r, tx) = (Arc::clone(&redactor), done_tx.clone());
-                if started(pool::spawn(move || relay(err, stderr, r, tx))) {
-                    relays += 1;
-                }
-            }
+            let out = c.stdout.take().map(|p| {
+                widen(&p);
+                Relay::new(p, stdout, Arc::clone(&redactor))
+            });
+            let err = c.stderr.take().map(|p| {
+                widen(&p);
+                Relay::new(p, stderr, Arc::clone(&redactor))
+            });
+            plain = Some(Outputs {
+                stdout: out,
+                stderr: err,
+            });
             c
         })
     };
@@ -356,25 +316,17 @@ pub fn execute(
             return;
         }
     };
-    let pgid = Pid::from_raw(child.id() as i32);
-
-    // Control frames from the client: signals, window sizes, and disconnection.
-    let finished = Arc::new(AtomicBool::new(false));
-    {
-        let finished = Arc::clone(&finished);
-        let master = pty_master.clone();
-        started(pool::spawn(move || control(reader, pgid, master, finished)));
-    }
-
-    let status = child.wait();
-    finished.store(true, Ordering::SeqCst);
-    for _ in 0..relays {
-        if done_rx.recv_timeout(DRAIN_GRACE).is_err() {
-            break;
-        }
-    }
-    stop_input.store(true, Ordering::SeqCst);
-    drop(pty_master);
+    let status = match plain {
+        Some(outputs) => relay::follow(&mut child, outputs, reader),
+        None => follow_terminal(
+            &mut child,
+            reader,
+            pty_master,
+            &done_rx,
+            relays,
+            &stop_input,
+        ),
+    };
     let code = match status {
         Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
         Err(_) => 1,
@@ -401,35 +353,50 @@ fn started(spawned: std::io::Result<()>) -> bool {
     spawned.is_ok()
 }
 
+/// Follow a run on a terminal: its output relay and input pump run on threads of their own
+/// (started by `execute`); the client's control frames are read on another until it hangs
+/// up, and this one waits for the child.
+fn follow_terminal(
+    child: &mut std::process::Child,
+    reader: FdReader,
+    pty: Option<Arc<OwnedFd>>,
+    done: &mpsc::Receiver<()>,
+    relays: usize,
+    stop_input: &AtomicBool,
+) -> std::io::Result<std::process::ExitStatus> {
+    let pgid = Pid::from_raw(child.id() as i32);
+    let finished = Arc::new(AtomicBool::new(false));
+    {
+        let finished = Arc::clone(&finished);
+        let master = pty.clone();
+        started(pool::spawn(move || control(reader, pgid, master, finished)));
+    }
+    let status = child.wait();
+    finished.store(true, Ordering::SeqCst);
+    for _ in 0..relays {
+        if done.recv_timeout(relay::DRAIN_GRACE).is_err() {
+            break;
+        }
+    }
+    stop_input.store(true, Ordering::SeqCst);
+    drop(pty);
+    status
+}
+
 /// Read the client's control frames until it hangs up. A client that goes away before the
 /// child ends takes the child with it.
 fn control(mut reader: FdReader, pgid: Pid, pty: Option<Arc<OwnedFd>>, finished: Arc<AtomicBool>) {
-    loop {
-        let envelope: Envelope = match frame::read(&mut reader, MAX_REQUEST) {
-            Ok(e) => e,
-            Err(_) => break,
-        };
-        match envelope.request {
-            Request::Signal { signal } => {
-                if let Ok(sig) = Signal::try_from(signal)
-                    && matches!(
-                        sig,
-                        Signal::SIGINT
-                            | Signal::SIGTERM
-                            | Signal::SIGHUP
-                            | Signal::SIGQUIT
-                            | Signal::SIGWINCH
-                    )
-                {
-                    let _ = killpg(pgid, sig);
-                }
+    while let Some(frame) = relay::read_control(&mut reader) {
+        match frame {
+            relay::Control::Signal(sig) => {
+                let _ = killpg(pgid, sig);
             }
-            Request::Resize { rows, cols } => {
+            relay::Control::Resize { rows, cols } => {
                 if let Some(pty) = &pty {
                     let _ = os::set_window_size(pty.as_ref(), rows, cols);
                 }
             }
-            _ => {}
+            relay::Control::Other => {}
         }
     }
     if !finished.load(Ordering::SeqCst) {

@@ -353,3 +353,44 @@ fn a_killed_client_takes_its_child_with_it() {
         "the child outlived its kovra client"
     );
 }
+
+#[test]
+fn a_child_that_closed_its_output_still_gets_signals_and_its_status_comes_back() {
+    let (p, _) = with_token("closed");
+    // Its output ends at once; the run is not over until it exits.
+    let mut live = Live::start(p.cmd(&run_dev(&[
+        "sh",
+        "-c",
+        "echo \"pid=$$\"; exec >&- 2>&-; exec sleep 30",
+    ])));
+    live.wait_for("pid=", Duration::from_secs(10));
+    let child: i32 = live.line_after("pid=").trim().parse().unwrap();
+    wait_comm(child, "sleep", Duration::from_secs(10));
+    wait_catching(live.pid(), Signal::SIGTERM, Duration::from_secs(10));
+    kill(live.pid(), Signal::SIGTERM).unwrap();
+    let done = live.finish(&p.h, Duration::from_secs(10));
+    assert_eq!(done.status.code(), Some(143), "{}", done.describe());
+    assert!(!alive(child), "the child survived");
+}
+
+#[test]
+fn output_held_open_by_a_grandchild_ends_shortly_after_the_child() {
+    let (p, _) = with_token("grandchild");
+    // The background sleep keeps stdout and stderr open long after `sh` has exited.
+    let started = std::time::Instant::now();
+    let mut live = Live::start(p.cmd(&run_dev(&[
+        "sh",
+        "-c",
+        "sleep 20 & echo \"done $!\"; exit 3",
+    ])));
+    live.wait_for("done ", Duration::from_secs(10));
+    let grandchild: i32 = live.line_after("done ").trim().parse().unwrap();
+    let done = live.finish(&p.h, Duration::from_secs(10));
+    assert_eq!(done.status.code(), Some(3), "{}", done.describe());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "kovra waited for the grandchild: {:?}",
+        started.elapsed()
+    );
+    let _ = kill(Pid::from_raw(grandchild), Signal::SIGKILL);
+}
