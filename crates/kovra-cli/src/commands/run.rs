@@ -3,9 +3,12 @@
 //! No value ever reaches this process.
 
 use kovra_proto::ErrorCode;
-use std::io::IsTerminal;
-use std::os::fd::AsFd;
+use std::io::{IsTerminal, Read};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use kovra_proto::{DeliveryChoice, EgressChoice, Reply, Request, Response, RunRequest, TermSize};
 use nix::sys::termios::{self, SetArg, Termios};
@@ -14,6 +17,63 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGWINCH};
 use crate::cli_hot::RunArgs;
 use crate::error::CliError;
 use crate::session::Session;
+
+/// The signals a run forwards to its child, caught for this thread to read: each sets its
+/// flag and wakes a `poll` through a socket pair (`signal_hook`'s self-pipe), so no thread
+/// of its own waits for them.
+struct Forwarded {
+    flags: Vec<(i32, Arc<AtomicBool>)>,
+    wake: UnixStream,
+}
+
+impl Forwarded {
+    fn watch() -> Result<Self, CliError> {
+        let fail = |e: std::io::Error| {
+            CliError::new(
+                ErrorCode::Internal,
+                format!("cannot watch signals: {e}"),
+                None,
+            )
+        };
+        let (wake, notify) = UnixStream::pair().map_err(fail)?;
+        wake.set_nonblocking(true).map_err(fail)?;
+        let mut flags = Vec::new();
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH] {
+            let flag = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(sig, Arc::clone(&flag)).map_err(fail)?;
+            signal_hook::low_level::pipe::register(sig, notify.try_clone().map_err(fail)?)
+                .map_err(fail)?;
+            flags.push((sig, flag));
+        }
+        Ok(Forwarded { flags, wake })
+    }
+
+    /// Wait for the daemon's next frame (`true`) or a signal (`false`).
+    fn wait(&self, daemon: BorrowedFd<'_>) -> std::io::Result<bool> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut fds = [
+            PollFd::new(daemon, PollFlags::POLLIN),
+            PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(fds[0].revents().is_some_and(|r| !r.is_empty()))
+    }
+
+    /// The signals caught since the last call.
+    fn take(&self) -> Vec<i32> {
+        let mut sink = [0u8; 64];
+        while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
+        self.flags
+            .iter()
+            .filter(|(_, flag)| flag.swap(false, Ordering::SeqCst))
+            .map(|(sig, _)| *sig)
+            .collect()
+    }
+}
 
 /// Puts the terminal back as it was, however the run ends.
 struct RawMode {
@@ -141,47 +201,46 @@ pub fn run(session: &mut Session, args: RunArgs) -> Result<u8, CliError> {
             ));
         }
     };
-    let signal_frame = move |sig: i32| {
-        if sig == SIGWINCH {
-            term_size().map(|s| Request::Resize {
-                rows: s.rows,
-                cols: s.cols,
-            })
-        } else {
-            Some(Request::Signal { signal: sig })
-        }
-    };
     let context = session.context().clone();
     let client = session.connection()?;
     if !sent_with_request {
         client.send_fds(&[0, 1, 2])?;
     }
     let _raw = if tty { RawMode::enter() } else { None };
-
-    let mut sender = client.sender()?;
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH]).map_err(
-            |e| {
-                CliError::new(
+    let signals = Forwarded::watch()?;
+    // Until the daemon says the child exited: forward each signal we get (a window size
+    // change as the new size), on this thread.
+    let outcome = loop {
+        match signals.wait(client.as_fd()) {
+            Ok(true) => break client.receive(),
+            Ok(false) => {}
+            Err(e) => {
+                return Err(CliError::new(
                     ErrorCode::Internal,
-                    format!("cannot watch signals: {e}"),
+                    format!("cannot wait for the run: {e}"),
                     None,
-                )
-            },
-        )?;
-    let handle = signals.handle();
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if let Some(request) = signal_frame(sig) {
-                let envelope = kovra_proto::Envelope::new(context.clone(), request);
-                if sender.send(&envelope).is_err() {
-                    break;
-                }
+                ));
             }
         }
-    });
-    let outcome = client.receive();
-    handle.close();
+        for sig in signals.take() {
+            let request = if sig == SIGWINCH {
+                match term_size() {
+                    Some(s) => Request::Resize {
+                        rows: s.rows,
+                        cols: s.cols,
+                    },
+                    None => continue,
+                }
+            } else {
+                Request::Signal { signal: sig }
+            };
+            let envelope = kovra_proto::Envelope::new(context.clone(), request);
+            if client.send(&envelope).is_err() {
+                // The daemon is gone: its answer (or the lack of one) says so below.
+                break;
+            }
+        }
+    };
     match outcome? {
         Response::Ok { reply } => match *reply {
             Reply::Exited { code } => Ok(u8::try_from(code).unwrap_or(1)),
