@@ -32,8 +32,7 @@ pub(super) fn error(e: &CliError) {
 /// both modes: it is the one chance to enrol, not a reply.
 /// The URI stays bytes and the rendered code is wiped: no plain `String` copy of the seed.
 pub fn two_factor_setup(uri: &[u8]) -> Result<(), CliError> {
-    eprintln!("kovra: add this account to your authenticator app (scan the code or copy the URI).");
-    eprintln!("kovra: it is shown once; anyone who sees it can produce your codes.");
+    two_factor_warning();
     if let Ok(qr) = qrcode::QrCode::new(uri) {
         use qrcode::render::unicode::Dense1x2;
         let image = Zeroizing::new(
@@ -46,6 +45,11 @@ pub fn two_factor_setup(uri: &[u8]) -> Result<(), CliError> {
         secret_line(image.as_bytes())?;
     }
     secret_line(uri)
+}
+
+fn two_factor_warning() {
+    eprintln!("kovra: add this account to your authenticator app (scan the code or copy the URI).");
+    eprintln!("kovra: it is shown once; anyone who sees it can produce your codes.");
 }
 
 fn record_lines(r: &RecordView) -> String {
@@ -222,7 +226,13 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         } => super::agents::agent_env(variables, skipped, *egress_port),
         // Consumed by `kovra sandbox`, never shown.
         Reply::SandboxReady(_) => Ok(()),
-        Reply::TwoFactorSetup { uri } => two_factor_setup(uri.expose()),
+        // `2fa enable` shows its seed with `two_factor_setup` (and its QR code); a reply
+        // rendered generically shows the URI alone, so the front program (`crate::front`),
+        // which renders replies, links no QR code renderer.
+        Reply::TwoFactorSetup { uri } => {
+            two_factor_warning();
+            secret_line(uri.expose())
+        }
         Reply::Status(s) => {
             line(&format!(
                 "home:        {}\nsocket:      {}\ndaemon:      running (pid {})\nvault:       {}\nlocked:      {}",

@@ -133,3 +133,41 @@ fn a_front_refuses_a_daemon_that_is_not_its_kovra_full() {
         assert!(out.status.success(), "{}", describe(&out));
     }
 }
+
+/// Text symbols of `binary` whose demangled name contains `needle`.
+fn linked(binary: &std::path::Path, needle: &str) -> usize {
+    let out = Command::new("nm")
+        .args(["--defined-only", "-C"])
+        .arg(binary)
+        .output()
+        .expect("nm (binutils, installed with gcc) is needed");
+    assert!(out.status.success(), "{}", describe(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            let mut f = l.split_whitespace();
+            matches!(f.nth(1), Some("t" | "T")) && l.contains(needle)
+        })
+        .count()
+}
+
+#[test]
+fn the_front_links_no_daemon_mcp_broker_sharing_store_or_qr_code() {
+    let front = kovra_bin();
+    let full = front.with_file_name("kovra-full");
+    for needle in [
+        "kovra_daemon::",
+        "kovra_mcp::",
+        "kovra_broker::",
+        "kovra_share::",
+        "kovra_proxy::",
+        "sqlite3",
+        "qrcode::",
+        "clap_mangen::",
+        "clap_complete::",
+    ] {
+        // kovra-full has them all: the count can tell.
+        assert!(linked(&full, needle) > 0, "kovra-full links no {needle}?");
+        assert_eq!(linked(&front, needle), 0, "the front links {needle}");
+    }
+}
