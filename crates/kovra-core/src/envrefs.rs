@@ -244,42 +244,6 @@ pub fn env_for_text(
 /// How to give an environment, for the message when none was given.
 pub const ENV_HINT: &str = "add `env = dev` to .env.refs or set KOVRA_ENV=dev (or pass --env; over MCP, the `env` argument)";
 
-impl RefsFile {
-    /// The line and column of the first coordinate holding `${ENV}`, if any.
-    pub fn first_placeholder(&self) -> Option<(usize, usize)> {
-        self.entries.iter().find_map(|e| {
-            e.value
-                .coordinates()
-                .into_iter()
-                .find(|(c, _)| c.contains("${ENV}"))
-                .map(|(_, column)| (e.line, column))
-        })
-    }
-
-    /// The environment for this file's `${ENV}` by [`choose_env`]; `None` when none was
-    /// given and no coordinate needs one. The error names the first `${ENV}` and how to
-    /// give an environment.
-    pub fn environment(
-        &self,
-        file: &str,
-        explicit: Option<&str>,
-        variable: Option<&str>,
-    ) -> Result<Option<String>, RefsError> {
-        if let Some((env, _)) = choose_env(explicit, self.env.as_deref(), variable) {
-            return Ok(Some(env.to_string()));
-        }
-        match self.first_placeholder() {
-            None => Ok(None),
-            Some((line, column)) => Err(RefsError {
-                file: file.to_string(),
-                line,
-                column,
-                message: format!("`${{ENV}}` needs an environment: {ENV_HINT}"),
-            }),
-        }
-    }
-}
-
 /// Split `value | fallback` on the first ` | ` outside quotes.
 fn split_fallback(value: &str) -> (&str, Option<&str>) {
     match value.find(" | ").or_else(|| value.find("|")) {
@@ -506,30 +470,6 @@ mod tests {
             env_for_text(None, Some("A=b c d\n==\n"), Some("dev")).as_deref(),
             Some("dev")
         );
-    }
-
-    #[test]
-    fn a_placeholder_without_environment_names_where_and_how() {
-        let f = parse(".env.refs", "project = app\nX=1\nDB=secret:${ENV}/db/pw\n").unwrap();
-        let e = f.environment(".env.refs", None, None).unwrap_err();
-        assert_eq!((e.line, e.column), (3, 4));
-        let shown = e.to_string();
-        assert!(
-            shown.starts_with(".env.refs:3:4: `${ENV}` needs an environment"),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("env = dev") && shown.contains("KOVRA_ENV=dev"),
-            "{shown}"
-        );
-        assert_eq!(
-            f.environment(".env.refs", None, Some("qa"))
-                .unwrap()
-                .as_deref(),
-            Some("qa")
-        );
-        let fixed = parse("f", "DB=secret:dev/db/pw\n").unwrap();
-        assert_eq!(fixed.environment("f", None, None).unwrap(), None);
     }
 
     #[test]
