@@ -117,7 +117,8 @@ fn written(reply: Reply) -> Option<CallToolResult> {
 impl KovraMcp {
     /// List the records this session may address (metadata only, never values), ordered by
     /// vault then coordinate, in pages: the records are in the structured result
-    /// (`records`), the text is a one-line summary. When more records follow, the result's
+    /// (`records`, one row per record holding its values in the order `columns` names
+    /// them), the text is a one-line summary. When more records follow, the result's
     /// `next_cursor` is set: call list again with `cursor` set to it (and the same `env`) for
     /// the next page. `limit` asks for at most that many records per page (default 50, at
     /// most 1000); a page may hold fewer.
