@@ -14,8 +14,12 @@
 # `prod`), in the global vault of a throwaway home on tmpfs; the server's scope is the global
 # vault and every environment, so `list` sees all of them. A baseline build gets its own
 # home and daemon (a client only talks to a daemon running its own executable).
+# Then bench/mcp_levers.py: the SDK's own steps on one `list` answer of as many records, in
+# CPU ms, for each result shape tried (typed objects as before, rows as now, and the levers
+# between): where a client's time goes, without a server.
 # Knobs: KOVRA_BENCH_MCP_RECORDS (1000), KOVRA_BENCH_MCP_ROUNDS (200), KOVRA_BENCH_MCP_WARMUP
-# (20), KOVRA_BENCH_MCP_BASELINE (unset), KOVRA_BENCH_BASE (where the homes go).
+# (20), KOVRA_BENCH_MCP_BASELINE (unset), KOVRA_BENCH_MCP_LEVERS (1; 0 skips the shapes
+# table), KOVRA_BENCH_BASE (where the homes go).
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 RECORDS=${KOVRA_BENCH_MCP_RECORDS:-1000}
@@ -204,6 +208,13 @@ echo "$RECORDS records (populate: a quarter in \`prod\`), all in scope; $ROUNDS 
 echo
 cat "$WORK/table.md"
 echo
+if [[ ${KOVRA_BENCH_MCP_LEVERS:-1} != 0 ]]; then
+    log "the SDK's steps per result shape (bench/mcp_levers.py)"
+    echo "The SDK's work on one \`list\` answer per result shape (bench/mcp_levers.py; CPU ms, median):"
+    echo
+    python3 "$(dirname "${BASH_SOURCE[0]}")/mcp_levers.py" "$RECORDS"
+    echo
+fi
 echo "| machine | |"
 echo "|---|---|"
 machine_rows

@@ -30,7 +30,9 @@ pub use args::{
     CharsetArg, CoordinateArgs, EditArgs, GenerateArgs, ListArgs, RequestSecretArgs, RunArgs,
     SensitivityArg, StatusArgs,
 };
-pub use results::{FingerprintOut, ListOut, RecordOut, RunOut, StatusOut, WrittenOut};
+pub use results::{
+    FingerprintOut, LIST_COLUMNS, ListColumns, ListOut, RecordOut, RunOut, StatusOut, WrittenOut,
+};
 pub use scope::{ScopeConfig, scope_from};
 pub use tools::KovraMcp;
 

@@ -17,7 +17,7 @@ use kovra_proto::Listing;
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::{Failure, invalid};
-use crate::results::{ListOut, RecordOut};
+use crate::results::{ListColumns, ListOut, RecordOut};
 
 /// Records in a page when the agent does not ask for fewer.
 pub(crate) const DEFAULT_LIMIT: usize = 50;
@@ -121,6 +121,7 @@ impl PageRequest {
             .map(RecordOut::from)
             .collect();
         ListOut {
+            columns: ListColumns,
             records,
             tampered: listing.tampered,
             missing: listing.missing,

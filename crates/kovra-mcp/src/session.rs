@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use kovra_client::{CallError, ClientError, settle};
+use kovra_proto::frame::FrameError;
 use kovra_proto::paths::Paths;
-use kovra_proto::{Context, Origin, Reply, Request, Response, Scope, Surface};
+use kovra_proto::{Context, Listing, Origin, RecordView, Reply, Request, Response, Scope, Surface};
 
 use crate::hints;
 use crate::outcome::Failure;
@@ -140,6 +141,16 @@ impl Session {
     /// read-only request anyway, that request is sent once more on a new connection; any
     /// other request reports the break, since the daemon may have acted on it.
     fn exchange(&self, request: Request) -> Result<Reply, CallError> {
+        self.exchange_then(request, |_, reply| Ok(reply))
+    }
+
+    /// [`Session::exchange`], then `then` reads what follows the reply on the same
+    /// connection (a stream's pages) before the connection is kept.
+    fn exchange_then<T>(
+        &self,
+        request: Request,
+        then: impl FnOnce(&mut kovra_client::Session, Reply) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
         let (mut conn, reused) = match self.take_idle() {
             Some(conn) => (conn, true),
             None => (self.client_session(), false),
@@ -150,13 +161,57 @@ impl Session {
             conn = self.client_session();
             result = conn.call(request);
         }
+        let result = result.and_then(|reply| then(&mut conn, reply));
         // An answer (a reply, a refusal, a challenge) leaves the connection ready for the
-        // next request; a client error (a timeout, a broken frame) leaves it in no known
-        // state.
+        // next request; a client error (a timeout, a broken frame, a stream cut short)
+        // leaves it in no known state.
         if !matches!(result, Err(CallError::Client(_))) {
             self.keep(conn);
         }
         result
+    }
+
+    /// Every record `env` selects that this session may see, for `list`; `None` when the
+    /// daemon answered something else.
+    ///
+    /// Asked as a stream (`ListStream`, `docs/protocol.md`): a head, then pages of plain
+    /// records. The one-frame `List` reply nests the listing in a tagged enum, which serde
+    /// reads by buffering the whole listing as generic content first; for 1,000 records
+    /// that was most of this server's time per call, and the daemon writes a stream from
+    /// the metadata it keeps without building the listing. The pages follow the head at
+    /// once; the whole listing is read before the connection is used again.
+    pub(crate) fn list(&self, env: Option<String>) -> Result<Option<Listing>, Failure> {
+        let request = Request::ListStream {
+            env,
+            offset: 0,
+            limit: None,
+        };
+        self.exchange_then(request, |conn, head| {
+            let Reply::RecordsStream {
+                total,
+                tampered,
+                missing,
+            } = head
+            else {
+                return Ok(None);
+            };
+            let client = conn
+                .connection()
+                .ok_or(CallError::Client(ClientError::Frame(FrameError::Closed)))?;
+            let mut records = Vec::with_capacity(total);
+            for _ in 0..kovra_proto::pages_for(total) {
+                let page = client
+                    .receive_page::<RecordView>()
+                    .map_err(CallError::Client)?;
+                records.extend(page.items);
+            }
+            Ok(Some(Listing {
+                records,
+                tampered,
+                missing,
+            }))
+        })
+        .map_err(|e| failure(e, "list"))
     }
 
     /// An idle connection the daemon has not hung up on, if any.
@@ -188,6 +243,7 @@ fn read_only(request: &Request) -> bool {
         request,
         Request::Status
             | Request::List { .. }
+            | Request::ListStream { .. }
             | Request::Fingerprint { .. }
             | Request::ProviderList
             | Request::ProviderShow { .. }

@@ -70,23 +70,30 @@ impl KovraMcp {
         request: Result<Request, Failure>,
         render: impl FnOnce(Reply) -> Option<CallToolResult>,
     ) -> Result<CallToolResult, ErrorData> {
+        match request {
+            Ok(request) => {
+                self.answer(move |session| session.call(request, tool).map(Some), render)
+                    .await
+            }
+            Err(failure) => finish(Err(failure)),
+        }
+    }
+
+    /// Run `ask` (the daemon exchange, blocking) off the runtime, then `render` its answer;
+    /// `None` from either is a reply the tool never expects.
+    async fn answer<T: Send + 'static>(
+        &self,
+        ask: impl FnOnce(&Session) -> Result<Option<T>, Failure> + Send + 'static,
+        render: impl FnOnce(T) -> Option<CallToolResult>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let session = self.session.clone();
         let outcome = async {
-            let request = request?;
-            let session = self.session.clone();
-            let reply = tokio::task::spawn_blocking(move || session.call(request, tool))
+            let answer = tokio::task::spawn_blocking(move || ask(&session))
                 .await
                 .map_err(|e| Failure::new(ErrorCode::Internal, format!("worker failed: {e}")))??;
-            render(reply).ok_or_else(unexpected)
+            answer.and_then(render).ok_or_else(unexpected)
         };
         finish(outcome.await)
-    }
-}
-
-/// The records of a `list` reply (the one place this server reads the daemon's listing).
-fn listing(reply: Reply) -> Option<kovra_proto::Listing> {
-    match reply {
-        Reply::Records(listing) => Some(listing),
-        _ => None,
     }
 }
 
@@ -110,7 +117,8 @@ fn written(reply: Reply) -> Option<CallToolResult> {
 impl KovraMcp {
     /// List the records this session may address (metadata only, never values), ordered by
     /// vault then coordinate, in pages: the records are in the structured result
-    /// (`records`), the text is a one-line summary. When more records follow, the result's
+    /// (`records`, one row per record holding its values in the order `columns` names
+    /// them), the text is a one-line summary. When more records follow, the result's
     /// `next_cursor` is set: call list again with `cursor` set to it (and the same `env`) for
     /// the next page. `limit` asks for at most that many records per page (default 50, at
     /// most 1000); a page may hold fewer.
@@ -126,12 +134,15 @@ impl KovraMcp {
             Ok(page) => page,
             Err(failure) => return finish(Err(failure)),
         };
-        let request = Request::List { env: page.env() };
-        self.call_tool("list", Ok(request), |reply| {
-            let out = page.page(listing(reply)?);
-            let text = summary(&out, page.env().as_deref());
-            Some(structured_with_summary(&out, text))
-        })
+        let env = page.env();
+        self.answer(
+            move |session| session.list(env),
+            |listing| {
+                let out = page.page(listing);
+                let text = summary(&out, page.env().as_deref());
+                Some(structured_with_summary(&out, text))
+            },
+        )
         .await
     }
 

@@ -61,6 +61,14 @@ def check(cond, message):
         raise Failed(message)
 
 
+def records(listing):
+    """A `list` result's rows as objects: each row's values under `columns`, in order."""
+    cols = listing["columns"]
+    rows = listing["records"]
+    check(all(len(row) == len(cols) for row in rows), f"rows and columns {cols} differ: {rows}")
+    return [dict(zip(cols, row)) for row in rows]
+
+
 def canary(tag):
     return f"kvCANARY{tag}{secrets.token_hex(12)}"
 
@@ -229,10 +237,10 @@ async def scenario(h):
                 _, text, st = await call(h, s, "status", {}, expect_error=False)
                 check(st and st.get("unlocked") is True, f"status: {text[:300]}")
                 _, text, listing = await call(h, s, "list", {}, expect_error=False)
-                coords = {r["coordinate"] for r in listing["records"]}
+                coords = {r["coordinate"] for r in records(listing)}
                 check("secret:dev/canary/low" in coords, f"list misses low: {coords}")
                 check(not any("prod/" in c for c in coords), f"list shows production: {coords}")
-                check(all(r["vault"] != "global" for r in listing["records"]),
+                check(all(r["vault"] != "global" for r in records(listing)),
                       f"list shows the global vault: {coords}")
                 # The records travel once: structured; the text is a summary pointing there.
                 check(listing.get("total") == len(listing["records"]) and
@@ -248,7 +256,7 @@ async def scenario(h):
                         args["cursor"] = cursor
                     _, text, page = await call(h, s, "list", args, expect_error=False,
                                                where="list page")
-                    walked += [r["coordinate"] for r in page["records"]]
+                    walked += [r["coordinate"] for r in records(page)]
                     pages += 1
                     cursor = page.get("next_cursor")
                     if not cursor:
@@ -257,7 +265,7 @@ async def scenario(h):
                     check(cursor in text, f"the summary does not give the cursor: {text[:300]}")
                     check(pages < 100, "list pages never end")
                 _, _, dev = await call(h, s, "list", {"env": "dev"}, expect_error=False)
-                check(walked == [r["coordinate"] for r in dev["records"]] and pages == len(walked),
+                check(walked == [r["coordinate"] for r in records(dev)] and pages == len(walked),
                       f"pages walked {walked}, one page holds {dev['records']}")
                 _, text, _ = await call(h, s, "list", {"cursor": "forged"}, expect_error=True)
                 check(code_of(text) == "invalid-argument", f"forged cursor: {text[:200]}")
@@ -482,7 +490,7 @@ async def discover_session(h):
                                         {"coordinate": "secret://global/dev/canary/global"},
                                         expect_error=False, where="global in scope")
                 _, text, listing = await call(h, s, "list", {}, expect_error=False)
-                check(any(r["vault"] == "global" for r in listing["records"]),
+                check(any(r["vault"] == "global" for r in records(listing)),
                       "global vault in scope but not listed")
                 # Default operations: no reveal, no write.
                 _, text, _ = await call(h, s, "reveal", {"coordinate": "secret:dev/open/shown"},

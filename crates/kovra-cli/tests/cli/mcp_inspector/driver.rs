@@ -404,15 +404,23 @@ pub(super) fn code_of(text: &str) -> &str {
     text.split(':').next().unwrap_or("").trim()
 }
 
+/// Each listed record's coordinate and vault: a `list` result's rows, read by `columns`.
 pub(super) fn coordinates(listing: &Value) -> Vec<(String, String)> {
+    let column = |name: &str| {
+        listing["columns"]
+            .as_array()
+            .and_then(|c| c.iter().position(|n| n == name))
+            .unwrap_or_else(|| panic!("no `{name}` column: {listing}"))
+    };
+    let (coordinate, vault) = (column("coordinate"), column("vault"));
     listing["records"]
         .as_array()
         .unwrap_or_else(|| panic!("no records: {listing}"))
         .iter()
         .map(|r| {
             (
-                r["coordinate"].as_str().unwrap_or("").to_string(),
-                r["vault"].as_str().unwrap_or("").to_string(),
+                r[coordinate].as_str().unwrap_or("").to_string(),
+                r[vault].as_str().unwrap_or("").to_string(),
             )
         })
         .collect()
