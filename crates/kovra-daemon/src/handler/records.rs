@@ -267,7 +267,7 @@ impl Gate<'_> {
     }
 
     /// The records the caller may see (metadata only), sorted by vault then path, in one
-    /// frame (`List`, what the MCP server sends).
+    /// frame (`List`: the protocol keeps it for clients that read one reply per request).
     pub(super) fn list(&mut self, env: Option<&str>) -> Result<Reply, GateError> {
         let plan = self.select(env, 0, None)?;
         Ok(Reply::Records(plan.into_listing()))
