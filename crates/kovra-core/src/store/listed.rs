@@ -11,8 +11,14 @@
 //!   `data_version`, which is checked on each list, so tampering is still seen at once;
 //! - locking drops the store and the listings with it.
 //!
+//! A kept listing can also carry each record rendered once by its reader ([`Rendered`]):
+//! the daemon keeps each record's JSON there, so a list writes pages by copying bytes
+//! instead of walking 100,000 records' scattered strings again. It lives and dies with the
+//! listing, so whatever forgets or drops a listing forgets its rendering too.
+//!
 //! [`Listed`]: super::Listed
 
+use std::fmt;
 use std::sync::Arc;
 
 use super::layout;
@@ -24,7 +30,12 @@ impl UnlockedStore {
     /// The current metadata of every record in one vault, sorted by path.
     pub fn list(&mut self, vault: &VaultName) -> Result<Listing> {
         let shared = self.list_shared(vault)?;
-        Ok(Listing::clone(&shared))
+        Ok(Listing {
+            records: shared.records.clone(),
+            tampered: shared.tampered,
+            missing: shared.missing,
+            rendered: Default::default(),
+        })
     }
 
     /// [`list`](Self::list) without a copy: the kept listing itself, opened on first use.
@@ -98,5 +109,63 @@ impl UnlockedStore {
             .records
             .sort_by_cached_key(|r| r.meta.coordinate.path());
         Ok(listing)
+    }
+}
+
+/// Every record of a listing rendered by one function, in the listing's order, in one
+/// buffer: reading them back in order is a sequential copy, where the records themselves
+/// are a few scattered heap strings each.
+#[derive(Default, Clone)]
+pub struct Rendered {
+    bytes: Vec<u8>,
+    /// Where each record's bytes end in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Rendered {
+    /// The bytes of the record at `index` in the listing.
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(index)?;
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
+        self.bytes.get(start..end)
+    }
+
+    /// How many bytes the rendering holds (its buffer and its index).
+    pub fn size(&self) -> usize {
+        self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+impl fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rendered")
+            .field("records", &self.ends.len())
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl Listing {
+    /// Each record rendered by `render`, on the first call; later calls return that same
+    /// rendering whatever `render` they pass, so a listing has one renderer (the daemon's
+    /// streamed list). Concurrent first calls render once.
+    pub fn rendered(&self, render: impl Fn(&Record, &mut Vec<u8>)) -> &Rendered {
+        self.rendered.get_or_init(|| {
+            let mut out = Rendered {
+                bytes: Vec::new(),
+                ends: Vec::with_capacity(self.records.len()),
+            };
+            for record in &self.records {
+                render(record, &mut out.bytes);
+                out.ends.push(out.bytes.len());
+            }
+            out.bytes.shrink_to_fit();
+            out
+        })
+    }
+
+    /// The rendering, if a reader made one.
+    pub fn rendering(&self) -> Option<&Rendered> {
+        self.rendered.get()
     }
 }
