@@ -355,6 +355,72 @@ mod tests {
         assert_eq!(plan.into_listing().records, want);
     }
 
+    /// Pages run across vaults: each view carries its own vault's label and facts, and the
+    /// stream holds the same JSON values as the one-frame reply of the same plan.
+    #[test]
+    fn pages_span_vaults_and_match_the_one_frame_reply() {
+        use kovra_core::coord::Coordinate;
+        use kovra_core::model::{Metadata, VaultName};
+        use kovra_core::store::Record;
+        let part = |label: &str, n: usize, production: bool| {
+            let mut kept = Kept::default();
+            kept.records = (0..n)
+                .map(|i| Record {
+                    vault: VaultName::Global,
+                    meta: Metadata {
+                        coordinate: Coordinate::parse(&format!("secret:prod/g/K{i}")).unwrap(),
+                        sensitivity: Sensitivity::High,
+                        revealable: i % 2 == 0,
+                        description: format!("record \"{i}\"\n"),
+                        created: i as u64,
+                        updated: 2 * i as u64,
+                        version: 3,
+                        totp: None,
+                        provider: None,
+                        provider_host: (i % 3 == 0).then(|| "api.example.com".to_string()),
+                    },
+                })
+                .collect();
+            VaultPart {
+                listing: Arc::new(kept),
+                label: label.into(),
+                picked: (0..n)
+                    .map(|index| Picked {
+                        index,
+                        production,
+                        provider: (index % 5 == 0).then(|| "p".to_string()),
+                    })
+                    .collect(),
+            }
+        };
+        let plan = RecordsPlan {
+            parts: vec![
+                part("global", PAGE_ITEMS - 3, false),
+                part("project:app", 10, true),
+            ],
+            tampered: 0,
+            missing: 0,
+        };
+        let mut wire = Vec::new();
+        write_records(&mut wire, &plan).unwrap();
+        let mut r = wire.as_slice();
+        let mut streamed = Vec::new();
+        for _ in 0..kovra_proto::pages_for(plan.total()) {
+            let raw = frame::read_raw(&mut r, MAX_REPLY).unwrap();
+            let page: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+            streamed.extend(page["items"].as_array().unwrap().iter().cloned());
+        }
+        assert!(r.is_empty());
+        let one_frame: Vec<serde_json::Value> = plan
+            .into_listing()
+            .records
+            .iter()
+            .map(|v| serde_json::to_value(v).unwrap())
+            .collect();
+        assert_eq!(streamed.len(), PAGE_ITEMS + 7);
+        assert_eq!(streamed, one_frame);
+    }
+
     #[test]
     fn an_unstreamed_request_gets_one_frame() {
         let response = Response::Ok {
