@@ -404,6 +404,7 @@ fn a_listings_rendering_lives_and_goes_with_it() {
     assert_eq!(rendered.get(1), Some(&b"two"[..]));
     assert_eq!(rendered.get(2), None);
     assert!(rendered.size() >= 6);
+    assert!(format!("{rendered:?}").contains("records: 2"));
     // Rendered once: a later call gets the first rendering.
     assert_eq!(
         kept.rendered(|_, out| out.push(b'x')).get(0),
