@@ -577,8 +577,19 @@ impl Registry {
     /// The provider claiming a record key by name, if any. Claims are unique (custom
     /// providers cannot repeat one); built-ins are still consulted first.
     pub fn claimant(&self, key: &str) -> Option<&Provider> {
+        // `list` asks this for every record shown: a key of usual length is upper-cased on
+        // the stack rather than into a fresh String each time.
+        let mut buf = [0u8; 64];
+        let name = match buf.get_mut(..key.len()) {
+            Some(upper) => {
+                upper.copy_from_slice(key.as_bytes());
+                upper.make_ascii_uppercase();
+                std::borrow::Cow::Borrowed(std::str::from_utf8(upper).ok()?)
+            }
+            None => std::borrow::Cow::Owned(key.to_ascii_uppercase()),
+        };
         self.claims
-            .get(&key.to_ascii_uppercase())
+            .get(name.as_ref())
             .and_then(|name| self.get(name))
     }
 }
@@ -618,6 +629,41 @@ paths = ["/"]
                 .map(|p| p.name.as_str()),
             Some("openai")
         );
+    }
+
+    #[test]
+    fn a_claim_is_found_whatever_the_case_or_length_of_the_key() {
+        let long = format!("INTERNAL_{}", "X".repeat(70));
+        let text = format!(
+            r#"
+name = "internal"
+title = "Internal"
+secrets = ["{long}", "SHORT_KEY"]
+hosts = ["api.internal.test"]
+[auth]
+kind = "bearer"
+[[capabilities]]
+methods = ["GET"]
+paths = ["/"]
+"#
+        );
+        let p = Provider::from_toml(&text).unwrap();
+        let r = Registry::builtin().with_custom(vec![p]).unwrap();
+        let owner = |key: &str| r.claimant(key).map(|p| p.name.clone());
+        for key in [
+            long.clone(),
+            long.to_ascii_lowercase(),
+            "short_key".into(),
+            "Short_Key".into(),
+        ] {
+            assert_eq!(owner(&key).as_deref(), Some("internal"), "{key}");
+        }
+        assert_eq!(owner("OpenAI_Api_Key").as_deref(), Some("openai"));
+        for key in ["short_ke", "short_key_", "", "é_short_key"] {
+            assert_eq!(owner(key), None, "{key}");
+        }
+        assert_eq!(owner(&"k".repeat(64)), None);
+        assert_eq!(owner(&long[..long.len() - 1]), None);
     }
 
     #[test]

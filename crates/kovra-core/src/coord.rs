@@ -240,6 +240,14 @@ impl Coordinate {
         &self.key
     }
 
+    /// What the written form starts with: `secret:`, or `secret://global/` when pinned.
+    pub fn prefix(&self) -> &'static str {
+        match self.pin {
+            Pin::Scope => PREFIX,
+            Pin::Global => GLOBAL_PREFIX,
+        }
+    }
+
     /// `env/group/key`: the vault-relative path, which is what the store keys on.
     pub fn path(&self) -> String {
         format!("{}/{}/{}", self.env, self.group, self.key)
@@ -256,10 +264,16 @@ impl Coordinate {
 
 impl fmt::Display for Coordinate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.pin {
-            Pin::Scope => write!(f, "{PREFIX}{}", self.path()),
-            Pin::Global => write!(f, "{GLOBAL_PREFIX}{}", self.path()),
-        }
+        // Piece by piece: no `path()` string is built just to be copied (a listing of
+        // 100,000 records writes as many coordinates).
+        write!(
+            f,
+            "{}{}/{}/{}",
+            self.prefix(),
+            self.env,
+            self.group,
+            self.key
+        )
     }
 }
 

@@ -160,49 +160,7 @@ impl KeyedMac {
     }
 }
 
-/// Checks that sealed blobs open under one key, with one cipher and one buffer for all of
-/// them (wiped after each check and on drop): what verifying a long chain needs, without an
-/// allocation per blob.
-pub struct OpenCheck {
-    cipher: XChaCha20Poly1305,
-    buf: Zeroizing<Vec<u8>>,
-}
-
-impl OpenCheck {
-    pub fn new(key: &Key) -> Self {
-        OpenCheck {
-            cipher: cipher(key),
-            buf: Zeroizing::new(Vec::new()),
-        }
-    }
-
-    /// Whether `sealed` (as [`seal`] makes it) opens under the key with `aad`.
-    pub fn opens(&mut self, aad: &[u8], sealed: &[u8]) -> bool {
-        use chacha20poly1305::aead::AeadInOut;
-        use zeroize::Zeroize;
-        if sealed.len() < NONCE_LEN + TAG_LEN {
-            return false;
-        }
-        let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-        let (Ok(nonce), Ok(tag)) = (<[u8; NONCE_LEN]>::try_from(nonce), tag.try_into()) else {
-            return false;
-        };
-        self.buf.clear();
-        self.buf.extend_from_slice(ct);
-        let ok = self
-            .cipher
-            .decrypt_inout_detached(
-                &XNonce::from(nonce),
-                aad,
-                self.buf.as_mut_slice().into(),
-                tag,
-            )
-            .is_ok();
-        self.buf.as_mut_slice().zeroize();
-        ok
-    }
-}
+pub use crate::opencheck::OpenCheck;
 
 /// Constant-time comparison of a MAC.
 pub fn mac_eq(a: &[u8], b: &[u8]) -> bool {

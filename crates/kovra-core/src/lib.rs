@@ -11,6 +11,7 @@ pub mod coord;
 pub mod crypto;
 pub mod envrefs;
 pub mod model;
+mod opencheck;
 pub mod policy;
 pub mod proof;
 pub mod secret;

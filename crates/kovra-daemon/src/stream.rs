@@ -6,16 +6,18 @@
 //!
 //! A trail is answered like its one-frame form (`Audit`) and cut into pages here. A listing
 //! is answered with its head and a [`RecordsPlan`]: which of the kept records to show, by
-//! index, with the two facts a view adds; the pages are serialized straight from the kept
-//! metadata, so no record's strings are copied. Refusals and errors are the usual single
-//! frame.
+//! index, with the two facts a view adds; the pages are written from each kept record's
+//! view-independent JSON, rendered once and kept beside the listing, plus those facts
+//! ([`kovra_proto::view_json`]). Refusals and errors are the usual single frame.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use kovra_core::store::Listing as Kept;
 use kovra_proto::frame::{self, FrameError};
-use kovra_proto::{Listing, PAGE_ITEMS, RecordView, RecordViewRef, Reply, Request, Response};
+use kovra_proto::{
+    Listing, PAGE_ITEMS, RecordView, RecordViewRef, Reply, Request, Response, view_json,
+};
 use serde::Serialize;
 
 /// What a list shows, chosen by the handler under the state lock, written after it.
@@ -92,18 +94,45 @@ pub fn write_records<W: Write>(w: &mut W, plan: &RecordsPlan) -> Result<(), Fram
     written
 }
 
+/// Each page is written by hand ([`kovra_proto::view_json`]): per record, its vault's head,
+/// the fixed part of its view rendered once when its listing was first streamed and kept
+/// with it (`kovra_core::store::Rendered`; about the listing's JSON size again, dropped
+/// with the listing on a write or a lock), and the provider its view shows.
 fn write_pages<W: Write>(w: &mut W, plan: &RecordsPlan) -> Result<(), FrameError> {
-    let mut views = plan.views();
-    let mut page: Vec<RecordViewRef<'_>> = Vec::with_capacity(PAGE_ITEMS);
     let mut buf = zeroize::Zeroizing::new(Vec::new());
-    loop {
-        page.clear();
-        page.extend(views.by_ref().take(PAGE_ITEMS));
-        if page.is_empty() {
-            return Ok(());
+    let mut in_page = 0usize;
+    for part in &plan.parts {
+        let head = view_json::ViewHead::new(&part.label);
+        let fixed = part
+            .listing
+            .rendered(|record, out| view_json::write_fixed(out, &record.meta));
+        for p in &part.picked {
+            let Some(bytes) = fixed.get(p.index) else {
+                continue;
+            };
+            if in_page == 0 {
+                frame::start(&mut buf);
+                buf.extend_from_slice(view_json::PAGE_OPEN);
+            } else {
+                buf.push(b',');
+            }
+            head.write(&mut buf, p.production, bytes, p.provider.as_deref());
+            in_page += 1;
+            if in_page == PAGE_ITEMS {
+                send_page(w, &mut buf)?;
+                in_page = 0;
+            }
         }
-        frame::write_reusing(w, &PageOut { items: &page }, &mut buf)?;
     }
+    if in_page > 0 {
+        send_page(w, &mut buf)?;
+    }
+    Ok(())
+}
+
+fn send_page<W: Write>(w: &mut W, buf: &mut zeroize::Zeroizing<Vec<u8>>) -> Result<(), FrameError> {
+    buf.extend_from_slice(view_json::PAGE_CLOSE);
+    frame::send(w, buf)
 }
 
 /// Whether `request` asked for its reply as a stream.
@@ -258,27 +287,24 @@ mod tests {
         use kovra_core::model::{Metadata, VaultName};
         use kovra_core::store::Record;
         let n = 2 * PAGE_ITEMS + 7;
-        let kept = Kept {
-            records: (0..n)
-                .map(|i| Record {
-                    vault: VaultName::Global,
-                    meta: Metadata {
-                        coordinate: Coordinate::parse(&format!("secret:dev/g/K{i}")).unwrap(),
-                        sensitivity: Sensitivity::Low,
-                        revealable: true,
-                        description: String::new(),
-                        created: 1,
-                        updated: 1,
-                        version: 1,
-                        totp: None,
-                        provider: None,
-                        provider_host: None,
-                    },
-                })
-                .collect(),
-            tampered: 0,
-            missing: 0,
-        };
+        let mut kept = Kept::default();
+        kept.records = (0..n)
+            .map(|i| Record {
+                vault: VaultName::Global,
+                meta: Metadata {
+                    coordinate: Coordinate::parse(&format!("secret:dev/g/K{i}")).unwrap(),
+                    sensitivity: Sensitivity::Low,
+                    revealable: true,
+                    description: String::new(),
+                    created: 1,
+                    updated: 1,
+                    version: 1,
+                    totp: None,
+                    provider: None,
+                    provider_host: None,
+                },
+            })
+            .collect();
         // Every other record, the first one pinned by a claim.
         let picked: Vec<Picked> = (0..n)
             .step_by(2)
@@ -299,17 +325,100 @@ mod tests {
         };
         let mut wire = Vec::new();
         write_records(&mut wire, &plan).unwrap();
+        let mut want: Vec<RecordView> = (0..n).step_by(2).map(record).collect();
+        want[0].provider = Some("github".into());
         let mut r = wire.as_slice();
         let mut back = Vec::new();
-        for _ in 0..kovra_proto::pages_for(plan.total()) {
-            let page: Page<RecordView> = frame::read(&mut r, MAX_REPLY).unwrap();
+        for chunk in want.chunks(PAGE_ITEMS) {
+            let raw = frame::read_raw(&mut r, MAX_REPLY).unwrap();
+            // The page as JSON is the page of `RecordView`s serde would write.
+            let page: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+            let serde_form = serde_json::to_value(Page {
+                items: chunk.to_vec(),
+            })
+            .unwrap();
+            assert_eq!(page, serde_form);
+            let page: Page<RecordView> = serde_json::from_slice(&raw).unwrap();
             back.extend(page.items);
         }
         assert!(r.is_empty());
-        let mut want: Vec<RecordView> = (0..n).step_by(2).map(record).collect();
-        want[0].provider = Some("github".into());
         assert_eq!(back, want);
+        // The fixed parts were rendered once and kept with the listing: a second stream
+        // reuses them and writes the same bytes.
+        let rendered = plan.parts[0].listing.rendering().map(|r| r as *const _);
+        assert!(rendered.is_some());
+        let mut again = Vec::new();
+        write_records(&mut again, &plan).unwrap();
+        assert_eq!(again, wire);
+        let still = plan.parts[0].listing.rendering().map(|r| r as *const _);
+        assert_eq!(rendered, still);
         assert_eq!(plan.into_listing().records, want);
+    }
+
+    /// Pages run across vaults: each view carries its own vault's label and facts, and the
+    /// stream holds the same JSON values as the one-frame reply of the same plan.
+    #[test]
+    fn pages_span_vaults_and_match_the_one_frame_reply() {
+        use kovra_core::coord::Coordinate;
+        use kovra_core::model::{Metadata, VaultName};
+        use kovra_core::store::Record;
+        let part = |label: &str, n: usize, production: bool| {
+            let mut kept = Kept::default();
+            kept.records = (0..n)
+                .map(|i| Record {
+                    vault: VaultName::Global,
+                    meta: Metadata {
+                        coordinate: Coordinate::parse(&format!("secret:prod/g/K{i}")).unwrap(),
+                        sensitivity: Sensitivity::High,
+                        revealable: i % 2 == 0,
+                        description: format!("record \"{i}\"\n"),
+                        created: i as u64,
+                        updated: 2 * i as u64,
+                        version: 3,
+                        totp: None,
+                        provider: None,
+                        provider_host: (i % 3 == 0).then(|| "api.example.com".to_string()),
+                    },
+                })
+                .collect();
+            VaultPart {
+                listing: Arc::new(kept),
+                label: label.into(),
+                picked: (0..n)
+                    .map(|index| Picked {
+                        index,
+                        production,
+                        provider: (index % 5 == 0).then(|| "p".to_string()),
+                    })
+                    .collect(),
+            }
+        };
+        let plan = RecordsPlan {
+            parts: vec![
+                part("global", PAGE_ITEMS - 3, false),
+                part("project:app", 10, true),
+            ],
+            tampered: 0,
+            missing: 0,
+        };
+        let mut wire = Vec::new();
+        write_records(&mut wire, &plan).unwrap();
+        let mut r = wire.as_slice();
+        let mut streamed = Vec::new();
+        for _ in 0..kovra_proto::pages_for(plan.total()) {
+            let raw = frame::read_raw(&mut r, MAX_REPLY).unwrap();
+            let page: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+            streamed.extend(page["items"].as_array().unwrap().iter().cloned());
+        }
+        assert!(r.is_empty());
+        let one_frame: Vec<serde_json::Value> = plan
+            .into_listing()
+            .records
+            .iter()
+            .map(|v| serde_json::to_value(v).unwrap())
+            .collect();
+        assert_eq!(streamed.len(), PAGE_ITEMS + 7);
+        assert_eq!(streamed, one_frame);
     }
 
     #[test]

@@ -42,22 +42,41 @@ pub fn write_reusing<W: Write, T: Serialize>(
     msg: &T,
     buf: &mut Zeroizing<Vec<u8>>,
 ) -> Result<(), FrameError> {
-    use zeroize::Zeroize;
+    start(buf);
+    match serde_json::to_writer(&mut **buf, msg) {
+        Ok(()) => send(w, buf),
+        Err(e) => {
+            wipe(buf);
+            Err(FrameError::Malformed(e.to_string()))
+        }
+    }
+}
+
+/// Begin a frame in `buf`, for a caller that appends its JSON body itself (a listing's
+/// pages, written by hand in [`crate::view_json`]) and then calls [`send`].
+pub fn start(buf: &mut Zeroizing<Vec<u8>>) {
     buf.clear();
     buf.extend_from_slice(&[0u8; 4]);
-    let written = serde_json::to_writer(&mut **buf, msg)
-        .map_err(|e| FrameError::Malformed(e.to_string()))
-        .and_then(|()| {
-            let body = buf.len() - 4;
-            let len =
-                u32::try_from(body).map_err(|_| FrameError::TooLarge(body, u32::MAX as usize))?;
+}
+
+/// Write the frame begun in `buf` by [`start`] with one `write_all`, then wipe `buf`.
+pub fn send<W: Write>(w: &mut W, buf: &mut Zeroizing<Vec<u8>>) -> Result<(), FrameError> {
+    let body = buf.len().saturating_sub(4);
+    let written = u32::try_from(body)
+        .map_err(|_| FrameError::TooLarge(body, u32::MAX as usize))
+        .and_then(|len| {
             buf[..4].copy_from_slice(&len.to_be_bytes());
             w.write_all(buf)?;
             w.flush()?;
             Ok(())
         });
-    buf.as_mut_slice().zeroize();
+    wipe(buf);
     written
+}
+
+fn wipe(buf: &mut Zeroizing<Vec<u8>>) {
+    use zeroize::Zeroize;
+    buf.as_mut_slice().zeroize();
 }
 
 /// Read one frame of at most `max` bytes and deserialize it.

@@ -11,6 +11,7 @@ pub mod paths;
 pub mod procfs;
 pub mod reply;
 pub mod secret;
+pub mod view_json;
 pub mod wire;
 
 pub use agents::{AgentSpec, AgentView, RefsSource, SandboxGrant};

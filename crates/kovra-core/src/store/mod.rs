@@ -38,6 +38,7 @@ mod relocate;
 mod tests;
 mod unlocked;
 
+pub use listed::Rendered;
 pub use locked::ProofVerifier;
 pub use relocate::Place;
 
@@ -172,6 +173,8 @@ pub struct Listing {
     pub tampered: usize,
     /// Records the authenticated index knows but the database no longer holds.
     pub missing: usize,
+    /// Each record rendered once by the reader of a kept listing ([`Listing::rendered`]).
+    rendered: std::sync::OnceLock<Rendered>,
 }
 
 /// The outcome of verifying the audit chain.

@@ -382,3 +382,53 @@ fn a_kept_listing_is_fresh_after_every_kind_of_write() {
     assert!(listing.records.is_empty());
     assert_eq!(listing.tampered, 1);
 }
+
+/// A kept listing's rendering is made once, lives with the listing, and goes with it: a
+/// write that forgets the listing forgets it, a copy from `list` carries none, and dropping
+/// the store (what a lock does) frees it.
+#[test]
+fn a_listings_rendering_lives_and_goes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    let g = VaultName::Global;
+    store.create_vault(&g, entry("init")).unwrap();
+    for c in ["secret:dev/a/one", "secret:dev/a/two"] {
+        store.put(&g, meta(c), Some(b"v"), entry("add")).unwrap();
+    }
+    let key =
+        |r: &Record, out: &mut Vec<u8>| out.extend_from_slice(r.meta.coordinate.key().as_bytes());
+    let kept = store.list_shared(&g).unwrap();
+    assert!(kept.rendering().is_none(), "nothing rendered until asked");
+    let rendered = kept.rendered(key);
+    assert_eq!(rendered.get(0), Some(&b"one"[..]));
+    assert_eq!(rendered.get(1), Some(&b"two"[..]));
+    assert_eq!(rendered.get(2), None);
+    assert!(rendered.size() >= 6);
+    assert!(format!("{rendered:?}").contains("records: 2"));
+    // Rendered once: a later call gets the first rendering.
+    assert_eq!(
+        kept.rendered(|_, out| out.push(b'x')).get(0),
+        Some(&b"one"[..])
+    );
+    let again = store.list_shared(&g).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&kept, &again));
+    assert!(again.rendering().is_some());
+    assert!(store.list(&g).unwrap().rendering().is_none());
+
+    store
+        .put(&g, meta("secret:dev/a/three"), Some(b"v"), entry("add"))
+        .unwrap();
+    let fresh = store.list_shared(&g).unwrap();
+    assert!(
+        fresh.rendering().is_none(),
+        "the write forgot the rendering"
+    );
+    fresh.rendered(key);
+    let forgotten = std::sync::Arc::downgrade(&kept);
+    let held = std::sync::Arc::downgrade(&fresh);
+    drop((kept, again, fresh));
+    assert!(forgotten.upgrade().is_none());
+    assert!(held.upgrade().is_some(), "kept while unlocked");
+    drop(store);
+    assert!(held.upgrade().is_none(), "dropped with the store");
+}

@@ -549,13 +549,9 @@ fn an_oversized_or_empty_value_is_refused_and_nothing_is_written() {
         .expect_error(ErrorCode::NotFound);
 }
 
-/// A run's plan, through `handle` as the server gets it, for a human at a terminal.
-fn run_plan(h: &Harness, refs: &str) -> Box<crate::run::RunPlan> {
-    let request = json!({
-        "op": "run", "argv": ["true"], "cwd": "/",
-        "env": [["PATH", "/usr/bin:/bin"]], "refs": refs,
-    });
-    let caller = crate::handler::Caller {
+/// This process as the server sees a human at a terminal.
+fn terminal_caller() -> crate::handler::Caller {
+    crate::handler::Caller {
         peer: crate::os::Peer {
             pid: std::process::id(),
             uid: nix::unistd::getuid().as_raw(),
@@ -564,7 +560,16 @@ fn run_plan(h: &Harness, refs: &str) -> Box<crate::run::RunPlan> {
         tty: true,
         agent: None,
         namespaces: crate::nsjoin::Namespaces::Own,
-    };
+    }
+}
+
+/// A run's plan, through `handle` as the server gets it, for a human at a terminal.
+fn run_plan(h: &Harness, refs: &str) -> Box<crate::run::RunPlan> {
+    let request = json!({
+        "op": "run", "argv": ["true"], "cwd": "/",
+        "env": [["PATH", "/usr/bin:/bin"]], "refs": refs,
+    });
+    let caller = terminal_caller();
     let (response, _, plan) = h
         .daemon
         .handle(Harness::envelope(&human(), request), &caller);
@@ -633,5 +638,47 @@ fn a_runs_redactor_is_built_once_per_value_set_and_forgotten_on_lock() {
         &rebuilt,
         &plan.redactors.get(&plan.secrets)
     ));
+    h.assert_no_leak();
+}
+
+/// A streamed list's plan, through `handle` as the server gets it.
+fn list_plan(h: &Harness) -> Box<crate::stream::RecordsPlan> {
+    let request = json!({"op": "list-stream"});
+    let (response, _, plan) = h
+        .daemon
+        .handle(Harness::envelope(&human(), request), &terminal_caller());
+    match plan {
+        Some(crate::broker::Plan::Records(plan)) => plan,
+        _ => panic!(
+            "no list plan: {}",
+            serde_json::to_string(&response).unwrap()
+        ),
+    }
+}
+
+#[test]
+fn a_streamed_lists_rendering_is_kept_with_the_listing_until_lock() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "low", true);
+    let plan = list_plan(&h);
+    let mut wire = Vec::new();
+    crate::stream::write_records(&mut wire, &plan).unwrap();
+    assert!(!holds_canary(&String::from_utf8_lossy(&wire)));
+    let listing = std::sync::Arc::clone(&plan.parts[0].listing);
+    assert!(listing.rendering().is_some(), "rendered by the stream");
+    let again = list_plan(&h);
+    assert!(
+        std::sync::Arc::ptr_eq(&listing, &again.parts[0].listing),
+        "the listing and its rendering are kept between lists"
+    );
+    let kept = std::sync::Arc::downgrade(&listing);
+    drop((listing, plan, again));
+    assert!(kept.upgrade().is_some(), "kept while unlocked");
+
+    h.send(&human(), json!({"op": "lock"})).expect_ok();
+    assert!(
+        kept.upgrade().is_none(),
+        "the lock dropped the listing and its rendering"
+    );
     h.assert_no_leak();
 }
