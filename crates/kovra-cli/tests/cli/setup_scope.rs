@@ -126,11 +126,17 @@ fn default_setup_lets_the_agent_see_global_records_and_request_secret_round_trip
             {"tool": "request_secret", "arguments": {"coordinate": "secret:dev/app/new", "description": "the new key"}},
         ]),
     );
-    let listed: Vec<String> = results[0]["structured"]["records"]
+    // Rows of values under `columns` (crates/kovra-mcp/src/results.rs).
+    let page = &results[0]["structured"];
+    let at = page["columns"]
+        .as_array()
+        .and_then(|c| c.iter().position(|n| n == "coordinate"))
+        .unwrap_or_else(|| panic!("{:?}", results[0]));
+    let listed: Vec<String> = page["records"]
         .as_array()
         .unwrap_or_else(|| panic!("{:?}", results[0]))
         .iter()
-        .map(|r| r["coordinate"].as_str().unwrap().to_string())
+        .map(|r| r[at].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
         listed,
