@@ -21,12 +21,12 @@ fn status_once(client: &mut Client, env: &Envelope) -> anyhow::Result<()> {
     }
 }
 
-/// Connect to the daemon, which runs the `kovra` built beside this benchmark (the client
-/// checks the daemon's executable where it can read it).
+/// Connect to the daemon, which runs the `kovra-full` built beside this benchmark (the
+/// client checks the daemon's executable where it can read it).
 pub fn connect(paths: &Paths) -> anyhow::Result<Client> {
     let kovra = std::env::current_exe()
         .context("locating kovra-bench")?
-        .with_file_name("kovra");
+        .with_file_name("kovra-full");
     Client::connect_expecting(paths, &kovra).with_context(|| {
         format!(
             "connecting to {} (start the daemon first, e.g. `kovra status` after `kovra unlock`)",
