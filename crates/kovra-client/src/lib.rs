@@ -319,12 +319,6 @@ impl Client {
         }
     }
 
-    /// The connection's descriptor, for a caller that waits on it with other things
-    /// (a run's client: the reply, or a signal to forward).
-    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(&self.stream)
-    }
-
     /// A second handle for sending on the same connection (signals during a run).
     pub fn sender(&self) -> Result<Sender, ClientError> {
         let stream = self
@@ -332,6 +326,14 @@ impl Client {
             .try_clone()
             .map_err(|e| ClientError::Frame(FrameError::Io(e)))?;
         Ok(Sender { stream })
+    }
+}
+
+/// The connection's descriptor, for a caller that waits on it with other things (a run's
+/// client: the reply, or a signal to forward).
+impl std::os::fd::AsFd for Client {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
     }
 }
 
