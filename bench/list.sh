@@ -3,8 +3,8 @@
 # vaults of 1,000 / 10,000 / 100,000 records (each record add is one audit entry, so the
 # trail grows alike), and per size: unlock, status, show, run, list --json (end to end, the
 # daemon's part, the client's max RSS), audit verify, audit --json, the database size and
-# the daemon's RSS (idle after unlock; after the first list, which opens and keeps the
-# metadata; right after all the lists and audits; and a while later). Prints one table with
+# the daemon's RSS (idle after unlock, which opens and keeps every vault's metadata; after
+# the first list; right after all the lists and audits; and a while later). Prints one table with
 # a fitted growth exponent between sizes (the log-log slope: 1 is linear, 0 constant).
 #
 # Anchor: `cat` of the very output, interleaved run by run with the command that printed

@@ -22,7 +22,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use kovra_proto::procfs::{flock_holders, tracer_pid};
+use kovra_proto::procfs::{self, flock_holders, tracer_pid};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 /// What the kernel says about the process on the other end.
@@ -64,8 +64,7 @@ pub fn authenticate(
     }
     let pid = u32::try_from(pid).map_err(|_| PeerError::NoCredentials)?;
     check_lock_holder(pid, lock_file)?;
-    let status =
-        fs::read_to_string(format!("/proc/{pid}/status")).map_err(|_| PeerError::Gone(pid))?;
+    let status = procfs::read(format!("/proc/{pid}/status")).map_err(|_| PeerError::Gone(pid))?;
     let tracer = tracer_pid(&status).ok_or(PeerError::Gone(pid))?;
     if tracer != 0 {
         return Err(PeerError::Traced { pid, tracer });
@@ -78,7 +77,7 @@ fn check_lock_holder(pid: u32, lock_file: &Path) -> Result<(), PeerError> {
     let not_holder = |holder: String| PeerError::NotLockHolder { pid, holder };
     let meta =
         fs::metadata(lock_file).map_err(|_| not_holder(" (there is no lock file)".into()))?;
-    let locks = fs::read_to_string("/proc/locks").map_err(|_| not_holder(String::new()))?;
+    let locks = procfs::read("/proc/locks").map_err(|_| not_holder(String::new()))?;
     let holders = flock_holders(&locks, meta.dev(), meta.ino());
     if holders.contains(&pid) {
         return Ok(());
@@ -102,12 +101,14 @@ fn check_executable(pid: u32, expected: &Path) -> Result<(), PeerError> {
                 .unwrap_or_else(|_| PathBuf::from("another program"));
             // A daemon started before kovra was rebuilt or reinstalled runs the replaced
             // file; the path it was started from is still ours.
-            let replaced_in_place = exe
-                .to_str()
-                .and_then(|p| p.strip_suffix(" (deleted)"))
-                .zip(fs::canonicalize(expected).ok())
-                .is_some_and(|(old, mine)| Path::new(old) == mine);
-            if same || replaced_in_place || same_content(&format!("/proc/{pid}/exe"), expected) {
+            let replaced_in_place = || {
+                exe.to_str()
+                    .and_then(|p| p.strip_suffix(" (deleted)"))
+                    .is_some_and(|old| {
+                        fs::canonicalize(expected).is_ok_and(|mine| mine == Path::new(old))
+                    })
+            };
+            if same || replaced_in_place() || same_content(&format!("/proc/{pid}/exe"), expected) {
                 Ok(())
             } else {
                 Err(PeerError::OtherExecutable {

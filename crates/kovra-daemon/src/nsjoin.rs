@@ -219,7 +219,7 @@ fn no_sign_of_other_namespaces(pid: u32) -> io::Result<()> {
             .find_map(|l| l.strip_prefix("NSpid:"))
             .map(|l| l.split_whitespace().count())
     };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let status = kovra_proto::procfs::read(format!("/proc/{pid}/status"))?;
     if nspid(&status) != Some(1) {
         return differs("pid namespace");
     }

@@ -33,7 +33,7 @@ pub fn exe_of(pid: u32) -> Option<PathBuf> {
 /// Whether the process has a controlling terminal (field 7, `tty_nr`, of /proc/PID/stat).
 /// A process without one is treated as an agent whatever it claims.
 pub fn has_controlling_tty(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Ok(stat) = kovra_proto::procfs::read(format!("/proc/{pid}/stat")) else {
         return false;
     };
     // The command name (field 2) is in parentheses and may hold spaces: parse after it.

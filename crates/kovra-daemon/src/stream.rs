@@ -94,6 +94,29 @@ pub fn write_records<W: Write>(w: &mut W, plan: &RecordsPlan) -> Result<(), Fram
     written
 }
 
+/// The part of a record's view that does not depend on who asks, as `list` pages carry it.
+fn render_fixed(record: &kovra_core::store::Record, out: &mut Vec<u8>) {
+    view_json::write_fixed(out, &record.meta);
+}
+
+/// Open and render every vault's listing at unlock, and keep them (`kovra_core::store::listed`)
+/// as a `list` would. The first `list` of a large vault then costs what every later one does
+/// (at 100,000 records, opening them is most of a second), and what the daemon holds at rest
+/// while unlocked is what it holds after any list: the pages a list streams are given back,
+/// so its memory returns to this level. A vault that cannot be opened is left to the `list`
+/// that asks for it, which reports why.
+pub fn keep_listings(store: &mut kovra_core::store::UnlockedStore) {
+    let Ok(vaults) = store.vaults() else {
+        return;
+    };
+    for vault in vaults {
+        if let Ok(listing) = store.list_shared(&vault) {
+            listing.rendered(render_fixed);
+        }
+    }
+    crate::os::release_free_memory();
+}
+
 /// Each page is written by hand ([`kovra_proto::view_json`]): per record, its vault's head,
 /// the fixed part of its view rendered once when its listing was first streamed and kept
 /// with it (`kovra_core::store::Rendered`; about the listing's JSON size again, dropped
@@ -103,9 +126,7 @@ fn write_pages<W: Write>(w: &mut W, plan: &RecordsPlan) -> Result<(), FrameError
     let mut in_page = 0usize;
     for part in &plan.parts {
         let head = view_json::ViewHead::new(&part.label);
-        let fixed = part
-            .listing
-            .rendered(|record, out| view_json::write_fixed(out, &record.meta));
+        let fixed = part.listing.rendered(render_fixed);
         for p in &part.picked {
             let Some(bytes) = fixed.get(p.index) else {
                 continue;

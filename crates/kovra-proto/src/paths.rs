@@ -142,7 +142,7 @@ impl Paths {
 /// The effective uid, read without a dependency: `/proc/self/status` (`Uid:` real,
 /// effective, …). Names of different users never collide.
 fn effective_uid_text() -> String {
-    std::fs::read_to_string("/proc/self/status")
+    crate::procfs::read("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()

@@ -11,8 +11,18 @@ pub fn tracer_pid(status: &str) -> Option<u32> {
 
 /// `TracerPid` of this process (0 when nobody traces it; `None` if it cannot be read).
 pub fn own_tracer() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    tracer_pid(&status)
+    tracer_pid(&read("/proc/self/status").ok()?)
+}
+
+/// A `/proc` text file, read whole. `/proc` reports a size of 0, so `read_to_string` starts
+/// at 32 bytes and doubles (eight reads and as many allocations for a `status`); one
+/// buffer sized for the usual file takes it in one or two reads. Every `kovra` start reads
+/// two of these.
+pub fn read(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(4096);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// The pids holding an exclusive `flock` on the file `(dev, ino)`, from a `/proc/locks`

@@ -38,7 +38,8 @@ impl UnlockedStore {
         })
     }
 
-    /// [`list`](Self::list) without a copy: the kept listing itself, opened on first use.
+    /// [`list`](Self::list) without a copy: the kept listing itself (the daemon opens every
+    /// vault's at unlock; one a write made stale is opened again here).
     pub fn list_shared(&mut self, vault: &VaultName) -> Result<Arc<Listing>> {
         let version: i64 = self
             .conn

@@ -176,6 +176,7 @@ impl Daemon {
                 store.audit(entry)?;
                 Self::passphrase_accepted(inner, info, unattended);
                 let note = Self::unattended_note(inner, &mut store);
+                crate::stream::keep_listings(&mut store);
                 inner.store = Some(store);
                 self.load_profiles(inner, info);
                 Ok(Reply::Done {

@@ -682,3 +682,23 @@ fn a_streamed_lists_rendering_is_kept_with_the_listing_until_lock() {
     );
     h.assert_no_leak();
 }
+
+#[test]
+fn unlock_opens_and_renders_every_listing_before_the_first_list() {
+    let h = Harness::unlocked();
+    h.add(DEV, CANARY, "low", true);
+    h.send(&human(), json!({"op": "lock"})).expect_ok();
+    h.send(
+        &human(),
+        json!({"op": "unlock", "passphrase": b64(PASSPHRASE)}),
+    )
+    .expect_ok();
+    let plan = list_plan(&h);
+    let listing = &plan.parts[0].listing;
+    assert_eq!(listing.records.len(), 1);
+    assert!(
+        listing.rendering().is_some(),
+        "the unlock rendered the listing: the first list only copies it"
+    );
+    h.assert_no_leak();
+}
