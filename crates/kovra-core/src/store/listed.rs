@@ -41,14 +41,7 @@ impl UnlockedStore {
     /// [`list`](Self::list) without a copy: the kept listing itself (the daemon opens every
     /// vault's at unlock; one a write made stale is opened again here).
     pub fn list_shared(&mut self, vault: &VaultName) -> Result<Arc<Listing>> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        if version != self.listed.data_version {
-            // Another connection committed: nothing kept may be trusted.
-            self.forget_listings();
-            self.listed.data_version = version;
-        }
+        self.check_data_version()?;
         let vlookup = self.vault_lookup(vault);
         if let Some(kept) = self.listed.vaults.get(&vlookup) {
             return Ok(Arc::clone(kept));
@@ -56,6 +49,41 @@ impl UnlockedStore {
         let listing = Arc::new(self.open_listing(vault)?);
         self.listed.vaults.insert(vlookup, Arc::clone(&listing));
         Ok(listing)
+    }
+
+    /// A record's current metadata from its vault's kept listing, if that vault has one
+    /// (`None` otherwise: the caller reads the file). Every `run` decides on each of its
+    /// records' metadata before it opens their values; taking it from here spares a row read
+    /// and an AEAD open per record, and it is what that read would return: the listing was
+    /// opened from the same rows against the same index, and is forgotten by any write.
+    pub(super) fn kept_record(
+        &mut self,
+        vault: &VaultName,
+        coord: &crate::coord::Coordinate,
+    ) -> Result<Option<Record>> {
+        self.check_data_version()?;
+        let Some(listing) = self.listed.vaults.get(&self.vault_lookup(vault)) else {
+            return Ok(None);
+        };
+        let records = &listing.records;
+        Ok(records
+            .binary_search_by(|r| r.meta.coordinate.path_cmp(coord))
+            .ok()
+            .map(|i| records[i].clone()))
+    }
+
+    /// Forget every kept listing when another connection committed since they were read:
+    /// nothing kept may then be trusted.
+    fn check_data_version(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if version != self.listed.data_version {
+            self.forget_listings();
+            self.listed.data_version = version;
+        }
+        Ok(())
     }
 
     /// Forget every kept listing (the file changed under us, or the keys were rotated).

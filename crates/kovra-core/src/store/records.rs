@@ -55,6 +55,9 @@ impl PreparedPut {
 impl UnlockedStore {
     /// Find a record's current metadata in one vault. `Ok(None)` if absent.
     pub fn find(&mut self, vault: &VaultName, coord: &Coordinate) -> Result<Option<Record>> {
+        if let Some(kept) = self.kept_record(vault, coord)? {
+            return Ok(Some(kept));
+        }
         let Some((vlookup, dek)) = self.dek(vault)? else {
             return Ok(None);
         };

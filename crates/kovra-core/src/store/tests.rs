@@ -432,3 +432,73 @@ fn a_listings_rendering_lives_and_goes_with_it() {
     drop(store);
     assert!(held.upgrade().is_none(), "dropped with the store");
 }
+
+/// `find` answers from a kept listing what the file would: the same metadata for every
+/// record (paths whose text order differs from their segments' order included), nothing for
+/// an absent one, the new metadata after a write, and the file's verdict once another
+/// connection changed it.
+#[test]
+fn find_answers_from_a_kept_listing_what_the_file_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    let g = VaultName::Global;
+    store.create_vault(&g, entry("init")).unwrap();
+    // `-` and `.` sort before `/`: `dev/a-b/x` comes before `dev/a/one` as text, after it
+    // segment by segment.
+    let mut coords = vec!["secret:dev/a/one".to_string(), "secret:dev/a-b/x".into()];
+    for env in ["dev", "dev-x", "de", "dev.1"] {
+        for group in ["a", "a-b", "a.b", "a0", "b"] {
+            for key in ["x", "x-1", "y"] {
+                coords.push(format!("secret:{env}/{group}/{key}"));
+            }
+        }
+    }
+    coords.dedup();
+    for c in &coords {
+        let mut m = meta(c);
+        m.description = format!("about {c}");
+        store.put(&g, m, Some(b"v"), entry("add")).unwrap();
+    }
+    let parse = |c: &str| Coordinate::parse(c).unwrap();
+    let from_file: Vec<Metadata> = coords
+        .iter()
+        .map(|c| store.find(&g, &parse(c)).unwrap().unwrap().meta)
+        .collect();
+    assert!(
+        store.listed.vaults.is_empty(),
+        "nothing kept yet: read from the file"
+    );
+    store.list_shared(&g).unwrap();
+    for (c, file) in coords.iter().zip(&from_file) {
+        let kept = store.kept_record(&g, &parse(c)).unwrap();
+        assert_eq!(
+            kept.map(|r| r.meta).as_ref(),
+            Some(file),
+            "{c} from the listing"
+        );
+        let found = store.find(&g, &parse(c)).unwrap();
+        assert_eq!(found.map(|r| r.meta).as_ref(), Some(file), "{c}");
+    }
+    let pinned = parse("secret://global/dev/a/one");
+    assert_eq!(store.find(&g, &pinned).unwrap().unwrap().meta, from_file[0]);
+    assert!(
+        store
+            .find(&g, &parse("secret:dev/a/none"))
+            .unwrap()
+            .is_none()
+    );
+
+    let mut changed = meta("secret:dev/a/one");
+    changed.description = "changed".into();
+    store.put(&g, changed, None, entry("set")).unwrap();
+    store.list_shared(&g).unwrap();
+    let found = store.find(&g, &parse("secret:dev/a/one")).unwrap().unwrap();
+    assert_eq!(found.meta.description, "changed");
+
+    // Another connection deletes a record's rows: the kept listing is not trusted, and the
+    // file's answer (its index says the record exists) is that it was tampered with.
+    let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    other.execute("DELETE FROM versions", []).unwrap();
+    let e = store.find(&g, &parse("secret:dev/a-b/x")).unwrap_err();
+    assert!(matches!(e, StoreError::RecordTampered(_)), "got {e:?}");
+}
