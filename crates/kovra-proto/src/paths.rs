@@ -139,17 +139,9 @@ impl Paths {
     }
 }
 
-/// The effective uid, read without a dependency: `/proc/self/status` (`Uid:` real,
-/// effective, …). Names of different users never collide.
+/// The effective uid: names of different users never collide.
 fn effective_uid_text() -> String {
-    crate::procfs::read("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
-        })
-        .unwrap_or_default()
+    nix::unistd::geteuid().to_string()
 }
 
 /// FNV-1a: a stable, dependency-free name digest (not a security function).
