@@ -11,6 +11,7 @@
 mod cli;
 mod cli_agent;
 mod cli_hot;
+mod cli_sshkey;
 mod commands;
 mod error;
 mod examples;

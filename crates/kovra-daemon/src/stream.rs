@@ -68,6 +68,8 @@ impl RecordsPlan {
                     totp: m.totp,
                     provider: p.provider.as_deref(),
                     provider_host: m.provider_host.as_deref(),
+                    kind: m.kind(),
+                    ssh_key: m.ssh_key.as_ref(),
                 })
             })
         })
@@ -240,6 +242,8 @@ mod tests {
             totp: None,
             provider: None,
             provider_host: None,
+            kind: Default::default(),
+            ssh_key: None,
         }
     }
 
@@ -302,6 +306,7 @@ mod tests {
                     totp: None,
                     provider: None,
                     provider_host: None,
+                    ssh_key: None,
                 },
             })
             .collect();
@@ -378,6 +383,7 @@ mod tests {
                         totp: None,
                         provider: None,
                         provider_host: (i % 3 == 0).then(|| "api.example.com".to_string()),
+                        ssh_key: None,
                     },
                 })
                 .collect();

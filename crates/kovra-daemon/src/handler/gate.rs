@@ -96,6 +96,8 @@ pub(super) struct Gate<'a> {
     pub(super) allowlisted: bool,
     /// For a TOTP record being created: its parameters.
     pub(super) totp_params: Option<totp::TotpParams>,
+    /// For an SSH key record being created: its public half.
+    pub(super) ssh_key_info: Option<kovra_core::sshkey::SshKeyInfo>,
     /// The provider registry, once a broker-related request loaded it.
     pub(super) registry: Option<std::sync::Arc<kovra_broker::Registry>>,
     /// The daemon's copy of it, shared between requests while unlocked.
@@ -147,6 +149,7 @@ impl<'a> Gate<'a> {
             project: info.project.clone(),
             allowlisted: false,
             totp_params: None,
+            ssh_key_info: None,
             registry: None,
             registry_cache: &mut inner.registry,
             pin_target: None,
@@ -265,6 +268,8 @@ impl Gate<'_> {
             totp: m.totp,
             provider: self.pinned_provider(m),
             provider_host: m.provider_host.clone(),
+            kind: m.kind(),
+            ssh_key: m.ssh_key.clone(),
         }
     }
 
@@ -272,6 +277,7 @@ impl Gate<'_> {
         RecordFacts {
             sensitivity: record.meta.sensitivity,
             revealable: record.meta.revealable,
+            kind: record.meta.kind(),
         }
     }
 

@@ -158,6 +158,7 @@ impl Gate<'_> {
         let env_facts = Some(RecordFacts {
             sensitivity: Sensitivity::Low,
             revealable: false,
+            kind: kovra_core::model::RecordKind::Secret,
         });
         let env_decision =
             self.decide_facts(&vault, &env_coord, env_facts, Op::plain(Operation::Export));
