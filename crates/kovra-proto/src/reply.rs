@@ -66,8 +66,9 @@ pub struct RecordView {
     /// The one host it may go to, when bound with a host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_host: Option<String>,
-    /// What the record holds (`secret`, `totp`, `ssh-key`).
-    #[serde(default)]
+    /// What the record holds (`secret`, `totp`, `ssh-key`). Named `type` on the wire: a
+    /// reply's own `kind` tag is beside it (`{"kind":"record",…}`).
+    #[serde(default, rename = "type")]
     pub kind: kovra_core::model::RecordKind,
     /// Set for SSH key records: the public half (never the private key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +97,7 @@ pub struct RecordViewRef<'a> {
     pub provider: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_host: Option<&'a str>,
+    #[serde(rename = "type")]
     pub kind: kovra_core::model::RecordKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh_key: Option<&'a kovra_core::sshkey::SshKeyInfo>,
@@ -240,10 +242,14 @@ pub enum Reply {
     /// record went).
     PublicKey {
         coordinate: String,
+        #[serde(flatten)]
         key: kovra_core::sshkey::SshKeyInfo,
-        /// Set by `keygen`: the vault and version written.
+        /// Set by `keygen`: the vault written (`global` or `project:NAME`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        written: Option<(String, u64)>,
+        vault: Option<String>,
+        /// Set by `keygen`: the version written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
     },
     /// An armored SSHSIG signature (`-----BEGIN SSH SIGNATURE-----`).
     Signed {

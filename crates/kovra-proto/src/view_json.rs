@@ -25,7 +25,7 @@ pub const PAGE_OPEN: &[u8] = b"{\"items\":[";
 pub const PAGE_CLOSE: &[u8] = b"]}";
 
 /// Append the fixed part of a record's view: `"coordinate":…` through `"updated":…`, then
-/// `kind`, then `totp`, `provider_host` and `ssh_key` when set; no braces, no leading or
+/// `type`, then `totp`, `provider_host` and `ssh_key` when set; no braces, no leading or
 /// trailing comma.
 pub fn write_fixed(out: &mut Vec<u8>, meta: &Metadata) {
     let c = &meta.coordinate;
@@ -50,7 +50,7 @@ pub fn write_fixed(out: &mut Vec<u8>, meta: &Metadata) {
     number(out, meta.created);
     out.extend_from_slice(b",\"updated\":");
     number(out, meta.updated);
-    out.extend_from_slice(b",\"kind\":");
+    out.extend_from_slice(b",\"type\":");
     str(out, meta.kind().as_str());
     if let Some(totp) = &meta.totp {
         out.extend_from_slice(b",\"totp\":");

@@ -339,9 +339,10 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         Reply::PublicKey {
             coordinate,
             key,
-            written,
+            vault,
+            version,
         } => {
-            if let Some((vault, version)) = written {
+            if let (Some(vault), Some(version)) = (vault, version) {
                 eprintln!(
                     "kovra: made {coordinate} ({}, {}) in the {vault} vault, version {version}; the private key stays in the vault",
                     key.algorithm, key.fingerprint

@@ -134,7 +134,8 @@ impl Gate<'_> {
             } => Ok(Reply::PublicKey {
                 coordinate,
                 key: info,
-                written: Some((vault, version)),
+                vault: Some(vault),
+                version: Some(version),
             }),
             other => Ok(other),
         }
@@ -161,7 +162,8 @@ impl Gate<'_> {
         Ok(Reply::PublicKey {
             coordinate: coord.to_string(),
             key,
-            written: None,
+            vault: None,
+            version: None,
         })
     }
 

@@ -183,14 +183,15 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             Reply::PublicKey {
                 coordinate,
                 key,
-                written,
+                vault,
+                version,
             } => ReplyDoc::PublicKey {
                 coordinate,
                 algorithm: &key.algorithm,
                 fingerprint: &key.fingerprint,
                 public_key: &key.public_key,
-                vault: written.as_ref().map(|(v, _)| v.as_str()),
-                version: written.as_ref().map(|(_, n)| *n),
+                vault: vault.as_deref(),
+                version: *version,
             },
             Reply::Signed {
                 coordinate,
@@ -382,6 +383,8 @@ pub(super) struct RecordDoc<'a> {
     provider: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     provider_host: Option<&'a str>,
+    /// `secret`, `totp` or `ssh-key` (beside a reply's own `kind` tag).
+    #[serde(rename = "type")]
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssh_key: Option<&'a kovra_core::sshkey::SshKeyInfo>,
@@ -446,7 +449,7 @@ pub(super) struct RecordIn<'a> {
     provider: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     provider_host: Option<Cow<'a, str>>,
-    #[serde(default)]
+    #[serde(default, rename = "type")]
     kind: kovra_core::model::RecordKind,
     #[serde(default)]
     ssh_key: Option<kovra_core::sshkey::SshKeyInfo>,
