@@ -315,3 +315,45 @@ fn an_agent_signature_with_a_high_key_is_parked_for_the_human() {
     );
     assert!(public.starts_with("ssh-ed25519 "));
 }
+
+/// A `.env.refs` line of a key record gets its public key; `#private` asks for the private
+/// key, which is decided as high whatever the record says (here: an unlisted program, so
+/// refused), and `#private` on a plain secret is an error.
+#[test]
+fn a_refs_line_injects_the_public_key_and_guards_the_private_one() {
+    let p = Project::new();
+    let coord = "secret:dev/ssh/deploy";
+    let public = stdout(&p.h.ok(&["keygen", coord, "--sensitivity", "low"]));
+    p.refs("DEPLOY_PUB=secret:dev/ssh/deploy\n");
+    let run = |refs: &str| {
+        p.refs(refs);
+        let c = p.cmd(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s' \"$DEPLOY_PUB$DEPLOY_KEY\"",
+        ]);
+        p.h.run_with(c, None)
+    };
+    let out = run("DEPLOY_PUB=secret:dev/ssh/deploy\n");
+    assert!(out.status.success(), "run: {}", describe(&out));
+    assert_eq!(stdout(&out), public.trim());
+    let out = run("DEPLOY_KEY=secret:dev/ssh/deploy#private\n");
+    assert_exit(
+        &out,
+        4,
+        "the private key of a low key, to an unlisted program",
+    );
+    assert_contains(&stderr(&out), "policy-denied", &out);
+    assert_contains(&stderr(&out), "allowlist", &out);
+    assert!(!stdout(&out).contains("PRIVATE KEY"));
+    p.h.add_ok(
+        "secret:dev/db/password",
+        canary("pw").as_bytes(),
+        &["--sensitivity", "low"],
+    );
+    let out = run("DEPLOY_KEY=secret:dev/db/password#private\n");
+    assert_exit(&out, 1, "#private on a secret");
+    assert_contains(&stderr(&out), "not-ssh-key", &out);
+}

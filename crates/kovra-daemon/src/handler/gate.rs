@@ -25,6 +25,8 @@ pub(super) struct Op {
     pub(super) new_sensitivity: Option<Sensitivity>,
     pub(super) new_revealable: Option<bool>,
     pub(super) delivery: policy::Delivery,
+    /// For an injection: which part of an SSH key record the line asks for.
+    pub(super) key_part: policy::KeyPart,
 }
 
 impl Op {
@@ -34,6 +36,7 @@ impl Op {
             new_sensitivity: None,
             new_revealable: None,
             delivery: policy::Delivery::Value,
+            key_part: policy::KeyPart::Public,
         }
     }
 
@@ -316,7 +319,12 @@ impl Gate<'_> {
         op: Op,
         judge: impl FnOnce(&policy::Request<'_>) -> T,
     ) -> T {
-        let req = self.request_facts(vault, coord, record.map(Self::facts), op);
+        let facts = record.map(|r| match op.operation {
+            // An SSH key record's public key and its private key are decided apart.
+            Operation::Inject => policy::injected_facts(Self::facts(r), op.key_part),
+            _ => Self::facts(r),
+        });
+        let req = self.request_facts(vault, coord, facts, op);
         if matches!(op.operation, Operation::Broker | Operation::Bind) {
             let (pinned, target) = broker::pin_facts(self, record, op.operation);
             return judge(&policy::Request {
