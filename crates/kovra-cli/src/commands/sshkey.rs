@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use kovra_core::model::Sensitivity;
 use kovra_proto::{ErrorCode, Reply, Request, Secret};
 use sha2::Digest;
-use zeroize::Zeroizing;
 
 use super::coord;
 use crate::cli::{Command, PassphraseSource};
@@ -94,24 +93,25 @@ fn read_key(coordinate: &str, from_stdin: bool) -> Result<Secret, CliError> {
         return input::value(coordinate, from_stdin);
     }
     eprintln!(
-        "kovra: paste the OpenSSH private key for {coordinate}; it is not echoed, and ends at its -----END line"
+        "kovra: paste the OpenSSH private key for {coordinate}; it is not echoed, and ends at its -----END line (or an empty line)"
     );
-    let mut key = Zeroizing::new(Vec::new());
-    let mut prompt = "key (hidden): ";
-    for _ in 0..MAX_KEY_LINES {
-        let line = input::tty_prompt(prompt)?;
-        prompt = "";
-        let text = line.expose();
-        if text.is_empty() && !key.is_empty() {
-            break;
-        }
-        key.extend_from_slice(text);
-        key.push(b'\n');
-        if text.starts_with(b"-----END") {
-            break;
-        }
-    }
-    Ok(Secret::from(key))
+    input::tty_paste("key (hidden): ", &key_complete)
+}
+
+/// Whether a pasted key is whole: its `-----END` line arrived, or an empty line after some
+/// text, or more lines than any key has.
+fn key_complete(text: &[u8]) -> bool {
+    let Some(body) = text.strip_suffix(b"\n") else {
+        return false;
+    };
+    let mut lines = body
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let last = lines.next_back().unwrap_or_default();
+    let before = lines.clone().count();
+    last.starts_with(b"-----END")
+        || (last.is_empty() && lines.any(|l| !l.is_empty()))
+        || before >= MAX_KEY_LINES
 }
 
 /// A protected key's passphrase: from `--key-passphrase-file`, else a hidden prompt.
@@ -162,4 +162,22 @@ fn hash(file: Option<&PathBuf>) -> Result<String, CliError> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_complete;
+
+    #[test]
+    fn a_paste_ends_at_its_end_line_or_an_empty_line() {
+        assert!(!key_complete(b""));
+        assert!(!key_complete(b"-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+        assert!(!key_complete(b"-----BEGIN X-----\nAAAA\n-----END X-----"));
+        assert!(key_complete(b"-----BEGIN X-----\nAAAA\n-----END X-----\n"));
+        assert!(key_complete(b"-----BEGIN X-----\r\nAAAA\r\n-----END X-----\r\n"));
+        assert!(key_complete(b"not a key\n\n"));
+        // Enter before anything was pasted is not the end.
+        assert!(!key_complete(b"\n"));
+        assert!(key_complete("x\n".repeat(super::MAX_KEY_LINES + 1).as_bytes()));
+    }
 }

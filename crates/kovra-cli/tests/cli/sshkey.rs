@@ -357,3 +357,129 @@ fn a_refs_line_injects_the_public_key_and_guards_the_private_one() {
     assert_exit(&out, 1, "#private on a secret");
     assert_contains(&stderr(&out), "not-ssh-key", &out);
 }
+
+/// `kovra ARGS` on a real terminal, answering each prompt matching a rule's regex with its
+/// text (`pty_script.py`); everything the terminal showed is the output.
+fn on_terminal(h: &Home, args: &[&str], rules: &[(&str, &str)]) -> std::process::Output {
+    let rules: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|(expect, send)| serde_json::json!({"expect": expect, "send": send, "times": 1}))
+        .collect();
+    let spec = h.root.join("pty-spec.json");
+    std::fs::write(
+        &spec,
+        serde_json::json!({"rules": rules, "timeout": 60}).to_string(),
+    )
+    .unwrap();
+    h.run_with(h.support_cmd("pty_script.py", [&spec], args), None)
+}
+
+/// At a terminal, a human pastes a protected key at the hidden prompt and types its
+/// passphrase; revealing it follows the guarded path (a proof), and signing with a high key
+/// takes a proof too.
+#[test]
+fn a_human_pastes_a_key_reveals_it_with_a_proof_and_signs_with_a_proof() {
+    let h = Home::init();
+    let key_pass = canary("paste-pass");
+    let made = made_by_openssh(&h.root, "id_paste", "ed25519", &key_pass);
+    let pem = std::fs::read_to_string(&made).unwrap();
+    let coord = "secret:dev/ssh/pasted";
+    let out = on_terminal(
+        &h,
+        &["add", coord, "--ssh-key"],
+        &[
+            (r"key \(hidden\): $", pem.trim_end()),
+            (r"passphrase of the SSH key \(hidden\): $", &key_pass),
+        ],
+    );
+    assert!(out.status.success(), "pasted add: {}", describe(&out));
+    for value in canaries(&pem) {
+        assert_absent(&out.stdout, &value, "the pasted key on the terminal");
+    }
+    let (_, shown) = h.json(&["show", coord]);
+    assert_eq!(
+        (shown["type"].as_str(), shown["sensitivity"].as_str()),
+        (Some("ssh-key"), Some("high"))
+    );
+    let public = stdout(&h.ok(&["pubkey", coord]));
+    let want = stdout(&ssh_keygen(&[
+        "-y",
+        "-P",
+        &key_pass,
+        "-f",
+        made.to_str().unwrap(),
+    ]));
+    assert_eq!(key_of(&public), key_of(&want));
+
+    // Reveal: a human at a terminal, with the passphrase as proof, gets the decrypted key,
+    // which OpenSSH reads as the same key.
+    let out = h.run_pty(&["reveal", coord], &[PASSPHRASE]);
+    assert!(out.status.success(), "reveal: {}", describe(&out));
+    let text = stdout(&out);
+    let begin = text
+        .find("-----BEGIN OPENSSH PRIVATE KEY-----")
+        .expect("a key");
+    let end = text
+        .find("-----END OPENSSH PRIVATE KEY-----")
+        .expect("its end");
+    let revealed = h.root.join("revealed");
+    std::fs::write(
+        &revealed,
+        format!("{}\n", &text[begin..end + 33].replace("\r\n", "\n")),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &revealed,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let again = stdout(&ssh_keygen(&[
+        "-y",
+        "-P",
+        "",
+        "-f",
+        revealed.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        key_of(&again),
+        key_of(&public),
+        "stored decrypted, the same key"
+    );
+
+    // Sign with the high key: at a terminal the passphrase proves presence.
+    let data = h.root.join("release.txt");
+    std::fs::write(&data, b"release 1.0\n").unwrap();
+    let out = h.run_pty(
+        &["sign", coord, data.to_str().unwrap(), "--namespace", "file"],
+        &[PASSPHRASE],
+    );
+    assert!(
+        out.status.success(),
+        "sign with a proof: {}",
+        describe(&out)
+    );
+    let text = stdout(&out).replace("\r\n", "\n");
+    let begin = text
+        .find("-----BEGIN SSH SIGNATURE-----")
+        .expect("a signature");
+    let sig = h.root.join("release.sig");
+    std::fs::write(&sig, &text[begin..]).unwrap();
+    let allowed = h.root.join("allowed_signers");
+    std::fs::write(&allowed, format!("{ID} {}\n", key_of(&public))).unwrap();
+    let verify = Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(&allowed)
+        .args(["-I", ID, "-n", "file", "-s"])
+        .arg(&sig)
+        .stdin(std::fs::File::open(&data).unwrap())
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "verify: {}", describe(&verify));
+    let signs = audit(&h, &["--action", "sign"]);
+    assert!(
+        signs
+            .iter()
+            .any(|e| e["decision"] == "allow" && e["reason"] == "proof-of-presence"),
+        "{signs:?}"
+    );
+}
