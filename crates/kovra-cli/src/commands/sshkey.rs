@@ -174,10 +174,14 @@ mod tests {
         assert!(!key_complete(b"-----BEGIN OPENSSH PRIVATE KEY-----\n"));
         assert!(!key_complete(b"-----BEGIN X-----\nAAAA\n-----END X-----"));
         assert!(key_complete(b"-----BEGIN X-----\nAAAA\n-----END X-----\n"));
-        assert!(key_complete(b"-----BEGIN X-----\r\nAAAA\r\n-----END X-----\r\n"));
+        assert!(key_complete(
+            b"-----BEGIN X-----\r\nAAAA\r\n-----END X-----\r\n"
+        ));
         assert!(key_complete(b"not a key\n\n"));
         // Enter before anything was pasted is not the end.
         assert!(!key_complete(b"\n"));
-        assert!(key_complete("x\n".repeat(super::MAX_KEY_LINES + 1).as_bytes()));
+        assert!(key_complete(
+            "x\n".repeat(super::MAX_KEY_LINES + 1).as_bytes()
+        ));
     }
 }

@@ -483,3 +483,44 @@ fn a_human_pastes_a_key_reveals_it_with_a_proof_and_signs_with_a_proof() {
         "{signs:?}"
     );
 }
+
+/// A key record never goes into a sharing package: `share` names it and writes nothing.
+#[test]
+fn share_refuses_an_environment_holding_a_key() {
+    let h = Home::init();
+    let public = stdout(&h.ok(&["keygen", "secret:dev/ssh/deploy", "--sensitivity", "low"]));
+    h.add_ok(
+        "secret:dev/db/password",
+        canary("share-pw").as_bytes(),
+        &["--sensitivity", "low"],
+    );
+    let package = h.root.join("pkg.age");
+    let share = |extra: &[&str]| {
+        let mut args = vec!["share", "--env", "dev", "--to", public.trim()];
+        args.extend_from_slice(&["--out", package.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        // At a terminal (the token is shown only there), the passphrase as the proof.
+        h.run_pty(&args, &[PASSPHRASE])
+    };
+    let out = share(&[]);
+    assert_exit(&out, 4, "share with a key");
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert_contains(&shown, "SSH key records are not shared", &out);
+    assert_contains(&shown, "secret:dev/ssh/deploy", &out);
+    assert!(!package.exists(), "a package was written");
+    let refused = audit(&h, &["--action", "share"]);
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["reason"] == "ssh-key-never-shared"),
+        "{refused:?}"
+    );
+    // Without the key's group, the rest is shared.
+    let out = share(&["--group", "db"]);
+    assert!(
+        out.status.success(),
+        "share of the db group: {}",
+        describe(&out)
+    );
+    assert!(package.exists());
+}
