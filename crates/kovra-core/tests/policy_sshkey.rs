@@ -109,6 +109,22 @@ fn a_key_record_is_never_shared() {
 }
 
 #[test]
+fn a_key_record_is_never_a_brokered_credential() {
+    for operation in [Operation::Broker, Operation::Bind] {
+        let c = sign(Sensitivity::Low, Origin::Human, false).with(|c| {
+            c.operation = operation;
+            c.presence = Presence::Proven;
+            c.pinned = Some("openai");
+        });
+        assert_eq!(
+            c.decide(&Scope::full()),
+            Decision::Deny(Reason::SshKeyNeverBrokered),
+            "{operation:?}"
+        );
+    }
+}
+
+#[test]
 fn a_refs_line_gets_the_public_key_freely_and_the_private_key_as_high() {
     let low = key(Sensitivity::Low, true).unwrap();
     let public = injected_facts(low, KeyPart::Public);

@@ -515,6 +515,18 @@ fn share_refuses_an_environment_holding_a_key() {
             .any(|e| e["reason"] == "ssh-key-never-shared"),
         "{refused:?}"
     );
+    // Nor is it ever an API credential.
+    let out = h.run_pty(&["bind", "secret:dev/ssh/deploy", "openai"], &[PASSPHRASE]);
+    assert_exit(&out, 4, "bind a key");
+    assert_contains(&stdout(&out), "never pinned to a provider", &out);
+    let plain = made_by_openssh(&h.root, "id_pin", "ed25519", "");
+    let out = h.add(
+        "secret:dev/openai/key",
+        &std::fs::read(&plain).unwrap(),
+        &["--ssh-key", "--provider", "openai"],
+    );
+    assert_exit(&out, 1, "add --ssh-key --provider");
+    assert_contains(&stderr(&out), "--provider", &out);
     // Without the key's group, the rest is shared.
     let out = share(&["--group", "db"]);
     assert!(

@@ -438,6 +438,10 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 Decision::Allow
             }
         }
+        // An SSH private key is never an API credential: it signs, and is sent nowhere.
+        Operation::Broker | Operation::Bind if record.kind == RecordKind::SshKey => {
+            Decision::Deny(Reason::SshKeyNeverBrokered)
+        }
         Operation::Broker => {
             // The value goes only to its pinned provider; what the caller names cannot move it.
             match req.pin {

@@ -45,6 +45,7 @@ pub enum Reason {
     SignNeedsPresence,
     AgentNeverGetsPrivateKey,
     SshKeyNeverShared,
+    SshKeyNeverBrokered,
 }
 
 impl Reason {
@@ -89,6 +90,7 @@ impl Reason {
             Reason::SignNeedsPresence => "sign-needs-proof",
             Reason::AgentNeverGetsPrivateKey => "agent-private-key-refused",
             Reason::SshKeyNeverShared => "ssh-key-never-shared",
+            Reason::SshKeyNeverBrokered => "ssh-key-never-brokered",
         }
     }
 
@@ -121,6 +123,9 @@ impl Reason {
             }
             Reason::InjectOnlyNeverShared | Reason::SshKeyNeverShared => {
                 "leave them out with --group"
+            }
+            Reason::SshKeyNeverBrokered => {
+                "sign with it (`kovra sign COORD --namespace NS`); store API credentials as plain records"
             }
             Reason::AgentNeverGetsPrivateKey => {
                 "sign through kovra (`kovra sign COORD --namespace NS`), or inject the public key (a `.env.refs` line without `#private`)"
@@ -237,6 +242,9 @@ impl Reason {
                 "an agent never gets an SSH private key; it can have signatures made with it"
             }
             Reason::SshKeyNeverShared => "SSH key records are not shared in packages",
+            Reason::SshKeyNeverBrokered => {
+                "an SSH key record is never pinned to a provider nor sent in a brokered call"
+            }
         }
     }
 }

@@ -107,12 +107,12 @@ impl Gate<'_> {
             } => self
                 .pin_new(&coordinate, provider.as_deref())
                 .and_then(|()| {
-                    if totp || revealable {
+                    if totp || revealable || provider.is_some() {
                         return Err(GateError::new(
                             ErrorCode::InvalidArgument,
-                            "an SSH key record is neither a TOTP seed nor revealable",
+                            "an SSH key record is neither a TOTP seed, nor revealable, nor pinned to a provider",
                         )
-                        .hint("drop --totp and --revealable"));
+                        .hint("drop --totp, --revealable and --provider"));
                     }
                     self.add_ssh_key(&coordinate, value, key_passphrase, sensitivity, description)
                 }),
