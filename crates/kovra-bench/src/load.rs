@@ -144,6 +144,8 @@ fn create_records(
             revealable: false,
             totp: false,
             provider: None,
+            ssh_key: false,
+            key_passphrase: None,
         };
         let version = match client.call(&envelope(req)).context("add")? {
             Response::Ok { reply } => match *reply {

@@ -145,6 +145,7 @@ pub fn run(home: &Path, records: usize, passphrase_file: &Path, json: bool) -> a
             totp: None,
             provider: None,
             provider_host: None,
+            ssh_key: None,
         };
         let value = random_value()?;
         store

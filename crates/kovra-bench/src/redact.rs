@@ -615,6 +615,7 @@ pub fn fixture(f: &Fixture<'_>, json: bool) -> anyhow::Result<()> {
             totp: None,
             provider: None,
             provider_host: None,
+            ssh_key: None,
         };
         store
             .put(

@@ -103,8 +103,22 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         provider: Option<String>,
         #[command(flatten)]
+        ssh: crate::cli_sshkey::SshKeyImport,
+        #[command(flatten)]
         value: ValueSource,
     },
+    /// Make an SSH key in the vault and print its public key (the private key never leaves).
+    #[command(after_help = crate::cli_sshkey::KEYGEN_EXAMPLES)]
+    Keygen(crate::cli_sshkey::KeygenArgs),
+    /// Print an SSH key record's public key (OpenSSH format, for authorized_keys).
+    #[command(after_help = crate::cli_sshkey::PUBKEY_EXAMPLES)]
+    Pubkey {
+        /// The SSH key record's coordinate, e.g. `secret:dev/ssh/deploy`.
+        coordinate: String,
+    },
+    /// Sign a file or standard input with an SSH key record (an SSHSIG signature).
+    #[command(after_help = crate::cli_sshkey::SIGN_EXAMPLES)]
+    Sign(crate::cli_sshkey::SignArgs),
     /// Print the current code of a TOTP record (never its seed).
     #[command(after_help = examples::CODE)]
     Code {

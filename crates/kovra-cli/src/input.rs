@@ -68,7 +68,17 @@ fn read_all(r: impl Read, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
 /// Read `r` to its end, or through the first `stop` byte, leaving no unwiped copy behind:
 /// the buffer grows by moving into a larger wiped one, never by a reallocation that would
 /// abandon the old bytes, and nothing else buffers the reads.
-fn read_wiped(mut r: impl Read, stop: Option<u8>) -> std::io::Result<Zeroizing<Vec<u8>>> {
+fn read_wiped(r: impl Read, stop: Option<u8>) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    read_until(r, &|chunk: &[u8], _: &[u8]| {
+        stop.is_some_and(|b| chunk.contains(&b))
+    })
+}
+
+/// Read until end of input or until `done(last chunk, everything so far)`.
+fn read_until(
+    mut r: impl Read,
+    done: &dyn Fn(&[u8], &[u8]) -> bool,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let mut buf = Zeroizing::new(Vec::with_capacity(1024));
     let mut chunk = Zeroizing::new([0u8; 1024]);
     loop {
@@ -84,7 +94,7 @@ fn read_wiped(mut r: impl Read, stop: Option<u8>) -> std::io::Result<Zeroizing<V
             buf = bigger;
         }
         buf.extend_from_slice(&chunk[..n]);
-        if stop.is_some_and(|b| chunk[..n].contains(&b)) {
+        if done(&chunk[..n], &buf) {
             return Ok(buf);
         }
     }
@@ -180,6 +190,28 @@ pub fn code(src: &CodeSource) -> Result<Secret, CliError> {
 /// A hidden prompt on the controlling terminal. Echo is turned off *before* the prompt is
 /// shown, so an answer typed ahead of it is never echoed either.
 pub fn tty_prompt(prompt: &str) -> Result<Secret, CliError> {
+    let mut line = tty_read(prompt, &|chunk: &[u8], _: &[u8]| chunk.contains(&b'\n'))?;
+    if let Some(end) = line.iter().position(|&b| b == b'\n') {
+        line.truncate(end);
+    }
+    while line.last().is_some_and(|&b| b == b'\r' || b == b'\n') {
+        line.pop();
+    }
+    Ok(Secret::new(std::mem::take(&mut *line)))
+}
+
+/// A hidden prompt for text of several lines (a pasted key), read with echo off until
+/// `done(everything so far)`: one terminal setting for the whole paste, so no line of it is
+/// flushed away between two prompts.
+pub fn tty_paste(prompt: &str, done: &dyn Fn(&[u8]) -> bool) -> Result<Secret, CliError> {
+    let text = tty_read(prompt, &|_: &[u8], all: &[u8]| done(all))?;
+    Ok(Secret::from(text))
+}
+
+fn tty_read(
+    prompt: &str,
+    done: &dyn Fn(&[u8], &[u8]) -> bool,
+) -> Result<Zeroizing<Vec<u8>>, CliError> {
     use nix::sys::termios::{self, LocalFlags, SetArg};
     use std::io::Write;
     use std::os::fd::AsFd;
@@ -204,17 +236,10 @@ pub fn tty_prompt(prompt: &str) -> Result<Secret, CliError> {
         let mut out = &tty;
         out.write_all(prompt.as_bytes())?;
         out.flush()?;
-        read_wiped(&tty, Some(b'\n'))
+        read_until(&tty, done)
     })();
     let _ = termios::tcsetattr(tty.as_fd(), SetArg::TCSANOW, &saved);
-    let mut line = result.map_err(|e| no_tty(&e))?;
-    if let Some(end) = line.iter().position(|&b| b == b'\n') {
-        line.truncate(end);
-    }
-    while line.last().is_some_and(|&b| b == b'\r' || b == b'\n') {
-        line.pop();
-    }
-    Ok(Secret::new(std::mem::take(&mut *line)))
+    result.map_err(|e| no_tty(&e))
 }
 
 /// A record's value: from stdin with --stdin, else a hidden prompt.

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::coord::{CoordError, CoordinateTemplate};
+use crate::policy::KeyPart;
 
 /// One parsed `.env.refs` file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,11 +36,19 @@ pub enum RefValue {
         coordinate: String,
         fallback: Option<String>,
         column: usize,
+        /// `secret:…#private`: an SSH key record's private key (its public key otherwise).
+        #[serde(default, skip_serializing_if = "is_false")]
+        private: bool,
     },
     /// `fd:secret:…`: the value goes to the child on a file descriptor (a pipe it reads),
     /// and the variable holds that descriptor's number, so the value never sits in the
     /// child's environment. No fallback.
-    Descriptor { coordinate: String, column: usize },
+    Descriptor {
+        coordinate: String,
+        column: usize,
+        #[serde(default, skip_serializing_if = "is_false")]
+        private: bool,
+    },
     /// `${env:VAR}` from the caller's environment, optionally `| fallback`.
     Env {
         var: String,
@@ -54,23 +63,84 @@ pub enum RefValue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Part {
-    Text { text: String },
-    Secret { coordinate: String, column: usize },
-    Env { var: String },
+    Text {
+        text: String,
+    },
+    Secret {
+        coordinate: String,
+        column: usize,
+        #[serde(default, skip_serializing_if = "is_false")]
+        private: bool,
+    },
+    Env {
+        var: String,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The fragment that asks for an SSH key record's private key.
+pub const PRIVATE_FRAGMENT: &str = "#private";
+
+/// Split `secret:…#private` into the coordinate and whether the private key is asked for.
+/// Any other `#…` right after a coordinate is an error (a comment needs a space before it).
+fn split_fragment(text: &str, col: usize) -> Result<(&str, bool), (usize, String)> {
+    match text.find('#') {
+        None => Ok((text, false)),
+        Some(at) if &text[at..] == PRIVATE_FRAGMENT => Ok((&text[..at], true)),
+        Some(at) => Err((
+            col + at,
+            format!(
+                "`{}` after a coordinate: the only fragment is `#private` (an SSH key record's private key)",
+                &text[at..]
+            ),
+        )),
+    }
 }
 
 impl RefValue {
+    /// Which part of an SSH key record each of [`coordinates`](RefValue::coordinates) asks
+    /// for, in the same order (the public key unless the line says `#private`).
+    pub fn key_parts(&self) -> Vec<KeyPart> {
+        let part = |private: bool| {
+            if private {
+                KeyPart::Private
+            } else {
+                KeyPart::Public
+            }
+        };
+        match self {
+            RefValue::Secret { private, .. } | RefValue::Descriptor { private, .. } => {
+                vec![part(*private)]
+            }
+            RefValue::Template { parts } => parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Secret { private, .. } => Some(part(*private)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The coordinate templates this value refers to, with their columns.
     pub fn coordinates(&self) -> Vec<(&str, usize)> {
         match self {
             RefValue::Secret {
                 coordinate, column, ..
             }
-            | RefValue::Descriptor { coordinate, column } => vec![(coordinate.as_str(), *column)],
+            | RefValue::Descriptor {
+                coordinate, column, ..
+            } => vec![(coordinate.as_str(), *column)],
             RefValue::Template { parts } => parts
                 .iter()
                 .filter_map(|p| match p {
-                    Part::Secret { coordinate, column } => Some((coordinate.as_str(), *column)),
+                    Part::Secret {
+                        coordinate, column, ..
+                    } => Some((coordinate.as_str(), *column)),
                     _ => None,
                 })
                 .collect(),
@@ -310,18 +380,22 @@ fn parse_value(value: &str, col: usize) -> Result<RefValue, (usize, String)> {
                 "`fd:secret:…` takes no `| fallback`: a descriptor carries a vault value or the run does not start".into(),
             ));
         }
+        let (coordinate, private) = split_fragment(coordinate, col + 3)?;
         check_coordinate(coordinate, col + 3)?;
         return Ok(RefValue::Descriptor {
             coordinate: coordinate.to_string(),
             column: col + 3,
+            private,
         });
     }
     if main.starts_with("secret:") {
-        check_coordinate(main, col)?;
+        let (coordinate, private) = split_fragment(main, col)?;
+        check_coordinate(coordinate, col)?;
         return Ok(RefValue::Secret {
-            coordinate: main.to_string(),
+            coordinate: coordinate.to_string(),
             fallback,
             column: col,
+            private,
         });
     }
     if let Some(var) = main
@@ -373,10 +447,12 @@ fn parse_template(text: &str, col: usize) -> Result<RefValue, (usize, String)> {
         let inner = after[..close].trim();
         let at = col + pos + open + 2;
         if inner.starts_with("secret:") {
-            check_coordinate(inner, at)?;
+            let (coordinate, private) = split_fragment(inner, at)?;
+            check_coordinate(coordinate, at)?;
             parts.push(Part::Secret {
-                coordinate: inner.to_string(),
+                coordinate: coordinate.to_string(),
                 column: at,
+                private,
             });
         } else if let Some(var) = inner.strip_prefix("env:") {
             if !is_name(var) {
@@ -486,7 +562,8 @@ mod tests {
             fd.entries[0].value,
             RefValue::Descriptor {
                 coordinate: "secret:dev/app/token".into(),
-                column: 13
+                column: 13,
+                private: false,
             }
         );
         assert!(parse("f", "X=fd:secret:dev/a/b | nope\n").is_err());
@@ -495,5 +572,34 @@ mod tests {
         assert!(parse("f", "KOVRA_HOME=x\n").is_err());
         assert!(parse("f", "1X=x\n").is_err());
         assert!(parse("f", "X=plain | fallback\n").is_err());
+    }
+
+    #[test]
+    fn private_asks_for_a_key_records_private_key() {
+        let f = parse(
+            "f",
+            "PUB=secret:dev/ssh/deploy\nKEY=secret:dev/ssh/deploy#private\nFD=fd:secret:dev/ssh/deploy#private\nT=\"{{secret:dev/ssh/a}} {{secret:dev/ssh/b#private}}\"\n",
+        )
+        .unwrap();
+        let parts: Vec<Vec<KeyPart>> = f.entries.iter().map(|e| e.value.key_parts()).collect();
+        use KeyPart::*;
+        assert_eq!(
+            parts,
+            [
+                vec![Public],
+                vec![Private],
+                vec![Private],
+                vec![Public, Private],
+            ]
+        );
+        for e in &f.entries {
+            for (coordinate, _) in e.value.coordinates() {
+                assert!(!coordinate.contains('#'), "{coordinate}");
+            }
+        }
+        let e = parse("f", "K=secret:dev/ssh/k#public\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 19));
+        assert!(e.message.contains("#private"), "{}", e.message);
+        assert!(parse("f", "K=secret:dev/ssh/k#\n").is_err());
     }
 }

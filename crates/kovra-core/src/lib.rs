@@ -15,5 +15,6 @@ mod opencheck;
 pub mod policy;
 pub mod proof;
 pub mod secret;
+pub mod sshkey;
 pub mod store;
 pub mod totp;

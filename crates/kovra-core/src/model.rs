@@ -137,10 +137,13 @@ pub enum Operation {
     Export,
     /// Write a value received in a package (`kovra receive`): create, or replace with --force.
     Import,
+    /// Sign with an SSH key record's private key (`kovra sign`, later the ssh-agent): a use
+    /// of the value that hands out only a signature.
+    Sign,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 17] = [
         Operation::Metadata,
         Operation::Fingerprint,
         Operation::Inject,
@@ -157,6 +160,7 @@ impl Operation {
         Operation::RequestValue,
         Operation::Export,
         Operation::Import,
+        Operation::Sign,
     ];
 
     /// The scope class an operation belongs to.
@@ -166,7 +170,8 @@ impl Operation {
                 OperationClass::Metadata
             }
             // A brokered call uses the value without handing it to anyone: an inject class.
-            Operation::Inject | Operation::Broker => OperationClass::Inject,
+            // So does a signature: it proves the key was used, and gives nothing of it.
+            Operation::Inject | Operation::Broker | Operation::Sign => OperationClass::Inject,
             // A code is derived from the seed and goes back to the requester: a reveal class.
             // A package hands the plaintext to another party: a reveal class too.
             Operation::Reveal | Operation::Code | Operation::Export => OperationClass::Reveal,
@@ -192,6 +197,7 @@ impl Operation {
             Operation::RequestValue => "request-value",
             Operation::Export => "export",
             Operation::Import => "import",
+            Operation::Sign => "sign",
         }
     }
 }
@@ -239,6 +245,50 @@ pub struct Metadata {
     /// The one host of the provider this record may go to, when bound with a host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_host: Option<String>,
+    /// Set for an SSH key record: the value is the OpenSSH private key, and this is its public
+    /// half. Absent in vaults written before SSH key records existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<crate::sshkey::SshKeyInfo>,
+}
+
+impl Metadata {
+    /// What the record holds, as its metadata says.
+    pub fn kind(&self) -> RecordKind {
+        if self.ssh_key.is_some() {
+            RecordKind::SshKey
+        } else if self.totp.is_some() {
+            RecordKind::Totp
+        } else {
+            RecordKind::Secret
+        }
+    }
+}
+
+/// What a record holds: a plain secret, a TOTP seed, or an SSH private key. Decided by its
+/// metadata ([`Metadata::kind`]), so knowing it never opens the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordKind {
+    #[default]
+    Secret,
+    Totp,
+    SshKey,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Secret => "secret",
+            RecordKind::Totp => "totp",
+            RecordKind::SshKey => "ssh-key",
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Which vault holds a record.

@@ -2,7 +2,7 @@
 //! The laws of agent profiles: a request under a profile (an agent socket) is decided like
 //! any agent's, and tighter where a value would reach a program the agent started.
 
-use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity};
+use kovra_core::model::{Operation, OperationClass, Origin, RecordKind, Sensitivity};
 use kovra_core::policy::{
     Decision, Delivery, EnvScope, Presence, ProfileFacts, ProjectScope, Reason, Scope,
     VaultOperation, decide_vault,
@@ -133,6 +133,7 @@ fn printenv_of_a_medium_record_is_refused_under_a_profile_and_allowed_once_opted
     c.record = Some(kovra_core::policy::RecordFacts {
         sensitivity: Sensitivity::Low,
         revealable: true,
+        kind: RecordKind::Secret,
     });
     assert_eq!(
         c.decide(&scope),

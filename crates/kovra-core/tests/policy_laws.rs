@@ -9,7 +9,9 @@
 use std::collections::BTreeSet;
 
 use kovra_core::coord::Pin;
-use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
+use kovra_core::model::{
+    Operation, OperationClass, Origin, RecordKind, Sensitivity, Surface, VaultName,
+};
 use kovra_core::policy::{
     Decision, Delivery, DeliveryChoice, EnvScope, Presence, ProjectScope, Reason, RecordFacts,
     Scope, VaultOperation, decide_vault, delivery_for, resolution_order,
@@ -42,6 +44,7 @@ fn lowers_protection(c: &Case) -> bool {
         | Operation::Inject
         | Operation::Reveal
         | Operation::Code
+        | Operation::Sign
         | Operation::EditDescription => false,
     }
 }
@@ -97,7 +100,7 @@ proptest! {
     fn inject_only_is_never_revealed(c in arb_case(), revealable in any::<bool>(), scope in arb_scope()) {
         let c = c.with(|c| {
             c.operation = Operation::Reveal;
-            c.record = Some(RecordFacts { sensitivity: Sensitivity::InjectOnly, revealable });
+            c.record = Some(RecordFacts { sensitivity: Sensitivity::InjectOnly, revealable, kind: RecordKind::Secret });
         });
         let d = c.decide(&scope);
         prop_assert!(!matches!(d, Decision::Allow | Decision::NeedsProof(_)), "{c:?} -> {d:?}");
@@ -294,6 +297,7 @@ fn facts(sensitivity: Sensitivity, revealable: bool) -> Option<RecordFacts> {
     Some(RecordFacts {
         sensitivity,
         revealable,
+        kind: RecordKind::Secret,
     })
 }
 
@@ -541,7 +545,7 @@ proptest! {
     fn inject_only_never_yields_a_code(c in arb_case(), revealable in any::<bool>(), scope in arb_scope()) {
         let c = c.with(|c| {
             c.operation = Operation::Code;
-            c.record = Some(RecordFacts { sensitivity: Sensitivity::InjectOnly, revealable });
+            c.record = Some(RecordFacts { sensitivity: Sensitivity::InjectOnly, revealable, kind: RecordKind::Secret });
         });
         for presence in [Presence::None, Presence::Proven] {
             let d = c.with(|c| c.presence = presence).decide(&scope);

@@ -6,7 +6,7 @@
 use kovra_core::audit::AuditEntry;
 use kovra_core::coord::Coordinate;
 use kovra_core::crypto::KdfParams;
-use kovra_core::model::{Metadata, Operation, Origin, Sensitivity, Surface, VaultName};
+use kovra_core::model::{Metadata, Operation, Origin, RecordKind, Sensitivity, Surface, VaultName};
 use kovra_core::policy::{
     Allowed, Decision, Delivery, NameFacts, Obligations, Offered, Presence, Reason, RecordFacts,
     Request, Scope, authorize, birth_sensitivity, decide, fallback_refused, imported_metadata,
@@ -55,6 +55,7 @@ fn metadata(coord: &str, sensitivity: Sensitivity, revealable: bool, created: u6
         totp: None,
         provider: Some("openai".into()),
         provider_host: None,
+        ssh_key: None,
     }
 }
 
@@ -94,7 +95,7 @@ proptest! {
             vault: &vault,
             env: "env",
             production,
-            record: Some(RecordFacts { sensitivity: current, revealable: false }),
+            record: Some(RecordFacts { sensitivity: current, revealable: false, kind: RecordKind::Secret }),
             new_sensitivity: Some(born),
             new_revealable: None,
             surface: Surface::Cli,
@@ -226,6 +227,7 @@ fn request<'a>(
         record: Some(RecordFacts {
             sensitivity: s,
             revealable: true,
+            kind: RecordKind::Secret,
         }),
         new_sensitivity: None,
         new_revealable: None,
@@ -282,7 +284,8 @@ proptest! {
         let notify = Obligations::of(&req).notify_medium_use;
         prop_assert_eq!(
             notify,
-            matches!(operation, Operation::Reveal | Operation::Inject) && s == Sensitivity::Medium
+            matches!(operation, Operation::Reveal | Operation::Inject | Operation::Sign)
+                && s == Sensitivity::Medium
         );
     }
 }

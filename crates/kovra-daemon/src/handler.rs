@@ -9,7 +9,7 @@
 //! call and its audited refusals), `challenge` (asking for a proof), `records`, `vault`
 //! (projects, audit, passphrase, keys), `approval`, `agent` (profiles and their sockets),
 //! `agent_grant` (their egress grants), `sandbox`, and the surfaces' own: `refs` (runs),
-//! `doctor`, `broker`, `egress`, `sharing`, `requests`, `twofactor`.
+//! `doctor`, `broker`, `egress`, `sharing`, `requests`, `twofactor`, `sshkey`.
 
 use kovra_proto::ErrorCode;
 use std::sync::Mutex;
@@ -48,6 +48,7 @@ mod requests;
 mod route;
 mod sandbox;
 mod sharing;
+mod sshkey;
 mod system;
 #[cfg(test)]
 mod tests;

@@ -68,6 +68,8 @@ impl RecordsPlan {
                     totp: m.totp,
                     provider: p.provider.as_deref(),
                     provider_host: m.provider_host.as_deref(),
+                    kind: m.kind(),
+                    ssh_key: m.ssh_key.as_ref(),
                 })
             })
         })
@@ -261,6 +263,8 @@ mod tests {
             totp: None,
             provider: None,
             provider_host: None,
+            kind: Default::default(),
+            ssh_key: None,
         }
     }
 
@@ -323,6 +327,7 @@ mod tests {
                     totp: None,
                     provider: None,
                     provider_host: None,
+                    ssh_key: None,
                 },
             })
             .collect();
@@ -399,6 +404,7 @@ mod tests {
                         totp: None,
                         provider: None,
                         provider_host: (i % 3 == 0).then(|| "api.example.com".to_string()),
+                        ssh_key: None,
                     },
                 })
                 .collect();

@@ -39,7 +39,9 @@ pub fn envrefs(data: &[u8]) {
                 if let RefValue::Secret {
                     coordinate, column, ..
                 }
-                | RefValue::Descriptor { coordinate, column } = &entry.value
+                | RefValue::Descriptor {
+                    coordinate, column, ..
+                } = &entry.value
                 {
                     let line = lines.get(entry.line - 1).copied().unwrap_or_default();
                     let at = line.get(column.saturating_sub(1)..).unwrap_or_default();

@@ -200,6 +200,8 @@ mod tests {
             totp: None,
             provider: None,
             provider_host: None,
+            kind: Default::default(),
+            ssh_key: None,
         }
     }
 

@@ -144,6 +144,12 @@ catalogue! {
     NotInitialized = "not-initialized", 6, None;
     NotText = "not-text", 1, None;
     NotTotp = "not-totp", 1, Some("add TOTP seeds with `kovra add COORD --totp`");
+    NotSshKey = "not-ssh-key", 1, Some("make one with `kovra keygen COORD`, or import one with `kovra add COORD --ssh-key`");
+    SshKeyInvalid = "ssh-key-invalid", 1, Some("give the OpenSSH private key file ssh-keygen wrote (e.g. ~/.ssh/id_ed25519, not the .pub)");
+    SshKeyPassphraseNeeded = "ssh-key-passphrase-needed", 1, Some("type it at the prompt, or pass --key-passphrase-file PATH");
+    SshKeyPassphraseWrong = "ssh-key-passphrase-wrong", 1, Some("check the key's passphrase with `ssh-keygen -y -f KEY`");
+    SshKeyUnsupported = "ssh-key-unsupported", 1, Some("use an ed25519, ecdsa-p256 or rsa key");
+    NamespaceInvalid = "namespace-invalid", 1, Some("name what the signature is for, e.g. --namespace file or --namespace git");
     NothingToChange = "nothing-to-change", 1, None;
     NothingToShare = "nothing-to-share", 3, Some("`kovra list --env ENV` shows what there is");
     Output = "output", 1, None;
@@ -297,6 +303,23 @@ impl From<&kovra_core::store::StoreError> for ErrorCode {
             | StoreError::NoValueToKeep(_)
             | StoreError::NotAllowed { .. } => ErrorCode::Internal,
             StoreError::Io { .. } => ErrorCode::IoError,
+        }
+    }
+}
+
+/// The code of an SSH key the user gave that could not be read or used.
+impl From<kovra_core::sshkey::SshKeyError> for ErrorCode {
+    fn from(e: kovra_core::sshkey::SshKeyError) -> Self {
+        use kovra_core::sshkey::SshKeyError;
+        match e {
+            SshKeyError::NotAKey | SshKeyError::PublicKeyGiven | SshKeyError::LegacyFormat => {
+                ErrorCode::SshKeyInvalid
+            }
+            SshKeyError::PassphraseNeeded => ErrorCode::SshKeyPassphraseNeeded,
+            SshKeyError::WrongPassphrase => ErrorCode::SshKeyPassphraseWrong,
+            SshKeyError::Unsupported => ErrorCode::SshKeyUnsupported,
+            SshKeyError::Namespace => ErrorCode::NamespaceInvalid,
+            SshKeyError::Crypto => ErrorCode::Internal,
         }
     }
 }

@@ -66,6 +66,13 @@ pub struct RecordView {
     /// The one host it may go to, when bound with a host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_host: Option<String>,
+    /// What the record holds (`secret`, `totp`, `ssh-key`). Named `type` on the wire: a
+    /// reply's own `kind` tag is beside it (`{"kind":"record",…}`).
+    #[serde(default, rename = "type")]
+    pub kind: kovra_core::model::RecordKind,
+    /// Set for SSH key records: the public half (never the private key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<kovra_core::sshkey::SshKeyInfo>,
 }
 
 /// A [`RecordView`] serialized from borrowed parts, as the same JSON (a test holds them
@@ -90,6 +97,10 @@ pub struct RecordViewRef<'a> {
     pub provider: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_host: Option<&'a str>,
+    #[serde(rename = "type")]
+    pub kind: kovra_core::model::RecordKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<&'a kovra_core::sshkey::SshKeyInfo>,
 }
 
 impl From<RecordViewRef<'_>> for RecordView {
@@ -108,6 +119,8 @@ impl From<RecordViewRef<'_>> for RecordView {
             totp: v.totp,
             provider: v.provider.map(str::to_string),
             provider_host: v.provider_host.map(str::to_string),
+            kind: v.kind,
+            ssh_key: v.ssh_key.cloned(),
         }
     }
 }
@@ -224,6 +237,26 @@ pub enum Reply {
     },
     Audit {
         entries: Vec<AuditEntry>,
+    },
+    /// An SSH key record's public half: for `pubkey`, and for `keygen` (with where the new
+    /// record went).
+    PublicKey {
+        coordinate: String,
+        #[serde(flatten)]
+        key: kovra_core::sshkey::SshKeyInfo,
+        /// Set by `keygen`: the vault written (`global` or `project:NAME`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vault: Option<String>,
+        /// Set by `keygen`: the version written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
+    },
+    /// An armored SSHSIG signature (`-----BEGIN SSH SIGNATURE-----`).
+    Signed {
+        coordinate: String,
+        namespace: String,
+        fingerprint: String,
+        signature: String,
     },
     /// The head of a streamed listing (`ListStream`): `total` records follow in
     /// [`Page`] frames of at most [`PAGE_ITEMS`] each.
@@ -360,6 +393,12 @@ mod tests {
                 totp,
                 provider: provider.map(String::from),
                 provider_host: provider.map(|_| "api.github.com".to_string()),
+                kind: if totp.is_some() {
+                    kovra_core::model::RecordKind::Totp
+                } else {
+                    kovra_core::model::RecordKind::Secret
+                },
+                ssh_key: None,
             };
             let borrowed = RecordViewRef {
                 coordinate: &coordinate,
@@ -375,6 +414,8 @@ mod tests {
                 totp: view.totp,
                 provider: view.provider.as_deref(),
                 provider_host: view.provider_host.as_deref(),
+                kind: view.kind,
+                ssh_key: view.ssh_key.as_ref(),
             };
             assert_eq!(
                 serde_json::to_string(&borrowed).unwrap(),

@@ -25,7 +25,8 @@ pub const PAGE_OPEN: &[u8] = b"{\"items\":[";
 pub const PAGE_CLOSE: &[u8] = b"]}";
 
 /// Append the fixed part of a record's view: `"coordinate":…` through `"updated":…`, then
-/// `totp` and `provider_host` when set; no braces, no leading or trailing comma.
+/// `type`, then `totp`, `provider_host` and `ssh_key` when set; no braces, no leading or
+/// trailing comma.
 pub fn write_fixed(out: &mut Vec<u8>, meta: &Metadata) {
     let c = &meta.coordinate;
     out.extend_from_slice(b"\"coordinate\":\"");
@@ -49,6 +50,8 @@ pub fn write_fixed(out: &mut Vec<u8>, meta: &Metadata) {
     number(out, meta.created);
     out.extend_from_slice(b",\"updated\":");
     number(out, meta.updated);
+    out.extend_from_slice(b",\"type\":");
+    str(out, meta.kind().as_str());
     if let Some(totp) = &meta.totp {
         out.extend_from_slice(b",\"totp\":");
         serde_fallback(out, totp);
@@ -56,6 +59,10 @@ pub fn write_fixed(out: &mut Vec<u8>, meta: &Metadata) {
     if let Some(host) = &meta.provider_host {
         out.extend_from_slice(b",\"provider_host\":");
         str(out, host);
+    }
+    if let Some(key) = &meta.ssh_key {
+        out.extend_from_slice(b",\"ssh_key\":");
+        serde_fallback(out, key);
     }
 }
 
@@ -176,6 +183,11 @@ mod tests {
                     // The record's own pin is not what a view shows (that is `provider`).
                     provider: Some("ignored".into()),
                     provider_host: (k % 4 == 1).then(|| "api.github.com".to_string()),
+                    ssh_key: (k % 4 == 3).then(|| kovra_core::sshkey::SshKeyInfo {
+                        algorithm: "ssh-ed25519".into(),
+                        fingerprint: "SHA256:abc/+def".into(),
+                        public_key: "ssh-ed25519 AAAAC3Nz a \"quoted\" comment".into(),
+                    }),
                 };
                 let vault = if k % 2 == 0 {
                     "global"
@@ -210,6 +222,8 @@ mod tests {
             totp: meta.totp,
             provider,
             provider_host: meta.provider_host.as_deref(),
+            kind: meta.kind(),
+            ssh_key: meta.ssh_key.as_ref(),
         })
     }
 

@@ -156,6 +156,37 @@ pub enum Request {
         /// Pin the new record to this broker provider.
         #[serde(default)]
         provider: Option<String>,
+        /// The value is an OpenSSH private key: the record becomes an SSH key record.
+        #[serde(default)]
+        ssh_key: bool,
+        /// The passphrase of a protected private key (`ssh_key`): the key is decrypted in
+        /// the daemon and sealed without it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_passphrase: Option<Secret>,
+    },
+    /// Make an SSH key in the daemon and store it as a new record (`kovra keygen`).
+    Keygen {
+        coordinate: String,
+        #[serde(default)]
+        key_type: kovra_core::sshkey::KeyType,
+        #[serde(default)]
+        sensitivity: Option<Sensitivity>,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    /// An SSH key record's public key (metadata: the private key is not opened).
+    PublicKey {
+        coordinate: String,
+    },
+    /// An SSHSIG signature with an SSH key record (`kovra sign`). The data never travels:
+    /// the client sends its SHA-512, which is what an SSHSIG signature covers.
+    Sign {
+        coordinate: String,
+        namespace: String,
+        /// Hex SHA-512 of the data to sign.
+        sha512: String,
+        #[serde(default)]
+        proof: Option<Proof>,
     },
     Set {
         coordinate: String,
@@ -508,6 +539,7 @@ impl Request {
             | Request::Rollback { proof, .. }
             | Request::Reveal { proof, .. }
             | Request::Code { proof, .. }
+            | Request::Sign { proof, .. }
             | Request::RotateKey { proof }
             | Request::AllowAdd { proof, .. }
             | Request::ProviderAdd { proof, .. }

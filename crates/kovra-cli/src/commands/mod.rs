@@ -17,6 +17,7 @@ mod run;
 mod sandbox;
 mod setup;
 mod share;
+mod sshkey;
 pub mod system_check;
 mod two_factor;
 mod vault;
@@ -115,6 +116,9 @@ fn with_session(
         | Command::Rollback { .. }
         | Command::Reveal { .. }
         | Command::Bind { .. }) => records::run(s, c, out),
+        c @ (Command::Keygen(_) | Command::Pubkey { .. } | Command::Sign(_)) => {
+            sshkey::run(s, c, out)
+        }
         c @ (Command::Init(_)
         | Command::Unlock { .. }
         | Command::Lock

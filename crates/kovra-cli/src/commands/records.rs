@@ -23,7 +23,33 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             revealable,
             totp,
             provider,
+            ssh,
             value,
+        } if ssh.ssh_key => {
+            let coordinate = coord(&coordinate)?;
+            super::sshkey::add(
+                s,
+                super::sshkey::Import {
+                    coordinate,
+                    sensitivity,
+                    description,
+                    revealable,
+                    totp,
+                    provider,
+                    from_stdin: value.stdin,
+                    passphrase_file: ssh.key_passphrase_file,
+                },
+            )?
+        }
+        Command::Add {
+            coordinate,
+            sensitivity,
+            description,
+            revealable,
+            totp,
+            provider,
+            value,
+            ..
         } => {
             let coordinate = coord(&coordinate)?;
             let value = input::value(&coordinate, value.stdin)?;
@@ -35,6 +61,8 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 revealable,
                 totp,
                 provider,
+                ssh_key: false,
+                key_passphrase: None,
             })?
         }
         Command::Bind {

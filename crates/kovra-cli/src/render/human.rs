@@ -69,9 +69,16 @@ fn record_lines(r: &RecordView) -> String {
                 .map_or(String::new(), |h| format!(" (host {h})"))
         )
     });
+    let key = r.ssh_key.as_ref().map_or(String::new(), |k| {
+        format!(
+            "\nkey:         {} {}\npublic key:  {}",
+            k.algorithm, k.fingerprint, k.public_key
+        )
+    });
     format!(
-        "coordinate:  {}\nvault:       {}\nsensitivity: {}{}\nrevealable:  {}\ndescription: {}\nversion:     {}\ncreated:     {}\nupdated:     {}{provider}",
+        "coordinate:  {}\nkind:        {}\nvault:       {}\nsensitivity: {}{}\nrevealable:  {}\ndescription: {}\nversion:     {}\ncreated:     {}\nupdated:     {}{provider}",
         r.coordinate,
+        r.kind,
         r.vault,
         r.sensitivity,
         if r.production { " (production)" } else { "" },
@@ -81,12 +88,14 @@ fn record_lines(r: &RecordView) -> String {
         time(r.created),
         time(r.updated)
     ) + &totp
+        + &key
 }
 
 fn listing_table(l: &Listing, width: Option<usize>) -> String {
     let mut rows = vec![[
         "COORDINATE".to_string(),
         "VAULT".into(),
+        "KIND".into(),
         "SENSITIVITY".into(),
         "REVEALABLE".into(),
         "VERSION".into(),
@@ -96,6 +105,7 @@ fn listing_table(l: &Listing, width: Option<usize>) -> String {
         rows.push([
             r.coordinate.clone(),
             r.vault.clone(),
+            r.kind.to_string(),
             format!(
                 "{}{}",
                 r.sensitivity,
@@ -110,7 +120,7 @@ fn listing_table(l: &Listing, width: Option<usize>) -> String {
             r.description.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     rows.iter()
@@ -118,7 +128,7 @@ fn listing_table(l: &Listing, width: Option<usize>) -> String {
             r.iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    if i == 5 {
+                    if i == 6 {
                         c.clone()
                     } else {
                         format!("{c:<w$}", w = widths[i])
@@ -326,6 +336,21 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
             line("(* current; `kovra rollback COORD VERSION` restores another)")
         }
         Reply::Fingerprint { fingerprint, .. } => line(fingerprint),
+        Reply::PublicKey {
+            coordinate,
+            key,
+            vault,
+            version,
+        } => {
+            if let (Some(vault), Some(version)) = (vault, version) {
+                eprintln!(
+                    "kovra: made {coordinate} ({}, {}) in the {vault} vault, version {version}; the private key stays in the vault",
+                    key.algorithm, key.fingerprint
+                );
+            }
+            line(&key.public_key)
+        }
+        Reply::Signed { signature, .. } => line(signature.trim_end()),
         Reply::Audit { entries } => super::audit::entries(entries, width),
         // A stream's head: its command prints the pages (`Renderer::records_stream`).
         Reply::RecordsStream { total, .. } => line(&format!("{total} records")),

@@ -22,10 +22,12 @@ impl Obligations {
     /// already took a proof.
     pub fn of(req: &Request<'_>) -> Obligations {
         Obligations {
-            notify_medium_use: matches!(req.operation, Operation::Reveal | Operation::Inject)
-                && req
-                    .record
-                    .is_some_and(|r| r.sensitivity == Sensitivity::Medium),
+            notify_medium_use: matches!(
+                req.operation,
+                Operation::Reveal | Operation::Inject | Operation::Sign
+            ) && req
+                .record
+                .is_some_and(|r| r.sensitivity == Sensitivity::Medium),
         }
     }
 }
@@ -83,7 +85,8 @@ impl Allowed {
     }
 
     /// Whether the store may hand out the plaintext: the operations that use a value
-    /// (`Update` for a rollback, which rewrites an old value without showing it).
+    /// (`Update` for a rollback, which rewrites an old value without showing it; `Sign`,
+    /// which hands out only a signature made with it).
     pub fn reads_value(&self) -> bool {
         matches!(
             self.operation,
@@ -93,6 +96,7 @@ impl Allowed {
                 | Operation::Code
                 | Operation::Export
                 | Operation::Update
+                | Operation::Sign
         )
     }
 

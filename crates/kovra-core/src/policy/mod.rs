@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::coord::Pin;
-use crate::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
+use crate::model::{
+    Operation, OperationClass, Origin, RecordKind, Sensitivity, Surface, VaultName,
+};
 
 mod allowed;
 mod reason;
@@ -15,9 +17,9 @@ mod rules;
 pub use allowed::{Allowed, Obligations, authorize};
 pub use reason::Reason;
 pub use rules::{
-    DESCRIPTION_MAX_CHARS, NameFacts, Offered, birth_sensitivity, delivery_for, fallback_refused,
-    imported_metadata, line_enforced, parks_for_approval, production_floor, relocation,
-    run_allowed,
+    DESCRIPTION_MAX_CHARS, KeyPart, NameFacts, Offered, birth_sensitivity, delivery_for,
+    fallback_refused, imported_metadata, injected_facts, line_enforced, parks_for_approval,
+    production_floor, relocation, run_allowed,
 };
 
 /// Which projects a scope may address.
@@ -153,6 +155,8 @@ pub fn resolution_order(pin: Pin, project: Option<&str>, scope: &Scope) -> Vec<V
 pub struct RecordFacts {
     pub sensitivity: Sensitivity,
     pub revealable: bool,
+    /// What the record holds: an SSH private key is never revealed to an agent.
+    pub kind: RecordKind,
 }
 
 /// Whether a proof of presence for this exact request was verified by the daemon.
@@ -291,6 +295,7 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
         (None, Operation::Create | Operation::RequestValue | Operation::Import) => RecordFacts {
             sensitivity: Sensitivity::Low,
             revealable: false,
+            kind: RecordKind::Secret,
         },
         (None, _) => return Decision::Unaddressable,
     };
@@ -382,6 +387,14 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
             // 3. Sensitivity, environment and origin.
             if record.sensitivity == Sensitivity::InjectOnly {
                 Decision::Deny(Reason::InjectOnlyNeverRevealed)
+            } else if record.kind == RecordKind::SshKey {
+                // A private key is the identity itself: an agent signs with it through the
+                // daemon, never holds it; a human sees it only after a proof, whatever the
+                // record's sensitivity and flag say.
+                match req.origin {
+                    Origin::Agent => Decision::Deny(Reason::AgentNeverGetsPrivateKey),
+                    Origin::Human => needs(Reason::RevealNeedsPresence),
+                }
             } else if protected || !record.revealable {
                 match req.origin {
                     Origin::Agent => Decision::Deny(Reason::AgentCannotRevealProtected),
@@ -425,6 +438,10 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 Decision::Allow
             }
         }
+        // An SSH private key is never an API credential: it signs, and is sent nowhere.
+        Operation::Broker | Operation::Bind if record.kind == RecordKind::SshKey => {
+            Decision::Deny(Reason::SshKeyNeverBrokered)
+        }
         Operation::Broker => {
             // The value goes only to its pinned provider; what the caller names cannot move it.
             match req.pin {
@@ -444,11 +461,23 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 _ => Decision::Deny(Reason::NotBoundToProvider),
             }
         }
+        Operation::Sign => {
+            // A signature gives nothing of the key away, but it acts as its owner: signing
+            // with a high or production key is attended, as injecting it would be. An agent
+            // has no terminal, so its request is parked for the human to approve.
+            if protected {
+                needs(Reason::SignNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
         Operation::Export => {
             if req.production {
                 Decision::Deny(Reason::ProductionNeverShared)
             } else if record.sensitivity == Sensitivity::InjectOnly {
                 Decision::Deny(Reason::InjectOnlyNeverShared)
+            } else if record.kind == RecordKind::SshKey {
+                Decision::Deny(Reason::SshKeyNeverShared)
             } else {
                 needs(Reason::ExportNeedsPresence)
             }

@@ -42,6 +42,10 @@ pub enum Reason {
     AgentProfileNeedsPresence,
     AgentRunNotContained,
     MoveLoosensNeedsPresence,
+    SignNeedsPresence,
+    AgentNeverGetsPrivateKey,
+    SshKeyNeverShared,
+    SshKeyNeverBrokered,
 }
 
 impl Reason {
@@ -83,6 +87,10 @@ impl Reason {
             Reason::AgentProfileNeedsPresence => "agent-profile-needs-proof",
             Reason::AgentRunNotContained => "agent-run-not-contained",
             Reason::MoveLoosensNeedsPresence => "move-needs-proof",
+            Reason::SignNeedsPresence => "sign-needs-proof",
+            Reason::AgentNeverGetsPrivateKey => "agent-private-key-refused",
+            Reason::SshKeyNeverShared => "ssh-key-never-shared",
+            Reason::SshKeyNeverBrokered => "ssh-key-never-brokered",
         }
     }
 
@@ -113,7 +121,15 @@ impl Reason {
             Reason::ProductionNeverShared => {
                 "production values move only by a human's own means, never in a package"
             }
-            Reason::InjectOnlyNeverShared => "leave them out with --group",
+            Reason::InjectOnlyNeverShared | Reason::SshKeyNeverShared => {
+                "leave them out with --group"
+            }
+            Reason::SshKeyNeverBrokered => {
+                "sign with it (`kovra sign COORD --namespace NS`); store API credentials as plain records"
+            }
+            Reason::AgentNeverGetsPrivateKey => {
+                "sign through kovra (`kovra sign COORD --namespace NS`), or inject the public key (a `.env.refs` line without `#private`)"
+            }
             Reason::AgentRunNotContained => {
                 "start the agent (or its MCP server) inside `kovra sandbox --agent NAME`; `kovra setup` writes MCP entries that do"
             }
@@ -218,6 +234,16 @@ impl Reason {
             }
             Reason::AgentValueOfPinnedNeedsPresence => {
                 "an agent's run gets a placeholder for a record pinned to a provider; the real value needs a proof of presence"
+            }
+            Reason::SignNeedsPresence => {
+                "signing with a high or production SSH key needs a proof of presence"
+            }
+            Reason::AgentNeverGetsPrivateKey => {
+                "an agent never gets an SSH private key; it can have signatures made with it"
+            }
+            Reason::SshKeyNeverShared => "SSH key records are not shared in packages",
+            Reason::SshKeyNeverBrokered => {
+                "an SSH key record is never pinned to a provider nor sent in a brokered call"
             }
         }
     }

@@ -3,9 +3,9 @@
 //! enforced, and which request is parked for a human. Pure functions of facts, each with
 //! a law in `tests/policy_laws.rs`, so no surface spells a rule of its own.
 
-use super::{Decision, Delivery, DeliveryChoice, Presence, Reason};
+use super::{Decision, Delivery, DeliveryChoice, Presence, Reason, RecordFacts};
 use crate::coord::Coordinate;
-use crate::model::{Metadata, Origin, Sensitivity};
+use crate::model::{Metadata, Origin, RecordKind, Sensitivity};
 use crate::totp::TotpParams;
 
 /// The longest description a record keeps, in characters.
@@ -153,5 +153,36 @@ pub fn imported_metadata(
         totp: offered.totp,
         provider: None,
         provider_host: None,
+        ssh_key: None,
+    }
+}
+
+/// Which part of an SSH key record a `.env.refs` line injects: the public key by default,
+/// the private key when the line asks for it (`secret:dev/ssh/deploy#private`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyPart {
+    #[default]
+    Public,
+    Private,
+}
+
+/// The facts an injection of a record is decided on. A secret or TOTP record is injected
+/// as it is. An SSH key record's public key is public: decided as a low, revealable record
+/// (the production floor still applies through the request). Its private key is decided at
+/// least as high, whatever the record says, and as not revealable: an identity that can
+/// sign for its owner is never handed out more freely than a high secret.
+pub fn injected_facts(facts: RecordFacts, part: KeyPart) -> RecordFacts {
+    match (facts.kind, part) {
+        (RecordKind::SshKey, KeyPart::Public) => RecordFacts {
+            sensitivity: Sensitivity::Low,
+            revealable: true,
+            ..facts
+        },
+        (RecordKind::SshKey, KeyPart::Private) => RecordFacts {
+            sensitivity: facts.sensitivity.max(Sensitivity::High),
+            revealable: false,
+            ..facts
+        },
+        _ => facts,
     }
 }

@@ -32,6 +32,7 @@ pub(super) fn meta(coord: &str) -> Metadata {
         totp: None,
         provider: None,
         provider_host: None,
+        ssh_key: None,
     }
 }
 

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use kovra_core::model::{Operation, OperationClass, Origin, Sensitivity, Surface, VaultName};
+use kovra_core::model::{
+    Operation, OperationClass, Origin, RecordKind, Sensitivity, Surface, VaultName,
+};
 use kovra_core::policy::{
     Decision, Delivery, EnvScope, PinFacts, Presence, ProfileFacts, ProjectScope, RecordFacts,
     Request, Scope, decide,
@@ -105,10 +107,17 @@ pub fn arb_sensitivity() -> impl Strategy<Value = Sensitivity> {
 }
 
 pub fn arb_facts() -> impl Strategy<Value = RecordFacts> {
-    (arb_sensitivity(), any::<bool>()).prop_map(|(sensitivity, revealable)| RecordFacts {
-        sensitivity,
-        revealable,
-    })
+    let kinds = vec![RecordKind::Secret, RecordKind::Totp, RecordKind::SshKey];
+    (
+        arb_sensitivity(),
+        any::<bool>(),
+        prop::sample::select(kinds),
+    )
+        .prop_map(|(sensitivity, revealable, kind)| RecordFacts {
+            sensitivity,
+            revealable,
+            kind,
+        })
 }
 
 pub fn arb_vault() -> impl Strategy<Value = VaultName> {
@@ -228,6 +237,7 @@ pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
         record: Some(RecordFacts {
             sensitivity,
             revealable,
+            kind: RecordKind::Secret,
         }),
         new_sensitivity: None,
         new_revealable: None,

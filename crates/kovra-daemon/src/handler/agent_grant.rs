@@ -80,6 +80,7 @@ impl Gate<'_> {
                 let record = RecordFacts {
                     sensitivity: rec.meta.sensitivity,
                     revealable: rec.meta.revealable,
+                    kind: rec.meta.kind(),
                 };
                 let req = policy::Request {
                     operation: Operation::Inject,

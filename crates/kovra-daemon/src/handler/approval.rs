@@ -121,6 +121,17 @@ pub(super) fn describe(request: &Request) -> Vec<Fact> {
         | Request::Fingerprint { coordinate, .. } => {
             out.push(fact("coordinate", coordinate.clone(), false))
         }
+        Request::Sign {
+            coordinate,
+            namespace,
+            sha512,
+            ..
+        } => {
+            out.push(fact("coordinate", coordinate.clone(), false));
+            out.push(fact("namespace", namespace.clone(), true));
+            // The approver can compare it with `sha512sum FILE`: the signature covers it.
+            out.push(fact("data sha512", sha512.clone(), true));
+        }
         Request::AllowAdd { path, .. } => out.push(fact("executable", path.clone(), true)),
         Request::AgentCreate { spec, .. } => {
             let ops: Vec<String> = spec

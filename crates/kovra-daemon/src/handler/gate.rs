@@ -25,6 +25,8 @@ pub(super) struct Op {
     pub(super) new_sensitivity: Option<Sensitivity>,
     pub(super) new_revealable: Option<bool>,
     pub(super) delivery: policy::Delivery,
+    /// For an injection: which part of an SSH key record the line asks for.
+    pub(super) key_part: policy::KeyPart,
 }
 
 impl Op {
@@ -34,6 +36,7 @@ impl Op {
             new_sensitivity: None,
             new_revealable: None,
             delivery: policy::Delivery::Value,
+            key_part: policy::KeyPart::Public,
         }
     }
 
@@ -96,6 +99,8 @@ pub(super) struct Gate<'a> {
     pub(super) allowlisted: bool,
     /// For a TOTP record being created: its parameters.
     pub(super) totp_params: Option<totp::TotpParams>,
+    /// For an SSH key record being created: its public half.
+    pub(super) ssh_key_info: Option<kovra_core::sshkey::SshKeyInfo>,
     /// The provider registry, once a broker-related request loaded it.
     pub(super) registry: Option<std::sync::Arc<kovra_broker::Registry>>,
     /// The daemon's copy of it, shared between requests while unlocked.
@@ -147,6 +152,7 @@ impl<'a> Gate<'a> {
             project: info.project.clone(),
             allowlisted: false,
             totp_params: None,
+            ssh_key_info: None,
             registry: None,
             registry_cache: &mut inner.registry,
             pin_target: None,
@@ -265,6 +271,8 @@ impl Gate<'_> {
             totp: m.totp,
             provider: self.pinned_provider(m),
             provider_host: m.provider_host.clone(),
+            kind: m.kind(),
+            ssh_key: m.ssh_key.clone(),
         }
     }
 
@@ -272,6 +280,7 @@ impl Gate<'_> {
         RecordFacts {
             sensitivity: record.meta.sensitivity,
             revealable: record.meta.revealable,
+            kind: record.meta.kind(),
         }
     }
 
@@ -310,7 +319,12 @@ impl Gate<'_> {
         op: Op,
         judge: impl FnOnce(&policy::Request<'_>) -> T,
     ) -> T {
-        let req = self.request_facts(vault, coord, record.map(Self::facts), op);
+        let facts = record.map(|r| match op.operation {
+            // An SSH key record's public key and its private key are decided apart.
+            Operation::Inject => policy::injected_facts(Self::facts(r), op.key_part),
+            _ => Self::facts(r),
+        });
+        let req = self.request_facts(vault, coord, facts, op);
         if matches!(op.operation, Operation::Broker | Operation::Bind) {
             let (pinned, target) = broker::pin_facts(self, record, op.operation);
             return judge(&policy::Request {

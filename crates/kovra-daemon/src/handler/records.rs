@@ -175,6 +175,7 @@ impl Gate<'_> {
             totp: self.totp_params.take(),
             provider: self.new_pin.take(),
             provider_host: None,
+            ssh_key: self.ssh_key_info.take(),
         };
         self.write_value(coord, &vault, meta, value, action)
     }
@@ -221,6 +222,13 @@ impl Gate<'_> {
             let (s, params) = parse_totp(&Secret::new(value.to_vec()))?;
             meta.totp = Some(params);
             seed = Some(s);
+        }
+        // An SSH key record's new value is a new private key (unprotected: `set` has no
+        // passphrase), read like the first one.
+        if meta.ssh_key.is_some() {
+            let key = kovra_core::sshkey::import(value, None).map_err(super::sshkey::key_error)?;
+            meta.ssh_key = Some(key.info);
+            seed = Some(key.private.into_zeroizing());
         }
         let value = seed.as_deref().map_or(value, |s| s.as_slice());
         self.write_value(coord, &vault, meta, value, action)
@@ -534,6 +542,7 @@ impl Gate<'_> {
             description: old.description,
             updated: store::now(),
             totp: old.totp,
+            ssh_key: old.ssh_key,
             ..record.meta
         };
         let mut entry = self.allowed("rollback", &coord, &vault);

@@ -40,6 +40,8 @@ pub(super) struct Line {
     /// Whether this very line has a fallback.
     pub(super) fallback: bool,
     pub(super) delivery: Delivery,
+    /// For an SSH key record: its public key, or (`#private`) its private key.
+    pub(super) key_part: policy::KeyPart,
 }
 
 /// What pass 2 produces besides the environment: the trail and the placeholders issued.
@@ -312,7 +314,6 @@ impl Gate<'_> {
                 untrusted: true,
             });
         }
-        let inject = [Op::plain(Operation::Inject)];
         // (where, coordinate, decision, whether this very line has a fallback)
         let mut decided: Vec<Line> = Vec::new();
         if !entries.is_empty() {
@@ -325,7 +326,8 @@ impl Gate<'_> {
                 RefValue::Secret { fallback, .. } => fallback.is_some(),
                 _ => false,
             };
-            for (template, column) in entry.value.coordinates() {
+            let parts = entry.value.key_parts();
+            for ((template, column), key_part) in entry.value.coordinates().into_iter().zip(parts) {
                 let at = format!("{at}:{column}");
                 let coord = self.coordinate_in(template, env_name.as_deref(), &at)?;
                 if fallback_refused(fallback, self.production(coord.env())) {
@@ -339,14 +341,33 @@ impl Gate<'_> {
                     )
                     .hint("remove the `| fallback`: production values must come from the vault"));
                 }
+                let inject = [Op {
+                    key_part,
+                    ..Op::plain(Operation::Inject)
+                }];
                 let located = self.locate(&coord, &inject, false)?;
-                let (located, delivery) = self.delivered(&coord, located, req.delivery);
+                let key = located.record.as_ref().map(|r| r.meta.ssh_key.is_some());
+                if key_part == policy::KeyPart::Private && key == Some(false) {
+                    return Err(GateError::new(
+                        ErrorCode::NotSshKey,
+                        format!("{at}: `#private` asks for an SSH key, and {coord} is not an SSH key record"),
+                    )
+                    .hint("drop `#private`, or point the line at a key (`kovra keygen COORD`)"));
+                }
+                // A key is delivered as itself: a placeholder stands for a value sent to a
+                // provider's hosts, which a key never is.
+                let (located, delivery) = if key == Some(true) {
+                    (located, Delivery::Value)
+                } else {
+                    self.delivered(&coord, located, req.delivery)
+                };
                 decided.push(Line {
                     at,
                     coord,
                     located,
                     fallback,
                     delivery,
+                    key_part,
                 });
             }
         }
@@ -544,6 +565,26 @@ impl Gate<'_> {
             let Some(allowed) = line.located.grant(Operation::Inject) else {
                 return Ok(None);
             };
+            // An SSH key record's public key is its metadata: the private key stays sealed.
+            let public = line
+                .located
+                .record
+                .as_ref()
+                .and_then(|r| r.meta.ssh_key.as_ref());
+            if let (Some(key), policy::KeyPart::Public) = (public, line.key_part) {
+                let mut audit = gate.allowed("inject", &line.coord, allowed.vault());
+                audit.detail = Some(format!(
+                    "{} into {} (public key {})",
+                    entry.name,
+                    program.display(),
+                    key.fingerprint
+                ));
+                out.audits.push(audit);
+                return Ok(Some((
+                    Zeroizing::new(key.public_key.clone().into_bytes()),
+                    false,
+                )));
+            }
             let (_, value) = gate.open(&allowed, None)?;
             let placeholder = line.delivery == Delivery::Placeholder;
             let mut audit = gate.allowed("inject", &line.coord, allowed.vault());

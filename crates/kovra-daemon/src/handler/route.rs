@@ -14,6 +14,7 @@ fn changes_grants(request: &Request) -> bool {
     matches!(
         request,
         Request::Add { .. }
+            | Request::Keygen { .. }
             | Request::Set { .. }
             | Request::Generate { .. }
             | Request::Edit { .. }
@@ -101,6 +102,29 @@ impl Gate<'_> {
                 revealable,
                 totp,
                 provider,
+                ssh_key: true,
+                key_passphrase,
+            } => self
+                .pin_new(&coordinate, provider.as_deref())
+                .and_then(|()| {
+                    if totp || revealable || provider.is_some() {
+                        return Err(GateError::new(
+                            ErrorCode::InvalidArgument,
+                            "an SSH key record is neither a TOTP seed, nor revealable, nor pinned to a provider",
+                        )
+                        .hint("drop --totp, --revealable and --provider"));
+                    }
+                    self.add_ssh_key(&coordinate, value, key_passphrase, sensitivity, description)
+                }),
+            Request::Add {
+                coordinate,
+                value,
+                sensitivity,
+                description,
+                revealable,
+                totp,
+                provider,
+                ..
             } => self
                 .pin_new(&coordinate, provider.as_deref())
                 .and_then(|()| {
@@ -116,6 +140,19 @@ impl Gate<'_> {
             Request::Set {
                 coordinate, value, ..
             } => self.set(&coordinate, value),
+            Request::Keygen {
+                coordinate,
+                key_type,
+                sensitivity,
+                description,
+            } => self.keygen(&coordinate, key_type, sensitivity, description),
+            Request::PublicKey { coordinate } => self.public_key(&coordinate),
+            Request::Sign {
+                coordinate,
+                namespace,
+                sha512,
+                ..
+            } => self.sign(&coordinate, &namespace, &sha512),
             Request::Generate {
                 coordinate,
                 length,

@@ -158,6 +158,7 @@ impl Gate<'_> {
         let env_facts = Some(RecordFacts {
             sensitivity: Sensitivity::Low,
             revealable: false,
+            kind: kovra_core::model::RecordKind::Secret,
         });
         let env_decision =
             self.decide_facts(&vault, &env_coord, env_facts, Op::plain(Operation::Export));
@@ -185,6 +186,7 @@ impl Gate<'_> {
             .cloned()
             .collect();
         let mut inject_only = Vec::new();
+        let mut keys = Vec::new();
         let mut decisions = vec![env_decision];
         let mut tokens = Vec::with_capacity(selected.len());
         for r in &selected {
@@ -203,6 +205,9 @@ impl Gate<'_> {
             if d == Decision::Deny(Reason::InjectOnlyNeverShared) {
                 inject_only.push(r.meta.coordinate.to_string());
             }
+            if d == Decision::Deny(Reason::SshKeyNeverShared) {
+                keys.push(r.meta.coordinate.to_string());
+            }
             decisions.push(d);
         }
         let decision = Decision::all(decisions);
@@ -212,6 +217,9 @@ impl Gate<'_> {
                 Reason::InjectOnlyNeverShared,
                 inject_only.join(", "),
             ));
+        }
+        if !keys.is_empty() {
+            return Err(self.sharing_denied("share", Reason::SshKeyNeverShared, keys.join(", ")));
         }
         if selected.is_empty() {
             return Err(GateError::new(

@@ -79,6 +79,7 @@ pub(super) fn meta(
         totp: None,
         provider: None,
         provider_host: None,
+        ssh_key: None,
     })
 }
 
@@ -117,6 +118,7 @@ pub(super) fn save<T: Serialize>(
         totp,
         provider: None,
         provider_host: None,
+        ssh_key: None,
     };
     let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
     store.put(&VaultName::System, meta, Some(&json), audit)?;

@@ -8,6 +8,7 @@ mod agents;
 mod decided;
 mod harness;
 mod relocate;
+mod sshkey;
 
 use kovra_proto::ErrorCode;
 use std::time::Duration;

@@ -43,6 +43,23 @@ pub(super) enum ReplyDoc<'a> {
         coordinate: &'a str,
         fingerprint: &'a str,
     },
+    /// `pubkey` and `keygen` (with `vault` and `version`).
+    PublicKey {
+        coordinate: &'a str,
+        algorithm: &'a str,
+        fingerprint: &'a str,
+        public_key: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        vault: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
+    },
+    Signed {
+        coordinate: &'a str,
+        namespace: &'a str,
+        fingerprint: &'a str,
+        signature: &'a str,
+    },
     Audit {
         entries: Vec<AuditEntryDoc<'a>>,
     },
@@ -162,6 +179,30 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             } => ReplyDoc::Fingerprint {
                 coordinate,
                 fingerprint,
+            },
+            Reply::PublicKey {
+                coordinate,
+                key,
+                vault,
+                version,
+            } => ReplyDoc::PublicKey {
+                coordinate,
+                algorithm: &key.algorithm,
+                fingerprint: &key.fingerprint,
+                public_key: &key.public_key,
+                vault: vault.as_deref(),
+                version: *version,
+            },
+            Reply::Signed {
+                coordinate,
+                namespace,
+                fingerprint,
+                signature,
+            } => ReplyDoc::Signed {
+                coordinate,
+                namespace,
+                fingerprint,
+                signature,
             },
             Reply::Audit { entries } => ReplyDoc::Audit {
                 entries: entries.iter().map(AuditEntryDoc::from).collect(),
@@ -342,6 +383,11 @@ pub(super) struct RecordDoc<'a> {
     provider: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     provider_host: Option<&'a str>,
+    /// `secret`, `totp` or `ssh-key` (beside a reply's own `kind` tag).
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssh_key: Option<&'a kovra_core::sshkey::SshKeyInfo>,
 }
 
 /// A [`RecordDoc`] from anything with a record view's fields ([`RecordView`], [`RecordIn`]).
@@ -366,6 +412,8 @@ macro_rules! record_doc {
             }),
             provider: r.provider.as_deref(),
             provider_host: r.provider_host.as_deref(),
+            kind: r.kind.as_str(),
+            ssh_key: r.ssh_key.as_ref(),
         }
     }};
 }
@@ -401,6 +449,10 @@ pub(super) struct RecordIn<'a> {
     provider: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     provider_host: Option<Cow<'a, str>>,
+    #[serde(default, rename = "type")]
+    kind: kovra_core::model::RecordKind,
+    #[serde(default)]
+    ssh_key: Option<kovra_core::sshkey::SshKeyInfo>,
 }
 
 impl<'a> From<&'a RecordIn<'a>> for RecordDoc<'a> {

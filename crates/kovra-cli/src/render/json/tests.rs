@@ -11,9 +11,9 @@ const REPLIES: &[&str] = &[
     r#"{"kind":"handed-over","failed_unlocks":2}"#,
     r#"{"kind":"verified","kdf":{"salt":"00ff","kdf":{"m_kib":65536,"t":3,"p":1}},"daemon_tag":"ab"}"#,
     r#"{"kind":"written","coordinate":"secret:dev/a/b","vault":"global","version":2}"#,
-    r#"{"kind":"record","coordinate":"secret:dev/a/b","vault":"global","env":"dev","sensitivity":"inject-only","revealable":false,"production":false,"description":"d","version":1,"created":10,"updated":11,"totp":{"algorithm":"SHA256","digits":8,"period":60},"provider":"github","provider_host":"api.github.com"}"#,
-    r#"{"kind":"records","records":[{"coordinate":"secret:prod/a/b","vault":"project:app","env":"prod","sensitivity":"high","revealable":true,"production":true,"description":"","version":3,"created":1,"updated":2}],"tampered":1,"missing":0}"#,
-    r#"{"kind":"history","coordinate":"secret:dev/a/b","versions":[{"coordinate":"secret:dev/a/b","vault":"global","env":"dev","sensitivity":"low","revealable":true,"production":false,"description":"x","version":1,"created":1,"updated":1}]}"#,
+    r#"{"kind":"record","coordinate":"secret:dev/a/b","vault":"global","env":"dev","sensitivity":"inject-only","revealable":false,"production":false,"description":"d","version":1,"created":10,"updated":11,"totp":{"algorithm":"SHA256","digits":8,"period":60},"provider":"github","provider_host":"api.github.com","type":"totp"}"#,
+    r#"{"kind":"records","records":[{"coordinate":"secret:prod/a/b","vault":"project:app","env":"prod","sensitivity":"high","revealable":true,"production":true,"description":"","version":3,"created":1,"updated":2,"type":"secret"}],"tampered":1,"missing":0}"#,
+    r#"{"kind":"history","coordinate":"secret:dev/a/b","versions":[{"coordinate":"secret:dev/a/b","vault":"global","env":"dev","sensitivity":"low","revealable":true,"production":false,"description":"x","version":1,"created":1,"updated":1,"type":"secret"}]}"#,
     r#"{"kind":"fingerprint","coordinate":"secret:dev/a/b","fingerprint":"kfp1:abc"}"#,
     r#"{"kind":"audit","entries":[{"seq":1,"time":5,"action":"reveal","coordinate":"secret:dev/a/b","vault":"global","surface":"cli","origin":"agent","decision":"deny","reason":"policy","pid":7,"exe":"/bin/sh","detail":"d","agent":"bot"},{"seq":2,"time":6,"action":"unlock","surface":"cli","origin":"human","decision":"allow"}]}"#,
     r#"{"kind":"audit-verified","entries":4,"ok":false,"problem":{"problem":"gap","expected":2,"found":3}}"#,
@@ -35,6 +35,9 @@ const REPLIES: &[&str] = &[
     r#"{"kind":"doctor","findings":[{"level":"error","kind":"unresolved","message":"m","line":3},{"level":"warning","kind":"unused-record","message":"n"}],"errors":1,"warnings":1}"#,
     r#"{"kind":"two-factor-setup","uri":"b3RwYXV0aDovL3RvdHAveA=="}"#,
     r#"{"kind":"two-factor-state","state":"enabled"}"#,
+    r#"{"kind":"record","coordinate":"secret:dev/ssh/deploy","vault":"global","env":"dev","sensitivity":"high","revealable":false,"production":false,"description":"","version":1,"created":10,"updated":11,"type":"ssh-key","ssh_key":{"algorithm":"ssh-ed25519","fingerprint":"SHA256:abc","public_key":"ssh-ed25519 AAAAC3 secret:dev/ssh/deploy"}}"#,
+    r#"{"kind":"public-key","coordinate":"secret:dev/ssh/deploy","algorithm":"ssh-ed25519","fingerprint":"SHA256:abc","public_key":"ssh-ed25519 AAAAC3 c","vault":"global","version":1}"#,
+    r#"{"kind":"signed","coordinate":"secret:dev/ssh/deploy","namespace":"file","fingerprint":"SHA256:abc","signature":"-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n"}"#,
 ];
 
 fn parse(wire: &str) -> Reply {
@@ -119,7 +122,8 @@ fn documents_of_the_cli_itself() {
 #[test]
 fn a_borrowed_record_prints_as_its_view() {
     let records = [
-        r#"{"coordinate":"secret:dev/a/b","vault":"global","env":"dev","sensitivity":"inject-only","revealable":false,"production":false,"description":"d \"q\" \\ é","version":1,"created":10,"updated":11,"totp":{"algorithm":"SHA256","digits":8,"period":60},"provider":"github","provider_host":"api.github.com"}"#,
+        r#"{"coordinate":"secret:dev/a/b","vault":"global","env":"dev","sensitivity":"inject-only","revealable":false,"production":false,"description":"d \"q\" \\ é","version":1,"created":10,"updated":11,"totp":{"algorithm":"SHA256","digits":8,"period":60},"provider":"github","provider_host":"api.github.com","type":"totp"}"#,
+        r#"{"coordinate":"secret:dev/ssh/k","vault":"global","env":"dev","sensitivity":"high","revealable":false,"production":false,"description":"","version":1,"created":1,"updated":2,"type":"ssh-key","ssh_key":{"algorithm":"ssh-ed25519","fingerprint":"SHA256:a","public_key":"ssh-ed25519 AAAA c"}}"#,
         r#"{"coordinate":"secret:prod/a/b","vault":"project:app","env":"prod","sensitivity":"high","revealable":true,"production":true,"description":"","version":3,"created":1,"updated":2}"#,
     ];
     for wire in records {

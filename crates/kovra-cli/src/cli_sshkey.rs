@@ -1,0 +1,69 @@
+//! The command line of SSH key records: `keygen`, `sign`, and `add --ssh-key`'s flags.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use kovra_core::model::Sensitivity;
+use kovra_core::sshkey::KeyType;
+
+fn parse_sensitivity(s: &str) -> Result<Sensitivity, String> {
+    s.parse()
+}
+
+fn parse_key_type(s: &str) -> Result<KeyType, String> {
+    s.parse()
+}
+
+/// `add --ssh-key`: the value is an OpenSSH private key.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SshKeyImport {
+    /// The value is an OpenSSH private key (pasted at the prompt or piped with --stdin); a
+    /// passphrase-protected key is decrypted and sealed without its passphrase. Default
+    /// sensitivity high.
+    #[arg(long)]
+    pub ssh_key: bool,
+    /// With --ssh-key: read the key's passphrase from this file (first line) instead of a
+    /// hidden prompt on the terminal.
+    #[arg(long, value_name = "PATH", requires = "ssh_key")]
+    pub key_passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The new record's coordinate, e.g. `secret:dev/ssh/deploy`.
+    pub coordinate: String,
+    /// The key type: ed25519, ecdsa-p256 or rsa-3072.
+    #[arg(long = "type", value_parser = parse_key_type, value_name = "TYPE", default_value = "ed25519")]
+    pub key_type: KeyType,
+    /// How protected: low, medium, high or inject-only (default high; production at least
+    /// high). Signing with a high key needs a proof of presence.
+    #[arg(long, value_parser = parse_sensitivity, value_name = "LEVEL")]
+    pub sensitivity: Option<Sensitivity>,
+    /// What the key is for, shown by `list` and `show`.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The SSH key record's coordinate, e.g. `secret:dev/ssh/deploy`.
+    pub coordinate: String,
+    /// The file to sign; standard input when absent. Only its SHA-512 goes to the daemon.
+    pub file: Option<PathBuf>,
+    /// What the signature is for (`ssh-keygen -Y verify -n`): e.g. `file` or `git`.
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: String,
+}
+
+pub const KEYGEN_EXAMPLES: &str = "Examples:
+  kovra keygen secret:dev/ssh/deploy
+  kovra keygen secret:dev/ssh/ci --type ecdsa-p256 --sensitivity medium --description \"CI deploy key\"
+  kovra keygen secret:dev/ssh/deploy >> ~/.ssh/authorized_keys";
+
+pub const PUBKEY_EXAMPLES: &str = "Examples:
+  kovra pubkey secret:dev/ssh/deploy
+  kovra pubkey secret:dev/ssh/deploy --json";
+
+pub const SIGN_EXAMPLES: &str = "Examples:
+  kovra sign secret:dev/ssh/deploy release.tar.gz --namespace file > release.tar.gz.sig
+  ssh-keygen -Y verify -f allowed_signers -I me@example.com -n file -s release.tar.gz.sig < release.tar.gz";
