@@ -279,6 +279,11 @@ fn admit<B: Backend + 'static>(
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     {
         let mut live = shared.live();
+        // Checked under the lock a stop sweeps the set with: a connection is either in
+        // the sweep or refused here, never served after the stop.
+        if shared.stopping.load(Ordering::SeqCst) {
+            return Err("stopping");
+        }
         if live.len() >= config.max_connections {
             return Err("too many connections");
         }
@@ -293,8 +298,6 @@ fn admit<B: Backend + 'static>(
     let config = config.clone();
     std::thread::Builder::new()
         .name("ssh-agent-conn".into())
-        // Signing and verifying need little stack; a small one keeps a full set cheap.
-        .stack_size(256 * 1024)
         .spawn(move || {
             let _guard = guard;
             serve_connection(stream, &*backend, &caller, &config);

@@ -171,18 +171,19 @@ struct Sshd {
 }
 
 impl Sshd {
-    fn start(authorized: &str) -> Self {
+    /// `host_type` is an `ssh-keygen -t` argument (`ed25519`, `rsa`, `ecdsa`).
+    fn start(authorized: &str, host_type: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let host = d.join("host_ed25519");
+        let host = d.join("host_key");
         let made = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "host", "-f"])
+            .args(["-q", "-t", host_type, "-N", "", "-C", "host", "-f"])
             .arg(&host)
             .output()
             .unwrap();
         assert!(made.status.success());
         let host_key =
-            PublicKey::from_openssh(&std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap())
+            PublicKey::from_openssh(&std::fs::read_to_string(d.join("host_key.pub")).unwrap())
                 .unwrap();
         std::fs::write(d.join("authorized_keys"), format!("{authorized}\n")).unwrap();
         let port = {
@@ -252,8 +253,21 @@ impl Drop for Sshd {
 
 #[test]
 fn ssh_logs_in_to_a_real_sshd_through_the_agent_after_a_verified_session_bind() {
+    login(0, "ed25519");
+}
+
+/// The ECDSA key, toward a server whose only host key is RSA: the bind's RSA signature is
+/// verified too.
+#[test]
+fn ssh_logs_in_with_the_ecdsa_key_to_an_sshd_with_an_rsa_host_key() {
+    login(1, "rsa");
+}
+
+/// Logs in with the agent's key `key` to a fresh sshd with a `host_type` host key, then
+/// checks what the backend saw.
+fn login(key: usize, host_type: &str) {
     let agent = Agent::start();
-    let sshd = Sshd::start(&agent.backend.openssh_public(0));
+    let sshd = Sshd::start(&agent.backend.openssh_public(key), host_type);
     let d = sshd.dir.path();
     std::fs::write(
         d.join("known_hosts"),
@@ -264,7 +278,7 @@ fn ssh_logs_in_to_a_real_sshd_through_the_agent_after_a_verified_session_bind() 
         ),
     )
     .unwrap();
-    let identity = agent.public_key_file(0);
+    let identity = agent.public_key_file(key);
     let user = text(&Command::new("id").arg("-un").output().unwrap().stdout)
         .trim()
         .to_owned();
@@ -311,7 +325,7 @@ fn ssh_logs_in_to_a_real_sshd_through_the_agent_after_a_verified_session_bind() 
         .iter()
         .find(|s| matches!(s.signed, Signed::Userauth(_)))
         .unwrap_or_else(|| panic!("no userauth signature: {:?}", seen.signings));
-    assert_eq!(login.key, agent.backend.fingerprint(0));
+    assert_eq!(login.key, agent.backend.fingerprint(key));
     assert_eq!(login.binds, vec![(host_fp.clone(), false)]);
     let Signed::Userauth(auth) = &login.signed else {
         unreachable!()

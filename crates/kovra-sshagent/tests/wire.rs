@@ -303,6 +303,7 @@ fn the_socket_is_private_replaces_only_stale_sockets_and_goes_away_on_stop() {
     ));
     // Stopping removes the socket and ends live connections.
     let mut live = agent.connect();
+    still_serves(&mut live);
     let Agent { dir, server, .. } = agent;
     let stop = server.as_ref().unwrap().stop_handle();
     stop.stop();
