@@ -93,3 +93,67 @@ fn userauth(mut reader: &[u8]) -> Option<Userauth> {
         host_key,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use ssh_agent_lib::ssh_encoding::Encode;
+    use ssh_agent_lib::ssh_key::public::Ed25519PublicKey;
+
+    use super::*;
+
+    fn userauth_bytes(method: &str, has_sig: u8, extra: &[u8]) -> Vec<u8> {
+        let key = KeyData::Ed25519(Ed25519PublicKey([3; 32]));
+        let mut out = Vec::new();
+        vec![1u8; 32].encode(&mut out).unwrap();
+        USERAUTH_REQUEST.encode(&mut out).unwrap();
+        "bob".encode(&mut out).unwrap();
+        "ssh-connection".encode(&mut out).unwrap();
+        method.encode(&mut out).unwrap();
+        has_sig.encode(&mut out).unwrap();
+        "ssh-ed25519".encode(&mut out).unwrap();
+        key.encode_prefixed(&mut out).unwrap();
+        out.extend_from_slice(extra);
+        out
+    }
+
+    #[test]
+    fn a_plain_publickey_request_is_userauth_without_a_host_key() {
+        let Signed::Userauth(auth) = Signed::of(&userauth_bytes("publickey", 1, &[])) else {
+            panic!("not recognised");
+        };
+        assert_eq!(auth.user, "bob");
+        assert_eq!(auth.session_id, vec![1u8; 32]);
+        assert!(auth.host_key.is_none());
+    }
+
+    #[test]
+    fn near_misses_are_other() {
+        for data in [
+            userauth_bytes("publickey", 0, &[]),
+            userauth_bytes("password", 1, &[]),
+            userauth_bytes("publickey", 1, &[0]),
+            // Host-bound but without the host key.
+            userauth_bytes(HOSTBOUND, 1, &[]),
+            b"SSHSIG".to_vec(),
+            Vec::new(),
+        ] {
+            assert_eq!(Signed::of(&data), Signed::Other, "{data:?}");
+        }
+    }
+
+    #[test]
+    fn an_sshsig_blob_names_its_namespace() {
+        let mut data = SSHSIG_MAGIC.to_vec();
+        "git".encode(&mut data).unwrap();
+        Vec::<u8>::new().encode(&mut data).unwrap();
+        "sha512".encode(&mut data).unwrap();
+        vec![9u8; 64].encode(&mut data).unwrap();
+        assert_eq!(
+            Signed::of(&data),
+            Signed::Sshsig {
+                namespace: "git".into(),
+                hash: "sha512".into()
+            }
+        );
+    }
+}
