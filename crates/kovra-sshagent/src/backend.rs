@@ -13,7 +13,7 @@ use ssh_agent_lib::ssh_key::Signature;
 use ssh_agent_lib::ssh_key::public::KeyData;
 use zeroize::Zeroizing;
 
-use crate::session::Session;
+use crate::session::{BindError, Session};
 use crate::signed::Signed;
 
 /// The daemon's side of the agent: lists keys, signs, and is told of refused requests.
@@ -36,11 +36,13 @@ pub trait Backend: Send + Sync {
         request: &SignRequest<'_>,
     ) -> Result<Signature, Refusal>;
 
-    /// A request kovra never grants through this socket (adding or removing keys,
-    /// smartcards), refused by the crate without parsing its body, so key material a
-    /// client sent is never decoded. Told so the daemon can audit the attempt.
-    fn refused(&self, caller: &Caller, request: Unsupported) {
-        let _ = (caller, request);
+    /// A request the crate refused on its own, before any policy: one kovra never grants
+    /// through this socket (adding or removing keys, smartcards; refused by message number,
+    /// so key material a client sent is never decoded), a session bind that did not verify,
+    /// or a login signature for a session other than the one the connection is bound to.
+    /// Told so the daemon can audit it: the last two are what a forgery looks like.
+    fn rejected(&self, caller: &Caller, why: Rejected) {
+        let _ = (caller, why);
     }
 
     /// `ssh-add -x`. Refused unless the daemon chooses to map it onto its own lock.
@@ -107,10 +109,10 @@ pub enum Refusal {
     Unsupported,
 }
 
-/// Requests refused by the crate itself, named for the daemon's audit trail.
+/// What the crate refused by itself, named for the daemon's audit trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Unsupported {
+pub enum Rejected {
     /// `SSH_AGENTC_ADD_IDENTITY` / `ADD_ID_CONSTRAINED` (`ssh-add KEY`).
     AddIdentity,
     /// `SSH_AGENTC_REMOVE_IDENTITY` (`ssh-add -d`).
@@ -119,6 +121,12 @@ pub enum Unsupported {
     RemoveAll,
     /// Smartcard add/remove (`ssh-add -s`/`-e`).
     Smartcard,
+    /// A `session-bind@openssh.com` that did not decode, did not verify, or broke the
+    /// binding rules ([`Session::bind`]).
+    Bind(BindError),
+    /// A user authentication signature on a connection bound for authentication, for
+    /// another session identifier or naming another host key than the bind's.
+    NotTheBoundSession,
 }
 
 /// A lock or unlock passphrase: wiped when dropped, never printed.

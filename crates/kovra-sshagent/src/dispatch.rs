@@ -14,8 +14,8 @@ use ssh_agent_lib::ssh_encoding::{Decode, Encode, Reader};
 use ssh_agent_lib::ssh_key::public::KeyData;
 use zeroize::Zeroizing;
 
-use crate::backend::{Backend, Caller, Passphrase, Refusal, SignRequest, Unsupported};
-use crate::session::Session;
+use crate::backend::{Backend, Caller, Passphrase, Refusal, Rejected, SignRequest};
+use crate::session::{BindError, Session};
 use crate::signed::Signed;
 
 /// Message numbers from draft-miller-ssh-agent §6.1.
@@ -71,7 +71,7 @@ fn handle<B: Backend + ?Sized>(
             Response::IdentitiesAnswer(identities)
         }
         id::SIGN_REQUEST => sign(backend, caller, session, body),
-        id::EXTENSION => extension(session, body),
+        id::EXTENSION => extension(backend, caller, session, body),
         id::LOCK | id::UNLOCK => {
             let Some(passphrase) = passphrase(body) else {
                 return Response::Failure;
@@ -83,13 +83,11 @@ fn handle<B: Backend + ?Sized>(
             };
             outcome(result.map(|()| Response::Success), "lock")
         }
-        id::ADD_IDENTITY | id::ADD_ID_CONSTRAINED => {
-            refuse(backend, caller, Unsupported::AddIdentity)
-        }
-        id::REMOVE_IDENTITY => refuse(backend, caller, Unsupported::RemoveIdentity),
-        id::REMOVE_ALL_IDENTITIES => refuse(backend, caller, Unsupported::RemoveAll),
+        id::ADD_IDENTITY | id::ADD_ID_CONSTRAINED => refuse(backend, caller, Rejected::AddIdentity),
+        id::REMOVE_IDENTITY => refuse(backend, caller, Rejected::RemoveIdentity),
+        id::REMOVE_ALL_IDENTITIES => refuse(backend, caller, Rejected::RemoveAll),
         id::ADD_SMARTCARD_KEY | id::REMOVE_SMARTCARD_KEY | id::ADD_SMARTCARD_KEY_CONSTRAINED => {
-            refuse(backend, caller, Unsupported::Smartcard)
+            refuse(backend, caller, Rejected::Smartcard)
         }
         _ => {
             tracing::debug!(kind, "unsupported agent message");
@@ -98,9 +96,9 @@ fn handle<B: Backend + ?Sized>(
     }
 }
 
-fn refuse<B: Backend + ?Sized>(backend: &B, caller: &Caller, request: Unsupported) -> Response {
-    tracing::debug!(?request, "refused agent request");
-    backend.refused(caller, request);
+fn refuse<B: Backend + ?Sized>(backend: &B, caller: &Caller, why: Rejected) -> Response {
+    tracing::debug!(?why, "agent request rejected");
+    backend.rejected(caller, why);
     Response::Failure
 }
 
@@ -133,7 +131,7 @@ fn sign<B: Backend + ?Sized>(
             why,
             "userauth signature does not match the connection's bind"
         );
-        return Response::Failure;
+        return refuse(backend, caller, Rejected::NotTheBoundSession);
     }
     let request = SignRequest {
         key,
@@ -168,7 +166,12 @@ fn matches_bind(session: &Session, signed: &Signed) -> Result<(), &'static str> 
     Ok(())
 }
 
-fn extension(session: &mut Session, mut body: &[u8]) -> Response {
+fn extension<B: Backend + ?Sized>(
+    backend: &B,
+    caller: &Caller,
+    session: &mut Session,
+    mut body: &[u8],
+) -> Response {
     let Ok(name) = String::decode(&mut body) else {
         return Response::Failure;
     };
@@ -176,18 +179,14 @@ fn extension(session: &mut Session, mut body: &[u8]) -> Response {
         tracing::debug!("unsupported agent extension");
         return Response::Failure;
     }
-    let Ok(bind) = SessionBind::decode(&mut body) else {
-        return Response::Failure;
-    };
-    if !body.is_empty() {
-        return Response::Failure;
-    }
-    match session.bind(&bind) {
+    let bound = SessionBind::decode(&mut body)
+        .ok()
+        .filter(|_| body.is_empty())
+        .ok_or(BindError::Malformed)
+        .and_then(|bind| session.bind(&bind));
+    match bound {
         Ok(()) => Response::Success,
-        Err(why) => {
-            tracing::debug!(%why, "session bind refused");
-            Response::Failure
-        }
+        Err(why) => refuse(backend, caller, Rejected::Bind(why)),
     }
 }
 

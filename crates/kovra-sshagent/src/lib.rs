@@ -32,7 +32,7 @@ mod server;
 mod session;
 mod signed;
 
-pub use backend::{Backend, Caller, Identity, Passphrase, Refusal, SignRequest, Unsupported};
+pub use backend::{Backend, Caller, Identity, Passphrase, Refusal, Rejected, SignRequest};
 pub use dispatch::{SESSION_BIND, respond};
 pub use frame::{FrameError, MAX_FRAME, read_frame, write_frame};
 pub use server::{Config, ServeError, Server, StopHandle};

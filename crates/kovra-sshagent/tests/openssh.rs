@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{Agent, fingerprint, run, text};
 use kovra_sshagent::ssh_key::PublicKey;
-use kovra_sshagent::{Signed, Unsupported};
+use kovra_sshagent::{Rejected, Signed};
 
 #[test]
 fn ssh_add_lists_both_keys_with_their_fingerprints_and_public_keys() {
@@ -147,8 +147,8 @@ fn ssh_add_of_a_private_key_is_refused_and_the_key_never_listed() {
     assert!(!out.status.success(), "ssh-add -D must fail");
     let seen = agent.backend.seen();
     assert_eq!(
-        seen.refused,
-        vec![Unsupported::AddIdentity, Unsupported::RemoveAll]
+        seen.rejected,
+        vec![Rejected::AddIdentity, Rejected::RemoveAll]
     );
     drop(seen);
     let listed = text(&run(&agent.socket(), "ssh-add", &["-l"]).stdout);

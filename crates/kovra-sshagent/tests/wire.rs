@@ -19,7 +19,7 @@ use kovra_sshagent::ssh_agent_lib::proto::{self, Extension, PublicCredential, Re
 use kovra_sshagent::ssh_agent_lib::ssh_encoding::{Decode, Encode};
 use kovra_sshagent::ssh_key::public::KeyData;
 use kovra_sshagent::ssh_key::{Algorithm, PrivateKey};
-use kovra_sshagent::{Config, MAX_FRAME, ServeError, Server, Signed};
+use kovra_sshagent::{BindError, Config, MAX_FRAME, Rejected, ServeError, Server, Signed};
 use signature::Signer;
 
 fn encode(request: &Request) -> Vec<u8> {
@@ -220,6 +220,17 @@ fn a_session_bind_counts_only_when_the_host_signature_verifies() {
         matches!(&last.signed, Signed::Userauth(a) if a.session_id == sid && a.user == "alice")
     );
     assert_eq!(seen.signings.len(), 2);
+    // Each refusal reached the backend for its audit trail, in order.
+    assert_eq!(
+        seen.rejected,
+        vec![
+            Rejected::Bind(BindError::BadSignature),
+            Rejected::Bind(BindError::BadSignature),
+            Rejected::Bind(BindError::AlreadyAuthenticating),
+            Rejected::NotTheBoundSession,
+            Rejected::NotTheBoundSession,
+        ]
+    );
 }
 
 #[test]
@@ -240,6 +251,13 @@ fn forwarding_binds_stack_and_are_capped() {
         FAILURE
     );
     still_serves(&mut s);
+    assert_eq!(
+        agent.backend.seen().rejected,
+        vec![
+            Rejected::Bind(BindError::TooMany),
+            Rejected::Bind(BindError::Rebound)
+        ]
+    );
 }
 
 #[test]

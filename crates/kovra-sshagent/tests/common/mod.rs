@@ -10,8 +10,8 @@ use std::time::Duration;
 use kovra_sshagent::ssh_key::public::KeyData;
 use kovra_sshagent::ssh_key::{Algorithm, EcdsaCurve, HashAlg, PrivateKey, Signature};
 use kovra_sshagent::{
-    Backend, Caller, Config, Identity, Passphrase, Refusal, Server, Session, SignRequest, Signed,
-    Unsupported,
+    Backend, Caller, Config, Identity, Passphrase, Refusal, Rejected, Server, Session, SignRequest,
+    Signed,
 };
 use signature::Signer;
 
@@ -31,7 +31,7 @@ pub struct Signing {
 #[derive(Default)]
 pub struct Seen {
     pub signings: Vec<Signing>,
-    pub refused: Vec<Unsupported>,
+    pub rejected: Vec<Rejected>,
     /// `{:?}` of each lock passphrase handed over.
     pub locks: Vec<String>,
     /// Binds on the connection when identities were listed.
@@ -117,8 +117,8 @@ impl Backend for TestBackend {
         key.try_sign(request.data).map_err(|_| Refusal::Unavailable)
     }
 
-    fn refused(&self, _caller: &Caller, request: Unsupported) {
-        self.seen().refused.push(request);
+    fn rejected(&self, _caller: &Caller, why: Rejected) {
+        self.seen().rejected.push(why);
     }
 
     fn lock(&self, _caller: &Caller, passphrase: &Passphrase) -> Result<(), Refusal> {
