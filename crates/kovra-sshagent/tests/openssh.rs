@@ -5,7 +5,7 @@
 mod common;
 
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Agent, fingerprint, run, text};
@@ -244,6 +244,56 @@ impl Sshd {
     }
 }
 
+impl Sshd {
+    /// `ssh` to this sshd as the current user, with only the agent's key `key`.
+    fn ssh(&self, agent: &Agent, key: usize, extra: &[&str], command: &str) -> Output {
+        let d = self.dir.path();
+        std::fs::write(
+            d.join("known_hosts"),
+            format!(
+                "[127.0.0.1]:{} {}\n",
+                self.port,
+                self.host_key.to_openssh().unwrap()
+            ),
+        )
+        .unwrap();
+        let identity = agent.public_key_file(key);
+        Command::new("ssh")
+            .args(["-F", "none", "-p", &self.port.to_string()])
+            .arg("-o")
+            .arg(format!("IdentityAgent={}", agent.socket().display()))
+            .args(["-o", "IdentitiesOnly=yes", "-i"])
+            .arg(&identity)
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                d.join("known_hosts").display()
+            ))
+            .args([
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-l",
+                &user(),
+            ])
+            .args(extra)
+            .args(["127.0.0.1", command])
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+fn user() -> String {
+    text(&Command::new("id").arg("-un").output().unwrap().stdout)
+        .trim()
+        .to_owned()
+}
+
 impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -268,48 +318,8 @@ fn ssh_logs_in_with_the_ecdsa_key_to_an_sshd_with_an_rsa_host_key() {
 fn login(key: usize, host_type: &str) {
     let agent = Agent::start();
     let sshd = Sshd::start(&agent.backend.openssh_public(key), host_type);
-    let d = sshd.dir.path();
-    std::fs::write(
-        d.join("known_hosts"),
-        format!(
-            "[127.0.0.1]:{} {}\n",
-            sshd.port,
-            sshd.host_key.to_openssh().unwrap()
-        ),
-    )
-    .unwrap();
-    let identity = agent.public_key_file(key);
-    let user = text(&Command::new("id").arg("-un").output().unwrap().stdout)
-        .trim()
-        .to_owned();
-    let out = Command::new("ssh")
-        .args(["-F", "none", "-p", &sshd.port.to_string()])
-        .arg("-o")
-        .arg(format!("IdentityAgent={}", agent.socket().display()))
-        .args(["-o", "IdentitiesOnly=yes", "-i"])
-        .arg(&identity)
-        .arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            d.join("known_hosts").display()
-        ))
-        .args([
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-l",
-            &user,
-            "127.0.0.1",
-            "echo",
-            "kovra-agent-login-ok",
-        ])
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let user = user();
+    let out = sshd.ssh(&agent, key, &[], "echo kovra-agent-login-ok");
     assert!(
         out.status.success(),
         "ssh: {}\nsshd: {}",
@@ -335,8 +345,37 @@ fn login(key: usize, host_type: &str) {
     let named = auth.host_key.as_ref().map(fingerprint);
     assert_eq!(named.as_deref(), Some(host_fp.as_str()));
     assert!(
-        seen.listed_with_binds.iter().all(|&n| n == 1),
+        seen.listed_with_binds
+            .iter()
+            .all(|b| b == &[(host_fp.clone(), false)]),
         "listed before the bind: {:?}",
+        seen.listed_with_binds
+    );
+}
+
+/// `ssh -A host ssh-add -l`: the far side lists keys through the forwarded agent, on a
+/// connection the client bound with `is_forwarding` to that host's key.
+#[test]
+fn a_forwarded_agent_connection_is_bound_as_forwarding() {
+    let agent = Agent::start();
+    let sshd = Sshd::start(&agent.backend.openssh_public(0), "ed25519");
+    let out = sshd.ssh(&agent, 0, &["-A"], "ssh-add -l");
+    assert!(
+        out.status.success(),
+        "ssh -A: {}\nsshd: {}",
+        text(&out.stderr),
+        sshd.log()
+    );
+    assert!(
+        text(&out.stdout).contains(&agent.backend.fingerprint(0)),
+        "{}",
+        text(&out.stdout)
+    );
+    let host_fp = fingerprint(sshd.host_key.key_data());
+    let seen = agent.backend.seen();
+    assert!(
+        seen.listed_with_binds.contains(&vec![(host_fp, true)]),
+        "{:?}",
         seen.listed_with_binds
     );
 }

@@ -34,8 +34,8 @@ pub struct Seen {
     pub rejected: Vec<Rejected>,
     /// `{:?}` of each lock passphrase handed over.
     pub locks: Vec<String>,
-    /// Binds on the connection when identities were listed.
-    pub listed_with_binds: Vec<usize>,
+    /// (host key fingerprint, forwarding) of each bind on the connection, at each listing.
+    pub listed_with_binds: Vec<Vec<(String, bool)>>,
 }
 
 pub struct TestBackend {
@@ -81,9 +81,17 @@ pub fn fingerprint(key: &KeyData) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 
+fn binds(session: &Session) -> Vec<(String, bool)> {
+    session
+        .binds()
+        .iter()
+        .map(|b| (fingerprint(b.host_key()), b.forwarding()))
+        .collect()
+}
+
 impl Backend for TestBackend {
     fn identities(&self, _caller: &Caller, session: &Session) -> Vec<Identity> {
-        self.seen().listed_with_binds.push(session.binds().len());
+        self.seen().listed_with_binds.push(binds(session));
         self.keys
             .iter()
             .map(|(k, comment)| Identity {
@@ -107,11 +115,7 @@ impl Backend for TestBackend {
         self.seen().signings.push(Signing {
             key: fingerprint(request.key),
             signed: request.signed.clone(),
-            binds: session
-                .binds()
-                .iter()
-                .map(|b| (fingerprint(b.host_key()), b.forwarding()))
-                .collect(),
+            binds: binds(session),
             caller: caller.clone(),
         });
         key.try_sign(request.data).map_err(|_| Refusal::Unavailable)
