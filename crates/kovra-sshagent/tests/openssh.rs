@@ -155,6 +155,53 @@ fn ssh_add_of_a_private_key_is_refused_and_the_key_never_listed() {
     assert!(!listed.contains("extra"), "{listed}");
 }
 
+/// `ssh-add -x` hands the agent a lock passphrase: the test backend refuses, and the
+/// passphrase (a canary, typed through SSH_ASKPASS) shows up nowhere it records.
+#[test]
+fn ssh_add_lock_reaches_the_backend_and_the_passphrase_is_never_printed() {
+    let agent = Agent::start();
+    let askpass = agent.dir.path().join("askpass");
+    std::fs::write(
+        &askpass,
+        format!("#!/bin/sh\necho {}\n", common::LOCK_CANARY),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let out = Command::new("ssh-add")
+        .arg("-x")
+        .env("SSH_AUTH_SOCK", agent.socket())
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the test backend refuses to lock");
+    assert!(
+        text(&out.stderr).contains("Failed to lock agent"),
+        "{}",
+        text(&out.stderr)
+    );
+    let seen = agent.backend.seen();
+    assert_eq!(seen.locks, vec!["Passphrase([redacted])".to_owned()]);
+    assert_eq!(
+        seen.lock_is_canary,
+        vec![true],
+        "the passphrase arrives intact"
+    );
+    for output in [
+        text(&out.stdout),
+        text(&out.stderr),
+        format!("{:?}", seen.locks),
+    ] {
+        assert!(!output.contains(common::LOCK_CANARY));
+    }
+}
+
 fn nix_euid() -> u32 {
     // The test process's effective uid, read the way the agent checks it.
     std::fs::metadata("/proc/self")

@@ -273,6 +273,11 @@ fn a_lock_passphrase_reaches_the_backend_wiped_and_unprintable() {
     );
     let seen = agent.backend.seen();
     assert_eq!(seen.locks, vec!["Passphrase([redacted])".to_owned()]);
+    assert_eq!(
+        seen.lock_is_canary,
+        vec![true],
+        "the passphrase arrives intact"
+    );
     assert!(!format!("{:?}", seen.locks).contains(LOCK_CANARY));
 }
 

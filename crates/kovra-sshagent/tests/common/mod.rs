@@ -34,6 +34,8 @@ pub struct Seen {
     pub rejected: Vec<Rejected>,
     /// `{:?}` of each lock passphrase handed over.
     pub locks: Vec<String>,
+    /// Whether each lock passphrase's bytes were the canary, exactly.
+    pub lock_is_canary: Vec<bool>,
     /// (host key fingerprint, forwarding) of each bind on the connection, at each listing.
     pub listed_with_binds: Vec<Vec<(String, bool)>>,
 }
@@ -126,7 +128,10 @@ impl Backend for TestBackend {
     }
 
     fn lock(&self, _caller: &Caller, passphrase: &Passphrase) -> Result<(), Refusal> {
-        self.seen().locks.push(format!("{passphrase:?}"));
+        let mut seen = self.seen();
+        seen.locks.push(format!("{passphrase:?}"));
+        seen.lock_is_canary
+            .push(passphrase.expose() == LOCK_CANARY.as_bytes());
         Err(Refusal::Unsupported)
     }
 }
