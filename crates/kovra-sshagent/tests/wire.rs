@@ -358,7 +358,7 @@ fn the_socket_is_private_replaces_only_stale_sockets_and_goes_away_on_stop() {
 }
 
 /// Another user's connection is closed before anything is read. Connecting as `nobody`
-/// takes root (setpriv), as in kovra-cli's peer test; scripts/test.sh runs the suite as root.
+/// takes root (setpriv), as kovra-cli's peer test does.
 #[test]
 fn another_users_connection_is_closed() {
     let agent = Agent::start();
