@@ -143,7 +143,7 @@ pub fn sign(o: &SignOptions<'_>, json: bool) -> anyhow::Result<()> {
         );
         out.insert(
             format!("{}_per_sec", agent.label),
-            Value::from(per_sec.round()),
+            Value::from(per_sec.round() as u64),
         );
         summary.insert_into(&mut out, &agent.label);
     }
