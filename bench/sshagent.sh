@@ -5,7 +5,9 @@
 #   1. `kovra-bench sshagent-sign`: one connection per agent, ROUNDS rounds of BATCH sign
 #      requests each, the agents taking turns batch by batch (each round starts with the other
 #      one); signatures per second and per-signature round trips; plus each agent's own CPU
-#      time (utime+stime from /proc/PID/stat, read before and after) per signature.
+#      time (utime+stime from /proc/PID/stat, read before and after) per signature. Then FRESH
+#      interleaved rounds of a new connection per signature (connect, list keys, sign, close),
+#      what `ssh-keygen -Y sign` and git do: kovra's thread per connection and peer lookup.
 #   2. `ssh-keygen -Y sign` through each agent, CLI_RUNS interleaved pairs: what a git commit
 #      signature costs end to end (process start dominates).
 #   3. each agent's instructions per signature under callgrind (when valgrind is installed),
@@ -18,12 +20,13 @@
 #   bash bench/sshagent.sh          # prints a markdown table on stdout
 #
 # Knobs: KOVRA_BENCH_SSHAGENT_ROUNDS (40), KOVRA_BENCH_SSHAGENT_BATCH (250),
-# KOVRA_BENCH_SSHAGENT_CLI_RUNS (100).
+# KOVRA_BENCH_SSHAGENT_CLI_RUNS (100), KOVRA_BENCH_SSHAGENT_FRESH (2000).
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROUNDS=${KOVRA_BENCH_SSHAGENT_ROUNDS:-40}
 BATCH=${KOVRA_BENCH_SSHAGENT_BATCH:-250}
 CLI_RUNS=${KOVRA_BENCH_SSHAGENT_CLI_RUNS:-100}
+FRESH=${KOVRA_BENCH_SSHAGENT_FRESH:-2000}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log "building kovra-bench (release)"
@@ -68,9 +71,14 @@ log "sign requests: $ROUNDS rounds x $BATCH per agent, interleaved"
     --agent "openssh=$WORK/openssh.sock" --public "$WORK/id.pub" \
     --rounds "$ROUNDS" --batch "$BATCH" >"$WORK/sign.json"
 k1=$(ticks "$KOVRA_PID") o1=$(ticks "$OPENSSH_PID")
-field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p" "$WORK/sign.json"; }
+field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p" "$WORK/${2:-sign}.json"; }
 # The warm-up signatures (200 per agent) count in the CPU time too.
 N=$((ROUNDS * BATCH + 200))
+
+log "fresh connections: $FRESH interleaved rounds of connect + list + sign"
+"$KBENCH" --json sshagent-sign --agent "kovra=$WORK/kovra.sock" \
+    --agent "openssh=$WORK/openssh.sock" --public "$WORK/id.pub" \
+    --rounds 0 --warmup 1 --fresh "$FRESH" >"$WORK/fresh.json"
 cpu_us() { awk -v t="$1" -v hz="$HZ" -v n="$N" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }'; }
 
 log "ssh-keygen -Y sign: $CLI_RUNS interleaved pairs"
@@ -132,6 +140,7 @@ cat <<EOF
 |---|---:|---:|
 | signatures/s, one connection ($ROUNDS × $BATCH interleaved) | $(field kovra_per_sec) | $(field openssh_per_sec) |
 | round trip per signature, p50 / p90 (µs) | $(field kovra_p50_us) / $(field kovra_p90_us) | $(field openssh_p50_us) / $(field openssh_p90_us) |
+| fresh connection: connect + list + sign, p50 / p90 (µs, $FRESH interleaved) | $(field kovra_fresh_p50_us fresh) / $(field kovra_fresh_p90_us fresh) | $(field openssh_fresh_p50_us fresh) / $(field openssh_fresh_p90_us fresh) |
 | agent CPU per signature (µs, /proc utime+stime) | $(cpu_us $((k1 - k0))) | $(cpu_us $((o1 - o0))) |
 | agent instructions per signature (callgrind) | $CG_KOVRA | $CG_OPENSSH |
 | \`ssh-keygen -Y sign\` end to end, median of $CLI_RUNS (µs) | $(median "$WORK/cli-kovra") | $(median "$WORK/cli-openssh") |

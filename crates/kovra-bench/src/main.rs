@@ -257,6 +257,9 @@ enum Command {
         /// Untimed signatures per agent first.
         #[arg(long, default_value_t = 200)]
         warmup: usize,
+        /// Rounds of a fresh connection per signature (connect, list, sign); 0 skips them.
+        #[arg(long, default_value_t = 0)]
+        fresh: usize,
     },
 }
 
@@ -441,6 +444,7 @@ fn main() -> ExitCode {
             rounds,
             batch,
             warmup,
+            fresh,
         } => sshagent::sign(
             &sshagent::SignOptions {
                 agents: &agents,
@@ -448,6 +452,7 @@ fn main() -> ExitCode {
                 rounds,
                 batch,
                 warmup,
+                fresh,
             },
             cli.json,
         ),

@@ -73,10 +73,16 @@ pub struct SignOptions<'a> {
     pub rounds: usize,
     pub batch: usize,
     pub warmup: usize,
+    /// Interleaved rounds of one fresh connection per signature (connect, list, sign), as
+    /// `ssh-keygen -Y sign` and `git` do; 0 to skip.
+    pub fresh: usize,
 }
 
 struct Agent {
     label: String,
+    socket: String,
+    /// Each fresh connection's connect + list + sign time.
+    fresh: Vec<Duration>,
     client: Client<UnixStream>,
     /// Each signature's round-trip time.
     samples: Vec<Duration>,
@@ -107,6 +113,8 @@ pub fn sign(o: &SignOptions<'_>, json: bool) -> anyhow::Result<()> {
         }
         agents.push(Agent {
             label: label.to_owned(),
+            socket: socket.to_owned(),
+            fresh: Vec::with_capacity(o.fresh),
             client,
             samples: Vec::with_capacity(o.rounds * o.batch),
             busy: Duration::ZERO,
@@ -128,8 +136,32 @@ pub fn sign(o: &SignOptions<'_>, json: bool) -> anyhow::Result<()> {
             agent.busy += start.elapsed();
         }
     }
+    for round in 0..o.fresh {
+        for i in 0..n {
+            let Some(agent) = agents.get_mut((round + i) % n) else {
+                continue;
+            };
+            let t = Instant::now();
+            let mut client = Client::new(UnixStream::connect(&agent.socket)?);
+            client.request_identities()?;
+            client.sign(request.clone())?;
+            drop(client);
+            agent.fresh.push(t.elapsed());
+        }
+    }
     let mut out = Map::new();
     for agent in &agents {
+        if !agent.fresh.is_empty() {
+            let fresh = Summary::of(&agent.fresh);
+            say(
+                json,
+                &fresh.line(&format!("{} fresh connection", agent.label)),
+            );
+            fresh.insert_into(&mut out, &format!("{}_fresh", agent.label));
+        }
+        if agent.samples.is_empty() {
+            continue;
+        }
         let per_sec = agent.samples.len() as f64 / agent.busy.as_secs_f64().max(1e-9);
         let summary = Summary::of(&agent.samples);
         say(
