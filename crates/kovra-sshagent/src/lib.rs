@@ -28,6 +28,7 @@ mod backend;
 mod dispatch;
 mod frame;
 mod peer;
+mod pool;
 mod server;
 mod session;
 mod signed;

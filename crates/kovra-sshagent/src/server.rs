@@ -1,4 +1,5 @@
-//! The blocking server: one listening socket, one thread per connection from a bounded set.
+//! The blocking server: one listening socket, one thread per connection from a bounded set
+//! ([`crate::pool`]).
 //!
 //! Blocking threads rather than an async runtime because that is how the daemon serves its
 //! own socket, and an agent connection is short and sequential (one request, one reply).
@@ -26,6 +27,7 @@ use crate::backend::{Backend, Caller};
 use crate::dispatch::respond;
 use crate::frame::{FrameError, MAX_FRAME, read_frame, write_frame};
 use crate::peer::{caller_of, effective_uid};
+use crate::pool::Pool;
 use crate::session::Session;
 
 /// The server's limits.
@@ -97,6 +99,7 @@ struct Shared {
     live: Mutex<HashMap<u64, UnixStream>>,
     drained: Condvar,
     next_id: AtomicU64,
+    pool: Arc<Pool>,
 }
 
 impl Shared {
@@ -148,6 +151,7 @@ impl Server {
             live: Mutex::new(HashMap::new()),
             drained: Condvar::new(),
             next_id: AtomicU64::new(0),
+            pool: Pool::new(config.max_connections, config.idle_timeout),
         });
         let accept = {
             let shared = Arc::clone(&shared);
@@ -207,6 +211,7 @@ impl StopHandle {
         {
             let _ = std::fs::remove_file(&shared.path);
         }
+        shared.pool.stop();
         let mut live = shared.live();
         for stream in live.values() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -237,7 +242,7 @@ fn accept_loop<B: Backend + 'static>(
     let uid = effective_uid();
     while !shared.stopping.load(Ordering::SeqCst) {
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::from(POLL_INTERVAL_MS)).is_err() {
+        if !matches!(poll(&mut fds, PollTimeout::from(POLL_INTERVAL_MS)), Ok(n) if n > 0) {
             continue;
         }
         let stream = match listener.accept() {
@@ -268,7 +273,7 @@ fn accept_loop<B: Backend + 'static>(
     }
 }
 
-/// Registers the connection and starts its thread, or drops it when the set is full.
+/// Registers the connection and hands it to a pool thread, or drops it when the set is full.
 fn admit<B: Backend + 'static>(
     shared: &Arc<Shared>,
     backend: &Arc<B>,
@@ -296,14 +301,10 @@ fn admit<B: Backend + 'static>(
     };
     let backend = Arc::clone(backend);
     let config = config.clone();
-    std::thread::Builder::new()
-        .name("ssh-agent-conn".into())
-        .spawn(move || {
-            let _guard = guard;
-            serve_connection(stream, &*backend, &caller, &config);
-        })
-        .map(|_| ())
-        .map_err(|_| "starting a connection thread")
+    shared.pool.submit(Box::new(move || {
+        let _guard = guard;
+        serve_connection(stream, &*backend, &caller, &config);
+    }))
 }
 
 /// Removes a connection from the live set when its thread ends, however it ends.
