@@ -12,6 +12,8 @@ have oathtool || missing+=(oathtool)   # the reference for TOTP codes
 have openssl || missing+=(openssl)     # the test CA for the broker's loopback HTTPS upstreams
 have age || missing+=(age)             # a stock age must open what `kovra share` seals
 have ssh-keygen || missing+=(openssh-client)  # an ssh-ed25519 recipient for `kovra share`
+# sshd as the current user on a loopback port: `ssh` logs in through kovra's agent (kovra-sshagent)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 have strace || missing+=(strace)       # the trusted-path tests: tracing a waiting CLI is refused
 have curl || missing+=(curl)           # a real client of the egress proxy
 have bwrap || missing+=(bubblewrap)    # `kovra sandbox` (the containment tests), and srt on Linux

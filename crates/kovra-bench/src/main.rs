@@ -21,6 +21,10 @@
 //!   issue 15): concurrent mixed clients with a lost-update check, thousands of idle
 //!   connections while `kovra status` is timed, and a connection flood with the daemon's RSS.
 //!
+//! - `sshagent-serve` hosts kovra-sshagent with one in-memory key, and `sshagent-sign` times
+//!   sign requests through it against OpenSSH's `ssh-agent` with the same key, interleaved
+//!   (`bench/sshagent.sh`, issue 17).
+//!
 //! Nothing here runs under `cargo test`: benchmarks are driven by `bench/run.sh`.
 #![forbid(unsafe_code)]
 
@@ -33,6 +37,7 @@ mod load;
 mod populate;
 mod redact;
 mod roundtrip;
+mod sshagent;
 mod stats;
 mod upstream;
 
@@ -228,6 +233,34 @@ enum Command {
         #[command(flatten)]
         values: ValueArgs,
     },
+    /// Serve kovra-sshagent on SOCKET with the key of an unencrypted OpenSSH key file,
+    /// until stdin closes (bench/sshagent.sh).
+    SshagentServe {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        socket: PathBuf,
+    },
+    /// Time sign requests through each agent (LABEL=SOCKET), in interleaved batches.
+    SshagentSign {
+        /// An agent to time, as LABEL=SOCKET (repeat).
+        #[arg(long = "agent", required = true, value_parser = sshagent::agent_arg)]
+        agents: Vec<String>,
+        /// The public key both agents hold.
+        #[arg(long)]
+        public: PathBuf,
+        #[arg(long, default_value_t = 40)]
+        rounds: usize,
+        /// Signatures per agent per round.
+        #[arg(long, default_value_t = 250)]
+        batch: usize,
+        /// Untimed signatures per agent first.
+        #[arg(long, default_value_t = 200)]
+        warmup: usize,
+        /// Rounds of a fresh connection per signature (connect, list, sign); 0 skips them.
+        #[arg(long, default_value_t = 0)]
+        fresh: usize,
+    },
 }
 
 /// The values a redaction benchmark masks, and how often they occur in the text.
@@ -401,6 +434,25 @@ fn main() -> ExitCode {
                 max_len: values.max_len,
                 per_mib: values.per_mib,
                 seed: values.seed,
+            },
+            cli.json,
+        ),
+        Command::SshagentServe { key, socket } => sshagent::serve(&key, &socket),
+        Command::SshagentSign {
+            agents,
+            public,
+            rounds,
+            batch,
+            warmup,
+            fresh,
+        } => sshagent::sign(
+            &sshagent::SignOptions {
+                agents: &agents,
+                public: &public,
+                rounds,
+                batch,
+                warmup,
+                fresh,
             },
             cli.json,
         ),

@@ -16,6 +16,7 @@ mod frame;
 mod provider;
 mod redactor;
 mod share;
+mod sshagent;
 mod totp;
 
 pub use coordinate::coordinate;
@@ -24,6 +25,7 @@ pub use frame::{frame_request, frame_response};
 pub use provider::provider;
 pub use redactor::redactor;
 pub use share::share;
+pub use sshagent::sshagent_request;
 pub use totp::totp;
 
 /// A target's body: the fuzzer's bytes in, a panic out when a property fails.
@@ -38,5 +40,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("provider", provider),
     ("redactor", redactor),
     ("share", share),
+    ("sshagent_request", sshagent_request),
     ("totp", totp),
 ];
