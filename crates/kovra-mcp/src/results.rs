@@ -29,6 +29,9 @@ pub struct RecordOut {
     pub version: u64,
     pub updated: u64,
     pub totp: bool,
+    /// What the record holds: `secret`, `totp` or `ssh-key`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
 }
 
 impl From<kovra_proto::RecordView> for RecordOut {
@@ -44,13 +47,14 @@ impl From<kovra_proto::RecordView> for RecordOut {
             version: r.version,
             updated: r.updated,
             totp: r.totp.is_some(),
+            kind: r.kind.as_str(),
         }
     }
 }
 
 /// The names of a `list` row's values, in order: [`RecordOut`]'s fields (a test holds them
 /// equal).
-pub const LIST_COLUMNS: [&str; 10] = [
+pub const LIST_COLUMNS: [&str; 11] = [
     "coordinate",
     "vault",
     "env",
@@ -61,6 +65,7 @@ pub const LIST_COLUMNS: [&str; 10] = [
     "version",
     "updated",
     "totp",
+    "type",
 ];
 
 /// `list`'s structured result: one page, each record a row of values under `columns`.
@@ -82,7 +87,7 @@ pub struct ListOut {
     /// `project:NAME`; env: string; sensitivity: string, `low`, `medium`, `high` or
     /// `inject-only`; revealable: boolean; production: boolean; description: string;
     /// version: integer; updated: integer, Unix seconds; totp: boolean, whether the record
-    /// is a TOTP credential. Never a value.
+    /// is a TOTP credential; type: string, `secret`, `totp` or `ssh-key`. Never a value.
     #[serde(serialize_with = "rows")]
     #[schemars(schema_with = "rows_schema")]
     pub records: Vec<RecordOut>,
@@ -155,6 +160,7 @@ fn rows<S: Serializer>(records: &[RecordOut], s: S) -> Result<S::Ok, S::Error> {
             row.serialize_element(&r.version)?;
             row.serialize_element(&r.updated)?;
             row.serialize_element(&r.totp)?;
+            row.serialize_element(&r.kind)?;
             row.end()
         }
     }
@@ -225,6 +231,7 @@ mod tests {
             version: 3,
             updated: 1_700_000_000,
             totp: true,
+            kind: "totp",
         }
     }
 

@@ -239,6 +239,8 @@ async def scenario(h):
                 _, text, listing = await call(h, s, "list", {}, expect_error=False)
                 coords = {r["coordinate"] for r in records(listing)}
                 check("secret:dev/canary/low" in coords, f"list misses low: {coords}")
+                kinds = {r["coordinate"]: r["type"] for r in records(listing)}
+                check(kinds["secret:dev/canary/low"] == "secret", f"list types: {kinds}")
                 check(not any("prod/" in c for c in coords), f"list shows production: {coords}")
                 check(all(r["vault"] != "global" for r in records(listing)),
                       f"list shows the global vault: {coords}")
