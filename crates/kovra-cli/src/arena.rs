@@ -31,6 +31,12 @@ struct Block(UnsafeCell<[u8; SIZE]>);
 unsafe impl Sync for Block {}
 
 static BLOCK: Block = Block(UnsafeCell::new([0; SIZE]));
+/// Every piece starts at a multiple of this, as `malloc`'s do on 64-bit Linux. Code that
+/// takes a byte buffer for a C structure relies on it: nix builds the control message of a
+/// descriptor passing in a `Vec<u8>` and reads it as a `cmsghdr` (8-byte aligned), which on a
+/// byte-aligned piece is a misaligned read.
+const MIN_ALIGN: usize = 16;
+
 /// Bytes of `BLOCK` handed out so far.
 static USED: AtomicUsize = AtomicUsize::new(0);
 
@@ -46,12 +52,14 @@ impl Arena {
         p >= Self::base() && p < Self::base() + SIZE
     }
 
-    /// A piece of the block for `layout`, or `None` when it no longer fits.
+    /// A piece of the block for `layout`, or `None` when it no longer fits. Aligned to at
+    /// least [`MIN_ALIGN`], whatever the layout asks.
     fn claim(layout: Layout) -> Option<*mut u8> {
         let base = Self::base();
+        let align = layout.align().max(MIN_ALIGN);
         let mut used = USED.load(Ordering::Relaxed);
         loop {
-            let start = (base + used).checked_add(layout.align() - 1)? & !(layout.align() - 1);
+            let start = (base + used).checked_add(align - 1)? & !(align - 1);
             let end = (start - base).checked_add(layout.size())?;
             if end > SIZE {
                 return None;
@@ -102,10 +110,23 @@ mod tests {
     #[test]
     fn pieces_are_aligned_apart_and_the_rest_goes_to_the_system() {
         let mut pieces: Vec<(usize, usize)> = Vec::new();
-        for (size, align) in [(1, 1), (3, 2), (24, 8), (100, 64), (5000, 4096), (7, 16)] {
+        let sizes = [
+            (1, 1),
+            (3, 2),
+            (24, 8),
+            (100, 64),
+            (5000, 4096),
+            (7, 16),
+            (5, 1),
+        ];
+        for (size, align) in sizes {
             let layout = Layout::from_size_align(size, align).unwrap();
             let p = Arena::claim(layout).expect("fits in the block") as usize;
-            assert_eq!(p % align, 0, "aligned to {align}");
+            assert_eq!(
+                p % align.max(MIN_ALIGN),
+                0,
+                "aligned to {align} and to {MIN_ALIGN}"
+            );
             assert!(Arena::owns(p as *mut u8) && Arena::owns((p + size - 1) as *mut u8));
             for &(q, qsize) in &pieces {
                 assert!(p + size <= q || q + qsize <= p, "pieces overlap");
