@@ -55,6 +55,31 @@ pub struct SignArgs {
     pub namespace: String,
 }
 
+/// `ssh-agent`: start (or stop) the daemon's agent socket and say where it is.
+#[derive(Debug, Args)]
+pub struct SshAgentArgs {
+    /// Stop serving the socket (the daemon stops it anyway when it stops); prints the line
+    /// that unsets SSH_AUTH_SOCK.
+    #[arg(long, short = 'k')]
+    pub stop: bool,
+    /// Print csh syntax (`setenv`) instead of sh.
+    #[arg(long, short = 'c', conflicts_with = "sh")]
+    pub csh: bool,
+    /// Print sh syntax (the default).
+    #[arg(long, short = 's')]
+    pub sh: bool,
+}
+
+pub const SSH_AGENT_EXAMPLES: &str = "Examples:
+  eval \"$(kovra ssh-agent)\"
+  ssh-add -l
+  ssh -o IdentityAgent=\"$SSH_AUTH_SOCK\" git@github.com
+  eval \"$(kovra ssh-agent --stop)\"
+
+Keys are decided per record and per caller: a high or production key signs only after the
+human approves the signature with `kovra approve ID`. Keys are never added through the
+socket (`ssh-add KEY` is refused; use `kovra add COORD --ssh-key`).";
+
 pub const KEYGEN_EXAMPLES: &str = "Examples:
   kovra keygen secret:dev/ssh/deploy
   kovra keygen secret:dev/ssh/ci --type ecdsa-p256 --sensitivity medium --description \"CI deploy key\"

@@ -117,6 +117,7 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     // someone posing as the daemon: refuse to run beside it.
     let named = bind_name(&paths)?;
     let daemon = Arc::new(daemon);
+    daemon.ssh_agent_host().adopt(Arc::downgrade(&daemon));
     spawn_signal_thread(Arc::clone(&daemon))?;
     spawn_watch_thread(Arc::clone(&daemon), bound);
     os::raise_descriptor_limit();

@@ -137,6 +137,14 @@ pub enum Request {
     },
     /// Stop the daemon (locking first).
     Shutdown,
+    /// Start the daemon's SSH agent socket if it is not serving (`stop`: stop it). One per
+    /// daemon, beside its socket ([`crate::paths::Paths::ssh_agent_socket`]); it stops with
+    /// the daemon. Needs no unlocked vault: while locked the agent lists no keys and signs
+    /// nothing. Refused on an agent profile's socket.
+    SshAgent {
+        #[serde(default)]
+        stop: bool,
+    },
     ProjectCreate {
         name: String,
     },

@@ -281,6 +281,7 @@ impl Gate<'_> {
             | Request::Lock
             | Request::Shutdown
             | Request::Handover
+            | Request::SshAgent { .. }
             | Request::Verify { .. } => Err(GateError::new(
                 ErrorCode::Internal,
                 "request routed to the wrong handler",
