@@ -31,6 +31,13 @@ struct Block(UnsafeCell<[u8; SIZE]>);
 unsafe impl Sync for Block {}
 
 static BLOCK: Block = Block(UnsafeCell::new([0; SIZE]));
+/// Every piece is aligned at least this much, as C's `malloc` aligns (`max_align_t`), whatever
+/// the layout asks: code that hands a byte buffer to the C library relies on it. nix's
+/// `sendmsg` builds its control-message header in a `Vec<u8>` and writes `cmsghdr` fields
+/// through it, so a piece aligned to 1 made `kovra run`'s descriptor passing trip Rust's
+/// misaligned-pointer check, depending on what was allocated before.
+const MIN_ALIGN: usize = 16;
+
 /// Bytes of `BLOCK` handed out so far.
 static USED: AtomicUsize = AtomicUsize::new(0);
 
@@ -49,9 +56,10 @@ impl Arena {
     /// A piece of the block for `layout`, or `None` when it no longer fits.
     fn claim(layout: Layout) -> Option<*mut u8> {
         let base = Self::base();
+        let align = layout.align().max(MIN_ALIGN);
         let mut used = USED.load(Ordering::Relaxed);
         loop {
-            let start = (base + used).checked_add(layout.align() - 1)? & !(layout.align() - 1);
+            let start = (base + used).checked_add(align - 1)? & !(align - 1);
             let end = (start - base).checked_add(layout.size())?;
             if end > SIZE {
                 return None;
@@ -105,7 +113,11 @@ mod tests {
         for (size, align) in [(1, 1), (3, 2), (24, 8), (100, 64), (5000, 4096), (7, 16)] {
             let layout = Layout::from_size_align(size, align).unwrap();
             let p = Arena::claim(layout).expect("fits in the block") as usize;
-            assert_eq!(p % align, 0, "aligned to {align}");
+            assert_eq!(
+                p % align.max(MIN_ALIGN),
+                0,
+                "aligned to {align} and to malloc's"
+            );
             assert!(Arena::owns(p as *mut u8) && Arena::owns((p + size - 1) as *mut u8));
             for &(q, qsize) in &pieces {
                 assert!(p + size <= q || q + qsize <= p, "pieces overlap");
