@@ -42,6 +42,11 @@ pub struct KeygenArgs {
     /// What the key is for, shown by `list` and `show`.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
+    /// Restrict the key to this server (its host key's SHA256 fingerprint, as
+    /// `ssh-keyscan HOST | ssh-keygen -lf -` prints it); repeatable. It then signs only logins
+    /// through `kovra ssh-agent` to those servers: no `kovra sign`, no other host.
+    #[arg(long = "host-key", value_name = "SHA256:…")]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -83,7 +88,8 @@ socket (`ssh-add KEY` is refused; use `kovra add COORD --ssh-key`).";
 pub const KEYGEN_EXAMPLES: &str = "Examples:
   kovra keygen secret:dev/ssh/deploy
   kovra keygen secret:dev/ssh/ci --type ecdsa-p256 --sensitivity medium --description \"CI deploy key\"
-  kovra keygen secret:dev/ssh/deploy >> ~/.ssh/authorized_keys";
+  kovra keygen secret:dev/ssh/deploy >> ~/.ssh/authorized_keys
+  kovra keygen secret:dev/ssh/github --host-key \"$(ssh-keyscan -t ed25519 github.com 2>/dev/null | ssh-keygen -lf - | cut -d' ' -f2)\"";
 
 pub const PUBKEY_EXAMPLES: &str = "Examples:
   kovra pubkey secret:dev/ssh/deploy

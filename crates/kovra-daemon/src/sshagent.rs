@@ -208,6 +208,7 @@ impl Backend for DaemonBackend {
             fingerprint: sha256(request.key),
             data: request.data,
             destination: destination(session, &request.signed),
+            bound_host: session.last().map(|b| sha256(b.host_key())),
         };
         match daemon.ssh_agent_sign(&caller, &ask, false) {
             AgentSigned::Signed(signature) => Ok(signature),

@@ -181,6 +181,10 @@ pub enum Request {
         sensitivity: Option<Sensitivity>,
         #[serde(default)]
         description: Option<String>,
+        /// Restrict the key to these servers' host keys (`SHA256:…`): it then signs only
+        /// logins through the ssh-agent bound to one of them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hosts: Vec<String>,
     },
     /// An SSH key record's public key (metadata: the private key is not opened).
     PublicKey {

@@ -26,6 +26,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             key_type: args.key_type,
             sensitivity: args.sensitivity,
             description: args.description,
+            hosts: args.hosts,
         })?,
         Command::Pubkey { coordinate } => s.call(Request::PublicKey {
             coordinate: coord(&coordinate)?,

@@ -70,8 +70,13 @@ fn record_lines(r: &RecordView) -> String {
         )
     });
     let key = r.ssh_key.as_ref().map_or(String::new(), |k| {
+        let hosts = if k.hosts.is_empty() {
+            String::new()
+        } else {
+            format!("\nsigns for:   {}", k.hosts.join(", "))
+        };
         format!(
-            "\nkey:         {} {}\npublic key:  {}",
+            "\nkey:         {} {}\npublic key:  {}{hosts}",
             k.algorithm, k.fingerprint, k.public_key
         )
     });

@@ -317,6 +317,15 @@ struct Sshd {
 }
 
 impl Sshd {
+    /// An sshd that accepts no key yet ([`Sshd::authorize`]).
+    fn start_empty() -> Self {
+        Self::start("")
+    }
+
+    fn authorize(&self, public: &str) {
+        std::fs::write(self.dir.path().join("authorized_keys"), public).unwrap();
+    }
+
     fn start(authorized: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -438,4 +447,66 @@ impl Drop for Sshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A key made for one server signs logins to it and nothing else: not a login to another
+/// server, not an SSHSIG through the agent, not `kovra sign`.
+#[test]
+fn a_key_restricted_to_one_server_signs_for_it_alone() {
+    let h = Home::init();
+    let mut seen = Vec::new();
+    let allowed = Sshd::start_empty();
+    let other = Sshd::start_empty();
+    let out = h.run(&[
+        "keygen",
+        LOW,
+        "--sensitivity",
+        "low",
+        "--host-key",
+        &allowed.host_fingerprint,
+    ]);
+    assert!(
+        out.status.success(),
+        "keygen --host-key: {}",
+        describe(&out)
+    );
+    let public = stdout(&h.ok(&["pubkey", LOW]));
+    for sshd in [&allowed, &other] {
+        sshd.authorize(&public);
+    }
+    let shown = stdout(&h.ok(&["show", LOW]));
+    assert!(shown.contains(&allowed.host_fingerprint), "{shown}");
+    let sock = start_agent(&h);
+    let key = public_key_file(&h, LOW);
+
+    let out = run(allowed.ssh(&sock, &key), &mut seen);
+    assert!(
+        out.status.success() && stdout(&out).contains("kovra-agent-login-ok"),
+        "ssh to the allowed server: {}\nsshd: {}",
+        describe(&out),
+        allowed.log()
+    );
+    let out = run(other.ssh(&sock, &key), &mut seen);
+    assert!(!out.status.success(), "logged in to another server");
+    let out = sign_through_agent(&h, &sock, &key, &mut seen);
+    assert!(!out.status.success(), "an unbound SSHSIG was signed");
+    let data = h.root.join("data.txt");
+    let out = h.run(&["sign", LOW, data.to_str().unwrap(), "-n", "file"]);
+    assert!(!out.status.success(), "kovra sign with a restricted key");
+    assert_contains(&stderr(&out), "restricted to some servers", &out);
+
+    let signs = audit(&h, &["--action", "ssh-agent-sign"]);
+    let reasons: Vec<&str> = signs.iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert!(reasons.contains(&"sign-host-not-allowed"), "{signs:?}");
+    assert!(reasons.contains(&"sign-host-unbound"), "{signs:?}");
+    assert_eq!(
+        signs.iter().filter(|e| e["decision"] == "allow").count(),
+        1,
+        "{signs:?}"
+    );
+
+    // A fingerprint that is not one is refused, and no key is made.
+    let out = h.run(&["keygen", HIGH, "--host-key", "github.com"]);
+    assert!(!out.status.success());
+    assert!(!h.run(&["pubkey", HIGH]).status.success());
 }

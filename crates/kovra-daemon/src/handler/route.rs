@@ -145,7 +145,8 @@ impl Gate<'_> {
                 key_type,
                 sensitivity,
                 description,
-            } => self.keygen(&coordinate, key_type, sensitivity, description),
+                hosts,
+            } => self.keygen(&coordinate, key_type, sensitivity, description, hosts),
             Request::PublicKey { coordinate } => self.public_key(&coordinate),
             Request::Sign {
                 coordinate,

@@ -31,6 +31,9 @@ pub struct AgentAsk<'a> {
     /// fingerprint, the login user, an SSHSIG namespace): shown to the approving human and
     /// written to the trail. `untrusted` marks what the client merely said.
     pub destination: Vec<Fact>,
+    /// The verified host key (`SHA256:…`) of the session the signature is for: a fact for
+    /// `decide`, which holds a key restricted to some servers to them.
+    pub bound_host: Option<String>,
 }
 
 impl AgentAsk<'_> {
@@ -170,6 +173,7 @@ impl Daemon {
         let Some(mut gate) = Gate::over(self, &mut inner, &info, digest, Vec::new(), None) else {
             return AgentSigned::Refused(Refusal::Unavailable);
         };
+        gate.bound_host = ask.bound_host.clone();
         let signed = gate.agent_sign(ask, approved);
         // A signature is work with the vault: it keeps the vault from locking as idle.
         inner.last_activity = Instant::now();
