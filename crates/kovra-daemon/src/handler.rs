@@ -317,8 +317,9 @@ impl Daemon {
     }
 
     fn stop(&self, why: &str, remove_socket: bool) -> ! {
-        // The ssh-agent socket goes with the daemon (its threads end with the process).
-        self.ssh_agent.forget_socket();
+        // The ssh-agent socket goes with the daemon (its threads end with the process); on a
+        // handover its file stays, for the successor to serve again.
+        self.ssh_agent.forget_socket(why == "handover");
         let mut inner = self.lock_inner();
         Self::lock_now(&mut inner, why);
         if remove_socket {

@@ -87,11 +87,24 @@ impl SshAgentHost {
         true
     }
 
-    /// The daemon is exiting: remove the socket file (the process ends its threads).
-    pub fn forget_socket(&self) {
+    /// The daemon is exiting: remove the socket file (the process ends its threads), unless
+    /// `keep` (a handover: the successor serves it again, [`SshAgentHost::resume`]).
+    pub fn forget_socket(&self, keep: bool) {
         if let Some(running) = self.running().as_ref() {
             running.stopping.store(true, Ordering::SeqCst);
-            let _ = std::fs::remove_file(&running.path);
+            if !keep {
+                let _ = std::fs::remove_file(&running.path);
+            }
+        }
+    }
+
+    /// At start: serve `socket` again if a socket file is there (left by the daemon this one
+    /// replaced). Whatever else is there is left alone, and a failure is only logged.
+    pub fn resume(&self, socket: &Path) {
+        let is_socket = std::fs::symlink_metadata(socket)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
+        if is_socket && let Err(e) = self.start(socket) {
+            tracing::warn!(socket = %socket.display(), error = %e, "cannot serve the ssh-agent socket again");
         }
     }
 }

@@ -221,10 +221,20 @@ fn the_agent_lists_signs_logs_in_refuses_adds_and_follows_the_lock() {
     let out = sign_through_agent(&h, &sock, &low_public, &mut seen);
     assert!(!out.status.success(), "signed while locked");
 
+    // Unlocked again (at a terminal, a new daemon takes over the home): the same socket
+    // lists the keys again, without a new `kovra ssh-agent`.
+    h.unlock_typed();
+    let (code, fps) = listed(&sock, &mut seen);
+    assert_eq!((code, fps.len()), (Some(0), 2), "after unlock");
+
     // Stopped, the socket is gone and the sh line unsets the variable.
     let out = h.ok(&["ssh-agent", "--stop"]);
     assert_eq!(stdout(&out).trim_end(), "unset SSH_AUTH_SOCK;");
     assert!(!sock.exists(), "the socket outlived --stop");
+    // Started again, it goes with the daemon.
+    let sock = start_agent(&h);
+    h.stop();
+    assert!(!sock.exists(), "the socket outlived the daemon");
 }
 
 #[test]
