@@ -135,6 +135,16 @@ fn sha256(key: &kovra_sshagent::ssh_key::public::KeyData) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 
+/// The server a signature is for: the last bind's host key when that bind is for
+/// authentication. When the last bind forwards the agent, the signature is asked from
+/// somewhere past that server, for a destination no verified bind names: none.
+fn bound_host(session: &Session) -> Option<String> {
+    session
+        .last()
+        .filter(|b| !b.forwarding())
+        .map(|b| sha256(b.host_key()))
+}
+
 /// Client-supplied text, cut short and on one line, for the human and the trail.
 fn said(text: &str) -> String {
     let one_line: String = text.chars().filter(|c| !c.is_control()).take(64).collect();
@@ -150,11 +160,11 @@ fn destination(session: &Session, signed: &Signed) -> Vec<Fact> {
         untrusted,
     };
     let mut out = Vec::new();
-    if let Some(bind) = session.last() {
-        out.push(fact("host key", sha256(bind.host_key()), false));
+    if let Some(host) = bound_host(session) {
+        out.push(fact("host key", host, false));
     }
-    if session.forwarded() {
-        out.push(fact("forwarded", "yes".into(), false));
+    for hop in session.binds().iter().filter(|b| b.forwarding()) {
+        out.push(fact("forwarded to", sha256(hop.host_key()), false));
     }
     match signed {
         Signed::Userauth(login) => {
@@ -221,7 +231,7 @@ impl Backend for DaemonBackend {
             fingerprint: sha256(request.key),
             data: request.data,
             destination: destination(session, &request.signed),
-            bound_host: session.last().map(|b| sha256(b.host_key())),
+            bound_host: bound_host(session),
         };
         match daemon.ssh_agent_sign(&caller, &ask, false) {
             AgentSigned::Signed(signature) => Ok(signature),
