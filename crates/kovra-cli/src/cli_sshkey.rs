@@ -26,6 +26,10 @@ pub struct SshKeyImport {
     /// hidden prompt on the terminal.
     #[arg(long, value_name = "PATH", requires = "ssh_key")]
     pub key_passphrase_file: Option<PathBuf>,
+    /// With --ssh-key: restrict the key to this server (its host key's SHA256 fingerprint);
+    /// repeatable. As `keygen --host-key`.
+    #[arg(long = "host-key", value_name = "SHA256:…", requires = "ssh_key")]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Args)]

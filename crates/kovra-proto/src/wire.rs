@@ -171,6 +171,9 @@ pub enum Request {
         /// the daemon and sealed without it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key_passphrase: Option<Secret>,
+        /// With `ssh_key`: restrict the key to these servers' host keys, as `Keygen`'s.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hosts: Vec<String>,
     },
     /// Make an SSH key in the daemon and store it as a new record (`kovra keygen`).
     Keygen {

@@ -98,6 +98,7 @@ pub struct Import {
     pub provider: Option<String>,
     pub from_stdin: bool,
     pub passphrase_file: Option<PathBuf>,
+    pub hosts: Vec<String>,
 }
 
 /// `add COORD --ssh-key`: read the key, and its passphrase when it has one, and send both.
@@ -114,6 +115,7 @@ pub fn add(s: &mut Session, import: Import) -> Result<Reply, CliError> {
         provider: import.provider,
         ssh_key: true,
         key_passphrase,
+        hosts: import.hosts,
     })
 }
 

@@ -515,6 +515,29 @@ fn a_key_restricted_to_one_server_signs_for_it_alone() {
         "{signs:?}"
     );
 
+    // An imported key takes the same restriction.
+    let pem = std::fs::read(made_by_openssh(&h.root, "id_imported", "ed25519", "")).unwrap();
+    let imported = "secret:dev/ssh/imported";
+    let out = h.add(
+        imported,
+        &pem,
+        &[
+            "--ssh-key",
+            "--sensitivity",
+            "low",
+            "--host-key",
+            &allowed.host_fingerprint,
+        ],
+    );
+    assert!(out.status.success(), "add --host-key: {}", describe(&out));
+    let (_, shown) = h.json(&["show", imported]);
+    assert_eq!(
+        shown["ssh_key"]["hosts"],
+        serde_json::json!([allowed.host_fingerprint])
+    );
+    let out = h.run(&["sign", imported, data.to_str().unwrap(), "-n", "file"]);
+    assert!(!out.status.success(), "kovra sign with a restricted import");
+
     // A fingerprint that is not one is refused, and no key is made.
     let out = h.run(&["keygen", HIGH, "--host-key", "github.com"]);
     assert!(!out.status.success());

@@ -128,12 +128,15 @@ impl Gate<'_> {
         key_passphrase: Option<Secret>,
         sensitivity: Option<Sensitivity>,
         description: Option<String>,
+        hosts: Vec<String>,
     ) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         Self::check_value(&coord, &value)?;
         Self::check_description(&description)?;
-        let key = sshkey::import(value.expose(), key_passphrase.as_ref().map(Secret::expose))
+        check_hosts(&hosts)?;
+        let mut key = sshkey::import(value.expose(), key_passphrase.as_ref().map(Secret::expose))
             .map_err(key_error)?;
+        key.info.hosts = hosts;
         self.create_key(&coord, key, sensitivity, description, "add")
     }
 
