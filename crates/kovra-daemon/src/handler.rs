@@ -415,7 +415,11 @@ impl Daemon {
         // Outside the state lock: stopping the agent waits for its connections, which may
         // be waiting for that lock.
         if let Request::SshAgent { stop } = &request {
-            return (self.ssh_agent_request(caller, *stop), Duration::ZERO, None);
+            return (
+                self.ssh_agent_request(caller, context.surface, *stop),
+                Duration::ZERO,
+                None,
+            );
         }
         let observed = observed_origin(caller);
         let claimed = match &context.scope {

@@ -96,6 +96,7 @@ impl Daemon {
     pub(super) fn ssh_agent_request(
         &self,
         caller: &Caller,
+        surface: Surface,
         stop: bool,
     ) -> Result<Reply, GateError> {
         if caller.agent.is_some() {
@@ -122,7 +123,7 @@ impl Daemon {
             let mut inner = self.lock_inner();
             if let Some(store) = inner.store.as_mut() {
                 let mut e = info.entry(action, None, None, "ok");
-                e.surface = "cli".into();
+                e.surface = surface.as_str().into();
                 e.detail = Some(socket.display().to_string());
                 store.audit(e)?;
             }
