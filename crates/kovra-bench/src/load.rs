@@ -146,6 +146,7 @@ fn create_records(
             provider: None,
             ssh_key: false,
             key_passphrase: None,
+            hosts: Vec::new(),
         };
         let version = match client.call(&envelope(req)).context("add")? {
             Response::Ok { reply } => match *reply {

@@ -119,6 +119,10 @@ pub enum Command {
     /// Sign a file or standard input with an SSH key record (an SSHSIG signature).
     #[command(after_help = crate::cli_sshkey::SIGN_EXAMPLES)]
     Sign(crate::cli_sshkey::SignArgs),
+    /// Serve the vault's SSH keys to ssh, ssh-add and git through the daemon's ssh-agent
+    /// socket; prints the SSH_AUTH_SOCK line to evaluate.
+    #[command(name = "ssh-agent", after_help = crate::cli_sshkey::SSH_AGENT_EXAMPLES)]
+    SshAgent(crate::cli_sshkey::SshAgentArgs),
     /// Print the current code of a TOTP record (never its seed).
     #[command(after_help = examples::CODE)]
     Code {

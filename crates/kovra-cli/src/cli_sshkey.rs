@@ -26,6 +26,10 @@ pub struct SshKeyImport {
     /// hidden prompt on the terminal.
     #[arg(long, value_name = "PATH", requires = "ssh_key")]
     pub key_passphrase_file: Option<PathBuf>,
+    /// With --ssh-key: restrict the key to this server (its host key's SHA256 fingerprint);
+    /// repeatable. As `keygen --host-key`.
+    #[arg(long = "host-key", value_name = "SHA256:…", requires = "ssh_key")]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +46,11 @@ pub struct KeygenArgs {
     /// What the key is for, shown by `list` and `show`.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
+    /// Restrict the key to this server (its host key's SHA256 fingerprint, as
+    /// `ssh-keyscan HOST | ssh-keygen -lf -` prints it); repeatable. It then signs only logins
+    /// through `kovra ssh-agent` to those servers: no `kovra sign`, no other host.
+    #[arg(long = "host-key", value_name = "SHA256:…")]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -55,10 +64,36 @@ pub struct SignArgs {
     pub namespace: String,
 }
 
+/// `ssh-agent`: start (or stop) the daemon's agent socket and say where it is.
+#[derive(Debug, Args)]
+pub struct SshAgentArgs {
+    /// Stop serving the socket (the daemon stops it anyway when it stops); prints the line
+    /// that unsets SSH_AUTH_SOCK.
+    #[arg(long, short = 'k')]
+    pub stop: bool,
+    /// Print csh syntax (`setenv`) instead of sh.
+    #[arg(long, short = 'c', conflicts_with = "sh")]
+    pub csh: bool,
+    /// Print sh syntax (the default).
+    #[arg(long, short = 's')]
+    pub sh: bool,
+}
+
+pub const SSH_AGENT_EXAMPLES: &str = "Examples:
+  eval \"$(kovra ssh-agent)\"
+  ssh-add -l
+  ssh -o IdentityAgent=\"$SSH_AUTH_SOCK\" git@github.com
+  eval \"$(kovra ssh-agent --stop)\"
+
+Keys are decided per record and per caller: a high or production key signs only after the
+human approves the signature with `kovra approve ID`. Keys are never added through the
+socket (`ssh-add KEY` is refused; use `kovra add COORD --ssh-key`).";
+
 pub const KEYGEN_EXAMPLES: &str = "Examples:
   kovra keygen secret:dev/ssh/deploy
   kovra keygen secret:dev/ssh/ci --type ecdsa-p256 --sensitivity medium --description \"CI deploy key\"
-  kovra keygen secret:dev/ssh/deploy >> ~/.ssh/authorized_keys";
+  kovra keygen secret:dev/ssh/deploy >> ~/.ssh/authorized_keys
+  kovra keygen secret:dev/ssh/github --host-key \"$(ssh-keyscan -t ed25519 github.com 2>/dev/null | ssh-keygen -lf - | cut -d' ' -f2)\"";
 
 pub const PUBKEY_EXAMPLES: &str = "Examples:
   kovra pubkey secret:dev/ssh/deploy

@@ -48,7 +48,7 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("Agents", &["setup", "mcp", "agent", "sandbox"]),
     ("Approvals", &["approve", "deny", "requests", "allow"]),
     ("Broker", &["api", "providers", "bind"]),
-    ("SSH keys", &["keygen", "pubkey", "sign"]),
+    ("SSH keys", &["keygen", "pubkey", "sign", "ssh-agent"]),
     ("Sharing", &["identity", "share", "receive", "kit"]),
     ("Audit", &["audit"]),
     ("Getting started", &["demo", "completions", "help"]),

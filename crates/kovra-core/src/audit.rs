@@ -117,6 +117,20 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("show", "a record's metadata read"),
     ("sign", "a signature made with an SSH key"),
     ("socket-replaced", "the daemon socket replaced"),
+    (
+        "ssh-agent-list",
+        "SSH keys listed through the ssh-agent socket",
+    ),
+    (
+        "ssh-agent-refused",
+        "an ssh-agent request refused before policy (adding a key, a forged bind)",
+    ),
+    (
+        "ssh-agent-sign",
+        "a signature asked of the ssh-agent socket",
+    ),
+    ("ssh-agent-start", "the ssh-agent socket started"),
+    ("ssh-agent-stop", "the ssh-agent socket stopped"),
     ("system-vault-create", "the system vault created"),
     ("unlock", "the vault unlocked"),
 ];

@@ -70,6 +70,12 @@ pub struct SshKeyInfo {
     pub fingerprint: String,
     /// The OpenSSH public key line (`ssh-ed25519 AAAA… comment`), as `authorized_keys` takes it.
     pub public_key: String,
+    /// The servers this key may sign logins for, by host key fingerprint (`SHA256:…`); empty:
+    /// any. A key with a list signs only through the ssh-agent, for a session bound to one of
+    /// them (the policy's `Destination`), so a key kept for github.com signs nothing for
+    /// another server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 /// Why a key was refused or could not be used. Codes are stable; none carries input.
@@ -134,6 +140,7 @@ fn material(key: &PrivateKey) -> Result<KeyMaterial, SshKeyError> {
             algorithm: key.algorithm().as_str().to_string(),
             fingerprint: public.fingerprint(HashAlg::Sha256).to_string(),
             public_key: public.to_openssh().map_err(|_| SshKeyError::Crypto)?,
+            hosts: Vec::new(),
         },
     })
 }

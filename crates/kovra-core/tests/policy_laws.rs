@@ -290,6 +290,8 @@ fn example(operation: Operation, env: &str, production: bool, record: Option<Rec
         target: "openai",
         delivery: Delivery::Value,
         profile: None,
+        allowed_hosts: Vec::new(),
+        bound_host: None,
     }
 }
 

@@ -105,6 +105,7 @@ proptest! {
             pin: None,
             delivery: Delivery::Value,
             profile: None,
+            destination: None,
         };
         prop_assert_ne!(decide(&req, &Scope::full()), Decision::Deny(Reason::ProductionFloorIsHigh));
     }
@@ -238,6 +239,7 @@ fn request<'a>(
         pin: None,
         delivery: Delivery::Value,
         profile: None,
+        destination: None,
     }
 }
 

@@ -202,3 +202,63 @@ proptest! {
         }
     }
 }
+
+const GITHUB: &str = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+const OTHER: &str = "SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM";
+
+#[test]
+fn a_key_restricted_to_servers_signs_only_for_a_session_bound_to_one_of_them() {
+    for (s, production) in [
+        (Sensitivity::Low, false),
+        (Sensitivity::High, false),
+        (Sensitivity::Low, true),
+    ] {
+        for origin in [Origin::Human, Origin::Agent] {
+            for presence in [Presence::None, Presence::Proven] {
+                let c = sign(s, origin, production).with(|c| {
+                    c.allowed_hosts = vec![GITHUB.into()];
+                    c.presence = presence;
+                });
+                // Bound to an allowed server: decided as any signature with that key.
+                let to_github = c.with(|c| c.bound_host = Some(GITHUB.into()));
+                let unrestricted = c.with(|c| c.allowed_hosts.clear());
+                assert_eq!(
+                    to_github.decide(&Scope::full()),
+                    unrestricted.decide(&Scope::full()),
+                    "{to_github:?}"
+                );
+                // Another server, or no bind at all: refused, and no proof changes that.
+                assert_eq!(
+                    c.with(|c| c.bound_host = Some(OTHER.into()))
+                        .decide(&Scope::full()),
+                    Decision::Deny(Reason::SignHostNotAllowed),
+                );
+                assert_eq!(
+                    c.decide(&Scope::full()),
+                    Decision::Deny(Reason::SignNeedsBoundHost),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_key_without_a_restriction_signs_with_or_without_a_bind() {
+    for bound in [None, Some(OTHER.to_string())] {
+        let c = sign(Sensitivity::Low, Origin::Agent, false).with(|c| c.bound_host = bound);
+        assert_eq!(c.decide(&Scope::full()), Decision::Allow);
+    }
+}
+
+proptest! {
+    /// Whatever else holds, a restricted key never signs for a host outside its list.
+    #[test]
+    fn a_restricted_key_never_signs_elsewhere(c in arb_existing_case(), bound in prop::option::of(prop::sample::select(vec![OTHER.to_string()]))) {
+        let c = c.with(|c| {
+            c.operation = Operation::Sign;
+            c.allowed_hosts = vec![GITHUB.into()];
+            c.bound_host = bound;
+        });
+        prop_assert_ne!(c.decide(&Scope::full()), Decision::Allow);
+    }
+}

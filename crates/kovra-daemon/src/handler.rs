@@ -48,6 +48,7 @@ mod requests;
 mod route;
 mod sandbox;
 mod sharing;
+mod ssh_agent;
 mod sshkey;
 mod system;
 #[cfg(test)]
@@ -59,6 +60,7 @@ use approval::describe;
 pub use egress::EgressTicket;
 use gate::{Gate, Located, Op};
 pub use sandbox::SandboxTicket;
+pub use ssh_agent::{AgentAsk, AgentSigned};
 
 const MAX_VALUE: usize = 256 * 1024;
 /// In characters: the core's limit, which a received record is cut to.
@@ -83,6 +85,8 @@ pub struct Daemon {
     /// Each profile's grant id and proxy credential, stable for the daemon's life (sockets
     /// bound to a grant outlive a lock and an unlock).
     grant_ids: Mutex<std::collections::HashMap<String, (u64, zeroize::Zeroizing<String>)>>,
+    /// The ssh-agent socket (`kovra ssh-agent`), when started.
+    ssh_agent: crate::sshagent::SshAgentHost,
 }
 
 struct Inner {
@@ -120,6 +124,18 @@ pub struct Caller {
     /// The caller's namespaces when they are not the daemon's (a sandbox): its runs are
     /// looked up and started inside them.
     pub namespaces: crate::nsjoin::Namespaces,
+}
+
+/// The origin the daemon observes of a connecting process, whatever it claims: a process
+/// with a controlling terminal is the human's, any other is an agent's, and a connection on
+/// an agent profile's socket is the agent's. Every socket the daemon serves (its own, the
+/// profiles', the ssh-agent's) uses this one rule.
+fn observed_origin(caller: &Caller) -> Origin {
+    if caller.agent.is_some() || !caller.tty {
+        Origin::Agent
+    } else {
+        Origin::Human
+    }
 }
 
 /// An audit entry of the daemon's own doing (no caller behind it).
@@ -233,7 +249,13 @@ impl Daemon {
             broker: std::sync::OnceLock::new(),
             agents: crate::agents::AgentSockets::new(paths_agents),
             grant_ids: Mutex::new(std::collections::HashMap::new()),
+            ssh_agent: crate::sshagent::SshAgentHost::default(),
         }
+    }
+
+    /// The ssh-agent socket's host (the server hands it the daemon once it is shared).
+    pub fn ssh_agent_host(&self) -> &crate::sshagent::SshAgentHost {
+        &self.ssh_agent
     }
 
     /// The agent profiles' sockets (the server serves them).
@@ -295,6 +317,9 @@ impl Daemon {
     }
 
     fn stop(&self, why: &str, remove_socket: bool) -> ! {
+        // The ssh-agent socket goes with the daemon (its threads end with the process); on a
+        // handover its file stays, for the successor to serve again.
+        self.ssh_agent.forget_socket(why == "handover");
         let mut inner = self.lock_inner();
         Self::lock_now(&mut inner, why);
         if remove_socket {
@@ -387,11 +412,16 @@ impl Daemon {
         if let Request::ApprovalWait { id } = &request {
             return (Ok(self.wait_for_approval(id)), Duration::ZERO, None);
         }
-        let observed = if caller.tty {
-            Origin::Human
-        } else {
-            Origin::Agent
-        };
+        // Outside the state lock: stopping the agent waits for its connections, which may
+        // be waiting for that lock.
+        if let Request::SshAgent { stop } = &request {
+            return (
+                self.ssh_agent_request(caller, context.surface, *stop),
+                Duration::ZERO,
+                None,
+            );
+        }
+        let observed = observed_origin(caller);
         let claimed = match &context.scope {
             Some(s) => Scope::full().intersect(s),
             None => Scope::full(),

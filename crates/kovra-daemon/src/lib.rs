@@ -22,6 +22,7 @@ pub mod relay;
 pub mod run;
 pub mod server;
 pub mod slots;
+pub mod sshagent;
 pub mod stream;
 
 pub use handler::Daemon;

@@ -117,6 +117,11 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     // someone posing as the daemon: refuse to run beside it.
     let named = bind_name(&paths)?;
     let daemon = Arc::new(daemon);
+    daemon.ssh_agent_host().adopt(Arc::downgrade(&daemon));
+    // An agent socket the last daemon of this home left behind (a handover, a crash) was
+    // wanted: serve it again, as the agent profiles' sockets are, so `SSH_AUTH_SOCK` in the
+    // user's shells keeps working across `kovra lock` and `kovra unlock`.
+    daemon.ssh_agent_host().resume(&paths.ssh_agent_socket());
     spawn_signal_thread(Arc::clone(&daemon))?;
     spawn_watch_thread(Arc::clone(&daemon), bound);
     os::raise_descriptor_limit();
@@ -534,6 +539,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
         // before anything is decided; any sent with another request are closed here.
         let fds = reader.take_fds();
         let stops = matches!(envelope.request, Request::Shutdown | Request::Handover);
+        let handover = matches!(envelope.request, Request::Handover);
         let streamed = crate::stream::is_streamed(&envelope.request);
         let (mut response, delay, plan) = daemon.handle(envelope, &caller);
         let with_fds = fds.len() == 3 && matches!(plan, Some(Plan::Run(_)));
@@ -568,7 +574,11 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
             continue;
         }
         if shutdown {
-            daemon.lock_and_exit("shutdown request");
+            daemon.lock_and_exit(if handover {
+                "handover"
+            } else {
+                "shutdown request"
+            });
         }
         if let Some(Plan::Sandbox(ticket)) = plan {
             // The sandbox's egress lives as long as `kovra sandbox` keeps this connection.

@@ -110,6 +110,12 @@ impl Paths {
         self.socket.with_extension("agents")
     }
 
+    /// The daemon's SSH agent socket (`kovra ssh-agent`), beside its own socket: in the same
+    /// private directory, so no other user can swap it.
+    pub fn ssh_agent_socket(&self) -> PathBuf {
+        self.socket.with_extension("ssh-agent.sock")
+    }
+
     /// The socket bound to agent profile `name`.
     pub fn agent_socket_of(&self, name: &str) -> PathBuf {
         self.agents_dir().join(name).join("daemon.sock")

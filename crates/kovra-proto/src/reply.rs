@@ -353,6 +353,11 @@ pub enum Reply {
         agents: Vec<crate::AgentView>,
     },
     SandboxReady(Box<crate::SandboxGrant>),
+    /// The daemon's SSH agent socket (`SshAgent`): where it is, and whether it now serves.
+    SshAgent {
+        socket: String,
+        running: bool,
+    },
     /// `NAME=placeholder` lines of a profile, and the lines it does not serve.
     AgentEnv {
         agent: String,

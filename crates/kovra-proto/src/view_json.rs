@@ -187,6 +187,7 @@ mod tests {
                         algorithm: "ssh-ed25519".into(),
                         fingerprint: "SHA256:abc/+def".into(),
                         public_key: "ssh-ed25519 AAAAC3Nz a \"quoted\" comment".into(),
+                        hosts: Vec::new(),
                     }),
                 };
                 let vault = if k % 2 == 0 {

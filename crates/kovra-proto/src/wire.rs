@@ -137,6 +137,14 @@ pub enum Request {
     },
     /// Stop the daemon (locking first).
     Shutdown,
+    /// Start the daemon's SSH agent socket if it is not serving (`stop`: stop it). One per
+    /// daemon, beside its socket ([`crate::paths::Paths::ssh_agent_socket`]); it stops with
+    /// the daemon. Needs no unlocked vault: while locked the agent lists no keys and signs
+    /// nothing. Refused on an agent profile's socket.
+    SshAgent {
+        #[serde(default)]
+        stop: bool,
+    },
     ProjectCreate {
         name: String,
     },
@@ -163,6 +171,9 @@ pub enum Request {
         /// the daemon and sealed without it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key_passphrase: Option<Secret>,
+        /// With `ssh_key`: restrict the key to these servers' host keys, as `Keygen`'s.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hosts: Vec<String>,
     },
     /// Make an SSH key in the daemon and store it as a new record (`kovra keygen`).
     Keygen {
@@ -173,6 +184,10 @@ pub enum Request {
         sensitivity: Option<Sensitivity>,
         #[serde(default)]
         description: Option<String>,
+        /// Restrict the key to these servers' host keys (`SHA256:…`): it then signs only
+        /// logins through the ssh-agent bound to one of them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hosts: Vec<String>,
     },
     /// An SSH key record's public key (metadata: the private key is not opened).
     PublicKey {

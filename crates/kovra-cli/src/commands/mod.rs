@@ -116,9 +116,10 @@ fn with_session(
         | Command::Rollback { .. }
         | Command::Reveal { .. }
         | Command::Bind { .. }) => records::run(s, c, out),
-        c @ (Command::Keygen(_) | Command::Pubkey { .. } | Command::Sign(_)) => {
-            sshkey::run(s, c, out)
-        }
+        c @ (Command::Keygen(_)
+        | Command::Pubkey { .. }
+        | Command::Sign(_)
+        | Command::SshAgent(_)) => sshkey::run(s, c, out),
         c @ (Command::Init(_)
         | Command::Unlock { .. }
         | Command::Lock

@@ -38,6 +38,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                     provider,
                     from_stdin: value.stdin,
                     passphrase_file: ssh.key_passphrase_file,
+                    hosts: ssh.hosts,
                 },
             )?
         }
@@ -63,6 +64,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 provider,
                 ssh_key: false,
                 key_passphrase: None,
+                hosts: Vec::new(),
             })?
         }
         Command::Bind {

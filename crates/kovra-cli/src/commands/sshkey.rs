@@ -26,6 +26,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             key_type: args.key_type,
             sensitivity: args.sensitivity,
             description: args.description,
+            hosts: args.hosts,
         })?,
         Command::Pubkey { coordinate } => s.call(Request::PublicKey {
             coordinate: coord(&coordinate)?,
@@ -46,6 +47,10 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 proof: None,
             })?
         }
+        Command::SshAgent(args) => {
+            let reply = s.call(Request::SshAgent { stop: args.stop })?;
+            return ssh_agent_lines(&reply, args.csh, out);
+        }
         _ => {
             return Err(CliError::new(
                 ErrorCode::Internal,
@@ -55,6 +60,32 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
         }
     };
     out.reply(&reply)
+}
+
+/// `ssh-agent`: the lines a shell evaluates, like `ssh-agent -s`/`-c` print (a document with
+/// `--json`). The path is quoted only if it needs it, which a runtime directory never does.
+fn ssh_agent_lines(reply: &Reply, csh: bool, out: &Renderer) -> Result<(), CliError> {
+    let Reply::SshAgent { socket, running } = reply else {
+        return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None));
+    };
+    if out.is_json() {
+        return out.reply(reply);
+    }
+    let quoted = if socket
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
+        socket.clone()
+    } else {
+        format!("'{}'", socket.replace('\'', "'\\''"))
+    };
+    let text = match (running, csh) {
+        (true, false) => format!("SSH_AUTH_SOCK={quoted}; export SSH_AUTH_SOCK;"),
+        (true, true) => format!("setenv SSH_AUTH_SOCK {quoted};"),
+        (false, false) => "unset SSH_AUTH_SOCK;".to_string(),
+        (false, true) => "unsetenv SSH_AUTH_SOCK;".to_string(),
+    };
+    crate::render::line(&text)
 }
 
 /// What `add --ssh-key` was given besides the key.
@@ -67,6 +98,7 @@ pub struct Import {
     pub provider: Option<String>,
     pub from_stdin: bool,
     pub passphrase_file: Option<PathBuf>,
+    pub hosts: Vec<String>,
 }
 
 /// `add COORD --ssh-key`: read the key, and its passphrase when it has one, and send both.
@@ -83,6 +115,7 @@ pub fn add(s: &mut Session, import: Import) -> Result<Reply, CliError> {
         provider: import.provider,
         ssh_key: true,
         key_passphrase,
+        hosts: import.hosts,
     })
 }
 

@@ -70,8 +70,13 @@ fn record_lines(r: &RecordView) -> String {
         )
     });
     let key = r.ssh_key.as_ref().map_or(String::new(), |k| {
+        let hosts = if k.hosts.is_empty() {
+            String::new()
+        } else {
+            format!("\nsigns for:   {}", k.hosts.join(", "))
+        };
         format!(
-            "\nkey:         {} {}\npublic key:  {}",
+            "\nkey:         {} {}\npublic key:  {}{hosts}",
             k.algorithm, k.fingerprint, k.public_key
         )
     });
@@ -351,6 +356,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
             line(&key.public_key)
         }
         Reply::Signed { signature, .. } => line(signature.trim_end()),
+        Reply::SshAgent { socket, .. } => line(socket),
         Reply::Audit { entries } => super::audit::entries(entries, width),
         // A stream's head: its command prints the pages (`Renderer::records_stream`).
         Reply::RecordsStream { total, .. } => line(&format!("{total} records")),

@@ -26,7 +26,7 @@ fn ssh_keygen(args: &[&str]) -> std::process::Output {
 }
 
 /// A key made by ssh-keygen in `dir`, protected by `passphrase` (empty: none).
-fn made_by_openssh(dir: &Path, name: &str, kind: &str, passphrase: &str) -> PathBuf {
+pub(crate) fn made_by_openssh(dir: &Path, name: &str, kind: &str, passphrase: &str) -> PathBuf {
     let path = dir.join(name);
     ssh_keygen(&[
         "-q",
@@ -43,7 +43,7 @@ fn made_by_openssh(dir: &Path, name: &str, kind: &str, passphrase: &str) -> Path
 }
 
 /// `type base64` of a public key line (the comment may differ).
-fn key_of(line: &str) -> String {
+pub(crate) fn key_of(line: &str) -> String {
     line.split_whitespace()
         .take(2)
         .collect::<Vec<_>>()
@@ -54,7 +54,7 @@ fn key_of(line: &str) -> String {
 /// printed. The body's first lines hold the public key in the clear (the OpenSSH format
 /// repeats it before the private section), so those are left out; the last line is mostly
 /// comment and padding.
-fn canaries(pem: &str) -> Vec<String> {
+pub(crate) fn canaries(pem: &str) -> Vec<String> {
     let lines: Vec<&str> = pem
         .lines()
         .filter(|l| !l.starts_with("-----") && !l.is_empty())

@@ -193,6 +193,19 @@ pub struct Request<'a> {
     pub delivery: Delivery,
     /// The agent profile the request arrived under (an agent socket), if any.
     pub profile: Option<ProfileFacts>,
+    /// For `Sign`: where the key may sign and where this signature goes.
+    pub destination: Option<Destination<'a>>,
+}
+
+/// Where an SSH key may sign, and where a signature goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination<'a> {
+    /// The host key fingerprints the record restricts the key to; empty: no restriction.
+    pub allowed: &'a [String],
+    /// The host key of the session the signature is for, as a verified
+    /// `session-bind@openssh.com` established it; `None` without one (`kovra sign`,
+    /// `ssh-keygen -Y sign`, a client too old to bind).
+    pub bound: Option<&'a str>,
 }
 
 /// What an agent profile says about the record at hand.
@@ -462,10 +475,21 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
             }
         }
         Operation::Sign => {
+            // A key restricted to some servers signs only for a session bound to one of them:
+            // no proof widens that, since the restriction is the human's own standing rule.
+            let restricted = req.destination.filter(|d| !d.allowed.is_empty());
             // A signature gives nothing of the key away, but it acts as its owner: signing
             // with a high or production key is attended, as injecting it would be. An agent
             // has no terminal, so its request is parked for the human to approve.
-            if protected {
+            if let Some(d) = restricted
+                && d.bound.is_none()
+            {
+                Decision::Deny(Reason::SignNeedsBoundHost)
+            } else if let Some(d) = restricted
+                && !d.bound.is_some_and(|b| d.allowed.iter().any(|a| a == b))
+            {
+                Decision::Deny(Reason::SignHostNotAllowed)
+            } else if protected {
                 needs(Reason::SignNeedsPresence)
             } else {
                 Decision::Allow

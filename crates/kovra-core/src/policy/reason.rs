@@ -46,6 +46,8 @@ pub enum Reason {
     AgentNeverGetsPrivateKey,
     SshKeyNeverShared,
     SshKeyNeverBrokered,
+    SignHostNotAllowed,
+    SignNeedsBoundHost,
 }
 
 impl Reason {
@@ -91,6 +93,8 @@ impl Reason {
             Reason::AgentNeverGetsPrivateKey => "agent-private-key-refused",
             Reason::SshKeyNeverShared => "ssh-key-never-shared",
             Reason::SshKeyNeverBrokered => "ssh-key-never-brokered",
+            Reason::SignHostNotAllowed => "sign-host-not-allowed",
+            Reason::SignNeedsBoundHost => "sign-host-unbound",
         }
     }
 
@@ -126,6 +130,9 @@ impl Reason {
             }
             Reason::SshKeyNeverBrokered => {
                 "sign with it (`kovra sign COORD --namespace NS`); store API credentials as plain records"
+            }
+            Reason::SignHostNotAllowed | Reason::SignNeedsBoundHost => {
+                "the key signs only logins to the servers it was made for (`kovra show COORD`); use another key for this one"
             }
             Reason::AgentNeverGetsPrivateKey => {
                 "sign through kovra (`kovra sign COORD --namespace NS`), or inject the public key (a `.env.refs` line without `#private`)"
@@ -244,6 +251,12 @@ impl Reason {
             Reason::SshKeyNeverShared => "SSH key records are not shared in packages",
             Reason::SshKeyNeverBrokered => {
                 "an SSH key record is never pinned to a provider nor sent in a brokered call"
+            }
+            Reason::SignHostNotAllowed => {
+                "this SSH key signs only for the servers it is restricted to, and this session is bound to another"
+            }
+            Reason::SignNeedsBoundHost => {
+                "this SSH key is restricted to some servers and signs only for an ssh session bound to one of them"
             }
         }
     }

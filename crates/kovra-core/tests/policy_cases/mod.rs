@@ -8,8 +8,8 @@ use kovra_core::model::{
     Operation, OperationClass, Origin, RecordKind, Sensitivity, Surface, VaultName,
 };
 use kovra_core::policy::{
-    Decision, Delivery, EnvScope, PinFacts, Presence, ProfileFacts, ProjectScope, RecordFacts,
-    Request, Scope, decide,
+    Decision, Delivery, Destination, EnvScope, PinFacts, Presence, ProfileFacts, ProjectScope,
+    RecordFacts, Request, Scope, decide,
 };
 use proptest::prelude::*;
 
@@ -57,6 +57,9 @@ pub struct Case {
     pub delivery: Delivery,
     /// The agent profile the request arrived under, if any.
     pub profile: Option<ProfileFacts>,
+    /// For sign: the host keys the record allows, and the session's bound host key.
+    pub allowed_hosts: Vec<String>,
+    pub bound_host: Option<String>,
 }
 
 impl Case {
@@ -79,6 +82,10 @@ impl Case {
             }),
             delivery: self.delivery,
             profile: self.profile,
+            destination: Some(Destination {
+                allowed: &self.allowed_hosts,
+                bound: self.bound_host.as_deref(),
+            }),
         }
     }
 
@@ -181,6 +188,8 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 target,
                 delivery,
                 profile,
+                allowed_hosts: Vec::new(),
+                bound_host: None,
             },
         )
 }
@@ -249,5 +258,7 @@ pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
         target: "openai",
         delivery: Delivery::Value,
         profile: None,
+        allowed_hosts: Vec::new(),
+        bound_host: None,
     }
 }

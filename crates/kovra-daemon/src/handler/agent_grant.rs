@@ -102,6 +102,7 @@ impl Gate<'_> {
                     profile: Some(ProfileFacts {
                         value_opt_in: profile.injects_value_of(&coord),
                     }),
+                    destination: None,
                 };
                 let Ok(allowed) = policy::authorize(&req, &coord, &profile.scope) else {
                     continue;

@@ -215,6 +215,7 @@ fn swap_decision(facts: &JudgeRun, line: &LineFacts, swap: &Swap) -> Decision {
             }),
             delivery: policy::Delivery::Value,
             profile: None,
+            destination: None,
         },
         &facts.scope,
     )

@@ -101,6 +101,9 @@ pub(super) struct Gate<'a> {
     pub(super) totp_params: Option<totp::TotpParams>,
     /// For an SSH key record being created: its public half.
     pub(super) ssh_key_info: Option<kovra_core::sshkey::SshKeyInfo>,
+    /// For a signature through the ssh-agent: the verified host key (`SHA256:…`) of the
+    /// session it is for.
+    pub(super) bound_host: Option<String>,
     /// The provider registry, once a broker-related request loaded it.
     pub(super) registry: Option<std::sync::Arc<kovra_broker::Registry>>,
     /// The daemon's copy of it, shared between requests while unlocked.
@@ -153,6 +156,7 @@ impl<'a> Gate<'a> {
             allowlisted: false,
             totp_params: None,
             ssh_key_info: None,
+            bound_host: None,
             registry: None,
             registry_cache: &mut inner.registry,
             pin_target: None,
@@ -335,6 +339,20 @@ impl Gate<'_> {
                 ..req
             });
         }
+        if op.operation == Operation::Sign {
+            // Where the key may sign (the record's list) and where this signature goes (the
+            // ssh-agent's verified bind; none for `kovra sign`).
+            let allowed = record
+                .and_then(|r| r.meta.ssh_key.as_ref())
+                .map_or(&[][..], |k| k.hosts.as_slice());
+            return judge(&policy::Request {
+                destination: Some(policy::Destination {
+                    allowed,
+                    bound: self.bound_host.as_deref(),
+                }),
+                ..req
+            });
+        }
         if op.operation == Operation::Inject {
             let pinned = record.and_then(|r| self.pinned_provider(&r.meta));
             return judge(&policy::Request {
@@ -386,6 +404,7 @@ impl Gate<'_> {
             profile: self.info.agent.as_ref().map(|p| policy::ProfileFacts {
                 value_opt_in: p.injects_value_of(coord),
             }),
+            destination: None,
         }
     }
 

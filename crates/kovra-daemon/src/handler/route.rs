@@ -104,6 +104,7 @@ impl Gate<'_> {
                 provider,
                 ssh_key: true,
                 key_passphrase,
+                hosts,
             } => self
                 .pin_new(&coordinate, provider.as_deref())
                 .and_then(|()| {
@@ -114,7 +115,14 @@ impl Gate<'_> {
                         )
                         .hint("drop --totp, --revealable and --provider"));
                     }
-                    self.add_ssh_key(&coordinate, value, key_passphrase, sensitivity, description)
+                    self.add_ssh_key(
+                        &coordinate,
+                        value,
+                        key_passphrase,
+                        sensitivity,
+                        description,
+                        hosts,
+                    )
                 }),
             Request::Add {
                 coordinate,
@@ -124,10 +132,18 @@ impl Gate<'_> {
                 revealable,
                 totp,
                 provider,
+                hosts,
                 ..
             } => self
                 .pin_new(&coordinate, provider.as_deref())
                 .and_then(|()| {
+                    if !hosts.is_empty() {
+                        return Err(GateError::new(
+                            ErrorCode::InvalidArgument,
+                            "only an SSH key record is restricted to servers",
+                        )
+                        .hint("add the key with --ssh-key, or drop --host-key"));
+                    }
                     self.add(
                         &coordinate,
                         value,
@@ -145,7 +161,8 @@ impl Gate<'_> {
                 key_type,
                 sensitivity,
                 description,
-            } => self.keygen(&coordinate, key_type, sensitivity, description),
+                hosts,
+            } => self.keygen(&coordinate, key_type, sensitivity, description, hosts),
             Request::PublicKey { coordinate } => self.public_key(&coordinate),
             Request::Sign {
                 coordinate,
@@ -281,6 +298,7 @@ impl Gate<'_> {
             | Request::Lock
             | Request::Shutdown
             | Request::Handover
+            | Request::SshAgent { .. }
             | Request::Verify { .. } => Err(GateError::new(
                 ErrorCode::Internal,
                 "request routed to the wrong handler",

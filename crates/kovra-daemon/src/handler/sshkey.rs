@@ -59,6 +59,31 @@ fn check_namespace(namespace: &str) -> Result<(), GateError> {
     Ok(())
 }
 
+/// The most host keys one key may be restricted to.
+const MAX_HOSTS: usize = 32;
+
+/// Host key fingerprints as `ssh-keygen -l` prints them: `SHA256:` and 43 base64 characters.
+fn check_hosts(hosts: &[String]) -> Result<(), GateError> {
+    let well_formed = |h: &String| {
+        h.strip_prefix("SHA256:").is_some_and(|b64| {
+            b64.len() == 43
+                && b64
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+        })
+    };
+    if hosts.len() > MAX_HOSTS || !hosts.iter().all(well_formed) {
+        return Err(GateError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "a host key is named by its SHA256 fingerprint (`SHA256:` and 43 characters), at most {MAX_HOSTS}"
+            ),
+        )
+        .hint("print a server's with `ssh-keyscan HOST | ssh-keygen -lf -`"));
+    }
+    Ok(())
+}
+
 fn parse_sha512(hex_text: &str) -> Result<[u8; 64], GateError> {
     hex::decode(hex_text)
         .ok()
@@ -103,28 +128,36 @@ impl Gate<'_> {
         key_passphrase: Option<Secret>,
         sensitivity: Option<Sensitivity>,
         description: Option<String>,
+        hosts: Vec<String>,
     ) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         Self::check_value(&coord, &value)?;
         Self::check_description(&description)?;
-        let key = sshkey::import(value.expose(), key_passphrase.as_ref().map(Secret::expose))
+        check_hosts(&hosts)?;
+        let mut key = sshkey::import(value.expose(), key_passphrase.as_ref().map(Secret::expose))
             .map_err(key_error)?;
+        key.info.hosts = hosts;
         self.create_key(&coord, key, sensitivity, description, "add")
     }
 
     /// `keygen`: the daemon makes the key; it never exists outside the daemon and the vault.
+    /// `hosts` restricts where it signs (`SshKeyInfo::hosts`), for the key's life.
     pub(super) fn keygen(
         &mut self,
         coordinate: &str,
         key_type: KeyType,
         sensitivity: Option<Sensitivity>,
         description: Option<String>,
+        hosts: Vec<String>,
     ) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         Self::check_description(&description)?;
+        check_hosts(&hosts)?;
         // Decided before the (possibly slow) generation: a refused keygen makes no key.
         self.enforce_create(&coord)?;
-        let key = sshkey::generate(key_type, &coord.unpinned().to_string()).map_err(key_error)?;
+        let mut key =
+            sshkey::generate(key_type, &coord.unpinned().to_string()).map_err(key_error)?;
+        key.info.hosts = hosts;
         let info = key.info.clone();
         match self.create_key(&coord, key, sensitivity, description, "keygen")? {
             Reply::Written {

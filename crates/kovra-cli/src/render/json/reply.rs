@@ -60,6 +60,11 @@ pub(super) enum ReplyDoc<'a> {
         fingerprint: &'a str,
         signature: &'a str,
     },
+    /// `ssh-agent`: the socket, and whether it now serves.
+    SshAgent {
+        socket: &'a str,
+        running: bool,
+    },
     Audit {
         entries: Vec<AuditEntryDoc<'a>>,
     },
@@ -203,6 +208,10 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
                 namespace,
                 fingerprint,
                 signature,
+            },
+            Reply::SshAgent { socket, running } => ReplyDoc::SshAgent {
+                socket,
+                running: *running,
             },
             Reply::Audit { entries } => ReplyDoc::Audit {
                 entries: entries.iter().map(AuditEntryDoc::from).collect(),

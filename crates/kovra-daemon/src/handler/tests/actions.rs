@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 const INDIRECT: &[(&str, &str)] = &[
     ("handler/relocate.rs", "mv"),
     ("handler/relocate.rs", "rename"),
+    ("handler/ssh_agent.rs", "ssh-agent-start"),
+    ("handler/ssh_agent.rs", "ssh-agent-stop"),
 ];
 
 const WRITERS: &[&str] = &[
