@@ -97,6 +97,10 @@ pub enum SshKeyError {
     Namespace,
     #[error("the key could not be generated, encoded or used")]
     Crypto,
+    #[error(
+        "an ssh-rsa (SHA-1) signature was asked for; kovra makes rsa-sha2-256 and rsa-sha2-512 only"
+    )]
+    Sha1,
 }
 
 /// A private key read or made here: its sealed-to-be value and its public metadata.
@@ -260,7 +264,7 @@ pub fn sshsig_sha512(
         return Err(SshKeyError::Namespace);
     }
     let key = open(private)?;
-    let signature = raw_sign(&key, &signed_data(namespace, sha512))?;
+    let signature = raw_sign(&key, &signed_data(namespace, sha512), Some(RsaHash::Sha512))?;
     let sig = ssh_key::SshSig::new(
         key.public_key().key_data().clone(),
         namespace,
@@ -277,13 +281,46 @@ pub fn sshsig_sha512(
 /// with `rsa-sha2-512`). The daemon's ssh-agent surface calls this once `decide` allowed the
 /// record's `sign`.
 pub fn sign(private: &SecretBytes, data: &[u8]) -> Result<Signature, SshKeyError> {
-    raw_sign(&open(private)?, data)
+    raw_sign(&open(private)?, data, Some(RsaHash::Sha512))
 }
 
-fn raw_sign(key: &PrivateKey, data: &[u8]) -> Result<Signature, SshKeyError> {
+/// [`sign`] with the hash an RSA signature should use (`None`: the client asked for a SHA-1
+/// `ssh-rsa` signature, which kovra does not make). Keys of other types ignore it.
+pub fn sign_with(
+    private: &SecretBytes,
+    data: &[u8],
+    rsa: Option<RsaHash>,
+) -> Result<Signature, SshKeyError> {
+    raw_sign(&open(private)?, data, rsa)
+}
+
+/// The hash of an RSA signature: OpenSSH's `rsa-sha2-256` or `rsa-sha2-512`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsaHash {
+    Sha256,
+    Sha512,
+}
+
+impl RsaHash {
+    /// What an agent sign request's flags ask for (`SSH_AGENT_RSA_SHA2_256` = 2,
+    /// `SSH_AGENT_RSA_SHA2_512` = 4; 512 when both). `None` when neither: a SHA-1 `ssh-rsa`
+    /// signature, which a client must not get in place of what it asked (it would reject a
+    /// signature of another algorithm) and kovra does not make.
+    pub fn from_agent_flags(flags: u32) -> Option<RsaHash> {
+        if flags & 4 != 0 {
+            Some(RsaHash::Sha512)
+        } else if flags & 2 != 0 {
+            Some(RsaHash::Sha256)
+        } else {
+            None
+        }
+    }
+}
+
+fn raw_sign(key: &PrivateKey, data: &[u8], rsa: Option<RsaHash>) -> Result<Signature, SshKeyError> {
     use signature::Signer;
     match key.key_data() {
-        KeypairData::Rsa(pair) => rsa::sign(pair, data),
+        KeypairData::Rsa(pair) => rsa::sign(pair, data, rsa.ok_or(SshKeyError::Sha1)?),
         _ => key.try_sign(data).map_err(|_| SshKeyError::Crypto),
     }
 }

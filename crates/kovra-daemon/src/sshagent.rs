@@ -232,6 +232,7 @@ impl Backend for DaemonBackend {
             data: request.data,
             destination: destination(session, &request.signed),
             bound_host: bound_host(session),
+            rsa: kovra_core::sshkey::RsaHash::from_agent_flags(request.flags),
         };
         match daemon.ssh_agent_sign(&caller, &ask, false) {
             AgentSigned::Signed(signature) => Ok(signature),

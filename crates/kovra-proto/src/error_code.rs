@@ -317,7 +317,7 @@ impl From<kovra_core::sshkey::SshKeyError> for ErrorCode {
             }
             SshKeyError::PassphraseNeeded => ErrorCode::SshKeyPassphraseNeeded,
             SshKeyError::WrongPassphrase => ErrorCode::SshKeyPassphraseWrong,
-            SshKeyError::Unsupported => ErrorCode::SshKeyUnsupported,
+            SshKeyError::Unsupported | SshKeyError::Sha1 => ErrorCode::SshKeyUnsupported,
             SshKeyError::Namespace => ErrorCode::NamespaceInvalid,
             SshKeyError::Crypto => ErrorCode::Internal,
         }

@@ -316,6 +316,36 @@ fn finish(child: Child, seen: &mut Vec<u8>) -> Output {
     out
 }
 
+/// An RSA key logs in whichever of OpenSSH's two RSA signature algorithms the client asks
+/// the agent for (`rsa-sha2-256` or `rsa-sha2-512`): a signature of the other one would be
+/// rejected by the client.
+#[test]
+fn an_rsa_key_signs_with_the_hash_the_client_asks_for() {
+    const RSA: &str = "secret:dev/ssh/rsa";
+    let h = Home::init();
+    let mut seen = Vec::new();
+    h.ok(&["keygen", RSA, "--type", "rsa-3072", "--sensitivity", "low"]);
+    let sock = start_agent(&h);
+    let sshd = Sshd::start(&stdout(&h.ok(&["pubkey", RSA])));
+    let key = public_key_file(&h, RSA);
+    for alg in ["rsa-sha2-256", "rsa-sha2-512"] {
+        let only = format!("PubkeyAcceptedAlgorithms={alg}");
+        let out = run(sshd.ssh_with(&sock, &key, &["-o", &only]), &mut seen);
+        assert!(
+            out.status.success() && stdout(&out).contains("kovra-agent-login-ok"),
+            "ssh with {alg}: {}\nsshd: {}",
+            describe(&out),
+            sshd.log()
+        );
+    }
+    let signs = audit(&h, &["--action", "ssh-agent-sign"]);
+    assert_eq!(
+        signs.iter().filter(|e| e["decision"] == "allow").count(),
+        2,
+        "{signs:?}"
+    );
+}
+
 /// A throwaway `sshd` on a loopback port, as whoever runs the test, accepting one key;
 /// killed when dropped.
 struct Sshd {
@@ -414,6 +444,11 @@ impl Sshd {
 
     /// `ssh` to this sshd as the current user, through `sock` with only the key in `key`.
     fn ssh(&self, sock: &Path, key: &Path) -> Command {
+        self.ssh_with(sock, key, &[])
+    }
+
+    /// [`ssh`](Self::ssh) with more options for the client.
+    fn ssh_with(&self, sock: &Path, key: &Path, options: &[&str]) -> Command {
         let d = self.dir.path();
         let known = d.join("known_hosts");
         std::fs::write(
@@ -432,6 +467,7 @@ impl Sshd {
             .arg(key)
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args(options)
             .args([
                 "-o",
                 "GlobalKnownHostsFile=/dev/null",

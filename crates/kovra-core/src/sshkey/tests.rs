@@ -117,3 +117,38 @@ fn the_signed_data_is_what_ssh_key_builds() {
         ssh_key::SshSig::signed_data("file", HashAlg::Sha512, msg).unwrap()
     );
 }
+
+#[test]
+fn an_rsa_signature_uses_the_hash_asked_for_and_never_sha1() {
+    let made = generate(KeyType::Rsa3072, "rsa").unwrap();
+    let public = ssh_key::PublicKey::from_openssh(&made.info.public_key).unwrap();
+    for (flags, hash) in [
+        (2, HashAlg::Sha256),
+        (4, HashAlg::Sha512),
+        (6, HashAlg::Sha512),
+    ] {
+        let asked = RsaHash::from_agent_flags(flags);
+        let sig = sign_with(&made.private, b"challenge", asked).unwrap();
+        assert_eq!(
+            sig.algorithm(),
+            Algorithm::Rsa { hash: Some(hash) },
+            "flags {flags}"
+        );
+        use signature::Verifier;
+        public.key_data().verify(b"challenge", &sig).unwrap();
+        assert!(public.key_data().verify(b"challengE", &sig).is_err());
+    }
+    assert_eq!(RsaHash::from_agent_flags(0), None);
+    assert_eq!(
+        sign_with(&made.private, b"challenge", None).unwrap_err(),
+        SshKeyError::Sha1
+    );
+    // Other key types sign whatever the flags say.
+    let ed = generate(KeyType::Ed25519, "ed").unwrap();
+    assert_eq!(
+        sign_with(&ed.private, b"challenge", None)
+            .unwrap()
+            .algorithm(),
+        Algorithm::Ed25519
+    );
+}

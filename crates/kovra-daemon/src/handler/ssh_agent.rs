@@ -34,6 +34,8 @@ pub struct AgentAsk<'a> {
     /// The verified host key (`SHA256:…`) of the session the signature is for: a fact for
     /// `decide`, which holds a key restricted to some servers to them.
     pub bound_host: Option<String>,
+    /// The hash an RSA key signs with, from the request's flags (`None`: SHA-1, refused).
+    pub rsa: Option<kovra_core::sshkey::RsaHash>,
 }
 
 impl AgentAsk<'_> {
@@ -265,7 +267,7 @@ impl Gate<'_> {
                 crate::approvals::notify_medium_use("ssh-agent-sign", &coord.to_string());
             }
             let (_, private) = self.open(&allowed, None)?;
-            let signature = kovra_core::sshkey::sign(&private, ask.data);
+            let signature = kovra_core::sshkey::sign_with(&private, ask.data, ask.rsa);
             drop(private);
             let mut e = self.allowed("ssh-agent-sign", &coord, &vault);
             e.detail = Some(ask.detail());
