@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use common::{Agent, fingerprint, run, text};
 use kovra_sshagent::ssh_key::PublicKey;
 use kovra_sshagent::{Rejected, Signed};
+use kovra_testsshd::Sshd;
 
 #[test]
 fn ssh_add_lists_both_keys_with_their_fingerprints_and_public_keys() {
@@ -209,143 +208,22 @@ fn nix_euid() -> u32 {
         .unwrap()
 }
 
-/// A throwaway `sshd` on a loopback port, as whoever runs the test; killed when dropped.
-struct Sshd {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    host_key: PublicKey,
+/// `ssh` to `sshd` as the current user, with only the agent's key `key`.
+fn ssh(sshd: &Sshd, agent: &Agent, key: usize, extra: &[&str], command: &str) -> Output {
+    sshd.ssh(&agent.socket(), &agent.public_key_file(key), extra, command)
+        .output()
+        .unwrap()
 }
 
-impl Sshd {
-    /// `host_type` is an `ssh-keygen -t` argument (`ed25519`, `rsa`, `ecdsa`).
-    fn start(authorized: &str, host_type: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let host = d.join("host_key");
-        let made = Command::new("ssh-keygen")
-            .args(["-q", "-t", host_type, "-N", "", "-C", "host", "-f"])
-            .arg(&host)
-            .output()
-            .unwrap();
-        assert!(made.status.success());
-        let host_key =
-            PublicKey::from_openssh(&std::fs::read_to_string(d.join("host_key.pub")).unwrap())
-                .unwrap();
-        std::fs::write(d.join("authorized_keys"), format!("{authorized}\n")).unwrap();
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let config = d.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {pid}\n\
-                 AuthorizedKeysFile {keys}\nUsePAM no\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nStrictModes no\n",
-                host = host.display(),
-                pid = d.join("sshd.pid").display(),
-                keys = d.join("authorized_keys").display(),
-            ),
-        )
-        .unwrap();
-        // As root, sshd insists on its privilege-separation directory, which the package
-        // leaves to systemd to create; a user's sshd does not use it.
-        if nix_euid() == 0 {
-            std::fs::create_dir_all("/run/sshd").unwrap();
-        }
-        // sshd re-executes itself, so it must be named by absolute path.
-        let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("sshd (apt-get install openssh-server)");
-        let child = Command::new(sshd)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut sshd = Self {
-            child,
-            port,
-            dir,
-            host_key,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline || sshd.child.try_wait().unwrap().is_some() {
-                panic!("sshd did not start: {}", sshd.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        sshd
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
-    }
-}
-
-impl Sshd {
-    /// `ssh` to this sshd as the current user, with only the agent's key `key`.
-    fn ssh(&self, agent: &Agent, key: usize, extra: &[&str], command: &str) -> Output {
-        let d = self.dir.path();
-        std::fs::write(
-            d.join("known_hosts"),
-            format!(
-                "[127.0.0.1]:{} {}\n",
-                self.port,
-                self.host_key.to_openssh().unwrap()
-            ),
-        )
-        .unwrap();
-        let identity = agent.public_key_file(key);
-        Command::new("ssh")
-            .args(["-F", "none", "-p", &self.port.to_string()])
-            .arg("-o")
-            .arg(format!("IdentityAgent={}", agent.socket().display()))
-            .args(["-o", "IdentitiesOnly=yes", "-i"])
-            .arg(&identity)
-            .arg("-o")
-            .arg(format!(
-                "UserKnownHostsFile={}",
-                d.join("known_hosts").display()
-            ))
-            .args([
-                "-o",
-                "GlobalKnownHostsFile=/dev/null",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "BatchMode=yes",
-                "-l",
-                &user(),
-            ])
-            .args(extra)
-            .args(["127.0.0.1", command])
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
+/// The test server's host key.
+fn host_key(sshd: &Sshd) -> PublicKey {
+    PublicKey::from_openssh(sshd.host_public()).unwrap()
 }
 
 fn user() -> String {
     text(&Command::new("id").arg("-un").output().unwrap().stdout)
         .trim()
         .to_owned()
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -366,7 +244,7 @@ fn login(key: usize, host_type: &str) {
     let agent = Agent::start();
     let sshd = Sshd::start(&agent.backend.openssh_public(key), host_type);
     let user = user();
-    let out = sshd.ssh(&agent, key, &[], "echo kovra-agent-login-ok");
+    let out = ssh(&sshd, &agent, key, &[], "echo kovra-agent-login-ok");
     assert!(
         out.status.success(),
         "ssh: {}\nsshd: {}",
@@ -375,7 +253,7 @@ fn login(key: usize, host_type: &str) {
     );
     assert_eq!(text(&out.stdout).trim(), "kovra-agent-login-ok");
 
-    let host_fp = fingerprint(sshd.host_key.key_data());
+    let host_fp = fingerprint(host_key(&sshd).key_data());
     let seen = agent.backend.seen();
     let login = seen
         .signings
@@ -406,7 +284,7 @@ fn login(key: usize, host_type: &str) {
 fn a_forwarded_agent_connection_is_bound_as_forwarding() {
     let agent = Agent::start();
     let sshd = Sshd::start(&agent.backend.openssh_public(0), "ed25519");
-    let out = sshd.ssh(&agent, 0, &["-A"], "ssh-add -l");
+    let out = ssh(&sshd, &agent, 0, &["-A"], "ssh-add -l");
     assert!(
         out.status.success(),
         "ssh -A: {}\nsshd: {}",
@@ -418,7 +296,7 @@ fn a_forwarded_agent_connection_is_bound_as_forwarding() {
         "{}",
         text(&out.stdout)
     );
-    let host_fp = fingerprint(sshd.host_key.key_data());
+    let host_fp = fingerprint(host_key(&sshd).key_data());
     let seen = agent.backend.seen();
     assert!(
         seen.listed_with_binds.contains(&vec![(host_fp, true)]),

@@ -3,10 +3,11 @@
 //! port as the current user. Commands here run without a terminal, so the daemon sees an
 //! agent: low keys sign freely, a high key's signature waits for `kovra approve`.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use kovra_testsshd::Sshd;
 
 use crate::harness::*;
 use crate::sshkey::{canaries, key_of, made_by_openssh};
@@ -14,6 +15,8 @@ use crate::sshkey::{canaries, key_of, made_by_openssh};
 const LOW: &str = "secret:dev/ssh/low";
 const HIGH: &str = "secret:dev/ssh/high";
 const ID: &str = "me@example.com";
+/// What the test logins run on the server, and look for in their output.
+const LOGIN: &str = "echo kovra-agent-login-ok";
 
 /// `kovra ssh-agent`: the socket from the sh line it prints (checked word for word).
 fn start_agent(h: &Home) -> PathBuf {
@@ -153,8 +156,8 @@ fn the_agent_lists_signs_logs_in_refuses_adds_and_follows_the_lock() {
     assert!(verifies(&h, LOW), "the agent's signature does not verify");
 
     // A login to a real sshd that knows only the low key.
-    let sshd = Sshd::start(&stdout(&h.ok(&["pubkey", LOW])));
-    let out = run(sshd.ssh(&sock, &low_public), &mut seen);
+    let sshd = Sshd::start(&stdout(&h.ok(&["pubkey", LOW])), "ed25519");
+    let out = run(sshd.ssh(&sock, &low_public, &[], LOGIN), &mut seen);
     assert!(
         out.status.success() && stdout(&out).contains("kovra-agent-login-ok"),
         "ssh: {}\nsshd: {}",
@@ -168,7 +171,7 @@ fn the_agent_lists_signs_logs_in_refuses_adds_and_follows_the_lock() {
         .find(|e| {
             e["detail"]
                 .as_str()
-                .is_some_and(|d| d.contains(&sshd.host_fingerprint))
+                .is_some_and(|d| d.contains(sshd.host_fingerprint()))
         })
         .unwrap_or_else(|| panic!("no login on the trail: {signs:?}"));
     assert_eq!(login["decision"], "allow");
@@ -243,11 +246,11 @@ fn a_high_key_signs_only_after_the_human_approves() {
     let mut seen = Vec::new();
     h.ok(&["keygen", HIGH]);
     let sock = start_agent(&h);
-    let sshd = Sshd::start(&stdout(&h.ok(&["pubkey", HIGH])));
+    let sshd = Sshd::start(&stdout(&h.ok(&["pubkey", HIGH])), "ed25519");
     let key = public_key_file(&h, HIGH);
 
     // A login waits, parked, showing the server it goes to and the user.
-    let child = sshd.ssh(&sock, &key).spawn().unwrap();
+    let child = sshd.ssh(&sock, &key, &[], LOGIN).spawn().unwrap();
     let id = wait_for_pending(&h);
     let (_, pending) = h.json(&["approve"]);
     let view = &pending["pending"][0];
@@ -255,7 +258,7 @@ fn a_high_key_signs_only_after_the_human_approves() {
     assert_eq!(view["origin"], "agent");
     let facts = view["facts"].to_string();
     assert!(
-        facts.contains(&sshd.host_fingerprint) && facts.contains("login user"),
+        facts.contains(sshd.host_fingerprint()) && facts.contains("login user"),
         "{facts}"
     );
     std::thread::sleep(Duration::from_millis(500));
@@ -326,11 +329,11 @@ fn an_rsa_key_signs_with_the_hash_the_client_asks_for() {
     let mut seen = Vec::new();
     h.ok(&["keygen", RSA, "--type", "rsa-3072", "--sensitivity", "low"]);
     let sock = start_agent(&h);
-    let sshd = Sshd::start(&stdout(&h.ok(&["pubkey", RSA])));
+    let sshd = Sshd::start(&stdout(&h.ok(&["pubkey", RSA])), "ed25519");
     let key = public_key_file(&h, RSA);
     for alg in ["rsa-sha2-256", "rsa-sha2-512"] {
         let only = format!("PubkeyAcceptedAlgorithms={alg}");
-        let out = run(sshd.ssh_with(&sock, &key, &["-o", &only]), &mut seen);
+        let out = run(sshd.ssh(&sock, &key, &["-o", &only], LOGIN), &mut seen);
         assert!(
             out.status.success() && stdout(&out).contains("kovra-agent-login-ok"),
             "ssh with {alg}: {}\nsshd: {}",
@@ -346,170 +349,21 @@ fn an_rsa_key_signs_with_the_hash_the_client_asks_for() {
     );
 }
 
-/// A throwaway `sshd` on a loopback port, as whoever runs the test, accepting one key;
-/// killed when dropped.
-struct Sshd {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    host_public: String,
-    host_fingerprint: String,
-}
-
-impl Sshd {
-    /// An sshd that accepts no key yet ([`Sshd::authorize`]).
-    fn start_empty() -> Self {
-        Self::start("")
-    }
-
-    fn authorize(&self, public: &str) {
-        std::fs::write(self.dir.path().join("authorized_keys"), public).unwrap();
-    }
-
-    fn start(authorized: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let host = d.join("host_key");
-        let made = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "host", "-f"])
-            .arg(&host)
-            .output()
-            .unwrap();
-        assert!(made.status.success());
-        let host_public = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
-        let lf = Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(d.join("host_key.pub"))
-            .output()
-            .unwrap();
-        let host_fingerprint = stdout(&lf).split_whitespace().nth(1).unwrap().to_string();
-        std::fs::write(d.join("authorized_keys"), authorized).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = d.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {pid}\n\
-                 AuthorizedKeysFile {keys}\nUsePAM no\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nStrictModes no\n",
-                host = host.display(),
-                pid = d.join("sshd.pid").display(),
-                keys = d.join("authorized_keys").display(),
-            ),
-        )
-        .unwrap();
-        // As root, sshd wants its privilege-separation directory, which the package leaves to
-        // systemd to create.
-        let euid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
-        if euid == 0 {
-            std::fs::create_dir_all("/run/sshd").unwrap();
-        }
-        // sshd re-executes itself, so it is named by absolute path.
-        let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("sshd (apt-get install openssh-server)");
-        let child = Command::new(sshd)
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut sshd = Sshd {
-            child,
-            port,
-            dir,
-            host_public,
-            host_fingerprint,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline || sshd.child.try_wait().unwrap().is_some() {
-                panic!("sshd did not start: {}", sshd.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        sshd
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
-    }
-
-    /// `ssh` to this sshd as the current user, through `sock` with only the key in `key`.
-    fn ssh(&self, sock: &Path, key: &Path) -> Command {
-        self.ssh_with(sock, key, &[])
-    }
-
-    /// [`ssh`](Self::ssh) with more options for the client.
-    fn ssh_with(&self, sock: &Path, key: &Path, options: &[&str]) -> Command {
-        let d = self.dir.path();
-        let known = d.join("known_hosts");
-        std::fs::write(
-            &known,
-            format!("[127.0.0.1]:{} {}", self.port, self.host_public),
-        )
-        .unwrap();
-        let user = stdout(&Command::new("id").arg("-un").output().unwrap())
-            .trim()
-            .to_string();
-        let mut c = Command::new("ssh");
-        c.args(["-F", "none", "-p", &self.port.to_string()])
-            .arg("-o")
-            .arg(format!("IdentityAgent={}", sock.display()))
-            .args(["-o", "IdentitiesOnly=yes", "-i"])
-            .arg(key)
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", known.display()))
-            .args(options)
-            .args([
-                "-o",
-                "GlobalKnownHostsFile=/dev/null",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "BatchMode=yes",
-                "-l",
-                &user,
-                "127.0.0.1",
-                "echo kovra-agent-login-ok",
-            ])
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A key made for one server signs logins to it and nothing else: not a login to another
 /// server, not an SSHSIG through the agent, not `kovra sign`.
 #[test]
 fn a_key_restricted_to_one_server_signs_for_it_alone() {
     let h = Home::init();
     let mut seen = Vec::new();
-    let allowed = Sshd::start_empty();
-    let other = Sshd::start_empty();
+    let allowed = Sshd::start("", "ed25519");
+    let other = Sshd::start("", "ed25519");
     let out = h.run(&[
         "keygen",
         LOW,
         "--sensitivity",
         "low",
         "--host-key",
-        &allowed.host_fingerprint,
+        allowed.host_fingerprint(),
     ]);
     assert!(
         out.status.success(),
@@ -521,18 +375,18 @@ fn a_key_restricted_to_one_server_signs_for_it_alone() {
         sshd.authorize(&public);
     }
     let shown = stdout(&h.ok(&["show", LOW]));
-    assert!(shown.contains(&allowed.host_fingerprint), "{shown}");
+    assert!(shown.contains(allowed.host_fingerprint()), "{shown}");
     let sock = start_agent(&h);
     let key = public_key_file(&h, LOW);
 
-    let out = run(allowed.ssh(&sock, &key), &mut seen);
+    let out = run(allowed.ssh(&sock, &key, &[], LOGIN), &mut seen);
     assert!(
         out.status.success() && stdout(&out).contains("kovra-agent-login-ok"),
         "ssh to the allowed server: {}\nsshd: {}",
         describe(&out),
         allowed.log()
     );
-    let out = run(other.ssh(&sock, &key), &mut seen);
+    let out = run(other.ssh(&sock, &key, &[], LOGIN), &mut seen);
     assert!(!out.status.success(), "logged in to another server");
     let out = sign_through_agent(&h, &sock, &key, &mut seen);
     assert!(!out.status.success(), "an unbound SSHSIG was signed");
@@ -562,14 +416,14 @@ fn a_key_restricted_to_one_server_signs_for_it_alone() {
             "--sensitivity",
             "low",
             "--host-key",
-            &allowed.host_fingerprint,
+            allowed.host_fingerprint(),
         ],
     );
     assert!(out.status.success(), "add --host-key: {}", describe(&out));
     let (_, shown) = h.json(&["show", imported]);
     assert_eq!(
         shown["ssh_key"]["hosts"],
-        serde_json::json!([allowed.host_fingerprint])
+        serde_json::json!([allowed.host_fingerprint()])
     );
     let out = h.run(&["sign", imported, data.to_str().unwrap(), "-n", "file"]);
     assert!(!out.status.success(), "kovra sign with a restricted import");

@@ -1,0 +1,181 @@
+//! A throwaway OpenSSH server for tests: Debian's `sshd`, started as whoever runs the test on
+//! a free loopback port, with its own host key and `authorized_keys` in a temporary directory,
+//! and killed when dropped. The agent crate's protocol tests and the CLI's `kovra ssh-agent`
+//! tests log in to it the same way, so it is one piece of test code rather than two.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Sshd {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    host_public: String,
+    host_fingerprint: String,
+}
+
+impl Sshd {
+    /// A server accepting the OpenSSH public key lines in `authorized` (may be empty: see
+    /// [`authorize`](Self::authorize)), with a host key of `host_type` (an `ssh-keygen -t`
+    /// argument: `ed25519`, `rsa`, `ecdsa`).
+    pub fn start(authorized: &str, host_type: &str) -> Sshd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let host = d.join("host_key");
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", host_type, "-N", "", "-C", "host", "-f"])
+            .arg(&host)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "ssh-keygen -t {host_type}");
+        let host_public = std::fs::read_to_string(d.join("host_key.pub"))
+            .unwrap()
+            .trim_end()
+            .to_string();
+        let listed = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(d.join("host_key.pub"))
+            .output()
+            .unwrap();
+        let host_fingerprint = String::from_utf8_lossy(&listed.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        std::fs::write(d.join("authorized_keys"), format!("{authorized}\n")).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = d.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {pid}\n\
+                 AuthorizedKeysFile {keys}\nUsePAM no\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nStrictModes no\n",
+                host = host.display(),
+                pid = d.join("sshd.pid").display(),
+                keys = d.join("authorized_keys").display(),
+            ),
+        )
+        .unwrap();
+        // As root, sshd insists on its privilege-separation directory, which the package
+        // leaves to systemd to create; a user's sshd does not use it.
+        let euid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+        if euid == 0 {
+            std::fs::create_dir_all("/run/sshd").unwrap();
+        }
+        // sshd re-executes itself, so it must be named by absolute path.
+        let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("sshd (apt-get install openssh-server)");
+        let child = Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut sshd = Sshd {
+            child,
+            port,
+            dir,
+            host_public,
+            host_fingerprint,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline || sshd.child.try_wait().unwrap().is_some() {
+                panic!("sshd did not start: {}", sshd.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sshd
+    }
+
+    /// Accept exactly these public key lines from now on.
+    pub fn authorize(&self, authorized: &str) {
+        std::fs::write(
+            self.dir.path().join("authorized_keys"),
+            format!("{authorized}\n"),
+        )
+        .unwrap();
+    }
+
+    /// The host key's OpenSSH public line.
+    pub fn host_public(&self) -> &str {
+        &self.host_public
+    }
+
+    /// The host key's `SHA256:…` fingerprint, as `ssh-keygen -l` prints it.
+    pub fn host_fingerprint(&self) -> &str {
+        &self.host_fingerprint
+    }
+
+    /// What sshd wrote (`-e`), for a failing test's message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// `ssh` to this server as the current user through the agent at `agent`, offering only
+    /// the key whose public half is in `identity`, knowing only this server's host key;
+    /// `options` go before the destination, `command` runs there.
+    pub fn ssh(&self, agent: &Path, identity: &Path, options: &[&str], command: &str) -> Command {
+        let known = self.known_hosts();
+        let mut c = Command::new("ssh");
+        c.args(["-F", "none", "-p", &self.port.to_string()])
+            .arg("-o")
+            .arg(format!("IdentityAgent={}", agent.display()))
+            .args(["-o", "IdentitiesOnly=yes", "-i"])
+            .arg(identity)
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args([
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-l",
+                &user(),
+            ])
+            .args(options)
+            .args(["127.0.0.1", command])
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn known_hosts(&self) -> PathBuf {
+        let known = self.dir.path().join("known_hosts");
+        std::fs::write(
+            &known,
+            format!("[127.0.0.1]:{} {}\n", self.port, self.host_public),
+        )
+        .unwrap();
+        known
+    }
+}
+
+/// The current user's name, as `ssh -l` takes it.
+fn user() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
