@@ -229,6 +229,17 @@ fn the_agent_lists_signs_logs_in_refuses_adds_and_follows_the_lock() {
     h.unlock_typed();
     let (code, fps) = listed(&sock, &mut seen);
     assert_eq!((code, fps.len()), (Some(0), 2), "after unlock");
+    // And the new daemon signs through it too.
+    let out = sign_through_agent(&h, &sock, &low_public, &mut seen);
+    assert!(
+        out.status.success(),
+        "ssh-keygen -Y sign after the handover: {}",
+        describe(&out)
+    );
+    assert!(
+        verifies(&h, LOW),
+        "the signature after the handover does not verify"
+    );
 
     // Stopped, the socket is gone and the sh line unsets the variable.
     let out = h.ok(&["ssh-agent", "--stop"]);
