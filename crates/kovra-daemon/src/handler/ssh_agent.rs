@@ -144,7 +144,7 @@ impl Daemon {
         let Some(mut gate) = Gate::over(self, &mut inner, &info, [0; 32], Vec::new(), None) else {
             return Vec::new();
         };
-        let listed = gate.key_records().and_then(|keys| {
+        let listed = gate.key_records(None).and_then(|keys| {
             let mut e = gate.info.entry("ssh-agent-list", None, None, "allow");
             e.detail = Some(format!("{} keys shown", keys.len()));
             gate.store.audit(e)?;
@@ -210,8 +210,9 @@ impl Daemon {
 
 impl Gate<'_> {
     /// Every SSH key record whose metadata this caller may read, in every vault its scope
-    /// addresses (vaults sorted by name, records by path).
-    fn key_records(&mut self) -> Result<Vec<(VaultName, Record)>, GateError> {
+    /// addresses (vaults sorted by name, records by path); only the key with this
+    /// fingerprint when `only` names one, so a signature decides one record, not every key.
+    fn key_records(&mut self, only: Option<&str>) -> Result<Vec<(VaultName, Record)>, GateError> {
         let mut vaults = self.store.vaults()?;
         vaults.retain(|v| self.info.scope.addresses_vault(v));
         vaults.sort_by_key(|v| v.label());
@@ -219,7 +220,11 @@ impl Gate<'_> {
         for vault in vaults {
             let listing = self.store.list_shared(&vault)?;
             for record in &listing.records {
-                if record.meta.ssh_key.is_some()
+                let wanted =
+                    record.meta.ssh_key.as_ref().is_some_and(|k| {
+                        only.is_none_or(|fingerprint| k.fingerprint == fingerprint)
+                    });
+                if wanted
                     && self.decide_one(
                         &vault,
                         &record.meta.coordinate,
@@ -241,12 +246,7 @@ impl Gate<'_> {
             self.store.audit(e)?;
             self.presence = Presence::Proven;
         }
-        let found = self.key_records()?.into_iter().find(|(_, r)| {
-            r.meta
-                .ssh_key
-                .as_ref()
-                .is_some_and(|k| k.fingerprint == ask.fingerprint)
-        });
+        let found = self.key_records(Some(&ask.fingerprint))?.into_iter().next();
         let Some((vault, record)) = found else {
             let mut e = self
                 .info
