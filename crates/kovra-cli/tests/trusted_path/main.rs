@@ -18,4 +18,5 @@ mod hooks;
 mod proof_kind;
 mod ptrace;
 mod relay;
+mod ssh_agent;
 mod symlink;

@@ -1,0 +1,106 @@
+//! kovra's ssh-agent, used by a same-user, non-root process as an agent would: it gets the
+//! signatures policy allows through the socket, and never the key. The key lives only in the
+//! daemon, whose memory the same user cannot read, and in no file or output.
+
+use std::process::{Command, Stdio};
+
+use crate::harness::{Home, describe, stdout};
+use crate::nonroot::test_user;
+
+const KEY: &str = "secret:dev/ssh/deploy";
+
+#[test]
+fn a_same_user_process_gets_allowed_signatures_through_the_agent_but_never_the_key() {
+    if test_user(
+        "ssh_agent::a_same_user_process_gets_allowed_signatures_through_the_agent_but_never_the_key",
+    ) {
+        return;
+    }
+    let h = Home::init();
+    // A key made by OpenSSH, so its private half is known here and can be looked for.
+    let made = h.root.join("id_deploy");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f"])
+        .arg(&made)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh-keygen: {}", describe(&out));
+    let pem = std::fs::read_to_string(&made).unwrap();
+    let out = h.add(KEY, pem.as_bytes(), &["--ssh-key", "--sensitivity", "low"]);
+    assert!(out.status.success(), "add --ssh-key: {}", describe(&out));
+    std::fs::remove_file(&made).unwrap();
+    let public = h.root.join("id_deploy.pub");
+
+    let line = stdout(&h.ok(&["ssh-agent"]));
+    let sock = line
+        .strip_prefix("SSH_AUTH_SOCK=")
+        .and_then(|l| l.split(';').next())
+        .unwrap_or_else(|| panic!("no socket in {line:?}"))
+        .to_string();
+    let mut seen = Vec::new();
+    let listed = Command::new("ssh-add")
+        .arg("-l")
+        .env("SSH_AUTH_SOCK", &sock)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "ssh-add -l: {}", describe(&listed));
+    assert!(stdout(&listed).contains(KEY), "{}", stdout(&listed));
+    seen.extend_from_slice(&listed.stdout);
+    seen.extend_from_slice(&listed.stderr);
+
+    // A signature the policy allows (a low key), from a process without a terminal.
+    let data = h.root.join("data.txt");
+    std::fs::write(&data, b"signed by the agent\n").unwrap();
+    let signed = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", "file", "-f"])
+        .arg(&public)
+        .arg(&data)
+        .env("SSH_AUTH_SOCK", &sock)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "ssh-keygen -Y sign: {}",
+        describe(&signed)
+    );
+    seen.extend_from_slice(&signed.stdout);
+    seen.extend_from_slice(&signed.stderr);
+    assert!(h.root.join("data.txt.sig").exists());
+
+    // The daemon that holds the key is closed to this same user.
+    let pid = h.daemon_pid().expect("the daemon's pid");
+    for file in ["mem", "environ"] {
+        let path = format!("/proc/{pid}/{file}");
+        assert!(
+            std::fs::read(&path).is_err(),
+            "{path} is readable by the daemon's own user"
+        );
+    }
+
+    // The private key's lines are in no output, file or audit entry.
+    let needles: Vec<Vec<u8>> = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 16)
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    assert!(!needles.is_empty());
+    let trail = h.ok(&["audit", "--json"]).stdout;
+    for n in &needles {
+        assert!(
+            !seen.windows(n.len()).any(|w| w == n.as_slice()),
+            "in OpenSSH's output"
+        );
+        assert!(
+            !trail.windows(n.len()).any(|w| w == n.as_slice()),
+            "on the trail"
+        );
+    }
+    assert!(!h.transcript_contains(&needles), "the private key printed");
+    assert_eq!(
+        h.files_containing(&needles),
+        Vec::<std::path::PathBuf>::new()
+    );
+    h.stop();
+}
