@@ -1,0 +1,294 @@
+//! One SSH conversation over russh: TCP connect, key exchange with the pin check, publickey
+//! login, one `exec` channel read to its close. Each step maps its failure to the
+//! [`SshError`] the daemon can act on (re-pin, fix `authorized_keys`, retry later) rather
+//! than passing russh's errors through.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use russh::client::{self, Handle};
+use russh::keys::{Algorithm, HashAlg, PrivateKey, PrivateKeyWithHashAlg};
+use russh::{ChannelMsg, Disconnect, Sig};
+use tokio::time::{timeout, timeout_at};
+use zeroize::Zeroizing;
+
+use crate::hostkey::{self, HostKey, PinCheck};
+use crate::{Limits, Outcome, SshError, Stream, Target};
+
+/// How long the polite endings (a signal on timeout, the disconnect message) may take before
+/// the runtime is simply dropped with the socket.
+const GOODBYE: Duration = Duration::from_millis(500);
+
+/// The OpenSSH private key text as russh's key type. ssh-key (russh's fork of 0.6.7) decodes
+/// the PEM's base64 as a stream straight into its key types, which zeroize on drop; what it
+/// cannot promise is that its base64 decoder's small line buffer is wiped. The text stays the
+/// caller's `Zeroizing<String>`. Error reasons are fixed phrases, so no part of the text can
+/// reach an error message.
+pub(crate) fn parse_key(text: &Zeroizing<String>) -> Result<PrivateKey, SshError> {
+    let key = PrivateKey::from_openssh(text.as_bytes())
+        .map_err(|_| SshError::BadKey("not an OpenSSH private key"))?;
+    if key.is_encrypted() {
+        return Err(SshError::BadKey("it is passphrase-protected"));
+    }
+    // RSA needs russh's `rsa` feature, which cannot be built in this workspace yet (see the
+    // workspace Cargo.toml): refuse it here rather than fail mid-login.
+    match key.algorithm() {
+        Algorithm::Ed25519 | Algorithm::Ecdsa { .. } => Ok(key),
+        _ => Err(SshError::BadKey("its type is not ed25519 or ecdsa")),
+    }
+}
+
+/// russh's client settings: Nagle off (the exchange is many small packets, and a command's
+/// latency is the point), everything else russh's defaults, which exclude the legacy
+/// algorithms (no SHA-1 key exchange, no CBC) and compression.
+fn config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        nodelay: true,
+        ..client::Config::default()
+    })
+}
+
+/// TCP connect and key exchange up to the pin check. A refused pin comes back as
+/// [`SshError::HostKeyChanged`] with the key the server presented.
+async fn connect(host: &str, port: u16, pinned: &[String]) -> Result<Handle<PinCheck>, SshError> {
+    let tcp = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| SshError::Unreachable(e.to_string()))?;
+    // A latency nicety only; the connection works either way.
+    let _ = tcp.set_nodelay(true);
+    let (check, seen) = PinCheck::new(pinned);
+    match client::connect_stream(config(), tcp, check).await {
+        Ok(handle) => Ok(handle),
+        Err(e) => match hostkey::recorded(&seen) {
+            Some(key) if !pinned.iter().any(|p| p.trim() == key.fingerprint) => {
+                Err(SshError::HostKeyChanged { seen: key })
+            }
+            _ => Err(SshError::Protocol(e.to_string())),
+        },
+    }
+}
+
+/// See [`crate::scan`]: every host is refused by an empty pin list, which is exactly "take
+/// the key and go".
+pub(crate) async fn scan(host: &str, port: u16, limit: Duration) -> Result<HostKey, SshError> {
+    match timeout(limit, connect(host, port, &[])).await {
+        Err(_) => Err(SshError::Timeout),
+        Ok(Err(SshError::HostKeyChanged { seen })) => Ok(seen),
+        Ok(Err(e)) => Err(e),
+        // Unreachable with no pins; disconnect all the same if russh ever accepts.
+        Ok(Ok(handle)) => {
+            goodbye(&handle).await;
+            Err(SshError::Protocol(
+                "the server was accepted without a pin".into(),
+            ))
+        }
+    }
+}
+
+/// Log in as `user` with `key`. For RSA, the strongest of rsa-sha2-512/256 the server lists
+/// (OpenSSH lists both); a server that does not say is offered rsa-sha2-512 rather than
+/// SHA-1, which current servers refuse.
+async fn login(handle: &mut Handle<PinCheck>, user: &str, key: PrivateKey) -> Result<(), SshError> {
+    let hash = if key.algorithm().is_rsa() {
+        match handle.best_supported_rsa_hash().await {
+            Ok(Some(listed)) => listed,
+            _ => Some(HashAlg::Sha512),
+        }
+    } else {
+        None
+    };
+    let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+    let result = handle
+        .authenticate_publickey(user, key)
+        .await
+        .map_err(|e| SshError::Protocol(e.to_string()))?;
+    if result.success() {
+        Ok(())
+    } else {
+        Err(SshError::AuthRefused)
+    }
+}
+
+/// See [`crate::exec`]. The key is moved in and dropped inside russh once the login is
+/// done or the connection ends, whichever comes first.
+pub(crate) async fn exec(
+    target: &Target,
+    pinned: &[String],
+    key: PrivateKey,
+    command: &str,
+    limits: &Limits,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<Outcome, SshError> {
+    let start = Instant::now();
+    let login_deadline = tokio::time::Instant::now() + limits.connect_timeout;
+    let mut handle = timeout_at(login_deadline, connect(&target.host, target.port, pinned))
+        .await
+        .map_err(|_| SshError::Timeout)??;
+    let logged_in = timeout_at(login_deadline, login(&mut handle, &target.user, key)).await;
+    let result = match logged_in {
+        Err(_) => Err(SshError::Timeout),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(())) => run(&handle, command, limits, on_output).await,
+    };
+    goodbye(&handle).await;
+    result.map(|mut outcome| {
+        outcome.elapsed = start.elapsed();
+        outcome
+    })
+}
+
+/// One session channel: exec, then read every message until the server closes it, passing
+/// output on within the caps. The exit status may come before or after the output's end,
+/// so only the channel's close ends the loop.
+async fn run(
+    handle: &Handle<PinCheck>,
+    command: &str,
+    limits: &Limits,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<Outcome, SshError> {
+    let deadline = tokio::time::Instant::now() + limits.run_timeout;
+    let protocol = |e: russh::Error| SshError::Protocol(e.to_string());
+    let mut channel = timeout_at(deadline, handle.channel_open_session())
+        .await
+        .map_err(|_| SshError::Timeout)?
+        .map_err(protocol)?;
+    channel
+        .exec(true, command.as_bytes())
+        .await
+        .map_err(protocol)?;
+    let mut outcome = Outcome {
+        exit_status: None,
+        exit_signal: None,
+        truncated: false,
+        elapsed: Duration::ZERO,
+    };
+    let mut caps = Caps::new(limits.output_cap);
+    loop {
+        let msg = match timeout_at(deadline, channel.wait()).await {
+            Ok(Some(msg)) => msg,
+            Ok(None) => break,
+            Err(_) => {
+                // Ask the server to stop the command (OpenSSH honours `signal` requests), then
+                // close; the connection's end stops it at the latest when it next writes.
+                let _ = timeout(GOODBYE, channel.signal(Sig::TERM)).await;
+                let _ = timeout(GOODBYE, channel.close()).await;
+                return Err(SshError::Timeout);
+            }
+        };
+        match msg {
+            ChannelMsg::Data { data } => caps.pass(Stream::Stdout, &data, on_output),
+            ChannelMsg::ExtendedData { data, ext: 1 } => {
+                caps.pass(Stream::Stderr, &data, on_output)
+            }
+            ChannelMsg::ExitStatus { exit_status } => outcome.exit_status = Some(exit_status),
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                outcome.exit_signal = Some(signal_text(&signal_name))
+            }
+            ChannelMsg::Failure => {
+                return Err(SshError::Protocol(
+                    "the server refused to run the command".into(),
+                ));
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    outcome.truncated = caps.truncated;
+    Ok(outcome)
+}
+
+/// End the connection with a disconnect message, so the server logs a clean close rather
+/// than a reset; bounded, since nothing depends on it.
+async fn goodbye(handle: &Handle<PinCheck>) {
+    let _ = timeout(
+        GOODBYE,
+        handle.disconnect(Disconnect::ByApplication, "", "en"),
+    )
+    .await;
+}
+
+/// The per-stream output budget: chunks pass through until a stream's budget is spent, the
+/// rest is dropped and remembered as truncation.
+struct Caps {
+    stdout: usize,
+    stderr: usize,
+    truncated: bool,
+}
+
+impl Caps {
+    fn new(cap: usize) -> Caps {
+        Caps {
+            stdout: cap,
+            stderr: cap,
+            truncated: false,
+        }
+    }
+
+    fn pass(&mut self, stream: Stream, data: &[u8], on_output: &mut dyn FnMut(Stream, &[u8])) {
+        let left = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
+        let kept = data.len().min(*left);
+        if kept < data.len() {
+            self.truncated = true;
+        }
+        if kept > 0 {
+            *left -= kept;
+            on_output(stream, &data[..kept]);
+        }
+    }
+}
+
+/// A signal's name as OpenSSH sends it (without `SIG`).
+fn signal_text(sig: &Sig) -> String {
+    match sig {
+        Sig::ABRT => "ABRT",
+        Sig::ALRM => "ALRM",
+        Sig::FPE => "FPE",
+        Sig::HUP => "HUP",
+        Sig::ILL => "ILL",
+        Sig::INT => "INT",
+        Sig::KILL => "KILL",
+        Sig::PIPE => "PIPE",
+        Sig::QUIT => "QUIT",
+        Sig::SEGV => "SEGV",
+        Sig::TERM => "TERM",
+        Sig::USR1 => "USR1",
+        Sig::Custom(name) => name,
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_keep_each_stream_to_its_budget_and_flag_the_rest() {
+        let mut caps = Caps::new(5);
+        let mut got: Vec<(Stream, Vec<u8>)> = Vec::new();
+        let mut sink = |s: Stream, d: &[u8]| got.push((s, d.to_vec()));
+        caps.pass(Stream::Stdout, b"abc", &mut sink);
+        assert!(!caps.truncated);
+        caps.pass(Stream::Stdout, b"defg", &mut sink);
+        caps.pass(Stream::Stdout, b"hij", &mut sink);
+        caps.pass(Stream::Stderr, b"12345", &mut sink);
+        assert!(caps.truncated);
+        assert_eq!(
+            got,
+            vec![
+                (Stream::Stdout, b"abc".to_vec()),
+                (Stream::Stdout, b"de".to_vec()),
+                (Stream::Stderr, b"12345".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unparseable_key_is_refused_without_echoing_it() {
+        let text = Zeroizing::new("not-a-key CANARY-7f3a".to_string());
+        let e = parse_key(&text).err().map(|e| format!("{e} {e:?}"));
+        assert!(e.is_some_and(|e| !e.contains("CANARY")));
+    }
+}
