@@ -15,6 +15,7 @@ mod opencheck;
 pub mod policy;
 pub mod proof;
 pub mod secret;
+pub mod sshhost;
 pub mod sshkey;
 pub mod store;
 pub mod totp;

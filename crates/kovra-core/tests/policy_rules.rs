@@ -106,6 +106,7 @@ proptest! {
             delivery: Delivery::Value,
             profile: None,
             destination: None,
+            remote: None,
         };
         prop_assert_ne!(decide(&req, &Scope::full()), Decision::Deny(Reason::ProductionFloorIsHigh));
     }
@@ -240,6 +241,7 @@ fn request<'a>(
         delivery: Delivery::Value,
         profile: None,
         destination: None,
+        remote: None,
     }
 }
 

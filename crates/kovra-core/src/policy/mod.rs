@@ -195,6 +195,21 @@ pub struct Request<'a> {
     pub profile: Option<ProfileFacts>,
     /// For `Sign`: where the key may sign and where this signature goes.
     pub destination: Option<Destination<'a>>,
+    /// For `Sign` by the broker (`kovra ssh`): the host and the command the signature logs in for.
+    pub remote: Option<RemoteFacts>,
+}
+
+/// A brokered ssh command (`kovra ssh`, MCP `ssh`), as the daemon established it against the
+/// host's standing rules (`crate::sshhost`). The host's key is already pinned: a host nobody
+/// accepted is refused before any decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteFacts {
+    /// The host is tagged production.
+    pub production: bool,
+    /// The command matches one of the host's patterns.
+    pub command_allowed: bool,
+    /// The login user is one of the host's users.
+    pub user_allowed: bool,
 }
 
 /// Where an SSH key may sign, and where a signature goes.
@@ -481,7 +496,7 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
             // A signature gives nothing of the key away, but it acts as its owner: signing
             // with a high or production key is attended, as injecting it would be. An agent
             // has no terminal, so its request is parked for the human to approve.
-            if let Some(d) = restricted
+            let key = if let Some(d) = restricted
                 && d.bound.is_none()
             {
                 Decision::Deny(Reason::SignNeedsBoundHost)
@@ -493,7 +508,8 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 needs(Reason::SignNeedsPresence)
             } else {
                 Decision::Allow
-            }
+            };
+            key.and(remote_decision(req, proven))
         }
         Operation::Export => {
             if req.production {
@@ -526,6 +542,33 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
             _ => needs(Reason::BindNeedsPresence),
         },
     }
+}
+
+/// The host's part of a brokered ssh command: production hosts are attended for everyone;
+/// an agent runs unattended only the commands the host's patterns allow, as one of its users.
+fn remote_decision(req: &Request<'_>, proven: bool) -> Decision {
+    let Some(remote) = req.remote else {
+        return Decision::Allow;
+    };
+    let needs = |reason| {
+        if proven {
+            Decision::Allow
+        } else {
+            Decision::NeedsProof(reason)
+        }
+    };
+    let host = if remote.production {
+        needs(Reason::SshProductionNeedsPresence)
+    } else {
+        Decision::Allow
+    };
+    let command = if req.origin == Origin::Agent && !(remote.command_allowed && remote.user_allowed)
+    {
+        needs(Reason::SshCommandNeedsApproval)
+    } else {
+        Decision::Allow
+    };
+    host.and(command)
 }
 
 /// Operations on the vault as a whole rather than on one record.
@@ -573,6 +616,11 @@ pub enum VaultOperation {
     },
     /// Revoking only tightens.
     RevokeAgent,
+    ReadSshHosts,
+    /// Pinning a host key, or changing what may run on a host: needs presence.
+    AddSshHost,
+    /// Forgetting a host only tightens.
+    RemoveSshHost,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -706,6 +754,24 @@ pub fn decide_vault(
                 out_of_scope
             } else if widens && presence != Presence::Proven {
                 Decision::NeedsProof(Reason::AgentProfileNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::ReadSshHosts => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::AddSshHost | VaultOperation::RemoveSshHost => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if op == VaultOperation::AddSshHost && presence != Presence::Proven {
+                Decision::NeedsProof(Reason::SshHostChangeNeedsPresence)
             } else {
                 Decision::Allow
             }

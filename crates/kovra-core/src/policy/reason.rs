@@ -48,6 +48,9 @@ pub enum Reason {
     SshKeyNeverBrokered,
     SignHostNotAllowed,
     SignNeedsBoundHost,
+    SshCommandNeedsApproval,
+    SshProductionNeedsPresence,
+    SshHostChangeNeedsPresence,
 }
 
 impl Reason {
@@ -95,6 +98,9 @@ impl Reason {
             Reason::SshKeyNeverBrokered => "ssh-key-never-brokered",
             Reason::SignHostNotAllowed => "sign-host-not-allowed",
             Reason::SignNeedsBoundHost => "sign-host-unbound",
+            Reason::SshCommandNeedsApproval => "ssh-command-needs-proof",
+            Reason::SshProductionNeedsPresence => "ssh-production-needs-proof",
+            Reason::SshHostChangeNeedsPresence => "ssh-host-change-needs-proof",
         }
     }
 
@@ -136,6 +142,9 @@ impl Reason {
             }
             Reason::AgentNeverGetsPrivateKey => {
                 "sign through kovra (`kovra sign COORD --namespace NS`), or inject the public key (a `.env.refs` line without `#private`)"
+            }
+            Reason::SshCommandNeedsApproval => {
+                "a human approves it (`kovra approve ID`), or allows the command for this host (`kovra ssh-host add NAME ADDRESS --allow 'PATTERN'`)"
             }
             Reason::AgentRunNotContained => {
                 "start the agent (or its MCP server) inside `kovra sandbox --agent NAME`; `kovra setup` writes MCP entries that do"
@@ -257,6 +266,15 @@ impl Reason {
             }
             Reason::SignNeedsBoundHost => {
                 "this SSH key is restricted to some servers and signs only for an ssh session bound to one of them"
+            }
+            Reason::SshCommandNeedsApproval => {
+                "an agent runs on this host, as this user, only the commands its patterns allow; anything else needs the human's approval"
+            }
+            Reason::SshProductionNeedsPresence => {
+                "a command on a production host needs a proof of presence"
+            }
+            Reason::SshHostChangeNeedsPresence => {
+                "pinning a host's key (or changing what may run there) needs a proof of presence"
             }
         }
     }

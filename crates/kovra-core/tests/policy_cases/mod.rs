@@ -9,7 +9,7 @@ use kovra_core::model::{
 };
 use kovra_core::policy::{
     Decision, Delivery, Destination, EnvScope, PinFacts, Presence, ProfileFacts, ProjectScope,
-    RecordFacts, Request, Scope, decide,
+    RecordFacts, RemoteFacts, Request, Scope, decide,
 };
 use proptest::prelude::*;
 
@@ -60,6 +60,8 @@ pub struct Case {
     /// For sign: the host keys the record allows, and the session's bound host key.
     pub allowed_hosts: Vec<String>,
     pub bound_host: Option<String>,
+    /// For a brokered ssh command: the host's facts.
+    pub remote: Option<RemoteFacts>,
 }
 
 impl Case {
@@ -86,6 +88,7 @@ impl Case {
                 allowed: &self.allowed_hosts,
                 bound: self.bound_host.as_deref(),
             }),
+            remote: self.remote,
         }
     }
 
@@ -190,6 +193,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 profile,
                 allowed_hosts: Vec::new(),
                 bound_host: None,
+                remote: None,
             },
         )
 }
@@ -260,5 +264,6 @@ pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
         profile: None,
         allowed_hosts: Vec::new(),
         bound_host: None,
+        remote: None,
     }
 }

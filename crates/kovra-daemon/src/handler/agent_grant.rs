@@ -103,6 +103,7 @@ impl Gate<'_> {
                         value_opt_in: profile.injects_value_of(&coord),
                     }),
                     destination: None,
+                    remote: None,
                 };
                 let Ok(allowed) = policy::authorize(&req, &coord, &profile.scope) else {
                     continue;

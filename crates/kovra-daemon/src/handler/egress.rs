@@ -216,6 +216,7 @@ fn swap_decision(facts: &JudgeRun, line: &LineFacts, swap: &Swap) -> Decision {
             delivery: policy::Delivery::Value,
             profile: None,
             destination: None,
+            remote: None,
         },
         &facts.scope,
     )

@@ -1,0 +1,273 @@
+//! Hosts that brokered ssh commands (`kovra ssh`, the MCP `ssh` tool) may reach, and what
+//! an agent may run there unattended. A host is written by a human with a proof of presence
+//! (its key is pinned then) and kept sealed in the system vault; this module is its model and
+//! the pure checks on it: names, addresses, users, and command patterns.
+//!
+//! A command reaches the remote user's shell as one string, so a pattern must never match
+//! more than its author could read off it: `*` stands for any run of *plain* characters
+//! (letters, digits, space and `_./:=@%+,-`), and a command holding anything else (`;`, `|`,
+//! `$`, quotes, backquotes, redirections, globs, newlines…) matches no pattern at all. Such a
+//! command is still possible, with the human's approval.
+
+use serde::{Deserialize, Serialize};
+
+/// How long a command may run when the host names no limit.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+pub const MAX_TIMEOUT_SECS: u64 = 600;
+/// Bytes kept of each of stdout and stderr when the host names no cap.
+pub const DEFAULT_OUTPUT_CAP: u64 = 1024 * 1024;
+pub const MAX_OUTPUT_CAP: u64 = 16 * 1024 * 1024;
+/// Longest command accepted (sshd's own limits are far above; a brokered command is short).
+pub const MAX_COMMAND_LEN: usize = 8 * 1024;
+
+/// A host key accepted by the human, as `ssh-keygen -l` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedHostKey {
+    /// `SHA256:…`
+    pub fingerprint: String,
+    /// e.g. `ssh-ed25519`.
+    pub algorithm: String,
+    /// Unix seconds.
+    pub accepted: u64,
+}
+
+/// One host and its standing rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshHost {
+    /// What `kovra ssh NAME` calls it.
+    pub name: String,
+    /// A DNS name or an IP address.
+    pub address: String,
+    pub port: u16,
+    pub host_keys: Vec<PinnedHostKey>,
+    /// Login users an agent may use; the first is the default.
+    pub users: Vec<String>,
+    /// The SSH key record used when the request names none.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Command patterns an agent may run without an approval.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// Every command needs a proof of presence, whoever asks.
+    #[serde(default)]
+    pub production: bool,
+    pub timeout_secs: u64,
+    pub output_cap: u64,
+    /// Unix seconds.
+    pub added: u64,
+}
+
+impl SshHost {
+    /// Whether `fingerprint` is one of the host's accepted keys.
+    pub fn pins(&self, fingerprint: &str) -> bool {
+        self.host_keys.iter().any(|k| k.fingerprint == fingerprint)
+    }
+
+    pub fn default_user(&self) -> Option<&str> {
+        self.users.first().map(String::as_str)
+    }
+}
+
+/// Why a host's field or a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error(
+        "host name `{0}`: use 1-63 of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit"
+    )]
+    Name(String),
+    #[error("address `{0}`: give a DNS name or an IP address (and :PORT if not 22)")]
+    Address(String),
+    #[error("user `{0}`: use 1-32 of a-z, A-Z, 0-9, `.`, `_` and `-`")]
+    User(String),
+    #[error("pattern `{0}`: use plain characters (letters, digits, space, `_./:=@%+,-`) and `*`")]
+    Pattern(String),
+    #[error("the command is empty")]
+    EmptyCommand,
+    #[error("the command is longer than {MAX_COMMAND_LEN} bytes")]
+    LongCommand,
+    #[error("the timeout must be 1 to {MAX_TIMEOUT_SECS} seconds, not {0}")]
+    Timeout(u64),
+    #[error("the output cap must be 1 to {MAX_OUTPUT_CAP} bytes, not {0}")]
+    OutputCap(u64),
+}
+
+fn plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b" _./:=@%+,-".contains(&b)
+}
+
+pub fn check_name(name: &str) -> Result<(), HostError> {
+    let ok = (1..=63).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(HostError::Name(name.into()))
+    }
+}
+
+/// Split `ADDRESS[:PORT]` (`[v6]:PORT` for an IPv6 address with a port).
+pub fn parse_address(text: &str) -> Result<(String, u16), HostError> {
+    let bad = || HostError::Address(text.into());
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (h, tail) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None if tail.is_empty() => 22,
+            None => return Err(bad()),
+        };
+        (h.to_string(), port)
+    } else if text.matches(':').count() == 1 {
+        let (h, p) = text.split_once(':').ok_or_else(bad)?;
+        (h.to_string(), p.parse().map_err(|_| bad())?)
+    } else {
+        (text.to_string(), 22)
+    };
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    let is_dns = (1..=253).contains(&host.len())
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if port == 0 || !(is_ip || is_dns) {
+        return Err(bad());
+    }
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+pub fn check_user(user: &str) -> Result<(), HostError> {
+    let ok = (1..=32).contains(&user.len())
+        && !user.starts_with('-')
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(HostError::User(user.into()))
+    }
+}
+
+pub fn check_pattern(pattern: &str) -> Result<(), HostError> {
+    let ok = !pattern.trim().is_empty()
+        && pattern.len() <= 512
+        && pattern.bytes().all(|b| b == b'*' || plain(b));
+    if ok {
+        Ok(())
+    } else {
+        Err(HostError::Pattern(pattern.into()))
+    }
+}
+
+pub fn check_command(command: &str) -> Result<(), HostError> {
+    if command.trim().is_empty() {
+        Err(HostError::EmptyCommand)
+    } else if command.len() > MAX_COMMAND_LEN {
+        Err(HostError::LongCommand)
+    } else {
+        Ok(())
+    }
+}
+
+pub fn check_timeout(secs: u64) -> Result<u64, HostError> {
+    if (1..=MAX_TIMEOUT_SECS).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(HostError::Timeout(secs))
+    }
+}
+
+pub fn check_output_cap(bytes: u64) -> Result<u64, HostError> {
+    if (1..=MAX_OUTPUT_CAP).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(HostError::OutputCap(bytes))
+    }
+}
+
+/// Whether `command` matches one of `patterns`: only a command of plain characters can.
+pub fn command_allowed(patterns: &[String], command: &str) -> bool {
+    let command = command.trim();
+    !command.is_empty()
+        && command.bytes().all(plain)
+        && patterns
+            .iter()
+            .any(|p| glob(p.trim().as_bytes(), command.as_bytes()))
+}
+
+/// `*` matches any run of bytes (the caller has already held them to plain characters);
+/// everything else matches itself. Iterative with one backtrack point: linear in practice.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed(patterns: &[&str], command: &str) -> bool {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        command_allowed(&patterns, command)
+    }
+
+    #[test]
+    fn a_star_matches_plain_arguments_only() {
+        let p = ["systemctl status *", "journalctl -u app *", "uptime"];
+        assert!(allowed(&p, "uptime"));
+        assert!(allowed(&p, "systemctl status nginx"));
+        assert!(allowed(&p, "journalctl -u app -n 50 --no-pager"));
+        assert!(!allowed(&p, "uptime; id"));
+        assert!(!allowed(&p, "systemctl status nginx; rm -rf /"));
+        assert!(!allowed(&p, "systemctl status $(id)"));
+        assert!(!allowed(&p, "systemctl status `id`"));
+        assert!(!allowed(&p, "systemctl status x | sh"));
+        assert!(!allowed(&p, "systemctl status x\nid"));
+        assert!(!allowed(&p, "systemctl status 'x'"));
+        assert!(!allowed(&p, "systemctl stop nginx"));
+        assert!(!allowed(&p, "journalctl -u other"));
+        assert!(!allowed(&[], "uptime"));
+    }
+
+    #[test]
+    fn patterns_and_fields_are_checked() {
+        assert!(check_pattern("ls -la /var/log/*").is_ok());
+        assert!(check_pattern("ls; *").is_err());
+        assert!(check_pattern("  ").is_err());
+        assert_eq!(
+            parse_address("Web1.example.com:2222").unwrap(),
+            ("web1.example.com".into(), 2222)
+        );
+        assert_eq!(parse_address("10.0.0.1").unwrap(), ("10.0.0.1".into(), 22));
+        assert_eq!(parse_address("[::1]:22").unwrap(), ("::1".into(), 22));
+        assert_eq!(parse_address("::1").unwrap(), ("::1".into(), 22));
+        assert!(parse_address("-oProxyCommand=x").is_err());
+        assert!(parse_address("a b").is_err());
+        assert!(parse_address("host:0").is_err());
+        assert!(check_user("deploy").is_ok());
+        assert!(check_user("-oX").is_err());
+        assert!(check_name("web-1").is_ok());
+        assert!(check_name("Web").is_err());
+    }
+}
