@@ -123,6 +123,12 @@ pub enum Command {
     /// socket; prints the SSH_AUTH_SOCK line to evaluate.
     #[command(name = "ssh-agent", after_help = crate::cli_sshkey::SSH_AGENT_EXAMPLES)]
     SshAgent(crate::cli_sshkey::SshAgentArgs),
+    /// Run one command on a pinned host through the daemon (the key never leaves it).
+    #[command(after_help = crate::cli_ssh::SSH_EXAMPLES)]
+    Ssh(crate::cli_ssh::SshArgs),
+    /// The hosts `kovra ssh` reaches: pinned host keys, users, what agents may run.
+    #[command(subcommand, name = "ssh-host", after_help = crate::cli_ssh::SSH_HOST_EXAMPLES)]
+    SshHost(crate::cli_ssh::SshHostCommand),
     /// Print the current code of a TOTP record (never its seed).
     #[command(after_help = examples::CODE)]
     Code {

@@ -48,7 +48,10 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("Agents", &["setup", "mcp", "agent", "sandbox"]),
     ("Approvals", &["approve", "deny", "requests", "allow"]),
     ("Broker", &["api", "providers", "bind"]),
-    ("SSH keys", &["keygen", "pubkey", "sign", "ssh-agent"]),
+    (
+        "SSH keys",
+        &["keygen", "pubkey", "sign", "ssh-agent", "ssh", "ssh-host"],
+    ),
     ("Sharing", &["identity", "share", "receive", "kit"]),
     ("Audit", &["audit"]),
     ("Getting started", &["demo", "completions", "help"]),

@@ -117,6 +117,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("show", "a record's metadata read"),
     ("sign", "a signature made with an SSH key"),
     ("socket-replaced", "the daemon socket replaced"),
+    ("ssh", "a brokered ssh command decided"),
     (
         "ssh-agent-list",
         "SSH keys listed through the ssh-agent socket",
@@ -131,6 +132,13 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ),
     ("ssh-agent-start", "the ssh-agent socket started"),
     ("ssh-agent-stop", "the ssh-agent socket stopped"),
+    (
+        "ssh-host-add",
+        "an ssh host's key pinned and its rules written",
+    ),
+    ("ssh-host-list", "the ssh hosts read"),
+    ("ssh-host-rm", "an ssh host forgotten"),
+    ("ssh-result", "how a brokered ssh command ended"),
     ("system-vault-create", "the system vault created"),
     ("unlock", "the vault unlocked"),
 ];

@@ -30,6 +30,10 @@ pub struct ApiPlan {
 pub enum Plan {
     Run(Box<crate::run::RunPlan>),
     Api(Box<ApiPlan>),
+    /// A brokered ssh command (`crate::sshexec`).
+    Ssh(Box<crate::sshexec::SshPlan>),
+    /// A host to pin once it shows the accepted key.
+    SshPin(Box<crate::sshexec::PinPlan>),
     /// A sandbox's egress: held until the client hangs up.
     Sandbox(Box<crate::handler::SandboxTicket>),
     /// A streamed listing's pages, written after its head (`crate::stream`).

@@ -49,6 +49,7 @@ mod route;
 mod sandbox;
 mod sharing;
 mod ssh_agent;
+mod ssh_broker;
 mod sshkey;
 mod system;
 #[cfg(test)]
@@ -420,6 +421,10 @@ impl Daemon {
                 Duration::ZERO,
                 None,
             );
+        }
+        // Outside the state lock too: the host may take seconds to answer.
+        if let Request::SshScan { address } = &request {
+            return (self.ssh_scan(caller, address), Duration::ZERO, None);
         }
         let observed = observed_origin(caller);
         let claimed = match &context.scope {

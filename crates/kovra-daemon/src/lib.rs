@@ -23,6 +23,7 @@ pub mod run;
 pub mod server;
 pub mod slots;
 pub mod sshagent;
+pub mod sshexec;
 pub mod stream;
 
 pub use handler::Daemon;

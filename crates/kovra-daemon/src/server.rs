@@ -556,9 +556,14 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
-        if let Some(Plan::Api(api)) = plan {
-            // The gate's reply is a placeholder: the call's own result is the answer.
-            let response = crate::broker::execute(daemon, *api);
+        // The gate's reply is a placeholder for these: the call's own result is the answer.
+        let (carried, plan) = match plan {
+            Some(Plan::Api(api)) => (Some(crate::broker::execute(daemon, *api)), None),
+            Some(Plan::Ssh(ssh)) => (Some(crate::sshexec::execute(daemon, *ssh)), None),
+            Some(Plan::SshPin(pin)) => (Some(crate::sshexec::pin(daemon, *pin)), None),
+            other => (None, other),
+        };
+        if let Some(response) = carried {
             if frame::write(&mut writer, &response).is_err() {
                 return;
             }

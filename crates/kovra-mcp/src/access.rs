@@ -26,6 +26,9 @@ pub(crate) const TOOLS: &[(&str, &[OperationClass])] = &[
     ("api", &[Inject]),
     // Reading the registry is metadata, but it only serves `api`.
     ("providers", &[Metadata, Inject]),
+    // A brokered command signs with a key without handing it over: the inject class.
+    ("ssh", &[Inject]),
+    ("ssh_hosts", &[Metadata, Inject]),
     ("reveal", &[Reveal]),
     ("generate", &[Write]),
     ("edit_metadata", &[Write]),

@@ -92,6 +92,12 @@ fn agent_hint(code: ErrorCode, message: &str, tool: &str) -> Option<String> {
         ErrorCode::UnknownProject => {
             "call `status` for the projects this session may address; creating one is the human's step: ask them to run `kovra project create NAME` in their terminal"
         }
+        ErrorCode::SshHostUnknown => {
+            "call `ssh_hosts` to see the hosts `ssh` can reach; adding one (and accepting its host key) is the human's step: ask them to run `kovra ssh-host add NAME ADDRESS --user USER` in their terminal"
+        }
+        ErrorCode::SshHostKeyChanged => {
+            "stop: the host presents a key the human did not accept, which can mean someone is in between; tell the human, do not retry"
+        }
         ErrorCode::UnknownProvider => "call `providers` to see the providers `api` can call",
         ErrorCode::NoCredential => {
             "pass the `secret` argument with the coordinate of a record pinned to this provider, or call `request_secret` with the coordinate above"

@@ -24,6 +24,7 @@ mod results;
 mod run;
 mod scope;
 mod session;
+mod ssh;
 mod tools;
 
 pub use args::{

@@ -29,6 +29,7 @@ use crate::results::{
 };
 use crate::run;
 use crate::session::Session;
+use crate::ssh;
 
 #[derive(Clone)]
 pub struct KovraMcp {
@@ -293,6 +294,44 @@ impl KovraMcp {
         let request = args.into_request().map(|r| Request::Api(Box::new(r)));
         self.call_tool("api", request, |reply| match reply {
             Reply::Api(r) => Some(structured(&broker::ApiOut::from(*r))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Run one command on a host the human pinned (`ssh_hosts` lists them), through kovra:
+    /// the daemon logs in with a key you never see, checks the host's pinned key, and returns
+    /// the exit status and output, scrubbed of vault values. Commands outside the host's
+    /// patterns (or on a production host) wait for the human's approval: you get an approval
+    /// id, and call again with the same arguments once they approved it.
+    #[tool(
+        annotations(read_only_hint = false, destructive_hint = true, open_world_hint = true),
+        output_schema = schema_for_output::<ssh::SshOut>()
+    )]
+    async fn ssh(
+        &self,
+        Parameters(args): Parameters<ssh::SshArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = args.into_request().map(|r| Request::Ssh(Box::new(r)));
+        self.call_tool("ssh", request, |reply| match reply {
+            Reply::Ssh(r) => Some(structured(&ssh::SshOut::from(*r))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The hosts the `ssh` tool reaches: address, users, default key, and the command
+    /// patterns that run without an approval.
+    #[tool(
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<ssh::SshHostsOut>()
+    )]
+    async fn ssh_hosts(
+        &self,
+        Parameters(_): Parameters<ssh::SshHostsArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.call_tool("ssh_hosts", Ok(Request::SshHostList), |reply| match reply {
+            Reply::SshHosts { hosts } => Some(structured(&ssh::SshHostsOut::from(hosts))),
             _ => None,
         })
         .await

@@ -46,9 +46,13 @@ EXPECTED_TOOLS = {
     "providers",
     "edit_metadata",
     "delete",
+    "ssh",
+    "ssh_hosts",
 }
 # The tools each scope offers (crates/kovra-mcp/src/access.rs).
-DEFAULT_TOOLS = {"list", "status", "fingerprint", "run", "request_secret", "api", "providers"}
+DEFAULT_TOOLS = {
+    "list", "status", "fingerprint", "run", "request_secret", "api", "providers", "ssh", "ssh_hosts",
+}
 METADATA_TOOLS = {"list", "status", "fingerprint", "request_secret"}
 
 

@@ -149,6 +149,13 @@ catalogue! {
     SshKeyPassphraseNeeded = "ssh-key-passphrase-needed", 1, Some("type it at the prompt, or pass --key-passphrase-file PATH");
     SshKeyPassphraseWrong = "ssh-key-passphrase-wrong", 1, Some("check the key's passphrase with `ssh-keygen -y -f KEY`");
     SshKeyUnsupported = "ssh-key-unsupported", 1, Some("use an ed25519, ecdsa-p256 or rsa key");
+    SshHostUnknown = "ssh-host-unknown", 3, Some("add it with `kovra ssh-host add NAME ADDRESS` (you accept its host key with a proof); `kovra ssh-host list` shows the known ones");
+    SshHostInvalid = "ssh-host-invalid", 2, Some("`kovra ssh-host add --help` shows each field's form");
+    SshHostKeyChanged = "ssh-host-key-changed", 8, Some("the host presents a key nobody accepted: check it out of band before trusting it; if it really was reinstalled, `kovra ssh-host add NAME ADDRESS` pins the new key (with a proof)");
+    SshUnreachable = "ssh-unreachable", 1, Some("check the address and port (`kovra ssh-host list`) and that sshd runs there");
+    SshAuthRefused = "ssh-auth-refused", 1, Some("put the key's public half (`kovra pubkey COORD`) in the user's ~/.ssh/authorized_keys on the host");
+    SshTimeout = "ssh-timeout", 1, Some("the command ran past its timeout and was stopped; raise it with --timeout (up to the host's limit)");
+    SshFailed = "ssh-failed", 1, None;
     NamespaceInvalid = "namespace-invalid", 1, Some("name what the signature is for, e.g. --namespace file or --namespace git");
     NothingToChange = "nothing-to-change", 1, None;
     NothingToShare = "nothing-to-share", 3, Some("`kovra list --env ENV` shows what there is");

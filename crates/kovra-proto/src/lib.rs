@@ -11,6 +11,7 @@ pub mod paths;
 pub mod procfs;
 pub mod reply;
 pub mod secret;
+pub mod ssh;
 pub mod view_json;
 pub mod wire;
 
@@ -25,4 +26,5 @@ pub use kovra_core::policy::{DeliveryChoice, EnvScope, ProjectScope, Scope};
 pub use kovra_core::store::AuditReport;
 pub use reply::*;
 pub use secret::Secret;
+pub use ssh::{SshHost, SshHostSpec, SshReply, SshRequest};
 pub use wire::*;

@@ -358,6 +358,17 @@ pub enum Reply {
         socket: String,
         running: bool,
     },
+    Ssh(Box<crate::ssh::SshReply>),
+    /// A host's key as it presents it now (`SshScan`).
+    SshHostKey {
+        address: String,
+        port: u16,
+        algorithm: String,
+        fingerprint: String,
+    },
+    SshHosts {
+        hosts: Vec<crate::ssh::SshHost>,
+    },
     /// `NAME=placeholder` lines of a profile, and the lines it does not serve.
     AgentEnv {
         agent: String,

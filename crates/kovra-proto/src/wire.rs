@@ -145,6 +145,22 @@ pub enum Request {
         #[serde(default)]
         stop: bool,
     },
+    /// Run one command on a pinned host (`crate::ssh`).
+    Ssh(Box<crate::ssh::SshRequest>),
+    /// Connect to `ADDRESS[:PORT]` and report its host key, without logging in.
+    SshScan {
+        address: String,
+    },
+    /// Pin a host's key and write its rules (a new host, or a replacement).
+    SshHostAdd {
+        spec: Box<crate::ssh::SshHostSpec>,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    SshHostList,
+    SshHostRemove {
+        name: String,
+    },
     ProjectCreate {
         name: String,
     },
@@ -567,6 +583,8 @@ impl Request {
             | Request::AgentCreate { proof, .. } => Some(proof),
             Request::Run(run) => Some(&mut run.proof),
             Request::Api(api) => Some(&mut api.proof),
+            Request::Ssh(ssh) => Some(&mut ssh.proof),
+            Request::SshHostAdd { proof, .. } => Some(proof),
             _ => None,
         }
     }

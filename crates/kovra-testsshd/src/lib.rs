@@ -25,26 +25,7 @@ impl Sshd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let host = d.join("host_key");
-        let made = Command::new("ssh-keygen")
-            .args(["-q", "-t", host_type, "-N", "", "-C", "host", "-f"])
-            .arg(&host)
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "ssh-keygen -t {host_type}");
-        let host_public = std::fs::read_to_string(d.join("host_key.pub"))
-            .unwrap()
-            .trim_end()
-            .to_string();
-        let listed = Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(d.join("host_key.pub"))
-            .output()
-            .unwrap();
-        let host_fingerprint = String::from_utf8_lossy(&listed.stdout)
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .to_string();
+        let (host_public, host_fingerprint) = host_key(&host, host_type);
         std::fs::write(d.join("authorized_keys"), format!("{authorized}\n")).unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -64,25 +45,7 @@ impl Sshd {
             ),
         )
         .unwrap();
-        // As root, sshd insists on its privilege-separation directory, which the package
-        // leaves to systemd to create; a user's sshd does not use it.
-        let euid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
-        if euid == 0 {
-            std::fs::create_dir_all("/run/sshd").unwrap();
-        }
-        // sshd re-executes itself, so it must be named by absolute path.
-        let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("sshd (apt-get install openssh-server)");
-        let child = Command::new(sshd)
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
-            .spawn()
-            .unwrap();
+        let child = spawn(&config, d);
         let mut sshd = Sshd {
             child,
             port,
@@ -90,14 +53,32 @@ impl Sshd {
             host_public,
             host_fingerprint,
         };
+        sshd.wait_listening();
+        sshd
+    }
+
+    fn wait_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline || sshd.child.try_wait().unwrap().is_some() {
-                panic!("sshd did not start: {}", sshd.log());
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if Instant::now() > deadline || self.child.try_wait().unwrap().is_some() {
+                panic!("sshd did not start: {}", self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        sshd
+    }
+
+    /// Stop, give the server a new host key of `host_type`, and serve again on the same port:
+    /// the same address now presents another key.
+    pub fn replace_host_key(&mut self, host_type: &str) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let d = self.dir.path().to_path_buf();
+        let host = d.join("host_key");
+        let _ = std::fs::remove_file(&host);
+        let _ = std::fs::remove_file(d.join("host_key.pub"));
+        (self.host_public, self.host_fingerprint) = host_key(&host, host_type);
+        self.child = spawn(&d.join("sshd_config"), &d);
+        self.wait_listening();
     }
 
     /// Accept exactly these public key lines from now on.
@@ -107,6 +88,11 @@ impl Sshd {
             format!("{authorized}\n"),
         )
         .unwrap();
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The host key's OpenSSH public line.
@@ -165,6 +151,61 @@ impl Sshd {
         .unwrap();
         known
     }
+}
+
+/// Make a host key at `path`; its public line and `SHA256:…` fingerprint.
+fn host_key(path: &Path, host_type: &str) -> (String, String) {
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", host_type, "-N", "", "-C", "host", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "ssh-keygen -t {host_type}");
+    let public = path.with_extension("pub");
+    let host_public = std::fs::read_to_string(&public)
+        .unwrap()
+        .trim_end()
+        .to_string();
+    let listed = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&public)
+        .output()
+        .unwrap();
+    let host_fingerprint = String::from_utf8_lossy(&listed.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    (host_public, host_fingerprint)
+}
+
+/// Start sshd on `config`, logging to `dir/sshd.log`.
+fn spawn(config: &Path, dir: &Path) -> Child {
+    // As root, sshd insists on its privilege-separation directory, which the package
+    // leaves to systemd to create; a user's sshd does not use it.
+    let euid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+    if euid == 0 {
+        std::fs::create_dir_all("/run/sshd").unwrap();
+    }
+    // sshd re-executes itself, so it must be named by absolute path.
+    let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("sshd (apt-get install openssh-server)");
+    Command::new(sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("sshd.log"))
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
 }
 
 /// The current user's name, as `ssh -l` takes it.

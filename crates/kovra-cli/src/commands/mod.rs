@@ -17,6 +17,7 @@ mod run;
 mod sandbox;
 mod setup;
 mod share;
+mod ssh;
 mod sshkey;
 pub mod system_check;
 mod two_factor;
@@ -52,6 +53,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Sandbox(args) => {
             let mut s = Session::new(project)?;
             return sandbox::run(&mut s, args);
+        }
+        Command::Ssh(args) => {
+            let mut s = Session::new(project)?;
+            return ssh::ssh(&mut s, args, &out, cli.globals.json);
         }
         Command::Mcp { agent } => kovra_mcp::serve(agent).map_err(|e| {
             CliError::new(
@@ -175,6 +180,7 @@ fn with_session(
             out,
         ),
         Command::Kit(cmd) => share::kit(s, cmd, out),
+        Command::SshHost(cmd) => ssh::ssh_host(s, cmd, out),
         // Handled in `run`, without a session.
         Command::Daemon(_)
         | Command::Demo
@@ -185,6 +191,7 @@ fn with_session(
         | Command::List(_)
         | Command::Hook(_)
         | Command::Mcp { .. }
+        | Command::Ssh(_)
         | Command::Sandbox(_)
         | Command::SandboxInit(_) => Ok(()),
     }

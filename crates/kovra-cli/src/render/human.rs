@@ -357,6 +357,40 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         }
         Reply::Signed { signature, .. } => line(signature.trim_end()),
         Reply::SshAgent { socket, .. } => line(socket),
+        Reply::SshHostKey {
+            address,
+            port,
+            algorithm,
+            fingerprint,
+        } => line(&format!("{address}:{port} {algorithm} {fingerprint}")),
+        Reply::SshHosts { hosts } => {
+            if hosts.is_empty() {
+                eprintln!(
+                    "kovra: no ssh hosts; `kovra ssh-host add NAME ADDRESS --user U` adds one"
+                );
+            }
+            for h in hosts {
+                let pins: Vec<&str> = h.host_keys.iter().map(|k| k.fingerprint.as_str()).collect();
+                line(&format!(
+                    "{}  {}@{}:{}{}\n    host key {}\n    key {}  timeout {}s  output cap {} B\n    agents may run: {}",
+                    h.name,
+                    h.users.join(","),
+                    h.address,
+                    h.port,
+                    if h.production { "  production" } else { "" },
+                    pins.join(", "),
+                    h.key.as_deref().unwrap_or("(none: give --key)"),
+                    h.timeout_secs,
+                    h.output_cap,
+                    if h.commands.is_empty() {
+                        "nothing unattended".to_string()
+                    } else {
+                        h.commands.join(" | ")
+                    }
+                ))?;
+            }
+            Ok(())
+        }
         Reply::Audit { entries } => super::audit::entries(entries, width),
         // A stream's head: its command prints the pages (`Renderer::records_stream`).
         Reply::RecordsStream { total, .. } => line(&format!("{total} records")),
@@ -414,6 +448,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
             Ok(())
         }
         Reply::Api(_)
+        | Reply::Ssh(_)
         | Reply::Providers { .. }
         | Reply::Identity { .. }
         | Reply::SenderUnknown { .. }

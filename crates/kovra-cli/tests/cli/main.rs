@@ -29,6 +29,7 @@ mod setup;
 mod setup_clients;
 mod setup_scope;
 mod sharing;
+mod ssh;
 mod ssh_agent;
 mod sshkey;
 mod tables;

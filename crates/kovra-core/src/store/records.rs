@@ -322,6 +322,20 @@ impl UnlockedStore {
         self.fingerprint(allowed.vault(), allowed.coordinate())
     }
 
+    /// Every current value of `vault`, named by coordinate, for building a redactor that
+    /// scrubs what comes back from outside (a brokered ssh command's output): the values go
+    /// into the redactor's patterns and nowhere else. No decision covers this because none
+    /// is disclosed: a redactor only ever removes them.
+    pub fn values_to_scrub(&mut self, vault: &VaultName) -> Result<Vec<(String, SecretBytes)>> {
+        let listing = self.list_shared(vault)?;
+        let mut out = Vec::with_capacity(listing.records.len());
+        for record in &listing.records {
+            let (_, value) = self.read_value(vault, &record.meta.coordinate, None)?;
+            out.push((record.meta.coordinate.to_string(), SecretBytes::from(value)));
+        }
+        Ok(out)
+    }
+
     /// One of the daemon's own settings (the system vault, which no scope addresses, so no
     /// decision covers it). `Ok(None)` when it was never written.
     pub fn read_setting(&mut self, coord: &Coordinate) -> Result<Option<(Metadata, SecretBytes)>> {

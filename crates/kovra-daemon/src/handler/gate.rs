@@ -104,6 +104,8 @@ pub(super) struct Gate<'a> {
     /// For a signature through the ssh-agent: the verified host key (`SHA256:…`) of the
     /// session it is for.
     pub(super) bound_host: Option<String>,
+    /// For a brokered ssh command: the host's facts about it.
+    pub(super) remote: Option<policy::RemoteFacts>,
     /// The provider registry, once a broker-related request loaded it.
     pub(super) registry: Option<std::sync::Arc<kovra_broker::Registry>>,
     /// The daemon's copy of it, shared between requests while unlocked.
@@ -157,6 +159,7 @@ impl<'a> Gate<'a> {
             totp_params: None,
             ssh_key_info: None,
             bound_host: None,
+            remote: None,
             registry: None,
             registry_cache: &mut inner.registry,
             pin_target: None,
@@ -350,6 +353,7 @@ impl Gate<'_> {
                     allowed,
                     bound: self.bound_host.as_deref(),
                 }),
+                remote: self.remote,
                 ..req
             });
         }
@@ -405,6 +409,7 @@ impl Gate<'_> {
                 value_opt_in: p.injects_value_of(coord),
             }),
             destination: None,
+            remote: None,
         }
     }
 

@@ -205,6 +205,32 @@ impl Gate<'_> {
                     Err(refused) => (Err(refused), None),
                 };
             }
+            Request::Ssh(ssh) => {
+                return match self.prepare_ssh(&ssh) {
+                    Ok(plan) => (
+                        Err(GateError::new(
+                            ErrorCode::Internal,
+                            "a brokered ssh command is answered by its plan",
+                        )),
+                        Some(Plan::Ssh(Box::new(plan))),
+                    ),
+                    Err(refused) => (Err(refused), None),
+                };
+            }
+            Request::SshHostAdd { spec, .. } => {
+                return match self.ssh_host_add(&spec) {
+                    Ok(plan) => (
+                        Err(GateError::new(
+                            ErrorCode::Internal,
+                            "a host pin is answered by its plan",
+                        )),
+                        Some(Plan::SshPin(Box::new(plan))),
+                    ),
+                    Err(refused) => (Err(refused), None),
+                };
+            }
+            Request::SshHostList => self.ssh_host_list(),
+            Request::SshHostRemove { name } => self.ssh_host_remove(&name),
             Request::SecretRequest {
                 coordinate,
                 description,
@@ -299,6 +325,7 @@ impl Gate<'_> {
             | Request::Shutdown
             | Request::Handover
             | Request::SshAgent { .. }
+            | Request::SshScan { .. }
             | Request::Verify { .. } => Err(GateError::new(
                 ErrorCode::Internal,
                 "request routed to the wrong handler",

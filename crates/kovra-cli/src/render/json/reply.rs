@@ -106,6 +106,16 @@ pub(super) enum ReplyDoc<'a> {
     SecretRequests {
         pending: Vec<SecretRequestDoc<'a>>,
     },
+    Ssh(&'a kovra_proto::SshReply),
+    SshHostKey {
+        address: &'a str,
+        port: u16,
+        algorithm: &'a str,
+        fingerprint: &'a str,
+    },
+    SshHosts {
+        hosts: &'a [kovra_proto::SshHost],
+    },
     Providers {
         providers: &'a [serde_json::Value],
     },
@@ -271,6 +281,19 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
                 pending: pending.iter().map(SecretRequestDoc::from).collect(),
             },
             Reply::Providers { providers } => ReplyDoc::Providers { providers },
+            Reply::Ssh(r) => ReplyDoc::Ssh(r),
+            Reply::SshHostKey {
+                address,
+                port,
+                algorithm,
+                fingerprint,
+            } => ReplyDoc::SshHostKey {
+                address,
+                port: *port,
+                algorithm,
+                fingerprint,
+            },
+            Reply::SshHosts { hosts } => ReplyDoc::SshHosts { hosts },
             Reply::Approvals { pending } => ReplyDoc::Approvals {
                 pending: pending.iter().map(ApprovalDoc::from).collect(),
             },

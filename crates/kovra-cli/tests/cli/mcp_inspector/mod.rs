@@ -36,7 +36,7 @@ use driver::*;
 /// Pinned in scripts/install-inspector.sh (the last line that runs on Node 18/20).
 const INSPECTOR_VERSION: &str = "0.21.2";
 
-const TOOLS: [&str; 11] = [
+const TOOLS: [&str; 13] = [
     "list",
     "status",
     "fingerprint",
@@ -48,6 +48,8 @@ const TOOLS: [&str; 11] = [
     "delete",
     "api",
     "providers",
+    "ssh",
+    "ssh_hosts",
 ];
 
 type Scope = &'static [(&'static str, &'static str)];

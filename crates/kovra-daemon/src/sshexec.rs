@@ -1,0 +1,217 @@
+//! Carrying out a decided brokered ssh command (or a host pin) outside the daemon's state
+//! lock: the host may take seconds to answer, and other requests keep flowing meanwhile.
+//! The connection is `kovra-sshclient`'s (russh, in this process): the key stays in the
+//! daemon's memory, the host key is checked against the pin before any signature, and the
+//! output is scrubbed of every value the caller's scope reaches before it leaves. The outcome is
+//! audited before it is returned.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kovra_core::audit::AuditEntry;
+use kovra_core::secret::SecretBytes;
+use kovra_core::sshhost::SshHost;
+use kovra_proto::{ErrorCode, Reply, Response, SshReply};
+use kovra_redact::Redactor;
+use kovra_sshclient::{Limits, SshError, Stream, Target};
+use zeroize::Zeroizing;
+
+use crate::error::GateError;
+use crate::handler::Daemon;
+
+/// How long the handshake (connect, key exchange, login) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One decided command. Dropped (and the key wiped) when it is done.
+pub struct SshPlan {
+    pub host_name: String,
+    pub address: String,
+    pub port: u16,
+    /// The one host key fingerprint the connection may accept.
+    pub pinned: String,
+    pub user: String,
+    /// The OpenSSH private key text of the record that logs in.
+    pub key: SecretBytes,
+    pub key_coordinate: String,
+    pub command: String,
+    pub timeout: Duration,
+    pub output_cap: usize,
+    /// Every value the caller's scope reaches, in its encodings.
+    pub redactor: Arc<Redactor>,
+    /// The `ssh-result` entry, completed with the outcome.
+    pub audit: AuditEntry,
+}
+
+/// A host to pin once it shows the key the human accepted.
+pub struct PinPlan {
+    pub host: SshHost,
+    /// The `ssh-host-add` entry, written with the host.
+    pub audit: AuditEntry,
+}
+
+fn refused(e: GateError) -> Response {
+    e.into_response()
+}
+
+fn from_ssh(e: &SshError, host: &str) -> GateError {
+    match e {
+        SshError::HostKeyChanged { seen } => GateError::new(
+            ErrorCode::SshHostKeyChanged,
+            format!(
+                "host {host} presented the key {} ({}), which is not the one pinned for it: nothing was sent",
+                seen.fingerprint, seen.algorithm
+            ),
+        ),
+        SshError::Unreachable(why) => GateError::new(
+            ErrorCode::SshUnreachable,
+            format!("cannot reach host {host}: {why}"),
+        ),
+        SshError::AuthRefused => GateError::new(
+            ErrorCode::SshAuthRefused,
+            format!("host {host} refused the key"),
+        ),
+        SshError::Timeout => {
+            GateError::new(ErrorCode::SshTimeout, format!("host {host}: timed out"))
+        }
+        SshError::BadKey(why) => GateError::new(
+            ErrorCode::SshKeyInvalid,
+            format!("the key cannot log in: {why}"),
+        ),
+        SshError::Protocol(why) => {
+            GateError::new(ErrorCode::SshFailed, format!("host {host}: {why}"))
+        }
+    }
+}
+
+/// Pin a host: connect, and write it only if it presents exactly the accepted key.
+pub fn pin(daemon: &Daemon, plan: PinPlan) -> Response {
+    let PinPlan { host, mut audit } = plan;
+    let Some(accepted) = host.host_keys.first().map(|k| k.fingerprint.clone()) else {
+        return refused(GateError::new(ErrorCode::Internal, "no host key to pin"));
+    };
+    let seen = match kovra_sshclient::scan(&host.address, host.port, CONNECT_TIMEOUT) {
+        Ok(seen) => seen,
+        Err(e) => return refused(from_ssh(&e, &host.name)),
+    };
+    if seen.fingerprint != accepted {
+        audit.decision = "refused".into();
+        audit.reason = Some("host-key-changed".into());
+        audit.detail = Some(format!(
+            "host {} {}:{} presented {}, accepted {accepted}",
+            host.name, host.address, host.port, seen.fingerprint
+        ));
+        daemon.ssh_audit(audit);
+        return refused(GateError::new(
+            ErrorCode::SshHostKeyChanged,
+            format!(
+                "host {} now presents the key {} ({}), not the {accepted} you accepted: nothing was pinned",
+                host.name, seen.fingerprint, seen.algorithm
+            ),
+        ));
+    }
+    match daemon.ssh_host_commit(host, &seen.algorithm, audit) {
+        Ok(reply) => ok(reply),
+        Err(e) => refused(e),
+    }
+}
+
+/// Run the command and answer with its scrubbed output.
+pub fn execute(daemon: &Daemon, plan: SshPlan) -> Response {
+    let SshPlan {
+        host_name,
+        address,
+        port,
+        pinned,
+        user,
+        key,
+        key_coordinate,
+        command,
+        timeout,
+        output_cap,
+        redactor,
+        mut audit,
+    } = plan;
+    let key_text = match std::str::from_utf8(key.expose()) {
+        Ok(text) => Zeroizing::new(text.to_string()),
+        Err(_) => {
+            return refused(GateError::new(
+                ErrorCode::SshKeyInvalid,
+                format!("{key_coordinate} does not hold an OpenSSH private key"),
+            ));
+        }
+    };
+    drop(key);
+    let target = Target {
+        host: address.clone(),
+        port,
+        user: user.clone(),
+    };
+    let limits = Limits {
+        connect_timeout: CONNECT_TIMEOUT,
+        run_timeout: timeout,
+        output_cap,
+    };
+    let mut stdout = redactor.stream();
+    let mut stderr = redactor.stream();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let result = kovra_sshclient::exec(
+        &target,
+        std::slice::from_ref(&pinned),
+        &key_text,
+        &command,
+        &limits,
+        &mut |stream, chunk| match stream {
+            Stream::Stdout => stdout.push(chunk, &mut out),
+            Stream::Stderr => stderr.push(chunk, &mut err),
+        },
+    );
+    drop(key_text);
+    stdout.finish(&mut out);
+    stderr.finish(&mut err);
+    match result {
+        Ok(outcome) => {
+            audit.detail = Some(format!(
+                "host {host_name} exit {} stdout_bytes {} stderr_bytes {}{}",
+                outcome
+                    .exit_status
+                    .map_or_else(|| "none".to_string(), |s| s.to_string()),
+                out.len(),
+                err.len(),
+                if outcome.truncated { " truncated" } else { "" }
+            ));
+            daemon.ssh_audit(audit);
+            ok(Reply::Ssh(Box::new(SshReply {
+                host: host_name,
+                user,
+                key: key_coordinate,
+                exit_status: outcome.exit_status,
+                exit_signal: outcome.exit_signal,
+                stdout: String::from_utf8_lossy(&out).into_owned(),
+                stderr: String::from_utf8_lossy(&err).into_owned(),
+                truncated: outcome.truncated,
+                duration_ms: u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX),
+            })))
+        }
+        Err(e) => {
+            let error = from_ssh(&e, &host_name);
+            audit.decision = if matches!(e, SshError::HostKeyChanged { .. }) {
+                "refused".into()
+            } else {
+                "error".into()
+            };
+            audit.reason = Some(error.code().as_str().to_string());
+            audit.detail = Some(format!(
+                "host {host_name} {address}:{port}: {}",
+                error.message()
+            ));
+            daemon.ssh_audit(audit);
+            refused(error)
+        }
+    }
+}
+
+fn ok(reply: Reply) -> Response {
+    Response::Ok {
+        reply: Box::new(reply),
+    }
+}
