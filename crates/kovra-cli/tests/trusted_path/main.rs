@@ -19,4 +19,5 @@ mod proof_kind;
 mod ptrace;
 mod relay;
 mod ssh_agent;
+mod ssh_broker;
 mod symlink;
