@@ -351,6 +351,8 @@ pub fn reply_timeout(request: &Request) -> Option<Duration> {
     match request {
         Request::ApprovalWait { .. } => None,
         Request::Api(_) => Some(ordinary.max(Duration::from_secs(330))),
+        // A brokered ssh command may run 600 s (the hosts' limit) after a 15 s handshake.
+        Request::Ssh(_) => Some(ordinary.max(Duration::from_secs(630))),
         _ => Some(ordinary),
     }
 }

@@ -559,7 +559,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
         // The gate's reply is a placeholder for these: the call's own result is the answer.
         let (carried, plan) = match plan {
             Some(Plan::Api(api)) => (Some(crate::broker::execute(daemon, *api)), None),
-            Some(Plan::Ssh(ssh)) => (Some(crate::sshexec::execute(daemon, *ssh)), None),
+            Some(Plan::Ssh(ssh)) => (Some(ssh_streamed(daemon, *ssh, &mut writer)), None),
             Some(Plan::SshPin(pin)) => (Some(crate::sshexec::pin(daemon, *pin)), None),
             other => (None, other),
         };
@@ -616,6 +616,33 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
 }
 
 /// serde's messages can quote input; keep only the category so no value is echoed.
+/// Carry out a brokered ssh command; a streamed one sends its output as `SshOutput` frames
+/// while it runs. A client that stops reading gets 30 s per frame before the rest of the
+/// output is dropped (the daemon's own socket: its timeout is the daemon's to set).
+fn ssh_streamed(
+    daemon: &Daemon,
+    plan: crate::sshexec::SshPlan,
+    writer: &mut UnixStream,
+) -> Response {
+    if !plan.stream {
+        return crate::sshexec::execute(daemon, plan, None);
+    }
+    use base64::Engine as _;
+    let _ = writer.set_write_timeout(Some(std::time::Duration::from_secs(30)));
+    let mut send = |stderr: bool, data: &[u8]| {
+        let frame = Response::Ok {
+            reply: Box::new(Reply::SshOutput {
+                stderr,
+                data_base64: base64::engine::general_purpose::STANDARD.encode(data),
+            }),
+        };
+        frame::write(&mut *writer, &frame).is_ok()
+    };
+    let response = crate::sshexec::execute(daemon, plan, Some(&mut send));
+    let _ = writer.set_write_timeout(None);
+    response
+}
+
 fn redact_frame_error(e: &FrameError) -> &'static str {
     match e {
         FrameError::TooLarge(..) => "the request is too large",

@@ -40,7 +40,13 @@ pub struct SshPlan {
     pub redactor: Arc<Redactor>,
     /// The `ssh-result` entry, completed with the outcome.
     pub audit: AuditEntry,
+    /// The client asked for the output as it comes (`SshRequest::stream`).
+    pub stream: bool,
 }
+
+/// Where a streamed command's scrubbed output goes as it comes: `false` once the client is
+/// gone (the rest is then dropped; the command still runs to its end or its timeout).
+pub type Sink<'a> = &'a mut dyn FnMut(bool, &[u8]) -> bool;
 
 /// A host to pin once it shows the key the human accepted.
 pub struct PinPlan {
@@ -115,8 +121,9 @@ pub fn pin(daemon: &Daemon, plan: PinPlan) -> Response {
     }
 }
 
-/// Run the command and answer with its scrubbed output.
-pub fn execute(daemon: &Daemon, plan: SshPlan) -> Response {
+/// Run the command and answer with its scrubbed output: in the final reply, or through
+/// `sink` as it comes when one is given.
+pub fn execute(daemon: &Daemon, plan: SshPlan, mut sink: Option<Sink<'_>>) -> Response {
     let SshPlan {
         host_name,
         address,
@@ -130,6 +137,7 @@ pub fn execute(daemon: &Daemon, plan: SshPlan) -> Response {
         output_cap,
         redactor,
         mut audit,
+        stream: _,
     } = plan;
     let key_text = match std::str::from_utf8(key.expose()) {
         Ok(text) => Zeroizing::new(text.to_string()),
@@ -154,6 +162,19 @@ pub fn execute(daemon: &Daemon, plan: SshPlan) -> Response {
     let mut stdout = redactor.stream();
     let mut stderr = redactor.stream();
     let (mut out, mut err) = (Vec::new(), Vec::new());
+    // Bytes the command wrote, counted before scrubbing (the trail's figures).
+    let (mut out_bytes, mut err_bytes) = (0usize, 0usize);
+    let mut open = true;
+    let mut pass = |is_err: bool, buf: &mut Vec<u8>, sink: &mut Option<Sink<'_>>| {
+        if let Some(send) = sink.as_mut()
+            && !buf.is_empty()
+        {
+            if open {
+                open = send(is_err, buf);
+            }
+            buf.clear();
+        }
+    };
     let result = kovra_sshclient::exec(
         &target,
         std::slice::from_ref(&pinned),
@@ -161,13 +182,23 @@ pub fn execute(daemon: &Daemon, plan: SshPlan) -> Response {
         &command,
         &limits,
         &mut |stream, chunk| match stream {
-            Stream::Stdout => stdout.push(chunk, &mut out),
-            Stream::Stderr => stderr.push(chunk, &mut err),
+            Stream::Stdout => {
+                out_bytes += chunk.len();
+                stdout.push(chunk, &mut out);
+                pass(false, &mut out, &mut sink);
+            }
+            Stream::Stderr => {
+                err_bytes += chunk.len();
+                stderr.push(chunk, &mut err);
+                pass(true, &mut err, &mut sink);
+            }
         },
     );
     drop(key_text);
     stdout.finish(&mut out);
     stderr.finish(&mut err);
+    pass(false, &mut out, &mut sink);
+    pass(true, &mut err, &mut sink);
     match result {
         Ok(outcome) => {
             audit.detail = Some(format!(
@@ -175,8 +206,8 @@ pub fn execute(daemon: &Daemon, plan: SshPlan) -> Response {
                 outcome
                     .exit_status
                     .map_or_else(|| "none".to_string(), |s| s.to_string()),
-                out.len(),
-                err.len(),
+                out_bytes,
+                err_bytes,
                 if outcome.truncated { " truncated" } else { "" }
             ));
             daemon.ssh_audit(audit);

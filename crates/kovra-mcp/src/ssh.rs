@@ -122,6 +122,7 @@ impl SshArgs {
             key: self.key,
             command: self.command,
             timeout_secs: self.timeout_secs,
+            stream: false,
             proof: None,
         })
     }

@@ -359,6 +359,13 @@ pub enum Reply {
         running: bool,
     },
     Ssh(Box<crate::ssh::SshReply>),
+    /// A piece of a streamed command's output (`SshRequest::stream`), already scrubbed.
+    SshOutput {
+        /// From the command's stderr (else its stdout).
+        stderr: bool,
+        /// Base64 (standard, padded): the bytes as the command wrote them.
+        data_base64: String,
+    },
     /// A host's key as it presents it now (`SshScan`).
     SshHostKey {
         address: String,

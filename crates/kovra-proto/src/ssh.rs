@@ -23,6 +23,10 @@ pub struct SshRequest {
     /// At most the host's timeout.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// Send the output as it comes (`Reply::SshOutput` frames before the final `Ssh` reply,
+    /// whose `stdout` and `stderr` are then empty), rather than in the final reply.
+    #[serde(default)]
+    pub stream: bool,
     #[serde(default)]
     pub proof: Option<Proof>,
 }

@@ -4,6 +4,8 @@
 
 use std::io::Write;
 
+use base64::Engine as _;
+
 use kovra_proto::{ErrorCode, Reply, Request, SshHostSpec, SshRequest};
 
 use crate::cli_ssh::{SshArgs, SshHostCommand};
@@ -16,15 +18,37 @@ fn unexpected() -> CliError {
 }
 
 /// Run one command on a host; returns the remote exit status for the process to exit with.
+/// For a person the output is streamed (printed as the command writes it); `--json` gets
+/// one document with all of it.
 pub fn ssh(s: &mut Session, args: SshArgs, out: &Renderer, json: bool) -> Result<u8, CliError> {
-    let reply = s.call(Request::Ssh(Box::new(SshRequest {
+    let mut reply = s.call(Request::Ssh(Box::new(SshRequest {
         host: args.host,
         user: args.user,
         key: args.key,
         command: args.command.join(" "),
         timeout_secs: args.timeout,
+        stream: !json,
         proof: None,
     })))?;
+    while let Reply::SshOutput {
+        stderr,
+        data_base64,
+    } = &reply
+    {
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(data_base64)
+            .unwrap_or_default();
+        if *stderr {
+            let mut e = std::io::stderr().lock();
+            let _ = e.write_all(&data);
+        } else {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(&data);
+            let _ = o.flush();
+        }
+        let next = s.connection()?.receive()?;
+        reply = kovra_client::settle(next)?;
+    }
     let Reply::Ssh(r) = &reply else {
         return Err(unexpected());
     };

@@ -449,6 +449,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         }
         Reply::Api(_)
         | Reply::Ssh(_)
+        | Reply::SshOutput { .. }
         | Reply::Providers { .. }
         | Reply::Identity { .. }
         | Reply::SenderUnknown { .. }

@@ -100,7 +100,9 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
         &h,
         &sshd,
         "web",
-        &["--key", KEY, "--allow", "echo *", "--allow", "cat *"],
+        &[
+            "--key", KEY, "--allow", "echo *", "--allow", "cat *", "--allow", "sh *",
+        ],
     );
     assert!(out.status.success(), "ssh-host add: {}", describe(&out));
     // (At a terminal stderr and stdout are one stream.)
@@ -136,6 +138,34 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
         "not masked: {}",
         describe(&out)
     );
+
+    // Output is streamed to a person's terminal (or pipe) as the command writes it.
+    let script = h.root.join("slow.sh");
+    std::fs::write(&script, "echo first\nsleep 3\necho second\n").unwrap();
+    let mut slow = h
+        .cmd(&["ssh", "web", "--", "sh", script.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(slow.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first, "first\n");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2500)
+            && slow.try_wait().unwrap().is_none(),
+        "the first line came only at the end ({:?})",
+        started.elapsed()
+    );
+    let out = slow.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(stdout(&out), "second\n");
 
     // The same through MCP, with the official Python SDK.
     require_python_module("mcp");

@@ -298,6 +298,7 @@ impl Gate<'_> {
             output_cap: usize::try_from(host.output_cap).unwrap_or(usize::MAX),
             redactor,
             audit: result,
+            stream: req.stream,
         })
     }
 }

@@ -107,6 +107,10 @@ pub(super) enum ReplyDoc<'a> {
         pending: Vec<SecretRequestDoc<'a>>,
     },
     Ssh(&'a kovra_proto::SshReply),
+    SshOutput {
+        stderr: bool,
+        data_base64: &'a str,
+    },
     SshHostKey {
         address: &'a str,
         port: u16,
@@ -282,6 +286,13 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             },
             Reply::Providers { providers } => ReplyDoc::Providers { providers },
             Reply::Ssh(r) => ReplyDoc::Ssh(r),
+            Reply::SshOutput {
+                stderr,
+                data_base64,
+            } => ReplyDoc::SshOutput {
+                stderr: *stderr,
+                data_base64,
+            },
             Reply::SshHostKey {
                 address,
                 port,
