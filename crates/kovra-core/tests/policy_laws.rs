@@ -292,6 +292,7 @@ fn example(operation: Operation, env: &str, production: bool, record: Option<Rec
         profile: None,
         allowed_hosts: Vec::new(),
         bound_host: None,
+        rules: RulesCase::default(),
     }
 }
 

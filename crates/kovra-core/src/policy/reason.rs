@@ -48,6 +48,8 @@ pub enum Reason {
     SshKeyNeverBrokered,
     SignHostNotAllowed,
     SignNeedsBoundHost,
+    SignConfirmedByRule,
+    AgentRulesNeedPresence,
 }
 
 impl Reason {
@@ -95,6 +97,8 @@ impl Reason {
             Reason::SshKeyNeverBrokered => "ssh-key-never-brokered",
             Reason::SignHostNotAllowed => "sign-host-not-allowed",
             Reason::SignNeedsBoundHost => "sign-host-unbound",
+            Reason::SignConfirmedByRule => "sign-confirm-rule",
+            Reason::AgentRulesNeedPresence => "agent-rules-needs-proof",
         }
     }
 
@@ -132,7 +136,7 @@ impl Reason {
                 "sign with it (`kovra sign COORD --namespace NS`); store API credentials as plain records"
             }
             Reason::SignHostNotAllowed | Reason::SignNeedsBoundHost => {
-                "the key signs only logins to the servers it was made for (`kovra show COORD`); use another key for this one"
+                "the key signs only logins to the servers it was made for (`kovra show COORD`) and that the ssh-agent's rules name (`kovra ssh-agent --rules`); use another key for this one"
             }
             Reason::AgentNeverGetsPrivateKey => {
                 "sign through kovra (`kovra sign COORD --namespace NS`), or inject the public key (a `.env.refs` line without `#private`)"
@@ -257,6 +261,12 @@ impl Reason {
             }
             Reason::SignNeedsBoundHost => {
                 "this SSH key is restricted to some servers and signs only for an ssh session bound to one of them"
+            }
+            Reason::SignConfirmedByRule => {
+                "the ssh-agent's rules (agent.toml) ask to confirm signatures with this SSH key"
+            }
+            Reason::AgentRulesNeedPresence => {
+                "accepting the ssh-agent's rules (agent.toml) can loosen confirmations: it needs a proof of presence"
             }
         }
     }

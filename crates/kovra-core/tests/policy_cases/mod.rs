@@ -8,8 +8,8 @@ use kovra_core::model::{
     Operation, OperationClass, Origin, RecordKind, Sensitivity, Surface, VaultName,
 };
 use kovra_core::policy::{
-    Decision, Delivery, Destination, EnvScope, PinFacts, Presence, ProfileFacts, ProjectScope,
-    RecordFacts, Request, Scope, decide,
+    Confirm, Decision, Delivery, Destination, EnvScope, KeyRuleFacts, PinFacts, Presence,
+    ProfileFacts, ProjectScope, RecordFacts, Request, Scope, StandingRules, decide,
 };
 use proptest::prelude::*;
 
@@ -60,6 +60,35 @@ pub struct Case {
     /// For sign: the host keys the record allows, and the session's bound host key.
     pub allowed_hosts: Vec<String>,
     pub bound_host: Option<String>,
+    /// For sign: the ssh-agent's standing rules (`agent.toml`) for the key.
+    pub rules: RulesCase,
+}
+
+/// The standing rules of a sign case, owned: the accepted state's and the file's rule for
+/// the key, and whether the connection already holds an approval for it.
+#[derive(Debug, Clone, Default)]
+pub struct RulesCase {
+    pub accepted_confirm: Option<Confirm>,
+    pub accepted_hosts: Option<Vec<String>>,
+    pub file_confirm: Option<Confirm>,
+    pub file_hosts: Option<Vec<String>>,
+    pub session_approved: bool,
+}
+
+impl RulesCase {
+    pub fn facts(&self) -> StandingRules<'_> {
+        StandingRules {
+            accepted: KeyRuleFacts {
+                confirm: self.accepted_confirm,
+                hosts: self.accepted_hosts.as_deref(),
+            },
+            file: KeyRuleFacts {
+                confirm: self.file_confirm,
+                hosts: self.file_hosts.as_deref(),
+            },
+            session_approved: self.session_approved,
+        }
+    }
 }
 
 impl Case {
@@ -85,6 +114,7 @@ impl Case {
             destination: Some(Destination {
                 allowed: &self.allowed_hosts,
                 bound: self.bound_host.as_deref(),
+                rules: self.rules.facts(),
             }),
         }
     }
@@ -190,6 +220,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 profile,
                 allowed_hosts: Vec::new(),
                 bound_host: None,
+                rules: RulesCase::default(),
             },
         )
 }
@@ -260,5 +291,6 @@ pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
         profile: None,
         allowed_hosts: Vec::new(),
         bound_host: None,
+        rules: RulesCase::default(),
     }
 }
