@@ -118,6 +118,10 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("sign", "a signature made with an SSH key"),
     ("socket-replaced", "the daemon socket replaced"),
     (
+        "ssh-agent-accept",
+        "the ssh-agent's rules (agent.toml) accepted as the standing state",
+    ),
+    (
         "ssh-agent-list",
         "SSH keys listed through the ssh-agent socket",
     ),

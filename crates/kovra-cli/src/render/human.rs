@@ -357,6 +357,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         }
         Reply::Signed { signature, .. } => line(signature.trim_end()),
         Reply::SshAgent { socket, .. } => line(socket),
+        Reply::SshAgentRules(r) => super::text(&crate::commands::agent_rules::human(r)),
         Reply::Audit { entries } => super::audit::entries(entries, width),
         // A stream's head: its command prints the pages (`Renderer::records_stream`).
         Reply::RecordsStream { total, .. } => line(&format!("{total} records")),
