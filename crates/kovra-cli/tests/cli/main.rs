@@ -30,6 +30,7 @@ mod setup_clients;
 mod setup_scope;
 mod sharing;
 mod ssh_agent;
+mod ssh_agent_rules;
 mod sshkey;
 mod tables;
 mod tamper;
