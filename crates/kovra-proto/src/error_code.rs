@@ -150,7 +150,7 @@ catalogue! {
     SshKeyPassphraseWrong = "ssh-key-passphrase-wrong", 1, Some("check the key's passphrase with `ssh-keygen -y -f KEY`");
     SshKeyUnsupported = "ssh-key-unsupported", 1, Some("use an ed25519, ecdsa-p256 or rsa key");
     NamespaceInvalid = "namespace-invalid", 1, Some("name what the signature is for, e.g. --namespace file or --namespace git");
-    AgentRulesInvalid = "agent-rules-invalid", 1, Some("fix agent.toml as the message says (`kovra ssh-agent --rules` shows what the daemon reads); until then the agent offers no key");
+    AgentRulesInvalid = "agent-rules-invalid", 1, Some("fix agent.toml as the message says; `kovra ssh-agent --rules` shows what the daemon reads");
     AgentRulesChanged = "agent-rules-changed", 1, Some("agent.toml changed after it was shown; run `kovra ssh-agent --accept` again and check what it shows");
     NothingToChange = "nothing-to-change", 1, None;
     NothingToShare = "nothing-to-share", 3, Some("`kovra list --env ENV` shows what there is");
