@@ -15,13 +15,8 @@ use common::strictness;
 mod policy_cases;
 use policy_cases::*;
 
-const HOST: &str = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-const OTHER: &str = "SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
-const CONFIRMS: [Confirm; 3] = [
-    Confirm::Never,
-    Confirm::OncePerSession,
-    Confirm::EverySignature,
-];
+const HOST: &str = HOST_KEYS[0];
+const OTHER: &str = HOST_KEYS[1];
 
 /// A signature with an SSH key record on the agent socket, nothing proven, no rules.
 fn sign(sensitivity: Sensitivity, production: bool) -> Case {
@@ -51,33 +46,6 @@ fn sign(sensitivity: Sensitivity, production: bool) -> Case {
     }
 }
 
-fn arb_hosts() -> impl Strategy<Value = Option<Vec<String>>> {
-    prop::option::of(prop::sample::subsequence(vec![HOST, OTHER], 0..=2))
-        .prop_map(|h| h.map(|v| v.into_iter().map(str::to_string).collect()))
-}
-
-fn arb_rules() -> impl Strategy<Value = RulesCase> {
-    let confirm = || prop::option::of(prop::sample::select(CONFIRMS.to_vec()));
-    (
-        confirm(),
-        arb_hosts(),
-        confirm(),
-        arb_hosts(),
-        any::<bool>(),
-    )
-        .prop_map(
-            |(accepted_confirm, accepted_hosts, file_confirm, file_hosts, session_approved)| {
-                RulesCase {
-                    accepted_confirm,
-                    accepted_hosts,
-                    file_confirm,
-                    file_hosts,
-                    session_approved,
-                }
-            },
-        )
-}
-
 /// Any signature: any key, environment, origin, presence, record host list, bound server
 /// and rules.
 fn arb_sign() -> impl Strategy<Value = Case> {
@@ -86,7 +54,7 @@ fn arb_sign() -> impl Strategy<Value = Case> {
         any::<bool>(),
         prop::sample::select(ORIGINS.to_vec()),
         prop::sample::select(PRESENCES.to_vec()),
-        arb_hosts(),
+        arb_host_list(),
         prop::option::of(prop::sample::select(vec![HOST, OTHER])),
         arb_rules(),
     )

@@ -186,6 +186,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
             prop::sample::select(PROVIDERS.to_vec()),
             prop::sample::select(DELIVERIES.to_vec()),
             prop::option::of(any::<bool>().prop_map(|value_opt_in| ProfileFacts { value_opt_in })),
+            arb_rules(),
         ),
     )
         .prop_map(
@@ -201,7 +202,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 origin,
                 presence,
                 allowlisted,
-                (pinned, target, delivery, profile),
+                (pinned, target, delivery, profile, rules),
             )| Case {
                 operation,
                 vault,
@@ -220,7 +221,48 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 profile,
                 allowed_hosts: Vec::new(),
                 bound_host: None,
-                rules: RulesCase::default(),
+                rules,
+            },
+        )
+}
+
+/// Host key fingerprints sign cases draw from.
+pub const HOST_KEYS: [&str; 2] = [
+    "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+];
+pub const CONFIRMS: [Confirm; 3] = [
+    Confirm::Never,
+    Confirm::OncePerSession,
+    Confirm::EverySignature,
+];
+
+/// No list, or a list of some of [`HOST_KEYS`] (possibly empty).
+pub fn arb_host_list() -> impl Strategy<Value = Option<Vec<String>>> {
+    prop::option::of(prop::sample::subsequence(HOST_KEYS.to_vec(), 0..=2))
+        .prop_map(|h| h.map(|v| v.into_iter().map(str::to_string).collect()))
+}
+
+/// Any standing rules for a key: each source's confirmation and host list, and whether the
+/// connection holds an approval.
+pub fn arb_rules() -> impl Strategy<Value = RulesCase> {
+    let confirm = || prop::option::of(prop::sample::select(CONFIRMS.to_vec()));
+    (
+        confirm(),
+        arb_host_list(),
+        confirm(),
+        arb_host_list(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(accepted_confirm, accepted_hosts, file_confirm, file_hosts, session_approved)| {
+                RulesCase {
+                    accepted_confirm,
+                    accepted_hosts,
+                    file_confirm,
+                    file_hosts,
+                    session_approved,
+                }
             },
         )
 }
