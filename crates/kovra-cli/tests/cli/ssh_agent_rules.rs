@@ -432,6 +432,13 @@ fn once_per_session_lets_one_approval_serve_the_connection_it_was_given_on() {
         .filter(|e| e["decision"] == "allow")
         .collect();
     assert_eq!(allowed.len(), 2, "{allowed:?}");
+    assert_eq!(allowed[0]["reason"], "proof-of-presence");
+    assert!(
+        allowed[1]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("approved earlier on this connection")),
+        "{allowed:?}"
+    );
 
     // Another connection (another `ssh`) asks again.
     let sid2 = b"session two, 32 bytes of hash..".to_vec();

@@ -61,6 +61,10 @@ impl AgentAsk<'_> {
         for f in &self.destination {
             out.push_str(&format!(", {} {}", f.name, f.value));
         }
+        if self.session_approved {
+            // Why a key under `once-per-session` may sign here without a new approval.
+            out.push_str(", approved earlier on this connection");
+        }
         out
     }
 }
