@@ -77,6 +77,14 @@ pub struct SshAgentArgs {
     /// Print sh syntax (the default).
     #[arg(long, short = 's')]
     pub sh: bool,
+    /// Show the standing rules (`agent.toml` beside config.toml): the file, the state you
+    /// accepted, the rules in force, and what accepting the file would change.
+    #[arg(long, conflicts_with_all = ["stop", "csh", "sh", "accept"])]
+    pub rules: bool,
+    /// Accept `agent.toml` as it is now, with a proof of presence: the file may then only
+    /// narrow what it says (a file that widens later is held to the accepted state).
+    #[arg(long, conflicts_with_all = ["stop", "csh", "sh"])]
+    pub accept: bool,
 }
 
 pub const SSH_AGENT_EXAMPLES: &str = "Examples:
@@ -87,7 +95,18 @@ pub const SSH_AGENT_EXAMPLES: &str = "Examples:
 
 Keys are decided per record and per caller: a high or production key signs only after the
 human approves the signature with `kovra approve ID`. Keys are never added through the
-socket (`ssh-add KEY` is refused; use `kovra add COORD --ssh-key`).";
+socket (`ssh-add KEY` is refused; use `kovra add COORD --ssh-key`).
+
+Standing rules: agent.toml beside config.toml ($KOVRA_HOME when set) narrows what is offered:
+  projects = [\"global\", \"shop\"]          # vaults whose keys are offered; absent: all
+  environments = [\"dev\", \"staging\"]      # absent: all
+  [keys.\"secret:dev/ssh/deploy\"]         # a key by coordinate, or by \"SHA256:…\" fingerprint
+  confirm = \"once-per-session\"           # | \"every-signature\" | \"never\"
+  hosts = [\"SHA256:…\"]                   # servers (host keys) it may sign for
+The file may only narrow; loosening a key's confirmation takes `kovra ssh-agent --accept`
+(with a proof), and a production key is always confirmed at least once per session.
+  kovra ssh-agent --rules
+  kovra ssh-agent --accept";
 
 pub const KEYGEN_EXAMPLES: &str = "Examples:
   kovra keygen secret:dev/ssh/deploy

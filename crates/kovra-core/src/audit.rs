@@ -119,6 +119,10 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("socket-replaced", "the daemon socket replaced"),
     ("ssh", "a brokered ssh command decided"),
     (
+        "ssh-agent-accept",
+        "the ssh-agent's rules (agent.toml) accepted as the standing state",
+    ),
+    (
         "ssh-agent-list",
         "SSH keys listed through the ssh-agent socket",
     ),

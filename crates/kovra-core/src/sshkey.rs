@@ -325,6 +325,7 @@ fn raw_sign(key: &PrivateKey, data: &[u8], rsa: Option<RsaHash>) -> Result<Signa
     }
 }
 
+pub mod agentrules;
 mod rsa;
 #[cfg(test)]
 mod tests;

@@ -293,6 +293,7 @@ fn example(operation: Operation, env: &str, production: bool, record: Option<Rec
         allowed_hosts: Vec::new(),
         bound_host: None,
         remote: None,
+        rules: RulesCase::default(),
     }
 }
 

@@ -5,7 +5,8 @@
 
 use kovra_core::model::{Metadata, Operation, Origin, RecordKind, Sensitivity};
 use kovra_core::policy::{
-    Decision, KeyPart, Presence, Reason, RecordFacts, Scope, injected_facts, parks_for_approval,
+    Confirm, Decision, KeyPart, Presence, Reason, RecordFacts, Scope, injected_facts,
+    parks_for_approval,
 };
 use proptest::prelude::*;
 
@@ -188,7 +189,9 @@ proptest! {
         prop_assert_ne!(c.decide(&scope), Decision::Allow);
     }
 
-    /// Law: signing with a protected key is never allowed without a proof.
+    /// Law: signing with a protected key is never allowed without a proof, unless the
+    /// ssh-agent's accepted rules (themselves accepted with a proof) loosen its
+    /// confirmation; the file alone never does (`policy_agentrules`).
     #[test]
     fn a_protected_key_never_signs_unattended(c in arb_existing_case(), scope in arb_scope()) {
         let c = c.with(|c| {
@@ -197,7 +200,11 @@ proptest! {
         });
         let protected = c.production
             || c.record.is_some_and(|r| r.sensitivity >= Sensitivity::High);
-        if protected {
+        let accepted_loosens = matches!(
+            c.rules.accepted_confirm,
+            Some(Confirm::Never | Confirm::OncePerSession)
+        );
+        if protected && !accepted_loosens {
             prop_assert_ne!(c.decide(&scope), Decision::Allow);
         }
     }

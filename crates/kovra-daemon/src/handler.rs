@@ -49,6 +49,7 @@ mod route;
 mod sandbox;
 mod sharing;
 mod ssh_agent;
+mod ssh_agent_rules;
 mod ssh_broker;
 mod sshkey;
 mod system;

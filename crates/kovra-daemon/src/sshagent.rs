@@ -227,11 +227,18 @@ impl Backend for DaemonBackend {
             return Err(Refusal::Unavailable);
         };
         let caller = caller_of(caller);
+        let fingerprint = sha256(request.key);
+        let bound = bound_host(session);
+        // Only a bound server is remembered: a forwarded or unbound signature has none.
+        let note = bound
+            .as_ref()
+            .map(|host| format!("approved {fingerprint} for {host}"));
         let ask = AgentAsk {
-            fingerprint: sha256(request.key),
+            session_approved: note.as_ref().is_some_and(|n| session.remembers(n)),
+            fingerprint,
             data: request.data,
             destination: destination(session, &request.signed),
-            bound_host: bound_host(session),
+            bound_host: bound,
             rsa: kovra_core::sshkey::RsaHash::from_agent_flags(request.flags),
         };
         match daemon.ssh_agent_sign(&caller, &ask, false) {
@@ -242,7 +249,14 @@ impl Backend for DaemonBackend {
                     return Err(Refusal::Denied);
                 }
                 match daemon.ssh_agent_sign(&caller, &ask, true) {
-                    AgentSigned::Signed(signature) => Ok(signature),
+                    AgentSigned::Signed(signature) => {
+                        // The human approved this key for this server on this connection:
+                        // what `once-per-session` lets stand (policy decides whether it does).
+                        if let Some(note) = note {
+                            session.remember(note);
+                        }
+                        Ok(signature)
+                    }
                     AgentSigned::Refused(why) => Err(why),
                     AgentSigned::Parked(_) => Err(Refusal::Denied),
                 }

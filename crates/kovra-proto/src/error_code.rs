@@ -157,6 +157,8 @@ catalogue! {
     SshTimeout = "ssh-timeout", 1, Some("the command ran past its timeout and was stopped; raise it with --timeout (up to the host's limit)");
     SshFailed = "ssh-failed", 1, None;
     NamespaceInvalid = "namespace-invalid", 1, Some("name what the signature is for, e.g. --namespace file or --namespace git");
+    AgentRulesInvalid = "agent-rules-invalid", 1, Some("fix agent.toml as the message says; `kovra ssh-agent --rules` shows what the daemon reads");
+    AgentRulesChanged = "agent-rules-changed", 1, Some("agent.toml changed after it was shown; run `kovra ssh-agent --accept` again and check what it shows");
     NothingToChange = "nothing-to-change", 1, None;
     NothingToShare = "nothing-to-share", 3, Some("`kovra list --env ENV` shows what there is");
     Output = "output", 1, None;

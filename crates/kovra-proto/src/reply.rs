@@ -3,6 +3,7 @@
 
 use kovra_core::audit::AuditEntry;
 use kovra_core::model::Sensitivity;
+use kovra_core::sshkey::agentrules::AgentRules;
 use kovra_core::store::AuditReport;
 use serde::{Deserialize, Serialize};
 
@@ -376,6 +377,8 @@ pub enum Reply {
     SshHosts {
         hosts: Vec<crate::ssh::SshHost>,
     },
+    /// The ssh-agent's standing rules (`SshAgentRules`, `SshAgentAccept`).
+    SshAgentRules(Box<AgentRulesReport>),
     /// `NAME=placeholder` lines of a profile, and the lines it does not serve.
     AgentEnv {
         agent: String,
@@ -385,6 +388,35 @@ pub enum Reply {
         #[serde(default)]
         egress_port: Option<u16>,
     },
+}
+
+/// The ssh-agent's standing rules: the file, the accepted state and the rules in force.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentRulesReport {
+    /// Where the daemon reads `agent.toml`.
+    pub path: String,
+    /// The file's rules; `None` when there is no file or it is unusable.
+    #[serde(default)]
+    pub file: Option<AgentRules>,
+    /// The SHA-256 (hex) of the file's bytes, when it could be read.
+    #[serde(default)]
+    pub file_sha256: Option<String>,
+    /// Why the file is unusable (malformed, a link, unreadable): the agent then offers no
+    /// key and signs nothing until it is fixed.
+    #[serde(default)]
+    pub file_error: Option<String>,
+    /// The state the human accepted (`kovra ssh-agent --accept`), if any.
+    #[serde(default)]
+    pub accepted: Option<AgentRules>,
+    /// The rules in force (accepted and file); `None` while the file is unusable.
+    #[serde(default)]
+    pub effective: Option<AgentRules>,
+    /// What accepting the file would change (or, after `--accept`, changed).
+    #[serde(default)]
+    pub changes: Vec<String>,
+    /// This reply is to `--accept`, and the file's rules are now the accepted state.
+    #[serde(default)]
+    pub accepted_now: bool,
 }
 
 #[cfg(test)]

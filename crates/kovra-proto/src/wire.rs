@@ -161,6 +161,18 @@ pub enum Request {
     SshHostRemove {
         name: String,
     },
+    /// The ssh-agent's standing rules (`agent.toml` beside `config.toml`): the file as the
+    /// daemon reads it, the state the human accepted, the rules in force, and what accepting
+    /// the file would change.
+    SshAgentRules,
+    /// Accept `agent.toml` as the standing state the file may then only narrow. `sha256` is
+    /// the file's as `SshAgentRules` showed it: the daemon refuses if it changed since, so
+    /// the proof covers exactly what the human was shown. Needs a proof of presence.
+    SshAgentAccept {
+        sha256: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
     ProjectCreate {
         name: String,
     },
@@ -574,6 +586,7 @@ impl Request {
             | Request::RotateKey { proof }
             | Request::AllowAdd { proof, .. }
             | Request::ProviderAdd { proof, .. }
+            | Request::SshAgentAccept { proof, .. }
             | Request::Share { proof, .. }
             | Request::Receive { proof, .. }
             | Request::Bind { proof, .. }

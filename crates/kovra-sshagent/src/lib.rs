@@ -37,7 +37,7 @@ pub use backend::{Backend, Caller, Identity, Passphrase, Refusal, Rejected, Sign
 pub use dispatch::{SESSION_BIND, respond};
 pub use frame::{FrameError, MAX_FRAME, read_frame, write_frame};
 pub use server::{Config, ServeError, Server, StopHandle};
-pub use session::{Bind, BindError, MAX_BINDS, Session};
+pub use session::{Bind, BindError, MAX_BINDS, MAX_NOTES, Session};
 pub use signed::{Signed, Userauth};
 /// The protocol crate, and through it `ssh_key` 0.6, whose types the [`Backend`] speaks.
 pub use ssh_agent_lib;

@@ -8,6 +8,9 @@
 //! toward one host. A [`Bind`] exists only once its signature verified: the fields are
 //! private and the only constructor is [`Session::bind`].
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
 use ssh_agent_lib::proto::extension::SessionBind;
 use ssh_agent_lib::ssh_key::public::KeyData;
 
@@ -56,10 +59,18 @@ pub enum BindError {
     TooMany,
 }
 
-/// Everything one agent connection has been bound to, oldest first.
+/// The most notes a backend keeps on one connection ([`Session::remember`]).
+pub const MAX_NOTES: usize = 64;
+
+/// Everything one agent connection has been bound to, oldest first, and what the backend
+/// asked it to remember.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Session {
     binds: Vec<Bind>,
+    /// The backend's notes about this connection (kovra: the key and server a human
+    /// approved a signature for), kept for the connection's life only, in memory. A cell:
+    /// the backend sees the session shared, and the connection is served by one thread.
+    notes: RefCell<BTreeSet<String>>,
 }
 
 impl Session {
@@ -76,6 +87,22 @@ impl Session {
     /// The most recent bind: the session a userauth signature is for.
     pub fn last(&self) -> Option<&Bind> {
         self.binds.last()
+    }
+
+    /// Remember `note` for the rest of this connection (at most [`MAX_NOTES`]; `false`
+    /// when full). Notes carry no key material: they are the backend's to choose.
+    pub fn remember(&self, note: String) -> bool {
+        let mut notes = self.notes.borrow_mut();
+        if notes.len() >= MAX_NOTES && !notes.contains(&note) {
+            return false;
+        }
+        notes.insert(note);
+        true
+    }
+
+    /// Whether this connection remembers `note`.
+    pub fn remembers(&self, note: &str) -> bool {
+        self.notes.borrow().contains(note)
     }
 
     /// Whether any hop of this connection is a forwarded agent: the request may come from

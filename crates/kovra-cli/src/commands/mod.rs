@@ -3,6 +3,7 @@
 //! [`Renderer`]; none prints a reply itself or exits the process.
 
 mod agent;
+pub mod agent_rules;
 mod api;
 mod approvals;
 mod audit;

@@ -47,6 +47,8 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 proof: None,
             })?
         }
+        Command::SshAgent(args) if args.rules => return super::agent_rules::show(s, out),
+        Command::SshAgent(args) if args.accept => return super::agent_rules::accept(s, out),
         Command::SshAgent(args) => {
             let reply = s.call(Request::SshAgent { stop: args.stop })?;
             return ssh_agent_lines(&reply, args.csh, out);

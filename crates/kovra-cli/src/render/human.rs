@@ -391,6 +391,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Reply::SshAgentRules(r) => super::text(&crate::commands::agent_rules::human(r)),
         Reply::Audit { entries } => super::audit::entries(entries, width),
         // A stream's head: its command prints the pages (`Renderer::records_stream`).
         Reply::RecordsStream { total, .. } => line(&format!("{total} records")),

@@ -31,6 +31,7 @@ mod setup_scope;
 mod sharing;
 mod ssh;
 mod ssh_agent;
+mod ssh_agent_rules;
 mod sshkey;
 mod tables;
 mod tamper;

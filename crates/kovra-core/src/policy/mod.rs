@@ -13,6 +13,7 @@ use crate::model::{
 mod allowed;
 mod reason;
 mod rules;
+mod standing;
 
 pub use allowed::{Allowed, Obligations, authorize};
 pub use reason::Reason;
@@ -21,6 +22,7 @@ pub use rules::{
     fallback_refused, imported_metadata, injected_facts, line_enforced, parks_for_approval,
     production_floor, relocation, run_allowed,
 };
+pub use standing::{Confirm, KeyRuleFacts, StandingRules, confirm_mode};
 
 /// Which projects a scope may address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,6 +223,8 @@ pub struct Destination<'a> {
     /// `session-bind@openssh.com` established it; `None` without one (`kovra sign`,
     /// `ssh-keygen -Y sign`, a client too old to bind).
     pub bound: Option<&'a str>,
+    /// The ssh-agent's standing rules (`agent.toml`) for this key: none for `kovra sign`.
+    pub rules: StandingRules<'a>,
 }
 
 /// What an agent profile says about the record at hand.
@@ -504,10 +508,8 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 && !d.bound.is_some_and(|b| d.allowed.iter().any(|a| a == b))
             {
                 Decision::Deny(Reason::SignHostNotAllowed)
-            } else if protected {
-                needs(Reason::SignNeedsPresence)
             } else {
-                Decision::Allow
+                standing::sign(req, protected, proven)
             };
             key.and(remote_decision(req, proven))
         }
@@ -621,6 +623,9 @@ pub enum VaultOperation {
     AddSshHost,
     /// Forgetting a host only tightens.
     RemoveSshHost,
+    /// Accept the ssh-agent's `agent.toml` as the standing state the file may then only
+    /// narrow: what it accepts can loosen confirmations, so it needs presence.
+    AcceptAgentRules,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -772,6 +777,17 @@ pub fn decide_vault(
                 out_of_scope
             } else if op == VaultOperation::AddSshHost && presence != Presence::Proven {
                 Decision::NeedsProof(Reason::SshHostChangeNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::AcceptAgentRules => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if presence != Presence::Proven {
+                Decision::NeedsProof(Reason::AgentRulesNeedPresence)
             } else {
                 Decision::Allow
             }

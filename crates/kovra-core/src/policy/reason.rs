@@ -51,6 +51,8 @@ pub enum Reason {
     SshCommandNeedsApproval,
     SshProductionNeedsPresence,
     SshHostChangeNeedsPresence,
+    SignConfirmedByRule,
+    AgentRulesNeedPresence,
 }
 
 impl Reason {
@@ -101,6 +103,8 @@ impl Reason {
             Reason::SshCommandNeedsApproval => "ssh-command-needs-proof",
             Reason::SshProductionNeedsPresence => "ssh-production-needs-proof",
             Reason::SshHostChangeNeedsPresence => "ssh-host-change-needs-proof",
+            Reason::SignConfirmedByRule => "sign-confirm-rule",
+            Reason::AgentRulesNeedPresence => "agent-rules-needs-proof",
         }
     }
 
@@ -138,7 +142,7 @@ impl Reason {
                 "sign with it (`kovra sign COORD --namespace NS`); store API credentials as plain records"
             }
             Reason::SignHostNotAllowed | Reason::SignNeedsBoundHost => {
-                "the key signs only logins to the servers it was made for (`kovra show COORD`); use another key for this one"
+                "the key signs only logins to the servers it was made for (`kovra show COORD`) and that the ssh-agent's rules name (`kovra ssh-agent --rules`); use another key for this one"
             }
             Reason::AgentNeverGetsPrivateKey => {
                 "sign through kovra (`kovra sign COORD --namespace NS`), or inject the public key (a `.env.refs` line without `#private`)"
@@ -275,6 +279,12 @@ impl Reason {
             }
             Reason::SshHostChangeNeedsPresence => {
                 "pinning a host's key (or changing what may run there) needs a proof of presence"
+            }
+            Reason::SignConfirmedByRule => {
+                "the ssh-agent's rules (agent.toml) ask to confirm signatures with this SSH key"
+            }
+            Reason::AgentRulesNeedPresence => {
+                "accepting the ssh-agent's rules (agent.toml) can loosen confirmations: it needs a proof of presence"
             }
         }
     }

@@ -8,8 +8,8 @@ use kovra_core::model::{
     Operation, OperationClass, Origin, RecordKind, Sensitivity, Surface, VaultName,
 };
 use kovra_core::policy::{
-    Decision, Delivery, Destination, EnvScope, PinFacts, Presence, ProfileFacts, ProjectScope,
-    RecordFacts, RemoteFacts, Request, Scope, decide,
+    Confirm, Decision, Delivery, Destination, EnvScope, KeyRuleFacts, PinFacts, Presence,
+    ProfileFacts, ProjectScope, RecordFacts, RemoteFacts, Request, Scope, StandingRules, decide,
 };
 use proptest::prelude::*;
 
@@ -62,6 +62,35 @@ pub struct Case {
     pub bound_host: Option<String>,
     /// For a brokered ssh command: the host's facts.
     pub remote: Option<RemoteFacts>,
+    /// For sign: the ssh-agent's standing rules (`agent.toml`) for the key.
+    pub rules: RulesCase,
+}
+
+/// The standing rules of a sign case, owned: the accepted state's and the file's rule for
+/// the key, and whether the connection already holds an approval for it.
+#[derive(Debug, Clone, Default)]
+pub struct RulesCase {
+    pub accepted_confirm: Option<Confirm>,
+    pub accepted_hosts: Option<Vec<String>>,
+    pub file_confirm: Option<Confirm>,
+    pub file_hosts: Option<Vec<String>>,
+    pub session_approved: bool,
+}
+
+impl RulesCase {
+    pub fn facts(&self) -> StandingRules<'_> {
+        StandingRules {
+            accepted: KeyRuleFacts {
+                confirm: self.accepted_confirm,
+                hosts: self.accepted_hosts.as_deref(),
+            },
+            file: KeyRuleFacts {
+                confirm: self.file_confirm,
+                hosts: self.file_hosts.as_deref(),
+            },
+            session_approved: self.session_approved,
+        }
+    }
 }
 
 impl Case {
@@ -87,6 +116,7 @@ impl Case {
             destination: Some(Destination {
                 allowed: &self.allowed_hosts,
                 bound: self.bound_host.as_deref(),
+                rules: self.rules.facts(),
             }),
             remote: self.remote,
         }
@@ -159,6 +189,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
             prop::sample::select(PROVIDERS.to_vec()),
             prop::sample::select(DELIVERIES.to_vec()),
             prop::option::of(any::<bool>().prop_map(|value_opt_in| ProfileFacts { value_opt_in })),
+            arb_rules(),
         ),
     )
         .prop_map(
@@ -174,7 +205,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 origin,
                 presence,
                 allowlisted,
-                (pinned, target, delivery, profile),
+                (pinned, target, delivery, profile, rules),
             )| Case {
                 operation,
                 vault,
@@ -194,6 +225,48 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 allowed_hosts: Vec::new(),
                 bound_host: None,
                 remote: None,
+                rules,
+            },
+        )
+}
+
+/// Host key fingerprints sign cases draw from.
+pub const HOST_KEYS: [&str; 2] = [
+    "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+];
+pub const CONFIRMS: [Confirm; 3] = [
+    Confirm::Never,
+    Confirm::OncePerSession,
+    Confirm::EverySignature,
+];
+
+/// No list, or a list of some of [`HOST_KEYS`] (possibly empty).
+pub fn arb_host_list() -> impl Strategy<Value = Option<Vec<String>>> {
+    prop::option::of(prop::sample::subsequence(HOST_KEYS.to_vec(), 0..=2))
+        .prop_map(|h| h.map(|v| v.into_iter().map(str::to_string).collect()))
+}
+
+/// Any standing rules for a key: each source's confirmation and host list, and whether the
+/// connection holds an approval.
+pub fn arb_rules() -> impl Strategy<Value = RulesCase> {
+    let confirm = || prop::option::of(prop::sample::select(CONFIRMS.to_vec()));
+    (
+        confirm(),
+        arb_host_list(),
+        confirm(),
+        arb_host_list(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(accepted_confirm, accepted_hosts, file_confirm, file_hosts, session_approved)| {
+                RulesCase {
+                    accepted_confirm,
+                    accepted_hosts,
+                    file_confirm,
+                    file_hosts,
+                    session_approved,
+                }
             },
         )
 }
@@ -265,5 +338,6 @@ pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
         allowed_hosts: Vec::new(),
         bound_host: None,
         remote: None,
+        rules: RulesCase::default(),
     }
 }

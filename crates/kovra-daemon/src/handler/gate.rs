@@ -106,6 +106,8 @@ pub(super) struct Gate<'a> {
     pub(super) bound_host: Option<String>,
     /// For a brokered ssh command: the host's facts about it.
     pub(super) remote: Option<policy::RemoteFacts>,
+    /// For a request on the ssh-agent socket: its standing rules (`agent.toml`).
+    pub(super) standing: Option<super::ssh_agent_rules::Standing>,
     /// The provider registry, once a broker-related request loaded it.
     pub(super) registry: Option<std::sync::Arc<kovra_broker::Registry>>,
     /// The daemon's copy of it, shared between requests while unlocked.
@@ -160,6 +162,7 @@ impl<'a> Gate<'a> {
             ssh_key_info: None,
             bound_host: None,
             remote: None,
+            standing: None,
             registry: None,
             registry_cache: &mut inner.registry,
             pin_target: None,
@@ -348,10 +351,12 @@ impl Gate<'_> {
             let allowed = record
                 .and_then(|r| r.meta.ssh_key.as_ref())
                 .map_or(&[][..], |k| k.hosts.as_slice());
+            let standing = self.standing_for(record);
             return judge(&policy::Request {
                 destination: Some(policy::Destination {
                     allowed,
                     bound: self.bound_host.as_deref(),
+                    rules: standing.facts(),
                 }),
                 remote: self.remote,
                 ..req

@@ -72,6 +72,8 @@ impl Gate<'_> {
                     Err(refused) => (Err(refused), None),
                 };
             }
+            Request::SshAgentRules => self.ssh_agent_rules(),
+            Request::SshAgentAccept { sha256, .. } => self.ssh_agent_accept(&sha256),
             Request::AllowAdd { path, .. } => self.allow_add(&path),
             Request::AllowList => self.allow_list(),
             Request::AllowRm { path } => self.allow_rm(&path),

@@ -17,6 +17,7 @@ use kovra_sshagent::Refusal;
 use kovra_sshagent::ssh_key::Signature;
 use sha2::{Digest, Sha256};
 
+use super::ssh_agent_rules::Standing;
 use super::{Caller, Daemon, Gate, Info, Op, observed_origin};
 use crate::approvals::Outcome;
 use crate::error::GateError;
@@ -36,6 +37,9 @@ pub struct AgentAsk<'a> {
     pub bound_host: Option<String>,
     /// The hash an RSA key signs with, from the request's flags (`None`: SHA-1, refused).
     pub rsa: Option<kovra_core::sshkey::RsaHash>,
+    /// This connection already had a signature with this key for this bound server
+    /// approved and made: a fact for `decide` (`confirm = "once-per-session"`).
+    pub session_approved: bool,
 }
 
 impl AgentAsk<'_> {
@@ -57,6 +61,10 @@ impl AgentAsk<'_> {
         for f in &self.destination {
             out.push_str(&format!(", {} {}", f.name, f.value));
         }
+        if self.session_approved {
+            // Why a key under `once-per-session` may sign here without a new approval.
+            out.push_str(", approved earlier on this connection");
+        }
         out
     }
 }
@@ -71,8 +79,9 @@ pub enum AgentSigned {
 
 /// The facts of a request on the agent socket: the surface is `ssh-agent`, the origin is
 /// what the daemon observes of the connecting process (the same rule as for its own socket:
-/// [`observed_origin`]), and nothing the client claims widens the full scope's decision.
-fn agent_info(caller: &Caller) -> Info {
+/// [`observed_origin`]), and the scope is the standing rules' (`agent.toml`; the full
+/// scope without any): nothing the client claims widens it.
+fn agent_info(caller: &Caller, scope: Scope) -> Info {
     let origin = observed_origin(caller);
     Info {
         context: Context {
@@ -82,7 +91,7 @@ fn agent_info(caller: &Caller) -> Info {
             project: None,
         },
         origin,
-        scope: Scope::full(),
+        scope,
         project: None,
         pid: caller.peer.pid,
         exe: caller.exe.clone(),
@@ -116,7 +125,7 @@ impl Daemon {
             })?
         };
         if changed {
-            let info = agent_info(caller);
+            let info = agent_info(caller, Scope::full());
             let action = if stop {
                 "ssh-agent-stop"
             } else {
@@ -139,11 +148,15 @@ impl Daemon {
     /// The SSH keys `caller` may see, with their coordinates: nothing while locked.
     /// Audited once per listing, with how many were shown.
     pub fn ssh_agent_keys(&self, caller: &Caller) -> Vec<(String, SshKeyInfo)> {
-        let info = agent_info(caller);
         let mut inner = self.lock_inner();
+        let Some(standing) = self.standing(&mut inner, caller, "ssh-agent-list") else {
+            return Vec::new();
+        };
+        let info = agent_info(caller, standing.scope());
         let Some(mut gate) = Gate::over(self, &mut inner, &info, [0; 32], Vec::new(), None) else {
             return Vec::new();
         };
+        gate.standing = Some(standing);
         let listed = gate.key_records(None).and_then(|keys| {
             let mut e = gate.info.entry("ssh-agent-list", None, None, "allow");
             e.detail = Some(format!("{} keys shown", keys.len()));
@@ -170,13 +183,18 @@ impl Daemon {
         ask: &AgentAsk<'_>,
         approved: bool,
     ) -> AgentSigned {
-        let info = agent_info(caller);
         let digest = ask.digest(caller.peer.pid);
         let mut inner = self.lock_inner();
+        let Some(mut standing) = self.standing(&mut inner, caller, "ssh-agent-sign") else {
+            return AgentSigned::Refused(Refusal::Unavailable);
+        };
+        standing.session_approved = ask.session_approved;
+        let info = agent_info(caller, standing.scope());
         let Some(mut gate) = Gate::over(self, &mut inner, &info, digest, Vec::new(), None) else {
             return AgentSigned::Refused(Refusal::Unavailable);
         };
         gate.bound_host = ask.bound_host.clone();
+        gate.standing = Some(standing);
         let signed = gate.agent_sign(ask, approved);
         // A signature is work with the vault: it keeps the vault from locking as idle.
         inner.last_activity = Instant::now();
@@ -186,9 +204,32 @@ impl Daemon {
         })
     }
 
+    /// The standing rules for a request on the agent socket; `None` while locked, or when
+    /// the rules are unusable, which is on the trail (the agent then offers and signs
+    /// nothing: a broken `agent.toml` never widens what it did).
+    fn standing(
+        &self,
+        inner: &mut super::Inner,
+        caller: &Caller,
+        action: &str,
+    ) -> Option<Standing> {
+        let store = inner.store.as_mut()?;
+        match Standing::load(store, &self.agent_rules_path()) {
+            Ok(standing) => Some(standing),
+            Err(e) => {
+                tracing::warn!(error = %e, "ssh-agent: the standing rules are unusable");
+                let mut entry = agent_info(caller, Scope::full()).entry(action, None, None, "deny");
+                entry.reason = Some(e.code().as_str().to_string());
+                entry.detail = Some(e.to_string());
+                let _ = store.audit(entry);
+                None
+            }
+        }
+    }
+
     /// A request the agent crate refused before policy: on the trail when the vault is open.
     pub fn ssh_agent_refused(&self, caller: &Caller, what: &str) {
-        let info = agent_info(caller);
+        let info = agent_info(caller, Scope::full());
         let mut inner = self.lock_inner();
         if let Some(store) = inner.store.as_mut() {
             let mut e = info.entry("ssh-agent-refused", None, None, "deny");

@@ -65,6 +65,8 @@ pub(super) enum ReplyDoc<'a> {
         socket: &'a str,
         running: bool,
     },
+    /// `ssh-agent --rules` / `--accept`: the file, the accepted state, the effective rules.
+    SshAgentRules(&'a kovra_proto::AgentRulesReport),
     Audit {
         entries: Vec<AuditEntryDoc<'a>>,
     },
@@ -227,6 +229,7 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
                 socket,
                 running: *running,
             },
+            Reply::SshAgentRules(r) => ReplyDoc::SshAgentRules(r),
             Reply::Audit { entries } => ReplyDoc::Audit {
                 entries: entries.iter().map(AuditEntryDoc::from).collect(),
             },
