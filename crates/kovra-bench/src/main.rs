@@ -24,6 +24,8 @@
 //! - `sshagent-serve` hosts kovra-sshagent with one in-memory key, and `sshagent-sign` times
 //!   sign requests through it against OpenSSH's `ssh-agent` with the same key, interleaved
 //!   (`bench/sshagent.sh`, issue 17).
+//! - `sshclient-exec` times one command through kovra-sshclient (in process) against the same
+//!   command through the `ssh` binary, interleaved (`bench/sshclient.sh`, issue 17).
 //!
 //! Nothing here runs under `cargo test`: benchmarks are driven by `bench/run.sh`.
 #![forbid(unsafe_code)]
@@ -38,6 +40,7 @@ mod populate;
 mod redact;
 mod roundtrip;
 mod sshagent;
+mod sshclient;
 mod stats;
 mod upstream;
 
@@ -261,6 +264,32 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         fresh: usize,
     },
+    /// Time COMMAND through kovra-sshclient and through `ssh`, interleaved, one connection
+    /// per command (bench/sshclient.sh).
+    SshclientExec {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        user: String,
+        /// An unencrypted OpenSSH private key file the server accepts.
+        #[arg(long)]
+        key: PathBuf,
+        /// The host key's SHA256:… fingerprint (kovra's pin).
+        #[arg(long)]
+        pin: String,
+        /// A known_hosts file with the host key (ssh's pin).
+        #[arg(long)]
+        known_hosts: PathBuf,
+        #[arg(long, default_value = "true")]
+        command: String,
+        #[arg(long, default_value_t = 100)]
+        rounds: usize,
+        /// Untimed commands per side first.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+    },
 }
 
 /// The values a redaction benchmark masks, and how often they occur in the text.
@@ -453,6 +482,30 @@ fn main() -> ExitCode {
                 batch,
                 warmup,
                 fresh,
+            },
+            cli.json,
+        ),
+        Command::SshclientExec {
+            host,
+            port,
+            user,
+            key,
+            pin,
+            known_hosts,
+            command,
+            rounds,
+            warmup,
+        } => sshclient::exec(
+            &sshclient::ExecOptions {
+                host: &host,
+                port,
+                user: &user,
+                key: &key,
+                pin: &pin,
+                known_hosts: &known_hosts,
+                command: &command,
+                rounds,
+                warmup,
             },
             cli.json,
         ),

@@ -13,7 +13,17 @@
 //! [`exec`]; any host, loopback included, is connected to as asked.
 //!
 //! The API is blocking because the daemon serves requests on plain threads; each call runs
-//! its own current-thread tokio runtime and leaves nothing running when it returns.
+//! its own current-thread tokio runtime and leaves nothing running when it returns. Called
+//! from inside a tokio runtime it refuses (an error, not tokio's panic): use `spawn_blocking`.
+//!
+//! Limits of this build (russh 0.56.0, the newest this workspace's lock can hold next to
+//! age 0.12; see the workspace `Cargo.toml`):
+//! - client and host keys are ed25519 or ECDSA; RSA is refused ([`SshError::BadKey`]) or
+//!   fails the key exchange ([`SshError::Protocol`]);
+//! - russh 0.56 predates client-side advisories fixed in 0.62.4/0.63.1 (panics and
+//!   allocations a hostile server can cause, forged channel messages). Panics stay inside the
+//!   runtime's task and come back as errors; the algorithm list leaves out what it can (see
+//!   `session::config`); moving to russh >= 0.63.1 is the real fix.
 
 mod hostkey;
 mod session;
@@ -63,6 +73,8 @@ pub enum Stream {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// The command's exit status, when the server sent one (OpenSSH does on a normal exit).
+    /// With `exit_signal` also `None`, the channel closed without saying how the command
+    /// ended (the connection dropped, or a server that does not report): `ssh` exits 255 then.
     pub exit_status: Option<u32>,
     /// The signal's name without `SIG` (`"TERM"`, `"KILL"`, …) when the command was killed.
     pub exit_signal: Option<String>,
@@ -135,6 +147,12 @@ pub fn exec(
 /// A runtime for one call: current-thread, so the call's tasks run on the calling thread
 /// only while it waits, and dropping it at the end cancels whatever the SSH library left.
 fn runtime() -> Result<tokio::runtime::Runtime, SshError> {
+    // tokio panics on a `block_on` inside another runtime's thread; say so instead.
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(SshError::Protocol(
+            "called from inside an async runtime (use spawn_blocking)".into(),
+        ));
+    }
     tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()

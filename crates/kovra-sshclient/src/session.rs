@@ -39,11 +39,49 @@ pub(crate) fn parse_key(text: &Zeroizing<String>) -> Result<PrivateKey, SshError
 }
 
 /// russh's client settings: Nagle off (the exchange is many small packets, and a command's
-/// latency is the point), everything else russh's defaults, which exclude the legacy
-/// algorithms (no SHA-1 key exchange, no CBC) and compression.
+/// latency is the point), and fewer algorithms than russh offers by default, since every one
+/// left out is code a hostile server (or anyone on the path, before the pin check) cannot
+/// reach:
+/// - key exchange: ML-KEM-768 hybrid, curve25519 and P-256 only. No finite-field
+///   Diffie-Hellman, whose group-exchange variant lets the server choose the group size (and
+///   so the client's work);
+/// - ciphers: AEAD only (ChaCha20-Poly1305, AES-256-GCM), so no MAC is ever negotiated, and no
+///   CTR mode (russh 0.56 can panic on a block cipher paired with MAC "none");
+/// - host keys: ed25519 and ECDSA (RSA is not built, see the workspace Cargo.toml).
+///
+/// Any OpenSSH from 6.5 (2014) on offers curve25519 and ChaCha20-Poly1305.
 fn config() -> Arc<client::Config> {
+    use russh::keys::{Algorithm, EcdsaCurve};
+    use russh::{Preferred, cipher, kex};
+    const KEX: &[kex::Name] = &[
+        kex::MLKEM768X25519_SHA256,
+        kex::CURVE25519,
+        kex::CURVE25519_PRE_RFC_8731,
+        kex::ECDH_SHA2_NISTP256,
+        kex::EXTENSION_SUPPORT_AS_CLIENT,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+    ];
+    const CIPHERS: &[cipher::Name] = &[cipher::CHACHA20_POLY1305, cipher::AES_256_GCM];
+    const HOST_KEYS: &[Algorithm] = &[
+        Algorithm::Ed25519,
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        },
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP384,
+        },
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP521,
+        },
+    ];
     Arc::new(client::Config {
         nodelay: true,
+        preferred: Preferred {
+            kex: KEX.into(),
+            key: HOST_KEYS.into(),
+            cipher: CIPHERS.into(),
+            ..Preferred::DEFAULT
+        },
         ..client::Config::default()
     })
 }

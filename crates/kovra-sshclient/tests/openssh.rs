@@ -312,6 +312,46 @@ fn unusable_keys_and_unreachable_hosts_are_named() {
     ));
 }
 
+#[test]
+fn a_server_that_never_speaks_is_a_connect_timeout() {
+    // The kernel completes the TCP handshake into the backlog; nobody ever answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (key, _) = keygen(&["-t", "ed25519"]);
+    let quick = Limits {
+        connect_timeout: Duration::from_millis(500),
+        ..limits()
+    };
+    let at = Target {
+        host: "127.0.0.1".into(),
+        port,
+        user: me(),
+    };
+    let started = Instant::now();
+    let result = exec(&at, &[], &key, "true", &quick, &mut |_, _| {});
+    assert!(matches!(result, Err(SshError::Timeout)), "{result:?}");
+    let scanned = scan("127.0.0.1", port, Duration::from_millis(500));
+    assert!(matches!(scanned, Err(SshError::Timeout)), "{scanned:?}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[test]
+fn inside_an_async_runtime_it_refuses_instead_of_panicking() {
+    let (key, _) = keygen(&["-t", "ed25519"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let result = rt.block_on(async {
+        let at = Target {
+            host: "127.0.0.1".into(),
+            port: 1,
+            user: me(),
+        };
+        exec(&at, &[], &key, "true", &limits(), &mut |_, _| {})
+    });
+    assert!(matches!(result, Err(SshError::Protocol(_))), "{result:?}");
+}
+
 /// A key built from a canary seed, used on every path (refused, wrong pin, unreachable,
 /// timeout, success): no error's or outcome's Display or Debug shows the seed, in any
 /// encoding, or any line of the key's text.
