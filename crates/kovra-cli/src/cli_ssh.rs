@@ -9,13 +9,15 @@ Examples:
   kovra ssh web1 --json -- uptime
 
 The daemon connects with the key (which never leaves it), checks the host's pinned key first,
-and prints the command's output scrubbed of the vault's values; kovra exits with the remote
-command's status. An agent runs unattended only the commands the host's patterns allow.";
+and prints the command's output scrubbed of the vault's values. Commands the host's patterns
+allow run at once; anything else needs your proof of presence (an agent's waits for
+`kovra approve`). kovra exits with the remote command's status (255 when it has none); its own
+errors are reported on stderr with their code (exits 1-8): use --json to tell them apart.";
 
 pub const SSH_HOST_EXAMPLES: &str = "\
 Examples:
   kovra ssh-host add web1 10.0.0.5 --user deploy --key secret:prod/ssh/deploy \\
-      --allow 'systemctl status *' --allow 'journalctl -u app *'
+      --allow 'systemctl status *' --allow 'journalctl -u app -n *'
   kovra ssh-host add db1 db1.internal:2222 --user admin --production
   kovra ssh-host scan 10.0.0.5
   kovra ssh-host list
@@ -69,8 +71,10 @@ pub struct SshHostAddArgs {
     /// The SSH key record used when a request names none.
     #[arg(long, value_name = "COORD")]
     pub key: Option<String>,
-    /// A command an agent may run unattended (repeatable): plain words and `*`, e.g.
-    /// 'systemctl status *'. A command with shell syntax (; | $ quotes…) never matches.
+    /// A command that runs without a proof (repeatable), word by word: `*` is one word (not
+    /// an option, no `..`), `**` any further words, options included (only for programs
+    /// whose every option is harmless), e.g. 'systemctl status *'. A command with shell
+    /// syntax (; | $ quotes…) never matches.
     #[arg(long = "allow", value_name = "PATTERN")]
     pub commands: Vec<String>,
     /// Every command on this host needs a proof of presence, whoever asks.

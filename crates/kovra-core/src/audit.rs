@@ -143,6 +143,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("ssh-host-list", "the ssh hosts read"),
     ("ssh-host-rm", "an ssh host forgotten"),
     ("ssh-result", "how a brokered ssh command ended"),
+    ("ssh-scan", "a host's key read, without logging in"),
     ("system-vault-create", "the system vault created"),
     ("unlock", "the vault unlocked"),
 ];

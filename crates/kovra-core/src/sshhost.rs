@@ -1,13 +1,21 @@
 //! Hosts that brokered ssh commands (`kovra ssh`, the MCP `ssh` tool) may reach, and what
-//! an agent may run there unattended. A host is written by a human with a proof of presence
-//! (its key is pinned then) and kept sealed in the system vault; this module is its model and
-//! the pure checks on it: names, addresses, users, and command patterns.
+//! runs there unattended. A host is written by a human with a proof of presence (its key is
+//! pinned then) and kept sealed in the system vault; this module is its model and the pure
+//! checks on it: names, addresses, users, and command patterns.
 //!
 //! A command reaches the remote user's shell as one string, so a pattern must never match
-//! more than its author could read off it: `*` stands for any run of *plain* characters
-//! (letters, digits, space and `_./:=@%+,-`), and a command holding anything else (`;`, `|`,
-//! `$`, quotes, backquotes, redirections, globs, newlines…) matches no pattern at all. Such a
-//! command is still possible, with the human's approval.
+//! more than its author could read off it. A command holding anything but *plain* characters
+//! (letters, digits, space and `_./:=@%+,-`) matches no pattern: no `;`, `|`, `$`, quotes,
+//! backquotes, redirections, globs or newlines. Both are then compared word by word:
+//! - a word without `*` matches itself;
+//! - a word with `*` matches one word, `*` standing for any plain characters; the word may
+//!   not start with `-` (an option) unless the pattern's word does, nor hold `..` unless the
+//!   pattern's word does: `cat /var/log/app/*` is not `cat /var/log/app/../../etc/shadow`,
+//!   and `systemctl status *` is not `systemctl status --all`;
+//! - `**` (a word of its own) matches any number of words, options included: only for
+//!   programs none of whose options can write, execute or read beyond what is meant.
+//!
+//! Anything else is still possible, with a proof of presence (an agent's is parked).
 
 use serde::{Deserialize, Serialize};
 
@@ -81,10 +89,18 @@ pub enum HostError {
     User(String),
     #[error("pattern `{0}`: use plain characters (letters, digits, space, `_./:=@%+,-`) and `*`")]
     Pattern(String),
+    #[error(
+        "host key `{0}`: give its SHA256 fingerprint as `ssh-keygen -lf` prints it (SHA256: and 43 characters)"
+    )]
+    Fingerprint(String),
     #[error("the command is empty")]
     EmptyCommand,
     #[error("the command is longer than {MAX_COMMAND_LEN} bytes")]
     LongCommand,
+    #[error(
+        "the command holds a control character (a newline, a tab, an escape…); put a multi-line script in a file on the host and run that"
+    )]
+    ControlCharacter,
     #[error("the timeout must be 1 to {MAX_TIMEOUT_SECS} seconds, not {0}")]
     Timeout(u64),
     #[error("the output cap must be 1 to {MAX_OUTPUT_CAP} bytes, not {0}")]
@@ -140,6 +156,24 @@ pub fn parse_address(text: &str) -> Result<(String, u16), HostError> {
     Ok((host.to_ascii_lowercase(), port))
 }
 
+/// A host key's fingerprint as `ssh-keygen -l` prints it: `SHA256:` and 43 characters of
+/// unpadded base64.
+pub fn check_fingerprint(fingerprint: &str) -> Result<(), HostError> {
+    let ok = fingerprint.strip_prefix("SHA256:").is_some_and(|b64| {
+        b64.len() == 43
+            && b64
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(HostError::Fingerprint(
+            fingerprint.chars().take(80).collect(),
+        ))
+    }
+}
+
 pub fn check_user(user: &str) -> Result<(), HostError> {
     let ok = (1..=32).contains(&user.len())
         && !user.starts_with('-')
@@ -164,11 +198,16 @@ pub fn check_pattern(pattern: &str) -> Result<(), HostError> {
     }
 }
 
+/// A command's own limits, before any pattern: not empty, not over-long, and no control
+/// characters (a newline, a carriage return, an escape sequence), which could make what a
+/// person approves look like another command. A multi-line script belongs in a file on the host.
 pub fn check_command(command: &str) -> Result<(), HostError> {
     if command.trim().is_empty() {
         Err(HostError::EmptyCommand)
     } else if command.len() > MAX_COMMAND_LEN {
         Err(HostError::LongCommand)
+    } else if command.chars().any(char::is_control) {
+        Err(HostError::ControlCharacter)
     } else {
         Ok(())
     }
@@ -190,18 +229,50 @@ pub fn check_output_cap(bytes: u64) -> Result<u64, HostError> {
     }
 }
 
-/// Whether `command` matches one of `patterns`: only a command of plain characters can.
+/// Whether `command` matches one of `patterns` ([module docs](self)).
 pub fn command_allowed(patterns: &[String], command: &str) -> bool {
-    let command = command.trim();
-    !command.is_empty()
-        && command.bytes().all(plain)
-        && patterns
-            .iter()
-            .any(|p| glob(p.trim().as_bytes(), command.as_bytes()))
+    if command.trim().is_empty() || !command.bytes().all(plain) {
+        return false;
+    }
+    let words: Vec<&str> = command.split(' ').filter(|w| !w.is_empty()).collect();
+    patterns.iter().any(|p| {
+        let tokens: Vec<&str> = p.split(' ').filter(|w| !w.is_empty()).collect();
+        words_match(&tokens, &words)
+    })
 }
 
-/// `*` matches any run of bytes (the caller has already held them to plain characters);
-/// everything else matches itself. Iterative with one backtrack point: linear in practice.
+/// Pattern words against command words; `**` takes any number of words. A table over
+/// (pattern word, command word) suffixes: quadratic at worst, whatever the pattern.
+fn words_match(tokens: &[&str], words: &[&str]) -> bool {
+    let (t, w) = (tokens.len(), words.len());
+    // row[j]: tokens[i..] matches words[j..], for the row i being filled; next: for i + 1.
+    let mut next = vec![false; w + 1];
+    next[w] = true;
+    for i in (0..t).rev() {
+        let mut row = vec![false; w + 1];
+        for j in (0..=w).rev() {
+            row[j] = if tokens[i] == "**" {
+                next[j] || (j < w && row[j + 1])
+            } else {
+                j < w && word_matches(tokens[i], words[j]) && next[j + 1]
+            };
+        }
+        next = row;
+    }
+    next[0]
+}
+
+fn word_matches(token: &str, word: &str) -> bool {
+    if !token.contains('*') {
+        return token == word;
+    }
+    (token.starts_with('-') || !word.starts_with('-'))
+        && (token.contains("..") || !word.contains(".."))
+        && glob(token.as_bytes(), word.as_bytes())
+}
+
+/// `*` matches any run of bytes (here: plain characters of one word); everything else
+/// matches itself. Iterative with one backtrack point: linear in practice.
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
@@ -233,21 +304,54 @@ mod tests {
     }
 
     #[test]
-    fn a_star_matches_plain_arguments_only() {
-        let p = ["systemctl status *", "journalctl -u app *", "uptime"];
+    fn a_star_is_one_plain_word_and_no_option_nor_parent() {
+        let p = [
+            "systemctl status *",
+            "journalctl -u app -n *",
+            "cat /var/log/app/*",
+            "uptime",
+        ];
         assert!(allowed(&p, "uptime"));
         assert!(allowed(&p, "systemctl status nginx"));
-        assert!(allowed(&p, "journalctl -u app -n 50 --no-pager"));
+        assert!(allowed(&p, "systemctl  status   nginx"));
+        assert!(allowed(&p, "journalctl -u app -n 50"));
+        assert!(allowed(&p, "cat /var/log/app/error.log"));
+        // One word only, no option, no `..`.
+        assert!(!allowed(&p, "systemctl status nginx sshd"));
+        assert!(!allowed(&p, "systemctl status --all"));
+        assert!(!allowed(&p, "journalctl -u app -n 50 -u sshd"));
+        assert!(!allowed(&p, "journalctl -u app -n --file=/x"));
+        assert!(!allowed(&p, "cat /var/log/app/../../../etc/shadow"));
+        assert!(!allowed(&p, "cat /var/log/app/..."));
+        assert!(!allowed(&p, "cat /var/log/other"));
+        // Shell syntax never matches.
         assert!(!allowed(&p, "uptime; id"));
         assert!(!allowed(&p, "systemctl status nginx; rm -rf /"));
         assert!(!allowed(&p, "systemctl status $(id)"));
         assert!(!allowed(&p, "systemctl status `id`"));
         assert!(!allowed(&p, "systemctl status x | sh"));
         assert!(!allowed(&p, "systemctl status x\nid"));
+        assert!(!allowed(&p, "systemctl status\tx"));
         assert!(!allowed(&p, "systemctl status 'x'"));
         assert!(!allowed(&p, "systemctl stop nginx"));
-        assert!(!allowed(&p, "journalctl -u other"));
         assert!(!allowed(&[], "uptime"));
+    }
+
+    #[test]
+    fn a_double_star_takes_any_words_and_options_explicitly() {
+        let p = ["git log **", "ls -l *"];
+        assert!(allowed(&p, "git log"));
+        assert!(allowed(&p, "git log --oneline -n 5 src/main.rs"));
+        assert!(!allowed(&p, "git log; id"));
+        assert!(!allowed(&p, "git status"));
+        // A pattern word that is an option may match options.
+        assert!(allowed(&["ls -l *", "tail -*"], "tail -5"));
+        assert!(allowed(&p, "ls -l /tmp"));
+        assert!(!allowed(&p, "ls -l -a"));
+        // Many `**` stay fast.
+        let many = vec!["** a".repeat(100)];
+        let words = "b ".repeat(4000);
+        assert!(!command_allowed(&many, &words));
     }
 
     #[test]
@@ -269,5 +373,8 @@ mod tests {
         assert!(check_user("-oX").is_err());
         assert!(check_name("web-1").is_ok());
         assert!(check_name("Web").is_err());
+        assert!(check_fingerprint("SHA256:7qZelHj7OPdM5f8Ndg2FeKKJo2beGYcs02YS7xjKYQs").is_ok());
+        assert!(check_fingerprint("SHA256:x").is_err());
+        assert!(check_fingerprint("MD5:7qZelHj7OPdM5f8Ndg2FeKKJo2beGYcs02YS7xjKYQs").is_err());
     }
 }

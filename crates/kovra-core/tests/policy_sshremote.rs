@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The laws of brokered ssh commands: a host's rules only ever add a proof to what the key's
-//! own rules decide; an agent runs unattended only what the host's patterns allow, as one of
-//! its users; production hosts are attended for everyone.
+//! own rules decide; only what the host's patterns allow runs unattended, as one of its
+//! users, whoever asks (a terminal is no proof); production hosts are always attended.
 
 use kovra_core::model::{Operation, Origin, RecordKind, Sensitivity, Surface};
 use kovra_core::policy::{Decision, Presence, Reason, RecordFacts, RemoteFacts, Scope};
@@ -41,7 +41,7 @@ fn an_allowed_command_on_a_plain_host_runs_for_anyone() {
 }
 
 #[test]
-fn an_agent_needs_approval_outside_the_patterns_or_users_a_human_does_not() {
+fn outside_the_patterns_or_users_everyone_needs_a_proof() {
     for remote in [
         RemoteFacts {
             command_allowed: false,
@@ -59,9 +59,10 @@ fn an_agent_needs_approval_outside_the_patterns_or_users_a_human_does_not() {
         );
         let approved = agent.with(|c| c.presence = Presence::Proven);
         assert_eq!(approved.decide(&Scope::full()), Decision::Allow);
+        // A controlling terminal is no proof: the human gives one like the agent's approver.
         assert_eq!(
             command(Origin::Human, remote).decide(&Scope::full()),
-            Decision::Allow
+            Decision::NeedsProof(Reason::SshCommandNeedsApproval)
         );
     }
 }
@@ -111,8 +112,7 @@ proptest! {
         prop_assert_eq!(without.and(with), with, "{:?} -> {:?}", without, with);
     }
 
-    /// Without a proof, an agent runs nothing outside the patterns, and nobody runs anything
-    /// on a production host.
+    /// Without a proof, nobody runs anything outside the patterns or on a production host.
     #[test]
     fn unattended_needs_the_patterns_and_no_production(case in arb_case(), remote in arb_remote()) {
         let case = case.with(|c| {
@@ -120,8 +120,7 @@ proptest! {
             c.presence = Presence::None;
             c.remote = Some(remote);
         });
-        let loose = !remote.production
-            && (case.origin == Origin::Human || (remote.command_allowed && remote.user_allowed));
+        let loose = !remote.production && remote.command_allowed && remote.user_allowed;
         if !loose {
             prop_assert_ne!(case.decide(&Scope::full()), Decision::Allow);
         }

@@ -425,7 +425,11 @@ impl Daemon {
         }
         // Outside the state lock too: the host may take seconds to answer.
         if let Request::SshScan { address } = &request {
-            return (self.ssh_scan(caller, address), Duration::ZERO, None);
+            return (
+                self.ssh_scan(caller, context.surface, address),
+                Duration::ZERO,
+                None,
+            );
         }
         let observed = observed_origin(caller);
         let claimed = match &context.scope {

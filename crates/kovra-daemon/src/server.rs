@@ -615,34 +615,50 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
     }
 }
 
-/// serde's messages can quote input; keep only the category so no value is echoed.
 /// Carry out a brokered ssh command; a streamed one sends its output as `SshOutput` frames
-/// while it runs. A client that stops reading gets 30 s per frame before the rest of the
-/// output is dropped (the daemon's own socket: its timeout is the daemon's to set).
+/// while it runs. The frames go through a bounded queue to a writer thread, so a client that
+/// reads slowly never holds up the command (past the queue its output is dropped and the
+/// reply says `truncated`), and the writer gives up at the command's own deadline.
 fn ssh_streamed(
     daemon: &Daemon,
     plan: crate::sshexec::SshPlan,
     writer: &mut UnixStream,
 ) -> Response {
+    use base64::Engine as _;
     if !plan.stream {
         return crate::sshexec::execute(daemon, plan, None);
     }
-    use base64::Engine as _;
-    let _ = writer.set_write_timeout(Some(std::time::Duration::from_secs(30)));
-    let mut send = |stderr: bool, data: &[u8]| {
-        let frame = Response::Ok {
-            reply: Box::new(Reply::SshOutput {
-                stderr,
-                data_base64: base64::engine::general_purpose::STANDARD.encode(data),
-            }),
-        };
-        frame::write(&mut *writer, &frame).is_ok()
+    let Ok(mut socket) = writer.try_clone() else {
+        return crate::sshexec::execute(daemon, plan, None);
     };
+    let deadline = std::time::Instant::now() + plan.timeout + Duration::from_secs(30);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(bool, Vec<u8>)>(256);
+    let frames = std::thread::spawn(move || {
+        for (stderr, data) in rx {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || socket.set_write_timeout(Some(left)).is_err() {
+                return;
+            }
+            let frame = Response::Ok {
+                reply: Box::new(Reply::SshOutput {
+                    stderr,
+                    data_base64: base64::engine::general_purpose::STANDARD.encode(data),
+                }),
+            };
+            if frame::write(&mut socket, &frame).is_err() {
+                return;
+            }
+        }
+    });
+    let mut send = |stderr: bool, data: &[u8]| tx.try_send((stderr, data.to_vec())).is_ok();
     let response = crate::sshexec::execute(daemon, plan, Some(&mut send));
+    drop(tx);
+    let _ = frames.join();
     let _ = writer.set_write_timeout(None);
     response
 }
 
+/// serde's messages can quote input; keep only the category so no value is echoed.
 fn redact_frame_error(e: &FrameError) -> &'static str {
     match e {
         FrameError::TooLarge(..) => "the request is too large",

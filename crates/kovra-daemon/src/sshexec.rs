@@ -164,6 +164,7 @@ pub fn execute(daemon: &Daemon, plan: SshPlan, mut sink: Option<Sink<'_>>) -> Re
     let (mut out, mut err) = (Vec::new(), Vec::new());
     // Bytes the command wrote, counted before scrubbing (the trail's figures).
     let (mut out_bytes, mut err_bytes) = (0usize, 0usize);
+    // Set when the client stopped taking the stream: the rest is dropped, the reply says so.
     let mut open = true;
     let mut pass = |is_err: bool, buf: &mut Vec<u8>, sink: &mut Option<Sink<'_>>| {
         if let Some(send) = sink.as_mut()
@@ -195,10 +196,21 @@ pub fn execute(daemon: &Daemon, plan: SshPlan, mut sink: Option<Sink<'_>>) -> Re
         },
     );
     drop(key_text);
-    stdout.finish(&mut out);
-    stderr.finish(&mut err);
+    // Cut by the cap or the timeout, a held-back tail may be the start of a value that the
+    // rest would have completed: it is masked, not let out as if the stream had ended there.
+    let cut = matches!(&result, Ok(o) if o.truncated) || matches!(&result, Err(SshError::Timeout));
+    for (stream, buf) in [(&mut stdout, &mut out), (&mut stderr, &mut err)] {
+        if cut && stream.held() > 0 {
+            let mut tail = Vec::new();
+            stream.finish(&mut tail);
+            buf.extend_from_slice(b"[kovra:cut]");
+        } else {
+            stream.finish(buf);
+        }
+    }
     pass(false, &mut out, &mut sink);
     pass(true, &mut err, &mut sink);
+    let dropped = !open;
     match result {
         Ok(outcome) => {
             audit.detail = Some(format!(
@@ -208,7 +220,11 @@ pub fn execute(daemon: &Daemon, plan: SshPlan, mut sink: Option<Sink<'_>>) -> Re
                     .map_or_else(|| "none".to_string(), |s| s.to_string()),
                 out_bytes,
                 err_bytes,
-                if outcome.truncated { " truncated" } else { "" }
+                if outcome.truncated || dropped {
+                    " truncated"
+                } else {
+                    ""
+                }
             ));
             daemon.ssh_audit(audit);
             ok(Reply::Ssh(Box::new(SshReply {
@@ -216,10 +232,10 @@ pub fn execute(daemon: &Daemon, plan: SshPlan, mut sink: Option<Sink<'_>>) -> Re
                 user,
                 key: key_coordinate,
                 exit_status: outcome.exit_status,
-                exit_signal: outcome.exit_signal,
+                exit_signal: outcome.exit_signal.map(signal_name),
                 stdout: String::from_utf8_lossy(&out).into_owned(),
                 stderr: String::from_utf8_lossy(&err).into_owned(),
-                truncated: outcome.truncated,
+                truncated: outcome.truncated || dropped,
                 duration_ms: u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX),
             })))
         }
@@ -239,6 +255,16 @@ pub fn execute(daemon: &Daemon, plan: SshPlan, mut sink: Option<Sink<'_>>) -> Re
             refused(error)
         }
     }
+}
+
+/// A signal's name as the server gave it, if it looks like one (`TERM`, `KILL`, a custom
+/// `NAME@domain`); anything else is `OTHER`: the server chooses this text.
+fn signal_name(name: String) -> String {
+    let plain = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b"+@._-".contains(&b));
+    if plain { name } else { "OTHER".into() }
 }
 
 fn ok(reply: Reply) -> Response {

@@ -70,7 +70,8 @@ pub struct SshHostOut {
     pub port: u16,
     pub users: Vec<String>,
     pub key: Option<String>,
-    /// Patterns of commands that run without an approval (`*` = plain words only).
+    /// Patterns of commands that run without an approval, word by word: `*` is one plain
+    /// word (not an option, no `..`), `**` any further words; shell syntax never matches.
     pub commands: Vec<String>,
     /// Every command needs the human's approval.
     pub production: bool,

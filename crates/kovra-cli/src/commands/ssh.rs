@@ -75,12 +75,46 @@ pub fn ssh(s: &mut Session, args: SshArgs, out: &Renderer, json: bool) -> Result
         .map_or(255, |c| u8::try_from(c).unwrap_or(255)))
 }
 
+/// The host's fields, checked as the daemon checks them, before any connection is made.
+fn check_spec(args: &crate::cli_ssh::SshHostAddArgs) -> Result<(), CliError> {
+    use kovra_core::sshhost as h;
+    let invalid = |e: h::HostError| {
+        CliError::new(
+            ErrorCode::SshHostInvalid,
+            e.to_string(),
+            ErrorCode::SshHostInvalid.hint(),
+        )
+    };
+    h::check_name(&args.name).map_err(invalid)?;
+    h::parse_address(&args.address).map_err(invalid)?;
+    for u in &args.users {
+        h::check_user(u).map_err(invalid)?;
+    }
+    for p in &args.commands {
+        h::check_pattern(p).map_err(invalid)?;
+    }
+    if let Some(k) = &args.host_key {
+        h::check_fingerprint(k).map_err(invalid)?;
+    }
+    if let Some(t) = args.timeout {
+        h::check_timeout(t).map_err(invalid)?;
+    }
+    if let Some(c) = args.output_cap {
+        h::check_output_cap(c).map_err(invalid)?;
+    }
+    if let Some(k) = &args.key {
+        kovra_core::coord::Coordinate::parse(k)?;
+    }
+    Ok(())
+}
+
 pub fn ssh_host(s: &mut Session, command: SshHostCommand, out: &Renderer) -> Result<(), CliError> {
     match command {
         SshHostCommand::List => out.reply(&s.call(Request::SshHostList)?),
         SshHostCommand::Rm { name } => out.reply(&s.call(Request::SshHostRemove { name })?),
         SshHostCommand::Scan { address } => out.reply(&s.call(Request::SshScan { address })?),
         SshHostCommand::Add(args) => {
+            check_spec(&args)?;
             let host_key = match args.host_key {
                 Some(k) => k,
                 None => {

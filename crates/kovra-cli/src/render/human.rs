@@ -506,10 +506,15 @@ pub fn approval(view: &kovra_proto::ApprovalView) -> String {
     let width = super::width::columns(false);
     for f in &view.facts {
         let label = format!("  {:<20} ", format!("{}:", f.name));
+        // Control characters (a carriage return, an escape sequence) could redraw what the
+        // person reads: every fact shows them escaped, the requester's own text quoted too.
         let value = if f.untrusted {
             format!("{:?}", f.value)
         } else {
-            f.value.clone()
+            f.value
+                .chars()
+                .flat_map(char::escape_debug)
+                .collect::<String>()
         };
         let marker = if f.untrusted {
             "   <- the requester's own text"

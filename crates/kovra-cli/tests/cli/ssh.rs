@@ -167,13 +167,24 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(stdout(&out), "second\n");
 
-    // The same through MCP, with the official Python SDK.
+    // The same through MCP, with the official Python SDK. A value of a vault outside the
+    // session's scope is masked too, under a name that says nothing of it.
+    h.ok(&["project", "create", "other"]);
+    let elsewhere = canary("ssh-elsewhere");
+    h.add_ok(
+        "secret:dev/db/password",
+        elsewhere.as_bytes(),
+        &["--project", "other"],
+    );
+    let other_file = h.root.join("other.env");
+    std::fs::write(&other_file, format!("DB={elsewhere}\n")).unwrap();
     require_python_module("mcp");
     let fixture = h.root.join("mcp-ssh.json");
     let doc = serde_json::json!({
         "host": "web",
         "file": file.to_str().unwrap(),
-        "canaries": {"token": token, "key": secrets.last().unwrap()},
+        "other_file": other_file.to_str().unwrap(),
+        "canaries": {"token": token, "key": secrets.last().unwrap(), "elsewhere": elsewhere},
     });
     std::fs::write(&fixture, doc.to_string()).unwrap();
     let script =
@@ -209,10 +220,23 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
         "{facts}"
     );
 
-    // A human runs it directly; the remote status is the exit code.
-    let out = h.run_pty(&["ssh", "web", "--", "echo human; exit 3"], &[]);
+    // The same user, for another user than the host's: parked too.
+    let out = agent(
+        &h,
+        &["ssh", "web", "--user", "nobody", "--", "echo", "x"],
+        &mut seen,
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
+    // A terminal is no proof: a person gives one for a command outside the patterns; the
+    // remote status is then the exit code.
+    let out = h.run_pty(&["ssh", "web", "--", "echo human; exit 3"], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert_contains(&stdout(&out), "human", &out);
+
+    // Control characters never reach the host (nor an approval's display).
+    let out = agent(&h, &["ssh", "web", "--", "echo a\rb"], &mut seen);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_contains(&stderr(&out), "control character", &out);
 
     // JSON for scripts.
     let (code, v) = h.json(&["ssh", "web", "--", "echo", "json-ok"]);

@@ -4,14 +4,14 @@ Python MCP SDK (`pip install mcp`) against the loopback sshd of `tests/cli/ssh.r
 
 usage: mcp_ssh_client.py KOVRA_BIN FIXTURE.json
 
-FIXTURE.json: {"host": NAME, "file": PATH, "canaries": {"tag": "value", ...}}. The Rust side
+FIXTURE.json: {"host": NAME, "file": PATH, "other_file": PATH, "canaries": {...}}. The Rust side
 has made the vault, pinned the host NAME (commands `echo *` and `cat *` allowed) and written
 PATH on the "server" with a canary in it. Checked:
 - tools/list offers `ssh` (destructive, open-world) and `ssh_hosts` (read-only); neither
   takes a value;
 - `ssh_hosts` names the host and its patterns;
 - `ssh` runs an allowed command (structured stdout and exit status), masks a vault value the
-  remote prints, parks a command outside the patterns (`approval-needed`), and says
+  remote prints (one outside the session's scope as `[kovra:redacted]`), parks a command outside the patterns (`approval-needed`), and says
   `ssh-host-unknown` for a host nobody added;
 - no canary appears in any tool result nor in the server's stderr.
 
@@ -96,6 +96,11 @@ async def main(kovra_bin, fixture):
 
             err, text, out = await call({"host": host, "command": f"cat {path}"}, "cat")
             check(not err and out["stdout"].startswith("TOKEN=[kovra:"), f"cat: {text[:300]}")
+
+            err, text, out = await call(
+                {"host": host, "command": f"cat {fixture['other_file']}"}, "out of scope")
+            check(not err and out["stdout"] == "DB=[kovra:redacted]\n",
+                  f"out of scope: {text[:300]}")
 
             err, text, _ = await call({"host": host, "command": "echo x; id"}, "outside")
             check(err and text.startswith("approval-needed"), f"outside: {text[:300]}")

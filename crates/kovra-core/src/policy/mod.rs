@@ -546,8 +546,9 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
     }
 }
 
-/// The host's part of a brokered ssh command: production hosts are attended for everyone;
-/// an agent runs unattended only the commands the host's patterns allow, as one of its users.
+/// The host's part of a brokered ssh command: production hosts are attended; only the
+/// commands the host's patterns allow run unattended, as one of its users. For everyone: a
+/// terminal is no proof (an agent can fake one), so origin cannot widen the patterns.
 fn remote_decision(req: &Request<'_>, proven: bool) -> Decision {
     let Some(remote) = req.remote else {
         return Decision::Allow;
@@ -564,8 +565,7 @@ fn remote_decision(req: &Request<'_>, proven: bool) -> Decision {
     } else {
         Decision::Allow
     };
-    let command = if req.origin == Origin::Agent && !(remote.command_allowed && remote.user_allowed)
-    {
+    let command = if !(remote.command_allowed && remote.user_allowed) {
         needs(Reason::SshCommandNeedsApproval)
     } else {
         Decision::Allow

@@ -326,12 +326,12 @@ impl UnlockedStore {
     /// scrubs what comes back from outside (a brokered ssh command's output): the values go
     /// into the redactor's patterns and nowhere else. No decision covers this because none
     /// is disclosed: a redactor only ever removes them.
-    pub fn values_to_scrub(&mut self, vault: &VaultName) -> Result<Vec<(String, SecretBytes)>> {
+    pub fn values_to_scrub(&mut self, vault: &VaultName) -> Result<Vec<(Coordinate, SecretBytes)>> {
         let listing = self.list_shared(vault)?;
         let mut out = Vec::with_capacity(listing.records.len());
         for record in &listing.records {
             let (_, value) = self.read_value(vault, &record.meta.coordinate, None)?;
-            out.push((record.meta.coordinate.to_string(), SecretBytes::from(value)));
+            out.push((record.meta.coordinate.clone(), SecretBytes::from(value)));
         }
         Ok(out)
     }

@@ -81,6 +81,14 @@ pub enum AgentSigned {
 /// what the daemon observes of the connecting process (the same rule as for its own socket:
 /// [`observed_origin`]), and the scope is the standing rules' (`agent.toml`; the full
 /// scope without any): nothing the client claims widens it.
+/// The facts of a caller the daemon talks to outside a request's gate (`ssh-host scan`):
+/// as on the agent socket, with the full scope.
+pub(super) fn caller_info(caller: &Caller, surface: Surface) -> Info {
+    let mut info = agent_info(caller, Scope::full());
+    info.context.surface = surface;
+    info
+}
+
 fn agent_info(caller: &Caller, scope: Scope) -> Info {
     let origin = observed_origin(caller);
     Info {

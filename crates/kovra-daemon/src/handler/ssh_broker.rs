@@ -64,15 +64,7 @@ pub(super) fn host_from_spec(spec: &SshHostSpec) -> Result<SshHost, GateError> {
     if let Some(key) = &spec.key {
         parse_coord(key)?;
     }
-    if !spec.host_key.starts_with("SHA256:") {
-        return Err(GateError::new(
-            ErrorCode::SshHostInvalid,
-            format!(
-                "host key `{}`: give its SHA256 fingerprint as `ssh-keygen -lf` prints it (SHA256:…)",
-                spec.host_key
-            ),
-        ));
-    }
+    sshhost::check_fingerprint(&spec.host_key).map_err(invalid)?;
     let timeout_secs =
         sshhost::check_timeout(spec.timeout_secs.unwrap_or(sshhost::DEFAULT_TIMEOUT_SECS))
             .map_err(invalid)?;
@@ -156,6 +148,19 @@ impl Gate<'_> {
             fact("host key to pin", spec.host_key.clone()),
             fact("users", host.users.join(", ")),
             fact(
+                "default key",
+                host.key
+                    .clone()
+                    .unwrap_or_else(|| "none (each request names one)".into()),
+            ),
+            fact(
+                "limits",
+                format!(
+                    "{} s per command, {} bytes of output per stream",
+                    host.timeout_secs, host.output_cap
+                ),
+            ),
+            fact(
                 "commands an agent may run unattended",
                 if host.commands.is_empty() {
                     "none".into()
@@ -236,7 +241,12 @@ impl Gate<'_> {
                 format!("{} = {}:{} ({pinned})", host.name, host.address, host.port),
             ),
             fact("user", user.clone()),
-            fact("command", req.command.clone()),
+            // The requester's own words: shown quoted and escaped, never as kovra's.
+            Fact {
+                name: "command".into(),
+                value: req.command.clone(),
+                untrusted: true,
+            },
         ]);
         self.bound_host = Some(pinned.clone());
         self.remote = Some(RemoteFacts {
@@ -260,12 +270,22 @@ impl Gate<'_> {
         if allowed.obligations().notify_medium_use {
             crate::approvals::notify_medium_use("ssh", &coord.to_string());
         }
-        // What the remote prints is scrubbed of every value this caller's scope reaches,
-        // not only the key's: a server often holds copies of the same credentials.
+        // What the remote prints is scrubbed of every value of every vault, not only the
+        // key's: a server often holds copies of credentials, some of them outside this
+        // caller's scope. Those are masked under a name that says nothing of them.
         let mut secrets = Vec::new();
         for v in self.store.vaults()? {
-            if v != VaultName::System && self.info.scope.addresses_vault(&v) {
-                secrets.extend(self.store.values_to_scrub(&v)?);
+            if v == VaultName::System {
+                continue;
+            }
+            for (coord, value) in self.store.values_to_scrub(&v)? {
+                let env = coord.env();
+                let name = if self.info.scope.addresses(&v, env, self.production(env)) {
+                    coord.to_string()
+                } else {
+                    "redacted".to_string()
+                };
+                secrets.push((name, value));
             }
         }
         let redactor = self.redactors.claim().get(&secrets);
@@ -360,6 +380,7 @@ impl Daemon {
     pub(super) fn ssh_scan(
         &self,
         caller: &super::Caller,
+        surface: kovra_core::model::Surface,
         address: &str,
     ) -> Result<Reply, GateError> {
         if caller.agent.is_some() {
@@ -369,7 +390,28 @@ impl Daemon {
             ));
         }
         let (host, port) = sshhost::parse_address(address).map_err(invalid)?;
-        match kovra_sshclient::scan(&host, port, Duration::from_secs(15)) {
+        // Only with the vault open, and on the trail: the daemon talks to a host here.
+        if self.lock_inner().store.is_none() {
+            return Err(GateError::locked());
+        }
+        let scanned = kovra_sshclient::scan(&host, port, Duration::from_secs(15));
+        let info = super::ssh_agent::caller_info(caller, surface);
+        let mut inner = self.lock_inner();
+        if let Some(store) = inner.store.as_mut() {
+            let mut e = info.entry(
+                "ssh-scan",
+                None,
+                None,
+                if scanned.is_ok() { "ok" } else { "error" },
+            );
+            e.detail = Some(match &scanned {
+                Ok(key) => format!("{host}:{port} {} {}", key.algorithm, key.fingerprint),
+                Err(e) => format!("{host}:{port}: {e}"),
+            });
+            store.audit(e)?;
+        }
+        drop(inner);
+        match scanned {
             Ok(key) => Ok(Reply::SshHostKey {
                 address: host,
                 port,
