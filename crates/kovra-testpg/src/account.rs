@@ -7,7 +7,8 @@
 //! `nobody` should own no files, since every daemon that drops to it could then write them, and
 //! the server's data directory and TLS key would be such files. The switch is `setpriv` (no
 //! supplementary groups, no inheritable capabilities), which execs the program in place, so
-//! the child a test holds is the postmaster itself. The root test process still reaches the
+//! the child a test holds is the postmaster itself (it also sets the parent-death signal,
+//! which survives its change of user: see [`crate::keeper`]). The root test process still reaches the
 //! server over TCP and through the socket in its directory (root passes any permission).
 
 use std::path::{Path, PathBuf};
@@ -35,17 +36,32 @@ impl Account {
 
     /// `program` run as this account, in `dir`, with a small fixed environment.
     pub(crate) fn command(&self, program: &Path, dir: &Path) -> Command {
-        let mut c = match self.switch_to {
-            Some((uid, gid)) => {
-                let mut c = Command::new("setpriv");
-                c.arg(format!("--reuid={uid}"))
-                    .arg(format!("--regid={gid}"))
-                    .args(["--clear-groups", "--inh-caps=-all", "--"])
-                    .arg(program);
-                c
-            }
-            None => Command::new(program),
+        self.setpriv(program, dir, false)
+    }
+
+    /// [`command`](Self::command) for the postmaster, which also gets SIGQUIT (an immediate
+    /// shutdown) when the thread that started it ends: see [`crate::keeper`].
+    pub(crate) fn server(&self, program: &Path, dir: &Path) -> Command {
+        self.setpriv(program, dir, true)
+    }
+
+    fn setpriv(&self, program: &Path, dir: &Path, die_with_parent: bool) -> Command {
+        let mut c = if self.switch_to.is_some() || die_with_parent {
+            Command::new("setpriv")
+        } else {
+            Command::new(program)
         };
+        if let Some((uid, gid)) = self.switch_to {
+            c.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={gid}"))
+                .args(["--clear-groups", "--inh-caps=-all"]);
+        }
+        if die_with_parent {
+            c.args(["--pdeathsig", "QUIT"]);
+        }
+        if self.switch_to.is_some() || die_with_parent {
+            c.arg("--").arg(program);
+        }
         c.current_dir(dir)
             .env_clear()
             .env("PATH", PATH)

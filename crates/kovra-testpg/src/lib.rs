@@ -9,13 +9,13 @@
 //! small shared buffers; no autovacuum): one start (initdb + start + roles) takes about a
 //! second on a loaded two-core machine.
 //!
-//! As root the server runs as the user `kovra-test` (why: src/account.rs). It is a
-//! child of the test, in its process group, so Ctrl-C stops it too; a test process killed
-//! outright leaves it running (its directory stays in /tmp as `kovra-pg*`). Keep a [`Pg`] in
-//! a test, not in a `static`, which is never dropped.
+//! As root the server runs as the user `kovra-test` (why: src/account.rs). A test process
+//! killed outright takes its servers with it (src/keeper.rs), though their directories stay
+//! in /tmp as `kovra-pg*`; a [`Pg`] in a `static` is never dropped, so it stops only then.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod account;
+mod keeper;
 mod options;
 mod setup;
 mod tls;
@@ -330,7 +330,7 @@ fn spawn(d: &Path, account: &Account, port: u16, extra: &[(String, String)]) -> 
         ("logging_collector", "off".to_string()),
         ("lc_messages", "C".to_string()),
     ];
-    let mut c = account.command(&bin_dir().join("postgres"), d);
+    let mut c = account.server(&bin_dir().join("postgres"), d);
     c.arg("-D").arg(d.join("data"));
     let settings = ours
         .iter()
@@ -341,9 +341,8 @@ fn spawn(d: &Path, account: &Account, port: u16, extra: &[(String, String)]) -> 
     }
     c.stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+        .stderr(log);
+    keeper::spawn(c).unwrap()
 }
 
 /// Wait until the postmaster says it accepts connections (the status line of

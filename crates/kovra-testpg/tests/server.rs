@@ -152,8 +152,10 @@ fn tls_verified_by_name_roles_and_refusals() {
 
 #[test]
 fn two_servers_at_once() {
-    let tls_only = Pg::start(PgOptions::default());
-    let plaintext = Pg::start(PgOptions::default().allow_plaintext());
+    // Started together, each on a thread that ends before the servers are used.
+    let tls_only = std::thread::spawn(|| Pg::start(PgOptions::default()));
+    let plaintext = std::thread::spawn(|| Pg::start(PgOptions::default().allow_plaintext()));
+    let (tls_only, plaintext) = (tls_only.join().unwrap(), plaintext.join().unwrap());
     assert_ne!(tls_only.port(), plaintext.port());
 
     let who = "SELECT inet_server_port()";
@@ -240,6 +242,51 @@ fn drop_leaves_no_process_and_no_directory() {
     assert!(!dir.exists(), "{} is still there", dir.display());
     // The session lost its server.
     assert!(!session.wait().unwrap().success());
+}
+
+/// A test process killed outright runs no destructor: its server must stop all the same.
+#[test]
+fn a_killed_test_takes_its_server_along() {
+    if std::env::var_os("KOVRA_TESTPG_ABORT").is_some() {
+        let pg = Pg::start(PgOptions::default());
+        println!("{} {}", pg.pid(), pg.socket_dir().display());
+        std::process::abort();
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_killed_test_takes_its_server_along",
+            "--exact",
+            "--nocapture",
+        ])
+        .env("KOVRA_TESTPG_ABORT", "1")
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let line = printed
+        .lines()
+        .find_map(|l| l.split_once(" /"))
+        .unwrap_or_else(|| panic!("no pid and directory in: {printed}"));
+    let postmaster: u32 = line.0.parse().unwrap();
+    let dir = std::path::PathBuf::from(format!("/{}", line.1));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(postmaster) {
+        assert!(
+            Instant::now() < deadline,
+            "the server outlived its test process"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        dir.starts_with("/tmp")
+            && dir
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kovra-pg")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The processes whose parent is `pid`.
