@@ -247,10 +247,11 @@ fn drop_leaves_no_process_and_no_directory() {
 /// A test process killed outright runs no destructor: its server must stop all the same.
 #[test]
 fn a_killed_test_takes_its_server_along() {
-    if std::env::var_os("KOVRA_TESTPG_ABORT").is_some() {
+    if std::env::var_os("KOVRA_TESTPG_KILL_ME").is_some() {
         let pg = Pg::start(PgOptions::default());
         println!("{} {}", pg.pid(), pg.socket_dir().display());
-        std::process::abort();
+        // SIGKILL: no destructor, no unwinding, no core file.
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
@@ -258,7 +259,7 @@ fn a_killed_test_takes_its_server_along() {
             "--exact",
             "--nocapture",
         ])
-        .env("KOVRA_TESTPG_ABORT", "1")
+        .env("KOVRA_TESTPG_KILL_ME", "1")
         .stderr(Stdio::null())
         .output()
         .unwrap();
