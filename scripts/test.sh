@@ -14,6 +14,10 @@ have age || missing+=(age)             # a stock age must open what `kovra share
 have ssh-keygen || missing+=(openssh-client)  # an ssh-ed25519 recipient for `kovra share`
 # sshd as the current user on a loopback port: `ssh` logs in through kovra's agent (kovra-sshagent)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+# A throwaway PostgreSQL on loopback (crates/kovra-testpg): Debian puts initdb and postgres in
+# /usr/lib/postgresql/<version>/bin, not on PATH; psql is the client the tests drive it with
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+have psql || missing+=(postgresql-client)
 have strace || missing+=(strace)       # the trusted-path tests: tracing a waiting CLI is refused
 have curl || missing+=(curl)           # a real client of the egress proxy
 have bwrap || missing+=(bubblewrap)    # `kovra sandbox` (the containment tests), and srt on Linux
@@ -67,8 +71,13 @@ if ! grep -qs '"version": "0.0.78"' target/test-tools/srt/node_modules/@anthropi
 fi
 have cargo || { echo "cargo is required (Rust stable >= 1.89): install it with rustup" >&2; exit 1; }
 getent passwd nobody >/dev/null || { echo "the peer test needs a 'nobody' user" >&2; exit 1; }
+[ -n "${KOVRA_TEST_PG_BIN:-}" ] || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || {
+  echo "kovra-testpg needs initdb and postgres in /usr/lib/postgresql/<version>/bin, or KOVRA_TEST_PG_BIN set to their directory" >&2
+  exit 1
+}
 # The trusted-path tests attack kovra as a same-user, non-root agent: run as root, they
 # re-run themselves as this user (root can ptrace and read everything, hiding the difference).
+# kovra-testpg runs PostgreSQL as this user too (PostgreSQL refuses root).
 if [ "$(id -u)" = 0 ]; then
   id kovra-test >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash kovra-test
 fi
