@@ -1,0 +1,228 @@
+//! One query on one fresh connection: the transaction, the statement, the rows.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio_postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
+use crate::errors::{connecting, running};
+use crate::render::{Raw, render};
+use crate::target::Connection;
+use crate::{Column, Limits, Mode, QueryError, QueryResult};
+
+/// Rows asked of the portal per round trip, at most.
+const BATCH: usize = 1000;
+
+pub(crate) async fn query(
+    connection: Connection,
+    sql: &str,
+    params: &[String],
+    mode: Mode,
+    limits: &Limits,
+) -> Result<QueryResult, QueryError> {
+    let start = Instant::now();
+    let Connection { config, tls } = connection;
+    let connect = async {
+        match tls {
+            None => {
+                let (client, conn) = config.connect(NoTls).await.map_err(|e| connecting(&e))?;
+                tokio::spawn(conn);
+                Ok((client, None))
+            }
+            Some(tls) => {
+                let (client, conn) = config
+                    .connect(tls.clone())
+                    .await
+                    .map_err(|e| connecting(&e))?;
+                tokio::spawn(conn);
+                Ok((client, Some(tls)))
+            }
+        }
+    };
+    let (mut client, tls) = tokio::time::timeout(limits.connect_timeout, connect)
+        .await
+        .map_err(|_| QueryError::Connect("timed out".into()))??;
+    let cancel = client.cancel_token();
+    let bound = limits.statement_timeout + crate::CLIENT_GRACE;
+    match tokio::time::timeout(bound, transaction(&mut client, sql, params, mode, limits)).await {
+        Ok(result) => result.map(|mut r| {
+            r.elapsed = start.elapsed();
+            r
+        }),
+        Err(_) => {
+            // The server has not ended the statement itself: ask it to, briefly, then drop
+            // the connection (the runtime's end drops the connection's task).
+            let ask = async {
+                match tls {
+                    Some(tls) => cancel.cancel_query(tls).await,
+                    None => cancel.cancel_query(NoTls).await,
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), ask).await;
+            Err(QueryError::Timeout)
+        }
+    }
+}
+
+async fn transaction(
+    client: &mut Client,
+    sql: &str,
+    params: &[String],
+    mode: Mode,
+    limits: &Limits,
+) -> Result<QueryResult, QueryError> {
+    let err = |e: tokio_postgres::Error| running(&e, params);
+    let tx = client
+        .build_transaction()
+        .read_only(mode == Mode::ReadOnly)
+        .start()
+        .await
+        .map_err(err)?;
+    let statement_ms = limits.statement_timeout.as_millis().max(1);
+    // Our own fixed text with two integers: the simple-query protocol is fine for it.
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {statement_ms}; \
+         SET LOCAL idle_in_transaction_session_timeout = {}",
+        statement_ms + crate::CLIENT_GRACE.as_millis()
+    ))
+    .await
+    .map_err(err)?;
+    let statement = tx.prepare(sql).await.map_err(err)?;
+    if statement.params().len() != params.len() {
+        return Err(QueryError::Params {
+            expected: statement.params().len(),
+            given: params.len(),
+        });
+    }
+    let portal = tx
+        .bind_raw(&statement, params.iter().map(|p| TextParam(p.as_str())))
+        .await
+        .map_err(err)?;
+    let mut rows = Vec::new();
+    let mut seen: u64 = 0;
+    let mut bytes = 0usize;
+    let mut truncated = false;
+    let batch = i32::try_from(limits.max_rows.saturating_add(1).min(BATCH)).unwrap_or(1);
+    let affected = loop {
+        let stream = tx.query_portal_raw(&portal, batch).await.map_err(err)?;
+        futures_util::pin_mut!(stream);
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(err)?;
+            seen += 1;
+            let size = row_size(&row);
+            if !truncated && rows.len() < limits.max_rows && bytes + size <= limits.max_bytes {
+                bytes += size;
+                rows.push(values(&row, &statement));
+            } else {
+                truncated = true;
+            }
+        }
+        // A count comes with CommandComplete; PortalSuspended (more rows wait) brings none.
+        if let Some(n) = stream.rows_affected() {
+            break Some(n);
+        }
+        if truncated {
+            break None;
+        }
+    };
+    match mode {
+        Mode::ReadOnly => tx.rollback().await.map_err(err)?,
+        Mode::ReadWrite => tx.commit().await.map_err(err)?,
+    }
+    // A SELECT's tag counts the rows of its last fetch only; a statement without rows
+    // (INSERT, UPDATE…) has its count in the tag of its only Execute.
+    let row_count = if statement.columns().is_empty() {
+        affected.unwrap_or(0)
+    } else {
+        seen
+    };
+    Ok(QueryResult {
+        columns: statement
+            .columns()
+            .iter()
+            .map(|c| Column {
+                name: c.name().to_string(),
+                type_name: c.type_().name().to_string(),
+            })
+            .collect(),
+        rows,
+        row_count,
+        truncated,
+        command_tag: command_tag(sql, row_count),
+        elapsed: Duration::ZERO,
+    })
+}
+
+/// The bytes of a row's values as the server sent them.
+fn row_size(row: &Row) -> usize {
+    (0..row.len())
+        .map(|i| match row.try_get::<_, Option<Raw>>(i) {
+            Ok(Some(raw)) => raw.0.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn values(row: &Row, statement: &Statement) -> Vec<Option<String>> {
+    statement
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match row.try_get::<_, Option<Raw>>(i) {
+            Ok(Some(raw)) => Some(render(c.type_(), raw.0)),
+            Ok(None) => None,
+            Err(_) => Some(format!("<{}>", c.type_().name())),
+        })
+        .collect()
+}
+
+/// `psql`'s tag: the first keyword, with `0` for INSERT's historical oid.
+fn command_tag(sql: &str, count: u64) -> String {
+    let normalized = crate::normalize(sql);
+    let verb = normalized
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .find(|w| !w.is_empty())
+        .unwrap_or("")
+        .to_uppercase();
+    match verb.as_str() {
+        "INSERT" => format!("INSERT 0 {count}"),
+        "SELECT" | "UPDATE" | "DELETE" | "MERGE" | "FETCH" | "MOVE" | "COPY" | "VALUES"
+        | "TABLE" | "WITH" => {
+            let verb = if matches!(verb.as_str(), "VALUES" | "TABLE" | "WITH") {
+                "SELECT"
+            } else {
+                verb.as_str()
+            };
+            format!("{verb} {count}")
+        }
+        _ => verb,
+    }
+}
+
+/// A parameter sent in the text format whatever type the server inferred for it, as `psql`
+/// sends them: the server parses it, so `'1; drop table x'` for an `int4` is an error and
+/// for a `text` is that text.
+#[derive(Debug)]
+struct TextParam<'a>(&'a str);
+
+impl ToSql for TextParam<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _: &Type) -> Format {
+        Format::Text
+    }
+
+    to_sql_checked!();
+}
