@@ -35,6 +35,9 @@ fn decode(ty: &Type, b: &[u8]) -> Option<String> {
     if let Kind::Domain(inner) = ty.kind() {
         return decode(inner, b);
     }
+    if let Kind::Array(element) = ty.kind() {
+        return array(element, b);
+    }
     Some(match *ty {
         Type::BOOL => (if *b.first()? != 0 { "t" } else { "f" }).to_string(),
         Type::INT2 => i16::from_be_bytes(b.try_into().ok()?).to_string(),
@@ -74,6 +77,95 @@ fn decode(ty: &Type, b: &[u8]) -> Option<String> {
         _ if ty.name() == "citext" => text(b)?,
         _ => return None,
     })
+}
+
+/// An array as `{1,2,3}`, `{{a,b},{c,NULL}}`, or `[0:1]={x,y}` when a lower bound is not 1.
+/// Binary form: dimensions, a has-nulls flag, the element type's oid, (length, lower bound)
+/// per dimension, then each element as a length (-1: NULL) and its bytes.
+fn array(element: &Type, b: &[u8]) -> Option<String> {
+    let mut at = 0usize;
+    let int = |at: &mut usize| -> Option<i32> {
+        let v = i32::from_be_bytes(b.get(*at..*at + 4)?.try_into().ok()?);
+        *at += 4;
+        Some(v)
+    };
+    let ndim = usize::try_from(int(&mut at)?).ok()?;
+    let _has_nulls = int(&mut at)?;
+    let _oid = int(&mut at)?;
+    if ndim == 0 {
+        return Some("{}".into());
+    }
+    let mut dims = Vec::with_capacity(ndim);
+    for _ in 0..ndim {
+        dims.push((usize::try_from(int(&mut at)?).ok()?, int(&mut at)?));
+    }
+    let mut elements = Vec::new();
+    let total = dims
+        .iter()
+        .try_fold(1usize, |n, (len, _)| n.checked_mul(*len))?;
+    for _ in 0..total {
+        let len = int(&mut at)?;
+        if len < 0 {
+            elements.push("NULL".to_string());
+            continue;
+        }
+        let len = usize::try_from(len).ok()?;
+        let bytes = b.get(at..at + len)?;
+        at += len;
+        elements.push(quote_element(&render(element, bytes)));
+    }
+    let mut out = String::new();
+    if dims.iter().any(|&(_, lower)| lower != 1) {
+        for &(len, lower) in &dims {
+            let upper = i64::from(lower) + len as i64 - 1;
+            out.push_str(&format!("[{lower}:{upper}]"));
+        }
+        out.push('=');
+    }
+    let mut next = elements.into_iter();
+    nest(&dims, &mut next, &mut out);
+    Some(out)
+}
+
+/// The elements of `dims` (outermost first) from `elements`, braced and comma-separated.
+fn nest(dims: &[(usize, i32)], elements: &mut impl Iterator<Item = String>, out: &mut String) {
+    out.push('{');
+    let Some(((len, _), inner)) = dims.split_first() else {
+        return;
+    };
+    for i in 0..*len {
+        if i > 0 {
+            out.push(',');
+        }
+        if inner.is_empty() {
+            out.push_str(&elements.next().unwrap_or_default());
+        } else {
+            nest(inner, elements, out);
+        }
+    }
+    out.push('}');
+}
+
+/// An array element in double quotes when PostgreSQL would quote it (empty, `NULL`, white
+/// space, or one of `{}",\`), with `"` and `\` escaped.
+fn quote_element(s: &str) -> String {
+    let plain = !s.is_empty()
+        && !s.eq_ignore_ascii_case("null")
+        && !s
+            .chars()
+            .any(|c| c.is_ascii_whitespace() || matches!(c, '{' | '}' | '"' | ',' | '\\'));
+    if plain {
+        return s.to_string();
+    }
+    let mut out = String::from('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 fn text(b: &[u8]) -> Option<String> {

@@ -79,12 +79,14 @@ async fn transaction(
         .start()
         .await
         .map_err(err)?;
-    let statement_ms = limits.statement_timeout.as_millis().max(1);
+    // Milliseconds, at least 1 (0 would mean none), at most what the settings hold (i32).
+    let ms = |d: Duration| d.as_millis().clamp(1, i32::MAX as u128);
+    let statement_ms = ms(limits.statement_timeout);
+    let idle_ms = ms(limits.statement_timeout + crate::CLIENT_GRACE);
     // Our own fixed text with two integers: the simple-query protocol is fine for it.
     tx.batch_execute(&format!(
         "SET LOCAL statement_timeout = {statement_ms}; \
-         SET LOCAL idle_in_transaction_session_timeout = {}",
-        statement_ms + crate::CLIENT_GRACE.as_millis()
+         SET LOCAL idle_in_transaction_session_timeout = {idle_ms}"
     ))
     .await
     .map_err(err)?;
@@ -103,8 +105,10 @@ async fn transaction(
     let mut seen: u64 = 0;
     let mut bytes = 0usize;
     let mut truncated = false;
-    let batch = i32::try_from(limits.max_rows.saturating_add(1).min(BATCH)).unwrap_or(1);
     let affected = loop {
+        // The rows still wanted, plus one to learn whether there are more.
+        let want = limits.max_rows.saturating_sub(rows.len()).saturating_add(1);
+        let batch = i32::try_from(want.min(BATCH)).unwrap_or(1);
         let stream = tx.query_portal_raw(&portal, batch).await.map_err(err)?;
         futures_util::pin_mut!(stream);
         while let Some(row) = stream.next().await {
