@@ -7,7 +7,9 @@ use std::error::Error as _;
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// No session: the URL is not usable, the host did not resolve, the TCP connect failed or
-    /// timed out, or the server closed the connection during start-up.
+    /// timed out, or the server closed the connection during start-up. (A server's refusal
+    /// with a SQLSTATE during start-up, such as 3D000 for a database that does not exist, is
+    /// [`QueryError::Sql`]; a refused login is [`QueryError::Auth`].)
     #[error("cannot connect: {0}")]
     Connect(String),
     /// The TLS handshake failed (the certificate did not verify, or no TLS on offer), or the

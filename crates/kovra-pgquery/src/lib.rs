@@ -47,6 +47,7 @@ pub use errors::QueryError;
 pub use fingerprint::{fingerprint, normalize};
 
 /// Where to connect: a connection record's sealed parts, opened by the daemon for one call.
+/// No `Debug`: the URL holds the password.
 pub struct Target<'a> {
     /// A libpq URL: `postgresql://USER:PASSWORD@HOST:PORT/DB?sslmode=…&sslrootcert=…`.
     /// Query parameters understood: `sslmode`, `sslrootcert` (a file, or `system`),

@@ -6,9 +6,10 @@
 //! `sslmode`, decided for a daemon that holds the credential on an agent's behalf:
 //! - absent, `verify-full`: TLS, the chain checked against the CA (the record's PEM, else the
 //!   URL's `sslrootcert` file, else the system's roots), and the host name checked;
-//! - `verify-ca`: the same without the host name check;
+//! - `verify-ca`: the same without the host name check; a CA must be given (not `system`);
 //! - `require`: TLS; with a CA given, checked like `verify-ca` (libpq does the same), without
-//!   one, not checked at all — only because the URL says so;
+//!   one, not checked at all — only because the URL says so (`sslrootcert=system` is
+//!   refused with it, as libpq does);
 //! - `disable`: plaintext, only because the URL says so;
 //! - `prefer`, `allow`: refused. They fall back to plaintext when the server (or whoever sits
 //!   between) declines TLS, which would hand the password to anyone on the path.
@@ -181,6 +182,18 @@ fn connector(
     };
     let mode = match (mode, &roots) {
         (Mode::Encrypt, Some(_)) => Mode::VerifyCa,
+        // The system's roots vouch for names, not for a private chain: as libpq does, only
+        // with the name checked.
+        (Mode::Encrypt | Mode::VerifyCa, None) if rootcert == Some("system") => {
+            return Err(QueryError::Tls(
+                "sslrootcert=system needs sslmode=verify-full".into(),
+            ));
+        }
+        (Mode::VerifyCa, None) => {
+            return Err(QueryError::Tls(
+                "sslmode=verify-ca needs a CA (the record's, or sslrootcert)".into(),
+            ));
+        }
         (m, _) => m,
     };
     let verifier: Arc<dyn ServerCertVerifier> = match (mode, roots) {

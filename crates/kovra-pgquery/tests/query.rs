@@ -465,6 +465,54 @@ fn tls_modes() {
     .unwrap_err();
     assert!(matches!(e, QueryError::Tls(_)), "{e:?}");
 
+    // verify-ca needs a CA; the system's roots only with verify-full.
+    let e = query(
+        &Target {
+            url: &Zeroizing::new(format!(
+                "postgresql://app:{CANARY}@127.0.0.1:{}/kovra?sslmode=verify-ca",
+                pg().port()
+            )),
+            ca_pem: None,
+        },
+        "select 1",
+        &[],
+        Mode::ReadOnly,
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, QueryError::Tls(ref m) if m.contains("verify-ca")),
+        "{e:?}"
+    );
+    let r = query(
+        &Target {
+            url: &app_url("verify-ca"),
+            ca_pem: None,
+        },
+        "select 1",
+        &[],
+        Mode::ReadOnly,
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(cell(&r, 0, 0), Some("1"));
+    // The system's roots do not know the test CA.
+    let e = query(
+        &Target {
+            url: &Zeroizing::new(format!(
+                "postgresql://app:{CANARY}@127.0.0.1:{}/kovra?sslrootcert=system",
+                pg().port()
+            )),
+            ca_pem: None,
+        },
+        "select 1",
+        &[],
+        Mode::ReadOnly,
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, QueryError::Tls(_)), "{e:?}");
+
     // `prefer` is refused before connecting; `disable` is tried, and this server wants TLS.
     let e = query(
         &Target {
