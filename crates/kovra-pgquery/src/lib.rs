@@ -66,7 +66,11 @@ pub struct Limits {
     /// From the TCP connect until the session is ready (TLS and authentication included).
     pub connect_timeout: Duration,
     /// The server's `statement_timeout` for the statement (and each batch of rows fetched).
-    /// The whole query phase is also bounded on the client at this plus [`CLIENT_GRACE`].
+    /// The whole query phase is also bounded on the client at this plus [`CLIENT_GRACE`]:
+    /// past that the statement is cancelled and, should it survive the cancel (a function
+    /// can catch it), its backend is ended with `pg_terminate_backend` from a second session
+    /// of the same role. In [`Mode::ReadWrite`] a timeout that strikes during `COMMIT`
+    /// leaves unknown whether the commit happened.
     pub statement_timeout: Duration,
     /// Rows handed back; past it [`QueryResult::truncated`] is set and no more are fetched.
     pub max_rows: usize,

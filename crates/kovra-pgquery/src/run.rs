@@ -1,10 +1,13 @@
 //! One query on one fresh connection: the transaction, the statement, the rows.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use tokio::time::timeout;
 use tokio_postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, NoTls, Row, SimpleQueryMessage, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::errors::{connecting, running};
 use crate::render::{Raw, render};
@@ -23,46 +26,77 @@ pub(crate) async fn query(
 ) -> Result<QueryResult, QueryError> {
     let start = Instant::now();
     let Connection { config, tls } = connection;
-    let connect = async {
-        match tls {
-            None => {
-                let (client, conn) = config.connect(NoTls).await.map_err(|e| connecting(&e))?;
-                tokio::spawn(conn);
-                Ok((client, None))
-            }
-            Some(tls) => {
-                let (client, conn) = config
-                    .connect(tls.clone())
-                    .await
-                    .map_err(|e| connecting(&e))?;
-                tokio::spawn(conn);
-                Ok((client, Some(tls)))
-            }
-        }
-    };
-    let (mut client, tls) = tokio::time::timeout(limits.connect_timeout, connect)
+    let mut client = timeout(limits.connect_timeout, open(&config, tls.as_ref()))
         .await
-        .map_err(|_| QueryError::Connect("timed out".into()))??;
+        .map_err(|_| QueryError::Connect("timed out".into()))?
+        .map_err(|e| connecting(&e))?;
     let cancel = client.cancel_token();
+    let backend = Cell::new(None);
+    let run = transaction(&mut client, sql, params, mode, limits, &backend);
+    futures_util::pin_mut!(run);
     let bound = limits.statement_timeout + crate::CLIENT_GRACE;
-    match tokio::time::timeout(bound, transaction(&mut client, sql, params, mode, limits)).await {
-        Ok(result) => result.map(|mut r| {
-            r.elapsed = start.elapsed();
-            r
-        }),
+    let result = match tokio::time::timeout(bound, &mut run).await {
+        Ok(result) => result,
         Err(_) => {
-            // The server has not ended the statement itself: ask it to, briefly, then drop
-            // the connection (the runtime's end drops the connection's task).
-            let ask = async {
-                match tls {
-                    Some(tls) => cancel.cancel_query(tls).await,
-                    None => cancel.cancel_query(NoTls).await,
-                }
+            // The server has not ended the statement by itself (a function can catch the
+            // timeout's cancel and carry on). Ask it to cancel, wait briefly, and failing
+            // that end the backend from a second session of the same role: dropping the
+            // connection alone would leave it running until it next writes to us.
+            let _ = match &tls {
+                Some(tls) => timeout(LAST_WAIT, cancel.cancel_query(tls.clone())).await,
+                None => timeout(LAST_WAIT, cancel.cancel_query(NoTls)).await,
             };
-            let _ = tokio::time::timeout(Duration::from_secs(1), ask).await;
+            if timeout(LAST_WAIT, &mut run).await.is_err()
+                && let Some(pid) = backend.get()
+            {
+                let _ = timeout(
+                    limits.connect_timeout + LAST_WAIT,
+                    terminate(&config, tls.as_ref(), pid),
+                )
+                .await;
+            }
             Err(QueryError::Timeout)
         }
-    }
+    };
+    result.map(|mut r| {
+        r.elapsed = start.elapsed();
+        r
+    })
+}
+
+/// How long a cancel or a last wait for the server may take.
+const LAST_WAIT: Duration = Duration::from_secs(1);
+
+/// A session, its connection driven by a task on this call's runtime.
+async fn open(
+    config: &tokio_postgres::Config,
+    tls: Option<&MakeRustlsConnect>,
+) -> Result<Client, tokio_postgres::Error> {
+    Ok(match tls {
+        Some(tls) => {
+            let (client, conn) = config.connect(tls.clone()).await?;
+            tokio::spawn(conn);
+            client
+        }
+        None => {
+            let (client, conn) = config.connect(NoTls).await?;
+            tokio::spawn(conn);
+            client
+        }
+    })
+}
+
+/// `pg_terminate_backend(pid)` from a new session: a role may end its own backends.
+async fn terminate(
+    config: &tokio_postgres::Config,
+    tls: Option<&MakeRustlsConnect>,
+    pid: i32,
+) -> Result<(), tokio_postgres::Error> {
+    open(config, tls)
+        .await?
+        .execute("select pg_terminate_backend($1)", &[&pid])
+        .await
+        .map(|_| ())
 }
 
 async fn transaction(
@@ -71,6 +105,7 @@ async fn transaction(
     params: &[String],
     mode: Mode,
     limits: &Limits,
+    backend: &Cell<Option<i32>>,
 ) -> Result<QueryResult, QueryError> {
     let err = |e: tokio_postgres::Error| running(&e, params);
     let tx = client
@@ -83,13 +118,22 @@ async fn transaction(
     let ms = |d: Duration| d.as_millis().clamp(1, i32::MAX as u128);
     let statement_ms = ms(limits.statement_timeout);
     let idle_ms = ms(limits.statement_timeout + crate::CLIENT_GRACE);
-    // Our own fixed text with two integers: the simple-query protocol is fine for it.
-    tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {statement_ms}; \
-         SET LOCAL idle_in_transaction_session_timeout = {idle_ms}"
-    ))
-    .await
-    .map_err(err)?;
+    // Our own fixed text with integers: the simple-query protocol is fine for it. The
+    // backend's pid is for ending it should it outlive the client's bound;
+    // client_connection_check_interval has it notice a client that has gone.
+    let answers = tx
+        .simple_query(&format!(
+            "SET LOCAL statement_timeout = {statement_ms}; \
+             SET LOCAL idle_in_transaction_session_timeout = {idle_ms}; \
+             SET LOCAL client_connection_check_interval = 1000; \
+             SELECT pg_backend_pid()"
+        ))
+        .await
+        .map_err(err)?;
+    backend.set(answers.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).and_then(|pid| pid.parse().ok()),
+        _ => None,
+    }));
     let statement = tx.prepare(sql).await.map_err(err)?;
     if statement.params().len() != params.len() {
         return Err(QueryError::Params {

@@ -243,6 +243,37 @@ fn statement_timeout_ends_a_slow_statement() {
 }
 
 #[test]
+fn a_statement_that_catches_its_timeout_is_ended() {
+    // The loop catches the cancel that statement_timeout sends, so only the client's bound
+    // ends it: a cancel (caught too), then pg_terminate_backend from a second session.
+    let limits = Limits {
+        statement_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    // It also turns off client_connection_check_interval, so dropping the connection
+    // would not end it either.
+    let sql = "do $$ begin set local client_connection_check_interval = 0; \
+               loop begin perform pg_sleep(0.2); \
+               exception when query_canceled then null; end; end loop; end $$";
+    let start = Instant::now();
+    let e = run(sql, &[], Mode::ReadOnly, &limits).unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(e, QueryError::Timeout), "{e:?}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = psql_value(
+            "select count(*) from pg_stat_activity where query like 'do $$ begin set local client%'",
+        );
+        if left == "0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backend is still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn big_results_stop_at_the_caps() {
     let r = ro(
         "select n, repeat('x', 10) from generate_series(1, 100000) n",
