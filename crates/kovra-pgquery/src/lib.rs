@@ -74,7 +74,9 @@ pub struct Limits {
     pub statement_timeout: Duration,
     /// Rows handed back; past it [`QueryResult::truncated`] is set and no more are fetched.
     pub max_rows: usize,
-    /// Bytes of values (as the server sent them) handed back; the same.
+    /// Bytes of the rows' text handed back (the values' UTF-8, NULLs counting nothing); the
+    /// same. Each row is read whole before it is measured, so one row larger than this
+    /// (PostgreSQL allows values up to 1 GB) is still held in memory while it is dropped.
     pub max_bytes: usize,
 }
 

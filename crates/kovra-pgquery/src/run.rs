@@ -158,10 +158,15 @@ async fn transaction(
         while let Some(row) = stream.next().await {
             let row = row.map_err(err)?;
             seen += 1;
-            let size = row_size(&row);
-            if !truncated && rows.len() < limits.max_rows && bytes + size <= limits.max_bytes {
+            if truncated || rows.len() >= limits.max_rows {
+                truncated = true;
+                continue;
+            }
+            let values = values(&row, &statement);
+            let size: usize = values.iter().flatten().map(String::len).sum();
+            if bytes + size <= limits.max_bytes {
                 bytes += size;
-                rows.push(values(&row, &statement));
+                rows.push(values);
             } else {
                 truncated = true;
             }
@@ -200,16 +205,6 @@ async fn transaction(
         command_tag: command_tag(sql, row_count),
         elapsed: Duration::ZERO,
     })
-}
-
-/// The bytes of a row's values as the server sent them.
-fn row_size(row: &Row) -> usize {
-    (0..row.len())
-        .map(|i| match row.try_get::<_, Option<Raw>>(i) {
-            Ok(Some(raw)) => raw.0.len(),
-            _ => 0,
-        })
-        .sum()
 }
 
 fn values(row: &Row, statement: &Statement) -> Vec<Option<String>> {

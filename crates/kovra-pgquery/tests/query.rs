@@ -219,6 +219,19 @@ fn read_only_refuses_writes_and_read_write_commits() {
     .unwrap();
     assert_eq!((r.command_tag.as_str(), r.row_count), ("INSERT 0 1", 1));
     assert_eq!(psql_value("select name from items where id = 102"), "rw");
+    // A failing statement commits nothing.
+    let e = run(
+        "insert into items values (103, 'a'), (102, 'dup')",
+        &[],
+        Mode::ReadWrite,
+        &limits,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, QueryError::Sql { ref code, .. } if code == "23505"),
+        "{e:?}"
+    );
+    assert_eq!(psql_value("select count(*) from items where id = 103"), "0");
     let r = run(
         "update items set name = 'rw2' where id >= 102",
         &[],
@@ -290,9 +303,9 @@ fn big_results_stop_at_the_caps() {
         max_bytes: 1000,
         ..Limits::default()
     };
-    // Each row is 4 + 96 bytes: ten fit.
+    // Each row's text is 2 + 98 bytes: ten fit.
     let r = run(
-        "select n, repeat('y', 96) from generate_series(1, 50) n",
+        "select n + 10, repeat('y', 98) from generate_series(1, 50) n",
         &[],
         Mode::ReadOnly,
         &limits,
