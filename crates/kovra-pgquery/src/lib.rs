@@ -123,7 +123,9 @@ pub struct QueryResult {
     /// [`QueryResult::truncated`] is set it is a *lower bound*: the rows read before fetching
     /// stopped (the cap plus at least one), since counting the rest would mean reading them.
     pub row_count: u64,
-    /// Rows were left out because of [`Limits::max_rows`] or [`Limits::max_bytes`].
+    /// Rows were left out because of [`Limits::max_rows`] or [`Limits::max_bytes`]. Only
+    /// the rows handed back are cut: a writing statement (`UPDATE … RETURNING`) has done all
+    /// its writes, and in [`Mode::ReadWrite`] they are committed.
     pub truncated: bool,
     /// The statement's command tag as `psql` prints it (`SELECT 3`, `INSERT 0 1`, `UPDATE 2`),
     /// made from the statement's first keyword and the count the server reported:

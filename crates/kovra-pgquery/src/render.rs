@@ -1,8 +1,11 @@
 //! Values as text. tokio-postgres always asks for results in the binary format, so the text
 //! an agent reads is made here from the binary encoding of the common types, matching what
 //! PostgreSQL's own text output (and so `psql`) shows, except that `timestamptz` and `timetz`
-//! are shown in UTC. A type without a renderer here shows as `<type name>`: wrong text would
-//! be worse than none.
+//! are shown in UTC. Covered: bool, integers, oid, floats, numeric, the text types, json,
+//! jsonb, bytea (`\x…` hex), uuid, date, time, timetz, timestamp, timestamptz, interval,
+//! enums, domains over these, and arrays of any of them. A type without a renderer here
+//! (inet, money, ranges, geometry, composites…) shows as `<type name>`: wrong text would be
+//! worse than none.
 
 use tokio_postgres::types::{FromSql, Kind, Type};
 
