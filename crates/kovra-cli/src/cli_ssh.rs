@@ -14,6 +14,28 @@ allow run at once; anything else needs your proof of presence (an agent's waits 
 `kovra approve`). kovra exits with the remote command's status (255 when it has none); its own
 errors are reported on stderr with their code (exits 1-8): use --json to tell them apart.";
 
+pub const SSH_HOST_ADD_EXAMPLES: &str = "\
+Examples:
+  kovra ssh-host add web1 10.0.0.5 --user deploy --key secret:prod/ssh/deploy --allow 'systemctl status *'
+  kovra ssh-host add db1 db1.internal:2222 --user admin --production
+  kovra ssh-host add web2 10.0.0.6 --user deploy --host-key SHA256:…   # a key checked out of band
+
+Without --host-key, kovra shows the key the host presents now before it asks for your proof.";
+
+pub const SSH_HOST_LIST_EXAMPLES: &str = "\
+Examples:
+  kovra ssh-host list
+  kovra ssh-host list --json";
+
+pub const SSH_HOST_RM_EXAMPLES: &str = "\
+Examples:
+  kovra ssh-host rm web1";
+
+pub const SSH_HOST_SCAN_EXAMPLES: &str = "\
+Examples:
+  kovra ssh-host scan 10.0.0.5
+  kovra ssh-host scan db1.internal:2222";
+
 pub const SSH_HOST_EXAMPLES: &str = "\
 Examples:
   kovra ssh-host add web1 10.0.0.5 --user deploy --key secret:prod/ssh/deploy \\
@@ -44,15 +66,19 @@ pub struct SshArgs {
 #[derive(Debug, Subcommand)]
 pub enum SshHostCommand {
     /// Pin a host's key and say what may run there (needs a proof of presence).
+    #[command(after_help = SSH_HOST_ADD_EXAMPLES)]
     Add(SshHostAddArgs),
     /// The hosts, their pinned keys and rules.
+    #[command(after_help = SSH_HOST_LIST_EXAMPLES)]
     List,
     /// Forget a host.
+    #[command(after_help = SSH_HOST_RM_EXAMPLES)]
     Rm {
         /// The host's name.
         name: String,
     },
     /// Show the key a host presents now, without logging in or pinning it.
+    #[command(after_help = SSH_HOST_SCAN_EXAMPLES)]
     Scan {
         /// `ADDRESS[:PORT]`.
         address: String,

@@ -19,9 +19,9 @@ pub struct SshArgs {
     /// The login user (default: the host's first user).
     #[serde(default)]
     pub user: Option<String>,
-    /// The SSH key record to log in with (default: the host's key).
+    /// The coordinate of the SSH key record to log in with (default: the host's key).
     #[serde(default)]
-    pub key: Option<String>,
+    pub key_record: Option<String>,
     /// Seconds before the command is stopped (default and limit: the host's).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
@@ -31,8 +31,8 @@ pub struct SshArgs {
 pub struct SshOut {
     pub host: String,
     pub user: String,
-    /// The key record that logged in (never the key).
-    pub key: String,
+    /// The coordinate of the key record that logged in (never the key).
+    pub key_record: String,
     pub exit_status: Option<u32>,
     pub exit_signal: Option<String>,
     /// Scrubbed of every vault value; capped at the host's output cap.
@@ -47,7 +47,7 @@ impl From<SshReply> for SshOut {
         SshOut {
             host: r.host,
             user: r.user,
-            key: r.key,
+            key_record: r.key,
             exit_status: r.exit_status,
             exit_signal: r.exit_signal,
             stdout: r.stdout,
@@ -69,7 +69,8 @@ pub struct SshHostOut {
     pub address: String,
     pub port: u16,
     pub users: Vec<String>,
-    pub key: Option<String>,
+    /// The coordinate of the SSH key record used when a call names none.
+    pub key_record: Option<String>,
     /// Patterns of commands that run without an approval, word by word: `*` is one plain
     /// word (not an option, no `..`), `**` any further words; shell syntax never matches.
     pub commands: Vec<String>,
@@ -93,7 +94,7 @@ impl From<Vec<SshHost>> for SshHostsOut {
                     address: h.address,
                     port: h.port,
                     users: h.users,
-                    key: h.key,
+                    key_record: h.key,
                     commands: h.commands,
                     production: h.production,
                     timeout_secs: h.timeout_secs,
@@ -106,7 +107,7 @@ impl From<Vec<SshHost>> for SshHostsOut {
 impl SshArgs {
     /// The daemon request, after the checks that need no daemon.
     pub fn into_request(self) -> Result<SshRequest, Failure> {
-        if let Some(c) = &self.key {
+        if let Some(c) = &self.key_record {
             check_coordinate(c)?;
         }
         for (what, text, max) in [("host", &self.host, 64), ("command", &self.command, 8192)] {
@@ -120,7 +121,7 @@ impl SshArgs {
         Ok(SshRequest {
             host: self.host,
             user: self.user,
-            key: self.key,
+            key: self.key_record,
             command: self.command,
             timeout_secs: self.timeout_secs,
             stream: false,
