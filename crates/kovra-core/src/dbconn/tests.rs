@@ -1,0 +1,217 @@
+use super::*;
+
+const CANARY: &str = "Canary-pw-7f3a9";
+
+fn pg(input: &str) -> Result<Connection, DbConnError> {
+    parse(DbEngine::Postgres, input.as_bytes())
+}
+
+fn value(c: &Connection) -> &str {
+    std::str::from_utf8(c.value.expose()).unwrap()
+}
+
+fn host(h: &str, port: u16) -> DbHost {
+    DbHost {
+        host: Some(h.into()),
+        port,
+    }
+}
+
+#[test]
+fn a_url_splits_into_public_metadata_and_a_sealed_url() {
+    let c = pg(&format!(
+        "postgres://app:{CANARY}@db.example.com:6432/shop?sslmode=verify-full&application_name=kovra\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.info,
+        DbConnInfo {
+            engine: DbEngine::Postgres,
+            hosts: vec![host("db.example.com", 6432)],
+            database: Some("shop".into()),
+            user: Some("app".into()),
+            sslmode: Some("verify-full".into()),
+            params: [("application_name".to_string(), "kovra".to_string())].into(),
+            password: true,
+        }
+    );
+    assert_eq!(
+        value(&c),
+        format!(
+            "postgresql://app:{CANARY}@db.example.com:6432/shop?sslmode=verify-full&application_name=kovra"
+        )
+    );
+    let json = serde_json::to_string(&c.info).unwrap();
+    assert!(!json.contains(CANARY));
+    assert!(!format!("{c:?}").contains(CANARY));
+}
+
+#[test]
+fn url_parts_are_percent_decoded_and_the_value_re_escapes_them() {
+    let c = pg("postgresql://us%40er:p%40ss%3Aw%2Fd@h/my%20db").unwrap();
+    assert_eq!(c.info.user.as_deref(), Some("us@er"));
+    assert_eq!(c.info.database.as_deref(), Some("my db"));
+    assert_eq!(c.info.hosts, vec![host("h", 5432)]);
+    assert_eq!(
+        value(&c),
+        "postgresql://us%40er:p%40ss%3Aw%2Fd@h:5432/my%20db"
+    );
+    // Reading the value again gives the same connection.
+    assert_eq!(pg(value(&c)).unwrap().info, c.info);
+}
+
+#[test]
+fn an_unescaped_at_in_the_password_reads_as_meant() {
+    let c = pg("postgres://u:p@ss@h/db").unwrap();
+    assert_eq!(c.info.hosts, vec![host("h", 5432)]);
+    assert_eq!(value(&c), "postgresql://u:p%40ss@h:5432/db");
+}
+
+#[test]
+fn ipv6_host_lists_and_unix_sockets() {
+    let c = pg("postgresql://[::1]:5433,[fe80::1%25eth0],db2:7/x").unwrap();
+    assert_eq!(
+        c.info.hosts,
+        vec![
+            host("::1", 5433),
+            host("fe80::1%eth0", 5432),
+            host("db2", 7)
+        ]
+    );
+    assert_eq!(
+        value(&c),
+        "postgresql://[::1]:5433,[fe80::1%25eth0]:5432,db2:7/x"
+    );
+    assert_eq!(pg(value(&c)).unwrap().info, c.info);
+
+    let sock = pg("postgresql://%2Fvar%2Frun%2Fpostgresql/db").unwrap();
+    assert_eq!(sock.info.hosts, vec![host("/var/run/postgresql", 5432)]);
+    assert_eq!(pg(value(&sock)).unwrap().info, sock.info);
+    let q = pg("postgresql:///db?host=/tmp&port=5433").unwrap();
+    assert_eq!(q.info.hosts, vec![host("/tmp", 5433)]);
+
+    let local = pg("postgresql:///db").unwrap();
+    assert_eq!(
+        local.info.hosts,
+        vec![DbHost {
+            host: None,
+            port: 5432
+        }]
+    );
+    assert_eq!(value(&local), "postgresql:///db?port=5432");
+    assert_eq!(pg(value(&local)).unwrap().info, local.info);
+    assert!(!local.info.password);
+}
+
+#[test]
+fn one_port_for_all_hosts_or_one_each() {
+    let c = pg("host=a,b port=6000").unwrap();
+    assert_eq!(c.info.hosts, vec![host("a", 6000), host("b", 6000)]);
+    let c = pg("host=a,b port=6000,").unwrap();
+    assert_eq!(c.info.hosts, vec![host("a", 6000), host("b", 5432)]);
+    assert_eq!(
+        pg("host=a,b port=1,2,3").unwrap_err(),
+        DbConnError::PortCount { ports: 3, hosts: 2 }
+    );
+}
+
+#[test]
+fn key_values_with_quotes_and_escapes() {
+    let c = pg(&format!(
+        "host=db.internal  port = 5433 dbname='my db' user=o\\'neil password='{CANARY} it\\'s' options='-c search_path=app' sslmode=require"
+    ))
+    .unwrap();
+    assert_eq!(c.info.hosts, vec![host("db.internal", 5433)]);
+    assert_eq!(c.info.database.as_deref(), Some("my db"));
+    assert_eq!(c.info.user.as_deref(), Some("o'neil"));
+    assert_eq!(c.info.sslmode.as_deref(), Some("require"));
+    assert_eq!(c.info.params["options"], "-c search_path=app");
+    assert!(c.info.password);
+    let again = pg(value(&c)).unwrap();
+    assert_eq!(again.info, c.info);
+    assert_eq!(again.value, c.value);
+    assert!(value(&c).contains(&format!("{CANARY}%20it%27s")));
+    // An empty quoted value is no value.
+    assert!(!pg("host=h password=''").unwrap().info.password);
+}
+
+#[test]
+fn jdbc_ssl_true_is_require() {
+    let c = pg("postgres://h/db?ssl=true").unwrap();
+    assert_eq!(c.info.sslmode.as_deref(), Some("require"));
+}
+
+#[test]
+fn refusals_name_the_field() {
+    use DbConnError as E;
+    let cases: &[(&str, DbConnError)] = &[
+        ("", E::Empty),
+        ("  \n", E::Empty),
+        ("just some text", E::NotConnectionString),
+        ("mysql://u:p@h/db", E::Scheme),
+        ("postgres://u:p@h:54x2/db", E::PortNotNumber),
+        ("postgres://u:p@h:0/db", E::PortNotNumber),
+        ("postgres://u:p@h:70000/db", E::PortNotNumber),
+        ("host=h port=+5", E::PortNotNumber),
+        ("postgres://u:p%zz@h/db", E::Escape("password")),
+        ("postgres://u:p@h/d%ff", E::Escape("database")),
+        ("postgres://[::1/db", E::Bracket),
+        ("postgres://[::1]x/db", E::Bracket),
+        ("postgres://h%40x/db", E::HostAt),
+        ("postgres://h%20x/db", E::BadHost),
+        ("postgres://,h/db", E::BadHost),
+        ("postgres://h/db?sslmode=maybe", E::SslMode),
+        ("postgres://h/db?foo=1", E::UnknownParam(1)),
+        ("postgres://h/db?sslmode=require&x", E::MissingEquals(2)),
+        ("host=h passfile=/home/me/.pgpass", E::PassFile),
+        ("host=h sslkey=/k.pem", E::ClientKey("sslkey")),
+        ("postgres://h/db?sslpassword=x", E::ClientKey("sslpassword")),
+        ("service=prod", E::ServiceFile),
+        ("host=h password='open", E::UnterminatedQuote),
+        ("host=h dbname", E::MissingEquals(2)),
+        ("host=h =x", E::MissingEquals(2)),
+        (
+            "host=h application_name='a\tb'",
+            E::ControlChar("application_name"),
+        ),
+        ("host=h user='a\u{7}'", E::ControlChar("user")),
+    ];
+    for (input, want) in cases {
+        assert_eq!(pg(input).unwrap_err(), *want, "{input:?}");
+    }
+    assert_eq!(
+        parse(DbEngine::Postgres, &[0xff, b'=']).unwrap_err(),
+        E::NotUtf8
+    );
+    let long = format!("host=h password={}", "x".repeat(MAX_INPUT));
+    assert_eq!(pg(&long).unwrap_err(), E::TooLong);
+}
+
+/// Wherever the password sits in a refused string, no error's Display or Debug quotes it
+/// (nor any other part of the input).
+#[test]
+fn no_refusal_quotes_the_input() {
+    let inputs = [
+        format!("postgres://u:{CANARY}@h:bad/db"),
+        format!("postgres://u:{CANARY}%zz@h/db"),
+        format!("postgres://u:{CANARY}@h/db?{CANARY}=1"),
+        format!("postgres://u:{CANARY}@h/db?sslmode={CANARY}"),
+        format!("postgres://u:{CANARY}@h/db?passfile={CANARY}"),
+        format!("postgres://u:pa/ss{CANARY}@h/db"),
+        format!("postgres://{CANARY}@h x/db"),
+        format!("mysql://u:{CANARY}@h/db"),
+        format!("host=h password={CANARY} port={CANARY}"),
+        format!("host=h password {CANARY}"),
+        format!("host=h password='{CANARY}"),
+        format!("host=h {CANARY}=1"),
+        format!("host={CANARY}@h password=x"),
+        format!("host=h password=x sslkey={CANARY}"),
+        CANARY.to_string(),
+    ];
+    for input in &inputs {
+        let e = pg(input).unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains(CANARY), "{input}: {shown}");
+        assert!(!shown.contains("Canary"), "{input}: {shown}");
+    }
+}
