@@ -373,6 +373,12 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 Decision::Allow
             }
         }
+        // A connection record reaches its database through kovra (the coming db proxy),
+        // never a process: a connection URL in an environment is printed by every tool that
+        // reports its configuration, and a process holding it holds the password.
+        Operation::Inject if record.kind.is_database() => {
+            Decision::Deny(Reason::ConnectionNotInjected)
+        }
         Operation::Inject => {
             let pinned = req.pin.is_some_and(|p| p.pinned.is_some());
             match req.delivery {
@@ -473,6 +479,10 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
         // An SSH private key is never an API credential: it signs, and is sent nowhere.
         Operation::Broker | Operation::Bind if record.kind == RecordKind::SshKey => {
             Decision::Deny(Reason::SshKeyNeverBrokered)
+        }
+        // Nor is a database connection: its password goes to its database, not to an API.
+        Operation::Broker | Operation::Bind if record.kind.is_database() => {
+            Decision::Deny(Reason::ConnectionNeverBrokered)
         }
         Operation::Broker => {
             // The value goes only to its pinned provider; what the caller names cannot move it.
