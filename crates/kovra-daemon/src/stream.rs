@@ -265,6 +265,7 @@ mod tests {
             provider_host: None,
             kind: Default::default(),
             ssh_key: None,
+            database: None,
         }
     }
 
@@ -328,6 +329,7 @@ mod tests {
                     provider: None,
                     provider_host: None,
                     ssh_key: None,
+                    database: None,
                 },
             })
             .collect();
@@ -405,6 +407,7 @@ mod tests {
                         provider: None,
                         provider_host: (i % 3 == 0).then(|| "api.example.com".to_string()),
                         ssh_key: None,
+                        database: None,
                     },
                 })
                 .collect();
