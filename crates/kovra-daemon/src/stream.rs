@@ -70,6 +70,7 @@ impl RecordsPlan {
                     provider_host: m.provider_host.as_deref(),
                     kind: m.kind(),
                     ssh_key: m.ssh_key.as_ref(),
+                    database: m.database.as_ref(),
                 })
             })
         })
