@@ -173,9 +173,14 @@ pub fn parse(engine: DbEngine, input: &[u8]) -> Result<Connection, DbConnError> 
     if text.is_empty() {
         return Err(DbConnError::Empty);
     }
-    match engine {
-        DbEngine::Postgres => postgres::parse(text),
+    let conn = match engine {
+        DbEngine::Postgres => postgres::parse(text)?,
+    };
+    // Escaping can lengthen it: what is sealed must read back as it was.
+    if conn.value.len() > MAX_INPUT {
+        return Err(DbConnError::TooLong);
     }
+    Ok(conn)
 }
 
 /// What a URL component keeps unescaped: RFC 3986's unreserved characters.

@@ -215,3 +215,126 @@ fn no_refusal_quotes_the_input() {
         assert!(!shown.contains("Canary"), "{input}: {shown}");
     }
 }
+
+mod laws {
+    use super::*;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    use proptest::prelude::*;
+
+    fn pct(s: &str) -> String {
+        utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+    }
+
+    /// libpq's quoting: a value in single quotes, `\` and `'` escaped.
+    fn quoted(s: &str) -> String {
+        format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+
+    #[derive(Debug, Clone)]
+    enum Host {
+        Name(String),
+        V6(&'static str),
+        Socket(String),
+    }
+
+    impl Host {
+        fn text(&self) -> &str {
+            match self {
+                Host::Name(s) | Host::Socket(s) => s,
+                Host::V6(s) => s,
+            }
+        }
+        fn in_url(&self) -> String {
+            match self {
+                Host::Name(s) => s.clone(),
+                Host::V6(s) => format!("[{}]", s.replace('%', "%25")),
+                Host::Socket(s) => pct(s),
+            }
+        }
+    }
+
+    fn arb_host() -> impl Strategy<Value = Host> {
+        prop_oneof![
+            "[a-z][a-z0-9.-]{0,12}".prop_map(Host::Name),
+            prop::sample::select(vec!["::1", "2001:db8::5", "fe80::1%eth0"]).prop_map(Host::V6),
+            "/[a-z0-9 ._:-]{1,12}".prop_map(Host::Socket),
+        ]
+    }
+
+    prop_compose! {
+        fn arb_conn()(
+            user in "[^\\p{C}]{1,12}",
+            // A unique head to look for, then anything printable.
+            password in "PW[a-zA-Z0-9]{10}[^\\p{C}]{0,12}",
+            host in arb_host(),
+            port in 1u16..,
+            db in "[^\\p{C}]{1,12}",
+            sslmode in prop::option::of(prop::sample::select(vec!["disable", "require", "verify-full"])),
+            app in "[^\\p{C}]{0,10}",
+        ) -> (String, String, Host, u16, String, Option<&'static str>, String) {
+            (user, password, host, port, db, sslmode, app)
+        }
+    }
+
+    proptest! {
+        /// Law: a connection written as a URL and as key=value pairs reads as the same
+        /// connection; its normalized value reads back to itself; the password is in the
+        /// value only, never in the metadata or a Debug.
+        #[test]
+        fn both_forms_agree_and_the_value_is_a_fixed_point(
+            (user, password, host, port, db, sslmode, app) in arb_conn()
+        ) {
+            let mut query = format!("application_name={}", pct(&app));
+            let mut kv = format!(
+                "host={} port={port} dbname={} user={} password={} application_name={}",
+                quoted(host.text()), quoted(&db), quoted(&user), quoted(&password), quoted(&app)
+            );
+            if let Some(m) = sslmode {
+                query.push_str(&format!("&sslmode={m}"));
+                kv.push_str(&format!(" sslmode={m}"));
+            }
+            let url = format!(
+                "postgresql://{}:{}@{}:{port}/{}?{query}",
+                pct(&user), pct(&password), host.in_url(), pct(&db)
+            );
+            let a = pg(&url).unwrap();
+            let b = pg(&kv).unwrap();
+            prop_assert_eq!(&a.info, &b.info);
+            prop_assert_eq!(&a.value, &b.value);
+            prop_assert_eq!(&a.info.hosts, &vec![DbHost { host: Some(host.text().to_string()), port }]);
+            prop_assert_eq!(a.info.user.as_deref(), Some(user.as_str()));
+            prop_assert_eq!(a.info.database.as_deref(), Some(db.as_str()));
+            prop_assert!(a.info.password);
+            let again = parse(DbEngine::Postgres, a.value.expose()).unwrap();
+            prop_assert_eq!(&again.info, &a.info);
+            prop_assert_eq!(&again.value, &a.value);
+            let head = &password[..12];
+            let shown = format!("{a:?} {}", serde_json::to_string(&a.info).unwrap());
+            prop_assert!(!shown.contains(head));
+        }
+
+        /// Law: no input makes the parser panic, and whatever it accepts reads back to itself.
+        #[test]
+        fn any_input_is_refused_or_read_back_the_same(input in prop::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(c) = parse(DbEngine::Postgres, &input) {
+                let again = parse(DbEngine::Postgres, c.value.expose()).unwrap();
+                prop_assert_eq!(again.info, c.info);
+                prop_assert_eq!(again.value, c.value);
+            }
+        }
+
+        /// The same, for text shaped like a connection string.
+        #[test]
+        fn any_url_like_text_is_refused_or_read_back_the_same(
+            rest in "[a-z0-9:@/?&=%\\[\\],. '\\\\_-]{0,60}",
+            url in any::<bool>(),
+        ) {
+            let input = if url { format!("postgres://{rest}") } else { rest };
+            if let Ok(c) = pg(&input) {
+                let again = parse(DbEngine::Postgres, c.value.expose()).unwrap();
+                prop_assert_eq!(again.info, c.info);
+                prop_assert_eq!(again.value, c.value);
+            }
+        }
+    }
+}
