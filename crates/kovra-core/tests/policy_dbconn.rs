@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The laws of database connection records: never injected into a process (the db proxy
-//! will use them), never an API credential, and otherwise decided exactly as a secret with
-//! the same facts (a reveal is neither looser nor stricter).
+//! will use them), never an API credential, never in a sharing package (which would carry
+//! it as a plain secret), and otherwise decided exactly as a secret with the same facts (a
+//! reveal is neither looser nor stricter).
 
 use kovra_core::model::{Metadata, Operation, Origin, RecordKind, Sensitivity};
 use kovra_core::policy::{Decision, KeyPart, Presence, Reason, Scope, injected_facts};
@@ -80,6 +81,19 @@ fn metadata_written_before_connection_records_reads_without_one() {
     assert_eq!(serde_json::to_string(&meta).unwrap(), old);
 }
 
+/// Every operation but the four a connection is refused.
+fn other_operations() -> Vec<Operation> {
+    Operation::ALL
+        .into_iter()
+        .filter(|o| {
+            !matches!(
+                o,
+                Operation::Inject | Operation::Broker | Operation::Bind | Operation::Export
+            )
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
@@ -87,6 +101,13 @@ proptest! {
     #[test]
     fn a_connection_is_never_injected(c in arb_existing_case(), scope in arb_scope()) {
         let c = connection(&c.with(|c| c.operation = Operation::Inject));
+        prop_assert!(!matches!(c.decide(&scope), Decision::Allow | Decision::NeedsProof(_)));
+    }
+
+    /// Law: nor put in a sharing package.
+    #[test]
+    fn a_connection_is_never_shared(c in arb_existing_case(), scope in arb_scope()) {
+        let c = connection(&c.with(|c| c.operation = Operation::Export));
         prop_assert!(!matches!(c.decide(&scope), Decision::Allow | Decision::NeedsProof(_)));
     }
 
@@ -106,11 +127,12 @@ proptest! {
     /// with the same facts: the kind loosens nothing (and, beyond the two laws above,
     /// tightens nothing).
     #[test]
-    fn otherwise_a_connection_is_decided_as_a_secret(c in arb_existing_case(), scope in arb_scope()) {
-        prop_assume!(!matches!(
-            c.operation,
-            Operation::Inject | Operation::Broker | Operation::Bind
-        ));
+    fn otherwise_a_connection_is_decided_as_a_secret(
+        c in arb_existing_case(),
+        scope in arb_scope(),
+        operation in prop::sample::select(other_operations()),
+    ) {
+        let c = c.with(|c| c.operation = operation);
         let secret = c.with(|c| {
             if let Some(r) = c.record.as_mut() {
                 r.kind = RecordKind::Secret;

@@ -189,3 +189,58 @@ fn a_connection_is_not_injected_nor_bound() {
     assert_contains(&stdout(&out), "never pinned to a provider", &out);
     assert_nowhere(&p.h, &pw, "a low connection's password");
 }
+
+/// A connection record never goes into a sharing package (which would carry it as a plain
+/// secret): `share` names it and writes nothing; without its group, the rest is shared.
+#[test]
+fn share_refuses_a_connection_and_names_it() {
+    let h = Home::init();
+    let public = stdout(&h.ok(&["keygen", "secret:dev/ssh/deploy", "--sensitivity", "low"]));
+    let pw = canary("pg-share");
+    h.add_ok(
+        COORD,
+        format!("postgres://app:{pw}@db/shop").as_bytes(),
+        &["--postgres", "--sensitivity", "low"],
+    );
+    h.add_ok(
+        "secret:dev/api/token",
+        canary("share-token").as_bytes(),
+        &["--sensitivity", "low"],
+    );
+    let package = h.root.join("pkg.age");
+    let share = |group: &str| {
+        let args = [
+            "share",
+            "--env",
+            "dev",
+            "--group",
+            group,
+            "--to",
+            public.trim(),
+            "--out",
+            package.to_str().unwrap(),
+        ];
+        h.run_pty(&args, &[PASSPHRASE])
+    };
+    let out = share("db");
+    assert_exit(&out, 4, "share of a connection");
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert_contains(&shown, "connection records are not shared", &out);
+    assert_contains(&shown, COORD, &out);
+    assert!(!package.exists(), "a package was written");
+    let refused = audit(&h, &["--action", "share"]);
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["reason"] == "connection-never-shared"),
+        "{refused:?}"
+    );
+    let out = share("api");
+    assert!(
+        out.status.success(),
+        "share of the api group: {}",
+        describe(&out)
+    );
+    assert!(package.exists());
+    assert_nowhere(&h, &pw, "a shared-refused connection's password");
+}

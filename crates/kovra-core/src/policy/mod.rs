@@ -530,6 +530,10 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 Decision::Deny(Reason::InjectOnlyNeverShared)
             } else if record.kind == RecordKind::SshKey {
                 Decision::Deny(Reason::SshKeyNeverShared)
+            } else if record.kind.is_database() {
+                // A package carries no record kind yet: received, it would be a plain secret,
+                // injectable where the connection is not.
+                Decision::Deny(Reason::ConnectionNeverShared)
             } else {
                 needs(Reason::ExportNeedsPresence)
             }

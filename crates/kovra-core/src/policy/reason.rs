@@ -48,6 +48,7 @@ pub enum Reason {
     SshKeyNeverBrokered,
     ConnectionNotInjected,
     ConnectionNeverBrokered,
+    ConnectionNeverShared,
     SignHostNotAllowed,
     SignNeedsBoundHost,
     SshCommandNeedsApproval,
@@ -102,6 +103,7 @@ impl Reason {
             Reason::SshKeyNeverBrokered => "ssh-key-never-brokered",
             Reason::ConnectionNotInjected => "connection-not-injected",
             Reason::ConnectionNeverBrokered => "connection-never-brokered",
+            Reason::ConnectionNeverShared => "connection-never-shared",
             Reason::SignHostNotAllowed => "sign-host-not-allowed",
             Reason::SignNeedsBoundHost => "sign-host-unbound",
             Reason::SshCommandNeedsApproval => "ssh-command-needs-proof",
@@ -139,9 +141,9 @@ impl Reason {
             Reason::ProductionNeverShared => {
                 "production values move only by a human's own means, never in a package"
             }
-            Reason::InjectOnlyNeverShared | Reason::SshKeyNeverShared => {
-                "leave them out with --group"
-            }
+            Reason::InjectOnlyNeverShared
+            | Reason::SshKeyNeverShared
+            | Reason::ConnectionNeverShared => "leave them out with --group",
             Reason::SshKeyNeverBrokered => {
                 "sign with it (`kovra sign COORD --namespace NS`); store API credentials as plain records"
             }
@@ -277,6 +279,9 @@ impl Reason {
             }
             Reason::ConnectionNotInjected => {
                 "a database connection record is not injected into a process: its URL holds the password"
+            }
+            Reason::ConnectionNeverShared => {
+                "database connection records are not shared in packages (yet)"
             }
             Reason::ConnectionNeverBrokered => {
                 "a database connection record is never pinned to a provider nor sent in a brokered call"
