@@ -55,7 +55,14 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             ..
         } => {
             let coordinate = coord(&coordinate)?;
-            let value = input::value(&coordinate, value.stdin)?;
+            // A connection string is asked for as one: the hidden prompt says what it takes.
+            let value = if postgres && !value.stdin && input::has_tty() {
+                input::tty_prompt(&format!(
+                    "connection string for {coordinate} (postgres://… or key=value; hidden): "
+                ))?
+            } else {
+                input::value(&coordinate, value.stdin)?
+            };
             let database = postgres.then_some(kovra_core::dbconn::DbEngine::Postgres);
             s.call(Request::Add {
                 coordinate,

@@ -244,3 +244,32 @@ fn share_refuses_a_connection_and_names_it() {
     assert!(package.exists());
     assert_nowhere(&h, &pw, "a shared-refused connection's password");
 }
+
+/// At a terminal, the connection string is typed at a hidden prompt that says what it
+/// takes; the terminal never shows the password.
+#[test]
+fn a_human_types_the_connection_at_a_hidden_prompt() {
+    let h = Home::init();
+    let pw = canary("pg-typed");
+    let spec = h.root.join("pty-spec.json");
+    let rule = serde_json::json!({
+        "expect": r"connection string for secret:dev/db/main \(postgres://… or key=value; hidden\): $",
+        "send": format!("host=db.internal user=me password={pw}"),
+        "times": 1,
+    });
+    std::fs::write(
+        &spec,
+        serde_json::json!({"rules": [rule], "timeout": 60}).to_string(),
+    )
+    .unwrap();
+    let out = h.run_with(
+        h.support_cmd("pty_script.py", [&spec], &["add", COORD, "--postgres"]),
+        None,
+    );
+    assert!(out.status.success(), "typed add: {}", describe(&out));
+    assert_absent(&out.stdout, &pw, "the typed password on the terminal");
+    let (_, shown) = h.json(&["show", COORD]);
+    assert_eq!(shown["database"]["hosts"][0]["host"], "db.internal");
+    assert_eq!(shown["database"]["user"], "me");
+    assert_nowhere(&h, &pw, "a typed connection's password");
+}
