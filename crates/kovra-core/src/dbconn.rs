@@ -140,6 +140,10 @@ pub enum DbConnError {
         "`service` reads pg_service.conf outside the vault; give host, port, dbname and user instead"
     )]
     ServiceFile,
+    #[error(
+        "the database name looks like a connection string (libpq would expand it); give its parts as parameters"
+    )]
+    NestedConnection,
     #[error("the sslmode is not one of disable, allow, prefer, require, verify-ca, verify-full")]
     SslMode,
     #[error("the {0} has a control character")]

@@ -358,6 +358,13 @@ fn finish(parts: Parts) -> Result<Connection, DbConnError> {
             _ => Ok(None),
         }
     };
+    // libpq reads a `dbname` holding `=` or a URL prefix as a connection string of its own:
+    // its password would land in the public metadata, so it is refused.
+    if parts.dbname.as_ref().is_some_and(|d| {
+        d.contains('=') || d.starts_with("postgres://") || d.starts_with("postgresql://")
+    }) {
+        return Err(DbConnError::NestedConnection);
+    }
     let sslmode = public(&parts.sslmode, "sslmode")?;
     if sslmode.as_deref().is_some_and(|m| !SSL_MODES.contains(&m)) {
         return Err(DbConnError::SslMode);

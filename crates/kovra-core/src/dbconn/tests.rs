@@ -167,6 +167,8 @@ fn refusals_name_the_field() {
         ("host=h sslkey=/k.pem", E::ClientKey("sslkey")),
         ("postgres://h/db?sslpassword=x", E::ClientKey("sslpassword")),
         ("service=prod", E::ServiceFile),
+        ("dbname='host=h password=x'", E::NestedConnection),
+        ("postgres://h/postgresql:%2F%2Fu:p@h", E::NestedConnection),
         ("host=h password='open", E::UnterminatedQuote),
         ("host=h dbname", E::MissingEquals(2)),
         ("host=h =x", E::MissingEquals(2)),
@@ -206,6 +208,7 @@ fn no_refusal_quotes_the_input() {
         format!("host=h {CANARY}=1"),
         format!("host={CANARY}@h password=x"),
         format!("host=h password=x sslkey={CANARY}"),
+        format!("host=h dbname='user=u password={CANARY}'"),
         CANARY.to_string(),
     ];
     for input in &inputs {
@@ -268,7 +271,7 @@ mod laws {
             password in "PW[a-zA-Z0-9]{10}[^\\p{C}]{0,12}",
             host in arb_host(),
             port in 1u16..,
-            db in "[^\\p{C}]{1,12}",
+            db in "[^\\p{C}=]{1,12}",
             sslmode in prop::option::of(prop::sample::select(vec!["disable", "require", "verify-full"])),
             app in "[^\\p{C}]{0,10}",
         ) -> (String, String, Host, u16, String, Option<&'static str>, String) {
