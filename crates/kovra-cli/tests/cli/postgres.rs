@@ -119,6 +119,13 @@ fn key_values_with_a_tricky_password_and_set_reads_the_connection_again() {
     assert_exit(&out, 1, "set of a non-connection");
     assert_contains(&stderr(&out), "connection-invalid", &out);
     assert_eq!(h.json(&["show", COORD]).1["version"], 2);
+    // A rollback restores the old connection's metadata with its value.
+    let out = h.run(&["rollback", COORD, "1"]);
+    assert!(out.status.success(), "rollback: {}", describe(&out));
+    let (_, shown) = h.json(&["show", COORD]);
+    assert_eq!(shown["version"], 3);
+    assert_eq!(shown["database"]["hosts"][0]["host"], "/var/run/postgresql");
+    assert_eq!(shown["database"]["user"], "me");
 
     let _ = h.ok(&["audit", "--json"]);
     for (value, what) in [
