@@ -195,20 +195,12 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// `postgresql://user:password@host:port,…/database?param=value&…`, every part escaped, so
-/// libpq, tokio-postgres and psql read it back as the same connection.
+/// libpq, tokio-postgres and psql read it back as the same connection. The public parts are
+/// built first, so the buffer holding the password is allocated once at its final size: a
+/// growing `String` would leave copies of it in freed memory that `Zeroizing` never wipes.
 fn postgres_url(info: &DbConnInfo, password: Option<&str>) -> Zeroizing<String> {
-    let mut url = Zeroizing::new(String::from("postgresql://"));
     let enc = |s: &str| utf8_percent_encode(s, COMPONENT).to_string();
-    if let Some(user) = &info.user {
-        url.push_str(&enc(user));
-    }
-    if let Some(password) = password {
-        url.push(':');
-        url.extend(utf8_percent_encode(password, COMPONENT));
-    }
-    if info.user.is_some() || password.is_some() {
-        url.push('@');
-    }
+    let user = info.user.as_deref().map(enc).unwrap_or_default();
     let mut socket_ports = Vec::new();
     let hosts: Vec<String> = info
         .hosts
@@ -224,10 +216,10 @@ fn postgres_url(info: &DbConnInfo, password: Option<&str>) -> Zeroizing<String> 
             }
         })
         .collect();
-    url.push_str(&hosts.join(","));
-    url.push('/');
+    let mut rest = hosts.join(",");
+    rest.push('/');
     if let Some(db) = &info.database {
-        url.push_str(&enc(db));
+        rest.push_str(&enc(db));
     }
     let mut query: Vec<String> = Vec::new();
     // A default-socket host has no URL spelling: it is an empty host, with its port in
@@ -242,8 +234,25 @@ fn postgres_url(info: &DbConnInfo, password: Option<&str>) -> Zeroizing<String> 
         query.push(format!("{k}={}", enc(v)));
     }
     if !query.is_empty() {
-        url.push('?');
-        url.push_str(&query.join("&"));
+        rest.push('?');
+        rest.push_str(&query.join("&"));
     }
+    const SCHEME: &str = "postgresql://";
+    let escaped = |p: &str| -> usize { utf8_percent_encode(p, COMPONENT).map(str::len).sum() };
+    let secret_len = password.map_or(0, |p| 1 + escaped(p));
+    let at = usize::from(info.user.is_some() || password.is_some());
+    let mut url = Zeroizing::new(String::with_capacity(
+        SCHEME.len() + user.len() + secret_len + at + rest.len(),
+    ));
+    url.push_str(SCHEME);
+    url.push_str(&user);
+    if let Some(password) = password {
+        url.push(':');
+        url.extend(utf8_percent_encode(password, COMPONENT));
+    }
+    if info.user.is_some() || password.is_some() {
+        url.push('@');
+    }
+    url.push_str(&rest);
     url
 }

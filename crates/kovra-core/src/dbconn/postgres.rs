@@ -132,7 +132,9 @@ pub(super) fn parse(text: &str) -> Result<Connection, DbConnError> {
 }
 
 fn decode(s: &str, part: &'static str) -> Result<Value, DbConnError> {
-    let bytes = Zeroizing::new(percent_decode_str(s).collect::<Vec<u8>>());
+    // Sized once (decoding only shortens): a growing buffer would leave copies behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(s.len()));
+    bytes.extend(percent_decode_str(s));
     if s.contains('%') && !well_escaped(s) {
         return Err(DbConnError::Escape(part));
     }
@@ -235,7 +237,8 @@ fn key_values(text: &str) -> Result<Parts, DbConnError> {
         index += 1;
         // The key is not secret, but a mistyped line could make a password look like one:
         // it is held like a value, and never quoted back.
-        let mut key = Zeroizing::new(String::new());
+        // Sized once, as every buffer a password may pass through (see `decode`).
+        let mut key = Zeroizing::new(String::with_capacity(text.len()));
         while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
             key.push(c);
         }
@@ -244,7 +247,7 @@ fn key_values(text: &str) -> Result<Parts, DbConnError> {
             return Err(DbConnError::MissingEquals(index));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let mut value = Zeroizing::new(String::new());
+        let mut value = Zeroizing::new(String::with_capacity(text.len()));
         if chars.next_if_eq(&'\'').is_some() {
             loop {
                 match chars.next() {

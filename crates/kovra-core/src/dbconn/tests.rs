@@ -135,6 +135,30 @@ fn key_values_with_quotes_and_escapes() {
     assert!(!pg("host=h password=''").unwrap().info.password);
 }
 
+/// The buffer that holds the password is allocated once, at its final size.
+#[test]
+fn the_sealed_url_is_built_without_regrowing() {
+    let slash = format!("{CANARY}/");
+    let accented = format!("{CANARY} é");
+    for (input, password) in [
+        (
+            "postgres://us%20er:Canary-pw-7f3a9%2F@h1:1,[::1]:2/d%20b?sslmode=require&options=-c%20x"
+                .to_string(),
+            Some(slash.as_str()),
+        ),
+        (
+            format!("host=/tmp port=5 password='{accented}'"),
+            Some(accented.as_str()),
+        ),
+        ("dbname=x".to_string(), None),
+    ] {
+        let c = pg(&input).unwrap();
+        let url = postgres_url(&c.info, password);
+        assert_eq!(url.as_str(), value(&c));
+        assert_eq!(url.capacity(), url.len(), "{input}");
+    }
+}
+
 #[test]
 fn jdbc_ssl_true_is_require() {
     let c = pg("postgres://h/db?ssl=true").unwrap();
