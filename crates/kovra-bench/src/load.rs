@@ -147,6 +147,7 @@ fn create_records(
             ssh_key: false,
             key_passphrase: None,
             hosts: Vec::new(),
+            database: None,
         };
         let version = match client.call(&envelope(req)).context("add")? {
             Response::Ok { reply } => match *reply {

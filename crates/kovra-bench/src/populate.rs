@@ -146,6 +146,7 @@ pub fn run(home: &Path, records: usize, passphrase_file: &Path, json: bool) -> a
             provider: None,
             provider_host: None,
             ssh_key: None,
+            database: None,
         };
         let value = random_value()?;
         store

@@ -616,6 +616,7 @@ pub fn fixture(f: &Fixture<'_>, json: bool) -> anyhow::Result<()> {
             provider: None,
             provider_host: None,
             ssh_key: None,
+            database: None,
         };
         store
             .put(

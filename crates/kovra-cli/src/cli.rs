@@ -102,6 +102,11 @@ pub enum Command {
         /// Pin the record to this broker provider for life (`kovra api` sends it only there).
         #[arg(long, value_name = "NAME")]
         provider: Option<String>,
+        /// The value is a PostgreSQL connection string (a postgres:// URL or libpq's
+        /// key=value form): host, port, database and user become metadata `show` prints, the
+        /// password stays sealed. Default sensitivity high.
+        #[arg(long, conflicts_with_all = ["totp", "ssh_key", "provider"])]
+        postgres: bool,
         #[command(flatten)]
         ssh: crate::cli_sshkey::SshKeyImport,
         #[command(flatten)]

@@ -40,7 +40,8 @@ pub const ADD: &str = "Examples:
   printf %s \"$TOKEN\" | kovra add secret:dev/github/token --stdin --sensitivity high
   kovra add secret:prod/stripe/key --sensitivity inject-only --description \"live key\"
   kovra add secret:dev/openai/api_key --provider openai   # only ever sent to OpenAI
-  kovra add secret:dev/aws/mfa --totp          # a TOTP seed; `kovra code` prints its codes";
+  kovra add secret:dev/aws/mfa --totp          # a TOTP seed; `kovra code` prints its codes
+  kovra add secret:dev/db/main --postgres      # paste postgres://user:pw@host:5432/db, hidden";
 
 pub const CODE: &str = "Examples:
   kovra code secret:dev/aws/mfa                # the current 6-8 digit code

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod childenv;
 pub mod coord;
 pub mod crypto;
+pub mod dbconn;
 pub mod envrefs;
 pub mod model;
 mod opencheck;

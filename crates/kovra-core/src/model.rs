@@ -249,12 +249,19 @@ pub struct Metadata {
     /// half. Absent in vaults written before SSH key records existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_key: Option<crate::sshkey::SshKeyInfo>,
+    /// Set for a database connection record: the value is the connection URL with its
+    /// password, and this is everything else about it. Absent in vaults written before
+    /// connection records existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<crate::dbconn::DbConnInfo>,
 }
 
 impl Metadata {
     /// What the record holds, as its metadata says.
     pub fn kind(&self) -> RecordKind {
-        if self.ssh_key.is_some() {
+        if let Some(db) = &self.database {
+            RecordKind::of_engine(db.engine)
+        } else if self.ssh_key.is_some() {
             RecordKind::SshKey
         } else if self.totp.is_some() {
             RecordKind::Totp
@@ -264,8 +271,9 @@ impl Metadata {
     }
 }
 
-/// What a record holds: a plain secret, a TOTP seed, or an SSH private key. Decided by its
-/// metadata ([`Metadata::kind`]), so knowing it never opens the value.
+/// What a record holds: a plain secret, a TOTP seed, an SSH private key, or a database
+/// connection (one kind per engine, so a listing says which client a record needs). Decided
+/// by its metadata ([`Metadata::kind`]), so knowing it never opens the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RecordKind {
@@ -273,6 +281,7 @@ pub enum RecordKind {
     Secret,
     Totp,
     SshKey,
+    Postgres,
 }
 
 impl RecordKind {
@@ -281,7 +290,20 @@ impl RecordKind {
             RecordKind::Secret => "secret",
             RecordKind::Totp => "totp",
             RecordKind::SshKey => "ssh-key",
+            RecordKind::Postgres => "postgres",
         }
+    }
+
+    /// The kind of a connection record for `engine`.
+    pub fn of_engine(engine: crate::dbconn::DbEngine) -> RecordKind {
+        match engine {
+            crate::dbconn::DbEngine::Postgres => RecordKind::Postgres,
+        }
+    }
+
+    /// Whether the record is a database connection (of any engine).
+    pub fn is_database(self) -> bool {
+        matches!(self, RecordKind::Postgres)
     }
 }
 

@@ -56,6 +56,7 @@ fn metadata(coord: &str, sensitivity: Sensitivity, revealable: bool, created: u6
         provider: Some("openai".into()),
         provider_host: None,
         ssh_key: None,
+        database: None,
     }
 }
 

@@ -37,6 +37,7 @@ mod agent_grant;
 mod approval;
 mod broker;
 mod challenge;
+mod dbconn;
 mod doctor;
 mod egress;
 mod gate;

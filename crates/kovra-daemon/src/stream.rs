@@ -70,6 +70,7 @@ impl RecordsPlan {
                     provider_host: m.provider_host.as_deref(),
                     kind: m.kind(),
                     ssh_key: m.ssh_key.as_ref(),
+                    database: m.database.as_ref(),
                 })
             })
         })
@@ -265,6 +266,7 @@ mod tests {
             provider_host: None,
             kind: Default::default(),
             ssh_key: None,
+            database: None,
         }
     }
 
@@ -328,6 +330,7 @@ mod tests {
                     provider: None,
                     provider_host: None,
                     ssh_key: None,
+                    database: None,
                 },
             })
             .collect();
@@ -405,6 +408,7 @@ mod tests {
                         provider: None,
                         provider_host: (i % 3 == 0).then(|| "api.example.com".to_string()),
                         ssh_key: None,
+                        database: None,
                     },
                 })
                 .collect();

@@ -11,6 +11,7 @@
 
 mod bytes;
 mod coordinate;
+mod dbconn;
 mod envrefs;
 mod frame;
 mod provider;
@@ -20,6 +21,7 @@ mod sshagent;
 mod totp;
 
 pub use coordinate::coordinate;
+pub use dbconn::dbconn;
 pub use envrefs::envrefs;
 pub use frame::{frame_request, frame_response};
 pub use provider::provider;
@@ -34,6 +36,7 @@ pub type Target = fn(&[u8]);
 /// Every target by name, as `fuzz/fuzz_targets/NAME.rs` and the corpus directories spell it.
 pub const TARGETS: &[(&str, Target)] = &[
     ("coordinate", coordinate),
+    ("dbconn", dbconn),
     ("envrefs", envrefs),
     ("frame_request", frame_request),
     ("frame_response", frame_response),

@@ -202,6 +202,7 @@ mod tests {
             provider_host: None,
             kind: Default::default(),
             ssh_key: None,
+            database: None,
         }
     }
 

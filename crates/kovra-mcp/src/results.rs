@@ -29,7 +29,7 @@ pub struct RecordOut {
     pub version: u64,
     pub updated: u64,
     pub totp: bool,
-    /// What the record holds: `secret`, `totp` or `ssh-key`.
+    /// What the record holds: `secret`, `totp`, `ssh-key` or `postgres`.
     #[serde(rename = "type")]
     pub kind: &'static str,
 }
@@ -87,7 +87,7 @@ pub struct ListOut {
     /// `project:NAME`; env: string; sensitivity: string, `low`, `medium`, `high` or
     /// `inject-only`; revealable: boolean; production: boolean; description: string;
     /// version: integer; updated: integer, Unix seconds; totp: boolean, whether the record
-    /// is a TOTP credential; type: string, `secret`, `totp` or `ssh-key`. Never a value.
+    /// is a TOTP credential; type: string, `secret`, `totp`, `ssh-key` or `postgres`. Never a value.
     #[serde(serialize_with = "rows")]
     #[schemars(schema_with = "rows_schema")]
     pub records: Vec<RecordOut>,

@@ -93,6 +93,7 @@ catalogue! {
     CodeUnreadable = "code-unreadable", 1, None;
     CommandNotFound = "command-not-found", 127, None;
     ConfigInvalid = "config-invalid", 1, Some("fix or remove the config file");
+    ConnectionInvalid = "connection-invalid", 1, Some("give a postgres://user:password@host:port/database URL or libpq key=value parameters (host=… port=… dbname=… user=… password=…)");
     CoordinateInvalid = "coordinate-invalid", 2, None;
     CwdInvalid = "cwd-invalid", 1, None;
     DaemonFailed = "daemon-failed", 1, None;
@@ -313,6 +314,14 @@ impl From<&kovra_core::store::StoreError> for ErrorCode {
             | StoreError::NotAllowed { .. } => ErrorCode::Internal,
             StoreError::Io { .. } => ErrorCode::IoError,
         }
+    }
+}
+
+/// The code of a connection string the user gave that was refused (every refusal is the
+/// same code; its message names the field).
+impl From<kovra_core::dbconn::DbConnError> for ErrorCode {
+    fn from(_: kovra_core::dbconn::DbConnError) -> Self {
+        ErrorCode::ConnectionInvalid
     }
 }
 

@@ -67,13 +67,17 @@ pub struct RecordView {
     /// The one host it may go to, when bound with a host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_host: Option<String>,
-    /// What the record holds (`secret`, `totp`, `ssh-key`). Named `type` on the wire: a
+    /// What the record holds (`secret`, `totp`, `ssh-key`, `postgres`). Named `type` on the wire: a
     /// reply's own `kind` tag is beside it (`{"kind":"record",…}`).
     #[serde(default, rename = "type")]
     pub kind: kovra_core::model::RecordKind,
     /// Set for SSH key records: the public half (never the private key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_key: Option<kovra_core::sshkey::SshKeyInfo>,
+    /// Set for database connection records: where and as whom it connects (never the
+    /// password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<kovra_core::dbconn::DbConnInfo>,
 }
 
 /// A [`RecordView`] serialized from borrowed parts, as the same JSON (a test holds them
@@ -102,6 +106,8 @@ pub struct RecordViewRef<'a> {
     pub kind: kovra_core::model::RecordKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh_key: Option<&'a kovra_core::sshkey::SshKeyInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<&'a kovra_core::dbconn::DbConnInfo>,
 }
 
 impl From<RecordViewRef<'_>> for RecordView {
@@ -122,6 +128,7 @@ impl From<RecordViewRef<'_>> for RecordView {
             provider_host: v.provider_host.map(str::to_string),
             kind: v.kind,
             ssh_key: v.ssh_key.cloned(),
+            database: v.database.cloned(),
         }
     }
 }
@@ -454,6 +461,7 @@ mod tests {
                     kovra_core::model::RecordKind::Secret
                 },
                 ssh_key: None,
+                database: None,
             };
             let borrowed = RecordViewRef {
                 coordinate: &coordinate,
@@ -471,6 +479,7 @@ mod tests {
                 provider_host: view.provider_host.as_deref(),
                 kind: view.kind,
                 ssh_key: view.ssh_key.as_ref(),
+                database: view.database.as_ref(),
             };
             assert_eq!(
                 serde_json::to_string(&borrowed).unwrap(),

@@ -25,7 +25,7 @@ pub const PAGE_OPEN: &[u8] = b"{\"items\":[";
 pub const PAGE_CLOSE: &[u8] = b"]}";
 
 /// Append the fixed part of a record's view: `"coordinate":…` through `"updated":…`, then
-/// `type`, then `totp`, `provider_host` and `ssh_key` when set; no braces, no leading or
+/// `type`, then `totp`, `provider_host`, `ssh_key` and `database` when set; no braces, no leading or
 /// trailing comma.
 pub fn write_fixed(out: &mut Vec<u8>, meta: &Metadata) {
     let c = &meta.coordinate;
@@ -63,6 +63,10 @@ pub fn write_fixed(out: &mut Vec<u8>, meta: &Metadata) {
     if let Some(key) = &meta.ssh_key {
         out.extend_from_slice(b",\"ssh_key\":");
         serde_fallback(out, key);
+    }
+    if let Some(db) = &meta.database {
+        out.extend_from_slice(b",\"database\":");
+        serde_fallback(out, db);
     }
 }
 
@@ -189,6 +193,18 @@ mod tests {
                         public_key: "ssh-ed25519 AAAAC3Nz a \"quoted\" comment".into(),
                         hosts: Vec::new(),
                     }),
+                    database: (k % 4 == 2).then(|| kovra_core::dbconn::DbConnInfo {
+                        engine: kovra_core::dbconn::DbEngine::Postgres,
+                        hosts: vec![kovra_core::dbconn::DbHost {
+                            host: Some("db.\"example\".com".into()),
+                            port: 5432,
+                        }],
+                        database: Some("shop".into()),
+                        user: Some("app\\x".into()),
+                        sslmode: None,
+                        params: [("application_name".to_string(), "k\nv".to_string())].into(),
+                        password: true,
+                    }),
                 };
                 let vault = if k % 2 == 0 {
                     "global"
@@ -225,6 +241,7 @@ mod tests {
             provider_host: meta.provider_host.as_deref(),
             kind: meta.kind(),
             ssh_key: meta.ssh_key.as_ref(),
+            database: meta.database.as_ref(),
         })
     }
 

@@ -202,6 +202,11 @@ pub enum Request {
         /// With `ssh_key`: restrict the key to these servers' host keys, as `Keygen`'s.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         hosts: Vec<String>,
+        /// The value is a connection string for this database engine (`postgres://…` or
+        /// libpq's `key=value` form): the record becomes a connection record, its password
+        /// sealed and the rest kept as metadata.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        database: Option<kovra_core::dbconn::DbEngine>,
     },
     /// Make an SSH key in the daemon and store it as a new record (`kovra keygen`).
     Keygen {

@@ -25,6 +25,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             provider,
             ssh,
             value,
+            ..
         } if ssh.ssh_key => {
             let coordinate = coord(&coordinate)?;
             super::sshkey::add(
@@ -49,11 +50,20 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
             revealable,
             totp,
             provider,
+            postgres,
             value,
             ..
         } => {
             let coordinate = coord(&coordinate)?;
-            let value = input::value(&coordinate, value.stdin)?;
+            // A connection string is asked for as one: the hidden prompt says what it takes.
+            let value = if postgres && !value.stdin && input::has_tty() {
+                input::tty_prompt(&format!(
+                    "connection string for {coordinate} (postgres://… or key=value; hidden): "
+                ))?
+            } else {
+                input::value(&coordinate, value.stdin)?
+            };
+            let database = postgres.then_some(kovra_core::dbconn::DbEngine::Postgres);
             s.call(Request::Add {
                 coordinate,
                 value,
@@ -65,6 +75,7 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                 ssh_key: false,
                 key_passphrase: None,
                 hosts: Vec::new(),
+                database,
             })?
         }
         Command::Bind {

@@ -118,6 +118,7 @@ pub fn add(s: &mut Session, import: Import) -> Result<Reply, CliError> {
         ssh_key: true,
         key_passphrase,
         hosts: import.hosts,
+        database: None,
     })
 }
 

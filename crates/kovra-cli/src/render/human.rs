@@ -94,6 +94,42 @@ fn record_lines(r: &RecordView) -> String {
         time(r.updated)
     ) + &totp
         + &key
+        + &r.database.as_ref().map_or(String::new(), database_lines)
+}
+
+/// A connection record's metadata, one field a line; the password only as `sealed`.
+fn database_lines(db: &kovra_core::dbconn::DbConnInfo) -> String {
+    let hosts: Vec<String> = db
+        .hosts
+        .iter()
+        .map(|h| match h.host.as_deref() {
+            None => format!("(local socket), port {}", h.port),
+            Some(s) if s.starts_with('/') => format!("{s} (socket), port {}", h.port),
+            Some(s) if s.contains(':') => format!("[{s}]:{}", h.port),
+            Some(s) => format!("{s}:{}", h.port),
+        })
+        .collect();
+    let mut out = format!(
+        "\nengine:      {}\nhost:        {}",
+        db.engine,
+        hosts.join(", ")
+    );
+    let mut field = |name: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            out.push_str(&format!("\n{name:<12} {v}"));
+        }
+    };
+    field("database:", db.database.as_deref());
+    field("user:", db.user.as_deref());
+    field("sslmode:", db.sslmode.as_deref());
+    field(
+        "password:",
+        Some(if db.password { "sealed" } else { "none" }),
+    );
+    for (k, v) in &db.params {
+        field("param:", Some(&format!("{k}={v}")));
+    }
+    out
 }
 
 fn listing_table(l: &Listing, width: Option<usize>) -> String {

@@ -22,6 +22,7 @@ mod lifecycle;
 mod mcp;
 mod mcp_inspector;
 mod peer;
+mod postgres;
 mod proof;
 mod relocate;
 mod run;

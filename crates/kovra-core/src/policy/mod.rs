@@ -373,6 +373,12 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 Decision::Allow
             }
         }
+        // A connection record reaches its database through kovra (the coming db proxy),
+        // never a process: a connection URL in an environment is printed by every tool that
+        // reports its configuration, and a process holding it holds the password.
+        Operation::Inject if record.kind.is_database() => {
+            Decision::Deny(Reason::ConnectionNotInjected)
+        }
         Operation::Inject => {
             let pinned = req.pin.is_some_and(|p| p.pinned.is_some());
             match req.delivery {
@@ -474,6 +480,10 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
         Operation::Broker | Operation::Bind if record.kind == RecordKind::SshKey => {
             Decision::Deny(Reason::SshKeyNeverBrokered)
         }
+        // Nor is a database connection: its password goes to its database, not to an API.
+        Operation::Broker | Operation::Bind if record.kind.is_database() => {
+            Decision::Deny(Reason::ConnectionNeverBrokered)
+        }
         Operation::Broker => {
             // The value goes only to its pinned provider; what the caller names cannot move it.
             match req.pin {
@@ -520,6 +530,10 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 Decision::Deny(Reason::InjectOnlyNeverShared)
             } else if record.kind == RecordKind::SshKey {
                 Decision::Deny(Reason::SshKeyNeverShared)
+            } else if record.kind.is_database() {
+                // A package carries no record kind yet: received, it would be a plain secret,
+                // injectable where the connection is not.
+                Decision::Deny(Reason::ConnectionNeverShared)
             } else {
                 needs(Reason::ExportNeedsPresence)
             }

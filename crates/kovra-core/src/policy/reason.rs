@@ -46,6 +46,9 @@ pub enum Reason {
     AgentNeverGetsPrivateKey,
     SshKeyNeverShared,
     SshKeyNeverBrokered,
+    ConnectionNotInjected,
+    ConnectionNeverBrokered,
+    ConnectionNeverShared,
     SignHostNotAllowed,
     SignNeedsBoundHost,
     SshCommandNeedsApproval,
@@ -98,6 +101,9 @@ impl Reason {
             Reason::AgentNeverGetsPrivateKey => "agent-private-key-refused",
             Reason::SshKeyNeverShared => "ssh-key-never-shared",
             Reason::SshKeyNeverBrokered => "ssh-key-never-brokered",
+            Reason::ConnectionNotInjected => "connection-not-injected",
+            Reason::ConnectionNeverBrokered => "connection-never-brokered",
+            Reason::ConnectionNeverShared => "connection-never-shared",
             Reason::SignHostNotAllowed => "sign-host-not-allowed",
             Reason::SignNeedsBoundHost => "sign-host-unbound",
             Reason::SshCommandNeedsApproval => "ssh-command-needs-proof",
@@ -135,11 +141,17 @@ impl Reason {
             Reason::ProductionNeverShared => {
                 "production values move only by a human's own means, never in a package"
             }
-            Reason::InjectOnlyNeverShared | Reason::SshKeyNeverShared => {
-                "leave them out with --group"
-            }
+            Reason::InjectOnlyNeverShared
+            | Reason::SshKeyNeverShared
+            | Reason::ConnectionNeverShared => "leave them out with --group",
             Reason::SshKeyNeverBrokered => {
                 "sign with it (`kovra sign COORD --namespace NS`); store API credentials as plain records"
+            }
+            Reason::ConnectionNotInjected => {
+                "connection records are used through kovra's database proxy (coming: a `.env.refs` line with `#url`); a human can `kovra reveal` it meanwhile"
+            }
+            Reason::ConnectionNeverBrokered => {
+                "a connection record goes only to its database; store API credentials as plain records"
             }
             Reason::SignHostNotAllowed | Reason::SignNeedsBoundHost => {
                 "the key signs only logins to the servers it was made for (`kovra show COORD`) and that the ssh-agent's rules name (`kovra ssh-agent --rules`); use another key for this one"
@@ -264,6 +276,15 @@ impl Reason {
             Reason::SshKeyNeverShared => "SSH key records are not shared in packages",
             Reason::SshKeyNeverBrokered => {
                 "an SSH key record is never pinned to a provider nor sent in a brokered call"
+            }
+            Reason::ConnectionNotInjected => {
+                "a database connection record is not injected into a process: its URL holds the password"
+            }
+            Reason::ConnectionNeverShared => {
+                "database connection records are not shared in packages (yet)"
+            }
+            Reason::ConnectionNeverBrokered => {
+                "a database connection record is never pinned to a provider nor sent in a brokered call"
             }
             Reason::SignHostNotAllowed => {
                 "this SSH key signs only for the servers it is restricted to, and this session is bound to another"

@@ -154,6 +154,7 @@ pub fn imported_metadata(
         provider: None,
         provider_host: None,
         ssh_key: None,
+        database: None,
     }
 }
 

@@ -33,6 +33,7 @@ pub(super) fn meta(coord: &str) -> Metadata {
         provider: None,
         provider_host: None,
         ssh_key: None,
+        database: None,
     }
 }
 

@@ -147,7 +147,12 @@ pub fn arb_sensitivity() -> impl Strategy<Value = Sensitivity> {
 }
 
 pub fn arb_facts() -> impl Strategy<Value = RecordFacts> {
-    let kinds = vec![RecordKind::Secret, RecordKind::Totp, RecordKind::SshKey];
+    let kinds = vec![
+        RecordKind::Secret,
+        RecordKind::Totp,
+        RecordKind::SshKey,
+        RecordKind::Postgres,
+    ];
     (
         arb_sensitivity(),
         any::<bool>(),

@@ -101,6 +101,8 @@ pub(super) struct Gate<'a> {
     pub(super) totp_params: Option<totp::TotpParams>,
     /// For an SSH key record being created: its public half.
     pub(super) ssh_key_info: Option<kovra_core::sshkey::SshKeyInfo>,
+    /// For a connection record being created: everything but its password.
+    pub(super) db_conn_info: Option<kovra_core::dbconn::DbConnInfo>,
     /// For a signature through the ssh-agent: the verified host key (`SHA256:…`) of the
     /// session it is for.
     pub(super) bound_host: Option<String>,
@@ -160,6 +162,7 @@ impl<'a> Gate<'a> {
             allowlisted: false,
             totp_params: None,
             ssh_key_info: None,
+            db_conn_info: None,
             bound_host: None,
             remote: None,
             standing: None,
@@ -283,6 +286,7 @@ impl Gate<'_> {
             provider_host: m.provider_host.clone(),
             kind: m.kind(),
             ssh_key: m.ssh_key.clone(),
+            database: m.database.clone(),
         }
     }
 

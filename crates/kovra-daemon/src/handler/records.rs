@@ -176,6 +176,7 @@ impl Gate<'_> {
             provider: self.new_pin.take(),
             provider_host: None,
             ssh_key: self.ssh_key_info.take(),
+            database: self.db_conn_info.take(),
         };
         self.write_value(coord, &vault, meta, value, action)
     }
@@ -229,6 +230,14 @@ impl Gate<'_> {
             let key = kovra_core::sshkey::import(value, None).map_err(super::sshkey::key_error)?;
             meta.ssh_key = Some(key.info);
             seed = Some(key.private.into_zeroizing());
+        }
+        // A connection record's new value is a new connection string, read like the first
+        // one: its metadata follows the value.
+        if let Some(db) = &meta.database {
+            let conn = kovra_core::dbconn::parse(db.engine, value)
+                .map_err(super::dbconn::connection_error)?;
+            meta.database = Some(conn.info);
+            seed = Some(conn.value.into_zeroizing());
         }
         let value = seed.as_deref().map_or(value, |s| s.as_slice());
         self.write_value(coord, &vault, meta, value, action)
@@ -543,6 +552,7 @@ impl Gate<'_> {
             updated: store::now(),
             totp: old.totp,
             ssh_key: old.ssh_key,
+            database: old.database,
             ..record.meta
         };
         let mut entry = self.allowed("rollback", &coord, &vault);

@@ -104,9 +104,46 @@ impl Gate<'_> {
                 revealable,
                 totp,
                 provider,
+                ssh_key,
+                key_passphrase,
+                hosts,
+                database: Some(engine),
+            } => {
+                if totp || ssh_key || provider.is_some() || key_passphrase.is_some() {
+                    Err(GateError::new(
+                        ErrorCode::InvalidArgument,
+                        "a connection record is neither a TOTP seed, nor an SSH key, nor pinned to a provider",
+                    )
+                    .hint("drop --totp, --ssh-key and --provider"))
+                } else if !hosts.is_empty() {
+                    Err(GateError::new(
+                        ErrorCode::InvalidArgument,
+                        "only an SSH key record is restricted to servers",
+                    )
+                    .hint("name the database's hosts in the connection string, and drop --host-key"))
+                } else {
+                    self.add_connection(
+                        &coordinate,
+                        value,
+                        engine,
+                        sensitivity,
+                        description,
+                        revealable,
+                    )
+                }
+            }
+            Request::Add {
+                coordinate,
+                value,
+                sensitivity,
+                description,
+                revealable,
+                totp,
+                provider,
                 ssh_key: true,
                 key_passphrase,
                 hosts,
+                ..
             } => self
                 .pin_new(&coordinate, provider.as_deref())
                 .and_then(|()| {

@@ -187,6 +187,7 @@ impl Gate<'_> {
             .collect();
         let mut inject_only = Vec::new();
         let mut keys = Vec::new();
+        let mut connections = Vec::new();
         let mut decisions = vec![env_decision];
         let mut tokens = Vec::with_capacity(selected.len());
         for r in &selected {
@@ -208,6 +209,9 @@ impl Gate<'_> {
             if d == Decision::Deny(Reason::SshKeyNeverShared) {
                 keys.push(r.meta.coordinate.to_string());
             }
+            if d == Decision::Deny(Reason::ConnectionNeverShared) {
+                connections.push(r.meta.coordinate.to_string());
+            }
             decisions.push(d);
         }
         let decision = Decision::all(decisions);
@@ -220,6 +224,13 @@ impl Gate<'_> {
         }
         if !keys.is_empty() {
             return Err(self.sharing_denied("share", Reason::SshKeyNeverShared, keys.join(", ")));
+        }
+        if !connections.is_empty() {
+            return Err(self.sharing_denied(
+                "share",
+                Reason::ConnectionNeverShared,
+                connections.join(", "),
+            ));
         }
         if selected.is_empty() {
             return Err(GateError::new(

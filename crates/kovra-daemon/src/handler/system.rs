@@ -80,6 +80,7 @@ pub(super) fn meta(
         provider: None,
         provider_host: None,
         ssh_key: None,
+        database: None,
     })
 }
 
@@ -119,6 +120,7 @@ pub(super) fn save<T: Serialize>(
         provider: None,
         provider_host: None,
         ssh_key: None,
+        database: None,
     };
     let json = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
     store.put(&VaultName::System, meta, Some(&json), audit)?;

@@ -429,11 +429,13 @@ pub(super) struct RecordDoc<'a> {
     provider: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     provider_host: Option<&'a str>,
-    /// `secret`, `totp` or `ssh-key` (beside a reply's own `kind` tag).
+    /// `secret`, `totp`, `ssh-key` or `postgres` (beside a reply's own `kind` tag).
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssh_key: Option<&'a kovra_core::sshkey::SshKeyInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<&'a kovra_core::dbconn::DbConnInfo>,
 }
 
 /// A [`RecordDoc`] from anything with a record view's fields ([`RecordView`], [`RecordIn`]).
@@ -460,6 +462,7 @@ macro_rules! record_doc {
             provider_host: r.provider_host.as_deref(),
             kind: r.kind.as_str(),
             ssh_key: r.ssh_key.as_ref(),
+            database: r.database.as_ref(),
         }
     }};
 }
@@ -499,6 +502,8 @@ pub(super) struct RecordIn<'a> {
     kind: kovra_core::model::RecordKind,
     #[serde(default)]
     ssh_key: Option<kovra_core::sshkey::SshKeyInfo>,
+    #[serde(default)]
+    database: Option<kovra_core::dbconn::DbConnInfo>,
 }
 
 impl<'a> From<&'a RecordIn<'a>> for RecordDoc<'a> {
