@@ -16,14 +16,10 @@
 //! its own current-thread tokio runtime and leaves nothing running when it returns. Called
 //! from inside a tokio runtime it refuses (an error, not tokio's panic): use `spawn_blocking`.
 //!
-//! Limits of this build (russh 0.56.0, the newest this workspace's lock can hold next to
-//! age 0.12; see the workspace `Cargo.toml`):
-//! - client and host keys are ed25519 or ECDSA; RSA is refused ([`SshError::BadKey`]) or
-//!   fails the key exchange ([`SshError::Protocol`]);
-//! - russh 0.56 predates client-side advisories fixed in 0.62.4/0.63.1 (panics and
-//!   allocations a hostile server can cause, forged channel messages). Panics stay inside the
-//!   runtime's task and come back as errors; the algorithm list leaves out what it can (see
-//!   `session::config`); moving to russh >= 0.63.1 is the real fix.
+//! Limits of this build (russh 0.65, see the workspace `Cargo.toml`): client and host keys
+//! are ed25519 or ECDSA; RSA is refused ([`SshError::BadKey`]) or fails the key exchange
+//! ([`SshError::Protocol`]). A panic inside russh stays in the runtime's task and comes back
+//! as an error.
 
 mod hostkey;
 mod session;
