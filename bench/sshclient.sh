@@ -3,7 +3,7 @@
 # OpenSSH's `ssh` binary running the same command with the same key against the same server,
 # interleaved (`kovra-bench sshclient-exec`): each round runs every client, the order rotating.
 # `ssh` runs twice: with its default key exchange (sntrup761x25519 on OpenSSH 9.2) and held to
-# curve25519-sha256, the one kovra's client (russh 0.56) settles on with that server.
+# curve25519-sha256, the one kovra's client (russh 0.65) settles on with that server (OpenSSH 9.2 has no mlkem768x25519).
 #
 # Each command is a whole connection: TCP connect, key exchange, host key check, publickey
 # login, exec, exit status, close. kovra's side runs in-process (what the daemon will do for

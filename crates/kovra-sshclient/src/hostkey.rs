@@ -4,12 +4,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use russh::keys::{HashAlg, PublicKey};
+use russh::keys::{HashAlg, PublicKey, PublicKeyOrCertificate};
 
 /// A server's host key: what `scan` returns for pinning and `HostKeyChanged` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostKey {
-    /// The SSH algorithm name: `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, …
+    /// The key's type as OpenSSH names it: `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, …
+    /// (`ssh-rsa` is the RSA key format; the server still signed with rsa-sha2-512/256.)
     pub algorithm: String,
     /// `SHA256:` and unpadded base64, exactly as `ssh-keygen -l` prints it: the pin.
     pub fingerprint: String,
@@ -36,6 +37,10 @@ impl HostKey {
 /// presented (russh calls this after verifying the server's signature over the exchange, so
 /// the server holds that key) and accepts it only when its fingerprint is pinned. Returning
 /// `false` makes russh drop the connection before any authentication request is sent.
+///
+/// A host certificate is refused and not recorded: the client never advertises certificate
+/// algorithms (`Preferred::host_key_certificates` stays empty), so a server sending one is
+/// off-protocol, and a pin is a key's fingerprint, not an authority's.
 pub(crate) struct PinCheck {
     pinned: Vec<String>,
     seen: Arc<Mutex<Option<HostKey>>>,
@@ -57,7 +62,13 @@ impl PinCheck {
 impl russh::client::Handler for PinCheck {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKey) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        presented: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = presented else {
+            return Ok(false);
+        };
         let seen = HostKey::of(key);
         let pinned = self.pinned.contains(&seen.fingerprint);
         if let Ok(mut slot) = self.seen.lock() {

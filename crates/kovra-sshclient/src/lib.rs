@@ -16,14 +16,18 @@
 //! its own current-thread tokio runtime and leaves nothing running when it returns. Called
 //! from inside a tokio runtime it refuses (an error, not tokio's panic): use `spawn_blocking`.
 //!
-//! Limits of this build (russh 0.56.0, the newest this workspace's lock can hold next to
-//! age 0.12; see the workspace `Cargo.toml`):
-//! - client and host keys are ed25519 or ECDSA; RSA is refused ([`SshError::BadKey`]) or
-//!   fails the key exchange ([`SshError::Protocol`]);
-//! - russh 0.56 predates client-side advisories fixed in 0.62.4/0.63.1 (panics and
-//!   allocations a hostile server can cause, forged channel messages). Panics stay inside the
-//!   runtime's task and come back as errors; the algorithm list leaves out what it can (see
-//!   `session::config`); moving to russh >= 0.63.1 is the real fix.
+//! What this build takes (russh 0.65, see the workspace `Cargo.toml`):
+//! - client keys: ed25519, ECDSA (P-256/384/521) and RSA, which signs with rsa-sha2-512 or
+//!   rsa-sha2-256 (whichever the server lists, 512 first), never `ssh-rsa`'s SHA-1; other
+//!   types are refused before connecting ([`SshError::BadKey`]);
+//! - host keys: ed25519, ECDSA and RSA with SHA-2 signatures; a server offering none of them
+//!   (or only `ssh-rsa`) fails the key exchange ([`SshError::Protocol`]). No host
+//!   certificates: a pin is a key's fingerprint;
+//! - AEAD ciphers only, and curve25519, its ML-KEM-768 hybrid or P-256 for the key exchange
+//!   (`session::config` says why).
+//!
+//! A panic inside russh on a hostile server's input stays in the runtime's task and comes
+//! back as an error, not a crash of the daemon thread.
 
 mod hostkey;
 mod session;

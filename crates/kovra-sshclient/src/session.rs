@@ -19,22 +19,24 @@ use crate::{Limits, Outcome, SshError, Stream, Target};
 /// the runtime is simply dropped with the socket.
 const GOODBYE: Duration = Duration::from_millis(500);
 
-/// The OpenSSH private key text as russh's key type. ssh-key (russh's fork of 0.6.7) decodes
-/// the PEM's base64 as a stream straight into its key types, which zeroize on drop; what it
-/// cannot promise is that its base64 decoder's small line buffer is wiped. The text stays the
-/// caller's `Zeroizing<String>`. Error reasons are fixed phrases, so no part of the text can
-/// reach an error message.
+/// The OpenSSH private key text as russh's key type. ssh-key decodes the PEM's base64 as a
+/// stream straight into its key types, which zeroize on drop; what it cannot promise is that
+/// its base64 decoder's small line buffer is wiped. The text stays the caller's
+/// `Zeroizing<String>`. Error reasons are fixed phrases, so no part of the text can reach an
+/// error message.
+///
+/// ed25519, ECDSA and RSA keys are taken (RSA signs with rsa-sha2-512 or -256, see [`login`]);
+/// anything else (DSA, security keys, which need hardware the daemon does not have) is
+/// refused here rather than failing mid-login.
 pub(crate) fn parse_key(text: &Zeroizing<String>) -> Result<PrivateKey, SshError> {
     let key = PrivateKey::from_openssh(text.as_bytes())
         .map_err(|_| SshError::BadKey("not an OpenSSH private key"))?;
     if key.is_encrypted() {
         return Err(SshError::BadKey("it is passphrase-protected"));
     }
-    // RSA needs russh's `rsa` feature, which cannot be built in this workspace yet (see the
-    // workspace Cargo.toml): refuse it here rather than fail mid-login.
     match key.algorithm() {
-        Algorithm::Ed25519 | Algorithm::Ecdsa { .. } => Ok(key),
-        _ => Err(SshError::BadKey("its type is not ed25519 or ecdsa")),
+        Algorithm::Ed25519 | Algorithm::Ecdsa { .. } | Algorithm::Rsa { .. } => Ok(key),
+        _ => Err(SshError::BadKey("its type is not ed25519, ecdsa or rsa")),
     }
 }
 
@@ -45,14 +47,17 @@ pub(crate) fn parse_key(text: &Zeroizing<String>) -> Result<PrivateKey, SshError
 /// - key exchange: ML-KEM-768 hybrid, curve25519 and P-256 only. No finite-field
 ///   Diffie-Hellman, whose group-exchange variant lets the server choose the group size (and
 ///   so the client's work);
-/// - ciphers: AEAD only (ChaCha20-Poly1305, AES-256-GCM), so no MAC is ever negotiated, and no
-///   CTR mode (russh 0.56 can panic on a block cipher paired with MAC "none");
-/// - host keys: ed25519 and ECDSA (RSA is not built, see the workspace Cargo.toml).
+/// - ciphers: AEAD only (ChaCha20-Poly1305, AES-256-GCM), so no MAC is ever used; the MAC
+///   list, which must still be sent, names only SHA-2 encrypt-then-MAC;
+/// - host keys: ed25519, ECDSA, and RSA signing with SHA-2 (rsa-sha2-512/256): never `ssh-rsa`,
+///   whose signatures are SHA-1;
+/// - no compression (zlib is not built) and no host certificates (a pin is a key).
 ///
-/// Any OpenSSH from 6.5 (2014) on offers curve25519 and ChaCha20-Poly1305.
+/// Any OpenSSH from 6.5 (2014) on offers curve25519 and ChaCha20-Poly1305; RSA-SHA2 host keys
+/// from 7.2 (2016).
 fn config() -> Arc<client::Config> {
     use russh::keys::{Algorithm, EcdsaCurve};
-    use russh::{Preferred, cipher, kex};
+    use russh::{Preferred, cipher, kex, mac};
     const KEX: &[kex::Name] = &[
         kex::MLKEM768X25519_SHA256,
         kex::CURVE25519,
@@ -62,6 +67,7 @@ fn config() -> Arc<client::Config> {
         kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
     ];
     const CIPHERS: &[cipher::Name] = &[cipher::CHACHA20_POLY1305, cipher::AES_256_GCM];
+    const MACS: &[mac::Name] = &[mac::HMAC_SHA512_ETM, mac::HMAC_SHA256_ETM];
     const HOST_KEYS: &[Algorithm] = &[
         Algorithm::Ed25519,
         Algorithm::Ecdsa {
@@ -73,6 +79,12 @@ fn config() -> Arc<client::Config> {
         Algorithm::Ecdsa {
             curve: EcdsaCurve::NistP521,
         },
+        Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512),
+        },
+        Algorithm::Rsa {
+            hash: Some(HashAlg::Sha256),
+        },
     ];
     Arc::new(client::Config {
         nodelay: true,
@@ -80,6 +92,8 @@ fn config() -> Arc<client::Config> {
             kex: KEX.into(),
             key: HOST_KEYS.into(),
             cipher: CIPHERS.into(),
+            mac: MACS.into(),
+            host_key_certificates: std::borrow::Cow::Borrowed(&[]),
             ..Preferred::DEFAULT
         },
         ..client::Config::default()
@@ -124,12 +138,12 @@ pub(crate) async fn scan(host: &str, port: u16, limit: Duration) -> Result<HostK
 }
 
 /// Log in as `user` with `key`. For RSA, the strongest of rsa-sha2-512/256 the server lists
-/// (OpenSSH lists both); a server that does not say is offered rsa-sha2-512 rather than
-/// SHA-1, which current servers refuse.
+/// in `server-sig-algs` (OpenSSH lists both); a server that lists neither, or does not say, is
+/// offered rsa-sha2-512: never `ssh-rsa`'s SHA-1, which current servers refuse anyway.
 async fn login(handle: &mut Handle<PinCheck>, user: &str, key: PrivateKey) -> Result<(), SshError> {
     let hash = if key.algorithm().is_rsa() {
         match handle.best_supported_rsa_hash().await {
-            Ok(Some(listed)) => listed,
+            Ok(Some(Some(listed @ (HashAlg::Sha256 | HashAlg::Sha512)))) => Some(listed),
             _ => Some(HashAlg::Sha512),
         }
     } else {
@@ -320,6 +334,30 @@ mod tests {
                 (Stream::Stdout, b"de".to_vec()),
                 (Stream::Stderr, b"12345".to_vec()),
             ]
+        );
+    }
+
+    /// The restriction as data, so a widening shows here: no SHA-1 anywhere (`ssh-rsa`
+    /// signatures, hmac-sha1), no non-AEAD cipher, no host certificates, no DH kex.
+    #[test]
+    fn the_offered_algorithms_leave_out_sha1_non_aead_and_dh() {
+        let config = config();
+        let p = &config.preferred;
+        assert!(!p.key.contains(&Algorithm::Rsa { hash: None }));
+        assert!(p.key.contains(&Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512)
+        }));
+        assert!(p.host_key_certificates.is_empty());
+        assert!(p.mac.iter().all(|m| !m.as_ref().contains("sha1")));
+        assert!(
+            p.cipher.iter().all(
+                |c| [russh::cipher::CHACHA20_POLY1305, russh::cipher::AES_256_GCM].contains(c)
+            )
+        );
+        assert!(
+            p.kex
+                .iter()
+                .all(|k| !k.as_ref().starts_with("diffie-hellman"))
         );
     }
 

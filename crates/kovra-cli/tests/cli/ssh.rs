@@ -379,3 +379,30 @@ fn a_host_that_presents_another_key_is_refused_and_production_is_attended() {
         sshd.log()
     );
 }
+
+/// RSA both ways: a key `kovra keygen --type rsa-3072` made (written by the vault's ssh-key,
+/// read back by russh's) logs in to a host whose only host key is RSA, which is pinned by
+/// its fingerprint like any other. OpenSSH 9.2 takes no `ssh-rsa` (SHA-1) signature by
+/// default, so this is rsa-sha2 on both sides.
+#[test]
+fn an_rsa_key_made_by_the_vault_logs_in_to_an_rsa_host() {
+    const RSA: &str = "secret:dev/ssh/rsa";
+    let h = Home::init();
+    h.ok(&["keygen", RSA, "--type", "rsa-3072", "--sensitivity", "low"]);
+    let sshd = Sshd::start(stdout(&h.ok(&["pubkey", RSA])).trim(), "rsa");
+    let (_, scanned) = h.json(&["ssh-host", "scan", &format!("127.0.0.1:{}", sshd.port())]);
+    assert_eq!(scanned["fingerprint"], sshd.host_fingerprint(), "{scanned}");
+
+    let out = pin(&h, &sshd, "rsa-host", &["--key", RSA, "--allow", "echo *"]);
+    assert!(out.status.success(), "ssh-host add: {}", describe(&out));
+    let mut seen = Vec::new();
+    let out = agent(&h, &["ssh", "rsa-host", "--", "echo", "rsa-ok"], &mut seen);
+    assert!(
+        out.status.success(),
+        "ssh: {}\n{}",
+        describe(&out),
+        sshd.log()
+    );
+    assert_eq!(stdout(&out), "rsa-ok\n");
+    assert!(sshd.log().contains("Accepted publickey"), "{}", sshd.log());
+}
