@@ -385,6 +385,9 @@ pub enum Command {
         #[command(flatten)]
         passphrase: PassphraseSource,
     },
+    /// Run one SQL statement with a connection record (read-only unless --write).
+    #[command(after_help = crate::cli_query::QUERY_EXAMPLES)]
+    Query(crate::cli_query::QueryArgs),
     /// Call a provider's API through the broker, which attaches the credential for you.
     #[command(after_help = examples::API)]
     Api(ApiArgs),

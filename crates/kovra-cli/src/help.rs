@@ -47,7 +47,7 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("Run with secrets", &["run", "doctor"]),
     ("Agents", &["setup", "mcp", "agent", "sandbox"]),
     ("Approvals", &["approve", "deny", "requests", "allow"]),
-    ("Broker", &["api", "providers", "bind"]),
+    ("Broker", &["api", "providers", "bind", "query"]),
     (
         "SSH keys",
         &["keygen", "pubkey", "sign", "ssh-agent", "ssh", "ssh-host"],

@@ -102,6 +102,11 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "a run's placeholder swapped for its value by the egress proxy",
     ),
     ("pubkey", "an SSH key's public key read"),
+    ("query", "a brokered database query decided"),
+    (
+        "query-result",
+        "how a brokered query ended (rows, never their values)",
+    ),
     ("receive", "a package received"),
     ("rename", "a record given a new coordinate"),
     ("request-closed", "a value request answered"),

@@ -140,10 +140,15 @@ pub enum Operation {
     /// Sign with an SSH key record's private key (`kovra sign`, later the ssh-agent): a use
     /// of the value that hands out only a signature.
     Sign,
+    /// Run one statement in a read-only transaction on a connection record's database
+    /// (`kovra query`): the connection is used, only the rows come back.
+    Query,
+    /// The same, allowed to write.
+    QueryWrite,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 19] = [
         Operation::Metadata,
         Operation::Fingerprint,
         Operation::Inject,
@@ -161,6 +166,8 @@ impl Operation {
         Operation::Export,
         Operation::Import,
         Operation::Sign,
+        Operation::Query,
+        Operation::QueryWrite,
     ];
 
     /// The scope class an operation belongs to.
@@ -171,7 +178,12 @@ impl Operation {
             }
             // A brokered call uses the value without handing it to anyone: an inject class.
             // So does a signature: it proves the key was used, and gives nothing of it.
-            Operation::Inject | Operation::Broker | Operation::Sign => OperationClass::Inject,
+            // A query uses the connection without handing it over: the inject class too.
+            Operation::Inject
+            | Operation::Broker
+            | Operation::Sign
+            | Operation::Query
+            | Operation::QueryWrite => OperationClass::Inject,
             // A code is derived from the seed and goes back to the requester: a reveal class.
             // A package hands the plaintext to another party: a reveal class too.
             Operation::Reveal | Operation::Code | Operation::Export => OperationClass::Reveal,
@@ -198,6 +210,8 @@ impl Operation {
             Operation::Export => "export",
             Operation::Import => "import",
             Operation::Sign => "sign",
+            Operation::Query => "query",
+            Operation::QueryWrite => "query-write",
         }
     }
 }

@@ -88,7 +88,13 @@ fn other_operations() -> Vec<Operation> {
         .filter(|o| {
             !matches!(
                 o,
-                Operation::Inject | Operation::Broker | Operation::Bind | Operation::Export
+                Operation::Inject
+                    | Operation::Broker
+                    | Operation::Bind
+                    | Operation::Export
+                    // A query is what a connection is for (policy_query.rs has its laws).
+                    | Operation::Query
+                    | Operation::QueryWrite
             )
         })
         .collect()

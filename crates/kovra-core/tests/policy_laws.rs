@@ -37,7 +37,10 @@ fn lowers_protection(c: &Case) -> bool {
         Operation::Import => c.record.is_some(),
         // Pinning lets a value leave the vault for a provider's hosts.
         Operation::Bind => c.pinned.is_none(),
-        Operation::Broker
+        // A write through a connection changes what the database holds.
+        Operation::QueryWrite => true,
+        Operation::Query
+        | Operation::Broker
         | Operation::RequestValue
         | Operation::Metadata
         | Operation::Fingerprint

@@ -32,6 +32,8 @@ pub enum Plan {
     Api(Box<ApiPlan>),
     /// A brokered ssh command (`crate::sshexec`).
     Ssh(Box<crate::sshexec::SshPlan>),
+    /// A brokered query (`crate::queryexec`).
+    Query(Box<crate::queryexec::QueryPlan>),
     /// A host to pin once it shows the accepted key.
     SshPin(Box<crate::sshexec::PinPlan>),
     /// A sandbox's egress: held until the client hangs up.

@@ -17,6 +17,7 @@ pub mod os;
 pub mod pool;
 pub mod program;
 pub mod proof;
+pub mod queryexec;
 pub mod redactors;
 pub mod relay;
 pub mod run;

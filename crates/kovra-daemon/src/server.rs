@@ -561,6 +561,7 @@ fn connection(daemon: &Daemon, stream: UnixStream, my_uid: u32, agent: Option<Ar
             Some(Plan::Api(api)) => (Some(crate::broker::execute(daemon, *api)), None),
             Some(Plan::Ssh(ssh)) => (Some(ssh_streamed(daemon, *ssh, &mut writer)), None),
             Some(Plan::SshPin(pin)) => (Some(crate::sshexec::pin(daemon, *pin)), None),
+            Some(Plan::Query(q)) => (Some(crate::queryexec::execute(daemon, *q)), None),
             other => (None, other),
         };
         if let Some(response) = carried {

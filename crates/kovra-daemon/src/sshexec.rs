@@ -106,7 +106,7 @@ pub fn pin(daemon: &Daemon, plan: PinPlan) -> Response {
             "host {} {}:{} presented {}, accepted {accepted}",
             host.name, host.address, host.port, seen.fingerprint
         ));
-        daemon.ssh_audit(audit);
+        daemon.audit_outcome(audit);
         return refused(GateError::new(
             ErrorCode::SshHostKeyChanged,
             format!(
@@ -226,7 +226,7 @@ pub fn execute(daemon: &Daemon, plan: SshPlan, mut sink: Option<Sink<'_>>) -> Re
                     ""
                 }
             ));
-            daemon.ssh_audit(audit);
+            daemon.audit_outcome(audit);
             ok(Reply::Ssh(Box::new(SshReply {
                 host: host_name,
                 user,
@@ -251,7 +251,7 @@ pub fn execute(daemon: &Daemon, plan: SshPlan, mut sink: Option<Sink<'_>>) -> Re
                 "host {host_name} {address}:{port}: {}",
                 error.message()
             ));
-            daemon.ssh_audit(audit);
+            daemon.audit_outcome(audit);
             refused(error)
         }
     }

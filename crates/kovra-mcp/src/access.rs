@@ -28,6 +28,8 @@ pub(crate) const TOOLS: &[(&str, &[OperationClass])] = &[
     ("providers", &[Metadata, Inject]),
     // A brokered command signs with a key without handing it over: the inject class.
     ("ssh", &[Inject]),
+    // A query uses a connection record without handing it over: the inject class.
+    ("query", &[Inject]),
     ("ssh_hosts", &[Metadata, Inject]),
     ("reveal", &[Reveal]),
     ("generate", &[Write]),

@@ -20,6 +20,7 @@ mod broker;
 mod hints;
 mod outcome;
 mod page;
+mod query;
 mod results;
 mod run;
 mod scope;

@@ -24,6 +24,7 @@ use crate::args::{
 use crate::broker;
 use crate::outcome::{Failure, finish, structured, structured_with_summary, text, unexpected};
 use crate::page::{PageRequest, summary};
+use crate::query;
 use crate::results::{
     FingerprintOut, ListOut, RecordOut, RunOut, StatusOut, WrittenOut, wire_name,
 };
@@ -294,6 +295,27 @@ impl KovraMcp {
         let request = args.into_request().map(|r| Request::Api(Box::new(r)));
         self.call_tool("api", request, |reply| match reply {
             Reply::Api(r) => Some(structured(&broker::ApiOut::from(*r))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Run one SQL statement on a database through kovra, with a connection record (type
+    /// `postgres` in `list`): the daemon connects, you get the rows (scrubbed of vault
+    /// values, capped), never the connection string. It runs READ ONLY; a statement that
+    /// writes needs `write: true`, which waits for the human's approval (you get an id; call
+    /// again with the same arguments once they approved).
+    #[tool(
+        annotations(read_only_hint = false, destructive_hint = true, open_world_hint = true),
+        output_schema = schema_for_output::<query::QueryOut>()
+    )]
+    async fn query(
+        &self,
+        Parameters(args): Parameters<query::QueryArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let request = args.into_request().map(|r| Request::Query(Box::new(r)));
+        self.call_tool("query", request, |reply| match reply {
+            Reply::Query(r) => Some(structured(&query::QueryOut::from(*r))),
             _ => None,
         })
         .await

@@ -48,10 +48,12 @@ EXPECTED_TOOLS = {
     "delete",
     "ssh",
     "ssh_hosts",
+    "query",
 }
 # The tools each scope offers (crates/kovra-mcp/src/access.rs).
 DEFAULT_TOOLS = {
     "list", "status", "fingerprint", "run", "request_secret", "api", "providers", "ssh", "ssh_hosts",
+    "query",
 }
 METADATA_TOOLS = {"list", "status", "fingerprint", "request_secret"}
 

@@ -150,6 +150,13 @@ catalogue! {
     SshKeyPassphraseNeeded = "ssh-key-passphrase-needed", 1, Some("type it at the prompt, or pass --key-passphrase-file PATH");
     SshKeyPassphraseWrong = "ssh-key-passphrase-wrong", 1, Some("check the key's passphrase with `ssh-keygen -y -f KEY`");
     SshKeyUnsupported = "ssh-key-unsupported", 1, Some("use an ed25519, ecdsa-p256 or rsa key");
+    QueryReadOnly = "query-read-only", 4, Some("the statement writes: run it again with --write (MCP: write: true); that needs a proof of presence, and an agent's waits for `kovra approve`");
+    SqlInvalid = "sql-invalid", 2, Some("send one statement, with a --param for each $1, $2…");
+    QueryFailed = "query-failed", 1, None;
+    QueryTimeout = "query-timeout", 1, Some("the statement ran past its timeout and was cancelled; narrow it, or raise --timeout (up to 300 s)");
+    DbUnreachable = "db-unreachable", 1, Some("check the host and port the record names (`kovra show COORD`) and that the server runs");
+    DbAuthRefused = "db-auth-refused", 1, Some("the stored password or user is not accepted: replace it with `kovra set COORD`");
+    DbTls = "db-tls", 1, Some("the server's certificate did not verify for the record's sslmode: check sslrootcert and the host name");
     SshHostUnknown = "ssh-host-unknown", 3, Some("add it with `kovra ssh-host add NAME ADDRESS` (you accept its host key with a proof); `kovra ssh-host list` shows the known ones");
     SshHostInvalid = "ssh-host-invalid", 2, Some("`kovra ssh-host add --help` shows each field's form");
     SshHostKeyChanged = "ssh-host-key-changed", 8, Some("the host presents a key nobody accepted: check it out of band before trusting it; if it really was reinstalled, `kovra ssh-host add NAME ADDRESS` pins the new key (with a proof)");

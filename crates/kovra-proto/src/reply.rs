@@ -367,6 +367,7 @@ pub enum Reply {
         running: bool,
     },
     Ssh(Box<crate::ssh::SshReply>),
+    Query(Box<crate::query::QueryReply>),
     /// A piece of a streamed command's output (`SshRequest::stream`), already scrubbed.
     SshOutput {
         /// From the command's stderr (else its stdout).

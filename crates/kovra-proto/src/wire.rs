@@ -145,6 +145,8 @@ pub enum Request {
         #[serde(default)]
         stop: bool,
     },
+    /// Run one statement with a connection record (`crate::query`).
+    Query(Box<crate::query::QueryRequest>),
     /// Run one command on a pinned host (`crate::ssh`).
     Ssh(Box<crate::ssh::SshRequest>),
     /// Connect to `ADDRESS[:PORT]` and report its host key, without logging in.
@@ -602,6 +604,7 @@ impl Request {
             Request::Run(run) => Some(&mut run.proof),
             Request::Api(api) => Some(&mut api.proof),
             Request::Ssh(ssh) => Some(&mut ssh.proof),
+            Request::Query(q) => Some(&mut q.proof),
             Request::SshHostAdd { proof, .. } => Some(proof),
             _ => None,
         }

@@ -13,6 +13,7 @@ mod demo;
 mod doctor;
 mod file_guard;
 mod projects;
+mod query;
 mod records;
 mod run;
 mod sandbox;
@@ -182,6 +183,7 @@ fn with_session(
         ),
         Command::Kit(cmd) => share::kit(s, cmd, out),
         Command::SshHost(cmd) => ssh::ssh_host(s, cmd, out),
+        Command::Query(args) => query::query(s, args, out),
         // Handled in `run`, without a session.
         Command::Daemon(_)
         | Command::Demo

@@ -486,6 +486,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         }
         Reply::Api(_)
         | Reply::Ssh(_)
+        | Reply::Query(_)
         | Reply::SshOutput { .. }
         | Reply::Providers { .. }
         | Reply::Identity { .. }

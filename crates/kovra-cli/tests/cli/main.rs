@@ -24,6 +24,7 @@ mod mcp_inspector;
 mod peer;
 mod postgres;
 mod proof;
+mod query;
 mod relocate;
 mod run;
 mod setup;

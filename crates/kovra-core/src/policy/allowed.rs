@@ -97,6 +97,8 @@ impl Allowed {
                 | Operation::Export
                 | Operation::Update
                 | Operation::Sign
+                | Operation::Query
+                | Operation::QueryWrite
         )
     }
 

@@ -476,6 +476,15 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 Decision::Allow
             }
         }
+        // A query runs only on a connection record, and only the rows come back. Reading is
+        // the record's use (as a brokered call's); production is attended; a write is
+        // attended whoever asks (a terminal is no proof).
+        Operation::Query | Operation::QueryWrite if !record.kind.is_database() => {
+            Decision::Deny(Reason::QueryNeedsConnection)
+        }
+        Operation::Query if req.production => needs(Reason::QueryProductionNeedsPresence),
+        Operation::Query => Decision::Allow,
+        Operation::QueryWrite => needs(Reason::QueryWriteNeedsPresence),
         // An SSH private key is never an API credential: it signs, and is sent nowhere.
         Operation::Broker | Operation::Bind if record.kind == RecordKind::SshKey => {
             Decision::Deny(Reason::SshKeyNeverBrokered)

@@ -56,6 +56,9 @@ pub enum Reason {
     SshHostChangeNeedsPresence,
     SignConfirmedByRule,
     AgentRulesNeedPresence,
+    QueryNeedsConnection,
+    QueryProductionNeedsPresence,
+    QueryWriteNeedsPresence,
 }
 
 impl Reason {
@@ -111,6 +114,9 @@ impl Reason {
             Reason::SshHostChangeNeedsPresence => "ssh-host-change-needs-proof",
             Reason::SignConfirmedByRule => "sign-confirm-rule",
             Reason::AgentRulesNeedPresence => "agent-rules-needs-proof",
+            Reason::QueryNeedsConnection => "query-needs-connection",
+            Reason::QueryProductionNeedsPresence => "query-production-needs-proof",
+            Reason::QueryWriteNeedsPresence => "query-write-needs-proof",
         }
     }
 
@@ -170,6 +176,12 @@ impl Reason {
             }
             Reason::AgentValueOfPinnedNeedsPresence => {
                 "drop --values: the program gets a placeholder that works towards the provider's hosts; or a human approves the run"
+            }
+            Reason::QueryNeedsConnection => {
+                "name a connection record (`kovra add COORD --postgres`)"
+            }
+            Reason::QueryWriteNeedsPresence => {
+                "a human approves it (`kovra approve ID`), or runs it with --write and a proof at their terminal"
             }
             _ => "run the command yourself at a terminal, where kovra can ask for your passphrase",
         }
@@ -306,6 +318,13 @@ impl Reason {
             }
             Reason::AgentRulesNeedPresence => {
                 "accepting the ssh-agent's rules (agent.toml) can loosen confirmations: it needs a proof of presence"
+            }
+            Reason::QueryNeedsConnection => "a query runs only on a database connection record",
+            Reason::QueryProductionNeedsPresence => {
+                "a query on a production database needs a proof of presence"
+            }
+            Reason::QueryWriteNeedsPresence => {
+                "a statement that may write needs a proof of presence, whoever asks"
             }
         }
     }

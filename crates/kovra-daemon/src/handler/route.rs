@@ -268,6 +268,18 @@ impl Gate<'_> {
                     Err(refused) => (Err(refused), None),
                 };
             }
+            Request::Query(q) => {
+                return match self.prepare_query(&q) {
+                    Ok(plan) => (
+                        Err(GateError::new(
+                            ErrorCode::Internal,
+                            "a query is answered by its plan",
+                        )),
+                        Some(Plan::Query(Box::new(plan))),
+                    ),
+                    Err(refused) => (Err(refused), None),
+                };
+            }
             Request::SshHostList => self.ssh_host_list(),
             Request::SshHostRemove { name } => self.ssh_host_remove(&name),
             Request::SecretRequest {

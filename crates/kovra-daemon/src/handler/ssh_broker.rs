@@ -270,26 +270,7 @@ impl Gate<'_> {
         if allowed.obligations().notify_medium_use {
             crate::approvals::notify_medium_use("ssh", &coord.to_string());
         }
-        // What the remote prints is scrubbed of every value of every vault, not only the
-        // key's: a server often holds copies of credentials, some of them outside this
-        // caller's scope. Those are masked under a name that says nothing of them.
-        let mut secrets = Vec::new();
-        for v in self.store.vaults()? {
-            if v == VaultName::System {
-                continue;
-            }
-            for (coord, value) in self.store.values_to_scrub(&v)? {
-                let env = coord.env();
-                let name = if self.info.scope.addresses(&v, env, self.production(env)) {
-                    coord.to_string()
-                } else {
-                    "redacted".to_string()
-                };
-                secrets.push((name, value));
-            }
-        }
-        let redactor = self.redactors.claim().get(&secrets);
-        drop(secrets);
+        let redactor = self.scrubber()?;
         let (_, private) = self.open(&allowed, None)?;
         let shown_command =
             String::from_utf8_lossy(&redactor.redact_all(req.command.as_bytes())).into_owned();
@@ -363,7 +344,7 @@ impl Daemon {
     }
 
     /// Put the outcome of a plan on the trail, when the vault is still open.
-    pub fn ssh_audit(&self, entry: AuditEntry) {
+    pub fn audit_outcome(&self, entry: AuditEntry) {
         let mut inner = self.lock_inner();
         if let Some(store) = inner.store.as_mut()
             && let Err(e) = store.audit(entry)

@@ -109,6 +109,7 @@ pub(super) enum ReplyDoc<'a> {
         pending: Vec<SecretRequestDoc<'a>>,
     },
     Ssh(&'a kovra_proto::SshReply),
+    Query(&'a kovra_proto::QueryReply),
     SshOutput {
         stderr: bool,
         data_base64: &'a str,
@@ -289,6 +290,7 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             },
             Reply::Providers { providers } => ReplyDoc::Providers { providers },
             Reply::Ssh(r) => ReplyDoc::Ssh(r),
+            Reply::Query(r) => ReplyDoc::Query(r),
             Reply::SshOutput {
                 stderr,
                 data_base64,

@@ -36,7 +36,7 @@ use driver::*;
 /// Pinned in scripts/install-inspector.sh (the last line that runs on Node 18/20).
 const INSPECTOR_VERSION: &str = "0.21.2";
 
-const TOOLS: [&str; 13] = [
+const TOOLS: [&str; 14] = [
     "list",
     "status",
     "fingerprint",
@@ -50,6 +50,7 @@ const TOOLS: [&str; 13] = [
     "providers",
     "ssh",
     "ssh_hosts",
+    "query",
 ];
 
 type Scope = &'static [(&'static str, &'static str)];
