@@ -183,6 +183,20 @@ impl Home {
         self.run_stdin(&args, value)
     }
 
+    /// A request as an agent makes it: no terminal, and no waiting for an approval (a parked
+    /// request exits with 5 at once). What it printed is added to `seen`, for canary scans.
+    pub fn agent(&self, args: &[&str], seen: &mut Vec<u8>) -> Output {
+        let out = self
+            .cmd(args)
+            .env("KOVRA_APPROVAL_WAIT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        seen.extend_from_slice(&out.stdout);
+        seen.extend_from_slice(&out.stderr);
+        out
+    }
+
     /// Add a record from stdin; it must succeed.
     #[track_caller]
     pub fn add_ok(&self, coord: &str, value: &[u8], extra: &[&str]) {

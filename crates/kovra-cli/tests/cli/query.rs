@@ -3,7 +3,6 @@
 //! timeouts and caps, values the database holds scrubbed, and the connection's password in
 //! no output, file or audit entry.
 
-use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kovra_testpg::{Pg, PgOptions, Role};
@@ -12,19 +11,6 @@ use crate::harness::*;
 use crate::leak::canary;
 
 const DB: &str = "secret:dev/app/db";
-
-/// An agent's request: no terminal, no waiting for an approval.
-fn agent(h: &Home, args: &[&str], seen: &mut Vec<u8>) -> Output {
-    let out = h
-        .cmd(args)
-        .env("KOVRA_APPROVAL_WAIT", "0")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    seen.extend_from_slice(&out.stdout);
-    seen.extend_from_slice(&out.stderr);
-    out
-}
 
 fn count(pg: &Pg) -> String {
     let out = pg.psql_as(
@@ -64,8 +50,7 @@ fn queries_return_scrubbed_rows_and_writes_need_a_proof() {
     );
 
     // Rows, as a table, JSON and CSV; parameters bound.
-    let out = agent(
-        &h,
+    let out = h.agent(
         &[
             "query",
             DB,
@@ -93,8 +78,7 @@ fn queries_return_scrubbed_rows_and_writes_need_a_proof() {
     assert_eq!(v["kind"], "query");
     assert_eq!(v["rows"], serde_json::json!([["n2"]]));
     assert_eq!(v["columns"][0]["type_name"], "text");
-    let out = agent(
-        &h,
+    let out = h.agent(
         &[
             "query",
             DB,
@@ -118,8 +102,7 @@ fn queries_return_scrubbed_rows_and_writes_need_a_proof() {
     assert_eq!(count(&pg), "6");
 
     // A value of the vault the database prints comes back masked.
-    let out = agent(
-        &h,
+    let out = h.agent(
         &["query", DB, "--", "select name from items where id = 99"],
         &mut seen,
     );
@@ -131,15 +114,13 @@ fn queries_return_scrubbed_rows_and_writes_need_a_proof() {
     );
 
     // A write runs read-only and fails; asked as a write, an agent's waits for the human.
-    let out = agent(
-        &h,
+    let out = h.agent(
         &["query", DB, "--", "insert into items values (7, 'x')"],
         &mut seen,
     );
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     assert_contains(&stderr(&out), "query-read-only", &out);
-    let out = agent(
-        &h,
+    let out = h.agent(
         &[
             "query",
             DB,
@@ -181,8 +162,7 @@ fn queries_return_scrubbed_rows_and_writes_need_a_proof() {
     assert_eq!(v["truncated"], true);
     assert_eq!(v["rows"].as_array().unwrap().len(), 1000);
     let started = Instant::now();
-    let out = agent(
-        &h,
+    let out = h.agent(
         &["query", DB, "--timeout", "1", "--", "select pg_sleep(10)"],
         &mut seen,
     );
@@ -194,26 +174,24 @@ fn queries_return_scrubbed_rows_and_writes_need_a_proof() {
     assert_contains(&stderr(&out), "query-timeout", &out);
 
     // Bad input: clear errors, the daemon keeps serving.
-    let out = agent(&h, &["query", DB, "--", "selec 1"], &mut seen);
+    let out = h.agent(&["query", DB, "--", "selec 1"], &mut seen);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert_contains(&stderr(&out), "42601", &out);
-    let out = agent(&h, &["query", DB, "--", "select 1; select 2"], &mut seen);
+    let out = h.agent(&["query", DB, "--", "select 1; select 2"], &mut seen);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    let out = agent(
-        &h,
+    let out = h.agent(
         &["query", "secret:dev/app/token", "--", "select 1"],
         &mut seen,
     );
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     let wrong = pg.url("app", "not the password", "verify-full");
     h.add_ok("secret:dev/app/wrong", wrong.as_bytes(), &["--postgres"]);
-    let out = agent(
-        &h,
+    let out = h.agent(
         &["query", "secret:dev/app/wrong", "--", "select 1"],
         &mut seen,
     );
     assert_contains(&stderr(&out), "db-auth-refused", &out);
-    let out = agent(&h, &["query", DB, "--", "select 1"], &mut seen);
+    let out = h.agent(&["query", DB, "--", "select 1"], &mut seen);
     assert!(out.status.success(), "{}", describe(&out));
 
     // Audited with a fingerprint of the statement, never rows nor the connection.

@@ -20,19 +20,6 @@ fn user() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// An agent's request: no terminal, and no waiting for an approval.
-fn agent(h: &Home, args: &[&str], seen: &mut Vec<u8>) -> Output {
-    let out = h
-        .cmd(args)
-        .env("KOVRA_APPROVAL_WAIT", "0")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    seen.extend_from_slice(&out.stdout);
-    seen.extend_from_slice(&out.stderr);
-    out
-}
-
 /// A vault with a low key imported from OpenSSH (its private half known, for the canary
 /// scan), a high key made here, and a plain secret; an sshd that accepts both keys. Returns
 /// the key's canaries and the token's value.
@@ -77,8 +64,7 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
 
     // Pinning is the human's step: an agent's attempt is parked, not written.
     let address = format!("127.0.0.1:{}", sshd.port());
-    let out = agent(
-        &h,
+    let out = h.agent(
         &[
             "ssh-host",
             "add",
@@ -115,7 +101,7 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
     );
 
     // An agent runs an allowed command and gets its output.
-    let out = agent(&h, &["ssh", "web", "--", "echo", "brokered-ok"], &mut seen);
+    let out = h.agent(&["ssh", "web", "--", "echo", "brokered-ok"], &mut seen);
     assert!(
         out.status.success(),
         "ssh: {}\n{}",
@@ -127,8 +113,7 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
     // A value of the vault the remote prints comes back masked.
     let file = h.root.join("remote.env");
     std::fs::write(&file, format!("TOKEN={token}\n")).unwrap();
-    let out = agent(
-        &h,
+    let out = h.agent(
         &["ssh", "web", "--", "cat", file.to_str().unwrap()],
         &mut seen,
     );
@@ -205,7 +190,7 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
     );
 
     // Anything outside the patterns is parked for the human.
-    let out = agent(&h, &["ssh", "web", "--", "echo x; id"], &mut seen);
+    let out = h.agent(&["ssh", "web", "--", "echo x; id"], &mut seen);
     assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
     let (_, pending) = h.json(&["approve"]);
     let parked = pending["pending"]
@@ -221,8 +206,7 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
     );
 
     // The same user, for another user than the host's: parked too.
-    let out = agent(
-        &h,
+    let out = h.agent(
         &["ssh", "web", "--user", "nobody", "--", "echo", "x"],
         &mut seen,
     );
@@ -234,7 +218,7 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
     assert_contains(&stdout(&out), "human", &out);
 
     // Control characters never reach the host (nor an approval's display).
-    let out = agent(&h, &["ssh", "web", "--", "echo a\rb"], &mut seen);
+    let out = h.agent(&["ssh", "web", "--", "echo a\rb"], &mut seen);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert_contains(&stderr(&out), "control character", &out);
 
@@ -246,8 +230,7 @@ fn a_pinned_host_runs_commands_scrubbed_and_an_agent_only_what_its_patterns_allo
     assert_eq!(v["exit_status"], 0);
 
     // A high key signs nothing for an agent without the human's approval.
-    let out = agent(
-        &h,
+    let out = h.agent(
         &["ssh", "web", "--key", HIGH, "--", "echo", "high"],
         &mut seen,
     );
@@ -313,7 +296,7 @@ fn a_host_that_presents_another_key_is_refused_and_production_is_attended() {
         &["--key", KEY, "--allow", "echo *", "--production"],
     );
     assert!(out.status.success(), "{}", describe(&out));
-    let out = agent(&h, &["ssh", "prod", "--", "echo", "x"], &mut seen);
+    let out = h.agent(&["ssh", "prod", "--", "echo", "x"], &mut seen);
     assert_eq!(out.status.code(), Some(5), "{}", describe(&out));
     // The human gives the proof at the terminal.
     let out = h.run_pty(&["ssh", "prod", "--", "echo", "attended"], &[PASSPHRASE]);
@@ -321,7 +304,7 @@ fn a_host_that_presents_another_key_is_refused_and_production_is_attended() {
     assert_contains(&stdout(&out), "attended", &out);
 
     // Unknown hosts and bad fields are clear errors.
-    let out = agent(&h, &["ssh", "nowhere", "--", "true"], &mut seen);
+    let out = h.agent(&["ssh", "nowhere", "--", "true"], &mut seen);
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert_contains(&stderr(&out), "ssh-host-unknown", &out);
     let out = h.run(&[
@@ -352,19 +335,19 @@ fn a_host_that_presents_another_key_is_refused_and_production_is_attended() {
 
     // Removing a host only tightens: no proof.
     h.ok(&["ssh-host", "rm", "prod"]);
-    let out = agent(&h, &["ssh", "prod", "--", "echo", "x"], &mut seen);
+    let out = h.agent(&["ssh", "prod", "--", "echo", "x"], &mut seen);
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
 
     // The host at a pinned address starts presenting another key: refused, loudly, and
     // nothing is signed for it.
     let out = pin(&h, &sshd, "web", &["--key", KEY, "--allow", "echo *"]);
     assert!(out.status.success(), "{}", describe(&out));
-    let out = agent(&h, &["ssh", "web", "--", "echo", "before"], &mut seen);
+    let out = h.agent(&["ssh", "web", "--", "echo", "before"], &mut seen);
     assert!(out.status.success(), "{}", describe(&out));
     let logins = sshd.log().matches("Accepted publickey").count();
     assert!(logins > 0, "sshd logs no logins: {}", sshd.log());
     sshd.replace_host_key("ed25519");
-    let out = agent(&h, &["ssh", "web", "--", "echo", "after"], &mut seen);
+    let out = h.agent(&["ssh", "web", "--", "echo", "after"], &mut seen);
     assert_eq!(out.status.code(), Some(8), "{}", describe(&out));
     assert_contains(&stderr(&out), "ssh-host-key-changed", &out);
     assert_contains(&stderr(&out), sshd.host_fingerprint(), &out);
@@ -396,7 +379,7 @@ fn an_rsa_key_made_by_the_vault_logs_in_to_an_rsa_host() {
     let out = pin(&h, &sshd, "rsa-host", &["--key", RSA, "--allow", "echo *"]);
     assert!(out.status.success(), "ssh-host add: {}", describe(&out));
     let mut seen = Vec::new();
-    let out = agent(&h, &["ssh", "rsa-host", "--", "echo", "rsa-ok"], &mut seen);
+    let out = h.agent(&["ssh", "rsa-host", "--", "echo", "rsa-ok"], &mut seen);
     assert!(
         out.status.success(),
         "ssh: {}\n{}",

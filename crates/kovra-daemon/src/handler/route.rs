@@ -29,6 +29,21 @@ fn changes_grants(request: &Request) -> bool {
     )
 }
 
+/// A request answered by what its plan does outside the state lock (a brokered call, an ssh
+/// command, a host pin, a query): the gate's own reply is only a placeholder for it.
+fn carried(plan: Result<Plan, GateError>) -> (Result<Reply, GateError>, Option<Plan>) {
+    match plan {
+        Ok(plan) => (
+            Err(GateError::new(
+                ErrorCode::Internal,
+                "this request is answered by its plan",
+            )),
+            Some(plan),
+        ),
+        Err(refused) => (Err(refused), None),
+    }
+}
+
 impl Gate<'_> {
     pub(super) fn run(mut self, request: Request) -> (Result<Reply, GateError>, Option<Plan>) {
         let refresh = changes_grants(&request);
@@ -233,52 +248,16 @@ impl Gate<'_> {
                     )
                 }),
             Request::Api(api) => {
-                return match self.prepare_api(*api) {
-                    Ok(plan) => (
-                        Err(GateError::new(
-                            ErrorCode::Internal,
-                            "a brokered call is answered by its plan",
-                        )),
-                        Some(Plan::Api(Box::new(plan))),
-                    ),
-                    Err(refused) => (Err(refused), None),
-                };
+                return carried(self.prepare_api(*api).map(|p| Plan::Api(Box::new(p))));
             }
             Request::Ssh(ssh) => {
-                return match self.prepare_ssh(&ssh) {
-                    Ok(plan) => (
-                        Err(GateError::new(
-                            ErrorCode::Internal,
-                            "a brokered ssh command is answered by its plan",
-                        )),
-                        Some(Plan::Ssh(Box::new(plan))),
-                    ),
-                    Err(refused) => (Err(refused), None),
-                };
+                return carried(self.prepare_ssh(&ssh).map(|p| Plan::Ssh(Box::new(p))));
             }
             Request::SshHostAdd { spec, .. } => {
-                return match self.ssh_host_add(&spec) {
-                    Ok(plan) => (
-                        Err(GateError::new(
-                            ErrorCode::Internal,
-                            "a host pin is answered by its plan",
-                        )),
-                        Some(Plan::SshPin(Box::new(plan))),
-                    ),
-                    Err(refused) => (Err(refused), None),
-                };
+                return carried(self.ssh_host_add(&spec).map(|p| Plan::SshPin(Box::new(p))));
             }
             Request::Query(q) => {
-                return match self.prepare_query(&q) {
-                    Ok(plan) => (
-                        Err(GateError::new(
-                            ErrorCode::Internal,
-                            "a query is answered by its plan",
-                        )),
-                        Some(Plan::Query(Box::new(plan))),
-                    ),
-                    Err(refused) => (Err(refused), None),
-                };
+                return carried(self.prepare_query(&q).map(|p| Plan::Query(Box::new(p))));
             }
             Request::SshHostList => self.ssh_host_list(),
             Request::SshHostRemove { name } => self.ssh_host_remove(&name),
