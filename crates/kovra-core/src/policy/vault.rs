@@ -1,0 +1,248 @@
+//! Decisions on the vault as a whole rather than on one record: listing projects, the
+//! audit trail, the allowlist, providers, agents, ssh hosts, the ssh-agent's rules.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Decision, Presence, Reason, Scope};
+use crate::model::{OperationClass, Origin};
+
+/// Operations on the vault as a whole rather than on one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VaultOperation {
+    ListProjects,
+    CreateProject,
+    /// Read the audit trail (a scoped session sees only its scope's entries).
+    ReadAudit,
+    VerifyAudit,
+    /// The old passphrase is itself the proof.
+    ChangePassphrase,
+    RotateKeys,
+    ReadAllowlist,
+    /// Adding an executable loosens what may receive protected values.
+    AddToAllowlist,
+    /// Removing one only tightens.
+    RemoveFromAllowlist,
+    ReadApprovals,
+    /// Approving a parked request is itself the loosening step: it needs presence.
+    ApproveRequest,
+    DenyRequest,
+    /// Create a new second-factor seed (shown once): needs presence.
+    EnableTwoFactor,
+    ReadProviders,
+    /// A custom provider names new hosts credentials may go to: needs presence.
+    AddProvider,
+    /// Removing one only tightens.
+    RemoveProvider,
+    ReadIdentity,
+    CreateIdentity,
+    /// Trusting a sender's packages loosens what may be written: needs presence.
+    AcceptSender,
+    /// Activate a pending seed (a valid code is itself the proof) or switch the factor off
+    /// (passphrase and code are the proof).
+    ConfirmTwoFactor,
+    DisableTwoFactor,
+    ReadAgents,
+    /// Make an agent profile (and its socket); `widens` per [`AgentProfile::widens`].
+    ///
+    /// [`AgentProfile::widens`]: crate::agent::AgentProfile::widens
+    CreateAgent {
+        widens: bool,
+    },
+    /// Revoking only tightens.
+    RevokeAgent,
+    ReadSshHosts,
+    /// Pinning a host key, or changing what may run on a host: needs presence.
+    AddSshHost,
+    /// Forgetting a host only tightens.
+    RemoveSshHost,
+    /// Accept the ssh-agent's `agent.toml` as the standing state the file may then only
+    /// narrow: what it accepts can loosen confirmations, so it needs presence.
+    AcceptAgentRules,
+}
+
+/// Decide a vault-wide operation. Record-level rules do not apply; scope and the
+/// operation class still do, and what spans every vault needs an unrestricted scope.
+pub fn decide_vault(
+    op: VaultOperation,
+    scope: &Scope,
+    presence: Presence,
+    origin: Origin,
+) -> Decision {
+    let has = |class: OperationClass| scope.operations.contains(&class);
+    let out_of_scope = Decision::Deny(Reason::OperationOutOfScope);
+    match op {
+        VaultOperation::ListProjects | VaultOperation::ReadAudit => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::CreateProject => {
+            if has(OperationClass::Write) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::VerifyAudit => {
+            if scope.is_full() {
+                Decision::Allow
+            } else {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            }
+        }
+        VaultOperation::ReadApprovals | VaultOperation::DenyRequest => Decision::Allow,
+        VaultOperation::ApproveRequest => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if presence != Presence::Proven {
+                Decision::NeedsProof(Reason::ApprovalNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::ReadProviders => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::AddProvider | VaultOperation::RemoveProvider => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if op == VaultOperation::AddProvider && presence != Presence::Proven {
+                Decision::NeedsProof(Reason::ProviderChangeNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::ReadIdentity => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::CreateIdentity => {
+            if has(OperationClass::Write) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::AcceptSender => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if presence != Presence::Proven {
+                Decision::NeedsProof(Reason::AcceptSenderNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::ReadAllowlist => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::AddToAllowlist | VaultOperation::RemoveFromAllowlist => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if op == VaultOperation::AddToAllowlist && presence != Presence::Proven {
+                Decision::NeedsProof(Reason::AllowlistChangeNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::EnableTwoFactor => {
+            // Enrolment shows the seed; whoever sees it can mint proofs. Origin tightens here.
+            if origin == Origin::Agent {
+                Decision::Deny(Reason::AgentCannotEnrolSecondFactor)
+            } else if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if presence != Presence::Proven {
+                Decision::NeedsProof(Reason::TwoFactorNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::ReadAgents => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::CreateAgent { widens } => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if widens && presence != Presence::Proven {
+                Decision::NeedsProof(Reason::AgentProfileNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::ReadSshHosts => {
+            if has(OperationClass::Metadata) {
+                Decision::Allow
+            } else {
+                out_of_scope
+            }
+        }
+        VaultOperation::AddSshHost | VaultOperation::RemoveSshHost => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if op == VaultOperation::AddSshHost && presence != Presence::Proven {
+                Decision::NeedsProof(Reason::SshHostChangeNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::AcceptAgentRules => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if presence != Presence::Proven {
+                Decision::NeedsProof(Reason::AgentRulesNeedPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::RevokeAgent => {
+            if scope.is_full() {
+                Decision::Allow
+            } else {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            }
+        }
+        VaultOperation::ChangePassphrase
+        | VaultOperation::RotateKeys
+        | VaultOperation::ConfirmTwoFactor
+        | VaultOperation::DisableTwoFactor => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else {
+                Decision::Allow
+            }
+        }
+    }
+}
