@@ -201,3 +201,24 @@ pub fn assert_no_findings(what: &str, findings: &[String]) {
         findings.join("\n- ")
     );
 }
+
+/// A low ed25519 key made by OpenSSH and added at `coord` (so its private half is known here
+/// and can be looked for): its PEM; the public half stays at `root/id_deploy.pub`.
+pub fn openssh_key_in_vault(h: &Home, coord: &str) -> String {
+    let made = h.root.join("id_deploy");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f"])
+        .arg(&made)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh-keygen: {}", describe(&out));
+    let pem = std::fs::read_to_string(&made).unwrap();
+    let out = h.add(
+        coord,
+        pem.as_bytes(),
+        &["--ssh-key", "--sensitivity", "low"],
+    );
+    assert!(out.status.success(), "add --ssh-key: {}", describe(&out));
+    std::fs::remove_file(&made).unwrap();
+    pem
+}

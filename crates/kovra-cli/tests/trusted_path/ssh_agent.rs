@@ -19,17 +19,7 @@ fn a_same_user_process_gets_allowed_signatures_through_the_agent_but_never_the_k
     }
     let h = Home::init();
     // A key made by OpenSSH, so its private half is known here and can be looked for.
-    let made = h.root.join("id_deploy");
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f"])
-        .arg(&made)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ssh-keygen: {}", describe(&out));
-    let pem = std::fs::read_to_string(&made).unwrap();
-    let out = h.add(KEY, pem.as_bytes(), &["--ssh-key", "--sensitivity", "low"]);
-    assert!(out.status.success(), "add --ssh-key: {}", describe(&out));
-    std::fs::remove_file(&made).unwrap();
+    let pem = crate::common::openssh_key_in_vault(&h, KEY);
     let public = h.root.join("id_deploy.pub");
 
     let line = stdout(&h.ok(&["ssh-agent"]));

@@ -43,17 +43,7 @@ fn a_same_user_process_runs_allowed_commands_and_nothing_but_the_daemon_holds_th
         return;
     }
     let h = Home::init();
-    let made = h.root.join("id_deploy");
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "deploy", "-f"])
-        .arg(&made)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ssh-keygen: {}", describe(&out));
-    let pem = std::fs::read_to_string(&made).unwrap();
-    let out = h.add(KEY, pem.as_bytes(), &["--ssh-key", "--sensitivity", "low"]);
-    assert!(out.status.success(), "add --ssh-key: {}", describe(&out));
-    std::fs::remove_file(&made).unwrap();
+    let pem = crate::common::openssh_key_in_vault(&h, KEY);
     let sshd = Sshd::start(&stdout(&h.ok(&["pubkey", KEY])), "ed25519");
 
     // The human pins the host at the terminal (the proof typed there).
