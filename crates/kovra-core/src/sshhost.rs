@@ -83,6 +83,8 @@ pub enum HostError {
         "host name `{0}`: use 1-63 of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit"
     )]
     Name(String),
+    #[error("give at least one login user (--user)")]
+    NoUser,
     #[error("address `{0}`: give a DNS name or an IP address (and :PORT if not 22)")]
     Address(String),
     #[error("user `{0}`: use 1-32 of a-z, A-Z, 0-9, `.`, `_` and `-`")]
@@ -227,6 +229,47 @@ pub fn check_output_cap(bytes: u64) -> Result<u64, HostError> {
     } else {
         Err(HostError::OutputCap(bytes))
     }
+}
+
+/// A host's fields as a human writes them (`ssh-host add`), before any key is pinned.
+pub struct Fields<'a> {
+    pub name: &'a str,
+    /// `ADDRESS[:PORT]`.
+    pub address: &'a str,
+    pub users: &'a [String],
+    pub commands: &'a [String],
+    pub timeout_secs: Option<u64>,
+    pub output_cap: Option<u64>,
+}
+
+/// What [`check_fields`] derives: the address split, the limits with their defaults.
+pub struct Checked {
+    pub address: String,
+    pub port: u16,
+    pub timeout_secs: u64,
+    pub output_cap: u64,
+}
+
+/// Every field checked, one rule set for the CLI (before it connects to scan) and the
+/// daemon (before it pins, whatever a client sent).
+pub fn check_fields(f: &Fields<'_>) -> Result<Checked, HostError> {
+    check_name(f.name)?;
+    let (address, port) = parse_address(f.address)?;
+    if f.users.is_empty() {
+        return Err(HostError::NoUser);
+    }
+    for user in f.users {
+        check_user(user)?;
+    }
+    for pattern in f.commands {
+        check_pattern(pattern)?;
+    }
+    Ok(Checked {
+        address,
+        port,
+        timeout_secs: check_timeout(f.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS))?,
+        output_cap: check_output_cap(f.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP))?,
+    })
 }
 
 /// Whether `command` matches one of `patterns` ([module docs](self)).

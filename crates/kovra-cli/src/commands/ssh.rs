@@ -85,22 +85,17 @@ fn check_spec(args: &crate::cli_ssh::SshHostAddArgs) -> Result<(), CliError> {
             ErrorCode::SshHostInvalid.hint(),
         )
     };
-    h::check_name(&args.name).map_err(invalid)?;
-    h::parse_address(&args.address).map_err(invalid)?;
-    for u in &args.users {
-        h::check_user(u).map_err(invalid)?;
-    }
-    for p in &args.commands {
-        h::check_pattern(p).map_err(invalid)?;
-    }
+    h::check_fields(&h::Fields {
+        name: &args.name,
+        address: &args.address,
+        users: &args.users,
+        commands: &args.commands,
+        timeout_secs: args.timeout,
+        output_cap: args.output_cap,
+    })
+    .map_err(invalid)?;
     if let Some(k) = &args.host_key {
         h::check_fingerprint(k).map_err(invalid)?;
-    }
-    if let Some(t) = args.timeout {
-        h::check_timeout(t).map_err(invalid)?;
-    }
-    if let Some(c) = args.output_cap {
-        h::check_output_cap(c).map_err(invalid)?;
     }
     if let Some(k) = &args.key {
         kovra_core::coord::Coordinate::parse(k)?;

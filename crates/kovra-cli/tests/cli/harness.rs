@@ -197,6 +197,19 @@ impl Home {
         out
     }
 
+    /// The id of the first request waiting for approval, once one is parked (20 s at most).
+    pub fn wait_for_pending(&self) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (_, v) = self.json(&["approve"]);
+            if let Some(id) = v["pending"][0]["id"].as_str() {
+                return id.to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "nothing was parked");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// Add a record from stdin; it must succeed.
     #[track_caller]
     pub fn add_ok(&self, coord: &str, value: &[u8], extra: &[&str]) {

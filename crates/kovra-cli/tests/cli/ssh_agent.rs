@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kovra_testsshd::Sshd;
 
@@ -262,7 +262,7 @@ fn a_high_key_signs_only_after_the_human_approves() {
 
     // A login waits, parked, showing the server it goes to and the user.
     let child = sshd.ssh(&sock, &key, &[], LOGIN).spawn().unwrap();
-    let id = wait_for_pending(&h);
+    let id = h.wait_for_pending();
     let (_, pending) = h.json(&["approve"]);
     let view = &pending["pending"][0];
     assert_eq!(view["action"], "ssh-agent-sign");
@@ -304,23 +304,11 @@ fn a_high_key_signs_only_after_the_human_approves() {
     std::fs::write(&data, b"denied\n").unwrap();
     c.arg(&key).args(["-n", "file"]).arg(&data);
     let child = c.spawn().unwrap();
-    let id = wait_for_pending(&h);
+    let id = h.wait_for_pending();
     h.ok(&["deny", &id]);
     let out = finish(child, &mut seen);
     assert!(!out.status.success(), "signed after a denial");
     assert!(!h.root.join("data.txt.sig").exists());
-}
-
-fn wait_for_pending(h: &Home) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, v) = h.json(&["approve"]);
-        if let Some(id) = v["pending"][0]["id"].as_str() {
-            return id.to_string();
-        }
-        assert!(Instant::now() < deadline, "nothing was parked");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn finish(child: Child, seen: &mut Vec<u8>) -> Output {

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kovra_sshagent::ssh_agent_lib::proto::extension::SessionBind;
 use kovra_sshagent::ssh_agent_lib::proto::{self, Extension, PublicCredential, Request, Response};
@@ -110,18 +110,6 @@ fn finish(child: std::process::Child, seen: &mut Vec<u8>) -> Output {
 }
 
 /// The id of the first parked request, waiting up to 20 s for one.
-fn wait_for_pending(h: &Home) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, v) = h.json(&["approve"]);
-        if let Some(id) = v["pending"][0]["id"].as_str() {
-            return id.to_string();
-        }
-        assert!(Instant::now() < deadline, "nothing was parked");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn nothing_pending(h: &Home) -> bool {
     let (_, v) = h.json(&["approve"]);
     v["pending"].as_array().is_none_or(Vec::is_empty)
@@ -176,7 +164,7 @@ fn agent_toml_narrows_what_is_offered_and_only_an_accepted_state_loosens() {
     );
     let high = public_key_file(&h, None, HIGH);
     let child = sign_child(&h, &sock, &high, "one.txt");
-    let id = wait_for_pending(&h);
+    let id = h.wait_for_pending();
     h.ok(&["deny", &id]);
     assert!(
         !finish(child, &mut seen).status.success(),
@@ -222,7 +210,7 @@ fn agent_toml_narrows_what_is_offered_and_only_an_accepted_state_loosens() {
     );
     let low = public_key_file(&h, None, LOW);
     let child = sign_child(&h, &sock, &low, "three.txt");
-    let id = wait_for_pending(&h);
+    let id = h.wait_for_pending();
     let (_, pending) = h.json(&["approve"]);
     assert!(
         pending["pending"][0]["facts"]
@@ -419,7 +407,7 @@ fn once_per_session_lets_one_approval_serve_the_connection_it_was_given_on() {
         let mut c = conn.try_clone().unwrap();
         std::thread::spawn(move || roundtrip(&mut c, &request))
     };
-    let id = wait_for_pending(&h);
+    let id = h.wait_for_pending();
     let out = h.run_pty(&["approve", &id], &[PASSPHRASE]);
     assert!(out.status.success(), "approve: {}", describe(&out));
     assert!(signed(&first.join().unwrap()), "the approved signature");
@@ -447,7 +435,7 @@ fn once_per_session_lets_one_approval_serve_the_connection_it_was_given_on() {
         let request = login_request(&sid2, &key, &host_pub, "alice");
         std::thread::spawn(move || roundtrip(&mut conn2, &request))
     };
-    let id = wait_for_pending(&h);
+    let id = h.wait_for_pending();
     h.ok(&["deny", &id]);
     assert!(
         !signed(&second.join().unwrap()),
@@ -463,7 +451,7 @@ fn once_per_session_lets_one_approval_serve_the_connection_it_was_given_on() {
         let request = login_request(&sid, &key, &host_pub, "carol");
         std::thread::spawn(move || roundtrip(&mut conn, &request))
     };
-    let id = wait_for_pending(&h);
+    let id = h.wait_for_pending();
     h.ok(&["deny", &id]);
     assert!(!signed(&third.join().unwrap()));
 }

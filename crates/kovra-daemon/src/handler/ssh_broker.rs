@@ -47,30 +47,25 @@ fn fact(name: &str, value: String) -> Fact {
 
 /// A spec checked field by field, ready to pin once the host shows the accepted key.
 pub(super) fn host_from_spec(spec: &SshHostSpec) -> Result<SshHost, GateError> {
-    sshhost::check_name(&spec.name).map_err(invalid)?;
-    let (address, port) = sshhost::parse_address(&spec.address).map_err(invalid)?;
-    if spec.users.is_empty() {
-        return Err(GateError::new(
-            ErrorCode::SshHostInvalid,
-            "give at least one login user (--user)",
-        ));
-    }
-    for user in &spec.users {
-        sshhost::check_user(user).map_err(invalid)?;
-    }
-    for pattern in &spec.commands {
-        sshhost::check_pattern(pattern).map_err(invalid)?;
-    }
+    let checked = sshhost::check_fields(&sshhost::Fields {
+        name: &spec.name,
+        address: &spec.address,
+        users: &spec.users,
+        commands: &spec.commands,
+        timeout_secs: spec.timeout_secs,
+        output_cap: spec.output_cap,
+    })
+    .map_err(invalid)?;
     if let Some(key) = &spec.key {
         parse_coord(key)?;
     }
     sshhost::check_fingerprint(&spec.host_key).map_err(invalid)?;
-    let timeout_secs =
-        sshhost::check_timeout(spec.timeout_secs.unwrap_or(sshhost::DEFAULT_TIMEOUT_SECS))
-            .map_err(invalid)?;
-    let output_cap =
-        sshhost::check_output_cap(spec.output_cap.unwrap_or(sshhost::DEFAULT_OUTPUT_CAP))
-            .map_err(invalid)?;
+    let sshhost::Checked {
+        address,
+        port,
+        timeout_secs,
+        output_cap,
+    } = checked;
     Ok(SshHost {
         name: spec.name.clone(),
         address,
