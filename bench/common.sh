@@ -66,3 +66,16 @@ test_pki() {
     openssl x509 -req -in "$dir/leaf.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
         -days 1 -extfile "$dir/ext.cnf" -out "$dir/leaf.pem" 2>/dev/null
 }
+
+# init_vault KOVRA: a throwaway vault in $WORK/home (XDG_RUNTIME_DIR in $WORK/run), made at a
+# pseudo-terminal so that a typed passphrase still proves presence to its daemon (pinning a
+# host, adding a provider). The passphrase is in $WORK/pass, for later pty answers.
+init_vault() {
+    mkdir -p "$WORK/run"
+    export XDG_RUNTIME_DIR=$WORK/run KOVRA_HOME=$WORK/home
+    unset KOVRA_SOCKET KOVRA_PROJECT KOVRA_NO_AUTOSTART KOVRA_ORIGIN SSH_AUTH_SOCK
+    head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/pass"; echo >>"$WORK/pass"
+    cat "$WORK/pass" "$WORK/pass" >"$WORK/answers"
+    python3 "$REPO/crates/kovra-cli/tests/support/pty_answer.py" "$WORK/answers" -- "$1" init >/dev/null
+}
+

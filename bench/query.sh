@@ -35,9 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$WORK/run"
-export XDG_RUNTIME_DIR=$WORK/run KOVRA_HOME=$WORK/home
-unset KOVRA_SOCKET KOVRA_PROJECT KOVRA_NO_AUTOSTART KOVRA_ORIGIN
 
 # As root, everything of the server's belongs to kovra-test and runs as it.
 as_pg=()
@@ -66,9 +63,7 @@ done
 URL="postgresql://postgres@localhost:$PORT/postgres?sslmode=verify-full&sslrootcert=$PGD/ca.pem"
 
 # The vault, and the connection record (the URL with its password, from stdin).
-head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/pass"; echo >>"$WORK/pass"
-cat "$WORK/pass" "$WORK/pass" >"$WORK/answers"
-python3 "$REPO/crates/kovra-cli/tests/support/pty_answer.py" "$WORK/answers" -- "$KOVRA" init >/dev/null
+init_vault "$KOVRA"
 printf 'postgresql://postgres:%s@localhost:%s/postgres?sslmode=verify-full&sslrootcert=%s' \
     "$PW" "$PORT" "$PGD/ca.pem" | "$KOVRA" add secret:dev/bench/db --postgres --sensitivity low --stdin >/dev/null
 DAEMON=$(kovra_daemon_pid "$KOVRA")

@@ -31,9 +31,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$WORK/run"
-export XDG_RUNTIME_DIR=$WORK/run KOVRA_HOME=$WORK/home
-unset KOVRA_SOCKET KOVRA_PROJECT KOVRA_NO_AUTOSTART KOVRA_ORIGIN
 
 # The server: its own host key and authorized_keys, loopback only, a free port.
 ssh-keygen -q -t ed25519 -N '' -C host -f "$WORK/host_key"
@@ -59,9 +56,7 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && brea
 printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1-2 "$WORK/host_key.pub")" >"$WORK/known_hosts"
 
 # The vault, made at a (pseudo-)terminal so the typed passphrase proves presence for the pin.
-head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/pass"; echo >>"$WORK/pass"
-cat "$WORK/pass" "$WORK/pass" >"$WORK/answers"
-python3 "$REPO/crates/kovra-cli/tests/support/pty_answer.py" "$WORK/answers" -- "$KOVRA" init >/dev/null
+init_vault "$KOVRA"
 "$KOVRA" add secret:dev/ssh/bench --ssh-key --sensitivity low --stdin <"$WORK/id" >/dev/null
 python3 "$REPO/crates/kovra-cli/tests/support/pty_answer.py" "$WORK/pass" -- "$KOVRA" ssh-host add \
     bench "127.0.0.1:$PORT" --user "$(id -un)" --key secret:dev/ssh/bench --allow true >/dev/null

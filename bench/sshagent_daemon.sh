@@ -39,14 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$WORK/run"
-export XDG_RUNTIME_DIR=$WORK/run KOVRA_HOME=$WORK/home
-unset KOVRA_SOCKET KOVRA_PROJECT KOVRA_NO_AUTOSTART KOVRA_ORIGIN SSH_AUTH_SOCK
 
 ssh-keygen -q -t ed25519 -N '' -C kovra-bench -f "$WORK/id"
-head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/pass"; echo >>"$WORK/pass"
-cat "$WORK/pass" "$WORK/pass" >"$WORK/answers"
-python3 "$REPO/crates/kovra-cli/tests/support/pty_answer.py" "$WORK/answers" -- "$KOVRA" init >/dev/null
+init_vault "$KOVRA"
 # A low key: its signatures need no proof, as for a deploy key used by scripts and agents.
 "$KOVRA" add secret:dev/ssh/bench --ssh-key --sensitivity low --stdin <"$WORK/id" >/dev/null
 KOVRA_SOCK=$("$KOVRA" ssh-agent | sed -n 's/^SSH_AUTH_SOCK=\([^;]*\);.*/\1/p')
