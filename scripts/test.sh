@@ -82,6 +82,14 @@ if [ "$(id -u)" = 0 ]; then
   id kovra-test >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash kovra-test
 fi
 
+# A clean build needs a few GB of disk (target/); say so plainly rather than fail in the linker.
+free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "${free_kb:-0}" -lt 4000000 ]; then
+  echo "warning: only $((free_kb / 1024)) MB free here; a clean build of the tests needs about 4 GB" >&2
+fi
+# Incremental caches double target/ and buy nothing in a one-shot run.
+export CARGO_INCREMENTAL=0
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # No test passes by skipping itself. A test that needs a tool installed above fails when the
