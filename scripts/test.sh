@@ -46,6 +46,11 @@ if ! python3 -c 'import cryptography' 2>/dev/null; then
 fi
 # Real clients of the egress proxy (crates/kovra-cli/tests/cli/broker/egress.rs): Python
 # requests and httpx here, Node's undici after the Inspector (which installs npm).
+# Python's psycopg (libpq in its wheel) is a real client of the database proxy
+# (crates/kovra-cli/tests/cli/dbproxy.rs); Node's pg is the other, after npm is installed.
+if ! python3 -c "import psycopg" 2>/dev/null; then
+  python3 -m pip install -q "psycopg[binary]" || python3 -m pip install -q --break-system-packages "psycopg[binary]"
+fi
 for mod in requests httpx; do
   if ! python3 -c "import $mod" 2>/dev/null; then
     python3 -m pip install -q "$mod" || python3 -m pip install -q --break-system-packages "$mod"
@@ -62,6 +67,10 @@ bash scripts/install-inspector.sh || {
 if [ ! -f target/test-tools/undici/node_modules/undici/package.json ]; then
   mkdir -p target/test-tools/undici
   (cd target/test-tools/undici && npm install --silent --no-audit --no-fund undici@6.21.3 >/dev/null)
+fi
+if [ ! -f target/test-tools/node-pg/node_modules/pg/package.json ]; then
+  mkdir -p target/test-tools/node-pg
+  (cd target/test-tools/node-pg && npm install --silent --no-audit --no-fund pg@8.13.1 >/dev/null)
 fi
 # Anthropic's sandbox runtime, run by the containment tests with the settings file
 # `kovra setup --sandbox --srt-settings` writes (crates/kovra-cli/tests/containment/srt.rs).

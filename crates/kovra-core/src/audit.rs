@@ -71,6 +71,14 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("audit-verify", "the trail's chain verified"),
     ("bind", "a record pinned to a provider"),
     ("code", "a one-time code produced"),
+    (
+        "db-connect",
+        "a connection through the database proxy decided",
+    ),
+    (
+        "db-disconnect",
+        "a connection through the database proxy ended",
+    ),
     ("deny", "a parked request refused"),
     ("doctor", "a refs file checked"),
     ("edit", "a record's metadata changed"),

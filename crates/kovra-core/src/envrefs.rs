@@ -39,6 +39,10 @@ pub enum RefValue {
         /// `secret:…#private`: an SSH key record's private key (its public key otherwise).
         #[serde(default, skip_serializing_if = "is_false")]
         private: bool,
+        /// `secret:…#url`: a database connection record, as a URL of kovra's database proxy
+        /// with a token of the run's (never the record's password).
+        #[serde(default, skip_serializing_if = "is_false")]
+        url: bool,
     },
     /// `fd:secret:…`: the value goes to the child on a file descriptor (a pipe it reads),
     /// and the variable holds that descriptor's number, so the value never sits in the
@@ -83,21 +87,37 @@ fn is_false(b: &bool) -> bool {
 
 /// The fragment that asks for an SSH key record's private key.
 pub const PRIVATE_FRAGMENT: &str = "#private";
+/// The fragment that asks for a database connection through kovra's proxy.
+pub const URL_FRAGMENT: &str = "#url";
 
 /// Split `secret:…#private` into the coordinate and whether the private key is asked for.
-/// Any other `#…` right after a coordinate is an error (a comment needs a space before it).
-fn split_fragment(text: &str, col: usize) -> Result<(&str, bool), (usize, String)> {
+/// Any other `#…` right after a coordinate is an error (a comment needs a space before it);
+/// `#url` is read only where `url_allowed` (a whole `NAME=secret:…#url` value).
+fn split_fragment_of(
+    text: &str,
+    col: usize,
+    url_allowed: bool,
+) -> Result<(&str, bool, bool), (usize, String)> {
     match text.find('#') {
-        None => Ok((text, false)),
-        Some(at) if &text[at..] == PRIVATE_FRAGMENT => Ok((&text[..at], true)),
+        None => Ok((text, false, false)),
+        Some(at) if &text[at..] == PRIVATE_FRAGMENT => Ok((&text[..at], true, false)),
+        Some(at) if &text[at..] == URL_FRAGMENT && url_allowed => Ok((&text[..at], false, true)),
+        Some(at) if &text[at..] == URL_FRAGMENT => Err((
+            col + at,
+            "`#url` stands for a whole value: write it as `NAME=secret:…#url`".into(),
+        )),
         Some(at) => Err((
             col + at,
             format!(
-                "`{}` after a coordinate: the only fragment is `#private` (an SSH key record's private key)",
+                "`{}` after a coordinate: the fragments are `#private` (an SSH key record's private key) and `#url` (a database connection through kovra)",
                 &text[at..]
             ),
         )),
     }
+}
+
+fn split_fragment(text: &str, col: usize) -> Result<(&str, bool), (usize, String)> {
+    split_fragment_of(text, col, false).map(|(c, private, _)| (c, private))
 }
 
 impl RefValue {
@@ -112,6 +132,7 @@ impl RefValue {
             }
         };
         match self {
+            RefValue::Secret { url: true, .. } => vec![KeyPart::Url],
             RefValue::Secret { private, .. } | RefValue::Descriptor { private, .. } => {
                 vec![part(*private)]
             }
@@ -389,13 +410,20 @@ fn parse_value(value: &str, col: usize) -> Result<RefValue, (usize, String)> {
         });
     }
     if main.starts_with("secret:") {
-        let (coordinate, private) = split_fragment(main, col)?;
+        let (coordinate, private, url) = split_fragment_of(main, col, true)?;
         check_coordinate(coordinate, col)?;
+        if url && fallback.is_some() {
+            return Err((
+                col,
+                "`secret:…#url` takes no `| fallback`: the run connects through kovra or does not start".into(),
+            ));
+        }
         return Ok(RefValue::Secret {
             coordinate: coordinate.to_string(),
             fallback,
             column: col,
             private,
+            url,
         });
     }
     if let Some(var) = main
@@ -601,5 +629,20 @@ mod tests {
         assert_eq!((e.line, e.column), (1, 19));
         assert!(e.message.contains("#private"), "{}", e.message);
         assert!(parse("f", "K=secret:dev/ssh/k#\n").is_err());
+    }
+
+    #[test]
+    fn url_asks_for_a_connection_through_the_proxy() {
+        let f = parse("f", "DATABASE_URL=secret:dev/app/db#url\n").unwrap();
+        assert_eq!(f.entries[0].value.key_parts(), [KeyPart::Url]);
+        assert_eq!(f.entries[0].value.coordinates()[0].0, "secret:dev/app/db");
+        for bad in [
+            "X=fd:secret:dev/app/db#url\n",
+            "X=\"{{secret:dev/app/db#url}}\"\n",
+            "X=secret:dev/app/db#url | postgres://x\n",
+        ] {
+            let e = parse("f", bad).unwrap_err();
+            assert!(e.message.contains("#url"), "{bad}: {}", e.message);
+        }
     }
 }

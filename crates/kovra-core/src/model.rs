@@ -88,7 +88,8 @@ pub enum Surface {
     Web,
     SshAgent,
     Broker,
-    /// The egress proxy, swapping a run's placeholder for the value on the wire.
+    /// A proxy of a run's: the egress proxy swapping a placeholder for the value on the
+    /// wire, or the database proxy opening a session with the stored password.
     Proxy,
 }
 

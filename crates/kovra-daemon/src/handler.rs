@@ -38,6 +38,7 @@ mod approval;
 mod broker;
 mod challenge;
 mod dbconn;
+mod dbproxy;
 mod doctor;
 mod egress;
 mod gate;
@@ -62,6 +63,7 @@ mod twofactor;
 mod vault;
 
 use approval::describe;
+pub use dbproxy::DbTicket;
 pub use egress::EgressTicket;
 use gate::{Gate, Located, Op};
 pub use sandbox::SandboxTicket;
@@ -81,6 +83,8 @@ pub struct Daemon {
     inner: std::sync::Arc<Mutex<Inner>>,
     /// The egress proxy, started with the first run that has placeholders.
     egress: Mutex<Option<std::sync::Arc<egress::EgressHost>>>,
+    /// The database proxy, started with the first run that has a `#url` line.
+    dbproxy: Mutex<Option<std::sync::Arc<dbproxy::DbHost>>>,
     /// The compiled-in providers.
     registry: kovra_broker::Registry,
     /// One HTTP client for the daemon's life, built on first use.
@@ -237,6 +241,7 @@ impl Daemon {
             config,
             kdf,
             egress: Mutex::new(None),
+            dbproxy: Mutex::new(None),
             inner: std::sync::Arc::new(Mutex::new(Inner {
                 store: None,
                 challenges: Challenges::default(),

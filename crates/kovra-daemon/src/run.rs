@@ -48,6 +48,9 @@ pub struct RunPlan {
     /// The run's hold on the egress proxy: its placeholders work until this is dropped,
     /// when the child has exited.
     pub egress: Option<crate::handler::EgressTicket>,
+    /// The run's hold on the database proxy: its `#url` tokens work, and its connections
+    /// stay open, until this is dropped, when the child has exited.
+    pub db: Option<crate::handler::DbTicket>,
     /// For a caller in other namespaces (a sandbox): the child starts inside them, and
     /// `cwd` is the caller's path there.
     pub foreign: Option<Arc<crate::nsjoin::Foreign>>,
@@ -186,6 +189,7 @@ pub fn execute(
         return;
     };
     let _egress = plan.egress.take();
+    let _db = plan.db.take();
     let redactor = plan.redactors.get(&plan.secrets);
 
     let (pipes, program_file) = match descriptor_pipes(&plan) {

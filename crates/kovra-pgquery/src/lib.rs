@@ -45,6 +45,7 @@ use zeroize::Zeroizing;
 
 pub use errors::QueryError;
 pub use fingerprint::{fingerprint, normalize};
+pub use target::{Binding, Endpoint, endpoint};
 
 /// Where to connect: a connection record's sealed parts, opened by the daemon for one call.
 /// No `Debug`: the URL holds the password.

@@ -47,8 +47,33 @@ pub(crate) struct Connection {
     pub(crate) tls: Option<MakeRustlsConnect>,
 }
 
-/// The URL's parts as a tokio-postgres configuration and a TLS connector.
-pub(crate) fn parse(target: &Target, connect_timeout: Duration) -> Result<Connection, QueryError> {
+/// A connection record's URL, parsed and checked: where to connect, as whom, and how the
+/// connection is protected. Used by [`crate::query`] and by kovra's database proxy, which
+/// speaks the protocol itself. No `Debug`: it holds the password.
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// The database (the user's name when the URL names none).
+    pub dbname: String,
+    pub password: Option<Zeroizing<String>>,
+    /// `None`: plaintext (`sslmode=disable`). Otherwise the client configuration that checks
+    /// the server as the URL's `sslmode` says.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub channel_binding: Binding,
+    pub application_name: Option<String>,
+}
+
+/// The URL's `channel_binding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    Disable,
+    Prefer,
+    Require,
+}
+
+/// The parts of a connection URL, checked; no error quotes the URL or a value from it.
+pub fn endpoint(target: &Target) -> Result<Endpoint, QueryError> {
     let bad = |why: &str| QueryError::Connect(format!("the connection URL is not usable: {why}"));
     let url = url::Url::parse(target.url).map_err(|e| bad(&e.to_string()))?;
     if !matches!(url.scheme(), "postgres" | "postgresql") {
@@ -76,7 +101,7 @@ pub(crate) fn parse(target: &Target, connect_timeout: Duration) -> Result<Connec
     let mut dbname = decode(url.path().trim_start_matches('/'))?;
     let mut mode = Mode::VerifyFull;
     let mut rootcert = None;
-    let mut binding = ChannelBinding::Prefer;
+    let mut binding = Binding::Prefer;
     let mut application_name = None;
     // `query_pairs` decodes the values; they stay in zeroized strings.
     for (key, value) in url.query_pairs() {
@@ -104,9 +129,9 @@ pub(crate) fn parse(target: &Target, connect_timeout: Duration) -> Result<Connec
             "sslrootcert" => rootcert = Some(value),
             "channel_binding" => {
                 binding = match value.as_str() {
-                    "disable" => ChannelBinding::Disable,
-                    "prefer" => ChannelBinding::Prefer,
-                    "require" => ChannelBinding::Require,
+                    "disable" => Binding::Disable,
+                    "prefer" => Binding::Prefer,
+                    "require" => Binding::Require,
                     _ => {
                         return Err(bad(
                             "channel_binding is not one of disable, prefer, require",
@@ -114,7 +139,7 @@ pub(crate) fn parse(target: &Target, connect_timeout: Duration) -> Result<Connec
                     }
                 }
             }
-            "application_name" => application_name = Some(value),
+            "application_name" => application_name = Some(value.to_string()),
             "user" => user = value,
             "password" => password = Some(value),
             "dbname" => dbname = value,
@@ -136,41 +161,69 @@ pub(crate) fn parse(target: &Target, connect_timeout: Duration) -> Result<Connec
     if user.is_empty() {
         return Err(bad("no user"));
     }
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host(host.as_str())
-        .port(port)
-        .user(user.as_str())
-        .dbname(if dbname.is_empty() {
-            user.as_str()
-        } else {
-            dbname.as_str()
-        })
-        .channel_binding(binding)
-        .connect_timeout(connect_timeout)
-        .application_name(application_name.as_deref().map_or("kovra", |s| s.as_str()));
-    if let Some(password) = &password {
-        config.password(password.as_bytes());
-    }
-    if mode == Mode::Disable {
-        config.ssl_mode(SslMode::Disable);
-        return Ok(Connection { config, tls: None });
-    }
-    config.ssl_mode(SslMode::Require);
-    let tls = connector(mode, target.ca_pem, rootcert.as_deref().map(String::as_str))?;
-    Ok(Connection {
-        config,
-        tls: Some(tls),
+    let tls = if mode == Mode::Disable {
+        None
+    } else {
+        Some(Arc::new(client_config(
+            mode,
+            target.ca_pem,
+            rootcert.as_deref().map(String::as_str),
+        )?))
+    };
+    let dbname = if dbname.is_empty() {
+        user.to_string()
+    } else {
+        dbname.to_string()
+    };
+    Ok(Endpoint {
+        host: host.to_string(),
+        port,
+        user: user.to_string(),
+        dbname,
+        password,
+        tls,
+        channel_binding: binding,
+        application_name,
     })
 }
 
-/// A rustls connector on the ring provider (given here, so no process-wide default is
-/// needed) that checks the server as `mode` says.
-fn connector(
+/// The URL's parts as a tokio-postgres configuration and a TLS connector.
+pub(crate) fn parse(target: &Target, connect_timeout: Duration) -> Result<Connection, QueryError> {
+    let end = endpoint(target)?;
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(&end.host)
+        .port(end.port)
+        .user(&end.user)
+        .dbname(&end.dbname)
+        .channel_binding(match end.channel_binding {
+            Binding::Disable => ChannelBinding::Disable,
+            Binding::Prefer => ChannelBinding::Prefer,
+            Binding::Require => ChannelBinding::Require,
+        })
+        .connect_timeout(connect_timeout)
+        .application_name(end.application_name.as_deref().unwrap_or("kovra"));
+    if let Some(password) = &end.password {
+        config.password(password.as_bytes());
+    }
+    let Some(tls) = end.tls else {
+        config.ssl_mode(SslMode::Disable);
+        return Ok(Connection { config, tls: None });
+    };
+    config.ssl_mode(SslMode::Require);
+    Ok(Connection {
+        config,
+        tls: Some(MakeRustlsConnect::new(Arc::unwrap_or_clone(tls))),
+    })
+}
+
+/// A rustls client configuration on the ring provider (given here, so no process-wide
+/// default is needed) that checks the server as `mode` says.
+fn client_config(
     mode: Mode,
     ca_pem: Option<&[u8]>,
     rootcert: Option<&str>,
-) -> Result<MakeRustlsConnect, QueryError> {
+) -> Result<rustls::ClientConfig, QueryError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls_err = |e: rustls::Error| QueryError::Tls(e.to_string());
     let roots = match (ca_pem, rootcert) {
@@ -223,13 +276,12 @@ fn connector(
             }
         }
     };
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
+        .with_no_client_auth())
 }
 
 /// `verify-ca`: the chain must lead to the CA; the name in the certificate may be any.

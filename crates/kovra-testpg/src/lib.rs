@@ -376,7 +376,7 @@ fn free_port() -> u16 {
 
 /// The installation's own `psql` (Debian's /usr/bin/psql is a Perl wrapper choosing a
 /// version: slower to start), else the one on PATH.
-fn psql_bin() -> PathBuf {
+pub fn psql_bin() -> PathBuf {
     let own = bin_dir().join("psql");
     if own.is_file() { own } else { "psql".into() }
 }

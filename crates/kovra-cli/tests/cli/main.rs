@@ -13,6 +13,7 @@ mod broker;
 mod canary;
 mod concurrency;
 mod crash;
+mod dbproxy;
 mod doctor;
 mod faults;
 mod first_hour;

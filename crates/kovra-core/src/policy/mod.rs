@@ -236,14 +236,23 @@ pub struct ProfileFacts {
     pub value_opt_in: bool,
 }
 
-/// How an injected record reaches a run's child: the value itself, or a placeholder that the
-/// egress proxy swaps for the value on the wire, only towards the record's pinned provider.
+/// How an injected record reaches a run's child: the value itself, a placeholder that the
+/// egress proxy swaps for the value on the wire, only towards the record's pinned provider,
+/// or (a database connection record, `#url`) a URL of kovra's database proxy with a token of
+/// the run's, the proxy authenticating to the database itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Delivery {
     #[default]
     Value,
     Placeholder,
+    Proxied,
+}
+
+/// Whether a run's connections through the database proxy open read-only
+/// (`default_transaction_read_only`): an agent's are; origin only tightens.
+pub fn proxied_read_only(origin: Origin) -> bool {
+    origin == Origin::Agent
 }
 
 /// What the person starting a run asked for (`--values`, `--placeholders`, or neither).
@@ -378,8 +387,17 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
         // A connection record reaches its database through kovra (the coming db proxy),
         // never a process: a connection URL in an environment is printed by every tool that
         // reports its configuration, and a process holding it holds the password.
-        Operation::Inject if record.kind.is_database() => {
-            Decision::Deny(Reason::ConnectionNotInjected)
+        // Through the proxy (`#url`) the child holds a token of its run's, never the
+        // password: as a query, allowed, and attended on production.
+        Operation::Inject if record.kind.is_database() => match req.delivery {
+            Delivery::Proxied if req.production => needs(Reason::ProxiedProductionNeedsPresence),
+            Delivery::Proxied => Decision::Allow,
+            Delivery::Value | Delivery::Placeholder => {
+                Decision::Deny(Reason::ConnectionNotInjected)
+            }
+        },
+        Operation::Inject if req.delivery == Delivery::Proxied => {
+            Decision::Deny(Reason::ProxyNeedsConnection)
         }
         Operation::Inject => {
             let pinned = req.pin.is_some_and(|p| p.pinned.is_some());
@@ -391,6 +409,8 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                     needs(Reason::PlaceholderProductionNeedsPresence)
                 }
                 Delivery::Placeholder => Decision::Allow,
+                // (Decided above for every record kind.)
+                Delivery::Proxied => Decision::Deny(Reason::ProxyNeedsConnection),
                 Delivery::Value => {
                     let value = if !protected {
                         Decision::Allow

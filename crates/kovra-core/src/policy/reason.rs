@@ -59,6 +59,8 @@ pub enum Reason {
     QueryNeedsConnection,
     QueryProductionNeedsPresence,
     QueryWriteNeedsPresence,
+    ProxyNeedsConnection,
+    ProxiedProductionNeedsPresence,
 }
 
 impl Reason {
@@ -117,6 +119,8 @@ impl Reason {
             Reason::QueryNeedsConnection => "query-needs-connection",
             Reason::QueryProductionNeedsPresence => "query-production-needs-proof",
             Reason::QueryWriteNeedsPresence => "query-write-needs-proof",
+            Reason::ProxyNeedsConnection => "proxy-needs-connection",
+            Reason::ProxiedProductionNeedsPresence => "db-proxy-production-needs-proof",
         }
     }
 
@@ -154,7 +158,7 @@ impl Reason {
                 "sign with it (`kovra sign COORD --namespace NS`); store API credentials as plain records"
             }
             Reason::ConnectionNotInjected => {
-                "connection records are used through kovra's database proxy (coming: a `.env.refs` line with `#url`); a human can `kovra reveal` it meanwhile"
+                "add `#url` to the line (`DATABASE_URL=secret:ENV/GROUP/NAME#url`): the program gets a URL of kovra's database proxy, never the password"
             }
             Reason::ConnectionNeverBrokered => {
                 "a connection record goes only to its database; store API credentials as plain records"
@@ -177,7 +181,7 @@ impl Reason {
             Reason::AgentValueOfPinnedNeedsPresence => {
                 "drop --values: the program gets a placeholder that works towards the provider's hosts; or a human approves the run"
             }
-            Reason::QueryNeedsConnection => {
+            Reason::QueryNeedsConnection | Reason::ProxyNeedsConnection => {
                 "name a connection record (`kovra add COORD --postgres`)"
             }
             Reason::QueryWriteNeedsPresence => {
@@ -325,6 +329,12 @@ impl Reason {
             }
             Reason::QueryWriteNeedsPresence => {
                 "a statement that may write needs a proof of presence, whoever asks"
+            }
+            Reason::ProxyNeedsConnection => {
+                "`#url` asks for a database connection, and this record is not one"
+            }
+            Reason::ProxiedProductionNeedsPresence => {
+                "a run connecting to a production database needs a proof of presence"
             }
         }
     }

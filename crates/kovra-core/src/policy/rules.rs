@@ -158,13 +158,16 @@ pub fn imported_metadata(
     }
 }
 
-/// Which part of an SSH key record a `.env.refs` line injects: the public key by default,
-/// the private key when the line asks for it (`secret:dev/ssh/deploy#private`).
+/// Which part of a record a `.env.refs` line injects. For an SSH key record: the public
+/// key by default, the private key when the line asks for it
+/// (`secret:dev/ssh/deploy#private`). `#url` asks for a database connection record as a URL
+/// of kovra's database proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeyPart {
     #[default]
     Public,
     Private,
+    Url,
 }
 
 /// The facts an injection of a record is decided on. A secret or TOTP record is injected

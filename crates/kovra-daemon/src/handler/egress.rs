@@ -431,7 +431,8 @@ impl super::Gate<'_> {
                 Delivery::Placeholder => format!(
                     "{variable} gets a placeholder (pinned to {provider}; the egress proxy puts the value on the wire to its hosts only)"
                 ),
-                Delivery::Value => format!(
+                // (`delivery_for` never chooses the database proxy.)
+                Delivery::Value | Delivery::Proxied => format!(
                     "{variable} gets the real value in your runs (pinned to {provider}); an agent's run, or `kovra run --placeholders`, gets a placeholder"
                 ),
             },

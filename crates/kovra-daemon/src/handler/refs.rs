@@ -49,6 +49,7 @@ pub(super) struct Line {
 pub(super) struct Delivered {
     audits: Vec<kovra_core::audit::AuditEntry>,
     issued: super::egress::Issued,
+    db: super::dbproxy::DbIssued,
 }
 
 /// A value resolved for one variable, with the secrets inside it (for redaction).
@@ -341,9 +342,22 @@ impl Gate<'_> {
                     )
                     .hint("remove the `| fallback`: production values must come from the vault"));
                 }
+                let url = key_part == policy::KeyPart::Url;
+                if url && foreign.is_some() {
+                    return Err(GateError::new(
+                        ErrorCode::SandboxUnavailable,
+                        format!("{at}: `#url` lines are not served inside a sandbox yet"),
+                    )
+                    .hint("run it outside the sandbox, or use `kovra query` for the statements the agent needs"));
+                }
+                // `#url` is decided as what the child gets: the proxy's URL and a token.
                 let inject = [Op {
                     key_part,
-                    ..Op::plain(Operation::Inject)
+                    ..if url {
+                        Op::inject(Delivery::Proxied)
+                    } else {
+                        Op::plain(Operation::Inject)
+                    }
                 }];
                 let located = self.locate(&coord, &inject, false)?;
                 let key = located.record.as_ref().map(|r| r.meta.ssh_key.is_some());
@@ -356,7 +370,9 @@ impl Gate<'_> {
                 }
                 // A key is delivered as itself: a placeholder stands for a value sent to a
                 // provider's hosts, which a key never is.
-                let (located, delivery) = if key == Some(true) {
+                let (located, delivery) = if url {
+                    (located, Delivery::Proxied)
+                } else if key == Some(true) {
                     (located, Delivery::Value)
                 } else {
                     self.delivered(&coord, located, req.delivery)
@@ -385,6 +401,14 @@ impl Gate<'_> {
             if let Some(rec) = &located.record {
                 let how = match delivery {
                     Delivery::Value => String::new(),
+                    Delivery::Proxied => format!(
+                        "; through kovra's database proxy ({}), the program holding a token, never the password",
+                        if policy::proxied_read_only(self.info.origin) {
+                            "read-only sessions"
+                        } else {
+                            "read-write sessions"
+                        }
+                    ),
                     Delivery::Placeholder => format!(
                         "; as a placeholder, the value going only to {}'s hosts",
                         self.pinned_provider(&rec.meta).unwrap_or_default()
@@ -530,6 +554,7 @@ impl Gate<'_> {
         };
         let plan = RunPlan {
             egress,
+            db: out.db.ticket,
             program,
             argv: req.argv,
             cwd,
@@ -587,12 +612,19 @@ impl Gate<'_> {
             }
             let (_, value) = gate.open(&allowed, None)?;
             let placeholder = line.delivery == Delivery::Placeholder;
+            let proxied = line.delivery == Delivery::Proxied;
             let mut audit = gate.allowed("inject", &line.coord, allowed.vault());
             audit.detail = Some(format!(
                 "{} into {}{}",
                 entry.name,
                 program.display(),
-                if placeholder { " as a placeholder" } else { "" }
+                if placeholder {
+                    " as a placeholder"
+                } else if proxied {
+                    " as a URL of kovra's database proxy"
+                } else {
+                    ""
+                }
             ));
             if allowed.obligations().notify_medium_use {
                 crate::approvals::notify_medium_use("inject", &line.coord.to_string());
@@ -601,6 +633,11 @@ impl Gate<'_> {
             if placeholder {
                 let stand_in = gate.issue_placeholder(line, value, &entry.name, &mut out.issued)?;
                 return Ok(Some((stand_in, false)));
+            }
+            if proxied {
+                // The token is the run's credential while it lives: masked in its output.
+                let url = gate.issue_connection(line, value, &entry.name, &mut out.db)?;
+                return Ok(Some((url, true)));
             }
             Ok(Some((value.into_zeroizing(), true)))
         };

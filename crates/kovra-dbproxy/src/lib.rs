@@ -1,0 +1,172 @@
+//! The database proxy. A run whose `.env.refs` asks for a connection
+//! (`DATABASE_URL=secret:dev/app/db#url`) gets a URL pointing here, on loopback, with a
+//! per-run token where the password would be. The proxy speaks PostgreSQL's protocol to the
+//! child (startup, the token as a cleartext password, checked), opens the real session itself
+//! (TLS as the record says, SCRAM-SHA-256 with the stored password), then relays bytes both
+//! ways. The password never enters the child, its environment or its memory.
+//!
+//! What else it does, and why:
+//! - the client's user and database must be the record's: a token opens one database only;
+//! - read-only grants (an agent's runs) open the session with `default_transaction_read_only`
+//!   on and drop the client's `options` (which could turn it off at startup). That is a guard
+//!   against mistakes, not a boundary: a client can still `SET` it off or `BEGIN READ WRITE`.
+//!   The boundary is the record's role (give agents' records a role with only SELECT grants);
+//! - the client learns the proxy's own cancel key, never the server's; a CancelRequest
+//!   naming it is sent on to the server, so Ctrl-C in `psql` works through the proxy;
+//! - revoking a grant (the run ended) closes every connection it opened;
+//! - a startup longer than 10,000 bytes (PostgreSQL's bound), a password message longer than
+//!   1 KiB, or a client silent for 10 s before its session is open is cut off; at most
+//!   [`MAX_CONNECTIONS`] connections are served at once.
+//!
+//! Policy is not decided here: the daemon's [`Judge`] asks the core's `decide` before each
+//! connection opens upstream, and writes the trail.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod serve;
+mod upstream;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kovra_pgquery::Endpoint;
+use zeroize::Zeroizing;
+
+pub use upstream::UpstreamError;
+
+/// Connections served at once, across all grants.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// What one `#url` line of one run may open.
+pub struct Grant {
+    pub id: u64,
+    /// The password the child's URL carries ([`mint_token`]).
+    pub token: Zeroizing<String>,
+    /// The record's user and database: the only ones a client may name.
+    pub user: String,
+    pub database: String,
+    /// Where the proxy connects, with the stored password (daemon memory, for the run's life).
+    pub endpoint: Endpoint,
+    pub read_only: bool,
+    /// `secret:ENV/GROUP/NAME`, for messages and the trail.
+    pub coordinate: String,
+}
+
+/// How one relayed connection went.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub duration: Duration,
+    pub to_server: u64,
+    pub to_client: u64,
+    /// The grant was revoked while the connection was open.
+    pub cut: bool,
+}
+
+/// The daemon's side: policy and the audit trail.
+pub trait Judge: Send + Sync + 'static {
+    /// Asked before each connection of `grant` opens upstream; `Err(why)` refuses it.
+    fn may_connect(&self, grant: u64) -> Result<(), String>;
+    /// A client presented a token no live grant holds, or a user or database other than the
+    /// grant's. `grant` is the grant whose token it was, if any.
+    fn refused(&self, grant: Option<u64>, why: &str);
+    /// The upstream session of an allowed connection could not be opened.
+    fn failed(&self, grant: u64, error: &UpstreamError);
+    /// An allowed connection ended.
+    fn ended(&self, grant: u64, stats: &Stats);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbProxyError {
+    #[error("the database proxy cannot start: {0}")]
+    Start(String),
+}
+
+/// A fresh token: 32 random bytes, URL-safe base64, so it sits in a URL's password field
+/// without escaping.
+pub fn mint_token() -> Result<Zeroizing<String>, DbProxyError> {
+    use base64::Engine;
+    let mut raw = Zeroizing::new([0u8; 32]);
+    getrandom::fill(raw.as_mut()).map_err(|e| DbProxyError::Start(e.to_string()))?;
+    Ok(Zeroizing::new(format!(
+        "kvdb_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref())
+    )))
+}
+
+/// The running proxy: a loopback listener and its own small runtime, so the daemon's std
+/// threads call it synchronously.
+pub struct DbProxy {
+    shared: Arc<serve::Shared>,
+    addr: SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl DbProxy {
+    /// Bind `127.0.0.1:0` and serve.
+    pub fn start(judge: Arc<dyn Judge>) -> Result<DbProxy, DbProxyError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kovra-dbproxy")
+            .enable_all()
+            .build()
+            .map_err(|e| DbProxyError::Start(format!("runtime: {e}")))?;
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| DbProxyError::Start(format!("bind 127.0.0.1: {e}")))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| DbProxyError::Start(e.to_string()))?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(|e| DbProxyError::Start(e.to_string()))?;
+        let listener = {
+            let _enter = runtime.enter();
+            tokio::net::TcpListener::from_std(std_listener)
+                .map_err(|e| DbProxyError::Start(e.to_string()))?
+        };
+        let shared = Arc::new(serve::Shared::new(judge));
+        runtime.spawn(serve::accept(listener, Arc::clone(&shared)));
+        Ok(DbProxy {
+            shared,
+            addr,
+            runtime: Some(runtime),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The URL a run's child gets for `grant`: plaintext on loopback (the token is all it
+    /// carries), the record's user and database.
+    pub fn url(&self, grant: &Grant) -> Zeroizing<String> {
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        Zeroizing::new(format!(
+            "postgresql://{}:{}@127.0.0.1:{}/{}?sslmode=disable",
+            enc(&grant.user),
+            grant.token.as_str(),
+            self.port(),
+            enc(&grant.database)
+        ))
+    }
+
+    pub fn register(&self, grant: Grant) {
+        self.shared.register(grant);
+    }
+
+    /// Revoke grant `id`: its token stops working and its open connections are closed.
+    pub fn unregister(&self, id: u64) {
+        self.shared.unregister(id);
+    }
+}
+
+impl Drop for DbProxy {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
