@@ -1,11 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The laws of database connection records: never injected into a process (the db proxy
-//! will use them), never an API credential, never in a sharing package (which would carry
+//! The laws of database connection records: never injected into a process as a value (only
+//! through kovra's database proxy, `#url`, the child holding a token of its run's), never an
+//! API credential, never in a sharing package (which would carry
 //! it as a plain secret), and otherwise decided exactly as a secret with the same facts (a
 //! reveal is neither looser nor stricter).
 
 use kovra_core::model::{Metadata, Operation, Origin, RecordKind, Sensitivity};
-use kovra_core::policy::{Decision, KeyPart, Presence, Reason, Scope, injected_facts};
+use kovra_core::policy::{
+    Decision, Delivery, KeyPart, Presence, Reason, Scope, injected_facts, proxied_read_only,
+};
 use proptest::prelude::*;
 
 mod policy_cases;
@@ -32,11 +35,63 @@ fn a_connection_is_not_injected_even_for_a_proven_human_and_an_allowlisted_progr
             "{s}"
         );
         // A `.env.refs` line's part changes nothing for it.
-        for part in [KeyPart::Public, KeyPart::Private] {
+        for part in [KeyPart::Public, KeyPart::Private, KeyPart::Url] {
             let r = c.record.unwrap();
             assert_eq!(injected_facts(r, part), r);
         }
     }
+}
+
+#[test]
+fn through_the_proxy_a_connection_is_allowed_and_production_is_attended_whoever_asks() {
+    for s in Sensitivity::ALL {
+        for origin in [Origin::Human, Origin::Agent] {
+            let c = connection(&example_inject(s, false).with(|c| {
+                c.delivery = Delivery::Proxied;
+                c.origin = origin;
+            }));
+            assert_eq!(c.decide(&Scope::full()), Decision::Allow, "{s} {origin:?}");
+            // Not for a program on the allowlist, not at a terminal: production needs a
+            // proof, and a proof is what allows it.
+            let prod = c.with(|c| {
+                c.env = "prod".into();
+                c.production = true;
+                c.allowlisted = true;
+            });
+            assert_eq!(
+                prod.decide(&Scope::full()),
+                Decision::NeedsProof(Reason::ProxiedProductionNeedsPresence),
+                "{s} {origin:?}"
+            );
+            let proven = prod.with(|c| c.presence = Presence::Proven);
+            assert_eq!(proven.decide(&Scope::full()), Decision::Allow);
+        }
+    }
+}
+
+#[test]
+fn the_proxy_serves_only_connection_records() {
+    for kind in [RecordKind::Secret, RecordKind::Totp, RecordKind::SshKey] {
+        let c = example_inject(Sensitivity::Low, true).with(|c| {
+            c.delivery = Delivery::Proxied;
+            c.presence = Presence::Proven;
+            if let Some(r) = c.record.as_mut() {
+                r.kind = kind;
+            }
+        });
+        assert_eq!(
+            c.decide(&Scope::full()),
+            Decision::Deny(Reason::ProxyNeedsConnection),
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn an_agents_proxied_sessions_are_read_only_and_origin_only_tightens() {
+    assert!(proxied_read_only(Origin::Agent));
+    assert!(!proxied_read_only(Origin::Human));
+    assert!(proxied_read_only(Origin::Human.tighten(Origin::Agent)));
 }
 
 #[test]
@@ -103,11 +158,38 @@ fn other_operations() -> Vec<Operation> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(CASES))]
 
-    /// Law: whatever else holds, a connection record is never injected into a process.
+    /// Law: whatever else holds, a connection record is never injected into a process as
+    /// a value or a placeholder; only through the proxy.
     #[test]
     fn a_connection_is_never_injected(c in arb_existing_case(), scope in arb_scope()) {
         let c = connection(&c.with(|c| c.operation = Operation::Inject));
-        prop_assert!(!matches!(c.decide(&scope), Decision::Allow | Decision::NeedsProof(_)));
+        if c.delivery != Delivery::Proxied {
+            prop_assert!(!matches!(c.decide(&scope), Decision::Allow | Decision::NeedsProof(_)));
+        }
+    }
+
+    /// Law: through the proxy, no record of another kind is ever injected.
+    #[test]
+    fn only_a_connection_goes_through_the_proxy(c in arb_existing_case(), scope in arb_scope()) {
+        let c = c.with(|c| {
+            c.operation = Operation::Inject;
+            c.delivery = Delivery::Proxied;
+        });
+        if c.record.is_some_and(|r| r.kind != RecordKind::Postgres) {
+            prop_assert!(!matches!(c.decide(&scope), Decision::Allow | Decision::NeedsProof(_)));
+        }
+    }
+
+    /// Law: through the proxy, a production connection is never allowed without a proof.
+    #[test]
+    fn a_proxied_production_connection_needs_a_proof(c in arb_existing_case(), scope in arb_scope()) {
+        let c = connection(&c.with(|c| {
+            c.operation = Operation::Inject;
+            c.delivery = Delivery::Proxied;
+        }));
+        if c.production && c.presence != Presence::Proven {
+            prop_assert!(c.decide(&scope) != Decision::Allow);
+        }
     }
 
     /// Law: nor put in a sharing package.

@@ -217,6 +217,22 @@ fn wrong_user_database_and_lines_are_refused_clearly() {
     let out = s.h.agent(&["run", "--refs", &r, "--", "true"], &mut seen);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("#url"), "{}", describe(&out));
+    // `kovra doctor` says the same before any run, and what a `#url` line gets.
+    let out = s.h.agent(&["doctor", "--refs", &r], &mut seen);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("add `#url`") || stderr(&out).contains("add `#url`"),
+        "{}",
+        describe(&out)
+    );
+    let good = s.refs.to_string_lossy().to_string();
+    let out = s.h.agent(&["doctor", "--refs", &good], &mut seen);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("kovra's database proxy") && stdout(&out).contains("read-only"),
+        "{}",
+        describe(&out)
+    );
     assert!(!contains(&seen, s.password.as_bytes()));
 }
 
@@ -339,6 +355,29 @@ fn psycopg_and_node_pg_connect_through_the_proxy() {
         s.pg.log()
     );
     assert!(stdout(&out).contains("py 2"), "{}", describe(&out));
+    // A cancel reaches the server through the proxy's own cancel key.
+    let cancel = "import os, threading, time, psycopg\n\
+                  c = psycopg.connect(os.environ['DATABASE_URL'])\n\
+                  stop = getattr(c, 'cancel_safe', c.cancel)\n\
+                  threading.Timer(0.5, stop).start()\n\
+                  t = time.time()\n\
+                  try:\n    c.execute('select pg_sleep(30)')\n    print('not cancelled')\n\
+                  except psycopg.errors.QueryCanceled:\n    print('cancelled', time.time() - t < 10)\n";
+    let out = s.h.agent(
+        &["run", "--refs", &refs, "--", "python3", "-c", cancel],
+        &mut seen,
+    );
+    assert!(
+        out.status.success(),
+        "cancel: {}\n{}",
+        describe(&out),
+        s.pg.log()
+    );
+    assert!(
+        stdout(&out).contains("cancelled True"),
+        "{}",
+        describe(&out)
+    );
     let js = format!(
         "const {{ Client }} = require({:?});\n\
          (async () => {{ const c = new Client({{ connectionString: process.env.DATABASE_URL }});\n\

@@ -31,7 +31,7 @@ pub const SURFACES: [Surface; 6] = [
     Surface::Broker,
     Surface::Proxy,
 ];
-pub const DELIVERIES: [Delivery; 2] = [Delivery::Value, Delivery::Placeholder];
+pub const DELIVERIES: [Delivery; 3] = [Delivery::Value, Delivery::Placeholder, Delivery::Proxied];
 pub const ORIGINS: [Origin; 2] = [Origin::Human, Origin::Agent];
 pub const PRESENCES: [Presence; 2] = [Presence::None, Presence::Proven];
 pub const PROVIDERS: [&str; 3] = ["openai", "github", "internal-api"];

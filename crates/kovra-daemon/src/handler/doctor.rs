@@ -78,7 +78,8 @@ impl Gate<'_> {
                     ..
                 }
             );
-            for (template, column) in entry.value.coordinates() {
+            let parts = entry.value.key_parts();
+            for ((template, column), part) in entry.value.coordinates().into_iter().zip(parts) {
                 let at = format!("{at}:{column}");
                 let coord =
                     match CoordinateTemplate::parse(template).and_then(|t| t.resolve(env_name)) {
@@ -117,6 +118,42 @@ impl Gate<'_> {
                     );
                 }
                 let located = self.locate(&coord, &meta, false)?;
+                let connection = located.record.as_ref().map(|r| r.meta.database.is_some());
+                let url = part == policy::KeyPart::Url;
+                match (connection, url) {
+                    (Some(true), true) => push(
+                        "info",
+                        "database-proxy",
+                        format!(
+                            "{at}: {} gets a URL of kovra's database proxy with a token of the run's, never the password ({} sessions)",
+                            entry.name,
+                            if policy::proxied_read_only(self.info.origin) {
+                                "read-only: this caller is an agent"
+                            } else {
+                                "read-write for you; read-only in an agent's runs"
+                            }
+                        ),
+                        Some(entry.line),
+                    ),
+                    (Some(true), false) => push(
+                        "error",
+                        "connection-not-injected",
+                        format!(
+                            "{at}: {coord} is a database connection: add `#url` ({}={coord}#url) so the run connects through kovra's database proxy",
+                            entry.name
+                        ),
+                        Some(entry.line),
+                    ),
+                    (Some(false), true) => push(
+                        "error",
+                        "proxy-needs-connection",
+                        format!(
+                            "{at}: `#url` asks for a database connection, and {coord} is not one"
+                        ),
+                        Some(entry.line),
+                    ),
+                    _ => {}
+                }
                 if let Some(note) = self.delivery_note(&located, &entry.name) {
                     push(
                         "info",
