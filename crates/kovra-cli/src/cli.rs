@@ -304,6 +304,10 @@ pub enum Command {
         /// Check this machine's defences against a same-user agent instead (no vault needed).
         #[arg(long, conflicts_with = "refs")]
         system: bool,
+        /// Also open each `#url` line's database connection: a `select 1` as `kovra query`
+        /// runs it (decided and audited as one).
+        #[arg(long, conflicts_with = "system")]
+        connect: bool,
     },
     /// The executables allowed to receive high and production values (pinned by SHA-256).
     #[command(subcommand, after_help = examples::ALLOW)]

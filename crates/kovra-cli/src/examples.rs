@@ -136,6 +136,7 @@ pub const RUN: &str = "Examples:
 
 pub const DOCTOR: &str = "Examples:
   kovra doctor --env dev                       # does every line of ./.env.refs resolve?
+  kovra doctor --connect                       # ... and does each #url database answer?
   kovra doctor --system                        # this machine's defences (no vault needed)";
 
 pub const ALLOW: &str = "Examples:

@@ -698,6 +698,10 @@ pub struct Finding {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// The record a finding is about, where one is (`database-proxy`: the connection
+    /// `doctor --connect` tries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinate: Option<String>,
 }
 
 /// One fact shown to the human who approves a request. `untrusted` marks text the requester

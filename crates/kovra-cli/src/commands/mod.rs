@@ -140,7 +140,12 @@ fn with_session(
         Command::Agent(cmd) => agent::run(s, cmd, out),
         Command::Audit(args) => audit::run(s, args, out),
         Command::Project(cmd) => projects::run(s, cmd, out),
-        Command::Doctor { env_name, refs, .. } => doctor::run(s, env_name, refs, out),
+        Command::Doctor {
+            env_name,
+            refs,
+            connect,
+            ..
+        } => doctor::run(s, env_name, refs, connect, out),
         Command::Setup {
             environments,
             operations,

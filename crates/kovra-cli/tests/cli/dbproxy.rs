@@ -240,6 +240,16 @@ fn wrong_user_database_and_lines_are_refused_clearly() {
 fn a_stored_password_the_server_refuses_is_a_clear_error() {
     let s = setup();
     let mut seen = Vec::new();
+    let refs = s.refs.to_string_lossy().to_string();
+    // `doctor --connect` opens the connection before any run does.
+    let out =
+        s.h.agent(&["doctor", "--refs", &refs, "--connect"], &mut seen);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("[connection-ok]"),
+        "{}",
+        describe(&out)
+    );
     let out =
         s.pg.psql(&["-c", "alter role app password 'changed-elsewhere'"]);
     assert!(out.status.success());
@@ -248,6 +258,14 @@ fn a_stored_password_the_server_refuses_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("refused the stored credentials"),
+        "{}",
+        describe(&out)
+    );
+    let out =
+        s.h.agent(&["doctor", "--refs", &refs, "--connect"], &mut seen);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("[connection-failed]") && stdout(&out).contains("db-auth-refused"),
         "{}",
         describe(&out)
     );

@@ -23,12 +23,15 @@ impl Gate<'_> {
         caller_vars: &[String],
     ) -> Result<Reply, GateError> {
         let mut findings = Vec::new();
+        // The coordinate of each `database-proxy` finding, in order.
+        let mut proxied: Vec<String> = Vec::new();
         let mut push = |level: &str, kind: &str, message: String, line: Option<usize>| {
             findings.push(Finding {
                 level: level.into(),
                 kind: kind.into(),
                 message,
                 line,
+                coordinate: None,
             });
         };
         if !self.passphrase_proofs {
@@ -121,20 +124,23 @@ impl Gate<'_> {
                 let connection = located.record.as_ref().map(|r| r.meta.database.is_some());
                 let url = part == policy::KeyPart::Url;
                 match (connection, url) {
-                    (Some(true), true) => push(
-                        "info",
-                        "database-proxy",
-                        format!(
-                            "{at}: {} gets a URL of kovra's database proxy with a token of the run's, never the password ({} sessions)",
-                            entry.name,
-                            if policy::proxied_read_only(self.info.origin) {
-                                "read-only: this caller is an agent"
-                            } else {
-                                "read-write for you; read-only in an agent's runs"
-                            }
-                        ),
-                        Some(entry.line),
-                    ),
+                    (Some(true), true) => {
+                        push(
+                            "info",
+                            "database-proxy",
+                            format!(
+                                "{at}: {} gets a URL of kovra's database proxy with a token of the run's, never the password ({} sessions)",
+                                entry.name,
+                                if policy::proxied_read_only(self.info.origin) {
+                                    "read-only: this caller is an agent"
+                                } else {
+                                    "read-write for you; read-only in an agent's runs"
+                                }
+                            ),
+                            Some(entry.line),
+                        );
+                        proxied.push(coord.unpinned().to_string());
+                    }
                     (Some(true), false) => push(
                         "error",
                         "connection-not-injected",
@@ -223,6 +229,13 @@ impl Gate<'_> {
                     }
                 }
             }
+        }
+        for (f, coordinate) in findings
+            .iter_mut()
+            .filter(|f| f.kind == "database-proxy")
+            .zip(proxied)
+        {
+            f.coordinate = Some(coordinate);
         }
         let mut audit = self.info.entry("doctor", None, None, "allow");
         audit.detail = Some(format!("{} findings", findings.len()));
