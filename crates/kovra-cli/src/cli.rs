@@ -321,6 +321,17 @@ pub enum Command {
     /// Values agents asked for (`request_secret`), until you add them with `kovra add`.
     #[command(after_help = examples::REQUESTS)]
     Requests,
+    /// Ask the human to approve a step of a script: exits 0 only once they approved it with
+    /// a proof (here, at a terminal; else with `kovra approve`).
+    #[command(after_help = examples::CONFIRM)]
+    Confirm {
+        /// What the human confirms, in one line (shown to them as your words).
+        text: String,
+        /// Without a terminal here: how long to wait for the approval, in seconds (1-120).
+        #[arg(long, value_name = "SECS", default_value_t = 120,
+              value_parser = clap::value_parser!(u64).range(1..=120))]
+        ttl: u64,
+    },
     /// Refuse a request waiting for approval.
     #[command(after_help = examples::DENY)]
     Deny {

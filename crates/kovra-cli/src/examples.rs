@@ -139,6 +139,10 @@ pub const DOCTOR: &str = "Examples:
   kovra doctor --connect                       # ... and does each #url database answer?
   kovra doctor --system                        # this machine's defences (no vault needed)";
 
+pub const CONFIRM: &str = "Examples:
+  kovra confirm \"deploy v1.4 to production\" && ./deploy.sh   # the deploy runs only once you approve
+  kovra confirm \"drop the staging database\" --ttl 60       # no terminal: wait 60 s for `kovra approve`";
+
 pub const ALLOW: &str = "Examples:
   kovra allow add /usr/bin/psql                # pin its SHA-256 (asks for a proof)
   kovra allow list";

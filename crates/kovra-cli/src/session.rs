@@ -17,6 +17,9 @@ mod unlock;
 
 pub struct Session {
     inner: kovra_client::Session,
+    /// Wait this long for a parked request's approval (`kovra confirm`), whatever
+    /// `KOVRA_APPROVAL_WAIT` says.
+    wait: Option<std::time::Duration>,
 }
 
 /// The origin this client claims. Without a terminal, or when told so, it is an agent;
@@ -50,6 +53,11 @@ impl From<CallError> for CliError {
 }
 
 impl Session {
+    /// Wait up to `up_to` for the human to approve a parked request, instead of stopping.
+    pub fn wait_for_approvals(&mut self, up_to: std::time::Duration) {
+        self.wait = Some(up_to);
+    }
+
     pub fn new(project: Option<String>) -> Result<Self, CliError> {
         let paths = Paths::from_env()
             .map_err(|e| CliError::new(ErrorCode::NoHome, e.to_string(), Some("set KOVRA_HOME")))?;
@@ -68,7 +76,7 @@ impl Session {
         let inner = kovra_client::Session::new(paths, context)
             .with_autostart(autostart)
             .with_daemon_exe(daemon_exe);
-        Ok(Session { inner })
+        Ok(Session { inner, wait: None })
     }
 
     pub fn paths(&self) -> &Paths {
@@ -333,7 +341,8 @@ impl Session {
         code: &str,
         message: &str,
     ) -> Result<Reply, CliError> {
-        let wait = std::env::var("KOVRA_APPROVAL_WAIT").is_ok_and(|v| v == "1");
+        let wait =
+            self.wait.is_some() || std::env::var("KOVRA_APPROVAL_WAIT").is_ok_and(|v| v == "1");
         if !wait {
             return Err(CliError::new(
                 ErrorCode::NeedsProof,
@@ -346,11 +355,12 @@ impl Session {
         }
         let hint = format!("ask the human to run `kovra approve {id}` in their own terminal");
         eprintln!("kovra: approval needed: {id}: {message} ({code})");
-        eprintln!("kovra: {hint}; waiting up to 2 minutes");
-        let state = match self
-            .inner
-            .call_existing(Request::ApprovalWait { id: id.to_string() })
-        {
+        let secs = self.wait.map_or(120, |d| d.as_secs().min(120));
+        eprintln!("kovra: {hint}; waiting up to {secs} s");
+        let state = match self.inner.call_existing(Request::ApprovalWait {
+            id: id.to_string(),
+            timeout_secs: self.wait.map(|d| d.as_secs()),
+        }) {
             Ok(Reply::ApprovalState { state, .. }) => state,
             Ok(_) | Err(CallError::NeedsProof(_)) => "expired".into(),
             Err(e) => return Err(e.into()),

@@ -71,6 +71,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("audit-verify", "the trail's chain verified"),
     ("bind", "a record pinned to a provider"),
     ("code", "a one-time code produced"),
+    ("confirm", "a script's step confirmed by the human"),
     (
         "db-connect",
         "a connection through the database proxy decided",

@@ -540,6 +540,18 @@ proptest! {
     fn allowlist_additions_need_a_proof(scope in arb_scope()) {
         prop_assert_ne!(decide_vault(VaultOperation::AddToAllowlist, &scope, Presence::None, Origin::Human), Decision::Allow);
     }
+
+    /// `kovra confirm`: only a proof answers it, whoever asks in whatever scope; with one,
+    /// nothing else stands in the way.
+    #[test]
+    fn a_confirmation_is_exactly_a_proof(scope in arb_scope(), agent in any::<bool>()) {
+        let origin = if agent { Origin::Agent } else { Origin::Human };
+        prop_assert_eq!(
+            decide_vault(VaultOperation::Confirm, &scope, Presence::None, origin),
+            Decision::NeedsProof(Reason::ConfirmNeedsPresence)
+        );
+        prop_assert_eq!(decide_vault(VaultOperation::Confirm, &scope, Presence::Proven, origin), Decision::Allow);
+    }
 }
 
 // ---- TOTP codes ------------------------------------------------------------------------------

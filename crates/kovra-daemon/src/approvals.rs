@@ -182,7 +182,9 @@ impl Approvals {
 
 /// The requester's process and its ancestors, from /proc: pid, executable, and command line.
 /// Command lines are the requester's own words and are shown fenced as untrusted.
-pub fn process_chain(pid: u32) -> Vec<Fact> {
+/// Each command line goes through `scrub` (the vault's values masked) before it is cut to
+/// length, so no part of a value survives the cut.
+pub fn process_chain(pid: u32, scrub: &dyn Fn(&str) -> String) -> Vec<Fact> {
     let mut out = Vec::new();
     let mut current = pid;
     for depth in 0..5 {
@@ -211,7 +213,7 @@ pub fn process_chain(pid: u32) -> Vec<Fact> {
             value: format!("pid {current} {exe}"),
             untrusted: false,
         });
-        let mut cmdline = cmdline;
+        let mut cmdline = scrub(&cmdline);
         if cmdline.chars().count() > 160 {
             cmdline = cmdline.chars().take(160).collect::<String>() + "…";
         }

@@ -37,6 +37,7 @@ mod agent_grant;
 mod approval;
 mod broker;
 mod challenge;
+mod confirm;
 mod dbconn;
 mod dbproxy;
 mod doctor;
@@ -419,8 +420,9 @@ impl Daemon {
             mut request,
             ..
         } = envelope;
-        if let Request::ApprovalWait { id } = &request {
-            return (Ok(self.wait_for_approval(id)), Duration::ZERO, None);
+        if let Request::ApprovalWait { id, timeout_secs } = &request {
+            let up_to = timeout_secs.map(Duration::from_secs);
+            return (Ok(self.wait_for_approval(id, up_to)), Duration::ZERO, None);
         }
         // Outside the state lock: stopping the agent waits for its connections, which may
         // be waiting for that lock.
@@ -653,8 +655,9 @@ impl Daemon {
     }
 
     /// Block (without holding the state lock) until a parked request is decided or expires.
-    fn wait_for_approval(&self, id: &str) -> Reply {
-        let deadline = Instant::now() + crate::approvals::APPROVAL_TTL + Duration::from_secs(2);
+    fn wait_for_approval(&self, id: &str, up_to: Option<Duration>) -> Reply {
+        let longest = crate::approvals::APPROVAL_TTL + Duration::from_secs(2);
+        let deadline = Instant::now() + up_to.map_or(longest, |d| d.min(longest));
         loop {
             let outcome = self.lock_inner().approvals.outcome(id);
             let state = match outcome {

@@ -446,6 +446,16 @@ pub enum Request {
     /// Wait (up to two minutes) until a parked request is approved, denied or expired.
     ApprovalWait {
         id: String,
+        /// Wait at most this long (never past the approval's own lifetime).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_secs: Option<u64>,
+    },
+    /// `kovra confirm TEXT`: succeeds only once the human proved presence for it (at the
+    /// requester's terminal, or `kovra approve`). The text is the requester's own words.
+    Confirm {
+        text: String,
+        #[serde(default)]
+        proof: Option<Proof>,
     },
     /// Create a second-factor seed (pending until confirmed); needs a proof of presence.
     TwoFactorEnable {
@@ -594,6 +604,7 @@ impl Request {
             | Request::AllowAdd { proof, .. }
             | Request::ProviderAdd { proof, .. }
             | Request::SshAgentAccept { proof, .. }
+            | Request::Confirm { proof, .. }
             | Request::Share { proof, .. }
             | Request::Receive { proof, .. }
             | Request::Bind { proof, .. }

@@ -8,6 +8,7 @@ mod api;
 mod approvals;
 mod audit;
 mod completions;
+mod confirm;
 mod daemon;
 mod demo;
 mod doctor;
@@ -137,6 +138,7 @@ fn with_session(
         | Command::Requests
         | Command::Allow(_)) => approvals::run(s, c, out),
         Command::TwoFa(cmd) => two_factor::run(s, cmd, out),
+        Command::Confirm { text, ttl } => confirm::run(s, text, ttl, out),
         Command::Agent(cmd) => agent::run(s, cmd, out),
         Command::Audit(args) => audit::run(s, args, out),
         Command::Project(cmd) => projects::run(s, cmd, out),

@@ -12,6 +12,7 @@ mod basics;
 mod broker;
 mod canary;
 mod concurrency;
+mod confirm;
 mod crash;
 mod dbproxy;
 mod doctor;

@@ -61,6 +61,7 @@ pub enum Reason {
     QueryWriteNeedsPresence,
     ProxyNeedsConnection,
     ProxiedProductionNeedsPresence,
+    ConfirmNeedsPresence,
 }
 
 impl Reason {
@@ -121,6 +122,7 @@ impl Reason {
             Reason::QueryWriteNeedsPresence => "query-write-needs-proof",
             Reason::ProxyNeedsConnection => "proxy-needs-connection",
             Reason::ProxiedProductionNeedsPresence => "db-proxy-production-needs-proof",
+            Reason::ConfirmNeedsPresence => "confirm-needs-proof",
         }
     }
 
@@ -335,6 +337,9 @@ impl Reason {
             }
             Reason::ProxiedProductionNeedsPresence => {
                 "a run connecting to a production database needs a proof of presence"
+            }
+            Reason::ConfirmNeedsPresence => {
+                "a script asks you to confirm a step: only your proof of presence answers it"
             }
         }
     }

@@ -59,6 +59,9 @@ pub enum VaultOperation {
     /// Accept the ssh-agent's `agent.toml` as the standing state the file may then only
     /// narrow: what it accepts can loosen confirmations, so it needs presence.
     AcceptAgentRules,
+    /// `kovra confirm TEXT`: a script asks the human to approve a step of its own. Nothing
+    /// is read or changed; only a proof answers it, whoever asks and in any scope.
+    Confirm,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -212,6 +215,13 @@ pub fn decide_vault(
                 Decision::NeedsProof(Reason::SshHostChangeNeedsPresence)
             } else {
                 Decision::Allow
+            }
+        }
+        VaultOperation::Confirm => {
+            if presence == Presence::Proven {
+                Decision::Allow
+            } else {
+                Decision::NeedsProof(Reason::ConfirmNeedsPresence)
             }
         }
         VaultOperation::AcceptAgentRules => {

@@ -26,6 +26,9 @@ impl Gate<'_> {
             self.info.origin,
             action == "approve",
         );
+        // The requester chose its command line and its words: whatever of the vault's
+        // values they hold is masked before anyone is shown them.
+        let redactor = if parks { self.scrubber().ok() } else { None };
         let approval = parks.then(|| {
             let mut facts = vec![Fact {
                 name: "reason".into(),
@@ -41,7 +44,14 @@ impl Gate<'_> {
                 });
             }
             facts.extend(self.facts.iter().cloned());
-            facts.extend(crate::approvals::process_chain(self.info.pid));
+            let scrub = |text: &str| match &redactor {
+                Some(r) => String::from_utf8_lossy(&r.redact_all(text.as_bytes())).into_owned(),
+                None => text.to_string(),
+            };
+            for f in facts.iter_mut().filter(|f| f.untrusted) {
+                f.value = scrub(&f.value);
+            }
+            facts.extend(crate::approvals::process_chain(self.info.pid, &scrub));
             let view = ApprovalView {
                 id: String::new(),
                 action: action.to_string(),

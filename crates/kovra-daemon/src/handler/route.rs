@@ -109,6 +109,7 @@ impl Gate<'_> {
                 self.two_factor_disable(&passphrase, &code)
             }
             Request::TwoFactorStatus => self.two_factor_status(),
+            Request::Confirm { text, .. } => self.confirm(&text),
             Request::ProjectCreate { name } => self.project_create(&name),
             Request::ProjectList => self.project_list(),
             Request::Add {

@@ -379,7 +379,12 @@ impl Gate<'_> {
             fact("key", ask.fingerprint.clone()),
         ];
         facts.extend(ask.destination.iter().cloned());
-        facts.extend(crate::approvals::process_chain(self.info.pid));
+        let redactor = self.scrubber().ok();
+        let scrub = |text: &str| match &redactor {
+            Some(r) => String::from_utf8_lossy(&r.redact_all(text.as_bytes())).into_owned(),
+            None => text.to_string(),
+        };
+        facts.extend(crate::approvals::process_chain(self.info.pid, &scrub));
         let view = ApprovalView {
             id: String::new(),
             action: "ssh-agent-sign".into(),
