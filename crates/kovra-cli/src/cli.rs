@@ -448,6 +448,9 @@ pub enum Command {
     /// Hooks for agent tools (used by the files `kovra setup` writes).
     #[command(subcommand, hide = true, after_help = examples::HOOK)]
     Hook(HookCommand),
+    /// Install guards where leaks happen: `kovra hooks install` (git pre-commit).
+    #[command(subcommand)]
+    Hooks(HooksCommand),
 }
 
 #[derive(Debug, Args)]
@@ -626,6 +629,28 @@ pub enum HookCommand {
     /// Claude Code PreToolUse: refuse file tools on secret files (exit 2).
     #[command(after_help = examples::HOOK_FILE_GUARD)]
     FileGuard,
+    /// git pre-commit: stop a commit that adds a value of the vault or a well-known key
+    /// format (exit 1); names file:line and the coordinate, never the value.
+    #[command(after_help = examples::HOOK_PRE_COMMIT)]
+    PreCommit,
+    /// Claude Code UserPromptSubmit: block a prompt that holds a value of the vault or a
+    /// well-known key format (exit 2).
+    #[command(after_help = examples::HOOK_PROMPT)]
+    Prompt,
+    /// Claude Code PostToolUse: flag a tool's output that holds a value of the vault.
+    #[command(after_help = examples::HOOK_TOOL_OUTPUT)]
+    ToolOutput,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Write this repository's git pre-commit hook (`kovra hook pre-commit`).
+    #[command(after_help = examples::HOOKS_INSTALL)]
+    Install {
+        /// Replace a pre-commit hook that is not kovra's.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

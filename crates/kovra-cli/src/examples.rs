@@ -271,5 +271,20 @@ pub const AGENT_REVOKE: &str = "Examples:
 pub const AGENT_ENV: &str = "Examples:
   kovra agent env ci --env dev > .env          # placeholders, useless outside kovra's proxy";
 
+pub const HOOK_PRE_COMMIT: &str = "Examples:
+  kovra hooks install                          # writes .git/hooks/pre-commit, which runs this
+  KOVRA_HOOK_BYPASS=1 git commit -m wip        # skip the scan once (on the trail)";
+
+pub const HOOK_PROMPT: &str = "Examples:
+  kovra setup                                  # writes it into .claude/settings.json
+  echo '{\"prompt\":\"hi\"}' | kovra hook prompt  # exit 2 blocks a prompt holding a secret";
+
+pub const HOOK_TOOL_OUTPUT: &str = "Examples:
+  kovra setup                                  # writes it into .claude/settings.json";
+
+pub const HOOKS_INSTALL: &str = "Examples:
+  kovra hooks install                          # in a git repository
+  kovra hooks install --force                  # replace a pre-commit hook that is not kovra's";
+
 pub const HOOK_FILE_GUARD: &str = "Examples:
   kovra hook file-guard < tool-call.json       # exit 2 refuses the tool call";

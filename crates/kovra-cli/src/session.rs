@@ -175,13 +175,22 @@ impl Session {
                         message: "vault already unlocked".into(),
                     });
                 }
-                let failed = match self.inner.call_existing(Request::Handover) {
-                    Ok(Reply::HandedOver { failed_unlocks }) => failed_unlocks,
-                    Ok(_) | Err(CallError::NeedsProof(_)) => 0,
+                let (failed, bypassed) = match self.inner.call_existing(Request::Handover) {
+                    Ok(Reply::HandedOver {
+                        failed_unlocks,
+                        bypasses,
+                    }) => (failed_unlocks, bypasses),
+                    Ok(_) | Err(CallError::NeedsProof(_)) => (0, Vec::new()),
                     Err(e) => return Err(e.into()),
                 };
-                if let Request::Unlock { prior_failures, .. } = &mut request {
+                if let Request::Unlock {
+                    prior_failures,
+                    prior_bypasses,
+                    ..
+                } = &mut request
+                {
                     *prior_failures = failed;
+                    *prior_bypasses = bypassed;
                 }
                 self.inner.disconnect();
                 // It answers before it exits: wait until its socket is gone.

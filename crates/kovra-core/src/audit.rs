@@ -126,6 +126,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("rotate-key", "the data keys rotated"),
     ("run", "a process started with values"),
     ("sandbox-open", "a sandbox opened"),
+    ("scan", "texts scanned for the vault's values (a hook)"),
+    ("scan-bypass", "a hook's scan bypassed on purpose"),
     ("set", "a value replaced"),
     ("share", "a package sealed"),
     ("show", "a record's metadata read"),

@@ -11,6 +11,7 @@ pub mod coord;
 pub mod crypto;
 pub mod dbconn;
 pub mod envrefs;
+pub mod keyformats;
 pub mod model;
 mod opencheck;
 pub mod policy;

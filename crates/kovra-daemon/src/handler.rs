@@ -51,6 +51,7 @@ mod relocate;
 mod requests;
 mod route;
 mod sandbox;
+mod scan;
 mod scrub;
 mod sharing;
 mod ssh_agent;
@@ -107,6 +108,8 @@ struct Inner {
     failures: u32,
     /// Failed unlocks while locked, written to the trail at the next unlock.
     failed_unlocks_while_locked: u32,
+    /// Hook scans bypassed while locked (`ScanBypass`): written at the next unlock.
+    bypasses_while_locked: Vec<String>,
     last_activity: Instant,
     /// Built-in plus the vault's custom providers, while unlocked. Only this daemon writes
     /// the vault, so clearing it on every provider change (and on lock) keeps it exact.
@@ -249,6 +252,7 @@ impl Daemon {
                 approvals: Approvals::default(),
                 failures: 0,
                 failed_unlocks_while_locked: 0,
+                bypasses_while_locked: Vec::new(),
                 last_activity: Instant::now(),
                 registry: None,
                 passphrase_proofs: true,
@@ -541,7 +545,18 @@ impl Daemon {
                 code,
                 unattended,
                 prior_failures,
+                prior_bypasses,
             } => {
+                for detail in prior_bypasses {
+                    if inner.bypasses_while_locked.len() < scan::MAX_PENDING_BYPASSES {
+                        let detail: String = detail
+                            .chars()
+                            .filter(|c| !c.is_control())
+                            .take(400)
+                            .collect();
+                        inner.bypasses_while_locked.push(detail);
+                    }
+                }
                 // Carried over from the locked daemon this one replaced, so a guess made
                 // there still shows at the next unlock.
                 inner.failed_unlocks_while_locked = inner
@@ -570,6 +585,7 @@ impl Daemon {
                 .hint("`kovra lock` or `kovra daemon stop` first")),
                 None => Ok(Reply::HandedOver {
                     failed_unlocks: inner.failed_unlocks_while_locked,
+                    bypasses: inner.bypasses_while_locked.clone(),
                 }),
             },
             Request::Verify { nonce, unattended } => match inner.store.as_ref() {
@@ -590,6 +606,25 @@ impl Daemon {
                 }
                 None => Err(GateError::locked()),
             },
+            // While locked a bypass cannot be written: it is kept (bounded) and written at the
+            // next unlock, so locking first does not hide one.
+            Request::ScanBypass { purpose, place }
+                if inner.store.is_none() && LockedStore::exists(&self.paths.home) =>
+            {
+                if inner.bypasses_while_locked.len() < scan::MAX_PENDING_BYPASSES {
+                    let mut detail = scan::bypass_detail(&purpose, &place);
+                    detail.push_str(&format!(
+                        " (while locked; pid {}, {})",
+                        info.pid,
+                        info.exe.as_deref().unwrap_or("?")
+                    ));
+                    inner.bypasses_while_locked.push(detail);
+                }
+                Ok(Reply::Done {
+                    message: "the vault is locked: the bypass goes on the trail at the next unlock"
+                        .into(),
+                })
+            }
             other => {
                 let facts = describe(&other);
                 let Some(mut gate) = Gate::over(self, inner, info, digest, facts, program) else {

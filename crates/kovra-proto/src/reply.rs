@@ -210,6 +210,9 @@ pub enum Reply {
     /// A locked daemon about to exit, and the failed unlocks it counted.
     HandedOver {
         failed_unlocks: u32,
+        /// Hook scans bypassed while it was locked (`ScanBypass`), for the next daemon's trail.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bypasses: Vec<String>,
     },
     /// `proof::tag(proof key, Daemon, nonce, VERIFY_DIGEST)` and how to derive the key.
     Verified {
@@ -368,6 +371,7 @@ pub enum Reply {
     },
     Ssh(Box<crate::ssh::SshReply>),
     Query(Box<crate::query::QueryReply>),
+    Scan(Box<crate::scan::ScanReply>),
     /// A piece of a streamed command's output (`SshRequest::stream`), already scrubbed.
     SshOutput {
         /// From the command's stderr (else its stdout).

@@ -119,6 +119,9 @@ pub enum Request {
         /// Failed unlocks the daemon this one replaced had counted (`Handover`).
         #[serde(default)]
         prior_failures: u32,
+        /// Hook scans bypassed while that daemon was locked, for the trail.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        prior_bypasses: Vec<String>,
     },
     Lock,
     /// A locked daemon stops so that a client can start a fresh one and hand it the
@@ -449,6 +452,15 @@ pub enum Request {
         /// Wait at most this long (never past the approval's own lifetime).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_secs: Option<u64>,
+    },
+    /// Texts scanned for the vault's values and well-known key formats (the hooks).
+    Scan(Box<crate::scan::ScanRequest>),
+    /// A scan refused or skipped on purpose (`KOVRA_HOOK_BYPASS=1`): on the trail, or, while
+    /// the vault is locked, kept to be written at the next unlock.
+    ScanBypass {
+        purpose: String,
+        /// Where (a repository path): the human's own words about the bypass.
+        place: String,
     },
     /// `kovra confirm TEXT`: succeeds only once the human proved presence for it (at the
     /// requester's terminal, or `kovra approve`). The text is the requester's own words.

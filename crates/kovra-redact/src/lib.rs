@@ -103,6 +103,38 @@ impl Redactor {
         out
     }
 
+    /// Every occurrence of a known value (or an encoding of one) in `input`, leftmost-longest
+    /// and not overlapping: where it is and the name it was built with. For scans that report
+    /// where a value sits (a pre-commit hook, a prompt), never what it is.
+    pub fn find(&self, input: &[u8]) -> Vec<Found<'_>> {
+        let Some(matcher) = &self.matcher else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        let mut push = |m: aho_corasick::Match| {
+            let marker = &self.markers[self.pattern_marker[m.pattern().as_usize()]];
+            found.push(Found {
+                start: m.start(),
+                end: m.end(),
+                // The marker is `[kovra:NAME]`, built from UTF-8 in `new`.
+                name: std::str::from_utf8(&marker[7..marker.len() - 1]).unwrap_or("?"),
+            });
+        };
+        match &self.prefilter {
+            None => matcher.find_iter(input).for_each(&mut push),
+            Some(pf) => {
+                let mut regions = Vec::new();
+                pf.candidates(input, self.max_len, &mut regions);
+                for &(a, b) in &regions {
+                    matcher
+                        .find_iter(Input::new(input).span(a..b))
+                        .for_each(&mut push);
+                }
+            }
+        }
+        found
+    }
+
     /// Whether `tail` is a proper prefix of some pattern (so it may still become a match,
     /// or a longer one than it already is). Patterns starting with `tail` sort together
     /// from its position; the first may be `tail` itself, a complete match that a longer
@@ -164,6 +196,15 @@ impl Redactor {
             .find(|&i| self.is_partial(&buf[i..]))
             .unwrap_or(buf.len())
     }
+}
+
+/// One occurrence [`Redactor::find`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'a> {
+    pub start: usize,
+    pub end: usize,
+    /// The name the value was given to [`Redactor::new`].
+    pub name: &'a str,
 }
 
 /// One output stream's redaction state: the held-back tail.

@@ -277,3 +277,34 @@ fn an_empty_redactor_passes_reads_through() {
         b"pin 1234 and more"
     );
 }
+
+#[test]
+fn find_reports_where_each_value_or_encoding_sits_and_its_name() {
+    use base64::Engine;
+    let r = Redactor::new([
+        ("secret:dev/a/one", &b"value-one-123"[..]),
+        ("B", b"another-value"),
+    ]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(b"another-value");
+    let text = format!("x value-one-123 y {b64} z");
+    let found = r.find(text.as_bytes());
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].name, "secret:dev/a/one");
+    assert_eq!(&text[found[0].start..found[0].end], "value-one-123");
+    assert_eq!(found[1].name, "B");
+    assert_eq!(&text[found[1].start..found[1].end], b64);
+    assert!(r.find(b"nothing here").is_empty());
+    // Many candidates (the prefilter's path) give the same answer.
+    let values: Vec<(String, Vec<u8>)> = (0..200)
+        .map(|i| {
+            (
+                format!("V{i}"),
+                format!("pattern-number-{i:04}").into_bytes(),
+            )
+        })
+        .collect();
+    let r = Redactor::new(values.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+    let text = "aa pattern-number-0042 bb pattern-number-0199";
+    let names: Vec<&str> = r.find(text.as_bytes()).iter().map(|f| f.name).collect();
+    assert_eq!(names, ["V42", "V199"]);
+}

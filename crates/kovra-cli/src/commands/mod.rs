@@ -13,6 +13,7 @@ mod daemon;
 mod demo;
 mod doctor;
 mod file_guard;
+mod leakscan;
 mod projects;
 mod query;
 mod records;
@@ -29,7 +30,7 @@ mod vault;
 use kovra_core::coord::Coordinate;
 use kovra_proto::ErrorCode;
 
-use crate::cli::{Cli, Command, HookCommand};
+use crate::cli::{Cli, Command, HookCommand, HooksCommand};
 use crate::error::CliError;
 use crate::render::Renderer;
 use crate::session::Session;
@@ -47,6 +48,21 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
     let project = cli.globals.project;
     match cli.command {
         Command::Hook(HookCommand::FileGuard) => return Ok(file_guard::run()),
+        Command::Hook(HookCommand::PreCommit) => return leakscan::pre_commit(project),
+        Command::Hook(HookCommand::Prompt) => return leakscan::prompt(project),
+        Command::Hook(HookCommand::ToolOutput) => return leakscan::tool_output(project),
+        Command::Hooks(HooksCommand::Install { force }) => {
+            let path = leakscan::install(force)?;
+            if out.is_json() {
+                println!(
+                    "{}",
+                    serde_json::json!({"kind": "hooks-installed", "path": path})
+                );
+            } else {
+                println!("pre-commit hook written: {}", path.display());
+            }
+            return Ok(0);
+        }
         Command::Daemon(args) => daemon::run(args)?,
         Command::Demo => demo::run()?,
         Command::Completions { shell } => completions::completions(shell)?,
@@ -200,6 +216,7 @@ fn with_session(
         | Command::Status(_)
         | Command::List(_)
         | Command::Hook(_)
+        | Command::Hooks(_)
         | Command::Mcp { .. }
         | Command::Ssh(_)
         | Command::Sandbox(_)

@@ -487,6 +487,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         Reply::Api(_)
         | Reply::Ssh(_)
         | Reply::Query(_)
+        | Reply::Scan(_)
         | Reply::SshOutput { .. }
         | Reply::Providers { .. }
         | Reply::Identity { .. }

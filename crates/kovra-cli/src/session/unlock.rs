@@ -38,6 +38,7 @@ impl Session {
             code,
             unattended,
             prior_failures: 0,
+            prior_bypasses: Vec::new(),
         };
         match self.hand_over(unlock(code), passphrase) {
             Err(e) if e.code == ErrorCode::TwoFactorCodeRequired && !given && input::has_tty() => {

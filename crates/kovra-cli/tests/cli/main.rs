@@ -20,6 +20,7 @@ mod faults;
 mod first_hour;
 mod front;
 mod help;
+mod hooks;
 mod lifecycle;
 mod mcp;
 mod mcp_inspector;

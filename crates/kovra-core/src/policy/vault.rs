@@ -62,6 +62,9 @@ pub enum VaultOperation {
     /// `kovra confirm TEXT`: a script asks the human to approve a step of its own. Nothing
     /// is read or changed; only a proof answers it, whoever asks and in any scope.
     Confirm,
+    /// Scan texts for the vault's values (the hooks): only whether and where a value sits,
+    /// and the coordinate when the caller's scope addresses it, ever come back.
+    ScanForValues,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -75,7 +78,9 @@ pub fn decide_vault(
     let has = |class: OperationClass| scope.operations.contains(&class);
     let out_of_scope = Decision::Deny(Reason::OperationOutOfScope);
     match op {
-        VaultOperation::ListProjects | VaultOperation::ReadAudit => {
+        VaultOperation::ListProjects
+        | VaultOperation::ReadAudit
+        | VaultOperation::ScanForValues => {
             if has(OperationClass::Metadata) {
                 Decision::Allow
             } else {

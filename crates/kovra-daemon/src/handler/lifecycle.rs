@@ -174,6 +174,11 @@ impl Daemon {
                     return Err(refused);
                 }
                 store.audit(entry)?;
+                for detail in std::mem::take(&mut inner.bypasses_while_locked) {
+                    let mut e = info.entry("scan-bypass", None, None, "allow");
+                    e.detail = Some(detail);
+                    store.audit(e)?;
+                }
                 Self::passphrase_accepted(inner, info, unattended);
                 let note = Self::unattended_note(inner, &mut store);
                 crate::stream::keep_listings(&mut store);

@@ -110,6 +110,8 @@ impl Gate<'_> {
             }
             Request::TwoFactorStatus => self.two_factor_status(),
             Request::Confirm { text, .. } => self.confirm(&text),
+            Request::Scan(req) => self.scan(&req),
+            Request::ScanBypass { purpose, place } => self.scan_bypass(&purpose, &place),
             Request::ProjectCreate { name } => self.project_create(&name),
             Request::ProjectList => self.project_list(),
             Request::Add {

@@ -110,6 +110,7 @@ pub(super) enum ReplyDoc<'a> {
     },
     Ssh(&'a kovra_proto::SshReply),
     Query(&'a kovra_proto::QueryReply),
+    Scan(&'a kovra_proto::ScanReply),
     SshOutput {
         stderr: bool,
         data_base64: &'a str,
@@ -163,7 +164,7 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
         match reply {
             Reply::Status(s) => ReplyDoc::Status(s.into()),
             Reply::Done { message } => ReplyDoc::Done { message },
-            Reply::HandedOver { failed_unlocks } => ReplyDoc::HandedOver {
+            Reply::HandedOver { failed_unlocks, .. } => ReplyDoc::HandedOver {
                 failed_unlocks: *failed_unlocks,
             },
             Reply::Verified { kdf, daemon_tag } => ReplyDoc::Verified {
@@ -291,6 +292,7 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             Reply::Providers { providers } => ReplyDoc::Providers { providers },
             Reply::Ssh(r) => ReplyDoc::Ssh(r),
             Reply::Query(r) => ReplyDoc::Query(r),
+            Reply::Scan(r) => ReplyDoc::Scan(r),
             Reply::SshOutput {
                 stderr,
                 data_base64,
