@@ -1,7 +1,8 @@
 //! The proxy's leg to the real server: TCP, TLS as the record's `sslmode` says (the checks
 //! are kovra-pgquery's), a StartupMessage with the record's user and database, and the
 //! password put to use only here — SCRAM-SHA-256 (with channel binding over TLS when the
-//! server offers it), MD5 or cleartext, whichever the server asks for and the URL allows.
+//! server offers it), MD5 or cleartext (cleartext only over TLS), whichever the server asks
+//! for and the URL allows.
 //! Then the session's opening messages up to the first ReadyForQuery, for the client.
 
 use std::io;
@@ -200,6 +201,17 @@ async fn authenticate(
             3 => {
                 if must_bind {
                     return Err(unbound());
+                }
+                // Over plaintext nothing says who listens at the record's address (on
+                // loopback, a same-user agent can bind a stopped database's port): the
+                // password itself goes only into TLS.
+                if end.tls.is_none() {
+                    return Err(UpstreamError::AuthRefused(
+                        "the server asks for the password in cleartext over an unencrypted \
+                         connection; kovra sends it only over TLS (use sslmode=verify-full, \
+                         or SCRAM in pg_hba.conf)"
+                            .into(),
+                    ));
                 }
                 let mut body = Zeroizing::new(password()?.to_vec());
                 body.push(0);
