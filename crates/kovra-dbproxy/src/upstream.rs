@@ -293,6 +293,10 @@ async fn authenticate(
     }
 }
 
+/// The most the session's opening (ParameterStatus and notices) may hold: a real server's is
+/// a few hundred bytes.
+const MAX_OPENING: usize = 256 * 1024;
+
 /// The server's messages after AuthenticationOk, up to and including ReadyForQuery.
 async fn opening(stream: &mut Stream) -> Result<(Vec<u8>, Option<(i32, i32)>), UpstreamError> {
     let mut out = Vec::new();
@@ -312,7 +316,16 @@ async fn opening(stream: &mut Stream) -> Result<(Vec<u8>, Option<(i32, i32)>), U
                 out.extend_from_slice(&m.frame());
                 return Ok((out, key));
             }
-            b'S' | b'N' => out.extend_from_slice(&m.frame()),
+            b'S' | b'N' => {
+                out.extend_from_slice(&m.frame());
+                // Held in the daemon's memory until ReadyForQuery: a server's flood of
+                // notices must not grow it without end.
+                if out.len() > MAX_OPENING {
+                    return Err(UpstreamError::Protocol(
+                        "the server's session opening is longer than the proxy accepts".into(),
+                    ));
+                }
+            }
             // A server answering options the proxy never sent: nothing for the client.
             b'v' => {}
             t => {

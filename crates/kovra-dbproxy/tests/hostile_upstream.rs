@@ -140,3 +140,41 @@ fn a_plaintext_upstream_asking_for_a_cleartext_password_never_gets_it() {
     assert!(contains(&back, b"cleartext"), "{back:?}");
     assert!(!contains(&back, password.as_bytes()));
 }
+
+/// After AuthenticationOk, a server that sends tens of MiB of ParameterStatus before its
+/// ReadyForQuery: the proxy buffers the opening for the client, so it must bound it (before
+/// the fix it held all of it in the daemon's memory, then sent it on).
+#[test]
+fn an_upstream_flooding_the_opening_is_cut_off() {
+    let password = canary();
+    const FLOOD: usize = 32 << 20;
+    let (port, upstream) = fake_upstream(|s| {
+        s.write_all(&auth(0)).unwrap();
+        let mut param = b"x\0".to_vec();
+        param.resize(60 * 1024, b'a');
+        param.push(0);
+        let msg = frame(b'S', &param);
+        let mut sent = 0;
+        while sent < FLOOD {
+            if s.write_all(&msg).is_err() {
+                return;
+            }
+            sent += msg.len();
+        }
+        let _ = s.write_all(&frame(b'Z', b"I"));
+    });
+    let (proxy, token) = proxy_to(port, &password);
+    let back = client(&proxy, &token);
+    let _ = upstream.join();
+    assert!(
+        back.len() < 1 << 20,
+        "the proxy relayed a {} byte opening",
+        back.len()
+    );
+    assert_eq!(
+        back.first(),
+        Some(&b'E'),
+        "{:?}",
+        &back[..back.len().min(64)]
+    );
+}
