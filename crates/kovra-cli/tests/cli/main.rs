@@ -14,6 +14,7 @@ mod canary;
 mod concurrency;
 mod crash;
 mod dbproxy;
+mod dbproxy_attacks;
 mod doctor;
 mod faults;
 mod first_hour;
