@@ -278,3 +278,43 @@ fn cancel_keys_are_the_proxys_own_and_only_the_right_one_cancels() {
     let (h, _pg, password, seen) = live.finish(true);
     clean(&h, &password, &seen);
 }
+
+/// The token alone, or the URL in another shape, printed by the child: masked like the URL.
+#[test]
+fn the_token_is_masked_in_the_childs_output_in_any_shape() {
+    let password = canary("pg-password");
+    let pg = Pg::start(PgOptions::default().role(Role::owner("app", &password)));
+    let h = Home::init();
+    let out = h.add(
+        DB,
+        pg.url("app", &password, "verify-full").as_bytes(),
+        &["--postgres"],
+    );
+    assert!(out.status.success(), "add --postgres: {}", describe(&out));
+    let refs = h.root.join("db.refs");
+    std::fs::write(&refs, format!("DATABASE_URL={DB}#url\n")).unwrap();
+    let url_file = h.root.join("url");
+    let script = format!(
+        "printf '%s' \"$DATABASE_URL\" > {f}; \
+         t=${{DATABASE_URL#*:*:}}; t=${{t%%@*}}; echo \"token=$t\"; \
+         echo \"dsn: user=app password=$t host=127.0.0.1\"; \
+         printf '%s' \"$t\" | base64 -w0; echo",
+        f = url_file.display()
+    );
+    let mut seen = Vec::new();
+    let refs = refs.to_string_lossy().to_string();
+    let out = h.agent(
+        &["run", "--refs", &refs, "--", "sh", "-c", &script],
+        &mut seen,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let url = std::fs::read_to_string(&url_file).unwrap();
+    let token = url.split(':').nth(2).unwrap().split('@').next().unwrap();
+    assert!(token.starts_with("kvdb_"), "{url}");
+    assert!(
+        !contains(&seen, token.as_bytes()),
+        "the token in the child's output: {}",
+        String::from_utf8_lossy(&seen)
+    );
+    assert!(!contains(&seen, password.as_bytes()));
+}
