@@ -178,6 +178,8 @@ async fn authenticate(
         )
     };
     let mut scram: Option<ScramSha256> = None;
+    // The server's SCRAM signature checked: it knows the password (or its verifier).
+    let mut proven = false;
     loop {
         let m = wire::read_message(stream, MAX_UPSTREAM).await?;
         match m.tag {
@@ -197,6 +199,14 @@ async fn authenticate(
             ));
         };
         match u32::from_be_bytes(*code) {
+            // As libpq: once SCRAM started, or when the URL requires channel binding, an
+            // AuthenticationOk before a verified SASLFinal is an impostor's.
+            0 if scram.is_some() && !proven => {
+                return Err(UpstreamError::AuthRefused(
+                    "the server ended SCRAM without proving it knows the password".into(),
+                ));
+            }
+            0 if must_bind && !proven => return Err(unbound()),
             0 => return Ok(()),
             3 => {
                 if must_bind {
@@ -283,6 +293,7 @@ async fn authenticate(
                 s.finish(data).map_err(|_| {
                     UpstreamError::AuthRefused("the server's SCRAM signature is wrong".into())
                 })?;
+                proven = true;
             }
             other => {
                 return Err(UpstreamError::AuthRefused(format!(

@@ -178,3 +178,78 @@ fn an_upstream_flooding_the_opening_is_cut_off() {
         &back[..back.len().min(64)]
     );
 }
+
+/// Read one typed message from the fake server's side.
+fn read_typed(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 5];
+    s.read_exact(&mut head).unwrap();
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    let mut body = vec![0u8; len - 4];
+    s.read_exact(&mut body).unwrap();
+    (head[0], body)
+}
+
+/// A server that starts SCRAM, takes the client's proof, then says AuthenticationOk without
+/// the SASLFinal that proves it knows the password: an impostor (it could also keep the proof
+/// to guess the password offline). libpq refuses this; so must the proxy, or the child talks
+/// to whatever listens at the record's address as if it were the database.
+#[test]
+fn an_upstream_skipping_the_scram_final_is_refused() {
+    let password = canary();
+    let (port, upstream) = fake_upstream(|s| {
+        let mut sasl = 10u32.to_be_bytes().to_vec();
+        sasl.extend_from_slice(b"SCRAM-SHA-256\0\0");
+        s.write_all(&frame(b'R', &sasl)).unwrap();
+        let (_, first) = read_typed(s);
+        let text = String::from_utf8_lossy(&first).into_owned();
+        let nonce = text.rsplit("r=").next().unwrap().to_string();
+        let mut cont = 11u32.to_be_bytes().to_vec();
+        cont.extend_from_slice(format!("r={nonce}impostor,s=c2FsdHNhbHQ=,i=4096").as_bytes());
+        s.write_all(&frame(b'R', &cont)).unwrap();
+        let _final = read_typed(s);
+        let mut ok = auth(0);
+        ok.extend_from_slice(&frame(b'Z', b"I"));
+        s.write_all(&ok).unwrap();
+    });
+    let (proxy, token) = proxy_to(port, &password);
+    let back = client(&proxy, &token);
+    let _ = upstream.join();
+    assert_eq!(back.first(), Some(&b'E'), "{back:?}");
+    assert!(!contains(&back, password.as_bytes()));
+}
+
+/// A record saying `channel_binding=require`, and a server that says AuthenticationOk at
+/// once, with no SCRAM-SHA-256-PLUS at all: libpq refuses ("channel binding required, but
+/// server authenticated client without channel binding"); so must the proxy.
+#[test]
+fn channel_binding_require_is_not_skipped_by_an_immediate_ok() {
+    let password = canary();
+    let (port, upstream) = fake_upstream(|s| {
+        let mut ok = auth(0);
+        ok.extend_from_slice(&frame(b'Z', b"I"));
+        s.write_all(&ok).unwrap();
+    });
+    let url = Zeroizing::new(format!(
+        "postgresql://app:{password}@127.0.0.1:{port}/app?sslmode=disable&channel_binding=require"
+    ));
+    let endpoint = kovra_pgquery::endpoint(&kovra_pgquery::Target {
+        url: &url,
+        ca_pem: None,
+    })
+    .unwrap();
+    let proxy = DbProxy::start(Arc::new(AllowAll)).unwrap();
+    let token = mint_token().unwrap();
+    proxy.register(Grant {
+        id: 1,
+        token: token.clone(),
+        user: "app".into(),
+        database: "app".into(),
+        endpoint,
+        read_only: true,
+        coordinate: "secret:dev/app/db".into(),
+    });
+    let back = client(&proxy, &token);
+    let _ = upstream.join();
+    assert_eq!(back.first(), Some(&b'E'), "{back:?}");
+    assert!(contains(&back, b"channel"), "{back:?}");
+}
