@@ -317,4 +317,9 @@ fn the_token_is_masked_in_the_childs_output_in_any_shape() {
         String::from_utf8_lossy(&seen)
     );
     assert!(!contains(&seen, password.as_bytes()));
+    // Nor in the daemon's log, the vault or the trail.
+    let files = h.files_containing(&[token.as_bytes().to_vec(), password.as_bytes().to_vec()]);
+    assert!(files.is_empty(), "the token or password in {files:?}");
+    let trail = serde_json::to_string(&audit(&h, &[])).unwrap();
+    assert!(!trail.contains(token) && !trail.contains(&password));
 }
