@@ -163,12 +163,9 @@ async fn serve(mut sock: TcpStream, shared: &Shared) {
     let mut stats = Stats::default();
     if wire::send(&mut sock, &hello).await.is_ok() {
         tokio::select! {
-            copied = tokio::io::copy_bidirectional(&mut sock, &mut session.stream) => {
-                if let Ok((up, down)) = copied {
-                    stats.to_server = up;
-                    stats.to_client = down;
-                }
-            }
+            // The revocation first: a grant revoked before or while the relay starts must not
+            // let one more read of the client's reach the server.
+            biased;
             // (The guard `wait_for` returns is not `Send`: dropped inside.)
             () = async { let _ = stop.wait_for(|s| *s).await; } => {
                 stats.cut = true;
@@ -177,6 +174,12 @@ async fn serve(mut sock: TcpStream, shared: &Shared) {
                     &wire::fatal("57P01", "kovra: the run this connection belonged to has ended"),
                 )
                 .await;
+            }
+            copied = tokio::io::copy_bidirectional(&mut sock, &mut session.stream) => {
+                if let Ok((up, down)) = copied {
+                    stats.to_server = up;
+                    stats.to_client = down;
+                }
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The proxy's leg to the real server: TCP, TLS as the record's `sslmode` says (the checks
 //! are kovra-pgquery's), a StartupMessage with the record's user and database, and the
 //! password put to use only here — SCRAM-SHA-256 (with channel binding over TLS when the
-//! server offers it), MD5 or cleartext, whichever the server asks for and the URL allows.
+//! server offers it), MD5 or cleartext (cleartext only over TLS), whichever the server asks
+//! for and the URL allows.
 //! Then the session's opening messages up to the first ReadyForQuery, for the client.
 
 use std::io;
@@ -177,6 +178,8 @@ async fn authenticate(
         )
     };
     let mut scram: Option<ScramSha256> = None;
+    // The server's SCRAM signature checked: it knows the password (or its verifier).
+    let mut proven = false;
     loop {
         let m = wire::read_message(stream, MAX_UPSTREAM).await?;
         match m.tag {
@@ -196,10 +199,29 @@ async fn authenticate(
             ));
         };
         match u32::from_be_bytes(*code) {
+            // As libpq: once SCRAM started, or when the URL requires channel binding, an
+            // AuthenticationOk before a verified SASLFinal is an impostor's.
+            0 if scram.is_some() && !proven => {
+                return Err(UpstreamError::AuthRefused(
+                    "the server ended SCRAM without proving it knows the password".into(),
+                ));
+            }
+            0 if must_bind && !proven => return Err(unbound()),
             0 => return Ok(()),
             3 => {
                 if must_bind {
                     return Err(unbound());
+                }
+                // Over plaintext nothing says who listens at the record's address (on
+                // loopback, a same-user agent can bind a stopped database's port): the
+                // password itself goes only into TLS.
+                if end.tls.is_none() {
+                    return Err(UpstreamError::AuthRefused(
+                        "the server asks for the password in cleartext over an unencrypted \
+                         connection; kovra sends it only over TLS (use sslmode=verify-full, \
+                         or SCRAM in pg_hba.conf)"
+                            .into(),
+                    ));
                 }
                 let mut body = Zeroizing::new(password()?.to_vec());
                 body.push(0);
@@ -271,6 +293,7 @@ async fn authenticate(
                 s.finish(data).map_err(|_| {
                     UpstreamError::AuthRefused("the server's SCRAM signature is wrong".into())
                 })?;
+                proven = true;
             }
             other => {
                 return Err(UpstreamError::AuthRefused(format!(
@@ -280,6 +303,10 @@ async fn authenticate(
         }
     }
 }
+
+/// The most the session's opening (ParameterStatus and notices) may hold: a real server's is
+/// a few hundred bytes.
+const MAX_OPENING: usize = 256 * 1024;
 
 /// The server's messages after AuthenticationOk, up to and including ReadyForQuery.
 async fn opening(stream: &mut Stream) -> Result<(Vec<u8>, Option<(i32, i32)>), UpstreamError> {
@@ -300,7 +327,16 @@ async fn opening(stream: &mut Stream) -> Result<(Vec<u8>, Option<(i32, i32)>), U
                 out.extend_from_slice(&m.frame());
                 return Ok((out, key));
             }
-            b'S' | b'N' => out.extend_from_slice(&m.frame()),
+            b'S' | b'N' => {
+                out.extend_from_slice(&m.frame());
+                // Held in the daemon's memory until ReadyForQuery: a server's flood of
+                // notices must not grow it without end.
+                if out.len() > MAX_OPENING {
+                    return Err(UpstreamError::Protocol(
+                        "the server's session opening is longer than the proxy accepts".into(),
+                    ));
+                }
+            }
             // A server answering options the proxy never sent: nothing for the client.
             b'v' => {}
             t => {

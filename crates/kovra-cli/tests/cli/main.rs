@@ -15,6 +15,7 @@ mod concurrency;
 mod confirm;
 mod crash;
 mod dbproxy;
+mod dbproxy_attacks;
 mod doctor;
 mod faults;
 mod first_hour;

@@ -243,6 +243,9 @@ impl Daemon {
 #[derive(Default)]
 pub(super) struct DbIssued {
     pub(super) ticket: Option<DbTicket>,
+    /// Each token with its variable, masked in the child's output on its own: the URL is
+    /// masked whole, and a child that prints only its password part must not show it.
+    pub(super) tokens: Vec<(String, Zeroizing<Vec<u8>>)>,
 }
 
 impl super::Gate<'_> {
@@ -295,6 +298,10 @@ impl super::Gate<'_> {
             coordinate: coordinate.clone(),
         };
         let child_url = host.proxy.url(&grant);
+        issued.tokens.push((
+            variable.to_string(),
+            Zeroizing::new(grant.token.as_bytes().to_vec()),
+        ));
         lock(&host.judge.grants).insert(
             id,
             GrantFacts {

@@ -545,6 +545,9 @@ impl Gate<'_> {
             }
             injected.push(entry.name.clone());
         }
+        for (name, token) in std::mem::take(&mut out.db.tokens) {
+            secrets.push((name, SecretBytes::from(token)));
+        }
         // Every injection is on the trail, in one transaction, before any value leaves.
         self.store.audit_all(out.audits)?;
         let egress = if out.issued.swaps.is_empty() {
