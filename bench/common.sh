@@ -79,3 +79,42 @@ init_vault() {
     python3 "$REPO/crates/kovra-cli/tests/support/pty_answer.py" "$WORK/answers" -- "$1" init >/dev/null
 }
 
+
+# start_pg DIR: a throwaway PostgreSQL on 127.0.0.1 (TLS with a test_pki leaf for localhost,
+# SCRAM passwords, fsync off), its data, socket and CA in DIR (a short path: the socket's
+# name is limited). As root, everything of the server's belongs to the user kovra-test and
+# runs as it (PostgreSQL refuses root); AS_PG is the prefix that runs a command as that user.
+# pg_hba is initdb's: `host all all 127.0.0.1/32 scram-sha-256`, so plaintext on loopback is
+# accepted too. Sets PGBIN, PG_PORT, PG_PID and PG_PW (postgres's password; never print it).
+# The caller's cleanup stops PG_PID (kill -QUIT) and deletes DIR.
+start_pg() {
+    local dir=$1
+    PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+    [[ -x $PGBIN/initdb ]] || { log "PostgreSQL is missing (apt-get install postgresql)"; return 1; }
+    AS_PG=()
+    if [[ $(id -u) == 0 ]]; then
+        id kovra-test >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin kovra-test
+        AS_PG=(setpriv --reuid=kovra-test --regid=kovra-test --clear-groups)
+    fi
+    test_pki "$dir" localhost "kovra bench CA"
+    PG_PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')
+    printf '%s\n' "$PG_PW" >"$dir/pw"
+    chmod 600 "$dir/leaf.key"
+    if [[ $(id -u) == 0 ]]; then chown -R kovra-test:kovra-test "$dir"; fi
+    "${AS_PG[@]}" "$PGBIN/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pw" \
+        --auth=scram-sha-256 -E UTF8 --locale=C --no-sync >/dev/null
+    rm -f "$dir/pw"
+    PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    "${AS_PG[@]}" "$PGBIN/postgres" -D "$dir/data" -c port="$PG_PORT" -c listen_addresses=127.0.0.1 \
+        -c unix_socket_directories="$dir" -c ssl=on -c ssl_cert_file="$dir/leaf.pem" \
+        -c ssl_key_file="$dir/leaf.key" -c fsync=off -c synchronous_commit=off \
+        >"$dir/log" 2>&1 &
+    PG_PID=$!
+    for _ in $(seq 200); do
+        PGPASSWORD=$PG_PW "$PGBIN/psql" -X -q -h "$dir" -p "$PG_PORT" -U postgres -d postgres \
+            -c 'select 1' >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    log "PostgreSQL did not start (see $dir/log)"
+    return 1
+}

@@ -14,8 +14,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROUNDS=${KOVRA_BENCH_QUERY_ROUNDS:-60}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-[[ -x $PGBIN/initdb ]] || { log "PostgreSQL is missing (apt-get install postgresql)"; exit 1; }
 
 log "building kovra (release)"
 cargo build --release -q -p kovra-cli
@@ -24,7 +22,7 @@ KOVRA=$REPO/target/release/kovra
 BASE=$(bench_base)
 umask 077
 WORK=$(mktemp -d "$BASE/kovra-query-bench.XXXXXX")
-# The server's directory (a short path: the socket's name is limited).
+# The server's directory (start_pg: a short path, the socket's name is limited).
 PGD=$(mktemp -d /tmp/kovra-qb.XXXXXX)
 PG_PID=
 cleanup() {
@@ -36,30 +34,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# As root, everything of the server's belongs to kovra-test and runs as it.
-as_pg=()
-if [[ $(id -u) == 0 ]]; then
-    id kovra-test >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin kovra-test
-    as_pg=(setpriv --reuid=kovra-test --regid=kovra-test --clear-groups)
-fi
-test_pki "$PGD" localhost "kovra bench CA"
-PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')
-printf '%s\n' "$PW" >"$PGD/pw"
-chmod 600 "$PGD/leaf.key"
-[[ $(id -u) == 0 ]] && chown -R kovra-test:kovra-test "$PGD"
-"${as_pg[@]}" "$PGBIN/initdb" -D "$PGD/data" -U postgres --pwfile="$PGD/pw" \
-    --auth=scram-sha-256 -E UTF8 --locale=C --no-sync >/dev/null
-rm -f "$PGD/pw"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${as_pg[@]}" "$PGBIN/postgres" -D "$PGD/data" -c port="$PORT" -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories="$PGD" -c ssl=on -c ssl_cert_file="$PGD/leaf.pem" \
-    -c ssl_key_file="$PGD/leaf.key" -c fsync=off -c synchronous_commit=off \
-    >"$PGD/log" 2>&1 &
-PG_PID=$!
-for _ in $(seq 200); do
-    PGPASSWORD=$PW "$PGBIN/psql" -X -q -h "$PGD" -p "$PORT" -U postgres -d postgres -c 'select 1' >/dev/null 2>&1 && break
-    sleep 0.05
-done
+start_pg "$PGD"
+PW=$PG_PW PORT=$PG_PORT
 URL="postgresql://postgres@localhost:$PORT/postgres?sslmode=verify-full&sslrootcert=$PGD/ca.pem"
 
 # The vault, and the connection record (the URL with its password, from stdin).
