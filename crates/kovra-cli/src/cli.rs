@@ -449,7 +449,7 @@ pub enum Command {
     #[command(subcommand, hide = true, after_help = examples::HOOK)]
     Hook(HookCommand),
     /// Install guards where leaks happen: `kovra hooks install` (git pre-commit).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::HOOKS_INSTALL)]
     Hooks(HooksCommand),
 }
 

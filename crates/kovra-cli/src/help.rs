@@ -46,7 +46,8 @@ const GROUPS: &[(&str, &[&str])] = &[
     ),
     ("Run with secrets", &["run", "doctor"]),
     ("Agents", &["setup", "mcp", "agent", "sandbox"]),
-    ("Approvals", &["approve", "deny", "requests", "allow"]),
+    ("Approvals", &["approve", "deny", "requests", "allow", "confirm"]),
+    ("Guards", &["hooks"]),
     ("Broker", &["api", "providers", "bind", "query"]),
     (
         "SSH keys",

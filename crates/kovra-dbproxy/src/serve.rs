@@ -187,7 +187,9 @@ async fn serve(mut sock: TcpStream, shared: &Shared) {
         lock(&shared.cancels).remove(&k);
     }
     stats.duration = started.elapsed();
-    shared.judge.ended(id, &stats);
+    // The judge writes the daemon's trail under its lock: off the async workers, so a busy
+    // daemon stalls this connection only, never every relay.
+    tokio::task::block_in_place(|| shared.judge.ended(id, &stats));
 }
 
 /// A cancel key not handed out yet (positive, as a server's process id is).
@@ -284,10 +286,12 @@ async fn startup(sock: &mut TcpStream, shared: &Shared) -> std::io::Result<Opene
     let shown: String = user.chars().take(63).filter(|c| !c.is_control()).collect();
     let live = lock(&shared.grants).get(&digest(token.as_bytes())).cloned();
     let Some(live) = live else {
-        shared.judge.refused(
-            None,
-            "a token no live run holds (a finished run's, or a guess)",
-        );
+        tokio::task::block_in_place(|| {
+            shared.judge.refused(
+                None,
+                "a token no live run holds (a finished run's, or a guess)",
+            )
+        });
         let why = format!("password authentication failed for user \"{shown}\"");
         wire::send(sock, &wire::fatal("28P01", &why)).await?;
         return Ok(Opened::Done);
@@ -298,11 +302,11 @@ async fn startup(sock: &mut TcpStream, shared: &Shared) -> std::io::Result<Opene
             "this connection of kovra's opens database \"{}\" as user \"{}\" only ({})",
             grant.database, grant.user, grant.coordinate
         );
-        shared.judge.refused(Some(grant.id), &why);
+        tokio::task::block_in_place(|| shared.judge.refused(Some(grant.id), &why));
         wire::send(sock, &wire::fatal("28000", &why)).await?;
         return Ok(Opened::Done);
     }
-    if let Err(why) = shared.judge.may_connect(grant.id) {
+    if let Err(why) = tokio::task::block_in_place(|| shared.judge.may_connect(grant.id)) {
         let why = format!(
             "kovra refused the connection to {}: {why}",
             grant.coordinate
@@ -320,7 +324,7 @@ async fn startup(sock: &mut TcpStream, shared: &Shared) -> std::io::Result<Opene
     match upstream::connect(&grant.endpoint, &onward, UPSTREAM_WINDOW).await {
         Ok(session) => Ok(Opened::Session(live, session)),
         Err(e) => {
-            shared.judge.failed(grant.id, &e);
+            tokio::task::block_in_place(|| shared.judge.failed(grant.id, &e));
             let why = format!("kovra could not open {}: {e}", grant.coordinate);
             wire::send(sock, &wire::fatal("08006", &why)).await?;
             Ok(Opened::Done)
