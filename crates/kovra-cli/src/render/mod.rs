@@ -74,6 +74,8 @@ pub enum View<'a> {
     },
     /// `doctor --system`.
     SystemChecks(&'a [Check]),
+    /// `scaffold`: the proposed `.env.refs` (names and coordinates, never a value).
+    Scaffold(&'a crate::scaffold::Proposal),
 }
 
 /// The printer the command line asked for.
