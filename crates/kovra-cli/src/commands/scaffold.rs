@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kovra_core::coord::Coordinate;
-use kovra_proto::{ErrorCode, Reply, Request};
+use kovra_proto::{ErrorCode, RecordView, Reply, Request};
 
 use crate::cli_scaffold::ScaffoldArgs;
 use crate::error::CliError;
@@ -92,15 +92,14 @@ fn root(path: Option<&Path>) -> Result<PathBuf, CliError> {
 /// still worth having, and the note says so.
 fn known(s: &mut Session) -> Known {
     let mut known = Known::default();
-    match s.call(Request::List { env: None }) {
-        Ok(Reply::Records(listing)) => {
-            for r in listing.records {
+    match records(s) {
+        Ok(records) => {
+            for r in records {
                 if let Ok(c) = Coordinate::parse(&r.coordinate) {
                     known.records.push((c, r.vault, r.kind));
                 }
             }
         }
-        Ok(_) => known.unavailable = Some("unexpected reply to list".into()),
         Err(e) => {
             known.unavailable = Some(format!("{}: {}", e.code.as_str(), e.message));
             return known;
@@ -121,6 +120,25 @@ fn known(s: &mut Session) -> Known {
         }
     }
     known
+}
+
+/// Every record's metadata, asked as `kovra list` asks (a stream: a vault of any size).
+fn records(s: &mut Session) -> Result<Vec<RecordView>, CliError> {
+    let head = s.call(Request::ListStream {
+        env: None,
+        offset: 0,
+        limit: None,
+    })?;
+    let Reply::RecordsStream { total, .. } = head else {
+        return Err(CliError::new(
+            ErrorCode::Internal,
+            "unexpected reply to list",
+            None,
+        ));
+    };
+    let conn = s.connection()?;
+    let mut next = || Ok(conn.receive_raw_page()?);
+    crate::render::gather(total, &mut next)
 }
 
 fn exists(target: &Path) -> CliError {

@@ -229,8 +229,9 @@ fn pull(
     Ok(())
 }
 
-/// Every item of a stream, gathered (a person's table needs all rows for its widths).
-fn gather<T: serde::de::DeserializeOwned>(
+/// Every item of a stream, gathered (a person's table needs all rows for its widths;
+/// `scaffold` matches names against every record).
+pub(crate) fn gather<T: serde::de::DeserializeOwned>(
     total: usize,
     next: NextPage<'_>,
 ) -> Result<Vec<T>, CliError> {

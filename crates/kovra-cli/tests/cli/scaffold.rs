@@ -339,3 +339,23 @@ fn write_never_replaces_a_refs_file_without_force() {
     assert_eq!(doc["refs"].as_str(), Some(replaced.as_str()));
     assert!(replaced.contains("\nenv = staging\n"), "{replaced}");
 }
+
+#[test]
+fn without_a_vault_the_scan_is_still_proposed_unmapped() {
+    let h = Home::new();
+    let repo = h.root.join("shop");
+    sample_repo(&repo);
+    let out = h.ok(&["scaffold", repo.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("# note: the vault was not consulted (not-initialized"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "DATABASE_URL=secret:${ENV}/shop/database_url"),
+        "{text}"
+    );
+    assert_contains(&stderr(&out), "warning: the vault was not consulted", &out);
+    envrefs::parse(".env.refs", &text).unwrap();
+}
