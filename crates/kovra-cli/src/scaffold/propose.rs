@@ -250,7 +250,12 @@ fn text(variables: &[Variable], notes: &[String], scan: &Scan, opts: &Options) -
         out.push_str("\n# Secrets\n");
     }
     for v in live {
-        out.push_str(&format!("# {}\n{}={}\n", about(v), v.name, v.value));
+        out.push_str(&format!(
+            "# {}\n{}={}\n",
+            about(v, &opts.env),
+            v.name,
+            v.value
+        ));
     }
     if !commented.is_empty() {
         out.push_str(
@@ -259,7 +264,12 @@ fn text(variables: &[Variable], notes: &[String], scan: &Scan, opts: &Options) -
         );
     }
     for v in commented {
-        out.push_str(&format!("# {}\n# {}={}\n", about(v), v.name, v.value));
+        out.push_str(&format!(
+            "# {}\n# {}={}\n",
+            about(v, &opts.env),
+            v.name,
+            v.value
+        ));
     }
     if !notes.is_empty() {
         out.push('\n');
@@ -271,14 +281,22 @@ fn text(variables: &[Variable], notes: &[String], scan: &Scan, opts: &Options) -
 }
 
 /// `NAME: file:line (lang, N reads); what it maps to`.
-fn about(v: &Variable) -> String {
+fn about(v: &Variable, env: &str) -> String {
     let reads = match v.occurrences {
         1 => String::new(),
         n => format!(", {n} reads"),
     };
     let what = match &v.mapping {
         Mapping::Existing { coordinate, vault } => {
-            format!("existing record {coordinate} ({vault})")
+            // Found in another environment only: the line names its group and key, and the
+            // record still has to be made in this one.
+            let elsewhere = Coordinate::parse(coordinate).is_ok_and(|c| c.env() != env);
+            let missing = if elsewhere {
+                format!("; none in {env} yet")
+            } else {
+                String::new()
+            };
+            format!("existing record {coordinate} ({vault}){missing}")
         }
         Mapping::New { coordinate } => match &v.provider {
             Some(p) => format!("new: `kovra add {coordinate}` (claimed by provider {p})"),

@@ -110,6 +110,20 @@ fn each_kind_of_name_gets_its_line() {
 }
 
 #[test]
+fn a_record_of_another_environment_lends_its_group_and_says_so() {
+    let mut o = opts();
+    o.env = "prod".into();
+    let p = propose(&scan(), &known(), &o);
+    assert_eq!(var(&p, "DB_PASSWORD").value, "secret:${ENV}/db/db_password");
+    assert!(
+        p.refs
+            .contains("existing record secret:staging/db/db_password (global); none in prod yet\n"),
+        "{}",
+        p.refs
+    );
+}
+
+#[test]
 fn the_proposal_parses_as_a_refs_file() {
     let mut o = opts();
     o.project = Some("shop".into());
