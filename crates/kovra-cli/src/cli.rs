@@ -309,6 +309,9 @@ pub enum Command {
         #[arg(long, conflicts_with = "system")]
         connect: bool,
     },
+    /// Propose a `.env.refs` from the environment reads in a project's code (names only).
+    #[command(after_help = examples::SCAFFOLD)]
+    Scaffold(crate::cli_scaffold::ScaffoldArgs),
     /// The executables allowed to receive high and production values (pinned by SHA-256).
     #[command(subcommand, after_help = examples::ALLOW)]
     Allow(AllowCommand),

@@ -139,6 +139,13 @@ pub const DOCTOR: &str = "Examples:
   kovra doctor --connect                       # ... and does each #url database answer?
   kovra doctor --system                        # this machine's defences (no vault needed)";
 
+pub const SCAFFOLD: &str = "Examples:
+  kovra scaffold                               # print a .env.refs for the code in this directory
+  kovra scaffold ~/src/shop --env staging      # another directory; `env = staging`
+  kovra scaffold --write                       # write ./.env.refs (refused if one exists)
+  kovra scaffold --write --force --group web   # replace it; new secrets under secret:${ENV}/web/…
+  kovra scaffold --json | jq '.variables[] | select(.mapping.kind == \"new\") | .mapping.coordinate'";
+
 pub const CONFIRM: &str = "Examples:
   kovra confirm \"deploy v1.4 to production\" && ./deploy.sh   # the deploy runs only once you approve
   kovra confirm \"drop the staging database\" --ttl 60       # no terminal: wait 60 s for `kovra approve`";

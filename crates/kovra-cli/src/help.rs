@@ -44,7 +44,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "code",
         ],
     ),
-    ("Run with secrets", &["run", "doctor"]),
+    ("Run with secrets", &["run", "doctor", "scaffold"]),
     ("Agents", &["setup", "mcp", "agent", "sandbox"]),
     ("Approvals", &["approve", "deny", "requests", "allow", "confirm"]),
     ("Guards", &["hooks"]),

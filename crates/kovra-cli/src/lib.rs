@@ -14,6 +14,7 @@ mod cli;
 mod cli_agent;
 mod cli_hot;
 mod cli_query;
+mod cli_scaffold;
 mod cli_ssh;
 mod cli_sshkey;
 mod commands;
@@ -23,6 +24,7 @@ mod front;
 mod help;
 mod input;
 mod render;
+mod scaffold;
 mod session;
 
 use kovra_proto::ErrorCode;

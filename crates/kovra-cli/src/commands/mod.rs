@@ -19,6 +19,7 @@ mod query;
 mod records;
 mod run;
 mod sandbox;
+mod scaffold;
 mod setup;
 mod share;
 mod ssh;
@@ -164,6 +165,7 @@ fn with_session(
             connect,
             ..
         } => doctor::run(s, env_name, refs, connect, out),
+        Command::Scaffold(args) => scaffold::run(s, args, project, out),
         Command::Setup {
             environments,
             operations,

@@ -253,6 +253,9 @@ pub(super) fn show(view: &View<'_>, width: Option<usize>) -> Result<(), CliError
             Ok(())
         }
         View::SystemChecks(checks) => super::text(&crate::commands::system_check::human(checks)),
+        // Written to a file, the proposal is not repeated: the command says where it went.
+        View::Scaffold(p) if p.written.is_some() => Ok(()),
+        View::Scaffold(p) => super::text(&p.refs),
     }
 }
 

@@ -74,6 +74,8 @@ pub enum View<'a> {
     },
     /// `doctor --system`.
     SystemChecks(&'a [Check]),
+    /// `scaffold`: the proposed `.env.refs` (names and coordinates, never a value).
+    Scaffold(&'a crate::scaffold::Proposal),
 }
 
 /// The printer the command line asked for.
@@ -227,8 +229,9 @@ fn pull(
     Ok(())
 }
 
-/// Every item of a stream, gathered (a person's table needs all rows for its widths).
-fn gather<T: serde::de::DeserializeOwned>(
+/// Every item of a stream, gathered (a person's table needs all rows for its widths;
+/// `scaffold` matches names against every record).
+pub(crate) fn gather<T: serde::de::DeserializeOwned>(
     total: usize,
     next: NextPage<'_>,
 ) -> Result<Vec<T>, CliError> {

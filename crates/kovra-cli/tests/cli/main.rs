@@ -31,6 +31,7 @@ mod proof;
 mod query;
 mod relocate;
 mod run;
+mod scaffold;
 mod setup;
 mod setup_clients;
 mod setup_scope;

@@ -115,6 +115,10 @@ pub(super) fn show(view: &View<'_>) -> Result<(), CliError> {
             vault,
         }),
         View::SystemChecks(checks) => write(&ChecksDoc { checks }),
+        View::Scaffold(proposal) => write(&ScaffoldDoc {
+            kind: "scaffold",
+            proposal,
+        }),
     }
 }
 
@@ -309,6 +313,14 @@ struct ReceivedDoc<'a> {
     environment: &'a str,
     imported: &'a [String],
     vault: &'a str,
+}
+
+/// `kovra scaffold --json`: the proposal's fields after `kind` (`crate::scaffold::Proposal`).
+#[derive(Serialize)]
+struct ScaffoldDoc<'a> {
+    kind: &'static str,
+    #[serde(flatten)]
+    proposal: &'a crate::scaffold::Proposal,
 }
 
 #[derive(Serialize)]
