@@ -26,6 +26,10 @@ const GROUPS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "Recovery",
+        &["recovery-kit", "recover", "backup", "restore"],
+    ),
+    (
         "Records",
         &[
             "add",
@@ -72,6 +76,10 @@ const NO_PROJECT: &[&str] = &[
     "status",
     "passwd",
     "rotate-key",
+    "recovery-kit",
+    "recover",
+    "backup",
+    "restore",
     "2fa",
     "project",
     "daemon",

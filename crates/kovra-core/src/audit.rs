@@ -69,6 +69,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("approve", "a parked request approved"),
     ("audit", "the trail read"),
     ("audit-verify", "the trail's chain verified"),
+    ("backup", "a backup of the vault file written"),
     ("bind", "a record pinned to a provider"),
     ("code", "a one-time code produced"),
     (
@@ -116,9 +117,15 @@ pub const ACTIONS: &[(&str, &str)] = &[
         "how a brokered query ended (rows, never their values)",
     ),
     ("receive", "a package received"),
+    ("recover", "the passphrase replaced with the recovery kit"),
+    (
+        "recovery-kit",
+        "a recovery kit made (any earlier one stops working)",
+    ),
     ("rename", "a record given a new coordinate"),
     ("request-closed", "a value request answered"),
     ("request-value", "a value requested by an agent"),
+    ("restore", "the vault file restored from a backup"),
     ("reveal", "a value revealed"),
     ("rm", "a record removed"),
     ("rollback", "a record rolled back"),

@@ -15,6 +15,7 @@ mod file_guard;
 mod projects;
 mod query;
 mod records;
+mod recovery;
 mod run;
 mod sandbox;
 mod setup;
@@ -136,6 +137,10 @@ fn with_session(
         | Command::Deny { .. }
         | Command::Requests
         | Command::Allow(_)) => approvals::run(s, c, out),
+        c @ (Command::RecoveryKit(_)
+        | Command::Recover(_)
+        | Command::Backup(_)
+        | Command::Restore(_)) => recovery::run(s, c, out),
         Command::TwoFa(cmd) => two_factor::run(s, cmd, out),
         Command::Agent(cmd) => agent::run(s, cmd, out),
         Command::Audit(args) => audit::run(s, args, out),

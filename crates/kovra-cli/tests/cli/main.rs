@@ -26,6 +26,7 @@ mod peer;
 mod postgres;
 mod proof;
 mod query;
+mod recovery;
 mod relocate;
 mod run;
 mod setup;

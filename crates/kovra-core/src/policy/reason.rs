@@ -61,6 +61,9 @@ pub enum Reason {
     QueryWriteNeedsPresence,
     ProxyNeedsConnection,
     ProxiedProductionNeedsPresence,
+    AgentCannotRecover,
+    RecoveryKitNeedsPresence,
+    RollbackNeedsPresence,
 }
 
 impl Reason {
@@ -121,6 +124,9 @@ impl Reason {
             Reason::QueryWriteNeedsPresence => "query-write-needs-proof",
             Reason::ProxyNeedsConnection => "proxy-needs-connection",
             Reason::ProxiedProductionNeedsPresence => "db-proxy-production-needs-proof",
+            Reason::AgentCannotRecover => "agent-recovery-refused",
+            Reason::RecoveryKitNeedsPresence => "recovery-kit-needs-proof",
+            Reason::RollbackNeedsPresence => "rollback-needs-proof",
         }
     }
 
@@ -186,6 +192,12 @@ impl Reason {
             }
             Reason::QueryWriteNeedsPresence => {
                 "a human approves it (`kovra approve ID`), or runs it with --write and a proof at their terminal"
+            }
+            Reason::AgentCannotRecover => {
+                "the human runs `kovra recovery-kit`, `recover` and `restore` at their own terminal"
+            }
+            Reason::RollbackNeedsPresence => {
+                "type the backup's passphrase at a terminal (not from a file); after an unattended unlock, stop the daemon first"
             }
             _ => "run the command yourself at a terminal, where kovra can ask for your passphrase",
         }
@@ -335,6 +347,15 @@ impl Reason {
             }
             Reason::ProxiedProductionNeedsPresence => {
                 "a run connecting to a production database needs a proof of presence"
+            }
+            Reason::AgentCannotRecover => {
+                "recovery kits, recovering and restoring are the human's, at their own terminal"
+            }
+            Reason::RecoveryKitNeedsPresence => {
+                "making a recovery kit (it opens the vault without the passphrase) needs a proof of presence"
+            }
+            Reason::RollbackNeedsPresence => {
+                "restoring a backup older than the vault's last acknowledged state needs a proof of presence"
             }
         }
     }
