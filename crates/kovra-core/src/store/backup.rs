@@ -38,8 +38,8 @@ use super::{
 use crate::audit::AuditEntry;
 use crate::crypto::{self, Key};
 
-const MAGIC: &[u8; 16] = b"KOVRA-BACKUP-V1\n";
-const TAG_LEN: usize = 32;
+pub(super) const MAGIC: &[u8; 16] = b"KOVRA-BACKUP-V1\n";
+pub(super) const TAG_LEN: usize = 32;
 const ACK_FILE: &str = "acknowledged.json";
 const STAGING: &str = ".restore-staging";
 
@@ -85,7 +85,7 @@ pub struct BackupInfo {
     pub state: VaultState,
     /// Unix seconds.
     pub created: u64,
-    db_len: u64,
+    pub(super) db_len: u64,
 }
 
 fn tag_key(root: &Key) -> Key {
@@ -256,7 +256,7 @@ pub fn known_states(home: &Path) -> Vec<VaultState> {
 pub struct BackupFile {
     pub info: BackupInfo,
     header: Vec<u8>,
-    db: Vec<u8>,
+    pub(super) db: Vec<u8>,
     tag: Vec<u8>,
 }
 
@@ -300,6 +300,15 @@ impl BackupFile {
         let staged = (|| {
             write_new(&dir.join(DB_FILE), &self.db)?;
             let locked = LockedStore::open(&dir).map_err(tampered)?;
+            // The cost is read before the tag can be checked: a backup asking for more than
+            // any kovra client derives (`proof::MAX_KDF`) is refused before Argon2id runs.
+            let kdf = read_header(&locked.conn).map_err(tampered)?.kdf;
+            let max = crate::proof::MAX_KDF;
+            if kdf.m_kib > max.m_kib || kdf.t > max.t || kdf.p > max.p {
+                return Err(StoreError::BackupTampered(
+                    "it asks for a key-derivation cost no kovra vault uses".into(),
+                ));
+            }
             let root = locked.check_passphrase(passphrase)?;
             if !crypto::mac_eq(&tag(&tag_key(&root), &self.header, &self.db), &self.tag) {
                 return Err(StoreError::BackupTampered(

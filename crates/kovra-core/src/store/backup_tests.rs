@@ -1,6 +1,7 @@
 //! Backups: a copy restores to the same vault and values; a changed byte, a wrong
 //! passphrase or a foreign file are refused; older and diverged states are told apart.
 
+use super::backup::{MAGIC, TAG_LEN};
 use super::tests::{FAST, entry, meta};
 use super::*;
 
@@ -146,4 +147,48 @@ fn an_older_backup_is_behind_the_vault_and_its_acknowledged_state() {
         .unlock(b"pass phrase")
         .unwrap();
     assert_eq!(restored.state().audit_seq, old.audit_seq + 1);
+}
+
+#[test]
+fn a_backup_asking_for_a_huge_key_derivation_is_refused_before_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = vault(&dir.path().join("home"));
+    let file = dir.path().join("b");
+    store.backup_to(&file, entry("backup")).unwrap();
+    let backup = BackupFile::read(&file).unwrap();
+    // Its database with the header's cost raised, in a container with a matching length.
+    let db_file = dir.path().join("db");
+    std::fs::write(&db_file, &backup.db).unwrap();
+    let conn = rusqlite::Connection::open(&db_file).unwrap();
+    conn.execute(
+        "UPDATE header SET kdf = '{\"m_kib\":4194304,\"t\":3,\"p\":1}'",
+        [],
+    )
+    .unwrap();
+    let _: String = conn
+        .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+    let db = std::fs::read(&db_file).unwrap();
+    let info = BackupInfo {
+        db_len: db.len() as u64,
+        ..backup.info.clone()
+    };
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&serde_json::to_vec(&info).unwrap());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&db);
+    bytes.extend_from_slice(&[0u8; TAG_LEN]);
+    let crafted = dir.path().join("crafted");
+    std::fs::write(&crafted, &bytes).unwrap();
+    let started = std::time::Instant::now();
+    let refused = BackupFile::read(&crafted)
+        .unwrap()
+        .stage(&dir.path().join("fresh"), b"pass phrase");
+    assert!(
+        matches!(&refused, Err(StoreError::BackupTampered(m)) if m.contains("key-derivation")),
+        "{:?}",
+        refused.err()
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
