@@ -279,3 +279,38 @@ fn an_older_backup_is_refused_unless_rollback_is_asked_for_with_a_proof() {
     assert_eq!(rolled[0]["reason"], "rollback-allowed");
     assert_no_canary(&[&h], &[&file]);
 }
+
+#[test]
+fn a_vault_file_rolled_back_outside_kovra_is_named_at_unlock() {
+    let (h, _) = with_canary();
+    // Stopping the daemon locks it, which acknowledges where the chain stands.
+    h.stop();
+    let old = h.root.join("old-vault.db");
+    std::fs::copy(db_path(&h), &old).unwrap();
+    h.unlock_typed();
+    h.add_ok("secret:dev/db/later", b"added after the copy", &[]);
+    h.stop();
+    std::fs::copy(&old, db_path(&h)).unwrap();
+    let out = h.run_pty(&["unlock"], &[PASSPHRASE]);
+    assert!(out.status.success(), "unlock: {}", describe(&out));
+    assert_contains(
+        &stdout(&out),
+        "behind this home's last acknowledged state",
+        &out,
+    );
+    let unlocks = audit(&h, &["--action", "unlock"]);
+    let last = unlocks.last().unwrap();
+    assert!(
+        last["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rolled back"),
+        "{last}"
+    );
+    // An ordinary unlock says nothing of the kind.
+    h.ok(&["lock"]);
+    let out = h.run_pty(&["unlock"], &[PASSPHRASE]);
+    assert!(out.status.success(), "unlock: {}", describe(&out));
+    assert!(!stdout(&out).contains("acknowledged"), "{}", describe(&out));
+    assert_no_canary(&[&h], &[]);
+}

@@ -243,13 +243,17 @@ pub fn known_states(home: &Path) -> Vec<VaultState> {
             audit_head: hex_lower(&header.audit_head),
         });
     }
-    if let Some(ack) = fs::read(home.join(ACK_FILE))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-    {
+    if let Some(ack) = acknowledged(home) {
         known.push(ack);
     }
     known
+}
+
+/// The home's last acknowledged state alone (`acknowledged.json`), if it has a readable one.
+pub fn acknowledged(home: &Path) -> Option<VaultState> {
+    fs::read(home.join(ACK_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
 }
 
 /// A backup file, read and parsed but not yet verified.

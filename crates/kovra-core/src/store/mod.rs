@@ -46,7 +46,9 @@ mod relocate;
 mod tests;
 mod unlocked;
 
-pub use backup::{BackupFile, BackupInfo, Freshness, Staged, VaultState, known_states};
+pub use backup::{
+    BackupFile, BackupInfo, Freshness, Staged, VaultState, acknowledged, known_states,
+};
 pub use listed::Rendered;
 pub use locked::ProofVerifier;
 pub use relocate::Place;

@@ -173,14 +173,20 @@ impl Daemon {
                     }
                     return Err(refused);
                 }
+                let behind = self.behind_acknowledged(&store);
+                if let Some(warning) = &behind {
+                    let detail = entry.detail.take().map_or(String::new(), |d| d + "; ");
+                    entry.detail = Some(format!("{detail}{}", warning.trim_start_matches("; ")));
+                }
                 store.audit(entry)?;
                 Self::passphrase_accepted(inner, info, unattended);
                 let note = Self::unattended_note(inner, &mut store);
                 crate::stream::keep_listings(&mut store);
                 inner.store = Some(store);
                 self.load_profiles(inner, info);
+                let behind = behind.unwrap_or_default();
                 Ok(Reply::Done {
-                    message: format!("vault unlocked{note}"),
+                    message: format!("vault unlocked{behind}{note}"),
                 })
             }
             Err(e) => {

@@ -12,7 +12,7 @@ use std::path::Path;
 use kovra_core::model::Origin;
 use kovra_core::policy::{self, Decision, Presence, VaultOperation};
 use kovra_core::recovery::RecoveryKey;
-use kovra_core::store::{self, BackupFile, Freshness, LockedStore, StoreError};
+use kovra_core::store::{self, BackupFile, Freshness, LockedStore, StoreError, UnlockedStore};
 use kovra_proto::{ErrorCode, Reply, Secret};
 
 use super::{Daemon, Gate, Info, Inner, MIN_PASSPHRASE};
@@ -94,6 +94,33 @@ impl Gate<'_> {
 }
 
 impl Daemon {
+    /// Said at unlock when the vault file is behind what this home last acknowledged: it was
+    /// replaced or rolled back outside kovra (`docs/recovery.md` §3). A warning, not a
+    /// refusal: the file itself authenticates, and it may be the only copy there is.
+    pub(super) fn behind_acknowledged(&self, store: &UnlockedStore) -> Option<String> {
+        let ack = store::acknowledged(&self.paths.home)?;
+        let now = store.state();
+        let why = match now.compare(&ack) {
+            Freshness::Current => return None,
+            Freshness::Older => format!(
+                "it holds {} audit entries, and this home last acknowledged {}",
+                now.audit_seq, ack.audit_seq
+            ),
+            Freshness::Diverged => format!(
+                "its audit chain has another head than this home last acknowledged at entry {}",
+                ack.audit_seq
+            ),
+            Freshness::OtherVault => format!(
+                "it is vault {}, and this home last acknowledged vault {}",
+                now.vault_id, ack.vault_id
+            ),
+        };
+        tracing::warn!(%why, "the vault file is behind the acknowledged state");
+        Some(format!(
+            "; warning: this vault file is behind this home's last acknowledged state ({why}): it was replaced or rolled back outside kovra; `kovra audit` shows what the trail holds"
+        ))
+    }
+
     pub(super) fn recover(
         &self,
         inner: &mut Inner,
