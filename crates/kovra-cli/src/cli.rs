@@ -279,6 +279,20 @@ pub enum Command {
     /// Re-encrypt every record under new data keys, in one transaction.
     #[command(after_help = examples::ROTATE_KEY)]
     RotateKey,
+    /// Make a recovery kit: a second key that opens the vault if the passphrase is
+    /// forgotten, shown once (a new kit replaces the old one).
+    #[command(after_help = examples::RECOVERY_KIT)]
+    RecoveryKit(crate::cli_recovery::RecoveryKitArgs),
+    /// Set a new passphrase with the recovery kit; the old passphrase stops working.
+    #[command(after_help = examples::RECOVER)]
+    Recover(crate::cli_recovery::RecoverArgs),
+    /// Write a consistent backup of the sealed vault file, with an integrity tag.
+    #[command(after_help = examples::BACKUP)]
+    Backup(crate::cli_recovery::BackupArgs),
+    /// Verify a backup with its passphrase and put it in the vault's place (the current
+    /// vault file is kept aside).
+    #[command(after_help = examples::RESTORE)]
+    Restore(crate::cli_recovery::RestoreArgs),
     /// Create or list project vaults.
     #[command(subcommand, after_help = examples::PROJECT)]
     Project(ProjectCommand),

@@ -107,6 +107,20 @@ pub const PASSWD: &str = "Examples:
 pub const ROTATE_KEY: &str = "Examples:
   kovra rotate-key                             # new data keys for every record (needs a proof)";
 
+pub const RECOVERY_KIT: &str = "Examples:
+  kovra recovery-kit                           # shows the kit once at the terminal (needs a proof)
+  kovra recovery-kit --out /media/usb/kovra-kit.txt   # or into a new file, mode 0600";
+
+pub const RECOVER: &str = "Examples:
+  kovra recover                                # asks for the kit, then a new passphrase twice";
+
+pub const BACKUP: &str = "Examples:
+  kovra backup ~/backups/vault-2026-12-05.kovra-backup";
+
+pub const RESTORE: &str = "Examples:
+  kovra restore ~/backups/vault-2026-12-05.kovra-backup     # asks for the backup's passphrase
+  kovra restore old.kovra-backup --allow-rollback           # go back on purpose (needs a proof)";
+
 pub const PROJECT: &str = "Examples:
   kovra project create shop
   kovra project list

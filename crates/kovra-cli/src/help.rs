@@ -26,6 +26,10 @@ const GROUPS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "Recovery",
+        &["recovery-kit", "recover", "backup", "restore"],
+    ),
+    (
         "Records",
         &[
             "add",
@@ -73,6 +77,10 @@ const NO_PROJECT: &[&str] = &[
     "status",
     "passwd",
     "rotate-key",
+    "recovery-kit",
+    "recover",
+    "backup",
+    "restore",
     "2fa",
     "project",
     "daemon",

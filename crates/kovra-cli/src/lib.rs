@@ -14,6 +14,7 @@ mod cli;
 mod cli_agent;
 mod cli_hot;
 mod cli_query;
+mod cli_recovery;
 mod cli_scaffold;
 mod cli_ssh;
 mod cli_sshkey;

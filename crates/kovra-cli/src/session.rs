@@ -163,6 +163,16 @@ impl Session {
                             Some("use `kovra unlock`; to start over, move the home away first"),
                         ));
                     }
+                    // They replace the key or the file: an unlocked daemon (unlocked again
+                    // since the command locked it) must not answer them with "already
+                    // unlocked".
+                    if matches!(request, Request::Recover { .. } | Request::Restore { .. }) {
+                        return Err(CliError::new(
+                            ErrorCode::VaultUnlocked,
+                            "the vault was unlocked again while this command ran; nothing was sent",
+                            Some("run the command again"),
+                        ));
+                    }
                     let unattended = matches!(
                         request,
                         Request::Unlock {

@@ -16,6 +16,7 @@ pub mod model;
 mod opencheck;
 pub mod policy;
 pub mod proof;
+pub mod recovery;
 pub mod secret;
 pub mod sshhost;
 pub mod sshkey;

@@ -46,6 +46,7 @@ mod gate;
 mod lifecycle;
 mod query;
 mod records;
+mod recovery;
 mod refs;
 mod relocate;
 mod requests;
@@ -370,6 +371,8 @@ impl Daemon {
                 reason: Some(why.to_string()),
                 ..daemon_entry("lock", "ok")
             });
+            // Where the chain stood, for a later restore to compare backups with.
+            let _ = s.acknowledge();
         }
         inner.challenges.clear();
         inner.approvals.clear();
@@ -565,6 +568,17 @@ impl Daemon {
                 inner.failures = inner.failures.max(prior_failures.min(5));
                 self.unlock(inner, info, &passphrase, code.as_ref(), unattended)
             }
+            Request::Recover {
+                kit,
+                passphrase,
+                unattended,
+            } => self.recover(inner, info, &kit, &passphrase, unattended),
+            Request::Restore {
+                path,
+                passphrase,
+                allow_rollback,
+                unattended,
+            } => self.restore(inner, info, &path, &passphrase, allow_rollback, unattended),
             Request::Lock => {
                 Self::lock_now(inner, "requested");
                 Ok(Reply::Done {

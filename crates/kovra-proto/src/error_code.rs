@@ -196,6 +196,12 @@ catalogue! {
     RecipientInvalid = "recipient-invalid", 2, Some("give an age1… recipient (`kovra identity` on the other side) or an ssh-ed25519 public key");
     RecordExists = "record-exists", 1, Some("receive into another project with --project, or replace them with --force (asks for your passphrase)");
     RecordTampered = "record-tampered", 8, None;
+    BackupInvalid = "backup-invalid", 1, Some("give the file `kovra backup` wrote");
+    BackupTampered = "backup-tampered", 8, Some("the backup was changed after it was written (or is another backup's parts): use another backup");
+    BackupOlder = "backup-older", 1, Some("this backup is behind the vault's last acknowledged state: restore a newer one, or pass --allow-rollback (with a proof) to go back on purpose");
+    RecoveryKitInvalid = "recovery-kit-invalid", 2, Some("type the 40 characters exactly as written down (case, dashes and spaces do not matter)");
+    RecoveryKitMissing = "recovery-kit-missing", 1, None;
+    RecoveryKitWrong = "recovery-kit-wrong", 1, Some("use the newest kit made for this vault; an older one stopped working when it was replaced");
     RefsInvalid = "refs-invalid", 1, None;
     RefsMissing = "refs-missing", 1, None;
     ResponseTooLarge = "response-too-large", 1, None;
@@ -320,6 +326,10 @@ impl From<&kovra_core::store::StoreError> for ErrorCode {
             | StoreError::NoValueToKeep(_)
             | StoreError::NotAllowed { .. } => ErrorCode::Internal,
             StoreError::Io { .. } => ErrorCode::IoError,
+            StoreError::NoRecoveryKit => ErrorCode::RecoveryKitMissing,
+            StoreError::BackupInvalid(_) => ErrorCode::BackupInvalid,
+            StoreError::BackupTampered(_) => ErrorCode::BackupTampered,
+            StoreError::WrongRecoveryKit => ErrorCode::RecoveryKitWrong,
         }
     }
 }

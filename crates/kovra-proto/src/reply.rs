@@ -352,6 +352,12 @@ pub enum Reply {
         errors: usize,
         warnings: usize,
     },
+    /// A new recovery kit, shown once (`docs/recovery.md`); `replaced` when an earlier kit
+    /// stopped working.
+    RecoveryKit {
+        kit: Secret,
+        replaced: bool,
+    },
     /// A new second-factor seed as an `otpauth://` URI, shown once; confirm with a code.
     TwoFactorSetup {
         uri: Secret,

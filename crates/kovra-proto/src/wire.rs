@@ -536,6 +536,33 @@ pub enum Request {
         #[serde(default)]
         proof: Option<Proof>,
     },
+    /// Make (or replace) the recovery kit: needs a proof of presence; the reply carries the
+    /// kit, once (`docs/recovery.md`).
+    RecoveryKit {
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    /// Replace a forgotten passphrase using the recovery kit (the daemon must be locked).
+    Recover {
+        kit: Secret,
+        passphrase: Secret,
+        #[serde(default)]
+        unattended: bool,
+    },
+    /// Write a backup of the vault file to `path` (absolute; must not exist yet).
+    Backup {
+        path: String,
+    },
+    /// Verify a backup with its passphrase and put it in the vault's place (the daemon must
+    /// be locked); the current vault file is kept aside.
+    Restore {
+        path: String,
+        passphrase: Secret,
+        #[serde(default)]
+        allow_rollback: bool,
+        #[serde(default)]
+        unattended: bool,
+    },
     /// Pin a record to a provider (optionally to one of its hosts).
     Bind {
         coordinate: String,
@@ -622,6 +649,7 @@ impl Request {
             | Request::Bind { proof, .. }
             | Request::Fingerprint { proof, .. }
             | Request::TwoFactorEnable { proof }
+            | Request::RecoveryKit { proof }
             | Request::Approve { proof, .. }
             | Request::AgentCreate { proof, .. } => Some(proof),
             Request::Run(run) => Some(&mut run.proof),

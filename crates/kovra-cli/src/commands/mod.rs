@@ -17,6 +17,7 @@ mod leakscan;
 mod projects;
 mod query;
 mod records;
+mod recovery;
 mod run;
 mod sandbox;
 mod scaffold;
@@ -154,6 +155,10 @@ fn with_session(
         | Command::Deny { .. }
         | Command::Requests
         | Command::Allow(_)) => approvals::run(s, c, out),
+        c @ (Command::RecoveryKit(_)
+        | Command::Recover(_)
+        | Command::Backup(_)
+        | Command::Restore(_)) => recovery::run(s, c, out),
         Command::TwoFa(cmd) => two_factor::run(s, cmd, out),
         Command::Confirm { text, ttl } => confirm::run(s, text, ttl, out),
         Command::Agent(cmd) => agent::run(s, cmd, out),

@@ -280,6 +280,12 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         } => super::agents::agent_env(variables, skipped, *egress_port),
         // Consumed by `kovra sandbox`, never shown.
         Reply::SandboxReady(_) => Ok(()),
+        // Only `kovra recovery-kit` shows a kit, and only on a terminal or into its --out.
+        Reply::RecoveryKit { .. } => Err(CliError::new(
+            ErrorCode::Internal,
+            "a recovery kit must be rendered by the recovery-kit command",
+            None,
+        )),
         // `2fa enable` shows its seed with `two_factor_setup` (and its QR code); a reply
         // rendered generically shows the URI alone, so the front program (`crate::front`),
         // which renders replies, links no QR code renderer.

@@ -29,6 +29,7 @@ mod peer;
 mod postgres;
 mod proof;
 mod query;
+mod recovery;
 mod relocate;
 mod run;
 mod scaffold;

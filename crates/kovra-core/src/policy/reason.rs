@@ -62,6 +62,9 @@ pub enum Reason {
     ProxyNeedsConnection,
     ProxiedProductionNeedsPresence,
     ConfirmNeedsPresence,
+    AgentCannotRecover,
+    RecoveryKitNeedsPresence,
+    RollbackNeedsPresence,
 }
 
 impl Reason {
@@ -123,6 +126,9 @@ impl Reason {
             Reason::ProxyNeedsConnection => "proxy-needs-connection",
             Reason::ProxiedProductionNeedsPresence => "db-proxy-production-needs-proof",
             Reason::ConfirmNeedsPresence => "confirm-needs-proof",
+            Reason::AgentCannotRecover => "agent-recovery-refused",
+            Reason::RecoveryKitNeedsPresence => "recovery-kit-needs-proof",
+            Reason::RollbackNeedsPresence => "rollback-needs-proof",
         }
     }
 
@@ -188,6 +194,12 @@ impl Reason {
             }
             Reason::QueryWriteNeedsPresence => {
                 "a human approves it (`kovra approve ID`), or runs it with --write and a proof at their terminal"
+            }
+            Reason::AgentCannotRecover => {
+                "the human runs `kovra recovery-kit`, `recover` and `restore` at their own terminal"
+            }
+            Reason::RollbackNeedsPresence => {
+                "type the backup's passphrase at a terminal (not from a file); after an unattended unlock, stop the daemon first"
             }
             _ => "run the command yourself at a terminal, where kovra can ask for your passphrase",
         }
@@ -340,6 +352,15 @@ impl Reason {
             }
             Reason::ConfirmNeedsPresence => {
                 "a script asks you to confirm a step: only your proof of presence answers it"
+            }
+            Reason::AgentCannotRecover => {
+                "recovery kits, recovering and restoring are the human's, at their own terminal"
+            }
+            Reason::RecoveryKitNeedsPresence => {
+                "making a recovery kit (it opens the vault without the passphrase) needs a proof of presence"
+            }
+            Reason::RollbackNeedsPresence => {
+                "restoring a backup older than the vault's last acknowledged state needs a proof of presence"
             }
         }
     }

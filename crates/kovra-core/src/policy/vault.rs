@@ -65,6 +65,17 @@ pub enum VaultOperation {
     /// Scan texts for the vault's values (the hooks): only whether and where a value sits,
     /// and the coordinate when the caller's scope addresses it, ever come back.
     ScanForValues,
+    /// Make (or replace) the recovery kit, shown once: needs presence; never an agent.
+    CreateRecoveryKit,
+    /// Replace the passphrase with the recovery kit (the kit is itself the proof).
+    Recover,
+    /// Copy the sealed vault file to a backup (ciphertext only: any origin, full scope).
+    Backup,
+    /// Put a backup in the vault's place; `rollback` when it is older than the vault's last
+    /// acknowledged state (or another vault's), which needs presence.
+    Restore {
+        rollback: bool,
+    },
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -247,6 +258,42 @@ pub fn decide_vault(
                 Decision::Deny(Reason::VaultOperationNeedsFullScope)
             }
         }
+        // A backup holds what the vault file holds, sealed, which the user's processes can
+        // read already: a script without a terminal (cron) may write one. Scope still
+        // applies, so a scoped agent profile cannot.
+        VaultOperation::Backup => {
+            if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::CreateRecoveryKit
+        | VaultOperation::Recover
+        | VaultOperation::Restore { .. } => {
+            // A kit opens the vault without the passphrase, and a restore replaces it:
+            // origin tightens here, as for the second factor's seed.
+            let needs_presence = match op {
+                VaultOperation::CreateRecoveryKit => Some(Reason::RecoveryKitNeedsPresence),
+                VaultOperation::Restore { rollback: true } => Some(Reason::RollbackNeedsPresence),
+                _ => None,
+            };
+            if origin == Origin::Agent {
+                Decision::Deny(Reason::AgentCannotRecover)
+            } else if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if !has(OperationClass::Write) {
+                out_of_scope
+            } else if let Some(reason) = needs_presence
+                && presence != Presence::Proven
+            {
+                Decision::NeedsProof(reason)
+            } else {
+                Decision::Allow
+            }
+        }
         VaultOperation::ChangePassphrase
         | VaultOperation::RotateKeys
         | VaultOperation::ConfirmTwoFactor
@@ -258,6 +305,76 @@ pub fn decide_vault(
             } else {
                 Decision::Allow
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECOVERY_OPS: [VaultOperation; 4] = [
+        VaultOperation::CreateRecoveryKit,
+        VaultOperation::Recover,
+        VaultOperation::Restore { rollback: false },
+        VaultOperation::Restore { rollback: true },
+    ];
+
+    #[test]
+    fn an_agent_never_makes_a_kit_recovers_or_restores() {
+        for op in RECOVERY_OPS {
+            for presence in [Presence::None, Presence::Proven] {
+                assert_eq!(
+                    decide_vault(op, &Scope::full(), presence, Origin::Agent),
+                    Decision::Deny(Reason::AgentCannotRecover),
+                    "{op:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_kit_and_a_rollback_need_presence_and_the_rest_do_not() {
+        let human = |op, presence| decide_vault(op, &Scope::full(), presence, Origin::Human);
+        assert_eq!(
+            human(VaultOperation::CreateRecoveryKit, Presence::None),
+            Decision::NeedsProof(Reason::RecoveryKitNeedsPresence)
+        );
+        assert_eq!(
+            human(VaultOperation::Restore { rollback: true }, Presence::None),
+            Decision::NeedsProof(Reason::RollbackNeedsPresence)
+        );
+        for op in RECOVERY_OPS {
+            assert_eq!(human(op, Presence::Proven), Decision::Allow, "{op:?}");
+        }
+        // A backup is ciphertext: a script without a terminal may write one, a scoped
+        // session may not.
+        assert_eq!(
+            decide_vault(
+                VaultOperation::Backup,
+                &Scope::full(),
+                Presence::None,
+                Origin::Agent
+            ),
+            Decision::Allow
+        );
+        let mut narrow = Scope::full();
+        narrow.operations.remove(&OperationClass::Write);
+        assert_ne!(
+            decide_vault(
+                VaultOperation::Backup,
+                &narrow,
+                Presence::None,
+                Origin::Human
+            ),
+            Decision::Allow
+        );
+        for op in [
+            VaultOperation::Recover,
+            VaultOperation::Backup,
+            VaultOperation::Restore { rollback: false },
+        ] {
+            assert_eq!(human(op, Presence::None), Decision::Allow, "{op:?}");
         }
     }
 }

@@ -72,6 +72,30 @@ pub(super) fn unwrap_root(
     crypto::key_from_slice(&opened)
 }
 
+const RECOVERY: &[u8] = b"kovra-recovery-root-v1";
+
+/// The recovery wrapping's AAD binds the vault and the salt, so a wrapping copied from
+/// another vault does not open.
+fn recovery_aad(uuid: &[u8], salt: &[u8]) -> Vec<u8> {
+    [RECOVERY, uuid, salt].concat()
+}
+
+/// `recovery.wrapped_root`: the root key sealed under the recovery kit's wrapping key.
+pub(super) fn wrap_root_recovery(wrapping: &Key, uuid: &[u8], salt: &[u8], root: &Key) -> Vec<u8> {
+    crypto::seal(wrapping, &recovery_aad(uuid, salt), root.as_ref())
+}
+
+/// Open `recovery.wrapped_root`; a wrong kit and an altered row are the same error.
+pub(super) fn unwrap_root_recovery(
+    wrapping: &Key,
+    uuid: &[u8],
+    salt: &[u8],
+    wrapped: &[u8],
+) -> Result<Key, AuthError> {
+    let opened = crypto::open(wrapping, &recovery_aad(uuid, salt), wrapped)?;
+    crypto::key_from_slice(&opened)
+}
+
 /// Authenticates the header's mutable part: the record-set tag (never stored), the audit
 /// chain's length and head. Kept secret from the file, so no delta between two observed
 /// headers lets anyone forge a third.

@@ -10,6 +10,8 @@
 //! - `listed`: the opened metadata of listed vaults, kept until a write changes it.
 //! - `relocate`: moving a record, with its history, to another coordinate or vault.
 //! - `maintenance`: passphrase change, key rotation and the audit trail.
+//! - `recovery`: the root key's second wrapping, under a recovery kit.
+//! - `backup`: consistent copies of the file with an integrity tag, and restoring one.
 
 use std::collections::HashMap;
 use std::fs::{self, DirBuilder};
@@ -26,6 +28,9 @@ use crate::audit::{AuditKeys, ChainBreak};
 use crate::crypto::{KdfError, Key};
 use crate::model::{Metadata, VaultName};
 
+mod backup;
+#[cfg(test)]
+mod backup_tests;
 #[cfg(test)]
 mod faults;
 mod layout;
@@ -33,11 +38,17 @@ mod listed;
 mod locked;
 mod maintenance;
 mod records;
+mod recovery;
+#[cfg(test)]
+mod recovery_tests;
 mod relocate;
 #[cfg(test)]
 mod tests;
 mod unlocked;
 
+pub use backup::{
+    BackupFile, BackupInfo, Freshness, Staged, VaultState, acknowledged, known_states,
+};
 pub use listed::Rendered;
 pub use locked::ProofVerifier;
 pub use relocate::Place;
@@ -96,6 +107,20 @@ pub enum StoreError {
         coordinate: String,
         operation: String,
     },
+    /// `recover` on a vault that never had a recovery kit made.
+    #[error("this vault has no recovery kit")]
+    NoRecoveryKit,
+    /// The kit is well formed but does not open this vault's recovery wrapping.
+    #[error(
+        "the recovery kit does not open this vault (it is another vault's, or was replaced by a newer kit)"
+    )]
+    WrongRecoveryKit,
+    /// The file given to restore is not a kovra backup (or is cut short).
+    #[error("not a kovra backup: {0}")]
+    BackupInvalid(String),
+    /// The backup does not verify: changed after it was written, or assembled from parts.
+    #[error("the backup failed verification and is refused: {0}")]
+    BackupTampered(String),
     #[error("cannot write the vault at {path}: {source}")]
     Io {
         path: PathBuf,

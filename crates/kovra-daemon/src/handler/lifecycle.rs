@@ -173,6 +173,11 @@ impl Daemon {
                     }
                     return Err(refused);
                 }
+                let behind = self.behind_acknowledged(&store);
+                if let Some(warning) = &behind {
+                    let detail = entry.detail.take().map_or(String::new(), |d| d + "; ");
+                    entry.detail = Some(format!("{detail}{}", warning.trim_start_matches("; ")));
+                }
                 store.audit(entry)?;
                 for detail in std::mem::take(&mut inner.bypasses_while_locked) {
                     let mut e = info.entry("scan-bypass", None, None, "allow");
@@ -184,8 +189,9 @@ impl Daemon {
                 crate::stream::keep_listings(&mut store);
                 inner.store = Some(store);
                 self.load_profiles(inner, info);
+                let behind = behind.unwrap_or_default();
                 Ok(Reply::Done {
-                    message: format!("vault unlocked{note}"),
+                    message: format!("vault unlocked{behind}{note}"),
                 })
             }
             Err(e) => {

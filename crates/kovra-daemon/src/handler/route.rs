@@ -351,6 +351,8 @@ impl Gate<'_> {
             Request::AuditVerify => self.audit_verify(),
             Request::Passwd { old, new } => self.passwd(&old, &new),
             Request::RotateKey { .. } => self.rotate_key(),
+            Request::RecoveryKit { .. } => self.recovery_kit(),
+            Request::Backup { path } => self.backup(&path),
             Request::Status
             | Request::Init { .. }
             | Request::Unlock { .. }
@@ -359,7 +361,9 @@ impl Gate<'_> {
             | Request::Handover
             | Request::SshAgent { .. }
             | Request::SshScan { .. }
-            | Request::Verify { .. } => Err(GateError::new(
+            | Request::Verify { .. }
+            | Request::Recover { .. }
+            | Request::Restore { .. } => Err(GateError::new(
                 ErrorCode::Internal,
                 "request routed to the wrong handler",
             )),

@@ -344,6 +344,7 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             Reply::Revealed { .. }
             | Reply::Code { .. }
             | Reply::Shared { .. }
+            | Reply::RecoveryKit { .. }
             | Reply::SandboxReady(_) => ReplyDoc::Unprinted,
             // A stream's head: its command prints the pages (`Renderer::records_stream`).
             Reply::RecordsStream { .. } | Reply::AuditStream { .. } => ReplyDoc::Unprinted,
