@@ -10,6 +10,7 @@ pub mod childenv;
 pub mod coord;
 pub mod crypto;
 pub mod dbconn;
+pub mod dotenv;
 pub mod envrefs;
 pub mod model;
 mod opencheck;
