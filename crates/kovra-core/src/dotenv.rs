@@ -19,7 +19,8 @@
 //! - Double quotes: may span lines; `\n` and `\r` are decoded by both. `\\`, `\"`, `\'`,
 //!   `\a`, `\b`, `\f`, `\t`, `\v` are refused (python-dotenv decodes them, Node keeps
 //!   them); any other backslash is kept as written by both.
-//! - `${` outside single quotes is refused: python-dotenv interpolates it, Node does not.
+//! - `${` is refused anywhere: python-dotenv interpolates it (even in single quotes, as
+//!   python-dotenv 1.2 does), Node does not. A bare `$NAME` is read alike by both.
 //! - Backtick quotes (Node only), `NAME: value` (Node only), a name without `=`, text after
 //!   a closing quote, an unterminated quote, a repeated name and NUL are refused.
 //!
@@ -79,11 +80,11 @@ pub enum ErrorKind {
 
 const BACKSLASH_SINGLE: &str = "python-dotenv decodes this backslash in single quotes and Node dotenv keeps it: write the value unquoted, or without the backslash";
 const BACKSLASH_DOUBLE: &str = "python-dotenv decodes this escape in double quotes and Node dotenv keeps it as written: use single quotes, or write the character itself";
-const INTERPOLATION: &str = "python-dotenv expands `${...}` and Node dotenv does not: put the value in single quotes";
+const INTERPOLATION: &str = "python-dotenv expands `${...}` (even in single quotes) and Node dotenv does not: store this value with `kovra add`";
 const HASH: &str = "python-dotenv and Node dotenv disagree on a `#` not preceded by a blank: quote the value, or put a blank before a comment";
-const BACKTICK: &str =
-    "backtick quotes are read by Node dotenv only: use single or double quotes";
-const UNICODE_BLANK: &str = "python-dotenv and Node dotenv trim different blanks around an unquoted value: quote the value";
+const BACKTICK: &str = "backtick quotes are read by Node dotenv only: use single or double quotes";
+const UNICODE_BLANK: &str =
+    "python-dotenv and Node dotenv trim different blanks around an unquoted value: quote the value";
 
 /// Parse a `.env` file's text. All or nothing: the first refused construct is the error.
 pub fn parse(text: &str) -> Result<Vec<Entry>, DotenvError> {
@@ -242,6 +243,9 @@ impl Reader {
                 Some('\\') if matches!(self.peek_at(1), Some('\\' | '\'')) => {
                     return Err(self.here(ErrorKind::Ambiguous(BACKSLASH_SINGLE)));
                 }
+                Some('$') if self.peek_at(1) == Some('{') => {
+                    return Err(self.here(ErrorKind::Ambiguous(INTERPOLATION)));
+                }
                 Some('\0') => return Err(self.here(ErrorKind::Nul)),
                 Some(c) => {
                     v.push(c);
@@ -336,8 +340,7 @@ impl Reader {
         }
         let kept = v.trim_end_matches(is_blank).len();
         v.truncate(kept);
-        if v
-            .chars()
+        if v.chars()
             .next_back()
             .is_some_and(|c| c.is_whitespace() || c == '\u{feff}')
         {

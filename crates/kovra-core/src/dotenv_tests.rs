@@ -40,7 +40,10 @@ fn plain_and_exported_names_with_blanks_and_comments() {
 
 #[test]
 fn unquoted_values_keep_equals_quotes_and_unicode() {
-    assert_eq!(one("URL=postgres://u:p@h/db?a=b&c=d"), "postgres://u:p@h/db?a=b&c=d");
+    assert_eq!(
+        one("URL=postgres://u:p@h/db?a=b&c=d"),
+        "postgres://u:p@h/db?a=b&c=d"
+    );
     assert_eq!(one("A=it's \"x\""), "it's \"x\"");
     assert_eq!(one("A=héllo wörld ✓"), "héllo wörld ✓");
     assert_eq!(one("A=C:\\path\\to"), "C:\\path\\to");
@@ -52,7 +55,7 @@ fn single_quotes_are_literal_and_span_lines() {
     assert_eq!(one("A='a # b'"), "a # b");
     assert_eq!(one("A='  padded  '"), "  padded  ");
     assert_eq!(one("A='x\\ny'"), "x\\ny");
-    assert_eq!(one("A='${NOT}'"), "${NOT}");
+    assert_eq!(one("A='$NOT'"), "$NOT");
     assert_eq!(one("A='line1\nline2'"), "line1\nline2");
     assert_eq!(one("A='say \"hi\"' # c"), "say \"hi\"");
     assert_eq!(one("A=''"), "");
@@ -63,7 +66,10 @@ fn double_quotes_decode_newlines_only_and_span_lines() {
     assert_eq!(one("A=\"a\\nb\""), "a\nb");
     assert_eq!(one("A=\"a\\rb\""), "a\rb");
     assert_eq!(one("A=\"it's # not a comment\""), "it's # not a comment");
-    assert_eq!(one("A=\"-----BEGIN-----\nMII\n-----END-----\"\n"), "-----BEGIN-----\nMII\n-----END-----");
+    assert_eq!(
+        one("A=\"-----BEGIN-----\nMII\n-----END-----\"\n"),
+        "-----BEGIN-----\nMII\n-----END-----"
+    );
     assert_eq!(one("A=\"\\d+\\.x\""), "\\d+\\.x");
     assert_eq!(one("A=\"$HOME\"#c"), "$HOME");
     assert_eq!(one("A=\"\""), "");
@@ -93,6 +99,7 @@ fn constructs_the_two_libraries_read_differently_are_refused_with_a_position() {
     amb("A='x\\'y'", 1, 5);
     amb("A='x\\\\y'", 1, 5);
     amb("A=${B}", 1, 3);
+    amb("A='x${B}'", 1, 5);
     amb("OK=1\nA=\"x${B}\"", 2, 5);
     amb("A=`x`", 1, 3);
     amb("A=\u{a0}x", 1, 3);
@@ -101,14 +108,14 @@ fn constructs_the_two_libraries_read_differently_are_refused_with_a_position() {
 #[test]
 fn malformed_lines_name_line_and_column() {
     assert_eq!(refused("A=1\nB\n").0, 2);
-    assert_eq!(
-        refused("A=1\nB: x\n"),
-        (2, 2, ErrorKind::ExpectedEquals)
-    );
+    assert_eq!(refused("A=1\nB: x\n"), (2, 2, ErrorKind::ExpectedEquals));
     assert_eq!(refused("A=1\n1B=x\n"), (2, 1, ErrorKind::BadName));
     assert_eq!(refused("A.B=x"), (1, 2, ErrorKind::BadName));
     assert_eq!(refused("A=\"x\" y"), (1, 7, ErrorKind::TrailingText));
-    assert_eq!(refused("A=1\nB='open\nmore"), (2, 3, ErrorKind::Unterminated));
+    assert_eq!(
+        refused("A=1\nB='open\nmore"),
+        (2, 3, ErrorKind::Unterminated)
+    );
     assert_eq!(refused("A=\"x\\"), (1, 3, ErrorKind::Unterminated));
     assert_eq!(
         refused("A=1\nA=2"),

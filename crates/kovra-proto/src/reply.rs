@@ -368,6 +368,8 @@ pub enum Reply {
     },
     Ssh(Box<crate::ssh::SshReply>),
     Query(Box<crate::query::QueryReply>),
+    Imported(Box<crate::import::ImportReply>),
+    Exported(Box<crate::import::ExportReply>),
     /// A piece of a streamed command's output (`SshRequest::stream`), already scrubbed.
     SshOutput {
         /// From the command's stderr (else its stdout).

@@ -61,6 +61,9 @@ pub enum Reason {
     QueryWriteNeedsPresence,
     ProxyNeedsConnection,
     ProxiedProductionNeedsPresence,
+    ProductionNeverExported,
+    DotenvExportHumanOnly,
+    DotenvExportNeedsPresence,
 }
 
 impl Reason {
@@ -121,6 +124,9 @@ impl Reason {
             Reason::QueryWriteNeedsPresence => "query-write-needs-proof",
             Reason::ProxyNeedsConnection => "proxy-needs-connection",
             Reason::ProxiedProductionNeedsPresence => "db-proxy-production-needs-proof",
+            Reason::ProductionNeverExported => "production-never-exported",
+            Reason::DotenvExportHumanOnly => "export-human-only",
+            Reason::DotenvExportNeedsPresence => "export-needs-proof",
         }
     }
 
@@ -131,6 +137,12 @@ impl Reason {
                 "this session's scope is set by the human (`kovra setup`); use the CLI at your own terminal"
             }
             Reason::ProductionFloorIsHigh => "production records stay high or inject-only",
+            Reason::ProductionNeverExported => {
+                "export a non-production environment (--env); a production value leaves one at a time with `kovra reveal`"
+            }
+            Reason::DotenvExportHumanOnly => {
+                "run `kovra export` yourself at a terminal; it writes values to your screen"
+            }
             Reason::InjectOnlyNeverRevealed => {
                 "inject-only values can only be handed to a process kovra starts"
             }
@@ -332,6 +344,13 @@ impl Reason {
             }
             Reason::ProxyNeedsConnection => {
                 "`#url` asks for a database connection, and this record is not one"
+            }
+            Reason::ProductionNeverExported => {
+                "production records are never exported as a plaintext file"
+            }
+            Reason::DotenvExportHumanOnly => "only a human exports values, at their own terminal",
+            Reason::DotenvExportNeedsPresence => {
+                "exporting an environment's values needs a proof of presence"
             }
             Reason::ProxiedProductionNeedsPresence => {
                 "a run connecting to a production database needs a proof of presence"
