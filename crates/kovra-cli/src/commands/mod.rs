@@ -12,6 +12,7 @@ mod daemon;
 mod demo;
 mod doctor;
 mod file_guard;
+mod import;
 mod projects;
 mod query;
 mod records;
@@ -189,6 +190,8 @@ fn with_session(
         Command::Kit(cmd) => share::kit(s, cmd, out),
         Command::SshHost(cmd) => ssh::ssh_host(s, cmd, out),
         Command::Query(args) => query::query(s, args, out),
+        Command::Import(args) => import::import(s, args, project.as_deref(), out),
+        Command::Export(args) => import::export(s, args, out),
         // Handled in `run`, without a session.
         Command::Daemon(_)
         | Command::Demo

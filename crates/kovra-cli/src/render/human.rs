@@ -487,6 +487,8 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         Reply::Api(_)
         | Reply::Ssh(_)
         | Reply::Query(_)
+        | Reply::Imported(_)
+        | Reply::Exported(_)
         | Reply::SshOutput { .. }
         | Reply::Providers { .. }
         | Reply::Identity { .. }

@@ -19,6 +19,7 @@ mod faults;
 mod first_hour;
 mod front;
 mod help;
+mod import;
 mod lifecycle;
 mod mcp;
 mod mcp_inspector;

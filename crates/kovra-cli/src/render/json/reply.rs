@@ -110,6 +110,7 @@ pub(super) enum ReplyDoc<'a> {
     },
     Ssh(&'a kovra_proto::SshReply),
     Query(&'a kovra_proto::QueryReply),
+    Imported(&'a kovra_proto::import::ImportReply),
     SshOutput {
         stderr: bool,
         data_base64: &'a str,
@@ -291,6 +292,11 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             Reply::Providers { providers } => ReplyDoc::Providers { providers },
             Reply::Ssh(r) => ReplyDoc::Ssh(r),
             Reply::Query(r) => ReplyDoc::Query(r),
+            Reply::Imported(r) => ReplyDoc::Imported(r),
+            // Values are printed by `kovra export` itself, as dotenv, never in a document.
+            Reply::Exported(_) => ReplyDoc::Done {
+                message: "exported",
+            },
             Reply::SshOutput {
                 stderr,
                 data_base64,
