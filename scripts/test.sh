@@ -81,6 +81,11 @@ if ! grep -qs '"version": "17.4.2"' target/test-tools/dotenv/node_modules/dotenv
   mkdir -p target/test-tools/dotenv
   (cd target/test-tools/dotenv && npm install --silent --no-audit --no-fund dotenv@17.4.2 >/dev/null)
 fi
+# dotenvx seals the file `kovra import --from-dotenvx` opens (tests/cli/import_dotenvx.rs).
+if ! grep -qs '"version": "1.51.1"' target/test-tools/dotenvx/node_modules/@dotenvx/dotenvx/package.json; then
+  mkdir -p target/test-tools/dotenvx
+  (cd target/test-tools/dotenvx && npm install --silent --no-audit --no-fund @dotenvx/dotenvx@1.51.1 >/dev/null)
+fi
 # Anthropic's sandbox runtime, run by the containment tests with the settings file
 # `kovra setup --sandbox --srt-settings` writes (crates/kovra-cli/tests/containment/srt.rs).
 if ! grep -qs '"version": "0.0.78"' target/test-tools/srt/node_modules/@anthropic-ai/sandbox-runtime/package.json; then

@@ -12,6 +12,7 @@ Examples:
   kovra import .env --env dev --group app --write-refs
   kovra import .env.staging --env staging --sensitivity high --shred
   kovra --project shop import .env --force
+  DOTENV_PRIVATE_KEY_PRODUCTION=… kovra import --from-dotenvx .env.production --env production
 
 Each NAME=value becomes secret:ENV/GROUP/NAME (default dev/app), all in one transaction: every
 record is written, or none. The table names the records, never a value. The file is read the
@@ -55,6 +56,11 @@ pub struct ImportArgs {
     /// After a successful import, overwrite the file and remove it.
     #[arg(long)]
     pub shred: bool,
+    /// The file is encrypted by dotenvx: its `encrypted:` values are opened by the daemon
+    /// with the private key from DOTENV_PRIVATE_KEY (or DOTENV_PRIVATE_KEY_<ENV> for
+    /// `.env.<env>`), else typed at a hidden prompt.
+    #[arg(long)]
+    pub from_dotenvx: bool,
     /// Show what would be written, and write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -11,6 +11,7 @@ pub mod coord;
 pub mod crypto;
 pub mod dbconn;
 pub mod dotenv;
+pub mod dotenvx;
 pub mod envrefs;
 pub mod model;
 mod opencheck;

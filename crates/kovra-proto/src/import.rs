@@ -21,6 +21,10 @@ pub struct ImportRequest {
     /// Decide and answer the plan without writing anything.
     #[serde(default)]
     pub dry_run: bool,
+    /// The dotenvx private key (`kovra import --from-dotenvx`): values written
+    /// `encrypted:…` are opened in the daemon with it, and it is dropped after the import.
+    #[serde(default)]
+    pub dotenvx_key: Option<Secret>,
     /// The file's name, for the audit entry (never its content).
     #[serde(default)]
     pub source: String,

@@ -145,7 +145,19 @@ pub fn import(
     project: Option<&str>,
     out: &Renderer,
 ) -> Result<(), CliError> {
-    let entries = read_entries(&args)?;
+    let mut entries = read_entries(&args)?;
+    let dotenvx_key = if args.from_dotenvx {
+        // The file's public key is dotenvx's own line, not a record.
+        let public: Vec<String> = entries
+            .iter()
+            .filter(|(n, _, _)| n.starts_with("DOTENV_PUBLIC_KEY"))
+            .filter_map(|(_, _, v)| std::str::from_utf8(v.expose()).ok().map(str::to_string))
+            .collect();
+        entries.retain(|(n, _, _)| !n.starts_with("DOTENV_PUBLIC_KEY"));
+        Some(dotenvx_key(&args.file, &public)?)
+    } else {
+        None
+    };
     if args.shred {
         use std::os::unix::fs::MetadataExt;
         let meta = fs::metadata(&args.file).map_err(|e| io_error("cannot read", &args.file, &e))?;
@@ -182,6 +194,7 @@ pub fn import(
         sensitivity: args.sensitivity,
         force: args.force,
         dry_run: args.dry_run,
+        dotenvx_key,
         source: args.file.display().to_string(),
         proof: None,
     })))?;
@@ -211,6 +224,63 @@ pub fn import(
         eprintln!("kovra: overwrote and removed {}", args.file.display());
     }
     Ok(())
+}
+
+/// The dotenvx private key for `file`: from DOTENV_PRIVATE_KEY_<ENV> (`.env.<env>`) or
+/// DOTENV_PRIVATE_KEY (each may list several, comma-separated), the one matching the file's
+/// public key when it names one; else typed at a hidden prompt.
+fn dotenvx_key(file: &Path, public: &[String]) -> Result<Secret, CliError> {
+    use kovra_core::dotenvx::PrivateKey;
+    let suffix = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(".env."))
+        .map(|s| format!("_{}", s.to_ascii_uppercase().replace(['.', '-'], "_")))
+        .unwrap_or_default();
+    let mut candidates: Vec<Zeroizing<String>> = Vec::new();
+    for var in [
+        format!("DOTENV_PRIVATE_KEY{suffix}"),
+        "DOTENV_PRIVATE_KEY".to_string(),
+    ] {
+        if let Ok(v) = std::env::var(&var) {
+            let v = Zeroizing::new(v);
+            candidates.extend(v.split(',').map(|k| Zeroizing::new(k.trim().to_string())));
+        }
+    }
+    let fits = |k: &str| {
+        PrivateKey::from_hex(k)
+            .ok()
+            .is_some_and(|p| public.is_empty() || public.iter().any(|q| q.trim() == p.public_hex()))
+    };
+    if let Some(k) = candidates.iter().find(|k| fits(k)) {
+        return Ok(Secret::new(k.as_bytes().to_vec()));
+    }
+    if !crate::input::has_tty() {
+        return Err(CliError::new(
+            ErrorCode::NoValueSource,
+            format!(
+                "no dotenvx private key for {} fits its public key",
+                file.display()
+            ),
+            Some("set DOTENV_PRIVATE_KEY (from .env.keys), or run the import at a terminal"),
+        ));
+    }
+    let typed = crate::input::tty_prompt(&format!(
+        "dotenvx private key for {} (hidden): ",
+        file.display()
+    ))?;
+    let text = std::str::from_utf8(typed.expose()).unwrap_or_default();
+    if !fits(text) {
+        return Err(CliError::new(
+            ErrorCode::DotenvInvalid,
+            format!(
+                "that private key does not open {} (it is not the key of its DOTENV_PUBLIC_KEY); nothing was imported",
+                file.display()
+            ),
+            Some("copy the DOTENV_PRIVATE_KEY line for this file from .env.keys"),
+        ));
+    }
+    Ok(typed)
 }
 
 fn print_table(r: &ImportReply, names: &[String]) {

@@ -53,7 +53,7 @@ fn tricky_env(c: &str) -> String {
 }
 
 /// `NAME -> sha256(value)` as printed by a program, one `NAME HEX` per line.
-fn hashes(text: &str) -> BTreeMap<String, String> {
+pub(super) fn hashes(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.split_once(' '))
         .map(|(n, h)| (n.to_string(), h.to_string()))
@@ -97,7 +97,7 @@ fn node_dotenv(file: &Path) -> BTreeMap<String, String> {
 }
 
 /// The child of `kovra run`: the hash of each named variable it received, never a value.
-const CHILD: &str = "import hashlib,os,sys\n\
+pub(super) const CHILD: &str = "import hashlib,os,sys\n\
 for k in sys.argv[1:]:\n\
 \x20   if k in os.environ: print(k, hashlib.sha256(os.environ[k].encode()).hexdigest())";
 

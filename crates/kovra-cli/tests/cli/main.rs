@@ -20,6 +20,7 @@ mod first_hour;
 mod front;
 mod help;
 mod import;
+mod import_dotenvx;
 mod lifecycle;
 mod mcp;
 mod mcp_inspector;

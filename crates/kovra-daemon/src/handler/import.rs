@@ -23,8 +23,33 @@ struct Planned {
     row: ImportRow,
 }
 
+/// Open the values dotenvx sealed (`encrypted:…`) with the request's private key; plain
+/// values in the same file stay as they are.
+fn open_dotenvx(req: &mut ImportRequest) -> Result<(), GateError> {
+    let Some(hex) = req.dotenvx_key.take() else {
+        return Ok(());
+    };
+    let bad = |what: String| GateError::new(ErrorCode::DotenvInvalid, what);
+    let text = std::str::from_utf8(hex.expose())
+        .map_err(|_| bad("the dotenvx private key is not text".into()))?;
+    let key = kovra_core::dotenvx::PrivateKey::from_hex(text).map_err(|e| bad(e.to_string()))?;
+    for item in &mut req.records {
+        let Some(sealed) = std::str::from_utf8(item.value.expose())
+            .ok()
+            .filter(|v| v.starts_with(kovra_core::dotenvx::PREFIX))
+        else {
+            continue;
+        };
+        let opened = key
+            .open(sealed)
+            .map_err(|e| bad(format!("{}: {e}; nothing was imported", item.coordinate)))?;
+        item.value = kovra_proto::Secret::new(opened.to_vec());
+    }
+    Ok(())
+}
+
 impl Gate<'_> {
-    pub(super) fn import_dotenv(&mut self, req: ImportRequest) -> Result<Reply, GateError> {
+    pub(super) fn import_dotenv(&mut self, mut req: ImportRequest) -> Result<Reply, GateError> {
         if req.records.is_empty() {
             return Err(GateError::new(
                 ErrorCode::InvalidArgument,
@@ -37,6 +62,7 @@ impl Gate<'_> {
                 format!("an import holds at most {MAX_IMPORT} entries"),
             ));
         }
+        open_dotenvx(&mut req)?;
         let registry = self.registry()?;
         let mut coords: Vec<Coordinate> = Vec::with_capacity(req.records.len());
         for item in &req.records {
