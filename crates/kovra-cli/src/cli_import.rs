@@ -43,8 +43,8 @@ pub struct ImportArgs {
     /// Their group (the GROUP in `secret:ENV/GROUP/NAME`).
     #[arg(long, value_name = "GROUP", default_value = "app")]
     pub group: String,
-    /// Every record's sensitivity (low, medium, high, inject-only); by default medium, high
-    /// for values in a provider's key format.
+    /// Every record's sensitivity: low, medium, high or inject-only (default medium; high
+    /// for a value in a provider's key format).
     #[arg(long, value_parser = parse_sensitivity, value_name = "LEVEL")]
     pub sensitivity: Option<Sensitivity>,
     /// Also write `.env.refs` beside the file, wiring each name to its record.
