@@ -107,7 +107,14 @@ impl Gate<'_> {
             let production = self.production(coord.env());
             let claimed = registry.claimant(coord.key()).map(|p| p.name.clone());
             let (provider, pin) = match (&located.record, claimed) {
-                (Some(r), _) => (r.meta.provider.clone(), None),
+                // A replaced record keeps its pin (the store carries it forward).
+                (Some(r), claimed) => match &r.meta.provider {
+                    Some(p) => (Some(p.clone()), None),
+                    None => {
+                        let pin = claimed.as_ref().map(|_| PinSource::Name);
+                        (claimed, pin)
+                    }
+                },
                 (None, Some(name)) => (Some(name), Some(PinSource::Name)),
                 (None, None) => match registry.recognize(item.value.expose()) {
                     Some(p) => (Some(p.name.clone()), Some(PinSource::Format)),
