@@ -22,7 +22,9 @@
 //! - `${` is refused anywhere: python-dotenv interpolates it (even in single quotes, as
 //!   python-dotenv 1.2 does), Node does not. A bare `$NAME` is read alike by both.
 //! - Backtick quotes (Node only), `NAME: value` (Node only), a name without `=`, text after
-//!   a closing quote, an unterminated quote, a repeated name and NUL are refused.
+//!   a closing quote, an unterminated quote and NUL are refused.
+//! - A name set twice keeps its last value, as both libraries do (the application read that
+//!   one); the plan shows the name once.
 //!
 //! Line ends are normalised first (`\r\n` and `\r` become `\n`), as both libraries do. No
 //! error message ever carries a value: only a line, a column and what was expected.
@@ -70,8 +72,6 @@ pub enum ErrorKind {
     Unterminated,
     #[error("unexpected text after the closing quote (only a `#` comment may follow)")]
     TrailingText,
-    #[error("{0} is set twice (first on line {1})")]
-    Duplicate(String, usize),
     #[error("a NUL character cannot be part of an environment variable")]
     Nul,
     #[error("{0}")]
@@ -167,7 +167,6 @@ impl Reader {
                 Some(_) => {}
             }
             let line = self.line;
-            let (name_line, name_column) = (self.line, self.column);
             let mut name = self.name()?;
             if name == "export" && self.peek().is_some_and(is_blank) {
                 self.skip_blanks();
@@ -179,14 +178,13 @@ impl Reader {
             }
             self.bump();
             let value = self.value()?;
-            if let Some(first) = out.iter().find(|e| e.name == name) {
-                return Err(DotenvError {
-                    line: name_line,
-                    column: name_column,
-                    kind: ErrorKind::Duplicate(name, first.line),
-                });
+            match out.iter_mut().find(|e| e.name == name) {
+                Some(earlier) => {
+                    earlier.value = value;
+                    earlier.line = line;
+                }
+                None => out.push(Entry { name, value, line }),
             }
-            out.push(Entry { name, value, line });
         }
     }
 
