@@ -72,6 +72,20 @@ if [ ! -f target/test-tools/node-pg/node_modules/pg/package.json ]; then
   mkdir -p target/test-tools/node-pg
   (cd target/test-tools/node-pg && npm install --silent --no-audit --no-fund pg@8.13.1 >/dev/null)
 fi
+# `kovra import` reads .env files the way python-dotenv and Node's dotenv do: both read the
+# round-trip file of crates/kovra-cli/tests/cli/import.rs.
+if ! python3 -c "import dotenv" 2>/dev/null; then
+  python3 -m pip install -q python-dotenv==1.2.2 || python3 -m pip install -q --break-system-packages python-dotenv==1.2.2
+fi
+if ! grep -qs '"version": "17.4.2"' target/test-tools/dotenv/node_modules/dotenv/package.json; then
+  mkdir -p target/test-tools/dotenv
+  (cd target/test-tools/dotenv && npm install --silent --no-audit --no-fund dotenv@17.4.2 >/dev/null)
+fi
+# dotenvx seals the file `kovra import --from-dotenvx` opens (tests/cli/import_dotenvx.rs).
+if ! grep -qs '"version": "1.51.1"' target/test-tools/dotenvx/node_modules/@dotenvx/dotenvx/package.json; then
+  mkdir -p target/test-tools/dotenvx
+  (cd target/test-tools/dotenvx && npm install --silent --no-audit --no-fund @dotenvx/dotenvx@1.51.1 >/dev/null)
+fi
 # Anthropic's sandbox runtime, run by the containment tests with the settings file
 # `kovra setup --sandbox --srt-settings` writes (crates/kovra-cli/tests/containment/srt.rs).
 if ! grep -qs '"version": "0.0.78"' target/test-tools/srt/node_modules/@anthropic-ai/sandbox-runtime/package.json; then

@@ -574,6 +574,23 @@ impl Registry {
         self.providers.values().map(|(p, o)| (p, *o))
     }
 
+    /// The provider whose key format `value` has: its placeholder prefix (at least three
+    /// characters), then at least 20 token characters. The longest prefix wins (`sk-ant-`
+    /// before `sk-`). Only a suggestion for `kovra import`: a value that merely looks like a
+    /// key gets a pin the human sees in the plan before anything is written.
+    pub fn recognize(&self, value: &[u8]) -> Option<&Provider> {
+        let token = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+        self.iter()
+            .filter_map(|(p, _)| {
+                let prefix = p.placeholder.as_ref()?.prefix.as_bytes();
+                let rest = value.strip_prefix(prefix)?;
+                (prefix.len() >= 3 && rest.len() >= 20 && rest.iter().all(token))
+                    .then_some((prefix.len(), p))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, p)| p)
+    }
+
     /// The provider claiming a record key by name, if any. Claims are unique (custom
     /// providers cannot repeat one); built-ins are still consulted first.
     pub fn claimant(&self, key: &str) -> Option<&Provider> {
@@ -629,6 +646,25 @@ paths = ["/"]
                 .map(|p| p.name.as_str()),
             Some("openai")
         );
+    }
+
+    #[test]
+    fn a_value_is_recognized_by_the_longest_placeholder_prefix_then_a_token() {
+        let r = Registry::builtin();
+        let name = |v: &str| r.recognize(v.as_bytes()).map(|p| p.name.clone());
+        let tail = "a1B2c3D4e5F6g7H8i9J0kLmN";
+        assert_eq!(name(&format!("ghp_{tail}")).as_deref(), Some("github"));
+        assert_eq!(
+            name(&format!("sk-or-v1-{tail}")).as_deref(),
+            Some("openrouter")
+        );
+        assert_eq!(
+            name(&format!("sk-ant-api03-{tail}")).as_deref(),
+            Some("anthropic")
+        );
+        assert_eq!(name("ghp_short"), None);
+        assert_eq!(name(&format!("ghp_{tail} with blanks")), None);
+        assert_eq!(name(&format!("plain-{tail}")), None);
     }
 
     #[test]

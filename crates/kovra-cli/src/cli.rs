@@ -446,6 +446,12 @@ pub enum Command {
     /// Open a package from `kovra share` and import its records.
     #[command(after_help = examples::RECEIVE)]
     Receive(ReceiveArgs),
+    /// Read a .env file into records, in one transaction (names shown, never values).
+    #[command(after_help = crate::cli_import::IMPORT_EXAMPLES)]
+    Import(crate::cli_import::ImportArgs),
+    /// Write a non-production environment's records as dotenv (asks for your passphrase).
+    #[command(after_help = crate::cli_import::EXPORT_EXAMPLES)]
+    Export(crate::cli_import::ExportArgs),
     /// A USB kit that bootstraps a new machine: install, seal for it, open on it.
     #[command(subcommand, after_help = examples::KIT)]
     Kit(KitCommand),

@@ -57,7 +57,10 @@ const GROUPS: &[(&str, &[&str])] = &[
         "SSH keys",
         &["keygen", "pubkey", "sign", "ssh-agent", "ssh", "ssh-host"],
     ),
-    ("Sharing", &["identity", "share", "receive", "kit"]),
+    (
+        "Sharing",
+        &["identity", "share", "receive", "kit", "import", "export"],
+    ),
     ("Audit", &["audit"]),
     ("Getting started", &["demo", "completions", "help"]),
 ];

@@ -10,6 +10,8 @@ pub mod childenv;
 pub mod coord;
 pub mod crypto;
 pub mod dbconn;
+pub mod dotenv;
+pub mod dotenvx;
 pub mod envrefs;
 pub mod keyformats;
 pub mod model;

@@ -146,10 +146,13 @@ pub enum Operation {
     Query,
     /// The same, allowed to write.
     QueryWrite,
+    /// Hand the plaintext of a whole environment to the human as a dotenv file (`kovra
+    /// export`): leaving kovra must be possible, but never with production values.
+    DotenvExport,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 19] = [
+    pub const ALL: [Operation; 20] = [
         Operation::Metadata,
         Operation::Fingerprint,
         Operation::Inject,
@@ -169,6 +172,7 @@ impl Operation {
         Operation::Sign,
         Operation::Query,
         Operation::QueryWrite,
+        Operation::DotenvExport,
     ];
 
     /// The scope class an operation belongs to.
@@ -187,7 +191,9 @@ impl Operation {
             | Operation::QueryWrite => OperationClass::Inject,
             // A code is derived from the seed and goes back to the requester: a reveal class.
             // A package hands the plaintext to another party: a reveal class too.
-            Operation::Reveal | Operation::Code | Operation::Export => OperationClass::Reveal,
+            Operation::Reveal | Operation::Code | Operation::Export | Operation::DotenvExport => {
+                OperationClass::Reveal
+            }
             _ => OperationClass::Write,
         }
     }
@@ -213,6 +219,7 @@ impl Operation {
             Operation::Sign => "sign",
             Operation::Query => "query",
             Operation::QueryWrite => "query-write",
+            Operation::DotenvExport => "dotenv-export",
         }
     }
 }

@@ -34,6 +34,8 @@ fn lowers_protection(c: &Case) -> bool {
         Operation::Delete | Operation::Update | Operation::Create => protected,
         // Sharing hands values to another party; replacing records from a package overwrites.
         Operation::Export => true,
+        // A dotenv export hands every value of an environment to the screen.
+        Operation::DotenvExport => true,
         Operation::Import => c.record.is_some(),
         // Pinning lets a value leave the vault for a provider's hosts.
         Operation::Bind => c.pinned.is_none(),

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod digest;
 pub mod error_code;
 pub mod frame;
+pub mod import;
 pub mod paths;
 pub mod procfs;
 pub mod query;

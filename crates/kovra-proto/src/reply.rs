@@ -378,6 +378,8 @@ pub enum Reply {
     Ssh(Box<crate::ssh::SshReply>),
     Query(Box<crate::query::QueryReply>),
     Scan(Box<crate::scan::ScanReply>),
+    Imported(Box<crate::import::ImportReply>),
+    Exported(Box<crate::import::ExportReply>),
     /// A piece of a streamed command's output (`SshRequest::stream`), already scrubbed.
     SshOutput {
         /// From the command's stderr (else its stdout).

@@ -150,6 +150,10 @@ pub enum Request {
     },
     /// Run one statement with a connection record (`crate::query`).
     Query(Box<crate::query::QueryRequest>),
+    /// Write a `.env` file's entries in one transaction (`crate::import`).
+    Import(Box<crate::import::ImportRequest>),
+    /// A non-production environment's records as dotenv entries (`crate::import`).
+    Export(Box<crate::import::ExportRequest>),
     /// Run one command on a pinned host (`crate::ssh`).
     Ssh(Box<crate::ssh::SshRequest>),
     /// Connect to `ADDRESS[:PORT]` and report its host key, without logging in.
@@ -656,6 +660,8 @@ impl Request {
             Request::Api(api) => Some(&mut api.proof),
             Request::Ssh(ssh) => Some(&mut ssh.proof),
             Request::Query(q) => Some(&mut q.proof),
+            Request::Import(i) => Some(&mut i.proof),
+            Request::Export(e) => Some(&mut e.proof),
             Request::SshHostAdd { proof, .. } => Some(proof),
             _ => None,
         }

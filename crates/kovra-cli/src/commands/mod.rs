@@ -14,6 +14,7 @@ mod demo;
 mod doctor;
 mod file_guard;
 mod leakscan;
+mod import;
 mod projects;
 mod query;
 mod records;
@@ -214,6 +215,8 @@ fn with_session(
         Command::Kit(cmd) => share::kit(s, cmd, out),
         Command::SshHost(cmd) => ssh::ssh_host(s, cmd, out),
         Command::Query(args) => query::query(s, args, out),
+        Command::Import(args) => import::import(s, args, project.as_deref(), out),
+        Command::Export(args) => import::export(s, args, out),
         // Handled in `run`, without a session.
         Command::Daemon(_)
         | Command::Demo

@@ -497,6 +497,8 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         | Reply::Ssh(_)
         | Reply::Query(_)
         | Reply::Scan(_)
+        | Reply::Imported(_)
+        | Reply::Exported(_)
         | Reply::SshOutput { .. }
         | Reply::Providers { .. }
         | Reply::Identity { .. }

@@ -22,6 +22,8 @@ mod first_hour;
 mod front;
 mod help;
 mod hooks;
+mod import;
+mod import_dotenvx;
 mod lifecycle;
 mod mcp;
 mod mcp_inspector;

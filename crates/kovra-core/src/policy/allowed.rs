@@ -95,6 +95,7 @@ impl Allowed {
                 | Operation::Broker
                 | Operation::Code
                 | Operation::Export
+                | Operation::DotenvExport
                 | Operation::Update
                 | Operation::Sign
                 | Operation::Query

@@ -569,6 +569,19 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
                 needs(Reason::ExportNeedsPresence)
             }
         }
+        // Leaving must be possible: a human takes a non-production environment's values
+        // with a proof. Production values leave one at a time, by `reveal`.
+        Operation::DotenvExport => {
+            if req.production {
+                Decision::Deny(Reason::ProductionNeverExported)
+            } else if req.origin == Origin::Agent {
+                Decision::Deny(Reason::DotenvExportHumanOnly)
+            } else if record.sensitivity == Sensitivity::InjectOnly {
+                Decision::Deny(Reason::InjectOnlyNeverRevealed)
+            } else {
+                needs(Reason::DotenvExportNeedsPresence)
+            }
+        }
         Operation::Import => {
             if req.production {
                 Decision::Deny(Reason::ProductionNeverShared)

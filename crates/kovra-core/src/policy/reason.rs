@@ -65,6 +65,9 @@ pub enum Reason {
     AgentCannotRecover,
     RecoveryKitNeedsPresence,
     RollbackNeedsPresence,
+    ProductionNeverExported,
+    DotenvExportHumanOnly,
+    DotenvExportNeedsPresence,
 }
 
 impl Reason {
@@ -129,6 +132,9 @@ impl Reason {
             Reason::AgentCannotRecover => "agent-recovery-refused",
             Reason::RecoveryKitNeedsPresence => "recovery-kit-needs-proof",
             Reason::RollbackNeedsPresence => "rollback-needs-proof",
+            Reason::ProductionNeverExported => "production-never-exported",
+            Reason::DotenvExportHumanOnly => "export-human-only",
+            Reason::DotenvExportNeedsPresence => "export-needs-proof",
         }
     }
 
@@ -139,6 +145,12 @@ impl Reason {
                 "this session's scope is set by the human (`kovra setup`); use the CLI at your own terminal"
             }
             Reason::ProductionFloorIsHigh => "production records stay high or inject-only",
+            Reason::ProductionNeverExported => {
+                "export a non-production environment (--env); a production value leaves one at a time with `kovra reveal`"
+            }
+            Reason::DotenvExportHumanOnly => {
+                "run `kovra export` yourself at a terminal; it writes values to your screen"
+            }
             Reason::InjectOnlyNeverRevealed => {
                 "inject-only values can only be handed to a process kovra starts"
             }
@@ -346,6 +358,13 @@ impl Reason {
             }
             Reason::ProxyNeedsConnection => {
                 "`#url` asks for a database connection, and this record is not one"
+            }
+            Reason::ProductionNeverExported => {
+                "production records are never exported as a plaintext file"
+            }
+            Reason::DotenvExportHumanOnly => "only a human exports values, at their own terminal",
+            Reason::DotenvExportNeedsPresence => {
+                "exporting an environment's values needs a proof of presence"
             }
             Reason::ProxiedProductionNeedsPresence => {
                 "a run connecting to a production database needs a proof of presence"

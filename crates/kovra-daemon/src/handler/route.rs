@@ -23,6 +23,7 @@ fn changes_grants(request: &Request) -> bool {
             | Request::Rollback { .. }
             | Request::Bind { .. }
             | Request::Receive { .. }
+            | Request::Import(_)
             | Request::ProviderAdd { .. }
             | Request::ProviderRemove { .. }
             | Request::RotateKey { .. }
@@ -277,6 +278,8 @@ impl Gate<'_> {
                 ttl_secs,
                 ..
             } => self.share(&env, &groups, &to, ttl_secs),
+            Request::Import(import) => self.import_dotenv(*import),
+            Request::Export(export) => self.export_dotenv(&export),
             Request::Receive {
                 package,
                 token,

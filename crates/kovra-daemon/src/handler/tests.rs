@@ -7,6 +7,7 @@ mod actions;
 mod agents;
 mod decided;
 mod harness;
+mod import;
 mod relocate;
 mod sshkey;
 

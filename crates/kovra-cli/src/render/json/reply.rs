@@ -111,6 +111,7 @@ pub(super) enum ReplyDoc<'a> {
     Ssh(&'a kovra_proto::SshReply),
     Query(&'a kovra_proto::QueryReply),
     Scan(&'a kovra_proto::ScanReply),
+    Imported(&'a kovra_proto::import::ImportReply),
     SshOutput {
         stderr: bool,
         data_base64: &'a str,
@@ -293,6 +294,11 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             Reply::Ssh(r) => ReplyDoc::Ssh(r),
             Reply::Query(r) => ReplyDoc::Query(r),
             Reply::Scan(r) => ReplyDoc::Scan(r),
+            Reply::Imported(r) => ReplyDoc::Imported(r),
+            // Values are printed by `kovra export` itself, as dotenv, never in a document.
+            Reply::Exported(_) => ReplyDoc::Done {
+                message: "exported",
+            },
             Reply::SshOutput {
                 stderr,
                 data_base64,
