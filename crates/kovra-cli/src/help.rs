@@ -53,7 +53,7 @@ const GROUPS: &[(&str, &[&str])] = &[
         &["keygen", "pubkey", "sign", "ssh-agent", "ssh", "ssh-host"],
     ),
     ("Sharing", &["identity", "share", "receive", "kit"]),
-    ("Audit", &["audit"]),
+    ("Audit", &["audit", "canary"]),
     ("Getting started", &["demo", "completions", "help"]),
 ];
 
@@ -66,6 +66,7 @@ const NO_JSON: &[&str] = &["demo", "daemon", "mcp", "completions", "man"];
 /// factor, allowlist, approvals, audit chain, provider registry, sharing identity) or takes
 /// its scope from elsewhere (`mcp` from KOVRA_MCP_PROJECTS, agent profiles from --projects).
 const NO_PROJECT: &[&str] = &[
+    "canary list",
     "init",
     "unlock",
     "lock",

@@ -70,6 +70,12 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("audit", "the trail read"),
     ("audit-verify", "the trail's chain verified"),
     ("bind", "a record pinned to a provider"),
+    ("canary-create", "a canary record planted"),
+    ("canary-list", "the canary records listed"),
+    (
+        "canary-tripped",
+        "a canary record used (refused as missing, reported)",
+    ),
     ("code", "a one-time code produced"),
     (
         "db-connect",

@@ -7,6 +7,7 @@ pub mod agent_rules;
 mod api;
 mod approvals;
 mod audit;
+mod canary;
 mod completions;
 mod daemon;
 mod demo;
@@ -189,6 +190,7 @@ fn with_session(
         Command::Kit(cmd) => share::kit(s, cmd, out),
         Command::SshHost(cmd) => ssh::ssh_host(s, cmd, out),
         Command::Query(args) => query::query(s, args, out),
+        Command::Canary(cmd) => canary::run(s, cmd, out),
         // Handled in `run`, without a session.
         Command::Daemon(_)
         | Command::Demo

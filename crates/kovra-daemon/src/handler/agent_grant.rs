@@ -104,6 +104,8 @@ impl Gate<'_> {
                     }),
                     destination: None,
                     remote: None,
+                    // A canary gets no placeholder: it is never handed out.
+                    canary: self.is_canary(rec),
                 };
                 let Ok(allowed) = policy::authorize(&req, &coord, &profile.scope) else {
                     continue;

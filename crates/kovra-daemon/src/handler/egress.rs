@@ -217,6 +217,7 @@ fn swap_decision(facts: &JudgeRun, line: &LineFacts, swap: &Swap) -> Decision {
             profile: None,
             destination: None,
             remote: None,
+            canary: false,
         },
         &facts.scope,
     )
@@ -289,6 +290,18 @@ impl kovra_proxy::Judge for RunJudge {
     }
 
     fn misuse(&self, event: &Misuse) {
+        if event.owner == super::canary::CANARY_GRANT {
+            // A canary's value, in a request of the run `event.run` (its facts on the trail).
+            let entry = {
+                let runs = lock(&self.runs);
+                let requester = event.run.and_then(|r| runs.get(&r));
+                self.entry(requester, "canary-tripped", &event.coordinate)
+            };
+            let mut inner = lock(&self.inner);
+            let place = format!("a request to {} through the egress proxy", event.host);
+            super::canary::report_seen(&mut inner, entry, &event.coordinate, &place);
+            return;
+        }
         let runs = lock(&self.runs);
         let owner = runs.get(&event.owner);
         let mut e = self.entry(owner, "placeholder-misuse", &event.coordinate);
@@ -560,6 +573,7 @@ impl super::Gate<'_> {
             },
         );
         let routes = host.route_env(&token, base_urls);
+        self.canaries_to_proxy(&host)?;
         host.proxy.register(kovra_proxy::RunGrant {
             id,
             token,
