@@ -71,6 +71,10 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("audit-verify", "the trail's chain verified"),
     ("bind", "a record pinned to a provider"),
     ("canary-create", "a canary record planted"),
+    (
+        "canary-forget",
+        "a removed canary record dropped from the set",
+    ),
     ("canary-list", "the canary records listed"),
     (
         "canary-tripped",

@@ -78,13 +78,13 @@ impl CanarySet {
     }
 }
 
-fn record() -> Result<Coordinate, GateError> {
+fn record_coordinate() -> Result<Coordinate, GateError> {
     Coordinate::parse(CANARIES)
         .map_err(|e| GateError::new(ErrorCode::Internal, format!("canary record: {e}")))
 }
 
 fn load(store: &mut UnlockedStore) -> Result<CanarySet, GateError> {
-    Ok(system::load(store, &record()?, "canary")?.unwrap_or_default())
+    Ok(system::load(store, &record_coordinate()?, "canary")?.unwrap_or_default())
 }
 
 /// The daemon's copy of the set, read from the vault on first use after an unlock. An
@@ -332,15 +332,45 @@ impl Gate<'_> {
         audit.detail = Some(format!("a canary like {}", provider.name));
         system::save(
             self.store,
-            &record()?,
+            &record_coordinate()?,
             "canary records (kovra canary create)",
             None,
             &set,
             audit,
         )?;
-        *self.canaries_cache = Some(Arc::new(set));
-        self.canaries = self.canaries_cache.clone().unwrap_or_default();
+        let set = Arc::new(set);
+        *self.canaries_cache = Some(Arc::clone(&set));
+        self.canaries = set;
         Ok(reply)
+    }
+
+    /// After `rm` of `record`: if it was a canary, drop it from the set, so that a record
+    /// made later at its coordinate is an ordinary one.
+    pub(super) fn forget_canary(&mut self, record: &Record) -> Result<(), GateError> {
+        if !self.is_canary(record) {
+            return Ok(());
+        }
+        let mut set = load(self.store)?;
+        set.canaries.retain(|c| {
+            !(c.vault == record.vault.label()
+                && c.coordinate == record.meta.coordinate.to_string()
+                && c.created == record.meta.created)
+        });
+        let audit = self
+            .info
+            .entry("canary-forget", None, Some(&VaultName::System), "ok");
+        system::save(
+            self.store,
+            &record_coordinate()?,
+            "canary records (kovra canary create)",
+            None,
+            &set,
+            audit,
+        )?;
+        let set = Arc::new(set);
+        *self.canaries_cache = Some(Arc::clone(&set));
+        self.canaries = set;
+        Ok(())
     }
 
     /// `kovra canary list`: the canaries, as `list` shows records (only those still there).
