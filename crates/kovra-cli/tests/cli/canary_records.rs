@@ -471,4 +471,9 @@ fn a_canary_value_in_a_proxied_request_trips_it() {
     assert!(!stdout(&out).contains(CANARY), "{}", describe(&out));
     let notes = n.notifications_with(CANARY);
     assert!(notes.contains("canary record tripped"), "{notes}");
+    // The fake value is as private as a real one: in no file kovra wrote, in nothing it
+    // printed (only the test's own refs and argv held it).
+    let fake = fake.as_bytes().to_vec();
+    assert!(h.files_containing(std::slice::from_ref(&fake)).is_empty());
+    assert!(!contains(&seen, &fake) && !h.transcript_contains(&[fake]));
 }
