@@ -477,3 +477,115 @@ fn a_canary_value_in_a_proxied_request_trips_it() {
     assert!(h.files_containing(std::slice::from_ref(&fake)).is_empty());
     assert!(!contains(&seen, &fake) && !h.transcript_contains(&[fake]));
 }
+
+/// `kovra mcp` over stdio, spoken raw (newline-delimited JSON-RPC): each call's result.
+fn mcp_calls(h: &Home, calls: &[(&str, Value)]) -> Vec<Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut c = h.cmd(&["mcp"]);
+    c.env("KOVRA_MCP_OPERATIONS", "metadata,inject,reveal,write")
+        .env("KOVRA_MCP_PROJECTS", "global")
+        .env("KOVRA_NO_AUTOSTART", "1")
+        .current_dir(&h.root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut send = |v: Value| {
+        writeln!(stdin, "{v}").unwrap();
+        stdin.flush().unwrap();
+    };
+    let mut read = |id: u64| -> Value {
+        loop {
+            let mut line = String::new();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "the MCP server ended"
+            );
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    };
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "canary-test", "version": "1"}}}),
+    );
+    read(0);
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let mut results = Vec::new();
+    for (i, (tool, args)) in calls.iter().enumerate() {
+        let id = i as u64 + 1;
+        send(
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": args}}),
+        );
+        results.push(read(id));
+    }
+    drop(stdin);
+    let _ = child.wait();
+    results
+}
+
+#[test]
+fn through_mcp_a_canary_lists_as_real_and_its_use_answers_as_missing() {
+    let h = Home::init();
+    h.add_ok(REAL, REAL_VALUE.as_bytes(), &[]);
+    plant(&h, CANARY, &[]);
+    let coord = |c: &str| serde_json::json!({ "coordinate": c });
+    let results = mcp_calls(
+        &h,
+        &[
+            ("list", serde_json::json!({})),
+            ("reveal", coord(CANARY)),
+            ("reveal", coord(MISSING)),
+            ("fingerprint", coord(CANARY)),
+            ("fingerprint", coord(MISSING)),
+            ("status", coord(CANARY)),
+            ("status", coord(REAL)),
+        ],
+    );
+    let text = |v: &Value| v["result"].to_string();
+    let norm = |v: &Value| {
+        text(v)
+            .replace(CANARY, "COORD")
+            .replace(MISSING, "COORD")
+            .replace("secret:dev/ci/", "GROUP/")
+            .replace("secret:dev/cj/", "GROUP/")
+    };
+    let listing = text(&results[0]);
+    assert!(
+        listing.contains(CANARY) && listing.contains(REAL),
+        "{listing}"
+    );
+    assert!(!listing.contains("canary"), "{listing}");
+    for (what, (c, m)) in [("reveal", (1, 2)), ("fingerprint", (3, 4))] {
+        assert_eq!(norm(&results[c]), norm(&results[m]), "{what}");
+        assert!(
+            results[c]["result"]["isError"] == true || results[c]["error"].is_object(),
+            "{what}: {}",
+            results[c]
+        );
+    }
+    // Its status is a real record's, but for the coordinate and the times.
+    let strip = |v: &Value| {
+        text(v)
+            .replace(CANARY, "COORD")
+            .replace(REAL, "COORD")
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect::<String>()
+    };
+    assert_eq!(strip(&results[5]), strip(&results[6]), "status");
+    let tripped = human_audit(&h, "canary-tripped");
+    for what in ["reveal", "fingerprint"] {
+        assert!(
+            tripped.iter().any(|e| e["surface"] == "mcp"
+                && e["detail"].as_str().is_some_and(|d| d.starts_with(what))),
+            "no MCP trip for {what}: {tripped:?}"
+        );
+    }
+}
