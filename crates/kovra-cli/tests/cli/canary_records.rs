@@ -232,6 +232,19 @@ fn a_canary_lists_and_shows_exactly_as_a_real_record_of_its_provider() {
         &mut seen,
     );
     assert_exit(&planted, 4, "an agent's canary create");
+    // An unknown provider is refused before any passphrase is asked for.
+    let unknown = h.run_pty(&["canary", "create", MISSING, "--like", "nosuch"], &[]);
+    assert_ne!(unknown.status.code(), Some(0), "{}", describe(&unknown));
+    assert!(
+        !stdout(&unknown).contains("assphrase"),
+        "{}",
+        describe(&unknown)
+    );
+    assert!(
+        stdout(&unknown).contains("nosuch"),
+        "{}",
+        describe(&unknown)
+    );
     let out = h.run_pty(&["--json", "canary", "list"], &[PASSPHRASE]);
     assert!(out.status.success(), "canary list: {}", describe(&out));
     let listed = pty_json(&out);

@@ -272,6 +272,11 @@ impl Gate<'_> {
     ) -> Result<Reply, GateError> {
         let coord = parse_coord(coordinate)?;
         Self::check_description(&description)?;
+        // An unknown provider is said before the passphrase is asked for.
+        let registry = self.registry()?;
+        let provider = registry.get(like).cloned().ok_or_else(|| {
+            GateError::from(kovra_broker::BrokerError::UnknownProvider(like.into()))
+        })?;
         self.vault_gate(policy::VaultOperation::CreateCanary, "canary-create")?;
         // The system vault first, on its own: its creation entry (which a full-scope agent
         // reads) then names no canary record.
@@ -280,10 +285,6 @@ impl Gate<'_> {
             &self.info.entry("canary-create", None, None, "ok"),
         )?;
         let mut set = load(self.store)?;
-        let registry = self.registry()?;
-        let provider = registry.get(like).cloned().ok_or_else(|| {
-            GateError::from(kovra_broker::BrokerError::UnknownProvider(like.into()))
-        })?;
         // A key the provider claims by its name is pinned as `add` pins it (by the name);
         // any other is pinned explicitly, as `add --provider` does.
         let claimed = registry
