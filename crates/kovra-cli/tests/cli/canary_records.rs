@@ -602,3 +602,38 @@ fn through_mcp_a_canary_lists_as_real_and_its_use_answers_as_missing() {
         );
     }
 }
+
+#[test]
+fn a_run_line_naming_a_canary_takes_its_fallback_as_for_a_missing_record() {
+    let h = Home::init();
+    plant(&h, CANARY, &[]);
+    let dir = h.root.join("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(".env.refs"),
+        format!("OPENAI_API_KEY={CANARY} | not-set\nOTHER={MISSING} | not-set\n"),
+    )
+    .unwrap();
+    let mut c = h.cmd(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "echo \"key=$OPENAI_API_KEY other=$OTHER\"",
+    ]);
+    c.current_dir(&dir).stdin(std::process::Stdio::null());
+    let out = c.output().unwrap();
+    assert_exit(&out, 0, "the run");
+    assert!(
+        stdout(&out).contains("key=not-set other=not-set"),
+        "{}",
+        describe(&out)
+    );
+    let tripped = human_audit(&h, "canary-tripped");
+    assert!(
+        tripped.iter().any(|e| e["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("inject"))),
+        "{tripped:?}"
+    );
+}
