@@ -417,6 +417,9 @@ pub enum Command {
         #[command(flatten)]
         passphrase: PassphraseSource,
     },
+    /// Canary records: realistic fakes whose use gives the user away (refused, audited, notified).
+    #[command(subcommand, after_help = examples::CANARY)]
+    Canary(crate::cli_canary::CanaryCommand),
     /// Run one SQL statement with a connection record (read-only unless --write).
     #[command(after_help = crate::cli_query::QUERY_EXAMPLES)]
     Query(crate::cli_query::QueryArgs),

@@ -309,3 +309,15 @@ pub const HOOKS_INSTALL: &str = "Examples:
 
 pub const HOOK_FILE_GUARD: &str = "Examples:
   kovra hook file-guard < tool-call.json       # exit 2 refuses the tool call";
+
+pub const CANARY: &str = "Examples:
+  kovra canary create secret:prod/billing/OPENAI_API_KEY --like openai
+  kovra canary list                            # which records are canaries (asks a proof)";
+
+pub const CANARY_CREATE: &str = "Examples:
+  kovra canary create secret:prod/billing/OPENAI_API_KEY --like openai
+  kovra canary create secret:dev/ci/GH_TOKEN --like github --description 'CI deploys'";
+
+pub const CANARY_LIST: &str = "Examples:
+  kovra canary list                            # as `kovra list` shows records
+  kovra canary list --json";

@@ -50,7 +50,10 @@ const GROUPS: &[(&str, &[&str])] = &[
     ),
     ("Run with secrets", &["run", "doctor", "scaffold"]),
     ("Agents", &["setup", "mcp", "agent", "sandbox"]),
-    ("Approvals", &["approve", "deny", "requests", "allow", "confirm"]),
+    (
+        "Approvals",
+        &["approve", "deny", "requests", "allow", "confirm"],
+    ),
     ("Guards", &["hooks"]),
     ("Broker", &["api", "providers", "bind", "query"]),
     (
@@ -61,7 +64,7 @@ const GROUPS: &[(&str, &[&str])] = &[
         "Sharing",
         &["identity", "share", "receive", "kit", "import", "export"],
     ),
-    ("Audit", &["audit"]),
+    ("Audit", &["audit", "canary"]),
     ("Getting started", &["demo", "completions", "help"]),
 ];
 
@@ -74,6 +77,7 @@ const NO_JSON: &[&str] = &["demo", "daemon", "mcp", "completions", "man"];
 /// factor, allowlist, approvals, audit chain, provider registry, sharing identity) or takes
 /// its scope from elsewhere (`mcp` from KOVRA_MCP_PROJECTS, agent profiles from --projects).
 const NO_PROJECT: &[&str] = &[
+    "canary list",
     "init",
     "unlock",
     "lock",

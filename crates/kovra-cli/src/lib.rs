@@ -12,6 +12,7 @@
 pub mod arena;
 mod cli;
 mod cli_agent;
+mod cli_canary;
 mod cli_hot;
 mod cli_import;
 mod cli_query;

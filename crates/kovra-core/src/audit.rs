@@ -71,6 +71,16 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("audit-verify", "the trail's chain verified"),
     ("backup", "a backup of the vault file written"),
     ("bind", "a record pinned to a provider"),
+    ("canary-create", "a canary record planted"),
+    (
+        "canary-forget",
+        "a removed canary record dropped from the set",
+    ),
+    ("canary-list", "the canary records listed"),
+    (
+        "canary-tripped",
+        "a canary record used (refused as missing, reported)",
+    ),
     ("code", "a one-time code produced"),
     ("confirm", "a script's step confirmed by the human"),
     (

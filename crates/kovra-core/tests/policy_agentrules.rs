@@ -44,6 +44,7 @@ fn sign(sensitivity: Sensitivity, production: bool) -> Case {
         bound_host: None,
         remote: None,
         rules: RulesCase::default(),
+        canary: false,
     }
 }
 

@@ -299,6 +299,7 @@ fn example(operation: Operation, env: &str, production: bool, record: Option<Rec
         bound_host: None,
         remote: None,
         rules: RulesCase::default(),
+        canary: false,
     }
 }
 

@@ -108,6 +108,7 @@ proptest! {
             profile: None,
             destination: None,
             remote: None,
+            canary: false,
         };
         prop_assert_ne!(decide(&req, &Scope::full()), Decision::Deny(Reason::ProductionFloorIsHigh));
     }
@@ -243,6 +244,7 @@ fn request<'a>(
         profile: None,
         destination: None,
         remote: None,
+        canary: false,
     }
 }
 

@@ -259,6 +259,14 @@ pub fn notify_placeholder_misuse(coordinate: &str, host: &str) {
     );
 }
 
+/// A canary record was used (`what` says how and by whom): refused as missing, and shown.
+pub fn notify_canary_tripped(coordinate: &str, what: &str) {
+    notify_desktop(
+        "kovra: canary record tripped",
+        &format!("{coordinate}: {what}; refused as if missing"),
+    );
+}
+
 /// An agent asked for a value: the human adds it with the command given.
 pub fn notify_value_request(command: &str) {
     notify_desktop("kovra: a value is requested", &format!("run `{command}`"));

@@ -36,6 +36,7 @@ mod agent;
 mod agent_grant;
 mod approval;
 mod broker;
+mod canary;
 mod challenge;
 mod confirm;
 mod dbconn;
@@ -127,6 +128,8 @@ struct Inner {
     grants: std::collections::HashMap<String, agent_grant::ProfileGrant>,
     /// Runs' redactors, built once per value set while unlocked (`crate::redactors`).
     redactors: std::sync::Arc<crate::redactors::Redactors>,
+    /// Which records are canaries (`canary::CanarySet`), while unlocked.
+    canaries: Option<std::sync::Arc<canary::CanarySet>>,
 }
 
 /// What the kernel told us about the caller.
@@ -262,6 +265,7 @@ impl Daemon {
                 profiles: None,
                 grants: std::collections::HashMap::new(),
                 redactors: std::sync::Arc::default(),
+                canaries: None,
             })),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
@@ -380,6 +384,7 @@ impl Daemon {
         inner.approvals.clear();
         inner.registry = None;
         inner.profiles = None;
+        inner.canaries = None;
         // Dropping a grant unregisters it: the proxy forgets its values.
         inner.grants.clear();
         // Dropping the cached redactors wipes their patterns (the values' encodings).

@@ -413,6 +413,24 @@ pub enum Request {
     AllowRm {
         path: String,
     },
+    /// Plant a canary record (`docs/canaries.md`): a fake key in `like`'s format, stored
+    /// and listed as any record; a human's, with a proof of presence.
+    CanaryCreate {
+        coordinate: String,
+        /// The provider whose key format the fake takes (and the record's pin).
+        like: String,
+        #[serde(default)]
+        sensitivity: Option<Sensitivity>,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    /// Which records are canaries (answered as `Records`); a human's, with a proof.
+    CanaryList {
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
     /// The requests parked for out-of-band approval.
     ApprovalList,
     /// Approve one parked request; needs a proof of presence at the approver's terminal.
@@ -645,6 +663,8 @@ impl Request {
             | Request::Sign { proof, .. }
             | Request::RotateKey { proof }
             | Request::AllowAdd { proof, .. }
+            | Request::CanaryCreate { proof, .. }
+            | Request::CanaryList { proof }
             | Request::ProviderAdd { proof, .. }
             | Request::SshAgentAccept { proof, .. }
             | Request::Confirm { proof, .. }

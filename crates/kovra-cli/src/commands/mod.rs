@@ -7,14 +7,15 @@ pub mod agent_rules;
 mod api;
 mod approvals;
 mod audit;
+mod canary;
 mod completions;
 mod confirm;
 mod daemon;
 mod demo;
 mod doctor;
 mod file_guard;
-mod leakscan;
 mod import;
+mod leakscan;
 mod projects;
 mod query;
 mod records;
@@ -217,6 +218,7 @@ fn with_session(
         Command::Query(args) => query::query(s, args, out),
         Command::Import(args) => import::import(s, args, project.as_deref(), out),
         Command::Export(args) => import::export(s, args, out),
+        Command::Canary(cmd) => canary::run(s, cmd, out),
         // Handled in `run`, without a session.
         Command::Daemon(_)
         | Command::Demo

@@ -11,6 +11,7 @@ mod bad_input;
 mod basics;
 mod broker;
 mod canary;
+mod canary_records;
 mod concurrency;
 mod confirm;
 mod crash;

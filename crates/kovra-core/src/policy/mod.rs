@@ -11,12 +11,14 @@ use crate::model::{
 };
 
 mod allowed;
+mod canary;
 mod reason;
 mod rules;
 mod standing;
 mod vault;
 
 pub use allowed::{Allowed, Obligations, authorize};
+pub use canary::{audit_shows, trips_canary};
 pub use reason::Reason;
 pub use rules::{
     DESCRIPTION_MAX_CHARS, KeyPart, NameFacts, Offered, birth_sensitivity, delivery_for,
@@ -201,6 +203,10 @@ pub struct Request<'a> {
     pub destination: Option<Destination<'a>>,
     /// For `Sign` by the broker (`kovra ssh`): the host and the command the signature logs in for.
     pub remote: Option<RemoteFacts>,
+    /// The record at the coordinate is a canary (`kovra canary create`): a realistic fake
+    /// planted to catch misuse. The daemon sets this from its sealed canary set, never from
+    /// the record's metadata (which must look like any other record's).
+    pub canary: bool,
 }
 
 /// A brokered ssh command (`kovra ssh`, MCP `ssh`), as the daemon established it against the
@@ -342,7 +348,13 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
         },
         (None, _) => return Decision::Unaddressable,
     };
-    // 2. Operation.
+    // 2. A canary: any use trips it, whatever else holds (the surface answers as for a
+    // missing record). Reading its metadata, and the human's changes to it, stay as for
+    // any record, so that nothing sets a canary apart.
+    if req.canary && req.record.is_some() && trips_canary(req.operation) {
+        return Decision::Deny(Reason::CanaryTripped);
+    }
+    // 3. Operation.
     if !scope.operations.contains(&req.operation.class()) {
         return Decision::Deny(Reason::OperationOutOfScope);
     }
@@ -444,7 +456,7 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
             }
         }
         Operation::Reveal => {
-            // 3. Sensitivity, environment and origin.
+            // 4. Sensitivity, environment and origin.
             if record.sensitivity == Sensitivity::InjectOnly {
                 Decision::Deny(Reason::InjectOnlyNeverRevealed)
             } else if record.kind == RecordKind::SshKey {

@@ -68,6 +68,11 @@ pub enum Reason {
     ProductionNeverExported,
     DotenvExportHumanOnly,
     DotenvExportNeedsPresence,
+    /// A canary record was used: refused, and every surface answers as for a missing
+    /// record (`not-found`); the daemon audits it as `canary-tripped`.
+    CanaryTripped,
+    AgentCannotManageCanaries,
+    CanaryNeedsPresence,
 }
 
 impl Reason {
@@ -135,6 +140,9 @@ impl Reason {
             Reason::ProductionNeverExported => "production-never-exported",
             Reason::DotenvExportHumanOnly => "export-human-only",
             Reason::DotenvExportNeedsPresence => "export-needs-proof",
+            Reason::CanaryTripped => "canary-tripped",
+            Reason::AgentCannotManageCanaries => "agent-canary-refused",
+            Reason::CanaryNeedsPresence => "canary-needs-proof",
         }
     }
 
@@ -204,6 +212,7 @@ impl Reason {
             Reason::QueryNeedsConnection | Reason::ProxyNeedsConnection => {
                 "name a connection record (`kovra add COORD --postgres`)"
             }
+            Reason::AgentCannotManageCanaries => "run `kovra canary` yourself at your own terminal",
             Reason::QueryWriteNeedsPresence => {
                 "a human approves it (`kovra approve ID`), or runs it with --write and a proof at their terminal"
             }
@@ -355,6 +364,15 @@ impl Reason {
             }
             Reason::QueryWriteNeedsPresence => {
                 "a statement that may write needs a proof of presence, whoever asks"
+            }
+            Reason::CanaryTripped => {
+                "the record is a canary: any use of it is refused (answered as for a missing record) and reported"
+            }
+            Reason::AgentCannotManageCanaries => {
+                "which records are canaries is for the human alone: an agent neither plants nor lists them"
+            }
+            Reason::CanaryNeedsPresence => {
+                "planting or listing canary records needs a proof of presence"
             }
             Reason::ProxyNeedsConnection => {
                 "`#url` asks for a database connection, and this record is not one"

@@ -76,6 +76,12 @@ pub enum VaultOperation {
     Restore {
         rollback: bool,
     },
+    /// Plant a canary record (`kovra canary create`), or see which records are canaries
+    /// (`kovra canary list`): a human's, at their terminal, with a proof. Which records are
+    /// canaries is what an agent must never learn, so an agent is refused outright (not
+    /// parked for an approval that would hand it the answer).
+    CreateCanary,
+    ListCanaries,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -193,6 +199,19 @@ pub fn decide_vault(
                 out_of_scope
             } else if presence != Presence::Proven {
                 Decision::NeedsProof(Reason::TwoFactorNeedsPresence)
+            } else {
+                Decision::Allow
+            }
+        }
+        VaultOperation::CreateCanary | VaultOperation::ListCanaries => {
+            if origin == Origin::Agent {
+                Decision::Deny(Reason::AgentCannotManageCanaries)
+            } else if !scope.is_full() {
+                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+            } else if op == VaultOperation::CreateCanary && !has(OperationClass::Write) {
+                out_of_scope
+            } else if presence != Presence::Proven {
+                Decision::NeedsProof(Reason::CanaryNeedsPresence)
             } else {
                 Decision::Allow
             }

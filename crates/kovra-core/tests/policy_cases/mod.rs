@@ -64,6 +64,8 @@ pub struct Case {
     pub remote: Option<RemoteFacts>,
     /// For sign: the ssh-agent's standing rules (`agent.toml`) for the key.
     pub rules: RulesCase,
+    /// The record is a canary.
+    pub canary: bool,
 }
 
 /// The standing rules of a sign case, owned: the accepted state's and the file's rule for
@@ -119,6 +121,7 @@ impl Case {
                 rules: self.rules.facts(),
             }),
             remote: self.remote,
+            canary: self.canary,
         }
     }
 
@@ -231,6 +234,7 @@ pub fn arb_case() -> impl Strategy<Value = Case> {
                 bound_host: None,
                 remote: None,
                 rules,
+                canary: false,
             },
         )
 }
@@ -344,5 +348,6 @@ pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
         bound_host: None,
         remote: None,
         rules: RulesCase::default(),
+        canary: false,
     }
 }

@@ -104,11 +104,21 @@ impl Gate<'_> {
                     }),
                     destination: None,
                     remote: None,
+                    // Decided as the record it looks like: a canary gets the placeholder a
+                    // real record would (else its absence would set it apart), and its
+                    // swap is decided as a canary's, which trips it (`egress.rs`).
+                    canary: false,
                 };
                 let Ok(allowed) = policy::authorize(&req, &coord, &profile.scope) else {
                     continue;
                 };
-                let (_, value) = self.store.read_allowed(&allowed, None)?;
+                let canary = self.is_canary(rec);
+                let value = if canary {
+                    // Never sent anywhere: nothing of the record is read.
+                    Zeroizing::new(Vec::new())
+                } else {
+                    self.store.read_allowed(&allowed, None)?.1.into_zeroizing()
+                };
                 let label = format!("{}|{coord}", vault.label());
                 let placeholder =
                     kovra_proxy::derive_placeholder(&provider.placeholder(), &seed, &label);
@@ -120,11 +130,12 @@ impl Gate<'_> {
                         production,
                         record,
                         pinned: pinned.clone(),
+                        canary,
                     },
                 );
                 swaps.push(Swap {
                     placeholder: placeholder.clone(),
-                    value: value.into_zeroizing(),
+                    value,
                     variable: coord.key().to_ascii_uppercase(),
                     coordinate: coord.to_string(),
                     host: rec.meta.provider_host.clone(),

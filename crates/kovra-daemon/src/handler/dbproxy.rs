@@ -94,6 +94,7 @@ fn connect_decision(facts: &GrantFacts) -> Decision {
             profile: None,
             destination: None,
             remote: None,
+            canary: false,
         },
         &facts.scope,
     )

@@ -22,6 +22,9 @@ use super::refs::Line;
 use super::{Daemon, Inner, Located, Op};
 use crate::error::GateError;
 
+/// What a swap of a record out of the grant's reach is told (and a canary's, alike).
+const OUT_OF_SCOPE: &str = "the record is out of this run's scope";
+
 /// Where the CA lives: a record of the system vault, which no scope addresses.
 const CA_RECORD: &str = "secret:kovra/egress/ca";
 
@@ -141,6 +144,9 @@ pub(super) struct LineFacts {
     pub(super) production: bool,
     pub(super) record: RecordFacts,
     pub(super) pinned: String,
+    /// The record is a canary: its placeholder is served as a real record's would be, and
+    /// any swap of it trips it.
+    pub(super) canary: bool,
 }
 
 /// The placeholders one run was issued, and the facts each was decided with.
@@ -217,6 +223,7 @@ fn swap_decision(facts: &JudgeRun, line: &LineFacts, swap: &Swap) -> Decision {
             profile: None,
             destination: None,
             remote: None,
+            canary: line.canary,
         },
         &facts.scope,
     )
@@ -226,7 +233,7 @@ impl kovra_proxy::Judge for RunJudge {
     fn may_swap(&self, run: u64, swap: &Swap, host: &str) -> Result<(), String> {
         // Lock order: never hold `runs` while taking `inner` (a run being prepared holds
         // `inner` and then registers in `runs`).
-        let (refused, entry) = {
+        let (refused, entry, tripped) = {
             let runs = lock(&self.runs);
             let Some(facts) = runs.get(&run) else {
                 return Err("the run this placeholder belongs to has ended".into());
@@ -234,16 +241,28 @@ impl kovra_proxy::Judge for RunJudge {
             let Some(line) = facts.lines.get(&swap.coordinate) else {
                 return Err("this placeholder was not issued to this run".into());
             };
-            let refused = match swap_decision(facts, line, swap) {
+            let decision = swap_decision(facts, line, swap);
+            let tripped = decision == Decision::Deny(policy::Reason::CanaryTripped);
+            let refused = match decision {
                 Decision::Allow => None,
+                // A canary answers as a record out of reach (its trip is on the trail).
+                _ if tripped => Some(OUT_OF_SCOPE.into()),
                 Decision::NeedsProof(r) | Decision::Deny(r) => Some(r.message().to_string()),
-                Decision::Unaddressable => Some("the record is out of this run's scope".into()),
+                Decision::Unaddressable => Some(OUT_OF_SCOPE.into()),
             };
             let first = !facts
                 .audited
                 .contains(&(swap.coordinate.clone(), host.to_string()));
             let entry = (refused.is_some() || first).then(|| {
-                let mut e = self.entry(Some(facts), "proxy-use", &swap.coordinate);
+                let action = if tripped {
+                    "canary-tripped"
+                } else {
+                    "proxy-use"
+                };
+                let mut e = self.entry(Some(facts), action, &swap.coordinate);
+                if tripped {
+                    e.reason = Some(policy::Reason::CanaryTripped.code().into());
+                }
                 e.vault = Some(line.vault.label());
                 match &refused {
                     Some(why) => {
@@ -260,7 +279,7 @@ impl kovra_proxy::Judge for RunJudge {
                 }
                 e
             });
-            (refused, entry)
+            (refused, entry, tripped)
         };
         let mut inner = lock(&self.inner);
         let Some(store) = inner.store.as_mut() else {
@@ -269,6 +288,13 @@ impl kovra_proxy::Judge for RunJudge {
         if let Some(why) = refused {
             if let Some(e) = entry {
                 let _ = store.audit(e);
+            }
+            drop(inner);
+            if tripped {
+                crate::approvals::notify_canary_tripped(
+                    &swap.coordinate,
+                    &format!("brokered through the egress proxy to {host} (grant {run})"),
+                );
             }
             return Err(why);
         }
@@ -289,6 +315,18 @@ impl kovra_proxy::Judge for RunJudge {
     }
 
     fn misuse(&self, event: &Misuse) {
+        if event.owner == super::canary::CANARY_GRANT {
+            // A canary's value, in a request of the run `event.run` (its facts on the trail).
+            let entry = {
+                let runs = lock(&self.runs);
+                let requester = event.run.and_then(|r| runs.get(&r));
+                self.entry(requester, "canary-tripped", &event.coordinate)
+            };
+            let mut inner = lock(&self.inner);
+            let place = format!("a request to {} through the egress proxy", event.host);
+            super::canary::report_seen(&mut inner, entry, &event.coordinate, &place);
+            return;
+        }
         let runs = lock(&self.runs);
         let owner = runs.get(&event.owner);
         let mut e = self.entry(owner, "placeholder-misuse", &event.coordinate);
@@ -481,6 +519,8 @@ impl super::Gate<'_> {
                 record: Self::facts(record),
                 pinned,
                 vault,
+                // A run's line of a canary was refused (tripped) before it got here.
+                canary: false,
             },
         );
         let stand_in = Zeroizing::new(placeholder.clone().into_bytes());
@@ -560,6 +600,7 @@ impl super::Gate<'_> {
             },
         );
         let routes = host.route_env(&token, base_urls);
+        self.canaries_to_proxy(&host)?;
         host.proxy.register(kovra_proxy::RunGrant {
             id,
             token,

@@ -130,6 +130,11 @@ pub(super) struct Gate<'a> {
     pub(super) grants: &'a mut std::collections::HashMap<String, super::agent_grant::ProfileGrant>,
     /// Where a run finds the redactor for its values (built once per value set).
     pub(super) redactors: std::sync::Arc<crate::redactors::Redactors>,
+    /// Which records are canaries, and the daemon's copy of that set.
+    pub(super) canaries: std::sync::Arc<super::canary::CanarySet>,
+    pub(super) canaries_cache: &'a mut Option<std::sync::Arc<super::canary::CanarySet>>,
+    /// The canaries this request tripped, reported when it is done.
+    pub(super) trips: super::canary::Trips,
 }
 
 impl<'a> Gate<'a> {
@@ -143,6 +148,7 @@ impl<'a> Gate<'a> {
         facts: Vec<Fact>,
         program: Option<Result<crate::program::Program, GateError>>,
     ) -> Option<Gate<'a>> {
+        let canaries = super::canary::cached(inner);
         let store = inner.store.as_mut()?;
         let program_sha = program
             .as_ref()
@@ -176,7 +182,17 @@ impl<'a> Gate<'a> {
             profiles_cache: &mut inner.profiles,
             grants: &mut inner.grants,
             redactors: std::sync::Arc::clone(&inner.redactors),
+            canaries,
+            canaries_cache: &mut inner.canaries,
+            trips: super::canary::Trips::default(),
         })
+    }
+}
+
+/// Whatever a request answered, the canaries it tripped are reported when it is done.
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        self.report_trips();
     }
 }
 
@@ -306,9 +322,10 @@ impl Gate<'_> {
         record: Option<&Record>,
         op: Op,
     ) -> Decision {
-        self.judged(vault, coord, record, op, |req| {
+        let decision = self.judged(vault, coord, record, op, |req| {
             policy::decide(req, &self.info.scope)
-        })
+        });
+        self.as_missing(vault, coord, op.operation, decision)
     }
 
     /// Decide one operation on a record and, when allowed, mint its token.
@@ -322,6 +339,7 @@ impl Gate<'_> {
         self.judged(vault, coord, record, op, |req| {
             policy::authorize(req, coord, &self.info.scope)
         })
+        .map_err(|d| self.as_missing(vault, coord, op.operation, d))
     }
 
     /// Build the request's facts (with the provider pin for `broker` and `bind`) and judge.
@@ -338,7 +356,10 @@ impl Gate<'_> {
             Operation::Inject => policy::injected_facts(Self::facts(r), op.key_part),
             _ => Self::facts(r),
         });
-        let req = self.request_facts(vault, coord, facts, op);
+        let req = policy::Request {
+            canary: record.is_some_and(|r| self.is_canary(r)),
+            ..self.request_facts(vault, coord, facts, op)
+        };
         if matches!(op.operation, Operation::Broker | Operation::Bind) {
             let (pinned, target) = broker::pin_facts(self, record, op.operation);
             return judge(&policy::Request {
@@ -419,6 +440,7 @@ impl Gate<'_> {
             }),
             destination: None,
             remote: None,
+            canary: false,
         }
     }
 
@@ -444,6 +466,9 @@ impl Gate<'_> {
         } else {
             Vec::new()
         };
+        // A tripped canary is answered as no record at all.
+        let record =
+            record.filter(|_| decision != Decision::Unaddressable || !self.tripped(vault, coord));
         Located {
             vault: Some(vault.clone()),
             record,

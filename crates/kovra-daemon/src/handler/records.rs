@@ -511,6 +511,9 @@ impl Gate<'_> {
             &coord.unpinned(),
             self.allowed("rm", &coord, &vault),
         )?;
+        if let Some(record) = &located.record {
+            self.forget_canary(record)?;
+        }
         Ok(Reply::Done {
             message: format!("{} removed from the {vault} vault", coord.unpinned()),
         })

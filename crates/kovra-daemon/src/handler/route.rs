@@ -14,6 +14,7 @@ fn changes_grants(request: &Request) -> bool {
     matches!(
         request,
         Request::Add { .. }
+            | Request::CanaryCreate { .. }
             | Request::Keygen { .. }
             | Request::Set { .. }
             | Request::Generate { .. }
@@ -93,6 +94,14 @@ impl Gate<'_> {
             Request::AllowAdd { path, .. } => self.allow_add(&path),
             Request::AllowList => self.allow_list(),
             Request::AllowRm { path } => self.allow_rm(&path),
+            Request::CanaryCreate {
+                coordinate,
+                like,
+                sensitivity,
+                description,
+                ..
+            } => self.canary_create(&coordinate, &like, sensitivity, description),
+            Request::CanaryList { .. } => self.canary_list(),
             Request::ApprovalList => self.approval_list(),
             Request::Approve { id, .. } => self.approval_decide(&id, true),
             Request::Deny { id } => self.approval_decide(&id, false),

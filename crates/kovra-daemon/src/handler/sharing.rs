@@ -176,7 +176,7 @@ impl Gate<'_> {
                 listing.tampered + listing.missing
             ))));
         }
-        let selected: Vec<_> = listing
+        let mut selected: Vec<_> = listing
             .records
             .iter()
             .filter(|r| {
@@ -190,6 +190,7 @@ impl Gate<'_> {
         let mut connections = Vec::new();
         let mut decisions = vec![env_decision];
         let mut tokens = Vec::with_capacity(selected.len());
+        let mut canaries = Vec::new();
         for r in &selected {
             let d = match self.authorize_one(
                 &vault,
@@ -203,6 +204,11 @@ impl Gate<'_> {
                 }
                 Err(d) => d,
             };
+            // A tripped canary is left out, as a record that is not there.
+            if d == Decision::Unaddressable && self.tripped(&vault, &r.meta.coordinate) {
+                canaries.push(r.meta.coordinate.clone());
+                continue;
+            }
             if d == Decision::Deny(Reason::InjectOnlyNeverShared) {
                 inject_only.push(r.meta.coordinate.to_string());
             }
@@ -214,6 +220,7 @@ impl Gate<'_> {
             }
             decisions.push(d);
         }
+        selected.retain(|r| !canaries.contains(&r.meta.coordinate));
         let decision = Decision::all(decisions);
         if !inject_only.is_empty() {
             return Err(self.sharing_denied(

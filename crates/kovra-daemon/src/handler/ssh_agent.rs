@@ -204,6 +204,7 @@ impl Daemon {
         gate.bound_host = ask.bound_host.clone();
         gate.standing = Some(standing);
         let signed = gate.agent_sign(ask, approved);
+        drop(gate);
         // A signature is work with the vault: it keeps the vault from locking as idle.
         inner.last_activity = Instant::now();
         signed.unwrap_or_else(|e| {

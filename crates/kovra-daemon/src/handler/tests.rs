@@ -5,6 +5,7 @@
 
 mod actions;
 mod agents;
+mod canary;
 mod decided;
 mod harness;
 mod import;

@@ -62,6 +62,7 @@ impl Gate<'_> {
         let mut entries: Vec<_> = entries
             .into_iter()
             .filter(|e| self.audit_entry_in_scope(e))
+            .filter(|e| policy::audit_shows(&e.action, self.info.origin))
             .filter(|e| since.is_none_or(|s| e.time >= s))
             .filter(|e| action.as_deref().is_none_or(|a| e.action == a))
             .filter(|e| {

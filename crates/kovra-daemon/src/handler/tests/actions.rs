@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 /// The calls whose first string literal is an action name.
 /// Actions a file picks into a variable first, which the writer scan cannot follow.
 const INDIRECT: &[(&str, &str)] = &[
+    ("handler/egress.rs", "proxy-use"),
+    ("handler/egress.rs", "canary-tripped"),
     ("handler/relocate.rs", "mv"),
     ("handler/relocate.rs", "rename"),
     ("handler/ssh_agent.rs", "ssh-agent-start"),
