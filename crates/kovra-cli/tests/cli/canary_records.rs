@@ -637,3 +637,24 @@ fn a_run_line_naming_a_canary_takes_its_fallback_as_for_a_missing_record() {
         "{tripped:?}"
     );
 }
+
+#[test]
+fn a_canary_value_in_a_prompt_scan_trips_it_and_is_reported_as_any_value() {
+    let fake = format!("sk-proj-{}", "K9".repeat(32));
+    let n = Notified::with_env(&[("KOVRA_TEST_CANARY_VALUE", &fake)]);
+    let h = &n.h;
+    plant(h, CANARY, &[]);
+    let input = serde_json::json!({"prompt": format!("use {fake} please")}).to_string();
+    let out = h.run_stdin(&["hook", "prompt"], input.as_bytes());
+    assert_exit(&out, 2, "a prompt holding the canary's value");
+    assert!(stderr(&out).contains(CANARY), "{}", describe(&out));
+    assert!(!stderr(&out).contains(&fake));
+    let tripped = human_audit(h, "canary-tripped");
+    assert_eq!(tripped.len(), 1, "{tripped:?}");
+    assert!(
+        tripped[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("prompt scan")
+    );
+}

@@ -5,7 +5,7 @@
 //! it is stays in scope.
 
 use kovra_core::keyformats;
-use kovra_core::policy::VaultOperation;
+use kovra_core::policy::{Reason, VaultOperation};
 use kovra_proto::{ErrorCode, Reply, ScanFinding, ScanReply, ScanRequest};
 
 use super::Gate;
@@ -63,6 +63,26 @@ impl Gate<'_> {
                     kind: kind.into(),
                     what,
                 });
+            }
+        }
+        // A canary's value seen in a scan trips it, as any use would; the requester is told
+        // what it would be told of a real record's value.
+        for f in findings.iter().filter(|f| f.kind == "vault-value") {
+            if let Some(vault) = self.canaries.vault_of(&f.what) {
+                let mut e = self.info.entry("canary-tripped", None, None, "deny");
+                e.coordinate = Some(f.what.clone());
+                e.vault = Some(vault);
+                e.reason = Some(Reason::CanaryTripped.code().into());
+                let purpose: String = req.purpose.chars().take(32).collect();
+                e.detail = Some(format!(
+                    "its value was seen in a {purpose} scan ({}:{})",
+                    f.label, f.line
+                ));
+                self.store.audit(e)?;
+                crate::approvals::notify_canary_tripped(
+                    &f.what,
+                    &format!("value seen in a {purpose} scan"),
+                );
             }
         }
         let mut entry = self.info.entry("scan", None, None, "allow");
