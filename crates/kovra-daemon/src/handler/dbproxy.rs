@@ -260,16 +260,7 @@ impl super::Gate<'_> {
         issued: &mut DbIssued,
     ) -> Result<Zeroizing<Vec<u8>>, GateError> {
         let internal = |why: &str| GateError::new(ErrorCode::Internal, why.to_string());
-        let record = line
-            .located
-            .record
-            .as_ref()
-            .ok_or_else(|| internal("a connection without its record"))?;
-        let vault = line
-            .located
-            .vault
-            .clone()
-            .ok_or_else(|| internal("a connection without its vault"))?;
+        let (record, vault) = line.record_in_vault("a connection")?;
         let coordinate = line.coord.unpinned().to_string();
         let url = Zeroizing::new(
             String::from_utf8(url.into_zeroizing().to_vec())

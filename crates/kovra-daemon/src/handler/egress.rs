@@ -487,16 +487,7 @@ impl super::Gate<'_> {
         issued: &mut Issued,
     ) -> Result<Zeroizing<Vec<u8>>, GateError> {
         let internal = |why: &str| GateError::new(ErrorCode::Internal, why.to_string());
-        let record = line
-            .located
-            .record
-            .as_ref()
-            .ok_or_else(|| internal("a placeholder without its record"))?;
-        let vault = line
-            .located
-            .vault
-            .clone()
-            .ok_or_else(|| internal("a placeholder without its vault"))?;
+        let (record, vault) = line.record_in_vault("a placeholder")?;
         let pinned = self
             .pinned_provider(&record.meta)
             .ok_or_else(|| internal("a placeholder for an unpinned record"))?;

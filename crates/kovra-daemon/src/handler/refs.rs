@@ -44,6 +44,28 @@ pub(super) struct Line {
     pub(super) key_part: policy::KeyPart,
 }
 
+impl Line {
+    /// The line's record and vault, which a line delivered through a proxy always has
+    /// (`what` names the delivery in the internal error otherwise).
+    pub(super) fn record_in_vault(
+        &self,
+        what: &str,
+    ) -> Result<(&kovra_core::store::Record, kovra_core::model::VaultName), GateError> {
+        let internal = |why: String| GateError::new(ErrorCode::Internal, why);
+        let record = self
+            .located
+            .record
+            .as_ref()
+            .ok_or_else(|| internal(format!("{what} without its record")))?;
+        let vault = self
+            .located
+            .vault
+            .clone()
+            .ok_or_else(|| internal(format!("{what} without its vault")))?;
+        Ok((record, vault))
+    }
+}
+
 /// What pass 2 produces besides the environment: the trail and the placeholders issued.
 #[derive(Default)]
 pub(super) struct Delivered {
