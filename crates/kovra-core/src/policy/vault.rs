@@ -94,120 +94,79 @@ pub fn decide_vault(
 ) -> Decision {
     let has = |class: OperationClass| scope.operations.contains(&class);
     let out_of_scope = Decision::Deny(Reason::OperationOutOfScope);
+    let needs_full = Decision::Deny(Reason::VaultOperationNeedsFullScope);
+    // The one ladder most vault-wide changes climb: the whole vault in scope, the write
+    // class, then (where the change can loosen) a proof.
+    let full_write = |proof: Option<Reason>| {
+        if !scope.is_full() {
+            needs_full
+        } else if !has(OperationClass::Write) {
+            out_of_scope
+        } else if let Some(reason) = proof
+            && presence != Presence::Proven
+        {
+            Decision::NeedsProof(reason)
+        } else {
+            Decision::Allow
+        }
+    };
+    let class_only = |class: OperationClass| {
+        if has(class) {
+            Decision::Allow
+        } else {
+            out_of_scope
+        }
+    };
     match op {
         VaultOperation::ListProjects
         | VaultOperation::ReadAudit
-        | VaultOperation::ScanForValues => {
-            if has(OperationClass::Metadata) {
-                Decision::Allow
-            } else {
-                out_of_scope
-            }
+        | VaultOperation::ScanForValues
+        | VaultOperation::ReadProviders
+        | VaultOperation::ReadIdentity
+        | VaultOperation::ReadAllowlist
+        | VaultOperation::ReadAgents
+        | VaultOperation::ReadSshHosts => class_only(OperationClass::Metadata),
+        VaultOperation::CreateProject | VaultOperation::CreateIdentity => {
+            class_only(OperationClass::Write)
         }
-        VaultOperation::CreateProject => {
-            if has(OperationClass::Write) {
-                Decision::Allow
-            } else {
-                out_of_scope
-            }
-        }
-        VaultOperation::VerifyAudit => {
+        // Revoking only tightens; verifying reads every vault.
+        VaultOperation::VerifyAudit | VaultOperation::RevokeAgent => {
             if scope.is_full() {
                 Decision::Allow
             } else {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+                needs_full
             }
         }
         VaultOperation::ReadApprovals | VaultOperation::DenyRequest => Decision::Allow,
         VaultOperation::ApproveRequest => {
             if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+                needs_full
             } else if presence != Presence::Proven {
                 Decision::NeedsProof(Reason::ApprovalNeedsPresence)
             } else {
                 Decision::Allow
             }
         }
-        VaultOperation::ReadProviders => {
-            if has(OperationClass::Metadata) {
-                Decision::Allow
-            } else {
-                out_of_scope
-            }
-        }
-        VaultOperation::AddProvider | VaultOperation::RemoveProvider => {
-            if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else if op == VaultOperation::AddProvider && presence != Presence::Proven {
-                Decision::NeedsProof(Reason::ProviderChangeNeedsPresence)
-            } else {
-                Decision::Allow
-            }
-        }
-        VaultOperation::ReadIdentity => {
-            if has(OperationClass::Metadata) {
-                Decision::Allow
-            } else {
-                out_of_scope
-            }
-        }
-        VaultOperation::CreateIdentity => {
-            if has(OperationClass::Write) {
-                Decision::Allow
-            } else {
-                out_of_scope
-            }
-        }
-        VaultOperation::AcceptSender => {
-            if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else if presence != Presence::Proven {
-                Decision::NeedsProof(Reason::AcceptSenderNeedsPresence)
-            } else {
-                Decision::Allow
-            }
-        }
-        VaultOperation::ReadAllowlist => {
-            if has(OperationClass::Metadata) {
-                Decision::Allow
-            } else {
-                out_of_scope
-            }
-        }
-        VaultOperation::AddToAllowlist | VaultOperation::RemoveFromAllowlist => {
-            if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else if op == VaultOperation::AddToAllowlist && presence != Presence::Proven {
-                Decision::NeedsProof(Reason::AllowlistChangeNeedsPresence)
-            } else {
-                Decision::Allow
-            }
-        }
+        VaultOperation::AddProvider | VaultOperation::RemoveProvider => full_write(
+            (op == VaultOperation::AddProvider).then_some(Reason::ProviderChangeNeedsPresence),
+        ),
+        VaultOperation::AcceptSender => full_write(Some(Reason::AcceptSenderNeedsPresence)),
+        VaultOperation::AddToAllowlist | VaultOperation::RemoveFromAllowlist => full_write(
+            (op == VaultOperation::AddToAllowlist).then_some(Reason::AllowlistChangeNeedsPresence),
+        ),
         VaultOperation::EnableTwoFactor => {
             // Enrolment shows the seed; whoever sees it can mint proofs. Origin tightens here.
             if origin == Origin::Agent {
                 Decision::Deny(Reason::AgentCannotEnrolSecondFactor)
-            } else if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else if presence != Presence::Proven {
-                Decision::NeedsProof(Reason::TwoFactorNeedsPresence)
             } else {
-                Decision::Allow
+                full_write(Some(Reason::TwoFactorNeedsPresence))
             }
         }
         VaultOperation::CreateCanary | VaultOperation::ListCanaries => {
             if origin == Origin::Agent {
                 Decision::Deny(Reason::AgentCannotManageCanaries)
             } else if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
+                needs_full
             } else if op == VaultOperation::CreateCanary && !has(OperationClass::Write) {
                 out_of_scope
             } else if presence != Presence::Proven {
@@ -216,42 +175,12 @@ pub fn decide_vault(
                 Decision::Allow
             }
         }
-        VaultOperation::ReadAgents => {
-            if has(OperationClass::Metadata) {
-                Decision::Allow
-            } else {
-                out_of_scope
-            }
-        }
         VaultOperation::CreateAgent { widens } => {
-            if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else if widens && presence != Presence::Proven {
-                Decision::NeedsProof(Reason::AgentProfileNeedsPresence)
-            } else {
-                Decision::Allow
-            }
+            full_write(widens.then_some(Reason::AgentProfileNeedsPresence))
         }
-        VaultOperation::ReadSshHosts => {
-            if has(OperationClass::Metadata) {
-                Decision::Allow
-            } else {
-                out_of_scope
-            }
-        }
-        VaultOperation::AddSshHost | VaultOperation::RemoveSshHost => {
-            if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else if op == VaultOperation::AddSshHost && presence != Presence::Proven {
-                Decision::NeedsProof(Reason::SshHostChangeNeedsPresence)
-            } else {
-                Decision::Allow
-            }
-        }
+        VaultOperation::AddSshHost | VaultOperation::RemoveSshHost => full_write(
+            (op == VaultOperation::AddSshHost).then_some(Reason::SshHostChangeNeedsPresence),
+        ),
         VaultOperation::Confirm => {
             if presence == Presence::Proven {
                 Decision::Allow
@@ -259,36 +188,11 @@ pub fn decide_vault(
                 Decision::NeedsProof(Reason::ConfirmNeedsPresence)
             }
         }
-        VaultOperation::AcceptAgentRules => {
-            if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else if presence != Presence::Proven {
-                Decision::NeedsProof(Reason::AgentRulesNeedPresence)
-            } else {
-                Decision::Allow
-            }
-        }
-        VaultOperation::RevokeAgent => {
-            if scope.is_full() {
-                Decision::Allow
-            } else {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            }
-        }
+        VaultOperation::AcceptAgentRules => full_write(Some(Reason::AgentRulesNeedPresence)),
         // A backup holds what the vault file holds, sealed, which the user's processes can
         // read already: a script without a terminal (cron) may write one. Scope still
         // applies, so a scoped agent profile cannot.
-        VaultOperation::Backup => {
-            if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else {
-                Decision::Allow
-            }
-        }
+        VaultOperation::Backup => full_write(None),
         VaultOperation::CreateRecoveryKit
         | VaultOperation::Recover
         | VaultOperation::Restore { .. } => {
@@ -301,30 +205,15 @@ pub fn decide_vault(
             };
             if origin == Origin::Agent {
                 Decision::Deny(Reason::AgentCannotRecover)
-            } else if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else if let Some(reason) = needs_presence
-                && presence != Presence::Proven
-            {
-                Decision::NeedsProof(reason)
             } else {
-                Decision::Allow
+                full_write(needs_presence)
             }
         }
+        // The old passphrase (or the codes) are the proof.
         VaultOperation::ChangePassphrase
         | VaultOperation::RotateKeys
         | VaultOperation::ConfirmTwoFactor
-        | VaultOperation::DisableTwoFactor => {
-            if !scope.is_full() {
-                Decision::Deny(Reason::VaultOperationNeedsFullScope)
-            } else if !has(OperationClass::Write) {
-                out_of_scope
-            } else {
-                Decision::Allow
-            }
-        }
+        | VaultOperation::DisableTwoFactor => full_write(None),
     }
 }
 
