@@ -123,42 +123,47 @@ impl Gate<'_> {
                 let located = self.locate(&coord, &meta, false)?;
                 let connection = located.record.as_ref().map(|r| r.meta.database.is_some());
                 let url = part == policy::KeyPart::Url;
-                match (connection, url) {
-                    (Some(true), true) => {
+                if connection == Some(true) && url {
+                    push(
+                        "info",
+                        "database-proxy",
+                        format!(
+                            "{at}: {} gets a URL of kovra's database proxy with a token of the run's, never the password ({} sessions)",
+                            entry.name,
+                            if policy::proxied_read_only(self.info.origin) {
+                                "read-only: this caller is an agent"
+                            } else {
+                                "read-write for you; read-only in an agent's runs"
+                            }
+                        ),
+                        Some(entry.line),
+                    );
+                    proxied.push(coord.unpinned().to_string());
+                }
+                // Whether this kind of line suits this kind of record is the core's rule:
+                // decided as the run would decide the line's injection.
+                if let (Some(vault), Some(record)) = (&located.vault, &located.record) {
+                    let delivery = if url {
+                        policy::Delivery::Proxied
+                    } else {
+                        policy::Delivery::Value
+                    };
+                    let op = Op {
+                        key_part: part,
+                        ..Op::inject(delivery)
+                    };
+                    if let Decision::Deny(
+                        r @ (policy::Reason::ConnectionNotInjected
+                        | policy::Reason::ProxyNeedsConnection),
+                    ) = self.decide_facts(vault, &coord, Some(Self::facts(record)), op)
+                    {
                         push(
-                            "info",
-                            "database-proxy",
-                            format!(
-                                "{at}: {} gets a URL of kovra's database proxy with a token of the run's, never the password ({} sessions)",
-                                entry.name,
-                                if policy::proxied_read_only(self.info.origin) {
-                                    "read-only: this caller is an agent"
-                                } else {
-                                    "read-write for you; read-only in an agent's runs"
-                                }
-                            ),
+                            "error",
+                            r.code(),
+                            format!("{at}: {coord}: {}; {}", r.message(), r.hint()),
                             Some(entry.line),
                         );
-                        proxied.push(coord.unpinned().to_string());
                     }
-                    (Some(true), false) => push(
-                        "error",
-                        "connection-not-injected",
-                        format!(
-                            "{at}: {coord} is a database connection: add `#url` ({}={coord}#url) so the run connects through kovra's database proxy",
-                            entry.name
-                        ),
-                        Some(entry.line),
-                    ),
-                    (Some(false), true) => push(
-                        "error",
-                        "proxy-needs-connection",
-                        format!(
-                            "{at}: `#url` asks for a database connection, and {coord} is not one"
-                        ),
-                        Some(entry.line),
-                    ),
-                    _ => {}
                 }
                 if let Some(note) = self.delivery_note(&located, &entry.name) {
                     push(
