@@ -12,6 +12,7 @@ use crate::model::{
 
 mod allowed;
 mod canary;
+mod grant;
 mod reason;
 mod rules;
 mod standing;
@@ -19,6 +20,10 @@ mod vault;
 
 pub use allowed::{Allowed, Obligations, authorize};
 pub use canary::{audit_shows, trips_canary};
+pub use grant::{
+    DEFAULT_GRANT_MINUTES, Grant, GrantKind, GrantSpecFacts, MAX_GRANT_MINUTES, RunFacts,
+    decide_grant, grant_stands_in,
+};
 pub use reason::Reason;
 pub use rules::{
     DESCRIPTION_MAX_CHARS, KeyPart, NameFacts, Offered, birth_sensitivity, delivery_for,
@@ -170,6 +175,10 @@ pub struct RecordFacts {
 pub enum Presence {
     None,
     Proven,
+    /// A session grant the human made with a proof (`kovra approve ID --grant 15m`) covers
+    /// this request. It stands in for a proof only where [`grant_stands_in`] says so (a
+    /// non-production injection); everywhere else it is no presence at all.
+    Granted,
 }
 
 /// One request, as facts. Built by the daemon from what the surface sent and what the store holds.
@@ -358,7 +367,8 @@ pub fn decide(req: &Request<'_>, scope: &Scope) -> Decision {
     if !scope.operations.contains(&req.operation.class()) {
         return Decision::Deny(Reason::OperationOutOfScope);
     }
-    let proven = req.presence == Presence::Proven;
+    let proven = req.presence == Presence::Proven
+        || (req.presence == Presence::Granted && grant_stands_in(req));
     let protected = record.sensitivity >= Sensitivity::High || req.production;
     let needs = |reason| {
         if proven {

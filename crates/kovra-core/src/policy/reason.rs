@@ -73,6 +73,12 @@ pub enum Reason {
     CanaryTripped,
     AgentCannotManageCanaries,
     CanaryNeedsPresence,
+    /// A session grant covers only a run (an injection): other requests are approved once.
+    GrantNeedsRun,
+    /// A run that injects a production record is never granted: each one needs its proof.
+    GrantNeverProduction,
+    /// A grant lasts at most [`MAX_GRANT_MINUTES`](super::MAX_GRANT_MINUTES), and at least one.
+    GrantDurationOutOfRange,
 }
 
 impl Reason {
@@ -143,6 +149,9 @@ impl Reason {
             Reason::CanaryTripped => "canary-tripped",
             Reason::AgentCannotManageCanaries => "agent-canary-refused",
             Reason::CanaryNeedsPresence => "canary-needs-proof",
+            Reason::GrantNeedsRun => "grant-needs-run",
+            Reason::GrantNeverProduction => "grant-never-production",
+            Reason::GrantDurationOutOfRange => "grant-duration",
         }
     }
 
@@ -213,6 +222,10 @@ impl Reason {
                 "name a connection record (`kovra add COORD --postgres`)"
             }
             Reason::AgentCannotManageCanaries => "run `kovra canary` yourself at your own terminal",
+            Reason::GrantNeedsRun | Reason::GrantNeverProduction => {
+                "approve it without --grant: it goes through once"
+            }
+            Reason::GrantDurationOutOfRange => "give --grant between 1m and 8h (e.g. 15m, 2h)",
             Reason::QueryWriteNeedsPresence => {
                 "a human approves it (`kovra approve ID`), or runs it with --write and a proof at their terminal"
             }
@@ -374,6 +387,13 @@ impl Reason {
             Reason::CanaryNeedsPresence => {
                 "planting or listing canary records needs a proof of presence"
             }
+            Reason::GrantNeedsRun => {
+                "a session grant covers a run (values injected into one command), nothing else"
+            }
+            Reason::GrantNeverProduction => {
+                "a run that injects a production record is never granted: each one needs its own proof"
+            }
+            Reason::GrantDurationOutOfRange => "a session grant lasts from 1 minute to 8 hours",
             Reason::ProxyNeedsConnection => {
                 "`#url` asks for a database connection, and this record is not one"
             }
