@@ -334,6 +334,20 @@ pub enum Command {
     Approve {
         /// The request to approve, as `kovra approve` lists it (none: list them).
         id: Option<String>,
+        /// Also let the same run through, without asking again, for this long (e.g. 15m,
+        /// 2h; at most 8h). Never for production records, never for anything but a run.
+        #[arg(long, value_name = "DURATION", value_parser = crate::cli_grants::parse_minutes, requires = "id")]
+        grant: Option<u32>,
+        /// With --grant: grant the run's agent profile the coordinates it injects, for any
+        /// run it starts, rather than this very run.
+        #[arg(long, requires = "grant")]
+        grant_profile: bool,
+    },
+    /// Session grants made by `approve --grant`: list them, or revoke one.
+    #[command(after_help = examples::GRANTS)]
+    Grants {
+        #[command(subcommand)]
+        command: Option<crate::cli_grants::GrantsCommand>,
     },
     /// Values agents asked for (`request_secret`), until you add them with `kovra add`.
     #[command(after_help = examples::REQUESTS)]

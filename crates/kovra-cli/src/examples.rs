@@ -180,7 +180,21 @@ pub const ALLOW_RM: &str = "Examples:
 
 pub const APPROVE: &str = "Examples:
   kovra approve                                # what waits, with its facts
-  kovra approve 7f3a9c                         # approve one (asks for your passphrase)";
+  kovra approve 7f3a9c                         # approve one (asks for your passphrase)
+  kovra approve 7f3a9c --grant 15m             # and let the same run through for 15 minutes
+  kovra approve 7f3a9c --grant 1h --grant-profile  # the agent profile may inject these coordinates";
+
+pub const GRANTS: &str = "Examples:
+  kovra approve 7f3a9c --grant 15m             # approve, and let the same run through for 15 min
+  kovra grants                                 # the live grants: what each covers, when it ends
+  kovra grants revoke g1a2b3c                  # end one now";
+
+pub const GRANTS_LIST: &str = "Examples:
+  kovra grants list
+  kovra grants --json";
+
+pub const GRANTS_REVOKE: &str = "Examples:
+  kovra grants revoke g1a2b3c";
 
 pub const REQUESTS: &str = "Examples:
   kovra requests                               # then `kovra add COORD` closes one";

@@ -52,7 +52,7 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("Agents", &["setup", "mcp", "agent", "sandbox"]),
     (
         "Approvals",
-        &["approve", "deny", "requests", "allow", "confirm"],
+        &["approve", "deny", "grants", "requests", "allow", "confirm"],
     ),
     ("Guards", &["hooks"]),
     ("Broker", &["api", "providers", "bind", "query"]),
@@ -99,6 +99,7 @@ const NO_PROJECT: &[&str] = &[
     "allow",
     "approve",
     "deny",
+    "grants",
     "identity",
     "audit",
     "providers",

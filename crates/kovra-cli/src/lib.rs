@@ -13,6 +13,7 @@ pub mod arena;
 mod cli;
 mod cli_agent;
 mod cli_canary;
+mod cli_grants;
 mod cli_hot;
 mod cli_import;
 mod cli_query;

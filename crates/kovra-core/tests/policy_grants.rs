@@ -198,6 +198,8 @@ fn only_a_non_production_run_is_granted_and_for_a_bounded_time() {
             run,
             production,
             minutes,
+            for_profile: false,
+            through_profile: false,
         })
     };
     assert_eq!(spec(true, false, 15), Decision::Allow);
@@ -210,6 +212,17 @@ fn only_a_non_production_run_is_granted_and_for_a_bounded_time() {
         spec(true, true, 15),
         Decision::Deny(Reason::GrantNeverProduction)
     );
+    let profile = |through_profile| {
+        decide_grant(GrantSpecFacts {
+            run: true,
+            production: false,
+            minutes: 15,
+            for_profile: true,
+            through_profile,
+        })
+    };
+    assert_eq!(profile(true), Decision::Allow);
+    assert_eq!(profile(false), Decision::Deny(Reason::GrantNeedsProfile));
     for minutes in [0, MAX_GRANT_MINUTES + 1, u32::MAX] {
         assert_eq!(
             spec(true, false, minutes),

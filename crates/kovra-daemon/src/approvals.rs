@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use kovra_core::crypto;
 use kovra_proto::{ApprovalView, Fact};
 
+use crate::session_grants::{ParkedRun, SessionGrants};
+
 pub const APPROVAL_TTL: Duration = Duration::from_secs(120);
 const MAX_PENDING: usize = 32;
 
@@ -28,6 +30,8 @@ struct Parked {
     view: ApprovalView,
     /// The agent profile whose socket the request came through (`None`: the human's).
     agent: Option<String>,
+    /// For a run: what a session grant of it would name.
+    run: Option<ParkedRun>,
 }
 
 impl Parked {
@@ -40,6 +44,8 @@ impl Parked {
 #[derive(Default)]
 pub struct Approvals {
     parked: HashMap<String, Parked>,
+    /// The session grants approvals made; they end with the approvals, at lock.
+    pub grants: SessionGrants,
 }
 
 /// What `wait` saw.
@@ -94,9 +100,26 @@ impl Approvals {
                 created_unix,
                 view,
                 agent: agent.map(str::to_string),
+                run: None,
             },
         );
         id
+    }
+
+    /// Note what a session grant of parked run `id` would name.
+    pub fn set_run(&mut self, id: &str, run: ParkedRun) {
+        if let Some(p) = self.parked.get_mut(id) {
+            p.run = Some(run);
+        }
+    }
+
+    /// A pending request's run facts, as `asker` may see it (`None`: not a run).
+    pub fn pending_run(&mut self, id: &str, asker: Option<&str>) -> Option<ParkedRun> {
+        self.sweep();
+        self.parked
+            .get(id)
+            .filter(|p| p.state == State::Pending && p.seen_by(asker))
+            .and_then(|p| p.run.clone())
     }
 
     /// Pending requests, oldest first, with seconds left: every one for the human's socket
@@ -177,6 +200,7 @@ impl Approvals {
 
     pub fn clear(&mut self) {
         self.parked.clear();
+        self.grants.clear();
     }
 }
 

@@ -57,6 +57,7 @@ mod route;
 mod sandbox;
 mod scan;
 mod scrub;
+mod session_grant;
 mod sharing;
 mod ssh_agent;
 mod ssh_agent_rules;
@@ -668,6 +669,27 @@ impl Daemon {
                         return (Err(GateError::from(err)), None);
                     }
                     gate.presence = Presence::Proven;
+                }
+                if let Request::Run(run) = &other {
+                    gate.parked_run = Some(crate::session_grants::ParkedRun {
+                        argv: run.argv.clone(),
+                        cwd: run.cwd.clone(),
+                        refs_path: run.refs_path.clone(),
+                        refs_sha256: kovra_core::crypto::sha256(&[run
+                            .refs
+                            .as_deref()
+                            .unwrap_or_default()
+                            .as_bytes()]),
+                        digest,
+                        socket: asker.map(str::to_string),
+                        production: false,
+                        coordinates: Default::default(),
+                    });
+                    if proof.is_none()
+                        && let Err(err) = gate.consult_run_grant()
+                    {
+                        return (Err(err), None);
+                    }
                 }
                 if let Some(p) = proof {
                     match gate.verify_proof(&p) {

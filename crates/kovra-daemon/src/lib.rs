@@ -22,6 +22,7 @@ pub mod redactors;
 pub mod relay;
 pub mod run;
 pub mod server;
+pub mod session_grants;
 pub mod slots;
 pub mod sshagent;
 pub mod sshexec;

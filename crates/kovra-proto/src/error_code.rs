@@ -115,6 +115,7 @@ catalogue! {
     ExecutableChanged = "executable-changed", 1, None;
     FallbackRefused = "fallback-refused", 1, None;
     FingerprintMismatch = "fingerprint-mismatch", 1, Some("compare with what install.sh printed on the new machine");
+    GrantUnknown = "grant-unknown", 1, Some("`kovra grants` lists the live ones");
     HeaderForbidden = "header-forbidden", 2, Some("drop it: kovra attaches the credential bound to this provider");
     HeaderInvalid = "header-invalid", 2, None;
     HostInvalid = "host-invalid", 2, Some("`kovra providers show NAME` lists its hosts");

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod digest;
 pub mod error_code;
 pub mod frame;
+pub mod grants;
 pub mod import;
 pub mod paths;
 pub mod procfs;
@@ -20,6 +21,7 @@ pub mod wire;
 
 pub use agents::{AgentSpec, AgentView, RefsSource, SandboxGrant};
 pub use error_code::ErrorCode;
+pub use grants::{GrantSpec, GrantView};
 pub use kovra_core::agent::EgressPolicy;
 /// The model and policy types that travel on the wire, so a surface needs this crate and
 /// the client, not the core.

@@ -408,6 +408,15 @@ pub enum Reply {
         #[serde(default)]
         egress_port: Option<u16>,
     },
+    /// The live session grants, soonest to expire first.
+    Grants {
+        grants: Vec<crate::GrantView>,
+    },
+    /// An approval that also made a session grant.
+    GrantMade {
+        approval: String,
+        grant: crate::GrantView,
+    },
 }
 
 /// The ssh-agent's standing rules: the file, the accepted state and the rules in force.

@@ -438,6 +438,9 @@ pub enum Request {
         id: String,
         #[serde(default)]
         proof: Option<Proof>,
+        /// Also let the same run through for a while (a session grant).
+        #[serde(default)]
+        grant: Option<crate::GrantSpec>,
     },
     /// Make (or with `replace`, replace) an agent profile and open its socket.
     AgentCreate {
@@ -593,6 +596,12 @@ pub enum Request {
         host: Option<String>,
         #[serde(default)]
         proof: Option<Proof>,
+    },
+    /// The live session grants (answered as `Grants`).
+    GrantList,
+    /// End one session grant now.
+    GrantRevoke {
+        id: String,
     },
 }
 

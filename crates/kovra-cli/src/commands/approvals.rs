@@ -2,17 +2,22 @@
 //! asked for) and `allow` (the executables pinned for `run`).
 
 use kovra_proto::ErrorCode;
-use kovra_proto::{Reply, Request};
+use kovra_proto::{GrantSpec, Reply, Request};
 
 use crate::cli::{AllowCommand, Command};
+use crate::cli_grants::GrantsCommand;
 use crate::error::CliError;
 use crate::render::{self, Renderer};
 use crate::session::Session;
 
 pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliError> {
     match command {
-        Command::Approve { id: None } => out.reply(&s.call(Request::ApprovalList)?),
-        Command::Approve { id: Some(id) } => {
+        Command::Approve { id: None, .. } => out.reply(&s.call(Request::ApprovalList)?),
+        Command::Approve {
+            id: Some(id),
+            grant,
+            grant_profile,
+        } => {
             // Show what is being approved before asking for the passphrase.
             let Reply::Approvals { pending } = s.call(Request::ApprovalList)? else {
                 return Err(CliError::new(ErrorCode::Internal, "unexpected reply", None));
@@ -27,7 +32,21 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                     ));
                 }
             }
-            out.reply(&s.call(Request::Approve { id, proof: None })?)
+            let grant = grant.map(|minutes| GrantSpec {
+                minutes,
+                profile: grant_profile,
+            });
+            out.reply(&s.call(Request::Approve {
+                id,
+                proof: None,
+                grant,
+            })?)
+        }
+        Command::Grants { command } => {
+            out.reply(&s.call(match command.unwrap_or(GrantsCommand::List) {
+                GrantsCommand::List => Request::GrantList,
+                GrantsCommand::Revoke { id } => Request::GrantRevoke { id },
+            })?)
         }
         Command::Deny { id } => out.reply(&s.call(Request::Deny { id })?),
         Command::Requests => out.reply(&s.call(Request::SecretRequests)?),

@@ -154,6 +154,7 @@ fn with_session(
         | Command::Passwd { .. }
         | Command::RotateKey) => vault::run(s, c, out),
         c @ (Command::Approve { .. }
+        | Command::Grants { .. }
         | Command::Deny { .. }
         | Command::Requests
         | Command::Allow(_)) => approvals::run(s, c, out),

@@ -21,6 +21,7 @@ mod doctor;
 mod faults;
 mod first_hour;
 mod front;
+mod grants;
 mod help;
 mod hooks;
 mod import;

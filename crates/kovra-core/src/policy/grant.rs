@@ -134,6 +134,10 @@ pub struct GrantSpecFacts {
     /// Some record the run would inject is in a production environment.
     pub production: bool,
     pub minutes: u32,
+    /// The grant asked for is a profile's (the coordinates, for any run of the profile).
+    pub for_profile: bool,
+    /// The parked request came through an agent profile's socket.
+    pub through_profile: bool,
 }
 
 /// Whether an approval may also make the grant it asks for. The approval itself is decided
@@ -142,6 +146,8 @@ pub struct GrantSpecFacts {
 pub fn decide_grant(spec: GrantSpecFacts) -> Decision {
     if !spec.run {
         Decision::Deny(Reason::GrantNeedsRun)
+    } else if spec.for_profile && !spec.through_profile {
+        Decision::Deny(Reason::GrantNeedsProfile)
     } else if spec.production {
         Decision::Deny(Reason::GrantNeverProduction)
     } else if spec.minutes == 0 || spec.minutes > MAX_GRANT_MINUTES {

@@ -79,6 +79,8 @@ pub enum Reason {
     GrantNeverProduction,
     /// A grant lasts at most [`MAX_GRANT_MINUTES`](super::MAX_GRANT_MINUTES), and at least one.
     GrantDurationOutOfRange,
+    /// A profile grant names the profile a run came through: the human's own runs have none.
+    GrantNeedsProfile,
 }
 
 impl Reason {
@@ -152,6 +154,7 @@ impl Reason {
             Reason::GrantNeedsRun => "grant-needs-run",
             Reason::GrantNeverProduction => "grant-never-production",
             Reason::GrantDurationOutOfRange => "grant-duration",
+            Reason::GrantNeedsProfile => "grant-needs-profile",
         }
     }
 
@@ -222,7 +225,7 @@ impl Reason {
                 "name a connection record (`kovra add COORD --postgres`)"
             }
             Reason::AgentCannotManageCanaries => "run `kovra canary` yourself at your own terminal",
-            Reason::GrantNeedsRun | Reason::GrantNeverProduction => {
+            Reason::GrantNeedsRun | Reason::GrantNeverProduction | Reason::GrantNeedsProfile => {
                 "approve it without --grant: it goes through once"
             }
             Reason::GrantDurationOutOfRange => "give --grant between 1m and 8h (e.g. 15m, 2h)",
@@ -394,6 +397,9 @@ impl Reason {
                 "a run that injects a production record is never granted: each one needs its own proof"
             }
             Reason::GrantDurationOutOfRange => "a session grant lasts from 1 minute to 8 hours",
+            Reason::GrantNeedsProfile => {
+                "a profile grant covers a run an agent profile asked for; this request came through your own socket"
+            }
             Reason::ProxyNeedsConnection => {
                 "`#url` asks for a database connection, and this record is not one"
             }

@@ -63,6 +63,9 @@ impl Gate<'_> {
             };
             let agent = self.info.agent.as_ref().map(|p| p.name.as_str());
             let id = self.approvals.park(self.digest, view, agent);
+            if let Some(run) = &self.parked_run {
+                self.approvals.set_run(&id, run.clone());
+            }
             crate::approvals::notify(&id, action);
             id
         });

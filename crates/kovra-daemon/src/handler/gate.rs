@@ -135,6 +135,10 @@ pub(super) struct Gate<'a> {
     pub(super) canaries_cache: &'a mut Option<std::sync::Arc<super::canary::CanarySet>>,
     /// The canaries this request tripped, reported when it is done.
     pub(super) trips: super::canary::Trips,
+    /// For a run: what a session grant of it names (and, once decided, what it injects).
+    pub(super) parked_run: Option<crate::session_grants::ParkedRun>,
+    /// The session grant that stands in for this request's proof, if one does.
+    pub(super) granted_by: Option<String>,
 }
 
 impl<'a> Gate<'a> {
@@ -185,6 +189,8 @@ impl<'a> Gate<'a> {
             canaries,
             canaries_cache: &mut inner.canaries,
             trips: super::canary::Trips::default(),
+            parked_run: None,
+            granted_by: None,
         })
     }
 }
@@ -601,6 +607,9 @@ impl Gate<'_> {
         let mut e = self.info.entry(action, Some(coord), Some(vault), "allow");
         if self.presence == Presence::Proven {
             e.reason = Some("proof-of-presence".into());
+        } else if let Some(grant) = &self.granted_by {
+            e.reason = Some("session-grant".into());
+            e.detail = Some(format!("under grant {grant}"));
         }
         e
     }

@@ -381,6 +381,14 @@ impl Gate<'_> {
                         Op::plain(Operation::Inject)
                     }
                 }];
+                // A profile's grant of this coordinate stands in for its proof (where the
+                // core lets it), for this line only. (An error ends the request, so an early
+                // return needs no restoring.)
+                let line_grant = self.profile_grant_for(&coord.to_string());
+                let unproven = self.presence;
+                if line_grant.is_some() {
+                    self.presence = policy::Presence::Granted;
+                }
                 let located = self.locate(&coord, &inject, false)?;
                 let key = located.record.as_ref().map(|r| r.meta.ssh_key.is_some());
                 if key_part == policy::KeyPart::Private && key == Some(false) {
@@ -399,6 +407,14 @@ impl Gate<'_> {
                 } else {
                     self.delivered(&coord, located, req.delivery)
                 };
+                self.presence = unproven;
+                if let Some(grant) = line_grant
+                    && located.decision == Decision::Allow
+                {
+                    let mut e = self.info.entry("grant-use", Some(&coord), None, "allow");
+                    e.detail = Some(format!("grant {grant}"));
+                    self.store.audit(e)?;
+                }
                 decided.push(Line {
                     at,
                     coord,
@@ -408,6 +424,12 @@ impl Gate<'_> {
                     key_part,
                 });
             }
+        }
+        // What a session grant of this run would name, should it be parked.
+        let production = decided.iter().any(|l| self.production(l.coord.env()));
+        if let Some(run) = self.parked_run.as_mut() {
+            run.production = production;
+            run.coordinates = decided.iter().map(|l| l.coord.to_string()).collect();
         }
         // Refusals first, then a single proof for the whole run.
         let worst = Decision::worst(decided.iter().map(|l| l.located.decision));

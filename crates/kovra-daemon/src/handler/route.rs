@@ -103,8 +103,13 @@ impl Gate<'_> {
             } => self.canary_create(&coordinate, &like, sensitivity, description),
             Request::CanaryList { .. } => self.canary_list(),
             Request::ApprovalList => self.approval_list(),
-            Request::Approve { id, .. } => self.approval_decide(&id, true),
+            Request::Approve { id, grant, .. } => match grant {
+                Some(spec) => self.approve_with_grant(&id, spec),
+                None => self.approval_decide(&id, true),
+            },
             Request::Deny { id } => self.approval_decide(&id, false),
+            Request::GrantList => self.grant_list(),
+            Request::GrantRevoke { id } => self.grant_revoke(&id),
             Request::ApprovalWait { .. } => Err(GateError::new(
                 ErrorCode::Internal,
                 "approval-wait is answered before the gate",

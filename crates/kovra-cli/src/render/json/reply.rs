@@ -155,6 +155,13 @@ pub(super) enum ReplyDoc<'a> {
         skipped: &'a [String],
         egress_port: Option<u16>,
     },
+    Grants {
+        grants: &'a [kovra_proto::GrantView],
+    },
+    GrantMade {
+        approval: &'a str,
+        grant: &'a kovra_proto::GrantView,
+    },
     /// Never printed: `reply` writes these itself, and `Renderer::show` refuses a package.
     #[serde(skip)]
     Unprinted,
@@ -347,6 +354,8 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
                 skipped,
                 egress_port: *egress_port,
             },
+            Reply::Grants { grants } => ReplyDoc::Grants { grants },
+            Reply::GrantMade { approval, grant } => ReplyDoc::GrantMade { approval, grant },
             Reply::Revealed { .. }
             | Reply::Code { .. }
             | Reply::Shared { .. }

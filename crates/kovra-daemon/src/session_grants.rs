@@ -1,0 +1,150 @@
+//! Session grants, held here only: in the daemon's memory, dropped at lock, never on disk.
+//! An agent of the same user can write any file, so nothing it could write may stand in for
+//! the human's approval; a grant is made only by an approval that carried a proof
+//! (`kovra approve ID --grant 15m`) and lets through only the run it names
+//! (`kovra_core::policy::Grant::covers_run`), and then only where the core lets a grant
+//! stand in for a proof (`kovra_core::policy::grant_stands_in`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use kovra_core::crypto;
+use kovra_core::policy::{Grant, GrantKind, RunFacts};
+use kovra_proto::{Fact, GrantView};
+
+/// At most this many grants live at once; a new one past it ends the soonest to expire.
+const MAX_GRANTS: usize = 16;
+
+/// A run, as the daemon saw it when it was parked, owned: what a grant of it names.
+#[derive(Debug, Clone)]
+pub struct ParkedRun {
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub refs_path: Option<String>,
+    pub refs_sha256: [u8; 32],
+    pub digest: [u8; 32],
+    pub socket: Option<String>,
+    /// Some line of the run named a production environment.
+    pub production: bool,
+    /// The coordinates the run injects (for a profile grant).
+    pub coordinates: BTreeSet<String>,
+}
+
+impl ParkedRun {
+    pub fn facts(&self) -> RunFacts<'_> {
+        RunFacts {
+            argv: &self.argv,
+            cwd: &self.cwd,
+            refs_path: self.refs_path.as_deref(),
+            refs_sha256: self.refs_sha256,
+            digest: self.digest,
+            socket: self.socket.as_deref(),
+        }
+    }
+}
+
+struct Held {
+    grant: Grant,
+    /// What the listing shows: the parked request's facts as the approver read them (the
+    /// requester's words already masked of the vault's values).
+    covers: Vec<Fact>,
+    created: u64,
+    approval: String,
+}
+
+#[derive(Default)]
+pub struct SessionGrants {
+    held: HashMap<String, Held>,
+}
+
+impl SessionGrants {
+    fn sweep(&mut self, now: u64) {
+        self.held.retain(|_, h| h.grant.live(now));
+    }
+
+    /// Hold a new grant made by approval `approval`; returns its view.
+    pub fn add(&mut self, grant: Grant, covers: Vec<Fact>, approval: &str, now: u64) -> GrantView {
+        self.sweep(now);
+        if self.held.len() >= MAX_GRANTS
+            && let Some(soonest) = self
+                .held
+                .iter()
+                .min_by_key(|(_, h)| h.grant.expires)
+                .map(|(k, _)| k.clone())
+        {
+            self.held.remove(&soonest);
+        }
+        let id = format!("g{}", hex::encode(crypto::random_array::<3>()));
+        let held = Held {
+            grant,
+            covers,
+            created: now,
+            approval: approval.to_string(),
+        };
+        let view = view(&id, &held, now);
+        self.held.insert(id, held);
+        view
+    }
+
+    /// The id of a live run grant covering this run, if any.
+    pub fn covering_run(&mut self, run: &RunFacts<'_>, now: u64) -> Option<String> {
+        self.sweep(now);
+        self.held
+            .iter()
+            .find(|(_, h)| h.grant.covers_run(run, now))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// The id of a live profile grant covering `coordinate` for profile `socket`, if any.
+    pub fn covering_injection(
+        &mut self,
+        socket: Option<&str>,
+        coordinate: &str,
+        now: u64,
+    ) -> Option<String> {
+        self.sweep(now);
+        self.held
+            .iter()
+            .find(|(_, h)| h.grant.covers_injection(socket, coordinate, now))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// The live grants `asker` may see (the human's socket: all; a profile's: its own),
+    /// soonest to expire first.
+    pub fn list(&mut self, asker: Option<&str>, now: u64) -> Vec<GrantView> {
+        self.sweep(now);
+        let mut out: Vec<(u64, GrantView)> = self
+            .held
+            .iter()
+            .map(|(id, h)| (h.grant.expires, view(id, h, now)))
+            .filter(|(_, v)| asker.is_none() || v.agent.as_deref() == asker)
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        out.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// End a grant now; its view when it was live.
+    pub fn revoke(&mut self, id: &str, now: u64) -> Option<GrantView> {
+        self.sweep(now);
+        self.held.remove(id).map(|h| view(id, &h, now))
+    }
+
+    pub fn clear(&mut self) {
+        self.held.clear();
+    }
+}
+
+fn view(id: &str, held: &Held, now: u64) -> GrantView {
+    let (kind, agent) = match &held.grant.kind {
+        GrantKind::Run { socket, .. } => ("run", socket.clone()),
+        GrantKind::Profile { profile, .. } => ("profile", Some(profile.clone())),
+    };
+    GrantView {
+        id: id.to_string(),
+        kind: kind.into(),
+        agent,
+        covers: held.covers.clone(),
+        created: held.created,
+        expires_in: held.grant.expires.saturating_sub(now),
+        approval: held.approval.clone(),
+    }
+}
