@@ -148,3 +148,108 @@ fn view(id: &str, held: &Held, now: u64) -> GrantView {
         approval: held.approval.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(argv: &str, socket: Option<&str>) -> ParkedRun {
+        ParkedRun {
+            argv: vec![argv.to_string()],
+            cwd: "/p".into(),
+            refs_path: None,
+            refs_sha256: [1; 32],
+            digest: [2; 32],
+            socket: socket.map(str::to_string),
+            production: false,
+            coordinates: BTreeSet::from(["secret:dev/api/key".to_string()]),
+        }
+    }
+
+    fn run_grant(r: &ParkedRun, expires: u64) -> Grant {
+        Grant {
+            kind: GrantKind::Run {
+                argv: r.argv.clone(),
+                cwd: r.cwd.clone(),
+                refs_path: r.refs_path.clone(),
+                refs_sha256: r.refs_sha256,
+                digest: r.digest,
+                socket: r.socket.clone(),
+            },
+            expires,
+        }
+    }
+
+    #[test]
+    fn a_grant_covers_its_run_until_it_expires_or_is_revoked() {
+        let mut g = SessionGrants::default();
+        let mine = run("./tool", Some("bot"));
+        let view = g.add(run_grant(&mine, 100), Vec::new(), "a1", 10);
+        assert_eq!(view.expires_in, 90);
+        assert_eq!(g.covering_run(&mine.facts(), 50), Some(view.id.clone()));
+        assert_eq!(
+            g.covering_run(&run("./other", Some("bot")).facts(), 50),
+            None
+        );
+        assert_eq!(g.covering_run(&run("./tool", None).facts(), 50), None);
+        // A profile's socket sees only its own; the human's sees all.
+        assert_eq!(g.list(Some("bot"), 50).len(), 1);
+        assert!(g.list(Some("other"), 50).is_empty());
+        assert_eq!(g.list(None, 50).len(), 1);
+        assert!(g.revoke(&view.id, 50).is_some());
+        assert!(g.revoke(&view.id, 50).is_none());
+        assert_eq!(g.covering_run(&mine.facts(), 50), None);
+        // Expired: gone from the listing and covering nothing.
+        g.add(run_grant(&mine, 100), Vec::new(), "a2", 10);
+        assert_eq!(g.covering_run(&mine.facts(), 100), None);
+        assert!(g.list(None, 100).is_empty());
+    }
+
+    #[test]
+    fn a_profile_grant_covers_its_coordinates_on_its_socket_only() {
+        let mut g = SessionGrants::default();
+        g.add(
+            Grant {
+                kind: GrantKind::Profile {
+                    profile: "bot".into(),
+                    coordinates: BTreeSet::from(["secret:dev/api/key".to_string()]),
+                },
+                expires: 100,
+            },
+            Vec::new(),
+            "a1",
+            10,
+        );
+        assert!(
+            g.covering_injection(Some("bot"), "secret:dev/api/key", 20)
+                .is_some()
+        );
+        assert!(
+            g.covering_injection(Some("bot"), "secret:dev/api/other", 20)
+                .is_none()
+        );
+        assert!(
+            g.covering_injection(None, "secret:dev/api/key", 20)
+                .is_none()
+        );
+        assert!(
+            g.covering_run(&run("./tool", Some("bot")).facts(), 20)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_count_is_capped_by_ending_the_soonest_to_expire() {
+        let mut g = SessionGrants::default();
+        let first = run("./first", None);
+        g.add(run_grant(&first, 20), Vec::new(), "a0", 10);
+        for i in 1..=MAX_GRANTS {
+            let r = run(&format!("./tool{i}"), None);
+            g.add(run_grant(&r, 1000 + i as u64), Vec::new(), "a", 10);
+        }
+        assert_eq!(g.list(None, 11).len(), MAX_GRANTS);
+        assert_eq!(g.covering_run(&first.facts(), 11), None);
+        g.clear();
+        assert!(g.list(None, 11).is_empty());
+    }
+}

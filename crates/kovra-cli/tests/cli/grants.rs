@@ -229,6 +229,10 @@ fn production_and_what_is_not_a_run_are_never_granted() {
     assert_exit(&out, 4, "a grant of a production run");
     said(&out, "production record is never granted");
     assert!(s.grants().is_empty());
+    // A profile grant names the profile a run came through: this one came through the
+    // human's own socket.
+    let out = s.approve(&id, &["--grant", "15m", "--grant-profile"]);
+    assert_exit(&out, 4, "a profile grant of a run from the human's socket");
     // Still pending: approved without a grant, it goes through once.
     let out = s.approve(&id, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

@@ -339,6 +339,8 @@ impl Gate<'_> {
         }
         // (where, coordinate, decision, whether this very line has a fallback)
         let mut decided: Vec<Line> = Vec::new();
+        // Whether a profile's grant stood in for some line's proof.
+        let mut line_granted = false;
         if !entries.is_empty() {
             // Pins by name need the registry (built-in and custom providers).
             self.registry()?;
@@ -411,6 +413,7 @@ impl Gate<'_> {
                 if let Some(grant) = line_grant
                     && located.decision == Decision::Allow
                 {
+                    line_granted = true;
                     let mut e = self.info.entry("grant-use", Some(&coord), None, "allow");
                     e.detail = Some(format!("grant {grant}"));
                     self.store.audit(e)?;
@@ -474,8 +477,12 @@ impl Gate<'_> {
                 Some((rec.meta.sensitivity, self.production(l.coord.env())))
             })
             .collect();
+        // A grant stands in for a proof: the child it lets through is protected as the
+        // approved run's was.
         let proof_involved = matches!(worst, Decision::NeedsProof(_))
             || self.presence == policy::Presence::Proven
+            || self.presence == policy::Presence::Granted
+            || line_granted
             || self.allowlisted;
         let protected = childenv::run_is_protected(&records, proof_involved);
         if protected {

@@ -106,7 +106,7 @@ impl Gate<'_> {
 
     /// The live grants: every one on the human's socket, a profile's own on its socket.
     pub(super) fn grant_list(&mut self) -> Result<Reply, GateError> {
-        self.vault_gate(policy::VaultOperation::ReadApprovals, "grant-list")?;
+        self.vault_gate(policy::VaultOperation::ReadApprovals, "approval-list")?;
         let asker = self.info.agent.as_ref().map(|p| p.name.clone());
         Ok(Reply::Grants {
             grants: self.approvals.grants.list(asker.as_deref(), store::now()),
