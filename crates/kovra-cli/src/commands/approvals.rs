@@ -32,6 +32,16 @@ pub fn run(s: &mut Session, command: Command, out: &Renderer) -> Result<(), CliE
                     ));
                 }
             }
+            if let Some(minutes) = grant {
+                eprintln!(
+                    "  and grant: {} for {minutes} min, without asking again (`kovra grants revoke` ends it)",
+                    if grant_profile {
+                        "the agent profile these coordinates, in any run it starts"
+                    } else {
+                        "this very run (same command, directory, refs file and executable)"
+                    }
+                );
+            }
             let grant = grant.map(|minutes| GrantSpec {
                 minutes,
                 profile: grant_profile,

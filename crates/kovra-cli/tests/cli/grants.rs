@@ -170,6 +170,16 @@ fn a_grant_lets_the_same_run_through_and_nothing_else() {
     s.h.ok(&["deny", &s.h.wait_for_pending()]);
     std::fs::write(s.project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
     s.through(&s.run(), "the granted run, its refs restored");
+    // The executable rewritten: not the granted run (nor, here, an allowlisted one).
+    let body = std::fs::read(&s.script).unwrap();
+    std::fs::write(&s.script, "#!/bin/sh\necho \"rewritten $API_KEY\"\n").unwrap();
+    let rewritten = s.run();
+    assert_ne!(rewritten.status.code(), Some(0), "{}", describe(&rewritten));
+    if rewritten.status.code() == Some(5) {
+        s.h.ok(&["deny", &s.h.wait_for_pending()]);
+    }
+    std::fs::write(&s.script, body).unwrap();
+    s.through(&s.run(), "the granted run, its executable restored");
     // A reveal is never covered, grant or not.
     let mut seen = Vec::new();
     let reveal = s.h.agent(&["reveal", HIGH], &mut seen);
