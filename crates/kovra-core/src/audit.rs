@@ -99,6 +99,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("fingerprint", "a value's fingerprint produced"),
     ("generate", "a value generated"),
     ("grant-create", "a session grant made by an approval"),
+    ("grant-expire", "a session grant ran out"),
     ("grant-revoke", "a session grant revoked"),
     ("grant-use", "a run let through by a session grant"),
     ("history", "a record's versions listed"),

@@ -54,11 +54,31 @@ struct Held {
 #[derive(Default)]
 pub struct SessionGrants {
     held: HashMap<String, Held>,
+    /// Grants that ran out, until the gate puts them on the trail (`take_expired`).
+    expired: Vec<GrantView>,
 }
 
 impl SessionGrants {
     fn sweep(&mut self, now: u64) {
-        self.held.retain(|_, h| h.grant.live(now));
+        let ended: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(_, h)| !h.grant.live(now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ended {
+            if let Some(h) = self.held.remove(&id)
+                && self.expired.len() < MAX_GRANTS
+            {
+                self.expired.push(view(&id, &h, now));
+            }
+        }
+    }
+
+    /// The grants that expired since the last call (at most [`MAX_GRANTS`] are remembered).
+    pub fn take_expired(&mut self, now: u64) -> Vec<GrantView> {
+        self.sweep(now);
+        std::mem::take(&mut self.expired)
     }
 
     /// Hold a new grant made by approval `approval`; returns its view.
@@ -130,6 +150,7 @@ impl SessionGrants {
 
     pub fn clear(&mut self) {
         self.held.clear();
+        self.expired.clear();
     }
 }
 
@@ -199,10 +220,14 @@ mod tests {
         assert!(g.revoke(&view.id, 50).is_some());
         assert!(g.revoke(&view.id, 50).is_none());
         assert_eq!(g.covering_run(&mine.facts(), 50), None);
-        // Expired: gone from the listing and covering nothing.
-        g.add(run_grant(&mine, 100), Vec::new(), "a2", 10);
+        // Expired: gone from the listing and covering nothing, and reported once.
+        let second = g.add(run_grant(&mine, 100), Vec::new(), "a2", 10);
         assert_eq!(g.covering_run(&mine.facts(), 100), None);
         assert!(g.list(None, 100).is_empty());
+        let expired = g.take_expired(100);
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].id, second.id);
+        assert!(g.take_expired(100).is_empty());
     }
 
     #[test]

@@ -216,6 +216,8 @@ fn a_grant_expires_and_lock_ends_every_grant() {
     }
     std::thread::sleep(std::time::Duration::from_secs(7));
     assert!(s.grants().is_empty(), "an expired grant is still listed");
+    let (_, expired) = s.h.json(&["audit", "--action", "grant-expire"]);
+    assert_eq!(expired["entries"].as_array().unwrap().len(), 1, "{expired}");
     let id = s.parked(&s.run(), "the run after its grant expired");
     // A new grant, then a lock: gone at the next unlock.
     let out = s.approve(&id, &["--grant", "1m"]);

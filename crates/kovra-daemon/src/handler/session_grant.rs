@@ -37,6 +37,20 @@ const SHOWN: [&str; 5] = [
 ];
 
 impl Gate<'_> {
+    /// Put the grants that ran out since the last look on the trail (at the first grant
+    /// operation or run after they expired; a lock ends the rest unannounced).
+    fn audit_expired_grants(&mut self) -> Result<(), GateError> {
+        for g in self.approvals.grants.take_expired(store::now()) {
+            let mut e = self.info.entry("grant-expire", None, None, "ok");
+            e.detail = Some(format!(
+                "grant {} ({}) for approval {}",
+                g.id, g.kind, g.approval
+            ));
+            self.store.audit(e)?;
+        }
+        Ok(())
+    }
+
     /// Approve a parked run once and grant it (or its profile's coordinates) for a while.
     /// Refused before any proof is asked for when the grant could not be made.
     pub(super) fn approve_with_grant(
@@ -44,6 +58,7 @@ impl Gate<'_> {
         id: &str,
         spec: GrantSpec,
     ) -> Result<Reply, GateError> {
+        self.audit_expired_grants()?;
         let asker = self.info.agent.as_ref().map(|p| p.name.clone());
         let run = self.approvals.pending_run(id, asker.as_deref());
         let facts = GrantSpecFacts {
@@ -107,6 +122,7 @@ impl Gate<'_> {
     /// The live grants: every one on the human's socket, a profile's own on its socket.
     pub(super) fn grant_list(&mut self) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::ReadApprovals, "approval-list")?;
+        self.audit_expired_grants()?;
         let asker = self.info.agent.as_ref().map(|p| p.name.clone());
         Ok(Reply::Grants {
             grants: self.approvals.grants.list(asker.as_deref(), store::now()),
@@ -116,6 +132,7 @@ impl Gate<'_> {
     /// End a grant now. Revoking only tightens: whoever sees a grant may end it.
     pub(super) fn grant_revoke(&mut self, id: &str) -> Result<Reply, GateError> {
         self.vault_gate(policy::VaultOperation::DenyRequest, "grant-revoke")?;
+        self.audit_expired_grants()?;
         let asker = self.info.agent.as_ref().map(|p| p.name.clone());
         let now = store::now();
         let visible = self
@@ -144,6 +161,7 @@ impl Gate<'_> {
     /// Before a run is decided: a live grant naming this very run lets it stand in for the
     /// proof where the core allows (`Presence::Granted`), and the use is on the trail.
     pub(super) fn consult_run_grant(&mut self) -> Result<(), GateError> {
+        self.audit_expired_grants()?;
         if self.presence != policy::Presence::None {
             return Ok(());
         }
