@@ -386,7 +386,7 @@ impl Gate<'_> {
                 // A profile's grant of this coordinate stands in for its proof (where the
                 // core lets it), for this line only. (An error ends the request, so an early
                 // return needs no restoring.)
-                let line_grant = self.profile_grant_for(&coord.to_string());
+                let line_grant = self.profile_grant_for(&coord);
                 let unproven = self.presence;
                 if line_grant.is_some() {
                     self.presence = policy::Presence::Granted;
@@ -432,7 +432,13 @@ impl Gate<'_> {
         let production = decided.iter().any(|l| self.production(l.coord.env()));
         if let Some(run) = self.parked_run.as_mut() {
             run.production = production;
-            run.coordinates = decided.iter().map(|l| l.coord.to_string()).collect();
+        }
+        let named = decided
+            .iter()
+            .map(|l| self.grant_coordinate(&l.coord))
+            .collect();
+        if let Some(run) = self.parked_run.as_mut() {
+            run.coordinates = named;
         }
         // Refusals first, then a single proof for the whole run.
         let worst = Decision::worst(decided.iter().map(|l| l.located.decision));

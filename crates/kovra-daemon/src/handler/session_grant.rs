@@ -186,16 +186,29 @@ impl Gate<'_> {
         Ok(())
     }
 
+    /// What a profile grant names for one coordinate of a run: the coordinate and the
+    /// project it resolves in, so a grant made for one project's run covers no other's.
+    pub(super) fn grant_coordinate(&self, coord: &kovra_core::coord::Coordinate) -> String {
+        match &self.project {
+            Some(p) => format!("{coord} (project {p})"),
+            None => format!("{coord} (no project)"),
+        }
+    }
+
     /// For one line of a run through a profile's socket: the profile grant covering its
     /// coordinate, if any.
-    pub(super) fn profile_grant_for(&mut self, coordinate: &str) -> Option<String> {
+    pub(super) fn profile_grant_for(
+        &mut self,
+        coord: &kovra_core::coord::Coordinate,
+    ) -> Option<String> {
         if self.presence != policy::Presence::None {
             return None;
         }
+        let named = self.grant_coordinate(coord);
         let socket = self.info.agent.as_ref().map(|p| p.name.as_str())?;
         self.approvals
             .grants
-            .covering_injection(Some(socket), coordinate, store::now())
+            .covering_injection(Some(socket), &named, store::now())
     }
 }
 
