@@ -105,6 +105,21 @@ impl std::fmt::Debug for Foreign {
     }
 }
 
+#[cfg(test)]
+impl Foreign {
+    /// This very process, taken for a caller in other namespaces (none actually differ), so
+    /// the gate's tests can decide a contained caller's run. The run is never started.
+    pub(crate) fn this_process_for_tests() -> Foreign {
+        let pid = std::process::id();
+        Foreign {
+            pidfd: pidfd_open(pid).expect("pidfd"),
+            flags: 0,
+            root: open_root(pid).expect("root"),
+            pid,
+        }
+    }
+}
+
 /// The peer of `sock` through `SO_PEERPIDFD` (Linux 6.5), or through `pidfd_open(pid)` on
 /// an older kernel, which pins the process only from then on: a peer that exited after it
 /// connected could have its pid reused by then.

@@ -7,6 +7,7 @@ mod actions;
 mod agents;
 mod canary;
 mod decided;
+mod grants;
 mod harness;
 mod import;
 mod relocate;

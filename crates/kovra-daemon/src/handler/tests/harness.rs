@@ -203,6 +203,32 @@ impl Harness {
         }
     }
 
+    /// Send as a caller in a sandbox (other namespaces, as a profile's runs must come),
+    /// returning the answer and whether the gate made a plan (a run it would start).
+    pub(super) fn send_contained(&self, who: &Who, request: Value) -> (Answer, bool) {
+        let caller = Caller {
+            peer: Peer {
+                pid: std::process::id(),
+                uid: nix::unistd::getuid().as_raw(),
+            },
+            exe: None,
+            tty: who.tty,
+            agent: who.agent.map(std::sync::Arc::from),
+            namespaces: crate::nsjoin::Namespaces::Foreign(std::sync::Arc::new(
+                crate::nsjoin::Foreign::this_process_for_tests(),
+            )),
+        };
+        let (response, delay, plan) = self.daemon.handle(Self::envelope(who, request), &caller);
+        let text = serde_json::to_string(&response).unwrap();
+        self.replies.borrow_mut().push(text.clone());
+        let answer = Answer {
+            json: serde_json::from_str(&text).unwrap(),
+            text,
+            delay,
+        };
+        (answer, plan.is_some())
+    }
+
     /// Send, expect a challenge, answer it with a passphrase proof, and return the answer.
     pub(super) fn send_proven(&self, who: &Who, request: Value, passphrase: &str) -> Answer {
         let first = self.send(who, request.clone()).expect_needs_proof();
