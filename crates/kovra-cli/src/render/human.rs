@@ -632,6 +632,13 @@ pub fn approval(view: &kovra_proto::ApprovalView) -> String {
         "  approve: kovra approve {}    refuse: kovra deny {}\n",
         view.id, view.id
     ));
+    // A run may be granted for a while (never a production one: the daemon says so).
+    if view.facts.iter().any(|f| f.name == "command") {
+        out.push_str(&format!(
+            "  or let the same run through for a while: kovra approve {} --grant 15m\n",
+            view.id
+        ));
+    }
     out
 }
 

@@ -98,6 +98,11 @@ impl Setup {
     /// Approve the parked run with a grant; the first run again consumes the approval.
     fn grant_first_run(&self, duration: &str) -> String {
         let id = self.parked(&self.run(), "an agent's run of a high record");
+        let listing = stdout(&self.h.ok(&["approve"]));
+        assert!(
+            listing.contains(&format!("kovra approve {id} --grant 15m")),
+            "{listing}"
+        );
         let out = self.approve(&id, &["--grant", duration]);
         assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
         said(&out, "lets it through");
