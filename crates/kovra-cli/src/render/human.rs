@@ -465,24 +465,8 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
             eprintln!("kovra: request {id} {state}");
             Ok(())
         }
-        Reply::Grants { grants } => {
-            if grants.is_empty() {
-                eprintln!("kovra: no session grant is live");
-            }
-            for g in grants {
-                line(grant(g).trim_end())?;
-            }
-            Ok(())
-        }
-        Reply::GrantMade { approval, grant: g } => {
-            eprintln!(
-                "kovra: request {approval} approved; grant {} lets it through for {} (`kovra grants revoke {}` ends it)",
-                g.id,
-                minutes(g.expires_in),
-                g.id
-            );
-            Ok(())
-        }
+        Reply::Grants { grants } => super::grants::list(grants),
+        Reply::GrantMade { approval, grant } => super::grants::made(approval, grant),
         Reply::SecretRequests { pending } => {
             if pending.is_empty() {
                 eprintln!("kovra: no open value requests");
@@ -563,44 +547,6 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
 
 /// One parked request, for the human deciding it. Text the requester chose is quoted and
 /// escaped, and marked as theirs, so it cannot pose as kovra's own words.
-/// Seconds left, as a person reads them.
-fn minutes(secs: u64) -> String {
-    if secs >= 120 {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
-    }
-}
-
-/// One session grant: its id, kind and end, then what it covers (the approver's facts).
-fn grant(view: &kovra_proto::GrantView) -> String {
-    let mut out = format!(
-        "grant {}: {}{} (approval {}), expires in {}\n",
-        view.id,
-        view.kind,
-        view.agent
-            .as_deref()
-            .map_or(String::new(), |a| format!(" for agent {a}")),
-        view.approval,
-        minutes(view.expires_in)
-    );
-    let width = super::width::columns(false);
-    for f in &view.covers {
-        let label = format!("  {:<20} ", format!("{}:", f.name));
-        let value = if f.untrusted {
-            format!("{:?}", f.value)
-        } else {
-            f.value
-                .chars()
-                .flat_map(char::escape_debug)
-                .collect::<String>()
-        };
-        out.push_str(&wrap_fact(&label, &value, "", width));
-    }
-    out.push_str(&format!("  revoke: kovra grants revoke {}\n", view.id));
-    out
-}
-
 pub fn approval(view: &kovra_proto::ApprovalView) -> String {
     let mut out = format!(
         "request {}: {} ({} via {}), expires in {}s\n",
@@ -646,7 +592,7 @@ pub fn approval(view: &kovra_proto::ApprovalView) -> String {
 /// `marker` where it fits (else on a line of its own). A word longer than a line stays whole
 /// (a path or a coordinate must remain one piece to read and copy), and joining the lines
 /// with single spaces gives `value` back: nothing is cut.
-fn wrap_fact(label: &str, value: &str, marker: &str, width: Option<usize>) -> String {
+pub(super) fn wrap_fact(label: &str, value: &str, marker: &str, width: Option<usize>) -> String {
     const INDENT: usize = 23;
     let Some(width) = width else {
         return format!("{label}{value}{marker}\n");

@@ -6,6 +6,7 @@
 
 mod agents;
 mod audit;
+mod grants;
 mod human;
 mod json;
 mod width;

@@ -383,9 +383,8 @@ impl Gate<'_> {
                         Op::plain(Operation::Inject)
                     }
                 }];
-                // A profile's grant of this coordinate stands in for its proof (where the
-                // core lets it), for this line only. (An error ends the request, so an early
-                // return needs no restoring.)
+                // A profile's grant of this coordinate may stand in for its proof, for this
+                // line only (an error ends the request: no restoring needed).
                 let line_grant = self.profile_grant_for(&coord);
                 let unproven = self.presence;
                 if line_grant.is_some() {
@@ -483,8 +482,7 @@ impl Gate<'_> {
                 Some((rec.meta.sensitivity, self.production(l.coord.env())))
             })
             .collect();
-        // A grant stands in for a proof: the child it lets through is protected as the
-        // approved run's was.
+        // A grant stands in for a proof: its child is protected as the approved run's was.
         let proof_involved = matches!(worst, Decision::NeedsProof(_))
             || self.presence == policy::Presence::Proven
             || self.presence == policy::Presence::Granted
