@@ -12,6 +12,7 @@ use crate::model::{
 
 mod allowed;
 mod canary;
+mod proofs;
 mod reason;
 mod rules;
 mod standing;
@@ -19,6 +20,7 @@ mod vault;
 
 pub use allowed::{Allowed, Obligations, authorize};
 pub use canary::{audit_shows, trips_canary};
+pub use proofs::{ProofKind, ProofKinds, ProofNeed, ProofRules, accepted_proofs};
 pub use reason::Reason;
 pub use rules::{
     DESCRIPTION_MAX_CHARS, KeyPart, NameFacts, Offered, birth_sensitivity, delivery_for,

@@ -73,6 +73,8 @@ pub enum Reason {
     CanaryTripped,
     AgentCannotManageCanaries,
     CanaryNeedsPresence,
+    PasskeyChangeNeedsPresence,
+    AgentCannotEnrolPasskey,
 }
 
 impl Reason {
@@ -143,6 +145,8 @@ impl Reason {
             Reason::CanaryTripped => "canary-tripped",
             Reason::AgentCannotManageCanaries => "agent-canary-refused",
             Reason::CanaryNeedsPresence => "canary-needs-proof",
+            Reason::PasskeyChangeNeedsPresence => "passkey-needs-proof",
+            Reason::AgentCannotEnrolPasskey => "agent-passkey-refused",
         }
     }
 
@@ -213,6 +217,9 @@ impl Reason {
                 "name a connection record (`kovra add COORD --postgres`)"
             }
             Reason::AgentCannotManageCanaries => "run `kovra canary` yourself at your own terminal",
+            Reason::AgentCannotEnrolPasskey => {
+                "enrol a passkey yourself, in `kovra ui` from your own terminal"
+            }
             Reason::QueryWriteNeedsPresence => {
                 "a human approves it (`kovra approve ID`), or runs it with --write and a proof at their terminal"
             }
@@ -398,6 +405,12 @@ impl Reason {
             }
             Reason::RollbackNeedsPresence => {
                 "restoring a backup older than the vault's last acknowledged state needs a proof of presence"
+            }
+            Reason::PasskeyChangeNeedsPresence => {
+                "enrolling or removing a passkey needs a proof of presence"
+            }
+            Reason::AgentCannotEnrolPasskey => {
+                "a passkey is enrolled only by a human: an agent's own authenticator would prove nothing"
             }
         }
     }
