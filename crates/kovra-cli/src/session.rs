@@ -467,6 +467,7 @@ impl Session {
                 challenge: asked.id,
                 mac: None,
                 code: Some(answer),
+                passkey: None,
             }
         } else if let Some(pc) = &asked.options.passphrase {
             let (proof, shown) = self

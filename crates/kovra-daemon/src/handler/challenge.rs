@@ -62,12 +62,15 @@ impl Gate<'_> {
                 facts,
             };
             let agent = self.info.agent.as_ref().map(|p| p.name.as_str());
-            let id = self.approvals.park(self.digest, view, agent);
+            let id = self
+                .approvals
+                .park(self.digest, view, agent, self.proof_need.get());
             crate::approvals::notify(&id, action);
             id
         });
         let config = &self.daemon.config;
-        let passphrase = (config.proof_by_passphrase && self.passphrase_proofs).then(|| {
+        let accepted = self.accepted_proofs();
+        let passphrase = (accepted.passphrase && self.passphrase_proofs).then(|| {
             let verifier = self.store.proof_verifier();
             PassphraseChallenge {
                 kdf: verifier.kdf.clone(),
@@ -80,13 +83,31 @@ impl Gate<'_> {
             }
         });
         let passphrase_refused = if !config.proof_by_passphrase {
-            Some("only a TOTP code is accepted as a proof here (proof_kinds)".to_string())
+            let others: Vec<&str> = [
+                (accepted.code, "a TOTP code"),
+                (accepted.passkey, "a passkey"),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| *name)
+            .collect();
+            Some(format!(
+                "only {} is accepted as a proof here (proof_kinds)",
+                others.join(" or ")
+            ))
+        } else if !accepted.passphrase {
+            Some("this request needs a passkey (passkey_for in config.toml): answer it in `kovra ui`".to_string())
         } else if !self.passphrase_proofs {
             Some("this daemon was unlocked with a passphrase read from a file or descriptor, so a typed passphrase no longer proves presence to it".to_string())
         } else {
             None
         };
-        let code_accepted = config.proof_by_code && twofactor::active(self.store);
+        let code_accepted = accepted.code && twofactor::active(self.store);
+        let passkey = if accepted.passkey {
+            self.passkey_options(&challenge)
+        } else {
+            None
+        };
         GateError::needs_proof(
             message,
             Challenge {
@@ -99,6 +120,7 @@ impl Gate<'_> {
                     passphrase_refused,
                     code_accepted,
                     program: self.program_sha.clone(),
+                    passkey,
                 }),
             },
         )

@@ -5,10 +5,12 @@
 
 mod actions;
 mod agents;
+mod authenticator;
 mod canary;
 mod decided;
 mod harness;
 mod import;
+mod passkey;
 mod relocate;
 mod sshkey;
 
