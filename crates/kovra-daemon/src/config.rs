@@ -208,3 +208,34 @@ impl Config {
         self.production_envs.contains(env)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("kovra-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!(
+            "{:x}.toml",
+            text.len() * 31 + text.bytes().map(usize::from).sum::<usize>()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let loaded = Config::load(&path, None);
+        let _ = std::fs::remove_file(&path);
+        loaded
+    }
+
+    #[test]
+    fn passkeys_narrow_and_never_widen() {
+        let c = load("").unwrap();
+        assert!(c.proof_by_passkey && c.passkey_for == Default::default());
+        let c = load("proof_kinds = [\"passkey\"]\n").unwrap();
+        assert!(c.proof_by_passkey && !c.proof_by_passphrase && !c.proof_by_code);
+        let c = load("passkey_for = [\"high\", \"production\"]\n").unwrap();
+        assert!(c.passkey_for.high && c.passkey_for.production);
+        // A rule for a kind the file refused, or an unknown value, is an error, not a no-op.
+        assert!(load("proof_kinds = [\"totp\"]\npasskey_for = [\"high\"]\n").is_err());
+        assert!(load("passkey_for = [\"low\"]\n").is_err());
+    }
+}

@@ -297,3 +297,30 @@ fn passkey_for_high_asks_a_passkey_where_a_low_record_takes_a_passphrase() {
         .expect_error(ErrorCode::PasskeyUnknown);
     assert!(h.audit_text().contains("passkey-remove"));
 }
+
+#[test]
+fn passkey_for_holds_for_a_parked_request_too() {
+    let mut h = vault();
+    h.daemon.config.passkey_for.high = true;
+    let mut auth = Authenticator::new();
+    enrol(&h, &mut auth);
+    let agent = mcp(super::harness::full_scope());
+    let remove = json!({"op": "remove", "coordinate": HIGH});
+    let parked = h.send(&agent, remove.clone()).expect_needs_proof();
+    let id = parked.json["approval"].as_str().unwrap().to_string();
+    let approve = json!({"op": "approve", "id": id});
+    // The human's passphrase does not approve what only a passkey could have answered.
+    let first = h.send(&human(), approve.clone()).expect_needs_proof();
+    assert!(
+        first.json["answer"]["passphrase"].is_null(),
+        "{}",
+        first.text
+    );
+    let assertion = auth.get(&first.json["answer"]["passkey"], ORIGIN);
+    h.send(&human(), with_assertion(approve, &first, assertion))
+        .expect_ok();
+    // The approval, given with a passkey, lets the parked request through.
+    h.send(&agent, remove).expect_ok();
+    h.send(&human(), json!({"op": "show", "coordinate": HIGH}))
+        .expect_error(ErrorCode::NotFound);
+}
