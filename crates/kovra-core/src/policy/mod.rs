@@ -20,7 +20,9 @@ mod vault;
 
 pub use allowed::{Allowed, Obligations, authorize};
 pub use canary::{audit_shows, trips_canary};
-pub use proofs::{ProofKind, ProofKinds, ProofNeed, ProofRules, accepted_proofs};
+pub use proofs::{
+    ProofKind, ProofKinds, ProofNeed, ProofRules, accepted_proofs, parks_for_passkey,
+};
 pub use reason::Reason;
 pub use rules::{
     DESCRIPTION_MAX_CHARS, KeyPart, NameFacts, Offered, birth_sensitivity, delivery_for,

@@ -95,6 +95,22 @@ pub fn accepted_proofs(rules: &ProofRules, need: ProofNeed, passkey_enrolled: bo
     }
 }
 
+/// Whether a request that needs a proof is parked for out-of-band approval because only a
+/// passkey can answer it (`available`: the kinds that could answer right now) and the
+/// requester's terminal cannot give one: the human then approves it in the Web UI with the
+/// passkey. Approving is never parked (as in [`super::parks_for_approval`]).
+pub fn parks_for_passkey(
+    decision: super::Decision,
+    approving: bool,
+    available: ProofKinds,
+) -> bool {
+    matches!(decision, super::Decision::NeedsProof(_))
+        && !approving
+        && available.passkey
+        && !available.passphrase
+        && !available.code
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +155,25 @@ mod tests {
             accepted_proofs(&rules(true, true), HIGH, false),
             ProofKinds::ALL
         );
+    }
+
+    #[test]
+    fn only_a_passkey_parks_a_terminals_request() {
+        use super::super::{Decision, Reason};
+        let needs = Decision::NeedsProof(Reason::RevealNeedsPresence);
+        let only = ProofKinds::PASSKEY_ONLY;
+        assert!(parks_for_passkey(needs, false, only));
+        assert!(
+            !parks_for_passkey(needs, true, only),
+            "approving is never parked"
+        );
+        assert!(!parks_for_passkey(needs, false, ProofKinds::ALL));
+        assert!(!parks_for_passkey(Decision::Allow, false, only));
+        let none = ProofKinds {
+            passkey: false,
+            ..only
+        };
+        assert!(!parks_for_passkey(needs, false, none));
     }
 
     #[test]

@@ -244,6 +244,7 @@ pub(super) fn describe(request: &Request) -> Vec<Fact> {
                 Err(_) => out.push(fact("provider file", "invalid".into(), true)),
             }
         }
+        Request::PasskeyRemove { id, .. } => out.push(fact("passkey", id.clone(), true)),
         _ => {}
     }
     out

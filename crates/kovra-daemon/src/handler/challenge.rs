@@ -12,7 +12,8 @@ use super::{Gate, twofactor};
 
 impl Gate<'_> {
     /// Ask for a proof of presence. At a terminal the requester answers the challenge; an
-    /// agent has none, so the request is also parked for the human to approve out of band.
+    /// agent has none, so the request is also parked for the human to approve out of band
+    /// (as is one only a passkey can answer, which a terminal cannot give).
     pub(super) fn challenge_reply(
         &mut self,
         action: &str,
@@ -20,12 +21,20 @@ impl Gate<'_> {
         message: String,
     ) -> GateError {
         let challenge = self.challenges.issue(self.digest);
-        // Approving is itself the attended step: it is never parked for someone else.
-        let parks = policy::parks_for_approval(
-            policy::Decision::NeedsProof(reason),
-            self.info.origin,
-            action == "approve",
-        );
+        // What could answer right now: what may answer (the core's word), as far as this
+        // daemon holds it (a passphrase still proves, a factor or a passkey is enrolled).
+        let accepted = self.accepted_proofs();
+        let available = policy::ProofKinds {
+            passphrase: accepted.passphrase && self.passphrase_proofs,
+            code: accepted.code && twofactor::active(self.store),
+            passkey: accepted.passkey && self.passkeys_cache.unwrap_or(true),
+        };
+        // Approving is itself the attended step: it is never parked for someone else. A
+        // request only a passkey can answer is parked for the Web UI, where one can.
+        let decision = policy::Decision::NeedsProof(reason);
+        let approving = action == "approve";
+        let parks = policy::parks_for_approval(decision, self.info.origin, approving)
+            || policy::parks_for_passkey(decision, approving, available);
         // The requester chose its command line and its words: whatever of the vault's
         // values they hold is masked before anyone is shown them.
         let redactor = if parks { self.scrubber().ok() } else { None };
@@ -69,8 +78,7 @@ impl Gate<'_> {
             id
         });
         let config = &self.daemon.config;
-        let accepted = self.accepted_proofs();
-        let passphrase = (accepted.passphrase && self.passphrase_proofs).then(|| {
+        let passphrase = available.passphrase.then(|| {
             let verifier = self.store.proof_verifier();
             PassphraseChallenge {
                 kdf: verifier.kdf.clone(),
@@ -102,8 +110,8 @@ impl Gate<'_> {
         } else {
             None
         };
-        let code_accepted = accepted.code && twofactor::active(self.store);
-        let passkey = if accepted.passkey {
+        let code_accepted = available.code;
+        let passkey = if available.passkey {
             self.passkey_options(&challenge)
         } else {
             None

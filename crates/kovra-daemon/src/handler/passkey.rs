@@ -51,6 +51,11 @@ pub(super) fn load(store: &mut UnlockedStore) -> Result<State, GateError> {
     Ok(super::system::load(store, &coord()?, "passkey")?.unwrap_or_default())
 }
 
+/// Whether any passkey is enrolled, read from the store.
+pub(super) fn any_enrolled(store: &mut UnlockedStore) -> bool {
+    load(store).is_ok_and(|s| !s.passkeys.is_empty())
+}
+
 /// Whether any passkey is enrolled (what `passkey_for` waits for): read once per unlock.
 pub(super) fn cached(cache: &mut Option<bool>, store: &mut UnlockedStore) -> bool {
     if let Some(known) = *cache {

@@ -324,3 +324,26 @@ fn passkey_for_holds_for_a_parked_request_too() {
     h.send(&human(), json!({"op": "show", "coordinate": HIGH}))
         .expect_error(ErrorCode::NotFound);
 }
+
+/// A terminal cannot give a passkey: a human's request only a passkey answers is parked, and
+/// approving it in the Web UI with the passkey lets the retried request through.
+#[test]
+fn a_humans_passkey_only_request_is_parked_for_the_web_ui() {
+    let mut h = vault();
+    h.daemon.config.passkey_for.high = true;
+    let mut auth = Authenticator::new();
+    enrol(&h, &mut auth);
+    let asked = h.send(&human(), reveal(HIGH)).expect_needs_proof();
+    let id = asked.json["approval"].as_str().expect("parked").to_string();
+    // A low record's challenge, which a passphrase answers, is not parked.
+    let low = h.send(&human(), reveal(LOW)).expect_needs_proof();
+    assert!(low.json["approval"].is_null(), "{}", low.text);
+    let approve = json!({"op": "approve", "id": id});
+    let c = h.send(&human(), approve.clone()).expect_needs_proof();
+    assert!(c.json["approval"].is_null(), "approving is never parked");
+    let assertion = auth.get(&c.json["answer"]["passkey"], ORIGIN);
+    h.send(&human(), with_assertion(approve, &c, assertion))
+        .expect_ok();
+    let a = h.send(&human(), reveal(HIGH)).expect_ok();
+    assert_eq!(a.revealed(), CANARY.as_bytes());
+}
