@@ -16,7 +16,7 @@ const AT: u8 = 0x40;
 pub(super) struct Authenticator {
     key: SigningKey,
     pub(super) cred_id: Vec<u8>,
-    counter: u32,
+    pub(super) counter: u32,
     /// Whether it reports the user verified (a PIN or biometric).
     pub(super) verifies_user: bool,
 }

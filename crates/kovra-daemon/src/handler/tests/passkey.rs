@@ -347,3 +347,26 @@ fn a_humans_passkey_only_request_is_parked_for_the_web_ui() {
     let a = h.send(&human(), reveal(HIGH)).expect_ok();
     assert_eq!(a.revealed(), CANARY.as_bytes());
 }
+
+/// The counter is written back: a copy of the authenticator whose counter fell behind (a
+/// clone) is refused, and the stored counter and last use show in the listing.
+#[test]
+fn a_counter_that_does_not_advance_is_refused() {
+    let h = vault();
+    let mut auth = Authenticator::new();
+    enrol(&h, &mut auth);
+    let who = human();
+    let c = h.send(&who, reveal(HIGH)).expect_needs_proof();
+    let assertion = auth.get(&c.json["answer"]["passkey"], ORIGIN);
+    h.send(&who, with_assertion(reveal(HIGH), &c, assertion))
+        .expect_ok();
+    let list = h.send(&who, json!({"op": "passkey-list"})).expect_ok();
+    assert!(list.reply()["passkeys"][0]["last_used"].is_u64());
+    auth.counter = 0;
+    let c = h.send(&who, reveal(HIGH)).expect_needs_proof();
+    let cloned = auth.get(&c.json["answer"]["passkey"], ORIGIN);
+    refused(
+        h.send(&who, with_assertion(reveal(HIGH), &c, cloned)),
+        "counter did not advance",
+    );
+}
