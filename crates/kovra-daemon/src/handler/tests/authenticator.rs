@@ -109,13 +109,18 @@ impl Authenticator {
         att.push(0xA0);
         att.extend(cbor_text("authData"));
         att.extend(cbor_bytes(&auth));
+        // Chromium's `toJSON()` also sends these; the daemon must take them as they come.
         json!({
             "id": b64(&self.cred_id),
             "rawId": b64(&self.cred_id),
             "type": "public-key",
+            "authenticatorAttachment": "platform",
             "response": {
                 "clientDataJSON": b64(&client),
                 "attestationObject": b64(&att),
+                "authenticatorData": b64(&auth),
+                "transports": ["internal"],
+                "publicKeyAlgorithm": -7,
             },
             "clientExtensionResults": {},
         })
@@ -139,6 +144,7 @@ impl Authenticator {
                 "signature": b64(sig.to_der().as_bytes()),
                 "userHandle": null,
             },
+            "authenticatorAttachment": "platform",
             "clientExtensionResults": {},
         })
     }
