@@ -370,3 +370,26 @@ fn a_counter_that_does_not_advance_is_refused() {
         "counter did not advance",
     );
 }
+
+/// After an unattended unlock (a passphrase file any process of the user can read), a typed
+/// passphrase proves nothing; an enrolled passkey still does.
+#[test]
+fn after_an_unattended_unlock_a_passkey_still_proves_presence() {
+    let h = vault();
+    let mut auth = Authenticator::new();
+    enrol(&h, &mut auth);
+    let who = human();
+    h.send(&who, json!({"op": "lock"})).expect_ok();
+    h.send(
+        &who,
+        json!({"op": "unlock", "passphrase": super::harness::b64(PASSPHRASE), "unattended": true}),
+    )
+    .expect_ok();
+    let c = h.send(&who, reveal(HIGH)).expect_needs_proof();
+    assert!(c.json["answer"]["passphrase"].is_null(), "{}", c.text);
+    let assertion = auth.get(&c.json["answer"]["passkey"], ORIGIN);
+    let a = h
+        .send(&who, with_assertion(reveal(HIGH), &c, assertion))
+        .expect_ok();
+    assert_eq!(a.revealed(), CANARY.as_bytes());
+}
