@@ -82,6 +82,15 @@ fn save(
     super::system::save(store, &coord()?, description, None, state, audit)
 }
 
+/// What enrolling or removing a passkey counts as for `passkey_for`: it changes what can
+/// answer for high and production requests, so it needs what they need.
+fn every_need() -> ProofNeed {
+    ProofNeed {
+        high: true,
+        production: true,
+    }
+}
+
 fn invalid(message: impl Into<String>) -> GateError {
     GateError::new(ErrorCode::PasskeyInvalid, message)
         .hint("start the enrolment again in `kovra ui`")
@@ -101,6 +110,9 @@ impl Gate<'_> {
         name: &str,
         origin: &str,
     ) -> Result<Reply, GateError> {
+        // A new passkey answers where `passkey_for` asks for one: while the rule is on, only
+        // a passkey already enrolled may add another.
+        self.need_proof_for(every_need());
         self.vault_gate(VaultOperation::EnrolPasskey, "passkey-enrol")?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control)
@@ -208,10 +220,7 @@ impl Gate<'_> {
     pub(super) fn passkey_remove(&mut self, id: &str) -> Result<Reply, GateError> {
         // Removing a passkey can switch `passkey_for` off, so while it is on, only a
         // passkey proves presence for it.
-        self.need_proof_for(ProofNeed {
-            high: true,
-            production: true,
-        });
+        self.need_proof_for(every_need());
         self.vault_gate(VaultOperation::RemovePasskey, "passkey-remove")?;
         let mut state = load(self.store)?;
         let Some(at) = state.passkeys.iter().position(|p| p.id == id) else {

@@ -393,3 +393,25 @@ fn after_an_unattended_unlock_a_passkey_still_proves_presence() {
         .expect_ok();
     assert_eq!(a.revealed(), CANARY.as_bytes());
 }
+
+/// With `passkey_for` on and a passkey enrolled, a passphrase cannot add another passkey
+/// (which would then answer for high records): only an enrolled passkey can.
+#[test]
+fn with_passkey_for_on_only_a_passkey_enrols_another() {
+    let mut h = vault();
+    let mut auth = Authenticator::new();
+    enrol(&h, &mut auth);
+    h.daemon.config.passkey_for.high = true;
+    let c = h
+        .send(&human(), begin("second", ORIGIN))
+        .expect_needs_proof();
+    assert!(c.json["answer"]["passphrase"].is_null(), "{}", c.text);
+    let assertion = auth.get(&c.json["answer"]["passkey"], ORIGIN);
+    let created = h
+        .send(
+            &human(),
+            with_assertion(begin("second", ORIGIN), &c, assertion),
+        )
+        .expect_ok();
+    assert!(created.reply()["ceremony"].is_string());
+}
