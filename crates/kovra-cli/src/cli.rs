@@ -434,6 +434,9 @@ pub enum Command {
     /// Canary records: realistic fakes whose use gives the user away (refused, audited, notified).
     #[command(subcommand, after_help = examples::CANARY)]
     Canary(crate::cli_canary::CanaryCommand),
+    /// Passkeys as a proof of presence: list and remove them (enrol in `kovra ui`).
+    #[command(subcommand, after_help = examples::PASSKEY)]
+    Passkey(crate::cli_passkey::PasskeyCommand),
     /// Run one SQL statement with a connection record (read-only unless --write).
     #[command(after_help = crate::cli_query::QUERY_EXAMPLES)]
     Query(crate::cli_query::QueryArgs),

@@ -28,6 +28,20 @@ pub const TWO_FA_STATUS: &str = "Examples:
   kovra 2fa status
   kovra 2fa status --json";
 
+pub const PASSKEY: &str = "Examples:
+  kovra passkey list
+  kovra passkey remove 3q2-7w_xYzA                # asks a proof of presence";
+
+pub const PASSKEY_LIST: &str = "Examples:
+  kovra passkey list
+  kovra passkey list --json";
+
+pub const PASSKEY_REMOVE: &str = "Examples:
+  kovra passkey remove 3q2-7w_xYzA                # an id from `kovra passkey list`";
+
+pub const PASSKEY_ENROL: &str = "Examples:
+  kovra passkey enrol                          # says where: `kovra ui`, in the browser";
+
 pub const LOCK: &str = "Examples:
   kovra lock                                   # the daemon forgets the key; records stay sealed";
 

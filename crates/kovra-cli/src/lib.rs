@@ -16,6 +16,7 @@ mod cli_canary;
 mod cli_grants;
 mod cli_hot;
 mod cli_import;
+mod cli_passkey;
 mod cli_query;
 mod cli_recovery;
 mod cli_scaffold;

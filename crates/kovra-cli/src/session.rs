@@ -341,8 +341,23 @@ impl Session {
 
     /// A challenge: parked for approval when there is no terminal here, else proven at it.
     fn answer(&mut self, request: Request, asked: Challenge) -> Result<Reply, CliError> {
+        let at_terminal = input::has_tty() && claimed_origin() != Origin::Agent;
+        // Only a passkey can answer, which this terminal cannot give: the daemon parked the
+        // request, and the human approves it with the passkey in the Web UI.
+        let passkey_only = asked.options.passphrase.is_none()
+            && !asked.options.code_accepted
+            && asked.options.passkey.is_some();
         match &asked.approval {
-            Some(id) if !input::has_tty() || claimed_origin() == Origin::Agent => {
+            Some(id) if at_terminal && passkey_only => {
+                let id = id.clone();
+                eprintln!("kovra: {} ({})", asked.message, asked.code);
+                if let Some(why) = &asked.options.passphrase_refused {
+                    eprintln!("kovra: {why}");
+                }
+                let hint = format!("approve request {id} with your passkey in `kovra ui`");
+                self.wait_for_decision(request, &id, &hint)
+            }
+            Some(id) if !at_terminal => {
                 let id = id.clone();
                 self.await_approval(request, &id, &asked.code, &asked.message)
             }
@@ -374,6 +389,17 @@ impl Session {
         }
         let hint = format!("ask the human to run `kovra approve {id}` in their own terminal");
         eprintln!("kovra: approval needed: {id}: {message} ({code})");
+        self.wait_for_decision(request, id, &hint)
+    }
+
+    /// Wait (up to the session's wait, at most 2 minutes) for the human's decision on
+    /// parked request `id`, then send the request again if it was approved.
+    fn wait_for_decision(
+        &mut self,
+        request: Request,
+        id: &str,
+        hint: &str,
+    ) -> Result<Reply, CliError> {
         let secs = self.wait.map_or(120, |d| d.as_secs().min(120));
         eprintln!("kovra: {hint}; waiting up to {secs} s");
         let state = match self.inner.call_existing(Request::ApprovalWait {
@@ -391,7 +417,7 @@ impl Session {
                     Err(CallError::NeedsProof(c)) => Err(CliError::new(
                         ErrorCode::NeedsProof,
                         format!("{} ({})", c.message, c.code),
-                        Some(&hint),
+                        Some(hint),
                     )),
                     other => Ok(other?),
                 }
@@ -433,6 +459,13 @@ impl Session {
                     .passphrase_refused
                     .as_deref()
                     .unwrap_or("this daemon accepts no passphrase");
+                if asked.options.passkey.is_some() {
+                    return Err(CliError::new(
+                        ErrorCode::ProofInvalid,
+                        format!("{}: {why}; only a passkey answers here", asked.message),
+                        Some("do this in the browser, where your passkey can answer (`kovra ui`)"),
+                    ));
+                }
                 return Err(CliError::new(
                     ErrorCode::ProofInvalid,
                     format!("{}: {why}, and no second factor is enrolled", asked.message),
@@ -467,6 +500,7 @@ impl Session {
                 challenge: asked.id,
                 mac: None,
                 code: Some(answer),
+                passkey: None,
             }
         } else if let Some(pc) = &asked.options.passphrase {
             let (proof, shown) = self

@@ -250,6 +250,7 @@ impl Session {
             challenge: challenge.id.clone(),
             mac: Some(mac),
             code: None,
+            passkey: None,
         };
         Ok((proof, shown))
     }

@@ -112,6 +112,10 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("list", "records listed"),
     ("lock", "the vault locked"),
     ("mv", "a record moved to another vault"),
+    ("passkey-enrol", "a passkey enrolled"),
+    ("passkey-list", "the enrolled passkeys listed"),
+    ("passkey-proof", "a passkey assertion accepted as a proof"),
+    ("passkey-remove", "a passkey removed"),
     ("passwd", "the passphrase changed"),
     (
         "placeholder-misuse",

@@ -16,6 +16,7 @@ pub mod envrefs;
 pub mod keyformats;
 pub mod model;
 mod opencheck;
+pub mod passkey;
 pub mod policy;
 pub mod proof;
 pub mod recovery;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kovra_core::crypto;
+use kovra_core::policy::{ProofKind, ProofNeed};
 use kovra_proto::{ApprovalView, Fact};
 
 use crate::session_grants::{ParkedRun, SessionGrants};
@@ -32,6 +33,10 @@ struct Parked {
     agent: Option<String>,
     /// For a run: what a session grant of it would name.
     run: Option<ParkedRun>,
+    /// What about the request narrows the proofs that may approve it (`passkey_for`).
+    need: ProofNeed,
+    /// The kind of proof the approving human gave.
+    approved_by: Option<ProofKind>,
 }
 
 impl Parked {
@@ -71,6 +76,7 @@ impl Approvals {
         digest: [u8; 32],
         mut view: ApprovalView,
         agent: Option<&str>,
+        need: ProofNeed,
     ) -> String {
         self.sweep();
         if let Some((id, _)) = self.parked.iter().find(|(_, p)| {
@@ -101,6 +107,8 @@ impl Approvals {
                 view,
                 agent: agent.map(str::to_string),
                 run: None,
+                need,
+                approved_by: None,
             },
         );
         id
@@ -149,11 +157,18 @@ impl Approvals {
             .map(|p| p.view.clone())
     }
 
-    /// Decide a pending request. `false` when it is unknown, expired or already decided.
-    pub fn decide(&mut self, id: &str, approve: bool) -> bool {
+    /// What about a pending request narrows the proofs that may approve it.
+    pub fn need(&self, id: &str) -> ProofNeed {
+        self.parked.get(id).map(|p| p.need).unwrap_or_default()
+    }
+
+    /// Decide a pending request (approved with a proof of kind `by`). `false` when it is
+    /// unknown, expired or already decided.
+    pub fn decide(&mut self, id: &str, approve: bool, by: Option<ProofKind>) -> bool {
         self.sweep();
         match self.parked.get_mut(id) {
             Some(p) if p.state == State::Pending => {
+                p.approved_by = by;
                 p.state = if approve {
                     State::Approved
                 } else {
@@ -178,7 +193,12 @@ impl Approvals {
     /// Consume an approval for this exact digest (single use), sent through the same socket
     /// it was parked from (`agent`: the profile's, `None`: the human's). The human approved
     /// what that socket asked: the profile the approval names, and where its run starts.
-    pub fn take_approved(&mut self, digest: &[u8; 32], agent: Option<&str>) -> Option<String> {
+    /// Also returns the kind of proof the approval was given with.
+    pub fn take_approved(
+        &mut self,
+        digest: &[u8; 32],
+        agent: Option<&str>,
+    ) -> Option<(String, Option<ProofKind>)> {
         self.sweep();
         let id = self
             .parked
@@ -189,8 +209,8 @@ impl Approvals {
                     && p.agent.as_deref() == agent
             })
             .map(|(id, _)| id.clone())?;
-        self.parked.remove(&id);
-        Some(id)
+        let by = self.parked.remove(&id).and_then(|p| p.approved_by);
+        Some((id, by))
     }
 
     /// When the approval was asked for (for the audit trail).

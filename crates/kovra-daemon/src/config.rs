@@ -20,8 +20,14 @@ struct File {
     #[serde(default)]
     production_environments: Vec<String>,
     /// Which answers count as a proof of presence: `passphrase`, `totp` (a code, once two-factor
-    /// is on). The file can narrow the default (both), never widen it.
+    /// is on), `passkey` (once one is enrolled). The file can narrow the default (all), never
+    /// widen it.
     proof_kinds: Option<Vec<String>>,
+    /// For which requests only a passkey counts, once one is enrolled: `high` (a
+    /// high-sensitivity record), `production` (a production environment). Narrow-only: it
+    /// can only take kinds away (`kovra_core::policy::accepted_proofs`).
+    #[serde(default)]
+    passkey_for: Vec<String>,
     /// Who gets placeholders for records pinned to a provider: `agents` (the default) or
     /// `always` (a human's runs too, unless `--values`). The file can only tighten: there
     /// is no setting that gives agents values.
@@ -34,6 +40,9 @@ pub struct Config {
     pub production_envs: BTreeSet<String>,
     pub proof_by_passphrase: bool,
     pub proof_by_code: bool,
+    pub proof_by_passkey: bool,
+    /// `passkey_for`: what about a request makes a passkey its only proof.
+    pub passkey_for: kovra_core::policy::ProofNeed,
     pub placeholders_by_default: bool,
 }
 
@@ -120,25 +129,44 @@ impl Config {
             .or(file.idle_timeout_secs)
             .unwrap_or(DEFAULT_IDLE_SECS)
             .clamp(1, DEFAULT_IDLE_SECS);
-        let (proof_by_passphrase, proof_by_code) = match &file.proof_kinds {
-            None => (true, true),
+        let (proof_by_passphrase, proof_by_code, proof_by_passkey) = match &file.proof_kinds {
+            None => (true, true, true),
             Some(kinds) => {
                 for k in kinds {
-                    if k != "passphrase" && k != "totp" {
+                    if !["passphrase", "totp", "passkey"].contains(&k.as_str()) {
                         return Err(ConfigError {
                             path: path.display().to_string(),
                             message: format!(
-                                "proof_kinds: unknown kind `{k}`; use \"passphrase\" and/or \"totp\""
+                                "proof_kinds: unknown kind `{k}`; use \"passphrase\", \"totp\" and/or \"passkey\""
                             ),
                         });
                     }
                 }
-                (
-                    kinds.iter().any(|k| k == "passphrase"),
-                    kinds.iter().any(|k| k == "totp"),
-                )
+                let has = |kind: &str| kinds.iter().any(|k| k == kind);
+                (has("passphrase"), has("totp"), has("passkey"))
             }
         };
+        let mut passkey_for = kovra_core::policy::ProofNeed::default();
+        for what in &file.passkey_for {
+            match what.as_str() {
+                "high" => passkey_for.high = true,
+                "production" => passkey_for.production = true,
+                other => {
+                    return Err(ConfigError {
+                        path: path.display().to_string(),
+                        message: format!(
+                            "passkey_for: unknown value `{other}`; use \"high\" and/or \"production\""
+                        ),
+                    });
+                }
+            }
+        }
+        if !file.passkey_for.is_empty() && !proof_by_passkey {
+            return Err(ConfigError {
+                path: path.display().to_string(),
+                message: "passkey_for needs \"passkey\" in proof_kinds".into(),
+            });
+        }
         let placeholders_by_default = match file.placeholders.as_deref() {
             None | Some("agents") => false,
             Some("always") => true,
@@ -157,10 +185,57 @@ impl Config {
             production_envs,
             proof_by_passphrase,
             proof_by_code,
+            proof_by_passkey,
+            passkey_for,
         })
+    }
+
+    /// The user's narrowing of proofs, as the core's [`accepted_proofs`] takes it.
+    ///
+    /// [`accepted_proofs`]: kovra_core::policy::accepted_proofs
+    pub fn proof_rules(&self) -> kovra_core::policy::ProofRules {
+        kovra_core::policy::ProofRules {
+            kinds: kovra_core::policy::ProofKinds {
+                passphrase: self.proof_by_passphrase,
+                code: self.proof_by_code,
+                passkey: self.proof_by_passkey,
+            },
+            passkey_for: self.passkey_for,
+        }
     }
 
     pub fn is_production(&self, env: &str) -> bool {
         self.production_envs.contains(env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("kovra-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!(
+            "{:x}.toml",
+            text.len() * 31 + text.bytes().map(usize::from).sum::<usize>()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let loaded = Config::load(&path, None);
+        let _ = std::fs::remove_file(&path);
+        loaded
+    }
+
+    #[test]
+    fn passkeys_narrow_and_never_widen() {
+        let c = load("").unwrap();
+        assert!(c.proof_by_passkey && c.passkey_for == Default::default());
+        let c = load("proof_kinds = [\"passkey\"]\n").unwrap();
+        assert!(c.proof_by_passkey && !c.proof_by_passphrase && !c.proof_by_code);
+        let c = load("passkey_for = [\"high\", \"production\"]\n").unwrap();
+        assert!(c.passkey_for.high && c.passkey_for.production);
+        // A rule for a kind the file refused, or an unknown value, is an error, not a no-op.
+        assert!(load("proof_kinds = [\"totp\"]\npasskey_for = [\"high\"]\n").is_err());
+        assert!(load("passkey_for = [\"low\"]\n").is_err());
     }
 }

@@ -47,6 +47,7 @@ mod export;
 mod gate;
 mod import;
 mod lifecycle;
+mod passkey;
 mod query;
 mod records;
 mod recovery;
@@ -103,6 +104,9 @@ pub struct Daemon {
     grant_ids: Mutex<std::collections::HashMap<String, (u64, zeroize::Zeroizing<String>)>>,
     /// The ssh-agent socket (`kovra ssh-agent`), when started.
     ssh_agent: crate::sshagent::SshAgentHost,
+    /// The origin the Web UI serves (`http://localhost:PORT`) while it runs: the one origin
+    /// passkeys are enrolled from and assertions accepted from.
+    web_origin: Mutex<Option<String>>,
 }
 
 struct Inner {
@@ -131,6 +135,10 @@ struct Inner {
     redactors: std::sync::Arc<crate::redactors::Redactors>,
     /// Which records are canaries (`canary::CanarySet`), while unlocked.
     canaries: Option<std::sync::Arc<canary::CanarySet>>,
+    /// Passkey enrolments in flight (memory only).
+    ceremonies: crate::passkey::Ceremonies,
+    /// Whether a passkey is enrolled, while unlocked (`None`: not read yet).
+    passkeys_enrolled: Option<bool>,
 }
 
 /// What the kernel told us about the caller.
@@ -267,13 +275,36 @@ impl Daemon {
                 grants: std::collections::HashMap::new(),
                 redactors: std::sync::Arc::default(),
                 canaries: None,
+                ceremonies: crate::passkey::Ceremonies::default(),
+                passkeys_enrolled: None,
             })),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
             agents: crate::agents::AgentSockets::new(paths_agents),
             grant_ids: Mutex::new(std::collections::HashMap::new()),
             ssh_agent: crate::sshagent::SshAgentHost::default(),
+            web_origin: Mutex::new(None),
         }
+    }
+
+    /// The Web UI calls this when it starts serving (`Some("http://localhost:PORT")`) and
+    /// when it stops (`None`). Passkeys are enrolled only from that origin, and an
+    /// assertion from any other is refused. An origin that is not `http(s)://localhost:PORT`
+    /// is refused.
+    pub fn set_web_origin(&self, origin: Option<String>) -> Result<(), String> {
+        if let Some(o) = &origin {
+            crate::passkey::parse_origin(o)?;
+        }
+        *self.web_origin.lock().unwrap_or_else(|e| e.into_inner()) = origin;
+        Ok(())
+    }
+
+    /// The Web UI's origin, while it runs.
+    pub fn web_origin(&self) -> Option<String> {
+        self.web_origin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The ssh-agent socket's host (the server hands it the daemon once it is shared).
@@ -386,6 +417,8 @@ impl Daemon {
         inner.registry = None;
         inner.profiles = None;
         inner.canaries = None;
+        inner.ceremonies.clear();
+        inner.passkeys_enrolled = None;
         // Dropping a grant unregisters it: the proxy forgets its values.
         inner.grants.clear();
         // Dropping the cached redactors wipes their patterns (the values' encodings).
@@ -661,8 +694,9 @@ impl Daemon {
                 // the socket it was parked from.
                 let asker = info.agent.as_ref().map(|p| p.name.as_str());
                 if proof.is_none()
-                    && let Some(id) = gate.approvals.take_approved(&digest, asker)
+                    && let Some((id, by)) = gate.approvals.take_approved(&digest, asker)
                 {
+                    gate.proven_by = by;
                     let mut e = info.entry("approval-used", None, None, "allow");
                     e.detail = Some(format!("approval {id}"));
                     if let Err(err) = gate.store.audit(e) {

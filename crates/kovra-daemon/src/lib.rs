@@ -14,6 +14,7 @@ pub mod fdreader;
 pub mod handler;
 pub mod nsjoin;
 pub mod os;
+pub mod passkey;
 pub mod pool;
 pub mod program;
 pub mod proof;

@@ -178,6 +178,8 @@ catalogue! {
     PackageExpired = "package-expired", 1, None;
     PackageInvalid = "package-invalid", 1, None;
     PackageNotForUs = "package-not-for-us", 1, Some("it was sealed to another identity; ask the sender to share to `kovra identity`'s recipient");
+    PasskeyInvalid = "passkey-invalid", 1, Some("start the enrolment again in `kovra ui`");
+    PasskeyUnknown = "passkey-unknown", 3, Some("`kovra passkey list` shows the enrolled passkeys");
     PassphraseEmpty = "passphrase-empty", 1, None;
     PassphraseMismatch = "passphrase-mismatch", 1, Some("run the command again");
     PassphraseUnreadable = "passphrase-unreadable", 1, None;

@@ -417,6 +417,20 @@ pub enum Reply {
         approval: String,
         grant: crate::GrantView,
     },
+    /// A passkey enrolment started: `options` is the WebAuthn
+    /// `PublicKeyCredentialCreationOptions` JSON (for `parseCreationOptionsFromJSON`);
+    /// `ceremony` names it in `PasskeyEnrolFinish` (single use, short-lived).
+    PasskeyCreation {
+        ceremony: String,
+        options: serde_json::Value,
+    },
+    PasskeyEnrolled {
+        id: String,
+        name: String,
+    },
+    Passkeys {
+        passkeys: Vec<crate::PasskeyView>,
+    },
 }
 
 /// The ssh-agent's standing rules: the file, the accepted state and the rules in force.

@@ -53,6 +53,10 @@ pub struct Proof {
     pub mac: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<Secret>,
+    /// A WebAuthn assertion from an enrolled passkey: the browser's `credential.toJSON()`
+    /// of a `navigator.credentials.get()` made with [`ProofOptions::passkey`] (`docs/passkeys.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<serde_json::Value>,
 }
 
 /// How a client answers a challenge with a passphrase, and the daemon's own tag showing it
@@ -81,6 +85,12 @@ pub struct ProofOptions {
     /// digest covers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
+    /// Present when an enrolled passkey can answer: the WebAuthn
+    /// `PublicKeyCredentialRequestOptions` JSON (for `PublicKeyCredential.parseRequestOptionsFromJSON`),
+    /// whose challenge is derived from this challenge and the request digest
+    /// (`kovra_core::passkey::challenge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<serde_json::Value>,
 }
 
 /// How `generate` draws its characters.
@@ -603,6 +613,39 @@ pub enum Request {
     GrantRevoke {
         id: String,
     },
+    /// Start enrolling a passkey (`docs/passkeys.md`): needs a proof of presence. `origin` is
+    /// the Web UI's (`http://localhost:PORT`), which must be the one the UI registered.
+    PasskeyEnrolBegin {
+        name: String,
+        origin: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+    /// Finish it with the browser's `credential.toJSON()` of `navigator.credentials.create()`.
+    PasskeyEnrolFinish {
+        ceremony: String,
+        credential: serde_json::Value,
+    },
+    PasskeyList,
+    /// Remove an enrolled passkey by id: needs a proof of presence.
+    PasskeyRemove {
+        id: String,
+        #[serde(default)]
+        proof: Option<Proof>,
+    },
+}
+
+/// An enrolled passkey as listed: never its key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PasskeyView {
+    /// The credential id, base64url without padding.
+    pub id: String,
+    pub name: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds of the last accepted assertion, if any.
+    #[serde(default)]
+    pub last_used: Option<u64>,
 }
 
 /// Everything `kovra api` sends: no credential, and no host.
@@ -684,7 +727,9 @@ impl Request {
             | Request::TwoFactorEnable { proof }
             | Request::RecoveryKit { proof }
             | Request::Approve { proof, .. }
-            | Request::AgentCreate { proof, .. } => Some(proof),
+            | Request::AgentCreate { proof, .. }
+            | Request::PasskeyEnrolBegin { proof, .. }
+            | Request::PasskeyRemove { proof, .. } => Some(proof),
             Request::Run(run) => Some(&mut run.proof),
             Request::Api(api) => Some(&mut api.proof),
             Request::Ssh(ssh) => Some(&mut ssh.proof),

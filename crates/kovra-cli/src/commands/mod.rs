@@ -16,6 +16,7 @@ mod doctor;
 mod file_guard;
 mod import;
 mod leakscan;
+mod passkey;
 mod projects;
 mod query;
 mod records;
@@ -220,6 +221,7 @@ fn with_session(
         Command::Import(args) => import::import(s, args, project.as_deref(), out),
         Command::Export(args) => import::export(s, args, out),
         Command::Canary(cmd) => canary::run(s, cmd, out),
+        Command::Passkey(cmd) => passkey::run(s, cmd, out),
         // Handled in `run`, without a session.
         Command::Daemon(_)
         | Command::Demo

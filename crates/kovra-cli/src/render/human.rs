@@ -271,6 +271,25 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         Reply::Code { code, .. } => secret_line(code.expose()),
         Reply::Shared { package_id, .. } => Err(super::unprintable_package(package_id)),
         Reply::TwoFactorState { state } => line(&format!("two-factor: {state}")),
+        Reply::PasskeyCreation { ceremony, .. } => line(&format!(
+            "passkey enrolment {ceremony} started: finish it in the browser (`kovra ui`)"
+        )),
+        Reply::PasskeyEnrolled { id, name } => line(&format!("passkey {id} ({name}) enrolled")),
+        Reply::Passkeys { passkeys } => {
+            if passkeys.is_empty() {
+                eprintln!("kovra: no passkey is enrolled; enrol one in the browser (`kovra ui`)");
+            }
+            for p in passkeys {
+                let used = p.last_used.map_or_else(|| "never".to_string(), time);
+                line(&format!(
+                    "{}  {}  enrolled {}  last used {used}",
+                    p.id,
+                    p.name,
+                    time(p.created)
+                ))?;
+            }
+            Ok(())
+        }
         Reply::Agents { agents } => super::agents::agents(agents, width),
         Reply::AgentEnv {
             variables,

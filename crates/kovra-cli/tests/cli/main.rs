@@ -29,6 +29,7 @@ mod import_dotenvx;
 mod lifecycle;
 mod mcp;
 mod mcp_inspector;
+mod passkey;
 mod peer;
 mod postgres;
 mod proof;

@@ -13,6 +13,7 @@ use crate::model::{
 mod allowed;
 mod canary;
 mod grant;
+mod proofs;
 mod reason;
 mod rules;
 mod standing;
@@ -23,6 +24,9 @@ pub use canary::{audit_shows, trips_canary};
 pub use grant::{
     DEFAULT_GRANT_MINUTES, Grant, GrantKind, GrantSpecFacts, MAX_GRANT_MINUTES, RunFacts,
     decide_grant, grant_stands_in,
+};
+pub use proofs::{
+    ProofKind, ProofKinds, ProofNeed, ProofRules, accepted_proofs, parks_for_passkey,
 };
 pub use reason::Reason;
 pub use rules::{

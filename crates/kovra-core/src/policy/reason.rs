@@ -81,6 +81,8 @@ pub enum Reason {
     GrantDurationOutOfRange,
     /// A profile grant names the profile a run came through: the human's own runs have none.
     GrantNeedsProfile,
+    PasskeyChangeNeedsPresence,
+    AgentCannotEnrolPasskey,
 }
 
 impl Reason {
@@ -155,6 +157,8 @@ impl Reason {
             Reason::GrantNeverProduction => "grant-never-production",
             Reason::GrantDurationOutOfRange => "grant-duration",
             Reason::GrantNeedsProfile => "grant-needs-profile",
+            Reason::PasskeyChangeNeedsPresence => "passkey-needs-proof",
+            Reason::AgentCannotEnrolPasskey => "agent-passkey-refused",
         }
     }
 
@@ -229,6 +233,9 @@ impl Reason {
                 "approve it without --grant: it goes through once"
             }
             Reason::GrantDurationOutOfRange => "give --grant between 1m and 8h (e.g. 15m, 2h)",
+            Reason::AgentCannotEnrolPasskey => {
+                "enrol a passkey yourself, in `kovra ui` from your own terminal"
+            }
             Reason::QueryWriteNeedsPresence => {
                 "a human approves it (`kovra approve ID`), or runs it with --write and a proof at their terminal"
             }
@@ -424,6 +431,12 @@ impl Reason {
             }
             Reason::RollbackNeedsPresence => {
                 "restoring a backup older than the vault's last acknowledged state needs a proof of presence"
+            }
+            Reason::PasskeyChangeNeedsPresence => {
+                "enrolling or removing a passkey needs a proof of presence"
+            }
+            Reason::AgentCannotEnrolPasskey => {
+                "a passkey is enrolled only by a human: an agent's own authenticator would prove nothing"
             }
         }
     }

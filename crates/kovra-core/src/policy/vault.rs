@@ -82,6 +82,13 @@ pub enum VaultOperation {
     /// parked for an approval that would hand it the answer).
     CreateCanary,
     ListCanaries,
+    /// List the enrolled passkeys (names, ids, dates; no keys).
+    ReadPasskeys,
+    /// Enrol a passkey: it becomes a proof of presence, so an agent is refused outright
+    /// (its own authenticator would prove nothing) and a human needs a proof.
+    EnrolPasskey,
+    /// Remove one: with `passkey_for` on, that can undo the rule, so it needs a proof.
+    RemovePasskey,
 }
 
 /// Decide a vault-wide operation. Record-level rules do not apply; scope and the
@@ -162,6 +169,15 @@ pub fn decide_vault(
                 full_write(Some(Reason::TwoFactorNeedsPresence))
             }
         }
+        VaultOperation::ReadPasskeys => class_only(OperationClass::Metadata),
+        VaultOperation::EnrolPasskey => {
+            if origin == Origin::Agent {
+                Decision::Deny(Reason::AgentCannotEnrolPasskey)
+            } else {
+                full_write(Some(Reason::PasskeyChangeNeedsPresence))
+            }
+        }
+        VaultOperation::RemovePasskey => full_write(Some(Reason::PasskeyChangeNeedsPresence)),
         VaultOperation::CreateCanary | VaultOperation::ListCanaries => {
             if origin == Origin::Agent {
                 Decision::Deny(Reason::AgentCannotManageCanaries)

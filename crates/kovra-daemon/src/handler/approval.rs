@@ -32,8 +32,13 @@ impl Gate<'_> {
         } else {
             (policy::VaultOperation::DenyRequest, "deny")
         };
+        if approve {
+            // Approving lets the parked request through: only a proof that could answer it
+            // approves it (`passkey_for`).
+            self.need_proof_for(self.approvals.need(id));
+        }
         self.vault_gate(op, action)?;
-        self.approvals.decide(id, approve);
+        self.approvals.decide(id, approve, self.proven_by);
         let mut e = self.info.entry(action, None, None, "ok");
         e.detail = Some(format!(
             "request {id}: {} ({} via {})",
@@ -239,6 +244,7 @@ pub(super) fn describe(request: &Request) -> Vec<Fact> {
                 Err(_) => out.push(fact("provider file", "invalid".into(), true)),
             }
         }
+        Request::PasskeyRemove { id, .. } => out.push(fact("passkey", id.clone(), true)),
         _ => {}
     }
     out

@@ -12,7 +12,8 @@ use super::{Gate, twofactor};
 
 impl Gate<'_> {
     /// Ask for a proof of presence. At a terminal the requester answers the challenge; an
-    /// agent has none, so the request is also parked for the human to approve out of band.
+    /// agent has none, so the request is also parked for the human to approve out of band
+    /// (as is one only a passkey can answer, which a terminal cannot give).
     pub(super) fn challenge_reply(
         &mut self,
         action: &str,
@@ -20,12 +21,20 @@ impl Gate<'_> {
         message: String,
     ) -> GateError {
         let challenge = self.challenges.issue(self.digest);
-        // Approving is itself the attended step: it is never parked for someone else.
-        let parks = policy::parks_for_approval(
-            policy::Decision::NeedsProof(reason),
-            self.info.origin,
-            action == "approve",
-        );
+        // What could answer right now: what may answer (the core's word), as far as this
+        // daemon holds it (a passphrase still proves, a factor or a passkey is enrolled).
+        let accepted = self.accepted_proofs();
+        let available = policy::ProofKinds {
+            passphrase: accepted.passphrase && self.passphrase_proofs,
+            code: accepted.code && twofactor::active(self.store),
+            passkey: accepted.passkey && self.passkeys_cache.unwrap_or(true),
+        };
+        // Approving is itself the attended step: it is never parked for someone else. A
+        // request only a passkey can answer is parked for the Web UI, where one can.
+        let decision = policy::Decision::NeedsProof(reason);
+        let approving = action == "approve";
+        let parks = policy::parks_for_approval(decision, self.info.origin, approving)
+            || policy::parks_for_passkey(decision, approving, available);
         // The requester chose its command line and its words: whatever of the vault's
         // values they hold is masked before anyone is shown them.
         let redactor = if parks { self.scrubber().ok() } else { None };
@@ -62,7 +71,9 @@ impl Gate<'_> {
                 facts,
             };
             let agent = self.info.agent.as_ref().map(|p| p.name.as_str());
-            let id = self.approvals.park(self.digest, view, agent);
+            let id = self
+                .approvals
+                .park(self.digest, view, agent, self.proof_need.get());
             if let Some(run) = &self.parked_run {
                 self.approvals.set_run(&id, run.clone());
             }
@@ -70,7 +81,7 @@ impl Gate<'_> {
             id
         });
         let config = &self.daemon.config;
-        let passphrase = (config.proof_by_passphrase && self.passphrase_proofs).then(|| {
+        let passphrase = available.passphrase.then(|| {
             let verifier = self.store.proof_verifier();
             PassphraseChallenge {
                 kdf: verifier.kdf.clone(),
@@ -83,13 +94,31 @@ impl Gate<'_> {
             }
         });
         let passphrase_refused = if !config.proof_by_passphrase {
-            Some("only a TOTP code is accepted as a proof here (proof_kinds)".to_string())
+            let others: Vec<&str> = [
+                (accepted.code, "a TOTP code"),
+                (accepted.passkey, "a passkey"),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| *name)
+            .collect();
+            Some(format!(
+                "only {} is accepted as a proof here (proof_kinds)",
+                others.join(" or ")
+            ))
+        } else if !accepted.passphrase {
+            Some("this request needs a passkey (passkey_for in config.toml): answer it in `kovra ui`".to_string())
         } else if !self.passphrase_proofs {
             Some("this daemon was unlocked with a passphrase read from a file or descriptor, so a typed passphrase no longer proves presence to it".to_string())
         } else {
             None
         };
-        let code_accepted = config.proof_by_code && twofactor::active(self.store);
+        let code_accepted = available.code;
+        let passkey = if available.passkey {
+            self.passkey_options(&challenge)
+        } else {
+            None
+        };
         GateError::needs_proof(
             message,
             Challenge {
@@ -102,6 +131,7 @@ impl Gate<'_> {
                     passphrase_refused,
                     code_accepted,
                     program: self.program_sha.clone(),
+                    passkey,
                 }),
             },
         )

@@ -299,7 +299,7 @@ impl super::Gate<'_> {
             GrantFacts {
                 scope: self.info.scope.clone(),
                 origin: self.info.origin,
-                presence: self.presence,
+                presence: self.presence_for(kovra_core::policy::ProofNeed::default()),
                 pid: self.info.pid,
                 exe: self.info.exe.clone(),
                 agent: self.info.agent.as_ref().map(|p| p.name.clone()),

@@ -38,7 +38,7 @@ impl Gate<'_> {
             push(
                 "warning",
                 "passphrase-proofs-off",
-                "this daemon was unlocked with a passphrase from a file or descriptor, so a typed passphrase no longer proves presence to it: only a two-factor code does; stop the daemon and unlock at a terminal (and `kovra 2fa enable` there, so a code can answer after unattended unlocks)".into(),
+                "this daemon was unlocked with a passphrase from a file or descriptor, so a typed passphrase no longer proves presence to it: only a two-factor code or a passkey does; stop the daemon and unlock at a terminal (and `kovra 2fa enable` there, so a code can answer after unattended unlocks)".into(),
                 None,
             );
         }

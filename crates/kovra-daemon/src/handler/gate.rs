@@ -4,7 +4,9 @@
 use kovra_core::audit::AuditEntry;
 use kovra_core::coord::Coordinate;
 use kovra_core::model::{Metadata, Operation, Sensitivity, VaultName};
-use kovra_core::policy::{self, Allowed, Decision, Presence, RecordFacts};
+use kovra_core::policy::{
+    self, Allowed, Decision, Presence, ProofKind, ProofKinds, ProofNeed, RecordFacts,
+};
 use kovra_core::proof;
 use kovra_core::secret::SecretBytes;
 use kovra_core::store::{Record, StoreError, UnlockedStore};
@@ -139,6 +141,15 @@ pub(super) struct Gate<'a> {
     pub(super) parked_run: Option<crate::session_grants::ParkedRun>,
     /// The session grant that stands in for this request's proof, if one does.
     pub(super) granted_by: Option<String>,
+    /// Passkey enrolments in flight.
+    pub(super) ceremonies: &'a mut crate::passkey::Ceremonies,
+    /// Whether a passkey is enrolled (the daemon's copy, read once per unlock).
+    pub(super) passkeys_cache: &'a mut Option<bool>,
+    /// Which kind of proof proved presence (with `presence` `Proven`).
+    pub(super) proven_by: Option<ProofKind>,
+    /// What about this request, so far, can narrow the proofs that answer it (its
+    /// records' sensitivity and environments): the strictest seen.
+    pub(super) proof_need: std::cell::Cell<ProofNeed>,
 }
 
 impl<'a> Gate<'a> {
@@ -154,6 +165,7 @@ impl<'a> Gate<'a> {
     ) -> Option<Gate<'a>> {
         let canaries = super::canary::cached(inner);
         let store = inner.store.as_mut()?;
+        super::passkey::cached(&mut inner.passkeys_enrolled, store);
         let program_sha = program
             .as_ref()
             .and_then(|p| p.as_ref().ok())
@@ -191,6 +203,10 @@ impl<'a> Gate<'a> {
             trips: super::canary::Trips::default(),
             parked_run: None,
             granted_by: None,
+            ceremonies: &mut inner.ceremonies,
+            passkeys_cache: &mut inner.passkeys_enrolled,
+            proven_by: None,
+            proof_need: std::cell::Cell::new(ProofNeed::default()),
         })
     }
 }
@@ -228,16 +244,31 @@ impl Gate<'_> {
                 ));
             }
         }
-        let config = &self.daemon.config;
-        let (by_passphrase, by_code) = (config.proof_by_passphrase, config.proof_by_code);
+        let kinds = self.daemon.config.proof_rules().kinds;
+        if let Some(assertion) = &proof.passkey {
+            if !kinds.passkey {
+                return Err(refused(
+                    self,
+                    "a passkey is not accepted as a proof here (proof_kinds)",
+                ));
+            }
+            return match self.proof_by_passkey(&proof.challenge, assertion)? {
+                Ok(()) => {
+                    self.proven_by = Some(ProofKind::Passkey);
+                    Ok(())
+                }
+                Err(why) => Err(refused(self, why)),
+            };
+        }
         if let Some(code) = &proof.code {
-            if !by_code {
+            if !kinds.code {
                 return Err(refused(
                     self,
                     "a two-factor code is not accepted as a proof here (proof_kinds)",
                 ));
             }
             if self.proof_by_code(code.expose())? {
+                self.proven_by = Some(ProofKind::Code);
                 return Ok(());
             }
             return Err(refused(self, "wrong, used or expired two-factor code"));
@@ -245,19 +276,19 @@ impl Gate<'_> {
         let Some(mac) = &proof.mac else {
             return Err(refused(
                 self,
-                "the proof carries neither a passphrase proof nor a code",
+                "the proof carries neither a passphrase proof, a code nor a passkey assertion",
             ));
         };
-        if !by_passphrase {
+        if !kinds.passphrase {
             return Err(refused(
                 self,
-                "only a TOTP code is accepted as a proof here (proof_kinds)",
+                "a passphrase is not accepted as a proof here (proof_kinds)",
             ));
         }
         if !self.passphrase_proofs {
             return Err(refused(
                 self,
-                "this daemon was unlocked with a passphrase read from a file or descriptor, so a passphrase no longer proves presence; answer with a two-factor code",
+                "this daemon was unlocked with a passphrase read from a file or descriptor, so a passphrase no longer proves presence; answer with a two-factor code or a passkey",
             ));
         }
         let key = &self.store.proof_verifier().key;
@@ -270,7 +301,34 @@ impl Gate<'_> {
         ) {
             return Err(refused(self, "wrong passphrase"));
         }
+        self.proven_by = Some(ProofKind::Passphrase);
         Ok(())
+    }
+
+    /// Note what about this request narrows the proofs that may answer it.
+    pub(super) fn need_proof_for(&self, need: ProofNeed) {
+        self.proof_need.set(self.proof_need.get().join(need));
+    }
+
+    /// The kinds of proof that may answer this request, from the core
+    /// ([`policy::accepted_proofs`]) with what it needs so far.
+    pub(super) fn accepted_proofs(&self) -> ProofKinds {
+        policy::accepted_proofs(
+            &self.daemon.config.proof_rules(),
+            self.proof_need.get(),
+            self.passkeys_cache.unwrap_or(true),
+        )
+    }
+
+    /// Presence as policy sees it for a part of the request with `need`: a proof of a kind
+    /// that cannot answer it (a passphrase where `passkey_for` asks for a passkey) proves
+    /// nothing for it.
+    pub(super) fn presence_for(&self, need: ProofNeed) -> Presence {
+        self.need_proof_for(need);
+        match (self.presence, self.proven_by) {
+            (Presence::Proven, Some(kind)) if !self.accepted_proofs().has(kind) => Presence::None,
+            (presence, _) => presence,
+        }
     }
 
     pub(super) fn production(&self, env: &str) -> bool {
@@ -437,7 +495,11 @@ impl Gate<'_> {
             new_revealable: op.new_revealable,
             surface: self.info.context.surface,
             origin: self.info.origin,
-            presence: self.presence,
+            presence: self.presence_for(ProofNeed {
+                high: facts.is_some_and(|f| f.sensitivity == Sensitivity::High)
+                    || op.new_sensitivity == Some(Sensitivity::High),
+                production: self.production(coord.env()),
+            }),
             allowlisted: self.allowlisted,
             pin: None,
             delivery: op.delivery,
@@ -620,7 +682,8 @@ impl Gate<'_> {
         op: policy::VaultOperation,
         action: &str,
     ) -> Result<(), GateError> {
-        match policy::decide_vault(op, &self.info.scope, self.presence, self.info.origin) {
+        let presence = self.presence_for(ProofNeed::default());
+        match policy::decide_vault(op, &self.info.scope, presence, self.info.origin) {
             Decision::Allow => Ok(()),
             Decision::NeedsProof(r) => {
                 let reply = self.challenge_reply(action, r, format!("{action}: {}", r.message()));

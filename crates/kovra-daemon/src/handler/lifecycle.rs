@@ -78,9 +78,13 @@ impl Daemon {
         }
     }
 
-    /// What a new or opened vault says after an unattended unlock without a second factor.
+    /// What a new or opened vault says after an unattended unlock without a second factor
+    /// or a passkey (either still proves presence).
     pub(super) fn unattended_note(inner: &Inner, store: &mut UnlockedStore) -> &'static str {
-        if inner.passphrase_proofs || twofactor::active(store) {
+        if inner.passphrase_proofs
+            || twofactor::active(store)
+            || super::passkey::any_enrolled(store)
+        {
             ""
         } else {
             "; the passphrase came from a file, so a typed passphrase no longer proves presence to this daemon and no second factor is enrolled: stop the daemon and unlock at a terminal, then `kovra 2fa enable` so a code can answer after unattended unlocks"

@@ -123,7 +123,7 @@ impl Gate<'_> {
                 pinned: to_pin.as_deref(),
                 value_opt_in: opt_in(&to_coord),
             },
-            self.presence,
+            self.presence_for(kovra_core::policy::ProofNeed::default()),
         );
         target.decision = target.decision.and(names);
         self.enforce(action, &coord, &located)?;

@@ -124,6 +124,15 @@ impl Gate<'_> {
                 self.two_factor_disable(&passphrase, &code)
             }
             Request::TwoFactorStatus => self.two_factor_status(),
+            Request::PasskeyEnrolBegin { name, origin, .. } => {
+                self.passkey_enrol_begin(&name, &origin)
+            }
+            Request::PasskeyEnrolFinish {
+                ceremony,
+                credential,
+            } => self.passkey_enrol_finish(&ceremony, &credential),
+            Request::PasskeyList => self.passkey_list(),
+            Request::PasskeyRemove { id, .. } => self.passkey_remove(&id),
             Request::Confirm { text, .. } => self.confirm(&text),
             Request::Scan(req) => self.scan(&req),
             Request::ScanBypass { purpose, place } => self.scan_bypass(&purpose, &place),

@@ -254,7 +254,7 @@ impl Daemon {
 
     /// The requester stopped waiting: a later approval must not stand for nothing.
     pub fn approval_withdraw(&self, id: &str) {
-        self.lock_inner().approvals.decide(id, false);
+        self.lock_inner().approvals.decide(id, false, None);
     }
 }
 
@@ -290,7 +290,7 @@ impl Gate<'_> {
     }
 
     fn agent_sign(&mut self, ask: &AgentAsk<'_>, approved: bool) -> Result<AgentSigned, GateError> {
-        if approved && let Some(id) = self.approvals.take_approved(&self.digest, None) {
+        if approved && let Some((id, _)) = self.approvals.take_approved(&self.digest, None) {
             let mut e = self.info.entry("approval-used", None, None, "allow");
             e.detail = Some(format!("approval {id}"));
             self.store.audit(e)?;
@@ -395,7 +395,12 @@ impl Gate<'_> {
             expires_in: crate::approvals::APPROVAL_TTL.as_secs(),
             facts,
         };
-        let id = self.approvals.park(self.digest, view, None);
+        let id = self.approvals.park(
+            self.digest,
+            view,
+            None,
+            kovra_core::policy::ProofNeed::default(),
+        );
         crate::approvals::notify(&id, "ssh-agent-sign");
         id
     }

@@ -5,11 +5,13 @@
 
 mod actions;
 mod agents;
+mod authenticator;
 mod canary;
 mod decided;
 mod grants;
 mod harness;
 mod import;
+mod passkey;
 mod relocate;
 mod sshkey;
 

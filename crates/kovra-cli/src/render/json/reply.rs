@@ -162,6 +162,17 @@ pub(super) enum ReplyDoc<'a> {
         approval: &'a str,
         grant: &'a kovra_proto::GrantView,
     },
+    PasskeyCreation {
+        ceremony: &'a str,
+        options: &'a serde_json::Value,
+    },
+    PasskeyEnrolled {
+        id: &'a str,
+        name: &'a str,
+    },
+    Passkeys {
+        passkeys: &'a [kovra_proto::PasskeyView],
+    },
     /// Never printed: `reply` writes these itself, and `Renderer::show` refuses a package.
     #[serde(skip)]
     Unprinted,
@@ -343,6 +354,11 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
             },
             Reply::TwoFactorState { state } => ReplyDoc::TwoFactorState { state },
             Reply::Agents { agents } => ReplyDoc::Agents { agents },
+            Reply::PasskeyCreation { ceremony, options } => {
+                ReplyDoc::PasskeyCreation { ceremony, options }
+            }
+            Reply::PasskeyEnrolled { id, name } => ReplyDoc::PasskeyEnrolled { id, name },
+            Reply::Passkeys { passkeys } => ReplyDoc::Passkeys { passkeys },
             Reply::AgentEnv {
                 agent,
                 variables,
