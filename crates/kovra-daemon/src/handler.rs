@@ -66,6 +66,7 @@ mod system;
 #[cfg(test)]
 mod tests;
 mod twofactor;
+mod ui;
 mod vault;
 
 use approval::describe;
@@ -102,6 +103,8 @@ pub struct Daemon {
     grant_ids: Mutex<std::collections::HashMap<String, (u64, zeroize::Zeroizing<String>)>>,
     /// The ssh-agent socket (`kovra ssh-agent`), when started.
     ssh_agent: crate::sshagent::SshAgentHost,
+    /// The web UI (`kovra ui`), when started.
+    web: crate::web::WebHost,
 }
 
 struct Inner {
@@ -130,6 +133,8 @@ struct Inner {
     redactors: std::sync::Arc<crate::redactors::Redactors>,
     /// Which records are canaries (`canary::CanarySet`), while unlocked.
     canaries: Option<std::sync::Arc<canary::CanarySet>>,
+    /// How many times the vault locked: the web UI's sessions die when it moves.
+    locks: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What the kernel told us about the caller.
@@ -266,13 +271,20 @@ impl Daemon {
                 grants: std::collections::HashMap::new(),
                 redactors: std::sync::Arc::default(),
                 canaries: None,
+                locks: std::sync::Arc::default(),
             })),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
             agents: crate::agents::AgentSockets::new(paths_agents),
             grant_ids: Mutex::new(std::collections::HashMap::new()),
             ssh_agent: crate::sshagent::SshAgentHost::default(),
+            web: crate::web::WebHost::default(),
         }
+    }
+
+    /// The web UI's host (the server hands it the daemon once it is shared).
+    pub fn web_host(&self) -> &crate::web::WebHost {
+        &self.web
     }
 
     /// The ssh-agent socket's host (the server hands it the daemon once it is shared).
@@ -380,6 +392,9 @@ impl Daemon {
             // Where the chain stood, for a later restore to compare backups with.
             let _ = s.acknowledge();
         }
+        inner
+            .locks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         inner.challenges.clear();
         inner.approvals.clear();
         inner.registry = None;
@@ -443,6 +458,13 @@ impl Daemon {
         if let Request::SshAgent { stop } = &request {
             return (
                 self.ssh_agent_request(caller, context.surface, *stop),
+                Duration::ZERO,
+                None,
+            );
+        }
+        if let Request::Ui { port } = &request {
+            return (
+                self.ui_request(caller, &context, *port),
                 Duration::ZERO,
                 None,
             );

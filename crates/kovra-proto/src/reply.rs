@@ -408,6 +408,12 @@ pub enum Reply {
         #[serde(default)]
         egress_port: Option<u16>,
     },
+    /// `Ui`: the one-time login link, a credential until its first use (shown once, at the
+    /// caller's terminal), and the seconds it lives.
+    UiLink {
+        url: Secret,
+        expires_in: u64,
+    },
 }
 
 /// The ssh-agent's standing rules: the file, the accepted state and the rules in force.

@@ -48,4 +48,5 @@ mod tables;
 mod tamper;
 mod totp;
 mod unlock_prompt;
+mod web_ui;
 mod xdg;
