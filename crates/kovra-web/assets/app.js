@@ -66,8 +66,15 @@ function fillSelect(select, values) {
 }
 
 // ---- records ----
+// The listing is kept as data; the table shows one page of the matching records at a time,
+// so a vault of any size costs one page of rows to lay out, and search and filters run over
+// every record.
 
-let rows = [];   // [{view, tr, haystack}]
+const PAGE = 250;
+let records = [];     // the daemon's record views
+let haystacks = [];   // lower-cased coordinate and description, for the search box
+let matching = [];    // indices into records that pass the filters
+let pageStart = 0;
 
 function recordFilter() {
   const q = $("f-search").value.trim().toLowerCase();
@@ -75,28 +82,25 @@ function recordFilter() {
     vault: $("f-vault").value, env: $("f-env").value, sensitivity: $("f-sensitivity").value,
     kind: $("f-kind").value, provider: $("f-provider").value,
   };
-  let shown = 0;
-  for (const r of rows) {
-    const v = r.view;
-    const ok = (!q || r.haystack.includes(q))
+  matching = [];
+  for (let i = 0; i < records.length; i++) {
+    const v = records[i];
+    if ((!q || haystacks[i].includes(q))
       && (!f.vault || v.vault === f.vault) && (!f.env || v.env === f.env)
       && (!f.sensitivity || v.sensitivity === f.sensitivity)
-      && (!f.kind || v.type === f.kind) && (!f.provider || (v.provider || "") === f.provider);
-    r.tr.hidden = !ok;
-    if (ok) shown++;
+      && (!f.kind || v.type === f.kind) && (!f.provider || (v.provider || "") === f.provider)) {
+      matching.push(i);
+    }
   }
-  $("records-count").textContent = shown + " of " + rows.length + " records";
+  pageStart = 0;
+  renderPage();
 }
 
-async function loadRecords() {
-  const doc = await api("/api/records");
-  if (doc.status !== "ok") { say(refusal(doc), true); return; }
-  const records = doc.reply.records;
-  const body = $("records").tBodies[0];
+function renderPage() {
   const frag = document.createDocumentFragment();
-  const sets = { vault: new Set(), env: new Set(), sensitivity: new Set(), type: new Set(), provider: new Set() };
-  rows = new Array(records.length);
-  for (let i = 0; i < records.length; i++) {
+  const end = Math.min(pageStart + PAGE, matching.length);
+  for (let k = pageStart; k < end; k++) {
+    const i = matching[k];
     const v = records[i];
     const tr = document.createElement("tr");
     const a = document.createElement("a");
@@ -107,14 +111,35 @@ async function loadRecords() {
     cell(tr, v.vault); cell(tr, v.env); cell(tr, v.sensitivity); cell(tr, v.type);
     cell(tr, v.provider); cell(tr, v.description); cell(tr, when(v.updated));
     frag.appendChild(tr);
-    rows[i] = { view: v, tr, haystack: (v.coordinate + " " + v.description).toLowerCase() };
+  }
+  $("records").tBodies[0].replaceChildren(frag);
+  $("records-count").textContent = matching.length + " of " + records.length + " records"
+    + (matching.length > PAGE ? ", showing " + (pageStart + 1) + "\u2013" + end : "");
+  $("prev-page").disabled = pageStart === 0;
+  $("next-page").disabled = end >= matching.length;
+}
+
+function turnPage(by) {
+  const next = pageStart + by * PAGE;
+  if (next < 0 || next >= matching.length) return;
+  pageStart = next;
+  renderPage();
+}
+
+async function loadRecords() {
+  const doc = await api("/api/records");
+  if (doc.status !== "ok") { say(refusal(doc), true); return; }
+  records = doc.reply.records;
+  haystacks = records.map((v) => (v.coordinate + " " + v.description).toLowerCase());
+  const sets = { vault: new Set(), env: new Set(), sensitivity: new Set(), type: new Set(), provider: new Set() };
+  for (const v of records) {
     sets.vault.add(v.vault); sets.env.add(v.env); sets.sensitivity.add(v.sensitivity); sets.type.add(v.type);
     if (v.provider) sets.provider.add(v.provider);
   }
-  body.replaceChildren(frag);
   fillSelect($("f-vault"), sets.vault); fillSelect($("f-env"), sets.env);
   fillSelect($("f-sensitivity"), sets.sensitivity); fillSelect($("f-kind"), sets.type);
   fillSelect($("f-provider"), sets.provider);
+  $("records").dataset.total = String(records.length);
   recordFilter();
   performance.mark("kovra-records-rendered");
   // The frame after: the rows are laid out and painted (what a timing of the page measures).
@@ -200,6 +225,7 @@ async function generateRecord(ev) {
 // ---- audit ----
 
 let reasons = null;
+const AUDIT_SHOWN = 500;
 
 async function loadAudit(ev) {
   if (ev) ev.preventDefault();
@@ -219,7 +245,8 @@ async function loadAudit(ev) {
   const entries = doc.reply.entries.filter((e) =>
     (!decision || e.decision === decision) && (!origin || e.origin === origin));
   const frag = document.createDocumentFragment();
-  for (let i = entries.length - 1; i >= 0; i--) {
+  const oldest = Math.max(0, entries.length - AUDIT_SHOWN);
+  for (let i = entries.length - 1; i >= oldest; i--) {
     const e = entries[i];
     const tr = document.createElement("tr");
     if (e.decision === "deny") tr.className = "denied";
@@ -231,7 +258,8 @@ async function loadAudit(ev) {
     frag.appendChild(tr);
   }
   $("audit").tBodies[0].replaceChildren(frag);
-  $("audit-count").textContent = entries.length + " entries";
+  $("audit-count").textContent = entries.length + " entries"
+    + (entries.length > AUDIT_SHOWN ? ", the latest " + AUDIT_SHOWN + " shown (filter to see others)" : "");
 }
 
 // ---- approvals, providers, agents ----
@@ -311,8 +339,10 @@ async function start() {
   $("record-filters").addEventListener("submit", (e) => e.preventDefault());
   $("records").addEventListener("click", (e) => {
     const i = e.target.dataset && e.target.dataset.index;
-    if (i !== undefined) { e.preventDefault(); showRecord(rows[Number(i)].view); }
+    if (i !== undefined) { e.preventDefault(); showRecord(records[Number(i)]); }
   });
+  $("prev-page").addEventListener("click", () => turnPage(-1));
+  $("next-page").addEventListener("click", () => turnPage(1));
   $("edit-form").addEventListener("submit", saveRecord);
   $("add-form").addEventListener("submit", addRecord);
   $("generate-form").addEventListener("submit", generateRecord);
