@@ -67,7 +67,7 @@ impl Default for Config {
             idle: Duration::from_secs(15 * 60),
             login_ttl: Duration::from_secs(120),
             max_sessions: 128,
-            max_links: 16,
+            max_links: 128,
             max_body: 64 * 1024,
         }
     }

@@ -3,8 +3,9 @@
 //! in static paths), and Debian's headless Chromium driven over CDP by playwright-core
 //! (`tests/support/web_e2e.mjs`) for the rest: the login link works once, the cookie's
 //! flags, the CSP header, markup shown as text, no inline script running, a record added
-//! through the page whose value then appears in no page, response, output or file, 100
-//! concurrent calls, the records view's time with 10,000 records, and the lock button.
+//! through the page whose value then appears in no page, response, output or file, its
+//! metadata edited, a generated record, 100 concurrent calls and 100 sessions logged in at
+//! once, the records view's time with 10,000 records, and the lock button.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -330,6 +331,17 @@ fn the_web_ui_in_chromium_against_the_real_daemon() {
     assert_eq!(r["value_field_after"], "");
     assert_eq!(r["listed_added"], 1);
     assert_eq!(r["history_rows"], 1);
+    assert!(
+        r["edit_message"].as_str().unwrap().starts_with("Saved"),
+        "{b}"
+    );
+    assert!(
+        r["generate_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Generated secret:dev/web/GENERATED"),
+        "{b}"
+    );
     let audit = r["audit_text"].as_str().unwrap();
     assert!(audit.contains("add") && audit.contains("web"), "{audit}");
     assert!(
@@ -382,7 +394,7 @@ fn the_web_ui_in_chromium_against_the_real_daemon() {
     h.unlock_typed();
     let shown_json = h.json(&["show", "secret:dev/web/ADDED"]).1;
     assert_eq!(
-        shown_json["description"], "added through the web UI",
+        shown_json["description"], "edited in the web UI",
         "{shown_json}"
     );
     let out = h.run_pty(&["reveal", "secret:dev/web/ADDED"], &[PASSPHRASE]);
@@ -428,4 +440,72 @@ fn an_agent_gets_an_agent_session_and_the_port_is_fixed_once_serving() {
         "{}",
         describe(&out)
     );
+}
+
+/// The session cookie a login answer set, as a request header line.
+fn cookie_of(a: &Answer) -> String {
+    let value = a
+        .head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: kovra_ui="))
+        .expect("a session cookie");
+    format!("Cookie: kovra_ui={}\r\n", &value[..64])
+}
+
+#[test]
+fn a_hundred_sessions_at_once_and_the_daemon_keeps_serving() {
+    let h = Home::init();
+    let mut seen = Vec::new();
+    let links: Vec<String> = (0..100)
+        .map(|_| {
+            let out = h.agent(&["--json", "ui", "--no-open"], &mut seen);
+            assert!(out.status.success(), "{}", describe(&out));
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            doc["url"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let port = port_of(&links[0]);
+    // 100 logins at once, then 100 calls at once, each with its own session.
+    let host = format!("Host: localhost:{port}\r\n");
+    let cookies: Vec<String> = std::thread::scope(|s| {
+        let logins: Vec<_> = links
+            .iter()
+            .map(|link| {
+                let path = link[link.find("/login/").unwrap()..].to_string();
+                let host = host.clone();
+                s.spawn(move || request(port, "GET", &path, &host, b""))
+            })
+            .collect();
+        logins
+            .into_iter()
+            .map(|t| {
+                let a = t.join().unwrap();
+                assert_eq!(a.status, 303, "{}", a.head);
+                cookie_of(&a)
+            })
+            .collect()
+    });
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let calls: Vec<_> = cookies
+            .iter()
+            .map(|c| {
+                let headers = format!("{host}{c}Sec-Fetch-Site: same-origin\r\n");
+                s.spawn(move || request(port, "GET", "/api/status", &headers, b"").status)
+            })
+            .collect();
+        calls.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    // Every link was used once; the daemon and the UI still answer.
+    let again = &links[7][links[7].find("/login/").unwrap()..];
+    assert_eq!(request(port, "GET", again, &host, b"").status, 403);
+    h.ok(&["status"]);
+    let a = request(
+        port,
+        "GET",
+        "/api/records",
+        &format!("{host}{}", cookies[99]),
+        b"",
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
 }

@@ -145,7 +145,21 @@ async function main() {
     await page.locator("#records tbody tr:not([hidden]) a").first().click();
     await page.waitForSelector("#history tbody tr");
     out.history_rows = await page.locator("#history tbody tr").count();
+    // Its metadata edited from the detail form.
+    await page.fill("#e-description", "edited in the web UI");
+    await page.evaluate(() => { document.getElementById("message").textContent = ""; });
+    await page.getByRole("button", { name: "Save metadata" }).click();
+    await page.waitForFunction(() => document.getElementById("message").textContent !== "");
+    out.edit_message = await page.locator("#message").innerText();
     out.pages.detail = await page.content();
+
+    // A generated record: its value never reaches the page at all.
+    await page.goto(origin + "/add");
+    await page.waitForSelector("body[data-ready]");
+    await page.fill("#g-coordinate", "secret:dev/web/GENERATED");
+    await page.getByRole("button", { name: "Generate", exact: true }).click();
+    await page.waitForFunction(() => document.getElementById("message").textContent !== "");
+    out.generate_message = await page.locator("#message").innerText();
 
     await page.goto(origin + "/audit");
     await page.waitForSelector("body[data-ready]");
