@@ -166,6 +166,11 @@ async function main() {
     out.audit_text = await page.locator("#audit").innerText();
     out.pages.audit = await page.content();
     if (config.screenshots) await page.screenshot({ path: join(config.screenshots, "audit.png") });
+    if (config.screenshots) {
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.screenshot({ path: join(config.screenshots, "audit-dark.png") });
+      await page.emulateMedia({ colorScheme: "light" });
+    }
     for (const name of ["approvals", "providers", "agents"]) {
       await page.goto(origin + "/" + name);
       await page.waitForSelector("body[data-ready]");
