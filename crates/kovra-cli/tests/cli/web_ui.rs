@@ -428,6 +428,30 @@ fn an_agent_gets_an_agent_session_and_the_port_is_fixed_once_serving() {
     let trail = h.json(&["audit", "--action", "ui-login"]).1;
     let text = trail.to_string();
     assert!(text.contains("\"origin\":\"agent\""), "{text}");
+    // The session acts as the agent it was made for: lowering a record's sensitivity is
+    // parked for the human's approval, as it is for the agent on the socket.
+    h.add_ok(
+        "secret:dev/app/TOKEN",
+        b"not-a-real-token-1234",
+        &["--sensitivity", "high"],
+    );
+    let headers = format!(
+        "Host: localhost:{port}\r\nOrigin: http://localhost:{port}\r\n{}Content-Type: application/json\r\n",
+        cookie_of(&a)
+    );
+    let body = br#"{"coordinate":"secret:dev/app/TOKEN","sensitivity":"low"}"#;
+    let lowered = request(port, "POST", "/api/edit", &headers, body);
+    assert_eq!(lowered.status, 403, "{}", lowered.body);
+    let doc: serde_json::Value = serde_json::from_str(&lowered.body).unwrap();
+    assert_eq!(doc["status"], "needs-proof", "{doc}");
+    assert_eq!(doc["code"], "lowering-needs-proof", "{doc}");
+    assert!(doc["approval"].is_string(), "parked for approval: {doc}");
+    let pending = h.json(&["approve"]).1;
+    let text = pending.to_string();
+    assert!(
+        text.contains("\"surface\":\"web\"") && text.contains("\"origin\":\"agent\""),
+        "{text}"
+    );
     // Asking for another port while serving is refused with the port in use.
     let other = if port == 65535 { port - 1 } else { port + 1 };
     let out = h.agent(
