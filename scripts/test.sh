@@ -26,6 +26,7 @@ have rg || missing+=(ripgrep)          # srt on Linux scans for files to deny wi
 have unshare || missing+=(util-linux)  # namespaces only root can make, in the daemon's nsjoin tests
 have man || missing+=(man-db)          # `man -l` renders kovra's man pages (help tests)
 have groff || missing+=(groff-base)    # man's formatter
+have chromium || missing+=(chromium)   # the web UI's end-to-end test (tests/cli/web_ui.rs), headless over CDP
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -85,6 +86,12 @@ fi
 if ! grep -qs '"version": "1.51.1"' target/test-tools/dotenvx/node_modules/@dotenvx/dotenvx/package.json; then
   mkdir -p target/test-tools/dotenvx
   (cd target/test-tools/dotenvx && npm install --silent --no-audit --no-fund @dotenvx/dotenvx@1.51.1 >/dev/null)
+fi
+# playwright-core drives Debian's chromium over CDP in the web UI's test; it downloads no
+# browser of its own (tests/cli/web_ui.rs, bench/web.sh).
+if ! grep -qs '"version": "1.65.2"' target/test-tools/playwright/node_modules/playwright-core/package.json; then
+  mkdir -p target/test-tools/playwright
+  (cd target/test-tools/playwright && npm install --silent --no-audit --no-fund playwright-core@1.65.2 >/dev/null)
 fi
 # Anthropic's sandbox runtime, run by the containment tests with the settings file
 # `kovra setup --sandbox --srt-settings` writes (crates/kovra-cli/tests/containment/srt.rs).

@@ -440,6 +440,9 @@ pub enum Command {
     /// Run one SQL statement with a connection record (read-only unless --write).
     #[command(after_help = crate::cli_query::QUERY_EXAMPLES)]
     Query(crate::cli_query::QueryArgs),
+    /// Open the web UI on loopback with a one-time login link (records, audit, approvals).
+    #[command(after_help = crate::cli_ui::UI_EXAMPLES)]
+    Ui(crate::cli_ui::UiArgs),
     /// Call a provider's API through the broker, which attaches the credential for you.
     #[command(after_help = examples::API)]
     Api(ApiArgs),

@@ -66,7 +66,7 @@ const GROUPS: &[(&str, &[&str])] = &[
         &["identity", "share", "receive", "kit", "import", "export"],
     ),
     ("Audit", &["audit", "canary"]),
-    ("Getting started", &["demo", "completions", "help"]),
+    ("Getting started", &["demo", "ui", "completions", "help"]),
 ];
 
 /// Where `--json` means nothing: no kovra document is ever printed (a daemon, a protocol on

@@ -22,6 +22,7 @@ mod cli_recovery;
 mod cli_scaffold;
 mod cli_ssh;
 mod cli_sshkey;
+mod cli_ui;
 mod commands;
 mod error;
 mod examples;

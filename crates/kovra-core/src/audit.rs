@@ -188,6 +188,8 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("ssh-result", "how a brokered ssh command ended"),
     ("ssh-scan", "a host's key read, without logging in"),
     ("system-vault-create", "the system vault created"),
+    ("ui-link", "a login link to the web UI made (`kovra ui`)"),
+    ("ui-login", "a web UI login link used, or refused"),
     ("unlock", "the vault unlocked"),
 ];
 

@@ -68,6 +68,7 @@ mod system;
 #[cfg(test)]
 mod tests;
 mod twofactor;
+mod ui;
 mod vault;
 
 use approval::describe;
@@ -107,6 +108,8 @@ pub struct Daemon {
     /// The origin the Web UI serves (`http://localhost:PORT`) while it runs: the one origin
     /// passkeys are enrolled from and assertions accepted from.
     web_origin: Mutex<Option<String>>,
+    /// The web UI (`kovra ui`), when started.
+    web: crate::web::WebHost,
 }
 
 struct Inner {
@@ -139,6 +142,8 @@ struct Inner {
     ceremonies: crate::passkey::Ceremonies,
     /// Whether a passkey is enrolled, while unlocked (`None`: not read yet).
     passkeys_enrolled: Option<bool>,
+    /// How many times the vault locked: the web UI's sessions die when it moves.
+    locks: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What the kernel told us about the caller.
@@ -277,6 +282,7 @@ impl Daemon {
                 canaries: None,
                 ceremonies: crate::passkey::Ceremonies::default(),
                 passkeys_enrolled: None,
+                locks: std::sync::Arc::default(),
             })),
             registry: kovra_broker::Registry::builtin(),
             broker: std::sync::OnceLock::new(),
@@ -284,6 +290,7 @@ impl Daemon {
             grant_ids: Mutex::new(std::collections::HashMap::new()),
             ssh_agent: crate::sshagent::SshAgentHost::default(),
             web_origin: Mutex::new(None),
+            web: crate::web::WebHost::default(),
         }
     }
 
@@ -305,6 +312,11 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The web UI's host (the server hands it the daemon once it is shared).
+    pub fn web_host(&self) -> &crate::web::WebHost {
+        &self.web
     }
 
     /// The ssh-agent socket's host (the server hands it the daemon once it is shared).
@@ -412,6 +424,9 @@ impl Daemon {
             // Where the chain stood, for a later restore to compare backups with.
             let _ = s.acknowledge();
         }
+        inner
+            .locks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         inner.challenges.clear();
         inner.approvals.clear();
         inner.registry = None;
@@ -477,6 +492,13 @@ impl Daemon {
         if let Request::SshAgent { stop } = &request {
             return (
                 self.ssh_agent_request(caller, context.surface, *stop),
+                Duration::ZERO,
+                None,
+            );
+        }
+        if let Request::Ui { port } = &request {
+            return (
+                self.ui_request(caller, &context, *port),
                 Duration::ZERO,
                 None,
             );

@@ -28,6 +28,7 @@ pub mod slots;
 pub mod sshagent;
 pub mod sshexec;
 pub mod stream;
+pub mod web;
 
 pub use handler::Daemon;
 pub use server::{ServeError, serve};

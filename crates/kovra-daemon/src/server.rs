@@ -118,6 +118,7 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     let named = bind_name(&paths)?;
     let daemon = Arc::new(daemon);
     daemon.ssh_agent_host().adopt(Arc::downgrade(&daemon));
+    daemon.web_host().adopt(Arc::downgrade(&daemon));
     // An agent socket the last daemon of this home left behind (a handover, a crash) was
     // wanted: serve it again, as the agent profiles' sockets are, so `SSH_AUTH_SOCK` in the
     // user's shells keeps working across `kovra lock` and `kovra unlock`.

@@ -431,6 +431,12 @@ pub enum Reply {
     Passkeys {
         passkeys: Vec<crate::PasskeyView>,
     },
+    /// `Ui`: the one-time login link, a credential until its first use (shown once, at the
+    /// caller's terminal), and the seconds it lives.
+    UiLink {
+        url: Secret,
+        expires_in: u64,
+    },
 }
 
 /// The ssh-agent's standing rules: the file, the accepted state and the rules in force.

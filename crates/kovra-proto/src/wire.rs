@@ -633,6 +633,14 @@ pub enum Request {
         #[serde(default)]
         proof: Option<Proof>,
     },
+    /// Start the daemon's web UI unless it is serving (on 127.0.0.1:`port`; absent or 0: a
+    /// free port) and mint a one-time login link for the caller (`kovra ui`, `docs/web.md`).
+    /// The link's session keeps the origin the daemon observed for the caller. Needs no
+    /// unlocked vault. Refused on an agent profile's socket.
+    Ui {
+        #[serde(default)]
+        port: Option<u16>,
+    },
 }
 
 /// An enrolled passkey as listed: never its key.

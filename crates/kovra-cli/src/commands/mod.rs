@@ -30,6 +30,7 @@ mod ssh;
 mod sshkey;
 pub mod system_check;
 mod two_factor;
+mod ui;
 mod vault;
 
 use kovra_core::coord::Coordinate;
@@ -218,6 +219,7 @@ fn with_session(
         Command::Kit(cmd) => share::kit(s, cmd, out),
         Command::SshHost(cmd) => ssh::ssh_host(s, cmd, out),
         Command::Query(args) => query::query(s, args, out),
+        Command::Ui(args) => ui::run(s, args, out),
         Command::Import(args) => import::import(s, args, project.as_deref(), out),
         Command::Export(args) => import::export(s, args, out),
         Command::Canary(cmd) => canary::run(s, cmd, out),

@@ -308,6 +308,10 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         // `2fa enable` shows its seed with `two_factor_setup` (and its QR code); a reply
         // rendered generically shows the URI alone, so the front program (`crate::front`),
         // which renders replies, links no QR code renderer.
+        Reply::UiLink { url, expires_in } => {
+            eprintln!("kovra: open this link in your browser; it works once, for {expires_in} s:");
+            secret_line(url.expose())
+        }
         Reply::TwoFactorSetup { uri } => {
             two_factor_warning();
             secret_line(uri.expose())

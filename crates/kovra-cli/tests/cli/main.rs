@@ -50,4 +50,5 @@ mod tables;
 mod tamper;
 mod totp;
 mod unlock_prompt;
+mod web_ui;
 mod xdg;

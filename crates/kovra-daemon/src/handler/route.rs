@@ -386,6 +386,7 @@ impl Gate<'_> {
             | Request::Shutdown
             | Request::Handover
             | Request::SshAgent { .. }
+            | Request::Ui { .. }
             | Request::SshScan { .. }
             | Request::Verify { .. }
             | Request::Recover { .. }

@@ -143,6 +143,11 @@ pub(super) enum ReplyDoc<'a> {
     TwoFactorSetup {
         uri: Base64<'a>,
     },
+    /// `ui`: the one-time login link (printed once, to whoever ran the command).
+    UiLink {
+        url: Cow<'a, str>,
+        expires_in: u64,
+    },
     TwoFactorState {
         state: &'a str,
     },
@@ -353,6 +358,10 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
                 uri: Base64(uri.expose()),
             },
             Reply::TwoFactorState { state } => ReplyDoc::TwoFactorState { state },
+            Reply::UiLink { url, expires_in } => ReplyDoc::UiLink {
+                url: String::from_utf8_lossy(url.expose()),
+                expires_in: *expires_in,
+            },
             Reply::Agents { agents } => ReplyDoc::Agents { agents },
             Reply::PasskeyCreation { ceremony, options } => {
                 ReplyDoc::PasskeyCreation { ceremony, options }
