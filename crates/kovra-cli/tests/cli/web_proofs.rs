@@ -3,7 +3,8 @@
 //! run, which then goes through; with `passkey_for = ["high"]` the page offers no passphrase
 //! for it; a grant given in the page lets the same run through for its duration and not after;
 //! a second virtual authenticator, never enrolled, cannot approve (the approval stays
-//! pending), and the page denies it. The record's value is in no page, response, output or
+//! pending), and the page denies it. Without the rule, a passphrase typed into the page
+//! approves (its proof made by the server) and a wrong one does not. The record's value is in no page, response, output or
 //! file. The browser is driven step by step (`tests/support/web_proofs.mjs`), Chromium's
 //! virtual authenticator (CDP `WebAuthn.addVirtualAuthenticator`) standing in for a passkey.
 
@@ -82,10 +83,12 @@ struct Setup {
     script: PathBuf,
 }
 
-fn setup() -> Setup {
+/// A vault (with `config` in its config.toml) holding a high record, an allowlisted script
+/// and a project directory whose refs inject it.
+fn setup(config: &str) -> Setup {
     let h = Home::new();
     std::fs::create_dir_all(&h.home).unwrap();
-    std::fs::write(h.home.join("config.toml"), "passkey_for = [\"high\"]\n").unwrap();
+    std::fs::write(h.home.join("config.toml"), config).unwrap();
     let vars = vec![("KOVRA_TEST_GRANT_SECS".to_string(), GRANT_SECS.to_string())];
     let out = h.run_pty_env(&["init"], &[PASSPHRASE, PASSPHRASE], &vars);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
@@ -159,7 +162,7 @@ fn said(answer: &Value) -> (&str, bool) {
 #[test]
 fn approving_in_the_page_with_a_passkey_a_grant_and_a_stranger() {
     let (chromium, playwright) = (chromium(), playwright());
-    let s = setup();
+    let s = setup("passkey_for = [\"high\"]\n");
     let link = login_link(&s.h);
     let mut b = Browser::new();
     let r = b
@@ -250,4 +253,49 @@ fn approving_in_the_page_with_a_passkey_a_grant_and_a_stranger() {
     assert_absent(&seen, &s.value, "the pages and responses");
     assert_not_printed(&s.h, &s.value, "the record's value");
     assert_not_in_files(&s.h, &s.value, "the record's value");
+    assert_not_in_files(&s.h, PASSPHRASE, "the passphrase typed into the page");
+}
+
+#[test]
+fn a_passphrase_typed_into_the_page_approves_and_a_wrong_one_does_not() {
+    let (chromium, playwright) = (chromium(), playwright());
+    let s = setup("");
+    let link = login_link(&s.h);
+    let mut b = Browser::new();
+    b.step(json!({"do": "start", "chromium": chromium, "playwright": playwright, "link": link}));
+    let id = s.parked("an agent's run of a high record");
+    // No passkey enrolled: the page offers the passphrase field only.
+    let wrong = "not the passphrase";
+    let r = b.step(json!({"do": "approve", "id": id, "with": "passphrase", "passphrase": wrong}));
+    assert_eq!(r["offered"]["passkey"], false, "{r}");
+    assert_eq!(r["offered"]["secret"], true, "{r}");
+    let (text, bad) = said(&r);
+    assert!(bad && text.contains("proof"), "{r}");
+    assert_eq!(
+        s.pending(),
+        vec![id.clone()],
+        "a wrong passphrase approves nothing"
+    );
+    // The passphrase's proof is made by the server (the client's own function) over the
+    // digest of the request it sends: the daemon accepts it.
+    let r =
+        b.step(json!({"do": "approve", "id": id, "with": "passphrase", "passphrase": PASSPHRASE}));
+    let (text, bad) = said(&r);
+    assert!(!bad && text.contains(&format!("Approved {id}")), "{r}");
+    s.through("the run approved with the passphrase typed into the page");
+    let r = b.step(json!({"do": "bodies"}));
+    let mut seen = b.seen.clone();
+    seen.extend_from_slice(&b.quit());
+    for body in r["bodies"].as_array().unwrap() {
+        seen.extend_from_slice(body.as_str().unwrap().as_bytes());
+    }
+    assert_absent(&seen, &s.value, "the pages and responses");
+    assert_absent(
+        &seen,
+        PASSPHRASE,
+        "the pages and responses (the passphrase)",
+    );
+    assert_not_printed(&s.h, &s.value, "the record's value");
+    assert_not_in_files(&s.h, &s.value, "the record's value");
+    assert_not_in_files(&s.h, PASSPHRASE, "the passphrase typed into the page");
 }
