@@ -4,7 +4,8 @@
 //! for it; a grant given in the page lets the same run through for its duration and not after;
 //! a second virtual authenticator, never enrolled, cannot approve (the approval stays
 //! pending), and the page denies it. Without the rule, a passphrase typed into the page
-//! approves (its proof made by the server) and a wrong one does not. The record's value is in no page, response, output or
+//! approves (its proof made by the server) and a wrong one does not; a grant is revoked in
+//! the page, and a passkey enrolled and removed there. The record's value is in no page, response, output or
 //! file. The browser is driven step by step (`tests/support/web_proofs.mjs`), Chromium's
 //! virtual authenticator (CDP `WebAuthn.addVirtualAuthenticator`) standing in for a passkey.
 
@@ -257,7 +258,7 @@ fn approving_in_the_page_with_a_passkey_a_grant_and_a_stranger() {
 }
 
 #[test]
-fn a_passphrase_typed_into_the_page_approves_and_a_wrong_one_does_not() {
+fn a_passphrase_typed_into_the_page_approves_grants_revokes_and_removes_and_a_wrong_one_does_not() {
     let (chromium, playwright) = (chromium(), playwright());
     let s = setup("");
     let link = login_link(&s.h);

@@ -8,6 +8,8 @@
 //   {"do":"enrol","name":N,"passphrase":P}        the passkeys page, the proof a passphrase
 //   {"do":"approve","id":ID,"with":"passkey"|"passphrase"|"look","passphrase":P,"grant":MINUTES}
 //   {"do":"deny","id":ID}
+//   {"do":"revoke-grant"}                         the first grant listed, revoked in the page
+//   {"do":"remove-passkey","name":N,"passphrase":P}
 //   {"do":"swap-authenticator"}                   remove the enrolled one, add a fresh one
 //   {"do":"page","name":"approvals"|"passkeys","screenshot":PATH|null}
 //   {"do":"bodies"}                               every response body and page text seen
@@ -141,6 +143,28 @@ const steps = {
     await page.waitForSelector(art, { timeout: 30000 });
     await page.click(art + " button.deny");
     return { said: await nextMessage("") };
+  },
+
+  async "revoke-grant"() {
+    await open("approvals");
+    await page.waitForSelector("#grants tbody tr button.revoke", { timeout: 30000 });
+    await page.click("#grants tbody tr button.revoke");
+    const said = await nextMessage("");
+    await page.waitForTimeout(300);
+    return { said, grants: await page.$$eval("#grants tbody tr", (trs) => trs.length) };
+  },
+
+  async "remove-passkey"(c) {
+    await open("passkeys");
+    const row = `#passkeys tbody tr:has(td:text-is("${c.name}"))`;
+    await page.waitForSelector(row, { timeout: 30000 });
+    await page.click(row + " button.remove");
+    await page.waitForSelector("#page-passkeys .proof-secret", { timeout: 30000 });
+    await page.fill("#page-passkeys .proof-secret", c.passphrase);
+    await page.click("#page-passkeys form.proof button[type=submit]");
+    const said = await nextMessage("");
+    await page.waitForTimeout(300);
+    return { said, rows: await page.$$eval("#passkeys tbody tr", (trs) => trs.length) };
   },
 
   async "swap-authenticator"() {
