@@ -114,7 +114,13 @@ fn setup(config: &str) -> Setup {
 impl Setup {
     /// The agent's `kovra run -- tool.sh` in the project (no terminal, no waiting).
     fn run(&self) -> Output {
-        let mut c = self.h.cmd(&["run", "--", self.script.to_str().unwrap()]);
+        self.run_with_args(&[])
+    }
+
+    fn run_with_args(&self, args: &[&str]) -> Output {
+        let mut full = vec!["run", "--", self.script.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let mut c = self.h.cmd(&full);
         c.current_dir(&self.project)
             .env("KOVRA_APPROVAL_WAIT", "0")
             .stdin(Stdio::null());

@@ -109,6 +109,8 @@ const steps = {
     const art = `article.approval[data-id="${c.id}"]`;
     await page.waitForSelector(art, { timeout: 30000 });
     const facts = await page.$eval(art + " dl", (dl) => dl.textContent);
+    const markup = await page.$$eval(art + " dl img, " + art + " dl script", (els) => els.length);
+    const ran = await page.evaluate(() => window.__xss !== undefined);
     if (c.grant) {
       await page.check(art + " .grant");
       await page.fill(art + " .grant-minutes", String(c.grant));
@@ -134,7 +136,7 @@ const steps = {
     await page.waitForTimeout(300);
     const grants = await page.$$eval("#grants tbody tr", (trs) => trs.map((tr) => tr.textContent));
     const pending = await page.$$eval("article.approval", (as) => as.map((a) => a.dataset.id));
-    return { facts, offered, said, grants, pending };
+    return { facts, markup, ran, offered, said, grants, pending };
   },
 
   async deny(c) {
