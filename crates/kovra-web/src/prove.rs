@@ -151,6 +151,8 @@ fn to_proof(page: PageProof, context: &Context, request: &Request) -> Result<Pro
             };
             // Sent whether or not the daemon's tag matched, as the CLI does: a mistyped
             // passphrase matches neither, and only the daemon's refusal counts it (back-off).
+            // The tag guards the CLI against a process posing as the daemon at its socket;
+            // this server runs inside the daemon, so here it can only mean a wrong passphrase.
             let (proof, _shown) = kovra_client::session::passphrase_proof(
                 context,
                 request,

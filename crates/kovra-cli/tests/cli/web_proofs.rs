@@ -5,7 +5,8 @@
 //! a second virtual authenticator, never enrolled, cannot approve (the approval stays
 //! pending), and the page denies it. Without the rule, a passphrase typed into the page
 //! approves (its proof made by the server) and a wrong one does not; a grant is revoked in
-//! the page, and a passkey enrolled and removed there. The record's value is in no page, response, output or
+//! the page, and a passkey enrolled and removed there; a two-factor code typed into the page
+//! approves once. The record's value is in no page, response, output or
 //! file. The browser is driven step by step (`tests/support/web_proofs.mjs`), Chromium's
 //! virtual authenticator (CDP `WebAuthn.addVirtualAuthenticator`) standing in for a passkey.
 
@@ -305,4 +306,56 @@ fn a_passphrase_typed_into_the_page_approves_grants_revokes_and_removes_and_a_wr
     assert_not_printed(&s.h, &s.value, "the record's value");
     assert_not_in_files(&s.h, &s.value, "the record's value");
     assert_not_in_files(&s.h, PASSPHRASE, "the passphrase typed into the page");
+}
+
+/// The code `oathtool` gives for `b32` one step from now (accepted early as clock skew).
+fn next_code(b32: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let out = Command::new("oathtool")
+        .args([
+            "--totp=sha1",
+            "--digits=6",
+            "--time-step-size=30s",
+            "--base32",
+            b32,
+        ])
+        .arg("--now")
+        .arg(format!("@{}", now + 30))
+        .output()
+        .expect("oathtool is installed (apt-get install oathtool)");
+    assert!(out.status.success(), "oathtool: {}", describe(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_two_factor_code_typed_into_the_page_approves_once() {
+    let (chromium, playwright) = (chromium(), playwright());
+    let s = setup("");
+    let out = s.h.run_pty(&["2fa", "enable"], &[PASSPHRASE, "!totp"]);
+    assert!(out.status.success(), "2fa enable: {}", describe(&out));
+    let text = stdout(&out);
+    let b32 = text
+        .split("secret=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap_or_else(|| panic!("no URI: {text}"))
+        .to_string();
+    let link = login_link(&s.h);
+    let mut b = Browser::new();
+    b.step(json!({"do": "start", "chromium": chromium, "playwright": playwright, "link": link}));
+    let id = s.parked("an agent's run of a high record");
+    let code = next_code(&b32);
+    let r = b.step(json!({"do": "approve", "id": id, "with": "passphrase", "passphrase": code}));
+    let (text, bad) = said(&r);
+    assert!(!bad && text.contains(&format!("Approved {id}")), "{r}");
+    s.through("the run approved with a code typed into the page");
+    // The same code again approves nothing.
+    let id = s.parked("the same run again");
+    let r = b.step(json!({"do": "approve", "id": id, "with": "passphrase", "passphrase": code}));
+    assert!(said(&r).1, "a replayed code: {r}");
+    assert_eq!(s.pending(), vec![id.clone()]);
+    b.quit();
 }
