@@ -211,12 +211,6 @@ impl Session {
         }
     }
 
-    /// The digest a proof for `request` is bound to, computed here from what this session
-    /// sends (never taken from the daemon).
-    fn digest(&self, request: &Request, program: Option<&str>) -> [u8; 32] {
-        kovra_proto::digest::request_digest(&self.context, request, program)
-    }
-
     /// Answer a passphrase challenge for `request`: derive the proof key from the typed
     /// passphrase, check the daemon's tag for this very challenge and digest, and tag it
     /// ourselves. Returns the proof and whether the daemon's tag matched: a process posing as
@@ -230,30 +224,46 @@ impl Session {
         asked: &PassphraseChallenge,
         passphrase: &Secret,
     ) -> Result<(Proof, bool), KdfRefused> {
-        let digest = self.digest(request, challenge.options.program.as_deref());
-        let key =
-            proof::key_from_passphrase(passphrase.expose(), &asked.kdf).map_err(|_| KdfRefused)?;
-        let shown = proof::verify(
-            &key,
-            proof::Role::Daemon,
+        passphrase_proof(
+            &self.context,
+            request,
             &challenge.id,
-            &digest,
-            &asked.daemon_tag,
-        );
-        let mac = hex::encode(proof::tag(
-            &key,
-            proof::Role::Client,
-            &challenge.id,
-            &digest,
-        ));
-        let proof = Proof {
-            challenge: challenge.id.clone(),
-            mac: Some(mac),
-            code: None,
-            passkey: None,
-        };
-        Ok((proof, shown))
+            challenge.options.program.as_deref(),
+            asked,
+            passphrase,
+        )
     }
+}
+
+/// [`Session::passphrase_proof`] for a surface that holds its own [`Context`] (the web UI,
+/// which answers for a page that sent the typed passphrase over its loopback session): the
+/// digest is computed here from `context` and `request`, never taken from the daemon.
+pub fn passphrase_proof(
+    context: &Context,
+    request: &Request,
+    challenge: &str,
+    program: Option<&str>,
+    asked: &PassphraseChallenge,
+    passphrase: &Secret,
+) -> Result<(Proof, bool), KdfRefused> {
+    let digest = kovra_proto::digest::request_digest(context, request, program);
+    let key =
+        proof::key_from_passphrase(passphrase.expose(), &asked.kdf).map_err(|_| KdfRefused)?;
+    let shown = proof::verify(
+        &key,
+        proof::Role::Daemon,
+        challenge,
+        &digest,
+        &asked.daemon_tag,
+    );
+    let mac = hex::encode(proof::tag(&key, proof::Role::Client, challenge, &digest));
+    let proof = Proof {
+        challenge: challenge.to_string(),
+        mac: Some(mac),
+        code: None,
+        passkey: None,
+    };
+    Ok((proof, shown))
 }
 
 /// The daemon asked for a key derivation weaker or costlier than any vault uses: whoever

@@ -41,6 +41,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/agents", get(agents))
         .route("/api/lock", post(lock))
         .route("/api/logout", post(logout))
+        .route("/api/ask", post(crate::prove::ask))
         .fallback(assets::serve)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn_with_state(Arc::clone(&shared), guard::check))
@@ -66,7 +67,7 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
     found
 }
 
-fn session(shared: &Shared, headers: &HeaderMap) -> Result<Who, Response> {
+pub(crate) fn session(shared: &Shared, headers: &HeaderMap) -> Result<Who, Response> {
     cookie(headers)
         .and_then(|c| shared.sessions.check(&c, shared.backend.epoch()))
         .ok_or_else(|| {
@@ -91,7 +92,7 @@ fn carries_value(reply: &Reply) -> bool {
 }
 
 /// Send one request to the daemon for this session and answer with its response.
-async fn call(
+pub(crate) async fn call(
     shared: Arc<Shared>,
     headers: HeaderMap,
     project: Option<String>,
@@ -140,7 +141,9 @@ async fn call(
 /// A JSON body of type `T`, or the error that says what was wrong with it. The message
 /// names the position and the kind of fault, never a piece of the body (which may hold a
 /// value typed into the page).
-fn body<T: for<'de> Deserialize<'de>>(bytes: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+pub(crate) fn body<T: for<'de> Deserialize<'de>>(
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<T, Response> {
     let bytes = bytes.map_err(|rejection| {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {

@@ -11,6 +11,7 @@ use crate::guard::error;
 
 const INDEX: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
+const PROOF_JS: &str = include_str!("../assets/proof.js");
 const APP_CSS: &str = include_str!("../assets/app.css");
 /// docs/errors.md, for its table of policy reason codes (§4): the audit page's "why".
 const ERRORS_MD: &str = include_str!("../../../docs/errors.md");
@@ -27,6 +28,7 @@ const PAGES: &[&str] = &[
     "/approvals",
     "/providers",
     "/agents",
+    "/passkeys",
 ];
 
 pub(crate) fn page(status: StatusCode, html: &'static str) -> Response {
@@ -76,6 +78,7 @@ pub(crate) async fn serve(method: Method, uri: Uri) -> Response {
     let (kind, body): (&str, &'static str) = match path {
         p if PAGES.contains(&p) => ("text/html; charset=utf-8", INDEX),
         "/static/app.js" => ("text/javascript; charset=utf-8", APP_JS),
+        "/static/proof.js" => ("text/javascript; charset=utf-8", PROOF_JS),
         "/static/app.css" => ("text/css; charset=utf-8", APP_CSS),
         "/static/reasons.json" => ("application/json", reasons_json()),
         _ => return error(StatusCode::NOT_FOUND, "web-not-found", "no such page"),

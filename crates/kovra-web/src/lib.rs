@@ -19,6 +19,7 @@
 mod api;
 mod assets;
 mod guard;
+mod prove;
 mod sessions;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -235,3 +235,70 @@ fn bad_input_gets_clear_errors() {
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("<script>") && !page.body.contains(" style="));
 }
+
+#[test]
+fn ask_sends_only_approval_grant_and_passkey_requests_with_one_proof_beside_them() {
+    let (server, fake) = start();
+    let port = server.port();
+    let cookie = login(&server);
+    let a = post(
+        port,
+        "/api/ask",
+        &cookie,
+        r#"{"request":{"op":"approve","id":"ab12"}}"#,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = post(
+        port,
+        "/api/ask",
+        &cookie,
+        r#"{"request":{"op":"grant-list"}}"#,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Anything else has its own route, or none.
+    let a = post(
+        port,
+        "/api/ask",
+        &cookie,
+        r#"{"request":{"op":"reveal","coordinate":"secret:dev/app/X"}}"#,
+    );
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("web-bad-json"), "{}", a.body);
+    // The proof goes beside the request, and is exactly one thing.
+    let canary = "CANARY-code-5521";
+    let inside = format!(
+        r#"{{"request":{{"op":"approve","id":"ab12","proof":{{"challenge":"c","code":"{canary}"}}}}}}"#
+    );
+    let a = post(port, "/api/ask", &cookie, &inside);
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(!a.body.contains(canary), "{}", a.body);
+    let inside =
+        r#"{"request":{"op":"approve","id":"ab12","proof":{"challenge":"c","passkey":{}}}}"#;
+    let a = post(port, "/api/ask", &cookie, inside);
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("web-bad-proof"), "{}", a.body);
+    let two = format!(
+        r#"{{"request":{{"op":"approve","id":"ab12"}},"proof":{{"challenge":"c","code":"{canary}","passkey":{{}}}}}}"#
+    );
+    let a = post(port, "/api/ask", &cookie, &two);
+    assert_eq!(a.status, 400, "{}", a.body);
+    // A passphrase answers only a challenge that offered one.
+    let bare = format!(
+        r#"{{"request":{{"op":"approve","id":"ab12"}},"proof":{{"challenge":"c","passphrase":"{canary}"}}}}"#
+    );
+    let a = post(port, "/api/ask", &cookie, &bare);
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(!a.body.contains(canary), "{}", a.body);
+    // A request that takes no proof is not sent with one.
+    let a = post(
+        port,
+        "/api/ask",
+        &cookie,
+        r#"{"request":{"op":"deny","id":"ab12"},"proof":{"challenge":"c","passkey":{}}}"#,
+    );
+    assert_eq!(a.status, 400, "{}", a.body);
+    let seen = fake.seen.lock().unwrap().clone();
+    assert_eq!(seen, vec!["approve Human", "grant-list Human"], "{seen:?}");
+    assert_eq!(get(port, "/static/proof.js", "").status, 200);
+    assert_eq!(get(port, "/passkeys", "").status, 200);
+}

@@ -18,7 +18,7 @@ use crate::leak::{assert_absent, assert_not_in_files, canary};
 const RECORDS: usize = 10_000;
 
 /// `kovra ui --no-open` at a terminal (a human's origin): the link it printed.
-fn login_link(h: &Home) -> String {
+pub(crate) fn login_link(h: &Home) -> String {
     let out = h.run_pty(&["ui", "--no-open"], &[PASSPHRASE]);
     assert!(out.status.success(), "kovra ui: {}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -155,7 +155,7 @@ fn hostile_requests(port: u16, seen: &mut Vec<u8>) {
     }
 }
 
-fn chromium() -> PathBuf {
+pub(crate) fn chromium() -> PathBuf {
     let path = PathBuf::from("/usr/bin/chromium");
     assert!(
         path.exists(),
@@ -164,7 +164,7 @@ fn chromium() -> PathBuf {
     path
 }
 
-fn playwright() -> PathBuf {
+pub(crate) fn playwright() -> PathBuf {
     let dir = test_tool_dir("playwright").join("node_modules/playwright-core");
     assert!(
         dir.is_dir(),
@@ -242,7 +242,7 @@ fn fill(h: &Home) {
     );
 }
 
-fn screenshots_dir() -> Option<PathBuf> {
+pub(crate) fn screenshots_dir() -> Option<PathBuf> {
     std::env::var_os("KOVRA_WEB_SCREENSHOTS").map(PathBuf::from)
 }
 
