@@ -12,6 +12,8 @@ use crate::guard::error;
 const INDEX: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
 const APP_CSS: &str = include_str!("../assets/app.css");
+/// The pages added after the first: where records are used, agents, providers, 2FA.
+const PAGES_JS: &str = include_str!("../assets/pages.js");
 /// docs/errors.md, for its table of policy reason codes (§4): the audit page's "why".
 const ERRORS_MD: &str = include_str!("../../../docs/errors.md");
 
@@ -27,6 +29,7 @@ const PAGES: &[&str] = &[
     "/approvals",
     "/providers",
     "/agents",
+    "/2fa",
 ];
 
 pub(crate) fn page(status: StatusCode, html: &'static str) -> Response {
@@ -77,6 +80,7 @@ pub(crate) async fn serve(method: Method, uri: Uri) -> Response {
         p if PAGES.contains(&p) => ("text/html; charset=utf-8", INDEX),
         "/static/app.js" => ("text/javascript; charset=utf-8", APP_JS),
         "/static/app.css" => ("text/css; charset=utf-8", APP_CSS),
+        "/static/pages.js" => ("text/javascript; charset=utf-8", PAGES_JS),
         "/static/reasons.json" => ("application/json", reasons_json()),
         _ => return error(StatusCode::NOT_FOUND, "web-not-found", "no such page"),
     };

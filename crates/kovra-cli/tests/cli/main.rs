@@ -50,5 +50,6 @@ mod tables;
 mod tamper;
 mod totp;
 mod unlock_prompt;
+mod web_pages;
 mod web_ui;
 mod xdg;

@@ -70,6 +70,9 @@ impl Line {
 #[derive(Default)]
 pub(super) struct Delivered {
     audits: Vec<kovra_core::audit::AuditEntry>,
+    /// For each injection: its audit entry's index, the unpinned coordinate and the variable
+    /// (for the usage index, `crate::usage`).
+    used: Vec<(usize, String, String)>,
     issued: super::egress::Issued,
     db: super::dbproxy::DbIssued,
 }
@@ -604,7 +607,30 @@ impl Gate<'_> {
             secrets.push((name, SecretBytes::from(token)));
         }
         // Every injection is on the trail, in one transaction, before any value leaves.
+        let refs_file = cwd.join(&file);
+        // The trail stamps its entries as it appends them: the use's time is taken here.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let uses: Vec<_> = std::mem::take(&mut out.used)
+            .into_iter()
+            .filter_map(|(i, coordinate, var)| {
+                let a = out.audits.get(i)?;
+                let by = format!("{}/{}", a.surface, a.origin);
+                Some((a.vault.clone()?, coordinate, var, now, by))
+            })
+            .collect();
         self.store.audit_all(out.audits)?;
+        for (vault, coordinate, var, time, by) in &uses {
+            self.daemon.usage.record(&crate::usage::Use {
+                vault,
+                coordinate,
+                path: &refs_file.display().to_string(),
+                var,
+                time: *time,
+                by,
+            });
+        }
         let egress = if out.issued.swaps.is_empty() {
             None
         } else {
@@ -662,6 +688,11 @@ impl Gate<'_> {
                     program.display(),
                     key.fingerprint
                 ));
+                out.used.push((
+                    out.audits.len(),
+                    line.coord.unpinned().to_string(),
+                    entry.name.clone(),
+                ));
                 out.audits.push(audit);
                 return Ok(Some((
                     Zeroizing::new(key.public_key.clone().into_bytes()),
@@ -687,6 +718,11 @@ impl Gate<'_> {
             if allowed.obligations().notify_medium_use {
                 crate::approvals::notify_medium_use("inject", &line.coord.to_string());
             }
+            out.used.push((
+                out.audits.len(),
+                line.coord.unpinned().to_string(),
+                entry.name.clone(),
+            ));
             out.audits.push(audit);
             if placeholder {
                 let stand_in = gate.issue_placeholder(line, value, &entry.name, &mut out.issued)?;
