@@ -63,7 +63,11 @@ fn the_record_detail_agents_providers_and_two_factor_pages() {
     );
     let h = Home::init();
     let value = canary("web-pages");
-    h.add_ok("secret:dev/app/AAA_FIRST", b"not-a-secret-first", &[]);
+    h.add_ok(
+        "secret:dev/app/AAA_FIRST",
+        b"not-a-secret-first",
+        &["--provider", "openai"],
+    );
     h.add_ok(USED, value.as_bytes(), &[]);
     // A run from a project whose refs file names the record.
     let project = h.root.join("shop");
@@ -117,7 +121,12 @@ fn the_record_detail_agents_providers_and_two_factor_pages() {
             .starts_with("1 live web session"),
         "{b}"
     );
-    assert!(!r["providers"].as_str().unwrap().is_empty(), "{b}");
+    // The providers page names the record pinned to each, from the one listing.
+    let providers = r["providers"].as_str().unwrap();
+    assert!(
+        providers.contains("api.openai.comsecret:dev/app/AAA_FIRST"),
+        "{providers}"
+    );
     assert_eq!(r["twofa_state"], "off", "{b}");
     assert!(
         r["twofa_how"]
