@@ -9,6 +9,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kovra_core::audit::AuditEntry;
 use kovra_proto::UsageRef;
 
 /// Records tracked at most; past it, records not yet seen are not added.
@@ -24,16 +28,43 @@ struct Used {
 }
 
 /// One use of a record, as a run resolved it.
-pub struct Use<'a> {
+pub struct Use {
     /// The vault's label and the record's unpinned coordinate: the key.
-    pub vault: &'a str,
-    pub coordinate: &'a str,
-    /// The refs file's path (absolute when the caller's working directory was known).
-    pub path: &'a str,
-    pub var: &'a str,
+    pub vault: String,
+    pub coordinate: String,
+    /// The refs file's path (joined to the run's working directory).
+    pub path: String,
+    pub var: String,
     pub time: u64,
     /// `surface/origin` of the caller.
-    pub by: &'a str,
+    pub by: String,
+}
+
+/// A run's uses: `used` pairs each injection's audit entry (its index in `audits`) with its
+/// unpinned coordinate and variable. The trail stamps its entries as it appends them, so
+/// the time is taken here.
+pub fn of_run(
+    refs_file: &Path,
+    audits: &[AuditEntry],
+    used: Vec<(usize, String, String)>,
+) -> Vec<Use> {
+    let time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = refs_file.display().to_string();
+    used.into_iter()
+        .filter_map(|(i, coordinate, var)| {
+            let a = audits.get(i)?;
+            Some(Use {
+                vault: a.vault.clone()?,
+                coordinate,
+                path: path.clone(),
+                var,
+                time,
+                by: format!("{}/{}", a.surface, a.origin),
+            })
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -42,11 +73,17 @@ pub struct UsageIndex {
 }
 
 impl UsageIndex {
-    pub fn record(&self, u: &Use<'_>) {
+    pub fn record_all(&self, uses: Vec<Use>) {
+        for u in uses {
+            self.record(u);
+        }
+    }
+
+    fn record(&self, u: Use) {
         let Ok(mut records) = self.records.lock() else {
             return;
         };
-        let key = (u.vault.to_string(), u.coordinate.to_string());
+        let key = (u.vault, u.coordinate);
         if !records.contains_key(&key) && records.len() >= MAX_RECORDS {
             return;
         }
@@ -55,15 +92,15 @@ impl UsageIndex {
         used.refs.insert(
             0,
             UsageRef {
-                path: u.path.to_string(),
-                var: u.var.to_string(),
+                path: u.path,
+                var: u.var,
                 time: u.time,
             },
         );
         used.refs.truncate(MAX_REFS);
         if u.time >= used.last_used {
             used.last_used = u.time;
-            used.last_by = u.by.to_string();
+            used.last_by = u.by;
         }
     }
 
@@ -87,23 +124,23 @@ impl UsageIndex {
 mod tests {
     use super::*;
 
-    fn at<'a>(path: &'a str, var: &'a str, time: u64) -> Use<'a> {
+    fn at(path: &str, var: &str, time: u64) -> Use {
         Use {
-            vault: "global",
-            coordinate: "secret:dev/app/KEY",
-            path,
-            var,
+            vault: "global".into(),
+            coordinate: "secret:dev/app/KEY".into(),
+            path: path.into(),
+            var: var.into(),
             time,
-            by: "cli/human",
+            by: "cli/human".into(),
         }
     }
 
     #[test]
     fn the_latest_use_comes_first_and_repeats_are_one_row() {
         let index = UsageIndex::default();
-        index.record(&at("/a/.env.refs", "KEY", 10));
-        index.record(&at("/b/.env.refs", "API_KEY", 20));
-        index.record(&at("/a/.env.refs", "KEY", 30));
+        index.record(at("/a/.env.refs", "KEY", 10));
+        index.record(at("/b/.env.refs", "API_KEY", 20));
+        index.record(at("/a/.env.refs", "KEY", 30));
         let (refs, last, by) = index.of("global", "secret:dev/app/KEY");
         assert_eq!(refs.len(), 2);
         assert_eq!((refs[0].path.as_str(), refs[0].time), ("/a/.env.refs", 30));
@@ -116,7 +153,7 @@ mod tests {
     fn each_record_keeps_a_bounded_list() {
         let index = UsageIndex::default();
         for i in 0..20 {
-            index.record(&at(&format!("/p{i}/.env.refs"), "KEY", i));
+            index.record(at(&format!("/p{i}/.env.refs"), "KEY", i));
         }
         assert_eq!(index.of("global", "secret:dev/app/KEY").0.len(), MAX_REFS);
     }

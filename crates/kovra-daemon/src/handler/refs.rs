@@ -607,30 +607,10 @@ impl Gate<'_> {
             secrets.push((name, SecretBytes::from(token)));
         }
         // Every injection is on the trail, in one transaction, before any value leaves.
-        let refs_file = cwd.join(&file);
-        // The trail stamps its entries as it appends them: the use's time is taken here.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let uses: Vec<_> = std::mem::take(&mut out.used)
-            .into_iter()
-            .filter_map(|(i, coordinate, var)| {
-                let a = out.audits.get(i)?;
-                let by = format!("{}/{}", a.surface, a.origin);
-                Some((a.vault.clone()?, coordinate, var, now, by))
-            })
-            .collect();
+        let uses =
+            crate::usage::of_run(&cwd.join(&file), &out.audits, std::mem::take(&mut out.used));
         self.store.audit_all(out.audits)?;
-        for (vault, coordinate, var, time, by) in &uses {
-            self.daemon.usage.record(&crate::usage::Use {
-                vault,
-                coordinate,
-                path: &refs_file.display().to_string(),
-                var,
-                time: *time,
-                by,
-            });
-        }
+        self.daemon.usage.record_all(uses);
         let egress = if out.issued.swaps.is_empty() {
             None
         } else {
