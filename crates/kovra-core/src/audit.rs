@@ -191,6 +191,10 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("ui-link", "a login link to the web UI made (`kovra ui`)"),
     ("ui-login", "a web UI login link used, or refused"),
     ("unlock", "the vault unlocked"),
+    (
+        "usage",
+        "where a record was used read (the web UI's record detail)",
+    ),
 ];
 
 /// Whether `action` is one the daemon writes ([`ACTIONS`]).

@@ -110,6 +110,8 @@ pub struct Daemon {
     web_origin: Mutex<Option<String>>,
     /// The web UI (`kovra ui`), when started.
     web: crate::web::WebHost,
+    /// Where records were used by runs (`Request::Usage`): paths, never values.
+    usage: crate::usage::UsageIndex,
 }
 
 struct Inner {
@@ -291,6 +293,7 @@ impl Daemon {
             ssh_agent: crate::sshagent::SshAgentHost::default(),
             web_origin: Mutex::new(None),
             web: crate::web::WebHost::default(),
+            usage: crate::usage::UsageIndex::default(),
         }
     }
 

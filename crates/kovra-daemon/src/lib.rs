@@ -28,6 +28,7 @@ pub mod slots;
 pub mod sshagent;
 pub mod sshexec;
 pub mod stream;
+pub mod usage;
 pub mod web;
 
 pub use handler::Daemon;

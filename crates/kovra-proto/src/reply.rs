@@ -437,6 +437,25 @@ pub enum Reply {
         url: Secret,
         expires_in: u64,
     },
+    /// `Usage`: the refs files that named the record in a run, latest first, and its last
+    /// use (unix seconds, and by which surface and origin), since the daemon started.
+    Usage {
+        coordinate: String,
+        refs: Vec<UsageRef>,
+        #[serde(default)]
+        last_used: Option<u64>,
+        #[serde(default)]
+        last_by: Option<String>,
+    },
+}
+
+/// One `.env.refs` file that named a record, and the variable it named it as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRef {
+    pub path: String,
+    pub var: String,
+    /// Unix seconds of its latest run.
+    pub time: u64,
 }
 
 /// The ssh-agent's standing rules: the file, the accepted state and the rules in force.

@@ -641,6 +641,12 @@ pub enum Request {
         #[serde(default)]
         port: Option<u16>,
     },
+    /// Where a record has been used since the daemon started: the `.env.refs` files that
+    /// named it in a run (paths and variable names, never values) and its last use.
+    /// Decided as a metadata read of the record, like `History` (answered as `Usage`).
+    Usage {
+        coordinate: String,
+    },
 }
 
 /// An enrolled passkey as listed: never its key.

@@ -40,6 +40,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/providers", get(providers))
         .route("/api/agents", get(agents))
         .route("/api/lock", post(lock))
+        .route("/api/usage", get(usage))
+        .route("/api/2fa", get(two_factor))
+        .route("/api/sessions", get(web_sessions))
         .route("/api/logout", post(logout))
         .route("/api/ask", post(crate::prove::ask))
         .fallback(assets::serve)
@@ -389,4 +392,47 @@ async fn edit(
         proof: None,
     };
     call(s, h, b.project, request).await
+}
+
+/// Where a record was used: the refs files that named it and its last use (paths, never values).
+async fn usage(
+    State(s): State<Arc<Shared>>,
+    h: HeaderMap,
+    Query(q): Query<RecordQuery>,
+) -> Response {
+    let request = Request::Usage {
+        coordinate: q.coordinate,
+    };
+    call(s, h, q.project, request).await
+}
+
+/// Whether two-factor is on. Enrolment shows a seed, so it stays at the terminal
+/// (`kovra 2fa enable`): `carries_value` refuses a `TwoFactorSetup` reply here anyway.
+async fn two_factor(State(s): State<Arc<Shared>>, h: HeaderMap) -> Response {
+    call(s, h, None, Request::TwoFactorStatus).await
+}
+
+/// The web sessions themselves: the one route answered from this server's own table rather
+/// than the daemon, as it is the server's state, not the vault's. Origins and idle seconds;
+/// never a token.
+async fn web_sessions(State(s): State<Arc<Shared>>, h: HeaderMap) -> Response {
+    if let Err(refused) = session(&s, &h) {
+        return refused;
+    }
+    let presented = cookie(&h).unwrap_or_default();
+    let sessions: Vec<serde_json::Value> = s
+        .sessions
+        .live(&presented, s.backend.epoch())
+        .into_iter()
+        .map(|(origin, idle, yours)| {
+            serde_json::json!({ "origin": origin.as_str(), "idle": idle, "current": yours })
+        })
+        .collect();
+    let doc = serde_json::json!({ "status": "ok", "reply": { "sessions": sessions } });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.to_string(),
+    )
+        .into_response()
 }

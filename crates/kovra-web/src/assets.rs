@@ -13,6 +13,8 @@ const INDEX: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
 const PROOF_JS: &str = include_str!("../assets/proof.js");
 const APP_CSS: &str = include_str!("../assets/app.css");
+/// The pages added after the first: where records are used, agents, providers, 2FA.
+const PAGES_JS: &str = include_str!("../assets/pages.js");
 /// docs/errors.md, for its table of policy reason codes (§4): the audit page's "why".
 const ERRORS_MD: &str = include_str!("../../../docs/errors.md");
 
@@ -29,6 +31,7 @@ const PAGES: &[&str] = &[
     "/providers",
     "/agents",
     "/passkeys",
+    "/2fa",
 ];
 
 pub(crate) fn page(status: StatusCode, html: &'static str) -> Response {
@@ -80,6 +83,7 @@ pub(crate) async fn serve(method: Method, uri: Uri) -> Response {
         "/static/app.js" => ("text/javascript; charset=utf-8", APP_JS),
         "/static/proof.js" => ("text/javascript; charset=utf-8", PROOF_JS),
         "/static/app.css" => ("text/css; charset=utf-8", APP_CSS),
+        "/static/pages.js" => ("text/javascript; charset=utf-8", PAGES_JS),
         "/static/reasons.json" => ("application/json", reasons_json()),
         _ => return error(StatusCode::NOT_FOUND, "web-not-found", "no such page"),
     };

@@ -179,6 +179,24 @@ impl Sessions {
         }
     }
 
+    /// The live sessions (for the agents page): each one's origin, seconds idle, and whether
+    /// it is the one `presented` names. No token leaves this table.
+    pub fn live(&self, presented: &str, epoch: u64) -> Vec<(Origin, u64, bool)> {
+        let presented = parse(presented);
+        let state = self.state();
+        state
+            .sessions
+            .iter()
+            .filter(|s| s.epoch == epoch && s.last_used.elapsed() < self.idle)
+            .map(|s| {
+                let yours = presented
+                    .as_ref()
+                    .is_some_and(|p| find(std::iter::once(&s.token), p).is_some());
+                (s.who.origin, s.last_used.elapsed().as_secs(), yours)
+            })
+            .collect()
+    }
+
     pub fn clear(&self) {
         let mut state = self.state();
         state.links.clear();

@@ -386,6 +386,22 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
             }
             integrity(reply)
         }
+        Reply::Usage {
+            coordinate,
+            refs,
+            last_used,
+            last_by,
+        } => {
+            let last = match (last_used, last_by) {
+                (Some(t), Some(by)) => format!("last used {} by {by}", time(*t)),
+                _ => "not used since the daemon started".into(),
+            };
+            line(&format!("{coordinate}: {last}"))?;
+            for r in refs {
+                line(&format!("  {} (as {}) {}", r.path, r.var, time(r.time)))?;
+            }
+            Ok(())
+        }
         Reply::History {
             coordinate,
             versions,

@@ -50,6 +50,7 @@ mod tables;
 mod tamper;
 mod totp;
 mod unlock_prompt;
+mod web_pages;
 mod web_proofs;
 mod web_ui;
 mod xdg;

@@ -426,6 +426,22 @@ impl Gate<'_> {
         })
     }
 
+    /// Where a record was used (`Request::Usage`): decided as a metadata read, like
+    /// `history`; the answer holds paths and variable names, never a value.
+    pub(super) fn usage(&mut self, coordinate: &str) -> Result<Reply, GateError> {
+        let (coord, vault, _) = self.metadata_of(coordinate, "usage")?;
+        let unpinned = coord.unpinned();
+        let (refs, last_used, last_by) =
+            self.daemon.usage.of(&vault.label(), &unpinned.to_string());
+        self.store.audit(self.allowed("usage", &coord, &vault))?;
+        Ok(Reply::Usage {
+            coordinate: unpinned.to_string(),
+            refs,
+            last_used,
+            last_by,
+        })
+    }
+
     /// The operations that turn `from` into `to`, for policy.
     pub(super) fn change_ops(
         from: &Metadata,

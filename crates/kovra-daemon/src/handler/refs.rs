@@ -70,6 +70,9 @@ impl Line {
 #[derive(Default)]
 pub(super) struct Delivered {
     audits: Vec<kovra_core::audit::AuditEntry>,
+    /// For each injection: its audit entry's index, the unpinned coordinate and the variable
+    /// (for the usage index, `crate::usage`).
+    used: Vec<(usize, String, String)>,
     issued: super::egress::Issued,
     db: super::dbproxy::DbIssued,
 }
@@ -604,7 +607,10 @@ impl Gate<'_> {
             secrets.push((name, SecretBytes::from(token)));
         }
         // Every injection is on the trail, in one transaction, before any value leaves.
+        let uses =
+            crate::usage::of_run(&cwd.join(&file), &out.audits, std::mem::take(&mut out.used));
         self.store.audit_all(out.audits)?;
+        self.daemon.usage.record_all(uses);
         let egress = if out.issued.swaps.is_empty() {
             None
         } else {
@@ -662,6 +668,11 @@ impl Gate<'_> {
                     program.display(),
                     key.fingerprint
                 ));
+                out.used.push((
+                    out.audits.len(),
+                    line.coord.unpinned().to_string(),
+                    entry.name.clone(),
+                ));
                 out.audits.push(audit);
                 return Ok(Some((
                     Zeroizing::new(key.public_key.clone().into_bytes()),
@@ -687,6 +698,11 @@ impl Gate<'_> {
             if allowed.obligations().notify_medium_use {
                 crate::approvals::notify_medium_use("inject", &line.coord.to_string());
             }
+            out.used.push((
+                out.audits.len(),
+                line.coord.unpinned().to_string(),
+                entry.name.clone(),
+            ));
             out.audits.push(audit);
             if placeholder {
                 let stand_in = gate.issue_placeholder(line, value, &entry.name, &mut out.issued)?;

@@ -352,6 +352,7 @@ impl Gate<'_> {
                 },
             ),
             Request::History { coordinate } => self.history(&coordinate),
+            Request::Usage { coordinate } => self.usage(&coordinate),
             Request::Rollback {
                 coordinate,
                 version,

@@ -14,6 +14,7 @@ mod import;
 mod passkey;
 mod relocate;
 mod sshkey;
+mod usage;
 
 use kovra_proto::ErrorCode;
 use std::time::Duration;
@@ -556,7 +557,7 @@ fn an_oversized_or_empty_value_is_refused_and_nothing_is_written() {
 }
 
 /// This process as the server sees a human at a terminal.
-fn terminal_caller() -> crate::handler::Caller {
+pub(super) fn terminal_caller() -> crate::handler::Caller {
     crate::handler::Caller {
         peer: crate::os::Peer {
             pid: std::process::id(),

@@ -151,6 +151,13 @@ pub(super) enum ReplyDoc<'a> {
     TwoFactorState {
         state: &'a str,
     },
+    /// `usage`: where a record was used (the web UI's record detail).
+    Usage {
+        coordinate: &'a str,
+        refs: &'a [kovra_proto::UsageRef],
+        last_used: Option<u64>,
+        last_by: Option<&'a str>,
+    },
     Agents {
         agents: &'a [kovra_proto::AgentView],
     },
@@ -358,6 +365,17 @@ impl<'a> From<&'a Reply> for ReplyDoc<'a> {
                 uri: Base64(uri.expose()),
             },
             Reply::TwoFactorState { state } => ReplyDoc::TwoFactorState { state },
+            Reply::Usage {
+                coordinate,
+                refs,
+                last_used,
+                last_by,
+            } => ReplyDoc::Usage {
+                coordinate,
+                refs,
+                last_used: *last_used,
+                last_by: last_by.as_deref(),
+            },
             Reply::UiLink { url, expires_in } => ReplyDoc::UiLink {
                 url: String::from_utf8_lossy(url.expose()),
                 expires_in: *expires_in,
