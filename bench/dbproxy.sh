@@ -12,8 +12,10 @@
 #   proxy         `kovra run --refs R -- sh -c 'PGDATABASE=$DATABASE_URL exec pgbench ...'`,
 #                 R holding `DATABASE_URL=secret:dev/bench/db#url`, stdin /dev/null (an
 #                 agent's run: read-only sessions). pgbench takes a URL in PGDATABASE as its
-#                 connection string, so the run's token stays out of argv; the proxy checks it,
-#                 opens the real session (TLS verified, SCRAM-SHA-256-PLUS) and relays.
+#                 connection string, so the run's token stays out of argv. The URL names the
+#                 proxy's unix socket (`@/DB?host=DIR`, DIR/.s.PGSQL.5432 beside the daemon's
+#                 socket); the proxy checks the token, opens the real session (TLS verified,
+#                 SCRAM-SHA-256-PLUS, over loopback TCP to the server) and relays.
 # Then the same three with `-C` (a new connection per transaction), for a shorter time:
 # through the proxy each connection is a token check, the daemon's decision and audit entry,
 # and the proxy's own TLS + SCRAM session.
@@ -166,7 +168,7 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 secs, csecs = sys.argv[2], sys.argv[3]
 names = {
     "direct-tls": "direct, TLS verify-full",
-    "proxy": "through kovra's proxy",
+    "proxy": "through kovra's proxy (unix socket)",
     "direct-plain": "direct, sslmode=disable",
 }
 med = statistics.median

@@ -1,6 +1,7 @@
 //! The database proxy. A run whose `.env.refs` asks for a connection
-//! (`DATABASE_URL=secret:dev/app/db#url`) gets a URL pointing here, on loopback, with a
-//! per-run token where the password would be. The proxy speaks PostgreSQL's protocol to the
+//! (`DATABASE_URL=secret:dev/app/db#url`) gets a URL pointing here, a unix socket in a
+//! directory of the daemon's user ([`DbProxy::start_unix`]), with a per-run token where the
+//! password would be. The proxy speaks PostgreSQL's protocol to the
 //! child (startup, the token as a cleartext password, checked), opens the real session itself
 //! (TLS as the record says, SCRAM-SHA-256 with the stored password), then relays bytes both
 //! ways. The password never enters the child, its environment or its memory.
@@ -16,7 +17,12 @@
 //! - revoking a grant (the run ended) closes every connection it opened;
 //! - a startup longer than 10,000 bytes (PostgreSQL's bound), a password message longer than
 //!   1 KiB, or a client silent for 10 s before its session is open is cut off; at most
-//!   [`MAX_CONNECTIONS`] connections are served at once.
+//!   [`MAX_CONNECTIONS`] connections are served at once;
+//! - the socket is the daemon user's alone (directory 0700, socket 0600, a peer of another uid
+//!   closed on): no other local user can reach the proxy, or fill its slots. It is also
+//!   cheaper than loopback TCP (bench/dbproxy.sh: 14.6-15.4 µs of daemon CPU per `pgbench -S`
+//!   transaction, against 18.3). [`DbProxy::start`] (a loopback port) is kept for this
+//!   crate's tests; the daemon does not offer it.
 //!
 //! Policy is not decided here: the daemon's [`Judge`] asks the core's `decide` before each
 //! connection opens upstream, and writes the trail.
@@ -28,6 +34,7 @@ mod upstream;
 mod wire;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,26 +102,48 @@ pub fn mint_token() -> Result<Zeroizing<String>, DbProxyError> {
     )))
 }
 
-/// The running proxy: a loopback listener and its own small runtime (one worker thread), so
-/// the daemon's std threads call it synchronously.
+/// Where the proxy listens.
+enum Local {
+    /// `127.0.0.1:PORT`: any local user can reach it (the token is what keeps them out).
+    Loopback(SocketAddr),
+    /// `DIR/.s.PGSQL.5432` in a directory of the daemon's user (0700, the socket 0600).
+    Unix(PathBuf),
+}
+
+/// The name libpq (and Node's `pg`) give the socket in a `host=DIR` directory, for the
+/// default port: a URL without a port finds it.
+pub const SOCKET_NAME: &str = ".s.PGSQL.5432";
+
+/// The running proxy: a listener and its own small runtime (one worker thread), so the
+/// daemon's std threads call it synchronously.
 pub struct DbProxy {
     shared: Arc<serve::Shared>,
-    addr: SocketAddr,
+    local: Local,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, DbProxyError> {
+    // One worker: a relay does little per message, and a second worker only adds
+    // wake-ups (measured by bench/dbproxy.sh: 1.3 context switches and 14-16 µs of
+    // daemon CPU per pgbench transaction, against 2.2 and 16-22 µs with two).
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kovra-dbproxy")
+        .enable_all()
+        .build()
+        .map_err(|e| DbProxyError::Start(format!("runtime: {e}")))
+}
+
+fn start_error(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> DbProxyError {
+    let at = format!("{what} {}", path.display());
+    move |e| DbProxyError::Start(format!("{at}: {e}"))
+}
+
 impl DbProxy {
-    /// Bind `127.0.0.1:0` and serve.
+    /// Bind `127.0.0.1:0` and serve. Any local user can reach the port; [`DbProxy::start_unix`]
+    /// is what the daemon uses.
     pub fn start(judge: Arc<dyn Judge>) -> Result<DbProxy, DbProxyError> {
-        // One worker: a relay does little per message, and a second worker only adds
-        // wake-ups (measured by bench/dbproxy.sh: 1.3 context switches and 14-16 µs of
-        // daemon CPU per pgbench transaction, against 2.2 and 16-22 µs with two).
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("kovra-dbproxy")
-            .enable_all()
-            .build()
-            .map_err(|e| DbProxyError::Start(format!("runtime: {e}")))?;
+        let runtime = runtime()?;
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
             .map_err(|e| DbProxyError::Start(format!("bind 127.0.0.1: {e}")))?;
         std_listener
@@ -129,31 +158,98 @@ impl DbProxy {
                 .map_err(|e| DbProxyError::Start(e.to_string()))?
         };
         let shared = Arc::new(serve::Shared::new(judge));
-        runtime.spawn(serve::accept(listener, Arc::clone(&shared)));
+        runtime.spawn(serve::accept_tcp(listener, Arc::clone(&shared)));
         Ok(DbProxy {
             shared,
-            addr,
+            local: Local::Loopback(addr),
             runtime: Some(runtime),
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.addr.port()
+    /// Serve a unix socket, `dir/.s.PGSQL.5432`. `dir` is created 0700 (or must already be
+    /// a directory of this user, not a link; it is re-moded 0700), the socket is 0600, and a
+    /// peer of another uid is turned away: only the daemon's user reaches the proxy. A unix
+    /// socket also costs the kernel much less per message than loopback TCP (bench/dbproxy.sh).
+    pub fn start_unix(judge: Arc<dyn Judge>, dir: &Path) -> Result<DbProxy, DbProxyError> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let me = nix::unistd::geteuid().as_raw();
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let meta = std::fs::symlink_metadata(dir).map_err(start_error("reading", dir))?;
+                if !meta.is_dir() || meta.uid() != me {
+                    return Err(DbProxyError::Start(format!(
+                        "{} is not a directory of this user",
+                        dir.display()
+                    )));
+                }
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(start_error("setting the mode of", dir))?;
+            }
+            Err(e) => return Err(start_error("creating", dir)(e)),
+        }
+        let path = dir.join(SOCKET_NAME);
+        // The daemon holds its home's lock: a socket file here is a previous daemon's.
+        let _ = std::fs::remove_file(&path);
+        let runtime = runtime()?;
+        let listener = {
+            let _enter = runtime.enter();
+            tokio::net::UnixListener::bind(&path).map_err(start_error("binding", &path))?
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(start_error("setting the mode of", &path))?;
+        let shared = Arc::new(serve::Shared::new(judge));
+        runtime.spawn(serve::accept_unix(listener, me, Arc::clone(&shared)));
+        Ok(DbProxy {
+            shared,
+            local: Local::Unix(dir.to_path_buf()),
+            runtime: Some(runtime),
+        })
     }
 
-    /// The URL a run's child gets for `grant`: plaintext on loopback (the token is all it
-    /// carries), the record's user and database.
+    /// The loopback port, when serving one.
+    pub fn port(&self) -> Option<u16> {
+        match &self.local {
+            Local::Loopback(addr) => Some(addr.port()),
+            Local::Unix(_) => None,
+        }
+    }
+
+    /// The unix socket's directory, when serving one.
+    pub fn socket_dir(&self) -> Option<&Path> {
+        match &self.local {
+            Local::Loopback(_) => None,
+            Local::Unix(dir) => Some(dir),
+        }
+    }
+
+    /// The URL a run's child gets for `grant`: plaintext (the token is all it carries), the
+    /// record's user and database. For the unix socket, an empty host and `host=DIR` in the
+    /// query, as libpq, psycopg and Node's `pg` read it; a client that knows no `host`
+    /// parameter fails rather than reaching another server.
     pub fn url(&self, grant: &Grant) -> Zeroizing<String> {
         let enc = |s: &str| {
             percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
-        Zeroizing::new(format!(
-            "postgresql://{}:{}@127.0.0.1:{}/{}?sslmode=disable",
-            enc(&grant.user),
-            grant.token.as_str(),
-            self.port(),
-            enc(&grant.database)
-        ))
+        let user = enc(&grant.user);
+        let db = enc(&grant.database);
+        let token = grant.token.as_str();
+        Zeroizing::new(match &self.local {
+            Local::Loopback(addr) => format!(
+                "postgresql://{user}:{token}@127.0.0.1:{}/{db}?sslmode=disable",
+                addr.port()
+            ),
+            Local::Unix(dir) => {
+                const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+                    .remove(b'/')
+                    .remove(b'-')
+                    .remove(b'_')
+                    .remove(b'.');
+                let host =
+                    percent_encoding::percent_encode(dir.as_os_str().as_encoded_bytes(), PATH);
+                format!("postgresql://{user}:{token}@/{db}?host={host}&sslmode=disable")
+            }
+        })
     }
 
     pub fn register(&self, grant: Grant) {

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
 
 use crate::upstream::{self, Session};
@@ -80,7 +81,8 @@ impl Shared {
     }
 }
 
-pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+/// Serve the loopback port.
+pub async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let Ok((sock, _)) = listener.accept().await else {
             // Out of descriptors, say: wait rather than spin.
@@ -88,24 +90,48 @@ pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         };
         let _ = sock.set_nodelay(true);
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let Ok(permit) = Arc::clone(&shared.slots).try_acquire_owned() else {
-                let mut sock = sock;
-                let _ = wire::send(
-                    &mut sock,
-                    &wire::fatal(
-                        "53300",
-                        "kovra's database proxy serves too many connections",
-                    ),
-                )
-                .await;
-                return;
-            };
-            serve(sock, &shared).await;
-            drop(permit);
-        });
+        spawn_client(sock, &shared);
     }
+}
+
+/// Serve the unix socket. Its directory (0700) and mode (0600) already keep other users
+/// out; a peer of another uid (root, who passes any mode) is still turned away, before it
+/// takes a slot.
+pub async fn accept_unix(listener: UnixListener, owner: u32, shared: Arc<Shared>) {
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        if !sock.peer_cred().is_ok_and(|c| c.uid() == owner) {
+            tracing::debug!("database proxy: a client of another user was turned away");
+            continue;
+        }
+        spawn_client(sock, &shared);
+    }
+}
+
+fn spawn_client<S>(sock: S, shared: &Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        let Ok(permit) = Arc::clone(&shared.slots).try_acquire_owned() else {
+            let mut sock = sock;
+            let _ = wire::send(
+                &mut sock,
+                &wire::fatal(
+                    "53300",
+                    "kovra's database proxy serves too many connections",
+                ),
+            )
+            .await;
+            return;
+        };
+        serve(sock, &shared).await;
+        drop(permit);
+    });
 }
 
 /// What the startup phase ends with.
@@ -115,7 +141,7 @@ enum Opened {
     Done,
 }
 
-async fn serve(mut sock: TcpStream, shared: &Shared) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, shared: &Shared) {
     let opened = match tokio::time::timeout(STARTUP_WINDOW, startup(&mut sock, shared)).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
@@ -215,7 +241,10 @@ fn passed_on(name: &str, read_only: bool) -> bool {
         || (read_only && matches!(name, "options" | "default_transaction_read_only")))
 }
 
-async fn startup(sock: &mut TcpStream, shared: &Shared) -> std::io::Result<Opened> {
+async fn startup<S: AsyncRead + AsyncWrite + Unpin>(
+    sock: &mut S,
+    shared: &Shared,
+) -> std::io::Result<Opened> {
     let mut declined = 0;
     let (minor, params) = loop {
         match wire::read_opening(sock).await? {

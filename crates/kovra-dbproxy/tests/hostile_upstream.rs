@@ -98,7 +98,7 @@ fn proxy_to(port: u16, password: &str) -> (DbProxy, Zeroizing<String>) {
 /// A client's whole conversation: startup as app/app, the token as its password, then every
 /// byte the proxy sends until it closes (5 s at most).
 fn client(proxy: &DbProxy, token: &str) -> Vec<u8> {
-    let mut c = TcpStream::connect(("127.0.0.1", proxy.port())).unwrap();
+    let mut c = TcpStream::connect(("127.0.0.1", proxy.port().unwrap())).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let body = b"user\0app\0database\0app\0\0";
     let mut startup = u32::try_from(body.len() + 8)

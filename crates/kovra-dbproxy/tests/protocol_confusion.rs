@@ -102,7 +102,7 @@ fn malformed_clients_end_quickly_and_leave_the_proxy_serving() {
         read_only: false,
         coordinate: "secret:dev/app/db".into(),
     });
-    let port = proxy.port();
+    let port = proxy.port().unwrap();
     let mut pw = token.as_bytes().to_vec();
     pw.push(0);
     let ssl = packet(80_877_103, &[]);

@@ -176,7 +176,7 @@ fn startup_parameters_cannot_open_a_read_only_grant_writable() {
     ];
     let mut opened = 0;
     for (minor, params) in attempts {
-        let mut c = match open(proxy.port(), &db, &token, *minor, params) {
+        let mut c = match open(proxy.port().unwrap(), &db, &token, *minor, params) {
             Ok(c) => c,
             Err(e) => {
                 assert!(!e.contains(password), "the password in a refusal");

@@ -89,7 +89,7 @@ fn a_revoked_grant_relays_nothing_more() {
             read_only: true,
             coordinate: "secret:dev/app/db".into(),
         });
-        let mut c = TcpStream::connect(("127.0.0.1", proxy.port())).unwrap();
+        let mut c = TcpStream::connect(("127.0.0.1", proxy.port().unwrap())).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let body = b"user\0app\0database\0app\0\0";
         let mut startup = u32::try_from(body.len() + 8)

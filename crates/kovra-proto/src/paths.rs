@@ -116,6 +116,12 @@ impl Paths {
         self.socket.with_extension("ssh-agent.sock")
     }
 
+    /// Where the database proxy's unix socket lives (`.s.PGSQL.5432` in it, as libpq names
+    /// it): a directory of its own beside the daemon's socket, 0700.
+    pub fn db_proxy_dir(&self) -> PathBuf {
+        self.socket.with_extension("pg")
+    }
+
     /// The socket bound to agent profile `name`.
     pub fn agent_socket_of(&self, name: &str) -> PathBuf {
         self.agents_dir().join(name).join("daemon.sock")

@@ -6,8 +6,8 @@
 //! leave the proxy and the daemon serving.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -70,10 +70,14 @@ fn child_url(file: &Path) -> String {
     std::fs::read_to_string(file).unwrap().trim().to_string()
 }
 
-fn proxy_port(url: &str) -> u16 {
-    let after = url.split('@').nth(1).unwrap();
-    let port = after.split(':').nth(1).unwrap().split('/').next().unwrap();
-    port.parse().unwrap()
+/// The directory of the proxy's socket: `host=DIR` in the child's URL.
+fn proxy_dir(url: &str) -> PathBuf {
+    let after = url.split("?host=").nth(1).unwrap();
+    PathBuf::from(after.split('&').next().unwrap())
+}
+
+fn proxy_socket(url: &str) -> PathBuf {
+    proxy_dir(url).join(".s.PGSQL.5432")
 }
 
 #[test]
@@ -100,9 +104,24 @@ fn psql_connects_through_the_proxy_and_never_holds_the_password() {
     let url = child_url(&url_file);
     assert!(url.starts_with("postgresql://app:kvdb_"), "{url}");
     assert!(
-        url.contains("@127.0.0.1:") && url.ends_with("?sslmode=disable"),
+        url.contains("@/") && url.contains("?host=/") && url.ends_with("&sslmode=disable"),
         "{url}"
     );
+    // The socket is the daemon user's alone: its directory 0700, itself 0600, beside the
+    // daemon's own socket.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+        let dir = proxy_dir(&url);
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        assert_eq!(mode(&proxy_socket(&url)), 0o600);
+        assert_eq!(dir.parent(), Some(s.h.runtime.join("kovra").as_path()));
+        assert!(
+            dir.extension().is_some_and(|x| x == "pg"),
+            "{}",
+            dir.display()
+        );
+    }
     let environ = std::fs::read_to_string(&environ_file).unwrap();
     assert!(environ.contains("DATABASE_URL=postgresql://app:kvdb_"));
     // The password is in none of: the child's environment, anything printed, the vault's
@@ -149,7 +168,7 @@ fn psql_connects_through_the_proxy_and_never_holds_the_password() {
     assert!(out.status.success(), "{}", describe(&out));
     let second = child_url(&url_file);
     assert_ne!(second, url);
-    assert_eq!(proxy_port(&second), proxy_port(&url));
+    assert_eq!(proxy_dir(&second), proxy_dir(&url));
 }
 
 fn h_files_clean(h: &Home, password: &str) -> bool {
@@ -273,8 +292,8 @@ fn a_stored_password_the_server_refuses_is_a_clear_error() {
 }
 
 /// Send `bytes` to the proxy and read what comes back (until it closes, 5 s at most).
-fn poke(port: u16, bytes: &[u8]) -> Vec<u8> {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+fn poke(socket: &Path, bytes: &[u8]) -> Vec<u8> {
+    let mut c = UnixStream::connect(socket).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = c.write_all(bytes);
     let mut back = Vec::new();
@@ -310,15 +329,16 @@ fn garbage_and_a_huge_startup_packet_leave_the_proxy_serving() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let port = proxy_port(&child_url(&url_file));
+    let url = child_url(&url_file);
+    let socket = proxy_socket(&url);
     // Garbage: an error, then the connection closes.
-    let back = poke(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let back = poke(&socket, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(back.first() == Some(&b'E') || back.is_empty(), "{back:?}");
     // A startup packet claiming 1 GB: refused at once, nothing read or allocated.
     let mut huge = (1u32 << 30).to_be_bytes().to_vec();
     huge.extend_from_slice(&196_608u32.to_be_bytes());
     let started = std::time::Instant::now();
-    let back = poke(port, &huge);
+    let back = poke(&socket, &huge);
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(back.first(), Some(&b'E'), "{back:?}");
     assert!(contains(&back, b"invalid length of startup packet"));
@@ -326,7 +346,10 @@ fn garbage_and_a_huge_startup_packet_leave_the_proxy_serving() {
     let guess = Command::new(psql())
         .args([
             "-X",
-            &format!("postgresql://app:kvdb_guess@127.0.0.1:{port}/app?sslmode=disable"),
+            &format!(
+                "postgresql://app:kvdb_guess@/app?host={}",
+                proxy_dir(&url).display()
+            ),
             "-c",
             "select 1",
         ])
@@ -335,7 +358,7 @@ fn garbage_and_a_huge_startup_packet_leave_the_proxy_serving() {
         .unwrap();
     assert!(stderr(&guess).contains("password authentication failed"));
     // A client that says nothing is cut off; meanwhile the live run is served.
-    let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let silent = UnixStream::connect(&socket).unwrap();
     std::fs::write(url_file.with_extension("go"), "").unwrap();
     let out = child.wait_with_output().unwrap();
     seen.extend_from_slice(&out.stdout);

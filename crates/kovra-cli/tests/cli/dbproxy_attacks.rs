@@ -5,8 +5,8 @@
 //! no output, file, trail entry or message.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -66,16 +66,17 @@ fn live_run() -> Live {
 }
 
 impl Live {
-    /// The port, user, database and token of the child's URL.
-    fn parts(&self) -> (u16, String, String, String) {
+    /// The proxy's socket, the user, database and token of the child's URL
+    /// (`postgresql://USER:TOKEN@/DB?host=DIR&sslmode=disable`).
+    fn parts(&self) -> (PathBuf, String, String, String) {
         let url = std::fs::read_to_string(&self.url_file).unwrap();
         let rest = url.strip_prefix("postgresql://").unwrap();
         let (user, rest) = rest.split_once(':').unwrap();
-        let (token, rest) = rest.split_once("@127.0.0.1:").unwrap();
-        let (port, rest) = rest.split_once('/').unwrap();
-        let db = rest.split('?').next().unwrap();
+        let (token, rest) = rest.split_once("@/").unwrap();
+        let (db, rest) = rest.split_once("?host=").unwrap();
+        let dir = rest.split('&').next().unwrap();
         (
-            port.parse().unwrap(),
+            PathBuf::from(dir).join(".s.PGSQL.5432"),
             user.to_string(),
             db.to_string(),
             token.to_string(),
@@ -101,7 +102,7 @@ fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn read_msg(c: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+fn read_msg(c: &mut UnixStream) -> Option<(u8, Vec<u8>)> {
     let mut head = [0u8; 5];
     c.read_exact(&mut head).ok()?;
     let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
@@ -112,12 +113,12 @@ fn read_msg(c: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
 
 /// Startup and password; the opened connection and its BackendKeyData, or the error's text.
 fn open(
-    port: u16,
+    socket: &Path,
     user: &str,
     db: &str,
     token: &str,
-) -> Result<(TcpStream, Option<(i32, i32)>), String> {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+) -> Result<(UnixStream, Option<(i32, i32)>), String> {
+    let mut c = UnixStream::connect(socket).map_err(|e| e.to_string())?;
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let body = format!("user\0{user}\0database\0{db}\0\0");
     let mut startup = u32::try_from(body.len() + 8)
@@ -152,14 +153,14 @@ fn open(
 }
 
 /// Send a simple query; don't wait.
-fn send_query(c: &mut TcpStream, sql: &str) {
+fn send_query(c: &mut UnixStream, sql: &str) {
     let mut q = sql.as_bytes().to_vec();
     q.push(0);
     c.write_all(&frame(b'Q', &q)).unwrap();
 }
 
 /// The result of the query sent: its first value, or the error's text.
-fn result(c: &mut TcpStream) -> Result<String, String> {
+fn result(c: &mut UnixStream) -> Result<String, String> {
     let (mut value, mut error) = (None, None);
     loop {
         match read_msg(c) {
@@ -176,8 +177,8 @@ fn result(c: &mut TcpStream) -> Result<String, String> {
     error.map_or_else(|| Ok(value.unwrap_or_default()), Err)
 }
 
-fn cancel(port: u16, pid: i32, key: i32) {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+fn cancel(socket: &Path, pid: i32, key: i32) {
+    let mut c = UnixStream::connect(socket).unwrap();
     let mut body = 16u32.to_be_bytes().to_vec();
     body.extend_from_slice(&80_877_102u32.to_be_bytes());
     body.extend_from_slice(&pid.to_be_bytes());
@@ -205,16 +206,16 @@ fn clean(h: &Home, password: &str, seen: &[u8]) {
 #[test]
 fn guesses_are_refused_and_written_at_most_once_a_second() {
     let live = live_run();
-    let (port, user, db, token) = live.parts();
+    let (sock, user, db, token) = live.parts();
     let started = Instant::now();
     for i in 0..60 {
         let guess = format!("kvdb_guess{i}");
-        let e = open(port, &user, &db, &guess).err().unwrap();
+        let e = open(&sock, &user, &db, &guess).err().unwrap();
         assert!(e.contains("password authentication failed"), "{e}");
     }
     let seconds = started.elapsed().as_secs() + 1;
     // The run's own token still opens its database.
-    let (mut c, _) = open(port, &user, &db, &token).unwrap();
+    let (mut c, _) = open(&sock, &user, &db, &token).unwrap();
     send_query(&mut c, "select current_user");
     assert_eq!(result(&mut c).as_deref(), Ok("app"));
     drop(c);
@@ -234,15 +235,15 @@ fn guesses_are_refused_and_written_at_most_once_a_second() {
 #[test]
 fn a_locked_vault_opens_no_connection() {
     let live = live_run();
-    let (port, user, db, token) = live.parts();
+    let (sock, user, db, token) = live.parts();
     live.h.ok(&["lock"]);
-    let e = open(port, &user, &db, &token).err().unwrap();
+    let e = open(&sock, &user, &db, &token).err().unwrap();
     assert!(e.contains("locked"), "{e}");
     assert!(!e.contains(&live.password));
     // Unlocking hands the home to a fresh daemon: the old one, its proxy and every grant
     // are gone, so the token opens nothing anywhere.
     live.h.unlock_typed();
-    assert!(open(port, &user, &db, &token).is_err());
+    assert!(open(&sock, &user, &db, &token).is_err());
     let (h, _pg, password, seen) = live.finish(false);
     clean(&h, &password, &seen);
 }
@@ -250,8 +251,8 @@ fn a_locked_vault_opens_no_connection() {
 #[test]
 fn cancel_keys_are_the_proxys_own_and_only_the_right_one_cancels() {
     let live = live_run();
-    let (port, user, db, token) = live.parts();
-    let (mut c, key) = open(port, &user, &db, &token).unwrap();
+    let (sock, user, db, token) = live.parts();
+    let (mut c, key) = open(&sock, &user, &db, &token).unwrap();
     let (pid, key) = key.expect("a BackendKeyData");
     send_query(&mut c, "select pg_backend_pid()");
     let backend: i32 = result(&mut c).unwrap().parse().unwrap();
@@ -259,15 +260,15 @@ fn cancel_keys_are_the_proxys_own_and_only_the_right_one_cancels() {
     // A cancel naming the server's real pid, and one with a wrong secret: nothing happens.
     send_query(&mut c, "select pg_sleep(3)");
     let started = Instant::now();
-    cancel(port, backend, key);
-    cancel(port, pid, key.wrapping_add(1));
+    cancel(&sock, backend, key);
+    cancel(&sock, pid, key.wrapping_add(1));
     assert_eq!(result(&mut c).as_deref(), Ok(""));
     assert!(started.elapsed() >= Duration::from_secs(3));
     // The right one cancels.
     send_query(&mut c, "select pg_sleep(30)");
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
-    cancel(port, pid, key);
+    cancel(&sock, pid, key);
     let r = result(&mut c);
     assert!(
         r.as_ref().is_err_and(|e| e.contains("canceling statement")),

@@ -227,9 +227,11 @@ impl Daemon {
             grants: Mutex::new(HashMap::new()),
             last_stray: Mutex::new(None),
         });
-        let proxy =
-            kovra_dbproxy::DbProxy::start(Arc::clone(&judge) as Arc<dyn kovra_dbproxy::Judge>)
-                .map_err(|e| GateError::new(ErrorCode::DbUnreachable, e.to_string()))?;
+        let proxy = kovra_dbproxy::DbProxy::start_unix(
+            Arc::clone(&judge) as Arc<dyn kovra_dbproxy::Judge>,
+            &self.paths.db_proxy_dir(),
+        )
+        .map_err(|e| GateError::new(ErrorCode::DbUnreachable, e.to_string()))?;
         let host = Arc::new(DbHost {
             proxy,
             judge,
