@@ -5,8 +5,7 @@
 //! web sessions; the providers page lists them; the two-factor page shows the state and the
 //! terminal command. The planted value is in no page and no response.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::harness::{Home, PASSPHRASE, describe, test_tool_dir};
 use crate::leak::{assert_absent, canary};
@@ -25,28 +24,7 @@ fn login_link(h: &Home) -> String {
 }
 
 fn browse(h: &Home, config: serde_json::Value) -> (serde_json::Value, Vec<u8>) {
-    let script = crate::harness::support_dir().join("web_pages.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(config.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let mut seen = out.stdout.clone();
-    seen.extend_from_slice(&out.stderr);
-    assert!(out.status.success(), "web_pages.mjs: {}", describe(&out));
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("web_pages.mjs printed no JSON ({e}): {}", describe(&out)));
-    h.transcript.borrow_mut().extend_from_slice(&seen);
-    (report, seen)
+    crate::web_ui::run_script(h, "web_pages.mjs", config)
 }
 
 #[test]

@@ -175,9 +175,18 @@ pub(crate) fn playwright() -> PathBuf {
 
 /// Run the browser script with its configuration on stdin; its JSON report.
 fn browse(h: &Home, config: serde_json::Value) -> (serde_json::Value, Vec<u8>) {
-    let script = crate::harness::support_dir().join("web_e2e.mjs");
+    run_script(h, "web_e2e.mjs", config)
+}
+
+/// Run `script` (in tests/support) under node with `config` on stdin: its JSON report, and
+/// everything it printed (also kept in the home's transcript for the canary scan).
+pub(crate) fn run_script(
+    h: &Home,
+    script: &str,
+    config: serde_json::Value,
+) -> (serde_json::Value, Vec<u8>) {
     let mut child = Command::new("node")
-        .arg(script)
+        .arg(crate::harness::support_dir().join(script))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -192,9 +201,9 @@ fn browse(h: &Home, config: serde_json::Value) -> (serde_json::Value, Vec<u8>) {
     let out = child.wait_with_output().unwrap();
     let mut seen = out.stdout.clone();
     seen.extend_from_slice(&out.stderr);
-    assert!(out.status.success(), "web_e2e.mjs: {}", describe(&out));
+    assert!(out.status.success(), "{script}: {}", describe(&out));
     let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("web_e2e.mjs printed no JSON ({e}): {}", describe(&out)));
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {}", describe(&out)));
     h.transcript.borrow_mut().extend_from_slice(&seen);
     (report, seen)
 }

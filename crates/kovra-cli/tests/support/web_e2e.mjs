@@ -11,36 +11,14 @@
 // through the page; 100 concurrent API calls; the records view's time with the records the
 // vault holds; every page's HTML and every response body the browser saw (for the caller to
 // scan for the canary). bench: the records view's load time, `runs` times.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { launch, stop } from "./chromium.mjs";
 
 const config = JSON.parse(readFileSync(0, "utf8"));
 const require = createRequire(import.meta.url);
 const { chromium } = require(config.playwright);
-
-function launch() {
-  const profile = mkdtempSync(join(tmpdir(), "kovra-chromium-"));
-  const args = ["--headless", "--remote-debugging-port=0", "--user-data-dir=" + profile,
-    "--no-first-run", "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
-    "--disable-background-networking", "--disable-sync", "--window-size=1280,900", "about:blank"];
-  // Chromium refuses to run as root with its sandbox on; only then is it turned off.
-  if (process.getuid && process.getuid() === 0) args.unshift("--no-sandbox");
-  // Its own process group, so that the browser and every helper process it started go at once.
-  const child = spawn(config.chromium, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
-  return new Promise((resolve, reject) => {
-    let err = "";
-    const timer = setTimeout(() => reject(new Error("chromium did not start: " + err)), 30000);
-    child.stderr.on("data", (d) => {
-      err += d;
-      const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
-      if (m) { clearTimeout(timer); resolve({ child, ws: m[1], profile }); }
-    });
-    child.on("exit", (code) => reject(new Error("chromium exited " + code + ": " + err)));
-  });
-}
 
 async function recordsTime(page, origin) {
   await page.goto(origin + "/records");
@@ -55,7 +33,7 @@ async function recordsTime(page, origin) {
 }
 
 async function main() {
-  const { child, ws, profile } = await launch();
+  const { child, ws, profile } = await launch(config.chromium);
   const out = { pages: {}, statuses: {} };
   // Every distinct response body the browser saw while collecting (the caller scans them).
   const bodies = new Set();
@@ -207,9 +185,8 @@ async function main() {
     await browser.close();
     return out;
   } finally {
-    try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone already */ }
+    stop({ child, profile });
     child.stderr.destroy();
-    rmSync(profile, { recursive: true, force: true });
   }
 }
 

@@ -4,37 +4,17 @@
 //
 //   { "chromium": PATH, "playwright": DIR, "link": URL, "coordinate": "secret:…",
 //     "screenshots": DIR|null }
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { launch, stop } from "./chromium.mjs";
 
 const config = JSON.parse(readFileSync(0, "utf8"));
 const require = createRequire(import.meta.url);
 const { chromium } = require(config.playwright);
 
-function launch() {
-  const profile = mkdtempSync(join(tmpdir(), "kovra-chromium-"));
-  const args = ["--headless", "--remote-debugging-port=0", "--user-data-dir=" + profile,
-    "--no-first-run", "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
-    "--disable-background-networking", "--disable-sync", "--window-size=1280,900", "about:blank"];
-  if (process.getuid && process.getuid() === 0) args.unshift("--no-sandbox");
-  const child = spawn(config.chromium, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
-  return new Promise((resolve, reject) => {
-    let err = "";
-    const timer = setTimeout(() => reject(new Error("chromium did not start: " + err)), 30000);
-    child.stderr.on("data", (d) => {
-      err += d;
-      const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
-      if (m) { clearTimeout(timer); resolve({ child, ws: m[1], profile }); }
-    });
-    child.on("exit", (code) => reject(new Error("chromium exited " + code + ": " + err)));
-  });
-}
-
 async function main() {
-  const { child, ws, profile } = await launch();
+  const { child, ws, profile } = await launch(config.chromium);
   const out = { pages: {} };
   const bodies = new Set();
   const shot = async (page, name) => {
@@ -94,8 +74,7 @@ async function main() {
       .filter((e) => !e.labels || e.labels.length === 0).map((e) => e.id));
     await browser.close();
   } finally {
-    try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone already */ }
-    rmSync(profile, { recursive: true, force: true });
+    stop({ child, profile });
   }
   out.bodies = [...bodies];
   process.stdout.write(JSON.stringify(out));

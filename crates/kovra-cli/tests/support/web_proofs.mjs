@@ -14,33 +14,11 @@
 //   {"do":"page","name":"approvals"|"passkeys","screenshot":PATH|null}
 //   {"do":"bodies"}                               every response body and page text seen
 //   {"do":"quit"}
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { launch, stop } from "./chromium.mjs";
 import { createInterface } from "node:readline";
 
 const require = createRequire(import.meta.url);
-
-function launch(binary) {
-  const profile = mkdtempSync(join(tmpdir(), "kovra-chromium-"));
-  const args = ["--headless", "--remote-debugging-port=0", "--user-data-dir=" + profile,
-    "--no-first-run", "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
-    "--disable-background-networking", "--disable-sync", "--window-size=1280,900", "about:blank"];
-  if (process.getuid && process.getuid() === 0) args.unshift("--no-sandbox");
-  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
-  return new Promise((resolve, reject) => {
-    let err = "";
-    const timer = setTimeout(() => reject(new Error("chromium did not start: " + err)), 30000);
-    child.stderr.on("data", (d) => {
-      err += d;
-      const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
-      if (m) { clearTimeout(timer); resolve({ child, ws: m[1], profile }); }
-    });
-    child.on("exit", (code) => reject(new Error("chromium exited " + code + ": " + err)));
-  });
-}
 
 const AUTHENTICATOR = {
   protocol: "ctap2", transport: "internal", hasResidentKey: true,
@@ -191,8 +169,7 @@ const steps = {
 
 async function quit() {
   if (chrome) {
-    try { process.kill(-chrome.child.pid, "SIGKILL"); } catch { /* already gone */ }
-    try { rmSync(chrome.profile, { recursive: true, force: true }); } catch { /* best effort */ }
+    stop(chrome);
   }
 }
 
