@@ -262,62 +262,13 @@ async function loadAudit(ev) {
     + (entries.length > AUDIT_SHOWN ? ", the latest " + AUDIT_SHOWN + " shown (filter to see others)" : "");
 }
 
-// ---- approvals, providers, agents ----
-
-async function loadApprovals() {
-  const doc = await api("/api/approvals");
-  const box = $("approvals");
-  box.replaceChildren();
-  if (doc.status !== "ok") { say(refusal(doc), true); return; }
-  if (!doc.reply.pending.length) { box.textContent = "Nothing is waiting."; return; }
-  for (const a of doc.reply.pending) {
-    const art = document.createElement("article");
-    const h = document.createElement("h2");
-    h.textContent = a.id + ": " + a.action + " (" + a.surface + "/" + a.origin + ", expires in " + a.expires_in + " s)";
-    art.appendChild(h);
-    const dl = document.createElement("dl");
-    for (const f of a.facts) {
-      const dt = document.createElement("dt");
-      dt.textContent = f.name + (f.untrusted ? " (as the requester said)" : "");
-      const dd = document.createElement("dd");
-      dd.textContent = f.value;
-      dl.append(dt, dd);
-    }
-    art.appendChild(dl);
-    box.appendChild(art);
-  }
-}
-
-async function loadProviders() {
-  const doc = await api("/api/providers");
-  if (doc.status !== "ok") { say(refusal(doc), true); return; }
-  const frag = document.createDocumentFragment();
-  for (const p of doc.reply.providers) {
-    const tr = document.createElement("tr");
-    cell(tr, p.name); cell(tr, p.origin); cell(tr, (p.hosts || []).join(", "));
-    frag.appendChild(tr);
-  }
-  $("providers").tBodies[0].replaceChildren(frag);
-}
-
-async function loadAgents() {
-  const doc = await api("/api/agents");
-  if (doc.status !== "ok") { say(refusal(doc), true); return; }
-  const frag = document.createDocumentFragment();
-  for (const a of doc.reply.agents) {
-    const tr = document.createElement("tr");
-    cell(tr, a.name);
-    cell(tr, "requests " + a.requests + ", sandboxes " + a.sandboxes + (a.expires ? ", expires " + when(a.expires) : ""));
-    frag.appendChild(tr);
-  }
-  $("agents").tBodies[0].replaceChildren(frag);
-}
-
 // ---- frame ----
 
+// The other pages' loaders are filled in by the scripts loaded after this one (proof.js:
+// approvals and passkeys; pages.js: providers, agents, two-factor).
 const PAGES = {
-  records: loadRecords, add: null, audit: loadAudit, approvals: loadApprovals,
-  providers: loadProviders, agents: loadAgents,
+  records: loadRecords, add: null, audit: loadAudit, approvals: null,
+  providers: null, agents: null,
 };
 
 async function start() {

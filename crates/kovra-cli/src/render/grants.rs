@@ -2,7 +2,7 @@
 
 use kovra_proto::GrantView;
 
-use super::human::wrap_fact;
+use super::human::fact_lines;
 use super::line;
 use crate::error::CliError;
 
@@ -29,16 +29,7 @@ fn grant(view: &GrantView) -> String {
     );
     let width = super::width::columns(false);
     for f in &view.covers {
-        let label = format!("  {:<20} ", format!("{}:", f.name));
-        let value = if f.untrusted {
-            format!("{:?}", f.value)
-        } else {
-            f.value
-                .chars()
-                .flat_map(char::escape_debug)
-                .collect::<String>()
-        };
-        out.push_str(&wrap_fact(&label, &value, "", width));
+        out.push_str(&fact_lines(f, "", width));
     }
     out.push_str(&format!("  revoke: kovra grants revoke {}\n", view.id));
     out

@@ -595,23 +595,12 @@ pub fn approval(view: &kovra_proto::ApprovalView) -> String {
     // line to push its telling part past an ellipsis. Long values wrap instead.
     let width = super::width::columns(false);
     for f in &view.facts {
-        let label = format!("  {:<20} ", format!("{}:", f.name));
-        // Control characters (a carriage return, an escape sequence) could redraw what the
-        // person reads: every fact shows them escaped, the requester's own text quoted too.
-        let value = if f.untrusted {
-            format!("{:?}", f.value)
-        } else {
-            f.value
-                .chars()
-                .flat_map(char::escape_debug)
-                .collect::<String>()
-        };
         let marker = if f.untrusted {
             "   <- the requester's own text"
         } else {
             ""
         };
-        out.push_str(&wrap_fact(&label, &value, marker, width));
+        out.push_str(&fact_lines(f, marker, width));
     }
     out.push_str(&format!(
         "  approve: kovra approve {}    refuse: kovra deny {}\n",
@@ -625,6 +614,22 @@ pub fn approval(view: &kovra_proto::ApprovalView) -> String {
         ));
     }
     out
+}
+
+/// One fact for a person to decide on, labelled and wrapped. Control characters (a carriage
+/// return, an escape sequence) could redraw what the person reads: every fact shows them
+/// escaped, the requester's own text quoted too.
+pub(super) fn fact_lines(f: &kovra_proto::Fact, marker: &str, width: Option<usize>) -> String {
+    let label = format!("  {:<20} ", format!("{}:", f.name));
+    let value = if f.untrusted {
+        format!("{:?}", f.value)
+    } else {
+        f.value
+            .chars()
+            .flat_map(char::escape_debug)
+            .collect::<String>()
+    };
+    wrap_fact(&label, &value, marker, width)
 }
 
 /// `label` and `value`, wrapped at spaces onto lines indented under the value column, then
