@@ -17,6 +17,7 @@ pub mod scan;
 pub mod secret;
 pub mod ssh;
 pub mod view_json;
+pub mod views;
 pub mod wire;
 
 pub use agents::{AgentSpec, AgentView, RefsSource, SandboxGrant};
@@ -34,4 +35,5 @@ pub use reply::*;
 pub use scan::{ScanFinding, ScanReply, ScanRequest, ScanText};
 pub use secret::Secret;
 pub use ssh::{SshHost, SshHostSpec, SshReply, SshRequest};
+pub use views::*;
 pub use wire::*;

@@ -8,6 +8,7 @@ use kovra_core::store::AuditReport;
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
+use crate::views::*;
 use crate::wire::*;
 
 /// The daemon's answer.

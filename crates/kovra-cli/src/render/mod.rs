@@ -5,6 +5,7 @@
 //! go to stderr. With `--json`, stdout holds exactly one JSON document.
 
 mod agents;
+mod api;
 mod audit;
 mod grants;
 mod human;

@@ -321,19 +321,19 @@ pub fn arb_scope() -> impl Strategy<Value = Scope> {
     ]
 }
 
-/// An injection of a value from an existing dev record in the global vault, by a human,
-/// into an unallowlisted program, with no proof and no profile.
-pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
+/// A human at the CLI asking for `operation` in a project vault, no proof, no profile.
+pub fn example(
+    operation: Operation,
+    env: &str,
+    production: bool,
+    record: Option<RecordFacts>,
+) -> Case {
     Case {
-        operation: Operation::Inject,
-        vault: VaultName::Global,
-        env: "dev".into(),
-        production: false,
-        record: Some(RecordFacts {
-            sensitivity,
-            revealable,
-            kind: RecordKind::Secret,
-        }),
+        operation,
+        vault: VaultName::Project("app".to_string()),
+        env: env.to_string(),
+        production,
+        record,
         new_sensitivity: None,
         new_revealable: None,
         surface: Surface::Cli,
@@ -349,5 +349,28 @@ pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
         remote: None,
         rules: RulesCase::default(),
         canary: false,
+    }
+}
+
+/// A secret's facts.
+pub fn facts(sensitivity: Sensitivity, revealable: bool) -> Option<RecordFacts> {
+    Some(RecordFacts {
+        sensitivity,
+        revealable,
+        kind: RecordKind::Secret,
+    })
+}
+
+/// An injection of a value from an existing dev record in the global vault, by a human,
+/// into an unallowlisted program, with no proof and no profile.
+pub fn example_inject(sensitivity: Sensitivity, revealable: bool) -> Case {
+    Case {
+        vault: VaultName::Global,
+        ..example(
+            Operation::Inject,
+            "dev",
+            false,
+            facts(sensitivity, revealable),
+        )
     }
 }

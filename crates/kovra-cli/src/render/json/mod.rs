@@ -15,10 +15,12 @@ use super::{
 };
 use crate::error::CliError;
 
+mod docs;
 mod reply;
 mod stream;
 
-use reply::{ApiDoc, AuditEntryDoc, RecordDoc, RecordIn, ReplyDoc};
+use docs::{ApiDoc, AuditEntryDoc, RecordDoc, RecordIn};
+use reply::ReplyDoc;
 
 /// Print one document.
 fn write<T: Serialize>(doc: &T) -> Result<(), CliError> {

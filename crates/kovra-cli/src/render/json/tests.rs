@@ -128,10 +128,10 @@ fn a_borrowed_record_prints_as_its_view() {
     ];
     for wire in records {
         let view: kovra_proto::RecordView = serde_json::from_str(wire).unwrap();
-        let borrowed: reply::RecordIn<'_> = serde_json::from_str(wire).unwrap();
+        let borrowed: docs::RecordIn<'_> = serde_json::from_str(wire).unwrap();
         assert_eq!(
-            serde_json::to_string_pretty(&reply::RecordDoc::from(&borrowed)).unwrap(),
-            serde_json::to_string_pretty(&reply::RecordDoc::from(&view)).unwrap()
+            serde_json::to_string_pretty(&docs::RecordDoc::from(&borrowed)).unwrap(),
+            serde_json::to_string_pretty(&docs::RecordDoc::from(&view)).unwrap()
         );
     }
 }

@@ -183,29 +183,25 @@ impl Harness {
     }
 
     pub(super) fn send_envelope(&self, who: &Who, envelope: Envelope) -> Answer {
-        let caller = Caller {
-            peer: Peer {
-                pid: std::process::id(),
-                uid: nix::unistd::getuid().as_raw(),
-            },
-            exe: None,
-            tty: who.tty,
-            agent: who.agent.map(std::sync::Arc::from),
-            namespaces: crate::nsjoin::Namespaces::Own,
-        };
-        let (response, delay, _plan) = self.daemon.handle(envelope, &caller);
-        let text = serde_json::to_string(&response).unwrap();
-        self.replies.borrow_mut().push(text.clone());
-        Answer {
-            json: serde_json::from_str(&text).unwrap(),
-            text,
-            delay,
-        }
+        self.handle(who, envelope, crate::nsjoin::Namespaces::Own).0
     }
 
     /// Send as a caller in a sandbox (other namespaces, as a profile's runs must come),
     /// returning the answer and whether the gate made a plan (a run it would start).
     pub(super) fn send_contained(&self, who: &Who, request: Value) -> (Answer, bool) {
+        let foreign = crate::nsjoin::Foreign::this_process_for_tests();
+        let namespaces = crate::nsjoin::Namespaces::Foreign(std::sync::Arc::new(foreign));
+        self.handle(who, Self::envelope(who, request), namespaces)
+    }
+
+    /// Hand `envelope` to the daemon as this process, seen in `namespaces`; the reply is
+    /// kept for the leak scans. Also whether the gate made a plan.
+    fn handle(
+        &self,
+        who: &Who,
+        envelope: Envelope,
+        namespaces: crate::nsjoin::Namespaces,
+    ) -> (Answer, bool) {
         let caller = Caller {
             peer: Peer {
                 pid: std::process::id(),
@@ -214,11 +210,9 @@ impl Harness {
             exe: None,
             tty: who.tty,
             agent: who.agent.map(std::sync::Arc::from),
-            namespaces: crate::nsjoin::Namespaces::Foreign(std::sync::Arc::new(
-                crate::nsjoin::Foreign::this_process_for_tests(),
-            )),
+            namespaces,
         };
-        let (response, delay, plan) = self.daemon.handle(Self::envelope(who, request), &caller);
+        let (response, delay, plan) = self.daemon.handle(envelope, &caller);
         let text = serde_json::to_string(&response).unwrap();
         self.replies.borrow_mut().push(text.clone());
         let answer = Answer {
