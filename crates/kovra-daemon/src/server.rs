@@ -82,6 +82,12 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
         std::thread::sleep(Duration::from_millis(20));
     }
     let hardening = os::harden();
+    // Every path the daemon opens is absolute (`kovra_proto::paths`; callers send their own
+    // directories), so it need not keep the one it was started from: a project on a disk the
+    // user wants to unmount, or a directory they delete, is not held busy by it.
+    if paths.home.is_absolute() && paths.socket.is_absolute() {
+        let _ = std::env::set_current_dir("/");
+    }
     tracing::info!(
         dumpable_off = hardening.dumpable_off,
         memory_locked = hardening.memory_locked,
@@ -174,6 +180,23 @@ struct Admission {
     refuse: std::sync::mpsc::SyncSender<(UnixStream, ErrorReply)>,
 }
 
+impl Admission {
+    /// Hand a refused connection to the refuser. When its queue is full (a flood that
+    /// outran it, or a starved refuser thread on a busy machine) the refusal is written here,
+    /// without waiting: a client whose request already arrived still reads why, instead of
+    /// a bare reset.
+    fn refuse(&self, stream: UnixStream, reply: ErrorReply) {
+        use std::sync::mpsc::TrySendError;
+        if let Err(TrySendError::Full((stream, reply))) = self.refuse.try_send((stream, reply))
+            && stream.set_nonblocking(true).is_ok()
+        {
+            let mut writer = &stream;
+            let _ = frame::write(&mut writer, &Response::Error(reply));
+            drained(&stream);
+        }
+    }
+}
+
 /// Check the peer and take a slot before anything else: a peer of another user, or one
 /// over a connection limit, costs no thread of its own.
 fn admit(daemon: &Arc<Daemon>, gate: &Admission, stream: UnixStream, agent: Option<Arc<str>>) {
@@ -199,7 +222,7 @@ fn admit(daemon: &Arc<Daemon>, gate: &Admission, stream: UnixStream, agent: Opti
             ErrorCode::PeerRefused,
             "this daemon serves only its own user".into(),
         );
-        let _ = gate.refuse.try_send((stream, reply));
+        gate.refuse(stream, reply);
         return;
     }
     match gate
@@ -210,8 +233,7 @@ fn admit(daemon: &Arc<Daemon>, gate: &Admission, stream: UnixStream, agent: Opti
         Err(why) => {
             tracing::warn!(pid = peer.pid, "connection refused: {}", why.message());
             let reply = refusal(ErrorCode::TooManyConnections, why.message());
-            // A full queue (a flood) just closes the connection.
-            let _ = gate.refuse.try_send((stream, reply));
+            gate.refuse(stream, reply);
         }
     }
 }
@@ -269,13 +291,14 @@ fn spawn_refuser() -> std::sync::mpsc::SyncSender<(UnixStream, ErrorReply)> {
 }
 
 /// Read what a refused connection sent; true once it sent something and paused, or hung up
-/// (then it can be closed without resetting it).
+/// (then it can be closed without resetting it). At most 64 KiB a call: a client that keeps
+/// writing cannot hold the thread that reads it.
 fn drained(stream: &UnixStream) -> bool {
     use std::io::Read;
     let mut buf = [0u8; 4096];
     let mut got = false;
     let mut reader = stream;
-    loop {
+    for _ in 0..16 {
         match reader.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => got = true,
@@ -284,6 +307,8 @@ fn drained(stream: &UnixStream) -> bool {
             Err(_) => return true,
         }
     }
+    // Still writing after 64 KiB: closing resets it, which such a client has earned.
+    true
 }
 
 /// How long a new connection may take to send its first request. A client sends it at once;
@@ -676,4 +701,40 @@ pub fn open_log(path: &std::path::Path) -> std::io::Result<File> {
         .append(true)
         .mode(0o600)
         .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A refuser that is not keeping up (here: none is receiving) must not turn a refusal
+    /// into a bare reset: the client whose request already arrived reads why.
+    #[test]
+    fn a_refusal_is_written_even_when_the_refusers_queue_is_full() {
+        let (refuse, _queue) = std::sync::mpsc::sync_channel(0);
+        let gate = Admission {
+            my_uid: os::effective_uid(),
+            slots: Arc::new(Slots::default()),
+            refuse,
+        };
+        let (mut client, daemon_side) = UnixStream::pair().unwrap();
+        client.write_all(&[0, 0, 0, 2, b'{', b'}']).unwrap();
+        gate.refuse(
+            daemon_side,
+            ErrorReply {
+                code: ErrorCode::TooManyConnections,
+                message: "over the limit".into(),
+                hint: None,
+            },
+        );
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let reply: Response = frame::read(&mut client, 1 << 16).unwrap();
+        match reply {
+            Response::Error(e) => assert_eq!(e.code, ErrorCode::TooManyConnections),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
 }

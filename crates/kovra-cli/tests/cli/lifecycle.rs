@@ -151,6 +151,36 @@ fn the_idle_timeout_locks_the_vault() {
     assert_eq!(locks.last().unwrap()["origin"], "daemon", "{locks:?}");
 }
 
+/// The daemon a command starts keeps no directory: not the one that command ran in (a
+/// project on a disk to unmount), nor any other but `/`, on any of its threads.
+#[test]
+fn an_autostarted_daemon_keeps_no_directory_busy() {
+    let h = Home::init();
+    h.ok(&["daemon", "stop"]);
+    let project = h.root.join("a project");
+    std::fs::create_dir(&project).unwrap();
+    let mut cmd = h.cmd(&["unlock", "--passphrase-file", &pass_arg(&h)]);
+    cmd.current_dir(&project);
+    let out = h.run_with(cmd, None);
+    assert!(out.status.success(), "{}", describe(&out));
+    let pid = h.daemon_pid().expect("the autostarted daemon");
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| t.unwrap().path())
+        .collect();
+    assert!(!tasks.is_empty());
+    for task in tasks {
+        let cwd = std::fs::read_link(task.join("cwd")).unwrap();
+        assert_eq!(
+            cwd,
+            Path::new("/"),
+            "{} keeps {}",
+            task.display(),
+            cwd.display()
+        );
+    }
+}
+
 #[test]
 fn termination_signals_lock_and_remove_the_socket() {
     let h = Home::init();
