@@ -21,6 +21,12 @@ use crate::error::CliError;
 /// The full program's file name, beside the front's.
 pub const FULL_NAME: &str = "kovra-full";
 
+/// Set by the front in what it hands over, and removed by `kovra-full` as it starts. A
+/// front that finds it set was started by another front in place of `kovra-full` (a copy of
+/// `kovra` installed under that name): handing over again would execute itself forever.
+/// A caller who sets it only makes the front refuse (`kovra-full` itself ignores it).
+pub const HANDED_OVER: &str = "KOVRA_HANDED_OVER";
+
 static FULL: OnceLock<PathBuf> = OnceLock::new();
 
 /// In the front: the full program, whose daemon it talks to. `None` in `kovra-full`.
@@ -83,7 +89,21 @@ fn locate() -> Result<PathBuf, CliError> {
 /// Become `kovra-full` with the same arguments and environment.
 fn hand_over(full: &Path, args: &[OsString]) -> ExitCode {
     use std::os::unix::process::CommandExt;
+    if std::env::var_os(HANDED_OVER).is_some() {
+        let e = CliError::new(
+            ErrorCode::InstallIncomplete,
+            format!(
+                "{} is not kovra-full: it is a kovra front, which handed this command back",
+                full.display()
+            ),
+            Some(
+                "reinstall kovra (bash scripts/install.sh, or cargo install --locked --path crates/kovra-cli): kovra-full is the large program of the two",
+            ),
+        );
+        return crate::fail(&e, crate::wants_json());
+    }
     let mut cmd = std::process::Command::new(full);
+    cmd.env(HANDED_OVER, "1");
     if let Some(arg0) = args.first() {
         cmd.arg0(arg0);
     }

@@ -14,6 +14,7 @@ mod cli;
 mod cli_agent;
 mod cli_canary;
 mod cli_grants;
+mod cli_groups;
 mod cli_hot;
 mod cli_import;
 mod cli_passkey;
@@ -64,6 +65,7 @@ fn harden() -> Result<(), ExitCode> {
 
 /// `kovra-full`: every command, and the daemon.
 pub fn full_main() -> ExitCode {
+    forget_hand_over();
     if let Err(code) = harden() {
         return code;
     }
@@ -83,6 +85,17 @@ pub fn full_main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => fail(&e, as_json),
+    }
+}
+
+/// Remove the front's mark ([`front::HANDED_OVER`]), so that a `kovra` this program starts
+/// (an agent in `kovra sandbox`, the demo) hands its commands over as usual.
+#[allow(unsafe_code)]
+fn forget_hand_over() {
+    if std::env::var_os(front::HANDED_OVER).is_some() {
+        // SAFETY: called first thing in `main`, before this program starts any thread, so
+        // nothing can read the environment concurrently.
+        unsafe { std::env::remove_var(front::HANDED_OVER) };
     }
 }
 

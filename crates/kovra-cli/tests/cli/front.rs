@@ -108,6 +108,43 @@ fn a_front_without_kovra_full_says_what_is_missing() {
 }
 
 #[test]
+fn a_front_installed_as_kovra_full_is_named_instead_of_executing_itself_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let front = dir.path().join("kovra");
+    std::fs::copy(kovra_bin(), &front).unwrap();
+    std::fs::copy(kovra_bin(), dir.path().join("kovra-full")).unwrap();
+    let mut child = Command::new(&front)
+        .args(["--json", "--version"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the front handed `--version` over to itself, again and again");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(v["error"]["code"], "install-incomplete", "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("is not kovra-full"), "{v}");
+    // The real kovra-full takes the mark as it comes from a front (and forgets it).
+    let full = kovra_bin().with_file_name("kovra-full");
+    let out = Command::new(&full)
+        .env("KOVRA_HANDED_OVER", "1")
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+#[test]
 fn a_front_refuses_a_daemon_that_is_not_its_kovra_full() {
     // The daemon runs the real kovra-full; this front's kovra-full is another file.
     let h = Home::init();
