@@ -121,7 +121,7 @@ pub(super) fn parse(text: &str) -> Result<Connection, DbConnError> {
         .or_else(|| text.strip_prefix("postgres://"))
     {
         url(rest)?
-    } else if text.contains("://") {
+    } else if foreign_scheme(text) {
         return Err(DbConnError::Scheme);
     } else if text.contains('=') {
         key_values(text)?
@@ -129,6 +129,14 @@ pub(super) fn parse(text: &str) -> Result<Connection, DbConnError> {
         return Err(DbConnError::NotConnectionString);
     };
     finish(parts)
+}
+
+/// Whether `text` is a URL of another scheme (`mysql://…`, `jdbc:postgresql://…`): it has a
+/// `://` with no `=` before it. `key=value` parameters always have one there, so a `://`
+/// inside a value (`dbname='://'`) leaves them parameters.
+fn foreign_scheme(text: &str) -> bool {
+    text.split_once("://")
+        .is_some_and(|(head, _)| !head.contains('='))
 }
 
 fn decode(s: &str, part: &'static str) -> Result<Value, DbConnError> {

@@ -133,6 +133,9 @@ fn key_values_with_quotes_and_escapes() {
     assert!(value(&c).contains(&format!("{CANARY}%20it%27s")));
     // An empty quoted value is no value.
     assert!(!pg("host=h password=''").unwrap().info.password);
+    // A `://` inside a value does not make the parameters a URL (the law below found it).
+    let c = pg("host=h dbname='://' user=u").unwrap();
+    assert_eq!(c.info.database.as_deref(), Some("://"));
 }
 
 /// The buffer that holds the password is allocated once, at its final size.
@@ -173,6 +176,7 @@ fn refusals_name_the_field() {
         ("  \n", E::Empty),
         ("just some text", E::NotConnectionString),
         ("mysql://u:p@h/db", E::Scheme),
+        ("jdbc:postgresql://h/db", E::Scheme),
         ("postgres://u:p@h:54x2/db", E::PortNotNumber),
         ("postgres://u:p@h:0/db", E::PortNotNumber),
         ("postgres://u:p@h:70000/db", E::PortNotNumber),
