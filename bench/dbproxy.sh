@@ -16,7 +16,11 @@
 #                 proxy's unix socket (`@/DB?host=DIR`, DIR/.s.PGSQL.5432 beside the daemon's
 #                 socket); the proxy checks the token, opens the real session (TLS verified,
 #                 SCRAM-SHA-256-PLUS, over loopback TCP to the server) and relays.
-# Then the same three with `-C` (a new connection per transaction), for a shorter time:
+#   relay floor   (when socat is installed) pgbench through `socat`, a minimal user-space relay
+#                 from a unix socket to the server's port, plaintext both ways (no TLS, no
+#                 token, no audit): what one extra hop costs on this machine by itself, the
+#                 floor under any relay, kovra's included.
+# Then the same with `-C` (a new connection per transaction), for a shorter time:
 # through the proxy each connection is a token check, the daemon's decision and audit entry,
 # and the proxy's own TLS + SCRAM session.
 #
@@ -51,7 +55,9 @@ umask 077
 WORK=$(mktemp -d "$BASE/kovra-dbproxy-bench.XXXXXX")
 PGD=$(mktemp -d /tmp/kovra-dpb.XXXXXX)
 PG_PID=
+SOCAT_PID=
 cleanup() {
+    [[ -n $SOCAT_PID ]] && kill "$SOCAT_PID" 2>/dev/null || true
     [[ -n $PG_PID ]] && kill -QUIT "$PG_PID" 2>/dev/null || true
     KOVRA_HOME=$WORK/home "$KOVRA" daemon stop >/dev/null 2>&1 || true
     await_exit $PG_PID
@@ -97,6 +103,7 @@ leg() {
     case $name in
         direct-tls) PGPASSWORD=$PG_PW PGDATABASE=$URL_TLS "$PGBENCH" "${args[@]}" ;;
         direct-plain) PGPASSWORD=$PG_PW PGDATABASE=$URL_PLAIN "$PGBENCH" "${args[@]}" ;;
+        relay-floor) PGPASSWORD=$PG_PW PGDATABASE=$URL_RELAY "$PGBENCH" "${args[@]}" ;;
         proxy)
             KOVRA_APPROVAL_WAIT=0 "$KOVRA" run --refs "$WORK/db.refs" -- \
                 sh -c 'PGDATABASE=$DATABASE_URL exec "$0" "$@"' "$PGBENCH" "${args[@]}" </dev/null
@@ -105,6 +112,14 @@ leg() {
 }
 
 LEGS=(direct-tls proxy direct-plain)
+if command -v socat >/dev/null 2>&1; then
+    mkdir -m 700 "$WORK/relay"
+    socat UNIX-LISTEN:"$WORK/relay/.s.PGSQL.5432",fork TCP:127.0.0.1:"$PG_PORT",nodelay &
+    SOCAT_PID=$!
+    URL_RELAY="postgresql://postgres@/bench?host=$WORK/relay&sslmode=disable"
+    for _ in $(seq 50); do [[ -S $WORK/relay/.s.PGSQL.5432 ]] && break; sleep 0.1; done
+    LEGS+=(relay-floor)
+fi
 TCK=$(getconf CLK_TCK)
 printf 'variant\tleg\tround\ttps\tlat_ms\tconn_ms\txacts\tdaemon_ms\tswitches\tidle\n' >"$WORK/rows.tsv"
 
@@ -170,6 +185,7 @@ names = {
     "direct-tls": "direct, TLS verify-full",
     "proxy": "through kovra's proxy (unix socket)",
     "direct-plain": "direct, sslmode=disable",
+    "relay-floor": "through socat, plaintext (the floor of one user-space hop)",
 }
 med = statistics.median
 for variant in dict.fromkeys(r["variant"] for r in rows):
@@ -182,7 +198,7 @@ for variant in dict.fromkeys(r["variant"] for r in rows):
     print(f"| leg | {head} | median tps | latency avg ms | {conn} | daemon CPU ms / 1k xacts | daemon context switches / xact | idle | vs direct TLS |")
     print("|---|" + "---|" * (len(rounds) + 7))
     anchor = med(float(r["tps"]) for r in vr if r["variant"] == variant and r["leg"] == "direct-tls")
-    for leg in ("direct-tls", "proxy", "direct-plain"):
+    for leg in ("direct-tls", "proxy", "relay-floor", "direct-plain"):
         lr = sorted((r for r in vr if r["leg"] == leg), key=lambda r: int(r["round"]))
         if not lr:
             continue

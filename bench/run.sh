@@ -53,8 +53,8 @@ if [[ ${KOVRA_BENCH_STATIC:-1} != 0 && $HOST == *-linux-gnu ]]; then
     MUSL=${HOST%%-*}-unknown-linux-musl
     if command -v musl-gcc >/dev/null 2>&1 && [[ -d $(rustc --print target-libdir --target "$MUSL" 2>/dev/null) ]]; then
         log "building the kovra front program with musl (--target $MUSL)"
-        cargo build --release -p kovra-cli --bin kovra --target "$MUSL"
-        front=${CARGO_TARGET_DIR:-$REPO/target}/$MUSL/release/kovra
+        cargo build --profile front -p kovra-cli --bin kovra --target "$MUSL"
+        front=${CARGO_TARGET_DIR:-$REPO/target}/$MUSL/front/kovra
         STATIC_FRONT=musl
     fi
 fi

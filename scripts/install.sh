@@ -87,11 +87,11 @@ else
   arch=${host%%-*}
   if [ -n "$musl" ] && [[ $host == *-linux-gnu ]] && command -v musl-gcc >/dev/null 2>&1 &&
     rustc --print target-libdir --target "$arch-unknown-linux-musl" 2>/dev/null | xargs -r test -d; then
-    front="target/$arch-unknown-linux-musl/release/kovra"
+    front="target/$arch-unknown-linux-musl/front/kovra"
     if [ -x "$front" ]; then est="about a minute"; else est="about 8 minutes on 2 cores the first time"; fi
     step "[1/3] building the kovra front program with musl: $est (--no-musl skips this)"
-    echo "    cargo build --release --locked -p kovra-cli --bin kovra --target $arch-unknown-linux-musl"
-    if cargo build --release --locked -p kovra-cli --bin kovra --target "$arch-unknown-linux-musl"; then
+    echo "    cargo build --profile front --locked -p kovra-cli --bin kovra --target $arch-unknown-linux-musl"
+    if cargo build --profile front --locked -p kovra-cli --bin kovra --target "$arch-unknown-linux-musl"; then
       install -m 0755 "$front" "$bin.new" && mv "$bin.new" "$bin"
     else
       echo "install.sh: the musl build failed; keeping the glibc front program" >&2

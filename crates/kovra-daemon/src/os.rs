@@ -290,3 +290,33 @@ pub fn raise_descriptor_limit() {
         }
     }
 }
+
+/// Start `cmd` with `cwd` as its working directory, without `Command::current_dir`.
+///
+/// Why: std starts a child with `posix_spawn` (a `vfork`-style clone sharing the daemon's
+/// memory until the exec) only when it finds `posix_spawn_file_actions_addchdir_np`, which it
+/// looks up at run time. In the static-C-runtime build that lookup fails, so any command with
+/// a working directory was started with `fork`, copying the daemon's page tables and taking
+/// copy-on-write faults afterwards: a fifth of the daemon's CPU per `kovra run`
+/// (bench/results.md, issue 16). Instead, the calling thread gets a working directory of its
+/// own (`unshare(CLONE_FS)`, once per thread), moves there, spawns (the child inherits the
+/// thread's directory), and moves back to `/`. The daemon opens files by absolute paths only
+/// (`kovra_proto::paths`), so the threads that share this thread's directory (those it
+/// started later) are not affected by the moment it spends elsewhere.
+pub fn spawn_in(
+    cmd: &mut std::process::Command,
+    cwd: &std::path::Path,
+) -> std::io::Result<std::process::Child> {
+    use std::cell::Cell;
+    thread_local! {
+        static OWN_DIRECTORY: Cell<bool> = const { Cell::new(false) };
+    }
+    if !OWN_DIRECTORY.get() {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).map_err(std::io::Error::from)?;
+        OWN_DIRECTORY.set(true);
+    }
+    nix::unistd::chdir(cwd).map_err(std::io::Error::from)?;
+    let child = cmd.spawn();
+    let _ = nix::unistd::chdir("/");
+    child
+}

@@ -25,10 +25,10 @@ use crate::fdreader::FdReader;
 /// One read of the child's output: large, so a fast writer costs few system calls and the
 /// pre-filter's per-read work (the held-back tail) is spread over more bytes.
 const READ_CHUNK: usize = 256 * 1024;
-/// The first read's size: a short run's output fits, and its buffer (wiped when the run
-/// ends) stays small. Each read that fills the buffer makes the next one 4 times larger, up
-/// to `READ_CHUNK`.
-const FIRST_READ: usize = 16 * 1024;
+/// The first read's size: a short run's output fits, and its buffer (zeroed when made,
+/// wiped when the run ends: twice per output per run) stays small. Each read that fills the
+/// buffer makes the next one 4 times larger, up to `READ_CHUNK`.
+const FIRST_READ: usize = 4 * 1024;
 /// How long output may keep flowing after the child exits (from its own children).
 pub const DRAIN_GRACE: Duration = Duration::from_millis(300);
 /// How often a child whose output is still open (held by a child of its own) is looked at.

@@ -98,6 +98,17 @@ fn enter_inside(cmd: &mut Command, plan: &RunPlan) -> std::io::Result<()> {
     }
 }
 
+/// Start the child: in the caller's namespaces for a foreign caller (whose cwd is its path
+/// inside, entered after the join), else in the caller's cwd (`os::spawn_in`).
+fn start(cmd: &mut Command, plan: &RunPlan) -> std::io::Result<std::process::Child> {
+    enter_inside(cmd, plan)?;
+    if plan.foreign.is_some() {
+        cmd.spawn()
+    } else {
+        os::spawn_in(cmd, &plan.cwd)
+    }
+}
+
 /// Receive the client's stdin, stdout and stderr.
 /// One `recvmsg` of the descriptor message: the descriptors it carried.
 fn recv_fds_once(stream: &UnixStream) -> nix::Result<Vec<OwnedFd>> {
@@ -220,10 +231,6 @@ pub fn execute(
     cmd.arg0(plan.argv.first().map(String::as_str).unwrap_or_default())
         .args(plan.argv.iter().skip(1))
         .env_clear();
-    // A foreign caller's cwd is its path inside: entered after the join (`enter_inside`).
-    if plan.foreign.is_none() {
-        cmd.current_dir(&plan.cwd);
-    }
     for (k, v) in &plan.env {
         cmd.env(k, v.expose());
     }
@@ -260,7 +267,7 @@ pub fn execute(
                     .stderr(Stdio::from(s2));
                 os::controlling_tty_on_exec(&mut cmd);
                 // After the session: the grandchild inherits it and its terminal.
-                let child = enter_inside(&mut cmd, &plan).and_then(|()| cmd.spawn());
+                let child = start(&mut cmd, &plan);
                 drop(cmd);
                 if child.is_ok() {
                     if let Ok(reader_fd) = master.try_clone() {
@@ -286,7 +293,7 @@ pub fn execute(
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let child = enter_inside(&mut cmd, &plan).and_then(|()| cmd.spawn());
+        let child = start(&mut cmd, &plan);
         drop(cmd);
         child.map(|mut c| {
             let out = c.stdout.take().map(|p| {

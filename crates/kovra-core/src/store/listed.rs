@@ -11,6 +11,11 @@
 //!   `data_version`, which is checked on each list, so tampering is still seen at once;
 //! - locking drops the store and the listings with it.
 //!
+//! A request that reads many rows (a run deciding on and opening 20 records) may read them
+//! all from one snapshot ([`UnlockedStore::begin_reads`]): one SQLite read transaction, so
+//! the WAL read lock (two `fcntl` calls on its shared-memory file per statement) and the
+//! `data_version` check are taken once instead of per row.
+//!
 //! A kept listing can also carry each record rendered once by its reader ([`Rendered`]):
 //! the daemon keeps each record's JSON there, so a list writes pages by copying bytes
 //! instead of walking 100,000 records' scattered strings again. It lives and dies with the
@@ -23,7 +28,7 @@ use std::sync::Arc;
 
 use super::layout;
 use super::unlocked::lookup_from;
-use super::{Listing, Record, Result, StoreError, UnlockedStore};
+use super::{Listing, Record, Result, Snapshot, StoreError, UnlockedStore};
 use crate::model::VaultName;
 
 impl UnlockedStore {
@@ -72,9 +77,31 @@ impl UnlockedStore {
             .map(|i| records[i].clone()))
     }
 
+    /// Read from one snapshot until [`end_reads`](Self::end_reads) or the next write (which
+    /// ends it first): what other connections commit meanwhile is not seen, and nothing
+    /// else differs. A snapshot left open (a request that panicked) is ended here first.
+    pub fn begin_reads(&mut self) -> Result<()> {
+        self.end_reads();
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        self.listed.snapshot = Snapshot::Open;
+        Ok(())
+    }
+
+    /// End a snapshot [`begin_reads`](Self::begin_reads) opened, if one is open.
+    pub fn end_reads(&mut self) {
+        self.listed.snapshot = Snapshot::None;
+        if !self.conn.is_autocommit() {
+            // A read transaction: ending it cannot lose anything.
+            let _ = self.conn.execute_batch("COMMIT");
+        }
+    }
+
     /// Forget every kept listing when another connection committed since they were read:
-    /// nothing kept may then be trusted.
-    fn check_data_version(&mut self) -> Result<()> {
+    /// nothing kept may then be trusted. Inside a snapshot, once is enough.
+    pub(super) fn check_data_version(&mut self) -> Result<()> {
+        if self.listed.snapshot == Snapshot::Checked {
+            return Ok(());
+        }
         let version: i64 = self
             .conn
             .prepare_cached("PRAGMA data_version")?
@@ -83,12 +110,34 @@ impl UnlockedStore {
             self.forget_listings();
             self.listed.data_version = version;
         }
+        if self.listed.snapshot == Snapshot::Open {
+            self.listed.snapshot = Snapshot::Checked;
+        }
         Ok(())
     }
 
     /// Forget every kept listing (the file changed under us, or the keys were rotated).
     pub(super) fn forget_listings(&mut self) {
         self.listed.vaults.clear();
+        self.listed.absent.clear();
+    }
+
+    /// Whether `vault` was found missing since the file last changed.
+    pub(super) fn known_absent(&mut self, vault: &super::Lookup) -> Result<bool> {
+        if self.listed.absent.is_empty() {
+            return Ok(false);
+        }
+        self.check_data_version()?;
+        Ok(self.listed.absent.contains(vault))
+    }
+
+    /// Remember that `vault` is missing (until the file changes or it is created).
+    pub(super) fn note_absent(&mut self, vault: super::Lookup, present: bool) {
+        if present {
+            self.listed.absent.remove(&vault);
+        } else {
+            self.listed.absent.insert(vault);
+        }
     }
 
     /// Forget one vault's kept listing (a write changed one of its records).

@@ -43,6 +43,8 @@ mod recovery;
 mod recovery_tests;
 mod relocate;
 #[cfg(test)]
+mod snapshot_tests;
+#[cfg(test)]
 mod tests;
 mod unlocked;
 
@@ -250,7 +252,21 @@ pub struct UnlockedStore {
 #[derive(Default)]
 struct Listed {
     vaults: HashMap<Lookup, Arc<Listing>>,
+    /// Vaults found not to exist (no settings yet, a project never created): every run
+    /// asks for the system vault's allowlist, and the miss was a query each time.
+    absent: std::collections::HashSet<Lookup>,
     data_version: i64,
+    snapshot: Snapshot,
+}
+
+/// Whether reads share one read transaction (`listed.rs`), and whether `data_version` was
+/// checked in it.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Snapshot {
+    #[default]
+    None,
+    Open,
+    Checked,
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

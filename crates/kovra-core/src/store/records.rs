@@ -75,6 +75,22 @@ impl UnlockedStore {
         }))
     }
 
+    /// An existing record's vault (its lookup and data key), its own lookup and its current
+    /// version, as the index has them. A record the index lacks, or files under another
+    /// vault, was changed outside kovra.
+    fn indexed(
+        &mut self,
+        vault: &VaultName,
+        coord: &Coordinate,
+    ) -> Result<(Lookup, Key, Lookup, u64)> {
+        let (vlookup, dek) = self.require_dek(vault)?;
+        let rlookup = self.record_lookup(vault, coord);
+        match self.index.get(&rlookup) {
+            Some(&(ivault, current)) if ivault == vlookup => Ok((vlookup, dek, rlookup, current)),
+            _ => Err(StoreError::RecordTampered(coord.to_string())),
+        }
+    }
+
     /// Read the plaintext of a record's current (or a given) version, unguarded: only the
     /// store's own maintenance and the guarded reads below call it.
     pub(super) fn read_value(
@@ -83,20 +99,49 @@ impl UnlockedStore {
         coord: &Coordinate,
         version: Option<u64>,
     ) -> Result<(Metadata, Value)> {
-        let (vlookup, dek) = self.require_dek(vault)?;
-        let rlookup = self.record_lookup(vault, coord);
-        let Some(&(ivault, current)) = self.index.get(&rlookup) else {
-            return Err(StoreError::RecordTampered(coord.to_string()));
-        };
-        if ivault != vlookup {
-            return Err(StoreError::RecordTampered(coord.to_string()));
-        }
+        let (vlookup, dek, rlookup, current) = self.indexed(vault, coord)?;
         let version = version.unwrap_or(current);
         if version == 0 || version > current {
             return Err(StoreError::NoSuchVersion(coord.to_string(), version));
         }
         let (meta, value) = self.load_version(&dek, &vlookup, &rlookup, version, true, coord)?;
         Ok((meta, value.unwrap_or_default()))
+    }
+
+    /// The current value of `coord`, without opening its metadata again: for a caller that
+    /// decided on the metadata the store keeps since unlock (a run injecting 20 records
+    /// opened each one's metadata twice). Nothing is lost: the value's AAD binds its slot
+    /// (vault, record, version) and a hash of the exact sealed metadata beside it
+    /// (`layout::Slot::value_aad`), so a row swapped or altered outside kovra still fails.
+    fn read_current_value(&mut self, vault: &VaultName, coord: &Coordinate) -> Result<Value> {
+        let (vlookup, dek, rlookup, version) = self.indexed(vault, coord)?;
+        let tampered = || StoreError::RecordTampered(coord.to_string());
+        if version == 0 {
+            return Err(tampered());
+        }
+        let (sealed_meta, sealed_value) = self.sealed_row(&rlookup, version, coord)?;
+        let slot = self.slot(&vlookup, &rlookup, version);
+        layout::open_value(&dek, &slot, &sealed_meta, &sealed_value).map_err(|_| tampered())
+    }
+
+    /// One version's sealed metadata and value, as stored.
+    fn sealed_row(
+        &self,
+        rlookup: &Lookup,
+        version: u64,
+        coord: &Coordinate,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        // Cached: a run reads each of its records twice (decide, then inject), and parsing
+        // the statement cost more than the lookup itself.
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT meta, value FROM versions WHERE record = ?1 AND version = ?2")?
+            .query_row(params![rlookup.as_slice(), version as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        // The index says this version exists: a missing row was deleted outside kovra.
+        row.ok_or_else(|| StoreError::RecordTampered(coord.to_string()))
     }
 
     /// The metadata of one version (current or older), without its value: what a rollback
@@ -107,14 +152,7 @@ impl UnlockedStore {
         coord: &Coordinate,
         version: u64,
     ) -> Result<Metadata> {
-        let (vlookup, dek) = self.require_dek(vault)?;
-        let rlookup = self.record_lookup(vault, coord);
-        let Some(&(ivault, current)) = self.index.get(&rlookup) else {
-            return Err(StoreError::RecordTampered(coord.to_string()));
-        };
-        if ivault != vlookup {
-            return Err(StoreError::RecordTampered(coord.to_string()));
-        }
+        let (vlookup, dek, rlookup, current) = self.indexed(vault, coord)?;
         if version == 0 || version > current {
             return Err(StoreError::NoSuchVersion(coord.to_string(), version));
         }
@@ -132,20 +170,8 @@ impl UnlockedStore {
         with_value: bool,
         coord: &Coordinate,
     ) -> Result<(Metadata, Option<Value>)> {
-        // Cached: a run reads each of its records twice (decide, then inject), and parsing
-        // the statement cost more than the lookup itself.
-        let row: Option<(Vec<u8>, Vec<u8>)> = self
-            .conn
-            .prepare_cached("SELECT meta, value FROM versions WHERE record = ?1 AND version = ?2")?
-            .query_row(params![rlookup.as_slice(), version as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
+        let (sealed_meta, sealed_value) = self.sealed_row(rlookup, version, coord)?;
         let tampered = || StoreError::RecordTampered(coord.to_string());
-        let Some((sealed_meta, sealed_value)) = row else {
-            // The index says this version exists: a missing row was deleted outside kovra.
-            return Err(tampered());
-        };
         let slot = self.slot(vlookup, rlookup, version);
         let meta = layout::open_meta(dek, &slot, &sealed_meta).map_err(|_| tampered())?;
         if meta.version != version || meta.coordinate != coord.unpinned() {
@@ -312,6 +338,16 @@ impl UnlockedStore {
         }
         let (meta, value) = self.read_value(allowed.vault(), allowed.coordinate(), version)?;
         Ok((meta, SecretBytes::from(value)))
+    }
+
+    /// The current value `allowed` names, its metadata not opened again
+    /// ([`read_current_value`](Self::read_current_value)): what a run injects.
+    pub fn read_allowed_value(&mut self, allowed: &Allowed) -> Result<SecretBytes> {
+        if !allowed.reads_value() {
+            return Err(not_allowed(allowed));
+        }
+        let value = self.read_current_value(allowed.vault(), allowed.coordinate())?;
+        Ok(SecretBytes::from(value))
     }
 
     /// The fingerprint of the record `allowed` names, if it was allowed for a fingerprint.

@@ -504,3 +504,36 @@ fn find_answers_from_a_kept_listing_what_the_file_would() {
     let e = store.find(&g, &parse("secret:dev/a-b/x")).unwrap_err();
     assert!(matches!(e, StoreError::RecordTampered(_)), "got {e:?}");
 }
+
+#[test]
+fn a_vault_found_missing_is_looked_up_again_once_created_here_or_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    let project = VaultName::Project("app".into());
+    assert!(!store.vault_exists(&project).unwrap());
+    let lookup = store.vault_lookup(&project);
+    assert!(store.listed.absent.contains(&lookup), "the miss is kept");
+    assert!(!store.vault_exists(&project).unwrap());
+    store.create_vault(&project, entry("init")).unwrap();
+    assert!(store.vault_exists(&project).unwrap(), "created here");
+
+    // A row another connection adds under the system vault's lookup (copied from the
+    // project's, so its data key does not unwrap there): the kept miss must not hide it.
+    let system = VaultName::System;
+    assert!(!store.vault_exists(&system).unwrap());
+    let other = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    other
+        .execute(
+            "INSERT INTO vaults (lookup, sealed_name, wrapped_dek) \
+             SELECT ?1, sealed_name, wrapped_dek FROM vaults WHERE lookup = ?2",
+            params![store.vault_lookup(&system).as_slice(), lookup.as_slice()],
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            store.vault_exists(&system),
+            Err(StoreError::VaultTampered(_))
+        ),
+        "the file changed: the miss is asked again, and the copied row refused"
+    );
+}

@@ -161,15 +161,18 @@ impl UnlockedStore {
         if let Some(k) = self.deks.get(&lookup) {
             return Ok(Some((lookup, k.clone())));
         }
+        if self.known_absent(&lookup)? {
+            return Ok(None);
+        }
+        // Cached: a vault that does not exist (no project vault, no settings yet) is looked
+        // up again on every request that asks, and parsing the statement was most of that.
         let wrapped: Option<Vec<u8>> = self
             .conn
-            .query_row(
-                "SELECT wrapped_dek FROM vaults WHERE lookup = ?1",
-                [lookup.as_slice()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT wrapped_dek FROM vaults WHERE lookup = ?1")?
+            .query_row([lookup.as_slice()], |r| r.get(0))
             .optional()?;
         let Some(wrapped) = wrapped else {
+            self.note_absent(lookup, false);
             return Ok(None);
         };
         let key = layout::unwrap_dek(&self.keys.wrap, &self.uuid, &lookup, &wrapped).map_err(
@@ -226,6 +229,7 @@ impl UnlockedStore {
             )?;
             s.append_audit_tx(tx, audit)
         })?;
+        self.note_absent(lookup, true);
         Ok(())
     }
 
@@ -255,6 +259,8 @@ impl UnlockedStore {
         &mut self,
         f: impl FnOnce(&mut Pending, &Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
+        // A write sees the file as it is now, never a snapshot's view of it.
+        self.end_reads();
         let mut pending = Pending {
             audit: &self.keys.audit,
             audit_seq: self.audit_seq,

@@ -211,9 +211,11 @@ impl<'a> Gate<'a> {
     }
 }
 
-/// Whatever a request answered, the canaries it tripped are reported when it is done.
+/// Whatever a request answered, its snapshot of the store is ended (no later request reads
+/// an old view) and the canaries it tripped are reported when it is done.
 impl Drop for Gate<'_> {
     fn drop(&mut self) {
+        self.store.end_reads();
         self.report_trips();
     }
 }
@@ -604,6 +606,13 @@ impl Gate<'_> {
     ) -> Result<(Metadata, SecretBytes), GateError> {
         opened(allowed);
         Ok(self.store.read_allowed(allowed, version)?)
+    }
+
+    /// Open the current value `allowed` names without its metadata (which the decision was
+    /// made on): what a run injects.
+    pub(super) fn open_current(&mut self, allowed: &Allowed) -> Result<SecretBytes, GateError> {
+        opened(allowed);
+        Ok(self.store.read_allowed_value(allowed)?)
     }
 
     /// The fingerprint of the value `allowed` names (which opens it inside the store).

@@ -59,6 +59,11 @@ impl Gate<'_> {
     fn route(&mut self, request: Request) -> (Result<Reply, GateError>, Option<Plan>) {
         let result = match request {
             Request::Run(run) => {
+                // A run reads each of its records' rows: from one snapshot, which its audit
+                // write (or the gate's end) closes.
+                if let Err(e) = self.store.begin_reads() {
+                    return (Err(e.into()), None);
+                }
                 return match self.prepare_run(*run) {
                     Ok((plan, injected)) => (
                         Ok(Reply::RunReady {

@@ -7,6 +7,31 @@ use super::*;
 // Real children: injection, exit codes, signals, stdin, streaming
 // ---------------------------------------------------------------------------------------
 
+/// The daemon starts a child in its caller's directory from a thread of its own, which moves
+/// there only for the spawn (`os::spawn_in`): every run sees its own directory, and no
+/// daemon thread is left holding a caller's directory afterwards.
+#[test]
+fn each_run_starts_in_its_callers_directory_and_the_daemon_keeps_none() {
+    let (p, _) = with_token("cwd");
+    let refs = p.dir.join(".env.refs").display().to_string();
+    let deeper = p.dir.join("deeper dir");
+    std::fs::create_dir(&deeper).unwrap();
+    for dir in [&p.dir, &deeper] {
+        let mut cmd = p.cmd(&["run", "--env", "dev", "--refs", &refs, "--", "pwd", "-P"]);
+        cmd.current_dir(dir);
+        let out = p.h.run_with(cmd, None);
+        assert_exit(&out, 0, "pwd in a run");
+        let want = dir.canonicalize().unwrap();
+        assert_eq!(stdout(&out).trim_end(), want.display().to_string());
+    }
+    let pid = p.h.daemon_pid().expect("the daemon");
+    let deeper = deeper.canonicalize().unwrap();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let cwd = std::fs::read_link(task.unwrap().path().join("cwd")).unwrap();
+        assert_ne!(cwd, deeper, "a daemon thread kept a run's directory");
+    }
+}
+
 #[test]
 fn sh_python_and_cat_children_receive_the_values_without_printing_them() {
     let (p, value) = with_token("inject");

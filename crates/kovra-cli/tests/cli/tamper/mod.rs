@@ -60,6 +60,26 @@ fn refused(h: &Home, args: &[&str], want: &str) -> Vec<Value> {
     docs
 }
 
+/// Require a run injecting `coord` to be refused with `record-tampered`, its child never
+/// started (a run opens only the value, decided on the metadata kept since unlock).
+fn run_refused(h: &Home, coord: &str) {
+    let refs = h.root.join("tamper.refs");
+    std::fs::write(&refs, format!("X={coord}\n")).unwrap();
+    let docs = refused(
+        h,
+        &[
+            "run",
+            "--refs",
+            refs.to_str().unwrap(),
+            "--",
+            "printenv",
+            "X",
+        ],
+        "record-tampered",
+    );
+    assert!(!format!("{docs:?}").contains("CANARY-"), "{docs:?}");
+}
+
 /// The listing document of `list --json` and its exit code.
 fn listing(h: &Home) -> (i32, Value) {
     let (exit, _, docs) = outcome(h, &["list"]);
@@ -291,6 +311,7 @@ fn edited_value_is_refused_on_every_path_that_reads_it() {
         &["fingerprint", "secret:dev/api/token"],
         "record-tampered",
     );
+    run_refused(&h, "secret:dev/api/token");
     // Writes that keep the value (edit re-seals the current value) must not launder it.
     refused(
         &h,
@@ -335,6 +356,7 @@ fn swapped_ciphertexts_are_refused() {
     let (_, shown) = h.json(&["show", "secret:dev/svc/open"]);
     assert_eq!(shown["coordinate"], "secret:dev/svc/open");
     refused(&h, &["reveal", "secret:dev/svc/open"], "record-tampered");
+    run_refused(&h, "secret:dev/svc/open");
     refused(
         &h,
         &["fingerprint", "secret:dev/svc/open"],
@@ -345,10 +367,11 @@ fn swapped_ciphertexts_are_refused() {
     let (exit, _, docs) = outcome(&h, &["reveal", "secret:dev/svc/closed"]);
     assert!(matches!(exit, 4 | 8), "{docs:?}");
 
-    // Only the metadata exchanged.
+    // Only the metadata exchanged: the value's AAD binds the metadata blob beside it.
     set_version_blobs(&c, &a, va, &mb, &xa);
     set_version_blobs(&c, &b, vb, &ma, &xb);
     refused(&h, &["reveal", "secret:dev/svc/open"], "record-tampered");
+    run_refused(&h, "secret:dev/svc/open");
     refused(&h, &["show", "secret:dev/svc/closed"], "record-tampered");
 
     // And after a restart (fresh index, fresh data-key cache) the same.

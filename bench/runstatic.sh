@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Issue 16's first goal alone, on the build scripts/install.sh makes on Linux/glibc (a static
+# C runtime for `kovra-full`, musl for the `kovra` front when musl-gcc is there):
+# `kovra run -- true` with 1 and 20 low records against `env X=y true`, interleaved round by
+# round by bench/hotpath.py (min and p50 wall; CPU with the daemon's share), RUNS times, then
+# the daemon's own CPU per run (`perf stat --no-inherit`, its threads only, not the child) when
+# perf is installed. bench/run.sh has the same rows inside its whole run; this takes a minute.
+#
+#   bash bench/runstatic.sh          # a markdown table on stdout; writes nothing
+#
+# Knobs: KOVRA_RUNSTATIC_ROUNDS (600 interleaved rounds per run), KOVRA_RUNSTATIC_RUNS (3).
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+ROUNDS=${KOVRA_RUNSTATIC_ROUNDS:-600}
+RUNS=${KOVRA_RUNSTATIC_RUNS:-3}
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+[[ $HOST == *-linux-gnu ]] || { log "this measures the Linux/glibc static build; host is $HOST"; exit 1; }
+
+log "building kovra-full with a static C runtime (--target $HOST) and kovra-bench"
+RUSTFLAGS='-C target-feature=+crt-static' nice -n 5 cargo build --release -q -p kovra-cli --target "$HOST"
+nice -n 5 cargo build --release -q -p kovra-bench
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+FRONT=$TARGET/$HOST/release/kovra
+FRONT_KIND="static glibc"
+MUSL=${HOST%%-*}-unknown-linux-musl
+if command -v musl-gcc >/dev/null 2>&1 && [[ -d $(rustc --print target-libdir --target "$MUSL" 2>/dev/null) ]]; then
+    log "building the kovra front with musl (--target $MUSL)"
+    nice -n 5 cargo build --profile front -q -p kovra-cli --bin kovra --target "$MUSL"
+    FRONT=$TARGET/$MUSL/front/kovra
+    FRONT_KIND=musl
+fi
+
+umask 077
+WORK=$(mktemp -d "$(bench_base)/kovra-runstatic.XXXXXX")
+mkdir -p "$WORK/bin" "$WORK/run"
+cp "$TARGET/$HOST/release/kovra-full" "$FRONT" "$WORK/bin/"
+KOVRA=$WORK/bin/kovra
+export XDG_RUNTIME_DIR=$WORK/run KOVRA_HOME=$WORK/home
+unset KOVRA_SOCKET KOVRA_PROJECT KOVRA_PASSPHRASE_FILE KOVRA_NO_AUTOSTART KOVRA_ORIGIN
+cleanup() {
+    local pid
+    pid=$(kovra_daemon_pid "$KOVRA" || true)
+    "$KOVRA" daemon stop >/dev/null 2>&1 || true
+    [[ -z $pid ]] || await_exit "$pid"
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/pass"
+echo >>"$WORK/pass"
+"$TARGET/release/kovra-bench" --json redact-fixture --home "$KOVRA_HOME" --passphrase-file "$WORK/pass" \
+    --refs "$WORK/all.refs" --file "$WORK/out.txt" --bytes 65536 --values 20 >/dev/null
+printf 'BENCH_VALUE=secret:dev/bench/value-000\n' >"$WORK/one.refs"
+grep -v '^#' "$WORK/all.refs" | head -n 20 >"$WORK/twenty.refs"
+"$KOVRA" unlock --passphrase-file "$WORK/pass" >/dev/null 2>&1
+DAEMON=$(kovra_daemon_pid "$KOVRA")
+[[ -n $DAEMON ]] || { log "no daemon answers"; exit 1; }
+
+echo "| run | \`env X=y true\` min / p50 ms, CPU ms | 1 record: min / p50 ms, CPU ms | × env (min wall / CPU) | 20 records: min / p50 ms, CPU ms | × env (min wall / CPU) |"
+echo "|---|---|---|---|---|---|"
+for r in $(seq "$RUNS"); do
+    log "run $r of $RUNS: $ROUNDS interleaved rounds"
+    python3 "$REPO/bench/hotpath.py" "$ROUNDS" kovra="$DAEMON" -- "env=env X=y true" \
+        "kovra-one=$KOVRA run --refs $WORK/one.refs -- true" \
+        "kovra-twenty=$KOVRA run --refs $WORK/twenty.refs -- true" >"$WORK/hp.json"
+    python3 - "$WORK/hp.json" "$r" "$WORK/cpu-read" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+open(sys.argv[3], "w").write(d.pop("daemon_cpu"))
+e = d["env"]
+def cell(v):
+    return f"{v['min_ms']:.3f} / {v['p50_ms']:.3f}, {v['cpu_ms']:.3f}"
+def ratio(v):
+    return f"**{v['min_ms'] / e['min_ms']:.2f}× / {v['cpu_ms'] / e['cpu_ms']:.2f}×**"
+one, twenty = d["kovra-one"], d["kovra-twenty"]
+print(f"| {sys.argv[2]} | {cell(e)} | {cell(one)} | {ratio(one)} | {cell(twenty)} | {ratio(twenty)} |")
+PY
+done
+
+if command -v perf >/dev/null 2>&1; then
+    echo
+    echo "| the daemon's own CPU per \`kovra run -- true\` (perf stat --no-inherit, 300 runs) | ms |"
+    echo "|---|---|"
+    for refs in one twenty; do
+        ms=$(perf stat -x, -e task-clock --no-inherit -p "$DAEMON" -- \
+            bash -c "for i in \$(seq 300); do '$KOVRA' run --refs '$WORK/$refs.refs' -- true; done" 2>&1 |
+            awk -F, '/task-clock/ { printf "%.3f", $1 / 300 }')
+        echo "| $refs record(s) | $ms |"
+    done
+fi
+echo
+echo "front: $FRONT_KIND; kovra-full: static glibc; the daemon's share of CPU read from: $(cat "$WORK/cpu-read")"
+echo
+echo "| machine | |"
+echo "|---|---|"
+machine_rows
