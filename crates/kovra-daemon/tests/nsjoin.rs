@@ -600,8 +600,15 @@ fn every_test_again_as_a_non_root_user() {
         .map(|(what, _, pid)| format!("{what}={pid}"))
         .collect();
     let exe = dir.path().join("nsjoin");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Copied by a child: a descriptor of ours open for writing on it, carried into a child
+    // another test thread forks meanwhile, would make its exec fail with "Text file busy".
+    let copied = Command::new("install")
+        .arg("--mode=755")
+        .arg(std::env::current_exe().unwrap())
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(copied.success());
     let out = Command::new("setsid")
         .args(["--wait", "setpriv"])
         .arg(format!("--reuid={}", user.uid))

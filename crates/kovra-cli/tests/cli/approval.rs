@@ -142,8 +142,7 @@ fn allowlisted_tool(
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
     let script = project.join("tool.sh");
-    std::fs::write(&script, body).unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write_program(&script, body);
     let out = h.run_pty(&["allow", "add", script.to_str().unwrap()], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     (h, value, project, script)
@@ -227,19 +226,13 @@ fn parked_requests_and_medium_uses_notify_the_human() {
     std::fs::create_dir_all(&bin).unwrap();
     let log = h.root.join("notifications");
     let notifier = bin.join("notify-send");
-    std::fs::write(
+    write_program(
         &notifier,
-        format!(
+        &format!(
             "#!/bin/sh\nprintf '%s | %s\\n' \"$1\" \"$2\" >> {}\n",
             log.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &notifier,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    );
     let path = format!(
         "{}:{}",
         bin.display(),

@@ -39,19 +39,13 @@ impl Notified {
         std::fs::create_dir_all(&bin).unwrap();
         let log = h.root.join("notifications");
         let notifier = bin.join("notify-send");
-        std::fs::write(
+        write_program(
             &notifier,
-            format!(
+            &format!(
                 "#!/bin/sh\nprintf '%s | %s\\n' \"$1\" \"$2\" >> {}\n",
                 log.display()
             ),
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            &notifier,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        );
         let path = format!(
             "{}:{}",
             bin.display(),

@@ -16,10 +16,9 @@ fn the_front_runs_hot_commands_itself_and_hands_the_rest_to_kovra_full() {
     // Copies of both programs, kovra-full not executable: a hand-over would fail.
     let dir = tempfile::tempdir().unwrap();
     let front = dir.path().join("kovra");
-    std::fs::copy(kovra_bin(), &front).unwrap();
+    install_program(&kovra_bin(), &front, 0o755);
     let full = dir.path().join("kovra-full");
-    std::fs::copy(kovra_bin().with_file_name("kovra-full"), &full).unwrap();
-    std::fs::set_permissions(&full, std::fs::Permissions::from_mode(0o644)).unwrap();
+    install_program(&kovra_bin().with_file_name("kovra-full"), &full, 0o644);
     let in_home = |args: &[&str]| {
         h.with_env(Command::new(&front))
             .args(args)
@@ -88,7 +87,7 @@ fn the_front_runs_hot_commands_itself_and_hands_the_rest_to_kovra_full() {
 fn a_front_without_kovra_full_says_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let front = dir.path().join("kovra");
-    std::fs::copy(kovra_bin(), &front).unwrap();
+    install_program(&kovra_bin(), &front, 0o755);
     for args in [&["status"][..], &["--version"], &["--json", "list"]] {
         let out = Command::new(&front).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
@@ -111,8 +110,8 @@ fn a_front_without_kovra_full_says_what_is_missing() {
 fn a_front_installed_as_kovra_full_is_named_instead_of_executing_itself_forever() {
     let dir = tempfile::tempdir().unwrap();
     let front = dir.path().join("kovra");
-    std::fs::copy(kovra_bin(), &front).unwrap();
-    std::fs::copy(kovra_bin(), dir.path().join("kovra-full")).unwrap();
+    install_program(&kovra_bin(), &front, 0o755);
+    install_program(&kovra_bin(), &dir.path().join("kovra-full"), 0o755);
     let mut child = Command::new(&front)
         .args(["--json", "--version"])
         .stdout(std::process::Stdio::piped())
@@ -150,10 +149,9 @@ fn a_front_refuses_a_daemon_that_is_not_its_kovra_full() {
     let h = Home::init();
     let dir = tempfile::tempdir().unwrap();
     let front = dir.path().join("kovra");
-    std::fs::copy(kovra_bin(), &front).unwrap();
+    install_program(&kovra_bin(), &front, 0o755);
     let other = dir.path().join("kovra-full");
-    std::fs::write(&other, "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_program(&other, "#!/bin/sh\nexit 0\n");
     let out = h
         .with_env(Command::new(&front))
         .args(["--json", "status"])

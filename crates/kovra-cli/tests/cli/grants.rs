@@ -36,8 +36,7 @@ fn setup(tag: &str, vars: &[(&str, &str)]) -> Setup {
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
     let script = h.root.join("tool.sh");
-    std::fs::write(&script, "#!/bin/sh\necho \"len=${#API_KEY} args=$*\"\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write_program(&script, "#!/bin/sh\necho \"len=${#API_KEY} args=$*\"\n");
     let out = h.run_pty(&["allow", "add", script.to_str().unwrap()], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     Setup {
@@ -176,14 +175,14 @@ fn a_grant_lets_the_same_run_through_and_nothing_else() {
     std::fs::write(s.project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
     s.through(&s.run(), "the granted run, its refs restored");
     // The executable rewritten: not the granted run (nor, here, an allowlisted one).
-    let body = std::fs::read(&s.script).unwrap();
-    std::fs::write(&s.script, "#!/bin/sh\necho \"rewritten $API_KEY\"\n").unwrap();
+    let body = std::fs::read_to_string(&s.script).unwrap();
+    write_program(&s.script, "#!/bin/sh\necho \"rewritten $API_KEY\"\n");
     let rewritten = s.run();
     assert_ne!(rewritten.status.code(), Some(0), "{}", describe(&rewritten));
     if rewritten.status.code() == Some(5) {
         s.h.ok(&["deny", &s.h.wait_for_pending()]);
     }
-    std::fs::write(&s.script, body).unwrap();
+    write_program(&s.script, &body);
     s.through(&s.run(), "the granted run, its executable restored");
     // A reveal is never covered, grant or not.
     let mut seen = Vec::new();

@@ -533,3 +533,40 @@ fn zombie(pid: u32) -> bool {
         })
         .is_none_or(|state| state == "Z" || state == "X")
 }
+
+/// Puts a copy of the program `from` at `to` with `mode`, written by a child (`install`).
+/// A file this process holds open for writing is carried into the child any other test
+/// thread forks at that moment, and executing the file fails with "Text file busy"
+/// (ETXTBSY) until that child execs: so no test writes a program itself.
+pub fn install_program(from: &Path, to: &Path, mode: u32) {
+    let status = Command::new("install")
+        .arg(format!("--mode={mode:o}"))
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("spawn install");
+    assert!(
+        status.success(),
+        "install {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
+/// Writes `text` at `path` as an executable (0755) script, by a child: see
+/// [`install_program`] for why.
+pub fn write_program(path: &Path, text: &str) {
+    let mut child = Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "write {}", path.display());
+}

@@ -100,8 +100,7 @@ fn setup(config: &str) -> Setup {
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join(".env.refs"), format!("API_KEY={HIGH}\n")).unwrap();
     let script = h.root.join("tool.sh");
-    std::fs::write(&script, "#!/bin/sh\necho \"len=${#API_KEY}\"\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write_program(&script, "#!/bin/sh\necho \"len=${#API_KEY}\"\n");
     let out = h.run_pty(&["allow", "add", script.to_str().unwrap()], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     Setup {

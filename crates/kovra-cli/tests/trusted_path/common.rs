@@ -187,9 +187,7 @@ pub fn c_str(s: &Path) -> String {
 
 /// A file that `sh` runs: `#!/bin/sh` then `body`, mode 0755.
 pub fn script(path: &Path, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("write script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    crate::harness::write_program(path, &format!("#!/bin/sh\n{body}\n"));
 }
 
 /// Fail with every finding at once (each line one missing defence).

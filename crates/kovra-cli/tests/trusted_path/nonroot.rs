@@ -100,9 +100,7 @@ fn place(from: &Path, to: &Path, exec: bool) {
         }
         std::fs::remove_file(to).expect("unlink");
     }
-    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
-    let mode = if exec { 0o755 } else { 0o644 };
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    crate::harness::install_program(from, to, if exec { 0o755 } else { 0o644 });
 }
 
 fn chown(p: &Path, uid: u32, gid: u32) {

@@ -84,16 +84,14 @@ impl Inspector {
         std::fs::create_dir_all(&work).expect("work dir");
         let server_log = h.root.join("mcp-server.stderr");
         let server = h.root.join("kovra-mcp.sh");
-        std::fs::write(
+        write_program(
             &server,
-            format!(
+            &format!(
                 "#!/bin/sh\nexec '{}' mcp 2>>'{}'\n",
                 kovra_bin().display(),
                 server_log.display()
             ),
-        )
-        .expect("server wrapper");
-        std::fs::set_permissions(&server, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        );
         Inspector {
             home: h.home.clone(),
             runtime: h.runtime.clone(),

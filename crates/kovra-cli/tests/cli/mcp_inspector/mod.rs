@@ -16,7 +16,6 @@
 //! Needs Node >= 18 and npm (the install script gets them with apt-get when npm is missing);
 //! without them, or without the inspector installed, the test fails naming the script.
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -112,7 +112,7 @@ fn an_allowlisted_executable_gets_a_high_value_only_with_a_proof_of_presence() {
 
     // A copy of the allowlisted script elsewhere is not allowlisted.
     let copy = p.dir.join("copy.sh");
-    std::fs::copy(&tool, &copy).unwrap();
+    install_program(&tool, &copy, 0o755);
     let out = p.run(&["run", "--", "./copy.sh"]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     assert!(!p.marker().exists());
@@ -135,14 +135,16 @@ fn an_allowlisted_executable_whose_content_changed_is_refused() {
     p.refs("KEY=secret:dev/api/key\n");
     // A binary (a copy of `true`) and a script, both allowlisted, then changed.
     let bin = p.dir.join("mytrue");
-    std::fs::copy(
-        ["/bin/true", "/usr/bin/true"]
-            .iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap(),
+    install_program(
+        Path::new(
+            ["/bin/true", "/usr/bin/true"]
+                .iter()
+                .find(|p| Path::new(p).exists())
+                .unwrap(),
+        ),
         &bin,
-    )
-    .unwrap();
+        0o755,
+    );
     let script = p.dir.join("tool.sh");
     write_executable(&script, "#!/bin/sh\ntouch child-ran\n");
     allow_add(&p, &bin);

@@ -9,7 +9,6 @@
 //! or its length, and the test compares with what it computes itself.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -346,8 +345,7 @@ fn stop_and_wait(h: &Home) {
 }
 
 fn write_executable(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_program(path, text);
 }
 
 /// A project with one medium record, `TOKEN`, wired in `.env.refs`.
