@@ -240,6 +240,22 @@ mod tests {
         assert_eq!(open(&key, b"aad", &sealed[..10]), Err(AuthError));
     }
 
+    /// A keyed MAC state is as good as its key: the store keeps one while unlocked
+    /// (`KeyedMac`), and every short-lived one took in a key or a value. Both must be wiped
+    /// when dropped, which the `zeroize` features of `hmac` and `sha2` provide (Cargo.toml).
+    #[test]
+    fn mac_and_hash_states_wipe_themselves() {
+        use hmac::digest::block_api::{Buffer, CoreProxy};
+        fn wiped<T: zeroize::ZeroizeOnDrop>() {}
+        // An HMAC state is two SHA-256 cores (inner and outer) and a block buffer.
+        type Core = <Sha256 as CoreProxy>::Core;
+        wiped::<Core>();
+        wiped::<Buffer<Core>>();
+        wiped::<Sha256>();
+        let keyed = KeyedMac::new(&random_key());
+        assert_eq!(keyed.mac(&[b"a"]), keyed.clone().mac(&[b"a"]));
+    }
+
     #[test]
     fn mac_parts_are_framed() {
         assert_ne!(mac(b"k", &[b"ab", b"c"]), mac(b"k", &[b"a", b"bc"]));

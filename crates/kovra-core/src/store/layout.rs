@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::Value;
 use crate::coord::Coordinate;
-use crate::crypto::{self, AuthError, KdfParams, Key, NONCE_LEN};
+use crate::crypto::{self, AuthError, KdfParams, Key, KeyedMac, NONCE_LEN};
 use crate::model::{Metadata, VaultName};
 
 /// A keyed lookup: what a row is found by, without naming what it holds.
@@ -113,17 +113,14 @@ pub(super) fn header_mac(
 }
 
 /// A vault's lookup (under the `index` subkey).
-pub(super) fn vault_lookup(index: &Key, vault: &VaultName) -> Lookup {
-    crypto::mac(index.as_ref(), &[b"vault", vault.label().as_bytes()])
+pub(super) fn vault_lookup(index: &KeyedMac, vault: &VaultName) -> Lookup {
+    index.mac(&[b"vault", vault.label().as_bytes()])
 }
 
 /// A record's lookup (under the `index` subkey): a guessed coordinate cannot be checked
 /// against the file without the key.
-pub(super) fn record_lookup(index: &Key, vault: &VaultName, coord: &Coordinate) -> Lookup {
-    crypto::mac(
-        index.as_ref(),
-        &[b"record", vault.label().as_bytes(), coord.path().as_bytes()],
-    )
+pub(super) fn record_lookup(index: &KeyedMac, vault: &VaultName, coord: &Coordinate) -> Lookup {
+    index.mac(&[b"record", vault.label().as_bytes(), coord.path().as_bytes()])
 }
 
 /// One record's contribution to the record-set tag (XORed together, under the `state`

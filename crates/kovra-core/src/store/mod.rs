@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditKeys, ChainBreak};
-use crate::crypto::{KdfError, Key};
+use crate::crypto::{KdfError, Key, KeyedMac};
 use crate::model::{Metadata, VaultName};
 
 mod backup;
@@ -215,7 +215,9 @@ pub struct AuditReport {
 
 /// The purpose keys derived from the root key.
 struct Keys {
-    index: Key,
+    /// Keyed once at unlock: a run computes a vault and a record lookup per value, and
+    /// hashing the key again for each was half of every lookup's cost.
+    index: KeyedMac,
     state: Key,
     wrap: Key,
     fingerprint: Key,

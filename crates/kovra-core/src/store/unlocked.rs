@@ -11,7 +11,7 @@ use super::locked::{Header, ProofVerifier, read_header, unwrap_root};
 use super::{Keys, Result, StoreError, UnlockedStore, hex_lower, now};
 use crate::audit::{AuditEntry, AuditKeys};
 use crate::coord::Coordinate;
-use crate::crypto::{self, Key};
+use crate::crypto::{self, Key, KeyedMac};
 use crate::model::VaultName;
 
 pub(super) fn xor_into(acc: &mut [u8; 32], x: &[u8; 32]) {
@@ -34,7 +34,7 @@ impl UnlockedStore {
         proof: ProofVerifier,
     ) -> Result<Self> {
         let keys = Keys {
-            index: crypto::subkey(&root, "index"),
+            index: KeyedMac::new(&crypto::subkey(&root, "index")),
             state: crypto::subkey(&root, "state"),
             wrap: crypto::subkey(&root, "wrap"),
             fingerprint: crypto::subkey(&root, "fingerprint"),
@@ -272,21 +272,22 @@ impl UnlockedStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&mut pending, &tx)?;
-        tx.execute(
+        // Cached: every write ends here, and parsing it again cost as much as running it.
+        tx.prepare_cached(
             "UPDATE header SET state_mac = ?1, audit_seq = ?2, audit_head = ?3 WHERE id = 1",
-            params![
-                layout::header_mac(
-                    &self.keys.header,
-                    &self.uuid,
-                    &pending.state_tag,
-                    pending.audit_seq,
-                    &pending.audit_head
-                )
-                .as_slice(),
-                pending.audit_seq as i64,
-                pending.audit_head.as_slice()
-            ],
-        )?;
+        )?
+        .execute(params![
+            layout::header_mac(
+                &self.keys.header,
+                &self.uuid,
+                &pending.state_tag,
+                pending.audit_seq,
+                &pending.audit_head
+            )
+            .as_slice(),
+            pending.audit_seq as i64,
+            pending.audit_head.as_slice()
+        ])?;
         tx.commit()?;
         let Pending {
             audit_seq,

@@ -51,7 +51,7 @@ fn kdf(d: &Json) -> KdfParams {
 fn keys_outputs(i: &Json) -> Json {
     let root = key(i, "root");
     let sub = |p: &str| hex::encode(crypto::subkey(&root, p).as_ref());
-    let index = crypto::subkey(&root, "index");
+    let index = crypto::KeyedMac::new(&crypto::subkey(&root, "index"));
     let global = vault_lookup(&index, &VaultName::Global);
     let project = vault_lookup(&index, &VaultName::Project(text(i, "project").into()));
     let coord = Coordinate::parse(text(i, "coordinate")).unwrap();
