@@ -3,8 +3,10 @@
     python3 bench/hotpath.py ROUNDS LABEL=PID... -- NAME=COMMAND...
 
 Every round runs each command once (no shell; stdin, stdout and stderr on /dev/null; leading
-`NAME=value` words set that command's environment, as in a shell, without an `env` exec), starting
-one further along the list each time, so that drift in the machine's load hits all alike.
+`NAME=value` words set that command's environment, as in a shell, without an `env` exec), in an
+order shuffled afresh each round (seeded, so a run can be repeated), so that drift in the machine's
+load hits all alike and no command always follows the same other one (whose traces in the
+caches it would always meet).
 Wall time is `perf_counter_ns` around the spawn and wait. CPU time of a command is what the
 process and its waited-for children used (`RUSAGE_CHILDREN`) plus, for a `kovra` command,
 what its daemon used meanwhile (its threads and the child it started), since the work of
@@ -22,6 +24,7 @@ milliseconds, and under "daemon_cpu" which way the daemon's share was read.
 
 import json
 import os
+import random
 import resource
 import shlex
 import subprocess
@@ -135,6 +138,16 @@ def main():
     print(json.dumps(out))
 
 
+def charged(name, meter):
+    """The meter of the daemon a command is charged with: the one label its name starts with.
+    A name that starts with two (labels `a` and `a2`, command `a21`) is refused, since it
+    cannot say which daemon did its work."""
+    labels = [label for label in meter if name.startswith(label)]
+    if len(labels) > 1:
+        sys.exit(f"{name}: starts with more than one daemon label ({', '.join(labels)}); rename")
+    return meter[labels[0]] if labels else None
+
+
 def measure(rounds, commands, meter):
     walls = {name: [] for name, _ in commands}
     cpu = {name: 0.0 for name, _ in commands}
@@ -144,11 +157,11 @@ def measure(rounds, commands, meter):
         argv, env = prepared[name]
         for _ in range(10):
             subprocess.run(argv, env=env, stdin=devnull, stdout=devnull, stderr=devnull)
-    for r in range(rounds):
-        for i in range(len(commands)):
-            name, cmd = commands[(r + i) % len(commands)]
+    order = random.Random(16)
+    for _ in range(rounds):
+        for name, cmd in order.sample(commands, len(commands)):
             argv, env = prepared[name]
-            daemon = next((m for label, m in meter.items() if name.startswith(label)), None)
+            daemon = charged(name, meter)
             d0 = daemon() if daemon else 0.0
             c0 = children_cpu_ms()
             t0 = time.perf_counter_ns()
