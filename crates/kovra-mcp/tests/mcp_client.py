@@ -591,10 +591,22 @@ async def disconnect_session(h):
         async with stdio_client(params, errlog=errlog) as (r, w):
             async with ClientSession(r, w) as s:
                 await s.initialize()
-                with anyio.move_on_after(3):
-                    await s.call_tool("run", {"command": ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 120"],
-                                              "timeout_secs": 300})
-                    raise Failed("run of sleep 120 returned early")
+                # The call is left hanging once the child has written its pid (at most 30 s
+                # on a slow machine), then the client goes away.
+                async def started():
+                    for _ in range(300):
+                        if os.path.exists(pidfile) and os.path.getsize(pidfile) > 0:
+                            return
+                        await anyio.sleep(0.1)
+
+                async with anyio.create_task_group() as tg:
+                    async def call():
+                        await s.call_tool("run", {"command": ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 120"],
+                                                  "timeout_secs": 300})
+                        raise Failed("run of sleep 120 returned early")
+                    tg.start_soon(call)
+                    await started()
+                    tg.cancel_scope.cancel()
     check(os.path.exists(pidfile), "the child never started")
     with open(pidfile) as f:
         pid = int(f.read().strip())

@@ -252,7 +252,8 @@ fn statement_timeout_ends_a_slow_statement() {
     let e = run("select pg_sleep(5)", &[], Mode::ReadOnly, &limits).unwrap_err();
     let took = start.elapsed();
     assert!(matches!(e, QueryError::Timeout), "{e:?}");
-    assert!(took < Duration::from_millis(2500), "{took:?}");
+    // Not the statement's five seconds (connecting on a loaded machine takes some of it).
+    assert!(took < Duration::from_millis(4500), "{took:?}");
 }
 
 #[test]
@@ -437,7 +438,8 @@ fn a_silent_server_times_out_at_connect() {
     drop(listener);
     assert!(matches!(e, QueryError::Connect(_)), "{e:?}");
     assert!(!format!("{e} {e:?}").contains(CANARY));
-    assert!(took < Duration::from_millis(1500), "{took:?}");
+    // Bounded by the connect timeout, not hanging (slack for a loaded machine).
+    assert!(took < Duration::from_millis(4500), "{took:?}");
 }
 
 #[test]

@@ -160,16 +160,10 @@ fn ssh_add_of_a_private_key_is_refused_and_the_key_never_listed() {
 fn ssh_add_lock_reaches_the_backend_and_the_passphrase_is_never_printed() {
     let agent = Agent::start();
     let askpass = agent.dir.path().join("askpass");
-    std::fs::write(
+    common::write_program(
         &askpass,
-        format!("#!/bin/sh\necho {}\n", common::LOCK_CANARY),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &askpass,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
+        &format!("#!/bin/sh\necho {}\n", common::LOCK_CANARY),
+    );
     let out = Command::new("ssh-add")
         .arg("-x")
         .env("SSH_AUTH_SOCK", agent.socket())

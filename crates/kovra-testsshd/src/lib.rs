@@ -22,49 +22,82 @@ impl Sshd {
     /// [`authorize`](Self::authorize)), with a host key of `host_type` (an `ssh-keygen -t`
     /// argument: `ed25519`, `rsa`, `ecdsa`).
     pub fn start(authorized: &str, host_type: &str) -> Sshd {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+        let mut dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
         let host = d.join("host_key");
-        let (host_public, host_fingerprint) = host_key(&host, host_type);
+        let (mut host_public, mut host_fingerprint) = host_key(&host, host_type);
         std::fs::write(d.join("authorized_keys"), format!("{authorized}\n")).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = d.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {pid}\n\
-                 AuthorizedKeysFile {keys}\nUsePAM no\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nStrictModes no\n",
-                host = host.display(),
-                pid = d.join("sshd.pid").display(),
-                keys = d.join("authorized_keys").display(),
-            ),
-        )
-        .unwrap();
-        let child = spawn(&config, d);
-        let mut sshd = Sshd {
-            child,
-            port,
-            dir,
-            host_public,
-            host_fingerprint,
-        };
-        sshd.wait_listening();
-        sshd
+        // A free port is picked by binding port 0 and letting it go: another test may take it
+        // before sshd binds it, so a server that finds it in use is started again elsewhere.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let config = d.join("sshd_config");
+            std::fs::write(
+                &config,
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {pid}\n\
+                     AuthorizedKeysFile {keys}\nUsePAM no\nPasswordAuthentication no\n\
+                     KbdInteractiveAuthentication no\nStrictModes no\n",
+                    host = host.display(),
+                    pid = d.join("sshd.pid").display(),
+                    keys = d.join("authorized_keys").display(),
+                ),
+            )
+            .unwrap();
+            let child = spawn(&config, &d);
+            let mut sshd = Sshd {
+                child,
+                port,
+                dir,
+                host_public,
+                host_fingerprint,
+            };
+            match sshd.listening() {
+                Ok(()) => return sshd,
+                Err(log) if log.contains("Address already in use") => {
+                    (dir, host_public, host_fingerprint) = sshd.give_back();
+                }
+                Err(log) => panic!("sshd did not start: {log}"),
+            }
+        }
+        panic!("sshd found five free ports taken before it could bind them")
     }
 
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if Instant::now() > deadline || self.child.try_wait().unwrap().is_some() {
-                panic!("sshd did not start: {}", self.log());
+    /// Waits until sshd says it listens on its port (a connect alone could reach another
+    /// process that took the port); its log if it exited first.
+    fn listening(&mut self) -> Result<(), String> {
+        let said = format!("Server listening on 127.0.0.1 port {}", self.port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(&said) && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if self.child.try_wait().unwrap().is_some() {
+                return Err(self.log());
+            }
+            if Instant::now() > deadline {
+                panic!("sshd did not start within 20 s: {log}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The parts of a server that did not start, to start another with.
+    fn give_back(mut self) -> (tempfile::TempDir, String, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.dir.path().join("sshd.log"));
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (
+            dir,
+            std::mem::take(&mut self.host_public),
+            std::mem::take(&mut self.host_fingerprint),
+        )
     }
 
     /// Stop, give the server a new host key of `host_type`, and serve again on the same port:
@@ -77,8 +110,11 @@ impl Sshd {
         let _ = std::fs::remove_file(&host);
         let _ = std::fs::remove_file(d.join("host_key.pub"));
         (self.host_public, self.host_fingerprint) = host_key(&host, host_type);
+        let _ = std::fs::remove_file(d.join("sshd.log"));
         self.child = spawn(&d.join("sshd_config"), &d);
-        self.wait_listening();
+        if let Err(log) = self.listening() {
+            panic!("sshd did not start again: {log}");
+        }
     }
 
     /// Accept exactly these public key lines from now on.

@@ -267,9 +267,21 @@ fn cancel_keys_are_the_proxys_own_and_only_the_right_one_cancels() {
     // The right one cancels.
     send_query(&mut c, "select pg_sleep(30)");
     let started = Instant::now();
-    std::thread::sleep(Duration::from_millis(300));
-    cancel(&sock, pid, key);
+    // A cancel that reaches the server before the statement does is ignored: ask again
+    // until the statement ends.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let canceller = {
+        let (done, sock) = (done.clone(), sock.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(300));
+                cancel(&sock, pid, key);
+            }
+        })
+    };
     let r = result(&mut c);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    canceller.join().unwrap();
     assert!(
         r.as_ref().is_err_and(|e| e.contains("canceling statement")),
         "{r:?}"

@@ -198,7 +198,9 @@ fn a_connection_flood_is_refused_at_once_and_others_are_still_served() {
     extra
         .set_read_timeout(Some(std::time::Duration::from_secs(20)))
         .unwrap();
-    extra.write_all(&status_frame()).unwrap();
+    // The refusal is written at once and the connection closed after a short linger: a test
+    // thread descheduled past it may find its write refused, and still reads the refusal.
+    let _ = extra.write_all(&status_frame());
     let reply = read_reply(&mut extra);
     assert_eq!(reply["code"], "too-many-connections", "{reply}");
     assert!(
@@ -251,11 +253,22 @@ fn a_daemon_gives_back_the_memory_of_a_connection_flood() {
         .map(|_| {
             let socket = socket.clone();
             std::thread::spawn(move || {
-                for _ in 0..1250 {
+                // The held connections' slots are freed as the daemon's threads see them
+                // close: until then a request may still be refused as over this process's
+                // limit, and is asked again (a bounded number of times).
+                let mut refused = 0;
+                let mut served = 0;
+                while served < 1250 {
                     let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-                    s.write_all(&status_frame()).unwrap();
+                    let _ = s.write_all(&status_frame());
                     let reply = read_reply(&mut s);
+                    if reply["code"] == "too-many-connections" && refused < 500 {
+                        refused += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        continue;
+                    }
                     assert!(reply.get("code").is_none(), "{reply}");
+                    served += 1;
                 }
             })
         })

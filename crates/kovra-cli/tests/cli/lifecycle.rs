@@ -117,28 +117,31 @@ fn the_idle_timeout_locks_the_vault() {
     let h = Home::new();
     std::fs::create_dir_all(&h.home).unwrap();
     std::fs::set_permissions(&h.home, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::write(h.home.join("config.toml"), "idle_timeout_secs = 2\n").unwrap();
+    // Five seconds: long enough that a loaded machine's slow `list` cannot outlast it.
+    std::fs::write(h.home.join("config.toml"), "idle_timeout_secs = 5\n").unwrap();
     h.ok(&["init", "--passphrase-file", &pass_arg(&h)]);
     add(&h, "secret:dev/db/password", &canary("idle"), &[]);
     let s = status(&h);
-    assert_eq!(s["idle_timeout_secs"], 2, "{s}");
+    assert_eq!(s["idle_timeout_secs"], 5, "{s}");
     assert_eq!(s["unlocked"], true, "{s}");
-    // Work with the vault keeps it open: each such request restarts the clock.
+    // Work with the vault keeps it open past the timeout: each request restarts the clock.
     let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(2500) {
+    let mut last_use = start;
+    while start.elapsed() < Duration::from_millis(6500) {
         std::thread::sleep(Duration::from_millis(400));
+        last_use = Instant::now();
         let out = h.run(&["--json", "list"]);
         assert_exit(&out, 0, "locked while in use");
     }
-    // Left alone it locks; polling `status` does not count as use.
-    let idle_since = Instant::now();
-    wait_until("the idle lock", Duration::from_secs(8), || {
+    // Left alone it locks; polling `status` does not count as use. The clock restarted when
+    // the daemon handled the last `list`, which was after `last_use`.
+    wait_until("the idle lock", Duration::from_secs(15), || {
         status(&h)["unlocked"] == false
     });
     assert!(
-        idle_since.elapsed() >= Duration::from_millis(1500),
+        last_use.elapsed() >= Duration::from_millis(4500),
         "locked after only {:?} idle",
-        idle_since.elapsed()
+        last_use.elapsed()
     );
     let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap();
     assert!(log.contains("locked after the idle timeout"), "{log}");

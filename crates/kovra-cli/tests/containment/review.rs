@@ -354,8 +354,13 @@ fn kovra_mcp_inside_the_sandbox_reaches_the_sandboxs_profile() {
     ]
     .join("\n");
     write(&lab.project.join("frames.jsonl"), &format!("{frames}\n"));
+    // Standard input stays open until the tool call is answered (at most 30 s), so a slow
+    // machine's late reply is not cut off by the session ending.
     let out = lab.sandbox(
-        &format!("(cat frames.jsonl; sleep 3) | kovra mcp --agent {AGENT}"),
+        &format!(
+            "(cat frames.jsonl; i=0; while [ $i -lt 300 ] && ! grep -q '\"id\":2' mcp.out; \
+             do sleep 0.1; i=$((i+1)); done) | kovra mcp --agent {AGENT} > mcp.out; cat mcp.out"
+        ),
         &[],
     );
     let text = stdout(&out);

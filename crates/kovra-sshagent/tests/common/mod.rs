@@ -222,6 +222,25 @@ pub fn run(agent: &Path, program: &str, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("{program} could not start: {e}"))
 }
 
+/// Writes an executable script by a child process: a file this process held open for writing
+/// could be inherited by another test thread's fork, and executing it would then fail with
+/// ETXTBSY ("Text file busy") until that child execs.
+pub fn write_program(path: &Path, text: &str) {
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 700 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "write {}", path.display());
+}
+
 pub fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }

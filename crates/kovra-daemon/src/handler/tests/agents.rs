@@ -182,11 +182,12 @@ fn a_revoked_or_expired_profile_serves_nothing() {
         .expect_error(ErrorCode::AgentRevoked);
     h.send(&human(), json!({"op": "agent-revoke", "name": "bot"}))
         .expect_error(ErrorCode::AgentUnknown);
-    // Whole seconds: two of them cannot run out before the next request, three later they have.
-    create(&h, "brief", json!({"ttl_secs": 2})).expect_ok();
+    // Whole seconds: five can end as soon as four after creation, which still leaves a
+    // loaded machine time for the next request; six later they have ended.
+    create(&h, "brief", json!({"ttl_secs": 5})).expect_ok();
     let brief = forged("brief");
     h.send(&brief, json!({"op": "list"})).expect_ok();
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    std::thread::sleep(std::time::Duration::from_millis(6100));
     let a = h
         .send(&brief, json!({"op": "list"}))
         .expect_error(ErrorCode::AgentRevoked);
@@ -450,7 +451,8 @@ fn connect_status(port: u16) -> String {
 #[test]
 fn an_expired_profiles_grant_is_no_longer_served() {
     let h = Harness::unlocked();
-    let made = create(&h, "brief", json!({"ttl_secs": 2, "egress_port": 0})).expect_ok();
+    // Five whole seconds (as few as four): time for the first request on a loaded machine.
+    let made = create(&h, "brief", json!({"ttl_secs": 5, "egress_port": 0})).expect_ok();
     let port = made.reply()["agents"][0]["egress_port"].as_u64().unwrap() as u16;
     // Served: refused by the grant's egress policy (pinned hosts only), not for a credential.
     assert!(
@@ -458,7 +460,7 @@ fn an_expired_profiles_grant_is_no_longer_served() {
         "{}",
         connect_status(port)
     );
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    std::thread::sleep(std::time::Duration::from_millis(6100));
     h.daemon.expire_profiles();
     let after = connect_status(port);
     assert!(
