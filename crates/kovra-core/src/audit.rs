@@ -209,13 +209,17 @@ pub const GENESIS: [u8; 32] = [0u8; 32];
 pub struct AuditKeys {
     pub seal: Key,
     pub mac: Key,
+    /// `mac`, keyed once: a run links one entry per value it injects.
+    linker: crypto::KeyedMac,
 }
 
 impl AuditKeys {
     pub fn from_root(root: &Key) -> Self {
+        let mac = crypto::subkey(root, "audit-mac");
         AuditKeys {
             seal: crypto::subkey(root, "audit-seal"),
-            mac: crypto::subkey(root, "audit-mac"),
+            linker: crypto::KeyedMac::new(&mac),
+            mac,
         }
     }
 
@@ -236,13 +240,13 @@ impl AuditKeys {
 
     /// The link after `prev` for the sealed entry at `seq`.
     pub fn link(&self, prev: &[u8; 32], seq: u64, sealed: &[u8]) -> [u8; 32] {
-        crypto::mac(self.mac.as_ref(), &[prev, &seq.to_be_bytes(), sealed])
+        self.linker.mac(&[prev, &seq.to_be_bytes(), sealed])
     }
 
     /// A checker for walking the whole chain in one pass: keyed once, no allocation per entry.
     pub fn chain_check(&self) -> ChainCheck {
         ChainCheck {
-            mac: crypto::KeyedMac::new(&self.mac),
+            mac: self.linker.clone(),
             open: crypto::OpenCheck::new(&self.seal),
         }
     }

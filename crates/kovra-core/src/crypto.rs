@@ -2,16 +2,13 @@
 //! lookups, subkeys and chains. Every key is a zeroizing 32-byte buffer.
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub const KEY_LEN: usize = 32;
 pub const NONCE_LEN: usize = 24;
-const TAG_LEN: usize = 16;
 
 /// A 256-bit key: wiped when dropped, redacted in `Debug`, compared in constant time.
 #[derive(Clone)]
@@ -81,46 +78,21 @@ pub fn seal(key: &Key, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
 /// nonce; every real seal draws a fresh random one.
 pub(crate) fn seal_with_nonce(
     key: &Key,
-    nonce_bytes: &[u8; NONCE_LEN],
+    nonce: &[u8; NONCE_LEN],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Vec<u8> {
-    let cipher = cipher(key);
-    let nonce = XNonce::from(*nonce_bytes);
-    // Encryption with a valid key and in-memory buffers cannot fail.
-    #[allow(clippy::expect_used)]
-    let ct = cipher
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .expect("XChaCha20-Poly1305 encryption of an in-memory buffer");
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(nonce_bytes);
-    out.extend_from_slice(&ct);
-    out
+    crate::xchacha::seal(key, nonce, aad, plaintext)
 }
 
 /// Open what [`seal`] produced with the same key and AAD.
 pub fn open(key: &Key, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, AuthError> {
-    if sealed.len() < NONCE_LEN + TAG_LEN {
-        return Err(AuthError);
+    let mut plain = Zeroizing::new(Vec::with_capacity(sealed.len()));
+    if crate::xchacha::open_into(key, aad, sealed, &mut plain) {
+        Ok(plain)
+    } else {
+        Err(AuthError)
     }
-    let (nonce, ct) = sealed.split_at(NONCE_LEN);
-    let nonce_bytes: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| AuthError)?;
-    cipher(key)
-        .decrypt(&XNonce::from(nonce_bytes), Payload { msg: ct, aad })
-        .map(Zeroizing::new)
-        .map_err(|_| AuthError)
-}
-
-fn cipher(key: &Key) -> XChaCha20Poly1305 {
-    #[allow(clippy::expect_used)]
-    XChaCha20Poly1305::new_from_slice(key.as_ref())
-        .expect("a 32-byte key is the cipher's key length")
 }
 
 /// HMAC-SHA256 over length-prefixed parts, so `("ab","c")` and `("a","bc")` differ.

@@ -25,3 +25,4 @@ pub mod sshhost;
 pub mod sshkey;
 pub mod store;
 pub mod totp;
+mod xchacha;

@@ -106,7 +106,7 @@ impl Gate<'_> {
     /// Nothing is read from the store until every decision allows it.
     pub(super) fn prepare_run(
         &mut self,
-        req: RunRequest,
+        mut req: RunRequest,
     ) -> Result<(RunPlan, Vec<String>), GateError> {
         let contained = matches!(self.info.namespaces, crate::nsjoin::Namespaces::Foreign(_));
         if let Decision::Deny(reason) = policy::run_allowed(self.info.agent.is_some(), contained) {
@@ -140,11 +140,9 @@ impl Gate<'_> {
             )
             .hint("pass what the program needs another way (an argument, a refs line)"));
         }
-        let caller_env: Vec<(String, String)> = req
-            .env
-            .iter()
+        let caller_env: Vec<(String, String)> = std::mem::take(&mut req.env)
+            .into_iter()
             .filter(|(k, _)| !k.starts_with("KOVRA_"))
-            .cloned()
             .collect();
         let lookup: HashMap<&str, &str> = caller_env
             .iter()
@@ -441,16 +439,8 @@ impl Gate<'_> {
         if protected {
             program.seal()?;
         }
-        // Pass 2: every decision allows; read the values and build the environment.
-        let inherited = if protected {
-            childenv::protected(&caller_env, &req.keep_env)
-        } else {
-            caller_env.clone()
-        };
-        let mut env: Vec<(String, SecretString)> = inherited
-            .into_iter()
-            .map(|(k, v)| (k, SecretString::new(v)))
-            .collect();
+        // Pass 2: every decision allows; read the values, then build the environment.
+        let mut delivered: Vec<(String, SecretString)> = Vec::with_capacity(entries.len());
         let mut secrets = Vec::new();
         let mut injected = Vec::new();
         let mut descriptors = Vec::new();
@@ -465,7 +455,6 @@ impl Gate<'_> {
                 &program.canonical,
                 &mut out,
             )?;
-            env.retain(|(k, _)| *k != entry.name);
             let value = match resolved.descriptor {
                 // The child reads descriptor 3, 4, …; the variable names it.
                 Some(bytes) => {
@@ -475,12 +464,25 @@ impl Gate<'_> {
                 }
                 None => SecretString::from(resolved.value),
             };
-            env.push((entry.name.clone(), value));
+            delivered.push((entry.name.clone(), value));
             for s in resolved.secrets {
                 secrets.push((entry.name.clone(), SecretBytes::from(s)));
             }
             injected.push(entry.name.clone());
         }
+        // The caller's variables (cleaned for a protected run), less those the refs set,
+        // then the refs' own in their order (the parser refuses a name defined twice).
+        let inherited = if protected {
+            childenv::protected(&caller_env, &req.keep_env)
+        } else {
+            caller_env
+        };
+        let mut env: Vec<(String, SecretString)> = inherited
+            .into_iter()
+            .filter(|(k, _)| !entries.iter().any(|e| e.name == *k))
+            .map(|(k, v)| (k, SecretString::new(v)))
+            .chain(delivered)
+            .collect();
         for (name, token) in std::mem::take(&mut out.db.tokens) {
             secrets.push((name, SecretBytes::from(token)));
         }
