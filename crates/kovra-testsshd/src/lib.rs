@@ -56,7 +56,7 @@ impl Sshd {
                 host_public,
                 host_fingerprint,
             };
-            match sshd.listening() {
+            match sshd.listening(0) {
                 Ok(()) => return sshd,
                 Err(log) if log.contains("Address already in use") => {
                     (dir, host_public, host_fingerprint) = sshd.give_back();
@@ -67,14 +67,16 @@ impl Sshd {
         panic!("sshd found five free ports taken before it could bind them")
     }
 
-    /// Waits until sshd says it listens on its port (a connect alone could reach another
-    /// process that took the port); its log if it exited first.
-    fn listening(&mut self) -> Result<(), String> {
+    /// Waits until sshd says, in its log past byte `from`, that it listens on its port (a
+    /// connect alone could reach another process that took the port); its log if it exited
+    /// first.
+    fn listening(&mut self, from: usize) -> Result<(), String> {
         let said = format!("Server listening on 127.0.0.1 port {}", self.port);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let log = self.log();
-            if log.contains(&said) && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let new = log.get(from..).unwrap_or_default();
+            if new.contains(&said) && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return Ok(());
             }
             if self.child.try_wait().unwrap().is_some() {
@@ -110,9 +112,11 @@ impl Sshd {
         let _ = std::fs::remove_file(&host);
         let _ = std::fs::remove_file(d.join("host_key.pub"));
         (self.host_public, self.host_fingerprint) = host_key(&host, host_type);
-        let _ = std::fs::remove_file(d.join("sshd.log"));
+        // The log goes on (tests count its logins across the change): this start's lines
+        // are those after what it already holds.
+        let before = self.log().len();
         self.child = spawn(&d.join("sshd_config"), &d);
-        if let Err(log) = self.listening() {
+        if let Err(log) = self.listening(before) {
             panic!("sshd did not start again: {log}");
         }
     }
