@@ -22,10 +22,10 @@ impl Sshd {
     /// [`authorize`](Self::authorize)), with a host key of `host_type` (an `ssh-keygen -t`
     /// argument: `ed25519`, `rsa`, `ecdsa`).
     pub fn start(authorized: &str, host_type: &str) -> Sshd {
-        let mut dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_path_buf();
         let host = d.join("host_key");
-        let (mut host_public, mut host_fingerprint) = host_key(&host, host_type);
+        let (host_public, host_fingerprint) = host_key(&host, host_type);
         std::fs::write(d.join("authorized_keys"), format!("{authorized}\n")).unwrap();
         // A free port is picked by binding port 0 and letting it go: another test may take it
         // before sshd binds it, so a server that finds it in use is started again elsewhere.
@@ -48,58 +48,25 @@ impl Sshd {
                 ),
             )
             .unwrap();
-            let child = spawn(&config, &d);
-            let mut sshd = Sshd {
-                child,
-                port,
-                dir,
-                host_public,
-                host_fingerprint,
-            };
-            match sshd.listening(0) {
-                Ok(()) => return sshd,
+            let mut child = spawn(&config, &d);
+            match listening(&mut child, port, &d, 0) {
+                Ok(()) => {
+                    return Sshd {
+                        child,
+                        port,
+                        dir,
+                        host_public,
+                        host_fingerprint,
+                    };
+                }
                 Err(log) if log.contains("Address already in use") => {
-                    (dir, host_public, host_fingerprint) = sshd.give_back();
+                    let _ = child.wait();
+                    let _ = std::fs::remove_file(d.join("sshd.log"));
                 }
                 Err(log) => panic!("sshd did not start: {log}"),
             }
         }
         panic!("sshd found five free ports taken before it could bind them")
-    }
-
-    /// Waits until sshd says, in its log past byte `from`, that it listens on its port (a
-    /// connect alone could reach another process that took the port); its log if it exited
-    /// first.
-    fn listening(&mut self, from: usize) -> Result<(), String> {
-        let said = format!("Server listening on 127.0.0.1 port {}", self.port);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let log = self.log();
-            let new = log.get(from..).unwrap_or_default();
-            if new.contains(&said) && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            if self.child.try_wait().unwrap().is_some() {
-                return Err(self.log());
-            }
-            if Instant::now() > deadline {
-                panic!("sshd did not start within 20 s: {log}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The parts of a server that did not start, to start another with.
-    fn give_back(mut self) -> (tempfile::TempDir, String, String) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(self.dir.path().join("sshd.log"));
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        (
-            dir,
-            std::mem::take(&mut self.host_public),
-            std::mem::take(&mut self.host_fingerprint),
-        )
     }
 
     /// Stop, give the server a new host key of `host_type`, and serve again on the same port:
@@ -116,7 +83,7 @@ impl Sshd {
         // are those after what it already holds.
         let before = self.log().len();
         self.child = spawn(&d.join("sshd_config"), &d);
-        if let Err(log) = self.listening(before) {
+        if let Err(log) = listening(&mut self.child, self.port, &d, before) {
             panic!("sshd did not start again: {log}");
         }
     }
@@ -190,6 +157,29 @@ impl Sshd {
         )
         .unwrap();
         known
+    }
+}
+
+/// Waits until sshd, logging to `dir/sshd.log`, says past byte `from` of its log that it
+/// listens on `port` (a connect alone could reach another process that took the port); its
+/// log if it exited first.
+fn listening(child: &mut Child, port: u16, dir: &Path, from: usize) -> Result<(), String> {
+    let said = format!("Server listening on 127.0.0.1 port {port}");
+    let log = || std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = log();
+        let new = text.get(from..).unwrap_or_default();
+        if new.contains(&said) && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if child.try_wait().unwrap().is_some() {
+            return Err(log());
+        }
+        if Instant::now() > deadline {
+            panic!("sshd did not start within 20 s: {text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
