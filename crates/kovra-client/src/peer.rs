@@ -4,7 +4,7 @@
 //! what only the daemon of this home can show at once:
 //!
 //! - the same user (`SO_PEERCRED`);
-//! - the process holding this home's daemon lock (`/proc/locks`), which a relay cannot hold
+//! - the process holding this home's daemon lock (`kovra_proto::homelock`), which a relay cannot hold
 //!   while the daemon lives, and the daemon exits when its lock file or socket is replaced;
 //! - not traced (`TracerPid: 0`);
 //! - non-dumpable: a non-root client cannot read a non-dumpable process's executable, and
@@ -22,6 +22,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use kovra_proto::homelock;
 use kovra_proto::procfs::{self, flock_holders, tracer_pid};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
@@ -75,8 +76,29 @@ pub fn authenticate(
 
 fn check_lock_holder(pid: u32, lock_file: &Path) -> Result<(), PeerError> {
     let not_holder = |holder: String| PeerError::NotLockHolder { pid, holder };
-    let meta =
-        fs::metadata(lock_file).map_err(|_| not_holder(" (there is no lock file)".into()))?;
+    // 0 is what the kernel gives for a process this one's pid namespace does not show: it
+    // names nobody, so it can match nothing.
+    if pid == 0 {
+        return Err(not_holder(" (its pid is hidden from this process)".into()));
+    }
+    match homelock::holder(lock_file) {
+        Ok(Some(holder)) if u32::try_from(holder) == Ok(pid) => Ok(()),
+        Ok(Some(holder)) if holder > 0 => Err(not_holder(format!(" (pid {holder} does)"))),
+        Ok(Some(_)) => Err(not_holder(" (a process hidden from this one does)".into())),
+        Ok(None) => check_flock_holder(pid, lock_file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(not_holder(" (there is no lock file)".into()))
+        }
+        Err(_) => Err(not_holder(" (the lock file is not a regular file)".into())),
+    }
+}
+
+/// A daemon of an earlier kovra holds only the `flock`, found in `/proc/locks` (slow: see
+/// `kovra_proto::homelock`). Only reached when nobody holds the record lock.
+fn check_flock_holder(pid: u32, lock_file: &Path) -> Result<(), PeerError> {
+    let not_holder = |holder: String| PeerError::NotLockHolder { pid, holder };
+    let meta = fs::symlink_metadata(lock_file)
+        .map_err(|_| not_holder(" (there is no lock file)".into()))?;
     let locks = procfs::read("/proc/locks").map_err(|_| not_holder(String::new()))?;
     let holders = flock_holders(&locks, meta.dev(), meta.ino());
     if holders.contains(&pid) {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use kovra_core::store::ensure_private_dir;
 use kovra_proto::frame::{self, FrameError, MAX_REQUEST};
+use kovra_proto::homelock;
 use kovra_proto::{Envelope, ErrorReply, Reply, Request, Response};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -73,9 +74,14 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
         .open(paths.lock_file())
         .map_err(io(format!("opening {}", paths.lock_file().display())))?;
     // A daemon that is stopping removes its socket just before it exits and releases the
-    // lock: give it a moment rather than refusing the one that replaces it.
+    // lock: give it a moment rather than refusing the one that replaces it. Both locks are
+    // held (`kovra_proto::homelock`): the `flock` keeps a daemon of an earlier kovra out,
+    // the record lock tells clients who holds the home. This is the one descriptor the
+    // daemon ever opens on its lock file: closing another would drop the record lock.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while lock.try_lock().is_err() {
+    while lock.try_lock().is_err()
+        || !homelock::take(&lock).map_err(io(format!("locking {}", paths.lock_file().display())))?
+    {
         if std::time::Instant::now() >= deadline || paths.socket.exists() {
             return Err(ServeError::AlreadyRunning(paths.home.display().to_string()));
         }

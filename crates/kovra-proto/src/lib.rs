@@ -8,6 +8,7 @@ pub mod digest;
 pub mod error_code;
 pub mod frame;
 pub mod grants;
+pub mod homelock;
 pub mod import;
 pub mod paths;
 pub mod procfs;

@@ -23,6 +23,7 @@ mod first_hour;
 mod front;
 mod grants;
 mod help;
+mod homelock;
 mod hooks;
 mod import;
 mod import_dotenvx;

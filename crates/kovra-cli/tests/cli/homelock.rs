@@ -1,0 +1,128 @@
+//! The home's daemon lock as clients see it (`kovra_proto::homelock`): the daemon holds the
+//! record lock a client asks about with one `fcntl(F_GETLK)` for as long as it lives, and a
+//! process that holds it first keeps every daemon out.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kovra_proto::homelock;
+
+use crate::harness::*;
+
+/// A Python process holding a lock on `path` until its stdin closes: `kind` is `lockf` (a
+/// record lock) or `flock`.
+fn hold(path: &std::path::Path, kind: &str) -> Child {
+    let script = format!(
+        "import fcntl, sys\n\
+         f = open(sys.argv[1], 'a')\n\
+         fcntl.{kind}(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n\
+         print('held', flush=True)\n\
+         sys.stdin.read()\n"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut ready = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "held", "the {kind} holder did not start");
+    child
+}
+
+fn release(mut child: Child) {
+    drop(child.stdin.take());
+    child.wait().unwrap();
+}
+
+/// The fast check that every client makes depends on the daemon keeping its record lock:
+/// a descriptor of the lock file opened and closed anywhere in the daemon would drop it,
+/// and clients would fall back to reading `/proc/locks` (5–20 ms after a pause) unseen.
+#[test]
+fn the_daemon_holds_the_record_lock_through_its_work() {
+    let p = Project::new();
+    p.add("secret:dev/app/token", "homelock-canary-1", &[]);
+    p.refs("TOKEN=secret:dev/app/token\n");
+    let pid = p.h.daemon_pid().expect("a running daemon");
+    let lock = p.h.home.join("daemon.lock");
+    assert_eq!(homelock::holder(&lock).unwrap(), Some(pid as i32));
+
+    let run = p.h.run_with(p.cmd(&["run", "--", "true"]), None);
+    assert_exit(&run, 0, "kovra run");
+    for args in [
+        &["status"][..],
+        &["list"],
+        &["audit", "verify"],
+        &["history", "secret:dev/app/token"],
+    ] {
+        let out = p.h.run(args);
+        assert_exit(&out, 0, format!("kovra {args:?}"));
+    }
+    p.add("secret:dev/app/other", "homelock-canary-3", &[]);
+    assert_eq!(p.h.daemon_pid(), Some(pid), "the same daemon lives on");
+    assert_eq!(
+        homelock::holder(&lock).unwrap(),
+        Some(pid as i32),
+        "the daemon lost its record lock"
+    );
+    // The `flock` that keeps out a daemon of an earlier kovra is held too.
+    let flock = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys\nf = open(sys.argv[1], 'a')\ntry:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n    print('free')\nexcept BlockingIOError:\n    print('held')\n",
+        ])
+        .arg(&lock)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&flock.stdout).trim(), "held");
+}
+
+/// A process that took either lock before any daemon keeps every daemon of this home from
+/// starting: clients never meet a daemon whose lock another process holds.
+#[test]
+fn a_process_holding_either_lock_keeps_the_daemon_from_starting() {
+    let h = Home::init();
+    h.add_ok("secret:dev/app/token", b"homelock-canary-2", &[]);
+    h.stop();
+    let lock = h.home.join("daemon.lock");
+    for kind in ["lockf", "flock"] {
+        let holder = hold(&lock, kind);
+        let log = h.root.join(format!("daemon-{kind}.log"));
+        let mut daemon = h
+            .cmd(&["daemon"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        // It gives a stopping daemon 3 s to let go, then refuses; one still running later
+        // started beside the holder.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = daemon.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = daemon.kill();
+                let _ = daemon.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        release(holder);
+        let status = status.unwrap_or_else(|| panic!("a daemon started beside a {kind} holder"));
+        assert!(!status.success(), "with a {kind} holder: {said}");
+        assert!(said.contains("already"), "with a {kind} holder: {said}");
+    }
+    h.unlock_typed();
+    let pid = h.daemon_pid().expect("a daemon once the holders are gone");
+    assert_eq!(homelock::holder(&lock).unwrap(), Some(pid as i32));
+    assert!(!h.transcript_contains(&[b"homelock-canary-2".to_vec()]));
+}
