@@ -20,6 +20,11 @@ nanoseconds, the children it starts included). Otherwise it falls back to utime 
 10 ms, so its mean is right but noisy by about a tenth of a millisecond at a thousand rounds.
 Prints one JSON object: per command the min, p50 and mean wall time and the mean CPU time, in
 milliseconds, and under "daemon_cpu" which way the daemon's share was read.
+
+HOTPATH_PAUSE=SECONDS sleeps that long before each command, for what a command costs when it
+is started now and then, as people and agents start them, rather than back to back: caches gone
+cold, sleeping threads to wake, and kernel work that back-to-back runs share (a `/proc/locks`
+read, say, whose first one after a pause waits for an RCU grace period).
 """
 
 import json
@@ -158,9 +163,12 @@ def measure(rounds, commands, meter):
         for _ in range(10):
             subprocess.run(argv, env=env, stdin=devnull, stdout=devnull, stderr=devnull)
     order = random.Random(16)
+    pause = float(os.environ.get("HOTPATH_PAUSE", "0"))
     for _ in range(rounds):
         for name, cmd in order.sample(commands, len(commands)):
             argv, env = prepared[name]
+            if pause:
+                time.sleep(pause)
             daemon = charged(name, meter)
             d0 = daemon() if daemon else 0.0
             c0 = children_cpu_ms()

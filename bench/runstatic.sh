@@ -8,7 +8,9 @@
 #
 #   bash bench/runstatic.sh          # a markdown table on stdout; writes nothing
 #
-# Knobs: KOVRA_RUNSTATIC_ROUNDS (600 interleaved rounds per run), KOVRA_RUNSTATIC_RUNS (3).
+# Then the same commands (and `kovra status`) started after a pause each, as people and agents
+# start them. Knobs: KOVRA_RUNSTATIC_ROUNDS (600 interleaved rounds per run), KOVRA_RUNSTATIC_RUNS
+# (3), KOVRA_RUNSTATIC_PAUSE (0.3 s), KOVRA_RUNSTATIC_COLD_ROUNDS (40).
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROUNDS=${KOVRA_RUNSTATIC_ROUNDS:-600}
@@ -78,6 +80,26 @@ one, twenty = d["kovra-one"], d["kovra-twenty"]
 print(f"| {sys.argv[2]} | {cell(e)} | {cell(one)} | {ratio(one)} | {cell(twenty)} | {ratio(twenty)} |")
 PY
 done
+
+# Started now and then, not back to back: each command after a pause of PAUSE seconds.
+PAUSE=${KOVRA_RUNSTATIC_PAUSE:-0.3}
+COLD=${KOVRA_RUNSTATIC_COLD_ROUNDS:-40}
+log "$COLD rounds, each command after a pause of $PAUSE s"
+HOTPATH_PAUSE=$PAUSE python3 "$REPO/bench/hotpath.py" "$COLD" kovra="$DAEMON" -- "env=env X=y true" \
+    "kovra-one=$KOVRA run --refs $WORK/one.refs -- true" \
+    "kovra-status=$KOVRA status" >"$WORK/cold.json"
+echo
+echo "| after a pause of $PAUSE s ($COLD rounds) | min / p50 / mean ms | CPU ms | × env (p50 wall / CPU) |"
+echo "|---|---|---|---|"
+python3 - "$WORK/cold.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d.pop("daemon_cpu")
+e = d["env"]
+for name, label in [("env", "`env X=y true`"), ("kovra-one", "`kovra run -- true`, 1 record"), ("kovra-status", "`kovra status`")]:
+    v = d[name]
+    print(f"| {label} | {v['min_ms']:.3f} / {v['p50_ms']:.3f} / {v['mean_ms']:.3f} | {v['cpu_ms']:.3f} | {v['p50_ms'] / e['p50_ms']:.2f}× / {v['cpu_ms'] / e['cpu_ms']:.2f}× |")
+PY
 
 if command -v perf >/dev/null 2>&1; then
     echo
