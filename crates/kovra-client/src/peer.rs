@@ -84,12 +84,16 @@ fn check_lock_holder(pid: u32, lock_file: &Path) -> Result<(), PeerError> {
     match homelock::holder(lock_file) {
         Ok(Some(holder)) if u32::try_from(holder) == Ok(pid) => Ok(()),
         Ok(Some(holder)) if holder > 0 => Err(not_holder(format!(" (pid {holder} does)"))),
-        Ok(Some(_)) => Err(not_holder(" (a process hidden from this one does)".into())),
+        Ok(Some(_)) => Err(not_holder(
+            " (a lock that names no process you can see holds it)".into(),
+        )),
         Ok(None) => check_flock_holder(pid, lock_file),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(not_holder(" (there is no lock file)".into()))
         }
-        Err(_) => Err(not_holder(" (the lock file is not a regular file)".into())),
+        Err(e) => Err(not_holder(format!(
+            " (its lock file cannot be checked: {e})"
+        ))),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod pool;
 pub mod program;
 pub mod proof;
 pub mod queryexec;
+mod recordlock;
 pub mod redactors;
 pub mod relay;
 pub mod run;

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use kovra_core::store::ensure_private_dir;
 use kovra_proto::frame::{self, FrameError, MAX_REQUEST};
-use kovra_proto::homelock;
 use kovra_proto::{Envelope, ErrorReply, Reply, Request, Response};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -76,11 +75,12 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     // A daemon that is stopping removes its socket just before it exits and releases the
     // lock: give it a moment rather than refusing the one that replaces it. Both locks are
     // held (`kovra_proto::homelock`): the `flock` keeps a daemon of an earlier kovra out,
-    // the record lock tells clients who holds the home. This is the one descriptor the
-    // daemon ever opens on its lock file: closing another would drop the record lock.
+    // the record lock, held from a descriptor table no other code uses
+    // (`crate::recordlock`), tells clients who holds the home.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     while lock.try_lock().is_err()
-        || !homelock::take(&lock).map_err(io(format!("locking {}", paths.lock_file().display())))?
+        || !crate::recordlock::hold(&lock)
+            .map_err(io(format!("locking {}", paths.lock_file().display())))?
     {
         if std::time::Instant::now() >= deadline || paths.socket.exists() {
             return Err(ServeError::AlreadyRunning(paths.home.display().to_string()));
@@ -136,7 +136,10 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     // user's shells keeps working across `kovra lock` and `kovra unlock`.
     daemon.ssh_agent_host().resume(&paths.ssh_agent_socket());
     spawn_signal_thread(Arc::clone(&daemon))?;
-    spawn_watch_thread(Arc::clone(&daemon), bound);
+    let watched = lock
+        .try_clone()
+        .map_err(io("duplicating the lock file's descriptor"))?;
+    spawn_watch_thread(Arc::clone(&daemon), bound, watched);
     os::raise_descriptor_limit();
     let gate = Arc::new(Admission {
         my_uid: os::effective_uid(),
@@ -435,7 +438,7 @@ fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
 /// this interval (two `stat` calls each time).
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
-fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound) {
+fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound, lock: File) {
     std::thread::spawn(move || {
         let mut ticks = 0u32;
         loop {
@@ -447,14 +450,14 @@ fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound) {
             if ticks.is_multiple_of(10) {
                 daemon.expire_profiles();
             }
-            watch_paths(&daemon, bound);
+            watch_paths(&daemon, bound, &lock);
         }
     });
 }
 
 /// The path, not the inode, is what clients dial: it must still name our socket, with no
 /// second name, and the lock file must still be the one we hold.
-fn watch_paths(daemon: &Daemon, bound: Bound) {
+fn watch_paths(daemon: &Daemon, bound: Bound, lock: &File) {
     use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(&daemon.paths.socket) {
         // A daemon whose socket was removed (its home deleted, a test torn down) can never
@@ -471,6 +474,13 @@ fn watch_paths(daemon: &Daemon, bound: Bound) {
     match std::fs::symlink_metadata(daemon.paths.lock_file()) {
         Ok(meta) if file_id(&meta) == bound.lock => {}
         _ => daemon.socket_replaced("the daemon lock file was moved or replaced"),
+    }
+    // Clients trust the record lock's holder (`crate::recordlock`): should it ever be lost
+    // or be another process's, no client may find this daemon trustworthy any more.
+    let own = i32::try_from(std::process::id()).ok();
+    match kovra_proto::homelock::holder_of(lock) {
+        Ok(holder) if holder.is_some() && holder == own => {}
+        _ => daemon.socket_replaced("the daemon's record lock on its lock file was lost"),
     }
 }
 

@@ -8,8 +8,9 @@
 //! read waits out an RCU grace period (5–20 ms, measured in bench/results.md) and holds up
 //! every lock operation on the system meanwhile.
 //!
-//! A record lock belongs to the process and ends when the process closes *any* descriptor of
-//! the file, so the daemon must open its lock file once and never again.
+//! A record lock belongs to a descriptor table and ends when *any* descriptor of the file is
+//! closed in that table, so the daemon holds it from a table no other code of it uses
+//! (kovra-daemon's `recordlock`).
 
 use std::fs::File;
 use std::io;
@@ -61,8 +62,15 @@ pub fn holder(path: &Path) -> io::Result<Option<i32>> {
             "the lock file is not a regular file",
         ));
     }
+    holder_of(&file)
+}
+
+/// Who holds a record lock on the open `file`, as [`holder`] says. A lock of this process's
+/// own descriptor table is not reported; one of another table of this process is, with
+/// this process's pid (the daemon's watch finds its own lock that way).
+pub fn holder_of(file: &File) -> io::Result<Option<i32>> {
     let mut probe = whole_file(libc::F_WRLCK as libc::c_short);
-    fcntl(&file, FcntlArg::F_GETLK(&mut probe))?;
+    fcntl(file, FcntlArg::F_GETLK(&mut probe))?;
     Ok((probe.l_type != libc::F_UNLCK as libc::c_short).then_some(probe.l_pid))
 }
 

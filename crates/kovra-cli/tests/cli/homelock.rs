@@ -71,6 +71,27 @@ fn the_daemon_holds_the_record_lock_through_its_work() {
         Some(pid as i32),
         "the daemon lost its record lock"
     );
+    // A run makes the daemon open (to hash) and close its arguments and its program: given
+    // the lock file, a hard link to it, or the lock file as the program, a record lock held
+    // from the daemon's own descriptor table would end, free for a relay to take.
+    let link = p.h.root.join("lock-link");
+    std::fs::hard_link(&lock, &link).unwrap();
+    let (lock_arg, link_arg) = (lock.to_str().unwrap(), link.to_str().unwrap());
+    for argv in [
+        &["run", "--no-secrets", "--", "true", lock_arg][..],
+        &["run", "--no-secrets", "--", "true", link_arg],
+        &["run", "--no-secrets", "--", lock_arg],
+        &["run", "--", "true", lock_arg, link_arg],
+    ] {
+        let _ = p.h.run_with(p.cmd(argv), None);
+        assert_eq!(
+            homelock::holder(&lock).unwrap(),
+            Some(pid as i32),
+            "after `kovra {argv:?}` the daemon lost its record lock"
+        );
+    }
+    std::fs::remove_file(&link).unwrap();
+    assert_eq!(p.h.daemon_pid(), Some(pid), "the same daemon lives on");
     // The `flock` that keeps out a daemon of an earlier kovra is held too.
     let flock = Command::new("python3")
         .args([
