@@ -9,6 +9,11 @@
 //! (`unshare(CLONE_FILES)`), keeps only the lock file's descriptor in it, takes the lock, and
 //! never opens or closes anything again: no close anywhere else in the daemon touches it. The
 //! lock still names the daemon's pid, which is what clients compare with their peer's.
+//!
+//! Where `unshare` is refused (the default seccomp profiles of Docker and Kubernetes allow it
+//! only with `CAP_SYS_ADMIN`), the lock is taken from the daemon's own table instead, so that
+//! it is never free for another process to take; a close there can still end it, which the
+//! watch thread notices within 100 ms and stops the daemon for (docs/design/daemon.md).
 
 use std::fs::File;
 use std::io;
@@ -17,32 +22,78 @@ use std::sync::mpsc;
 
 use kovra_proto::homelock;
 
+/// Where the daemon's record lock is held from, which says how to check it is still held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// By the thread with a table of its own.
+    OwnTable,
+    /// From the daemon's own table (where `unshare` is refused).
+    MainTable,
+}
+
+impl Held {
+    /// Whether the record lock on `lock` (a descriptor of the daemon's own table) is still
+    /// this daemon's. A lock of the table asking is not reported to it, so the main table's
+    /// lock is taken again instead (a no-op while held; held again if a close ended it and
+    /// nobody took it meanwhile).
+    pub fn still_held(self, lock: &File) -> bool {
+        match self {
+            Held::OwnTable => {
+                let own = i32::try_from(std::process::id()).ok();
+                matches!(homelock::holder_of(lock), Ok(holder) if holder.is_some() && holder == own)
+            }
+            Held::MainTable => matches!(homelock::take(lock), Ok(true)),
+        }
+    }
+}
+
 /// Take the record lock on `lock` (opened for writing) for the rest of the daemon's life.
-/// `Ok(false)`: another process holds a lock on the file.
-pub fn hold(lock: &File) -> io::Result<bool> {
+/// `Ok(None)`: another process holds a lock on the file.
+pub fn hold(lock: &File) -> io::Result<Option<Held>> {
     let fd = lock.as_raw_fd();
     let (taken, told) = mpsc::channel();
     std::thread::Builder::new()
         .name("kovra-homelock".into())
-        .spawn(move || match own_table(fd) {
-            Ok(file) => match homelock::take(&file) {
-                Ok(true) => {
-                    let _ = taken.send(Ok(true));
-                    // `file` stays open in this table, and this thread does nothing more.
-                    loop {
-                        std::thread::park();
+        .spawn(move || {
+            // A signal run on this thread would find none of the daemon's descriptors (the
+            // signal handlers' self-pipe): let the other threads take every signal.
+            let _ = nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                Some(&nix::sys::signal::SigSet::all()),
+                None,
+            );
+            match own_table(fd) {
+                Ok(file) => match homelock::take(&file) {
+                    Ok(true) => {
+                        let _ = taken.send(Ok(true));
+                        // `file` stays open in this table, and this thread does nothing more.
+                        loop {
+                            std::thread::park();
+                        }
                     }
+                    other => {
+                        let _ = taken.send(other);
+                    }
+                },
+                Err(e) => {
+                    let _ = taken.send(Err(e));
                 }
-                other => {
-                    let _ = taken.send(other);
-                }
-            },
-            Err(e) => {
-                let _ = taken.send(Err(e));
             }
         })?;
-    told.recv()
-        .map_err(|_| io::Error::other("the record lock's thread ended without an answer"))?
+    let held = told
+        .recv()
+        .map_err(|_| io::Error::other("the record lock's thread ended without an answer"))?;
+    match held {
+        Ok(taken) => Ok(taken.then_some(Held::OwnTable)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) => {
+            tracing::warn!(
+                error = %e,
+                "unshare(CLONE_FILES) is refused here (a seccomp filter?): the home's record lock is held from the daemon's own descriptor table"
+            );
+            Ok(homelock::take(lock)?.then_some(Held::MainTable))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Give this thread a descriptor table of its own holding only `keep`. The copy `unshare`

@@ -78,15 +78,18 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     // the record lock, held from a descriptor table no other code uses
     // (`crate::recordlock`), tells clients who holds the home.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while lock.try_lock().is_err()
-        || !crate::recordlock::hold(&lock)
-            .map_err(io(format!("locking {}", paths.lock_file().display())))?
-    {
+    let held = loop {
+        if lock.try_lock().is_ok()
+            && let Some(held) = crate::recordlock::hold(&lock)
+                .map_err(io(format!("locking {}", paths.lock_file().display())))?
+        {
+            break held;
+        }
         if std::time::Instant::now() >= deadline || paths.socket.exists() {
             return Err(ServeError::AlreadyRunning(paths.home.display().to_string()));
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     let hardening = os::harden();
     // Every path the daemon opens is absolute (`kovra_proto::paths`; callers send their own
     // directories), so it need not keep the one it was started from: a project on a disk the
@@ -139,7 +142,7 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     let watched = lock
         .try_clone()
         .map_err(io("duplicating the lock file's descriptor"))?;
-    spawn_watch_thread(Arc::clone(&daemon), bound, watched);
+    spawn_watch_thread(Arc::clone(&daemon), bound, (watched, held));
     os::raise_descriptor_limit();
     let gate = Arc::new(Admission {
         my_uid: os::effective_uid(),
@@ -438,7 +441,7 @@ fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
 /// this interval (two `stat` calls each time).
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
-fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound, lock: File) {
+fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound, lock: (File, crate::recordlock::Held)) {
     std::thread::spawn(move || {
         let mut ticks = 0u32;
         loop {
@@ -457,7 +460,7 @@ fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound, lock: File) {
 
 /// The path, not the inode, is what clients dial: it must still name our socket, with no
 /// second name, and the lock file must still be the one we hold.
-fn watch_paths(daemon: &Daemon, bound: Bound, lock: &File) {
+fn watch_paths(daemon: &Daemon, bound: Bound, lock: &(File, crate::recordlock::Held)) {
     use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(&daemon.paths.socket) {
         // A daemon whose socket was removed (its home deleted, a test torn down) can never
@@ -477,10 +480,9 @@ fn watch_paths(daemon: &Daemon, bound: Bound, lock: &File) {
     }
     // Clients trust the record lock's holder (`crate::recordlock`): should it ever be lost
     // or be another process's, no client may find this daemon trustworthy any more.
-    let own = i32::try_from(std::process::id()).ok();
-    match kovra_proto::homelock::holder_of(lock) {
-        Ok(holder) if holder.is_some() && holder == own => {}
-        _ => daemon.socket_replaced("the daemon's record lock on its lock file was lost"),
+    let (file, held) = lock;
+    if !held.still_held(file) {
+        daemon.socket_replaced("the daemon's record lock on its lock file was lost");
     }
 }
 

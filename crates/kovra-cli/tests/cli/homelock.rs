@@ -147,3 +147,90 @@ fn a_process_holding_either_lock_keeps_the_daemon_from_starting() {
     assert_eq!(homelock::holder(&lock).unwrap(), Some(pid as i32));
     assert!(!h.transcript_contains(&[b"homelock-canary-2".to_vec()]));
 }
+
+/// Where a seccomp filter refuses `unshare` (Docker's and Kubernetes' default profiles
+/// without `CAP_SYS_ADMIN`), the daemon still starts and holds the record lock, from its own
+/// table; a run that closes a descriptor of the lock file does not leave it free.
+#[test]
+fn where_unshare_is_refused_the_daemon_still_holds_the_record_lock() {
+    let h = Home::init();
+    h.stop();
+    let lock = h.home.join("daemon.lock");
+    let log = h.root.join("daemon.log");
+    let mut c = h.cmd(&["daemon"]);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    // SAFETY: between fork and exec the child only makes two prctl calls on its own memory.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, refuse_unshare);
+    }
+    let mut daemon = c.spawn().unwrap();
+    let pid = daemon.id();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while h.daemon_pid() != Some(pid) {
+        assert!(
+            daemon.try_wait().unwrap().is_none(),
+            "the daemon stopped: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "the daemon never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(homelock::holder(&lock).unwrap(), Some(pid as i32));
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(said.contains("is refused here"), "the filter did not bite: {said}");
+    // The run itself may be refused here; what matters is the lock after it.
+    let _ = h.run(&["run", "--no-secrets", "--", "true", lock.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(h.daemon_pid(), Some(pid), "the daemon lives on");
+    assert_eq!(homelock::holder(&lock).unwrap(), Some(pid as i32));
+    h.stop();
+    let _ = daemon.wait();
+}
+
+/// Install a seccomp filter that answers `unshare` with EPERM and allows everything else.
+fn refuse_unshare() -> std::io::Result<()> {
+    let filter = [
+        // Load the system call number (offset 0 of `struct seccomp_data`).
+        libc::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        libc::sock_filter {
+            code: 0x15,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_unshare as u32,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x0005_0000 | libc::EPERM as u32,
+        },
+        libc::sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0x7fff_0000,
+        },
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: plain prctl calls; `program` and `filter` outlive them.
+    #[allow(unsafe_code)]
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &program) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
