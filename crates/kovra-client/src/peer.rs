@@ -4,8 +4,9 @@
 //! what only the daemon of this home can show at once:
 //!
 //! - the same user (`SO_PEERCRED`);
-//! - the process holding this home's daemon lock (`kovra_proto::homelock`), which a relay cannot hold
-//!   while the daemon lives, and the daemon exits when its lock file or socket is replaced;
+//! - the process holding this home's daemon lock (`kovra_proto::homelock`), which a relay
+//!   cannot hold while the daemon lives, and the daemon exits when its lock file or socket is
+//!   replaced or its lock lost;
 //! - not traced (`TracerPid: 0`);
 //! - non-dumpable: a non-root client cannot read a non-dumpable process's executable, and
 //!   the daemon is never dumpable, so an executable we *can* read means a process some other

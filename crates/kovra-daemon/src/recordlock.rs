@@ -12,8 +12,9 @@
 //!
 //! Where `unshare` is refused (the default seccomp profiles of Docker and Kubernetes allow it
 //! only with `CAP_SYS_ADMIN`), the lock is taken from the daemon's own table instead, so that
-//! it is never free for another process to take; a close there can still end it, which the
-//! watch thread notices within 100 ms and stops the daemon for (docs/design/daemon.md).
+//! it is never free for another process to take. A close there can still end it; the watch
+//! thread then takes it again within 100 ms, or stops the daemon if another process took it
+//! first (docs/design/daemon.md).
 
 use std::fs::File;
 use std::io;

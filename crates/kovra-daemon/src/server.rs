@@ -438,7 +438,7 @@ fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
 }
 
 /// How often the paths are checked: a relay renamed onto the socket path is noticed within
-/// this interval (two `stat` calls each time).
+/// this interval (two `stat` calls and a look at the record lock each time).
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
 fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound, lock: (File, crate::recordlock::Held)) {
@@ -459,7 +459,7 @@ fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound, lock: (File, crate::rec
 }
 
 /// The path, not the inode, is what clients dial: it must still name our socket, with no
-/// second name, and the lock file must still be the one we hold.
+/// second name, and the lock file must still be the one we hold, with our record lock.
 fn watch_paths(daemon: &Daemon, bound: Bound, lock: &(File, crate::recordlock::Held)) {
     use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(&daemon.paths.socket) {

@@ -180,7 +180,10 @@ fn where_unshare_is_refused_the_daemon_still_holds_the_record_lock() {
     }
     assert_eq!(homelock::holder(&lock).unwrap(), Some(pid as i32));
     let said = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(said.contains("is refused here"), "the filter did not bite: {said}");
+    assert!(
+        said.contains("is refused here"),
+        "the filter did not bite: {said}"
+    );
     // The run itself may be refused here; what matters is the lock after it.
     let _ = h.run(&["run", "--no-secrets", "--", "true", lock.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(500));
