@@ -23,27 +23,26 @@ use std::sync::mpsc;
 
 use kovra_proto::homelock;
 
-/// Where the daemon's record lock is held from, which says how to check it is still held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Held {
-    /// By the thread with a table of its own.
-    OwnTable,
-    /// From the daemon's own table (where `unshare` is refused).
-    MainTable,
+/// The daemon's record lock, with what the watch thread needs to check it is still held: a
+/// descriptor of the lock file in the daemon's own table, and where the lock is held from.
+#[derive(Debug)]
+pub struct Held {
+    file: File,
+    /// Held by the thread with a table of its own; otherwise from the daemon's own table
+    /// (where `unshare` is refused).
+    own_table: bool,
 }
 
 impl Held {
-    /// Whether the record lock on `lock` (a descriptor of the daemon's own table) is still
-    /// this daemon's. A lock of the table asking is not reported to it, so the main table's
-    /// lock is taken again instead (a no-op while held; held again if a close ended it and
-    /// nobody took it meanwhile).
-    pub fn still_held(self, lock: &File) -> bool {
-        match self {
-            Held::OwnTable => {
-                let own = i32::try_from(std::process::id()).ok();
-                matches!(homelock::holder_of(lock), Ok(holder) if holder.is_some() && holder == own)
-            }
-            Held::MainTable => matches!(homelock::take(lock), Ok(true)),
+    /// Whether the record lock is still this daemon's. A lock of the table asking is not
+    /// reported to it, so the main table's lock is taken again instead (a no-op while held;
+    /// held again if a close ended it and nobody took it meanwhile).
+    pub fn still_held(&self) -> bool {
+        if self.own_table {
+            let own = i32::try_from(std::process::id()).ok();
+            matches!(homelock::holder_of(&self.file), Ok(holder) if holder.is_some() && holder == own)
+        } else {
+            matches!(homelock::take(&self.file), Ok(true))
         }
     }
 }
@@ -84,17 +83,25 @@ pub fn hold(lock: &File) -> io::Result<Option<Held>> {
     let held = told
         .recv()
         .map_err(|_| io::Error::other("the record lock's thread ended without an answer"))?;
-    match held {
-        Ok(taken) => Ok(taken.then_some(Held::OwnTable)),
+    let own_table = match held {
+        Ok(true) => true,
+        Ok(false) => return Ok(None),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) => {
             tracing::warn!(
                 error = %e,
                 "unshare(CLONE_FILES) is refused here (a seccomp filter?): the home's record lock is held from the daemon's own descriptor table"
             );
-            Ok(homelock::take(lock)?.then_some(Held::MainTable))
+            if !homelock::take(lock)? {
+                return Ok(None);
+            }
+            false
         }
-        Err(e) => Err(e),
-    }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(Held {
+        file: lock.try_clone()?,
+        own_table,
+    }))
 }
 
 /// Give this thread a descriptor table of its own holding only `keep`. The copy `unshare`

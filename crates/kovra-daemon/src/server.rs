@@ -139,10 +139,7 @@ fn serve_inner(daemon: Daemon, boot: &mut Option<UnixStream>) -> Result<(), Serv
     // user's shells keeps working across `kovra lock` and `kovra unlock`.
     daemon.ssh_agent_host().resume(&paths.ssh_agent_socket());
     spawn_signal_thread(Arc::clone(&daemon))?;
-    let watched = lock
-        .try_clone()
-        .map_err(io("duplicating the lock file's descriptor"))?;
-    spawn_watch_thread(Arc::clone(&daemon), bound, (watched, held));
+    spawn_watch_thread(Arc::clone(&daemon), bound, held);
     os::raise_descriptor_limit();
     let gate = Arc::new(Admission {
         my_uid: os::effective_uid(),
@@ -441,7 +438,7 @@ fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
 /// this interval (two `stat` calls and a look at the record lock each time).
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
-fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound, lock: (File, crate::recordlock::Held)) {
+fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound, lock: crate::recordlock::Held) {
     std::thread::spawn(move || {
         let mut ticks = 0u32;
         loop {
@@ -460,7 +457,7 @@ fn spawn_watch_thread(daemon: Arc<Daemon>, bound: Bound, lock: (File, crate::rec
 
 /// The path, not the inode, is what clients dial: it must still name our socket, with no
 /// second name, and the lock file must still be the one we hold, with our record lock.
-fn watch_paths(daemon: &Daemon, bound: Bound, lock: &(File, crate::recordlock::Held)) {
+fn watch_paths(daemon: &Daemon, bound: Bound, lock: &crate::recordlock::Held) {
     use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(&daemon.paths.socket) {
         // A daemon whose socket was removed (its home deleted, a test torn down) can never
@@ -480,8 +477,7 @@ fn watch_paths(daemon: &Daemon, bound: Bound, lock: &(File, crate::recordlock::H
     }
     // Clients trust the record lock's holder (`crate::recordlock`): should it ever be lost
     // or be another process's, no client may find this daemon trustworthy any more.
-    let (file, held) = lock;
-    if !held.still_held(file) {
+    if !lock.still_held() {
         daemon.socket_replaced("the daemon's record lock on its lock file was lost");
     }
 }
