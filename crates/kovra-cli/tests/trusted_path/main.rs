@@ -14,6 +14,7 @@ mod leak;
 mod common;
 mod nonroot;
 
+mod homelock;
 mod hooks;
 mod proof_kind;
 mod ptrace;
