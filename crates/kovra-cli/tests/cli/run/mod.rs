@@ -153,7 +153,7 @@ fn wait_gone(pid: i32, within: Duration) -> bool {
     !alive(pid)
 }
 
-/// Wait until process `pid` catches `sig` (`SigCgt` in /proc/PID/status). The child's stdio is
+/// Wait until process `pid` watches `sig` (`SigCgt` or `SigBlk` in /proc/PID/status). The child's stdio is
 /// the kovra client's own, handed to the daemon, so the child can print before the client
 /// watches signals: a signal sent before then would kill the client instead of reaching the
 /// child.
@@ -161,14 +161,16 @@ fn wait_catching(pid: Pid, sig: Signal, within: Duration) {
     let bit = 1u64 << (sig as i32 - 1);
     let deadline = Instant::now() + within;
     loop {
-        let caught = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("SigCgt:"))
-                    .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-            });
-        if caught.is_some_and(|mask| mask & bit != 0) {
+        // Caught by a handler, or blocked for a `signalfd` to read (how `kovra run` does).
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let mask = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+                .unwrap_or(0)
+        };
+        if (mask("SigCgt:") | mask("SigBlk:")) & bit != 0 {
             return;
         }
         assert!(
