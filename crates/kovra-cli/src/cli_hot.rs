@@ -106,6 +106,9 @@ enum HotCommand {
 /// anything else (another command, `--help`, `--version`, a usage error), which the full
 /// parser then handles and reports.
 pub fn parse(args: &[std::ffi::OsString]) -> Option<Cli> {
+    if let Some(cli) = quick_run(args) {
+        return Some(cli);
+    }
     let mut rest = args.iter().skip(1);
     let first = loop {
         let arg = rest.next()?;
@@ -130,6 +133,83 @@ pub fn parse(args: &[std::ffi::OsString]) -> Option<Cli> {
     Some(Cli {
         globals: hot.globals,
         command,
+    })
+}
+
+/// `kovra [GLOBALS] run [FLAGS] -- COMMAND...` read without clap, the shape scripts and
+/// agents use: building clap's parser for it was a fifth of the instructions a
+/// `kovra run -- true` executes in this program, and its code is paged in afresh at every
+/// start. Only a strict subset is taken: every flag as `--flag value` (no `=`, no value that
+/// starts with `-` or is empty), none of the single-valued ones twice, no conflicting pair,
+/// and the command after an explicit `--`. Anything else is `None`, left to clap, so an
+/// unusual line is read (or refused) exactly as before; a test checks both readings agree.
+fn quick_run(args: &[std::ffi::OsString]) -> Option<Cli> {
+    let mut words = Vec::with_capacity(args.len());
+    for arg in args.iter().skip(1) {
+        words.push(arg.to_str()?);
+    }
+    let mut words = words.into_iter();
+    let (mut json, mut project) = (false, None);
+    let mut run = RunArgs {
+        env_name: None,
+        refs: None,
+        only: Vec::new(),
+        no_secrets: false,
+        keep_env: Vec::new(),
+        values: false,
+        placeholders: false,
+        egress: String::new(),
+        command: Vec::new(),
+    };
+    let mut seen_run = false;
+    let mut egress = None;
+    loop {
+        let word = words.next()?;
+        let flag_set = |flag: &mut bool| (!std::mem::replace(flag, true)).then_some(());
+        match word {
+            "run" if !seen_run => seen_run = true,
+            "--" if seen_run => break,
+            "--json" => flag_set(&mut json)?,
+            "--no-secrets" if seen_run => flag_set(&mut run.no_secrets)?,
+            "--values" if seen_run => flag_set(&mut run.values)?,
+            "--placeholders" if seen_run => flag_set(&mut run.placeholders)?,
+            _ => {
+                let value = words
+                    .next()
+                    .filter(|v| !v.is_empty() && !v.starts_with('-'))?;
+                let once = |slot: &mut Option<String>| {
+                    slot.replace(value.to_string()).is_none().then_some(())
+                };
+                match word {
+                    "--project" => once(&mut project)?,
+                    "--env" if seen_run => once(&mut run.env_name)?,
+                    "--egress" if seen_run => once(&mut egress)?,
+                    "--refs" if seen_run && run.refs.is_none() => {
+                        run.refs = Some(PathBuf::from(value));
+                    }
+                    "--only" if seen_run => run.only.push(value.to_string()),
+                    "--keep-env" if seen_run => run.keep_env.push(value.to_string()),
+                    _ => return None,
+                }
+            }
+        }
+    }
+    run.command = words.map(str::to_string).collect();
+    run.egress = egress.unwrap_or_else(|| "open".to_string());
+    let conflict = (run.no_secrets && !run.only.is_empty()) || (run.values && run.placeholders);
+    if run.command.is_empty() || conflict || !["open", "pinned-only"].contains(&&*run.egress) {
+        return None;
+    }
+    // `--project`'s fallback, as clap reads it; an empty or unreadable one is left to clap.
+    if project.is_none() {
+        match std::env::var_os("KOVRA_PROJECT") {
+            None => {}
+            Some(v) => project = Some(v.into_string().ok().filter(|v| !v.is_empty())?),
+        }
+    }
+    Some(Cli {
+        globals: Globals { json, project },
+        command: Command::Run(run),
     })
 }
 
@@ -221,5 +301,114 @@ mod tests {
         for line in not_hot {
             assert!(parse(&os(line)).is_none(), "{line:?} took the fast path");
         }
+    }
+
+    /// The hand-read path takes the common shapes, and on every line it takes it reads what
+    /// clap reads; on every line it does not take, or clap refuses, it gives way. Lines are
+    /// drawn from the flags' words in every order (a seeded generator, no new dependency).
+    #[test]
+    fn the_hand_read_run_agrees_with_clap_or_gives_way() {
+        let common: &[&[&str]] = &[
+            &["kovra", "run", "--", "true"],
+            &["kovra", "run", "--refs", "f", "--", "true"],
+            &[
+                "kovra", "--json", "run", "--env", "dev", "--only", "A", "--", "sh", "-c", "x",
+            ],
+            &[
+                "kovra",
+                "run",
+                "--project",
+                "p",
+                "--keep-env",
+                "K",
+                "--",
+                "a",
+                "--",
+                "b",
+            ],
+            &[
+                "kovra",
+                "run",
+                "--placeholders",
+                "--egress",
+                "pinned-only",
+                "--",
+                "curl",
+            ],
+            &["kovra", "run", "--no-secrets", "--values", "--", "true"],
+        ];
+        for line in common {
+            let quick = quick_run(&os(line)).unwrap_or_else(|| panic!("{line:?} not taken"));
+            assert_eq!(
+                format!("{quick:?}"),
+                format!("{:?}", full(line).unwrap()),
+                "{line:?}"
+            );
+        }
+        let words = [
+            "run",
+            "--",
+            "--json",
+            "--project",
+            "--project=p",
+            "p",
+            "--refs",
+            "--refs=f",
+            "f",
+            "--env",
+            "dev",
+            "--only",
+            "A",
+            "--keep-env",
+            "K",
+            "--no-secrets",
+            "--values",
+            "--placeholders",
+            "--egress",
+            "open",
+            "pinned-only",
+            "nowhere",
+            "true",
+            "-x",
+            "",
+            "-h",
+            "--help",
+            "status",
+        ];
+        let mut seed: u64 = 0x6b6f_7672_6131_3621;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 33) as usize) % n
+        };
+        let (mut taken, mut refused) = (0, 0);
+        for _ in 0..1500 {
+            let mut line = vec!["kovra"];
+            // Most lines start like a run, so that many reach the end of the hand-read path.
+            if next(4) != 0 {
+                line.push("run");
+            }
+            for _ in 0..next(9) {
+                line.push(words[next(words.len())]);
+            }
+            if next(3) != 0 {
+                line.extend(["--", "true"]);
+            }
+            let clap = full(&line);
+            match quick_run(&os(&line)) {
+                Some(quick) => {
+                    taken += 1;
+                    let clap = clap.unwrap_or_else(|e| panic!("{line:?}: clap refuses: {e}"));
+                    assert_eq!(format!("{quick:?}"), format!("{clap:?}"), "{line:?}");
+                }
+                None => refused += usize::from(clap.is_err()),
+            }
+        }
+        eprintln!("taken {taken}, refused by both {refused}");
+        assert!(
+            taken > 100 && refused > 100,
+            "taken {taken}, refused by both {refused}"
+        );
     }
 }
