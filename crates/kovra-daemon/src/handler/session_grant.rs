@@ -204,8 +204,10 @@ impl Gate<'_> {
         if self.presence != policy::Presence::None {
             return None;
         }
-        let named = self.grant_coordinate(coord);
+        // Only a profile's socket has grants: a run without one names nothing (this is
+        // asked once per refs line).
         let socket = self.info.agent.as_ref().map(|p| p.name.as_str())?;
+        let named = self.grant_coordinate(coord);
         self.approvals
             .grants
             .covering_injection(Some(socket), &named, store::now())
