@@ -326,15 +326,8 @@ mod tests {
                 "--",
                 "b",
             ],
-            &[
-                "kovra",
-                "run",
-                "--placeholders",
-                "--egress",
-                "pinned-only",
-                "--",
-                "curl",
-            ],
+            &["kovra", "run", "--placeholders", "--", "curl"],
+            &["kovra", "run", "--egress", "pinned-only", "--", "curl"],
             &["kovra", "run", "--no-secrets", "--values", "--", "true"],
         ];
         for line in common {
