@@ -28,6 +28,7 @@ mod children;
 mod default_env;
 mod descriptors;
 mod environment;
+mod heap;
 mod high;
 mod redaction;
 mod refusals;
