@@ -330,7 +330,9 @@ mod tests {
             &["kovra", "run", "--egress", "pinned-only", "--", "curl"],
             &["kovra", "run", "--no-secrets", "--values", "--", "true"],
         ];
-        for line in common {
+        // A `KOVRA_PROJECT` that is set but empty sends every line to clap (by design).
+        let project_ok = std::env::var_os("KOVRA_PROJECT").is_none_or(|v| !v.is_empty());
+        for line in common.iter().filter(|_| project_ok) {
             let quick = quick_run(&os(line)).unwrap_or_else(|| panic!("{line:?} not taken"));
             assert_eq!(
                 format!("{quick:?}"),
@@ -400,7 +402,7 @@ mod tests {
         }
         eprintln!("taken {taken}, refused by both {refused}");
         assert!(
-            taken > 100 && refused > 100,
+            (taken > 100 || !project_ok) && refused > 100,
             "taken {taken}, refused by both {refused}"
         );
     }

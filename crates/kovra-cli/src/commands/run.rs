@@ -68,8 +68,9 @@ impl Forwarded {
         Ok(fds[0].revents().is_some_and(|r| !r.is_empty()))
     }
 
-    /// The signals caught since the last call, in the order they came (a signal that came
-    /// again before it was read counts once, as the kernel keeps it pending once).
+    /// The signals caught since the last call, lowest number first as the `signalfd` hands
+    /// them out (a signal that came again before it was read counts once, as the kernel keeps
+    /// it pending once).
     fn take(&self) -> Vec<Signal> {
         let mut caught = Vec::new();
         while let Ok(Some(info)) = self.fd.read_signal() {

@@ -1,7 +1,9 @@
 //! What a run leaves in the daemon's memory. Plaintext passes through copies the daemon does
 //! not own (the child's environment inside `std::process::Command`, the request's JSON while
 //! it is parsed); `kovra-full` wipes every heap block as it is freed, so once the vault is
-//! locked (which also empties the redactor cache) no copy of an injected value is left.
+//! locked (which also empties the redactor cache) no copy of an injected value is left. This
+//! covers `run`'s path; what is never freed (a reused buffer, a stack frame) the allocator
+//! does not wipe, and a copy left there would show here too.
 //!
 //! Reading another process's memory takes root (the daemon is not dumpable): as another
 //! user this test says so and passes without looking.
@@ -17,7 +19,11 @@ fn anonymous_memory(pid: u32) -> Vec<u8> {
     let mut all = Vec::new();
     for line in maps.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let anonymous = fields.len() == 5 || fields.get(5).is_some_and(|p| p.starts_with("[heap]"));
+        // Unnamed, or the kernel's names for anonymous memory: [heap], [stack], [anon:…].
+        let anonymous = fields.len() == 5
+            || fields.get(5).is_some_and(|p| {
+                p.starts_with("[heap]") || p.starts_with("[stack]") || p.starts_with("[anon:")
+            });
         if fields.get(1) != Some(&"rw-p") || !anonymous {
             continue;
         }
@@ -25,8 +31,21 @@ fn anonymous_memory(pid: u32) -> Vec<u8> {
         let start = u64::from_str_radix(start, 16).expect("start");
         let end = u64::from_str_radix(end, 16).expect("end");
         let mut region = vec![0u8; usize::try_from(end - start).expect("size")];
-        if mem.seek(SeekFrom::Start(start)).is_ok() && mem.read_exact(&mut region).is_ok() {
-            all.extend_from_slice(&region);
+        // Every such region is readable by root: one that is not would hide a leak, unless
+        // it is gone meanwhile (a thread that ended took its stack with it).
+        let read = mem
+            .seek(SeekFrom::Start(start))
+            .and_then(|_| mem.read_exact(&mut region));
+        match read {
+            Ok(()) => all.extend_from_slice(&region),
+            Err(e) => {
+                let now = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+                assert!(
+                    !now.lines().any(|l| l.starts_with(fields[0])),
+                    "cannot read the daemon's region {}: {e}",
+                    fields[0]
+                );
+            }
         }
     }
     assert!(!all.is_empty(), "no anonymous memory read from the daemon");
