@@ -201,11 +201,10 @@ fn quick_run(args: &[std::ffi::OsString]) -> Option<Cli> {
         return None;
     }
     // `--project`'s fallback, as clap reads it; an empty or unreadable one is left to clap.
-    if project.is_none() {
-        match std::env::var_os("KOVRA_PROJECT") {
-            None => {}
-            Some(v) => project = Some(v.into_string().ok().filter(|v| !v.is_empty())?),
-        }
+    if project.is_none()
+        && let Some(v) = std::env::var_os("KOVRA_PROJECT")
+    {
+        project = Some(v.into_string().ok().filter(|v| !v.is_empty())?);
     }
     Some(Cli {
         globals: Globals { json, project },

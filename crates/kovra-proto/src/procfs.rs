@@ -14,29 +14,17 @@ pub fn own_tracer() -> Option<u32> {
     tracer_pid(&read("/proc/self/status").ok()?)
 }
 
-/// A `/proc` text file, read whole. `/proc` reports a size of 0, so `read_to_string` would
-/// ask for the size first (`fstat`, `lseek`) and then start small and double; this reads
-/// into one buffer sized for the usual file, growing it only for a larger one: an open, two
-/// reads and a close. Every `kovra` start reads two of these (its own and its daemon's
-/// `status`).
+/// A `/proc` text file, read whole. `/proc` reports a size of 0, so `read_to_string` on a
+/// `File` would ask for the size first (`fstat`, `lseek`) and then start small; read through
+/// `take`, which asks nothing, into a buffer sized for the usual file: an open, two reads and
+/// a close. Every `kovra` start reads two of these (its own and its daemon's `status`).
 pub fn read(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut bytes = vec![0u8; 4096];
-    let mut len = 0;
-    loop {
-        if len == bytes.len() {
-            bytes.resize(len * 2, 0);
-        }
-        match file.read(&mut bytes[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    bytes.truncate(len);
-    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    let mut text = String::with_capacity(4096);
+    std::fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// The pids holding an exclusive `flock` on the file `(dev, ino)`, from a `/proc/locks`
@@ -102,11 +90,11 @@ mod tests {
         assert!(status.starts_with("Name:") && status.ends_with('\n'));
         assert_eq!(tracer_pid(&status), Some(0));
         // Longer than the first buffer: grown, nothing lost.
-        let dir = std::env::temp_dir().join(format!("kovra-procfs-{}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("kovra-procfs-{}", std::process::id()));
         let long: String = (0..2000).map(|i| format!("{i}\n")).collect();
-        std::fs::write(&dir, &long).unwrap();
-        let back = read(&dir);
-        std::fs::remove_file(&dir).unwrap();
+        std::fs::write(&path, &long).unwrap();
+        let back = read(&path);
+        std::fs::remove_file(&path).unwrap();
         assert_eq!(back.unwrap(), long);
         assert!(read("/proc/self/no-such-file").is_err());
     }
