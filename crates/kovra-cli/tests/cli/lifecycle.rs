@@ -143,8 +143,11 @@ fn the_idle_timeout_locks_the_vault() {
         "locked after only {:?} idle",
         last_use.elapsed()
     );
-    let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap();
-    assert!(log.contains("locked after the idle timeout"), "{log}");
+    // The daemon logs after it locks, so a `status` can see the lock before the line is in.
+    let log = || std::fs::read_to_string(h.home.join("daemon.log")).unwrap();
+    wait_until("the idle lock's log line", Duration::from_secs(5), || {
+        log().contains("locked after the idle timeout")
+    });
     let out = h.run(&["--json", "list"]);
     assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
     assert_eq!(error_code(&out), "vault-locked");
