@@ -320,6 +320,11 @@ impl Gate<'_> {
         }
         // Refusals first, then a single proof for the whole run.
         let worst = Decision::worst(decided.iter().map(|l| l.located.decision));
+        // What an approver reads is only ever read if some line asks for a proof: a run that
+        // asks for none skips describing its records (work for every value of every run).
+        let approvable = decided
+            .iter()
+            .any(|l| matches!(l.located.decision, Decision::NeedsProof(_)));
         // The human approving this run sees every coordinate it would inject.
         for Line {
             at,
@@ -327,7 +332,7 @@ impl Gate<'_> {
             located,
             delivery,
             ..
-        } in &decided
+        } in decided.iter().filter(|_| approvable)
         {
             if let Some(rec) = &located.record {
                 let how = match delivery {
@@ -368,7 +373,7 @@ impl Gate<'_> {
             || line_granted
             || self.allowlisted;
         let protected = childenv::run_is_protected(&records, proof_involved);
-        if protected {
+        if protected && approvable {
             let mut names: Vec<&str> = childenv::CLEAN.to_vec();
             names.push("LC_*");
             names.extend(req.keep_env.iter().map(String::as_str));
