@@ -1,6 +1,8 @@
 //! Asking for a proof of presence: a challenge bound to the request's digest, and for an
 //! agent an approval parked for the human.
 
+use kovra_core::coord::Coordinate;
+use kovra_core::model::VaultName;
 use kovra_core::policy;
 use kovra_core::proof;
 use kovra_proto::{ApprovalView, Fact, PassphraseChallenge, ProofOptions};
@@ -11,6 +13,30 @@ use crate::proof::CHALLENGE_TTL;
 use super::{Gate, twofactor};
 
 impl Gate<'_> {
+    /// Refuse a request until it is proven: its challenge (parked for approval where
+    /// [`Gate::challenge_reply`] parks it) and its `needs-proof` audit entry, which names the
+    /// approval so the trail ties the request to what the human later answered. An audit
+    /// that cannot be written refuses the request with that error instead.
+    pub(super) fn needs_proof(
+        &mut self,
+        action: &str,
+        coord: Option<&Coordinate>,
+        vault: Option<&VaultName>,
+        reason: policy::Reason,
+        message: String,
+    ) -> GateError {
+        let reply = self.challenge_reply(action, reason, message);
+        let mut e = self.info.entry(action, coord, vault, "needs-proof");
+        e.reason = Some(reason.code().to_string());
+        if let Some(id) = reply.approval() {
+            e.detail = Some(format!("parked for approval {id}"));
+        }
+        match self.store.audit(e) {
+            Ok(()) => reply,
+            Err(failed) => failed.into(),
+        }
+    }
+
     /// Ask for a proof of presence. At a terminal the requester answers the challenge; an
     /// agent has none, so the request is also parked for the human to approve out of band
     /// (as is one only a passkey can answer, which a terminal cannot give).

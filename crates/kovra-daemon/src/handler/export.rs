@@ -97,15 +97,8 @@ impl Gate<'_> {
                     .join(", "),
                 untrusted: false,
             });
-            let reply = self.challenge_reply(
-                "export",
-                r,
-                format!("export {env} ({} records): {}", names.len(), r.message()),
-            );
-            let mut e = self.info.entry("export", None, Some(&vault), "needs-proof");
-            e.reason = Some(r.code().to_string());
-            self.store.audit(e)?;
-            return Err(reply);
+            let message = format!("export {env} ({} records): {}", names.len(), r.message());
+            return Err(self.needs_proof("export", None, Some(&vault), r, message));
         }
         let mut entries = Vec::with_capacity(tokens.len());
         let mut audit = Vec::with_capacity(tokens.len());

@@ -653,18 +653,12 @@ impl Gate<'_> {
                         untrusted: false,
                     });
                 }
-                (
-                    "needs-proof",
-                    Some(r),
-                    self.challenge_reply(action, r, format!("{action} {coord}: {}", r.message())),
-                )
+                let message = format!("{action} {coord}: {}", r.message());
+                return Err(self.needs_proof(action, Some(coord), vault, r, message));
             }
         };
         let mut entry = self.info.entry(action, Some(coord), vault, decision);
         entry.reason = reason.map(|r| r.code().to_string());
-        if let Some(id) = reply.approval() {
-            entry.detail = Some(format!("parked for approval {id}"));
-        }
         self.store.audit(entry)?;
         Err(reply)
     }
@@ -695,14 +689,8 @@ impl Gate<'_> {
         match policy::decide_vault(op, &self.info.scope, presence, self.info.origin) {
             Decision::Allow => Ok(()),
             Decision::NeedsProof(r) => {
-                let reply = self.challenge_reply(action, r, format!("{action}: {}", r.message()));
-                let mut e = self.info.entry(action, None, None, "needs-proof");
-                e.reason = Some(r.code().to_string());
-                if let Some(id) = reply.approval() {
-                    e.detail = Some(format!("parked for approval {id}"));
-                }
-                self.store.audit(e)?;
-                Err(reply)
+                let message = format!("{action}: {}", r.message());
+                Err(self.needs_proof(action, None, None, r, message))
             }
             other => {
                 let reason = match other {

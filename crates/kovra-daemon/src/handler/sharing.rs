@@ -270,15 +270,8 @@ impl Gate<'_> {
                     value: recipient.to_text(),
                     untrusted: true,
                 });
-                let reply = self.challenge_reply(
-                    "share",
-                    r,
-                    format!("share {env} ({} records): {}", selected.len(), r.message()),
-                );
-                let mut e = self.info.entry("share", None, Some(&vault), "needs-proof");
-                e.reason = Some(r.code().to_string());
-                self.store.audit(e)?;
-                return Err(reply);
+                let message = format!("share {env} ({} records): {}", selected.len(), r.message());
+                return Err(self.needs_proof("share", None, Some(&vault), r, message));
             }
             Decision::Deny(r) => {
                 return Err(self.sharing_denied("share", r, format!("environment {env}")));
@@ -569,17 +562,8 @@ impl Gate<'_> {
                 value: conflicts.join(", "),
                 untrusted: false,
             });
-            let reply = self.challenge_reply(
-                "receive",
-                r,
-                format!("receive package {id}: {}", r.message()),
-            );
-            let mut e = self
-                .info
-                .entry("receive", None, Some(&vault), "needs-proof");
-            e.reason = Some(r.code().to_string());
-            self.store.audit(e)?;
-            return Err(reply);
+            let message = format!("receive package {id}: {}", r.message());
+            return Err(self.needs_proof("receive", None, Some(&vault), r, message));
         }
         self.import(
             &manifest, &vault, coords, existing, ledger, senders, accepting,

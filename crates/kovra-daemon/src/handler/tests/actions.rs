@@ -26,6 +26,7 @@ const WRITERS: &[&str] = &[
     "vault_gate(",
     "sharing_denied(",
     "challenge_reply(",
+    "needs_proof(",
     "metadata_of(",
     "update_value(",
     "create(",
