@@ -171,6 +171,12 @@ fn an_agent_run_of_a_high_value_proceeds_after_approval() {
             && listing.contains("sensitivity high"),
         "{listing}"
     );
+    // The run's own description of what it injects: the refs line of each record, and the
+    // environment a protected child gets.
+    assert!(
+        listing.contains(".env.refs:1") && listing.contains("PYTHONSAFEPATH=1"),
+        "{listing}"
+    );
     let out = h.run_pty(&["approve", &id], &[PASSPHRASE]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let out = finish(agent);
