@@ -71,6 +71,12 @@ fn a_profile_grant_covers_its_coordinates_for_its_profile_only() {
     assert!(!planned, "{}", parked.text);
     let parked = parked.expect_needs_proof();
     let id = parked.json["approval"].as_str().unwrap().to_string();
+    // Its needs-proof entry names the approval it was parked as.
+    let trail = h.audit_text();
+    assert!(
+        trail.contains(&format!("parked for approval {id}")),
+        "{trail}"
+    );
     // The human approves it, granting the profile its coordinates for a while.
     let approve = json!({"op": "approve", "id": id, "grant": {"minutes": 15, "profile": true}});
     let made = h
