@@ -44,6 +44,10 @@ pub struct ListArgs {
     pub limit: Option<usize>,
 }
 
+/// The values `run --egress` takes, the default first (clap and the hand-read path both
+/// check against it).
+const EGRESS: [&str; 2] = ["open", "pinned-only"];
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The environment substituted for `${ENV}` in coordinates (default: the `.env.refs`
@@ -73,7 +77,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub placeholders: bool,
     /// `pinned-only`: refuse tunnels to hosts no placeholder of the run is pinned to.
-    #[arg(long, value_name = "POLICY", value_parser = ["open", "pinned-only"], default_value = "open")]
+    #[arg(long, value_name = "POLICY", value_parser = EGRESS, default_value = EGRESS[0])]
     pub egress: String,
     /// The command and its arguments, after `--`.
     #[arg(
@@ -195,9 +199,9 @@ fn quick_run(args: &[std::ffi::OsString]) -> Option<Cli> {
         }
     }
     run.command = words.map(str::to_string).collect();
-    run.egress = egress.unwrap_or_else(|| "open".to_string());
+    run.egress = egress.unwrap_or_else(|| EGRESS[0].to_string());
     let conflict = (run.no_secrets && !run.only.is_empty()) || (run.values && run.placeholders);
-    if run.command.is_empty() || conflict || !["open", "pinned-only"].contains(&&*run.egress) {
+    if run.command.is_empty() || conflict || !EGRESS.contains(&&*run.egress) {
         return None;
     }
     // `--project`'s fallback, as clap reads it; an empty or unreadable one is left to clap.

@@ -326,35 +326,37 @@ impl Gate<'_> {
             .iter()
             .any(|l| matches!(l.located.decision, Decision::NeedsProof(_)));
         // The human approving this run sees every coordinate it would inject.
-        for Line {
-            at,
-            coord,
-            located,
-            delivery,
-            ..
-        } in decided.iter().filter(|_| approvable)
-        {
-            if let Some(rec) = &located.record {
-                let how = match delivery {
-                    Delivery::Value => String::new(),
-                    Delivery::Proxied => format!(
-                        "; through kovra's database proxy ({}), the program holding a token, never the password",
-                        if policy::proxied_read_only(self.info.origin) {
-                            "read-only sessions"
-                        } else {
-                            "read-write sessions"
-                        }
-                    ),
-                    Delivery::Placeholder => format!(
-                        "; as a placeholder, the value going only to {}'s hosts",
-                        self.pinned_provider(&rec.meta).unwrap_or_default()
-                    ),
-                };
-                self.facts.push(kovra_proto::Fact {
-                    name: coord.to_string(),
-                    value: format!("{}{how} ({at})", self.describe_record(coord, rec)),
-                    untrusted: false,
-                });
+        if approvable {
+            for Line {
+                at,
+                coord,
+                located,
+                delivery,
+                ..
+            } in &decided
+            {
+                if let Some(rec) = &located.record {
+                    let how = match delivery {
+                        Delivery::Value => String::new(),
+                        Delivery::Proxied => format!(
+                            "; through kovra's database proxy ({}), the program holding a token, never the password",
+                            if policy::proxied_read_only(self.info.origin) {
+                                "read-only sessions"
+                            } else {
+                                "read-write sessions"
+                            }
+                        ),
+                        Delivery::Placeholder => format!(
+                            "; as a placeholder, the value going only to {}'s hosts",
+                            self.pinned_provider(&rec.meta).unwrap_or_default()
+                        ),
+                    };
+                    self.facts.push(kovra_proto::Fact {
+                        name: coord.to_string(),
+                        value: format!("{}{how} ({at})", self.describe_record(coord, rec)),
+                        untrusted: false,
+                    });
+                }
             }
         }
         let records: Vec<(Sensitivity, bool)> = decided
