@@ -8,10 +8,14 @@
 /// to find things and print sensibly, nothing that decides which code runs.
 pub const CLEAN: &[&str] = &["PATH", "HOME", "USER", "LANG", "TERM", "TZ", "TMPDIR"];
 
-/// Variables the dynamic loader acts on (glibc's `LD_*`, iconv modules). The daemon refuses
-/// to start with any of them, and the CLI never starts it with them.
+/// Variables the dynamic loader or the C library acts on at start (glibc's `LD_*`, iconv
+/// modules, its tunables and its allocator's debugging switches). The daemon refuses to start
+/// with any of them, and the CLI never starts it with them: none is needed to hold a key, and
+/// each changes how the process that holds it allocates or runs.
 pub fn is_loader_variable(name: &str) -> bool {
-    name.starts_with("LD_") || name == "GCONV_PATH"
+    name.starts_with("LD_")
+        || name.starts_with("MALLOC_")
+        || matches!(name, "GCONV_PATH" | "GLIBC_TUNABLES")
 }
 
 /// Variables that make a loader, an interpreter or a shell run code the command line does
@@ -135,7 +139,10 @@ mod tests {
         assert!(is_loader_variable("LD_PRELOAD"));
         assert!(is_loader_variable("LD_AUDIT"));
         assert!(is_loader_variable("LD_LIBRARY_PATH"));
+        assert!(is_loader_variable("GLIBC_TUNABLES"));
+        assert!(is_loader_variable("MALLOC_PERTURB_"));
         assert!(!is_loader_variable("PATH"));
+        assert!(!is_loader_variable("GLIBC_TUNABLES_NOT"));
         assert!(is_hook_variable("GIT_SSH_COMMAND"));
         assert!(is_hook_variable("PERL5OPT"));
         assert!(!is_hook_variable("HOME"));

@@ -180,7 +180,7 @@ pub fn startup_check() -> Result<(), String> {
         .collect();
     if !hooks.is_empty() {
         return Err(format!(
-            "loader variables are set ({}); they could run other code inside the daemon",
+            "loader or C library variables are set ({}); they could change the code or the memory handling of the process that holds the key",
             hooks.join(", ")
         ));
     }

@@ -98,7 +98,7 @@ catalogue! {
     CwdInvalid = "cwd-invalid", 1, None;
     DaemonFailed = "daemon-failed", 1, None;
     DotenvInvalid = "dotenv-invalid", 1, Some("fix the line named, or quote the value so python-dotenv and Node dotenv read it alike");
-    DaemonRefused = "daemon-refused", 1, Some("start it from a clean environment (no LD_* variables), not under a debugger");
+    DaemonRefused = "daemon-refused", 1, Some("start it from a clean environment (no LD_*, MALLOC_* or GLIBC_TUNABLES variables), not under a debugger");
     DaemonRunning = "daemon-running", 1, Some("`kovra status` shows the running daemon; `kovra daemon stop` stops it");
     DaemonTraced = "daemon-traced", 1, Some("stop the tracing process, then `kovra daemon stop` and retry");
     DaemonUnauthenticated = "daemon-unauthenticated", 8, Some("another process may stand between you and the daemon: do not type secrets; find the process (ps, /proc/PID), stop it, then `kovra daemon stop` and retry");

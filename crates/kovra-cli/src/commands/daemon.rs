@@ -21,7 +21,7 @@ pub fn run(args: DaemonArgs) -> Result<(), CliError> {
         CliError::new(
             ErrorCode::DaemonRefused,
             format!("the daemon will not start: {why}"),
-            Some("start it from a clean environment (no LD_* variables), not under a debugger"),
+            ErrorCode::DaemonRefused.hint(),
         )
     })?;
     if args.background {

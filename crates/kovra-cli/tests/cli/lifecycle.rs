@@ -745,3 +745,38 @@ fn an_autostarted_daemon_that_exits_is_reported_with_its_reason() {
     );
     assert!(err.contains("proof_kinds"), "{}", describe(&out));
 }
+
+/// The C library's tunables and allocator switches steer how the key holder allocates and
+/// runs, as the loader's variables steer what it loads: a daemon started with one refuses to
+/// run, and the CLI starts its daemon without them, so a shell that sets one still unlocks.
+#[test]
+fn the_daemon_runs_without_the_c_librarys_tunables() {
+    let h = Home::init();
+    stop_and_wait(&h);
+    for (name, value) in [
+        ("GLIBC_TUNABLES", "glibc.malloc.perturb=165"),
+        ("MALLOC_PERTURB_", "165"),
+    ] {
+        let out = h
+            .cmd(&["--json", "daemon"])
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", describe(&out));
+        assert_eq!(error_code(&out), "daemon-refused", "{name}");
+        assert_contains(&String::from_utf8_lossy(&out.stdout), name, &out);
+        assert!(
+            socket_files(&h).is_empty(),
+            "{name}: a refused daemon left a socket"
+        );
+
+        let out = h
+            .cmd(&["--json", "unlock", "--passphrase-file", &pass_arg(&h)])
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", describe(&out));
+        assert_eq!(status(&h)["unlocked"], true, "{name}");
+        stop_and_wait(&h);
+    }
+}
