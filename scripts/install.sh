@@ -103,6 +103,24 @@ else
 fi
 "$bin" --version >/dev/null || { echo "install.sh: $bin does not run" >&2; exit 1; }
 
+# A daemon that the kovra just replaced started keeps running the replaced program: fixes in
+# this build do not reach it, and a daemon of a build before the record lock holds only the
+# older lock (docs/design/daemon.md). So it is stopped; the next command starts this build's
+# (the vault is locked until then). Its first argument names the program it was started as,
+# which /proc shows even for the non-dumpable daemon.
+daemon_pid=$("$bin" status --json 2>/dev/null | sed -n 's/.*"daemon_pid": *\([0-9][0-9]*\).*/\1/p' | head -n 1)
+restarted=""
+if [ -n "$daemon_pid" ] && [ -r "/proc/$daemon_pid/cmdline" ]; then
+  started_as=$(tr '\0' '\n' <"/proc/$daemon_pid/cmdline" | head -n 1)
+  if [ "$(readlink -f "$started_as")" = "$(readlink -f "$prefix/bin/kovra-full")" ]; then
+    if "$bin" daemon stop >/dev/null 2>&1; then
+      restarted="stopped the kovra daemon (pid $daemon_pid) that the replaced kovra started; the vault is locked until \`kovra unlock\` (or the next command) starts this one"
+    else
+      restarted="the kovra daemon (pid $daemon_pid) still runs the replaced kovra: stop it with \`kovra daemon stop\`"
+    fi
+  fi
+fi
+
 step "[2/3] shell completions (bash, zsh, fish)"
 bash_c="$prefix/share/bash-completion/completions/kovra"
 zsh_c="$prefix/share/zsh/site-functions/_kovra"
@@ -127,6 +145,7 @@ Installed $("$bin" --version):
   fish         $fish_c
   man pages    $man1/kovra.1 and $((pages - 1)) more (kovra-add.1, kovra-2fa-enable.1, ...)
 EOF
+[ -z "$restarted" ] || printf '\n%s\n' "$restarted"
 
 case ":$PATH:" in
   *":$prefix/bin:"*)

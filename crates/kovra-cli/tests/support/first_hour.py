@@ -22,7 +22,8 @@ The steps:
 5. The human opts the group in (`kovra setup --inject-values dev/db`, passphrase typed),
    follows `kovra requests` (the exact command it prints) and adds the value; the agent's
    next `run` has every variable (the pinned keys as placeholders).
-6. No canary appears in anything printed, in any MCP result, or in any file under WORKDIR
+6. An upgrade (`install.sh` again) while the daemon runs stops that daemon and says so.
+7. No canary appears in anything printed, in any MCP result, or in any file under WORKDIR
    other than the vault itself.
 
 Exits non-zero on the first failure with a message naming the step; prints the transcript
@@ -275,9 +276,22 @@ def main():
     again = sh("requests", "kovra requests", cwd=APP).stdout
     if "STRIPE_API_KEY" in again and "no open" not in again.lower():
         fail("requests", f"the request is still open after the value was added:\n{again}")
+    # 6. An upgrade while the daemon runs: the install stops the daemon of the program it
+    #    replaced and says so; the next unlock starts the new one.
+    running = json.loads(sh("upgrade", "kovra status --json").stdout)
+    if not running.get("daemon_pid"):
+        fail("upgrade", f"no daemon runs before the upgrade: {running}")
+    out = sh("upgrade", f"bash {shlex.quote(REPO)}/scripts/install.sh --prefix {shlex.quote(PREFIX)} "
+                        f"--binary {shlex.quote(KOVRA_BIN)}")
+    if f"stopped the kovra daemon (pid {running['daemon_pid']})" not in out.stdout:
+        fail("upgrade", "the install does not say it stopped the daemon of the replaced kovra")
+    after = json.loads(sh("upgrade", "kovra status --json").stdout)
+    if after.get("daemon") != "not-running":
+        fail("upgrade", f"a daemon still runs after the upgrade: {after}")
+    typed("upgrade", "kovra unlock", [("assphrase", PASSPHRASE)])
     sh("stop", "kovra daemon stop", check=False)
 
-    # 6. No canary anywhere it must not be.
+    # 7. No canary anywhere it must not be.
     everything = "".join(TRANSCRIPT) + open(os.path.join(WORK, "mcp-stderr.log")).read()
     for tag, v in CANARIES.items():
         if v in everything:
