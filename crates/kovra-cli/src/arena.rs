@@ -10,8 +10,10 @@
 //! cost nothing. What does not fit (a long `list`, a terminal session's traffic) goes to the
 //! C library's allocator as before, so memory stays bounded by the block plus what is live.
 //!
-//! Freeing is a no-op here, so nothing reuses freed memory; buffers that held anything
-//! sensitive are zeroized by their owners before they are dropped (`zeroize`), as everywhere.
+//! Only the piece handed out last can be given back (freed, or grown and shrunk in place):
+//! a growing vector or a short-lived buffer then reuses pages already touched, since each new
+//! page costs a fault. Anything else freed stays unused. Buffers that held anything sensitive
+//! are zeroized by their owners before they are dropped (`zeroize`), as everywhere.
 //! Hand-written because the crates that offer a static bump allocator do not fall back to
 //! another allocator when full.
 #![allow(unsafe_code)]
@@ -37,8 +39,10 @@ static BLOCK: Block = Block(UnsafeCell::new([0; SIZE]));
 /// byte-aligned piece is a misaligned read.
 const MIN_ALIGN: usize = 16;
 
-/// Bytes of `BLOCK` handed out so far.
+/// Bytes of `BLOCK` handed out so far (less the last pieces given back).
 static USED: AtomicUsize = AtomicUsize::new(0);
+/// The most of `BLOCK` ever handed out: bytes above it are still as the block started, zero.
+static HIGH: AtomicUsize = AtomicUsize::new(0);
 
 pub struct Arena;
 
@@ -65,17 +69,38 @@ impl Arena {
                 return None;
             }
             match USED.compare_exchange_weak(used, end, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Some(start as *mut u8),
+                Ok(_) => {
+                    HIGH.fetch_max(end, Ordering::Relaxed);
+                    return Some(start as *mut u8);
+                }
                 Err(now) => used = now,
             }
         }
     }
+
+    /// Move the end of the piece at `ptr` from `old` to `new` bytes, if it is the piece handed
+    /// out last; nothing happens otherwise (`false`).
+    fn resize_last(ptr: *mut u8, old: usize, new: usize) -> bool {
+        let start = ptr as usize - Self::base();
+        let Some(end) = start.checked_add(new).filter(|e| *e <= SIZE) else {
+            return false;
+        };
+        let moved = USED
+            .compare_exchange(start + old, end, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        if moved {
+            HIGH.fetch_max(end, Ordering::Relaxed);
+        }
+        moved
+    }
 }
 
-// SAFETY: `alloc` returns either a piece of `BLOCK` no other caller was given, aligned and
+// SAFETY: `alloc` returns either a piece of `BLOCK` that no live piece overlaps, aligned and
 // sized for `layout`, or what the system allocator returns; `dealloc` hands the system's
-// pointers back to it and ignores the block's. `realloc` (the default) allocates, copies and
-// deallocates through these two.
+// pointers back to it and takes back a piece of the block only while it is the last one
+// handed out (one atomic exchange, so no other piece can be claimed over it). `realloc`
+// resizes that last piece in place the same way, keeps any smaller piece where it is, and
+// otherwise allocates, copies and deallocates through the two.
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match Self::claim(layout) {
@@ -86,19 +111,53 @@ unsafe impl GlobalAlloc for Arena {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // Read before claiming: bytes at or above it were never handed out, so still zero.
+        let high = HIGH.load(Ordering::Relaxed);
         match Self::claim(layout) {
-            // The block starts zeroed and no piece is handed out twice.
-            Some(p) => p,
+            Some(p) => {
+                let start = p as usize - Self::base();
+                let reused = high.saturating_sub(start).min(layout.size());
+                // SAFETY: `p` is a fresh piece of at least `layout.size()` bytes.
+                unsafe { p.write_bytes(0, reused) };
+                p
+            }
             // SAFETY: as in `alloc`.
             None => unsafe { System.alloc_zeroed(layout) },
         }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if !Self::owns(ptr) {
+        if Self::owns(ptr) {
+            // The last piece comes back for the next allocation; any other stays unused.
+            Self::resize_last(ptr, layout.size(), 0);
+        } else {
             // SAFETY: `ptr` came from `System.alloc*` with this `layout` (not from the block).
             unsafe { System.dealloc(ptr, layout) }
         }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if Self::owns(ptr)
+            && (Self::resize_last(ptr, layout.size(), new_size) || new_size <= layout.size())
+        {
+            // The last piece, grown or shrunk in place; or any piece made smaller, whose
+            // layout is `new_size` for the caller from now on.
+            return ptr;
+        }
+        // SAFETY: the caller guarantees `new_size`, rounded up to `layout.align()`, does not
+        // overflow, which is what `Layout` requires.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: `new_layout` has a non-zero size (`new_size` > 0 by the caller's contract).
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both pieces are valid for the smaller size and do not overlap (`ptr`
+            // is still live); `ptr` is then freed once, with its own layout.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        new
     }
 }
 
@@ -109,6 +168,7 @@ mod tests {
 
     #[test]
     fn pieces_are_aligned_apart_and_the_rest_goes_to_the_system() {
+        let _turn = LAST.lock().unwrap_or_else(|p| p.into_inner());
         let mut pieces: Vec<(usize, usize)> = Vec::new();
         let sizes = [
             (1, 1),
@@ -146,8 +206,13 @@ mod tests {
         }
     }
 
+    /// The block is one for the whole test binary: tests that depend on which piece was
+    /// handed out last take turns.
+    static LAST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
-    fn zeroed_pieces_are_zero_and_freeing_one_is_harmless() {
+    fn zeroed_pieces_are_zero_even_where_a_freed_piece_was() {
+        let _turn = LAST.lock().unwrap_or_else(|p| p.into_inner());
         let layout = Layout::from_size_align(256, 8).unwrap();
         // SAFETY: valid layouts; each pointer is used within its size and freed once.
         unsafe {
@@ -156,8 +221,46 @@ mod tests {
             p.write_bytes(0xAA, 256);
             Arena.dealloc(p, layout);
             let q = Arena.alloc_zeroed(layout);
-            assert_ne!(p, q, "a freed piece is never handed out again");
+            assert_eq!(p, q, "the last piece freed is handed out again");
             assert!(std::slice::from_raw_parts(q, 256).iter().all(|&b| b == 0));
+            Arena.dealloc(q, layout);
+        }
+    }
+
+    #[test]
+    fn the_last_piece_grows_and_comes_back_in_place_and_no_other_does() {
+        let _turn = LAST.lock().unwrap_or_else(|p| p.into_inner());
+        let small = Layout::from_size_align(64, 8).unwrap();
+        // SAFETY: valid layouts; every pointer is used within its current size and freed
+        // once, with the layout it has at that time.
+        unsafe {
+            let a = Arena.alloc(small);
+            a.write_bytes(1, 64);
+            // The last piece grows where it is, its bytes kept.
+            let a = Arena.realloc(a, small, 4096);
+            assert!(Arena::owns(a));
+            let grown = Layout::from_size_align(4096, 8).unwrap();
+            let b = Arena.alloc(small);
+            assert_eq!(b as usize, a as usize + 4096, "the growth was in place");
+            assert!(std::slice::from_raw_parts(a, 64).iter().all(|&x| x == 1));
+            // `a` is no longer last: growing it moves it, and freeing it takes nothing back.
+            let moved = Arena.realloc(a, grown, 8192);
+            assert_ne!(moved, a);
+            assert!(
+                std::slice::from_raw_parts(moved, 64)
+                    .iter()
+                    .all(|&x| x == 1)
+            );
+            let c = Arena.alloc(small);
+            assert_eq!(c as usize, moved as usize + 8192);
+            // Freed in the reverse order, each is the last when freed and comes back, down
+            // to `b`: what `a` held before it moved stays unused.
+            Arena.dealloc(c, small);
+            Arena.dealloc(moved, Layout::from_size_align(8192, 8).unwrap());
+            Arena.dealloc(b, small);
+            let d = Arena.alloc(small);
+            assert_eq!(d, b, "the pieces after `b`, and `b`, came back");
+            Arena.dealloc(d, small);
         }
     }
 }
