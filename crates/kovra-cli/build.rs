@@ -1,5 +1,5 @@
 //! Puts the git commit into `kovra --version` (`0.1.0 (commit abc1234+dirty)`), so a bug
-//! report names the exact source. Outside a git checkout (a crate tarball, a kit copy) the
+//! report names the exact source, and links the front program with its hot code first. Outside a git checkout (a crate tarball, a kit copy) the
 //! version is the package version alone. Reruns only when HEAD, the branch it points to, the
 //! index or a crate's sources change, so an ordinary build does not pay for it.
 
@@ -13,6 +13,7 @@ fn main() {
         None => version.to_string(),
     };
     println!("cargo:rustc-env=KOVRA_VERSION={full}");
+    hot_code_first();
     // Without git there is nothing to watch: do not rerun on every change of the package.
     println!("cargo:rerun-if-changed=build.rs");
 }
@@ -74,4 +75,25 @@ fn watch(manifest: &Path, git: &dyn Fn(&[&str]) -> Option<String>) {
     for p in paths.iter().filter(|p| p.exists()) {
         println!("cargo:rerun-if-changed={}", p.display());
     }
+}
+
+/// On Linux, link the `kovra` front program with `front-hot.ld` (made by
+/// `scripts/front-hot.sh`): the functions its `run`, `status` and `list` execute, placed
+/// together, so a start faults in a few windows of the image rather than in most of them.
+/// Its patterns name functions in the v0 mangling the musl build uses (.cargo/config.toml);
+/// in another build they match nothing and the layout is the linker's own.
+fn hot_code_first() {
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    let Some(manifest) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        return;
+    };
+    let script = Path::new(&manifest).join("front-hot.ld");
+    // One argument each, whatever the path holds (`-Wl,` would split it at a comma).
+    for arg in ["-Xlinker", "-T", "-Xlinker"] {
+        println!("cargo:rustc-link-arg-bin=kovra={arg}");
+    }
+    println!("cargo:rustc-link-arg-bin=kovra={}", script.display());
+    println!("cargo:rerun-if-changed=front-hot.ld");
 }
