@@ -224,9 +224,19 @@ impl AuditKeys {
     }
 
     pub fn seal_entry(&self, entry: &AuditEntry) -> Vec<u8> {
+        self.seal_entry_with(entry, &crypto::random_array())
+    }
+
+    /// [`Self::seal_entry`] with a nonce the caller drew from the OS generator for this entry
+    /// alone: a run's entries take theirs in one draw (`UnlockedStore::audit_all`).
+    pub(crate) fn seal_entry_with(
+        &self,
+        entry: &AuditEntry,
+        nonce: &[u8; crypto::NONCE_LEN],
+    ) -> Vec<u8> {
         // Serializing plain strings and integers cannot fail.
         let json = serde_json::to_vec(entry).unwrap_or_default();
-        crypto::seal(&self.seal, &entry.seq.to_be_bytes(), &json)
+        crypto::seal_with_nonce(&self.seal, nonce, &entry.seq.to_be_bytes(), &json)
     }
 
     pub fn open_entry(&self, seq: u64, sealed: &[u8]) -> Result<AuditEntry, AuthError> {

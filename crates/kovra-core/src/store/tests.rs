@@ -163,6 +163,43 @@ fn rolling_back_a_record_row_is_detected_at_unlock() {
     assert!(matches!(reopened, Err(StoreError::VaultTampered(_))));
 }
 
+/// A run's entries are sealed with nonces drawn in one go: each still its own, every entry
+/// opens, and the chain verifies.
+#[test]
+fn entries_appended_together_each_have_their_own_nonce() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = LockedStore::create(dir.path(), b"pass phrase", FAST).unwrap();
+    store
+        .audit_all((0..4).map(|_| entry("inject")).collect())
+        .unwrap();
+    store.audit_all(vec![entry("inject")]).unwrap();
+    let sealed: Vec<Vec<u8>> = store
+        .conn
+        .prepare("SELECT entry FROM audit ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<std::result::Result<_, _>>()
+        .unwrap();
+    let mut nonces: Vec<&[u8]> = sealed
+        .iter()
+        .map(|s| &s[..crate::crypto::NONCE_LEN])
+        .collect();
+    let appended = nonces.len();
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), appended, "a nonce was used twice");
+    let report = store.verify_audit().unwrap();
+    assert!(report.ok, "{report:?}");
+    let injects = store
+        .audit_entries()
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "inject")
+        .count();
+    assert_eq!(injects, 5);
+}
+
 #[test]
 fn truncating_the_audit_trail_is_detected() {
     let dir = tempfile::tempdir().unwrap();

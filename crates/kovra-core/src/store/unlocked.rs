@@ -324,12 +324,16 @@ impl UnlockedStore {
         self.write(|p, tx| p.append_audit_tx(tx, entry))
     }
 
-    /// Append several entries in one transaction (one sync for a whole run's injections).
+    /// Append several entries in one transaction (one sync for a whole run's injections),
+    /// their nonces drawn from the OS generator at once (one system call, not one each).
     pub fn audit_all(&mut self, entries: Vec<AuditEntry>) -> Result<()> {
+        let mut nonces = vec![[0u8; crypto::NONCE_LEN]; entries.len()];
+        crypto::fill_random(nonces.as_flattened_mut());
         self.write(|p, tx| {
             entries
                 .into_iter()
-                .try_for_each(|e| p.append_audit_tx(tx, e))
+                .zip(&nonces)
+                .try_for_each(|(e, nonce)| p.append_sealed_tx(tx, e, nonce))
         })
     }
 }
@@ -347,7 +351,17 @@ impl Pending<'_> {
     pub(super) fn append_audit_tx(
         &mut self,
         tx: &Transaction<'_>,
+        entry: AuditEntry,
+    ) -> Result<()> {
+        self.append_sealed_tx(tx, entry, &crypto::random_array())
+    }
+
+    /// [`Self::append_audit_tx`] with the entry's nonce, drawn fresh for it by the caller.
+    fn append_sealed_tx(
+        &mut self,
+        tx: &Transaction<'_>,
         mut entry: AuditEntry,
+        nonce: &[u8; crypto::NONCE_LEN],
     ) -> Result<()> {
         // Every writer names a catalogued action (`kovra audit --action` accepts only
         // those); a test in the daemon checks its sources, this catches the rest in tests.
@@ -361,7 +375,7 @@ impl Pending<'_> {
         if entry.time == 0 {
             entry.time = now();
         }
-        let sealed = self.audit.seal_entry(&entry);
+        let sealed = self.audit.seal_entry_with(&entry, nonce);
         let link = self.audit.link(&self.audit_head, seq, &sealed);
         // Cached: a run appends one entry per injected value.
         tx.prepare_cached("INSERT INTO audit (seq, entry, link) VALUES (?1, ?2, ?3)")?
