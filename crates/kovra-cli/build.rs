@@ -1,7 +1,8 @@
 //! Puts the git commit into `kovra --version` (`0.1.0 (commit abc1234+dirty)`), so a bug
-//! report names the exact source, and links the front program with its hot code first. Outside a git checkout (a crate tarball, a kit copy) the
-//! version is the package version alone. Reruns only when HEAD, the branch it points to, the
-//! index or a crate's sources change, so an ordinary build does not pay for it.
+//! report names the exact source, and links the front program with its hot code first.
+//! Outside a git checkout (a crate tarball, a kit copy) the version is the package version
+//! alone. Reruns only when HEAD, the branch it points to, the index, a crate's sources or the
+//! linker script change, so an ordinary build does not pay for it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
