@@ -35,6 +35,21 @@ await_exit() {
     done
 }
 
+# The run fixture of bench/runstatic.sh and scripts/front-hot.sh: in WORK, a passphrase file,
+# a home (KOVRA_HOME) with 20 low records made by kovra-bench (KBENCH), refs files naming one
+# (one.refs) and twenty (twenty.refs) of them, and the vault unlocked by the kovra in KOVRA.
+# BYTES is the size of the log text the fixture also writes (out.txt).
+run_fixture() {
+    local work=$1 bytes=$2
+    head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$work/pass"
+    echo >>"$work/pass"
+    "$KBENCH" --json redact-fixture --home "$KOVRA_HOME" --passphrase-file "$work/pass" \
+        --refs "$work/all.refs" --file "$work/out.txt" --bytes "$bytes" --values 20 >/dev/null
+    printf 'BENCH_VALUE=secret:dev/bench/value-000\n' >"$work/one.refs"
+    grep -v '^#' "$work/all.refs" | head -n 20 >"$work/twenty.refs"
+    "$KOVRA" unlock --passphrase-file "$work/pass" >/dev/null 2>&1
+}
+
 # Where throwaway homes go: KOVRA_BENCH_BASE, else tmpfs (/dev/shm), else TMPDIR or /tmp.
 bench_base() {
     if [[ -n ${KOVRA_BENCH_BASE:-} ]]; then echo "$KOVRA_BENCH_BASE"

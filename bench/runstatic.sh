@@ -54,13 +54,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/pass"
-echo >>"$WORK/pass"
-"$TARGET/release/kovra-bench" --json redact-fixture --home "$KOVRA_HOME" --passphrase-file "$WORK/pass" \
-    --refs "$WORK/all.refs" --file "$WORK/out.txt" --bytes 65536 --values 20 >/dev/null
-printf 'BENCH_VALUE=secret:dev/bench/value-000\n' >"$WORK/one.refs"
-grep -v '^#' "$WORK/all.refs" | head -n 20 >"$WORK/twenty.refs"
-"$KOVRA" unlock --passphrase-file "$WORK/pass" >/dev/null 2>&1
+KBENCH=$TARGET/release/kovra-bench
+run_fixture "$WORK" 65536
 DAEMON=$(kovra_daemon_pid "$KOVRA")
 [[ -n $DAEMON ]] || { log "no daemon answers"; exit 1; }
 

@@ -39,13 +39,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-head -c 32 /dev/urandom | base64 | tr -d '/+=\n' >"$WORK/pass"
-echo >>"$WORK/pass"
-"$TARGET/release/kovra-bench" --json redact-fixture --home "$KOVRA_HOME" --passphrase-file "$WORK/pass" \
-    --refs "$WORK/all.refs" --file "$WORK/out.txt" --bytes 4096 --values 20 >/dev/null
-printf 'BENCH_VALUE=secret:dev/bench/value-000\n' >"$WORK/one.refs"
-grep -v '^#' "$WORK/all.refs" | head -n 20 >"$WORK/twenty.refs"
-"$KOVRA" unlock --passphrase-file "$WORK/pass" >/dev/null 2>&1
+KBENCH=$TARGET/release/kovra-bench
+run_fixture "$WORK" 4096
 
 n=0
 for args in "run --refs $WORK/one.refs -- true" "run --refs $WORK/twenty.refs -- true" \
@@ -62,14 +57,18 @@ python3 - "$WORK/cg" "$OUT" <<'PY'
 import os, re, sys
 
 src, out = sys.argv[1], sys.argv[2]
+# The first command's functions first (`run`, one record), then what each next one adds;
+# within a command by name, so the same build gives the same file.
 seen = []
-for name in sorted(os.listdir(src)):
+for name in sorted(os.listdir(src), key=lambda n: int(n.split(".")[0]) if n[0].isdigit() else 0):
     if not name.endswith(".out"):
         continue
+    found = set()
     for line in open(os.path.join(src, name), errors="replace"):
         m = re.match(r"c?fn=\(\d+\) (_R[\w.]+)", line)
-        if m and m.group(1) not in seen:
-            seen.append(m.group(1))
+        if m:
+            found.add(m.group(1))
+    seen.extend(sorted(found - set(seen)))
 patterns = []
 for sym in seen:
     # Crate hashes (Cs<hash>_) differ between builds; back-references (B<offset>_) move when
