@@ -42,6 +42,9 @@ const MIN_ALIGN: usize = 16;
 /// Bytes of `BLOCK` handed out so far (less the last pieces given back).
 static USED: AtomicUsize = AtomicUsize::new(0);
 /// The most of `BLOCK` ever handed out: bytes above it are still as the block started, zero.
+/// Raised before a piece is returned, so before anyone can write to it or give it back; the
+/// two counters move with sequentially consistent operations, so whoever claims bytes given
+/// back also sees the mark raised over them.
 static HIGH: AtomicUsize = AtomicUsize::new(0);
 
 pub struct Arena;
@@ -57,8 +60,9 @@ impl Arena {
     }
 
     /// A piece of the block for `layout`, or `None` when it no longer fits. Aligned to at
-    /// least [`MIN_ALIGN`], whatever the layout asks.
-    fn claim(layout: Layout) -> Option<*mut u8> {
+    /// least [`MIN_ALIGN`], whatever the layout asks. With it, the mark `HIGH` had before:
+    /// the piece's bytes below it may hold what an earlier piece left there.
+    fn claim(layout: Layout) -> Option<(*mut u8, usize)> {
         let base = Self::base();
         let align = layout.align().max(MIN_ALIGN);
         let mut used = USED.load(Ordering::Relaxed);
@@ -68,10 +72,10 @@ impl Arena {
             if end > SIZE {
                 return None;
             }
-            match USED.compare_exchange_weak(used, end, Ordering::Relaxed, Ordering::Relaxed) {
+            match USED.compare_exchange_weak(used, end, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => {
-                    HIGH.fetch_max(end, Ordering::Relaxed);
-                    return Some(start as *mut u8);
+                    let high = HIGH.fetch_max(end, Ordering::SeqCst);
+                    return Some((start as *mut u8, high));
                 }
                 Err(now) => used = now,
             }
@@ -86,10 +90,10 @@ impl Arena {
             return false;
         };
         let moved = USED
-            .compare_exchange(start + old, end, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(start + old, end, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok();
         if moved {
-            HIGH.fetch_max(end, Ordering::Relaxed);
+            HIGH.fetch_max(end, Ordering::SeqCst);
         }
         moved
     }
@@ -104,17 +108,16 @@ impl Arena {
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match Self::claim(layout) {
-            Some(p) => p,
+            Some((p, _)) => p,
             // SAFETY: the caller's `layout` contract is passed on unchanged.
             None => unsafe { System.alloc(layout) },
         }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // Read before claiming: bytes at or above it were never handed out, so still zero.
-        let high = HIGH.load(Ordering::Relaxed);
         match Self::claim(layout) {
-            Some(p) => {
+            // Bytes at or above `high` were never handed out: still zero.
+            Some((p, high)) => {
                 let start = p as usize - Self::base();
                 let reused = high.saturating_sub(start).min(layout.size());
                 // SAFETY: `p` is a fresh piece of at least `layout.size()` bytes.
@@ -181,7 +184,7 @@ mod tests {
         ];
         for (size, align) in sizes {
             let layout = Layout::from_size_align(size, align).unwrap();
-            let p = Arena::claim(layout).expect("fits in the block") as usize;
+            let p = Arena::claim(layout).expect("fits in the block").0 as usize;
             assert_eq!(
                 p % align.max(MIN_ALIGN),
                 0,
