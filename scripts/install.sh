@@ -108,10 +108,11 @@ fi
 # older lock (docs/design/daemon.md). So it is stopped; the next command starts this build's
 # (the vault is locked until then). Its first argument names the program it was started as,
 # which /proc shows even for the non-dumpable daemon.
-daemon_pid=$("$bin" status --json 2>/dev/null | sed -n 's/.*"daemon_pid": *\([0-9][0-9]*\).*/\1/p' | head -n 1)
+daemon_pid=$({ "$bin" status --json 2>/dev/null || true; } | sed -n 's/.*"daemon_pid": *\([0-9][0-9]*\).*/\1/p' | head -n 1)
 restarted=""
 if [ -n "$daemon_pid" ] && [ -r "/proc/$daemon_pid/cmdline" ]; then
-  started_as=$(tr '\0' '\n' <"/proc/$daemon_pid/cmdline" | head -n 1)
+  # (`|| true`: the daemon may exit meanwhile, its /proc entry with it.)
+  started_as=$({ tr '\0' '\n' 2>/dev/null <"/proc/$daemon_pid/cmdline" || true; } | head -n 1)
   if [ "$(readlink -f "$started_as")" = "$(readlink -f "$prefix/bin/kovra-full")" ]; then
     if "$bin" daemon stop >/dev/null 2>&1; then
       restarted="stopped the kovra daemon (pid $daemon_pid) that the replaced kovra started; the vault is locked until \`kovra unlock\` (or the next command) starts this one"
