@@ -642,14 +642,17 @@ impl Gate<'_> {
                 .hint(r.hint()),
             ),
             Decision::NeedsProof(r) => {
-                let record = located
-                    .record
-                    .as_ref()
-                    .map(|rec| self.describe_record(coord, rec));
-                if !self.facts.iter().any(|f| f.name == coord.to_string()) {
+                // A run has described its records already; anything else is described here.
+                let name = coord.to_string();
+                if !self.facts.iter().any(|f| f.name == name) {
+                    let value = located
+                        .record
+                        .as_ref()
+                        .map(|rec| self.describe_record(coord, rec))
+                        .unwrap_or_default();
                     self.facts.push(Fact {
-                        name: coord.to_string(),
-                        value: record.unwrap_or_default(),
+                        name,
+                        value,
                         untrusted: false,
                     });
                 }
