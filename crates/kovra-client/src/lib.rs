@@ -266,12 +266,17 @@ impl Client {
         Ok(frame::read(&mut self.stream, MAX_REPLY)?)
     }
 
-    /// The next page of a streamed reply as its frame's JSON, for a caller that parses it
-    /// borrowing from the bytes ([`Client::receive_page`] parses it into owned items).
-    pub fn receive_raw_page(&mut self) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError> {
-        Ok(frame::read_raw(
+    /// The next page of a streamed reply as its frame's JSON, into `buf` (kept by the caller
+    /// from page to page), for a caller that parses it borrowing from the bytes
+    /// ([`Client::receive_page`] parses it into owned items).
+    pub fn receive_raw_page(
+        &mut self,
+        buf: &mut zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<(), ClientError> {
+        Ok(frame::read_raw_into(
             &mut self.stream,
             kovra_proto::frame::MAX_PAGE,
+            buf,
         )?)
     }
 

@@ -89,6 +89,19 @@ pub fn read<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, Fr
 /// borrowing from the bytes (a streamed page's strings need no copies of their own). The
 /// buffer is wiped on drop.
 pub fn read_raw<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    let mut buf = Zeroizing::new(Vec::new());
+    read_raw_into(r, max, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`read_raw`] into a buffer the caller keeps for a run of frames (a streamed reply's
+/// pages): what it held is overwritten, and it grows only past the largest frame so far, so
+/// a long stream neither allocates nor faults in new pages for each of its frames.
+pub fn read_raw_into<R: Read>(
+    r: &mut R,
+    max: usize,
+    buf: &mut Zeroizing<Vec<u8>>,
+) -> Result<(), FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
@@ -99,31 +112,35 @@ pub fn read_raw<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, Fr
     if len > max {
         return Err(FrameError::TooLarge(len, max));
     }
-    read_body(r, len)
+    read_body(r, len, buf)
 }
 
 /// The first step of a body's buffer; it doubles from there.
 const FIRST_STEP: usize = 64 * 1024;
 
-/// Read a body of `len` bytes into a buffer that grows with the bytes that actually arrive.
+/// Read a body of `len` bytes into `buf`, which grows with the bytes that actually arrive.
 /// The cap alone was not enough: a reply may be 512 MiB, so six bytes declaring that made
 /// the client allocate (and later wipe) 512 MiB before any of the body came (found by the
 /// `frame_response` fuzz target). The buffer is moved, never reallocated in place, so no
 /// unwiped copy of a body is left behind when it grows.
-fn read_body<R: Read>(r: &mut R, len: usize) -> Result<Zeroizing<Vec<u8>>, FrameError> {
-    let mut buf = Zeroizing::new(Vec::with_capacity(len.min(FIRST_STEP)));
+fn read_body<R: Read>(
+    r: &mut R,
+    len: usize,
+    buf: &mut Zeroizing<Vec<u8>>,
+) -> Result<(), FrameError> {
+    buf.clear();
     while buf.len() < len {
         let start = buf.len();
         let end = start + (len - start).min(start.max(FIRST_STEP));
         if buf.capacity() < end {
             let mut bigger = Zeroizing::new(Vec::with_capacity(end));
-            bigger.extend_from_slice(&buf);
-            buf = bigger;
+            bigger.extend_from_slice(buf);
+            *buf = bigger;
         }
         buf.resize(end, 0);
         r.read_exact(&mut buf[start..])?;
     }
-    Ok(buf)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -164,6 +181,33 @@ mod tests {
             write(&mut fresh, &msg).unwrap();
         }
         assert_eq!(reused, fresh);
+    }
+
+    #[test]
+    fn a_reused_read_buffer_holds_each_frame_alone_and_keeps_its_allocation() {
+        let long = "y".repeat(2 * FIRST_STEP + 7);
+        let mut wire = Vec::new();
+        for msg in [long.as_str(), "short", long.as_str()] {
+            write(&mut wire, &msg).unwrap();
+        }
+        let mut r = wire.as_slice();
+        let mut buf = Zeroizing::new(Vec::new());
+        read_raw_into(&mut r, MAX_REQUEST, &mut buf).unwrap();
+        assert_eq!(serde_json::from_slice::<String>(&buf).unwrap(), long);
+        let grown = buf.as_ptr();
+        read_raw_into(&mut r, MAX_REQUEST, &mut buf).unwrap();
+        assert_eq!(&buf[..], b"\"short\"");
+        read_raw_into(&mut r, MAX_REQUEST, &mut buf).unwrap();
+        assert_eq!(serde_json::from_slice::<String>(&buf).unwrap(), long);
+        assert_eq!(
+            buf.as_ptr(),
+            grown,
+            "a frame no larger than the last one allocates nothing"
+        );
+        assert!(matches!(
+            read_raw_into(&mut r, MAX_REQUEST, &mut buf),
+            Err(FrameError::Closed)
+        ));
     }
 
     #[test]

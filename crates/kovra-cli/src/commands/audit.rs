@@ -28,7 +28,7 @@ pub fn run(s: &mut Session, args: AuditArgs, out: &Renderer) -> Result<(), CliEr
                 return out.reply(&head);
             };
             let conn = s.connection()?;
-            let mut next = || Ok(conn.receive_raw_page()?);
+            let mut next = |buf: &mut _| Ok(conn.receive_raw_page(buf)?);
             out.audit_stream(total, &mut next)
         }
     }

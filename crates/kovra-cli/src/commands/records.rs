@@ -236,7 +236,7 @@ pub fn list(
         return out.reply(&head);
     };
     let conn = s.connection()?;
-    let mut next = || Ok(conn.receive_raw_page()?);
+    let mut next = |buf: &mut _| Ok(conn.receive_raw_page(buf)?);
     out.records_stream(
         ListingCounts {
             total,

@@ -137,7 +137,7 @@ fn records(s: &mut Session) -> Result<Vec<RecordView>, CliError> {
         ));
     };
     let conn = s.connection()?;
-    let mut next = || Ok(conn.receive_raw_page()?);
+    let mut next = |buf: &mut _| Ok(conn.receive_raw_page(buf)?);
     crate::render::gather(total, &mut next)
 }
 

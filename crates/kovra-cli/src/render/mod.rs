@@ -10,6 +10,7 @@ mod audit;
 mod grants;
 mod human;
 mod json;
+mod page;
 mod width;
 
 use kovra_proto::ErrorCode;
@@ -190,21 +191,9 @@ fn stdout_failure(e: std::io::Error, failure: ErrorCode) -> CliError {
     }
 }
 
-/// The next page of a streamed reply, as its frame's JSON (`Client::receive_raw_page`).
-pub type NextPage<'a> = &'a mut dyn FnMut() -> Result<Zeroizing<Vec<u8>>, CliError>;
-
-/// One page's items, parsed from its frame (borrowing from it where `T` does).
-fn parse_page<'a, T: serde::Deserialize<'a>>(raw: &'a [u8]) -> Result<Vec<T>, CliError> {
-    serde_json::from_slice::<kovra_proto::Page<T>>(raw)
-        .map(|page| page.items)
-        .map_err(|_| {
-            CliError::new(
-                ErrorCode::Internal,
-                "a page of the daemon's streamed reply does not parse",
-                Some("use a kovra client of the same version as the daemon"),
-            )
-        })
-}
+/// Read the next page of a streamed reply into the buffer given, as its frame's JSON
+/// (`Client::receive_raw_page`). One buffer serves every page of a stream.
+pub type NextPage<'a> = &'a mut dyn FnMut(&mut Zeroizing<Vec<u8>>) -> Result<(), CliError>;
 
 /// Pull pages until `total` items came. `each` parses and handles one page and says how
 /// many items it held; a page that brings none, or too many, is an error.
@@ -213,9 +202,10 @@ fn pull(
     next: NextPage<'_>,
     mut each: impl FnMut(&[u8]) -> Result<usize, CliError>,
 ) -> Result<(), CliError> {
+    let mut raw = Zeroizing::new(Vec::new());
     let mut got = 0usize;
     while got < total {
-        let raw = next()?;
+        next(&mut raw)?;
         let n = each(&raw)?;
         if n == 0 || got + n > total {
             return Err(CliError::new(
@@ -239,10 +229,10 @@ pub(crate) fn gather<T: serde::de::DeserializeOwned>(
 ) -> Result<Vec<T>, CliError> {
     let mut all = Vec::with_capacity(total.min(1 << 20));
     pull(total, next, |raw| {
-        let page: Vec<T> = parse_page(raw)?;
-        let n = page.len();
-        all.extend(page);
-        Ok(n)
+        page::for_each_item(raw, |item: T| {
+            all.push(item);
+            Ok(())
+        })
     })?;
     Ok(all)
 }

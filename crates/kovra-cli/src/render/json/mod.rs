@@ -11,7 +11,8 @@ use serde::{Serialize, Serializer};
 use zeroize::Zeroizing;
 
 use super::{
-    BROKEN_PIPE, ListingCounts, NextPage, View, integrity, line, parse_page, pull, stdout_failure,
+    BROKEN_PIPE, ListingCounts, NextPage, View, integrity, line, page::for_each_item, pull,
+    stdout_failure,
 };
 use crate::error::CliError;
 
@@ -174,11 +175,9 @@ pub(super) fn records_stream(head: ListingCounts, next: NextPage<'_>) -> Result<
     }));
     // Each page is parsed borrowing its strings from the frame's bytes.
     let page = |s: &mut stream::DocStream<Out>, raw: &[u8]| {
-        let records: Vec<RecordIn<'_>> = parse_page(raw)?;
-        for r in &records {
-            s.item(&RecordDoc::from(r)).map_err(failed)?;
-        }
-        Ok(records.len())
+        for_each_item(raw, |r: RecordIn<'_>| {
+            s.item(&RecordDoc::from(&r)).map_err(failed)
+        })
     };
     streamed("records", "records", head.total, next, page, |tail| {
         tail.field("tampered", &head.tampered)?;
@@ -194,11 +193,9 @@ pub(super) fn records_stream(head: ListingCounts, next: NextPage<'_>) -> Result<
 /// A streamed trail as the `audit` document, printed page by page.
 pub(super) fn audit_stream(total: usize, next: NextPage<'_>) -> Result<(), CliError> {
     let page = |s: &mut stream::DocStream<Out>, raw: &[u8]| {
-        let entries: Vec<kovra_core::audit::AuditEntry> = parse_page(raw)?;
-        for e in &entries {
-            s.item(&AuditEntryDoc::from(e)).map_err(failed)?;
-        }
-        Ok(entries.len())
+        for_each_item(raw, |e: kovra_core::audit::AuditEntry| {
+            s.item(&AuditEntryDoc::from(&e)).map_err(failed)
+        })
     };
     streamed("audit", "entries", total, next, page, |_| Ok(()))
 }

@@ -1,18 +1,17 @@
 //! A streamed reply's document, written as its pages arrive: the same bytes
 //! `serde_json::to_string_pretty` gives for the whole document (a test below holds them
 //! equal), without ever holding the whole document or a tree of it. Each item is
-//! pretty-printed on its own and indented to its depth; pretty JSON never has a raw
-//! newline inside a string, so indenting after each newline is exact.
+//! pretty-printed straight into the output at its depth in the document.
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use serde::Serialize;
+use serde_json::ser::Formatter;
 
 /// Where the open array's items go: `{"kind": …, "<field>": [` is written by `begin`.
 pub(crate) struct DocStream<W: Write> {
     w: W,
     items: usize,
-    buf: Vec<u8>,
 }
 
 impl<W: Write> DocStream<W> {
@@ -23,11 +22,7 @@ impl<W: Write> DocStream<W> {
         w.write_all(b",\n  ")?;
         serde_json::to_writer(&mut w, field)?;
         w.write_all(b": [")?;
-        Ok(DocStream {
-            w,
-            items: 0,
-            buf: Vec::with_capacity(1024),
-        })
+        Ok(DocStream { w, items: 0 })
     }
 
     /// One array item.
@@ -38,9 +33,7 @@ impl<W: Write> DocStream<W> {
             b",\n    "
         })?;
         self.items += 1;
-        self.buf.clear();
-        serde_json::to_writer_pretty(&mut self.buf, item)?;
-        indented(&mut self.w, &self.buf, b"\n    ")
+        pretty_at(&mut self.w, 2, item)
     }
 
     /// Close the array; the fields after it follow with [`DocTail::field`].
@@ -49,17 +42,13 @@ impl<W: Write> DocStream<W> {
             self.w.write_all(b"\n  ")?;
         }
         self.w.write_all(b"]")?;
-        Ok(DocTail {
-            w: self.w,
-            buf: self.buf,
-        })
+        Ok(DocTail { w: self.w })
     }
 }
 
 /// The fields after the streamed array.
 pub(crate) struct DocTail<W: Write> {
     w: W,
-    buf: Vec<u8>,
 }
 
 impl<W: Write> DocTail<W> {
@@ -71,9 +60,7 @@ impl<W: Write> DocTail<W> {
         self.w.write_all(b",\n  ")?;
         serde_json::to_writer(&mut self.w, name)?;
         self.w.write_all(b": ")?;
-        self.buf.clear();
-        serde_json::to_writer_pretty(&mut self.buf, value)?;
-        indented(&mut self.w, &self.buf, b"\n  ")
+        pretty_at(&mut self.w, 1, value)
     }
 
     /// Close the document and its line; hands back the writer to flush.
@@ -83,17 +70,107 @@ impl<W: Write> DocTail<W> {
     }
 }
 
-/// `text` with every newline followed by the indent of its depth.
-fn indented<W: Write>(w: &mut W, text: &[u8], newline: &[u8]) -> std::io::Result<()> {
-    let mut lines = text.split(|b| *b == b'\n');
-    if let Some(first) = lines.next() {
-        w.write_all(first)?;
+/// Write `value` as pretty JSON whose lines after the first are indented as at `depth` in
+/// the document.
+fn pretty_at<W: Write, T: Serialize + ?Sized>(
+    w: &mut W,
+    depth: usize,
+    value: &T,
+) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(
+        w,
+        Nested {
+            depth,
+            has_value: false,
+        },
+    );
+    value.serialize(&mut ser).map_err(io::Error::from)
+}
+
+/// serde_json's pretty layout (two spaces a level, `": "` after a key, empty arrays and
+/// objects as `[]` and `{}`) starting at a depth other than zero, which its own
+/// `PrettyFormatter` cannot: without it each item was printed into a buffer of its own and
+/// copied out line by line to indent it.
+struct Nested {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn open<W: Write + ?Sized>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(bracket)
     }
-    for line in lines {
-        w.write_all(newline)?;
-        w.write_all(line)?;
+
+    fn close<W: Write + ?Sized>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(w)?;
+        }
+        w.write_all(bracket)
     }
-    Ok(())
+
+    fn entry<W: Write + ?Sized>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+
+    fn line<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b"\n")?;
+        self.indent(w)
+    }
+
+    fn indent<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<()> {
+        const SPACES: &[u8; 64] = &[b' '; 64];
+        let mut n = self.depth * 2;
+        while n > 0 {
+            let take = n.min(SPACES.len());
+            w.write_all(&SPACES[..take])?;
+            n -= take;
+        }
+        Ok(())
+    }
+}
+
+impl Formatter for Nested {
+    fn begin_array<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+
+    fn end_array<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+
+    fn begin_array_value<W: Write + ?Sized>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.entry(w, first)
+    }
+
+    fn end_array_value<W: Write + ?Sized>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+
+    fn end_object<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+
+    fn begin_object_key<W: Write + ?Sized>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.entry(w, first)
+    }
+
+    fn begin_object_value<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: Write + ?Sized>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -116,8 +193,14 @@ mod tests {
 
     #[test]
     fn the_stream_is_byte_for_byte_the_pretty_document() {
+        // Deeper than one run of the indent's spaces, and every kind of container.
+        let mut deep = json!(["bottom"]);
+        for _ in 0..40 {
+            deep = json!([deep, {"k": []}]);
+        }
         let item = json!({"coordinate": "secret:dev/a/b", "description": "two\nlines \"q\"",
-            "totp": {"algorithm": "SHA1", "digits": 6, "period": 30}, "empty": [], "obj": {}});
+            "totp": {"algorithm": "SHA1", "digits": 6, "period": 30}, "empty": [], "obj": {},
+            "rows": [{"a": []}, {"b": {"c": [1, 2.5, null, true]}}, [], {}], "deep": deep});
         for n in [0, 1, 3] {
             let items = vec![item.clone(); n];
             let tail = [
