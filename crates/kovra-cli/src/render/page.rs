@@ -24,18 +24,24 @@ where
         count: 0,
         item: PhantomData,
     };
-    let mut de = serde_json::Deserializer::from_slice(raw);
+    let unparsed = || {
+        CliError::new(
+            ErrorCode::Internal,
+            "a page of the daemon's streamed reply does not parse",
+            Some("use a kovra client of the same version as the daemon"),
+        )
+    };
+    // The page's text checked as UTF-8 in one pass, so its strings are not checked again
+    // one by one while they are parsed.
+    let text = std::str::from_utf8(raw).map_err(|_| unparsed())?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let parsed = de
         .deserialize_map(PageVisitor(&mut handler))
         .and_then(|()| de.end());
     match (parsed, handler.failure) {
         (_, Some(failure)) => Err(failure),
         (Ok(()), None) => Ok(handler.count),
-        (Err(_), None) => Err(CliError::new(
-            ErrorCode::Internal,
-            "a page of the daemon's streamed reply does not parse",
-            Some("use a kovra client of the same version as the daemon"),
-        )),
+        (Err(_), None) => Err(unparsed()),
     }
 }
 
