@@ -17,6 +17,7 @@ use super::{
 use crate::error::CliError;
 
 mod docs;
+mod out;
 mod reply;
 mod stream;
 
@@ -201,7 +202,7 @@ pub(super) fn audit_stream(total: usize, next: NextPage<'_>) -> Result<(), CliEr
 }
 
 /// Where a streamed document goes: stdout, in large writes.
-type Out = std::io::BufWriter<std::io::StdoutLock<'static>>;
+type Out = out::Chunked<std::io::StdoutLock<'static>>;
 
 fn failed(e: std::io::Error) -> CliError {
     stdout_failure(e, kovra_proto::ErrorCode::Output)
@@ -218,7 +219,7 @@ fn streamed(
     mut page: impl FnMut(&mut stream::DocStream<Out>, &[u8]) -> Result<usize, CliError>,
     tail: impl FnOnce(&mut stream::DocTail<Out>) -> std::io::Result<()>,
 ) -> Result<(), CliError> {
-    let out: Out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let out: Out = out::Chunked::new(std::io::stdout().lock());
     let mut items = stream::DocStream::begin(out, kind, field).map_err(failed)?;
     let pulled = pull(total, next, |raw| page(&mut items, raw));
     if let Err(e) = pulled {
