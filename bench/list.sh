@@ -15,7 +15,7 @@
 # Knobs (environment): KOVRA_BENCH_LIST_SIZES ("1000 10000 100000"), KOVRA_BENCH_LIST_RUNS
 # (5: timed runs of each command per size), KOVRA_BENCH_RSS_WAIT (60: seconds before the
 # daemon's RSS is read again after the lists), KOVRA_BENCH_BASE (where the throwaway homes
-# go; default tmpfs).
+# go; default tmpfs), KOVRA_BENCH_LIST_INSTALLED (1: time the installed build, see below).
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 SIZES=${KOVRA_BENCH_LIST_SIZES:-1000 10000 100000}
@@ -28,6 +28,20 @@ cargo build --release -q -p kovra-cli -p kovra-bench
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
 KOVRA=$BIN/kovra
 KBENCH=$BIN/kovra-bench
+# KOVRA_BENCH_LIST_INSTALLED=1: the commands run on the build scripts/install.sh makes on
+# Linux/glibc instead (a static C runtime for kovra-full, the musl front as kovra), as
+# bench/runstatic.sh does; the front runs `list`, so its C library is what a user's list meets.
+if [[ ${KOVRA_BENCH_LIST_INSTALLED:-0} == 1 ]]; then
+    HOST=$(rustc -vV | sed -n 's/^host: //p')
+    MUSL=${HOST%%-*}-unknown-linux-musl
+    TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+    log "building the installed form: kovra-full with a static C runtime, the musl front"
+    RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -q -p kovra-cli --target "$HOST"
+    cargo build --profile front -q -p kovra-cli --bin kovra --target "$MUSL"
+    BIN=$(mktemp -d "$(bench_base)/kovra-list-bin.XXXXXX")
+    cp "$TARGET/$HOST/release/kovra-full" "$TARGET/$MUSL/front/kovra" "$BIN/"
+    KOVRA=$BIN/kovra
+fi
 
 umask 077
 WORK=$(mktemp -d "$(bench_base)/kovra-list.XXXXXX")
@@ -54,6 +68,7 @@ cleanup() {
         [[ -d $home ]] && KOVRA_HOME=$home stop_daemon
     done
     rm -rf "$WORK"
+    [[ ${KOVRA_BENCH_LIST_INSTALLED:-0} != 1 ]] || rm -rf "$BIN"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
