@@ -35,6 +35,37 @@ await_exit() {
     done
 }
 
+# Build what scripts/install.sh installs on Linux/glibc: kovra-full with a static C runtime, and
+# the front (`kovra`) built for musl (`--profile front`) when musl-gcc and the musl Rust target
+# are there, else the static glibc one. Sets INSTALLED_FULL and INSTALLED_FRONT (their paths)
+# and FRONT_KIND ("musl" or "static glibc"). Ends the script on another host.
+build_installed() {
+    local host musl target
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    [[ $host == *-linux-gnu ]] || { log "the installed build is the Linux/glibc one; host is $host"; exit 1; }
+    target=${CARGO_TARGET_DIR:-$REPO/target}
+    log "building kovra-full with a static C runtime (--target $host)"
+    RUSTFLAGS='-C target-feature=+crt-static' nice -n 5 cargo build --release -q -p kovra-cli --target "$host"
+    INSTALLED_FULL=$target/$host/release/kovra-full
+    INSTALLED_FRONT=$target/$host/release/kovra
+    FRONT_KIND="static glibc"
+    musl=${host%%-*}-unknown-linux-musl
+    if command -v musl-gcc >/dev/null 2>&1 && [[ -d $(rustc --print target-libdir --target "$musl" 2>/dev/null) ]]; then
+        log "building the kovra front with musl (--target $musl)"
+        nice -n 5 cargo build --profile front -q -p kovra-cli --bin kovra --target "$musl"
+        INSTALLED_FRONT=$target/$musl/front/kovra
+        FRONT_KIND=musl
+    fi
+}
+
+# Copy the pair build_installed made into DIR, as an install does (a client talks only to a
+# daemon started from its own directory), and point KOVRA at it.
+install_into() {
+    cp "$INSTALLED_FULL" "$1/kovra-full"
+    cp "$INSTALLED_FRONT" "$1/kovra"
+    KOVRA=$1/kovra
+}
+
 # The run fixture of bench/runstatic.sh and scripts/front-hot.sh: in WORK, a passphrase file,
 # a home (KOVRA_HOME) with 20 low records made by kovra-bench (KBENCH), refs files naming one
 # (one.refs) and twenty (twenty.refs) of them, and the vault unlocked by the kovra in KOVRA.

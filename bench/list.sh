@@ -32,15 +32,9 @@ KBENCH=$BIN/kovra-bench
 # Linux/glibc instead (a static C runtime for kovra-full, the musl front as kovra), as
 # bench/runstatic.sh does; the front runs `list`, so its C library is what a user's list meets.
 if [[ ${KOVRA_BENCH_LIST_INSTALLED:-0} == 1 ]]; then
-    HOST=$(rustc -vV | sed -n 's/^host: //p')
-    MUSL=${HOST%%-*}-unknown-linux-musl
-    TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-    log "building the installed form: kovra-full with a static C runtime, the musl front"
-    RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -q -p kovra-cli --target "$HOST"
-    cargo build --profile front -q -p kovra-cli --bin kovra --target "$MUSL"
+    build_installed
     BIN=$(mktemp -d "$(bench_base)/kovra-list-bin.XXXXXX")
-    cp "$TARGET/$HOST/release/kovra-full" "$TARGET/$MUSL/front/kovra" "$BIN/"
-    KOVRA=$BIN/kovra
+    install_into "$BIN"
 fi
 
 umask 077

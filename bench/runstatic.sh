@@ -19,28 +19,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROUNDS=${KOVRA_RUNSTATIC_ROUNDS:-600}
 RUNS=${KOVRA_RUNSTATIC_RUNS:-3}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-HOST=$(rustc -vV | sed -n 's/^host: //p')
-[[ $HOST == *-linux-gnu ]] || { log "this measures the Linux/glibc static build; host is $HOST"; exit 1; }
-
-log "building kovra-full with a static C runtime (--target $HOST) and kovra-bench"
-RUSTFLAGS='-C target-feature=+crt-static' nice -n 5 cargo build --release -q -p kovra-cli --target "$HOST"
+build_installed
+log "building kovra-bench"
 nice -n 5 cargo build --release -q -p kovra-bench
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-FRONT=$TARGET/$HOST/release/kovra
-FRONT_KIND="static glibc"
-MUSL=${HOST%%-*}-unknown-linux-musl
-if command -v musl-gcc >/dev/null 2>&1 && [[ -d $(rustc --print target-libdir --target "$MUSL" 2>/dev/null) ]]; then
-    log "building the kovra front with musl (--target $MUSL)"
-    nice -n 5 cargo build --profile front -q -p kovra-cli --bin kovra --target "$MUSL"
-    FRONT=$TARGET/$MUSL/front/kovra
-    FRONT_KIND=musl
-fi
 
 umask 077
 WORK=$(mktemp -d "$(bench_base)/kovra-runstatic.XXXXXX")
 mkdir -p "$WORK/bin" "$WORK/run"
-cp "$TARGET/$HOST/release/kovra-full" "$FRONT" "$WORK/bin/"
-KOVRA=$WORK/bin/kovra
+install_into "$WORK/bin"
 export XDG_RUNTIME_DIR=$WORK/run KOVRA_HOME=$WORK/home
 unset KOVRA_SOCKET KOVRA_PROJECT KOVRA_PASSPHRASE_FILE KOVRA_NO_AUTOSTART KOVRA_ORIGIN
 cleanup() {

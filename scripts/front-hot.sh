@@ -14,20 +14,16 @@
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../bench/common.sh"
 command -v valgrind >/dev/null 2>&1 || { log "needs valgrind (apt-get install valgrind)"; exit 1; }
-HOST=$(rustc -vV | sed -n 's/^host: //p')
-MUSL=${HOST%%-*}-unknown-linux-musl
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-
-log "building the front (--target $MUSL), kovra-full and kovra-bench"
-nice -n 5 cargo build --profile front -q -p kovra-cli --bin kovra --target "$MUSL"
-RUSTFLAGS='-C target-feature=+crt-static' nice -n 5 cargo build --release -q -p kovra-cli --target "$HOST"
+build_installed
+[[ $FRONT_KIND == musl ]] || { log "needs musl-gcc and the musl Rust target (the front it lays out)"; exit 1; }
+log "building kovra-bench"
 nice -n 5 cargo build --release -q -p kovra-bench
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 
 umask 077
 WORK=$(mktemp -d "$(bench_base)/kovra-front-hot.XXXXXX")
 mkdir -p "$WORK/bin" "$WORK/run" "$WORK/cg"
-cp "$TARGET/$MUSL/front/kovra" "$TARGET/$HOST/release/kovra-full" "$WORK/bin/"
-KOVRA=$WORK/bin/kovra
+install_into "$WORK/bin"
 export XDG_RUNTIME_DIR=$WORK/run KOVRA_HOME=$WORK/home
 unset KOVRA_SOCKET KOVRA_PROJECT KOVRA_PASSPHRASE_FILE KOVRA_NO_AUTOSTART KOVRA_ORIGIN
 cleanup() {
