@@ -5,9 +5,10 @@ use kovra_proto::ErrorCode;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
-use kovra_proto::{Listing, RecordView, Reply};
+use kovra_proto::{RecordView, Reply};
 use zeroize::Zeroizing;
 
+use super::table::Table;
 use super::width::fit;
 use super::{View, integrity, json, line, secret_line, write_stdout};
 use crate::error::CliError;
@@ -49,6 +50,19 @@ pub fn two_factor_setup(uri: &[u8]) -> Result<(), CliError> {
 fn two_factor_warning() {
     eprintln!("kovra: add this account to your authenticator app (scan the code or copy the URI).");
     eprintln!("kovra: it is shown once; anyone who sees it can produce your codes.");
+}
+
+/// A listing's table on stdout, or a note on stderr when it has no rows.
+pub(super) fn print_table(table: &Table, width: Option<usize>) -> Result<(), CliError> {
+    if table.is_empty() {
+        eprintln!("kovra: no records");
+        return Ok(());
+    }
+    let mut out = super::out::Chunked::new(std::io::stdout().lock());
+    table
+        .write(&mut out, width)
+        .and_then(|()| out.flush())
+        .map_err(|e| super::stdout_failure(e, ErrorCode::Output))
 }
 
 fn record_lines(r: &RecordView) -> String {
@@ -129,60 +143,6 @@ fn database_lines(db: &kovra_core::dbconn::DbConnInfo) -> String {
         field("param:", Some(&format!("{k}={v}")));
     }
     out
-}
-
-fn listing_table(l: &Listing, width: Option<usize>) -> String {
-    let mut rows = vec![[
-        "COORDINATE".to_string(),
-        "VAULT".into(),
-        "KIND".into(),
-        "SENSITIVITY".into(),
-        "REVEALABLE".into(),
-        "VERSION".into(),
-        "DESCRIPTION".into(),
-    ]];
-    for r in &l.records {
-        rows.push([
-            r.coordinate.clone(),
-            r.vault.clone(),
-            r.kind.to_string(),
-            format!(
-                "{}{}",
-                r.sensitivity,
-                if r.production { "/prod" } else { "" }
-            ),
-            if r.revealable {
-                "yes".into()
-            } else {
-                "no".into()
-            },
-            r.version.to_string(),
-            r.description.clone(),
-        ]);
-    }
-    let widths: Vec<usize> = (0..7)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    rows.iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    if i == 6 {
-                        c.clone()
-                    } else {
-                        format!("{c:<w$}", w = widths[i])
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_string()
-        })
-        // The description is last: it is what a narrow terminal cuts.
-        .map(|l| fit(&l, width))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 pub(super) fn show(view: &View<'_>, width: Option<usize>) -> Result<(), CliError> {
@@ -378,11 +338,7 @@ fn reply(reply: &Reply, width: Option<usize>) -> Result<(), CliError> {
         }
         Reply::Record(r) => line(&record_lines(r)),
         Reply::Records(l) => {
-            if l.records.is_empty() {
-                eprintln!("kovra: no records");
-            } else {
-                line(&listing_table(l, width))?;
-            }
+            print_table(&Table::of(&l.records), width)?;
             integrity(reply)
         }
         Reply::Usage {

@@ -10,7 +10,9 @@ mod audit;
 mod grants;
 mod human;
 mod json;
+mod out;
 mod page;
+mod table;
 mod width;
 
 use kovra_proto::ErrorCode;
@@ -19,7 +21,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use kovra_proto::{ApiReply, AuditEntry, Listing, RecordView, Reply};
+use kovra_proto::{ApiReply, AuditEntry, Listing, Reply};
 
 /// The head of a streamed listing: how many records follow, and what was withheld.
 #[derive(Debug, Clone, Copy)]
@@ -132,9 +134,16 @@ impl Renderer {
         if self.json {
             json::records_stream(head, next)
         } else {
-            let records: Vec<RecordView> = gather(head.total, next)?;
-            self.reply(&Reply::Records(Listing {
-                records,
+            let mut table = table::Table::new();
+            pull(head.total, next, |raw| {
+                page::for_each_item(raw, |row: table::Row<'_>| {
+                    table.push(&row);
+                    Ok(())
+                })
+            })?;
+            human::print_table(&table, self.width)?;
+            integrity(&Reply::Records(Listing {
+                records: Vec::new(),
                 tampered: head.tampered,
                 missing: head.missing,
             }))

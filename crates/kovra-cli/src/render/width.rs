@@ -30,17 +30,20 @@ pub fn columns(wide: bool) -> Option<usize> {
 /// characters become `?`: cells hold paths and names a same-user agent chose, and they must
 /// not drive the terminal.
 pub fn fit(text: &str, width: Option<usize>) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let mut out = String::with_capacity(text.len());
+    fit_into(text, width, &mut out);
+    out
+}
+
+/// [`fit`], appended to `out` (a table's lines reuse one buffer).
+pub fn fit_into(text: &str, width: Option<usize>, out: &mut String) {
+    let clean = |c: char| if c.is_control() { '?' } else { c };
     match width {
-        Some(w) if clean.chars().count() > w => {
-            let mut cut: String = clean.chars().take(w.saturating_sub(1)).collect();
-            cut.push('…');
-            cut
+        Some(w) if text.chars().nth(w).is_some() => {
+            out.extend(text.chars().take(w.saturating_sub(1)).map(clean));
+            out.push('…');
         }
-        _ => clean,
+        _ => out.extend(text.chars().map(clean)),
     }
 }
 

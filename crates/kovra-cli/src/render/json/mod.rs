@@ -11,13 +11,12 @@ use serde::{Serialize, Serializer};
 use zeroize::Zeroizing;
 
 use super::{
-    BROKEN_PIPE, ListingCounts, NextPage, View, integrity, line, page::for_each_item, pull,
+    BROKEN_PIPE, ListingCounts, NextPage, View, integrity, line, out, page::for_each_item, pull,
     stdout_failure,
 };
 use crate::error::CliError;
 
 mod docs;
-mod out;
 mod reply;
 mod stream;
 

@@ -1,4 +1,4 @@
-//! Where a streamed document goes: a buffer of 64 KiB in front of stdout, written whole.
+//! Where a streamed document or table goes: a buffer of 64 KiB in front of stdout, written whole.
 //!
 //! JSON comes out in pieces of a few bytes (a quote, a comma and a newline, an indent, a key,
 //! a short number): about twenty per record, four in five of them 16 bytes or less. `BufWriter`
