@@ -155,8 +155,14 @@ impl Renderer {
         if self.json {
             json::audit_stream(total, next)
         } else {
-            let entries: Vec<AuditEntry> = gather(total, next)?;
-            self.reply(&Reply::Audit { entries })
+            let mut trail = audit::Trail::new();
+            pull(total, next, |raw| {
+                page::for_each_item(raw, |e: AuditEntry| {
+                    trail.push(&e);
+                    Ok(())
+                })
+            })?;
+            audit::print(&trail, self.width)
         }
     }
 
