@@ -2,10 +2,11 @@
 # How `kovra list --json`, `kovra audit --json` and `kovra audit verify` grow with the vault:
 # vaults of 1,000 / 10,000 / 100,000 records (each record add is one audit entry, so the
 # trail grows alike), and per size: unlock, status, show, run, list --json (end to end, the
-# daemon's part, the client's max RSS), audit verify, audit --json, the database size and
-# the daemon's RSS (idle after unlock, which opens and keeps every vault's metadata; after
-# the first list; right after all the lists and audits; and a while later). Prints one table with
-# a fitted growth exponent between sizes (the log-log slope: 1 is linear, 0 constant).
+# daemon's part, the client's max RSS), the table plain `kovra list` prints (end to end, max
+# RSS), audit verify, audit --json, the database size and the daemon's RSS (idle after
+# unlock, which opens and keeps every vault's metadata; after the first list; right after all
+# the lists and audits; and a while later). Prints one table with a fitted growth exponent
+# between sizes (the log-log slope: 1 is linear, 0 constant).
 #
 # Anchor: `cat` of the very output, interleaved run by run with the command that printed
 # it (same bytes through the same kind of pipe), for list and audit alike.
@@ -110,6 +111,7 @@ jnum() { sed -n "s/.*\"$2\":\\([0-9.eE+-]*\\).*/\\1/p" "$1" | head -n1; }
 declare -A R
 ROWS=(populate_s unlock_first_ms unlock_ms status_ms show_ms run_ms
     list_first_ms list_ms list_cat_ms list_daemon_ms list_first_byte_ms list_bytes list_maxrss_kb
+    table_ms table_cat_ms table_bytes table_maxrss_kb
     verify_ms audit_ms audit_cat_ms audit_bytes audit_maxrss_kb db_bytes
     rss_idle_kb rss_listed_kb rss_after_kb rss_later_kb)
 
@@ -142,6 +144,12 @@ for n in $SIZES; do
     pair_with_cat "$WORK/list.json" "$KOVRA" list --json
     R[list_ms,$n]=$PAIR_CMD R[list_cat_ms,$n]=$PAIR_CAT
     R[list_maxrss_kb,$n]=$(maxrss_kb "$KOVRA" list --json)
+    # The table a person gets (`kovra list`, not a terminal: 100 columns).
+    "$KOVRA" list >"$WORK/table.txt"
+    R[table_bytes,$n]=$(wc -c <"$WORK/table.txt")
+    pair_with_cat "$WORK/table.txt" "$KOVRA" list
+    R[table_ms,$n]=$PAIR_CMD R[table_cat_ms,$n]=$PAIR_CAT
+    R[table_maxrss_kb,$n]=$(maxrss_kb "$KOVRA" list)
     "$KBENCH" --json list --iterations 3 >"$WORK/phases.json" 2>/dev/null
     R[list_daemon_ms,$n]=$(awk -v x="$(jnum "$WORK/phases.json" received_p50_us)" 'BEGIN { printf "%.2f", x / 1000 }')
     R[list_first_byte_ms,$n]=$(awk -v x="$(jnum "$WORK/phases.json" daemon_p50_us)" 'BEGIN { printf "%.2f", x / 1000 }')
