@@ -58,11 +58,7 @@ pub(super) fn print_table(table: &Table, width: Option<usize>) -> Result<(), Cli
         eprintln!("kovra: no records");
         return Ok(());
     }
-    let mut out = super::out::Chunked::new(std::io::stdout().lock());
-    table
-        .write(&mut out, width)
-        .and_then(|()| out.flush())
-        .map_err(|e| super::stdout_failure(e, ErrorCode::Output))
+    super::buffered(|out| table.write(out, width))
 }
 
 fn record_lines(r: &RecordView) -> String {

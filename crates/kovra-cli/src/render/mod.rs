@@ -197,6 +197,17 @@ fn write_stdout(bytes: &[u8], flush: bool, failure: ErrorCode) -> Result<(), Cli
         .map_err(|e| stdout_failure(e, failure))
 }
 
+/// Print through a 64 KiB buffer flushed at the end, so a long table goes out in large
+/// writes rather than a write per line.
+fn buffered(
+    print: impl FnOnce(&mut out::Chunked<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let mut out = out::Chunked::new(std::io::stdout().lock());
+    print(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| stdout_failure(e, ErrorCode::Output))
+}
+
 /// A failed write to stdout: a closed pipe, or `failure`.
 fn stdout_failure(e: std::io::Error, failure: ErrorCode) -> CliError {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
