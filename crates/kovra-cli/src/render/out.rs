@@ -1,13 +1,14 @@
 //! Where a streamed document or table goes: a buffer of 64 KiB in front of stdout, written whole.
 //!
 //! JSON comes out in pieces of a few bytes (a quote, a comma and a newline, an indent, a key,
-//! a short number): about twenty per record, four in five of them 16 bytes or less. `BufWriter`
-//! copies each with a call to the C library's `memcpy`, and musl's, which the front program
-//! links, begins every copy with a `rep movs`, whose start-up dwarfs a copy of a few bytes:
-//! at 100,000 records that was half of the front's CPU for `kovra list --json`. Here a piece
-//! of up to 16 bytes is copied as two overlapping fixed-size words (plain moves, no call);
-//! longer pieces are copied as before. Written by hand because the buffered writers of std
-//! and the crates around it all copy through `memcpy`.
+//! a short number): about twenty per record, four in five of them 16 bytes or less, nearly
+//! all the rest 64 or less (a coordinate, a description). `BufWriter` copies each with a call
+//! to the C library's `memcpy`, and musl's, which the front program links, begins every copy
+//! with a `rep movs`, whose start-up dwarfs a copy of a few bytes: at 100,000 records that
+//! was half of the front's CPU for `kovra list --json`. Here a piece of up to 64 bytes is
+//! copied as two overlapping fixed-size words (plain moves, no call); longer pieces are
+//! copied as before. Written by hand because the buffered writers of std and the crates
+//! around it all copy through `memcpy`.
 
 use std::io::{self, Write};
 
@@ -15,7 +16,7 @@ use std::io::{self, Write};
 const CAP: usize = 64 * 1024;
 /// The largest piece copied without `memcpy`; this much room is kept free at the buffer's
 /// end so such a piece never has to be split.
-const SMALL: usize = 16;
+const SMALL: usize = 64;
 
 pub(crate) struct Chunked<W: Write> {
     w: W,
@@ -54,11 +55,17 @@ impl<W: Write> Chunked<W> {
 }
 
 /// Copy `b` (at most [`SMALL`] bytes) to the start of `dst` ([`SMALL`] bytes long) with
-/// fixed-size copies only: the first and last 8 (or 4) bytes, overlapping when shorter.
+/// fixed-size copies only: the first and last 32, 16, 8 or 4 bytes, overlapping when shorter.
 #[inline]
 fn put_small(dst: &mut [u8; SMALL], b: &[u8]) {
     let n = b.len();
-    if n >= 8 {
+    if n >= 32 {
+        word::<32>(dst, 0, b, 0);
+        word::<32>(dst, n - 32, b, n - 32);
+    } else if n >= 16 {
+        word::<16>(dst, 0, b, 0);
+        word::<16>(dst, n - 16, b, n - 16);
+    } else if n >= 8 {
         word::<8>(dst, 0, b, 0);
         word::<8>(dst, n - 8, b, n - 8);
     } else if n >= 4 {
@@ -135,8 +142,8 @@ mod tests {
         // small pieces land at every offset, including right at the buffer's end.
         let mut i = 0u32;
         while want.len() < 5 * CAP {
-            let n = match i % 41 {
-                40 => CAP + 3,
+            let n = match i % 71 {
+                70 => CAP + 3,
                 k => k as usize,
             };
             let piece: Vec<u8> = (0..n).map(|j| (i as usize * 31 + j) as u8).collect();

@@ -125,6 +125,7 @@ fn a_borrowed_record_prints_as_its_view() {
         r#"{"coordinate":"secret:dev/a/b","vault":"global","env":"dev","sensitivity":"inject-only","revealable":false,"production":false,"description":"d \"q\" \\ é","version":1,"created":10,"updated":11,"totp":{"algorithm":"SHA256","digits":8,"period":60},"provider":"github","provider_host":"api.github.com","type":"totp"}"#,
         r#"{"coordinate":"secret:dev/ssh/k","vault":"global","env":"dev","sensitivity":"high","revealable":false,"production":false,"description":"","version":1,"created":1,"updated":2,"type":"ssh-key","ssh_key":{"algorithm":"ssh-ed25519","fingerprint":"SHA256:a","public_key":"ssh-ed25519 AAAA c"}}"#,
         r#"{"coordinate":"secret:prod/a/b","vault":"project:app","env":"prod","sensitivity":"high","revealable":true,"production":true,"description":"","version":3,"created":1,"updated":2}"#,
+        r#"{"coordinate":"secret:dev/db/main","vault":"global","env":"dev","sensitivity":"high","revealable":false,"production":false,"description":"","version":1,"created":1,"updated":2,"type":"postgres","database":{"engine":"postgres","hosts":[{"host":"db.internal","port":5432},{"port":5433}],"database":"app","user":"svc","sslmode":"verify-full","params":{"application_name":"kovra"},"password":true}}"#,
     ];
     for wire in records {
         let view: kovra_proto::RecordView = serde_json::from_str(wire).unwrap();
