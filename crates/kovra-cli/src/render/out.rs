@@ -54,6 +54,14 @@ impl<W: Write> Chunked<W> {
     }
 }
 
+/// `n` spaces (an indent, a column's padding) as slices of a constant, each short enough to
+/// be copied without a call.
+pub(super) fn spaces(n: usize) -> impl Iterator<Item = &'static [u8]> {
+    const SPACES: &[u8; SMALL] = &[b' '; SMALL];
+    let whole = std::iter::repeat_n(&SPACES[..], n / SMALL);
+    whole.chain(Some(&SPACES[..n % SMALL]).filter(|s| !s.is_empty()))
+}
+
 /// Copy `b` (at most [`SMALL`] bytes) to the start of `dst` ([`SMALL`] bytes long) with
 /// fixed-size copies only: the first and last 32, 16, 8 or 4 bytes, overlapping when shorter.
 #[inline]
@@ -153,6 +161,14 @@ mod tests {
         }
         got.flush().unwrap();
         assert!(got.w == want);
+    }
+
+    #[test]
+    fn spaces_add_up_to_what_was_asked() {
+        for n in [0, 1, SMALL - 1, SMALL, SMALL + 1, 3 * SMALL + 5] {
+            let got: Vec<u8> = spaces(n).flatten().copied().collect();
+            assert_eq!(got, vec![b' '; n], "{n}");
+        }
     }
 
     #[test]

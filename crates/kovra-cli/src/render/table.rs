@@ -12,6 +12,7 @@ use kovra_core::model::{RecordKind, Sensitivity};
 use kovra_proto::RecordView;
 use serde::Deserialize;
 
+use super::out::spaces;
 use super::width::fit_into;
 
 const COLUMNS: usize = 7;
@@ -208,11 +209,8 @@ impl Table {
         for (column, cell) in cells.iter().enumerate() {
             put(cell.as_bytes())?;
             if column + 1 < COLUMNS {
-                let mut pad = self.widths[column] - cell.len() + GAP.len();
-                while pad > 0 {
-                    let n = pad.min(SPACES.len());
-                    put(&SPACES[..n])?;
-                    pad -= n;
+                for s in spaces(self.widths[column] - cell.len() + GAP.len()) {
+                    put(s)?;
                 }
             }
         }
@@ -222,9 +220,6 @@ impl Table {
         }
     }
 }
-
-/// Padding, taken a slice at a time.
-const SPACES: [u8; 16] = [b' '; 16];
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -8,6 +8,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::ser::Formatter;
 
+use crate::render::out::spaces;
+
 /// Where the open array's items go: `{"kind": …, "<field>": [` is written by `begin`.
 pub(crate) struct DocStream<W: Write> {
     w: W,
@@ -122,14 +124,7 @@ impl Nested {
     }
 
     fn indent<W: Write + ?Sized>(&self, w: &mut W) -> io::Result<()> {
-        const SPACES: &[u8; 64] = &[b' '; 64];
-        let mut n = self.depth * 2;
-        while n > 0 {
-            let take = n.min(SPACES.len());
-            w.write_all(&SPACES[..take])?;
-            n -= take;
-        }
-        Ok(())
+        spaces(self.depth * 2).try_for_each(|s| w.write_all(s))
     }
 }
 
